@@ -1,0 +1,12 @@
+using System.CommandLine;
+
+namespace XDit.Cli.Commands;
+
+/// <summary>Every subcommand of the xdit executable, in the order `xdit --help` lists them.</summary>
+public static class CommandCatalog
+{
+    public static IEnumerable<Command> All()
+    {
+        yield break;
+    }
+}

@@ -1,0 +1,122 @@
+using XDit.Runtime;
+
+namespace XDit.Kernels;
+
+/// <summary>Pointwise activations, also used as GEMM epilogues.</summary>
+public enum Activation { None, Gelu, GeluTanh, Silu, QuickGelu, Relu }
+
+/// <summary>Options of <see cref="IOps.Attention"/>.</summary>
+public sealed record AttentionOptions
+{
+    /// <summary>Softmax scale; null means 1/sqrt(head_dim).</summary>
+    public float? Scale { get; init; }
+    /// <summary>Additive bias per key, shape [B, Nk] (PixArt's −10000 on padded text keys, T5/CLIP padding).</summary>
+    public Tensor? KeyBias { get; init; }
+    /// <summary>Additive bias per (head, query, key), shape [B or 1, H, Nq, Nk] (T5's relative position bias).</summary>
+    public Tensor? Bias { get; init; }
+    /// <summary>Key j is hidden from query i when j > i (CLIP's causal mask).</summary>
+    public bool Causal { get; init; }
+}
+
+/// <summary>
+/// The op set every model is written against. CpuOps is the float32 reference; CudaOps runs the same ops on the
+/// GPU. Every op that returns a tensor allocates it from the backend's arena: the caller owns it and disposes it.
+/// Inputs may be strided views unless an op says "contiguous". Shapes are checked and mismatches throw
+/// <see cref="ArgumentException"/> naming both shapes.
+/// </summary>
+public interface IOps : IDisposable
+{
+    /// <summary>"cpu" or "cuda:0".</summary>
+    string Name { get; }
+    /// <summary>The dtype activations are kept in (F32 on the CPU).</summary>
+    DType ActivationType { get; }
+    IAllocator Allocator { get; }
+
+    // ---- memory ----
+    /// <summary>Uninitialised tensor from the arena.</summary>
+    Tensor Empty(DType dtype, params int[] shape);
+    Tensor Zeros(DType dtype, params int[] shape);
+    /// <summary>Tensor in <see cref="ActivationType"/> holding these float values.</summary>
+    Tensor FromHost(ReadOnlySpan<float> data, params int[] shape);
+    /// <summary>Moves a host tensor (any dtype, e.g. a weight read from safetensors) to this backend. The CPU
+    /// backend converts floats to F32; CUDA keeps the weight's dtype.</summary>
+    Tensor Upload(Tensor host);
+    /// <summary>Float32 copy of any tensor, in logical row-major order.</summary>
+    float[] ToHost(Tensor t);
+
+    // ---- GEMM ----
+    /// <summary>y = act(x·Wᵀ + b). x [..., K], w [N, K] (PyTorch Linear layout), bias [N] → [..., N].</summary>
+    Tensor Linear(Tensor x, Tensor w, Tensor? bias = null, Activation act = Activation.None);
+    /// <summary>Batched matrix product alpha·A·B (or A·Bᵀ). a [..., M, K]; b [..., K, N] or, with transposeB,
+    /// [..., N, K]. The leading dims of b equal those of a, or b is 2-D and shared by every batch.</summary>
+    Tensor MatMul(Tensor a, Tensor b, bool transposeB = false, float alpha = 1f);
+
+    // ---- normalisation ----
+    /// <summary>LayerNorm over the last axis (biased variance); weight and bias optional.</summary>
+    Tensor LayerNorm(Tensor x, Tensor? weight, Tensor? bias, float eps);
+    /// <summary>x·rsqrt(mean(x²)+eps)·weight over the last axis; weight optional.</summary>
+    Tensor RmsNorm(Tensor x, Tensor? weight, float eps);
+    /// <summary>GroupNorm of x [B, C, ...spatial] in <paramref name="groups"/> groups, per-channel affine optional.</summary>
+    Tensor GroupNorm(Tensor x, int groups, Tensor? weight, Tensor? bias, float eps);
+    /// <summary>Softmax over the last axis.</summary>
+    Tensor Softmax(Tensor x);
+
+    // ---- pointwise ----
+    Tensor Activate(Tensor x, Activation act);
+    /// <summary>a + b with b broadcast to a's shape (NumPy rules, b's rank ≤ a's).</summary>
+    Tensor Add(Tensor a, Tensor b);
+    /// <summary>a · b with b broadcast to a's shape.</summary>
+    Tensor Mul(Tensor a, Tensor b);
+    /// <summary>x·scale + shift, elementwise with two scalars.</summary>
+    Tensor Scale(Tensor x, float scale, float shift = 0f);
+    /// <summary>x·(1 + scale) + shift. x [B, N, D]; shift and scale [B, D] (or [D]), broadcast over tokens.</summary>
+    Tensor Modulate(Tensor x, Tensor shift, Tensor scale);
+    /// <summary>x + gate·y. x, y [B, N, D]; gate [B, D] (or [D]) broadcast over tokens.</summary>
+    Tensor GatedResidual(Tensor x, Tensor gate, Tensor y);
+
+    // ---- attention ----
+    /// <summary>
+    /// softmax(Q·Kᵀ·scale + biases)·V per head. q [B, Nq, H, d]; k, v [B, Nk, H, d] (k and v may have fewer heads
+    /// only if equal to H; no GQA). Returns [B, Nq, H, d]. When <paramref name="lse"/> is given ([B, H, Nq], F32)
+    /// it receives the natural log-sum-exp of each row's scaled, biased scores (for merging partial attentions).
+    /// A row whose keys are all masked by −∞ yields zeros and lse −∞.
+    /// </summary>
+    Tensor Attention(Tensor q, Tensor k, Tensor v, AttentionOptions? options = null, Tensor? lse = null);
+    /// <summary>Merges a partial attention result into an accumulator, in place: given (o1, lse1) over one key
+    /// set and (o2, lse2) over a disjoint one, writes the result over the union into o1/lse1.
+    /// o [B, N, H, d]; lse [B, H, N].</summary>
+    void MergeAttention(Tensor o1, Tensor lse1, Tensor o2, Tensor lse2);
+
+    /// <summary>Rotary embedding on x [B, N, H, d] with tables cos, sin [N, d] (same angle repeated per pair as
+    /// the table says). Interleaved (Flux): pairs (2i, 2i+1) rotate: out[2i] = x[2i]·cos[2i] − x[2i+1]·sin[2i],
+    /// out[2i+1] = x[2i+1]·cos[2i+1] + x[2i]·sin[2i+1]. Not interleaved (rotate-half, GPT-NeoX): pairs (i, i+d/2).</summary>
+    Tensor Rope(Tensor x, Tensor cos, Tensor sin, bool interleaved);
+
+    // ---- convolution and resampling ----
+    /// <summary>2-D convolution. x [B, C, H, W], w [O, C, kh, kw], bias [O]; square stride and zero padding.</summary>
+    Tensor Conv2d(Tensor x, Tensor w, Tensor? bias, int stride = 1, int padding = 0);
+    /// <summary>Nearest-neighbour 2× upsampling of [B, C, H, W].</summary>
+    Tensor Upsample2x(Tensor x);
+
+    // ---- layout ----
+    /// <summary>Fresh contiguous copy of a (possibly strided) view.</summary>
+    Tensor Contiguous(Tensor x);
+    /// <summary>Copies src into dst elementwise; equal shapes, any strides, dtype converted if they differ.</summary>
+    void Copy(Tensor dst, Tensor src);
+    /// <summary>Concatenation along an axis; all other dims equal.</summary>
+    Tensor Concat(int axis, params Tensor[] xs);
+    /// <summary>[B, C, H, W] → [B, (H/p)·(W/p), C·p·p], tokens row-major over the patch grid. Features in
+    /// (c, a, b) order when <paramref name="channelsFirst"/> (Conv2d weight flattening, Flux packing), else (a, b, c).</summary>
+    Tensor Patchify(Tensor x, int p, bool channelsFirst = true);
+    /// <summary>Inverse of <see cref="Patchify"/>: [B, gh·gw, C·p·p] → [B, C, gh·p, gw·p]. PixArt/SD3 proj_out
+    /// features are (a, b, c) (channelsFirst false); Flux unpacking is (c, a, b).</summary>
+    Tensor Unpatchify(Tensor x, int p, int channels, int gridH, int gridW, bool channelsFirst = false);
+
+    // ---- embeddings and casts ----
+    /// <summary>diffusers get_timestep_embedding: for each t, e_k = exp(−ln(maxPeriod)·k/(half − shift)),
+    /// a = t·e·scale, emb = [sin a, cos a], or [cos a, sin a] when flipSinToCos. Returns [n, dim] float32.</summary>
+    Tensor TimestepEmbedding(ReadOnlySpan<float> t, int dim, bool flipSinToCos = true, float downscaleFreqShift = 0f, float scale = 1f, float maxPeriod = 10000f);
+    /// <summary>Rows of table [V, D] picked by ids → [ids.Length, D].</summary>
+    Tensor Embedding(Tensor table, ReadOnlySpan<long> ids);
+    Tensor Cast(Tensor x, DType dtype);
+}

@@ -1,0 +1,122 @@
+using XDit.Kernels;
+using XDit.Runtime;
+
+namespace XDit.Models;
+
+/// <summary>Inputs of one DiT forward pass, named as the diffusers forward() names them. A model uses the ones it needs.</summary>
+public sealed record DitInputs
+{
+    /// <summary>PixArt/SD3: latents [B, C, H, W]. Flux: packed latents [B, N, C·4].</summary>
+    public required Tensor HiddenStates { get; init; }
+    /// <summary>Text encoder states [B, T, D_text].</summary>
+    public required Tensor EncoderHiddenStates { get; init; }
+    /// <summary>PixArt: [B, T] with 1 for kept and 0 for padded text tokens.</summary>
+    public Tensor? EncoderAttentionMask { get; init; }
+    /// <summary>SD3/Flux pooled text projection [B, D_pooled].</summary>
+    public Tensor? PooledProjections { get; init; }
+    /// <summary>One timestep per batch row, as the pipeline passes it (PixArt/SD3: 0..1000; Flux: σ, scaled by 1000 inside).</summary>
+    public required float[] Timestep { get; init; }
+    /// <summary>Flux-dev guidance per batch row (scaled by 1000 inside).</summary>
+    public float[]? Guidance { get; init; }
+    /// <summary>Flux position ids: image [N, 3], text [T, 3] (float32).</summary>
+    public Tensor? ImgIds { get; init; }
+    public Tensor? TxtIds { get; init; }
+    /// <summary>PixArt-α micro-conditions: resolution [B, 2] (h, w) and aspect ratio [B, 1].</summary>
+    public Tensor? Resolution { get; init; }
+    public Tensor? AspectRatio { get; init; }
+}
+
+/// <summary>
+/// What flows through the blocks of a DiT. Image tokens can be a slice of the full sequence (sequence
+/// parallelism, PipeFusion patches); everything else is replicated.
+/// </summary>
+public sealed class DitState : IDisposable
+{
+    /// <summary>Image tokens this rank holds: [B, TokenCount, D].</summary>
+    public required Tensor Image { get; set; }
+    /// <summary>Text tokens: the joint stream [B, T, D] (SD3, Flux) or the projected caption for cross-attention (PixArt).</summary>
+    public Tensor? Text { get; set; }
+    /// <summary>Additive key bias [B, T] for attention to the text (PixArt's padding mask), else null.</summary>
+    public Tensor? TextKeyBias { get; set; }
+    /// <summary>Conditioning vector(s) from the timestep (and pooled text / guidance / micro-conditions).</summary>
+    public required Tensor Conditioning { get; set; }
+    /// <summary>Second conditioning tensor where a model needs one (PixArt: the embedded timestep before its 6·D linear).</summary>
+    public Tensor? Conditioning2 { get; set; }
+    /// <summary>RoPE tables for the image tokens held [TokenCount, d] and for the text tokens [T, d] (Flux).</summary>
+    public Tensor? ImageRopeCos { get; set; }
+    public Tensor? ImageRopeSin { get; set; }
+    public Tensor? TextRopeCos { get; set; }
+    public Tensor? TextRopeSin { get; set; }
+    /// <summary>Which image tokens are held: [TokenStart, TokenStart + TokenCount) of TotalTokens.</summary>
+    public int TokenStart { get; set; }
+    public int TokenCount => Image.Dim(1);
+    public required int TotalTokens { get; init; }
+    /// <summary>Patch grid of the image tokens (gh·gw = TotalTokens).</summary>
+    public required int GridH { get; init; }
+    public required int GridW { get; init; }
+
+    /// <summary>Tensors owned by this state, disposed with it (replaced values are tracked by the model).</summary>
+    public List<Tensor> Owned { get; } = new();
+
+    /// <summary>Keeps only the image tokens [start, start + count) (and their RoPE rows); called once per step by
+    /// sequence-parallel executors, right after Embed.</summary>
+    public void Shard(IOps ops, int start, int count)
+    {
+        Image = Keep(ops, Image.Slice(1, start, count));
+        if (ImageRopeCos is not null) ImageRopeCos = Keep(ops, ImageRopeCos.Slice(0, start, count));
+        if (ImageRopeSin is not null) ImageRopeSin = Keep(ops, ImageRopeSin.Slice(0, start, count));
+        TokenStart += start;
+    }
+
+    /// <summary>A fresh contiguous copy of a view, owned by this state.</summary>
+    public Tensor Keep(IOps ops, Tensor view)
+    {
+        var t = ops.Contiguous(view);
+        Owned.Add(t);
+        return t;
+    }
+
+    /// <summary>Registers a tensor for disposal with the state and returns it.</summary>
+    public Tensor Own(Tensor t) { Owned.Add(t); return t; }
+
+    public void Dispose()
+    {
+        foreach (var t in Owned) t.Dispose();
+        Owned.Clear();
+    }
+}
+
+/// <summary>
+/// A diffusion transformer split into the stages the parallel executors need: embed the whole input once, run
+/// any block on the tokens a rank holds, finish the local tokens, then unpatchify the gathered tokens.
+/// <see cref="Forward"/> is the plain composition and matches the diffusers forward().
+/// </summary>
+public abstract class DiffusionTransformer : IDisposable
+{
+    public abstract int NumBlocks { get; }
+    public abstract int NumHeads { get; }
+    public abstract int HeadDim { get; }
+    /// <summary>Width of the output token features (p·p·C_out, or Flux's packed 64).</summary>
+    public abstract int OutFeatures { get; }
+
+    /// <summary>Patch-embeds the whole input and computes the conditioning. The state holds all image tokens.</summary>
+    public abstract DitState Embed(IOps ops, DitInputs inputs);
+    /// <summary>Runs block <paramref name="index"/> (0-based over all blocks, e.g. Flux's double then single blocks)
+    /// on the state, replacing its Image/Text tensors.</summary>
+    public abstract void RunBlock(IOps ops, int index, DitState state, IAttention attention);
+    /// <summary>Final norm and projection of the held image tokens → [B, TokenCount, OutFeatures].</summary>
+    public abstract Tensor Finish(IOps ops, DitState state);
+    /// <summary>Turns all output tokens [B, TotalTokens, OutFeatures] into the model's output as diffusers returns it.</summary>
+    public abstract Tensor Unpatchify(IOps ops, Tensor tokens, DitState state);
+
+    public Tensor Forward(IOps ops, DitInputs inputs, IAttention? attention = null)
+    {
+        attention ??= LocalAttention.Instance;
+        using var state = Embed(ops, inputs);
+        for (int i = 0; i < NumBlocks; i++) RunBlock(ops, i, state, attention);
+        using var tokens = Finish(ops, state);
+        return Unpatchify(ops, tokens, state);
+    }
+
+    public abstract void Dispose();
+}

@@ -1,0 +1,60 @@
+using XDit.Kernels;
+using XDit.Runtime;
+
+namespace XDit.Models;
+
+/// <summary>A weight or its shape does not match what the config implies.</summary>
+public sealed class WeightShapeException(string path, string name, int[] expected, int[] found)
+    : Exception($"{path}: tensor '{name}' has shape {Shape.Format(found)}, expected {Shape.Format(expected)} from the config");
+
+/// <summary>
+/// Loads a model's weights by their diffusers/transformers names from a checkpoint onto a backend, checking each
+/// shape against what the config implies. Keeps every uploaded tensor and disposes them with the model.
+/// </summary>
+public sealed class ModelWeights : IDisposable
+{
+    readonly List<Tensor> _loaded = new();
+
+    public ModelWeights(ITensorSource source, IOps ops) { Source = source; Ops = ops; }
+
+    public ITensorSource Source { get; }
+    public IOps Ops { get; }
+
+    public bool Has(string name) => Source.Contains(name);
+
+    /// <summary>The tensor named <paramref name="name"/>, on the backend, after checking its shape
+    /// (pass no shape to skip the check).</summary>
+    public Tensor Get(string name, params int[] expectedShape)
+    {
+        var info = Source.Info(name);
+        if (expectedShape.Length > 0 && !Shape.Equal(info.Shape, expectedShape))
+            throw new WeightShapeException(info.File, name, expectedShape, info.Shape);
+        using var host = Source.Read(name);
+        var t = Ops.Upload(host);
+        _loaded.Add(t);
+        return t;
+    }
+
+    public Tensor? GetOptional(string name, params int[] expectedShape) => Has(name) ? Get(name, expectedShape) : null;
+
+    /// <summary>Linear layer <paramref name="prefix"/>.weight [out, in] and, when <paramref name="bias"/>, .bias [out].</summary>
+    public Linear Linear(string prefix, int inFeatures, int outFeatures, bool bias = true)
+        => new(Get(prefix + ".weight", outFeatures, inFeatures), bias ? Get(prefix + ".bias", outFeatures) : null);
+
+    /// <summary>Bytes of all weights uploaded so far.</summary>
+    public long Bytes => _loaded.Sum(t => t.ByteCount);
+
+    public void Dispose()
+    {
+        foreach (var t in _loaded) t.Dispose();
+        _loaded.Clear();
+    }
+}
+
+/// <summary>A Linear layer's weight [out, in] and optional bias [out].</summary>
+public readonly record struct Linear(Tensor Weight, Tensor? Bias)
+{
+    public int InFeatures => Weight.Dim(1);
+    public int OutFeatures => Weight.Dim(0);
+    public Tensor Apply(IOps ops, Tensor x, Activation act = Activation.None) => ops.Linear(x, Weight, Bias, act);
+}

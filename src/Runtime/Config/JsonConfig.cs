@@ -1,0 +1,108 @@
+using System.Text;
+using System.Text.Json;
+
+namespace XDit.Runtime;
+
+/// <summary>
+/// A config.json (diffusers/transformers) read as JSON. Python's json writes the bare tokens NaN, Infinity and
+/// -Infinity, which strict JSON forbids; they are accepted here. Getters name the file and key when a value is
+/// missing or of the wrong kind.
+/// </summary>
+public sealed class JsonConfig
+{
+    readonly JsonElement _root;
+
+    JsonConfig(string path, JsonElement root) { Path = path; _root = root; }
+
+    public string Path { get; }
+    public JsonElement Root => _root;
+
+    public static JsonConfig Load(string path)
+    {
+        if (!File.Exists(path)) throw new FileNotFoundException($"{path}: config file not found", path);
+        return Parse(File.ReadAllText(path), path);
+    }
+
+    public static JsonConfig Parse(string json, string path = "<config>")
+    {
+        try
+        {
+            using var doc = JsonDocument.Parse(QuoteNonFiniteLiterals(json), new JsonDocumentOptions { AllowTrailingCommas = true, CommentHandling = JsonCommentHandling.Skip });
+            if (doc.RootElement.ValueKind != JsonValueKind.Object) throw new FormatException($"{path}: expected a JSON object at the top level");
+            return new JsonConfig(path, doc.RootElement.Clone());
+        }
+        catch (JsonException e) { throw new FormatException($"{path}: invalid JSON: {e.Message}", e); }
+    }
+
+    /// <summary>Rewrites bare NaN/Infinity/-Infinity (outside strings) as the strings "NaN", "Infinity", "-Infinity".</summary>
+    static string QuoteNonFiniteLiterals(string json)
+    {
+        if (!json.Contains("NaN") && !json.Contains("Infinity")) return json;
+        var sb = new StringBuilder(json.Length + 16);
+        bool inString = false;
+        for (int i = 0; i < json.Length; i++)
+        {
+            char c = json[i];
+            if (inString)
+            {
+                sb.Append(c);
+                if (c == '\\' && i + 1 < json.Length) sb.Append(json[++i]);
+                else if (c == '"') inString = false;
+                continue;
+            }
+            if (c == '"') { inString = true; sb.Append(c); continue; }
+            string? tok = Match(json, i, "-Infinity") ?? Match(json, i, "Infinity") ?? Match(json, i, "NaN");
+            if (tok is not null) { sb.Append('"').Append(tok).Append('"'); i += tok.Length - 1; continue; }
+            sb.Append(c);
+        }
+        return sb.ToString();
+
+        static string? Match(string s, int i, string tok) => string.CompareOrdinal(s, i, tok, 0, tok.Length) == 0 ? tok : null;
+    }
+
+    public bool Has(string key) => _root.TryGetProperty(key, out var v) && v.ValueKind != JsonValueKind.Null;
+
+    public JsonElement Get(string key)
+    {
+        if (!_root.TryGetProperty(key, out var v) || v.ValueKind == JsonValueKind.Null)
+            throw new KeyNotFoundException($"{Path}: missing key '{key}'");
+        return v;
+    }
+
+    public string? ClassName => Has("_class_name") ? GetString("_class_name") : null;
+
+    public int GetInt(string key) => ReadNumber(key, e => e.GetInt32());
+    public int GetInt(string key, int fallback) => Has(key) ? GetInt(key) : fallback;
+    public double GetDouble(string key) => ReadNumber(key, ParseDouble);
+    public double GetDouble(string key, double fallback) => Has(key) ? GetDouble(key) : fallback;
+    public double? GetDoubleOrNull(string key) => Has(key) ? GetDouble(key) : null;
+    public bool GetBool(string key, bool fallback) => Has(key) ? ReadNumber(key, e => e.GetBoolean()) : fallback;
+    public string GetString(string key) => ReadNumber(key, e => e.GetString() ?? throw new FormatException());
+    public string? GetString(string key, string? fallback) => Has(key) ? GetString(key) : fallback;
+    public int[] GetIntArray(string key) => ReadNumber(key, e => e.EnumerateArray().Select(x => x.GetInt32()).ToArray());
+    public int[]? GetIntArrayOrNull(string key) => Has(key) ? GetIntArray(key) : null;
+    public double[] GetDoubleArray(string key) => ReadNumber(key, e => e.EnumerateArray().Select(ParseDouble).ToArray());
+
+    static double ParseDouble(JsonElement e) => e.ValueKind switch
+    {
+        JsonValueKind.Number => e.GetDouble(),
+        JsonValueKind.String => e.GetString() switch
+        {
+            "NaN" => double.NaN,
+            "Infinity" => double.PositiveInfinity,
+            "-Infinity" => double.NegativeInfinity,
+            var s => throw new FormatException($"not a number: \"{s}\""),
+        },
+        _ => throw new FormatException($"not a number: {e.ValueKind}"),
+    };
+
+    T ReadNumber<T>(string key, Func<JsonElement, T> read)
+    {
+        var v = Get(key);
+        try { return read(v); }
+        catch (Exception e) when (e is FormatException or InvalidOperationException)
+        {
+            throw new FormatException($"{Path}: key '{key}' has value {v.GetRawText()}, which is not of the expected type {typeof(T).Name}", e);
+        }
+    }
+}

@@ -1,0 +1,40 @@
+namespace XDit.Runtime;
+
+/// <summary>Where one tensor lives: its file, dtype, shape and byte range inside the data block.</summary>
+public sealed record TensorInfo(string Name, string File, DType DType, int[] Shape, long Begin, long End)
+{
+    public long NumElements => XDit.Runtime.Shape.Product(Shape);
+}
+
+/// <summary>
+/// A set of named tensors on disk: one safetensors file, or a sharded checkpoint through its index.
+/// Reads copy into host memory; nothing else is loaded until asked for.
+/// </summary>
+public interface ITensorSource : IDisposable
+{
+    /// <summary>The file or folder this source was opened from (used in error messages).</summary>
+    string Path { get; }
+    IReadOnlyCollection<string> Names { get; }
+    bool Contains(string name);
+    /// <summary>Throws <see cref="MissingTensorException"/> naming the file and tensor when absent.</summary>
+    TensorInfo Info(string name);
+    /// <summary>Host tensor in the file's own dtype.</summary>
+    Tensor Read(string name);
+    /// <summary>Host float32 tensor (F16/BF16/F32 converted; integer dtypes converted by value).</summary>
+    Tensor ReadF32(string name);
+}
+
+/// <summary>A tensor asked for is not in the checkpoint.</summary>
+public sealed class MissingTensorException(string path, string name)
+    : Exception($"{path}: tensor '{name}' is not in the checkpoint")
+{
+    public string CheckpointPath { get; } = path;
+    public string TensorName { get; } = name;
+}
+
+/// <summary>The file is not a valid safetensors file (or index); the message names the file and what is wrong.</summary>
+public sealed class SafetensorsFormatException(string path, string problem)
+    : Exception($"{path}: {problem}")
+{
+    public string FilePath { get; } = path;
+}
