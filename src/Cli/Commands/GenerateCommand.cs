@@ -1,0 +1,132 @@
+using System.CommandLine;
+using System.Text.Json;
+using XDit.Engine.Pipelines;
+using XDit.Runtime;
+
+namespace XDit.Cli.Commands;
+
+/// <summary>`xdit generate`: text to image with any supported diffusers pipeline folder (the demo model by default).</summary>
+public static class GenerateCommand
+{
+    public static Command Create()
+    {
+        var prompt = new Option<string[]>("--prompt", "-p") { Description = "Text prompt (repeat for several images)", Required = true, AllowMultipleArgumentsPerToken = false };
+        var negative = new Option<string>("--negative-prompt") { Description = "Negative prompt for classifier-free guidance", DefaultValueFactory = _ => "" };
+        var steps = new Option<int?>("--num-inference-steps", "--steps") { Description = "Denoising steps (model default when unset)" };
+        var guidance = new Option<float?>("--guidance-scale") { Description = "Classifier-free guidance scale (model default when unset)" };
+        var height = new Option<int?>("--height") { Description = "Image height in pixels (model default when unset)" };
+        var width = new Option<int?>("--width") { Description = "Image width in pixels (model default when unset)" };
+        var seed = new Option<ulong>("--seed") { Description = "Seed of the initial noise", DefaultValueFactory = _ => 42 };
+        var perPrompt = new Option<int>("--num-images-per-prompt") { Description = "Images per prompt", DefaultValueFactory = _ => 1 };
+        var maxLen = new Option<int?>("--max-sequence-length") { Description = "Text tokens kept per prompt (model default when unset)" };
+        var model = new Option<string?>("--model", "-m") { Description = "Diffusers pipeline folder (default: the embedded demo model)" };
+        var output = new Option<string>("--output", "-o") { Description = "PNG file to write (several images get _0, _1, ... before .png)", DefaultValueFactory = _ => "xdit-output.png" };
+        var device = new Option<string>("--device") { Description = "cpu or cuda", DefaultValueFactory = _ => "cpu" };
+        var dtype = new Option<string?>("--dtype") { Description = "Activation dtype: f32, bf16 or f16 (backend default when unset)" };
+        var latents = new Option<string?>("--latents") { Description = "safetensors file whose first tensor is the initial latents [B, C, h, w]" };
+        var quiet = new Option<bool>("--quiet", "-q") { Description = "Print nothing but errors" };
+        var json = new Option<bool>("--json") { Description = "Print a machine-readable JSON summary instead of text" };
+
+        var cmd = new Command("generate", "Draw images from text prompts and write PNG files");
+        foreach (var o in new Option[] { prompt, negative, steps, guidance, height, width, seed, perPrompt, maxLen, model, output, device, dtype, latents, quiet, json })
+            cmd.Options.Add(o);
+
+        cmd.SetAction(parse => CliErrors.Run(() =>
+        {
+            var request = new GenerationRequest
+            {
+                Prompts = parse.GetValue(prompt)!,
+                NegativePrompt = parse.GetValue(negative) ?? "",
+                NumInferenceSteps = parse.GetValue(steps),
+                GuidanceScale = parse.GetValue(guidance),
+                Height = parse.GetValue(height),
+                Width = parse.GetValue(width),
+                Seed = parse.GetValue(seed),
+                NumImagesPerPrompt = parse.GetValue(perPrompt),
+                MaxSequenceLength = parse.GetValue(maxLen),
+                Latents = parse.GetValue(latents) is { } lf ? ReadLatents(lf) : null,
+            };
+            request.Validate();
+            var outPath = parse.GetValue(output)!;
+            CheckWritable(outPath);
+            var options = new PipelineOptions { Device = parse.GetValue(device)!, DType = ParseDType(parse.GetValue(dtype)) };
+            var modelDir = parse.GetValue(model) ?? DemoModel.Find();
+            bool isQuiet = parse.GetValue(quiet), isJson = parse.GetValue(json);
+            var reporter = new ProgressReporter(enabled: !isQuiet && !isJson);
+
+            using var pipeline = reporter.Stage("load", () => PipelineLoader.Load(modelDir, options));
+            pipeline.Progress += (_, p) => reporter.Step(p);
+            pipeline.Warning += (_, w) => Console.Error.WriteLine($"xdit: warning: {w}");
+            var result = pipeline.Generate(request);
+            reporter.Done();
+
+            var files = OutputNames(outPath, result.Images.Count);
+            for (int i = 0; i < files.Count; i++) result.Images[i].SavePng(files[i]);
+
+            if (isJson) Console.WriteLine(JsonSummary(modelDir, options, result, files, reporter.LoadTime));
+            else if (!isQuiet)
+            {
+                Console.WriteLine($"{result.Images.Count} image(s) {result.Width}x{result.Height}, {result.Steps} steps, seed {result.Seed}, on {pipeline.Ops.Name}");
+                Console.WriteLine($"  load     {reporter.LoadTime.TotalMilliseconds,9:F1} ms");
+                foreach (var (stage, time) in result.Timings.Stages)
+                    Console.WriteLine($"  {stage,-8} {time.TotalMilliseconds,9:F1} ms" + (stage == "denoise" ? $"  ({time.TotalMilliseconds / result.Steps:F1} ms/step)" : ""));
+                foreach (var f in files) Console.WriteLine($"wrote {f}");
+            }
+            return 0;
+        }));
+        return cmd;
+    }
+
+    static DType? ParseDType(string? s) => s?.ToLowerInvariant() switch
+    {
+        null => null,
+        "f32" or "fp32" or "float32" => DType.F32,
+        "bf16" or "bfloat16" => DType.BF16,
+        "f16" or "fp16" or "float16" => DType.F16,
+        _ => throw new ArgumentException($"unknown dtype '{s}' (expected f32, bf16 or f16)"),
+    };
+
+    static float[] ReadLatents(string path)
+    {
+        using var src = Checkpoint.Open(path);
+        var name = src.Names.Contains("initial_latents") ? "initial_latents" : src.Names.Contains("latents") ? "latents" : src.Names.OrderBy(n => n, StringComparer.Ordinal).First();
+        using var t = src.ReadF32(name);
+        return t.ToFloatArray();
+    }
+
+    /// <summary>Fails before any work when the output cannot be written, so a long run never ends in nothing.</summary>
+    static void CheckWritable(string path)
+    {
+        var dir = Path.GetDirectoryName(Path.GetFullPath(path))!;
+        if (!Directory.Exists(dir)) throw new IOException($"{path}: the folder {dir} does not exist");
+        var probe = Path.Combine(dir, $".xdit-write-test-{Environment.ProcessId}");
+        try { File.WriteAllBytes(probe, Array.Empty<byte>()); File.Delete(probe); }
+        catch (Exception e) when (e is UnauthorizedAccessException or IOException) { throw new IOException($"{path}: cannot write to {dir}: {e.Message}", e); }
+        if (Directory.Exists(path)) throw new IOException($"{path}: is a folder, expected a file name");
+    }
+
+    static List<string> OutputNames(string path, int count)
+    {
+        if (count == 1) return new List<string> { path };
+        var stem = Path.ChangeExtension(path, null);
+        var ext = Path.GetExtension(path) is { Length: > 0 } e ? e : ".png";
+        return Enumerable.Range(0, count).Select(i => $"{stem}_{i}{ext}").ToList();
+    }
+
+    static string JsonSummary(string modelDir, PipelineOptions options, GenerationResult r, List<string> files, TimeSpan load)
+    {
+        var stages = r.Timings.Stages.ToDictionary(s => s.Stage + "_ms", s => Math.Round(s.Time.TotalMilliseconds, 3));
+        stages["load_ms"] = Math.Round(load.TotalMilliseconds, 3);
+        return JsonSerializer.Serialize(new
+        {
+            model = modelDir,
+            device = options.Device,
+            width = r.Width,
+            height = r.Height,
+            steps = r.Steps,
+            seed = r.Seed,
+            images = files,
+            timings = stages,
+        });
+    }
+}

@@ -1,0 +1,127 @@
+using System.Diagnostics;
+using XDit.Engine.Samplers;
+using XDit.Kernels;
+using XDit.Models;
+using XDit.Models.PixArt;
+using XDit.Models.T5;
+using XDit.Models.Tokenizers;
+using XDit.Models.Vae;
+using XDit.Runtime;
+
+namespace XDit.Engine.Pipelines;
+
+/// <summary>
+/// PixArtAlphaPipeline / PixArtSigmaPipeline: T5 text encoding (prompt and negative prompt), DPM-Solver++ denoising
+/// with classifier-free guidance on the batch [negative; positive], AutoencoderKL decoding. Follows diffusers'
+/// pipeline except resolution binning (the asked size is used as it is).
+/// </summary>
+public sealed class PixArtPipeline : TextToImagePipeline
+{
+    readonly ITextTokenizer _tokenizer;
+    readonly T5Encoder _textEncoder;
+    readonly PixArtTransformer _transformer;
+    readonly AutoencoderKL _vae;
+    readonly IScheduler _scheduler;
+    readonly bool _isSigma;
+
+    public PixArtPipeline(ModelIndex index, IOps ops) : base(index, ops)
+    {
+        _isSigma = index.PipelineClass.Contains("Sigma", StringComparison.Ordinal);
+        _tokenizer = TokenizerLoader.Load(index.Require("tokenizer"));
+        _scheduler = SchedulerFactory.Load(index.Require("scheduler"));
+        _textEncoder = T5Encoder.Load(index.Require("text_encoder"), ops);
+        _transformer = PixArtTransformer.Load(index.Require("transformer"), ops);
+        _vae = AutoencoderKL.Load(index.Require("vae"), ops);
+    }
+
+    public PixArtTransformer Transformer => _transformer;
+    public override DiffusionTransformer Denoiser => _transformer;
+    public override int DefaultSteps => 20;
+    public override float DefaultGuidanceScale => 4.5f;
+    /// <summary>Latent pixels per image pixel along one side (VAE factor) times the transformer's patch size.</summary>
+    public override int SizeMultiple => _vae.Config.SpatialFactor * _transformer.Config.PatchSize;
+    public override int DefaultSize => _transformer.Config.SampleSize * _vae.Config.SpatialFactor;
+
+    /// <summary>α truncates prompts at 120 tokens, Σ at 300, never past what the tokenizer allows.</summary>
+    int MaxLength(GenerationRequest r) => r.MaxSequenceLength ?? Math.Min(_isSigma ? 300 : 120, _tokenizer.ModelMaxLength);
+
+    protected override GenerationResult Run(GenerationRequest request, IProgress<PipelineProgress>? progress)
+    {
+        var timings = new StageTimings();
+        int steps = request.NumInferenceSteps ?? DefaultSteps;
+        float guidance = request.GuidanceScale ?? DefaultGuidanceScale;
+        var (height, width) = CheckSize(request);
+        int batch = request.Prompts.Count * request.NumImagesPerPrompt;
+        bool cfg = guidance > 1f;
+        int f = _vae.Config.SpatialFactor, c = _transformer.Config.InChannels;
+        int h = height / f, w = width / f;
+
+        // ---- encode ----
+        var sw = Stopwatch.StartNew();
+        var prompts = request.Prompts.SelectMany(p => Enumerable.Repeat(p, request.NumImagesPerPrompt)).ToList();
+        var texts = cfg ? Enumerable.Repeat(request.NegativePrompt, batch).Concat(prompts).ToList() : prompts;
+        var tokens = _tokenizer.Encode(texts.Select(PrepareText).ToList(), MaxLength(request));
+        ReportTruncation(tokens, texts);
+        using var textStates = _textEncoder.Encode(Ops, tokens.Ids, tokens.Mask, tokens.Batch, tokens.Length);
+        using var textMask = Ops.FromHost(tokens.Mask.Select(m => (float)m).ToArray(), tokens.Batch, tokens.Length);
+        timings.Add("encode", sw.Elapsed);
+
+        // ---- denoise ----
+        sw.Restart();
+        float[] latents = InitialLatents(request, batch, c, h, w, _scheduler.InitNoiseSigma);
+        _scheduler.SetTimesteps(steps);
+        int rows = cfg ? 2 * batch : batch;
+        using var resolution = _transformer.Config.UseAdditionalConditions ? Ops.FromHost(Repeat(new float[] { height, width }, rows), rows, 2) : null;
+        using var aspect = _transformer.Config.UseAdditionalConditions ? Ops.FromHost(Repeat(new float[] { (float)height / width }, rows), rows, 1) : null;
+        int latentSize = c * h * w;
+        var noise = new float[batch * latentSize];
+        for (int i = 0; i < _scheduler.Timesteps.Length; i++)
+        {
+            var stepWatch = Stopwatch.StartNew();
+            float t = _scheduler.Timesteps[i];
+            var input = cfg ? latents.Concat(latents).ToArray() : latents;
+            using var x = Ops.FromHost(input, rows, c, h, w);
+            var inputs = new DitInputs
+            {
+                HiddenStates = x,
+                EncoderHiddenStates = textStates,
+                EncoderAttentionMask = textMask,
+                Timestep = Enumerable.Repeat(t, rows).ToArray(),
+                Resolution = resolution,
+                AspectRatio = aspect,
+            };
+            using var output = Executor.Predict(Ops, _transformer, inputs, i);
+            var o = Ops.ToHost(output); // [rows, C_out, h, w]
+            int outPerRow = o.Length / rows;
+            // Classifier-free guidance on the prediction, then keep the ε channels (learned sigma is dropped).
+            for (int b = 0; b < batch; b++)
+                for (int j = 0; j < latentSize; j++)
+                {
+                    float cond = o[(cfg ? batch + b : b) * outPerRow + j];
+                    noise[b * latentSize + j] = cfg ? o[b * outPerRow + j] + guidance * (cond - o[b * outPerRow + j]) : cond;
+                }
+            _scheduler.Step(noise, i, latents);
+            progress?.Report(new PipelineProgress("denoise", i + 1, _scheduler.Timesteps.Length, stepWatch.Elapsed));
+        }
+        timings.Add("denoise", sw.Elapsed);
+
+        // ---- decode ----
+        sw.Restart();
+        var images = Decode(_vae, latents, batch, c, h, w);
+        timings.Add("decode", sw.Elapsed);
+        return new GenerationResult(images, timings, _scheduler.Timesteps.Length, height, width, request.Seed);
+    }
+
+    /// <summary>diffusers without bs4/ftfy (clean_caption off): the prompt is lower-cased and stripped.</summary>
+    static string PrepareText(string s) => s.Trim().ToLowerInvariant();
+
+    static float[] Repeat(float[] row, int n) => Enumerable.Range(0, n).SelectMany(_ => row).ToArray();
+
+    public override void Dispose()
+    {
+        _textEncoder.Dispose();
+        _transformer.Dispose();
+        _vae.Dispose();
+        base.Dispose();
+    }
+}

@@ -1,0 +1,26 @@
+using System.Diagnostics;
+
+namespace XDit.Engine.Pipelines;
+
+/// <summary>Wall time spent per pipeline stage (encode, denoise, decode), in the order the stages ran.</summary>
+public sealed class StageTimings
+{
+    readonly List<(string Stage, TimeSpan Time)> _stages = new();
+
+    public IReadOnlyList<(string Stage, TimeSpan Time)> Stages => _stages;
+    public TimeSpan Total => _stages.Aggregate(TimeSpan.Zero, (a, s) => a + s.Time);
+
+    public T Measure<T>(string stage, Func<T> work)
+    {
+        var sw = Stopwatch.StartNew();
+        try { return work(); }
+        finally { Add(stage, sw.Elapsed); }
+    }
+
+    public void Add(string stage, TimeSpan time)
+    {
+        int i = _stages.FindIndex(s => s.Stage == stage);
+        if (i >= 0) _stages[i] = (stage, _stages[i].Time + time);
+        else _stages.Add((stage, time));
+    }
+}

@@ -1,0 +1,99 @@
+using XDit.Engine.Execution;
+using XDit.Engine.Samplers;
+using XDit.Kernels;
+using XDit.Models;
+using XDit.Models.Tokenizers;
+using XDit.Models.Vae;
+using XDit.Runtime;
+
+namespace XDit.Engine.Pipelines;
+
+/// <summary>
+/// A text-to-image pipeline loaded from a diffusers folder. <see cref="Generate"/> runs prompt → latents → image and
+/// raises <see cref="Progress"/> per denoising step. Disposing frees every weight and buffer of the backend.
+/// </summary>
+public abstract class TextToImagePipeline : IDisposable
+{
+    protected TextToImagePipeline(ModelIndex index, IOps ops) { Index = index; Ops = ops; }
+
+    public ModelIndex Index { get; }
+    public IOps Ops { get; }
+    /// <summary>How the transformer is evaluated each step (one rank by default; the parallel executors replace it).</summary>
+    public IDenoiseExecutor Executor { get; set; } = SingleRankExecutor.Instance;
+    public abstract DiffusionTransformer Denoiser { get; }
+    public abstract int DefaultSteps { get; }
+    public abstract float DefaultGuidanceScale { get; }
+    /// <summary>Height and width must be multiples of this (VAE factor × patch size).</summary>
+    public abstract int SizeMultiple { get; }
+    public abstract int DefaultSize { get; }
+
+    /// <summary>Raised after each denoising step.</summary>
+    public event EventHandler<PipelineProgress>? Progress;
+    /// <summary>Raised for things the user should know but that do not stop the run (a truncated prompt).</summary>
+    public event EventHandler<string>? Warning;
+
+    public GenerationResult Generate(GenerationRequest request)
+    {
+        request.Validate();
+        return Run(request, new SyncProgress(p => Progress?.Invoke(this, p)));
+    }
+
+    protected abstract GenerationResult Run(GenerationRequest request, IProgress<PipelineProgress>? progress);
+
+    protected (int Height, int Width) CheckSize(GenerationRequest r)
+    {
+        int height = r.Height ?? DefaultSize, width = r.Width ?? DefaultSize;
+        if (height % SizeMultiple != 0 || width % SizeMultiple != 0)
+            throw new ArgumentException($"height and width must be multiples of {SizeMultiple} (VAE factor × patch size), got {height}x{width}");
+        return (height, width);
+    }
+
+    /// <summary>Given latents, or seeded Gaussian noise (NoiseGenerator) times the scheduler's initial sigma.</summary>
+    protected static float[] InitialLatents(GenerationRequest r, int batch, int c, int h, int w, float initSigma)
+    {
+        int n = batch * c * h * w;
+        if (r.Latents is { } given)
+        {
+            if (given.Length != n) throw new ArgumentException($"the given latents hold {given.Length} values, expected {batch}x{c}x{h}x{w} = {n}");
+            return (float[])given.Clone();
+        }
+        var noise = NoiseGenerator.Normal(n, r.Seed);
+        if (initSigma != 1f) for (int i = 0; i < n; i++) noise[i] *= initSigma;
+        return noise;
+    }
+
+    protected void ReportTruncation(TokenizedText tokens, IReadOnlyList<string> texts)
+    {
+        for (int i = 0; i < tokens.Batch; i++)
+            if (tokens.Truncated[i])
+                Warning?.Invoke(this, $"the prompt \"{Shorten(texts[i])}\" is longer than {tokens.Length} tokens and was truncated, as the reference pipeline does");
+        static string Shorten(string s) => s.Length > 60 ? s[..57] + "..." : s;
+    }
+
+    /// <summary>VAE decode of latents [B, C, h, w] (divided by the scaling factor, shift added), mapped to [0, 1].</summary>
+    protected List<GeneratedImage> Decode(AutoencoderKL vae, float[] latents, int batch, int c, int h, int w)
+    {
+        float sf = (float)vae.Config.ScalingFactor, shift = (float)(vae.Config.ShiftFactor ?? 0.0);
+        var z = latents.Select(v => v / sf + shift).ToArray();
+        using var zt = Ops.FromHost(z, batch, c, h, w);
+        using var img = vae.Decode(Ops, zt);
+        var px = Ops.ToHost(img);
+        int H = img.Dim(2), W = img.Dim(3), plane = 3 * H * W;
+        var images = new List<GeneratedImage>();
+        for (int b = 0; b < batch; b++)
+        {
+            var chw = new float[plane];
+            for (int i = 0; i < plane; i++) chw[i] = Math.Clamp(px[b * plane + i] / 2f + 0.5f, 0f, 1f);
+            images.Add(new GeneratedImage(chw, H, W));
+        }
+        return images;
+    }
+
+    public virtual void Dispose() => Ops.Dispose();
+
+    /// <summary>Reports on the caller's thread (Progress&lt;T&gt; would post to a thread pool and reorder).</summary>
+    sealed class SyncProgress(Action<PipelineProgress> report) : IProgress<PipelineProgress>
+    {
+        public void Report(PipelineProgress value) => report(value);
+    }
+}
