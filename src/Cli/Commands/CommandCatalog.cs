@@ -8,5 +8,6 @@ public static class CommandCatalog
     public static IEnumerable<Command> All()
     {
         yield return GenerateCommand.Create();
+        yield return InspectCommand.Create();
     }
 }

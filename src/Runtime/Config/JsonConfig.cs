@@ -71,17 +71,20 @@ public sealed class JsonConfig
 
     public string? ClassName => Has("_class_name") ? GetString("_class_name") : null;
 
-    public int GetInt(string key) => ReadNumber(key, e => e.GetInt32());
+    public int GetInt(string key) => Read(key, "an integer", e => e.GetInt32());
     public int GetInt(string key, int fallback) => Has(key) ? GetInt(key) : fallback;
-    public double GetDouble(string key) => ReadNumber(key, ParseDouble);
+    public long GetLong(string key) => Read(key, "an integer", e => e.GetInt64());
+    public double GetDouble(string key) => Read(key, "a number", ParseDouble);
     public double GetDouble(string key, double fallback) => Has(key) ? GetDouble(key) : fallback;
     public double? GetDoubleOrNull(string key) => Has(key) ? GetDouble(key) : null;
-    public bool GetBool(string key, bool fallback) => Has(key) ? ReadNumber(key, e => e.GetBoolean()) : fallback;
-    public string GetString(string key) => ReadNumber(key, e => e.GetString() ?? throw new FormatException());
+    public bool GetBool(string key) => Read(key, "true or false", e => e.GetBoolean());
+    public bool GetBool(string key, bool fallback) => Has(key) ? GetBool(key) : fallback;
+    public string GetString(string key) => Read(key, "a string", e => e.GetString() ?? throw new FormatException());
     public string? GetString(string key, string? fallback) => Has(key) ? GetString(key) : fallback;
-    public int[] GetIntArray(string key) => ReadNumber(key, e => e.EnumerateArray().Select(x => x.GetInt32()).ToArray());
+    public int[] GetIntArray(string key) => Read(key, "an array of integers", e => e.EnumerateArray().Select(x => x.GetInt32()).ToArray());
     public int[]? GetIntArrayOrNull(string key) => Has(key) ? GetIntArray(key) : null;
-    public double[] GetDoubleArray(string key) => ReadNumber(key, e => e.EnumerateArray().Select(ParseDouble).ToArray());
+    public double[] GetDoubleArray(string key) => Read(key, "an array of numbers", e => e.EnumerateArray().Select(ParseDouble).ToArray());
+    public string[] GetStringArray(string key) => Read(key, "an array of strings", e => e.EnumerateArray().Select(x => x.GetString() ?? throw new FormatException()).ToArray());
 
     static double ParseDouble(JsonElement e) => e.ValueKind switch
     {
@@ -96,13 +99,17 @@ public sealed class JsonConfig
         _ => throw new FormatException($"not a number: {e.ValueKind}"),
     };
 
-    T ReadNumber<T>(string key, Func<JsonElement, T> read)
+    /// <summary>Reads a present key with <paramref name="read"/>; a value of the wrong kind is a FormatException
+    /// naming the file, the key, what was expected and the value found.</summary>
+    T Read<T>(string key, string expected, Func<JsonElement, T> read)
     {
         var v = Get(key);
         try { return read(v); }
-        catch (Exception e) when (e is FormatException or InvalidOperationException)
+        catch (Exception e) when (e is FormatException or InvalidOperationException or OverflowException)
         {
-            throw new FormatException($"{Path}: key '{key}' has value {v.GetRawText()}, which is not of the expected type {typeof(T).Name}", e);
+            var raw = v.GetRawText();
+            if (raw.Length > 80) raw = raw[..77] + "...";
+            throw new FormatException($"{Path}: key '{key}' must be {expected}, found {raw}", e);
         }
     }
 }

@@ -4,6 +4,8 @@ namespace XDit.Runtime;
 public sealed record TensorInfo(string Name, string File, DType DType, int[] Shape, long Begin, long End)
 {
     public long NumElements => XDit.Runtime.Shape.Product(Shape);
+    /// <summary>Bytes the tensor takes in the file (End − Begin).</summary>
+    public long ByteLength => End - Begin;
 }
 
 /// <summary>
@@ -32,9 +34,21 @@ public sealed class MissingTensorException(string path, string name)
     public string TensorName { get; } = name;
 }
 
-/// <summary>The file is not a valid safetensors file (or index); the message names the file and what is wrong.</summary>
-public sealed class SafetensorsFormatException(string path, string problem)
-    : Exception($"{path}: {problem}")
+/// <summary>The file is not a valid safetensors file (or index); the message names the file, the tensor when
+/// there is one, and what was expected and found.</summary>
+public sealed class SafetensorsFormatException : Exception
 {
-    public string FilePath { get; } = path;
+    public SafetensorsFormatException(string path, string problem, Exception? inner = null)
+        : base($"{path}: {problem}", inner) => FilePath = path;
+
+    public SafetensorsFormatException(string path, string tensor, string problem, Exception? inner = null)
+        : base($"{path}: tensor '{tensor}': {problem}", inner)
+    {
+        FilePath = path;
+        TensorName = tensor;
+    }
+
+    public string FilePath { get; }
+    /// <summary>The tensor whose entry is wrong; null when the problem is with the file as a whole.</summary>
+    public string? TensorName { get; }
 }
