@@ -1,0 +1,332 @@
+using XDit.Kernels;
+using XDit.Runtime;
+
+namespace XDit.Models.PixArt;
+
+/// <summary>
+/// PixArtTransformer2DModel (PixArt-α and PixArt-Σ, models.md §2) written against <see cref="IOps"/> as the
+/// stages of <see cref="DiffusionTransformer"/>. The image tokens are the only per-token state; the projected
+/// caption, its key bias and the timestep conditioning are replicated, so a sequence-parallel executor can shard
+/// <see cref="DitState.Image"/> right after <see cref="Embed"/>.
+/// </summary>
+public sealed class PixArtTransformer : DiffusionTransformer
+{
+    /// <summary>Bias added to the cross-attention scores of padded text keys (diffusers: (1 − mask)·−10000).</summary>
+    public const float PaddedKeyBias = -10000f;
+
+    readonly ModelWeights _weights;
+    readonly Linear _patchEmbed;          // conv weight [D, C, p, p] viewed as [D, C·p·p]
+    readonly Linear _captionIn, _captionOut;
+    readonly bool _hasCaptionProjection;
+    readonly Linear _timeIn, _timeOut;
+    readonly Linear _resolutionIn, _resolutionOut, _aspectIn, _aspectOut;
+    readonly Linear _adaLinear;
+    readonly PixArtBlockWeights[] _blocks;
+    readonly Tensor _finalScaleShift;     // [2, D]: shift row, then scale row
+    readonly Linear _projOut;
+    readonly Dictionary<(int, int), Tensor> _positionTables = new();
+
+    PixArtTransformer(PixArtConfig config, ModelWeights w)
+    {
+        Config = config;
+        _weights = w;
+        var c = config;
+        int d = c.InnerDim, p = c.PatchSize, ce = c.InChannels * p * p;
+
+        var conv = w.Get("pos_embed.proj.weight", d, c.InChannels, p, p);
+        _patchEmbed = new Linear(conv.Reshape(d, ce), w.Get("pos_embed.proj.bias", d));
+
+        if (c.CaptionChannels is int cap)
+        {
+            _hasCaptionProjection = true;
+            _captionIn = w.Linear("caption_projection.linear_1", cap, d);
+            _captionOut = w.Linear("caption_projection.linear_2", d, d);
+        }
+        _timeIn = w.Linear("adaln_single.emb.timestep_embedder.linear_1", TimestepChannels, d);
+        _timeOut = w.Linear("adaln_single.emb.timestep_embedder.linear_2", d, d);
+        if (c.UseAdditionalConditions)
+        {
+            int s = c.SizeEmbedDim;
+            _resolutionIn = w.Linear("adaln_single.emb.resolution_embedder.linear_1", TimestepChannels, s);
+            _resolutionOut = w.Linear("adaln_single.emb.resolution_embedder.linear_2", s, s);
+            _aspectIn = w.Linear("adaln_single.emb.aspect_ratio_embedder.linear_1", TimestepChannels, s);
+            _aspectOut = w.Linear("adaln_single.emb.aspect_ratio_embedder.linear_2", s, s);
+        }
+        _adaLinear = w.Linear("adaln_single.linear", d, 6 * d);
+        _blocks = new PixArtBlockWeights[c.NumLayers];
+        for (int i = 0; i < c.NumLayers; i++) _blocks[i] = PixArtBlockWeights.Load(w, c, i);
+        _finalScaleShift = w.Get("scale_shift_table", 2, d);
+        _projOut = w.Linear("proj_out", d, p * p * c.OutChannels);
+    }
+
+    /// <summary>Channels of the sinusoidal timestep / micro-condition projection.</summary>
+    public const int TimestepChannels = 256;
+
+    public PixArtConfig Config { get; }
+    public override int NumBlocks => Config.NumLayers;
+    public override int NumHeads => Config.NumAttentionHeads;
+    public override int HeadDim => Config.AttentionHeadDim;
+    public override int OutFeatures => Config.PatchSize * Config.PatchSize * Config.OutChannels;
+    /// <summary>Bytes of the weights on the backend.</summary>
+    public long WeightBytes => _weights.Bytes;
+
+    /// <summary>Loads config.json and the weights (one file, an fp16 variant, or shards with their index) of a
+    /// diffusers transformer folder.</summary>
+    public static PixArtTransformer Load(string dir, IOps ops)
+    {
+        var config = PixArtConfig.Load(Path.Combine(dir, "config.json"));
+        using var source = OpenWeights(dir);
+        return Load(config, source, ops);
+    }
+
+    public static PixArtTransformer Load(PixArtConfig config, ITensorSource source, IOps ops)
+    {
+        var w = new ModelWeights(source, ops);
+        try { return new PixArtTransformer(config, w); }
+        catch { w.Dispose(); throw; }
+    }
+
+    /// <summary>The diffusers weight files of a folder; picked by name so other safetensors files beside them
+    /// (a fixture's io.safetensors) do not confuse the choice.</summary>
+    static ITensorSource OpenWeights(string dir)
+    {
+        foreach (var stem in new[] { "diffusion_pytorch_model", "diffusion_pytorch_model.fp16" })
+        {
+            var index = Path.Combine(dir, stem + ".safetensors.index.json");
+            if (File.Exists(index)) return new ShardedCheckpoint(index);
+            var file = Path.Combine(dir, stem + ".safetensors");
+            if (File.Exists(file)) return new SafetensorsFile(file);
+        }
+        return Checkpoint.Open(dir);
+    }
+
+    // ---------------------------------------------------------------- stages
+
+    public override DitState Embed(IOps ops, DitInputs inputs)
+    {
+        var c = Config;
+        var x = inputs.HiddenStates;
+        if (x.Rank != 4 || x.Dim(1) != c.InChannels || x.Dim(2) % c.PatchSize != 0 || x.Dim(3) % c.PatchSize != 0)
+            throw new ArgumentException($"PixArt hidden_states must be [B, {c.InChannels}, H, W] with H, W multiples of {c.PatchSize}; got {Shape.Format(x.ShapeSpan)}");
+        int b = x.Dim(0), gh = x.Dim(2) / c.PatchSize, gw = x.Dim(3) / c.PatchSize, d = c.InnerDim;
+        if (inputs.Timestep.Length != b)
+            throw new ArgumentException($"PixArt needs one timestep per batch row: {inputs.Timestep.Length} for batch {b}");
+        var y = inputs.EncoderHiddenStates;
+        int captionWidth = c.CaptionChannels ?? c.CrossAttentionDim;
+        if (y.Rank != 3 || y.Dim(0) != b || y.Dim(2) != captionWidth)
+            throw new ArgumentException($"PixArt encoder_hidden_states must be [{b}, T, {captionWidth}]; got {Shape.Format(y.ShapeSpan)}");
+
+        var keep = new List<Tensor>();
+        try
+        {
+            // 1. patch tokens + position table
+            Tensor image;
+            using (var patches = ops.Patchify(x, c.PatchSize, channelsFirst: true))
+            using (var tokens = _patchEmbed.Apply(ops, patches))
+                image = ops.Add(tokens, PositionTable(ops, gh, gw));
+            keep.Add(image);
+
+            // 2-3. timestep (+ micro-conditions) → embedded_timestep [B, D] and the 6·D modulation
+            var embedded = EmbedTimestep(ops, inputs, b);
+            keep.Add(embedded);
+            Tensor temb6;
+            using (var act = ops.Activate(embedded, Activation.Silu)) temb6 = _adaLinear.Apply(ops, act);
+            keep.Add(temb6);
+
+            // 4. caption projection
+            Tensor text;
+            if (_hasCaptionProjection)
+            {
+                using var h = _captionIn.Apply(ops, y, Activation.GeluTanh);
+                text = _captionOut.Apply(ops, h);
+            }
+            else text = ops.Contiguous(y);
+            keep.Add(text);
+
+            // 5. padded text keys → additive bias
+            Tensor? keyBias = null;
+            if (inputs.EncoderAttentionMask is { } mask)
+            {
+                if (mask.Rank != 2 || mask.Dim(0) != b || mask.Dim(1) != y.Dim(1))
+                    throw new ArgumentException($"PixArt encoder_attention_mask must be [{b}, {y.Dim(1)}]; got {Shape.Format(mask.ShapeSpan)}");
+                keyBias = MaskToKeyBias(ops, mask);
+                keep.Add(keyBias);
+            }
+
+            var state = new DitState
+            {
+                Image = image,
+                Text = text,
+                TextKeyBias = keyBias,
+                Conditioning = temb6,
+                Conditioning2 = embedded,
+                TotalTokens = gh * gw,
+                GridH = gh,
+                GridW = gw,
+            };
+            state.Owned.AddRange(keep);
+            return state;
+        }
+        catch
+        {
+            foreach (var t in keep) t.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>(1 − m)·(−10000) for a 0/1 mask: 0 on kept keys, −10000 on padded ones.</summary>
+    static Tensor MaskToKeyBias(IOps ops, Tensor mask)
+    {
+        var m = ops.ToHost(mask);
+        var bias = new float[m.Length];
+        for (int i = 0; i < m.Length; i++) bias[i] = (1f - m[i]) * PaddedKeyBias;
+        return ops.FromHost(bias, mask.Dims);
+    }
+
+    Tensor EmbedTimestep(IOps ops, DitInputs inputs, int batch)
+    {
+        var emb = Mlp(ops, inputs.Timestep, _timeIn, _timeOut);
+        if (!Config.UseAdditionalConditions) return emb;
+        try
+        {
+            var res = inputs.Resolution ?? throw new ArgumentException("this PixArt model (use_additional_conditions) needs the resolution micro-condition [B, 2]");
+            var ar = inputs.AspectRatio ?? throw new ArgumentException("this PixArt model (use_additional_conditions) needs the aspect_ratio micro-condition [B, 1]");
+            if (res.NumElements != 2L * batch) throw new ArgumentException($"resolution must be [{batch}, 2]; got {Shape.Format(res.ShapeSpan)}");
+            if (ar.NumElements != batch) throw new ArgumentException($"aspect_ratio must be [{batch}, 1]; got {Shape.Format(ar.ShapeSpan)}");
+            int s = Config.SizeEmbedDim;
+            // resolution.flatten() → [2B, s] → [B, 2s]: height embedding then width embedding per row
+            using var r = Mlp(ops, ops.ToHost(res), _resolutionIn, _resolutionOut);
+            using var a = Mlp(ops, ops.ToHost(ar), _aspectIn, _aspectOut);
+            using var cond = ops.Concat(1, r.Reshape(batch, 2 * s), a);
+            return ops.Add(emb, cond);
+        }
+        finally { emb.Dispose(); }
+    }
+
+    /// <summary>TimestepEmbedding(Timesteps(v)): sinusoid (256, flip, shift 0) → linear_1 → SiLU → linear_2.</summary>
+    static Tensor Mlp(IOps ops, ReadOnlySpan<float> values, Linear first, Linear second)
+    {
+        using var sinusoid = ops.TimestepEmbedding(values, TimestepChannels, flipSinToCos: true, downscaleFreqShift: 0f);
+        using var cast = sinusoid.DType == ops.ActivationType ? null : ops.Cast(sinusoid, ops.ActivationType);
+        using var h = first.Apply(ops, cast ?? sinusoid, Activation.Silu);
+        return second.Apply(ops, h);
+    }
+
+    /// <summary>The position table [gh·gw, D] for a grid, built once per grid size and kept with the model (which
+    /// lives on one backend, the one its weights were uploaded to).</summary>
+    Tensor PositionTable(IOps ops, int gh, int gw)
+    {
+        lock (_positionTables)
+        {
+            if (!_positionTables.TryGetValue((gh, gw), out var t))
+            {
+                var table = PixArtPositionTable.Build(Config.InnerDim, gh, gw, Config.BaseSize, Config.InterpolationScale);
+                t = ops.FromHost(table, gh * gw, Config.InnerDim);
+                _positionTables[(gh, gw)] = t;
+            }
+            return t;
+        }
+    }
+
+    public override void RunBlock(IOps ops, int index, DitState state, IAttention attention)
+    {
+        if ((uint)index >= (uint)_blocks.Length) throw new ArgumentOutOfRangeException(nameof(index), $"block {index} of {_blocks.Length}");
+        var blk = _blocks[index];
+        var c = Config;
+        var x = state.Image;
+        int b = x.Dim(0), n = x.Dim(1), d = c.InnerDim, h = c.NumAttentionHeads, hd = c.AttentionHeadDim;
+        float eps = (float)c.NormEps;
+        var text = state.Text ?? throw new InvalidOperationException("PixArt block needs the projected caption in state.Text");
+
+        // (shift_msa, scale_msa, gate_msa, shift_mlp, scale_mlp, gate_mlp) = rows of table + temb6 viewed [B, 6, D];
+        // laid out [6, B, D] so each row is a contiguous [B, D] slice.
+        using var mod6 = ops.Add(state.Conditioning.Reshape(b, 6, d), blk.ScaleShiftTable);
+        using var mod = ops.Contiguous(mod6.Permute(1, 0, 2));
+        Tensor Row(int k) => mod.Slice(0, k, 1).Reshape(b, d);
+
+        // self-attention on the modulated norm
+        Tensor x1;
+        using (var norm = ops.LayerNorm(x, null, null, eps))
+        using (var a = ops.Modulate(norm, Row(0), Row(1)))
+        using (var o = Attend(ops, attention, blk.SelfAttention, a, a, b, n, n, h, hd, AttentionKind.Self, $"transformer_blocks.{index}.attn1", null))
+            x1 = ops.GatedResidual(x, Row(2), o);
+        ReplaceImage(state, x1);
+
+        // cross-attention on the un-normalised tokens, keys/values from the caption
+        var options = state.TextKeyBias is null ? null : new AttentionOptions { KeyBias = state.TextKeyBias };
+        Tensor x2;
+        using (var o = Attend(ops, attention, blk.CrossAttention, x1, text, b, n, text.Dim(1), h, hd, AttentionKind.Cross, $"transformer_blocks.{index}.attn2", options))
+            x2 = ops.Add(x1, o);
+        ReplaceImage(state, x2);
+
+        // feed-forward on the modulated norm
+        Tensor x3;
+        using (var norm = ops.LayerNorm(x2, null, null, eps))
+        using (var f = ops.Modulate(norm, Row(3), Row(4)))
+        using (var hidden = blk.FeedForwardIn.Apply(ops, f, Activation.GeluTanh))
+        using (var y = blk.FeedForwardOut.Apply(ops, hidden))
+            x3 = ops.GatedResidual(x2, Row(5), y);
+        ReplaceImage(state, x3);
+    }
+
+    /// <summary>Projects q from <paramref name="queries"/> and k, v from <paramref name="context"/>, runs the
+    /// attention the engine gave, and applies to_out → [B, Nq, D].</summary>
+    static Tensor Attend(IOps ops, IAttention attention, PixArtAttentionWeights w, Tensor queries, Tensor context,
+        int b, int nq, int nk, int heads, int headDim, AttentionKind kind, string layer, AttentionOptions? options)
+    {
+        using var q = w.Q.Apply(ops, queries);
+        using var k = w.K.Apply(ops, context);
+        using var v = w.V.Apply(ops, context);
+        var result = attention.Run(ops, new AttentionCall
+        {
+            Layer = layer,
+            Kind = kind,
+            Q = q.Reshape(b, nq, heads, headDim),
+            K = k.Reshape(b, nk, heads, headDim),
+            V = v.Reshape(b, nk, heads, headDim),
+            Options = options,
+        });
+        result.JointOutput?.Dispose();
+        using var o = result.Output;
+        using var merged = o.IsContiguous ? null : ops.Contiguous(o);
+        return w.Out.Apply(ops, (merged ?? o).Reshape(b, nq, heads * headDim));
+    }
+
+    /// <summary>Sets the new image tokens and frees the previous ones when the state owned them.</summary>
+    static void ReplaceImage(DitState state, Tensor next)
+    {
+        var old = state.Image;
+        state.Image = next;
+        state.Owned.Add(next);
+        if (state.Owned.Remove(old)) old.Dispose();
+    }
+
+    public override Tensor Finish(IOps ops, DitState state)
+    {
+        var c = Config;
+        var emb = state.Conditioning2 ?? throw new InvalidOperationException("PixArt Finish needs the embedded timestep in state.Conditioning2");
+        // (shift, scale) = scale_shift_table [2, D] + embedded_timestep, shift first
+        using var shift = ops.Add(emb, _finalScaleShift.Slice(0, 0, 1).Reshape(c.InnerDim));
+        using var scale = ops.Add(emb, _finalScaleShift.Slice(0, 1, 1).Reshape(c.InnerDim));
+        using var norm = ops.LayerNorm(state.Image, null, null, 1e-6f);
+        using var m = ops.Modulate(norm, shift, scale);
+        return _projOut.Apply(ops, m);
+    }
+
+    public override Tensor Unpatchify(IOps ops, Tensor tokens, DitState state)
+    {
+        if (tokens.Rank != 3 || tokens.Dim(1) != state.GridH * state.GridW || tokens.Dim(2) != OutFeatures)
+            throw new ArgumentException($"PixArt unpatchify needs [B, {state.GridH * state.GridW}, {OutFeatures}] tokens; got {Shape.Format(tokens.ShapeSpan)}");
+        return ops.Unpatchify(tokens, Config.PatchSize, Config.OutChannels, state.GridH, state.GridW, channelsFirst: false);
+    }
+
+    public override void Dispose()
+    {
+        lock (_positionTables)
+        {
+            foreach (var t in _positionTables.Values) t.Dispose();
+            _positionTables.Clear();
+        }
+        _weights.Dispose();
+    }
+}

@@ -1,0 +1,161 @@
+using XDit.Kernels;
+using XDit.Runtime;
+
+namespace XDit.Models.T5;
+
+/// <summary>
+/// The encoder stack of transformers' T5EncoderModel (models.md §7.1): token embedding (no scaling), pre-norm
+/// blocks of self-attention with a relative position bias computed from block 0's table and shared by all
+/// blocks, unscaled scores, T5LayerNorm (RMS, no mean), gated-GELU or ReLU feed-forward, final norm.
+/// Returns last_hidden_state.
+/// </summary>
+public sealed class T5Encoder : IDisposable
+{
+    sealed record Block(Tensor AttnNorm, Linear Q, Linear K, Linear V, Linear O, Tensor FfNorm, Linear Wi0, Linear? Wi1, Linear Wo);
+
+    readonly ModelWeights _weights;
+    readonly Tensor _embedding;
+    readonly float[] _relativeBiasTable;   // [numBuckets, heads], host copy: the bias is built on the host
+    readonly Block[] _blocks;
+    readonly Tensor _finalNorm;
+
+    T5Encoder(T5Config config, ModelWeights w)
+    {
+        Config = config;
+        _weights = w;
+        var c = config;
+        int d = c.DModel, inner = c.InnerDim;
+        string embName = w.Has("shared.weight") ? "shared.weight" : "encoder.embed_tokens.weight";
+        _embedding = w.Get(embName, c.VocabSize, d);
+
+        const string biasName = "encoder.block.0.layer.0.SelfAttention.relative_attention_bias.weight";
+        var info = w.Source.Info(biasName);
+        if (!Shape.Equal(info.Shape, [c.RelativeAttentionNumBuckets, c.NumHeads]))
+            throw new WeightShapeException(info.File, biasName, [c.RelativeAttentionNumBuckets, c.NumHeads], info.Shape);
+        using (var table = w.Source.ReadF32(biasName)) _relativeBiasTable = table.ToFloatArray();
+
+        _blocks = new Block[c.NumLayers];
+        for (int i = 0; i < c.NumLayers; i++)
+        {
+            string a = $"encoder.block.{i}.layer.0", f = $"encoder.block.{i}.layer.1";
+            bool gated = c.IsGatedAct;
+            _blocks[i] = new Block(
+                w.Get(a + ".layer_norm.weight", d),
+                w.Linear(a + ".SelfAttention.q", d, inner, bias: false),
+                w.Linear(a + ".SelfAttention.k", d, inner, bias: false),
+                w.Linear(a + ".SelfAttention.v", d, inner, bias: false),
+                w.Linear(a + ".SelfAttention.o", inner, d, bias: false),
+                w.Get(f + ".layer_norm.weight", d),
+                w.Linear(f + (gated ? ".DenseReluDense.wi_0" : ".DenseReluDense.wi"), d, c.DFf, bias: false),
+                gated ? w.Linear(f + ".DenseReluDense.wi_1", d, c.DFf, bias: false) : null,
+                w.Linear(f + ".DenseReluDense.wo", c.DFf, d, bias: false));
+        }
+        _finalNorm = w.Get("encoder.final_layer_norm.weight", d);
+    }
+
+    public T5Config Config { get; }
+    public long WeightBytes => _weights.Bytes;
+
+    /// <summary>Loads config.json and model.safetensors (or its fp16 variant, or shards) of a transformers folder.</summary>
+    public static T5Encoder Load(string dir, IOps ops)
+    {
+        var config = T5Config.Load(Path.Combine(dir, "config.json"));
+        using var source = OpenWeights(dir);
+        return Load(config, source, ops);
+    }
+
+    public static T5Encoder Load(T5Config config, ITensorSource source, IOps ops)
+    {
+        var w = new ModelWeights(source, ops);
+        try { return new T5Encoder(config, w); }
+        catch { w.Dispose(); throw; }
+    }
+
+    static ITensorSource OpenWeights(string dir)
+    {
+        foreach (var stem in new[] { "model", "model.fp16" })
+        {
+            var index = Path.Combine(dir, stem + ".safetensors.index.json");
+            if (File.Exists(index)) return new ShardedCheckpoint(index);
+            var file = Path.Combine(dir, stem + ".safetensors");
+            if (File.Exists(file)) return new SafetensorsFile(file);
+        }
+        return Checkpoint.Open(dir);
+    }
+
+    /// <summary>The additive bias on padded keys: transformers adds finfo(dtype).min; the same here in the
+    /// activation dtype, so a fully padded row still gets a finite (uniform) softmax as in torch.</summary>
+    public static float PaddedKeyBias(DType activation) => activation switch
+    {
+        DType.F16 => -65504f,
+        DType.BF16 => -3.3895314e38f,
+        _ => float.MinValue,
+    };
+
+    /// <summary>last_hidden_state [B, T, d_model] for token ids [B·T] (row-major) and an optional 0/1 mask.</summary>
+    public Tensor Encode(IOps ops, long[] inputIds, long[]? attentionMask, int batch, int seqLen)
+    {
+        var c = Config;
+        if (inputIds.Length != batch * seqLen)
+            throw new ArgumentException($"T5 input_ids has {inputIds.Length} ids, expected batch {batch} × length {seqLen}");
+        if (attentionMask is not null && attentionMask.Length != inputIds.Length)
+            throw new ArgumentException($"T5 attention_mask has {attentionMask.Length} entries, expected {inputIds.Length}");
+        foreach (var id in inputIds)
+            if (id < 0 || id >= c.VocabSize) throw new ArgumentOutOfRangeException(nameof(inputIds), $"token id {id} is outside the vocabulary (size {c.VocabSize})");
+
+        int d = c.DModel, heads = c.NumHeads, dkv = c.DKv;
+        float eps = (float)c.LayerNormEpsilon;
+
+        using var posBias = ops.FromHost(T5RelativePosition.Bias(_relativeBiasTable, c.RelativeAttentionNumBuckets, heads, c.RelativeAttentionMaxDistance, seqLen), 1, heads, seqLen, seqLen);
+        using var keyBias = MaskBias(ops, attentionMask, batch, seqLen);
+        var options = new AttentionOptions { Scale = 1f, Bias = posBias, KeyBias = keyBias };
+
+        Tensor h;
+        using (var emb = ops.Embedding(_embedding, inputIds)) h = ops.Contiguous(emb.Reshape(batch, seqLen, d));
+        try
+        {
+            foreach (var blk in _blocks)
+            {
+                Tensor next;
+                using (var a = ops.RmsNorm(h, blk.AttnNorm, eps))
+                using (var q = blk.Q.Apply(ops, a))
+                using (var k = blk.K.Apply(ops, a))
+                using (var v = blk.V.Apply(ops, a))
+                using (var o = ops.Attention(q.Reshape(batch, seqLen, heads, dkv), k.Reshape(batch, seqLen, heads, dkv), v.Reshape(batch, seqLen, heads, dkv), options))
+                using (var proj = blk.O.Apply(ops, o.Reshape(batch, seqLen, heads * dkv)))
+                    next = ops.Add(h, proj);
+                h.Dispose();
+                h = next;
+
+                using (var f = ops.RmsNorm(h, blk.FfNorm, eps))
+                using (var g = FeedForward(ops, blk, f))
+                using (var y = blk.Wo.Apply(ops, g))
+                    next = ops.Add(h, y);
+                h.Dispose();
+                h = next;
+            }
+            return ops.RmsNorm(h, _finalNorm, eps);
+        }
+        finally { h.Dispose(); }
+    }
+
+    Tensor FeedForward(IOps ops, Block blk, Tensor f)
+    {
+        var act = Config.DenseActivation;
+        if (blk.Wi1 is not Linear wi1) return blk.Wi0.Apply(ops, f, act);
+        using var gate = blk.Wi0.Apply(ops, f, act);
+        using var lin = wi1.Apply(ops, f);
+        return ops.Mul(gate, lin);
+    }
+
+    static Tensor? MaskBias(IOps ops, long[]? mask, int batch, int seqLen)
+    {
+        if (mask is null || Array.TrueForAll(mask, m => m != 0)) return null;
+        float neg = PaddedKeyBias(ops.ActivationType);
+        var bias = new float[mask.Length];
+        for (int i = 0; i < mask.Length; i++) bias[i] = mask[i] != 0 ? 0f : neg;
+        return ops.FromHost(bias, batch, seqLen);
+    }
+
+    public void Dispose() => _weights.Dispose();
+}

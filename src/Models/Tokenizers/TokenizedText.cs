@@ -1,0 +1,16 @@
+namespace XDit.Models.Tokenizers;
+
+/// <summary>
+/// A batch of tokenized texts, each padded to <see cref="Length"/>: ids and 0/1 attention mask, both [Batch, Length]
+/// row-major. <see cref="Truncated"/> says which texts lost tokens to the length limit (pipelines warn about it).
+/// </summary>
+public sealed record TokenizedText(long[] Ids, long[] Mask, int Batch, int Length, bool[] Truncated)
+{
+    public bool AnyTruncated => Array.IndexOf(Truncated, true) >= 0;
+
+    /// <summary>The ids of row <paramref name="b"/>.</summary>
+    public ReadOnlySpan<long> Row(int b) => Ids.AsSpan(b * Length, Length);
+
+    /// <summary>Real (unpadded) tokens of row <paramref name="b"/>.</summary>
+    public int ValidCount(int b) { int n = 0; foreach (var m in Mask.AsSpan(b * Length, Length)) n += m != 0 ? 1 : 0; return n; }
+}

@@ -1,0 +1,176 @@
+using System.Text;
+using System.Text.Json;
+using System.Text.RegularExpressions;
+using XDit.Runtime;
+
+namespace XDit.Models.Tokenizers;
+
+/// <summary>
+/// Builds a tokenizer from a Hugging Face tokenizer folder: tokenizer.json (normalizer, pre_tokenizer, model,
+/// post_processor, added_tokens) plus tokenizer_config.json (model_max_length, pad_token). Parts this engine does
+/// not implement are refused with the file and the part's type named.
+/// </summary>
+public static class TokenizerLoader
+{
+    public static ITextTokenizer Load(string tokenizerDir)
+    {
+        var jsonPath = Path.Combine(tokenizerDir, "tokenizer.json");
+        if (!File.Exists(jsonPath))
+            throw new FileNotFoundException($"{tokenizerDir}: no tokenizer.json (only tokenizer.json folders are supported)", jsonPath);
+        var configPath = Path.Combine(tokenizerDir, "tokenizer_config.json");
+        var config = File.Exists(configPath) ? JsonConfig.Load(configPath) : null;
+        return FromJson(File.ReadAllText(jsonPath), jsonPath, config);
+    }
+
+    public static PipelineTokenizer FromJson(string json, string path, JsonConfig? tokenizerConfig = null)
+    {
+        JsonConfig file;
+        try { file = JsonConfig.Parse(json, path); }
+        catch (FormatException e) { throw new FormatException($"{path}: not a tokenizer.json: {e.Message}", e); }
+        var root = file.Root;
+
+        var added = new List<(string, long)>();
+        if (root.TryGetProperty("added_tokens", out var at) && at.ValueKind == JsonValueKind.Array)
+            foreach (var t in at.EnumerateArray())
+                added.Add((t.GetProperty("content").GetString()!, t.GetProperty("id").GetInt64()));
+
+        var model = ParseModel(Required(root, "model", path), path);
+        var normalizer = ParseNormalizer(Optional(root, "normalizer"), path);
+        var preTokenizer = ParsePreTokenizer(Optional(root, "pre_tokenizer"), path);
+        var (prefix, suffix) = ParseTemplate(Optional(root, "post_processor"), path);
+
+        long IdOf(string token, string what)
+        {
+            foreach (var (c, id) in added) if (c == token) return id;
+            return model.TokenToId(token) ?? throw new FormatException($"{path}: the {what} '{token}' is neither an added token nor in the vocabulary");
+        }
+
+        string? padToken = TokenName(tokenizerConfig, "pad_token");
+        long padId;
+        if (padToken is not null) padId = IdOf(padToken, "pad token");
+        else if (Optional(root, "padding") is { } padding && padding.TryGetProperty("pad_id", out var pid)) padId = pid.GetInt64();
+        else padId = IdOf("<pad>", "pad token");
+
+        int? maxLen = null;
+        if (tokenizerConfig is not null && tokenizerConfig.Has("model_max_length"))
+        {
+            double m = tokenizerConfig.GetDouble("model_max_length");
+            if (m >= 1 && m < int.MaxValue) maxLen = (int)m;    // transformers writes 1e30 for "no limit"
+        }
+
+        return new PipelineTokenizer(normalizer, preTokenizer, model, added, prefix.Select(t => ResolveSpecial(t, IdOf)).SelectMany(x => x).ToArray(),
+            suffix.Select(t => ResolveSpecial(t, IdOf)).SelectMany(x => x).ToArray(), padId, maxLen);
+    }
+
+    static long[] ResolveSpecial(SpecialRef r, Func<string, string, long> idOf) => r.Ids ?? [idOf(r.Name, "template token")];
+
+    sealed record SpecialRef(string Name, long[]? Ids);
+
+    static string? TokenName(JsonConfig? cfg, string key)
+    {
+        if (cfg is null || !cfg.Has(key)) return null;
+        var v = cfg.Get(key);
+        return v.ValueKind switch
+        {
+            JsonValueKind.String => v.GetString(),
+            JsonValueKind.Object when v.TryGetProperty("content", out var c) => c.GetString(),
+            _ => throw new FormatException($"{cfg.Path}: key '{key}' is neither a string nor an object with 'content'"),
+        };
+    }
+
+    static JsonElement Required(JsonElement e, string key, string path)
+        => Optional(e, key) ?? throw new FormatException($"{path}: missing '{key}'");
+
+    static JsonElement? Optional(JsonElement e, string key)
+        => e.TryGetProperty(key, out var v) && v.ValueKind != JsonValueKind.Null ? v : null;
+
+    static string TypeOf(JsonElement e, string path, string part)
+        => e.TryGetProperty("type", out var t) ? t.GetString()! : throw new FormatException($"{path}: {part} without a 'type'");
+
+    static ITokenModel ParseModel(JsonElement m, string path)
+    {
+        // tokenizers omits "type" for some models; WordLevel is recognisable by its vocab object plus unk_token
+        string type = m.TryGetProperty("type", out var t) ? t.GetString()! : "WordLevel";
+        switch (type)
+        {
+            case "WordLevel":
+            {
+                var vocab = new Dictionary<string, long>(StringComparer.Ordinal);
+                foreach (var p in Required(m, "vocab", path).EnumerateObject()) vocab[p.Name] = p.Value.GetInt64();
+                var unk = Required(m, "unk_token", path).GetString()!;
+                if (!vocab.TryGetValue(unk, out var unkId)) throw new FormatException($"{path}: WordLevel unk_token '{unk}' is not in the vocabulary");
+                return new WordLevelModel(vocab, unkId);
+            }
+            case "Unigram":
+                return UnigramModel.FromJson(m, path);
+            default:
+                throw new NotSupportedException($"{path}: tokenizer model type '{type}' is not supported (WordLevel, Unigram)");
+        }
+    }
+
+    static ITextNormalizer? ParseNormalizer(JsonElement? n, string path)
+    {
+        if (n is not { } e) return null;
+        string type = TypeOf(e, path, "normalizer");
+        return type switch
+        {
+            "Lowercase" => new LowercaseNormalizer(),
+            "NFC" => new UnicodeNormalizer(NormalizationForm.FormC),
+            "NFD" => new UnicodeNormalizer(NormalizationForm.FormD),
+            "NFKC" => new UnicodeNormalizer(NormalizationForm.FormKC),
+            "NFKD" => new UnicodeNormalizer(NormalizationForm.FormKD),
+            "Strip" => new StripNormalizer(Bool(e, "strip_left", true), Bool(e, "strip_right", true)),
+            "Replace" => new ReplaceNormalizer(Pattern(Required(e, "pattern", path), path), Required(e, "content", path).GetString()!),
+            "Precompiled" => PrecompiledNormalizer.FromJson(e, path),
+            "Sequence" => new SequenceNormalizer(Required(e, "normalizers", path).EnumerateArray().Select(x => ParseNormalizer(x, path)!).ToArray()),
+            _ => throw new NotSupportedException($"{path}: normalizer type '{type}' is not supported"),
+        };
+    }
+
+    static IPreTokenizer? ParsePreTokenizer(JsonElement? n, string path)
+    {
+        if (n is not { } e) return null;
+        string type = TypeOf(e, path, "pre_tokenizer");
+        return type switch
+        {
+            "WhitespaceSplit" => new WhitespaceSplitPreTokenizer(),
+            "Whitespace" => new WhitespacePreTokenizer(),
+            "Metaspace" => MetaspacePreTokenizer.FromJson(e, path),
+            "Sequence" => new SequencePreTokenizer(Required(e, "pretokenizers", path).EnumerateArray().Select(x => ParsePreTokenizer(x, path)!).ToArray()),
+            _ => throw new NotSupportedException($"{path}: pre_tokenizer type '{type}' is not supported"),
+        };
+    }
+
+    /// <summary>TemplateProcessing "single": special tokens before and after the one sequence "A".</summary>
+    static (List<SpecialRef> Prefix, List<SpecialRef> Suffix) ParseTemplate(JsonElement? n, string path)
+    {
+        var prefix = new List<SpecialRef>();
+        var suffix = new List<SpecialRef>();
+        if (n is not { } e) return (prefix, suffix);
+        string type = TypeOf(e, path, "post_processor");
+        if (type != "TemplateProcessing") throw new NotSupportedException($"{path}: post_processor type '{type}' is not supported (TemplateProcessing)");
+        var specials = Optional(e, "special_tokens");
+        bool seenSequence = false;
+        foreach (var item in Required(e, "single", path).EnumerateArray())
+        {
+            if (item.TryGetProperty("Sequence", out _)) { if (seenSequence) throw new NotSupportedException($"{path}: a template with two sequences is not supported"); seenSequence = true; continue; }
+            if (!item.TryGetProperty("SpecialToken", out var st)) throw new FormatException($"{path}: template item {item.GetRawText()} is neither Sequence nor SpecialToken");
+            var name = st.GetProperty("id").GetString()!;
+            long[]? ids = null;
+            if (specials is { } sp && sp.TryGetProperty(name, out var entry) && entry.TryGetProperty("ids", out var idArr))
+                ids = idArr.EnumerateArray().Select(x => x.GetInt64()).ToArray();
+            (seenSequence ? suffix : prefix).Add(new SpecialRef(name, ids));
+        }
+        if (!seenSequence) throw new FormatException($"{path}: TemplateProcessing 'single' has no Sequence");
+        return (prefix, suffix);
+    }
+
+    static bool Bool(JsonElement e, string key, bool fallback) => e.TryGetProperty(key, out var v) && v.ValueKind is JsonValueKind.True or JsonValueKind.False ? v.GetBoolean() : fallback;
+
+    static Regex Pattern(JsonElement p, string path)
+    {
+        if (p.TryGetProperty("String", out var s)) return new Regex(Regex.Escape(s.GetString()!));
+        if (p.TryGetProperty("Regex", out var r)) return new Regex(r.GetString()!);
+        throw new FormatException($"{path}: pattern {p.GetRawText()} is neither String nor Regex");
+    }
+}

@@ -1,0 +1,82 @@
+namespace XDit.Models.Tokenizers;
+
+/// <summary>A tokenizer.json "normalizer": rewrites the text before it is split.</summary>
+public interface ITextNormalizer
+{
+    string Normalize(string text);
+}
+
+/// <summary>A tokenizer.json "pre_tokenizer": splits normalized text into the words the model tokenizes.</summary>
+public interface IPreTokenizer
+{
+    IEnumerable<string> Split(string text);
+}
+
+/// <summary>A tokenizer.json "model": maps one pre-tokenized word to ids.</summary>
+public interface ITokenModel
+{
+    void Tokenize(string word, List<long> ids);
+    /// <summary>Id of a token string, or null when the vocabulary lacks it.</summary>
+    long? TokenToId(string token);
+}
+
+/// <summary>"Lowercase": invariant lower-casing.</summary>
+public sealed class LowercaseNormalizer : ITextNormalizer
+{
+    public string Normalize(string text) => text.ToLowerInvariant();
+}
+
+/// <summary>"NFKC" / "NFC" / "NFD" / "NFKD".</summary>
+public sealed class UnicodeNormalizer(System.Text.NormalizationForm form) : ITextNormalizer
+{
+    public string Normalize(string text) => text.Normalize(form);
+}
+
+/// <summary>"Strip": trims whitespace on the left and/or right.</summary>
+public sealed class StripNormalizer(bool left, bool right) : ITextNormalizer
+{
+    public string Normalize(string text) => left && right ? text.Trim() : left ? text.TrimStart() : right ? text.TrimEnd() : text;
+}
+
+/// <summary>"Replace": a literal string or a regex pattern replaced by the content.</summary>
+public sealed class ReplaceNormalizer(System.Text.RegularExpressions.Regex pattern, string content) : ITextNormalizer
+{
+    public string Normalize(string text) => pattern.Replace(text, content);
+}
+
+/// <summary>"Sequence" of normalizers applied in order.</summary>
+public sealed class SequenceNormalizer(IReadOnlyList<ITextNormalizer> parts) : ITextNormalizer
+{
+    public string Normalize(string text) { foreach (var p in parts) text = p.Normalize(text); return text; }
+}
+
+/// <summary>"WhitespaceSplit": splits on runs of Unicode whitespace, dropping them.</summary>
+public sealed class WhitespaceSplitPreTokenizer : IPreTokenizer
+{
+    public IEnumerable<string> Split(string text) => text.Split((char[]?)null, StringSplitOptions.RemoveEmptyEntries);
+}
+
+/// <summary>"Whitespace": the pieces matching \w+|[^\w\s]+.</summary>
+public sealed class WhitespacePreTokenizer : IPreTokenizer
+{
+    static readonly System.Text.RegularExpressions.Regex Pattern = new(@"\w+|[^\w\s]+", System.Text.RegularExpressions.RegexOptions.Compiled);
+    public IEnumerable<string> Split(string text) => Pattern.Matches(text).Select(m => m.Value);
+}
+
+/// <summary>"Sequence" of pre-tokenizers: each splits every piece the previous one produced.</summary>
+public sealed class SequencePreTokenizer(IReadOnlyList<IPreTokenizer> parts) : IPreTokenizer
+{
+    public IEnumerable<string> Split(string text)
+    {
+        IEnumerable<string> pieces = [text];
+        foreach (var p in parts) pieces = pieces.SelectMany(p.Split).ToList();
+        return pieces;
+    }
+}
+
+/// <summary>"WordLevel": each word is one vocabulary entry, or the unknown token.</summary>
+public sealed class WordLevelModel(IReadOnlyDictionary<string, long> vocab, long unkId) : ITokenModel
+{
+    public void Tokenize(string word, List<long> ids) => ids.Add(vocab.TryGetValue(word, out var id) ? id : unkId);
+    public long? TokenToId(string token) => vocab.TryGetValue(token, out var id) ? id : null;
+}

@@ -1,0 +1,88 @@
+using System.Text.Json;
+
+namespace XDit.Models.Tokenizers;
+
+/// <summary>
+/// SentencePiece's unigram model as tokenizer.json stores it ("Unigram": vocab of [piece, log-probability],
+/// unk_id): a word is split into the pieces of highest total score (Viterbi). A character no piece covers becomes
+/// the unknown piece with score min_score − 10, and consecutive unknowns fuse into one, as in tokenizers.
+/// </summary>
+public sealed class UnigramModel : ITokenModel
+{
+    const double UnkPenalty = 10.0;
+    readonly Dictionary<string, (long Id, double Score)> _pieces = new(StringComparer.Ordinal);
+    readonly int _maxPieceLength;
+    readonly long _unkId;
+    readonly double _unkScore;
+
+    public UnigramModel(IReadOnlyList<(string Piece, double Score)> vocab, long unkId)
+    {
+        if (unkId < 0 || unkId >= vocab.Count) throw new ArgumentOutOfRangeException(nameof(unkId), $"unk_id {unkId} is outside the vocabulary of {vocab.Count}");
+        double min = double.MaxValue;
+        for (int i = 0; i < vocab.Count; i++)
+        {
+            var (piece, score) = vocab[i];
+            _pieces.TryAdd(piece, (i, score));
+            _maxPieceLength = Math.Max(_maxPieceLength, piece.Length);
+            min = Math.Min(min, score);
+        }
+        _unkId = unkId;
+        _unkScore = min - UnkPenalty;
+    }
+
+    public static UnigramModel FromJson(JsonElement m, string path)
+    {
+        if (m.TryGetProperty("byte_fallback", out var bf) && bf.ValueKind == JsonValueKind.True)
+            throw new NotSupportedException($"{path}: Unigram byte_fallback is not supported");
+        var vocab = new List<(string, double)>();
+        foreach (var e in m.GetProperty("vocab").EnumerateArray())
+            vocab.Add((e[0].GetString()!, e[1].GetDouble()));
+        if (!m.TryGetProperty("unk_id", out var u) || u.ValueKind != JsonValueKind.Number)
+            throw new FormatException($"{path}: Unigram model without unk_id");
+        return new UnigramModel(vocab, u.GetInt64());
+    }
+
+    public long? TokenToId(string token) => _pieces.TryGetValue(token, out var p) ? p.Id : null;
+
+    public void Tokenize(string word, List<long> ids)
+    {
+        int n = word.Length;
+        var best = new double[n + 1];
+        var from = new int[n + 1];
+        var piece = new long[n + 1];   // id of the piece ending at i, or -1 for unknown
+        Array.Fill(best, double.NegativeInfinity);
+        best[0] = 0;
+        for (int i = 0; i < n; i++)
+        {
+            if (double.IsNegativeInfinity(best[i])) continue;
+            bool single = false;
+            for (int len = 1; len <= _maxPieceLength && i + len <= n; len++)
+            {
+                if (!_pieces.TryGetValue(word.Substring(i, len), out var p)) continue;
+                if (len == CharLength(word, i)) single = true;
+                double s = best[i] + p.Score;
+                if (s > best[i + len]) { best[i + len] = s; from[i + len] = i; piece[i + len] = p.Id; }
+            }
+            if (!single)
+            {
+                int len = CharLength(word, i);
+                double s = best[i] + _unkScore;
+                if (s > best[i + len]) { best[i + len] = s; from[i + len] = i; piece[i + len] = -1; }
+            }
+        }
+        var path = new List<long>();
+        for (int i = n; i > 0; i = from[i]) path.Add(piece[i]);
+        path.Reverse();
+        bool lastUnk = false;
+        foreach (var id in path)
+        {
+            bool unk = id < 0 || id == _unkId;
+            if (unk && lastUnk) continue;
+            ids.Add(unk ? _unkId : id);
+            lastUnk = unk;
+        }
+    }
+
+    /// <summary>UTF-16 units of the character at <paramref name="i"/> (2 for a surrogate pair).</summary>
+    static int CharLength(string s, int i) => char.IsHighSurrogate(s[i]) && i + 1 < s.Length && char.IsLowSurrogate(s[i + 1]) ? 2 : 1;
+}
