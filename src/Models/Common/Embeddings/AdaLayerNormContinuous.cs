@@ -1,0 +1,30 @@
+using XDit.Kernels;
+using XDit.Runtime;
+
+namespace XDit.Models.Embeddings;
+
+/// <summary>
+/// diffusers AdaLayerNormContinuous(dim, cond_dim, elementwise_affine=False, eps=1e-6), used for SD3/Flux
+/// norm_out and SD3's last norm1_context: e = linear(SiLU(c)) [B, 2·D], cut into scale then shift (this order,
+/// unlike AdaLayerNormZero), and x̂ = LN(x)·(1 + scale) + shift.
+/// </summary>
+public sealed class AdaLayerNormContinuous
+{
+    readonly AdaLayerNormZero _inner;
+
+    AdaLayerNormContinuous(AdaLayerNormZero inner) { _inner = inner; }
+
+    /// <summary>Loads <paramref name="prefix"/>.linear [2·dim, condDim] + bias.</summary>
+    public static AdaLayerNormContinuous Load(ModelWeights w, string prefix, int dim, int condDim)
+    {
+        if (dim != condDim)
+            throw new NotSupportedException($"{prefix}: AdaLayerNormContinuous with embedding dim {dim} ≠ conditioning dim {condDim} is not supported");
+        return new(AdaLayerNormZero.Load(w, prefix, dim, 2));
+    }
+
+    public Tensor Apply(IOps ops, Tensor x, Tensor cond)
+    {
+        using var m = _inner.Compute(ops, cond);
+        return AdaLayerNormZero.Modulated(ops, x, shift: m[1], scale: m[0]);
+    }
+}

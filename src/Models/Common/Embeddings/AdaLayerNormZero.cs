@@ -1,0 +1,46 @@
+using XDit.Kernels;
+using XDit.Runtime;
+
+namespace XDit.Models.Embeddings;
+
+/// <summary>
+/// The conditioning linear of diffusers' adaptive LayerNorms: emb = linear(SiLU(c)) [B, k·D], cut into k chunks.
+/// k = 6 for AdaLayerNormZero (shift_msa, scale_msa, gate_msa, shift_mlp, scale_mlp, gate_mlp), 3 for
+/// AdaLayerNormZeroSingle (shift, scale, gate), 9 for SD35AdaLayerNormZeroX (the 6, then shift/scale/gate of attn2).
+/// The norm itself is LayerNorm without affine (eps 1e-6) followed by <see cref="Modulated"/>.
+/// </summary>
+public sealed class AdaLayerNormZero
+{
+    public const float Eps = 1e-6f;
+
+    readonly Linear _linear;
+
+    public AdaLayerNormZero(Linear linear, int chunks)
+    {
+        if (linear.OutFeatures != chunks * linear.InFeatures)
+            throw new ArgumentException($"AdaLayerNormZero with {chunks} chunks needs a [{chunks}·D, D] linear, got [{linear.OutFeatures}, {linear.InFeatures}]");
+        _linear = linear;
+        Chunks = chunks;
+    }
+
+    /// <summary>Loads <paramref name="prefix"/>.linear [chunks·dim, dim] + bias.</summary>
+    public static AdaLayerNormZero Load(ModelWeights w, string prefix, int dim, int chunks)
+        => new(w.Linear(prefix + ".linear", dim, chunks * dim), chunks);
+
+    public int Chunks { get; }
+
+    /// <summary>The modulation vectors for conditioning <paramref name="temb"/> [B, D].</summary>
+    public Modulation Compute(IOps ops, Tensor temb)
+    {
+        using var act = ops.Activate(temb, Activation.Silu);
+        using var packed = _linear.Apply(ops, act);
+        return Modulation.Split(ops, packed, Chunks);
+    }
+
+    /// <summary>LN(x)·(1 + scale) + shift, LayerNorm without affine, eps 1e-6. x [B, N, D]; shift, scale [B, D].</summary>
+    public static Tensor Modulated(IOps ops, Tensor x, Tensor shift, Tensor scale)
+    {
+        using var n = ops.LayerNorm(x, null, null, Eps);
+        return ops.Modulate(n, shift, scale);
+    }
+}

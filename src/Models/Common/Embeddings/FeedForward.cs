@@ -1,0 +1,22 @@
+using XDit.Kernels;
+using XDit.Runtime;
+
+namespace XDit.Models.Embeddings;
+
+/// <summary>diffusers FeedForward(dim, activation "gelu-approximate", mult 4): net.0.proj [F, D] + b → GELU-tanh
+/// → net.2 [D, F] + b.</summary>
+public sealed class FeedForward
+{
+    readonly Linear _proj, _out;
+
+    public FeedForward(Linear proj, Linear @out) { _proj = proj; _out = @out; }
+
+    public static FeedForward Load(ModelWeights w, string prefix, int dim, int hidden)
+        => new(w.Linear(prefix + ".net.0.proj", dim, hidden), w.Linear(prefix + ".net.2", hidden, dim));
+
+    public Tensor Apply(IOps ops, Tensor x)
+    {
+        using var h = _proj.Apply(ops, x, Activation.GeluTanh);
+        return _out.Apply(ops, h);
+    }
+}

@@ -1,0 +1,34 @@
+using XDit.Kernels;
+using XDit.Runtime;
+
+namespace XDit.Models.Embeddings;
+
+/// <summary>
+/// The per-sample modulation vectors of an adaptive norm: the output [B, k·D] of its linear layer cut into k
+/// contiguous [B, D] parts, in the order the layer defines (e.g. shift, scale, gate, ...). Disposes the parts.
+/// </summary>
+public sealed class Modulation : IDisposable
+{
+    readonly Tensor[] _parts;
+
+    Modulation(Tensor[] parts) { _parts = parts; }
+
+    /// <summary>Cuts <paramref name="packed"/> [B, k·D] into k contiguous [B, D] tensors.</summary>
+    public static Modulation Split(IOps ops, Tensor packed, int chunks)
+    {
+        if (packed.Rank != 2 || packed.Dim(1) % chunks != 0)
+            throw new ArgumentException($"modulation of shape {Shape.Format(packed.ShapeSpan)} cannot be cut into {chunks} chunks");
+        int d = packed.Dim(1) / chunks;
+        var parts = new Tensor[chunks];
+        for (int i = 0; i < chunks; i++) parts[i] = ops.Contiguous(packed.Slice(1, i * d, d));
+        return new Modulation(parts);
+    }
+
+    public int Count => _parts.Length;
+    public Tensor this[int index] => _parts[index];
+
+    public void Dispose()
+    {
+        foreach (var p in _parts) p.Dispose();
+    }
+}

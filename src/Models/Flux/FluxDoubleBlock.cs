@@ -1,0 +1,78 @@
+using XDit.Kernels;
+using XDit.Models.Embeddings;
+using XDit.Runtime;
+
+namespace XDit.Models.Flux;
+
+/// <summary>
+/// diffusers FluxTransformerBlock (double stream): AdaLN-zero on image and text, q/k RMSNorm per head, RoPE, one
+/// joint attention over [text; image] (text first), separate output projections, gated residuals and GELU-tanh
+/// MLPs per stream.
+/// </summary>
+sealed class FluxDoubleBlock
+{
+    readonly string _name;
+    readonly int _heads;
+    readonly AdaLayerNormZero _norm1, _norm1Context;
+    readonly HeadProjection _q, _k, _v, _addQ, _addK, _addV;
+    readonly Linear _toOut, _toAddOut;
+    readonly FeedForward _ff, _ffContext;
+
+    public FluxDoubleBlock(ModelWeights w, FluxConfig c, int index)
+    {
+        _name = $"transformer_blocks.{index}";
+        string p = _name;
+        int d = c.InnerDim, h = c.NumAttentionHeads, hd = c.AttentionHeadDim;
+        _heads = h;
+        _norm1 = AdaLayerNormZero.Load(w, p + ".norm1", d, 6);
+        _norm1Context = AdaLayerNormZero.Load(w, p + ".norm1_context", d, 6);
+        _q = HeadProjection.Load(w, p + ".attn.to_q", p + ".attn.norm_q", d, h, hd);
+        _k = HeadProjection.Load(w, p + ".attn.to_k", p + ".attn.norm_k", d, h, hd);
+        _v = HeadProjection.Load(w, p + ".attn.to_v", null, d, h, hd);
+        _addQ = HeadProjection.Load(w, p + ".attn.add_q_proj", p + ".attn.norm_added_q", d, h, hd);
+        _addK = HeadProjection.Load(w, p + ".attn.add_k_proj", p + ".attn.norm_added_k", d, h, hd);
+        _addV = HeadProjection.Load(w, p + ".attn.add_v_proj", null, d, h, hd);
+        _toOut = w.Linear(p + ".attn.to_out.0", d, d);
+        _toAddOut = w.Linear(p + ".attn.to_add_out", d, d);
+        _ff = FeedForward.Load(w, p + ".ff", d, c.MlpDim);
+        _ffContext = FeedForward.Load(w, p + ".ff_context", d, c.MlpDim);
+    }
+
+    public void Run(IOps ops, DitState state, IAttention attention)
+    {
+        var x = state.Image;
+        var c = state.Text ?? throw new InvalidOperationException($"{_name}: the state has no text tokens");
+        var temb = state.Conditioning;
+
+        using var mx = _norm1.Compute(ops, temb);
+        using var mc = _norm1Context.Compute(ops, temb);
+        using var xHat = AdaLayerNormZero.Modulated(ops, x, mx[0], mx[1]);
+        using var cHat = AdaLayerNormZero.Modulated(ops, c, mc[0], mc[1]);
+
+        AttentionResult r;
+        {
+            using var q = FluxAttention.Rotate(ops, _q.Apply(ops, xHat), _heads, state.ImageRopeCos, state.ImageRopeSin, _name);
+            using var k = FluxAttention.Rotate(ops, _k.Apply(ops, xHat), _heads, state.ImageRopeCos, state.ImageRopeSin, _name);
+            using var v = _v.Apply(ops, xHat);
+            using var qc = FluxAttention.Rotate(ops, _addQ.Apply(ops, cHat), _heads, state.TextRopeCos, state.TextRopeSin, _name);
+            using var kc = FluxAttention.Rotate(ops, _addK.Apply(ops, cHat), _heads, state.TextRopeCos, state.TextRopeSin, _name);
+            using var vc = _addV.Apply(ops, cHat);
+            r = attention.Run(ops, FluxAttention.Call(_name + ".attn", q, k, v, qc, kc, vc, _heads));
+        }
+        using var attnImg = r.Output;
+        using var attnTxt = r.JointOutput ?? throw new InvalidOperationException($"{_name}: the attention returned no rows for the text tokens");
+
+        state.ReplaceImage(Stream(ops, x, attnImg, _toOut, _ff, mx));
+        state.ReplaceText(Stream(ops, c, attnTxt, _toAddOut, _ffContext, mc));
+    }
+
+    /// <summary>h + gate_msa·out(attn), then + gate_mlp·FF(LN(·)·(1+scale_mlp)+shift_mlp).</summary>
+    static Tensor Stream(IOps ops, Tensor h, Tensor attn, Linear outProj, FeedForward ff, Modulation m)
+    {
+        using var a = outProj.Apply(ops, HeadProjection.MergeHeads(attn));
+        using var h1 = ops.GatedResidual(h, m[2], a);
+        using var f = AdaLayerNormZero.Modulated(ops, h1, m[3], m[4]);
+        using var y = ff.Apply(ops, f);
+        return ops.GatedResidual(h1, m[5], y);
+    }
+}

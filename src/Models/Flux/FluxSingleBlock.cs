@@ -1,0 +1,70 @@
+using XDit.Kernels;
+using XDit.Models.Embeddings;
+using XDit.Runtime;
+
+namespace XDit.Models.Flux;
+
+/// <summary>
+/// diffusers FluxSingleTransformerBlock over the sequence [text; image]: one AdaLN-zero-single norm feeds both an
+/// MLP (proj_mlp, GELU-tanh) and an attention without output projection; proj_out mixes their concatenation and a
+/// gated residual closes the block. Everything but attention is per token, so the text and image rows are
+/// processed apart and meet only in the joint attention call.
+/// </summary>
+sealed class FluxSingleBlock
+{
+    readonly string _name;
+    readonly int _heads;
+    readonly AdaLayerNormZero _norm;
+    readonly Linear _projMlp, _projOut;
+    readonly HeadProjection _q, _k, _v;
+
+    public FluxSingleBlock(ModelWeights w, FluxConfig c, int index)
+    {
+        _name = $"single_transformer_blocks.{index}";
+        string p = _name;
+        int d = c.InnerDim, h = c.NumAttentionHeads, hd = c.AttentionHeadDim;
+        _heads = h;
+        _norm = AdaLayerNormZero.Load(w, p + ".norm", d, 3);
+        _projMlp = w.Linear(p + ".proj_mlp", d, c.MlpDim);
+        _projOut = w.Linear(p + ".proj_out", d + c.MlpDim, d);
+        _q = HeadProjection.Load(w, p + ".attn.to_q", p + ".attn.norm_q", d, h, hd);
+        _k = HeadProjection.Load(w, p + ".attn.to_k", p + ".attn.norm_k", d, h, hd);
+        _v = HeadProjection.Load(w, p + ".attn.to_v", null, d, h, hd);
+    }
+
+    public void Run(IOps ops, DitState state, IAttention attention)
+    {
+        var x = state.Image;
+        var c = state.Text ?? throw new InvalidOperationException($"{_name}: the state has no text tokens");
+        using var m = _norm.Compute(ops, state.Conditioning); // shift, scale, gate
+
+        using var xHat = AdaLayerNormZero.Modulated(ops, x, m[0], m[1]);
+        using var cHat = AdaLayerNormZero.Modulated(ops, c, m[0], m[1]);
+        using var xMlp = _projMlp.Apply(ops, xHat, Activation.GeluTanh);
+        using var cMlp = _projMlp.Apply(ops, cHat, Activation.GeluTanh);
+
+        AttentionResult r;
+        {
+            using var q = FluxAttention.Rotate(ops, _q.Apply(ops, xHat), _heads, state.ImageRopeCos, state.ImageRopeSin, _name);
+            using var k = FluxAttention.Rotate(ops, _k.Apply(ops, xHat), _heads, state.ImageRopeCos, state.ImageRopeSin, _name);
+            using var v = _v.Apply(ops, xHat);
+            using var qc = FluxAttention.Rotate(ops, _q.Apply(ops, cHat), _heads, state.TextRopeCos, state.TextRopeSin, _name);
+            using var kc = FluxAttention.Rotate(ops, _k.Apply(ops, cHat), _heads, state.TextRopeCos, state.TextRopeSin, _name);
+            using var vc = _v.Apply(ops, cHat);
+            r = attention.Run(ops, FluxAttention.Call(_name + ".attn", q, k, v, qc, kc, vc, _heads));
+        }
+        using var attnImg = r.Output;
+        using var attnTxt = r.JointOutput ?? throw new InvalidOperationException($"{_name}: the attention returned no rows for the text tokens");
+
+        state.ReplaceImage(Rows(ops, x, attnImg, xMlp, m[2]));
+        state.ReplaceText(Rows(ops, c, attnTxt, cMlp, m[2]));
+    }
+
+    /// <summary>h + gate·proj_out([attn, mlp]).</summary>
+    Tensor Rows(IOps ops, Tensor h, Tensor attn, Tensor mlp, Tensor gate)
+    {
+        using var cat = ops.Concat(2, HeadProjection.MergeHeads(attn), mlp);
+        using var y = _projOut.Apply(ops, cat);
+        return ops.GatedResidual(h, gate, y);
+    }
+}

@@ -1,0 +1,151 @@
+using XDit.Kernels;
+using XDit.Models.Embeddings;
+using XDit.Runtime;
+
+namespace XDit.Models.Flux;
+
+/// <summary>
+/// diffusers FluxTransformer2DModel (FLUX.1): packed latent tokens through x_embedder, timestep (+ guidance) +
+/// pooled-text conditioning, double-stream blocks then single-stream blocks (blocks are numbered double first),
+/// 3-axis RoPE from img_ids/txt_ids, AdaLN-continuous output norm. The output stays packed [B, N, p²·C_out].
+/// </summary>
+public sealed class FluxTransformer : DiffusionTransformer
+{
+    readonly ModelWeights _weights;
+    readonly Linear _xEmbedder, _contextEmbedder, _projOut;
+    readonly TimeTextEmbedding _timeText;
+    readonly FluxDoubleBlock[] _double;
+    readonly FluxSingleBlock[] _single;
+    readonly AdaLayerNormContinuous _normOut;
+
+    FluxTransformer(FluxConfig config, ModelWeights w)
+    {
+        Config = config;
+        _weights = w;
+        int d = config.InnerDim;
+        _xEmbedder = w.Linear("x_embedder", config.InChannels, d);
+        _contextEmbedder = w.Linear("context_embedder", config.JointAttentionDim, d);
+        _timeText = TimeTextEmbedding.Load(w, "time_text_embed", d, config.PooledProjectionDim, config.GuidanceEmbeds);
+        _double = Enumerable.Range(0, config.NumLayers).Select(i => new FluxDoubleBlock(w, config, i)).ToArray();
+        _single = Enumerable.Range(0, config.NumSingleLayers).Select(i => new FluxSingleBlock(w, config, i)).ToArray();
+        _normOut = AdaLayerNormContinuous.Load(w, "norm_out", d, d);
+        _projOut = w.Linear("proj_out", d, config.PatchSize * config.PatchSize * config.OutChannels);
+    }
+
+    public FluxConfig Config { get; }
+
+    /// <summary>Loads config.json and the diffusion_pytorch_model weights of a diffusers transformer folder.</summary>
+    public static FluxTransformer Load(string dir, IOps ops)
+    {
+        var config = FluxConfig.Load(Path.Combine(dir, "config.json"));
+        using var source = DiffusersCheckpoint.Open(dir);
+        const string guidanceProbe = "time_text_embed.guidance_embedder.linear_1.weight";
+        if (source.Contains(guidanceProbe) && !config.GuidanceEmbeds)
+            throw new FormatException($"{source.Path}: holds '{guidanceProbe}' but the config has guidance_embeds false (FLUX.1-dev weights with a schnell config?)");
+        var w = new ModelWeights(source, ops);
+        try { return new FluxTransformer(config, w); }
+        catch { w.Dispose(); throw; }
+    }
+
+    public override int NumBlocks => _double.Length + _single.Length;
+    public override int NumHeads => Config.NumAttentionHeads;
+    public override int HeadDim => Config.AttentionHeadDim;
+    public override int OutFeatures => Config.PatchSize * Config.PatchSize * Config.OutChannels;
+
+    public override DitState Embed(IOps ops, DitInputs inputs)
+    {
+        var x = inputs.HiddenStates;
+        if (x.Rank != 3 || x.Dim(2) != Config.InChannels)
+            throw new ArgumentException($"Flux hidden_states must be packed [B, N, {Config.InChannels}], got {Shape.Format(x.ShapeSpan)}");
+        int b = x.Dim(0), n = x.Dim(1);
+        var ctx = inputs.EncoderHiddenStates;
+        if (ctx.Rank != 3 || ctx.Dim(0) != b || ctx.Dim(2) != Config.JointAttentionDim)
+            throw new ArgumentException($"Flux encoder_hidden_states must be [{b}, T, {Config.JointAttentionDim}], got {Shape.Format(ctx.ShapeSpan)}");
+        int t = ctx.Dim(1);
+        var pooled = inputs.PooledProjections ?? throw new ArgumentException("Flux needs pooled_projections");
+        if (pooled.Rank != 2 || pooled.Dim(0) != b || pooled.Dim(1) != Config.PooledProjectionDim)
+            throw new ArgumentException($"Flux pooled_projections must be [{b}, {Config.PooledProjectionDim}], got {Shape.Format(pooled.ShapeSpan)}");
+        if (inputs.Timestep.Length != b)
+            throw new ArgumentException($"Flux needs one timestep per batch row ({b}), got {inputs.Timestep.Length}");
+        if (Config.GuidanceEmbeds && inputs.Guidance is null)
+            throw new ArgumentException("this Flux model has a guidance embedder (guidance_embeds true) and needs a guidance value per batch row");
+        var imgIds = inputs.ImgIds ?? throw new ArgumentException("Flux needs img_ids");
+        var txtIds = inputs.TxtIds ?? throw new ArgumentException("Flux needs txt_ids");
+
+        int axes = Config.AxesDimsRope.Length;
+        var img = FluxRope.ReadIds(ops, imgIds, axes, "img_ids");
+        var txt = FluxRope.ReadIds(ops, txtIds, axes, "txt_ids");
+        if (img.Length != n * axes) throw new ArgumentException($"Flux img_ids hold {img.Length / axes} positions but hidden_states has {n} tokens");
+        if (txt.Length != t * axes) throw new ArgumentException($"Flux txt_ids hold {txt.Length / axes} positions but encoder_hidden_states has {t} tokens");
+        var (gh, gw) = Grid(img, n, axes);
+
+        // diffusers casts timestep and guidance to the activation dtype and multiplies by 1000 there.
+        var act = ops.ActivationType;
+        var ts = inputs.Timestep.Select(v => Scale1000(act, v)).ToArray();
+        var gs = Config.GuidanceEmbeds ? inputs.Guidance!.Select(v => Scale1000(act, v)).ToArray() : [];
+
+        var made = new List<Tensor>();
+        try
+        {
+            var image = Add(made, _xEmbedder.Apply(ops, x));
+            var text = Add(made, _contextEmbedder.Apply(ops, ctx));
+            var cond = Add(made, _timeText.Apply(ops, ts, gs, pooled));
+            var (ic, isn) = FluxRope.Tables(img, n, Config.AxesDimsRope);
+            var (tc, tsn) = FluxRope.Tables(txt, t, Config.AxesDimsRope);
+            int d = Config.AttentionHeadDim;
+            var state = new DitState
+            {
+                Image = image, Text = text, Conditioning = cond, TotalTokens = n, GridH = gh, GridW = gw,
+                ImageRopeCos = Add(made, ops.FromHost(ic, n, d)), ImageRopeSin = Add(made, ops.FromHost(isn, n, d)),
+                TextRopeCos = Add(made, ops.FromHost(tc, t, d)), TextRopeSin = Add(made, ops.FromHost(tsn, t, d)),
+            };
+            foreach (var m in made) state.Own(m);
+            return state;
+        }
+        catch
+        {
+            foreach (var m in made) m.Dispose();
+            throw;
+        }
+
+        static Tensor Add(List<Tensor> list, Tensor t) { list.Add(t); return t; }
+    }
+
+    static float Scale1000(DType act, float v) => TimestepEmbedding.RoundTo(act, TimestepEmbedding.RoundTo(act, v) * 1000f);
+
+    /// <summary>The patch grid the image ids describe ((0, row, col) row-major, as FluxPipeline builds them), or a
+    /// single row when they do not form one.</summary>
+    static (int H, int W) Grid(float[] ids, int n, int axes)
+    {
+        if (axes < 3 || n == 0) return (1, n);
+        int h = (int)ids[(n - 1) * axes + 1] + 1, w = (int)ids[(n - 1) * axes + 2] + 1;
+        if (h <= 0 || w <= 0 || h * w != n) return (1, n);
+        for (int i = 0; i < n; i++)
+            if (ids[i * axes + 1] != i / w || ids[i * axes + 2] != i % w) return (1, n);
+        return (h, w);
+    }
+
+    public override void RunBlock(IOps ops, int index, DitState state, IAttention attention)
+    {
+        if ((uint)index >= (uint)NumBlocks) throw new ArgumentOutOfRangeException(nameof(index), $"Flux has {NumBlocks} blocks ({_double.Length} double, {_single.Length} single), asked for {index}");
+        if (index < _double.Length) _double[index].Run(ops, state, attention);
+        else _single[index - _double.Length].Run(ops, state, attention);
+    }
+
+    public override Tensor Finish(IOps ops, DitState state)
+    {
+        using var n = _normOut.Apply(ops, state.Image, state.Conditioning);
+        return _projOut.Apply(ops, n);
+    }
+
+    /// <summary>Flux's model output is the packed token tensor itself; the pipeline unpacks it. Returns a copy the
+    /// caller owns.</summary>
+    public override Tensor Unpatchify(IOps ops, Tensor tokens, DitState state)
+    {
+        if (tokens.Rank != 3 || tokens.Dim(1) != state.TotalTokens || tokens.Dim(2) != OutFeatures)
+            throw new ArgumentException($"Flux output tokens must be [B, {state.TotalTokens}, {OutFeatures}], got {Shape.Format(tokens.ShapeSpan)}");
+        return ops.Contiguous(tokens);
+    }
+
+    public override void Dispose() => _weights.Dispose();
+}

@@ -1,0 +1,148 @@
+using XDit.Kernels;
+using XDit.Models.Embeddings;
+using XDit.Runtime;
+
+namespace XDit.Models.SD3;
+
+/// <summary>
+/// diffusers JointTransformerBlock as SD3 uses it: AdaLN-zero on both streams, one joint attention over
+/// [image; text] (image first), gated residuals and GELU-tanh MLPs. The last block is context_pre_only: its text
+/// stream is only normalised (AdaLayerNormContinuous) to give keys/values, and stops there. SD3.5-medium's dual
+/// blocks add attn2, a plain self-attention over the image tokens fed by the extra modulation of
+/// SD35AdaLayerNormZeroX.
+/// </summary>
+sealed class SD3JointBlock
+{
+    readonly string _name;
+    readonly int _heads;
+    readonly AdaLayerNormZero _norm1;
+    readonly AdaLayerNormZero? _norm1Context;
+    readonly AdaLayerNormContinuous? _norm1ContextLast;
+    readonly HeadProjection _q, _k, _v, _addQ, _addK, _addV;
+    readonly Linear _toOut;
+    readonly Linear? _toAddOut;
+    readonly FeedForward _ff;
+    readonly FeedForward? _ffContext;
+    readonly HeadProjection? _q2, _k2, _v2;
+    readonly Linear? _toOut2;
+
+    public SD3JointBlock(ModelWeights w, SD3Config c, int index)
+    {
+        _name = $"transformer_blocks.{index}";
+        string p = _name;
+        int d = c.InnerDim, h = c.NumAttentionHeads, hd = c.AttentionHeadDim;
+        _heads = h;
+        ContextPreOnly = index == c.NumLayers - 1;
+        Dual = c.DualAttentionLayers.Contains(index);
+        bool qk = c.HasQkNorm;
+
+        _norm1 = AdaLayerNormZero.Load(w, p + ".norm1", d, Dual ? 9 : 6);
+        if (ContextPreOnly) _norm1ContextLast = AdaLayerNormContinuous.Load(w, p + ".norm1_context", d, d);
+        else _norm1Context = AdaLayerNormZero.Load(w, p + ".norm1_context", d, 6);
+
+        _q = HeadProjection.Load(w, p + ".attn.to_q", qk ? p + ".attn.norm_q" : null, d, h, hd);
+        _k = HeadProjection.Load(w, p + ".attn.to_k", qk ? p + ".attn.norm_k" : null, d, h, hd);
+        _v = HeadProjection.Load(w, p + ".attn.to_v", null, d, h, hd);
+        _addQ = HeadProjection.Load(w, p + ".attn.add_q_proj", qk ? p + ".attn.norm_added_q" : null, d, h, hd);
+        _addK = HeadProjection.Load(w, p + ".attn.add_k_proj", qk ? p + ".attn.norm_added_k" : null, d, h, hd);
+        _addV = HeadProjection.Load(w, p + ".attn.add_v_proj", null, d, h, hd);
+        _toOut = w.Linear(p + ".attn.to_out.0", d, d);
+        if (!ContextPreOnly) _toAddOut = w.Linear(p + ".attn.to_add_out", d, d);
+
+        _ff = FeedForward.Load(w, p + ".ff", d, 4 * d);
+        if (!ContextPreOnly) _ffContext = FeedForward.Load(w, p + ".ff_context", d, 4 * d);
+
+        if (Dual)
+        {
+            _q2 = HeadProjection.Load(w, p + ".attn2.to_q", qk ? p + ".attn2.norm_q" : null, d, h, hd);
+            _k2 = HeadProjection.Load(w, p + ".attn2.to_k", qk ? p + ".attn2.norm_k" : null, d, h, hd);
+            _v2 = HeadProjection.Load(w, p + ".attn2.to_v", null, d, h, hd);
+            _toOut2 = w.Linear(p + ".attn2.to_out.0", d, d);
+        }
+    }
+
+    public bool ContextPreOnly { get; }
+    public bool Dual { get; }
+
+    public void Run(IOps ops, DitState state, IAttention attention)
+    {
+        var x = state.Image;
+        var c = state.Text ?? throw new InvalidOperationException($"{_name}: the text stream is gone (a context_pre_only block already ran)");
+        var temb = state.Conditioning;
+
+        // Norms of both streams.
+        using var mx = _norm1.Compute(ops, temb);
+        using var nx = ops.LayerNorm(x, null, null, AdaLayerNormZero.Eps);
+        using var xHat = ops.Modulate(nx, mx[0], mx[1]);
+        using var mc = _norm1Context?.Compute(ops, temb);
+        using var cHat = mc is null ? _norm1ContextLast!.Apply(ops, c, temb) : AdaLayerNormZero.Modulated(ops, c, mc[0], mc[1]);
+
+        // Joint attention, image first then text.
+        Tensor newX;
+        Tensor? attnTxt;
+        {
+            using var q = _q.Apply(ops, xHat);
+            using var k = _k.Apply(ops, xHat);
+            using var v = _v.Apply(ops, xHat);
+            using var qc = _addQ.Apply(ops, cHat);
+            using var kc = _addK.Apply(ops, cHat);
+            using var vc = _addV.Apply(ops, cHat);
+            var r = attention.Run(ops, new AttentionCall
+            {
+                Layer = _name + ".attn",
+                Kind = AttentionKind.Self,
+                Q = HeadProjection.AsHeads(q, _heads), K = HeadProjection.AsHeads(k, _heads), V = HeadProjection.AsHeads(v, _heads),
+                JointQ = HeadProjection.AsHeads(qc, _heads), JointK = HeadProjection.AsHeads(kc, _heads), JointV = HeadProjection.AsHeads(vc, _heads),
+                JointFirst = false,
+            });
+            using (r.Output)
+            {
+                using var ax = _toOut.Apply(ops, HeadProjection.MergeHeads(r.Output));
+                newX = ops.GatedResidual(x, mx[2], ax);
+            }
+            attnTxt = r.JointOutput;
+        }
+
+        if (Dual)
+        {
+            using var xHat2 = ops.Modulate(nx, mx[6], mx[7]);
+            using var q = _q2!.Apply(ops, xHat2);
+            using var k = _k2!.Apply(ops, xHat2);
+            using var v = _v2!.Apply(ops, xHat2);
+            var r = attention.Run(ops, new AttentionCall
+            {
+                Layer = _name + ".attn2",
+                Kind = AttentionKind.Self,
+                Q = HeadProjection.AsHeads(q, _heads), K = HeadProjection.AsHeads(k, _heads), V = HeadProjection.AsHeads(v, _heads),
+            });
+            r.JointOutput?.Dispose();
+            using (r.Output)
+            using (var a2 = _toOut2!.Value.Apply(ops, HeadProjection.MergeHeads(r.Output)))
+            using (var prev = newX)
+                newX = ops.GatedResidual(prev, mx[8], a2);
+        }
+
+        using (var x1 = newX)
+        {
+            using var f = AdaLayerNormZero.Modulated(ops, x1, mx[3], mx[4]);
+            using var ff = _ff.Apply(ops, f);
+            state.ReplaceImage(ops.GatedResidual(x1, mx[5], ff));
+        }
+
+        using (attnTxt)
+        {
+            if (ContextPreOnly)
+            {
+                // The text stream ends here; its attention rows are not used.
+                state.ReplaceText(null);
+                return;
+            }
+            if (attnTxt is null) throw new InvalidOperationException($"{_name}: the attention returned no rows for the text tokens");
+            using var ac = _toAddOut!.Value.Apply(ops, HeadProjection.MergeHeads(attnTxt));
+            using var c1 = ops.GatedResidual(c, mc![2], ac);
+            using var f = AdaLayerNormZero.Modulated(ops, c1, mc[3], mc[4]);
+            using var ff = _ffContext!.Apply(ops, f);
+            state.ReplaceText(ops.GatedResidual(c1, mc[5], ff));
+        }
+    }
+}
