@@ -1,0 +1,109 @@
+using XDit.Kernels;
+using XDit.Runtime;
+
+namespace XDit.Models.Clip;
+
+/// <summary>
+/// transformers' CLIPTextModel / CLIPTextModelWithProjection (causal text transformer, no padding mask, as the
+/// SD3 and Flux pipelines call it). Weights are read by their transformers names under <c>text_model.</c>.
+/// </summary>
+public sealed class ClipTextModel : IDisposable
+{
+    readonly ModelWeights _weights;
+    readonly ClipEncoderLayer[] _layers;
+    readonly Tensor _tokenEmbedding, _positionEmbedding, _finalLnW, _finalLnB;
+    readonly Tensor? _projection;
+
+    ClipTextModel(ClipTextConfig config, ModelWeights w)
+    {
+        Config = config;
+        _weights = w;
+        int d = config.HiddenSize;
+        _tokenEmbedding = w.Get("text_model.embeddings.token_embedding.weight", config.VocabSize, d);
+        _positionEmbedding = w.Get("text_model.embeddings.position_embedding.weight", config.MaxPositions, d);
+        _layers = new ClipEncoderLayer[config.NumLayers];
+        for (int i = 0; i < _layers.Length; i++) _layers[i] = new ClipEncoderLayer(w, $"text_model.encoder.layers.{i}", config);
+        _finalLnW = w.Get("text_model.final_layer_norm.weight", d);
+        _finalLnB = w.Get("text_model.final_layer_norm.bias", d);
+        if (config.HasProjection) _projection = w.Get("text_projection.weight", config.ProjectionDim, d);
+    }
+
+    public ClipTextConfig Config { get; }
+    public long WeightBytes => _weights.Bytes;
+
+    /// <summary>Loads config.json and model.safetensors (or its shards) from a transformers CLIP text folder.</summary>
+    public static ClipTextModel Load(string dir, IOps ops)
+    {
+        var config = ClipTextConfig.Load(Path.Combine(dir, "config.json"));
+        using var source = OpenWeights(dir);
+        var weights = new ModelWeights(source, ops);
+        try { return new ClipTextModel(config, weights); }
+        catch { weights.Dispose(); throw; }
+    }
+
+    /// <summary>The folder's model.safetensors (or its sharded index, or the fp16 variant); any other single
+    /// safetensors file otherwise. Named first because a folder may hold other safetensors files too.</summary>
+    static ITensorSource OpenWeights(string dir)
+    {
+        foreach (var name in new[] { "model.safetensors.index.json", "model.safetensors", "model.fp16.safetensors.index.json", "model.fp16.safetensors" })
+        {
+            var path = Path.Combine(dir, name);
+            if (File.Exists(path)) return name.EndsWith(".json", StringComparison.Ordinal) ? new ShardedCheckpoint(path) : new SafetensorsFile(path);
+        }
+        return Checkpoint.Open(dir);
+    }
+
+    /// <summary>Runs the model on token ids [batch, seqLen] (row-major).</summary>
+    public ClipOutput Encode(IOps ops, long[] ids, int batch, int seqLen)
+    {
+        if (ids.Length != batch * seqLen)
+            throw new ArgumentException($"{Config.Path}: {ids.Length} token ids given for batch {batch} × length {seqLen}");
+        if (seqLen < 1 || seqLen > Config.MaxPositions)
+            throw new ArgumentException($"{Config.Path}: sequence length {seqLen} is outside 1..max_position_embeddings {Config.MaxPositions}");
+        foreach (var id in ids)
+            if (id < 0 || id >= Config.VocabSize)
+                throw new ArgumentException($"{Config.Path}: token id {id} is outside the vocabulary 0..{Config.VocabSize - 1}");
+
+        int d = Config.HiddenSize;
+        Tensor h;
+        using (var tok = ops.Embedding(_tokenEmbedding, ids))
+            h = ops.Add(tok.Reshape(batch, seqLen, d), _positionEmbedding.Slice(0, 0, seqLen));
+
+        // hidden_states[-2] is the input of the last layer (the embeddings when there is one layer).
+        Tensor? penultimate = null;
+        for (int i = 0; i < _layers.Length; i++)
+        {
+            var next = _layers[i].Forward(ops, h);
+            if (i == _layers.Length - 1) penultimate = h;
+            else h.Dispose();
+            h = next;
+        }
+
+        Tensor last;
+        using (h) last = ops.LayerNorm(h, _finalLnW, _finalLnB, Config.LayerNormEps);
+
+        var rows = new long[batch];
+        for (int b = 0; b < batch; b++) rows[b] = (long)b * seqLen + EosPosition(ids.AsSpan(b * seqLen, seqLen));
+        var pooled = ops.Embedding(last.Reshape(batch * seqLen, d), rows);   // picks row b·S + eos_b
+        var embeds = _projection is null ? null : ops.Linear(pooled, _projection);
+
+        return new ClipOutput { LastHiddenState = last, PenultimateHiddenState = penultimate!, Pooled = pooled, TextEmbeds = embeds };
+    }
+
+    /// <summary>Where transformers pools: with the legacy eos_token_id 2 (the original CLIP configs) the position
+    /// of the largest id, which is the EOS 49407 in the real vocabulary; otherwise the first position holding
+    /// eos_token_id (position 0 when none does, as argmax over an all-false mask gives).</summary>
+    public int EosPosition(ReadOnlySpan<long> rowIds)
+    {
+        if (Config.EosTokenId == 2)
+        {
+            int best = 0;
+            for (int i = 1; i < rowIds.Length; i++) if (rowIds[i] > rowIds[best]) best = i;
+            return best;
+        }
+        int p = rowIds.IndexOf(Config.EosTokenId);
+        return p >= 0 ? p : 0;
+    }
+
+    public void Dispose() => _weights.Dispose();
+}

@@ -1,0 +1,119 @@
+using XDit.Kernels;
+using XDit.Runtime;
+
+namespace XDit.Models.Vae;
+
+/// <summary>
+/// The decoder half of diffusers' AutoencoderKL: <see cref="Decode"/> equals <c>vae.decode(z).sample</c>.
+/// The pipeline turns latents into z (latents / scaling_factor + shift_factor) before calling it; the result is
+/// the image [B, out_channels, H·f, W·f] in about [−1, 1]. The encoder's tensors are not loaded.
+/// </summary>
+public sealed class AutoencoderKL : IDisposable
+{
+    readonly ModelWeights _weights;
+
+    AutoencoderKL(AutoencoderKLConfig config, ModelWeights weights)
+    {
+        Config = config;
+        _weights = weights;
+        var w = weights;
+        int c = config.LatentChannels, mid = config.MidChannels, g = config.NormNumGroups;
+
+        if (config.UsePostQuantConv) PostQuantConv = VaeConv.Load(w, "post_quant_conv", c, c, 1);
+        ConvIn = VaeConv.Load(w, "decoder.conv_in", c, mid, 3);
+        MidResnet0 = new VaeResnetBlock(w, "decoder.mid_block.resnets.0", mid, mid, g);
+        if (config.MidBlockAddAttention) MidAttention = new VaeAttentionBlock(w, "decoder.mid_block.attentions.0", mid, g);
+        MidResnet1 = new VaeResnetBlock(w, "decoder.mid_block.resnets.1", mid, mid, g);
+
+        // Up blocks run from the widest channels back to the narrowest (reversed block_out_channels).
+        var reversed = config.BlockOutChannels.Reverse().ToArray();
+        var ups = new VaeUpBlock[reversed.Length];
+        int prev = reversed[0];
+        for (int i = 0; i < reversed.Length; i++)
+        {
+            ups[i] = new VaeUpBlock(w, $"decoder.up_blocks.{i}", prev, reversed[i], config.LayersPerBlock + 1, g, upsample: i < reversed.Length - 1);
+            prev = reversed[i];
+        }
+        UpBlocks = ups;
+
+        int first = config.BlockOutChannels[0];
+        NormOut = VaeGroupNorm.Load(w, "decoder.conv_norm_out", first, g);
+        ConvOut = VaeConv.Load(w, "decoder.conv_out", first, config.OutChannels, 3);
+    }
+
+    public AutoencoderKLConfig Config { get; }
+    /// <summary>Pixels per latent pixel along each axis.</summary>
+    public int SpatialFactor => Config.SpatialFactor;
+    public long WeightBytes => _weights.Bytes;
+
+    public VaeConv? PostQuantConv { get; }
+    public VaeConv ConvIn { get; }
+    public VaeResnetBlock MidResnet0 { get; }
+    public VaeAttentionBlock? MidAttention { get; }
+    public VaeResnetBlock MidResnet1 { get; }
+    public IReadOnlyList<VaeUpBlock> UpBlocks { get; }
+    public VaeGroupNorm NormOut { get; }
+    public VaeConv ConvOut { get; }
+
+    /// <summary>Loads config.json and the decoder weights of a diffusers AutoencoderKL folder.</summary>
+    public static AutoencoderKL Load(string dir, IOps ops)
+    {
+        var config = AutoencoderKLConfig.Load(Path.Combine(dir, "config.json"));
+        using var source = OpenWeights(dir);
+        var weights = new ModelWeights(source, ops);
+        try { return new AutoencoderKL(config, weights); }
+        catch { weights.Dispose(); throw; }
+    }
+
+    /// <summary>The folder's diffusion_pytorch_model.safetensors (or its sharded index, or the fp16 variant); any other single
+    /// safetensors file otherwise. Named first because a folder may hold other safetensors files too.</summary>
+    static ITensorSource OpenWeights(string dir)
+    {
+        foreach (var name in new[] { "diffusion_pytorch_model.safetensors.index.json", "diffusion_pytorch_model.safetensors", "diffusion_pytorch_model.fp16.safetensors.index.json", "diffusion_pytorch_model.fp16.safetensors" })
+        {
+            var path = Path.Combine(dir, name);
+            if (File.Exists(path)) return name.EndsWith(".json", StringComparison.Ordinal) ? new ShardedCheckpoint(path) : new SafetensorsFile(path);
+        }
+        return Checkpoint.Open(dir);
+    }
+
+    /// <summary>Decodes z [B, latent_channels, h, w] (already divided by the scaling factor and shifted) to the
+    /// image [B, out_channels, h·f, w·f].</summary>
+    public Tensor Decode(IOps ops, Tensor z) => Decode(ops, z, VaeSpatialOps.Local);
+
+    /// <summary><see cref="Decode(IOps, Tensor)"/> with the spatially coupled operations supplied by
+    /// <paramref name="spatial"/> (a patch-parallel decoder passes its own).</summary>
+    public Tensor Decode(IOps ops, Tensor z, VaeSpatialOps spatial)
+    {
+        if (z.Rank != 4 || z.Dim(1) != Config.LatentChannels)
+            throw new ArgumentException($"{Config.Path}: decode expects z [B, {Config.LatentChannels}, h, w], got {Shape.Format(z.ShapeSpan)}");
+
+        Tensor h;
+        if (PostQuantConv is not null)
+        {
+            using var q = spatial.Conv(ops, z, PostQuantConv);
+            h = spatial.Conv(ops, q, ConvIn);
+        }
+        else h = spatial.Conv(ops, z, ConvIn);
+
+        h = Step(h, MidResnet0.Forward(ops, h, spatial));
+        if (MidAttention is not null) h = Step(h, MidAttention.Forward(ops, h, spatial));
+        h = Step(h, MidResnet1.Forward(ops, h, spatial));
+        foreach (var up in UpBlocks) h = Step(h, up.Forward(ops, h, spatial));
+
+        using (h)
+        {
+            using var a = VaeResnetBlock.NormSilu(ops, h, NormOut, spatial);
+            return spatial.Conv(ops, a, ConvOut);
+        }
+    }
+
+    /// <summary>Disposes the previous activation and returns the next.</summary>
+    static Tensor Step(Tensor previous, Tensor next)
+    {
+        previous.Dispose();
+        return next;
+    }
+
+    public void Dispose() => _weights.Dispose();
+}

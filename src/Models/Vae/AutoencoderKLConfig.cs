@@ -1,0 +1,77 @@
+using XDit.Runtime;
+
+namespace XDit.Models.Vae;
+
+/// <summary>
+/// The keys of a diffusers AutoencoderKL config.json that the decoder needs. Anything the decoder cannot run
+/// (another autoencoder class, other block types, another activation) is refused here with the file and key named.
+/// </summary>
+public sealed record AutoencoderKLConfig
+{
+    public required string Path { get; init; }
+    public required int LatentChannels { get; init; }
+    public required int OutChannels { get; init; }
+    public required int[] BlockOutChannels { get; init; }
+    public required int LayersPerBlock { get; init; }
+    public required int NormNumGroups { get; init; }
+    public required double ScalingFactor { get; init; }
+    /// <summary>SD3/Flux add this after dividing by the scaling factor; null for the SD/SDXL VAEs.</summary>
+    public double? ShiftFactor { get; init; }
+    public required bool UseQuantConv { get; init; }
+    public required bool UsePostQuantConv { get; init; }
+    public required bool MidBlockAddAttention { get; init; }
+    public required int SampleSize { get; init; }
+
+    /// <summary>How many image pixels one latent pixel becomes along each axis: 2^(number of blocks − 1).</summary>
+    public int SpatialFactor => 1 << (BlockOutChannels.Length - 1);
+
+    /// <summary>Channels of the mid block (the widest, last entry of block_out_channels).</summary>
+    public int MidChannels => BlockOutChannels[^1];
+
+    public static AutoencoderKLConfig Load(string path) => From(JsonConfig.Load(path));
+
+    public static AutoencoderKLConfig From(JsonConfig c)
+    {
+        var cls = c.ClassName;
+        if (cls is not null && cls != "AutoencoderKL")
+            throw new NotSupportedException($"{c.Path}: _class_name '{cls}' is not supported, expected 'AutoencoderKL'");
+
+        var act = c.GetString("act_fn", "silu");
+        if (act != "silu")
+            throw new NotSupportedException($"{c.Path}: act_fn '{act}' is not supported, expected 'silu'");
+
+        var blocks = c.GetIntArrayOrNull("block_out_channels") ?? [64];
+        if (blocks.Length == 0) throw new FormatException($"{c.Path}: key 'block_out_channels' is empty");
+
+        if (c.Has("up_block_types"))
+        {
+            var types = c.Get("up_block_types").EnumerateArray().Select(e => e.GetString()).ToArray();
+            if (types.Length != blocks.Length)
+                throw new FormatException($"{c.Path}: 'up_block_types' has {types.Length} entries but 'block_out_channels' has {blocks.Length}");
+            foreach (var t in types)
+                if (t != "UpDecoderBlock2D")
+                    throw new NotSupportedException($"{c.Path}: up block type '{t}' is not supported, expected 'UpDecoderBlock2D'");
+        }
+
+        int groups = c.GetInt("norm_num_groups", 32);
+        foreach (var ch in blocks)
+            if (ch % groups != 0)
+                throw new FormatException($"{c.Path}: block_out_channels entry {ch} is not divisible by norm_num_groups {groups}");
+
+        return new AutoencoderKLConfig
+        {
+            Path = c.Path,
+            LatentChannels = c.GetInt("latent_channels", 4),
+            OutChannels = c.GetInt("out_channels", 3),
+            BlockOutChannels = blocks,
+            LayersPerBlock = c.GetInt("layers_per_block", 1),
+            NormNumGroups = groups,
+            ScalingFactor = c.GetDouble("scaling_factor", 0.18215),
+            ShiftFactor = c.GetDoubleOrNull("shift_factor"),
+            UseQuantConv = c.GetBool("use_quant_conv", true),
+            UsePostQuantConv = c.GetBool("use_post_quant_conv", true),
+            MidBlockAddAttention = c.GetBool("mid_block_add_attention", true),
+            SampleSize = c.GetInt("sample_size", 32),
+        };
+    }
+}

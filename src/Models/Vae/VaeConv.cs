@@ -1,0 +1,15 @@
+using XDit.Runtime;
+
+namespace XDit.Models.Vae;
+
+/// <summary>A Conv2d layer: weight [out, in, k, k], optional bias [out], stride 1, "same" zero padding (k/2).</summary>
+public sealed record VaeConv(string Name, Tensor Weight, Tensor? Bias)
+{
+    public int OutChannels => Weight.Dim(0);
+    public int InChannels => Weight.Dim(1);
+    public int KernelSize => Weight.Dim(2);
+    public int Padding => KernelSize / 2;
+
+    public static VaeConv Load(ModelWeights w, string name, int inChannels, int outChannels, int kernel)
+        => new(name, w.Get(name + ".weight", outChannels, inChannels, kernel, kernel), w.Get(name + ".bias", outChannels));
+}

@@ -1,0 +1,12 @@
+using XDit.Runtime;
+
+namespace XDit.Models.Vae;
+
+/// <summary>An affine GroupNorm layer of the decoder (diffusers uses eps 1e-6 throughout the VAE).</summary>
+public sealed record VaeGroupNorm(string Name, Tensor Weight, Tensor Bias, int Groups, float Eps)
+{
+    public const float DefaultEps = 1e-6f;
+
+    public static VaeGroupNorm Load(ModelWeights w, string name, int channels, int groups)
+        => new(name, w.Get(name + ".weight", channels), w.Get(name + ".bias", channels), groups, DefaultEps);
+}
