@@ -1,0 +1,147 @@
+using XDit.Runtime;
+
+namespace XDit.Engine.Samplers;
+
+/// <summary>Settings of <see cref="DDIMScheduler"/>, named and defaulted as diffusers' scheduler_config.json.</summary>
+public sealed record DDIMOptions
+{
+    public int NumTrainTimesteps { get; init; } = 1000;
+    public double BetaStart { get; init; } = 0.0001;
+    public double BetaEnd { get; init; } = 0.02;
+    public string BetaSchedule { get; init; } = "linear";
+    public double[]? TrainedBetas { get; init; }
+    public bool ClipSample { get; init; } = true;
+    public double ClipSampleRange { get; init; } = 1.0;
+    public bool SetAlphaToOne { get; init; } = true;
+    public int StepsOffset { get; init; }
+    public string PredictionType { get; init; } = "epsilon";
+    public string TimestepSpacing { get; init; } = "leading";
+    public string Source { get; init; } = "<DDIMOptions>";
+
+    public static DDIMOptions FromConfig(JsonConfig c)
+    {
+        if (c.GetBool("thresholding", false)) throw new NotSupportedException($"{c.Path}: thresholding = true is not supported by this DDIMScheduler");
+        if (c.GetBool("rescale_betas_zero_snr", false)) throw new NotSupportedException($"{c.Path}: rescale_betas_zero_snr = true is not supported by this DDIMScheduler");
+        return new DDIMOptions
+        {
+            Source = c.Path,
+            NumTrainTimesteps = c.GetInt("num_train_timesteps", 1000),
+            BetaStart = c.GetDouble("beta_start", 0.0001),
+            BetaEnd = c.GetDouble("beta_end", 0.02),
+            BetaSchedule = c.GetString("beta_schedule", "linear")!,
+            TrainedBetas = c.Has("trained_betas") ? c.GetDoubleArray("trained_betas") : null,
+            ClipSample = c.GetBool("clip_sample", true),
+            ClipSampleRange = c.GetDouble("clip_sample_range", 1.0),
+            SetAlphaToOne = c.GetBool("set_alpha_to_one", true),
+            StepsOffset = c.GetInt("steps_offset", 0),
+            PredictionType = c.GetString("prediction_type", "epsilon")!,
+            TimestepSpacing = c.GetString("timestep_spacing", "leading")!,
+        };
+    }
+}
+
+/// <summary>
+/// Deterministic DDIM (η = 0; diffusers' DDIMScheduler). Step at timestep t: previous timestep t − T // n,
+/// ᾱ_prev = ᾱ[prev] or, below 0, 1 (set_alpha_to_one) or ᾱ[0]; x0 and ε from the model output by prediction type,
+/// x0 optionally clipped to ±clip_sample_range; x_prev = √ᾱ_prev·x0 + √(1 − ᾱ_prev)·ε, all in float32.
+/// Stochastic DDIM (η &gt; 0) is not provided: no pipeline here uses it.
+/// </summary>
+public sealed class DDIMScheduler : IScheduler
+{
+    readonly DDIMOptions _o;
+    readonly float[] _alphasCumprod;
+    readonly float _finalAlphaCumprod;
+    float[] _timesteps = [];
+    float[] _sigmas = [];
+    long[] _ts = [];
+
+    public DDIMScheduler(DDIMOptions options)
+    {
+        _o = options;
+        if (options.PredictionType is not ("epsilon" or "v_prediction" or "sample"))
+            throw new NotSupportedException($"{options.Source}: prediction_type \"{options.PredictionType}\" is not supported (epsilon, v_prediction, sample)");
+        if (options.TimestepSpacing is not ("linspace" or "leading" or "trailing"))
+            throw new NotSupportedException($"{options.Source}: timestep_spacing \"{options.TimestepSpacing}\" is not supported (linspace, leading or trailing)");
+        var betas = NoiseSchedules.Betas(options.BetaSchedule, options.NumTrainTimesteps, options.BetaStart, options.BetaEnd, options.TrainedBetas, options.Source);
+        _alphasCumprod = NoiseSchedules.AlphasCumprod(betas);
+        _finalAlphaCumprod = options.SetAlphaToOne ? 1f : _alphasCumprod[0];
+    }
+
+    public DDIMOptions Options => _o;
+    public string ClassName => "DDIMScheduler";
+    public int NumInferenceSteps => _timesteps.Length;
+    public float[] Timesteps => _timesteps;
+    /// <summary>DDIM has no σ list of its own; this is √((1 − ᾱ)/ᾱ) at each timestep, then 0, for inspection.</summary>
+    public float[] Sigmas => _sigmas;
+    public float InitNoiseSigma => 1f;
+    public float[] AlphasCumprod => _alphasCumprod;
+
+    public void SetTimesteps(int numInferenceSteps, double? mu = null, float[]? sigmas = null)
+    {
+        if (sigmas is not null) throw new NotSupportedException($"{_o.Source}: DDIMScheduler takes no custom sigmas");
+        int T = _o.NumTrainTimesteps, n = numInferenceSteps;
+        if (n < 1 || n > T) throw new ArgumentOutOfRangeException(nameof(numInferenceSteps), n, $"must be between 1 and num_train_timesteps = {T}");
+        long[] ts;
+        switch (_o.TimestepSpacing)
+        {
+            case "linspace":
+            {
+                var l = NoiseSchedules.NumpyLinspace(0, T - 1, n);
+                ts = new long[n];
+                for (int k = 0; k < n; k++) ts[k] = (long)Math.Round(l[n - 1 - k], MidpointRounding.ToEven); // no steps_offset here, as diffusers
+                break;
+            }
+            case "leading":
+            {
+                int ratio = T / n;
+                ts = new long[n];
+                for (int k = 0; k < n; k++) ts[k] = (long)(n - 1 - k) * ratio + _o.StepsOffset;
+                break;
+            }
+            default: // trailing
+            {
+                var a = NoiseSchedules.NumpyArange(T, 0, -(double)T / n);
+                ts = a.Select(v => (long)Math.Round(v, MidpointRounding.ToEven) - 1).ToArray();
+                break;
+            }
+        }
+        foreach (var t in ts)
+            if (t < 0 || t >= T) throw new ArgumentOutOfRangeException(nameof(numInferenceSteps), $"{_o.Source}: timestep {t} outside [0, {T}) (steps_offset {_o.StepsOffset}, spacing {_o.TimestepSpacing})");
+        _ts = ts;
+        _timesteps = ts.Select(t => (float)t).ToArray();
+        _sigmas = new float[n + 1];
+        for (int k = 0; k < n; k++) _sigmas[k] = MathF.Sqrt((1f - _alphasCumprod[ts[k]]) / _alphasCumprod[ts[k]]);
+    }
+
+    public void Reset() { }
+
+    public void Step(ReadOnlySpan<float> modelOutput, int stepIndex, Span<float> sample)
+    {
+        int n = _ts.Length;
+        if (n == 0) throw new InvalidOperationException("DDIMScheduler: call SetTimesteps before Step");
+        if (stepIndex < 0 || stepIndex >= n) throw new ArgumentOutOfRangeException(nameof(stepIndex), stepIndex, $"the schedule has {n} steps");
+        if (modelOutput.Length != sample.Length) throw new ArgumentException($"model output has {modelOutput.Length} values, the sample {sample.Length}");
+
+        long t = _ts[stepIndex];
+        long prev = t - _o.NumTrainTimesteps / n;
+        float aT = _alphasCumprod[t];
+        float aPrev = prev >= 0 ? _alphasCumprod[prev] : _finalAlphaCumprod;
+        float bT = 1f - aT;
+        float sqA = MathF.Sqrt(aT), sqB = MathF.Sqrt(bT), sqAPrev = MathF.Sqrt(aPrev);
+        float dirCoef = MathF.Sqrt(1f - aPrev - 0f); // η = 0: std_dev_t² = 0
+        bool clip = _o.ClipSample;
+        float range = (float)_o.ClipSampleRange;
+        for (int i = 0; i < sample.Length; i++)
+        {
+            float x = sample[i], m = modelOutput[i], x0, eps;
+            switch (_o.PredictionType)
+            {
+                case "epsilon": x0 = (x - sqB * m) / sqA; eps = m; break;
+                case "sample": x0 = m; eps = (x - sqA * x0) / sqB; break;
+                default: x0 = sqA * x - sqB * m; eps = sqA * m + sqB * x; break; // v_prediction
+            }
+            if (clip) x0 = Math.Clamp(x0, -range, range);
+            sample[i] = sqAPrev * x0 + dirCoef * eps;
+        }
+    }
+}

@@ -1,0 +1,113 @@
+using XDit.Runtime;
+
+namespace XDit.Engine.Samplers;
+
+/// <summary>
+/// The training noise tables of DDPM-style schedulers (β, ᾱ) and the two linspace flavours, rounded where torch and
+/// numpy round them: torch builds β in float32 with its two-sided linspace, ᾱ = cumprod(1 − β) in float32 (the CPU
+/// cumprod accumulates in double and stores float32), numpy's linspace works in float64.
+/// </summary>
+public static class NoiseSchedules
+{
+    /// <summary>torch.linspace(start, end, steps, dtype=float32) on the CPU: float32 step, first half counted from
+    /// the start (start + step·i), second half from the end (end − step·(steps − 1 − i)). torch's x86 kernel is built
+    /// with FMA contraction, so each value is one fused multiply-add (this made the β table, hence ᾱ and σ, match
+    /// the fixtures bit for bit; separate multiply and add left one-ulp differences).</summary>
+    public static float[] TorchLinspaceF32(float start, float end, int steps)
+    {
+        var r = new float[steps];
+        if (steps == 1) { r[0] = start; return r; }
+        float step = (end - start) / (steps - 1);
+        int half = steps / 2;
+        for (int i = 0; i < steps; i++)
+            r[i] = i < half ? MathF.FusedMultiplyAdd(step, i, start) : MathF.FusedMultiplyAdd(-step, steps - i - 1, end);
+        return r;
+    }
+
+    /// <summary>numpy.linspace(start, stop, num) in float64: start + i·step, the last value exactly stop.</summary>
+    public static double[] NumpyLinspace(double start, double stop, int num)
+    {
+        var r = new double[num];
+        if (num == 0) return r;
+        if (num == 1) { r[0] = start; return r; }
+        double step = (stop - start) / (num - 1);
+        for (int i = 0; i < num; i++) r[i] = i * step + start;
+        r[num - 1] = stop;
+        return r;
+    }
+
+    /// <summary>numpy.arange(start, stop, step) in float64 (length ceil((stop − start)/step), values start + i·step).</summary>
+    public static double[] NumpyArange(double start, double stop, double step)
+    {
+        int n = Math.Max(0, (int)Math.Ceiling((stop - start) / step));
+        var r = new double[n];
+        for (int i = 0; i < n; i++) r[i] = start + i * step;
+        return r;
+    }
+
+    /// <summary>β table as diffusers builds it (float32). <paramref name="configPath"/> names the config in errors.</summary>
+    public static float[] Betas(string schedule, int numTrainTimesteps, double betaStart, double betaEnd, double[]? trainedBetas, string configPath)
+    {
+        if (trainedBetas is not null)
+        {
+            if (trainedBetas.Length != numTrainTimesteps)
+                throw new FormatException($"{configPath}: 'trained_betas' has {trainedBetas.Length} values, expected num_train_timesteps = {numTrainTimesteps}");
+            return trainedBetas.Select(b => (float)b).ToArray();
+        }
+        switch (schedule)
+        {
+            case "linear":
+                return TorchLinspaceF32((float)betaStart, (float)betaEnd, numTrainTimesteps);
+            case "scaled_linear":
+            {
+                // linspace of the square roots (Python doubles rounded to float32), squared in float32.
+                var r = TorchLinspaceF32((float)Math.Sqrt(betaStart), (float)Math.Sqrt(betaEnd), numTrainTimesteps);
+                for (int i = 0; i < r.Length; i++) r[i] *= r[i];
+                return r;
+            }
+            case "squaredcos_cap_v2":
+            {
+                // Glide's cosine schedule: β_i = min(1 − ᾱ(t_{i+1})/ᾱ(t_i), 0.999) in double, then float32.
+                static double AlphaBar(double t) { double c = Math.Cos((t + 0.008) / 1.008 * Math.PI / 2); return c * c; }
+                var r = new float[numTrainTimesteps];
+                for (int i = 0; i < numTrainTimesteps; i++)
+                {
+                    double t1 = (double)i / numTrainTimesteps, t2 = (double)(i + 1) / numTrainTimesteps;
+                    r[i] = (float)Math.Min(1 - AlphaBar(t2) / AlphaBar(t1), 0.999);
+                }
+                return r;
+            }
+            default:
+                throw new NotSupportedException($"{configPath}: beta_schedule \"{schedule}\" is not supported (expected linear, scaled_linear or squaredcos_cap_v2)");
+        }
+    }
+
+    /// <summary>ᾱ = cumprod(1 − β): α in float32, the running product in double, each entry stored as float32.</summary>
+    public static float[] AlphasCumprod(float[] betas)
+    {
+        var r = new float[betas.Length];
+        double acc = 1.0;
+        for (int i = 0; i < betas.Length; i++)
+        {
+            float alpha = 1f - betas[i];
+            acc *= alpha;
+            r[i] = (float)acc;
+        }
+        return r;
+    }
+
+    /// <summary>The DDPM noise-to-signal table σ_i = sqrt((1 − ᾱ_i)/ᾱ_i) in float32.</summary>
+    public static float[] TrainSigmas(float[] alphasCumprod)
+    {
+        var r = new float[alphasCumprod.Length];
+        for (int i = 0; i < r.Length; i++) r[i] = MathF.Sqrt((1f - alphasCumprod[i]) / alphasCumprod[i]);
+        return r;
+    }
+
+    /// <summary>Reads the β-table keys shared by DDPM-style scheduler configs.</summary>
+    internal static float[] BetasFromConfig(JsonConfig c, int numTrainTimesteps)
+    {
+        double[]? trained = c.Has("trained_betas") ? c.GetDoubleArray("trained_betas") : null;
+        return Betas(c.GetString("beta_schedule", "linear")!, numTrainTimesteps, c.GetDouble("beta_start", 0.0001), c.GetDouble("beta_end", 0.02), trained, c.Path);
+    }
+}
