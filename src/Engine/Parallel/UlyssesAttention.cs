@@ -1,0 +1,18 @@
+using XDit.Comm;
+using XDit.Kernels;
+using XDit.Models;
+
+namespace XDit.Engine.Parallel;
+
+/// <summary>
+/// DeepSpeed-Ulysses attention: an all-to-all turns this rank's sequence shard of every head into the whole
+/// sequence for H/U heads, attention runs locally, and the inverse all-to-all gives the shard back with all heads.
+/// Joint text is handled as in xDiT (see <see cref="SequenceParallelAttention"/>). Needs heads % U == 0.
+/// </summary>
+public sealed class UlyssesAttention(ICommunicator ulyssesGroup) : IAttention
+{
+    public ICommunicator Group { get; } = ulyssesGroup;
+
+    public AttentionResult Run(IOps ops, AttentionCall call) =>
+        SequenceParallelAttention.Run(ops, call, Group, null, nameof(UlyssesAttention));
+}
