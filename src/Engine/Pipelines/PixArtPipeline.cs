@@ -43,7 +43,7 @@ public sealed class PixArtPipeline : TextToImagePipeline
     public override int DefaultSize => _transformer.Config.SampleSize * _vae.Config.SpatialFactor;
 
     /// <summary>α truncates prompts at 120 tokens, Σ at 300, never past what the tokenizer allows.</summary>
-    int MaxLength(GenerationRequest r) => r.MaxSequenceLength ?? Math.Min(_isSigma ? 300 : 120, _tokenizer.ModelMaxLength);
+    int MaxLength(GenerationRequest r) => r.MaxSequenceLength ?? Math.Min(_isSigma ? 300 : 120, _tokenizer.ModelMaxLength ?? int.MaxValue);
 
     protected override GenerationResult Run(GenerationRequest request, IProgress<PipelineProgress>? progress)
     {
