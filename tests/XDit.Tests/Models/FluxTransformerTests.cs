@@ -54,7 +54,7 @@ public class FluxTransformerTests
         using var model = FluxTransformer.Load(TestPaths.Fixture("flux"), ops);
         using var fx = new FixtureCase(TestPaths.Fixture("flux"));
         var inputs = FixtureInputs(ops, fx);
-        var rec = new RecordingAttention();
+        var rec = new JointAttentionRecorder();
         using var recorded = model.Forward(ops, inputs, rec);
         using var plain = model.Forward(ops, inputs);
 

@@ -39,7 +39,7 @@ public class SD3DualAttentionTests
         using var plain = SD3Transformer.Load(TestPaths.Fixture("sd35"), ops);
         using var fx = new FixtureCase(TestPaths.Fixture("sd35"));
         var inputs = Inputs(ops, fx);
-        var rec = new RecordingAttention();
+        var rec = new JointAttentionRecorder();
         using var a = dual.Forward(ops, inputs, rec);
         using var b = plain.Forward(ops, inputs);
         Assert.True(Numerics.RelativeError(ops.ToHost(a), ops.ToHost(b)) > 1e-3);
@@ -88,7 +88,7 @@ public class SD3DualAttentionTests
         tensors[$"{p}.attn2.norm_k.weight"] = Rand(hd);
         tensors[$"{p}.attn2.to_out.0.weight"] = zeroOut ? ([d, d], new float[d * d]) : Rand(d, d);
         tensors[$"{p}.attn2.to_out.0.bias"] = zeroOut ? ([d], new float[d]) : Rand(d);
-        SafetensorsTestWriter.Write(Path.Combine(dir, "diffusion_pytorch_model.safetensors"), tensors);
+        F32SafetensorsWriter.Write(Path.Combine(dir, "diffusion_pytorch_model.safetensors"), tensors);
         return dir;
     }
 

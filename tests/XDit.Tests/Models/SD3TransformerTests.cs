@@ -55,7 +55,7 @@ public class SD3TransformerTests
         using var x = ops.FromHost(Numerics.Random(b * model.Config.InChannels * h * w, 1), b, model.Config.InChannels, h, w);
         using var ctx = ops.FromHost(Numerics.Random(b * t * model.Config.JointAttentionDim, 2), b, t, model.Config.JointAttentionDim);
         using var pooled = ops.FromHost(Numerics.Random(b * model.Config.PooledProjectionDim, 3), b, model.Config.PooledProjectionDim);
-        var rec = new RecordingAttention();
+        var rec = new JointAttentionRecorder();
         var inputs = new DitInputs { HiddenStates = x, EncoderHiddenStates = ctx, PooledProjections = pooled, Timestep = [500f] };
         using var withRecorder = model.Forward(ops, inputs, rec);
         using var plain = model.Forward(ops, inputs);
