@@ -65,7 +65,7 @@ public sealed class InProcessWorld
     /// </summary>
     public T[] Run<T>(Func<ICommunicator, T> body, Func<int, IOps>? makeOps = null)
     {
-        makeOps ??= DefaultOps;
+        makeOps ??= _ => new XDit.Kernels.Cpu.CpuOps();
         var world = Group(Enumerable.Range(0, Size).ToArray());
         var results = new T[Size];
         var threads = new Thread[Size];
@@ -91,9 +91,6 @@ public sealed class InProcessWorld
                 ExceptionDispatchInfo.Capture(_abortCause).Throw();
         return results;
     }
-
-    // TODO(cpuops): new XDit.Kernels.Cpu.CpuOps() once it is on main.
-    static IOps DefaultOps(int rank) => throw new NotSupportedException("no default backend yet: pass makeOps");
 
     /// <summary>Marks the world failed (the first cause wins) and wakes every blocked rank.</summary>
     public void Abort(int rank, Exception cause)
