@@ -224,16 +224,39 @@ public class InProcessWorldTests
     }
 
     [Fact]
-    public void ARankThatNeverComesTimesOutNamingTheOpAndTheRanks()
+    public void ARankThatReturnsEarlyFailsTheCallsWaitingForIt()
     {
-        var world = new InProcessWorld(3, TimeSpan.FromMilliseconds(300));
-        var e = Assert.Throws<CommTimeoutException>(() => world.Run(c =>
+        var e = Assert.Throws<InvalidOperationException>(() => InProcessWorld.Run(3, c =>
         {
             if (c.Rank != 1) c.Barrier();
             return 0;
         }));
         Assert.Contains("Barrier", e.Message);
-        Assert.Contains("[1]", e.Message);
+        Assert.Contains("group rank 1 (world rank 1) returned without making this call", e.Message);
+        var r = Assert.Throws<InvalidOperationException>(() => InProcessWorld.Run(2, c =>
+        {
+            if (c.Rank == 1) { using var t = c.Ops.Empty(DType.F32, 2); c.Recv(t, 0, tag: 3); }
+            return 0;
+        }));
+        Assert.Contains("rank 0 returned without sending it", r.Message);
+    }
+
+    [Fact]
+    public void ADeadlockTimesOutNamingTheOpAndTheRanks()
+    {
+        // Ranks 1 and 2 each wait for the other's message; rank 0 waits for them in a barrier.
+        var world = new InProcessWorld(3, TimeSpan.FromMilliseconds(300));
+        var e = Assert.Throws<CommTimeoutException>(() => world.Run(c =>
+        {
+            using var t = c.Ops.Empty(DType.F32, 2);
+            if (c.Rank > 0) c.Recv(t, 3 - c.Rank);
+            c.Barrier();
+            return 0;
+        }));
+        Assert.Contains("waited 0.3 s", e.Message);
+        Assert.True(e.Message.Contains("Recv") || e.Message.Contains("Barrier"), e.Message);
+        if (e.Message.Contains("Barrier")) Assert.Contains("never arrived: [1,2]", e.Message);
+        else Assert.Contains("sent nothing", e.Message);
     }
 
     [Fact]
