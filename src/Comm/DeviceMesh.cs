@@ -85,6 +85,17 @@ public sealed class DeviceMesh
         return ranks;
     }
 
+    /// <summary>The contiguous image tokens [Start, Start + Count) that <paramref name="rank"/> holds under sequence
+    /// parallelism: shard number sp rank (= ulysses rank + U·ring rank) of Sp equal shards. Every rank must hold
+    /// the same count (the all-to-all and the ring need equal shapes), so the token count must divide by Sp.</summary>
+    public (int Start, int Count) SequenceShard(int rank, int tokens)
+    {
+        if (tokens % Sp != 0)
+            throw new ArgumentException($"{tokens} image tokens do not split evenly over sequence-parallel degree {Sp} (ulysses {Ulysses} × ring {Ring}); choose degrees that divide the token count");
+        int count = tokens / Sp;
+        return (CoordOf(rank).Sp * count, count);
+    }
+
     /// <summary>Every distinct group along an axis, in order of their first rank.</summary>
     public int[][] Groups(MeshAxis axis) =>
         Enumerable.Range(0, WorldSize).Select(r => Group(axis, r)).DistinctBy(g => g[0]).OrderBy(g => g[0]).ToArray();

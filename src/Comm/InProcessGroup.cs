@@ -46,7 +46,9 @@ sealed class InProcessGroup
                 throw new InvalidOperationException($"{what}: the other ranks called {slot.Op} as their collective #{seq}: every rank must call the same collectives in the same order");
             slot.Items[member] = item;
             if (++slot.Arrived == Size) Monitor.PulseAll(_world.Lock);
-            _world.WaitUntil(() => slot.Arrived == Size, what, () => $"group ranks that never arrived: [{string.Join(",", Missing(slot))}]");
+            _world.WaitUntil(() => slot.Arrived == Size, what,
+                () => $"group ranks that never arrived: [{string.Join(",", Missing(slot))}]",
+                () => Missing(slot).Where(r => _world.HasExited(WorldRanks[r])).Select(r => $"group rank {r} (world rank {WorldRanks[r]}) returned without making this call").FirstOrDefault());
             if (++slot.Left == Size) _slots.Remove(seq);
             return slot.Items;
         }
@@ -77,7 +79,8 @@ sealed class InProcessGroup
         {
             var key = (src, dst, tag);
             string what = $"Recv on rank {dst} from rank {src} (tag {tag}) in group {Name}";
-            _world.WaitUntil(() => _mail.TryGetValue(key, out var q) && q.Count > 0, what, () => $"rank {src} sent nothing");
+            _world.WaitUntil(() => _mail.TryGetValue(key, out var q) && q.Count > 0, what, () => $"rank {src} sent nothing",
+                () => _world.HasExited(WorldRanks[src]) ? $"rank {src} returned without sending it" : null);
             return _mail[key].Dequeue();
         }
     }

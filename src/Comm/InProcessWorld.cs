@@ -14,6 +14,7 @@ public sealed class InProcessWorld
 {
     readonly CommStats[] _stats;
     readonly Dictionary<string, InProcessGroup> _groups = new();
+    readonly bool[] _exited;
     bool _aborted;
     int _abortRank = -1;
     Exception? _abortCause;
@@ -23,6 +24,7 @@ public sealed class InProcessWorld
         if (size < 1) throw new ArgumentOutOfRangeException(nameof(size), $"world size must be positive, got {size}");
         Size = size;
         Timeout = timeout ?? TimeSpan.FromSeconds(60);
+        _exited = new bool[size];
         _stats = Enumerable.Range(0, size).Select(_ => new CommStats()).ToArray();
     }
 
@@ -65,7 +67,7 @@ public sealed class InProcessWorld
     /// </summary>
     public T[] Run<T>(Func<ICommunicator, T> body, Func<int, IOps>? makeOps = null)
     {
-        makeOps ??= DefaultOps;
+        makeOps ??= _ => new XDit.Kernels.Cpu.CpuOps();
         var world = Group(Enumerable.Range(0, Size).ToArray());
         var results = new T[Size];
         var threads = new Thread[Size];
@@ -81,7 +83,7 @@ public sealed class InProcessWorld
                     results[rank] = body(new InProcessCommunicator(this, world, rank, ops));
                 }
                 catch (Exception e) { Abort(rank, e); }
-                finally { ops?.Dispose(); }
+                finally { ops?.Dispose(); Exited(rank); }
             }, 16 << 20) { IsBackground = true, Name = $"xdit-rank-{rank}" };
         }
         foreach (var t in threads) t.Start();
@@ -91,9 +93,6 @@ public sealed class InProcessWorld
                 ExceptionDispatchInfo.Capture(_abortCause).Throw();
         return results;
     }
-
-    // TODO(cpuops): new XDit.Kernels.Cpu.CpuOps() once it is on main.
-    static IOps DefaultOps(int rank) => throw new NotSupportedException("no default backend yet: pass makeOps");
 
     /// <summary>Marks the world failed (the first cause wins) and wakes every blocked rank.</summary>
     public void Abort(int rank, Exception cause)
@@ -111,6 +110,15 @@ public sealed class InProcessWorld
         }
     }
 
+    /// <summary>Records that a rank's body returned, so calls waiting for it fail at once instead of timing out.</summary>
+    void Exited(int rank)
+    {
+        lock (Lock) { _exited[rank] = true; Monitor.PulseAll(Lock); }
+    }
+
+    /// <summary>Whether world rank <paramref name="rank"/> has left <see cref="Run{T}(Func{ICommunicator, T}, Func{int, IOps}?)"/>; call with <see cref="Lock"/> held.</summary>
+    internal bool HasExited(int rank) => _exited[rank];
+
     /// <summary>Throws if the world was aborted; call with <see cref="Lock"/> held.</summary>
     internal void ThrowIfAborted(string what)
     {
@@ -118,15 +126,17 @@ public sealed class InProcessWorld
             throw new CommAbortedException($"{what}: aborted because rank {_abortRank} failed: {_abortCause?.GetType().Name}: {_abortCause?.Message}", _abortCause);
     }
 
-    /// <summary>Waits on <see cref="Lock"/> (held) until <paramref name="done"/>, the world aborts, or the timeout
-    /// passes; <paramref name="missing"/> names who is late for the timeout message.</summary>
-    internal void WaitUntil(Func<bool> done, string what, Func<string> missing)
+    /// <summary>Waits on <see cref="Lock"/> (held) until <paramref name="done"/>, the world aborts, the timeout
+    /// passes (<paramref name="missing"/> names who is late), or <paramref name="hopeless"/> says the ranks it waits
+    /// for have returned and will never come.</summary>
+    internal void WaitUntil(Func<bool> done, string what, Func<string> missing, Func<string?> hopeless)
     {
         var deadline = DateTime.UtcNow + Timeout;
         while (true)
         {
             ThrowIfAborted(what);
             if (done()) return;
+            if (hopeless() is { } why) throw new InvalidOperationException($"{what}: {why}");
             var left = deadline - DateTime.UtcNow;
             if (left <= TimeSpan.Zero)
                 throw new CommTimeoutException($"{what}: waited {Timeout.TotalSeconds:0.#} s; {missing()}");
