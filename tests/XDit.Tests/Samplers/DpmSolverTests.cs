@@ -102,6 +102,25 @@ public class DpmSolverTests
     }
 
     [Fact]
+    public void FlowSigmasFollowAStraightPathExactly()
+    {
+        // On x_σ = (1 − σ)·x0 + σ·noise with the exact velocity noise − x0, every DPM++ order stays on the path.
+        foreach (int order in new[] { 1, 2 })
+        {
+            var s = new DPMSolverMultistepScheduler(new DPMSolverMultistepOptions { UseFlowSigmas = true, FlowShift = 3.0, PredictionType = "flow_prediction", SolverOrder = order });
+            s.SetTimesteps(8);
+            Assert.Equal((float)(3 * 0.999 / (1 + 2 * 0.999)), s.Sigmas[0], 1e-6f);
+            Assert.Equal((float)Math.Truncate(s.Sigmas[0] * 1000.0), s.Timesteps[0]);
+            var x0 = Numerics.Random(24, 1);
+            var noise = Numerics.Random(24, 2);
+            var v = noise.Select((n, i) => n - x0[i]).ToArray();
+            var x = x0.Select((a, i) => (1 - s.Sigmas[0]) * a + s.Sigmas[0] * noise[i]).ToArray();
+            for (int k = 0; k < 8; k++) s.Step(v, k, x);
+            Assert.True(Numerics.RelativeError(x, x0) < 1e-5, $"order {order}");
+        }
+    }
+
+    [Fact]
     public void StepsOutOfOrderAreRefused()
     {
         var s = Make();
