@@ -1,5 +1,6 @@
 using XDit.Engine.Samplers;
 using XDit.Engine.Verify;
+using XDit.Kernels.Cpu;
 
 namespace XDit.Tests.Samplers;
 
@@ -29,6 +30,16 @@ public class SchedulerFixtureTests(ITestOutputHelper output)
         output.WriteLine($"{name}: relative error all steps {rel:E3}, final sample {last:E3}, worst step {worst:E3}, max abs {Numerics.MaxAbsError(a, e):E3}");
         Assert.True(rel <= 1e-4, $"{name}: relative error {rel:E3} > 1e-4");
         Assert.True(worst <= 1e-4, $"{name}: worst step relative error {worst:E3} > 1e-4");
+    }
+
+    [Theory]
+    [MemberData(nameof(Cases))]
+    public void VerifierPassesThroughTheRunner(string name)
+    {
+        var results = FixtureVerifier.Verify(TestPaths.Fixture(name), new CpuOps());
+        var x = Assert.Single(results);
+        Assert.Equal("x", x.Name);
+        Assert.True(x.Passed, $"{name}: {x}");
     }
 
     [Theory]
