@@ -159,6 +159,31 @@ public class PixArtTransformerTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public void ForwardGivesBackEverythingItAllocates()
+    {
+        using var ops = new CpuOps();
+        using var f = new FixtureCase(TestPaths.Fixture("pixart_alpha"));
+        using var model = PixArtTransformer.Load(f.Dir, ops);
+        var owned = new List<Tensor>();
+        Tensor Up(string n) { using var h = f.Input(n); var t = ops.Upload(h); owned.Add(t); return t; }
+        using var ts = f.Input("timestep");
+        var inputs = new DitInputs
+        {
+            HiddenStates = Up("hidden_states"), EncoderHiddenStates = Up("encoder_hidden_states"),
+            EncoderAttentionMask = Up("encoder_attention_mask"), Timestep = ts.ToFloatArray(),
+            Resolution = Up("resolution"), AspectRatio = Up("aspect_ratio"),
+        };
+        try
+        {
+            model.Forward(ops, inputs).Dispose();          // builds and caches the position table
+            long before = ops.Allocator.BytesInUse;
+            model.Forward(ops, inputs).Dispose();
+            Assert.Equal(before, ops.Allocator.BytesInUse);
+        }
+        finally { foreach (var x in owned) x.Dispose(); }
+    }
+
+    [Fact]
     public void ConfigRulesFollowDiffusers()
     {
         PixArtConfig Parse(string json) => PixArtConfig.From(JsonConfig.Parse(json, "config.json"));
