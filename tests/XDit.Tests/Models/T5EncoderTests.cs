@@ -1,0 +1,94 @@
+using XDit.Engine.Verify;
+using XDit.Kernels.Cpu;
+using XDit.Models.T5;
+using XDit.Models.Tokenizers;
+
+namespace XDit.Tests.Models;
+
+public class T5EncoderTests(ITestOutputHelper output)
+{
+    [Theory]
+    // default T5 (32 buckets, max distance 128): exact buckets below 8, log buckets above, keys after the query
+    // in the upper half; values worked out by hand from log(n/8)/log(16)·8
+    [InlineData(0, 0)]
+    [InlineData(-1, 1)]
+    [InlineData(1, 17)]
+    [InlineData(-7, 7)]
+    [InlineData(7, 23)]
+    [InlineData(-8, 8)]
+    [InlineData(-12, 9)]    // log(1.5)/log(16)·8 = 1.17
+    [InlineData(-16, 10)]   // exactly 2 in float32
+    [InlineData(-32, 12)]   // exactly 4
+    [InlineData(32, 28)]
+    [InlineData(-64, 14)]   // exactly 6
+    [InlineData(-127, 15)]
+    [InlineData(-500, 15)]  // clamped to the last bucket
+    [InlineData(200, 31)]
+    public void BucketMatchesTransformers(int relative, int bucket)
+        => Assert.Equal(bucket, T5RelativePosition.Bucket(relative, 32, 128));
+
+    [Fact]
+    public void BucketOfTheDemoConfig()
+    {
+        // 8 buckets, max distance 16: half 4, exact below 2
+        var got = Enumerable.Range(-12, 25).Select(r => T5RelativePosition.Bucket(r, 8, 16)).ToArray();
+        Assert.Equal(new[] { 3, 3, 3, 3, 3, 3, 3, 2, 2, 2, 2, 1, 0, 5, 6, 6, 6, 6, 7, 7, 7, 7, 7, 7, 7 }, got);
+    }
+
+    [Fact]
+    public void FixtureT5MatchesTransformers()
+    {
+        using var ops = new CpuOps();
+        var results = FixtureVerifier.Verify(TestPaths.Fixture("t5"), ops);
+        Assert.NotEmpty(results);
+        foreach (var r in results)
+        {
+            output.WriteLine($"t5 {r.Name}: rel {r.RelativeError:E3} max abs {r.MaxAbsError:E3}");
+            Assert.True(r.Passed, $"{r.Name}: {r.Problem} rel {r.RelativeError:E3}");
+        }
+    }
+
+    [Fact]
+    public void PaddedTokensDoNotChangeTheRealTokensOutputs()
+    {
+        using var ops = new CpuOps();
+        using var enc = T5Encoder.Load(TestPaths.Fixture("t5"), ops);
+        long[] a = [5, 17, 42, 1, 0, 0], b = [5, 17, 42, 1, 63, 88];
+        long[] mask = [1, 1, 1, 1, 0, 0];
+        using var ya = enc.Encode(ops, a, mask, 1, 6);
+        using var yb = enc.Encode(ops, b, mask, 1, 6);
+        var fa = ops.ToHost(ya); var fb = ops.ToHost(yb);
+        int d = enc.Config.DModel;
+        Assert.True(Numerics.RelativeError(fb.AsSpan(0, 4 * d), fa.AsSpan(0, 4 * d)) < 1e-6);
+        // without the mask the extra ids do change the real tokens' outputs
+        using var yc = enc.Encode(ops, b, null, 1, 6);
+        Assert.True(Numerics.RelativeError(ops.ToHost(yc).AsSpan(0, 4 * d), fa.AsSpan(0, 4 * d)) > 1e-3);
+    }
+
+    [Fact]
+    public void DemoTextEncoderLoadsFp16AndEncodesTheTokenizedPrompts()
+    {
+        using var ops = new CpuOps();
+        using var enc = T5Encoder.Load(Path.Combine(TestPaths.DemoModel, "text_encoder"), ops);
+        var tok = TokenizerLoader.Load(Path.Combine(TestPaths.DemoModel, "tokenizer"));
+        var t = tok.Encode(["a red circle on a blue background", ""], 12);
+        using var y = enc.Encode(ops, t.Ids, t.Mask, t.Batch, t.Length);
+        Assert.Equal(new[] { 2, 12, enc.Config.DModel }, y.Dims);
+        var v = ops.ToHost(y);
+        Assert.All(v, x => Assert.True(float.IsFinite(x)));
+        Assert.Contains(v, x => x != 0);
+    }
+
+    [Fact]
+    public void ConfigRejectsOtherModelTypesAndReadsGatedGelu()
+    {
+        var e = Assert.Throws<NotSupportedException>(() => T5Config.From(XDit.Runtime.JsonConfig.Parse("""{"model_type": "mt5x"}""", "c.json")));
+        Assert.Contains("c.json", e.Message);
+        var c = T5Config.From(XDit.Runtime.JsonConfig.Parse("""{"feed_forward_proj": "gated-gelu"}""", "c.json"));
+        Assert.True(c.IsGatedAct);
+        Assert.Equal(XDit.Kernels.Activation.GeluTanh, c.DenseActivation);
+        var r = T5Config.From(XDit.Runtime.JsonConfig.Parse("{}", "c.json"));
+        Assert.False(r.IsGatedAct);
+        Assert.Equal(XDit.Kernels.Activation.Relu, r.DenseActivation);
+    }
+}
