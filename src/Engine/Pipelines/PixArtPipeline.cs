@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using XDit.Engine.Execution;
 using XDit.Engine.Samplers;
 using XDit.Kernels;
 using XDit.Models;
@@ -68,41 +69,34 @@ public sealed class PixArtPipeline : TextToImagePipeline
 
         // ---- denoise ----
         sw.Restart();
-        float[] latents = InitialLatents(request, batch, c, h, w, _scheduler.InitNoiseSigma);
         _scheduler.SetTimesteps(steps);
         int rows = cfg ? 2 * batch : batch;
         using var resolution = _transformer.Config.UseAdditionalConditions ? Ops.FromHost(Repeat(new float[] { height, width }, rows), rows, 2) : null;
         using var aspect = _transformer.Config.UseAdditionalConditions ? Ops.FromHost(Repeat(new float[] { (float)height / width }, rows), rows, 1) : null;
-        int latentSize = c * h * w;
-        var noise = new float[batch * latentSize];
-        for (int i = 0; i < _scheduler.Timesteps.Length; i++)
+        int outChannels = _transformer.Config.OutChannels;
+        var job = new DenoiseJob
         {
-            var stepWatch = Stopwatch.StartNew();
-            float t = _scheduler.Timesteps[i];
-            var input = cfg ? latents.Concat(latents).ToArray() : latents;
-            using var x = Ops.FromHost(input, rows, c, h, w);
-            var inputs = new DitInputs
+            Model = _transformer,
+            Scheduler = _scheduler,
+            NewScheduler = () => { var s = SchedulerFactory.Load(Index.Require("scheduler")); s.SetTimesteps(steps); return s; },
+            Latents = InitialLatents(request, batch, c, h, w, _scheduler.InitNoiseSigma),
+            Batch = batch,
+            LatentShape = new[] { c, h, w },
+            Cfg = cfg,
+            BuildInputs = (ops, x, i) => new DitInputs
             {
                 HiddenStates = x,
                 EncoderHiddenStates = textStates,
                 EncoderAttentionMask = textMask,
-                Timestep = Enumerable.Repeat(t, rows).ToArray(),
+                Timestep = Enumerable.Repeat(_scheduler.Timesteps[i], x.Dim(0)).ToArray(),
                 Resolution = resolution,
                 AspectRatio = aspect,
-            };
-            using var output = Executor.Predict(Ops, _transformer, inputs, i);
-            var o = Ops.ToHost(output); // [rows, C_out, h, w]
-            int outPerRow = o.Length / rows;
-            // Classifier-free guidance on the prediction, then keep the ε channels (learned sigma is dropped).
-            for (int b = 0; b < batch; b++)
-                for (int j = 0; j < latentSize; j++)
-                {
-                    float cond = o[(cfg ? batch + b : b) * outPerRow + j];
-                    noise[b * latentSize + j] = cfg ? o[b * outPerRow + j] + guidance * (cond - o[b * outPerRow + j]) : cond;
-                }
-            _scheduler.Step(noise, i, latents);
-            progress?.Report(new PipelineProgress("denoise", i + 1, _scheduler.Timesteps.Length, stepWatch.Elapsed));
-        }
+            },
+            // Guidance on the prediction, then keep the ε channels (the learned sigma is dropped).
+            Combine = (output, noise, spatial) => Guidance.Combine(output, noise, batch, cfg, guidance, outChannels, c, spatial),
+        };
+        Loop.Run(Ops, job, progress);
+        var latents = job.Latents;
         timings.Add("denoise", sw.Elapsed);
 
         // ---- decode ----

@@ -19,7 +19,7 @@ public abstract class TextToImagePipeline : IDisposable
     public ModelIndex Index { get; }
     public IOps Ops { get; }
     /// <summary>How the transformer is evaluated each step (one rank by default; the parallel executors replace it).</summary>
-    public IDenoiseExecutor Executor { get; set; } = SingleRankExecutor.Instance;
+    public IDenoiseLoop Loop { get; set; } = new StandardDenoiseLoop(SingleRankExecutor.Instance);
     public abstract DiffusionTransformer Denoiser { get; }
     public abstract int DefaultSteps { get; }
     public abstract float DefaultGuidanceScale { get; }
