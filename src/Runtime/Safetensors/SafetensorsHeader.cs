@@ -59,31 +59,41 @@ public sealed class SafetensorsHeader
         {
             throw new SafetensorsFormatException(path, $"header is not valid JSON: {e.Message}", e);
         }
-        using (doc)
+        try
         {
-            var root = doc.RootElement;
-            if (root.ValueKind != JsonValueKind.Object)
-                throw new SafetensorsFormatException(path, $"header must be a JSON object, found {Kind(root)}");
-
-            var tensors = new Dictionary<string, TensorInfo>(StringComparer.Ordinal);
-            var metadata = new Dictionary<string, string>(StringComparer.Ordinal);
-            bool sawMetadata = false;
-            foreach (var p in root.EnumerateObject())
-            {
-                if (p.Name == "__metadata__")
-                {
-                    if (sawMetadata) throw new SafetensorsFormatException(path, "header has '__metadata__' twice");
-                    sawMetadata = true;
-                    ReadMetadata(path, p.Value, metadata);
-                    continue;
-                }
-                if (tensors.ContainsKey(p.Name))
-                    throw new SafetensorsFormatException(path, p.Name, "named twice in the header");
-                tensors[p.Name] = ReadEntry(path, p.Name, p.Value, dataLength);
-            }
-            CheckNoOverlap(path, tensors.Values);
-            return new SafetensorsHeader(tensors, metadata);
+            using (doc) return FromDocument(path, doc.RootElement, dataLength);
         }
+        catch (InvalidOperationException e)
+        {
+            // System.Text.Json validates escapes lazily: a lone surrogate such as "\ud800" in a name or a string
+            // only throws when the string is read.
+            throw new SafetensorsFormatException(path, $"header holds a string that is not valid text: {e.Message}", e);
+        }
+    }
+
+    static SafetensorsHeader FromDocument(string path, JsonElement root, long dataLength)
+    {
+        if (root.ValueKind != JsonValueKind.Object)
+            throw new SafetensorsFormatException(path, $"header must be a JSON object, found {Kind(root)}");
+
+        var tensors = new Dictionary<string, TensorInfo>(StringComparer.Ordinal);
+        var metadata = new Dictionary<string, string>(StringComparer.Ordinal);
+        bool sawMetadata = false;
+        foreach (var p in root.EnumerateObject())
+        {
+            if (p.Name == "__metadata__")
+            {
+                if (sawMetadata) throw new SafetensorsFormatException(path, "header has '__metadata__' twice");
+                sawMetadata = true;
+                ReadMetadata(path, p.Value, metadata);
+                continue;
+            }
+            if (tensors.ContainsKey(p.Name))
+                throw new SafetensorsFormatException(path, p.Name, "named twice in the header");
+            tensors[p.Name] = ReadEntry(path, p.Name, p.Value, dataLength);
+        }
+        CheckNoOverlap(path, tensors.Values);
+        return new SafetensorsHeader(tensors, metadata);
     }
 
     static void ReadMetadata(string path, JsonElement value, Dictionary<string, string> into)
