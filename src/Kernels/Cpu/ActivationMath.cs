@@ -14,17 +14,35 @@ internal static class ActivationMath
         {
             case Activation.None: return;
             case Activation.Relu: TensorPrimitives.Max(x, 0f, x); return;
-            case Activation.Silu:
-                for (int i = 0; i < x.Length; i++) x[i] = Silu(x[i]);
-                return;
-            case Activation.QuickGelu:
-                for (int i = 0; i < x.Length; i++) x[i] = QuickGelu(x[i]);
-                return;
             case Activation.Gelu:
                 for (int i = 0; i < x.Length; i++) x[i] = Gelu(x[i]);
                 return;
-            case Activation.GeluTanh:
-                for (int i = 0; i < x.Length; i++) x[i] = GeluTanh(x[i]);
+            case Activation.Silu or Activation.QuickGelu or Activation.GeluTanh:
+                // Vectorised through TensorPrimitives, a stack chunk at a time.
+                Span<float> tmp = stackalloc float[256];
+                for (int i = 0; i < x.Length; i += tmp.Length)
+                {
+                    var c = x.Slice(i, Math.Min(tmp.Length, x.Length - i));
+                    var t = tmp[..c.Length];
+                    if (act == Activation.GeluTanh)
+                    {
+                        // ½·x·(1 + tanh(√(2/π)·(x + 0.044715·x³)))
+                        TensorPrimitives.Multiply(c, c, t);
+                        TensorPrimitives.Multiply(t, 0.044715f * SqrtTwoOverPi, t);
+                        TensorPrimitives.Add(t, SqrtTwoOverPi, t);
+                        TensorPrimitives.Multiply(t, c, t);
+                        TensorPrimitives.Tanh(t, t);
+                        TensorPrimitives.Add(t, 1f, t);
+                        TensorPrimitives.Multiply(t, 0.5f, t);
+                    }
+                    else
+                    {
+                        // x·σ(x) or x·σ(1.702·x)
+                        if (act == Activation.QuickGelu) TensorPrimitives.Multiply(c, 1.702f, t); else c.CopyTo(t);
+                        TensorPrimitives.Sigmoid(t, t);
+                    }
+                    TensorPrimitives.Multiply(c, t, c);
+                }
                 return;
             default: throw new ArgumentOutOfRangeException(nameof(act), act, "unknown activation");
         }

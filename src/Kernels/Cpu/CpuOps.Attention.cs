@@ -1,4 +1,3 @@
-using System.Buffers;
 using System.Numerics.Tensors;
 using XDit.Runtime;
 using Tensor = XDit.Runtime.Tensor;
@@ -7,6 +6,9 @@ namespace XDit.Kernels.Cpu;
 
 public sealed partial class CpuOps
 {
+    const int QueryBlock = 64;
+    [ThreadStatic] static float[]? t_scores;
+
     public unsafe Tensor Attention(Tensor q, Tensor k, Tensor v, AttentionOptions? options = null, Tensor? lse = null)
     {
         RequireRank(q, 4, "Attention", nameof(q));
@@ -41,37 +43,36 @@ public sealed partial class CpuOps
         {
             nint q0 = (nint)pq, k0 = (nint)pk, v0 = (nint)pv, o0 = (nint)po, kb0 = (nint)pkb, b0 = (nint)pb, l0 = (nint)pl;
             bool hasKb = keyBias is not null, hasBias = bias is not null, hasLse = lse is not null;
-            void Head(int bh)
+            int qBlocks = (Nq + QueryBlock - 1) / QueryBlock;
+            var arena = _arena;
+            // One task per (batch, head, block of 64 queries): S = scale·Q·Kᵀ and O = softmax(S + biases)·V
+            // as two GEMMs on the strided head slices (row stride H·d), the scores staying in a per-thread buffer.
+            void Task(int t)
             {
-                int b = bh / H, h = bh % H;
-                float[] scores = ArrayPool<float>.Shared.Rent(Math.Max(1, Nk));
-                try
+                int b = t / (H * qBlocks), h = t / qBlocks % H, i0 = t % qBlocks * QueryBlock;
+                int rows = Math.Min(QueryBlock, Nq - i0);
+                var scores = t_scores is { } buf && buf.Length >= rows * Nk ? buf : (t_scores = GC.AllocateUninitializedArray<float>(Math.Max(QueryBlock * Nk, 1), pinned: true));
+                fixed (float* ps = scores)
                 {
-                    var s = scores.AsSpan(0, Nk);
-                    for (int i = 0; i < Nq; i++)
+                    GemmKernel.Multiply(rows, Nk, d, (float*)q0 + (((long)b * Nq + i0) * H + h) * d, H * d,
+                        (float*)k0 + ((long)b * Nk * H + h) * d, H * d, transB: true, ps, Nk, scale, null, Activation.None, arena, parallel: false);
+                    for (int r = 0; r < rows; r++)
                     {
-                        var qi = new ReadOnlySpan<float>((float*)q0 + (((long)b * Nq + i) * H + h) * d, d);
-                        for (int j = 0; j < Nk; j++)
-                        {
-                            if (causal && j > i) { s[j] = float.NegativeInfinity; continue; }
-                            float x = scale * TensorPrimitives.Dot(qi, new ReadOnlySpan<float>((float*)k0 + (((long)b * Nk + j) * H + h) * d, d));
-                            if (hasKb) x += ((float*)kb0)[b * kbBatch + j];
-                            if (hasBias) x += ((float*)b0)[(long)b * biasBatch + ((long)h * Nq + i) * Nk + j];
-                            s[j] = x;
-                        }
+                        int i = i0 + r;
+                        var s = new Span<float>(ps + (long)r * Nk, Nk);
+                        if (hasKb) TensorPrimitives.Add(s, new ReadOnlySpan<float>((float*)kb0 + b * kbBatch, Nk), s);
+                        if (hasBias) TensorPrimitives.Add(s, new ReadOnlySpan<float>((float*)b0 + (long)b * biasBatch + ((long)h * Nq + i) * Nk, Nk), s);
+                        if (causal && i + 1 < Nk) s[(i + 1)..].Fill(float.NegativeInfinity);
                         float rowLse = SoftmaxRow(s);
                         if (hasLse) ((float*)l0)[((long)b * H + h) * Nq + i] = rowLse;
-                        var oi = new Span<float>((float*)o0 + (((long)b * Nq + i) * H + h) * dv, dv);
-                        oi.Clear();
-                        for (int j = 0; j < Nk; j++)
-                            if (s[j] != 0f)
-                                TensorPrimitives.MultiplyAdd(new ReadOnlySpan<float>((float*)v0 + (((long)b * Nk + j) * H + h) * dv, dv), s[j], oi, oi);
                     }
+                    GemmKernel.Multiply(rows, dv, Nk, ps, Nk, (float*)v0 + ((long)b * Nk * H + h) * dv, H * dv, transB: false,
+                        (float*)o0 + (((long)b * Nq + i0) * H + h) * dv, H * dv, 1f, null, Activation.None, arena, parallel: false);
                 }
-                finally { ArrayPool<float>.Shared.Return(scores); }
             }
-            if ((long)B * H * Nq * Nk * d < (1 << 16)) for (int bh = 0; bh < B * H; bh++) Head(bh);
-            else Parallel.For(0, B * H, Head);
+            int tasks = B * H * qBlocks;
+            if ((long)B * H * Nq * Nk * (d + dv) < (1 << 18) || Environment.ProcessorCount == 1) for (int t = 0; t < tasks; t++) Task(t);
+            else Parallel.For(0, tasks, Task);
         }
         return result;
     }

@@ -1,4 +1,3 @@
-using System.Buffers;
 using XDit.Runtime;
 
 namespace XDit.Kernels.Cpu;
@@ -23,10 +22,12 @@ public sealed partial class CpuOps
         using var wd = Read(w);
         using var bd = bias is null ? default : Read(bias);
         bool direct = kh == 1 && kw == 1 && stride == 1 && padding == 0;
-        float[]? col = direct ? null : ArrayPool<float>.Shared.Rent(Math.Max(1, CK * P));
+        // im2col buffer from the arena: it can be tens of MB (VAE decoder), and the same size recurs every call.
+        var colStorage = direct ? null : (HostStorage)_arena.Allocate((long)CK * P * sizeof(float));
         try
         {
-            fixed (float* px = xd.Span, pw = wd.Span, pb = bd.Span, po = result.Span<float>(), pcol = col)
+            fixed (float* px = xd.Span, pw = wd.Span, pb = bd.Span, po = result.Span<float>())
+            fixed (byte* pcol = colStorage?.Bytes)
             {
                 for (int b = 0; b < B; b++)
                 {
@@ -34,11 +35,11 @@ public sealed partial class CpuOps
                     float* src = img;
                     if (!direct)
                     {
-                        Im2Col(img, C, H, W, kh, kw, stride, padding, Ho, Wo, pcol);
-                        src = pcol;
+                        Im2Col(img, C, H, W, kh, kw, stride, padding, Ho, Wo, (float*)pcol);
+                        src = (float*)pcol;
                     }
                     float* o = po + (long)b * O * P;
-                    GemmKernel.Multiply(O, P, CK, pw, CK, src, P, transB: false, o, P, 1f, null, Activation.None);
+                    GemmKernel.Multiply(O, P, CK, pw, CK, src, P, transB: false, o, P, 1f, null, Activation.None, _arena);
                     if (bias is not null)
                         for (int oc = 0; oc < O; oc++)
                         {
@@ -50,7 +51,7 @@ public sealed partial class CpuOps
         }
         finally
         {
-            if (col is not null) ArrayPool<float>.Shared.Return(col);
+            if (colStorage is not null) _arena.Release(colStorage);
         }
         return result;
     }

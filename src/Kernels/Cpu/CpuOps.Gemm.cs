@@ -20,7 +20,7 @@ public sealed partial class CpuOps
         using var wd = Read(w);
         using var bd = bias is null ? default : Read(bias);
         fixed (float* pa = xd.Span, pb = wd.Span, pc = result.Span<float>(), pbias = bd.Span)
-            GemmKernel.Multiply(M, N, K, pa, K, pb, K, transB: true, pc, N, 1f, bias is null ? null : pbias, act);
+            GemmKernel.Multiply(M, N, K, pa, K, pb, K, transB: true, pc, N, 1f, bias is null ? null : pbias, act, _arena);
         return result;
     }
 
@@ -51,11 +51,11 @@ public sealed partial class CpuOps
         {
             if (shared)
                 // A shared right operand: all batches form one tall GEMM.
-                GemmKernel.Multiply(batches * M, N, K, pa, K, pb, transposeB ? K : N, transposeB, pc, N, alpha, null, Activation.None);
+                GemmKernel.Multiply(batches * M, N, K, pa, K, pb, transposeB ? K : N, transposeB, pc, N, alpha, null, Activation.None, _arena);
             else
                 for (int i = 0; i < batches; i++)
                     GemmKernel.Multiply(M, N, K, pa + (long)i * M * K, K, pb + (long)i * K * N, transposeB ? K : N, transposeB,
-                        pc + (long)i * M * N, N, alpha, null, Activation.None);
+                        pc + (long)i * M * N, N, alpha, null, Activation.None, _arena);
         }
         return result;
     }

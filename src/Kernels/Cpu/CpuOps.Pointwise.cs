@@ -103,16 +103,17 @@ public sealed partial class CpuOps
         var result = Contiguous32(x);
         using var sh = Read(shift);
         using var sc = Read(scale);
+        using var onePlus = NewF32(D);
+        var factor = onePlus.Span<float>();
         var o = result.Span<float>();
         for (int b = 0; b < B; b++)
         {
             var shRow = sh.Span.Slice(b * shStride, D);
-            var scRow = sc.Span.Slice(b * scStride, D);
+            TensorPrimitives.Add(sc.Span.Slice(b * scStride, D), 1f, factor);
             for (int n = 0; n < N; n++)
             {
                 var row = o.Slice((b * N + n) * D, D);
-                // x·(1+scale) + shift = x + x·scale + shift
-                for (int j = 0; j < D; j++) row[j] = row[j] * (1f + scRow[j]) + shRow[j];
+                TensorPrimitives.FusedMultiplyAdd(row, factor, shRow, row);
             }
         }
         return result;

@@ -50,6 +50,8 @@ public class CpuAttentionTests
     [InlineData(2, 29, 19, 2, 40, false, true, false, false)]
     [InlineData(1, 45, 45, 4, 64, false, false, true, true)]
     [InlineData(2, 33, 70, 2, 72, true, true, false, false)]
+    [InlineData(1, 150, 131, 2, 72, true, true, true, true)]
+    [InlineData(2, 130, 200, 3, 40, false, false, false, false)]
     public void AttentionMatchesNaiveSoftmax(int B, int Nq, int Nk, int H, int d, bool keyBias, bool bias, bool causal, bool strided)
     {
         using var ops = new CpuOps();

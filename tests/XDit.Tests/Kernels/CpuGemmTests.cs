@@ -27,6 +27,9 @@ public class CpuGemmTests
     [InlineData(65, 129, 72, true, Activation.Silu)]
     [InlineData(33, 17, 257, true, Activation.QuickGelu)]
     [InlineData(9, 31, 64, false, Activation.Relu)]
+    [InlineData(5, 300, 40, true, Activation.None)]
+    [InlineData(200, 520, 70, true, Activation.GeluTanh)]
+    [InlineData(101, 263, 513, false, Activation.None)]
     public void LinearMatchesNaiveLoop(int M, int N, int K, bool strided, Activation act)
     {
         using var ops = new CpuOps();
