@@ -1,0 +1,109 @@
+using System.Buffers;
+using System.Numerics.Tensors;
+using XDit.Runtime;
+using Tensor = XDit.Runtime.Tensor;
+
+namespace XDit.Kernels.Cpu;
+
+public sealed partial class CpuOps
+{
+    public unsafe Tensor Attention(Tensor q, Tensor k, Tensor v, AttentionOptions? options = null, Tensor? lse = null)
+    {
+        RequireRank(q, 4, "Attention", nameof(q));
+        RequireRank(k, 4, "Attention", nameof(k));
+        RequireRank(v, 4, "Attention", nameof(v));
+        int B = q.Dim(0), Nq = q.Dim(1), H = q.Dim(2), d = q.Dim(3);
+        int Nk = k.Dim(1), dv = v.Dim(3);
+        if (k.Dim(0) != B || k.Dim(2) != H || k.Dim(3) != d) throw Mismatch("Attention", "k must be [B, Nk, H, d] like q", q, "q", k, "k");
+        if (v.Dim(0) != B || v.Dim(1) != Nk || v.Dim(2) != H) throw Mismatch("Attention", "v must be [B, Nk, H, dv] like k", k, "k", v, "v");
+        options ??= new AttentionOptions();
+        float scale = options.Scale ?? 1f / MathF.Sqrt(d);
+        var keyBias = options.KeyBias;
+        if (keyBias is not null && (keyBias.Rank != 2 || (keyBias.Dim(0) != B && keyBias.Dim(0) != 1) || keyBias.Dim(1) != Nk))
+            throw Mismatch("Attention", "KeyBias must be [B, Nk]", k, "k", keyBias, "KeyBias");
+        var bias = options.Bias;
+        if (bias is not null && (bias.Rank != 4 || (bias.Dim(0) != B && bias.Dim(0) != 1) || bias.Dim(1) != H || bias.Dim(2) != Nq || bias.Dim(3) != Nk))
+            throw Mismatch("Attention", "Bias must be [B or 1, H, Nq, Nk]", q, "q", bias, "Bias");
+        if (lse is not null && (lse.Rank != 3 || lse.Dim(0) != B || lse.Dim(1) != H || lse.Dim(2) != Nq))
+            throw Mismatch("Attention", "lse must be [B, H, Nq]", q, "q", lse, "lse");
+
+        var result = NewF32(B, Nq, H, dv);
+        using var qd = Read(q);
+        using var kd = Read(k);
+        using var vd = Read(v);
+        using var kb = keyBias is null ? default : Read(keyBias);
+        using var bd = bias is null ? default : Read(bias);
+        using var ld = lse is null ? default : Write(lse, nameof(lse));
+        bool causal = options.Causal;
+        int kbBatch = keyBias is null || keyBias.Dim(0) == 1 ? 0 : Nk;
+        int biasBatch = bias is null || bias.Dim(0) == 1 ? 0 : H * Nq * Nk;
+        fixed (float* pq = qd.Span, pk = kd.Span, pv = vd.Span, po = result.Span<float>(), pkb = kb.Span, pb = bd.Span, pl = ld.Span)
+        {
+            nint q0 = (nint)pq, k0 = (nint)pk, v0 = (nint)pv, o0 = (nint)po, kb0 = (nint)pkb, b0 = (nint)pb, l0 = (nint)pl;
+            bool hasKb = keyBias is not null, hasBias = bias is not null, hasLse = lse is not null;
+            void Head(int bh)
+            {
+                int b = bh / H, h = bh % H;
+                float[] scores = ArrayPool<float>.Shared.Rent(Math.Max(1, Nk));
+                try
+                {
+                    var s = scores.AsSpan(0, Nk);
+                    for (int i = 0; i < Nq; i++)
+                    {
+                        var qi = new ReadOnlySpan<float>((float*)q0 + (((long)b * Nq + i) * H + h) * d, d);
+                        for (int j = 0; j < Nk; j++)
+                        {
+                            if (causal && j > i) { s[j] = float.NegativeInfinity; continue; }
+                            float x = scale * TensorPrimitives.Dot(qi, new ReadOnlySpan<float>((float*)k0 + (((long)b * Nk + j) * H + h) * d, d));
+                            if (hasKb) x += ((float*)kb0)[b * kbBatch + j];
+                            if (hasBias) x += ((float*)b0)[(long)b * biasBatch + ((long)h * Nq + i) * Nk + j];
+                            s[j] = x;
+                        }
+                        float rowLse = SoftmaxRow(s);
+                        if (hasLse) ((float*)l0)[((long)b * H + h) * Nq + i] = rowLse;
+                        var oi = new Span<float>((float*)o0 + (((long)b * Nq + i) * H + h) * dv, dv);
+                        oi.Clear();
+                        for (int j = 0; j < Nk; j++)
+                            if (s[j] != 0f)
+                                TensorPrimitives.MultiplyAdd(new ReadOnlySpan<float>((float*)v0 + (((long)b * Nk + j) * H + h) * dv, dv), s[j], oi, oi);
+                    }
+                }
+                finally { ArrayPool<float>.Shared.Return(scores); }
+            }
+            if ((long)B * H * Nq * Nk * d < (1 << 16)) for (int bh = 0; bh < B * H; bh++) Head(bh);
+            else Parallel.For(0, B * H, Head);
+        }
+        return result;
+    }
+
+    public void MergeAttention(Tensor o1, Tensor lse1, Tensor o2, Tensor lse2)
+    {
+        RequireRank(o1, 4, "MergeAttention", nameof(o1));
+        if (!Shape.Equal(o1.ShapeSpan, o2.ShapeSpan)) throw Mismatch("MergeAttention", "outputs differ", o1, "o1", o2, "o2");
+        int B = o1.Dim(0), N = o1.Dim(1), H = o1.Dim(2), d = o1.Dim(3);
+        if (lse1.Rank != 3 || lse1.Dim(0) != B || lse1.Dim(1) != H || lse1.Dim(2) != N)
+            throw Mismatch("MergeAttention", "lse1 must be [B, H, N]", o1, "o1", lse1, "lse1");
+        if (!Shape.Equal(lse1.ShapeSpan, lse2.ShapeSpan)) throw Mismatch("MergeAttention", "lse differ", lse1, "lse1", lse2, "lse2");
+        using var a = Write(o1, nameof(o1));
+        using var la = Write(lse1, nameof(lse1));
+        using var bo = Read(o2);
+        using var lb = Read(lse2);
+        for (int b = 0; b < B; b++)
+            for (int h = 0; h < H; h++)
+                for (int n = 0; n < N; n++)
+                {
+                    int li = (b * H + h) * N + n;
+                    float l1 = la.Span[li], l2 = lb.Span[li];
+                    float m = MathF.Max(l1, l2);
+                    var row1 = a.Span.Slice(((b * N + n) * H + h) * d, d);
+                    var row2 = bo.Span.Slice(((b * N + n) * H + h) * d, d);
+                    if (float.IsNegativeInfinity(m)) { row1.Clear(); la.Span[li] = float.NegativeInfinity; continue; }
+                    // lse = log(e^l1 + e^l2), each side weighted by e^(l − lse); an empty side (−∞) weighs 0.
+                    float e1 = MathF.Exp(l1 - m), e2 = MathF.Exp(l2 - m);
+                    float total = e1 + e2;
+                    float w1 = e1 / total, w2 = e2 / total;
+                    for (int j = 0; j < d; j++) row1[j] = w1 * row1[j] + w2 * row2[j];
+                    la.Span[li] = m + MathF.Log(total);
+                }
+    }
+}

@@ -1,0 +1,179 @@
+using XDit.Runtime;
+
+namespace XDit.Kernels.Cpu;
+
+public sealed partial class CpuOps
+{
+    public Tensor Contiguous(Tensor x)
+    {
+        RequireHost(x, nameof(x));
+        var t = Empty(x.DType, x.Dims);
+        StridedCopy.Copy(t, x);
+        return t;
+    }
+
+    public void Copy(Tensor dst, Tensor src)
+    {
+        RequireHost(dst, nameof(dst));
+        RequireHost(src, nameof(src));
+        if (!Shape.Equal(dst.ShapeSpan, src.ShapeSpan)) throw Mismatch("Copy", "shapes differ", dst, "dst", src, "src");
+        StridedCopy.Copy(dst, src);
+    }
+
+    public Tensor Cast(Tensor x, DType dtype)
+    {
+        RequireHost(x, nameof(x));
+        var t = Empty(dtype, x.Dims);
+        StridedCopy.Copy(t, x);
+        return t;
+    }
+
+    public Tensor Concat(int axis, params Tensor[] xs)
+    {
+        if (xs.Length == 0) throw new ArgumentException("Concat: no tensors given", nameof(xs));
+        var first = xs[0];
+        RequireHost(first, "xs[0]");
+        int a = first.NormAxis(axis);
+        var shape = first.Dims;
+        int total = 0;
+        for (int i = 0; i < xs.Length; i++)
+        {
+            RequireHost(xs[i], $"xs[{i}]");
+            if (xs[i].Rank != first.Rank) throw Mismatch("Concat", "ranks differ", first, "xs[0]", xs[i], $"xs[{i}]");
+            for (int d = 0; d < shape.Length; d++)
+                if (d != a && xs[i].ShapeSpan[d] != shape[d])
+                    throw Mismatch("Concat", $"dimensions other than axis {axis} must be equal", first, "xs[0]", xs[i], $"xs[{i}]");
+            total += xs[i].ShapeSpan[a];
+        }
+        shape[a] = total;
+        var result = Empty(first.DType, shape);
+        int offset = 0;
+        foreach (var x in xs)
+        {
+            int n = x.ShapeSpan[a];
+            using var view = result.Slice(a, offset, n);
+            StridedCopy.Copy(view, x);
+            offset += n;
+        }
+        return result;
+    }
+
+    public Tensor Patchify(Tensor x, int p, bool channelsFirst = true)
+    {
+        RequireRank(x, 4, "Patchify", nameof(x));
+        int B = x.Dim(0), C = x.Dim(1), H = x.Dim(2), W = x.Dim(3);
+        if (p <= 0 || H % p != 0 || W % p != 0)
+            throw new ArgumentException($"Patchify: x {Shape.Format(x.ShapeSpan)} is not divisible into {p}x{p} patches");
+        int gh = H / p, gw = W / p, F = C * p * p;
+        using var xd = Read(x);
+        var src = xd.Span;
+        var result = NewF32(B, gh * gw, F);
+        var dst = result.Span<float>();
+        for (int b = 0; b < B; b++)
+            for (int gy = 0; gy < gh; gy++)
+                for (int gx = 0; gx < gw; gx++)
+                {
+                    int tokenBase = ((b * gh + gy) * gw + gx) * F;
+                    for (int c = 0; c < C; c++)
+                        for (int ay = 0; ay < p; ay++)
+                        {
+                            int srcRow = ((b * C + c) * H + gy * p + ay) * W + gx * p;
+                            for (int ax = 0; ax < p; ax++)
+                            {
+                                int f = channelsFirst ? (c * p + ay) * p + ax : (ay * p + ax) * C + c;
+                                dst[tokenBase + f] = src[srcRow + ax];
+                            }
+                        }
+                }
+        return result;
+    }
+
+    public Tensor Unpatchify(Tensor x, int p, int channels, int gridH, int gridW, bool channelsFirst = false)
+    {
+        RequireRank(x, 3, "Unpatchify", nameof(x));
+        int B = x.Dim(0), F = channels * p * p;
+        if (x.Dim(1) != gridH * gridW || x.Dim(2) != F)
+            throw new ArgumentException($"Unpatchify: x {Shape.Format(x.ShapeSpan)} does not match expected [{B}, {gridH * gridW}, {F}] (grid {gridH}x{gridW}, {channels} channels, patch {p})");
+        int H = gridH * p, W = gridW * p, C = channels;
+        using var xd = Read(x);
+        var src = xd.Span;
+        var result = NewF32(B, C, H, W);
+        var dst = result.Span<float>();
+        for (int b = 0; b < B; b++)
+            for (int gy = 0; gy < gridH; gy++)
+                for (int gx = 0; gx < gridW; gx++)
+                {
+                    int tokenBase = ((b * gridH + gy) * gridW + gx) * F;
+                    for (int c = 0; c < C; c++)
+                        for (int ay = 0; ay < p; ay++)
+                        {
+                            int dstRow = ((b * C + c) * H + gy * p + ay) * W + gx * p;
+                            for (int ax = 0; ax < p; ax++)
+                            {
+                                int f = channelsFirst ? (c * p + ay) * p + ax : (ay * p + ax) * C + c;
+                                dst[dstRow + ax] = src[tokenBase + f];
+                            }
+                        }
+                }
+        return result;
+    }
+
+    public Tensor Upsample2x(Tensor x)
+    {
+        RequireRank(x, 4, "Upsample2x", nameof(x));
+        int B = x.Dim(0), C = x.Dim(1), H = x.Dim(2), W = x.Dim(3);
+        using var xd = Read(x);
+        var src = xd.Span;
+        var result = NewF32(B, C, 2 * H, 2 * W);
+        var dst = result.Span<float>();
+        int W2 = 2 * W;
+        for (int plane = 0; plane < B * C; plane++)
+            for (int i = 0; i < H; i++)
+            {
+                var srow = src.Slice((plane * H + i) * W, W);
+                var d0 = dst.Slice((plane * 2 * H + 2 * i) * W2, W2);
+                for (int j = 0; j < W; j++) { float v = srow[j]; d0[2 * j] = v; d0[2 * j + 1] = v; }
+                d0.CopyTo(dst.Slice((plane * 2 * H + 2 * i + 1) * W2, W2));
+            }
+        return result;
+    }
+
+    public Tensor Embedding(Tensor table, ReadOnlySpan<long> ids)
+    {
+        RequireRank(table, 2, "Embedding", nameof(table));
+        int V = table.Dim(0), D = table.Dim(1);
+        var result = NewF32(ids.Length, D);
+        for (int i = 0; i < ids.Length; i++)
+        {
+            if (ids[i] < 0 || ids[i] >= V)
+                throw new ArgumentOutOfRangeException(nameof(ids), $"Embedding: id {ids[i]} at position {i} is outside table {Shape.Format(table.ShapeSpan)}");
+            using var src = table.Slice(0, (int)ids[i], 1);
+            using var dst = result.Slice(0, i, 1);
+            StridedCopy.Copy(dst, src);
+        }
+        return result;
+    }
+
+    public Tensor TimestepEmbedding(ReadOnlySpan<float> t, int dim, bool flipSinToCos = true, float downscaleFreqShift = 0f, float scale = 1f, float maxPeriod = 10000f)
+    {
+        if (dim <= 0) throw new ArgumentOutOfRangeException(nameof(dim), $"TimestepEmbedding: dim must be positive, got {dim}");
+        int half = dim / 2;
+        var result = Zeros(DType.F32, t.Length, dim); // an odd dim leaves the last column zero (as diffusers pads)
+        var dst = result.Span<float>();
+        // Float32 step by step, in the order diffusers computes it, so large timesteps round the same way.
+        float logPeriod = (float)-Math.Log(maxPeriod);
+        for (int k = 0; k < half; k++)
+        {
+            float freq = MathF.Exp(logPeriod * k / (half - downscaleFreqShift));
+            for (int n = 0; n < t.Length; n++)
+            {
+                float a = t[n] * freq;
+                if (scale != 1f) a *= scale;
+                float s = MathF.Sin(a), c = MathF.Cos(a);
+                dst[n * dim + k] = flipSinToCos ? c : s;
+                dst[n * dim + half + k] = flipSinToCos ? s : c;
+            }
+        }
+        return result;
+    }
+}

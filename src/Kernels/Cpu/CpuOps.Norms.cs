@@ -1,0 +1,123 @@
+using System.Numerics.Tensors;
+using XDit.Runtime;
+using Tensor = XDit.Runtime.Tensor;
+
+namespace XDit.Kernels.Cpu;
+
+public sealed partial class CpuOps
+{
+    public Tensor LayerNorm(Tensor x, Tensor? weight, Tensor? bias, float eps)
+    {
+        RequireHost(x, nameof(x));
+        int D = x.Rank == 0 ? 1 : x.Dim(-1);
+        CheckVector(x, weight, D, "LayerNorm", nameof(weight));
+        CheckVector(x, bias, D, "LayerNorm", nameof(bias));
+        var result = Contiguous32(x);
+        using var w = weight is null ? default : Read(weight);
+        using var b = bias is null ? default : Read(bias);
+        var o = result.Span<float>();
+        int rows = Rows(x);
+        for (int r = 0; r < rows; r++)
+        {
+            var row = o.Slice(r * D, D);
+            float mean = TensorPrimitives.Sum<float>(row) / D;
+            TensorPrimitives.Subtract(row, mean, row);
+            float variance = TensorPrimitives.SumOfSquares<float>(row) / D;
+            TensorPrimitives.Multiply(row, 1f / MathF.Sqrt(variance + eps), row);
+            if (weight is not null) TensorPrimitives.Multiply(row, w.Span, row);
+            if (bias is not null) TensorPrimitives.Add(row, b.Span, row);
+        }
+        return result;
+    }
+
+    public Tensor RmsNorm(Tensor x, Tensor? weight, float eps)
+    {
+        RequireHost(x, nameof(x));
+        int D = x.Rank == 0 ? 1 : x.Dim(-1);
+        CheckVector(x, weight, D, "RmsNorm", nameof(weight));
+        var result = Contiguous32(x);
+        using var w = weight is null ? default : Read(weight);
+        var o = result.Span<float>();
+        int rows = Rows(x);
+        for (int r = 0; r < rows; r++)
+        {
+            var row = o.Slice(r * D, D);
+            float meanSq = TensorPrimitives.SumOfSquares<float>(row) / D;
+            TensorPrimitives.Multiply(row, 1f / MathF.Sqrt(meanSq + eps), row);
+            if (weight is not null) TensorPrimitives.Multiply(row, w.Span, row);
+        }
+        return result;
+    }
+
+    public Tensor GroupNorm(Tensor x, int groups, Tensor? weight, Tensor? bias, float eps)
+    {
+        RequireHost(x, nameof(x));
+        if (x.Rank < 2) throw new ArgumentException($"GroupNorm: x must be [B, C, ...], got {Shape.Format(x.ShapeSpan)}", nameof(x));
+        int B = x.Dim(0), C = x.Dim(1);
+        if (groups <= 0 || C % groups != 0)
+            throw new ArgumentException($"GroupNorm: {C} channels of x {Shape.Format(x.ShapeSpan)} do not split into {groups} groups");
+        CheckVector(x, weight, C, "GroupNorm", nameof(weight));
+        CheckVector(x, bias, C, "GroupNorm", nameof(bias));
+        int spatial = checked((int)(x.NumElements / Math.Max(1, (long)B * C)));
+        int perGroup = C / groups, groupLen = perGroup * spatial;
+        var result = Contiguous32(x);
+        using var w = weight is null ? default : Read(weight);
+        using var bb = bias is null ? default : Read(bias);
+        var o = result.Span<float>();
+        for (int b = 0; b < B; b++)
+            for (int g = 0; g < groups; g++)
+            {
+                var grp = o.Slice((b * C + g * perGroup) * spatial, groupLen);
+                float mean = (float)(SumDouble(grp) / groupLen);
+                TensorPrimitives.Subtract(grp, mean, grp);
+                float variance = (float)(SumSquaresDouble(grp) / groupLen);
+                float inv = 1f / MathF.Sqrt(variance + eps);
+                for (int c = 0; c < perGroup; c++)
+                {
+                    int ch = g * perGroup + c;
+                    var plane = grp.Slice(c * spatial, spatial);
+                    float scale = inv * (weight is null ? 1f : w.Span[ch]);
+                    float shift = bias is null ? 0f : bb.Span[ch];
+                    TensorPrimitives.Multiply(plane, scale, plane);
+                    if (shift != 0f) TensorPrimitives.Add(plane, shift, plane);
+                }
+            }
+        return result;
+    }
+
+    public Tensor Softmax(Tensor x)
+    {
+        var result = Contiguous32(x);
+        int D = x.Rank == 0 ? 1 : x.Dim(-1);
+        var o = result.Span<float>();
+        int rows = Rows(x);
+        for (int r = 0; r < rows; r++) SoftmaxRow(o.Slice(r * D, D));
+        return result;
+    }
+
+    /// <summary>In-place softmax of one row; a row with no finite entry becomes zeros.
+    /// Returns the natural log-sum-exp of the row (−∞ for such a row).</summary>
+    internal static float SoftmaxRow(Span<float> row)
+    {
+        if (row.Length == 0) return float.NegativeInfinity;
+        float max = TensorPrimitives.Max<float>(row);
+        if (float.IsNegativeInfinity(max)) { row.Clear(); return float.NegativeInfinity; }
+        TensorPrimitives.Subtract(row, max, row);
+        TensorPrimitives.Exp(row, row);
+        float sum = TensorPrimitives.Sum<float>(row);
+        TensorPrimitives.Multiply(row, 1f / sum, row);
+        return max + MathF.Log(sum);
+    }
+
+    // Group statistics run over many thousands of values; accumulate in double so they do not drift.
+    static double SumDouble(ReadOnlySpan<float> s) { double acc = 0; foreach (var v in s) acc += v; return acc; }
+    static double SumSquaresDouble(ReadOnlySpan<float> s) { double acc = 0; foreach (var v in s) acc += (double)v * v; return acc; }
+
+    static void CheckVector(Tensor x, Tensor? v, int n, string op, string name)
+    {
+        if (v is null) return;
+        RequireHost(v, name);
+        if (v.NumElements != n || (v.Rank != 1 && v.Dims.Count(d => d != 1) > 1))
+            throw Mismatch(op, $"{name} must hold {n} values", x, "x", v, name);
+    }
+}

@@ -1,0 +1,199 @@
+using System.Numerics.Tensors;
+using XDit.Runtime;
+using Tensor = XDit.Runtime.Tensor;
+
+namespace XDit.Kernels.Cpu;
+
+public sealed partial class CpuOps
+{
+    public Tensor Activate(Tensor x, Activation act)
+    {
+        var result = Contiguous32(x);
+        ActivationMath.Apply(result.Span<float>(), act);
+        return result;
+    }
+
+    public Tensor Scale(Tensor x, float scale, float shift = 0f)
+    {
+        var result = Contiguous32(x);
+        var s = result.Span<float>();
+        TensorPrimitives.Multiply(s, scale, s);
+        if (shift != 0f) TensorPrimitives.Add(s, shift, s);
+        return result;
+    }
+
+    public Tensor Add(Tensor a, Tensor b) => Broadcast(a, b, "Add", mul: false);
+    public Tensor Mul(Tensor a, Tensor b) => Broadcast(a, b, "Mul", mul: true);
+
+    /// <summary>Fresh contiguous F32 copy of x.</summary>
+    Tensor Contiguous32(Tensor x)
+    {
+        RequireHost(x, nameof(x));
+        var t = NewF32(x.Dims);
+        StridedCopy.Copy(t, x);
+        return t;
+    }
+
+    /// <summary>a ∘ b with b broadcast to a's shape: b is viewed with stride 0 on its size-1 and missing axes,
+    /// then combined one innermost row at a time.</summary>
+    Tensor Broadcast(Tensor a, Tensor b, string op, bool mul)
+    {
+        RequireHost(a, nameof(a));
+        RequireHost(b, nameof(b));
+        if (b.Rank > a.Rank) throw Mismatch(op, "b has a higher rank than a", a, "a", b, "b");
+        int rank = a.Rank, lead = rank - b.Rank;
+        var strides = new long[rank];
+        for (int i = 0; i < b.Rank; i++)
+        {
+            int bd = b.ShapeSpan[i], ad = a.ShapeSpan[lead + i];
+            if (bd == ad) strides[lead + i] = bd == 1 ? 0 : b.Strides[i];
+            else if (bd == 1) strides[lead + i] = 0;
+            else throw Mismatch(op, "b does not broadcast to a", a, "a", b, "b");
+        }
+        var result = Contiguous32(a);
+        if (result.NumElements == 0) return result;
+        using var bd32 = b.DType == DType.F32 ? null : Contiguous32(b);
+        var bSrc = bd32 ?? b;
+        if (bd32 is not null)
+        {
+            // Contiguous copy: recompute strides on its dense layout.
+            var dense = Tensor.ContiguousStrides(bd32.ShapeSpan);
+            for (int i = 0; i < b.Rank; i++) strides[lead + i] = b.ShapeSpan[i] == 1 ? 0 : dense[i];
+        }
+        var bAll = AsFloats(((HostStorage)bSrc.Storage).Bytes);
+        var outSpan = result.Span<float>();
+        int inner = rank == 0 ? 1 : a.ShapeSpan[rank - 1];
+        long innerStride = rank == 0 ? 0 : strides[rank - 1];
+        long rows = result.NumElements / inner;
+        var idx = new int[Math.Max(0, rank - 1)];
+        for (long r = 0; r < rows; r++)
+        {
+            long off = bSrc.Offset;
+            for (int i = 0; i < idx.Length; i++) off += idx[i] * strides[i];
+            var row = outSpan.Slice((int)(r * inner), inner);
+            if (innerStride == 0)
+            {
+                float v = bAll[(int)off];
+                if (mul) TensorPrimitives.Multiply(row, v, row); else TensorPrimitives.Add(row, v, row);
+            }
+            else if (innerStride == 1)
+            {
+                var brow = bAll.Slice((int)off, inner);
+                if (mul) TensorPrimitives.Multiply(row, brow, row); else TensorPrimitives.Add(row, brow, row);
+            }
+            else
+            {
+                for (int j = 0; j < inner; j++)
+                {
+                    float v = bAll[(int)(off + j * innerStride)];
+                    row[j] = mul ? row[j] * v : row[j] + v;
+                }
+            }
+            for (int i = idx.Length - 1; i >= 0; i--) { if (++idx[i] < a.ShapeSpan[i]) break; idx[i] = 0; }
+        }
+        return result;
+    }
+
+    public Tensor Modulate(Tensor x, Tensor shift, Tensor scale)
+    {
+        RequireRank(x, 3, "Modulate", nameof(x));
+        int B = x.Dim(0), N = x.Dim(1), D = x.Dim(2);
+        int shStride = PerBatchStride(x, shift, "Modulate", nameof(shift));
+        int scStride = PerBatchStride(x, scale, "Modulate", nameof(scale));
+        var result = Contiguous32(x);
+        using var sh = Read(shift);
+        using var sc = Read(scale);
+        var o = result.Span<float>();
+        for (int b = 0; b < B; b++)
+        {
+            var shRow = sh.Span.Slice(b * shStride, D);
+            var scRow = sc.Span.Slice(b * scStride, D);
+            for (int n = 0; n < N; n++)
+            {
+                var row = o.Slice((b * N + n) * D, D);
+                // x·(1+scale) + shift = x + x·scale + shift
+                for (int j = 0; j < D; j++) row[j] = row[j] * (1f + scRow[j]) + shRow[j];
+            }
+        }
+        return result;
+    }
+
+    public Tensor GatedResidual(Tensor x, Tensor gate, Tensor y)
+    {
+        RequireRank(x, 3, "GatedResidual", nameof(x));
+        if (!Shape.Equal(x.ShapeSpan, y.ShapeSpan)) throw Mismatch("GatedResidual", "x and y differ", x, "x", y, "y");
+        int B = x.Dim(0), N = x.Dim(1), D = x.Dim(2);
+        int gStride = PerBatchStride(x, gate, "GatedResidual", nameof(gate));
+        var result = Contiguous32(x);
+        using var g = Read(gate);
+        using var yd = Read(y);
+        var o = result.Span<float>();
+        for (int b = 0; b < B; b++)
+        {
+            var gRow = g.Span.Slice(b * gStride, D);
+            for (int n = 0; n < N; n++)
+            {
+                int at = (b * N + n) * D;
+                TensorPrimitives.FusedMultiplyAdd(yd.Span.Slice(at, D), gRow, o.Slice(at, D), o.Slice(at, D));
+            }
+        }
+        return result;
+    }
+
+    /// <summary>Checks a per-batch vector ([B, D], [D], or with a token axis of 1: [B, 1, D]) against x [B, N, D]
+    /// and returns its stride between batches (0 when shared).</summary>
+    static int PerBatchStride(Tensor x, Tensor v, string op, string name)
+    {
+        RequireHost(v, name);
+        int B = x.Dim(0), D = x.Dim(2);
+        var s = v.ShapeSpan;
+        bool ok = v.Rank switch
+        {
+            1 => s[0] == D,
+            2 => (s[0] == B || s[0] == 1) && s[1] == D,
+            3 => (s[0] == B || s[0] == 1) && s[1] == 1 && s[2] == D,
+            _ => false,
+        };
+        if (!ok) throw Mismatch(op, $"{name} must be [B, D] or [D]", x, "x", v, name);
+        return v.Rank == 1 || s[0] == 1 ? 0 : D;
+    }
+
+    public Tensor Rope(Tensor x, Tensor cos, Tensor sin, bool interleaved)
+    {
+        RequireRank(x, 4, "Rope", nameof(x));
+        int B = x.Dim(0), N = x.Dim(1), H = x.Dim(2), d = x.Dim(3);
+        if (cos.Rank != 2 || cos.Dim(0) != N || cos.Dim(1) != d) throw Mismatch("Rope", "cos must be [N, d]", x, "x", cos, "cos");
+        if (!Shape.Equal(cos.ShapeSpan, sin.ShapeSpan)) throw Mismatch("Rope", "cos and sin differ", cos, "cos", sin, "sin");
+        if (d % 2 != 0) throw new ArgumentException($"Rope: head dim must be even, x is {Shape.Format(x.ShapeSpan)}");
+        var result = Contiguous32(x);
+        using var cd = Read(cos);
+        using var sd = Read(sin);
+        var o = result.Span<float>();
+        int half = d / 2;
+        for (int b = 0; b < B; b++)
+            for (int n = 0; n < N; n++)
+            {
+                var c = cd.Span.Slice(n * d, d);
+                var s = sd.Span.Slice(n * d, d);
+                for (int h = 0; h < H; h++)
+                {
+                    var row = o.Slice(((b * N + n) * H + h) * d, d);
+                    if (interleaved)
+                        for (int i = 0; i < d; i += 2)
+                        {
+                            float x0 = row[i], x1 = row[i + 1];
+                            row[i] = x0 * c[i] - x1 * s[i];
+                            row[i + 1] = x1 * c[i + 1] + x0 * s[i + 1];
+                        }
+                    else
+                        for (int i = 0; i < half; i++)
+                        {
+                            float x0 = row[i], x1 = row[i + half];
+                            row[i] = x0 * c[i] - x1 * s[i];
+                            row[i + half] = x1 * c[i + half] + x0 * s[i + half];
+                        }
+                }
+            }
+        return result;
+    }
+}

@@ -1,0 +1,107 @@
+using XDit.Kernels.Cpu;
+using static XDit.Tests.Kernels.OpsTestKit;
+
+namespace XDit.Tests.Kernels;
+
+public class CpuNormTests
+{
+    [Theory]
+    [InlineData(7, 33, true, false)]
+    [InlineData(5, 72, false, true)]
+    [InlineData(1, 1, true, true)]
+    public void LayerNormMatchesNaive(int rows, int D, bool affine, bool strided)
+    {
+        using var ops = new CpuOps();
+        var x = Input(strided, 1, rows, D);
+        var w = affine ? Rand(2, D) : null;
+        var b = affine ? Rand(3, D) : null;
+        using var y = ops.LayerNorm(x, w, b, 1e-6f);
+        var xs = x.ToFloatArray();
+        var e = new double[rows * D];
+        for (int r = 0; r < rows; r++)
+        {
+            double mean = 0, var = 0;
+            for (int j = 0; j < D; j++) mean += xs[r * D + j];
+            mean /= D;
+            for (int j = 0; j < D; j++) var += Math.Pow(xs[r * D + j] - mean, 2);
+            var /= D;
+            for (int j = 0; j < D; j++)
+                e[r * D + j] = (xs[r * D + j] - mean) / Math.Sqrt(var + 1e-6) * (w?.ToFloatArray()[j] ?? 1) + (b?.ToFloatArray()[j] ?? 0);
+        }
+        if (D == 1) { Assert.All(ops.ToHost(y), v => Assert.Equal(b!.ToFloatArray()[0], v, 6)); return; }
+        Close(e, ops.ToHost(y));
+    }
+
+    [Theory]
+    [InlineData(9, 72, true, false)]
+    [InlineData(4, 31, false, true)]
+    public void RmsNormMatchesNaive(int rows, int D, bool affine, bool strided)
+    {
+        using var ops = new CpuOps();
+        var x = Input(strided, 4, rows, D);
+        var w = affine ? Rand(5, D) : null;
+        using var y = ops.RmsNorm(x, w, 1e-5f);
+        var xs = x.ToFloatArray();
+        var e = new double[rows * D];
+        for (int r = 0; r < rows; r++)
+        {
+            double ms = 0;
+            for (int j = 0; j < D; j++) ms += (double)xs[r * D + j] * xs[r * D + j];
+            ms /= D;
+            for (int j = 0; j < D; j++) e[r * D + j] = xs[r * D + j] / Math.Sqrt(ms + 1e-5) * (w?.ToFloatArray()[j] ?? 1);
+        }
+        Close(e, ops.ToHost(y));
+    }
+
+    [Theory]
+    [InlineData(2, 12, 3, 5, 7, true)]
+    [InlineData(1, 8, 8, 3, 3, false)]
+    [InlineData(2, 6, 1, 9, 1, true)]
+    public void GroupNormMatchesNaive(int B, int C, int G, int H, int W, bool affine)
+    {
+        using var ops = new CpuOps();
+        var x = RandStrided(6, B, C, H, W);
+        var w = affine ? Rand(7, C) : null;
+        var b = affine ? Rand(8, C) : null;
+        using var y = ops.GroupNorm(x, G, w, b, 1e-6f);
+        var xs = x.ToFloatArray();
+        int S = H * W, cpg = C / G;
+        var e = new double[xs.Length];
+        for (int bi = 0; bi < B; bi++)
+            for (int g = 0; g < G; g++)
+            {
+                double mean = 0, var = 0;
+                for (int c = g * cpg; c < (g + 1) * cpg; c++)
+                    for (int s = 0; s < S; s++) mean += xs[(bi * C + c) * S + s];
+                mean /= cpg * S;
+                for (int c = g * cpg; c < (g + 1) * cpg; c++)
+                    for (int s = 0; s < S; s++) var += Math.Pow(xs[(bi * C + c) * S + s] - mean, 2);
+                var /= cpg * S;
+                for (int c = g * cpg; c < (g + 1) * cpg; c++)
+                    for (int s = 0; s < S; s++)
+                        e[(bi * C + c) * S + s] = (xs[(bi * C + c) * S + s] - mean) / Math.Sqrt(var + 1e-6) * (w?.ToFloatArray()[c] ?? 1) + (b?.ToFloatArray()[c] ?? 0);
+            }
+        Close(e, ops.ToHost(y));
+    }
+
+    [Fact]
+    public void SoftmaxMatchesNaiveAndHandlesMaskedEntries()
+    {
+        using var ops = new CpuOps();
+        int rows = 6, D = 37;
+        var data = Numerics.Random(rows * D, 9, 5f);
+        data[3] = float.NegativeInfinity;
+        for (int j = 0; j < D; j++) data[5 * D + j] = float.NegativeInfinity; // last row fully masked
+        using var y = ops.Softmax(XDit.Runtime.Tensor.FromArray(data, rows, D));
+        var e = new double[rows * D];
+        for (int r = 0; r < rows - 1; r++)
+        {
+            double sum = 0;
+            for (int j = 0; j < D; j++) sum += Math.Exp(data[r * D + j]);
+            for (int j = 0; j < D; j++) e[r * D + j] = Math.Exp(data[r * D + j]) / sum;
+        }
+        var got = ops.ToHost(y);
+        Close(e, got);
+        Assert.Equal(0f, got[3]);
+    }
+}
