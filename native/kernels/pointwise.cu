@@ -86,7 +86,7 @@ extern "C" __global__ void merge_attention(void* o1, float* lse1, const void* o2
 {
     GRID_STRIDE(i, B * N * H * d)
     {
-        i64 c = i % d, h = (i / d) % H, n = (i / (d * H)) % N, b = i / (d * H * N);
+        i64 h = (i / d) % H, n = (i / (d * H)) % N, b = i / (d * H * N);
         i64 li = (b * H + h) * N + n;
         float l1 = lse1[li], l2 = lse2[li];
         float m = fmaxf(l1, l2);
@@ -95,7 +95,6 @@ extern "C" __global__ void merge_attention(void* o1, float* lse1, const void* o2
         float s = w1 + w2;
         float v = s > 0.f ? (ld(o1, dt, i) * w1 + ld(o2, o2dt, i) * w2) / s : 0.f;
         st(o1, dt, i, v);
-        // every element of the row reads lse1 before it is rewritten: the write is done by a second kernel
     }
 }
 

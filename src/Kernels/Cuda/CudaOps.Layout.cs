@@ -87,20 +87,22 @@ public sealed unsafe partial class CudaOps
 
     public Tensor TimestepEmbedding(ReadOnlySpan<float> t, int dim, bool flipSinToCos = true, float downscaleFreqShift = 0f, float scale = 1f, float maxPeriod = 10000f)
     {
-        // tiny: computed on the host in double like the reference, uploaded as float32
+        // tiny: computed on the host in float32, in the order diffusers uses (as CpuOps does), uploaded as F32
+        if (dim <= 0) throw new ArgumentOutOfRangeException(nameof(dim), $"TimestepEmbedding: dim must be positive, got {dim}");
         int half = dim / 2;
-        var e = new float[t.Length * dim];
-        for (int i = 0; i < t.Length; i++)
+        var e = new float[t.Length * dim];   // an odd dim leaves the last column zero (as diffusers pads)
+        float logPeriod = (float)-Math.Log(maxPeriod);
+        for (int k = 0; k < half; k++)
         {
-            for (int k = 0; k < half; k++)
+            float freq = MathF.Exp(logPeriod * k / (half - downscaleFreqShift));
+            for (int i = 0; i < t.Length; i++)
             {
-                float freq = MathF.Exp(-MathF.Log(maxPeriod) * k / (half - downscaleFreqShift));
-                float a = t[i] * freq * scale;
+                float a = t[i] * freq;
+                if (scale != 1f) a *= scale;
                 float sn = MathF.Sin(a), cs = MathF.Cos(a);
                 e[i * dim + k] = flipSinToCos ? cs : sn;
                 e[i * dim + half + k] = flipSinToCos ? sn : cs;
             }
-            // odd dim: the last column stays zero (diffusers pads with one zero)
         }
         var y = Empty(DType.F32, t.Length, dim);
         UploadBytes(y, System.Runtime.InteropServices.MemoryMarshal.AsBytes(e.AsSpan()));
