@@ -9,5 +9,6 @@ public static class CommandCatalog
     {
         yield return GenerateCommand.Create();
         yield return InspectCommand.Create();
+        yield return InfoCommand.Create();
     }
 }

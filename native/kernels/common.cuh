@@ -1,0 +1,143 @@
+// Shared helpers for every XDit kernel. Self-contained on purpose: NVRTC has no cuda_fp16.h / cuda_bf16.h of its
+// own, so half and bfloat16 are handled as raw 16-bit patterns here. Dtype codes equal XDit.Runtime.DType:
+// F32 0, F16 1, BF16 2, I64 3, I32 4, U8 5. Kernels read and write through ld/st with a runtime dtype code (the
+// switch is uniform across a warp), so one kernel serves every dtype; all arithmetic is float32.
+#pragma once
+
+typedef unsigned short u16;
+typedef long long i64;
+
+#define XDIT_INF __int_as_float(0x7f800000)
+#define MAX_RANK 8
+
+__device__ __forceinline__ float bf16_to_f(u16 h) { return __uint_as_float(((unsigned)h) << 16); }
+
+// round to nearest even; NaN stays NaN
+__device__ __forceinline__ u16 f_to_bf16(float f)
+{
+    unsigned u = __float_as_uint(f);
+    if ((u & 0x7fffffffu) > 0x7f800000u) return (u16)((u >> 16) | 0x40);
+    u += 0x7fffu + ((u >> 16) & 1u);
+    return (u16)(u >> 16);
+}
+
+__device__ __forceinline__ float f16_to_f(u16 h)
+{
+    float f;
+    asm("{ cvt.f32.f16 %0, %1; }" : "=f"(f) : "h"(h));
+    return f;
+}
+
+__device__ __forceinline__ u16 f_to_f16(float f)
+{
+    u16 h;
+    asm("{ cvt.rn.f16.f32 %0, %1; }" : "=h"(h) : "f"(f));
+    return h;
+}
+
+__device__ __forceinline__ float ld(const void* p, int dt, i64 i)
+{
+    switch (dt)
+    {
+        case 0: return ((const float*)p)[i];
+        case 1: return f16_to_f(((const u16*)p)[i]);
+        case 2: return bf16_to_f(((const u16*)p)[i]);
+        case 3: return (float)((const long long*)p)[i];
+        case 4: return (float)((const int*)p)[i];
+        default: return (float)((const unsigned char*)p)[i];
+    }
+}
+
+__device__ __forceinline__ void st(void* p, int dt, i64 i, float v)
+{
+    switch (dt)
+    {
+        case 0: ((float*)p)[i] = v; break;
+        case 1: ((u16*)p)[i] = f_to_f16(v); break;
+        case 2: ((u16*)p)[i] = f_to_bf16(v); break;
+        case 3: ((long long*)p)[i] = (long long)v; break;
+        case 4: ((int*)p)[i] = (int)v; break;
+        default: ((unsigned char*)p)[i] = (unsigned char)v; break;
+    }
+}
+
+// A strided view: matches XDit.Kernels.Cuda.KernelLayout (C# side) field by field, 144 bytes.
+struct Layout
+{
+    int rank;
+    int dtype;
+    i64 offset;          // elements, added to every index
+    i64 shape[MAX_RANK];
+    i64 strides[MAX_RANK];
+};
+
+// element offset of the linear (row-major) index `linear` in view L
+__device__ __forceinline__ i64 offset_of(const Layout& L, i64 linear)
+{
+    i64 off = L.offset;
+    for (int d = L.rank - 1; d >= 0; --d)
+    {
+        i64 s = L.shape[d];
+        i64 i = linear % s;
+        linear /= s;
+        off += i * L.strides[d];
+    }
+    return off;
+}
+
+__device__ __forceinline__ float warp_sum(float v)
+{
+    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+    return v;
+}
+
+__device__ __forceinline__ float warp_max(float v)
+{
+    for (int o = 16; o > 0; o >>= 1) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, o));
+    return v;
+}
+
+// sum over the block; every thread gets the result. `sh` holds >= 32 floats.
+__device__ __forceinline__ float block_sum(float v, float* sh)
+{
+    int lane = threadIdx.x & 31, w = threadIdx.x >> 5, nw = (blockDim.x + 31) >> 5;
+    v = warp_sum(v);
+    __syncthreads();
+    if (lane == 0) sh[w] = v;
+    __syncthreads();
+    v = (threadIdx.x < nw) ? sh[threadIdx.x] : 0.f;
+    if (w == 0) v = warp_sum(v);
+    if (threadIdx.x == 0) sh[0] = v;
+    __syncthreads();
+    return sh[0];
+}
+
+__device__ __forceinline__ float block_max(float v, float* sh)
+{
+    int lane = threadIdx.x & 31, w = threadIdx.x >> 5, nw = (blockDim.x + 31) >> 5;
+    v = warp_max(v);
+    __syncthreads();
+    if (lane == 0) sh[w] = v;
+    __syncthreads();
+    v = (threadIdx.x < nw) ? sh[threadIdx.x] : -XDIT_INF;
+    if (w == 0) v = warp_max(v);
+    if (threadIdx.x == 0) sh[0] = v;
+    __syncthreads();
+    return sh[0];
+}
+
+// Activation codes equal XDit.Kernels.Activation: None 0, Gelu (erf) 1, GeluTanh 2, Silu 3, QuickGelu 4, Relu 5.
+__device__ __forceinline__ float activate(float x, int act)
+{
+    switch (act)
+    {
+        case 1: return 0.5f * x * (1.f + erff(x * 0.70710678118654752f));
+        case 2: return 0.5f * x * (1.f + tanhf(0.79788456080286536f * (x + 0.044715f * x * x * x)));
+        case 3: return x / (1.f + expf(-x));
+        case 4: return x / (1.f + expf(-1.702f * x));
+        case 5: return fmaxf(x, 0.f);
+        default: return x;
+    }
+}
+
+#define GRID_STRIDE(i, n) for (i64 i = (i64)blockIdx.x * blockDim.x + threadIdx.x; i < (n); i += (i64)blockDim.x * gridDim.x)

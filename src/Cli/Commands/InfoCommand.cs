@@ -1,0 +1,54 @@
+using System.CommandLine;
+using System.Numerics;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
+using XDit.Runtime.Cuda;
+
+namespace XDit.Cli.Commands;
+
+/// <summary><c>xdit info</c>: the CPU backend, the CUDA devices and the versions of the CUDA libraries found.
+/// A missing library is one line saying so; the command still exits 0.</summary>
+public static class InfoCommand
+{
+    public static Command Create()
+    {
+        var command = new Command("info", "Show the CPU backend, CUDA devices and the CUDA library versions found");
+        command.SetAction(_ => Run(Console.Out));
+        return command;
+    }
+
+    public static int Run(TextWriter o)
+    {
+        o.WriteLine($"CPU backend: {Environment.ProcessorCount} cores, {SimdLine()}");
+        foreach (var (label, _, text) in CudaInventory.Libraries())
+            o.WriteLine($"{label}: {text}");
+        if (!CudaDevice.TryGetCount(out int count, out var problem))
+        {
+            o.WriteLine($"CUDA devices: none ({problem})");
+            return 0;
+        }
+        for (int i = 0; i < count; i++)
+        {
+            try
+            {
+                var d = CudaDevice.Query(i);
+                o.WriteLine($"cuda:{i}: {d.Name}, compute capability {d.Major}.{d.Minor} ({d.Arch}), {d.Multiprocessors} SMs, " +
+                            $"{Gib(d.TotalMemory)} GiB total, {Gib(d.FreeMemory)} GiB free");
+            }
+            catch (Exception e)
+            {
+                o.WriteLine($"cuda:{i}: {e.Message}");
+            }
+        }
+        return 0;
+    }
+
+    static string Gib(long bytes) => (bytes / (1024.0 * 1024 * 1024)).ToString("0.0", System.Globalization.CultureInfo.InvariantCulture);
+
+    static string SimdLine()
+    {
+        string isa = Avx512F.IsSupported ? "AVX-512" : Avx2.IsSupported ? "AVX2" : Avx.IsSupported ? "AVX"
+            : System.Runtime.Intrinsics.Arm.AdvSimd.IsSupported ? "NEON" : Vector128.IsHardwareAccelerated ? "128-bit SIMD" : "no SIMD";
+        return $"SIMD {Vector<float>.Count} floats per Vector<T> ({Vector<byte>.Count * 8}-bit), {isa}";
+    }
+}

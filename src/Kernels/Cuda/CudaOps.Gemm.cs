@@ -1,0 +1,92 @@
+using XDit.Runtime;
+using static XDit.Runtime.Cuda.Interop.BlasEnums;
+
+namespace XDit.Kernels.Cuda;
+
+// GEMMs through cuBLASLt. cuBLASLt is column-major, so a row-major product Y[M,N] = X[M,K]·Wᵀ is computed as the
+// column-major D[N×M] = op(W)·X with op = transpose (W stored [N, K] as in PyTorch Linear).
+public sealed unsafe partial class CudaOps
+{
+    public Tensor Linear(Tensor x, Tensor w, Tensor? bias = null, Activation act = Activation.None)
+    {
+        Enter();
+        if (w.Rank != 2) throw new ArgumentException($"Linear: weight must be [N, K], got {Shape.Format(w.ShapeSpan)}");
+        int n = w.Dim(0), k = w.Dim(1);
+        if (x.Rank < 1 || x.Dim(-1) != k)
+            throw new ArgumentException($"Linear: input {Shape.Format(x.ShapeSpan)} does not end in K = {k} of weight {Shape.Format(w.ShapeSpan)}");
+        if (bias is not null && (bias.Rank != 1 || bias.Dim(0) != n))
+            throw new ArgumentException($"Linear: bias {Shape.Format(bias.ShapeSpan)} does not match N = {n} of weight {Shape.Format(w.ShapeSpan)}");
+        var dt = x.DType;
+        using var xc = Dense(x);
+        using var wc = Dense(w, dt);
+        using var bc = bias is null ? default : Dense(bias, dt);
+        long m = x.NumElements / Math.Max(k, 1);
+        var outShape = x.Dims;
+        outShape[^1] = n;
+        var y = Empty(dt, outShape);
+        if (m == 0 || n == 0) return y;
+
+        ulong biasPtr = bias is null ? 0 : Ptr(bc.T, "bias");
+        // cuBLASLt wants a 16-byte aligned bias; an activation is fused only when the bias is fused too
+        // (the epilogue applies bias first, then the activation).
+        bool fuseBias = biasPtr != 0 && biasPtr % 16 == 0 && k > 0;
+        bool fuseAct = k > 0 && (biasPtr == 0 || fuseBias)
+            && (act is Activation.None or Activation.Relu || (act == Activation.GeluTanh && FuseGeluEpilogue));
+        uint epi = (fuseBias, fuseAct ? act : Activation.None) switch
+        {
+            (true, Activation.Relu) => EpilogueReluBias,
+            (true, Activation.GeluTanh) => EpilogueGeluBias,
+            (true, _) => EpilogueBias,
+            (false, Activation.Relu) => EpilogueRelu,
+            (false, Activation.GeluTanh) => EpilogueGelu,
+            _ => EpilogueDefault,
+        };
+        if (k == 0) ZeroFill(y);
+        else
+            _lt.Run(dt, transA: true, transB: false, m: n, n: m, k: k,
+                a: Ptr(wc.T), lda: k, strideA: 0, b: Ptr(xc.T), ldb: k, strideB: 0, d: Ptr(y), ldd: n, strideD: 0, batch: 1,
+                alpha: 1f, epilogue: epi, bias: fuseBias ? biasPtr : 0, stream: _stream.Handle);
+        if (biasPtr != 0 && !fuseBias) BinaryInto(y, y, bc.T, 0);
+        if (!fuseAct && act != Activation.None) ActivateInto(y, y, act);
+        return y;
+    }
+
+    void ZeroFill(Tensor y)
+    {
+        if (y.ByteCount > 0)
+            XDit.Runtime.Cuda.Check.Cu(XDit.Runtime.Cuda.Interop.Driver.cuMemsetD8Async(Ptr(y), 0, (nuint)y.ByteCount, _stream.Handle), "cuMemsetD8Async");
+    }
+
+    public Tensor MatMul(Tensor a, Tensor b, bool transposeB = false, float alpha = 1f)
+    {
+        Enter();
+        if (a.Rank < 2 || b.Rank < 2)
+            throw new ArgumentException($"MatMul needs rank ≥ 2 operands, got {Shape.Format(a.ShapeSpan)} and {Shape.Format(b.ShapeSpan)}");
+        int m = a.Dim(-2), k = a.Dim(-1);
+        int kb = transposeB ? b.Dim(-1) : b.Dim(-2);
+        int n = transposeB ? b.Dim(-2) : b.Dim(-1);
+        if (kb != k)
+            throw new ArgumentException($"MatMul: inner dims differ: a {Shape.Format(a.ShapeSpan)}, b {Shape.Format(b.ShapeSpan)}{(transposeB ? " (transposed)" : "")}");
+        bool shared = b.Rank == 2;
+        if (!shared && !a.ShapeSpan[..^2].SequenceEqual(b.ShapeSpan[..^2]))
+            throw new ArgumentException($"MatMul: batch dims differ: a {Shape.Format(a.ShapeSpan)}, b {Shape.Format(b.ShapeSpan)}");
+        var dt = a.DType;
+        using var ac = Dense(a);
+        using var bc = Dense(b, dt);
+        var outShape = a.Dims;
+        outShape[^1] = n;
+        var y = Empty(dt, outShape);
+        long batch = a.NumElements / Math.Max(1L * m * k, 1);
+        if (m == 0 || n == 0 || batch == 0) return y;
+        if (k == 0) { ZeroFill(y); return y; }
+        if (batch > int.MaxValue) throw new NotSupportedException($"MatMul: {batch} batches");
+        // row-major C[M,N] = A·B  ⇔  column-major Cᵀ[N×M] = Bᵀ·Aᵀ, and a row-major matrix is its own transpose
+        // read column-major: so A_lt = b (op = T when b is [N, K]), B_lt = a.
+        _lt.Run(dt, transA: transposeB, transB: false, m: n, n: m, k: k,
+            a: Ptr(bc.T), lda: transposeB ? k : n, strideA: shared ? 0 : (long)n * k,
+            b: Ptr(ac.T), ldb: k, strideB: (long)m * k,
+            d: Ptr(y), ldd: n, strideD: (long)m * n, batch: (int)batch,
+            alpha: alpha, epilogue: EpilogueDefault, bias: 0, stream: _stream.Handle);
+        return y;
+    }
+}

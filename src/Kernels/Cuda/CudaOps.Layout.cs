@@ -1,0 +1,131 @@
+using XDit.Runtime;
+
+namespace XDit.Kernels.Cuda;
+
+// Convolution, resampling, patchify and embeddings. Layout ops are strided views plus one copy kernel.
+public sealed unsafe partial class CudaOps
+{
+    public Tensor Conv2d(Tensor x, Tensor w, Tensor? bias, int stride = 1, int padding = 0)
+    {
+        Enter();
+        if (x.Rank != 4 || w.Rank != 4)
+            throw new ArgumentException($"Conv2d: x [B, C, H, W] and w [O, C, kh, kw] expected, got {Shape.Format(x.ShapeSpan)} and {Shape.Format(w.ShapeSpan)}");
+        int n = x.Dim(0), c = x.Dim(1), h = x.Dim(2), wd = x.Dim(3), o = w.Dim(0), kh = w.Dim(2), kw = w.Dim(3);
+        if (w.Dim(1) != c) throw new ArgumentException($"Conv2d: weight {Shape.Format(w.ShapeSpan)} expects {w.Dim(1)} input channels, x {Shape.Format(x.ShapeSpan)} has {c}");
+        CheckVector(bias, o, "Conv2d", "bias");
+        if (stride < 1 || padding < 0) throw new ArgumentException($"Conv2d: stride {stride}, padding {padding}");
+        int oh = (h + 2 * padding - kh) / stride + 1, ow = (wd + 2 * padding - kw) / stride + 1;
+        if (oh <= 0 || ow <= 0) throw new ArgumentException($"Conv2d: kernel {kh}×{kw} does not fit input {h}×{wd} with padding {padding}");
+        var dt = x.DType;
+        using var xc = Dense(x);
+        using var wc = Dense(w, dt);
+        var y = Empty(dt, n, o, oh, ow);
+        if (y.NumElements == 0) return y;
+        var conv = Cudnn;
+        long need = conv.WorkspaceFor(dt, n, c, h, wd, o, kh, kw, stride, padding, WorkspaceBytes);
+        using var extra = need > WorkspaceBytes ? Temp.Own(Empty(DType.U8, checked((int)need))) : default;
+        ulong ws = need > WorkspaceBytes ? Ptr(extra.T) : _workspace.Pointer;
+        conv.Forward(dt, n, c, h, wd, o, kh, kw, stride, padding, Ptr(xc.T), Ptr(wc.T), Ptr(y), ws, Math.Max(need, WorkspaceBytes));
+        if (bias is not null)
+        {
+            using var bc = Dense(bias);
+            ulong py = Ptr(y), pb = Ptr(bc.T);
+            int ydt = (int)dt, bdt = (int)bias.DType;
+            long B = n, C = o, S = (long)oh * ow;
+            void** args = stackalloc void*[] { &py, &ydt, &pb, &bdt, &B, &C, &S };
+            Launch("pointwise", "add_channel_bias", B * C * S, args);
+        }
+        return y;
+    }
+
+    public Tensor Upsample2x(Tensor x)
+    {
+        Enter();
+        if (x.Rank != 4) throw new ArgumentException($"Upsample2x: x must be [B, C, H, W], got {Shape.Format(x.ShapeSpan)}");
+        int b = x.Dim(0), c = x.Dim(1), h = x.Dim(2), w = x.Dim(3);
+        var y = Empty(x.DType, b, c, 2 * h, 2 * w);
+        // y viewed as [B, C, H, 2, W, 2]; x repeated along the two 2s by zero strides
+        var yv = new Tensor(y.Storage, y.DType, [b, c, h, 2, w, 2]);
+        var s = x.Strides;
+        var xv = new Tensor(x.Storage, x.DType, [b, c, h, 2, w, 2], [s[0], s[1], s[2], 0, s[3], 0], x.Offset);
+        Copy(yv, xv);
+        return y;
+    }
+
+    public Tensor Patchify(Tensor x, int p, bool channelsFirst = true)
+    {
+        Enter();
+        if (x.Rank != 4) throw new ArgumentException($"Patchify: x must be [B, C, H, W], got {Shape.Format(x.ShapeSpan)}");
+        int b = x.Dim(0), c = x.Dim(1), h = x.Dim(2), w = x.Dim(3);
+        if (p <= 0 || h % p != 0 || w % p != 0) throw new ArgumentException($"Patchify: {h}×{w} is not a multiple of patch size {p}");
+        int gh = h / p, gw = w / p;
+        var s = x.Strides;
+        // x as [B, C, gh, a, gw, b'] then tokens (gh, gw) and features (c, a, b') or (a, b', c)
+        var xv = new Tensor(x.Storage, x.DType, [b, c, gh, p, gw, p], [s[0], s[1], s[2] * p, s[2], s[3] * p, s[3]], x.Offset);
+        var src = channelsFirst ? xv.Permute(0, 2, 4, 1, 3, 5) : xv.Permute(0, 2, 4, 3, 5, 1);
+        var y = Empty(x.DType, b, gh * gw, c * p * p);
+        var yv = new Tensor(y.Storage, y.DType, src.Dims);
+        Copy(yv, src);
+        return y;
+    }
+
+    public Tensor Unpatchify(Tensor x, int p, int channels, int gridH, int gridW, bool channelsFirst = false)
+    {
+        Enter();
+        if (x.Rank != 3 || x.Dim(1) != gridH * gridW || x.Dim(2) != channels * p * p)
+            throw new ArgumentException($"Unpatchify: x {Shape.Format(x.ShapeSpan)} is not [B, {gridH}·{gridW}, {channels}·{p}·{p}]");
+        int b = x.Dim(0);
+        using var xc = Dense(x);
+        var xv = channelsFirst
+            ? new Tensor(xc.T.Storage, x.DType, [b, gridH, gridW, channels, p, p], null, xc.T.Offset).Permute(0, 3, 1, 4, 2, 5)
+            : new Tensor(xc.T.Storage, x.DType, [b, gridH, gridW, p, p, channels], null, xc.T.Offset).Permute(0, 5, 1, 3, 2, 4);
+        var y = Empty(x.DType, b, channels, gridH * p, gridW * p);
+        var yv = new Tensor(y.Storage, y.DType, [b, channels, gridH, p, gridW, p]);
+        Copy(yv, xv);
+        return y;
+    }
+
+    public Tensor TimestepEmbedding(ReadOnlySpan<float> t, int dim, bool flipSinToCos = true, float downscaleFreqShift = 0f, float scale = 1f, float maxPeriod = 10000f)
+    {
+        // tiny: computed on the host in float32, in the order diffusers uses (as CpuOps does), uploaded as F32
+        if (dim <= 0) throw new ArgumentOutOfRangeException(nameof(dim), $"TimestepEmbedding: dim must be positive, got {dim}");
+        int half = dim / 2;
+        var e = new float[t.Length * dim];   // an odd dim leaves the last column zero (as diffusers pads)
+        float logPeriod = (float)-Math.Log(maxPeriod);
+        for (int k = 0; k < half; k++)
+        {
+            float freq = MathF.Exp(logPeriod * k / (half - downscaleFreqShift));
+            for (int i = 0; i < t.Length; i++)
+            {
+                float a = t[i] * freq;
+                if (scale != 1f) a *= scale;
+                float sn = MathF.Sin(a), cs = MathF.Cos(a);
+                e[i * dim + k] = flipSinToCos ? cs : sn;
+                e[i * dim + half + k] = flipSinToCos ? sn : cs;
+            }
+        }
+        var y = Empty(DType.F32, t.Length, dim);
+        UploadBytes(y, System.Runtime.InteropServices.MemoryMarshal.AsBytes(e.AsSpan()));
+        return y;
+    }
+
+    public Tensor Embedding(Tensor table, ReadOnlySpan<long> ids)
+    {
+        Enter();
+        if (table.Rank != 2) throw new ArgumentException($"Embedding: table must be [V, D], got {Shape.Format(table.ShapeSpan)}");
+        long v = table.Dim(0), dim = table.Dim(1);
+        for (int i = 0; i < ids.Length; i++)
+            if (ids[i] < 0 || ids[i] >= v) throw new ArgumentOutOfRangeException(nameof(ids), $"Embedding: id {ids[i]} at position {i} is outside the table of {v} rows");
+        using var tc = Dense(table);
+        var y = Empty(ActivationType, ids.Length, (int)dim);
+        if (y.NumElements == 0) return y;
+        using var idT = Empty(DType.I64, ids.Length);
+        UploadBytes(idT, System.Runtime.InteropServices.MemoryMarshal.AsBytes(ids));
+        ulong py = Ptr(y), pt = Ptr(tc.T), pi = Ptr(idT);
+        int odt = (int)ActivationType, tdt = (int)table.DType;
+        long rows = ids.Length;
+        void** args = stackalloc void*[] { &py, &odt, &pt, &tdt, &pi, &rows, &dim };
+        Launch("copy", "embedding_gather", rows * dim, args);
+        return y;
+    }
+}

@@ -1,0 +1,167 @@
+using System.Runtime.InteropServices;
+using XDit.Runtime;
+using XDit.Runtime.Cuda;
+using XDit.Runtime.Cuda.Interop;
+
+namespace XDit.Kernels.Cuda;
+
+// Memory, transfers, copies and casts.
+public sealed unsafe partial class CudaOps
+{
+    public Tensor Empty(DType dtype, params int[] shape)
+    {
+        Enter();
+        long bytes = Shape.Product(shape) * dtype.SizeOf();
+        return new Tensor(_arena.Allocate(bytes), dtype, shape, owns: true);
+    }
+
+    public Tensor Zeros(DType dtype, params int[] shape)
+    {
+        var t = Empty(dtype, shape);
+        if (t.ByteCount > 0) Check.Cu(Driver.cuMemsetD8Async(Ptr(t), 0, (nuint)t.ByteCount, _stream.Handle), "cuMemsetD8Async");
+        return t;
+    }
+
+    public Tensor FromHost(ReadOnlySpan<float> data, params int[] shape)
+    {
+        if (Shape.Product(shape) != data.Length)
+            throw new ArgumentException($"FromHost: shape {Shape.Format(shape)} needs {Shape.Product(shape)} values, got {data.Length}");
+        var t = Empty(ActivationType, shape);
+        UploadBytes(t, EncodeFloats(data, ActivationType));
+        return t;
+    }
+
+    /// <summary>Float values in a host dtype's bytes (RNE for BF16, IEEE for F16).</summary>
+    public static byte[] EncodeFloats(ReadOnlySpan<float> data, DType dtype)
+    {
+        switch (dtype)
+        {
+            case DType.F32: return MemoryMarshal.AsBytes(data).ToArray();
+            case DType.F16:
+            {
+                var h = new Half[data.Length];
+                for (int i = 0; i < h.Length; i++) h[i] = (Half)data[i];
+                return MemoryMarshal.AsBytes(h.AsSpan()).ToArray();
+            }
+            case DType.BF16:
+            {
+                var b = new ushort[data.Length];
+                for (int i = 0; i < b.Length; i++) b[i] = DTypeConvert.SingleToBFloat16(data[i]);
+                return MemoryMarshal.AsBytes(b.AsSpan()).ToArray();
+            }
+            default: throw new NotSupportedException($"encoding floats as {dtype}");
+        }
+    }
+
+    public Tensor Upload(Tensor host)
+    {
+        if (host.Storage is CudaStorage) return Contiguous(host);
+        if (host.Storage is not HostStorage hs)
+            throw new ArgumentException($"Upload: {host} is in {host.Storage.GetType().Name}; expected host memory");
+        var t = Empty(host.DType, host.Dims);
+        if (host.IsContiguous)
+        {
+            int size = host.DType.SizeOf();
+            UploadBytes(t, hs.Bytes.AsSpan(checked((int)(host.Offset * size)), checked((int)host.ByteCount)));
+        }
+        else if (host.DType == DType.F32)
+            UploadBytes(t, MemoryMarshal.AsBytes(host.ToFloatArray().AsSpan()));
+        else
+        {
+            t.Dispose();
+            throw new ArgumentException($"Upload: strided host tensor {host} of {host.DType}: make it contiguous on the host first");
+        }
+        return t;
+    }
+
+    void UploadBytes(Tensor dst, ReadOnlySpan<byte> bytes)
+    {
+        Enter();
+        if (bytes.Length != dst.ByteCount) throw new ArgumentException($"upload of {bytes.Length} bytes into {dst} ({dst.ByteCount} bytes)");
+        _transfers.Upload(Ptr(dst), bytes);
+    }
+
+    public float[] ToHost(Tensor t)
+    {
+        Enter();
+        using var f = Dense(t, DType.F32);
+        var result = new float[t.NumElements];
+        _transfers.Download(MemoryMarshal.AsBytes(result.AsSpan()), Ptr(f.T));
+        return result;
+    }
+
+    /// <summary>Raw bytes of a contiguous device tensor (any dtype).</summary>
+    public byte[] DownloadBytes(Tensor t)
+    {
+        Enter();
+        using var c = Dense(t);
+        var result = new byte[c.T.ByteCount];
+        _transfers.Download(result, Ptr(c.T));
+        return result;
+    }
+
+    public Tensor Contiguous(Tensor x)
+    {
+        var y = NewLike(x);
+        Copy(y, x);
+        return y;
+    }
+
+    public Tensor Cast(Tensor x, DType dtype)
+    {
+        var y = Empty(dtype, x.Dims);
+        Copy(y, x);
+        return y;
+    }
+
+    public void Copy(Tensor dst, Tensor src)
+    {
+        Enter();
+        SameShape(dst, src, "Copy");
+        long n = dst.NumElements;
+        if (n == 0) return;
+        ulong d = Ptr(dst, "Copy destination"), s = Ptr(src, "Copy source");
+        if (dst.DType == src.DType && dst.IsContiguous && src.IsContiguous)
+        {
+            Check.Cu(Driver.cuMemcpyDtoDAsync(d, s, (nuint)dst.ByteCount, _stream.Handle), "cuMemcpyDtoDAsync_v2");
+            return;
+        }
+        if (dst.IsContiguous && src.IsContiguous)
+        {
+            int ddt = (int)dst.DType, sdt = (int)src.DType;
+            void** a = stackalloc void*[] { &d, &ddt, &s, &sdt, &n };
+            Launch("copy", "convert", n, a);
+            return;
+        }
+        var dl = KernelLayout.Of(dst);
+        var sl = KernelLayout.Of(src);
+        void** args = stackalloc void*[] { &d, &dl, &s, &sl, &n };
+        Launch("copy", "copy_strided", n, args);
+    }
+
+    public Tensor Concat(int axis, params Tensor[] xs)
+    {
+        if (xs.Length == 0) throw new ArgumentException("Concat of nothing");
+        int a = xs[0].NormAxis(axis);
+        var shape = xs[0].Dims;
+        int total = 0;
+        foreach (var x in xs)
+        {
+            if (x.Rank != shape.Length) throw new ArgumentException($"Concat: ranks differ: {Shape.Format(xs[0].ShapeSpan)} vs {Shape.Format(x.ShapeSpan)}");
+            for (int i = 0; i < shape.Length; i++)
+                if (i != a && x.Dim(i) != shape[i])
+                    throw new ArgumentException($"Concat along axis {axis}: shapes {Shape.Format(xs[0].ShapeSpan)} and {Shape.Format(x.ShapeSpan)} differ off that axis");
+            total += x.Dim(a);
+        }
+        shape[a] = total;
+        var y = Empty(xs[0].DType, shape);
+        int off = 0;
+        foreach (var x in xs)
+        {
+            int len = x.Dim(a);
+            if (len > 0) Copy(y.Slice(a, off, len), x);
+            off += len;
+        }
+        return y;
+    }
+}

@@ -1,0 +1,79 @@
+using XDit.Runtime;
+
+namespace XDit.Kernels.Cuda;
+
+// Row reductions (native/kernels/norms.cu): one block per row, float32 statistics.
+public sealed unsafe partial class CudaOps
+{
+    static uint RowThreads(long d) => d >= 1024 ? 512u : d >= 256 ? 256u : 128u;
+
+    static void CheckVector(Tensor? v, long d, string op, string name)
+    {
+        if (v is not null && (v.Rank != 1 || v.Dim(0) != d))
+            throw new ArgumentException($"{op}: {name} {Shape.Format(v.ShapeSpan)} is not [{d}]");
+    }
+
+    public Tensor LayerNorm(Tensor x, Tensor? weight, Tensor? bias, float eps)
+    {
+        Enter();
+        long D = x.Dim(-1);
+        CheckVector(weight, D, "LayerNorm", "weight");
+        CheckVector(bias, D, "LayerNorm", "bias");
+        using var xc = Dense(x);
+        using var wc = DenseOpt(weight);
+        using var bc = DenseOpt(bias);
+        var y = NewLike(x);
+        ulong py = Ptr(y), px = Ptr(xc.T), pw = PtrOrZero(wc.TOrNull, "weight"), pb = PtrOrZero(bc.TOrNull, "bias");
+        int dt = (int)x.DType, wdt = (int)(weight?.DType ?? DType.F32), bdt = (int)(bias?.DType ?? DType.F32);
+        void** args = stackalloc void*[] { &py, &px, &dt, &pw, &wdt, &pb, &bdt, &D, &eps };
+        LaunchRows("norms", "layer_norm", x.NumElements / Math.Max(D, 1), RowThreads(D), args);
+        return y;
+    }
+
+    public Tensor RmsNorm(Tensor x, Tensor? weight, float eps)
+    {
+        Enter();
+        long D = x.Dim(-1);
+        CheckVector(weight, D, "RmsNorm", "weight");
+        using var xc = Dense(x);
+        using var wc = DenseOpt(weight);
+        var y = NewLike(x);
+        ulong py = Ptr(y), px = Ptr(xc.T), pw = PtrOrZero(wc.TOrNull, "weight");
+        int dt = (int)x.DType, wdt = (int)(weight?.DType ?? DType.F32);
+        void** args = stackalloc void*[] { &py, &px, &dt, &pw, &wdt, &D, &eps };
+        LaunchRows("norms", "rms_norm", x.NumElements / Math.Max(D, 1), RowThreads(D), args);
+        return y;
+    }
+
+    public Tensor GroupNorm(Tensor x, int groups, Tensor? weight, Tensor? bias, float eps)
+    {
+        Enter();
+        if (x.Rank < 2) throw new ArgumentException($"GroupNorm: x must be [B, C, ...], got {Shape.Format(x.ShapeSpan)}");
+        long B = x.Dim(0), C = x.Dim(1), S = x.NumElements / Math.Max(B * C, 1);
+        if (groups <= 0 || C % groups != 0) throw new ArgumentException($"GroupNorm: {C} channels do not split into {groups} groups");
+        CheckVector(weight, C, "GroupNorm", "weight");
+        CheckVector(bias, C, "GroupNorm", "bias");
+        using var xc = Dense(x);
+        using var wc = DenseOpt(weight);
+        using var bc = DenseOpt(bias);
+        var y = NewLike(x);
+        ulong py = Ptr(y), px = Ptr(xc.T), pw = PtrOrZero(wc.TOrNull, "weight"), pb = PtrOrZero(bc.TOrNull, "bias");
+        int dt = (int)x.DType, wdt = (int)(weight?.DType ?? DType.F32), bdt = (int)(bias?.DType ?? DType.F32), g = groups;
+        void** args = stackalloc void*[] { &py, &px, &dt, &pw, &wdt, &pb, &bdt, &C, &S, &g, &eps };
+        LaunchRows("norms", "group_norm", B * groups, 512, args);
+        return y;
+    }
+
+    public Tensor Softmax(Tensor x)
+    {
+        Enter();
+        long D = x.Dim(-1);
+        using var xc = Dense(x);
+        var y = NewLike(x);
+        ulong py = Ptr(y), px = Ptr(xc.T);
+        int dt = (int)x.DType;
+        void** args = stackalloc void*[] { &py, &px, &dt, &D };
+        LaunchRows("norms", "softmax_rows", x.NumElements / Math.Max(D, 1), RowThreads(D), args);
+        return y;
+    }
+}

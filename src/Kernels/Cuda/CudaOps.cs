@@ -1,0 +1,151 @@
+using XDit.Runtime;
+using XDit.Runtime.Cuda;
+using XDit.Runtime.Cuda.Interop;
+
+namespace XDit.Kernels.Cuda;
+
+/// <summary>
+/// The op set on one CUDA device. Activations are kept in <see cref="ActivationType"/> (BF16 by default, F16 or
+/// F32 on request), weights in the dtype they were uploaded in; every kernel accumulates in float32. GEMMs go
+/// through cuBLASLt (bias/GELU/ReLU epilogues fused), convolutions through cuDNN, attention and everything else
+/// through NVRTC kernels from native/kernels. All work is queued on one stream, so the arena may recycle a block
+/// as soon as its tensor is disposed. Not thread-safe: one CudaOps per rank/thread.
+/// </summary>
+public sealed unsafe partial class CudaOps : IOps
+{
+    const long WorkspaceBytes = 32L << 20;   // cuBLASLt and cuDNN share it; 32 MiB is what Hopper wants
+
+    readonly CudaContext _ctx;
+    readonly CudaStream _stream;
+    readonly CudaArena _arena;
+    readonly KernelLibrary _kernels;
+    readonly LtMatmul _lt;
+    readonly DeviceBuffer _workspace;
+    readonly Transfers _transfers;
+    CudnnConvolution? _cudnn;
+    bool _disposed;
+
+    /// <summary>True when a device and the required libraries are here; otherwise a one-line reason.</summary>
+    public static bool IsAvailable(out string? reason) => CudaDevice.IsAvailable(out reason);
+
+    public CudaOps(int device = 0, DType activationType = DType.BF16, string? kernelCacheDir = null)
+    {
+        if (activationType is not (DType.BF16 or DType.F16 or DType.F32))
+            throw new ArgumentException($"activation dtype must be BF16, F16 or F32, got {activationType}", nameof(activationType));
+        CudaLibraries.Require();
+        Info = CudaDevice.Query(device);
+        _ctx = new CudaContext(device);
+        _stream = new CudaStream();
+        _arena = new CudaArena(_ctx);
+        _workspace = new DeviceBuffer(WorkspaceBytes);
+        _lt = new LtMatmul(_workspace.Pointer, WorkspaceBytes);
+        _kernels = new KernelLibrary(new NvrtcCompiler(Info.Arch, kernelCacheDir));
+        _transfers = new Transfers(_stream);
+        ActivationType = activationType;
+        Name = $"cuda:{device}";
+    }
+
+    public string Name { get; }
+    public DType ActivationType { get; }
+    public IAllocator Allocator => _arena;
+    public CudaArena Arena => _arena;
+    public CudaDeviceInfo Info { get; }
+    public CudaStream Stream => _stream;
+    public CudaContext Context => _ctx;
+    public KernelLibrary Kernels => _kernels;
+
+    /// <summary>Use cuBLASLt's GELU epilogue for <see cref="Activation.GeluTanh"/>. NVIDIA documents the epilogue as
+    /// the tanh approximation; CudaOpsTests checks it against CpuOps' GeluTanh on the device. Turn off to run the
+    /// GEMM with a bias epilogue and a separate exact GeluTanh kernel.</summary>
+    public bool FuseGeluEpilogue { get; set; } = true;
+
+    /// <summary>Waits for all queued work.</summary>
+    public void Synchronize()
+    {
+        Enter();
+        _stream.Synchronize();
+    }
+
+    void Enter()
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        _ctx.MakeCurrent();
+    }
+
+    CudnnConvolution Cudnn => _cudnn ??= new CudnnConvolution(_stream.Handle);
+
+    // ---- pointers and views ----
+
+    /// <summary>Device address of the tensor's first element.</summary>
+    static ulong Ptr(Tensor t, string what = "tensor")
+    {
+        if (t.Storage is not CudaStorage cs)
+            throw new ArgumentException($"{what} {t} lives in {t.Storage.GetType().Name}, not on the GPU: Upload it first");
+        if (t.IsDisposed) throw new ObjectDisposedException($"{what} {t}");
+        return cs.Pointer + (ulong)(t.Offset * t.DType.SizeOf());
+    }
+
+    static ulong PtrOrZero(Tensor? t, string what) => t is null ? 0 : Ptr(t, what);
+
+    /// <summary>A contiguous tensor with the same values: the input itself, or a temporary copy that the
+    /// returned handle disposes.</summary>
+    Temp Dense(Tensor t) => t.IsContiguous ? new Temp(t, null) : Temp.Own(Contiguous(t));
+
+    /// <summary>A contiguous tensor in dtype <paramref name="dt"/> (the input itself when it already is).</summary>
+    Temp Dense(Tensor t, DType dt)
+    {
+        if (t.DType == dt) return Dense(t);
+        return Temp.Own(Cast(t, dt));
+    }
+
+    Temp DenseOpt(Tensor? t) => t is null ? default : Dense(t);
+
+    readonly struct Temp : IDisposable
+    {
+        public Temp(Tensor? t, Tensor? owned) { T = t!; _owned = owned; }
+        public static Temp Own(Tensor t) => new(t, t);
+        public Tensor T { get; }
+        public Tensor? TOrNull => T;
+        readonly Tensor? _owned;
+        public void Dispose() => _owned?.Dispose();
+    }
+
+    Tensor NewLike(Tensor x) => Empty(x.DType, x.Dims);
+
+    static uint Blocks(long n, int threads = 256) => (uint)Math.Clamp((n + threads - 1) / threads, 1, 65535L * 16);
+
+    void Launch(string module, string kernel, long n, void** args)
+    {
+        if (n == 0) return;
+        _kernels.Launch(_kernels.Function(module, kernel), Blocks(n), 1, 256, 0, _stream.Handle, args, kernel);
+    }
+
+    void LaunchRows(string module, string kernel, long rows, uint threads, void** args)
+    {
+        if (rows == 0) return;
+        if (rows > int.MaxValue) throw new NotSupportedException($"{kernel}: {rows} rows");
+        _kernels.Launch(_kernels.Function(module, kernel), (uint)rows, 1, threads, 0, _stream.Handle, args, kernel);
+    }
+
+    static void SameShape(Tensor a, Tensor b, string op)
+    {
+        if (!Shape.Equal(a.ShapeSpan, b.ShapeSpan))
+            throw new ArgumentException($"{op}: shapes differ: {Shape.Format(a.ShapeSpan)} vs {Shape.Format(b.ShapeSpan)}");
+    }
+
+    public void Dispose()
+    {
+        if (_disposed) return;
+        _ctx.MakeCurrent();
+        _stream.Synchronize();
+        _disposed = true;
+        _cudnn?.Dispose();
+        _lt.Dispose();
+        _kernels.Dispose();
+        _transfers.Dispose();
+        _arena.Dispose();
+        _workspace.Dispose();
+        _stream.Dispose();
+        _ctx.Dispose();
+    }
+}

@@ -1,0 +1,147 @@
+using XDit.Runtime;
+using XDit.Runtime.Cuda;
+using XDit.Runtime.Cuda.Interop;
+using static XDit.Runtime.Cuda.Interop.BlasEnums;
+
+namespace XDit.Kernels.Cuda;
+
+/// <summary>
+/// cuBLASLt matmuls in column-major terms: D[m×n] = alpha·op(A)·op(B) (+ bias per row of D, + epilogue), batched
+/// by strides. Descriptors and the heuristic's algorithm are built once per (shape, dtype, alignment, epilogue)
+/// and reused; only the pointers change per call. F32 data uses the plain 32F compute type (no TF32), so F32 runs
+/// stay at float tolerance; BF16/F16 data use 32F compute too (float accumulation).
+/// </summary>
+public sealed unsafe class LtMatmul : IDisposable
+{
+    readonly nint _handle;
+    readonly ulong _workspace;
+    readonly long _workspaceBytes;
+    readonly Dictionary<PlanKey, Plan> _plans = new();
+
+    public LtMatmul(ulong workspace, long workspaceBytes)
+    {
+        nint h;
+        Check.Cublas(CublasLt.cublasLtCreate(&h), "cublasLtCreate");
+        _handle = h;
+        _workspace = workspace;
+        _workspaceBytes = workspaceBytes;
+    }
+
+    public static int DataType(DType t) => t switch
+    {
+        DType.F32 => R32F,
+        DType.F16 => R16F,
+        DType.BF16 => R16BF,
+        _ => throw new NotSupportedException($"GEMM on {t} tensors"),
+    };
+
+    readonly record struct PlanKey(int Type, bool TransA, bool TransB, long M, long N, long K, long Lda, long Ldb, long Ldd,
+        int Batch, long StrideA, long StrideB, long StrideD, uint Epilogue, int AlignA, int AlignB, int AlignD);
+
+    sealed class Plan
+    {
+        public nint Desc, A, B, D;
+        public CublasLtAlgo Algo;
+    }
+
+    static int Alignment(ulong p)
+    {
+        int a = 256;
+        while (a > 1 && p % (ulong)a != 0) a >>= 1;
+        return a;
+    }
+
+    /// <summary>D = alpha·op(A)·op(B) [+ bias] with epilogue; A, B, D of one dtype. A is (transA ? k×m : m×k)
+    /// with leading dimension lda, likewise B; D is m×n with ldd. Strides of 0 share one matrix across batches.</summary>
+    public void Run(DType dtype, bool transA, bool transB, long m, long n, long k,
+        ulong a, long lda, long strideA, ulong b, long ldb, long strideB, ulong d, long ldd, long strideD, int batch,
+        float alpha, uint epilogue, ulong bias, nint stream)
+    {
+        int type = DataType(dtype);
+        var key = new PlanKey(type, transA, transB, m, n, k, lda, ldb, ldd, batch, strideA, strideB, strideD, epilogue,
+            Alignment(a), Alignment(b), Alignment(d));
+        Plan plan;
+        lock (_plans)
+        {
+            if (!_plans.TryGetValue(key, out plan!)) _plans[key] = plan = Build(key);
+        }
+        if (bias != 0)
+            Check.Cublas(CublasLt.cublasLtMatmulDescSetAttribute(plan.Desc, DescBiasPointer, &bias, (nuint)sizeof(ulong)), "cublasLtMatmulDescSetAttribute(BIAS_POINTER)");
+        float beta = 0f;
+        var algo = plan.Algo;
+        Check.Cublas(CublasLt.cublasLtMatmul(_handle, plan.Desc, &alpha, a, plan.A, b, plan.B, &beta, d, plan.D, d, plan.D,
+            &algo, _workspace, (nuint)_workspaceBytes, stream), "cublasLtMatmul");
+    }
+
+    Plan Build(PlanKey key)
+    {
+        var p = new Plan();
+        nint desc, la, lb, ld, pref = 0;
+        Check.Cublas(CublasLt.cublasLtMatmulDescCreate(&desc, Compute32F, R32F), "cublasLtMatmulDescCreate");
+        p.Desc = desc;
+        int ta = key.TransA ? OpT : OpN, tb = key.TransB ? OpT : OpN;
+        uint epi = key.Epilogue;
+        Check.Cublas(CublasLt.cublasLtMatmulDescSetAttribute(desc, DescTransA, &ta, sizeof(int)), "cublasLtMatmulDescSetAttribute(TRANSA)");
+        Check.Cublas(CublasLt.cublasLtMatmulDescSetAttribute(desc, DescTransB, &tb, sizeof(int)), "cublasLtMatmulDescSetAttribute(TRANSB)");
+        Check.Cublas(CublasLt.cublasLtMatmulDescSetAttribute(desc, DescEpilogue, &epi, sizeof(uint)), "cublasLtMatmulDescSetAttribute(EPILOGUE)");
+
+        long aRows = key.TransA ? key.K : key.M, aCols = key.TransA ? key.M : key.K;
+        long bRows = key.TransB ? key.N : key.K, bCols = key.TransB ? key.K : key.N;
+        Check.Cublas(CublasLt.cublasLtMatrixLayoutCreate(&la, key.Type, (ulong)aRows, (ulong)aCols, key.Lda), "cublasLtMatrixLayoutCreate(A)");
+        Check.Cublas(CublasLt.cublasLtMatrixLayoutCreate(&lb, key.Type, (ulong)bRows, (ulong)bCols, key.Ldb), "cublasLtMatrixLayoutCreate(B)");
+        Check.Cublas(CublasLt.cublasLtMatrixLayoutCreate(&ld, key.Type, (ulong)key.M, (ulong)key.N, key.Ldd), "cublasLtMatrixLayoutCreate(D)");
+        p.A = la; p.B = lb; p.D = ld;
+        if (key.Batch > 1)
+        {
+            SetBatch(la, key.Batch, key.StrideA);
+            SetBatch(lb, key.Batch, key.StrideB);
+            SetBatch(ld, key.Batch, key.StrideD);
+        }
+        try
+        {
+            Check.Cublas(CublasLt.cublasLtMatmulPreferenceCreate(&pref), "cublasLtMatmulPreferenceCreate");
+            ulong ws = (ulong)_workspaceBytes;
+            Check.Cublas(CublasLt.cublasLtMatmulPreferenceSetAttribute(pref, PrefMaxWorkspaceBytes, &ws, sizeof(ulong)), "cublasLtMatmulPreferenceSetAttribute(MAX_WORKSPACE_BYTES)");
+            // Tell the heuristic how aligned the pointers really are (views into fused tensors may be only 2-byte
+            // aligned); its default assumes 256 and may pick a kernel that faults otherwise.
+            uint alA = (uint)key.AlignA, alB = (uint)key.AlignB, alD = (uint)key.AlignD;
+            Check.Cublas(CublasLt.cublasLtMatmulPreferenceSetAttribute(pref, 5, &alA, sizeof(uint)), "cublasLtMatmulPreferenceSetAttribute(MIN_ALIGNMENT_A_BYTES)");
+            Check.Cublas(CublasLt.cublasLtMatmulPreferenceSetAttribute(pref, 6, &alB, sizeof(uint)), "cublasLtMatmulPreferenceSetAttribute(MIN_ALIGNMENT_B_BYTES)");
+            Check.Cublas(CublasLt.cublasLtMatmulPreferenceSetAttribute(pref, 7, &alD, sizeof(uint)), "cublasLtMatmulPreferenceSetAttribute(MIN_ALIGNMENT_C_BYTES)");
+            Check.Cublas(CublasLt.cublasLtMatmulPreferenceSetAttribute(pref, 8, &alD, sizeof(uint)), "cublasLtMatmulPreferenceSetAttribute(MIN_ALIGNMENT_D_BYTES)");
+            CublasLtHeuristicResult result;
+            int returned = 0;
+            Check.Cublas(CublasLt.cublasLtMatmulAlgoGetHeuristic(_handle, desc, la, lb, ld, ld, pref, 1, &result, &returned), "cublasLtMatmulAlgoGetHeuristic");
+            if (returned == 0)
+                throw new CudaException("cublasLtMatmulAlgoGetHeuristic", 15, "CUBLAS_STATUS_NOT_SUPPORTED", $"no algorithm for {key}");
+            p.Algo = result.Algo;
+        }
+        finally
+        {
+            if (pref != 0) CublasLt.cublasLtMatmulPreferenceDestroy(pref);
+        }
+        return p;
+    }
+
+    static void SetBatch(nint layout, int batch, long stride)
+    {
+        Check.Cublas(CublasLt.cublasLtMatrixLayoutSetAttribute(layout, LayoutBatchCount, &batch, sizeof(int)), "cublasLtMatrixLayoutSetAttribute(BATCH_COUNT)");
+        Check.Cublas(CublasLt.cublasLtMatrixLayoutSetAttribute(layout, LayoutStridedBatchOffset, &stride, sizeof(long)), "cublasLtMatrixLayoutSetAttribute(STRIDED_BATCH_OFFSET)");
+    }
+
+    public void Dispose()
+    {
+        lock (_plans)
+        {
+            foreach (var p in _plans.Values)
+            {
+                CublasLt.cublasLtMatrixLayoutDestroy(p.A);
+                CublasLt.cublasLtMatrixLayoutDestroy(p.B);
+                CublasLt.cublasLtMatrixLayoutDestroy(p.D);
+                CublasLt.cublasLtMatmulDescDestroy(p.Desc);
+            }
+            _plans.Clear();
+        }
+        CublasLt.cublasLtDestroy(_handle);
+    }
+}

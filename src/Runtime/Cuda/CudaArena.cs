@@ -1,0 +1,101 @@
+using XDit.Runtime.Cuda.Interop;
+
+namespace XDit.Runtime.Cuda;
+
+/// <summary>
+/// Caching allocator for device memory. Requests are rounded up (512 B below 1 MiB, 1 MiB above) and freed
+/// blocks wait in per-size free lists, so after the first denoising step no op calls cuMemAlloc. Reuse is safe
+/// without events because every op of one backend runs on one stream: a block freed after work was queued on it
+/// is only touched again by work queued later on the same stream. A failed cuMemAlloc empties the cache and
+/// retries once before it throws.
+/// </summary>
+public sealed unsafe class CudaArena : IAllocator, IDisposable
+{
+    readonly CudaContext _ctx;
+    readonly Dictionary<long, Stack<ulong>> _free = new();
+    readonly object _lock = new();
+    long _fresh, _inUse, _peak, _reserved;
+    bool _disposed;
+
+    public CudaArena(CudaContext ctx) => _ctx = ctx;
+
+    public long FreshAllocations { get { lock (_lock) return _fresh; } }
+    public long BytesInUse { get { lock (_lock) return _inUse; } }
+    public long PeakBytesInUse { get { lock (_lock) return _peak; } }
+    /// <summary>Bytes held from the driver (in use plus cached).</summary>
+    public long BytesReserved { get { lock (_lock) return _reserved; } }
+
+    public static long RoundUp(long bytes)
+    {
+        const long small = 512, large = 1 << 20;
+        if (bytes <= 0) return small;
+        return bytes < large ? (bytes + small - 1) / small * small : (bytes + large - 1) / large * large;
+    }
+
+    public Storage Allocate(long byteLength)
+    {
+        if (byteLength < 0) throw new ArgumentOutOfRangeException(nameof(byteLength));
+        long block = RoundUp(byteLength);
+        lock (_lock)
+        {
+            ObjectDisposedException.ThrowIf(_disposed, this);
+            _inUse += block;
+            _peak = Math.Max(_peak, _inUse);
+            if (_free.TryGetValue(block, out var stack) && stack.Count > 0)
+                return new CudaStorage(stack.Pop(), byteLength, block) { Owner = this };
+        }
+        _ctx.MakeCurrent();
+        ulong p;
+        int r = Driver.cuMemAlloc(&p, (nuint)block);
+        if (r == 2 /* CUDA_ERROR_OUT_OF_MEMORY */)
+        {
+            Trim();
+            r = Driver.cuMemAlloc(&p, (nuint)block);
+        }
+        if (r != 0)
+        {
+            lock (_lock) _inUse -= block;
+            throw new CudaException("cuMemAlloc_v2", r, Check.CuName(r), $"{block} bytes; arena holds {BytesReserved} bytes, {BytesInUse} in use");
+        }
+        lock (_lock) { _fresh++; _reserved += block; }
+        return new CudaStorage(p, byteLength, block) { Owner = this };
+    }
+
+    public void Release(Storage storage)
+    {
+        if (storage is not CudaStorage cs || !ReferenceEquals(storage.Owner, this))
+            throw new ArgumentException("storage was not allocated by this arena", nameof(storage));
+        lock (_lock)
+        {
+            _inUse -= cs.BlockBytes;
+            if (_disposed) return;
+            if (!_free.TryGetValue(cs.BlockBytes, out var stack)) _free[cs.BlockBytes] = stack = new Stack<ulong>();
+            stack.Push(cs.Pointer);
+        }
+    }
+
+    /// <summary>Gives every cached block back to the driver (waits for queued work first).</summary>
+    public void Trim()
+    {
+        List<(long Size, ulong Ptr)> blocks;
+        lock (_lock)
+        {
+            blocks = _free.SelectMany(kv => kv.Value.Select(p => (kv.Key, p))).ToList();
+            _free.Clear();
+        }
+        if (blocks.Count == 0) return;
+        _ctx.Synchronize();
+        foreach (var (size, ptr) in blocks)
+        {
+            Check.Cu(Driver.cuMemFree(ptr), "cuMemFree_v2");
+            lock (_lock) _reserved -= size;
+        }
+    }
+
+    public void Dispose()
+    {
+        if (_disposed) return;
+        Trim();
+        lock (_lock) _disposed = true;
+    }
+}

@@ -1,0 +1,311 @@
+using XDit.Kernels;
+using XDit.Kernels.Cpu;
+using XDit.Kernels.Cuda;
+using XDit.Runtime;
+
+namespace XDit.Tests.Cuda;
+
+/// <summary>
+/// Every CudaOps op against CpuOps (the float32 reference) on random inputs of realistic and awkward sizes (odd
+/// lengths, head dim 72). Inputs are rounded to the activation dtype first, so the error measured is the GPU's
+/// arithmetic and output rounding alone: ‖gpu − cpu‖/‖cpu‖ ≤ 1e-2 in BF16, 2e-3 in F16, 1e-5 in F32.
+/// Skips (with the reason) where no CUDA device is present.
+/// </summary>
+[Collection("cuda")]
+public class CudaOpsTests
+{
+    static readonly CpuOps Cpu = new();
+
+    sealed record Input(float[] Data, int[] Shape);
+
+    static Input Rand(int seed, float scale, params int[] shape) => new(Numerics.Random((int)XDit.Runtime.Shape.Product(shape), seed, scale), shape);
+
+    /// <summary>Runs <paramref name="op"/> on both backends and compares (tolerance scaled by <paramref name="tolScale"/>).</summary>
+    static double Compare(DType dt, Func<IOps, Tensor[], Tensor> op, double tolScale, params Input[] inputs)
+    {
+        var gpu = CudaTestDevice.Get(dt);
+        var q = inputs.Select(i => new Input(CudaTestDevice.Quantize(i.Data, dt), i.Shape)).ToArray();
+        var cpuIn = q.Select(i => Cpu.FromHost(i.Data, i.Shape)).ToArray();
+        var gpuIn = q.Select(i => gpu.FromHost(i.Data, i.Shape)).ToArray();
+        try
+        {
+            using var want = op(Cpu, cpuIn);
+            using var got = op(gpu, gpuIn);
+            Assert.Equal(want.Dims, got.Dims);
+            var w = Cpu.ToHost(want);
+            var g = gpu.ToHost(got);
+            double err = Numerics.RelativeError(g, w);
+            double tol = CudaTestDevice.Tolerance(dt) * tolScale;
+            Assert.True(err <= tol, $"{dt}: relative error {err:E3} > {tol:E1}");
+            Assert.True(g.All(float.IsFinite), "non-finite output");
+            return err;
+        }
+        finally
+        {
+            foreach (var t in cpuIn.Concat(gpuIn)) t.Dispose();
+        }
+    }
+
+    static double Compare(DType dt, Func<IOps, Tensor[], Tensor> op, params Input[] inputs) => Compare(dt, op, 1, inputs);
+
+    public static TheoryData<DType> DTypes => new(DType.F32, DType.F16, DType.BF16);
+
+    // ---- GEMM ----
+
+    [Theory, MemberData(nameof(DTypes))]
+    public void LinearWithBiasMatchesCpu(DType dt)
+    {
+        Compare(dt, (o, t) => o.Linear(t[0], t[1], t[2]), Rand(1, 1, 3, 77, 72), Rand(2, 0.2f, 97, 72), Rand(3, 1, 97));
+        Compare(dt, (o, t) => o.Linear(t[0], t[1]), Rand(4, 1, 5, 1152), Rand(5, 0.05f, 384, 1152));
+    }
+
+    [Theory]
+    [InlineData(DType.BF16, Activation.GeluTanh)]
+    [InlineData(DType.F32, Activation.GeluTanh)]
+    [InlineData(DType.F32, Activation.Gelu)]
+    [InlineData(DType.F32, Activation.Silu)]
+    [InlineData(DType.F32, Activation.Relu)]
+    [InlineData(DType.F16, Activation.QuickGelu)]
+    public void LinearEpiloguesMatchCpu(DType dt, Activation act)
+    {
+        // GeluTanh goes through cuBLASLt's GELU epilogue: this is the check that it is the tanh form
+        Compare(dt, (o, t) => o.Linear(t[0], t[1], t[2], act), Rand(6, 1, 2, 33, 64), Rand(7, 0.3f, 80, 64), Rand(8, 1, 80));
+    }
+
+    [Fact]
+    public void LinearWithF32WeightOnBf16Activations()
+    {
+        var gpu = CudaTestDevice.Get(DType.BF16);
+        var x = CudaTestDevice.Quantize(Numerics.Random(4 * 96, 9), DType.BF16);
+        var w = Numerics.Random(40 * 96, 10, 0.2f);
+        using var wh = Tensor.FromArray(w, 40, 96);
+        using var wg = gpu.Upload(wh);
+        Assert.Equal(DType.F32, wg.DType);
+        using var xg = gpu.FromHost(x, 4, 96);
+        using var xc = Cpu.FromHost(x, 4, 96);
+        using var wc = Cpu.FromHost(CudaTestDevice.Quantize(w, DType.BF16), 40, 96);
+        using var yg = gpu.Linear(xg, wg);
+        using var yc = Cpu.Linear(xc, wc);
+        Assert.True(Numerics.RelativeError(gpu.ToHost(yg), Cpu.ToHost(yc)) <= 1e-2);
+    }
+
+    [Theory, MemberData(nameof(DTypes))]
+    public void MatMulBatchedMatchesCpu(DType dt)
+    {
+        Compare(dt, (o, t) => o.MatMul(t[0], t[1]), Rand(11, 1, 2, 3, 17, 40), Rand(12, 1, 2, 3, 40, 29));
+        Compare(dt, (o, t) => o.MatMul(t[0], t[1], transposeB: true, alpha: 0.125f), Rand(13, 1, 4, 31, 72), Rand(14, 1, 4, 45, 72));
+        Compare(dt, (o, t) => o.MatMul(t[0], t[1]), Rand(15, 1, 3, 9, 16), Rand(16, 1, 16, 7));   // shared 2-D b
+    }
+
+    // ---- norms ----
+
+    [Theory, MemberData(nameof(DTypes))]
+    public void NormsMatchCpu(DType dt)
+    {
+        Compare(dt, (o, t) => o.LayerNorm(t[0], t[1], t[2], 1e-6f), Rand(21, 2, 3, 37, 1152), Rand(22, 1, 1152), Rand(23, 1, 1152));
+        Compare(dt, (o, t) => o.LayerNorm(t[0], null, null, 1e-6f), Rand(24, 3, 5, 77));
+        Compare(dt, (o, t) => o.RmsNorm(t[0], t[1], 1e-6f), Rand(25, 1, 2, 9, 4, 72), Rand(26, 1, 72));
+        Compare(dt, (o, t) => o.GroupNorm(t[0], 4, t[1], t[2], 1e-6f), Rand(27, 1, 2, 16, 7, 9), Rand(28, 1, 16), Rand(29, 1, 16));
+        Compare(dt, (o, t) => o.Softmax(t[0]), Rand(30, 4, 3, 19, 333));
+    }
+
+    // ---- pointwise ----
+
+    [Theory, MemberData(nameof(DTypes))]
+    public void PointwiseMatchesCpu(DType dt)
+    {
+        foreach (var act in Enum.GetValues<Activation>())
+            Compare(dt, (o, t) => o.Activate(t[0], act), Rand(31 + (int)act, 3, 7, 131));
+        Compare(dt, (o, t) => o.Add(t[0], t[1]), Rand(41, 1, 2, 5, 33), Rand(42, 1, 33));
+        Compare(dt, (o, t) => o.Mul(t[0], t[1]), Rand(43, 1, 2, 5, 33), Rand(44, 1, 2, 1, 33));
+        Compare(dt, (o, t) => o.Add(t[0].Permute(1, 0, 2), t[1]), Rand(45, 1, 5, 2, 33), Rand(46, 1, 2, 5, 33));
+        Compare(dt, (o, t) => o.Scale(t[0], 0.7f, -0.2f), Rand(47, 1, 3, 17));
+        Compare(dt, (o, t) => o.Modulate(t[0], t[1], t[2]), Rand(48, 1, 2, 13, 72), Rand(49, 1, 2, 72), Rand(50, 0.5f, 2, 72));
+        Compare(dt, (o, t) => o.Modulate(t[0], t[1], t[2]), Rand(51, 1, 2, 13, 72), Rand(52, 1, 72), Rand(53, 0.5f, 72));
+        Compare(dt, (o, t) => o.GatedResidual(t[0], t[1], t[2]), Rand(54, 1, 2, 13, 72), Rand(55, 1, 2, 72), Rand(56, 1, 2, 13, 72));
+    }
+
+    [Theory, MemberData(nameof(DTypes))]
+    public void RopeMatchesCpu(DType dt)
+    {
+        foreach (bool interleaved in new[] { true, false })
+            Compare(dt, (o, t) => o.Rope(t[0], t[1], t[2], interleaved), Rand(61, 1, 2, 11, 3, 72), Rand(62, 1, 11, 72), Rand(63, 1, 11, 72));
+    }
+
+    // ---- attention ----
+
+    [Theory]
+    [InlineData(DType.F32, 64)]
+    [InlineData(DType.F32, 72)]
+    [InlineData(DType.F32, 128)]
+    [InlineData(DType.BF16, 72)]
+    [InlineData(DType.BF16, 128)]
+    [InlineData(DType.F16, 64)]
+    [InlineData(DType.F32, 512)]
+    public void AttentionMatchesCpu(DType dt, int d)
+    {
+        Compare(dt, (o, t) => o.Attention(t[0], t[1], t[2]), Rand(71, 1, 2, 77, 3, d), Rand(72, 1, 2, 45, 3, d), Rand(73, 1, 2, 45, 3, d));
+    }
+
+    [Theory, MemberData(nameof(DTypes))]
+    public void AttentionWithBiasesCausalAndLseMatchesCpu(DType dt)
+    {
+        int B = 2, N = 37, H = 2, d = 72;
+        var kb = new float[B * N];
+        for (int j = 30; j < N; j++) kb[N + j] = -10000f;   // padded keys of batch 1, as PixArt masks text
+        var keyBias = new Input(kb, [B, N]);
+        Compare(dt, (o, t) => o.Attention(t[0], t[1], t[2], new AttentionOptions { KeyBias = t[3] }),
+            Rand(81, 1, B, N, H, d), Rand(82, 1, B, N, H, d), Rand(83, 1, B, N, H, d), keyBias);
+        Compare(dt, (o, t) => o.Attention(t[0], t[1], t[2], new AttentionOptions { Bias = t[3], Scale = 1f }),
+            Rand(84, 1, B, N, H, 64), Rand(85, 1, B, N, H, 64), Rand(86, 1, B, N, H, 64), Rand(87, 2, 1, H, N, N));
+        Compare(dt, (o, t) => o.Attention(t[0], t[1], t[2], new AttentionOptions { Causal = true }),
+            Rand(88, 1, B, N, H, 64), Rand(89, 1, B, N, H, 64), Rand(90, 1, B, N, H, 64));
+
+        // lse and merge: attention over keys [0, 20) merged with [20, N) equals attention over all keys
+        var gpu = CudaTestDevice.Get(dt);
+        var q = CudaTestDevice.Quantize(Numerics.Random(B * N * H * d, 91), dt);
+        var k = CudaTestDevice.Quantize(Numerics.Random(B * N * H * d, 92), dt);
+        var v = CudaTestDevice.Quantize(Numerics.Random(B * N * H * d, 93), dt);
+        using var qg = gpu.FromHost(q, B, N, H, d);
+        using var kg = gpu.FromHost(k, B, N, H, d);
+        using var vg = gpu.FromHost(v, B, N, H, d);
+        using var lse1 = gpu.Empty(DType.F32, B, H, N);
+        using var lse2 = gpu.Empty(DType.F32, B, H, N);
+        using var o1 = gpu.Attention(qg, kg.Slice(1, 0, 20), vg.Slice(1, 0, 20), null, lse1);
+        using var o2 = gpu.Attention(qg, kg.Slice(1, 20, N - 20), vg.Slice(1, 20, N - 20), null, lse2);
+        gpu.MergeAttention(o1, lse1, o2, lse2);
+        using var lseAll = gpu.Empty(DType.F32, B, H, N);
+        using var all = gpu.Attention(qg, kg, vg, null, lseAll);
+        using var qc = Cpu.FromHost(q, B, N, H, d);
+        using var kc = Cpu.FromHost(k, B, N, H, d);
+        using var vc = Cpu.FromHost(v, B, N, H, d);
+        using var lseCpu = Cpu.Empty(DType.F32, B, H, N);
+        using var ref_ = Cpu.Attention(qc, kc, vc, null, lseCpu);
+        Assert.True(Numerics.RelativeError(gpu.ToHost(o1), Cpu.ToHost(ref_)) <= CudaTestDevice.Tolerance(dt) * 2, "merged output");
+        Assert.True(Numerics.RelativeError(gpu.ToHost(lse1), Cpu.ToHost(lseCpu)) <= 1e-4, "merged lse");
+        Assert.True(Numerics.RelativeError(gpu.ToHost(lseAll), Cpu.ToHost(lseCpu)) <= 1e-4, "lse");
+    }
+
+    [Fact]
+    public void AttentionOnStridedViewsOfAFusedQkv()
+    {
+        // q, k, v sliced out of one [B, N, 3, H, d] tensor, as a fused QKV projection produces them
+        int B = 2, N = 29, H = 3, d = 72;
+        var dt = DType.BF16;
+        Compare(dt, (o, t) =>
+        {
+            var qkv = t[0];
+            var q = qkv.Slice(2, 0, 1).Reshape2(B, N, H, d);
+            var k = qkv.Slice(2, 1, 1).Reshape2(B, N, H, d);
+            var v = qkv.Slice(2, 2, 1).Reshape2(B, N, H, d);
+            return o.Attention(q, k, v);
+        }, Rand(95, 1, B, N, 3, H, d));
+    }
+
+    // ---- convolution, resampling, layout ----
+
+    [Theory, MemberData(nameof(DTypes))]
+    public void Conv2dMatchesCpu(DType dt)
+    {
+        Compare(dt, (o, t) => o.Conv2d(t[0], t[1], t[2], 1, 1), Rand(101, 1, 2, 5, 9, 11), Rand(102, 0.3f, 7, 5, 3, 3), Rand(103, 1, 7));
+        Compare(dt, (o, t) => o.Conv2d(t[0], t[1], null, 2, 0), Rand(104, 1, 1, 4, 16, 16), Rand(105, 0.3f, 8, 4, 2, 2));
+    }
+
+    [Theory, MemberData(nameof(DTypes))]
+    public void LayoutOpsMatchCpu(DType dt)
+    {
+        Compare(dt, (o, t) => o.Upsample2x(t[0]), Rand(111, 1, 2, 3, 5, 7));
+        foreach (bool cf in new[] { true, false })
+        {
+            Compare(dt, (o, t) => o.Patchify(t[0], 2, cf), Rand(112, 1, 2, 4, 6, 10));
+            Compare(dt, (o, t) => o.Unpatchify(t[0], 2, 4, 3, 5, cf), Rand(113, 1, 2, 15, 16));
+        }
+        Compare(dt, (o, t) => o.Concat(1, t[0], t[1]), Rand(114, 1, 2, 3, 5), Rand(115, 1, 2, 4, 5));
+        Compare(dt, (o, t) => o.Contiguous(t[0].Permute(2, 0, 1).Slice(1, 1, 3)), Rand(116, 1, 4, 5, 6));
+        Compare(dt, (o, t) => o.Cast(t[0], DType.F32), Rand(117, 1, 3, 7));
+    }
+
+    [Fact]
+    public void CopyConvertsDtypesAndEmbeddingGathers()
+    {
+        var gpu = CudaTestDevice.Get(DType.BF16);
+        var x = Numerics.Random(6 * 9, 121);
+        using var xg = gpu.FromHost(x, 6, 9);
+        using var dst = gpu.Zeros(DType.F16, 9, 6);
+        gpu.Copy(dst, xg.Permute(1, 0));
+        var back = gpu.ToHost(dst);
+        using var xc = Cpu.FromHost(CudaTestDevice.Quantize(x, DType.BF16), 6, 9);
+        Assert.True(Numerics.RelativeError(back, xc.Permute(1, 0).ToFloatArray()) <= 2e-3);
+
+        var table = Numerics.Random(50 * 24, 122);
+        using var th = Tensor.FromArray(table, 50, 24);
+        using var tg = gpu.Upload(th);
+        long[] ids = [3, 49, 0, 3, 17];
+        using var eg = gpu.Embedding(tg, ids);
+        using var ec = Cpu.Embedding(th, ids);
+        Assert.True(Numerics.RelativeError(gpu.ToHost(eg), Cpu.ToHost(ec)) <= 1e-2);
+        Assert.Throws<ArgumentOutOfRangeException>(() => gpu.Embedding(tg, [50]));
+
+        float[] ts = [0, 1, 999, 500.5f];
+        using var tg2 = gpu.TimestepEmbedding(ts, 257, true, 1f);
+        using var tc2 = Cpu.TimestepEmbedding(ts, 257, true, 1f);
+        Assert.Equal(Cpu.ToHost(tc2), gpu.ToHost(tg2));
+    }
+
+    // ---- runtime behaviour ----
+
+    [Fact]
+    public void ArenaAllocatesNothingNewAfterTheFirstPass()
+    {
+        var gpu = CudaTestDevice.Get(DType.BF16);
+        var x = Numerics.Random(2 * 33 * 64, 131);
+        var w = Numerics.Random(64 * 64, 132, 0.1f);
+        using var xg = gpu.FromHost(x, 2, 33, 64);
+        using var wg = gpu.FromHost(w, 64, 64);
+        void Pass()
+        {
+            using var h = gpu.Linear(xg, wg, null, Activation.GeluTanh);
+            using var n = gpu.LayerNorm(h, null, null, 1e-6f);
+            using var q = n.Reshape(2, 33, 2, 32);
+            using var a = gpu.Attention(q, q, q);
+        }
+        Pass();
+        long fresh = gpu.Arena.FreshAllocations;
+        Pass();
+        Pass();
+        Assert.Equal(fresh, gpu.Arena.FreshAllocations);
+    }
+
+    [Fact]
+    public void SecondCompilerLoadsEveryKernelFromTheDiskCache()
+    {
+        CudaTestDevice.RequireDevice();
+        var dir = TestPaths.TempDir();
+        var info = XDit.Runtime.Cuda.CudaDevice.Query(0);
+        var first = new XDit.Runtime.Cuda.NvrtcCompiler(info.Arch, dir);
+        foreach (var m in KernelSources.Modules) first.Compile(m, KernelSources.Source(m), KernelSources.Headers);
+        Assert.Equal(KernelSources.Modules.Count, first.Compilations);
+        var second = new XDit.Runtime.Cuda.NvrtcCompiler(info.Arch, dir);
+        foreach (var m in KernelSources.Modules) Assert.NotEmpty(second.Compile(m, KernelSources.Source(m), KernelSources.Headers));
+        Assert.Equal(0, second.Compilations);
+    }
+
+    [Fact]
+    public void HostTensorsAreRejectedWithAClearMessage()
+    {
+        var gpu = CudaTestDevice.Get(DType.BF16);
+        using var x = Tensor.FromArray(new float[] { 1, 2, 3 }, 1, 3);
+        var e = Assert.Throws<ArgumentException>(() => gpu.Scale(x, 2f));
+        Assert.Contains("Upload", e.Message);
+    }
+}
+
+static class ViewExtensions
+{
+    /// <summary>Drops the size-1 axis 2 of a [B, N, 1, H, d] slice without copying.</summary>
+    public static Tensor Reshape2(this Tensor t, int b, int n, int h, int d)
+    {
+        var s = t.Strides;
+        return new Tensor(t.Storage, t.DType, [b, n, h, d], [s[0], s[1], s[3], s[4]], t.Offset);
+    }
+}

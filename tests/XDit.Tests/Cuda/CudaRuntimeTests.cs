@@ -1,0 +1,97 @@
+using System.Runtime.InteropServices;
+using XDit.Cli.Commands;
+using XDit.Kernels.Cuda;
+using XDit.Runtime.Cuda;
+using XDit.Runtime.Cuda.Interop;
+
+namespace XDit.Tests.Cuda;
+
+/// <summary>The parts of the CUDA backend that run without a GPU: library resolution, error messages, struct
+/// layouts shared with native code, embedded kernel sources and <c>xdit info</c>.</summary>
+public class CudaRuntimeTests
+{
+    [Fact]
+    public void MissingLibraryIsOneClearLine()
+    {
+        var spec = new NativeLibrarySpec("xdit_test_missing", ["libxdit-no-such-lib.so.7", "libxdit-no-such-lib.so"], "nothing provides it");
+        var s = CudaLibraries.Probe(spec);
+        Assert.False(s.Found);
+        Assert.Equal("libxdit-no-such-lib.so.7 not found (tried libxdit-no-such-lib.so.7, libxdit-no-such-lib.so): nothing provides it", s.Problem);
+    }
+
+    [Fact]
+    public void TryLoadAnswersWithoutThrowing()
+    {
+        bool ok = CudaLibraries.TryLoad(out var problem);
+        if (ok) Assert.Null(problem);
+        else
+        {
+            Assert.NotNull(problem);
+            Assert.DoesNotContain('\n', problem);
+            Assert.Contains(" not found", problem);
+            Assert.Throws<CudaUnavailableException>(CudaLibraries.Require);
+        }
+    }
+
+    [Fact]
+    public void CudaExceptionNamesTheCallAndTheStatus()
+    {
+        var e = new CudaException("cuMemAlloc_v2", 2, "CUDA_ERROR_OUT_OF_MEMORY");
+        Assert.Equal("cuMemAlloc_v2: CUDA_ERROR_OUT_OF_MEMORY", e.Message);
+        // without a driver the status name falls back to the number; with one it is cuGetErrorName's
+        var thrown = Assert.Throws<CudaException>(() => Check.Cu(2, "cuMemAlloc_v2"));
+        Assert.Contains(thrown.Message, new[] { "cuMemAlloc_v2: CUDA_ERROR_OUT_OF_MEMORY", "cuMemAlloc_v2: CUresult 2" });
+        Check.Cu(0, "cuInit");
+    }
+
+    [Fact]
+    public unsafe void StructsSharedWithNativeCodeHaveTheNativeSizes()
+    {
+        Assert.Equal(144, sizeof(KernelLayout));              // struct Layout, common.cuh
+        Assert.Equal(248, sizeof(AttentionArgs));             // struct AttnArgs, attention.cu
+        Assert.Equal(96, sizeof(CublasLtHeuristicResult));    // cublasLtMatmulHeuristicResult_t
+        Assert.Equal(64, sizeof(CublasLtAlgo));
+        Assert.Equal(48, sizeof(CudnnConvFwdAlgoPerf));       // cudnnConvolutionFwdAlgoPerf_t
+        Assert.Equal(8, (int)Marshal.OffsetOf<KernelLayout>(nameof(KernelLayout.Offset)));
+        Assert.Equal(240, (int)Marshal.OffsetOf<AttentionArgs>(nameof(AttentionArgs.Scale)));
+        Assert.Equal(16, (int)Marshal.OffsetOf<CudnnConvFwdAlgoPerf>(nameof(CudnnConvFwdAlgoPerf.Memory)));
+    }
+
+    [Fact]
+    public void EveryEmbeddedKernelSourceIsPresentAndDefinesTheKernelsCalled()
+    {
+        Assert.Equal(new[] { "attention", "copy", "norms", "pointwise" }, KernelSources.Modules);
+        Assert.True(KernelSources.Headers.TryGetValue("common.cuh", out var common) && common.Contains("struct Layout"));
+        var calls = new Dictionary<string, string[]>
+        {
+            ["copy"] = ["copy_strided", "convert", "embedding_gather"],
+            ["pointwise"] = ["activate_kernel", "scale_shift", "binary_bcast", "modulate", "gated_residual", "add_channel_bias", "rope", "merge_attention", "merge_lse"],
+            ["norms"] = ["layer_norm", "rms_norm", "group_norm", "softmax_rows"],
+            ["attention"] = ["flash_attention"],
+        };
+        foreach (var m in KernelSources.Modules)
+        {
+            var src = KernelSources.Source(m);
+            Assert.False(string.IsNullOrWhiteSpace(src), m);
+            Assert.Contains("#include \"common.cuh\"", src);
+            foreach (var k in calls[m])
+                Assert.Matches($@"extern ""C"" __global__ void (__launch_bounds__\([^)]*\) )?{k}\(", src);
+        }
+    }
+
+    [Fact]
+    public void InfoCommandWorksWithoutCuda()
+    {
+        var w = new StringWriter();
+        Assert.Equal(0, InfoCommand.Run(w));
+        var lines = w.ToString().Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.StartsWith("CPU backend: ", lines[0]);
+        foreach (var label in new[] { "CUDA driver: ", "NVRTC: ", "cuBLAS: ", "cuBLASLt: ", "cuDNN: ", "NCCL: " })
+            Assert.Single(lines, l => l.StartsWith(label));
+        if (!CudaDevice.TryGetCount(out _, out _))
+        {
+            Assert.Contains(lines, l => l.StartsWith("CUDA driver: libcuda.so.1 not found"));
+            Assert.Contains(lines, l => l.StartsWith("CUDA devices: none"));
+        }
+    }
+}
