@@ -12,13 +12,13 @@ public static class GenerateCommand
     {
         var prompt = new Option<string[]>("--prompt", "-p") { Description = "Text prompt (repeat for several images)", Required = true, AllowMultipleArgumentsPerToken = false };
         var negative = new Option<string>("--negative-prompt") { Description = "Negative prompt for classifier-free guidance", DefaultValueFactory = _ => "" };
-        var steps = new Option<int?>("--num-inference-steps", "--steps") { Description = "Denoising steps (model default when unset)" };
-        var guidance = new Option<float?>("--guidance-scale") { Description = "Classifier-free guidance scale (model default when unset)" };
-        var height = new Option<int?>("--height") { Description = "Image height in pixels (model default when unset)" };
-        var width = new Option<int?>("--width") { Description = "Image width in pixels (model default when unset)" };
+        var steps = NumberOptions.Int("--num-inference-steps", "Denoising steps (model default when unset)", "--steps");
+        var guidance = NumberOptions.Float("--guidance-scale", "Classifier-free guidance scale (model default when unset)");
+        var height = NumberOptions.Int("--height", "Image height in pixels (model default when unset)");
+        var width = NumberOptions.Int("--width", "Image width in pixels (model default when unset)");
         var seed = new Option<ulong>("--seed") { Description = "Seed of the initial noise", DefaultValueFactory = _ => 42 };
         var perPrompt = new Option<int>("--num-images-per-prompt") { Description = "Images per prompt", DefaultValueFactory = _ => 1 };
-        var maxLen = new Option<int?>("--max-sequence-length") { Description = "Text tokens kept per prompt (model default when unset)" };
+        var maxLen = NumberOptions.Int("--max-sequence-length", "Text tokens kept per prompt (model default when unset)");
         var model = new Option<string?>("--model", "-m") { Description = "Diffusers pipeline folder (default: the embedded demo model)" };
         var output = new Option<string>("--output", "-o") { Description = "PNG file to write (several images get _0, _1, ... before .png)", DefaultValueFactory = _ => "xdit-output.png" };
         var device = new Option<string>("--device") { Description = "cpu or cuda", DefaultValueFactory = _ => "cpu" };
@@ -49,7 +49,7 @@ public static class GenerateCommand
             request.Validate();
             var outPath = parse.GetValue(output)!;
             CheckWritable(outPath);
-            var options = new PipelineOptions { Device = parse.GetValue(device)!, DType = ParseDType(parse.GetValue(dtype)) };
+            var options = new PipelineOptions { Device = parse.GetValue(device)!, DType = DTypeNames.Parse(parse.GetValue(dtype)) };
             var modelDir = parse.GetValue(model) ?? DemoModel.Find();
             bool isQuiet = parse.GetValue(quiet), isJson = parse.GetValue(json);
             var reporter = new ProgressReporter(enabled: !isQuiet && !isJson);
@@ -76,15 +76,6 @@ public static class GenerateCommand
         }));
         return cmd;
     }
-
-    static DType? ParseDType(string? s) => s?.ToLowerInvariant() switch
-    {
-        null => null,
-        "f32" or "fp32" or "float32" => DType.F32,
-        "bf16" or "bfloat16" => DType.BF16,
-        "f16" or "fp16" or "float16" => DType.F16,
-        _ => throw new ArgumentException($"unknown dtype '{s}' (expected f32, bf16 or f16)"),
-    };
 
     static float[] ReadLatents(string path)
     {
