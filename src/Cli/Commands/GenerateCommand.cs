@@ -1,5 +1,6 @@
 using System.CommandLine;
 using System.Text.Json;
+using XDit.Engine.Execution;
 using XDit.Engine.Pipelines;
 using XDit.Runtime;
 
@@ -27,8 +28,10 @@ public static class GenerateCommand
         var quiet = new Option<bool>("--quiet", "-q") { Description = "Print nothing but errors" };
         var json = new Option<bool>("--json") { Description = "Print a machine-readable JSON summary instead of text" };
 
+        var parallel = new ParallelOptions();
+
         var cmd = new Command("generate", "Draw images from text prompts and write PNG files");
-        foreach (var o in new Option[] { prompt, negative, steps, guidance, height, width, seed, perPrompt, maxLen, model, output, device, dtype, latents, quiet, json })
+        foreach (var o in new Option[] { prompt, negative, steps, guidance, height, width, seed, perPrompt, maxLen, model, output, device, dtype, latents, quiet, json }.Concat(parallel.All))
             cmd.Options.Add(o);
 
         cmd.SetAction(parse => CliErrors.Run(() =>
@@ -54,10 +57,37 @@ public static class GenerateCommand
             bool isQuiet = parse.GetValue(quiet), isJson = parse.GetValue(json);
             var reporter = new ProgressReporter(enabled: !isQuiet && !isJson);
 
-            using var pipeline = reporter.Stage("load", () => PipelineLoader.Load(modelDir, options));
-            pipeline.Progress += (_, p) => reporter.Step(p);
-            pipeline.Warning += (_, w) => Console.Error.WriteLine($"xdit: warning: {w}");
-            var result = pipeline.Generate(request);
+            var plan = parallel.Read(parse);
+            var mesh = plan.Mesh(); // refuses degrees whose product is not the world size, before any work
+            GenerationResult result;
+            string backend;
+            if (plan.IsSingleRank)
+            {
+                using var pipeline = reporter.Stage("load", () => PipelineLoader.Load(modelDir, options));
+                pipeline.Progress += (_, p) => reporter.Step(p);
+                pipeline.Warning += (_, w) => Console.Error.WriteLine($"xdit: warning: {w}");
+                result = pipeline.Generate(request);
+                backend = pipeline.Ops.Name;
+            }
+            else
+            {
+                if (!isQuiet && !isJson) Console.WriteLine($"mesh: {mesh} ({plan.WorldSize} in-process ranks)");
+                var outcome = ParallelGeneration.Run(modelDir, plan, request,
+                    makeOps: _ => XDit.Engine.Backends.BackendFactory.Create(options.Device, options.DType),
+                    onRankPipeline: (pipeline, rank) =>
+                    {
+                        if (rank != 0) return;
+                        pipeline.Progress += (_, p) => reporter.Step(p);
+                        pipeline.Warning += (_, w) => Console.Error.WriteLine($"xdit: warning: {w}");
+                    });
+                result = outcome.Result;
+                backend = $"{options.Device} x{plan.WorldSize}";
+                if (!isQuiet && !isJson)
+                {
+                    Console.WriteLine($"bytes sent per rank: {string.Join(", ", outcome.BytesSentPerRank.Select(b => $"{b / 1024.0:F1} KiB"))}");
+                    if (plan.PipeFusionParallelDegree > 1) Console.WriteLine($"stale K/V buffers per rank: {outcome.StaleKvBytesPerRank / 1024.0:F1} KiB");
+                }
+            }
             reporter.Done();
 
             var files = OutputNames(outPath, result.Images.Count);
@@ -66,7 +96,7 @@ public static class GenerateCommand
             if (isJson) Console.WriteLine(JsonSummary(modelDir, options, result, files, reporter.LoadTime));
             else if (!isQuiet)
             {
-                Console.WriteLine($"{result.Images.Count} image(s) {result.Width}x{result.Height}, {result.Steps} steps, seed {result.Seed}, on {pipeline.Ops.Name}");
+                Console.WriteLine($"{result.Images.Count} image(s) {result.Width}x{result.Height}, {result.Steps} steps, seed {result.Seed}, on {backend}");
                 Console.WriteLine($"  load     {reporter.LoadTime.TotalMilliseconds,9:F1} ms");
                 foreach (var (stage, time) in result.Timings.Stages)
                     Console.WriteLine($"  {stage,-8} {time.TotalMilliseconds,9:F1} ms" + (stage == "denoise" ? $"  ({time.TotalMilliseconds / result.Steps:F1} ms/step)" : ""));
