@@ -11,5 +11,6 @@ public static class CommandCatalog
         yield return VerifyCommand.Create();
         yield return InspectCommand.Create();
         yield return InfoCommand.Create();
+        yield return BenchCommand.Create();
     }
 }
