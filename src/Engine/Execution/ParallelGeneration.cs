@@ -21,38 +21,48 @@ public static class ParallelGeneration
     {
         request.Validate();
         var mesh = config.Mesh();
-        int prompts = request.Prompts.Count, dp = mesh.Data;
-        if (prompts % dp != 0)
-            throw new ArgumentException($"data parallel degree {dp} needs a number of prompts divisible by {dp}, got {prompts}");
-        int perReplica = prompts / dp;
+        PromptsPerReplica(mesh, request); // refuse before starting any rank
 
         var world = new InProcessWorld(config.WorldSize);
-        var results = world.Run(comm =>
-        {
-            int rank = comm.Rank;
-            var coord = mesh.CoordOf(rank);
-            using var pipeline = PipelineLoader.Load(modelDir, comm.Ops);
-            onRankPipeline?.Invoke(pipeline, rank);
-            long staleKv = Configure(pipeline, mesh, comm, config);
+        var results = world.Run(comm => RunRank(comm, modelDir, config, request, onRankPipeline), makeOps);
 
-            int first = coord.Data * perReplica;
-            var slice = request with
-            {
-                Prompts = request.Prompts.Skip(first).Take(perReplica).ToArray(),
-                FirstRow = request.FirstRow + first * request.NumImagesPerPrompt,
-                Latents = SliceLatents(request, first, perReplica, prompts),
-            };
-            var result = pipeline.Generate(slice);
-            // Every rank of a replica ends with the same images; its first rank answers for it.
-            bool leader = coord with { Data = 0 } == mesh.CoordOf(0);
-            return (Leader: leader, coord.Data, Result: result, StaleKv: staleKv);
-        }, makeOps);
-
-        var replicas = results.Where(r => r.Leader).OrderBy(r => r.Data).ToList();
+        var replicas = results.Where(r => r.Leader).OrderBy(r => r.Replica).ToList();
         var first0 = replicas[0].Result;
         var images = replicas.SelectMany(r => r.Result.Images).ToList();
         var merged = first0 with { Images = images };
-        return new Outcome(merged, mesh, world.BytesSentPerRank(), results.Max(r => r.StaleKv));
+        return new Outcome(merged, mesh, world.BytesSentPerRank(), results.Max(r => r.StaleKvBytes));
+    }
+
+    /// <summary>What one rank produced: whether it answers for its data-parallel replica, which replica, its
+    /// result and the stale K/V bytes it held.</summary>
+    public sealed record RankOutcome(bool Leader, int Replica, GenerationResult Result, long StaleKvBytes);
+
+    /// <summary>
+    /// The work of one rank, on its world communicator (in-process or across processes): loads the pipeline on the
+    /// communicator's backend, installs the rank's parallel loop, and generates its replica's share of the prompts.
+    /// </summary>
+    public static RankOutcome RunRank(ICommunicator comm, string modelDir, ParallelConfig config, GenerationRequest request,
+        Action<TextToImagePipeline, int>? onRankPipeline = null)
+    {
+        var mesh = config.Mesh();
+        int prompts = request.Prompts.Count, perReplica = PromptsPerReplica(mesh, request);
+        int rank = comm.Rank;
+        var coord = mesh.CoordOf(rank);
+        using var pipeline = PipelineLoader.Load(modelDir, comm.Ops);
+        onRankPipeline?.Invoke(pipeline, rank);
+        long staleKv = Configure(pipeline, mesh, comm, config);
+
+        int first = coord.Data * perReplica;
+        var slice = request with
+        {
+            Prompts = request.Prompts.Skip(first).Take(perReplica).ToArray(),
+            FirstRow = request.FirstRow + first * request.NumImagesPerPrompt,
+            Latents = SliceLatents(request, first, perReplica, prompts),
+        };
+        var result = pipeline.Generate(slice);
+        // Every rank of a replica ends with the same images; its first rank answers for it.
+        bool leader = coord with { Data = 0 } == mesh.CoordOf(0);
+        return new RankOutcome(leader, coord.Data, result, staleKv);
     }
 
     /// <summary>Puts the rank's parallel loop (and decoder) into its pipeline; returns the stale K/V bytes it will hold.</summary>
@@ -65,6 +75,14 @@ public static class ParallelGeneration
         if (mesh.Cfg > 1 || mesh.Sp > 1)
             throw new NotSupportedException("CFG and sequence parallelism are not available in this build yet");
         return 0;
+    }
+
+    static int PromptsPerReplica(DeviceMesh mesh, GenerationRequest request)
+    {
+        int prompts = request.Prompts.Count;
+        if (prompts % mesh.Data != 0)
+            throw new ArgumentException($"data parallel degree {mesh.Data} needs a number of prompts divisible by {mesh.Data}, got {prompts}");
+        return prompts / mesh.Data;
     }
 
     static float[]? SliceLatents(GenerationRequest r, int firstPrompt, int count, int prompts)
