@@ -1,20 +1,19 @@
 namespace XDit.Cli.Commands;
 
-/// <summary>Turns the errors a user can cause into one line on stderr and exit code 1; bugs keep their stack trace.</summary>
+/// <summary>
+/// Turns any failure of a command into one line on stderr (`xdit: message`) and exit code 1: the messages name the
+/// file, tensor or option and what was expected and found. XDIT_TRACE=1 prints the whole exception instead.
+/// </summary>
 public static class CliErrors
 {
     public static int Run(Func<int> body)
     {
         try { return body(); }
-        catch (Exception e) when (IsUserError(e))
+        catch (Exception e)
         {
-            Console.Error.WriteLine($"xdit: {e.Message}");
+            var text = Environment.GetEnvironmentVariable("XDIT_TRACE") == "1" ? e.ToString() : e.Message.ReplaceLineEndings(" ");
+            Console.Error.WriteLine($"xdit: {text}");
             return 1;
         }
     }
-
-    static bool IsUserError(Exception e) => e is IOException or UnauthorizedAccessException or ArgumentException
-        or FormatException or InvalidDataException or NotSupportedException or KeyNotFoundException
-        or XDit.Runtime.SafetensorsFormatException or XDit.Runtime.MissingTensorException or XDit.Models.WeightShapeException
-        or System.Text.Json.JsonException;
 }

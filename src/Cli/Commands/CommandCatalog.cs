@@ -8,7 +8,9 @@ public static class CommandCatalog
     public static IEnumerable<Command> All()
     {
         yield return GenerateCommand.Create();
+        yield return VerifyCommand.Create();
         yield return InspectCommand.Create();
         yield return InfoCommand.Create();
+        yield return BenchCommand.Create();
     }
 }

@@ -1,5 +1,6 @@
 using System.CommandLine;
 using System.Text.Json;
+using XDit.Engine.Execution;
 using XDit.Engine.Pipelines;
 using XDit.Runtime;
 
@@ -12,13 +13,13 @@ public static class GenerateCommand
     {
         var prompt = new Option<string[]>("--prompt", "-p") { Description = "Text prompt (repeat for several images)", Required = true, AllowMultipleArgumentsPerToken = false };
         var negative = new Option<string>("--negative-prompt") { Description = "Negative prompt for classifier-free guidance", DefaultValueFactory = _ => "" };
-        var steps = new Option<int?>("--num-inference-steps", "--steps") { Description = "Denoising steps (model default when unset)" };
-        var guidance = new Option<float?>("--guidance-scale") { Description = "Classifier-free guidance scale (model default when unset)" };
-        var height = new Option<int?>("--height") { Description = "Image height in pixels (model default when unset)" };
-        var width = new Option<int?>("--width") { Description = "Image width in pixels (model default when unset)" };
+        var steps = NumberOptions.Int("--num-inference-steps", "Denoising steps (model default when unset)", "--steps");
+        var guidance = NumberOptions.Float("--guidance-scale", "Classifier-free guidance scale (model default when unset)");
+        var height = NumberOptions.Int("--height", "Image height in pixels (model default when unset)");
+        var width = NumberOptions.Int("--width", "Image width in pixels (model default when unset)");
         var seed = new Option<ulong>("--seed") { Description = "Seed of the initial noise", DefaultValueFactory = _ => 42 };
         var perPrompt = new Option<int>("--num-images-per-prompt") { Description = "Images per prompt", DefaultValueFactory = _ => 1 };
-        var maxLen = new Option<int?>("--max-sequence-length") { Description = "Text tokens kept per prompt (model default when unset)" };
+        var maxLen = NumberOptions.Int("--max-sequence-length", "Text tokens kept per prompt (model default when unset)");
         var model = new Option<string?>("--model", "-m") { Description = "Diffusers pipeline folder (default: the embedded demo model)" };
         var output = new Option<string>("--output", "-o") { Description = "PNG file to write (several images get _0, _1, ... before .png)", DefaultValueFactory = _ => "xdit-output.png" };
         var device = new Option<string>("--device") { Description = "cpu or cuda", DefaultValueFactory = _ => "cpu" };
@@ -27,8 +28,10 @@ public static class GenerateCommand
         var quiet = new Option<bool>("--quiet", "-q") { Description = "Print nothing but errors" };
         var json = new Option<bool>("--json") { Description = "Print a machine-readable JSON summary instead of text" };
 
+        var parallel = new ParallelOptions();
+
         var cmd = new Command("generate", "Draw images from text prompts and write PNG files");
-        foreach (var o in new Option[] { prompt, negative, steps, guidance, height, width, seed, perPrompt, maxLen, model, output, device, dtype, latents, quiet, json })
+        foreach (var o in new Option[] { prompt, negative, steps, guidance, height, width, seed, perPrompt, maxLen, model, output, device, dtype, latents, quiet, json }.Concat(parallel.All))
             cmd.Options.Add(o);
 
         cmd.SetAction(parse => CliErrors.Run(() =>
@@ -49,15 +52,42 @@ public static class GenerateCommand
             request.Validate();
             var outPath = parse.GetValue(output)!;
             CheckWritable(outPath);
-            var options = new PipelineOptions { Device = parse.GetValue(device)!, DType = ParseDType(parse.GetValue(dtype)) };
+            var options = new PipelineOptions { Device = parse.GetValue(device)!, DType = DTypeNames.Parse(parse.GetValue(dtype)) };
             var modelDir = parse.GetValue(model) ?? DemoModel.Find();
             bool isQuiet = parse.GetValue(quiet), isJson = parse.GetValue(json);
             var reporter = new ProgressReporter(enabled: !isQuiet && !isJson);
 
-            using var pipeline = reporter.Stage("load", () => PipelineLoader.Load(modelDir, options));
-            pipeline.Progress += (_, p) => reporter.Step(p);
-            pipeline.Warning += (_, w) => Console.Error.WriteLine($"xdit: warning: {w}");
-            var result = pipeline.Generate(request);
+            var plan = parallel.Read(parse);
+            var mesh = plan.Mesh(); // refuses degrees whose product is not the world size, before any work
+            GenerationResult result;
+            string backend;
+            if (plan.IsSingleRank)
+            {
+                using var pipeline = reporter.Stage("load", () => PipelineLoader.Load(modelDir, options));
+                pipeline.Progress += (_, p) => reporter.Step(p);
+                pipeline.Warning += (_, w) => Console.Error.WriteLine($"xdit: warning: {w}");
+                result = pipeline.Generate(request);
+                backend = pipeline.Ops.Name;
+            }
+            else
+            {
+                if (!isQuiet && !isJson) Console.WriteLine($"mesh: {mesh} ({plan.WorldSize} in-process ranks)");
+                var outcome = ParallelGeneration.Run(modelDir, plan, request,
+                    makeOps: _ => XDit.Engine.Backends.BackendFactory.Create(options.Device, options.DType),
+                    onRankPipeline: (pipeline, rank) =>
+                    {
+                        if (rank != 0) return;
+                        pipeline.Progress += (_, p) => reporter.Step(p);
+                        pipeline.Warning += (_, w) => Console.Error.WriteLine($"xdit: warning: {w}");
+                    });
+                result = outcome.Result;
+                backend = $"{options.Device} x{plan.WorldSize}";
+                if (!isQuiet && !isJson)
+                {
+                    Console.WriteLine($"bytes sent per rank: {string.Join(", ", outcome.BytesSentPerRank.Select(b => $"{b / 1024.0:F1} KiB"))}");
+                    if (plan.PipeFusionParallelDegree > 1) Console.WriteLine($"stale K/V buffers per rank: {outcome.StaleKvBytesPerRank / 1024.0:F1} KiB");
+                }
+            }
             reporter.Done();
 
             var files = OutputNames(outPath, result.Images.Count);
@@ -66,7 +96,7 @@ public static class GenerateCommand
             if (isJson) Console.WriteLine(JsonSummary(modelDir, options, result, files, reporter.LoadTime));
             else if (!isQuiet)
             {
-                Console.WriteLine($"{result.Images.Count} image(s) {result.Width}x{result.Height}, {result.Steps} steps, seed {result.Seed}, on {pipeline.Ops.Name}");
+                Console.WriteLine($"{result.Images.Count} image(s) {result.Width}x{result.Height}, {result.Steps} steps, seed {result.Seed}, on {backend}");
                 Console.WriteLine($"  load     {reporter.LoadTime.TotalMilliseconds,9:F1} ms");
                 foreach (var (stage, time) in result.Timings.Stages)
                     Console.WriteLine($"  {stage,-8} {time.TotalMilliseconds,9:F1} ms" + (stage == "denoise" ? $"  ({time.TotalMilliseconds / result.Steps:F1} ms/step)" : ""));
@@ -76,15 +106,6 @@ public static class GenerateCommand
         }));
         return cmd;
     }
-
-    static DType? ParseDType(string? s) => s?.ToLowerInvariant() switch
-    {
-        null => null,
-        "f32" or "fp32" or "float32" => DType.F32,
-        "bf16" or "bfloat16" => DType.BF16,
-        "f16" or "fp16" or "float16" => DType.F16,
-        _ => throw new ArgumentException($"unknown dtype '{s}' (expected f32, bf16 or f16)"),
-    };
 
     static float[] ReadLatents(string path)
     {

@@ -12,22 +12,12 @@ public static class InspectCommand
         var path = new Argument<string>("path") { Description = "a .safetensors file, a model folder (config.json + weights) or a diffusers pipeline folder (model_index.json)" };
         var command = new Command("inspect", "List the tensors of a checkpoint and the parameters and bytes per component");
         command.Arguments.Add(path);
-        command.SetAction(parseResult =>
+        command.SetAction(parseResult => CliErrors.Run(() =>
         {
-            try
-            {
-                var inspection = ModelInspector.Inspect(parseResult.GetValue(path)!);
-                ModelInspector.Print(inspection, Console.Out);
-                return 0;
-            }
-            catch (Exception e)
-            {
-                // One line, no stack trace: the messages name the file, tensor and problem. XDIT_TRACE=1 shows all.
-                var text = Environment.GetEnvironmentVariable("XDIT_TRACE") == "1" ? e.ToString() : e.Message.ReplaceLineEndings(" ");
-                Console.Error.WriteLine($"xdit: {text}");
-                return 1;
-            }
-        });
+            var inspection = ModelInspector.Inspect(parseResult.GetValue(path)!);
+            ModelInspector.Print(inspection, Console.Out);
+            return 0;
+        }));
         return command;
     }
 }

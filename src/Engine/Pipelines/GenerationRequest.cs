@@ -18,6 +18,10 @@ public sealed record GenerationRequest
     /// <summary>Initial latents [B, C, h, w] (already scaled by the scheduler's init sigma) instead of seeded noise.</summary>
     public float[]? Latents { get; init; }
 
+    /// <summary>Index of this request's first image in a larger batch split across data-parallel ranks, so each
+    /// rank draws the same initial noise a single rank would have drawn for those images.</summary>
+    public int FirstRow { get; init; }
+
     public static GenerationRequest For(string prompt) => new() { Prompts = new[] { prompt } };
 
     /// <summary>Checks what can be checked without a model; the pipeline checks sizes against the model.</summary>

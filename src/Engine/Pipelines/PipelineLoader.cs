@@ -1,4 +1,5 @@
 using XDit.Engine.Backends;
+using XDit.Kernels;
 
 namespace XDit.Engine.Pipelines;
 
@@ -12,7 +13,15 @@ public static class PipelineLoader
     {
         options ??= new PipelineOptions();
         var index = ModelIndex.Load(dir);
-        var ops = BackendFactory.Create(options.Device, options.DType);
+        return Load(index, BackendFactory.Create(options.Device, options.DType));
+    }
+
+    /// <summary>Loads onto a given backend (one rank's, under in-process parallelism); the pipeline takes ownership of it.</summary>
+    public static TextToImagePipeline Load(string dir, IOps ops) => Load(ModelIndex.Load(dir), ops);
+
+    static TextToImagePipeline Load(ModelIndex index, IOps ops)
+    {
+        var dir = index.Dir;
         try
         {
             return index.PipelineClass switch

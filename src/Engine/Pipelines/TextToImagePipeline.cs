@@ -57,7 +57,8 @@ public abstract class TextToImagePipeline : IDisposable
             if (given.Length != n) throw new ArgumentException($"the given latents hold {given.Length} values, expected {batch}x{c}x{h}x{w} = {n}");
             return (float[])given.Clone();
         }
-        var noise = NoiseGenerator.Normal(n, r.Seed);
+        // Data-parallel ranks draw the rows a single rank would give their images: the stream continues at FirstRow.
+        var noise = NoiseGenerator.Normal(n, r.Seed, (ulong)r.FirstRow * (ulong)(c * h * w));
         if (initSigma != 1f) for (int i = 0; i < n; i++) noise[i] *= initSigma;
         return noise;
     }
@@ -76,7 +77,7 @@ public abstract class TextToImagePipeline : IDisposable
         float sf = (float)vae.Config.ScalingFactor, shift = (float)(vae.Config.ShiftFactor ?? 0.0);
         var z = latents.Select(v => v / sf + shift).ToArray();
         using var zt = Ops.FromHost(z, batch, c, h, w);
-        using var img = vae.Decode(Ops, zt);
+        using var img = DecodeOverride is { } decode ? decode(vae, zt) : vae.Decode(Ops, zt);
         var px = Ops.ToHost(img);
         int H = img.Dim(2), W = img.Dim(3), plane = 3 * H * W;
         var images = new List<GeneratedImage>();
@@ -88,6 +89,9 @@ public abstract class TextToImagePipeline : IDisposable
         }
         return images;
     }
+
+    /// <summary>Replaces the plain VAE decode (patch-parallel decoding plugs in here): (vae, scaled latents) → image.</summary>
+    public Func<AutoencoderKL, Tensor, Tensor>? DecodeOverride { get; set; }
 
     public virtual void Dispose() => Ops.Dispose();
 

@@ -1,25 +1,12 @@
 using System.Globalization;
 using System.Text.RegularExpressions;
-using XDit.Cli;
 
 namespace XDit.Tests.Runtime;
 
 [Collection("Console")]
 public class InspectCommandTests
 {
-    static (int Code, string Out, string Err) Xdit(params string[] args)
-    {
-        var (oldOut, oldErr) = (Console.Out, Console.Error);
-        var (o, e) = (new StringWriter(), new StringWriter());
-        Console.SetOut(o);
-        Console.SetError(e);
-        try { return (Program.Main(args), o.ToString(), e.ToString()); }
-        finally
-        {
-            Console.SetOut(oldOut);
-            Console.SetError(oldErr);
-        }
-    }
+    static (int Code, string Out, string Err) Xdit(params string[] args) => CliRunner.Xdit(args);
 
     static string[] Lines(string text) => text.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => l.TrimEnd('\r')).ToArray();
 

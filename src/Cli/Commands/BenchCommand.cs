@@ -1,0 +1,44 @@
+using System.CommandLine;
+using System.Text.Json;
+using XDit.Engine.Backends;
+using XDit.Engine.Bench;
+using XDit.Engine.Pipelines;
+
+namespace XDit.Cli.Commands;
+
+/// <summary>`xdit bench`: JSON lines of timings (GEMM, attention, a denoising step of a model).</summary>
+public static class BenchCommand
+{
+    public static Command Create()
+    {
+        var device = new Option<string>("--device") { Description = "cpu or cuda", DefaultValueFactory = _ => "cpu" };
+        var what = new Option<string[]>("--what") { Description = "gemm, attention, step (repeatable; all by default)", AllowMultipleArgumentsPerToken = true };
+        var size = new Option<int>("--gemm-size") { Description = "M = N = K of the GEMM", DefaultValueFactory = _ => 1024 };
+        var tokens = new Option<int>("--tokens") { Description = "attention sequence length", DefaultValueFactory = _ => 1024 };
+        var heads = new Option<int>("--heads") { Description = "attention heads", DefaultValueFactory = _ => 16 };
+        var headDim = new Option<int>("--head-dim") { Description = "attention head dimension", DefaultValueFactory = _ => 72 };
+        var repeats = new Option<int>("--repeats") { Description = "timed repeats after one warm-up (the median is reported)", DefaultValueFactory = _ => 5 };
+        var model = new Option<string?>("--model", "-m") { Description = "pipeline folder for the step timing (default: the demo model)" };
+        var cmd = new Command("bench", "Print JSON lines of timings: GEMM, attention, a denoising step");
+        foreach (var o in new Option[] { device, what, size, tokens, heads, headDim, repeats, model }) cmd.Options.Add(o);
+        cmd.SetAction(parse => CliErrors.Run(() =>
+        {
+            var selected = parse.GetValue(what) is { Length: > 0 } w ? w.Select(s => s.ToLowerInvariant()).ToHashSet() : new HashSet<string> { "gemm", "attention", "step" };
+            int reps = parse.GetValue(repeats);
+            using var ops = BackendFactory.Create(parse.GetValue(device)!);
+            if (selected.Contains("gemm")) { int n = parse.GetValue(size); Print(OpBenchmarks.Gemm(ops, n, n, n, reps)); }
+            if (selected.Contains("attention")) Print(OpBenchmarks.Attention(ops, parse.GetValue(tokens), parse.GetValue(heads), parse.GetValue(headDim), reps));
+            if (selected.Contains("step"))
+            {
+                using var pipeline = PipelineLoader.Load(parse.GetValue(model) ?? DemoModel.Find(), new PipelineOptions { Device = parse.GetValue(device)! });
+                Print(OpBenchmarks.DenoiseStep(pipeline, Math.Max(3, reps)));
+            }
+            return 0;
+        }));
+        return cmd;
+    }
+
+    static readonly JsonSerializerOptions Json = new() { PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower, DefaultIgnoreCondition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull };
+
+    static void Print(BenchResult r) => Console.WriteLine(JsonSerializer.Serialize(r, Json));
+}

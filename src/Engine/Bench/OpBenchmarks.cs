@@ -1,0 +1,70 @@
+using System.Diagnostics;
+using XDit.Engine.Pipelines;
+using XDit.Kernels;
+
+namespace XDit.Engine.Bench;
+
+/// <summary>One timing: what was measured, its size, the median milliseconds and the derived rate.</summary>
+public sealed record BenchResult(string Bench, string Device, IReadOnlyDictionary<string, object> Size, double MedianMs, double? Tflops = null, double? Gflops = null);
+
+/// <summary>
+/// Quick timings for `xdit bench`: GEMM, attention and a denoising step of a pipeline, each the median of a few
+/// repeats after a warm-up. Report speed from these as ratios within one run; the tests never time anything.
+/// </summary>
+public static class OpBenchmarks
+{
+    public static BenchResult Gemm(IOps ops, int m, int n, int k, int repeats)
+    {
+        var r = new Random(1);
+        using var a = ops.FromHost(RandomData(r, m * k), m, k);
+        using var w = ops.FromHost(RandomData(r, n * k), n, k);
+        double ms = Median(repeats, () => { using var y = ops.Linear(a, w); ops.ToHost(y.Slice(0, 0, 1)); });
+        double flops = 2.0 * m * n * k;
+        return new BenchResult("gemm", ops.Name, new Dictionary<string, object> { ["m"] = m, ["n"] = n, ["k"] = k }, ms, Gflops: flops / ms / 1e6);
+    }
+
+    public static BenchResult Attention(IOps ops, int tokens, int heads, int headDim, int repeats)
+    {
+        var r = new Random(2);
+        int n = tokens * heads * headDim;
+        using var q = ops.FromHost(RandomData(r, n), 1, tokens, heads, headDim);
+        using var k = ops.FromHost(RandomData(r, n), 1, tokens, heads, headDim);
+        using var v = ops.FromHost(RandomData(r, n), 1, tokens, heads, headDim);
+        double ms = Median(repeats, () => { using var o = ops.Attention(q, k, v); ops.ToHost(o.Slice(1, 0, 1)); });
+        double flops = 4.0 * tokens * (double)tokens * heads * headDim;
+        return new BenchResult("attention", ops.Name, new Dictionary<string, object> { ["tokens"] = tokens, ["heads"] = heads, ["head_dim"] = headDim }, ms, Gflops: flops / ms / 1e6);
+    }
+
+    /// <summary>Milliseconds per denoising step of a pipeline, from the progress events of one generation.</summary>
+    public static BenchResult DenoiseStep(TextToImagePipeline pipeline, int steps)
+    {
+        var times = new List<double>();
+        void OnProgress(object? _, PipelineProgress p) => times.Add(p.StepTime.TotalMilliseconds);
+        pipeline.Progress += OnProgress;
+        try { pipeline.Generate(new GenerationRequest { Prompts = new[] { "a red circle on a blue background" }, NumInferenceSteps = steps }); }
+        finally { pipeline.Progress -= OnProgress; }
+        times.Sort();
+        return new BenchResult("denoise_step", pipeline.Ops.Name, new Dictionary<string, object> { ["model"] = pipeline.Index.Dir, ["steps"] = steps }, times[times.Count / 2]);
+    }
+
+    static double Median(int repeats, Action run)
+    {
+        run(); // warm-up: caches, arena, JIT
+        var ms = new double[Math.Max(1, repeats)];
+        for (int i = 0; i < ms.Length; i++)
+        {
+            var sw = Stopwatch.StartNew();
+            run();
+            ms[i] = sw.Elapsed.TotalMilliseconds;
+        }
+        Array.Sort(ms);
+        return ms[ms.Length / 2];
+    }
+
+    static float[] RandomData(Random r, int n)
+    {
+        var x = new float[n];
+        for (int i = 0; i < n; i++) x[i] = (float)(r.NextDouble() * 2 - 1);
+        return x;
+    }
+}

@@ -1,0 +1,95 @@
+using XDit.Comm;
+using XDit.Engine.Pipelines;
+using XDit.Kernels;
+
+namespace XDit.Engine.Execution;
+
+/// <summary>
+/// Runs one generation on N in-process ranks (threads of this process, each with its own backend and copy of the
+/// pipeline): how CI tests every parallel method, and how one machine rehearses an N-GPU plan (--world-size N).
+/// Data parallel gives each replica a slice of the prompts; inside a replica the executors split guidance rows,
+/// tokens or blocks. Returns the images in prompt order and the traffic of every rank.
+/// </summary>
+public static class ParallelGeneration
+{
+    public sealed record Outcome(GenerationResult Result, DeviceMesh Mesh, long[] BytesSentPerRank, long StaleKvBytesPerRank);
+
+    /// <param name="makeOps">the backend of a rank (one CPU op set per rank by default)</param>
+    /// <param name="onRankPipeline">called on each rank's thread with the loaded pipeline and the rank (rank 0 reports progress)</param>
+    public static Outcome Run(string modelDir, ParallelConfig config, GenerationRequest request,
+        Func<int, IOps>? makeOps = null, Action<TextToImagePipeline, int>? onRankPipeline = null)
+    {
+        request.Validate();
+        var mesh = config.Mesh();
+        PromptsPerReplica(mesh, request); // refuse before starting any rank
+
+        var world = new InProcessWorld(config.WorldSize);
+        var results = world.Run(comm => RunRank(comm, modelDir, config, request, onRankPipeline), makeOps);
+
+        var replicas = results.Where(r => r.Leader).OrderBy(r => r.Replica).ToList();
+        var first0 = replicas[0].Result;
+        var images = replicas.SelectMany(r => r.Result.Images).ToList();
+        var merged = first0 with { Images = images };
+        return new Outcome(merged, mesh, world.BytesSentPerRank(), results.Max(r => r.StaleKvBytes));
+    }
+
+    /// <summary>What one rank produced: whether it answers for its data-parallel replica, which replica, its
+    /// result and the stale K/V bytes it held.</summary>
+    public sealed record RankOutcome(bool Leader, int Replica, GenerationResult Result, long StaleKvBytes);
+
+    /// <summary>
+    /// The work of one rank, on its world communicator (in-process or across processes): loads the pipeline on the
+    /// communicator's backend, installs the rank's parallel loop, and generates its replica's share of the prompts.
+    /// </summary>
+    public static RankOutcome RunRank(ICommunicator comm, string modelDir, ParallelConfig config, GenerationRequest request,
+        Action<TextToImagePipeline, int>? onRankPipeline = null)
+    {
+        var mesh = config.Mesh();
+        int prompts = request.Prompts.Count, perReplica = PromptsPerReplica(mesh, request);
+        int rank = comm.Rank;
+        var coord = mesh.CoordOf(rank);
+        using var pipeline = PipelineLoader.Load(modelDir, comm.Ops);
+        onRankPipeline?.Invoke(pipeline, rank);
+        long staleKv = Configure(pipeline, mesh, comm, config);
+
+        int first = coord.Data * perReplica;
+        var slice = request with
+        {
+            Prompts = request.Prompts.Skip(first).Take(perReplica).ToArray(),
+            FirstRow = request.FirstRow + first * request.NumImagesPerPrompt,
+            Latents = SliceLatents(request, first, perReplica, prompts),
+        };
+        var result = pipeline.Generate(slice);
+        // Every rank of a replica ends with the same images; its first rank answers for it.
+        bool leader = coord with { Data = 0 } == mesh.CoordOf(0);
+        return new RankOutcome(leader, coord.Data, result, staleKv);
+    }
+
+    /// <summary>Puts the rank's parallel loop (and decoder) into its pipeline; returns the stale K/V bytes it will hold.</summary>
+    static long Configure(TextToImagePipeline pipeline, DeviceMesh mesh, ICommunicator world, ParallelConfig config)
+    {
+        if (mesh.Pipe > 1)
+            throw new NotSupportedException("PipeFusion (--pipefusion-parallel-degree > 1) is not available in this build yet");
+        if (config.UseParallelVae)
+            throw new NotSupportedException("patch-parallel VAE (--use-parallel-vae) is not available in this build yet");
+        if (mesh.Cfg > 1 || mesh.Sp > 1)
+            throw new NotSupportedException("CFG and sequence parallelism are not available in this build yet");
+        return 0;
+    }
+
+    static int PromptsPerReplica(DeviceMesh mesh, GenerationRequest request)
+    {
+        int prompts = request.Prompts.Count;
+        if (prompts % mesh.Data != 0)
+            throw new ArgumentException($"data parallel degree {mesh.Data} needs a number of prompts divisible by {mesh.Data}, got {prompts}");
+        return prompts / mesh.Data;
+    }
+
+    static float[]? SliceLatents(GenerationRequest r, int firstPrompt, int count, int prompts)
+    {
+        if (r.Latents is null) return null;
+        int perImage = r.Latents.Length / (prompts * r.NumImagesPerPrompt);
+        int start = firstPrompt * r.NumImagesPerPrompt * perImage, length = count * r.NumImagesPerPrompt * perImage;
+        return r.Latents.AsSpan(start, length).ToArray();
+    }
+}

@@ -1,0 +1,71 @@
+using System.Text.Json;
+
+namespace XDit.Tests.Cli;
+
+/// <summary>`xdit generate` as a user runs it: a picture on success, one clear line and exit 1 on bad input, and
+/// nothing half-written.</summary>
+[Collection("Console")]
+public class GenerateCommandTests
+{
+    [Fact]
+    public void WritesAPngAndAJsonSummary()
+    {
+        var dir = TestPaths.TempDir();
+        var png = Path.Combine(dir, "out.png");
+        var (code, stdout, stderr) = CliRunner.Xdit("generate", "-p", "a red circle on a blue background", "--steps", "3", "-o", png, "--json");
+        Assert.True(code == 0, stderr);
+        var bytes = File.ReadAllBytes(png);
+        Assert.Equal(new byte[] { 0x89, (byte)'P', (byte)'N', (byte)'G' }, bytes[..4]);
+        using var summary = JsonDocument.Parse(stdout);
+        Assert.Equal(3, summary.RootElement.GetProperty("steps").GetInt32());
+        Assert.True(summary.RootElement.GetProperty("timings").GetProperty("denoise_ms").GetDouble() > 0);
+        Assert.Equal(new[] { "out.png" }, Directory.GetFiles(dir).Select(Path.GetFileName));
+    }
+
+    [Theory]
+    [InlineData("--guidance-scale abc", "--guidance-scale: 'abc' is not a number")]
+    [InlineData("--steps 0", "steps must be at least 1")]
+    [InlineData("--steps two", "'two' is not a whole number")]
+    [InlineData("--height 30", "multiples of 4")]
+    [InlineData("--model /nonexistent/model", "/nonexistent/model")]
+    [InlineData("--device tpu", "unknown device 'tpu'")]
+    public void BadInputGivesOneLineAndExitCode1(string extra, string expected)
+    {
+        var dir = TestPaths.TempDir();
+        var args = new[] { "generate", "-p", "a red circle on a blue background", "-o", Path.Combine(dir, "x.png") }.Concat(extra.Split(' ')).ToArray();
+        var (code, _, stderr) = CliRunner.Xdit(args);
+        Assert.Equal(1, code);
+        var lines = stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.Single(lines);
+        Assert.StartsWith("xdit: ", lines[0]);
+        Assert.Contains(expected, lines[0]);
+        Assert.Empty(Directory.GetFiles(dir));
+    }
+
+    [Fact]
+    public void AnUnwritableOutputFailsBeforeAnyWork()
+    {
+        var (code, _, stderr) = CliRunner.Xdit("generate", "-p", "a red circle", "-o", "/nonexistent-folder/x.png");
+        Assert.Equal(1, code);
+        Assert.Contains("/nonexistent-folder", stderr);
+    }
+
+    [Fact]
+    public void APartialModelFolderNamesTheMissingPart()
+    {
+        var model = Path.Combine(TestPaths.TempDir(), "demo");
+        CopyDirectory(TestPaths.DemoModel, model);
+        Directory.Delete(Path.Combine(model, "vae"), recursive: true);
+        var (code, _, stderr) = CliRunner.Xdit("generate", "-p", "a red circle", "--model", model, "-o", Path.Combine(model, "x.png"));
+        Assert.Equal(1, code);
+        Assert.Contains("'vae' folder is missing", stderr);
+        Assert.False(File.Exists(Path.Combine(model, "x.png")));
+    }
+
+    internal static void CopyDirectory(string from, string to)
+    {
+        Directory.CreateDirectory(to);
+        foreach (var f in Directory.GetFiles(from)) File.Copy(f, Path.Combine(to, Path.GetFileName(f)));
+        foreach (var d in Directory.GetDirectories(from)) CopyDirectory(d, Path.Combine(to, Path.GetFileName(d)));
+    }
+}
