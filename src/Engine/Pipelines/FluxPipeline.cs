@@ -18,6 +18,8 @@ namespace XDit.Engine.Pipelines;
 /// linspace(1, 1/n, n) shifted by μ from the image token count, σ given as the timestep (the model multiplies by
 /// 1000). Guidance-distilled: the guidance scale goes into the guidance embedder when the transformer has one (dev);
 /// schnell has none and ignores it. No classifier-free guidance (diffusers' optional "true CFG" is not implemented).
+/// Given initial latents (<see cref="GenerationRequest.Latents"/>) are unpacked [B, C, h, w] like the other pipelines';
+/// they are packed here.
 /// </summary>
 public sealed class FluxPipeline : TextToImagePipeline
 {
@@ -79,6 +81,7 @@ public sealed class FluxPipeline : TextToImagePipeline
     public override float DefaultGuidanceScale => 3.5f;
     /// <summary>VAE factor × 2: latents are packed in 2×2 patches.</summary>
     public override int SizeMultiple => _vae.Config.SpatialFactor * 2;
+    protected override string SizeMultipleMeaning => "VAE factor × 2 for the 2×2 latent packing";
     public override int DefaultSize => DefaultSampleSize * _vae.Config.SpatialFactor;
     /// <summary>True for FLUX.1-dev-like models (guidance_embeds), false for schnell.</summary>
     public bool UsesGuidanceEmbedding => _transformer.Config.GuidanceEmbeds;

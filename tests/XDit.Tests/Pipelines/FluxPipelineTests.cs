@@ -159,6 +159,7 @@ public class FluxPipelineTests
         using var pipeline = PipelineLoader.Load(Dev.Value);
         var e = Assert.Throws<ArgumentException>(() => pipeline.Generate(Request("a cat") with { Height = height, Width = width }));
         Assert.Contains("multiples of 4", e.Message);
+        Assert.Contains("2×2 latent packing", e.Message);
         Assert.Contains($"{height}x{width}", e.Message);
     }
 }
