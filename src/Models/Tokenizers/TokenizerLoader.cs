@@ -22,7 +22,7 @@ public static class TokenizerLoader
         var jsonPath = Path.Combine(tokenizerDir, "tokenizer.json");
         if (IsClipBpe(tokenizerDir, jsonPath)) return new ClipTextTokenizer(ClipTokenizer.Load(tokenizerDir));
         if (!File.Exists(jsonPath))
-            throw new FileNotFoundException($"{tokenizerDir}: no tokenizer.json (only tokenizer.json folders are supported)", jsonPath);
+            throw new FileNotFoundException($"{tokenizerDir}: neither tokenizer.json nor CLIP's vocab.json + merges.txt found", jsonPath);
         var configPath = Path.Combine(tokenizerDir, "tokenizer_config.json");
         var config = File.Exists(configPath) ? JsonConfig.Load(configPath) : null;
         return FromJson(File.ReadAllText(jsonPath), jsonPath, config);
@@ -34,7 +34,10 @@ public static class TokenizerLoader
     {
         if (File.Exists(Path.Combine(dir, "vocab.json")) && File.Exists(Path.Combine(dir, "merges.txt"))) return true;
         if (!File.Exists(jsonPath)) return false;
-        using var doc = JsonDocument.Parse(File.ReadAllText(jsonPath));
+        JsonDocument doc;
+        try { doc = JsonDocument.Parse(File.ReadAllText(jsonPath)); }
+        catch (JsonException e) { throw new FormatException($"{jsonPath}: not a tokenizer.json: {e.Message}", e); }
+        using var _ = doc;
         if (!doc.RootElement.TryGetProperty("model", out var model) || !model.TryGetProperty("type", out var type) || type.GetString() != "BPE")
             return false;
         var suffix = model.TryGetProperty("end_of_word_suffix", out var s) && s.ValueKind == JsonValueKind.String ? s.GetString() : null;

@@ -87,4 +87,13 @@ public class TokenizerLoaderClipTests
         var e = Assert.Throws<DirectoryNotFoundException>(() => TokenizerLoader.Load(dir));
         Assert.Contains(dir, e.Message);
     }
+
+    [Fact]
+    public void AMalformedTokenizerJsonIsNamed()
+    {
+        var dir = TestPaths.TempDir();
+        File.WriteAllText(Path.Combine(dir, "tokenizer.json"), "{ \"model\": ");
+        var e = Assert.Throws<FormatException>(() => TokenizerLoader.Load(dir));
+        Assert.Contains(Path.Combine(dir, "tokenizer.json"), e.Message);
+    }
 }
