@@ -1,0 +1,130 @@
+using XDit.Comm;
+using XDit.Kernels;
+using XDit.Models.Vae;
+using XDit.Runtime;
+
+namespace XDit.Engine.ParallelVae;
+
+/// <summary>
+/// The VAE decoder's spatially coupled operations when each rank of <see cref="Group"/> holds a band of rows
+/// (rank order = top to bottom), as in DistVAE (methods.md §9): a k×k convolution first trades k/2 halo rows with
+/// the neighbours (Send/Recv), convolves the widened band with the usual zero padding, and crops the halo rows; a
+/// GroupNorm pools exact statistics over the group (two passes: all-reduced sums give the mean, then all-reduced
+/// squared deviations from it give the biased variance, both accumulated in double per rank); the mid-block
+/// attention takes its queries from the local rows and its keys and values from the all-gathered sequence;
+/// upsampling is local.
+/// </summary>
+public sealed class PatchParallelVaeOps(ICommunicator group) : VaeSpatialOps
+{
+    const int DownTag = 91, UpTag = 92;
+
+    public ICommunicator Group { get; } = group;
+
+    public override Tensor Conv(IOps ops, Tensor x, VaeConv conv)
+    {
+        int halo = conv.Padding, r = Group.Rank, n = Group.Size, h = x.Dim(2);
+        if (halo == 0 || n == 1) return base.Conv(ops, x, conv);
+        if (h < halo)
+            throw new ArgumentException($"patch-parallel VAE at {conv.Name}: rank {r} holds {h} rows, fewer than the {halo} halo rows a {conv.KernelSize}x{conv.KernelSize} convolution needs from it");
+        // Buffered sends first (down to r+1 carries my last rows, up to r−1 my first rows), then the receives.
+        if (r < n - 1) Group.Send(x.Slice(2, h - halo, halo), r + 1, DownTag);
+        if (r > 0) Group.Send(x.Slice(2, 0, halo), r - 1, UpTag);
+        var parts = new List<Tensor>();
+        var owned = new List<Tensor>();
+        try
+        {
+            int[] haloShape = [x.Dim(0), x.Dim(1), halo, x.Dim(3)];
+            if (r > 0)
+            {
+                var top = Own(owned, ops.Empty(x.DType, haloShape));
+                Group.Recv(top, r - 1, DownTag);
+                parts.Add(top);
+            }
+            parts.Add(x);
+            if (r < n - 1)
+            {
+                var bottom = Own(owned, ops.Empty(x.DType, haloShape));
+                Group.Recv(bottom, r + 1, UpTag);
+                parts.Add(bottom);
+            }
+            var wide = Own(owned, ops.Concat(2, parts.ToArray()));
+            // Zero padding at the image borders is the conv's own; the halo rows' outputs are dropped.
+            var y = Own(owned, ops.Conv2d(wide, conv.Weight, conv.Bias, 1, conv.Padding));
+            return ops.Contiguous(y.Slice(2, r > 0 ? halo : 0, h));
+        }
+        finally { foreach (var t in owned) t.Dispose(); }
+    }
+
+    public override Tensor GroupNorm(IOps ops, Tensor x, VaeGroupNorm norm)
+    {
+        if (Group.Size == 1) return base.GroupNorm(ops, x, norm);
+        int b = x.Dim(0), c = x.Dim(1), g = norm.Groups, plane = x.Dim(2) * x.Dim(3);
+        if (c % g != 0) throw new ArgumentException($"patch-parallel VAE at {norm.Name}: {c} channels do not split into {g} groups");
+        int cpg = c / g;
+        var v = ops.ToHost(x);
+
+        // Pass 1: sums per (batch, group) and the element count → mean.
+        var sums = new float[b * g + 1];
+        for (int bg = 0; bg < b * g; bg++)
+        {
+            double s = 0;
+            foreach (var e in v.AsSpan(bg * cpg * plane, cpg * plane)) s += e;
+            sums[bg] = (float)s;
+        }
+        sums[b * g] = cpg * plane;
+        var total = AllReduce(ops, sums);
+        double count = total[b * g];
+        var mean = new double[b * g];
+        for (int bg = 0; bg < b * g; bg++) mean[bg] = total[bg] / count;
+
+        // Pass 2: squared deviations from the pooled mean → biased variance (no cancellation).
+        var sq = new float[b * g];
+        for (int bg = 0; bg < b * g; bg++)
+        {
+            double s = 0, m = mean[bg];
+            foreach (var e in v.AsSpan(bg * cpg * plane, cpg * plane)) s += (e - m) * (e - m);
+            sq[bg] = (float)s;
+        }
+        var varSum = AllReduce(ops, sq);
+
+        // y = x·a + s per (batch, channel): a = γ/√(var + eps), s = β − μ·a.
+        var gamma = ops.ToHost(norm.Weight);
+        var beta = ops.ToHost(norm.Bias);
+        var scale = new float[b * c];
+        var shift = new float[b * c];
+        for (int bi = 0; bi < b; bi++)
+            for (int ch = 0; ch < c; ch++)
+            {
+                int bg = bi * g + ch / cpg;
+                double a = gamma[ch] / Math.Sqrt(varSum[bg] / count + norm.Eps);
+                scale[bi * c + ch] = (float)a;
+                shift[bi * c + ch] = (float)(beta[ch] - mean[bg] * a);
+            }
+        using var ta = ops.FromHost(scale, b, c, 1, 1);
+        using var ts = ops.FromHost(shift, b, c, 1, 1);
+        using var scaled = ops.Mul(x, ta);
+        return ops.Add(scaled, ts);
+    }
+
+    public override Tensor MidAttention(IOps ops, Tensor tokens, VaeAttentionBlock block)
+    {
+        if (Group.Size == 1) return base.MidAttention(ops, tokens, block);
+        int b = tokens.Dim(0), n = tokens.Dim(1), c = block.Channels;
+        using var all = Group.AllGather(tokens, 1);          // [B, N, C], rows in image order
+        int total = all.Dim(1);
+        using var q = block.Q.Apply(ops, tokens);
+        using var k = block.K.Apply(ops, all);
+        using var v = block.V.Apply(ops, all);
+        using var a = ops.Attention(q.Reshape(b, n, 1, c), k.Reshape(b, total, 1, c), v.Reshape(b, total, 1, c));
+        return block.Out.Apply(ops, a.Reshape(b, n, c));
+    }
+
+    float[] AllReduce(IOps ops, float[] values)
+    {
+        using var t = ops.FromHost(values, values.Length);
+        Group.AllReduce(t);
+        return ops.ToHost(t);
+    }
+
+    static Tensor Own(List<Tensor> owned, Tensor t) { owned.Add(t); return t; }
+}

@@ -1,0 +1,305 @@
+using System.Diagnostics;
+using XDit.Comm;
+using XDit.Engine.Execution;
+using XDit.Engine.Pipelines;
+using XDit.Engine.Samplers;
+using XDit.Kernels;
+using XDit.Models;
+using XDit.Models.PixArt;
+using XDit.Runtime;
+
+namespace XDit.Engine.PipeFusion;
+
+/// <summary>
+/// PipeFusion (methods.md §1, xdit.md §3): the transformer's blocks split into consecutive stages along the mesh's
+/// pipefusion axis, the image into row-band patches that stream through the stages with a stale K/V buffer per
+/// attention layer (<see cref="StaleKvAttention"/>). The first <see cref="WarmupSteps"/> steps send the whole
+/// sequence through the stages one after another (fresh K/V everywhere); later steps stream patches: stage s
+/// works on patch p while stage s+1 works on p−1, and the last stage combines guidance and steps the scheduler of
+/// that patch, then returns the new latent band to stage 0, so consecutive diffusion steps overlap too.
+/// Hybrids: each cfg rank (degree 2) runs its own pipeline on its half of the rows and the noise predictions are
+/// all-gathered over the cfg group at the last stage; Ulysses inside a stage splits each patch into strips of
+/// whole rows, the K/V buffer is written after the all-to-all. Ring inside PipeFusion is not supported
+/// (NotSupportedException at construction). Data parallelism is outside: every group this loop uses stays inside
+/// the rank's data-parallel replica, so each replica runs its own loop on its own prompts.
+/// One instance per rank (it holds this rank's buffers and counters); every rank ends with the final latents.
+/// Sends are assumed buffered (InProcessWorld's are): the stages form a ring, which rendezvous sends would
+/// deadlock.
+/// </summary>
+public sealed class PipeFusionLoop : IDenoiseLoop
+{
+    const int HiddenTag = 71, TextTag = 72, LatentTag = 73;
+
+    readonly DeviceMesh _mesh;
+    readonly ICommunicator _world;
+    readonly List<long> _bytesPerStep = new();
+
+    public PipeFusionLoop(DeviceMesh mesh, ICommunicator world, int numPipelinePatch, int warmupSteps)
+    {
+        ArgumentNullException.ThrowIfNull(mesh);
+        ArgumentNullException.ThrowIfNull(world);
+        if (world.Size != mesh.WorldSize)
+            throw new ArgumentException($"PipeFusion: the mesh ({mesh}) needs a world communicator of {mesh.WorldSize} ranks, got {world.Size}");
+        if (numPipelinePatch < 1) throw new ArgumentException($"PipeFusion: num_pipeline_patch must be at least 1, got {numPipelinePatch}");
+        if (warmupSteps < 0) throw new ArgumentException($"PipeFusion: warmup steps cannot be negative, got {warmupSteps}");
+        if (mesh.Ring > 1)
+            throw new NotSupportedException($"PipeFusion with ring degree {mesh.Ring}: ring attention over a stale K/V buffer is not implemented; use ulysses for sequence parallelism inside a stage");
+        if (mesh.Cfg > 2) throw new ArgumentException($"PipeFusion: the cfg degree is 1 or 2 (negative and positive rows), got {mesh.Cfg}");
+        _mesh = mesh;
+        _world = world;
+        NumPipelinePatch = numPipelinePatch;
+        WarmupSteps = warmupSteps;
+    }
+
+    public int NumPipelinePatch { get; }
+    /// <summary>Steps run on the whole sequence before patches stream (0 allowed: see <see cref="StaleKvAttention"/>).</summary>
+    public int WarmupSteps { get; }
+    /// <summary>The patch split of the last run (the count may be lower than asked: see its Warning).</summary>
+    public PatchGeometry? Geometry { get; private set; }
+    /// <summary>Blocks [Start, Start + Count) this rank's stage ran.</summary>
+    public (int Start, int Count) Blocks { get; private set; }
+    /// <summary>Bytes of this rank's stale K and V buffers (all its layers) in the last run.</summary>
+    public long StaleKvBytes { get; private set; }
+    /// <summary>Bytes this rank sent during each diffusion step of the last run (its own step loop).</summary>
+    public IReadOnlyList<long> BytesSentPerStep => _bytesPerStep;
+    /// <summary>Bytes this rank sent to hand the final latents to every rank.</summary>
+    public long FinalBroadcastBytes { get; private set; }
+
+    public void Run(IOps ops, DenoiseJob job, IProgress<PipelineProgress>? progress)
+    {
+        var run = new RunState(this, ops, job);
+        run.Execute(progress);
+    }
+
+    /// <summary>Everything one run needs, checked before any communication.</summary>
+    sealed class RunState
+    {
+        readonly PipeFusionLoop _loop;
+        readonly IOps _ops;
+        readonly DenoiseJob _job;
+        readonly DiffusionTransformer _model;
+        readonly MeshCoord _coord;
+        readonly int _stages, _stage, _steps, _warmup;
+        readonly bool _first, _last, _carriesText;
+        readonly int _rowStart, _rowCount, _hidden, _U;
+        readonly int[]? _textShape;
+        readonly PatchGeometry _geo;
+        readonly LatentBands _bands;
+        readonly ICommunicator? _pipe, _cfg, _ulysses;
+        readonly float[] _zeros;
+
+        public RunState(PipeFusionLoop loop, IOps ops, DenoiseJob job)
+        {
+            _loop = loop; _ops = ops; _job = job; _model = job.Model;
+            var mesh = loop._mesh;
+            _coord = mesh.CoordOf(loop._world.Rank);
+            _stages = mesh.Pipe; _stage = _coord.Pipe;
+            _first = _stage == 0; _last = _stage == _stages - 1;
+            _steps = job.Scheduler.Timesteps.Length;
+            _warmup = loop.WarmupSteps;
+            if (_warmup > _steps)
+                throw new ArgumentException($"PipeFusion: {_warmup} warmup steps is more than the {_steps} denoising steps");
+            loop.Blocks = PatchGeometry.StageBlocks(_model.NumBlocks, _stages, _stage);
+
+            if (mesh.Cfg == 2 && !job.Cfg)
+                throw new ArgumentException("PipeFusion: cfg parallel degree 2 needs classifier-free guidance (guidance scale > 1), which splits the rows into negative and positive halves");
+            _rowStart = mesh.Cfg == 2 ? _coord.Cfg * job.Batch : 0;
+            _rowCount = mesh.Cfg == 2 ? job.Batch : job.Rows;
+            _U = mesh.Ulysses;
+            if (_model.NumHeads % _U != 0)
+                throw new ArgumentException($"PipeFusion: the transformer's {_model.NumHeads} attention heads do not divide by the ulysses degree {_U}");
+
+            // The token grid comes from the model itself: embed the first step once (no communication yet).
+            int gh, gw;
+            using (var probe = Embed(0, job.Latents))
+            {
+                gh = probe.GridH; gw = probe.GridW;
+                _hidden = probe.Image.Dim(2);
+                _textShape = probe.Text?.Dims;
+            }
+            // PixArt's text is a cross-attention context the blocks never change; a joint text stream (SD3, Flux)
+            // changes in every block, so it travels with the image tokens between stages.
+            _carriesText = _model is not PixArtTransformer && _textShape is not null;
+
+            var ls = job.LatentShape;
+            if (ls.Length == 3)
+            {
+                if (ls[1] % gh != 0 || ls[2] % gw != 0)
+                    throw new ArgumentException($"PipeFusion: latent {ls[1]}x{ls[2]} is not a whole number of patches of the {gh}x{gw} token grid");
+                int ps = ls[1] / gh;
+                _geo = PatchGeometry.Create(gh, gw, ps, loop.NumPipelinePatch, _U);
+                _bands = new LatentBands(job.Batch, ls[0], ls[1], ls[2], ps);
+            }
+            else if (ls.Length == 2 && ls[0] == gh * gw)
+            {
+                // Flux's packed latents: one token per 2×2 latent pixels, so xDiT's latent rows are 2 per token row.
+                _geo = PatchGeometry.Create(gh, gw, 2, loop.NumPipelinePatch, _U);
+                _bands = new LatentBands(job.Batch, 1, gh, gw * ls[1], 1);
+            }
+            else throw new ArgumentException($"PipeFusion: latent shape [{string.Join(", ", ls)}] does not match the model's {gh}x{gw} token grid");
+            loop.Geometry = _geo;
+
+            _pipe = _stages > 1 ? mesh.Communicator(loop._world, MeshAxis.Pipe) : null;
+            _cfg = mesh.Cfg > 1 ? mesh.Communicator(loop._world, MeshAxis.Cfg) : null;
+            _ulysses = _U > 1 ? mesh.Communicator(loop._world, MeshAxis.Ulysses) : null;
+            _zeros = new float[job.Latents.Length];
+        }
+
+        public void Execute(IProgress<PipelineProgress>? progress)
+        {
+            _loop._bytesPerStep.Clear();
+            var stats = _loop._world.Stats;
+            var schedulers = _last ? _geo.Bands.Select(_ => _job.NewScheduler()).ToArray() : Array.Empty<IScheduler>();
+            using var attention = new StaleKvAttention(_geo.TotalTokens, _ulysses);
+            try
+            {
+                for (int i = 0; i < _steps; i++)
+                {
+                    var sw = Stopwatch.StartNew();
+                    long before = stats.BytesSent;
+                    bool patchMode = i >= _warmup;
+                    // Stage 0 gets the whole latent back after each warmup step (the last one feeds the first patched step).
+                    if (_first && _pipe is not null && i >= 1 && i <= _warmup) RecvLatent(_job.Latents);
+                    if (!patchMode) FullStep(i, attention, schedulers);
+                    else foreach (var band in _geo.Bands) PatchStep(i, band, attention, schedulers);
+                    _loop._bytesPerStep.Add(stats.BytesSent - before);
+                    progress?.Report(new PipelineProgress("denoise", i + 1, _steps, sw.Elapsed));
+                }
+                _loop.StaleKvBytes = attention.BufferBytes;
+
+                // Every rank ends with the final latents: the last stage of each pipeline holds them.
+                long b0 = stats.BytesSent;
+                if (_pipe is not null)
+                {
+                    using var t = _ops.FromHost(_job.Latents, _job.Latents.Length);
+                    _pipe.Broadcast(t, _stages - 1);
+                    if (!_last) _ops.ToHost(t).CopyTo(_job.Latents, 0);
+                }
+                _loop.FinalBroadcastBytes = stats.BytesSent - b0;
+            }
+            finally { attention.Clear(); }
+        }
+
+        /// <summary>A warmup step: the whole sequence (this rank's contiguous sequence-parallel shard) through the stage.</summary>
+        void FullStep(int i, StaleKvAttention attention, IScheduler[] schedulers)
+        {
+            int S = _geo.TotalTokens, n = S / _U, start = _coord.Ulysses * n;
+            using var state = Embed(i, _first ? _job.Latents : _zeros);
+            state.Shard(_ops, start, n);
+            attention.SetFull();
+            RunStage(i, state, attention);
+            if (!_last) return;
+
+            var output = Predict(state, _geo.GridH);
+            var noise = new float[_job.Latents.Length];
+            _job.Combine(output, noise, _bands.Spatial(new PatchBand(0, 0, _geo.GridH, 0, S)));
+            foreach (var band in _geo.Bands)
+            {
+                var x = _bands.Extract(_job.Latents, band);
+                schedulers[band.Index].Step(_bands.Extract(noise, band), i, x);
+                _bands.Insert(x, _job.Latents, band);
+            }
+            if (_pipe is not null && !_first && i < _steps - 1)
+            {
+                using var t = _ops.FromHost(_job.Latents, _job.Latents.Length);
+                _pipe.Send(t, 0, LatentTag);
+            }
+        }
+
+        /// <summary>One patch of a streamed step: stage 0 embeds the patch from its latest latent band; other stages
+        /// take the previous stage's hidden states; the last stage steps the patch's scheduler and sends the band back.</summary>
+        void PatchStep(int i, PatchBand band, StaleKvAttention attention, IScheduler[] schedulers)
+        {
+            if (_first && _pipe is not null && i > _warmup)
+            {
+                var part = new float[_bands.BandSize(band)];
+                RecvLatent(part);
+                _bands.Insert(part, _job.Latents, band);
+            }
+            var (start, count) = _geo.SubBand(band, _coord.Ulysses);
+            using var state = Embed(i, _first ? _job.Latents : _zeros);
+            state.Shard(_ops, start, count);
+            attention.SetPatch(band.TokenStart, band.TokenCount);
+            RunStage(i, state, attention);
+            if (!_last) return;
+
+            var output = Predict(state, band.GridRows);
+            var noise = new float[_bands.BandSize(band)];
+            _job.Combine(output, noise, _bands.Spatial(band));
+            var x = _bands.Extract(_job.Latents, band);
+            schedulers[band.Index].Step(noise, i, x);
+            _bands.Insert(x, _job.Latents, band);
+            if (_pipe is not null && !_first && i < _steps - 1)
+            {
+                using var t = _ops.FromHost(x, x.Length);
+                _pipe.Send(t, 0, LatentTag);
+            }
+        }
+
+        /// <summary>Receives the previous stage's activations (unless stage 0), runs this stage's blocks, and sends
+        /// them on (unless the last stage).</summary>
+        void RunStage(int i, DitState state, StaleKvAttention attention)
+        {
+            if (!_first)
+            {
+                var image = _ops.Empty(state.Image.DType, _rowCount, state.TokenCount, _hidden);
+                Replace(state, image, isText: false);
+                _pipe!.Recv(image, _stage - 1, HiddenTag);
+                if (_carriesText)
+                {
+                    var text = _ops.Empty(state.Text!.DType, _textShape!);
+                    Replace(state, text, isText: true);
+                    _pipe.Recv(text, _stage - 1, TextTag);
+                }
+            }
+            var (b0, nb) = _loop.Blocks;
+            for (int b = b0; b < b0 + nb; b++) _model.RunBlock(_ops, b, state, attention);
+            if (!_last)
+            {
+                _pipe!.Send(state.Image, _stage + 1, HiddenTag);
+                if (_carriesText) _pipe.Send(state.Text!, _stage + 1, TextTag);
+            }
+        }
+
+        /// <summary>The model output of the held rows for a band of <paramref name="gridRows"/> token rows (the
+        /// whole image in warmup), gathered over Ulysses (tokens) and cfg (rows): host [Rows, OutChannels, spatial].</summary>
+        float[] Predict(DitState state, int gridRows)
+        {
+            using var local = _model.Finish(_ops, state);
+            using var tokens = _ulysses is null ? null : _ulysses.AllGather(local, 1);
+            var all = tokens ?? local;
+            // Unpatchify reads only the grid from the state: a band is a grid of fewer rows.
+            var band = new DitState { Image = all, Conditioning = all, TotalTokens = all.Dim(1), GridH = gridRows, GridW = _geo.GridW };
+            using var output = _model.Unpatchify(_ops, all, band);
+            using var rows = _cfg is null ? null : _cfg.AllGather(output, 0);
+            return _ops.ToHost(rows ?? output);
+        }
+
+        void RecvLatent(float[] into)
+        {
+            using var t = _ops.Empty(DType.F32, into.Length);
+            _pipe!.Recv(t, _stages - 1, LatentTag);
+            _ops.ToHost(t).CopyTo(into, 0);
+        }
+
+        /// <summary>Embeds a step's inputs for this rank's rows (all rows, or its cfg half). Stages after the first
+        /// only need the conditioning and text, so they embed zeros and replace the image tokens.</summary>
+        DitState Embed(int i, float[] latent)
+        {
+            var shape = new[] { _job.Rows }.Concat(_job.LatentShape).ToArray();
+            var input = _job.Cfg ? latent.Concat(latent).ToArray() : latent;
+            using var x = _ops.FromHost(input, shape);
+            var inputs = _job.BuildInputs(_ops, x, i);
+            if (_rowCount != _job.Rows) inputs = DitInputRows.Slice(inputs, _rowStart, _rowCount, _job.Rows);
+            return _model.Embed(_ops, inputs);
+        }
+
+        static void Replace(DitState state, Tensor next, bool isText)
+        {
+            var old = isText ? state.Text : state.Image;
+            if (isText) state.Text = next; else state.Image = next;
+            state.Own(next);
+            if (old is not null && state.Owned.Remove(old)) old.Dispose();
+        }
+    }
+}
