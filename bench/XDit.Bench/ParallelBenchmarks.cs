@@ -22,7 +22,7 @@ public class ParallelBenchmarks
         new[] { 1, 2, 4 }.SelectMany(ParallelStepBenchmark.MethodsFor).Where(m => Workload.Heads % m.Ulysses == 0).Select(m => m.Name);
 
     [ParamsSource(nameof(Methods))]
-    public string Method { get; set; } = "single";
+    public string Parallel { get; set; } = "single";
 
     ParallelStepSession _session = null!;
 
@@ -32,7 +32,7 @@ public class ParallelBenchmarks
         new[] { 1, 2, 4, 8 }.SelectMany(ParallelStepBenchmark.MethodsFor).First(m => m.Name == name);
 
     [GlobalSetup]
-    public void Setup() => _session = new ParallelStepSession(Find(Method).Mesh(), Workload);
+    public void Setup() => _session = new ParallelStepSession(Find(Parallel).Mesh(), Workload);
 
     [GlobalCleanup]
     public void Cleanup() => _session.Dispose();
@@ -76,7 +76,7 @@ sealed class BytesPerStepColumn : IColumn
 
     public string GetValue(Summary summary, BenchmarkCase benchmarkCase, SummaryStyle style)
     {
-        if (benchmarkCase.Parameters["Method"] is not string name) return "NA";
+        if (benchmarkCase.Parameters["Parallel"] is not string name) return "NA";
         long bytes = Cache.GetOrAdd(name, n => ParallelStepBenchmark.Measure(ParallelBenchmarks.Find(n), ParallelBenchmarks.Workload, steps: 1, warmup: 0).BytesSentPerRankPerStep);
         return bytes.ToString("N0");
     }
