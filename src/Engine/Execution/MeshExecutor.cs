@@ -49,13 +49,14 @@ public sealed class MeshExecutor : IDenoiseExecutor
     public MeshCoord Coord { get; }
 
     /// <summary>
-    /// Checks that <paramref name="model"/> with <paramref name="imageTokens"/> tokens and <paramref name="rows"/>
-    /// batch rows can run on the mesh: rows split over cfg, heads over ulysses, tokens over sp. Every rank checks
-    /// the same numbers, so all of them fail together before any collective (no rank is left waiting).
+    /// Checks that <paramref name="model"/> with <paramref name="imageTokens"/> tokens (and <paramref name="rows"/>
+    /// batch rows when given) can run on the mesh: rows split over cfg, heads over ulysses, tokens over sp.
+    /// Predict makes the same checks (tokens right after Embed); every rank checks the same numbers, so all of
+    /// them fail together before any collective (no rank is left waiting).
     /// </summary>
-    public void Validate(DiffusionTransformer model, int imageTokens, int rows)
+    public void Validate(DiffusionTransformer model, int imageTokens, int? rows = null)
     {
-        ValidateRowsAndHeads(model, rows);
+        ValidateRowsAndHeads(model, rows ?? Mesh.Cfg);
         ValidateTokens(model, imageTokens);
     }
 

@@ -88,4 +88,48 @@ public class MeshExecutorFixtureTests
         }
         TestContext.Current.SendDiagnosticMessage($"{fixture} cfg {cfg} × ulysses {ulysses} × ring {ring}: worst relative error {worst:E2}");
     }
+
+    [Fact]
+    public void DataParallelGroupsRunSideBySideWithoutTalkingToEachOther()
+    {
+        // data 2 × cfg 2 × ring 2: each data group gets its own rows (here the fixture's rows, scaled by its data
+        // rank + 1) and must return exactly its own single-rank output.
+        var (inputs, _) = Reference("pixart_sigma");
+        var mesh = new DeviceMesh(8, data: 2, cfg: 2, ring: 2);
+        float[] ReferenceFor(int d)
+        {
+            using var ops = new CpuOps();
+            using var model = inputs.LoadModel(ops);
+            var owned = new List<Tensor>();
+            try
+            {
+                var x = inputs.Upload(ops, owned);
+                using var scaled = ops.Scale(x.HiddenStates, d + 1);
+                using var output = model.Forward(ops, x with { HiddenStates = scaled });
+                return ops.ToHost(output);
+            }
+            finally { foreach (var t in owned) t.Dispose(); }
+        }
+        var want = new[] { ReferenceFor(0), ReferenceFor(1) };
+        var results = InProcessWorld.Run(8, comm =>
+        {
+            var ops = comm.Ops;
+            int d = mesh.CoordOf(comm.Rank).Data;
+            using var model = inputs.LoadModel(ops);
+            var owned = new List<Tensor>();
+            try
+            {
+                var x = inputs.Upload(ops, owned);
+                using var scaled = ops.Scale(x.HiddenStates, d + 1);
+                using var output = new MeshExecutor(mesh, comm).Predict(ops, model, x with { HiddenStates = scaled }, 0);
+                return (d, ops.ToHost(output));
+            }
+            finally { foreach (var t in owned) t.Dispose(); }
+        });
+        foreach (var (d, output) in results)
+        {
+            double err = Numerics.RelativeError(output, want[d]);
+            Assert.True(err < 1e-5, $"data group {d}: relative error {err:E2}");
+        }
+    }
 }
