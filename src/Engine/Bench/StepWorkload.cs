@@ -1,0 +1,58 @@
+using XDit.Kernels;
+using XDit.Models;
+using XDit.Models.PixArt;
+using XDit.Runtime;
+
+namespace XDit.Engine.Bench;
+
+/// <summary>What one benchmarked denoising step runs: a transformer (loaded once per rank) and its inputs.</summary>
+public interface IStepWorkload
+{
+    string Description { get; }
+    int Heads { get; }
+    int ImageTokens { get; }
+    int Rows { get; }
+    DiffusionTransformer Load(IOps ops);
+    /// <summary>The step's inputs on <paramref name="ops"/>; the tensors made go into <paramref name="owned"/>.</summary>
+    DitInputs Inputs(IOps ops, List<Tensor> owned);
+}
+
+/// <summary>
+/// A PixArt transformer folder (the demo model's by default) on a square latent of <paramref name="latentSize"/>²
+/// with <paramref name="textTokens"/> caption tokens, <paramref name="rows"/> rows ([negative; positive] of one
+/// prompt by default). Inputs are seeded random values: the time of a step does not depend on them.
+/// </summary>
+public sealed class PixArtStepWorkload(string transformerDir, int latentSize = 16, int textTokens = 16, int rows = 2) : IStepWorkload
+{
+    readonly PixArtConfig _config = PixArtConfig.Load(Path.Combine(transformerDir, "config.json"));
+
+    public string Description => $"{transformerDir}: {_config.NumLayers} layers, {Heads} heads × {_config.AttentionHeadDim}, latent {latentSize}×{latentSize} → {ImageTokens} tokens, {textTokens} text tokens, {Rows} rows";
+    public int Heads => _config.NumAttentionHeads;
+    public int ImageTokens => (latentSize / _config.PatchSize) * (latentSize / _config.PatchSize);
+    public int Rows => rows;
+
+    public DiffusionTransformer Load(IOps ops) => PixArtTransformer.Load(transformerDir, ops);
+
+    public DitInputs Inputs(IOps ops, List<Tensor> owned)
+    {
+        int c = _config.InChannels, caption = _config.CaptionChannels ?? _config.CrossAttentionDim;
+        Tensor Own(Tensor t) { owned.Add(t); return t; }
+        return new DitInputs
+        {
+            HiddenStates = Own(ops.FromHost(Random(rows * c * latentSize * latentSize, 1), rows, c, latentSize, latentSize)),
+            EncoderHiddenStates = Own(ops.FromHost(Random(rows * textTokens * caption, 2), rows, textTokens, caption)),
+            EncoderAttentionMask = Own(ops.FromHost(Enumerable.Repeat(1f, rows * textTokens).ToArray(), rows, textTokens)),
+            Timestep = Enumerable.Repeat(500f, rows).ToArray(),
+            Resolution = _config.UseAdditionalConditions ? Own(ops.FromHost(Enumerable.Repeat((float)latentSize * 8, rows * 2).ToArray(), rows, 2)) : null,
+            AspectRatio = _config.UseAdditionalConditions ? Own(ops.FromHost(Enumerable.Repeat(1f, rows).ToArray(), rows, 1)) : null,
+        };
+    }
+
+    static float[] Random(int n, int seed)
+    {
+        var r = new Random(seed);
+        var x = new float[n];
+        for (int i = 0; i < n; i++) x[i] = (float)(r.NextDouble() * 2 - 1);
+        return x;
+    }
+}

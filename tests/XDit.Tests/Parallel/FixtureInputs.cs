@@ -1,0 +1,87 @@
+using XDit.Engine.Verify;
+using XDit.Kernels;
+using XDit.Models;
+using XDit.Models.Flux;
+using XDit.Models.PixArt;
+using XDit.Models.SD3;
+using XDit.Runtime;
+
+namespace XDit.Tests.Parallel;
+
+/// <summary>
+/// A transformer fixture's inputs as host arrays (so each in-process rank can upload its own copy), always with
+/// two different batch rows: a fixture of one row (flux) gets a second row made from the first with the hidden
+/// states scaled by −0.7 and the timestep and guidance halved, so that a CFG split that swapped or duplicated
+/// the halves would show.
+/// </summary>
+sealed class FixtureInputs
+{
+    public required string Name { get; init; }
+    public required Dictionary<string, (float[] Data, int[] Shape)> Tensors { get; init; }
+    public required float[] Timestep { get; init; }
+    public float[]? Guidance { get; init; }
+    public int Rows => Tensors["hidden_states"].Shape[0];
+
+    static readonly string[] Batched = ["hidden_states", "encoder_hidden_states", "encoder_attention_mask", "pooled_projections", "resolution", "aspect_ratio"];
+    static readonly string[] PerToken = ["img_ids", "txt_ids"];
+
+    public static FixtureInputs Load(string name)
+    {
+        using var fixture = new FixtureCase(TestPaths.Fixture(name));
+        var tensors = new Dictionary<string, (float[], int[])>();
+        foreach (var field in Batched.Concat(PerToken))
+            if (fixture.HasInput(field))
+            {
+                using var t = fixture.Input(field);
+                tensors[field] = (t.ToFloatArray(), t.Dims);
+            }
+        float[] Floats(string field) { using var t = fixture.Input(field); return t.ToFloatArray(); }
+        var timestep = Floats("timestep");
+        var guidance = fixture.HasInput("guidance") ? Floats("guidance") : null;
+        if (timestep.Length == 1)
+        {
+            foreach (var field in Batched.Where(tensors.ContainsKey))
+            {
+                var (data, shape) = tensors[field];
+                float scale = field == "hidden_states" ? -0.7f : 1f;
+                tensors[field] = (data.Concat(data.Select(v => v * scale)).ToArray(), [2, .. shape[1..]]);
+            }
+            timestep = [timestep[0], timestep[0] * 0.5f];
+            if (guidance is not null) guidance = [guidance[0], guidance[0] * 0.5f];
+        }
+        return new FixtureInputs { Name = name, Tensors = tensors, Timestep = timestep, Guidance = guidance };
+    }
+
+    public DiffusionTransformer LoadModel(IOps ops) => Name switch
+    {
+        "pixart_alpha" or "pixart_sigma" => PixArtTransformer.Load(TestPaths.Fixture(Name), ops),
+        "sd3" or "sd35" => SD3Transformer.Load(TestPaths.Fixture(Name), ops),
+        "flux" => FluxTransformer.Load(TestPaths.Fixture(Name), ops),
+        _ => throw new ArgumentException($"no transformer loader for fixture {Name}"),
+    };
+
+    /// <summary>The inputs uploaded to <paramref name="ops"/>; the tensors go into <paramref name="owned"/>.</summary>
+    public DitInputs Upload(IOps ops, List<Tensor> owned)
+    {
+        Tensor? Up(string field)
+        {
+            if (!Tensors.TryGetValue(field, out var x)) return null;
+            var t = ops.FromHost(x.Data, x.Shape);
+            owned.Add(t);
+            return t;
+        }
+        return new DitInputs
+        {
+            HiddenStates = Up("hidden_states")!,
+            EncoderHiddenStates = Up("encoder_hidden_states")!,
+            EncoderAttentionMask = Up("encoder_attention_mask"),
+            PooledProjections = Up("pooled_projections"),
+            Resolution = Up("resolution"),
+            AspectRatio = Up("aspect_ratio"),
+            ImgIds = Up("img_ids"),
+            TxtIds = Up("txt_ids"),
+            Timestep = (float[])Timestep.Clone(),
+            Guidance = (float[]?)Guidance?.Clone(),
+        };
+    }
+}
