@@ -67,6 +67,7 @@ public static class GenerateCommand
                 pipeline.Progress += (_, p) => reporter.Step(p);
                 pipeline.Warning += (_, w) => Console.Error.WriteLine($"xdit: warning: {w}");
                 result = pipeline.Generate(request);
+                result = result with { Timings = result.Timings.WithFirst("load", reporter.LoadTime) };
                 backend = pipeline.Ops.Name;
             }
             else
@@ -93,11 +94,10 @@ public static class GenerateCommand
             var files = OutputNames(outPath, result.Images.Count);
             for (int i = 0; i < files.Count; i++) result.Images[i].SavePng(files[i]);
 
-            if (isJson) Console.WriteLine(JsonSummary(modelDir, options, result, files, reporter.LoadTime));
+            if (isJson) Console.WriteLine(JsonSummary(modelDir, options, plan, result, files));
             else if (!isQuiet)
             {
                 Console.WriteLine($"{result.Images.Count} image(s) {result.Width}x{result.Height}, {result.Steps} steps, seed {result.Seed}, on {backend}");
-                Console.WriteLine($"  load     {reporter.LoadTime.TotalMilliseconds,9:F1} ms");
                 foreach (var (stage, time) in result.Timings.Stages)
                     Console.WriteLine($"  {stage,-8} {time.TotalMilliseconds,9:F1} ms" + (stage == "denoise" ? $"  ({time.TotalMilliseconds / result.Steps:F1} ms/step)" : ""));
                 foreach (var f in files) Console.WriteLine($"wrote {f}");
@@ -134,14 +134,15 @@ public static class GenerateCommand
         return Enumerable.Range(0, count).Select(i => $"{stem}_{i}{ext}").ToList();
     }
 
-    static string JsonSummary(string modelDir, PipelineOptions options, GenerationResult r, List<string> files, TimeSpan load)
+    static string JsonSummary(string modelDir, PipelineOptions options, ParallelConfig plan, GenerationResult r, List<string> files)
     {
         var stages = r.Timings.Stages.ToDictionary(s => s.Stage + "_ms", s => Math.Round(s.Time.TotalMilliseconds, 3));
-        stages["load_ms"] = Math.Round(load.TotalMilliseconds, 3);
         return JsonSerializer.Serialize(new
         {
             model = modelDir,
             device = options.Device,
+            world_size = plan.WorldSize,
+            mesh = plan.Mesh().ToString(),
             width = r.Width,
             height = r.Height,
             steps = r.Steps,

@@ -1,4 +1,6 @@
 using XDit.Comm;
+using XDit.Engine.ParallelVae;
+using XDit.Engine.PipeFusion;
 using XDit.Engine.Pipelines;
 using XDit.Kernels;
 
@@ -48,9 +50,11 @@ public static class ParallelGeneration
         int prompts = request.Prompts.Count, perReplica = PromptsPerReplica(mesh, request);
         int rank = comm.Rank;
         var coord = mesh.CoordOf(rank);
+        var loadWatch = System.Diagnostics.Stopwatch.StartNew();
         using var pipeline = PipelineLoader.Load(modelDir, comm.Ops);
+        var loadTime = loadWatch.Elapsed;
         onRankPipeline?.Invoke(pipeline, rank);
-        long staleKv = Configure(pipeline, mesh, comm, config);
+        var staleKv = Configure(pipeline, mesh, comm, config);
 
         int first = coord.Data * perReplica;
         var slice = request with
@@ -60,21 +64,35 @@ public static class ParallelGeneration
             Latents = SliceLatents(request, first, perReplica, prompts),
         };
         var result = pipeline.Generate(slice);
+        result = result with { Timings = result.Timings.WithFirst("load", loadTime) };
         // Every rank of a replica ends with the same images; its first rank answers for it.
         bool leader = coord with { Data = 0 } == mesh.CoordOf(0);
-        return new RankOutcome(leader, coord.Data, result, staleKv);
+        return new RankOutcome(leader, coord.Data, result, staleKv());
     }
 
-    /// <summary>Puts the rank's parallel loop (and decoder) into its pipeline; returns the stale K/V bytes it will hold.</summary>
-    static long Configure(TextToImagePipeline pipeline, DeviceMesh mesh, ICommunicator world, ParallelConfig config)
+    /// <summary>Puts the rank's parallel loop (and decoder) into its pipeline; returns how to read the stale K/V
+    /// bytes the rank held (known once the run is over).</summary>
+    static Func<long> Configure(TextToImagePipeline pipeline, DeviceMesh mesh, ICommunicator world, ParallelConfig config)
     {
+        Func<long> staleKv = () => 0;
         if (mesh.Pipe > 1)
-            throw new NotSupportedException("PipeFusion (--pipefusion-parallel-degree > 1) is not available in this build yet");
+        {
+            var loop = new PipeFusionLoop(mesh, world, config.NumPipelinePatch ?? mesh.Pipe, config.WarmupSteps);
+            pipeline.Loop = loop;
+            staleKv = () => loop.StaleKvBytes;
+        }
+        else if (mesh.Cfg > 1 || mesh.Sp > 1)
+            pipeline.Loop = new StandardDenoiseLoop(new MeshExecutor(mesh, world));
+
         if (config.UseParallelVae)
-            throw new NotSupportedException("patch-parallel VAE (--use-parallel-vae) is not available in this build yet");
-        if (mesh.Cfg > 1 || mesh.Sp > 1)
-            throw new NotSupportedException("CFG and sequence parallelism are not available in this build yet");
-        return 0;
+        {
+            // Every rank of a data-parallel replica holds the same final latents: they decode together, in row bands.
+            int replica = mesh.CoordOf(world.Rank).Data;
+            var ranks = Enumerable.Range(0, mesh.WorldSize).Where(r => mesh.CoordOf(r).Data == replica).ToArray();
+            var decoder = new ParallelVaeDecoder(world.Split(ranks));
+            pipeline.DecodeOverride = (vae, z) => decoder.Decode(pipeline.Ops, vae, z);
+        }
+        return staleKv;
     }
 
     static int PromptsPerReplica(DeviceMesh mesh, GenerationRequest request)

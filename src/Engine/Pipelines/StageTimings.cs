@@ -17,6 +17,15 @@ public sealed class StageTimings
         finally { Add(stage, sw.Elapsed); }
     }
 
+    /// <summary>The same timings with a stage put first (the load, timed outside the pipeline).</summary>
+    public StageTimings WithFirst(string stage, TimeSpan time)
+    {
+        var t = new StageTimings();
+        t.Add(stage, time);
+        foreach (var (s, d) in _stages) t.Add(s, d);
+        return t;
+    }
+
     public void Add(string stage, TimeSpan time)
     {
         int i = _stages.FindIndex(s => s.Stage == stage);

@@ -69,3 +69,29 @@ public class GenerateCommandTests
         foreach (var d in Directory.GetDirectories(from)) CopyDirectory(d, Path.Combine(to, Path.GetFileName(d)));
     }
 }
+
+[Collection("Console")]
+public class ParallelGenerateCommandTests
+{
+    [Fact]
+    public void FourRanksOfCfgTimesUlyssesDrawTheSamePictureAsOne()
+    {
+        var dir = TestPaths.TempDir();
+        string one = Path.Combine(dir, "one.png"), four = Path.Combine(dir, "four.png");
+        var common = new[] { "generate", "-p", "a red circle on a blue background", "--steps", "4", "-q" };
+        Assert.Equal(0, CliRunner.Xdit(common.Concat(new[] { "-o", one }).ToArray()).Code);
+        var (code, _, stderr) = CliRunner.Xdit(common.Concat(new[] { "-o", four, "--world-size", "4", "--ulysses-degree", "2", "--use-cfg-parallel" }).ToArray());
+        Assert.True(code == 0, stderr);
+        Assert.Equal(File.ReadAllBytes(one), File.ReadAllBytes(four));
+    }
+
+    [Fact]
+    public void PrintsTheMeshItUsed()
+    {
+        var (code, stdout, stderr) = CliRunner.Xdit("generate", "-p", "a red circle on a blue background", "--steps", "2",
+            "-o", Path.Combine(TestPaths.TempDir(), "x.png"), "--pipefusion-parallel-degree", "2", "--use-cfg-parallel", "--use-parallel-vae");
+        Assert.True(code == 0, stderr);
+        Assert.Contains("world 4 = dp 1 × cfg 2 × pp 2 × ulysses 1 × ring 1", stdout);
+        Assert.Contains("stale K/V buffers per rank", stdout);
+    }
+}
