@@ -6,6 +6,9 @@ namespace XDit.Engine.Pipelines;
 /// <summary>Opens a diffusers pipeline folder as the pipeline its model_index.json names.</summary>
 public static class PipelineLoader
 {
+    /// <summary>The model_index.json _class_name values this engine runs.</summary>
+    public static IReadOnlyList<string> Supported { get; } = ["PixArtAlphaPipeline", "PixArtSigmaPipeline", "StableDiffusion3Pipeline", "FluxPipeline"];
+
     public static TextToImagePipeline Load(string dir, PipelineOptions? options = null)
     {
         options ??= new PipelineOptions();
@@ -24,7 +27,9 @@ public static class PipelineLoader
             return index.PipelineClass switch
             {
                 "PixArtAlphaPipeline" or "PixArtSigmaPipeline" => new PixArtPipeline(index, ops),
-                var other => throw new NotSupportedException($"{dir}: pipeline class '{other}' is not supported (supported: PixArtAlphaPipeline, PixArtSigmaPipeline)"),
+                "StableDiffusion3Pipeline" => new SD3Pipeline(index, ops),
+                "FluxPipeline" => new FluxPipeline(index, ops),
+                var other => throw new NotSupportedException($"{dir}: pipeline class '{other}' is not supported (supported: {string.Join(", ", Supported)})"),
             };
         }
         catch

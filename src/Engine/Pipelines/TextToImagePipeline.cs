@@ -25,6 +25,8 @@ public abstract class TextToImagePipeline : IDisposable
     public abstract float DefaultGuidanceScale { get; }
     /// <summary>Height and width must be multiples of this (VAE factor × patch size).</summary>
     public abstract int SizeMultiple { get; }
+    /// <summary>What makes up <see cref="SizeMultiple"/>, for the error message.</summary>
+    protected virtual string SizeMultipleMeaning => "VAE factor × patch size";
     public abstract int DefaultSize { get; }
 
     /// <summary>Raised after each denoising step.</summary>
@@ -44,7 +46,7 @@ public abstract class TextToImagePipeline : IDisposable
     {
         int height = r.Height ?? DefaultSize, width = r.Width ?? DefaultSize;
         if (height % SizeMultiple != 0 || width % SizeMultiple != 0)
-            throw new ArgumentException($"height and width must be multiples of {SizeMultiple} (VAE factor × patch size), got {height}x{width}");
+            throw new ArgumentException($"height and width must be multiples of {SizeMultiple} ({SizeMultipleMeaning}), got {height}x{width}");
         return (height, width);
     }
 

@@ -35,22 +35,10 @@ public sealed class ClipTextModel : IDisposable
     public static ClipTextModel Load(string dir, IOps ops)
     {
         var config = ClipTextConfig.Load(Path.Combine(dir, "config.json"));
-        using var source = OpenWeights(dir);
+        using var source = Checkpoint.Open(dir);
         var weights = new ModelWeights(source, ops);
         try { return new ClipTextModel(config, weights); }
         catch { weights.Dispose(); throw; }
-    }
-
-    /// <summary>The folder's model.safetensors (or its sharded index, or the fp16 variant); any other single
-    /// safetensors file otherwise. Named first because a folder may hold other safetensors files too.</summary>
-    static ITensorSource OpenWeights(string dir)
-    {
-        foreach (var name in new[] { "model.safetensors.index.json", "model.safetensors", "model.fp16.safetensors.index.json", "model.fp16.safetensors" })
-        {
-            var path = Path.Combine(dir, name);
-            if (File.Exists(path)) return name.EndsWith(".json", StringComparison.Ordinal) ? new ShardedCheckpoint(path) : new SafetensorsFile(path);
-        }
-        return Checkpoint.Open(dir);
     }
 
     /// <summary>Runs the model on token ids [batch, seqLen] (row-major).</summary>

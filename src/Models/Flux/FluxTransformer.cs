@@ -38,7 +38,7 @@ public sealed class FluxTransformer : DiffusionTransformer
     public static FluxTransformer Load(string dir, IOps ops)
     {
         var config = FluxConfig.Load(Path.Combine(dir, "config.json"));
-        using var source = DiffusersCheckpoint.Open(dir);
+        using var source = Checkpoint.Open(dir);
         const string guidanceProbe = "time_text_embed.guidance_embedder.linear_1.weight";
         if (source.Contains(guidanceProbe) && !config.GuidanceEmbeds)
             throw new FormatException($"{source.Path}: holds '{guidanceProbe}' but the config has guidance_embeds false (FLUX.1-dev weights with a schnell config?)");

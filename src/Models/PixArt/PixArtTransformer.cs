@@ -75,7 +75,7 @@ public sealed class PixArtTransformer : DiffusionTransformer
     public static PixArtTransformer Load(string dir, IOps ops)
     {
         var config = PixArtConfig.Load(Path.Combine(dir, "config.json"));
-        using var source = OpenWeights(dir);
+        using var source = Checkpoint.Open(dir);
         return Load(config, source, ops);
     }
 
@@ -84,20 +84,6 @@ public sealed class PixArtTransformer : DiffusionTransformer
         var w = new ModelWeights(source, ops);
         try { return new PixArtTransformer(config, w); }
         catch { w.Dispose(); throw; }
-    }
-
-    /// <summary>The diffusers weight files of a folder; picked by name so other safetensors files beside them
-    /// (a fixture's io.safetensors) do not confuse the choice.</summary>
-    static ITensorSource OpenWeights(string dir)
-    {
-        foreach (var stem in new[] { "diffusion_pytorch_model", "diffusion_pytorch_model.fp16" })
-        {
-            var index = Path.Combine(dir, stem + ".safetensors.index.json");
-            if (File.Exists(index)) return new ShardedCheckpoint(index);
-            var file = Path.Combine(dir, stem + ".safetensors");
-            if (File.Exists(file)) return new SafetensorsFile(file);
-        }
-        return Checkpoint.Open(dir);
     }
 
     // ---------------------------------------------------------------- stages

@@ -41,7 +41,7 @@ public sealed class SD3Transformer : DiffusionTransformer
     public static SD3Transformer Load(string dir, IOps ops)
     {
         var config = SD3Config.Load(Path.Combine(dir, "config.json"));
-        using var source = DiffusersCheckpoint.Open(dir);
+        using var source = Checkpoint.Open(dir);
         CheckQkNormMatches(config, source);
         var w = new ModelWeights(source, ops);
         try { return new SD3Transformer(config, w); }

@@ -60,7 +60,7 @@ public sealed class T5Encoder : IDisposable
     public static T5Encoder Load(string dir, IOps ops)
     {
         var config = T5Config.Load(Path.Combine(dir, "config.json"));
-        using var source = OpenWeights(dir);
+        using var source = Checkpoint.Open(dir);
         return Load(config, source, ops);
     }
 
@@ -69,18 +69,6 @@ public sealed class T5Encoder : IDisposable
         var w = new ModelWeights(source, ops);
         try { return new T5Encoder(config, w); }
         catch { w.Dispose(); throw; }
-    }
-
-    static ITensorSource OpenWeights(string dir)
-    {
-        foreach (var stem in new[] { "model", "model.fp16" })
-        {
-            var index = Path.Combine(dir, stem + ".safetensors.index.json");
-            if (File.Exists(index)) return new ShardedCheckpoint(index);
-            var file = Path.Combine(dir, stem + ".safetensors");
-            if (File.Exists(file)) return new SafetensorsFile(file);
-        }
-        return Checkpoint.Open(dir);
     }
 
     /// <summary>The additive bias on padded keys: transformers adds finfo(dtype).min; the same here in the

@@ -12,14 +12,38 @@ namespace XDit.Models.Tokenizers;
 /// </summary>
 public static class TokenizerLoader
 {
+    /// <summary>
+    /// The tokenizer of a folder: CLIP's byte-level BPE (<see cref="ClipTextTokenizer"/>) for vocab.json + merges.txt
+    /// or a tokenizer.json whose model is BPE; otherwise the tokenizer.json parts (T5's Unigram, WordLevel).
+    /// </summary>
     public static ITextTokenizer Load(string tokenizerDir)
     {
+        if (!Directory.Exists(tokenizerDir)) throw new DirectoryNotFoundException($"{tokenizerDir}: tokenizer folder not found");
         var jsonPath = Path.Combine(tokenizerDir, "tokenizer.json");
+        if (IsClipBpe(tokenizerDir, jsonPath)) return new ClipTextTokenizer(ClipTokenizer.Load(tokenizerDir));
         if (!File.Exists(jsonPath))
-            throw new FileNotFoundException($"{tokenizerDir}: no tokenizer.json (only tokenizer.json folders are supported)", jsonPath);
+            throw new FileNotFoundException($"{tokenizerDir}: neither tokenizer.json nor CLIP's vocab.json + merges.txt found", jsonPath);
         var configPath = Path.Combine(tokenizerDir, "tokenizer_config.json");
         var config = File.Exists(configPath) ? JsonConfig.Load(configPath) : null;
         return FromJson(File.ReadAllText(jsonPath), jsonPath, config);
+    }
+
+    /// <summary>True for CLIP's files: vocab.json + merges.txt, or a tokenizer.json with a BPE model. Only CLIP's
+    /// flavour of BPE (words ending in "&lt;/w&gt;") is implemented; other BPE tokenizers are refused by name.</summary>
+    static bool IsClipBpe(string dir, string jsonPath)
+    {
+        if (File.Exists(Path.Combine(dir, "vocab.json")) && File.Exists(Path.Combine(dir, "merges.txt"))) return true;
+        if (!File.Exists(jsonPath)) return false;
+        JsonDocument doc;
+        try { doc = JsonDocument.Parse(File.ReadAllText(jsonPath)); }
+        catch (JsonException e) { throw new FormatException($"{jsonPath}: not a tokenizer.json: {e.Message}", e); }
+        using var _ = doc;
+        if (!doc.RootElement.TryGetProperty("model", out var model) || !model.TryGetProperty("type", out var type) || type.GetString() != "BPE")
+            return false;
+        var suffix = model.TryGetProperty("end_of_word_suffix", out var s) && s.ValueKind == JsonValueKind.String ? s.GetString() : null;
+        if (suffix != "</w>")
+            throw new NotSupportedException($"{jsonPath}: a BPE tokenizer with end_of_word_suffix '{suffix ?? "null"}' is not supported (only CLIP's byte-level BPE with '</w>')");
+        return true;
     }
 
     public static PipelineTokenizer FromJson(string json, string path, JsonConfig? tokenizerConfig = null)

@@ -59,22 +59,10 @@ public sealed class AutoencoderKL : IDisposable
     public static AutoencoderKL Load(string dir, IOps ops)
     {
         var config = AutoencoderKLConfig.Load(Path.Combine(dir, "config.json"));
-        using var source = OpenWeights(dir);
+        using var source = Checkpoint.Open(dir);
         var weights = new ModelWeights(source, ops);
         try { return new AutoencoderKL(config, weights); }
         catch { weights.Dispose(); throw; }
-    }
-
-    /// <summary>The folder's diffusion_pytorch_model.safetensors (or its sharded index, or the fp16 variant); any other single
-    /// safetensors file otherwise. Named first because a folder may hold other safetensors files too.</summary>
-    static ITensorSource OpenWeights(string dir)
-    {
-        foreach (var name in new[] { "diffusion_pytorch_model.safetensors.index.json", "diffusion_pytorch_model.safetensors", "diffusion_pytorch_model.fp16.safetensors.index.json", "diffusion_pytorch_model.fp16.safetensors" })
-        {
-            var path = Path.Combine(dir, name);
-            if (File.Exists(path)) return name.EndsWith(".json", StringComparison.Ordinal) ? new ShardedCheckpoint(path) : new SafetensorsFile(path);
-        }
-        return Checkpoint.Open(dir);
     }
 
     /// <summary>Decodes z [B, latent_channels, h, w] (already divided by the scaling factor and shifted) to the

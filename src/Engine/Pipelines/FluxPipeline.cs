@@ -1,0 +1,193 @@
+using System.Diagnostics;
+using XDit.Engine.Execution;
+using XDit.Engine.Samplers;
+using XDit.Kernels;
+using XDit.Models;
+using XDit.Models.Clip;
+using XDit.Models.Flux;
+using XDit.Models.T5;
+using XDit.Models.Tokenizers;
+using XDit.Models.Vae;
+using XDit.Runtime;
+
+namespace XDit.Engine.Pipelines;
+
+/// <summary>
+/// FluxPipeline (FLUX.1-dev, FLUX.1-schnell): CLIP-L's pooled output and T5's tokens as the text conditioning,
+/// latents packed into 2×2-patch tokens with (row, col) position ids, flow-match Euler on the sigmas
+/// linspace(1, 1/n, n) shifted by μ from the image token count, σ given as the timestep (the model multiplies by
+/// 1000). Guidance-distilled: the guidance scale goes into the guidance embedder when the transformer has one (dev);
+/// schnell has none and ignores it. No classifier-free guidance (diffusers' optional "true CFG" is not implemented).
+/// Given initial latents (<see cref="GenerationRequest.Latents"/>) are unpacked [B, C, h, w] like the other pipelines';
+/// they are packed here.
+/// </summary>
+public sealed class FluxPipeline : TextToImagePipeline
+{
+    /// <summary>diffusers refuses longer T5 prompts.</summary>
+    public const int MaxT5Length = 512;
+    /// <summary>diffusers' default_sample_size (the transformer config has no sample_size).</summary>
+    public const int DefaultSampleSize = 128;
+
+    readonly ITextTokenizer _clipTokenizer, _t5Tokenizer;
+    readonly ClipTextModel _clip;
+    readonly T5Encoder _t5;
+    readonly FluxTransformer _transformer;
+    readonly AutoencoderKL _vae;
+    readonly FlowMatchEulerDiscreteScheduler _scheduler;
+    readonly List<IDisposable> _owned = new();
+
+    public FluxPipeline(ModelIndex index, IOps ops) : base(index, ops)
+    {
+        try
+        {
+            _scheduler = FlowMatchScheduler.Load(index);
+            _clipTokenizer = TokenizerLoader.Load(index.Require("tokenizer"));
+            _t5Tokenizer = TokenizerLoader.Load(index.Require("tokenizer_2"));
+            _clip = Own(ClipTextModel.Load(index.Require("text_encoder"), ops));
+            _t5 = Own(T5Encoder.Load(index.Require(T5Folder), ops));
+            _transformer = Own(FluxTransformer.Load(index.Require("transformer"), ops));
+            _vae = Own(AutoencoderKL.Load(index.Require("vae"), ops));
+            CheckComponentsAgree();
+        }
+        catch
+        {
+            DisposeModels();
+            throw;
+        }
+    }
+
+    const string T5Folder = "text_encoder_2";
+
+    T Own<T>(T model) where T : IDisposable { _owned.Add(model); return model; }
+
+    void CheckComponentsAgree()
+    {
+        var tc = _transformer.Config;
+        if (_clip.Config.HiddenSize != tc.PooledProjectionDim)
+            throw new InvalidDataException($"{_clip.Config.Path}: CLIP hidden_size {_clip.Config.HiddenSize} differs from the transformer's pooled_projection_dim {tc.PooledProjectionDim}");
+        if (_t5.Config.DModel != tc.JointAttentionDim)
+            throw new InvalidDataException($"{Path.Combine(Index.Dir, T5Folder)}: T5 d_model {_t5.Config.DModel} differs from the transformer's joint_attention_dim {tc.JointAttentionDim}");
+        if (tc.PatchSize != 1)
+            throw new NotSupportedException($"{Index.Dir}: the Flux transformer's patch_size is {tc.PatchSize}; the pipeline packs 2×2 latent patches itself and needs 1");
+        if (4 * _vae.Config.LatentChannels != tc.InChannels)
+            throw new InvalidDataException($"{_vae.Config.Path}: latent_channels {_vae.Config.LatentChannels} packed 2×2 give {4 * _vae.Config.LatentChannels} features, the transformer's in_channels is {tc.InChannels}");
+        if (tc.OutChannels != tc.InChannels)
+            throw new InvalidDataException($"{Index.Dir}: the Flux transformer's out_channels {tc.OutChannels} differs from in_channels {tc.InChannels}");
+    }
+
+    public FluxTransformer Transformer => _transformer;
+    public override DiffusionTransformer Denoiser => _transformer;
+    public override int DefaultSteps => 28;
+    public override float DefaultGuidanceScale => 3.5f;
+    /// <summary>VAE factor × 2: latents are packed in 2×2 patches.</summary>
+    public override int SizeMultiple => _vae.Config.SpatialFactor * 2;
+    protected override string SizeMultipleMeaning => "VAE factor × 2 for the 2×2 latent packing";
+    public override int DefaultSize => DefaultSampleSize * _vae.Config.SpatialFactor;
+    /// <summary>True for FLUX.1-dev-like models (guidance_embeds), false for schnell.</summary>
+    public bool UsesGuidanceEmbedding => _transformer.Config.GuidanceEmbeds;
+
+    int ClipLength => _clipTokenizer.ModelMaxLength ?? 77;
+
+    protected override GenerationResult Run(GenerationRequest request, IProgress<PipelineProgress>? progress)
+    {
+        var timings = new StageTimings();
+        int steps = request.NumInferenceSteps ?? DefaultSteps;
+        float guidance = request.GuidanceScale ?? DefaultGuidanceScale;
+        int maxT5 = request.MaxSequenceLength ?? 512;
+        if (maxT5 > MaxT5Length) throw new ArgumentException($"max sequence length {maxT5} is above {MaxT5Length}, the most Flux accepts");
+        var (height, width) = CheckSize(request);
+        int batch = request.Prompts.Count * request.NumImagesPerPrompt;
+        int f = _vae.Config.SpatialFactor, c = _vae.Config.LatentChannels;
+        int h = height / f, w = width / f, tokens = (h / 2) * (w / 2), features = 4 * c;
+
+        // ---- encode ----
+        var sw = Stopwatch.StartNew();
+        var texts = PromptRows.Positive(request);
+        var (context, pooled) = EncodePrompts(texts, maxT5);
+        using var contextT = context;
+        using var pooledT = pooled;
+        using var imgIds = UploadF32(FluxLatents.ImageIds(h, w), tokens, 3);
+        using var txtIds = UploadF32(new float[contextT.Dim(1) * 3], contextT.Dim(1), 3);
+        timings.Add("encode", sw.Elapsed);
+
+        // ---- denoise ----
+        sw.Restart();
+        var sigmas = NoiseSchedules.NumpyLinspace(1.0, 1.0 / steps, steps).Select(s => (float)s).ToArray();
+        double mu = _scheduler.CalculateMu(tokens);   // used only when the scheduler shifts dynamically (dev)
+        _scheduler.SetTimesteps(steps, mu, sigmas);
+        float[]? guidanceRows = UsesGuidanceEmbedding ? Enumerable.Repeat(guidance, batch).ToArray() : null;
+        var job = new DenoiseJob
+        {
+            Model = _transformer,
+            Scheduler = _scheduler,
+            NewScheduler = () => { var s = FlowMatchScheduler.Load(Index); s.SetTimesteps(steps, mu, sigmas); return s; },
+            Latents = FluxLatents.Pack(InitialLatents(request, batch, c, h, w, _scheduler.InitNoiseSigma), batch, c, h, w),
+            Batch = batch,
+            LatentShape = new[] { tokens, features },
+            Cfg = false,
+            BuildInputs = (ops, x, i) => new DitInputs
+            {
+                HiddenStates = x,
+                EncoderHiddenStates = contextT,
+                PooledProjections = pooledT,
+                // diffusers passes (σ·1000 in float32) / 1000; the model scales by 1000 again.
+                Timestep = Enumerable.Repeat(_scheduler.Timesteps[i] / 1000f, x.Dim(0)).ToArray(),
+                Guidance = guidanceRows,
+                ImgIds = imgIds,
+                TxtIds = txtIds,
+            },
+            // One pass, no guidance to combine: the packed velocity is the noise prediction as it is.
+            Combine = (output, noise, spatial) => Array.Copy(output, noise, (long)batch * spatial),
+        };
+        Loop.Run(Ops, job, progress);
+        timings.Add("denoise", sw.Elapsed);
+
+        // ---- decode ----
+        sw.Restart();
+        var images = Decode(_vae, FluxLatents.Unpack(job.Latents, batch, c, h, w), batch, c, h, w);
+        timings.Add("decode", sw.Elapsed);
+        return new GenerationResult(images, timings, _scheduler.Timesteps.Length, height, width, request.Seed);
+    }
+
+    /// <summary>encoder_hidden_states [R, maxT5Length, joint_attention_dim] from T5 (no mask) and
+    /// pooled_projections [R, CLIP width] (CLIP's pooler output at the EOS token, no projection).</summary>
+    public (Tensor Context, Tensor Pooled) EncodePrompts(IReadOnlyList<string> texts, int maxT5Length)
+    {
+        int rows = texts.Count;
+        var tokClip = _clipTokenizer.Encode(texts, ClipLength);
+        ReportTruncation(tokClip, texts);
+        Tensor pooled;
+        using (var clipOut = _clip.Encode(Ops, tokClip.Ids, rows, tokClip.Length))
+            pooled = Ops.Contiguous(clipOut.Pooled);
+        try
+        {
+            var tokT5 = _t5Tokenizer.Encode(texts, maxT5Length);
+            ReportTruncation(tokT5, texts);
+            return (_t5.Encode(Ops, tokT5.Ids, null, rows, tokT5.Length), pooled);
+        }
+        catch
+        {
+            pooled.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>Position ids stay float32 on every backend (the RoPE tables are built from them in float64).</summary>
+    Tensor UploadF32(float[] data, params int[] shape)
+    {
+        using var host = Tensor.FromArray(data, shape);
+        return Ops.Upload(host);
+    }
+
+    void DisposeModels()
+    {
+        foreach (var m in _owned) m.Dispose();
+        _owned.Clear();
+    }
+
+    public override void Dispose()
+    {
+        DisposeModels();
+        base.Dispose();
+    }
+}

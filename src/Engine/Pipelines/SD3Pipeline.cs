@@ -1,0 +1,206 @@
+using System.Diagnostics;
+using XDit.Engine.Execution;
+using XDit.Engine.Samplers;
+using XDit.Kernels;
+using XDit.Models;
+using XDit.Models.Clip;
+using XDit.Models.SD3;
+using XDit.Models.T5;
+using XDit.Models.Tokenizers;
+using XDit.Models.Vae;
+using XDit.Runtime;
+
+namespace XDit.Engine.Pipelines;
+
+/// <summary>
+/// StableDiffusion3Pipeline (SD3, SD3.5): CLIP-L and CLIP-G (penultimate hidden states side by side, zero-padded to
+/// the T5 width, then the T5 tokens after them; pooled = both projected EOS embeddings), flow-match Euler with
+/// classifier-free guidance on [negative; positive] rows when the scale is above 1, VAE decode of
+/// latents / scaling_factor + shift_factor. text_encoder_3 may be absent (model_index.json [null, null]): its tokens
+/// are then zeros, 77 of them (the CLIP length), as diffusers does. Skip-layer guidance and IP adapters are not
+/// implemented.
+/// </summary>
+public sealed class SD3Pipeline : TextToImagePipeline
+{
+    /// <summary>diffusers refuses longer T5 prompts.</summary>
+    public const int MaxT5Length = 512;
+
+    readonly ITextTokenizer _tokenizer1, _tokenizer2;
+    readonly ITextTokenizer? _tokenizer3;
+    readonly ClipTextModel _clipL, _clipG;
+    readonly T5Encoder? _t5;
+    readonly SD3Transformer _transformer;
+    readonly AutoencoderKL _vae;
+    readonly FlowMatchEulerDiscreteScheduler _scheduler;
+    readonly List<IDisposable> _owned = new();
+
+    public SD3Pipeline(ModelIndex index, IOps ops) : base(index, ops)
+    {
+        try
+        {
+            _scheduler = FlowMatchScheduler.Load(index);
+            _tokenizer1 = TokenizerLoader.Load(index.Require("tokenizer"));
+            _tokenizer2 = TokenizerLoader.Load(index.Require("tokenizer_2"));
+            _clipL = Own(ClipTextModel.Load(index.Require("text_encoder"), ops));
+            _clipG = Own(ClipTextModel.Load(index.Require("text_encoder_2"), ops));
+            if (index.Components.ContainsKey(T5Folder))
+            {
+                _tokenizer3 = TokenizerLoader.Load(index.Require("tokenizer_3"));
+                _t5 = Own(T5Encoder.Load(index.Require(T5Folder), ops));
+            }
+            _transformer = Own(SD3Transformer.Load(index.Require("transformer"), ops));
+            _vae = Own(AutoencoderKL.Load(index.Require("vae"), ops));
+            CheckComponentsAgree();
+        }
+        catch
+        {
+            DisposeModels();
+            throw;
+        }
+    }
+
+    const string T5Folder = "text_encoder_3";
+
+    T Own<T>(T model) where T : IDisposable { _owned.Add(model); return model; }
+
+    /// <summary>The widths the glue relies on, checked once so that a mixed-up folder fails at load, naming files.</summary>
+    void CheckComponentsAgree()
+    {
+        var tc = _transformer.Config;
+        foreach (var clip in new[] { _clipL, _clipG })
+            if (!clip.Config.HasProjection)
+                throw new InvalidDataException($"{clip.Config.Path}: SD3 needs CLIPTextModelWithProjection (its text_embeds are the pooled input), found {clip.Config.Architecture}");
+        int clipWidth = _clipL.Config.HiddenSize + _clipG.Config.HiddenSize;
+        if (clipWidth > tc.JointAttentionDim)
+            throw new InvalidDataException($"{Index.Dir}: the CLIP features ({_clipL.Config.HiddenSize} + {_clipG.Config.HiddenSize}) are wider than the transformer's joint_attention_dim {tc.JointAttentionDim}");
+        int pooled = _clipL.Config.ProjectionDim + _clipG.Config.ProjectionDim;
+        if (pooled != tc.PooledProjectionDim)
+            throw new InvalidDataException($"{Index.Dir}: the CLIP projections give {_clipL.Config.ProjectionDim} + {_clipG.Config.ProjectionDim} = {pooled} pooled features, the transformer's pooled_projection_dim is {tc.PooledProjectionDim}");
+        if (_t5 is not null && _t5.Config.DModel != tc.JointAttentionDim)
+            throw new InvalidDataException($"{Path.Combine(Index.Dir, T5Folder)}: T5 d_model {_t5.Config.DModel} differs from the transformer's joint_attention_dim {tc.JointAttentionDim}");
+        if (_vae.Config.LatentChannels != tc.InChannels)
+            throw new InvalidDataException($"{_vae.Config.Path}: latent_channels {_vae.Config.LatentChannels} differs from the transformer's in_channels {tc.InChannels}");
+    }
+
+    public SD3Transformer Transformer => _transformer;
+    public override DiffusionTransformer Denoiser => _transformer;
+    public override int DefaultSteps => 28;
+    public override float DefaultGuidanceScale => 7.0f;
+    public override int SizeMultiple => _vae.Config.SpatialFactor * _transformer.Config.PatchSize;
+    public override int DefaultSize => _transformer.Config.SampleSize * _vae.Config.SpatialFactor;
+    /// <summary>True when text_encoder_3 is loaded (else its tokens are zeros).</summary>
+    public bool HasT5 => _t5 is not null;
+
+    /// <summary>Both CLIP tokenizers pad to the first one's model_max_length (77), as diffusers' tokenizer_max_length.</summary>
+    int ClipLength => _tokenizer1.ModelMaxLength ?? 77;
+
+    protected override GenerationResult Run(GenerationRequest request, IProgress<PipelineProgress>? progress)
+    {
+        var timings = new StageTimings();
+        int steps = request.NumInferenceSteps ?? DefaultSteps;
+        float guidance = request.GuidanceScale ?? DefaultGuidanceScale;
+        int maxT5 = request.MaxSequenceLength ?? 256;
+        if (maxT5 > MaxT5Length) throw new ArgumentException($"max sequence length {maxT5} is above {MaxT5Length}, the most SD3 accepts");
+        var (height, width) = CheckSize(request);
+        int batch = request.Prompts.Count * request.NumImagesPerPrompt;
+        bool cfg = guidance > 1f;
+        int f = _vae.Config.SpatialFactor, c = _transformer.Config.InChannels, p = _transformer.Config.PatchSize;
+        int h = height / f, w = width / f;
+
+        // ---- encode ----
+        var sw = Stopwatch.StartNew();
+        var texts = PromptRows.WithNegative(request, cfg);
+        var (context, pooled) = EncodePrompts(texts, maxT5);
+        using var contextT = context;
+        using var pooledT = pooled;
+        timings.Add("encode", sw.Elapsed);
+
+        // ---- denoise ----
+        sw.Restart();
+        // Dynamic shifting (off in the released SD3 configs) takes μ from the number of image tokens.
+        double? mu = _scheduler.Options.UseDynamicShifting ? _scheduler.CalculateMu((h / p) * (w / p)) : null;
+        _scheduler.SetTimesteps(steps, mu);
+        int outChannels = _transformer.Config.OutChannels;
+        var job = new DenoiseJob
+        {
+            Model = _transformer,
+            Scheduler = _scheduler,
+            NewScheduler = () => { var s = FlowMatchScheduler.Load(Index); s.SetTimesteps(steps, mu); return s; },
+            Latents = InitialLatents(request, batch, c, h, w, _scheduler.InitNoiseSigma),
+            Batch = batch,
+            LatentShape = new[] { c, h, w },
+            Cfg = cfg,
+            BuildInputs = (ops, x, i) => new DitInputs
+            {
+                HiddenStates = x,
+                EncoderHiddenStates = contextT,
+                PooledProjections = pooledT,
+                Timestep = Enumerable.Repeat(_scheduler.Timesteps[i], x.Dim(0)).ToArray(),
+            },
+            Combine = (output, noise, spatial) => Guidance.Combine(output, noise, batch, cfg, guidance, outChannels, c, spatial),
+        };
+        Loop.Run(Ops, job, progress);
+        timings.Add("denoise", sw.Elapsed);
+
+        // ---- decode ----
+        sw.Restart();
+        var images = Decode(_vae, job.Latents, batch, c, h, w);
+        timings.Add("decode", sw.Elapsed);
+        return new GenerationResult(images, timings, _scheduler.Timesteps.Length, height, width, request.Seed);
+    }
+
+    /// <summary>
+    /// encoder_hidden_states [R, L_clip + L_t5, joint_attention_dim] and pooled_projections [R, P_L + P_G] for the
+    /// given rows, as diffusers' encode_prompt (each text goes to all three encoders).
+    /// </summary>
+    public (Tensor Context, Tensor Pooled) EncodePrompts(IReadOnlyList<string> texts, int maxT5Length)
+    {
+        int rows = texts.Count, joint = _transformer.Config.JointAttentionDim;
+        var tokL = _tokenizer1.Encode(texts, ClipLength);
+        var tokG = _tokenizer2.Encode(texts, ClipLength);
+        ReportTruncation(tokL, texts);
+        using var outL = _clipL.Encode(Ops, tokL.Ids, rows, tokL.Length);
+        using var outG = _clipG.Encode(Ops, tokG.Ids, rows, tokG.Length);
+
+        // CLIP features side by side, zero-padded on the feature axis to the T5 width.
+        var dtype = outL.PenultimateHiddenState.DType;
+        int clipWidth = outL.PenultimateHiddenState.Dim(2) + outG.PenultimateHiddenState.Dim(2);
+        Tensor clip;
+        if (clipWidth < joint)
+        {
+            using var pad = Ops.Zeros(dtype, rows, ClipLength, joint - clipWidth);
+            clip = Ops.Concat(2, outL.PenultimateHiddenState, outG.PenultimateHiddenState, pad);
+        }
+        else clip = Ops.Concat(2, outL.PenultimateHiddenState, outG.PenultimateHiddenState);
+
+        using (clip)
+        {
+            Tensor t5;
+            if (_t5 is not null)
+            {
+                var tok3 = _tokenizer3!.Encode(texts, maxT5Length);
+                ReportTruncation(tok3, texts);
+                t5 = _t5.Encode(Ops, tok3.Ids, null, rows, tok3.Length);   // no mask: the pipeline gives T5 none
+            }
+            else t5 = Ops.Zeros(dtype, rows, ClipLength, joint);
+            using (t5)
+            {
+                var context = Ops.Concat(1, clip, t5);
+                var pooled = Ops.Concat(1, outL.TextEmbeds!, outG.TextEmbeds!);
+                return (context, pooled);
+            }
+        }
+    }
+
+    void DisposeModels()
+    {
+        foreach (var m in _owned) m.Dispose();
+        _owned.Clear();
+    }
+
+    public override void Dispose()
+    {
+        DisposeModels();
+        base.Dispose();
+    }
+}
