@@ -108,12 +108,21 @@ public class TcpCommunicatorTests
     public void ARankThatDisposesMidRunFailsTheOthersAtOnceNamingItAndTheOp()
     {
         var started = DateTime.UtcNow;
+        // Ranks 0 and 1 keep their sockets open until both have failed, so each failure is caused by rank 2 alone
+        // (otherwise a rank that is slow to start AllGather may see the other survivor leave first).
+        using var bothFailed = new CountdownEvent(2);
         var (_, errors) = TcpTestWorld.RunAll(3, c =>
         {
             using var t = c.Ops.FromHost(Data(c.Rank, 8, 1), 8);
             c.AllReduce(t); // everyone alive
             if (c.Rank == 2) { c.Dispose(); return 0; }
-            c.AllGather(t, 0).Dispose();
+            try { c.AllGather(t, 0).Dispose(); }
+            catch
+            {
+                bothFailed.Signal();
+                bothFailed.Wait(TimeSpan.FromSeconds(60));
+                throw;
+            }
             return 1;
         }, opTimeout: TimeSpan.FromSeconds(60));
         Assert.Null(errors[2]);
