@@ -12,5 +12,6 @@ public static class CommandCatalog
         yield return InspectCommand.Create();
         yield return InfoCommand.Create();
         yield return BenchCommand.Create();
+        yield return LaunchCommand.Create();
     }
 }

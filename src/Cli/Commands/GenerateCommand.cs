@@ -7,7 +7,7 @@ using XDit.Runtime;
 namespace XDit.Cli.Commands;
 
 /// <summary>`xdit generate`: text to image with any supported diffusers pipeline folder (the demo model by default).</summary>
-public static class GenerateCommand
+public static partial class GenerateCommand
 {
     public static Command Create()
     {
@@ -58,6 +58,9 @@ public static class GenerateCommand
             var reporter = new ProgressReporter(enabled: !isQuiet && !isJson);
 
             var plan = parallel.Read(parse);
+            // Started by `xdit launch` (or torchrun-style variables): this process is one rank of a distributed world.
+            if (XDit.Comm.Launch.DistributedEnvironment.FromEnvironment() is { } launched)
+                return RunLaunchedRank(launched, modelDir, options, plan, request, outPath, reporter, isQuiet, isJson);
             var mesh = plan.Mesh(); // refuses degrees whose product is not the world size, before any work
             GenerationResult result;
             string backend;

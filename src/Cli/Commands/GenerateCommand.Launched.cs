@@ -1,0 +1,64 @@
+using XDit.Comm.Launch;
+using XDit.Engine.Backends;
+using XDit.Engine.Execution;
+using XDit.Engine.Pipelines;
+
+namespace XDit.Cli.Commands;
+
+/// <summary>`xdit generate` as one rank of a launched run (RANK/WORLD_SIZE set).</summary>
+public static partial class GenerateCommand
+{
+    /// <summary>
+    /// Joins the world (TCP for CPU ranks, NCCL on cuda:LOCAL_RANK), runs this rank's share with
+    /// <see cref="ParallelGeneration.RunRank"/>, and has each data-parallel replica's leader write its images under
+    /// the names a single process would give them (x_0.png, x_1.png, ... by prompt order), so replicas never collide.
+    /// Rank 0 reports progress and the summary.
+    /// </summary>
+    static int RunLaunchedRank(DistributedEnvironment env, string modelDir, PipelineOptions options, ParallelConfig plan,
+        GenerationRequest request, string outPath, ProgressReporter reporter, bool quiet, bool json)
+    {
+        int degrees = plan.DataParallelDegree * plan.CfgDegree * plan.UlyssesDegree * plan.RingDegree * plan.PipeFusionParallelDegree;
+        if (degrees != env.WorldSize)
+            throw new ArgumentException($"launched as {env.WorldSize} ranks (WORLD_SIZE) but the parallel degrees multiply to {degrees}: set them (e.g. --data-parallel-degree {env.WorldSize}) so that they multiply to the number of processes");
+        plan = plan with { WorldSize = env.WorldSize };
+        var mesh = plan.Mesh();
+        bool talk = env.Rank == 0 && !quiet && !json;
+
+        var device = options.Device.Trim().ToLowerInvariant() == "cuda" ? $"cuda:{env.LocalRank}" : options.Device;
+        using var ops = BackendFactory.Create(device, options.DType);
+        using var world = LaunchedWorld.Connect(env, ops);
+        if (talk) Console.WriteLine($"mesh: {mesh} ({env.WorldSize} processes over {world.Transport})");
+        var outcome = ParallelGeneration.RunRank(world.Communicator, modelDir, plan, request, (pipeline, rank) =>
+        {
+            if (rank != 0) return;
+            pipeline.Progress += (_, p) => reporter.Step(p);
+            pipeline.Warning += (_, w) => Console.Error.WriteLine($"xdit: warning: {w}");
+        });
+        reporter.Done();
+
+        var written = new List<string>();
+        if (outcome.Leader)
+        {
+            int total = request.Prompts.Count * request.NumImagesPerPrompt, mine = outcome.Result.Images.Count;
+            var names = OutputNames(outPath, total);
+            for (int i = 0; i < mine; i++)
+            {
+                var file = names[outcome.Replica * mine + i];
+                outcome.Result.Images[i].SavePng(file);
+                written.Add(file);
+            }
+        }
+        // Nobody closes its connections while another rank still works or writes.
+        world.Communicator.Barrier();
+
+        var r = outcome.Result;
+        if (env.Rank == 0 && json) Console.WriteLine(JsonSummary(modelDir, options, r, written, reporter.LoadTime));
+        else if (talk)
+        {
+            Console.WriteLine($"rank 0: {r.Images.Count} image(s) {r.Width}x{r.Height}, {r.Steps} steps, seed {r.Seed}, on {ops.Name} x{env.WorldSize}; bytes sent by this rank: {world.Communicator.Stats.BytesSent / 1024.0:F1} KiB");
+            foreach (var (stage, time) in r.Timings.Stages) Console.WriteLine($"  {stage,-8} {time.TotalMilliseconds,9:F1} ms");
+        }
+        if (!quiet && !json) foreach (var f in written) Console.WriteLine($"wrote {f}");
+        return 0;
+    }
+}

@@ -1,0 +1,141 @@
+using System.Net;
+using System.Runtime.ExceptionServices;
+using XDit.Comm;
+using XDit.Comm.Nccl;
+using XDit.Comm.Tcp;
+using XDit.Kernels.Cuda;
+using XDit.Runtime;
+using XDit.Runtime.Cuda;
+
+namespace XDit.Tests.Comm;
+
+/// <summary>
+/// NcclCommunicator. Here (no libnccl): the missing library is one clear line. On a GPU machine: every collective
+/// on 1 GPU, and on 2 GPUs (ranks as threads, each its own CudaOps and NCCL rank, meeting at a loopback store),
+/// against InProcessWorld on CpuOps; the tests skip with the reason where the hardware is missing.
+/// </summary>
+[Collection("cuda")]
+public class NcclCommunicatorTests
+{
+    [Fact]
+    public void AMissingLibraryIsReportedAsOneClearLine()
+    {
+        Assert.SkipWhen(NcclLibrary.IsAvailable(out var reason), "libnccl is installed here: the device tests cover it");
+        Assert.NotNull(reason);
+        Assert.DoesNotContain('\n', reason);
+        Assert.Contains("libnccl.so.2 not found", reason);
+        Assert.Contains("NCCL not installed (multi-GPU runs need it)", reason);
+        Assert.False(NcclCommunicator.IsAvailable(out var again));
+        Assert.Equal(reason, again);
+        var ex = Assert.Throws<CudaUnavailableException>(NcclLibrary.Require);
+        Assert.Equal(reason, ex.Message);
+        Assert.Equal(reason, Assert.Throws<CudaUnavailableException>(() => NcclLibrary.Version()).Message);
+    }
+
+    [Fact]
+    public void TheUniqueIdIs128BytesAndRoundTrips()
+    {
+        Assert.Equal(128, System.Runtime.CompilerServices.Unsafe.SizeOf<NcclUniqueId>());
+        var bytes = Enumerable.Range(0, 128).Select(i => (byte)(i * 7 + 1)).ToArray();
+        Assert.Equal(bytes, NcclUniqueId.FromBytes(bytes).ToArray());
+        Assert.Contains("128 bytes, got 127", Assert.Throws<ArgumentException>(() => NcclUniqueId.FromBytes(bytes.AsSpan(1))).Message);
+    }
+
+    [Fact]
+    public void OneGpuRunsEveryOperationLikeInProcess() => CompareWithInProcess(1);
+
+    [Fact]
+    public void TwoGpusRunEveryOperationLikeInProcess() => CompareWithInProcess(2);
+
+    [Fact]
+    public void TheLibraryVersionIsAtLeast2_19()
+    {
+        Require(1);
+        Assert.True(NcclLibrary.Version() >= 21900, $"NCCL version code {NcclLibrary.Version()}");
+    }
+
+    static void CompareWithInProcess(int size)
+    {
+        Require(size);
+        var expect = InProcessWorld.Run(size, Script);
+        var got = RunNccl(size, Script);
+        for (int r = 0; r < size; r++)
+        {
+            Assert.Equal(expect[r].Count, got[r].Count);
+            for (int i = 0; i < expect[r].Count; i++)
+            {
+                Assert.Equal(expect[r][i].Dims, got[r][i].Dims);
+                double err = Numerics.RelativeError(got[r][i].Values, expect[r][i].Values);
+                Assert.True(err < 1e-6, $"rank {r} result {i}: relative error {err:E2}");
+            }
+        }
+    }
+
+    /// <summary>The contract's operations as NCCL can run them (point-to-point as grouped SendRecvAsync).</summary>
+    static List<(int[] Dims, float[] Values)> Script(ICommunicator c)
+    {
+        var ops = c.Ops;
+        int n = c.Size, r = c.Rank;
+        var outs = new List<(int[], float[])>();
+        void Keep(Tensor t) => outs.Add((t.Dims, ops.ToHost(t)));
+        float[] Data(int len, int salt) => Numerics.Random(len, 977 * salt + 13 * r + 1);
+
+        using (var t = ops.FromHost(Data(35, 1), 7, 5)) { c.AllReduce(t); Keep(t); }
+        using (var t = ops.FromHost(Data(2 * 3 * 3, 2), 2, 3, 3))
+        using (var g = c.AllGather(t, 1)) Keep(g);
+        using (var t = ops.FromHost(Data(2 * (r + 1) * 3, 3), 2, r + 1, 3))
+        using (var g = c.AllGather(t, 1)) Keep(g);
+        using (var t = ops.FromHost(Data(3 * 2 * n * 2, 4), 3, 2 * n, 2))
+        using (var s = c.ReduceScatter(t, 1)) Keep(s);
+        using (var x = ops.FromHost(Data(2 * 3 * 2 * n * 4, 5), 2, 3, 2 * n, 4))
+        {
+            using var y = c.AllToAll(x, 2, 1);
+            Keep(y);
+            using var back = c.AllToAll(y, 1, 2);
+            Keep(back);
+        }
+        for (int root = 0; root < n; root++)
+            using (var t = ops.FromHost(Data(6, 6 + root), 2, 3)) { c.Broadcast(t, root); Keep(t); }
+        c.Barrier();
+        using (var send = ops.FromHost(Data(5, 7), 5))
+        using (var recv = ops.Zeros(DType.F32, 5))
+        {
+            c.SendRecvAsync(send, (r + 1) % n, recv, (r + n - 1) % n, tag: 3).Wait();
+            Keep(recv);
+        }
+        var sub = c.Split(Enumerable.Range(0, n).Where(i => i % 2 == r % 2).ToArray());
+        using (var t = ops.FromHost(Data(4, 8), 4)) { sub.AllReduce(t); Keep(t); }
+        c.Barrier();
+        return outs;
+    }
+
+    static void Require(int gpus)
+    {
+        Assert.SkipUnless(NcclLibrary.IsAvailable(out var reason), $"no NCCL: {reason}");
+        Assert.SkipUnless(CudaOps.IsAvailable(out var why), $"no CUDA device: {why}");
+        CudaDevice.TryGetCount(out int count, out _);
+        Assert.SkipWhen(count < gpus, $"needs {gpus} GPUs, this machine has {count}");
+    }
+
+    /// <summary>One thread per GPU, each its own F32 CudaOps and NCCL rank; unique ids travel through a loopback store.</summary>
+    static T[] RunNccl<T>(int size, Func<ICommunicator, T> body)
+    {
+        using var store = RendezvousStore.Start(IPAddress.Loopback, 0);
+        var results = new T[size];
+        var errors = new Exception?[size];
+        var threads = Enumerable.Range(0, size).Select(rank => new Thread(() =>
+        {
+            try
+            {
+                using var ops = new CudaOps(rank, DType.F32);
+                using var comm = NcclCommunicator.Connect(Rendezvous.Join(TcpTestWorld.Options(rank, size, store.Port)), ops, TimeSpan.FromSeconds(60));
+                results[rank] = body(comm);
+            }
+            catch (Exception e) { errors[rank] = e; }
+        })).ToArray();
+        foreach (var t in threads) t.Start();
+        foreach (var t in threads) Assert.True(t.Join(TimeSpan.FromSeconds(120)), "an NCCL rank did not finish within 120 s");
+        foreach (var e in errors) if (e is not null) ExceptionDispatchInfo.Capture(e).Throw();
+        return results;
+    }
+}
