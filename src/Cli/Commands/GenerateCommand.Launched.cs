@@ -52,7 +52,7 @@ public static partial class GenerateCommand
         world.Communicator.Barrier();
 
         var r = outcome.Result;
-        if (env.Rank == 0 && json) Console.WriteLine(JsonSummary(modelDir, options, r, written, reporter.LoadTime));
+        if (env.Rank == 0 && json) Console.WriteLine(JsonSummary(modelDir, options, plan, r, written));
         else if (talk)
         {
             Console.WriteLine($"rank 0: {r.Images.Count} image(s) {r.Width}x{r.Height}, {r.Steps} steps, seed {r.Seed}, on {ops.Name} x{env.WorldSize}; bytes sent by this rank: {world.Communicator.Stats.BytesSent / 1024.0:F1} KiB");
