@@ -12,7 +12,7 @@ public static class BenchCommand
     public static Command Create()
     {
         var device = new Option<string>("--device") { Description = "cpu or cuda", DefaultValueFactory = _ => "cpu" };
-        var what = new Option<string[]>("--what") { Description = "gemm, attention, step (repeatable; all by default)", AllowMultipleArgumentsPerToken = true };
+        var what = new Option<string[]>("--what") { Description = "gemm, attention, step, parallel (repeatable; gemm, attention and step by default)", AllowMultipleArgumentsPerToken = true };
         var size = new Option<int>("--gemm-size") { Description = "M = N = K of the GEMM", DefaultValueFactory = _ => 1024 };
         var tokens = new Option<int>("--tokens") { Description = "attention sequence length", DefaultValueFactory = _ => 1024 };
         var heads = new Option<int>("--heads") { Description = "attention heads", DefaultValueFactory = _ => 16 };
@@ -33,12 +33,20 @@ public static class BenchCommand
                 using var pipeline = PipelineLoader.Load(parse.GetValue(model) ?? DemoModel.Find(), new PipelineOptions { Device = parse.GetValue(device)! });
                 Print(OpBenchmarks.DenoiseStep(pipeline, Math.Max(3, reps)));
             }
+            if (selected.Contains("parallel"))
+            {
+                // One denoising step of the demo transformer at world sizes 1, 2, 4 (in-process ranks), with the
+                // bytes each rank sent per step.
+                var transformer = Path.Combine(parse.GetValue(model) ?? DemoModel.Find(), "transformer");
+                foreach (var row in ParallelStepBenchmark.Run(new[] { 1, 2, 4 }, transformer, steps: Math.Max(3, reps)))
+                    Console.WriteLine(JsonSerializer.Serialize(row, Json));
+            }
             return 0;
         }));
         return cmd;
     }
 
-    static readonly JsonSerializerOptions Json = new() { PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower, DefaultIgnoreCondition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull };
+    static readonly JsonSerializerOptions Json = new() { PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower, DefaultIgnoreCondition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull, NumberHandling = System.Text.Json.Serialization.JsonNumberHandling.AllowNamedFloatingPointLiterals };
 
     static void Print(BenchResult r) => Console.WriteLine(JsonSerializer.Serialize(r, Json));
 }

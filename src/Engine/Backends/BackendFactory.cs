@@ -1,5 +1,7 @@
 using XDit.Kernels;
 using XDit.Kernels.Cpu;
+using XDit.Kernels.Cuda;
+using XDit.Runtime.Cuda;
 using XDit.Runtime;
 
 namespace XDit.Engine.Backends;
@@ -16,7 +18,17 @@ public static class BackendFactory
             return new CpuOps();
         }
         if (d == "cuda" || d.StartsWith("cuda:", StringComparison.Ordinal))
-            throw new NotSupportedException("the CUDA backend is not part of this build yet; use --device cpu");
+        {
+            int ordinal = 0;
+            if (d.Length > 5 && !int.TryParse(d[5..], out ordinal))
+                throw new ArgumentException($"unknown device '{device}' (expected cpu, cuda or cuda:N)");
+            // One clear line when the driver or a toolkit library is missing; the CPU path keeps working.
+            if (!CudaLibraries.TryLoad(out var problem))
+                throw new NotSupportedException($"--device {device}: {problem}");
+            if (dtype is not (null or DType.BF16 or DType.F16 or DType.F32))
+                throw new NotSupportedException($"the CUDA backend keeps activations in bf16, f16 or f32, not {dtype}");
+            return new CudaOps(ordinal, dtype ?? DType.BF16);
+        }
         throw new ArgumentException($"unknown device '{device}' (expected cpu, cuda or cuda:N)");
     }
 }

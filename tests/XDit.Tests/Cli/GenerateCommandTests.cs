@@ -95,3 +95,17 @@ public class ParallelGenerateCommandTests
         Assert.Contains("stale K/V buffers per rank", stdout);
     }
 }
+
+[Collection("Console")]
+public class CudaDeviceOptionTests
+{
+    [Fact]
+    public void WithoutCudaTheDeviceOptionSaysWhatIsMissingInOneLine()
+    {
+        if (XDit.Runtime.Cuda.CudaLibraries.TryLoad(out _)) Assert.Skip("CUDA is present here; this test is about machines without it");
+        var (code, _, stderr) = CliRunner.Xdit("generate", "-p", "a red circle", "--device", "cuda", "-o", Path.Combine(TestPaths.TempDir(), "x.png"));
+        Assert.Equal(1, code);
+        Assert.Single(stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries));
+        Assert.Contains("libcuda.so.1 not found", stderr);
+    }
+}
