@@ -90,6 +90,7 @@ public static partial class GenerateCommand
                 {
                     Console.WriteLine($"bytes sent per rank: {string.Join(", ", outcome.BytesSentPerRank.Select(b => $"{b / 1024.0:F1} KiB"))}");
                     if (plan.PipeFusionParallelDegree > 1) Console.WriteLine($"stale K/V buffers per rank: {outcome.StaleKvBytesPerRank / 1024.0:F1} KiB");
+                    Console.WriteLine($"peak activation memory per rank: {string.Join(", ", outcome.PeakBytesPerRank.Select(b => $"{b / 1024.0:F1} KiB"))}");
                 }
             }
             reporter.Done();

@@ -14,7 +14,8 @@ namespace XDit.Engine.Execution;
 /// </summary>
 public static class ParallelGeneration
 {
-    public sealed record Outcome(GenerationResult Result, DeviceMesh Mesh, long[] BytesSentPerRank, long StaleKvBytesPerRank);
+    /// <param name="PeakBytesPerRank">the most activation memory each rank's arena held at once (weights excluded)</param>
+    public sealed record Outcome(GenerationResult Result, DeviceMesh Mesh, long[] BytesSentPerRank, long StaleKvBytesPerRank, long[] PeakBytesPerRank);
 
     /// <param name="makeOps">the backend of a rank (one CPU op set per rank by default)</param>
     /// <param name="onRankPipeline">called on each rank's thread with the loaded pipeline and the rank (rank 0 reports progress)</param>
@@ -32,12 +33,12 @@ public static class ParallelGeneration
         var first0 = replicas[0].Result;
         var images = replicas.SelectMany(r => r.Result.Images).ToList();
         var merged = first0 with { Images = images };
-        return new Outcome(merged, mesh, world.BytesSentPerRank(), results.Max(r => r.StaleKvBytes));
+        return new Outcome(merged, mesh, world.BytesSentPerRank(), results.Max(r => r.StaleKvBytes), results.Select(r => r.PeakBytes).ToArray());
     }
 
     /// <summary>What one rank produced: whether it answers for its data-parallel replica, which replica, its
     /// result and the stale K/V bytes it held.</summary>
-    public sealed record RankOutcome(bool Leader, int Replica, GenerationResult Result, long StaleKvBytes);
+    public sealed record RankOutcome(bool Leader, int Replica, GenerationResult Result, long StaleKvBytes, long PeakBytes);
 
     /// <summary>
     /// The work of one rank, on its world communicator (in-process or across processes): loads the pipeline on the
@@ -53,6 +54,7 @@ public static class ParallelGeneration
         var loadWatch = System.Diagnostics.Stopwatch.StartNew();
         using var pipeline = PipelineLoader.Load(modelDir, comm.Ops);
         var loadTime = loadWatch.Elapsed;
+        long weightBytes = comm.Ops.Allocator.BytesInUse;
         onRankPipeline?.Invoke(pipeline, rank);
         var staleKv = Configure(pipeline, mesh, comm, config);
 
@@ -67,7 +69,7 @@ public static class ParallelGeneration
         result = result with { Timings = result.Timings.WithFirst("load", loadTime) };
         // Every rank of a replica ends with the same images; its first rank answers for it.
         bool leader = coord with { Data = 0 } == mesh.CoordOf(0);
-        return new RankOutcome(leader, coord.Data, result, staleKv());
+        return new RankOutcome(leader, coord.Data, result, staleKv(), comm.Ops.Allocator.PeakBytesInUse - weightBytes);
     }
 
     /// <summary>Puts the rank's parallel loop (and decoder) into its pipeline; returns how to read the stale K/V

@@ -109,3 +109,40 @@ public class CudaDeviceOptionTests
         Assert.Contains("libcuda.so.1 not found", stderr);
     }
 }
+
+[Collection("Console")]
+public class LatentsOptionTests
+{
+    [Fact]
+    public void FromTheReferenceLatentsFileTheCliDrawsTheReferenceImages()
+    {
+        var demo = TestPaths.DemoModel;
+        var dir = TestPaths.TempDir();
+        var (code, _, stderr) = CliRunner.Xdit("generate", "-p", "a red circle on a blue background", "-p", "a yellow square on a black background",
+            "--latents", Path.Combine(demo, "reference.safetensors"), "-o", Path.Combine(dir, "ref.png"), "-q");
+        Assert.True(code == 0, stderr);
+        using var reference = new XDit.Runtime.SafetensorsFile(Path.Combine(demo, "reference.safetensors"));
+        using var images = reference.ReadF32("images");
+        var want = images.ToFloatArray();
+        for (int i = 0; i < 2; i++)
+        {
+            var rgb = PngPixels.ReadRgb(Path.Combine(dir, $"ref_{i}.png"), out int w, out int h);
+            int plane = w * h;
+            double maxAbs = 0;
+            for (int p = 0; p < plane; p++)
+                for (int c = 0; c < 3; c++)
+                    maxAbs = Math.Max(maxAbs, Math.Abs(rgb[p * 3 + c] / 255.0 - want[(i * 3 + c) * plane + p]));
+            // 0.02 as the library test, plus half a level of 8-bit rounding.
+            Assert.True(maxAbs < 0.02 + 0.5 / 255, $"image {i}: max abs error {maxAbs:G3}");
+        }
+    }
+
+    [Fact]
+    public void LatentsOfTheWrongSizeAreRefused()
+    {
+        var (code, _, stderr) = CliRunner.Xdit("generate", "-p", "a red circle on a blue background",
+            "--latents", Path.Combine(TestPaths.DemoModel, "reference.safetensors"), "-o", Path.Combine(TestPaths.TempDir(), "x.png"));
+        Assert.Equal(1, code);
+        Assert.Contains("latents hold 512 values, expected 1x4x8x8 = 256", stderr);
+    }
+}
