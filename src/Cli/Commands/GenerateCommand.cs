@@ -24,7 +24,7 @@ public static partial class GenerateCommand
         var output = new Option<string>("--output", "-o") { Description = "PNG file to write (several images get _0, _1, ... before .png)", DefaultValueFactory = _ => "xdit-output.png" };
         var device = new Option<string>("--device") { Description = "cpu or cuda", DefaultValueFactory = _ => "cpu" };
         var dtype = new Option<string?>("--dtype") { Description = "Activation dtype: f32, bf16 or f16 (backend default when unset)" };
-        var latents = new Option<string?>("--latents") { Description = "safetensors file whose first tensor is the initial latents [B, C, h, w]" };
+        var latents = new Option<string?>("--latents") { Description = "safetensors file with the initial latents [B, C, h, w] (the tensor named latents or initial_latents, else the first by name)" };
         var quiet = new Option<bool>("--quiet", "-q") { Description = "Print nothing but errors" };
         var json = new Option<bool>("--json") { Description = "Print a machine-readable JSON summary instead of text" };
 
