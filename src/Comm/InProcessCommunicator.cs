@@ -48,8 +48,7 @@ sealed class InProcessCommunicator : ICommunicator
     public Tensor ReduceScatter(Tensor input, int axis)
     {
         int a = input.NormAxis(axis);
-        if (input.Dim(a) % Size != 0)
-            throw new ArgumentException($"ReduceScatter: axis {a} of {Shape.Format(input.ShapeSpan)} does not split into {Size} equal chunks");
+        CommChecks.ReduceAxisSplits(input, a, Size);
         var items = _group.Exchange(Rank, "ReduceScatter", HostCopy(input));
         SameShapes("ReduceScatter", items, -1);
         Stats.Record("ReduceScatter", (Size - 1) * Bytes(input) / Size);
@@ -61,8 +60,7 @@ sealed class InProcessCommunicator : ICommunicator
     public Tensor AllToAll(Tensor input, int scatterAxis, int gatherAxis)
     {
         int s = input.NormAxis(scatterAxis), g = input.NormAxis(gatherAxis);
-        if (input.Dim(s) % Size != 0)
-            throw new ArgumentException($"AllToAll on rank {Rank} of group {_group.Name}: scatter axis {s} of {Shape.Format(input.ShapeSpan)} does not split into {Size} equal chunks");
+        CommChecks.ScatterAxisSplits(input, s, Size, Rank, GroupLabel);
         var items = _group.Exchange(Rank, "AllToAll", HostCopy(input));
         SameShapes("AllToAll", items, -1);
         Stats.Record("AllToAll", (Size - 1) * Bytes(input) / Size);
@@ -111,13 +109,7 @@ sealed class InProcessCommunicator : ICommunicator
 
     public ICommunicator Split(int[] ranks)
     {
-        if (ranks.Length == 0) throw new ArgumentException("Split: empty rank list");
-        foreach (var r in ranks) CheckPeer(r, "Split member");
-        if (ranks.Distinct().Count() != ranks.Length)
-            throw new ArgumentException($"Split: rank list [{string.Join(",", ranks)}] repeats a rank");
-        int me = Array.IndexOf(ranks, Rank);
-        if (me < 0)
-            throw new ArgumentException($"Split: rank {Rank} of group {_group.Name} is not in [{string.Join(",", ranks)}]; only members make a sub-group");
+        int me = CommChecks.SplitMember(ranks, Rank, Size, GroupLabel);
         var sub = _world.Group(ranks.Select(r => _group.WorldRanks[r]).ToArray());
         return new InProcessCommunicator(_world, sub, me, Ops);
     }
@@ -135,12 +127,13 @@ sealed class InProcessCommunicator : ICommunicator
         }
     }
 
-    void CheckPeer(int r, string what)
-    {
-        if (r < 0 || r >= Size) throw new ArgumentOutOfRangeException(nameof(r), $"{what} {r} is not a rank of group {_group.Name} (size {Size})");
-    }
+    void CheckPeer(int r, string what) => CommChecks.Peer(r, Size, what, GroupLabel);
 
-    static long Bytes(Tensor t) => t.NumElements * t.DType.SizeOf();
+    /// <summary>How messages name this communicator's group (made once: the checks run on every call).</summary>
+    string GroupLabel => _groupLabel ??= $"group {_group.Name}";
+    string? _groupLabel;
+
+    static long Bytes(Tensor t) => CommChecks.Bytes(t);
 
     Tensor HostCopy(Tensor t) => Tensor.FromArray(Ops.ToHost(t), t.Dims);
 

@@ -121,8 +121,7 @@ public sealed class NcclCommunicator : ICommunicator, IDisposable
     public Tensor ReduceScatter(Tensor input, int axis)
     {
         int a = input.NormAxis(axis);
-        if (input.Dim(a) % Size != 0)
-            throw new ArgumentException($"ReduceScatter: axis {a} of {Shape.Format(input.ShapeSpan)} does not split into {Size} equal chunks");
+        CommChecks.ReduceAxisSplits(input, a, Size);
         var (what, comm) = Begin("ReduceScatter");
         var perm = Front(input.Rank, a);
         using var x = _ops.Contiguous(input.Permute(perm));
@@ -139,8 +138,7 @@ public sealed class NcclCommunicator : ICommunicator, IDisposable
     public Tensor AllToAll(Tensor input, int scatterAxis, int gatherAxis)
     {
         int s = input.NormAxis(scatterAxis), g = input.NormAxis(gatherAxis);
-        if (input.Dim(s) % Size != 0)
-            throw new ArgumentException($"AllToAll on rank {Rank} of group [{_group.Key}]: scatter axis {s} of {Shape.Format(input.ShapeSpan)} does not split into {Size} equal chunks");
+        CommChecks.ScatterAxisSplits(input, s, Size, Rank, GroupLabel);
         var (what, comm) = Begin("AllToAll");
         var perm = Front(input.Rank, s);
         using var x = _ops.Contiguous(input.Permute(perm));   // chunk j = rows j·c.. of the outermost axis
@@ -248,13 +246,7 @@ public sealed class NcclCommunicator : ICommunicator, IDisposable
 
     public ICommunicator Split(int[] ranks)
     {
-        if (ranks.Length == 0) throw new ArgumentException("Split: empty rank list");
-        foreach (var r in ranks) CheckPeer(r, "Split member");
-        if (ranks.Distinct().Count() != ranks.Length)
-            throw new ArgumentException($"Split: rank list [{string.Join(",", ranks)}] repeats a rank");
-        int me = Array.IndexOf(ranks, Rank);
-        if (me < 0)
-            throw new ArgumentException($"Split: rank {Rank} of group [{_group.Key}] is not in [{string.Join(",", ranks)}]; only members make a sub-group");
+        int me = CommChecks.SplitMember(ranks, Rank, Size, GroupLabel);
         // The NCCL communicator is made on the sub-group's first operation, which all its members reach together.
         return new NcclCommunicator(_world, _world.Group(ranks.Select(r => _group.WorldRanks[r]).ToArray()), me, ownsWorld: false);
     }
@@ -347,10 +339,11 @@ public sealed class NcclCommunicator : ICommunicator, IDisposable
         return inv;
     }
 
-    void CheckPeer(int r, string what)
-    {
-        if (r < 0 || r >= Size) throw new ArgumentOutOfRangeException(nameof(r), $"{what} {r} is not a rank of group [{_group.Key}] (size {Size})");
-    }
+    void CheckPeer(int r, string what) => CommChecks.Peer(r, Size, what, GroupLabel);
 
-    static long Bytes(Tensor t) => t.NumElements * t.DType.SizeOf();
+    /// <summary>How messages name this communicator's group (made once: the checks run on every call).</summary>
+    string GroupLabel => _groupLabel ??= $"group [{_group.Key}]";
+    string? _groupLabel;
+
+    static long Bytes(Tensor t) => CommChecks.Bytes(t);
 }

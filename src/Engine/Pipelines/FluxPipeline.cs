@@ -34,7 +34,6 @@ public sealed class FluxPipeline : TextToImagePipeline
     readonly FluxTransformer _transformer;
     readonly AutoencoderKL _vae;
     readonly FlowMatchEulerDiscreteScheduler _scheduler;
-    readonly List<IDisposable> _owned = new();
 
     public FluxPipeline(ModelIndex index, IOps ops) : base(index, ops)
     {
@@ -57,8 +56,6 @@ public sealed class FluxPipeline : TextToImagePipeline
     }
 
     const string T5Folder = "text_encoder_2";
-
-    T Own<T>(T model) where T : IDisposable { _owned.Add(model); return model; }
 
     void CheckComponentsAgree()
     {
@@ -131,7 +128,7 @@ public sealed class FluxPipeline : TextToImagePipeline
                 EncoderHiddenStates = contextT,
                 PooledProjections = pooledT,
                 // diffusers passes (σ·1000 in float32) / 1000; the model scales by 1000 again.
-                Timestep = Enumerable.Repeat(_scheduler.Timesteps[i] / 1000f, x.Dim(0)).ToArray(),
+                Timestep = TimestepRows(_scheduler.Timesteps[i] / 1000f, x.Dim(0)),
                 Guidance = guidanceRows,
                 ImgIds = imgIds,
                 TxtIds = txtIds,
@@ -177,17 +174,5 @@ public sealed class FluxPipeline : TextToImagePipeline
     {
         using var host = Tensor.FromArray(data, shape);
         return Ops.Upload(host);
-    }
-
-    void DisposeModels()
-    {
-        foreach (var m in _owned) m.Dispose();
-        _owned.Clear();
-    }
-
-    public override void Dispose()
-    {
-        DisposeModels();
-        base.Dispose();
     }
 }

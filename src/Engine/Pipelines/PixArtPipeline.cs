@@ -28,11 +28,19 @@ public sealed class PixArtPipeline : TextToImagePipeline
     public PixArtPipeline(ModelIndex index, IOps ops) : base(index, ops)
     {
         _isSigma = index.PipelineClass.Contains("Sigma", StringComparison.Ordinal);
-        _tokenizer = TokenizerLoader.Load(index.Require("tokenizer"));
-        _scheduler = SchedulerFactory.Load(index.Require("scheduler"));
-        _textEncoder = T5Encoder.Load(index.Require("text_encoder"), ops);
-        _transformer = PixArtTransformer.Load(index.Require("transformer"), ops);
-        _vae = AutoencoderKL.Load(index.Require("vae"), ops);
+        try
+        {
+            _tokenizer = TokenizerLoader.Load(index.Require("tokenizer"));
+            _scheduler = SchedulerFactory.Load(index.Require("scheduler"));
+            _textEncoder = Own(T5Encoder.Load(index.Require("text_encoder"), ops));
+            _transformer = Own(PixArtTransformer.Load(index.Require("transformer"), ops));
+            _vae = Own(AutoencoderKL.Load(index.Require("vae"), ops));
+        }
+        catch
+        {
+            DisposeModels();
+            throw;
+        }
     }
 
     public PixArtTransformer Transformer => _transformer;
@@ -59,8 +67,7 @@ public sealed class PixArtPipeline : TextToImagePipeline
 
         // ---- encode ----
         var sw = Stopwatch.StartNew();
-        var prompts = request.Prompts.SelectMany(p => Enumerable.Repeat(p, request.NumImagesPerPrompt)).ToList();
-        var texts = cfg ? Enumerable.Repeat(request.NegativePrompt, batch).Concat(prompts).ToList() : prompts;
+        var texts = PromptRows.WithNegative(request, cfg);
         var tokens = _tokenizer.Encode(texts.Select(PrepareText).ToList(), MaxLength(request));
         ReportTruncation(tokens, texts);
         using var textStates = _textEncoder.Encode(Ops, tokens.Ids, tokens.Mask, tokens.Batch, tokens.Length);
@@ -88,12 +95,12 @@ public sealed class PixArtPipeline : TextToImagePipeline
                 HiddenStates = x,
                 EncoderHiddenStates = textStates,
                 EncoderAttentionMask = textMask,
-                Timestep = Enumerable.Repeat(_scheduler.Timesteps[i], x.Dim(0)).ToArray(),
+                Timestep = TimestepRows(_scheduler.Timesteps[i], x.Dim(0)),
                 Resolution = resolution,
                 AspectRatio = aspect,
             },
             // Guidance on the prediction, then keep the ε channels (the learned sigma is dropped).
-            Combine = (output, noise, spatial) => Guidance.Combine(output, noise, batch, cfg, guidance, outChannels, c, spatial),
+            Combine = GuidedCombine(batch, cfg, guidance, outChannels, c),
         };
         Loop.Run(Ops, job, progress);
         var latents = job.Latents;
@@ -110,12 +117,4 @@ public sealed class PixArtPipeline : TextToImagePipeline
     static string PrepareText(string s) => s.Trim().ToLowerInvariant();
 
     static float[] Repeat(float[] row, int n) => Enumerable.Range(0, n).SelectMany(_ => row).ToArray();
-
-    public override void Dispose()
-    {
-        _textEncoder.Dispose();
-        _transformer.Dispose();
-        _vae.Dispose();
-        base.Dispose();
-    }
 }

@@ -32,7 +32,6 @@ public sealed class SD3Pipeline : TextToImagePipeline
     readonly SD3Transformer _transformer;
     readonly AutoencoderKL _vae;
     readonly FlowMatchEulerDiscreteScheduler _scheduler;
-    readonly List<IDisposable> _owned = new();
 
     public SD3Pipeline(ModelIndex index, IOps ops) : base(index, ops)
     {
@@ -60,8 +59,6 @@ public sealed class SD3Pipeline : TextToImagePipeline
     }
 
     const string T5Folder = "text_encoder_3";
-
-    T Own<T>(T model) where T : IDisposable { _owned.Add(model); return model; }
 
     /// <summary>The widths the glue relies on, checked once so that a mixed-up folder fails at load, naming files.</summary>
     void CheckComponentsAgree()
@@ -135,9 +132,9 @@ public sealed class SD3Pipeline : TextToImagePipeline
                 HiddenStates = x,
                 EncoderHiddenStates = contextT,
                 PooledProjections = pooledT,
-                Timestep = Enumerable.Repeat(_scheduler.Timesteps[i], x.Dim(0)).ToArray(),
+                Timestep = TimestepRows(_scheduler.Timesteps[i], x.Dim(0)),
             },
-            Combine = (output, noise, spatial) => Guidance.Combine(output, noise, batch, cfg, guidance, outChannels, c, spatial),
+            Combine = GuidedCombine(batch, cfg, guidance, outChannels, c),
         };
         Loop.Run(Ops, job, progress);
         timings.Add("denoise", sw.Elapsed);
@@ -190,17 +187,5 @@ public sealed class SD3Pipeline : TextToImagePipeline
                 return (context, pooled);
             }
         }
-    }
-
-    void DisposeModels()
-    {
-        foreach (var m in _owned) m.Dispose();
-        _owned.Clear();
-    }
-
-    public override void Dispose()
-    {
-        DisposeModels();
-        base.Dispose();
     }
 }

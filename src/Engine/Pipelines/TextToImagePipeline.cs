@@ -95,7 +95,32 @@ public abstract class TextToImagePipeline : IDisposable
     /// <summary>Replaces the plain VAE decode (patch-parallel decoding plugs in here): (vae, scaled latents) → image.</summary>
     public Func<AutoencoderKL, Tensor, Tensor>? DecodeOverride { get; set; }
 
-    public virtual void Dispose() => Ops.Dispose();
+    readonly List<IDisposable> _owned = new();
+
+    /// <summary>Registers a loaded component (encoder, transformer, VAE) so that <see cref="Dispose"/> frees it, in
+    /// load order; a constructor that fails part-way calls <see cref="DisposeModels"/> so nothing leaks.</summary>
+    protected T Own<T>(T model) where T : IDisposable { _owned.Add(model); return model; }
+
+    /// <summary>Frees every component registered with <see cref="Own"/> (the backend stays).</summary>
+    protected void DisposeModels()
+    {
+        foreach (var m in _owned) m.Dispose();
+        _owned.Clear();
+    }
+
+    /// <summary>Classifier-free guidance on [negative; positive] output rows of [B, C, h, w] latents, keeping the
+    /// first <paramref name="channels"/> of <paramref name="outChannels"/> (see <see cref="Guidance.Combine"/>).</summary>
+    protected static Action<float[], float[], int> GuidedCombine(int batch, bool cfg, float scale, int outChannels, int channels)
+        => (output, noise, spatial) => Guidance.Combine(output, noise, batch, cfg, scale, outChannels, channels, spatial);
+
+    /// <summary>The step's timestep value for each of the model's rows.</summary>
+    protected static float[] TimestepRows(float timestep, int rows) => Enumerable.Repeat(timestep, rows).ToArray();
+
+    public virtual void Dispose()
+    {
+        DisposeModels();
+        Ops.Dispose();
+    }
 
     /// <summary>Reports on the caller's thread (Progress&lt;T&gt; would post to a thread pool and reorder).</summary>
     sealed class SyncProgress(Action<PipelineProgress> report) : IProgress<PipelineProgress>

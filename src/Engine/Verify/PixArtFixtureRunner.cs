@@ -17,21 +17,18 @@ public sealed class PixArtFixtureRunner : IFixtureRunner
         var uploaded = new List<Tensor>();
         Tensor Up(string name)
         {
-            using var host = fixture.Input(name);
-            var t = ops.Upload(host);
+            var t = fixture.UploadInput(ops, name);
             uploaded.Add(t);
             return t;
         }
         try
         {
-            float[] timestep;
-            using (var t = fixture.Input("timestep")) timestep = t.ToFloatArray();
             var inputs = new DitInputs
             {
                 HiddenStates = Up("hidden_states"),
                 EncoderHiddenStates = Up("encoder_hidden_states"),
                 EncoderAttentionMask = fixture.HasInput("encoder_attention_mask") ? Up("encoder_attention_mask") : null,
-                Timestep = timestep,
+                Timestep = fixture.InputFloats("timestep"),
                 Resolution = fixture.HasInput("resolution") ? Up("resolution") : null,
                 AspectRatio = fixture.HasInput("aspect_ratio") ? Up("aspect_ratio") : null,
             };

@@ -14,29 +14,16 @@ public sealed class SD3FixtureRunner : IFixtureRunner
     public IReadOnlyDictionary<string, Tensor> Run(FixtureCase fixture, IOps ops)
     {
         using var model = SD3Transformer.Load(fixture.Dir, ops);
-        using var x = Upload(fixture, ops, "hidden_states");
-        using var ctx = Upload(fixture, ops, "encoder_hidden_states");
-        using var pooled = Upload(fixture, ops, "pooled_projections");
+        using var x = fixture.UploadInput(ops, "hidden_states");
+        using var ctx = fixture.UploadInput(ops, "encoder_hidden_states");
+        using var pooled = fixture.UploadInput(ops, "pooled_projections");
         var inputs = new DitInputs
         {
             HiddenStates = x,
             EncoderHiddenStates = ctx,
             PooledProjections = pooled,
-            Timestep = Floats(fixture, "timestep"),
+            Timestep = fixture.InputFloats("timestep"),
         };
         return new Dictionary<string, Tensor> { ["sample"] = model.Forward(ops, inputs) };
-    }
-
-    /// <summary>Input `in.NAME` moved to the backend.</summary>
-    static Tensor Upload(FixtureCase fixture, IOps ops, string name)
-    {
-        using var host = fixture.Input(name);
-        return ops.Upload(host);
-    }
-
-    static float[] Floats(FixtureCase fixture, string name)
-    {
-        using var host = fixture.Input(name);
-        return host.ToFloatArray();
     }
 }

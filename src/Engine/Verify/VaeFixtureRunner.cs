@@ -13,8 +13,7 @@ public sealed class VaeFixtureRunner : IFixtureRunner
     public IReadOnlyDictionary<string, Tensor> Run(FixtureCase fixture, IOps ops)
     {
         using var vae = AutoencoderKL.Load(fixture.Dir, ops);
-        using var host = fixture.Input("z");
-        using var z = ops.Upload(host);
+        using var z = fixture.UploadInput(ops, "z");
         return new Dictionary<string, Tensor> { ["sample"] = vae.Decode(ops, z) };
     }
 }

@@ -130,8 +130,7 @@ public class FluxTransformerTests
 
     static DitInputs FixtureInputs(CpuOps ops, FixtureCase fx)
     {
-        Tensor Up(string name) { using var h = fx.Input(name); return ops.Upload(h); }
-        float[] F(string name) { using var h = fx.Input(name); return h.ToFloatArray(); }
+        Tensor Up(string name) => fx.UploadInput(ops, name);
         return new DitInputs
         {
             HiddenStates = Up("hidden_states"),
@@ -139,8 +138,8 @@ public class FluxTransformerTests
             PooledProjections = Up("pooled_projections"),
             ImgIds = Up("img_ids"),
             TxtIds = Up("txt_ids"),
-            Timestep = F("timestep"),
-            Guidance = F("guidance"),
+            Timestep = fx.InputFloats("timestep"),
+            Guidance = fx.InputFloats("guidance"),
         };
     }
 

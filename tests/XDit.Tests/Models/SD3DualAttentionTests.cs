@@ -94,14 +94,13 @@ public class SD3DualAttentionTests
 
     static DitInputs Inputs(CpuOps ops, FixtureCase fx)
     {
-        Tensor Up(string name) { using var h = fx.Input(name); return ops.Upload(h); }
-        using var t = fx.Input("timestep");
+        Tensor Up(string name) => fx.UploadInput(ops, name);
         return new DitInputs
         {
             HiddenStates = Up("hidden_states"),
             EncoderHiddenStates = Up("encoder_hidden_states"),
             PooledProjections = Up("pooled_projections"),
-            Timestep = t.ToFloatArray(),
+            Timestep = fx.InputFloats("timestep"),
         };
     }
 

@@ -80,10 +80,10 @@ public class SD3TransformerTests
         using var ops = new CpuOps();
         using var model = SD3Transformer.Load(TestPaths.Fixture("sd3"), ops);
         using var fx = new FixtureCase(TestPaths.Fixture("sd3"));
-        using var x = ops.Upload(fx.Input("hidden_states"));
-        using var ctx = ops.Upload(fx.Input("encoder_hidden_states"));
-        using var pooled = ops.Upload(fx.Input("pooled_projections"));
-        var inputs = new DitInputs { HiddenStates = x, EncoderHiddenStates = ctx, PooledProjections = pooled, Timestep = fx.Input("timestep").ToFloatArray() };
+        using var x = fx.UploadInput(ops, "hidden_states");
+        using var ctx = fx.UploadInput(ops, "encoder_hidden_states");
+        using var pooled = fx.UploadInput(ops, "pooled_projections");
+        var inputs = new DitInputs { HiddenStates = x, EncoderHiddenStates = ctx, PooledProjections = pooled, Timestep = fx.InputFloats("timestep") };
 
         using var state = model.Embed(ops, inputs);
         Assert.Equal((4, 5, 20), (state.GridH, state.GridW, state.TotalTokens));

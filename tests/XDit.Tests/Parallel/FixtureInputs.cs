@@ -35,9 +35,8 @@ sealed class FixtureInputs
                 using var t = fixture.Input(field);
                 tensors[field] = (t.ToFloatArray(), t.Dims);
             }
-        float[] Floats(string field) { using var t = fixture.Input(field); return t.ToFloatArray(); }
-        var timestep = Floats("timestep");
-        var guidance = fixture.HasInput("guidance") ? Floats("guidance") : null;
+        var timestep = fixture.InputFloats("timestep");
+        var guidance = fixture.HasInput("guidance") ? fixture.InputFloats("guidance") : null;
         if (timestep.Length == 1)
         {
             foreach (var field in Batched.Where(tensors.ContainsKey))

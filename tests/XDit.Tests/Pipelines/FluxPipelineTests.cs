@@ -26,12 +26,7 @@ public class FluxPipelineTests
         var result = pipeline.Generate(Request("a red cat", "blue dog") with { MaxSequenceLength = null });   // T5 at 512
         Assert.Equal(2, result.Images.Count);
         Assert.Equal((16, 24, 3), (result.Height, result.Width, result.Steps));
-        foreach (var image in result.Images)
-        {
-            Assert.Equal((16, 24), (image.Height, image.Width));
-            Assert.All(image.Pixels, v => Assert.InRange(v, 0f, 1f));
-            Assert.True(image.Pixels.Max() - image.Pixels.Min() > 1e-3, "the image is flat");
-        }
+        PipelineAssertions.ImagesOfSizeInZeroOne(result, 16, 24);
         Assert.True(Numerics.MaxAbsError(result.Images[0].Pixels, result.Images[1].Pixels) > 1e-3);
     }
 
@@ -39,11 +34,7 @@ public class FluxPipelineTests
     public void TheSameSeedGivesTheSameImageAndAnotherSeedAnother()
     {
         using var pipeline = PipelineLoader.Load(Dev.Value);
-        var a = pipeline.Generate(Request("a red cat") with { Seed = 5 }).Images[0].Pixels;
-        var b = pipeline.Generate(Request("a red cat") with { Seed = 5 }).Images[0].Pixels;
-        var c = pipeline.Generate(Request("a red cat") with { Seed = 6 }).Images[0].Pixels;
-        Assert.Equal(a, b);
-        Assert.True(Numerics.MaxAbsError(a, c) > 1e-3);
+        PipelineAssertions.SameSeedSameImageAnotherSeedAnother(pipeline, Request("a red cat"));
     }
 
     [Fact]
@@ -145,10 +136,7 @@ public class FluxPipelineTests
     [Fact]
     public void AMissingComponentFolderIsNamed()
     {
-        var dir = SD3FluxTestFolders.Flux();
-        Directory.Delete(Path.Combine(dir, "tokenizer_2"), recursive: true);
-        var e = Assert.Throws<DirectoryNotFoundException>(() => PipelineLoader.Load(dir));
-        Assert.Contains("'tokenizer_2'", e.Message);
+        PipelineAssertions.MissingComponentIsNamed(SD3FluxTestFolders.Flux(), "tokenizer_2");
     }
 
     [Theory]
