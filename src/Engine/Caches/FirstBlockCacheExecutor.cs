@@ -14,7 +14,7 @@ namespace XDit.Engine.Caches;
 /// the reference r1 and the residual are refreshed. Threshold 0 never skips: the output is the plain forward's.
 /// The decision is made on all rows at once (both guidance halves together), so it is one per step.
 /// </summary>
-public sealed class FirstBlockCacheExecutor : IDenoiseExecutor, IDisposable
+public sealed class FirstBlockCacheExecutor : IStepCache
 {
     readonly IAttention _attention;
     readonly StreamResidual _rest = new();
@@ -33,6 +33,7 @@ public sealed class FirstBlockCacheExecutor : IDenoiseExecutor, IDisposable
         _attention = attention ?? LocalAttention.Instance;
     }
 
+    public string Method => "fbcache";
     public double Threshold { get; }
     public int WarmupSteps { get; }
     public StepCacheStats Stats { get; } = new();

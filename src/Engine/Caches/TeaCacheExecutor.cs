@@ -15,7 +15,7 @@ namespace XDit.Engine.Caches;
 /// stream and (as xDiT does) on the text stream of joint models. Threshold 0 never skips.
 /// All rows (both guidance halves) are decided together, one decision per step, as xDiT does.
 /// </summary>
-public sealed class TeaCacheExecutor : IDenoiseExecutor, IDisposable
+public sealed class TeaCacheExecutor : IStepCache
 {
     readonly IAttention _attention;
     readonly StreamResidual _blocks = new();
@@ -35,6 +35,7 @@ public sealed class TeaCacheExecutor : IDenoiseExecutor, IDisposable
         _attention = attention ?? LocalAttention.Instance;
     }
 
+    public string Method => "teacache";
     public double Threshold { get; }
     public int NumSteps { get; }
     /// <summary>The polynomial given, or null to take <see cref="TeaCacheCoefficients.For"/> of the model.</summary>
