@@ -15,7 +15,7 @@ public static partial class GenerateCommand
     /// Rank 0 reports progress and the summary.
     /// </summary>
     static int RunLaunchedRank(DistributedEnvironment env, string modelDir, PipelineOptions options, ParallelConfig plan,
-        GenerationRequest request, string outPath, ProgressReporter reporter, bool quiet, bool json)
+        GenerationRequest request, string outPath, ProgressReporter reporter, bool quiet, bool json, StepCacheOptions.Choice? cache)
     {
         int degrees = plan.DataParallelDegree * plan.CfgDegree * plan.UlyssesDegree * plan.RingDegree * plan.PipeFusionParallelDegree;
         if (degrees != env.WorldSize)
@@ -30,6 +30,7 @@ public static partial class GenerateCommand
         if (talk) Console.WriteLine($"mesh: {mesh} ({env.WorldSize} processes over {world.Transport})");
         var outcome = ParallelGeneration.RunRank(world.Communicator, modelDir, plan, request, (pipeline, rank) =>
         {
+            cache?.Install(pipeline);
             if (rank != 0) return;
             pipeline.Progress += (_, p) => reporter.Step(p);
             pipeline.Warning += (_, w) => Console.Error.WriteLine($"xdit: warning: {w}");

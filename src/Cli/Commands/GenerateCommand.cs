@@ -29,9 +29,10 @@ public static partial class GenerateCommand
         var json = new Option<bool>("--json") { Description = "Print a machine-readable JSON summary instead of text" };
 
         var parallel = new ParallelOptions();
+        var caches = new StepCacheOptions();
 
         var cmd = new Command("generate", "Draw images from text prompts and write PNG files");
-        foreach (var o in new Option[] { prompt, negative, steps, guidance, height, width, seed, perPrompt, maxLen, model, output, device, dtype, latents, quiet, json }.Concat(parallel.All))
+        foreach (var o in new Option[] { prompt, negative, steps, guidance, height, width, seed, perPrompt, maxLen, model, output, device, dtype, latents, quiet, json }.Concat(parallel.All).Concat(caches.All))
             cmd.Options.Add(o);
 
         cmd.SetAction(parse => CliErrors.Run(() =>
@@ -58,9 +59,10 @@ public static partial class GenerateCommand
             var reporter = new ProgressReporter(enabled: !isQuiet && !isJson);
 
             var plan = parallel.Read(parse);
+            var cache = caches.Read(parse, plan); // step caches: single device or data parallel only
             // Started by `xdit launch` (or torchrun-style variables): this process is one rank of a distributed world.
             if (XDit.Comm.Launch.DistributedEnvironment.FromEnvironment() is { } launched)
-                return RunLaunchedRank(launched, modelDir, options, plan, request, outPath, reporter, isQuiet, isJson);
+                return RunLaunchedRank(launched, modelDir, options, plan, request, outPath, reporter, isQuiet, isJson, cache);
             var mesh = plan.Mesh(); // refuses degrees whose product is not the world size, before any work
             GenerationResult result;
             string backend;
@@ -69,6 +71,7 @@ public static partial class GenerateCommand
                 using var pipeline = reporter.Stage("load", () => PipelineLoader.Load(modelDir, options));
                 pipeline.Progress += (_, p) => reporter.Step(p);
                 pipeline.Warning += (_, w) => Console.Error.WriteLine($"xdit: warning: {w}");
+                cache?.Install(pipeline);
                 result = pipeline.Generate(request);
                 result = result with { Timings = result.Timings.WithFirst("load", reporter.LoadTime) };
                 backend = pipeline.Ops.Name;
@@ -80,6 +83,7 @@ public static partial class GenerateCommand
                     makeOps: _ => XDit.Engine.Backends.BackendFactory.Create(options.Device, options.DType),
                     onRankPipeline: (pipeline, rank) =>
                     {
+                        cache?.Install(pipeline);
                         if (rank != 0) return;
                         pipeline.Progress += (_, p) => reporter.Step(p);
                         pipeline.Warning += (_, w) => Console.Error.WriteLine($"xdit: warning: {w}");
@@ -104,6 +108,7 @@ public static partial class GenerateCommand
                 Console.WriteLine($"{result.Images.Count} image(s) {result.Width}x{result.Height}, {result.Steps} steps, seed {result.Seed}, on {backend}");
                 foreach (var (stage, time) in result.Timings.Stages)
                     Console.WriteLine($"  {stage,-8} {time.TotalMilliseconds,9:F1} ms" + (stage == "denoise" ? $"  ({time.TotalMilliseconds / result.Steps:F1} ms/step)" : ""));
+                if (cache is not null) foreach (var line in cache.Summary()) Console.WriteLine(line);
                 foreach (var f in files) Console.WriteLine($"wrote {f}");
             }
             return 0;

@@ -109,6 +109,14 @@ public abstract class DiffusionTransformer : IDisposable
     /// <summary>Turns all output tokens [B, TotalTokens, OutFeatures] into the model's output as diffusers returns it.</summary>
     public abstract Tensor Unpatchify(IOps ops, Tensor tokens, DitState state);
 
+    /// <summary>
+    /// TeaCache's indicator: block 0's AdaLN modulation applied to the state's image tokens, LN(x)·(1 + scale) +
+    /// shift (diffusers' transformer_blocks[0].norm1(x, temb)[0]), computed on the state right after
+    /// <see cref="Embed"/> without changing it. Models that do not provide it throw.
+    /// </summary>
+    public virtual Tensor FirstBlockModulatedInput(IOps ops, DitState state)
+        => throw new NotSupportedException($"{GetType().Name} does not expose block 0's modulated input (the TeaCache indicator); use the first-block cache instead");
+
     public Tensor Forward(IOps ops, DitInputs inputs, IAttention? attention = null)
     {
         attention ??= LocalAttention.Instance;

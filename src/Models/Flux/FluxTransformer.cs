@@ -132,6 +132,9 @@ public sealed class FluxTransformer : DiffusionTransformer
         else _single[index - _double.Length].Run(ops, state, attention);
     }
 
+    /// <summary>Double block 0's norm1 on the image tokens (TeaCache's indicator).</summary>
+    public override Tensor FirstBlockModulatedInput(IOps ops, DitState state) => _double[0].ModulatedImage(ops, state);
+
     public override Tensor Finish(IOps ops, DitState state)
     {
         using var n = _normOut.Apply(ops, state.Image, state.Conditioning);

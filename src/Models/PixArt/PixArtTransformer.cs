@@ -255,6 +255,18 @@ public sealed class PixArtTransformer : DiffusionTransformer
         ReplaceImage(state, x3);
     }
 
+    /// <summary>LN(x)·(1 + scale_msa) + shift_msa of block 0, as its self-attention sees it.</summary>
+    public override Tensor FirstBlockModulatedInput(IOps ops, DitState state)
+    {
+        if (_blocks.Length == 0) throw new InvalidOperationException("PixArt model has no blocks");
+        var x = state.Image;
+        int b = x.Dim(0), d = Config.InnerDim;
+        using var mod6 = ops.Add(state.Conditioning.Reshape(b, 6, d), _blocks[0].ScaleShiftTable);
+        using var mod = ops.Contiguous(mod6.Permute(1, 0, 2));
+        using var norm = ops.LayerNorm(x, null, null, (float)Config.NormEps);
+        return ops.Modulate(norm, mod.Slice(0, 0, 1).Reshape(b, d), mod.Slice(0, 1, 1).Reshape(b, d));
+    }
+
     /// <summary>Projects q from <paramref name="queries"/> and k, v from <paramref name="context"/>, runs the
     /// attention the engine gave, and applies to_out → [B, Nq, D].</summary>
     static Tensor Attend(IOps ops, IAttention attention, PixArtAttentionWeights w, Tensor queries, Tensor context,

@@ -121,6 +121,9 @@ public sealed class SD3Transformer : DiffusionTransformer
         _blocks[index].Run(ops, state, attention);
     }
 
+    /// <summary>Block 0's norm1 on the image tokens (TeaCache's indicator).</summary>
+    public override Tensor FirstBlockModulatedInput(IOps ops, DitState state) => _blocks[0].ModulatedImage(ops, state);
+
     public override Tensor Finish(IOps ops, DitState state)
     {
         using var n = _normOut.Apply(ops, state.Image, state.Conditioning);

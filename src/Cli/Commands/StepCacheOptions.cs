@@ -1,0 +1,74 @@
+using System.CommandLine;
+using System.Globalization;
+using XDit.Engine.Caches;
+using XDit.Engine.Execution;
+using XDit.Engine.Pipelines;
+
+namespace XDit.Cli.Commands;
+
+/// <summary>
+/// xDiT's step-cache flags for `xdit generate`: --use-teacache, --use-fbcache (underscores accepted, as xDiT's
+/// argparse does) and --cache-threshold (xDiT hard-codes rel_l1_thresh 0.12 for both; ParaAttention calls it
+/// residual_diff_threshold). The caches run on one device, so, like xDiT (which turns them off under pp, cfg or tp
+/// &gt; 1), they are refused with every parallel degree but data parallelism, where each replica caches its own.
+/// </summary>
+public sealed class StepCacheOptions
+{
+    const double DefaultThreshold = 0.12;
+
+    readonly Option<bool> _tea = new("--use-teacache", "--use_teacache") { Description = "TeaCache: skip the blocks on steps whose first-block modulated input barely changed" };
+    readonly Option<bool> _fb = new("--use-fbcache", "--use_fbcache") { Description = "First-Block-Cache: skip blocks 1.. on steps whose first-block residual barely changed" };
+    readonly Option<double?> _threshold = new("--cache-threshold", "--cache_threshold", "--rel-l1-thresh", "--rel_l1_thresh")
+    {
+        Description = $"Relative-L1 threshold of the step cache (default {DefaultThreshold.ToString(CultureInfo.InvariantCulture)}; 0 never skips)",
+    };
+
+    public IEnumerable<Option> All => new Option[] { _tea, _fb, _threshold };
+
+    /// <summary>The chosen cache, or null; throws on a bad combination before any work.</summary>
+    public Choice? Read(ParseResult parse, ParallelConfig plan)
+    {
+        bool tea = parse.GetValue(_tea), fb = parse.GetValue(_fb);
+        double? threshold = parse.GetValue(_threshold);
+        if (tea && fb) throw new ArgumentException("--use-teacache and --use-fbcache are alternatives: choose one");
+        if (!tea && !fb)
+        {
+            if (threshold is not null) throw new ArgumentException("--cache-threshold needs --use-teacache or --use-fbcache");
+            return null;
+        }
+        string flag = tea ? "--use-teacache" : "--use-fbcache";
+        var t = threshold ?? DefaultThreshold;
+        if (!(t >= 0) || double.IsInfinity(t)) throw new ArgumentException($"--cache-threshold must be a finite number ≥ 0, got {t.ToString(CultureInfo.InvariantCulture)}");
+        var others = new List<string>();
+        if (plan.UseCfgParallel) others.Add("--use-cfg-parallel");
+        if (plan.UlyssesDegree > 1) others.Add($"--ulysses-degree {plan.UlyssesDegree}");
+        if (plan.RingDegree > 1) others.Add($"--ring-degree {plan.RingDegree}");
+        if (plan.PipeFusionParallelDegree > 1) others.Add($"--pipefusion-parallel-degree {plan.PipeFusionParallelDegree}");
+        if (others.Count > 0)
+            throw new ArgumentException($"{flag} runs on one device per image and works only alone or with --data-parallel-degree, not with {string.Join(", ", others)} (as in xDiT)");
+        return new Choice(tea, t);
+    }
+
+    /// <summary>A chosen cache: installs a fresh loop into each pipeline (one per data-parallel rank).</summary>
+    public sealed class Choice(bool teaCache, double threshold)
+    {
+        readonly List<StepCacheLoop> _loops = new();
+
+        public string Flag => teaCache ? "--use-teacache" : "--use-fbcache";
+
+        public void Install(TextToImagePipeline pipeline)
+        {
+            var loop = teaCache ? StepCacheLoop.TeaCache(threshold) : StepCacheLoop.FirstBlockCache(threshold);
+            lock (_loops) _loops.Add(loop);
+            pipeline.Loop = loop;
+        }
+
+        /// <summary>One line per pipeline that ran: method, threshold, steps computed and skipped.</summary>
+        public IEnumerable<string> Summary()
+        {
+            lock (_loops)
+                return _loops.Where(l => l.Last is not null)
+                    .Select(l => $"{l.Last!.Method} (threshold {l.Last.Threshold.ToString(CultureInfo.InvariantCulture)}): {l.Last.Stats}").ToList();
+        }
+    }
+}
