@@ -13,5 +13,6 @@ public static class CommandCatalog
         yield return InfoCommand.Create();
         yield return BenchCommand.Create();
         yield return LaunchCommand.Create();
+        yield return ServeCommand.Create();
     }
 }
