@@ -33,6 +33,8 @@ public sealed class GenerationQueue : IDisposable
     public int Capacity { get; }
     public IImageGenerator Generator => _generator;
 
+    /// <summary>Raised on the caller's thread when a request has been accepted into the queue.</summary>
+    public event EventHandler<QueueTicket>? Enqueued;
     /// <summary>Raised on the worker thread just before a request runs.</summary>
     public event EventHandler<QueueTicket>? Started;
     /// <summary>Raised on the worker thread after a request ran (its Completion is already set).</summary>
@@ -74,7 +76,19 @@ public sealed class GenerationQueue : IDisposable
         }
         // Registered outside the lock: an already-cancelled token runs the callback here, synchronously.
         var t = ticket;
-        if (cancel.CanBeCanceled) t.Registration = cancel.Register(() => Drop(t, cancel));
+        Enqueued?.Invoke(this, t);
+        if (cancel.CanBeCanceled)
+        {
+            var registration = cancel.Register(() => Drop(t, cancel));
+            bool stillWaiting;
+            // The worker may have taken the ticket meanwhile; the registration is handed over under the lock.
+            lock (_lock)
+            {
+                stillWaiting = t.Node is not null;
+                if (stillWaiting) t.Registration = registration;
+            }
+            if (!stillWaiting) registration.Unregister();
+        }
         return EnqueueOutcome.Accepted;
     }
 
@@ -98,18 +112,19 @@ public sealed class GenerationQueue : IDisposable
     public Task StopAsync()
     {
         List<QueueTicket> dropped;
+        var registrations = new List<CancellationTokenRegistration>();
         lock (_lock)
         {
             _stopping = true;
             dropped = _waiting.ToList();
-            foreach (var t in dropped) t.Node = null;
+            foreach (var t in dropped) { t.Node = null; registrations.Add(t.Registration); }
             _waiting.Clear();
             _cancelled += dropped.Count;
             Monitor.PulseAll(_lock);
         }
+        foreach (var r in registrations) r.Unregister();
         foreach (var t in dropped)
         {
-            t.Registration.Unregister();
             t.TrySetException(new QueueStoppedException());
             Dropped?.Invoke(this, t);
         }
@@ -123,6 +138,7 @@ public sealed class GenerationQueue : IDisposable
             while (true)
             {
                 QueueTicket ticket;
+                CancellationTokenRegistration registration;
                 lock (_lock)
                 {
                     while (_waiting.Count == 0 && !_stopping) Monitor.Wait(_lock);
@@ -130,11 +146,12 @@ public sealed class GenerationQueue : IDisposable
                     ticket = _waiting.First!.Value;
                     _waiting.RemoveFirst();
                     ticket.Node = null;
+                    registration = ticket.Registration;
                     _busy = true;
                 }
                 // Unregister does not wait for a callback in progress (Dispose would, and could deadlock on the lock);
                 // a late callback finds the ticket out of the list and does nothing.
-                ticket.Registration.Unregister();
+                registration.Unregister();
                 Run(ticket);
             }
         }
