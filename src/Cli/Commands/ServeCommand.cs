@@ -32,6 +32,7 @@ public static class ServeCommand
             var options = new PipelineOptions { Device = parse.GetValue(device)!, DType = DTypeNames.Parse(parse.GetValue(dtype)) };
             var modelDir = parse.GetValue(model) ?? DemoModel.Find();
             var plan = parallel.Read(parse);
+            ServeHttpHost.CheckAddress(parse.GetValue(host)!, parse.GetValue(port));
             plan.Mesh(); // refuses degrees whose product is not the world size, before loading anything
 
             using var stop = new CancellationTokenSource();

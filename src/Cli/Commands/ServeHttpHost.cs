@@ -1,7 +1,6 @@
 using System.Globalization;
 using System.Net;
 using System.Text;
-using System.Text.Json;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Hosting.Server;
@@ -38,10 +37,7 @@ public sealed class ServeHttpHost : IAsyncDisposable
     /// <param name="port">0 picks a free port</param>
     public static async Task<ServeHttpHost> StartAsync(GenerationQueue queue, string host, int port)
     {
-        var ip = host == "localhost" ? IPAddress.Loopback
-            : IPAddress.TryParse(host, out var parsed) ? parsed
-            : throw new ArgumentException($"--host must be an IP address or localhost, got '{host}'");
-        if (port is < 0 or > 65535) throw new ArgumentException($"--port must be between 0 and 65535, got {port}");
+        var ip = CheckAddress(host, port);
 
         var builder = WebApplication.CreateEmptyBuilder(new WebApplicationOptions());
         builder.WebHost.UseKestrelCore().ConfigureKestrel(k =>
@@ -58,6 +54,15 @@ public sealed class ServeHttpHost : IAsyncDisposable
         var bound = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
         self.Address = new Uri(bound + "/");
         return self;
+    }
+
+    /// <summary>The address to bind, or a clear error for a bad --host or --port (checked before the model loads).</summary>
+    public static IPAddress CheckAddress(string host, int port)
+    {
+        if (port is < 0 or > 65535) throw new ArgumentException($"--port must be between 0 and 65535, got {port}");
+        return host == "localhost" ? IPAddress.Loopback
+            : IPAddress.TryParse(host, out var parsed) ? parsed
+            : throw new ArgumentException($"--host must be an IP address or localhost, got '{host}'");
     }
 
     /// <summary>Stops taking requests, lets the one in flight finish and answer, then closes the listener.</summary>
@@ -139,7 +144,7 @@ public sealed class ServeHttpHost : IAsyncDisposable
         return (int)Math.Clamp(Math.Ceiling(ms / 1000), 1, 3600);
     }
 
-    string Health() => JsonSerializer.Serialize(new Dictionary<string, object?>
+    string Health() => ServeResponse.Serialize(new Dictionary<string, object?>
     {
         ["ok"] = _queue.Accepting,
         ["model"] = _queue.Generator.Model,
@@ -151,7 +156,7 @@ public sealed class ServeHttpHost : IAsyncDisposable
     string Metrics()
     {
         var m = _queue.Metrics;
-        return JsonSerializer.Serialize(new Dictionary<string, object?>
+        return ServeResponse.Serialize(new Dictionary<string, object?>
         {
             ["served"] = m.Served,
             ["failed"] = m.Failed,

@@ -49,6 +49,9 @@ public static class ServeResponse
         }, Options);
     }
 
+    /// <summary>Any JSON body of the service, with the same readable escaping.</summary>
+    public static string Serialize(object value) => JsonSerializer.Serialize(value, Options);
+
     /// <summary>An error body: {"error": message, "field": name or null}.</summary>
     public static string Error(string message, string? field = null) =>
         JsonSerializer.Serialize(new Dictionary<string, object?> { ["error"] = message, ["field"] = field }, Options);
