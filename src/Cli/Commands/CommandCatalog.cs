@@ -8,11 +8,12 @@ public static class CommandCatalog
     public static IEnumerable<Command> All()
     {
         yield return GenerateCommand.Create();
+        yield return LaunchCommand.Create();
+        yield return ServeCommand.Create();
         yield return VerifyCommand.Create();
+        yield return AnalyzeCommand.Create();
         yield return InspectCommand.Create();
         yield return InfoCommand.Create();
         yield return BenchCommand.Create();
-        yield return LaunchCommand.Create();
-        yield return AnalyzeCommand.Create();
     }
 }

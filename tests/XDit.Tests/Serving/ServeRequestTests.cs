@@ -1,0 +1,67 @@
+using System.Text;
+using XDit.Engine.Serving;
+
+namespace XDit.Tests.Serving;
+
+/// <summary>The POST /generate body: every field mapped, and each kind of bad body refused naming its field.</summary>
+public class ServeRequestTests
+{
+    static ServeRequest Parse(string json, int multiple = 8) => ServeRequest.Parse(Encoding.UTF8.GetBytes(json), multiple);
+
+    [Fact]
+    public void EveryFieldReachesTheGenerationRequest()
+    {
+        var r = Parse("""{"prompt":"a cat","negative_prompt":"blur","num_inference_steps":7,"guidance_scale":3.25,"seed":123456789012,"height":48,"width":32,"num_images_per_prompt":2}""");
+        var g = r.Generation;
+        Assert.Equal(new[] { "a cat" }, g.Prompts);
+        Assert.Equal(("blur", 7, 3.25f, 123456789012UL, 48, 32, 2), (g.NegativePrompt, g.NumInferenceSteps!.Value, g.GuidanceScale!.Value, g.Seed, g.Height!.Value, g.Width!.Value, g.NumImagesPerPrompt));
+        Assert.Equal(ServeOutput.PngBase64, r.Output);
+    }
+
+    [Fact]
+    public void XDitFieldsAreAcceptedCfgIsTheGuidanceAndASavePathMeansPathOutput()
+    {
+        var dir = TestPaths.TempDir();
+        var r = Parse($$"""{"prompt":"x","cfg":6.5,"save_disk_path":{{System.Text.Json.JsonSerializer.Serialize(dir)}}}""");
+        Assert.Equal(6.5f, r.Generation.GuidanceScale);
+        Assert.Equal(ServeOutput.Path, r.Output);
+        Assert.Equal(dir, r.SaveDiskPath);
+        var d = Parse("""{"prompt":"x"}""").Generation;
+        Assert.Equal((42UL, 1, (int?)null, (float?)null), (d.Seed, d.NumImagesPerPrompt, d.NumInferenceSteps, d.GuidanceScale));
+    }
+
+    [Theory]
+    [InlineData("""{"prompt":""}""", "prompt", "empty")]
+    [InlineData("""{"prompt":"   "}""", "prompt", "empty")]
+    [InlineData("""{"negative_prompt":"x"}""", "prompt", "required")]
+    [InlineData("""{"prompt":5}""", "prompt", "string")]
+    [InlineData("""{"prompt":"x","num_inference_steps":0}""", "num_inference_steps", "positive")]
+    [InlineData("""{"prompt":"x","num_inference_steps":2.5}""", "num_inference_steps", "integer")]
+    [InlineData("""{"prompt":"x","height":-16}""", "height", "positive")]
+    [InlineData("""{"prompt":"x","width":"64"}""", "width", "integer")]
+    [InlineData("""{"prompt":"x","width":20}""", "width", "multiple of 8")]
+    [InlineData("""{"prompt":"x","seed":-1}""", "seed", "non-negative")]
+    [InlineData("""{"prompt":"x","guidance_scale":"high"}""", "guidance_scale", "number")]
+    [InlineData("""{"prompt":"x","guidance_scale":1,"cfg":2}""", "cfg", "not both")]
+    [InlineData("""{"prompt":"x","num_images_per_prompt":1000}""", "num_images_per_prompt", "at most")]
+    [InlineData("""{"prompt":"x","output_type":"pil"}""", "output_type", "png_base64")]
+    [InlineData("""{"prompt":"x","output_type":"path"}""", "save_disk_path", "needs")]
+    [InlineData("""{"prompt":"x","save_disk_path":"/no/such/xdit/folder"}""", "save_disk_path", "does not exist")]
+    [InlineData("""{"prompt":"x","steps":4}""", "steps", "unknown field")]
+    public void ABadFieldIsNamed(string json, string field, string says)
+    {
+        var e = Assert.Throws<ServeRequestException>(() => Parse(json));
+        Assert.Equal(field, e.Field);
+        Assert.Contains(says, e.Message);
+    }
+
+    [Theory]
+    [InlineData("{bad")]
+    [InlineData("")]
+    [InlineData("[1,2]")]
+    public void AMalformedBodyIsRefusedAsAWhole(string json)
+    {
+        var e = Assert.Throws<ServeRequestException>(() => Parse(json));
+        Assert.Null(e.Field);
+    }
+}
