@@ -61,6 +61,19 @@ __device__ __forceinline__ void st(void* p, int dt, i64 i, float v)
     }
 }
 
+// Copies element si of src to element di of dst bit for bit (both of dtype dt). Same-dtype copies go through this
+// rather than ld/st: a float round trip would round int64/int32 values above 2^24.
+__device__ __forceinline__ void copy_elem(void* dst, i64 di, const void* src, i64 si, int dt)
+{
+    switch (dt)
+    {
+        case 0: case 4: ((unsigned*)dst)[di] = ((const unsigned*)src)[si]; break;
+        case 1: case 2: ((u16*)dst)[di] = ((const u16*)src)[si]; break;
+        case 3: ((long long*)dst)[di] = ((const long long*)src)[si]; break;
+        default: ((unsigned char*)dst)[di] = ((const unsigned char*)src)[si]; break;
+    }
+}
+
 // A strided view: matches XDit.Kernels.Cuda.KernelLayout (C# side) field by field, 144 bytes.
 struct Layout
 {

@@ -5,7 +5,10 @@
 extern "C" __global__ void copy_strided(void* dst, Layout dl, const void* src, Layout sl, i64 n)
 {
     GRID_STRIDE(i, n)
-        st(dst, dl.dtype, offset_of(dl, i), ld(src, sl.dtype, offset_of(sl, i)));
+    {
+        if (dl.dtype == sl.dtype) copy_elem(dst, offset_of(dl, i), src, offset_of(sl, i), dl.dtype);
+        else st(dst, dl.dtype, offset_of(dl, i), ld(src, sl.dtype, offset_of(sl, i)));
+    }
 }
 
 // out = in (both contiguous), dtype converted

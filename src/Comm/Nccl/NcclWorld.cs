@@ -58,6 +58,9 @@ sealed class NcclWorld : IDisposable
     public unsafe nint Handle(NcclGroup g, int groupRank, string what)
     {
         ThrowIfAborted(what);
+        // Every operation comes through here: Send/Recv/SendRecvAsync on a contiguous tensor make no other CUDA call
+        // that would set the context before ncclSend/ncclRecv and the event record on this thread.
+        Ops.Context.MakeCurrent();
         if (g.Handle != 0) return g.Handle;
         NcclUniqueId id;
         string key = $"nccl-id/{g.Key}";
@@ -67,7 +70,6 @@ sealed class NcclWorld : IDisposable
             Rendezvous.Publish(key, id.ToArray());
         }
         else id = NcclUniqueId.FromBytes(Rendezvous.Read(key, g.WorldRanks[0]));
-        Ops.Context.MakeCurrent();
         nint comm;
         NcclCheck.Ok(NcclNative.ncclCommInitRank(&comm, g.WorldRanks.Length, id, groupRank), $"ncclCommInitRank ({what})");
         lock (_gate) g.Handle = comm;

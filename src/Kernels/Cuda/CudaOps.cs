@@ -33,8 +33,11 @@ public sealed unsafe partial class CudaOps : IOps
         if (activationType is not (DType.BF16 or DType.F16 or DType.F32))
             throw new ArgumentException($"activation dtype must be BF16, F16 or F32, got {activationType}", nameof(activationType));
         CudaLibraries.Require();
-        Info = CudaDevice.Query(device);
+        // Retain the primary context before Query: Query retains and releases it too, and a release that drops the
+        // count to zero destroys the context (a second creation, hundreds of ms, on every CudaOps start).
         _ctx = new CudaContext(device);
+        Info = CudaDevice.Query(device);
+        _ctx.MakeCurrent();
         _stream = new CudaStream();
         _arena = new CudaArena(_ctx);
         _workspace = new DeviceBuffer(WorkspaceBytes);

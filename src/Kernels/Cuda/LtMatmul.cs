@@ -44,8 +44,11 @@ public sealed unsafe class LtMatmul : IDisposable
         public CublasLtAlgo Algo;
     }
 
-    static int Alignment(ulong p)
+    /// <summary>The alignment every matrix of a strided batch has: that of the first pointer, lowered to that of
+    /// the batch stride in bytes (matrix i starts at p + i·stride, e.g. an odd m·k in BF16 is only 2-byte aligned).</summary>
+    static int Alignment(ulong p, long strideBytes, int batch)
     {
+        if (batch > 1 && strideBytes != 0) p |= (ulong)strideBytes;
         int a = 256;
         while (a > 1 && p % (ulong)a != 0) a >>= 1;
         return a;
@@ -58,8 +61,9 @@ public sealed unsafe class LtMatmul : IDisposable
         float alpha, uint epilogue, ulong bias, nint stream)
     {
         int type = DataType(dtype);
+        int size = dtype.SizeOf();
         var key = new PlanKey(type, transA, transB, m, n, k, lda, ldb, ldd, batch, strideA, strideB, strideD, epilogue,
-            Alignment(a), Alignment(b), Alignment(d));
+            Alignment(a, strideA * size, batch), Alignment(b, strideB * size, batch), Alignment(d, strideD * size, batch));
         Plan plan;
         lock (_plans)
         {

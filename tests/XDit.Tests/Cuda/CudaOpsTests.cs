@@ -252,6 +252,19 @@ public class CudaOpsTests
         Assert.Equal(Cpu.ToHost(tc2), gpu.ToHost(tg2));
     }
 
+    [Fact]
+    public void StridedSameDtypeCopiesAreExactForLargeIntegers()
+    {
+        // values above 2^24 would be rounded by a float round trip
+        var gpu = CudaTestDevice.Get(DType.BF16);
+        long[] ids = [(1L << 40) + 1, 3, (1L << 24) + 1, -7, long.MaxValue - 5, 16_777_217];
+        using var host = new Tensor(new HostStorage(System.Runtime.InteropServices.MemoryMarshal.AsBytes(ids.AsSpan()).ToArray()), DType.I64, [2, 3]);
+        using var g = gpu.Upload(host);
+        using var t = gpu.Contiguous(g.Permute(1, 0));
+        var back = System.Runtime.InteropServices.MemoryMarshal.Cast<byte, long>(gpu.DownloadBytes(t)).ToArray();
+        Assert.Equal(new long[] { ids[0], ids[3], ids[1], ids[4], ids[2], ids[5] }, back);
+    }
+
     // ---- runtime behaviour ----
 
     [Fact]

@@ -54,4 +54,6 @@ public static class CudnnEnums
     public const int FormatNchw = 0;
     public const int CrossCorrelation = 1;
     public const int MathDefault = 0, MathTensorOp = 1, MathFma = 3;
+    // cudnnConvolutionFwdAlgo_t
+    public const int FwdAlgoImplicitGemm = 0, FwdAlgoFft = 4, FwdAlgoFftTiling = 5;
 }
