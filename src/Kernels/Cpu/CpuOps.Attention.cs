@@ -39,42 +39,96 @@ public sealed partial class CpuOps
         bool causal = options.Causal;
         int kbBatch = keyBias is null || keyBias.Dim(0) == 1 ? 0 : Nk;
         int biasBatch = bias is null || bias.Dim(0) == 1 ? 0 : H * Nq * Nk;
-        fixed (float* pq = qd.Span, pk = kd.Span, pv = vd.Span, po = result.Span<float>(), pkb = kb.Span, pb = bd.Span, pl = ld.Span)
+        // Every query block of a head multiplies against the same Kᵀ and V: pack them into GEMM panels once per
+        // (batch, head) instead of once per block (the packing otherwise costs about as much as the products).
+        long kPacked = GemmKernel.PackedBLength(Nk, d), vPacked = GemmKernel.PackedBLength(dv, Nk), headPacked = kPacked + vPacked;
+        var packStorage = (HostStorage)_arena.Allocate(Math.Max(1, (long)B * H * headPacked) * sizeof(float));
+        try
         {
-            nint q0 = (nint)pq, k0 = (nint)pk, v0 = (nint)pv, o0 = (nint)po, kb0 = (nint)pkb, b0 = (nint)pb, l0 = (nint)pl;
-            bool hasKb = keyBias is not null, hasBias = bias is not null, hasLse = lse is not null;
-            int qBlocks = (Nq + QueryBlock - 1) / QueryBlock;
-            var arena = _arena;
-            // One task per (batch, head, block of 64 queries): S = scale·Q·Kᵀ and O = softmax(S + biases)·V
-            // as two GEMMs on the strided head slices (row stride H·d), the scores staying in a per-thread buffer.
-            void Task(int t)
+            fixed (float* pq = qd.Span, pk = kd.Span, pv = vd.Span, po = result.Span<float>(), pkb = kb.Span, pb = bd.Span, pl = ld.Span)
+            fixed (byte* ppack = packStorage.Bytes)
             {
-                int b = t / (H * qBlocks), h = t / qBlocks % H, i0 = t % qBlocks * QueryBlock;
-                int rows = Math.Min(QueryBlock, Nq - i0);
-                var scores = t_scores is { } buf && buf.Length >= rows * Nk ? buf : (t_scores = GC.AllocateUninitializedArray<float>(Math.Max(QueryBlock * Nk, 1), pinned: true));
-                fixed (float* ps = scores)
+                nint q0 = (nint)pq, k0 = (nint)pk, v0 = (nint)pv, o0 = (nint)po, kb0 = (nint)pkb, b0 = (nint)pb, l0 = (nint)pl, pack0 = (nint)ppack;
+                bool hasKb = keyBias is not null, hasBias = bias is not null, hasLse = lse is not null;
+                int qBlocks = (Nq + QueryBlock - 1) / QueryBlock;
+
+                void PackHead(int bh)
                 {
-                    GemmKernel.Multiply(rows, Nk, d, (float*)q0 + (((long)b * Nq + i0) * H + h) * d, H * d,
-                        (float*)k0 + ((long)b * Nk * H + h) * d, H * d, transB: true, ps, Nk, scale, null, Activation.None, arena, parallel: false);
-                    for (int r = 0; r < rows; r++)
-                    {
-                        int i = i0 + r;
-                        var s = new Span<float>(ps + (long)r * Nk, Nk);
-                        if (hasKb) TensorPrimitives.Add(s, new ReadOnlySpan<float>((float*)kb0 + b * kbBatch, Nk), s);
-                        if (hasBias) TensorPrimitives.Add(s, new ReadOnlySpan<float>((float*)b0 + (long)b * biasBatch + ((long)h * Nq + i) * Nk, Nk), s);
-                        if (causal && i + 1 < Nk) s[(i + 1)..].Fill(float.NegativeInfinity);
-                        float rowLse = SoftmaxRow(s);
-                        if (hasLse) ((float*)l0)[((long)b * H + h) * Nq + i] = rowLse;
-                    }
-                    GemmKernel.Multiply(rows, dv, Nk, ps, Nk, (float*)v0 + ((long)b * Nk * H + h) * dv, H * dv, transB: false,
-                        (float*)o0 + (((long)b * Nq + i0) * H + h) * dv, H * dv, 1f, null, Activation.None, arena, parallel: false);
+                    int b = bh / H, h = bh % H;
+                    float* dst = (float*)pack0 + bh * headPacked;
+                    GemmKernel.PackB(Nk, d, (float*)k0 + ((long)b * Nk * H + h) * d, H * d, transB: true, dst);
+                    GemmKernel.PackB(dv, Nk, (float*)v0 + ((long)b * Nk * H + h) * dv, H * dv, transB: false, dst + kPacked);
                 }
+
+                // One task per (batch, head, block of 64 queries): S = scale·Q·Kᵀ, P = exp(S + biases − rowmax),
+                // O = P·V / rowsum. The scores stay in a per-thread buffer; normalising the dv outputs of a row
+                // instead of its Nk probabilities saves a pass over the scores.
+                void QueryBlockTask(int t)
+                {
+                    int bh = t / qBlocks, b = bh / H, h = bh % H, i0 = t % qBlocks * QueryBlock;
+                    int rows = Math.Min(QueryBlock, Nq - i0);
+                    float* packedK = (float*)pack0 + bh * headPacked, packedV = packedK + kPacked;
+                    float* qRows = (float*)q0 + (((long)b * Nq + i0) * H + h) * d;
+                    float* oRows = (float*)o0 + (((long)b * Nq + i0) * H + h) * dv;
+                    float* inverseSums = stackalloc float[QueryBlock];
+                    fixed (float* ps = ScoreBuffer(Nk))
+                    {
+                        GemmKernel.MultiplyPacked(rows, Nk, d, qRows, H * d, packedK, ps, Nk, scale);
+                        for (int r = 0; r < rows; r++)
+                        {
+                            int i = i0 + r;
+                            var s = new Span<float>(ps + (long)r * Nk, Nk);
+                            if (hasKb) TensorPrimitives.Add(s, new ReadOnlySpan<float>((float*)kb0 + b * kbBatch, Nk), s);
+                            if (hasBias) TensorPrimitives.Add(s, new ReadOnlySpan<float>((float*)b0 + (long)b * biasBatch + ((long)h * Nq + i) * Nk, Nk), s);
+                            if (causal && i + 1 < Nk) s[(i + 1)..].Fill(float.NegativeInfinity);
+                            float rowLse = ExpRow(s, out inverseSums[r]);
+                            if (hasLse) ((float*)l0)[((long)b * H + h) * Nq + i] = rowLse;
+                        }
+                        GemmKernel.MultiplyPacked(rows, dv, Nk, ps, Nk, packedV, oRows, H * dv, 1f);
+                        for (int r = 0; r < rows; r++)
+                        {
+                            var o = new Span<float>(oRows + (long)r * H * dv, dv);
+                            TensorPrimitives.Multiply(o, inverseSums[r], o);
+                        }
+                    }
+                }
+
+                int tasks = B * H * qBlocks;
+                bool serial = (long)B * H * Nq * Nk * (d + dv) < (1 << 18) || Environment.ProcessorCount == 1;
+                if (serial) for (int bh = 0; bh < B * H; bh++) PackHead(bh);
+                else Parallel.For(0, B * H, PackHead);
+                if (serial) for (int t = 0; t < tasks; t++) QueryBlockTask(t);
+                else Parallel.For(0, tasks, QueryBlockTask);
             }
-            int tasks = B * H * qBlocks;
-            if ((long)B * H * Nq * Nk * (d + dv) < (1 << 18) || Environment.ProcessorCount == 1) for (int t = 0; t < tasks; t++) Task(t);
-            else Parallel.For(0, tasks, Task);
+        }
+        finally
+        {
+            _arena.Release(packStorage);
         }
         return result;
+    }
+
+    /// <summary>This thread's score buffer for a block of <see cref="QueryBlock"/> rows of <paramref name="Nk"/> keys
+    /// (pinned, kept between calls so attention allocates nothing per block).</summary>
+    static float[] ScoreBuffer(int Nk)
+    {
+        int needed = Math.Max(QueryBlock * Nk, 1);
+        return t_scores is { } buf && buf.Length >= needed ? buf : (t_scores = GC.AllocateUninitializedArray<float>(needed, pinned: true));
+    }
+
+    /// <summary>Replaces a score row by exp(s − max) and returns its log-sum-exp, with 1/Σ for the caller to scale
+    /// the output row. A row with no finite score (fully masked) becomes zeros with 1/Σ = 0 and lse = −∞.</summary>
+    static float ExpRow(Span<float> row, out float inverseSum)
+    {
+        inverseSum = 0f;
+        if (row.Length == 0) return float.NegativeInfinity;
+        float max = TensorPrimitives.Max<float>(row);
+        if (float.IsNegativeInfinity(max)) { row.Clear(); return float.NegativeInfinity; }
+        TensorPrimitives.Subtract(row, max, row);
+        TensorPrimitives.Exp(row, row);
+        float sum = TensorPrimitives.Sum<float>(row);
+        inverseSum = 1f / sum;
+        return max + MathF.Log(sum);
     }
 
     public void MergeAttention(Tensor o1, Tensor lse1, Tensor o2, Tensor lse2)

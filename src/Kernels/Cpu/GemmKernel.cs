@@ -69,6 +69,32 @@ internal static unsafe class GemmKernel
         }
     }
 
+    /// <summary>Floats that <see cref="PackB(int, int, float*, int, bool, float*)"/> writes for an op(B) of [K, N].</summary>
+    public static long PackedBLength(int N, int K) => (long)((N + NR - 1) / NR) * NR * K;
+
+    /// <summary>Packs all of op(B) ([K, N]) into <paramref name="packed"/> (<see cref="PackedBLength"/> floats), so that
+    /// several products against the same B (attention: every query block of a head against its K and V) pack it once.</summary>
+    public static void PackB(int N, int K, float* B, int ldb, bool transB, float* packed)
+    {
+        int panels = (N + NR - 1) / NR;
+        for (int p = 0; p < panels; p++) PackB(p, N, K, B, ldb, transB, packed);
+    }
+
+    /// <summary>C = alpha·A·op(B) on the calling thread, with op(B) already packed by
+    /// <see cref="PackB(int, int, float*, int, bool, float*)"/>. Any M works: edge rows go through the padded micro-tile.</summary>
+    public static void MultiplyPacked(int M, int N, int K, float* A, int lda, float* packedB, float* C, int ldc, float alpha)
+    {
+        if (M == 0 || N == 0) return;
+        if (K == 0)
+        {
+            for (int m = 0; m < M; m++) new Span<float>(C + (long)m * ldc, N).Clear();
+            return;
+        }
+        for (int m0 = 0; m0 < M; m0 += MC)
+            for (int n0 = 0; n0 < N; n0 += NC)
+                RunTile(m0, Math.Min(M, m0 + MC), n0, Math.Min(N, n0 + NC), N, K, A, lda, packedB, C, ldc, alpha, null, Activation.None);
+    }
+
     /// <summary>Packs columns [16p, 16p+16) of op(B) for all of K as [K][16], zero-padded past N.</summary>
     static void PackB(int p, int N, int K, float* B, int ldb, bool transB, float* packed)
     {
