@@ -6,7 +6,9 @@ namespace XDit.Kernels.Cpu;
 
 public sealed partial class CpuOps
 {
-    const int QueryBlock = 64;
+    // 96 = 16 micro-kernel rows (6 each), so only the last block of a sequence has a ragged edge; 96 rows of scores
+    // for 1024 keys (384 KiB) still sit in L2.
+    const int QueryBlock = 96;
     [ThreadStatic] static float[]? t_scores;
 
     public unsafe Tensor Attention(Tensor q, Tensor k, Tensor v, AttentionOptions? options = null, Tensor? lse = null)
@@ -60,7 +62,7 @@ public sealed partial class CpuOps
                     GemmKernel.PackB(dv, Nk, (float*)v0 + ((long)b * Nk * H + h) * dv, H * dv, transB: false, dst + kPacked);
                 }
 
-                // One task per (batch, head, block of 64 queries): S = scale·Q·Kᵀ, P = exp(S + biases − rowmax),
+                // One task per (batch, head, block of 96 queries): S = scale·Q·Kᵀ, P = exp(S + biases − rowmax),
                 // O = P·V / rowsum. The scores stay in a per-thread buffer; normalising the dv outputs of a row
                 // instead of its Nk probabilities saves a pass over the scores.
                 void QueryBlockTask(int t)
@@ -81,7 +83,7 @@ public sealed partial class CpuOps
                             if (hasKb) TensorPrimitives.Add(s, new ReadOnlySpan<float>((float*)kb0 + b * kbBatch, Nk), s);
                             if (hasBias) TensorPrimitives.Add(s, new ReadOnlySpan<float>((float*)b0 + (long)b * biasBatch + ((long)h * Nq + i) * Nk, Nk), s);
                             if (causal && i + 1 < Nk) s[(i + 1)..].Fill(float.NegativeInfinity);
-                            float rowLse = ExpRow(s, out inverseSums[r]);
+                            float rowLse = ExpRow(ps + (long)r * Nk, Nk, out inverseSums[r]);
                             if (hasLse) ((float*)l0)[((long)b * H + h) * Nq + i] = rowLse;
                         }
                         GemmKernel.MultiplyPacked(rows, dv, Nk, ps, Nk, packedV, oRows, H * dv, 1f);
@@ -118,15 +120,12 @@ public sealed partial class CpuOps
 
     /// <summary>Replaces a score row by exp(s − max) and returns its log-sum-exp, with 1/Σ for the caller to scale
     /// the output row. A row with no finite score (fully masked) becomes zeros with 1/Σ = 0 and lse = −∞.</summary>
-    static float ExpRow(Span<float> row, out float inverseSum)
+    static unsafe float ExpRow(float* row, int n, out float inverseSum)
     {
         inverseSum = 0f;
-        if (row.Length == 0) return float.NegativeInfinity;
-        float max = TensorPrimitives.Max<float>(row);
-        if (float.IsNegativeInfinity(max)) { row.Clear(); return float.NegativeInfinity; }
-        TensorPrimitives.Subtract(row, max, row);
-        TensorPrimitives.Exp(row, row);
-        float sum = TensorPrimitives.Sum<float>(row);
+        float max = SoftmaxExp.Max(row, n);
+        if (float.IsNegativeInfinity(max)) { new Span<float>(row, n).Clear(); return float.NegativeInfinity; }
+        float sum = SoftmaxExp.ExpSubtractMaxAndSum(row, n, max);
         inverseSum = 1f / sum;
         return max + MathF.Log(sum);
     }

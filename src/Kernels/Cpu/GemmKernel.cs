@@ -175,6 +175,9 @@ internal static unsafe class GemmKernel
     static void Micro(int kc, float* a, float* b, float* c, int ldc, int rows, int cols, bool first, bool last, float alpha, float* bias)
     {
         if (rows == MR && cols == NR) { Kernel6x16(kc, a, b, c, ldc, first, last, alpha, bias); return; }
+        // N ≡ 8 (mod 16) is common (head dimension 72, 1152 channels): its last panel gets a half-width kernel
+        // instead of the padded tile, which would copy C in and out and do twice the multiply-adds.
+        if (rows == MR && cols == NR / 2) { Kernel6x8(kc, a, b, c, ldc, first, last, alpha, bias); return; }
         float* tmp = stackalloc float[MR * NR];
         float* tb = stackalloc float[NR];
         for (int r = 0; r < MR; r++)
@@ -240,6 +243,41 @@ internal static unsafe class GemmKernel
         Vector256.Store(c30, c + 3 * ldc); Vector256.Store(c31, c + 3 * ldc + 8);
         Vector256.Store(c40, c + 4 * ldc); Vector256.Store(c41, c + 4 * ldc + 8);
         Vector256.Store(c50, c + 5 * ldc); Vector256.Store(c51, c + 5 * ldc + 8);
+    }
+
+    /// <summary>The left half of <see cref="Kernel6x16"/>: a 6×8 block of C from a 16-wide packed panel of B.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    static void Kernel6x8(int kc, float* a, float* b, float* c, int ldc, bool first, bool last, float alpha, float* bias)
+    {
+        Vector256<float> c0, c1, c2, c3, c4, c5;
+        if (first) c0 = c1 = c2 = c3 = c4 = c5 = Vector256<float>.Zero;
+        else
+        {
+            c0 = Vector256.Load(c); c1 = Vector256.Load(c + ldc); c2 = Vector256.Load(c + 2 * ldc);
+            c3 = Vector256.Load(c + 3 * ldc); c4 = Vector256.Load(c + 4 * ldc); c5 = Vector256.Load(c + 5 * ldc);
+        }
+        for (int k = 0; k < kc; k++)
+        {
+            var b0 = Vector256.Load(b);
+            c0 = Vector256.FusedMultiplyAdd(Vector256.Create(a[0]), b0, c0);
+            c1 = Vector256.FusedMultiplyAdd(Vector256.Create(a[1]), b0, c1);
+            c2 = Vector256.FusedMultiplyAdd(Vector256.Create(a[2]), b0, c2);
+            c3 = Vector256.FusedMultiplyAdd(Vector256.Create(a[3]), b0, c3);
+            c4 = Vector256.FusedMultiplyAdd(Vector256.Create(a[4]), b0, c4);
+            c5 = Vector256.FusedMultiplyAdd(Vector256.Create(a[5]), b0, c5);
+            a += MR;
+            b += NR;
+        }
+        if (last)
+        {
+            var va = Vector256.Create(alpha);
+            var bb = bias != null ? Vector256.Load(bias) : Vector256<float>.Zero;
+            c0 = Vector256.FusedMultiplyAdd(c0, va, bb); c1 = Vector256.FusedMultiplyAdd(c1, va, bb);
+            c2 = Vector256.FusedMultiplyAdd(c2, va, bb); c3 = Vector256.FusedMultiplyAdd(c3, va, bb);
+            c4 = Vector256.FusedMultiplyAdd(c4, va, bb); c5 = Vector256.FusedMultiplyAdd(c5, va, bb);
+        }
+        Vector256.Store(c0, c); Vector256.Store(c1, c + ldc); Vector256.Store(c2, c + 2 * ldc);
+        Vector256.Store(c3, c + 3 * ldc); Vector256.Store(c4, c + 4 * ldc); Vector256.Store(c5, c + 5 * ldc);
     }
 
     /// <summary>Fewer than 6 rows (or K = 0): packing would cost more than it saves. transB rows are dotted
