@@ -19,7 +19,7 @@ public static class BenchCommand
         var headDim = new Option<int>("--head-dim") { Description = "attention head dimension", DefaultValueFactory = _ => 72 };
         var repeats = new Option<int>("--repeats") { Description = "timed repeats after one warm-up (the median is reported)", DefaultValueFactory = _ => 5 };
         var model = new Option<string?>("--model", "-m") { Description = "pipeline folder for the step timing (default: the demo model)" };
-        var cmd = new Command("bench", "Print JSON lines of timings: GEMM, attention, a denoising step");
+        var cmd = new Command("bench", "Print JSON lines of timings: GEMM, attention, a denoising step, the parallel methods");
         foreach (var o in new Option[] { device, what, size, tokens, heads, headDim, repeats, model }) cmd.Options.Add(o);
         cmd.SetAction(parse => CliErrors.Run(() =>
         {
