@@ -165,4 +165,19 @@ public class StaleKvAttentionTests
         var e = Assert.Throws<InvalidOperationException>(() => att.Run(ops, new AttentionCall { Layer = "s", Kind = AttentionKind.Self, Q = q, K = q, V = q }));
         Assert.Contains("only [0, 0) were ever written", e.Message);
     }
+
+    [Fact]
+    public void WithARingThePatchesMustBeKnownAndSplitIntoRingChunks()
+    {
+        InProcessWorld.Run(2, comm =>
+        {
+            Assert.Contains("patch ranges are needed", Assert.Throws<ArgumentException>(() => new StaleKvAttention(S, null, comm, null)).Message);
+            Assert.Contains("split into 2 equal ring chunks", Assert.Throws<ArgumentException>(() => new StaleKvAttention(S, null, comm, [(0, 5), (5, 11)])).Message);
+            Assert.Contains("cover 8 tokens", Assert.Throws<ArgumentException>(() => new StaleKvAttention(S, null, comm, [(0, 8)])).Message);
+            using var att = new StaleKvAttention(S, null, comm, [(0, 8), (8, 8)]);
+            Assert.Equal(S / 2, att.ShareTokens);
+            Assert.Contains("not one of the announced patches", Assert.Throws<ArgumentException>(() => att.SetPatch(0, 4)).Message);
+            return 0;
+        });
+    }
 }
