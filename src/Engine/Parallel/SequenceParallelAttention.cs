@@ -105,10 +105,12 @@ static class SequenceParallelAttention
     /// <summary>
     /// Basic (non-causal) ring: at step s this rank holds the K/V block of ring rank g − s. The exchange for the
     /// next step is posted before the block's attention so that a backend with asynchronous P2P overlaps them.
-    /// The returned tensor is in <paramref name="owned"/>.
+    /// The returned tensor is in <paramref name="owned"/>. <paramref name="onBlock"/>, when set, sees every K/V
+    /// block with the ring rank it came from, while it is held (PipeFusion copies its share into a stale buffer).
     /// </summary>
-    static Tensor RingLoop(IOps ops, ICommunicator? ring, int g, int R, Tensor q, Tensor k, Tensor v, Tensor? bias,
-                           Tensor? jk, Tensor? jv, Tensor? txtBias, bool jointFirst, AttentionOptions? opts, List<Tensor> owned)
+    internal static Tensor RingLoop(IOps ops, ICommunicator? ring, int g, int R, Tensor q, Tensor k, Tensor v, Tensor? bias,
+                           Tensor? jk, Tensor? jv, Tensor? txtBias, bool jointFirst, AttentionOptions? opts, List<Tensor> owned,
+                           Action<int, Tensor, Tensor>? onBlock = null)
     {
         int B = q.Dim(0), Nq = q.Dim(1), h = q.Dim(2);
         Tensor? o = null, lse = null;
@@ -134,6 +136,7 @@ static class SequenceParallelAttention
                     }
                 }
 
+                onBlock?.Invoke((g - step + R) % R, k, v);
                 bool withText = jk is not null && step == (jointFirst ? 0 : R - 1);
                 var scratch = new List<Tensor>();
                 try

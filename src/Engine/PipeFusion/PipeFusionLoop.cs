@@ -18,9 +18,10 @@ namespace XDit.Engine.PipeFusion;
 /// works on patch p while stage s+1 works on p−1, and the last stage combines guidance and steps the scheduler of
 /// that patch, then returns the new latent band to stage 0, so consecutive diffusion steps overlap too.
 /// Hybrids: each cfg rank (degree 2) runs its own pipeline on its half of the rows and the noise predictions are
-/// all-gathered over the cfg group at the last stage; Ulysses inside a stage splits each patch into strips of
-/// whole rows, the K/V buffer is written after the all-to-all. Ring inside PipeFusion is not supported
-/// (NotSupportedException at construction). Data parallelism is outside: every group this loop uses stays inside
+/// all-gathered over the cfg group at the last stage; sequence parallelism inside a stage (Ulysses × Ring, as
+/// xDiT) splits each patch into ulysses·ring strips of whole rows, sp rank = ulysses rank + U·ring rank; each ring
+/// rank buffers its share of every patch and the ring passes whole buffers (<see cref="StaleKvAttention"/>).
+/// Data parallelism is outside: every group this loop uses stays inside
 /// the rank's data-parallel replica, so each replica runs its own loop on its own prompts.
 /// One instance per rank (it holds this rank's buffers and counters); every rank ends with the final latents.
 /// Sends are assumed buffered (InProcessWorld's are): the stages form a ring, which rendezvous sends would
@@ -42,8 +43,6 @@ public sealed class PipeFusionLoop : IDenoiseLoop
             throw new ArgumentException($"PipeFusion: the mesh ({mesh}) needs a world communicator of {mesh.WorldSize} ranks, got {world.Size}");
         if (numPipelinePatch < 1) throw new ArgumentException($"PipeFusion: num_pipeline_patch must be at least 1, got {numPipelinePatch}");
         if (warmupSteps < 0) throw new ArgumentException($"PipeFusion: warmup steps cannot be negative, got {warmupSteps}");
-        if (mesh.Ring > 1)
-            throw new NotSupportedException($"PipeFusion with ring degree {mesh.Ring}: ring attention over a stale K/V buffer is not implemented; use ulysses for sequence parallelism inside a stage");
         if (mesh.Cfg > 2) throw new ArgumentException($"PipeFusion: the cfg degree is 1 or 2 (negative and positive rows), got {mesh.Cfg}");
         _mesh = mesh;
         _world = world;
@@ -81,11 +80,11 @@ public sealed class PipeFusionLoop : IDenoiseLoop
         readonly MeshCoord _coord;
         readonly int _stages, _stage, _steps, _warmup;
         readonly bool _first, _last, _carriesText;
-        readonly int _rowStart, _rowCount, _hidden, _U;
+        readonly int _rowStart, _rowCount, _hidden, _U, _sp, _spRank;
         readonly int[]? _textShape;
         readonly PatchGeometry _geo;
         readonly LatentBands _bands;
-        readonly ICommunicator? _pipe, _cfg, _ulysses;
+        readonly ICommunicator? _pipe, _cfg, _ulysses, _ring, _spGroup;
         readonly float[] _zeros;
 
         public RunState(PipeFusionLoop loop, IOps ops, DenoiseJob job)
@@ -106,6 +105,8 @@ public sealed class PipeFusionLoop : IDenoiseLoop
             _rowStart = mesh.Cfg == 2 ? _coord.Cfg * job.Batch : 0;
             _rowCount = mesh.Cfg == 2 ? job.Batch : job.Rows;
             _U = mesh.Ulysses;
+            _sp = mesh.Sp;
+            _spRank = _coord.Ulysses + _U * _coord.Ring;
             if (_model.NumHeads % _U != 0)
                 throw new ArgumentException($"PipeFusion: the transformer's {_model.NumHeads} attention heads do not divide by the ulysses degree {_U}");
 
@@ -127,13 +128,13 @@ public sealed class PipeFusionLoop : IDenoiseLoop
                 if (ls[1] % gh != 0 || ls[2] % gw != 0)
                     throw new ArgumentException($"PipeFusion: latent {ls[1]}x{ls[2]} is not a whole number of patches of the {gh}x{gw} token grid");
                 int ps = ls[1] / gh;
-                _geo = PatchGeometry.Create(gh, gw, ps, loop.NumPipelinePatch, _U);
+                _geo = PatchGeometry.Create(gh, gw, ps, loop.NumPipelinePatch, _sp);
                 _bands = new LatentBands(job.Batch, ls[0], ls[1], ls[2], ps);
             }
             else if (ls.Length == 2 && ls[0] == gh * gw)
             {
                 // Flux's packed latents: one token per 2×2 latent pixels, so xDiT's latent rows are 2 per token row.
-                _geo = PatchGeometry.Create(gh, gw, 2, loop.NumPipelinePatch, _U);
+                _geo = PatchGeometry.Create(gh, gw, 2, loop.NumPipelinePatch, _sp);
                 _bands = new LatentBands(job.Batch, 1, gh, gw * ls[1], 1);
             }
             else throw new ArgumentException($"PipeFusion: latent shape [{string.Join(", ", ls)}] does not match the model's {gh}x{gw} token grid");
@@ -142,6 +143,8 @@ public sealed class PipeFusionLoop : IDenoiseLoop
             _pipe = _stages > 1 ? mesh.Communicator(loop._world, MeshAxis.Pipe) : null;
             _cfg = mesh.Cfg > 1 ? mesh.Communicator(loop._world, MeshAxis.Cfg) : null;
             _ulysses = _U > 1 ? mesh.Communicator(loop._world, MeshAxis.Ulysses) : null;
+            _ring = mesh.Ring > 1 ? mesh.Communicator(loop._world, MeshAxis.Ring) : null;
+            _spGroup = _sp > 1 ? mesh.Communicator(loop._world, MeshAxis.Sp) : null;
             _zeros = new float[job.Latents.Length];
         }
 
@@ -150,7 +153,8 @@ public sealed class PipeFusionLoop : IDenoiseLoop
             _loop._bytesPerStep.Clear();
             var stats = _loop._world.Stats;
             var schedulers = _last ? _geo.Bands.Select(_ => _job.NewScheduler()).ToArray() : Array.Empty<IScheduler>();
-            using var attention = new StaleKvAttention(_geo.TotalTokens, _ulysses);
+            using var attention = new StaleKvAttention(_geo.TotalTokens, _ulysses, _ring,
+                _geo.Bands.Select(b => (b.TokenStart, b.TokenCount)).ToArray());
             try
             {
                 for (int i = 0; i < _steps; i++)
@@ -183,7 +187,7 @@ public sealed class PipeFusionLoop : IDenoiseLoop
         /// <summary>A warmup step: the whole sequence (this rank's contiguous sequence-parallel shard) through the stage.</summary>
         void FullStep(int i, StaleKvAttention attention, IScheduler[] schedulers)
         {
-            int S = _geo.TotalTokens, n = S / _U, start = _coord.Ulysses * n;
+            int S = _geo.TotalTokens, n = S / _sp, start = _spRank * n;
             using var state = Embed(i, _first ? _job.Latents : _zeros);
             state.Shard(_ops, start, n);
             attention.SetFull();
@@ -216,7 +220,7 @@ public sealed class PipeFusionLoop : IDenoiseLoop
                 RecvLatent(part);
                 _bands.Insert(part, _job.Latents, band);
             }
-            var (start, count) = _geo.SubBand(band, _coord.Ulysses);
+            var (start, count) = _geo.SubBand(band, _spRank);
             using var state = Embed(i, _first ? _job.Latents : _zeros);
             state.Shard(_ops, start, count);
             attention.SetPatch(band.TokenStart, band.TokenCount);
@@ -262,11 +266,11 @@ public sealed class PipeFusionLoop : IDenoiseLoop
         }
 
         /// <summary>The model output of the held rows for a band of <paramref name="gridRows"/> token rows (the
-        /// whole image in warmup), gathered over Ulysses (tokens) and cfg (rows): host [Rows, OutChannels, spatial].</summary>
+        /// whole image in warmup), gathered over the sp group (tokens, in sp-rank order) and cfg (rows): host [Rows, OutChannels, spatial].</summary>
         float[] Predict(DitState state, int gridRows)
         {
             using var local = _model.Finish(_ops, state);
-            using var tokens = _ulysses is null ? null : _ulysses.AllGather(local, 1);
+            using var tokens = _spGroup is null ? null : _spGroup.AllGather(local, 1);
             var all = tokens ?? local;
             // Unpatchify reads only the grid from the state: a band is a grid of fewer rows.
             var band = new DitState { Image = all, Conditioning = all, TotalTokens = all.Dim(1), GridH = gridRows, GridW = _geo.GridW };

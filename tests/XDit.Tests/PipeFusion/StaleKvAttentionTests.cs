@@ -7,10 +7,11 @@ using Xunit;
 
 namespace XDit.Tests.PipeFusion;
 
-/// <summary>The stale K/V rule itself, on 8 tokens in 4 patches of 2, against attention over K/V assembled by hand.</summary>
+/// <summary>The stale K/V rule itself, on 16 tokens in 4 patches of 4, against attention over K/V assembled by
+/// hand, on one rank and with Ulysses and/or Ring inside the stage.</summary>
 public class StaleKvAttentionTests
 {
-    const int B = 2, S = 8, H = 4, D = 8, M = 4, P = S / M;
+    const int B = 2, S = 16, H = 4, D = 8, M = 4, P = S / M;
 
     static float[] Rand(int seed) => Numerics.Random(B * S * H * D, seed);
 
@@ -69,20 +70,26 @@ public class StaleKvAttentionTests
         return r;
     }
 
-    /// <summary>Runs step 0 (full, K0/V0) then step 1 patch by patch (K1/V1) on 1 or 2 Ulysses ranks; returns the
-    /// output of every step-1 patch as rank 0 sees it, in the [B, P, H, D] layout of the whole patch.</summary>
-    static float[][] StepOneOutputs(int ulysses, bool warmup)
+    /// <summary>Runs step 0 (full, K0/V0) then step 1 patch by patch (K1/V1) on ulysses × ring ranks (sp rank =
+    /// world rank); returns the output of every step-1 patch, its ranks' strips put together in the [B, P, H, D]
+    /// layout of the whole patch.</summary>
+    static float[][] StepOneOutputs(int ulysses, int ring, bool warmup)
     {
         var (q1, k0, v0, k1, v1) = (Rand(1), Rand(2), Rand(3), Rand(4), Rand(5));
-        var perRank = InProcessWorld.Run(ulysses, comm =>
+        var mesh = new DeviceMesh(ulysses * ring, ulysses: ulysses, ring: ring);
+        var perRank = InProcessWorld.Run(ulysses * ring, comm =>
         {
             var ops = comm.Ops;
-            using var att = new StaleKvAttention(S, comm);
-            int n = S / ulysses, r = comm.Rank;
+            var uly = ulysses > 1 ? mesh.Communicator(comm, MeshAxis.Ulysses) : null;
+            var rng = ring > 1 ? mesh.Communicator(comm, MeshAxis.Ring) : null;
+            using var att = ring == 1 ? new StaleKvAttention(S, uly)
+                : new StaleKvAttention(S, uly, rng, Enumerable.Range(0, M).Select(p => (p * P, P)).ToArray());
+            int sp = ulysses * ring, r = mesh.CoordOf(comm.Rank).Sp;
+            Assert.Equal(comm.Rank, r);
             AttentionResult Call(float[] q, float[] k, float[] v, int start, int count)
             {
                 // This rank's strip of the call's tokens (whole patch or image), as the loop hands it.
-                int c = count / ulysses;
+                int c = count / sp;
                 using var tq = ops.FromHost(Rows(q, start + r * c, c), B, c, H, D);
                 using var tk = ops.FromHost(Rows(k, start + r * c, c), B, c, H, D);
                 using var tv = ops.FromHost(Rows(v, start + r * c, c), B, c, H, D);
@@ -100,7 +107,7 @@ public class StaleKvAttentionTests
                 using var o = Call(q1, k1, v1, p * P, P).Output;
                 outs[p] = ops.ToHost(o);
             }
-            Assert.Equal(2L * B * S * (H / ulysses) * D * 4, att.BufferBytes);   // K and V, whole sequence, own heads
+            Assert.Equal(2L * B * (S / ring) * (H / ulysses) * D * 4, att.BufferBytes);   // K and V, own ring share, own heads
             return outs;
         });
         // Reassemble the patch outputs from the ranks' strips.
@@ -108,12 +115,14 @@ public class StaleKvAttentionTests
     }
 
     [Theory]
-    [InlineData(1)]
-    [InlineData(2)]
-    public void APatchSeesFreshSlicesOfPatchesAlreadyComputedAndStaleSlicesOfTheRest(int ulysses)
+    [InlineData(1, 1)]
+    [InlineData(2, 1)]
+    [InlineData(1, 2)]
+    [InlineData(2, 2)]
+    public void APatchSeesFreshSlicesOfPatchesAlreadyComputedAndStaleSlicesOfTheRest(int ulysses, int ring)
     {
         var (q1, k0, v0, k1, v1) = (Rand(1), Rand(2), Rand(3), Rand(4), Rand(5));
-        var outs = StepOneOutputs(ulysses, warmup: true);
+        var outs = StepOneOutputs(ulysses, ring, warmup: true);
         for (int p = 0; p < M; p++)
         {
             // keys: step-1 values for patches 0..p, step-0 values for p+1..M-1
@@ -128,11 +137,13 @@ public class StaleKvAttentionTests
         }
     }
 
-    [Fact]
-    public void WithoutWarmupAPatchAttendsThePrefixWrittenSoFar()
+    [Theory]
+    [InlineData(1)]
+    [InlineData(2)]
+    public void WithoutWarmupAPatchAttendsThePrefixWrittenSoFar(int ring)
     {
         var (q1, k1, v1) = (Rand(1), Rand(4), Rand(5));
-        var outs = StepOneOutputs(1, warmup: false);
+        var outs = StepOneOutputs(1, ring, warmup: false);
         for (int p = 0; p < M; p++)
         {
             int n = (p + 1) * P;
@@ -153,5 +164,20 @@ public class StaleKvAttentionTests
         Assert.Equal(0, att.BufferBytes);
         var e = Assert.Throws<InvalidOperationException>(() => att.Run(ops, new AttentionCall { Layer = "s", Kind = AttentionKind.Self, Q = q, K = q, V = q }));
         Assert.Contains("only [0, 0) were ever written", e.Message);
+    }
+
+    [Fact]
+    public void WithARingThePatchesMustBeKnownAndSplitIntoRingChunks()
+    {
+        InProcessWorld.Run(2, comm =>
+        {
+            Assert.Contains("patch ranges are needed", Assert.Throws<ArgumentException>(() => new StaleKvAttention(S, null, comm, null)).Message);
+            Assert.Contains("split into 2 equal ring chunks", Assert.Throws<ArgumentException>(() => new StaleKvAttention(S, null, comm, [(0, 5), (5, 11)])).Message);
+            Assert.Contains("cover 8 tokens", Assert.Throws<ArgumentException>(() => new StaleKvAttention(S, null, comm, [(0, 8)])).Message);
+            using var att = new StaleKvAttention(S, null, comm, [(0, 8), (8, 8)]);
+            Assert.Equal(S / 2, att.ShareTokens);
+            Assert.Contains("not one of the announced patches", Assert.Throws<ArgumentException>(() => att.SetPatch(0, 4)).Message);
+            return 0;
+        });
     }
 }
