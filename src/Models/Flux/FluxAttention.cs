@@ -17,8 +17,31 @@ static class FluxAttention
         }
     }
 
+    /// <summary>
+    /// Projects the normalised image and text rows to q/k/v, rotates q and k with each stream's RoPE table, and runs
+    /// joint attention (text first). The double block passes separate text projections; the single block the same ones.
+    /// </summary>
+    public static AttentionResult Run(IOps ops, IAttention attention, DitState state, string block, int heads,
+        Tensor xHat, HeadProjection q, HeadProjection k, HeadProjection v,
+        Tensor cHat, HeadProjection qc, HeadProjection kc, HeadProjection vc)
+    {
+        using var qi = Rotate(ops, q.Apply(ops, xHat), heads, state.ImageRopeCos, state.ImageRopeSin, block);
+        using var ki = Rotate(ops, k.Apply(ops, xHat), heads, state.ImageRopeCos, state.ImageRopeSin, block);
+        using var vi = v.Apply(ops, xHat);
+        using var qt = Rotate(ops, qc.Apply(ops, cHat), heads, state.TextRopeCos, state.TextRopeSin, block);
+        using var kt = Rotate(ops, kc.Apply(ops, cHat), heads, state.TextRopeCos, state.TextRopeSin, block);
+        using var vt = vc.Apply(ops, cHat);
+        var r = attention.Run(ops, Call(block + ".attn", qi, ki, vi, qt, kt, vt, heads));
+        if (r.JointOutput is null)
+        {
+            r.Output.Dispose();
+            throw new InvalidOperationException($"{block}: the attention returned no rows for the text tokens");
+        }
+        return r;
+    }
+
     /// <summary>Joint attention with the text first, as Flux concatenates [text; image].</summary>
-    public static AttentionCall Call(string layer, Tensor q, Tensor k, Tensor v, Tensor qc, Tensor kc, Tensor vc, int heads) => new()
+    static AttentionCall Call(string layer, Tensor q, Tensor k, Tensor v, Tensor qc, Tensor kc, Tensor vc, int heads) => new()
     {
         Layer = layer,
         Kind = AttentionKind.Self,

@@ -39,11 +39,7 @@ sealed class FluxDoubleBlock
     }
 
     /// <summary>norm1(x, temb)[0]: LN(x)·(1 + scale_msa) + shift_msa of the image tokens.</summary>
-    public Tensor ModulatedImage(IOps ops, DitState state)
-    {
-        using var mx = _norm1.Compute(ops, state.Conditioning);
-        return AdaLayerNormZero.Modulated(ops, state.Image, mx[0], mx[1]);
-    }
+    public Tensor ModulatedImage(IOps ops, DitState state) => _norm1.FirstModulated(ops, state.Image, state.Conditioning);
 
     public void Run(IOps ops, DitState state, IAttention attention)
     {
@@ -56,18 +52,9 @@ sealed class FluxDoubleBlock
         using var xHat = AdaLayerNormZero.Modulated(ops, x, mx[0], mx[1]);
         using var cHat = AdaLayerNormZero.Modulated(ops, c, mc[0], mc[1]);
 
-        AttentionResult r;
-        {
-            using var q = FluxAttention.Rotate(ops, _q.Apply(ops, xHat), _heads, state.ImageRopeCos, state.ImageRopeSin, _name);
-            using var k = FluxAttention.Rotate(ops, _k.Apply(ops, xHat), _heads, state.ImageRopeCos, state.ImageRopeSin, _name);
-            using var v = _v.Apply(ops, xHat);
-            using var qc = FluxAttention.Rotate(ops, _addQ.Apply(ops, cHat), _heads, state.TextRopeCos, state.TextRopeSin, _name);
-            using var kc = FluxAttention.Rotate(ops, _addK.Apply(ops, cHat), _heads, state.TextRopeCos, state.TextRopeSin, _name);
-            using var vc = _addV.Apply(ops, cHat);
-            r = attention.Run(ops, FluxAttention.Call(_name + ".attn", q, k, v, qc, kc, vc, _heads));
-        }
+        var r = FluxAttention.Run(ops, attention, state, _name, _heads, xHat, _q, _k, _v, cHat, _addQ, _addK, _addV);
         using var attnImg = r.Output;
-        using var attnTxt = r.JointOutput ?? throw new InvalidOperationException($"{_name}: the attention returned no rows for the text tokens");
+        using var attnTxt = r.JointOutput!;
 
         state.ReplaceImage(Stream(ops, x, attnImg, _toOut, _ff, mx));
         state.ReplaceText(Stream(ops, c, attnTxt, _toAddOut, _ffContext, mc));

@@ -43,18 +43,9 @@ sealed class FluxSingleBlock
         using var xMlp = _projMlp.Apply(ops, xHat, Activation.GeluTanh);
         using var cMlp = _projMlp.Apply(ops, cHat, Activation.GeluTanh);
 
-        AttentionResult r;
-        {
-            using var q = FluxAttention.Rotate(ops, _q.Apply(ops, xHat), _heads, state.ImageRopeCos, state.ImageRopeSin, _name);
-            using var k = FluxAttention.Rotate(ops, _k.Apply(ops, xHat), _heads, state.ImageRopeCos, state.ImageRopeSin, _name);
-            using var v = _v.Apply(ops, xHat);
-            using var qc = FluxAttention.Rotate(ops, _q.Apply(ops, cHat), _heads, state.TextRopeCos, state.TextRopeSin, _name);
-            using var kc = FluxAttention.Rotate(ops, _k.Apply(ops, cHat), _heads, state.TextRopeCos, state.TextRopeSin, _name);
-            using var vc = _v.Apply(ops, cHat);
-            r = attention.Run(ops, FluxAttention.Call(_name + ".attn", q, k, v, qc, kc, vc, _heads));
-        }
+        var r = FluxAttention.Run(ops, attention, state, _name, _heads, xHat, _q, _k, _v, cHat, _q, _k, _v);
         using var attnImg = r.Output;
-        using var attnTxt = r.JointOutput ?? throw new InvalidOperationException($"{_name}: the attention returned no rows for the text tokens");
+        using var attnTxt = r.JointOutput!;
 
         state.ReplaceImage(Rows(ops, x, attnImg, xMlp, m[2]));
         state.ReplaceText(Rows(ops, c, attnTxt, cMlp, m[2]));

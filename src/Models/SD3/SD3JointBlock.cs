@@ -65,11 +65,7 @@ sealed class SD3JointBlock
     public bool Dual { get; }
 
     /// <summary>norm1(x, temb)[0]: LN(x)·(1 + scale_msa) + shift_msa of the image tokens.</summary>
-    public Tensor ModulatedImage(IOps ops, DitState state)
-    {
-        using var mx = _norm1.Compute(ops, state.Conditioning);
-        return AdaLayerNormZero.Modulated(ops, state.Image, mx[0], mx[1]);
-    }
+    public Tensor ModulatedImage(IOps ops, DitState state) => _norm1.FirstModulated(ops, state.Image, state.Conditioning);
 
     public void Run(IOps ops, DitState state, IAttention attention)
     {

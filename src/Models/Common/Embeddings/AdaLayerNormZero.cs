@@ -37,6 +37,14 @@ public sealed class AdaLayerNormZero
         return Modulation.Split(ops, packed, Chunks);
     }
 
+    /// <summary>norm(x, temb)[0]: x normalised and modulated by the first shift/scale pair (the blocks' attention
+    /// input, which TeaCache watches).</summary>
+    public Tensor FirstModulated(IOps ops, Tensor x, Tensor temb)
+    {
+        using var m = Compute(ops, temb);
+        return Modulated(ops, x, m[0], m[1]);
+    }
+
     /// <summary>LN(x)·(1 + scale) + shift, LayerNorm without affine, eps 1e-6. x [B, N, D]; shift, scale [B, D].</summary>
     public static Tensor Modulated(IOps ops, Tensor x, Tensor shift, Tensor scale)
     {
