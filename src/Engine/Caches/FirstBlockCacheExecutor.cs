@@ -48,8 +48,7 @@ public sealed class FirstBlockCacheExecutor : IStepCache
         using (var h0 = StreamResidual.Take(ops, state))
         {
             model.RunBlock(ops, 0, state, _attention);
-            using var neg = ops.Scale(h0.Image, -1f);
-            using var diff = ops.Add(state.Image, neg);
+            using var diff = StreamResidual.Difference(ops, state.Image, h0.Image);
             r1 = ops.ToHost(diff);
         }
 
@@ -61,14 +60,8 @@ public sealed class FirstBlockCacheExecutor : IStepCache
             skip = change < Threshold;
         }
 
-        if (skip) _rest.Apply(ops, state);
-        else
-        {
-            _referenceR1 = r1;
-            using var h1 = StreamResidual.Take(ops, state);
-            for (int i = 1; i < model.NumBlocks; i++) model.RunBlock(ops, i, state, _attention);
-            _rest.Capture(ops, h1, state);
-        }
+        if (!skip) _referenceR1 = r1;
+        _rest.RunOrReuse(ops, model, state, _attention, firstBlock: 1, reuse: skip);
         Stats.Record(step, skip, change);
 
         using var tokens = model.Finish(ops, state);

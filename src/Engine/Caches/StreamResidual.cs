@@ -40,6 +40,16 @@ public sealed class StreamResidual : IDisposable
         else if (!ReferenceEquals(state.Text, before.TextRef)) _text = Difference(ops, state.Text, before.Text!);
     }
 
+    /// <summary>Runs blocks [<paramref name="firstBlock"/>, NumBlocks) and stores the residual they made or, when
+    /// <paramref name="reuse"/>, adds the stored residual instead of running them.</summary>
+    public void RunOrReuse(IOps ops, DiffusionTransformer model, DitState state, IAttention attention, int firstBlock, bool reuse)
+    {
+        if (reuse) { Apply(ops, state); return; }
+        using var before = Take(ops, state);
+        for (int i = firstBlock; i < model.NumBlocks; i++) model.RunBlock(ops, i, state, attention);
+        Capture(ops, before, state);
+    }
+
     public bool HasValue => _image is not null;
 
     /// <summary>Whether a residual captured on another batch or token count would fit this state.</summary>
@@ -55,7 +65,8 @@ public sealed class StreamResidual : IDisposable
         else if (_text is not null) state.ReplaceText(ops.Add(state.Text!, _text));
     }
 
-    static Tensor Difference(IOps ops, Tensor after, Tensor before)
+    /// <summary>after − before, elementwise (same shapes).</summary>
+    internal static Tensor Difference(IOps ops, Tensor after, Tensor before)
     {
         if (!after.ShapeSpan.SequenceEqual(before.ShapeSpan))
             throw new InvalidOperationException($"the blocks changed a stream's shape from {Shape.Format(before.ShapeSpan)} to {Shape.Format(after.ShapeSpan)}; a residual cannot stand in for them");

@@ -65,13 +65,7 @@ public sealed class TeaCacheExecutor : IStepCache
         }
         _previousIndicator = indicator; // updated on every call, skipped or not
 
-        if (skip) _blocks.Apply(ops, state);
-        else
-        {
-            using var before = StreamResidual.Take(ops, state);
-            for (int i = 0; i < model.NumBlocks; i++) model.RunBlock(ops, i, state, _attention);
-            _blocks.Capture(ops, before, state);
-        }
+        _blocks.RunOrReuse(ops, model, state, _attention, firstBlock: 0, reuse: skip);
         Stats.Record(step, skip, estimate);
 
         using var tokens = model.Finish(ops, state);
