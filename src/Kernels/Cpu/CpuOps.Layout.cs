@@ -156,24 +156,9 @@ public sealed partial class CpuOps
 
     public Tensor TimestepEmbedding(ReadOnlySpan<float> t, int dim, bool flipSinToCos = true, float downscaleFreqShift = 0f, float scale = 1f, float maxPeriod = 10000f)
     {
-        if (dim <= 0) throw new ArgumentOutOfRangeException(nameof(dim), $"TimestepEmbedding: dim must be positive, got {dim}");
-        int half = dim / 2;
-        var result = Zeros(DType.F32, t.Length, dim); // an odd dim leaves the last column zero (as diffusers pads)
-        var dst = result.Span<float>();
-        // Float32 step by step, in the order diffusers computes it, so large timesteps round the same way.
-        float logPeriod = (float)-Math.Log(maxPeriod);
-        for (int k = 0; k < half; k++)
-        {
-            float freq = MathF.Exp(logPeriod * k / (half - downscaleFreqShift));
-            for (int n = 0; n < t.Length; n++)
-            {
-                float a = t[n] * freq;
-                if (scale != 1f) a *= scale;
-                float s = MathF.Sin(a), c = MathF.Cos(a);
-                dst[n * dim + k] = flipSinToCos ? c : s;
-                dst[n * dim + half + k] = flipSinToCos ? s : c;
-            }
-        }
+        var table = TimestepEmbeddingTable.Compute(t, dim, flipSinToCos, downscaleFreqShift, scale, maxPeriod);
+        var result = NewF32(t.Length, dim);
+        table.CopyTo(result.Span<float>());
         return result;
     }
 }

@@ -87,23 +87,8 @@ public sealed unsafe partial class CudaOps
 
     public Tensor TimestepEmbedding(ReadOnlySpan<float> t, int dim, bool flipSinToCos = true, float downscaleFreqShift = 0f, float scale = 1f, float maxPeriod = 10000f)
     {
-        // tiny: computed on the host in float32, in the order diffusers uses (as CpuOps does), uploaded as F32
-        if (dim <= 0) throw new ArgumentOutOfRangeException(nameof(dim), $"TimestepEmbedding: dim must be positive, got {dim}");
-        int half = dim / 2;
-        var e = new float[t.Length * dim];   // an odd dim leaves the last column zero (as diffusers pads)
-        float logPeriod = (float)-Math.Log(maxPeriod);
-        for (int k = 0; k < half; k++)
-        {
-            float freq = MathF.Exp(logPeriod * k / (half - downscaleFreqShift));
-            for (int i = 0; i < t.Length; i++)
-            {
-                float a = t[i] * freq;
-                if (scale != 1f) a *= scale;
-                float sn = MathF.Sin(a), cs = MathF.Cos(a);
-                e[i * dim + k] = flipSinToCos ? cs : sn;
-                e[i * dim + half + k] = flipSinToCos ? sn : cs;
-            }
-        }
+        // Tiny: computed on the host (as CpuOps does) and uploaded as F32.
+        var e = TimestepEmbeddingTable.Compute(t, dim, flipSinToCos, downscaleFreqShift, scale, maxPeriod);
         var y = Empty(DType.F32, t.Length, dim);
         UploadBytes(y, System.Runtime.InteropServices.MemoryMarshal.AsBytes(e.AsSpan()));
         return y;
