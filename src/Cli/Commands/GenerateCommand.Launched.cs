@@ -57,7 +57,7 @@ public static partial class GenerateCommand
         else if (talk)
         {
             Console.WriteLine($"rank 0: {r.Images.Count} image(s) {r.Width}x{r.Height}, {r.Steps} steps, seed {r.Seed}, on {ops.Name} x{env.WorldSize}; bytes sent by this rank: {world.Communicator.Stats.BytesSent / 1024.0:F1} KiB");
-            foreach (var (stage, time) in r.Timings.Stages) Console.WriteLine($"  {stage,-8} {time.TotalMilliseconds,9:F1} ms");
+            PrintStages(r);
         }
         if (!quiet && !json) foreach (var f in written) Console.WriteLine($"wrote {f}");
         return 0;

@@ -106,14 +106,20 @@ public static partial class GenerateCommand
             else if (!isQuiet)
             {
                 Console.WriteLine($"{result.Images.Count} image(s) {result.Width}x{result.Height}, {result.Steps} steps, seed {result.Seed}, on {backend}");
-                foreach (var (stage, time) in result.Timings.Stages)
-                    Console.WriteLine($"  {stage,-8} {time.TotalMilliseconds,9:F1} ms" + (stage == "denoise" ? $"  ({time.TotalMilliseconds / result.Steps:F1} ms/step)" : ""));
+                PrintStages(result);
                 if (cache is not null) foreach (var line in cache.Summary()) Console.WriteLine(line);
                 foreach (var f in files) Console.WriteLine($"wrote {f}");
             }
             return 0;
         }));
         return cmd;
+    }
+
+    /// <summary>One line per stage; the denoise line also gives the time per step.</summary>
+    static void PrintStages(GenerationResult r)
+    {
+        foreach (var (stage, time) in r.Timings.Stages)
+            Console.WriteLine($"  {stage,-8} {time.TotalMilliseconds,9:F1} ms" + (stage == "denoise" ? $"  ({time.TotalMilliseconds / r.Steps:F1} ms/step)" : ""));
     }
 
     static float[] ReadLatents(string path)
