@@ -1,42 +1,22 @@
-// Tiled flash attention (online softmax), float32 accumulation, any head dim up to ATT_MAXD.
+// Tiled flash attention (online softmax), float32 accumulation, any dtype and any head dim up to ATT_MAXD: the
+// general kernel, for float32 and for head dims above 128. bf16/f16 with head dims up to 128 run on the tensor
+// cores instead (attention_tc.cu). Arguments and semantics: attention_args.cuh.
 //
-// Version 1, correct and simple: one warp per query row, ATT_WARPS rows per block share K/V tiles of ATT_TILE keys
-// staged in shared memory as float32. Lane j scores key j of the tile (a full dot product from shared memory;
-// K rows padded to d+1 floats so the 32 lanes hit 32 banks), the warp takes the tile max and sum, and each lane
-// accumulates the output dims lane, lane+32, ... with the probabilities broadcast by shuffles. No tensor cores yet.
-//
-// Layouts: q [B, Nq, H, d] and k, v [B, Nk, H, d] with any strides for (b, n, h) and unit stride on d;
-// o [B, Nq, H, d] contiguous; lse [B, H, Nq] float32 contiguous. Scores are scale·q·k + keyBias[b, j] +
-// bias[b, h, i, j] (b stride 0 when the bias has one batch); causal hides j > i. A row with every key at −∞
-// yields zeros and lse −∞.
+// One warp per query row, ATT_WARPS rows per block share K/V tiles of ATT_TILE keys staged in shared memory as
+// float32. Lane j scores key j of the tile (a full dot product from shared memory; K rows padded to d+1 floats so
+// the 32 lanes hit 32 banks), the warp takes the tile max and sum, and each lane accumulates the output dims lane,
+// lane+32, ... with the probabilities broadcast by shuffles.
 #include "common.cuh"
+#include "attention_args.cuh"
 
 #define ATT_WARPS 8
 #define ATT_TILE 32
 #define ATT_MAXD 512
 #define ATT_PER (ATT_MAXD / 32)
 
-// Matches XDit.Kernels.Cuda.AttentionArgs field by field (248 bytes).
-struct AttnArgs
-{
-    const void* q;
-    const void* k;
-    const void* v;
-    void* o;
-    float* lse;
-    const void* keyBias;
-    const void* bias;
-    i64 qs[3], ks[3], vs[3], os[3];   // strides of (b, n, h)
-    i64 kbs[2];                       // key bias strides (b, j)
-    i64 bs[4];                        // bias strides (b, h, i, j)
-    int B, Nq, Nk, H, d, dtype, kbDtype, biasDtype, causal, hasLse;
-    float scale;
-    int pad;
-};
-
 extern "C" __global__ void __launch_bounds__(ATT_WARPS * 32) flash_attention(AttnArgs a)
 {
-    extern __shared__ float smem[];
+    XDIT_DYNAMIC_SMEM(float, smem);
     const int d = a.d, dp = d + 1;
     float* Ks = smem;                    // [ATT_TILE][d + 1]
     float* Vs = Ks + ATT_TILE * dp;      // [ATT_TILE][d]

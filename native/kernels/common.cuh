@@ -2,12 +2,23 @@
 // own, so half and bfloat16 are handled as raw 16-bit patterns here. Dtype codes equal XDit.Runtime.DType:
 // F32 0, F16 1, BF16 2, I64 3, I32 4, U8 5. Kernels read and write through ld/st with a runtime dtype code (the
 // switch is uniform across a warp), so one kernel serves every dtype; all arithmetic is float32.
+// The few lines of inline PTX have an XDIT_HOST_EMU twin, for the tests that run these sources on the CPU
+// (native/emu).
 #pragma once
 
 typedef unsigned short u16;
 typedef long long i64;
 
 #define XDIT_INF __int_as_float(0x7f800000)
+
+// The block's dynamic shared memory as an array of T (its base is aligned to at least 16 bytes). One name per
+// kernel file: CUDA wants every extern __shared__ array of a translation unit to agree in type.
+#ifdef XDIT_HOST_EMU
+#define XDIT_DYNAMIC_SMEM(T, name) T* name = (T*)xdit_emu::dynamic_smem()
+#else
+#define XDIT_DYNAMIC_SMEM(T, name) extern __shared__ T name[]
+#endif
+
 #define MAX_RANK 8
 
 __device__ __forceinline__ float bf16_to_f(u16 h) { return __uint_as_float(((unsigned)h) << 16); }
@@ -23,16 +34,24 @@ __device__ __forceinline__ u16 f_to_bf16(float f)
 
 __device__ __forceinline__ float f16_to_f(u16 h)
 {
+#ifdef XDIT_HOST_EMU
+    return xdit_emu::f16_to_f32(h);
+#else
     float f;
     asm("{ cvt.f32.f16 %0, %1; }" : "=f"(f) : "h"(h));
     return f;
+#endif
 }
 
 __device__ __forceinline__ u16 f_to_f16(float f)
 {
+#ifdef XDIT_HOST_EMU
+    return xdit_emu::f32_to_f16(f);
+#else
     u16 h;
     asm("{ cvt.rn.f16.f32 %0, %1; }" : "=h"(h) : "f"(f));
     return h;
+#endif
 }
 
 __device__ __forceinline__ float ld(const void* p, int dt, i64 i)

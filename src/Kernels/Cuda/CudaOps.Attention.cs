@@ -2,10 +2,13 @@ using XDit.Runtime;
 
 namespace XDit.Kernels.Cuda;
 
-// Attention (native/kernels/attention.cu) and the merge of partial attentions.
+// Attention (native/kernels/attention_tc.cu and attention.cu, planned by AttentionLaunch) and the merge of partial
+// attentions.
 public sealed unsafe partial class CudaOps
 {
-    const int AttWarps = 8, AttTile = 32, AttMaxD = 512;   // must match attention.cu
+    /// <summary>bf16/f16 attention with head dims up to 128 runs on the tensor cores (attention_tc.cu); false sends
+    /// every call to the general kernel (attention.cu), which the benchmark uses as its baseline.</summary>
+    public bool TensorCoreAttention { get; set; } = true;
 
     public Tensor Attention(Tensor q, Tensor k, Tensor v, AttentionOptions? options = null, Tensor? lse = null)
     {
@@ -16,7 +19,7 @@ public sealed unsafe partial class CudaOps
         int B = q.Dim(0), Nq = q.Dim(1), H = q.Dim(2), d = q.Dim(3), Nk = k.Dim(1);
         if (k.Dim(0) != B || k.Dim(2) != H || k.Dim(3) != d || !Shape.Equal(k.ShapeSpan, v.ShapeSpan))
             throw new ArgumentException($"Attention: k {Shape.Format(k.ShapeSpan)} and v {Shape.Format(v.ShapeSpan)} must be [{B}, Nk, {H}, {d}] for q {Shape.Format(q.ShapeSpan)}");
-        if (d > AttMaxD) throw new NotSupportedException($"Attention: head dim {d} > {AttMaxD} is not supported by the CUDA kernel");
+        if (d > AttentionLaunch.MaxHeadDim) throw new NotSupportedException($"Attention: head dim {d} > {AttentionLaunch.MaxHeadDim} is not supported by the CUDA kernels");
         if (options.KeyBias is { } kb && (kb.Rank != 2 || kb.Dim(0) != B || kb.Dim(1) != Nk))
             throw new ArgumentException($"Attention: key bias {Shape.Format(kb.ShapeSpan)} is not [{B}, {Nk}]");
         if (options.Bias is { } bias && (bias.Rank != 4 || (bias.Dim(0) != B && bias.Dim(0) != 1) || bias.Dim(1) != H || bias.Dim(2) != Nq || bias.Dim(3) != Nk))
@@ -32,34 +35,12 @@ public sealed unsafe partial class CudaOps
         var o = Empty(dt, B, Nq, H, d);
         if (o.NumElements == 0) return o;
 
-        var a = new AttentionArgs
-        {
-            Q = Ptr(qc.T, "q"), K = Ptr(kc.T, "k"), V = Ptr(vc.T, "v"), O = Ptr(o), Lse = PtrOrZero(lse, "lse"),
-            KeyBias = PtrOrZero(options.KeyBias, "key bias"), Bias = PtrOrZero(options.Bias, "bias"),
-            B = B, Nq = Nq, Nk = Nk, H = H, D = d, DType = (int)dt,
-            KbDType = (int)(options.KeyBias?.DType ?? DType.F32), BiasDType = (int)(options.Bias?.DType ?? DType.F32),
-            Causal = options.Causal ? 1 : 0, HasLse = lse is null ? 0 : 1,
-            Scale = options.Scale ?? 1f / MathF.Sqrt(d),
-        };
-        for (int i = 0; i < 3; i++)
-        {
-            a.Qs[i] = qc.T.Strides[i];
-            a.Ks[i] = kc.T.Strides[i];
-            a.Vs[i] = vc.T.Strides[i];
-            a.Os[i] = o.Strides[i];
-        }
-        if (options.KeyBias is { } keyBias) { a.Kbs[0] = keyBias.Strides[0]; a.Kbs[1] = keyBias.Strides[1]; }
-        if (options.Bias is { } bb)
-        {
-            a.Bs[0] = bb.Dim(0) == 1 ? 0 : bb.Strides[0];
-            for (int i = 1; i < 4; i++) a.Bs[i] = bb.Strides[i];
-        }
-        uint smem = (uint)((AttTile * (d + 1) + AttTile * d + AttWarps * d) * sizeof(float));
-        if (smem > Info.MaxSharedMemoryPerBlockOptin)
-            throw new NotSupportedException($"Attention: head dim {d} needs {smem} bytes of shared memory, the device allows {Info.MaxSharedMemoryPerBlockOptin}");
+        var a = AttentionLaunch.Args(qc.T, kc.T, vc.T, o, options, lse, Ptr);
+        var plan = AttentionLaunch.Plan(a, TensorCoreAttention);
+        if (plan.SharedBytes > Info.MaxSharedMemoryPerBlockOptin)
+            throw new NotSupportedException($"Attention: head dim {d} needs {plan.SharedBytes} bytes of shared memory in {plan.Kernel}, the device allows {Info.MaxSharedMemoryPerBlockOptin}");
         void** args = stackalloc void*[] { &a };
-        _kernels.Launch(_kernels.Function("attention", "flash_attention"), (uint)((Nq + AttWarps - 1) / AttWarps), (uint)(B * H),
-            AttWarps * 32, smem, _stream.Handle, args, "flash_attention");
+        _kernels.Launch(_kernels.Function(plan.Module, plan.Kernel), plan.GridX, plan.GridY, plan.BlockX, plan.SharedBytes, _stream.Handle, args, plan.Kernel);
         return o;
     }
 

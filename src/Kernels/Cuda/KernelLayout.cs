@@ -29,7 +29,7 @@ public unsafe struct KernelLayout
     }
 }
 
-/// <summary>Mirrors <c>struct AttnArgs</c> in native/kernels/attention.cu (248 bytes), passed by value.</summary>
+/// <summary>Mirrors <c>struct AttnArgs</c> in native/kernels/attention_args.cuh (248 bytes), passed by value.</summary>
 [StructLayout(LayoutKind.Sequential)]
 public unsafe struct AttentionArgs
 {

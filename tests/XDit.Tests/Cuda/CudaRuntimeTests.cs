@@ -48,7 +48,7 @@ public class CudaRuntimeTests
     public unsafe void StructsSharedWithNativeCodeHaveTheNativeSizes()
     {
         Assert.Equal(144, sizeof(KernelLayout));              // struct Layout, common.cuh
-        Assert.Equal(248, sizeof(AttentionArgs));             // struct AttnArgs, attention.cu
+        Assert.Equal(248, sizeof(AttentionArgs));             // struct AttnArgs, attention_args.cuh
         Assert.Equal(96, sizeof(CublasLtHeuristicResult));    // cublasLtMatmulHeuristicResult_t
         Assert.Equal(64, sizeof(CublasLtAlgo));
         Assert.Equal(48, sizeof(CudnnConvFwdAlgoPerf));       // cudnnConvolutionFwdAlgoPerf_t

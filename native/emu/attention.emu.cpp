@@ -1,0 +1,5 @@
+// native/kernels/attention.cu under the emulator.
+#include "cuda_emu.h"
+#include "attention.cu"
+
+XDIT_EMU_KERNEL(flash_attention)

@@ -1,0 +1,14 @@
+// native/kernels/attention_tc.cu under the emulator.
+#include "cuda_emu.h"
+#include "attention_tc.cu"
+
+XDIT_EMU_KERNEL(flash_attention_tc_bf16_d32)
+XDIT_EMU_KERNEL(flash_attention_tc_f16_d32)
+XDIT_EMU_KERNEL(flash_attention_tc_bf16_d64)
+XDIT_EMU_KERNEL(flash_attention_tc_f16_d64)
+XDIT_EMU_KERNEL(flash_attention_tc_bf16_d80)
+XDIT_EMU_KERNEL(flash_attention_tc_f16_d80)
+XDIT_EMU_KERNEL(flash_attention_tc_bf16_d96)
+XDIT_EMU_KERNEL(flash_attention_tc_f16_d96)
+XDIT_EMU_KERNEL(flash_attention_tc_bf16_d128)
+XDIT_EMU_KERNEL(flash_attention_tc_f16_d128)

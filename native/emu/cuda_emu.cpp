@@ -1,0 +1,322 @@
+// The emulator's scheduler, collectives and C entry points (see cuda_emu.h).
+#include "cuda_emu.h"
+
+#include <ucontext.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+uint3 threadIdx, blockIdx, blockDim, gridDim;
+
+namespace xdit_emu
+{
+    namespace
+    {
+        enum class State { Runnable, AtBarrier, AtCollective, Done };
+
+        // A warp collective: each lane deposits its input, and once all 32 have, combine() computes every output.
+        struct Slot
+        {
+            unsigned char in[48];
+            unsigned char out[16];
+        };
+        using Combine = void (*)(const Slot* in, Slot* out);
+
+        struct Fiber
+        {
+            ucontext_t ctx;
+            State state = State::Runnable;
+            Combine op = nullptr;
+            const char* opName = nullptr;
+        };
+
+        constexpr std::size_t StackBytes = 256 * 1024;
+
+        std::map<std::string, Thunk>& registry()
+        {
+            static std::map<std::string, Thunk> r;
+            return r;
+        }
+
+        std::mutex launchLock;   // one launch at a time: __shared__ statics and the state below are process-wide
+        ucontext_t scheduler;
+        std::vector<Fiber> fibers;
+        std::vector<std::unique_ptr<char[]>> stacks;
+        std::vector<Slot> slots;
+        std::vector<unsigned char> smem;
+        int current = -1;
+        Thunk thunk = nullptr;
+        void** kernelArgs = nullptr;
+        std::string error;
+
+        void fiberMain()
+        {
+            thunk(kernelArgs);
+            fibers[current].state = State::Done;
+            swapcontext(&fibers[current].ctx, &scheduler);
+        }
+
+        void yield(State s)
+        {
+            fibers[current].state = s;
+            swapcontext(&fibers[current].ctx, &scheduler);
+        }
+
+        void collective(Combine op, const char* name, unsigned mask, const void* in, std::size_t inBytes, void* out, std::size_t outBytes)
+        {
+            if (mask != 0xffffffffu)
+            {
+                if (error.empty()) error = std::string(name) + " with a partial mask: the emulator supports full warps only";
+                yield(State::AtCollective);   // never resumed: the launch fails
+            }
+            std::memcpy(slots[current].in, in, inBytes);
+            fibers[current].op = op;
+            fibers[current].opName = name;
+            yield(State::AtCollective);
+            std::memcpy(out, slots[current].out, outBytes);
+        }
+
+        std::string where(int t)
+        {
+            return "thread " + std::to_string(t) + " of block (" + std::to_string(blockIdx.x) + ", " + std::to_string(blockIdx.y) +
+                   ", " + std::to_string(blockIdx.z) + ")";
+        }
+
+        // Runs the current block to completion; false (with error set) when it cannot complete.
+        bool runBlock(int n)
+        {
+            for (int i = 0; i < n; ++i)
+            {
+                Fiber& f = fibers[i];
+                f.state = State::Runnable;
+                f.op = nullptr;
+                getcontext(&f.ctx);
+                f.ctx.uc_stack.ss_sp = stacks[i].get();
+                f.ctx.uc_stack.ss_size = StackBytes;
+                f.ctx.uc_link = nullptr;
+                makecontext(&f.ctx, fiberMain, 0);
+            }
+            std::memset(smem.data(), 0xFF, smem.size());
+            for (;;)
+            {
+                for (int i = 0; i < n; ++i)
+                {
+                    if (fibers[i].state != State::Runnable) continue;
+                    current = i;
+                    threadIdx = { (unsigned)i % blockDim.x, (unsigned)i / blockDim.x % blockDim.y, (unsigned)i / (blockDim.x * blockDim.y) };
+                    swapcontext(&scheduler, &fibers[i].ctx);
+                    if (!error.empty()) return false;
+                }
+                int live = 0, atBarrier = 0;
+                for (int i = 0; i < n; ++i)
+                {
+                    if (fibers[i].state != State::Done) ++live;
+                    if (fibers[i].state == State::AtBarrier) ++atBarrier;
+                }
+                if (live == 0) return true;
+
+                bool released = false;
+                for (int w = 0; w * 32 < n; ++w)
+                {
+                    int lo = w * 32, hi = std::min(n, lo + 32), waiting = 0, alive = 0;
+                    for (int i = lo; i < hi; ++i)
+                    {
+                        if (fibers[i].state != State::Done) ++alive;
+                        if (fibers[i].state == State::AtCollective) ++waiting;
+                    }
+                    if (waiting == 0 || waiting != alive) continue;
+                    if (alive != 32)
+                    {
+                        error = std::string(fibers[lo].opName ? fibers[lo].opName : "warp collective") + " in warp " + std::to_string(w) + " with " +
+                                std::to_string(alive) + " live lanes of 32 (" + where(lo) + ")";
+                        return false;
+                    }
+                    for (int i = lo; i < hi; ++i)
+                        if (fibers[i].op != fibers[lo].op)
+                        {
+                            error = "the lanes of warp " + std::to_string(w) + " wait at different collectives (" + fibers[lo].opName + " and " +
+                                    fibers[i].opName + ", " + where(i) + ")";
+                            return false;
+                        }
+                    fibers[lo].op(&slots[lo], &slots[lo]);
+                    for (int i = lo; i < hi; ++i) fibers[i].state = State::Runnable;
+                    released = true;
+                }
+                if (!released && atBarrier == live)
+                {
+                    for (int i = 0; i < n; ++i)
+                        if (fibers[i].state == State::AtBarrier) fibers[i].state = State::Runnable;
+                    released = true;
+                }
+                if (!released)
+                {
+                    int c = 0;
+                    for (int i = 0; i < n; ++i)
+                        if (fibers[i].state == State::AtCollective) ++c;
+                    error = "deadlock: " + std::to_string(atBarrier) + " threads wait at __syncthreads and " + std::to_string(c) +
+                            " at warp collectives that cannot complete (" + where(0) + ")";
+                    return false;
+                }
+            }
+        }
+
+        template <class T>
+        T slotValue(const Slot& s) { T v; std::memcpy(&v, s.in, sizeof v); return v; }
+
+        // shuffle inputs: the value (4 bytes) then the source lane or xor mask
+        template <bool Xor>
+        void shuffle(const Slot* in, Slot* out)
+        {
+            unsigned vals[32];
+            for (int l = 0; l < 32; ++l) std::memcpy(&vals[l], in[l].in, 4);
+            for (int l = 0; l < 32; ++l)
+            {
+                int arg;
+                std::memcpy(&arg, in[l].in + 4, 4);
+                int src = Xor ? (l ^ arg) : arg;
+                src &= 31;
+                std::memcpy(out[l].out, &vals[src], 4);
+            }
+        }
+
+        template <class T, bool Xor>
+        T shfl(unsigned mask, T v, int arg, int width, const char* name)
+        {
+            if (width != 32)
+            {
+                if (error.empty()) error = std::string(name) + " with width " + std::to_string(width) + ": the emulator supports width 32 only";
+                yield(State::AtCollective);
+            }
+            unsigned char in[8];
+            std::memcpy(in, &v, 4);
+            std::memcpy(in + 4, &arg, 4);
+            T r;
+            collective(&shuffle<Xor>, name, mask, in, sizeof in, &r, sizeof r);
+            return r;
+        }
+
+        float bf16(unsigned short h) { return __uint_as_float((unsigned)h << 16); }
+
+        // mma inputs: a[4], b[2] (16-bit pairs) then the flag bf16; the accumulators travel through in[24..40)
+        void mma(const Slot* in, Slot* out)
+        {
+            bool isBf16 = in[0].in[24 + 16] != 0;
+            auto val = [&](unsigned reg, int half) {
+                unsigned short h = (unsigned short)(reg >> (16 * half));
+                return isBf16 ? bf16(h) : f16_to_f32(h);
+            };
+            float A[16][16], B[16][8];
+            for (int l = 0; l < 32; ++l)
+            {
+                unsigned a[4], b[2];
+                std::memcpy(a, in[l].in, 16);
+                std::memcpy(b, in[l].in + 16, 8);
+                int g = l >> 2, t = l & 3;
+                for (int r = 0; r < 4; ++r)
+                    for (int e = 0; e < 2; ++e) A[g + 8 * (r & 1)][2 * t + 8 * (r >> 1) + e] = val(a[r], e);
+                for (int r = 0; r < 2; ++r)
+                    for (int e = 0; e < 2; ++e) B[2 * t + 8 * r + e][g] = val(b[r], e);
+            }
+            float C[16][8];
+            for (int l = 0; l < 32; ++l)
+            {
+                float c[4];
+                std::memcpy(c, in[l].in + 24, 16);
+                int g = l >> 2, t = l & 3;
+                for (int i = 0; i < 4; ++i) C[g + 8 * (i >> 1)][2 * t + (i & 1)] = c[i];
+            }
+            for (int l = 0; l < 32; ++l)
+            {
+                int g = l >> 2, t = l & 3;
+                float d[4];
+                for (int i = 0; i < 4; ++i)
+                {
+                    int row = g + 8 * (i >> 1), col = 2 * t + (i & 1);
+                    float acc = C[row][col];
+                    for (int k = 0; k < 16; ++k) acc += A[row][k] * B[k][col];
+                    d[i] = acc;
+                }
+                std::memcpy(out[l].out, d, 16);
+            }
+        }
+    }
+
+    Registrar::Registrar(const char* name, Thunk t) { registry()[name] = t; }
+
+    void* dynamic_smem() { return smem.data(); }
+
+    float f16_to_f32(unsigned short h) { _Float16 x; std::memcpy(&x, &h, 2); return (float)x; }
+
+    unsigned short f32_to_f16(float f) { _Float16 x = (_Float16)f; unsigned short h; std::memcpy(&h, &x, 2); return h; }
+
+    void mma_m16n8k16(float (&d)[4], const unsigned (&a)[4], const unsigned (&b)[2], bool isBf16)
+    {
+        unsigned char in[41];
+        std::memcpy(in, a, 16);
+        std::memcpy(in + 16, b, 8);
+        std::memcpy(in + 24, d, 16);
+        in[40] = isBf16 ? 1 : 0;
+        collective(&mma, "mma.sync.m16n8k16", 0xffffffffu, in, sizeof in, d, sizeof d);
+    }
+}
+
+void __syncthreads() { xdit_emu::yield(xdit_emu::State::AtBarrier); }
+
+float __shfl_sync(unsigned m, float v, int s, int w) { return xdit_emu::shfl<float, false>(m, v, s, w, "__shfl_sync"); }
+int __shfl_sync(unsigned m, int v, int s, int w) { return xdit_emu::shfl<int, false>(m, v, s, w, "__shfl_sync"); }
+unsigned __shfl_sync(unsigned m, unsigned v, int s, int w) { return xdit_emu::shfl<unsigned, false>(m, v, s, w, "__shfl_sync"); }
+float __shfl_xor_sync(unsigned m, float v, int x, int w) { return xdit_emu::shfl<float, true>(m, v, x, w, "__shfl_xor_sync"); }
+int __shfl_xor_sync(unsigned m, int v, int x, int w) { return xdit_emu::shfl<int, true>(m, v, x, w, "__shfl_xor_sync"); }
+unsigned __shfl_xor_sync(unsigned m, unsigned v, int x, int w) { return xdit_emu::shfl<unsigned, true>(m, v, x, w, "__shfl_xor_sync"); }
+
+// The C entry points, called by tests/XDit.Tests/Cuda/Emulation/KernelEmulator.cs.
+extern "C"
+{
+    // Runs kernel `name` over the grid as cuLaunchKernel would; 0 on success, otherwise xdit_emu_error() says why.
+    int xdit_emu_launch(const char* name, unsigned gx, unsigned gy, unsigned gz, unsigned bx, unsigned by, unsigned bz,
+                        unsigned sharedBytes, void** args)
+    {
+        using namespace xdit_emu;
+        std::lock_guard<std::mutex> hold(launchLock);
+        error.clear();
+        auto it = registry().find(name);
+        if (it == registry().end())
+        {
+            error = std::string("no kernel named ") + name + " is registered with the emulator";
+            return 1;
+        }
+        int n = (int)(bx * by * bz);
+        if (n <= 0 || n > 1024)
+        {
+            error = "block of " + std::to_string(n) + " threads: CUDA allows 1 to 1024";
+            return 1;
+        }
+        thunk = it->second;
+        kernelArgs = args;
+        fibers.assign(n, Fiber{});
+        slots.assign(n, Slot{});
+        while ((int)stacks.size() < n) stacks.emplace_back(new char[StackBytes]);
+        smem.assign(std::max(sharedBytes, 16u), 0xFF);
+        blockDim = { bx, by, bz };
+        gridDim = { gx, gy, gz };
+        for (unsigned z = 0; z < gz; ++z)
+            for (unsigned y = 0; y < gy; ++y)
+                for (unsigned x = 0; x < gx; ++x)
+                {
+                    blockIdx = { x, y, z };
+                    if (!runBlock(n))
+                    {
+                        fibers.clear();   // the stuck fibers are abandoned; they hold nothing but their stacks
+                        return 1;
+                    }
+                }
+        return 0;
+    }
+
+    const char* xdit_emu_error() { return xdit_emu::error.c_str(); }
+}

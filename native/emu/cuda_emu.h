@@ -1,0 +1,92 @@
+// Host emulation of the CUDA device environment, so that native/kernels/*.cu compile with g++ and run on the CPU.
+// It exists for the tests (tests/XDit.Tests/Cuda/Emulation): every kernel can be run against its CPU twin on a
+// machine with no GPU, with the very source NVRTC compiles.
+//
+// What is emulated: the index variables, __syncthreads, full-warp shuffles, mma.sync m16n8k16 (mma.cuh), float
+// <-> half conversion, dynamic shared memory (filled with 0xFF bytes, a NaN in every float type, so a read of
+// unwritten shared memory shows up). __shared__ variables become function statics, which is right because blocks
+// run one at a time. Each block's threads run as fibers on the launching thread; a barrier or warp collective is a
+// point where a fiber yields until all the live threads of its block (or lanes of its warp) have arrived, and one
+// that cannot complete (a lane has exited, or lanes wait at different places) fails the launch with a message
+// instead of hanging. Not emulated: memory spaces, timing, races between warps (warps interleave only at barriers
+// and collectives), atomics.
+#pragma once
+#define XDIT_HOST_EMU 1
+
+#include <math.h>
+
+#include <cmath>
+#include <cstddef>
+#include <cstring>
+#include <type_traits>
+#include <utility>
+
+#define __global__
+#define __device__
+#define __host__
+#define __forceinline__ inline
+#define __launch_bounds__(...)
+#define __shared__ static
+#define __restrict__ __restrict
+
+struct uint3
+{
+    unsigned x, y, z;
+};
+
+extern uint3 threadIdx, blockIdx, blockDim, gridDim;
+
+void __syncthreads();
+
+float __shfl_sync(unsigned mask, float v, int srcLane, int width = 32);
+int __shfl_sync(unsigned mask, int v, int srcLane, int width = 32);
+unsigned __shfl_sync(unsigned mask, unsigned v, int srcLane, int width = 32);
+float __shfl_xor_sync(unsigned mask, float v, int laneMask, int width = 32);
+int __shfl_xor_sync(unsigned mask, int v, int laneMask, int width = 32);
+unsigned __shfl_xor_sync(unsigned mask, unsigned v, int laneMask, int width = 32);
+
+inline float __int_as_float(int i) { float f; std::memcpy(&f, &i, 4); return f; }
+inline float __uint_as_float(unsigned u) { float f; std::memcpy(&f, &u, 4); return f; }
+inline int __float_as_int(float f) { int i; std::memcpy(&i, &f, 4); return i; }
+inline unsigned __float_as_uint(float f) { unsigned u; std::memcpy(&u, &f, 4); return u; }
+inline float __expf(float x) { return std::exp(x); }
+inline float __logf(float x) { return std::log(x); }
+inline float rsqrtf(float x) { return 1.f / std::sqrt(x); }
+
+inline int min(int a, int b) { return a < b ? a : b; }
+inline int max(int a, int b) { return a > b ? a : b; }
+inline unsigned min(unsigned a, unsigned b) { return a < b ? a : b; }
+inline unsigned max(unsigned a, unsigned b) { return a > b ? a : b; }
+inline long long min(long long a, long long b) { return a < b ? a : b; }
+inline long long max(long long a, long long b) { return a > b ? a : b; }
+
+namespace xdit_emu
+{
+    float f16_to_f32(unsigned short h);
+    unsigned short f32_to_f16(float f);   // round to nearest even
+    void* dynamic_smem();
+
+    // D = A·B + D over the warp, with mma.cuh's fragment ownership.
+    void mma_m16n8k16(float (&d)[4], const unsigned (&a)[4], const unsigned (&b)[2], bool bf16);
+
+    using Thunk = void (*)(void** args);
+
+    struct Registrar
+    {
+        Registrar(const char* name, Thunk thunk);
+    };
+
+    // Calls kernel f with its parameters read from args, as cuLaunchKernel's kernelParams hands them over.
+    template <class... A, std::size_t... I>
+    void invoke(void (*f)(A...), void** args, std::index_sequence<I...>)
+    {
+        f(*static_cast<std::remove_cv_t<std::remove_reference_t<A>>*>(args[I])...);
+    }
+
+    template <class... A>
+    void invoke(void (*f)(A...), void** args) { invoke(f, args, std::index_sequence_for<A...>{}); }
+}
+
+// Makes kernel K launchable by name through xdit_emu_launch.
+#define XDIT_EMU_KERNEL(K) \
+    static xdit_emu::Registrar xdit_emu_registrar_##K(#K, [](void** args) { xdit_emu::invoke(&K, args); });

@@ -1,0 +1,39 @@
+// Kernels that exist only to show what the emulator checks (tests/XDit.Tests/Cuda/Emulation/KernelEmulatorTests.cs).
+// Not CUDA sources: NVRTC never sees them.
+#include "cuda_emu.h"
+#include "common.cuh"
+
+// out[warp] = the sum of in over the warp's 32 threads, by butterfly shuffles.
+extern "C" __global__ void emu_selftest_warp_sum(const float* in, float* out)
+{
+    const int i = blockIdx.x * blockDim.x + threadIdx.x;
+    float v = in[i];
+    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+    if ((threadIdx.x & 31) == 0) out[i / 32] = v;
+}
+
+// Lanes 16..31 exit before a full-warp shuffle: undefined on a GPU, refused here.
+extern "C" __global__ void emu_selftest_exited_lanes(float* out)
+{
+    if ((threadIdx.x & 31) >= 16) return;
+    out[threadIdx.x] = __shfl_xor_sync(0xffffffffu, 1.f, 1);
+}
+
+// Half of each warp waits at __syncthreads while the other half shuffles: neither can ever complete.
+extern "C" __global__ void emu_selftest_split_warp(float* out)
+{
+    if ((threadIdx.x & 31) < 16) __syncthreads();
+    else out[threadIdx.x] = __shfl_xor_sync(0xffffffffu, 1.f, 1);
+}
+
+// Reads dynamic shared memory that nothing wrote.
+extern "C" __global__ void emu_selftest_unwritten_smem(float* out)
+{
+    XDIT_DYNAMIC_SMEM(float, s);
+    out[threadIdx.x] = s[threadIdx.x];
+}
+
+XDIT_EMU_KERNEL(emu_selftest_warp_sum)
+XDIT_EMU_KERNEL(emu_selftest_exited_lanes)
+XDIT_EMU_KERNEL(emu_selftest_split_warp)
+XDIT_EMU_KERNEL(emu_selftest_unwritten_smem)

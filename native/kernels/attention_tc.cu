@@ -1,0 +1,262 @@
+// Flash attention on the tensor cores: bf16 or f16 q/k/v, float32 accumulation and softmax, head dims up to 128.
+// Arguments and semantics are flash_attention's (attention_args.cuh); the host picks this kernel for 16-bit inputs
+// with d <= 128 and the general one (attention.cu) otherwise.
+//
+// FlashAttention-2's schedule. A block of TC_WARPS warps owns TC_BM query rows, 16 per warp, and walks the keys in
+// tiles of TC_BN. Per tile: the block stages K row-major and V transposed in shared memory; each warp computes its
+// 16 x TC_BN scores S = Q·Kᵀ with mma.sync (Q stays in registers as A operands for the whole walk), applies scale,
+// masks and biases, updates the running row max and sum (exp2, log2(e) folded into the scale), rescales its output
+// accumulators and adds P·V, reading P straight from the S accumulators (mma.cuh: two n8 accumulator tiles are one
+// A operand). The head dim is padded with zeros to DP, a multiple of 16; one kernel is compiled per DP and dtype.
+//
+// Each thread holds two query rows of its warp's 16 (rowA = g, rowB = g + 8 in mma.cuh's terms) and, of every
+// 8-wide column tile, the two columns 2t and 2t + 1; a row's max and sum are reduced over the 4 threads of a quad.
+#include "common.cuh"
+#include "attention_args.cuh"
+#include "mma.cuh"
+
+#define TC_WARPS 4
+#define TC_BM (TC_WARPS * 16)   // query rows per block
+#define TC_BN 64                // keys per tile
+#define TC_VS (TC_BN + 8)       // row stride of the transposed V tile, in 16-bit values
+#define TC_LOG2E 1.4426950408889634f
+#define TC_LN2 0.6931471805599453f
+
+// Row stride of the K tile in 16-bit values. The +8 (16 bytes) shifts consecutive rows by 4 banks, so the 32 lanes
+// of a B-operand load (8 rows g x 4 column pairs t) hit 32 different banks; the same holds for TC_VS.
+template <int DP>
+__device__ __forceinline__ int tc_ks() { return DP + 8; }
+
+struct alignas(16) tc_u16x8 { unsigned w[4]; };
+
+__device__ __forceinline__ bool tc_aligned16(const void* p) { return ((unsigned long long)p & 15) == 0; }
+
+// Whether K and V rows can be read 16 bytes at a time: d a multiple of 8 and every row start 16-byte aligned.
+__device__ __forceinline__ bool tc_vector_rows(const AttnArgs& a)
+{
+    if (a.d % 8 != 0 || !tc_aligned16(a.k) || !tc_aligned16(a.v)) return false;
+    for (int i = 0; i < 3; ++i)
+        if (a.ks[i] % 8 != 0 || a.vs[i] % 8 != 0) return false;
+    return true;
+}
+
+// Stages keys [k0, k0 + TC_BN) of one (b, h): K as Ks[j][c], V transposed as Vt[c][j], so that both B operands
+// (K for Q·Kᵀ, V for P·V) are pairs of adjacent 16-bit values. Keys past Nk and dims past d are zero: zero K dims
+// keep the padded dot product exact, and a zero V row keeps 0·NaN out of the output.
+template <int DP>
+__device__ __forceinline__ void tc_stage(const AttnArgs& a, int b, int h, int k0, bool vec, u16* Ks, u16* Vt)
+{
+    const int d = a.d, ks = tc_ks<DP>();
+    const u16* K = (const u16*)a.k + b * a.ks[0] + h * a.ks[2];
+    const u16* V = (const u16*)a.v + b * a.vs[0] + h * a.vs[2];
+    if (vec)
+    {
+        const int chunks = DP / 8;
+        for (int idx = threadIdx.x; idx < TC_BN * chunks; idx += blockDim.x)
+        {
+            const int j = idx / chunks, c = (idx - j * chunks) * 8, kj = k0 + j;
+            tc_u16x8 kv = {{0u, 0u, 0u, 0u}}, vv = kv;
+            if (kj < a.Nk && c < d)
+            {
+                kv = *(const tc_u16x8*)(K + (i64)kj * a.ks[1] + c);
+                vv = *(const tc_u16x8*)(V + (i64)kj * a.vs[1] + c);
+            }
+            *(tc_u16x8*)(Ks + j * ks + c) = kv;
+#pragma unroll
+            for (int e = 0; e < 8; ++e)
+                Vt[(c + e) * TC_VS + j] = (u16)(vv.w[e >> 1] >> (16 * (e & 1)));
+        }
+    }
+    else
+    {
+        for (int idx = threadIdx.x; idx < TC_BN * DP; idx += blockDim.x)
+        {
+            const int j = idx / DP, c = idx - j * DP, kj = k0 + j;
+            u16 kv = 0, vv = 0;
+            if (kj < a.Nk && c < d)
+            {
+                kv = K[(i64)kj * a.ks[1] + c];
+                vv = V[(i64)kj * a.vs[1] + c];
+            }
+            Ks[j * ks + c] = kv;
+            Vt[c * TC_VS + j] = vv;
+        }
+    }
+}
+
+// Element (row, col) of q for this (b, h), zero outside [Nq) x [d).
+__device__ __forceinline__ unsigned tc_q(const AttnArgs& a, const u16* Q, int row, int col)
+{
+    return row < a.Nq && col < a.d ? Q[(i64)row * a.qs[1] + col] : 0u;
+}
+
+template <int DP, bool BF16>
+__device__ __forceinline__ void flash_attention_tc(const AttnArgs& a)
+{
+    XDIT_DYNAMIC_SMEM(u16, tc_smem);
+    u16* Ks = tc_smem;                          // [TC_BN][tc_ks<DP>()]
+    u16* Vt = tc_smem + TC_BN * tc_ks<DP>();    // [DP][TC_VS]
+    const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
+    const int b = blockIdx.y / a.H, h = blockIdx.y % a.H;
+    const int rowA = blockIdx.x * TC_BM + warp * 16 + g, rowB = rowA + 8;
+    const bool vec = tc_vector_rows(a);
+
+    // this warp's 16 query rows as DP/16 A operands
+    const u16* Q = (const u16*)a.q + b * a.qs[0] + h * a.qs[2];
+    unsigned qf[DP / 16][4];
+#pragma unroll
+    for (int kk = 0; kk < DP / 16; ++kk)
+#pragma unroll
+        for (int r = 0; r < 4; ++r)
+        {
+            const int row = (r & 1) ? rowB : rowA, col = kk * 16 + 2 * t + 8 * (r >> 1);
+            qf[kk][r] = tc_q(a, Q, row, col) | (tc_q(a, Q, row, col + 1) << 16);
+        }
+
+    float o[DP / 8][4];
+#pragma unroll
+    for (int nd = 0; nd < DP / 8; ++nd)
+#pragma unroll
+        for (int i = 0; i < 4; ++i) o[nd][i] = 0.f;
+    float mA = -XDIT_INF, mB = -XDIT_INF;   // running row maxima, log2 units
+    float lA = 0.f, lB = 0.f;               // this thread's part of the row sums
+    const float scale2 = a.scale * TC_LOG2E;
+
+    int kEnd = a.Nk;
+    if (a.causal) kEnd = min(a.Nk, min(a.Nq, (int)(blockIdx.x + 1) * TC_BM));
+
+    for (int k0 = 0; k0 < kEnd; k0 += TC_BN)
+    {
+        __syncthreads();   // every warp is done with the previous tile
+        tc_stage<DP>(a, b, h, k0, vec, Ks, Vt);
+        __syncthreads();
+
+        // S = Q·Kᵀ for keys [k0, k0 + TC_BN)
+        float s[TC_BN / 8][4];
+#pragma unroll
+        for (int nt = 0; nt < TC_BN / 8; ++nt)
+#pragma unroll
+            for (int i = 0; i < 4; ++i) s[nt][i] = 0.f;
+#pragma unroll
+        for (int kk = 0; kk < DP / 16; ++kk)
+#pragma unroll
+            for (int nt = 0; nt < TC_BN / 8; ++nt)
+            {
+                const u16* kr = Ks + (nt * 8 + g) * tc_ks<DP>() + kk * 16 + 2 * t;
+                const unsigned kb[2] = { *(const unsigned*)kr, *(const unsigned*)(kr + 8) };
+                mma16816<BF16>(s[nt], qf[kk], kb);
+            }
+
+        // scale, masks and biases, in log2 units; the tile's row maxima
+        float mxA = -XDIT_INF, mxB = -XDIT_INF;
+#pragma unroll
+        for (int nt = 0; nt < TC_BN / 8; ++nt)
+#pragma unroll
+            for (int i = 0; i < 4; ++i)
+            {
+                const int row = (i >> 1) ? rowB : rowA, col = k0 + nt * 8 + 2 * t + (i & 1);
+                float x = -XDIT_INF;
+                if (col < a.Nk && !(a.causal && col > row))
+                {
+                    x = s[nt][i] * scale2;
+                    if (row < a.Nq)   // rows past Nq are computed but never stored; their biases do not exist
+                    {
+                        if (a.keyBias) x += ld(a.keyBias, a.kbDtype, b * a.kbs[0] + (i64)col * a.kbs[1]) * TC_LOG2E;
+                        if (a.bias)
+                            x += ld(a.bias, a.biasDtype, b * a.bs[0] + h * a.bs[1] + (i64)row * a.bs[2] + (i64)col * a.bs[3]) * TC_LOG2E;
+                    }
+                }
+                s[nt][i] = x;
+                if (i >> 1) mxB = fmaxf(mxB, x); else mxA = fmaxf(mxA, x);
+            }
+        mxA = fmaxf(mxA, __shfl_xor_sync(0xffffffffu, mxA, 1));
+        mxA = fmaxf(mxA, __shfl_xor_sync(0xffffffffu, mxA, 2));
+        mxB = fmaxf(mxB, __shfl_xor_sync(0xffffffffu, mxB, 1));
+        mxB = fmaxf(mxB, __shfl_xor_sync(0xffffffffu, mxB, 2));
+
+        // online softmax; a row with every key so far masked keeps max −∞ and exponentiates against 0 (all zeros)
+        const float mNewA = fmaxf(mA, mxA), mNewB = fmaxf(mB, mxB);
+        const float refA = mNewA == -XDIT_INF ? 0.f : mNewA, refB = mNewB == -XDIT_INF ? 0.f : mNewB;
+        const float alphaA = exp2f(mA - refA), alphaB = exp2f(mB - refB);   // a max of −∞ gives 0
+        float sumA = 0.f, sumB = 0.f;
+#pragma unroll
+        for (int nt = 0; nt < TC_BN / 8; ++nt)
+        {
+            s[nt][0] = exp2f(s[nt][0] - refA);
+            s[nt][1] = exp2f(s[nt][1] - refA);
+            s[nt][2] = exp2f(s[nt][2] - refB);
+            s[nt][3] = exp2f(s[nt][3] - refB);
+            sumA += s[nt][0] + s[nt][1];
+            sumB += s[nt][2] + s[nt][3];
+        }
+        lA = lA * alphaA + sumA;
+        lB = lB * alphaB + sumB;
+        mA = mNewA;
+        mB = mNewB;
+#pragma unroll
+        for (int nd = 0; nd < DP / 8; ++nd)
+        {
+            o[nd][0] *= alphaA;
+            o[nd][1] *= alphaA;
+            o[nd][2] *= alphaB;
+            o[nd][3] *= alphaB;
+        }
+
+        // O += P·V, 16 keys at a time
+#pragma unroll
+        for (int kk = 0; kk < TC_BN / 16; ++kk)
+        {
+            const unsigned pf[4] = {
+                pack_f32x2<BF16>(s[2 * kk][0], s[2 * kk][1]),
+                pack_f32x2<BF16>(s[2 * kk][2], s[2 * kk][3]),
+                pack_f32x2<BF16>(s[2 * kk + 1][0], s[2 * kk + 1][1]),
+                pack_f32x2<BF16>(s[2 * kk + 1][2], s[2 * kk + 1][3]),
+            };
+#pragma unroll
+            for (int nd = 0; nd < DP / 8; ++nd)
+            {
+                const u16* vr = Vt + (nd * 8 + g) * TC_VS + kk * 16 + 2 * t;
+                const unsigned vb[2] = { *(const unsigned*)vr, *(const unsigned*)(vr + 8) };
+                mma16816<BF16>(o[nd], pf, vb);
+            }
+        }
+    }
+
+    lA += __shfl_xor_sync(0xffffffffu, lA, 1);
+    lA += __shfl_xor_sync(0xffffffffu, lA, 2);
+    lB += __shfl_xor_sync(0xffffffffu, lB, 1);
+    lB += __shfl_xor_sync(0xffffffffu, lB, 2);
+    const float invA = lA > 0.f ? 1.f / lA : 0.f, invB = lB > 0.f ? 1.f / lB : 0.f;
+#pragma unroll
+    for (int nd = 0; nd < DP / 8; ++nd)
+#pragma unroll
+        for (int i = 0; i < 4; ++i)
+        {
+            const int row = (i >> 1) ? rowB : rowA, col = nd * 8 + 2 * t + (i & 1);
+            if (row < a.Nq && col < a.d)
+                st(a.o, a.dtype, b * a.os[0] + (i64)row * a.os[1] + h * a.os[2] + col, o[nd][i] * ((i >> 1) ? invB : invA));
+        }
+    if (a.hasLse && t == 0)
+    {
+        float* lse = a.lse + ((i64)b * a.H + h) * a.Nq;
+        if (rowA < a.Nq) lse[rowA] = lA > 0.f ? (mA + log2f(lA)) * TC_LN2 : -XDIT_INF;
+        if (rowB < a.Nq) lse[rowB] = lB > 0.f ? (mB + log2f(lB)) * TC_LN2 : -XDIT_INF;
+    }
+}
+
+// One entry point per padded head dim and dtype: flash_attention_tc_{bf16,f16}_d{32,64,80,96,128}.
+#define TC_KERNEL(DP)                                                                                   \
+    extern "C" __global__ void __launch_bounds__(TC_WARPS * 32) flash_attention_tc_bf16_d##DP(AttnArgs a) \
+    {                                                                                                    \
+        flash_attention_tc<DP, true>(a);                                                                 \
+    }                                                                                                    \
+    extern "C" __global__ void __launch_bounds__(TC_WARPS * 32) flash_attention_tc_f16_d##DP(AttnArgs a)  \
+    {                                                                                                    \
+        flash_attention_tc<DP, false>(a);                                                                \
+    }
+
+TC_KERNEL(32)
+TC_KERNEL(64)
+TC_KERNEL(80)
+TC_KERNEL(96)
+TC_KERNEL(128)

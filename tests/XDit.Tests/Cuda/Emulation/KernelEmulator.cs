@@ -1,0 +1,97 @@
+using System.Diagnostics;
+using System.Runtime.InteropServices;
+using System.Security.Cryptography;
+using System.Text;
+using XDit.Kernels.Cuda;
+
+namespace XDit.Tests.Cuda.Emulation;
+
+/// <summary>
+/// Runs the CUDA kernels of native/kernels on the CPU: native/emu (a host emulation of the device environment)
+/// and the kernel sources are compiled by the C++ compiler found here ($CXX or g++) into a shared library, cached
+/// under the temp folder by a hash of the sources, and launched as cuLaunchKernel would with host pointers.
+/// Tests skip, saying why, only where no C++ compiler exists; a compile error fails them.
+/// </summary>
+public sealed unsafe class KernelEmulator
+{
+    static readonly Lazy<KernelEmulator?> Instance = new(Build);
+    static string? _unavailable;
+
+    readonly delegate* unmanaged<byte*, uint, uint, uint, uint, uint, uint, uint, void**, int> _launch;
+    readonly delegate* unmanaged<byte*> _error;
+
+    KernelEmulator(nint library)
+    {
+        _launch = (delegate* unmanaged<byte*, uint, uint, uint, uint, uint, uint, uint, void**, int>)NativeLibrary.GetExport(library, "xdit_emu_launch");
+        _error = (delegate* unmanaged<byte*>)NativeLibrary.GetExport(library, "xdit_emu_error");
+    }
+
+    /// <summary>The emulator, built on first use; skips the calling test where no C++ compiler is installed.</summary>
+    public static KernelEmulator Get()
+    {
+        var e = Instance.Value;
+        Assert.SkipWhen(e is null, $"no C++ compiler to build the kernel emulator: {_unavailable}");
+        return e!;
+    }
+
+    /// <summary>Runs <paramref name="launch"/> with the kernel's parameters in <paramref name="args"/>; throws with the
+    /// emulator's message when the launch cannot complete (deadlock, partial-warp collective, unknown kernel).</summary>
+    public void Launch(KernelLaunch launch, void** args) => Launch(launch.Kernel, launch.GridX, launch.GridY, launch.BlockX, launch.SharedBytes, args);
+
+    public void Launch(string kernel, uint gridX, uint gridY, uint blockX, uint sharedBytes, void** args)
+    {
+        var name = Encoding.UTF8.GetBytes(kernel + "\0");
+        int rc;
+        fixed (byte* n = name) rc = _launch(n, gridX, gridY, 1, blockX, 1, 1, sharedBytes, args);
+        if (rc != 0) throw new InvalidOperationException($"emulated launch of {kernel}: {Marshal.PtrToStringUTF8((nint)_error())}");
+    }
+
+    static KernelEmulator? Build()
+    {
+        string cxx = Environment.GetEnvironmentVariable("CXX") is { Length: > 0 } c ? c : "g++";
+        if (!OnPath(cxx))
+        {
+            _unavailable = $"'{cxx}' is not on PATH";
+            return null;
+        }
+        var native = Path.Combine(TestPaths.Root, "native");
+        var sources = Directory.GetFiles(Path.Combine(native, "emu"), "*.cpp").OrderBy(f => f, StringComparer.Ordinal).ToArray();
+        string[] options = ["-std=c++17", "-O2", "-fPIC", "-shared"];
+        string[] includes = ["-I" + Path.Combine(native, "kernels"), "-I" + Path.Combine(native, "emu")];
+
+        var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+        hash.AppendData(Encoding.UTF8.GetBytes(cxx + "\n" + string.Join("\n", options)));
+        foreach (var dir in new[] { "kernels", "emu" })
+            foreach (var f in Directory.GetFiles(Path.Combine(native, dir)).OrderBy(f => f, StringComparer.Ordinal))
+            {
+                hash.AppendData(Encoding.UTF8.GetBytes(Path.GetFileName(f)));
+                hash.AppendData(File.ReadAllBytes(f));
+            }
+        var key = Convert.ToHexString(hash.GetHashAndReset())[..16].ToLowerInvariant();
+        var dirOut = Path.Combine(Path.GetTempPath(), "xdit-emu", key);
+        var lib = Path.Combine(dirOut, "libxdit_emu.so");
+        if (!File.Exists(lib))
+        {
+            Directory.CreateDirectory(dirOut);
+            var tmp = Path.Combine(dirOut, $"build-{Environment.ProcessId}-{Guid.NewGuid():N}.so");
+            var psi = new ProcessStartInfo(cxx) { RedirectStandardError = true, RedirectStandardOutput = true };
+            foreach (var a in options.Concat(includes).Concat(sources).Concat(["-o", tmp])) psi.ArgumentList.Add(a);
+            using var p = Process.Start(psi)!;
+            var stderr = p.StandardError.ReadToEndAsync();
+            var stdout = p.StandardOutput.ReadToEndAsync();
+            if (!p.WaitForExit(TimeSpan.FromMinutes(3)))
+            {
+                p.Kill(true);
+                throw new InvalidOperationException($"{cxx} did not finish building the kernel emulator in 3 minutes");
+            }
+            if (p.ExitCode != 0)
+                throw new InvalidOperationException($"{cxx} could not build the kernel emulator (exit {p.ExitCode}):\n{stderr.Result}{stdout.Result}");
+            File.Move(tmp, lib, overwrite: true);   // atomic: another test process may be building the same key
+        }
+        return new KernelEmulator(NativeLibrary.Load(lib));
+    }
+
+    static bool OnPath(string exe) =>
+        Path.IsPathRooted(exe) ? File.Exists(exe)
+            : (Environment.GetEnvironmentVariable("PATH") ?? "").Split(Path.PathSeparator).Any(d => d.Length > 0 && File.Exists(Path.Combine(d, exe)));
+}
