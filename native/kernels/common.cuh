@@ -11,12 +11,13 @@ typedef long long i64;
 
 #define XDIT_INF __int_as_float(0x7f800000)
 
-// The block's dynamic shared memory as an array of T (its base is aligned to at least 16 bytes). One name per
-// kernel file: CUDA wants every extern __shared__ array of a translation unit to agree in type.
+// The block's dynamic shared memory as T* name, 16-byte aligned (declared as 16-byte units, so that vector
+// accesses are well aligned whatever T is; one declaration serves every kernel of a file).
+struct alignas(16) xdit_smem_unit { unsigned w[4]; };
 #ifdef XDIT_HOST_EMU
 #define XDIT_DYNAMIC_SMEM(T, name) T* name = (T*)xdit_emu::dynamic_smem()
 #else
-#define XDIT_DYNAMIC_SMEM(T, name) extern __shared__ T name[]
+#define XDIT_DYNAMIC_SMEM(T, name) extern __shared__ xdit_smem_unit xdit_dynamic_smem[]; T* name = (T*)xdit_dynamic_smem
 #endif
 
 #define MAX_RANK 8
