@@ -17,17 +17,29 @@ public static class BenchCommand
         var tokens = new Option<int>("--tokens") { Description = "attention sequence length", DefaultValueFactory = _ => 1024 };
         var heads = new Option<int>("--heads") { Description = "attention heads", DefaultValueFactory = _ => 16 };
         var headDim = new Option<int>("--head-dim") { Description = "attention head dimension", DefaultValueFactory = _ => 72 };
+        var attentionShape = new Option<string[]>("--attention-shape")
+        {
+            Description = "TOKENSxHEADSxHEAD_DIM, repeatable (instead of --tokens/--heads/--head-dim), e.g. 4096x16x72",
+            AllowMultipleArgumentsPerToken = true,
+        };
         var repeats = new Option<int>("--repeats") { Description = "timed repeats after one warm-up (the median is reported)", DefaultValueFactory = _ => 5 };
         var model = new Option<string?>("--model", "-m") { Description = "pipeline folder for the step timing (default: the demo model)" };
         var cmd = new Command("bench", "Print JSON lines of timings: GEMM, attention, a denoising step, the parallel methods");
-        foreach (var o in new Option[] { device, what, size, tokens, heads, headDim, repeats, model }) cmd.Options.Add(o);
+        foreach (var o in new Option[] { device, what, size, tokens, heads, headDim, attentionShape, repeats, model }) cmd.Options.Add(o);
         cmd.SetAction(parse => CliErrors.Run(() =>
         {
             var selected = parse.GetValue(what) is { Length: > 0 } w ? w.Select(s => s.ToLowerInvariant()).ToHashSet() : new HashSet<string> { "gemm", "attention", "step" };
             int reps = parse.GetValue(repeats);
             using var ops = BackendFactory.Create(parse.GetValue(device)!);
             if (selected.Contains("gemm")) { int n = parse.GetValue(size); Print(OpBenchmarks.Gemm(ops, n, n, n, reps)); }
-            if (selected.Contains("attention")) Print(OpBenchmarks.Attention(ops, parse.GetValue(tokens), parse.GetValue(heads), parse.GetValue(headDim), reps));
+            if (selected.Contains("attention"))
+            {
+                var shapes = parse.GetValue(attentionShape) is { Length: > 0 } list
+                    ? list.Select(ParseAttentionShape).ToArray()
+                    : [(parse.GetValue(tokens), parse.GetValue(heads), parse.GetValue(headDim))];
+                foreach (var (t, h, d) in shapes)
+                    foreach (var r in OpBenchmarks.Attention(ops, t, h, d, reps)) Print(r);
+            }
             if (selected.Contains("step"))
             {
                 using var pipeline = PipelineLoader.Load(parse.GetValue(model) ?? DemoModel.Find(), new PipelineOptions { Device = parse.GetValue(device)! });
@@ -47,6 +59,14 @@ public static class BenchCommand
     }
 
     static readonly JsonSerializerOptions Json = new() { PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower, DefaultIgnoreCondition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull, NumberHandling = System.Text.Json.Serialization.JsonNumberHandling.AllowNamedFloatingPointLiterals };
+
+    static (int Tokens, int Heads, int HeadDim) ParseAttentionShape(string s)
+    {
+        var p = s.Split('x');
+        if (p.Length != 3 || !int.TryParse(p[0], out int t) || !int.TryParse(p[1], out int h) || !int.TryParse(p[2], out int d) || t < 1 || h < 1 || d < 1)
+            throw new ArgumentException($"--attention-shape: '{s}' is not TOKENSxHEADSxHEAD_DIM with positive numbers (e.g. 4096x16x72)");
+        return (t, h, d);
+    }
 
     static void Print(BenchResult r) => Console.WriteLine(JsonSerializer.Serialize(r, Json));
 }

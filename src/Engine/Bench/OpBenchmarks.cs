@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using XDit.Engine.Pipelines;
 using XDit.Kernels;
+using XDit.Kernels.Cuda;
 
 namespace XDit.Engine.Bench;
 
@@ -23,16 +24,36 @@ public static class OpBenchmarks
         return new BenchResult("gemm", ops.Name, new Dictionary<string, object> { ["m"] = m, ["n"] = n, ["k"] = k }, ms, Gflops: flops / ms / 1e6);
     }
 
-    public static BenchResult Attention(IOps ops, int tokens, int heads, int headDim, int repeats)
+    /// <summary>Attention over [1, tokens, heads, headDim]. On CUDA two timings from the same inputs: the kernel that
+    /// CudaOps picks (the tensor-core one for bf16/f16 with head dims up to 128) and the general kernel, so the ratio
+    /// comes from one run; the size's "kernel" says which is which.</summary>
+    public static IEnumerable<BenchResult> Attention(IOps ops, int tokens, int heads, int headDim, int repeats)
     {
         var r = new Random(2);
         int n = tokens * heads * headDim;
         using var q = ops.FromHost(RandomData(r, n), 1, tokens, heads, headDim);
         using var k = ops.FromHost(RandomData(r, n), 1, tokens, heads, headDim);
         using var v = ops.FromHost(RandomData(r, n), 1, tokens, heads, headDim);
-        double ms = Median(repeats, () => { using var o = ops.Attention(q, k, v); ops.ToHost(o.Slice(1, 0, 1)); });
         double flops = 4.0 * tokens * (double)tokens * heads * headDim;
-        return new BenchResult("attention", ops.Name, new Dictionary<string, object> { ["tokens"] = tokens, ["heads"] = heads, ["head_dim"] = headDim }, ms, Gflops: flops / ms / 1e6);
+        var cuda = ops as CudaOps;
+        bool both = cuda is not null && AttentionLaunch.UsesTensorCores(cuda.ActivationType, headDim);
+        var results = new List<BenchResult>();
+        foreach (bool tensorCores in both ? new[] { true, false } : new[] { true })
+        {
+            if (cuda is not null) cuda.TensorCoreAttention = tensorCores;
+            try
+            {
+                double ms = Median(repeats, () => { using var o = ops.Attention(q, k, v); ops.ToHost(o.Slice(1, 0, 1)); });
+                string kernel = cuda is null ? "cpu" : both && tensorCores ? "tensor_cores" : "general";
+                var size = new Dictionary<string, object> { ["tokens"] = tokens, ["heads"] = heads, ["head_dim"] = headDim, ["kernel"] = kernel };
+                results.Add(new BenchResult("attention", ops.Name, size, ms, Tflops: flops / ms / 1e9, Gflops: flops / ms / 1e6));
+            }
+            finally
+            {
+                if (cuda is not null) cuda.TensorCoreAttention = true;
+            }
+        }
+        return results;
     }
 
     /// <summary>Milliseconds per denoising step of a pipeline, from the progress events of one generation.</summary>
