@@ -141,10 +141,36 @@ public class CudaOpsTests
     [InlineData(DType.BF16, 72)]
     [InlineData(DType.BF16, 128)]
     [InlineData(DType.F16, 64)]
+    [InlineData(DType.F16, 72)]
+    [InlineData(DType.BF16, 20)]
+    [InlineData(DType.BF16, 256)]
     [InlineData(DType.F32, 512)]
     public void AttentionMatchesCpu(DType dt, int d)
     {
         Compare(dt, (o, t) => o.Attention(t[0], t[1], t[2]), Rand(71, 1, 2, 77, 3, d), Rand(72, 1, 2, 45, 3, d), Rand(73, 1, 2, 45, 3, d));
+        // several query blocks and key tiles of the tensor-core kernel (64 x 64)
+        Compare(dt, (o, t) => o.Attention(t[0], t[1], t[2]), Rand(74, 1, 1, 300, 2, d), Rand(75, 1, 1, 333, 2, d), Rand(76, 1, 1, 333, 2, d));
+    }
+
+    [Theory]
+    [InlineData(DType.BF16)]
+    [InlineData(DType.F16)]
+    public void TensorCoreAndGeneralAttentionKernelsAgree(DType dt)
+    {
+        // PixArt's shape at a small image: 1024 tokens, head dim 72
+        var gpu = CudaTestDevice.Get(dt);
+        int n = 1024 * 4 * 72;
+        using var q = gpu.FromHost(Numerics.Random(n, 77), 1, 1024, 4, 72);
+        using var k = gpu.FromHost(Numerics.Random(n, 78), 1, 1024, 4, 72);
+        using var v = gpu.FromHost(Numerics.Random(n, 79), 1, 1024, 4, 72);
+        using var tc = gpu.Attention(q, k, v);
+        gpu.TensorCoreAttention = false;
+        try
+        {
+            using var general = gpu.Attention(q, k, v);
+            Assert.True(Numerics.RelativeError(gpu.ToHost(tc), gpu.ToHost(general)) <= CudaTestDevice.Tolerance(dt), "tensor-core vs general kernel");
+        }
+        finally { gpu.TensorCoreAttention = true; }
     }
 
     [Theory, MemberData(nameof(DTypes))]

@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# The whole device check of the CUDA backend in one call, for a lent GPU machine (../shared/gpu/README.md).
+# Here, from the project root:
+#   DebugType=none ../shared/gpu/pack.sh tests/XDit.Tests/XDit.Tests.csproj
+# then the device tool's run, with carry [".gpu"], timeout_s about 540, and the command
+#   bash tests/gpu-check.sh
+# One log per step and summary.txt go to $OUT (./gpu-out elsewhere); each step has a time limit ($LIMIT seconds,
+# default 150) and the script goes on after a failure, so one run shows everything. The order puts what decides
+# correctness first: kernel build, the CUDA tests, the fixtures in bf16, a picture, then the timings.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+out="${OUT:-gpu-out}"
+mkdir -p "$out"
+# shellcheck disable=SC1091
+source .gpu/env.sh
+xdit=(dotnet .gpu/bin/XDit.Tests/xdit.dll)
+tests=(dotnet .gpu/bin/XDit.Tests/XDit.Tests.dll -noColor)
+
+step() {
+  local name=$1 start rc
+  shift
+  start=$(date +%s)
+  timeout "${LIMIT:-150}" "$@" >"$out/$name.log" 2>&1
+  rc=$?
+  echo "$name: exit $rc, $(($(date +%s) - start)) s" | tee -a "$out/summary.txt"
+}
+
+nvidia-smi >"$out/nvidia-smi.log" 2>&1
+step info "${xdit[@]}" info
+# registers and spills of the tensor-core attention kernels (nvcc is there; NVRTC compiles the same source)
+step ptxas-attention_tc nvcc -arch=sm_90 -Xptxas -v --cubin -o /tmp/attention_tc.cubin native/kernels/attention_tc.cu
+step cuda-tests "${tests[@]}" -class XDit.Tests.Cuda.CudaRuntimeTests -class XDit.Tests.Cuda.CudaOpsTests \
+  -class XDit.Tests.Comm.NcclCommunicatorTests
+for f in tests/fixtures/*/; do
+  step "verify-$(basename "$f")" "${xdit[@]}" verify "$f" --device cuda --dtype bf16
+done
+step generate "${xdit[@]}" generate --device cuda -p "a red circle on a blue background" -o "$out/circle.png"
+step bench "${xdit[@]}" bench --device cuda --what gemm --gemm-size 8192 --what attention \
+  --attention-shape 4096x16x72 --attention-shape 4608x24x128 --repeats 10
+# out-of-bounds accesses of the attention kernels
+LIMIT=120 step memcheck-attention compute-sanitizer --tool memcheck --print-limit 20 "${tests[@]}" \
+  -method XDit.Tests.Cuda.CudaOpsTests.AttentionMatchesCpu -method XDit.Tests.Cuda.CudaOpsTests.AttentionWithBiasesCausalAndLseMatchesCpu
+
+{
+  echo "--- cuda tests"; grep -E "\[FAIL\]|Total:" "$out/cuda-tests.log"
+  echo "--- verify"; grep -hE "PASS|FAIL" "$out"/verify-*.log
+  echo "--- ptxas"; grep -E "registers|spill" "$out/ptxas-attention_tc.log" | sort | uniq -c | head -20
+  echo "--- bench"; cat "$out/bench.log"
+} >>"$out/summary.txt" 2>&1
+cat "$out/summary.txt"
