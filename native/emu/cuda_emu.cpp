@@ -1,6 +1,7 @@
 // The emulator's scheduler, collectives and C entry points (see cuda_emu.h).
 #include "cuda_emu.h"
 
+#include <setjmp.h>
 #include <ucontext.h>
 
 #include <algorithm>
@@ -27,9 +28,14 @@ namespace xdit_emu
         };
         using Combine = void (*)(const Slot* in, Slot* out);
 
+        // A thread of the block. makecontext gives it its own stack and first entry; after that, switches go through
+        // _setjmp/_longjmp, which (unlike swapcontext) do not save the signal mask: no system call per switch, and a
+        // warp collective switches 32 times.
         struct Fiber
         {
             ucontext_t ctx;
+            jmp_buf resume;
+            bool started = false;
             State state = State::Runnable;
             Combine op = nullptr;
             const char* opName = nullptr;
@@ -37,14 +43,15 @@ namespace xdit_emu
 
         constexpr std::size_t StackBytes = 256 * 1024;
 
-        std::map<std::string, Thunk>& registry()
+        std::map<std::string, Kernel>& registry()
         {
-            static std::map<std::string, Thunk> r;
+            static std::map<std::string, Kernel> r;
             return r;
         }
 
         std::mutex launchLock;   // one launch at a time: __shared__ statics and the state below are process-wide
-        ucontext_t scheduler;
+        ucontext_t schedulerContext;
+        jmp_buf scheduler;
         std::vector<Fiber> fibers;
         std::vector<std::unique_ptr<char[]>> stacks;
         std::vector<Slot> slots;
@@ -58,13 +65,13 @@ namespace xdit_emu
         {
             thunk(kernelArgs);
             fibers[current].state = State::Done;
-            swapcontext(&fibers[current].ctx, &scheduler);
+            _longjmp(scheduler, 1);
         }
 
         void yield(State s)
         {
             fibers[current].state = s;
-            swapcontext(&fibers[current].ctx, &scheduler);
+            if (_setjmp(fibers[current].resume) == 0) _longjmp(scheduler, 1);
         }
 
         void collective(Combine op, const char* name, unsigned mask, const void* in, std::size_t inBytes, void* out, std::size_t outBytes)
@@ -94,6 +101,7 @@ namespace xdit_emu
             {
                 Fiber& f = fibers[i];
                 f.state = State::Runnable;
+                f.started = false;
                 f.op = nullptr;
                 getcontext(&f.ctx);
                 f.ctx.uc_stack.ss_sp = stacks[i].get();
@@ -109,7 +117,12 @@ namespace xdit_emu
                     if (fibers[i].state != State::Runnable) continue;
                     current = i;
                     threadIdx = { (unsigned)i % blockDim.x, (unsigned)i / blockDim.x % blockDim.y, (unsigned)i / (blockDim.x * blockDim.y) };
-                    swapcontext(&scheduler, &fibers[i].ctx);
+                    if (_setjmp(scheduler) == 0)
+                    {
+                        if (fibers[i].started) _longjmp(fibers[i].resume, 1);
+                        fibers[i].started = true;
+                        swapcontext(&schedulerContext, &fibers[i].ctx);   // first entry; it comes back by _longjmp
+                    }
                     if (!error.empty()) return false;
                 }
                 int live = 0, atBarrier = 0;
@@ -246,7 +259,47 @@ namespace xdit_emu
         }
     }
 
-    Registrar::Registrar(const char* name, Thunk t) { registry()[name] = t; }
+    Registrar::Registrar(const char* name, Thunk t, std::vector<std::size_t> sizes) { registry()[name] = Kernel{ t, std::move(sizes) }; }
+
+    const Kernel* find_kernel(const char* name)
+    {
+        auto it = registry().find(name);
+        return it == registry().end() ? nullptr : &it->second;
+    }
+
+    bool launch(const Kernel& k, unsigned gx, unsigned gy, unsigned gz, unsigned bx, unsigned by, unsigned bz, unsigned sharedBytes,
+                void** args, std::string& message)
+    {
+        std::lock_guard<std::mutex> hold(launchLock);
+        error.clear();
+        int n = (int)(bx * by * bz);
+        if (n <= 0 || n > 1024)
+        {
+            message = "block of " + std::to_string(n) + " threads: CUDA allows 1 to 1024";
+            return false;
+        }
+        thunk = k.thunk;
+        kernelArgs = args;
+        fibers.assign(n, Fiber{});
+        slots.assign(n, Slot{});
+        while ((int)stacks.size() < n) stacks.emplace_back(new char[StackBytes]);
+        smem.assign(std::max(sharedBytes, 16u), 0xFF);
+        blockDim = { bx, by, bz };
+        gridDim = { gx, gy, gz };
+        for (unsigned z = 0; z < gz; ++z)
+            for (unsigned y = 0; y < gy; ++y)
+                for (unsigned x = 0; x < gx; ++x)
+                {
+                    blockIdx = { x, y, z };
+                    if (!runBlock(n))
+                    {
+                        fibers.clear();   // the stuck fibers are abandoned; they hold nothing but their stacks
+                        message = error;
+                        return false;
+                    }
+                }
+        return true;
+    }
 
     void* dynamic_smem() { return smem.data(); }
 
@@ -274,6 +327,11 @@ float __shfl_xor_sync(unsigned m, float v, int x, int w) { return xdit_emu::shfl
 int __shfl_xor_sync(unsigned m, int v, int x, int w) { return xdit_emu::shfl<int, true>(m, v, x, w, "__shfl_xor_sync"); }
 unsigned __shfl_xor_sync(unsigned m, unsigned v, int x, int w) { return xdit_emu::shfl<unsigned, true>(m, v, x, w, "__shfl_xor_sync"); }
 
+namespace
+{
+    thread_local std::string lastError;
+}
+
 // The C entry points, called by tests/XDit.Tests/Cuda/Emulation/KernelEmulator.cs.
 extern "C"
 {
@@ -281,42 +339,17 @@ extern "C"
     int xdit_emu_launch(const char* name, unsigned gx, unsigned gy, unsigned gz, unsigned bx, unsigned by, unsigned bz,
                         unsigned sharedBytes, void** args)
     {
-        using namespace xdit_emu;
-        std::lock_guard<std::mutex> hold(launchLock);
-        error.clear();
-        auto it = registry().find(name);
-        if (it == registry().end())
+        std::string message;
+        const xdit_emu::Kernel* k = xdit_emu::find_kernel(name);
+        if (!k)
         {
-            error = std::string("no kernel named ") + name + " is registered with the emulator";
+            lastError = std::string("no kernel named ") + name + " is registered with the emulator";
             return 1;
         }
-        int n = (int)(bx * by * bz);
-        if (n <= 0 || n > 1024)
-        {
-            error = "block of " + std::to_string(n) + " threads: CUDA allows 1 to 1024";
-            return 1;
-        }
-        thunk = it->second;
-        kernelArgs = args;
-        fibers.assign(n, Fiber{});
-        slots.assign(n, Slot{});
-        while ((int)stacks.size() < n) stacks.emplace_back(new char[StackBytes]);
-        smem.assign(std::max(sharedBytes, 16u), 0xFF);
-        blockDim = { bx, by, bz };
-        gridDim = { gx, gy, gz };
-        for (unsigned z = 0; z < gz; ++z)
-            for (unsigned y = 0; y < gy; ++y)
-                for (unsigned x = 0; x < gx; ++x)
-                {
-                    blockIdx = { x, y, z };
-                    if (!runBlock(n))
-                    {
-                        fibers.clear();   // the stuck fibers are abandoned; they hold nothing but their stacks
-                        return 1;
-                    }
-                }
-        return 0;
+        if (xdit_emu::launch(*k, gx, gy, gz, bx, by, bz, sharedBytes, args, message)) return 0;
+        lastError = message;
+        return 1;
     }
 
-    const char* xdit_emu_error() { return xdit_emu::error.c_str(); }
+    const char* xdit_emu_error() { return lastError.c_str(); }
 }

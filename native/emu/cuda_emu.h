@@ -18,8 +18,10 @@
 #include <cmath>
 #include <cstddef>
 #include <cstring>
+#include <string>
 #include <type_traits>
 #include <utility>
+#include <vector>
 
 #define __global__
 #define __device__
@@ -71,10 +73,27 @@ namespace xdit_emu
 
     using Thunk = void (*)(void** args);
 
+    // A registered kernel: how to call it, and the size of each parameter (what a graph capture copies).
+    struct Kernel
+    {
+        Thunk thunk;
+        std::vector<std::size_t> paramSizes;
+    };
+
     struct Registrar
     {
-        Registrar(const char* name, Thunk thunk);
+        Registrar(const char* name, Thunk thunk, std::vector<std::size_t> paramSizes);
     };
+
+    // The kernel registered under name, or null.
+    const Kernel* find_kernel(const char* name);
+
+    // Runs kernel k over the grid; false with the reason in error when the launch cannot complete.
+    bool launch(const Kernel& k, unsigned gx, unsigned gy, unsigned gz, unsigned bx, unsigned by, unsigned bz, unsigned sharedBytes,
+                void** args, std::string& error);
+
+    template <class... A>
+    std::vector<std::size_t> param_sizes(void (*)(A...)) { return { sizeof(A)... }; }
 
     // Calls kernel f with its parameters read from args, as cuLaunchKernel's kernelParams hands them over.
     template <class... A, std::size_t... I>
@@ -89,4 +108,4 @@ namespace xdit_emu
 
 // Makes kernel K launchable by name through xdit_emu_launch.
 #define XDIT_EMU_KERNEL(K) \
-    static xdit_emu::Registrar xdit_emu_registrar_##K(#K, [](void** args) { xdit_emu::invoke(&K, args); });
+    static xdit_emu::Registrar xdit_emu_registrar_##K(#K, [](void** args) { xdit_emu::invoke(&K, args); }, xdit_emu::param_sizes(&K));

@@ -82,10 +82,25 @@ public static class CudaLibraries
         }
     }
 
-    /// <summary>Tries each candidate by soname (the loader's search path), then in the usual toolkit folders.
-    /// Never throws: a missing library yields a one-line <see cref="NativeLibraryStatus.Problem"/>.</summary>
+    /// <summary>When set, every CUDA library is loaded from this folder alone (nothing else is tried): a toolkit in
+    /// an unusual place, or the tests' CPU stand-ins for the CUDA libraries (native/emu).</summary>
+    public const string LibraryDirVariable = "XDIT_CUDA_LIBRARY_DIR";
+
+    /// <summary>Tries each candidate by soname (the loader's search path), then in the usual toolkit folders; only in
+    /// <see cref="LibraryDirVariable"/> when that is set. Never throws: a missing library yields a one-line
+    /// <see cref="NativeLibraryStatus.Problem"/>.</summary>
     public static NativeLibraryStatus Probe(NativeLibrarySpec spec)
     {
+        string tried = spec.Candidates.Length > 1 ? $" (tried {string.Join(", ", spec.Candidates)})" : "";
+        if (Environment.GetEnvironmentVariable(LibraryDirVariable) is { Length: > 0 } only)
+        {
+            foreach (var name in spec.Candidates)
+            {
+                var full = System.IO.Path.Combine(only, name);
+                if (File.Exists(full) && NativeLibrary.TryLoad(full, out var h)) return new(spec, h, full, null);
+            }
+            return new(spec, 0, null, $"{spec.Candidates[0]} not found in {only} ({LibraryDirVariable}){tried}: {spec.MissingMeans}");
+        }
         foreach (var name in spec.Candidates)
             if (NativeLibrary.TryLoad(name, out var h)) return new(spec, h, name, null);
         foreach (var dir in ToolkitDirs())
@@ -94,7 +109,6 @@ public static class CudaLibraries
                 var full = System.IO.Path.Combine(dir, name);
                 if (File.Exists(full) && NativeLibrary.TryLoad(full, out var h)) return new(spec, h, full, null);
             }
-        string tried = spec.Candidates.Length > 1 ? $" (tried {string.Join(", ", spec.Candidates)})" : "";
         return new(spec, 0, null, $"{spec.Candidates[0]} not found{tried}: {spec.MissingMeans}");
     }
 

@@ -17,7 +17,9 @@ public class CudaRuntimeTests
         var spec = new NativeLibrarySpec("xdit_test_missing", ["libxdit-no-such-lib.so.7", "libxdit-no-such-lib.so"], "nothing provides it");
         var s = CudaLibraries.Probe(spec);
         Assert.False(s.Found);
-        Assert.Equal("libxdit-no-such-lib.so.7 not found (tried libxdit-no-such-lib.so.7, libxdit-no-such-lib.so): nothing provides it", s.Problem);
+        string where = Environment.GetEnvironmentVariable(CudaLibraries.LibraryDirVariable) is { Length: > 0 } dir
+            ? $" in {dir} ({CudaLibraries.LibraryDirVariable})" : "";
+        Assert.Equal($"libxdit-no-such-lib.so.7 not found{where} (tried libxdit-no-such-lib.so.7, libxdit-no-such-lib.so): nothing provides it", s.Problem);
     }
 
     [Fact]

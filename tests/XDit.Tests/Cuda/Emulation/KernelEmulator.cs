@@ -7,9 +7,11 @@ using XDit.Kernels.Cuda;
 namespace XDit.Tests.Cuda.Emulation;
 
 /// <summary>
-/// Runs the CUDA kernels of native/kernels on the CPU: native/emu (a host emulation of the device environment)
-/// and the kernel sources are compiled by the C++ compiler found here ($CXX or g++) into a shared library, cached
-/// under the temp folder by a hash of the sources, and launched as cuLaunchKernel would with host pointers.
+/// Runs the CUDA kernels of native/kernels on the CPU: native/emu (a host emulation of the device environment, and
+/// CPU stand-ins for the CUDA driver, NVRTC, cuBLAS(Lt) and cuDNN) and the kernel sources are compiled by the C++
+/// compiler found here ($CXX or g++) into one shared library, cached under the temp folder by a hash of the
+/// sources. Kernels launch from here as cuLaunchKernel would, with host pointers; <see cref="LibraryDir"/> also
+/// holds the library under the CUDA sonames, for XDIT_CUDA_LIBRARY_DIR (<see cref="EmulatedCuda"/>).
 /// Tests skip, saying why, only where no C++ compiler exists; a compile error fails them.
 /// </summary>
 public sealed unsafe class KernelEmulator
@@ -20,8 +22,15 @@ public sealed unsafe class KernelEmulator
     readonly delegate* unmanaged<byte*, uint, uint, uint, uint, uint, uint, uint, void**, int> _launch;
     readonly delegate* unmanaged<byte*> _error;
 
-    KernelEmulator(nint library)
+    /// <summary>The folder with the library under the names CudaLibraries loads: libcuda.so.1, libnvrtc.so.13,
+    /// libcublas.so.13, libcublasLt.so.13, libcudnn.so.9 (links to one file, so all share one state).</summary>
+    public string LibraryDir { get; }
+
+    static readonly string[] Sonames = ["libcuda.so.1", "libnvrtc.so.13", "libcublas.so.13", "libcublasLt.so.13", "libcudnn.so.9"];
+
+    KernelEmulator(nint library, string dir)
     {
+        LibraryDir = dir;
         _launch = (delegate* unmanaged<byte*, uint, uint, uint, uint, uint, uint, uint, void**, int>)NativeLibrary.GetExport(library, "xdit_emu_launch");
         _error = (delegate* unmanaged<byte*>)NativeLibrary.GetExport(library, "xdit_emu_error");
     }
@@ -32,6 +41,14 @@ public sealed unsafe class KernelEmulator
         var e = Instance.Value;
         Assert.SkipWhen(e is null, $"no C++ compiler to build the kernel emulator: {_unavailable}");
         return e!;
+    }
+
+    /// <summary>The emulator, or null (with the reason) where no C++ compiler is installed.</summary>
+    public static KernelEmulator? TryGet(out string? reason)
+    {
+        var e = Instance.Value;
+        reason = _unavailable;
+        return e;
     }
 
     /// <summary>Runs <paramref name="launch"/> with the kernel's parameters in <paramref name="args"/>; throws with the
@@ -56,7 +73,7 @@ public sealed unsafe class KernelEmulator
         }
         var native = Path.Combine(TestPaths.Root, "native");
         var sources = Directory.GetFiles(Path.Combine(native, "emu"), "*.cpp").OrderBy(f => f, StringComparer.Ordinal).ToArray();
-        string[] options = ["-std=c++17", "-O2", "-fPIC", "-shared"];
+        string[] options = ["-std=c++17", "-O2", "-fPIC", "-shared", "-U_FORTIFY_SOURCE"];   // fortified longjmp refuses to switch stacks
         string[] includes = ["-I" + Path.Combine(native, "kernels"), "-I" + Path.Combine(native, "emu")];
 
         var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
@@ -88,7 +105,14 @@ public sealed unsafe class KernelEmulator
                 throw new InvalidOperationException($"{cxx} could not build the kernel emulator (exit {p.ExitCode}):\n{stderr.Result}{stdout.Result}");
             File.Move(tmp, lib, overwrite: true);   // atomic: another test process may be building the same key
         }
-        return new KernelEmulator(NativeLibrary.Load(lib));
+        foreach (var soname in Sonames)
+        {
+            var link = Path.Combine(dirOut, soname);
+            if (File.Exists(link)) continue;
+            try { File.CreateSymbolicLink(link, "libxdit_emu.so"); }
+            catch (IOException) when (File.Exists(link)) { /* another process made it */ }
+        }
+        return new KernelEmulator(NativeLibrary.Load(lib), dirOut);
     }
 
     static bool OnPath(string exe) =>

@@ -1,0 +1,8 @@
+// native/kernels/norms.cu under the emulator.
+#include "cuda_emu.h"
+#include "norms.cu"
+
+XDIT_EMU_KERNEL(layer_norm)
+XDIT_EMU_KERNEL(rms_norm)
+XDIT_EMU_KERNEL(group_norm)
+XDIT_EMU_KERNEL(softmax_rows)

@@ -1,0 +1,62 @@
+using XDit.Engine.Pipelines;
+using XDit.Engine.Verify;
+using XDit.Kernels.Cuda;
+using XDit.Runtime;
+
+namespace XDit.Tests.Cuda.Emulation;
+
+/// <summary>
+/// Whole models on CudaOps, run on the CPU stand-ins for the CUDA libraries (the emulator pass of `./build.sh test`,
+/// <see cref="EmulatedCuda"/>): every golden fixture in float32, bf16 and f16 at xdit verify's tolerances,
+/// and the demo pipeline against its reference images. This is the GPU run's rehearsal: the model code, CudaOps'
+/// host side and the very kernel sources, with only the arithmetic of the CPU. Skipped outside that pass (where a
+/// GPU is present, the CUDA tests themselves run there).
+/// </summary>
+[Collection("cuda")]
+public class EmulatedCudaPipelineTests
+{
+    static void RequireEmulator() =>
+        Assert.SkipUnless(EmulatedCuda.Active, $"runs in the emulator pass only ({EmulatedCuda.Variable}=1, no CUDA driver)");
+
+    public static TheoryData<string, DType> Fixtures()
+    {
+        var data = new TheoryData<string, DType>();
+        foreach (var dir in Directory.GetDirectories(TestPaths.Fixtures).Select(Path.GetFileName).Order(StringComparer.Ordinal))
+            foreach (var dt in new[] { DType.F32, DType.BF16, DType.F16 })
+                data.Add(dir!, dt);
+        return data;
+    }
+
+    [Theory, MemberData(nameof(Fixtures))]
+    public void FixtureMatchesTheReferenceOnEmulatedCuda(string fixture, DType dt)
+    {
+        RequireEmulator();
+        // Flux casts timestep and guidance to the activation dtype and multiplies by 1000 there, as diffusers does;
+        // in bf16 that moves t·1000 by whole units (8 bits of mantissa) and this fixture's random-weight output by
+        // ~35% against its float32 reference (6.5e-3 with the casts taken out, measured). f16 keeps t exact enough.
+        Assert.SkipWhen(fixture == "flux" && dt == DType.BF16, "flux in bf16 rounds its timestep as diffusers does; the golden output is float32 (f16 is checked instead)");
+        var ops = CudaTestDevice.Get(dt);
+        var results = FixtureVerifier.Verify(TestPaths.Fixture(fixture), ops);
+        Assert.NotEmpty(results);
+        foreach (var r in results)
+            Assert.True(r.Passed, $"{fixture} {dt} {r.Name}: relative error {r.RelativeError:E3} (max abs {r.MaxAbsError:E3}) > {r.Tolerance:E1} {r.Problem}");
+    }
+
+    [Fact]
+    public void DemoPipelineDrawsTheReferenceImagesOnEmulatedCuda()
+    {
+        RequireEmulator();
+        using var pipeline = PipelineLoader.Load(TestPaths.DemoModel, new PipelineOptions { Device = "cuda", DType = DType.F32 });
+        Assert.IsType<CudaOps>(pipeline.Ops);
+        var result = pipeline.Generate(new GenerationRequest
+        {
+            Prompts = new[] { "a red circle on a blue background" },
+            NumInferenceSteps = 4,
+            Seed = 42,
+        });
+        using var cpu = PipelineLoader.Load(TestPaths.DemoModel, new PipelineOptions { Device = "cpu" });
+        var want = cpu.Generate(new GenerationRequest { Prompts = new[] { "a red circle on a blue background" }, NumInferenceSteps = 4, Seed = 42 });
+        double err = Numerics.RelativeError(result.Images[0].Pixels, want.Images[0].Pixels);
+        Assert.True(err <= 1e-3, $"emulated CUDA f32 vs CPU: relative error {err:E3}");
+    }
+}
