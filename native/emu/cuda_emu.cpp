@@ -61,11 +61,17 @@ namespace xdit_emu
         void** kernelArgs = nullptr;
         std::string error;
 
+        // A fiber runs the kernel once per block: after each run it parks, and the next block resumes it here with a
+        // fresh stack frame. So each thread is entered through swapcontext (a system call) once per launch, not once
+        // per block.
         void fiberMain()
         {
-            thunk(kernelArgs);
-            fibers[current].state = State::Done;
-            _longjmp(scheduler, 1);
+            for (;;)
+            {
+                thunk(kernelArgs);
+                fibers[current].state = State::Done;
+                if (_setjmp(fibers[current].resume) == 0) _longjmp(scheduler, 1);
+            }
         }
 
         void yield(State s)
@@ -99,15 +105,8 @@ namespace xdit_emu
         {
             for (int i = 0; i < n; ++i)
             {
-                Fiber& f = fibers[i];
-                f.state = State::Runnable;
-                f.started = false;
-                f.op = nullptr;
-                getcontext(&f.ctx);
-                f.ctx.uc_stack.ss_sp = stacks[i].get();
-                f.ctx.uc_stack.ss_size = StackBytes;
-                f.ctx.uc_link = nullptr;
-                makecontext(&f.ctx, fiberMain, 0);
+                fibers[i].state = State::Runnable;
+                fibers[i].op = nullptr;
             }
             std::memset(smem.data(), 0xFF, smem.size());
             for (;;)
@@ -283,6 +282,15 @@ namespace xdit_emu
         fibers.assign(n, Fiber{});
         slots.assign(n, Slot{});
         while ((int)stacks.size() < n) stacks.emplace_back(new char[StackBytes]);
+        for (int i = 0; i < n; ++i)
+        {
+            Fiber& f = fibers[i];
+            getcontext(&f.ctx);
+            f.ctx.uc_stack.ss_sp = stacks[i].get();
+            f.ctx.uc_stack.ss_size = StackBytes;
+            f.ctx.uc_link = nullptr;
+            makecontext(&f.ctx, fiberMain, 0);
+        }
         smem.assign(std::max(sharedBytes, 16u), 0xFF);
         blockDim = { bx, by, bz };
         gridDim = { gx, gy, gz };

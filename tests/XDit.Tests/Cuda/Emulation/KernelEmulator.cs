@@ -7,11 +7,11 @@ using XDit.Kernels.Cuda;
 namespace XDit.Tests.Cuda.Emulation;
 
 /// <summary>
-/// Runs the CUDA kernels of native/kernels on the CPU: native/emu (a host emulation of the device environment, and
-/// CPU stand-ins for the CUDA driver, NVRTC, cuBLAS(Lt) and cuDNN) and the kernel sources are compiled by the C++
-/// compiler found here ($CXX or g++) into one shared library, cached under the temp folder by a hash of the
-/// sources. Kernels launch from here as cuLaunchKernel would, with host pointers; <see cref="LibraryDir"/> also
-/// holds the library under the CUDA sonames, for XDIT_CUDA_LIBRARY_DIR (<see cref="EmulatedCuda"/>).
+/// Runs the CUDA kernels of native/kernels on the CPU. native/emu/build.sh compiles native/emu (a host emulation of
+/// the device environment, and CPU stand-ins for the CUDA driver, NVRTC, cuBLAS(Lt) and cuDNN) with every kernel
+/// source into one shared library, with the C++ compiler found here ($CXX or g++), in a temp folder named by a hash
+/// of the sources. Kernels launch from here as cuLaunchKernel would, with host pointers; <see cref="LibraryDir"/>
+/// also holds the library under the CUDA sonames, for XDIT_CUDA_LIBRARY_DIR (<see cref="EmulatedCuda"/>).
 /// Tests skip, saying why, only where no C++ compiler exists; a compile error fails them.
 /// </summary>
 public sealed unsafe class KernelEmulator
@@ -25,8 +25,6 @@ public sealed unsafe class KernelEmulator
     /// <summary>The folder with the library under the names CudaLibraries loads: libcuda.so.1, libnvrtc.so.13,
     /// libcublas.so.13, libcublasLt.so.13, libcudnn.so.9 (links to one file, so all share one state).</summary>
     public string LibraryDir { get; }
-
-    static readonly string[] Sonames = ["libcuda.so.1", "libnvrtc.so.13", "libcublas.so.13", "libcublasLt.so.13", "libcudnn.so.9"];
 
     KernelEmulator(nint library, string dir)
     {
@@ -72,12 +70,11 @@ public sealed unsafe class KernelEmulator
             return null;
         }
         var native = Path.Combine(TestPaths.Root, "native");
-        var sources = Directory.GetFiles(Path.Combine(native, "emu"), "*.cpp").OrderBy(f => f, StringComparer.Ordinal).ToArray();
-        string[] options = ["-std=c++17", "-O2", "-fPIC", "-shared", "-U_FORTIFY_SOURCE"];   // fortified longjmp refuses to switch stacks
-        string[] includes = ["-I" + Path.Combine(native, "kernels"), "-I" + Path.Combine(native, "emu")];
+        var script = Path.Combine(native, "emu", "build.sh");
 
+        // the folder is named by a hash of everything that goes into the library
         var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
-        hash.AppendData(Encoding.UTF8.GetBytes(cxx + "\n" + string.Join("\n", options)));
+        hash.AppendData(Encoding.UTF8.GetBytes(cxx + "\n"));
         foreach (var dir in new[] { "kernels", "emu" })
             foreach (var f in Directory.GetFiles(Path.Combine(native, dir)).OrderBy(f => f, StringComparer.Ordinal))
             {
@@ -87,30 +84,22 @@ public sealed unsafe class KernelEmulator
         var key = Convert.ToHexString(hash.GetHashAndReset())[..16].ToLowerInvariant();
         var dirOut = Path.Combine(Path.GetTempPath(), "xdit-emu", key);
         var lib = Path.Combine(dirOut, "libxdit_emu.so");
-        if (!File.Exists(lib))
+        if (!File.Exists(lib) || !File.Exists(Path.Combine(dirOut, "libcudnn.so.9")))
         {
-            Directory.CreateDirectory(dirOut);
-            var tmp = Path.Combine(dirOut, $"build-{Environment.ProcessId}-{Guid.NewGuid():N}.so");
-            var psi = new ProcessStartInfo(cxx) { RedirectStandardError = true, RedirectStandardOutput = true };
-            foreach (var a in options.Concat(includes).Concat(sources).Concat(["-o", tmp])) psi.ArgumentList.Add(a);
+            var psi = new ProcessStartInfo("bash") { RedirectStandardError = true, RedirectStandardOutput = true };
+            psi.ArgumentList.Add(script);
+            psi.ArgumentList.Add(dirOut);
+            psi.Environment["CXX"] = cxx;
             using var p = Process.Start(psi)!;
             var stderr = p.StandardError.ReadToEndAsync();
             var stdout = p.StandardOutput.ReadToEndAsync();
             if (!p.WaitForExit(TimeSpan.FromMinutes(3)))
             {
                 p.Kill(true);
-                throw new InvalidOperationException($"{cxx} did not finish building the kernel emulator in 3 minutes");
+                throw new InvalidOperationException($"{script} did not finish building the kernel emulator in 3 minutes");
             }
             if (p.ExitCode != 0)
-                throw new InvalidOperationException($"{cxx} could not build the kernel emulator (exit {p.ExitCode}):\n{stderr.Result}{stdout.Result}");
-            File.Move(tmp, lib, overwrite: true);   // atomic: another test process may be building the same key
-        }
-        foreach (var soname in Sonames)
-        {
-            var link = Path.Combine(dirOut, soname);
-            if (File.Exists(link)) continue;
-            try { File.CreateSymbolicLink(link, "libxdit_emu.so"); }
-            catch (IOException) when (File.Exists(link)) { /* another process made it */ }
+                throw new InvalidOperationException($"{script} could not build the kernel emulator with {cxx} (exit {p.ExitCode}):\n{stderr.Result}{stdout.Result}");
         }
         return new KernelEmulator(NativeLibrary.Load(lib), dirOut);
     }
