@@ -156,6 +156,7 @@ namespace xdit_emu
                             return false;
                         }
                     fibers[lo].op(&slots[lo], &slots[lo]);
+                    if (!error.empty()) return false;   // the collective itself refused (ldmatrix's addresses)
                     for (int i = lo; i < hi; ++i) fibers[i].state = State::Runnable;
                     released = true;
                 }
@@ -256,6 +257,66 @@ namespace xdit_emu
                 std::memcpy(out[l].out, d, 16);
             }
         }
+    }
+
+    namespace
+    {
+        // ldmatrix inputs: the row address (8 bytes) then the flag trans
+        void ldmatrix(const Slot* in, Slot* out)
+        {
+            bool trans = in[0].in[8] != 0;
+            unsigned short m[4][8][8];
+            const unsigned char* lo = smem.data();
+            const unsigned char* hi = lo + smem.size();
+            for (int l = 0; l < 32; ++l)
+            {
+                const unsigned char* p;
+                std::memcpy(&p, in[l].in, sizeof p);
+                if (((std::uintptr_t)p & 15) != 0 || p < lo || p + 16 > hi)
+                {
+                    if (error.empty())
+                        error = "ldmatrix: lane " + std::to_string(l) + "'s row address is " +
+                                (((std::uintptr_t)p & 15) != 0 ? "not 16-byte aligned" : "outside the dynamic shared memory");
+                    return;
+                }
+                std::memcpy(m[l / 8][l % 8], p, 16);
+            }
+            for (int l = 0; l < 32; ++l)
+            {
+                unsigned r[4];
+                for (int i = 0; i < 4; ++i)
+                {
+                    int a = l / 4, b = 2 * (l % 4);
+                    unsigned short e0 = trans ? m[i][b][a] : m[i][a][b], e1 = trans ? m[i][b + 1][a] : m[i][a][b + 1];
+                    r[i] = (unsigned)e0 | ((unsigned)e1 << 16);
+                }
+                std::memcpy(out[l].out, r, 16);
+            }
+        }
+    }
+
+    void cp_async16(void* dst, const void* src, int bytes)
+    {
+        auto* d = static_cast<unsigned char*>(dst);
+        const char* problem = nullptr;
+        if (((std::uintptr_t)d & 15) != 0 || ((std::uintptr_t)src & 15) != 0) problem = "an address is not 16-byte aligned";
+        else if (d < smem.data() || d + 16 > smem.data() + smem.size()) problem = "the destination is outside the dynamic shared memory";
+        else if (bytes != 0 && bytes != 16) problem = "copies 0 or 16 bytes only here";
+        if (problem)
+        {
+            if (error.empty()) error = std::string("cp.async: ") + problem + " (" + where(current) + ")";
+            yield(State::AtCollective);   // never resumed: the launch fails
+        }
+        std::memset(d, 0, 16);
+        std::memcpy(d, src, (std::size_t)bytes);
+    }
+
+    void ldmatrix_x4(unsigned (&r)[4], const void* row, bool trans)
+    {
+        unsigned char in[9];
+        std::memcpy(in, &row, 8);
+        in[8] = trans ? 1 : 0;
+        collective(&ldmatrix, trans ? "ldmatrix.x4.trans" : "ldmatrix.x4", 0xffffffffu, in, sizeof in, r, sizeof r);
     }
 
     Registrar::Registrar(const char* name, Thunk t, std::vector<std::size_t> sizes) { registry()[name] = Kernel{ t, std::move(sizes) }; }

@@ -71,6 +71,14 @@ namespace xdit_emu
     // D = A·B + D over the warp, with mma.cuh's fragment ownership.
     void mma_m16n8k16(float (&d)[4], const unsigned (&a)[4], const unsigned (&b)[2], bool bf16);
 
+    // ldmatrix.x4 (mma.cuh) over the warp; a row address that is not 16-byte aligned or not inside the block's
+    // dynamic shared memory fails the launch.
+    void ldmatrix_x4(unsigned (&r)[4], const void* row, bool trans);
+
+    // cp.async of 16 bytes with zero fill (cp_async.cuh), done at once; dst must lie in the dynamic shared memory
+    // and both addresses be 16-byte aligned, or the launch fails.
+    void cp_async16(void* dst, const void* src, int bytes);
+
     using Thunk = void (*)(void** args);
 
     // A registered kernel: how to call it, and the size of each parameter (what a graph capture copies).

@@ -2,6 +2,8 @@
 // Not CUDA sources: NVRTC never sees them.
 #include "cuda_emu.h"
 #include "common.cuh"
+#include "cp_async.cuh"
+#include "mma.cuh"
 
 // out[warp] = the sum of in over the warp's 32 threads, by butterfly shuffles.
 extern "C" __global__ void emu_selftest_warp_sum(const float* in, float* out)
@@ -33,6 +35,24 @@ extern "C" __global__ void emu_selftest_unwritten_smem(float* out)
     out[threadIdx.x] = s[threadIdx.x];
 }
 
+// ldmatrix with row addresses 2 bytes off 16-byte alignment (a misaligned-address fault on a GPU).
+extern "C" __global__ void emu_selftest_ldmatrix_misaligned(float* out)
+{
+    XDIT_DYNAMIC_SMEM(u16, s);
+    unsigned r[4];
+    ldmatrix_x4<false>(r, s + 8 * (threadIdx.x & 7) + 1);
+    out[threadIdx.x] = (float)r[0];
+}
+
+// cp.async into global memory instead of shared memory.
+extern "C" __global__ void emu_selftest_cp_async_to_global(float* out)
+{
+    cp_async16(out + 4 * threadIdx.x, out, 16);
+    cp_async_wait_all();
+}
+
+XDIT_EMU_KERNEL(emu_selftest_ldmatrix_misaligned)
+XDIT_EMU_KERNEL(emu_selftest_cp_async_to_global)
 XDIT_EMU_KERNEL(emu_selftest_warp_sum)
 XDIT_EMU_KERNEL(emu_selftest_exited_lanes)
 XDIT_EMU_KERNEL(emu_selftest_split_warp)

@@ -3,31 +3,30 @@
 // with d <= 128 and the general one (attention.cu) otherwise.
 //
 // FlashAttention-2's schedule. A block of TC_WARPS warps owns TC_BM query rows, 16 per warp, and walks the keys in
-// tiles of TC_BN. Per tile: the block stages K row-major and V transposed in shared memory; each warp computes its
-// 16 x TC_BN scores S = Q·Kᵀ with mma.sync (Q stays in registers as A operands for the whole walk), applies scale,
-// masks and biases, updates the running row max and sum (exp2, log2(e) folded into the scale), rescales its output
+// tiles of TC_BN. Per tile: the block stages K and V row-major in shared memory; each warp computes its 16 x TC_BN
+// scores S = Q·Kᵀ with mma.sync (Q stays in registers as A operands for the whole walk), applies scale, masks and
+// biases, updates the running row max and sum (exp2, log2(e) folded into the scale), rescales its output
 // accumulators and adds P·V, reading P straight from the S accumulators (mma.cuh: two n8 accumulator tiles are one
-// A operand). The head dim is padded with zeros to DP, a multiple of 16; one kernel is compiled per DP and dtype.
+// A operand). The B operands come from shared memory by ldmatrix, K's as stored and V's transposed on the way.
+// The head dim is padded with zeros to DP, a multiple of 16; one kernel is compiled per DP and dtype.
 //
 // Each thread holds two query rows of its warp's 16 (rowA = g, rowB = g + 8 in mma.cuh's terms) and, of every
 // 8-wide column tile, the two columns 2t and 2t + 1; a row's max and sum are reduced over the 4 threads of a quad.
 #include "common.cuh"
 #include "attention_args.cuh"
+#include "cp_async.cuh"
 #include "mma.cuh"
 
 #define TC_WARPS 4
 #define TC_BM (TC_WARPS * 16)   // query rows per block
 #define TC_BN 64                // keys per tile
-#define TC_VS (TC_BN + 8)       // row stride of the transposed V tile, in 16-bit values
 #define TC_LOG2E 1.4426950408889634f
 #define TC_LN2 0.6931471805599453f
 
-// Row stride of the K tile in 16-bit values. The +8 (16 bytes) shifts consecutive rows by 4 banks, so the 32 lanes
-// of a B-operand load (8 rows g x 4 column pairs t) hit 32 different banks; the same holds for TC_VS.
+// Row stride of the K and V tiles in 16-bit values. The +8 (16 bytes) shifts consecutive rows by 4 banks (by 12 or
+// 20 for DP 80, 32, 96), so the 8 rows of 16 bytes an ldmatrix matrix reads cover all 32 banks once.
 template <int DP>
 __device__ __forceinline__ int tc_ks() { return DP + 8; }
-
-struct alignas(16) tc_u16x8 { unsigned w[4]; };
 
 __device__ __forceinline__ bool tc_aligned16(const void* p) { return ((unsigned long long)p & 15) == 0; }
 
@@ -40,11 +39,11 @@ __device__ __forceinline__ bool tc_vector_rows(const AttnArgs& a)
     return true;
 }
 
-// Stages keys [k0, k0 + TC_BN) of one (b, h): K as Ks[j][c], V transposed as Vt[c][j], so that both B operands
-// (K for Q·Kᵀ, V for P·V) are pairs of adjacent 16-bit values. Keys past Nk and dims past d are zero: zero K dims
-// keep the padded dot product exact, and a zero V row keeps 0·NaN out of the output.
+// Stages keys [k0, k0 + TC_BN) of one (b, h), K as Ks[j][c] and V as Vs[j][c], by 16-byte asynchronous copies when
+// rows allow (the caller waits for them). Keys past Nk and dims past d are zero: zero K dims keep the padded dot
+// product exact, and a zero V row keeps 0·NaN out of the output.
 template <int DP>
-__device__ __forceinline__ void tc_stage(const AttnArgs& a, int b, int h, int k0, bool vec, u16* Ks, u16* Vt)
+__device__ __forceinline__ void tc_stage(const AttnArgs& a, int b, int h, int k0, bool vec, u16* Ks, u16* Vs)
 {
     const int d = a.d, ks = tc_ks<DP>();
     const u16* K = (const u16*)a.k + b * a.ks[0] + h * a.ks[2];
@@ -55,16 +54,10 @@ __device__ __forceinline__ void tc_stage(const AttnArgs& a, int b, int h, int k0
         for (int idx = threadIdx.x; idx < TC_BN * chunks; idx += blockDim.x)
         {
             const int j = idx / chunks, c = (idx - j * chunks) * 8, kj = k0 + j;
-            tc_u16x8 kv = {{0u, 0u, 0u, 0u}}, vv = kv;
-            if (kj < a.Nk && c < d)
-            {
-                kv = *(const tc_u16x8*)(K + (i64)kj * a.ks[1] + c);
-                vv = *(const tc_u16x8*)(V + (i64)kj * a.vs[1] + c);
-            }
-            *(tc_u16x8*)(Ks + j * ks + c) = kv;
-#pragma unroll
-            for (int e = 0; e < 8; ++e)
-                Vt[(c + e) * TC_VS + j] = (u16)(vv.w[e >> 1] >> (16 * (e & 1)));
+            const bool inside = kj < a.Nk && c < d;
+            const int row = inside ? kj : 0;   // a valid address even when nothing is read
+            cp_async16(Ks + j * ks + c, K + (i64)row * a.ks[1] + (inside ? c : 0), inside ? 16 : 0);
+            cp_async16(Vs + j * ks + c, V + (i64)row * a.vs[1] + (inside ? c : 0), inside ? 16 : 0);
         }
     }
     else
@@ -79,7 +72,7 @@ __device__ __forceinline__ void tc_stage(const AttnArgs& a, int b, int h, int k0
                 vv = V[(i64)kj * a.vs[1] + c];
             }
             Ks[j * ks + c] = kv;
-            Vt[c * TC_VS + j] = vv;
+            Vs[j * ks + c] = vv;
         }
     }
 }
@@ -95,8 +88,10 @@ __device__ __forceinline__ void flash_attention_tc(const AttnArgs& a)
 {
     XDIT_DYNAMIC_SMEM(u16, tc_smem);
     u16* Ks = tc_smem;                          // [TC_BN][tc_ks<DP>()]
-    u16* Vt = tc_smem + TC_BN * tc_ks<DP>();    // [DP][TC_VS]
+    u16* Vs = tc_smem + TC_BN * tc_ks<DP>();    // [TC_BN][tc_ks<DP>()]
     const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
+    // ldmatrix row addresses: this lane names row lane % 8 of matrix lane / 8
+    const int lrow = lane & 7, lmat = lane >> 3;
     const int b = blockIdx.y / a.H, h = blockIdx.y % a.H;
     const int rowA = blockIdx.x * TC_BM + warp * 16 + g, rowB = rowA + 8;
     const bool vec = tc_vector_rows(a);
@@ -128,7 +123,8 @@ __device__ __forceinline__ void flash_attention_tc(const AttnArgs& a)
     for (int k0 = 0; k0 < kEnd; k0 += TC_BN)
     {
         __syncthreads();   // every warp is done with the previous tile
-        tc_stage<DP>(a, b, h, k0, vec, Ks, Vt);
+        tc_stage<DP>(a, b, h, k0, vec, Ks, Vs);
+        cp_async_wait_all();
         __syncthreads();
 
         // S = Q·Kᵀ for keys [k0, k0 + TC_BN)
@@ -137,14 +133,17 @@ __device__ __forceinline__ void flash_attention_tc(const AttnArgs& a)
         for (int nt = 0; nt < TC_BN / 8; ++nt)
 #pragma unroll
             for (int i = 0; i < 4; ++i) s[nt][i] = 0.f;
+        // B operands of two key tiles at once: matrices (nt, dims kk·16 + 0..7), (nt, + 8..15), (nt + 1, ...)
 #pragma unroll
         for (int kk = 0; kk < DP / 16; ++kk)
 #pragma unroll
-            for (int nt = 0; nt < TC_BN / 8; ++nt)
+            for (int nt = 0; nt < TC_BN / 8; nt += 2)
             {
-                const u16* kr = Ks + (nt * 8 + g) * tc_ks<DP>() + kk * 16 + 2 * t;
-                const unsigned kb[2] = { *(const unsigned*)kr, *(const unsigned*)(kr + 8) };
-                mma16816<BF16>(s[nt], qf[kk], kb);
+                unsigned kb[4];
+                ldmatrix_x4<false>(kb, Ks + ((nt + (lmat >> 1)) * 8 + lrow) * tc_ks<DP>() + kk * 16 + 8 * (lmat & 1));
+                const unsigned b0[2] = { kb[0], kb[1] }, b1[2] = { kb[2], kb[3] };
+                mma16816<BF16>(s[nt], qf[kk], b0);
+                mma16816<BF16>(s[nt + 1], qf[kk], b1);
             }
 
         // scale, masks and biases, in log2 units; the tile's row maxima
@@ -212,12 +211,16 @@ __device__ __forceinline__ void flash_attention_tc(const AttnArgs& a)
                 pack_f32x2<BF16>(s[2 * kk + 1][0], s[2 * kk + 1][1]),
                 pack_f32x2<BF16>(s[2 * kk + 1][2], s[2 * kk + 1][3]),
             };
+            // B operands of two dim tiles at once, V read transposed: matrices (keys kk·16 + 0..7, dims nd·8 ..),
+            // (keys + 8..15, nd), (keys 0..7, nd + 1), (keys 8..15, nd + 1)
 #pragma unroll
-            for (int nd = 0; nd < DP / 8; ++nd)
+            for (int nd = 0; nd < DP / 8; nd += 2)
             {
-                const u16* vr = Vt + (nd * 8 + g) * TC_VS + kk * 16 + 2 * t;
-                const unsigned vb[2] = { *(const unsigned*)vr, *(const unsigned*)(vr + 8) };
-                mma16816<BF16>(o[nd], pf, vb);
+                unsigned vb[4];
+                ldmatrix_x4<true>(vb, Vs + (kk * 16 + 8 * (lmat & 1) + lrow) * tc_ks<DP>() + (nd + (lmat >> 1)) * 8);
+                const unsigned b0[2] = { vb[0], vb[1] }, b1[2] = { vb[2], vb[3] };
+                mma16816<BF16>(o[nd], pf, b0);
+                mma16816<BF16>(o[nd + 1], pf, b1);
             }
         }
     }

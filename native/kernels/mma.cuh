@@ -1,4 +1,4 @@
-// Warp-level tensor-core helpers (sm_80 and later): the m16n8k16 product and float -> 16-bit packing.
+// Warp-level tensor-core helpers (sm_80 and later): the m16n8k16 product, ldmatrix and float -> 16-bit packing.
 //
 // mma16816<BF16>(d, a, b) computes D = A·B + D for a 16x16 A (row-major), a 16x8 B (column-major) and 16x8 float32
 // accumulators, A and B in bf16 (BF16 = true) or f16, two values to a 32-bit register with the lower index in the
@@ -25,6 +25,28 @@ __device__ __forceinline__ void mma16816(float (&d)[4], const unsigned (&a)[4], 
         asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};"
                      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
                      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
+#endif
+}
+
+// Four 8x8 matrices of 16-bit values from shared memory, each register of each lane holding what an mma operand
+// wants (PTX ISA, "ldmatrix"). Lane l passes the address of row l % 8 of matrix l / 8 (16 bytes, 16-byte aligned).
+// Register i receives, of matrix i, row l / 4, columns 2(l % 4) and 2(l % 4) + 1; with TRANS the matrix is read
+// transposed: rows 2(l % 4) and 2(l % 4) + 1 of column l / 4. So a row-major [n][k] tile gives B operands of
+// Q·Kᵀ untransposed, and a row-major [k][n] tile (V) gives those of P·V transposed.
+template <bool TRANS>
+__device__ __forceinline__ void ldmatrix_x4(unsigned (&r)[4], const void* row)
+{
+#ifdef XDIT_HOST_EMU
+    xdit_emu::ldmatrix_x4(r, row, TRANS);
+#else
+    unsigned a;
+    asm("{ .reg .u64 s; cvta.to.shared.u64 s, %1; cvt.u32.u64 %0, s; }" : "=r"(a) : "l"(row));
+    if (TRANS)
+        asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];"
+                     : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3]) : "r"(a));
+    else
+        asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];"
+                     : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3]) : "r"(a));
 #endif
 }
 

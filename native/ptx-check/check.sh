@@ -7,6 +7,7 @@ set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 cxx="${1:-$(command -v clang++-16 || command -v clang++)}"
 out="${2:-$(mktemp -d)}"
+mkdir -p "$out"
 status=0
 for f in "$here"/../kernels/*.cu; do
   name="$(basename "$f" .cu)"

@@ -3,7 +3,8 @@ using XDit.Runtime;
 namespace XDit.Tests.Cuda.Emulation;
 
 /// <summary>The emulator itself (native/emu/selftest.emu.cpp): shuffles compute the right thing, and what a GPU
-/// would not run correctly fails the launch with a message instead of hanging or passing.</summary>
+/// would not run correctly (exited or split warps, misaligned ldmatrix, cp.async outside shared memory) fails the
+/// launch with a message instead of hanging or passing.</summary>
 public class KernelEmulatorTests
 {
     static unsafe void Launch(string kernel, uint grid, uint block, uint smem, params Tensor[] buffers)
@@ -33,10 +34,12 @@ public class KernelEmulatorTests
     [InlineData("emu_selftest_exited_lanes", "with 16 live lanes of 32")]
     [InlineData("emu_selftest_split_warp", "deadlock")]
     [InlineData("no_such_kernel", "no kernel named no_such_kernel")]
+    [InlineData("emu_selftest_ldmatrix_misaligned", "ldmatrix: lane 0's row address is not 16-byte aligned")]
+    [InlineData("emu_selftest_cp_async_to_global", "cp.async: the destination is outside the dynamic shared memory")]
     public void LaunchesThatCannotCompleteFailWithAMessage(string kernel, string message)
     {
         var mem = new EmuMemory();
-        var e = Assert.Throws<InvalidOperationException>(() => Launch(kernel, 1, 64, 0, mem.Alloc(DType.F32, 64)));
+        var e = Assert.Throws<InvalidOperationException>(() => Launch(kernel, 1, 64, 256, mem.Alloc(DType.F32, 256)));
         Assert.Contains(message, e.Message);
     }
 

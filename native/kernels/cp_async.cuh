@@ -1,0 +1,28 @@
+// Asynchronous 16-byte copies from global to shared memory (sm_80 and later), with zero fill.
+//
+// cp_async16(dst, src, bytes) starts copying `bytes` (0 or 16) from global src to shared dst and fills the rest of
+// the 16 bytes with zeros, so rows past the end of a tensor cost nothing but a zero store; both addresses 16-byte
+// aligned. cp_async_wait_all() waits for every copy this thread started; a __syncthreads after it makes them visible
+// to the block. Under XDIT_HOST_EMU (native/emu) the copy happens at once, and misaligned or non-shared addresses
+// fail the launch.
+#pragma once
+#include "common.cuh"
+
+__device__ __forceinline__ void cp_async16(void* dst, const void* src, int bytes)
+{
+#ifdef XDIT_HOST_EMU
+    xdit_emu::cp_async16(dst, src, bytes);
+#else
+    unsigned d;
+    asm("{ .reg .u64 s; cvta.to.shared.u64 s, %1; cvt.u32.u64 %0, s; }" : "=r"(d) : "l"(dst));
+    asm volatile("{ .reg .u64 g; cvta.to.global.u64 g, %1; cp.async.cg.shared.global [%0], [g], 16, %2; }"
+                 :: "r"(d), "l"(src), "r"(bytes) : "memory");
+#endif
+}
+
+__device__ __forceinline__ void cp_async_wait_all()
+{
+#ifndef XDIT_HOST_EMU
+    asm volatile("cp.async.wait_all;" ::: "memory");
+#endif
+}
