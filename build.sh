@@ -22,6 +22,7 @@ case "$cmd" in
     if [ $# -eq 0 ] && ! ldconfig -p 2>/dev/null | grep -q 'libcuda\.so\.1 '; then
       echo "--- the CUDA backend on the CPU emulator"
       XDIT_TEST_CUDA_EMULATOR=1 dotnet "$tests" -noColor -class XDit.Tests.Cuda.CudaRuntimeTests -class XDit.Tests.Cuda.CudaOpsTests \
+        -class XDit.Tests.Comm.NcclCommunicatorTests \
         -class XDit.Tests.Cuda.Emulation.EmulatedCudaPipelineTests -class XDit.Tests.Cuda.Emulation.EmulatedCudaParallelTests | tee /tmp/xdit-test-emu.log
       status=$(( status | PIPESTATUS[0] ))
       logs+=(/tmp/xdit-test-emu.log)

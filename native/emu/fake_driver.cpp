@@ -178,6 +178,16 @@ namespace
     }
 }
 
+namespace xdit_emu
+{
+    // For the other stand-ins (fake_nccl.cpp): whether [p, p + bytes) is device memory.
+    bool in_device_memory(std::uint64_t p, std::size_t bytes)
+    {
+        std::lock_guard<std::mutex> hold(gate);
+        return inAllocation(p, bytes);
+    }
+}
+
 extern "C"
 {
     int cuGetErrorName(int e, const char** s)
@@ -398,6 +408,8 @@ extern "C"
     }
 
     int cuEventSynchronize(void* e) { return e ? CUDA_SUCCESS : CUDA_ERROR_INVALID_HANDLE; }
+
+    int cuEventQuery(void* e) { return e ? CUDA_SUCCESS : CUDA_ERROR_INVALID_HANDLE; }   // work is done when queued
 
     int cuEventElapsedTime_v2(float* ms, void* start, void* end)
     {

@@ -8,7 +8,7 @@ namespace XDit.Tests.Cuda.Emulation;
 
 /// <summary>
 /// Runs the CUDA kernels of native/kernels on the CPU. native/emu/build.sh compiles native/emu (a host emulation of
-/// the device environment, and CPU stand-ins for the CUDA driver, NVRTC, cuBLAS(Lt) and cuDNN) with every kernel
+/// the device environment, and CPU stand-ins for the CUDA driver, NVRTC, cuBLAS(Lt), cuDNN and NCCL) with every kernel
 /// source into one shared library, with the C++ compiler found here ($CXX or g++), in a temp folder named by a hash
 /// of the sources. Kernels launch from here as cuLaunchKernel would, with host pointers; <see cref="LibraryDir"/>
 /// also holds the library under the CUDA sonames, for XDIT_CUDA_LIBRARY_DIR (<see cref="EmulatedCuda"/>).
@@ -23,7 +23,7 @@ public sealed unsafe class KernelEmulator
     readonly delegate* unmanaged<byte*> _error;
 
     /// <summary>The folder with the library under the names CudaLibraries loads: libcuda.so.1, libnvrtc.so.13,
-    /// libcublas.so.13, libcublasLt.so.13, libcudnn.so.9 (links to one file, so all share one state).</summary>
+    /// libcublas.so.13, libcublasLt.so.13, libcudnn.so.9, libnccl.so.2 (links to one file, so all share one state).</summary>
     public string LibraryDir { get; }
 
     KernelEmulator(nint library, string dir)
@@ -84,7 +84,7 @@ public sealed unsafe class KernelEmulator
         var key = Convert.ToHexString(hash.GetHashAndReset())[..16].ToLowerInvariant();
         var dirOut = Path.Combine(Path.GetTempPath(), "xdit-emu", key);
         var lib = Path.Combine(dirOut, "libxdit_emu.so");
-        if (!File.Exists(lib) || !File.Exists(Path.Combine(dirOut, "libcudnn.so.9")))
+        if (!File.Exists(lib) || !File.Exists(Path.Combine(dirOut, "libnccl.so.2")))
         {
             var psi = new ProcessStartInfo("bash") { RedirectStandardError = true, RedirectStandardOutput = true };
             psi.ArgumentList.Add(script);
