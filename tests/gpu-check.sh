@@ -44,8 +44,10 @@ LIMIT=120 step memcheck-attention compute-sanitizer --tool memcheck --print-limi
   -method XDit.Tests.Cuda.CudaOpsTests.AttentionMatchesCpu -method XDit.Tests.Cuda.CudaOpsTests.AttentionWithBiasesCausalAndLseMatchesCpu
 
 {
+  echo "--- nvidia-smi"; head -12 "$out/nvidia-smi.log"
   echo "--- cuda tests"; grep -E "\[FAIL\]|Total:" "$out/cuda-tests.log"
-  echo "--- verify"; grep -hE "PASS|FAIL" "$out"/verify-*.log
+  echo "--- verify"
+  for f in "$out"/verify-*.log; do echo "$(basename "$f" .log): $(grep -E '^(PASS|FAIL)$' "$f" || echo 'no verdict')"; done
   echo "--- ptxas"; grep -E "registers|spill" "$out/ptxas-attention_tc.log" | sort | uniq -c | head -20
   echo "--- bench"; cat "$out/bench.log"
 } >>"$out/summary.txt" 2>&1
