@@ -48,7 +48,8 @@ extern "C" __global__ void emu_selftest_ldmatrix_misaligned(float* out)
 extern "C" __global__ void emu_selftest_cp_async_to_global(float* out)
 {
     cp_async16(out + 4 * threadIdx.x, out, 16);
-    cp_async_wait_all();
+    cp_async_commit();
+    cp_async_wait_prior<0>();
 }
 
 XDIT_EMU_KERNEL(emu_selftest_ldmatrix_misaligned)

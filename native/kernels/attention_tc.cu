@@ -3,7 +3,8 @@
 // with d <= 128 and the general one (attention.cu) otherwise.
 //
 // FlashAttention-2's schedule. A block of TC_WARPS warps owns TC_BM query rows, 16 per warp, and walks the keys in
-// tiles of TC_BN. Per tile: the block stages K and V row-major in shared memory; each warp computes its 16 x TC_BN
+// tiles of TC_BN. Per tile: the block stages K and V row-major in shared memory (two stages: the next tile's
+// asynchronous copies run while this one is computed on); each warp computes its 16 x TC_BN
 // scores S = Q·Kᵀ with mma.sync (Q stays in registers as A operands for the whole walk), applies scale, masks and
 // biases, updates the running row max and sum (exp2, log2(e) folded into the scale), rescales its output
 // accumulators and adds P·V, reading P straight from the S accumulators (mma.cuh: two n8 accumulator tiles are one
@@ -40,7 +41,7 @@ __device__ __forceinline__ bool tc_vector_rows(const AttnArgs& a)
 }
 
 // Stages keys [k0, k0 + TC_BN) of one (b, h), K as Ks[j][c] and V as Vs[j][c], by 16-byte asynchronous copies when
-// rows allow (the caller waits for them). Keys past Nk and dims past d are zero: zero K dims keep the padded dot
+// rows allow (the caller commits and waits for them), by plain stores otherwise. Keys past Nk and dims past d are zero: zero K dims keep the padded dot
 // product exact, and a zero V row keeps 0·NaN out of the output.
 template <int DP>
 __device__ __forceinline__ void tc_stage(const AttnArgs& a, int b, int h, int k0, bool vec, u16* Ks, u16* Vs)
@@ -86,9 +87,9 @@ __device__ __forceinline__ unsigned tc_q(const AttnArgs& a, const u16* Q, int ro
 template <int DP, bool BF16>
 __device__ __forceinline__ void flash_attention_tc(const AttnArgs& a)
 {
+    // two stages of [K tile, V tile], each [TC_BN][tc_ks<DP>()]: tile i + 1 loads while tile i is computed on
     XDIT_DYNAMIC_SMEM(u16, tc_smem);
-    u16* Ks = tc_smem;                          // [TC_BN][tc_ks<DP>()]
-    u16* Vs = tc_smem + TC_BN * tc_ks<DP>();    // [TC_BN][tc_ks<DP>()]
+    const int tileElems = TC_BN * tc_ks<DP>();
     const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
     // ldmatrix row addresses: this lane names row lane % 8 of matrix lane / 8
     const int lrow = lane & 7, lmat = lane >> 3;
@@ -120,12 +121,20 @@ __device__ __forceinline__ void flash_attention_tc(const AttnArgs& a)
     int kEnd = a.Nk;
     if (a.causal) kEnd = min(a.Nk, min(a.Nq, (int)(blockIdx.x + 1) * TC_BM));
 
-    for (int k0 = 0; k0 < kEnd; k0 += TC_BN)
+    const int tiles = (kEnd + TC_BN - 1) / TC_BN;
+    if (tiles > 0) tc_stage<DP>(a, b, h, 0, vec, tc_smem, tc_smem + tileElems);
+    cp_async_commit();
+    for (int it = 0; it < tiles; ++it)
     {
-        __syncthreads();   // every warp is done with the previous tile
-        tc_stage<DP>(a, b, h, k0, vec, Ks, Vs);
-        cp_async_wait_all();
-        __syncthreads();
+        const int k0 = it * TC_BN;
+        const u16* Ks = tc_smem + (it & 1) * 2 * tileElems;
+        const u16* Vs = Ks + tileElems;
+        // the other stage was last read in iteration it - 1, which every warp has left (the barrier at its end)
+        u16* next = tc_smem + ((it + 1) & 1) * 2 * tileElems;
+        if (it + 1 < tiles) tc_stage<DP>(a, b, h, k0 + TC_BN, vec, next, next + tileElems);
+        cp_async_commit();        // possibly empty: one group per iteration keeps the count below right
+        cp_async_wait_prior<1>(); // this thread's copies of tile it have landed...
+        __syncthreads();          // ...and everybody's
 
         // S = Q·Kᵀ for keys [k0, k0 + TC_BN)
         float s[TC_BN / 8][4];
@@ -223,6 +232,7 @@ __device__ __forceinline__ void flash_attention_tc(const AttnArgs& a)
                 mma16816<BF16>(o[nd + 1], pf, b1);
             }
         }
+        __syncthreads();   // every warp is done with this stage before iteration it + 1 loads into it
     }
 
     lA += __shfl_xor_sync(0xffffffffu, lA, 1);

@@ -2,9 +2,9 @@
 //
 // cp_async16(dst, src, bytes) starts copying `bytes` (0 or 16) from global src to shared dst and fills the rest of
 // the 16 bytes with zeros, so rows past the end of a tensor cost nothing but a zero store; both addresses 16-byte
-// aligned. cp_async_wait_all() waits for every copy this thread started; a __syncthreads after it makes them visible
-// to the block. Under XDIT_HOST_EMU (native/emu) the copy happens at once, and misaligned or non-shared addresses
-// fail the launch.
+// aligned. cp_async_commit() closes a group of copies, cp_async_wait_prior<N>() waits until at most the N newest
+// groups are in flight; a __syncthreads after it makes the copies visible to the block. Under XDIT_HOST_EMU
+// (native/emu) the copy happens at once, and misaligned or non-shared addresses fail the launch.
 #pragma once
 #include "common.cuh"
 
@@ -20,9 +20,19 @@ __device__ __forceinline__ void cp_async16(void* dst, const void* src, int bytes
 #endif
 }
 
-__device__ __forceinline__ void cp_async_wait_all()
+// Closes the group of copies this thread started since the last commit (an empty group is fine).
+__device__ __forceinline__ void cp_async_commit()
 {
 #ifndef XDIT_HOST_EMU
-    asm volatile("cp.async.wait_all;" ::: "memory");
+    asm volatile("cp.async.commit_group;" ::: "memory");
+#endif
+}
+
+// Waits until at most N of this thread's committed groups are still in flight (N = 0: all of them).
+template <int N>
+__device__ __forceinline__ void cp_async_wait_prior()
+{
+#ifndef XDIT_HOST_EMU
+    asm volatile("cp.async.wait_group %0;" :: "n"(N) : "memory");
 #endif
 }

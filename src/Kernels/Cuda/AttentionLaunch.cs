@@ -67,7 +67,7 @@ public static unsafe class AttentionLaunch
         if (tensorCores && UsesTensorCores(dt, a.D))
         {
             int d = a.D, dp = TcPaddedHeadDims.First(p => p >= d);
-            uint smem = (uint)(2 * TcKeys * (dp + 8) * 2);   // K and V tiles, rows padded by 8 values
+            uint smem = (uint)(2 * 2 * TcKeys * (dp + 8) * 2);   // two stages of K and V tiles, rows padded by 8 values
             string kernel = $"flash_attention_tc_{(dt == XDit.Runtime.DType.BF16 ? "bf16" : "f16")}_d{dp}";
             return new KernelLaunch("attention_tc", kernel, (uint)((a.Nq + TcRows - 1) / TcRows), rows, 128, smem);
         }
