@@ -4,12 +4,12 @@
 //
 // FlashAttention-2's schedule. A block of TC_WARPS warps owns TC_BM query rows, 16 per warp, and walks the keys in
 // tiles of TC_BN. Per tile: the block stages K and V row-major in shared memory (two stages: the next tile's
-// asynchronous copies run while this one is computed on); each warp computes its 16 x TC_BN
-// scores S = Q·Kᵀ with mma.sync (Q stays in registers as A operands for the whole walk), applies scale, masks and
-// biases, updates the running row max and sum (exp2, log2(e) folded into the scale), rescales its output
-// accumulators and adds P·V, reading P straight from the S accumulators (mma.cuh: two n8 accumulator tiles are one
-// A operand). The B operands come from shared memory by ldmatrix, K's as stored and V's transposed on the way.
-// The head dim is padded with zeros to DP, a multiple of 16; one kernel is compiled per DP and dtype.
+// asynchronous copies run while this one is computed on); each warp computes its 16 x TC_BN scores S = Q·Kᵀ with
+// mma.sync (Q stays in registers as A operands for the whole walk), applies scale, masks and biases, updates the
+// running row max and sum (exp2, log2(e) folded into the scale), rescales its output accumulators and adds P·V,
+// reading P straight from the S accumulators (mma.cuh: two n8 accumulator tiles are one A operand). The B operands
+// come from shared memory by ldmatrix, K's as stored and V's transposed on the way. The head dim is padded with
+// zeros to DP, a multiple of 16; one kernel is compiled per DP and dtype.
 //
 // Each thread holds two query rows of its warp's 16 (rowA = g, rowB = g + 8 in mma.cuh's terms) and, of every
 // 8-wide column tile, the two columns 2t and 2t + 1; a row's max and sum are reduced over the 4 threads of a quad.
@@ -41,8 +41,8 @@ __device__ __forceinline__ bool tc_vector_rows(const AttnArgs& a)
 }
 
 // Stages keys [k0, k0 + TC_BN) of one (b, h), K as Ks[j][c] and V as Vs[j][c], by 16-byte asynchronous copies when
-// rows allow (the caller commits and waits for them), by plain stores otherwise. Keys past Nk and dims past d are zero: zero K dims keep the padded dot
-// product exact, and a zero V row keeps 0·NaN out of the output.
+// rows allow (the caller commits and waits for them), by plain stores otherwise. Keys past Nk and dims past d are
+// zero: zero K dims keep the padded dot product exact, and a zero V row keeps 0·NaN out of the output.
 template <int DP>
 __device__ __forceinline__ void tc_stage(const AttnArgs& a, int b, int h, int k0, bool vec, u16* Ks, u16* Vs)
 {
