@@ -1,15 +1,17 @@
 // Host emulation of the CUDA device environment, so that native/kernels/*.cu compile with g++ and run on the CPU.
 // It exists for the tests (tests/XDit.Tests/Cuda/Emulation): every kernel can be run against its CPU twin on a
-// machine with no GPU, with the very source NVRTC compiles.
+// machine with no GPU, with the very source NVRTC compiles. The fake_*.cpp files beside it stand in for the CUDA
+// libraries on top of it.
 //
-// What is emulated: the index variables, __syncthreads, full-warp shuffles, mma.sync m16n8k16 (mma.cuh), float
-// <-> half conversion, dynamic shared memory (filled with 0xFF bytes, a NaN in every float type, so a read of
-// unwritten shared memory shows up). __shared__ variables become function statics, which is right because blocks
-// run one at a time. Each block's threads run as fibers on the launching thread; a barrier or warp collective is a
-// point where a fiber yields until all the live threads of its block (or lanes of its warp) have arrived, and one
-// that cannot complete (a lane has exited, or lanes wait at different places) fails the launch with a message
-// instead of hanging. Not emulated: memory spaces, timing, races between warps (warps interleave only at barriers
-// and collectives), atomics.
+// What is emulated: the index variables, __syncthreads, full-warp shuffles, mma.sync m16n8k16 and ldmatrix
+// (mma.cuh), cp.async (cp_async.cuh, done at once), float <-> half conversion, dynamic shared memory (filled with
+// 0xFF bytes, a NaN in every float type, so a read of unwritten shared memory shows up). __shared__ variables
+// become function statics, which is right because blocks run one at a time. Each block's threads run as fibers on
+// the launching thread; a barrier or warp collective is a point where a fiber yields until all the live threads of
+// its block (or lanes of its warp) have arrived, and one that cannot complete (a lane has exited, or lanes wait at
+// different places) fails the launch with a message instead of hanging. Not emulated: memory spaces beyond the
+// checks of ldmatrix and cp.async, timing, races between warps (a warp runs on until its next barrier or
+// collective), the asynchrony of cp.async (a missing wait goes unseen), atomics.
 #pragma once
 #define XDIT_HOST_EMU 1
 
