@@ -27,10 +27,12 @@ step() {
 
 nvidia-smi >"$out/nvidia-smi.log" 2>&1
 step info "${xdit[@]}" info
-# registers and spills of the tensor-core attention kernels (nvcc is there; NVRTC compiles the same source)
-LIMIT=120 step ptxas-attention_tc nvcc -arch=sm_90 -Xptxas -v --cubin -o /tmp/attention_tc.cubin native/kernels/attention_tc.cu
-# the first use of each module compiles it with NVRTC (attention_tc holds 10 unrolled kernels), and one test
-# compiles every module again into a fresh cache: allow for both
+# registers and spills of the tensor-core attention kernels at PixArt's and Flux's head dims (nvcc is there;
+# NVRTC compiles the same source)
+LIMIT=120 step ptxas-attention_tc bash -c 'for d in 80 128; do
+  nvcc -arch=sm_90 -Xptxas -v --cubin -o /tmp/attention_tc_d$d.cubin native/kernels/attention_tc_d$d.cu || exit 1; done'
+# the first use of each module compiles it with NVRTC, and one test compiles every module again into a fresh
+# cache: allow for both
 LIMIT=300 step cuda-tests "${tests[@]}" -class XDit.Tests.Cuda.CudaRuntimeTests -class XDit.Tests.Cuda.CudaOpsTests \
   -class XDit.Tests.Comm.NcclCommunicatorTests
 for f in tests/fixtures/*/; do

@@ -1,6 +1,6 @@
 // Tiled flash attention (online softmax), float32 accumulation, any dtype and any head dim up to ATT_MAXD: the
 // general kernel, for float32 and for head dims above 128. bf16/f16 with head dims up to 128 run on the tensor
-// cores instead (attention_tc.cu). Arguments and semantics: attention_args.cuh.
+// cores instead (attention_tc.cuh). Arguments and semantics: attention_args.cuh.
 //
 // One warp per query row, ATT_WARPS rows per block share K/V tiles of ATT_TILE keys staged in shared memory as
 // float32. Lane j scores key j of the tile (a full dot product from shared memory; K rows padded to d+1 floats so

@@ -1,4 +1,4 @@
-// The arguments of both attention kernels (attention.cu, attention_tc.cu), passed by value.
+// The arguments of both attention kernels (attention.cu, attention_tc.cuh), passed by value.
 //
 // Layouts: q [B, Nq, H, d] and k, v [B, Nk, H, d] with any strides for (b, n, h) and unit stride on d;
 // o [B, Nq, H, d] contiguous; lse [B, H, Nq] float32 contiguous. Scores are scale·q·k + keyBias[b, j] +

@@ -2,11 +2,11 @@ using XDit.Runtime;
 
 namespace XDit.Kernels.Cuda;
 
-// Attention (native/kernels/attention_tc.cu and attention.cu, planned by AttentionLaunch) and the merge of partial
+// Attention (native/kernels/attention_tc.cuh and attention.cu, planned by AttentionLaunch) and the merge of partial
 // attentions.
 public sealed unsafe partial class CudaOps
 {
-    /// <summary>bf16/f16 attention with head dims up to 128 runs on the tensor cores (attention_tc.cu); false sends
+    /// <summary>bf16/f16 attention with head dims up to 128 runs on the tensor cores (attention_tc.cuh); false sends
     /// every call to the general kernel (attention.cu), which the benchmark uses as its baseline.</summary>
     public bool TensorCoreAttention { get; set; } = true;
 

@@ -63,7 +63,8 @@ public class CudaRuntimeTests
     [Fact]
     public void EveryEmbeddedKernelSourceIsPresentAndDefinesTheKernelsCalled()
     {
-        Assert.Equal(new[] { "attention", "attention_tc", "copy", "norms", "pointwise" }, KernelSources.Modules);
+        Assert.Equal(new[] { "attention", "attention_tc_d128", "attention_tc_d32", "attention_tc_d64", "attention_tc_d80", "attention_tc_d96",
+            "copy", "norms", "pointwise" }, KernelSources.Modules);
         Assert.True(KernelSources.Headers.TryGetValue("common.cuh", out var common) && common.Contains("struct Layout"));
         var calls = new Dictionary<string, string[]>
         {
@@ -71,9 +72,8 @@ public class CudaRuntimeTests
             ["pointwise"] = ["activate_kernel", "scale_shift", "binary_bcast", "modulate", "gated_residual", "add_channel_bias", "rope", "merge_attention", "merge_lse"],
             ["norms"] = ["layer_norm", "rms_norm", "group_norm", "softmax_rows"],
             ["attention"] = ["flash_attention"],
-            ["attention_tc"] = [],   // macro-made entry points, checked below
         };
-        foreach (var m in KernelSources.Modules)
+        foreach (var m in KernelSources.Modules.Where(calls.ContainsKey))
         {
             var src = KernelSources.Source(m);
             Assert.False(string.IsNullOrWhiteSpace(src), m);
@@ -82,17 +82,19 @@ public class CudaRuntimeTests
                 Assert.Matches($@"extern ""C"" __global__ void (__launch_bounds__\([^)]*\) )?{k}\(", src);
         }
 
-        // every tensor-core kernel AttentionLaunch can pick is instantiated by attention_tc.cu's TC_KERNEL(DP)
-        var tc = KernelSources.Source("attention_tc");
+        // every tensor-core kernel AttentionLaunch can pick is instantiated, in the module it names, by TC_KERNELS(DP)
+        Assert.True(KernelSources.Headers.TryGetValue("attention_tc.cuh", out var tc));
         Assert.Contains("flash_attention_tc_bf16_d##DP(AttnArgs a)", tc);
         Assert.Contains("flash_attention_tc_f16_d##DP(AttnArgs a)", tc);
         foreach (var dt in new[] { DType.BF16, DType.F16 })
             for (int d = 1; d <= AttentionLaunch.TensorCoreMaxHeadDim; d++)
             {
                 var plan = AttentionLaunch.Plan(new AttentionArgs { B = 1, H = 1, Nq = 1, Nk = 1, D = d, DType = (int)dt });
-                Assert.Equal("attention_tc", plan.Module);
                 var dp = plan.Kernel[(plan.Kernel.LastIndexOf("_d", StringComparison.Ordinal) + 2)..];
-                Assert.Contains($"\nTC_KERNEL({dp})\n", tc);
+                Assert.Equal($"attention_tc_d{dp}", plan.Module);
+                var module = KernelSources.Source(plan.Module);
+                Assert.Contains("#include \"attention_tc.cuh\"", module);
+                Assert.Contains($"\nTC_KERNELS({dp})\n", module);
             }
     }
 

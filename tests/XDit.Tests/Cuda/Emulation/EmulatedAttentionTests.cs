@@ -6,7 +6,7 @@ using XDit.Runtime;
 namespace XDit.Tests.Cuda.Emulation;
 
 /// <summary>
-/// Both CUDA attention kernels (attention_tc.cu on the tensor cores, attention.cu the general one), run on the CPU by
+/// Both CUDA attention kernels (attention_tc.cuh on the tensor cores, attention.cu the general one), run on the CPU by
 /// the kernel emulator with exactly the arguments and launch CudaOps plans (AttentionLaunch), against
 /// CpuOps.Attention on the same dtype-rounded inputs: ‖emulated − cpu‖/‖cpu‖ within the CUDA tests' bounds
 /// (1e-2 bf16, 2e-3 f16, 1e-5 f32). Sizes are awkward on purpose: partial query blocks and key tiles, head dims

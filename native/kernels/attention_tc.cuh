@@ -1,6 +1,8 @@
 // Flash attention on the tensor cores: bf16 or f16 q/k/v, float32 accumulation and softmax, head dims up to 128.
 // Arguments and semantics are flash_attention's (attention_args.cuh); the host picks this kernel for 16-bit inputs
-// with d <= 128 and the general one (attention.cu) otherwise.
+// with d <= 128 and the general one (attention.cu) otherwise. The kernel is a template over the padded head dim;
+// attention_tc_d{32,64,80,96,128}.cu each instantiate one, as modules of their own, so a model compiles (NVRTC,
+// on first use) only the head dim it has.
 //
 // FlashAttention-2's schedule. A block of TC_WARPS warps owns TC_BM query rows, 16 per warp, and walks the keys in
 // tiles of TC_BN. Per tile: the block stages K and V row-major in shared memory (two stages: the next tile's
@@ -13,6 +15,7 @@
 //
 // Each thread holds two query rows of its warp's 16 (rowA = g, rowB = g + 8 in mma.cuh's terms) and, of every
 // 8-wide column tile, the two columns 2t and 2t + 1; a row's max and sum are reduced over the 4 threads of a quad.
+#pragma once
 #include "common.cuh"
 #include "attention_args.cuh"
 #include "cp_async.cuh"
@@ -257,8 +260,8 @@ __device__ __forceinline__ void flash_attention_tc(const AttnArgs& a)
     }
 }
 
-// One entry point per padded head dim and dtype: flash_attention_tc_{bf16,f16}_d{32,64,80,96,128}.
-#define TC_KERNEL(DP)                                                                                   \
+// The two entry points of one padded head dim: flash_attention_tc_bf16_dDP and flash_attention_tc_f16_dDP.
+#define TC_KERNELS(DP)                                                                                  \
     extern "C" __global__ void __launch_bounds__(TC_WARPS * 32) flash_attention_tc_bf16_d##DP(AttnArgs a) \
     {                                                                                                    \
         flash_attention_tc<DP, true>(a);                                                                 \
@@ -267,9 +270,3 @@ __device__ __forceinline__ void flash_attention_tc(const AttnArgs& a)
     {                                                                                                    \
         flash_attention_tc<DP, false>(a);                                                                \
     }
-
-TC_KERNEL(32)
-TC_KERNEL(64)
-TC_KERNEL(80)
-TC_KERNEL(96)
-TC_KERNEL(128)

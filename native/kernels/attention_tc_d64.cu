@@ -1,0 +1,4 @@
+// Tensor-core flash attention for head dims padded to 64 (attention_tc.cuh), bf16 and f16.
+#include "attention_tc.cuh"
+
+TC_KERNELS(64)
