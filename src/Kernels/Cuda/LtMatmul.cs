@@ -69,12 +69,15 @@ public sealed unsafe class LtMatmul : IDisposable
         {
             if (!_plans.TryGetValue(key, out plan!)) _plans[key] = plan = Build(key);
         }
-        if (bias != 0)
-            Check.Cublas(CublasLt.cublasLtMatmulDescSetAttribute(plan.Desc, DescBiasPointer, &bias, (nuint)sizeof(ulong)), "cublasLtMatmulDescSetAttribute(BIAS_POINTER)");
         float beta = 0f;
         var algo = plan.Algo;
-        Check.Cublas(CublasLt.cublasLtMatmul(_handle, plan.Desc, &alpha, a, plan.A, b, plan.B, &beta, d, plan.D, d, plan.D,
-            &algo, _workspace, (nuint)_workspaceBytes, stream), "cublasLtMatmul");
+        lock (plan)   // the bias pointer lives in the shared descriptor: set and use it together
+        {
+            if (bias != 0)
+                Check.Cublas(CublasLt.cublasLtMatmulDescSetAttribute(plan.Desc, DescBiasPointer, &bias, (nuint)sizeof(ulong)), "cublasLtMatmulDescSetAttribute(BIAS_POINTER)");
+            Check.Cublas(CublasLt.cublasLtMatmul(_handle, plan.Desc, &alpha, a, plan.A, b, plan.B, &beta, d, plan.D, d, plan.D,
+                &algo, _workspace, (nuint)_workspaceBytes, stream), "cublasLtMatmul");
+        }
     }
 
     Plan Build(PlanKey key)
