@@ -1,5 +1,6 @@
 // The emulator's scheduler, collectives and C entry points (see cuda_emu.h).
 #include "cuda_emu.h"
+#include "common.cuh"
 
 #include <setjmp.h>
 #include <ucontext.h>
@@ -178,9 +179,6 @@ namespace xdit_emu
             }
         }
 
-        template <class T>
-        T slotValue(const Slot& s) { T v; std::memcpy(&v, s.in, sizeof v); return v; }
-
         // shuffle inputs: the value (4 bytes) then the source lane or xor mask
         template <bool Xor>
         void shuffle(const Slot* in, Slot* out)
@@ -213,15 +211,13 @@ namespace xdit_emu
             return r;
         }
 
-        float bf16(unsigned short h) { return __uint_as_float((unsigned)h << 16); }
-
         // mma inputs: a[4], b[2] (16-bit pairs) then the flag bf16; the accumulators travel through in[24..40)
         void mma(const Slot* in, Slot* out)
         {
             bool isBf16 = in[0].in[24 + 16] != 0;
             auto val = [&](unsigned reg, int half) {
                 unsigned short h = (unsigned short)(reg >> (16 * half));
-                return isBf16 ? bf16(h) : f16_to_f32(h);
+                return isBf16 ? bf16_to_f(h) : f16_to_f32(h);
             };
             float A[16][16], B[16][8];
             for (int l = 0; l < 32; ++l)
@@ -257,26 +253,28 @@ namespace xdit_emu
                 std::memcpy(out[l].out, d, 16);
             }
         }
-    }
 
-    namespace
-    {
+        // What is wrong with p as the address of 16 bytes of dynamic shared memory, or null.
+        const char* sharedProblem(const void* p)
+        {
+            auto* b = static_cast<const unsigned char*>(p);
+            if (((std::uintptr_t)b & 15) != 0) return "not 16-byte aligned";
+            if (b < smem.data() || b + 16 > smem.data() + smem.size()) return "outside the dynamic shared memory";
+            return nullptr;
+        }
+
         // ldmatrix inputs: the row address (8 bytes) then the flag trans
         void ldmatrix(const Slot* in, Slot* out)
         {
             bool trans = in[0].in[8] != 0;
             unsigned short m[4][8][8];
-            const unsigned char* lo = smem.data();
-            const unsigned char* hi = lo + smem.size();
             for (int l = 0; l < 32; ++l)
             {
                 const unsigned char* p;
                 std::memcpy(&p, in[l].in, sizeof p);
-                if (((std::uintptr_t)p & 15) != 0 || p < lo || p + 16 > hi)
+                if (const char* problem = sharedProblem(p))
                 {
-                    if (error.empty())
-                        error = "ldmatrix: lane " + std::to_string(l) + "'s row address is " +
-                                (((std::uintptr_t)p & 15) != 0 ? "not 16-byte aligned" : "outside the dynamic shared memory");
+                    if (error.empty()) error = "ldmatrix: lane " + std::to_string(l) + "'s row address is " + problem;
                     return;
                 }
                 std::memcpy(m[l / 8][l % 8], p, 16);
@@ -297,18 +295,17 @@ namespace xdit_emu
 
     void cp_async16(void* dst, const void* src, int bytes)
     {
-        auto* d = static_cast<unsigned char*>(dst);
-        const char* problem = nullptr;
-        if (((std::uintptr_t)d & 15) != 0 || ((std::uintptr_t)src & 15) != 0) problem = "an address is not 16-byte aligned";
-        else if (d < smem.data() || d + 16 > smem.data() + smem.size()) problem = "the destination is outside the dynamic shared memory";
+        std::string problem;
+        if (const char* p = sharedProblem(dst)) problem = std::string("the destination is ") + p;
+        else if (((std::uintptr_t)src & 15) != 0) problem = "the source is not 16-byte aligned";
         else if (bytes != 0 && bytes != 16) problem = "copies 0 or 16 bytes only here";
-        if (problem)
+        if (!problem.empty())
         {
-            if (error.empty()) error = std::string("cp.async: ") + problem + " (" + where(current) + ")";
+            if (error.empty()) error = "cp.async: " + problem + " (" + where(current) + ")";
             yield(State::AtCollective);   // never resumed: the launch fails
         }
-        std::memset(d, 0, 16);
-        std::memcpy(d, src, (std::size_t)bytes);
+        std::memset(dst, 0, 16);
+        std::memcpy(dst, src, (std::size_t)bytes);
     }
 
     void ldmatrix_x4(unsigned (&r)[4], const void* row, bool trans)

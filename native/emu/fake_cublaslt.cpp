@@ -14,6 +14,9 @@
 // RELU_BIAS/GELU/GELU_BIAS, aux outputs, scale pointers, FP8/int types, orders other than column-major, pointer
 // modes other than host/device scalars.
 
+#include "cuda_emu.h"
+#include "common.cuh"   // the kernels' bf16 rounding, so GEMM outputs round as the kernels' do
+
 #include <algorithm>
 #include <cmath>
 #include <cstddef>
@@ -60,7 +63,7 @@ namespace
         int32_t biasType = -1;             // -1: unset, bias has D's type
     };
 
-    struct Layout
+    struct MatrixLayout
     {
         uint32_t type = kR32F;
         int32_t order = 0;                 // CUBLASLT_ORDER_COL
@@ -143,35 +146,13 @@ namespace
     bool KnownType(int64_t t) { return t == kR32F || t == kR16F || t == kR16BF; }
     size_t ElemSize(int t) { return t == kR32F ? 4 : 2; }
 
-    float Bf16ToF(uint16_t h)
-    {
-        uint32_t u = uint32_t(h) << 16;
-        float f;
-        std::memcpy(&f, &u, 4);
-        return f;
-    }
-
-    // Same rule as f_to_bf16 in native/kernels/common.cuh: round to nearest even, NaN stays NaN.
-    uint16_t FToBf16(float f)
-    {
-        uint32_t u;
-        std::memcpy(&u, &f, 4);
-        if ((u & 0x7fffffffu) > 0x7f800000u) return uint16_t((u >> 16) | 0x40);
-        u += 0x7fffu + ((u >> 16) & 1u);
-        return uint16_t(u >> 16);
-    }
-
-    // _Float16 conversions round to nearest even, as the GPU's cvt.rn does.
-    float F16ToF(uint16_t h) { _Float16 x; std::memcpy(&x, &h, 2); return float(x); }
-    uint16_t FToF16(float f) { _Float16 x = _Float16(f); uint16_t h; std::memcpy(&h, &x, 2); return h; }
-
     float Load(const unsigned char* base, int64_t i, int type)
     {
         switch (type)
         {
             case kR32F: { float f; std::memcpy(&f, base + i * 4, 4); return f; }
-            case kR16F: { uint16_t h; std::memcpy(&h, base + i * 2, 2); return F16ToF(h); }
-            default: { uint16_t h; std::memcpy(&h, base + i * 2, 2); return Bf16ToF(h); }
+            case kR16F: { uint16_t h; std::memcpy(&h, base + i * 2, 2); return xdit_emu::f16_to_f32(h); }
+            default: { uint16_t h; std::memcpy(&h, base + i * 2, 2); return bf16_to_f(h); }
         }
     }
 
@@ -180,14 +161,14 @@ namespace
         switch (type)
         {
             case kR32F: std::memcpy(base + i * 4, &v, 4); break;
-            case kR16F: { uint16_t h = FToF16(v); std::memcpy(base + i * 2, &h, 2); break; }
-            default: { uint16_t h = FToBf16(v); std::memcpy(base + i * 2, &h, 2); break; }
+            case kR16F: { uint16_t h = xdit_emu::f32_to_f16(v); std::memcpy(base + i * 2, &h, 2); break; }
+            default: { uint16_t h = f_to_bf16(v); std::memcpy(base + i * 2, &h, 2); break; }
         }
     }
 
     // ---- the problem --------------------------------------------------------------------------------------------
 
-    bool LayoutValid(const Layout& l)
+    bool LayoutValid(const MatrixLayout& l)
     {
         return KnownType(l.type) && l.order == 0 && l.ld >= 0 && uint64_t(l.ld) >= l.rows && l.batch >= 1;
     }
@@ -204,10 +185,10 @@ namespace
 
     // What cublasLtMatmulAlgoGetHeuristic and cublasLtMatmul both check: the shapes of A, B, C and D agree with
     // TRANSA/TRANSB, the batches agree, and the epilogue is one this library computes.
-    int Derive(const MatmulDesc* desc, const Layout* a, const Layout* b, const Layout* c, const Layout* d, Problem& p)
+    int Derive(const MatmulDesc* desc, const MatrixLayout* a, const MatrixLayout* b, const MatrixLayout* c, const MatrixLayout* d, Problem& p)
     {
         if (!desc || !a || !b || !c || !d) return kInvalidValue;
-        for (const Layout* l : {a, b, c, d})
+        for (const MatrixLayout* l : {a, b, c, d})
             if (!LayoutValid(*l)) return kInvalidValue;
         p.ta = Transposed(desc->transA);
         p.tb = Transposed(desc->transB);
@@ -244,20 +225,20 @@ namespace
     uint32_t Required(uint32_t promised) { return promised < 16 ? promised : 16; }
 
     // Every matrix of a strided batch starts at p + i·stride, so its alignment is that of p and of the stride.
-    bool Aligned(uint64_t p, const Layout& l, int batch, uint64_t to)
+    bool Aligned(uint64_t p, const MatrixLayout& l, int batch, uint64_t to)
     {
         uint64_t bits = p;
         if (batch > 1) bits |= uint64_t(l.stride) * ElemSize(int(l.type));
         return to <= 1 || bits % to == 0;
     }
 
-    const unsigned char* Matrix(uint64_t base, const Layout& l, int i)
+    const unsigned char* Matrix(uint64_t base, const MatrixLayout& l, int i)
     {
         return reinterpret_cast<const unsigned char*>(uintptr_t(base + uint64_t(int64_t(i) * l.stride * int64_t(ElemSize(int(l.type))))));
     }
 
     // op(X) as a dense rows×cols column-major float matrix.
-    void LoadOp(std::vector<float>& out, const unsigned char* x, const Layout& l, bool trans, int64_t rows, int64_t cols)
+    void LoadOp(std::vector<float>& out, const unsigned char* x, const MatrixLayout& l, bool trans, int64_t rows, int64_t cols)
     {
         int type = int(l.type);
         if (!trans)
@@ -279,8 +260,8 @@ namespace
         return 0.5f * x * (1.f + std::tanh(0.7978845608f * (x + 0.044715f * x * x * x)));
     }
 
-    void Run(const Problem& p, const MatmulDesc& desc, float alpha, float beta, uint64_t a, const Layout& la, uint64_t b,
-             const Layout& lb, uint64_t c, const Layout& lc, uint64_t d, const Layout& ld)
+    void Run(const Problem& p, const MatmulDesc& desc, float alpha, float beta, uint64_t a, const MatrixLayout& la, uint64_t b,
+             const MatrixLayout& lb, uint64_t c, const MatrixLayout& lc, uint64_t d, const MatrixLayout& ld)
     {
         const int64_t m = p.m, n = p.n, k = p.k;
         std::vector<float> opA(static_cast<size_t>(m * k)), opB(static_cast<size_t>(k * n)), acc(static_cast<size_t>(m));
@@ -490,7 +471,7 @@ XDIT_BLAS_EXPORT int cublasLtMatrixLayoutCreate(void** layout, int type, uint64_
     if (!layout) return kInvalidValue;
     *layout = nullptr;
     if (!KnownType(type) || ld < 0 || uint64_t(ld) < rows) return kInvalidValue;
-    Layout* l = Make<Layout>(Kind::Layout);
+    MatrixLayout* l = Make<MatrixLayout>(Kind::Layout);
     if (!l) return kAllocFailed;
     l->type = uint32_t(type);
     l->rows = rows;
@@ -500,13 +481,13 @@ XDIT_BLAS_EXPORT int cublasLtMatrixLayoutCreate(void** layout, int type, uint64_
     return kSuccess;
 }
 
-XDIT_BLAS_EXPORT int cublasLtMatrixLayoutDestroy(void* layout) { return Drop<Layout>(layout, Kind::Layout); }
+XDIT_BLAS_EXPORT int cublasLtMatrixLayoutDestroy(void* layout) { return Drop<MatrixLayout>(layout, Kind::Layout); }
 
 // cublasLtMatrixLayoutAttribute_t: TYPE 0, ORDER 1, ROWS 2, COLS 3, LD 4, BATCH_COUNT 5, STRIDED_BATCH_OFFSET 6.
 // Rows, columns and ld may disagree in between settings; they are checked when the layout is used.
 XDIT_BLAS_EXPORT int cublasLtMatrixLayoutSetAttribute(void* layout, int attr, const void* buf, size_t bytes)
 {
-    Layout* l = Find<Layout>(layout, Kind::Layout);
+    MatrixLayout* l = Find<MatrixLayout>(layout, Kind::Layout);
     if (!l) return kInvalidValue;
     int st = kSuccess;
     switch (attr)
@@ -597,8 +578,8 @@ XDIT_BLAS_EXPORT int cublasLtMatmulAlgoGetHeuristic(void* handle, void* desc, vo
     const Pref* pref = prefHandle ? Find<Pref>(prefHandle, Kind::Pref) : &defaults;
     if (!pref) return kInvalidValue;
     Problem p;
-    const Layout *la = Find<Layout>(aDesc, Kind::Layout), *lb = Find<Layout>(bDesc, Kind::Layout);
-    const Layout *lc = Find<Layout>(cDesc, Kind::Layout), *ld = Find<Layout>(dDesc, Kind::Layout);
+    const MatrixLayout *la = Find<MatrixLayout>(aDesc, Kind::Layout), *lb = Find<MatrixLayout>(bDesc, Kind::Layout);
+    const MatrixLayout *lc = Find<MatrixLayout>(cDesc, Kind::Layout), *ld = Find<MatrixLayout>(dDesc, Kind::Layout);
     int st = Derive(Find<MatmulDesc>(desc, Kind::Desc), la, lb, lc, ld, p);
     if (st != kSuccess) return st;
     // One algorithm fits every problem; it needs no workspace.
@@ -619,8 +600,8 @@ XDIT_BLAS_EXPORT int cublasLtMatmul(void* handle, void* descHandle, const void* 
 {
     if (!Find<LtHandle>(handle, Kind::Lt)) return kNotInitialized;
     const MatmulDesc* desc = Find<MatmulDesc>(descHandle, Kind::Desc);
-    const Layout *la = Find<Layout>(aDesc, Kind::Layout), *lb = Find<Layout>(bDesc, Kind::Layout);
-    const Layout *lc = Find<Layout>(cDesc, Kind::Layout), *ld = Find<Layout>(dDesc, Kind::Layout);
+    const MatrixLayout *la = Find<MatrixLayout>(aDesc, Kind::Layout), *lb = Find<MatrixLayout>(bDesc, Kind::Layout);
+    const MatrixLayout *lc = Find<MatrixLayout>(cDesc, Kind::Layout), *ld = Find<MatrixLayout>(dDesc, Kind::Layout);
     Problem p;
     int st = Derive(desc, la, lb, lc, ld, p);
     if (st != kSuccess) return st;
@@ -642,7 +623,7 @@ XDIT_BLAS_EXPORT int cublasLtMatmul(void* handle, void* descHandle, const void* 
     uint64_t need[4] = {1, 1, 1, 1};
     if (algo && algo->data[0] == kAlgoTag)
         for (int i = 0; i < 4; ++i) need[i] = (algo->data[1] >> (16 * i)) & 0xffff;
-    const Layout* ls[4] = {la, lb, lc, ld};
+    const MatrixLayout* ls[4] = {la, lb, lc, ld};
     const uint64_t ptrs[4] = {a, b, c, d};
     const bool used[4] = {readsAB, readsAB, readsC, true};
     for (int i = 0; i < 4; ++i)
