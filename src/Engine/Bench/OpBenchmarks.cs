@@ -37,21 +37,22 @@ public static class OpBenchmarks
         double flops = 4.0 * tokens * (double)tokens * heads * headDim;
         var cuda = ops as CudaOps;
         bool both = cuda is not null && AttentionLaunch.UsesTensorCores(cuda.ActivationType, headDim);
+        bool wasTensorCores = cuda?.TensorCoreAttention ?? false;
         var results = new List<BenchResult>();
-        foreach (bool tensorCores in both ? new[] { true, false } : new[] { true })
+        try
         {
-            if (cuda is not null) cuda.TensorCoreAttention = tensorCores;
-            try
+            foreach (bool tensorCores in both ? new[] { true, false } : new[] { true })
             {
+                if (cuda is not null) cuda.TensorCoreAttention = tensorCores;
                 double ms = Median(repeats, () => { using var o = ops.Attention(q, k, v); ops.ToHost(o.Slice(1, 0, 1)); });
                 string kernel = cuda is null ? "cpu" : both && tensorCores ? "tensor_cores" : "general";
                 var size = new Dictionary<string, object> { ["tokens"] = tokens, ["heads"] = heads, ["head_dim"] = headDim, ["kernel"] = kernel };
                 results.Add(new BenchResult("attention", ops.Name, size, ms, Tflops: flops / ms / 1e9, Gflops: flops / ms / 1e6));
             }
-            finally
-            {
-                if (cuda is not null) cuda.TensorCoreAttention = true;
-            }
+        }
+        finally
+        {
+            if (cuda is not null) cuda.TensorCoreAttention = wasTensorCores;   // as the caller had it
         }
         return results;
     }

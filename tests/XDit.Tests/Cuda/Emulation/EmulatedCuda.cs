@@ -16,6 +16,9 @@ public static class EmulatedCuda
 
     public static bool Active { get; private set; }
 
+    /// <summary>Skips the calling test outside the emulator pass (where a GPU is present, the CUDA tests run there).</summary>
+    public static void Require() => Assert.SkipUnless(Active, $"runs in the emulator pass only ({Variable}=1, no CUDA driver)");
+
     [ModuleInitializer]
     internal static void UseTheEmulatorWhenAsked()
     {

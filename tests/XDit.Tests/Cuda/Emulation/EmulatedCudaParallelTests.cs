@@ -27,7 +27,7 @@ public class EmulatedCudaParallelTests
     [InlineData("--world-size", "2", "--ulysses-degree", "2", "--use-parallel-vae")]
     public void ParallelRunDrawsWhatOneRankDraws(params string[] mesh)
     {
-        Assert.SkipUnless(EmulatedCuda.Active, $"runs in the emulator pass only ({EmulatedCuda.Variable}=1, no CUDA driver)");
+        EmulatedCuda.Require();
         var one = OneRank.Value;
         var many = Draw(TestPaths.TempDir(), "many", mesh);
         Assert.Equal(one.Length, many.Length);

@@ -15,9 +15,6 @@ namespace XDit.Tests.Cuda.Emulation;
 [Collection("cuda")]
 public class EmulatedCudaPipelineTests
 {
-    static void RequireEmulator() =>
-        Assert.SkipUnless(EmulatedCuda.Active, $"runs in the emulator pass only ({EmulatedCuda.Variable}=1, no CUDA driver)");
-
     public static TheoryData<string, DType> Fixtures()
     {
         var data = new TheoryData<string, DType>();
@@ -30,7 +27,7 @@ public class EmulatedCudaPipelineTests
     [Theory, MemberData(nameof(Fixtures))]
     public void FixtureMatchesTheReferenceOnEmulatedCuda(string fixture, DType dt)
     {
-        RequireEmulator();
+        EmulatedCuda.Require();
         // Flux casts timestep and guidance to the activation dtype and multiplies by 1000 there, as diffusers does;
         // in bf16 that moves t·1000 by whole units (8 bits of mantissa) and this fixture's random-weight output by
         // ~35% against its float32 reference (6.5e-3 with the casts taken out, measured). f16 keeps t exact enough.
@@ -45,7 +42,7 @@ public class EmulatedCudaPipelineTests
     [Fact]
     public void DemoPipelineDrawsTheReferenceImagesOnEmulatedCuda()
     {
-        RequireEmulator();
+        EmulatedCuda.Require();
         using var pipeline = PipelineLoader.Load(TestPaths.DemoModel, new PipelineOptions { Device = "cuda", DType = DType.F32 });
         Assert.IsType<CudaOps>(pipeline.Ops);
         var result = pipeline.Generate(new GenerationRequest
