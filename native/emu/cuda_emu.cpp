@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <deque>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -29,6 +30,14 @@ namespace xdit_emu
         };
         using Combine = void (*)(const Slot* in, Slot* out);
 
+        // A cp.async in flight: it lands (src read, the rest zero-filled) when its thread waits for its group.
+        struct AsyncCopy
+        {
+            unsigned char* dst;
+            const unsigned char* src;
+            int bytes;
+        };
+
         // A thread of the block. makecontext gives it its own stack and first entry; after that, switches go through
         // _setjmp/_longjmp, which (unlike swapcontext) do not save the signal mask: no system call per switch, and a
         // warp collective switches 32 times.
@@ -40,6 +49,8 @@ namespace xdit_emu
             State state = State::Runnable;
             Combine op = nullptr;
             const char* opName = nullptr;
+            std::vector<AsyncCopy> open;                   // issued since the last commit
+            std::deque<std::vector<AsyncCopy>> committed;  // oldest first
         };
 
         constexpr std::size_t StackBytes = 256 * 1024;
@@ -101,81 +112,95 @@ namespace xdit_emu
                    ", " + std::to_string(blockIdx.z) + ")";
         }
 
-        // Runs the current block to completion; false (with error set) when it cannot complete.
-        bool runBlock(int n)
+        // Runs fiber i until it yields; false when it set the launch's error.
+        bool step(int i)
+        {
+            current = i;
+            threadIdx = { (unsigned)i % blockDim.x, (unsigned)i / blockDim.x % blockDim.y, (unsigned)i / (blockDim.x * blockDim.y) };
+            if (_setjmp(scheduler) == 0)
+            {
+                if (fibers[i].started) _longjmp(fibers[i].resume, 1);
+                fibers[i].started = true;
+                swapcontext(&schedulerContext, &fibers[i].ctx);   // first entry; it comes back by _longjmp
+            }
+            return error.empty();
+        }
+
+        // Completes the collective warp w's live lanes all wait at: 1 when it did, 0 when they do not all wait at
+        // one, -1 (with error set) when it cannot complete.
+        int releaseWarp(int w, int n)
+        {
+            int lo = w * 32, hi = std::min(n, lo + 32), waiting = 0, alive = 0;
+            for (int i = lo; i < hi; ++i)
+            {
+                if (fibers[i].state != State::Done) ++alive;
+                if (fibers[i].state == State::AtCollective) ++waiting;
+            }
+            if (waiting == 0 || waiting != alive) return 0;
+            if (alive != 32)
+            {
+                error = std::string(fibers[lo].opName ? fibers[lo].opName : "warp collective") + " in warp " + std::to_string(w) + " with " +
+                        std::to_string(alive) + " live lanes of 32 (" + where(lo) + ")";
+                return -1;
+            }
+            for (int i = lo; i < hi; ++i)
+                if (fibers[i].op != fibers[lo].op)
+                {
+                    error = "the lanes of warp " + std::to_string(w) + " wait at different collectives (" + fibers[lo].opName + " and " +
+                            fibers[i].opName + ", " + where(i) + ")";
+                    return -1;
+                }
+            fibers[lo].op(&slots[lo], &slots[lo]);
+            if (!error.empty()) return -1;   // the collective itself refused (ldmatrix's addresses)
+            for (int i = lo; i < hi; ++i) fibers[i].state = State::Runnable;
+            return 1;
+        }
+
+        // Runs the current block to completion; false (with error set) when it cannot complete. Between two
+        // barriers each warp runs as far as it can before the next one starts, in ascending warp order in even
+        // blocks and descending in odd ones: so a warp that writes shared memory another warp has yet to read (or
+        // reads what another has yet to write) without a barrier between them gets wrong data in one of the two
+        // orders, as it could on a GPU.
+        bool runBlock(int n, bool descending)
         {
             for (int i = 0; i < n; ++i)
             {
                 fibers[i].state = State::Runnable;
                 fibers[i].op = nullptr;
+                fibers[i].open.clear();       // copies a thread never waited for end with its block
+                fibers[i].committed.clear();
             }
             std::memset(smem.data(), 0xFF, smem.size());
+            const int warps = (n + 31) / 32;
             for (;;)
             {
-                for (int i = 0; i < n; ++i)
+                for (int k = 0; k < warps; ++k)
                 {
-                    if (fibers[i].state != State::Runnable) continue;
-                    current = i;
-                    threadIdx = { (unsigned)i % blockDim.x, (unsigned)i / blockDim.x % blockDim.y, (unsigned)i / (blockDim.x * blockDim.y) };
-                    if (_setjmp(scheduler) == 0)
+                    const int w = descending ? warps - 1 - k : k, lo = w * 32, hi = std::min(n, lo + 32);
+                    for (int released = 1; released == 1;)
                     {
-                        if (fibers[i].started) _longjmp(fibers[i].resume, 1);
-                        fibers[i].started = true;
-                        swapcontext(&schedulerContext, &fibers[i].ctx);   // first entry; it comes back by _longjmp
+                        for (int i = lo; i < hi; ++i)
+                            if (fibers[i].state == State::Runnable && !step(i)) return false;
+                        released = releaseWarp(w, n);
+                        if (released < 0) return false;
                     }
-                    if (!error.empty()) return false;
                 }
-                int live = 0, atBarrier = 0;
+                int live = 0, atBarrier = 0, atCollective = 0;
                 for (int i = 0; i < n; ++i)
                 {
                     if (fibers[i].state != State::Done) ++live;
                     if (fibers[i].state == State::AtBarrier) ++atBarrier;
+                    if (fibers[i].state == State::AtCollective) ++atCollective;
                 }
                 if (live == 0) return true;
-
-                bool released = false;
-                for (int w = 0; w * 32 < n; ++w)
+                if (atBarrier != live)
                 {
-                    int lo = w * 32, hi = std::min(n, lo + 32), waiting = 0, alive = 0;
-                    for (int i = lo; i < hi; ++i)
-                    {
-                        if (fibers[i].state != State::Done) ++alive;
-                        if (fibers[i].state == State::AtCollective) ++waiting;
-                    }
-                    if (waiting == 0 || waiting != alive) continue;
-                    if (alive != 32)
-                    {
-                        error = std::string(fibers[lo].opName ? fibers[lo].opName : "warp collective") + " in warp " + std::to_string(w) + " with " +
-                                std::to_string(alive) + " live lanes of 32 (" + where(lo) + ")";
-                        return false;
-                    }
-                    for (int i = lo; i < hi; ++i)
-                        if (fibers[i].op != fibers[lo].op)
-                        {
-                            error = "the lanes of warp " + std::to_string(w) + " wait at different collectives (" + fibers[lo].opName + " and " +
-                                    fibers[i].opName + ", " + where(i) + ")";
-                            return false;
-                        }
-                    fibers[lo].op(&slots[lo], &slots[lo]);
-                    if (!error.empty()) return false;   // the collective itself refused (ldmatrix's addresses)
-                    for (int i = lo; i < hi; ++i) fibers[i].state = State::Runnable;
-                    released = true;
-                }
-                if (!released && atBarrier == live)
-                {
-                    for (int i = 0; i < n; ++i)
-                        if (fibers[i].state == State::AtBarrier) fibers[i].state = State::Runnable;
-                    released = true;
-                }
-                if (!released)
-                {
-                    int c = 0;
-                    for (int i = 0; i < n; ++i)
-                        if (fibers[i].state == State::AtCollective) ++c;
-                    error = "deadlock: " + std::to_string(atBarrier) + " threads wait at __syncthreads and " + std::to_string(c) +
+                    error = "deadlock: " + std::to_string(atBarrier) + " threads wait at __syncthreads and " + std::to_string(atCollective) +
                             " at warp collectives that cannot complete (" + where(0) + ")";
                     return false;
                 }
+                for (int i = 0; i < n; ++i)
+                    if (fibers[i].state == State::AtBarrier) fibers[i].state = State::Runnable;
             }
         }
 
@@ -304,8 +329,31 @@ namespace xdit_emu
             if (error.empty()) error = "cp.async: " + problem + " (" + where(current) + ")";
             yield(State::AtCollective);   // never resumed: the launch fails
         }
-        std::memset(dst, 0, 16);
-        std::memcpy(dst, src, (std::size_t)bytes);
+        // Until it lands the destination holds NaN: what a GPU leaves there is undefined, so both a read before the
+        // wait and a copy into a buffer other warps still read show up in the results.
+        std::memset(dst, 0xFF, 16);
+        fibers[current].open.push_back({ static_cast<unsigned char*>(dst), static_cast<const unsigned char*>(src), bytes });
+    }
+
+    void cp_async_commit()
+    {
+        Fiber& f = fibers[current];
+        f.committed.push_back(std::move(f.open));
+        f.open.clear();
+    }
+
+    void cp_async_wait(int n)
+    {
+        Fiber& f = fibers[current];
+        while ((int)f.committed.size() > n)
+        {
+            for (const AsyncCopy& c : f.committed.front())
+            {
+                std::memset(c.dst, 0, 16);
+                std::memcpy(c.dst, c.src, (std::size_t)c.bytes);
+            }
+            f.committed.pop_front();
+        }
     }
 
     void ldmatrix_x4(unsigned (&r)[4], const void* row, bool trans)
@@ -357,7 +405,7 @@ namespace xdit_emu
                 for (unsigned x = 0; x < gx; ++x)
                 {
                     blockIdx = { x, y, z };
-                    if (!runBlock(n))
+                    if (!runBlock(n, (x + y + z) % 2 == 1))
                     {
                         fibers.clear();   // the stuck fibers are abandoned; they hold nothing but their stacks
                         message = error;

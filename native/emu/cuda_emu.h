@@ -4,14 +4,16 @@
 // libraries on top of it.
 //
 // What is emulated: the index variables, __syncthreads, full-warp shuffles, mma.sync m16n8k16 and ldmatrix
-// (mma.cuh), cp.async (cp_async.cuh, done at once), float <-> half conversion, dynamic shared memory (filled with
-// 0xFF bytes, a NaN in every float type, so a read of unwritten shared memory shows up). __shared__ variables
-// become function statics, which is right because blocks run one at a time. Each block's threads run as fibers on
-// the launching thread; a barrier or warp collective is a point where a fiber yields until all the live threads of
-// its block (or lanes of its warp) have arrived, and one that cannot complete (a lane has exited, or lanes wait at
-// different places) fails the launch with a message instead of hanging. Not emulated: memory spaces beyond the
-// checks of ldmatrix and cp.async, timing, races between warps (a warp runs on until its next barrier or
-// collective), the asynchrony of cp.async (a missing wait goes unseen), atomics.
+// (mma.cuh), cp.async (cp_async.cuh: a copy lands when its thread waits for it, and its destination reads as NaN
+// until then), float <-> half conversion, dynamic shared memory (filled with 0xFF bytes, a NaN in every float type,
+// so a read of unwritten shared memory shows up). __shared__ variables become function statics, which is right
+// because blocks run one at a time. Each block's threads run as fibers on the launching thread; a barrier or warp
+// collective is a point where a fiber yields until all the live threads of its block (or lanes of its warp) have
+// arrived, and one that cannot complete (a lane has exited, or lanes wait at different places) fails the launch
+// with a message instead of hanging. Between two barriers one warp runs to the next barrier before the next warp
+// starts, in ascending warp order in even blocks and descending in odd ones, so a missing barrier between warps
+// that share memory gives wrong (often NaN) results. Not emulated: memory spaces beyond the checks of ldmatrix and
+// cp.async, timing, atomics, races inside a warp beyond what running its lanes in order shows.
 #pragma once
 #define XDIT_HOST_EMU 1
 
@@ -77,9 +79,15 @@ namespace xdit_emu
     // dynamic shared memory fails the launch.
     void ldmatrix_x4(unsigned (&r)[4], const void* row, bool trans);
 
-    // cp.async of 16 bytes with zero fill (cp_async.cuh), done at once; dst must lie in the dynamic shared memory
-    // and both addresses be 16-byte aligned, or the launch fails.
+    // cp.async of 16 bytes with zero fill (cp_async.cuh); dst must lie in the dynamic shared memory and both
+    // addresses be 16-byte aligned, or the launch fails. The copy is asynchronous as on a GPU, at its latest: dst
+    // reads as NaN from the issue until the issuing thread waits for the copy's group (cp_async_wait), when src is
+    // read and dst written.
     void cp_async16(void* dst, const void* src, int bytes);
+    // cp.async.commit_group: the calling thread's copies since its last commit become one group.
+    void cp_async_commit();
+    // cp.async.wait_group n: the calling thread's committed groups, but the n newest, land.
+    void cp_async_wait(int n);
 
     using Thunk = void (*)(void** args);
 

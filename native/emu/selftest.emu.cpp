@@ -52,6 +52,35 @@ extern "C" __global__ void emu_selftest_cp_async_to_global(float* out)
     cp_async_wait_prior<0>();
 }
 
+// 32 threads copy in[0, 256) to shared memory by cp.async in two groups (in[0, 128), then in[128, 256)), then
+// read it back twice: out[0, 256) after waiting for all but the newest group, out[256, 512) after waiting for all.
+extern "C" __global__ void emu_selftest_cp_async_groups(const float* in, float* out)
+{
+    XDIT_DYNAMIC_SMEM(float, s);
+    const int t = threadIdx.x;
+    cp_async16(s + 4 * t, in + 4 * t, 16);
+    cp_async_commit();
+    cp_async16(s + 128 + 4 * t, in + 128 + 4 * t, 16);
+    cp_async_commit();
+    cp_async_wait_prior<1>();
+    __syncthreads();
+    for (int i = t; i < 256; i += 32) out[i] = s[i];
+    __syncthreads();
+    cp_async_wait_prior<0>();
+    __syncthreads();
+    for (int i = t; i < 256; i += 32) out[256 + i] = s[i];
+}
+
+// Each thread writes its index to shared memory and reads another warp's slot with no barrier between: a race.
+extern "C" __global__ void emu_selftest_missing_barrier(float* out)
+{
+    XDIT_DYNAMIC_SMEM(float, s);
+    s[threadIdx.x] = (float)threadIdx.x;
+    out[blockIdx.x * blockDim.x + threadIdx.x] = s[(threadIdx.x + 32) % blockDim.x];
+}
+
+XDIT_EMU_KERNEL(emu_selftest_cp_async_groups)
+XDIT_EMU_KERNEL(emu_selftest_missing_barrier)
 XDIT_EMU_KERNEL(emu_selftest_ldmatrix_misaligned)
 XDIT_EMU_KERNEL(emu_selftest_cp_async_to_global)
 XDIT_EMU_KERNEL(emu_selftest_warp_sum)

@@ -4,7 +4,8 @@
 // the 16 bytes with zeros, so rows past the end of a tensor cost nothing but a zero store; both addresses 16-byte
 // aligned. cp_async_commit() closes a group of copies, cp_async_wait_prior<N>() waits until at most the N newest
 // groups are in flight; a __syncthreads after it makes the copies visible to the block. Under XDIT_HOST_EMU
-// (native/emu) the copy happens at once, and misaligned or non-shared addresses fail the launch.
+// (native/emu) a copy lands only at its wait, its destination reads as NaN until then, and misaligned or
+// non-shared addresses fail the launch.
 #pragma once
 #include "common.cuh"
 
@@ -23,7 +24,9 @@ __device__ __forceinline__ void cp_async16(void* dst, const void* src, int bytes
 // Closes the group of copies this thread started since the last commit (an empty group is fine).
 __device__ __forceinline__ void cp_async_commit()
 {
-#ifndef XDIT_HOST_EMU
+#ifdef XDIT_HOST_EMU
+    xdit_emu::cp_async_commit();
+#else
     asm volatile("cp.async.commit_group;" ::: "memory");
 #endif
 }
@@ -32,7 +35,9 @@ __device__ __forceinline__ void cp_async_commit()
 template <int N>
 __device__ __forceinline__ void cp_async_wait_prior()
 {
-#ifndef XDIT_HOST_EMU
+#ifdef XDIT_HOST_EMU
+    xdit_emu::cp_async_wait(N);
+#else
     asm volatile("cp.async.wait_group %0;" :: "n"(N) : "memory");
 #endif
 }

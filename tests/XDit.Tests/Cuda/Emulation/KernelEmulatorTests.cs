@@ -4,7 +4,8 @@ namespace XDit.Tests.Cuda.Emulation;
 
 /// <summary>The emulator itself (native/emu/selftest.emu.cpp): shuffles compute the right thing, and what a GPU
 /// would not run correctly (exited or split warps, misaligned ldmatrix, cp.async outside shared memory) fails the
-/// launch with a message instead of hanging or passing.</summary>
+/// launch with a message instead of hanging or passing; a cp.async that nobody waited for, and shared memory read
+/// across warps with no barrier between, read as NaN.</summary>
 public class KernelEmulatorTests
 {
     static unsafe void Launch(string kernel, uint grid, uint block, uint smem, params Tensor[] buffers)
@@ -41,6 +42,37 @@ public class KernelEmulatorTests
         var mem = new EmuMemory();
         var e = Assert.Throws<InvalidOperationException>(() => Launch(kernel, 1, 64, 256, mem.Alloc(DType.F32, 256)));
         Assert.Contains(message, e.Message);
+    }
+
+    [Fact]
+    public void AsyncCopiesLandOnlyWhenTheirGroupIsWaitedFor()
+    {
+        var mem = new EmuMemory();
+        var x = Enumerable.Range(0, 256).Select(i => (float)i).ToArray();
+        var input = mem.Upload(x, DType.F32, 256);
+        var o = mem.Alloc(DType.F32, 512);
+        Launch("emu_selftest_cp_async_groups", 1, 32, 1024, input, o);
+        mem.AssertGuardsIntact();
+        var r = EmuMemory.Read(o);
+        // after wait_group 1 the older group is there and the newer one still reads NaN; after wait_group 0, all
+        Assert.Equal(x[..128], r[..128]);
+        Assert.All(r[128..256], v => Assert.True(float.IsNaN(v)));
+        Assert.Equal(x, r[256..]);
+    }
+
+    [Fact]
+    public void AMissingBarrierBetweenWarpsReadsNaN()
+    {
+        // warps run one after the other between barriers, warp 0 first in block 0 and warp 1 first in block 1, so
+        // the warp that runs first reads the other's slots before they are written
+        var mem = new EmuMemory();
+        var o = mem.Alloc(DType.F32, 128);
+        Launch("emu_selftest_missing_barrier", 2, 64, 256, o);
+        var r = EmuMemory.Read(o);
+        Assert.All(r[..32], v => Assert.True(float.IsNaN(v)));
+        Assert.Equal(Enumerable.Range(0, 32).Select(i => (float)i).ToArray(), r[32..64]);
+        Assert.Equal(Enumerable.Range(32, 32).Select(i => (float)i).ToArray(), r[64..96]);
+        Assert.All(r[96..], v => Assert.True(float.IsNaN(v)));
     }
 
     [Fact]
