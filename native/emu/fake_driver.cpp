@@ -59,7 +59,14 @@ namespace
         }
     }
 
-    constexpr std::size_t TotalMemory = 80ull << 30;   // nominal; nothing is reserved up front
+    // The device's memory: nominal (nothing is reserved up front), 80 GiB unless XDIT_EMU_DEVICE_MEMORY gives a number
+    // of bytes, so that a test can run a process out of device memory.
+    std::size_t deviceMemory()
+    {
+        const char* v = std::getenv("XDIT_EMU_DEVICE_MEMORY");
+        return v && *v ? (std::size_t)std::strtoull(v, nullptr, 10) : 80ull << 30;
+    }
+    const std::size_t TotalMemory = deviceMemory();
     constexpr int MaxDynamicSharedOptin = 227 * 1024;
     constexpr int DefaultDynamicShared = 48 * 1024;
 

@@ -73,17 +73,8 @@ public static class ModelInspector
         int w = Math.Max("component".Length, rows.Max(r => r.Name.Length));
         o.WriteLine($"{"component".PadRight(w)}  {"tensors",8}  {"parameters",14}  {"bytes",14}");
         foreach (var r in rows)
-            o.WriteLine($"{r.Name.PadRight(w)}  {r.Tensors,8}  {N(r.Parameters),14}  {N(r.Bytes),14}  ({Human(r.Bytes)})");
+            o.WriteLine($"{r.Name.PadRight(w)}  {r.Tensors,8}  {N(r.Parameters),14}  {N(r.Bytes),14}  ({ByteSize.Format(r.Bytes)})");
     }
 
     static string N(long x) => x.ToString("N0", CultureInfo.InvariantCulture);
-
-    static string Human(long bytes)
-    {
-        string[] units = ["B", "KiB", "MiB", "GiB", "TiB"];
-        double v = bytes;
-        int u = 0;
-        while (v >= 1024 && u < units.Length - 1) { v /= 1024; u++; }
-        return u == 0 ? $"{bytes} B" : v.ToString("0.0", CultureInfo.InvariantCulture) + " " + units[u];
-    }
 }

@@ -30,7 +30,13 @@ public sealed class ModelWeights : IDisposable
         if (expectedShape.Length > 0 && !Shape.Equal(info.Shape, expectedShape))
             throw new WeightShapeException(info.File, name, expectedShape, info.Shape);
         using var host = Source.Read(name);
-        var t = Ops.Upload(host);
+        Tensor t;
+        try { t = Ops.Upload(host); }
+        catch (DeviceOutOfMemoryException e)
+        {
+            var before = Bytes > 0 ? $", after {ByteSize.Format(Bytes)} of this checkpoint's weights" : "";
+            throw e.While($"{info.File}: tensor '{name}' ({host.DType}, {Shape.Format(info.Shape)}){before}");
+        }
         _loaded.Add(t);
         return t;
     }

@@ -7,7 +7,7 @@ namespace XDit.Runtime.Cuda;
 /// blocks wait in per-size free lists, so after the first denoising step no op calls cuMemAlloc. Reuse is safe
 /// without events because every op of one backend runs on one stream: a block freed after work was queued on it
 /// is only touched again by work queued later on the same stream. A failed cuMemAlloc empties the cache and
-/// retries once before it throws.
+/// retries once before it throws (<see cref="DeviceOutOfMemoryException"/> when memory ran out).
 /// </summary>
 public sealed unsafe class CudaArena : IAllocator, IDisposable
 {
@@ -55,10 +55,25 @@ public sealed unsafe class CudaArena : IAllocator, IDisposable
         if (r != 0)
         {
             lock (_lock) _inUse -= block;
-            throw new CudaException("cuMemAlloc_v2", r, Check.CuName(r), $"{block} bytes; arena holds {BytesReserved} bytes, {BytesInUse} in use");
+            var failure = new CudaException("cuMemAlloc_v2", r, Check.CuName(r), $"{block} bytes; arena holds {BytesReserved} bytes, {BytesInUse} in use");
+            if (r == 2) throw OutOfMemory(block, failure);
+            throw failure;
         }
         lock (_lock) { _fresh++; _reserved += block; }
         return new CudaStorage(p, byteLength, block) { Owner = this };
+    }
+
+    DeviceOutOfMemoryException OutOfMemory(long requested, CudaException failure)
+    {
+        var device = $"cuda:{_ctx.Device}";
+        long free = 0, total = 0;
+        try
+        {
+            device += $" ({CudaDevice.Query(_ctx.Device).Name})";
+            (free, total) = _ctx.MemoryInfo();
+        }
+        catch (CudaException) { }   // the numbers are for the message; the failure is what counts
+        return new DeviceOutOfMemoryException(device, requested, free, total, BytesReserved, failure);
     }
 
     public void Release(Storage storage)

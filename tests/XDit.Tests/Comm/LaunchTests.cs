@@ -14,7 +14,7 @@ public class LaunchTests
     public void TwoProcessDataParallelWritesTheSameImagesAsOneProcess()
     {
         var dir = TestPaths.TempDir();
-        var (code, stdout, stderr) = RunXdit(TimeSpan.FromSeconds(120), "launch", "--nproc-per-node", "2", "--",
+        var (code, stdout, stderr) = CliRunner.XditProcess(TimeSpan.FromSeconds(120), "launch", "--nproc-per-node", "2", "--",
             "generate", "-p", Red, "-p", Yellow, "--data-parallel-degree", "2", "--steps", "3", "-o", Path.Combine(dir, "x.png"));
         Assert.True(code == 0, $"exit {code}\nstdout:\n{stdout}\nstderr:\n{stderr}");
         Assert.Contains("[rank 0] mesh: world 2 = dp 2", stdout);
@@ -38,7 +38,7 @@ public class LaunchTests
     public void DegreesThatDoNotMatchTheProcessCountFailOnEveryRankWithOneLine()
     {
         var dir = TestPaths.TempDir();
-        var (code, _, stderr) = RunXdit(TimeSpan.FromSeconds(60), "launch", "--nproc-per-node", "2", "--", "generate", "-p", Red, "-o", Path.Combine(dir, "x.png"));
+        var (code, _, stderr) = CliRunner.XditProcess(TimeSpan.FromSeconds(60), "launch", "--nproc-per-node", "2", "--", "generate", "-p", Red, "-o", Path.Combine(dir, "x.png"));
         Assert.Equal(1, code);
         Assert.Contains("launched as 2 ranks (WORLD_SIZE) but the parallel degrees multiply to 1", stderr);
         Assert.Contains("xdit: launch: rank", stderr);
@@ -104,28 +104,5 @@ public class LaunchTests
         var (code, _, stderr) = CliRunner.Xdit("launch", "--nproc-per-node", "2");
         Assert.Equal(1, code);
         Assert.Contains("nothing to launch: give the command after --", stderr);
-    }
-
-    /// <summary>Runs the built xdit.dll (next to the test assembly) under the dotnet host as a separate process.</summary>
-    static (int Code, string Out, string Err) RunXdit(TimeSpan limit, params string[] args)
-    {
-        var dll = Path.Combine(AppContext.BaseDirectory, "xdit.dll");
-        Assert.True(File.Exists(dll), $"{dll} is missing: build tests/XDit.Tests (it references the CLI project)");
-        var host = Environment.ProcessPath is { } p && Path.GetFileNameWithoutExtension(p) == "dotnet" ? p
-            : Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") is { Length: > 0 } h ? h : "dotnet";
-        var info = new ProcessStartInfo(host) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        info.ArgumentList.Add(dll);
-        foreach (var a in args) info.ArgumentList.Add(a);
-        foreach (var v in new[] { "RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT", "XDIT_AGENT_STORE" }) info.Environment.Remove(v);
-        using var proc = Process.Start(info)!;
-        var stdout = proc.StandardOutput.ReadToEndAsync();
-        var stderr = proc.StandardError.ReadToEndAsync();
-        if (!proc.WaitForExit(limit))
-        {
-            proc.Kill(entireProcessTree: true);
-            Assert.Fail($"xdit {string.Join(' ', args)} did not finish within {limit.TotalSeconds} s");
-        }
-        proc.WaitForExit();
-        return (proc.ExitCode, stdout.Result, stderr.Result);
     }
 }
