@@ -23,7 +23,8 @@ case "$cmd" in
       echo "--- the CUDA backend on the CPU emulator"
       XDIT_TEST_CUDA_EMULATOR=1 dotnet "$tests" -noColor -class XDit.Tests.Cuda.CudaRuntimeTests -class XDit.Tests.Cuda.CudaOpsTests \
         -class XDit.Tests.Comm.NcclCommunicatorTests \
-        -class XDit.Tests.Cuda.Emulation.EmulatedCudaPipelineTests -class XDit.Tests.Cuda.Emulation.EmulatedCudaParallelTests | tee /tmp/xdit-test-emu.log
+        -class XDit.Tests.Cuda.Emulation.EmulatedCudaPipelineTests -class XDit.Tests.Cuda.Emulation.EmulatedCudaParallelTests \
+        -class XDit.Tests.Cuda.Emulation.EmulatedGemmFallbackTests | tee /tmp/xdit-test-emu.log
       status=$(( status | PIPESTATUS[0] ))
       logs+=(/tmp/xdit-test-emu.log)
     fi

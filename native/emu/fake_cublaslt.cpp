@@ -10,14 +10,17 @@
 // each other, pointers must be aligned to their element size and to what the heuristic was told (see Algo), and
 // the matrices of a batched D must not overlap.
 //
-// Not implemented: cublasGemmStridedBatchedEx (returns NOT_SUPPORTED), epilogues other than DEFAULT/RELU/BIAS/
-// RELU_BIAS/GELU/GELU_BIAS, aux outputs, scale pointers, FP8/int types, orders other than column-major, pointer
-// modes other than host/device scalars.
+// cublasGemmStridedBatchedEx computes the same products (the fallback where cuBLASLt has no algorithm), and a test
+// can make the heuristic find none (xdit_emu_cublaslt_refuse).
+//
+// Not implemented: epilogues other than DEFAULT/RELU/BIAS/RELU_BIAS/GELU/GELU_BIAS, aux outputs, scale pointers,
+// FP8/int types, orders other than column-major, pointer modes other than host/device scalars.
 
 #include "cuda_emu.h"
 #include "common.cuh"   // the kernels' bf16 rounding, so GEMM outputs round as the kernels' do
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
@@ -364,12 +367,57 @@ XDIT_BLAS_EXPORT int cublasSetMathMode(void* handle, int /*mode*/)
     return Find<BlasHandle>(handle, Kind::Blas) ? kSuccess : kNotInitialized;
 }
 
-XDIT_BLAS_EXPORT int cublasGemmStridedBatchedEx(void* handle, int, int, int, int, int, const void*, const void*, int, int,
-                                                long long, const void*, int, int, long long, const void*, void*, int, int,
-                                                long long, int, int, int)
+XDIT_BLAS_EXPORT int cublasGemmStridedBatchedEx(void* handle, int transa, int transb, int m, int n, int k, const void* alpha,
+                                                const void* A, int aType, int lda, long long strideA, const void* B, int bType,
+                                                int ldb, long long strideB, const void* beta, void* C, int cType, int ldc,
+                                                long long strideC, int batch, int computeType, int algo)
 {
-    // XDit issues every GEMM through cuBLASLt; this entry point only has to exist.
-    return Find<BlasHandle>(handle, Kind::Blas) ? kNotSupported : kNotInitialized;
+    if (!Find<BlasHandle>(handle, Kind::Blas)) return kNotInitialized;
+    if (computeType != kCompute32F && computeType != kCompute32FPedantic) return kNotSupported;
+    // CUBLAS_GEMM_DEFAULT (-1), CUBLAS_GEMM_ALGO0..23, CUBLAS_GEMM_DEFAULT_TENSOR_OP (99) .. ALGO15_TENSOR_OP (115)
+    if (!(algo >= -1 && algo <= 23) && !(algo >= 99 && algo <= 115)) return kInvalidValue;
+    if (m < 0 || n < 0 || k < 0 || batch < 0 || transa < 0 || transa > 2 || transb < 0 || transb > 2) return kInvalidValue;
+    // 32F compute takes 16F x 16F -> 16F or 32F, 16BF likewise, and 32F x 32F -> 32F
+    if (!KnownType(aType) || bType != aType || (cType != aType && cType != kR32F)) return kNotSupported;
+    if (!alpha || !beta) return kInvalidValue;
+    MatmulDesc desc;
+    desc.transA = transa;
+    desc.transB = transb;
+    MatrixLayout la, lb, lc;
+    auto layout = [&](MatrixLayout& l, int type, int64_t rows, int64_t cols, int ld, long long stride) {
+        l.type = uint32_t(type);
+        l.rows = uint64_t(rows);
+        l.cols = uint64_t(cols);
+        l.ld = ld;
+        l.batch = batch > 0 ? batch : 1;
+        l.stride = stride;
+        return ld >= std::max<int64_t>(1, rows);   // cuBLAS checks lda >= max(1, rows) even for empty products
+    };
+    if (!layout(la, aType, transa ? k : m, transa ? m : k, lda, strideA) || !layout(lb, bType, transb ? n : k, transb ? k : n, ldb, strideB) ||
+        !layout(lc, cType, m, n, ldc, strideC))
+        return kInvalidValue;
+    Problem p;
+    int st = Derive(&desc, &la, &lb, &lc, &lc, p);
+    if (st != kSuccess) return st;
+    if (batch == 0 || m == 0 || n == 0) return kSuccess;
+    float al, be;
+    std::memcpy(&al, alpha, 4);
+    std::memcpy(&be, beta, 4);
+    const uint64_t a = uint64_t(uintptr_t(A)), b = uint64_t(uintptr_t(B)), c = uint64_t(uintptr_t(C));
+    if (!c || (k > 0 && (!a || !b))) return kInvalidValue;
+    // cuBLAS takes any alignment beyond the element's (what makes it the fallback for cuBLASLt)
+    if ((k > 0 && (!Aligned(a, la, p.batch, ElemSize(aType)) || !Aligned(b, lb, p.batch, ElemSize(bType)))) ||
+        !Aligned(c, lc, p.batch, ElemSize(cType)))
+        return kInvalidValue;
+    try
+    {
+        Run(p, desc, al, be, a, la, b, lb, c, lc, c, lc);
+    }
+    catch (const std::bad_alloc&)
+    {
+        return kAllocFailed;
+    }
+    return kSuccess;
 }
 
 // ---- cuBLASLt ---------------------------------------------------------------------------------------------------
@@ -567,6 +615,15 @@ struct XditLtHeuristicResult
 };
 static_assert(sizeof(XditLtAlgo) == 64 && sizeof(XditLtHeuristicResult) == 96, "cublasLt.h layout");
 
+namespace
+{
+    std::atomic<int> gRefuse{0};
+}
+
+// For the tests of the fallbacks (CudaOps.Gemm): 0 answers every heuristic query, 1 returns no algorithm (with
+// CUBLAS_STATUS_SUCCESS) for products with an epilogue, 2 returns CUBLAS_STATUS_NOT_SUPPORTED for every product.
+extern "C" __attribute__((visibility("default"))) void xdit_emu_cublaslt_refuse(int mode) { gRefuse.store(mode); }
+
 XDIT_BLAS_EXPORT int cublasLtMatmulAlgoGetHeuristic(void* handle, void* desc, void* aDesc, void* bDesc, void* cDesc,
                                                     void* dDesc, void* prefHandle, int requested,
                                                     XditLtHeuristicResult* results, int* returned)
@@ -580,8 +637,13 @@ XDIT_BLAS_EXPORT int cublasLtMatmulAlgoGetHeuristic(void* handle, void* desc, vo
     Problem p;
     const MatrixLayout *la = Find<MatrixLayout>(aDesc, Kind::Layout), *lb = Find<MatrixLayout>(bDesc, Kind::Layout);
     const MatrixLayout *lc = Find<MatrixLayout>(cDesc, Kind::Layout), *ld = Find<MatrixLayout>(dDesc, Kind::Layout);
-    int st = Derive(Find<MatmulDesc>(desc, Kind::Desc), la, lb, lc, ld, p);
+    const MatmulDesc* d = Find<MatmulDesc>(desc, Kind::Desc);
+    int st = Derive(d, la, lb, lc, ld, p);
     if (st != kSuccess) return st;
+    // Where a test asked (xdit_emu_cublaslt_refuse), no algorithm, in the two ways cuBLASLt versions say so.
+    const int refuse = gRefuse.load();
+    if (refuse == 2) return kNotSupported;
+    if (refuse == 1 && d->epilogue != kEpiDefault) return kSuccess;
     // One algorithm fits every problem; it needs no workspace.
     std::memset(&results[0], 0, sizeof(XditLtHeuristicResult));
     results[0].algo.data[0] = kAlgoTag;

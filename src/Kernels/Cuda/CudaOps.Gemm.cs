@@ -3,8 +3,9 @@ using static XDit.Runtime.Cuda.Interop.BlasEnums;
 
 namespace XDit.Kernels.Cuda;
 
-// GEMMs through cuBLASLt. cuBLASLt is column-major, so a row-major product Y[M,N] = X[M,K]·Wᵀ is computed as the
-// column-major D[N×M] = op(W)·X with op = transpose (W stored [N, K] as in PyTorch Linear).
+// GEMMs through cuBLASLt, or plain cuBLAS where cuBLASLt has no algorithm. Both are column-major, so a row-major
+// product Y[M,N] = X[M,K]·Wᵀ is computed as the column-major D[N×M] = op(W)·X with op = transpose (W stored [N, K]
+// as in PyTorch Linear).
 public sealed unsafe partial class CudaOps
 {
     public Tensor Linear(Tensor x, Tensor w, Tensor? bias = null, Activation act = Activation.None)
@@ -41,14 +42,33 @@ public sealed unsafe partial class CudaOps
             (false, Activation.GeluTanh) => EpilogueGelu,
             _ => EpilogueDefault,
         };
+        bool fused = false;
         if (k == 0) ZeroFill(y);
         else
-            _lt.Run(dt, transA: true, transB: false, m: n, n: m, k: k,
+            fused = Gemm(dt, transA: true, m: n, n: m, k: k,
                 a: Ptr(wc.T), lda: k, strideA: 0, b: Ptr(xc.T), ldb: k, strideB: 0, d: Ptr(y), ldd: n, strideD: 0, batch: 1,
-                alpha: 1f, epilogue: epi, bias: fuseBias ? biasPtr : 0, stream: _stream.Handle);
-        if (biasPtr != 0 && !fuseBias) BinaryInto(y, y, bc.T, 0);
-        if (!fuseAct && act != Activation.None) ActivateInto(y, y, act);
+                alpha: 1f, epilogue: epi, bias: fuseBias ? biasPtr : 0);
+        if (biasPtr != 0 && !(fuseBias && fused)) BinaryInto(y, y, bc.T, 0);
+        if (act != Activation.None && !(fuseAct && fused)) ActivateInto(y, y, act);
         return y;
+    }
+
+    /// <summary>GEMMs that cuBLASLt had no algorithm for, with their epilogue or at all, since this CudaOps was made.</summary>
+    public int GemmFallbacks { get; private set; }
+
+    /// <summary>Column-major D = alpha·op(A)·B [+ bias, epilogue] (<see cref="LtMatmul.TryRun"/>): through cuBLASLt with
+    /// the epilogue, else through cuBLASLt without it, else through plain cuBLAS. True when the epilogue ran.</summary>
+    bool Gemm(DType dt, bool transA, long m, long n, long k, ulong a, long lda, long strideA, ulong b, long ldb, long strideB,
+        ulong d, long ldd, long strideD, int batch, float alpha, uint epilogue, ulong bias)
+    {
+        if (_lt.TryRun(dt, transA, false, m, n, k, a, lda, strideA, b, ldb, strideB, d, ldd, strideD, batch, alpha, epilogue, bias, _stream.Handle))
+            return true;
+        GemmFallbacks++;
+        if (epilogue != EpilogueDefault
+            && _lt.TryRun(dt, transA, false, m, n, k, a, lda, strideA, b, ldb, strideB, d, ldd, strideD, batch, alpha, EpilogueDefault, 0, _stream.Handle))
+            return false;
+        _blas.Run(dt, transA, false, m, n, k, a, lda, strideA, b, ldb, strideB, d, ldd, strideD, batch, alpha, _stream.Handle);
+        return epilogue == EpilogueDefault;
     }
 
     void ZeroFill(Tensor y)
@@ -82,11 +102,11 @@ public sealed unsafe partial class CudaOps
         if (batch > int.MaxValue) throw new NotSupportedException($"MatMul: {batch} batches");
         // row-major C[M,N] = A·B  ⇔  column-major Cᵀ[N×M] = Bᵀ·Aᵀ, and a row-major matrix is its own transpose
         // read column-major: so A_lt = b (op = T when b is [N, K]), B_lt = a.
-        _lt.Run(dt, transA: transposeB, transB: false, m: n, n: m, k: k,
+        Gemm(dt, transA: transposeB, m: n, n: m, k: k,
             a: Ptr(bc.T), lda: transposeB ? k : n, strideA: shared ? 0 : (long)n * k,
             b: Ptr(ac.T), ldb: k, strideB: (long)m * k,
             d: Ptr(y), ldd: n, strideD: (long)m * n, batch: (int)batch,
-            alpha: alpha, epilogue: EpilogueDefault, bias: 0, stream: _stream.Handle);
+            alpha: alpha, epilogue: EpilogueDefault, bias: 0);
         return y;
     }
 }

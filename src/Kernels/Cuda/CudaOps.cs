@@ -13,13 +13,14 @@ namespace XDit.Kernels.Cuda;
 /// </summary>
 public sealed unsafe partial class CudaOps : IOps
 {
-    const long WorkspaceBytes = 32L << 20;   // cuBLASLt and cuDNN share it; 32 MiB is what Hopper wants
+    const long WorkspaceBytes = 32L << 20;   // cuBLASLt, cuBLAS and cuDNN share it; 32 MiB is what Hopper wants
 
     readonly CudaContext _ctx;
     readonly CudaStream _stream;
     readonly CudaArena _arena;
     readonly KernelLibrary _kernels;
     readonly LtMatmul _lt;
+    readonly BlasGemm _blas;
     readonly DeviceBuffer _workspace;
     readonly Transfers _transfers;
     CudnnConvolution? _cudnn;
@@ -42,6 +43,7 @@ public sealed unsafe partial class CudaOps : IOps
         _arena = new CudaArena(_ctx);
         _workspace = new DeviceBuffer(WorkspaceBytes);
         _lt = new LtMatmul(_workspace.Pointer, WorkspaceBytes);
+        _blas = new BlasGemm(_workspace.Pointer, WorkspaceBytes);
         _kernels = new KernelLibrary(new NvrtcCompiler(Info.Arch, kernelCacheDir));
         _transfers = new Transfers(_stream);
         ActivationType = activationType;
@@ -144,6 +146,7 @@ public sealed unsafe partial class CudaOps : IOps
         _disposed = true;
         _cudnn?.Dispose();
         _lt.Dispose();
+        _blas.Dispose();
         _kernels.Dispose();
         _transfers.Dispose();
         _arena.Dispose();

@@ -42,6 +42,7 @@ public sealed unsafe class LtMatmul : IDisposable
     {
         public nint Desc, A, B, D;
         public CublasLtAlgo Algo;
+        public bool Supported;
     }
 
     /// <summary>The alignment every matrix of a strided batch has: that of the first pointer, lowered to that of
@@ -56,7 +57,9 @@ public sealed unsafe class LtMatmul : IDisposable
 
     /// <summary>D = alpha·op(A)·op(B) [+ bias] with epilogue; A, B, D of one dtype. A is (transA ? k×m : m×k)
     /// with leading dimension lda, likewise B; D is m×n with ldd. Strides of 0 share one matrix across batches.</summary>
-    public void Run(DType dtype, bool transA, bool transB, long m, long n, long k,
+    /// <returns>false, with nothing queued, when the heuristic has no algorithm for this product (remembered, so
+    /// it is asked once per shape); the caller then computes it another way.</returns>
+    public bool TryRun(DType dtype, bool transA, bool transB, long m, long n, long k,
         ulong a, long lda, long strideA, ulong b, long ldb, long strideB, ulong d, long ldd, long strideD, int batch,
         float alpha, uint epilogue, ulong bias, nint stream)
     {
@@ -69,6 +72,7 @@ public sealed unsafe class LtMatmul : IDisposable
         {
             if (!_plans.TryGetValue(key, out plan!)) _plans[key] = plan = Build(key);
         }
+        if (!plan.Supported) return false;
         float beta = 0f;
         var algo = plan.Algo;
         lock (plan)   // the bias pointer lives in the shared descriptor: set and use it together
@@ -78,6 +82,7 @@ public sealed unsafe class LtMatmul : IDisposable
             Check.Cublas(CublasLt.cublasLtMatmul(_handle, plan.Desc, &alpha, a, plan.A, b, plan.B, &beta, d, plan.D, d, plan.D,
                 &algo, _workspace, (nuint)_workspaceBytes, stream), "cublasLtMatmul");
         }
+        return true;
     }
 
     Plan Build(PlanKey key)
@@ -112,15 +117,16 @@ public sealed unsafe class LtMatmul : IDisposable
             // Tell the heuristic how aligned the pointers really are (views into fused tensors may be only 2-byte
             // aligned); its default assumes 256 and may pick a kernel that faults otherwise.
             uint alA = (uint)key.AlignA, alB = (uint)key.AlignB, alD = (uint)key.AlignD;
-            Check.Cublas(CublasLt.cublasLtMatmulPreferenceSetAttribute(pref, 5, &alA, sizeof(uint)), "cublasLtMatmulPreferenceSetAttribute(MIN_ALIGNMENT_A_BYTES)");
-            Check.Cublas(CublasLt.cublasLtMatmulPreferenceSetAttribute(pref, 6, &alB, sizeof(uint)), "cublasLtMatmulPreferenceSetAttribute(MIN_ALIGNMENT_B_BYTES)");
-            Check.Cublas(CublasLt.cublasLtMatmulPreferenceSetAttribute(pref, 7, &alD, sizeof(uint)), "cublasLtMatmulPreferenceSetAttribute(MIN_ALIGNMENT_C_BYTES)");
-            Check.Cublas(CublasLt.cublasLtMatmulPreferenceSetAttribute(pref, 8, &alD, sizeof(uint)), "cublasLtMatmulPreferenceSetAttribute(MIN_ALIGNMENT_D_BYTES)");
+            Check.Cublas(CublasLt.cublasLtMatmulPreferenceSetAttribute(pref, PrefMinAlignmentA, &alA, sizeof(uint)), "cublasLtMatmulPreferenceSetAttribute(MIN_ALIGNMENT_A_BYTES)");
+            Check.Cublas(CublasLt.cublasLtMatmulPreferenceSetAttribute(pref, PrefMinAlignmentB, &alB, sizeof(uint)), "cublasLtMatmulPreferenceSetAttribute(MIN_ALIGNMENT_B_BYTES)");
+            Check.Cublas(CublasLt.cublasLtMatmulPreferenceSetAttribute(pref, PrefMinAlignmentC, &alD, sizeof(uint)), "cublasLtMatmulPreferenceSetAttribute(MIN_ALIGNMENT_C_BYTES)");
+            Check.Cublas(CublasLt.cublasLtMatmulPreferenceSetAttribute(pref, PrefMinAlignmentD, &alD, sizeof(uint)), "cublasLtMatmulPreferenceSetAttribute(MIN_ALIGNMENT_D_BYTES)");
             CublasLtHeuristicResult result;
             int returned = 0;
-            Check.Cublas(CublasLt.cublasLtMatmulAlgoGetHeuristic(_handle, desc, la, lb, ld, ld, pref, 1, &result, &returned), "cublasLtMatmulAlgoGetHeuristic");
-            if (returned == 0)
-                throw new CudaException("cublasLtMatmulAlgoGetHeuristic", 15, "CUBLAS_STATUS_NOT_SUPPORTED", $"no algorithm for {key}");
+            int status = CublasLt.cublasLtMatmulAlgoGetHeuristic(_handle, desc, la, lb, ld, ld, pref, 1, &result, &returned);
+            // no algorithm comes back as NOT_SUPPORTED or as success with none returned, depending on the version
+            if (status != NotSupported) Check.Cublas(status, "cublasLtMatmulAlgoGetHeuristic");
+            p.Supported = status == 0 && returned > 0;
             p.Algo = result.Algo;
         }
         finally

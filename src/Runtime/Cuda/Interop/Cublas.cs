@@ -66,6 +66,8 @@ public unsafe struct CublasLtHeuristicResult
 /// <summary>Enum values from cublas_api.h / library_types.h / cublasLt.h (runtimes.md §6c-d).</summary>
 public static class BlasEnums
 {
+    // cublasStatus_t
+    public const int NotSupported = 15;
     // cudaDataType
     public const int R32F = 0, R16F = 2, R16BF = 14;
     // cublasComputeType_t
@@ -80,5 +82,5 @@ public static class BlasEnums
     // cublasLtMatrixLayoutAttribute_t
     public const int LayoutBatchCount = 5, LayoutStridedBatchOffset = 6;
     // cublasLtMatmulPreferenceAttributes_t
-    public const int PrefMaxWorkspaceBytes = 1;
+    public const int PrefMaxWorkspaceBytes = 1, PrefMinAlignmentA = 5, PrefMinAlignmentB = 6, PrefMinAlignmentC = 7, PrefMinAlignmentD = 8;
 }

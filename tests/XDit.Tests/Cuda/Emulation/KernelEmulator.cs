@@ -21,6 +21,7 @@ public sealed unsafe class KernelEmulator
 
     readonly delegate* unmanaged<byte*, uint, uint, uint, uint, uint, uint, uint, void**, int> _launch;
     readonly delegate* unmanaged<byte*> _error;
+    readonly nint _library;
 
     /// <summary>The folder with the library under the names CudaLibraries loads: libcuda.so.1, libnvrtc.so.13,
     /// libcublas.so.13, libcublasLt.so.13, libcudnn.so.9, libnccl.so.2 (links to one file, so all share one state).</summary>
@@ -29,6 +30,7 @@ public sealed unsafe class KernelEmulator
     KernelEmulator(nint library, string dir)
     {
         LibraryDir = dir;
+        _library = library;
         _launch = (delegate* unmanaged<byte*, uint, uint, uint, uint, uint, uint, uint, void**, int>)NativeLibrary.GetExport(library, "xdit_emu_launch");
         _error = (delegate* unmanaged<byte*>)NativeLibrary.GetExport(library, "xdit_emu_error");
     }
@@ -48,6 +50,12 @@ public sealed unsafe class KernelEmulator
         reason = _unavailable;
         return e;
     }
+
+    /// <summary>Makes the stand-in cuBLASLt's heuristic find no algorithm (fake_cublaslt.cpp): 0 never, 1 for
+    /// products with an epilogue, 2 for every product. The library is the one the CUDA libraries load, so this
+    /// holds for the whole process: set it only in the "cuda" collection, and put 0 back.</summary>
+    public void RefuseLtAlgorithms(int mode) =>
+        ((delegate* unmanaged<int, void>)NativeLibrary.GetExport(_library, "xdit_emu_cublaslt_refuse"))(mode);
 
     /// <summary>Runs <paramref name="launch"/> with the kernel's parameters in <paramref name="args"/>; throws with the
     /// emulator's message when the launch cannot complete (deadlock, partial-warp collective, unknown kernel).</summary>
