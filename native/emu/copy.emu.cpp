@@ -5,3 +5,4 @@
 XDIT_EMU_KERNEL(copy_strided)
 XDIT_EMU_KERNEL(convert)
 XDIT_EMU_KERNEL(embedding_gather)
+XDIT_EMU_KERNEL(im2col)

@@ -1,4 +1,5 @@
 using XDit.Runtime;
+using XDit.Runtime.Cuda;
 
 namespace XDit.Kernels.Cuda;
 
@@ -21,8 +22,13 @@ public sealed unsafe partial class CudaOps
         using var wc = Dense(w, dt);
         var y = Empty(dt, n, o, oh, ow);
         if (y.NumElements == 0) return y;
+        long need = ConvolutionViaCudnn ? Cudnn.WorkspaceFor(dt, n, c, h, wd, o, kh, kw, stride, padding, WorkspaceBytes) : -1;
+        if (need < 0)
+        {
+            ConvolveByGemm(xc.T, wc.T, bias, stride, padding, y);
+            return y;
+        }
         var conv = Cudnn;
-        long need = conv.WorkspaceFor(dt, n, c, h, wd, o, kh, kw, stride, padding, WorkspaceBytes);
         using var extra = need > WorkspaceBytes ? Temp.Own(Empty(DType.U8, checked((int)need))) : default;
         ulong ws = need > WorkspaceBytes ? Ptr(extra.T) : _workspace.Pointer;
         conv.Forward(dt, n, c, h, wd, o, kh, kw, stride, padding, Ptr(xc.T), Ptr(wc.T), Ptr(y), ws, Math.Max(need, WorkspaceBytes));
@@ -36,6 +42,50 @@ public sealed unsafe partial class CudaOps
             Launch("pointwise", "add_channel_bias", B * C * S, args);
         }
         return y;
+    }
+
+    /// <summary>Convolutions through cuDNN: true where libcudnn loads. False (or a shape cuDNN has no algorithm
+    /// for) runs them as im2col + GEMM instead: the same numbers within the dtype's rounding, more memory traffic.</summary>
+    public bool ConvolutionViaCudnn { get; set; } = CudaLibraries.Load(CudaLibraries.CudnnSpec).Found;
+
+    /// <summary>Most bytes of im2col columns the GEMM path materialises at once (it walks the output pixels in chunks).</summary>
+    public long ConvolutionGemmChunkBytes { get; set; } = 256L << 20;
+
+    /// <summary>Counts the convolutions computed by im2col + GEMM since this CudaOps was made.</summary>
+    public int GemmConvolutions { get; private set; }
+
+    /// <summary>y [N, O, oh, ow] = conv(x [N, C, H, W], w [O, C, kh, kw]) + bias, both contiguous: per image and chunk
+    /// of output pixels, the columns [pixels, C·kh·kw] times wᵀ (a Linear, bias fused) give [pixels, O], copied
+    /// into y's [O, pixels] slice.</summary>
+    void ConvolveByGemm(Tensor x, Tensor w, Tensor? bias, int stride, int padding, Tensor y)
+    {
+        GemmConvolutions++;
+        int n = x.Dim(0), c = x.Dim(1), h = x.Dim(2), wd = x.Dim(3), o = w.Dim(0), kh = w.Dim(2), kw = w.Dim(3), ow = y.Dim(3);
+        long taps = (long)c * kh * kw, pixels = (long)y.Dim(2) * ow;
+        if (taps > int.MaxValue) throw new NotSupportedException($"Conv2d by GEMM: {taps} taps per output pixel");
+        var dt = x.DType;
+        using var w2 = new Tensor(w.Storage, w.DType, [o, (int)taps], null, w.Offset);
+        long chunk = Math.Clamp(ConvolutionGemmChunkBytes / (taps * dt.SizeOf()), 1, Math.Min(pixels, int.MaxValue));
+        using var cols = Empty(dt, (int)chunk, (int)taps);
+        ulong pc = Ptr(cols), px0 = Ptr(x);
+        int idt = (int)dt, ikh = kh, ikw = kw, istride = stride, ipad = padding;
+        long C = c, H = h, W = wd, OW = ow, s0 = 0, count = 0;
+        ulong px = px0;
+        void** args = stackalloc void*[] { &pc, &px, &idt, &C, &H, &W, &ikh, &ikw, &istride, &ipad, &OW, &s0, &count };
+        for (int img = 0; img < n; img++)
+        {
+            px = px0 + (ulong)((long)img * c * h * wd * dt.SizeOf());
+            for (s0 = 0; s0 < pixels; s0 += chunk)
+            {
+                count = Math.Min(chunk, pixels - s0);
+                Launch("copy", "im2col", count * taps, args);
+                using var part = count == chunk ? null : new Tensor(cols.Storage, dt, [(int)count, (int)taps], null, cols.Offset);
+                using var yt = Linear(part ?? cols, w2, bias);
+                // y[img, :, s0 .. s0 + count) as [count, O]: stride 1 along pixels, `pixels` along channels
+                using var dst = new Tensor(y.Storage, dt, [(int)count, o], [1, pixels], y.Offset + img * o * pixels + s0);
+                Copy(dst, yt);
+            }
+        }
     }
 
     public Tensor Upsample2x(Tensor x)

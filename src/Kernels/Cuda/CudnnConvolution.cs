@@ -8,7 +8,7 @@ namespace XDit.Kernels.Cuda;
 /// <summary>
 /// Forward 2-D convolution (cross-correlation, as PyTorch) through cuDNN's legacy API: NCHW tensors, float32
 /// compute. F32 data uses FMA math (no TF32, float tolerance); BF16/F16 use tensor cores. Descriptors and the
-/// algorithm (first heuristic choice that fits the workspace) are cached per shape.
+/// algorithm (first heuristic choice that fits the workspace, or none) are cached per shape.
 /// </summary>
 public sealed unsafe class CudnnConvolution : IDisposable
 {
@@ -41,15 +41,21 @@ public sealed unsafe class CudnnConvolution : IDisposable
         _ => throw new NotSupportedException($"convolution on {t} tensors"),
     };
 
-    /// <summary>Workspace bytes the plan for this shape needs (building the plan if new).</summary>
+    /// <summary>Workspace bytes the plan for this shape needs (building the plan if new), or -1 when cuDNN has no
+    /// algorithm for it (remembered; the caller computes the convolution another way).</summary>
     public long WorkspaceFor(DType dtype, int n, int c, int h, int w, int o, int kh, int kw, int stride, int pad, long available)
-        => Get(new ConvKey(dtype, n, c, h, w, o, kh, kw, stride, pad), available).WorkspaceBytes;
+    {
+        var plan = Get(new ConvKey(dtype, n, c, h, w, o, kh, kw, stride, pad), available);
+        return plan.Algo < 0 ? -1 : plan.WorkspaceBytes;
+    }
 
     /// <summary>y = conv(x, w); x [n, c, h, w], w [o, c, kh, kw], y [n, o, oh, ow], all contiguous, one dtype.</summary>
     public void Forward(DType dtype, int n, int c, int h, int w, int o, int kh, int kw, int stride, int pad,
         ulong x, ulong wt, ulong y, ulong workspace, long workspaceBytes)
     {
-        var plan = Get(new ConvKey(dtype, n, c, h, w, o, kh, kw, stride, pad), workspaceBytes);
+        var key = new ConvKey(dtype, n, c, h, w, o, kh, kw, stride, pad);
+        var plan = Get(key, workspaceBytes);
+        if (plan.Algo < 0) throw new CudaException("cudnnGetConvolutionForwardAlgorithm_v7", 3000, "CUDNN_STATUS_NOT_SUPPORTED", $"no algorithm for {key}");
         float alpha = 1f, beta = 0f;
         Check.Cudnn(Cudnn.cudnnConvolutionForward(_handle, &alpha, plan.X, x, plan.Wt, wt, plan.Conv, plan.Algo,
             workspace, (nuint)plan.WorkspaceBytes, &beta, plan.Y, y), "cudnnConvolutionForward");
@@ -100,8 +106,7 @@ public sealed unsafe class CudnnConvolution : IDisposable
             if (best < 0) { best = perf[i].Algo; bestWs = (long)ws; }
             if ((long)ws <= available) { best = perf[i].Algo; bestWs = (long)ws; break; }
         }
-        if (best < 0) throw new CudaException("cudnnGetConvolutionForwardAlgorithm_v7", 3000, "CUDNN_STATUS_NOT_SUPPORTED", $"no algorithm for {k}");
-        p.Algo = best;
+        p.Algo = best;   // -1: none
         p.WorkspaceBytes = bestWs;
         return p;
     }

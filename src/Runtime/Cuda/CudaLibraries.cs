@@ -38,7 +38,7 @@ public static class CudaLibraries
     public static readonly NativeLibrarySpec CublasLtSpec = new(CublasLt,
         OperatingSystem.IsWindows() ? ["cublasLt64_13.dll", "cublasLt64_12.dll"] : ["libcublasLt.so.13", "libcublasLt.so.12", "libcublasLt.so"], Toolkit);
     public static readonly NativeLibrarySpec CudnnSpec = new(Cudnn,
-        OperatingSystem.IsWindows() ? ["cudnn64_9.dll"] : ["libcudnn.so.9", "libcudnn.so"], "cuDNN 9 not installed (convolutions need it)");
+        OperatingSystem.IsWindows() ? ["cudnn64_9.dll"] : ["libcudnn.so.9", "libcudnn.so"], "cuDNN 9 not installed (convolutions run as im2col + GEMM instead, slower)");
     public static readonly NativeLibrarySpec NcclSpec = new(Nccl,
         OperatingSystem.IsWindows() ? ["nccl.dll"] : ["libnccl.so.2", "libnccl.so"], "NCCL not installed (multi-GPU runs need it)");
 

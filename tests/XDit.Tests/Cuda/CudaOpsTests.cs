@@ -238,6 +238,28 @@ public class CudaOpsTests
     }
 
     [Theory, MemberData(nameof(DTypes))]
+    public void Conv2dByGemmMatchesCpu(DType dt)
+    {
+        // the path taken without cuDNN; 1 KiB of columns at a time, so every image is walked in several chunks
+        var gpu = CudaTestDevice.Get(dt);
+        var (viaCudnn, chunkBytes, before) = (gpu.ConvolutionViaCudnn, gpu.ConvolutionGemmChunkBytes, gpu.GemmConvolutions);
+        gpu.ConvolutionViaCudnn = false;
+        gpu.ConvolutionGemmChunkBytes = 1024;
+        try
+        {
+            Compare(dt, (o, t) => o.Conv2d(t[0], t[1], t[2], 1, 1), Rand(101, 1, 2, 5, 9, 11), Rand(102, 0.3f, 7, 5, 3, 3), Rand(103, 1, 7));
+            Compare(dt, (o, t) => o.Conv2d(t[0], t[1], null, 2, 0), Rand(104, 1, 1, 4, 16, 16), Rand(105, 0.3f, 8, 4, 2, 2));
+            Compare(dt, (o, t) => o.Conv2d(t[0], t[1], t[2], 2, 1), Rand(106, 1, 2, 3, 13, 10), Rand(107, 0.3f, 6, 3, 3, 3), Rand(108, 1, 6));
+            Compare(dt, (o, t) => o.Conv2d(t[0], t[1], t[2]), Rand(109, 1, 1, 9, 5, 7), Rand(110, 0.3f, 3, 9, 1, 1), Rand(111, 1, 3));
+            Assert.Equal(before + 4, gpu.GemmConvolutions);
+        }
+        finally
+        {
+            (gpu.ConvolutionViaCudnn, gpu.ConvolutionGemmChunkBytes) = (viaCudnn, chunkBytes);
+        }
+    }
+
+    [Theory, MemberData(nameof(DTypes))]
     public void LayoutOpsMatchCpu(DType dt)
     {
         Compare(dt, (o, t) => o.Upsample2x(t[0]), Rand(111, 1, 2, 3, 5, 7));

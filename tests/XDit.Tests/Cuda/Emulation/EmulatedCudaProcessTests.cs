@@ -1,0 +1,64 @@
+namespace XDit.Tests.Cuda.Emulation;
+
+/// <summary>
+/// How `xdit generate --device cuda` behaves when the machine falls short: it runs as a process of its own on the
+/// CPU stand-ins for the CUDA libraries (native/emu), in an environment that takes something away. Out of device
+/// memory (the stand-in device has only XDIT_EMU_DEVICE_MEMORY bytes) gives one line that says where and by how
+/// much; without cuDNN the convolutions run as im2col + GEMM and the picture is the same.
+/// </summary>
+[Collection("Console")]
+public class EmulatedCudaProcessTests
+{
+    static (int Code, string Err) Generate(string libraryDir, string output, Dictionary<string, string>? extra = null, params string[] more)
+    {
+        var env = new Dictionary<string, string>
+        {
+            ["XDIT_CUDA_LIBRARY_DIR"] = libraryDir,
+            ["XDIT_KERNEL_CACHE"] = Path.Combine(Path.GetDirectoryName(output)!, "kernel-cache"),
+        };
+        foreach (var (k, v) in extra ?? []) env[k] = v;
+        var (code, _, err) = CliRunner.XditProcess(TimeSpan.FromSeconds(120), env,
+            ["generate", "--model", TestPaths.DemoModel, "--device", "cuda", "-p", "a red circle on a blue background", "-o", output, .. more]);
+        return (code, err);
+    }
+
+    [Fact]
+    public void LoadingMoreWeightsThanTheDeviceHoldsNamesTheTensorAndTheNumbers()
+    {
+        var emu = KernelEmulator.Get();
+        var output = Path.Combine(TestPaths.TempDir(), "x.png");
+        // the 32 MiB GEMM workspace and the text encoder fit, the transformer does not
+        var (code, stderr) = Generate(emu.LibraryDir, output, new() { ["XDIT_EMU_DEVICE_MEMORY"] = (36L << 20).ToString() });
+
+        Assert.Equal(1, code);
+        var line = Assert.Single(stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries));
+        Assert.StartsWith("xdit: ", line);
+        Assert.Contains(Path.Combine("transformer", "diffusion_pytorch_model.safetensors") + ": tensor 'transformer_blocks.", line);
+        Assert.Matches(@"out of memory on cuda:0 \(XDit CPU emulator\): [0-9.]+ KiB requested, [0-9.]+ KiB free of 36\.0 MiB", line);
+        Assert.False(File.Exists(output));
+    }
+
+    [Fact]
+    public void WithoutCudnnTheConvolutionsRunAsGemmsAndDrawTheSamePicture()
+    {
+        var emu = KernelEmulator.Get();
+        var dir = TestPaths.TempDir();
+        // the stand-ins again, all but libcudnn.so.9
+        var noCudnn = Path.Combine(dir, "no-cudnn");
+        Directory.CreateDirectory(noCudnn);
+        foreach (var lib in Directory.GetFiles(emu.LibraryDir, "lib*.so*").Where(f => Path.GetFileName(f) != "libcudnn.so.9"))
+            File.CreateSymbolicLink(Path.Combine(noCudnn, Path.GetFileName(lib)), lib);
+
+        string with = Path.Combine(dir, "with.png"), without = Path.Combine(dir, "without.png");
+        string[] args = ["--steps", "2", "--dtype", "f32"];
+        var (code, stderr) = Generate(emu.LibraryDir, with, null, args);
+        Assert.True(code == 0, stderr);
+        (code, stderr) = Generate(noCudnn, without, null, args);
+        Assert.True(code == 0, stderr);
+
+        var a = PngPixels.ReadRgb(with, out _, out _);
+        var b = PngPixels.ReadRgb(without, out _, out _);
+        Assert.Equal(a.Length, b.Length);
+        Assert.True(a.Zip(b).All(p => Math.Abs(p.First - p.Second) <= 1), "the two pictures differ by more than 1/255");
+    }
+}
