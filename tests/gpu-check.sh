@@ -5,8 +5,9 @@
 # then the device tool's run, with carry [".gpu"], timeout_s about 540, and the command
 #   bash tests/gpu-check.sh
 # One log per step and summary.txt go to $OUT (./gpu-out elsewhere); each step has a time limit ($LIMIT seconds,
-# default 150, more for the CUDA tests) and the script goes on after a failure, so one run shows everything. The order puts what decides
-# correctness first: kernel build, the CUDA tests, the fixtures in bf16, a picture, then the timings.
+# default 150, more for the CUDA tests) and the script goes on after a failure, so one run shows everything. The
+# order puts what decides correctness first: kernel build, the CUDA tests, the fixtures in bf16, a picture, then
+# the timings.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 out="${OUT:-gpu-out}"

@@ -66,6 +66,7 @@ public static partial class GenerateCommand
             var mesh = plan.Mesh(); // refuses degrees whose product is not the world size, before any work
             GenerationResult result;
             string backend;
+            IReadOnlyList<string> notes = [];
             if (plan.IsSingleRank)
             {
                 using var pipeline = reporter.Stage("load", () => PipelineLoader.Load(modelDir, options));
@@ -75,6 +76,7 @@ public static partial class GenerateCommand
                 result = pipeline.Generate(request);
                 result = result with { Timings = result.Timings.WithFirst("load", reporter.LoadTime) };
                 backend = pipeline.Ops.Name;
+                if (pipeline.Ops is XDit.Kernels.Cuda.CudaOps cuda) notes = cuda.FallbackNotes();
             }
             else
             {
@@ -107,6 +109,7 @@ public static partial class GenerateCommand
             {
                 Console.WriteLine($"{result.Images.Count} image(s) {result.Width}x{result.Height}, {result.Steps} steps, seed {result.Seed}, on {backend}");
                 PrintStages(result);
+                foreach (var note in notes) Console.WriteLine($"  note: {note}");
                 if (cache is not null) foreach (var line in cache.Summary()) Console.WriteLine(line);
                 foreach (var f in files) Console.WriteLine($"wrote {f}");
             }

@@ -64,6 +64,18 @@ public sealed unsafe partial class CudaOps : IOps
     /// GEMM with a bias epilogue and a separate exact GeluTanh kernel.</summary>
     public bool FuseGeluEpilogue { get; set; } = true;
 
+    /// <summary>What ran another way than planned so far, one line each (none when all went through cuBLASLt and
+    /// cuDNN): the commands print these under their timings, since each costs speed.</summary>
+    public IReadOnlyList<string> FallbackNotes()
+    {
+        var notes = new List<string>();
+        if (GemmFallbacks > 0) notes.Add($"{GemmFallbacks} GEMM(s) had no cuBLASLt algorithm with their epilogue, or at all, and ran another way");
+        if (GemmConvolutions > 0)
+            notes.Add($"{GemmConvolutions} convolution(s) ran as im2col + GEMM" +
+                      (CudaLibraries.Load(CudaLibraries.CudnnSpec).Found ? "" : " (cuDNN is not installed)"));
+        return notes;
+    }
+
     /// <summary>Waits for all queued work.</summary>
     public void Synchronize()
     {

@@ -9,7 +9,7 @@ namespace XDit.Tests.Cuda.Emulation;
 [Collection("Console")]
 public class EmulatedCudaProcessTests
 {
-    static (int Code, string Err) Generate(string libraryDir, string output, Dictionary<string, string>? extra = null, params string[] more)
+    static (int Code, string Out, string Err) Generate(string libraryDir, string output, Dictionary<string, string>? extra = null, params string[] more)
     {
         var env = new Dictionary<string, string>
         {
@@ -17,9 +17,8 @@ public class EmulatedCudaProcessTests
             ["XDIT_KERNEL_CACHE"] = Path.Combine(Path.GetDirectoryName(output)!, "kernel-cache"),
         };
         foreach (var (k, v) in extra ?? []) env[k] = v;
-        var (code, _, err) = CliRunner.XditProcess(TimeSpan.FromSeconds(120), env,
+        return CliRunner.XditProcess(TimeSpan.FromSeconds(120), env,
             ["generate", "--model", TestPaths.DemoModel, "--device", "cuda", "-p", "a red circle on a blue background", "-o", output, .. more]);
-        return (code, err);
     }
 
     [Fact]
@@ -28,7 +27,7 @@ public class EmulatedCudaProcessTests
         var emu = KernelEmulator.Get();
         var output = Path.Combine(TestPaths.TempDir(), "x.png");
         // the 32 MiB GEMM workspace and the text encoder fit, the transformer does not
-        var (code, stderr) = Generate(emu.LibraryDir, output, new() { ["XDIT_EMU_DEVICE_MEMORY"] = (36L << 20).ToString() });
+        var (code, _, stderr) = Generate(emu.LibraryDir, output, new() { ["XDIT_EMU_DEVICE_MEMORY"] = (36L << 20).ToString() });
 
         Assert.Equal(1, code);
         var line = Assert.Single(stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries));
@@ -51,10 +50,12 @@ public class EmulatedCudaProcessTests
 
         string with = Path.Combine(dir, "with.png"), without = Path.Combine(dir, "without.png");
         string[] args = ["--steps", "2", "--dtype", "f32"];
-        var (code, stderr) = Generate(emu.LibraryDir, with, null, args);
+        var (code, stdout, stderr) = Generate(emu.LibraryDir, with, null, args);
         Assert.True(code == 0, stderr);
-        (code, stderr) = Generate(noCudnn, without, null, args);
+        Assert.DoesNotContain("note:", stdout);
+        (code, stdout, stderr) = Generate(noCudnn, without, null, args);
         Assert.True(code == 0, stderr);
+        Assert.Matches(@"note: [0-9]+ convolution\(s\) ran as im2col \+ GEMM \(cuDNN is not installed\)", stdout);
 
         var a = PngPixels.ReadRgb(with, out _, out _);
         var b = PngPixels.ReadRgb(without, out _, out _);
