@@ -52,7 +52,8 @@ public static class ParallelGeneration
         int rank = comm.Rank;
         var coord = mesh.CoordOf(rank);
         var loadWatch = System.Diagnostics.Stopwatch.StartNew();
-        using var pipeline = PipelineLoader.Load(modelDir, comm.Ops);
+        // the communicator still needs the backend after the pipeline (NCCL's closing barrier allocates on it)
+        using var pipeline = PipelineLoader.Load(modelDir, comm.Ops, ownsOps: false);
         var loadTime = loadWatch.Elapsed;
         long weightBytes = comm.Ops.Allocator.BytesInUse;
         onRankPipeline?.Invoke(pipeline, rank);

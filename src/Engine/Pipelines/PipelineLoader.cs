@@ -16,25 +16,28 @@ public static class PipelineLoader
         return Load(index, BackendFactory.Create(options.Device, options.DType));
     }
 
-    /// <summary>Loads onto a given backend (one rank's, under in-process parallelism); the pipeline takes ownership of it.</summary>
-    public static TextToImagePipeline Load(string dir, IOps ops) => Load(ModelIndex.Load(dir), ops);
+    /// <summary>Loads onto a given backend. With <paramref name="ownsOps"/> the pipeline takes ownership of it (and a
+    /// failed load disposes it); without, the caller keeps it (a parallel rank, whose communicator uses it to the end).</summary>
+    public static TextToImagePipeline Load(string dir, IOps ops, bool ownsOps = true) => Load(ModelIndex.Load(dir), ops, ownsOps);
 
-    static TextToImagePipeline Load(ModelIndex index, IOps ops)
+    static TextToImagePipeline Load(ModelIndex index, IOps ops, bool ownsOps = true)
     {
         var dir = index.Dir;
         try
         {
-            return index.PipelineClass switch
+            TextToImagePipeline pipeline = index.PipelineClass switch
             {
                 "PixArtAlphaPipeline" or "PixArtSigmaPipeline" => new PixArtPipeline(index, ops),
                 "StableDiffusion3Pipeline" => new SD3Pipeline(index, ops),
                 "FluxPipeline" => new FluxPipeline(index, ops),
                 var other => throw new NotSupportedException($"{dir}: pipeline class '{other}' is not supported (supported: {string.Join(", ", Supported)})"),
             };
+            pipeline.OwnsOps = ownsOps;
+            return pipeline;
         }
         catch
         {
-            ops.Dispose();
+            if (ownsOps) ops.Dispose();
             throw;
         }
     }

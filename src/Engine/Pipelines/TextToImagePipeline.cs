@@ -116,10 +116,14 @@ public abstract class TextToImagePipeline : IDisposable
     /// <summary>The step's timestep value for each of the model's rows.</summary>
     protected static float[] TimestepRows(float timestep, int rows) => Enumerable.Repeat(timestep, rows).ToArray();
 
+    /// <summary>Whether <see cref="Dispose"/> disposes the backend too (the default; see
+    /// <see cref="PipelineLoader.Load(string, IOps, bool)"/>).</summary>
+    public bool OwnsOps { get; internal set; } = true;
+
     public virtual void Dispose()
     {
         DisposeModels();
-        Ops.Dispose();
+        if (OwnsOps) Ops.Dispose();
     }
 
     /// <summary>Reports on the caller's thread (Progress&lt;T&gt; would post to a thread pool and reorder).</summary>
