@@ -1,6 +1,7 @@
 // A CPU stand-in for the CUDA driver API (libcuda.so.1): the subset src/Runtime/Cuda/Interop/Driver.cs binds, so
 // that CudaOps runs end to end on a machine with no GPU when XDIT_CUDA_LIBRARY_DIR points at the emulator's folder
-// (tests/XDit.Tests/Cuda/Emulation). One device, "XDit CPU emulator", of compute capability 9.0. Device memory is
+// (tests/XDit.Tests/Cuda/Emulation). One device (XDIT_EMU_DEVICE_COUNT asks for more), "XDit CPU emulator", of
+// compute capability 9.0, with XDIT_EMU_DEVICE_MEMORY bytes (80 GiB unless set). Device memory is
 // host memory (fresh allocations are filled with 0xFF, a NaN in every float type, so reading memory nobody wrote
 // shows up); copies and launches run at once on the calling thread, so streams and events only keep order and
 // time. Modules come from fake_nvrtc.cpp, whose "CUBIN" names the module; their kernels are the ones registered
@@ -67,6 +68,18 @@ namespace
         return v && *v ? (std::size_t)std::strtoull(v, nullptr, 10) : 80ull << 30;
     }
     const std::size_t TotalMemory = deviceMemory();
+
+    // How many devices there are: 1 unless XDIT_EMU_DEVICE_COUNT says more (up to 8), for multi-rank NCCL tests.
+    // They share one pool of host memory; each has its primary context.
+    constexpr int MaxDevices = 8;
+    int deviceCount()
+    {
+        const char* v = std::getenv("XDIT_EMU_DEVICE_COUNT");
+        int n = v && *v ? std::atoi(v) : 1;
+        return n < 1 ? 1 : n > MaxDevices ? MaxDevices : n;
+    }
+    const int DeviceCount = deviceCount();
+    bool validDevice(int d) { return d >= 0 && d < DeviceCount; }
     constexpr int MaxDynamicSharedOptin = 227 * 1024;
     constexpr int DefaultDynamicShared = 48 * 1024;
 
@@ -74,9 +87,9 @@ namespace
     bool initialised = false;
     std::map<std::uint64_t, std::size_t> allocations;   // device address -> bytes
     std::size_t allocated = 0;
-    int primaryRefs = 0;
+    int primaryRefs[MaxDevices] = {};
     thread_local void* currentContext = nullptr;
-    char primaryContext;   // its address is the context handle
+    char primaryContexts[MaxDevices];   // the address of entry d is device d's context handle
 
     struct Module
     {
@@ -220,28 +233,28 @@ extern "C"
     int cuDeviceGetCount(int* n)
     {
         if (!initialised) return CUDA_ERROR_NOT_INITIALIZED;
-        *n = 1;
+        *n = DeviceCount;
         return CUDA_SUCCESS;
     }
 
     int cuDeviceGet(int* d, int ordinal)
     {
         if (!initialised) return CUDA_ERROR_NOT_INITIALIZED;
-        if (ordinal != 0) return CUDA_ERROR_INVALID_DEVICE;
-        *d = 0;
+        if (!validDevice(ordinal)) return CUDA_ERROR_INVALID_DEVICE;
+        *d = ordinal;
         return CUDA_SUCCESS;
     }
 
     int cuDeviceGetName(char* name, int len, int d)
     {
-        if (d != 0) return CUDA_ERROR_INVALID_DEVICE;
+        if (!validDevice(d)) return CUDA_ERROR_INVALID_DEVICE;
         std::snprintf(name, (std::size_t)len, "XDit CPU emulator");
         return CUDA_SUCCESS;
     }
 
     int cuDeviceGetAttribute(int* v, int attribute, int d)
     {
-        if (d != 0) return CUDA_ERROR_INVALID_DEVICE;
+        if (!validDevice(d)) return CUDA_ERROR_INVALID_DEVICE;
         switch (attribute)
         {
             case 16: *v = 132; return CUDA_SUCCESS;                    // multiprocessors
@@ -255,7 +268,7 @@ extern "C"
 
     int cuDeviceTotalMem_v2(std::size_t* bytes, int d)
     {
-        if (d != 0) return CUDA_ERROR_INVALID_DEVICE;
+        if (!validDevice(d)) return CUDA_ERROR_INVALID_DEVICE;
         *bytes = TotalMemory;
         return CUDA_SUCCESS;
     }
@@ -263,25 +276,26 @@ extern "C"
     int cuDevicePrimaryCtxRetain(void** ctx, int d)
     {
         if (!initialised) return CUDA_ERROR_NOT_INITIALIZED;
-        if (d != 0) return CUDA_ERROR_INVALID_DEVICE;
+        if (!validDevice(d)) return CUDA_ERROR_INVALID_DEVICE;
         std::lock_guard<std::mutex> hold(gate);
-        ++primaryRefs;
-        *ctx = &primaryContext;
+        ++primaryRefs[d];
+        *ctx = &primaryContexts[d];
         return CUDA_SUCCESS;
     }
 
     int cuDevicePrimaryCtxRelease_v2(int d)
     {
-        if (d != 0) return CUDA_ERROR_INVALID_DEVICE;
+        if (!validDevice(d)) return CUDA_ERROR_INVALID_DEVICE;
         std::lock_guard<std::mutex> hold(gate);
-        if (primaryRefs == 0) return CUDA_ERROR_INVALID_CONTEXT;
-        --primaryRefs;
+        if (primaryRefs[d] == 0) return CUDA_ERROR_INVALID_CONTEXT;
+        --primaryRefs[d];
         return CUDA_SUCCESS;
     }
 
     int cuCtxSetCurrent(void* ctx)
     {
-        if (ctx && ctx != &primaryContext) return CUDA_ERROR_INVALID_CONTEXT;
+        if (ctx && (static_cast<char*>(ctx) < primaryContexts || static_cast<char*>(ctx) >= primaryContexts + DeviceCount))
+            return CUDA_ERROR_INVALID_CONTEXT;
         currentContext = ctx;
         return CUDA_SUCCESS;
     }

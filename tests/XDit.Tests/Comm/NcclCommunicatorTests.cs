@@ -10,9 +10,9 @@ using XDit.Runtime.Cuda;
 namespace XDit.Tests.Comm;
 
 /// <summary>
-/// NcclCommunicator. Here (no libnccl): the missing library is one clear line. On a GPU machine: every collective
-/// on 1 GPU, and on 2 GPUs (ranks as threads, each its own CudaOps and NCCL rank, meeting at a loopback store),
-/// against InProcessWorld on CpuOps; the tests skip with the reason where the hardware is missing.
+/// NcclCommunicator. Here (no libnccl): the missing library is one clear line. On a GPU machine, and on the
+/// emulator pass's two emulated devices: every collective on 1 and on 2 GPUs (<see cref="NcclTestWorld"/>) against
+/// InProcessWorld on CpuOps; the tests skip with the reason where the hardware is missing.
 /// </summary>
 [Collection("cuda")]
 public class NcclCommunicatorTests
@@ -50,15 +50,15 @@ public class NcclCommunicatorTests
     [Fact]
     public void TheLibraryVersionIsAtLeast2_19()
     {
-        Require(1);
+        NcclTestWorld.Require(1);
         Assert.True(NcclLibrary.Version() >= 21900, $"NCCL version code {NcclLibrary.Version()}");
     }
 
     static void CompareWithInProcess(int size)
     {
-        Require(size);
+        NcclTestWorld.Require(size);
         var expect = InProcessWorld.Run(size, Script);
-        var got = RunNccl(size, Script);
+        var got = NcclTestWorld.Run(size, DType.F32, Script);
         for (int r = 0; r < size; r++)
         {
             Assert.Equal(expect[r].Count, got[r].Count);
@@ -107,35 +107,5 @@ public class NcclCommunicatorTests
         using (var t = ops.FromHost(Data(4, 8), 4)) { sub.AllReduce(t); Keep(t); }
         c.Barrier();
         return outs;
-    }
-
-    static void Require(int gpus)
-    {
-        Assert.SkipUnless(NcclLibrary.IsAvailable(out var reason), $"no NCCL: {reason}");
-        Assert.SkipUnless(CudaOps.IsAvailable(out var why), $"no CUDA device: {why}");
-        CudaDevice.TryGetCount(out int count, out _);
-        Assert.SkipWhen(count < gpus, $"needs {gpus} GPUs, this machine has {count}");
-    }
-
-    /// <summary>One thread per GPU, each its own F32 CudaOps and NCCL rank; unique ids travel through a loopback store.</summary>
-    static T[] RunNccl<T>(int size, Func<ICommunicator, T> body)
-    {
-        using var store = RendezvousStore.Start(IPAddress.Loopback, 0);
-        var results = new T[size];
-        var errors = new Exception?[size];
-        var threads = Enumerable.Range(0, size).Select(rank => new Thread(() =>
-        {
-            try
-            {
-                using var ops = new CudaOps(rank, DType.F32);
-                using var comm = NcclCommunicator.Connect(Rendezvous.Join(TcpTestWorld.Options(rank, size, store.Port)), ops, TimeSpan.FromSeconds(60));
-                results[rank] = body(comm);
-            }
-            catch (Exception e) { errors[rank] = e; }
-        })).ToArray();
-        foreach (var t in threads) t.Start();
-        foreach (var t in threads) Assert.True(t.Join(TimeSpan.FromSeconds(120)), "an NCCL rank did not finish within 120 s");
-        foreach (var e in errors) if (e is not null) ExceptionDispatchInfo.Capture(e).Throw();
-        return results;
     }
 }
