@@ -53,6 +53,7 @@ step bench "${xdit[@]}" bench --device cuda --what gemm --gemm-size 8192 --what 
   echo "--- cuda tests"; grep -E "\[FAIL\]|Total:" "$out/cuda-tests.log"
   echo "--- verify"
   for f in "$out"/verify-*.log; do echo "$(basename "$f" .log): $(grep -E '^(PASS|FAIL)$' "$f" || echo 'no verdict')"; done
+  echo "--- generate"; tail -8 "$out/generate.log"
   echo "--- ptxas"; grep -E "registers|spill" "$out/ptxas-attention_tc.log" | sort | uniq -c | head -20
   echo "--- bench"; cat "$out/bench.log"
 } >>"$out/summary.txt" 2>&1

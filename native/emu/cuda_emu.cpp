@@ -160,7 +160,7 @@ namespace xdit_emu
         // barriers each warp runs as far as it can before the next one starts, in ascending warp order in even
         // blocks and descending in odd ones: so a warp that writes shared memory another warp has yet to read (or
         // reads what another has yet to write) without a barrier between them gets wrong data in one of the two
-        // orders, as it could on a GPU.
+        // orders, as it could on a GPU. Lanes alternate between ascending and descending order from warp to warp.
         bool runBlock(int n, bool descending)
         {
             for (int i = 0; i < n; ++i)
@@ -177,10 +177,16 @@ namespace xdit_emu
                 for (int k = 0; k < warps; ++k)
                 {
                     const int w = descending ? warps - 1 - k : k, lo = w * 32, hi = std::min(n, lo + 32);
+                    // lanes run one after another too, in the warp's order: a lane reading what another lane of
+                    // its warp writes, with no collective between, sees it only in one of the two orders
+                    const bool lanesDown = (w % 2 == 1) != descending;
                     for (int released = 1; released == 1;)
                     {
-                        for (int i = lo; i < hi; ++i)
+                        for (int j = lo; j < hi; ++j)
+                        {
+                            const int i = lanesDown ? lo + hi - 1 - j : j;
                             if (fibers[i].state == State::Runnable && !step(i)) return false;
+                        }
                         released = releaseWarp(w, n);
                         if (released < 0) return false;
                     }

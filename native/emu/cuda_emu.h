@@ -12,8 +12,9 @@
 // arrived, and one that cannot complete (a lane has exited, or lanes wait at different places) fails the launch
 // with a message instead of hanging. Between two barriers one warp runs to the next barrier before the next warp
 // starts, in ascending warp order in even blocks and descending in odd ones, so a missing barrier between warps
-// that share memory gives wrong (often NaN) results. Not emulated: memory spaces beyond the checks of ldmatrix and
-// cp.async, timing, atomics, races inside a warp beyond what running its lanes in order shows.
+// that share memory gives wrong (often NaN) results; between collectives a warp's lanes run one after another,
+// ascending or descending from warp to warp, which shows some races inside a warp too. Not emulated: memory spaces
+// beyond the checks of ldmatrix and cp.async, timing, atomics, __syncwarp.
 #pragma once
 #define XDIT_HOST_EMU 1
 

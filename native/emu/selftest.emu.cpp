@@ -79,7 +79,17 @@ extern "C" __global__ void emu_selftest_missing_barrier(float* out)
     out[blockIdx.x * blockDim.x + threadIdx.x] = s[(threadIdx.x + 32) % blockDim.x];
 }
 
+// Each lane writes its index to shared memory and reads its neighbour's (lane ^ 1) with nothing between: a race
+// inside the warp.
+extern "C" __global__ void emu_selftest_warp_race(float* out)
+{
+    XDIT_DYNAMIC_SMEM(float, s);
+    s[threadIdx.x] = (float)threadIdx.x;
+    out[threadIdx.x] = s[threadIdx.x ^ 1];
+}
+
 XDIT_EMU_KERNEL(emu_selftest_cp_async_groups)
+XDIT_EMU_KERNEL(emu_selftest_warp_race)
 XDIT_EMU_KERNEL(emu_selftest_missing_barrier)
 XDIT_EMU_KERNEL(emu_selftest_ldmatrix_misaligned)
 XDIT_EMU_KERNEL(emu_selftest_cp_async_to_global)

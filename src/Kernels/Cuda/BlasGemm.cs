@@ -23,7 +23,7 @@ public sealed unsafe class BlasGemm : IDisposable
         _workspaceBytes = workspaceBytes;
     }
 
-    /// <summary>D = alpha·op(A)·op(B), with <see cref="LtMatmul.Run"/>'s arguments and meaning.</summary>
+    /// <summary>D = alpha·op(A)·op(B), with <see cref="LtMatmul.TryRun"/>'s arguments and meaning.</summary>
     public void Run(DType dtype, bool transA, bool transB, long m, long n, long k,
         ulong a, long lda, long strideA, ulong b, long ldb, long strideB, ulong d, long ldd, long strideD, int batch,
         float alpha, nint stream)

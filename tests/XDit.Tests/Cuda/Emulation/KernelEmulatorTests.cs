@@ -5,7 +5,7 @@ namespace XDit.Tests.Cuda.Emulation;
 /// <summary>The emulator itself (native/emu/selftest.emu.cpp): shuffles compute the right thing, and what a GPU
 /// would not run correctly (exited or split warps, misaligned ldmatrix, cp.async outside shared memory) fails the
 /// launch with a message instead of hanging or passing; a cp.async that nobody waited for, and shared memory read
-/// across warps with no barrier between, read as NaN.</summary>
+/// across warps or lanes with no barrier between, read as NaN.</summary>
 public class KernelEmulatorTests
 {
     static unsafe void Launch(string kernel, uint grid, uint block, uint smem, params Tensor[] buffers)
@@ -73,6 +73,23 @@ public class KernelEmulatorTests
         Assert.Equal(Enumerable.Range(0, 32).Select(i => (float)i).ToArray(), r[32..64]);
         Assert.Equal(Enumerable.Range(32, 32).Select(i => (float)i).ToArray(), r[64..96]);
         Assert.All(r[96..], v => Assert.True(float.IsNaN(v)));
+    }
+
+    [Fact]
+    public void ARaceInsideAWarpReadsNaNOnOneSideOfEachPair()
+    {
+        // lanes run one after the other, ascending in warp 0 and descending in warp 1: the first lane of each pair
+        // reads its neighbour's slot before the neighbour writes it
+        var mem = new EmuMemory();
+        var o = mem.Alloc(DType.F32, 64);
+        Launch("emu_selftest_warp_race", 1, 64, 256, o);
+        var r = EmuMemory.Read(o);
+        for (int i = 0; i < 64; i++)
+        {
+            bool first = i < 32 ? i % 2 == 0 : i % 2 == 1;
+            if (first) Assert.True(float.IsNaN(r[i]), $"lane {i} read {r[i]}");
+            else Assert.Equal(i ^ 1, r[i]);
+        }
     }
 
     [Fact]
