@@ -21,7 +21,8 @@ public static class OpBenchmarks
         using var w = ops.FromHost(RandomData(r, n * k), n, k);
         double ms = Median(repeats, () => { using var y = ops.Linear(a, w); ops.ToHost(y.Slice(0, 0, 1)); });
         double flops = 2.0 * m * n * k;
-        return new BenchResult("gemm", ops.Name, new Dictionary<string, object> { ["m"] = m, ["n"] = n, ["k"] = k }, ms, Gflops: flops / ms / 1e6);
+        var size = new Dictionary<string, object> { ["m"] = m, ["n"] = n, ["k"] = k, ["dtype"] = DTypeName(a.DType) };
+        return new BenchResult("gemm", ops.Name, size, ms, Tflops: flops / ms / 1e9, Gflops: flops / ms / 1e6);
     }
 
     /// <summary>Attention over [1, tokens, heads, headDim]. On CUDA two timings from the same inputs: the kernel that
@@ -46,7 +47,10 @@ public static class OpBenchmarks
                 if (cuda is not null) cuda.TensorCoreAttention = tensorCores;
                 double ms = Median(repeats, () => { using var o = ops.Attention(q, k, v); ops.ToHost(o.Slice(1, 0, 1)); });
                 string kernel = cuda is null ? "cpu" : both && tensorCores ? "tensor_cores" : "general";
-                var size = new Dictionary<string, object> { ["tokens"] = tokens, ["heads"] = heads, ["head_dim"] = headDim, ["kernel"] = kernel };
+                var size = new Dictionary<string, object>
+                {
+                    ["tokens"] = tokens, ["heads"] = heads, ["head_dim"] = headDim, ["dtype"] = DTypeName(q.DType), ["kernel"] = kernel,
+                };
                 results.Add(new BenchResult("attention", ops.Name, size, ms, Tflops: flops / ms / 1e9, Gflops: flops / ms / 1e6));
             }
         }
@@ -68,6 +72,8 @@ public static class OpBenchmarks
         times.Sort();
         return new BenchResult("denoise_step", pipeline.Ops.Name, new Dictionary<string, object> { ["model"] = pipeline.Index.Dir, ["steps"] = steps }, times[times.Count / 2]);
     }
+
+    static string DTypeName(XDit.Runtime.DType t) => t.ToString().ToLowerInvariant();
 
     static double Median(int repeats, Action run)
     {

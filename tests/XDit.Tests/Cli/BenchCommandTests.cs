@@ -15,7 +15,9 @@ public class BenchCommandTests
         using var gemm = JsonDocument.Parse(lines[0]);
         Assert.Equal("gemm", gemm.RootElement.GetProperty("bench").GetString());
         Assert.Equal(64, gemm.RootElement.GetProperty("size").GetProperty("k").GetInt32());
+        Assert.Equal("f32", gemm.RootElement.GetProperty("size").GetProperty("dtype").GetString());
         Assert.True(gemm.RootElement.GetProperty("gflops").GetDouble() > 0);
+        Assert.True(gemm.RootElement.GetProperty("tflops").GetDouble() > 0);
         using var attention = JsonDocument.Parse(lines[1]);
         Assert.Equal(72, attention.RootElement.GetProperty("size").GetProperty("head_dim").GetInt32());
     }
