@@ -59,6 +59,9 @@ public sealed class ServeHttpHost : IAsyncDisposable
             int bound = port == 0 ? FreePort(ip) : port;
             var listener = new HttpListener { IgnoreWriteExceptions = true };
             listener.Prefixes.Add($"http://{PrefixHost(ip)}:{bound}/");
+            // HttpListener matches the Host header too: without this, `curl localhost:PORT` gets 404 from a
+            // service on 127.0.0.1
+            if (ip.Equals(IPAddress.Loopback)) listener.Prefixes.Add($"http://localhost:{bound}/");
             try { listener.Start(); }
             catch (HttpListenerException e)
             {

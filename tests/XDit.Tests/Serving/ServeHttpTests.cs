@@ -64,6 +64,16 @@ public class ServeHttpTests
     }
 
     [Fact]
+    public async Task TheLoopbackServiceAnswersByNameToo()
+    {
+        // `curl localhost:PORT/health` sends Host: localhost, which a listener on 127.0.0.1 alone answers with 404
+        await using var server = await ServeTestServer.StartAsync(new GatedGenerator(open: true), queueSize: 1);
+        using var byName = new HttpClient { BaseAddress = new Uri($"http://localhost:{server.Host.Address.Port}/"), Timeout = Within.Bound };
+        var r = await byName.GetAsync("health", TestContext.Current.CancellationToken);
+        Assert.Equal(HttpStatusCode.OK, r.StatusCode);
+    }
+
+    [Fact]
     public async Task UnknownPathsAndMethodsGet404And405()
     {
         await using var server = await ServeTestServer.StartAsync(new GatedGenerator(open: true), queueSize: 1);
