@@ -1,9 +1,5 @@
-using System.Net;
-using System.Runtime.ExceptionServices;
 using XDit.Comm;
 using XDit.Comm.Nccl;
-using XDit.Comm.Tcp;
-using XDit.Kernels.Cuda;
 using XDit.Runtime;
 using XDit.Runtime.Cuda;
 
