@@ -2,8 +2,8 @@
 // end to end on a machine with no GPU. The tests load it in place of libcublas/libcublasLt through
 // XDIT_CUDA_LIBRARY_DIR. It implements the subset LtMatmul uses, with the semantics cuBLASLt documents:
 // column-major D = epilogue(alpha·op(A)·op(B) + beta·C [+ bias]), strided batches, F32/F16/BF16 data, float
-// accumulation, one rounding to D's type. "Device pointers" are host addresses; streams are ignored and every
-// call finishes before it returns.
+// accumulation, one rounding to D's type. "Device pointers" are host addresses; a GEMM runs before its call returns,
+// unless its stream is being captured, when the graph runs it at each replay (fake_driver.cpp).
 //
 // It is stricter than it needs to be where that catches bugs on the C# side before they reach a GPU: attribute ids
 // and sizes are checked, handles and descriptors must be live objects of the right kind, layouts must agree with
@@ -25,6 +25,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <functional>
 #include <mutex>
 #include <new>
 #include <unordered_map>
@@ -50,7 +51,10 @@ namespace
 
     enum class Kind { Blas, Lt, Desc, Layout, Pref };
 
-    struct BlasHandle { };
+    struct BlasHandle
+    {
+        void* stream = nullptr;   // cublasSetStream_v2's
+    };
     struct LtHandle { };
 
     struct MatmulDesc
@@ -305,6 +309,31 @@ namespace
     }
 }
 
+namespace xdit_emu
+{
+    int submit_host(void* stream, std::function<int()> work);   // fake_driver.cpp
+}
+
+namespace
+{
+    // Runs a GEMM on `stream` as the driver stand-in orders work: now, or at each replay of a graph captured from it.
+    template <class Work>
+    int Enqueue(void* stream, Work work)
+    {
+        return xdit_emu::submit_host(stream, [work]() -> int {
+            try
+            {
+                work();
+                return kSuccess;
+            }
+            catch (const std::bad_alloc&)
+            {
+                return kAllocFailed;
+            }
+        });
+    }
+}
+
 // ---- cuBLAS -----------------------------------------------------------------------------------------------------
 
 XDIT_BLAS_EXPORT const char* cublasGetStatusName(int status)
@@ -351,9 +380,12 @@ XDIT_BLAS_EXPORT int cublasDestroy_v2(void* handle)
     return Drop<BlasHandle>(handle, Kind::Blas) == kSuccess ? kSuccess : kNotInitialized;
 }
 
-XDIT_BLAS_EXPORT int cublasSetStream_v2(void* handle, void* /*stream*/)
+XDIT_BLAS_EXPORT int cublasSetStream_v2(void* handle, void* stream)
 {
-    return Find<BlasHandle>(handle, Kind::Blas) ? kSuccess : kNotInitialized;
+    BlasHandle* h = Find<BlasHandle>(handle, Kind::Blas);
+    if (!h) return kNotInitialized;
+    h->stream = stream;
+    return kSuccess;
 }
 
 XDIT_BLAS_EXPORT int cublasSetWorkspace_v2(void* handle, void* /*workspace*/, size_t /*bytes*/)
@@ -372,7 +404,8 @@ XDIT_BLAS_EXPORT int cublasGemmStridedBatchedEx(void* handle, int transa, int tr
                                                 int ldb, long long strideB, const void* beta, void* C, int cType, int ldc,
                                                 long long strideC, int batch, int computeType, int algo)
 {
-    if (!Find<BlasHandle>(handle, Kind::Blas)) return kNotInitialized;
+    BlasHandle* h = Find<BlasHandle>(handle, Kind::Blas);
+    if (!h) return kNotInitialized;
     if (computeType != kCompute32F && computeType != kCompute32FPedantic) return kNotSupported;
     // CUBLAS_GEMM_DEFAULT (-1), CUBLAS_GEMM_ALGO0..23, CUBLAS_GEMM_DEFAULT_TENSOR_OP (99) .. ALGO15_TENSOR_OP (115)
     if (!(algo >= -1 && algo <= 23) && !(algo >= 99 && algo <= 115)) return kInvalidValue;
@@ -409,15 +442,7 @@ XDIT_BLAS_EXPORT int cublasGemmStridedBatchedEx(void* handle, int transa, int tr
     if ((k > 0 && (!Aligned(a, la, p.batch, ElemSize(aType)) || !Aligned(b, lb, p.batch, ElemSize(bType)))) ||
         !Aligned(c, lc, p.batch, ElemSize(cType)))
         return kInvalidValue;
-    try
-    {
-        Run(p, desc, al, be, a, la, b, lb, c, lc, c, lc);
-    }
-    catch (const std::bad_alloc&)
-    {
-        return kAllocFailed;
-    }
-    return kSuccess;
+    return Enqueue(h->stream, [=] { Run(p, desc, al, be, a, la, b, lb, c, lc, c, lc); });
 }
 
 // ---- cuBLASLt ---------------------------------------------------------------------------------------------------
@@ -658,7 +683,7 @@ XDIT_BLAS_EXPORT int cublasLtMatmulAlgoGetHeuristic(void* handle, void* desc, vo
 XDIT_BLAS_EXPORT int cublasLtMatmul(void* handle, void* descHandle, const void* alpha, uint64_t a, void* aDesc,
                                     uint64_t b, void* bDesc, const void* beta, uint64_t c, void* cDesc, uint64_t d,
                                     void* dDesc, const XditLtAlgo* algo, uint64_t /*workspace*/,
-                                    size_t /*workspaceBytes*/, void* /*stream*/)
+                                    size_t /*workspaceBytes*/, void* stream)
 {
     if (!Find<LtHandle>(handle, Kind::Lt)) return kNotInitialized;
     const MatmulDesc* desc = Find<MatmulDesc>(descHandle, Kind::Desc);
@@ -700,13 +725,6 @@ XDIT_BLAS_EXPORT int cublasLtMatmul(void* handle, void* descHandle, const void* 
         if (desc->bias % ElemSize(biasType) != 0) return kInvalidValue;
     }
 
-    try
-    {
-        Run(p, *desc, al, be, a, *la, b, *lb, c, *lc, d, *ld);
-    }
-    catch (const std::bad_alloc&)
-    {
-        return kAllocFailed;
-    }
-    return kSuccess;
+    // the descriptors as they are now: a captured matmul keeps the attributes (the bias pointer) it was enqueued with
+    return Enqueue(stream, [=, desc = *desc, la = *la, lb = *lb, lc = *lc, ld = *ld] { Run(p, desc, al, be, a, la, b, lb, c, lc, d, ld); });
 }

@@ -5,8 +5,9 @@
 // host memory (fresh allocations are filled with 0xFF, a NaN in every float type, so reading memory nobody wrote
 // shows up); copies and launches run at once on the calling thread, so streams and events only keep order and
 // time. Modules come from fake_nvrtc.cpp, whose "CUBIN" names the module; their kernels are the ones registered
-// with the kernel emulator (cuda_emu.cpp). Stream capture records launches, copies and memsets and a graph replays
-// them. What real CUDA refuses is refused here too where it is cheap to check: copies outside a live allocation,
+// with the kernel emulator (cuda_emu.cpp). Stream capture records launches, copies, memsets and the GEMMs of the
+// cuBLAS(Lt) stand-in, and a graph replays them; cuMemAlloc and cuMemFree during a global or thread-local capture
+// are refused, as CUDA refuses them. What real CUDA refuses is refused here too where it is cheap to check: copies outside a live allocation,
 // dynamic shared memory above 48 KiB without cuFuncSetAttribute, kernels that cannot complete.
 #include "cuda_emu.h"
 
@@ -14,6 +15,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -106,20 +108,26 @@ namespace
     // One recorded operation of a stream capture.
     struct Op
     {
-        enum Kind { Launch, Copy, Memset8, Memset32 } kind;
+        enum Kind { Launch, Copy, Memset8, Memset32, Host } kind;
         Function* f = nullptr;
         unsigned grid[3] = {}, block[3] = {}, shared = 0;
         std::vector<std::vector<unsigned char>> params;   // copied at capture, as CUDA does
         std::uint64_t dst = 0, src = 0;
         std::size_t bytes = 0;
         unsigned value = 0;
+        std::function<int()> host;   // work of another stand-in (a cuBLAS(Lt) GEMM) queued on the stream
     };
 
     struct Stream
     {
         bool capturing = false;
+        bool prohibitsUnsafeCalls = false;   // a global or thread-local capture, begun on this thread
         std::vector<Op> captured;
     };
+
+    // Captures in global or thread-local mode this thread has begun and not ended: while one is open, the thread
+    // may not cuMemAlloc or cuMemFree (CUDA refuses them as unsafe during capture).
+    thread_local int unsafeCallsProhibited = 0;
 
     struct Graph
     {
@@ -168,6 +176,7 @@ namespace
             case Op::Memset32:
                 for (std::size_t i = 0; i < op.bytes; ++i) ((unsigned*)op.dst)[i] = op.value;
                 return CUDA_SUCCESS;
+            case Op::Host: return op.host();
         }
         return CUDA_ERROR_INVALID_VALUE;
     }
@@ -200,6 +209,15 @@ namespace
 
 namespace xdit_emu
 {
+    // For the other stand-ins (fake_cublaslt.cpp): runs work now, or records it when the stream is capturing, so
+    // that a graph replays it. The work returns a CUresult-like status (0 = success).
+    int submit_host(void* stream, std::function<int()> work)
+    {
+        Op op{ Op::Host };
+        op.host = std::move(work);
+        return submit(stream, std::move(op));
+    }
+
     // For the other stand-ins (fake_nccl.cpp): whether [p, p + bytes) is device memory.
     bool in_device_memory(std::uint64_t p, std::size_t bytes)
     {
@@ -319,6 +337,7 @@ extern "C"
     int cuMemAlloc_v2(std::uint64_t* p, std::size_t bytes)
     {
         if (!currentContext) return CUDA_ERROR_INVALID_CONTEXT;
+        if (unsafeCallsProhibited > 0) return CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED;
         if (bytes == 0) return CUDA_ERROR_INVALID_VALUE;
         std::lock_guard<std::mutex> hold(gate);
         if (allocated + bytes > TotalMemory) return CUDA_ERROR_OUT_OF_MEMORY;
@@ -334,6 +353,7 @@ extern "C"
 
     int cuMemFree_v2(std::uint64_t p)
     {
+        if (unsafeCallsProhibited > 0) return CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED;
         std::lock_guard<std::mutex> hold(gate);
         auto it = allocations.find(p);
         if (it == allocations.end()) return CUDA_ERROR_INVALID_VALUE;
@@ -506,11 +526,13 @@ extern "C"
         return submit(stream, std::move(op));
     }
 
-    int cuStreamBeginCapture_v2(void* s, int)
+    int cuStreamBeginCapture_v2(void* s, int mode)
     {
         Stream* st = streamOf(s);
-        if (st->capturing) return CUDA_ERROR_INVALID_VALUE;
+        if (st->capturing || mode < 0 || mode > 2) return CUDA_ERROR_INVALID_VALUE;
         st->capturing = true;
+        st->prohibitsUnsafeCalls = mode != 2;   // CU_STREAM_CAPTURE_MODE_GLOBAL 0, THREAD_LOCAL 1, RELAXED 2
+        if (st->prohibitsUnsafeCalls) ++unsafeCallsProhibited;
         st->captured.clear();
         return CUDA_SUCCESS;
     }
@@ -520,6 +542,7 @@ extern "C"
         Stream* st = streamOf(s);
         if (!st->capturing) return CUDA_ERROR_INVALID_VALUE;
         st->capturing = false;
+        if (st->prohibitsUnsafeCalls) --unsafeCallsProhibited;
         *graph = new Graph{ std::move(st->captured) };
         st->captured.clear();
         return CUDA_SUCCESS;
