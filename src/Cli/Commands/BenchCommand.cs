@@ -12,7 +12,7 @@ public static class BenchCommand
     public static Command Create()
     {
         var device = new Option<string>("--device") { Description = "cpu or cuda", DefaultValueFactory = _ => "cpu" };
-        var what = new Option<string[]>("--what") { Description = "gemm, attention, step, parallel (repeatable; gemm, attention and step by default)", AllowMultipleArgumentsPerToken = true };
+        var what = new Option<string[]>("--what") { Description = "gemm, attention, step, forward, parallel (repeatable; gemm, attention and step by default)", AllowMultipleArgumentsPerToken = true };
         var size = new Option<int>("--gemm-size") { Description = "M = N = K of the GEMM", DefaultValueFactory = _ => 1024 };
         var tokens = new Option<int>("--tokens") { Description = "attention sequence length", DefaultValueFactory = _ => 1024 };
         var heads = new Option<int>("--heads") { Description = "attention heads", DefaultValueFactory = _ => 16 };
@@ -24,8 +24,17 @@ public static class BenchCommand
         };
         var repeats = new Option<int>("--repeats") { Description = "timed repeats after one warm-up (the median is reported)", DefaultValueFactory = _ => 5 };
         var model = new Option<string?>("--model", "-m") { Description = "pipeline folder for the step timing (default: the demo model)" };
-        var cmd = new Command("bench", "Print JSON lines of timings: GEMM, attention, a denoising step, the parallel methods");
-        foreach (var o in new Option[] { device, what, size, tokens, heads, headDim, attentionShape, repeats, model }) cmd.Options.Add(o);
+        var forwardModel = new Option<string>("--forward-model")
+        {
+            Description = $"transformer of the forward timing, at its real size with random weights: {string.Join(", ", RealSizeModels.Names)}",
+            DefaultValueFactory = _ => "pixart-xl-2-1024",
+        };
+        var latent = new Option<int?>("--latent") { Description = "latent side of the forward timing (default: the model's trained size, 128 = 1024 px)" };
+        var textTokens = new Option<int>("--text-tokens") { Description = "caption tokens of the forward timing", DefaultValueFactory = _ => 120 };
+        var rows = new Option<int>("--rows") { Description = "batch rows of the forward timing ([negative; positive] of one prompt)", DefaultValueFactory = _ => 2 };
+        var cmd = new Command("bench", "Print JSON lines of timings: GEMM, attention, a denoising step, a real-size forward pass, the parallel methods");
+        foreach (var o in new Option[] { device, what, size, tokens, heads, headDim, attentionShape, repeats, model, forwardModel, latent, textTokens, rows })
+            cmd.Options.Add(o);
         cmd.SetAction(parse => CliErrors.Run(() =>
         {
             var selected = parse.GetValue(what) is { Length: > 0 } w ? w.Select(s => s.ToLowerInvariant()).ToHashSet() : new HashSet<string> { "gemm", "attention", "step" };
@@ -44,6 +53,12 @@ public static class BenchCommand
             {
                 using var pipeline = PipelineLoader.Load(parse.GetValue(model) ?? DemoModel.Find(), new PipelineOptions { Device = parse.GetValue(device)! });
                 Print(OpBenchmarks.DenoiseStep(pipeline, Math.Max(3, reps)));
+            }
+            if (selected.Contains("forward"))
+            {
+                var workload = RealSizeModels.Workload(parse.GetValue(forwardModel)!, ops.ActivationType, parse.GetValue(latent),
+                    parse.GetValue(textTokens), parse.GetValue(rows));
+                Print(OpBenchmarks.Forward(ops, workload, reps));
             }
             if (selected.Contains("parallel"))
             {

@@ -2,6 +2,7 @@ using System.Diagnostics;
 using XDit.Engine.Pipelines;
 using XDit.Kernels;
 using XDit.Kernels.Cuda;
+using XDit.Runtime;
 
 namespace XDit.Engine.Bench;
 
@@ -59,6 +60,34 @@ public static class OpBenchmarks
             if (cuda is not null) cuda.TensorCoreAttention = wasTensorCores;   // as the caller had it
         }
         return results;
+    }
+
+    /// <summary>One forward pass of a workload's transformer (loaded once), the median of the repeats after a
+    /// warm-up; the size names the model, batch rows, image and text tokens and the activation dtype.</summary>
+    public static BenchResult Forward(IOps ops, PixArtStepWorkload workload, int repeats)
+    {
+        using var model = workload.Load(ops);
+        var owned = new List<Tensor>();
+        try
+        {
+            var inputs = workload.Inputs(ops, owned);
+            double ms = Median(repeats, () =>
+            {
+                using var y = model.Forward(ops, inputs);
+                using var corner = y.Slice(0, 0, 1).Slice(1, 0, 1).Slice(2, 0, 1);
+                ops.ToHost(corner);   // waits for the pass
+            });
+            var size = new Dictionary<string, object>
+            {
+                ["model"] = workload.Description, ["rows"] = workload.Rows, ["image_tokens"] = workload.ImageTokens,
+                ["text_tokens"] = workload.TextTokens, ["dtype"] = DTypeName(ops.ActivationType),
+            };
+            return new BenchResult("forward", ops.Name, size, ms);
+        }
+        finally
+        {
+            foreach (var t in owned) t.Dispose();
+        }
     }
 
     /// <summary>Milliseconds per denoising step of a pipeline, from the progress events of one generation.</summary>

@@ -18,20 +18,36 @@ public interface IStepWorkload
 }
 
 /// <summary>
-/// A PixArt transformer folder (the demo model's by default) on a square latent of <paramref name="latentSize"/>²
-/// with <paramref name="textTokens"/> caption tokens, <paramref name="rows"/> rows ([negative; positive] of one
-/// prompt by default). Inputs are seeded random values: the time of a step does not depend on them.
+/// A PixArt transformer on a square latent of <paramref name="latentSize"/>² with <paramref name="textTokens"/>
+/// caption tokens, <paramref name="rows"/> rows ([negative; positive] of one prompt by default): from a folder (the
+/// demo model's by default), or from a config and a made-up checkpoint (<see cref="RealSizeModels"/>). Inputs are
+/// seeded random values: the time of a step does not depend on them.
 /// </summary>
-public sealed class PixArtStepWorkload(string transformerDir, int latentSize = 16, int textTokens = 16, int rows = 2) : IStepWorkload
+public sealed class PixArtStepWorkload : IStepWorkload
 {
-    readonly PixArtConfig _config = PixArtConfig.Load(Path.Combine(transformerDir, "config.json"));
+    readonly PixArtConfig _config;
+    readonly string _source;
+    readonly Func<IOps, DiffusionTransformer> _load;
+    readonly int latentSize, textTokens, rows;
 
-    public string Description => $"{transformerDir}: {_config.NumLayers} layers, {Heads} heads × {_config.AttentionHeadDim}, latent {latentSize}×{latentSize} → {ImageTokens} tokens, {textTokens} text tokens, {Rows} rows";
+    public PixArtStepWorkload(string transformerDir, int latentSize = 16, int textTokens = 16, int rows = 2)
+        : this(PixArtConfig.Load(Path.Combine(transformerDir, "config.json")), transformerDir, ops => PixArtTransformer.Load(transformerDir, ops),
+            latentSize, textTokens, rows) { }
+
+    public PixArtStepWorkload(PixArtConfig config, string source, Func<IOps, DiffusionTransformer> load, int latentSize, int textTokens, int rows)
+    {
+        if (latentSize <= 0 || latentSize % config.PatchSize != 0)
+            throw new ArgumentException($"the latent side must be a positive multiple of the patch size {config.PatchSize}, got {latentSize}");
+        (_config, _source, _load, this.latentSize, this.textTokens, this.rows) = (config, source, load, latentSize, textTokens, rows);
+    }
+
+    public string Description => $"{_source}: {_config.NumLayers} layers, {Heads} heads × {_config.AttentionHeadDim}, latent {latentSize}×{latentSize} → {ImageTokens} tokens, {textTokens} text tokens, {Rows} rows";
     public int Heads => _config.NumAttentionHeads;
     public int ImageTokens => (latentSize / _config.PatchSize) * (latentSize / _config.PatchSize);
     public int Rows => rows;
+    public int TextTokens => textTokens;
 
-    public DiffusionTransformer Load(IOps ops) => PixArtTransformer.Load(transformerDir, ops);
+    public DiffusionTransformer Load(IOps ops) => _load(ops);
 
     public DitInputs Inputs(IOps ops, List<Tensor> owned)
     {

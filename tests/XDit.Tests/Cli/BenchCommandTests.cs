@@ -38,4 +38,21 @@ public class BenchCommandTests
         Assert.Equal(1, code);
         Assert.Contains("'4096x16' is not TOKENSxHEADSxHEAD_DIM", stderr);
     }
+
+    [Fact]
+    public void AForwardPassOfARealSizeModelWithRandomWeightsIsTimed()
+    {
+        var (code, stdout, stderr) = CliRunner.Xdit("bench", "--what", "forward", "--forward-model", "pixart-tiny", "--text-tokens", "7", "--repeats", "1");
+        Assert.True(code == 0, stderr);
+        using var line = JsonDocument.Parse(Assert.Single(stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries)));
+        Assert.Equal("forward", line.RootElement.GetProperty("bench").GetString());
+        var size = line.RootElement.GetProperty("size");
+        Assert.Equal((16, 7, 2), (size.GetProperty("image_tokens").GetInt32(), size.GetProperty("text_tokens").GetInt32(), size.GetProperty("rows").GetInt32()));
+        Assert.StartsWith("pixart-tiny with random f32 weights: 2 layers", size.GetProperty("model").GetString());
+        Assert.True(line.RootElement.GetProperty("median_ms").GetDouble() > 0);
+
+        (code, _, stderr) = CliRunner.Xdit("bench", "--what", "forward", "--forward-model", "pixart-huge");
+        Assert.Equal(1, code);
+        Assert.Contains("unknown real-size model 'pixart-huge' (known: pixart-xl-2-1024, pixart-tiny)", stderr);
+    }
 }

@@ -1,0 +1,56 @@
+namespace XDit.Runtime;
+
+/// <summary>
+/// A checkpoint that makes its tensors up: seeded random values (uniform in ±<paramref name="scale"/>) of whatever
+/// shape the model asks for, in one dtype. It exists for benchmarks at a model's real size, whose weights cannot be
+/// downloaded here; the time of a forward pass does not depend on the values. It has no list of names or shapes:
+/// a model loads from it through <c>ModelWeights</c>, which asks every tensor with its expected shape
+/// (<see cref="Make"/>), and every optional tensor is present.
+/// </summary>
+public sealed class RandomCheckpoint(string description, DType dtype, float scale = 0.02f) : ITensorSource
+{
+    public string Path { get; } = $"random weights ({description})";
+    public DType DType { get; } = dtype is DType.F32 or DType.F16 or DType.BF16
+        ? dtype : throw new ArgumentException($"random weights are F32, F16 or BF16, not {dtype}", nameof(dtype));
+
+    public IReadOnlyCollection<string> Names => [];
+    public bool Contains(string name) => true;
+
+    /// <summary>The tensor <paramref name="name"/> of <paramref name="shape"/>, the same values on every call (the
+    /// seed is the name's).</summary>
+    public Tensor Make(string name, int[] shape)
+    {
+        long n = Shape.Product(shape);
+        var storage = new HostStorage(n * DType.SizeOf());
+        var bytes = storage.Bytes;
+        ulong seed = 0xcbf29ce484222325;   // FNV-1a of the name
+        foreach (char ch in name) seed = (seed ^ ch) * 0x100000001b3;
+        // xorshift64* per 64 Ki chunk, chunks in parallel: a real model's 10^8..10^9 values take well under a second
+        const int chunk = 1 << 16;
+        Parallel.For(0, (n + chunk - 1) / chunk, c =>
+        {
+            ulong s = seed + (ulong)c * 0x9E3779B97F4A7C15 | 1;
+            long end = Math.Min(n, (c + 1) * chunk);
+            for (long i = c * chunk; i < end; i++)
+            {
+                s ^= s >> 12; s ^= s << 25; s ^= s >> 27;
+                float v = ((float)((s * 0x2545F4914F6CDD1D) >> 40) / (1 << 24) * 2 - 1) * scale;
+                switch (DType)
+                {
+                    case DType.F32: BitConverter.TryWriteBytes(bytes.AsSpan((int)(i * 4), 4), v); break;
+                    case DType.F16: BitConverter.TryWriteBytes(bytes.AsSpan((int)(i * 2), 2), (Half)v); break;
+                    default: BitConverter.TryWriteBytes(bytes.AsSpan((int)(i * 2), 2), DTypeConvert.SingleToBFloat16(v)); break;
+                }
+            }
+        });
+        return new Tensor(storage, DType, shape, owns: true);
+    }
+
+    public TensorInfo Info(string name) => throw Unsized(name);
+    public Tensor Read(string name) => throw Unsized(name);
+    public Tensor ReadF32(string name) => throw Unsized(name);
+
+    NotSupportedException Unsized(string name) => new($"{Path}: tensor '{name}' was asked for without a shape to make it in");
+
+    public void Dispose() { }
+}
