@@ -64,7 +64,7 @@ public static class OpBenchmarks
 
     /// <summary>One forward pass of a workload's transformer (loaded once), the median of the repeats after a
     /// warm-up; the size names the model, batch rows, image and text tokens and the activation dtype.</summary>
-    public static BenchResult Forward(IOps ops, PixArtStepWorkload workload, int repeats)
+    public static BenchResult Forward(IOps ops, IStepWorkload workload, int repeats)
     {
         using var model = workload.Load(ops);
         var owned = new List<Tensor>();

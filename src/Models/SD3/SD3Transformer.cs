@@ -42,6 +42,11 @@ public sealed class SD3Transformer : DiffusionTransformer
     {
         var config = SD3Config.Load(Path.Combine(dir, "config.json"));
         using var source = Checkpoint.Open(dir);
+        return Load(config, source, ops);
+    }
+
+    public static SD3Transformer Load(SD3Config config, ITensorSource source, IOps ops)
+    {
         CheckQkNormMatches(config, source);
         var w = new ModelWeights(source, ops);
         try { return new SD3Transformer(config, w); }

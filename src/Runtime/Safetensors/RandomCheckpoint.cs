@@ -5,16 +5,17 @@ namespace XDit.Runtime;
 /// shape the model asks for, in one dtype. It exists for benchmarks at a model's real size, whose weights cannot be
 /// downloaded here; the time of a forward pass does not depend on the values. It has no list of names or shapes:
 /// a model loads from it through <c>ModelWeights</c>, which asks every tensor with its expected shape
-/// (<see cref="Make"/>), and every optional tensor is present.
+/// (<see cref="Make"/>). Every name is present unless <paramref name="contains"/> says otherwise (the probes a
+/// loader makes, such as SD3's for qk-norm weights, must get the real model's answer).
 /// </summary>
-public sealed class RandomCheckpoint(string description, DType dtype, float scale = 0.02f) : ITensorSource
+public sealed class RandomCheckpoint(string description, DType dtype, float scale = 0.02f, Func<string, bool>? contains = null) : ITensorSource
 {
     public string Path { get; } = $"random weights ({description})";
     public DType DType { get; } = dtype is DType.F32 or DType.F16 or DType.BF16
         ? dtype : throw new ArgumentException($"random weights are F32, F16 or BF16, not {dtype}", nameof(dtype));
 
     public IReadOnlyCollection<string> Names => [];
-    public bool Contains(string name) => true;
+    public bool Contains(string name) => contains?.Invoke(name) ?? true;
 
     /// <summary>The tensor <paramref name="name"/> of <paramref name="shape"/>, the same values on every call (the
     /// seed is the name's).</summary>

@@ -39,20 +39,27 @@ public class BenchCommandTests
         Assert.Contains("'4096x16' is not TOKENSxHEADSxHEAD_DIM", stderr);
     }
 
-    [Fact]
-    public void AForwardPassOfARealSizeModelWithRandomWeightsIsTimed()
+    [Theory]
+    [InlineData("pixart-tiny", "7", 7)]
+    [InlineData("sd3-tiny", null, 333)]   // SD3's pipeline joins 77 CLIP and 256 T5 tokens
+    public void AForwardPassOfARealSizeModelWithRandomWeightsIsTimed(string model, string? textTokens, int expectTextTokens)
     {
-        var (code, stdout, stderr) = CliRunner.Xdit("bench", "--what", "forward", "--forward-model", "pixart-tiny", "--text-tokens", "7", "--repeats", "1");
+        string[] args = ["bench", "--what", "forward", "--forward-model", model, "--repeats", "1"];
+        var (code, stdout, stderr) = CliRunner.Xdit(textTokens is null ? args : [.. args, "--text-tokens", textTokens]);
         Assert.True(code == 0, stderr);
         using var line = JsonDocument.Parse(Assert.Single(stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries)));
         Assert.Equal("forward", line.RootElement.GetProperty("bench").GetString());
         var size = line.RootElement.GetProperty("size");
-        Assert.Equal((16, 7, 2), (size.GetProperty("image_tokens").GetInt32(), size.GetProperty("text_tokens").GetInt32(), size.GetProperty("rows").GetInt32()));
-        Assert.StartsWith("pixart-tiny with random f32 weights: 2 layers", size.GetProperty("model").GetString());
+        Assert.Equal((16, expectTextTokens, 2), (size.GetProperty("image_tokens").GetInt32(), size.GetProperty("text_tokens").GetInt32(), size.GetProperty("rows").GetInt32()));
+        Assert.StartsWith($"{model} with random f32 weights: 2 layers", size.GetProperty("model").GetString());
         Assert.True(line.RootElement.GetProperty("median_ms").GetDouble() > 0);
+    }
 
-        (code, _, stderr) = CliRunner.Xdit("bench", "--what", "forward", "--forward-model", "pixart-huge");
+    [Fact]
+    public void AnUnknownRealSizeModelIsNamedWithTheKnownOnes()
+    {
+        var (code, _, stderr) = CliRunner.Xdit("bench", "--what", "forward", "--forward-model", "pixart-huge");
         Assert.Equal(1, code);
-        Assert.Contains("unknown real-size model 'pixart-huge' (known: pixart-xl-2-1024, pixart-tiny)", stderr);
+        Assert.Contains("unknown real-size model 'pixart-huge' (known: pixart-xl-2-1024, sd3-medium, pixart-tiny, sd3-tiny)", stderr);
     }
 }
