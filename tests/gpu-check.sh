@@ -44,11 +44,12 @@ step verify-flux-f16 "${xdit[@]}" verify tests/fixtures/flux --device cuda --dty
 step generate "${xdit[@]}" generate --device cuda -p "a red circle on a blue background" -o "$out/circle.png"
 step bench "${xdit[@]}" bench --device cuda --what gemm --gemm-size 8192 --what attention \
   --attention-shape 4096x16x72 --attention-shape 4608x24x128 --repeats 10
-# one transformer forward at 1024 px, batch 2, random bf16 weights: PixArt-XL-2 with 120 text tokens (diffusers
-# takes 60.2 ms eager and 33.9 ms compiled on the H100, ../shared/gpu/README.md) and SD3-medium with 333 (56.4 and
-# 43.3 ms)
-step forward bash -c "${xdit[*]} bench --device cuda --what forward --repeats 10 &&
-  ${xdit[*]} bench --device cuda --what forward --forward-model sd3-medium --repeats 10"
+# one transformer forward at 1024 px with random bf16 weights, as diffusers was timed on the H100
+# (../shared/gpu/README.md, eager / compiled): PixArt-XL-2, 2 rows, 120 text tokens (60.2 / 33.9 ms); SD3-medium,
+# 2 rows, 333 tokens (56.4 / 43.3 ms); FLUX.1-dev, 1 row, 512 tokens (185.7 / 135.9 ms; 12 B parameters to make)
+LIMIT=240 step forward bash -c "${xdit[*]} bench --device cuda --what forward --repeats 10 &&
+  ${xdit[*]} bench --device cuda --what forward --forward-model sd3-medium --repeats 10 &&
+  ${xdit[*]} bench --device cuda --what forward --forward-model flux-dev --repeats 10"
 # out-of-bounds accesses of the attention kernels, if the run has time left (it must end well within timeout_s)
 [ "$SECONDS" -lt 400 ] && LIMIT=$((520 - SECONDS)) step memcheck-attention compute-sanitizer --tool memcheck --print-limit 20 "${tests[@]}" \
   -method XDit.Tests.Cuda.CudaOpsTests.AttentionMatchesCpu -method XDit.Tests.Cuda.CudaOpsTests.AttentionWithBiasesCausalAndLseMatchesCpu

@@ -30,8 +30,8 @@ public static class BenchCommand
             DefaultValueFactory = _ => "pixart-xl-2-1024",
         };
         var latent = new Option<int?>("--latent") { Description = "latent side of the forward timing (default: the model's trained size, 128 = 1024 px)" };
-        var textTokens = new Option<int?>("--text-tokens") { Description = "text tokens of the forward timing (default: PixArt's 120, SD3's 333)" };
-        var rows = new Option<int>("--rows") { Description = "batch rows of the forward timing ([negative; positive] of one prompt)", DefaultValueFactory = _ => 2 };
+        var textTokens = new Option<int?>("--text-tokens") { Description = "text tokens of the forward timing (default: PixArt's 120, SD3's 333, Flux's 512)" };
+        var rows = new Option<int?>("--rows") { Description = "batch rows of the forward timing (default: 2, [negative; positive] of one prompt; Flux 1)" };
         var cmd = new Command("bench", "Print JSON lines of timings: GEMM, attention, a denoising step, a real-size forward pass, the parallel methods");
         foreach (var o in new Option[] { device, what, size, tokens, heads, headDim, attentionShape, repeats, model, forwardModel, latent, textTokens, rows })
             cmd.Options.Add(o);

@@ -1,5 +1,6 @@
 using XDit.Models.PixArt;
 using XDit.Models.SD3;
+using XDit.Models.Flux;
 using XDit.Runtime;
 
 namespace XDit.Engine.Bench;
@@ -8,7 +9,8 @@ namespace XDit.Engine.Bench;
 /// Transformers at their published sizes, with made-up weights (<see cref="RandomCheckpoint"/>), for timing one
 /// forward pass against the numbers other runtimes publish (../shared/gpu/README.md has diffusers' on an H100:
 /// PixArt-XL-2 at 1024 px, batch 2, 120 text tokens, 60.2 ms eager, 33.9 ms compiled; SD3-medium at 1024 px, batch
-/// 2, 333 text tokens, 56.4 ms and 43.3 ms). The configs are those of the hub's config.json files.
+/// 2, 333 text tokens, 56.4 ms and 43.3 ms; FLUX.1-dev at 1024 px, batch 1, 512 text tokens, 185.7 ms and 135.9 ms).
+/// The configs are those of the hub's config.json files.
 /// </summary>
 public static class RealSizeModels
 {
@@ -37,12 +39,23 @@ public static class RealSizeModels
         PooledProjectionDim = 20, PosEmbedMaxSize = 8,
     };
 
-    public static IReadOnlyList<string> Names { get; } = ["pixart-xl-2-1024", "sd3-medium", "pixart-tiny", "sd3-tiny"];
+    /// <summary>black-forest-labs/FLUX.1-dev's transformer: 19 double and 38 single blocks of 24 heads × 128, with the
+    /// guidance embedder.</summary>
+    public static FluxConfig FluxDev { get; } = new() { GuidanceEmbeds = true };
 
-    /// <summary>The workload of <paramref name="name"/> with random <paramref name="weights"/>: a square latent of
-    /// the model's trained size unless <paramref name="latentSize"/> says otherwise, and the text tokens of the
-    /// published timings (PixArt's 120, SD3's 333) unless <paramref name="textTokens"/> does.</summary>
-    public static IStepWorkload Workload(string name, DType weights, int? latentSize = null, int? textTokens = null, int rows = 2)
+    /// <summary>Flux's architecture at toy size (RoPE axes 4 + 6 + 6 = the head dim).</summary>
+    public static FluxConfig FluxTiny { get; } = FluxDev with
+    {
+        InChannels = 16, OutChannels = 16, NumLayers = 1, NumSingleLayers = 1, AttentionHeadDim = 16, NumAttentionHeads = 2,
+        JointAttentionDim = 24, PooledProjectionDim = 12, AxesDimsRope = [4, 6, 6],
+    };
+
+    public static IReadOnlyList<string> Names { get; } = ["pixart-xl-2-1024", "sd3-medium", "flux-dev", "pixart-tiny", "sd3-tiny", "flux-tiny"];
+
+    /// <summary>The workload of <paramref name="name"/> with random <paramref name="weights"/>: unless told otherwise,
+    /// a square latent of the model's trained size (1024 px) and the text tokens and batch rows of the published
+    /// timings (PixArt 120 tokens and SD3 333, 2 rows; Flux 512 tokens, 1 row).</summary>
+    public static IStepWorkload Workload(string name, DType weights, int? latentSize = null, int? textTokens = null, int? rows = null)
     {
         string source = $"{name} with random {weights.ToString().ToLowerInvariant()} weights";
         switch (name)
@@ -51,7 +64,7 @@ public static class RealSizeModels
             {
                 var config = name == "pixart-tiny" ? PixArtTiny : PixArtXl2_1024;
                 return new PixArtStepWorkload(config, source, ops => PixArtTransformer.Load(config, new RandomCheckpoint(name, weights), ops),
-                    latentSize ?? config.SampleSize, textTokens ?? 120, rows);
+                    latentSize ?? config.SampleSize, textTokens ?? 120, rows ?? 2);
             }
             case "sd3-medium" or "sd3-tiny":
             {
@@ -60,7 +73,13 @@ public static class RealSizeModels
                 var checkpoint = new RandomCheckpoint(name, weights, contains: n => !n.Contains(".norm_q.") && !n.Contains(".norm_k.")
                     && !n.Contains(".norm_added_q.") && !n.Contains(".norm_added_k."));
                 return new SD3StepWorkload(config, source, ops => SD3Transformer.Load(config, checkpoint, ops), latentSize ?? config.SampleSize,
-                    textTokens ?? 333, rows);
+                    textTokens ?? 333, rows ?? 2);
+            }
+            case "flux-dev" or "flux-tiny":
+            {
+                var config = name == "flux-tiny" ? FluxTiny : FluxDev;
+                return new FluxStepWorkload(config, source, ops => FluxTransformer.Load(config, new RandomCheckpoint(name, weights), ops),
+                    latentSize ?? (name == "flux-tiny" ? 8 : 128), textTokens ?? 512, rows ?? 1);
             }
             default: throw new ArgumentException($"unknown real-size model '{name}' (known: {string.Join(", ", Names)})");
         }

@@ -39,6 +39,11 @@ public sealed class FluxTransformer : DiffusionTransformer
     {
         var config = FluxConfig.Load(Path.Combine(dir, "config.json"));
         using var source = Checkpoint.Open(dir);
+        return Load(config, source, ops);
+    }
+
+    public static FluxTransformer Load(FluxConfig config, ITensorSource source, IOps ops)
+    {
         const string guidanceProbe = "time_text_embed.guidance_embedder.linear_1.weight";
         if (source.Contains(guidanceProbe) && !config.GuidanceEmbeds)
             throw new FormatException($"{source.Path}: holds '{guidanceProbe}' but the config has guidance_embeds false (FLUX.1-dev weights with a schnell config?)");

@@ -40,9 +40,10 @@ public class BenchCommandTests
     }
 
     [Theory]
-    [InlineData("pixart-tiny", "7", 7)]
-    [InlineData("sd3-tiny", null, 333)]   // SD3's pipeline joins 77 CLIP and 256 T5 tokens
-    public void AForwardPassOfARealSizeModelWithRandomWeightsIsTimed(string model, string? textTokens, int expectTextTokens)
+    [InlineData("pixart-tiny", "7", 7, 2, "2 layers")]
+    [InlineData("sd3-tiny", null, 333, 2, "2 layers")]     // SD3's pipeline joins 77 CLIP and 256 T5 tokens
+    [InlineData("flux-tiny", null, 512, 1, "1 + 1 layers")] // diffusers' Flux timing is of one row
+    public void AForwardPassOfARealSizeModelWithRandomWeightsIsTimed(string model, string? textTokens, int expectTextTokens, int expectRows, string layers)
     {
         string[] args = ["bench", "--what", "forward", "--forward-model", model, "--repeats", "1"];
         var (code, stdout, stderr) = CliRunner.Xdit(textTokens is null ? args : [.. args, "--text-tokens", textTokens]);
@@ -50,8 +51,8 @@ public class BenchCommandTests
         using var line = JsonDocument.Parse(Assert.Single(stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries)));
         Assert.Equal("forward", line.RootElement.GetProperty("bench").GetString());
         var size = line.RootElement.GetProperty("size");
-        Assert.Equal((16, expectTextTokens, 2), (size.GetProperty("image_tokens").GetInt32(), size.GetProperty("text_tokens").GetInt32(), size.GetProperty("rows").GetInt32()));
-        Assert.StartsWith($"{model} with random f32 weights: 2 layers", size.GetProperty("model").GetString());
+        Assert.Equal((16, expectTextTokens, expectRows), (size.GetProperty("image_tokens").GetInt32(), size.GetProperty("text_tokens").GetInt32(), size.GetProperty("rows").GetInt32()));
+        Assert.StartsWith($"{model} with random f32 weights: {layers}", size.GetProperty("model").GetString());
         Assert.True(line.RootElement.GetProperty("median_ms").GetDouble() > 0);
     }
 
@@ -60,6 +61,6 @@ public class BenchCommandTests
     {
         var (code, _, stderr) = CliRunner.Xdit("bench", "--what", "forward", "--forward-model", "pixart-huge");
         Assert.Equal(1, code);
-        Assert.Contains("unknown real-size model 'pixart-huge' (known: pixart-xl-2-1024, sd3-medium, pixart-tiny, sd3-tiny)", stderr);
+        Assert.Contains("unknown real-size model 'pixart-huge' (known: pixart-xl-2-1024, sd3-medium, flux-dev, pixart-tiny, sd3-tiny, flux-tiny)", stderr);
     }
 }
