@@ -62,15 +62,16 @@ extern "C" __global__ void group_norm(void* y, const void* x, int dt, const void
     }
 }
 
-extern "C" __global__ void softmax_rows(void* y, const void* x, int dt, i64 D)
+// y and x may differ in dtype: attention by GEMMs (CudaOps.Attention) turns float32 scores into 16-bit probabilities
+extern "C" __global__ void softmax_rows(void* y, int ydt, const void* x, int xdt, i64 D)
 {
     __shared__ float sh[32];
     const i64 base = (i64)blockIdx.x * D;
     float m = -XDIT_INF;
-    for (i64 c = threadIdx.x; c < D; c += blockDim.x) m = fmaxf(m, ld(x, dt, base + c));
+    for (i64 c = threadIdx.x; c < D; c += blockDim.x) m = fmaxf(m, ld(x, xdt, base + c));
     m = block_max(m, sh);
     float s = 0.f;
-    for (i64 c = threadIdx.x; c < D; c += blockDim.x) s += expf(ld(x, dt, base + c) - m);
+    for (i64 c = threadIdx.x; c < D; c += blockDim.x) s += expf(ld(x, xdt, base + c) - m);
     float inv = 1.f / block_sum(s, sh);
-    for (i64 c = threadIdx.x; c < D; c += blockDim.x) st(y, dt, base + c, expf(ld(x, dt, base + c) - m) * inv);
+    for (i64 c = threadIdx.x; c < D; c += blockDim.x) st(y, ydt, base + c, expf(ld(x, xdt, base + c) - m) * inv);
 }

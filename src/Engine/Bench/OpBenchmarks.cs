@@ -26,9 +26,9 @@ public static class OpBenchmarks
         return new BenchResult("gemm", ops.Name, size, ms, Tflops: flops / ms / 1e9, Gflops: flops / ms / 1e6);
     }
 
-    /// <summary>Attention over [1, tokens, heads, headDim]. On CUDA two timings from the same inputs: the kernel that
-    /// CudaOps picks (the tensor-core one for bf16/f16 with head dims up to 128) and the general kernel, so the ratio
-    /// comes from one run; the size's "kernel" says which is which.</summary>
+    /// <summary>Attention over [1, tokens, heads, headDim]. On CUDA two timings from the same inputs: the path that
+    /// CudaOps picks (the tensor-core kernel for bf16/f16 with head dims up to 128, GEMMs above that) and the general
+    /// kernel, so the ratio comes from one run; the size's "kernel" says which is which.</summary>
     public static IEnumerable<BenchResult> Attention(IOps ops, int tokens, int heads, int headDim, int repeats)
     {
         var r = new Random(2);
@@ -38,26 +38,28 @@ public static class OpBenchmarks
         using var v = ops.FromHost(RandomData(r, n), 1, tokens, heads, headDim);
         double flops = 4.0 * tokens * (double)tokens * heads * headDim;
         var cuda = ops as CudaOps;
-        bool both = cuda is not null && AttentionLaunch.UsesTensorCores(cuda.ActivationType, headDim);
-        bool wasTensorCores = cuda?.TensorCoreAttention ?? false;
+        bool tensorCores = cuda is not null && AttentionLaunch.UsesTensorCores(cuda.ActivationType, headDim);
+        bool gemms = cuda is not null && cuda.UsesAttentionByGemm(cuda.ActivationType, headDim, new AttentionOptions(), wantsLse: false)
+            && headDim <= AttentionLaunch.MaxHeadDim;
+        string picked = cuda is null ? "cpu" : tensorCores ? "tensor_cores" : gemms ? "gemm" : "general";
+        var (wasTensorCores, wasGemm) = (cuda?.TensorCoreAttention ?? false, cuda?.AttentionByGemm ?? false);
         var results = new List<BenchResult>();
         try
         {
-            foreach (bool tensorCores in both ? new[] { true, false } : new[] { true })
+            foreach (bool general in tensorCores || gemms ? new[] { false, true } : new[] { false })
             {
-                if (cuda is not null) cuda.TensorCoreAttention = tensorCores;
+                if (cuda is not null) (cuda.TensorCoreAttention, cuda.AttentionByGemm) = (!general, !general);
                 double ms = Median(repeats, () => { using var o = ops.Attention(q, k, v); ops.ToHost(o.Slice(1, 0, 1)); });
-                string kernel = cuda is null ? "cpu" : both && tensorCores ? "tensor_cores" : "general";
                 var size = new Dictionary<string, object>
                 {
-                    ["tokens"] = tokens, ["heads"] = heads, ["head_dim"] = headDim, ["dtype"] = DTypeName(q.DType), ["kernel"] = kernel,
+                    ["tokens"] = tokens, ["heads"] = heads, ["head_dim"] = headDim, ["dtype"] = DTypeName(q.DType), ["kernel"] = general ? "general" : picked,
                 };
                 results.Add(new BenchResult("attention", ops.Name, size, ms, Tflops: flops / ms / 1e9, Gflops: flops / ms / 1e6));
             }
         }
         finally
         {
-            if (cuda is not null) cuda.TensorCoreAttention = wasTensorCores;   // as the caller had it
+            if (cuda is not null) (cuda.TensorCoreAttention, cuda.AttentionByGemm) = (wasTensorCores, wasGemm);   // as the caller had them
         }
         return results;
     }

@@ -26,16 +26,16 @@ public sealed unsafe class BlasGemm : IDisposable
     /// <summary>D = alpha·op(A)·op(B), with <see cref="LtMatmul.TryRun"/>'s arguments and meaning.</summary>
     public void Run(DType dtype, bool transA, bool transB, long m, long n, long k,
         ulong a, long lda, long strideA, ulong b, long ldb, long strideB, ulong d, long ldd, long strideD, int batch,
-        float alpha, nint stream)
+        float alpha, nint stream, DType? dtypeD = null)
     {
         if (m > int.MaxValue || n > int.MaxValue || k > int.MaxValue || lda > int.MaxValue || ldb > int.MaxValue || ldd > int.MaxValue)
             throw new NotSupportedException($"cuBLAS GEMM of {m}x{n}x{k} (leading dims {lda}, {ldb}, {ldd}): beyond int32");
-        int type = LtMatmul.DataType(dtype);
+        int type = LtMatmul.DataType(dtype), typeD = LtMatmul.DataType(dtypeD ?? dtype);
         var h = Handle();
         Check.Cublas(Cublas.cublasSetStream(h, stream), "cublasSetStream_v2");
         float beta = 0f;
         Check.Cublas(Cublas.cublasGemmStridedBatchedEx(h, transA ? OpT : OpN, transB ? OpT : OpN, (int)m, (int)n, (int)k,
-            &alpha, a, type, (int)lda, strideA, b, type, (int)ldb, strideB, &beta, d, type, (int)ldd, strideD, batch,
+            &alpha, a, type, (int)lda, strideA, b, type, (int)ldb, strideB, &beta, d, typeD, (int)ldd, strideD, batch,
             Compute32F, GemmDefault), "cublasGemmStridedBatchedEx");
     }
 

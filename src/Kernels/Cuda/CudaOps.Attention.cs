@@ -1,4 +1,5 @@
 using XDit.Runtime;
+using static XDit.Runtime.Cuda.Interop.BlasEnums;
 
 namespace XDit.Kernels.Cuda;
 
@@ -10,6 +11,22 @@ public sealed unsafe partial class CudaOps
     /// every call to the general kernel (attention.cu), which the benchmark uses as its baseline.</summary>
     public bool TensorCoreAttention { get; set; } = true;
 
+    /// <summary>bf16/f16 attention with head dims above 128 (the VAE's one 512-wide head), and any attention above
+    /// the general kernel's 512, without key bias, bias, causal mask or LSE, runs as GEMMs: float32 scores from
+    /// cuBLASLt, a softmax into 16-bit probabilities (rounded as the tensor-core kernel rounds P), and P·V, in
+    /// chunks of query rows. False sends them to the general kernel.</summary>
+    public bool AttentionByGemm { get; set; } = true;
+
+    /// <summary>Most bytes of scores and probabilities the GEMM path holds at once (it walks the queries in chunks).</summary>
+    public long AttentionGemmChunkBytes { get; set; } = 256L << 20;
+
+    /// <summary>Whether <see cref="Attention"/> takes the GEMM path for these inputs.</summary>
+    public bool UsesAttentionByGemm(DType dt, int d, AttentionOptions options, bool wantsLse)
+    {
+        bool plain = options.KeyBias is null && options.Bias is null && !options.Causal && !wantsLse;
+        return plain && (d > AttentionLaunch.MaxHeadDim || (AttentionByGemm && dt is DType.BF16 or DType.F16 && d > AttentionLaunch.TensorCoreMaxHeadDim));
+    }
+
     public Tensor Attention(Tensor q, Tensor k, Tensor v, AttentionOptions? options = null, Tensor? lse = null)
     {
         Enter();
@@ -19,7 +36,9 @@ public sealed unsafe partial class CudaOps
         int B = q.Dim(0), Nq = q.Dim(1), H = q.Dim(2), d = q.Dim(3), Nk = k.Dim(1);
         if (k.Dim(0) != B || k.Dim(2) != H || k.Dim(3) != d || !Shape.Equal(k.ShapeSpan, v.ShapeSpan))
             throw new ArgumentException($"Attention: k {Shape.Format(k.ShapeSpan)} and v {Shape.Format(v.ShapeSpan)} must be [{B}, Nk, {H}, {d}] for q {Shape.Format(q.ShapeSpan)}");
-        if (d > AttentionLaunch.MaxHeadDim) throw new NotSupportedException($"Attention: head dim {d} > {AttentionLaunch.MaxHeadDim} is not supported by the CUDA kernels");
+        bool byGemm = UsesAttentionByGemm(q.DType, d, options, lse is not null);
+        if (d > AttentionLaunch.MaxHeadDim && !byGemm)
+            throw new NotSupportedException($"Attention: head dim {d} > {AttentionLaunch.MaxHeadDim} with a mask, bias or LSE is not supported by the CUDA kernels");
         if (options.KeyBias is { } kb && (kb.Rank != 2 || kb.Dim(0) != B || kb.Dim(1) != Nk))
             throw new ArgumentException($"Attention: key bias {Shape.Format(kb.ShapeSpan)} is not [{B}, {Nk}]");
         if (options.Bias is { } bias && (bias.Rank != 4 || (bias.Dim(0) != B && bias.Dim(0) != 1) || bias.Dim(1) != H || bias.Dim(2) != Nq || bias.Dim(3) != Nk))
@@ -34,6 +53,12 @@ public sealed unsafe partial class CudaOps
         using var vc = v.DType == dt && v.Strides[3] == 1 ? new Temp(v, null) : Temp.Own(Cast(v, dt));
         var o = Empty(dt, B, Nq, H, d);
         if (o.NumElements == 0) return o;
+        if (byGemm)
+        {
+            if (Nk == 0) ZeroFill(o);   // no keys: the kernels' all-masked rows give zeros too
+            else AttentionByGemms(qc.T, kc.T, vc.T, o, options.Scale ?? 1f / MathF.Sqrt(d));
+            return o;
+        }
 
         var a = AttentionLaunch.Args(qc.T, kc.T, vc.T, o, options, lse, Ptr);
         var plan = AttentionLaunch.Plan(a, TensorCoreAttention);
@@ -42,6 +67,40 @@ public sealed unsafe partial class CudaOps
         void** args = stackalloc void*[] { &a };
         _kernels.Launch(_kernels.Function(plan.Module, plan.Kernel), plan.GridX, plan.GridY, plan.BlockX, plan.SharedBytes, _stream.Handle, args, plan.Kernel);
         return o;
+    }
+
+    /// <summary>o = softmax(scale·q·kᵀ)·v per (b, h) and chunk of query rows, as column-major GEMMs on the views'
+    /// strides (unit stride along d): Sᵀ[Nk × R] = K·Qᵀ in float32, P = softmax(S) in o's dtype, Oᵀ[d × R] = Vᵀ·Pᵀ.</summary>
+    void AttentionByGemms(Tensor q, Tensor k, Tensor v, Tensor o, float scale)
+    {
+        int B = q.Dim(0), Nq = q.Dim(1), H = q.Dim(2), d = q.Dim(3), Nk = k.Dim(1);
+        var dt = o.DType;
+        int size = dt.SizeOf();
+        long rows = Math.Clamp(AttentionGemmChunkBytes / ((long)Nk * (4 + size)), 1, Nq);
+        using var scores = Empty(DType.F32, (int)rows, Nk);
+        using var probs = Empty(dt, (int)rows, Nk);
+        ulong ps = Ptr(scores), pp = Ptr(probs);
+        for (int b = 0; b < B; b++)
+            for (int h = 0; h < H; h++)
+            {
+                ulong qb = Ptr(q) + (ulong)((b * q.Strides[0] + h * q.Strides[2]) * size);
+                ulong kb = Ptr(k) + (ulong)((b * k.Strides[0] + h * k.Strides[2]) * size);
+                ulong vb = Ptr(v) + (ulong)((b * v.Strides[0] + h * v.Strides[2]) * size);
+                ulong ob = Ptr(o) + (ulong)((b * o.Strides[0] + h * o.Strides[2]) * size);
+                for (long r0 = 0; r0 < Nq; r0 += rows)
+                {
+                    long r = Math.Min(rows, Nq - r0);
+                    Gemm(dt, transA: true, m: Nk, n: r, k: d, a: kb, lda: k.Strides[1], strideA: 0,
+                        b: qb + (ulong)(r0 * q.Strides[1] * size), ldb: q.Strides[1], strideB: 0, d: ps, ldd: Nk, strideD: 0, batch: 1,
+                        alpha: scale, epilogue: EpilogueDefault, bias: 0, dtD: DType.F32);
+                    using (var s = new Tensor(scores.Storage, DType.F32, [(int)r, Nk], null, scores.Offset))
+                    using (var p = new Tensor(probs.Storage, dt, [(int)r, Nk], null, probs.Offset))
+                        SoftmaxRowsInto(p, s);
+                    Gemm(dt, transA: false, m: d, n: r, k: Nk, a: vb, lda: v.Strides[1], strideA: 0, b: pp, ldb: Nk, strideB: 0,
+                        d: ob + (ulong)(r0 * o.Strides[1] * size), ldd: o.Strides[1], strideD: 0, batch: 1,
+                        alpha: 1f, epilogue: EpilogueDefault, bias: 0);
+                }
+            }
     }
 
     public void MergeAttention(Tensor o1, Tensor lse1, Tensor o2, Tensor lse2)

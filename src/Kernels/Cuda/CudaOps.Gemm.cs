@@ -59,15 +59,16 @@ public sealed unsafe partial class CudaOps
     /// <summary>Column-major D = alpha·op(A)·B [+ bias, epilogue] (<see cref="LtMatmul.TryRun"/>): through cuBLASLt with
     /// the epilogue, else through cuBLASLt without it, else through plain cuBLAS. True when the epilogue ran.</summary>
     bool Gemm(DType dt, bool transA, long m, long n, long k, ulong a, long lda, long strideA, ulong b, long ldb, long strideB,
-        ulong d, long ldd, long strideD, int batch, float alpha, uint epilogue, ulong bias)
+        ulong d, long ldd, long strideD, int batch, float alpha, uint epilogue, ulong bias, DType? dtD = null)
     {
-        if (_lt.TryRun(dt, transA, false, m, n, k, a, lda, strideA, b, ldb, strideB, d, ldd, strideD, batch, alpha, epilogue, bias, _stream.Handle))
+        var s = _stream.Handle;
+        if (_lt.TryRun(dt, transA, false, m, n, k, a, lda, strideA, b, ldb, strideB, d, ldd, strideD, batch, alpha, epilogue, bias, s, dtD))
             return true;
         GemmFallbacks++;
         if (epilogue != EpilogueDefault
-            && _lt.TryRun(dt, transA, false, m, n, k, a, lda, strideA, b, ldb, strideB, d, ldd, strideD, batch, alpha, EpilogueDefault, 0, _stream.Handle))
+            && _lt.TryRun(dt, transA, false, m, n, k, a, lda, strideA, b, ldb, strideB, d, ldd, strideD, batch, alpha, EpilogueDefault, 0, s, dtD))
             return false;
-        _blas.Run(dt, transA, false, m, n, k, a, lda, strideA, b, ldb, strideB, d, ldd, strideD, batch, alpha, _stream.Handle);
+        _blas.Run(dt, transA, false, m, n, k, a, lda, strideA, b, ldb, strideB, d, ldd, strideD, batch, alpha, s, dtD);
         return epilogue == EpilogueDefault;
     }
 

@@ -67,13 +67,19 @@ public sealed unsafe partial class CudaOps
     public Tensor Softmax(Tensor x)
     {
         Enter();
-        long D = x.Dim(-1);
         using var xc = Dense(x);
         var y = NewLike(x);
-        ulong py = Ptr(y), px = Ptr(xc.T);
-        int dt = (int)x.DType;
-        void** args = stackalloc void*[] { &py, &px, &dt, &D };
-        LaunchRows("norms", "softmax_rows", x.NumElements / Math.Max(D, 1), RowThreads(D), args);
+        SoftmaxRowsInto(y, xc.T);
         return y;
+    }
+
+    /// <summary>y = softmax over the last dim of x, both contiguous and of one shape; the dtypes may differ.</summary>
+    void SoftmaxRowsInto(Tensor y, Tensor x)
+    {
+        long D = x.Dim(-1);
+        ulong py = Ptr(y), px = Ptr(x);
+        int ydt = (int)y.DType, xdt = (int)x.DType;
+        void** args = stackalloc void*[] { &py, &ydt, &px, &xdt, &D };
+        LaunchRows("norms", "softmax_rows", x.NumElements / Math.Max(D, 1), RowThreads(D), args);
     }
 }

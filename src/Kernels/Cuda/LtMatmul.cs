@@ -35,7 +35,7 @@ public sealed unsafe class LtMatmul : IDisposable
         _ => throw new NotSupportedException($"GEMM on {t} tensors"),
     };
 
-    readonly record struct PlanKey(int Type, bool TransA, bool TransB, long M, long N, long K, long Lda, long Ldb, long Ldd,
+    readonly record struct PlanKey(int Type, int TypeD, bool TransA, bool TransB, long M, long N, long K, long Lda, long Ldb, long Ldd,
         int Batch, long StrideA, long StrideB, long StrideD, uint Epilogue, int AlignA, int AlignB, int AlignD);
 
     sealed class Plan
@@ -59,14 +59,15 @@ public sealed unsafe class LtMatmul : IDisposable
     /// with leading dimension lda, likewise B; D is m×n with ldd. Strides of 0 share one matrix across batches.</summary>
     /// <returns>false, with nothing queued, when the heuristic has no algorithm for this product (remembered, so
     /// it is asked once per shape); the caller then computes it another way.</returns>
+    /// <param name="dtypeD">D's dtype when it differs from A's and B's (float32 scores from 16-bit inputs); null: the same</param>
     public bool TryRun(DType dtype, bool transA, bool transB, long m, long n, long k,
         ulong a, long lda, long strideA, ulong b, long ldb, long strideB, ulong d, long ldd, long strideD, int batch,
-        float alpha, uint epilogue, ulong bias, nint stream)
+        float alpha, uint epilogue, ulong bias, nint stream, DType? dtypeD = null)
     {
-        int type = DataType(dtype);
-        int size = dtype.SizeOf();
-        var key = new PlanKey(type, transA, transB, m, n, k, lda, ldb, ldd, batch, strideA, strideB, strideD, epilogue,
-            Alignment(a, strideA * size, batch), Alignment(b, strideB * size, batch), Alignment(d, strideD * size, batch));
+        int type = DataType(dtype), typeD = DataType(dtypeD ?? dtype);
+        int size = dtype.SizeOf(), sizeD = (dtypeD ?? dtype).SizeOf();
+        var key = new PlanKey(type, typeD, transA, transB, m, n, k, lda, ldb, ldd, batch, strideA, strideB, strideD, epilogue,
+            Alignment(a, strideA * size, batch), Alignment(b, strideB * size, batch), Alignment(d, strideD * sizeD, batch));
         Plan plan;
         lock (_plans)
         {
@@ -101,7 +102,7 @@ public sealed unsafe class LtMatmul : IDisposable
         long bRows = key.TransB ? key.N : key.K, bCols = key.TransB ? key.K : key.N;
         Check.Cublas(CublasLt.cublasLtMatrixLayoutCreate(&la, key.Type, (ulong)aRows, (ulong)aCols, key.Lda), "cublasLtMatrixLayoutCreate(A)");
         Check.Cublas(CublasLt.cublasLtMatrixLayoutCreate(&lb, key.Type, (ulong)bRows, (ulong)bCols, key.Ldb), "cublasLtMatrixLayoutCreate(B)");
-        Check.Cublas(CublasLt.cublasLtMatrixLayoutCreate(&ld, key.Type, (ulong)key.M, (ulong)key.N, key.Ldd), "cublasLtMatrixLayoutCreate(D)");
+        Check.Cublas(CublasLt.cublasLtMatrixLayoutCreate(&ld, key.TypeD, (ulong)key.M, (ulong)key.N, key.Ldd), "cublasLtMatrixLayoutCreate(D)");
         p.A = la; p.B = lb; p.D = ld;
         if (key.Batch > 1)
         {

@@ -174,6 +174,41 @@ public class CudaOpsTests
         finally { gpu.TensorCoreAttention = true; }
     }
 
+    [Theory]
+    [InlineData(DType.BF16, 256)]
+    [InlineData(DType.F16, 512)]   // the VAE's one head
+    [InlineData(DType.BF16, 640)]  // beyond the general kernel's 512
+    [InlineData(DType.F32, 640)]
+    public void AttentionByGemmsMatchesCpuInChunksOfQueries(DType dt, int d)
+    {
+        var gpu = CudaTestDevice.Get(dt);
+        Assert.True(gpu.UsesAttentionByGemm(dt, d, new AttentionOptions(), wantsLse: false));
+        long chunk = gpu.AttentionGemmChunkBytes;
+        gpu.AttentionGemmChunkBytes = 30 * 130 * 6;   // 30 query rows of 130 keys at a time: 70 rows take 3 chunks
+        try
+        {
+            // a fused-QKV view too: q, k, v are strided slices of one [B, N, 3, H, d] tensor
+            Compare(dt, (o, t) => o.Attention(t[0], t[1], t[2]), Rand(81, 1, 2, 70, 2, d), Rand(82, 1, 2, 130, 2, d), Rand(83, 1, 2, 130, 2, d));
+            Compare(dt, (o, t) =>
+                o.Attention(t[0].Slice(2, 0, 1).Reshape2(1, 50, 2, d), t[0].Slice(2, 1, 1).Reshape2(1, 50, 2, d), t[0].Slice(2, 2, 1).Reshape2(1, 50, 2, d)),
+                Rand(84, 1, 1, 50, 3, 2, d));
+        }
+        finally { gpu.AttentionGemmChunkBytes = chunk; }
+        if (d <= 512)
+        {
+            // the general kernel from the same inputs
+            using var q = gpu.FromHost(CudaTestDevice.Quantize(Numerics.Random(40 * 2 * d, 85), dt), 1, 40, 2, d);
+            using var byGemm = gpu.Attention(q, q, q);
+            gpu.AttentionByGemm = false;
+            try
+            {
+                using var general = gpu.Attention(q, q, q);
+                Assert.True(Numerics.RelativeError(gpu.ToHost(byGemm), gpu.ToHost(general)) <= CudaTestDevice.Tolerance(dt), "GEMM path vs general kernel");
+            }
+            finally { gpu.AttentionByGemm = true; }
+        }
+    }
+
     [Theory, MemberData(nameof(DTypes))]
     public void AttentionWithBiasesCausalAndLseMatchesCpu(DType dt)
     {
