@@ -12,17 +12,12 @@ namespace XDit.Engine.Bench;
 /// <paramref name="textTokens"/> T5 tokens and <paramref name="rows"/> rows; seeded random inputs, guidance 3.5.
 /// </summary>
 public sealed class FluxStepWorkload(FluxConfig config, string source, Func<IOps, DiffusionTransformer> load, int latentSize, int textTokens, int rows)
-    : IStepWorkload
+    : StepWorkload(source, load, latentSize, 2, textTokens, rows)   // FluxPipeline packs 2×2 latent pixels per token
 {
-    public string Description => $"{source}: {config.NumLayers} + {config.NumSingleLayers} layers, {Heads} heads × {config.AttentionHeadDim}, latent {latentSize}×{latentSize} → {ImageTokens} tokens, {textTokens} text tokens, {Rows} rows";
-    public int Heads => config.NumAttentionHeads;
-    public int ImageTokens => (latentSize / 2) * (latentSize / 2);
-    public int Rows => rows;
-    public int TextTokens => textTokens;
+    public override int Heads => config.NumAttentionHeads;
+    protected override string Architecture => $"{config.NumLayers} + {config.NumSingleLayers} layers, {Heads} heads × {config.AttentionHeadDim}";
 
-    public DiffusionTransformer Load(IOps ops) => load(ops);
-
-    public DitInputs Inputs(IOps ops, List<Tensor> owned)
+    public override DitInputs Inputs(IOps ops, List<Tensor> owned)
     {
         int n = ImageTokens;
         Tensor Own(Tensor t) { owned.Add(t); return t; }
@@ -33,13 +28,13 @@ public sealed class FluxStepWorkload(FluxConfig config, string source, Func<IOps
         }
         return new DitInputs
         {
-            HiddenStates = Own(ops.FromHost(StepInputs.Random(rows * n * config.InChannels, 1), rows, n, config.InChannels)),
-            EncoderHiddenStates = Own(ops.FromHost(StepInputs.Random(rows * textTokens * config.JointAttentionDim, 2), rows, textTokens, config.JointAttentionDim)),
-            PooledProjections = Own(ops.FromHost(StepInputs.Random(rows * config.PooledProjectionDim, 3), rows, config.PooledProjectionDim)),
-            Timestep = Enumerable.Repeat(0.5f, rows).ToArray(),
-            Guidance = config.GuidanceEmbeds ? Enumerable.Repeat(3.5f, rows).ToArray() : null,
-            ImgIds = Ids(FluxLatents.ImageIds(latentSize, latentSize), n),
-            TxtIds = Ids(new float[textTokens * 3], textTokens),
+            HiddenStates = Own(ops.FromHost(StepInputs.Random(Rows * n * config.InChannels, 1), Rows, n, config.InChannels)),
+            EncoderHiddenStates = Own(ops.FromHost(StepInputs.Random(Rows * TextTokens * config.JointAttentionDim, 2), Rows, TextTokens, config.JointAttentionDim)),
+            PooledProjections = Own(ops.FromHost(StepInputs.Random(Rows * config.PooledProjectionDim, 3), Rows, config.PooledProjectionDim)),
+            Timestep = Enumerable.Repeat(0.5f, Rows).ToArray(),
+            Guidance = config.GuidanceEmbeds ? Enumerable.Repeat(3.5f, Rows).ToArray() : null,
+            ImgIds = Ids(FluxLatents.ImageIds(LatentSize, LatentSize), n),
+            TxtIds = Ids(new float[TextTokens * 3], TextTokens),
         };
     }
 }

@@ -11,35 +11,24 @@ namespace XDit.Engine.Bench;
 /// demo model's by default), or from a config and a made-up checkpoint (<see cref="RealSizeModels"/>). Inputs are
 /// seeded random values: the time of a step does not depend on them.
 /// </summary>
-public sealed class PixArtStepWorkload : IStepWorkload
+public sealed class PixArtStepWorkload : StepWorkload
 {
     readonly PixArtConfig _config;
-    readonly string _source;
-    readonly Func<IOps, DiffusionTransformer> _load;
-    readonly int latentSize, textTokens, rows;
 
     public PixArtStepWorkload(string transformerDir, int latentSize = 16, int textTokens = 16, int rows = 2)
         : this(PixArtConfig.Load(Path.Combine(transformerDir, "config.json")), transformerDir, ops => PixArtTransformer.Load(transformerDir, ops),
             latentSize, textTokens, rows) { }
 
     public PixArtStepWorkload(PixArtConfig config, string source, Func<IOps, DiffusionTransformer> load, int latentSize, int textTokens, int rows)
-    {
-        if (latentSize <= 0 || latentSize % config.PatchSize != 0)
-            throw new ArgumentException($"the latent side must be a positive multiple of the patch size {config.PatchSize}, got {latentSize}");
-        (_config, _source, _load, this.latentSize, this.textTokens, this.rows) = (config, source, load, latentSize, textTokens, rows);
-    }
+        : base(source, load, latentSize, config.PatchSize, textTokens, rows) => _config = config;
 
-    public string Description => $"{_source}: {_config.NumLayers} layers, {Heads} heads × {_config.AttentionHeadDim}, latent {latentSize}×{latentSize} → {ImageTokens} tokens, {textTokens} text tokens, {Rows} rows";
-    public int Heads => _config.NumAttentionHeads;
-    public int ImageTokens => (latentSize / _config.PatchSize) * (latentSize / _config.PatchSize);
-    public int Rows => rows;
-    public int TextTokens => textTokens;
+    public override int Heads => _config.NumAttentionHeads;
+    protected override string Architecture => $"{_config.NumLayers} layers, {Heads} heads × {_config.AttentionHeadDim}";
 
-    public DiffusionTransformer Load(IOps ops) => _load(ops);
-
-    public DitInputs Inputs(IOps ops, List<Tensor> owned)
+    public override DitInputs Inputs(IOps ops, List<Tensor> owned)
     {
         int c = _config.InChannels, caption = _config.CaptionChannels ?? _config.CrossAttentionDim;
+        int rows = Rows, textTokens = TextTokens, latentSize = LatentSize;
         Tensor Own(Tensor t) { owned.Add(t); return t; }
         return new DitInputs
         {

@@ -11,26 +11,21 @@ namespace XDit.Engine.Bench;
 /// SD3's pipeline) and <paramref name="rows"/> rows; seeded random inputs.
 /// </summary>
 public sealed class SD3StepWorkload(SD3Config config, string source, Func<IOps, DiffusionTransformer> load, int latentSize, int textTokens, int rows)
-    : IStepWorkload
+    : StepWorkload(source, load, latentSize, config.PatchSize, textTokens, rows)
 {
-    public string Description => $"{source}: {config.NumLayers} layers, {Heads} heads × {config.AttentionHeadDim}, latent {latentSize}×{latentSize} → {ImageTokens} tokens, {textTokens} text tokens, {Rows} rows";
-    public int Heads => config.NumAttentionHeads;
-    public int ImageTokens => (latentSize / config.PatchSize) * (latentSize / config.PatchSize);
-    public int Rows => rows;
-    public int TextTokens => textTokens;
+    public override int Heads => config.NumAttentionHeads;
+    protected override string Architecture => $"{config.NumLayers} layers, {Heads} heads × {config.AttentionHeadDim}";
 
-    public DiffusionTransformer Load(IOps ops) => load(ops);
-
-    public DitInputs Inputs(IOps ops, List<Tensor> owned)
+    public override DitInputs Inputs(IOps ops, List<Tensor> owned)
     {
         int c = config.InChannels;
         Tensor Own(Tensor t) { owned.Add(t); return t; }
         return new DitInputs
         {
-            HiddenStates = Own(ops.FromHost(StepInputs.Random(rows * c * latentSize * latentSize, 1), rows, c, latentSize, latentSize)),
-            EncoderHiddenStates = Own(ops.FromHost(StepInputs.Random(rows * textTokens * config.JointAttentionDim, 2), rows, textTokens, config.JointAttentionDim)),
-            PooledProjections = Own(ops.FromHost(StepInputs.Random(rows * config.PooledProjectionDim, 3), rows, config.PooledProjectionDim)),
-            Timestep = Enumerable.Repeat(500f, rows).ToArray(),
+            HiddenStates = Own(ops.FromHost(StepInputs.Random(Rows * c * LatentSize * LatentSize, 1), Rows, c, LatentSize, LatentSize)),
+            EncoderHiddenStates = Own(ops.FromHost(StepInputs.Random(Rows * TextTokens * config.JointAttentionDim, 2), Rows, TextTokens, config.JointAttentionDim)),
+            PooledProjections = Own(ops.FromHost(StepInputs.Random(Rows * config.PooledProjectionDim, 3), Rows, config.PooledProjectionDim)),
+            Timestep = Enumerable.Repeat(500f, Rows).ToArray(),
         };
     }
 }
