@@ -1,14 +1,14 @@
 // A CPU stand-in for the CUDA driver API (libcuda.so.1): the subset src/Runtime/Cuda/Interop/Driver.cs binds, so
 // that CudaOps runs end to end on a machine with no GPU when XDIT_CUDA_LIBRARY_DIR points at the emulator's folder
 // (tests/XDit.Tests/Cuda/Emulation). One device (XDIT_EMU_DEVICE_COUNT asks for more), "XDit CPU emulator", of
-// compute capability 9.0, with XDIT_EMU_DEVICE_MEMORY bytes (80 GiB unless set). Device memory is
-// host memory (fresh allocations are filled with 0xFF, a NaN in every float type, so reading memory nobody wrote
-// shows up); copies and launches run at once on the calling thread, so streams and events only keep order and
-// time. Modules come from fake_nvrtc.cpp, whose "CUBIN" names the module; their kernels are the ones registered
-// with the kernel emulator (cuda_emu.cpp). Stream capture records launches, copies, memsets and the GEMMs of the
-// cuBLAS(Lt) stand-in, and a graph replays them; cuMemAlloc and cuMemFree during a global or thread-local capture
-// are refused, as CUDA refuses them. What real CUDA refuses is refused here too where it is cheap to check: copies outside a live allocation,
-// dynamic shared memory above 48 KiB without cuFuncSetAttribute, kernels that cannot complete.
+// compute capability 9.0, with XDIT_EMU_DEVICE_MEMORY bytes (80 GiB unless set). Device memory is host memory
+// (fresh allocations are filled with 0xFF, a NaN in every float type, so reading memory nobody wrote shows up);
+// copies and launches run at once on the calling thread, so streams and events only keep order and time. Modules
+// come from fake_nvrtc.cpp, whose "CUBIN" names the module; their kernels are the ones registered with the kernel
+// emulator (cuda_emu.cpp). Stream capture records launches, copies, memsets and the GEMMs of the cuBLAS(Lt)
+// stand-in, and a graph replays them. What real CUDA refuses is refused here too where it is cheap to check:
+// copies outside a live allocation, dynamic shared memory above 48 KiB without cuFuncSetAttribute, kernels that
+// cannot complete, cuMemAlloc and cuMemFree during a global or thread-local capture.
 #include "cuda_emu.h"
 
 #include <chrono>

@@ -11,6 +11,9 @@
 // wakes every waiter of the communicator. Streams are ignored: everything is done when a call returns. Buffers
 // must lie inside device allocations. An aborted communicator's memory is never freed (another thread may still
 // be inside it).
+#include "cuda_emu.h"
+#include "common.cuh"   // the kernels' f16/bf16 conversions, so reductions round as the kernels do
+
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
@@ -27,8 +30,6 @@
 namespace xdit_emu
 {
     bool in_device_memory(std::uint64_t p, std::size_t bytes);   // fake_driver.cpp
-    float f16_to_f32(unsigned short h);                          // cuda_emu.cpp
-    unsigned short f32_to_f16(float f);
 }
 
 namespace
@@ -134,10 +135,10 @@ namespace
             case 3: return *(const std::uint32_t*)p;
             case 4: return (double)*(const std::int64_t*)p;
             case 5: return (double)*(const std::uint64_t*)p;
-            case 6: return xdit_emu::f16_to_f32(*(const unsigned short*)p);
+            case 6: return f16_to_f(*(const u16*)p);
             case 7: return *(const float*)p;
             case 8: return *(const double*)p;
-            default: { unsigned u = (unsigned)*(const unsigned short*)p << 16; float f; std::memcpy(&f, &u, 4); return f; }
+            default: return bf16_to_f(*(const u16*)p);
         }
     }
 
@@ -151,18 +152,10 @@ namespace
             case 3: *(std::uint32_t*)p = (std::uint32_t)v; break;
             case 4: *(std::int64_t*)p = (std::int64_t)v; break;
             case 5: *(std::uint64_t*)p = (std::uint64_t)v; break;
-            case 6: *(unsigned short*)p = xdit_emu::f32_to_f16((float)v); break;
+            case 6: *(u16*)p = f_to_f16((float)v); break;
             case 7: *(float*)p = (float)v; break;
             case 8: *(double*)p = v; break;
-            default:
-            {
-                // round to nearest even, as the kernels' f_to_bf16
-                float f = (float)v;
-                unsigned u;
-                std::memcpy(&u, &f, 4);
-                u = (u & 0x7fffffffu) > 0x7f800000u ? (u | 0x400000u) : u + 0x7fffu + ((u >> 16) & 1u);
-                *(unsigned short*)p = (unsigned short)(u >> 16);
-            }
+            default: *(u16*)p = f_to_bf16((float)v); break;
         }
     }
 
