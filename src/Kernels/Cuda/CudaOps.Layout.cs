@@ -1,5 +1,6 @@
 using XDit.Runtime;
 using XDit.Runtime.Cuda;
+using static XDit.Runtime.Cuda.Interop.BlasEnums;
 
 namespace XDit.Kernels.Cuda;
 
@@ -23,15 +24,13 @@ public sealed unsafe partial class CudaOps
         var y = Empty(dt, n, o, oh, ow);
         if (y.NumElements == 0) return y;
         long need = ConvolutionViaCudnn ? Cudnn.WorkspaceFor(dt, n, c, h, wd, o, kh, kw, stride, padding, WorkspaceBytes) : -1;
-        if (need < 0)
+        if (need < 0) ConvolveByGemm(xc.T, wc.T, stride, padding, y);
+        else
         {
-            ConvolveByGemm(xc.T, wc.T, bias, stride, padding, y);
-            return y;
+            using var extra = need > WorkspaceBytes ? Temp.Own(Empty(DType.U8, checked((int)need))) : default;
+            ulong ws = need > WorkspaceBytes ? Ptr(extra.T) : _workspace.Pointer;
+            Cudnn.Forward(dt, n, c, h, wd, o, kh, kw, stride, padding, Ptr(xc.T), Ptr(wc.T), Ptr(y), ws, Math.Max(need, WorkspaceBytes));
         }
-        var conv = Cudnn;
-        using var extra = need > WorkspaceBytes ? Temp.Own(Empty(DType.U8, checked((int)need))) : default;
-        ulong ws = need > WorkspaceBytes ? Ptr(extra.T) : _workspace.Pointer;
-        conv.Forward(dt, n, c, h, wd, o, kh, kw, stride, padding, Ptr(xc.T), Ptr(wc.T), Ptr(y), ws, Math.Max(need, WorkspaceBytes));
         if (bias is not null)
         {
             using var bc = Dense(bias);
@@ -54,36 +53,34 @@ public sealed unsafe partial class CudaOps
     /// <summary>Counts the convolutions computed by im2col + GEMM since this CudaOps was made.</summary>
     public int GemmConvolutions { get; private set; }
 
-    /// <summary>y [N, O, oh, ow] = conv(x [N, C, H, W], w [O, C, kh, kw]) + bias, both contiguous: per image and chunk
-    /// of output pixels, the columns [pixels, C·kh·kw] times wᵀ (a Linear, bias fused) give [pixels, O], copied
-    /// into y's [O, pixels] slice.</summary>
-    void ConvolveByGemm(Tensor x, Tensor w, Tensor? bias, int stride, int padding, Tensor y)
+    /// <summary>y [N, O, oh, ow] = conv(x [N, C, H, W], w [O, C, kh, kw]), all contiguous: per image and chunk of
+    /// output pixels, im2col gives the columns [pixels, C·kh·kw], and one GEMM writes w·columnsᵀ straight into y's
+    /// [O, pixels] slice (column-major, it is columns·wᵀ [pixels × O] with leading dimension oh·ow).</summary>
+    void ConvolveByGemm(Tensor x, Tensor w, int stride, int padding, Tensor y)
     {
         GemmConvolutions++;
         int n = x.Dim(0), c = x.Dim(1), h = x.Dim(2), wd = x.Dim(3), o = w.Dim(0), kh = w.Dim(2), kw = w.Dim(3), ow = y.Dim(3);
         long taps = (long)c * kh * kw, pixels = (long)y.Dim(2) * ow;
         if (taps > int.MaxValue) throw new NotSupportedException($"Conv2d by GEMM: {taps} taps per output pixel");
         var dt = x.DType;
-        using var w2 = new Tensor(w.Storage, w.DType, [o, (int)taps], null, w.Offset);
-        long chunk = Math.Clamp(ConvolutionGemmChunkBytes / (taps * dt.SizeOf()), 1, Math.Min(pixels, int.MaxValue));
+        int size = dt.SizeOf();
+        long chunk = Math.Clamp(ConvolutionGemmChunkBytes / (taps * size), 1, Math.Min(pixels, int.MaxValue));
         using var cols = Empty(dt, (int)chunk, (int)taps);
-        ulong pc = Ptr(cols), px0 = Ptr(x);
+        ulong pc = Ptr(cols), px0 = Ptr(x), pw = Ptr(w), py0 = Ptr(y);
         int idt = (int)dt, ikh = kh, ikw = kw, istride = stride, ipad = padding;
         long C = c, H = h, W = wd, OW = ow, s0 = 0, count = 0;
         ulong px = px0;
         void** args = stackalloc void*[] { &pc, &px, &idt, &C, &H, &W, &ikh, &ikw, &istride, &ipad, &OW, &s0, &count };
         for (int img = 0; img < n; img++)
         {
-            px = px0 + (ulong)((long)img * c * h * wd * dt.SizeOf());
+            px = px0 + (ulong)((long)img * c * h * wd * size);
             for (s0 = 0; s0 < pixels; s0 += chunk)
             {
                 count = Math.Min(chunk, pixels - s0);
                 Launch("copy", "im2col", count * taps, args);
-                using var part = count == chunk ? null : new Tensor(cols.Storage, dt, [(int)count, (int)taps], null, cols.Offset);
-                using var yt = Linear(part ?? cols, w2, bias);
-                // y[img, :, s0 .. s0 + count) as [count, O]: stride 1 along pixels, `pixels` along channels
-                using var dst = new Tensor(y.Storage, dt, [(int)count, o], [1, pixels], y.Offset + img * o * pixels + s0);
-                Copy(dst, yt);
+                Gemm(dt, transA: true, m: count, n: o, k: taps, a: pc, lda: taps, strideA: 0, b: pw, ldb: taps, strideB: 0,
+                    d: py0 + (ulong)(((long)img * o * pixels + s0) * size), ldd: pixels, strideD: 0, batch: 1,
+                    alpha: 1f, epilogue: EpilogueDefault, bias: 0);
             }
         }
     }
