@@ -104,7 +104,8 @@ public static class OpBenchmarks
         return new BenchResult("denoise_step", pipeline.Ops.Name, new Dictionary<string, object> { ["model"] = pipeline.Index.Dir, ["steps"] = steps }, times[times.Count / 2]);
     }
 
-    static string DTypeName(XDit.Runtime.DType t) => t.ToString().ToLowerInvariant();
+    /// <summary>The dtype as the CLI spells it (f32, f16, bf16).</summary>
+    internal static string DTypeName(DType t) => t.ToString().ToLowerInvariant();
 
     static double Median(int repeats, Action run)
     {

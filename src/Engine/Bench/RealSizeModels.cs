@@ -57,7 +57,7 @@ public static class RealSizeModels
     /// timings (PixArt 120 tokens and SD3 333, 2 rows; Flux 512 tokens, 1 row).</summary>
     public static IStepWorkload Workload(string name, DType weights, int? latentSize = null, int? textTokens = null, int? rows = null)
     {
-        string source = $"{name} with random {weights.ToString().ToLowerInvariant()} weights";
+        string source = $"{name} with random {OpBenchmarks.DTypeName(weights)} weights";
         switch (name)
         {
             case "pixart-xl-2-1024" or "pixart-tiny":

@@ -55,7 +55,8 @@ public sealed unsafe class LtMatmul : IDisposable
         return a;
     }
 
-    /// <summary>D = alpha·op(A)·op(B) [+ bias] with epilogue; A, B, D of one dtype. A is (transA ? k×m : m×k)
+    /// <summary>D = alpha·op(A)·op(B) [+ bias] with epilogue; A and B of one dtype, D of it too unless
+    /// <paramref name="dtypeD"/> says otherwise. A is (transA ? k×m : m×k)
     /// with leading dimension lda, likewise B; D is m×n with ldd. Strides of 0 share one matrix across batches.</summary>
     /// <returns>false, with nothing queued, when the heuristic has no algorithm for this product (remembered, so
     /// it is asked once per shape); the caller then computes it another way.</returns>

@@ -11,6 +11,8 @@ namespace XDit.Runtime.Cuda;
 /// </summary>
 public sealed unsafe class CudaArena : IAllocator, IDisposable
 {
+    const int CudaErrorOutOfMemory = 2;   // CUresult
+
     readonly CudaContext _ctx;
     readonly Dictionary<long, Stack<ulong>> _free = new();
     readonly object _lock = new();
@@ -47,7 +49,7 @@ public sealed unsafe class CudaArena : IAllocator, IDisposable
         _ctx.MakeCurrent();
         ulong p;
         int r = Driver.cuMemAlloc(&p, (nuint)block);
-        if (r == 2 /* CUDA_ERROR_OUT_OF_MEMORY */)
+        if (r == CudaErrorOutOfMemory)
         {
             Trim();
             r = Driver.cuMemAlloc(&p, (nuint)block);
@@ -56,7 +58,7 @@ public sealed unsafe class CudaArena : IAllocator, IDisposable
         {
             lock (_lock) _inUse -= block;
             var failure = new CudaException("cuMemAlloc_v2", r, Check.CuName(r), $"{block} bytes; arena holds {BytesReserved} bytes, {BytesInUse} in use");
-            if (r == 2) throw OutOfMemory(block, failure);
+            if (r == CudaErrorOutOfMemory) throw OutOfMemory(block, failure);
             throw failure;
         }
         lock (_lock) { _fresh++; _reserved += block; }

@@ -11,7 +11,7 @@ namespace XDit.Runtime;
 public sealed class RandomCheckpoint(string description, DType dtype, float scale = 0.02f, Func<string, bool>? contains = null) : ITensorSource
 {
     public string Path { get; } = $"random weights ({description})";
-    public DType DType { get; } = dtype is DType.F32 or DType.F16 or DType.BF16
+    public DType DType { get; } = dtype.IsFloat()
         ? dtype : throw new ArgumentException($"random weights are F32, F16 or BF16, not {dtype}", nameof(dtype));
 
     public IReadOnlyCollection<string> Names => [];
