@@ -24,7 +24,8 @@ case "$cmd" in
       XDIT_TEST_CUDA_EMULATOR=1 XDIT_EMU_DEVICE_COUNT=2 dotnet "$tests" -noColor -class XDit.Tests.Cuda.CudaRuntimeTests -class XDit.Tests.Cuda.CudaOpsTests \
         -class XDit.Tests.Comm.NcclCommunicatorTests \
         -class XDit.Tests.Cuda.Emulation.EmulatedCudaPipelineTests -class XDit.Tests.Cuda.Emulation.EmulatedCudaParallelTests \
-        -class XDit.Tests.Cuda.Emulation.EmulatedGemmFallbackTests -class XDit.Tests.Cuda.Emulation.EmulatedNcclGenerationTests | tee /tmp/xdit-test-emu.log
+        -class XDit.Tests.Cuda.Emulation.EmulatedGemmFallbackTests -class XDit.Tests.Cuda.Emulation.EmulatedNcclGenerationTests \
+        -class XDit.Tests.Cuda.Emulation.EmulatedGuardPageTests | tee /tmp/xdit-test-emu.log
       status=$(( status | PIPESTATUS[0] ))
       logs+=(/tmp/xdit-test-emu.log)
     fi

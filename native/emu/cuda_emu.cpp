@@ -69,6 +69,8 @@ namespace xdit_emu
         std::vector<Slot> slots;
         std::vector<unsigned char> smem;
         int current = -1;
+        bool faulted = false;                  // the launch failed on a guard page
+        thread_local bool inKernel = false;    // this thread is running a fiber of a launch (step below)
         Thunk thunk = nullptr;
         void** kernelArgs = nullptr;
         std::string error;
@@ -119,10 +121,12 @@ namespace xdit_emu
             threadIdx = { (unsigned)i % blockDim.x, (unsigned)i / blockDim.x % blockDim.y, (unsigned)i / (blockDim.x * blockDim.y) };
             if (_setjmp(scheduler) == 0)
             {
+                inKernel = true;
                 if (fibers[i].started) _longjmp(fibers[i].resume, 1);
                 fibers[i].started = true;
                 swapcontext(&schedulerContext, &fibers[i].ctx);   // first entry; it comes back by _longjmp
             }
+            inKernel = false;
             return error.empty();
         }
 
@@ -379,10 +383,12 @@ namespace xdit_emu
     }
 
     bool launch(const Kernel& k, unsigned gx, unsigned gy, unsigned gz, unsigned bx, unsigned by, unsigned bz, unsigned sharedBytes,
-                void** args, std::string& message)
+                void** args, std::string& message, bool* illegalAddress)
     {
         std::lock_guard<std::mutex> hold(launchLock);
         error.clear();
+        faulted = false;
+        if (illegalAddress) *illegalAddress = false;
         int n = (int)(bx * by * bz);
         if (n <= 0 || n > 1024)
         {
@@ -415,10 +421,21 @@ namespace xdit_emu
                     {
                         fibers.clear();   // the stuck fibers are abandoned; they hold nothing but their stacks
                         message = error;
+                        if (illegalAddress) *illegalAddress = faulted;
                         return false;
                     }
                 }
         return true;
+    }
+
+    void fail_launch_on_fault(const std::string& what)
+    {
+        if (!inKernel) return;
+        // the fiber is abandoned where it faulted, as a stuck one is; the signal handler is left by this jump
+        error = what + " (" + where(current) + ")";
+        faulted = true;
+        fibers[current].state = State::Done;
+        _longjmp(scheduler, 1);
     }
 
     void* dynamic_smem() { return smem.data(); }

@@ -14,7 +14,8 @@
 // starts, in ascending warp order in even blocks and descending in odd ones, so a missing barrier between warps
 // that share memory gives wrong (often NaN) results; between collectives a warp's lanes run one after another,
 // ascending or descending from warp to warp, which shows some races inside a warp too. Not emulated: memory spaces
-// beyond the checks of ldmatrix and cp.async, timing, atomics, __syncwarp.
+// beyond the checks of ldmatrix and cp.async, timing, atomics, __syncwarp. Device memory has guard pages around each
+// allocation (guarded_memory.cpp), so a global read or write past a buffer's end fails the launch.
 #pragma once
 #define XDIT_HOST_EMU 1
 
@@ -107,9 +108,20 @@ namespace xdit_emu
     // The kernel registered under name, or null.
     const Kernel* find_kernel(const char* name);
 
-    // Runs kernel k over the grid; false with the reason in error when the launch cannot complete.
+    // Runs kernel k over the grid; false with the reason in error when the launch cannot complete. illegalAddress
+    // (where given) says whether it failed because a thread touched a guard page (CUDA_ERROR_ILLEGAL_ADDRESS).
     bool launch(const Kernel& k, unsigned gx, unsigned gy, unsigned gz, unsigned bx, unsigned by, unsigned bz, unsigned sharedBytes,
-                void** args, std::string& error);
+                void** args, std::string& error, bool* illegalAddress = nullptr);
+
+    // Device memory (guarded_memory.cpp): bytes at the end of a mapping of their own, 16-byte aligned, between two
+    // inaccessible guard pages. A kernel thread that touches a guard page fails its launch with a message naming the
+    // allocation and the offset. guarded_free is false for a pointer guarded_alloc did not return.
+    void* guarded_alloc(std::size_t bytes);
+    bool guarded_free(void* p);
+
+    // Called on a guard-page fault with what was touched: when the faulting thread is running an emulated kernel,
+    // fails that launch (and does not return); otherwise returns.
+    void fail_launch_on_fault(const std::string& what);
 
     template <class... A>
     std::vector<std::size_t> param_sizes(void (*)(A...)) { return { sizeof(A)... }; }

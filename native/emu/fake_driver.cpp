@@ -2,7 +2,8 @@
 // that CudaOps runs end to end on a machine with no GPU when XDIT_CUDA_LIBRARY_DIR points at the emulator's folder
 // (tests/XDit.Tests/Cuda/Emulation). One device (XDIT_EMU_DEVICE_COUNT asks for more), "XDit CPU emulator", of
 // compute capability 9.0, with XDIT_EMU_DEVICE_MEMORY bytes (80 GiB unless set). Device memory is host memory
-// (fresh allocations are filled with 0xFF, a NaN in every float type, so reading memory nobody wrote shows up);
+// (fresh allocations are filled with 0xFF, a NaN in every float type, so reading memory nobody wrote shows up,
+// and each sits between guard pages, so a kernel reading or writing past its end fails with CUDA_ERROR_ILLEGAL_ADDRESS);
 // copies and launches run at once on the calling thread, so streams and events only keep order and time. Modules
 // come from fake_nvrtc.cpp, whose "CUBIN" names the module; their kernels are the ones registered with the kernel
 // emulator (cuda_emu.cpp). Stream capture records launches, copies, memsets and the GEMMs of the cuBLAS(Lt)
@@ -156,9 +157,10 @@ namespace
     int launchNow(Function* f, const unsigned* g, const unsigned* b, unsigned shared, void** params)
     {
         std::string message;
-        if (xdit_emu::launch(*f->kernel, g[0], g[1], g[2], b[0], b[1], b[2], shared, params, message)) return CUDA_SUCCESS;
+        bool illegalAddress = false;
+        if (xdit_emu::launch(*f->kernel, g[0], g[1], g[2], b[0], b[1], b[2], shared, params, message, &illegalAddress)) return CUDA_SUCCESS;
         std::fprintf(stderr, "xdit emulator: %s: %s\n", f->name.c_str(), message.c_str());
-        return CUDA_ERROR_LAUNCH_FAILED;
+        return illegalAddress ? CUDA_ERROR_ILLEGAL_ADDRESS : CUDA_ERROR_LAUNCH_FAILED;
     }
 
     int run(const Op& op)
@@ -341,10 +343,9 @@ extern "C"
         if (bytes == 0) return CUDA_ERROR_INVALID_VALUE;
         std::lock_guard<std::mutex> hold(gate);
         if (allocated + bytes > TotalMemory) return CUDA_ERROR_OUT_OF_MEMORY;
-        std::size_t rounded = (bytes + 255) / 256 * 256;
-        void* m = std::aligned_alloc(256, rounded);
+        void* m = xdit_emu::guarded_alloc(bytes);
         if (!m) return CUDA_ERROR_OUT_OF_MEMORY;
-        std::memset(m, 0xFF, rounded);
+        std::memset(m, 0xFF, bytes);
         *p = (std::uint64_t)m;
         allocations[*p] = bytes;
         allocated += bytes;
@@ -359,7 +360,7 @@ extern "C"
         if (it == allocations.end()) return CUDA_ERROR_INVALID_VALUE;
         allocated -= it->second;
         allocations.erase(it);
-        std::free((void*)p);
+        xdit_emu::guarded_free((void*)p);
         return CUDA_SUCCESS;
     }
 

@@ -88,6 +88,18 @@ extern "C" __global__ void emu_selftest_warp_race(float* out)
     out[threadIdx.x] = s[threadIdx.x ^ 1];
 }
 
+// Each thread reads buf[193 + t]: with 64 threads over a 256-float buffer, thread 63 reads one float past its end.
+extern "C" __global__ void emu_selftest_read_past_end(float* buf)
+{
+    float v = buf[193 + threadIdx.x];
+    if (v == 12345.f) buf[0] = v;   // uses the value, so the read stays
+}
+
+// Each thread writes buf[193 + t]: thread 63 writes one float past the end of a 256-float buffer.
+extern "C" __global__ void emu_selftest_write_past_end(float* buf) { buf[193 + threadIdx.x] = 1.f; }
+
+XDIT_EMU_KERNEL(emu_selftest_read_past_end)
+XDIT_EMU_KERNEL(emu_selftest_write_past_end)
 XDIT_EMU_KERNEL(emu_selftest_cp_async_groups)
 XDIT_EMU_KERNEL(emu_selftest_warp_race)
 XDIT_EMU_KERNEL(emu_selftest_missing_barrier)

@@ -8,6 +8,9 @@ namespace XDit.Runtime.Cuda;
 /// without events because every op of one backend runs on one stream: a block freed after work was queued on it
 /// is only touched again by work queued later on the same stream. A failed cuMemAlloc empties the cache and
 /// retries once before it throws (<see cref="DeviceOutOfMemoryException"/> when memory ran out).
+/// With XDIT_CUDA_ARENA_EXACT=1 requests are rounded to 16 bytes only, so each block ends where its tensor does and a
+/// kernel reading past a tensor's end leaves the allocation: compute-sanitizer's memcheck (and the CPU emulator's
+/// guard pages) then catch what the rounding would have hidden in a block's slack.
 /// </summary>
 public sealed unsafe class CudaArena : IAllocator, IDisposable
 {
@@ -19,7 +22,20 @@ public sealed unsafe class CudaArena : IAllocator, IDisposable
     long _fresh, _inUse, _peak, _reserved;
     bool _disposed;
 
-    public CudaArena(CudaContext ctx) => _ctx = ctx;
+    /// <summary>The variable that asks for <see cref="ExactSizes"/>.</summary>
+    public const string ExactSizesVariable = "XDIT_CUDA_ARENA_EXACT";
+
+    public CudaArena(CudaContext ctx) : this(ctx, Environment.GetEnvironmentVariable(ExactSizesVariable) == "1") { }
+
+    public CudaArena(CudaContext ctx, bool exactSizes)
+    {
+        _ctx = ctx;
+        ExactSizes = exactSizes;
+    }
+
+    /// <summary>Blocks are the request rounded to 16 bytes, not to the cache's size classes (for finding
+    /// out-of-bounds accesses; more cuMemAlloc calls, less reuse).</summary>
+    public bool ExactSizes { get; }
 
     public long FreshAllocations { get { lock (_lock) return _fresh; } }
     public long BytesInUse { get { lock (_lock) return _inUse; } }
@@ -37,7 +53,7 @@ public sealed unsafe class CudaArena : IAllocator, IDisposable
     public Storage Allocate(long byteLength)
     {
         if (byteLength < 0) throw new ArgumentOutOfRangeException(nameof(byteLength));
-        long block = RoundUp(byteLength);
+        long block = ExactSizes ? Math.Max(16, (byteLength + 15) / 16 * 16) : RoundUp(byteLength);
         lock (_lock)
         {
             ObjectDisposedException.ThrowIf(_disposed, this);

@@ -3,27 +3,27 @@ using XDit.Runtime;
 namespace XDit.Tests.Cuda.Emulation;
 
 /// <summary>
-/// Host memory standing in for device memory in emulated launches. Every buffer is pinned, 64-byte aligned (as
-/// cuMemAlloc's are at least 16-byte aligned, so the kernels' vector paths are taken), starts filled with 0xFF bytes
-/// (NaN in every float type: an output element the kernel forgot to write shows up), and sits between two guard
-/// zones that <see cref="AssertGuardsIntact"/> checks, so a write out of bounds fails the test.
+/// Device memory for emulated launches: the emulator's guarded memory (native/emu/guarded_memory.cpp), the same as
+/// its cuMemAlloc hands out. Every buffer starts filled with 0xFF bytes (NaN in every float type: an output element
+/// the kernel forgot to write shows up), ends 16-byte aligned just before an inaccessible guard page (so a read or
+/// write past its end fails the launch with the offset), and starts after a lead zone that
+/// <see cref="AssertGuardsIntact"/> checks, so a write before its start fails the test. Buffers are 16-byte aligned,
+/// as cuMemAlloc's are at least, so the kernels' vector paths are taken.
 /// </summary>
-public sealed unsafe class EmuMemory
+public sealed unsafe class EmuMemory : IDisposable
 {
-    const int GuardBytes = 256;
-    readonly List<(HostStorage Storage, long Start, long Length)> _buffers = new();
+    const int LeadBytes = 256;
+    readonly KernelEmulator _emu = KernelEmulator.Get();
+    readonly List<EmuStorage> _buffers = new();
 
     /// <summary>A view of <paramref name="shape"/> (strides and offset in elements, contiguous by default) over a fresh
     /// NaN-filled buffer of <paramref name="elements"/> elements.</summary>
     public Tensor Alloc(DType dt, long elements, int[] shape, long[]? strides = null, long offset = 0)
     {
         long length = elements * dt.SizeOf();
-        var s = new HostStorage(length + 2 * GuardBytes + 64);
-        s.Bytes.AsSpan().Fill(0xFF);
-        long start;
-        fixed (byte* p = s.Bytes) start = GuardBytes + (64 - ((long)p + GuardBytes) % 64) % 64;
-        _buffers.Add((s, start, length));
-        return new Tensor(s, dt, shape, strides, start / dt.SizeOf() + offset);
+        var s = new EmuStorage(_emu.GuardedAlloc(LeadBytes + length), LeadBytes + length);
+        _buffers.Add(s);
+        return new Tensor(s, dt, shape, strides, LeadBytes / dt.SizeOf() + offset);
     }
 
     public Tensor Alloc(DType dt, params int[] shape) => Alloc(dt, Shape.Product(shape), shape);
@@ -40,35 +40,45 @@ public sealed unsafe class EmuMemory
     public static void Write(Tensor t, float[] values)
     {
         Assert.Equal(t.NumElements, values.Length);
-        var bytes = ((HostStorage)t.Storage).Bytes;
-        for (long i = 0; i < values.Length; i++) Store(bytes, t.DType, ElementOffset(t, i), values[i]);
+        var p = Base(t);
+        for (long i = 0; i < values.Length; i++) Store(p, t.DType, ElementOffset(t, i), values[i]);
     }
 
     /// <summary>The view's elements as floats, in logical order.</summary>
     public static float[] Read(Tensor t)
     {
-        var bytes = ((HostStorage)t.Storage).Bytes;
+        var p = Base(t);
         var r = new float[t.NumElements];
-        for (long i = 0; i < r.Length; i++) r[i] = Load(bytes, t.DType, ElementOffset(t, i));
+        for (long i = 0; i < r.Length; i++) r[i] = Load(p, t.DType, ElementOffset(t, i));
         return r;
     }
 
     /// <summary>The address of the view's first element: the "device pointer" a kernel gets.</summary>
     public static ulong Pointer(Tensor t, string what)
     {
-        if (t.Storage is not HostStorage hs) throw new ArgumentException($"{what} {t} is not emulator memory");
-        fixed (byte* p = hs.Bytes) return (ulong)p + (ulong)(t.Offset * t.DType.SizeOf());
+        if (t.Storage is not EmuStorage) throw new ArgumentException($"{what} {t} is not emulator memory");
+        return (ulong)Base(t) + (ulong)(t.Offset * t.DType.SizeOf());
     }
 
     public void AssertGuardsIntact()
     {
-        foreach (var (s, start, length) in _buffers)
-        {
-            var b = s.Bytes.AsSpan();
-            Assert.True(b[..(int)start].IndexOfAnyExcept((byte)0xFF) < 0, "a kernel wrote before the start of a buffer");
-            Assert.True(b[(int)(start + length)..].IndexOfAnyExcept((byte)0xFF) < 0, "a kernel wrote past the end of a buffer");
-        }
+        foreach (var s in _buffers)
+            Assert.True(new ReadOnlySpan<byte>((void*)s.Address, LeadBytes).IndexOfAnyExcept((byte)0xFF) < 0, "a kernel wrote before the start of a buffer");
     }
+
+    public void Dispose()
+    {
+        foreach (var s in _buffers) _emu.GuardedFree(s.Address);
+        _buffers.Clear();
+    }
+
+    sealed class EmuStorage(nint address, long byteLength) : Storage(byteLength)
+    {
+        public nint Address { get; } = address;
+    }
+
+    static byte* Base(Tensor t) =>
+        t.Storage is EmuStorage s ? (byte*)s.Address : throw new ArgumentException($"{t} is not emulator memory");
 
     static long ElementOffset(Tensor t, long linear)
     {
@@ -82,27 +92,22 @@ public sealed unsafe class EmuMemory
         return off;
     }
 
-    static void Store(byte[] b, DType dt, long e, float v)
+    static void Store(byte* p, DType dt, long e, float v)
     {
-        fixed (byte* p = b)
-            switch (dt)
-            {
-                case DType.F32: ((float*)p)[e] = v; break;
-                case DType.F16: ((Half*)p)[e] = (Half)v; break;
-                case DType.BF16: ((ushort*)p)[e] = DTypeConvert.SingleToBFloat16(v); break;
-                default: throw new NotSupportedException($"EmuMemory stores float dtypes only, not {dt}");
-            }
+        switch (dt)
+        {
+            case DType.F32: ((float*)p)[e] = v; break;
+            case DType.F16: ((Half*)p)[e] = (Half)v; break;
+            case DType.BF16: ((ushort*)p)[e] = DTypeConvert.SingleToBFloat16(v); break;
+            default: throw new NotSupportedException($"EmuMemory stores float dtypes only, not {dt}");
+        }
     }
 
-    static float Load(byte[] b, DType dt, long e)
+    static float Load(byte* p, DType dt, long e) => dt switch
     {
-        fixed (byte* p = b)
-            return dt switch
-            {
-                DType.F32 => ((float*)p)[e],
-                DType.F16 => (float)((Half*)p)[e],
-                DType.BF16 => DTypeConvert.BFloat16ToSingle(((ushort*)p)[e]),
-                _ => throw new NotSupportedException($"EmuMemory loads float dtypes only, not {dt}"),
-            };
-    }
+        DType.F32 => ((float*)p)[e],
+        DType.F16 => (float)((Half*)p)[e],
+        DType.BF16 => DTypeConvert.BFloat16ToSingle(((ushort*)p)[e]),
+        _ => throw new NotSupportedException($"EmuMemory loads float dtypes only, not {dt}"),
+    };
 }

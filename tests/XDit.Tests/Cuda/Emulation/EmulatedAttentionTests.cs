@@ -33,7 +33,7 @@ public class EmulatedAttentionTests
     static Outcome Run(Problem p, bool tensorCores = true, int seed = 1)
     {
         var emu = KernelEmulator.Get();
-        var mem = new EmuMemory();
+        using var mem = new EmuMemory();
         int B = p.B, Nq = p.Nq, Nk = p.Nk, H = p.H, d = p.D;
         var q = CudaTestDevice.Quantize(Numerics.Random(B * Nq * H * d, seed), p.DType);
         var k = CudaTestDevice.Quantize(Numerics.Random(B * Nk * H * d, seed + 1), p.DType);

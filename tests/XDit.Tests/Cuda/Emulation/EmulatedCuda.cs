@@ -37,6 +37,8 @@ public static class EmulatedCuda
         }
         Environment.SetEnvironmentVariable(CudaLibraries.LibraryDirVariable, emu.LibraryDir);
         Environment.SetEnvironmentVariable("XDIT_KERNEL_CACHE", Path.Combine(emu.LibraryDir, "kernel-cache"));
+        // every tensor its own allocation of its own size, so the emulator's guard pages sit right after its end
+        Environment.SetEnvironmentVariable(CudaArena.ExactSizesVariable, "1");
         Active = true;
     }
 }

@@ -57,6 +57,21 @@ public sealed unsafe class KernelEmulator
     public void RefuseLtAlgorithms(int mode) =>
         ((delegate* unmanaged<int, void>)NativeLibrary.GetExport(_library, "xdit_emu_cublaslt_refuse"))(mode);
 
+    /// <summary>Guarded memory from the emulator (native/emu/guarded_memory.cpp), filled with 0xFF bytes: it ends
+    /// just before an inaccessible page, so a kernel that reads or writes past its end fails its launch.</summary>
+    public nint GuardedAlloc(long bytes)
+    {
+        var p = ((delegate* unmanaged<nuint, nint>)NativeLibrary.GetExport(_library, "xdit_emu_guarded_alloc"))((nuint)bytes);
+        if (p == 0) throw new OutOfMemoryException($"the emulator could not map {bytes} bytes of guarded memory");
+        return p;
+    }
+
+    public void GuardedFree(nint p)
+    {
+        if (((delegate* unmanaged<nint, int>)NativeLibrary.GetExport(_library, "xdit_emu_guarded_free"))(p) != 0)
+            throw new ArgumentException($"0x{p:x} is not guarded memory from the emulator", nameof(p));
+    }
+
     /// <summary>Runs <paramref name="launch"/> with the kernel's parameters in <paramref name="args"/>; throws with the
     /// emulator's message when the launch cannot complete (deadlock, partial-warp collective, unknown kernel).</summary>
     public void Launch(KernelLaunch launch, void** args) => Launch(launch.Kernel, launch.GridX, launch.GridY, launch.BlockX, launch.SharedBytes, args);

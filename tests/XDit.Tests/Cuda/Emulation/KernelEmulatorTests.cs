@@ -3,9 +3,9 @@ using XDit.Runtime;
 namespace XDit.Tests.Cuda.Emulation;
 
 /// <summary>The emulator itself (native/emu/selftest.emu.cpp): shuffles compute the right thing, and what a GPU
-/// would not run correctly (exited or split warps, misaligned ldmatrix, cp.async outside shared memory) fails the
-/// launch with a message instead of hanging or passing; a cp.async that nobody waited for, and shared memory read
-/// across warps or lanes with no barrier between, read as NaN.</summary>
+/// would not run correctly (exited or split warps, misaligned ldmatrix, cp.async outside shared memory, a read or
+/// write past the end of a buffer) fails the launch with a message instead of hanging or passing; a cp.async that
+/// nobody waited for, and shared memory read across warps or lanes with no barrier between, read as NaN.</summary>
 public class KernelEmulatorTests
 {
     static unsafe void Launch(string kernel, uint grid, uint block, uint smem, params Tensor[] buffers)
@@ -22,7 +22,7 @@ public class KernelEmulatorTests
     [Fact]
     public void WarpShufflesReduceEachWarp()
     {
-        var mem = new EmuMemory();
+        using var mem = new EmuMemory();
         var x = Enumerable.Range(0, 128).Select(i => (float)i).ToArray();
         var input = mem.Upload(x, DType.F32, 128);
         var sums = mem.Alloc(DType.F32, 4);
@@ -37,9 +37,11 @@ public class KernelEmulatorTests
     [InlineData("no_such_kernel", "no kernel named no_such_kernel")]
     [InlineData("emu_selftest_ldmatrix_misaligned", "ldmatrix: lane 0's row address is not 16-byte aligned")]
     [InlineData("emu_selftest_cp_async_to_global", "cp.async: the destination is outside the dynamic shared memory")]
+    [InlineData("emu_selftest_read_past_end", "an access at byte 1280 of a 1280-byte device allocation at 0x")]
+    [InlineData("emu_selftest_write_past_end", "past its end (thread 63 of block (0, 0, 0))")]
     public void LaunchesThatCannotCompleteFailWithAMessage(string kernel, string message)
     {
-        var mem = new EmuMemory();
+        using var mem = new EmuMemory();
         var e = Assert.Throws<InvalidOperationException>(() => Launch(kernel, 1, 64, 256, mem.Alloc(DType.F32, 256)));
         Assert.Contains(message, e.Message);
     }
@@ -47,7 +49,7 @@ public class KernelEmulatorTests
     [Fact]
     public void AsyncCopiesLandOnlyWhenTheirGroupIsWaitedFor()
     {
-        var mem = new EmuMemory();
+        using var mem = new EmuMemory();
         var x = Enumerable.Range(0, 256).Select(i => (float)i).ToArray();
         var input = mem.Upload(x, DType.F32, 256);
         var o = mem.Alloc(DType.F32, 512);
@@ -65,7 +67,7 @@ public class KernelEmulatorTests
     {
         // warps run one after the other between barriers, warp 0 first in block 0 and warp 1 first in block 1, so
         // the warp that runs first reads the other's slots before they are written
-        var mem = new EmuMemory();
+        using var mem = new EmuMemory();
         var o = mem.Alloc(DType.F32, 128);
         Launch("emu_selftest_missing_barrier", 2, 64, 256, o);
         var r = EmuMemory.Read(o);
@@ -80,7 +82,7 @@ public class KernelEmulatorTests
     {
         // lanes run one after the other, ascending in warp 0 and descending in warp 1: the first lane of each pair
         // reads its neighbour's slot before the neighbour writes it
-        var mem = new EmuMemory();
+        using var mem = new EmuMemory();
         var o = mem.Alloc(DType.F32, 64);
         Launch("emu_selftest_warp_race", 1, 64, 256, o);
         var r = EmuMemory.Read(o);
@@ -95,7 +97,7 @@ public class KernelEmulatorTests
     [Fact]
     public void UnwrittenSharedMemoryReadsAsNaN()
     {
-        var mem = new EmuMemory();
+        using var mem = new EmuMemory();
         var o = mem.Alloc(DType.F32, 32);
         EmuMemory.Write(o, new float[32]);
         Launch("emu_selftest_unwritten_smem", 1, 32, 128, o);

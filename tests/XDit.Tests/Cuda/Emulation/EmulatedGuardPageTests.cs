@@ -1,0 +1,39 @@
+using XDit.Kernels.Cuda;
+using XDit.Runtime;
+using XDit.Runtime.Cuda;
+
+namespace XDit.Tests.Cuda.Emulation;
+
+/// <summary>
+/// In the emulator pass the arena gives every tensor a block of its own size (XDIT_CUDA_ARENA_EXACT=1, set by
+/// <see cref="EmulatedCuda"/>) and the stand-in driver puts a guard page right after each allocation, so a kernel
+/// launched through the real host code that reads past a tensor's end fails with CUDA_ERROR_ILLEGAL_ADDRESS, as on a
+/// GPU, and the emulator says which allocation and which thread.
+/// </summary>
+[Collection("cuda")]
+public class EmulatedGuardPageTests
+{
+    [Fact]
+    public void EachArenaBlockEndsWithinSixteenBytesOfItsTensor()
+    {
+        EmulatedCuda.Require();
+        using var gpu = new CudaOps(0, DType.BF16);
+        Assert.True(gpu.Arena.ExactSizes);
+        using var t = gpu.Empty(DType.BF16, 7, 11);   // 154 bytes
+        Assert.Equal(160, ((CudaStorage)t.Storage).BlockBytes);
+    }
+
+    [Fact]
+    public unsafe void AKernelReadingPastATensorFailsWithAnIllegalAddress()
+    {
+        EmulatedCuda.Require();
+        using var gpu = new CudaOps(0, DType.F32);
+        using var t = gpu.Empty(DType.F32, 256);
+        ulong p = ((CudaStorage)t.Storage).Pointer;
+        // any module serves: the stand-in resolves every kernel registered with the emulator (native/emu/selftest.emu.cpp)
+        var f = gpu.Kernels.Function("copy", "emu_selftest_read_past_end");
+        void** args = stackalloc void*[] { &p };
+        var e = Assert.Throws<CudaException>(() => gpu.Kernels.Launch(f, 1, 1, 64, 0, gpu.Stream.Handle, args, "emu_selftest_read_past_end"));
+        Assert.Contains("CUDA_ERROR_ILLEGAL_ADDRESS", e.Message);
+    }
+}
