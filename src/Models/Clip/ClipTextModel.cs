@@ -25,7 +25,7 @@ public sealed class ClipTextModel : IDisposable
         for (int i = 0; i < _layers.Length; i++) _layers[i] = new ClipEncoderLayer(w, $"text_model.encoder.layers.{i}", config);
         _finalLnW = w.Get("text_model.final_layer_norm.weight", d);
         _finalLnB = w.Get("text_model.final_layer_norm.bias", d);
-        if (config.HasProjection) _projection = w.Get("text_projection.weight", config.ProjectionDim, d);
+        if (config.HasProjection) _projection = w.GetOperand("text_projection.weight", config.ProjectionDim, d);
     }
 
     public ClipTextConfig Config { get; }

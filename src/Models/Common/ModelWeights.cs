@@ -45,9 +45,28 @@ public sealed class ModelWeights : IDisposable
 
     public Tensor? GetOptional(string name, params int[] expectedShape) => Has(name) ? Get(name, expectedShape) : null;
 
-    /// <summary>Linear layer <paramref name="prefix"/>.weight [out, in] and, when <paramref name="bias"/>, .bias [out].</summary>
+    /// <summary>
+    /// A weight or bias of a GEMM or convolution, in the backend's <see cref="IOps.ActivationType"/>. Those ops cast
+    /// an operand of another float dtype to the activations' on every call (CudaOps running bf16 over an f16 or f32
+    /// checkpoint); casting once here gives the same numbers without the per-step cost, as diffusers' torch_dtype
+    /// does at load. Norm weights and embedding tables keep the checkpoint's dtype (<see cref="Get"/>): their kernels
+    /// read them in float32.
+    /// </summary>
+    public Tensor GetOperand(string name, params int[] expectedShape)
+    {
+        var t = Get(name, expectedShape);
+        var dt = Ops.ActivationType;
+        if (t.DType == dt || !t.DType.IsFloat() || !dt.IsFloat()) return t;
+        var cast = Ops.Cast(t, dt);
+        _loaded[^1] = cast;
+        t.Dispose();
+        return cast;
+    }
+
+    /// <summary>Linear layer <paramref name="prefix"/>.weight [out, in] and, when <paramref name="bias"/>, .bias [out],
+    /// in the activations' dtype (<see cref="GetOperand"/>).</summary>
     public Linear Linear(string prefix, int inFeatures, int outFeatures, bool bias = true)
-        => new(Get(prefix + ".weight", outFeatures, inFeatures), bias ? Get(prefix + ".bias", outFeatures) : null);
+        => new(GetOperand(prefix + ".weight", outFeatures, inFeatures), bias ? GetOperand(prefix + ".bias", outFeatures) : null);
 
     /// <summary>Bytes of all weights uploaded so far.</summary>
     public long Bytes => _loaded.Sum(t => t.ByteCount);

@@ -33,8 +33,8 @@ public sealed class PixArtTransformer : DiffusionTransformer
         var c = config;
         int d = c.InnerDim, p = c.PatchSize, ce = c.InChannels * p * p;
 
-        var conv = w.Get("pos_embed.proj.weight", d, c.InChannels, p, p);
-        _patchEmbed = new Linear(conv.Reshape(d, ce), w.Get("pos_embed.proj.bias", d));
+        var conv = w.GetOperand("pos_embed.proj.weight", d, c.InChannels, p, p);
+        _patchEmbed = new Linear(conv.Reshape(d, ce), w.GetOperand("pos_embed.proj.bias", d));
 
         if (c.CaptionChannels is int cap)
         {

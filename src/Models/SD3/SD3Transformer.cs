@@ -24,9 +24,9 @@ public sealed class SD3Transformer : DiffusionTransformer
         Config = config;
         _weights = w;
         int d = config.InnerDim, p = config.PatchSize, pmax = config.PosEmbedMaxSize;
-        var conv = w.Get("pos_embed.proj.weight", d, config.InChannels, p, p);
+        var conv = w.GetOperand("pos_embed.proj.weight", d, config.InChannels, p, p);
         _patchWeight = conv.Reshape(d, config.InChannels * p * p);
-        _patchBias = w.Get("pos_embed.proj.bias", d);
+        _patchBias = w.GetOperand("pos_embed.proj.bias", d);
         _posTable = w.Get("pos_embed.pos_embed", 1, pmax * pmax, d).Reshape(pmax, pmax, d);
         _timeText = TimeTextEmbedding.Load(w, "time_text_embed", d, config.PooledProjectionDim, guidance: false);
         _contextEmbedder = w.Linear("context_embedder", config.JointAttentionDim, config.CaptionProjectionDim);

@@ -63,8 +63,8 @@ public sealed class VaeAttentionBlock
         bool linear = info.Shape is [var o, var i] && o == channels && i == channels;
         bool conv = info.Shape is [var o2, var i2, 1, 1] && o2 == channels && i2 == channels;
         if (!linear && !conv) throw new WeightShapeException(info.File, p + ".weight", [channels, channels], info.Shape);
-        var weight = w.Get(p + ".weight");
+        var weight = w.GetOperand(p + ".weight");
         if (conv) weight = weight.Reshape(channels, channels);   // a view; the loaded tensor stays owned by the weights
-        return new Linear(weight, w.Get(p + ".bias", channels));
+        return new Linear(weight, w.GetOperand(p + ".bias", channels));
     }
 }

@@ -11,5 +11,5 @@ public sealed record VaeConv(string Name, Tensor Weight, Tensor? Bias)
     public int Padding => KernelSize / 2;
 
     public static VaeConv Load(ModelWeights w, string name, int inChannels, int outChannels, int kernel)
-        => new(name, w.Get(name + ".weight", outChannels, inChannels, kernel, kernel), w.Get(name + ".bias", outChannels));
+        => new(name, w.GetOperand(name + ".weight", outChannels, inChannels, kernel, kernel), w.GetOperand(name + ".bias", outChannels));
 }
