@@ -24,24 +24,7 @@ public sealed class ModelWeights : IDisposable
 
     /// <summary>The tensor named <paramref name="name"/>, on the backend, after checking its shape
     /// (pass no shape to skip the check).</summary>
-    public Tensor Get(string name, params int[] expectedShape)
-    {
-        // a made-up checkpoint (benchmarks at real size) makes each tensor in the shape the model expects
-        var random = expectedShape.Length > 0 ? Source as RandomCheckpoint : null;
-        var info = random is null ? Source.Info(name) : new TensorInfo(name, random.Path, random.DType, expectedShape, 0, 0);
-        if (expectedShape.Length > 0 && !Shape.Equal(info.Shape, expectedShape))
-            throw new WeightShapeException(info.File, name, expectedShape, info.Shape);
-        using var host = random is null ? Source.Read(name) : random.Make(name, expectedShape);
-        Tensor t;
-        try { t = Ops.Upload(host); }
-        catch (DeviceOutOfMemoryException e)
-        {
-            var before = Bytes > 0 ? $", after {ByteSize.Format(Bytes)} of this checkpoint's weights" : "";
-            throw e.While($"{info.File}: tensor '{name}' ({host.DType}, {Shape.Format(info.Shape)}){before}");
-        }
-        _loaded.Add(t);
-        return t;
-    }
+    public Tensor Get(string name, params int[] expectedShape) => Load(name, expectedShape, castTo: null);
 
     public Tensor? GetOptional(string name, params int[] expectedShape) => Has(name) ? Get(name, expectedShape) : null;
 
@@ -52,15 +35,33 @@ public sealed class ModelWeights : IDisposable
     /// does at load. Norm weights and embedding tables keep the checkpoint's dtype (<see cref="Get"/>): their kernels
     /// read them in float32.
     /// </summary>
-    public Tensor GetOperand(string name, params int[] expectedShape)
+    public Tensor GetOperand(string name, params int[] expectedShape) => Load(name, expectedShape, castTo: Ops.ActivationType);
+
+    Tensor Load(string name, int[] expectedShape, DType? castTo)
     {
-        var t = Get(name, expectedShape);
-        var dt = Ops.ActivationType;
-        if (t.DType == dt || !t.DType.IsFloat() || !dt.IsFloat()) return t;
-        var cast = Ops.Cast(t, dt);
-        _loaded[^1] = cast;
-        t.Dispose();
-        return cast;
+        // a made-up checkpoint (benchmarks at real size) makes each tensor in the shape the model expects
+        var random = expectedShape.Length > 0 ? Source as RandomCheckpoint : null;
+        var info = random is null ? Source.Info(name) : new TensorInfo(name, random.Path, random.DType, expectedShape, 0, 0);
+        if (expectedShape.Length > 0 && !Shape.Equal(info.Shape, expectedShape))
+            throw new WeightShapeException(info.File, name, expectedShape, info.Shape);
+        using var host = random is null ? Source.Read(name) : random.Make(name, expectedShape);
+        Tensor t;
+        try
+        {
+            t = Ops.Upload(host);
+            if (castTo is { } dt && t.DType != dt && t.DType.IsFloat() && dt.IsFloat())
+            {
+                using var uploaded = t;
+                t = Ops.Cast(uploaded, dt);
+            }
+        }
+        catch (DeviceOutOfMemoryException e)
+        {
+            var before = Bytes > 0 ? $", after {ByteSize.Format(Bytes)} of this checkpoint's weights" : "";
+            throw e.While($"{info.File}: tensor '{name}' ({host.DType}, {Shape.Format(info.Shape)}){before}");
+        }
+        _loaded.Add(t);
+        return t;
     }
 
     /// <summary>Linear layer <paramref name="prefix"/>.weight [out, in] and, when <paramref name="bias"/>, .bias [out],
