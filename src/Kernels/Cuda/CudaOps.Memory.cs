@@ -77,6 +77,7 @@ public sealed unsafe partial class CudaOps
     void UploadBytes(Tensor dst, ReadOnlySpan<byte> bytes)
     {
         Enter();
+        NotWhileCapturing("an upload from the host");
         if (bytes.Length != dst.ByteCount) throw new ArgumentException($"upload of {bytes.Length} bytes into {dst} ({dst.ByteCount} bytes)");
         _transfers.Upload(Ptr(dst), bytes);
     }
@@ -84,6 +85,7 @@ public sealed unsafe partial class CudaOps
     public float[] ToHost(Tensor t)
     {
         Enter();
+        NotWhileCapturing("ToHost");
         using var f = Dense(t, DType.F32);
         var result = new float[t.NumElements];
         _transfers.Download(MemoryMarshal.AsBytes(result.AsSpan()), Ptr(f.T));
@@ -94,6 +96,7 @@ public sealed unsafe partial class CudaOps
     public byte[] DownloadBytes(Tensor t)
     {
         Enter();
+        NotWhileCapturing("a download to the host");
         using var c = Dense(t);
         var result = new byte[c.T.ByteCount];
         _transfers.Download(result, Ptr(c.T));

@@ -80,6 +80,7 @@ public sealed unsafe partial class CudaOps : IOps
     public void Synchronize()
     {
         Enter();
+        NotWhileCapturing("Synchronize");
         _stream.Synchronize();
     }
 

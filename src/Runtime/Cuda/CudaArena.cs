@@ -21,6 +21,8 @@ public sealed unsafe class CudaArena : IAllocator, IDisposable
     readonly object _lock = new();
     long _fresh, _inUse, _peak, _reserved;
     bool _disposed;
+    CudaArenaPool? _pool;        // where allocations come from now (null: the common cache)
+    bool _poolAllowsFresh = true;
 
     /// <summary>The variable that asks for <see cref="ExactSizes"/>.</summary>
     public const string ExactSizesVariable = "XDIT_CUDA_ARENA_EXACT";
@@ -54,13 +56,23 @@ public sealed unsafe class CudaArena : IAllocator, IDisposable
     {
         if (byteLength < 0) throw new ArgumentOutOfRangeException(nameof(byteLength));
         long block = ExactSizes ? Math.Max(16, (byteLength + 15) / 16 * 16) : RoundUp(byteLength);
+        CudaArenaPool? pool;
         lock (_lock)
         {
             ObjectDisposedException.ThrowIf(_disposed, this);
+            pool = _pool;
+            var free = pool is null ? _free : pool.Free;
+            if (free.TryGetValue(block, out var stack) && stack.Count > 0)
+            {
+                _inUse += block;
+                _peak = Math.Max(_peak, _inUse);
+                return new CudaStorage(stack.Pop(), byteLength, block) { Owner = this, Pool = pool };
+            }
+            if (pool is not null && !_poolAllowsFresh)
+                throw new GraphCaptureException(
+                    $"the graph pool has no cached block of {block} bytes (a capture may not call cuMemAlloc): the captured work allocated differently from its warm-up run");
             _inUse += block;
             _peak = Math.Max(_peak, _inUse);
-            if (_free.TryGetValue(block, out var stack) && stack.Count > 0)
-                return new CudaStorage(stack.Pop(), byteLength, block) { Owner = this };
         }
         _ctx.MakeCurrent();
         ulong p;
@@ -78,7 +90,7 @@ public sealed unsafe class CudaArena : IAllocator, IDisposable
             throw failure;
         }
         lock (_lock) { _fresh++; _reserved += block; }
-        return new CudaStorage(p, byteLength, block) { Owner = this };
+        return new CudaStorage(p, byteLength, block) { Owner = this, Pool = pool };
     }
 
     DeviceOutOfMemoryException OutOfMemory(long requested, CudaException failure)
@@ -102,8 +114,65 @@ public sealed unsafe class CudaArena : IAllocator, IDisposable
         {
             _inUse -= cs.BlockBytes;
             if (_disposed) return;
-            if (!_free.TryGetValue(cs.BlockBytes, out var stack)) _free[cs.BlockBytes] = stack = new Stack<ulong>();
-            stack.Push(cs.Pointer);
+            Push(cs.Pool is { Disposed: false } pool ? pool.Free : _free, cs.BlockBytes, cs.Pointer);
+        }
+    }
+
+    static void Push(Dictionary<long, Stack<ulong>> free, long size, ulong ptr)
+    {
+        if (!free.TryGetValue(size, out var stack)) free[size] = stack = new Stack<ulong>();
+        stack.Push(ptr);
+    }
+
+    /// <summary>A pool of blocks kept apart for one CUDA graph (see <see cref="CudaArenaPool"/>).</summary>
+    public CudaArenaPool NewPool() => new(this);
+
+    /// <summary>Serves allocations from <paramref name="pool"/> until the returned scope is disposed. With
+    /// <paramref name="allowFresh"/> false (while capturing) an allocation the pool has no cached block for throws
+    /// instead of calling cuMemAlloc, which would invalidate the capture.</summary>
+    public PoolScope UsePool(CudaArenaPool pool, bool allowFresh = true)
+    {
+        lock (_lock)
+        {
+            if (pool.Disposed) throw new ObjectDisposedException(nameof(CudaArenaPool));
+            if (_pool is not null) throw new InvalidOperationException("a graph pool is already in use on this arena");
+            _pool = pool;
+            _poolAllowsFresh = allowFresh;
+        }
+        return new PoolScope(this);
+    }
+
+    /// <summary>Ends <see cref="UsePool"/>: allocations come from the common cache again.</summary>
+    public readonly struct PoolScope(CudaArena arena) : IDisposable
+    {
+        public void Dispose()
+        {
+            lock (arena._lock)
+            {
+                arena._pool = null;
+                arena._poolAllowsFresh = true;
+            }
+        }
+    }
+
+    internal long PoolCachedBytes(CudaArenaPool pool)
+    {
+        lock (_lock) return pool.Free.Sum(kv => kv.Key * kv.Value.Count);
+    }
+
+    internal void DisposePool(CudaArenaPool pool)
+    {
+        lock (_lock)
+        {
+            if (pool.Disposed) return;
+            if (ReferenceEquals(_pool, pool)) throw new InvalidOperationException("the graph pool is still in use");
+            pool.Disposed = true;
+            // the graph that used these blocks is gone, and any replay still queued runs before later work on the
+            // stream: they are ordinary cached blocks now
+            if (!_disposed)
+                foreach (var (size, stack) in pool.Free)
+                    foreach (var ptr in stack) Push(_free, size, ptr);
+            pool.Free.Clear();
         }
     }
 

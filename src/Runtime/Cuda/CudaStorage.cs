@@ -12,4 +12,6 @@ public sealed class CudaStorage : Storage
     public ulong Pointer { get; }
     /// <summary>The size of the arena block (the request rounded up).</summary>
     public long BlockBytes { get; }
+    /// <summary>The graph pool the block belongs to, or null for the arena's common cache.</summary>
+    internal CudaArenaPool? Pool { get; init; }
 }

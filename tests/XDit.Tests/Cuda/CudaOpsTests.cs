@@ -418,6 +418,70 @@ public class CudaOpsTests
     }
 
     [Fact]
+    public void WorkCapturedInAPoolReplaysOnNewInputsWhileOtherWorkReusesTheCommonCache()
+    {
+        // CudaOps.RunInPool + Capture (what CudaGraphExecutor does each step): the warm-up fills the pool, the
+        // capture takes every block from it, and eager work between replays cannot be handed the graph's blocks
+        var gpu = CudaTestDevice.Get(DType.F32);
+        var w = Numerics.Random(32 * 24, 151, 0.2f);
+        using var wg = gpu.FromHost(w, 32, 24);
+        using var wc = Cpu.FromHost(w, 32, 24);
+        using var xg = gpu.FromHost(Numerics.Random(5 * 24, 152), 5, 24);
+        Tensor Forward(IOps o, Tensor x)
+        {
+            using var h = o.Linear(x, o == Cpu ? wc : wg, null, Activation.GeluTanh);
+            using var n = o.LayerNorm(h, null, null, 1e-6f);
+            return o.Softmax(n);
+        }
+        using var pool = gpu.Arena.NewPool();
+        gpu.RunInPool(pool, () => Forward(gpu, xg)).Dispose();
+        Assert.True(pool.CachedBytes > 0);
+        using var graph = gpu.Capture(pool, () => Forward(gpu, xg));
+        Assert.False(gpu.Stream.IsCapturing);
+        foreach (int seed in new[] { 153, 154 })
+        {
+            var x = Numerics.Random(5 * 24, seed);
+            using (var fresh = gpu.FromHost(x, 5, 24)) gpu.Copy(xg, fresh);
+            // eager work of the same sizes between replays: from the common cache, not the graph's temporaries
+            using var otherX = gpu.FromHost(Numerics.Random(5 * 24, seed + 10), 5, 24);
+            using var other = Forward(gpu, otherX);
+            var otherBefore = gpu.ToHost(other);
+            graph.Replay();
+            Assert.Equal(otherBefore, gpu.ToHost(other));   // the replay wrote only its own blocks
+            using var xc = Cpu.FromHost(x, 5, 24);
+            using var want = Forward(Cpu, xc);
+            double err = Numerics.RelativeError(gpu.ToHost(graph.Output), Cpu.ToHost(want));
+            Assert.True(err <= 1e-5, $"replay with input {seed}: relative error {err:E3}");
+        }
+    }
+
+    [Fact]
+    public void WorkAGraphCannotHoldFailsItsCaptureAndLeavesTheStreamEager()
+    {
+        var gpu = CudaTestDevice.Get(DType.F32);
+        using var x = gpu.FromHost(Numerics.Random(64, 161), 4, 16);
+        Tensor TalksToTheHost()
+        {
+            using var y = gpu.Softmax(x);
+            gpu.ToHost(y);
+            return gpu.Softmax(y);
+        }
+        // a host transfer inside the captured work (eagerly, in the warm-up, it is fine)
+        using var pool = gpu.Arena.NewPool();
+        gpu.RunInPool(pool, TalksToTheHost).Dispose();
+        var e = Assert.Throws<XDit.Runtime.Cuda.GraphCaptureException>(() => gpu.Capture(pool, TalksToTheHost));
+        Assert.Contains("ToHost while a CUDA graph is being captured", e.Message);
+        Assert.False(gpu.Stream.IsCapturing);
+        // an allocation no warm-up made (this pool never had one)
+        using var empty = gpu.Arena.NewPool();
+        e = Assert.Throws<XDit.Runtime.Cuda.GraphCaptureException>(() => gpu.Capture(empty, () => gpu.Softmax(x)));
+        Assert.Contains("no cached block of", e.Message);
+        Assert.False(gpu.Stream.IsCapturing);
+        using var after = gpu.Softmax(x);
+        Assert.True(gpu.ToHost(after).All(float.IsFinite));
+    }
+
+    [Fact]
     public void SecondCompilerLoadsEveryKernelFromTheDiskCache()
     {
         CudaTestDevice.RequireDevice();
