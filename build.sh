@@ -25,7 +25,8 @@ case "$cmd" in
         -class XDit.Tests.Comm.NcclCommunicatorTests \
         -class XDit.Tests.Cuda.Emulation.EmulatedCudaPipelineTests -class XDit.Tests.Cuda.Emulation.EmulatedCudaParallelTests \
         -class XDit.Tests.Cuda.Emulation.EmulatedGemmFallbackTests -class XDit.Tests.Cuda.Emulation.EmulatedNcclGenerationTests \
-        -class XDit.Tests.Cuda.Emulation.EmulatedGuardPageTests -class XDit.Tests.Cuda.CudaModelWeightsTests | tee /tmp/xdit-test-emu.log
+        -class XDit.Tests.Cuda.Emulation.EmulatedGuardPageTests -class XDit.Tests.Cuda.CudaModelWeightsTests \
+        -class XDit.Tests.Cuda.CudaGraphExecutorTests | tee /tmp/xdit-test-emu.log
       status=$(( status | PIPESTATUS[0] ))
       logs+=(/tmp/xdit-test-emu.log)
     fi

@@ -119,8 +119,15 @@ public abstract class DiffusionTransformer : IDisposable
 
     public Tensor Forward(IOps ops, DitInputs inputs, IAttention? attention = null)
     {
-        attention ??= LocalAttention.Instance;
         using var state = Embed(ops, inputs);
+        return ForwardFromState(ops, state, attention);
+    }
+
+    /// <summary>The rest of <see cref="Forward"/> after <see cref="Embed"/>: every block, Finish and Unpatchify, on
+    /// the device alone (no host transfer), which is what a CUDA graph can record.</summary>
+    public Tensor ForwardFromState(IOps ops, DitState state, IAttention? attention = null)
+    {
+        attention ??= LocalAttention.Instance;
         for (int i = 0; i < NumBlocks; i++) RunBlock(ops, i, state, attention);
         using var tokens = Finish(ops, state);
         return Unpatchify(ops, tokens, state);

@@ -1,3 +1,4 @@
+using XDit.Engine.Execution;
 using XDit.Engine.Pipelines;
 using XDit.Engine.Verify;
 using XDit.Kernels.Cuda;
@@ -55,5 +56,23 @@ public class EmulatedCudaPipelineTests
         var want = cpu.Generate(new GenerationRequest { Prompts = new[] { "a red circle on a blue background" }, NumInferenceSteps = 4, Seed = 42 });
         double err = Numerics.RelativeError(result.Images[0].Pixels, want.Images[0].Pixels);
         Assert.True(err <= 1e-3, $"emulated CUDA f32 vs CPU: relative error {err:E3}");
+    }
+
+    [Theory]
+    [InlineData(DType.F32)]
+    [InlineData(DType.BF16)]
+    public void DemoPipelineWithCudaGraphsDrawsWhatTheEagerLoopDraws(DType dt)
+    {
+        EmulatedCuda.Require();
+        using var pipeline = PipelineLoader.Load(TestPaths.DemoModel, new PipelineOptions { Device = "cuda", DType = dt });
+        var request = new GenerationRequest { Prompts = new[] { "a red circle on a blue background" }, NumInferenceSteps = 4, Seed = 42 };
+        var eager = pipeline.Generate(request);
+        var loop = new CudaGraphLoop();
+        pipeline.Loop = loop;
+        var graphed = pipeline.Generate(request);
+        Assert.Null(loop.FallbackReason);
+        // step 0 runs eagerly in the graph's pool, step 1 records and replays, steps 2 and 3 replay
+        Assert.Equal((1, 3), (loop.Captures, loop.Replays));
+        Assert.Equal(eager.Images[0].Pixels, graphed.Images[0].Pixels);   // the same kernels in the same order
     }
 }
