@@ -58,7 +58,7 @@ public static class BenchCommand
             {
                 var workload = RealSizeModels.Workload(parse.GetValue(forwardModel)!, ops.ActivationType, parse.GetValue(latent),
                     parse.GetValue(textTokens), parse.GetValue(rows));
-                Print(OpBenchmarks.Forward(ops, workload, reps));
+                foreach (var r in OpBenchmarks.Forward(ops, workload, reps)) Print(r);
             }
             if (selected.Contains("parallel"))
             {

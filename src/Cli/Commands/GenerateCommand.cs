@@ -30,9 +30,13 @@ public static partial class GenerateCommand
 
         var parallel = new ParallelOptions();
         var caches = new StepCacheOptions();
+        var cudaGraph = new Option<bool>("--use-cuda-graph", "--use_cuda_graph")
+        {
+            Description = "Replay the transformer's blocks from a CUDA graph each step (--device cuda, one GPU, no step cache)",
+        };
 
         var cmd = new Command("generate", "Draw images from text prompts and write PNG files");
-        foreach (var o in new Option[] { prompt, negative, steps, guidance, height, width, seed, perPrompt, maxLen, model, output, device, dtype, latents, quiet, json }.Concat(parallel.All).Concat(caches.All))
+        foreach (var o in new Option[] { prompt, negative, steps, guidance, height, width, seed, perPrompt, maxLen, model, output, device, dtype, latents, quiet, json, cudaGraph }.Concat(parallel.All).Concat(caches.All))
             cmd.Options.Add(o);
 
         cmd.SetAction(parse => CliErrors.Run(() =>
@@ -60,9 +64,11 @@ public static partial class GenerateCommand
 
             var plan = parallel.Read(parse);
             var cache = caches.Read(parse, plan); // step caches: single device or data parallel only
+            var graphLoop = parse.GetValue(cudaGraph) ? CudaGraphLoopFor(options.Device, plan, cache) : null;
             // Started by `xdit launch` (or torchrun-style variables): this process is one rank of a distributed world.
             if (XDit.Comm.Launch.DistributedEnvironment.FromEnvironment() is { } launched)
-                return RunLaunchedRank(launched, modelDir, options, plan, request, outPath, reporter, isQuiet, isJson, cache);
+                return graphLoop is not null ? throw new ArgumentException("--use-cuda-graph runs on one GPU, not in a launched world")
+                    : RunLaunchedRank(launched, modelDir, options, plan, request, outPath, reporter, isQuiet, isJson, cache);
             var mesh = plan.Mesh(); // refuses degrees whose product is not the world size, before any work
             GenerationResult result;
             string backend;
@@ -73,10 +79,13 @@ public static partial class GenerateCommand
                 pipeline.Progress += (_, p) => reporter.Step(p);
                 pipeline.Warning += (_, w) => Console.Error.WriteLine($"xdit: warning: {w}");
                 cache?.Install(pipeline);
+                if (graphLoop is not null) pipeline.Loop = graphLoop;
                 result = pipeline.Generate(request);
                 result = result with { Timings = result.Timings.WithFirst("load", reporter.LoadTime) };
                 backend = pipeline.Ops.Name;
                 if (pipeline.Ops is XDit.Kernels.Cuda.CudaOps cuda) notes = cuda.FallbackNotes();
+                if (graphLoop is not null)
+                    notes = [.. notes, graphLoop.FallbackReason ?? $"CUDA graph: {graphLoop.Captures} capture(s), {graphLoop.Replays} of {result.Steps} steps replayed"];
             }
             else
             {
@@ -116,6 +125,18 @@ public static partial class GenerateCommand
             return 0;
         }));
         return cmd;
+    }
+
+    /// <summary>The loop for --use-cuda-graph, after refusing what it cannot be combined with.</summary>
+    static CudaGraphLoop CudaGraphLoopFor(string device, ParallelConfig plan, StepCacheOptions.Choice? cache)
+    {
+        var d = device.Trim().ToLowerInvariant();
+        if (d != "cuda" && !d.StartsWith("cuda:", StringComparison.Ordinal))
+            throw new ArgumentException($"--use-cuda-graph needs --device cuda (got {device})");
+        if (!plan.IsSingleRank) throw new ArgumentException("--use-cuda-graph runs on one GPU: leave out the parallel degrees");
+        if (cache is not null)
+            throw new ArgumentException($"--use-cuda-graph and {cache.Flag} are alternatives: a cached step skips blocks, and a graph replays them all");
+        return new CudaGraphLoop();
     }
 
     /// <summary>One line per stage; the denoise line also gives the time per step.</summary>

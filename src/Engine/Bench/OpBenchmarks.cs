@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using XDit.Engine.Execution;
 using XDit.Engine.Pipelines;
 using XDit.Kernels;
 using XDit.Kernels.Cuda;
@@ -65,31 +66,49 @@ public static class OpBenchmarks
     }
 
     /// <summary>One forward pass of a workload's transformer (loaded once), the median of the repeats after a
-    /// warm-up; the size names the model, batch rows, image and text tokens and the activation dtype.</summary>
-    public static BenchResult Forward(IOps ops, IStepWorkload workload, int repeats)
+    /// warm-up; the size names the model, batch rows, image and text tokens, the activation dtype and the mode. On
+    /// CUDA a second timing from the same inputs replays the blocks from a CUDA graph (<see cref="CudaGraphExecutor"/>,
+    /// warmed up and recorded before the timed repeats), so the eager/graph ratio comes from one run.</summary>
+    public static IEnumerable<BenchResult> Forward(IOps ops, IStepWorkload workload, int repeats)
     {
         using var model = workload.Load(ops);
         var owned = new List<Tensor>();
+        var results = new List<BenchResult>();
         try
         {
             var inputs = workload.Inputs(ops, owned);
-            double ms = Median(repeats, () =>
+            BenchResult Time(string mode, Func<Tensor> forward)
             {
-                using var y = model.Forward(ops, inputs);
-                using var corner = y.Slice(0, 0, 1).Slice(1, 0, 1).Slice(2, 0, 1);
-                ops.ToHost(corner);   // waits for the pass
-            });
-            var size = new Dictionary<string, object>
+                double ms = Median(repeats, () =>
+                {
+                    using var y = forward();
+                    using var corner = y.Slice(0, 0, 1).Slice(1, 0, 1).Slice(2, 0, 1);
+                    ops.ToHost(corner);   // waits for the pass
+                });
+                var size = new Dictionary<string, object>
+                {
+                    ["model"] = workload.Description, ["rows"] = workload.Rows, ["image_tokens"] = workload.ImageTokens,
+                    ["text_tokens"] = workload.TextTokens, ["dtype"] = DTypeName(ops.ActivationType), ["mode"] = mode,
+                };
+                return new BenchResult("forward", ops.Name, size, ms);
+            }
+            results.Add(Time("eager", () => model.Forward(ops, inputs)));
+            if (ops is CudaOps)
             {
-                ["model"] = workload.Description, ["rows"] = workload.Rows, ["image_tokens"] = workload.ImageTokens,
-                ["text_tokens"] = workload.TextTokens, ["dtype"] = DTypeName(ops.ActivationType),
-            };
-            return new BenchResult("forward", ops.Name, size, ms);
+                using var graphs = new CudaGraphExecutor();
+                int step = 0;
+                graphs.Predict(ops, model, inputs, step++).Dispose();   // eager, filling the graph's pool; Median's own warm-up records
+                var graphed = Time("cuda_graph", () => graphs.Predict(ops, model, inputs, step++));
+                // a capture that failed leaves the executor eager: the line says so instead of passing it off as a graph
+                results.Add(graphs.FallbackReason is not { } why ? graphed
+                    : graphed with { Size = new Dictionary<string, object>(graphed.Size) { ["fallback"] = why } });
+            }
         }
         finally
         {
             foreach (var t in owned) t.Dispose();
         }
+        return results;
     }
 
     /// <summary>Milliseconds per denoising step of a pipeline, from the progress events of one generation.</summary>

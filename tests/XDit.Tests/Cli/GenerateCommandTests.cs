@@ -29,6 +29,9 @@ public class GenerateCommandTests
     [InlineData("--height 30", "multiples of 4")]
     [InlineData("--model /nonexistent/model", "/nonexistent/model")]
     [InlineData("--device tpu", "unknown device 'tpu'")]
+    [InlineData("--use-cuda-graph", "--use-cuda-graph needs --device cuda (got cpu)")]
+    [InlineData("--use-cuda-graph --device cuda --ulysses-degree 2", "--use-cuda-graph runs on one GPU")]
+    [InlineData("--use_cuda_graph --device cuda --use-teacache", "--use-cuda-graph and --use-teacache are alternatives")]
     public void BadInputGivesOneLineAndExitCode1(string extra, string expected)
     {
         var dir = TestPaths.TempDir();

@@ -4,7 +4,8 @@ namespace XDit.Tests.Cuda.Emulation;
 /// How `xdit generate --device cuda` behaves when the machine falls short: it runs as a process of its own on the
 /// CPU stand-ins for the CUDA libraries (native/emu), in an environment that takes something away. Out of device
 /// memory (the stand-in device has only XDIT_EMU_DEVICE_MEMORY bytes) gives one line that says where and by how
-/// much; without cuDNN the convolutions run as im2col + GEMM and the picture is the same.
+/// much; without cuDNN the convolutions run as im2col + GEMM and the picture is the same; with --use-cuda-graph the
+/// blocks replay from a graph and the picture is the same too.
 /// </summary>
 [Collection("Console")]
 public class EmulatedCudaProcessTests
@@ -61,5 +62,20 @@ public class EmulatedCudaProcessTests
         var b = PngPixels.ReadRgb(without, out _, out _);
         Assert.Equal(a.Length, b.Length);
         Assert.True(a.Zip(b).All(p => Math.Abs(p.First - p.Second) <= 1), "the two pictures differ by more than 1/255");
+    }
+
+    [Fact]
+    public void WithCudaGraphsTheStepsAfterTheSecondAreReplaysAndThePictureIsTheSame()
+    {
+        var emu = KernelEmulator.Get();
+        var dir = TestPaths.TempDir();
+        string eager = Path.Combine(dir, "eager.png"), graphed = Path.Combine(dir, "graphed.png");
+        string[] args = ["--steps", "3", "--dtype", "f32"];
+        var (code, _, stderr) = Generate(emu.LibraryDir, eager, null, args);
+        Assert.True(code == 0, stderr);
+        (code, var stdout, stderr) = Generate(emu.LibraryDir, graphed, null, [.. args, "--use-cuda-graph"]);
+        Assert.True(code == 0, stderr);
+        Assert.Contains("note: CUDA graph: 1 capture(s), 2 of 3 steps replayed", stdout);
+        Assert.Equal(PngPixels.ReadRgb(eager, out _, out _), PngPixels.ReadRgb(graphed, out _, out _));
     }
 }
