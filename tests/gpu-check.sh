@@ -35,13 +35,15 @@ LIMIT=120 step ptxas-attention_tc bash -c 'for d in 80 128; do
 # the first use of each module compiles it with NVRTC, and one test compiles every module again into a fresh
 # cache: allow for both
 LIMIT=300 step cuda-tests "${tests[@]}" -class XDit.Tests.Cuda.CudaRuntimeTests -class XDit.Tests.Cuda.CudaOpsTests \
-  -class XDit.Tests.Comm.NcclCommunicatorTests
+  -class XDit.Tests.Comm.NcclCommunicatorTests -class XDit.Tests.Cuda.CudaModelWeightsTests -class XDit.Tests.Cuda.CudaGraphExecutorTests
 for f in tests/fixtures/*/; do
   step "verify-$(basename "$f")" "${xdit[@]}" verify "$f" --device cuda --dtype bf16
 done
 # flux rounds its timestep to bf16 as diffusers does, so its bf16 run misses the float32 golden output by design
 step verify-flux-f16 "${xdit[@]}" verify tests/fixtures/flux --device cuda --dtype f16
 step generate "${xdit[@]}" generate --device cuda -p "a red circle on a blue background" -o "$out/circle.png"
+# the same with the blocks replayed from a CUDA graph: the picture must be the same file
+step generate-graph "${xdit[@]}" generate --device cuda --use-cuda-graph -p "a red circle on a blue background" -o "$out/circle-graph.png"
 # attention: PixArt's and Flux's shapes on the tensor cores, the VAE's one 512-wide head at 1024 px by GEMMs, each
 # beside the general kernel
 step bench "${xdit[@]}" bench --device cuda --what gemm --gemm-size 8192 --what attention \
@@ -63,6 +65,8 @@ LIMIT=240 step forward bash -c "${xdit[*]} bench --device cuda --what forward --
   echo "--- verify"
   for f in "$out"/verify-*.log; do echo "$(basename "$f" .log): $(grep -E '^(PASS|FAIL)$' "$f" || echo 'no verdict')"; done
   echo "--- generate"; tail -8 "$out/generate.log"
+  echo "--- generate --use-cuda-graph"; tail -3 "$out/generate-graph.log"
+  cmp "$out/circle.png" "$out/circle-graph.png" && echo "the two pictures are identical"
   echo "--- ptxas"; grep -E "registers|spill" "$out/ptxas-attention_tc.log" | sort | uniq -c | head -20
   echo "--- bench"; cat "$out/bench.log" "$out/forward.log"
 } >>"$out/summary.txt" 2>&1
