@@ -130,8 +130,7 @@ public static partial class GenerateCommand
     /// <summary>The loop for --use-cuda-graph, after refusing what it cannot be combined with.</summary>
     static CudaGraphLoop CudaGraphLoopFor(string device, ParallelConfig plan, StepCacheOptions.Choice? cache)
     {
-        var d = device.Trim().ToLowerInvariant();
-        if (d != "cuda" && !d.StartsWith("cuda:", StringComparison.Ordinal))
+        if (!XDit.Engine.Backends.BackendFactory.IsCuda(device))
             throw new ArgumentException($"--use-cuda-graph needs --device cuda (got {device})");
         if (!plan.IsSingleRank) throw new ArgumentException("--use-cuda-graph runs on one GPU: leave out the parallel degrees");
         if (cache is not null)

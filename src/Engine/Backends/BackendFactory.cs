@@ -9,6 +9,13 @@ namespace XDit.Engine.Backends;
 /// <summary>Makes the op set for a device name: "cpu", or "cuda"/"cuda:N".</summary>
 public static class BackendFactory
 {
+    /// <summary>Whether <paramref name="device"/> names a CUDA device ("cuda" or "cuda:N", any case).</summary>
+    public static bool IsCuda(string device)
+    {
+        var d = device.Trim().ToLowerInvariant();
+        return d == "cuda" || d.StartsWith("cuda:", StringComparison.Ordinal);
+    }
+
     public static IOps Create(string device, DType? dtype = null)
     {
         var d = device.Trim().ToLowerInvariant();
@@ -17,7 +24,7 @@ public static class BackendFactory
             if (dtype is not null and not DType.F32) throw new NotSupportedException($"the CPU backend computes in float32 only, not {dtype}");
             return new CpuOps();
         }
-        if (d == "cuda" || d.StartsWith("cuda:", StringComparison.Ordinal))
+        if (IsCuda(d))
         {
             int ordinal = 0;
             if (d.Length > 5 && !int.TryParse(d[5..], out ordinal))
