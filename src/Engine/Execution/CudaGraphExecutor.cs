@@ -47,11 +47,7 @@ public sealed class CudaGraphExecutor : IDenoiseExecutor, IDisposable
                 _graphed.Record();
                 Captures++;
             }
-            catch (GraphCaptureException e)
-            {
-                return GiveUp(gpu, model, state, e.Message);
-            }
-            catch (CudaException e)
+            catch (Exception e) when (e is GraphCaptureException or CudaException)
             {
                 return GiveUp(gpu, model, state, e.Message);
             }

@@ -1,6 +1,7 @@
 using XDit.Engine.Execution;
 using XDit.Kernels;
 using XDit.Models;
+using XDit.Models.Embeddings;
 using XDit.Runtime;
 
 namespace XDit.Tests.Cuda;
@@ -37,10 +38,7 @@ public class CudaGraphExecutorTests
         {
             if (talksToHost) o.ToHost(state.Conditioning);
             using var h = o.Add(state.Image, state.Conditioning);
-            var next = o.Linear(h, _w, null, Activation.GeluTanh);
-            var old = state.Image;
-            state.Image = state.Own(next);
-            if (state.Owned.Remove(old)) old.Dispose();
+            state.ReplaceImage(o.Linear(h, _w, null, Activation.GeluTanh));
         }
 
         public override Tensor Finish(IOps o, DitState state) => o.Contiguous(state.Image);
