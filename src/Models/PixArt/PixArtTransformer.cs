@@ -1,4 +1,5 @@
 using XDit.Kernels;
+using XDit.Models.Embeddings;
 using XDit.Runtime;
 
 namespace XDit.Models.PixArt;
@@ -236,14 +237,14 @@ public sealed class PixArtTransformer : DiffusionTransformer
         using (var a = ops.Modulate(norm, Row(0), Row(1)))
         using (var o = Attend(ops, attention, blk.SelfAttention, a, a, b, n, n, h, hd, AttentionKind.Self, $"transformer_blocks.{index}.attn1", null))
             x1 = ops.GatedResidual(x, Row(2), o);
-        ReplaceImage(state, x1);
+        state.ReplaceImage(x1);
 
         // cross-attention on the un-normalised tokens, keys/values from the caption
         var options = state.TextKeyBias is null ? null : new AttentionOptions { KeyBias = state.TextKeyBias };
         Tensor x2;
         using (var o = Attend(ops, attention, blk.CrossAttention, x1, text, b, n, text.Dim(1), h, hd, AttentionKind.Cross, $"transformer_blocks.{index}.attn2", options))
             x2 = ops.Add(x1, o);
-        ReplaceImage(state, x2);
+        state.ReplaceImage(x2);
 
         // feed-forward on the modulated norm
         Tensor x3;
@@ -252,7 +253,7 @@ public sealed class PixArtTransformer : DiffusionTransformer
         using (var hidden = blk.FeedForwardIn.Apply(ops, f, Activation.GeluTanh))
         using (var y = blk.FeedForwardOut.Apply(ops, hidden))
             x3 = ops.GatedResidual(x2, Row(5), y);
-        ReplaceImage(state, x3);
+        state.ReplaceImage(x3);
     }
 
     /// <summary>LN(x)·(1 + scale_msa) + shift_msa of block 0, as its self-attention sees it.</summary>
@@ -288,15 +289,6 @@ public sealed class PixArtTransformer : DiffusionTransformer
         using var o = result.Output;
         using var merged = o.IsContiguous ? null : ops.Contiguous(o);
         return w.Out.Apply(ops, (merged ?? o).Reshape(b, nq, heads * headDim));
-    }
-
-    /// <summary>Sets the new image tokens and frees the previous ones when the state owned them.</summary>
-    static void ReplaceImage(DitState state, Tensor next)
-    {
-        var old = state.Image;
-        state.Image = next;
-        state.Owned.Add(next);
-        if (state.Owned.Remove(old)) old.Dispose();
     }
 
     public override Tensor Finish(IOps ops, DitState state)
