@@ -20,17 +20,16 @@ public sealed class FluxStepWorkload(FluxConfig config, string source, Func<IOps
     public override DitInputs Inputs(IOps ops, List<Tensor> owned)
     {
         int n = ImageTokens;
-        Tensor Own(Tensor t) { owned.Add(t); return t; }
         Tensor Ids(float[] ids, int count)
         {
             using var host = Tensor.FromArray(ids, count, 3);
-            return Own(ops.Upload(host));   // float32, exact positions
+            return Own(owned, ops.Upload(host));   // float32, exact positions
         }
         return new DitInputs
         {
-            HiddenStates = Own(ops.FromHost(StepInputs.Random(Rows * n * config.InChannels, 1), Rows, n, config.InChannels)),
-            EncoderHiddenStates = Own(ops.FromHost(StepInputs.Random(Rows * TextTokens * config.JointAttentionDim, 2), Rows, TextTokens, config.JointAttentionDim)),
-            PooledProjections = Own(ops.FromHost(StepInputs.Random(Rows * config.PooledProjectionDim, 3), Rows, config.PooledProjectionDim)),
+            HiddenStates = Own(owned, ops.FromHost(StepInputs.Random(Rows * n * config.InChannels, 1), Rows, n, config.InChannels)),
+            EncoderHiddenStates = Own(owned, ops.FromHost(StepInputs.Random(Rows * TextTokens * config.JointAttentionDim, 2), Rows, TextTokens, config.JointAttentionDim)),
+            PooledProjections = Own(owned, ops.FromHost(StepInputs.Random(Rows * config.PooledProjectionDim, 3), Rows, config.PooledProjectionDim)),
             Timestep = Enumerable.Repeat(0.5f, Rows).ToArray(),
             Guidance = config.GuidanceEmbeds ? Enumerable.Repeat(3.5f, Rows).ToArray() : null,
             ImgIds = Ids(FluxLatents.ImageIds(LatentSize, LatentSize), n),

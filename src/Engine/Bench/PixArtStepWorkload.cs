@@ -28,15 +28,14 @@ public sealed class PixArtStepWorkload : StepWorkload
     public override DitInputs Inputs(IOps ops, List<Tensor> owned)
     {
         int c = _config.InChannels, caption = _config.CaptionChannels ?? _config.CrossAttentionDim;
-        Tensor Own(Tensor t) { owned.Add(t); return t; }
         return new DitInputs
         {
-            HiddenStates = Own(ops.FromHost(StepInputs.Random(Rows * c * LatentSize * LatentSize, 1), Rows, c, LatentSize, LatentSize)),
-            EncoderHiddenStates = Own(ops.FromHost(StepInputs.Random(Rows * TextTokens * caption, 2), Rows, TextTokens, caption)),
-            EncoderAttentionMask = Own(ops.FromHost(Enumerable.Repeat(1f, Rows * TextTokens).ToArray(), Rows, TextTokens)),
+            HiddenStates = Own(owned, ops.FromHost(StepInputs.Random(Rows * c * LatentSize * LatentSize, 1), Rows, c, LatentSize, LatentSize)),
+            EncoderHiddenStates = Own(owned, ops.FromHost(StepInputs.Random(Rows * TextTokens * caption, 2), Rows, TextTokens, caption)),
+            EncoderAttentionMask = Own(owned, ops.FromHost(Enumerable.Repeat(1f, Rows * TextTokens).ToArray(), Rows, TextTokens)),
             Timestep = Enumerable.Repeat(500f, Rows).ToArray(),
-            Resolution = _config.UseAdditionalConditions ? Own(ops.FromHost(Enumerable.Repeat((float)LatentSize * 8, Rows * 2).ToArray(), Rows, 2)) : null,
-            AspectRatio = _config.UseAdditionalConditions ? Own(ops.FromHost(Enumerable.Repeat(1f, Rows).ToArray(), Rows, 1)) : null,
+            Resolution = _config.UseAdditionalConditions ? Own(owned, ops.FromHost(Enumerable.Repeat((float)LatentSize * 8, Rows * 2).ToArray(), Rows, 2)) : null,
+            AspectRatio = _config.UseAdditionalConditions ? Own(owned, ops.FromHost(Enumerable.Repeat(1f, Rows).ToArray(), Rows, 1)) : null,
         };
     }
 }

@@ -19,12 +19,11 @@ public sealed class SD3StepWorkload(SD3Config config, string source, Func<IOps, 
     public override DitInputs Inputs(IOps ops, List<Tensor> owned)
     {
         int c = config.InChannels;
-        Tensor Own(Tensor t) { owned.Add(t); return t; }
         return new DitInputs
         {
-            HiddenStates = Own(ops.FromHost(StepInputs.Random(Rows * c * LatentSize * LatentSize, 1), Rows, c, LatentSize, LatentSize)),
-            EncoderHiddenStates = Own(ops.FromHost(StepInputs.Random(Rows * TextTokens * config.JointAttentionDim, 2), Rows, TextTokens, config.JointAttentionDim)),
-            PooledProjections = Own(ops.FromHost(StepInputs.Random(Rows * config.PooledProjectionDim, 3), Rows, config.PooledProjectionDim)),
+            HiddenStates = Own(owned, ops.FromHost(StepInputs.Random(Rows * c * LatentSize * LatentSize, 1), Rows, c, LatentSize, LatentSize)),
+            EncoderHiddenStates = Own(owned, ops.FromHost(StepInputs.Random(Rows * TextTokens * config.JointAttentionDim, 2), Rows, TextTokens, config.JointAttentionDim)),
+            PooledProjections = Own(owned, ops.FromHost(StepInputs.Random(Rows * config.PooledProjectionDim, 3), Rows, config.PooledProjectionDim)),
             Timestep = Enumerable.Repeat(500f, Rows).ToArray(),
         };
     }

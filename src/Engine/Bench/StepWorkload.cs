@@ -35,4 +35,11 @@ public abstract class StepWorkload : IStepWorkload
     public DiffusionTransformer Load(IOps ops) => _load(ops);
 
     public abstract DitInputs Inputs(IOps ops, List<Tensor> owned);
+
+    /// <summary>Adds <paramref name="t"/> to the tensors <see cref="Inputs"/> made, and returns it.</summary>
+    protected static Tensor Own(List<Tensor> owned, Tensor t)
+    {
+        owned.Add(t);
+        return t;
+    }
 }
