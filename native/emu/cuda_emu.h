@@ -114,7 +114,7 @@ namespace xdit_emu
                 void** args, std::string& error, bool* illegalAddress = nullptr);
 
     // Device memory (guarded_memory.cpp): bytes at the end of a mapping of their own, 16-byte aligned, between two
-    // inaccessible guard pages. A kernel thread that touches a guard page fails its launch with a message naming the
+    // inaccessible guard pages, filled with 0xFF (a NaN in every float type). A kernel thread that touches a guard page fails its launch with a message naming the
     // allocation and the offset. guarded_free is false for a pointer guarded_alloc did not return.
     void* guarded_alloc(std::size_t bytes);
     bool guarded_free(void* p);

@@ -343,9 +343,8 @@ extern "C"
         if (bytes == 0) return CUDA_ERROR_INVALID_VALUE;
         std::lock_guard<std::mutex> hold(gate);
         if (allocated + bytes > TotalMemory) return CUDA_ERROR_OUT_OF_MEMORY;
-        void* m = xdit_emu::guarded_alloc(bytes);
+        void* m = xdit_emu::guarded_alloc(bytes);   // filled with 0xFF
         if (!m) return CUDA_ERROR_OUT_OF_MEMORY;
-        std::memset(m, 0xFF, bytes);
         *p = (std::uint64_t)m;
         allocations[*p] = bytes;
         allocated += bytes;

@@ -113,6 +113,7 @@ namespace xdit_emu
             return nullptr;
         }
         const std::uintptr_t data = map + page + dataPages - span;
+        std::memset((void*)data, 0xFF, bytes);
         std::lock_guard<std::mutex> hold(regionsLock);
         regions[map] = { map, mapBytes, data, bytes };
         return (void*)data;
@@ -138,13 +139,8 @@ namespace xdit_emu
 extern "C"
 {
     // For the tests' own buffers (tests/XDit.Tests/Cuda/Emulation/EmuMemory.cs): the same guarded memory as
-    // cuMemAlloc's, filled with 0xFF bytes (NaN in every float type).
-    void* xdit_emu_guarded_alloc(std::size_t bytes)
-    {
-        void* p = xdit_emu::guarded_alloc(bytes);
-        if (p) std::memset(p, 0xFF, bytes);
-        return p;
-    }
+    // cuMemAlloc's.
+    void* xdit_emu_guarded_alloc(std::size_t bytes) { return xdit_emu::guarded_alloc(bytes); }
 
     int xdit_emu_guarded_free(void* p) { return xdit_emu::guarded_free(p) ? 0 : 1; }
 }
