@@ -34,14 +34,18 @@ extern "C" __global__ void __launch_bounds__(ATT_WARPS * 32) flash_attention(Att
 #pragma unroll
     for (int i = 0; i < ATT_PER; ++i) acc[i] = 0.f;
 
-    int kEnd = a.Nk;
-    if (a.causal)
+    // the keys any row of this block can see: up to its last query under the causal mask, within the band of
+    // its first and last query under a window
+    const int firstQ = (int)blockIdx.x * ATT_WARPS, lastQ = min(a.Nq - 1, firstQ + ATT_WARPS - 1);
+    int kBegin = 0, kEnd = a.Nk;
+    if (a.causal) kEnd = min(kEnd, lastQ + 1);
+    if (a.window >= 0)
     {
-        int lastQ = min(a.Nq - 1, (int)blockIdx.x * ATT_WARPS + ATT_WARPS - 1);
-        kEnd = min(a.Nk, lastQ + 1);
+        kBegin = max(0, firstQ - a.window);
+        kEnd = min(kEnd, lastQ + a.window + 1);
     }
 
-    for (int k0 = 0; k0 < kEnd; k0 += ATT_TILE)
+    for (int k0 = kBegin; k0 < kEnd; k0 += ATT_TILE)
     {
         __syncthreads();   // the previous tile is consumed (and Qs is written on the first pass)
         for (int idx = threadIdx.x; idx < ATT_TILE * d; idx += blockDim.x)
@@ -61,7 +65,7 @@ extern "C" __global__ void __launch_bounds__(ATT_WARPS * 32) flash_attention(Att
 
         const int kj = k0 + lane;
         float s = -XDIT_INF;
-        if (kj < a.Nk && !(a.causal && kj > qi))
+        if (kj < kEnd && !(a.causal && kj > qi) && !(a.window >= 0 && (kj - qi > a.window || qi - kj > a.window)))
         {
             const float* qr = Qs + warp * d;
             const float* kr = Ks + lane * dp;

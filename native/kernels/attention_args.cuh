@@ -2,7 +2,8 @@
 //
 // Layouts: q [B, Nq, H, d] and k, v [B, Nk, H, d] with any strides for (b, n, h) and unit stride on d;
 // o [B, Nq, H, d] contiguous; lse [B, H, Nq] float32 contiguous. Scores are scale·q·k + keyBias[b, j] +
-// bias[b, h, i, j] (b stride 0 when the bias has one batch); causal hides j > i. A row with every key at −∞
+// bias[b, h, i, j] (b stride 0 when the bias has one batch); causal hides j > i, a window w >= 0
+// hides |i - j| > w. A row with every key at −∞
 // yields zeros and lse −∞.
 #pragma once
 #include "common.cuh"
@@ -22,5 +23,5 @@ struct AttnArgs
     i64 bs[4];                        // bias strides (b, h, i, j)
     int B, Nq, Nk, H, d, dtype, kbDtype, biasDtype, causal, hasLse;
     float scale;
-    int pad;
+    int window;                       // key j is hidden from query i when |i - j| > window; -1: no window
 };

@@ -121,15 +121,23 @@ __device__ __forceinline__ void flash_attention_tc(const AttnArgs& a)
     float lA = 0.f, lB = 0.f;               // this thread's part of the row sums
     const float scale2 = a.scale * TC_LOG2E;
 
-    int kEnd = a.Nk;
-    if (a.causal) kEnd = min(a.Nk, min(a.Nq, (int)(blockIdx.x + 1) * TC_BM));
+    // the key tiles any row of this block can see: up to its last query under the causal mask, those touching the
+    // band of its rows under a window
+    const int firstQ = (int)blockIdx.x * TC_BM;
+    int kBegin = 0, kEnd = a.Nk;
+    if (a.causal) kEnd = min(kEnd, min(a.Nq, firstQ + TC_BM));
+    if (a.window >= 0)
+    {
+        kBegin = max(0, firstQ - a.window) / TC_BN * TC_BN;
+        kEnd = min(kEnd, min(a.Nq, firstQ + TC_BM) - 1 + a.window + 1);
+    }
 
-    const int tiles = (kEnd + TC_BN - 1) / TC_BN;
-    if (tiles > 0) tc_stage<DP>(a, b, h, 0, vec, tc_smem, tc_smem + tileElems);
+    const int tiles = kEnd > kBegin ? (kEnd - kBegin + TC_BN - 1) / TC_BN : 0;
+    if (tiles > 0) tc_stage<DP>(a, b, h, kBegin, vec, tc_smem, tc_smem + tileElems);
     cp_async_commit();
     for (int it = 0; it < tiles; ++it)
     {
-        const int k0 = it * TC_BN;
+        const int k0 = kBegin + it * TC_BN;
         const u16* Ks = tc_smem + (it & 1) * 2 * tileElems;
         const u16* Vs = Ks + tileElems;
         // the other stage was last read in iteration it - 1, which every warp has left (the barrier at its end)
@@ -167,7 +175,7 @@ __device__ __forceinline__ void flash_attention_tc(const AttnArgs& a)
             {
                 const int row = (i >> 1) ? rowB : rowA, col = k0 + nt * 8 + 2 * t + (i & 1);
                 float x = -XDIT_INF;
-                if (col < a.Nk && !(a.causal && col > row))
+                if (col < a.Nk && !(a.causal && col > row) && !(a.window >= 0 && (col - row > a.window || row - col > a.window)))
                 {
                     x = s[nt][i] * scale2;
                     if (row < a.Nq)   // rows past Nq are computed but never stored; their biases do not exist

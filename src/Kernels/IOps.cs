@@ -16,6 +16,10 @@ public sealed record AttentionOptions
     public Tensor? Bias { get; init; }
     /// <summary>Key j is hidden from query i when j > i (CLIP's causal mask).</summary>
     public bool Causal { get; init; }
+    /// <summary>Band window: key j is hidden from query i when |i − j| > Window, on the tokens' 1-D indices
+    /// (flash-attn's window_size = (w, w), DiTFastAttn's window attention). Null: every key is seen. Kernels skip
+    /// the keys outside the band, so the cost falls with the window.</summary>
+    public int? Window { get; init; }
 }
 
 /// <summary>

@@ -39,6 +39,9 @@ public sealed partial class CpuOps
         using var bd = bias is null ? default : Read(bias);
         using var ld = lse is null ? default : Write(lse, nameof(lse));
         bool causal = options.Causal;
+        if (options.Window is < 0) throw new ArgumentException($"Attention: window {options.Window} must be ≥ 0");
+        bool windowed = options.Window is not null;
+        int window = options.Window ?? 0;
         int kbBatch = keyBias is null || keyBias.Dim(0) == 1 ? 0 : Nk;
         int biasBatch = bias is null || bias.Dim(0) == 1 ? 0 : H * Nq * Nk;
         // Every query block of a head multiplies against the same Kᵀ and V: pack them into GEMM panels once per
@@ -59,7 +62,8 @@ public sealed partial class CpuOps
                     int b = bh / H, h = bh % H;
                     float* dst = (float*)pack0 + bh * headPacked;
                     GemmKernel.PackB(Nk, d, (float*)k0 + ((long)b * Nk * H + h) * d, H * d, transB: true, dst);
-                    GemmKernel.PackB(dv, Nk, (float*)v0 + ((long)b * Nk * H + h) * dv, H * dv, transB: false, dst + kPacked);
+                    // a windowed block multiplies its band of V rows unpacked: a packed V serves only whole key ranges
+                    if (!windowed) GemmKernel.PackB(dv, Nk, (float*)v0 + ((long)b * Nk * H + h) * dv, H * dv, transB: false, dst + kPacked);
                 }
 
                 // One task per (batch, head, block of 96 queries): S = scale·Q·Kᵀ, P = exp(S + biases − rowmax),
@@ -69,24 +73,44 @@ public sealed partial class CpuOps
                 {
                     int bh = t / qBlocks, b = bh / H, h = bh % H, i0 = t % qBlocks * QueryBlock;
                     int rows = Math.Min(QueryBlock, Nq - i0);
-                    float* packedK = (float*)pack0 + bh * headPacked, packedV = packedK + kPacked;
+                    // Under a window the block scores only keys [j0, j1): the band of its rows, widened down to a
+                    // packed panel's start so that Kᵀ's panels are used as packed.
+                    int j0 = 0, j1 = Nk;
+                    if (windowed)
+                    {
+                        j0 = Math.Max(0, i0 - window) / GemmKernel.PanelWidth * GemmKernel.PanelWidth;
+                        j1 = (int)Math.Min(Nk, (long)i0 + rows + window);
+                        if (j1 < j0) j1 = j0;
+                    }
+                    int width = j1 - j0;
+                    float* packedK = (float*)pack0 + bh * headPacked + (long)j0 * d, packedV = (float*)pack0 + bh * headPacked + kPacked;
                     float* qRows = (float*)q0 + (((long)b * Nq + i0) * H + h) * d;
                     float* oRows = (float*)o0 + (((long)b * Nq + i0) * H + h) * dv;
                     float* inverseSums = stackalloc float[QueryBlock];
                     fixed (float* ps = ScoreBuffer(Nk))
                     {
-                        GemmKernel.MultiplyPacked(rows, Nk, d, qRows, H * d, packedK, ps, Nk, scale);
+                        GemmKernel.MultiplyPacked(rows, width, d, qRows, H * d, packedK, ps, width, scale);
                         for (int r = 0; r < rows; r++)
                         {
                             int i = i0 + r;
-                            var s = new Span<float>(ps + (long)r * Nk, Nk);
-                            if (hasKb) TensorPrimitives.Add(s, new ReadOnlySpan<float>((float*)kb0 + b * kbBatch, Nk), s);
-                            if (hasBias) TensorPrimitives.Add(s, new ReadOnlySpan<float>((float*)b0 + (long)b * biasBatch + ((long)h * Nq + i) * Nk, Nk), s);
-                            if (causal && i + 1 < Nk) s[(i + 1)..].Fill(float.NegativeInfinity);
-                            float rowLse = ExpRow(ps + (long)r * Nk, Nk, out inverseSums[r]);
+                            var s = new Span<float>(ps + (long)r * width, width);
+                            if (hasKb) TensorPrimitives.Add(s, new ReadOnlySpan<float>((float*)kb0 + b * kbBatch + j0, width), s);
+                            if (hasBias) TensorPrimitives.Add(s, new ReadOnlySpan<float>((float*)b0 + (long)b * biasBatch + ((long)h * Nq + i) * Nk + j0, width), s);
+                            if (causal && i + 1 < j1) s[Math.Max(0, i + 1 - j0)..].Fill(float.NegativeInfinity);
+                            if (windowed)
+                            {
+                                // hide j < i − w and j > i + w
+                                int lo = (int)Math.Clamp((long)i - window - j0, 0, width), hi = (int)Math.Clamp((long)i + window + 1 - j0, lo, width);
+                                s[..lo].Fill(float.NegativeInfinity);
+                                s[hi..].Fill(float.NegativeInfinity);
+                            }
+                            float rowLse = ExpRow(ps + (long)r * width, width, out inverseSums[r]);
                             if (hasLse) ((float*)l0)[((long)b * H + h) * Nq + i] = rowLse;
                         }
-                        GemmKernel.MultiplyPacked(rows, dv, Nk, ps, Nk, packedV, oRows, H * dv, 1f);
+                        if (!windowed) GemmKernel.MultiplyPacked(rows, dv, Nk, ps, Nk, packedV, oRows, H * dv, 1f);
+                        else if (width == 0) for (int r = 0; r < rows; r++) new Span<float>(oRows + (long)r * H * dv, dv).Clear();
+                        else GemmKernel.Multiply(rows, dv, width, ps, width, (float*)v0 + (((long)b * Nk + j0) * H + h) * dv, H * dv, transB: false,
+                            oRows, H * dv, 1f, null, Activation.None, parallel: false);
                         for (int r = 0; r < rows; r++)
                         {
                             var o = new Span<float>(oRows + (long)r * H * dv, dv);

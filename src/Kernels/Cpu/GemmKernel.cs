@@ -19,6 +19,8 @@ namespace XDit.Kernels.Cpu;
 internal static unsafe class GemmKernel
 {
     const int MR = 6, NR = 16, KC = 256, MC = 96, NC = 256;
+    /// <summary>Columns of op(B) per packed panel: a product against packed B may start at a multiple of it.</summary>
+    public const int PanelWidth = NR;
     /// <summary>Below this many multiply-adds a call runs on the calling thread.</summary>
     const long ParallelThreshold = 1L << 20;
 

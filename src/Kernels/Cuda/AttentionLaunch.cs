@@ -37,6 +37,8 @@ public static unsafe class AttentionLaunch
             BiasDType = (int)(options.Bias?.DType ?? XDit.Runtime.DType.F32),
             Causal = options.Causal ? 1 : 0, HasLse = lse is null ? 0 : 1,
             Scale = options.Scale ?? 1f / MathF.Sqrt(q.Dim(3)),
+            // clamped: a window past every index sees everything, and the kernels add it to indices
+            Window = options.Window is int w ? Math.Min(w, Math.Max(q.Dim(1), k.Dim(1))) : -1,
         };
         for (int i = 0; i < 3; i++)
         {

@@ -12,7 +12,7 @@ public sealed unsafe partial class CudaOps
     public bool TensorCoreAttention { get; set; } = true;
 
     /// <summary>bf16/f16 attention with head dims above 128 (the VAE's one 512-wide head), and any attention above
-    /// the general kernel's 512, without key bias, bias, causal mask or LSE, runs as GEMMs: float32 scores from
+    /// the general kernel's 512, without key bias, bias, causal mask, window or LSE, runs as GEMMs: float32 scores from
     /// cuBLASLt, a softmax into 16-bit probabilities (rounded as the tensor-core kernel rounds P), and P·V, in
     /// chunks of query rows. False sends them to the general kernel.</summary>
     public bool AttentionByGemm { get; set; } = true;
@@ -23,7 +23,7 @@ public sealed unsafe partial class CudaOps
     /// <summary>Whether <see cref="Attention"/> takes the GEMM path for these inputs.</summary>
     public bool UsesAttentionByGemm(DType dt, int d, AttentionOptions options, bool wantsLse)
     {
-        bool plain = options.KeyBias is null && options.Bias is null && !options.Causal && !wantsLse;
+        bool plain = options.KeyBias is null && options.Bias is null && !options.Causal && options.Window is null && !wantsLse;
         return plain && (d > AttentionLaunch.MaxHeadDim || (AttentionByGemm && dt is DType.BF16 or DType.F16 && d > AttentionLaunch.TensorCoreMaxHeadDim));
     }
 
@@ -38,11 +38,12 @@ public sealed unsafe partial class CudaOps
             throw new ArgumentException($"Attention: k {Shape.Format(k.ShapeSpan)} and v {Shape.Format(v.ShapeSpan)} must be [{B}, Nk, {H}, {d}] for q {Shape.Format(q.ShapeSpan)}");
         bool byGemm = UsesAttentionByGemm(q.DType, d, options, lse is not null);
         if (d > AttentionLaunch.MaxHeadDim && !byGemm)
-            throw new NotSupportedException($"Attention: head dim {d} > {AttentionLaunch.MaxHeadDim} with a mask, bias or LSE is not supported by the CUDA kernels");
+            throw new NotSupportedException($"Attention: head dim {d} > {AttentionLaunch.MaxHeadDim} with a mask, bias, window or LSE is not supported by the CUDA kernels");
         if (options.KeyBias is { } kb && (kb.Rank != 2 || kb.Dim(0) != B || kb.Dim(1) != Nk))
             throw new ArgumentException($"Attention: key bias {Shape.Format(kb.ShapeSpan)} is not [{B}, {Nk}]");
         if (options.Bias is { } bias && (bias.Rank != 4 || (bias.Dim(0) != B && bias.Dim(0) != 1) || bias.Dim(1) != H || bias.Dim(2) != Nq || bias.Dim(3) != Nk))
             throw new ArgumentException($"Attention: bias {Shape.Format(bias.ShapeSpan)} is not [{B} or 1, {H}, {Nq}, {Nk}]");
+        if (options.Window is < 0) throw new ArgumentException($"Attention: window {options.Window} must be ≥ 0");
         if (lse is not null && (lse.DType != DType.F32 || !lse.IsContiguous || lse.Rank != 3 || lse.Dim(0) != B || lse.Dim(1) != H || lse.Dim(2) != Nq))
             throw new ArgumentException($"Attention: lse {lse} must be a contiguous F32 [{B}, {H}, {Nq}]");
 

@@ -42,5 +42,6 @@ public unsafe struct AttentionArgs
     public fixed long Bs[4];
     public int B, Nq, Nk, H, D, DType, KbDType, BiasDType, Causal, HasLse;
     public float Scale;
-    public int Pad;
+    /// <summary>Band half-width (|i − j| ≤ Window is seen); −1 for none.</summary>
+    public int Window;
 }

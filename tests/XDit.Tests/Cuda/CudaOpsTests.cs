@@ -221,6 +221,11 @@ public class CudaOpsTests
             Rand(84, 1, B, N, H, 64), Rand(85, 1, B, N, H, 64), Rand(86, 1, B, N, H, 64), Rand(87, 2, 1, H, N, N));
         Compare(dt, (o, t) => o.Attention(t[0], t[1], t[2], new AttentionOptions { Causal = true }),
             Rand(88, 1, B, N, H, 64), Rand(89, 1, B, N, H, 64), Rand(90, 1, B, N, H, 64));
+        // DiTFastAttn's band window, on PixArt's head dim and on the VAE's 512 (which otherwise goes the GEMM way)
+        Compare(dt, (o, t) => o.Attention(t[0], t[1], t[2], new AttentionOptions { Window = 9 }),
+            Rand(91, 1, B, 150, H, d), Rand(92, 1, B, 150, H, d), Rand(93, 1, B, 150, H, d));
+        Compare(dt, (o, t) => o.Attention(t[0], t[1], t[2], new AttentionOptions { Window = 3 }),
+            Rand(94, 1, 1, N, 1, 512), Rand(95, 1, 1, N, 1, 512), Rand(96, 1, 1, N, 1, 512));
 
         // lse and merge: attention over keys [0, 20) merged with [20, N) equals attention over all keys
         var gpu = CudaTestDevice.Get(dt);

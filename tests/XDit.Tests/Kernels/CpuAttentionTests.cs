@@ -9,7 +9,7 @@ public class CpuAttentionTests
 {
     /// <summary>softmax(q·kᵀ·scale + biases)·v per (b, h, i) in double; returns (out [B,Nq,H,dv], lse [B,H,Nq]).</summary>
     static (double[] o, double[] lse) Naive(float[] q, float[] k, float[] v, int B, int Nq, int Nk, int H, int d, int dv,
-        double scale, float[]? keyBias, int kbBatches, float[]? bias, int biasBatches, bool causal)
+        double scale, float[]? keyBias, int kbBatches, float[]? bias, int biasBatches, bool causal, int window = -1)
     {
         var o = new double[B * Nq * H * dv];
         var lse = new double[B * H * Nq];
@@ -27,6 +27,7 @@ public class CpuAttentionTests
                         if (keyBias is not null) x += keyBias[(kbBatches == 1 ? 0 : b) * Nk + j];
                         if (bias is not null) x += bias[(((biasBatches == 1 ? 0 : b) * H + h) * Nq + i) * Nk + j];
                         if (causal && j > i) x = double.NegativeInfinity;
+                        if (window >= 0 && Math.Abs(i - j) > window) x = double.NegativeInfinity;
                         s[j] = x;
                         max = Math.Max(max, x);
                     }
@@ -71,6 +72,48 @@ public class CpuAttentionTests
             kb?.ToFloatArray(), B, bi?.ToFloatArray(), 1, causal);
         Close(eo, ops.ToHost(o));
         Close(el, ops.ToHost(lse));
+    }
+
+    // Windows narrower than a query block (96 rows) and a packed panel (16 keys), wider than both, 0 (the diagonal
+    // alone), past every index, and with Nq != Nk, key bias, causal mask and strided views.
+    [Theory]
+    [InlineData(1, 300, 300, 2, 72, 0, false, false, false)]
+    [InlineData(1, 300, 300, 2, 72, 7, false, false, true)]
+    [InlineData(2, 257, 257, 3, 40, 64, true, false, false)]
+    [InlineData(1, 200, 200, 2, 64, 130, false, true, false)]
+    [InlineData(2, 150, 181, 2, 72, 33, true, true, true)]
+    [InlineData(1, 40, 40, 1, 16, 1000, false, false, false)]
+    [InlineData(1, 5, 9, 1, 8, 2, false, false, false)]
+    public void WindowedAttentionMatchesNaiveSoftmax(int B, int Nq, int Nk, int H, int d, int window, bool keyBias, bool causal, bool strided)
+    {
+        using var ops = new CpuOps();
+        var q = strided ? FusedView(40, B, Nq, H, d, 0) : Rand(40, 2f, B, Nq, H, d);
+        var k = strided ? FusedView(41, B, Nk, H, d, 1) : Rand(41, 2f, B, Nk, H, d);
+        var v = Rand(42, B, Nk, H, d);
+        var kb = keyBias ? Rand(43, 3f, B, Nk) : null;
+        float scale = 1f / MathF.Sqrt(d);
+        using var lse = ops.Empty(DType.F32, B, H, Nq);
+        using var o = ops.Attention(q, k, v, new AttentionOptions { KeyBias = kb, Causal = causal, Window = window }, lse);
+        var (eo, el) = Naive(q.ToFloatArray(), k.ToFloatArray(), v.ToFloatArray(), B, Nq, Nk, H, d, d, scale,
+            kb?.ToFloatArray(), B, null, 1, causal, window);
+        Close(eo, ops.ToHost(o));
+        Close(el, ops.ToHost(lse));
+    }
+
+    [Fact]
+    public void AWindowPastEveryIndexIsPlainAttentionAndANegativeOneIsRefused()
+    {
+        using var ops = new CpuOps();
+        var q = Rand(50, 1, 120, 2, 32);
+        var k = Rand(51, 1, 120, 2, 32);
+        var v = Rand(52, 1, 120, 2, 32);
+        using var plain = ops.Attention(q, k, v);
+        using var wide = ops.Attention(q, k, v, new AttentionOptions { Window = 119 });
+        using var narrow = ops.Attention(q, k, v, new AttentionOptions { Window = 118 });
+        Assert.Equal(ops.ToHost(plain), ops.ToHost(wide));
+        Assert.NotEqual(ops.ToHost(plain), ops.ToHost(narrow));
+        var e = Assert.Throws<ArgumentException>(() => ops.Attention(q, k, v, new AttentionOptions { Window = -1 }));
+        Assert.Contains("window -1", e.Message);
     }
 
     /// <summary>A [B, N, H, d] view into a [B, N, 3, H, d] buffer (inner rows dense, outer strides wide).</summary>

@@ -23,6 +23,7 @@ public class EmulatedAttentionTests
         public float[]? KeyBias { get; init; }
         public float[]? Bias { get; init; }      // [1, H, Nq, Nk]
         public bool Causal { get; init; }
+        public int? Window { get; init; }
         public float? Scale { get; init; }
         public bool Lse { get; init; } = true;
         public QkvLayout Layout { get; init; } = QkvLayout.Separate;
@@ -44,7 +45,7 @@ public class EmulatedAttentionTests
         var o = mem.Alloc(p.DType, B, Nq, H, d);
         var lse = p.Lse ? mem.Alloc(DType.F32, B, H, Nq) : null;
 
-        var options = new AttentionOptions { KeyBias = kb, Bias = bias, Causal = p.Causal, Scale = p.Scale };
+        var options = new AttentionOptions { KeyBias = kb, Bias = bias, Causal = p.Causal, Window = p.Window, Scale = p.Scale };
         var args = AttentionLaunch.Args(qe, ke, ve, o, options, lse, EmuMemory.Pointer);
         var plan = AttentionLaunch.Plan(args, tensorCores);
         unsafe
@@ -60,7 +61,7 @@ public class EmulatedAttentionTests
         using var kbc = p.KeyBias is null ? null : Cpu.FromHost(p.KeyBias, B, Nk);
         using var biasc = p.Bias is null ? null : Cpu.FromHost(p.Bias, 1, H, Nq, Nk);
         using var lsec = p.Lse ? Cpu.Empty(DType.F32, B, H, Nq) : null;
-        using var want = Cpu.Attention(qc, kc, vc, new AttentionOptions { KeyBias = kbc, Bias = biasc, Causal = p.Causal, Scale = p.Scale }, lsec);
+        using var want = Cpu.Attention(qc, kc, vc, new AttentionOptions { KeyBias = kbc, Bias = biasc, Causal = p.Causal, Window = p.Window, Scale = p.Scale }, lsec);
         return new Outcome(plan, EmuMemory.Read(o), Cpu.ToHost(want), lse is null ? null : EmuMemory.Read(lse), lsec is null ? null : Cpu.ToHost(lsec));
     }
 
@@ -179,6 +180,35 @@ public class EmulatedAttentionTests
         Assert.Equal("flash_attention", r.Plan.Kernel);
         AssertClose(r, dt, $"{dt} d={d}");
         AssertClose(Run(new Problem(dt, 2, 37, 37, 2, d) { Causal = true, KeyBias = Numerics.Random(2 * 37, 13) }, tensorCores: false), dt, "causal, key bias");
+    }
+
+    // DiTFastAttn's window attention: windows inside one 64-key tile, across tiles, 0 (the diagonal alone) and past
+    // every index; 200 tokens leave a partial query block and key tile, so the band's first and last tiles are ragged.
+    [Theory]
+    [InlineData(DType.BF16, 72, 0)]
+    [InlineData(DType.BF16, 72, 5)]
+    [InlineData(DType.F16, 64, 64)]
+    [InlineData(DType.BF16, 128, 100)]
+    [InlineData(DType.F16, 40, 500)]
+    public void TensorCoreKernelWithAWindowMatchesCpu(DType dt, int d, int window)
+    {
+        var r = Run(new Problem(dt, 2, 200, 200, 2, d) { Window = window });
+        Assert.StartsWith("flash_attention_tc_", r.Plan.Kernel);
+        AssertClose(r, dt, $"window {window}");
+        AssertClose(Run(new Problem(dt, 1, 150, 150, 2, d) { Window = window, Causal = true, KeyBias = Numerics.Random(150, 14) }), dt, $"window {window}, causal, key bias");
+    }
+
+    [Theory]
+    [InlineData(DType.F32, 64, 0)]
+    [InlineData(DType.F32, 72, 9)]
+    [InlineData(DType.BF16, 256, 40)]
+    [InlineData(DType.F16, 72, 1000)]
+    public void GeneralKernelWithAWindowMatchesCpu(DType dt, int d, int window)
+    {
+        var r = Run(new Problem(dt, 2, 77, 77, 2, d) { Window = window }, tensorCores: false);
+        Assert.Equal("flash_attention", r.Plan.Kernel);
+        AssertClose(r, dt, $"window {window}");
+        AssertClose(Run(new Problem(dt, 1, 50, 61, 1, d) { Window = window, Causal = true }, tensorCores: false), dt, $"window {window}, causal, Nk > Nq");
     }
 
     [Fact]
