@@ -30,13 +30,14 @@ public static partial class GenerateCommand
 
         var parallel = new ParallelOptions();
         var caches = new StepCacheOptions();
+        var fastAttn = new FastAttnOptions();
         var cudaGraph = new Option<bool>("--use-cuda-graph", "--use_cuda_graph")
         {
             Description = "Replay the transformer's blocks from a CUDA graph each step (--device cuda, one GPU, no step cache)",
         };
 
         var cmd = new Command("generate", "Draw images from text prompts and write PNG files");
-        foreach (var o in new Option[] { prompt, negative, steps, guidance, height, width, seed, perPrompt, maxLen, model, output, device, dtype, latents, quiet, json, cudaGraph }.Concat(parallel.All).Concat(caches.All))
+        foreach (var o in new Option[] { prompt, negative, steps, guidance, height, width, seed, perPrompt, maxLen, model, output, device, dtype, latents, quiet, json, cudaGraph }.Concat(parallel.All).Concat(caches.All).Concat(fastAttn.All))
             cmd.Options.Add(o);
 
         cmd.SetAction(parse => CliErrors.Run(() =>
@@ -64,10 +65,12 @@ public static partial class GenerateCommand
 
             var plan = parallel.Read(parse);
             var cache = caches.Read(parse, plan); // step caches: single device or data parallel only
+            var fast = fastAttn.Read(parse, plan, cache, parse.GetValue(cudaGraph)); // DiTFastAttn: single device only
             var graphLoop = parse.GetValue(cudaGraph) ? CudaGraphLoopFor(options.Device, plan, cache) : null;
             // Started by `xdit launch` (or torchrun-style variables): this process is one rank of a distributed world.
             if (XDit.Comm.Launch.DistributedEnvironment.FromEnvironment() is { } launched)
                 return graphLoop is not null ? throw new ArgumentException("--use-cuda-graph runs on one GPU, not in a launched world")
+                    : fast is not null ? throw new ArgumentException("--use-fast-attn runs on one device, not in a launched world")
                     : RunLaunchedRank(launched, modelDir, options, plan, request, outPath, reporter, isQuiet, isJson, cache);
             var mesh = plan.Mesh(); // refuses degrees whose product is not the world size, before any work
             GenerationResult result;
@@ -80,6 +83,7 @@ public static partial class GenerateCommand
                 pipeline.Warning += (_, w) => Console.Error.WriteLine($"xdit: warning: {w}");
                 cache?.Install(pipeline);
                 if (graphLoop is not null) pipeline.Loop = graphLoop;
+                fast?.Install(pipeline, request, modelDir, line => { if (!isQuiet && !isJson) Console.WriteLine(line); });
                 result = pipeline.Generate(request);
                 result = result with { Timings = result.Timings.WithFirst("load", reporter.LoadTime) };
                 backend = pipeline.Ops.Name;
@@ -120,6 +124,7 @@ public static partial class GenerateCommand
                 PrintStages(result);
                 foreach (var note in notes) Console.WriteLine($"  note: {note}");
                 if (cache is not null) foreach (var line in cache.Summary()) Console.WriteLine(line);
+                if (fast is not null) foreach (var line in fast.Summary()) Console.WriteLine(line);
                 foreach (var f in files) Console.WriteLine($"wrote {f}");
             }
             return 0;

@@ -117,6 +117,10 @@ public abstract class DiffusionTransformer : IDisposable
     public virtual Tensor FirstBlockModulatedInput(IOps ops, DitState state)
         => throw new NotSupportedException($"{GetType().Name} does not expose block 0's modulated input (the TeaCache indicator); use the first-block cache instead");
 
+    /// <summary>Whether the blocks hand their self-attention to an <see cref="IModuleAttention"/> as whole modules
+    /// (what DiTFastAttn needs; PixArt does).</summary>
+    public virtual bool OffersSelfAttentionModules => false;
+
     public Tensor Forward(IOps ops, DitInputs inputs, IAttention? attention = null)
     {
         using var state = Embed(ops, inputs);

@@ -68,6 +68,7 @@ public sealed class PixArtTransformer : DiffusionTransformer
     public override int NumHeads => Config.NumAttentionHeads;
     public override int HeadDim => Config.AttentionHeadDim;
     public override int OutFeatures => Config.PatchSize * Config.PatchSize * Config.OutChannels;
+    public override bool OffersSelfAttentionModules => true;
     /// <summary>Bytes of the weights on the backend.</summary>
     public long WeightBytes => _weights.Bytes;
 
@@ -235,14 +236,14 @@ public sealed class PixArtTransformer : DiffusionTransformer
         Tensor x1;
         using (var norm = ops.LayerNorm(x, null, null, eps))
         using (var a = ops.Modulate(norm, Row(0), Row(1)))
-        using (var o = Attend(ops, attention, blk.SelfAttention, a, a, b, n, n, h, hd, AttentionKind.Self, $"transformer_blocks.{index}.attn1", null))
+        using (var o = SelfAttention(ops, attention, blk.SelfAttention, a, index, h, hd))
             x1 = ops.GatedResidual(x, Row(2), o);
         state.ReplaceImage(x1);
 
         // cross-attention on the un-normalised tokens, keys/values from the caption
         var options = state.TextKeyBias is null ? null : new AttentionOptions { KeyBias = state.TextKeyBias };
         Tensor x2;
-        using (var o = Attend(ops, attention, blk.CrossAttention, x1, text, b, n, text.Dim(1), h, hd, AttentionKind.Cross, $"transformer_blocks.{index}.attn2", options))
+        using (var o = Attend(ops, attention, blk.CrossAttention, x1, text, h, hd, AttentionKind.Cross, $"transformer_blocks.{index}.attn2", options))
             x2 = ops.Add(x1, o);
         state.ReplaceImage(x2);
 
@@ -268,27 +269,58 @@ public sealed class PixArtTransformer : DiffusionTransformer
         return ops.Modulate(norm, mod.Slice(0, 0, 1).Reshape(b, d), mod.Slice(0, 1, 1).Reshape(b, d));
     }
 
+    /// <summary>attn1 on the modulated tokens: as one module where the engine's attention runs modules (DiTFastAttn),
+    /// else projected here and attended through <see cref="IAttention.Run"/>.</summary>
+    static Tensor SelfAttention(IOps ops, IAttention attention, PixArtAttentionWeights w, Tensor x, int index, int heads, int headDim)
+    {
+        string layer = $"transformer_blocks.{index}.attn1";
+        if (attention is IModuleAttention modules)
+            return modules.RunSelfAttention(ops, new SelfAttentionModuleCall
+            {
+                Layer = layer,
+                Block = index,
+                Input = x,
+                Project = (o, rows) => Project(o, w, rows, rows, heads, headDim),
+                OutProject = (o, y) => OutProject(o, w, y),
+            });
+        return Attend(ops, attention, w, x, x, heads, headDim, AttentionKind.Self, layer, null);
+    }
+
     /// <summary>Projects q from <paramref name="queries"/> and k, v from <paramref name="context"/>, runs the
     /// attention the engine gave, and applies to_out → [B, Nq, D].</summary>
     static Tensor Attend(IOps ops, IAttention attention, PixArtAttentionWeights w, Tensor queries, Tensor context,
-        int b, int nq, int nk, int heads, int headDim, AttentionKind kind, string layer, AttentionOptions? options)
+        int heads, int headDim, AttentionKind kind, string layer, AttentionOptions? options)
     {
-        using var q = w.Q.Apply(ops, queries);
-        using var k = w.K.Apply(ops, context);
-        using var v = w.V.Apply(ops, context);
-        var result = attention.Run(ops, new AttentionCall
-        {
-            Layer = layer,
-            Kind = kind,
-            Q = q.Reshape(b, nq, heads, headDim),
-            K = k.Reshape(b, nk, heads, headDim),
-            V = v.Reshape(b, nk, heads, headDim),
-            Options = options,
-        });
+        var (q, k, v) = Project(ops, w, queries, context, heads, headDim);
+        AttentionResult result;
+        try { result = attention.Run(ops, new AttentionCall { Layer = layer, Kind = kind, Q = q, K = k, V = v, Options = options }); }
+        finally { q.Dispose(); k.Dispose(); v.Dispose(); }
         result.JointOutput?.Dispose();
         using var o = result.Output;
+        return OutProject(ops, w, o);
+    }
+
+    /// <summary>to_q of the queries, to_k and to_v of the context, as [B, N, H, d].</summary>
+    static (Tensor Q, Tensor K, Tensor V) Project(IOps ops, PixArtAttentionWeights w, Tensor queries, Tensor context, int heads, int headDim)
+    {
+        int b = queries.Dim(0), nq = queries.Dim(1), nk = context.Dim(1);
+        Tensor? q = null, k = null;
+        try
+        {
+            q = w.Q.Apply(ops, queries).TakeReshaped(b, nq, heads, headDim);
+            k = w.K.Apply(ops, context).TakeReshaped(b, nk, heads, headDim);
+            var v = w.V.Apply(ops, context).TakeReshaped(b, nk, heads, headDim);
+            return (q, k, v);
+        }
+        catch { q?.Dispose(); k?.Dispose(); throw; }
+    }
+
+    /// <summary>to_out of an attention result [B, N, H, d] → [B, N, D].</summary>
+    static Tensor OutProject(IOps ops, PixArtAttentionWeights w, Tensor o)
+    {
         using var merged = o.IsContiguous ? null : ops.Contiguous(o);
-        return w.Out.Apply(ops, (merged ?? o).Reshape(b, nq, heads * headDim));
+        var t = merged ?? o;
+        return w.Out.Apply(ops, t.Reshape(t.Dim(0), t.Dim(1), t.Dim(2) * t.Dim(3)));
     }
 
     public override Tensor Finish(IOps ops, DitState state)

@@ -93,6 +93,17 @@ public sealed class Tensor : IDisposable
         return new Tensor(Storage, DType, s, null, Offset);
     }
 
+    /// <summary><see cref="Reshape"/> that moves this tensor's ownership of its storage to the result and disposes
+    /// this one: for returning a freshly computed tensor in another shape.</summary>
+    public Tensor TakeReshaped(params int[] shape)
+    {
+        var view = Reshape(shape);
+        view._owns = _owns;
+        _owns = false;
+        IsDisposed = true;
+        return view;
+    }
+
     /// <summary>A view with the axes reordered (no copy).</summary>
     public Tensor Permute(params int[] axes)
     {
