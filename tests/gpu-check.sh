@@ -45,9 +45,9 @@ step generate "${xdit[@]}" generate --device cuda -p "a red circle on a blue bac
 # the same with the blocks replayed from a CUDA graph: the picture must be the same file
 step generate-graph "${xdit[@]}" generate --device cuda --use-cuda-graph -p "a red circle on a blue background" -o "$out/circle-graph.png"
 # attention: PixArt's and Flux's shapes on the tensor cores, the VAE's one 512-wide head at 1024 px by GEMMs, each
-# beside the general kernel
+# beside the general kernel, and each again with DiTFastAttn's default band window of 64
 step bench "${xdit[@]}" bench --device cuda --what gemm --gemm-size 8192 --what attention \
-  --attention-shape 4096x16x72 --attention-shape 4608x24x128 --attention-shape 16384x1x512 --repeats 10
+  --attention-shape 4096x16x72 --attention-shape 4608x24x128 --attention-shape 16384x1x512 --attention-window 64 --repeats 10
 # one transformer forward at 1024 px with random bf16 weights, as diffusers was timed on the H100
 # (../shared/gpu/README.md, eager / compiled): PixArt-XL-2, 2 rows, 120 text tokens (60.2 / 33.9 ms); SD3-medium,
 # 2 rows, 333 tokens (56.4 / 43.3 ms); FLUX.1-dev, 1 row, 512 tokens (185.7 / 135.9 ms; 12 B parameters to make)

@@ -22,6 +22,7 @@ public static class BenchCommand
             Description = "TOKENSxHEADSxHEAD_DIM, repeatable (instead of --tokens/--heads/--head-dim), e.g. 4096x16x72",
             AllowMultipleArgumentsPerToken = true,
         };
+        var attentionWindow = NumberOptions.Int("--attention-window", "also time each attention shape with a band window of this half-width (DiTFastAttn's window attention)");
         var repeats = new Option<int>("--repeats") { Description = "timed repeats after one warm-up (the median is reported)", DefaultValueFactory = _ => 5 };
         var model = new Option<string?>("--model", "-m") { Description = "pipeline folder for the step timing (default: the demo model)" };
         var forwardModel = new Option<string>("--forward-model")
@@ -33,7 +34,7 @@ public static class BenchCommand
         var textTokens = new Option<int?>("--text-tokens") { Description = "text tokens of the forward timing (default: PixArt's 120, SD3's 333, Flux's 512)" };
         var rows = new Option<int?>("--rows") { Description = "batch rows of the forward timing (default: 2, [negative; positive] of one prompt; Flux 1)" };
         var cmd = new Command("bench", "Print JSON lines of timings: GEMM, attention, a denoising step, a real-size forward pass, the parallel methods");
-        foreach (var o in new Option[] { device, what, size, tokens, heads, headDim, attentionShape, repeats, model, forwardModel, latent, textTokens, rows })
+        foreach (var o in new Option[] { device, what, size, tokens, heads, headDim, attentionShape, attentionWindow, repeats, model, forwardModel, latent, textTokens, rows })
             cmd.Options.Add(o);
         cmd.SetAction(parse => CliErrors.Run(() =>
         {
@@ -47,7 +48,7 @@ public static class BenchCommand
                     ? list.Select(ParseAttentionShape).ToArray()
                     : [(parse.GetValue(tokens), parse.GetValue(heads), parse.GetValue(headDim))];
                 foreach (var (t, h, d) in shapes)
-                    foreach (var r in OpBenchmarks.Attention(ops, t, h, d, reps)) Print(r);
+                    foreach (var r in OpBenchmarks.Attention(ops, t, h, d, reps, parse.GetValue(attentionWindow))) Print(r);
             }
             if (selected.Contains("step"))
             {

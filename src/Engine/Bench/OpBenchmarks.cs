@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using XDit.Engine.Execution;
+using XDit.Engine.FastAttn;
 using XDit.Engine.Pipelines;
 using XDit.Kernels;
 using XDit.Kernels.Cuda;
@@ -29,9 +30,12 @@ public static class OpBenchmarks
 
     /// <summary>Attention over [1, tokens, heads, headDim]. On CUDA two timings from the same inputs: the path that
     /// CudaOps picks (the tensor-core kernel for bf16/f16 with head dims up to 128, GEMMs above that) and the general
-    /// kernel, so the ratio comes from one run; the size's "kernel" says which is which.</summary>
-    public static IEnumerable<BenchResult> Attention(IOps ops, int tokens, int heads, int headDim, int repeats)
+    /// kernel, so the ratio comes from one run; the size's "kernel" says which is which. With a
+    /// <paramref name="window"/>, a last timing of the picked path with that band window (its FLOP/s count only the
+    /// band's query-key pairs, and its size gives the window).</summary>
+    public static IEnumerable<BenchResult> Attention(IOps ops, int tokens, int heads, int headDim, int repeats, int? window = null)
     {
+        if (window is < 0) throw new ArgumentException($"--attention-window must be ≥ 0, got {window}");
         var r = new Random(2);
         int n = tokens * heads * headDim;
         using var q = ops.FromHost(RandomData(r, n), 1, tokens, heads, headDim);
@@ -56,6 +60,19 @@ public static class OpBenchmarks
                     ["tokens"] = tokens, ["heads"] = heads, ["head_dim"] = headDim, ["dtype"] = DTypeName(q.DType), ["kernel"] = general ? "general" : picked,
                 };
                 results.Add(new BenchResult("attention", ops.Name, size, ms, Tflops: flops / ms / 1e9, Gflops: flops / ms / 1e6));
+            }
+            if (window is int w)
+            {
+                if (cuda is not null) (cuda.TensorCoreAttention, cuda.AttentionByGemm) = (wasTensorCores, wasGemm);
+                var options = new AttentionOptions { Window = w };
+                double ms = Median(repeats, () => { using var o = ops.Attention(q, k, v, options); ops.ToHost(o.Slice(1, 0, 1)); });
+                double bandFlops = flops * FastAttention.WindowShare(tokens, w);
+                string kernel = cuda is null ? "cpu" : tensorCores ? "tensor_cores" : "general";   // a window never takes the GEMM path
+                var size = new Dictionary<string, object>
+                {
+                    ["tokens"] = tokens, ["heads"] = heads, ["head_dim"] = headDim, ["dtype"] = DTypeName(q.DType), ["kernel"] = kernel, ["window"] = w,
+                };
+                results.Add(new BenchResult("attention", ops.Name, size, ms, Tflops: bandFlops / ms / 1e9, Gflops: bandFlops / ms / 1e6));
             }
         }
         finally

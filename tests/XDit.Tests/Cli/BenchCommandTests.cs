@@ -34,6 +34,18 @@ public class BenchCommandTests
         Assert.Equal("cpu", second.RootElement.GetProperty("size").GetProperty("kernel").GetString());
         Assert.True(second.RootElement.GetProperty("tflops").GetDouble() > 0);
 
+        // a window adds a line per shape, its FLOP/s counted on the band's pairs alone
+        (code, stdout, stderr) = CliRunner.Xdit("bench", "--what", "attention", "--attention-shape", "40x2x32", "--attention-window", "4", "--repeats", "1");
+        Assert.True(code == 0, stderr);
+        lines = stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.Equal(2, lines.Length);
+        using var windowed = JsonDocument.Parse(lines[1]);
+        Assert.Equal(4, windowed.RootElement.GetProperty("size").GetProperty("window").GetInt32());
+        Assert.False(JsonDocument.Parse(lines[0]).RootElement.GetProperty("size").TryGetProperty("window", out _));
+        (code, _, stderr) = CliRunner.Xdit("bench", "--what", "attention", "--attention-window", "-2");
+        Assert.Equal(1, code);
+        Assert.Contains("--attention-window must be ≥ 0", stderr);
+
         (code, _, stderr) = CliRunner.Xdit("bench", "--what", "attention", "--attention-shape", "4096x16");
         Assert.Equal(1, code);
         Assert.Contains("'4096x16' is not TOKENSxHEADSxHEAD_DIM", stderr);

@@ -1,4 +1,5 @@
 using XDit.Engine.Execution;
+using XDit.Engine.FastAttn;
 using XDit.Engine.Pipelines;
 using XDit.Engine.Verify;
 using XDit.Kernels.Cuda;
@@ -56,6 +57,27 @@ public class EmulatedCudaPipelineTests
         var want = cpu.Generate(new GenerationRequest { Prompts = new[] { "a red circle on a blue background" }, NumInferenceSteps = 4, Seed = 42 });
         double err = Numerics.RelativeError(result.Images[0].Pixels, want.Images[0].Pixels);
         Assert.True(err <= 1e-3, $"emulated CUDA f32 vs CPU: relative error {err:E3}");
+    }
+
+    [Fact]
+    public void DemoPipelineWithDiTFastAttnDrawsWhatTheCpuDraws()
+    {
+        EmulatedCuda.Require();
+        // one of each method after the full step 0: output share, window + residual (with and without CFG share),
+        // full with CFG share; window 8 of the 64 tokens
+        var plan = new FastAttnPlan(8, 4);
+        var later = new[] { FastAttnMethod.ResidualWindowAttn, FastAttnMethod.OutputShare, FastAttnMethod.ResidualWindowAttnCfgShare, FastAttnMethod.FullAttnCfgShare };
+        for (int b = 0; b < 8; b++)
+            for (int st = 1; st < 4; st++) plan[b, st] = later[(b + st) % later.Length];
+        var request = new GenerationRequest { Prompts = new[] { "a red circle on a blue background" }, NumInferenceSteps = 4, Seed = 42 };
+        using var pipeline = PipelineLoader.Load(TestPaths.DemoModel, new PipelineOptions { Device = "cuda", DType = DType.F32 });
+        pipeline.Loop = new FastAttnLoop(plan, window: 8);
+        var result = pipeline.Generate(request);
+        using var cpu = PipelineLoader.Load(TestPaths.DemoModel, new PipelineOptions { Device = "cpu" });
+        cpu.Loop = new FastAttnLoop(plan, window: 8);
+        var want = cpu.Generate(request);
+        double err = Numerics.RelativeError(result.Images[0].Pixels, want.Images[0].Pixels);
+        Assert.True(err <= 1e-3, $"DiTFastAttn, emulated CUDA f32 vs CPU: relative error {err:E3}");
     }
 
     [Theory]
