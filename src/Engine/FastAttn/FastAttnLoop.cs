@@ -31,8 +31,6 @@ public sealed class FastAttnLoop : IDenoiseLoop
     public string PlanSource { get; }
     /// <summary>The statistics of the last generation.</summary>
     public FastAttnStats? LastStats { get; private set; }
-    /// <summary>Whether the last generation calibrated the plan.</summary>
-    public bool Calibrated { get; private set; }
 
     public void Run(IOps ops, DenoiseJob job, IProgress<PipelineProgress>? progress)
     {
@@ -43,7 +41,6 @@ public sealed class FastAttnLoop : IDenoiseLoop
         using var attention = new FastAttention(plan, Window, job.Cfg);
         new StandardDenoiseLoop(new FastAttnExecutor(attention, calibrate ? Threshold : null)).Run(ops, job, progress);
         LastStats = attention.Stats;
-        Calibrated = calibrate;
         Plan = plan;
     }
 }

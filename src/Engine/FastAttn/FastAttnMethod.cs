@@ -45,6 +45,9 @@ public static class FastAttnMethodNames
         return false;
     }
 
+    /// <summary>Every method, in the table's order (the order summaries list them in).</summary>
+    public static IEnumerable<FastAttnMethod> Methods => Table.Select(t => t.Method);
+
     public static IEnumerable<string> All => Table.Select(t => t.Name);
 
     public static bool Has(this FastAttnMethod m, FastAttnMethod flag) => (m & flag) != 0;

@@ -54,8 +54,7 @@ public sealed class FastAttnPlan
     {
         var counts = Counts();
         double total = Blocks * Steps;
-        return string.Join(", ", FastAttnMethodNames.All.Select(n => { FastAttnMethodNames.TryParse(n, out var m); return (n, m); })
-            .Where(x => counts.ContainsKey(x.m)).Select(x => $"{x.n} {100.0 * counts[x.m] / total:F0}%"));
+        return string.Join(", ", FastAttnMethodNames.Methods.Where(counts.ContainsKey).Select(m => $"{m.Name()} {100.0 * counts[m] / total:F0}%"));
     }
 
     public void Save(string path)

@@ -8,7 +8,7 @@ namespace XDit.Engine.FastAttn;
 public sealed class FastAttnStats
 {
     readonly Dictionary<FastAttnMethod, int> _counts = new();
-    double _work, _full;
+    double _work;
 
     /// <param name="rows">Fraction of the batch computed (½ under CFG share, 0 for a shared output).</param>
     /// <param name="windowShare">Fraction of the pairs a window attention of this layer covers, where one ran
@@ -16,26 +16,24 @@ public sealed class FastAttnStats
     public void Record(FastAttnMethod method, double rows, double windowShare)
     {
         _counts[method] = _counts.GetValueOrDefault(method) + 1;
-        _full += 1;
         if (method == FastAttnMethod.OutputShare) return;
         _work += rows * ((method.Has(FastAttnMethod.FullAttn) ? 1 : 0) + windowShare);
     }
 
-    public int LayerSteps => (int)_full;
+    public int LayerSteps => _counts.Values.Sum();
     public int Count(FastAttnMethod m) => _counts.GetValueOrDefault(m);
     /// <summary>Attention work done over the work of full attention everywhere (1 with no compression).</summary>
-    public double AttentionWorkRatio => _full == 0 ? 1 : _work / _full;
+    public double AttentionWorkRatio => LayerSteps == 0 ? 1 : _work / LayerSteps;
 
     public void Clear()
     {
         _counts.Clear();
-        _work = _full = 0;
+        _work = 0;
     }
 
     public override string ToString()
     {
-        var parts = FastAttnMethodNames.All.Select(n => { FastAttnMethodNames.TryParse(n, out var m); return (n, c: Count(m)); })
-            .Where(x => x.c > 0).Select(x => $"{x.n} {x.c}");
+        var parts = FastAttnMethodNames.Methods.Where(m => Count(m) > 0).Select(m => $"{m.Name()} {Count(m)}");
         return $"{LayerSteps} layer-steps ({string.Join(", ", parts)}), attention work {100 * AttentionWorkRatio:F0}% of full";
     }
 }
