@@ -4,37 +4,47 @@
 #   DebugType=none ../shared/gpu/pack.sh tests/XDit.Tests/XDit.Tests.csproj
 # then the device tool's run, with carry [".gpu"], timeout_s about 540, and the command
 #   bash tests/gpu-check.sh
-# One log per step and summary.txt go to $OUT (./gpu-out elsewhere); each step has a time limit ($LIMIT seconds,
-# default 150, more for the CUDA tests) and the script goes on after a failure, so one run shows everything. The
-# order puts what decides correctness first: kernel build, the CUDA tests, the fixtures in bf16, a picture, then
-# the timings.
+# Each step writes one log; summary.txt, logs.tgz (every log, packed again after each step) and the pictures go to
+# $OUT (./gpu-out elsewhere): the device tool brings back at most 8 files. Each step has a time limit ($LIMIT
+# seconds, default 150, more for the CUDA tests) cut to what is left of DEADLINE (seconds since the start,
+# default 520, so the run ends inside timeout_s), and the script goes on after a failure, so one run shows
+# everything. STEPS, a regular expression over the step names (default: all), runs a part, as a second call does
+# after a fix. The order puts what decides correctness first: kernel build, the CUDA tests, the fixtures in bf16,
+# a picture, then the timings.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 out="${OUT:-gpu-out}"
+logs=$(mktemp -d)
 mkdir -p "$out"
 # shellcheck disable=SC1091
 source .gpu/env.sh
 xdit=(dotnet .gpu/bin/XDit.Tests/xdit.dll)
 tests=(dotnet .gpu/bin/XDit.Tests/XDit.Tests.dll -noColor)
+deadline=${DEADLINE:-520}
 
 step() {
-  local name=$1 start rc
+  local name=$1 start rc limit
   shift
+  [[ $name =~ ${STEPS:-.} ]] || return 0
+  limit=$((deadline - SECONDS - 10))
+  [ "${LIMIT:-150}" -lt "$limit" ] && limit=${LIMIT:-150}
+  if [ "$limit" -lt 10 ]; then echo "$name: skipped, no time left" | tee -a "$out/summary.txt"; return 0; fi
   start=$(date +%s)
-  timeout "${LIMIT:-150}" "$@" >"$out/$name.log" 2>&1
+  timeout "$limit" "$@" >"$logs/$name.log" 2>&1
   rc=$?
-  echo "$name: exit $rc, $(($(date +%s) - start)) s" | tee -a "$out/summary.txt"
+  echo "$name: exit $rc, $(($(date +%s) - start)) s (limit $limit s)" | tee -a "$out/summary.txt"
+  tar czf "$out/logs.tgz" -C "$logs" .
 }
 
-nvidia-smi >"$out/nvidia-smi.log" 2>&1
+nvidia-smi >"$logs/nvidia-smi.log" 2>&1
 step info "${xdit[@]}" info
 # registers and spills of the tensor-core attention kernels at PixArt's and Flux's head dims (nvcc is there;
 # NVRTC compiles the same source)
-LIMIT=120 step ptxas-attention_tc bash -c 'for d in 80 128; do
+PATH=$PATH:/usr/local/cuda/bin LIMIT=120 step ptxas-attention_tc bash -c 'for d in 80 128; do
   nvcc -arch=sm_90 -Xptxas -v --cubin -o /tmp/attention_tc_d$d.cubin native/kernels/attention_tc_d$d.cu || exit 1; done'
 # the first use of each module compiles it with NVRTC, and one test compiles every module again into a fresh
 # cache: allow for both
-LIMIT=300 step cuda-tests "${tests[@]}" -class XDit.Tests.Cuda.CudaRuntimeTests -class XDit.Tests.Cuda.CudaOpsTests \
+LIMIT=${CUDA_TESTS_LIMIT:-300} step cuda-tests "${tests[@]}" -class XDit.Tests.Cuda.CudaRuntimeTests -class XDit.Tests.Cuda.CudaOpsTests \
   -class XDit.Tests.Comm.NcclCommunicatorTests -class XDit.Tests.Cuda.CudaModelWeightsTests -class XDit.Tests.Cuda.CudaGraphExecutorTests
 for f in tests/fixtures/*/; do
   step "verify-$(basename "$f")" "${xdit[@]}" verify "$f" --device cuda --dtype bf16
@@ -56,18 +66,18 @@ LIMIT=240 step forward bash -c "${xdit[*]} bench --device cuda --what forward --
   ${xdit[*]} bench --device cuda --what forward --forward-model flux-dev --repeats 10"
 # out-of-bounds accesses of the attention kernels, if the run has time left (it must end well within timeout_s);
 # XDIT_CUDA_ARENA_EXACT=1: each tensor its own allocation of its own size, so a read past its end leaves the allocation
-[ "$SECONDS" -lt 400 ] && LIMIT=$((520 - SECONDS)) XDIT_CUDA_ARENA_EXACT=1 step memcheck-attention compute-sanitizer --tool memcheck --print-limit 20 "${tests[@]}" \
+LIMIT=400 XDIT_CUDA_ARENA_EXACT=1 step memcheck-attention compute-sanitizer --tool memcheck --print-limit 20 "${tests[@]}" \
   -method XDit.Tests.Cuda.CudaOpsTests.AttentionMatchesCpu -method XDit.Tests.Cuda.CudaOpsTests.AttentionWithBiasesCausalAndLseMatchesCpu
 
 {
-  echo "--- nvidia-smi"; head -12 "$out/nvidia-smi.log"
-  echo "--- cuda tests"; grep -E "\[FAIL\]|Total:" "$out/cuda-tests.log"
+  echo "--- nvidia-smi"; head -12 "$logs/nvidia-smi.log"
+  echo "--- cuda tests"; grep -E "\[FAIL\]|Total:" "$logs/cuda-tests.log"; grep -A10 "\[FAIL\]" "$logs/cuda-tests.log" | head -60
   echo "--- verify"
-  for f in "$out"/verify-*.log; do echo "$(basename "$f" .log): $(grep -E '^(PASS|FAIL)$' "$f" || echo 'no verdict')"; done
-  echo "--- generate"; tail -8 "$out/generate.log"
-  echo "--- generate --use-cuda-graph"; tail -3 "$out/generate-graph.log"
+  for f in "$logs"/verify-*.log; do echo "$(basename "$f" .log): $(grep -E '^(PASS|FAIL)$' "$f" || echo 'no verdict')"; done
+  echo "--- generate"; tail -8 "$logs/generate.log"
+  echo "--- generate --use-cuda-graph"; tail -3 "$logs/generate-graph.log"
   cmp "$out/circle.png" "$out/circle-graph.png" && echo "the two pictures are identical"
-  echo "--- ptxas"; grep -E "registers|spill" "$out/ptxas-attention_tc.log" | sort | uniq -c | head -20
-  echo "--- bench"; cat "$out/bench.log" "$out/forward.log"
-} >>"$out/summary.txt" 2>&1
+  echo "--- ptxas"; grep -E "registers|spill" "$logs/ptxas-attention_tc.log" | sort | uniq -c | head -20
+  echo "--- bench"; cat "$logs/bench.log" "$logs/forward.log"
+} >>"$out/summary.txt" 2>/dev/null
 cat "$out/summary.txt"
