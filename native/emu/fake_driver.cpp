@@ -495,7 +495,9 @@ extern "C"
     int cuFuncSetAttribute(void* f, int attribute, int value)
     {
         if (!f) return CUDA_ERROR_INVALID_HANDLE;
-        if (attribute != 8) return CUDA_ERROR_INVALID_VALUE;   // only CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES
+        if (attribute == 9)   // CU_FUNC_ATTRIBUTE_PREFERRED_SHARED_MEMORY_CARVEOUT: a hint, -1 or a percentage
+            return value >= -1 && value <= 100 ? CUDA_SUCCESS : CUDA_ERROR_INVALID_VALUE;
+        if (attribute != 8) return CUDA_ERROR_INVALID_VALUE;   // else only CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES
         if (value < 0 || value > MaxDynamicSharedOptin) return CUDA_ERROR_INVALID_VALUE;
         static_cast<Function*>(f)->maxDynamicShared = value;
         return CUDA_SUCCESS;

@@ -40,14 +40,14 @@ extern "C" __global__ void emu_selftest_ldmatrix_misaligned(float* out)
 {
     XDIT_DYNAMIC_SMEM(u16, s);
     unsigned r[4];
-    ldmatrix_x4<false>(r, s + 8 * (threadIdx.x & 7) + 1);
+    ldmatrix_x4<false>(r, smem_address(s + 8 * (threadIdx.x & 7) + 1));
     out[threadIdx.x] = (float)r[0];
 }
 
 // cp.async into global memory instead of shared memory.
 extern "C" __global__ void emu_selftest_cp_async_to_global(float* out)
 {
-    cp_async16(out + 4 * threadIdx.x, out, 16);
+    cp_async16(smem_address(out + 4 * threadIdx.x), out, 16);
     cp_async_commit();
     cp_async_wait_prior<0>();
 }
@@ -58,9 +58,9 @@ extern "C" __global__ void emu_selftest_cp_async_groups(const float* in, float* 
 {
     XDIT_DYNAMIC_SMEM(float, s);
     const int t = threadIdx.x;
-    cp_async16(s + 4 * t, in + 4 * t, 16);
+    cp_async16(smem_address(s + 4 * t), in + 4 * t, 16);
     cp_async_commit();
-    cp_async16(s + 128 + 4 * t, in + 128 + 4 * t, 16);
+    cp_async16(smem_address(s + 128 + 4 * t), in + 128 + 4 * t, 16);
     cp_async_commit();
     cp_async_wait_prior<1>();
     __syncthreads();

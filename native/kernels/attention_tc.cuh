@@ -23,6 +23,9 @@
 
 #define TC_WARPS 4
 #define TC_BM (TC_WARPS * 16)   // query rows per block
+#ifndef TC_MIN_BLOCKS
+#define TC_MIN_BLOCKS 1         // __launch_bounds__'s blocks per multiprocessor (XDIT_NVRTC_OPTIONS=-DTC_MIN_BLOCKS=N to try others)
+#endif
 #define TC_BN 64                // keys per tile
 #define TC_LOG2E 1.4426950408889634f
 #define TC_LN2 0.6931471805599453f
@@ -31,6 +34,19 @@
 // 20 for DP 80, 32, 96), so the 8 rows of 16 bytes an ldmatrix matrix reads cover all 32 banks once.
 template <int DP>
 __device__ __forceinline__ int tc_ks() { return DP + 8; }
+
+// 2^x with MUFU.EX2 alone: exp2f adds a range fix-up for results below 2^-126, which the probabilities (rounded to
+// 16 bits, summed against a row maximum of 1) never need.
+__device__ __forceinline__ float tc_exp2(float x)
+{
+#ifdef XDIT_HOST_EMU
+    return exp2f(x);
+#else
+    float y;
+    asm("ex2.approx.ftz.f32 %0, %1;" : "=f"(y) : "f"(x));
+    return y;
+#endif
+}
 
 __device__ __forceinline__ bool tc_aligned16(const void* p) { return ((unsigned long long)p & 15) == 0; }
 
@@ -54,14 +70,20 @@ __device__ __forceinline__ void tc_stage(const AttnArgs& a, int b, int h, int k0
     const u16* V = (const u16*)a.v + b * a.vs[0] + h * a.vs[2];
     if (vec)
     {
-        const int chunks = DP / 8;
-        for (int idx = threadIdx.x; idx < TC_BN * chunks; idx += blockDim.x)
+        // each of the block's TC_WARPS * 32 threads copies the same chunks of every tile: a fixed count, unrolled,
+        // whose shared offsets are constants the compiler can keep out of the walk over the keys
+        constexpr int chunks = DP / 8, perThread = TC_BN * chunks / (TC_WARPS * 32);
+        static_assert(TC_BN * chunks % (TC_WARPS * 32) == 0, "the chunks of a tile split evenly over the block");
+        const smem_addr sK = smem_address(Ks), sV = smem_address(Vs);
+#pragma unroll
+        for (int r = 0; r < perThread; ++r)
         {
+            const int idx = threadIdx.x + r * TC_WARPS * 32;
             const int j = idx / chunks, c = (idx - j * chunks) * 8, kj = k0 + j;
             const bool inside = kj < a.Nk && c < d;
-            const int row = inside ? kj : 0;   // a valid address even when nothing is read
-            cp_async16(Ks + j * ks + c, K + (i64)row * a.ks[1] + (inside ? c : 0), inside ? 16 : 0);
-            cp_async16(Vs + j * ks + c, V + (i64)row * a.vs[1] + (inside ? c : 0), inside ? 16 : 0);
+            const int row = inside ? kj : 0, col = inside ? c : 0;   // a valid address even when nothing is read
+            cp_async16(sK + 2 * (j * ks + c), K + (i64)row * a.ks[1] + col, inside ? 16 : 0);
+            cp_async16(sV + 2 * (j * ks + c), V + (i64)row * a.vs[1] + col, inside ? 16 : 0);
         }
     }
     else
@@ -94,8 +116,12 @@ __device__ __forceinline__ void flash_attention_tc(const AttnArgs& a)
     XDIT_DYNAMIC_SMEM(u16, tc_smem);
     const int tileElems = TC_BN * tc_ks<DP>();
     const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
-    // ldmatrix row addresses: this lane names row lane % 8 of matrix lane / 8
+    // ldmatrix row addresses: this lane names row lane % 8 of matrix lane / 8 (the matrices are listed where they
+    // are read); kLane and vLane are its byte offsets in a K and a V tile for nt, kk, nd = 0
     const int lrow = lane & 7, lmat = lane >> 3;
+    const int kLane = 2 * (((lmat >> 1) * 8 + lrow) * tc_ks<DP>() + 8 * (lmat & 1));
+    const int vLane = 2 * ((8 * (lmat & 1) + lrow) * tc_ks<DP>() + (lmat >> 1) * 8);
+    const smem_addr smemBase = smem_address(tc_smem);
     const int b = blockIdx.y / a.H, h = blockIdx.y % a.H;
     const int rowA = blockIdx.x * TC_BM + warp * 16 + g, rowB = rowA + 8;
     const bool vec = tc_vector_rows(a);
@@ -120,6 +146,7 @@ __device__ __forceinline__ void flash_attention_tc(const AttnArgs& a)
     float mA = -XDIT_INF, mB = -XDIT_INF;   // running row maxima, log2 units
     float lA = 0.f, lB = 0.f;               // this thread's part of the row sums
     const float scale2 = a.scale * TC_LOG2E;
+    const bool plain = !a.causal && a.window < 0 && !a.keyBias && !a.bias && scale2 > 0.f;
 
     // the key tiles any row of this block can see: up to its last query under the causal mask, those touching the
     // band of its rows under a window
@@ -138,8 +165,7 @@ __device__ __forceinline__ void flash_attention_tc(const AttnArgs& a)
     for (int it = 0; it < tiles; ++it)
     {
         const int k0 = kBegin + it * TC_BN;
-        const u16* Ks = tc_smem + (it & 1) * 2 * tileElems;
-        const u16* Vs = Ks + tileElems;
+        const smem_addr sKs = smemBase + (it & 1) * 4 * tileElems, sVs = sKs + 2 * tileElems;
         // the other stage was last read in iteration it - 1, which every warp has left (the barrier at its end)
         u16* next = tc_smem + ((it + 1) & 1) * 2 * tileElems;
         if (it + 1 < tiles) tc_stage<DP>(a, b, h, k0 + TC_BN, vec, next, next + tileElems);
@@ -160,34 +186,51 @@ __device__ __forceinline__ void flash_attention_tc(const AttnArgs& a)
             for (int nt = 0; nt < TC_BN / 8; nt += 2)
             {
                 unsigned kb[4];
-                ldmatrix_x4<false>(kb, Ks + ((nt + (lmat >> 1)) * 8 + lrow) * tc_ks<DP>() + kk * 16 + 8 * (lmat & 1));
+                ldmatrix_x4<false>(kb, sKs + kLane + 2 * (nt * 8 * tc_ks<DP>() + kk * 16));
                 const unsigned b0[2] = { kb[0], kb[1] }, b1[2] = { kb[2], kb[3] };
                 mma16816<BF16>(s[nt], qf[kk], b0);
                 mma16816<BF16>(s[nt + 1], qf[kk], b1);
             }
 
-        // scale, masks and biases, in log2 units; the tile's row maxima
-        float mxA = -XDIT_INF, mxB = -XDIT_INF;
+        // scale, masks and biases, in log2 units; the tile's row maxima. A tile that no mask or bias touches (every
+        // key inside Nk, no causal mask, window or bias: most tiles of a DiT) keeps its raw scores, takes their
+        // maxima times the (positive) scale, and has the scale applied inside the exponent's FFMA (sc below).
+        float mxA = -XDIT_INF, mxB = -XDIT_INF, sc = 1.f;
+        if (plain && k0 + TC_BN <= a.Nk)
+        {
 #pragma unroll
-        for (int nt = 0; nt < TC_BN / 8; ++nt)
-#pragma unroll
-            for (int i = 0; i < 4; ++i)
+            for (int nt = 0; nt < TC_BN / 8; ++nt)
             {
-                const int row = (i >> 1) ? rowB : rowA, col = k0 + nt * 8 + 2 * t + (i & 1);
-                float x = -XDIT_INF;
-                if (col < a.Nk && !(a.causal && col > row) && !(a.window >= 0 && (col - row > a.window || row - col > a.window)))
-                {
-                    x = s[nt][i] * scale2;
-                    if (row < a.Nq)   // rows past Nq are computed but never stored; their biases do not exist
-                    {
-                        if (a.keyBias) x += ld(a.keyBias, a.kbDtype, b * a.kbs[0] + (i64)col * a.kbs[1]) * TC_LOG2E;
-                        if (a.bias)
-                            x += ld(a.bias, a.biasDtype, b * a.bs[0] + h * a.bs[1] + (i64)row * a.bs[2] + (i64)col * a.bs[3]) * TC_LOG2E;
-                    }
-                }
-                s[nt][i] = x;
-                if (i >> 1) mxB = fmaxf(mxB, x); else mxA = fmaxf(mxA, x);
+                mxA = fmaxf(mxA, fmaxf(s[nt][0], s[nt][1]));
+                mxB = fmaxf(mxB, fmaxf(s[nt][2], s[nt][3]));
             }
+            mxA *= scale2;
+            mxB *= scale2;
+            sc = scale2;
+        }
+        else
+        {
+#pragma unroll
+            for (int nt = 0; nt < TC_BN / 8; ++nt)
+#pragma unroll
+                for (int i = 0; i < 4; ++i)
+                {
+                    const int row = (i >> 1) ? rowB : rowA, col = k0 + nt * 8 + 2 * t + (i & 1);
+                    float x = -XDIT_INF;
+                    if (col < a.Nk && !(a.causal && col > row) && !(a.window >= 0 && (col - row > a.window || row - col > a.window)))
+                    {
+                        x = s[nt][i] * scale2;
+                        if (row < a.Nq)   // rows past Nq are computed but never stored; their biases do not exist
+                        {
+                            if (a.keyBias) x += ld(a.keyBias, a.kbDtype, b * a.kbs[0] + (i64)col * a.kbs[1]) * TC_LOG2E;
+                            if (a.bias)
+                                x += ld(a.bias, a.biasDtype, b * a.bs[0] + h * a.bs[1] + (i64)row * a.bs[2] + (i64)col * a.bs[3]) * TC_LOG2E;
+                        }
+                    }
+                    s[nt][i] = x;
+                    if (i >> 1) mxB = fmaxf(mxB, x); else mxA = fmaxf(mxA, x);
+                }
+        }
         mxA = fmaxf(mxA, __shfl_xor_sync(0xffffffffu, mxA, 1));
         mxA = fmaxf(mxA, __shfl_xor_sync(0xffffffffu, mxA, 2));
         mxB = fmaxf(mxB, __shfl_xor_sync(0xffffffffu, mxB, 1));
@@ -196,15 +239,15 @@ __device__ __forceinline__ void flash_attention_tc(const AttnArgs& a)
         // online softmax; a row with every key so far masked keeps max −∞ and exponentiates against 0 (all zeros)
         const float mNewA = fmaxf(mA, mxA), mNewB = fmaxf(mB, mxB);
         const float refA = mNewA == -XDIT_INF ? 0.f : mNewA, refB = mNewB == -XDIT_INF ? 0.f : mNewB;
-        const float alphaA = exp2f(mA - refA), alphaB = exp2f(mB - refB);   // a max of −∞ gives 0
+        const float alphaA = tc_exp2(mA - refA), alphaB = tc_exp2(mB - refB);   // a max of −∞ gives 0
         float sumA = 0.f, sumB = 0.f;
 #pragma unroll
         for (int nt = 0; nt < TC_BN / 8; ++nt)
         {
-            s[nt][0] = exp2f(s[nt][0] - refA);
-            s[nt][1] = exp2f(s[nt][1] - refA);
-            s[nt][2] = exp2f(s[nt][2] - refB);
-            s[nt][3] = exp2f(s[nt][3] - refB);
+            s[nt][0] = tc_exp2(fmaf(s[nt][0], sc, -refA));
+            s[nt][1] = tc_exp2(fmaf(s[nt][1], sc, -refA));
+            s[nt][2] = tc_exp2(fmaf(s[nt][2], sc, -refB));
+            s[nt][3] = tc_exp2(fmaf(s[nt][3], sc, -refB));
             sumA += s[nt][0] + s[nt][1];
             sumB += s[nt][2] + s[nt][3];
         }
@@ -237,7 +280,7 @@ __device__ __forceinline__ void flash_attention_tc(const AttnArgs& a)
             for (int nd = 0; nd < DP / 8; nd += 2)
             {
                 unsigned vb[4];
-                ldmatrix_x4<true>(vb, Vs + (kk * 16 + 8 * (lmat & 1) + lrow) * tc_ks<DP>() + (nd + (lmat >> 1)) * 8);
+                ldmatrix_x4<true>(vb, sVs + vLane + 2 * (kk * 16 * tc_ks<DP>() + nd * 8));
                 const unsigned b0[2] = { vb[0], vb[1] }, b1[2] = { vb[2], vb[3] };
                 mma16816<BF16>(o[nd], pf, b0);
                 mma16816<BF16>(o[nd + 1], pf, b1);
@@ -270,11 +313,11 @@ __device__ __forceinline__ void flash_attention_tc(const AttnArgs& a)
 
 // The two entry points of one padded head dim: flash_attention_tc_bf16_dDP and flash_attention_tc_f16_dDP.
 #define TC_KERNELS(DP)                                                                                  \
-    extern "C" __global__ void __launch_bounds__(TC_WARPS * 32) flash_attention_tc_bf16_d##DP(AttnArgs a) \
+    extern "C" __global__ void __launch_bounds__(TC_WARPS * 32, TC_MIN_BLOCKS) flash_attention_tc_bf16_d##DP(AttnArgs a) \
     {                                                                                                    \
         flash_attention_tc<DP, true>(a);                                                                 \
     }                                                                                                    \
-    extern "C" __global__ void __launch_bounds__(TC_WARPS * 32) flash_attention_tc_f16_d##DP(AttnArgs a)  \
+    extern "C" __global__ void __launch_bounds__(TC_WARPS * 32, TC_MIN_BLOCKS) flash_attention_tc_f16_d##DP(AttnArgs a)  \
     {                                                                                                    \
         flash_attention_tc<DP, false>(a);                                                                \
     }

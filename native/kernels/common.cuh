@@ -20,6 +20,22 @@ struct alignas(16) xdit_smem_unit { unsigned w[4]; };
 #define XDIT_DYNAMIC_SMEM(T, name) extern __shared__ xdit_smem_unit xdit_dynamic_smem[]; T* name = (T*)xdit_dynamic_smem
 #endif
 
+// A shared-memory address for the inline-PTX helpers (ldmatrix, cp.async): on the device the 32-bit address in the
+// shared window, converted once per buffer so that the constant offsets of unrolled loops fold into the
+// instructions' immediates; under XDIT_HOST_EMU the pointer itself. Offsets added to it are in bytes.
+#ifdef XDIT_HOST_EMU
+typedef char* smem_addr;
+__device__ __forceinline__ smem_addr smem_address(void* p) { return (char*)p; }
+#else
+typedef unsigned smem_addr;
+__device__ __forceinline__ smem_addr smem_address(void* p)
+{
+    unsigned a;
+    asm("{ .reg .u64 s; cvta.to.shared.u64 s, %1; cvt.u32.u64 %0, s; }" : "=r"(a) : "l"(p));
+    return a;
+}
+#endif
+
 #define MAX_RANK 8
 
 __device__ __forceinline__ float bf16_to_f(u16 h) { return __uint_as_float(((unsigned)h) << 16); }

@@ -1,6 +1,6 @@
 // Asynchronous 16-byte copies from global to shared memory (sm_80 and later), with zero fill.
 //
-// cp_async16(dst, src, bytes) starts copying `bytes` (0 or 16) from global src to shared dst and fills the rest of
+// cp_async16(dst, src, bytes) starts copying (dst a smem_addr, common.cuh) `bytes` (0 or 16) from global src to shared dst and fills the rest of
 // the 16 bytes with zeros, so rows past the end of a tensor cost nothing but a zero store; both addresses 16-byte
 // aligned. cp_async_commit() closes a group of copies, cp_async_wait_prior<N>() waits until at most the N newest
 // groups are in flight; a __syncthreads after it makes the copies visible to the block. Under XDIT_HOST_EMU
@@ -9,15 +9,13 @@
 #pragma once
 #include "common.cuh"
 
-__device__ __forceinline__ void cp_async16(void* dst, const void* src, int bytes)
+__device__ __forceinline__ void cp_async16(smem_addr dst, const void* src, int bytes)
 {
 #ifdef XDIT_HOST_EMU
     xdit_emu::cp_async16(dst, src, bytes);
 #else
-    unsigned d;
-    asm("{ .reg .u64 s; cvta.to.shared.u64 s, %1; cvt.u32.u64 %0, s; }" : "=r"(d) : "l"(dst));
-    asm volatile("{ .reg .u64 g; cvta.to.global.u64 g, %1; cp.async.cg.shared.global [%0], [g], 16, %2; }"
-                 :: "r"(d), "l"(src), "r"(bytes) : "memory");
+    // a generic address of global memory is its global address
+    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;" :: "r"(dst), "l"(src), "r"(bytes) : "memory");
 #endif
 }
 

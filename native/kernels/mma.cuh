@@ -17,36 +17,35 @@ __device__ __forceinline__ void mma16816(float (&d)[4], const unsigned (&a)[4], 
 #ifdef XDIT_HOST_EMU
     xdit_emu::mma_m16n8k16(d, a, b, BF16);
 #else
+    // not volatile: the product touches registers only, so the compiler may schedule it among the loads
     if (BF16)
-        asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};"
+        asm("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};"
                      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
                      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
     else
-        asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};"
+        asm("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};"
                      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
                      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
 #endif
 }
 
 // Four 8x8 matrices of 16-bit values from shared memory, each register of each lane holding what an mma operand
-// wants (PTX ISA, "ldmatrix"). Lane l passes the address of row l % 8 of matrix l / 8 (16 bytes, 16-byte aligned).
+// wants (PTX ISA, "ldmatrix"). Lane l passes the address of row l % 8 of matrix l / 8 (16 bytes, 16-byte aligned; smem_addr, common.cuh).
 // Register i receives, of matrix i, row l / 4, columns 2(l % 4) and 2(l % 4) + 1; with TRANS the matrix is read
 // transposed: rows 2(l % 4) and 2(l % 4) + 1 of column l / 4. So a row-major [n][k] tile gives B operands of
 // Q·Kᵀ untransposed, and a row-major [k][n] tile (V) gives those of P·V transposed.
 template <bool TRANS>
-__device__ __forceinline__ void ldmatrix_x4(unsigned (&r)[4], const void* row)
+__device__ __forceinline__ void ldmatrix_x4(unsigned (&r)[4], smem_addr row)
 {
 #ifdef XDIT_HOST_EMU
     xdit_emu::ldmatrix_x4(r, row, TRANS);
 #else
-    unsigned a;
-    asm("{ .reg .u64 s; cvta.to.shared.u64 s, %1; cvt.u32.u64 %0, s; }" : "=r"(a) : "l"(row));
     if (TRANS)
         asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];"
-                     : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3]) : "r"(a));
+                     : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3]) : "r"(row));
     else
         asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];"
-                     : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3]) : "r"(a));
+                     : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3]) : "r"(row));
 #endif
 }
 

@@ -42,15 +42,23 @@ public sealed unsafe class KernelLibrary : IDisposable
                     _modules[m] = new CudaModule(m, _compiler.Compile(m, KernelSources.Source(m), KernelSources.Headers));
     }
 
+    /// <summary>Dynamic shared memory from which a kernel asks for the largest shared carveout: the tensor-core
+    /// attention (tens of KiB a block, several blocks a multiprocessor), not the reductions' few KiB.</summary>
+    const uint CarveoutFrom = 16 * 1024;
+
     public void Launch(nint function, uint gridX, uint gridY, uint blockX, uint sharedBytes, nint stream, void** args, string name)
     {
-        if (sharedBytes > 48 * 1024)
+        if (sharedBytes >= CarveoutFrom)
         {
             lock (_lock)
             {
                 if (!_smemSet.TryGetValue(function, out int set) || set < sharedBytes)
                 {
-                    Check.Cu(Driver.cuFuncSetAttribute(function, CuFunctionAttribute.MaxDynamicSharedSizeBytes, (int)sharedBytes), $"cuFuncSetAttribute({name})");
+                    if (sharedBytes > 48 * 1024)
+                        Check.Cu(Driver.cuFuncSetAttribute(function, CuFunctionAttribute.MaxDynamicSharedSizeBytes, (int)sharedBytes), $"cuFuncSetAttribute({name})");
+                    // the driver may otherwise size the shared part of L1 for fewer resident blocks than fit
+                    if (set == 0)
+                        Check.Cu(Driver.cuFuncSetAttribute(function, CuFunctionAttribute.PreferredSharedMemoryCarveout, 100), $"cuFuncSetAttribute({name}, carveout)");
                     _smemSet[function] = (int)sharedBytes;
                 }
             }

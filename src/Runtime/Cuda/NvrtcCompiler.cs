@@ -32,6 +32,11 @@ public sealed unsafe class NvrtcCompiler
     /// <summary>Base options: no fast math (parity kernels), C++17, device code by default.</summary>
     public static readonly string[] BaseOptions = ["--std=c++17", "-default-device"];
 
+    /// <summary>Options from $XDIT_NVRTC_OPTIONS (split at white space) added to every compile, for trying a kernel's
+    /// compile-time knobs (-DTC_MIN_BLOCKS=2, say) on a device without a rebuild; they are part of the cache key.</summary>
+    public static string[] EnvironmentOptions() =>
+        (Environment.GetEnvironmentVariable("XDIT_NVRTC_OPTIONS") ?? "").Split((char[]?)null, StringSplitOptions.RemoveEmptyEntries);
+
     public static string DefaultCacheDir()
     {
         var env = Environment.GetEnvironmentVariable("XDIT_KERNEL_CACHE");
@@ -61,7 +66,7 @@ public sealed unsafe class NvrtcCompiler
     public byte[] Compile(string name, string source, IReadOnlyDictionary<string, string>? headers = null, IEnumerable<string>? extraOptions = null)
     {
         headers ??= new Dictionary<string, string>();
-        var options = BaseOptions.Concat(extraOptions ?? []).Append($"--gpu-architecture={Arch}").ToArray();
+        var options = BaseOptions.Concat(extraOptions ?? []).Concat(EnvironmentOptions()).Append($"--gpu-architecture={Arch}").ToArray();
         string key = CacheKey(source, headers, options);
         string file = Path.Combine(CacheDir, $"{name}-{key}.cubin");
         if (File.Exists(file))

@@ -88,6 +88,7 @@ public static class CuDeviceAttribute
 public static class CuFunctionAttribute
 {
     public const int MaxDynamicSharedSizeBytes = 8;
+    public const int PreferredSharedMemoryCarveout = 9;   // percent of the unified L1/shared memory; 100 = most shared
 }
 
 /// <summary>Flags and modes (cuda.h).</summary>

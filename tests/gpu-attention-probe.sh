@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# A device probe of the tensor-core attention kernel (native/kernels/attention_tc.cuh), for a lent GPU machine,
+# after or instead of tests/gpu-check.sh (which checks correctness): registers and spills, timings at PixArt's and
+# Flux's shapes, again for each compile-time variant in VARIANTS (sets of NVRTC options separated by ';', e.g.
+# VARIANTS='-DTC_MIN_BLOCKS=2;-DTC_MIN_BLOCKS=3'), Nsight Compute's view of one launch of each shape, and PixArt's
+# forward. Same packing and call as gpu-check.sh (carry [".gpu"]); summary.txt and logs-probe.tgz go to $OUT.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+out="${OUT:-gpu-out}"
+logs=$(mktemp -d)
+mkdir -p "$out"
+# shellcheck disable=SC1091
+source .gpu/env.sh
+export PATH=$PATH:/usr/local/cuda/bin
+xdit=(dotnet .gpu/bin/XDit.Tests/xdit.dll)
+shapes=(--attention-shape 4096x16x72 --attention-shape 4608x24x128)
+run() { local name=$1; shift; timeout "${LIMIT:-120}" "$@" >"$logs/$name.log" 2>&1; echo "$name: exit $?" >>"$out/summary.txt"; tar czf "$out/logs-probe.tgz" -C "$logs" .; }
+
+IFS=';' read -ra variants <<<"${VARIANTS:-}"
+run ptxas bash -c 'for d in 80 128; do echo "d$d"
+  nvcc -arch=sm_90 -Xptxas -v --cubin -o /tmp/a.cubin native/kernels/attention_tc_d$d.cu 2>&1 | grep -E "registers|spill"; done'
+run bench-default "${xdit[@]}" bench --device cuda --what attention "${shapes[@]}" --repeats 20
+for i in "${!variants[@]}"; do XDIT_NVRTC_OPTIONS="${variants[$i]}" run "bench-variant$i" "${xdit[@]}" bench --device cuda --what attention "${shapes[@]}" --repeats 20; done
+for s in 4096x16x72 4608x24x128; do
+  run "ncu-$s" ncu --clock-control none --section SpeedOfLight --section Occupancy --section LaunchStats --section WarpStateStats \
+    --section SchedulerStats --section ComputeWorkloadAnalysis --section MemoryWorkloadAnalysis --section InstructionStats \
+    -k regex:flash_attention_tc --launch-count 1 "${xdit[@]}" bench --device cuda --what attention --attention-shape "$s" --repeats 1
+done
+run forward-pixart "${xdit[@]}" bench --device cuda --what forward --repeats 10
+
+{
+  echo "--- ptxas"; cat "$logs/ptxas.log"
+  echo "--- bench (default, then the variants: ${VARIANTS:-none})"
+  for f in "$logs"/bench-*.log; do echo "$(basename "$f" .log): $(grep -h tensor_cores "$f" | grep -oE '"head_dim":[0-9]+|"median_ms":[0-9.]+|"tflops":[0-9.]{5}' | paste -sd' ')"; done
+  for s in 4096x16x72 4608x24x128; do echo "--- ncu $s"; sed -n '/flash_attention_tc/,$p' "$logs/ncu-$s.log" | grep -vE '^==PROF==|^\s*$|^ *-+( -+)*$' | cut -c1-220; done
+  echo "--- forward"; cat "$logs/forward-pixart.log"
+} >>"$out/summary.txt" 2>/dev/null
+cat "$out/summary.txt"
