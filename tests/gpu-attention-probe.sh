@@ -2,8 +2,11 @@
 # A device probe of the tensor-core attention kernel (native/kernels/attention_tc.cuh), for a lent GPU machine,
 # after or instead of tests/gpu-check.sh (which checks correctness): registers and spills, timings at PixArt's and
 # Flux's shapes, again for each compile-time variant in VARIANTS (sets of NVRTC options separated by ';', e.g.
-# VARIANTS='-DTC_MIN_BLOCKS=2;-DTC_MIN_BLOCKS=3'), Nsight Compute's view of one launch of each shape, and PixArt's
-# forward. Same packing and call as gpu-check.sh (carry [".gpu"]); summary.txt and logs-probe.tgz go to $OUT.
+# VARIANTS='-DTC_MIN_BLOCKS=2;-DTC_LAZY_RESCALE'; the CUDA op tests run again under each), Nsight Compute's view
+# of one launch of each shape, the time of each kernel of the first launches of one forward (PROFILE_MODEL, default
+# sd3-medium, whose gap to diffusers is widest) and PixArt's forward; the SASS of the bf16 kernels goes to
+# sass.tgz, to read without a device. Same packing and call as gpu-check.sh (carry [".gpu"]); summary.txt,
+# logs-probe.tgz and sass.tgz go to $OUT.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 out="${OUT:-gpu-out}"
@@ -20,8 +23,16 @@ IFS=';' read -ra variants <<<"${VARIANTS:-}"
 run ptxas bash -c 'for d in 80 128; do echo "d$d"
   nvcc -arch=sm_90 -Xptxas -v --cubin -o /tmp/a.cubin native/kernels/attention_tc_d$d.cu 2>&1 | grep -E "registers|spill"; done'
 run bench-default "${xdit[@]}" bench --device cuda --what attention "${shapes[@]}" --repeats 20
-for i in "${!variants[@]}"; do XDIT_NVRTC_OPTIONS="${variants[$i]}" run "bench-variant$i" "${xdit[@]}" bench --device cuda --what attention "${shapes[@]}" --repeats 20; done
-for s in 4096x16x72 4608x24x128; do
+for i in "${!variants[@]}"; do
+  XDIT_NVRTC_OPTIONS="${variants[$i]}" run "bench-variant$i" "${xdit[@]}" bench --device cuda --what attention "${shapes[@]}" --repeats 20
+  XDIT_NVRTC_OPTIONS="${variants[$i]}" run "tests-variant$i" dotnet .gpu/bin/XDit.Tests/XDit.Tests.dll -noColor -class XDit.Tests.Cuda.CudaOpsTests
+done
+run sass bash -c 'mkdir -p /tmp/sass && for d in 80 128; do nvcc -arch=sm_90 -lineinfo --cubin -o /tmp/sass/d$d.cubin native/kernels/attention_tc_d$d.cu &&
+  cuobjdump -sass -fun flash_attention_tc_bf16_d$d /tmp/sass/d$d.cubin >/tmp/sass/attention_tc_bf16_d$d.sass || exit 1; done; wc -l /tmp/sass/*.sass'
+tar czf "$out/sass.tgz" -C /tmp/sass . 2>/dev/null
+LIMIT=${PROFILE_LIMIT:-90} run profile-forward ncu --clock-control none --metrics gpu__time_duration.sum --launch-count "${PROFILE_LAUNCHES:-600}" \
+  --print-summary per-kernel "${xdit[@]}" bench --device cuda --what forward --forward-model "${PROFILE_MODEL:-sd3-medium}" --repeats 1
+[ "${SECTIONS:-1}" = 1 ] && for s in 4096x16x72 4608x24x128; do
   run "ncu-$s" ncu --clock-control none --section SpeedOfLight --section Occupancy --section LaunchStats --section WarpStateStats \
     --section SchedulerStats --section ComputeWorkloadAnalysis --section MemoryWorkloadAnalysis --section InstructionStats \
     -k regex:flash_attention_tc --launch-count 1 "${xdit[@]}" bench --device cuda --what attention --attention-shape "$s" --repeats 1
@@ -33,6 +44,9 @@ run forward-pixart "${xdit[@]}" bench --device cuda --what forward --repeats 10
   echo "--- bench (default, then the variants: ${VARIANTS:-none})"
   for f in "$logs"/bench-*.log; do echo "$(basename "$f" .log): $(grep -h tensor_cores "$f" | grep -oE '"head_dim":[0-9]+|"median_ms":[0-9.]+|"tflops":[0-9.]{5}' | paste -sd' ')"; done
   for s in 4096x16x72 4608x24x128; do echo "--- ncu $s"; sed -n '/flash_attention_tc/,$p' "$logs/ncu-$s.log" | grep -vE '^==PROF==|^\s*$|^ *-+( -+)*$' | cut -c1-220; done
+  for f in "$logs"/tests-*.log; do echo "$(basename "$f" .log): $(grep -E "Total:" "$f")"; grep -E "\[FAIL\]" "$f" | head -5; done
+  echo "--- forward kernels (${PROFILE_MODEL:-sd3-medium}, first ${PROFILE_LAUNCHES:-600} launches)"
+  grep -vE "^==PROF==" "$logs/profile-forward.log" | grep -E "^  [a-zA-Z_]|gpu__time_duration" | cut -c1-160 | head -120
   echo "--- forward"; cat "$logs/forward-pixart.log"
 } >>"$out/summary.txt" 2>/dev/null
 cat "$out/summary.txt"

@@ -463,6 +463,13 @@ unsigned __shfl_sync(unsigned m, unsigned v, int s, int w) { return xdit_emu::sh
 float __shfl_xor_sync(unsigned m, float v, int x, int w) { return xdit_emu::shfl<float, true>(m, v, x, w, "__shfl_xor_sync"); }
 int __shfl_xor_sync(unsigned m, int v, int x, int w) { return xdit_emu::shfl<int, true>(m, v, x, w, "__shfl_xor_sync"); }
 unsigned __shfl_xor_sync(unsigned m, unsigned v, int x, int w) { return xdit_emu::shfl<unsigned, true>(m, v, x, w, "__shfl_xor_sync"); }
+// a butterfly of shuffles: every lane of the mask sees the OR of the predicates
+int __any_sync(unsigned m, int p)
+{
+    unsigned v = p != 0;
+    for (int x = 1; x < 32; x <<= 1) v |= __shfl_xor_sync(m, v, x, 32);
+    return v != 0;
+}
 
 namespace
 {

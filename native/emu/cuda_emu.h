@@ -52,6 +52,7 @@ unsigned __shfl_sync(unsigned mask, unsigned v, int srcLane, int width = 32);
 float __shfl_xor_sync(unsigned mask, float v, int laneMask, int width = 32);
 int __shfl_xor_sync(unsigned mask, int v, int laneMask, int width = 32);
 unsigned __shfl_xor_sync(unsigned mask, unsigned v, int laneMask, int width = 32);
+int __any_sync(unsigned mask, int predicate);
 
 inline float __int_as_float(int i) { float f; std::memcpy(&f, &i, 4); return f; }
 inline float __uint_as_float(unsigned u) { float f; std::memcpy(&f, &u, 4); return f; }

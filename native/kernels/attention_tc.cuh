@@ -23,8 +23,11 @@
 
 #define TC_WARPS 4
 #define TC_BM (TC_WARPS * 16)   // query rows per block
+// Compile-time knobs to try on a device with XDIT_NVRTC_OPTIONS (tests/gpu-attention-probe.sh's VARIANTS):
+// TC_MIN_BLOCKS, __launch_bounds__'s blocks per multiprocessor (on the H200, 2 to 4 changed nothing at d80 and 4
+// spilled at d128); TC_LAZY_RESCALE, skip the output rescale of a tile that moves no row maximum of the warp.
 #ifndef TC_MIN_BLOCKS
-#define TC_MIN_BLOCKS 1         // __launch_bounds__'s blocks per multiprocessor (XDIT_NVRTC_OPTIONS=-DTC_MIN_BLOCKS=N to try others)
+#define TC_MIN_BLOCKS 1
 #endif
 #define TC_BN 64                // keys per tile
 #define TC_LOG2E 1.4426950408889634f
@@ -255,6 +258,10 @@ __device__ __forceinline__ void flash_attention_tc(const AttnArgs& a)
         lB = lB * alphaB + sumB;
         mA = mNewA;
         mB = mNewB;
+#ifdef TC_LAZY_RESCALE
+        // once the row maxima settle, most tiles leave every alpha of the warp at exactly 1 (2^0)
+        if (__any_sync(0xffffffffu, alphaA != 1.f || alphaB != 1.f))
+#endif
 #pragma unroll
         for (int nd = 0; nd < DP / 8; ++nd)
         {
