@@ -8,36 +8,32 @@
 # sass.tgz, to read without a device. Same packing and call as gpu-check.sh (carry [".gpu"]); summary.txt,
 # logs-probe.tgz and sass.tgz go to $OUT.
 set -uo pipefail
-cd "$(dirname "$0")/.."
-out="${OUT:-gpu-out}"
-logs=$(mktemp -d)
-mkdir -p "$out"
-# shellcheck disable=SC1091
-source .gpu/env.sh
+logs_archive=logs-probe.tgz
+# shellcheck source=tests/gpu-steps.sh
+source "$(dirname "$0")/gpu-steps.sh"
 export PATH=$PATH:/usr/local/cuda/bin
-xdit=(dotnet .gpu/bin/XDit.Tests/xdit.dll)
 shapes=(--attention-shape 4096x16x72 --attention-shape 4608x24x128)
-run() { local name=$1; shift; timeout "${LIMIT:-120}" "$@" >"$logs/$name.log" 2>&1; echo "$name: exit $?" >>"$out/summary.txt"; tar czf "$out/logs-probe.tgz" -C "$logs" .; }
+: "${LIMIT:=120}"   # a step's default time limit here
 
 IFS=';' read -ra variants <<<"${VARIANTS:-}"
-run ptxas bash -c 'for d in 80 128; do echo "d$d"
+step ptxas bash -c 'for d in 80 128; do echo "d$d"
   nvcc -arch=sm_90 -Xptxas -v --cubin -o /tmp/a.cubin native/kernels/attention_tc_d$d.cu 2>&1 | grep -E "registers|spill"; done'
-run bench-default "${xdit[@]}" bench --device cuda --what attention "${shapes[@]}" --repeats 20
+step bench-default "${xdit[@]}" bench --device cuda --what attention "${shapes[@]}" --repeats 20
 for i in "${!variants[@]}"; do
-  XDIT_NVRTC_OPTIONS="${variants[$i]}" run "bench-variant$i" "${xdit[@]}" bench --device cuda --what attention "${shapes[@]}" --repeats 20
-  XDIT_NVRTC_OPTIONS="${variants[$i]}" run "tests-variant$i" dotnet .gpu/bin/XDit.Tests/XDit.Tests.dll -noColor -class XDit.Tests.Cuda.CudaOpsTests
+  XDIT_NVRTC_OPTIONS="${variants[$i]}" step "bench-variant$i" "${xdit[@]}" bench --device cuda --what attention "${shapes[@]}" --repeats 20
+  XDIT_NVRTC_OPTIONS="${variants[$i]}" step "tests-variant$i" "${tests[@]}" -class XDit.Tests.Cuda.CudaOpsTests
 done
-run sass bash -c 'mkdir -p /tmp/sass && for d in 80 128; do nvcc -arch=sm_90 -lineinfo --cubin -o /tmp/sass/d$d.cubin native/kernels/attention_tc_d$d.cu &&
+step sass bash -c 'mkdir -p /tmp/sass && for d in 80 128; do nvcc -arch=sm_90 -lineinfo --cubin -o /tmp/sass/d$d.cubin native/kernels/attention_tc_d$d.cu &&
   cuobjdump -sass -fun flash_attention_tc_bf16_d$d /tmp/sass/d$d.cubin >/tmp/sass/attention_tc_bf16_d$d.sass || exit 1; done; wc -l /tmp/sass/*.sass'
 tar czf "$out/sass.tgz" -C /tmp/sass . 2>/dev/null
-LIMIT=${PROFILE_LIMIT:-90} run profile-forward ncu --clock-control none --metrics gpu__time_duration.sum --launch-count "${PROFILE_LAUNCHES:-600}" \
+LIMIT=${PROFILE_LIMIT:-90} step profile-forward ncu --clock-control none --metrics gpu__time_duration.sum --launch-count "${PROFILE_LAUNCHES:-600}" \
   --print-summary per-kernel "${xdit[@]}" bench --device cuda --what forward --forward-model "${PROFILE_MODEL:-sd3-medium}" --repeats 1
 [ "${SECTIONS:-1}" = 1 ] && for s in 4096x16x72 4608x24x128; do
-  run "ncu-$s" ncu --clock-control none --section SpeedOfLight --section Occupancy --section LaunchStats --section WarpStateStats \
+  step "ncu-$s" ncu --clock-control none --section SpeedOfLight --section Occupancy --section LaunchStats --section WarpStateStats \
     --section SchedulerStats --section ComputeWorkloadAnalysis --section MemoryWorkloadAnalysis --section InstructionStats \
     -k regex:flash_attention_tc --launch-count 1 "${xdit[@]}" bench --device cuda --what attention --attention-shape "$s" --repeats 1
 done
-run forward-pixart "${xdit[@]}" bench --device cuda --what forward --repeats 10
+step forward-pixart "${xdit[@]}" bench --device cuda --what forward --repeats 10
 
 {
   echo "--- ptxas"; cat "$logs/ptxas.log"

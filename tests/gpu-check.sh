@@ -5,36 +5,12 @@
 # then the device tool's run, with carry [".gpu"], timeout_s about 540, and the command
 #   bash tests/gpu-check.sh
 # Each step writes one log; summary.txt, logs.tgz (every log, packed again after each step) and the pictures go to
-# $OUT (./gpu-out elsewhere): the device tool brings back at most 8 files. Each step has a time limit ($LIMIT
-# seconds, default 150, more for the CUDA tests) cut to what is left of DEADLINE (seconds since the start,
-# default 520, so the run ends inside timeout_s), and the script goes on after a failure, so one run shows
-# everything. STEPS, a regular expression over the step names (default: all), runs a part, as a second call does
-# after a fix. The order puts what decides correctness first: kernel build, the CUDA tests, the fixtures in bf16,
-# a picture, then the timings.
+# $OUT (./gpu-out elsewhere). Steps, their time limits, DEADLINE and STEPS (a part, as a second call runs after a
+# fix): tests/gpu-steps.sh. The script goes on after a failure, so one run shows everything. The order puts what
+# decides correctness first: kernel build, the CUDA tests, the fixtures in bf16, a picture, then the timings.
 set -uo pipefail
-cd "$(dirname "$0")/.."
-out="${OUT:-gpu-out}"
-logs=$(mktemp -d)
-mkdir -p "$out"
-# shellcheck disable=SC1091
-source .gpu/env.sh
-xdit=(dotnet .gpu/bin/XDit.Tests/xdit.dll)
-tests=(dotnet .gpu/bin/XDit.Tests/XDit.Tests.dll -noColor)
-deadline=${DEADLINE:-520}
-
-step() {
-  local name=$1 start rc limit
-  shift
-  [[ $name =~ ${STEPS:-.} ]] || return 0
-  limit=$((deadline - SECONDS - 10))
-  [ "${LIMIT:-150}" -lt "$limit" ] && limit=${LIMIT:-150}
-  if [ "$limit" -lt 10 ]; then echo "$name: skipped, no time left" | tee -a "$out/summary.txt"; return 0; fi
-  start=$(date +%s)
-  timeout "$limit" "$@" >"$logs/$name.log" 2>&1
-  rc=$?
-  echo "$name: exit $rc, $(($(date +%s) - start)) s (limit $limit s)" | tee -a "$out/summary.txt"
-  tar czf "$out/logs.tgz" -C "$logs" .
-}
+# shellcheck source=tests/gpu-steps.sh
+source "$(dirname "$0")/gpu-steps.sh"
 
 nvidia-smi >"$logs/nvidia-smi.log" 2>&1
 step info "${xdit[@]}" info
