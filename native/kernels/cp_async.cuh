@@ -1,8 +1,8 @@
 // Asynchronous 16-byte copies from global to shared memory (sm_80 and later), with zero fill.
 //
-// cp_async16(dst, src, bytes) starts copying (dst a smem_addr, common.cuh) `bytes` (0 or 16) from global src to shared dst and fills the rest of
-// the 16 bytes with zeros, so rows past the end of a tensor cost nothing but a zero store; both addresses 16-byte
-// aligned. cp_async_commit() closes a group of copies, cp_async_wait_prior<N>() waits until at most the N newest
+// cp_async16(dst, src, bytes) starts copying `bytes` (0 or 16) from global src to shared dst (a smem_addr,
+// common.cuh) and fills the rest of the 16 bytes with zeros, so rows past the end of a tensor cost nothing but a zero
+// store; both addresses 16-byte aligned. cp_async_commit() closes a group of copies, cp_async_wait_prior<N>() waits until at most the N newest
 // groups are in flight; a __syncthreads after it makes the copies visible to the block. Under XDIT_HOST_EMU
 // (native/emu) a copy lands only at its wait, its destination reads as NaN until then, and misaligned or
 // non-shared addresses fail the launch.

@@ -30,7 +30,8 @@ __device__ __forceinline__ void mma16816(float (&d)[4], const unsigned (&a)[4], 
 }
 
 // Four 8x8 matrices of 16-bit values from shared memory, each register of each lane holding what an mma operand
-// wants (PTX ISA, "ldmatrix"). Lane l passes the address of row l % 8 of matrix l / 8 (16 bytes, 16-byte aligned; smem_addr, common.cuh).
+// wants (PTX ISA, "ldmatrix"). Lane l passes the address of row l % 8 of matrix l / 8 (16 bytes, 16-byte aligned),
+// as a smem_addr (common.cuh).
 // Register i receives, of matrix i, row l / 4, columns 2(l % 4) and 2(l % 4) + 1; with TRANS the matrix is read
 // transposed: rows 2(l % 4) and 2(l % 4) + 1 of column l / 4. So a row-major [n][k] tile gives B operands of
 // Q·Kᵀ untransposed, and a row-major [k][n] tile (V) gives those of P·V transposed.
