@@ -35,6 +35,9 @@ public interface IOps : IDisposable
     /// <summary>The dtype activations are kept in (F32 on the CPU).</summary>
     DType ActivationType { get; }
     IAllocator Allocator { get; }
+    /// <summary>What ran another way than planned so far, one line each (a GEMM without its cuBLASLt epilogue, a
+    /// convolution as im2col + GEMM): the commands print these under their timings. Empty when all went as planned.</summary>
+    IReadOnlyList<string> FallbackNotes();
 
     // ---- memory ----
     /// <summary>Uninitialised tensor from the arena.</summary>

@@ -87,7 +87,7 @@ public static partial class GenerateCommand
                 result = pipeline.Generate(request);
                 result = result with { Timings = result.Timings.WithFirst("load", reporter.LoadTime) };
                 backend = pipeline.Ops.Name;
-                if (pipeline.Ops is XDit.Kernels.Cuda.CudaOps cuda) notes = cuda.FallbackNotes();
+                notes = pipeline.Ops.FallbackNotes();
                 if (graphLoop is not null)
                     notes = [.. notes, graphLoop.FallbackReason ?? $"CUDA graph: {graphLoop.Captures} capture(s), {graphLoop.Replays} of {result.Steps} steps replayed"];
             }

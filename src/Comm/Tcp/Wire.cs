@@ -63,12 +63,6 @@ static class Wire
     public static void WriteString(Stream s, string v) => WriteBytes(s, Encoding.UTF8.GetBytes(v));
     public static string ReadString(Stream s) => Encoding.UTF8.GetString(ReadBytes(s, 1 << 16));
 
-    public static void WriteFloats(Stream s, ReadOnlySpan<float> data)
-    {
-        WriteLong(s, data.Length);
-        s.Write(MemoryMarshal.AsBytes(data));
-    }
-
     public static float[] ReadFloats(Stream s)
     {
         long n = ReadLong(s);

@@ -66,9 +66,9 @@ static class SequenceParallelAttention
             {
                 var qkv = Own(owned, ops.Concat(2, call.Q.Unsqueeze(2), call.K.Unsqueeze(2), call.V.Unsqueeze(2))); // [B, n, 3, H, d]
                 var gathered = Own(owned, ulysses!.AllToAll(qkv, 3, 1));                                             // [B, U·n, 3, h, d]
-                q = TensorViews.Select(gathered, 2, 0);
-                k = TensorViews.Select(gathered, 2, 1);
-                v = TensorViews.Select(gathered, 2, 2);
+                q = gathered.Select(2, 0);
+                k = gathered.Select(2, 1);
+                v = gathered.Select(2, 2);
                 if (imgBias is not null) bias = Own(owned, ulysses.AllGather(imgBias, 1));                           // [B, U·n]
             }
             else { q = call.Q; k = call.K; v = call.V; }

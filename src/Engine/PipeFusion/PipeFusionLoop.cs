@@ -294,7 +294,7 @@ public sealed class PipeFusionLoop : IDenoiseLoop
             var input = _job.Cfg ? latent.Concat(latent).ToArray() : latent;
             using var x = _ops.FromHost(input, shape);
             var inputs = _job.BuildInputs(_ops, x, i);
-            if (_rowCount != _job.Rows) inputs = DitInputRows.Slice(inputs, _rowStart, _rowCount, _job.Rows);
+            if (_rowCount != _job.Rows) inputs = DitInputRows.Slice(inputs, _rowStart, _rowCount);
             return _model.Embed(_ops, inputs);
         }
 

@@ -19,6 +19,8 @@ public sealed partial class CpuOps : IOps
     public DType ActivationType => DType.F32;
     public IAllocator Allocator => _arena;
     public HostArena Arena => _arena;
+    /// <summary>The CPU reference has one way of doing each op.</summary>
+    public IReadOnlyList<string> FallbackNotes() => [];
 
     public void Dispose() => _arena.Trim();
 

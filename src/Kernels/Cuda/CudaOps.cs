@@ -64,8 +64,7 @@ public sealed unsafe partial class CudaOps : IOps
     /// GEMM with a bias epilogue and a separate exact GeluTanh kernel.</summary>
     public bool FuseGeluEpilogue { get; set; } = true;
 
-    /// <summary>What ran another way than planned so far, one line each (none when all went through cuBLASLt and
-    /// cuDNN): the commands print these under their timings, since each costs speed.</summary>
+    /// <summary>None when all went through cuBLASLt and cuDNN; each note costs speed.</summary>
     public IReadOnlyList<string> FallbackNotes()
     {
         var notes = new List<string>();

@@ -73,7 +73,6 @@ public sealed class JsonConfig
 
     public int GetInt(string key) => Read(key, "an integer", e => e.GetInt32());
     public int GetInt(string key, int fallback) => Has(key) ? GetInt(key) : fallback;
-    public long GetLong(string key) => Read(key, "an integer", e => e.GetInt64());
     public double GetDouble(string key) => Read(key, "a number", ParseDouble);
     public double GetDouble(string key, double fallback) => Has(key) ? GetDouble(key) : fallback;
     public double? GetDoubleOrNull(string key) => Has(key) ? GetDouble(key) : null;
@@ -84,7 +83,6 @@ public sealed class JsonConfig
     public int[] GetIntArray(string key) => Read(key, "an array of integers", e => e.EnumerateArray().Select(x => x.GetInt32()).ToArray());
     public int[]? GetIntArrayOrNull(string key) => Has(key) ? GetIntArray(key) : null;
     public double[] GetDoubleArray(string key) => Read(key, "an array of numbers", e => e.EnumerateArray().Select(ParseDouble).ToArray());
-    public string[] GetStringArray(string key) => Read(key, "an array of strings", e => e.EnumerateArray().Select(x => x.GetString() ?? throw new FormatException()).ToArray());
 
     static double ParseDouble(JsonElement e) => e.ValueKind switch
     {

@@ -39,15 +39,6 @@ public static unsafe class CudaDevice
         return CudaLibraries.TryLoad(out reason);
     }
 
-    /// <summary>Driver version as an int (13000 for CUDA 13.0).</summary>
-    public static int DriverVersion()
-    {
-        CudaLibraries.Require(CudaLibraries.DriverSpec);
-        int v;
-        Check.Cu(Driver.cuDriverGetVersion(&v), "cuDriverGetVersion");
-        return v;
-    }
-
     public static CudaDeviceInfo Query(int ordinal)
     {
         CudaLibraries.Require(CudaLibraries.DriverSpec);

@@ -27,10 +27,6 @@ public static partial class Checkpoint
     static ITensorSource OpenFile(string file) =>
         file.EndsWith(".json", StringComparison.OrdinalIgnoreCase) ? new ShardedCheckpoint(file) : new SafetensorsFile(file);
 
-    /// <summary>True when <paramref name="folder"/> holds weights <see cref="Open(string)"/> would find.</summary>
-    public static bool HasWeights(string folder) =>
-        Directory.Exists(folder) && (Directory.EnumerateFiles(folder, "*.safetensors").Any() || Directory.EnumerateFiles(folder, "*.safetensors.index*.json").Any());
-
     /// <summary>
     /// The weights file (or index json) of a model folder, or null when it has none. Order: with a variant, only
     /// that variant's names; otherwise the plain names (index before single file, diffusers' before transformers'),

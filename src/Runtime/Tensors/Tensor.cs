@@ -133,6 +133,18 @@ public sealed class Tensor : IDisposable
         return new Tensor(Storage, DType, shape, _strides, Offset + start * _strides[a]);
     }
 
+    /// <summary>The view at <paramref name="index"/> of <paramref name="axis"/>, with that axis dropped (no copy):
+    /// torch's <c>t.select(axis, index)</c>.</summary>
+    public Tensor Select(int axis, int index)
+    {
+        int a = NormAxis(axis);
+        if (index < 0 || index >= _shape[a])
+            throw new ArgumentOutOfRangeException(nameof(index), $"index {index} of axis {a} with size {_shape[a]}");
+        var shape = _shape.Where((_, i) => i != a).ToArray();
+        var strides = _strides.Where((_, i) => i != a).ToArray();
+        return new Tensor(Storage, DType, shape, strides, Offset + index * _strides[a]);
+    }
+
     /// <summary>View with a size-1 axis inserted at <paramref name="axis"/>.</summary>
     public Tensor Unsqueeze(int axis)
     {
