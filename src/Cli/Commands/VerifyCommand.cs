@@ -27,9 +27,12 @@ public static class VerifyCommand
             Console.WriteLine($"{Path.GetFileName(Path.GetFullPath(path).TrimEnd('/'))} on {ops.Name} ({ops.ActivationType})");
             foreach (var r in results)
                 Console.WriteLine(r.Problem is null
-                    ? $"  {r.Name,-28} rel {r.RelativeError,9:0.00e+00}  max abs {r.MaxAbsError,9:0.00e+00}  (tolerance {r.Tolerance:0e+00})  {(r.Passed ? "ok" : "too large")}"
-                    : $"  {r.Name,-28} {r.Problem}");
+                    ? $"  {r.Name,-32} rel {r.RelativeError,9:0.00e+00}  max abs {r.MaxAbsError,9:0.00e+00}  (tolerance {r.Tolerance:0e+00})  {(r.Passed ? "ok" : "too large")}"
+                    : $"  {r.Name,-32} {r.Problem}");
             bool pass = results.Count > 0 && results.All(r => r.Passed);
+            // a whole pipeline lists its stages in order: the first miss is where the difference starts
+            if (results.FirstOrDefault(r => !r.Passed) is { } first && results.Count > 1)
+                Console.WriteLine($"first difference: {first.Name}");
             Console.WriteLine(pass ? "PASS" : "FAIL");
             return pass ? 0 : 1;
         }));

@@ -105,6 +105,12 @@ public sealed class FluxPipeline : TextToImagePipeline
         using var pooledT = pooled;
         using var imgIds = UploadF32(FluxLatents.ImageIds(h, w), tokens, 3);
         using var txtIds = UploadF32(new float[contextT.Dim(1) * 3], contextT.Dim(1), 3);
+        if (Trace is { } trace)
+        {
+            trace.AddRows(Ops, "prompt_embeds", contextT, 0, batch);
+            trace.AddRows(Ops, "pooled_prompt_embeds", pooledT, 0, batch);
+            trace.Add("text_ids", new float[contextT.Dim(1) * 3], contextT.Dim(1), 3);
+        }
         timings.Add("encode", sw.Elapsed);
 
         // ---- denoise ----
@@ -137,6 +143,7 @@ public sealed class FluxPipeline : TextToImagePipeline
             Combine = (output, noise, spatial) => Array.Copy(output, noise, (long)batch * spatial),
         };
         Loop.Run(Ops, job, progress);
+        Trace?.Add("latents", job.Latents, batch, tokens, features);
         timings.Add("denoise", sw.Elapsed);
 
         // ---- decode ----
@@ -153,6 +160,7 @@ public sealed class FluxPipeline : TextToImagePipeline
         int rows = texts.Count;
         var tokClip = _clipTokenizer.Encode(texts, ClipLength);
         ReportTruncation(tokClip, texts);
+        Trace?.AddTokens("input_ids_1", null, tokClip, cfg: false);
         Tensor pooled;
         using (var clipOut = _clip.Encode(Ops, tokClip.Ids, rows, tokClip.Length))
             pooled = Ops.Contiguous(clipOut.Pooled);
@@ -160,6 +168,7 @@ public sealed class FluxPipeline : TextToImagePipeline
         {
             var tokT5 = _t5Tokenizer.Encode(texts, maxT5Length);
             ReportTruncation(tokT5, texts);
+            Trace?.AddTokens("input_ids_2", null, tokT5, cfg: false);
             return (_t5.Encode(Ops, tokT5.Ids, null, rows, tokT5.Length), pooled);
         }
         catch

@@ -70,7 +70,9 @@ public sealed class PixArtPipeline : TextToImagePipeline
         var texts = PromptRows.WithNegative(request, cfg);
         var tokens = _tokenizer.Encode(texts.Select(PrepareText).ToList(), MaxLength(request));
         ReportTruncation(tokens, texts);
+        Trace?.AddTokens("input_ids", "attention_mask", tokens, cfg);
         using var textStates = _textEncoder.Encode(Ops, tokens.Ids, tokens.Mask, tokens.Batch, tokens.Length);
+        Trace?.AddGuided(Ops, "prompt_embeds", textStates, cfg);
         using var textMask = Ops.FromHost(tokens.Mask.Select(m => (float)m).ToArray(), tokens.Batch, tokens.Length);
         timings.Add("encode", sw.Elapsed);
 
@@ -104,6 +106,7 @@ public sealed class PixArtPipeline : TextToImagePipeline
         };
         Loop.Run(Ops, job, progress);
         var latents = job.Latents;
+        Trace?.Add("latents", latents, batch, c, h, w);
         timings.Add("denoise", sw.Elapsed);
 
         // ---- decode ----

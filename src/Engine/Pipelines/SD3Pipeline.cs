@@ -107,7 +107,7 @@ public sealed class SD3Pipeline : TextToImagePipeline
         // ---- encode ----
         var sw = Stopwatch.StartNew();
         var texts = PromptRows.WithNegative(request, cfg);
-        var (context, pooled) = EncodePrompts(texts, maxT5);
+        var (context, pooled) = EncodePrompts(texts, maxT5, cfg);
         using var contextT = context;
         using var pooledT = pooled;
         timings.Add("encode", sw.Elapsed);
@@ -137,6 +137,7 @@ public sealed class SD3Pipeline : TextToImagePipeline
             Combine = GuidedCombine(batch, cfg, guidance, outChannels, c),
         };
         Loop.Run(Ops, job, progress);
+        Trace?.Add("latents", job.Latents, batch, c, h, w);
         timings.Add("denoise", sw.Elapsed);
 
         // ---- decode ----
@@ -148,14 +149,17 @@ public sealed class SD3Pipeline : TextToImagePipeline
 
     /// <summary>
     /// encoder_hidden_states [R, L_clip + L_t5, joint_attention_dim] and pooled_projections [R, P_L + P_G] for the
-    /// given rows, as diffusers' encode_prompt (each text goes to all three encoders).
+    /// given rows, as diffusers' encode_prompt (each text goes to all three encoders). <paramref name="guided"/> says
+    /// the rows are [negative; positive] halves, which is how <see cref="TextToImagePipeline.Trace"/> names them.
     /// </summary>
-    public (Tensor Context, Tensor Pooled) EncodePrompts(IReadOnlyList<string> texts, int maxT5Length)
+    public (Tensor Context, Tensor Pooled) EncodePrompts(IReadOnlyList<string> texts, int maxT5Length, bool guided = false)
     {
         int rows = texts.Count, joint = _transformer.Config.JointAttentionDim;
         var tokL = _tokenizer1.Encode(texts, ClipLength);
         var tokG = _tokenizer2.Encode(texts, ClipLength);
         ReportTruncation(tokL, texts);
+        Trace?.AddTokens("input_ids_1", null, tokL, guided);
+        Trace?.AddTokens("input_ids_2", null, tokG, guided);
         using var outL = _clipL.Encode(Ops, tokL.Ids, rows, tokL.Length);
         using var outG = _clipG.Encode(Ops, tokG.Ids, rows, tokG.Length);
 
@@ -177,6 +181,7 @@ public sealed class SD3Pipeline : TextToImagePipeline
             {
                 var tok3 = _tokenizer3!.Encode(texts, maxT5Length);
                 ReportTruncation(tok3, texts);
+                Trace?.AddTokens("input_ids_3", null, tok3, guided);
                 t5 = _t5.Encode(Ops, tok3.Ids, null, rows, tok3.Length);   // no mask: the pipeline gives T5 none
             }
             else t5 = Ops.Zeros(dtype, rows, ClipLength, joint);
@@ -184,6 +189,11 @@ public sealed class SD3Pipeline : TextToImagePipeline
             {
                 var context = Ops.Concat(1, clip, t5);
                 var pooled = Ops.Concat(1, outL.TextEmbeds!, outG.TextEmbeds!);
+                if (Trace is { } trace)
+                {
+                    trace.AddGuided(Ops, "prompt_embeds", context, guided);
+                    trace.AddGuided(Ops, "pooled_prompt_embeds", pooled, guided);
+                }
                 return (context, pooled);
             }
         }

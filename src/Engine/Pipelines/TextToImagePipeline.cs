@@ -29,6 +29,10 @@ public abstract class TextToImagePipeline : IDisposable
     protected virtual string SizeMultipleMeaning => "VAE factor × patch size";
     public abstract int DefaultSize { get; }
 
+    /// <summary>Where the next generations record their intermediate results (token ids, prompt embeddings, final
+    /// latents), or null (the default: nothing is copied to the host for it).</summary>
+    public PipelineTrace? Trace { get; set; }
+
     /// <summary>Raised after each denoising step.</summary>
     public event EventHandler<PipelineProgress>? Progress;
     /// <summary>Raised for things the user should know but that do not stop the run (a truncated prompt).</summary>

@@ -12,7 +12,11 @@ public interface IFixtureRunner
 {
     /// <summary>True when this runner handles the case meta.json describes (by its "model" or "scheduler").</summary>
     bool Handles(JsonConfig meta);
-    /// <summary>Computes every output the fixture holds. Returned tensors belong to the caller.</summary>
+    /// <summary>The fixture's tensors this runner's results are compared with, in the order to report them (io names:
+    /// `out.sample`, or an `in.` tensor the run reproduces, such as a pipeline's token ids).</summary>
+    IEnumerable<string> Compared(FixtureCase fixture) => fixture.OutputNames.Select(n => "out." + n);
+    /// <summary>Computes every compared tensor, keyed by its io name without `out.` (`sample`, `in.input_ids`).
+    /// Returned tensors belong to the caller.</summary>
     IReadOnlyDictionary<string, Tensor> Run(FixtureCase fixture, IOps ops);
 }
 

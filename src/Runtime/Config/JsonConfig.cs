@@ -82,6 +82,7 @@ public sealed class JsonConfig
     public string? GetString(string key, string? fallback) => Has(key) ? GetString(key) : fallback;
     public int[] GetIntArray(string key) => Read(key, "an array of integers", e => e.EnumerateArray().Select(x => x.GetInt32()).ToArray());
     public int[]? GetIntArrayOrNull(string key) => Has(key) ? GetIntArray(key) : null;
+    public string[] GetStringArray(string key) => Read(key, "an array of strings", e => e.EnumerateArray().Select(x => x.GetString() ?? throw new FormatException()).ToArray());
     public double[] GetDoubleArray(string key) => Read(key, "an array of numbers", e => e.EnumerateArray().Select(ParseDouble).ToArray());
 
     static double ParseDouble(JsonElement e) => e.ValueKind switch

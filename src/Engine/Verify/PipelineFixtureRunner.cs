@@ -1,0 +1,86 @@
+using XDit.Engine.Pipelines;
+using XDit.Kernels;
+using XDit.Runtime;
+
+namespace XDit.Engine.Verify;
+
+/// <summary>
+/// Whole-pipeline fixtures (pipe_pixart_sigma, pipe_sd3, pipe_flux): the fixture folder is itself a diffusers
+/// pipeline folder. It is loaded as `xdit generate --model` loads one, run on meta.json's prompts, negative prompt,
+/// steps, guidance, size and max_sequence_length from the stored initial latents, and its trace is compared in the
+/// order the pipeline makes it: token ids (the fixture's `in.*input_ids*` and masks, exactly), prompt embeddings,
+/// final latents, then the images. The first line that fails is where the difference starts.
+/// </summary>
+public sealed class PipelineFixtureRunner : IFixtureRunner
+{
+    public bool Handles(JsonConfig meta) => meta.Has("pipeline");
+
+    /// <summary>Token ids and masks first (stored as inputs, for debugging), then the outputs in pipeline order.</summary>
+    public IEnumerable<string> Compared(FixtureCase fixture)
+    {
+        var ids = fixture.Io.Names.Where(n => n.StartsWith("in.", StringComparison.Ordinal) && IsTokenInput(n[3..]))
+            .OrderBy(n => n, StringComparer.Ordinal);
+        var outputs = fixture.OutputNames.OrderBy(Stage).ThenBy(n => n, StringComparer.Ordinal).Select(n => "out." + n);
+        return ids.Concat(outputs);
+    }
+
+    static bool IsTokenInput(string name) => name.Contains("input_ids", StringComparison.Ordinal) || name.EndsWith("attention_mask", StringComparison.Ordinal);
+
+    static int Stage(string output) => output switch
+    {
+        _ when output.Contains("attention_mask", StringComparison.Ordinal) => 0,
+        _ when output.Contains("embeds", StringComparison.Ordinal) || output == "text_ids" => 1,
+        "latents" => 2,
+        _ => 3,
+    };
+
+    public IReadOnlyDictionary<string, Tensor> Run(FixtureCase fixture, IOps ops)
+    {
+        var meta = fixture.Meta;
+        using var pipeline = PipelineLoader.Load(fixture.Dir, ops, ownsOps: false);
+        var trace = new PipelineTrace();
+        pipeline.Trace = trace;
+        // Flux stores its latents packed as passed to diffusers, and also unpacked: the request takes [B, C, h, w].
+        using var latents = fixture.Input(fixture.HasInput("latents_unpacked") ? "latents_unpacked" : "latents");
+        var request = new GenerationRequest
+        {
+            Prompts = meta.GetStringArray("prompts"),
+            NegativePrompt = meta.GetString("negative_prompt", null) ?? "",
+            NumInferenceSteps = meta.GetInt("num_inference_steps"),
+            GuidanceScale = (float)meta.GetDouble("guidance_scale"),
+            Height = meta.GetInt("height"),
+            Width = meta.GetInt("width"),
+            MaxSequenceLength = meta.Has("max_sequence_length") ? meta.GetInt("max_sequence_length") : null,
+            Latents = latents.ToFloatArray(),
+        };
+        var result = pipeline.Generate(request);
+
+        var outputs = new Dictionary<string, Tensor>();
+        foreach (var name in Compared(fixture))
+        {
+            string key = name.StartsWith("out.", StringComparison.Ordinal) ? name[4..] : name;
+            if (key == "images") { outputs[key] = Stack(result.Images); continue; }
+            var traced = trace.Find(TraceName(key));
+            if (traced is not null) outputs[key] = Tensor.FromArray(traced.Values, traced.Shape);
+        }
+        return outputs;
+    }
+
+    /// <summary>The trace's name for a fixture tensor: the inputs drop their `in.`; encode_prompt's masks are the
+    /// tokenizer's.</summary>
+    static string TraceName(string key) => key switch
+    {
+        _ when key.StartsWith("in.", StringComparison.Ordinal) => key[3..],
+        "prompt_attention_mask" => "attention_mask",
+        "negative_prompt_attention_mask" => "negative_attention_mask",
+        _ => key,
+    };
+
+    /// <summary>The images as one [N, 3, H, W] tensor, as the reference pipeline returns them.</summary>
+    static Tensor Stack(IReadOnlyList<GeneratedImage> images)
+    {
+        var first = images[0];
+        var all = images.SelectMany(i => i.Pixels).ToArray();
+        return Tensor.FromArray(all, images.Count, 3, first.Height, first.Width);
+    }
+}
