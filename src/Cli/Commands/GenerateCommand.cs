@@ -24,7 +24,7 @@ public static partial class GenerateCommand
         var output = new Option<string>("--output", "-o") { Description = "PNG file to write (several images get _0, _1, ... before .png)", DefaultValueFactory = _ => "xdit-output.png" };
         var device = new Option<string>("--device") { Description = "cpu or cuda", DefaultValueFactory = _ => "cpu" };
         var dtype = new Option<string?>("--dtype") { Description = "Activation dtype: f32, bf16 or f16 (backend default when unset)" };
-        var latents = new Option<string?>("--latents") { Description = "safetensors file with the initial latents [B, C, h, w] (the tensor named latents or initial_latents, else the first by name)" };
+        var latents = new Option<string?>("--latents") { Description = "safetensors file with the initial latents [B, C, h, w] (the tensor named initial_latents, latents or a fixture's in.latents, else the first by name)" };
         var quiet = new Option<bool>("--quiet", "-q") { Description = "Print nothing but errors" };
         var json = new Option<bool>("--json") { Description = "Print a machine-readable JSON summary instead of text" };
 
@@ -153,7 +153,9 @@ public static partial class GenerateCommand
     static float[] ReadLatents(string path)
     {
         using var src = Checkpoint.Open(path);
-        var name = src.Names.Contains("initial_latents") ? "initial_latents" : src.Names.Contains("latents") ? "latents" : src.Names.OrderBy(n => n, StringComparer.Ordinal).First();
+        // a whole-pipeline fixture's io.safetensors holds them as in.latents (Flux: in.latents_unpacked)
+        string[] known = ["initial_latents", "latents", "in.latents_unpacked", "in.latents"];
+        var name = known.FirstOrDefault(src.Names.Contains) ?? src.Names.OrderBy(n => n, StringComparer.Ordinal).First();
         using var t = src.ReadF32(name);
         return t.ToFloatArray();
     }
