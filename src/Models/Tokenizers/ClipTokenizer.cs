@@ -33,7 +33,7 @@ public sealed class ClipTokenizer
 
     public ClipTokenizer(IReadOnlyDictionary<string, int> vocab, IEnumerable<(string Left, string Right)> merges,
         string bos = DefaultBos, string eos = DefaultEos, string? pad = null, int modelMaxLength = 77, string source = "<tokenizer>",
-        IEnumerable<(string Content, bool Normalized)>? addedTokens = null)
+        IEnumerable<(string Content, int? Id, bool Normalized)>? addedTokens = null)
     {
         Source = source;
         _vocab = new Dictionary<string, int>(vocab, StringComparer.Ordinal);
@@ -47,11 +47,12 @@ public sealed class ClipTokenizer
         ModelMaxLength = modelMaxLength;
         // Without tokenizer.json's added_tokens, those of the Hub's CLIP tokenizer.json: the start token matched in
         // the normalised text, the end token only as written.
-        addedTokens ??= [(bos, true), (eos, false)];
+        addedTokens ??= [(bos, null, true), (eos, null, false)];
         var raw = new List<(string, long)>();
         var normalized = new List<(string, long)>();
-        foreach (var (content, isNormalized) in addedTokens)
-            (isNormalized ? normalized : raw).Add((content, Lookup(content, "added token")));
+        // An added token's own id (tokenizer.json writes it) wins; it need not be in the vocabulary.
+        foreach (var (content, id, isNormalized) in addedTokens)
+            (isNormalized ? normalized : raw).Add((content, id ?? Lookup(content, "added token")));
         _rawAdded = new AddedTokenSplitter(raw);
         _normalizedAdded = new AddedTokenSplitter(normalized);
     }
@@ -249,17 +250,18 @@ public sealed class ClipTokenizer
     }
 
     /// <summary>tokenizer.json's added_tokens: each content and whether it is matched in the normalised text.</summary>
-    static List<(string, bool)> ReadAddedTokens(string path)
+    static List<(string, int?, bool)> ReadAddedTokens(string path)
     {
         using var doc = JsonDocument.Parse(File.ReadAllText(path));
-        var result = new List<(string, bool)>();
+        var result = new List<(string, int?, bool)>();
         if (!doc.RootElement.TryGetProperty("added_tokens", out var at) || at.ValueKind != JsonValueKind.Array) return result;
         foreach (var t in at.EnumerateArray())
         {
             var content = t.TryGetProperty("content", out var c) && c.ValueKind == JsonValueKind.String ? c.GetString()!
                 : throw new FormatException($"{path}: an added token without 'content': {t.GetRawText()}");
             bool normalized = t.TryGetProperty("normalized", out var n) && n.ValueKind == JsonValueKind.True;
-            result.Add((content, normalized));
+            int? id = t.TryGetProperty("id", out var i) && i.ValueKind == JsonValueKind.Number ? i.GetInt32() : null;
+            result.Add((content, id, normalized));
         }
         return result;
     }

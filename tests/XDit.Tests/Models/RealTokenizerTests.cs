@@ -118,6 +118,18 @@ public class RealTokenizerTests
     }
 
     [Fact]
+    public void AnAddedTokenOutsideClipsVocabularyKeepsItsOwnIdAndIsMatchedAsWritten()
+    {
+        var dir = TestPaths.TempDir();
+        var json = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(Path.Combine(Dir, "clip_json", "tokenizer.json")))!;
+        json["added_tokens"]!.AsArray().Add(new System.Text.Json.Nodes.JsonObject { ["id"] = 49408, ["content"] = "<sks>", ["normalized"] = false, ["special"] = false });
+        File.WriteAllText(Path.Combine(dir, "tokenizer.json"), json.ToJsonString());
+        var tok = Load(dir);
+        Assert.Equal([49406L, 320, 49408, 2368, 49407], tok.EncodeUntruncated("a<sks>cat"));
+        Assert.Equal([49406L, 320, 49408, 2368, 49407], tok.EncodeUntruncated("A <sks> CAT"));
+    }
+
+    [Fact]
     public void ASpieceModelThatIsNotOneIsRefusedWithItsPath()
     {
         var dir = TestPaths.TempDir();
