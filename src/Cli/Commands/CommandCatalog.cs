@@ -14,6 +14,7 @@ public static class CommandCatalog
         yield return AnalyzeCommand.Create();
         yield return InspectCommand.Create();
         yield return InfoCommand.Create();
+        yield return TokenizeCommand.Create();
         yield return BenchCommand.Create();
     }
 }

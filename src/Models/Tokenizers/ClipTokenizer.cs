@@ -1,16 +1,19 @@
-using System.Globalization;
 using System.Text;
 using System.Text.Json;
 using System.Text.RegularExpressions;
+using XDit.Models.Tokenizers.Unicode;
 
 namespace XDit.Models.Tokenizers;
 
 /// <summary>
-/// CLIP's byte-level BPE tokenizer (transformers CLIPTokenizer/CLIPTokenizerFast as the SD3 and Flux pipelines call
-/// them): the text is NFC-normalised, whitespace runs collapsed, trimmed and lower-cased; split by CLIP's regex; each
-/// piece's UTF-8 bytes mapped through the byte table, its last symbol marked with "&lt;/w&gt;", merged by rank and
-/// looked up. A sequence is &lt;|startoftext|&gt;, at most maxLength − 2 content tokens, &lt;|endoftext|&gt;, then
-/// the pad token up to maxLength. (Without ftfy; text that ftfy would repair may tokenize differently.)
+/// CLIP's byte-level BPE tokenizer as the Hugging Face tokenizer.json of CLIP ViT-L/14 (which SD3 and Flux ship)
+/// describes it: the added tokens written with normalized=false (&lt;|endoftext|&gt;) are cut out of the raw text; the
+/// rest is NFC-normalised, its whitespace runs become one space and it is lower-cased (character by character, as
+/// Rust does: İ becomes "i" + U+0307); the added tokens with normalized=true (&lt;|startoftext|&gt;) are cut out of
+/// that; the remainder is split by CLIP's regex (whitespace dropped), each piece's UTF-8 bytes mapped through the
+/// byte table, its last symbol marked with "&lt;/w&gt;", merged by rank and looked up. A sequence is
+/// &lt;|startoftext|&gt;, at most maxLength − 2 content tokens, &lt;|endoftext|&gt;, then the pad token up to maxLength.
+/// (Without ftfy, which only the slow Python tokenizer runs.)
 /// </summary>
 public sealed class ClipTokenizer
 {
@@ -18,9 +21,9 @@ public sealed class ClipTokenizer
     public const string DefaultEos = "<|endoftext|>";
     const string EndOfWord = "</w>";
 
+    // tokenizer.json's Split pattern (case-sensitive: the text is lower-cased before it).
     static readonly Regex Pattern = new(
-        @"<\|startoftext\|>|<\|endoftext\|>|'s|'t|'re|'ve|'m|'ll|'d|[\p{L}]+|[\p{N}]|[^\s\p{L}\p{N}]+",
-        RegexOptions.IgnoreCase | RegexOptions.CultureInvariant | RegexOptions.Compiled);
+        @"'s|'t|'re|'ve|'m|'ll|'d|[\p{L}]+|[\p{N}]|[^\s\p{L}\p{N}]+", RegexOptions.CultureInvariant | RegexOptions.Compiled);
     static readonly Regex Whitespace = new(@"\s+", RegexOptions.Compiled);
 
     readonly Dictionary<string, int> _vocab;
@@ -29,7 +32,8 @@ public sealed class ClipTokenizer
     readonly object _cacheLock = new();
 
     public ClipTokenizer(IReadOnlyDictionary<string, int> vocab, IEnumerable<(string Left, string Right)> merges,
-        string bos = DefaultBos, string eos = DefaultEos, string? pad = null, int modelMaxLength = 77, string source = "<tokenizer>")
+        string bos = DefaultBos, string eos = DefaultEos, string? pad = null, int modelMaxLength = 77, string source = "<tokenizer>",
+        IEnumerable<(string Content, int? Id, bool Normalized)>? addedTokens = null)
     {
         Source = source;
         _vocab = new Dictionary<string, int>(vocab, StringComparer.Ordinal);
@@ -41,10 +45,19 @@ public sealed class ClipTokenizer
         PadId = Lookup(pad ?? eos, "pad_token");
         UnkId = EosId;   // CLIP's unk_token is <|endoftext|>
         ModelMaxLength = modelMaxLength;
-        _specials = new Dictionary<string, int>(StringComparer.Ordinal) { [DefaultBos] = BosId, [DefaultEos] = EosId };
+        // Without tokenizer.json's added_tokens, those of the Hub's CLIP tokenizer.json: the start token matched in
+        // the normalised text, the end token only as written.
+        addedTokens ??= [(bos, null, true), (eos, null, false)];
+        var raw = new List<(string, long)>();
+        var normalized = new List<(string, long)>();
+        // An added token's own id (tokenizer.json writes it) wins; it need not be in the vocabulary.
+        foreach (var (content, id, isNormalized) in addedTokens)
+            (isNormalized ? normalized : raw).Add((content, id ?? Lookup(content, "added token")));
+        _rawAdded = new AddedTokenSplitter(raw);
+        _normalizedAdded = new AddedTokenSplitter(normalized);
     }
 
-    readonly Dictionary<string, int> _specials;
+    readonly AddedTokenSplitter _rawAdded, _normalizedAdded;
 
     /// <summary>Where the vocabulary came from (used in error messages).</summary>
     public string Source { get; }
@@ -55,6 +68,15 @@ public sealed class ClipTokenizer
     /// <summary>tokenizer_config.json's model_max_length (77 for CLIP).</summary>
     public int ModelMaxLength { get; }
     public int VocabSize => _vocab.Count;
+
+    Dictionary<long, string>? _byId;
+
+    /// <summary>The vocabulary entry of an id (byte-table characters, "&lt;/w&gt;" on word ends), or null.</summary>
+    public string? IdToToken(long id)
+    {
+        var byId = _byId ??= _vocab.GroupBy(p => (long)p.Value).ToDictionary(g => g.Key, g => g.First().Key);
+        return byId.GetValueOrDefault(id);
+    }
 
     int Lookup(string token, string role)
         => _vocab.TryGetValue(token, out var id) ? id
@@ -85,6 +107,7 @@ public sealed class ClipTokenizer
         }
         else throw new FileNotFoundException($"{dir}: neither vocab.json + merges.txt nor tokenizer.json found");
 
+        var added = File.Exists(jsonPath) ? ReadAddedTokens(jsonPath) : null;
         var specials = ReadSpecials(Path.Combine(dir, "tokenizer_config.json"));
         foreach (var (k, v) in ReadSpecials(Path.Combine(dir, "special_tokens_map.json"))) specials[k] = v;
         int maxLength = 77;
@@ -99,7 +122,7 @@ public sealed class ClipTokenizer
         }
         return new ClipTokenizer(vocab, merges,
             specials.GetValueOrDefault("bos_token", DefaultBos), specials.GetValueOrDefault("eos_token", DefaultEos),
-            specials.GetValueOrDefault("pad_token"), maxLength, source);
+            specials.GetValueOrDefault("pad_token"), maxLength, source, added);
     }
 
     /// <summary>
@@ -130,17 +153,21 @@ public sealed class ClipTokenizer
     public List<int> Tokenize(string text)
     {
         var result = new List<int>();
-        foreach (Match m in Pattern.Matches(Clean(text)))
+        foreach (var (segment, _, rawId) in _rawAdded.Split(text))
         {
-            if (_specials.TryGetValue(m.Value, out var special)) { result.Add(special); continue; }
-            result.AddRange(Bpe(ClipByteEncoder.Encode(m.Value)));
+            if (rawId is { } r) { result.Add((int)r); continue; }
+            foreach (var (piece, _, id) in _normalizedAdded.Split(Clean(segment)))
+            {
+                if (id is { } n) { result.Add((int)n); continue; }
+                foreach (Match m in Pattern.Matches(piece)) result.AddRange(Bpe(ClipByteEncoder.Encode(m.Value)));
+            }
         }
         return result;
     }
 
-    /// <summary>NFC, whitespace runs to one space, trimmed, lower-cased (what the fast tokenizer's normaliser does).</summary>
+    /// <summary>tokenizer.json's normaliser: NFC, whitespace runs to one space, lower-cased as Rust does.</summary>
     public static string Clean(string text)
-        => Whitespace.Replace(text.Normalize(NormalizationForm.FormC), " ").Trim().ToLower(CultureInfo.InvariantCulture);
+        => UnicodeCasing.ToLower(Whitespace.Replace(UnicodeNormalization.Normalize(text, NormalizationForm.FormC), " "));
 
     /// <summary>Byte-pair merges of one byte-encoded word: repeatedly merges every occurrence of the adjacent pair
     /// with the lowest rank until no pair has one, then maps the symbols to ids.</summary>
@@ -220,6 +247,23 @@ public sealed class ClipTokenizer
             else merges.Add((e[0].GetString()!, e[1].GetString()!));
         }
         return (vocab, merges);
+    }
+
+    /// <summary>tokenizer.json's added_tokens: each content and whether it is matched in the normalised text.</summary>
+    static List<(string, int?, bool)> ReadAddedTokens(string path)
+    {
+        using var doc = JsonDocument.Parse(File.ReadAllText(path));
+        var result = new List<(string, int?, bool)>();
+        if (!doc.RootElement.TryGetProperty("added_tokens", out var at) || at.ValueKind != JsonValueKind.Array) return result;
+        foreach (var t in at.EnumerateArray())
+        {
+            var content = t.TryGetProperty("content", out var c) && c.ValueKind == JsonValueKind.String ? c.GetString()!
+                : throw new FormatException($"{path}: an added token without 'content': {t.GetRawText()}");
+            bool normalized = t.TryGetProperty("normalized", out var n) && n.ValueKind == JsonValueKind.True;
+            int? id = t.TryGetProperty("id", out var i) && i.ValueKind == JsonValueKind.Number ? i.GetInt32() : null;
+            result.Add((content, id, normalized));
+        }
+        return result;
     }
 
     /// <summary>bos_token / eos_token / pad_token of a tokenizer_config.json or special_tokens_map.json, written as a

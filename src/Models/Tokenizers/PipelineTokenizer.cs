@@ -1,33 +1,55 @@
 namespace XDit.Models.Tokenizers;
 
 /// <summary>
-/// A tokenizer built from the parts a tokenizer.json describes: added (special) tokens matched verbatim first,
-/// then normalizer → pre-tokenizer → model on the text between them, then the post-processor's template (T5:
-/// content then &lt;/s&gt;). Truncation keeps the first maxLength − (template tokens) content tokens, as
+/// A tokenizer built from the parts a tokenizer.json describes, in the order of tokenizers' encode: the added tokens
+/// written with normalized=false are cut out of the raw text; each piece between them is normalised (a piece that
+/// normalises to nothing is dropped: a blank prompt gives no "▁"), and the added tokens with normalized=true are cut
+/// out of that; the rest goes through the pre-tokenizer (told whether the piece begins the input) and the model;
+/// then the post-processor's template (T5: content then &lt;/s&gt;). Truncation keeps the first maxLength − (template tokens) content tokens, as
 /// transformers' tokenizers do with truncation=True, padding="max_length".
 /// </summary>
-public sealed class PipelineTokenizer : ITextTokenizer
+public sealed class PipelineTokenizer : IInspectableTokenizer
 {
     readonly ITextNormalizer? _normalizer;
     readonly IPreTokenizer? _preTokenizer;
     readonly ITokenModel _model;
-    readonly (string Content, long Id)[] _addedTokens;   // longest first, so overlapping contents pick the longer
+    readonly AddedTokenSplitter _rawAdded, _normalizedAdded;
     readonly long[] _prefix, _suffix;
 
     public PipelineTokenizer(ITextNormalizer? normalizer, IPreTokenizer? preTokenizer, ITokenModel model,
-        IEnumerable<(string Content, long Id)> addedTokens, long[] prefix, long[] suffix, long padId, int? modelMaxLength)
+        IEnumerable<(string Content, long Id)> addedTokens, long[] prefix, long[] suffix, long padId, int? modelMaxLength,
+        IEnumerable<(string Content, long Id)>? normalizedAddedTokens = null, Func<long, string?>? idToToken = null)
     {
         _normalizer = normalizer;
         _preTokenizer = preTokenizer;
         _model = model;
-        _addedTokens = addedTokens.Where(t => t.Content.Length > 0).OrderByDescending(t => t.Content.Length).ToArray();
+        var raw = addedTokens.ToList();
+        var normalized = (normalizedAddedTokens ?? []).ToList();
+        _rawAdded = new AddedTokenSplitter(raw);
+        _normalizedAdded = new AddedTokenSplitter(normalized);
+        _added = raw.Concat(normalized).GroupBy(t => t.Id).ToDictionary(g => g.Key, g => g.First().Content);
+        _idToToken = idToToken;
         _prefix = prefix;
         _suffix = suffix;
         PadId = padId;
         ModelMaxLength = modelMaxLength;
     }
 
+    readonly Dictionary<long, string> _added;
+    readonly Func<long, string?>? _idToToken;
+
     public int? ModelMaxLength { get; }
+
+    /// <summary>The token string of an id (an added token's content or the model's piece), or null when unknown.</summary>
+    public string? IdToToken(long id) => _added.TryGetValue(id, out var t) ? t : _idToToken?.Invoke(id);
+
+    public string? TokenOf(long id) => IdToToken(id);
+
+    public IReadOnlyList<long> EncodeUntruncated(string text) => [.. _prefix, .. TokenizeContent(text), .. _suffix];
+
+    /// <summary>The template's ids before and after the content.</summary>
+    public IReadOnlyList<long> Prefix => _prefix;
+    public IReadOnlyList<long> Suffix => _suffix;
     public long PadId { get; }
     /// <summary>Tokens the template adds around the content (T5: 1, the &lt;/s&gt;).</summary>
     public int SpecialCount => _prefix.Length + _suffix.Length;
@@ -36,36 +58,20 @@ public sealed class PipelineTokenizer : ITextTokenizer
     public List<long> TokenizeContent(string text)
     {
         var ids = new List<long>();
-        int start = 0;
-        while (start <= text.Length)
+        foreach (var (segment, offset, rawId) in _rawAdded.Split(text))
         {
-            var (pos, token) = NextAddedToken(text, start);
-            TokenizeSegment(text[start..pos], ids);
-            if (token is null) break;
-            ids.Add(token.Value.Id);
-            start = pos + token.Value.Content.Length;
+            if (rawId is { } r) { ids.Add(r); continue; }
+            var normalized = _normalizer?.Normalize(segment) ?? segment;
+            foreach (var (piece, inner, id) in _normalizedAdded.Split(normalized))
+            {
+                if (id is { } n) { ids.Add(n); continue; }
+                // tokenizers' "offset in the original text": a piece begins the input when its raw segment does
+                // and nothing of the normalised segment comes before it.
+                var words = _preTokenizer?.Split(piece, offset == 0 && inner == 0) ?? [piece];
+                foreach (var w in words) if (w.Length > 0) _model.Tokenize(w, ids);
+            }
         }
         return ids;
-    }
-
-    (int Pos, (string Content, long Id)? Token) NextAddedToken(string text, int start)
-    {
-        int best = text.Length;
-        (string, long)? found = null;
-        foreach (var t in _addedTokens)
-        {
-            int i = text.IndexOf(t.Content, start, StringComparison.Ordinal);
-            if (i >= 0 && i < best) { best = i; found = t; }
-        }
-        return (best, found);
-    }
-
-    void TokenizeSegment(string segment, List<long> ids)
-    {
-        if (segment.Length == 0) return;
-        var normalized = _normalizer?.Normalize(segment) ?? segment;
-        var words = _preTokenizer?.Split(normalized) ?? [normalized];
-        foreach (var w in words) if (w.Length > 0) _model.Tokenize(w, ids);
     }
 
     public TokenizedText Encode(IReadOnlyList<string> texts, int maxLength)

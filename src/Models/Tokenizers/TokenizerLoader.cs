@@ -14,7 +14,8 @@ public static class TokenizerLoader
 {
     /// <summary>
     /// The tokenizer of a folder: CLIP's byte-level BPE (<see cref="ClipTextTokenizer"/>) for vocab.json + merges.txt
-    /// or a tokenizer.json whose model is BPE; otherwise the tokenizer.json parts (T5's Unigram, WordLevel).
+    /// or a tokenizer.json whose model is BPE; otherwise the tokenizer.json parts (T5's Unigram, WordLevel); without a
+    /// tokenizer.json, a SentencePiece spiece.model (<see cref="SentencePieceLoader"/>).
     /// </summary>
     public static ITextTokenizer Load(string tokenizerDir)
     {
@@ -22,7 +23,10 @@ public static class TokenizerLoader
         var jsonPath = Path.Combine(tokenizerDir, "tokenizer.json");
         if (IsClipBpe(tokenizerDir, jsonPath)) return new ClipTextTokenizer(ClipTokenizer.Load(tokenizerDir));
         if (!File.Exists(jsonPath))
-            throw new FileNotFoundException($"{tokenizerDir}: neither tokenizer.json nor CLIP's vocab.json + merges.txt found", jsonPath);
+        {
+            if (File.Exists(Path.Combine(tokenizerDir, SentencePieceLoader.FileName))) return SentencePieceLoader.Load(tokenizerDir);
+            throw new FileNotFoundException($"{tokenizerDir}: none of tokenizer.json, {SentencePieceLoader.FileName} or CLIP's vocab.json + merges.txt found", jsonPath);
+        }
         var configPath = Path.Combine(tokenizerDir, "tokenizer_config.json");
         var config = File.Exists(configPath) ? JsonConfig.Load(configPath) : null;
         return FromJson(File.ReadAllText(jsonPath), jsonPath, config);
@@ -53,10 +57,15 @@ public static class TokenizerLoader
         catch (FormatException e) { throw new FormatException($"{path}: not a tokenizer.json: {e.Message}", e); }
         var root = file.Root;
 
+        // Added tokens with normalized=true are matched in the normalised text, the others as written.
         var added = new List<(string, long)>();
+        var normalizedAdded = new List<(string, long)>();
         if (root.TryGetProperty("added_tokens", out var at) && at.ValueKind == JsonValueKind.Array)
             foreach (var t in at.EnumerateArray())
-                added.Add((t.GetProperty("content").GetString()!, t.GetProperty("id").GetInt64()));
+            {
+                bool normalized = t.TryGetProperty("normalized", out var n) && n.ValueKind == JsonValueKind.True;
+                (normalized ? normalizedAdded : added).Add((t.GetProperty("content").GetString()!, t.GetProperty("id").GetInt64()));
+            }
 
         var model = ParseModel(Required(root, "model", path), path);
         var normalizer = ParseNormalizer(Optional(root, "normalizer"), path);
@@ -65,7 +74,7 @@ public static class TokenizerLoader
 
         long IdOf(string token, string what)
         {
-            foreach (var (c, id) in added) if (c == token) return id;
+            foreach (var (c, id) in added.Concat(normalizedAdded)) if (c == token) return id;
             return model.TokenToId(token) ?? throw new FormatException($"{path}: the {what} '{token}' is neither an added token nor in the vocabulary");
         }
 
@@ -83,7 +92,7 @@ public static class TokenizerLoader
         }
 
         return new PipelineTokenizer(normalizer, preTokenizer, model, added, prefix.Select(t => ResolveSpecial(t, IdOf)).SelectMany(x => x).ToArray(),
-            suffix.Select(t => ResolveSpecial(t, IdOf)).SelectMany(x => x).ToArray(), padId, maxLen);
+            suffix.Select(t => ResolveSpecial(t, IdOf)).SelectMany(x => x).ToArray(), padId, maxLen, normalizedAdded, model.IdToToken);
     }
 
     static long[] ResolveSpecial(SpecialRef r, Func<string, string, long> idOf) => r.Ids ?? [idOf(r.Name, "template token")];

@@ -9,7 +9,9 @@ public interface ITextNormalizer
 /// <summary>A tokenizer.json "pre_tokenizer": splits normalized text into the words the model tokenizes.</summary>
 public interface IPreTokenizer
 {
-    IEnumerable<string> Split(string text);
+    /// <summary>The words of one piece of text; <paramref name="atStart"/> says whether the piece begins the whole
+    /// input (Metaspace's prepend_scheme "first" adds its "▁" only there, not after an added token).</summary>
+    IEnumerable<string> Split(string text, bool atStart);
 }
 
 /// <summary>A tokenizer.json "model": maps one pre-tokenized word to ids.</summary>
@@ -18,18 +20,21 @@ public interface ITokenModel
     void Tokenize(string word, List<long> ids);
     /// <summary>Id of a token string, or null when the vocabulary lacks it.</summary>
     long? TokenToId(string token);
+    /// <summary>Token string of an id, or null when the vocabulary has no such id.</summary>
+    string? IdToToken(long id);
 }
 
-/// <summary>"Lowercase": invariant lower-casing.</summary>
+/// <summary>"Lowercase": each character lower-cased as Rust's char::to_lowercase does (see <see cref="Unicode.UnicodeCasing"/>).</summary>
 public sealed class LowercaseNormalizer : ITextNormalizer
 {
-    public string Normalize(string text) => text.ToLowerInvariant();
+    public string Normalize(string text) => Unicode.UnicodeCasing.ToLower(text);
 }
 
-/// <summary>"NFKC" / "NFC" / "NFD" / "NFKD".</summary>
+/// <summary>"NFKC" / "NFC" / "NFD" / "NFKD", from the engine's own tables (string.Normalize needs ICU, which the
+/// invariant globalization mode leaves out).</summary>
 public sealed class UnicodeNormalizer(System.Text.NormalizationForm form) : ITextNormalizer
 {
-    public string Normalize(string text) => text.Normalize(form);
+    public string Normalize(string text) => Unicode.UnicodeNormalization.Normalize(text, form);
 }
 
 /// <summary>"Strip": trims whitespace on the left and/or right.</summary>
@@ -53,23 +58,23 @@ public sealed class SequenceNormalizer(IReadOnlyList<ITextNormalizer> parts) : I
 /// <summary>"WhitespaceSplit": splits on runs of Unicode whitespace, dropping them.</summary>
 public sealed class WhitespaceSplitPreTokenizer : IPreTokenizer
 {
-    public IEnumerable<string> Split(string text) => text.Split((char[]?)null, StringSplitOptions.RemoveEmptyEntries);
+    public IEnumerable<string> Split(string text, bool atStart) => text.Split((char[]?)null, StringSplitOptions.RemoveEmptyEntries);
 }
 
 /// <summary>"Whitespace": the pieces matching \w+|[^\w\s]+.</summary>
 public sealed class WhitespacePreTokenizer : IPreTokenizer
 {
     static readonly System.Text.RegularExpressions.Regex Pattern = new(@"\w+|[^\w\s]+", System.Text.RegularExpressions.RegexOptions.Compiled);
-    public IEnumerable<string> Split(string text) => Pattern.Matches(text).Select(m => m.Value);
+    public IEnumerable<string> Split(string text, bool atStart) => Pattern.Matches(text).Select(m => m.Value);
 }
 
 /// <summary>"Sequence" of pre-tokenizers: each splits every piece the previous one produced.</summary>
 public sealed class SequencePreTokenizer(IReadOnlyList<IPreTokenizer> parts) : IPreTokenizer
 {
-    public IEnumerable<string> Split(string text)
+    public IEnumerable<string> Split(string text, bool atStart)
     {
         IEnumerable<string> pieces = [text];
-        foreach (var p in parts) pieces = pieces.SelectMany(p.Split).ToList();
+        foreach (var p in parts) pieces = pieces.SelectMany((piece, i) => p.Split(piece, atStart && i == 0)).ToList();
         return pieces;
     }
 }
@@ -77,6 +82,8 @@ public sealed class SequencePreTokenizer(IReadOnlyList<IPreTokenizer> parts) : I
 /// <summary>"WordLevel": each word is one vocabulary entry, or the unknown token.</summary>
 public sealed class WordLevelModel(IReadOnlyDictionary<string, long> vocab, long unkId) : ITokenModel
 {
+    readonly Dictionary<long, string> _byId = vocab.GroupBy(p => p.Value).ToDictionary(g => g.Key, g => g.First().Key);
+    public string? IdToToken(long id) => _byId.GetValueOrDefault(id);
     public void Tokenize(string word, List<long> ids) => ids.Add(vocab.TryGetValue(word, out var id) ? id : unkId);
     public long? TokenToId(string token) => vocab.TryGetValue(token, out var id) ? id : null;
 }

@@ -11,6 +11,7 @@ public sealed class UnigramModel : ITokenModel
 {
     const double UnkPenalty = 10.0;
     readonly Dictionary<string, (long Id, double Score)> _pieces = new(StringComparer.Ordinal);
+    readonly string[] _byId;
     readonly int _maxPieceLength;
     readonly long _unkId;
     readonly double _unkScore;
@@ -19,9 +20,11 @@ public sealed class UnigramModel : ITokenModel
     {
         if (unkId < 0 || unkId >= vocab.Count) throw new ArgumentOutOfRangeException(nameof(unkId), $"unk_id {unkId} is outside the vocabulary of {vocab.Count}");
         double min = double.MaxValue;
+        _byId = new string[vocab.Count];
         for (int i = 0; i < vocab.Count; i++)
         {
             var (piece, score) = vocab[i];
+            _byId[i] = piece;
             _pieces.TryAdd(piece, (i, score));
             _maxPieceLength = Math.Max(_maxPieceLength, piece.Length);
             min = Math.Min(min, score);
@@ -43,6 +46,7 @@ public sealed class UnigramModel : ITokenModel
     }
 
     public long? TokenToId(string token) => _pieces.TryGetValue(token, out var p) ? p.Id : null;
+    public string? IdToToken(long id) => id >= 0 && id < _byId.Length ? _byId[id] : null;
 
     public void Tokenize(string word, List<long> ids)
     {

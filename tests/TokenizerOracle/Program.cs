@@ -1,0 +1,45 @@
+// Writes tests/fixtures/tokenizers/reference.json: for each test string of strings.json, the ids the reference
+// tokenizers give with the special tokens added and without truncation or padding.
+//   clip: the Rust Hugging Face tokenizers (0.22, through Tokenizers.DotNet) on clip_json/tokenizer.json
+//   t5:   the same library on t5_json/tokenizer.json
+// No reference here reads t5_spm/spiece.model (Microsoft.ML.Tokenizers 3.0.0's SentencePieceTokenizer.Create throws
+// IndexOutOfRangeException on it: T5 has no BOS piece, bos_id -1); it holds the same pieces and scores as
+// t5_json/tokenizer.json, so the tests hold its tokenizer to the t5 column.
+// Usage: dotnet run --project tests/TokenizerOracle -- tests/fixtures/tokenizers
+using System.Text.Encodings.Web;
+using System.Text.Json;
+using System.Text.Unicode;
+
+string dir = args.Length > 0 ? args[0] : "tests/fixtures/tokenizers";
+var strings = JsonSerializer.Deserialize<List<string>>(File.ReadAllText(Path.Combine(dir, "strings.json")))
+    ?? throw new InvalidDataException($"{dir}/strings.json: not a JSON array of strings");
+
+using var clip = new Tokenizers.DotNet.Tokenizer(Path.Combine(dir, "clip_json", "tokenizer.json"));
+using var t5 = new Tokenizers.DotNet.Tokenizer(Path.Combine(dir, "t5_json", "tokenizer.json"));
+
+var cases = new List<Dictionary<string, object>>();
+foreach (var text in strings)
+{
+    cases.Add(new()
+    {
+        ["text"] = text,
+        ["clip"] = clip.Encode(text).Select(x => (int)x).ToArray(),
+        ["t5"] = t5.Encode(text).Select(x => (int)x).ToArray(),
+    });
+}
+var doc = new Dictionary<string, object>
+{
+    ["generator"] = "tests/TokenizerOracle: Tokenizers.DotNet " + clip.GetVersion() + ", whose native library is Hugging Face tokenizers 0.22.2",
+    ["cases"] = cases,
+};
+var options = new JsonSerializerOptions { WriteIndented = false, Encoder = JavaScriptEncoder.Create(UnicodeRanges.BasicLatin) };
+using (var w = new StreamWriter(Path.Combine(dir, "reference.json")))
+{
+    // One case a line keeps the diffs of a changed string readable.
+    w.WriteLine("{\"generator\": " + JsonSerializer.Serialize(doc["generator"], options) + ",");
+    w.WriteLine(" \"cases\": [");
+    for (int i = 0; i < cases.Count; i++)
+        w.WriteLine("  " + JsonSerializer.Serialize(cases[i], options) + (i + 1 < cases.Count ? "," : ""));
+    w.WriteLine(" ]}");
+}
+Console.WriteLine($"{cases.Count} strings written to {dir}/reference.json");
