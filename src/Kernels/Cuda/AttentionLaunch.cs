@@ -47,7 +47,11 @@ public static unsafe class AttentionLaunch
             a.Vs[i] = v.Strides[i];
             a.Os[i] = o.Strides[i];
         }
-        if (options.KeyBias is { } kb) { a.Kbs[0] = kb.Strides[0]; a.Kbs[1] = kb.Strides[1]; }
+        if (options.KeyBias is { } kb)
+        {
+            a.Kbs[0] = kb.Dim(0) == 1 ? 0 : kb.Strides[0];   // [1, Nk]: every batch reads the one row
+            a.Kbs[1] = kb.Strides[1];
+        }
         if (options.Bias is { } bias)
         {
             a.Bs[0] = bias.Dim(0) == 1 ? 0 : bias.Strides[0];

@@ -7,18 +7,11 @@ public sealed unsafe partial class CudaOps
 {
     static uint RowThreads(long d) => d >= 1024 ? 512u : d >= 256 ? 256u : 128u;
 
-    static void CheckVector(Tensor? v, long d, string op, string name)
-    {
-        if (v is not null && (v.Rank != 1 || v.Dim(0) != d))
-            throw new ArgumentException($"{op}: {name} {Shape.Format(v.ShapeSpan)} is not [{d}]");
-    }
-
     public Tensor LayerNorm(Tensor x, Tensor? weight, Tensor? bias, float eps)
     {
+        OpContracts.LayerNorm(x, weight, bias);
         Enter();
         long D = x.Dim(-1);
-        CheckVector(weight, D, "LayerNorm", "weight");
-        CheckVector(bias, D, "LayerNorm", "bias");
         using var xc = Dense(x);
         using var wc = DenseOpt(weight);
         using var bc = DenseOpt(bias);
@@ -32,9 +25,9 @@ public sealed unsafe partial class CudaOps
 
     public Tensor RmsNorm(Tensor x, Tensor? weight, float eps)
     {
+        OpContracts.RmsNorm(x, weight);
         Enter();
         long D = x.Dim(-1);
-        CheckVector(weight, D, "RmsNorm", "weight");
         using var xc = Dense(x);
         using var wc = DenseOpt(weight);
         var y = NewLike(x);
@@ -47,12 +40,9 @@ public sealed unsafe partial class CudaOps
 
     public Tensor GroupNorm(Tensor x, int groups, Tensor? weight, Tensor? bias, float eps)
     {
+        OpContracts.GroupNorm(x, groups, weight, bias);
         Enter();
-        if (x.Rank < 2) throw new ArgumentException($"GroupNorm: x must be [B, C, ...], got {Shape.Format(x.ShapeSpan)}");
         long B = x.Dim(0), C = x.Dim(1), S = x.NumElements / Math.Max(B * C, 1);
-        if (groups <= 0 || C % groups != 0) throw new ArgumentException($"GroupNorm: {C} channels do not split into {groups} groups");
-        CheckVector(weight, C, "GroupNorm", "weight");
-        CheckVector(bias, C, "GroupNorm", "bias");
         using var xc = Dense(x);
         using var wc = DenseOpt(weight);
         using var bc = DenseOpt(bias);
@@ -66,6 +56,7 @@ public sealed unsafe partial class CudaOps
 
     public Tensor Softmax(Tensor x)
     {
+        OpContracts.Softmax(x);
         Enter();
         using var xc = Dense(x);
         var y = NewLike(x);

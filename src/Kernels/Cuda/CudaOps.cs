@@ -145,12 +145,6 @@ public sealed unsafe partial class CudaOps : IOps
         _kernels.Launch(_kernels.Function(module, kernel), (uint)rows, 1, threads, 0, _stream.Handle, args, kernel);
     }
 
-    static void SameShape(Tensor a, Tensor b, string op)
-    {
-        if (!Shape.Equal(a.ShapeSpan, b.ShapeSpan))
-            throw new ArgumentException($"{op}: shapes differ: {Shape.Format(a.ShapeSpan)} vs {Shape.Format(b.ShapeSpan)}");
-    }
-
     public void Dispose()
     {
         if (_disposed) return;
