@@ -55,8 +55,7 @@ public sealed unsafe partial class CudaOps
         var plan = AttentionLaunch.Plan(a, TensorCoreAttention);
         if (plan.SharedBytes > Info.MaxSharedMemoryPerBlockOptin)
             throw new NotSupportedException($"Attention: head dim {d} needs {plan.SharedBytes} bytes of shared memory in {plan.Kernel}, the device allows {Info.MaxSharedMemoryPerBlockOptin}");
-        void** args = stackalloc void*[] { &a };
-        _kernels.Launch(_kernels.Function(plan.Module, plan.Kernel), plan.GridX, plan.GridY, plan.BlockX, plan.SharedBytes, _stream.Handle, args, plan.Kernel);
+        _kernels.Launch(plan, _stream.Handle, [KernelArg.Struct(&a)]);
         return o;
     }
 
@@ -103,10 +102,8 @@ public sealed unsafe partial class CudaOps
         using var l2c = Dense(lse2, DType.F32);
         ulong p1 = Ptr(o1), pl1 = Ptr(lse1), p2 = Ptr(o2c.T), pl2 = Ptr(l2c.T);
         int o2dt = (int)o2.DType, dt = (int)o1.DType;
-        void** args = stackalloc void*[] { &p1, &pl1, &p2, &o2dt, &pl2, &dt, &B, &N, &H, &d };
-        Launch("pointwise", "merge_attention", B * N * H * d, args);
+        Launch(CudaKernels.MergeAttention, B * N * H * d, [p1, pl1, p2, o2dt, pl2, dt, B, N, H, d]);
         long n = lse1.NumElements;
-        void** args2 = stackalloc void*[] { &pl1, &pl2, &n };
-        Launch("pointwise", "merge_lse", n, args2);
+        Launch(CudaKernels.MergeLse, n, [pl1, pl2, n]);
     }
 }

@@ -32,8 +32,7 @@ public sealed unsafe partial class CudaOps
             ulong py = Ptr(y), pb = Ptr(bc.T);
             int ydt = (int)dt, bdt = (int)bias.DType;
             long B = n, C = o, S = (long)oh * ow;
-            void** args = stackalloc void*[] { &py, &ydt, &pb, &bdt, &B, &C, &S };
-            Launch("pointwise", "add_channel_bias", B * C * S, args);
+            Launch(CudaKernels.AddChannelBias, B * C * S, [py, ydt, pb, bdt, B, C, S]);
         }
         return y;
     }
@@ -63,16 +62,14 @@ public sealed unsafe partial class CudaOps
         using var cols = Empty(dt, (int)chunk, (int)taps);
         ulong pc = Ptr(cols), px0 = Ptr(x), pw = Ptr(w), py0 = Ptr(y);
         int idt = (int)dt, ikh = kh, ikw = kw, istride = stride, ipad = padding;
-        long C = c, H = h, W = wd, OW = ow, s0 = 0, count = 0;
-        ulong px = px0;
-        void** args = stackalloc void*[] { &pc, &px, &idt, &C, &H, &W, &ikh, &ikw, &istride, &ipad, &OW, &s0, &count };
+        long C = c, H = h, W = wd, OW = ow;
         for (int img = 0; img < n; img++)
         {
-            px = px0 + (ulong)((long)img * c * h * wd * size);
-            for (s0 = 0; s0 < pixels; s0 += chunk)
+            ulong px = px0 + (ulong)((long)img * c * h * wd * size);
+            for (long s0 = 0; s0 < pixels; s0 += chunk)
             {
-                count = Math.Min(chunk, pixels - s0);
-                Launch("copy", "im2col", count * taps, args);
+                long count = Math.Min(chunk, pixels - s0);
+                Launch(CudaKernels.Im2Col, count * taps, [pc, px, idt, C, H, W, ikh, ikw, istride, ipad, OW, s0, count]);
                 Gemm(dt, transA: true, m: count, n: o, k: taps, a: pc, lda: taps, strideA: 0, b: pw, ldb: taps, strideB: 0,
                     d: py0 + (ulong)(((long)img * o * pixels + s0) * size), ldd: pixels, strideD: 0, batch: 1,
                     alpha: 1f, epilogue: EpilogueDefault, bias: 0);
@@ -147,8 +144,7 @@ public sealed unsafe partial class CudaOps
         ulong py = Ptr(y), pt = Ptr(tc.T), pi = Ptr(idT);
         int odt = (int)ActivationType, tdt = (int)table.DType;
         long rows = ids.Length;
-        void** args = stackalloc void*[] { &py, &odt, &pt, &tdt, &pi, &rows, &dim };
-        Launch("copy", "embedding_gather", rows * dim, args);
+        Launch(CudaKernels.EmbeddingGather, rows * dim, [py, odt, pt, tdt, pi, rows, dim]);
         return y;
     }
 }

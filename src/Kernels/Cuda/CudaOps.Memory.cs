@@ -132,14 +132,12 @@ public sealed unsafe partial class CudaOps
         if (dst.IsContiguous && src.IsContiguous)
         {
             int ddt = (int)dst.DType, sdt = (int)src.DType;
-            void** a = stackalloc void*[] { &d, &ddt, &s, &sdt, &n };
-            Launch("copy", "convert", n, a);
+            Launch(CudaKernels.Convert, n, [d, ddt, s, sdt, n]);
             return;
         }
         var dl = KernelLayout.Of(dst);
         var sl = KernelLayout.Of(src);
-        void** args = stackalloc void*[] { &d, &dl, &s, &sl, &n };
-        Launch("copy", "copy_strided", n, args);
+        Launch(CudaKernels.CopyStrided, n, [d, KernelArg.Struct(&dl), s, KernelArg.Struct(&sl), n]);
     }
 
     public Tensor Concat(int axis, params Tensor[] xs)

@@ -18,8 +18,7 @@ public sealed unsafe partial class CudaOps
         var y = NewLike(x);
         ulong py = Ptr(y), px = Ptr(xc.T), pw = PtrOrZero(wc.TOrNull, "weight"), pb = PtrOrZero(bc.TOrNull, "bias");
         int dt = (int)x.DType, wdt = (int)(weight?.DType ?? DType.F32), bdt = (int)(bias?.DType ?? DType.F32);
-        void** args = stackalloc void*[] { &py, &px, &dt, &pw, &wdt, &pb, &bdt, &D, &eps };
-        LaunchRows("norms", "layer_norm", x.NumElements / Math.Max(D, 1), RowThreads(D), args);
+        LaunchRows(CudaKernels.LayerNorm, x.NumElements / Math.Max(D, 1), RowThreads(D), [py, px, dt, pw, wdt, pb, bdt, D, eps]);
         return y;
     }
 
@@ -33,8 +32,7 @@ public sealed unsafe partial class CudaOps
         var y = NewLike(x);
         ulong py = Ptr(y), px = Ptr(xc.T), pw = PtrOrZero(wc.TOrNull, "weight");
         int dt = (int)x.DType, wdt = (int)(weight?.DType ?? DType.F32);
-        void** args = stackalloc void*[] { &py, &px, &dt, &pw, &wdt, &D, &eps };
-        LaunchRows("norms", "rms_norm", x.NumElements / Math.Max(D, 1), RowThreads(D), args);
+        LaunchRows(CudaKernels.RmsNorm, x.NumElements / Math.Max(D, 1), RowThreads(D), [py, px, dt, pw, wdt, D, eps]);
         return y;
     }
 
@@ -49,8 +47,7 @@ public sealed unsafe partial class CudaOps
         var y = NewLike(x);
         ulong py = Ptr(y), px = Ptr(xc.T), pw = PtrOrZero(wc.TOrNull, "weight"), pb = PtrOrZero(bc.TOrNull, "bias");
         int dt = (int)x.DType, wdt = (int)(weight?.DType ?? DType.F32), bdt = (int)(bias?.DType ?? DType.F32), g = groups;
-        void** args = stackalloc void*[] { &py, &px, &dt, &pw, &wdt, &pb, &bdt, &C, &S, &g, &eps };
-        LaunchRows("norms", "group_norm", B * groups, 512, args);
+        LaunchRows(CudaKernels.GroupNorm, B * groups, 512, [py, px, dt, pw, wdt, pb, bdt, C, S, g, eps]);
         return y;
     }
 
@@ -70,7 +67,6 @@ public sealed unsafe partial class CudaOps
         long D = x.Dim(-1);
         ulong py = Ptr(y), px = Ptr(x);
         int ydt = (int)y.DType, xdt = (int)x.DType;
-        void** args = stackalloc void*[] { &py, &ydt, &px, &xdt, &D };
-        LaunchRows("norms", "softmax_rows", x.NumElements / Math.Max(D, 1), RowThreads(D), args);
+        LaunchRows(CudaKernels.SoftmaxRows, x.NumElements / Math.Max(D, 1), RowThreads(D), [py, ydt, px, xdt, D]);
     }
 }

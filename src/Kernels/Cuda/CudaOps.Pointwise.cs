@@ -20,8 +20,7 @@ public sealed unsafe partial class CudaOps
         ulong py = Ptr(y), px = Ptr(x);
         int dt = (int)x.DType, a = (int)act;
         long n = x.NumElements;
-        void** args = stackalloc void*[] { &py, &px, &dt, &n, &a };
-        Launch("pointwise", "activate_kernel", n, args);
+        Launch(CudaKernels.Activate, n, [py, px, dt, n, a]);
     }
 
     public Tensor Add(Tensor a, Tensor b) => Binary(a, b, 0, "Add");
@@ -53,8 +52,7 @@ public sealed unsafe partial class CudaOps
         var al = KernelLayout.Of(a);
         var bl = KernelLayout.Of(b, a.ShapeSpan, bStrides);
         long n = a.NumElements;
-        void** args = stackalloc void*[] { &po, &odt, &pa, &al, &pb, &bl, &n, &op };
-        Launch("pointwise", "binary_bcast", n, args);
+        Launch(CudaKernels.BinaryBroadcast, n, [po, odt, pa, KernelArg.Struct(&al), pb, KernelArg.Struct(&bl), n, op]);
     }
 
     public Tensor Scale(Tensor x, float scale, float shift = 0f)
@@ -65,8 +63,7 @@ public sealed unsafe partial class CudaOps
         ulong py = Ptr(y), px = Ptr(xc.T);
         int dt = (int)x.DType;
         long n = x.NumElements;
-        void** args = stackalloc void*[] { &py, &px, &dt, &n, &scale, &shift };
-        Launch("pointwise", "scale_shift", n, args);
+        Launch(CudaKernels.ScaleShift, n, [py, px, dt, n, scale, shift]);
         return y;
     }
 
@@ -82,8 +79,7 @@ public sealed unsafe partial class CudaOps
         ulong py = Ptr(y), px = Ptr(xc.T), psh = Ptr(shc.T), psc = Ptr(scc.T);
         int dt = (int)x.DType, shdt = (int)shift.DType, scdt = (int)scale.DType;
         long B = x.Dim(0), N = x.Dim(1), D = x.Dim(2);
-        void** args = stackalloc void*[] { &py, &px, &dt, &psh, &shdt, &shStride, &psc, &scdt, &scStride, &B, &N, &D };
-        Launch("pointwise", "modulate", B * N * D, args);
+        Launch(CudaKernels.Modulate, B * N * D, [py, px, dt, psh, shdt, shStride, psc, scdt, scStride, B, N, D]);
         return y;
     }
 
@@ -99,8 +95,7 @@ public sealed unsafe partial class CudaOps
         ulong po = Ptr(o), px = Ptr(xc.T), py = Ptr(yc.T), pg = Ptr(gc.T);
         int dt = (int)x.DType, ydt = (int)y.DType, gdt = (int)gate.DType;
         long B = x.Dim(0), N = x.Dim(1), D = x.Dim(2);
-        void** args = stackalloc void*[] { &po, &px, &dt, &py, &ydt, &pg, &gdt, &gStride, &B, &N, &D };
-        Launch("pointwise", "gated_residual", B * N * D, args);
+        Launch(CudaKernels.GatedResidual, B * N * D, [po, px, dt, py, ydt, pg, gdt, gStride, B, N, D]);
         return o;
     }
 
@@ -116,8 +111,7 @@ public sealed unsafe partial class CudaOps
         var y = NewLike(x);
         ulong py = Ptr(y), px = Ptr(xc.T), pc = Ptr(cc.T), ps = Ptr(sc.T);
         int dt = (int)x.DType, t = (int)tdt, il = interleaved ? 1 : 0;
-        void** args = stackalloc void*[] { &py, &px, &dt, &pc, &ps, &t, &B, &N, &H, &d, &il };
-        Launch("pointwise", "rope", B * N * H * d, args);
+        Launch(CudaKernels.Rope, B * N * H * d, [py, px, dt, pc, ps, t, B, N, H, d, il]);
         return y;
     }
 }
