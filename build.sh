@@ -21,7 +21,7 @@ case "$cmd" in
     # for the CUDA libraries (native/emu, tests/XDit.Tests/Cuda/Emulation/EmulatedCuda.cs).
     if [ $# -eq 0 ] && ! ldconfig -p 2>/dev/null | grep -q 'libcuda\.so\.1 '; then
       echo "--- the CUDA backend on the CPU emulator"
-      XDIT_TEST_CUDA_EMULATOR=1 XDIT_EMU_DEVICE_COUNT=2 dotnet "$tests" -noColor -class XDit.Tests.Cuda.CudaRuntimeTests -class XDit.Tests.Cuda.CudaOpsTests \
+      XDIT_TEST_CUDA_EMULATOR=1 XDIT_EMU_DEVICE_COUNT=2 dotnet "$tests" -noColor -class XDit.Tests.Cuda.CudaRuntimeTests -class XDit.Tests.Cuda.CudaOpsTests -class XDit.Tests.Cuda.CudaOpContractTests -class XDit.Tests.Cuda.Emulation.EmulatedLaunchTests \
         -class XDit.Tests.Comm.NcclCommunicatorTests \
         -class XDit.Tests.Cuda.Emulation.EmulatedCudaPipelineTests -class XDit.Tests.Cuda.Emulation.EmulatedCudaParallelTests \
         -class XDit.Tests.Cuda.Emulation.EmulatedGemmFallbackTests -class XDit.Tests.Cuda.Emulation.EmulatedNcclGenerationTests \

@@ -476,10 +476,13 @@ namespace
     thread_local std::string lastError;
 }
 
+void xdit_emu::set_error(const std::string& message) { lastError = message; }
+
 // The C entry points, called by tests/XDit.Tests/Cuda/Emulation/KernelEmulator.cs.
 extern "C"
 {
-    // Runs kernel `name` over the grid as cuLaunchKernel would; 0 on success, otherwise xdit_emu_error() says why.
+    // Runs kernel `name` over the grid as cuLaunchKernel would; 0 on success, otherwise xdit_emu_error() says why
+    // (also after a launch the stand-in driver refused).
     int xdit_emu_launch(const char* name, unsigned gx, unsigned gy, unsigned gz, unsigned bx, unsigned by, unsigned bz,
                         unsigned sharedBytes, void** args)
     {

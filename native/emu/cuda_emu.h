@@ -109,6 +109,9 @@ namespace xdit_emu
     // The kernel registered under name, or null.
     const Kernel* find_kernel(const char* name);
 
+    // Sets the message xdit_emu_error() returns on this thread (a launch the stand-in driver refused, say).
+    void set_error(const std::string& message);
+
     // Runs kernel k over the grid; false with the reason in error when the launch cannot complete. illegalAddress
     // (where given) says whether it failed because a thread touched a guard page (CUDA_ERROR_ILLEGAL_ADDRESS).
     bool launch(const Kernel& k, unsigned gx, unsigned gy, unsigned gz, unsigned bx, unsigned by, unsigned bz, unsigned sharedBytes,

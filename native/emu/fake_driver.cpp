@@ -513,6 +513,23 @@ extern "C"
             return CUDA_ERROR_INVALID_VALUE;
         if ((int)shared > f->maxDynamicShared) return CUDA_ERROR_INVALID_VALUE;
         if (!f->kernel->paramSizes.empty() && !params) return CUDA_ERROR_INVALID_VALUE;
+        if (params)
+        {
+            // The host passes kernelParams null-terminated (KernelLibrary.Launch): the real driver reads only the
+            // kernel's own count, so a launch with one argument too many or too few would go unseen there. Here
+            // the null must sit exactly at the registered parameter count.
+            const std::size_t expected = f->kernel->paramSizes.size();
+            std::size_t found = 0;
+            while (found < 256 && params[found]) ++found;
+            if (found != expected)
+            {
+                std::string message = "cuLaunchKernel(" + f->name + "): the kernel takes " + std::to_string(expected)
+                    + " parameters, kernelParams holds " + std::to_string(found) + " before its terminating null";
+                std::fprintf(stderr, "xdit emulator: %s\n", message.c_str());
+                xdit_emu::set_error(message);
+                return CUDA_ERROR_INVALID_VALUE;
+            }
+        }
         Op op{ Op::Launch };
         op.f = f;
         unsigned g[3] = { gx, gy, gz }, b[3] = { bx, by, bz };

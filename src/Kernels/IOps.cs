@@ -10,7 +10,8 @@ public sealed record AttentionOptions
 {
     /// <summary>Softmax scale; null means 1/sqrt(head_dim).</summary>
     public float? Scale { get; init; }
-    /// <summary>Additive bias per key, shape [B, Nk] (PixArt's −10000 on padded text keys, T5/CLIP padding).</summary>
+    /// <summary>Additive bias per key, shape [B, Nk], or [1, Nk] shared by every batch (PixArt's −10000 on padded
+    /// text keys, T5/CLIP padding).</summary>
     public Tensor? KeyBias { get; init; }
     /// <summary>Additive bias per (head, query, key), shape [B or 1, H, Nq, Nk] (T5's relative position bias).</summary>
     public Tensor? Bias { get; init; }
@@ -25,8 +26,9 @@ public sealed record AttentionOptions
 /// <summary>
 /// The op set every model is written against. CpuOps is the float32 reference; CudaOps runs the same ops on the
 /// GPU. Every op that returns a tensor allocates it from the backend's arena: the caller owns it and disposes it.
-/// Inputs may be strided views unless an op says "contiguous". Shapes are checked and mismatches throw
-/// <see cref="ArgumentException"/> naming both shapes.
+/// Inputs may be strided views unless an op says "contiguous". Shapes and dtypes are checked by the op's entry in
+/// <see cref="OpContracts"/>, which both backends call first, and mismatches throw <see cref="ArgumentException"/>
+/// naming the op and both shapes.
 /// </summary>
 public interface IOps : IDisposable
 {
@@ -83,15 +85,17 @@ public interface IOps : IDisposable
 
     // ---- attention ----
     /// <summary>
-    /// softmax(Q·Kᵀ·scale + biases)·V per head. q [B, Nq, H, d]; k, v [B, Nk, H, d] (k and v may have fewer heads
-    /// only if equal to H; no GQA). Returns [B, Nq, H, d]. When <paramref name="lse"/> is given ([B, H, Nq], F32)
-    /// it receives the natural log-sum-exp of each row's scaled, biased scores (for merging partial attentions).
-    /// A row whose keys are all masked by −∞ yields zeros and lse −∞.
+    /// softmax(Q·Kᵀ·scale + biases)·V per head. q [B, Nq, H, d]; k and v both [B, Nk, H, d]: the same batch, head
+    /// count and head dim as q (no grouped-query heads, no value head dim of its own), any Nk. KeyBias [B, Nk] or
+    /// [1, Nk]; Bias [B, H, Nq, Nk] or [1, H, Nq, Nk]; Window ≥ 0. Returns [B, Nq, H, d]. When <paramref name="lse"/>
+    /// is given (a contiguous F32 [B, H, Nq]) it receives the natural log-sum-exp of each row's scaled, biased scores
+    /// (for merging partial attentions). A row whose keys are all masked by −∞ yields zeros and lse −∞. The contract
+    /// is <see cref="OpContracts.Attention"/>; anything else throws ArgumentException on every backend.
     /// </summary>
     Tensor Attention(Tensor q, Tensor k, Tensor v, AttentionOptions? options = null, Tensor? lse = null);
     /// <summary>Merges a partial attention result into an accumulator, in place: given (o1, lse1) over one key
     /// set and (o2, lse2) over a disjoint one, writes the result over the union into o1/lse1.
-    /// o [B, N, H, d]; lse [B, H, N].</summary>
+    /// o [B, N, H, d]; lse [B, H, N]; o1 and lse1 contiguous, lse1 F32 (<see cref="OpContracts.MergeAttention"/>).</summary>
     void MergeAttention(Tensor o1, Tensor lse1, Tensor o2, Tensor lse2);
 
     /// <summary>Rotary embedding on x [B, N, H, d] with tables cos, sin [N, d] (same angle repeated per pair as

@@ -13,23 +13,13 @@ public sealed partial class CpuOps
 
     public unsafe Tensor Attention(Tensor q, Tensor k, Tensor v, AttentionOptions? options = null, Tensor? lse = null)
     {
-        RequireRank(q, 4, "Attention", nameof(q));
-        RequireRank(k, 4, "Attention", nameof(k));
-        RequireRank(v, 4, "Attention", nameof(v));
+        OpContracts.Attention(q, k, v, options, lse);
         int B = q.Dim(0), Nq = q.Dim(1), H = q.Dim(2), d = q.Dim(3);
         int Nk = k.Dim(1), dv = v.Dim(3);
-        if (k.Dim(0) != B || k.Dim(2) != H || k.Dim(3) != d) throw Mismatch("Attention", "k must be [B, Nk, H, d] like q", q, "q", k, "k");
-        if (v.Dim(0) != B || v.Dim(1) != Nk || v.Dim(2) != H) throw Mismatch("Attention", "v must be [B, Nk, H, dv] like k", k, "k", v, "v");
         options ??= new AttentionOptions();
         float scale = options.Scale ?? 1f / MathF.Sqrt(d);
         var keyBias = options.KeyBias;
-        if (keyBias is not null && (keyBias.Rank != 2 || (keyBias.Dim(0) != B && keyBias.Dim(0) != 1) || keyBias.Dim(1) != Nk))
-            throw Mismatch("Attention", "KeyBias must be [B, Nk]", k, "k", keyBias, "KeyBias");
         var bias = options.Bias;
-        if (bias is not null && (bias.Rank != 4 || (bias.Dim(0) != B && bias.Dim(0) != 1) || bias.Dim(1) != H || bias.Dim(2) != Nq || bias.Dim(3) != Nk))
-            throw Mismatch("Attention", "Bias must be [B or 1, H, Nq, Nk]", q, "q", bias, "Bias");
-        if (lse is not null && (lse.Rank != 3 || lse.Dim(0) != B || lse.Dim(1) != H || lse.Dim(2) != Nq))
-            throw Mismatch("Attention", "lse must be [B, H, Nq]", q, "q", lse, "lse");
 
         var result = NewF32(B, Nq, H, dv);
         using var qd = Read(q);
@@ -39,7 +29,6 @@ public sealed partial class CpuOps
         using var bd = bias is null ? default : Read(bias);
         using var ld = lse is null ? default : Write(lse, nameof(lse));
         bool causal = options.Causal;
-        if (options.Window is < 0) throw new ArgumentException($"Attention: window {options.Window} must be ≥ 0");
         bool windowed = options.Window is not null;
         int window = options.Window ?? 0;
         int kbBatch = keyBias is null || keyBias.Dim(0) == 1 ? 0 : Nk;
@@ -156,12 +145,8 @@ public sealed partial class CpuOps
 
     public void MergeAttention(Tensor o1, Tensor lse1, Tensor o2, Tensor lse2)
     {
-        RequireRank(o1, 4, "MergeAttention", nameof(o1));
-        if (!Shape.Equal(o1.ShapeSpan, o2.ShapeSpan)) throw Mismatch("MergeAttention", "outputs differ", o1, "o1", o2, "o2");
+        OpContracts.MergeAttention(o1, lse1, o2, lse2);
         int B = o1.Dim(0), N = o1.Dim(1), H = o1.Dim(2), d = o1.Dim(3);
-        if (lse1.Rank != 3 || lse1.Dim(0) != B || lse1.Dim(1) != H || lse1.Dim(2) != N)
-            throw Mismatch("MergeAttention", "lse1 must be [B, H, N]", o1, "o1", lse1, "lse1");
-        if (!Shape.Equal(lse1.ShapeSpan, lse2.ShapeSpan)) throw Mismatch("MergeAttention", "lse differ", lse1, "lse1", lse2, "lse2");
         using var a = Write(o1, nameof(o1));
         using var la = Write(lse1, nameof(lse1));
         using var bo = Read(o2);

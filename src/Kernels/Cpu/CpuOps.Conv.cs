@@ -7,15 +7,10 @@ public sealed partial class CpuOps
     /// <summary>im2col per image, then one GEMM: out[O, P] = W[O, C·kh·kw] · col[C·kh·kw, P].</summary>
     public unsafe Tensor Conv2d(Tensor x, Tensor w, Tensor? bias, int stride = 1, int padding = 0)
     {
-        RequireRank(x, 4, "Conv2d", nameof(x));
-        RequireRank(w, 4, "Conv2d", nameof(w));
+        OpContracts.Conv2d(x, w, bias, stride, padding);
         int B = x.Dim(0), C = x.Dim(1), H = x.Dim(2), W = x.Dim(3);
         int O = w.Dim(0), kh = w.Dim(2), kw = w.Dim(3);
-        if (w.Dim(1) != C) throw Mismatch("Conv2d", "input channels differ", x, "x", w, "w");
-        if (stride <= 0 || padding < 0) throw new ArgumentException($"Conv2d: bad stride {stride} or padding {padding}");
-        if (bias is not null) CheckVector(w, bias, O, "Conv2d", nameof(bias));
         int Ho = (H + 2 * padding - kh) / stride + 1, Wo = (W + 2 * padding - kw) / stride + 1;
-        if (Ho <= 0 || Wo <= 0) throw Mismatch("Conv2d", "kernel larger than padded input", x, "x", w, "w");
         int P = Ho * Wo, CK = C * kh * kw;
         var result = NewF32(B, O, Ho, Wo);
         using var xd = Read(x);

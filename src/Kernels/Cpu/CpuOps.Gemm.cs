@@ -6,12 +6,9 @@ public sealed partial class CpuOps
 {
     public unsafe Tensor Linear(Tensor x, Tensor w, Tensor? bias = null, Activation act = Activation.None)
     {
+        OpContracts.Linear(x, w, bias);
         RequireHost(x, nameof(x));
-        RequireRank(w, 2, "Linear", nameof(w));
-        if (x.Rank == 0) throw new ArgumentException("Linear: x must have at least one axis", nameof(x));
         int K = x.Dim(-1), N = w.Dim(0);
-        if (w.Dim(1) != K) throw Mismatch("Linear", "x's last axis must equal w's second", x, "x", w, "w");
-        if (bias is not null) CheckVector(w, bias, N, "Linear", nameof(bias));
         var shape = x.Dims;
         shape[^1] = N;
         int M = Rows(x);
@@ -26,19 +23,12 @@ public sealed partial class CpuOps
 
     public unsafe Tensor MatMul(Tensor a, Tensor b, bool transposeB = false, float alpha = 1f)
     {
+        OpContracts.MatMul(a, b, transposeB);
         RequireHost(a, nameof(a));
         RequireHost(b, nameof(b));
-        if (a.Rank < 2 || b.Rank < 2) throw Mismatch("MatMul", "both operands need at least two axes", a, "a", b, "b");
         int M = a.Dim(-2), K = a.Dim(-1);
-        int bK = transposeB ? b.Dim(-1) : b.Dim(-2), N = transposeB ? b.Dim(-2) : b.Dim(-1);
-        if (bK != K) throw Mismatch("MatMul", transposeB ? "a's last axis must equal b's last (transposeB)" : "a's last axis must equal b's second to last", a, "a", b, "b");
+        int N = transposeB ? b.Dim(-2) : b.Dim(-1);
         bool shared = b.Rank == 2;
-        if (!shared)
-        {
-            if (b.Rank != a.Rank) throw Mismatch("MatMul", "b must be 2-D or have a's leading axes", a, "a", b, "b");
-            for (int i = 0; i < a.Rank - 2; i++)
-                if (a.ShapeSpan[i] != b.ShapeSpan[i]) throw Mismatch("MatMul", "leading axes differ", a, "a", b, "b");
-        }
         int batches = checked((int)(a.NumElements / Math.Max(1L, (long)M * K)));
         if (M == 0 || K == 0) batches = (int)Shape.Product(a.ShapeSpan[..^2]);
         var shape = a.Dims;

@@ -14,9 +14,9 @@ public sealed partial class CpuOps
 
     public void Copy(Tensor dst, Tensor src)
     {
+        OpContracts.Copy(dst, src);
         RequireHost(dst, nameof(dst));
         RequireHost(src, nameof(src));
-        if (!Shape.Equal(dst.ShapeSpan, src.ShapeSpan)) throw Mismatch("Copy", "shapes differ", dst, "dst", src, "src");
         StridedCopy.Copy(dst, src);
     }
 
@@ -30,19 +30,14 @@ public sealed partial class CpuOps
 
     public Tensor Concat(int axis, params Tensor[] xs)
     {
-        if (xs.Length == 0) throw new ArgumentException("Concat: no tensors given", nameof(xs));
+        OpContracts.Concat(axis, xs);
         var first = xs[0];
-        RequireHost(first, "xs[0]");
         int a = first.NormAxis(axis);
         var shape = first.Dims;
         int total = 0;
         for (int i = 0; i < xs.Length; i++)
         {
             RequireHost(xs[i], $"xs[{i}]");
-            if (xs[i].Rank != first.Rank) throw Mismatch("Concat", "ranks differ", first, "xs[0]", xs[i], $"xs[{i}]");
-            for (int d = 0; d < shape.Length; d++)
-                if (d != a && xs[i].ShapeSpan[d] != shape[d])
-                    throw Mismatch("Concat", $"dimensions other than axis {axis} must be equal", first, "xs[0]", xs[i], $"xs[{i}]");
             total += xs[i].ShapeSpan[a];
         }
         shape[a] = total;
@@ -60,10 +55,8 @@ public sealed partial class CpuOps
 
     public Tensor Patchify(Tensor x, int p, bool channelsFirst = true)
     {
-        RequireRank(x, 4, "Patchify", nameof(x));
+        OpContracts.Patchify(x, p);
         int B = x.Dim(0), C = x.Dim(1), H = x.Dim(2), W = x.Dim(3);
-        if (p <= 0 || H % p != 0 || W % p != 0)
-            throw new ArgumentException($"Patchify: x {Shape.Format(x.ShapeSpan)} is not divisible into {p}x{p} patches");
         int gh = H / p, gw = W / p, F = C * p * p;
         using var xd = Read(x);
         var src = xd.Span;
@@ -90,10 +83,8 @@ public sealed partial class CpuOps
 
     public Tensor Unpatchify(Tensor x, int p, int channels, int gridH, int gridW, bool channelsFirst = false)
     {
-        RequireRank(x, 3, "Unpatchify", nameof(x));
+        OpContracts.Unpatchify(x, p, channels, gridH, gridW);
         int B = x.Dim(0), F = channels * p * p;
-        if (x.Dim(1) != gridH * gridW || x.Dim(2) != F)
-            throw new ArgumentException($"Unpatchify: x {Shape.Format(x.ShapeSpan)} does not match expected [{B}, {gridH * gridW}, {F}] (grid {gridH}x{gridW}, {channels} channels, patch {p})");
         int H = gridH * p, W = gridW * p, C = channels;
         using var xd = Read(x);
         var src = xd.Span;
@@ -120,7 +111,7 @@ public sealed partial class CpuOps
 
     public Tensor Upsample2x(Tensor x)
     {
-        RequireRank(x, 4, "Upsample2x", nameof(x));
+        OpContracts.Upsample2x(x);
         int B = x.Dim(0), C = x.Dim(1), H = x.Dim(2), W = x.Dim(3);
         using var xd = Read(x);
         var src = xd.Span;
@@ -140,13 +131,11 @@ public sealed partial class CpuOps
 
     public Tensor Embedding(Tensor table, ReadOnlySpan<long> ids)
     {
-        RequireRank(table, 2, "Embedding", nameof(table));
-        int V = table.Dim(0), D = table.Dim(1);
+        OpContracts.Embedding(table, ids);
+        int D = table.Dim(1);
         var result = NewF32(ids.Length, D);
         for (int i = 0; i < ids.Length; i++)
         {
-            if (ids[i] < 0 || ids[i] >= V)
-                throw new ArgumentOutOfRangeException(nameof(ids), $"Embedding: id {ids[i]} at position {i} is outside table {Shape.Format(table.ShapeSpan)}");
             using var src = table.Slice(0, (int)ids[i], 1);
             using var dst = result.Slice(0, i, 1);
             StridedCopy.Copy(dst, src);

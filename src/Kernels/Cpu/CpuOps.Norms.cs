@@ -8,10 +8,8 @@ public sealed partial class CpuOps
 {
     public Tensor LayerNorm(Tensor x, Tensor? weight, Tensor? bias, float eps)
     {
-        RequireHost(x, nameof(x));
-        int D = x.Rank == 0 ? 1 : x.Dim(-1);
-        CheckVector(x, weight, D, "LayerNorm", nameof(weight));
-        CheckVector(x, bias, D, "LayerNorm", nameof(bias));
+        OpContracts.LayerNorm(x, weight, bias);
+        int D = x.Dim(-1);
         var result = Contiguous32(x);
         using var w = weight is null ? default : Read(weight);
         using var b = bias is null ? default : Read(bias);
@@ -32,9 +30,8 @@ public sealed partial class CpuOps
 
     public Tensor RmsNorm(Tensor x, Tensor? weight, float eps)
     {
-        RequireHost(x, nameof(x));
-        int D = x.Rank == 0 ? 1 : x.Dim(-1);
-        CheckVector(x, weight, D, "RmsNorm", nameof(weight));
+        OpContracts.RmsNorm(x, weight);
+        int D = x.Dim(-1);
         var result = Contiguous32(x);
         using var w = weight is null ? default : Read(weight);
         var o = result.Span<float>();
@@ -51,13 +48,8 @@ public sealed partial class CpuOps
 
     public Tensor GroupNorm(Tensor x, int groups, Tensor? weight, Tensor? bias, float eps)
     {
-        RequireHost(x, nameof(x));
-        if (x.Rank < 2) throw new ArgumentException($"GroupNorm: x must be [B, C, ...], got {Shape.Format(x.ShapeSpan)}", nameof(x));
+        OpContracts.GroupNorm(x, groups, weight, bias);
         int B = x.Dim(0), C = x.Dim(1);
-        if (groups <= 0 || C % groups != 0)
-            throw new ArgumentException($"GroupNorm: {C} channels of x {Shape.Format(x.ShapeSpan)} do not split into {groups} groups");
-        CheckVector(x, weight, C, "GroupNorm", nameof(weight));
-        CheckVector(x, bias, C, "GroupNorm", nameof(bias));
         int spatial = checked((int)(x.NumElements / Math.Max(1, (long)B * C)));
         int perGroup = C / groups, groupLen = perGroup * spatial;
         var result = Contiguous32(x);
@@ -87,8 +79,9 @@ public sealed partial class CpuOps
 
     public Tensor Softmax(Tensor x)
     {
+        OpContracts.Softmax(x);
         var result = Contiguous32(x);
-        int D = x.Rank == 0 ? 1 : x.Dim(-1);
+        int D = x.Dim(-1);
         var o = result.Span<float>();
         int rows = Rows(x);
         for (int r = 0; r < rows; r++) SoftmaxRow(o.Slice(r * D, D));
@@ -112,12 +105,4 @@ public sealed partial class CpuOps
     // Group statistics run over many thousands of values; accumulate in double so they do not drift.
     static double SumDouble(ReadOnlySpan<float> s) { double acc = 0; foreach (var v in s) acc += v; return acc; }
     static double SumSquaresDouble(ReadOnlySpan<float> s) { double acc = 0; foreach (var v in s) acc += (double)v * v; return acc; }
-
-    static void CheckVector(Tensor x, Tensor? v, int n, string op, string name)
-    {
-        if (v is null) return;
-        RequireHost(v, name);
-        if (v.NumElements != n || (v.Rank != 1 && v.Dims.Count(d => d != 1) > 1))
-            throw Mismatch(op, $"{name} must hold {n} values", x, "x", v, name);
-    }
 }

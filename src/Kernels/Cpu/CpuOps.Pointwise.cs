@@ -22,8 +22,17 @@ public sealed partial class CpuOps
         return result;
     }
 
-    public Tensor Add(Tensor a, Tensor b) => Broadcast(a, b, "Add", mul: false);
-    public Tensor Mul(Tensor a, Tensor b) => Broadcast(a, b, "Mul", mul: true);
+    public Tensor Add(Tensor a, Tensor b)
+    {
+        OpContracts.Broadcast("Add", a, b);
+        return Broadcast(a, b, mul: false);
+    }
+
+    public Tensor Mul(Tensor a, Tensor b)
+    {
+        OpContracts.Broadcast("Mul", a, b);
+        return Broadcast(a, b, mul: true);
+    }
 
     /// <summary>Fresh contiguous F32 copy of x.</summary>
     Tensor Contiguous32(Tensor x)
@@ -35,20 +44,17 @@ public sealed partial class CpuOps
     }
 
     /// <summary>a ∘ b with b broadcast to a's shape: b is viewed with stride 0 on its size-1 and missing axes,
-    /// then combined one innermost row at a time.</summary>
-    Tensor Broadcast(Tensor a, Tensor b, string op, bool mul)
+    /// then combined one innermost row at a time. The shapes passed <see cref="OpContracts.Broadcast"/>.</summary>
+    Tensor Broadcast(Tensor a, Tensor b, bool mul)
     {
         RequireHost(a, nameof(a));
         RequireHost(b, nameof(b));
-        if (b.Rank > a.Rank) throw Mismatch(op, "b has a higher rank than a", a, "a", b, "b");
         int rank = a.Rank, lead = rank - b.Rank;
         var strides = new long[rank];
         for (int i = 0; i < b.Rank; i++)
         {
             int bd = b.ShapeSpan[i], ad = a.ShapeSpan[lead + i];
-            if (bd == ad) strides[lead + i] = bd == 1 ? 0 : b.Strides[i];
-            else if (bd == 1) strides[lead + i] = 0;
-            else throw Mismatch(op, "b does not broadcast to a", a, "a", b, "b");
+            strides[lead + i] = bd == ad && bd != 1 ? b.Strides[i] : 0;
         }
         var result = Contiguous32(a);
         if (result.NumElements == 0) return result;
@@ -96,10 +102,9 @@ public sealed partial class CpuOps
 
     public Tensor Modulate(Tensor x, Tensor shift, Tensor scale)
     {
-        RequireRank(x, 3, "Modulate", nameof(x));
+        OpContracts.Modulate(x, shift, scale);
         int B = x.Dim(0), N = x.Dim(1), D = x.Dim(2);
-        int shStride = PerBatchStride(x, shift, "Modulate", nameof(shift));
-        int scStride = PerBatchStride(x, scale, "Modulate", nameof(scale));
+        int shStride = OpContracts.BatchStride(x, shift), scStride = OpContracts.BatchStride(x, scale);
         var result = Contiguous32(x);
         using var sh = Read(shift);
         using var sc = Read(scale);
@@ -121,10 +126,9 @@ public sealed partial class CpuOps
 
     public Tensor GatedResidual(Tensor x, Tensor gate, Tensor y)
     {
-        RequireRank(x, 3, "GatedResidual", nameof(x));
-        if (!Shape.Equal(x.ShapeSpan, y.ShapeSpan)) throw Mismatch("GatedResidual", "x and y differ", x, "x", y, "y");
+        OpContracts.GatedResidual(x, gate, y);
         int B = x.Dim(0), N = x.Dim(1), D = x.Dim(2);
-        int gStride = PerBatchStride(x, gate, "GatedResidual", nameof(gate));
+        int gStride = OpContracts.BatchStride(x, gate);
         var result = Contiguous32(x);
         using var g = Read(gate);
         using var yd = Read(y);
@@ -141,31 +145,10 @@ public sealed partial class CpuOps
         return result;
     }
 
-    /// <summary>Checks a per-batch vector ([B, D], [D], or with a token axis of 1: [B, 1, D]) against x [B, N, D]
-    /// and returns its stride between batches (0 when shared).</summary>
-    static int PerBatchStride(Tensor x, Tensor v, string op, string name)
-    {
-        RequireHost(v, name);
-        int B = x.Dim(0), D = x.Dim(2);
-        var s = v.ShapeSpan;
-        bool ok = v.Rank switch
-        {
-            1 => s[0] == D,
-            2 => (s[0] == B || s[0] == 1) && s[1] == D,
-            3 => (s[0] == B || s[0] == 1) && s[1] == 1 && s[2] == D,
-            _ => false,
-        };
-        if (!ok) throw Mismatch(op, $"{name} must be [B, D] or [D]", x, "x", v, name);
-        return v.Rank == 1 || s[0] == 1 ? 0 : D;
-    }
-
     public Tensor Rope(Tensor x, Tensor cos, Tensor sin, bool interleaved)
     {
-        RequireRank(x, 4, "Rope", nameof(x));
+        OpContracts.Rope(x, cos, sin);
         int B = x.Dim(0), N = x.Dim(1), H = x.Dim(2), d = x.Dim(3);
-        if (cos.Rank != 2 || cos.Dim(0) != N || cos.Dim(1) != d) throw Mismatch("Rope", "cos must be [N, d]", x, "x", cos, "cos");
-        if (!Shape.Equal(cos.ShapeSpan, sin.ShapeSpan)) throw Mismatch("Rope", "cos and sin differ", cos, "cos", sin, "sin");
-        if (d % 2 != 0) throw new ArgumentException($"Rope: head dim must be even, x is {Shape.Format(x.ShapeSpan)}");
         var result = Contiguous32(x);
         using var cd = Read(cos);
         using var sd = Read(sin);

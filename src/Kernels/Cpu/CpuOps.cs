@@ -28,8 +28,7 @@ public sealed partial class CpuOps : IOps
 
     public Tensor Empty(DType dtype, params int[] shape)
     {
-        foreach (var d in shape)
-            if (d < 0) throw new ArgumentException($"negative dimension in shape {Shape.Format(shape)}", nameof(shape));
+        OpContracts.Shape("Empty", shape);
         var storage = _arena.Allocate(Shape.Product(shape) * dtype.SizeOf());
         return new Tensor(storage, dtype, shape, owns: true);
     }
@@ -43,8 +42,7 @@ public sealed partial class CpuOps : IOps
 
     public Tensor FromHost(ReadOnlySpan<float> data, params int[] shape)
     {
-        if (Shape.Product(shape) != data.Length)
-            throw new ArgumentException($"shape {Shape.Format(shape)} needs {Shape.Product(shape)} values, got {data.Length}");
+        OpContracts.FromHost(data.Length, shape);
         var t = Empty(DType.F32, shape);
         data.CopyTo(t.Span<float>());
         return t;
@@ -125,14 +123,6 @@ public sealed partial class CpuOps : IOps
         if (t.IsDisposed) throw new ObjectDisposedException(name, $"{name} {t} was disposed");
         if (t.Storage is not HostStorage) throw new ArgumentException($"{name} {t} does not live in host memory", name);
     }
-
-    static void RequireRank(Tensor t, int rank, string op, string name)
-    {
-        if (t.Rank != rank) throw new ArgumentException($"{op}: {name} must have rank {rank}, got shape {Shape.Format(t.ShapeSpan)}", name);
-    }
-
-    static ArgumentException Mismatch(string op, string what, Tensor a, string aName, Tensor b, string bName) =>
-        new($"{op}: {what}: {aName} {Shape.Format(a.ShapeSpan)} vs {bName} {Shape.Format(b.ShapeSpan)}");
 
     /// <summary>Row count of a tensor viewed as [rows, last].</summary>
     static int Rows(Tensor t) => t.Rank == 0 ? 1 : checked((int)(t.NumElements / Math.Max(1, t.Dim(-1))));

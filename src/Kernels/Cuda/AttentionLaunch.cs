@@ -3,13 +3,17 @@ using XDit.Runtime;
 namespace XDit.Kernels.Cuda;
 
 /// <summary>One kernel launch as the host plans it: the kernel, a 2-D grid, a 1-D block and the dynamic shared memory.</summary>
-public readonly record struct KernelLaunch(string Module, string Kernel, uint GridX, uint GridY, uint BlockX, uint SharedBytes);
+public readonly record struct KernelLaunch(KernelEntry Entry, uint GridX, uint GridY, uint BlockX, uint SharedBytes)
+{
+    public string Module => Entry.Module;
+    public string Kernel => Entry.Name;
+}
 
 /// <summary>
 /// Fills the attention kernels' arguments and picks the kernel from the views alone, with no device: CudaOps
 /// launches what this plans, and the tests run the same plan through the kernel emulator (native/emu) on the CPU.
 /// bf16/f16 with head dims up to 128 go to the tensor-core kernel (native/kernels/attention_tc.cuh, one module
-/// attention_tc_dN.cu per head dim padded to N = 32, 64, 80, 96 or 128); float32 and larger head dims to the general
+/// attention_tc_dN.cu per head dim padded to N of CudaKernels.TensorCoreHeadDims); float32 and larger head dims to the general
 /// one (attention.cu).
 /// </summary>
 public static unsafe class AttentionLaunch
@@ -19,7 +23,6 @@ public static unsafe class AttentionLaunch
 
     const int GeneralWarps = 8, GeneralTile = 32;  // attention.cu's ATT_WARPS, ATT_TILE
     const int TcRows = 64, TcKeys = 64;            // attention_tc.cuh's TC_BM, TC_BN
-    static readonly int[] TcPaddedHeadDims = [32, 64, 80, 96, 128];
 
     /// <summary>The arguments for q, k, v (unit stride on d, one dtype) and a contiguous output o of q's shape;
     /// <paramref name="pointer"/> gives a tensor's address (of its first element) as the kernel will see it.</summary>
@@ -47,7 +50,11 @@ public static unsafe class AttentionLaunch
             a.Vs[i] = v.Strides[i];
             a.Os[i] = o.Strides[i];
         }
-        if (options.KeyBias is { } kb) { a.Kbs[0] = kb.Strides[0]; a.Kbs[1] = kb.Strides[1]; }
+        if (options.KeyBias is { } kb)
+        {
+            a.Kbs[0] = kb.Dim(0) == 1 ? 0 : kb.Strides[0];   // [1, Nk]: every batch reads the one row
+            a.Kbs[1] = kb.Strides[1];
+        }
         if (options.Bias is { } bias)
         {
             a.Bs[0] = bias.Dim(0) == 1 ? 0 : bias.Strides[0];
@@ -69,12 +76,12 @@ public static unsafe class AttentionLaunch
         uint rows = (uint)(a.B * a.H);
         if (tensorCores && UsesTensorCores(dt, a.D))
         {
-            int d = a.D, dp = TcPaddedHeadDims.First(p => p >= d);
+            int d = a.D, dp = CudaKernels.TensorCoreHeadDims.First(p => p >= d);
             uint smem = (uint)(2 * 2 * TcKeys * (dp + 8) * 2);   // two stages of K and V tiles, rows padded by 8 values
-            string kernel = $"flash_attention_tc_{(dt == XDit.Runtime.DType.BF16 ? "bf16" : "f16")}_d{dp}";
-            return new KernelLaunch($"attention_tc_d{dp}", kernel, (uint)((a.Nq + TcRows - 1) / TcRows), rows, 128, smem);
+            var kernel = CudaKernels.FlashAttentionTensorCoreFor(dt == XDit.Runtime.DType.BF16, dp);
+            return new KernelLaunch(kernel, (uint)((a.Nq + TcRows - 1) / TcRows), rows, 128, smem);
         }
         uint generalSmem = (uint)((GeneralTile * (a.D + 1) + GeneralTile * a.D + GeneralWarps * a.D) * sizeof(float));
-        return new KernelLaunch("attention", "flash_attention", (uint)((a.Nq + GeneralWarps - 1) / GeneralWarps), rows, GeneralWarps * 32, generalSmem);
+        return new KernelLaunch(CudaKernels.FlashAttention, (uint)((a.Nq + GeneralWarps - 1) / GeneralWarps), rows, GeneralWarps * 32, generalSmem);
     }
 }

@@ -10,13 +10,9 @@ public sealed unsafe partial class CudaOps
 {
     public Tensor Linear(Tensor x, Tensor w, Tensor? bias = null, Activation act = Activation.None)
     {
+        OpContracts.Linear(x, w, bias);
         Enter();
-        if (w.Rank != 2) throw new ArgumentException($"Linear: weight must be [N, K], got {Shape.Format(w.ShapeSpan)}");
         int n = w.Dim(0), k = w.Dim(1);
-        if (x.Rank < 1 || x.Dim(-1) != k)
-            throw new ArgumentException($"Linear: input {Shape.Format(x.ShapeSpan)} does not end in K = {k} of weight {Shape.Format(w.ShapeSpan)}");
-        if (bias is not null && (bias.Rank != 1 || bias.Dim(0) != n))
-            throw new ArgumentException($"Linear: bias {Shape.Format(bias.ShapeSpan)} does not match N = {n} of weight {Shape.Format(w.ShapeSpan)}");
         var dt = x.DType;
         using var xc = Dense(x);
         using var wc = Dense(w, dt);
@@ -80,17 +76,11 @@ public sealed unsafe partial class CudaOps
 
     public Tensor MatMul(Tensor a, Tensor b, bool transposeB = false, float alpha = 1f)
     {
+        OpContracts.MatMul(a, b, transposeB);
         Enter();
-        if (a.Rank < 2 || b.Rank < 2)
-            throw new ArgumentException($"MatMul needs rank ≥ 2 operands, got {Shape.Format(a.ShapeSpan)} and {Shape.Format(b.ShapeSpan)}");
         int m = a.Dim(-2), k = a.Dim(-1);
-        int kb = transposeB ? b.Dim(-1) : b.Dim(-2);
         int n = transposeB ? b.Dim(-2) : b.Dim(-1);
-        if (kb != k)
-            throw new ArgumentException($"MatMul: inner dims differ: a {Shape.Format(a.ShapeSpan)}, b {Shape.Format(b.ShapeSpan)}{(transposeB ? " (transposed)" : "")}");
         bool shared = b.Rank == 2;
-        if (!shared && !a.ShapeSpan[..^2].SequenceEqual(b.ShapeSpan[..^2]))
-            throw new ArgumentException($"MatMul: batch dims differ: a {Shape.Format(a.ShapeSpan)}, b {Shape.Format(b.ShapeSpan)}");
         var dt = a.DType;
         using var ac = Dense(a);
         using var bc = Dense(b, dt);

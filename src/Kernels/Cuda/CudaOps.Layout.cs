@@ -9,15 +9,10 @@ public sealed unsafe partial class CudaOps
 {
     public Tensor Conv2d(Tensor x, Tensor w, Tensor? bias, int stride = 1, int padding = 0)
     {
+        OpContracts.Conv2d(x, w, bias, stride, padding);
         Enter();
-        if (x.Rank != 4 || w.Rank != 4)
-            throw new ArgumentException($"Conv2d: x [B, C, H, W] and w [O, C, kh, kw] expected, got {Shape.Format(x.ShapeSpan)} and {Shape.Format(w.ShapeSpan)}");
         int n = x.Dim(0), c = x.Dim(1), h = x.Dim(2), wd = x.Dim(3), o = w.Dim(0), kh = w.Dim(2), kw = w.Dim(3);
-        if (w.Dim(1) != c) throw new ArgumentException($"Conv2d: weight {Shape.Format(w.ShapeSpan)} expects {w.Dim(1)} input channels, x {Shape.Format(x.ShapeSpan)} has {c}");
-        CheckVector(bias, o, "Conv2d", "bias");
-        if (stride < 1 || padding < 0) throw new ArgumentException($"Conv2d: stride {stride}, padding {padding}");
         int oh = (h + 2 * padding - kh) / stride + 1, ow = (wd + 2 * padding - kw) / stride + 1;
-        if (oh <= 0 || ow <= 0) throw new ArgumentException($"Conv2d: kernel {kh}×{kw} does not fit input {h}×{wd} with padding {padding}");
         var dt = x.DType;
         using var xc = Dense(x);
         using var wc = Dense(w, dt);
@@ -37,8 +32,7 @@ public sealed unsafe partial class CudaOps
             ulong py = Ptr(y), pb = Ptr(bc.T);
             int ydt = (int)dt, bdt = (int)bias.DType;
             long B = n, C = o, S = (long)oh * ow;
-            void** args = stackalloc void*[] { &py, &ydt, &pb, &bdt, &B, &C, &S };
-            Launch("pointwise", "add_channel_bias", B * C * S, args);
+            Launch(CudaKernels.AddChannelBias, B * C * S, [py, ydt, pb, bdt, B, C, S]);
         }
         return y;
     }
@@ -68,16 +62,14 @@ public sealed unsafe partial class CudaOps
         using var cols = Empty(dt, (int)chunk, (int)taps);
         ulong pc = Ptr(cols), px0 = Ptr(x), pw = Ptr(w), py0 = Ptr(y);
         int idt = (int)dt, ikh = kh, ikw = kw, istride = stride, ipad = padding;
-        long C = c, H = h, W = wd, OW = ow, s0 = 0, count = 0;
-        ulong px = px0;
-        void** args = stackalloc void*[] { &pc, &px, &idt, &C, &H, &W, &ikh, &ikw, &istride, &ipad, &OW, &s0, &count };
+        long C = c, H = h, W = wd, OW = ow;
         for (int img = 0; img < n; img++)
         {
-            px = px0 + (ulong)((long)img * c * h * wd * size);
-            for (s0 = 0; s0 < pixels; s0 += chunk)
+            ulong px = px0 + (ulong)((long)img * c * h * wd * size);
+            for (long s0 = 0; s0 < pixels; s0 += chunk)
             {
-                count = Math.Min(chunk, pixels - s0);
-                Launch("copy", "im2col", count * taps, args);
+                long count = Math.Min(chunk, pixels - s0);
+                Launch(CudaKernels.Im2Col, count * taps, [pc, px, idt, C, H, W, ikh, ikw, istride, ipad, OW, s0, count]);
                 Gemm(dt, transA: true, m: count, n: o, k: taps, a: pc, lda: taps, strideA: 0, b: pw, ldb: taps, strideB: 0,
                     d: py0 + (ulong)(((long)img * o * pixels + s0) * size), ldd: pixels, strideD: 0, batch: 1,
                     alpha: 1f, epilogue: EpilogueDefault, bias: 0);
@@ -87,8 +79,8 @@ public sealed unsafe partial class CudaOps
 
     public Tensor Upsample2x(Tensor x)
     {
+        OpContracts.Upsample2x(x);
         Enter();
-        if (x.Rank != 4) throw new ArgumentException($"Upsample2x: x must be [B, C, H, W], got {Shape.Format(x.ShapeSpan)}");
         int b = x.Dim(0), c = x.Dim(1), h = x.Dim(2), w = x.Dim(3);
         var y = Empty(x.DType, b, c, 2 * h, 2 * w);
         // y viewed as [B, C, H, 2, W, 2]; x repeated along the two 2s by zero strides
@@ -101,10 +93,9 @@ public sealed unsafe partial class CudaOps
 
     public Tensor Patchify(Tensor x, int p, bool channelsFirst = true)
     {
+        OpContracts.Patchify(x, p);
         Enter();
-        if (x.Rank != 4) throw new ArgumentException($"Patchify: x must be [B, C, H, W], got {Shape.Format(x.ShapeSpan)}");
         int b = x.Dim(0), c = x.Dim(1), h = x.Dim(2), w = x.Dim(3);
-        if (p <= 0 || h % p != 0 || w % p != 0) throw new ArgumentException($"Patchify: {h}×{w} is not a multiple of patch size {p}");
         int gh = h / p, gw = w / p;
         var s = x.Strides;
         // x as [B, C, gh, a, gw, b'] then tokens (gh, gw) and features (c, a, b') or (a, b', c)
@@ -118,9 +109,8 @@ public sealed unsafe partial class CudaOps
 
     public Tensor Unpatchify(Tensor x, int p, int channels, int gridH, int gridW, bool channelsFirst = false)
     {
+        OpContracts.Unpatchify(x, p, channels, gridH, gridW);
         Enter();
-        if (x.Rank != 3 || x.Dim(1) != gridH * gridW || x.Dim(2) != channels * p * p)
-            throw new ArgumentException($"Unpatchify: x {Shape.Format(x.ShapeSpan)} is not [B, {gridH}·{gridW}, {channels}·{p}·{p}]");
         int b = x.Dim(0);
         using var xc = Dense(x);
         var xv = channelsFirst
@@ -143,11 +133,9 @@ public sealed unsafe partial class CudaOps
 
     public Tensor Embedding(Tensor table, ReadOnlySpan<long> ids)
     {
+        OpContracts.Embedding(table, ids);
         Enter();
-        if (table.Rank != 2) throw new ArgumentException($"Embedding: table must be [V, D], got {Shape.Format(table.ShapeSpan)}");
-        long v = table.Dim(0), dim = table.Dim(1);
-        for (int i = 0; i < ids.Length; i++)
-            if (ids[i] < 0 || ids[i] >= v) throw new ArgumentOutOfRangeException(nameof(ids), $"Embedding: id {ids[i]} at position {i} is outside the table of {v} rows");
+        long dim = table.Dim(1);
         using var tc = Dense(table);
         var y = Empty(ActivationType, ids.Length, (int)dim);
         if (y.NumElements == 0) return y;
@@ -156,8 +144,7 @@ public sealed unsafe partial class CudaOps
         ulong py = Ptr(y), pt = Ptr(tc.T), pi = Ptr(idT);
         int odt = (int)ActivationType, tdt = (int)table.DType;
         long rows = ids.Length;
-        void** args = stackalloc void*[] { &py, &odt, &pt, &tdt, &pi, &rows, &dim };
-        Launch("copy", "embedding_gather", rows * dim, args);
+        Launch(CudaKernels.EmbeddingGather, rows * dim, [py, odt, pt, tdt, pi, rows, dim]);
         return y;
     }
 }

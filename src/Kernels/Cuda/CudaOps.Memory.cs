@@ -10,6 +10,7 @@ public sealed unsafe partial class CudaOps
 {
     public Tensor Empty(DType dtype, params int[] shape)
     {
+        OpContracts.Shape("Empty", shape);
         Enter();
         long bytes = Shape.Product(shape) * dtype.SizeOf();
         return new Tensor(_arena.Allocate(bytes), dtype, shape, owns: true);
@@ -24,8 +25,7 @@ public sealed unsafe partial class CudaOps
 
     public Tensor FromHost(ReadOnlySpan<float> data, params int[] shape)
     {
-        if (Shape.Product(shape) != data.Length)
-            throw new ArgumentException($"FromHost: shape {Shape.Format(shape)} needs {Shape.Product(shape)} values, got {data.Length}");
+        OpContracts.FromHost(data.Length, shape);
         var t = Empty(ActivationType, shape);
         UploadBytes(t, EncodeFloats(data, ActivationType));
         return t;
@@ -119,8 +119,8 @@ public sealed unsafe partial class CudaOps
 
     public void Copy(Tensor dst, Tensor src)
     {
+        OpContracts.Copy(dst, src);
         Enter();
-        SameShape(dst, src, "Copy");
         long n = dst.NumElements;
         if (n == 0) return;
         ulong d = Ptr(dst, "Copy destination"), s = Ptr(src, "Copy source");
@@ -132,30 +132,21 @@ public sealed unsafe partial class CudaOps
         if (dst.IsContiguous && src.IsContiguous)
         {
             int ddt = (int)dst.DType, sdt = (int)src.DType;
-            void** a = stackalloc void*[] { &d, &ddt, &s, &sdt, &n };
-            Launch("copy", "convert", n, a);
+            Launch(CudaKernels.Convert, n, [d, ddt, s, sdt, n]);
             return;
         }
         var dl = KernelLayout.Of(dst);
         var sl = KernelLayout.Of(src);
-        void** args = stackalloc void*[] { &d, &dl, &s, &sl, &n };
-        Launch("copy", "copy_strided", n, args);
+        Launch(CudaKernels.CopyStrided, n, [d, KernelArg.Struct(&dl), s, KernelArg.Struct(&sl), n]);
     }
 
     public Tensor Concat(int axis, params Tensor[] xs)
     {
-        if (xs.Length == 0) throw new ArgumentException("Concat of nothing");
+        OpContracts.Concat(axis, xs);
         int a = xs[0].NormAxis(axis);
         var shape = xs[0].Dims;
         int total = 0;
-        foreach (var x in xs)
-        {
-            if (x.Rank != shape.Length) throw new ArgumentException($"Concat: ranks differ: {Shape.Format(xs[0].ShapeSpan)} vs {Shape.Format(x.ShapeSpan)}");
-            for (int i = 0; i < shape.Length; i++)
-                if (i != a && x.Dim(i) != shape[i])
-                    throw new ArgumentException($"Concat along axis {axis}: shapes {Shape.Format(xs[0].ShapeSpan)} and {Shape.Format(x.ShapeSpan)} differ off that axis");
-            total += x.Dim(a);
-        }
+        foreach (var x in xs) total += x.Dim(a);
         shape[a] = total;
         var y = Empty(xs[0].DType, shape);
         int off = 0;

@@ -7,65 +7,53 @@ public sealed unsafe partial class CudaOps
 {
     static uint RowThreads(long d) => d >= 1024 ? 512u : d >= 256 ? 256u : 128u;
 
-    static void CheckVector(Tensor? v, long d, string op, string name)
-    {
-        if (v is not null && (v.Rank != 1 || v.Dim(0) != d))
-            throw new ArgumentException($"{op}: {name} {Shape.Format(v.ShapeSpan)} is not [{d}]");
-    }
-
     public Tensor LayerNorm(Tensor x, Tensor? weight, Tensor? bias, float eps)
     {
+        OpContracts.LayerNorm(x, weight, bias);
         Enter();
         long D = x.Dim(-1);
-        CheckVector(weight, D, "LayerNorm", "weight");
-        CheckVector(bias, D, "LayerNorm", "bias");
         using var xc = Dense(x);
         using var wc = DenseOpt(weight);
         using var bc = DenseOpt(bias);
         var y = NewLike(x);
         ulong py = Ptr(y), px = Ptr(xc.T), pw = PtrOrZero(wc.TOrNull, "weight"), pb = PtrOrZero(bc.TOrNull, "bias");
         int dt = (int)x.DType, wdt = (int)(weight?.DType ?? DType.F32), bdt = (int)(bias?.DType ?? DType.F32);
-        void** args = stackalloc void*[] { &py, &px, &dt, &pw, &wdt, &pb, &bdt, &D, &eps };
-        LaunchRows("norms", "layer_norm", x.NumElements / Math.Max(D, 1), RowThreads(D), args);
+        LaunchRows(CudaKernels.LayerNorm, x.NumElements / Math.Max(D, 1), RowThreads(D), [py, px, dt, pw, wdt, pb, bdt, D, eps]);
         return y;
     }
 
     public Tensor RmsNorm(Tensor x, Tensor? weight, float eps)
     {
+        OpContracts.RmsNorm(x, weight);
         Enter();
         long D = x.Dim(-1);
-        CheckVector(weight, D, "RmsNorm", "weight");
         using var xc = Dense(x);
         using var wc = DenseOpt(weight);
         var y = NewLike(x);
         ulong py = Ptr(y), px = Ptr(xc.T), pw = PtrOrZero(wc.TOrNull, "weight");
         int dt = (int)x.DType, wdt = (int)(weight?.DType ?? DType.F32);
-        void** args = stackalloc void*[] { &py, &px, &dt, &pw, &wdt, &D, &eps };
-        LaunchRows("norms", "rms_norm", x.NumElements / Math.Max(D, 1), RowThreads(D), args);
+        LaunchRows(CudaKernels.RmsNorm, x.NumElements / Math.Max(D, 1), RowThreads(D), [py, px, dt, pw, wdt, D, eps]);
         return y;
     }
 
     public Tensor GroupNorm(Tensor x, int groups, Tensor? weight, Tensor? bias, float eps)
     {
+        OpContracts.GroupNorm(x, groups, weight, bias);
         Enter();
-        if (x.Rank < 2) throw new ArgumentException($"GroupNorm: x must be [B, C, ...], got {Shape.Format(x.ShapeSpan)}");
         long B = x.Dim(0), C = x.Dim(1), S = x.NumElements / Math.Max(B * C, 1);
-        if (groups <= 0 || C % groups != 0) throw new ArgumentException($"GroupNorm: {C} channels do not split into {groups} groups");
-        CheckVector(weight, C, "GroupNorm", "weight");
-        CheckVector(bias, C, "GroupNorm", "bias");
         using var xc = Dense(x);
         using var wc = DenseOpt(weight);
         using var bc = DenseOpt(bias);
         var y = NewLike(x);
         ulong py = Ptr(y), px = Ptr(xc.T), pw = PtrOrZero(wc.TOrNull, "weight"), pb = PtrOrZero(bc.TOrNull, "bias");
         int dt = (int)x.DType, wdt = (int)(weight?.DType ?? DType.F32), bdt = (int)(bias?.DType ?? DType.F32), g = groups;
-        void** args = stackalloc void*[] { &py, &px, &dt, &pw, &wdt, &pb, &bdt, &C, &S, &g, &eps };
-        LaunchRows("norms", "group_norm", B * groups, 512, args);
+        LaunchRows(CudaKernels.GroupNorm, B * groups, 512, [py, px, dt, pw, wdt, pb, bdt, C, S, g, eps]);
         return y;
     }
 
     public Tensor Softmax(Tensor x)
     {
+        OpContracts.Softmax(x);
         Enter();
         using var xc = Dense(x);
         var y = NewLike(x);
@@ -79,7 +67,6 @@ public sealed unsafe partial class CudaOps
         long D = x.Dim(-1);
         ulong py = Ptr(y), px = Ptr(x);
         int ydt = (int)y.DType, xdt = (int)x.DType;
-        void** args = stackalloc void*[] { &py, &ydt, &px, &xdt, &D };
-        LaunchRows("norms", "softmax_rows", x.NumElements / Math.Max(D, 1), RowThreads(D), args);
+        LaunchRows(CudaKernels.SoftmaxRows, x.NumElements / Math.Max(D, 1), RowThreads(D), [py, ydt, px, xdt, D]);
     }
 }

@@ -20,8 +20,7 @@ public sealed unsafe partial class CudaOps
         ulong py = Ptr(y), px = Ptr(x);
         int dt = (int)x.DType, a = (int)act;
         long n = x.NumElements;
-        void** args = stackalloc void*[] { &py, &px, &dt, &n, &a };
-        Launch("pointwise", "activate_kernel", n, args);
+        Launch(CudaKernels.Activate, n, [py, px, dt, n, a]);
     }
 
     public Tensor Add(Tensor a, Tensor b) => Binary(a, b, 0, "Add");
@@ -29,35 +28,31 @@ public sealed unsafe partial class CudaOps
 
     Tensor Binary(Tensor a, Tensor b, int op, string name)
     {
+        OpContracts.Broadcast(name, a, b);
         Enter();
         var y = NewLike(a);
-        try { BinaryInto(y, a, b, op, name); }
+        try { BinaryInto(y, a, b, op); }
         catch { y.Dispose(); throw; }
         return y;
     }
 
     /// <summary>out = a (op) b with b broadcast to a's shape (NumPy rules); out contiguous with a's shape and may
-    /// alias a.</summary>
-    void BinaryInto(Tensor output, Tensor a, Tensor b, int op, string name = "Add")
+    /// alias a. The shapes passed <see cref="OpContracts.Broadcast"/>.</summary>
+    void BinaryInto(Tensor output, Tensor a, Tensor b, int op)
     {
-        if (b.Rank > a.Rank)
-            throw new ArgumentException($"{name}: cannot broadcast {Shape.Format(b.ShapeSpan)} to {Shape.Format(a.ShapeSpan)}");
         var bStrides = new long[a.Rank];
         int shift = a.Rank - b.Rank;
         for (int i = 0; i < b.Rank; i++)
         {
             int bd = b.Dim(i), ad = a.Dim(i + shift);
-            if (bd == ad) bStrides[i + shift] = b.Strides[i];
-            else if (bd == 1) bStrides[i + shift] = 0;
-            else throw new ArgumentException($"{name}: cannot broadcast {Shape.Format(b.ShapeSpan)} to {Shape.Format(a.ShapeSpan)}");
+            bStrides[i + shift] = bd == ad ? b.Strides[i] : 0;
         }
         ulong po = Ptr(output), pa = Ptr(a), pb = Ptr(b);
         int odt = (int)output.DType;
         var al = KernelLayout.Of(a);
         var bl = KernelLayout.Of(b, a.ShapeSpan, bStrides);
         long n = a.NumElements;
-        void** args = stackalloc void*[] { &po, &odt, &pa, &al, &pb, &bl, &n, &op };
-        Launch("pointwise", "binary_bcast", n, args);
+        Launch(CudaKernels.BinaryBroadcast, n, [po, odt, pa, KernelArg.Struct(&al), pb, KernelArg.Struct(&bl), n, op]);
     }
 
     public Tensor Scale(Tensor x, float scale, float shift = 0f)
@@ -68,26 +63,15 @@ public sealed unsafe partial class CudaOps
         ulong py = Ptr(y), px = Ptr(xc.T);
         int dt = (int)x.DType;
         long n = x.NumElements;
-        void** args = stackalloc void*[] { &py, &px, &dt, &n, &scale, &shift };
-        Launch("pointwise", "scale_shift", n, args);
+        Launch(CudaKernels.ScaleShift, n, [py, px, dt, n, scale, shift]);
         return y;
-    }
-
-    /// <summary>Checks a per-batch row vector [B, D] or [D] against x [B, N, D]; returns its batch stride.</summary>
-    static long RowStride(Tensor x, Tensor v, string op, string name)
-    {
-        int b = x.Dim(0), d = x.Dim(2);
-        if (v.Rank == 1 && v.Dim(0) == d) return 0;
-        if (v.Rank == 2 && v.Dim(0) == b && v.Dim(1) == d) return d;
-        if (v.Rank == 2 && v.Dim(0) == 1 && v.Dim(1) == d) return 0;
-        throw new ArgumentException($"{op}: {name} {Shape.Format(v.ShapeSpan)} is neither [{b}, {d}] nor [{d}] for x {Shape.Format(x.ShapeSpan)}");
     }
 
     public Tensor Modulate(Tensor x, Tensor shift, Tensor scale)
     {
+        OpContracts.Modulate(x, shift, scale);
         Enter();
-        if (x.Rank != 3) throw new ArgumentException($"Modulate: x must be [B, N, D], got {Shape.Format(x.ShapeSpan)}");
-        long shStride = RowStride(x, shift, "Modulate", "shift"), scStride = RowStride(x, scale, "Modulate", "scale");
+        long shStride = OpContracts.BatchStride(x, shift), scStride = OpContracts.BatchStride(x, scale);
         using var xc = Dense(x);
         using var shc = Dense(shift);
         using var scc = Dense(scale);
@@ -95,17 +79,15 @@ public sealed unsafe partial class CudaOps
         ulong py = Ptr(y), px = Ptr(xc.T), psh = Ptr(shc.T), psc = Ptr(scc.T);
         int dt = (int)x.DType, shdt = (int)shift.DType, scdt = (int)scale.DType;
         long B = x.Dim(0), N = x.Dim(1), D = x.Dim(2);
-        void** args = stackalloc void*[] { &py, &px, &dt, &psh, &shdt, &shStride, &psc, &scdt, &scStride, &B, &N, &D };
-        Launch("pointwise", "modulate", B * N * D, args);
+        Launch(CudaKernels.Modulate, B * N * D, [py, px, dt, psh, shdt, shStride, psc, scdt, scStride, B, N, D]);
         return y;
     }
 
     public Tensor GatedResidual(Tensor x, Tensor gate, Tensor y)
     {
+        OpContracts.GatedResidual(x, gate, y);
         Enter();
-        if (x.Rank != 3) throw new ArgumentException($"GatedResidual: x must be [B, N, D], got {Shape.Format(x.ShapeSpan)}");
-        SameShape(x, y, "GatedResidual");
-        long gStride = RowStride(x, gate, "GatedResidual", "gate");
+        long gStride = OpContracts.BatchStride(x, gate);
         using var xc = Dense(x);
         using var yc = Dense(y);
         using var gc = Dense(gate);
@@ -113,19 +95,15 @@ public sealed unsafe partial class CudaOps
         ulong po = Ptr(o), px = Ptr(xc.T), py = Ptr(yc.T), pg = Ptr(gc.T);
         int dt = (int)x.DType, ydt = (int)y.DType, gdt = (int)gate.DType;
         long B = x.Dim(0), N = x.Dim(1), D = x.Dim(2);
-        void** args = stackalloc void*[] { &po, &px, &dt, &py, &ydt, &pg, &gdt, &gStride, &B, &N, &D };
-        Launch("pointwise", "gated_residual", B * N * D, args);
+        Launch(CudaKernels.GatedResidual, B * N * D, [po, px, dt, py, ydt, pg, gdt, gStride, B, N, D]);
         return o;
     }
 
     public Tensor Rope(Tensor x, Tensor cos, Tensor sin, bool interleaved)
     {
+        OpContracts.Rope(x, cos, sin);
         Enter();
-        if (x.Rank != 4) throw new ArgumentException($"Rope: x must be [B, N, H, d], got {Shape.Format(x.ShapeSpan)}");
         long B = x.Dim(0), N = x.Dim(1), H = x.Dim(2), d = x.Dim(3);
-        if (cos.Rank != 2 || cos.Dim(0) != N || cos.Dim(1) != d) throw new ArgumentException($"Rope: cos {Shape.Format(cos.ShapeSpan)} is not [{N}, {d}]");
-        SameShape(cos, sin, "Rope (cos vs sin)");
-        if (d % 2 != 0) throw new ArgumentException($"Rope: head dim {d} is odd");
         var tdt = cos.DType;
         using var xc = Dense(x);
         using var cc = Dense(cos);
@@ -133,8 +111,7 @@ public sealed unsafe partial class CudaOps
         var y = NewLike(x);
         ulong py = Ptr(y), px = Ptr(xc.T), pc = Ptr(cc.T), ps = Ptr(sc.T);
         int dt = (int)x.DType, t = (int)tdt, il = interleaved ? 1 : 0;
-        void** args = stackalloc void*[] { &py, &px, &dt, &pc, &ps, &t, &B, &N, &H, &d, &il };
-        Launch("pointwise", "rope", B * N * H * d, args);
+        Launch(CudaKernels.Rope, B * N * H * d, [py, px, dt, pc, ps, t, B, N, H, d, il]);
         return y;
     }
 }

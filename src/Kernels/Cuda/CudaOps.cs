@@ -131,23 +131,19 @@ public sealed unsafe partial class CudaOps : IOps
 
     static uint Blocks(long n, int threads = 256) => (uint)Math.Clamp((n + threads - 1) / threads, 1, 65535L * 16);
 
-    void Launch(string module, string kernel, long n, void** args)
+    /// <summary>A grid-stride kernel over <paramref name="n"/> elements, 256 threads a block.</summary>
+    void Launch(KernelEntry kernel, long n, ReadOnlySpan<KernelArg> args)
     {
         if (n == 0) return;
-        _kernels.Launch(_kernels.Function(module, kernel), Blocks(n), 1, 256, 0, _stream.Handle, args, kernel);
+        _kernels.Launch(new KernelLaunch(kernel, Blocks(n), 1, 256, 0), _stream.Handle, args);
     }
 
-    void LaunchRows(string module, string kernel, long rows, uint threads, void** args)
+    /// <summary>A row kernel: one block of <paramref name="threads"/> per row.</summary>
+    void LaunchRows(KernelEntry kernel, long rows, uint threads, ReadOnlySpan<KernelArg> args)
     {
         if (rows == 0) return;
-        if (rows > int.MaxValue) throw new NotSupportedException($"{kernel}: {rows} rows");
-        _kernels.Launch(_kernels.Function(module, kernel), (uint)rows, 1, threads, 0, _stream.Handle, args, kernel);
-    }
-
-    static void SameShape(Tensor a, Tensor b, string op)
-    {
-        if (!Shape.Equal(a.ShapeSpan, b.ShapeSpan))
-            throw new ArgumentException($"{op}: shapes differ: {Shape.Format(a.ShapeSpan)} vs {Shape.Format(b.ShapeSpan)}");
+        if (rows > int.MaxValue) throw new NotSupportedException($"{kernel.Name}: {rows} rows");
+        _kernels.Launch(new KernelLaunch(kernel, (uint)rows, 1, threads, 0), _stream.Handle, args);
     }
 
     public void Dispose()

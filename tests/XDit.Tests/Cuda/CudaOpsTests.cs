@@ -217,6 +217,9 @@ public class CudaOpsTests
         var keyBias = new Input(kb, [B, N]);
         Compare(dt, (o, t) => o.Attention(t[0], t[1], t[2], new AttentionOptions { KeyBias = t[3] }),
             Rand(81, 1, B, N, H, d), Rand(82, 1, B, N, H, d), Rand(83, 1, B, N, H, d), keyBias);
+        // one key-bias row shared by every batch ([1, Nk]): the kernels read it with a zero batch stride
+        Compare(dt, (o, t) => o.Attention(t[0], t[1], t[2], new AttentionOptions { KeyBias = t[3] }),
+            Rand(81, 1, B, N, H, d), Rand(82, 1, B, N, H, d), Rand(83, 1, B, N, H, d), new Input(kb[N..], [1, N]));
         Compare(dt, (o, t) => o.Attention(t[0], t[1], t[2], new AttentionOptions { Bias = t[3], Scale = 1f }),
             Rand(84, 1, B, N, H, 64), Rand(85, 1, B, N, H, 64), Rand(86, 1, B, N, H, 64), Rand(87, 2, 1, H, N, N));
         Compare(dt, (o, t) => o.Attention(t[0], t[1], t[2], new AttentionOptions { Causal = true }),

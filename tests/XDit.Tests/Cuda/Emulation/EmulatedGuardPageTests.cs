@@ -31,9 +31,8 @@ public class EmulatedGuardPageTests
         using var t = gpu.Empty(DType.F32, 256);
         ulong p = ((CudaStorage)t.Storage).Pointer;
         // any module serves: the stand-in resolves every kernel registered with the emulator (native/emu/selftest.emu.cpp)
-        var f = gpu.Kernels.Function("copy", "emu_selftest_read_past_end");
-        void** args = stackalloc void*[] { &p };
-        var e = Assert.Throws<CudaException>(() => gpu.Kernels.Launch(f, 1, 1, 64, 0, gpu.Stream.Handle, args, "emu_selftest_read_past_end"));
+        var kernel = new KernelEntry("copy", "emu_selftest_read_past_end", KernelParam.Pointer);
+        var e = Assert.Throws<CudaException>(() => gpu.Kernels.Launch(new KernelLaunch(kernel, 1, 1, 64, 0), gpu.Stream.Handle, [p]));
         Assert.Contains("CUDA_ERROR_ILLEGAL_ADDRESS", e.Message);
     }
 }

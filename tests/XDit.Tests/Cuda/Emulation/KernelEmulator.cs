@@ -84,6 +84,9 @@ public sealed unsafe class KernelEmulator
         if (rc != 0) throw new InvalidOperationException($"emulated launch of {kernel}: {Marshal.PtrToStringUTF8((nint)_error())}");
     }
 
+    /// <summary>The emulator's last message on this thread: why a launch failed or the stand-in driver refused it.</summary>
+    public string LastError => Marshal.PtrToStringUTF8((nint)_error()) ?? "";
+
     static KernelEmulator? Build()
     {
         string cxx = Environment.GetEnvironmentVariable("CXX") is { Length: > 0 } c ? c : "g++";

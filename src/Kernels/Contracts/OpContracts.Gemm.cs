@@ -1,0 +1,27 @@
+using XDit.Runtime;
+
+namespace XDit.Kernels;
+
+public static partial class OpContracts
+{
+    /// <summary>Linear: x [..., K], w [N, K], bias [N].</summary>
+    public static void Linear(Tensor x, Tensor w, Tensor? bias)
+    {
+        RankAtLeast(x, 1, "[..., K]", "Linear", "x");
+        Rank(w, 2, "[N, K]", "Linear", "w");
+        if (x.Dim(-1) != w.Dim(1)) throw Mismatch("Linear", "x's last axis must equal w's second", x, "x", w, "w");
+        Vector(w, "w", bias, w.Dim(0), "Linear", "bias");
+    }
+
+    /// <summary>MatMul: a [..., M, K]; b [..., K, N] or, transposed, [..., N, K]; b's leading axes equal a's, or b is 2-D.</summary>
+    public static void MatMul(Tensor a, Tensor b, bool transposeB)
+    {
+        RankAtLeast(a, 2, "[..., M, K]", "MatMul", "a");
+        RankAtLeast(b, 2, transposeB ? "[..., N, K]" : "[..., K, N]", "MatMul", "b");
+        int bK = transposeB ? b.Dim(-1) : b.Dim(-2);
+        if (bK != a.Dim(-1))
+            throw Mismatch("MatMul", transposeB ? "a's last axis must equal b's last (transposeB)" : "a's last axis must equal b's second to last", a, "a", b, "b");
+        if (b.Rank != 2 && !a.ShapeSpan[..^2].SequenceEqual(b.ShapeSpan[..^2]))
+            throw Mismatch("MatMul", "b must be 2-D or have a's leading axes", a, "a", b, "b");
+    }
+}

@@ -1,0 +1,64 @@
+using XDit.Runtime;
+
+namespace XDit.Kernels;
+
+public static partial class OpContracts
+{
+    /// <summary>Add and Mul: b broadcasts to a's shape (NumPy rules, b's rank ≤ a's; each axis of b equals a's or is 1).</summary>
+    public static void Broadcast(string op, Tensor a, Tensor b)
+    {
+        NotNull(a, op, "a");
+        NotNull(b, op, "b");
+        if (b.Rank > a.Rank) throw Mismatch(op, "b has a higher rank than a", a, "a", b, "b");
+        int lead = a.Rank - b.Rank;
+        for (int i = 0; i < b.Rank; i++)
+            if (b.Dim(i) != 1 && b.Dim(i) != a.Dim(lead + i)) throw Mismatch(op, "b does not broadcast to a", a, "a", b, "b");
+    }
+
+    /// <summary>Modulate: x [B, N, D]; shift and scale per batch (see <see cref="BatchStride"/>).</summary>
+    public static void Modulate(Tensor x, Tensor shift, Tensor scale)
+    {
+        Rank(x, 3, "[B, N, D]", "Modulate", "x");
+        PerBatch(x, shift, "Modulate", "shift");
+        PerBatch(x, scale, "Modulate", "scale");
+    }
+
+    /// <summary>GatedResidual: x and y [B, N, D]; gate per batch (see <see cref="BatchStride"/>).</summary>
+    public static void GatedResidual(Tensor x, Tensor gate, Tensor y)
+    {
+        Rank(x, 3, "[B, N, D]", "GatedResidual", "x");
+        NotNull(y, "GatedResidual", "y");
+        if (!XDit.Runtime.Shape.Equal(x.ShapeSpan, y.ShapeSpan)) throw Mismatch("GatedResidual", "x and y differ", x, "x", y, "y");
+        PerBatch(x, gate, "GatedResidual", "gate");
+    }
+
+    /// <summary>A per-batch vector of x [B, N, D] that the contract accepted: [B, D], [1, D], [D], [B, 1, D] or
+    /// [1, 1, D]. Returns its stride between batches once dense: D, or 0 when every batch shares it.</summary>
+    public static int BatchStride(Tensor x, Tensor v) => v.Rank == 1 || v.Dim(0) == 1 ? 0 : x.Dim(2);
+
+    static void PerBatch(Tensor x, Tensor v, string op, string name)
+    {
+        NotNull(v, op, name);
+        int B = x.Dim(0), D = x.Dim(2);
+        var s = v.ShapeSpan;
+        bool ok = v.Rank switch
+        {
+            1 => s[0] == D,
+            2 => (s[0] == B || s[0] == 1) && s[1] == D,
+            3 => (s[0] == B || s[0] == 1) && s[1] == 1 && s[2] == D,
+            _ => false,
+        };
+        if (!ok) throw Mismatch(op, $"{name} must be [B, D], [1, D], [D] or [B, 1, D]", x, "x", v, name);
+    }
+
+    /// <summary>Rope: x [B, N, H, d] with d even; cos and sin [N, d].</summary>
+    public static void Rope(Tensor x, Tensor cos, Tensor sin)
+    {
+        Rank(x, 4, "[B, N, H, d]", "Rope", "x");
+        NotNull(cos, "Rope", "cos");
+        NotNull(sin, "Rope", "sin");
+        if (x.Dim(3) % 2 != 0) throw new ArgumentException($"Rope: head dim must be even, x is {Format(x.ShapeSpan)}");
+        if (cos.Rank != 2 || cos.Dim(0) != x.Dim(1) || cos.Dim(1) != x.Dim(3)) throw Mismatch("Rope", "cos must be [N, d]", x, "x", cos, "cos");
+        if (!XDit.Runtime.Shape.Equal(cos.ShapeSpan, sin.ShapeSpan)) throw Mismatch("Rope", "cos and sin differ", cos, "cos", sin, "sin");
+    }
+}
