@@ -26,8 +26,6 @@ public sealed class ModelWeights : IDisposable
     /// (pass no shape to skip the check).</summary>
     public Tensor Get(string name, params int[] expectedShape) => Load(name, expectedShape, castTo: null);
 
-    public Tensor? GetOptional(string name, params int[] expectedShape) => Has(name) ? Get(name, expectedShape) : null;
-
     /// <summary>
     /// A weight or bias of a GEMM or convolution, in the backend's <see cref="IOps.ActivationType"/>. Those ops cast
     /// an operand of another float dtype to the activations' on every call (CudaOps running bf16 over an f16 or f32
@@ -64,10 +62,8 @@ public sealed class ModelWeights : IDisposable
         return t;
     }
 
-    /// <summary>Linear layer <paramref name="prefix"/>.weight [out, in] and, when <paramref name="bias"/>, .bias [out],
-    /// in the activations' dtype (<see cref="GetOperand"/>).</summary>
-    public Linear Linear(string prefix, int inFeatures, int outFeatures, bool bias = true)
-        => new(GetOperand(prefix + ".weight", outFeatures, inFeatures), bias ? GetOperand(prefix + ".bias", outFeatures) : null);
+    /// <summary>All weights, unscoped: models load through <see cref="WeightScope.Pp(string)"/> from here.</summary>
+    public WeightScope Root => new(this);
 
     /// <summary>Bytes of all weights uploaded so far.</summary>
     public long Bytes => _loaded.Sum(t => t.ByteCount);

@@ -18,18 +18,19 @@ sealed class FluxSingleBlock
     readonly Linear _projMlp, _projOut;
     readonly HeadProjection _q, _k, _v;
 
-    public FluxSingleBlock(ModelWeights w, FluxConfig c, int index)
+    /// <summary>Loads the block from its scope (single_transformer_blocks.{i}).</summary>
+    public FluxSingleBlock(WeightScope w, FluxConfig c)
     {
-        _name = $"single_transformer_blocks.{index}";
-        string p = _name;
+        _name = w.Prefix;
         int d = c.InnerDim, h = c.NumAttentionHeads, hd = c.AttentionHeadDim;
         _heads = h;
-        _norm = AdaLayerNormZero.Load(w, p + ".norm", d, 3);
-        _projMlp = w.Linear(p + ".proj_mlp", d, c.MlpDim);
-        _projOut = w.Linear(p + ".proj_out", d + c.MlpDim, d);
-        _q = HeadProjection.Load(w, p + ".attn.to_q", p + ".attn.norm_q", d, h, hd);
-        _k = HeadProjection.Load(w, p + ".attn.to_k", p + ".attn.norm_k", d, h, hd);
-        _v = HeadProjection.Load(w, p + ".attn.to_v", null, d, h, hd);
+        _norm = AdaLayerNormZero.Load(w.Pp("norm"), d, 3);
+        _projMlp = w.Linear("proj_mlp", d, c.MlpDim);
+        _projOut = w.Linear("proj_out", d + c.MlpDim, d);
+        var attn = w.Pp("attn");
+        _q = HeadProjection.Load(attn, "to_q", "norm_q", d, h, hd);
+        _k = HeadProjection.Load(attn, "to_k", "norm_k", d, h, hd);
+        _v = HeadProjection.Load(attn, "to_v", null, d, h, hd);
     }
 
     public void Run(IOps ops, DitState state, IAttention attention)

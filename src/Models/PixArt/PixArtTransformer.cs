@@ -27,15 +27,17 @@ public sealed class PixArtTransformer : DiffusionTransformer
     readonly Linear _projOut;
     readonly Dictionary<(int, int), Tensor> _positionTables = new();
 
-    PixArtTransformer(PixArtConfig config, ModelWeights w)
+    PixArtTransformer(PixArtConfig config, ModelWeights weights)
     {
         Config = config;
-        _weights = w;
+        _weights = weights;
+        var w = weights.Root;
         var c = config;
         int d = c.InnerDim, p = c.PatchSize, ce = c.InChannels * p * p;
 
-        var conv = w.GetOperand("pos_embed.proj.weight", d, c.InChannels, p, p);
-        _patchEmbed = new Linear(conv.Reshape(d, ce), w.GetOperand("pos_embed.proj.bias", d));
+        var posEmbed = w.Pp("pos_embed");
+        var conv = posEmbed.GetOperand("proj.weight", d, c.InChannels, p, p);
+        _patchEmbed = new Linear(conv.Reshape(d, ce), posEmbed.GetOperand("proj.bias", d));
 
         if (c.CaptionChannels is int cap)
         {
@@ -43,19 +45,20 @@ public sealed class PixArtTransformer : DiffusionTransformer
             _captionIn = w.Linear("caption_projection.linear_1", cap, d);
             _captionOut = w.Linear("caption_projection.linear_2", d, d);
         }
-        _timeIn = w.Linear("adaln_single.emb.timestep_embedder.linear_1", TimestepChannels, d);
-        _timeOut = w.Linear("adaln_single.emb.timestep_embedder.linear_2", d, d);
+        var emb = w.Pp("adaln_single").Pp("emb");
+        _timeIn = emb.Linear("timestep_embedder.linear_1", TimestepChannels, d);
+        _timeOut = emb.Linear("timestep_embedder.linear_2", d, d);
         if (c.UseAdditionalConditions)
         {
             int s = c.SizeEmbedDim;
-            _resolutionIn = w.Linear("adaln_single.emb.resolution_embedder.linear_1", TimestepChannels, s);
-            _resolutionOut = w.Linear("adaln_single.emb.resolution_embedder.linear_2", s, s);
-            _aspectIn = w.Linear("adaln_single.emb.aspect_ratio_embedder.linear_1", TimestepChannels, s);
-            _aspectOut = w.Linear("adaln_single.emb.aspect_ratio_embedder.linear_2", s, s);
+            _resolutionIn = emb.Linear("resolution_embedder.linear_1", TimestepChannels, s);
+            _resolutionOut = emb.Linear("resolution_embedder.linear_2", s, s);
+            _aspectIn = emb.Linear("aspect_ratio_embedder.linear_1", TimestepChannels, s);
+            _aspectOut = emb.Linear("aspect_ratio_embedder.linear_2", s, s);
         }
         _adaLinear = w.Linear("adaln_single.linear", d, 6 * d);
         _blocks = new PixArtBlockWeights[c.NumLayers];
-        for (int i = 0; i < c.NumLayers; i++) _blocks[i] = PixArtBlockWeights.Load(w, c, i);
+        for (int i = 0; i < c.NumLayers; i++) _blocks[i] = PixArtBlockWeights.Load(w.Pp("transformer_blocks").Pp(i), c);
         _finalScaleShift = w.Get("scale_shift_table", 2, d);
         _projOut = w.Linear("proj_out", d, p * p * c.OutChannels);
     }

@@ -26,38 +26,40 @@ sealed class SD3JointBlock
     readonly HeadProjection? _q2, _k2, _v2;
     readonly Linear? _toOut2;
 
-    public SD3JointBlock(ModelWeights w, SD3Config c, int index)
+    /// <summary>Loads block <paramref name="index"/> from its scope (transformer_blocks.{index}).</summary>
+    public SD3JointBlock(WeightScope w, SD3Config c, int index)
     {
-        _name = $"transformer_blocks.{index}";
-        string p = _name;
+        _name = w.Prefix;
         int d = c.InnerDim, h = c.NumAttentionHeads, hd = c.AttentionHeadDim;
         _heads = h;
         ContextPreOnly = index == c.NumLayers - 1;
         Dual = c.DualAttentionLayers.Contains(index);
         bool qk = c.HasQkNorm;
 
-        _norm1 = AdaLayerNormZero.Load(w, p + ".norm1", d, Dual ? 9 : 6);
-        if (ContextPreOnly) _norm1ContextLast = AdaLayerNormContinuous.Load(w, p + ".norm1_context", d, d);
-        else _norm1Context = AdaLayerNormZero.Load(w, p + ".norm1_context", d, 6);
+        _norm1 = AdaLayerNormZero.Load(w.Pp("norm1"), d, Dual ? 9 : 6);
+        if (ContextPreOnly) _norm1ContextLast = AdaLayerNormContinuous.Load(w.Pp("norm1_context"), d, d);
+        else _norm1Context = AdaLayerNormZero.Load(w.Pp("norm1_context"), d, 6);
 
-        _q = HeadProjection.Load(w, p + ".attn.to_q", qk ? p + ".attn.norm_q" : null, d, h, hd);
-        _k = HeadProjection.Load(w, p + ".attn.to_k", qk ? p + ".attn.norm_k" : null, d, h, hd);
-        _v = HeadProjection.Load(w, p + ".attn.to_v", null, d, h, hd);
-        _addQ = HeadProjection.Load(w, p + ".attn.add_q_proj", qk ? p + ".attn.norm_added_q" : null, d, h, hd);
-        _addK = HeadProjection.Load(w, p + ".attn.add_k_proj", qk ? p + ".attn.norm_added_k" : null, d, h, hd);
-        _addV = HeadProjection.Load(w, p + ".attn.add_v_proj", null, d, h, hd);
-        _toOut = w.Linear(p + ".attn.to_out.0", d, d);
-        if (!ContextPreOnly) _toAddOut = w.Linear(p + ".attn.to_add_out", d, d);
+        var attn = w.Pp("attn");
+        _q = HeadProjection.Load(attn, "to_q", qk ? "norm_q" : null, d, h, hd);
+        _k = HeadProjection.Load(attn, "to_k", qk ? "norm_k" : null, d, h, hd);
+        _v = HeadProjection.Load(attn, "to_v", null, d, h, hd);
+        _addQ = HeadProjection.Load(attn, "add_q_proj", qk ? "norm_added_q" : null, d, h, hd);
+        _addK = HeadProjection.Load(attn, "add_k_proj", qk ? "norm_added_k" : null, d, h, hd);
+        _addV = HeadProjection.Load(attn, "add_v_proj", null, d, h, hd);
+        _toOut = attn.Linear("to_out.0", d, d);
+        if (!ContextPreOnly) _toAddOut = attn.Linear("to_add_out", d, d);
 
-        _ff = FeedForward.Load(w, p + ".ff", d, 4 * d);
-        if (!ContextPreOnly) _ffContext = FeedForward.Load(w, p + ".ff_context", d, 4 * d);
+        _ff = FeedForward.Load(w.Pp("ff"), d, 4 * d);
+        if (!ContextPreOnly) _ffContext = FeedForward.Load(w.Pp("ff_context"), d, 4 * d);
 
         if (Dual)
         {
-            _q2 = HeadProjection.Load(w, p + ".attn2.to_q", qk ? p + ".attn2.norm_q" : null, d, h, hd);
-            _k2 = HeadProjection.Load(w, p + ".attn2.to_k", qk ? p + ".attn2.norm_k" : null, d, h, hd);
-            _v2 = HeadProjection.Load(w, p + ".attn2.to_v", null, d, h, hd);
-            _toOut2 = w.Linear(p + ".attn2.to_out.0", d, d);
+            var attn2 = w.Pp("attn2");
+            _q2 = HeadProjection.Load(attn2, "to_q", qk ? "norm_q" : null, d, h, hd);
+            _k2 = HeadProjection.Load(attn2, "to_k", qk ? "norm_k" : null, d, h, hd);
+            _v2 = HeadProjection.Load(attn2, "to_v", null, d, h, hd);
+            _toOut2 = attn2.Linear("to_out.0", d, d);
         }
     }
 

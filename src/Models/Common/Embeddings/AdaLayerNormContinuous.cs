@@ -14,12 +14,12 @@ public sealed class AdaLayerNormContinuous
 
     AdaLayerNormContinuous(AdaLayerNormZero inner) { _inner = inner; }
 
-    /// <summary>Loads <paramref name="prefix"/>.linear [2·dim, condDim] + bias.</summary>
-    public static AdaLayerNormContinuous Load(ModelWeights w, string prefix, int dim, int condDim)
+    /// <summary>Loads linear [2·dim, condDim] + bias of the scope.</summary>
+    public static AdaLayerNormContinuous Load(WeightScope w, int dim, int condDim)
     {
         if (dim != condDim)
-            throw new NotSupportedException($"{prefix}: AdaLayerNormContinuous with embedding dim {dim} ≠ conditioning dim {condDim} is not supported");
-        return new(AdaLayerNormZero.Load(w, prefix, dim, 2));
+            throw new NotSupportedException($"{w}: AdaLayerNormContinuous with embedding dim {dim} ≠ conditioning dim {condDim} is not supported");
+        return new(AdaLayerNormZero.Load(w, dim, 2));
     }
 
     public Tensor Apply(IOps ops, Tensor x, Tensor cond)

@@ -23,9 +23,9 @@ public sealed class AdaLayerNormZero
         Chunks = chunks;
     }
 
-    /// <summary>Loads <paramref name="prefix"/>.linear [chunks·dim, dim] + bias.</summary>
-    public static AdaLayerNormZero Load(ModelWeights w, string prefix, int dim, int chunks)
-        => new(w.Linear(prefix + ".linear", dim, chunks * dim), chunks);
+    /// <summary>Loads linear [chunks·dim, dim] + bias of the scope.</summary>
+    public static AdaLayerNormZero Load(WeightScope w, int dim, int chunks)
+        => new(w.Linear("linear", dim, chunks * dim), chunks);
 
     public int Chunks { get; }
 

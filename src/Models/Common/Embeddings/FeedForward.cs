@@ -11,8 +11,8 @@ public sealed class FeedForward
 
     public FeedForward(Linear proj, Linear @out) { _proj = proj; _out = @out; }
 
-    public static FeedForward Load(ModelWeights w, string prefix, int dim, int hidden)
-        => new(w.Linear(prefix + ".net.0.proj", dim, hidden), w.Linear(prefix + ".net.2", hidden, dim));
+    public static FeedForward Load(WeightScope w, int dim, int hidden)
+        => new(w.Linear("net.0.proj", dim, hidden), w.Linear("net.2", hidden, dim));
 
     public Tensor Apply(IOps ops, Tensor x)
     {
