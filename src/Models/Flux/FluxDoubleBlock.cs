@@ -1,5 +1,5 @@
 using XDit.Kernels;
-using XDit.Models.Embeddings;
+using XDit.Models.Layers;
 using XDit.Runtime;
 
 namespace XDit.Models.Flux;
@@ -48,10 +48,10 @@ sealed class FluxDoubleBlock
         var c = state.Text ?? throw new InvalidOperationException($"{_name}: the state has no text tokens");
         var temb = state.Conditioning;
 
-        using var mx = _norm1.Compute(ops, temb);
-        using var mc = _norm1Context.Compute(ops, temb);
-        using var xHat = AdaLayerNormZero.Modulated(ops, x, mx[0], mx[1]);
-        using var cHat = AdaLayerNormZero.Modulated(ops, c, mc[0], mc[1]);
+        using var mx = _norm1.ComputeZero(ops, temb);
+        using var mc = _norm1Context.ComputeZero(ops, temb);
+        using var xHat = AdaLayerNormZero.Modulated(ops, x, mx.ShiftMsa, mx.ScaleMsa);
+        using var cHat = AdaLayerNormZero.Modulated(ops, c, mc.ShiftMsa, mc.ScaleMsa);
 
         var r = FluxAttention.Run(ops, attention, state, _name, _heads, xHat, _q, _k, _v, cHat, _addQ, _addK, _addV);
         using var attnImg = r.Output;
@@ -62,12 +62,12 @@ sealed class FluxDoubleBlock
     }
 
     /// <summary>h + gate_msa·out(attn), then + gate_mlp·FF(LN(·)·(1+scale_mlp)+shift_mlp).</summary>
-    static Tensor Stream(IOps ops, Tensor h, Tensor attn, Linear outProj, FeedForward ff, Modulation m)
+    static Tensor Stream(IOps ops, Tensor h, Tensor attn, Linear outProj, FeedForward ff, AdaLnZeroParts m)
     {
         using var a = outProj.Apply(ops, HeadProjection.MergeHeads(attn));
-        using var h1 = ops.GatedResidual(h, m[2], a);
-        using var f = AdaLayerNormZero.Modulated(ops, h1, m[3], m[4]);
+        using var h1 = ops.GatedResidual(h, m.GateMsa, a);
+        using var f = AdaLayerNormZero.Modulated(ops, h1, m.ShiftMlp, m.ScaleMlp);
         using var y = ff.Apply(ops, f);
-        return ops.GatedResidual(h1, m[5], y);
+        return ops.GatedResidual(h1, m.GateMlp, y);
     }
 }

@@ -1,5 +1,5 @@
 using XDit.Kernels;
-using XDit.Models.Embeddings;
+using XDit.Models.Layers;
 using XDit.Runtime;
 
 namespace XDit.Models.Flux;
@@ -37,10 +37,10 @@ sealed class FluxSingleBlock
     {
         var x = state.Image;
         var c = state.Text ?? throw new InvalidOperationException($"{_name}: the state has no text tokens");
-        using var m = _norm.Compute(ops, state.Conditioning); // shift, scale, gate
+        using var m = _norm.ComputeSingle(ops, state.Conditioning);
 
-        using var xHat = AdaLayerNormZero.Modulated(ops, x, m[0], m[1]);
-        using var cHat = AdaLayerNormZero.Modulated(ops, c, m[0], m[1]);
+        using var xHat = AdaLayerNormZero.Modulated(ops, x, m.Shift, m.Scale);
+        using var cHat = AdaLayerNormZero.Modulated(ops, c, m.Shift, m.Scale);
         using var xMlp = _projMlp.Apply(ops, xHat, Activation.GeluTanh);
         using var cMlp = _projMlp.Apply(ops, cHat, Activation.GeluTanh);
 
@@ -48,8 +48,8 @@ sealed class FluxSingleBlock
         using var attnImg = r.Output;
         using var attnTxt = r.JointOutput!;
 
-        state.ReplaceImage(Rows(ops, x, attnImg, xMlp, m[2]));
-        state.ReplaceText(Rows(ops, c, attnTxt, cMlp, m[2]));
+        state.ReplaceImage(Rows(ops, x, attnImg, xMlp, m.Gate));
+        state.ReplaceText(Rows(ops, c, attnTxt, cMlp, m.Gate));
     }
 
     /// <summary>h + gate·proj_out([attn, mlp]).</summary>

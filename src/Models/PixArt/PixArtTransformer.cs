@@ -1,5 +1,6 @@
 using XDit.Kernels;
 using XDit.Models.Embeddings;
+using XDit.Models.Layers;
 using XDit.Runtime;
 
 namespace XDit.Models.PixArt;
@@ -225,22 +226,20 @@ public sealed class PixArtTransformer : DiffusionTransformer
         var blk = _blocks[index];
         var c = Config;
         var x = state.Image;
-        int b = x.Dim(0), n = x.Dim(1), d = c.InnerDim, h = c.NumAttentionHeads, hd = c.AttentionHeadDim;
+        int h = c.NumAttentionHeads, hd = c.AttentionHeadDim;
         float eps = (float)c.NormEps;
         var text = state.Text ?? throw new InvalidOperationException("PixArt block needs the projected caption in state.Text");
 
         // (shift_msa, scale_msa, gate_msa, shift_mlp, scale_mlp, gate_mlp) = rows of table + temb6 viewed [B, 6, D];
         // laid out [6, B, D] so each row is a contiguous [B, D] slice.
-        using var mod6 = ops.Add(state.Conditioning.Reshape(b, 6, d), blk.ScaleShiftTable);
-        using var mod = ops.Contiguous(mod6.Permute(1, 0, 2));
-        Tensor Row(int k) => mod.Slice(0, k, 1).Reshape(b, d);
+        using var m = Modulate(ops, state.Conditioning, blk.ScaleShiftTable);
 
         // self-attention on the modulated norm
         Tensor x1;
         using (var norm = ops.LayerNorm(x, null, null, eps))
-        using (var a = ops.Modulate(norm, Row(0), Row(1)))
+        using (var a = ops.Modulate(norm, m.ShiftMsa, m.ScaleMsa))
         using (var o = SelfAttention(ops, attention, blk.SelfAttention, a, index, h, hd))
-            x1 = ops.GatedResidual(x, Row(2), o);
+            x1 = ops.GatedResidual(x, m.GateMsa, o);
         state.ReplaceImage(x1);
 
         // cross-attention on the un-normalised tokens, keys/values from the caption
@@ -253,10 +252,10 @@ public sealed class PixArtTransformer : DiffusionTransformer
         // feed-forward on the modulated norm
         Tensor x3;
         using (var norm = ops.LayerNorm(x2, null, null, eps))
-        using (var f = ops.Modulate(norm, Row(3), Row(4)))
+        using (var f = ops.Modulate(norm, m.ShiftMlp, m.ScaleMlp))
         using (var hidden = blk.FeedForwardIn.Apply(ops, f, Activation.GeluTanh))
         using (var y = blk.FeedForwardOut.Apply(ops, hidden))
-            x3 = ops.GatedResidual(x2, Row(5), y);
+            x3 = ops.GatedResidual(x2, m.GateMlp, y);
         state.ReplaceImage(x3);
     }
 
@@ -264,12 +263,18 @@ public sealed class PixArtTransformer : DiffusionTransformer
     public override Tensor FirstBlockModulatedInput(IOps ops, DitState state)
     {
         if (_blocks.Length == 0) throw new InvalidOperationException("PixArt model has no blocks");
-        var x = state.Image;
-        int b = x.Dim(0), d = Config.InnerDim;
-        using var mod6 = ops.Add(state.Conditioning.Reshape(b, 6, d), _blocks[0].ScaleShiftTable);
-        using var mod = ops.Contiguous(mod6.Permute(1, 0, 2));
-        using var norm = ops.LayerNorm(x, null, null, (float)Config.NormEps);
-        return ops.Modulate(norm, mod.Slice(0, 0, 1).Reshape(b, d), mod.Slice(0, 1, 1).Reshape(b, d));
+        using var m = Modulate(ops, state.Conditioning, _blocks[0].ScaleShiftTable);
+        using var norm = ops.LayerNorm(state.Image, null, null, (float)Config.NormEps);
+        return ops.Modulate(norm, m.ShiftMsa, m.ScaleMsa);
+    }
+
+    /// <summary>A block's (shift_msa, scale_msa, gate_msa, shift_mlp, scale_mlp, gate_mlp): its table [6, D] plus
+    /// temb6 [B, 6·D] viewed [B, 6, D], laid out [6, B, D] so each part is a contiguous [B, D] row.</summary>
+    static AdaLnZeroParts Modulate(IOps ops, Tensor temb6, Tensor table)
+    {
+        int b = temb6.Dim(0), d = table.Dim(1);
+        using var mod6 = ops.Add(temb6.Reshape(b, 6, d), table);
+        return new AdaLnZeroParts(Modulation.FromRows(ops.Contiguous(mod6.Permute(1, 0, 2))));
     }
 
     /// <summary>attn1 on the modulated tokens: as one module where the engine's attention runs modules (DiTFastAttn),

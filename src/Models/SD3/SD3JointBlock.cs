@@ -1,5 +1,5 @@
 using XDit.Kernels;
-using XDit.Models.Embeddings;
+using XDit.Models.Layers;
 using XDit.Runtime;
 
 namespace XDit.Models.SD3;
@@ -76,11 +76,11 @@ sealed class SD3JointBlock
         var temb = state.Conditioning;
 
         // Norms of both streams.
-        using var mx = _norm1.Compute(ops, temb);
+        using var mx = _norm1.ComputeZero(ops, temb);
         using var nx = ops.LayerNorm(x, null, null, AdaLayerNormZero.Eps);
-        using var xHat = ops.Modulate(nx, mx[0], mx[1]);
-        using var mc = _norm1Context?.Compute(ops, temb);
-        using var cHat = mc is null ? _norm1ContextLast!.Apply(ops, c, temb) : AdaLayerNormZero.Modulated(ops, c, mc[0], mc[1]);
+        using var xHat = ops.Modulate(nx, mx.ShiftMsa, mx.ScaleMsa);
+        using var mc = _norm1Context?.ComputeZero(ops, temb);
+        using var cHat = mc is null ? _norm1ContextLast!.Apply(ops, c, temb) : AdaLayerNormZero.Modulated(ops, c, mc.ShiftMsa, mc.ScaleMsa);
 
         // Joint attention, image first then text.
         Tensor newX;
@@ -103,14 +103,14 @@ sealed class SD3JointBlock
             using (r.Output)
             {
                 using var ax = _toOut.Apply(ops, HeadProjection.MergeHeads(r.Output));
-                newX = ops.GatedResidual(x, mx[2], ax);
+                newX = ops.GatedResidual(x, mx.GateMsa, ax);
             }
             attnTxt = r.JointOutput;
         }
 
         if (Dual)
         {
-            using var xHat2 = ops.Modulate(nx, mx[6], mx[7]);
+            using var xHat2 = ops.Modulate(nx, mx.ShiftMsa2, mx.ScaleMsa2);
             using var q = _q2!.Apply(ops, xHat2);
             using var k = _k2!.Apply(ops, xHat2);
             using var v = _v2!.Apply(ops, xHat2);
@@ -124,14 +124,14 @@ sealed class SD3JointBlock
             using (r.Output)
             using (var a2 = _toOut2!.Value.Apply(ops, HeadProjection.MergeHeads(r.Output)))
             using (var prev = newX)
-                newX = ops.GatedResidual(prev, mx[8], a2);
+                newX = ops.GatedResidual(prev, mx.GateMsa2, a2);
         }
 
         using (var x1 = newX)
         {
-            using var f = AdaLayerNormZero.Modulated(ops, x1, mx[3], mx[4]);
+            using var f = AdaLayerNormZero.Modulated(ops, x1, mx.ShiftMlp, mx.ScaleMlp);
             using var ff = _ff.Apply(ops, f);
-            state.ReplaceImage(ops.GatedResidual(x1, mx[5], ff));
+            state.ReplaceImage(ops.GatedResidual(x1, mx.GateMlp, ff));
         }
 
         using (attnTxt)
@@ -144,10 +144,10 @@ sealed class SD3JointBlock
             }
             if (attnTxt is null) throw new InvalidOperationException($"{_name}: the attention returned no rows for the text tokens");
             using var ac = _toAddOut!.Value.Apply(ops, HeadProjection.MergeHeads(attnTxt));
-            using var c1 = ops.GatedResidual(c, mc![2], ac);
-            using var f = AdaLayerNormZero.Modulated(ops, c1, mc[3], mc[4]);
+            using var c1 = ops.GatedResidual(c, mc!.GateMsa, ac);
+            using var f = AdaLayerNormZero.Modulated(ops, c1, mc.ShiftMlp, mc.ScaleMlp);
             using var ff = _ffContext!.Apply(ops, f);
-            state.ReplaceText(ops.GatedResidual(c1, mc[5], ff));
+            state.ReplaceText(ops.GatedResidual(c1, mc.GateMlp, ff));
         }
     }
 }

@@ -1,7 +1,7 @@
 using XDit.Kernels;
 using XDit.Runtime;
 
-namespace XDit.Models.Embeddings;
+namespace XDit.Models.Layers;
 
 /// <summary>
 /// The conditioning linear of diffusers' adaptive LayerNorms: emb = linear(SiLU(c)) [B, k·D], cut into k chunks.
@@ -36,6 +36,12 @@ public sealed class AdaLayerNormZero
         using var packed = _linear.Apply(ops, act);
         return Modulation.Split(ops, packed, Chunks);
     }
+
+    /// <summary><see cref="Compute"/> named as AdaLN-zero's 6 (or SD3.5's 9) parts.</summary>
+    public AdaLnZeroParts ComputeZero(IOps ops, Tensor temb) => new(Compute(ops, temb));
+
+    /// <summary><see cref="Compute"/> named as AdaLayerNormZeroSingle's shift, scale, gate.</summary>
+    public AdaLnSingleParts ComputeSingle(IOps ops, Tensor temb) => new(Compute(ops, temb));
 
     /// <summary>norm(x, temb)[0]: x normalised and modulated by the first shift/scale pair (the blocks' attention
     /// input, which TeaCache watches).</summary>

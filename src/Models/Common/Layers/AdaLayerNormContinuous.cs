@@ -1,7 +1,7 @@
 using XDit.Kernels;
 using XDit.Runtime;
 
-namespace XDit.Models.Embeddings;
+namespace XDit.Models.Layers;
 
 /// <summary>
 /// diffusers AdaLayerNormContinuous(dim, cond_dim, elementwise_affine=False, eps=1e-6), used for SD3/Flux
@@ -24,7 +24,7 @@ public sealed class AdaLayerNormContinuous
 
     public Tensor Apply(IOps ops, Tensor x, Tensor cond)
     {
-        using var m = _inner.Compute(ops, cond);
-        return AdaLayerNormZero.Modulated(ops, x, shift: m[1], scale: m[0]);
+        using var m = new ContinuousNormParts(_inner.Compute(ops, cond));
+        return AdaLayerNormZero.Modulated(ops, x, m.Shift, m.Scale);
     }
 }

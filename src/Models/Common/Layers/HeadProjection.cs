@@ -1,7 +1,7 @@
 using XDit.Kernels;
 using XDit.Runtime;
 
-namespace XDit.Models.Embeddings;
+namespace XDit.Models.Layers;
 
 /// <summary>
 /// One of an attention's q/k/v projections: Linear [H·d, in] + b, split into heads, with the optional per-head

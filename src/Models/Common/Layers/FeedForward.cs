@@ -1,7 +1,7 @@
 using XDit.Kernels;
 using XDit.Runtime;
 
-namespace XDit.Models.Embeddings;
+namespace XDit.Models.Layers;
 
 /// <summary>diffusers FeedForward(dim, activation "gelu-approximate", mult 4): net.0.proj [F, D] + b → GELU-tanh
 /// → net.2 [D, F] + b.</summary>
