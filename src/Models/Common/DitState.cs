@@ -17,8 +17,9 @@ public sealed class DitState : IDisposable
     public Tensor? TextKeyBias { get; set; }
     /// <summary>Conditioning vector(s) from the timestep (and pooled text / guidance / micro-conditions).</summary>
     public required Tensor Conditioning { get; set; }
-    /// <summary>Second conditioning tensor where a model needs one (PixArt: the embedded timestep before its 6·D linear).</summary>
-    public Tensor? Conditioning2 { get; set; }
+    /// <summary>PixArt's embedded timestep [B, D] (before adaln_single's 6·D linear), which its Finish modulates
+    /// the output norm with; null for other models.</summary>
+    public Tensor? EmbeddedTimestep { get; set; }
     /// <summary>RoPE tables for the image tokens held [TokenCount, d] and for the text tokens [T, d] (Flux).</summary>
     public Tensor? ImageRopeCos { get; set; }
     public Tensor? ImageRopeSin { get; set; }
@@ -31,6 +32,34 @@ public sealed class DitState : IDisposable
     /// <summary>Patch grid of the image tokens (gh·gw = TotalTokens).</summary>
     public required int GridH { get; init; }
     public required int GridW { get; init; }
+
+    /// <summary>Names of <see cref="Tensors"/>' slots, in their order.</summary>
+    public static IReadOnlyList<string> TensorNames { get; } =
+        [nameof(Image), nameof(Text), nameof(TextKeyBias), nameof(Conditioning), nameof(EmbeddedTimestep),
+         nameof(ImageRopeCos), nameof(ImageRopeSin), nameof(TextRopeCos), nameof(TextRopeSin)];
+
+    /// <summary>Every tensor the blocks and Finish may read, in the order of <see cref="TensorNames"/> (null where
+    /// the model has none): what an executor copies into fixed buffers (a CUDA graph's inputs) or keys a cache by.</summary>
+    public IReadOnlyList<Tensor?> Tensors =>
+        [Image, Text, TextKeyBias, Conditioning, EmbeddedTimestep, ImageRopeCos, ImageRopeSin, TextRopeCos, TextRopeSin];
+
+    /// <summary>A state of the same token layout over other <paramref name="tensors"/> (in <see cref="Tensors"/>'
+    /// order), owning none of them.</summary>
+    public DitState WithTensors(IReadOnlyList<Tensor?> tensors)
+    {
+        if (tensors.Count != TensorNames.Count)
+            throw new ArgumentException($"a DitState has {TensorNames.Count} tensor slots ({string.Join(", ", TensorNames)}), got {tensors.Count} tensors");
+        return new DitState
+        {
+            Image = tensors[0] ?? throw new ArgumentException("a DitState needs its Image tensor"),
+            Text = tensors[1],
+            TextKeyBias = tensors[2],
+            Conditioning = tensors[3] ?? throw new ArgumentException("a DitState needs its Conditioning tensor"),
+            EmbeddedTimestep = tensors[4],
+            ImageRopeCos = tensors[5], ImageRopeSin = tensors[6], TextRopeCos = tensors[7], TextRopeSin = tensors[8],
+            TokenStart = TokenStart, TotalTokens = TotalTokens, GridH = GridH, GridW = GridW,
+        };
+    }
 
     /// <summary>Tensors owned by this state, disposed with it (replaced values are tracked by the model).</summary>
     public List<Tensor> Owned { get; } = new();

@@ -151,7 +151,7 @@ public sealed class PixArtTransformer : DiffusionTransformer
                 Text = text,
                 TextKeyBias = keyBias,
                 Conditioning = temb6,
-                Conditioning2 = embedded,
+                EmbeddedTimestep = embedded,
                 TotalTokens = gh * gw,
                 GridH = gh,
                 GridW = gw,
@@ -334,7 +334,7 @@ public sealed class PixArtTransformer : DiffusionTransformer
     public override Tensor Finish(IOps ops, DitState state)
     {
         var c = Config;
-        var emb = state.Conditioning2 ?? throw new InvalidOperationException("PixArt Finish needs the embedded timestep in state.Conditioning2");
+        var emb = state.EmbeddedTimestep ?? throw new InvalidOperationException("PixArt Finish needs the embedded timestep in state.EmbeddedTimestep");
         // (shift, scale) = scale_shift_table [2, D] + embedded_timestep, shift first
         using var shift = ops.Add(emb, _finalScaleShift.Slice(0, 0, 1).Reshape(c.InnerDim));
         using var scale = ops.Add(emb, _finalScaleShift.Slice(0, 1, 1).Reshape(c.InnerDim));
