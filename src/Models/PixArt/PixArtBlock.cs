@@ -12,7 +12,7 @@ namespace XDit.Models.PixArt;
 /// </summary>
 sealed class PixArtBlock
 {
-    readonly string _name;
+    readonly string _name, _attn1Name, _attn2Name;   // the attention layers' keys are their weights' prefixes
     readonly int _index;
     readonly float _eps;
     readonly Tensor _scaleShiftTable;
@@ -23,6 +23,8 @@ sealed class PixArtBlock
     public PixArtBlock(WeightScope w, PixArtConfig c, int index)
     {
         _name = w.Prefix;
+        _attn1Name = w.Pp("attn1").Prefix;
+        _attn2Name = w.Pp("attn2").Prefix;
         _index = index;
         _eps = (float)c.NormEps;
         int d = c.InnerDim, h = c.NumAttentionHeads;
@@ -55,7 +57,7 @@ sealed class PixArtBlock
         // cross-attention on the un-normalised tokens, keys/values from the caption
         var x1 = state.Image;
         var options = state.TextKeyBias is null ? null : new AttentionOptions { KeyBias = state.TextKeyBias };
-        using (var o = _attn2.Attend(ops, attention, _name + ".attn2", AttentionKind.Cross, x1, text, options))
+        using (var o = _attn2.Attend(ops, attention, _attn2Name, AttentionKind.Cross, x1, text, options))
             state.ReplaceImage(ops.Add(x1, o));
 
         // feed-forward on the modulated norm
@@ -79,7 +81,7 @@ sealed class PixArtBlock
     /// and attended through <see cref="IAttention.Run"/>.</summary>
     Tensor SelfAttention(IOps ops, IAttention attention, Tensor x)
     {
-        string layer = _name + ".attn1";
+        string layer = _attn1Name;
         if (attention is IModuleAttention modules)
             return modules.RunSelfAttention(ops, new SelfAttentionModuleCall
             {

@@ -13,7 +13,7 @@ namespace XDit.Models.SD3;
 /// </summary>
 sealed class SD3JointBlock
 {
-    readonly string _name;
+    readonly string _name, _attnName, _attn2Name;   // the attention layers' keys are their weights' prefixes
     readonly int _heads;
     readonly AdaLayerNormZero _norm1;
     readonly AdaLayerNormZero? _norm1Context;
@@ -41,6 +41,8 @@ sealed class SD3JointBlock
         else _norm1Context = AdaLayerNormZero.Load(w.Pp("norm1_context"), d, 6);
 
         var attn = w.Pp("attn");
+        _attnName = attn.Prefix;
+        _attn2Name = w.Pp("attn2").Prefix;
         _q = HeadProjection.Load(attn, "to_q", qk ? "norm_q" : null, d, h, hd);
         _k = HeadProjection.Load(attn, "to_k", qk ? "norm_k" : null, d, h, hd);
         _v = HeadProjection.Load(attn, "to_v", null, d, h, hd);
@@ -94,7 +96,7 @@ sealed class SD3JointBlock
             using var vc = _addV.Apply(ops, cHat);
             var r = attention.Run(ops, new AttentionCall
             {
-                Layer = _name + ".attn",
+                Layer = _attnName,
                 Kind = AttentionKind.Self,
                 Q = HeadProjection.AsHeads(q, _heads), K = HeadProjection.AsHeads(k, _heads), V = HeadProjection.AsHeads(v, _heads),
                 JointQ = HeadProjection.AsHeads(qc, _heads), JointK = HeadProjection.AsHeads(kc, _heads), JointV = HeadProjection.AsHeads(vc, _heads),
@@ -116,7 +118,7 @@ sealed class SD3JointBlock
             using var v = _v2!.Apply(ops, xHat2);
             var r = attention.Run(ops, new AttentionCall
             {
-                Layer = _name + ".attn2",
+                Layer = _attn2Name,
                 Kind = AttentionKind.Self,
                 Q = HeadProjection.AsHeads(q, _heads), K = HeadProjection.AsHeads(k, _heads), V = HeadProjection.AsHeads(v, _heads),
             });

@@ -57,7 +57,7 @@ public sealed class VaeAttentionBlock
     /// files store as 1×1 convolutions [C, C, 1, 1].</summary>
     static Linear LoadLinear(WeightScope attention, string name, string oldName, int channels)
     {
-        var w = attention.Pp(!attention.Has(name + ".weight") && attention.Has(oldName + ".weight") ? oldName : name);
+        var w = attention.Pp(!attention.Pp(name).Has("weight") && attention.Pp(oldName).Has("weight") ? oldName : name);
         var info = w.Source.Info(w.Name("weight"));
         bool linear = info.Shape is [var o, var i] && o == channels && i == channels;
         bool conv = info.Shape is [var o2, var i2, 1, 1] && o2 == channels && i2 == channels;
