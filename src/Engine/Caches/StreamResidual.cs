@@ -1,6 +1,5 @@
 using XDit.Kernels;
 using XDit.Models;
-using XDit.Models.Embeddings;
 using XDit.Runtime;
 
 namespace XDit.Engine.Caches;

@@ -78,7 +78,8 @@ public sealed class CudaGraphExecutor : IDenoiseExecutor, IDisposable
         readonly DiffusionTransformer _model;
         readonly CudaArenaPool _pool;
         readonly Tensor?[] _inputs;
-        readonly (int TokenStart, int TotalTokens, int GridH, int GridW) _layout;
+        /// <summary>The token layout the graph was recorded for, over the input tensors (owns none of them).</summary>
+        readonly DitState _layout;
 
         public Graphed(CudaOps gpu, DiffusionTransformer model, DitState state, string key)
         {
@@ -86,40 +87,30 @@ public sealed class CudaGraphExecutor : IDenoiseExecutor, IDisposable
             _model = model;
             Key = key;
             _pool = gpu.Arena.NewPool();
-            _inputs = Fields(state).Select(t => t is null ? null : gpu.Contiguous(t)).ToArray();
-            _layout = (state.TokenStart, state.TotalTokens, state.GridH, state.GridW);
+            _inputs = state.Tensors.Select(t => t is null ? null : gpu.Contiguous(t)).ToArray();
+            _layout = state.WithTensors(_inputs);
         }
 
         public string Key { get; }
         public CapturedGraph? Graph { get; private set; }
 
-        /// <summary>The state's tensors a graph reads, in a fixed order.</summary>
-        static Tensor?[] Fields(DitState s) =>
-            [s.Image, s.Text, s.TextKeyBias, s.Conditioning, s.Conditioning2, s.ImageRopeCos, s.ImageRopeSin, s.TextRopeCos, s.TextRopeSin];
-
         /// <summary>What a graph was recorded for: the model, every input's dtype and shape (or its absence), and the
         /// token layout.</summary>
         public static string KeyOf(DiffusionTransformer model, DitState s) =>
             $"{System.Runtime.CompilerServices.RuntimeHelpers.GetHashCode(model)} {s.TokenStart} {s.TotalTokens} {s.GridH}x{s.GridW} " +
-            string.Join(" ", Fields(s).Select(t => t is null ? "-" : $"{t.DType}{Shape.Format(t.ShapeSpan)}"));
+            string.Join(" ", s.Tensors.Select(t => t is null ? "-" : $"{t.DType}{Shape.Format(t.ShapeSpan)}"));
 
         public void Load(DitState state)
         {
-            var now = Fields(state);
-            for (int i = 0; i < now.Length; i++)
+            var now = state.Tensors;
+            for (int i = 0; i < now.Count; i++)
                 if (_inputs[i] is { } dst) _gpu.Copy(dst, now[i]!);
         }
 
         /// <summary>The blocks on a state made of the input tensors; the state's own temporaries go with it.</summary>
         Tensor Work()
         {
-            var t = _layout;
-            using var s = new DitState
-            {
-                Image = _inputs[0]!, Text = _inputs[1], TextKeyBias = _inputs[2], Conditioning = _inputs[3]!, Conditioning2 = _inputs[4],
-                ImageRopeCos = _inputs[5], ImageRopeSin = _inputs[6], TextRopeCos = _inputs[7], TextRopeSin = _inputs[8],
-                TokenStart = t.TokenStart, TotalTokens = t.TotalTokens, GridH = t.GridH, GridW = t.GridW,
-            };
+            using var s = _layout.WithTensors(_inputs);
             return _model.ForwardFromState(_gpu, s);
         }
 
@@ -141,6 +132,7 @@ public sealed class CudaGraphExecutor : IDenoiseExecutor, IDisposable
         public void Dispose()
         {
             Graph?.Dispose();
+            _layout.Dispose();   // owns nothing; the inputs are disposed here
             foreach (var t in _inputs) t?.Dispose();
             _pool.Dispose();
         }

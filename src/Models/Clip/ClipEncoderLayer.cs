@@ -8,18 +8,21 @@ public sealed class ClipEncoderLayer
 {
     readonly ClipTextConfig _config;
 
-    public ClipEncoderLayer(ModelWeights w, string prefix, ClipTextConfig config)
+    /// <summary>Loads text_model.encoder.layers.{i} from its scope.</summary>
+    public ClipEncoderLayer(WeightScope w, ClipTextConfig config)
     {
         _config = config;
         int d = config.HiddenSize, i = config.IntermediateSize;
-        Ln1W = w.Get(prefix + ".layer_norm1.weight", d); Ln1B = w.Get(prefix + ".layer_norm1.bias", d);
-        Ln2W = w.Get(prefix + ".layer_norm2.weight", d); Ln2B = w.Get(prefix + ".layer_norm2.bias", d);
-        Q = w.Linear(prefix + ".self_attn.q_proj", d, d);
-        K = w.Linear(prefix + ".self_attn.k_proj", d, d);
-        V = w.Linear(prefix + ".self_attn.v_proj", d, d);
-        Out = w.Linear(prefix + ".self_attn.out_proj", d, d);
-        Fc1 = w.Linear(prefix + ".mlp.fc1", d, i);
-        Fc2 = w.Linear(prefix + ".mlp.fc2", i, d);
+        Ln1W = w.Get("layer_norm1.weight", d); Ln1B = w.Get("layer_norm1.bias", d);
+        Ln2W = w.Get("layer_norm2.weight", d); Ln2B = w.Get("layer_norm2.bias", d);
+        var attn = w.Pp("self_attn");
+        Q = attn.Linear("q_proj", d, d);
+        K = attn.Linear("k_proj", d, d);
+        V = attn.Linear("v_proj", d, d);
+        Out = attn.Linear("out_proj", d, d);
+        var mlp = w.Pp("mlp");
+        Fc1 = mlp.Linear("fc1", d, i);
+        Fc2 = mlp.Linear("fc2", i, d);
     }
 
     public Tensor Ln1W { get; } public Tensor Ln1B { get; }

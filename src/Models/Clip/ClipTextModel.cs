@@ -14,17 +14,20 @@ public sealed class ClipTextModel : IDisposable
     readonly Tensor _tokenEmbedding, _positionEmbedding, _finalLnW, _finalLnB;
     readonly Tensor? _projection;
 
-    ClipTextModel(ClipTextConfig config, ModelWeights w)
+    ClipTextModel(ClipTextConfig config, ModelWeights weights)
     {
         Config = config;
-        _weights = w;
+        _weights = weights;
+        var w = weights.Root;
+        var text = w.Pp("text_model");
         int d = config.HiddenSize;
-        _tokenEmbedding = w.Get("text_model.embeddings.token_embedding.weight", config.VocabSize, d);
-        _positionEmbedding = w.Get("text_model.embeddings.position_embedding.weight", config.MaxPositions, d);
+        _tokenEmbedding = text.Get("embeddings.token_embedding.weight", config.VocabSize, d);
+        _positionEmbedding = text.Get("embeddings.position_embedding.weight", config.MaxPositions, d);
         _layers = new ClipEncoderLayer[config.NumLayers];
-        for (int i = 0; i < _layers.Length; i++) _layers[i] = new ClipEncoderLayer(w, $"text_model.encoder.layers.{i}", config);
-        _finalLnW = w.Get("text_model.final_layer_norm.weight", d);
-        _finalLnB = w.Get("text_model.final_layer_norm.bias", d);
+        var layers = text.Pp("encoder").Pp("layers");
+        for (int i = 0; i < _layers.Length; i++) _layers[i] = new ClipEncoderLayer(layers.Pp(i), config);
+        _finalLnW = text.Get("final_layer_norm.weight", d);
+        _finalLnB = text.Get("final_layer_norm.bias", d);
         if (config.HasProjection) _projection = w.GetOperand("text_projection.weight", config.ProjectionDim, d);
     }
 

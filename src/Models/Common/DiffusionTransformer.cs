@@ -27,66 +27,6 @@ public sealed record DitInputs
 }
 
 /// <summary>
-/// What flows through the blocks of a DiT. Image tokens can be a slice of the full sequence (sequence
-/// parallelism, PipeFusion patches); everything else is replicated.
-/// </summary>
-public sealed class DitState : IDisposable
-{
-    /// <summary>Image tokens this rank holds: [B, TokenCount, D].</summary>
-    public required Tensor Image { get; set; }
-    /// <summary>Text tokens: the joint stream [B, T, D] (SD3, Flux) or the projected caption for cross-attention (PixArt).</summary>
-    public Tensor? Text { get; set; }
-    /// <summary>Additive key bias [B, T] for attention to the text (PixArt's padding mask), else null.</summary>
-    public Tensor? TextKeyBias { get; set; }
-    /// <summary>Conditioning vector(s) from the timestep (and pooled text / guidance / micro-conditions).</summary>
-    public required Tensor Conditioning { get; set; }
-    /// <summary>Second conditioning tensor where a model needs one (PixArt: the embedded timestep before its 6·D linear).</summary>
-    public Tensor? Conditioning2 { get; set; }
-    /// <summary>RoPE tables for the image tokens held [TokenCount, d] and for the text tokens [T, d] (Flux).</summary>
-    public Tensor? ImageRopeCos { get; set; }
-    public Tensor? ImageRopeSin { get; set; }
-    public Tensor? TextRopeCos { get; set; }
-    public Tensor? TextRopeSin { get; set; }
-    /// <summary>Which image tokens are held: [TokenStart, TokenStart + TokenCount) of TotalTokens.</summary>
-    public int TokenStart { get; set; }
-    public int TokenCount => Image.Dim(1);
-    public required int TotalTokens { get; init; }
-    /// <summary>Patch grid of the image tokens (gh·gw = TotalTokens).</summary>
-    public required int GridH { get; init; }
-    public required int GridW { get; init; }
-
-    /// <summary>Tensors owned by this state, disposed with it (replaced values are tracked by the model).</summary>
-    public List<Tensor> Owned { get; } = new();
-
-    /// <summary>Keeps only the image tokens [start, start + count) (and their RoPE rows); called once per step by
-    /// sequence-parallel executors, right after Embed.</summary>
-    public void Shard(IOps ops, int start, int count)
-    {
-        Image = Keep(ops, Image.Slice(1, start, count));
-        if (ImageRopeCos is not null) ImageRopeCos = Keep(ops, ImageRopeCos.Slice(0, start, count));
-        if (ImageRopeSin is not null) ImageRopeSin = Keep(ops, ImageRopeSin.Slice(0, start, count));
-        TokenStart += start;
-    }
-
-    /// <summary>A fresh contiguous copy of a view, owned by this state.</summary>
-    public Tensor Keep(IOps ops, Tensor view)
-    {
-        var t = ops.Contiguous(view);
-        Owned.Add(t);
-        return t;
-    }
-
-    /// <summary>Registers a tensor for disposal with the state and returns it.</summary>
-    public Tensor Own(Tensor t) { Owned.Add(t); return t; }
-
-    public void Dispose()
-    {
-        foreach (var t in Owned) t.Dispose();
-        Owned.Clear();
-    }
-}
-
-/// <summary>
 /// A diffusion transformer split into the stages the parallel executors need: embed the whole input once, run
 /// any block on the tokens a rank holds, finish the local tokens, then unpatchify the gathered tokens.
 /// <see cref="Forward"/> is the plain composition and matches the diffusers forward().

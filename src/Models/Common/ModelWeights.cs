@@ -3,10 +3,6 @@ using XDit.Runtime;
 
 namespace XDit.Models;
 
-/// <summary>A weight or its shape does not match what the config implies.</summary>
-public sealed class WeightShapeException(string path, string name, int[] expected, int[] found)
-    : Exception($"{path}: tensor '{name}' has shape {Shape.Format(found)}, expected {Shape.Format(expected)} from the config");
-
 /// <summary>
 /// Loads a model's weights by their diffusers/transformers names from a checkpoint onto a backend, checking each
 /// shape against what the config implies. Keeps every uploaded tensor and disposes them with the model.
@@ -26,8 +22,6 @@ public sealed class ModelWeights : IDisposable
     /// (pass no shape to skip the check).</summary>
     public Tensor Get(string name, params int[] expectedShape) => Load(name, expectedShape, castTo: null);
 
-    public Tensor? GetOptional(string name, params int[] expectedShape) => Has(name) ? Get(name, expectedShape) : null;
-
     /// <summary>
     /// A weight or bias of a GEMM or convolution, in the backend's <see cref="IOps.ActivationType"/>. Those ops cast
     /// an operand of another float dtype to the activations' on every call (CudaOps running bf16 over an f16 or f32
@@ -39,12 +33,10 @@ public sealed class ModelWeights : IDisposable
 
     Tensor Load(string name, int[] expectedShape, DType? castTo)
     {
-        // a made-up checkpoint (benchmarks at real size) makes each tensor in the shape the model expects
-        var random = expectedShape.Length > 0 ? Source as RandomCheckpoint : null;
-        var info = random is null ? Source.Info(name) : new TensorInfo(name, random.Path, random.DType, expectedShape, 0, 0);
-        if (expectedShape.Length > 0 && !Shape.Equal(info.Shape, expectedShape))
-            throw new WeightShapeException(info.File, name, expectedShape, info.Shape);
-        using var host = random is null ? Source.Read(name) : random.Make(name, expectedShape);
+        // the source checks the shape (or, making its tensors up, answers in it)
+        bool shaped = expectedShape.Length > 0;
+        var info = shaped ? Source.Info(name, expectedShape) : Source.Info(name);
+        using var host = shaped ? Source.Read(name, expectedShape) : Source.Read(name);
         Tensor t;
         try
         {
@@ -64,10 +56,8 @@ public sealed class ModelWeights : IDisposable
         return t;
     }
 
-    /// <summary>Linear layer <paramref name="prefix"/>.weight [out, in] and, when <paramref name="bias"/>, .bias [out],
-    /// in the activations' dtype (<see cref="GetOperand"/>).</summary>
-    public Linear Linear(string prefix, int inFeatures, int outFeatures, bool bias = true)
-        => new(GetOperand(prefix + ".weight", outFeatures, inFeatures), bias ? GetOperand(prefix + ".bias", outFeatures) : null);
+    /// <summary>All weights, unscoped: models load through <see cref="WeightScope.Pp(string)"/> from here.</summary>
+    public WeightScope Root => new(this);
 
     /// <summary>Bytes of all weights uploaded so far.</summary>
     public long Bytes => _loaded.Sum(t => t.ByteCount);

@@ -1,5 +1,5 @@
 using XDit.Kernels;
-using XDit.Models.Embeddings;
+using XDit.Models.Layers;
 using XDit.Runtime;
 
 namespace XDit.Models.Flux;

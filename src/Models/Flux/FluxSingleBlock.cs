@@ -1,5 +1,5 @@
 using XDit.Kernels;
-using XDit.Models.Embeddings;
+using XDit.Models.Layers;
 using XDit.Runtime;
 
 namespace XDit.Models.Flux;
@@ -18,28 +18,29 @@ sealed class FluxSingleBlock
     readonly Linear _projMlp, _projOut;
     readonly HeadProjection _q, _k, _v;
 
-    public FluxSingleBlock(ModelWeights w, FluxConfig c, int index)
+    /// <summary>Loads the block from its scope (single_transformer_blocks.{i}).</summary>
+    public FluxSingleBlock(WeightScope w, FluxConfig c)
     {
-        _name = $"single_transformer_blocks.{index}";
-        string p = _name;
+        _name = w.Prefix;
         int d = c.InnerDim, h = c.NumAttentionHeads, hd = c.AttentionHeadDim;
         _heads = h;
-        _norm = AdaLayerNormZero.Load(w, p + ".norm", d, 3);
-        _projMlp = w.Linear(p + ".proj_mlp", d, c.MlpDim);
-        _projOut = w.Linear(p + ".proj_out", d + c.MlpDim, d);
-        _q = HeadProjection.Load(w, p + ".attn.to_q", p + ".attn.norm_q", d, h, hd);
-        _k = HeadProjection.Load(w, p + ".attn.to_k", p + ".attn.norm_k", d, h, hd);
-        _v = HeadProjection.Load(w, p + ".attn.to_v", null, d, h, hd);
+        _norm = AdaLayerNormZero.Load(w.Pp("norm"), d, 3);
+        _projMlp = w.Linear("proj_mlp", d, c.MlpDim);
+        _projOut = w.Linear("proj_out", d + c.MlpDim, d);
+        var attn = w.Pp("attn");
+        _q = HeadProjection.Load(attn, "to_q", "norm_q", d, h, hd);
+        _k = HeadProjection.Load(attn, "to_k", "norm_k", d, h, hd);
+        _v = HeadProjection.Load(attn, "to_v", null, d, h, hd);
     }
 
     public void Run(IOps ops, DitState state, IAttention attention)
     {
         var x = state.Image;
         var c = state.Text ?? throw new InvalidOperationException($"{_name}: the state has no text tokens");
-        using var m = _norm.Compute(ops, state.Conditioning); // shift, scale, gate
+        using var m = _norm.ComputeSingle(ops, state.Conditioning);
 
-        using var xHat = AdaLayerNormZero.Modulated(ops, x, m[0], m[1]);
-        using var cHat = AdaLayerNormZero.Modulated(ops, c, m[0], m[1]);
+        using var xHat = AdaLayerNormZero.Modulated(ops, x, m.Shift, m.Scale);
+        using var cHat = AdaLayerNormZero.Modulated(ops, c, m.Shift, m.Scale);
         using var xMlp = _projMlp.Apply(ops, xHat, Activation.GeluTanh);
         using var cMlp = _projMlp.Apply(ops, cHat, Activation.GeluTanh);
 
@@ -47,8 +48,8 @@ sealed class FluxSingleBlock
         using var attnImg = r.Output;
         using var attnTxt = r.JointOutput!;
 
-        state.ReplaceImage(Rows(ops, x, attnImg, xMlp, m[2]));
-        state.ReplaceText(Rows(ops, c, attnTxt, cMlp, m[2]));
+        state.ReplaceImage(Rows(ops, x, attnImg, xMlp, m.Gate));
+        state.ReplaceText(Rows(ops, c, attnTxt, cMlp, m.Gate));
     }
 
     /// <summary>h + gate·proj_out([attn, mlp]).</summary>

@@ -1,5 +1,6 @@
 using XDit.Kernels;
 using XDit.Models.Embeddings;
+using XDit.Models.Layers;
 using XDit.Runtime;
 
 namespace XDit.Models.Flux;
@@ -18,17 +19,20 @@ public sealed class FluxTransformer : DiffusionTransformer
     readonly FluxSingleBlock[] _single;
     readonly AdaLayerNormContinuous _normOut;
 
-    FluxTransformer(FluxConfig config, ModelWeights w)
+    FluxTransformer(FluxConfig config, ModelWeights weights)
     {
         Config = config;
-        _weights = w;
+        _weights = weights;
+        var w = weights.Root;
         int d = config.InnerDim;
         _xEmbedder = w.Linear("x_embedder", config.InChannels, d);
         _contextEmbedder = w.Linear("context_embedder", config.JointAttentionDim, d);
-        _timeText = TimeTextEmbedding.Load(w, "time_text_embed", d, config.PooledProjectionDim, config.GuidanceEmbeds);
-        _double = Enumerable.Range(0, config.NumLayers).Select(i => new FluxDoubleBlock(w, config, i)).ToArray();
-        _single = Enumerable.Range(0, config.NumSingleLayers).Select(i => new FluxSingleBlock(w, config, i)).ToArray();
-        _normOut = AdaLayerNormContinuous.Load(w, "norm_out", d, d);
+        _timeText = TimeTextEmbedding.Load(w.Pp("time_text_embed"), d, config.PooledProjectionDim, config.GuidanceEmbeds);
+        var doubles = w.Pp("transformer_blocks");
+        _double = Enumerable.Range(0, config.NumLayers).Select(i => new FluxDoubleBlock(doubles.Pp(i), config)).ToArray();
+        var singles = w.Pp("single_transformer_blocks");
+        _single = Enumerable.Range(0, config.NumSingleLayers).Select(i => new FluxSingleBlock(singles.Pp(i), config)).ToArray();
+        _normOut = AdaLayerNormContinuous.Load(w.Pp("norm_out"), d, d);
         _projOut = w.Linear("proj_out", d, config.PatchSize * config.PatchSize * config.OutChannels);
     }
 

@@ -1,5 +1,6 @@
 using XDit.Kernels;
 using XDit.Models.Embeddings;
+using XDit.Models.Layers;
 using XDit.Runtime;
 
 namespace XDit.Models.PixArt;
@@ -17,51 +18,44 @@ public sealed class PixArtTransformer : DiffusionTransformer
 
     readonly ModelWeights _weights;
     readonly Linear _patchEmbed;          // conv weight [D, C, p, p] viewed as [D, C·p·p]
-    readonly Linear _captionIn, _captionOut;
-    readonly bool _hasCaptionProjection;
-    readonly Linear _timeIn, _timeOut;
-    readonly Linear _resolutionIn, _resolutionOut, _aspectIn, _aspectOut;
+    readonly TextProjection? _captionProjection;
+    readonly TimestepEmbedding _timestep;
+    readonly TimestepEmbedding? _resolution, _aspectRatio;
     readonly Linear _adaLinear;
-    readonly PixArtBlockWeights[] _blocks;
+    readonly PixArtBlock[] _blocks;
     readonly Tensor _finalScaleShift;     // [2, D]: shift row, then scale row
     readonly Linear _projOut;
     readonly Dictionary<(int, int), Tensor> _positionTables = new();
 
-    PixArtTransformer(PixArtConfig config, ModelWeights w)
+    PixArtTransformer(PixArtConfig config, ModelWeights weights)
     {
         Config = config;
-        _weights = w;
+        _weights = weights;
+        var w = weights.Root;
         var c = config;
         int d = c.InnerDim, p = c.PatchSize, ce = c.InChannels * p * p;
 
-        var conv = w.GetOperand("pos_embed.proj.weight", d, c.InChannels, p, p);
-        _patchEmbed = new Linear(conv.Reshape(d, ce), w.GetOperand("pos_embed.proj.bias", d));
-
+        var posEmbed = w.Pp("pos_embed");
+        var conv = posEmbed.GetOperand("proj.weight", d, c.InChannels, p, p);
+        _patchEmbed = new Linear(conv.Reshape(d, ce), posEmbed.GetOperand("proj.bias", d));
         if (c.CaptionChannels is int cap)
-        {
-            _hasCaptionProjection = true;
-            _captionIn = w.Linear("caption_projection.linear_1", cap, d);
-            _captionOut = w.Linear("caption_projection.linear_2", d, d);
-        }
-        _timeIn = w.Linear("adaln_single.emb.timestep_embedder.linear_1", TimestepChannels, d);
-        _timeOut = w.Linear("adaln_single.emb.timestep_embedder.linear_2", d, d);
+            _captionProjection = TextProjection.Load(w.Pp("caption_projection"), cap, d, Activation.GeluTanh);
+
+        // adaln_single: PixArtAlphaCombinedTimestepSizeEmbeddings, then SiLU and the 6·D linear
+        var emb = w.Pp("adaln_single").Pp("emb");
+        _timestep = TimestepEmbedding.Load(emb.Pp("timestep_embedder"), d);
         if (c.UseAdditionalConditions)
         {
-            int s = c.SizeEmbedDim;
-            _resolutionIn = w.Linear("adaln_single.emb.resolution_embedder.linear_1", TimestepChannels, s);
-            _resolutionOut = w.Linear("adaln_single.emb.resolution_embedder.linear_2", s, s);
-            _aspectIn = w.Linear("adaln_single.emb.aspect_ratio_embedder.linear_1", TimestepChannels, s);
-            _aspectOut = w.Linear("adaln_single.emb.aspect_ratio_embedder.linear_2", s, s);
+            _resolution = TimestepEmbedding.Load(emb.Pp("resolution_embedder"), c.SizeEmbedDim);
+            _aspectRatio = TimestepEmbedding.Load(emb.Pp("aspect_ratio_embedder"), c.SizeEmbedDim);
         }
         _adaLinear = w.Linear("adaln_single.linear", d, 6 * d);
-        _blocks = new PixArtBlockWeights[c.NumLayers];
-        for (int i = 0; i < c.NumLayers; i++) _blocks[i] = PixArtBlockWeights.Load(w, c, i);
+
+        var blocks = w.Pp("transformer_blocks");
+        _blocks = Enumerable.Range(0, c.NumLayers).Select(i => new PixArtBlock(blocks.Pp(i), c, i)).ToArray();
         _finalScaleShift = w.Get("scale_shift_table", 2, d);
         _projOut = w.Linear("proj_out", d, p * p * c.OutChannels);
     }
-
-    /// <summary>Channels of the sinusoidal timestep / micro-condition projection.</summary>
-    public const int TimestepChannels = 256;
 
     public PixArtConfig Config { get; }
     public override int NumBlocks => Config.NumLayers;
@@ -122,13 +116,7 @@ public sealed class PixArtTransformer : DiffusionTransformer
             keep.Add(temb6);
 
             // 4. caption projection
-            Tensor text;
-            if (_hasCaptionProjection)
-            {
-                using var h = _captionIn.Apply(ops, y, Activation.GeluTanh);
-                text = _captionOut.Apply(ops, h);
-            }
-            else text = ops.Contiguous(y);
+            var text = _captionProjection?.Apply(ops, y) ?? ops.Contiguous(y);
             keep.Add(text);
 
             // 5. padded text keys → additive bias
@@ -147,7 +135,7 @@ public sealed class PixArtTransformer : DiffusionTransformer
                 Text = text,
                 TextKeyBias = keyBias,
                 Conditioning = temb6,
-                Conditioning2 = embedded,
+                EmbeddedTimestep = embedded,
                 TotalTokens = gh * gw,
                 GridH = gh,
                 GridW = gw,
@@ -171,10 +159,12 @@ public sealed class PixArtTransformer : DiffusionTransformer
         return ops.FromHost(bias, mask.Dims);
     }
 
+    /// <summary>embedded_timestep [B, D]: the timestep's embedding, plus (PixArt-α) the resolution and aspect-ratio
+    /// micro-conditions' embeddings concatenated.</summary>
     Tensor EmbedTimestep(IOps ops, DitInputs inputs, int batch)
     {
-        var emb = Mlp(ops, inputs.Timestep, _timeIn, _timeOut);
-        if (!Config.UseAdditionalConditions) return emb;
+        var emb = _timestep.Embed(ops, inputs.Timestep);
+        if (_resolution is null || _aspectRatio is null) return emb;
         try
         {
             var res = inputs.Resolution ?? throw new ArgumentException("this PixArt model (use_additional_conditions) needs the resolution micro-condition [B, 2]");
@@ -183,21 +173,12 @@ public sealed class PixArtTransformer : DiffusionTransformer
             if (ar.NumElements != batch) throw new ArgumentException($"aspect_ratio must be [{batch}, 1]; got {Shape.Format(ar.ShapeSpan)}");
             int s = Config.SizeEmbedDim;
             // resolution.flatten() → [2B, s] → [B, 2s]: height embedding then width embedding per row
-            using var r = Mlp(ops, ops.ToHost(res), _resolutionIn, _resolutionOut);
-            using var a = Mlp(ops, ops.ToHost(ar), _aspectIn, _aspectOut);
+            using var r = _resolution.Embed(ops, ops.ToHost(res));
+            using var a = _aspectRatio.Embed(ops, ops.ToHost(ar));
             using var cond = ops.Concat(1, r.Reshape(batch, 2 * s), a);
             return ops.Add(emb, cond);
         }
         finally { emb.Dispose(); }
-    }
-
-    /// <summary>TimestepEmbedding(Timesteps(v)): sinusoid (256, flip, shift 0) → linear_1 → SiLU → linear_2.</summary>
-    static Tensor Mlp(IOps ops, ReadOnlySpan<float> values, Linear first, Linear second)
-    {
-        using var sinusoid = ops.TimestepEmbedding(values, TimestepChannels, flipSinToCos: true, downscaleFreqShift: 0f);
-        using var cast = sinusoid.DType == ops.ActivationType ? null : ops.Cast(sinusoid, ops.ActivationType);
-        using var h = first.Apply(ops, cast ?? sinusoid, Activation.Silu);
-        return second.Apply(ops, h);
     }
 
     /// <summary>The position table [gh·gw, D] for a grid, built once per grid size and kept with the model (which
@@ -218,115 +199,21 @@ public sealed class PixArtTransformer : DiffusionTransformer
 
     public override void RunBlock(IOps ops, int index, DitState state, IAttention attention)
     {
-        if ((uint)index >= (uint)_blocks.Length) throw new ArgumentOutOfRangeException(nameof(index), $"block {index} of {_blocks.Length}");
-        var blk = _blocks[index];
-        var c = Config;
-        var x = state.Image;
-        int b = x.Dim(0), n = x.Dim(1), d = c.InnerDim, h = c.NumAttentionHeads, hd = c.AttentionHeadDim;
-        float eps = (float)c.NormEps;
-        var text = state.Text ?? throw new InvalidOperationException("PixArt block needs the projected caption in state.Text");
-
-        // (shift_msa, scale_msa, gate_msa, shift_mlp, scale_mlp, gate_mlp) = rows of table + temb6 viewed [B, 6, D];
-        // laid out [6, B, D] so each row is a contiguous [B, D] slice.
-        using var mod6 = ops.Add(state.Conditioning.Reshape(b, 6, d), blk.ScaleShiftTable);
-        using var mod = ops.Contiguous(mod6.Permute(1, 0, 2));
-        Tensor Row(int k) => mod.Slice(0, k, 1).Reshape(b, d);
-
-        // self-attention on the modulated norm
-        Tensor x1;
-        using (var norm = ops.LayerNorm(x, null, null, eps))
-        using (var a = ops.Modulate(norm, Row(0), Row(1)))
-        using (var o = SelfAttention(ops, attention, blk.SelfAttention, a, index, h, hd))
-            x1 = ops.GatedResidual(x, Row(2), o);
-        state.ReplaceImage(x1);
-
-        // cross-attention on the un-normalised tokens, keys/values from the caption
-        var options = state.TextKeyBias is null ? null : new AttentionOptions { KeyBias = state.TextKeyBias };
-        Tensor x2;
-        using (var o = Attend(ops, attention, blk.CrossAttention, x1, text, h, hd, AttentionKind.Cross, $"transformer_blocks.{index}.attn2", options))
-            x2 = ops.Add(x1, o);
-        state.ReplaceImage(x2);
-
-        // feed-forward on the modulated norm
-        Tensor x3;
-        using (var norm = ops.LayerNorm(x2, null, null, eps))
-        using (var f = ops.Modulate(norm, Row(3), Row(4)))
-        using (var hidden = blk.FeedForwardIn.Apply(ops, f, Activation.GeluTanh))
-        using (var y = blk.FeedForwardOut.Apply(ops, hidden))
-            x3 = ops.GatedResidual(x2, Row(5), y);
-        state.ReplaceImage(x3);
+        if ((uint)index >= (uint)_blocks.Length) throw new ArgumentOutOfRangeException(nameof(index), $"PixArt has {_blocks.Length} blocks, asked for {index}");
+        _blocks[index].Run(ops, state, attention);
     }
 
     /// <summary>LN(x)·(1 + scale_msa) + shift_msa of block 0, as its self-attention sees it.</summary>
     public override Tensor FirstBlockModulatedInput(IOps ops, DitState state)
     {
         if (_blocks.Length == 0) throw new InvalidOperationException("PixArt model has no blocks");
-        var x = state.Image;
-        int b = x.Dim(0), d = Config.InnerDim;
-        using var mod6 = ops.Add(state.Conditioning.Reshape(b, 6, d), _blocks[0].ScaleShiftTable);
-        using var mod = ops.Contiguous(mod6.Permute(1, 0, 2));
-        using var norm = ops.LayerNorm(x, null, null, (float)Config.NormEps);
-        return ops.Modulate(norm, mod.Slice(0, 0, 1).Reshape(b, d), mod.Slice(0, 1, 1).Reshape(b, d));
-    }
-
-    /// <summary>attn1 on the modulated tokens: as one module where the engine's attention runs modules (DiTFastAttn),
-    /// else projected here and attended through <see cref="IAttention.Run"/>.</summary>
-    static Tensor SelfAttention(IOps ops, IAttention attention, PixArtAttentionWeights w, Tensor x, int index, int heads, int headDim)
-    {
-        string layer = $"transformer_blocks.{index}.attn1";
-        if (attention is IModuleAttention modules)
-            return modules.RunSelfAttention(ops, new SelfAttentionModuleCall
-            {
-                Layer = layer,
-                Block = index,
-                Input = x,
-                Project = (o, rows) => Project(o, w, rows, rows, heads, headDim),
-                OutProject = (o, y) => OutProject(o, w, y),
-            });
-        return Attend(ops, attention, w, x, x, heads, headDim, AttentionKind.Self, layer, null);
-    }
-
-    /// <summary>Projects q from <paramref name="queries"/> and k, v from <paramref name="context"/>, runs the
-    /// attention the engine gave, and applies to_out → [B, Nq, D].</summary>
-    static Tensor Attend(IOps ops, IAttention attention, PixArtAttentionWeights w, Tensor queries, Tensor context,
-        int heads, int headDim, AttentionKind kind, string layer, AttentionOptions? options)
-    {
-        var (q, k, v) = Project(ops, w, queries, context, heads, headDim);
-        AttentionResult result;
-        try { result = attention.Run(ops, new AttentionCall { Layer = layer, Kind = kind, Q = q, K = k, V = v, Options = options }); }
-        finally { q.Dispose(); k.Dispose(); v.Dispose(); }
-        result.JointOutput?.Dispose();
-        using var o = result.Output;
-        return OutProject(ops, w, o);
-    }
-
-    /// <summary>to_q of the queries, to_k and to_v of the context, as [B, N, H, d].</summary>
-    static (Tensor Q, Tensor K, Tensor V) Project(IOps ops, PixArtAttentionWeights w, Tensor queries, Tensor context, int heads, int headDim)
-    {
-        int b = queries.Dim(0), nq = queries.Dim(1), nk = context.Dim(1);
-        Tensor? q = null, k = null;
-        try
-        {
-            q = w.Q.Apply(ops, queries).TakeReshaped(b, nq, heads, headDim);
-            k = w.K.Apply(ops, context).TakeReshaped(b, nk, heads, headDim);
-            var v = w.V.Apply(ops, context).TakeReshaped(b, nk, heads, headDim);
-            return (q, k, v);
-        }
-        catch { q?.Dispose(); k?.Dispose(); throw; }
-    }
-
-    /// <summary>to_out of an attention result [B, N, H, d] → [B, N, D].</summary>
-    static Tensor OutProject(IOps ops, PixArtAttentionWeights w, Tensor o)
-    {
-        using var merged = o.IsContiguous ? null : ops.Contiguous(o);
-        var t = merged ?? o;
-        return w.Out.Apply(ops, t.Reshape(t.Dim(0), t.Dim(1), t.Dim(2) * t.Dim(3)));
+        return _blocks[0].ModulatedImage(ops, state);
     }
 
     public override Tensor Finish(IOps ops, DitState state)
     {
         var c = Config;
-        var emb = state.Conditioning2 ?? throw new InvalidOperationException("PixArt Finish needs the embedded timestep in state.Conditioning2");
+        var emb = state.EmbeddedTimestep ?? throw new InvalidOperationException("PixArt Finish needs the embedded timestep in state.EmbeddedTimestep");
         // (shift, scale) = scale_shift_table [2, D] + embedded_timestep, shift first
         using var shift = ops.Add(emb, _finalScaleShift.Slice(0, 0, 1).Reshape(c.InnerDim));
         using var scale = ops.Add(emb, _finalScaleShift.Slice(0, 1, 1).Reshape(c.InnerDim));

@@ -1,5 +1,5 @@
 using XDit.Kernels;
-using XDit.Models.Embeddings;
+using XDit.Models.Layers;
 using XDit.Runtime;
 
 namespace XDit.Models.SD3;
@@ -13,7 +13,7 @@ namespace XDit.Models.SD3;
 /// </summary>
 sealed class SD3JointBlock
 {
-    readonly string _name;
+    readonly string _name, _attnName, _attn2Name;   // the attention layers' keys are their weights' prefixes
     readonly int _heads;
     readonly AdaLayerNormZero _norm1;
     readonly AdaLayerNormZero? _norm1Context;
@@ -26,38 +26,42 @@ sealed class SD3JointBlock
     readonly HeadProjection? _q2, _k2, _v2;
     readonly Linear? _toOut2;
 
-    public SD3JointBlock(ModelWeights w, SD3Config c, int index)
+    /// <summary>Loads block <paramref name="index"/> from its scope (transformer_blocks.{index}).</summary>
+    public SD3JointBlock(WeightScope w, SD3Config c, int index)
     {
-        _name = $"transformer_blocks.{index}";
-        string p = _name;
+        _name = w.Prefix;
         int d = c.InnerDim, h = c.NumAttentionHeads, hd = c.AttentionHeadDim;
         _heads = h;
         ContextPreOnly = index == c.NumLayers - 1;
         Dual = c.DualAttentionLayers.Contains(index);
         bool qk = c.HasQkNorm;
 
-        _norm1 = AdaLayerNormZero.Load(w, p + ".norm1", d, Dual ? 9 : 6);
-        if (ContextPreOnly) _norm1ContextLast = AdaLayerNormContinuous.Load(w, p + ".norm1_context", d, d);
-        else _norm1Context = AdaLayerNormZero.Load(w, p + ".norm1_context", d, 6);
+        _norm1 = AdaLayerNormZero.Load(w.Pp("norm1"), d, Dual ? 9 : 6);
+        if (ContextPreOnly) _norm1ContextLast = AdaLayerNormContinuous.Load(w.Pp("norm1_context"), d, d);
+        else _norm1Context = AdaLayerNormZero.Load(w.Pp("norm1_context"), d, 6);
 
-        _q = HeadProjection.Load(w, p + ".attn.to_q", qk ? p + ".attn.norm_q" : null, d, h, hd);
-        _k = HeadProjection.Load(w, p + ".attn.to_k", qk ? p + ".attn.norm_k" : null, d, h, hd);
-        _v = HeadProjection.Load(w, p + ".attn.to_v", null, d, h, hd);
-        _addQ = HeadProjection.Load(w, p + ".attn.add_q_proj", qk ? p + ".attn.norm_added_q" : null, d, h, hd);
-        _addK = HeadProjection.Load(w, p + ".attn.add_k_proj", qk ? p + ".attn.norm_added_k" : null, d, h, hd);
-        _addV = HeadProjection.Load(w, p + ".attn.add_v_proj", null, d, h, hd);
-        _toOut = w.Linear(p + ".attn.to_out.0", d, d);
-        if (!ContextPreOnly) _toAddOut = w.Linear(p + ".attn.to_add_out", d, d);
+        var attn = w.Pp("attn");
+        _attnName = attn.Prefix;
+        _attn2Name = w.Pp("attn2").Prefix;
+        _q = HeadProjection.Load(attn, "to_q", qk ? "norm_q" : null, d, h, hd);
+        _k = HeadProjection.Load(attn, "to_k", qk ? "norm_k" : null, d, h, hd);
+        _v = HeadProjection.Load(attn, "to_v", null, d, h, hd);
+        _addQ = HeadProjection.Load(attn, "add_q_proj", qk ? "norm_added_q" : null, d, h, hd);
+        _addK = HeadProjection.Load(attn, "add_k_proj", qk ? "norm_added_k" : null, d, h, hd);
+        _addV = HeadProjection.Load(attn, "add_v_proj", null, d, h, hd);
+        _toOut = attn.Linear("to_out.0", d, d);
+        if (!ContextPreOnly) _toAddOut = attn.Linear("to_add_out", d, d);
 
-        _ff = FeedForward.Load(w, p + ".ff", d, 4 * d);
-        if (!ContextPreOnly) _ffContext = FeedForward.Load(w, p + ".ff_context", d, 4 * d);
+        _ff = FeedForward.Load(w.Pp("ff"), d, 4 * d);
+        if (!ContextPreOnly) _ffContext = FeedForward.Load(w.Pp("ff_context"), d, 4 * d);
 
         if (Dual)
         {
-            _q2 = HeadProjection.Load(w, p + ".attn2.to_q", qk ? p + ".attn2.norm_q" : null, d, h, hd);
-            _k2 = HeadProjection.Load(w, p + ".attn2.to_k", qk ? p + ".attn2.norm_k" : null, d, h, hd);
-            _v2 = HeadProjection.Load(w, p + ".attn2.to_v", null, d, h, hd);
-            _toOut2 = w.Linear(p + ".attn2.to_out.0", d, d);
+            var attn2 = w.Pp("attn2");
+            _q2 = HeadProjection.Load(attn2, "to_q", qk ? "norm_q" : null, d, h, hd);
+            _k2 = HeadProjection.Load(attn2, "to_k", qk ? "norm_k" : null, d, h, hd);
+            _v2 = HeadProjection.Load(attn2, "to_v", null, d, h, hd);
+            _toOut2 = attn2.Linear("to_out.0", d, d);
         }
     }
 
@@ -74,11 +78,11 @@ sealed class SD3JointBlock
         var temb = state.Conditioning;
 
         // Norms of both streams.
-        using var mx = _norm1.Compute(ops, temb);
+        using var mx = _norm1.ComputeZero(ops, temb);
         using var nx = ops.LayerNorm(x, null, null, AdaLayerNormZero.Eps);
-        using var xHat = ops.Modulate(nx, mx[0], mx[1]);
-        using var mc = _norm1Context?.Compute(ops, temb);
-        using var cHat = mc is null ? _norm1ContextLast!.Apply(ops, c, temb) : AdaLayerNormZero.Modulated(ops, c, mc[0], mc[1]);
+        using var xHat = ops.Modulate(nx, mx.ShiftMsa, mx.ScaleMsa);
+        using var mc = _norm1Context?.ComputeZero(ops, temb);
+        using var cHat = mc is null ? _norm1ContextLast!.Apply(ops, c, temb) : AdaLayerNormZero.Modulated(ops, c, mc.ShiftMsa, mc.ScaleMsa);
 
         // Joint attention, image first then text.
         Tensor newX;
@@ -92,7 +96,7 @@ sealed class SD3JointBlock
             using var vc = _addV.Apply(ops, cHat);
             var r = attention.Run(ops, new AttentionCall
             {
-                Layer = _name + ".attn",
+                Layer = _attnName,
                 Kind = AttentionKind.Self,
                 Q = HeadProjection.AsHeads(q, _heads), K = HeadProjection.AsHeads(k, _heads), V = HeadProjection.AsHeads(v, _heads),
                 JointQ = HeadProjection.AsHeads(qc, _heads), JointK = HeadProjection.AsHeads(kc, _heads), JointV = HeadProjection.AsHeads(vc, _heads),
@@ -101,20 +105,20 @@ sealed class SD3JointBlock
             using (r.Output)
             {
                 using var ax = _toOut.Apply(ops, HeadProjection.MergeHeads(r.Output));
-                newX = ops.GatedResidual(x, mx[2], ax);
+                newX = ops.GatedResidual(x, mx.GateMsa, ax);
             }
             attnTxt = r.JointOutput;
         }
 
         if (Dual)
         {
-            using var xHat2 = ops.Modulate(nx, mx[6], mx[7]);
+            using var xHat2 = ops.Modulate(nx, mx.ShiftMsa2, mx.ScaleMsa2);
             using var q = _q2!.Apply(ops, xHat2);
             using var k = _k2!.Apply(ops, xHat2);
             using var v = _v2!.Apply(ops, xHat2);
             var r = attention.Run(ops, new AttentionCall
             {
-                Layer = _name + ".attn2",
+                Layer = _attn2Name,
                 Kind = AttentionKind.Self,
                 Q = HeadProjection.AsHeads(q, _heads), K = HeadProjection.AsHeads(k, _heads), V = HeadProjection.AsHeads(v, _heads),
             });
@@ -122,14 +126,14 @@ sealed class SD3JointBlock
             using (r.Output)
             using (var a2 = _toOut2!.Value.Apply(ops, HeadProjection.MergeHeads(r.Output)))
             using (var prev = newX)
-                newX = ops.GatedResidual(prev, mx[8], a2);
+                newX = ops.GatedResidual(prev, mx.GateMsa2, a2);
         }
 
         using (var x1 = newX)
         {
-            using var f = AdaLayerNormZero.Modulated(ops, x1, mx[3], mx[4]);
+            using var f = AdaLayerNormZero.Modulated(ops, x1, mx.ShiftMlp, mx.ScaleMlp);
             using var ff = _ff.Apply(ops, f);
-            state.ReplaceImage(ops.GatedResidual(x1, mx[5], ff));
+            state.ReplaceImage(ops.GatedResidual(x1, mx.GateMlp, ff));
         }
 
         using (attnTxt)
@@ -142,10 +146,10 @@ sealed class SD3JointBlock
             }
             if (attnTxt is null) throw new InvalidOperationException($"{_name}: the attention returned no rows for the text tokens");
             using var ac = _toAddOut!.Value.Apply(ops, HeadProjection.MergeHeads(attnTxt));
-            using var c1 = ops.GatedResidual(c, mc![2], ac);
-            using var f = AdaLayerNormZero.Modulated(ops, c1, mc[3], mc[4]);
+            using var c1 = ops.GatedResidual(c, mc!.GateMsa, ac);
+            using var f = AdaLayerNormZero.Modulated(ops, c1, mc.ShiftMlp, mc.ScaleMlp);
             using var ff = _ffContext!.Apply(ops, f);
-            state.ReplaceText(ops.GatedResidual(c1, mc[5], ff));
+            state.ReplaceText(ops.GatedResidual(c1, mc.GateMlp, ff));
         }
     }
 }

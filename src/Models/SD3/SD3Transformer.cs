@@ -1,5 +1,6 @@
 using XDit.Kernels;
 using XDit.Models.Embeddings;
+using XDit.Models.Layers;
 using XDit.Runtime;
 
 namespace XDit.Models.SD3;
@@ -19,19 +20,22 @@ public sealed class SD3Transformer : DiffusionTransformer
     readonly AdaLayerNormContinuous _normOut;
     readonly Linear _projOut;
 
-    SD3Transformer(SD3Config config, ModelWeights w)
+    SD3Transformer(SD3Config config, ModelWeights weights)
     {
         Config = config;
-        _weights = w;
+        _weights = weights;
+        var w = weights.Root;
         int d = config.InnerDim, p = config.PatchSize, pmax = config.PosEmbedMaxSize;
-        var conv = w.GetOperand("pos_embed.proj.weight", d, config.InChannels, p, p);
+        var posEmbed = w.Pp("pos_embed");
+        var conv = posEmbed.GetOperand("proj.weight", d, config.InChannels, p, p);
         _patchWeight = conv.Reshape(d, config.InChannels * p * p);
-        _patchBias = w.GetOperand("pos_embed.proj.bias", d);
-        _posTable = w.Get("pos_embed.pos_embed", 1, pmax * pmax, d).Reshape(pmax, pmax, d);
-        _timeText = TimeTextEmbedding.Load(w, "time_text_embed", d, config.PooledProjectionDim, guidance: false);
+        _patchBias = posEmbed.GetOperand("proj.bias", d);
+        _posTable = posEmbed.Get("pos_embed", 1, pmax * pmax, d).Reshape(pmax, pmax, d);
+        _timeText = TimeTextEmbedding.Load(w.Pp("time_text_embed"), d, config.PooledProjectionDim, guidance: false);
         _contextEmbedder = w.Linear("context_embedder", config.JointAttentionDim, config.CaptionProjectionDim);
-        _blocks = Enumerable.Range(0, config.NumLayers).Select(i => new SD3JointBlock(w, config, i)).ToArray();
-        _normOut = AdaLayerNormContinuous.Load(w, "norm_out", d, d);
+        var blocks = w.Pp("transformer_blocks");
+        _blocks = Enumerable.Range(0, config.NumLayers).Select(i => new SD3JointBlock(blocks.Pp(i), config, i)).ToArray();
+        _normOut = AdaLayerNormContinuous.Load(w.Pp("norm_out"), d, d);
         _projOut = w.Linear("proj_out", d, p * p * config.OutChannels);
     }
 

@@ -19,38 +19,41 @@ public sealed class T5Encoder : IDisposable
     readonly Block[] _blocks;
     readonly Tensor _finalNorm;
 
-    T5Encoder(T5Config config, ModelWeights w)
+    T5Encoder(T5Config config, ModelWeights weights)
     {
         Config = config;
-        _weights = w;
+        _weights = weights;
+        var w = weights.Root;
+        var encoder = w.Pp("encoder");
         var c = config;
         int d = c.DModel, inner = c.InnerDim;
-        string embName = w.Has("shared.weight") ? "shared.weight" : "encoder.embed_tokens.weight";
-        _embedding = w.Get(embName, c.VocabSize, d);
+        _embedding = w.Has("shared.weight") ? w.Get("shared.weight", c.VocabSize, d) : encoder.Get("embed_tokens.weight", c.VocabSize, d);
 
         const string biasName = "encoder.block.0.layer.0.SelfAttention.relative_attention_bias.weight";
-        var info = w.Source.Info(biasName);
-        if (!Shape.Equal(info.Shape, [c.RelativeAttentionNumBuckets, c.NumHeads]))
-            throw new WeightShapeException(info.File, biasName, [c.RelativeAttentionNumBuckets, c.NumHeads], info.Shape);
+        // kept on the host (the bias is built there), so read from the source rather than uploaded
+        w.Source.Info(biasName, [c.RelativeAttentionNumBuckets, c.NumHeads]);
         using (var table = w.Source.ReadF32(biasName)) _relativeBiasTable = table.ToFloatArray();
 
         _blocks = new Block[c.NumLayers];
+        var blocks = encoder.Pp("block");
         for (int i = 0; i < c.NumLayers; i++)
         {
-            string a = $"encoder.block.{i}.layer.0", f = $"encoder.block.{i}.layer.1";
+            WeightScope a = blocks.Pp(i).Pp("layer.0"), f = blocks.Pp(i).Pp("layer.1");
+            var attn = a.Pp("SelfAttention");
+            var ff = f.Pp("DenseReluDense");
             bool gated = c.IsGatedAct;
             _blocks[i] = new Block(
-                w.Get(a + ".layer_norm.weight", d),
-                w.Linear(a + ".SelfAttention.q", d, inner, bias: false),
-                w.Linear(a + ".SelfAttention.k", d, inner, bias: false),
-                w.Linear(a + ".SelfAttention.v", d, inner, bias: false),
-                w.Linear(a + ".SelfAttention.o", inner, d, bias: false),
-                w.Get(f + ".layer_norm.weight", d),
-                w.Linear(f + (gated ? ".DenseReluDense.wi_0" : ".DenseReluDense.wi"), d, c.DFf, bias: false),
-                gated ? w.Linear(f + ".DenseReluDense.wi_1", d, c.DFf, bias: false) : null,
-                w.Linear(f + ".DenseReluDense.wo", c.DFf, d, bias: false));
+                a.Get("layer_norm.weight", d),
+                attn.Linear("q", d, inner, bias: false),
+                attn.Linear("k", d, inner, bias: false),
+                attn.Linear("v", d, inner, bias: false),
+                attn.Linear("o", inner, d, bias: false),
+                f.Get("layer_norm.weight", d),
+                ff.Linear(gated ? "wi_0" : "wi", d, c.DFf, bias: false),
+                gated ? ff.Linear("wi_1", d, c.DFf, bias: false) : null,
+                ff.Linear("wo", c.DFf, d, bias: false));
         }
-        _finalNorm = w.Get("encoder.final_layer_norm.weight", d);
+        _finalNorm = encoder.Get("final_layer_norm.weight", d);
     }
 
     public T5Config Config { get; }

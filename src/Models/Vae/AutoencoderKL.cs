@@ -16,14 +16,16 @@ public sealed class AutoencoderKL : IDisposable
     {
         Config = config;
         _weights = weights;
-        var w = weights;
+        var w = weights.Root;
+        var decoder = w.Pp("decoder");
         int c = config.LatentChannels, mid = config.MidChannels, g = config.NormNumGroups;
 
-        if (config.UsePostQuantConv) PostQuantConv = VaeConv.Load(w, "post_quant_conv", c, c, 1);
-        ConvIn = VaeConv.Load(w, "decoder.conv_in", c, mid, 3);
-        MidResnet0 = new VaeResnetBlock(w, "decoder.mid_block.resnets.0", mid, mid, g);
-        if (config.MidBlockAddAttention) MidAttention = new VaeAttentionBlock(w, "decoder.mid_block.attentions.0", mid, g);
-        MidResnet1 = new VaeResnetBlock(w, "decoder.mid_block.resnets.1", mid, mid, g);
+        if (config.UsePostQuantConv) PostQuantConv = VaeConv.Load(w.Pp("post_quant_conv"), c, c, 1);
+        ConvIn = VaeConv.Load(decoder.Pp("conv_in"), c, mid, 3);
+        var midBlock = decoder.Pp("mid_block");
+        MidResnet0 = new VaeResnetBlock(midBlock.Pp("resnets.0"), mid, mid, g);
+        if (config.MidBlockAddAttention) MidAttention = new VaeAttentionBlock(midBlock.Pp("attentions.0"), mid, g);
+        MidResnet1 = new VaeResnetBlock(midBlock.Pp("resnets.1"), mid, mid, g);
 
         // Up blocks run from the widest channels back to the narrowest (reversed block_out_channels).
         var reversed = config.BlockOutChannels.Reverse().ToArray();
@@ -31,14 +33,14 @@ public sealed class AutoencoderKL : IDisposable
         int prev = reversed[0];
         for (int i = 0; i < reversed.Length; i++)
         {
-            ups[i] = new VaeUpBlock(w, $"decoder.up_blocks.{i}", prev, reversed[i], config.LayersPerBlock + 1, g, upsample: i < reversed.Length - 1);
+            ups[i] = new VaeUpBlock(decoder.Pp("up_blocks").Pp(i), prev, reversed[i], config.LayersPerBlock + 1, g, upsample: i < reversed.Length - 1);
             prev = reversed[i];
         }
         UpBlocks = ups;
 
         int first = config.BlockOutChannels[0];
-        NormOut = VaeGroupNorm.Load(w, "decoder.conv_norm_out", first, g);
-        ConvOut = VaeConv.Load(w, "decoder.conv_out", first, config.OutChannels, 3);
+        NormOut = VaeGroupNorm.Load(decoder.Pp("conv_norm_out"), first, g);
+        ConvOut = VaeConv.Load(decoder.Pp("conv_out"), first, config.OutChannels, 3);
     }
 
     public AutoencoderKLConfig Config { get; }

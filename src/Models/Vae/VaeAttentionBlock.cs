@@ -10,14 +10,14 @@ namespace XDit.Models.Vae;
 /// </summary>
 public sealed class VaeAttentionBlock
 {
-    public VaeAttentionBlock(ModelWeights w, string prefix, int channels, int groups)
+    public VaeAttentionBlock(WeightScope w, int channels, int groups)
     {
         Channels = channels;
-        Norm = VaeGroupNorm.Load(w, prefix + ".group_norm", channels, groups);
-        Q = LoadLinear(w, prefix, "to_q", "query", channels);
-        K = LoadLinear(w, prefix, "to_k", "key", channels);
-        V = LoadLinear(w, prefix, "to_v", "value", channels);
-        Out = LoadLinear(w, prefix, "to_out.0", "proj_attn", channels);
+        Norm = VaeGroupNorm.Load(w.Pp("group_norm"), channels, groups);
+        Q = LoadLinear(w, "to_q", "query", channels);
+        K = LoadLinear(w, "to_k", "key", channels);
+        V = LoadLinear(w, "to_v", "value", channels);
+        Out = LoadLinear(w, "to_out.0", "proj_attn", channels);
     }
 
     public int Channels { get; }
@@ -55,16 +55,16 @@ public sealed class VaeAttentionBlock
 
     /// <summary>Current diffusers names (to_q …) or the old ones (query, key, value, proj_attn), whose weights some
     /// files store as 1×1 convolutions [C, C, 1, 1].</summary>
-    static Linear LoadLinear(ModelWeights w, string prefix, string name, string oldName, int channels)
+    static Linear LoadLinear(WeightScope attention, string name, string oldName, int channels)
     {
-        string p = $"{prefix}.{name}";
-        if (!w.Has(p + ".weight") && w.Has($"{prefix}.{oldName}.weight")) p = $"{prefix}.{oldName}";
-        var info = w.Source.Info(p + ".weight");
+        var w = attention.Pp(!attention.Pp(name).Has("weight") && attention.Pp(oldName).Has("weight") ? oldName : name);
+        var info = w.Source.Info(w.Name("weight"));
         bool linear = info.Shape is [var o, var i] && o == channels && i == channels;
         bool conv = info.Shape is [var o2, var i2, 1, 1] && o2 == channels && i2 == channels;
-        if (!linear && !conv) throw new WeightShapeException(info.File, p + ".weight", [channels, channels], info.Shape);
-        var weight = w.GetOperand(p + ".weight");
-        if (conv) weight = weight.Reshape(channels, channels);   // a view; the loaded tensor stays owned by the weights
-        return new Linear(weight, w.GetOperand(p + ".bias", channels));
+        if (!linear && !conv) throw new WeightShapeException(info.File, w.Name("weight"), [channels, channels], info.Shape);
+        // a 1×1 convolution's weight is asked for in its own shape, then viewed as [C, C] (the loaded tensor stays
+        // owned by the weights)
+        var weight = linear ? w.GetOperand("weight", channels, channels) : w.GetOperand("weight", channels, channels, 1, 1).Reshape(channels, channels);
+        return new Linear(weight, w.GetOperand("bias", channels));
     }
 }

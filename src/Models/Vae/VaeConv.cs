@@ -10,6 +10,6 @@ public sealed record VaeConv(string Name, Tensor Weight, Tensor? Bias)
     public int KernelSize => Weight.Dim(2);
     public int Padding => KernelSize / 2;
 
-    public static VaeConv Load(ModelWeights w, string name, int inChannels, int outChannels, int kernel)
-        => new(name, w.GetOperand(name + ".weight", outChannels, inChannels, kernel, kernel), w.GetOperand(name + ".bias", outChannels));
+    public static VaeConv Load(WeightScope w, int inChannels, int outChannels, int kernel)
+        => new(w.Prefix, w.GetOperand("weight", outChannels, inChannels, kernel, kernel), w.GetOperand("bias", outChannels));
 }

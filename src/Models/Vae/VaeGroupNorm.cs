@@ -7,6 +7,6 @@ public sealed record VaeGroupNorm(string Name, Tensor Weight, Tensor Bias, int G
 {
     public const float DefaultEps = 1e-6f;
 
-    public static VaeGroupNorm Load(ModelWeights w, string name, int channels, int groups)
-        => new(name, w.Get(name + ".weight", channels), w.Get(name + ".bias", channels), groups, DefaultEps);
+    public static VaeGroupNorm Load(WeightScope w, int channels, int groups)
+        => new(w.Prefix, w.Get("weight", channels), w.Get("bias", channels), groups, DefaultEps);
 }

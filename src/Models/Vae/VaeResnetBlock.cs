@@ -10,13 +10,13 @@ namespace XDit.Models.Vae;
 /// </summary>
 public sealed class VaeResnetBlock
 {
-    public VaeResnetBlock(ModelWeights w, string prefix, int inChannels, int outChannels, int groups)
+    public VaeResnetBlock(WeightScope w, int inChannels, int outChannels, int groups)
     {
-        Norm1 = VaeGroupNorm.Load(w, prefix + ".norm1", inChannels, groups);
-        Conv1 = VaeConv.Load(w, prefix + ".conv1", inChannels, outChannels, 3);
-        Norm2 = VaeGroupNorm.Load(w, prefix + ".norm2", outChannels, groups);
-        Conv2 = VaeConv.Load(w, prefix + ".conv2", outChannels, outChannels, 3);
-        if (inChannels != outChannels) Shortcut = VaeConv.Load(w, prefix + ".conv_shortcut", inChannels, outChannels, 1);
+        Norm1 = VaeGroupNorm.Load(w.Pp("norm1"), inChannels, groups);
+        Conv1 = VaeConv.Load(w.Pp("conv1"), inChannels, outChannels, 3);
+        Norm2 = VaeGroupNorm.Load(w.Pp("norm2"), outChannels, groups);
+        Conv2 = VaeConv.Load(w.Pp("conv2"), outChannels, outChannels, 3);
+        if (inChannels != outChannels) Shortcut = VaeConv.Load(w.Pp("conv_shortcut"), inChannels, outChannels, 1);
     }
 
     public VaeGroupNorm Norm1 { get; }

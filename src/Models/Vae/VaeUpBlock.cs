@@ -7,13 +7,13 @@ namespace XDit.Models.Vae;
 /// nearest-neighbour 2× followed by a 3×3 conv.</summary>
 public sealed class VaeUpBlock
 {
-    public VaeUpBlock(ModelWeights w, string prefix, int inChannels, int outChannels, int numResnets, int groups, bool upsample)
+    public VaeUpBlock(WeightScope w, int inChannels, int outChannels, int numResnets, int groups, bool upsample)
     {
         var resnets = new VaeResnetBlock[numResnets];
         for (int i = 0; i < numResnets; i++)
-            resnets[i] = new VaeResnetBlock(w, $"{prefix}.resnets.{i}", i == 0 ? inChannels : outChannels, outChannels, groups);
+            resnets[i] = new VaeResnetBlock(w.Pp("resnets").Pp(i), i == 0 ? inChannels : outChannels, outChannels, groups);
         Resnets = resnets;
-        if (upsample) Upsampler = VaeConv.Load(w, prefix + ".upsamplers.0.conv", outChannels, outChannels, 3);
+        if (upsample) Upsampler = VaeConv.Load(w.Pp("upsamplers.0.conv"), outChannels, outChannels, 3);
     }
 
     public IReadOnlyList<VaeResnetBlock> Resnets { get; }

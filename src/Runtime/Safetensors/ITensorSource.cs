@@ -24,6 +24,37 @@ public interface ITensorSource : IDisposable
     Tensor Read(string name);
     /// <summary>Host float32 tensor (F16/BF16/F32 converted; integer dtypes converted by value).</summary>
     Tensor ReadF32(string name);
+
+    /// <summary>
+    /// The entry of tensor <paramref name="name"/> as a model expects it, in <paramref name="expectedShape"/>:
+    /// a stored tensor of another shape throws <see cref="WeightShapeException"/> naming the file, the tensor,
+    /// the expected and the found shape. A source that makes its tensors up (<see cref="RandomCheckpoint"/>)
+    /// answers in any shape asked, which is why loaders ask through here rather than compare shapes themselves.
+    /// </summary>
+    TensorInfo Info(string name, int[] expectedShape)
+    {
+        var info = Info(name);
+        if (!XDit.Runtime.Shape.Equal(info.Shape, expectedShape))
+            throw new WeightShapeException(info.File, name, expectedShape, info.Shape);
+        return info;
+    }
+
+    /// <summary><see cref="Read(string)"/> of a tensor checked (or made) as <see cref="Info(string, int[])"/> says.</summary>
+    Tensor Read(string name, int[] expectedShape)
+    {
+        Info(name, expectedShape);
+        return Read(name);
+    }
+}
+
+/// <summary>A tensor's shape is not the one its model's config implies.</summary>
+public sealed class WeightShapeException(string path, string name, int[] expected, int[] found)
+    : Exception($"{path}: tensor '{name}' has shape {XDit.Runtime.Shape.Format(found)}, expected {XDit.Runtime.Shape.Format(expected)} from the config")
+{
+    public string CheckpointPath { get; } = path;
+    public string TensorName { get; } = name;
+    public int[] Expected { get; } = expected;
+    public int[] Found { get; } = found;
 }
 
 /// <summary>A tensor asked for is not in the checkpoint.</summary>

@@ -4,8 +4,8 @@ namespace XDit.Runtime;
 /// A checkpoint that makes its tensors up: seeded random values (uniform in ±<paramref name="scale"/>) of whatever
 /// shape the model asks for, in one dtype. It exists for benchmarks at a model's real size, whose weights cannot be
 /// downloaded here; the time of a forward pass does not depend on the values. It has no list of names or shapes:
-/// a model loads from it through <c>ModelWeights</c>, which asks every tensor with its expected shape
-/// (<see cref="Make"/>). Every name is present unless <paramref name="contains"/> says otherwise (the probes a
+/// it answers <see cref="Info(string, int[])"/> and <see cref="Read(string, int[])"/>, the reads that carry the
+/// shape a model expects, in that shape (<see cref="Make"/>); a read without one throws. Every name is present unless <paramref name="contains"/> says otherwise (the probes a
 /// loader makes, such as SD3's for qk-norm weights, must get the real model's answer).
 /// </summary>
 public sealed class RandomCheckpoint(string description, DType dtype, float scale = 0.02f, Func<string, bool>? contains = null) : ITensorSource
@@ -46,6 +46,10 @@ public sealed class RandomCheckpoint(string description, DType dtype, float scal
         });
         return new Tensor(storage, DType, shape, owns: true);
     }
+
+    /// <summary>Any tensor is there in any shape asked for.</summary>
+    public TensorInfo Info(string name, int[] expectedShape) => new(name, Path, DType, expectedShape, 0, 0);
+    public Tensor Read(string name, int[] expectedShape) => Make(name, expectedShape);
 
     public TensorInfo Info(string name) => throw Unsized(name);
     public Tensor Read(string name) => throw Unsized(name);

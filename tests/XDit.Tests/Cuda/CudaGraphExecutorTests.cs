@@ -1,7 +1,6 @@
 using XDit.Engine.Execution;
 using XDit.Kernels;
 using XDit.Models;
-using XDit.Models.Embeddings;
 using XDit.Runtime;
 
 namespace XDit.Tests.Cuda;

@@ -20,7 +20,7 @@ public class CudaModelWeightsTests
         var gpu = CudaTestDevice.Get(activation);
         var source = new RandomCheckpoint("test", checkpoint, scale: 0.3f);
         using var w = new ModelWeights(source, gpu);
-        var linear = w.Linear("proj", 40, 24);
+        var linear = w.Root.Linear("proj", 40, 24);
         var norm = w.Get("norm.weight", 40);
         Assert.Equal(activation, linear.Weight.DType);
         Assert.Equal(activation, linear.Bias!.DType);

@@ -32,6 +32,19 @@ public class RandomCheckpointTests
     }
 
     [Fact]
+    public void ItAnswersTheShapedReadsOfTheSourceContractInTheShapeAsked()
+    {
+        ITensorSource source = new RandomCheckpoint("test", DType.BF16);
+        var info = source.Info("blocks.0.weight", [6, 4]);
+        Assert.Equal([6, 4], info.Shape);
+        Assert.Equal(DType.BF16, info.DType);
+        using var t = source.Read("blocks.0.weight", [6, 4]);
+        using var made = ((RandomCheckpoint)source).Make("blocks.0.weight", [6, 4]);
+        Assert.Equal([6, 4], t.Dims);
+        Assert.Equal(Values(made), Values(t));
+    }
+
+    [Fact]
     public void ATensorAskedForWithoutAShapeIsNamed()
     {
         var source = new RandomCheckpoint("test", DType.F32);

@@ -14,8 +14,8 @@ public sealed class TextProjection
 
     public TextProjection(Linear linear1, Linear linear2, Activation act) { _linear1 = linear1; _linear2 = linear2; _act = act; }
 
-    public static TextProjection Load(ModelWeights w, string prefix, int inDim, int hidden, Activation act, int? outDim = null)
-        => new(w.Linear(prefix + ".linear_1", inDim, hidden), w.Linear(prefix + ".linear_2", hidden, outDim ?? hidden), act);
+    public static TextProjection Load(WeightScope w, int inDim, int hidden, Activation act, int? outDim = null)
+        => new(w.Linear("linear_1", inDim, hidden), w.Linear("linear_2", hidden, outDim ?? hidden), act);
 
     public Tensor Apply(IOps ops, Tensor x)
     {

@@ -20,10 +20,10 @@ public sealed class TimeTextEmbedding
         _timestep = timestep; _guidance = guidance; _text = text;
     }
 
-    public static TimeTextEmbedding Load(ModelWeights w, string prefix, int dim, int pooledDim, bool guidance)
-        => new(TimestepEmbedding.Load(w, prefix + ".timestep_embedder", dim),
-               guidance ? TimestepEmbedding.Load(w, prefix + ".guidance_embedder", dim) : null,
-               TextProjection.Load(w, prefix + ".text_embedder", pooledDim, dim, Activation.Silu));
+    public static TimeTextEmbedding Load(WeightScope w, int dim, int pooledDim, bool guidance)
+        => new(TimestepEmbedding.Load(w.Pp("timestep_embedder"), dim),
+               guidance ? TimestepEmbedding.Load(w.Pp("guidance_embedder"), dim) : null,
+               TextProjection.Load(w.Pp("text_embedder"), pooledDim, dim, Activation.Silu));
 
     public bool HasGuidance => _guidance is not null;
 

@@ -16,8 +16,8 @@ public sealed class TimestepEmbedding
 
     public TimestepEmbedding(Linear linear1, Linear linear2) { _linear1 = linear1; _linear2 = linear2; }
 
-    public static TimestepEmbedding Load(ModelWeights w, string prefix, int outDim, int inDim = SinusoidChannels)
-        => new(w.Linear(prefix + ".linear_1", inDim, outDim), w.Linear(prefix + ".linear_2", outDim, outDim));
+    public static TimestepEmbedding Load(WeightScope w, int outDim, int inDim = SinusoidChannels)
+        => new(w.Linear("linear_1", inDim, outDim), w.Linear("linear_2", outDim, outDim));
 
     public int InFeatures => _linear1.InFeatures;
 

@@ -1,7 +1,7 @@
 using XDit.Kernels;
 using XDit.Runtime;
 
-namespace XDit.Models.Embeddings;
+namespace XDit.Models.Layers;
 
 /// <summary>
 /// The conditioning linear of diffusers' adaptive LayerNorms: emb = linear(SiLU(c)) [B, k·D], cut into k chunks.
@@ -23,9 +23,9 @@ public sealed class AdaLayerNormZero
         Chunks = chunks;
     }
 
-    /// <summary>Loads <paramref name="prefix"/>.linear [chunks·dim, dim] + bias.</summary>
-    public static AdaLayerNormZero Load(ModelWeights w, string prefix, int dim, int chunks)
-        => new(w.Linear(prefix + ".linear", dim, chunks * dim), chunks);
+    /// <summary>Loads linear [chunks·dim, dim] + bias of the scope.</summary>
+    public static AdaLayerNormZero Load(WeightScope w, int dim, int chunks)
+        => new(w.Linear("linear", dim, chunks * dim), chunks);
 
     public int Chunks { get; }
 
@@ -36,6 +36,12 @@ public sealed class AdaLayerNormZero
         using var packed = _linear.Apply(ops, act);
         return Modulation.Split(ops, packed, Chunks);
     }
+
+    /// <summary><see cref="Compute"/> named as AdaLN-zero's 6 (or SD3.5's 9) parts.</summary>
+    public AdaLnZeroParts ComputeZero(IOps ops, Tensor temb) => new(Compute(ops, temb));
+
+    /// <summary><see cref="Compute"/> named as AdaLayerNormZeroSingle's shift, scale, gate.</summary>
+    public AdaLnSingleParts ComputeSingle(IOps ops, Tensor temb) => new(Compute(ops, temb));
 
     /// <summary>norm(x, temb)[0]: x normalised and modulated by the first shift/scale pair (the blocks' attention
     /// input, which TeaCache watches).</summary>

@@ -1,7 +1,7 @@
 using XDit.Kernels;
 using XDit.Runtime;
 
-namespace XDit.Models.Embeddings;
+namespace XDit.Models.Layers;
 
 /// <summary>
 /// diffusers AdaLayerNormContinuous(dim, cond_dim, elementwise_affine=False, eps=1e-6), used for SD3/Flux
@@ -14,17 +14,17 @@ public sealed class AdaLayerNormContinuous
 
     AdaLayerNormContinuous(AdaLayerNormZero inner) { _inner = inner; }
 
-    /// <summary>Loads <paramref name="prefix"/>.linear [2·dim, condDim] + bias.</summary>
-    public static AdaLayerNormContinuous Load(ModelWeights w, string prefix, int dim, int condDim)
+    /// <summary>Loads linear [2·dim, condDim] + bias of the scope.</summary>
+    public static AdaLayerNormContinuous Load(WeightScope w, int dim, int condDim)
     {
         if (dim != condDim)
-            throw new NotSupportedException($"{prefix}: AdaLayerNormContinuous with embedding dim {dim} ≠ conditioning dim {condDim} is not supported");
-        return new(AdaLayerNormZero.Load(w, prefix, dim, 2));
+            throw new NotSupportedException($"{w}: AdaLayerNormContinuous with embedding dim {dim} ≠ conditioning dim {condDim} is not supported");
+        return new(AdaLayerNormZero.Load(w, dim, 2));
     }
 
     public Tensor Apply(IOps ops, Tensor x, Tensor cond)
     {
-        using var m = _inner.Compute(ops, cond);
-        return AdaLayerNormZero.Modulated(ops, x, shift: m[1], scale: m[0]);
+        using var m = new ContinuousNormParts(_inner.Compute(ops, cond));
+        return AdaLayerNormZero.Modulated(ops, x, m.Shift, m.Scale);
     }
 }

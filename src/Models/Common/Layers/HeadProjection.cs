@@ -1,7 +1,7 @@
 using XDit.Kernels;
 using XDit.Runtime;
 
-namespace XDit.Models.Embeddings;
+namespace XDit.Models.Layers;
 
 /// <summary>
 /// One of an attention's q/k/v projections: Linear [H·d, in] + b, split into heads, with the optional per-head
@@ -24,10 +24,10 @@ public sealed class HeadProjection
         Heads = heads;
     }
 
-    /// <summary>Loads <paramref name="linear"/>.{weight,bias} [heads·headDim, inDim] and, when
-    /// <paramref name="norm"/> is given, <paramref name="norm"/>.weight [headDim].</summary>
-    public static HeadProjection Load(ModelWeights w, string linear, string? norm, int inDim, int heads, int headDim)
-        => new(w.Linear(linear, inDim, heads * headDim), norm is null ? null : w.Get(norm + ".weight", headDim), heads);
+    /// <summary>Loads <paramref name="linear"/>.{weight,bias} [heads·headDim, inDim] of the attention scope
+    /// <paramref name="w"/> and, when <paramref name="norm"/> is given, <paramref name="norm"/>.weight [headDim].</summary>
+    public static HeadProjection Load(WeightScope w, string linear, string? norm, int inDim, int heads, int headDim, bool bias = true)
+        => new(w.Linear(linear, inDim, heads * headDim, bias), norm is null ? null : w.Pp(norm).Get("weight", headDim), heads);
 
     public int Heads { get; }
     public int HeadDim => _linear.OutFeatures / Heads;

@@ -1,7 +1,7 @@
 using XDit.Kernels;
 using XDit.Runtime;
 
-namespace XDit.Models.Embeddings;
+namespace XDit.Models.Layers;
 
 /// <summary>diffusers FeedForward(dim, activation "gelu-approximate", mult 4): net.0.proj [F, D] + b → GELU-tanh
 /// → net.2 [D, F] + b.</summary>
@@ -11,8 +11,8 @@ public sealed class FeedForward
 
     public FeedForward(Linear proj, Linear @out) { _proj = proj; _out = @out; }
 
-    public static FeedForward Load(ModelWeights w, string prefix, int dim, int hidden)
-        => new(w.Linear(prefix + ".net.0.proj", dim, hidden), w.Linear(prefix + ".net.2", hidden, dim));
+    public static FeedForward Load(WeightScope w, int dim, int hidden)
+        => new(w.Linear("net.0.proj", dim, hidden), w.Linear("net.2", hidden, dim));
 
     public Tensor Apply(IOps ops, Tensor x)
     {

@@ -1,0 +1,115 @@
+using XDit.Kernels;
+using XDit.Runtime;
+
+namespace XDit.Models;
+
+/// <summary>
+/// What flows through the blocks of a DiT. Image tokens can be a slice of the full sequence (sequence
+/// parallelism, PipeFusion patches); everything else is replicated.
+/// </summary>
+public sealed class DitState : IDisposable
+{
+    /// <summary>Image tokens this rank holds: [B, TokenCount, D].</summary>
+    public required Tensor Image { get; set; }
+    /// <summary>Text tokens: the joint stream [B, T, D] (SD3, Flux) or the projected caption for cross-attention (PixArt).</summary>
+    public Tensor? Text { get; set; }
+    /// <summary>Additive key bias [B, T] for attention to the text (PixArt's padding mask), else null.</summary>
+    public Tensor? TextKeyBias { get; set; }
+    /// <summary>Conditioning vector(s) from the timestep (and pooled text / guidance / micro-conditions).</summary>
+    public required Tensor Conditioning { get; set; }
+    /// <summary>PixArt's embedded timestep [B, D] (before adaln_single's 6·D linear), which its Finish modulates
+    /// the output norm with; null for other models.</summary>
+    public Tensor? EmbeddedTimestep { get; set; }
+    /// <summary>RoPE tables for the image tokens held [TokenCount, d] and for the text tokens [T, d] (Flux).</summary>
+    public Tensor? ImageRopeCos { get; set; }
+    public Tensor? ImageRopeSin { get; set; }
+    public Tensor? TextRopeCos { get; set; }
+    public Tensor? TextRopeSin { get; set; }
+    /// <summary>Which image tokens are held: [TokenStart, TokenStart + TokenCount) of TotalTokens.</summary>
+    public int TokenStart { get; set; }
+    public int TokenCount => Image.Dim(1);
+    public required int TotalTokens { get; init; }
+    /// <summary>Patch grid of the image tokens (gh·gw = TotalTokens).</summary>
+    public required int GridH { get; init; }
+    public required int GridW { get; init; }
+
+    /// <summary>Names of <see cref="Tensors"/>' slots, in their order.</summary>
+    public static IReadOnlyList<string> TensorNames { get; } =
+        [nameof(Image), nameof(Text), nameof(TextKeyBias), nameof(Conditioning), nameof(EmbeddedTimestep),
+         nameof(ImageRopeCos), nameof(ImageRopeSin), nameof(TextRopeCos), nameof(TextRopeSin)];
+
+    /// <summary>Every tensor the blocks and Finish may read, in the order of <see cref="TensorNames"/> (null where
+    /// the model has none): what an executor copies into fixed buffers (a CUDA graph's inputs) or keys a cache by.</summary>
+    public IReadOnlyList<Tensor?> Tensors =>
+        [Image, Text, TextKeyBias, Conditioning, EmbeddedTimestep, ImageRopeCos, ImageRopeSin, TextRopeCos, TextRopeSin];
+
+    /// <summary>A state of the same token layout over other <paramref name="tensors"/> (in <see cref="Tensors"/>'
+    /// order), owning none of them.</summary>
+    public DitState WithTensors(IReadOnlyList<Tensor?> tensors)
+    {
+        if (tensors.Count != TensorNames.Count)
+            throw new ArgumentException($"a DitState has {TensorNames.Count} tensor slots ({string.Join(", ", TensorNames)}), got {tensors.Count} tensors");
+        return new DitState
+        {
+            Image = tensors[0] ?? throw new ArgumentException("a DitState needs its Image tensor"),
+            Text = tensors[1],
+            TextKeyBias = tensors[2],
+            Conditioning = tensors[3] ?? throw new ArgumentException("a DitState needs its Conditioning tensor"),
+            EmbeddedTimestep = tensors[4],
+            ImageRopeCos = tensors[5], ImageRopeSin = tensors[6], TextRopeCos = tensors[7], TextRopeSin = tensors[8],
+            TokenStart = TokenStart, TotalTokens = TotalTokens, GridH = GridH, GridW = GridW,
+        };
+    }
+
+    /// <summary>Tensors owned by this state, disposed with it (replaced values are tracked by the model).</summary>
+    public List<Tensor> Owned { get; } = new();
+
+    /// <summary>Keeps only the image tokens [start, start + count) (and their RoPE rows); called once per step by
+    /// sequence-parallel executors, right after Embed.</summary>
+    public void Shard(IOps ops, int start, int count)
+    {
+        Image = Keep(ops, Image.Slice(1, start, count));
+        if (ImageRopeCos is not null) ImageRopeCos = Keep(ops, ImageRopeCos.Slice(0, start, count));
+        if (ImageRopeSin is not null) ImageRopeSin = Keep(ops, ImageRopeSin.Slice(0, start, count));
+        TokenStart += start;
+    }
+
+    /// <summary>A fresh contiguous copy of a view, owned by this state.</summary>
+    public Tensor Keep(IOps ops, Tensor view)
+    {
+        var t = ops.Contiguous(view);
+        Owned.Add(t);
+        return t;
+    }
+
+    /// <summary>Registers a tensor for disposal with the state and returns it.</summary>
+    public Tensor Own(Tensor t) { Owned.Add(t); return t; }
+
+    /// <summary>Replaces the image tokens block by block without leaking: the new tensor becomes owned by the state,
+    /// the old one is disposed when the state owned it (else its owner keeps it).</summary>
+    public void ReplaceImage(Tensor next)
+    {
+        var old = Image;
+        Image = Own(next);
+        Release(old);
+    }
+
+    /// <summary>As <see cref="ReplaceImage"/> for the text tokens; null ends the text stream (SD3's last block).</summary>
+    public void ReplaceText(Tensor? next)
+    {
+        var old = Text;
+        Text = next is null ? null : Own(next);
+        if (old is not null) Release(old);
+    }
+
+    void Release(Tensor old)
+    {
+        if (Owned.Remove(old)) old.Dispose();
+    }
+
+    public void Dispose()
+    {
+        foreach (var t in Owned) t.Dispose();
+        Owned.Clear();
+    }
+}
