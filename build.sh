@@ -13,22 +13,30 @@ case "$cmd" in
   test)
     build
     tests=tests/XDit.Tests/bin/Release/net10.0/XDit.Tests.dll
+    # each clone its own logs and result files with per-test times (TestResults/ is ignored), so clones testing
+    # side by side do not mix them
+    logdir=TestResults; mkdir -p "$logdir"
+    # Without a CUDA driver the tests that need a device run in the emulator pass below, so a full first pass
+    # leaves them out (NeedsCudaDeviceAttribute) rather than listing them as skipped.
+    emulate=0
+    if [ $# -eq 0 ] && ! ldconfig -p 2>/dev/null | grep -q 'libcuda\.so\.1 '; then emulate=1; fi
+    first=("$@"); [ "$emulate" = 1 ] && first=(-trait- Needs=cuda-device)
     set +e   # a failing pass still prints its counts and the closing line
-    dotnet "$tests" -noColor "$@" | tee /tmp/xdit-test.log
+    dotnet "$tests" -noColor "${first[@]}" -result-xml "$logdir/xdit-test.xml" | tee "$logdir/xdit-test.log"
     status=${PIPESTATUS[0]}
-    logs=(/tmp/xdit-test.log)
+    logs=("$logdir/xdit-test.log")
     # Second pass, for a full run on a machine without a GPU: the CUDA backend's tests again, on the CPU stand-ins
     # for the CUDA libraries (native/emu, tests/XDit.Tests/Cuda/Emulation/EmulatedCuda.cs).
-    if [ $# -eq 0 ] && ! ldconfig -p 2>/dev/null | grep -q 'libcuda\.so\.1 '; then
+    if [ "$emulate" = 1 ]; then
       echo "--- the CUDA backend on the CPU emulator"
       XDIT_TEST_CUDA_EMULATOR=1 XDIT_EMU_DEVICE_COUNT=2 dotnet "$tests" -noColor -class XDit.Tests.Cuda.CudaRuntimeTests -class XDit.Tests.Cuda.CudaOpsTests \
         -class XDit.Tests.Comm.NcclCommunicatorTests \
         -class XDit.Tests.Cuda.Emulation.EmulatedCudaPipelineTests -class XDit.Tests.Cuda.Emulation.EmulatedCudaParallelTests \
         -class XDit.Tests.Cuda.Emulation.EmulatedGemmFallbackTests -class XDit.Tests.Cuda.Emulation.EmulatedNcclGenerationTests \
         -class XDit.Tests.Cuda.Emulation.EmulatedGuardPageTests -class XDit.Tests.Cuda.CudaModelWeightsTests \
-        -class XDit.Tests.Cuda.CudaGraphExecutorTests | tee /tmp/xdit-test-emu.log
+        -class XDit.Tests.Cuda.CudaGraphExecutorTests -result-xml "$logdir/xdit-test-emu.xml" | tee "$logdir/xdit-test-emu.log"
       status=$(( status | PIPESTATUS[0] ))
-      logs+=(/tmp/xdit-test-emu.log)
+      logs+=("$logdir/xdit-test-emu.log")
     fi
     set -e
     # One plain closing line that any CI can read (each pass's own summary line is its last "Total:").

@@ -6,6 +6,7 @@ namespace XDit.Tests.Cuda.Emulation;
 /// and PipeFusion with warmup on every step agree to within a step of the 8-bit output; Ring merges partial
 /// attentions by log-sum-exp, so its float rounding differs a little.
 /// </summary>
+[NeedsCudaDevice]
 [Collection("Console")]
 public class EmulatedCudaParallelTests
 {

@@ -14,6 +14,7 @@ namespace XDit.Tests.Cuda.Emulation;
 /// host side and the very kernel sources, with only the arithmetic of the CPU. Skipped outside that pass (where a
 /// GPU is present, the CUDA tests themselves run there).
 /// </summary>
+[NeedsCudaDevice]
 [Collection("cuda")]
 public class EmulatedCudaPipelineTests
 {
