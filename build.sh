@@ -28,6 +28,7 @@ case "$cmd" in
     # (whole-pipeline generations in one, the rest in the other), started beside the first pass, whose serial
     # stretches leave a core free. Their output follows the first pass's.
     emu_pids=(); emu_logs=()
+    trap 'for p in "${emu_pids[@]}"; do kill "$p" 2>/dev/null; done' EXIT   # an interrupted run leaves none behind
     emu() {   # log name, then the classes
       local log="$logdir/xdit-test-emu-$1.log"; shift
       local args=(); for c in "$@"; do args+=(-class "XDit.Tests.$c"); done
