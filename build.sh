@@ -13,23 +13,45 @@ case "$cmd" in
   test)
     build
     tests=tests/XDit.Tests/bin/Release/net10.0/XDit.Tests.dll
+    # each clone its own logs and result files with per-test times (TestResults/ is ignored), so clones testing
+    # side by side do not mix them
+    logdir=TestResults; mkdir -p "$logdir"
+    # Without a CUDA driver the tests that need a device run in the emulator pass below, so a full first pass
+    # leaves them out (NeedsCudaDeviceAttribute) rather than listing them as skipped.
+    emulate=0
+    if [ $# -eq 0 ] && ! ldconfig -p 2>/dev/null | grep -q 'libcuda\.so\.1 '; then emulate=1; fi
+    first=("$@"); [ "$emulate" = 1 ] && first=(-trait- Needs=cuda-device)
     set +e   # a failing pass still prints its counts and the closing line
-    dotnet "$tests" -noColor "$@" | tee /tmp/xdit-test.log
-    status=${PIPESTATUS[0]}
-    logs=(/tmp/xdit-test.log)
     # Second pass, for a full run on a machine without a GPU: the CUDA backend's tests again, on the CPU stand-ins
-    # for the CUDA libraries (native/emu, tests/XDit.Tests/Cuda/Emulation/EmulatedCuda.cs).
-    if [ $# -eq 0 ] && ! ldconfig -p 2>/dev/null | grep -q 'libcuda\.so\.1 '; then
-      echo "--- the CUDA backend on the CPU emulator"
-      XDIT_TEST_CUDA_EMULATOR=1 XDIT_EMU_DEVICE_COUNT=2 dotnet "$tests" -noColor -class XDit.Tests.Cuda.CudaRuntimeTests -class XDit.Tests.Cuda.CudaOpsTests -class XDit.Tests.Cuda.CudaOpContractTests -class XDit.Tests.Cuda.Emulation.EmulatedLaunchTests \
-        -class XDit.Tests.Comm.NcclCommunicatorTests \
-        -class XDit.Tests.Cuda.Emulation.EmulatedCudaPipelineTests -class XDit.Tests.Cuda.Emulation.EmulatedCudaParallelTests \
-        -class XDit.Tests.Cuda.Emulation.EmulatedGemmFallbackTests -class XDit.Tests.Cuda.Emulation.EmulatedNcclGenerationTests \
-        -class XDit.Tests.Cuda.Emulation.EmulatedGuardPageTests -class XDit.Tests.Cuda.CudaModelWeightsTests \
-        -class XDit.Tests.Cuda.CudaGraphExecutorTests | tee /tmp/xdit-test-emu.log
-      status=$(( status | PIPESTATUS[0] ))
-      logs+=(/tmp/xdit-test-emu.log)
+    # for the CUDA libraries (native/emu, tests/XDit.Tests/Cuda/Emulation/EmulatedCuda.cs). The emulator runs one
+    # kernel launch at a time per process, so a process of it keeps about one core busy: it runs as two processes
+    # (whole-pipeline generations in one, the rest in the other), started beside the first pass, whose serial
+    # stretches leave a core free. Their output follows the first pass's.
+    emu_pids=(); emu_logs=()
+    trap 'for p in "${emu_pids[@]}"; do kill "$p" 2>/dev/null; done' EXIT   # an interrupted run leaves none behind
+    emu() {   # log name, then the classes
+      local log="$logdir/xdit-test-emu-$1.log"; shift
+      local args=(); for c in "$@"; do args+=(-class "XDit.Tests.$c"); done
+      XDIT_TEST_CUDA_EMULATOR=1 XDIT_EMU_DEVICE_COUNT=2 dotnet "$tests" -noColor "${args[@]}" -result-xml "${log%.log}.xml" >"$log" 2>&1 &
+      emu_pids+=($!); emu_logs+=("$log")
+    }
+    if [ "$emulate" = 1 ]; then
+      rm -f "$logdir"/xdit-test-emu*.log
+      emu generations Cuda.Emulation.EmulatedCudaParallelTests Cuda.Emulation.EmulatedNcclGenerationTests
+      emu backend Cuda.CudaRuntimeTests Cuda.CudaOpsTests Cuda.CudaOpContractTests Cuda.Emulation.EmulatedLaunchTests Comm.NcclCommunicatorTests Cuda.Emulation.EmulatedCudaPipelineTests \
+        Cuda.Emulation.EmulatedGemmFallbackTests Cuda.Emulation.EmulatedGuardPageTests Cuda.CudaModelWeightsTests \
+        Cuda.CudaGraphExecutorTests
     fi
+    dotnet "$tests" -noColor "${first[@]}" -result-xml "$logdir/xdit-test.xml" | tee "$logdir/xdit-test.log"
+    status=${PIPESTATUS[0]}
+    logs=("$logdir/xdit-test.log")
+    for i in "${!emu_pids[@]}"; do
+      echo "--- the CUDA backend on the CPU emulator ($(basename "${emu_logs[$i]}" .log | sed 's/^xdit-test-emu-//'))"
+      tail -n +1 -f --pid="${emu_pids[$i]}" "${emu_logs[$i]}"
+      wait "${emu_pids[$i]}"
+      status=$(( status | $? ))
+      logs+=("${emu_logs[$i]}")
+    done
     set -e
     # One plain closing line that any CI can read (each pass's own summary line is its last "Total:").
     count() { for l in "${logs[@]}"; do grep -oE "$1: [0-9]+" "$l" | tail -1 | grep -oE '[0-9]+'; done | awk '{s+=$1} END {print s+0}'; }

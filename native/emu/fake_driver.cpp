@@ -154,12 +154,22 @@ namespace
         return p >= it->first && p + bytes <= it->first + it->second;
     }
 
+    // The last failed launch's line, and whether it goes to stderr: a test that makes a launch fail on purpose
+    // (xdit_emu_driver_expect_failures) reads the line here rather than have it print like a failure in the log.
+    std::mutex failureLock;
+    std::string lastFailure;
+    bool echoFailures = true;
+
     int launchNow(Function* f, const unsigned* g, const unsigned* b, unsigned shared, void** params)
     {
         std::string message;
         bool illegalAddress = false;
         if (xdit_emu::launch(*f->kernel, g[0], g[1], g[2], b[0], b[1], b[2], shared, params, message, &illegalAddress)) return CUDA_SUCCESS;
-        std::fprintf(stderr, "xdit emulator: %s: %s\n", f->name.c_str(), message.c_str());
+        {
+            std::lock_guard<std::mutex> hold(failureLock);
+            lastFailure = f->name + ": " + message;
+            if (echoFailures) std::fprintf(stderr, "xdit emulator: %s\n", lastFailure.c_str());
+        }
         return illegalAddress ? CUDA_ERROR_ILLEGAL_ADDRESS : CUDA_ERROR_LAUNCH_FAILED;
     }
 
@@ -237,6 +247,21 @@ extern "C"
     }
 
     int cuGetErrorString(int e, const char** s) { return cuGetErrorName(e, s); }
+
+    // For tests: 1 while launches that fail on purpose run (their line is kept, not printed), 0 after.
+    __attribute__((visibility("default"))) void xdit_emu_driver_expect_failures(int on)
+    {
+        std::lock_guard<std::mutex> hold(failureLock);
+        echoFailures = on == 0;
+        if (on) lastFailure.clear();
+    }
+
+    // The line of the last failed launch ("kernel: why"); valid until the next failure or expect call.
+    __attribute__((visibility("default"))) const char* xdit_emu_driver_last_failure()
+    {
+        std::lock_guard<std::mutex> hold(failureLock);
+        return lastFailure.c_str();
+    }
 
     int cuInit(unsigned)
     {

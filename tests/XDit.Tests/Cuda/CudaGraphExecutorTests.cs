@@ -7,6 +7,7 @@ namespace XDit.Tests.Cuda;
 
 /// <summary>CudaGraphExecutor on a toy transformer: replays agree with the eager forward step after step, a new
 /// shape records a new graph, and blocks that talk to the host fall back to eager with the reason.</summary>
+[NeedsCudaDevice]
 [Collection("cuda")]
 public class CudaGraphExecutorTests
 {

@@ -8,6 +8,7 @@ namespace XDit.Tests.Cuda;
 /// On CudaOps, the weights of GEMMs and convolutions are cast to the activation dtype once at load
 /// (ModelWeights.GetOperand) instead of on every call, with the same numbers; norm weights keep the checkpoint's.
 /// </summary>
+[NeedsCudaDevice]
 [Collection("cuda")]
 public class CudaModelWeightsTests
 {

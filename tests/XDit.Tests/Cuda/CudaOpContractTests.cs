@@ -7,6 +7,7 @@ namespace XDit.Tests.Cuda;
 /// <summary>CudaOps refuses every input of <see cref="OpContractCases"/> as CpuOps does: the same exception type
 /// and message, in each activation dtype. Skips where no CUDA device (or emulator) is present.</summary>
 [Collection("cuda")]
+[NeedsCudaDevice]
 public class CudaOpContractTests
 {
     [Theory, MemberData(nameof(OpContractCases.Names), MemberType = typeof(OpContractCases))]

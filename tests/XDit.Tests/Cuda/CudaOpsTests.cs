@@ -12,6 +12,7 @@ namespace XDit.Tests.Cuda;
 /// arithmetic and output rounding alone: ‖gpu − cpu‖/‖cpu‖ ≤ 1e-2 in BF16, 2e-3 in F16, 1e-5 in F32.
 /// Skips (with the reason) where no CUDA device is present.
 /// </summary>
+[NeedsCudaDevice]
 [Collection("cuda")]
 public class CudaOpsTests
 {

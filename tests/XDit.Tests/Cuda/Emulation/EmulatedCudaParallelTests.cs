@@ -4,12 +4,14 @@ namespace XDit.Tests.Cuda.Emulation;
 /// The parallel methods on CudaOps (in-process ranks, one CudaOps each, on the CPU stand-ins of the emulator pass,
 /// <see cref="EmulatedCuda"/>): `xdit generate --device cuda` on N ranks draws what one rank draws. Exact methods
 /// and PipeFusion with warmup on every step agree to within a step of the 8-bit output; Ring merges partial
-/// attentions by log-sum-exp, so its float rounding differs a little.
+/// attentions by log-sum-exp, so its float rounding differs a little. Two steps run every parallel op of a step and
+/// the hand-over to the next one; each emulated step costs seconds, so more would only slow the emulator pass.
 /// </summary>
+[NeedsCudaDevice]
 [Collection("Console")]
 public class EmulatedCudaParallelTests
 {
-    static readonly string[] Common = ["generate", "--device", "cuda", "--dtype", "f32", "-p", "a red circle on a blue background", "--steps", "3", "-q"];
+    static readonly string[] Common = ["generate", "--device", "cuda", "--dtype", "f32", "-p", "a red circle on a blue background", "--steps", "2", "-q"];
     static readonly Lazy<byte[]> OneRank = new(() => Draw(TestPaths.TempDir(), "one"));
 
     static byte[] Draw(string dir, string name, params string[] mesh)
@@ -23,7 +25,7 @@ public class EmulatedCudaParallelTests
     [Theory]
     [InlineData("--world-size", "4", "--ulysses-degree", "2", "--use-cfg-parallel")]
     [InlineData("--world-size", "2", "--ring-degree", "2")]
-    [InlineData("--world-size", "2", "--pipefusion-parallel-degree", "2", "--num-pipeline-patch", "2", "--warmup-steps", "3")]
+    [InlineData("--world-size", "2", "--pipefusion-parallel-degree", "2", "--num-pipeline-patch", "2", "--warmup-steps", "2")]
     [InlineData("--world-size", "2", "--ulysses-degree", "2", "--use-parallel-vae")]
     public void ParallelRunDrawsWhatOneRankDraws(params string[] mesh)
     {

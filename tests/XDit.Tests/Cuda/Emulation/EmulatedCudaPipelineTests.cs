@@ -14,15 +14,20 @@ namespace XDit.Tests.Cuda.Emulation;
 /// host side and the very kernel sources, with only the arithmetic of the CPU. Skipped outside that pass (where a
 /// GPU is present, the CUDA tests themselves run there).
 /// </summary>
+[NeedsCudaDevice]
 [Collection("cuda")]
 public class EmulatedCudaPipelineTests
 {
     public static TheoryData<string, DType> Fixtures()
     {
         var data = new TheoryData<string, DType>();
-        foreach (var dir in Directory.GetDirectories(TestPaths.Fixtures).Select(Path.GetFileName).Order(StringComparer.Ordinal))
-            foreach (var dt in new[] { DType.F32, DType.BF16, DType.F16 })
-                data.Add(dir!, dt);
+        // a fixture is a folder with a meta.json (tests/fixtures/tokenizers holds tokenizer data, not a case)
+        var cases = Directory.GetDirectories(TestPaths.Fixtures).Where(d => File.Exists(Path.Combine(d, "meta.json")))
+            .Select(Path.GetFileName).Order(StringComparer.Ordinal);
+        foreach (var dir in cases)
+            // whole pipelines (pipe_*) are held to diffusers in float32; their models are checked in bf16/f16 one by one
+            foreach (var dt in dir!.StartsWith("pipe_", StringComparison.Ordinal) ? [DType.F32] : new[] { DType.F32, DType.BF16, DType.F16 })
+                data.Add(dir, dt);
         return data;
     }
 
@@ -50,11 +55,11 @@ public class EmulatedCudaPipelineTests
         var result = pipeline.Generate(new GenerationRequest
         {
             Prompts = new[] { "a red circle on a blue background" },
-            NumInferenceSteps = 4,
+            NumInferenceSteps = 2,   // every op of a step and a step's hand-over; an emulated f32 step costs seconds
             Seed = 42,
         });
         using var cpu = PipelineLoader.Load(TestPaths.DemoModel, new PipelineOptions { Device = "cpu" });
-        var want = cpu.Generate(new GenerationRequest { Prompts = new[] { "a red circle on a blue background" }, NumInferenceSteps = 4, Seed = 42 });
+        var want = cpu.Generate(new GenerationRequest { Prompts = new[] { "a red circle on a blue background" }, NumInferenceSteps = 2, Seed = 42 });
         double err = Numerics.RelativeError(result.Images[0].Pixels, want.Images[0].Pixels);
         Assert.True(err <= 1e-3, $"emulated CUDA f32 vs CPU: relative error {err:E3}");
     }

@@ -10,6 +10,7 @@ namespace XDit.Tests.Cuda.Emulation;
 /// epilogue (bias and activation as kernels of their own), else through plain cuBLAS. The stand-in cuBLASLt is told
 /// to refuse, each CudaOps is fresh (plans are cached per instance), and the results are checked against CpuOps.
 /// </summary>
+[NeedsCudaDevice]
 [Collection("cuda")]
 public class EmulatedGemmFallbackTests
 {

@@ -12,6 +12,7 @@ namespace XDit.Tests.Cuda.Emulation;
 /// KernelEntry's own check, straight to cuLaunchKernel, as a host bug past that check would.
 /// </summary>
 [Collection("cuda")]
+[NeedsCudaDevice]
 public class EmulatedLaunchTests
 {
     const int CudaErrorInvalidValue = 1;

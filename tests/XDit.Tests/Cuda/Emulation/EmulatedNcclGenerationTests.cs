@@ -12,6 +12,7 @@ namespace XDit.Tests.Cuda.Emulation;
 /// <see cref="ParallelGeneration.RunRank"/>. The images equal those of the same plan on in-process ranks, which
 /// the other parallel tests hold to one rank's.
 /// </summary>
+[NeedsCudaDevice]
 [Collection("cuda")]
 public class EmulatedNcclGenerationTests
 {

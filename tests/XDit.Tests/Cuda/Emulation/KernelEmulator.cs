@@ -57,6 +57,21 @@ public sealed unsafe class KernelEmulator
     public void RefuseLtAlgorithms(int mode) =>
         ((delegate* unmanaged<int, void>)NativeLibrary.GetExport(_library, "xdit_emu_cublaslt_refuse"))(mode);
 
+    /// <summary>Runs <paramref name="body"/>, which makes a launch through the driver stand-in fail on purpose, with the
+    /// stand-in's line about it kept rather than printed (it would read like a failure in the test log); returns that
+    /// line ("kernel: why"), empty when no launch failed.</summary>
+    public string ExpectLaunchFailure(Action body)
+    {
+        var expect = (delegate* unmanaged<int, void>)NativeLibrary.GetExport(_library, "xdit_emu_driver_expect_failures");
+        expect(1);
+        try
+        {
+            body();
+            return Marshal.PtrToStringUTF8(((delegate* unmanaged<nint>)NativeLibrary.GetExport(_library, "xdit_emu_driver_last_failure"))()) ?? "";
+        }
+        finally { expect(0); }
+    }
+
     /// <summary>Guarded memory from the emulator (native/emu/guarded_memory.cpp), filled with 0xFF bytes: it ends
     /// just before an inaccessible page, so a kernel that reads or writes past its end fails its launch.</summary>
     public nint GuardedAlloc(long bytes)
