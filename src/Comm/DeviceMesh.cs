@@ -32,17 +32,10 @@ public sealed class DeviceMesh
     public int Sp => Ulysses * Ring;
     public int Tp => 1;
 
-    public int Degree(MeshAxis axis) => axis switch
-    {
-        MeshAxis.Tp => Tp,
-        MeshAxis.Ulysses => Ulysses,
-        MeshAxis.Ring => Ring,
-        MeshAxis.Sp => Sp,
-        MeshAxis.Pipe => Pipe,
-        MeshAxis.Cfg => Cfg,
-        MeshAxis.Data => Data,
-        _ => throw new ArgumentOutOfRangeException(nameof(axis)),
-    };
+    /// <summary>The degree of every axis, as one value indexed like a rank's <see cref="MeshCoord"/>.</summary>
+    public MeshCoord Degrees => new(Tp, Ulysses, Ring, Sp, Pipe, Cfg, Data);
+
+    public int Degree(MeshAxis axis) => Degrees[axis];
 
     public MeshCoord CoordOf(int rank)
     {
