@@ -7,6 +7,7 @@ public static partial class OpContracts
     /// <summary>Attention: q [B, Nq, H, d]; k and v [B, Nk, H, d] (one head count, one head dim: no GQA, and v's head
     /// dim equals q's because the CUDA kernels use one d for both); KeyBias [B, Nk] or [1, Nk]; Bias [B, H, Nq, Nk]
     /// or [1, H, Nq, Nk]; Window ≥ 0; lse a contiguous F32 [B, H, Nq].</summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
     public static void Attention(Tensor q, Tensor k, Tensor v, AttentionOptions? options, Tensor? lse)
     {
         const string op = "Attention";
@@ -31,6 +32,7 @@ public static partial class OpContracts
 
     /// <summary>MergeAttention: o1 and o2 [B, N, H, d]; lse1 and lse2 [B, H, N]; o1 and lse1 (written in place)
     /// contiguous, lse1 F32.</summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
     public static void MergeAttention(Tensor o1, Tensor lse1, Tensor o2, Tensor lse2)
     {
         const string op = "MergeAttention";

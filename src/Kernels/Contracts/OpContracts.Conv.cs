@@ -6,6 +6,7 @@ public static partial class OpContracts
 {
     /// <summary>Conv2d: x [B, C, H, W], w [O, C, kh, kw], bias [O]; stride ≥ 1, padding ≥ 0, and the kernel fits
     /// the padded input.</summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
     public static void Conv2d(Tensor x, Tensor w, Tensor? bias, int stride, int padding)
     {
         Rank(x, 4, "[B, C, H, W]", "Conv2d", "x");
@@ -18,5 +19,6 @@ public static partial class OpContracts
     }
 
     /// <summary>Upsample2x: x [B, C, H, W].</summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
     public static void Upsample2x(Tensor x) => Rank(x, 4, "[B, C, H, W]", "Upsample2x", "x");
 }

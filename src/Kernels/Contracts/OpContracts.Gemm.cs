@@ -5,6 +5,7 @@ namespace XDit.Kernels;
 public static partial class OpContracts
 {
     /// <summary>Linear: x [..., K], w [N, K], bias [N].</summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
     public static void Linear(Tensor x, Tensor w, Tensor? bias)
     {
         RankAtLeast(x, 1, "[..., K]", "Linear", "x");
@@ -14,6 +15,7 @@ public static partial class OpContracts
     }
 
     /// <summary>MatMul: a [..., M, K]; b [..., K, N] or, transposed, [..., N, K]; b's leading axes equal a's, or b is 2-D.</summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
     public static void MatMul(Tensor a, Tensor b, bool transposeB)
     {
         RankAtLeast(a, 2, "[..., M, K]", "MatMul", "a");

@@ -5,6 +5,7 @@ namespace XDit.Kernels;
 public static partial class OpContracts
 {
     /// <summary>Copy: dst and src of one shape (dtypes may differ).</summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
     public static void Copy(Tensor dst, Tensor src)
     {
         NotNull(dst, "Copy", "dst");
@@ -13,6 +14,7 @@ public static partial class OpContracts
     }
 
     /// <summary>Concat: at least one tensor, one rank, axis within it, all other axes equal.</summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
     public static void Concat(int axis, Tensor[] xs)
     {
         if (xs is null || xs.Length == 0) throw new ArgumentException("Concat: no tensors given");
@@ -32,6 +34,7 @@ public static partial class OpContracts
     }
 
     /// <summary>Patchify: x [B, C, H, W] with H and W multiples of p ≥ 1.</summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
     public static void Patchify(Tensor x, int p)
     {
         Rank(x, 4, "[B, C, H, W]", "Patchify", "x");
@@ -40,6 +43,7 @@ public static partial class OpContracts
     }
 
     /// <summary>Unpatchify: x [B, gridH·gridW, channels·p·p], p ≥ 1.</summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
     public static void Unpatchify(Tensor x, int p, int channels, int gridH, int gridW)
     {
         Rank(x, 3, "[B, gridH·gridW, C·p·p]", "Unpatchify", "x");
@@ -48,6 +52,7 @@ public static partial class OpContracts
     }
 
     /// <summary>Embedding: table [V, D]; every id in [0, V).</summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
     public static void Embedding(Tensor table, ReadOnlySpan<long> ids)
     {
         Rank(table, 2, "[V, D]", "Embedding", "table");

@@ -5,6 +5,7 @@ namespace XDit.Kernels;
 public static partial class OpContracts
 {
     /// <summary>LayerNorm: x [..., D]; weight and bias [D].</summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
     public static void LayerNorm(Tensor x, Tensor? weight, Tensor? bias)
     {
         RankAtLeast(x, 1, "[..., D]", "LayerNorm", "x");
@@ -13,6 +14,7 @@ public static partial class OpContracts
     }
 
     /// <summary>RmsNorm: x [..., D]; weight [D].</summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
     public static void RmsNorm(Tensor x, Tensor? weight)
     {
         RankAtLeast(x, 1, "[..., D]", "RmsNorm", "x");
@@ -20,6 +22,7 @@ public static partial class OpContracts
     }
 
     /// <summary>GroupNorm: x [B, C, ...]; C a multiple of groups (≥ 1); weight and bias [C].</summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
     public static void GroupNorm(Tensor x, int groups, Tensor? weight, Tensor? bias)
     {
         RankAtLeast(x, 2, "[B, C, ...]", "GroupNorm", "x");
@@ -31,5 +34,6 @@ public static partial class OpContracts
     }
 
     /// <summary>Softmax: x [..., D].</summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
     public static void Softmax(Tensor x) => RankAtLeast(x, 1, "[..., D]", "Softmax", "x");
 }

@@ -5,6 +5,7 @@ namespace XDit.Kernels;
 public static partial class OpContracts
 {
     /// <summary>Add and Mul: b broadcasts to a's shape (NumPy rules, b's rank ≤ a's; each axis of b equals a's or is 1).</summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
     public static void Broadcast(string op, Tensor a, Tensor b)
     {
         NotNull(a, op, "a");
@@ -16,6 +17,7 @@ public static partial class OpContracts
     }
 
     /// <summary>Modulate: x [B, N, D]; shift and scale per batch (see <see cref="BatchStride"/>).</summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
     public static void Modulate(Tensor x, Tensor shift, Tensor scale)
     {
         Rank(x, 3, "[B, N, D]", "Modulate", "x");
@@ -24,6 +26,7 @@ public static partial class OpContracts
     }
 
     /// <summary>GatedResidual: x and y [B, N, D]; gate per batch (see <see cref="BatchStride"/>).</summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
     public static void GatedResidual(Tensor x, Tensor gate, Tensor y)
     {
         Rank(x, 3, "[B, N, D]", "GatedResidual", "x");
@@ -52,6 +55,7 @@ public static partial class OpContracts
     }
 
     /// <summary>Rope: x [B, N, H, d] with d even; cos and sin [N, d].</summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
     public static void Rope(Tensor x, Tensor cos, Tensor sin)
     {
         Rank(x, 4, "[B, N, H, d]", "Rope", "x");

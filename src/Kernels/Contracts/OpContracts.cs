@@ -7,13 +7,15 @@ namespace XDit.Kernels;
 /// first thing, so both backends refuse the same inputs with the same <see cref="ArgumentException"/>. Each violation
 /// has one message, naming the op and the shapes involved. What a backend cannot do although the contract allows it
 /// (a head dim beyond a kernel's limit, say) is that backend's <see cref="NotSupportedException"/>, not a contract
-/// violation. The op families live in the partial files next to this one.
+/// violation. The op families live in the partial files next to this one. The entry points are never inlined, so an
+/// exception's stack always shows that the contract threw it (OpContractTests checks that).
 /// </summary>
 public static partial class OpContracts
 {
     // ---- memory ----
 
     /// <summary>Empty and Zeros: no negative dimension.</summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
     public static void Shape(string op, ReadOnlySpan<int> shape)
     {
         foreach (var d in shape)
@@ -21,6 +23,7 @@ public static partial class OpContracts
     }
 
     /// <summary>FromHost: the shape holds exactly the values given.</summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
     public static void FromHost(int values, ReadOnlySpan<int> shape)
     {
         Shape("FromHost", shape);
