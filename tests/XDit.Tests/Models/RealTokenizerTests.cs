@@ -64,18 +64,7 @@ public class RealTokenizerTests
     [InlineData("clip", 77)]
     [InlineData("clip_json", 77)]
     public void ClipTruncatesToTheLengthKeepingTheEndTokenAndPadsWithIt(string folder, int maxLength)
-    {
-        var tok = Load(folder);
-        foreach (var c in Cases.Value)
-        {
-            var row = tok.Encode([c.Text], maxLength);
-            int n = Math.Min(c.Clip.Length, maxLength);
-            var expected = c.Clip.Take(n - 1).Append(49407L).Concat(Enumerable.Repeat(49407L, maxLength - n)).ToArray();
-            Assert.Equal(expected, row.Row(0).ToArray());
-            Assert.Equal(n, row.ValidCount(0));
-            Assert.Equal(c.Clip.Length > maxLength, row.Truncated[0]);
-        }
-    }
+        => AssertTruncatesAndPads(folder, maxLength, c => c.Clip, end: 49407L, pad: 49407L);
 
     [Theory]
     [InlineData("t5_json", 77)]
@@ -85,16 +74,22 @@ public class RealTokenizerTests
     [InlineData("t5_spm", 120)]
     [InlineData("t5_spm", 512)]
     public void T5TruncatesToTheLengthEndingWithEosAndPadsWithPad(string folder, int maxLength)
+        => AssertTruncatesAndPads(folder, maxLength, c => c.T5, end: 1L, pad: 0L);
+
+    /// <summary>Every case's reference ids cut to <paramref name="maxLength"/> keeping the end token last, then
+    /// padded: what the tokenizer gives, with the mask counting the kept tokens and the truncation flag set.</summary>
+    static void AssertTruncatesAndPads(string folder, int maxLength, Func<Case, long[]> reference, long end, long pad)
     {
         var tok = Load(folder);
         foreach (var c in Cases.Value)
         {
+            var ids = reference(c);
             var row = tok.Encode([c.Text], maxLength);
-            int n = Math.Min(c.T5.Length, maxLength);
-            var expected = c.T5.Take(n - 1).Append(1L).Concat(Enumerable.Repeat(0L, maxLength - n)).ToArray();
+            int n = Math.Min(ids.Length, maxLength);
+            var expected = ids.Take(n - 1).Append(end).Concat(Enumerable.Repeat(pad, maxLength - n)).ToArray();
             Assert.Equal(expected, row.Row(0).ToArray());
             Assert.Equal(n, row.ValidCount(0));
-            Assert.Equal(c.T5.Length > maxLength, row.Truncated[0]);
+            Assert.Equal(ids.Length > maxLength, row.Truncated[0]);
         }
     }
 
