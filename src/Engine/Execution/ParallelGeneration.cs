@@ -19,15 +19,17 @@ public static class ParallelGeneration
 
     /// <param name="makeOps">the backend of a rank (one CPU op set per rank by default)</param>
     /// <param name="onRankPipeline">called on each rank's thread with the loaded pipeline and the rank (rank 0 reports progress)</param>
+    /// <param name="limits">the bounds of the request (the library's defaults when null)</param>
     public static Outcome Run(string modelDir, ParallelConfig config, GenerationRequest request,
-        Func<int, IOps>? makeOps = null, Action<TextToImagePipeline, int>? onRankPipeline = null)
+        Func<int, IOps>? makeOps = null, Action<TextToImagePipeline, int>? onRankPipeline = null,
+        GenerationLimits? limits = null)
     {
-        request.Validate();
+        request.Validate(limits);
         var mesh = config.Mesh();
         PromptsPerReplica(mesh, request); // refuse before starting any rank
 
         var world = new InProcessWorld(config.WorldSize);
-        var results = world.Run(comm => RunRank(comm, modelDir, config, request, onRankPipeline), makeOps);
+        var results = world.Run(comm => RunRank(comm, modelDir, config, request, onRankPipeline, limits), makeOps);
 
         var replicas = results.Where(r => r.Leader).OrderBy(r => r.Replica).ToList();
         var first0 = replicas[0].Result;
@@ -45,7 +47,7 @@ public static class ParallelGeneration
     /// communicator's backend, installs the rank's parallel loop, and generates its replica's share of the prompts.
     /// </summary>
     public static RankOutcome RunRank(ICommunicator comm, string modelDir, ParallelConfig config, GenerationRequest request,
-        Action<TextToImagePipeline, int>? onRankPipeline = null)
+        Action<TextToImagePipeline, int>? onRankPipeline = null, GenerationLimits? limits = null)
     {
         var mesh = config.Mesh();
         int prompts = request.Prompts.Count, perReplica = PromptsPerReplica(mesh, request);
@@ -66,6 +68,8 @@ public static class ParallelGeneration
             FirstRow = request.FirstRow + first * request.NumImagesPerPrompt,
             Latents = SliceLatents(request, first, perReplica, prompts),
         };
+        if (limits is not null) pipeline.Limits = limits;
+        // Every rank checks the request's token between steps; the first that sees it fired aborts the world.
         var result = pipeline.Generate(slice);
         result = result with { Timings = result.Timings.WithFirst("load", loadTime) };
         // Every rank of a replica ends with the same images; its first rank answers for it.

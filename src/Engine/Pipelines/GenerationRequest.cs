@@ -17,15 +17,23 @@ public sealed record GenerationRequest
     public int? MaxSequenceLength { get; init; }
     /// <summary>Initial latents [B, C, h, w] (already scaled by the scheduler's init sigma) instead of seeded noise.</summary>
     public float[]? Latents { get; init; }
+    /// <summary>The shape of <see cref="Latents"/> as read from a file ([B, C, h, w]), checked against the run's;
+    /// null checks only the count.</summary>
+    public int[]? LatentsShape { get; init; }
 
     /// <summary>Index of this request's first image in a larger batch split across data-parallel ranks, so each
     /// rank draws the same initial noise a single rank would have drawn for those images.</summary>
     public int FirstRow { get; init; }
 
+    /// <summary>Checked before the run and after every denoising step (a step is never interrupted): a fired token
+    /// ends the run with OperationCanceledException. The service fires it when the client leaves or it stops.</summary>
+    public CancellationToken Cancellation { get; init; }
+
     public static GenerationRequest For(string prompt) => new() { Prompts = new[] { prompt } };
 
-    /// <summary>Checks what can be checked without a model; the pipeline checks sizes against the model.</summary>
-    public void Validate()
+    /// <summary>Checks what can be checked without a model, and the bounds of <paramref name="limits"/> (the
+    /// library's defaults when null); the pipeline checks sizes against the model.</summary>
+    public void Validate(GenerationLimits? limits = null)
     {
         if (Prompts.Count == 0) throw new ArgumentException("at least one prompt is needed");
         if (NumInferenceSteps is < 1) throw new ArgumentException($"steps must be at least 1, got {NumInferenceSteps}");
@@ -33,5 +41,7 @@ public sealed record GenerationRequest
         if (NumImagesPerPrompt < 1) throw new ArgumentException($"images per prompt must be at least 1, got {NumImagesPerPrompt}");
         if (Height is < 1 || Width is < 1) throw new ArgumentException($"height and width must be positive, got {Height}x{Width}");
         if (MaxSequenceLength is < 1) throw new ArgumentException($"max sequence length must be at least 1, got {MaxSequenceLength}");
+        (limits ?? GenerationLimits.Default).Check(this);
+        if (Latents is { } given) FiniteCheck.Require(given, "the given latents");
     }
 }

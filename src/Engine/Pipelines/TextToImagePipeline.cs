@@ -38,10 +38,21 @@ public abstract class TextToImagePipeline : IDisposable
     /// <summary>Raised for things the user should know but that do not stop the run (a truncated prompt).</summary>
     public event EventHandler<string>? Warning;
 
+    /// <summary>The most work one request may ask for (steps, pixels, images, guidance), checked before any work.</summary>
+    public GenerationLimits Limits { get; set; } = GenerationLimits.Default;
+
+    /// <summary>Runs one request. Its <see cref="GenerationRequest.Cancellation"/> is checked before the run and
+    /// after every denoising step.</summary>
     public GenerationResult Generate(GenerationRequest request)
     {
-        request.Validate();
-        return Run(request, new SyncProgress(p => Progress?.Invoke(this, p)));
+        var cancel = request.Cancellation;
+        request.Validate(Limits);
+        cancel.ThrowIfCancellationRequested();
+        return Run(request, new SyncProgress(p =>
+        {
+            Progress?.Invoke(this, p);
+            cancel.ThrowIfCancellationRequested();
+        }));
     }
 
     protected abstract GenerationResult Run(GenerationRequest request, IProgress<PipelineProgress>? progress);
@@ -51,15 +62,18 @@ public abstract class TextToImagePipeline : IDisposable
         int height = r.Height ?? DefaultSize, width = r.Width ?? DefaultSize;
         if (height % SizeMultiple != 0 || width % SizeMultiple != 0)
             throw new ArgumentException($"height and width must be multiples of {SizeMultiple} ({SizeMultipleMeaning}), got {height}x{width}");
+        Limits.CheckSize(height, width, (long)r.Prompts.Count * r.NumImagesPerPrompt);
         return (height, width);
     }
 
     /// <summary>Given latents, or seeded Gaussian noise (NoiseGenerator) times the scheduler's initial sigma.</summary>
     protected static float[] InitialLatents(GenerationRequest r, int batch, int c, int h, int w, float initSigma)
     {
-        int n = batch * c * h * w;
+        int n = checked(batch * c * h * w);
         if (r.Latents is { } given)
         {
+            if (r.LatentsShape is { } shape && !shape.SequenceEqual(new[] { batch, c, h, w }))
+                throw new ArgumentException($"the given latents have shape [{string.Join(", ", shape)}], expected [{batch}, {c}, {h}, {w}] (batch, channels, height / VAE factor, width / VAE factor)");
             if (given.Length != n) throw new ArgumentException($"the given latents hold {given.Length} values, expected {batch}x{c}x{h}x{w} = {n}");
             return (float[])given.Clone();
         }
@@ -80,11 +94,14 @@ public abstract class TextToImagePipeline : IDisposable
     /// <summary>VAE decode of latents [B, C, h, w] (divided by the scaling factor, shift added), mapped to [0, 1].</summary>
     protected List<GeneratedImage> Decode(AutoencoderKL vae, float[] latents, int batch, int c, int h, int w)
     {
+        FiniteCheck.Require(latents, "the denoised latents",
+            "a NaN or infinite weight, initial latent or guidance result reached them (the picture would be black or white)");
         float sf = (float)vae.Config.ScalingFactor, shift = (float)(vae.Config.ShiftFactor ?? 0.0);
         var z = latents.Select(v => v / sf + shift).ToArray();
         using var zt = Ops.FromHost(z, batch, c, h, w);
         using var img = DecodeOverride is { } decode ? decode(vae, zt) : vae.Decode(Ops, zt);
         var px = Ops.ToHost(img);
+        FiniteCheck.Require(px, "the decoded pixels", "the VAE's weights or config (scaling_factor, shift_factor) produced them");
         int H = img.Dim(2), W = img.Dim(3), plane = 3 * H * W;
         var images = new List<GeneratedImage>();
         for (int b = 0; b < batch; b++)
