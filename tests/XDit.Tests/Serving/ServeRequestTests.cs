@@ -6,7 +6,7 @@ namespace XDit.Tests.Serving;
 /// <summary>The POST /generate body: every field mapped, and each kind of bad body refused naming its field.</summary>
 public class ServeRequestTests
 {
-    static ServeRequest Parse(string json, int multiple = 8) => ServeRequest.Parse(Encoding.UTF8.GetBytes(json), multiple);
+    static ServeRequest Parse(string json, int multiple = 8, string? outputDir = null) => ServeRequest.Parse(Encoding.UTF8.GetBytes(json), multiple, outputDir: outputDir);
 
     [Fact]
     public void EveryFieldReachesTheGenerationRequest()
@@ -22,10 +22,12 @@ public class ServeRequestTests
     public void XDitFieldsAreAcceptedCfgIsTheGuidanceAndASavePathMeansPathOutput()
     {
         var dir = TestPaths.TempDir();
-        var r = Parse($$"""{"prompt":"x","cfg":6.5,"save_disk_path":{{System.Text.Json.JsonSerializer.Serialize(dir)}}}""");
+        var r = Parse("""{"prompt":"x","cfg":6.5,"save_disk_path":"day1/run"}""", outputDir: dir);
         Assert.Equal(6.5f, r.Generation.GuidanceScale);
         Assert.Equal(ServeOutput.Path, r.Output);
-        Assert.Equal(dir, r.SaveDiskPath);
+        Assert.Equal(Path.Combine(dir, "day1", "run"), r.SaveDiskPath);
+        Assert.True(Directory.Exists(r.SaveDiskPath)); // created under the output folder
+        Assert.Equal(dir, Parse("""{"prompt":"x","output_type":"path"}""", outputDir: dir).SaveDiskPath);
         var d = Parse("""{"prompt":"x"}""").Generation;
         Assert.Equal((42UL, 1, (int?)null, (float?)null), (d.Seed, d.NumImagesPerPrompt, d.NumInferenceSteps, d.GuidanceScale));
     }
@@ -43,10 +45,11 @@ public class ServeRequestTests
     [InlineData("""{"prompt":"x","seed":-1}""", "seed", "non-negative")]
     [InlineData("""{"prompt":"x","guidance_scale":"high"}""", "guidance_scale", "number")]
     [InlineData("""{"prompt":"x","guidance_scale":1,"cfg":2}""", "cfg", "not both")]
-    [InlineData("""{"prompt":"x","num_images_per_prompt":1000}""", "num_images_per_prompt", "at most")]
+    [InlineData("""{"prompt":"x","num_images_per_prompt":1000}""", "num_images_per_prompt", "more than the limit 16")]
     [InlineData("""{"prompt":"x","output_type":"pil"}""", "output_type", "png_base64")]
-    [InlineData("""{"prompt":"x","output_type":"path"}""", "save_disk_path", "needs")]
-    [InlineData("""{"prompt":"x","save_disk_path":"/no/such/xdit/folder"}""", "save_disk_path", "does not exist")]
+    [InlineData("""{"prompt":"x","output_type":"path"}""", "save_disk_path", "--output-dir")]
+    [InlineData("""{"prompt":"x","save_disk_path":"/no/such/xdit/folder"}""", "save_disk_path", "--output-dir")]
+    [InlineData("""{"prompt":"x","output_type":"png_base64","save_disk_path":"a"}""", "save_disk_path", "goes with")]
     [InlineData("""{"prompt":"x","steps":4}""", "steps", "unknown field")]
     public void ABadFieldIsNamed(string json, string field, string says)
     {
