@@ -73,6 +73,36 @@ public sealed class JsonConfig
 
     public int GetInt(string key) => Read(key, "an integer", e => e.GetInt32());
     public int GetInt(string key, int fallback) => Has(key) ? GetInt(key) : fallback;
+    /// <summary>An integer from <paramref name="min"/> to <paramref name="max"/>: every count and size a model reads, so
+    /// that a 0, a negative or an absurd value is one line naming the file and key, not an overflow deep in a layer.</summary>
+    public int GetInt(string key, int fallback, int min, int max) => Has(key) ? GetIntIn(key, min, max) : fallback;
+
+    /// <summary>A required integer from <paramref name="min"/> to <paramref name="max"/>.</summary>
+    public int GetIntIn(string key, int min, int max)
+    {
+        int v = GetInt(key);
+        if (v < min || v > max) throw new FormatException($"{Path}: key '{key}' must be an integer from {min} to {max}, found {v}");
+        return v;
+    }
+
+    /// <summary>A finite number above 0 (a scale, an epsilon): NaN, infinity, 0 or a negative value names the file and key.</summary>
+    public double GetPositiveDouble(string key, double fallback)
+    {
+        if (!Has(key)) return fallback;
+        double v = GetDouble(key);
+        if (!double.IsFinite(v) || v <= 0) throw new FormatException($"{Path}: key '{key}' must be a finite number above 0, found {v}");
+        return v;
+    }
+
+    /// <summary>A finite number (NaN and infinity name the file and key).</summary>
+    public double GetFiniteDouble(string key, double fallback)
+    {
+        if (!Has(key)) return fallback;
+        double v = GetDouble(key);
+        if (!double.IsFinite(v)) throw new FormatException($"{Path}: key '{key}' must be a finite number, found {v}");
+        return v;
+    }
+
     public double GetDouble(string key) => Read(key, "a number", ParseDouble);
     public double GetDouble(string key, double fallback) => Has(key) ? GetDouble(key) : fallback;
     public double? GetDoubleOrNull(string key) => Has(key) ? GetDouble(key) : null;
