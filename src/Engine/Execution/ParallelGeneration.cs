@@ -67,6 +67,7 @@ public static class ParallelGeneration
             Prompts = request.Prompts.Skip(first).Take(perReplica).ToArray(),
             FirstRow = request.FirstRow + first * request.NumImagesPerPrompt,
             Latents = SliceLatents(request, first, perReplica, prompts),
+            LatentsShape = request.LatentsShape is { Length: 4 } s ? [perReplica * request.NumImagesPerPrompt, s[1], s[2], s[3]] : request.LatentsShape,
         };
         if (limits is not null) pipeline.Limits = limits;
         // Every rank checks the request's token between steps; the first that sees it fired aborts the world.
