@@ -41,18 +41,27 @@ public abstract class TextToImagePipeline : IDisposable
     /// <summary>The most work one request may ask for (steps, pixels, images, guidance), checked before any work.</summary>
     public GenerationLimits Limits { get; set; } = GenerationLimits.Default;
 
+    int _running;
+
     /// <summary>Runs one request. Its <see cref="GenerationRequest.Cancellation"/> is checked before the run and
-    /// after every denoising step.</summary>
+    /// after every denoising step. A pipeline holds one set of buffers and a scheduler's state, so it runs one request
+    /// at a time: a second call while one runs (another thread, or a Progress handler) is refused, not interleaved.</summary>
     public GenerationResult Generate(GenerationRequest request)
     {
         var cancel = request.Cancellation;
         request.Validate(Limits);
         cancel.ThrowIfCancellationRequested();
-        return Run(request, new SyncProgress(p =>
+        if (Interlocked.Exchange(ref _running, 1) != 0)
+            throw new InvalidOperationException("this pipeline is already running a request: a pipeline runs one request at a time (use one pipeline per thread, or a queue)");
+        try
         {
-            Progress?.Invoke(this, p);
-            cancel.ThrowIfCancellationRequested();
-        }));
+            return Run(request, new SyncProgress(p =>
+            {
+                Progress?.Invoke(this, p);
+                cancel.ThrowIfCancellationRequested();
+            }));
+        }
+        finally { Volatile.Write(ref _running, 0); }
     }
 
     protected abstract GenerationResult Run(GenerationRequest request, IProgress<PipelineProgress>? progress);

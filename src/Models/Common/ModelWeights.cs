@@ -10,13 +10,18 @@ namespace XDit.Models;
 public sealed class ModelWeights : IDisposable
 {
     readonly List<Tensor> _loaded = new();
+    readonly HashSet<string> _asked = new(StringComparer.Ordinal);
 
     public ModelWeights(ITensorSource source, IOps ops) { Source = source; Ops = ops; }
 
     public ITensorSource Source { get; }
     public IOps Ops { get; }
 
-    public bool Has(string name) => Source.Contains(name);
+    public bool Has(string name)
+    {
+        _asked.Add(name);
+        return Source.Contains(name);
+    }
 
     /// <summary>The tensor named <paramref name="name"/>, on the backend, after checking its shape
     /// (pass no shape to skip the check).</summary>
@@ -33,6 +38,7 @@ public sealed class ModelWeights : IDisposable
 
     Tensor Load(string name, int[] expectedShape, DType? castTo)
     {
+        _asked.Add(name);
         // the source checks the shape (or, making its tensors up, answers in it)
         bool shaped = expectedShape.Length > 0;
         var info = shaped ? Source.Info(name, expectedShape) : Source.Info(name);
@@ -54,6 +60,40 @@ public sealed class ModelWeights : IDisposable
         }
         _loaded.Add(t);
         return t;
+    }
+
+    /// <summary>
+    /// Returns <paramref name="model"/> once every numbered block of the checkpoint was read: a tensor under
+    /// <c>prefix.N.</c> where the model read <c>prefix.0.</c>… but never block N means a checkpoint with more layers
+    /// (or resnets, or heads' blocks) than its config.json gives, which would otherwise load silently and compute
+    /// something else. Tensors under prefixes the model never reads (a VAE's encoder) are not its business.
+    /// </summary>
+    public T Checked<T>(T model)
+    {
+        var read = new Dictionary<string, HashSet<int>>(StringComparer.Ordinal);
+        foreach (var name in _asked)
+            foreach (var (prefix, index) in Numbered(name))
+                (read.TryGetValue(prefix, out var set) ? set : read[prefix] = new()).Add(index);
+        var extra = Source.Names.Where(n => !_asked.Contains(n))
+            .SelectMany(n => Numbered(n).Where(p => read.TryGetValue(p.Prefix, out var set) && !set.Contains(p.Index)).Take(1))
+            .ToList();
+        if (extra.Count > 0)
+        {
+            var (prefix, _) = extra[0];
+            var indices = extra.Where(e => e.Prefix == prefix).Select(e => e.Index).Distinct().Order().ToList();
+            throw new FormatException($"{Source.Path}: holds {prefix}.{string.Join(", ", indices.Take(4))}{(indices.Count > 4 ? ", ..." : "")} " +
+                $"but the config gives {read[prefix].Count} of them ({prefix}.0 to {read[prefix].Max()}): the checkpoint and its config.json disagree (num_layers?)");
+        }
+        return model;
+    }
+
+    /// <summary>Every (prefix, index) of a dotted name's numeric parts: a.3.b.1.c → (a, 3), (a.3.b, 1).</summary>
+    static IEnumerable<(string Prefix, int Index)> Numbered(string name)
+    {
+        var parts = name.Split('.');
+        for (int i = 1; i < parts.Length - 1; i++)
+            if (int.TryParse(parts[i], System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out int index))
+                yield return (string.Join('.', parts, 0, i), index);
     }
 
     /// <summary>All weights, unscoped: models load through <see cref="WeightScope.Pp(string)"/> from here.</summary>
