@@ -81,9 +81,10 @@ public abstract class TextToImagePipeline : IDisposable
         int n = checked(batch * c * h * w);
         if (r.Latents is { } given)
         {
+            string found = r.LatentsShape is { } s ? $" (shape [{string.Join(", ", s)}])" : "";
+            if (given.Length != n) throw new ArgumentException($"the given latents hold {given.Length} values, expected {batch}x{c}x{h}x{w} = {n}{found}");
             if (r.LatentsShape is { } shape && !shape.SequenceEqual(new[] { batch, c, h, w }))
                 throw new ArgumentException($"the given latents have shape [{string.Join(", ", shape)}], expected [{batch}, {c}, {h}, {w}] (batch, channels, height / VAE factor, width / VAE factor)");
-            if (given.Length != n) throw new ArgumentException($"the given latents hold {given.Length} values, expected {batch}x{c}x{h}x{w} = {n}");
             return (float[])given.Clone();
         }
         // Data-parallel ranks draw the rows a single rank would give their images: the stream continues at FirstRow.
