@@ -29,9 +29,37 @@ public sealed class JsonConfig
         {
             using var doc = JsonDocument.Parse(QuoteNonFiniteLiterals(json), new JsonDocumentOptions { AllowTrailingCommas = true, CommentHandling = JsonCommentHandling.Skip });
             if (doc.RootElement.ValueKind != JsonValueKind.Object) throw new FormatException($"{path}: expected a JSON object at the top level");
+            RequireValidText(doc.RootElement, path);
             return new JsonConfig(path, doc.RootElement.Clone());
         }
         catch (JsonException e) { throw new FormatException($"{path}: invalid JSON: {e.Message}", e); }
+    }
+
+    /// <summary>
+    /// Reads every key and string once: a lone surrogate escape (\ud800) or bytes that are not UTF-8 pass the JSON
+    /// reader and would fail later, as an InvalidOperationException, wherever the string is first read.
+    /// </summary>
+    static void RequireValidText(JsonElement e, string path)
+    {
+        try
+        {
+            switch (e.ValueKind)
+            {
+                case JsonValueKind.Object:
+                    foreach (var p in e.EnumerateObject()) { _ = p.Name; RequireValidText(p.Value, path); }
+                    break;
+                case JsonValueKind.Array:
+                    foreach (var item in e.EnumerateArray()) RequireValidText(item, path);
+                    break;
+                case JsonValueKind.String:
+                    _ = e.GetString();
+                    break;
+            }
+        }
+        catch (InvalidOperationException x)
+        {
+            throw new FormatException($"{path}: holds text that is not valid Unicode (a lone surrogate or bytes that are not UTF-8): {x.Message}", x);
+        }
     }
 
     /// <summary>Rewrites bare NaN/Infinity/-Infinity (outside strings) as the strings "NaN", "Infinity", "-Infinity".</summary>
