@@ -28,10 +28,11 @@ public static class ServeCommand
         var outputDir = new Option<string?>("--output-dir") { Description = "The only folder output_type \"path\" may write under (save_disk_path is relative to it); unset: no files" };
         var requestTimeout = new Option<double>("--request-timeout") { Description = "Seconds one request may run before it is cancelled (0: no deadline)", DefaultValueFactory = _ => 600 };
         var maxConnections = new Option<int>("--max-connections") { Description = "Connections open at once; more are answered 503", DefaultValueFactory = _ => 64 };
+        var checkWeights = new Option<bool>("--check-weights") { Description = "Scan every weight for NaN and infinity at load (a bad one is refused by name)" };
         var parallel = new ParallelOptions();
 
         var cmd = new Command("serve", "Serve text-to-image generation over HTTP (POST /generate, GET /health, GET /metrics)");
-        foreach (var o in new Option[] { model, device, dtype, queueSize, host, port, maxSteps, maxPixels, maxImages, outputDir, requestTimeout, maxConnections }.Concat(parallel.All))
+        foreach (var o in new Option[] { model, device, dtype, queueSize, host, port, maxSteps, maxPixels, maxImages, outputDir, requestTimeout, maxConnections, checkWeights }.Concat(parallel.All))
             cmd.Options.Add(o);
 
         cmd.SetAction(parse => CliErrors.Run(() =>
@@ -54,6 +55,7 @@ public static class ServeCommand
             using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, c => { c.Cancel = true; stop.Cancel(); });
             using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, c => { c.Cancel = true; stop.Cancel(); });
 
+            if (parse.GetValue(checkWeights)) XDit.Models.ModelWeights.CheckFinite = true;
             Console.WriteLine($"loading {modelDir} ...");
             using var generator = Load(modelDir, options, plan, hostOptions.Limits);
             return Serve(generator, size, parse.GetValue(host)!, parse.GetValue(port), stop.Token, Console.Out, hostOptions, deadline);

@@ -14,6 +14,14 @@ public sealed class ModelWeights : IDisposable
 
     public ModelWeights(ITensorSource source, IOps ops) { Source = source; Ops = ops; }
 
+    /// <summary>
+    /// Whether loads scan every float weight for NaN and infinity and refuse the first bad tensor by name
+    /// (`XDIT_CHECK_WEIGHTS=1`, `xdit serve --check-weights`). Off by default: it reads every weight once more on the
+    /// host (one integer test per value, memory-bound), while a bad weight is caught anyway by the pipelines' check of
+    /// the final latents, only without the tensor's name.
+    /// </summary>
+    public static bool CheckFinite { get; set; } = Environment.GetEnvironmentVariable("XDIT_CHECK_WEIGHTS") == "1";
+
     public ITensorSource Source { get; }
     public IOps Ops { get; }
 
@@ -43,6 +51,8 @@ public sealed class ModelWeights : IDisposable
         bool shaped = expectedShape.Length > 0;
         var info = shaped ? Source.Info(name, expectedShape) : Source.Info(name);
         using var host = shaped ? Source.Read(name, expectedShape) : Source.Read(name);
+        if (CheckFinite && FirstNonFinite(host) is var bad and >= 0)
+            throw new FormatException($"{info.File}: tensor '{name}' ({host.DType}, {Shape.Format(info.Shape)}) holds NaN or infinity at index {bad}");
         Tensor t;
         try
         {
@@ -85,6 +95,28 @@ public sealed class ModelWeights : IDisposable
                 $"but the config gives {read[prefix].Count} of them ({prefix}.0 to {read[prefix].Max()}): the checkpoint and its config.json disagree (num_layers?)");
         }
         return model;
+    }
+
+    /// <summary>The first NaN or infinity of a contiguous host float tensor (exponent bits all ones), or -1.</summary>
+    static long FirstNonFinite(Tensor host)
+    {
+        if (!host.IsContiguous) return -1;
+        switch (host.DType)
+        {
+            case DType.F32:
+                var f = host.Span<uint>();
+                for (int i = 0; i < f.Length; i++) if ((f[i] & 0x7F800000u) == 0x7F800000u) return i;
+                return -1;
+            case DType.F16:
+                var h = host.Span<ushort>();
+                for (int i = 0; i < h.Length; i++) if ((h[i] & 0x7C00) == 0x7C00) return i;
+                return -1;
+            case DType.BF16:
+                var b = host.Span<ushort>();
+                for (int i = 0; i < b.Length; i++) if ((b[i] & 0x7F80) == 0x7F80) return i;
+                return -1;
+            default: return -1;
+        }
     }
 
     /// <summary>Every (prefix, index) of a dotted name's numeric parts: a.3.b.1.c → (a, 3), (a.3.b, 1).</summary>

@@ -21,7 +21,44 @@ public class CheckpointConfigTests
         public void Dispose() => inner.Dispose();
     }
 
+    /// <summary>The real checkpoint with one value of one tensor replaced by NaN.</summary>
+    sealed class WithNaN(ITensorSource inner, string poisoned) : ITensorSource
+    {
+        public string Path => inner.Path;
+        public IReadOnlyCollection<string> Names => inner.Names;
+        public bool Contains(string name) => inner.Contains(name);
+        public TensorInfo Info(string name) => inner.Info(name);
+        public Tensor Read(string name)
+        {
+            var t = inner.Read(name);
+            if (name != poisoned) return t;
+            Assert.Equal(DType.F16, t.DType); // the demo model is fp16
+            t.Span<ushort>()[3] = 0x7E00; // a half-precision NaN
+            return t;
+        }
+        public Tensor ReadF32(string name) => inner.ReadF32(name);
+        public void Dispose() => inner.Dispose();
+    }
+
     static string Dir => Path.Combine(TestPaths.DemoModel, "transformer");
+
+    [Fact]
+    public void CheckWeightsNamesTheTensorThatHoldsNaN()
+    {
+        var config = PixArtConfig.Load(Path.Combine(Dir, "config.json"));
+        using var ops = new CpuOps();
+        const string poisoned = "transformer_blocks.0.attn1.to_k.weight";
+        bool was = XDit.Models.ModelWeights.CheckFinite;
+        XDit.Models.ModelWeights.CheckFinite = true;
+        try
+        {
+            using var source = new WithNaN(Checkpoint.Open(Dir), poisoned);
+            var e = Assert.Throws<FormatException>(() => PixArtTransformer.Load(config, source, ops));
+            Assert.Contains($"tensor '{poisoned}' (F16, [", e.Message);
+            Assert.Contains("holds NaN or infinity at index 3", e.Message);
+        }
+        finally { XDit.Models.ModelWeights.CheckFinite = was; }
+    }
 
     [Fact]
     public void MoreLayersInTheCheckpointThanInTheConfigAreRefused()
