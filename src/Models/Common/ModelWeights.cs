@@ -100,7 +100,7 @@ public sealed class ModelWeights : IDisposable
     /// <summary>The first NaN or infinity of a contiguous host float tensor (exponent bits all ones), or -1.</summary>
     static long FirstNonFinite(Tensor host)
     {
-        if (!host.IsContiguous) return -1;
+        if (host.Storage is not HostStorage || !host.IsContiguous) return -1; // a shape-only tensor has no values
         switch (host.DType)
         {
             case DType.F32:
