@@ -108,7 +108,11 @@ public static class BenchCommand
         }
         finally
         {
-            if (!onGpu) ledgerOps.Dispose();
+            if (!onGpu)
+            {
+                ledgerOps.Dispose();
+                XDit.Runtime.Cuda.EmulatorNoExec.Set(-1);   // this thread runs work again (the tests call Main in-process)
+            }
         }
     }
 
