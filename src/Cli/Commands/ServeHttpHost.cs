@@ -29,6 +29,7 @@ public sealed class ServeHttpHost : IAsyncDisposable
     readonly Task _acceptLoop;
     readonly object _stopLock = new();
     int _open;
+    volatile bool _stopping;
     Task? _stop;
 
     ServeHttpHost(TcpListener listener, GenerationQueue queue, ServeHostOptions options, Uri address)
@@ -80,6 +81,7 @@ public sealed class ServeHttpHost : IAsyncDisposable
 
     async Task Stop()
     {
+        _stopping = true;
         _listener.Stop(); // no new connections
         await _queue.StopAsync();
         // The last answers are being written: give them a moment, then close the connections.
@@ -103,7 +105,7 @@ public sealed class ServeHttpHost : IAsyncDisposable
             try { socket = await _listener.AcceptSocketAsync(_closing.Token); }
             catch (Exception e) when (e is SocketException or ObjectDisposedException or InvalidOperationException or OperationCanceledException)
             {
-                if (_stop is not null || _closing.IsCancellationRequested) return; // stopped
+                if (_stopping || _closing.IsCancellationRequested) return; // stopped
                 continue; // one connection's failure
             }
             // Counted here, in accept order, so the connection over the cap is the one that came last.
