@@ -48,11 +48,12 @@ public sealed record FluxConfig
             GuidanceEmbeds = c.GetBool("guidance_embeds", false),
             AxesDimsRope = c.GetIntArrayOrNull("axes_dims_rope") ?? [16, 56, 56],
         };
-        cfg.Validate(c.Path);
+        cfg.Validate(c.Path, c.DefaultsNote("attention_head_dim"));
         return cfg;
     }
 
-    void Validate(string path)
+    /// <param name="defaults">whether attention_head_dim was missing (<see cref="JsonConfig.DefaultsNote"/>)</param>
+    void Validate(string path, string defaults)
     {
         if (NumLayers < 0 || NumSingleLayers < 0 || NumLayers + NumSingleLayers == 0 || PatchSize < 1 || NumAttentionHeads < 1 || AttentionHeadDim < 1)
             throw new FormatException($"{path}: the layer counts, patch_size, num_attention_heads and attention_head_dim must be positive");
@@ -61,6 +62,6 @@ public sealed record FluxConfig
         if (AxesDimsRope.Length == 0 || AxesDimsRope.Any(a => a <= 0 || a % 2 != 0))
             throw new FormatException($"{path}: axes_dims_rope [{string.Join(", ", AxesDimsRope)}] must hold positive even widths");
         if (AxesDimsRope.Sum() != AttentionHeadDim)
-            throw new FormatException($"{path}: axes_dims_rope [{string.Join(", ", AxesDimsRope)}] sums to {AxesDimsRope.Sum()}, but attention_head_dim is {AttentionHeadDim}");
+            throw new FormatException($"{path}: axes_dims_rope [{string.Join(", ", AxesDimsRope)}] sums to {AxesDimsRope.Sum()}, but attention_head_dim is {AttentionHeadDim}{defaults}");
     }
 }

@@ -95,7 +95,7 @@ public sealed record PixArtConfig
             CaptionChannels = c.Has("caption_channels") ? c.GetIntIn("caption_channels", 1, ConfigBounds.Width) : null,
         };
         if (cfg.CaptionChannels is not null && cfg.CrossAttentionDim != inner)
-            throw new FormatException($"{c.Path}: cross_attention_dim {cfg.CrossAttentionDim} must equal the inner dim {inner} when the caption is projected (caption_channels set)");
+            throw new FormatException($"{c.Path}: cross_attention_dim {cfg.CrossAttentionDim} must equal the inner dim {inner} = num_attention_heads {heads} × attention_head_dim {headDim} when the caption is projected (caption_channels set){c.DefaultsNote("num_attention_heads", "attention_head_dim", "cross_attention_dim")}");
         return cfg;
     }
 }

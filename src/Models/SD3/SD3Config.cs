@@ -53,16 +53,17 @@ public sealed record SD3Config
             DualAttentionLayers = c.GetIntArrayOrNull("dual_attention_layers") ?? [],
             QkNorm = c.GetString("qk_norm", null),
         };
-        cfg.Validate(c.Path);
+        cfg.Validate(c.Path, c.DefaultsNote("num_attention_heads", "attention_head_dim", "caption_projection_dim"));
         return cfg;
     }
 
-    void Validate(string path)
+    /// <param name="defaults">which of the width keys the file lacks (<see cref="JsonConfig.DefaultsNote"/>)</param>
+    void Validate(string path, string defaults)
     {
         if (QkNorm is not null && QkNorm != "rms_norm")
             throw new NotSupportedException($"{path}: qk_norm '{QkNorm}' is not supported (only null or \"rms_norm\")");
         if (CaptionProjectionDim != InnerDim)
-            throw new NotSupportedException($"{path}: caption_projection_dim {CaptionProjectionDim} must equal num_attention_heads × attention_head_dim = {InnerDim}");
+            throw new NotSupportedException($"{path}: caption_projection_dim {CaptionProjectionDim} must equal num_attention_heads {NumAttentionHeads} × attention_head_dim {AttentionHeadDim} = {InnerDim}{defaults}");
         if (NumLayers < 1 || PatchSize < 1 || NumAttentionHeads < 1 || AttentionHeadDim < 1 || PosEmbedMaxSize < 1)
             throw new FormatException($"{path}: num_layers, patch_size, num_attention_heads, attention_head_dim and pos_embed_max_size must be positive");
         if ((long)NumAttentionHeads * AttentionHeadDim > ConfigBounds.Width)

@@ -100,10 +100,30 @@ public sealed class JsonConfig
     public string? ClassName => Has("_class_name") ? GetString("_class_name") : null;
 
     public int GetInt(string key) => Read(key, "an integer", e => e.GetInt32());
-    public int GetInt(string key, int fallback) => Has(key) ? GetInt(key) : fallback;
+    public int GetInt(string key, int fallback) => Has(key) ? GetInt(key) : Defaulted(key, fallback);
     /// <summary>An integer from <paramref name="min"/> to <paramref name="max"/>: every count and size a model reads, so
     /// that a 0, a negative or an absurd value is one line naming the file and key, not an overflow deep in a layer.</summary>
-    public int GetInt(string key, int fallback, int min, int max) => Has(key) ? GetIntIn(key, min, max) : fallback;
+    public int GetInt(string key, int fallback, int min, int max) => Has(key) ? GetIntIn(key, min, max) : Defaulted(key, fallback);
+
+    readonly Dictionary<string, string> _defaulted = new(StringComparer.Ordinal);
+
+    int Defaulted(string key, int value)
+    {
+        lock (_defaulted) _defaulted[key] = value.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        return value;
+    }
+
+    /// <summary>
+    /// " (num_attention_heads is not in the file: the default 16 was taken)" for those of <paramref name="keys"/> read
+    /// with a fallback because the file lacks them, else "": a check on a product of such numbers then says why its
+    /// numbers are what they are, rather than blaming a key the file does give.
+    /// </summary>
+    public string DefaultsNote(params string[] keys)
+    {
+        List<string> taken;
+        lock (_defaulted) taken = keys.Where(_defaulted.ContainsKey).Select(k => $"{k} is not in the file: the default {_defaulted[k]} was taken").ToList();
+        return taken.Count == 0 ? "" : $" ({string.Join("; ", taken)})";
+    }
 
     /// <summary>A required integer from <paramref name="min"/> to <paramref name="max"/>.</summary>
     public int GetIntIn(string key, int min, int max)

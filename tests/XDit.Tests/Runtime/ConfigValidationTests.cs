@@ -83,4 +83,14 @@ public class ConfigValidationTests
         var e = Assert.Throws<FormatException>(() => Read("flux", "\"num_attention_heads\":1024,\"attention_head_dim\":1024,\"axes_dims_rope\":[512,256,256]"));
         Assert.Contains("num_attention_heads × attention_head_dim = 1048576", e.Message);
     }
+
+    [Fact]
+    public void AMissingWidthKeyIsNamedWithTheDefaultThatWasTaken()
+    {
+        // the demo's widths (6 heads × 32) without num_attention_heads: diffusers' default 16 makes the inner dim 512
+        var e = Assert.Throws<FormatException>(() => Read("pixart", "\"attention_head_dim\":32,\"cross_attention_dim\":192,\"caption_channels\":64"));
+        Assert.Contains("num_attention_heads is not in the file: the default 16 was taken", e.Message);
+        var sd3 = Assert.Throws<NotSupportedException>(() => Read("sd3", "\"attention_head_dim\":32"));
+        Assert.Contains("num_attention_heads is not in the file: the default 18 was taken", sd3.Message);
+    }
 }
