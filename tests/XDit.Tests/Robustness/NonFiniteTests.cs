@@ -18,6 +18,33 @@ public class NonFiniteTests
         }
     }
 
+    /// <summary>The real forward, with the output of one step turned to infinity: what an overflowing layer gives.</summary>
+    sealed class OverflowAt(int badStep) : IDenoiseExecutor
+    {
+        public XDit.Runtime.Tensor Predict(IOps ops, XDit.Models.DiffusionTransformer model, XDit.Models.DitInputs inputs, int step)
+        {
+            var output = model.Forward(ops, inputs);
+            if (step != badStep) return output;
+            var host = ops.ToHost(output);
+            int[] shape = output.ShapeSpan.ToArray();
+            output.Dispose();
+            Array.Fill(host, float.PositiveInfinity);
+            return ops.FromHost(host, shape);
+        }
+    }
+
+    [Fact]
+    public void ANonFiniteStepStopsTheRunNamingTheStep()
+    {
+        using var pipeline = PipelineLoader.Load(TestPaths.DemoModel);
+        pipeline.Loop = new StandardDenoiseLoop(new OverflowAt(badStep: 1));
+        int steps = 0;
+        pipeline.Progress += (_, _) => steps++;
+        var e = Assert.Throws<NonFiniteException>(() => pipeline.Generate(new GenerationRequest { Prompts = ["a red circle"], NumInferenceSteps = 4 }));
+        Assert.StartsWith("after denoising step 2 of 4, the latents hold", e.Message);
+        Assert.Equal(1, steps);
+    }
+
     [Theory]
     [InlineData(float.NaN, "NaN")]
     [InlineData(float.PositiveInfinity, "+infinity")]
