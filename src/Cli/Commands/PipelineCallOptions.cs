@@ -13,8 +13,8 @@ namespace XDit.Cli.Commands;
 /// </summary>
 public sealed class PipelineCallOptions
 {
-    readonly Option<string[]> _prompt2 = new("--prompt-2") { Description = "SD3: prompt for CLIP-G (one per --prompt; default: the prompt)" };
-    readonly Option<string[]> _prompt3 = new("--prompt-3") { Description = "SD3: prompt for T5 (one per --prompt; default: the prompt)" };
+    readonly Option<string[]> _prompt2 = new("--prompt-2") { Description = "SD3: prompt for CLIP-G (once, or once per --prompt; default: the prompt)" };
+    readonly Option<string[]> _prompt3 = new("--prompt-3") { Description = "SD3: prompt for T5 (once, or once per --prompt; default: the prompt)" };
     readonly Option<string?> _negative2 = new("--negative-prompt-2") { Description = "SD3: negative prompt for CLIP-G (default: --negative-prompt)" };
     readonly Option<string?> _negative3 = new("--negative-prompt-3") { Description = "SD3: negative prompt for T5 (default: --negative-prompt)" };
     readonly Option<int?> _clipSkip = NumberOptions.Int("--clip-skip", "SD3: CLIP layers skipped from the end for the prompt's features (diffusers' clip_skip)");
