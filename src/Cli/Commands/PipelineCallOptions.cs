@@ -13,16 +13,16 @@ namespace XDit.Cli.Commands;
 /// </summary>
 public sealed class PipelineCallOptions
 {
-    readonly Option<string[]> _prompt2 = new("--prompt-2") { Description = "SD3: prompt for CLIP-G (once, or once per --prompt; default: the prompt)" };
-    readonly Option<string[]> _prompt3 = new("--prompt-3") { Description = "SD3: prompt for T5 (once, or once per --prompt; default: the prompt)" };
-    readonly Option<string?> _negative2 = new("--negative-prompt-2") { Description = "SD3: negative prompt for CLIP-G (default: --negative-prompt)" };
-    readonly Option<string?> _negative3 = new("--negative-prompt-3") { Description = "SD3: negative prompt for T5 (default: --negative-prompt)" };
+    readonly Option<string[]> _prompt2 = new("--prompt-2") { Description = "SD3: prompt for CLIP-G, once or once per --prompt [default: the prompt]" };
+    readonly Option<string[]> _prompt3 = new("--prompt-3") { Description = "SD3: prompt for T5, once or once per --prompt [default: the prompt]" };
+    readonly Option<string?> _negative2 = new("--negative-prompt-2") { Description = "SD3: negative prompt for CLIP-G [default: --negative-prompt]" };
+    readonly Option<string?> _negative3 = new("--negative-prompt-3") { Description = "SD3: negative prompt for T5 [default: --negative-prompt]" };
     readonly Option<int?> _clipSkip = NumberOptions.Int("--clip-skip", "SD3: CLIP layers skipped from the end for the prompt's features (diffusers' clip_skip)");
     readonly Option<string?> _slgLayers = new("--skip-guidance-layers") { Description = "SD3.5 skip-layer guidance: transformer blocks to skip in the extra pass, e.g. 7,8,9" };
-    readonly Option<float?> _slgScale = NumberOptions.Float("--skip-layer-guidance-scale", "Skip-layer guidance scale (default 2.8)");
-    readonly Option<float?> _slgStart = NumberOptions.Float("--skip-layer-guidance-start", "Fraction of the steps where skip-layer guidance starts (default 0.01)");
-    readonly Option<float?> _slgStop = NumberOptions.Float("--skip-layer-guidance-stop", "Fraction of the steps where skip-layer guidance stops (default 0.2)");
-    readonly Option<float?> _trueCfg = NumberOptions.Float("--true-cfg-scale", "Flux: true classifier-free guidance with --negative-prompt when above 1 (default 1: off)");
+    readonly Option<float?> _slgScale = NumberOptions.Float("--skip-layer-guidance-scale", "Skip-layer guidance scale [default: 2.8]");
+    readonly Option<float?> _slgStart = NumberOptions.Float("--skip-layer-guidance-start", "Fraction of the steps where skip-layer guidance starts [default: 0.01]");
+    readonly Option<float?> _slgStop = NumberOptions.Float("--skip-layer-guidance-stop", "Fraction of the steps where skip-layer guidance stops [default: 0.2]");
+    readonly Option<float?> _trueCfg = NumberOptions.Float("--true-cfg-scale", "Flux: true classifier-free guidance with --negative-prompt when above 1 [default: 1, off]");
     readonly Option<bool> _noBinning = new("--no-resolution-binning") { Description = "PixArt: generate at the asked size instead of the closest trained aspect ratio" };
 
     public IEnumerable<Option> All => new Option[] { _prompt2, _prompt3, _negative2, _negative3, _clipSkip, _slgLayers, _slgScale, _slgStart, _slgStop, _trueCfg, _noBinning };
