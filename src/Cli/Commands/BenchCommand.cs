@@ -12,7 +12,7 @@ public static class BenchCommand
     public static Command Create()
     {
         var device = new Option<string>("--device") { Description = "cpu or cuda", DefaultValueFactory = _ => "cpu" };
-        var what = new Option<string[]>("--what") { Description = "gemm, attention, step, forward, parallel (repeatable; gemm, attention and step by default)", AllowMultipleArgumentsPerToken = true };
+        var what = new Option<string[]>("--what") { Description = "gemm, attention, step, forward, parallel (repeatable) [default: gemm, attention, step]", AllowMultipleArgumentsPerToken = true };
         var size = new Option<int>("--gemm-size") { Description = "M = N = K of the GEMM", DefaultValueFactory = _ => 1024 };
         var tokens = new Option<int>("--tokens") { Description = "attention sequence length", DefaultValueFactory = _ => 1024 };
         var heads = new Option<int>("--heads") { Description = "attention heads", DefaultValueFactory = _ => 16 };
@@ -24,15 +24,15 @@ public static class BenchCommand
         };
         var attentionWindow = NumberOptions.Int("--attention-window", "also time each attention shape with a band window of this half-width (DiTFastAttn's window attention)");
         var repeats = new Option<int>("--repeats") { Description = "timed repeats after one warm-up (the median is reported)", DefaultValueFactory = _ => 5 };
-        var model = new Option<string?>("--model", "-m") { Description = "pipeline folder for the step timing (default: the demo model)" };
+        var model = new Option<string?>("--model", "-m") { Description = "pipeline folder for the step timing [default: the demo model]" };
         var forwardModel = new Option<string>("--forward-model")
         {
             Description = $"transformer of the forward timing, at its real size with random weights: {string.Join(", ", RealSizeModels.Names)}",
             DefaultValueFactory = _ => "pixart-xl-2-1024",
         };
-        var latent = new Option<int?>("--latent") { Description = "latent side of the forward timing (default: the model's trained size, 128 = 1024 px)" };
-        var textTokens = new Option<int?>("--text-tokens") { Description = "text tokens of the forward timing (default: PixArt's 120, SD3's 333, Flux's 512)" };
-        var rows = new Option<int?>("--rows") { Description = "batch rows of the forward timing (default: 2, [negative; positive] of one prompt; Flux 1)" };
+        var latent = new Option<int?>("--latent") { Description = "latent side of the forward timing [default: the model's trained size, 128 = 1024 px]" };
+        var textTokens = new Option<int?>("--text-tokens") { Description = "text tokens of the forward timing [default: PixArt's 120, SD3's 333, Flux's 512]" };
+        var rows = new Option<int?>("--rows") { Description = "batch rows of the forward timing, [negative; positive] of one prompt [default: 2; Flux 1]" };
         var cmd = new Command("bench", "Print JSON lines of timings: GEMM, attention, a denoising step, a real-size forward pass, the parallel methods");
         foreach (var o in new Option[] { device, what, size, tokens, heads, headDim, attentionShape, attentionWindow, repeats, model, forwardModel, latent, textTokens, rows })
             cmd.Options.Add(o);
