@@ -56,7 +56,7 @@ public sealed class PixArtPipeline : TextToImagePipeline
 
     protected override GenerationResult Run(GenerationRequest request, IProgress<PipelineProgress>? progress)
     {
-        var timings = new StageTimings();
+        var timings = TimingsReportedTo(progress);
         int steps = request.NumInferenceSteps ?? DefaultSteps;
         float guidance = request.GuidanceScale ?? DefaultGuidanceScale;
         var (height, width) = CheckSize(request);
@@ -70,6 +70,7 @@ public sealed class PixArtPipeline : TextToImagePipeline
         var texts = PromptRows.WithNegative(request, cfg);
         var tokens = _tokenizer.Encode(texts.Select(PrepareText).ToList(), MaxLength(request));
         ReportTruncation(tokens, texts);
+        ReportUnknownWords(_tokenizer, texts);
         Trace?.AddTokens("input_ids", "attention_mask", tokens, cfg);
         using var textStates = _textEncoder.Encode(Ops, tokens.Ids, tokens.Mask, tokens.Batch, tokens.Length);
         Trace?.AddGuided(Ops, "prompt_embeds", textStates, cfg);
