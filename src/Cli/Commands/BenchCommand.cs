@@ -6,7 +6,8 @@ using XDit.Engine.Pipelines;
 
 namespace XDit.Cli.Commands;
 
-/// <summary>`xdit bench`: JSON lines of timings (GEMM, attention, a denoising step of a model).</summary>
+/// <summary>`xdit bench`: timings (GEMM, attention, a denoising step of a model, a real-size forward, the parallel
+/// methods) as a table for people, or as JSON lines with --json.</summary>
 public static class BenchCommand
 {
     public static Command Create()
@@ -33,13 +34,17 @@ public static class BenchCommand
         var latent = new Option<int?>("--latent") { Description = "latent side of the forward timing [default: the model's trained size, 128 = 1024 px]" };
         var textTokens = new Option<int?>("--text-tokens") { Description = "text tokens of the forward timing [default: PixArt's 120, SD3's 333, Flux's 512]" };
         var rows = new Option<int?>("--rows") { Description = "batch rows of the forward timing, [negative; positive] of one prompt [default: 2; Flux 1]" };
-        var cmd = new Command("bench", "Print JSON lines of timings: GEMM, attention, a denoising step, a real-size forward pass, the parallel methods");
-        foreach (var o in new Option[] { device, what, size, tokens, heads, headDim, attentionShape, attentionWindow, repeats, model, forwardModel, latent, textTokens, rows })
+        var json = new Option<bool>("--json") { Description = "Print one JSON object per timing (JSON lines) instead of a table" };
+        var cmd = new Command("bench", "Time GEMM, attention, a denoising step, a real-size forward pass and the parallel methods (a table, or --json)");
+        foreach (var o in new Option[] { device, what, size, tokens, heads, headDim, attentionShape, attentionWindow, repeats, model, forwardModel, latent, textTokens, rows, json })
             cmd.Options.Add(o);
         cmd.SetAction(parse => CliErrors.Run(() =>
         {
             var selected = parse.GetValue(what) is { Length: > 0 } w ? w.Select(s => s.ToLowerInvariant()).ToHashSet() : new HashSet<string> { "gemm", "attention", "step" };
             int reps = parse.GetValue(repeats);
+            bool asJson = parse.GetValue(json);
+            var table = new BenchTable(Console.Out);
+            void Print(BenchResult r) { if (asJson) Console.WriteLine(JsonSerializer.Serialize(r, Json)); else table.Add(r); }
             using var ops = BackendFactory.Create(parse.GetValue(device)!);
             if (selected.Contains("gemm")) { int n = parse.GetValue(size); Print(OpBenchmarks.Gemm(ops, n, n, n, reps)); }
             if (selected.Contains("attention"))
@@ -66,8 +71,9 @@ public static class BenchCommand
                 // One denoising step of the demo transformer at world sizes 1, 2, 4 (in-process ranks), with the
                 // bytes each rank sent per step.
                 var transformer = Path.Combine(parse.GetValue(model) ?? DemoModel.Find(), "transformer");
-                foreach (var row in ParallelStepBenchmark.Run(new[] { 1, 2, 4 }, transformer, steps: Math.Max(3, reps)))
-                    Console.WriteLine(JsonSerializer.Serialize(row, Json));
+                var parallelRows = ParallelStepBenchmark.Run(new[] { 1, 2, 4 }, transformer, steps: Math.Max(3, reps));
+                if (asJson) foreach (var row in parallelRows) Console.WriteLine(JsonSerializer.Serialize(row, Json));
+                else Console.Write(ParallelStepBenchmark.Format(parallelRows));
             }
             return 0;
         }));
@@ -84,5 +90,4 @@ public static class BenchCommand
         return (t, h, d);
     }
 
-    static void Print(BenchResult r) => Console.WriteLine(JsonSerializer.Serialize(r, Json));
 }
