@@ -45,7 +45,9 @@ public static class LaunchCommand
     /// the CLI runs inside another program, such as the test host).</summary>
     static (string Program, string[] Prefix) Self()
     {
-        var dll = typeof(LaunchCommand).Assembly.Location;
+        // beside the host's entry (not Assembly.Location, which is empty inside a single-file xdit; there the apphost
+        // branch below applies)
+        var dll = Path.Combine(AppContext.BaseDirectory, "xdit.dll");
         var exe = Environment.ProcessPath;
         var name = exe is null ? "" : Path.GetFileNameWithoutExtension(exe);
         if (name == "dotnet") return (exe!, [dll]);
