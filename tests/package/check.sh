@@ -20,6 +20,9 @@ done
 has "$feed/XDit.DemoModel.$version.nupkg" contentFiles/any/any/models/demo/transformer/diffusion_pytorch_model.safetensors \
   || fail "XDit.DemoModel has no models/demo/transformer weights"
 
+if [ -f "$repo/LICENSE" ]; then has "$feed/XDit.Engine.$version.nupkg" LICENSE || fail "XDit.Engine has no LICENSE"
+else echo "package check: warning: the repository has no LICENSE, so the packages carry none" >&2; fi
+
 cp "$repo/tests/package/App/Program.cs" "$repo/tests/package/App/App.csproj" "$work/"
 # XDit.* only from the feed (packageSourceMapping), restored into a folder of this run, so no stale copy of the same
 # version in ~/.nuget/packages is used; everything else from the machine's cache (a fallback folder) or nuget.org.
