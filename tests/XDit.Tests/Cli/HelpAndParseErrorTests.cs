@@ -55,13 +55,14 @@ public class HelpAndParseErrorTests
         Assert.Equal(CliRunner.Xdit("generate", "--help").Out, stdout);
     }
 
-    public static TheoryData<string> Commands() => [.. Program.BuildRoot(out _).Subcommands.Select(c => c.Name)];
+    /// <summary>Every command, and "" for xdit's own help.</summary>
+    public static TheoryData<string> Commands() => ["", .. Program.BuildRoot(out _).Subcommands.Select(c => c.Name)];
 
     [Theory]
     [MemberData(nameof(Commands))]
     public void EveryHelpFitsA100ColumnTerminalListsEachFlagOnceAndWritesDefaultsOneWay(string command)
     {
-        var (code, stdout, stderr) = CliRunner.Xdit(command, "--help");
+        var (code, stdout, stderr) = CliRunner.Xdit(command == "" ? ["--help"] : [command, "--help"]);
         Assert.True(code == 0, stderr);
         foreach (var line in stdout.Split('\n'))
             Assert.True(line.TrimEnd().Length <= Program.HelpWidth, $"xdit {command} --help: a line of {line.TrimEnd().Length} columns: {line}");
