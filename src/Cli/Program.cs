@@ -13,7 +13,7 @@ public static class Program
     public static int Main(string[] args)
     {
         var root = BuildRoot(out var hiddenAliases);
-        args = HiddenAliases.Rewrite(args, hiddenAliases);
+        args = hiddenAliases.Rewrite(args);
         var parsed = root.Parse(args.Length == 0 ? new[] { "--help" } : args);
         // A mistyped command line gets one line per problem, with the nearest option or command when one is close,
         // not the whole help text (xdit help CMD shows it).
@@ -27,7 +27,7 @@ public static class Program
 
     /// <summary>The command tree: every command of the catalog, `help`, help wrapped to <see cref="HelpWidth"/>, and
     /// the underscore spellings of flags (xDiT's argparse accepts --a_b for --a-b) taken out of the listing.</summary>
-    public static RootCommand BuildRoot(out IReadOnlyDictionary<string, string> hiddenAliases)
+    public static RootCommand BuildRoot(out HiddenAliases hiddenAliases)
     {
         var root = new RootCommand("XDit: a C# inference engine for Diffusion Transformers (PixArt, SD3, Flux)");
         foreach (var command in CommandCatalog.All()) root.Subcommands.Add(command);

@@ -81,8 +81,15 @@ public class HelpAndParseErrorTests
         var (code, _, stderr) = CliRunner.Xdit("generate", "-p", "a red circle", "--use_cuda_graph", "--warmup_steps=2");
         Assert.Equal(1, code);
         Assert.Contains("--use-cuda-graph needs --device cuda", Assert.Single(Lines(stderr)));
-        var map = new Dictionary<string, string> { ["--a_b"] = "--a-b" };
-        Assert.Equal(["--a-b", "--a-b=3", "x_y", "--", "--a_b"], HiddenAliases.Rewrite(["--a_b", "--a_b=3", "x_y", "--", "--a_b"], map));
+        var root = new System.CommandLine.RootCommand();
+        var sub = new System.CommandLine.Command("run");
+        sub.Options.Add(new System.CommandLine.Option<int>("--a-b", "--a_b"));
+        root.Subcommands.Add(sub);
+        var hidden = HiddenAliases.TakeOut(root);
+        Assert.Equal(["--a-b"], sub.Options[0].Aliases.Prepend(sub.Options[0].Name));
+        Assert.Equal(["run", "--a-b", "--a-b=3", "x_y", "--", "--a_b"], hidden.Rewrite(["run", "--a_b", "--a_b=3", "x_y", "--", "--a_b"]));
+        // only where the command has it
+        Assert.Equal(["--a_b", "run"], hidden.Rewrite(["--a_b", "run"]));
     }
 
     [Fact]
