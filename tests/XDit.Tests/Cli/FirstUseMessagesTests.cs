@@ -54,6 +54,19 @@ public class FirstUseMessagesTests
     }
 
     [Fact]
+    public void GenerateIntoALogPrintsOneProgressLinePerStage()
+    {
+        var dir = TestPaths.TempDir();
+        var (code, _, stderr) = CliRunner.XditProcess(TimeSpan.FromSeconds(120), "generate", "-p", "a red circle on a blue background", "--steps", "3", "-o", Path.Combine(dir, "x.png"));
+        Assert.Equal(0, code);
+        var lines = stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.Equal(3, lines.Length);
+        Assert.StartsWith("encode: ", lines[0]);
+        Assert.StartsWith("denoise: 3 steps, ", lines[1]);
+        Assert.StartsWith("decode: ", lines[2]);
+    }
+
+    [Fact]
     public void WithoutATerminalProgressIsOneLinePerStage()
     {
         var err = new StringWriter();
