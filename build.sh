@@ -31,7 +31,7 @@ case "$cmd" in
     # (whole-pipeline generations in one, the rest in the other), started beside the first pass, whose serial
     # stretches leave a core free. Their output follows the first pass's.
     emu_pids=(); emu_logs=()
-    trap 'for p in "${emu_pids[@]}"; do kill "$p" 2>/dev/null; done' EXIT   # an interrupted run leaves none behind
+    trap 'for p in "${emu_pids[@]}"; do kill "$p" 2>/dev/null || true; done' EXIT   # an interrupted run leaves none behind (|| true: under set -e a kill of an ended pass would make the exit status 1)
     emu() {   # log name, then the classes
       local log="$logdir/xdit-test-emu-$1.log"; shift
       local args=(); for c in "$@"; do args+=(-class "XDit.Tests.$c"); done
@@ -43,16 +43,18 @@ case "$cmd" in
       emu generations Cuda.Emulation.EmulatedCudaParallelTests Cuda.Emulation.EmulatedNcclGenerationTests
       emu backend Cuda.CudaRuntimeTests Cuda.CudaOpsTests Cuda.CudaOpContractTests Cuda.Emulation.EmulatedLaunchTests Comm.NcclCommunicatorTests Cuda.Emulation.EmulatedCudaPipelineTests \
         Cuda.Emulation.EmulatedGemmFallbackTests Cuda.Emulation.EmulatedGuardPageTests Cuda.CudaModelWeightsTests \
-        Cuda.CudaGraphExecutorTests
+        Cuda.CudaGraphExecutorTests Cuda.Emulation.EmulatedNoExecTests Bench.LedgerLaunchTests
     fi
     dotnet "$tests" -noColor "${first[@]}" -result-xml "$logdir/xdit-test.xml" | tee "$logdir/xdit-test.log"
     status=${PIPESTATUS[0]}
+    [ "$status" = 0 ] || echo "the first pass exited $status"
     logs=("$logdir/xdit-test.log")
     for i in "${!emu_pids[@]}"; do
       echo "--- the CUDA backend on the CPU emulator ($(basename "${emu_logs[$i]}" .log | sed 's/^xdit-test-emu-//'))"
       tail -n +1 -f --pid="${emu_pids[$i]}" "${emu_logs[$i]}"
-      wait "${emu_pids[$i]}"
-      status=$(( status | $? ))
+      wait "${emu_pids[$i]}"; rc=$?
+      [ "$rc" = 0 ] || echo "the emulator pass ($(basename "${emu_logs[$i]}" .log)) exited $rc"
+      status=$(( status | rc ))
       logs+=("${emu_logs[$i]}")
     done
     set -e

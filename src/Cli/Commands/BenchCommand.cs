@@ -3,6 +3,9 @@ using System.Text.Json;
 using XDit.Engine.Backends;
 using XDit.Engine.Bench;
 using XDit.Engine.Pipelines;
+using XDit.Kernels;
+using XDit.Kernels.Cuda;
+using XDit.Runtime;
 
 namespace XDit.Cli.Commands;
 
@@ -34,9 +37,17 @@ public static class BenchCommand
         var latent = new Option<int?>("--latent") { Description = "latent side of the forward timing [default: the model's trained size, 128 = 1024 px]" };
         var textTokens = new Option<int?>("--text-tokens") { Description = "text tokens of the forward timing [default: PixArt's 120, SD3's 333, Flux's 512]" };
         var rows = new Option<int?>("--rows") { Description = "batch rows of the forward timing, [negative; positive] of one prompt [default: 2; Flux 1]" };
-        var json = new Option<bool>("--json") { Description = "Print one JSON object per timing (JSON lines) instead of a table" };
+        var ledger = new Option<bool>("--ledger")
+        {
+            Description = "with --what forward: the launch ledger of one forward instead of its timing: per op kind and per block the launches, " +
+                          "bytes read and written, FLOPs and roofline time, then the forward's total. Without --device cuda it runs on the CPU " +
+                          "emulator's CUDA device in no-exec mode (nothing runs, memory is only reserved: any real size fits); on a GPU each op is " +
+                          "also timed with CUDA events",
+        };
+        var gpu = new Option<string>("--gpu") { Description = "the roofline's GPU: h100 (SXM, 3.35 TB/s, 989 TFLOP/s bf16) or h200 (4.8 TB/s)", DefaultValueFactory = _ => "h100" };
+        var json = new Option<bool>("--json") { Description = "Print one JSON object per timing (JSON lines) instead of a table; with --ledger, the ledger as one JSON object" };
         var cmd = new Command("bench", "Time GEMM, attention, a denoising step, a real-size forward pass and the parallel methods (a table, or --json)");
-        foreach (var o in new Option[] { device, what, size, tokens, heads, headDim, attentionShape, attentionWindow, repeats, model, forwardModel, latent, textTokens, rows, json })
+        foreach (var o in new Option[] { device, what, size, tokens, heads, headDim, attentionShape, attentionWindow, repeats, model, forwardModel, latent, textTokens, rows, ledger, gpu, json })
             cmd.Options.Add(o);
         cmd.SetAction(parse => CliErrors.Run(() =>
         {
@@ -60,6 +71,13 @@ public static class BenchCommand
                 using var pipeline = PipelineLoader.Load(parse.GetValue(model) ?? DemoModel.Find(), new PipelineOptions { Device = parse.GetValue(device)! });
                 Print(OpBenchmarks.DenoiseStep(pipeline, Math.Max(3, reps)));
             }
+            if (parse.GetValue(ledger))
+            {
+                if (!selected.Contains("forward")) throw new ArgumentException("--ledger: the ledger is of a forward pass; add --what forward");
+                selected.Remove("forward");
+                PrintLedger(ops, parse.GetValue(device)!, parse.GetValue(forwardModel)!, GpuSpec.Parse(parse.GetValue(gpu)!),
+                    parse.GetValue(latent), parse.GetValue(textTokens), parse.GetValue(rows), parse.GetValue(json));
+            }
             if (selected.Contains("forward"))
             {
                 var workload = RealSizeModels.Workload(parse.GetValue(forwardModel)!, ops.ActivationType, parse.GetValue(latent),
@@ -78,6 +96,29 @@ public static class BenchCommand
             return 0;
         }));
         return cmd;
+    }
+
+    /// <summary>The ledger of one forward: on this GPU (timed with CUDA events) with --device cuda, else on the
+    /// emulator's no-exec device with weights of shape only.</summary>
+    static void PrintLedger(IOps ops, string device, string model, GpuSpec gpu, int? latent, int? textTokens, int? rows, bool asJson)
+    {
+        bool onGpu = BackendFactory.IsCuda(device);
+        var ledgerOps = onGpu ? ops : NoExecDevice.Open(DType.BF16);
+        try
+        {
+            var workload = RealSizeModels.Workload(model, ledgerOps.ActivationType, latent, textTokens, rows, shapeOnlyWeights: !onGpu);
+            string where = onGpu ? $"{ops.Name} ({(ops as CudaOps)?.Info.Name}), timed with CUDA events" : NoExecDevice.Description;
+            var report = ForwardLedger.Run(ledgerOps, workload, gpu, time: onGpu, where);
+            Console.WriteLine(asJson ? JsonSerializer.Serialize(report, Json) : report.Format());
+        }
+        finally
+        {
+            if (!onGpu)
+            {
+                ledgerOps.Dispose();
+                XDit.Runtime.Cuda.EmulatorNoExec.Set(-1);   // this thread runs work again (the tests call Main in-process)
+            }
+        }
     }
 
     static readonly JsonSerializerOptions Json = new() { PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower, DefaultIgnoreCondition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull, NumberHandling = System.Text.Json.Serialization.JsonNumberHandling.AllowNamedFloatingPointLiterals };
