@@ -56,6 +56,10 @@ public sealed record GenerationRequest
     public void Validate()
     {
         if (Prompts.Count == 0) throw new ArgumentException("at least one prompt is needed");
+        for (int i = 0; i < Prompts.Count; i++)
+            if (string.IsNullOrWhiteSpace(Prompts[i]))
+                throw new ArgumentException((Prompts.Count == 1 ? "the prompt" : $"prompt {i + 1} of {Prompts.Count}")
+                    + $" is {(Prompts[i] is { Length: > 0 } ? "blank" : "empty")}: say what to draw, e.g. \"a red circle on a blue background\"");
         if (NumInferenceSteps is < 1) throw new ArgumentException($"steps must be at least 1, got {NumInferenceSteps}");
         if (GuidanceScale is { } g && !float.IsFinite(g)) throw new ArgumentException($"guidance scale must be a finite number, got {g}");
         if (NumImagesPerPrompt < 1) throw new ArgumentException($"images per prompt must be at least 1, got {NumImagesPerPrompt}");

@@ -58,7 +58,7 @@ public sealed class PixArtPipeline : TextToImagePipeline
 
     protected override GenerationResult Run(GenerationRequest request, IProgress<PipelineProgress>? progress)
     {
-        var timings = new StageTimings();
+        var timings = TimingsReportedTo(progress);
         int steps = request.NumInferenceSteps ?? DefaultSteps;
         float guidance = request.GuidanceScale ?? DefaultGuidanceScale;
         RefuseSD3Options(request, "PixArt");
@@ -77,6 +77,7 @@ public sealed class PixArtPipeline : TextToImagePipeline
         var texts = PromptRows.WithNegative(request, cfg).Select(PrepareText).ToList();
         var tokens = _tokenizer.Encode(texts, MaxLength(request));
         ReportTruncation(tokens, texts, _tokenizer);
+        ReportUnknownWords(_tokenizer, texts);
         Trace?.AddTokens("input_ids", "attention_mask", tokens, cfg);
         using var textStates = _textEncoder.Encode(Ops, tokens.Ids, tokens.Mask, tokens.Batch, tokens.Length);
         Trace?.AddGuided(Ops, "prompt_embeds", textStates, cfg);

@@ -93,7 +93,7 @@ public sealed class SD3Pipeline : TextToImagePipeline
 
     protected override GenerationResult Run(GenerationRequest request, IProgress<PipelineProgress>? progress)
     {
-        var timings = new StageTimings();
+        var timings = TimingsReportedTo(progress);
         int steps = request.NumInferenceSteps ?? DefaultSteps;
         float guidance = request.GuidanceScale ?? DefaultGuidanceScale;
         int maxT5 = request.MaxSequenceLength ?? 256;

@@ -10,7 +10,8 @@ namespace XDit.Engine.Pipelines;
 
 /// <summary>
 /// A text-to-image pipeline loaded from a diffusers folder. <see cref="Generate"/> runs prompt → latents → image and
-/// raises <see cref="Progress"/> per denoising step. Disposing frees every weight and buffer of the backend.
+/// raises <see cref="Progress"/> when the encode stage ends, after each denoising step and when the decode stage ends.
+/// Disposing frees every weight and buffer of the backend.
 /// </summary>
 public abstract class TextToImagePipeline : IDisposable
 {
@@ -33,16 +34,30 @@ public abstract class TextToImagePipeline : IDisposable
     /// latents), or null (the default: nothing is copied to the host for it).</summary>
     public PipelineTrace? Trace { get; set; }
 
-    /// <summary>Raised after each denoising step.</summary>
+    /// <summary>Raised on the generating thread when a stage ends: encode and decode once (step 1 of 1, with the
+    /// stage's time), denoise after each step (step i of the steps, with that step's time).</summary>
     public event EventHandler<PipelineProgress>? Progress;
     /// <summary>Raised for things the user should know but that do not stop the run (a truncated prompt).</summary>
     public event EventHandler<string>? Warning;
 
-    public GenerationResult Generate(GenerationRequest request)
+    /// <summary>Runs one request. <paramref name="cancellation"/> is looked at before the work and at the end of each
+    /// stage and denoising step, so a cancelled generation stops within one step with an
+    /// <see cref="OperationCanceledException"/>.</summary>
+    public GenerationResult Generate(GenerationRequest request, CancellationToken cancellation = default)
     {
         request.Validate();
-        return Run(request, new SyncProgress(p => Progress?.Invoke(this, p)));
+        cancellation.ThrowIfCancellationRequested();
+        return Run(request, new SyncProgress(p =>
+        {
+            Progress?.Invoke(this, p);
+            cancellation.ThrowIfCancellationRequested();
+        }));
     }
+
+    /// <summary>The timings of one run, each stage but denoise (which reports per step) reported to
+    /// <paramref name="progress"/> when it ends.</summary>
+    protected static StageTimings TimingsReportedTo(IProgress<PipelineProgress>? progress) =>
+        new((stage, time) => { if (stage != "denoise") progress?.Report(new PipelineProgress(stage, 1, 1, time)); });
 
     protected abstract GenerationResult Run(GenerationRequest request, IProgress<PipelineProgress>? progress);
 
@@ -108,6 +123,17 @@ public abstract class TextToImagePipeline : IDisposable
         var all = t.EncodeUntruncated(text);
         var removed = all.Skip(length - 1).Take(Math.Max(0, all.Count - length));
         return $"['{TokenText.Decode(t, removed)}']";
+    }
+
+    /// <summary>Warns about the words of the prompts that a closed word-level vocabulary (the demo model's) lacks: the
+    /// encoder reads each as its unknown token, so they change nothing the user meant. The warning lists the vocabulary.</summary>
+    protected void ReportUnknownWords(ITextTokenizer tokenizer, IReadOnlyList<string> texts)
+    {
+        if (tokenizer is not PipelineTokenizer { Words: { } words } wordLevel) return;
+        foreach (var text in texts.Distinct())
+            if (wordLevel.UnknownWords(text) is { Count: > 0 } unknown)
+                Warning?.Invoke(this, $"{string.Join(", ", unknown.Select(w => $"'{w}'"))} of the prompt \"{text}\" "
+                    + $"{(unknown.Count == 1 ? "is" : "are")} not in the model's vocabulary and read as unknown; its {words.Count} words: {string.Join(' ', words)}");
     }
 
     /// <summary>VAE decode of latents [B, C, h, w] (divided by the scaling factor, shift added), mapped to [0, 1].
