@@ -74,23 +74,19 @@ public sealed class Gemma2DecoderLayer : IDisposable
     {
         int b = x.Dim(0), s = x.Dim(1), heads = _c.NumHeads, kvHeads = _c.NumKeyValueHeads, hd = _c.HeadDim;
         float scale = (float)Math.Pow(_c.QueryPreAttnScalar, -0.5);
+        // The attention core (scores, capping, mask, softmax, weighted sum) runs in float32 whatever the activation
+        // dtype: the capped score is a difference of two numbers of size cap, which bf16 or f16 would leave with
+        // errors of a sizeable fraction of a unit (transformers' softmax upcasts too). MatMul computes in a's dtype.
         Tensor scores;
         using (var q = _q.Apply(ops, x))
         using (var k = _k.Apply(ops, x))
         using (var qr = ops.Rope(q.Reshape(b, s, heads, hd), cos, sin, interleaved: false))
         using (var kr = ops.Rope(k.Reshape(b, s, kvHeads, hd), cos, sin, interleaved: false))
         using (var kAll = RepeatHeads(ops, kr))
-        using (var qh = ops.Contiguous(qr.Permute(0, 2, 1, 3)))
-        using (var kh = ops.Contiguous(kAll.Permute(0, 2, 1, 3)))
-            scores = ops.MatMul(qh, kh, transposeB: true, alpha: scale);   // [B, H, S, S]
+        using (var qh = HeadsFirstF32(ops, qr))
+        using (var kh = HeadsFirstF32(ops, kAll))
+            scores = ops.MatMul(qh, kh, transposeB: true, alpha: scale);   // [B, H, S, S] float32
 
-        // Capping, mask and softmax in float32 (transformers' softmax upcasts too): the capped score is a difference
-        // of two numbers of size cap, which bf16 or f16 would leave with errors of a sizeable fraction of a unit.
-        if (scores.DType != DType.F32)
-        {
-            var low = scores;
-            using (low) scores = ops.Cast(low, DType.F32);
-        }
         if (_c.AttnLogitSoftcapping is double cap)
         {
             var raw = scores;
@@ -99,16 +95,25 @@ public sealed class Gemma2DecoderLayer : IDisposable
         Tensor probs;
         using (scores)
         using (var masked = ops.Add(scores, mask))
-        using (var p32 = ops.Softmax(masked))
-            probs = p32.DType == x.DType ? ops.Contiguous(p32) : ops.Cast(p32, x.DType);
+            probs = ops.Softmax(masked);
 
+        Tensor o;
         using (probs)
         using (var v = _v.Apply(ops, x))
         using (var vAll = RepeatHeads(ops, v.Reshape(b, s, kvHeads, hd)))
-        using (var vh = ops.Contiguous(vAll.Permute(0, 2, 1, 3)))
-        using (var o = ops.MatMul(probs, vh))                                // [B, H, S, hd]
+        using (var vh = HeadsFirstF32(ops, vAll))
+            o = ops.MatMul(probs, vh);                                       // [B, H, S, hd] float32
+        using (o)
         using (var ot = ops.Contiguous(o.Permute(0, 2, 1, 3)))
-            return _o.Apply(ops, ot.Reshape(b, s, heads * hd));
+        using (var oc = ot.DType == x.DType ? null : ops.Cast(ot, x.DType))
+            return _o.Apply(ops, (oc ?? ot).Reshape(b, s, heads * hd));
+    }
+
+    /// <summary>[B, S, H, d] → a contiguous float32 [B, H, S, d].</summary>
+    static Tensor HeadsFirstF32(IOps ops, Tensor t)
+    {
+        var view = t.Permute(0, 2, 1, 3);
+        return t.DType == DType.F32 ? ops.Contiguous(view) : ops.Cast(view, DType.F32);
     }
 
     /// <summary>[B, S, Hkv, d] → [B, S, Hkv·groups, d], query head j reading key/value head j / groups
