@@ -9,13 +9,14 @@ using XDit.Runtime;
 
 namespace XDit.Cli.Commands;
 
-/// <summary>`xdit bench`: JSON lines of timings (GEMM, attention, a denoising step of a model).</summary>
+/// <summary>`xdit bench`: timings (GEMM, attention, a denoising step of a model, a real-size forward, the parallel
+/// methods) as a table for people, or as JSON lines with --json.</summary>
 public static class BenchCommand
 {
     public static Command Create()
     {
         var device = new Option<string>("--device") { Description = "cpu or cuda", DefaultValueFactory = _ => "cpu" };
-        var what = new Option<string[]>("--what") { Description = "gemm, attention, step, forward, parallel (repeatable; gemm, attention and step by default)", AllowMultipleArgumentsPerToken = true };
+        var what = new Option<string[]>("--what") { Description = "gemm, attention, step, forward, parallel (repeatable) [default: gemm, attention, step]", AllowMultipleArgumentsPerToken = true };
         var size = new Option<int>("--gemm-size") { Description = "M = N = K of the GEMM", DefaultValueFactory = _ => 1024 };
         var tokens = new Option<int>("--tokens") { Description = "attention sequence length", DefaultValueFactory = _ => 1024 };
         var heads = new Option<int>("--heads") { Description = "attention heads", DefaultValueFactory = _ => 16 };
@@ -27,15 +28,15 @@ public static class BenchCommand
         };
         var attentionWindow = NumberOptions.Int("--attention-window", "also time each attention shape with a band window of this half-width (DiTFastAttn's window attention)");
         var repeats = new Option<int>("--repeats") { Description = "timed repeats after one warm-up (the median is reported)", DefaultValueFactory = _ => 5 };
-        var model = new Option<string?>("--model", "-m") { Description = "pipeline folder for the step timing (default: the demo model)" };
+        var model = new Option<string?>("--model", "-m") { Description = "pipeline folder for the step timing [default: the demo model]" };
         var forwardModel = new Option<string>("--forward-model")
         {
             Description = $"transformer of the forward timing, at its real size with random weights: {string.Join(", ", RealSizeModels.Names)}",
             DefaultValueFactory = _ => "pixart-xl-2-1024",
         };
-        var latent = new Option<int?>("--latent") { Description = "latent side of the forward timing (default: the model's trained size, 128 = 1024 px)" };
-        var textTokens = new Option<int?>("--text-tokens") { Description = "text tokens of the forward timing (default: PixArt's 120, SD3's 333, Flux's 512)" };
-        var rows = new Option<int?>("--rows") { Description = "batch rows of the forward timing (default: 2, [negative; positive] of one prompt; Flux 1)" };
+        var latent = new Option<int?>("--latent") { Description = "latent side of the forward timing [default: the model's trained size, 128 = 1024 px]" };
+        var textTokens = new Option<int?>("--text-tokens") { Description = "text tokens of the forward timing [default: PixArt's 120, SD3's 333, Flux's 512]" };
+        var rows = new Option<int?>("--rows") { Description = "batch rows of the forward timing, [negative; positive] of one prompt [default: 2; Flux 1]" };
         var ledger = new Option<bool>("--ledger")
         {
             Description = "with --what forward: the launch ledger of one forward instead of its timing: per op kind and per block the launches, " +
@@ -44,14 +45,17 @@ public static class BenchCommand
                           "also timed with CUDA events",
         };
         var gpu = new Option<string>("--gpu") { Description = "the roofline's GPU: h100 (SXM, 3.35 TB/s, 989 TFLOP/s bf16) or h200 (4.8 TB/s)", DefaultValueFactory = _ => "h100" };
-        var json = new Option<bool>("--json") { Description = "the ledger as one JSON object" };
-        var cmd = new Command("bench", "Print JSON lines of timings: GEMM, attention, a denoising step, a real-size forward pass, the parallel methods");
+        var json = new Option<bool>("--json") { Description = "Print one JSON object per timing (JSON lines) instead of a table; with --ledger, the ledger as one JSON object" };
+        var cmd = new Command("bench", "Time GEMM, attention, a denoising step, a real-size forward pass and the parallel methods (a table, or --json)");
         foreach (var o in new Option[] { device, what, size, tokens, heads, headDim, attentionShape, attentionWindow, repeats, model, forwardModel, latent, textTokens, rows, ledger, gpu, json })
             cmd.Options.Add(o);
         cmd.SetAction(parse => CliErrors.Run(() =>
         {
             var selected = parse.GetValue(what) is { Length: > 0 } w ? w.Select(s => s.ToLowerInvariant()).ToHashSet() : new HashSet<string> { "gemm", "attention", "step" };
             int reps = parse.GetValue(repeats);
+            bool asJson = parse.GetValue(json);
+            var table = new BenchTable(Console.Out);
+            void Print(BenchResult r) { if (asJson) Console.WriteLine(JsonSerializer.Serialize(r, Json)); else table.Add(r); }
             using var ops = BackendFactory.Create(parse.GetValue(device)!);
             if (selected.Contains("gemm")) { int n = parse.GetValue(size); Print(OpBenchmarks.Gemm(ops, n, n, n, reps)); }
             if (selected.Contains("attention"))
@@ -85,8 +89,9 @@ public static class BenchCommand
                 // One denoising step of the demo transformer at world sizes 1, 2, 4 (in-process ranks), with the
                 // bytes each rank sent per step.
                 var transformer = Path.Combine(parse.GetValue(model) ?? DemoModel.Find(), "transformer");
-                foreach (var row in ParallelStepBenchmark.Run(new[] { 1, 2, 4 }, transformer, steps: Math.Max(3, reps)))
-                    Console.WriteLine(JsonSerializer.Serialize(row, Json));
+                var parallelRows = ParallelStepBenchmark.Run(new[] { 1, 2, 4 }, transformer, steps: Math.Max(3, reps));
+                if (asJson) foreach (var row in parallelRows) Console.WriteLine(JsonSerializer.Serialize(row, Json));
+                else Console.Write(ParallelStepBenchmark.Format(parallelRows));
             }
             return 0;
         }));
@@ -126,5 +131,4 @@ public static class BenchCommand
         return (t, h, d);
     }
 
-    static void Print(BenchResult r) => Console.WriteLine(JsonSerializer.Serialize(r, Json));
 }

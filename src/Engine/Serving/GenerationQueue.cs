@@ -177,7 +177,7 @@ public sealed class GenerationQueue : IDisposable
         try
         {
             Started?.Invoke(this, ticket);
-            var result = _generator.Generate(ticket.Request with { Cancellation = linked.Token });
+            var result = _generator.Generate(ticket.Request, linked.Token);
             ok = true;
             Account(Outcome.Served, sw.Elapsed, queueWait);
             ticket.TrySetResult(new ServedGeneration(result, queueWait, sw.Elapsed));

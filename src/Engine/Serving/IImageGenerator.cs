@@ -14,7 +14,7 @@ public interface IImageGenerator : IDisposable
     /// <summary>Height and width must be multiples of this; checked before queueing so a bad size is a 400, not a 500.</summary>
     int SizeMultiple { get; }
 
-    /// <summary>Runs one request; its Cancellation token (the client gone, the service stopping, the deadline) ends
+    /// <summary>Runs one request; <paramref name="cancel"/> (the client gone, the service stopping, the deadline) ends
     /// it between steps with OperationCanceledException.</summary>
-    GenerationResult Generate(GenerationRequest request);
+    GenerationResult Generate(GenerationRequest request, CancellationToken cancel);
 }

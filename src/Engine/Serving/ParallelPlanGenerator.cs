@@ -29,7 +29,7 @@ public sealed class ParallelPlanGenerator : IImageGenerator
 
     public string Model { get; }
     public int SizeMultiple { get; }
-    public GenerationResult Generate(GenerationRequest request) =>
-        ParallelGeneration.Run(_modelDir, _plan, request, _makeOps, limits: _limits).Result;
+    public GenerationResult Generate(GenerationRequest request, CancellationToken cancel) =>
+        ParallelGeneration.Run(_modelDir, _plan, request, _makeOps, limits: _limits, cancel: cancel).Result;
     public void Dispose() { }
 }

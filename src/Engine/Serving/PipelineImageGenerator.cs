@@ -18,6 +18,6 @@ public sealed class PipelineImageGenerator : IImageGenerator
 
     public string Model { get; }
     public int SizeMultiple => _pipeline.SizeMultiple;
-    public GenerationResult Generate(GenerationRequest request) => _pipeline.Generate(request);
+    public GenerationResult Generate(GenerationRequest request, CancellationToken cancel) => _pipeline.Generate(request, cancel);
     public void Dispose() => _pipeline.Dispose();
 }

@@ -12,12 +12,12 @@ public class CancellationTests
         using var pipeline = PipelineLoader.Load(TestPaths.DemoModel);
         using var cts = new CancellationTokenSource();
         int steps = 0;
-        pipeline.Progress += (_, _) => { steps++; cts.Cancel(); };
-        var request = new GenerationRequest { Prompts = ["a red circle"], NumInferenceSteps = 5, Cancellation = cts.Token };
-        Assert.ThrowsAny<OperationCanceledException>(() => pipeline.Generate(request));
+        pipeline.Progress += (_, p) => { if (p.Stage == "denoise") { steps++; cts.Cancel(); } };
+        var request = new GenerationRequest { Prompts = ["a red circle"], NumInferenceSteps = 5 };
+        Assert.ThrowsAny<OperationCanceledException>(() => pipeline.Generate(request, cts.Token));
         Assert.Equal(1, steps);
         // the pipeline is still usable
-        Assert.Single(pipeline.Generate(request with { NumInferenceSteps = 1, Cancellation = default }).Images);
+        Assert.Single(pipeline.Generate(request with { NumInferenceSteps = 1 }).Images);
     }
 
     [Fact]
@@ -26,8 +26,8 @@ public class CancellationTests
         using var pipeline = PipelineLoader.Load(TestPaths.DemoModel);
         int steps = 0;
         pipeline.Progress += (_, _) => steps++;
-        var request = new GenerationRequest { Prompts = ["a red circle"], NumInferenceSteps = 3, Cancellation = new CancellationToken(canceled: true) };
-        Assert.ThrowsAny<OperationCanceledException>(() => pipeline.Generate(request));
+        var request = new GenerationRequest { Prompts = ["a red circle"], NumInferenceSteps = 3 };
+        Assert.ThrowsAny<OperationCanceledException>(() => pipeline.Generate(request, new CancellationToken(canceled: true)));
         Assert.Equal(0, steps);
     }
 
@@ -36,10 +36,11 @@ public class CancellationTests
     {
         using var cts = new CancellationTokenSource();
         int steps = 0;
-        var request = new GenerationRequest { Prompts = ["a red circle"], NumInferenceSteps = 6, Cancellation = cts.Token };
+        var request = new GenerationRequest { Prompts = ["a red circle"], NumInferenceSteps = 6 };
         Assert.ThrowsAny<OperationCanceledException>(() => ParallelGeneration.Run(TestPaths.DemoModel,
             new ParallelConfig { WorldSize = 2, UseCfgParallel = true }, request,
-            onRankPipeline: (p, rank) => { if (rank == 0) p.Progress += (_, _) => { steps++; cts.Cancel(); }; }));
+            onRankPipeline: (p, rank) => { if (rank == 0) p.Progress += (_, p) => { if (p.Stage == "denoise") { steps++; cts.Cancel(); } }; },
+            cancel: cts.Token));
         Assert.InRange(steps, 1, 2); // rank 1 may finish one more step before it sees the token
     }
 }

@@ -39,7 +39,7 @@ public class NonFiniteTests
         using var pipeline = PipelineLoader.Load(TestPaths.DemoModel);
         pipeline.Loop = new StandardDenoiseLoop(new OverflowAt(badStep: 1));
         int steps = 0;
-        pipeline.Progress += (_, _) => steps++;
+        pipeline.Progress += (_, p) => { if (p.Stage == "denoise") steps++; };
         var e = Assert.Throws<NonFiniteException>(() => pipeline.Generate(new GenerationRequest { Prompts = ["a red circle"], NumInferenceSteps = 4 }));
         Assert.StartsWith("after denoising step 2 of 4, the latents hold", e.Message);
         Assert.Equal(1, steps);

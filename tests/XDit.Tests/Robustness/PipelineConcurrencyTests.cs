@@ -15,7 +15,7 @@ public class PipelineConcurrencyTests
         Exception? second = null;
         pipeline.Progress += (_, p) =>
         {
-            if (p.Step != 1) return;
+            if (p.Stage != "denoise" || p.Step != 1) return;
             // another thread asks while this run is between its steps
             second = Record.Exception(() => Task.Run(() => pipeline.Generate(Req(2))).GetAwaiter().GetResult());
         };

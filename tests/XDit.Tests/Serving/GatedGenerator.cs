@@ -23,9 +23,8 @@ sealed class GatedGenerator(bool open = false) : IImageGenerator
 
     public void Open() => _gate.Set();
 
-    public GenerationResult Generate(GenerationRequest request)
+    public GenerationResult Generate(GenerationRequest request, CancellationToken cancel)
     {
-        var cancel = request.Cancellation;
         var prompt = request.Prompts[0];
         lock (_ran) _ran.Add(prompt);
         if (!_gate.Wait(Bound, cancel)) throw new TimeoutException("the test never opened the gate");
