@@ -26,7 +26,7 @@ public static class AnalyzeCommand
         var width = NumberOptions.Int("--width", "Image width in pixels (model default when unset)");
         var seed = new Option<ulong>("--seed") { Description = "Seed of the initial noise, the same for every prompt", DefaultValueFactory = _ => 42 };
         var latents = new Option<string?>("--latents") { Description = "safetensors file with the initial latents [1, C, h, w] used for every prompt (initial_latents, latents, or the first tensor)" };
-        var targets = new Option<string>("--targets") { Description = "What to record: k, v, a, ek, ev, ea (text tokens of joint models), block, or all", DefaultValueFactory = _ => "all" };
+        var targets = new Option<string>("--targets") { Description = "What to record: k, v, a, ek, ev, ea (text tokens of joint models), block; residual and tea_input (for the caches); default or all", DefaultValueFactory = _ => "default" };
         var layers = new Option<string>("--layers") { Description = "Attention layers: self (joint included; the paper's), cross, or all", DefaultValueFactory = _ => "self" };
         var metrics = new Option<string>("--metrics") { Description = "mean_abs (the paper's L1), var_abs, relative_l1, cosine, or all", DefaultValueFactory = _ => "all" };
         var cfg = new Option<string>("--cfg") { Description = "Guidance halves measured together (the paper's) or separate", DefaultValueFactory = _ => "together" };
@@ -34,17 +34,23 @@ public static class AnalyzeCommand
         var outDir = new Option<string?>("--out-dir") { Description = "Folder for report.json, raw.csv and the PNG plots" };
         var output = new Option<string?>("--output", "-o") { Description = "report.json path (default: xdit-redundancy.json, or OUT_DIR/report.json)" };
         var noPlots = new Option<bool>("--no-plots") { Description = "Write no PNG plots" };
+        var simulate = new Option<string?>("--simulate") { Description = "Replay step caches on the measured series: fbcache:T,teacache:T,adaptive:BUDGET,seeded:BUDGET (at the first step count; adds --targets residual,tea_input)" };
+        var measure = new Option<bool>("--measure") { Description = "With --simulate: also run each policy for real on every prompt and give the compute saved and the PSNR to the uncached picture" };
         var device = new Option<string>("--device") { Description = "cpu or cuda", DefaultValueFactory = _ => "cpu" };
         var quiet = new Option<bool>("--quiet", "-q") { Description = "Print nothing but errors" };
 
         var cmd = new Command("analyze", "Measure how much each attention layer's K, V and output and each block's output change between denoising steps, over prompts (redundancy analysis)");
-        foreach (var o in new Option[] { prompt, promptsFile, numPrompts, model, steps, guidance, height, width, seed, latents, targets, layers, metrics, cfg, rawA, outDir, output, noPlots, device, quiet })
+        foreach (var o in new Option[] { prompt, promptsFile, numPrompts, model, steps, guidance, height, width, seed, latents, targets, layers, metrics, cfg, rawA, outDir, output, noPlots, simulate, measure, device, quiet })
             cmd.Options.Add(o);
 
         cmd.SetAction(parse => CliErrors.Run(() =>
         {
             var prompts = Prompts(parse.GetValue(prompt) ?? [], parse.GetValue(promptsFile), parse.GetValue(numPrompts));
             var chosenMetrics = ChangeMetrics.ParseList(parse.GetValue(metrics)!);
+            var policies = parse.GetValue(simulate) is { } spec ? CachePolicy.ParseList(spec) : null;
+            if (parse.GetValue(measure) && policies is null) throw new ArgumentException("--measure needs --simulate POLICIES");
+            var chosenTargets = RecordingTarget.ParseList(parse.GetValue(targets)!);
+            if (policies is not null) chosenTargets = chosenTargets.Union([RecordingTarget.Residual, RecordingTarget.TeaInput]).ToList();
             var request = new AnalysisRequest
             {
                 Prompts = prompts,
@@ -56,7 +62,7 @@ public static class AnalyzeCommand
                 Latents = parse.GetValue(latents) is { } lf ? ReadLatents(lf) : null,
                 Recording = new RecordingOptions
                 {
-                    Targets = RecordingTarget.ParseList(parse.GetValue(targets)!),
+                    Targets = chosenTargets,
                     Layers = Choice(parse.GetValue(layers)!, "--layers", ("self", LayerSelection.Self), ("cross", LayerSelection.Cross), ("all", LayerSelection.All)),
                     Halves = Choice(parse.GetValue(cfg)!, "--cfg", ("together", HalfSelection.Together), ("separate", HalfSelection.Separate)),
                 },
@@ -74,8 +80,10 @@ public static class AnalyzeCommand
             using var pipeline = PipelineLoader.Load(modelDir, new PipelineOptions { Device = parse.GetValue(device)! });
             pipeline.Warning += (_, w) => Console.Error.WriteLine($"xdit: warning: {w}");
             using var projections = parse.GetValue(rawA) ? null : OutputProjections.ForPipelineFolder(pipeline.Index.Require("transformer"));
+            var uncached = new List<GeneratedImage>();
             var study = RedundancyAnalysis.Run(pipeline, request, modelDir, projections, (run, result) =>
             {
+                if (uncached.Count < prompts.Count) uncached.Add(result.Images[0]); // the first step count's runs come first
                 if (!q) Console.Error.WriteLine($"analyze: {run.Steps} steps, prompt {run.PromptIndex + 1}/{prompts.Count} \"{run.Prompt}\" ({result.Timings.Total.TotalSeconds:F1} s)");
             });
             var report = new RedundancyReport(study, RedundancyStatistics.From(study, chosenMetrics), chosenMetrics);
@@ -96,6 +104,16 @@ public static class AnalyzeCommand
                 }
             }
             if (!q) Print(report, written);
+            if (policies is not null)
+            {
+                var lines = CacheStudy.Run(pipeline, study, policies, parse.GetValue(measure) ? uncached : null, q);
+                if (dir is not null)
+                {
+                    var path = Path.Combine(dir, "caches.txt");
+                    File.WriteAllLines(path, lines);
+                    if (!q) Console.WriteLine($"wrote {path}");
+                }
+            }
             return 0;
         }));
         return cmd;

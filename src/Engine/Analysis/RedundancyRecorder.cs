@@ -9,7 +9,7 @@ namespace XDit.Engine.Analysis;
 public sealed record RecordingOptions
 {
     /// <summary><see cref="RecordingTarget"/> names; text targets are recorded only where a layer has text tokens.</summary>
-    public IReadOnlyList<string> Targets { get; init; } = RecordingTarget.All;
+    public IReadOnlyList<string> Targets { get; init; } = RecordingTarget.Default;
     public LayerSelection Layers { get; init; } = LayerSelection.Self;
     public HalfSelection Halves { get; init; } = HalfSelection.Together;
 }
@@ -32,6 +32,7 @@ public sealed class RedundancyRecorder : IDenoiseExecutor
     readonly List<SeriesKey> _order = new();
     readonly Dictionary<string, AttentionKind> _layerKinds = new();
     readonly List<string> _layerOrder = new();
+    bool _teaInput = true;
 
     public RedundancyRecorder(RecordingOptions? options = null, OutputProjections? projections = null)
     {
@@ -55,10 +56,33 @@ public sealed class RedundancyRecorder : IDenoiseExecutor
         ArgumentNullException.ThrowIfNull(model);
         var attention = new RecordingAttention(this);
         using var state = model.Embed(ops, inputs);
+        if (_targets.Contains(RecordingTarget.TeaInput) && _teaInput)
+        {
+            try
+            {
+                using var m = model.FirstBlockModulatedInput(ops, state);
+                Observe(ops, RecordingTarget.TeaInput, "block 0", m);
+            }
+            catch (NotSupportedException) { _teaInput = false; } // the model does not expose it: no series
+        }
+        bool residuals = _targets.Contains(RecordingTarget.Residual);
         for (int i = 0; i < model.NumBlocks; i++)
         {
+            var before = residuals ? ops.ToHost(state.Image) : null;
             model.RunBlock(ops, i, state, attention);
-            if (_targets.Contains(RecordingTarget.Block)) Observe(ops, RecordingTarget.Block, $"block {i}", state.Image);
+            if (_targets.Contains(RecordingTarget.Block) || residuals)
+            {
+                var after = ops.ToHost(state.Image);
+                int rows = state.Image.Dim(0);
+                if (_targets.Contains(RecordingTarget.Block)) Observe(RecordingTarget.Block, $"block {i}", after, rows);
+                if (before is not null)
+                {
+                    if (before.Length != after.Length)
+                        throw new InvalidOperationException($"block {i} changed the image tokens' size from {before.Length} to {after.Length} values; its residual is undefined");
+                    for (int j = 0; j < after.Length; j++) after[j] -= before[j];
+                    Observe(RecordingTarget.Residual, $"block {i}", after, rows);
+                }
+            }
         }
         Calls++;
         using var tokens = model.Finish(ops, state);
@@ -72,10 +96,11 @@ public sealed class RedundancyRecorder : IDenoiseExecutor
         _ => true,
     };
 
-    void Observe(IOps ops, string target, string layer, Tensor tensor)
+    void Observe(IOps ops, string target, string layer, Tensor tensor) => Observe(target, layer, ops.ToHost(tensor), tensor.Dim(0));
+
+    void Observe(string target, string layer, float[] now, int rows)
     {
-        var now = ops.ToHost(tensor);
-        if (_options.Halves == HalfSelection.Together || tensor.Dim(0) % 2 != 0)
+        if (_options.Halves == HalfSelection.Together || rows % 2 != 0)
         {
             Observe(new SeriesKey(target, layer, SeriesKey.AllRows), now);
             return;

@@ -15,6 +15,7 @@ public sealed class StepCacheLoop(Func<int, IStepCache> create) : IDenoiseLoop
 
     public static StepCacheLoop TeaCache(double threshold) => new(steps => new TeaCacheExecutor(threshold, steps));
     public static StepCacheLoop FirstBlockCache(double threshold) => new(_ => new FirstBlockCacheExecutor(threshold));
+    public static StepCacheLoop Adaptive(double budget, AdaptiveCacheSeed? seed = null) => new(steps => new AdaptiveCacheExecutor(budget, steps, seed));
 
     public void Run(IOps ops, DenoiseJob job, IProgress<PipelineProgress>? progress)
     {
