@@ -77,7 +77,8 @@ public class RedundancyRecorderTests
         var recorder = Record(fixture, new RecordingOptions());
         Assert.All(recorder.AttentionLayers, l => Assert.Equal(AttentionKind.Self, l.Kind));
         var targets = recorder.Series.Select(s => s.Key.Target).ToHashSet();
-        foreach (var t in RecordingTarget.All) Assert.Contains(t, targets);
+        foreach (var t in RecordingTarget.Default) Assert.Contains(t, targets);
+        Assert.DoesNotContain(RecordingTarget.Residual, targets); // recorded only when asked
         Assert.All(recorder.Series, s => Assert.Equal(SeriesKey.AllRows, s.Key.Half));
     }
 
