@@ -2,20 +2,23 @@ namespace XDit.Engine.Caches;
 
 /// <summary>
 /// The decisions of the adaptive cache, apart from any tensor (so `xdit analyze --simulate` replays them on measured
-/// series). Block 0 runs every step and its residual's relative change δ_t is the online redundancy signal. Each
-/// later block i has a drift D_i = Σ w_i·δ since it last ran (the predicted relative change of its residual) and a
-/// priority D_i·mean|r_i| (the predicted mean error of reusing its stale residual). Step 0 runs every block. The
-/// budget is C = budget × steps × blocks block evaluations; each step reserves block 0 for the steps left and hands
-/// the rest out in proportion to the change expected now against the change expected until the end (the seed's
-/// profile when given, else the present δ held constant: an even share), then runs the blocks of highest priority.
-/// w_i starts at the seed's sensitivity (else 1) and is relearned whenever block i runs: its observed change over
-/// the δ summed since its last run.
+/// series). Block 0 runs every step and its residual's relative change δ_t is the online redundancy signal; step 0
+/// runs every block. The budget is C = budget × steps × blocks block evaluations. Each step reserves block 0 for the
+/// steps left; what remains pays for m more whole steps. The change expected until the end (the seed's profile,
+/// rescaled to the change this run has shown so far; without a seed the present δ held constant) is split into m
+/// equal shares, and a step runs its blocks once the change accumulated since the last whole step reaches a share
+/// (TeaCache's accumulate-and-reset, with the threshold set by the budget instead of by hand); otherwise every block
+/// after block 0 adds the residual it made when it last ran (FBCache's reuse). When fewer blocks than a whole step
+/// are affordable, and on the last step, the blocks of highest priority run: drift D_i = Σ w_i·δ since block i last
+/// ran times its mean |r_i| (the predicted error of reusing it), w_i starting at the seed's sensitivity (else 1)
+/// and relearned whenever block i runs (its observed change over the δ summed since).
 /// </summary>
 public sealed class AdaptiveBlockPolicy
 {
     readonly double[] _drift, _weight, _magnitude, _sinceRun;
     readonly AdaptiveCacheSeed? _seed;
     int _spent;
+    double _accumulated, _observed, _expectedSoFar;
 
     public AdaptiveBlockPolicy(double budget, int steps, int blocks, AdaptiveCacheSeed? seed = null)
     {
@@ -23,7 +26,7 @@ public sealed class AdaptiveBlockPolicy
         if (blocks < 1) throw new ArgumentOutOfRangeException(nameof(blocks), $"the adaptive cache needs at least one block, got {blocks}");
         double least = MinimumBudget(steps, blocks);
         if (!(budget <= 1) || !(budget >= least - 1e-12))
-            throw new ArgumentOutOfRangeException(nameof(budget), $"the cache budget must lie in [{least:F3}, 1] for {blocks} blocks and {steps} steps (step 0 and block 0 always run), got {budget}");
+            throw new ArgumentException($"the cache budget must lie in [{least:F3}, 1] for {blocks} blocks and {steps} steps (step 0 and block 0 always run), got {budget}");
         if (seed is not null && seed.Steps != steps)
             throw new ArgumentException($"the adaptive cache's seed was measured at {seed.Steps} steps, this run has {steps}");
         Budget = budget;
@@ -58,6 +61,7 @@ public sealed class AdaptiveBlockPolicy
         {
             Array.Fill(run, true);
             _spent += Blocks;
+            _accumulated = 0;
             return run;
         }
         for (int i = 1; i < Blocks; i++)
@@ -65,21 +69,37 @@ public sealed class AdaptiveBlockPolicy
             _sinceRun[i] += delta;
             _drift[i] += _weight[i] * delta;
         }
-        int stepsLeft = Steps - step;                  // this one included
+        _accumulated += delta;
+        _observed += delta;
+        if (_seed is not null) _expectedSoFar += _seed.Profile[step];
+
+        int stepsLeft = Steps - step;                   // this one included
         int free = Math.Max(0, Capacity - _spent - stepsLeft);
-        double share;
-        if (_seed is not null)
+        double fullSteps = Blocks == 1 ? stepsLeft : free / (double)(Blocks - 1); // whole steps the budget still pays for
+        int allowance;
+        if (fullSteps >= stepsLeft) allowance = Blocks - 1;
+        else
         {
-            double ahead = 0;
-            for (int t = step; t < Steps; t++) ahead += _seed.Profile[t];
-            share = ahead > 0 ? _seed.Profile[step] / ahead : 1.0 / stepsLeft;
+            // the change expected from here to the end: the seed's profile scaled to what this run showed so far,
+            // else the present change held constant
+            double ahead;
+            if (_seed is not null && _expectedSoFar > 0)
+            {
+                ahead = 0;
+                for (int t = step; t < Steps; t++) ahead += _seed.Profile[t];
+                ahead *= _observed / _expectedSoFar;
+            }
+            else ahead = delta * stepsLeft;
+            // spread the whole steps left evenly over the change left: run once the change since the last whole
+            // step reaches its share
+            double share = fullSteps >= 1 ? ahead / fullSteps : double.PositiveInfinity;
+            allowance = _accumulated > 0 && _accumulated >= share ? Math.Min(Blocks - 1, free) : 0;
+            // the last step spends what is left on the blocks that drifted most
+            if (stepsLeft == 1) allowance = Math.Min(Blocks - 1, free);
         }
-        else share = 1.0 / stepsLeft;
-        int allowance = Math.Min(Math.Min(Blocks - 1, free), (int)Math.Round(free * share, MidpointRounding.AwayFromZero));
-        // on the last step nothing is saved for later
-        if (stepsLeft == 1) allowance = Math.Min(Blocks - 1, free);
         foreach (var i in Enumerable.Range(1, Blocks - 1).OrderByDescending(Priority).Take(allowance))
-            if (Priority(i) > 0) run[i] = true;
+            run[i] = true;
+        if (run.All(r => r)) _accumulated = 0;
         _spent += run.Count(r => r);
         return run;
     }

@@ -72,6 +72,28 @@ public class AnalyzeCommandTests
     }
 
     [Fact]
+    public void SimulateReplaysThePoliciesAndMeasureRunsThem()
+    {
+        var dir = Path.Combine(TestPaths.TempDir(), "sim");
+        var (code, stdout, stderr) = CliRunner.Xdit("analyze", "-p", "a red circle on a blue background", "-p", "a white cross on a red background",
+            "--steps", "4", "--out-dir", dir, "--no-plots", "--simulate", "fbcache:5,teacache:0.5,adaptive:1,seeded:0.6", "--measure");
+        Assert.True(code == 0, stderr);
+        var lines = File.ReadAllLines(Path.Combine(dir, "caches.txt"));
+        Assert.Equal(2 + 4, lines.Length);
+        Assert.Contains("PSNR dB", lines[1]);
+        // budget 1 runs every block: nothing saved, the uncached picture exactly
+        var all = lines.Single(l => l.StartsWith("adaptive:1 ", StringComparison.Ordinal));
+        Assert.Matches(@"^adaptive:1\s+0\.0 %\s+0\s+0\.0 %\s+Infinity\s+Infinity\s+nothing skipped$", all);
+        // a loose threshold skips steps: something is saved and the picture moves, but stays finite
+        var fb = lines.Single(l => l.StartsWith("fbcache:5 ", StringComparison.Ordinal));
+        Assert.Contains("skips step:blocks", fb);
+        Assert.DoesNotContain("Infinity", fb);
+        Assert.Contains("seeded:0.6", stdout);
+        // the residual series the replay needs were recorded on the way
+        Assert.Contains("\"residual\"", File.ReadAllText(Path.Combine(dir, "report.json")));
+    }
+
+    [Fact]
     public void OneStepAndUnknownNamesAreRefusedWithAClearMessage()
     {
         var report = Path.Combine(TestPaths.TempDir(), "r.json");
