@@ -34,13 +34,14 @@ public static class AnalyzeCommand
         var outDir = new Option<string?>("--out-dir") { Description = "Folder for report.json, raw.csv and the PNG plots" };
         var output = new Option<string?>("--output", "-o") { Description = "report.json path (default: xdit-redundancy.json, or OUT_DIR/report.json)" };
         var noPlots = new Option<bool>("--no-plots") { Description = "Write no PNG plots" };
+        var scheduler = new Option<string?>("--scheduler") { Description = "Another scheduler: a class (DPMSolverMultistepScheduler, DDIMScheduler, FlowMatchEulerDiscreteScheduler) over the model's own config, or a scheduler_config.json file" };
         var simulate = new Option<string?>("--simulate") { Description = "Replay step caches on the measured series: fbcache:T,teacache:T,adaptive:BUDGET,seeded:BUDGET (at the first step count; adds --targets residual,tea_input)" };
         var measure = new Option<bool>("--measure") { Description = "With --simulate: also run each policy for real on every prompt and give the compute saved and the PSNR to the uncached picture" };
         var device = new Option<string>("--device") { Description = "cpu or cuda", DefaultValueFactory = _ => "cpu" };
         var quiet = new Option<bool>("--quiet", "-q") { Description = "Print nothing but errors" };
 
         var cmd = new Command("analyze", "Measure how much each attention layer's K, V and output and each block's output change between denoising steps, over prompts (redundancy analysis)");
-        foreach (var o in new Option[] { prompt, promptsFile, numPrompts, model, steps, guidance, height, width, seed, latents, targets, layers, metrics, cfg, rawA, outDir, output, noPlots, simulate, measure, device, quiet })
+        foreach (var o in new Option[] { prompt, promptsFile, numPrompts, model, steps, guidance, height, width, seed, latents, targets, layers, metrics, cfg, rawA, outDir, output, noPlots, scheduler, simulate, measure, device, quiet })
             cmd.Options.Add(o);
 
         cmd.SetAction(parse => CliErrors.Run(() =>
@@ -59,6 +60,7 @@ public static class AnalyzeCommand
                 Height = parse.GetValue(height),
                 Width = parse.GetValue(width),
                 Seed = parse.GetValue(seed),
+                Scheduler = parse.GetValue(scheduler),
                 Latents = parse.GetValue(latents) is { } lf ? ReadLatents(lf) : null,
                 Recording = new RecordingOptions
                 {
@@ -77,7 +79,8 @@ public static class AnalyzeCommand
             bool q = parse.GetValue(quiet);
             var modelDir = parse.GetValue(model) ?? DemoModel.Find();
 
-            using var pipeline = PipelineLoader.Load(modelDir, new PipelineOptions { Device = parse.GetValue(device)! });
+            using var schedulerOverride = parse.GetValue(scheduler) is { } sched ? SchedulerOverride.Create(modelDir, sched) : null;
+            using var pipeline = PipelineLoader.Load(schedulerOverride?.Dir ?? modelDir, new PipelineOptions { Device = parse.GetValue(device)! });
             pipeline.Warning += (_, w) => Console.Error.WriteLine($"xdit: warning: {w}");
             using var projections = parse.GetValue(rawA) ? null : OutputProjections.ForPipelineFolder(pipeline.Index.Require("transformer"));
             var uncached = new List<GeneratedImage>();

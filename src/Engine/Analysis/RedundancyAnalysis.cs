@@ -19,6 +19,8 @@ public sealed record AnalysisRequest
     /// <summary>Initial latents of one image [1, C, h, w] (scaled), used for every prompt instead of seeded noise.</summary>
     public float[]? Latents { get; init; }
     public RecordingOptions Recording { get; init; } = new();
+    /// <summary>The scheduler the pipeline was loaded with when not the model's own (informational).</summary>
+    public string? Scheduler { get; init; }
 }
 
 /// <summary>The series of one generation (one prompt at one step count).</summary>

@@ -30,6 +30,7 @@ public sealed class RedundancyReport(RedundancyStudy study, RedundancyStatistics
             seed = r.Seed,
             given_latents = r.Latents is not null,
             guidance_scale = r.GuidanceScale,
+            scheduler = r.Scheduler,
             step_counts = study.StepCounts,
             targets = r.Recording.Targets,
             layers = r.Recording.Layers.ToString().ToLowerInvariant(),

@@ -94,6 +94,26 @@ public class AnalyzeCommandTests
     }
 
     [Fact]
+    public void AnotherSchedulerChangesTheSeriesAndLeavesTheModelFolderAlone()
+    {
+        var dir = TestPaths.TempDir();
+        var files = Directory.GetFileSystemEntries(TestPaths.DemoModel, "*", SearchOption.AllDirectories).Order().ToList();
+        double FirstK(string path)
+        {
+            using var json = JsonDocument.Parse(File.ReadAllText(path));
+            return json.RootElement.GetProperty("results")[0].GetProperty("series")[0].GetProperty("metrics").GetProperty("mean_abs").GetProperty("mean")[0].GetDouble();
+        }
+        var own = Path.Combine(dir, "own.json");
+        var ddim = Path.Combine(dir, "ddim.json");
+        Assert.Equal(0, CliRunner.Xdit("analyze", "-p", "a red circle on a blue background", "--steps", "3", "--targets", "k", "-o", own).Code);
+        var (code, _, stderr) = CliRunner.Xdit("analyze", "-p", "a red circle on a blue background", "--steps", "3", "--targets", "k", "--scheduler", "DDIMScheduler", "-o", ddim);
+        Assert.True(code == 0, stderr);
+        Assert.Contains("\"scheduler\": \"DDIMScheduler\"", File.ReadAllText(ddim));
+        Assert.NotEqual(FirstK(own), FirstK(ddim));
+        Assert.Equal(files, Directory.GetFileSystemEntries(TestPaths.DemoModel, "*", SearchOption.AllDirectories).Order().ToList());
+    }
+
+    [Fact]
     public void OneStepAndUnknownNamesAreRefusedWithAClearMessage()
     {
         var report = Path.Combine(TestPaths.TempDir(), "r.json");
