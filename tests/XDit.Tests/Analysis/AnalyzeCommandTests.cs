@@ -114,6 +114,25 @@ public class AnalyzeCommandTests
     }
 
     [Fact]
+    public void AReportWithResidualsSeedsTheAdaptiveCache()
+    {
+        var report = Path.Combine(TestPaths.TempDir(), "seed.json");
+        var (code, _, stderr) = CliRunner.Xdit("analyze", "-p", "a red circle on a blue background", "--steps", "4", "--targets", "residual", "-o", report);
+        Assert.True(code == 0, stderr);
+        var seed = XDit.Engine.Caches.AdaptiveCacheSeed.FromReport(report, 4);
+        Assert.Equal(4, seed.Profile.Length);
+        Assert.Equal(0, seed.Profile[0]);
+        Assert.All(seed.Profile.Skip(1), p => Assert.True(p > 0));
+        Assert.Equal(8, seed.Sensitivity.Length);
+        Assert.Equal(1, seed.Sensitivity[0], 12);
+        Assert.Contains("no results at 5 steps", Assert.Throws<InvalidDataException>(() => XDit.Engine.Caches.AdaptiveCacheSeed.FromReport(report, 5)).Message);
+        (code, var stdout, stderr) = CliRunner.Xdit("generate", "-p", "a red circle on a blue background", "--steps", "4", "--use-adaptive-cache", "--cache-budget", "0.6",
+            "--cache-seed", report, "-o", Path.Combine(TestPaths.TempDir(), "s.png"));
+        Assert.True(code == 0, stderr);
+        Assert.Contains("adaptive (budget 0.6)", stdout);
+    }
+
+    [Fact]
     public void OneStepAndUnknownNamesAreRefusedWithAClearMessage()
     {
         var report = Path.Combine(TestPaths.TempDir(), "r.json");
