@@ -110,13 +110,13 @@ public sealed class RedundancyReport(RedundancyStudy study, RedundancyStatistics
     public string FormatTable2()
     {
         var sb = new StringBuilder();
-        sb.Append(Ci, $"{"steps",5} {"target",-6} {"half",-6} {"layers",6} {"prompts",7} |");
+        sb.Append(Ci, $"{"steps",5} {"target",-9} {"half",-6} {"layers",6} {"prompts",7} |");
         foreach (var m in metrics) sb.Append(Ci, $" {"CV " + m.Name(),15}");
         sb.AppendLine();
         foreach (var g in stats.Table2.GroupBy(t => (t.Steps, t.Target, t.Half)))
         {
             var any = g.First();
-            sb.Append(Ci, $"{g.Key.Steps,5} {g.Key.Target,-6} {g.Key.Half,-6} {any.Layers,6} {any.Prompts,7} |");
+            sb.Append(Ci, $"{g.Key.Steps,5} {g.Key.Target,-9} {g.Key.Half,-6} {any.Layers,6} {any.Prompts,7} |");
             foreach (var m in metrics)
             {
                 var row = g.FirstOrDefault(t => t.Metric == m);
