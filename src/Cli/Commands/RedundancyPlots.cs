@@ -102,6 +102,7 @@ public static class RedundancyPlots
                 MinorTickGenerator = new ScottPlot.TickGenerators.LogMinorTickGenerator(),
                 IntegerTicksOnly = hi - lo >= 2,
             };
+            plot.Axes.Bottom.TickGenerator = new ScottPlot.TickGenerators.NumericAutomatic { IntegerTicksOnly = true };
             plot.XLabel("step (counting down)", size: 11);
             plot.YLabel($"{metric.Name()} (log)", size: 11);
             plot.ShowLegend(Alignment.LowerRight);
