@@ -133,6 +133,29 @@ public class AnalyzeCommandTests
     }
 
     [Fact]
+    public void GivenLatentsStandInForTheSeedOfEveryPrompt()
+    {
+        var dir = TestPaths.TempDir();
+        var latents = Path.Combine(dir, "latents.safetensors");
+        var random = new Random(3);
+        var values = Enumerable.Range(0, 4 * 8 * 8).Select(_ => (float)(random.NextDouble() * 2 - 1)).ToArray();
+        using (var t = XDit.Runtime.Tensor.FromArray(values, 1, 4, 8, 8))
+            XDit.Runtime.SafetensorsWriter.Write(latents, [new KeyValuePair<string, XDit.Runtime.Tensor>("initial_latents", t)]);
+        string Csv(params string[] extra)
+        {
+            var outDir = Path.Combine(dir, Guid.NewGuid().ToString("N"));
+            var (code, _, stderr) = CliRunner.Xdit(["analyze", "-p", "a red circle on a blue background", "--steps", "3", "--targets", "k", "--out-dir", outDir, "--no-plots", .. extra]);
+            Assert.True(code == 0, stderr);
+            return File.ReadAllText(Path.Combine(outDir, "raw.csv"));
+        }
+        var seed1 = Csv("--seed", "1", "--latents", latents);
+        var seed2 = Csv("--seed", "2", "--latents", latents);
+        var seeded = Csv("--seed", "1");
+        Assert.Equal(seed1, seed2);      // the latents, not the seed, start every generation
+        Assert.NotEqual(seed1, seeded);
+    }
+
+    [Fact]
     public void OneStepAndUnknownNamesAreRefusedWithAClearMessage()
     {
         var report = Path.Combine(TestPaths.TempDir(), "r.json");
