@@ -20,12 +20,12 @@ public sealed class StepCacheOptions
     readonly Option<bool> _fb = new("--use-fbcache", "--use_fbcache") { Description = "First-Block-Cache: skip blocks 1.. on steps whose first-block residual barely changed" };
     readonly Option<double?> _threshold = new("--cache-threshold", "--cache_threshold", "--rel-l1-thresh", "--rel_l1_thresh")
     {
-        Description = $"Relative-L1 threshold of the step cache (default {DefaultThreshold.ToString(CultureInfo.InvariantCulture)}; 0 never skips)",
+        Description = $"Relative-L1 threshold of the step cache; 0 never skips [default: {DefaultThreshold.ToString(CultureInfo.InvariantCulture)}]",
     };
 
     // the adaptive cache (src/Engine/Caches/AdaptiveBlockPolicy.cs): per step and block under a budget of block work
     readonly Option<bool> _adaptive = new("--use-adaptive-cache", "--use_adaptive_cache") { Description = "Adaptive cache: per step and block, run or reuse from the redundancy measured while running, under --cache-budget" };
-    readonly Option<double?> _budget = new("--cache-budget", "--cache_budget") { Description = "Fraction of the block work the adaptive cache may do (default 0.5)" };
+    readonly Option<double?> _budget = new("--cache-budget", "--cache_budget") { Description = "Fraction of the block work the adaptive cache may do [default: 0.5]" };
     readonly Option<string?> _seed = new("--cache-seed", "--cache_seed") { Description = "An `xdit analyze` report.json (recorded with --targets residual at the same --steps) whose residual profile steers the adaptive cache" };
 
     public IEnumerable<Option> All => new Option[] { _tea, _fb, _threshold, _adaptive, _budget, _seed };

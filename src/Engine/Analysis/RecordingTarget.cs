@@ -18,15 +18,14 @@ public static class RecordingTarget
     public static readonly IReadOnlyList<string> Default = [K, V, A, TextK, TextV, TextA, Block];
     public static readonly IReadOnlyList<string> All = [K, V, A, TextK, TextV, TextA, Block, Residual, TeaInput];
 
-    /// <summary>Parses "k,v,a", "default" or "all"; throws naming the unknown target.</summary>
+    /// <summary>Parses "k,v,a" or "all"; throws naming the unknown target.</summary>
     public static IReadOnlyList<string> ParseList(string text)
     {
         if (text.Trim() == "all") return All;
-        if (text.Trim() == "default") return Default;
         var result = new List<string>();
         foreach (var part in text.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
         {
-            if (!All.Contains(part)) throw new ArgumentException($"--targets: unknown target '{part}'; expected some of {string.Join(", ", All)} default or all");
+            if (!All.Contains(part)) throw new ArgumentException($"--targets: unknown target '{part}'; expected some of {string.Join(", ", All)} or all");
             if (!result.Contains(part)) result.Add(part);
         }
         if (result.Count == 0) throw new ArgumentException("--targets: no target named");
