@@ -13,7 +13,11 @@ namespace XDit.Engine.Serving;
 public sealed record ServeRequest(GenerationRequest Generation, ServeOutput Output, string? SaveDiskPath)
 {
     static readonly string[] Known =
-        ["prompt", "negative_prompt", "num_inference_steps", "guidance_scale", "cfg", "seed", "height", "width", "num_images_per_prompt", "output_type", "save_disk_path"];
+        ["prompt", "negative_prompt", "num_inference_steps", "guidance_scale", "cfg", "seed", "height", "width", "num_images_per_prompt", "output_type", "save_disk_path",
+         // the pipeline options, as diffusers' pipelines name their call arguments
+         "max_sequence_length", "prompt_2", "prompt_3", "negative_prompt_2", "negative_prompt_3", "clip_skip",
+         "skip_guidance_layers", "skip_layer_guidance_scale", "skip_layer_guidance_start", "skip_layer_guidance_stop",
+         "true_cfg_scale", "use_resolution_binning"];
 
     /// <summary>
     /// The service's bounds unless `xdit serve` is told otherwise: 200 steps, 2048² pixels an image, 16 images and
@@ -80,13 +84,26 @@ public sealed record ServeRequest(GenerationRequest Generation, ServeOutput Outp
         var request = new GenerationRequest
         {
             Prompts = new[] { prompt },
-            NegativePrompt = String(root, "negative_prompt") ?? "",
+            // null when absent: Flux's true CFG runs only with a negative prompt given, as in diffusers
+            NegativePrompt = String(root, "negative_prompt"),
             NumInferenceSteps = steps,
             GuidanceScale = guidance,
             Height = height,
             Width = width,
             Seed = seed,
             NumImagesPerPrompt = perPrompt,
+            MaxSequenceLength = Positive(root, "max_sequence_length"),
+            Prompts2 = String(root, "prompt_2") is { } p2 ? [p2] : null,
+            Prompts3 = String(root, "prompt_3") is { } p3 ? [p3] : null,
+            NegativePrompt2 = String(root, "negative_prompt_2"),
+            NegativePrompt3 = String(root, "negative_prompt_3"),
+            ClipSkip = Positive(root, "clip_skip"),
+            SkipGuidanceLayers = Layers(root, "skip_guidance_layers"),
+            SkipLayerGuidanceScale = Number(root, "skip_layer_guidance_scale") ?? 2.8f,
+            SkipLayerGuidanceStart = Real(root, "skip_layer_guidance_start") ?? 0.01,
+            SkipLayerGuidanceStop = Real(root, "skip_layer_guidance_stop") ?? 0.2,
+            TrueCfgScale = Number(root, "true_cfg_scale"),
+            UseResolutionBinning = Bool(root, "use_resolution_binning"),
         };
         try { request.Validate(limits ?? DefaultLimits); }
         catch (RequestLimitException e) { throw new ServeRequestException(e.Field, e.Message + LimitFlag(e.Field)); }
@@ -122,12 +139,37 @@ public sealed record ServeRequest(GenerationRequest Generation, ServeOutput Outp
         return n;
     }
 
-    static float? Number(JsonElement root, string name)
+    static float? Number(JsonElement root, string name) => (float?)Real(root, name);
+
+    /// <summary>A finite number that also fits a float, kept in double (the skip-layer window's fractions are).</summary>
+    static double? Real(JsonElement root, string name)
     {
         if (!Present(root, name, out var v)) return null;
         if (v.ValueKind != JsonValueKind.Number || !v.TryGetDouble(out double d) || !double.IsFinite(d) || Math.Abs(d) > float.MaxValue)
             throw new ServeRequestException(name, $"{name} must be a finite number, got {Kind(v)} {v.GetRawText()}");
-        return (float)d;
+        return d;
+    }
+
+    static bool? Bool(JsonElement root, string name)
+    {
+        if (!Present(root, name, out var v)) return null;
+        if (v.ValueKind is not (JsonValueKind.True or JsonValueKind.False)) throw new ServeRequestException(name, $"{name} must be true or false, got {Kind(v)} {v.GetRawText()}");
+        return v.GetBoolean();
+    }
+
+    /// <summary>A list of block indices (SD3.5's skip_guidance_layers, e.g. [7, 8, 9]).</summary>
+    static int[]? Layers(JsonElement root, string name)
+    {
+        if (!Present(root, name, out var v)) return null;
+        if (v.ValueKind != JsonValueKind.Array) throw new ServeRequestException(name, $"{name} must be an array of block indices, got {Kind(v)} {v.GetRawText()}");
+        var layers = new List<int>();
+        foreach (var e in v.EnumerateArray())
+        {
+            if (e.ValueKind != JsonValueKind.Number || !e.TryGetInt32(out int i) || i < 0)
+                throw new ServeRequestException(name, $"{name} must hold non-negative integers, got {Kind(e)} {e.GetRawText()}");
+            layers.Add(i);
+        }
+        return layers.ToArray();
     }
 
     static ulong? Seed(JsonElement root)

@@ -19,6 +19,37 @@ public class ServeRequestTests
     }
 
     [Fact]
+    public void ThePipelineOptionsReachTheGenerationRequest()
+    {
+        var g = Parse("""
+            {"prompt":"a cat","prompt_2":"a dog","prompt_3":"a bird","negative_prompt_2":"n2","negative_prompt_3":"n3",
+             "clip_skip":2,"skip_guidance_layers":[7,8,9],"skip_layer_guidance_scale":3.5,"skip_layer_guidance_start":0.2,
+             "skip_layer_guidance_stop":0.8,"true_cfg_scale":4,"max_sequence_length":512,"use_resolution_binning":false}
+            """).Generation;
+        Assert.Equal(new[] { "a dog" }, g.Prompts2);
+        Assert.Equal(new[] { "a bird" }, g.Prompts3);
+        Assert.Equal(("n2", "n3", 2), (g.NegativePrompt2, g.NegativePrompt3, g.ClipSkip!.Value));
+        Assert.Equal(new[] { 7, 8, 9 }, g.SkipGuidanceLayers);
+        Assert.Equal((3.5f, 0.2, 0.8), (g.SkipLayerGuidanceScale, g.SkipLayerGuidanceStart, g.SkipLayerGuidanceStop));
+        Assert.Equal((4f, 512, false), (g.TrueCfgScale!.Value, g.MaxSequenceLength!.Value, g.UseResolutionBinning!.Value));
+        // absent: the library's defaults, and no negative prompt (Flux's true CFG needs one given)
+        var d = Parse("""{"prompt":"x"}""").Generation;
+        Assert.Equal(((string?)null, (int[]?)null, (float?)null, (bool?)null), (d.NegativePrompt, d.SkipGuidanceLayers?.ToArray(), d.TrueCfgScale, d.UseResolutionBinning));
+    }
+
+    [Theory]
+    [InlineData("""{"prompt":"x","skip_guidance_layers":7}""", "skip_guidance_layers", "array")]
+    [InlineData("""{"prompt":"x","skip_guidance_layers":[7,-1]}""", "skip_guidance_layers", "non-negative")]
+    [InlineData("""{"prompt":"x","use_resolution_binning":"no"}""", "use_resolution_binning", "true or false")]
+    [InlineData("""{"prompt":"x","clip_skip":0}""", "clip_skip", "positive")]
+    public void ABadPipelineOptionIsRefusedNamingIt(string json, string field, string says)
+    {
+        var e = Assert.Throws<ServeRequestException>(() => Parse(json));
+        Assert.Equal(field, e.Field);
+        Assert.Contains(says, e.Message);
+    }
+
+    [Fact]
     public void XDitFieldsAreAcceptedCfgIsTheGuidanceAndASavePathMeansPathOutput()
     {
         var dir = TestPaths.TempDir();
