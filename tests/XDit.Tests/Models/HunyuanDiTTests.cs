@@ -1,0 +1,108 @@
+using XDit.Engine.Verify;
+using XDit.Kernels;
+using XDit.Kernels.Cpu;
+using XDit.Models.HunyuanDiT;
+using XDit.Runtime;
+
+namespace XDit.Tests.Models;
+
+public class HunyuanDiTTests(ITestOutputHelper output)
+{
+    const string Case = "hunyuandit";
+
+    [Fact]
+    public void FixtureMatchesDiffusers()
+    {
+        using var ops = new CpuOps();
+        var results = FixtureVerifier.Verify(TestPaths.Fixture(Case), ops);
+        Assert.NotEmpty(results);
+        foreach (var r in results)
+        {
+            output.WriteLine($"{Case} {r.Name}: rel {r.RelativeError:E3} max abs {r.MaxAbsError:E3}");
+            Assert.True(r.Passed, $"{Case} {r.Name}: {r.Problem} rel {r.RelativeError:E3}");
+        }
+    }
+
+    /// <summary>The fixture's inputs on the CPU, with the BERT states and timestep optionally replaced.</summary>
+    static float[] Run(CpuOps ops, HunyuanDiTTransformer model, FixtureCase fx, Func<float[], float[]>? editBert = null, float[]? timestep = null)
+    {
+        var bert = fx.InputFloats("encoder_hidden_states");
+        if (editBert is not null) bert = editBert(bert);
+        using var s = fx.RawInput("style");
+        using var x = fx.UploadInput(ops, "hidden_states");
+        using var y = ops.FromHost(bert, 2, 6, 32);
+        using var m = fx.UploadInput(ops, "text_embedding_mask");
+        using var y5 = fx.UploadInput(ops, "encoder_hidden_states_t5");
+        using var m5 = fx.UploadInput(ops, "text_embedding_mask_t5");
+        using var cos = fx.UploadInput(ops, "image_rotary_emb_cos");
+        using var sin = fx.UploadInput(ops, "image_rotary_emb_sin");
+        using var outT = model.Forward(ops, new HunyuanDiTInputs
+        {
+            HiddenStates = x,
+            Timestep = timestep ?? fx.InputFloats("timestep"),
+            EncoderHiddenStates = y,
+            TextEmbeddingMask = m,
+            EncoderHiddenStatesT5 = y5,
+            TextEmbeddingMaskT5 = m5,
+            RotaryCos = cos,
+            RotarySin = sin,
+            ImageMetaSize = fx.InputFloats("image_meta_size"),
+            Style = s.Span<long>().ToArray(),
+        });
+        return ops.ToHost(outT);
+    }
+
+    [Fact]
+    public void PaddedTextTokensAreReplacedSoTheirContentDoesNotMatter()
+    {
+        // batch row 1 masks BERT tokens 3..5 (text_embedding_mask): whatever they hold, the output is the same,
+        // while changing a kept token changes it
+        using var ops = new CpuOps();
+        using var fx = new FixtureCase(TestPaths.Fixture(Case));
+        using var model = HunyuanDiTTransformer.Load(fx.Dir, ops);
+        var mask = fx.InputFloats("text_embedding_mask");
+        Assert.Equal(0f, mask[6 + 4]);
+        Assert.Equal(1f, mask[6 + 0]);
+        var baseline = Run(ops, model, fx);
+        var paddedEdited = Run(ops, model, fx, b => { var c = (float[])b.Clone(); for (int k = 0; k < 32; k++) c[(6 + 4) * 32 + k] += 5f; return c; });
+        var keptEdited = Run(ops, model, fx, b => { var c = (float[])b.Clone(); for (int k = 0; k < 32; k++) c[(6 + 0) * 32 + k] += 5f; return c; });
+        Assert.Equal(baseline, paddedEdited);
+        Assert.True(Numerics.RelativeError(keptEdited, baseline) > 1e-3, "a kept BERT token must change the output");
+    }
+
+    [Fact]
+    public void WrongT5LengthIsRefusedWithTheExpectedShape()
+    {
+        using var ops = new CpuOps();
+        using var fx = new FixtureCase(TestPaths.Fixture(Case));
+        using var model = HunyuanDiTTransformer.Load(fx.Dir, ops);
+        using var x = fx.UploadInput(ops, "hidden_states");
+        using var y = fx.UploadInput(ops, "encoder_hidden_states");
+        using var m = fx.UploadInput(ops, "text_embedding_mask");
+        using var y5 = ops.Zeros(DType.F32, 2, 7, 32);
+        using var m5 = ops.Zeros(DType.F32, 2, 7);
+        using var cos = fx.UploadInput(ops, "image_rotary_emb_cos");
+        using var sin = fx.UploadInput(ops, "image_rotary_emb_sin");
+        var e = Assert.Throws<ArgumentException>(() => model.Forward(ops, new HunyuanDiTInputs
+        {
+            HiddenStates = x, Timestep = [999f, 261f], EncoderHiddenStates = y, TextEmbeddingMask = m,
+            EncoderHiddenStatesT5 = y5, TextEmbeddingMaskT5 = m5, RotaryCos = cos, RotarySin = sin,
+            ImageMetaSize = fx.InputFloats("image_meta_size"), Style = [0, 0],
+        }).Dispose());
+        Assert.Contains("encoder_hidden_states_t5", e.Message);
+        Assert.Contains("[2, 8, 32]", e.Message);
+        Assert.Contains("[2, 7, 32]", e.Message);
+    }
+
+    [Fact]
+    public void ConfigRefusesAnOddLayerCount()
+    {
+        var c = JsonConfig.Parse("""{"_class_name": "HunyuanDiT2DModel", "num_layers": 5, "num_attention_heads": 2, "attention_head_dim": 8, "hidden_size": 16}""", "x/config.json");
+        var e = Assert.Throws<FormatException>(() => HunyuanDiTConfig.From(c));
+        Assert.Contains("x/config.json", e.Message);
+        Assert.Contains("num_layers 5", e.Message);
+        var ok = HunyuanDiTConfig.From(JsonConfig.Parse("""{"num_layers": 4, "num_attention_heads": 2, "attention_head_dim": 8, "hidden_size": 16}"""));
+        Assert.Equal(8, ok.OutChannels);   // learn_sigma by default
+        Assert.Equal(64, ok.FeedForwardDim);
+    }
+}
