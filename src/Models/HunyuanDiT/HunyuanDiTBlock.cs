@@ -47,7 +47,7 @@ public sealed class HunyuanDiTBlock
     public bool TakesSkip { get; }
 
     /// <summary>x [B, N, D] → the new x (a fresh tensor; x is not disposed).</summary>
-    public Tensor Run(IOps ops, Tensor x, Tensor? skip, Tensor text, Tensor cond, Tensor cos, Tensor sin)
+    public Tensor Run(IOps ops, IAttention attention, Tensor x, Tensor? skip, Tensor text, Tensor cond, Tensor cos, Tensor sin)
     {
         if (TakesSkip != skip is not null)
             throw new ArgumentException(TakesSkip ? "this HunyuanDiT block needs its long skip" : "this HunyuanDiT block takes no skip");
@@ -63,13 +63,13 @@ public sealed class HunyuanDiTBlock
             }
             Tensor x1;
             using (var n1 = _norm1.Apply(ops, x, cond))
-            using (var a1 = _attn1.Apply(ops, n1, null, cos, sin))
+            using (var a1 = _attn1.Apply(ops, attention, n1, null, cos, sin))
                 x1 = ops.Add(x, a1);
             Tensor x2;
             using (x1)
             {
                 using var n2 = ops.LayerNorm(x1, _norm2W, _norm2B, NormEps);
-                using var a2 = _attn2.Apply(ops, n2, text, cos, sin);
+                using var a2 = _attn2.Apply(ops, attention, n2, text, cos, sin);
                 x2 = ops.Add(x1, a2);
             }
             using (x2)

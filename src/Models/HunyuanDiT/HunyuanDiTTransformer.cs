@@ -67,9 +67,10 @@ public sealed class HunyuanDiTTransformer : IDisposable
     }
 
     /// <summary>One forward → [B, out_channels, H, W] (the noise prediction and, with learn_sigma, the variance
-    /// channels after it).</summary>
-    public Tensor Forward(IOps ops, HunyuanDiTInputs inputs)
+    /// channels after it). <paramref name="attention"/> runs the blocks' softmax attention (default: this rank alone).</summary>
+    public Tensor Forward(IOps ops, HunyuanDiTInputs inputs, IAttention? attention = null)
     {
+        attention ??= LocalAttention.Instance;
         var c = Config;
         var x = inputs.HiddenStates;
         if (x.Rank != 4 || x.Dim(1) != c.InChannels || x.Dim(2) % c.PatchSize != 0 || x.Dim(3) % c.PatchSize != 0)
@@ -101,7 +102,7 @@ public sealed class HunyuanDiTTransformer : IDisposable
             {
                 Tensor? skip = _blocks[i].TakesSkip ? skips.Pop() : null;
                 Tensor next;
-                try { next = _blocks[i].Run(ops, h, skip, text, cond, inputs.RotaryCos, inputs.RotarySin); }
+                try { next = _blocks[i].Run(ops, attention, h, skip, text, cond, inputs.RotaryCos, inputs.RotarySin); }
                 finally { skip?.Dispose(); }
                 if (!hKept) h.Dispose();
                 h = next;

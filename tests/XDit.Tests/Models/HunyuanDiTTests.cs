@@ -105,4 +105,28 @@ public class HunyuanDiTTests(ITestOutputHelper output)
         Assert.Equal(8, ok.OutChannels);   // learn_sigma by default
         Assert.Equal(64, ok.FeedForwardDim);
     }
+
+    [Fact]
+    public void RotaryTableMatchesThePipelinesTablesOfTheFixture()
+    {
+        // the fixture stores the tables the pipeline made for its 4×6 patch grid (crop region (6, 0)–(27, 32))
+        using var fx = new FixtureCase(TestPaths.Fixture(Case));
+        var wantCos = fx.InputFloats("image_rotary_emb_cos");
+        var wantSin = fx.InputFloats("image_rotary_emb_sin");
+        var (cos, sin) = HunyuanDiTRotaryTable.Build(8, 4, 6);
+        Assert.Equal(wantCos.Length, cos.Length);
+        double maxErr = 0;
+        for (int k = 0; k < cos.Length; k++)
+            maxErr = Math.Max(maxErr, Math.Max(Math.Abs(cos[k] - wantCos[k]), Math.Abs(sin[k] - wantSin[k])));
+        Assert.True(maxErr < 1e-5, $"max abs error {maxErr:E3}");
+        Assert.Equal(((6, 0), (27, 32)), HunyuanDiTRotaryTable.ResizeCropRegion(4, 6, 32));
+    }
+
+    [Theory]
+    [InlineData(64, 64, 0, 0, 32, 32)]    // 1024×1024: the whole square
+    [InlineData(48, 64, 4, 0, 28, 32)]    // wider: 32·48/64 = 24 rows, centred
+    [InlineData(64, 40, 0, 6, 32, 26)]    // taller: round(32·40/64 = 20) columns, (32 − 20)/2 = 6
+    [InlineData(4, 6, 6, 0, 27, 32)]      // 21.33 rows; (32 − 21)/2 = 5.5 rounds half to even: 6
+    public void ResizeCropRegionFitsTheGridIntoTheBaseSquare(int gh, int gw, int top, int left, int bottom, int right)
+        => Assert.Equal(((top, left), (bottom, right)), HunyuanDiTRotaryTable.ResizeCropRegion(gh, gw, 32));
 }
