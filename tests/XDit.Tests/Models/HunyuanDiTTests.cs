@@ -23,8 +23,8 @@ public class HunyuanDiTTests(ITestOutputHelper output)
         }
     }
 
-    /// <summary>The fixture's inputs on the CPU, with the BERT states and timestep optionally replaced.</summary>
-    static float[] Run(CpuOps ops, HunyuanDiTTransformer model, FixtureCase fx, Func<float[], float[]>? editBert = null, float[]? timestep = null)
+    /// <summary>The fixture's inputs on the CPU, with the BERT states optionally edited and the size/style condition optionally left out.</summary>
+    static float[] Run(CpuOps ops, HunyuanDiTTransformer model, FixtureCase fx, Func<float[], float[]>? editBert = null, bool withStyle = true)
     {
         var bert = fx.InputFloats("encoder_hidden_states");
         if (editBert is not null) bert = editBert(bert);
@@ -39,15 +39,15 @@ public class HunyuanDiTTests(ITestOutputHelper output)
         using var outT = model.Forward(ops, new HunyuanDiTInputs
         {
             HiddenStates = x,
-            Timestep = timestep ?? fx.InputFloats("timestep"),
+            Timestep = fx.InputFloats("timestep"),
             EncoderHiddenStates = y,
             TextEmbeddingMask = m,
             EncoderHiddenStatesT5 = y5,
             TextEmbeddingMaskT5 = m5,
             RotaryCos = cos,
             RotarySin = sin,
-            ImageMetaSize = fx.InputFloats("image_meta_size"),
-            Style = s.Span<long>().ToArray(),
+            ImageMetaSize = withStyle ? fx.InputFloats("image_meta_size") : null,
+            Style = withStyle ? s.Span<long>().ToArray() : null,
         });
         return ops.ToHost(outT);
     }
@@ -129,4 +129,63 @@ public class HunyuanDiTTests(ITestOutputHelper output)
     [InlineData(4, 6, 6, 0, 27, 32)]      // 21.33 rows; (32 − 21)/2 = 5.5 rounds half to even: 6
     public void ResizeCropRegionFitsTheGridIntoTheBaseSquare(int gh, int gw, int top, int left, int bottom, int right)
         => Assert.Equal(((top, left), (bottom, right)), HunyuanDiTRotaryTable.ResizeCropRegion(gh, gw, 32));
+
+    /// <summary>The fixture's transformer folder rewritten into <paramref name="dir"/>: config.json with
+    /// use_style_cond_and_image_meta_size as given, extra_embedder.linear_1 cut to its first
+    /// <paramref name="keepColumns"/> input columns (the pooled mT5 vector comes first) or with the rest zeroed.</summary>
+    static void WriteVariant(string dir, bool useStyle, int keepColumns, bool cut)
+    {
+        Directory.CreateDirectory(dir);
+        var src = TestPaths.Fixture(Case);
+        var config = File.ReadAllText(Path.Combine(src, "config.json"));
+        File.WriteAllText(Path.Combine(dir, "config.json"), config.Replace("\"use_style_cond_and_image_meta_size\": true", $"\"use_style_cond_and_image_meta_size\": {(useStyle ? "true" : "false")}"));
+        using var file = new SafetensorsFile(Path.Combine(src, "diffusion_pytorch_model.safetensors"));
+        var tensors = new List<KeyValuePair<string, Tensor>>();
+        foreach (var name in file.Names.Order(StringComparer.Ordinal))
+        {
+            if (!useStyle && name == "time_extra_emb.style_embedder.weight") continue;
+            var t = file.ReadF32(name);
+            if (name == "time_extra_emb.extra_embedder.linear_1.weight")
+            {
+                int rows = t.Dim(0), cols = t.Dim(1);
+                var w = t.ToFloatArray();
+                t.Dispose();
+                var outW = new float[rows * (cut ? keepColumns : cols)];
+                for (int r = 0; r < rows; r++)
+                    for (int k = 0; k < keepColumns; k++) outW[r * (cut ? keepColumns : cols) + k] = w[r * cols + k];
+                t = Tensor.FromArray(outW, rows, cut ? keepColumns : cols);
+            }
+            tensors.Add(new(name, t));
+        }
+        SafetensorsWriter.Write(Path.Combine(dir, "diffusion_pytorch_model.safetensors"), tensors);
+        foreach (var kv in tensors) kv.Value.Dispose();
+    }
+
+    [Fact]
+    public void WithoutStyleAndMetaTheExtraEmbedderSeesThePooledVectorAlone()
+    {
+        // a model without the size/style condition equals the full one whose extra_embedder ignores the meta and
+        // style columns: this checks the holdout layout (no style_embedder, linear_1 [4D, pooled]) and the order
+        // cat[pooled, meta, style] of the full one
+        var root = Path.Combine(Path.GetTempPath(), "xdit-hunyuandit-" + Guid.NewGuid().ToString("N"));
+        try
+        {
+            WriteVariant(Path.Combine(root, "zeroed"), useStyle: true, keepColumns: 16, cut: false);
+            WriteVariant(Path.Combine(root, "plain"), useStyle: false, keepColumns: 16, cut: true);
+            using var ops = new CpuOps();
+            using var fx = new FixtureCase(TestPaths.Fixture(Case));
+            float[] full, zeroed, plain;
+            using (var m = HunyuanDiTTransformer.Load(fx.Dir, ops)) full = Run(ops, m, fx);
+            using (var m = HunyuanDiTTransformer.Load(Path.Combine(root, "zeroed"), ops)) zeroed = Run(ops, m, fx);
+            using (var m = HunyuanDiTTransformer.Load(Path.Combine(root, "plain"), ops)) plain = Run(ops, m, fx, withStyle: false);
+            Assert.True(Numerics.RelativeError(zeroed, full) > 1e-3, "the meta/style columns must matter in the fixture's model");
+            double err = Numerics.RelativeError(plain, zeroed);
+            output.WriteLine($"no style/meta vs zeroed columns: rel {err:E3}");
+            Assert.True(err < 1e-6, $"rel {err:E3}");
+        }
+        finally
+        {
+            if (Directory.Exists(root)) Directory.Delete(root, recursive: true);
+        }
+    }
 }
