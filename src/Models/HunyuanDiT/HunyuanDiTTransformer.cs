@@ -62,7 +62,7 @@ public sealed class HunyuanDiTTransformer : IDisposable
     public static HunyuanDiTTransformer Load(HunyuanDiTConfig config, ITensorSource source, IOps ops)
     {
         var w = new ModelWeights(source, ops);
-        try { return new HunyuanDiTTransformer(config, w); }
+        try { return w.Checked(new HunyuanDiTTransformer(config, w)); }
         catch { w.Dispose(); throw; }
     }
 
