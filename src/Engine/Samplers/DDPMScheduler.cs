@@ -84,32 +84,7 @@ public sealed class DDPMScheduler : IStochasticScheduler
     public void SetTimesteps(int numInferenceSteps, double? mu = null, float[]? sigmas = null)
     {
         if (sigmas is not null) throw new NotSupportedException($"{_o.Source}: DDPMScheduler takes no custom sigmas");
-        int T = _o.NumTrainTimesteps, n = numInferenceSteps;
-        if (n < 1 || n > T) throw new ArgumentOutOfRangeException(nameof(numInferenceSteps), n, $"must be between 1 and num_train_timesteps = {T}");
-        long[] ts = new long[n];
-        switch (_o.TimestepSpacing)
-        {
-            case "linspace":
-            {
-                var l = NoiseSchedules.NumpyLinspace(0, T - 1, n);
-                for (int k = 0; k < n; k++) ts[k] = (long)Math.Round(l[n - 1 - k], MidpointRounding.ToEven); // no steps_offset, as diffusers
-                break;
-            }
-            case "leading":
-            {
-                int ratio = T / n;
-                for (int k = 0; k < n; k++) ts[k] = (long)(n - 1 - k) * ratio + _o.StepsOffset;
-                break;
-            }
-            default: // trailing
-            {
-                var a = NoiseSchedules.NumpyArange(T, 0, -(double)T / n);
-                ts = a.Select(v => (long)Math.Round(v, MidpointRounding.ToEven) - 1).ToArray();
-                break;
-            }
-        }
-        foreach (var t in ts)
-            if (t < 0 || t >= T) throw new ArgumentOutOfRangeException(nameof(numInferenceSteps), $"{_o.Source}: timestep {t} outside [0, {T}) (steps_offset {_o.StepsOffset}, spacing {_o.TimestepSpacing})");
+        long[] ts = NoiseSchedules.DiscreteTimesteps(_o.TimestepSpacing, _o.NumTrainTimesteps, numInferenceSteps, _o.StepsOffset, _o.Source);
         _ts = ts;
         _timesteps = ts.Select(t => (float)t).ToArray();
         _sigmas = new float[ts.Length + 1];

@@ -110,4 +110,38 @@ public static class NoiseSchedules
         double[]? trained = c.Has("trained_betas") ? c.GetDoubleArray("trained_betas") : null;
         return Betas(c.GetString("beta_schedule", "linear")!, numTrainTimesteps, c.GetDouble("beta_start", 0.0001), c.GetDouble("beta_end", 0.02), trained, c.Path);
     }
+
+    /// <summary>The discrete timesteps of DDPM and DDIM for <paramref name="n"/> steps out of
+    /// <paramref name="T"/>, descending, as diffusers spaces them: "linspace" (rounded half to even, no steps_offset),
+    /// "leading" (multiples of T / n plus steps_offset) or "trailing" (from T down, minus one). Every timestep must fall
+    /// in [0, T): a steps_offset that pushes one out is refused naming <paramref name="source"/>.</summary>
+    public static long[] DiscreteTimesteps(string spacing, int T, int n, int stepsOffset, string source)
+    {
+        if (n < 1 || n > T) throw new ArgumentOutOfRangeException("numInferenceSteps", n, $"must be between 1 and num_train_timesteps = {T}");
+        long[] ts = new long[n];
+        switch (spacing)
+        {
+            case "linspace":
+            {
+                var l = NumpyLinspace(0, T - 1, n);
+                for (int k = 0; k < n; k++) ts[k] = (long)Math.Round(l[n - 1 - k], MidpointRounding.ToEven); // no steps_offset, as diffusers
+                break;
+            }
+            case "leading":
+            {
+                int ratio = T / n;
+                for (int k = 0; k < n; k++) ts[k] = (long)(n - 1 - k) * ratio + stepsOffset;
+                break;
+            }
+            default: // trailing
+            {
+                var a = NumpyArange(T, 0, -(double)T / n);
+                ts = a.Select(v => (long)Math.Round(v, MidpointRounding.ToEven) - 1).ToArray();
+                break;
+            }
+        }
+        foreach (var t in ts)
+            if (t < 0 || t >= T) throw new ArgumentOutOfRangeException("numInferenceSteps", $"{source}: timestep {t} outside [0, {T}) (steps_offset {stepsOffset}, spacing {spacing})");
+        return ts;
+    }
 }
