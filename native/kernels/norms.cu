@@ -75,3 +75,90 @@ extern "C" __global__ void softmax_rows(void* y, int ydt, const void* x, int xdt
     float inv = 1.f / block_sum(s, sh);
     for (i64 c = threadIdx.x; c < D; c += blockDim.x) st(y, ydt, base + c, expf(ld(x, xdt, base + c) - m) * inv);
 }
+
+// ---- register-resident LayerNorm with the AdaLN modulation fused ----
+// One block per row; thread t holds the steps t, t + blockDim, ... (at most NORM_STEPS) of 8 values in registers,
+// so x is read once and y written once (the reductions above read x three times). The host picks blockDim so
+// that ceil(D/8) ≤ NORM_STEPS·blockDim. Statistics in float32, two passes over the registers for a stable
+// variance, as layer_norm.
+#define NORM_STEPS 4
+
+struct NormRow
+{
+    float v[NORM_STEPS][VEC];
+};
+
+__device__ __forceinline__ int norm_count(int s, i64 D)
+{
+    i64 c = ((i64)s * blockDim.x + threadIdx.x) * VEC;
+    return c >= D ? 0 : (int)min((i64)VEC, D - c);
+}
+
+__device__ __forceinline__ i64 norm_col(int s) { return ((i64)s * blockDim.x + threadIdx.x) * VEC; }
+
+// y = LN(v)·(1 + scale[b]) + shift[b] over the row held in r (LayerNorm without affine); b = row / N.
+// shift and scale are rows of D at b·stride (strided views of a packed modulation are read in place).
+__device__ __forceinline__ void norm_modulate_store(NormRow& r, void* y, int dt, i64 base, i64 D, float eps,
+    const void* shift, int shdt, i64 shStride, const void* scale, int scdt, i64 scStride, i64 b, bool vec, float* sh)
+{
+    float s = 0.f;
+    for (int k = 0; k < NORM_STEPS; k++)
+        for (int e = 0; e < VEC; e++) s += r.v[k][e];   // the padding holds zeros
+    const float mean = block_sum(s, sh) / (float)D;
+    float q = 0.f;
+    for (int k = 0; k < NORM_STEPS; k++)
+    {
+        int n = norm_count(k, D);
+        for (int e = 0; e < VEC; e++) if (e < n) { float t = r.v[k][e] - mean; q += t * t; }
+    }
+    const float rstd = rsqrtf(block_sum(q, sh) / (float)D + eps);
+    for (int k = 0; k < NORM_STEPS; k++)
+    {
+        int n = norm_count(k, D);
+        if (n == 0) continue;
+        i64 c = norm_col(k);
+        float t[VEC], u[VEC];
+        ld8v(shift, shdt, b * shStride + c, t, vec, n);
+        ld8v(scale, scdt, b * scStride + c, u, vec, n);
+        for (int e = 0; e < VEC; e++) r.v[k][e] = (r.v[k][e] - mean) * rstd * (1.f + u[e]) + t[e];
+        st8v(y, dt, base + c, r.v[k], vec, n);
+    }
+}
+
+// y = LN(x)·(1 + scale) + shift: x, y [R, D] contiguous, R = B·N; AdaLayerNormZero's norm and modulation.
+extern "C" __global__ void layer_norm_modulate(void* y, const void* x, int dt, const void* shift, int shdt, i64 shStride,
+    const void* scale, int scdt, i64 scStride, i64 N, i64 D, float eps, int vec)
+{
+    __shared__ float sh[32];
+    const i64 row = blockIdx.x, base = row * D;
+    NormRow r;
+    for (int k = 0; k < NORM_STEPS; k++) ld8v(x, dt, base + norm_col(k), r.v[k], vec, norm_count(k, D));
+    norm_modulate_store(r, y, dt, base, D, eps, shift, shdt, shStride, scale, scdt, scStride, row / N, vec, sh);
+}
+
+// sum = x + gate·y (gate null: x + y), then out = LN(sum)·(1 + scale) + shift: a block's gated residual and the
+// next norm in one pass. x, y, sum, out [R, D] contiguous; y's dtype may differ. The norm reads sum as stored (in
+// x's dtype), as the unfused ops would.
+extern "C" __global__ void residual_layer_norm_modulate(void* sum, void* out, const void* x, int dt, const void* y, int ydt,
+    const void* gate, int gdt, i64 gStride, const void* shift, int shdt, i64 shStride, const void* scale, int scdt, i64 scStride,
+    i64 N, i64 D, float eps, int vec)
+{
+    __shared__ float sh[32];
+    const i64 row = blockIdx.x, base = row * D, b = row / N;
+    NormRow r;
+    for (int k = 0; k < NORM_STEPS; k++)
+    {
+        int n = norm_count(k, D);
+        i64 c = norm_col(k);
+        float w[VEC], g[VEC];
+        ld8v(x, dt, base + c, r.v[k], vec, n);
+        ld8v(y, ydt, base + c, w, vec, n);
+        if (gate) ld8v(gate, gdt, b * gStride + c, g, vec, n);
+        for (int e = 0; e < VEC; e++) r.v[k][e] += (gate ? g[e] : 1.f) * w[e];
+        if (n == 0) continue;
+        st8v(sum, dt, base + c, r.v[k], vec, n);
+        // the stored (rounded) value is what the norm sees
+        if (dt != 0) for (int e = 0; e < VEC; e++) r.v[k][e] = ld_round(r.v[k][e], dt);
+    }
+    norm_modulate_store(r, out, dt, base, D, eps, shift, shdt, shStride, scale, scdt, scStride, b, vec, sh);
+}

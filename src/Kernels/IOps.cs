@@ -69,6 +69,15 @@ public interface IOps : IDisposable
     Tensor GroupNorm(Tensor x, int groups, Tensor? weight, Tensor? bias, float eps);
     /// <summary>Softmax over the last axis.</summary>
     Tensor Softmax(Tensor x);
+    /// <summary>LN(x)·(1 + scale) + shift in one pass: LayerNorm over the last axis without affine, then
+    /// <see cref="Modulate"/> (AdaLayerNormZero's norm). x [B, N, D]; shift and scale per batch as Modulate takes
+    /// them; a strided view with a dense last axis (a chunk of a packed modulation) is read in place
+    /// (<see cref="OpContracts.LayerNormModulate"/>).</summary>
+    Tensor LayerNormModulate(Tensor x, Tensor shift, Tensor scale, float eps);
+    /// <summary>A block's residual and the next norm in one pass: r = x + gate·y (x + y when gate is null), as
+    /// <see cref="GatedResidual"/>, and LayerNormModulate(r, shift, scale, eps). Returns both; the caller owns
+    /// them (<see cref="OpContracts.ResidualLayerNormModulate"/>).</summary>
+    (Tensor Residual, Tensor Normed) ResidualLayerNormModulate(Tensor x, Tensor? gate, Tensor y, Tensor shift, Tensor scale, float eps);
 
     // ---- pointwise ----
     Tensor Activate(Tensor x, Activation act);
