@@ -56,6 +56,48 @@ public sealed class ModelWeights : IDisposable
         return t;
     }
 
+    /// <summary>
+    /// Stacks Linear layers of one input width into one layer [Σ out, in] (and their biases, all or none), so that
+    /// projections of the same input run as one GEMM (Q, K and V; the adaptive norms of two streams). The stacked
+    /// weight replaces the layers' own (they are freed, so no weight is held twice); each layer comes back as a
+    /// view of its rows, still usable on its own.
+    /// </summary>
+    public (Linear Stacked, Linear[] Parts) Stack(params Linear[] layers)
+    {
+        if (layers.Length == 0) throw new ArgumentException("Stack: no layers");
+        int k = layers[0].InFeatures;
+        bool bias = layers[0].Bias is not null;
+        foreach (var l in layers)
+            if (l.InFeatures != k || (l.Bias is not null) != bias)
+                throw new ArgumentException($"Stack: layers of input width {l.InFeatures} (bias: {l.Bias is not null}) and {k} (bias: {bias}) do not stack");
+        var w = StackRows(layers.Select(l => l.Weight).ToArray());
+        var b = bias ? StackRows(layers.Select(l => l.Bias!).ToArray()) : null;
+        var parts = new Linear[layers.Length];
+        int at = 0;
+        for (int i = 0; i < layers.Length; i++)
+        {
+            int n = layers[i].OutFeatures;
+            parts[i] = new Linear(w.Slice(0, at, n), b?.Slice(0, at, n));
+            at += n;
+        }
+        return (new Linear(w, b), parts);
+    }
+
+    /// <summary>The tensors concatenated along axis 0, owned here in their place (they are disposed).</summary>
+    Tensor StackRows(Tensor[] parts)
+    {
+        foreach (var p in parts)
+            if (!_loaded.Contains(p)) throw new ArgumentException($"Stack: {p} was not loaded by these weights");
+        var t = Ops.Concat(0, parts);
+        foreach (var p in parts)
+        {
+            _loaded.Remove(p);
+            p.Dispose();
+        }
+        _loaded.Add(t);
+        return t;
+    }
+
     /// <summary>All weights, unscoped: models load through <see cref="WeightScope.Pp(string)"/> from here.</summary>
     public WeightScope Root => new(this);
 
