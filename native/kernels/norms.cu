@@ -162,3 +162,48 @@ extern "C" __global__ void residual_layer_norm_modulate(void* sum, void* out, co
     }
     norm_modulate_store(r, out, dt, base, D, eps, shift, shdt, shStride, scale, scdt, scStride, b, vec, sh);
 }
+
+// ---- per-head RMSNorm and rotary embedding in one pass (Flux's q/k) ----
+// x, y [B, N, H, d] views with a dense d axis and strides (b, n, h) each; y may be x (in place: a warp reads its
+// whole row before writing it). One warp per (b, n, h) row; lane l holds the rotation pairs p = l, l + 32, ... of
+// the row, pair p being elements (2p, 2p + 1) when interleaved (Flux), else (p, p + d/2) (rotate-half), so each
+// lane rotates what it holds. y = rotate(x·rsqrt(mean(x²) + eps)·w) with cos, sin [N, d] of the token.
+#define ROPE_PAIRS 8   // d ≤ 2·32·ROPE_PAIRS = 512
+
+extern "C" __global__ void rms_norm_rope(void* y, i64 ysb, i64 ysn, i64 ysh, const void* x, i64 xsb, i64 xsn, i64 xsh, int dt,
+    const void* w, int wdt, const void* cosT, const void* sinT, int tdt, i64 R, i64 N, i64 H, i64 d, float eps, int interleaved)
+{
+    const unsigned lane = threadIdx.x & 31, warps = blockDim.x >> 5;
+    const i64 row = (i64)blockIdx.x * warps + (threadIdx.x >> 5);
+    if (row >= R) return;   // uniform across the warp: the shuffles below see all 32 lanes
+    // one 32-bit division chain per row (the host checks R < 2^31)
+    const unsigned h = (unsigned)row % (unsigned)H, bn = (unsigned)row / (unsigned)H, n = bn % (unsigned)N, b = bn / (unsigned)N;
+    const i64 half = d / 2;
+    const i64 xo = b * xsb + n * xsn + h * xsh, yo = b * ysb + n * ysn + h * ysh;
+    float a[ROPE_PAIRS], c[ROPE_PAIRS];
+    float s = 0.f;
+    for (int k = 0; k < ROPE_PAIRS; k++)
+    {
+        i64 p = lane + 32 * k;
+        a[k] = c[k] = 0.f;
+        if (p >= half) continue;
+        i64 ia = interleaved ? 2 * p : p, ib = interleaved ? 2 * p + 1 : p + half;
+        a[k] = ld(x, dt, xo + ia);
+        c[k] = ld(x, dt, xo + ib);
+        s += a[k] * a[k] + c[k] * c[k];
+    }
+    const float r = rsqrtf(warp_sum(s) / (float)d + eps);
+    for (int k = 0; k < ROPE_PAIRS; k++)
+    {
+        i64 p = lane + 32 * k;
+        if (p >= half) continue;
+        i64 ia = interleaved ? 2 * p : p, ib = interleaved ? 2 * p + 1 : p + half;
+        float u = a[k] * r * (w ? ld(w, wdt, ia) : 1.f), v = c[k] * r * (w ? ld(w, wdt, ib) : 1.f);
+        // the norm's output rounds to the activation dtype before the rotation, as the two ops would
+        u = ld_round(u, dt);
+        v = ld_round(v, dt);
+        const i64 t = (i64)n * d;
+        st(y, dt, yo + ia, u * ld(cosT, tdt, t + ia) - v * ld(sinT, tdt, t + ia));
+        st(y, dt, yo + ib, v * ld(cosT, tdt, t + ib) + u * ld(sinT, tdt, t + ib));
+    }
+}

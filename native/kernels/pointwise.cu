@@ -84,17 +84,23 @@ extern "C" __global__ void modulate(void* y, const void* x, int dt, const void* 
     }
 }
 
-// out = x + gate·y; x, y [R, D] contiguous (dtypes may differ)
-extern "C" __global__ void gated_residual(void* out, const void* x, int dt, const void* y, int ydt,
+// out = x + gate·y, or x + gate·(y + y2) when y2 is given (a projection computed as two GEMMs over the parts of
+// a concatenated input); x, y, y2 [R, D] contiguous (dtypes may differ)
+extern "C" __global__ void gated_residual(void* out, const void* x, int dt, const void* y, int ydt, const void* y2, int y2dt,
     const void* gate, int gdt, i64 gateStride, i64 R, i64 N, i64 D, int vec)
 {
     ROW_STEPS(s, R, D)
     {
         const RowStep t = row_step(s, steps_, N, D);
         const i64 at = (i64)t.row * D + t.col;
-        float v[VEC], w[VEC], g[VEC];
+        float v[VEC], w[VEC], g[VEC], w2[VEC];
         ld8v(x, dt, at, v, vec, t.count);
         ld8v(y, ydt, at, w, vec, t.count);
+        if (y2)
+        {
+            ld8v(y2, y2dt, at, w2, vec, t.count);
+            for (int k = 0; k < VEC; k++) w[k] += w2[k];
+        }
         ld8v(gate, gdt, t.batch * gateStride + t.col, g, vec, t.count);
         for (int k = 0; k < VEC; k++) v[k] += g[k] * w[k];
         st8v(out, dt, at, v, vec, t.count);

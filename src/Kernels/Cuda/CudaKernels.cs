@@ -26,13 +26,14 @@ public static unsafe class CudaKernels
     public static readonly KernelEntry LayerNormModulate = new("norms", "layer_norm_modulate", P, P, I, P, I, L, P, I, L, L, L, F, I);
     public static readonly KernelEntry ResidualLayerNormModulate = new("norms", "residual_layer_norm_modulate",
         P, P, P, I, P, I, P, I, L, P, I, L, P, I, L, L, L, F, I);
+    public static readonly KernelEntry RmsNormRope = new("norms", "rms_norm_rope", P, L, L, L, P, L, L, L, I, P, I, P, P, I, L, L, L, L, F, I);
 
     // ---- pointwise.cu ----
     public static readonly KernelEntry Activate = new("pointwise", "activate_kernel", P, P, I, L, I, I);
     public static readonly KernelEntry ScaleShift = new("pointwise", "scale_shift", P, P, I, L, F, F, I);
     public static readonly KernelEntry BinaryBroadcast = new("pointwise", "binary_bcast", P, I, P, Layout, P, Layout, L, I);
     public static readonly KernelEntry Modulate = new("pointwise", "modulate", P, P, I, P, I, L, P, I, L, L, L, L, I);
-    public static readonly KernelEntry GatedResidual = new("pointwise", "gated_residual", P, P, I, P, I, P, I, L, L, L, L, I);
+    public static readonly KernelEntry GatedResidual = new("pointwise", "gated_residual", P, P, I, P, I, P, I, P, I, L, L, L, L, I);
     public static readonly KernelEntry AddChannelBias = new("pointwise", "add_channel_bias", P, I, P, I, L, L, L);
     public static readonly KernelEntry Rope = new("pointwise", "rope", P, P, I, P, P, I, L, L, L, L, I);
     public static readonly KernelEntry MergeAttention = new("pointwise", "merge_attention", P, P, P, I, P, I, L, L, L, L);
@@ -65,7 +66,7 @@ public static unsafe class CudaKernels
     public static IReadOnlyList<KernelEntry> All { get; } =
     [
         CopyStrided, Convert, CopyRows, EmbeddingGather, Im2Col,
-        LayerNorm, RmsNorm, GroupNorm, SoftmaxRows, LayerNormModulate, ResidualLayerNormModulate,
+        LayerNorm, RmsNorm, GroupNorm, SoftmaxRows, LayerNormModulate, ResidualLayerNormModulate, RmsNormRope,
         Activate, ScaleShift, BinaryBroadcast, Modulate, GatedResidual, AddChannelBias, Rope, MergeAttention, MergeLse,
         FlashAttention, .. FlashAttentionTensorCore,
     ];

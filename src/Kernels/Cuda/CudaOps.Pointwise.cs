@@ -87,21 +87,22 @@ public sealed unsafe partial class CudaOps
         }
     }
 
-    public Tensor GatedResidual(Tensor x, Tensor gate, Tensor y)
+    public Tensor GatedResidual(Tensor x, Tensor gate, Tensor y, Tensor? y2 = null)
     {
-        OpContracts.GatedResidual(x, gate, y);
+        OpContracts.GatedResidual(x, gate, y, y2);
         Enter();
         using var xc = Dense(x);
         using var yc = Dense(y);
+        using var y2c = DenseOpt(y2);
         var (gc, gStride) = BatchVector(x, gate);
         using (gc)
         {
             var o = NewLike(x);
-            ulong po = Ptr(o), px = Ptr(xc.T), py = Ptr(yc.T), pg = Ptr(gc.T);
-            int dt = (int)x.DType, ydt = (int)y.DType, gdt = (int)gate.DType;
+            ulong po = Ptr(o), px = Ptr(xc.T), py = Ptr(yc.T), py2 = PtrOrZero(y2c.TOrNull, "y2"), pg = Ptr(gc.T);
+            int dt = (int)x.DType, ydt = (int)y.DType, y2dt = (int)(y2?.DType ?? y.DType), gdt = (int)gate.DType;
             long N = x.Dim(1), D = x.Dim(2), R = x.Dim(0) * N;
-            int vec = KernelVector.Flag([D, gStride], (po, o.DType), (px, x.DType), (py, y.DType), (pg, gate.DType));
-            Launch(CudaKernels.GatedResidual, KernelVector.RowSteps("GatedResidual", R, D), [po, px, dt, py, ydt, pg, gdt, gStride, R, N, D, vec]);
+            int vec = KernelVector.Flag([D, gStride], (po, o.DType), (px, x.DType), (py, y.DType), (py2 == 0 ? py : py2, y2?.DType ?? y.DType), (pg, gate.DType));
+            Launch(CudaKernels.GatedResidual, KernelVector.RowSteps("GatedResidual", R, D), [po, px, dt, py, ydt, py2, y2dt, pg, gdt, gStride, R, N, D, vec]);
             return o;
         }
     }
@@ -119,6 +120,26 @@ public sealed unsafe partial class CudaOps
     }
 
     static long Steps(long n) => (n + KernelVector.Width - 1) / KernelVector.Width;
+
+    public void RmsNormRope(Tensor y, Tensor x, Tensor? weight, Tensor cos, Tensor sin, float eps, bool interleaved)
+    {
+        OpContracts.RmsNormRope(y, x, weight, cos, sin);
+        Enter();
+        long B = x.Dim(0), N = x.Dim(1), H = x.Dim(2), d = x.Dim(3), R = B * N * H;
+        if (R == 0) return;
+        if (R >= int.MaxValue) throw new NotSupportedException($"RmsNormRope: {R} rows exceed the kernel's 32-bit row index");
+        var tdt = cos.DType;
+        using var wc = DenseOpt(weight);
+        using var cc = Dense(cos);
+        using var sc = Dense(sin, tdt);
+        ulong py = Ptr(y), px = Ptr(x), pw = PtrOrZero(wc.TOrNull, "weight"), pc = Ptr(cc.T), ps = Ptr(sc.T);
+        ReadOnlySpan<long> ys = y.Strides, xs = x.Strides;
+        long ysb = ys[0], ysn = ys[1], ysh = ys[2], xsb = xs[0], xsn = xs[1], xsh = xs[2];
+        int dt = (int)x.DType, wdt = (int)(weight?.DType ?? DType.F32), t = (int)tdt, il = interleaved ? 1 : 0;
+        const uint warps = 4;   // rows a block, one warp each
+        _kernels.Launch(new KernelLaunch(CudaKernels.RmsNormRope, (uint)((R + warps - 1) / warps), 1, 32 * warps, 0), _stream.Handle,
+            [py, ysb, ysn, ysh, px, xsb, xsn, xsh, dt, pw, wdt, pc, ps, t, R, N, H, d, eps, il]);
+    }
 
     public Tensor Rope(Tensor x, Tensor cos, Tensor sin, bool interleaved)
     {

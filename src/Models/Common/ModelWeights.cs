@@ -83,6 +83,31 @@ public sealed class ModelWeights : IDisposable
         return (new Linear(w, b), parts);
     }
 
+    /// <summary>
+    /// Cuts a Linear layer over a concatenated input [out, Σ in] into one layer per part of the input [out, in_i]
+    /// (the bias goes with the first), so the product over the concatenation is the sum of the parts' products and
+    /// the concatenation is never built (Flux's single-block proj_out over [attention, MLP]). The parts are dense
+    /// copies that replace the layer's weight (freed).
+    /// </summary>
+    public Linear[] SplitColumns(Linear layer, params int[] widths)
+    {
+        if (widths.Sum() != layer.InFeatures)
+            throw new ArgumentException($"SplitColumns: widths {string.Join(" + ", widths)} do not make the layer's input width {layer.InFeatures}");
+        if (!_loaded.Contains(layer.Weight)) throw new ArgumentException($"SplitColumns: {layer.Weight} was not loaded by these weights");
+        var parts = new Linear[widths.Length];
+        int at = 0;
+        for (int i = 0; i < widths.Length; i++)
+        {
+            var w = Ops.Contiguous(layer.Weight.Slice(1, at, widths[i]));
+            _loaded.Add(w);
+            parts[i] = new Linear(w, i == 0 ? layer.Bias : null);
+            at += widths[i];
+        }
+        _loaded.Remove(layer.Weight);
+        layer.Weight.Dispose();
+        return parts;
+    }
+
     /// <summary>The tensors concatenated along axis 0, owned here in their place (they are disposed).</summary>
     Tensor StackRows(Tensor[] parts)
     {

@@ -101,23 +101,34 @@ sealed class SD3JointBlock
         using var xHat = AdaLayerNormZero.Modulated(ops, x, mx.ShiftMsa, mx.ScaleMsa);
         using var cHat = NormText(ops, c, ada, mc);
 
-        // Joint attention, image first then text.
+        // Joint attention, image first then text: each stream's QKV GEMM writes its rows of one [B, N + T, 3·D]
+        // tensor, so attention reads the joined sequence in place and hands back its image and text rows as views.
         Tensor ax;
         Tensor? attnTxt;
         {
-            var (q, k, v, owned) = Heads(ops, _qkv, xHat, _normQ, _normK);
-            var (qc, kc, vc, ownedC) = Heads(ops, _addQkv, cHat, _normAddQ, _normAddK);
-            AttentionResult r;
-            try
+            int b = x.Dim(0), n = x.Dim(1), t = c.Dim(1), hd = _dim / _heads;
+            using var joint = ops.Empty(xHat.DType, b, n + t, 3 * _dim);
+            ops.LinearInto(joint.Slice(1, 0, n), xHat, _qkv.Weight, _qkv.Bias);
+            ops.LinearInto(joint.Slice(1, n, t), cHat, _addQkv.Weight, _addQkv.Bias);
+            var heads = joint.Reshape(b, n + t, 3, _heads, hd);
+            Tensor q = heads.Select(2, 0), k = heads.Select(2, 1), v = heads.Select(2, 2);
+            if (_normQ is not null)
             {
-                r = attention.Run(ops, new AttentionCall
-                {
-                    Layer = _attnName, Kind = AttentionKind.Self, Q = q, K = k, V = v, JointQ = qc, JointK = kc, JointV = vc, JointFirst = false,
-                });
+                // qk-norm (SD3.5): per stream and head, written back in place
+                NormRows(ops, q.Slice(1, 0, n), _normQ);
+                NormRows(ops, k.Slice(1, 0, n), _normK!);
+                NormRows(ops, q.Slice(1, n, t), _normAddQ!);
+                NormRows(ops, k.Slice(1, n, t), _normAddK!);
             }
-            finally { DisposeAll(owned); DisposeAll(ownedC); }
-            using (r.Output) ax = _toOut.Apply(ops, HeadProjection.MergeHeads(r.Output));
+            var r = attention.Run(ops, new AttentionCall
+            {
+                Layer = _attnName, Kind = AttentionKind.Self,
+                Q = q.Slice(1, 0, n), K = k.Slice(1, 0, n), V = v.Slice(1, 0, n),
+                JointQ = q.Slice(1, n, t), JointK = k.Slice(1, n, t), JointV = v.Slice(1, n, t), JointFirst = false,
+            });
             attnTxt = r.JointOutput;
+            try { using (r.Output) ax = _toOut.Apply(ops, HeadProjection.MergeHeads(r.Output)); }
+            catch { attnTxt?.Dispose(); throw; }
         }
 
         Tensor x1, f;
@@ -189,6 +200,13 @@ sealed class SD3JointBlock
             return (qn, kn, v, [packed, qn, kn]);
         }
         catch { qn?.Dispose(); packed.Dispose(); throw; }
+    }
+
+    /// <summary>RMSNorm over d of the [B, N, H, d] view, written back into it.</summary>
+    static void NormRows(IOps ops, Tensor view, Tensor weight)
+    {
+        using var normed = ops.RmsNorm(view, weight, HeadProjection.NormEps);
+        ops.Copy(view, normed);
     }
 
     static void DisposeAll(Tensor[] ts) { foreach (var t in ts) t.Dispose(); }

@@ -115,6 +115,11 @@ public class CudaFusedOpsTests
                 (o, t) => [o.Modulate(t[0], o.Contiguous(Chunk(t[1], 0, d)), o.Contiguous(Chunk(t[1], 1, d))),
                            o.GatedResidual(t[0], o.Contiguous(Chunk(t[1], 2, d)), t[2])],
                 (21, 1, [2, 11, d]), (22, 0.5f, [2, 3 * d]), (23, 1, [2, 11, d]));
+            // x + gate·(y + y2): a projection of a concatenation as the sum of its parts' products
+            Compare(dt,
+                (o, t) => [o.GatedResidual(t[0], Chunk(t[1], 2, d), t[2], t[3])],
+                (o, t) => { using var sum = o.Add(t[2], t[3]); return [o.GatedResidual(t[0], o.Contiguous(Chunk(t[1], 2, d)), sum)]; },
+                (27, 1, [2, 11, d]), (28, 0.5f, [2, 3 * d]), (29, 1, [2, 11, d]), (30, 1, [2, 11, d]));
             // [B, 1, D] vectors, and activations/scales on the 8-element steps with a short tail
             Compare(dt,
                 (o, t) => [o.Modulate(t[0], t[1].Unsqueeze(1), t[2].Unsqueeze(1)), o.Scale(t[0], 0.5f, 0.25f), o.Activate(t[0], Activation.Silu)],
@@ -136,5 +141,57 @@ public class CudaFusedOpsTests
                            o.Contiguous(t[0].Permute(1, 0, 2)), o.Cast(t[0].Slice(1, 1, 3), DType.F32)],
                 (31, 1, [2, 9, d]), (32, 1, [2, 4, d]), (33, 1, [3, 3 * d]));
         }
+    }
+
+    [Theory, MemberData(nameof(DTypes))]
+    public void LinearWritesAndReadsRowsOfAJointTensorInPlace(DType dt)
+    {
+        // two streams' projections written into their rows of one [B, N + T, 3·D] tensor, and a projection reading
+        // the image rows of it back (a strided batch: rows 3·D apart, batches (N + T)·3·D apart)
+        const int B = 2, N = 9, T = 4, D = 24;
+        Compare(dt,
+            (o, t) =>
+            {
+                var joint = o.Empty(o.ActivationType, B, N + T, 3 * D);
+                o.LinearInto(joint.Slice(1, 0, N), t[0], t[2], t[3]);
+                o.LinearInto(joint.Slice(1, N, T), t[1], t[4], t[5]);
+                return [joint, o.Linear(joint.Slice(1, 0, N).Slice(2, D, D), t[6], null, Activation.GeluTanh)];
+            },
+            (o, t) =>
+            {
+                using var a = o.Linear(t[0], t[2], t[3]);
+                using var c = o.Linear(t[1], t[4], t[5]);
+                var joint = o.Concat(1, a, c);
+                return [joint, o.Linear(o.Contiguous(joint.Slice(1, 0, N).Slice(2, D, D)), t[6], null, Activation.GeluTanh)];
+            },
+            (41, 1, [B, N, D]), (42, 1, [B, T, D]), (43, 0.3f, [3 * D, D]), (44, 1, [3 * D]), (45, 0.3f, [3 * D, D]), (46, 1, [3 * D]),
+            (47, 0.3f, [40, D]));
+    }
+
+    [Theory, MemberData(nameof(DTypes))]
+    public void RmsNormRopeInPlaceOnPackedQkvEqualsRmsNormThenRope(DType dt)
+    {
+        // q of a packed [B, N, 3, H, d] tensor, normed and rotated in place; Flux's 128, an odd pair count, a tiny head
+        const int B = 2, N = 5, H = 3;
+        foreach (int d in new[] { 128, 72, 6 })
+            foreach (bool interleaved in new[] { true, false })
+                Compare(dt,
+                    (o, t) =>
+                    {
+                        var packed = o.Contiguous(t[0]);
+                        var q = packed.Reshape(B, N, 3, H, d).Select(2, 0);
+                        o.RmsNormRope(q, q, t[1], t[2], t[3], 1e-6f, interleaved);
+                        return [packed];
+                    },
+                    (o, t) =>
+                    {
+                        var q = t[0].Reshape(B, N, 3, H, d).Select(2, 0);
+                        using var n = o.RmsNorm(q, t[1], 1e-6f);
+                        using var r = o.Rope(n, t[2], t[3], interleaved);
+                        var packed = o.Contiguous(t[0]);
+                        o.Copy(packed.Reshape(B, N, 3, H, d).Select(2, 0), r);
+                        return [packed];
+                    },
+                    (51, 1, [B, N, 3 * H * d]), (52, 1, [d]), (53, 1, [N, d]), (54, 1, [N, d]));
     }
 }
