@@ -12,28 +12,16 @@ namespace XDit.Models.Layers;
 public sealed class Modulation : IDisposable
 {
     readonly Tensor[] _parts;
-    readonly Tensor? _rows;
+    readonly Tensor? _packed;   // owned when made by Split
 
-    Modulation(Tensor[] parts, Tensor? rows = null) { _parts = parts; _rows = rows; }
-
-    /// <summary>The k rows of <paramref name="rows"/> [k, B, D] (contiguous, e.g. PixArt's table + conditioning laid
-    /// out row-major) as views [B, D]; takes ownership of <paramref name="rows"/>.</summary>
-    public static Modulation FromRows(Tensor rows)
-    {
-        if (rows.Rank != 3 || !rows.IsContiguous)
-            throw new ArgumentException($"modulation rows must be a contiguous [k, B, D], got {Shape.Format(rows.ShapeSpan)}");
-        int k = rows.Dim(0), b = rows.Dim(1), d = rows.Dim(2);
-        var parts = new Tensor[k];
-        for (int i = 0; i < k; i++) parts[i] = rows.Slice(0, i, 1).Reshape(b, d);
-        return new Modulation(parts, rows);
-    }
+    Modulation(Tensor[] parts, Tensor? packed = null) { _parts = parts; _packed = packed; }
 
     /// <summary>Cuts <paramref name="packed"/> [B, k·D] into k [B, D] views; takes ownership of it.</summary>
     public static Modulation Split(Tensor packed, int chunks)
     {
         if (packed.Rank != 2 || chunks <= 0 || packed.Dim(1) % chunks != 0)
             throw new ArgumentException($"modulation of shape {Shape.Format(packed.ShapeSpan)} cannot be cut into {chunks} chunks");
-        var m = View(packed, 0, chunks, packed.Rank == 2 && chunks > 0 ? packed.Dim(1) / chunks : 0);
+        var m = View(packed, 0, chunks, packed.Dim(1) / chunks);
         return new Modulation(m._parts, packed);
     }
 
@@ -55,6 +43,6 @@ public sealed class Modulation : IDisposable
     public void Dispose()
     {
         foreach (var p in _parts) p.Dispose();
-        _rows?.Dispose();
+        _packed?.Dispose();
     }
 }
