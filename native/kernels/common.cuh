@@ -205,6 +205,9 @@ __device__ __forceinline__ void st8(void* p, int dt, i64 i, const float (&v)[VEC
     *(vec16*)((u16*)p + i) = a;
 }
 
+// elements in a step with `rest` elements left: 8, or fewer at the end
+__device__ __forceinline__ int step_count(i64 rest) { return rest < VEC ? (int)rest : VEC; }
+
 // 8 elements from i, vectorised when `vec`, else one by one (a row tail, an unaligned or non-float tensor)
 __device__ __forceinline__ void ld8v(const void* p, int dt, i64 i, float (&v)[VEC], bool vec, int count = VEC)
 {

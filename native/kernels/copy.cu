@@ -23,7 +23,7 @@ extern "C" __global__ void convert(void* dst, int ddt, const void* src, int sdt,
     GRID_STRIDE(s, (n + VEC - 1) / VEC)
     {
         i64 i = s * VEC;
-        int count = (int)min((i64)VEC, n - i);
+        int count = step_count(n - i);
         float v[VEC];
         ld8v(src, sdt, i, v, vec, count);
         st8v(dst, ddt, i, v, vec, count);

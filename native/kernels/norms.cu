@@ -91,7 +91,7 @@ struct NormRow
 __device__ __forceinline__ int norm_count(int s, i64 D)
 {
     i64 c = ((i64)s * blockDim.x + threadIdx.x) * VEC;
-    return c >= D ? 0 : (int)min((i64)VEC, D - c);
+    return c >= D ? 0 : step_count(D - c);
 }
 
 __device__ __forceinline__ i64 norm_col(int s) { return ((i64)s * blockDim.x + threadIdx.x) * VEC; }

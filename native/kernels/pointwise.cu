@@ -10,7 +10,7 @@ extern "C" __global__ void activate_kernel(void* y, const void* x, int dt, i64 n
     FLAT_STEPS(s, n)
     {
         i64 i = s * VEC;
-        int count = (int)min((i64)VEC, n - i);
+        int count = step_count(n - i);
         float v[VEC];
         ld8v(x, dt, i, v, vec, count);
         for (int k = 0; k < VEC; k++) v[k] = activate(v[k], act);
@@ -23,7 +23,7 @@ extern "C" __global__ void scale_shift(void* y, const void* x, int dt, i64 n, fl
     FLAT_STEPS(s, n)
     {
         i64 i = s * VEC;
-        int count = (int)min((i64)VEC, n - i);
+        int count = step_count(n - i);
         float v[VEC];
         ld8v(x, dt, i, v, vec, count);
         for (int k = 0; k < VEC; k++) v[k] = v[k] * scale + shift;
