@@ -2,6 +2,8 @@
 #   ./build.ps1          restore and build everything (Release)
 #   ./build.ps1 test     build, then run the test suite
 #   ./build.ps1 bench    build and run the BenchmarkDotNet suites (extra arguments go to BenchmarkDotNet)
+#   ./build.ps1 pack     the library's NuGet packages into artifacts/packages (the package test is bash: build.sh pack)
+#   ./build.ps1 publish  one self-contained xdit.exe (carrying the demo model) into artifacts/publish/RID/
 param([string]$Command = "build", [Parameter(ValueFromRemainingArguments = $true)][string[]]$Rest)
 $ErrorActionPreference = "Stop"
 Set-Location $PSScriptRoot
@@ -20,5 +22,19 @@ switch ($Command) {
     exit $code
   }
   "bench" { dotnet run --project bench/XDit.Bench -c Release -- @Rest }
-  default { Write-Error "usage: ./build.ps1 [build|test|bench]"; exit 2 }
+  "pack" {
+    Remove-Item -Recurse -Force artifacts/packages -ErrorAction SilentlyContinue
+    foreach ($p in "Runtime", "Kernels", "Models", "Comm", "Engine", "DemoModel") {
+      dotnet pack "src/$p/XDit.$p.csproj" -c Release -nologo -v quiet -o artifacts/packages -p:ContinuousIntegrationBuild=true
+      if ($LASTEXITCODE -ne 0) { exit $LASTEXITCODE }
+    }
+  }
+  "publish" {
+    $rid = if ($Rest.Count -gt 0) { $Rest[0] } else { "win-x64" }
+    dotnet publish src/Cli/XDit.Cli.csproj -c Release -r $rid --self-contained -nologo -v quiet -o "artifacts/publish/$rid" `
+      -p:PublishSingleFile=true -p:IncludeNativeLibrariesForSelfExtract=true -p:EnableCompressionInSingleFile=true `
+      -p:XditEmbedDemoModel=true -p:DebugType=none
+    exit $LASTEXITCODE
+  }
+  default { Write-Error "usage: ./build.ps1 [build|test|bench|pack|publish [RID]]"; exit 2 }
 }

@@ -3,6 +3,9 @@
 #   ./build.sh           restore and build everything (Release)
 #   ./build.sh test      build, then run the test suite (prints "N passed, N failed")
 #   ./build.sh bench ... build and run the BenchmarkDotNet suites (arguments go to BenchmarkDotNet)
+#   ./build.sh pack      the library's NuGet packages into artifacts/packages, then the package test
+#                        (tests/package/check.sh: a fresh console app restores them from there and draws the demo)
+#   ./build.sh publish   one self-contained xdit file (carrying the demo model) into artifacts/publish/RID/
 set -euo pipefail
 cd "$(dirname "$0")"
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 DOTNET_SKIP_FIRST_TIME_EXPERIENCE=1
@@ -28,7 +31,7 @@ case "$cmd" in
     # (whole-pipeline generations in one, the rest in the other), started beside the first pass, whose serial
     # stretches leave a core free. Their output follows the first pass's.
     emu_pids=(); emu_logs=()
-    trap 'for p in "${emu_pids[@]}"; do kill "$p" 2>/dev/null; done' EXIT   # an interrupted run leaves none behind
+    trap 'for p in "${emu_pids[@]}"; do kill "$p" 2>/dev/null || true; done' EXIT   # an interrupted run leaves none behind (|| true: under set -e a kill of an ended pass would make the exit status 1)
     emu() {   # log name, then the classes
       local log="$logdir/xdit-test-emu-$1.log"; shift
       local args=(); for c in "$@"; do args+=(-class "XDit.Tests.$c"); done
@@ -40,16 +43,18 @@ case "$cmd" in
       emu generations Cuda.Emulation.EmulatedCudaParallelTests Cuda.Emulation.EmulatedNcclGenerationTests
       emu backend Cuda.CudaRuntimeTests Cuda.CudaOpsTests Cuda.CudaOpContractTests Cuda.Emulation.EmulatedLaunchTests Comm.NcclCommunicatorTests Cuda.Emulation.EmulatedCudaPipelineTests \
         Cuda.Emulation.EmulatedGemmFallbackTests Cuda.Emulation.EmulatedGuardPageTests Cuda.CudaModelWeightsTests \
-        Cuda.CudaGraphExecutorTests
+        Cuda.CudaGraphExecutorTests Cuda.Emulation.EmulatedNoExecTests Bench.LedgerLaunchTests
     fi
     dotnet "$tests" -noColor "${first[@]}" -result-xml "$logdir/xdit-test.xml" | tee "$logdir/xdit-test.log"
     status=${PIPESTATUS[0]}
+    [ "$status" = 0 ] || echo "the first pass exited $status"
     logs=("$logdir/xdit-test.log")
     for i in "${!emu_pids[@]}"; do
       echo "--- the CUDA backend on the CPU emulator ($(basename "${emu_logs[$i]}" .log | sed 's/^xdit-test-emu-//'))"
       tail -n +1 -f --pid="${emu_pids[$i]}" "${emu_logs[$i]}"
-      wait "${emu_pids[$i]}"
-      status=$(( status | $? ))
+      wait "${emu_pids[$i]}"; rc=$?
+      [ "$rc" = 0 ] || echo "the emulator pass ($(basename "${emu_logs[$i]}" .log)) exited $rc"
+      status=$(( status | rc ))
       logs+=("${emu_logs[$i]}")
     done
     set -e
@@ -60,5 +65,25 @@ case "$cmd" in
     if [ "$total" -eq 0 ]; then echo "no test ran"; exit 1; fi
     exit "$status" ;;
   bench) dotnet run --project bench/XDit.Bench -c Release -- "$@" ;;
-  *) echo "usage: ./build.sh [build|test|bench]" >&2; exit 2 ;;
+  pack)
+    # one package per library project under XDit.Engine (NuGet needs each referenced project as a package), and the
+    # demo model as a content package; ContinuousIntegrationBuild gives deterministic paths for SourceLink
+    out=artifacts/packages; rm -rf "$out"; mkdir -p "$out"
+    for p in Runtime Kernels Models Comm Engine DemoModel; do
+      dotnet pack "src/$p/XDit.$p.csproj" -c Release -nologo -v quiet -o "$out" -p:ContinuousIntegrationBuild=true
+    done
+    version=$(sed -n 's:.*<VersionPrefix>\(.*\)</VersionPrefix>.*:\1:p' src/Directory.Build.props)
+    ls "$out"
+    bash tests/package/check.sh "$out" "$version" ;;
+  publish)
+    # Single-file and self-contained (the .NET runtime inside; no SDK or runtime needed where it runs), not NativeAOT:
+    # see README ("A single file"). The demo model rides along as resources, unpacked on first use.
+    rid="${1:-$(dotnet --info | sed -n 's/^ *RID: *//p' | head -1)}"
+    out="artifacts/publish/$rid"; rm -rf "$out"
+    dotnet publish src/Cli/XDit.Cli.csproj -c Release -r "$rid" --self-contained -nologo -v quiet -o "$out" \
+      -p:PublishSingleFile=true -p:IncludeNativeLibrariesForSelfExtract=true -p:EnableCompressionInSingleFile=true \
+      -p:XditEmbedDemoModel=true -p:DebugType=none
+    ls -la "$out"
+    bash tests/publish-check.sh "$out/xdit" ;;
+  *) echo "usage: ./build.sh [build|test|bench|pack|publish [RID]]" >&2; exit 2 ;;
 esac

@@ -1,9 +1,15 @@
 #!/usr/bin/env bash
 # The whole device check of the CUDA backend in one call, for a lent GPU machine (../shared/gpu/README.md).
 # Here, from the project root:
-#   DebugType=none ../shared/gpu/pack.sh tests/XDit.Tests/XDit.Tests.csproj
+#   bash tests/gpu-pack.sh --check
 # then the device tool's run, with carry [".gpu"], timeout_s about 540, and the command
 #   bash tests/gpu-check.sh
+# What travels must stay under the tool's 64 MiB: the tracked files and .gpu/, the test build (with the xdit CLI)
+# and the .NET runtime, both xz-packed and trimmed (framework-dependent, no pdb/xml, no debugger, tracing or XML
+# parts of the runtime; tests/gpu-pack.sh says which), and the fixtures are stored once (the pipelines' tokenizer
+# files link to tests/fixtures/tokenizers). Measured when this was written, by `bash tests/gpu-pack.sh` (it prints these):
+# tracked files 35.5 MiB, .gpu/ 20.1 MiB (runtime 18.1, build 2.0): 55.6 MiB in all. Before (pack.sh, gzip, the
+# whole runtime): .gpu/ 41 MiB, 76.5 MiB in all, over the limit. About 8 MiB of new fixtures still fit.
 # Each step writes one log; summary.txt, logs.tgz (every log, packed again after each step) and the pictures go to
 # $OUT (./gpu-out elsewhere). Steps, their time limits, DEADLINE and STEPS (a part, as a second call runs after a
 # fix): tests/gpu-steps.sh. The script goes on after a failure, so one run shows everything. The order puts what
@@ -13,6 +19,8 @@ set -uo pipefail
 source "$(dirname "$0")/gpu-steps.sh"
 
 nvidia-smi >"$logs/nvidia-smi.log" 2>&1
+# the roofline of the card at hand (the ledger's --gpu)
+GPU_KIND=h100; grep -q "H200" "$logs/nvidia-smi.log" && GPU_KIND=h200; export GPU_KIND
 step info "${xdit[@]}" info
 # registers and spills of the tensor-core attention kernels at PixArt's and Flux's head dims (nvcc is there;
 # NVRTC compiles the same source)
@@ -21,7 +29,8 @@ PATH=$PATH:/usr/local/cuda/bin LIMIT=120 step ptxas-attention_tc bash -c 'for d 
 # the first use of each module compiles it with NVRTC, and one test compiles every module again into a fresh
 # cache: allow for both
 LIMIT=${CUDA_TESTS_LIMIT:-300} step cuda-tests "${tests[@]}" -class XDit.Tests.Cuda.CudaRuntimeTests -class XDit.Tests.Cuda.CudaOpsTests \
-  -class XDit.Tests.Comm.NcclCommunicatorTests -class XDit.Tests.Cuda.CudaModelWeightsTests -class XDit.Tests.Cuda.CudaGraphExecutorTests
+  -class XDit.Tests.Comm.NcclCommunicatorTests -class XDit.Tests.Cuda.CudaModelWeightsTests -class XDit.Tests.Cuda.CudaGraphExecutorTests \
+  -class XDit.Tests.Bench.LedgerLaunchTests
 for f in tests/fixtures/*/; do
   step "verify-$(basename "$f")" "${xdit[@]}" verify "$f" --device cuda --dtype bf16
 done
@@ -40,6 +49,11 @@ step bench "${xdit[@]}" bench --device cuda --what gemm --gemm-size 8192 --what 
 LIMIT=240 step forward bash -c "${xdit[*]} bench --device cuda --what forward --repeats 10 &&
   ${xdit[*]} bench --device cuda --what forward --forward-model sd3-medium --repeats 10 &&
   ${xdit[*]} bench --device cuda --what forward --forward-model flux-dev --repeats 10"
+# the launch ledger of the same three forwards, each op timed with CUDA events beside its roofline on this card
+# (bytes, FLOPs and launches as `xdit bench --what forward --ledger` counts them without a GPU)
+LIMIT=200 step forward-ledger bash -c "${xdit[*]} bench --device cuda --what forward --ledger --gpu $GPU_KIND &&
+  ${xdit[*]} bench --device cuda --what forward --ledger --gpu $GPU_KIND --forward-model sd3-medium &&
+  ${xdit[*]} bench --device cuda --what forward --ledger --gpu $GPU_KIND --forward-model flux-dev"
 # out-of-bounds accesses of the attention kernels, if the run has time left (it must end well within timeout_s);
 # XDIT_CUDA_ARENA_EXACT=1: each tensor its own allocation of its own size, so a read past its end leaves the allocation
 LIMIT=400 XDIT_CUDA_ARENA_EXACT=1 step memcheck-attention compute-sanitizer --tool memcheck --print-limit 20 "${tests[@]}" \
@@ -55,5 +69,6 @@ LIMIT=400 XDIT_CUDA_ARENA_EXACT=1 step memcheck-attention compute-sanitizer --to
   cmp "$out/circle.png" "$out/circle-graph.png" && echo "the two pictures are identical"
   echo "--- ptxas"; grep -E "registers|spill" "$logs/ptxas-attention_tc.log" | sort | uniq -c | head -20
   echo "--- bench"; cat "$logs/bench.log" "$logs/forward.log"
+  echo "--- ledger (roofline and measured per op kind)"; cat "$logs/forward-ledger.log"
 } >>"$out/summary.txt" 2>/dev/null
 cat "$out/summary.txt"

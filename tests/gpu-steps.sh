@@ -1,5 +1,5 @@
 # Sourced by tests/gpu-check.sh and tests/gpu-attention-probe.sh on a lent GPU machine: the packed build's
-# environment (.gpu/env.sh, from ../shared/gpu/pack.sh), $out ($OUT, ./gpu-out elsewhere), a folder $logs for the
+# environment (.gpu/env.sh, from tests/gpu-pack.sh), $out ($OUT, ./gpu-out elsewhere), a folder $logs for the
 # step logs, the xdit and test commands, and step NAME COMMAND...: runs the command with its output in
 # $logs/NAME.log, adds "NAME: exit RC, N s (limit L s)" to $out/summary.txt and packs every log again into
 # $out/$logs_archive (default logs.tgz; the device tool brings back at most 8 files). A step's time limit is $LIMIT

@@ -127,6 +127,10 @@ namespace xdit_emu
     // fails that launch (and does not return); otherwise returns.
     void fail_launch_on_fault(const std::string& what);
 
+    // Whether the calling thread is in no-exec mode (no_exec.cpp): work is checked and queued, never run, and fresh
+    // allocations are left unfilled (uncommitted).
+    bool no_exec();
+
     template <class... A>
     std::vector<std::size_t> param_sizes(void (*)(A...)) { return { sizeof(A)... }; }
 

@@ -115,6 +115,7 @@ namespace
         std::vector<std::vector<unsigned char>> params;   // copied at capture, as CUDA does
         std::uint64_t dst = 0, src = 0;
         std::size_t bytes = 0;
+        bool deviceToDevice = false;   // a copy that no-exec mode skips (host transfers still run)
         unsigned value = 0;
         std::function<int()> host;   // work of another stand-in (a cuBLAS(Lt) GEMM) queued on the stream
     };
@@ -162,6 +163,7 @@ namespace
 
     int launchNow(Function* f, const unsigned* g, const unsigned* b, unsigned shared, void** params)
     {
+        if (xdit_emu::no_exec()) return CUDA_SUCCESS;
         std::string message;
         bool illegalAddress = false;
         if (xdit_emu::launch(*f->kernel, g[0], g[1], g[2], b[0], b[1], b[2], shared, params, message, &illegalAddress)) return CUDA_SUCCESS;
@@ -183,12 +185,17 @@ namespace
                 for (auto& p : op.params) ptrs.push_back(const_cast<unsigned char*>(p.data()));
                 return launchNow(op.f, op.grid, op.block, op.shared, ptrs.data());
             }
-            case Op::Copy: std::memmove((void*)op.dst, (const void*)op.src, op.bytes); return CUDA_SUCCESS;
-            case Op::Memset8: std::memset((void*)op.dst, (int)op.value, op.bytes); return CUDA_SUCCESS;
-            case Op::Memset32:
-                for (std::size_t i = 0; i < op.bytes; ++i) ((unsigned*)op.dst)[i] = op.value;
+            case Op::Copy:
+                if (!(op.deviceToDevice && xdit_emu::no_exec())) std::memmove((void*)op.dst, (const void*)op.src, op.bytes);
                 return CUDA_SUCCESS;
-            case Op::Host: return op.host();
+            case Op::Memset8:
+                if (!xdit_emu::no_exec()) std::memset((void*)op.dst, (int)op.value, op.bytes);
+                return CUDA_SUCCESS;
+            case Op::Memset32:
+                if (!xdit_emu::no_exec())
+                    for (std::size_t i = 0; i < op.bytes; ++i) ((unsigned*)op.dst)[i] = op.value;
+                return CUDA_SUCCESS;
+            case Op::Host: return xdit_emu::no_exec() ? CUDA_SUCCESS : op.host();
         }
         return CUDA_ERROR_INVALID_VALUE;
     }
@@ -215,6 +222,7 @@ namespace
         op.dst = dst;
         op.src = src;
         op.bytes = bytes;
+        op.deviceToDevice = dstDevice && srcDevice;
         return submit(stream, std::move(op));
     }
 }

@@ -113,7 +113,7 @@ namespace xdit_emu
             return nullptr;
         }
         const std::uintptr_t data = map + page + dataPages - span;
-        std::memset((void*)data, 0xFF, bytes);
+        if (!no_exec()) std::memset((void*)data, 0xFF, bytes);   // no-exec: pages stay uncommitted
         std::lock_guard<std::mutex> hold(regionsLock);
         regions[map] = { map, mapBytes, data, bytes };
         return (void*)data;

@@ -14,11 +14,11 @@ public static class AnalyzeCommand
     public static Command Create()
     {
         var prompt = new Option<string[]>("--prompt", "-p") { Description = "Text prompt (repeat for several)", Required = true, AllowMultipleArgumentsPerToken = false };
-        var model = new Option<string?>("--model", "-m") { Description = "Diffusers pipeline folder (default: the embedded demo model)" };
-        var steps = NumberOptions.Int("--num-inference-steps", "Denoising steps (model default when unset)", "--steps");
-        var guidance = NumberOptions.Float("--guidance-scale", "Classifier-free guidance scale (model default when unset)");
-        var height = NumberOptions.Int("--height", "Image height in pixels (model default when unset)");
-        var width = NumberOptions.Int("--width", "Image width in pixels (model default when unset)");
+        var model = new Option<string?>("--model", "-m") { Description = "Diffusers pipeline folder [default: the demo model]" };
+        var steps = NumberOptions.Int("--num-inference-steps", "Denoising steps [default: the model's]", "--steps");
+        var guidance = NumberOptions.Float("--guidance-scale", "Classifier-free guidance scale [default: the model's]");
+        var height = NumberOptions.Int("--height", "Image height in pixels [default: the model's]");
+        var width = NumberOptions.Int("--width", "Image width in pixels [default: the model's]");
         var seed = new Option<ulong>("--seed") { Description = "Seed of the initial noise", DefaultValueFactory = _ => 42 };
         var output = new Option<string>("--output", "-o") { Description = "JSON report to write", DefaultValueFactory = _ => "xdit-redundancy.json" };
         var device = new Option<string>("--device") { Description = "cpu or cuda", DefaultValueFactory = _ => "cpu" };

@@ -18,10 +18,10 @@ public sealed class FastAttnOptions
     const double DefaultThreshold = 0.5;
 
     readonly Option<bool> _use = new("--use-fast-attn", "--use_fast_attn") { Description = "DiTFastAttn: per layer and step, share the previous output, use window attention plus a cached residual, or share across the CFG halves (PixArt)" };
-    readonly Option<int?> _calib = new("--n-calib", "--n_calib") { Description = $"Captions the plan is calibrated on (default {DefaultCalib})" };
-    readonly Option<double?> _threshold = new("--threshold") { Description = $"DiTFastAttn's loss threshold δ; layer l may lose δ·(l+1)/L (default {DefaultThreshold.ToString(CultureInfo.InvariantCulture)})" };
-    readonly Option<int?> _window = new("--window-size", "--window_size") { Description = $"Window attention half-width in tokens (default {DefaultWindow})" };
-    readonly Option<string?> _coco = new("--coco-path", "--coco_path") { Description = "COCO captions JSON (or a text file, one caption per line) to calibrate on; default: the prompts themselves" };
+    readonly Option<int?> _calib = new("--n-calib", "--n_calib") { Description = $"Captions the plan is calibrated on [default: {DefaultCalib}]" };
+    readonly Option<double?> _threshold = new("--threshold") { Description = $"DiTFastAttn's loss threshold δ; layer l may lose δ·(l+1)/L [default: {DefaultThreshold.ToString(CultureInfo.InvariantCulture)}]" };
+    readonly Option<int?> _window = new("--window-size", "--window_size") { Description = $"Window attention half-width in tokens [default: {DefaultWindow}]" };
+    readonly Option<string?> _coco = new("--coco-path", "--coco_path") { Description = "COCO captions JSON (or a text file, one caption per line) to calibrate on [default: the prompts themselves]" };
     readonly Option<bool> _useCache = new("--use-cache", "--use_cache") { Description = "Follow the saved plan of these settings when there is one instead of calibrating" };
     readonly Option<string> _cacheDir = new("--fast-attn-cache-dir") { Description = "Folder of the DiTFastAttn plans", DefaultValueFactory = _ => "cache" };
 

@@ -12,22 +12,23 @@ public static partial class GenerateCommand
     public static Command Create()
     {
         var prompt = new Option<string[]>("--prompt", "-p") { Description = "Text prompt (repeat for several images)", Required = true, AllowMultipleArgumentsPerToken = false };
-        var negative = new Option<string>("--negative-prompt") { Description = "Negative prompt for classifier-free guidance", DefaultValueFactory = _ => "" };
-        var steps = NumberOptions.Int("--num-inference-steps", "Denoising steps (model default when unset)", "--steps");
-        var guidance = NumberOptions.Float("--guidance-scale", "Classifier-free guidance scale (model default when unset)");
-        var height = NumberOptions.Int("--height", "Image height in pixels (model default when unset)");
-        var width = NumberOptions.Int("--width", "Image width in pixels (model default when unset)");
+        var negative = new Option<string?>("--negative-prompt") { Description = "Negative prompt for classifier-free guidance (Flux: for --true-cfg-scale)" };
+        var steps = NumberOptions.Int("--num-inference-steps", "Denoising steps [default: the model's]", "--steps");
+        var guidance = NumberOptions.Float("--guidance-scale", "Classifier-free guidance scale [default: the model's]");
+        var height = NumberOptions.Int("--height", "Image height in pixels [default: the model's]");
+        var width = NumberOptions.Int("--width", "Image width in pixels [default: the model's]");
         var seed = new Option<ulong>("--seed") { Description = "Seed of the initial noise", DefaultValueFactory = _ => 42 };
         var perPrompt = new Option<int>("--num-images-per-prompt") { Description = "Images per prompt", DefaultValueFactory = _ => 1 };
-        var maxLen = NumberOptions.Int("--max-sequence-length", "Text tokens kept per prompt (model default when unset)");
-        var model = new Option<string?>("--model", "-m") { Description = "Diffusers pipeline folder (default: the embedded demo model)" };
+        var maxLen = NumberOptions.Int("--max-sequence-length", "Text tokens kept per prompt [default: the model's]");
+        var model = new Option<string?>("--model", "-m") { Description = "Diffusers pipeline folder [default: the demo model]" };
         var output = new Option<string>("--output", "-o") { Description = "PNG file to write (several images get _0, _1, ... before .png)", DefaultValueFactory = _ => "xdit-output.png" };
         var device = new Option<string>("--device") { Description = "cpu or cuda", DefaultValueFactory = _ => "cpu" };
-        var dtype = new Option<string?>("--dtype") { Description = "Activation dtype: f32, bf16 or f16 (backend default when unset)" };
+        var dtype = new Option<string?>("--dtype") { Description = "Activation dtype: f32, bf16 or f16 [default: the backend's]" };
         var latents = new Option<string?>("--latents") { Description = "safetensors file with the initial latents [B, C, h, w] (the tensor named initial_latents, latents or a fixture's in.latents, else the first by name)" };
         var quiet = new Option<bool>("--quiet", "-q") { Description = "Print nothing but errors" };
         var json = new Option<bool>("--json") { Description = "Print a machine-readable JSON summary instead of text" };
 
+        var call = new PipelineCallOptions();
         var parallel = new ParallelOptions();
         var caches = new StepCacheOptions();
         var fastAttn = new FastAttnOptions();
@@ -37,7 +38,7 @@ public static partial class GenerateCommand
         };
 
         var cmd = new Command("generate", "Draw images from text prompts and write PNG files");
-        foreach (var o in new Option[] { prompt, negative, steps, guidance, height, width, seed, perPrompt, maxLen, model, output, device, dtype, latents, quiet, json, cudaGraph }.Concat(parallel.All).Concat(caches.All).Concat(fastAttn.All))
+        foreach (var o in new Option[] { prompt, negative, steps, guidance, height, width, seed, perPrompt, maxLen, model, output, device, dtype, latents, quiet, json, cudaGraph }.Concat(call.All).Concat(parallel.All).Concat(caches.All).Concat(fastAttn.All))
             cmd.Options.Add(o);
 
         cmd.SetAction(parse => CliErrors.Run(() =>
@@ -45,7 +46,7 @@ public static partial class GenerateCommand
             var request = new GenerationRequest
             {
                 Prompts = parse.GetValue(prompt)!,
-                NegativePrompt = parse.GetValue(negative) ?? "",
+                NegativePrompt = parse.GetValue(negative),
                 NumInferenceSteps = parse.GetValue(steps),
                 GuidanceScale = parse.GetValue(guidance),
                 Height = parse.GetValue(height),
@@ -55,6 +56,7 @@ public static partial class GenerateCommand
                 MaxSequenceLength = parse.GetValue(maxLen),
                 Latents = parse.GetValue(latents) is { } lf ? ReadLatents(lf) : null,
             };
+            request = call.Apply(parse, request);
             request.Validate();
             var outPath = parse.GetValue(output)!;
             CheckWritable(outPath);

@@ -16,7 +16,7 @@ public static class LaunchCommand
         var nnodes = new Option<int>("--nnodes") { Description = "Nodes taking part", DefaultValueFactory = _ => 1 };
         var nodeRank = new Option<int>("--node-rank", "--node_rank") { Description = "This node's index (0 hosts the rendezvous store)", DefaultValueFactory = _ => 0 };
         var addr = new Option<string>("--master-addr", "--master_addr") { Description = "Address of node 0", DefaultValueFactory = _ => "127.0.0.1" };
-        var port = new Option<int?>("--master-port", "--master_port") { Description = "Port of the rendezvous store on node 0 (one node: a free port by default)" };
+        var port = new Option<int?>("--master-port", "--master_port") { Description = "Port of the rendezvous store on node 0 [default: a free port, one node only]" };
         var all = new Option<bool>("--all-ranks-output") { Description = "Relay every rank's output, not just rank 0's (errors are always relayed)" };
         var command = new Argument<string[]>("command") { Description = "The xdit command each rank runs, after --", Arity = ArgumentArity.ZeroOrMore };
 
@@ -45,7 +45,9 @@ public static class LaunchCommand
     /// the CLI runs inside another program, such as the test host).</summary>
     static (string Program, string[] Prefix) Self()
     {
-        var dll = typeof(LaunchCommand).Assembly.Location;
+        // beside the host's entry (not Assembly.Location, which is empty inside a single-file xdit; there the apphost
+        // branch below applies)
+        var dll = Path.Combine(AppContext.BaseDirectory, "xdit.dll");
         var exe = Environment.ProcessPath;
         var name = exe is null ? "" : Path.GetFileNameWithoutExtension(exe);
         if (name == "dotnet") return (exe!, [dll]);

@@ -6,13 +6,13 @@ namespace XDit.Cli.Commands;
 /// <summary>xDiT's parallel flags (dashes or underscores, as xDiT accepts both) and --world-size.</summary>
 public sealed class ParallelOptions
 {
-    readonly Option<int?> _world = Int("--world-size", "Ranks to run in this process (default: the product of the degrees)");
+    readonly Option<int?> _world = Int("--world-size", "Ranks to run in this process [default: the product of the degrees]");
     readonly Option<int> _dp = Degree("--data-parallel-degree", "Data parallel degree: prompts split across replicas");
     readonly Option<bool> _cfg = new("--use-cfg-parallel", "--use_cfg_parallel") { Description = "Run the two guidance branches on two ranks" };
     readonly Option<int> _ulysses = Degree("--ulysses-degree", "Ulysses sequence-parallel degree (must divide the heads)");
     readonly Option<int> _ring = Degree("--ring-degree", "Ring sequence-parallel degree");
     readonly Option<int> _pp = Degree("--pipefusion-parallel-degree", "PipeFusion stages (consecutive blocks per stage)");
-    readonly Option<int?> _patches = Int("--num-pipeline-patch", "PipeFusion patches per image (default: one per stage)");
+    readonly Option<int?> _patches = Int("--num-pipeline-patch", "PipeFusion patches per image [default: one per stage]");
     readonly Option<int> _warmup = new("--warmup-steps", "--warmup_steps") { Description = "PipeFusion steps on the full sequence before patches stream", DefaultValueFactory = _ => 1 };
     readonly Option<bool> _vae = new("--use-parallel-vae", "--use_parallel_vae") { Description = "Decode with the VAE split in row bands across ranks" };
 

@@ -14,11 +14,11 @@ public static class ServeCommand
 {
     public static Command Create()
     {
-        var model = new Option<string?>("--model", "-m") { Description = "Diffusers pipeline folder (default: the embedded demo model)" };
+        var model = new Option<string?>("--model", "-m") { Description = "Diffusers pipeline folder [default: the demo model]" };
         var device = new Option<string>("--device") { Description = "cpu or cuda", DefaultValueFactory = _ => "cpu" };
-        var dtype = new Option<string?>("--dtype") { Description = "Activation dtype: f32, bf16 or f16 (backend default when unset)" };
+        var dtype = new Option<string?>("--dtype") { Description = "Activation dtype: f32, bf16 or f16 [default: the backend's]" };
         var queueSize = new Option<int>("--queue-size") { Description = "Requests that may wait while one runs; more get 429", DefaultValueFactory = _ => 8 };
-        var host = new Option<string>("--host") { Description = "Address to listen on (loopback by default; 0.0.0.0 exposes the service)", DefaultValueFactory = _ => "127.0.0.1" };
+        var host = new Option<string>("--host") { Description = "Address to listen on (0.0.0.0 exposes the service)", DefaultValueFactory = _ => "127.0.0.1" };
         var port = new Option<int>("--port") { Description = "Port to listen on (0 picks a free one and prints it)", DefaultValueFactory = _ => 6000 };
         var parallel = new ParallelOptions();
 

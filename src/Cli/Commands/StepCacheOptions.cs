@@ -20,7 +20,7 @@ public sealed class StepCacheOptions
     readonly Option<bool> _fb = new("--use-fbcache", "--use_fbcache") { Description = "First-Block-Cache: skip blocks 1.. on steps whose first-block residual barely changed" };
     readonly Option<double?> _threshold = new("--cache-threshold", "--cache_threshold", "--rel-l1-thresh", "--rel_l1_thresh")
     {
-        Description = $"Relative-L1 threshold of the step cache (default {DefaultThreshold.ToString(CultureInfo.InvariantCulture)}; 0 never skips)",
+        Description = $"Relative-L1 threshold of the step cache; 0 never skips [default: {DefaultThreshold.ToString(CultureInfo.InvariantCulture)}]",
     };
 
     public IEnumerable<Option> All => new Option[] { _tea, _fb, _threshold };

@@ -16,7 +16,7 @@ public static class TokenizeCommand
     {
         var dir = new Argument<string>("dir") { Description = "a tokenizer folder or a diffusers pipeline folder with tokenizer*/ subfolders" };
         var prompt = new Option<string>("--prompt", "-p") { Description = "Text to tokenize", Required = true };
-        var maxLength = new Option<int?>("--max-length") { Description = "Length to report truncation against (default: each tokenizer's model_max_length)" };
+        var maxLength = new Option<int?>("--max-length") { Description = "Length to report truncation against [default: each tokenizer's model_max_length]" };
         var json = new Option<bool>("--json") { Description = "Print one JSON object instead of text" };
         var command = new Command("tokenize", "Show the token ids each tokenizer of a pipeline gives for a prompt");
         command.Arguments.Add(dir);

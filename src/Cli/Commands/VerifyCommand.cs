@@ -12,8 +12,8 @@ public static class VerifyCommand
     {
         var dir = new Argument<string>("dir") { Description = "fixture folder (meta.json, io.safetensors, config and weights)" };
         var device = new Option<string>("--device") { Description = "cpu or cuda", DefaultValueFactory = _ => "cpu" };
-        var dtype = new Option<string?>("--dtype") { Description = "f32, bf16 or f16 (backend default when unset)" };
-        var tolerance = new Option<double?>("--tolerance") { Description = "bound on ‖out − ref‖/‖ref‖ (default 1e-4 f32, 2e-2 bf16, 5e-3 f16)" };
+        var dtype = new Option<string?>("--dtype") { Description = "f32, bf16 or f16 [default: the backend's]" };
+        var tolerance = new Option<double?>("--tolerance") { Description = "bound on ‖out − ref‖/‖ref‖ [default: 1e-4 f32, 2e-2 bf16, 5e-3 f16]" };
         var cmd = new Command("verify", "Run a golden fixture and compare every output with the reference");
         cmd.Arguments.Add(dir);
         cmd.Options.Add(device);

@@ -29,13 +29,26 @@ public static class BackendFactory
             int ordinal = 0;
             if (d.Length > 5 && !int.TryParse(d[5..], out ordinal))
                 throw new ArgumentException($"unknown device '{device}' (expected cpu, cuda or cuda:N)");
-            // One clear line when the driver or a toolkit library is missing; the CPU path keeps working.
-            if (!CudaLibraries.TryLoad(out var problem))
-                throw new NotSupportedException($"--device {device}: {problem}");
+            // One short line when the driver or a toolkit library is missing, with the ways forward; the CPU path keeps
+            // working. `xdit info` lists each library and where it was looked for.
+            if (!CudaLibraries.TryLoad(out _))
+                throw new NotSupportedException(Unavailable(device));
             if (dtype is not (null or DType.BF16 or DType.F16 or DType.F32))
                 throw new NotSupportedException($"the CUDA backend keeps activations in bf16, f16 or f32, not {dtype}");
             return new CudaOps(ordinal, dtype ?? DType.BF16);
         }
         throw new ArgumentException($"unknown device '{device}' (expected cpu, cuda or cuda:N)");
+    }
+
+    /// <summary>Why --device cuda cannot start here, in one line: the libraries missing (no driver at all, or which
+    /// toolkit libraries), then the ways forward: the CPU, `xdit info`, the CPU emulator of the CUDA libraries.</summary>
+    static string Unavailable(string device)
+    {
+        var missing = CudaLibraries.Required.Select(CudaLibraries.Load).Where(s => !s.Found).Select(s => s.Spec).ToList();
+        var what = missing.Count > 0 && missing[0] == CudaLibraries.Required[0]
+            ? $"no NVIDIA driver here ({missing[0].Candidates[0]} not found)"
+            : $"{string.Join(", ", missing.Select(s => s.Candidates[0]))} not found (CUDA toolkit libraries; LD_LIBRARY_PATH)";
+        return $"--device {device}: {what}. Use --device cpu; `xdit info` shows what was found; "
+            + $"the CUDA backend also runs on its CPU emulator (native/emu/build.sh DIR, then {CudaLibraries.LibraryDirVariable}=DIR)";
     }
 }

@@ -132,7 +132,7 @@ public static class OpBenchmarks
     public static BenchResult DenoiseStep(TextToImagePipeline pipeline, int steps)
     {
         var times = new List<double>();
-        void OnProgress(object? _, PipelineProgress p) => times.Add(p.StepTime.TotalMilliseconds);
+        void OnProgress(object? _, PipelineProgress p) { if (p.Stage == "denoise") times.Add(p.StepTime.TotalMilliseconds); }
         pipeline.Progress += OnProgress;
         try { pipeline.Generate(new GenerationRequest { Prompts = new[] { "a red circle on a blue background" }, NumInferenceSteps = steps }); }
         finally { pipeline.Progress -= OnProgress; }

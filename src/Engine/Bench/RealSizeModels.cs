@@ -52,18 +52,29 @@ public static class RealSizeModels
 
     public static IReadOnlyList<string> Names { get; } = ["pixart-xl-2-1024", "sd3-medium", "flux-dev", "pixart-tiny", "sd3-tiny", "flux-tiny"];
 
+    /// <summary>Short names for the real sizes: pixart, sd3, flux.</summary>
+    public static string Resolve(string name) => name.Trim().ToLowerInvariant() switch
+    {
+        "pixart" => "pixart-xl-2-1024",
+        "sd3" => "sd3-medium",
+        "flux" => "flux-dev",
+        var n => n,
+    };
+
     /// <summary>The workload of <paramref name="name"/> with random <paramref name="weights"/>: unless told otherwise,
     /// a square latent of the model's trained size (1024 px) and the text tokens and batch rows of the published
-    /// timings (PixArt 120 tokens and SD3 333, 2 rows; Flux 512 tokens, 1 row).</summary>
-    public static IStepWorkload Workload(string name, DType weights, int? latentSize = null, int? textTokens = null, int? rows = null)
+    /// timings (PixArt 120 tokens and SD3 333, 2 rows; Flux 512 tokens, 1 row). <paramref name="shapeOnlyWeights"/>:
+    /// weights with a shape and no values (<see cref="RandomCheckpoint.ShapeOnly"/>), for the emulator's no-exec device.</summary>
+    public static IStepWorkload Workload(string name, DType weights, int? latentSize = null, int? textTokens = null, int? rows = null, bool shapeOnlyWeights = false)
     {
-        string source = $"{name} with random {OpBenchmarks.DTypeName(weights)} weights";
+        name = Resolve(name);
+        string source = $"{name} with {(shapeOnlyWeights ? "shape-only" : "random")} {OpBenchmarks.DTypeName(weights)} weights";
         switch (name)
         {
             case "pixart-xl-2-1024" or "pixart-tiny":
             {
                 var config = name == "pixart-tiny" ? PixArtTiny : PixArtXl2_1024;
-                return new PixArtStepWorkload(config, source, ops => PixArtTransformer.Load(config, new RandomCheckpoint(name, weights), ops),
+                return new PixArtStepWorkload(config, source, ops => PixArtTransformer.Load(config, new RandomCheckpoint(name, weights) { ShapeOnly = shapeOnlyWeights }, ops),
                     latentSize ?? config.SampleSize, textTokens ?? 120, rows ?? 2);
             }
             case "sd3-medium" or "sd3-tiny":
@@ -71,14 +82,14 @@ public static class RealSizeModels
                 var config = name == "sd3-tiny" ? SD3Tiny : SD3Medium;
                 // no qk-norm weights, as in SD3-medium's checkpoint (the loader probes for them)
                 var checkpoint = new RandomCheckpoint(name, weights, contains: n => !n.Contains(".norm_q.") && !n.Contains(".norm_k.")
-                    && !n.Contains(".norm_added_q.") && !n.Contains(".norm_added_k."));
+                    && !n.Contains(".norm_added_q.") && !n.Contains(".norm_added_k.")) { ShapeOnly = shapeOnlyWeights };
                 return new SD3StepWorkload(config, source, ops => SD3Transformer.Load(config, checkpoint, ops), latentSize ?? config.SampleSize,
                     textTokens ?? 333, rows ?? 2);
             }
             case "flux-dev" or "flux-tiny":
             {
                 var config = name == "flux-tiny" ? FluxTiny : FluxDev;
-                return new FluxStepWorkload(config, source, ops => FluxTransformer.Load(config, new RandomCheckpoint(name, weights), ops),
+                return new FluxStepWorkload(config, source, ops => FluxTransformer.Load(config, new RandomCheckpoint(name, weights) { ShapeOnly = shapeOnlyWeights }, ops),
                     latentSize ?? (name == "flux-tiny" ? 8 : 128), textTokens ?? 512, rows ?? 1);
             }
             default: throw new ArgumentException($"unknown real-size model '{name}' (known: {string.Join(", ", Names)})");

@@ -29,6 +29,11 @@ public sealed class DenoiseJob
     /// <summary>Turns model output rows [Rows, OutChannels, S] into the noise prediction [Batch, Channels, S] for
     /// any spatial size S (a whole latent or one patch). Arguments: output, noise, S.</summary>
     public required Action<float[], float[], int> Combine { get; init; }
+    /// <summary>Guidance that needs another look at the whole latent after <see cref="Combine"/>, or null: called each
+    /// step with (ops, step index, latents before the step, model output rows, noise), it may run the model again
+    /// and adjusts the noise prediction in place (SD3.5's skip-layer guidance). Loops that step patches of the latent
+    /// (PipeFusion) refuse a job that has it.</summary>
+    public Action<IOps, int, float[], float[], float[]>? ExtraGuidance { get; init; }
 
     public int Rows => Cfg ? 2 * Batch : Batch;
     public int LatentSize => (int)Shape.Product(LatentShape);
@@ -58,7 +63,9 @@ public sealed class StandardDenoiseLoop(IDenoiseExecutor executor) : IDenoiseLoo
             using var x = ops.FromHost(input, rowShape);
             var inputs = job.BuildInputs(ops, x, i);
             using var output = Executor.Predict(ops, job.Model, inputs, i);
-            job.Combine(ops.ToHost(output), noise, SpatialSize(job));
+            var rows = ops.ToHost(output);
+            job.Combine(rows, noise, SpatialSize(job));
+            job.ExtraGuidance?.Invoke(ops, i, job.Latents, rows, noise);
             job.Scheduler.Step(noise, i, job.Latents);
             progress?.Report(new Pipelines.PipelineProgress("denoise", i + 1, timesteps.Length, sw.Elapsed));
         }

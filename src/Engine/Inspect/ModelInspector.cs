@@ -55,9 +55,20 @@ public static class ModelInspector
     }
 
     /// <summary>Tensors per component (name, dtype, shape), then a table of parameters and bytes with totals.</summary>
-    public static void Print(ModelInspection m, TextWriter o)
+    /// <summary>The summary first (what the path is, then tensors, parameters and bytes per component and in total);
+    /// with <paramref name="listTensors"/>, then each component's weights file and every tensor (name, dtype, shape).</summary>
+    public static void Print(ModelInspection m, TextWriter o, bool listTensors = false)
     {
         o.WriteLine($"{m.Path}: {m.Description}");
+        o.WriteLine();
+        var rows = m.Components.Select(c => (c.Name, Tensors: (long)c.Tensors.Count, c.Parameters, c.Bytes)).ToList();
+        if (rows.Count > 1) rows.Add(("total", rows.Sum(r => r.Tensors), m.Parameters, m.Bytes));
+        int w = Math.Max("component".Length, rows.Max(r => r.Name.Length));
+        o.WriteLine($"{"component".PadRight(w)}  {"tensors",8}  {"parameters",14}  {"bytes",14}");
+        foreach (var r in rows)
+            o.WriteLine($"{r.Name.PadRight(w)}  {r.Tensors,8}  {N(r.Parameters),14}  {N(r.Bytes),14}  ({ByteSize.Format(r.Bytes)})");
+        if (!listTensors) return;
+
         foreach (var c in m.Components)
         {
             o.WriteLine();
@@ -66,14 +77,6 @@ public static class ModelInspector
             foreach (var t in c.Tensors)
                 o.WriteLine($"  {t.Name.PadRight(nameWidth)}  {t.DType,-4}  {Shape.Format(t.Shape)}");
         }
-
-        o.WriteLine();
-        var rows = m.Components.Select(c => (c.Name, Tensors: (long)c.Tensors.Count, c.Parameters, c.Bytes)).ToList();
-        if (rows.Count > 1) rows.Add(("total", rows.Sum(r => r.Tensors), m.Parameters, m.Bytes));
-        int w = Math.Max("component".Length, rows.Max(r => r.Name.Length));
-        o.WriteLine($"{"component".PadRight(w)}  {"tensors",8}  {"parameters",14}  {"bytes",14}");
-        foreach (var r in rows)
-            o.WriteLine($"{r.Name.PadRight(w)}  {r.Tensors,8}  {N(r.Parameters),14}  {N(r.Bytes),14}  ({ByteSize.Format(r.Bytes)})");
     }
 
     static string N(long x) => x.ToString("N0", CultureInfo.InvariantCulture);

@@ -66,6 +66,9 @@ public sealed class PipeFusionLoop : IDenoiseLoop
 
     public void Run(IOps ops, DenoiseJob job, IProgress<PipelineProgress>? progress)
     {
+        // Every rank holds the same job, so all refuse together, before any communication.
+        if (job.ExtraGuidance is not null)
+            throw new NotSupportedException("PipeFusion steps patches of the latent, and this generation's extra guidance (skip-layer guidance) needs a pass over the whole latent each step: leave out --pipefusion-parallel-degree or --skip-guidance-layers");
         var run = new RunState(this, ops, job);
         run.Execute(progress);
     }

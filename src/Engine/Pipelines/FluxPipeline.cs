@@ -17,7 +17,9 @@ namespace XDit.Engine.Pipelines;
 /// latents packed into 2×2-patch tokens with (row, col) position ids, flow-match Euler on the sigmas
 /// linspace(1, 1/n, n) shifted by μ from the image token count, σ given as the timestep (the model multiplies by
 /// 1000). Guidance-distilled: the guidance scale goes into the guidance embedder when the transformer has one (dev);
-/// schnell has none and ignores it. No classifier-free guidance (diffusers' optional "true CFG" is not implemented).
+/// schnell has none and ignores it. diffusers' "true CFG": with true_cfg_scale above 1 and a negative prompt, the
+/// transformer also runs on the negative prompt (as [negative; positive] rows of one pass, which CFG parallelism can
+/// split) and noise = neg + true_cfg_scale·(pos − neg).
 /// Given initial latents (<see cref="GenerationRequest.Latents"/>) are unpacked [B, C, h, w] like the other pipelines';
 /// they are packed here.
 /// </summary>
@@ -87,28 +89,34 @@ public sealed class FluxPipeline : TextToImagePipeline
 
     protected override GenerationResult Run(GenerationRequest request, IProgress<PipelineProgress>? progress)
     {
-        var timings = new StageTimings();
+        var timings = TimingsReportedTo(progress);
         int steps = request.NumInferenceSteps ?? DefaultSteps;
         float guidance = request.GuidanceScale ?? DefaultGuidanceScale;
         int maxT5 = request.MaxSequenceLength ?? 512;
         if (maxT5 > MaxT5Length) throw new ArgumentException($"max sequence length {maxT5} is above {MaxT5Length}, the most Flux accepts");
+        RefuseSD3Options(request, "Flux");
+        if (request.UseResolutionBinning == true) throw new ArgumentException("resolution binning is a PixArt option");
         var (height, width) = CheckSize(request);
         int batch = request.Prompts.Count * request.NumImagesPerPrompt;
         int f = _vae.Config.SpatialFactor, c = _vae.Config.LatentChannels;
         int h = height / f, w = width / f, tokens = (h / 2) * (w / 2), features = 4 * c;
+        float trueCfgScale = request.TrueCfgScale ?? 1f;
+        bool trueCfg = trueCfgScale > 1f && request.NegativePrompt is not null;
+        if (trueCfgScale > 1f && !trueCfg)
+            RaiseWarning($"true_cfg_scale {trueCfgScale} needs a negative prompt; without one true CFG stays off, as in diffusers");
 
         // ---- encode ----
         var sw = Stopwatch.StartNew();
         var texts = PromptRows.Positive(request);
-        var (context, pooled) = EncodePrompts(texts, maxT5);
+        var (context, pooled) = trueCfg ? EncodeWithNegative(texts, request.NegativePrompt!, maxT5) : EncodePrompts(texts, maxT5);
         using var contextT = context;
         using var pooledT = pooled;
         using var imgIds = UploadF32(FluxLatents.ImageIds(h, w), tokens, 3);
         using var txtIds = UploadF32(new float[contextT.Dim(1) * 3], contextT.Dim(1), 3);
         if (Trace is { } trace)
         {
-            trace.AddRows(Ops, "prompt_embeds", contextT, 0, batch);
-            trace.AddRows(Ops, "pooled_prompt_embeds", pooledT, 0, batch);
+            trace.AddGuided(Ops, "prompt_embeds", contextT, trueCfg);
+            trace.AddGuided(Ops, "pooled_prompt_embeds", pooledT, trueCfg);
             trace.Add("text_ids", new float[contextT.Dim(1) * 3], contextT.Dim(1), 3);
         }
         timings.Add("encode", sw.Elapsed);
@@ -118,7 +126,6 @@ public sealed class FluxPipeline : TextToImagePipeline
         var sigmas = NoiseSchedules.NumpyLinspace(1.0, 1.0 / steps, steps).Select(s => (float)s).ToArray();
         double mu = _scheduler.CalculateMu(tokens);   // used only when the scheduler shifts dynamically (dev)
         _scheduler.SetTimesteps(steps, mu, sigmas);
-        float[]? guidanceRows = UsesGuidanceEmbedding ? Enumerable.Repeat(guidance, batch).ToArray() : null;
         var job = new DenoiseJob
         {
             Model = _transformer,
@@ -127,7 +134,7 @@ public sealed class FluxPipeline : TextToImagePipeline
             Latents = FluxLatents.Pack(InitialLatents(request, batch, c, h, w, _scheduler.InitNoiseSigma), batch, c, h, w),
             Batch = batch,
             LatentShape = new[] { tokens, features },
-            Cfg = false,
+            Cfg = trueCfg,
             BuildInputs = (ops, x, i) => new DitInputs
             {
                 HiddenStates = x,
@@ -135,12 +142,13 @@ public sealed class FluxPipeline : TextToImagePipeline
                 PooledProjections = pooledT,
                 // diffusers passes (σ·1000 in float32) / 1000; the model scales by 1000 again.
                 Timestep = TimestepRows(_scheduler.Timesteps[i] / 1000f, x.Dim(0)),
-                Guidance = guidanceRows,
+                Guidance = UsesGuidanceEmbedding ? Enumerable.Repeat(guidance, x.Dim(0)).ToArray() : null,
                 ImgIds = imgIds,
                 TxtIds = txtIds,
             },
-            // One pass, no guidance to combine: the packed velocity is the noise prediction as it is.
-            Combine = (output, noise, spatial) => Array.Copy(output, noise, (long)batch * spatial),
+            // Without true CFG the packed velocity is the noise prediction as it is; with it, neg + s·(pos − neg).
+            Combine = trueCfg ? GuidedCombine(batch, true, trueCfgScale, 1, 1)
+                : (output, noise, spatial) => Array.Copy(output, noise, (long)batch * spatial),
         };
         Loop.Run(Ops, job, progress);
         Trace?.Add("latents", job.Latents, batch, tokens, features);
@@ -153,13 +161,26 @@ public sealed class FluxPipeline : TextToImagePipeline
         return new GenerationResult(images, timings, _scheduler.Timesteps.Length, height, width, request.Seed);
     }
 
+    /// <summary>[negative; positive] rows for true CFG: the negative prompt encoded first, so that a trace keeps
+    /// the prompt's token ids.</summary>
+    (Tensor Context, Tensor Pooled) EncodeWithNegative(List<string> positive, string negative, int maxT5)
+    {
+        var (nc, np) = EncodePrompts(Enumerable.Repeat(negative, positive.Count).ToList(), maxT5);
+        using (nc) using (np)
+        {
+            var (pc, pp) = EncodePrompts(positive, maxT5);
+            using (pc) using (pp)
+                return (Ops.Concat(0, nc, pc), Ops.Concat(0, np, pp));
+        }
+    }
+
     /// <summary>encoder_hidden_states [R, maxT5Length, joint_attention_dim] from T5 (no mask) and
     /// pooled_projections [R, CLIP width] (CLIP's pooler output at the EOS token, no projection).</summary>
     public (Tensor Context, Tensor Pooled) EncodePrompts(IReadOnlyList<string> texts, int maxT5Length)
     {
         int rows = texts.Count;
         var tokClip = _clipTokenizer.Encode(texts, ClipLength);
-        ReportTruncation(tokClip, texts);
+        ReportTruncation(tokClip, texts, _clipTokenizer, ClipTruncationReason(ClipLength));
         Trace?.AddTokens("input_ids_1", null, tokClip, cfg: false);
         Tensor pooled;
         using (var clipOut = _clip.Encode(Ops, tokClip.Ids, rows, tokClip.Length))
@@ -167,7 +188,7 @@ public sealed class FluxPipeline : TextToImagePipeline
         try
         {
             var tokT5 = _t5Tokenizer.Encode(texts, maxT5Length);
-            ReportTruncation(tokT5, texts);
+            ReportTruncation(tokT5, texts, _t5Tokenizer);
             Trace?.AddTokens("input_ids_2", null, tokT5, cfg: false);
             return (_t5.Encode(Ops, tokT5.Ids, null, rows, tokT5.Length), pooled);
         }

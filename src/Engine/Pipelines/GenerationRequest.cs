@@ -7,7 +7,9 @@ namespace XDit.Engine.Pipelines;
 public sealed record GenerationRequest
 {
     public required IReadOnlyList<string> Prompts { get; init; }
-    public string NegativePrompt { get; init; } = "";
+    /// <summary>null when none is given (diffusers' None): the guided pipelines then use "", and Flux's true CFG
+    /// stays off.</summary>
+    public string? NegativePrompt { get; init; }
     public int? NumInferenceSteps { get; init; }
     public float? GuidanceScale { get; init; }
     public int? Height { get; init; }
@@ -17,6 +19,32 @@ public sealed record GenerationRequest
     public int? MaxSequenceLength { get; init; }
     /// <summary>Initial latents [B, C, h, w] (already scaled by the scheduler's init sigma) instead of seeded noise.</summary>
     public float[]? Latents { get; init; }
+
+    /// <summary>SD3: the prompts for CLIP-G (prompt_2) and T5 (prompt_3), one per prompt; null or an empty text
+    /// takes the prompt itself, as diffusers' <c>prompt_2 or prompt</c>.</summary>
+    public IReadOnlyList<string>? Prompts2 { get; init; }
+    public IReadOnlyList<string>? Prompts3 { get; init; }
+    /// <summary>SD3: the negative prompts for CLIP-G and T5; null or empty takes <see cref="NegativePrompt"/>.</summary>
+    public string? NegativePrompt2 { get; init; }
+    public string? NegativePrompt3 { get; init; }
+    /// <summary>SD3: CLIP layers skipped from the end (diffusers' clip_skip): the prompt's CLIP features are
+    /// hidden_states[−(clip_skip + 2)] instead of the penultimate layer's. diffusers applies it to the prompt only,
+    /// never to the negative prompt.</summary>
+    public int? ClipSkip { get; init; }
+    /// <summary>SD3.5's skip-layer guidance: the transformer blocks left out of the extra pass (diffusers'
+    /// skip_guidance_layers, e.g. 7, 8, 9 for SD3.5-medium); null turns it off. Needs classifier-free guidance.</summary>
+    public IReadOnlyList<int>? SkipGuidanceLayers { get; init; }
+    public float SkipLayerGuidanceScale { get; init; } = 2.8f;
+    /// <summary>The pass runs on steps i with start·n &lt; i &lt; stop·n (n steps), as diffusers.</summary>
+    public double SkipLayerGuidanceStart { get; init; } = 0.01;
+    public double SkipLayerGuidanceStop { get; init; } = 0.2;
+    /// <summary>Flux's true classifier-free guidance: above 1, with a <see cref="NegativePrompt"/>, the transformer
+    /// also runs on the negative prompt and noise = neg + scale·(pos − neg). diffusers' default is 1 (off).</summary>
+    public float? TrueCfgScale { get; init; }
+    /// <summary>PixArt's use_resolution_binning: generate at the closest size of the model's aspect-ratio table, then
+    /// resize and centre-crop to the asked size. null: on where the model's sample_size has a table (diffusers'
+    /// default, true); false: off; true: required (refused where there is no table, as diffusers).</summary>
+    public bool? UseResolutionBinning { get; init; }
 
     /// <summary>Index of this request's first image in a larger batch split across data-parallel ranks, so each
     /// rank draws the same initial noise a single rank would have drawn for those images.</summary>
@@ -28,10 +56,26 @@ public sealed record GenerationRequest
     public void Validate()
     {
         if (Prompts.Count == 0) throw new ArgumentException("at least one prompt is needed");
+        for (int i = 0; i < Prompts.Count; i++)
+            if (string.IsNullOrWhiteSpace(Prompts[i]))
+                throw new ArgumentException((Prompts.Count == 1 ? "the prompt" : $"prompt {i + 1} of {Prompts.Count}")
+                    + $" is {(Prompts[i] is { Length: > 0 } ? "blank" : "empty")}: say what to draw, e.g. \"a red circle on a blue background\"");
         if (NumInferenceSteps is < 1) throw new ArgumentException($"steps must be at least 1, got {NumInferenceSteps}");
         if (GuidanceScale is { } g && !float.IsFinite(g)) throw new ArgumentException($"guidance scale must be a finite number, got {g}");
         if (NumImagesPerPrompt < 1) throw new ArgumentException($"images per prompt must be at least 1, got {NumImagesPerPrompt}");
         if (Height is < 1 || Width is < 1) throw new ArgumentException($"height and width must be positive, got {Height}x{Width}");
         if (MaxSequenceLength is < 1) throw new ArgumentException($"max sequence length must be at least 1, got {MaxSequenceLength}");
+        if (Prompts2 is { } p2 && p2.Count != Prompts.Count) throw new ArgumentException($"prompt_2 gives {p2.Count} texts for {Prompts.Count} prompts: give one per prompt");
+        if (Prompts3 is { } p3 && p3.Count != Prompts.Count) throw new ArgumentException($"prompt_3 gives {p3.Count} texts for {Prompts.Count} prompts: give one per prompt");
+        if (ClipSkip is < 0) throw new ArgumentException($"clip_skip must be 0 or more, got {ClipSkip}");
+        if (TrueCfgScale is { } t && !float.IsFinite(t)) throw new ArgumentException($"true_cfg_scale must be a finite number, got {t}");
+        if (SkipGuidanceLayers is { } layers)
+        {
+            if (layers.Count == 0) throw new ArgumentException("skip_guidance_layers is empty: name at least one transformer block, or leave it out");
+            if (layers.Any(l => l < 0)) throw new ArgumentException($"skip_guidance_layers holds {string.Join(", ", layers.Where(l => l < 0))}: block indices start at 0");
+            if (!float.IsFinite(SkipLayerGuidanceScale)) throw new ArgumentException($"skip_layer_guidance_scale must be a finite number, got {SkipLayerGuidanceScale}");
+            if (!(SkipLayerGuidanceStart >= 0 && SkipLayerGuidanceStart <= SkipLayerGuidanceStop && SkipLayerGuidanceStop <= 1))
+                throw new ArgumentException($"skip-layer guidance needs 0 ≤ start ≤ stop ≤ 1, got start {SkipLayerGuidanceStart}, stop {SkipLayerGuidanceStop}");
+        }
     }
 }

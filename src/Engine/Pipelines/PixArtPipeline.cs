@@ -13,8 +13,10 @@ namespace XDit.Engine.Pipelines;
 
 /// <summary>
 /// PixArtAlphaPipeline / PixArtSigmaPipeline: T5 text encoding (prompt and negative prompt), DPM-Solver++ denoising
-/// with classifier-free guidance on the batch [negative; positive], AutoencoderKL decoding. Follows diffusers'
-/// pipeline except resolution binning (the asked size is used as it is).
+/// with classifier-free guidance on the batch [negative; positive], AutoencoderKL decoding. Resolution binning as
+/// diffusers (<see cref="GenerationRequest.UseResolutionBinning"/>, on by default where the model's sample_size has a
+/// table): the picture is generated at the closest size of <see cref="AspectRatioBins"/>, then resized and
+/// centre-cropped to the asked size.
 /// </summary>
 public sealed class PixArtPipeline : TextToImagePipeline
 {
@@ -56,10 +58,15 @@ public sealed class PixArtPipeline : TextToImagePipeline
 
     protected override GenerationResult Run(GenerationRequest request, IProgress<PipelineProgress>? progress)
     {
-        var timings = new StageTimings();
+        var timings = TimingsReportedTo(progress);
         int steps = request.NumInferenceSteps ?? DefaultSteps;
         float guidance = request.GuidanceScale ?? DefaultGuidanceScale;
-        var (height, width) = CheckSize(request);
+        RefuseSD3Options(request, "PixArt");
+        if (request.TrueCfgScale is not null) throw new ArgumentException("true_cfg_scale is a Flux option; PixArt guides with guidance_scale");
+        var (askedHeight, askedWidth) = (request.Height ?? DefaultSize, request.Width ?? DefaultSize);
+        var bins = BinsFor(request);
+        var binned = GenerationSize(request);
+        var (height, width) = CheckSize(request with { Height = binned.Height, Width = binned.Width });
         int batch = request.Prompts.Count * request.NumImagesPerPrompt;
         bool cfg = guidance > 1f;
         int f = _vae.Config.SpatialFactor, c = _transformer.Config.InChannels;
@@ -67,9 +74,10 @@ public sealed class PixArtPipeline : TextToImagePipeline
 
         // ---- encode ----
         var sw = Stopwatch.StartNew();
-        var texts = PromptRows.WithNegative(request, cfg);
-        var tokens = _tokenizer.Encode(texts.Select(PrepareText).ToList(), MaxLength(request));
-        ReportTruncation(tokens, texts);
+        var texts = PromptRows.WithNegative(request, cfg).Select(PrepareText).ToList();
+        var tokens = _tokenizer.Encode(texts, MaxLength(request));
+        ReportTruncation(tokens, texts, _tokenizer);
+        ReportUnknownWords(_tokenizer, texts);
         Trace?.AddTokens("input_ids", "attention_mask", tokens, cfg);
         using var textStates = _textEncoder.Encode(Ops, tokens.Ids, tokens.Mask, tokens.Batch, tokens.Length);
         Trace?.AddGuided(Ops, "prompt_embeds", textStates, cfg);
@@ -111,9 +119,29 @@ public sealed class PixArtPipeline : TextToImagePipeline
 
         // ---- decode ----
         sw.Restart();
-        var images = Decode(_vae, latents, batch, c, h, w);
+        var images = Decode(_vae, latents, batch, c, h, w, bins is null ? null : (askedHeight, askedWidth));
         timings.Add("decode", sw.Elapsed);
-        return new GenerationResult(images, timings, _scheduler.Timesteps.Length, height, width, request.Seed);
+        return new GenerationResult(images, timings, _scheduler.Timesteps.Length, images[0].Height, images[0].Width, request.Seed);
+    }
+
+    /// <summary>The aspect-ratio table the request is binned with, or null when binning is off: asked off, or left
+    /// to the default on a model whose sample_size diffusers has no table for (the tiny test models).</summary>
+    IReadOnlyList<AspectRatioBins.Bin>? BinsFor(GenerationRequest r)
+    {
+        if (r.UseResolutionBinning == false) return null;
+        var bins = AspectRatioBins.ForSampleSize(_transformer.Config.SampleSize, _isSigma);
+        if (bins is null && r.UseResolutionBinning == true)
+            throw new ArgumentException($"{Index.Dir}: resolution binning has no aspect-ratio table for the transformer's sample_size {_transformer.Config.SampleSize} " +
+                $"(diffusers has them for 32, 64, 128{(_isSigma ? " and 256" : "")}); turn it off (--no-resolution-binning)");
+        return bins;
+    }
+
+    /// <summary>The size the transformer runs at for a request: the binned size when binning applies, else the asked
+    /// one (what <see cref="GenerationRequest.Latents"/> must match).</summary>
+    public (int Height, int Width) GenerationSize(GenerationRequest r)
+    {
+        int height = r.Height ?? DefaultSize, width = r.Width ?? DefaultSize;
+        return BinsFor(r) is { } bins ? AspectRatioBins.Classify(height, width, bins) : (height, width);
     }
 
     /// <summary>diffusers without bs4/ftfy (clean_caption off): the prompt is lower-cased and stripped.</summary>

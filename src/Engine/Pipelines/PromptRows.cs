@@ -8,8 +8,15 @@ static class PromptRows
         => r.Prompts.SelectMany(p => Enumerable.Repeat(p, r.NumImagesPerPrompt)).ToList();
 
     public static List<string> WithNegative(GenerationRequest r, bool cfg)
-    {
-        var positive = Positive(r);
-        return cfg ? Enumerable.Repeat(r.NegativePrompt, positive.Count).Concat(positive).ToList() : positive;
-    }
+        => WithNegative(Positive(r), r.NegativePrompt ?? "", cfg);
+
+    /// <summary>[negative × rows; positive rows] under guidance, else the positive rows alone.</summary>
+    public static List<string> WithNegative(List<string> positive, string negative, bool cfg)
+        => cfg ? Enumerable.Repeat(negative, positive.Count).Concat(positive).ToList() : positive;
+
+    /// <summary>Per-prompt texts for another encoder (SD3's prompt_2/prompt_3) repeated as <see cref="Positive"/>
+    /// repeats the prompts; a missing or empty text falls back to its prompt (diffusers' <c>prompt_2 or prompt</c>).</summary>
+    public static List<string> Positive(GenerationRequest r, IReadOnlyList<string>? alternatives)
+        => r.Prompts.Select((p, i) => alternatives is { } a && !string.IsNullOrEmpty(a[i]) ? a[i] : p)
+            .SelectMany(p => Enumerable.Repeat(p, r.NumImagesPerPrompt)).ToList();
 }

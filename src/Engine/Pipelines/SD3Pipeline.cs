@@ -17,8 +17,8 @@ namespace XDit.Engine.Pipelines;
 /// the T5 width, then the T5 tokens after them; pooled = both projected EOS embeddings), flow-match Euler with
 /// classifier-free guidance on [negative; positive] rows when the scale is above 1, VAE decode of
 /// latents / scaling_factor + shift_factor. text_encoder_3 may be absent (model_index.json [null, null]): its tokens
-/// are then zeros, 77 of them (the CLIP length), as diffusers does. Skip-layer guidance and IP adapters are not
-/// implemented.
+/// are then zeros, max_sequence_length of them, as diffusers does. prompt_2/prompt_3 and their negatives, clip_skip
+/// and SD3.5's skip-layer guidance (<see cref="SkipLayerGuidance"/>) as diffusers; IP adapters are not implemented.
 /// </summary>
 public sealed class SD3Pipeline : TextToImagePipeline
 {
@@ -93,21 +93,27 @@ public sealed class SD3Pipeline : TextToImagePipeline
 
     protected override GenerationResult Run(GenerationRequest request, IProgress<PipelineProgress>? progress)
     {
-        var timings = new StageTimings();
+        var timings = TimingsReportedTo(progress);
         int steps = request.NumInferenceSteps ?? DefaultSteps;
         float guidance = request.GuidanceScale ?? DefaultGuidanceScale;
         int maxT5 = request.MaxSequenceLength ?? 256;
         if (maxT5 > MaxT5Length) throw new ArgumentException($"max sequence length {maxT5} is above {MaxT5Length}, the most SD3 accepts");
+        RefuseOtherPipelinesOptions(request);
         var (height, width) = CheckSize(request);
         int batch = request.Prompts.Count * request.NumImagesPerPrompt;
         bool cfg = guidance > 1f;
         int f = _vae.Config.SpatialFactor, c = _transformer.Config.InChannels, p = _transformer.Config.PatchSize;
         int h = height / f, w = width / f;
+        var slg = request.SkipGuidanceLayers is { } layers
+            ? new SkipLayerGuidance(layers, request.SkipLayerGuidanceScale, request.SkipLayerGuidanceStart, request.SkipLayerGuidanceStop, _transformer.NumBlocks)
+            : null;
+        if (slg is not null && !cfg)
+            RaiseWarning($"skip-layer guidance needs classifier-free guidance (a guidance scale above 1, got {guidance}); it is not applied, as in diffusers");
 
         // ---- encode ----
         var sw = Stopwatch.StartNew();
-        var texts = PromptRows.WithNegative(request, cfg);
-        var (context, pooled) = EncodePrompts(texts, maxT5, cfg);
+        var positive = SD3PromptTexts.Positive(request);
+        var (context, pooled) = EncodeGuided(positive, cfg ? SD3PromptTexts.Negative(request, batch) : null, maxT5, request.ClipSkip ?? 0);
         using var contextT = context;
         using var pooledT = pooled;
         timings.Add("encode", sw.Elapsed);
@@ -118,6 +124,7 @@ public sealed class SD3Pipeline : TextToImagePipeline
         double? mu = _scheduler.Options.UseDynamicShifting ? _scheduler.CalculateMu((h / p) * (w / p)) : null;
         _scheduler.SetTimesteps(steps, mu);
         int outChannels = _transformer.Config.OutChannels;
+        int n = _scheduler.Timesteps.Length;
         var job = new DenoiseJob
         {
             Model = _transformer,
@@ -135,6 +142,21 @@ public sealed class SD3Pipeline : TextToImagePipeline
                 Timestep = TimestepRows(_scheduler.Timesteps[i], x.Dim(0)),
             },
             Combine = GuidedCombine(batch, cfg, guidance, outChannels, c),
+            ExtraGuidance = slg is null || !cfg ? null : (ops, i, latents, output, noise) =>
+            {
+                if (!slg.Applies(i, n)) return;
+                // The positive rows alone: the latents and the prompt's (not the negative prompt's) embeddings.
+                using var x = ops.FromHost(latents, batch, c, h, w);
+                var inputs = new DitInputs
+                {
+                    HiddenStates = x,
+                    EncoderHiddenStates = contextT.Slice(0, batch, batch),
+                    PooledProjections = pooledT.Slice(0, batch, batch),
+                    Timestep = TimestepRows(_scheduler.Timesteps[i], batch),
+                };
+                using var skipped = slg.ForwardSkipping(ops, _transformer, inputs);
+                slg.Apply(output, ops.ToHost(skipped), noise, batch, outChannels, c, h * w);
+            },
         };
         Loop.Run(Ops, job, progress);
         Trace?.Add("latents", job.Latents, batch, c, h, w);
@@ -147,21 +169,60 @@ public sealed class SD3Pipeline : TextToImagePipeline
         return new GenerationResult(images, timings, _scheduler.Timesteps.Length, height, width, request.Seed);
     }
 
+    /// <summary>Context and pooled rows for the positive texts, preceded under guidance by the negative ones. diffusers
+    /// encodes the negative prompt without clip_skip, so with one the halves are encoded apart.</summary>
+    (Tensor Context, Tensor Pooled) EncodeGuided(SD3PromptTexts positive, SD3PromptTexts? negative, int maxT5, int clipSkip)
+    {
+        if (negative is null) return Encode(positive, maxT5, clipSkip, guided: false, trace: true);
+        if (clipSkip == 0) return Encode(negative.Concat(positive), maxT5, 0, guided: true, trace: true);
+        var (nc, np) = Encode(negative, maxT5, 0, guided: false, trace: false);
+        using (nc) using (np)
+        {
+            var (pc, pp) = Encode(positive, maxT5, clipSkip, guided: false, trace: false);
+            using (pc) using (pp)
+            {
+                var context = Ops.Concat(0, nc, pc);
+                var pooled = Ops.Concat(0, np, pp);
+                if (Trace is { } trace)
+                {
+                    trace.AddGuided(Ops, "prompt_embeds", context, true);
+                    trace.AddGuided(Ops, "pooled_prompt_embeds", pooled, true);
+                }
+                return (context, pooled);
+            }
+        }
+    }
+
+    /// <summary>Flux's and PixArt's options have no meaning here: refused rather than silently ignored.</summary>
+    static void RefuseOtherPipelinesOptions(GenerationRequest r)
+    {
+        if (r.TrueCfgScale is not null) throw new ArgumentException("true_cfg_scale is a Flux option; SD3 guides with guidance_scale");
+        if (r.UseResolutionBinning == true) throw new ArgumentException("resolution binning is a PixArt option");
+    }
+
     /// <summary>
     /// encoder_hidden_states [R, L_clip + L_t5, joint_attention_dim] and pooled_projections [R, P_L + P_G] for the
     /// given rows, as diffusers' encode_prompt (each text goes to all three encoders). <paramref name="guided"/> says
     /// the rows are [negative; positive] halves, which is how <see cref="TextToImagePipeline.Trace"/> names them.
     /// </summary>
     public (Tensor Context, Tensor Pooled) EncodePrompts(IReadOnlyList<string> texts, int maxT5Length, bool guided = false)
+        => Encode(SD3PromptTexts.Same(texts), maxT5Length, 0, guided, trace: true);
+
+    /// <summary>As <see cref="EncodePrompts(IReadOnlyList{string}, int, bool)"/> with each encoder's own texts and
+    /// CLIP's hidden_states[−(clipSkip + 2)] as the CLIP features. Without text_encoder_3 the T5 part is
+    /// <paramref name="maxT5Length"/> zero tokens, as diffusers.</summary>
+    public (Tensor Context, Tensor Pooled) Encode(SD3PromptTexts texts, int maxT5Length, int clipSkip, bool guided, bool trace)
     {
         int rows = texts.Count, joint = _transformer.Config.JointAttentionDim;
-        var tokL = _tokenizer1.Encode(texts, ClipLength);
-        var tokG = _tokenizer2.Encode(texts, ClipLength);
-        ReportTruncation(tokL, texts);
-        Trace?.AddTokens("input_ids_1", null, tokL, guided);
-        Trace?.AddTokens("input_ids_2", null, tokG, guided);
-        using var outL = _clipL.Encode(Ops, tokL.Ids, rows, tokL.Length);
-        using var outG = _clipG.Encode(Ops, tokG.Ids, rows, tokG.Length);
+        var tr = trace ? Trace : null;
+        var tokL = _tokenizer1.Encode(texts.ClipL, ClipLength);
+        var tokG = _tokenizer2.Encode(texts.ClipG, ClipLength);
+        ReportTruncation(tokL, texts.ClipL, _tokenizer1, ClipTruncationReason(ClipLength));
+        if (!texts.ClipG.SequenceEqual(texts.ClipL)) ReportTruncation(tokG, texts.ClipG, _tokenizer2, ClipTruncationReason(ClipLength));
+        tr?.AddTokens("input_ids_1", null, tokL, guided);
+        tr?.AddTokens("input_ids_2", null, tokG, guided);
+        using var outL = _clipL.Encode(Ops, tokL.Ids, rows, tokL.Length, clipSkip);
+        using var outG = _clipG.Encode(Ops, tokG.Ids, rows, tokG.Length, clipSkip);
 
         // CLIP features side by side, zero-padded on the feature axis to the T5 width.
         var dtype = outL.PenultimateHiddenState.DType;
@@ -179,20 +240,20 @@ public sealed class SD3Pipeline : TextToImagePipeline
             Tensor t5;
             if (_t5 is not null)
             {
-                var tok3 = _tokenizer3!.Encode(texts, maxT5Length);
-                ReportTruncation(tok3, texts);
-                Trace?.AddTokens("input_ids_3", null, tok3, guided);
+                var tok3 = _tokenizer3!.Encode(texts.T5, maxT5Length);
+                ReportTruncation(tok3, texts.T5, _tokenizer3);
+                tr?.AddTokens("input_ids_3", null, tok3, guided);
                 t5 = _t5.Encode(Ops, tok3.Ids, null, rows, tok3.Length);   // no mask: the pipeline gives T5 none
             }
-            else t5 = Ops.Zeros(dtype, rows, ClipLength, joint);
+            else t5 = Ops.Zeros(dtype, rows, maxT5Length, joint);
             using (t5)
             {
                 var context = Ops.Concat(1, clip, t5);
                 var pooled = Ops.Concat(1, outL.TextEmbeds!, outG.TextEmbeds!);
-                if (Trace is { } trace)
+                if (tr is not null)
                 {
-                    trace.AddGuided(Ops, "prompt_embeds", context, guided);
-                    trace.AddGuided(Ops, "pooled_prompt_embeds", pooled, guided);
+                    tr.AddGuided(Ops, "prompt_embeds", context, guided);
+                    tr.AddGuided(Ops, "pooled_prompt_embeds", pooled, guided);
                 }
                 return (context, pooled);
             }

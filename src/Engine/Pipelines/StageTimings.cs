@@ -3,7 +3,7 @@ using System.Diagnostics;
 namespace XDit.Engine.Pipelines;
 
 /// <summary>Wall time spent per pipeline stage (encode, denoise, decode), in the order the stages ran.</summary>
-public sealed class StageTimings
+public sealed class StageTimings(Action<string, TimeSpan>? onStage = null)
 {
     readonly List<(string Stage, TimeSpan Time)> _stages = new();
 
@@ -26,8 +26,10 @@ public sealed class StageTimings
         return t;
     }
 
+    /// <summary>Adds the time of a stage (to what it already had) and tells the callback the stage ended.</summary>
     public void Add(string stage, TimeSpan time)
     {
+        onStage?.Invoke(stage, time);
         int i = _stages.FindIndex(s => s.Stage == stage);
         if (i >= 0) _stages[i] = (stage, _stages[i].Time + time);
         else _stages.Add((stage, time));

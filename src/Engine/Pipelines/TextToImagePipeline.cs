@@ -10,7 +10,8 @@ namespace XDit.Engine.Pipelines;
 
 /// <summary>
 /// A text-to-image pipeline loaded from a diffusers folder. <see cref="Generate"/> runs prompt → latents → image and
-/// raises <see cref="Progress"/> per denoising step. Disposing frees every weight and buffer of the backend.
+/// raises <see cref="Progress"/> when the encode stage ends, after each denoising step and when the decode stage ends.
+/// Disposing frees every weight and buffer of the backend.
 /// </summary>
 public abstract class TextToImagePipeline : IDisposable
 {
@@ -33,16 +34,30 @@ public abstract class TextToImagePipeline : IDisposable
     /// latents), or null (the default: nothing is copied to the host for it).</summary>
     public PipelineTrace? Trace { get; set; }
 
-    /// <summary>Raised after each denoising step.</summary>
+    /// <summary>Raised on the generating thread when a stage ends: encode and decode once (step 1 of 1, with the
+    /// stage's time), denoise after each step (step i of the steps, with that step's time).</summary>
     public event EventHandler<PipelineProgress>? Progress;
     /// <summary>Raised for things the user should know but that do not stop the run (a truncated prompt).</summary>
     public event EventHandler<string>? Warning;
 
-    public GenerationResult Generate(GenerationRequest request)
+    /// <summary>Runs one request. <paramref name="cancellation"/> is looked at before the work and at the end of each
+    /// stage and denoising step, so a cancelled generation stops within one step with an
+    /// <see cref="OperationCanceledException"/>.</summary>
+    public GenerationResult Generate(GenerationRequest request, CancellationToken cancellation = default)
     {
         request.Validate();
-        return Run(request, new SyncProgress(p => Progress?.Invoke(this, p)));
+        cancellation.ThrowIfCancellationRequested();
+        return Run(request, new SyncProgress(p =>
+        {
+            Progress?.Invoke(this, p);
+            cancellation.ThrowIfCancellationRequested();
+        }));
     }
+
+    /// <summary>The timings of one run, each stage but denoise (which reports per step) reported to
+    /// <paramref name="progress"/> when it ends.</summary>
+    protected static StageTimings TimingsReportedTo(IProgress<PipelineProgress>? progress) =>
+        new((stage, time) => { if (stage != "denoise") progress?.Report(new PipelineProgress(stage, 1, 1, time)); });
 
     protected abstract GenerationResult Run(GenerationRequest request, IProgress<PipelineProgress>? progress);
 
@@ -69,23 +84,75 @@ public abstract class TextToImagePipeline : IDisposable
         return noise;
     }
 
-    protected void ReportTruncation(TokenizedText tokens, IReadOnlyList<string> texts)
+    /// <summary>Warns once per distinct truncated text, as diffusers logs it: "The following part of your input was
+    /// truncated because {reason}: [removed text]". <paramref name="reason"/> defaults to the T5 wording
+    /// (max_sequence_length); CLIP's is <see cref="ClipTruncationReason"/>. The removed part is the tokens past the
+    /// kept length (diffusers' slice untruncated[L − 1 : −1]; for T5 it slices from CLIP's 77 instead, which names
+    /// tokens that were kept, so here the real cut is shown).</summary>
+    protected void ReportTruncation(TokenizedText tokens, IReadOnlyList<string> texts, ITextTokenizer tokenizer, string? reason = null)
     {
+        reason ??= $"`max_sequence_length` is set to {tokens.Length} tokens";
+        var seen = new HashSet<string>();
         for (int i = 0; i < tokens.Batch; i++)
-            if (tokens.Truncated[i])
-                Warning?.Invoke(this, $"the prompt \"{Shorten(texts[i])}\" is longer than {tokens.Length} tokens and was truncated, as the reference pipeline does");
-        static string Shorten(string s) => s.Length > 60 ? s[..57] + "..." : s;
+            if (tokens.Truncated[i] && seen.Add(texts[i]))
+                Warning?.Invoke(this, $"The following part of your input was truncated because {reason}: {RemovedText(tokenizer, texts[i], tokens.Length)}");
     }
 
-    /// <summary>VAE decode of latents [B, C, h, w] (divided by the scaling factor, shift added), mapped to [0, 1].</summary>
-    protected List<GeneratedImage> Decode(AutoencoderKL vae, float[] latents, int batch, int c, int h, int w)
+    /// <summary>Raises <see cref="Warning"/>.</summary>
+    protected void RaiseWarning(string message) => Warning?.Invoke(this, message);
+
+    /// <summary>Refuses SD3's own options (prompt_2/_3, their negatives, clip_skip, skip-layer guidance) in a pipeline
+    /// that has no use for them, so that they are never silently ignored.</summary>
+    protected static void RefuseSD3Options(GenerationRequest r, string pipeline)
+    {
+        var given = new List<string>();
+        if (r.Prompts2 is not null) given.Add("prompt_2");
+        if (r.Prompts3 is not null) given.Add("prompt_3");
+        if (r.NegativePrompt2 is not null) given.Add("negative_prompt_2");
+        if (r.NegativePrompt3 is not null) given.Add("negative_prompt_3");
+        if (r.ClipSkip is not null) given.Add("clip_skip");
+        if (r.SkipGuidanceLayers is not null) given.Add("skip_guidance_layers");
+        if (given.Count > 0) throw new ArgumentException($"{string.Join(", ", given)}: SD3 options, which {pipeline} does not take");
+    }
+
+    protected static string ClipTruncationReason(int length) => $"CLIP can only handle sequences up to {length} tokens";
+
+    static string RemovedText(ITextTokenizer tokenizer, string text, int length)
+    {
+        if (tokenizer is not IInspectableTokenizer t) return $"[the end of \"{(text.Length > 60 ? "..." + text[^57..] : text)}\"]";
+        var all = t.EncodeUntruncated(text);
+        var removed = all.Skip(length - 1).Take(Math.Max(0, all.Count - length));
+        return $"['{TokenText.Decode(t, removed)}']";
+    }
+
+    /// <summary>Warns about the words of the prompts that a closed word-level vocabulary (the demo model's) lacks: the
+    /// encoder reads each as its unknown token, so they change nothing the user meant. The warning lists the vocabulary.</summary>
+    protected void ReportUnknownWords(ITextTokenizer tokenizer, IReadOnlyList<string> texts)
+    {
+        if (tokenizer is not PipelineTokenizer { Words: { } words } wordLevel) return;
+        foreach (var text in texts.Distinct())
+            if (wordLevel.UnknownWords(text) is { Count: > 0 } unknown)
+                Warning?.Invoke(this, $"{string.Join(", ", unknown.Select(w => $"'{w}'"))} of the prompt \"{text}\" "
+                    + $"{(unknown.Count == 1 ? "is" : "are")} not in the model's vocabulary and read as unknown; its {words.Count} words: {string.Join(' ', words)}");
+    }
+
+    /// <summary>VAE decode of latents [B, C, h, w] (divided by the scaling factor, shift added), mapped to [0, 1].
+    /// With <paramref name="resizeTo"/> the decoded picture is first resized and centre-cropped to that size
+    /// (PixArt's resolution binning), before the clamp to [0, 1], as diffusers does.</summary>
+    protected List<GeneratedImage> Decode(AutoencoderKL vae, float[] latents, int batch, int c, int h, int w, (int Height, int Width)? resizeTo = null)
     {
         float sf = (float)vae.Config.ScalingFactor, shift = (float)(vae.Config.ShiftFactor ?? 0.0);
         var z = latents.Select(v => v / sf + shift).ToArray();
         using var zt = Ops.FromHost(z, batch, c, h, w);
         using var img = DecodeOverride is { } decode ? decode(vae, zt) : vae.Decode(Ops, zt);
         var px = Ops.ToHost(img);
-        int H = img.Dim(2), W = img.Dim(3), plane = 3 * H * W;
+        int H = img.Dim(2), W = img.Dim(3);
+        if (resizeTo is { } size)
+        {
+            px = ImageResize.ResizeAndCrop(px, batch * 3, H, W, size.Height, size.Width);
+            (H, W) = size;
+        }
+        int plane = 3 * H * W;
         var images = new List<GeneratedImage>();
         for (int b = 0; b < batch; b++)
         {

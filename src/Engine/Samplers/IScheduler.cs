@@ -6,8 +6,9 @@ namespace XDit.Engine.Samplers;
 /// Use: <see cref="SetTimesteps"/>, then for k = 0 … n−1 call the model with <see cref="Timesteps"/>[k] on the current
 /// sample and pass its output to <see cref="Step"/>(output, k, sample), which overwrites the sample with the next one.
 /// The initial noise is N(0, 1) times <see cref="InitNoiseSigma"/>.
-/// None of the schedulers here scales the model input (diffusers' <c>scale_model_input</c> is the identity for
-/// DPM-Solver++, DDIM and flow-match Euler), so there is no such member: feed the sample to the model as it is.
+/// Most schedulers here feed the sample to the model as it is (diffusers' <c>scale_model_input</c> is the identity
+/// for DPM-Solver++, DDIM, DDPM and flow-match Euler); those that do not (Euler discrete) say so through
+/// <see cref="ModelInputScale"/>, which a pipeline multiplies into the model input at each step.
 /// </summary>
 public interface IScheduler
 {
@@ -41,6 +42,10 @@ public interface IScheduler
     /// may start at any index (image-to-image starts mid-schedule).
     /// </summary>
     void Step(ReadOnlySpan<float> modelOutput, int stepIndex, Span<float> sample);
+
+    /// <summary>The factor diffusers' <c>scale_model_input</c> applies to the sample at step k before the model sees
+    /// it (1 for every scheduler but Euler discrete, where it is 1/√(σ_k² + 1)).</summary>
+    float ModelInputScale(int stepIndex) => 1f;
 
     /// <summary>Forgets the multistep history (keeps the schedule).</summary>
     void Reset();

@@ -6,7 +6,7 @@ namespace XDit.Engine.Samplers;
 public static class SchedulerFactory
 {
     /// <summary>The diffusers class names this engine can run.</summary>
-    public static IReadOnlyList<string> Supported { get; } = ["DPMSolverMultistepScheduler", "DDIMScheduler", "FlowMatchEulerDiscreteScheduler"];
+    public static IReadOnlyList<string> Supported { get; } = ["DPMSolverMultistepScheduler", "DDIMScheduler", "DDPMScheduler", "EulerDiscreteScheduler", "FlowMatchEulerDiscreteScheduler"];
 
     /// <summary>Reads <c>scheduler_config.json</c> from a diffusers <c>scheduler/</c> folder (or the file itself).</summary>
     public static IScheduler Load(string schedulerDir)
@@ -27,6 +27,8 @@ public static class SchedulerFactory
         {
             "DPMSolverMultistepScheduler" => new DPMSolverMultistepScheduler(DPMSolverMultistepOptions.FromConfig(config)),
             "DDIMScheduler" => new DDIMScheduler(DDIMOptions.FromConfig(config)),
+            "DDPMScheduler" => new DDPMScheduler(DDPMOptions.FromConfig(config)),
+            "EulerDiscreteScheduler" => new EulerDiscreteScheduler(EulerDiscreteOptions.FromConfig(config)),
             "FlowMatchEulerDiscreteScheduler" => new FlowMatchEulerDiscreteScheduler(FlowMatchEulerOptions.FromConfig(config)),
             _ => throw new NotSupportedException($"{config.Path}: scheduler class \"{name}\" is not supported (supported: {string.Join(", ", Supported)})"),
         };

@@ -45,7 +45,10 @@ public sealed class PipelineFixtureRunner : IFixtureRunner
         var request = new GenerationRequest
         {
             Prompts = meta.GetStringArray("prompts"),
-            NegativePrompt = meta.GetString("negative_prompt", null) ?? "",
+            NegativePrompt = meta.GetString("negative_prompt", null),
+            // the call options a case may record, as diffusers took them (absent: diffusers' defaults)
+            TrueCfgScale = meta.GetDoubleOrNull("true_cfg_scale") is { } trueCfg ? (float)trueCfg : null,
+            UseResolutionBinning = meta.Has("use_resolution_binning") ? meta.GetBool("use_resolution_binning") : null,
             NumInferenceSteps = meta.GetInt("num_inference_steps"),
             GuidanceScale = (float)meta.GetDouble("guidance_scale"),
             Height = meta.GetInt("height"),

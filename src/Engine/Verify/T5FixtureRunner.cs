@@ -4,10 +4,11 @@ using XDit.Runtime;
 
 namespace XDit.Engine.Verify;
 
-/// <summary>Fixtures of T5EncoderModel: input_ids and attention_mask (I64) → out.last_hidden_state.</summary>
+/// <summary>Fixtures of T5EncoderModel and MT5EncoderModel (the same encoder; mT5 differs only in its vocabulary and
+/// config values): input_ids and attention_mask (I64) → out.last_hidden_state.</summary>
 public sealed class T5FixtureRunner : IFixtureRunner
 {
-    public bool Handles(JsonConfig meta) => meta.GetString("model", null) == "T5EncoderModel";
+    public bool Handles(JsonConfig meta) => meta.GetString("model", null) is "T5EncoderModel" or "MT5EncoderModel";
 
     public IReadOnlyDictionary<string, Tensor> Run(FixtureCase fixture, IOps ops)
     {

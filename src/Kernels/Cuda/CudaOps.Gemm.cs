@@ -125,19 +125,29 @@ public sealed unsafe partial class CudaOps
     {
         var s = _stream.Handle;
         if (_lt.TryRun(dt, transA, false, m, n, k, a, lda, strideA, b, ldb, strideB, d, ldd, strideD, batch, alpha, epilogue, bias, s, dtD))
+        {
+            Launches.Count(LaunchCounter.CublasLtMatmul);
             return true;
+        }
         GemmFallbacks++;
         if (epilogue != EpilogueDefault
             && _lt.TryRun(dt, transA, false, m, n, k, a, lda, strideA, b, ldb, strideB, d, ldd, strideD, batch, alpha, EpilogueDefault, 0, s, dtD))
+        {
+            Launches.Count(LaunchCounter.CublasLtMatmul);
             return false;
+        }
         _blas.Run(dt, transA, false, m, n, k, a, lda, strideA, b, ldb, strideB, d, ldd, strideD, batch, alpha, s, dtD);
+        Launches.Count(LaunchCounter.CublasGemm);
         return epilogue == EpilogueDefault;
     }
 
     void ZeroFill(Tensor y)
     {
         if (y.ByteCount > 0)
+        {
             XDit.Runtime.Cuda.Check.Cu(XDit.Runtime.Cuda.Interop.Driver.cuMemsetD8Async(Ptr(y), 0, (nuint)y.ByteCount, _stream.Handle), "cuMemsetD8Async");
+            Launches.Count(LaunchCounter.Memset);
+        }
     }
 
     public Tensor MatMul(Tensor a, Tensor b, bool transposeB = false, float alpha = 1f)

@@ -25,6 +25,7 @@ public sealed unsafe partial class CudaOps
             using var extra = need > WorkspaceBytes ? Temp.Own(Empty(DType.U8, checked((int)need))) : default;
             ulong ws = need > WorkspaceBytes ? Ptr(extra.T) : _workspace.Pointer;
             Cudnn.Forward(dt, n, c, h, wd, o, kh, kw, stride, padding, Ptr(xc.T), Ptr(wc.T), Ptr(y), ws, Math.Max(need, WorkspaceBytes));
+            Launches.Count(LaunchCounter.CudnnConvolution);
         }
         if (bias is not null)
         {

@@ -19,7 +19,11 @@ public sealed unsafe partial class CudaOps
     public Tensor Zeros(DType dtype, params int[] shape)
     {
         var t = Empty(dtype, shape);
-        if (t.ByteCount > 0) Check.Cu(Driver.cuMemsetD8Async(Ptr(t), 0, (nuint)t.ByteCount, _stream.Handle), "cuMemsetD8Async");
+        if (t.ByteCount > 0)
+        {
+            Check.Cu(Driver.cuMemsetD8Async(Ptr(t), 0, (nuint)t.ByteCount, _stream.Handle), "cuMemsetD8Async");
+            Launches.Count(LaunchCounter.Memset);
+        }
         return t;
     }
 
@@ -56,6 +60,8 @@ public sealed unsafe partial class CudaOps
     public Tensor Upload(Tensor host)
     {
         if (host.Storage is CudaStorage) return Contiguous(host);
+        // a shape without values (RandomCheckpoint.ShapeOnly, for the ledger on the emulator's no-exec device)
+        if (host.Storage is ShapeOnlyStorage) return Empty(host.DType, host.Dims);
         if (host.Storage is not HostStorage hs)
             throw new ArgumentException($"Upload: {host} is in {host.Storage.GetType().Name}; expected host memory");
         var t = Empty(host.DType, host.Dims);
@@ -131,6 +137,7 @@ public sealed unsafe partial class CudaOps
             if (dst.DType == src.DType)
             {
                 Check.Cu(Driver.cuMemcpyDtoDAsync(d, s, (nuint)dst.ByteCount, _stream.Handle), "cuMemcpyDtoDAsync_v2");
+                Launches.Count(LaunchCounter.MemcpyDeviceToDevice);
                 return;
             }
             int ddt = (int)dst.DType, sdt = (int)src.DType, vec = KernelVector.Flag([], (d, dst.DType), (s, src.DType));

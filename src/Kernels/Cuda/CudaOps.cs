@@ -58,6 +58,8 @@ public sealed unsafe partial class CudaOps : IOps
     public CudaStream Stream => _stream;
     public CudaContext Context => _ctx;
     public KernelLibrary Kernels => _kernels;
+    /// <summary>Every launch, GEMM, convolution, device copy and memset queued so far (the launch ledger reads it).</summary>
+    public LaunchCounter Launches => _kernels.Launches;
 
     /// <summary>Use cuBLASLt's GELU epilogue for <see cref="Activation.GeluTanh"/>. NVIDIA documents the epilogue as
     /// the tanh approximation; CudaOpsTests checks it against CpuOps' GeluTanh on the device. Turn off to run the

@@ -19,6 +19,9 @@ public sealed unsafe class KernelLibrary : IDisposable
 
     public NvrtcCompiler Compiler => _compiler;
 
+    /// <summary>What this library and its CudaOps have queued (the ledger's launch count).</summary>
+    public LaunchCounter Launches { get; } = new();
+
     /// <summary>The CUfunction of <paramref name="kernel"/>, compiling and loading its module on first use.</summary>
     public nint Function(KernelEntry kernel) => Module(kernel.Module).Function(kernel.Name);
 
@@ -64,6 +67,7 @@ public sealed unsafe class KernelLibrary : IDisposable
             Check.Cu(Driver.cuLaunchKernel(function, launch.GridX, launch.GridY, 1, launch.BlockX, 1, 1, launch.SharedBytes, stream, pointers, null),
                 $"cuLaunchKernel({kernel.Name})");
         }
+        Launches.Count(kernel.Name);
     }
 
     void AllowSharedMemory(nint function, uint sharedBytes, string name)

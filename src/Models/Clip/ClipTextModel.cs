@@ -44,9 +44,13 @@ public sealed class ClipTextModel : IDisposable
         catch { weights.Dispose(); throw; }
     }
 
-    /// <summary>Runs the model on token ids [batch, seqLen] (row-major).</summary>
-    public ClipOutput Encode(IOps ops, long[] ids, int batch, int seqLen)
+    /// <summary>Runs the model on token ids [batch, seqLen] (row-major). <paramref name="clipSkip"/> (diffusers'
+    /// clip_skip, 0 = none) picks which hidden state <see cref="ClipOutput.PenultimateHiddenState"/> holds:
+    /// hidden_states[−(clipSkip + 2)].</summary>
+    public ClipOutput Encode(IOps ops, long[] ids, int batch, int seqLen, int clipSkip = 0)
     {
+        if (clipSkip < 0 || clipSkip > _layers.Length - 1)
+            throw new ArgumentException($"{Config.Path}: clip_skip {clipSkip} is outside 0..{_layers.Length - 1} (the model has {_layers.Length} layers; hidden_states[-(clip_skip + 2)] must exist)");
         if (ids.Length != batch * seqLen)
             throw new ArgumentException($"{Config.Path}: {ids.Length} token ids given for batch {batch} × length {seqLen}");
         if (seqLen < 1 || seqLen > Config.MaxPositions)
@@ -60,12 +64,14 @@ public sealed class ClipTextModel : IDisposable
         using (var tok = ops.Embedding(_tokenEmbedding, ids))
             h = ops.Add(tok.Reshape(batch, seqLen, d), _positionEmbedding.Slice(0, 0, seqLen));
 
-        // hidden_states[-2] is the input of the last layer (the embeddings when there is one layer).
+        // hidden_states[-(k + 2)] is the input of layer L − 1 − k (k = 0: of the last layer; the embeddings when
+        // that is layer 0).
         Tensor? penultimate = null;
+        int keep = _layers.Length - 1 - clipSkip;
         for (int i = 0; i < _layers.Length; i++)
         {
             var next = _layers[i].Forward(ops, h);
-            if (i == _layers.Length - 1) penultimate = h;
+            if (i == keep) penultimate = h;
             else h.Dispose();
             h = next;
         }

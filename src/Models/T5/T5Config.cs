@@ -26,8 +26,8 @@ public sealed record T5Config
     public static T5Config From(JsonConfig c)
     {
         var modelType = c.GetString("model_type", "t5");
-        if (modelType != "t5")
-            throw new NotSupportedException($"{c.Path}: model_type '{modelType}' is not supported by the T5 encoder (expected 't5')");
+        if (modelType is not ("t5" or "mt5"))
+            throw new NotSupportedException($"{c.Path}: model_type '{modelType}' is not supported by the T5 encoder (expected 't5' or 'mt5')");
 
         // transformers: feed_forward_proj "{gated-}act"; "gated-gelu" means gelu_new (tanh) for backward compatibility
         var proj = c.GetString("feed_forward_proj", "relu")!;

@@ -55,7 +55,24 @@ public sealed class PipelineTokenizer : IInspectableTokenizer
     public int SpecialCount => _prefix.Length + _suffix.Length;
 
     /// <summary>Content ids of one text, before truncation and without the template's special tokens.</summary>
-    public List<long> TokenizeContent(string text)
+    public List<long> TokenizeContent(string text) => TokenizeContent(text, null);
+
+    /// <summary>The words of a closed WordLevel vocabulary (special tokens left out), in id order; null for subword
+    /// models, whose vocabulary spells any text.</summary>
+    public IReadOnlyList<string>? Words => _model is WordLevelModel wl
+        ? wl.Vocabulary.Where(p => !_added.ContainsKey(p.Value)).OrderBy(p => p.Value).Select(p => p.Key).ToList()
+        : null;
+
+    /// <summary>The words of <paramref name="text"/> (after normalisation) that a WordLevel vocabulary lacks, each read as
+    /// its unknown token; always empty for subword models.</summary>
+    public IReadOnlyList<string> UnknownWords(string text)
+    {
+        var unknown = new List<string>();
+        if (_model is WordLevelModel) TokenizeContent(text, unknown);
+        return unknown.Distinct().ToList();
+    }
+
+    List<long> TokenizeContent(string text, List<string>? unknown)
     {
         var ids = new List<long>();
         foreach (var (segment, offset, rawId) in _rawAdded.Split(text))
@@ -68,7 +85,12 @@ public sealed class PipelineTokenizer : IInspectableTokenizer
                 // tokenizers' "offset in the original text": a piece begins the input when its raw segment does
                 // and nothing of the normalised segment comes before it.
                 var words = _preTokenizer?.Split(piece, offset == 0 && inner == 0) ?? [piece];
-                foreach (var w in words) if (w.Length > 0) _model.Tokenize(w, ids);
+                foreach (var w in words)
+                {
+                    if (w.Length == 0) continue;
+                    _model.Tokenize(w, ids);
+                    if (unknown is not null && _model.TokenToId(w) is null) unknown.Add(w);
+                }
             }
         }
         return ids;

@@ -86,4 +86,5 @@ public sealed class WordLevelModel(IReadOnlyDictionary<string, long> vocab, long
     public string? IdToToken(long id) => _byId.GetValueOrDefault(id);
     public void Tokenize(string word, List<long> ids) => ids.Add(vocab.TryGetValue(word, out var id) ? id : unkId);
     public long? TokenToId(string token) => vocab.TryGetValue(token, out var id) ? id : null;
+    public IReadOnlyDictionary<string, long> Vocabulary => vocab;
 }

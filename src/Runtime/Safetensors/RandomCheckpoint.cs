@@ -14,6 +14,12 @@ public sealed class RandomCheckpoint(string description, DType dtype, float scal
     public DType DType { get; } = dtype.IsFloat()
         ? dtype : throw new ArgumentException($"random weights are F32, F16 or BF16, not {dtype}", nameof(dtype));
 
+    /// <summary>Hand out tensors of the right shape and dtype with no host bytes (<see cref="ShapeOnlyStorage"/>):
+    /// nothing is made, and a backend that uploads them leaves the device memory as allocated. For the launch
+    /// ledger on the emulator's no-exec device, where values never matter and a real-size model's weights
+    /// (24 GB for Flux in bf16) would not fit in this machine's memory.</summary>
+    public bool ShapeOnly { get; init; }
+
     public IReadOnlyCollection<string> Names => [];
     public bool Contains(string name) => contains?.Invoke(name) ?? true;
 
@@ -22,6 +28,7 @@ public sealed class RandomCheckpoint(string description, DType dtype, float scal
     public Tensor Make(string name, int[] shape)
     {
         long n = Shape.Product(shape);
+        if (ShapeOnly) return new Tensor(new ShapeOnlyStorage(n * DType.SizeOf()), DType, shape, owns: true);
         var storage = new HostStorage(n * DType.SizeOf());
         var bytes = storage.Bytes;
         ulong seed = 0xcbf29ce484222325;   // FNV-1a of the name

@@ -8,7 +8,7 @@ public class BenchCommandTests
     [Fact]
     public void PrintsOneJsonLinePerTiming()
     {
-        var (code, stdout, stderr) = CliRunner.Xdit("bench", "--what", "gemm", "--what", "attention", "--gemm-size", "64", "--tokens", "33", "--heads", "2", "--head-dim", "72", "--repeats", "1");
+        var (code, stdout, stderr) = CliRunner.Xdit("bench", "--what", "gemm", "--what", "attention", "--gemm-size", "64", "--tokens", "33", "--heads", "2", "--head-dim", "72", "--repeats", "1", "--json");
         Assert.True(code == 0, stderr);
         var lines = stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries);
         Assert.Equal(2, lines.Length);
@@ -23,9 +23,22 @@ public class BenchCommandTests
     }
 
     [Fact]
+    public void WithoutJsonEachTimingIsARowOfATableForPeople()
+    {
+        var (code, stdout, stderr) = CliRunner.Xdit("bench", "--what", "gemm", "--what", "attention", "--gemm-size", "64", "--tokens", "33", "--heads", "2", "--head-dim", "72", "--repeats", "1");
+        Assert.True(code == 0, stderr);
+        var lines = stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => l.TrimEnd('\r')).ToArray();
+        Assert.Equal(3, lines.Length);
+        Assert.Matches(@"^bench +device +size +median ms +throughput$", lines[0]);
+        Assert.Matches(@"^gemm +cpu +m=64 n=64 k=64 f32 +\d+\.\d{3} +\d+\.\d GFLOP/s$", lines[1]);
+        Assert.Matches(@"^attention +cpu +tokens=33 heads=2 head_dim=72 .*GFLOP/s$", lines[2]);
+        Assert.DoesNotContain("{", stdout);
+    }
+
+    [Fact]
     public void AttentionShapesRepeatAndABadShapeIsNamed()
     {
-        var (code, stdout, stderr) = CliRunner.Xdit("bench", "--what", "attention", "--attention-shape", "33x2x72", "--attention-shape", "20x3x64", "--repeats", "1");
+        var (code, stdout, stderr) = CliRunner.Xdit("bench", "--what", "attention", "--attention-shape", "33x2x72", "--attention-shape", "20x3x64", "--repeats", "1", "--json");
         Assert.True(code == 0, stderr);
         var lines = stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries);
         Assert.Equal(2, lines.Length);
@@ -35,7 +48,7 @@ public class BenchCommandTests
         Assert.True(second.RootElement.GetProperty("tflops").GetDouble() > 0);
 
         // a window adds a line per shape, its FLOP/s counted on the band's pairs alone
-        (code, stdout, stderr) = CliRunner.Xdit("bench", "--what", "attention", "--attention-shape", "40x2x32", "--attention-window", "4", "--repeats", "1");
+        (code, stdout, stderr) = CliRunner.Xdit("bench", "--what", "attention", "--attention-shape", "40x2x32", "--attention-window", "4", "--repeats", "1", "--json");
         Assert.True(code == 0, stderr);
         lines = stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries);
         Assert.Equal(2, lines.Length);
@@ -57,7 +70,7 @@ public class BenchCommandTests
     [InlineData("flux-tiny", null, 512, 1, "1 + 1 layers")] // diffusers' Flux timing is of one row
     public void AForwardPassOfARealSizeModelWithRandomWeightsIsTimed(string model, string? textTokens, int expectTextTokens, int expectRows, string layers)
     {
-        string[] args = ["bench", "--what", "forward", "--forward-model", model, "--repeats", "1"];
+        string[] args = ["bench", "--what", "forward", "--forward-model", model, "--repeats", "1", "--json"];
         var (code, stdout, stderr) = CliRunner.Xdit(textTokens is null ? args : [.. args, "--text-tokens", textTokens]);
         Assert.True(code == 0, stderr);
         using var line = JsonDocument.Parse(Assert.Single(stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries)));

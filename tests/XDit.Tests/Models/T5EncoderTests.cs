@@ -35,15 +35,19 @@ public class T5EncoderTests(ITestOutputHelper output)
         Assert.Equal(new[] { 3, 3, 3, 3, 3, 3, 3, 2, 2, 2, 2, 1, 0, 5, 6, 6, 6, 6, 7, 7, 7, 7, 7, 7, 7 }, got);
     }
 
-    [Fact]
-    public void FixtureT5MatchesTransformers()
+    // mt5: MT5EncoderModel (HunyuanDiT's second text encoder) is the T5 v1.1 encoder (gated-gelu, untied head)
+    // under model_type "mt5"; its fixture has right padding in one row and an unpadded one.
+    [Theory]
+    [InlineData("t5")]
+    [InlineData("mt5")]
+    public void FixtureT5MatchesTransformers(string name)
     {
         using var ops = new CpuOps();
-        var results = FixtureVerifier.Verify(TestPaths.Fixture("t5"), ops);
+        var results = FixtureVerifier.Verify(TestPaths.Fixture(name), ops);
         Assert.NotEmpty(results);
         foreach (var r in results)
         {
-            output.WriteLine($"t5 {r.Name}: rel {r.RelativeError:E3} max abs {r.MaxAbsError:E3}");
+            output.WriteLine($"{name} {r.Name}: rel {r.RelativeError:E3} max abs {r.MaxAbsError:E3}");
             Assert.True(r.Passed, $"{r.Name}: {r.Problem} rel {r.RelativeError:E3}");
         }
     }

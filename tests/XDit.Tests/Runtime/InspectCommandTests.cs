@@ -36,7 +36,7 @@ public class InspectCommandTests
     [Fact]
     public void DemoPipelineListsEveryComponentWithWeights()
     {
-        var (code, output, err) = Xdit("inspect", TestPaths.DemoModel);
+        var (code, output, err) = Xdit("inspect", TestPaths.DemoModel, "--tensors");
         Assert.Equal("", err);
         Assert.Equal(0, code);
         var lines = Lines(output);
@@ -50,7 +50,17 @@ public class InspectCommandTests
         };
         // Scheduler and tokenizer hold no weights and are not listed.
         Assert.DoesNotContain(lines, l => l.StartsWith("scheduler", StringComparison.Ordinal) || l.StartsWith("tokenizer", StringComparison.Ordinal));
-        Assert.Matches($@"^total +{parts.Sum(p => p.Tensors)} +{Regex.Escape(N(parts.Sum(p => p.Params)))} +{Regex.Escape(N(parts.Sum(p => p.Bytes)))}  \(", lines[^1]);
+        var total = $@"^total +{parts.Sum(p => p.Tensors)} +{Regex.Escape(N(parts.Sum(p => p.Params)))} +{Regex.Escape(N(parts.Sum(p => p.Bytes)))}  \(";
+        Assert.Contains(lines, l => Regex.IsMatch(l, total));
+        // the summary comes first: the table's total before the first tensor section
+        Assert.True(Array.FindIndex(lines, l => l.StartsWith("total", StringComparison.Ordinal)) < Array.FindIndex(lines, l => l.StartsWith("text_encoder: ", StringComparison.Ordinal)));
+
+        // without --tensors: the path, the table and nothing else
+        (code, output, err) = Xdit("inspect", TestPaths.DemoModel);
+        Assert.Equal((0, ""), (code, err));
+        lines = Lines(output);
+        Assert.Equal(6, lines.Length); // path, header, three components, total
+        Assert.Matches(total, lines[^1]);
     }
 
     [Fact]
@@ -59,13 +69,13 @@ public class InspectCommandTests
         var folder = Path.Combine(TestPaths.DemoModel, "transformer");
         var file = Path.Combine(folder, "diffusion_pytorch_model.safetensors");
 
-        var (code, output, err) = Xdit("inspect", file);
+        var (code, output, err) = Xdit("inspect", file, "--tensors");
         Assert.Equal((0, ""), (code, err));
         var lines = Lines(output);
         CheckComponent(lines, "diffusion_pytorch_model.safetensors", file);
         Assert.DoesNotContain(lines, l => l.StartsWith("total", StringComparison.Ordinal));
 
-        (code, output, err) = Xdit("inspect", folder);
+        (code, output, err) = Xdit("inspect", folder, "-t");
         Assert.Equal((0, ""), (code, err));
         lines = Lines(output);
         Assert.Contains("PixArtTransformer2DModel", lines[0]);

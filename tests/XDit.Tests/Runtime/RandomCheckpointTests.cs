@@ -72,4 +72,17 @@ public class RandomCheckpointTests
         }
         finally { foreach (var t in owned) t.Dispose(); }
     }
+
+    [Fact]
+    public void ShapeOnlyTensorsHaveTheirSizeAndNoBytes()
+    {
+        // what the ledger's no-exec device loads a real-size model from: Flux's widest weight, made in no time
+        var source = new RandomCheckpoint("test", DType.BF16) { ShapeOnly = true };
+        using var t = source.Read("single_transformer_blocks.0.proj_out.weight", [3072, 15360]);
+        var storage = Assert.IsType<ShapeOnlyStorage>(t.Storage);
+        Assert.Equal(3072L * 15360 * 2, storage.ByteLength);
+        Assert.Equal((DType.BF16, 3072L * 15360 * 2), (t.DType, t.ByteCount));
+        // a backend that must read the values refuses it
+        Assert.Throws<ArgumentException>(() => new CpuOps().Upload(t));
+    }
 }

@@ -4,10 +4,11 @@ using XDit.Kernels.Cpu;
 
 namespace XDit.Tests.Samplers;
 
-/// <summary>The four scheduler golden fixtures (diffusers, float32 CPU): schedule and every intermediate sample.</summary>
+/// <summary>The scheduler golden fixtures (diffusers, float32 CPU): schedule and every intermediate sample (and, for
+/// Euler discrete, the scaled model input).</summary>
 public class SchedulerFixtureTests(ITestOutputHelper output)
 {
-    public static TheoryData<string> Cases => new() { "sched_dpmpp_pixart", "sched_ddim", "sched_flow_sd3", "sched_flow_flux" };
+    public static TheoryData<string> Cases => new() { "sched_dpmpp_pixart", "sched_ddim", "sched_flow_sd3", "sched_flow_flux", "sched_ddpm_hunyuan", "sched_euler_sdxl", "sched_dpm_flow_sana" };
 
     [Theory]
     [MemberData(nameof(Cases))]
@@ -37,9 +38,10 @@ public class SchedulerFixtureTests(ITestOutputHelper output)
     public void VerifierPassesThroughTheRunner(string name)
     {
         var results = FixtureVerifier.Verify(TestPaths.Fixture(name), new CpuOps());
-        var x = Assert.Single(results);
-        Assert.Equal("x", x.Name);
-        Assert.True(x.Passed, $"{name}: {x}");
+        using var fixture = new FixtureCase(TestPaths.Fixture(name));
+        Assert.Equal(fixture.OutputNames.Order(StringComparer.Ordinal), results.Select(r => r.Name).Order(StringComparer.Ordinal));
+        Assert.Contains(results, r => r.Name == "x");
+        foreach (var r in results) Assert.True(r.Passed, $"{name}: {r}");
     }
 
     [Theory]
@@ -62,6 +64,11 @@ public class SchedulerFixtureTests(ITestOutputHelper output)
             double maxS = MaxRel(scheduler.Sigmas, expectedS);
             report += $", sigmas max relative diff {maxS:E2}";
             Assert.True(maxS <= 1e-6, $"{report}; got {string.Join(", ", scheduler.Sigmas)} expected {string.Join(", ", expectedS)}");
+        }
+        if (fixture.Meta.Has("init_noise_sigma"))
+        {
+            double want = fixture.Meta.GetDouble("init_noise_sigma");
+            Assert.True(Math.Abs(scheduler.InitNoiseSigma - want) <= 1e-6 * want, $"{name}: init_noise_sigma {scheduler.InitNoiseSigma}, expected {want}");
         }
         output.WriteLine(report);
     }

@@ -1,0 +1,73 @@
+using System.CommandLine;
+using System.Globalization;
+using XDit.Engine.Pipelines;
+
+namespace XDit.Cli.Commands;
+
+/// <summary>
+/// The per-pipeline arguments of diffusers' __call__ for `xdit generate`, named as diffusers names them (dashes for
+/// underscores): SD3's --prompt-2/--prompt-3, --negative-prompt-2/--negative-prompt-3, --clip-skip and SD3.5's
+/// skip-layer guidance (--skip-guidance-layers 7,8,9 with --skip-layer-guidance-scale/-start/-stop), Flux's
+/// --true-cfg-scale, and PixArt's --no-resolution-binning (binning is on by default, as diffusers'
+/// use_resolution_binning=True). A pipeline given another pipeline's option refuses it.
+/// </summary>
+public sealed class PipelineCallOptions
+{
+    readonly Option<string[]> _prompt2 = new("--prompt-2") { Description = "SD3: prompt for CLIP-G, once or once per --prompt [default: the prompt]" };
+    readonly Option<string[]> _prompt3 = new("--prompt-3") { Description = "SD3: prompt for T5, once or once per --prompt [default: the prompt]" };
+    readonly Option<string?> _negative2 = new("--negative-prompt-2") { Description = "SD3: negative prompt for CLIP-G [default: --negative-prompt]" };
+    readonly Option<string?> _negative3 = new("--negative-prompt-3") { Description = "SD3: negative prompt for T5 [default: --negative-prompt]" };
+    readonly Option<int?> _clipSkip = NumberOptions.Int("--clip-skip", "SD3: CLIP layers skipped from the end for the prompt's features (diffusers' clip_skip)");
+    readonly Option<string?> _slgLayers = new("--skip-guidance-layers") { Description = "SD3.5 skip-layer guidance: transformer blocks to skip in the extra pass, e.g. 7,8,9" };
+    readonly Option<float?> _slgScale = NumberOptions.Float("--skip-layer-guidance-scale", "Skip-layer guidance scale [default: 2.8]");
+    readonly Option<float?> _slgStart = NumberOptions.Float("--skip-layer-guidance-start", "Fraction of the steps where skip-layer guidance starts [default: 0.01]");
+    readonly Option<float?> _slgStop = NumberOptions.Float("--skip-layer-guidance-stop", "Fraction of the steps where skip-layer guidance stops [default: 0.2]");
+    readonly Option<float?> _trueCfg = NumberOptions.Float("--true-cfg-scale", "Flux: true classifier-free guidance with --negative-prompt when above 1 [default: 1, off]");
+    readonly Option<bool> _noBinning = new("--no-resolution-binning") { Description = "PixArt: generate at the asked size instead of the closest trained aspect ratio" };
+
+    public IEnumerable<Option> All => new Option[] { _prompt2, _prompt3, _negative2, _negative3, _clipSkip, _slgLayers, _slgScale, _slgStart, _slgStop, _trueCfg, _noBinning };
+
+    /// <summary>The request with these options applied; throws on a malformed value, naming the flag.</summary>
+    public GenerationRequest Apply(ParseResult parse, GenerationRequest request)
+    {
+        var layersText = parse.GetValue(_slgLayers);
+        var layers = layersText is null ? null : ParseLayers(layersText);
+        if (layers is null && (parse.GetValue(_slgScale) ?? parse.GetValue(_slgStart) ?? parse.GetValue(_slgStop)) is not null)
+            throw new ArgumentException("--skip-layer-guidance-scale, -start and -stop need --skip-guidance-layers");
+        var defaults = new GenerationRequest { Prompts = request.Prompts };
+        // start and stop are compared with i / n in double, as Python does with the typed decimals: the float the
+        // parser gives goes through decimal so that 0.8 stays 0.8 (0.8f widened is 0.80000001, which moves the bound).
+        return request with
+        {
+            Prompts2 = PerPrompt(parse.GetValue(_prompt2), request.Prompts.Count, "--prompt-2"),
+            Prompts3 = PerPrompt(parse.GetValue(_prompt3), request.Prompts.Count, "--prompt-3"),
+            NegativePrompt2 = parse.GetValue(_negative2),
+            NegativePrompt3 = parse.GetValue(_negative3),
+            ClipSkip = parse.GetValue(_clipSkip),
+            SkipGuidanceLayers = layers,
+            SkipLayerGuidanceScale = parse.GetValue(_slgScale) ?? defaults.SkipLayerGuidanceScale,
+            SkipLayerGuidanceStart = parse.GetValue(_slgStart) is { } start ? (double)(decimal)start : defaults.SkipLayerGuidanceStart,
+            SkipLayerGuidanceStop = parse.GetValue(_slgStop) is { } stop ? (double)(decimal)stop : defaults.SkipLayerGuidanceStop,
+            TrueCfgScale = parse.GetValue(_trueCfg),
+            UseResolutionBinning = parse.GetValue(_noBinning) ? false : null,
+        };
+    }
+
+    /// <summary>One text per --prompt (or one for all of them), or null when the flag is absent.</summary>
+    static IReadOnlyList<string>? PerPrompt(string[]? given, int prompts, string flag)
+    {
+        if (given is null || given.Length == 0) return null;
+        if (given.Length == 1) return Enumerable.Repeat(given[0], prompts).ToList();
+        if (given.Length != prompts) throw new ArgumentException($"{flag} is given {given.Length} times for {prompts} prompts: give it once, or once per --prompt");
+        return given;
+    }
+
+    /// <summary>"7,8,9" (spaces and repeated commas allowed) → [7, 8, 9].</summary>
+    static List<int> ParseLayers(string text)
+    {
+        var parts = text.Split([',', ' '], StringSplitOptions.RemoveEmptyEntries);
+        if (parts.Length == 0) throw new ArgumentException("--skip-guidance-layers: expected block indices such as 7,8,9, got nothing");
+        return parts.Select(p => int.TryParse(p, NumberStyles.Integer, CultureInfo.InvariantCulture, out var v) && v >= 0 ? v
+            : throw new ArgumentException($"--skip-guidance-layers: '{p}' is not a block index (a whole number ≥ 0) in '{text}'")).ToList();
+    }
+}

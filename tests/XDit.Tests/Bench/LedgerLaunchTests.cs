@@ -1,0 +1,65 @@
+using XDit.Engine.Bench;
+using XDit.Kernels.Cuda;
+using XDit.Runtime;
+using XDit.Runtime.Cuda;
+using XDit.Tests.Cuda;
+
+namespace XDit.Tests.Bench;
+
+/// <summary>
+/// Launches per block of each model's forward on the CUDA backend in bf16 (the emulator's no-exec device in the
+/// emulator pass; the GPU itself on a GPU machine), on the toy configs: their blocks launch what the real sizes'
+/// do (`xdit bench --what forward --ledger --forward-model sd3|flux|pixart`). A change in these counts is a change in
+/// what every step costs: lowering them (fused kernels) updates the pins with the ledger's new output; raising them
+/// needs a reason.
+/// </summary>
+[NeedsCudaDevice]
+[Collection("cuda")]
+public class LedgerLaunchTests
+{
+    static string[] LaunchesPerBlock(string model)
+    {
+        CudaTestDevice.RequireDevice();
+        var was = EmulatorNoExec.Set(1);   // null on a GPU: there the toy model runs, on weights of shape only
+        try
+        {
+            using var ops = new CudaOps(0, DType.BF16);
+            var workload = RealSizeModels.Workload(model, DType.BF16, shapeOnlyWeights: true);
+            var report = ForwardLedger.Run(ops, workload, GpuSpec.H100, time: false, "test");
+            return report.ByBlock.Select(r => $"{r.Name}: {r.Launches}").ToArray();
+        }
+        finally
+        {
+            if (was is not null) EmulatorNoExec.Set(-1);
+        }
+    }
+
+    [Fact]
+    public void SD3JointBlocks() =>
+        // the last joint block drops its text stream's output (context_pre_only); SiLU(temb) runs once, in embed
+        // (fused blocks, issue 17: 49 / 38 launches before, finish 8)
+        Assert.Equal(["embed: 14", "block 0: 16", "block 1: 11", "finish: 4"], LaunchesPerBlock("sd3-tiny"));
+
+    [Fact]
+    public void FluxDoubleAndSingleBlocks() =>
+        // fused blocks, issue 17: 57 / 42 launches before, embed 15, finish 8
+        Assert.Equal(["embed: 16", "double 0: 20", "single 0: 18", "finish: 4"], LaunchesPerBlock("flux-tiny"));
+
+    [Fact]
+    public void PixArtBlocks() =>
+        // fused blocks, issue 17: 21 launches before, finish 6
+        Assert.Equal(["embed: 25", "block 0: 14", "block 1: 14", "finish: 5"], LaunchesPerBlock("pixart-tiny"));
+
+    [Fact]
+    public void ATimedLedgerGivesEveryOpAndTheForwardADeviceTime()
+    {
+        CudaTestDevice.RequireDevice();
+        using var ops = new CudaOps(0, DType.BF16);
+        var workload = RealSizeModels.Workload("pixart-tiny", DType.BF16, latentSize: 4, textTokens: 8, rows: 1);
+        var report = ForwardLedger.Run(ops, workload, GpuSpec.H200, time: true, "test");
+        Assert.NotNull(report.MeasuredForwardMs);
+        Assert.All(report.ByKind, r => Assert.True(r.MeasuredMs >= 0, $"{r.Name}: measured {r.MeasuredMs}"));
+        Assert.Equal(report.ByBlock.Sum(r => r.Launches), report.Total.Launches);
+        Assert.Contains("measured", report.Format());
+    }
+}
