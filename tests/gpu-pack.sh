@@ -3,7 +3,8 @@
 # small enough that it travels with the tracked files under the device tool's 64 MiB:
 #   bash tests/gpu-pack.sh [--check]
 # - .gpu/bin.txz: XDit.Tests built in Release (it holds the xdit CLI and every library), framework-dependent, without
-#   pdb or xml files, xz-compressed;
+#   pdb or xml files nor SkiaSharp's native libraries (`xdit analyze` draws no PNGs there and says so),
+#   xz-compressed;
 # - .gpu/dotnet.txz: the .NET runtime of this machine's SDK (no SDK, no ASP.NET) without what only a debugger, a
 #   tracer or another GC loads, nor the few framework assemblies nothing here uses (below), xz-compressed; made once
 #   per runtime version (it takes minutes) and kept;
@@ -38,7 +39,7 @@ if [ "$(cat .gpu/dotnet.version 2>/dev/null)" != "$ver-trimmed" ] || [ ! -f .gpu
 fi
 bin=$(mktemp -d)
 dotnet build tests/XDit.Tests/XDit.Tests.csproj -c Release -o "$bin" --nologo -v q -p:DebugType=none -p:GenerateDocumentationFile=false \
-  -p:SatelliteResourceLanguages=en >/dev/null
+  -p:SatelliteResourceLanguages=en -p:XDitPlotNatives=none >/dev/null
 find "$bin" \( -name '*.pdb' -o -name '*.xml' \) -delete
 tar cf - -C "$bin" . | xz -6 -T1 >.gpu/bin.txz
 rm -rf "$bin" .gpu/bin .gpu/check

@@ -12,6 +12,8 @@ public static class Program
 
     public static int Main(string[] args)
     {
+        // A rank started by `xdit launch` ends with its launcher, however the launcher ends.
+        if (!XDit.Comm.Launch.ParentDeath.Arm(Console.Error)) return 1;
         var root = BuildRoot(out var hiddenAliases);
         args = hiddenAliases.Rewrite(args);
         var parsed = root.Parse(args.Length == 0 ? new[] { "--help" } : args);

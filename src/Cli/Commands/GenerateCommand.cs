@@ -43,6 +43,7 @@ public static partial class GenerateCommand
 
         cmd.SetAction(parse => CliErrors.Run(() =>
         {
+            var latentsFile = parse.GetValue(latents) is { } lf ? LatentsFile.Read(lf) : null;
             var request = new GenerationRequest
             {
                 Prompts = parse.GetValue(prompt)!,
@@ -54,7 +55,8 @@ public static partial class GenerateCommand
                 Seed = parse.GetValue(seed),
                 NumImagesPerPrompt = parse.GetValue(perPrompt),
                 MaxSequenceLength = parse.GetValue(maxLen),
-                Latents = parse.GetValue(latents) is { } lf ? ReadLatents(lf) : null,
+                Latents = latentsFile?.Values,
+                LatentsShape = latentsFile?.Shape,
             };
             request = call.Apply(parse, request);
             request.Validate();
@@ -150,16 +152,6 @@ public static partial class GenerateCommand
     {
         foreach (var (stage, time) in r.Timings.Stages)
             Console.WriteLine($"  {stage,-8} {time.TotalMilliseconds,9:F1} ms" + (stage == "denoise" ? $"  ({time.TotalMilliseconds / r.Steps:F1} ms/step)" : ""));
-    }
-
-    static float[] ReadLatents(string path)
-    {
-        using var src = Checkpoint.Open(path);
-        // a whole-pipeline fixture's io.safetensors holds them as in.latents (Flux: in.latents_unpacked)
-        string[] known = ["initial_latents", "latents", "in.latents_unpacked", "in.latents"];
-        var name = known.FirstOrDefault(src.Names.Contains) ?? src.Names.OrderBy(n => n, StringComparer.Ordinal).First();
-        using var t = src.ReadF32(name);
-        return t.ToFloatArray();
     }
 
     /// <summary>Fails before any work when the output cannot be written, so a long run never ends in nothing.</summary>

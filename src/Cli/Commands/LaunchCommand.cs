@@ -1,4 +1,5 @@
 using System.CommandLine;
+using System.Runtime.InteropServices;
 using XDit.Comm.Launch;
 
 namespace XDit.Cli.Commands;
@@ -6,7 +7,8 @@ namespace XDit.Cli.Commands;
 /// <summary>
 /// `xdit launch`: torchrun for xdit. Starts --nproc-per-node processes of this executable running the command
 /// after --, with RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR and MASTER_PORT set; `generate` then runs as one rank
-/// of the distributed world (TCP between CPU ranks, NCCL between GPUs).
+/// of the distributed world (TCP between CPU ranks, NCCL between GPUs). Ctrl-C, SIGTERM and SIGHUP stop every rank
+/// before it exits; a SIGKILL it cannot catch reaches the ranks through their parent-death signal (ParentDeath).
 /// </summary>
 public static class LaunchCommand
 {
@@ -33,10 +35,12 @@ public static class LaunchCommand
             var plan = new LaunchPlan(program, [.. prefix, .. args], parse.GetValue(nproc), parse.GetValue(nnodes), parse.GetValue(nodeRank),
                 parse.GetValue(addr)!, parse.GetValue(port), parse.GetValue(all));
             using var cancel = new CancellationTokenSource();
-            ConsoleCancelEventHandler onCtrlC = (_, e) => { e.Cancel = true; cancel.Cancel(); };
-            Console.CancelKeyPress += onCtrlC;
-            try { return new Launcher(Console.Out, Console.Error).Run(plan, cancel.Token); }
-            finally { Console.CancelKeyPress -= onCtrlC; }
+            // Without these the runtime's default SIGTERM exit would skip the launcher's kill of its ranks.
+            Action<PosixSignalContext> stop = c => { c.Cancel = true; cancel.Cancel(); };
+            using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, stop);
+            using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, stop);
+            using var sighup = PosixSignalRegistration.Create(PosixSignal.SIGHUP, stop);
+            return new Launcher(Console.Out, Console.Error).Run(plan, cancel.Token);
         }));
         return cmd;
     }

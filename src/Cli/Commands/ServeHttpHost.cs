@@ -8,40 +8,35 @@ using XDit.Engine.Serving;
 namespace XDit.Cli.Commands;
 
 /// <summary>
-/// The HTTP face of `xdit serve` on System.Net.HttpListener (part of the base runtime, so the CLI and the tests
-/// need no ASP.NET Core shared framework): POST /generate, GET /health, GET /metrics, all JSON. Every request is
-/// handled on its own task and goes through the bounded GenerationQueue; the accept loop never waits for room
-/// (a full queue is a 429 at once).
+/// The HTTP face of `xdit serve`: POST /generate, GET /health, GET /metrics, all JSON, one request per connection
+/// (every answer closes it). It speaks HTTP/1.1 over a TcpListener itself rather than through HttpListener, which on
+/// Linux has no header or body timeouts and never tells that a client left: here a connection is bounded in time
+/// (<see cref="ServeHostOptions.HeaderTimeout"/>, <see cref="ServeHostOptions.BodyTimeout"/>) and in number, and a
+/// client that closes its connection while its request waits or runs cancels that request (the queue drops it, or
+/// the pipeline stops after its current step). Every request goes through the bounded GenerationQueue; the accept
+/// loop never waits for room (a full queue is a 429 at once).
 /// </summary>
-/// <remarks>
-/// HttpListener says nothing when a client closes its connection while its request waits in the queue, so such a
-/// request stays queued and runs; its answer then has nobody to go to and is dropped. The queue's cancellation
-/// path is still wired: a request whose body cannot be read is never queued, and a hard close of the listener
-/// cancels whatever still waits. Requests must name the host as printed (the listener matches the Host header).
-/// </remarks>
 public sealed class ServeHttpHost : IAsyncDisposable
 {
-    /// <summary>A /generate body larger than this is refused: the JSON holds a prompt and a few numbers.</summary>
-    public const long MaxBodyBytes = 1 << 20;
-
-    /// <summary>Tries with a fresh free port when port 0 was asked for and another process took the port first.</summary>
-    const int FreePortAttempts = 5;
-
     /// <summary>How long a stop waits for the answers being written before it closes the connections.</summary>
     static readonly TimeSpan StopGrace = TimeSpan.FromSeconds(5);
 
-    readonly HttpListener _listener;
+    readonly TcpListener _listener;
     readonly GenerationQueue _queue;
+    readonly ServeHostOptions _options;
     readonly CancellationTokenSource _closing = new();
     readonly ConcurrentDictionary<Task, byte> _handlers = new();
     readonly Task _acceptLoop;
     readonly object _stopLock = new();
+    int _open;
+    volatile bool _stopping;
     Task? _stop;
 
-    ServeHttpHost(HttpListener listener, GenerationQueue queue, Uri address)
+    ServeHttpHost(TcpListener listener, GenerationQueue queue, ServeHostOptions options, Uri address)
     {
         _listener = listener;
         _queue = queue;
+        _options = options;
         Address = address;
         _acceptLoop = Task.Run(AcceptLoop);
     }
@@ -49,29 +44,21 @@ public sealed class ServeHttpHost : IAsyncDisposable
     /// <summary>Where the service listens (the real port when port 0 was asked for).</summary>
     public Uri Address { get; }
 
+    /// <summary>Connections open now (what --max-connections bounds).</summary>
+    public int OpenConnections => Volatile.Read(ref _open);
+
     /// <param name="host">an IP address to bind (127.0.0.1 by default in the command), or "localhost"</param>
     /// <param name="port">0 picks a free port</param>
-    public static Task<ServeHttpHost> StartAsync(GenerationQueue queue, string host, int port)
+    public static Task<ServeHttpHost> StartAsync(GenerationQueue queue, string host, int port, ServeHostOptions? options = null)
     {
+        options ??= new ServeHostOptions();
+        options.Validate();
         var ip = CheckAddress(host, port);
-        for (int attempt = 1; ; attempt++)
-        {
-            int bound = port == 0 ? FreePort(ip) : port;
-            var listener = new HttpListener { IgnoreWriteExceptions = true };
-            listener.Prefixes.Add($"http://{PrefixHost(ip)}:{bound}/");
-            // HttpListener matches the Host header too: without this, `curl localhost:PORT` gets 404 from a
-            // service on 127.0.0.1
-            if (ip.Equals(IPAddress.Loopback)) listener.Prefixes.Add($"http://localhost:{bound}/");
-            try { listener.Start(); }
-            catch (HttpListenerException e)
-            {
-                listener.Close();
-                // A free port found by the probe can be taken by someone else before the listener binds it.
-                if (port == 0 && attempt < FreePortAttempts) continue;
-                throw new IOException($"cannot listen on {host}:{bound}: {e.Message}", e);
-            }
-            return Task.FromResult(new ServeHttpHost(listener, queue, new Uri($"http://{UriHost(ip)}:{bound}/")));
-        }
+        var listener = new TcpListener(ip, port);
+        try { listener.Start(backlog: 128); }
+        catch (SocketException e) { throw new IOException($"cannot listen on {host}:{port}: {e.Message}", e); }
+        int bound = ((IPEndPoint)listener.LocalEndpoint).Port;
+        return Task.FromResult(new ServeHttpHost(listener, queue, options, new Uri($"http://{UriHost(ip)}:{bound}/")));
     }
 
     /// <summary>The address to bind, or a clear error for a bad --host or --port (checked before the model loads).</summary>
@@ -83,21 +70,10 @@ public sealed class ServeHttpHost : IAsyncDisposable
             : throw new ArgumentException($"--host must be an IP address or localhost, got '{host}'");
     }
 
-    /// <summary>HttpListener cannot bind port 0: the system picks a free port for a probe socket, which lets it go.</summary>
-    static int FreePort(IPAddress ip)
-    {
-        var probe = new TcpListener(ip, 0);
-        probe.Start();
-        try { return ((IPEndPoint)probe.LocalEndpoint).Port; }
-        finally { probe.Stop(); }
-    }
-
-    /// <summary>HttpListener refuses 0.0.0.0 in a prefix; "+" is its spelling of every IPv4 interface.</summary>
-    static string PrefixHost(IPAddress ip) => ip.Equals(IPAddress.Any) ? "+" : UriHost(ip);
-
     static string UriHost(IPAddress ip) => ip.AddressFamily == AddressFamily.InterNetworkV6 ? $"[{ip}]" : ip.ToString();
 
-    /// <summary>Stops taking requests, lets the one in flight finish and answer, then closes the listener.</summary>
+    /// <summary>Stops taking requests, cancels the one in flight (it ends after its current step and is answered
+    /// 503, as are those waiting), then closes the listener and the connections.</summary>
     public Task StopAsync()
     {
         lock (_stopLock) return _stop ??= Stop();
@@ -105,13 +81,13 @@ public sealed class ServeHttpHost : IAsyncDisposable
 
     async Task Stop()
     {
-        // Waiting requests get their 503 from the queue; this returns once the one in flight has finished.
+        _stopping = true;
+        _listener.Stop(); // no new connections
         await _queue.StopAsync();
         // The last answers are being written: give them a moment, then close the connections.
         try { await Task.WhenAll(_handlers.Keys).WaitAsync(StopGrace); }
         catch (TimeoutException) { }
         _closing.Cancel();
-        _listener.Close();
         await _acceptLoop;
     }
 
@@ -125,101 +101,157 @@ public sealed class ServeHttpHost : IAsyncDisposable
     {
         while (true)
         {
-            HttpListenerContext ctx;
-            try { ctx = await _listener.GetContextAsync(); }
-            catch (Exception e) when (e is HttpListenerException or ObjectDisposedException or InvalidOperationException)
+            Socket socket;
+            try { socket = await _listener.AcceptSocketAsync(_closing.Token); }
+            catch (Exception e) when (e is SocketException or ObjectDisposedException or InvalidOperationException or OperationCanceledException)
             {
-                if (!_listener.IsListening) return; // closed by Stop
+                if (_stopping || _closing.IsCancellationRequested) return; // stopped
                 continue; // one connection's failure
             }
+            // Counted here, in accept order, so the connection over the cap is the one that came last.
+            int open = Interlocked.Increment(ref _open);
             // Its own task: a request waiting in the queue never holds up the next accept.
-            var handler = Task.Run(() => Handle(ctx));
+            var handler = Task.Run(() => Connection(socket, open));
             _handlers.TryAdd(handler, 0);
             _ = handler.ContinueWith(t => _handlers.TryRemove(t, out _), TaskScheduler.Default);
         }
     }
 
-    async Task Handle(HttpListenerContext ctx)
+    async Task Connection(Socket socket, int open)
     {
+        using var stream = new NetworkStream(socket, ownsSocket: true);
         try
         {
-            var path = ctx.Request.Url?.AbsolutePath ?? "/";
-            var method = ctx.Request.HttpMethod;
-            switch (path)
+            if (open > _options.MaxConnections)
             {
-                case "/generate" when method == "POST": await Generate(ctx); break;
-                case "/health" when method == "GET": await Json(ctx, 200, Health()); break;
-                case "/metrics" when method == "GET": await Json(ctx, 200, Metrics()); break;
-                case "/generate" or "/health" or "/metrics":
-                    ctx.Response.AddHeader("Allow", path == "/generate" ? "POST" : "GET");
-                    await Json(ctx, 405, ServeResponse.Error($"{method} is not allowed on {path}"));
-                    break;
-                default: await Json(ctx, 404, ServeResponse.Error($"no endpoint {path} (POST /generate, GET /health, GET /metrics)")); break;
+                await Answer(stream, 503, ServeResponse.Error($"too many connections ({_options.MaxConnections} open); retry later"), [("Retry-After", "1")]);
+                return;
             }
+            var reader = new HttpRequestReader(stream);
+            HttpRequestHead? head;
+            byte[] body;
+            try
+            {
+                head = await reader.ReadHeadAsync(_options.HeaderTimeout, _closing.Token);
+                if (head is null) return; // connected and left
+                body = await reader.ReadBodyAsync(head, head.Path == "/generate" ? _options.MaxBodyBytes : 0, _options.BodyTimeout,
+                    () => stream.WriteAsync("HTTP/1.1 100 Continue\r\n\r\n"u8.ToArray(), _closing.Token).AsTask(), _closing.Token);
+            }
+            catch (HttpBadRequestException e)
+            {
+                await Answer(stream, e.Status, ServeResponse.Error(e.Message));
+                return;
+            }
+            await Route(socket, stream, head, body);
+        }
+        catch (Exception e) when (e is IOException or SocketException or ObjectDisposedException or OperationCanceledException)
+        {
+            // the client is gone, or the service closed under the connection: nobody to answer
         }
         catch (Exception e)
         {
             // A bug here must not fault an unobserved task and leave the client hanging.
-            await Json(ctx, 500, ServeResponse.Error($"internal error: {e.Message}"));
+            try { await Answer(stream, 500, ServeResponse.Error($"internal error: {e.Message}")); }
+            catch (Exception) { }
+        }
+        finally
+        {
+            await Linger(socket);
+            Interlocked.Decrement(ref _open);
         }
     }
 
-    async Task Generate(HttpListenerContext ctx)
+    /// <summary>
+    /// After the answer, reads what the client still sends until it closes (a bounded amount and time): closing a
+    /// socket with unread bytes sends a reset, which can destroy the answer before the client reads it (a 413 sent
+    /// before the body was read, say).
+    /// </summary>
+    async Task Linger(Socket socket)
+    {
+        var sink = new byte[4096];
+        long drained = 0;
+        using var cts = CancellationTokenSource.CreateLinkedTokenSource(_closing.Token);
+        cts.CancelAfter(_options.HeaderTimeout);
+        try
+        {
+            int read;
+            while (drained < _options.MaxBodyBytes && (read = await socket.ReceiveAsync(sink, SocketFlags.None, cts.Token)) > 0) drained += read;
+        }
+        catch (Exception e) when (e is SocketException or ObjectDisposedException or OperationCanceledException) { }
+    }
+
+    async Task Route(Socket socket, NetworkStream stream, HttpRequestHead head, byte[] body)
+    {
+        var (path, method) = (head.Path, head.Method);
+        switch (path)
+        {
+            case "/generate" when method == "POST": await Generate(socket, stream, body); break;
+            case "/health" when method == "GET": await Answer(stream, 200, Health()); break;
+            case "/metrics" when method == "GET": await Answer(stream, 200, Metrics()); break;
+            case "/generate" or "/health" or "/metrics":
+                await Answer(stream, 405, ServeResponse.Error($"{method} is not allowed on {path}"), [("Allow", path == "/generate" ? "POST" : "GET")]);
+                break;
+            default: await Answer(stream, 404, ServeResponse.Error($"no endpoint {path} (POST /generate, GET /health, GET /metrics)")); break;
+        }
+    }
+
+    async Task Generate(Socket socket, NetworkStream stream, byte[] body)
     {
         ServeRequest request;
+        try { request = ServeRequest.Parse(body, _queue.Generator.SizeMultiple, _options.Limits, _options.OutputDir); }
+        catch (ServeRequestException e) { await Answer(stream, 400, ServeResponse.Error(e.Message, e.Field)); return; }
+
+        // The client's token: fires when it closes the connection (or the service closes), dropping or cancelling its job.
+        using var gone = CancellationTokenSource.CreateLinkedTokenSource(_closing.Token);
+        var watch = WatchForClose(socket, gone);
         try
         {
-            var body = await ReadBody(ctx.Request);
-            if (body is null)
+            switch (_queue.TryEnqueue(request.Generation, gone.Token, out var ticket))
             {
-                await Json(ctx, 413, ServeResponse.Error($"the request body is larger than {MaxBodyBytes} bytes"));
-                return;
+                case EnqueueOutcome.Full:
+                    await Answer(stream, 429, ServeResponse.Error($"the queue is full ({_queue.Capacity} waiting); retry later"),
+                        [("Retry-After", RetryAfterSeconds().ToString(CultureInfo.InvariantCulture))]);
+                    return;
+                case EnqueueOutcome.Stopped:
+                    await Answer(stream, 503, ServeResponse.Error("the service is shutting down"));
+                    return;
             }
-            request = ServeRequest.Parse(body.GetBuffer().AsSpan(0, (int)body.Length), _queue.Generator.SizeMultiple);
-        }
-        catch (ServeRequestException e) { await Json(ctx, 400, ServeResponse.Error(e.Message, e.Field)); return; }
-        catch (Exception e) when (e is IOException or HttpListenerException or OperationCanceledException)
-        {
-            ctx.Response.Abort(); // the client is gone while sending: nobody to answer, nothing queued
-            return;
-        }
 
-        switch (_queue.TryEnqueue(request.Generation, _closing.Token, out var ticket))
-        {
-            case EnqueueOutcome.Full:
-                ctx.Response.AddHeader("Retry-After", RetryAfterSeconds().ToString(CultureInfo.InvariantCulture));
-                await Json(ctx, 429, ServeResponse.Error($"the queue is full ({_queue.Capacity} waiting); retry later"));
-                return;
-            case EnqueueOutcome.Stopped:
-                await Json(ctx, 503, ServeResponse.Error("the service is shutting down"));
-                return;
+            string response;
+            try
+            {
+                var served = await ticket!.Completion;
+                response = ServeResponse.Build(request, served, ticket.Id);
+            }
+            catch (OperationCanceledException) { return; } // the client left (or the service closed): nobody to answer
+            catch (QueueStoppedException e) { await Answer(stream, 503, ServeResponse.Error(e.Message)); return; }
+            catch (RequestDeadlineException e) { await Answer(stream, 504, ServeResponse.Error(e.Message)); return; }
+            catch (Exception e) { await Answer(stream, 500, ServeResponse.Error($"generation failed: {e.Message}")); return; }
+            await Answer(stream, 200, response);
         }
-
-        string response;
-        try
+        finally
         {
-            var served = await ticket!.Completion;
-            response = ServeResponse.Build(request, served, ticket.Id);
+            gone.Cancel(); // ends the watch
+            await watch;
         }
-        catch (OperationCanceledException) { ctx.Response.Abort(); return; } // the listener closed while it waited
-        catch (QueueStoppedException e) { await Json(ctx, 503, ServeResponse.Error(e.Message)); return; }
-        catch (Exception e) { await Json(ctx, 500, ServeResponse.Error($"generation failed: {e.Message}")); return; }
-        await Json(ctx, 200, response);
     }
 
-    /// <summary>The body, or null when it is larger than MaxBodyBytes (declared or, for a chunked body, as read).</summary>
-    async Task<MemoryStream?> ReadBody(HttpListenerRequest request)
+    /// <summary>
+    /// Waits for the client to close: a request is the whole of what it sends (every answer closes the connection),
+    /// so a read that returns 0 (FIN) or fails (RST) means it left, and its job is cancelled. A client that half-closes
+    /// its sending side and still waits for the answer is taken as gone too.
+    /// </summary>
+    static async Task WatchForClose(Socket socket, CancellationTokenSource gone)
     {
-        if (request.ContentLength64 > MaxBodyBytes) return null;
-        var body = new MemoryStream();
-        var buffer = new byte[16384];
-        int read;
-        while ((read = await request.InputStream.ReadAsync(buffer, _closing.Token)) > 0)
+        var one = new byte[1];
+        try
         {
-            if (body.Length + read > MaxBodyBytes) return null;
-            body.Write(buffer, 0, read);
+            while (!gone.IsCancellationRequested)
+                if (await socket.ReceiveAsync(one, SocketFlags.None, gone.Token) == 0) break;
         }
-        return body;
+        catch (Exception e) when (e is SocketException or ObjectDisposedException or OperationCanceledException) { }
+        try { gone.Cancel(); }
+        catch (ObjectDisposedException) { }
     }
 
     /// <summary>Seconds until a place is likely free: the waiting requests and the one running, at the mean run time.</summary>
@@ -252,25 +284,33 @@ public sealed class ServeHttpHost : IAsyncDisposable
             ["mean_queue_ms"] = Math.Round(m.MeanQueueMs, 3),
             ["queue_length"] = m.Length,
             ["busy"] = m.Busy,
+            ["open_connections"] = OpenConnections,
         });
     }
 
-    async Task Json(HttpListenerContext ctx, int status, string json)
+    /// <summary>Writes a whole JSON answer and closes the sending side (Connection: close).</summary>
+    async Task Answer(NetworkStream stream, int status, string json, (string Name, string Value)[]? extra = null)
     {
-        var response = ctx.Response;
-        try
-        {
-            response.StatusCode = status;
-            response.ContentType = "application/json; charset=utf-8";
-            var bytes = Encoding.UTF8.GetBytes(json);
-            response.ContentLength64 = bytes.Length;
-            await response.OutputStream.WriteAsync(bytes, _closing.Token);
-            response.Close();
-        }
-        catch (Exception e) when (e is IOException or HttpListenerException or ObjectDisposedException
-                                      or OperationCanceledException or InvalidOperationException)
-        {
-            response.Abort(); // the client is gone, or the listener closed under the answer
-        }
+        var bytes = Encoding.UTF8.GetBytes(json);
+        var head = new StringBuilder()
+            .Append(CultureInfo.InvariantCulture, $"HTTP/1.1 {status} {Reason(status)}\r\n")
+            .Append("Content-Type: application/json; charset=utf-8\r\n")
+            .Append(CultureInfo.InvariantCulture, $"Content-Length: {bytes.Length}\r\n")
+            .Append("Connection: close\r\n");
+        foreach (var (name, value) in extra ?? []) head.Append(CultureInfo.InvariantCulture, $"{name}: {value}\r\n");
+        head.Append("\r\n");
+        using var cts = CancellationTokenSource.CreateLinkedTokenSource(_closing.Token);
+        cts.CancelAfter(_options.BodyTimeout); // a client that never reads cannot hold the connection
+        await stream.WriteAsync(Encoding.ASCII.GetBytes(head.ToString()), cts.Token);
+        await stream.WriteAsync(bytes, cts.Token);
+        try { stream.Socket.Shutdown(SocketShutdown.Send); }
+        catch (SocketException) { }
     }
+
+    static string Reason(int status) => status switch
+    {
+        200 => "OK", 400 => "Bad Request", 404 => "Not Found", 405 => "Method Not Allowed", 408 => "Request Timeout",
+        411 => "Length Required", 413 => "Content Too Large", 429 => "Too Many Requests", 431 => "Request Header Fields Too Large",
+        500 => "Internal Server Error", 503 => "Service Unavailable", 504 => "Gateway Timeout", _ => "Status",
+    };
 }

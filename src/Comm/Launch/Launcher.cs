@@ -8,7 +8,8 @@ namespace XDit.Comm.Launch;
 /// RANK, WORLD_SIZE, LOCAL_RANK, LOCAL_WORLD_SIZE, MASTER_ADDR, MASTER_PORT set, relays their output prefixed
 /// "[rank r]" (rank 0's everything, the others' "xdit:" error and warning lines unless all output is asked for),
 /// and waits. The first child to fail has its exit code returned and the others killed, so a dead rank never
-/// leaves the rest hanging.
+/// leaves the rest hanging. Each child gets this process's id (<see cref="ParentDeath.LauncherPidVar"/>) and ties
+/// its life to it, so no rank outlives a launcher that is killed outright.
 /// </summary>
 public sealed class Launcher(TextWriter stdout, TextWriter stderr)
 {
@@ -54,6 +55,7 @@ public sealed class Launcher(TextWriter stdout, TextWriter stderr)
         info.Environment[DistributedEnvironment.MasterAddrVar] = plan.MasterAddr;
         info.Environment[DistributedEnvironment.MasterPortVar] = port.ToString();
         info.Environment[DistributedEnvironment.AgentStoreVar] = "1";
+        info.Environment[ParentDeath.LauncherPidVar] = Environment.ProcessId.ToString(System.Globalization.CultureInfo.InvariantCulture);
         var p = new Process { StartInfo = info };
         p.OutputDataReceived += (_, e) => Relay(rank, e.Data, stdout, errorStream: false, plan.AllRanksOutput);
         p.ErrorDataReceived += (_, e) => Relay(rank, e.Data, stderr, errorStream: true, plan.AllRanksOutput);

@@ -6,7 +6,9 @@ namespace XDit.Comm.Tcp;
 /// The connection to one other rank (or, with no socket, this rank's own mailbox for sends to itself). A reader
 /// thread drains the socket into per-key FIFO mailboxes as fast as frames arrive, so senders never block on a
 /// receiver that is busy elsewhere, and TCP's ordering gives "same tag, same order". When the socket closes the
-/// link remembers why, and every wait on it fails at once instead of hanging.
+/// link remembers why, and every wait on it fails at once instead of hanging. Every frame, heartbeats included, is
+/// proof of life: a wait fails when the peer has sent nothing for the silence limit (a stopped or hung process,
+/// whose heartbeat thread stops too), while a peer busy in a long step keeps beating and is waited for.
 /// </summary>
 sealed class PeerLink : IDisposable
 {
@@ -18,6 +20,7 @@ sealed class PeerLink : IDisposable
     readonly Dictionary<MailKey, Queue<TcpMessage>> _mail = new();
     string? _closed;
     bool _disposed;
+    long _lastHeard = Environment.TickCount64, _heartbeats;
 
     /// <summary>A link over a connected socket to world rank <paramref name="peer"/>.</summary>
     public PeerLink(int peer, TcpClient client)
@@ -42,6 +45,12 @@ sealed class PeerLink : IDisposable
             while (true)
             {
                 var m = TcpMessage.ReadFrom(_stream!);
+                Volatile.Write(ref _lastHeard, Environment.TickCount64);
+                if (m is null)
+                {
+                    Interlocked.Increment(ref _heartbeats);
+                    continue;
+                }
                 lock (_gate)
                 {
                     if (!_mail.TryGetValue(m.Key, out var q)) _mail[m.Key] = q = new Queue<TcpMessage>();
@@ -90,9 +99,26 @@ sealed class PeerLink : IDisposable
         }
     }
 
+    /// <summary>Heartbeats received from the peer so far.</summary>
+    public long HeartbeatsReceived => Interlocked.Read(ref _heartbeats);
+
+    /// <summary>Sends a heartbeat unless a frame is being written (its bytes say as much) or the link is closed.</summary>
+    public void Beat()
+    {
+        if (_stream is null || !Monitor.TryEnter(_writeGate)) return;
+        try
+        {
+            lock (_gate) if (_closed is not null || _disposed) return;
+            _stream.WriteByte(MailKey.Heartbeat);
+        }
+        catch (Exception e) when (e is IOException or SocketException or ObjectDisposedException or NotSupportedException) { }
+        finally { Monitor.Exit(_writeGate); }
+    }
+
     /// <summary>The next message for <paramref name="key"/>. Messages that arrived before the peer closed are
-    /// still delivered; after that, a closed link fails at once and a silent one fails at <paramref name="deadline"/>.</summary>
-    public TcpMessage Take(MailKey key, DateTime deadline, TimeSpan timeout, string what, string peer)
+    /// still delivered; after that, a closed link fails at once, one that has sent nothing at all (not even a
+    /// heartbeat) for <paramref name="silence"/> fails then, and a beating one fails at <paramref name="deadline"/>.</summary>
+    public TcpMessage Take(MailKey key, DateTime deadline, TimeSpan timeout, string what, string peer, TimeSpan silence)
     {
         lock (_gate)
         {
@@ -109,6 +135,15 @@ sealed class PeerLink : IDisposable
                 var left = deadline - DateTime.UtcNow;
                 if (left <= TimeSpan.Zero)
                     throw new CommTimeoutException($"{what}: no data from {peer} for {timeout.TotalSeconds:0.#} s (it is stuck, or called another operation)");
+                if (_stream is not null)
+                {
+                    var quiet = TimeSpan.FromMilliseconds(Environment.TickCount64 - Volatile.Read(ref _lastHeard));
+                    if (quiet > silence)
+                        throw new CommTimeoutException($"{what}: {peer} has sent nothing, not even a heartbeat, for {quiet.TotalSeconds:0.#} s: " +
+                                                       "its process is stopped (SIGSTOP?), hung or unreachable");
+                    var check = silence / 4;
+                    if (check < left) left = check;
+                }
                 Monitor.Wait(_gate, left);
             }
         }

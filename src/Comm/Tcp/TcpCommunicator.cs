@@ -225,7 +225,7 @@ public sealed class TcpCommunicator : ICommunicator, IDisposable
     TcpMessage Take(int groupRank, MailKey key, string what)
     {
         var timeout = _world.OpTimeout;
-        return _world.Link(_group.WorldRanks[groupRank]).Take(key, DateTime.UtcNow + timeout, timeout, what, PeerName(groupRank));
+        return _world.Link(_group.WorldRanks[groupRank]).Take(key, DateTime.UtcNow + timeout, timeout, what, PeerName(groupRank), _world.Silence);
     }
 
     /// <summary>The peer's part of the current collective, checked: same op, and its shape equal to

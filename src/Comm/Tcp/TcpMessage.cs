@@ -4,6 +4,8 @@ namespace XDit.Comm.Tcp;
 readonly record struct MailKey(byte Kind, long Group, long Id)
 {
     public const byte Collective = 1, PointToPoint = 2;
+    /// <summary>A one-byte frame that says "alive" (<see cref="PeerLink.Beat"/>); it goes to no mailbox.</summary>
+    public const byte Heartbeat = 3;
 }
 
 /// <summary>
@@ -27,9 +29,11 @@ sealed record TcpMessage(MailKey Key, string Op, int[] Dims, float[] Data)
         s.Write(System.Runtime.InteropServices.MemoryMarshal.AsBytes(Data.AsSpan()));
     }
 
-    public static TcpMessage ReadFrom(Stream s)
+    /// <summary>The next frame, or null for a heartbeat.</summary>
+    public static TcpMessage? ReadFrom(Stream s)
     {
         byte kind = Wire.ReadByte(s);
+        if (kind == MailKey.Heartbeat) return null;
         if (kind is not (MailKey.Collective or MailKey.PointToPoint)) throw new InvalidDataException($"frame kind {kind}: corrupt stream");
         long group = Wire.ReadLong(s), id = Wire.ReadLong(s);
         string op = Wire.ReadString(s);

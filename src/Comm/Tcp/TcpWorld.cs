@@ -9,22 +9,52 @@ namespace XDit.Comm.Tcp;
 /// This process's sockets to every other rank of a run: a full mesh built through the <see cref="Rendezvous"/>
 /// (each rank listens on a free port of the interface that reaches the master, publishes it, connects to every
 /// lower rank and accepts every higher one). Owns the rendezvous. Groups and communicators made from it share the
-/// sockets and the traffic counters.
+/// sockets and the traffic counters. A thread sends a heartbeat on every link every <see cref="Silence"/> / 6, so a
+/// peer that stops (SIGSTOP, a hang in the kernel, a lost machine) is named within <see cref="Silence"/> instead of
+/// at the operation timeout, while a peer computing a long step is still waited for.
 /// </summary>
 public sealed class TcpWorld : IDisposable
 {
     const int Magic = 0x54494458; // "XDIT"
     static readonly TimeSpan Linger = TimeSpan.FromSeconds(2);
 
+    /// <summary>How long a peer may send nothing at all, heartbeats included, before a wait on it fails.</summary>
+    public static readonly TimeSpan DefaultSilence = TimeSpan.FromSeconds(30);
+
     readonly PeerLink[] _links;
     readonly Dictionary<string, TcpGroup> _groups = new();
+    readonly ManualResetEventSlim _stopBeating = new();
+    readonly Thread? _heart;
     bool _disposed;
 
-    TcpWorld(Rendezvous rendezvous, PeerLink[] links, TimeSpan opTimeout)
+    TcpWorld(Rendezvous rendezvous, PeerLink[] links, TimeSpan opTimeout, TimeSpan silence)
     {
         Rendezvous = rendezvous;
         _links = links;
         OpTimeout = opTimeout;
+        Silence = silence;
+        if (links.Length > 1)
+        {
+            _heart = new Thread(Beat) { IsBackground = true, Name = $"xdit-tcp-heartbeat-{Rank}" };
+            _heart.Start();
+        }
+    }
+
+    /// <summary>How long a peer may stay silent (no data, no heartbeat) before a wait on it fails.</summary>
+    public TimeSpan Silence { get; }
+
+    /// <summary>Stops this rank's heartbeats, as a stopped process's stop: for tests of the silence detection.</summary>
+    public bool HeartbeatsPaused { get; set; }
+
+    /// <summary>Heartbeats this rank has received from <paramref name="worldRank"/>.</summary>
+    public long HeartbeatsFrom(int worldRank) => _links[worldRank].HeartbeatsReceived;
+
+    void Beat()
+    {
+        var interval = Silence / 6;
+        while (!_stopBeating.Wait(interval))
+            if (!HeartbeatsPaused)
+                foreach (var l in _links) l.Beat();
     }
 
     public Rendezvous Rendezvous { get; }
@@ -36,8 +66,9 @@ public sealed class TcpWorld : IDisposable
     public TimeSpan OpTimeout { get; }
 
     /// <summary>Builds the mesh; disposes <paramref name="rendezvous"/> when it fails. <paramref name="opTimeout"/>
-    /// defaults to the rendezvous timeout.</summary>
-    public static TcpWorld Connect(Rendezvous rendezvous, TimeSpan? opTimeout = null)
+    /// defaults to the rendezvous timeout, <paramref name="silence"/> to <see cref="DefaultSilence"/> (never above
+    /// the operation timeout).</summary>
+    public static TcpWorld Connect(Rendezvous rendezvous, TimeSpan? opTimeout = null, TimeSpan? silence = null)
     {
         int rank = rendezvous.Rank, size = rendezvous.WorldSize;
         var timeout = rendezvous.Options.Timeout;
@@ -92,7 +123,9 @@ public sealed class TcpWorld : IDisposable
                     links[peer] = new PeerLink(peer, client);
                 }
             }
-            return new TcpWorld(rendezvous, links.Select(l => l!).ToArray(), opTimeout ?? timeout);
+            var op = opTimeout ?? timeout;
+            var quiet = silence ?? DefaultSilence;
+            return new TcpWorld(rendezvous, links.Select(l => l!).ToArray(), op, quiet < op ? quiet : op);
         }
         catch
         {
@@ -129,6 +162,8 @@ public sealed class TcpWorld : IDisposable
     {
         if (_disposed) return;
         _disposed = true;
+        _stopBeating.Set();
+        _heart?.Join();
         foreach (var l in _links) l.ShutdownSend();
         var until = DateTime.UtcNow + Linger;
         foreach (var l in _links)

@@ -5,60 +5,148 @@ using System.Text.Json.Serialization;
 
 namespace XDit.Engine.Analysis;
 
-/// <summary>The redundancy analysis of one generation: per block and per attention layer, the change of its
-/// output at every step transition. <see cref="ToJson"/> writes it all; <see cref="FormatTable"/> a compact view.</summary>
-public sealed record RedundancyReport
+/// <summary>
+/// The files of an analysis: report.json (schema <see cref="SchemaVersion"/>: settings, per step count and series
+/// the mean/std/CV over prompts of each metric and the largest change's position, and the Table-2 summary) and
+/// raw.csv (long form: one row per step count, prompt, target, layer, half and transition).
+/// </summary>
+public sealed class RedundancyReport(RedundancyStudy study, RedundancyStatistics stats, IReadOnlyList<ChangeMetric> metrics)
 {
-    public required string Model { get; init; }
-    public required IReadOnlyList<string> Prompts { get; init; }
-    public required int Steps { get; init; }
-    public required ulong Seed { get; init; }
-    public required IReadOnlyList<ChangeSeries> Blocks { get; init; }
-    public required IReadOnlyList<ChangeSeries> AttentionLayers { get; init; }
-    public int Transitions => Steps - 1;
+    public const int SchemaVersion = 2;
+    static readonly CultureInfo Ci = CultureInfo.InvariantCulture;
+
+    public RedundancyStudy Study => study;
+    public RedundancyStatistics Statistics => stats;
+    public IReadOnlyList<ChangeMetric> Metrics => metrics;
 
     public string ToJson()
     {
-        static object Series(ChangeSeries s) => new
+        var r = study.Request;
+        var doc = new
         {
-            name = s.Name,
-            relative_l1 = s.Relative,
-            mean_abs_diff = s.MeanAbs,
-            mean = s.Mean,
-            min = s.Min,
-            max = s.Max,
+            schema_version = SchemaVersion,
+            model = study.Model,
+            prompts = r.Prompts,
+            seed = r.Seed,
+            given_latents = r.Latents is not null,
+            guidance_scale = r.GuidanceScale,
+            scheduler = r.Scheduler,
+            step_counts = study.StepCounts,
+            targets = r.Recording.Targets,
+            layers = r.Recording.Layers.ToString().ToLowerInvariant(),
+            halves = r.Recording.Halves.ToString().ToLowerInvariant(),
+            metrics = metrics.Select(m => m.Name()),
+            definitions = new
+            {
+                d = "X(step k+1) - X(step k) over every element of the recorded tensor (the whole batch, or one guidance half)",
+                mean_abs = "mean|d| (DiTCacheAnalysis' L1 distance)",
+                var_abs = "unbiased variance (n-1) of |d| over the elements (the tool's vars)",
+                relative_l1 = "sum|d| / sum|X(step k)|",
+                cosine = "1 - <X(k+1), X(k)> / (|X(k+1)| |X(k)|)",
+                std = "population standard deviation over prompts (numpy's np.var default)",
+                cv = "std / mean over prompts per transition; 0 where every prompt gave the same value",
+                table2 = "mean of cv over layers and transitions, per target (the paper's Table 2)",
+                step_axis = "transition k goes from step k to step k+1; countdown = T-1-k is the paper's axis; fraction = k/(T-1)",
+                a = study.ProjectedOutputs ? "attention output after the output projection (to_out.0; ea after to_add_out), raw where the layer has none" : "attention output before the output projection",
+                k_v = "keys and values as the attention receives them: after q/k norm and RoPE where the model applies them",
+            },
+            results = study.StepCounts.Select(steps => new
+            {
+                steps,
+                transitions = steps - 1,
+                series = stats.Series.Where(s => s.Steps == steps).GroupBy(s => s.Key).Select(g => new
+                {
+                    target = g.Key.Target,
+                    layer = g.Key.Layer,
+                    half = g.Key.Half,
+                    kind = g.First().Kind,
+                    metrics = g.ToDictionary(s => s.Metric.Name(), s => new
+                    {
+                        mean = s.Mean,
+                        std = s.Std,
+                        cv = s.Cv,
+                        mean_cv = s.MeanCv,
+                        argmax = new { transition = s.ArgMax, countdown = s.ArgMaxCountdown, fraction = s.ArgMaxFraction },
+                    }),
+                }),
+            }),
+            table2 = stats.Table2.Select(t => new
+            {
+                steps = t.Steps, target = t.Target, half = t.Half, metric = t.Metric.Name(),
+                mean_cv = t.MeanCv, max_cv = t.MaxCv, layers = t.Layers, prompts = t.Prompts,
+            }),
         };
-        return JsonSerializer.Serialize(new
-        {
-            model = Model,
-            prompts = Prompts,
-            steps = Steps,
-            seed = Seed,
-            transitions = Transitions,
-            metric = "relative_l1[k] = mean|X(step k+1) - X(step k)| / mean|X(step k)|; mean_abs_diff[k] = mean|X(step k+1) - X(step k)|; X over the whole call batch",
-            blocks = Blocks.Select(Series),
-            attention = new { what = "attention core output, image rows, before the output projection", layers = AttentionLayers.Select(Series) },
-        }, Options);
+        return JsonSerializer.Serialize(doc, Options);
     }
 
     static readonly JsonSerializerOptions Options = new() { WriteIndented = true, NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals };
 
-    /// <summary>Per block: mean/min/max relative change, then the change at each transition (at most
-    /// <paramref name="maxColumns"/> columns, evenly picked, when there are more steps).</summary>
-    public string FormatTable(int maxColumns = 12)
+    /// <summary>raw.csv: one row per (steps, prompt, target, layer, half, transition), a column per metric.</summary>
+    public void WriteRawCsv(TextWriter w)
     {
-        var ci = CultureInfo.InvariantCulture;
-        int n = Transitions;
+        w.Write("steps,prompt,target,layer,half,kind,transition,step_from,step_to,countdown,fraction");
+        foreach (var m in metrics) w.Write("," + m.Name());
+        w.WriteLine();
+        foreach (var run in study.Runs)
+        {
+            var kinds = run.Layers.ToDictionary(l => l.Layer, l => l.Kind.ToString().ToLowerInvariant());
+            foreach (var s in run.Series)
+            {
+                string kind = s.Key.Target == RecordingTarget.Block ? "block" : kinds.GetValueOrDefault(s.Key.Layer, "self");
+                int t = s.Values.Count;
+                for (int k = 0; k < t; k++)
+                {
+                    w.Write(string.Create(Ci, $"{run.Steps},{run.PromptIndex},{s.Key.Target},{Csv(s.Key.Layer)},{s.Key.Half},{kind},{k},{k},{k + 1},{t - 1 - k},{(t <= 1 ? 0 : k / (double)(t - 1)):R}"));
+                    foreach (var m in metrics) w.Write(string.Create(Ci, $",{s.Values[k][m]:R}"));
+                    w.WriteLine();
+                }
+            }
+        }
+    }
+
+    static string Csv(string s) => s.Contains(',') || s.Contains('"') ? "\"" + s.Replace("\"", "\"\"") + "\"" : s;
+
+    /// <summary>The Table-2-style summary: per step count, target and half, the mean CV over prompts of each metric.</summary>
+    public string FormatTable2()
+    {
+        var sb = new StringBuilder();
+        sb.Append(Ci, $"{"steps",5} {"target",-9} {"half",-6} {"layers",6} {"prompts",7} |");
+        foreach (var m in metrics) sb.Append(Ci, $" {"CV " + m.Name(),15}");
+        sb.AppendLine();
+        foreach (var g in stats.Table2.GroupBy(t => (t.Steps, t.Target, t.Half)))
+        {
+            var any = g.First();
+            sb.Append(Ci, $"{g.Key.Steps,5} {g.Key.Target,-9} {g.Key.Half,-6} {any.Layers,6} {any.Prompts,7} |");
+            foreach (var m in metrics)
+            {
+                var row = g.FirstOrDefault(t => t.Metric == m);
+                sb.Append(Ci, $" {(row is null ? "" : Percent(row.MeanCv)),15}");
+            }
+            sb.AppendLine();
+        }
+        return sb.ToString();
+    }
+
+    static string Percent(double v) => double.IsFinite(v) ? (v * 100).ToString("F1", Ci) + " %" : "n/a";
+
+    /// <summary>Per layer of a target at one step count: mean over prompts of a metric at each transition (at most
+    /// <paramref name="maxColumns"/> columns, evenly picked), with the largest change's position.</summary>
+    public string FormatLayerTable(int steps, string target, ChangeMetric metric, int maxColumns = 10)
+    {
+        var rows = stats.Series.Where(s => s.Steps == steps && s.Key.Target == target && s.Metric == metric).ToList();
+        if (rows.Count == 0) return "";
+        int n = rows[0].Transitions;
         var cols = n <= maxColumns ? Enumerable.Range(0, n).ToArray()
             : Enumerable.Range(0, maxColumns).Select(i => (int)Math.Round(i * (n - 1) / (double)(maxColumns - 1))).Distinct().ToArray();
         var sb = new StringBuilder();
-        sb.Append(ci, $"{"",-10} {"mean",7} {"min",7} {"max",7} |");
-        foreach (var c in cols) sb.Append(ci, $" {$"{c}>{c + 1}",7}");
+        sb.Append(Ci, $"{target + " " + metric.Name(),-34} {"argmax",7} |");
+        foreach (var c in cols) sb.Append(Ci, $" {$"{c}>{c + 1}",9}");
         sb.AppendLine();
-        foreach (var s in Blocks)
+        foreach (var s in rows)
         {
-            sb.Append(ci, $"{s.Name,-10} {s.Mean,7:F4} {s.Min,7:F4} {s.Max,7:F4} |");
-            foreach (var c in cols) sb.Append(ci, $" {s.Relative[c],7:F4}");
+            string name = s.Key.Half == SeriesKey.AllRows ? s.Key.Layer : $"{s.Key.Layer} {s.Key.Half}";
+            sb.Append(Ci, $"{name,-34} {s.ArgMaxFraction,7:F2} |");
+            foreach (var c in cols) sb.Append(Ci, $" {s.Mean[c],9:G3}");
             sb.AppendLine();
         }
         return sb.ToString();

@@ -15,6 +15,10 @@ public sealed class StepCacheLoop(Func<int, IStepCache> create) : IDenoiseLoop
 
     public static StepCacheLoop TeaCache(double threshold) => new(steps => new TeaCacheExecutor(threshold, steps));
     public static StepCacheLoop FirstBlockCache(double threshold) => new(_ => new FirstBlockCacheExecutor(threshold));
+    public static StepCacheLoop Adaptive(double budget, AdaptiveCacheSeed? seed = null) => new(steps => new AdaptiveCacheExecutor(budget, steps, seed));
+    /// <summary>The adaptive cache seeded by a saved `xdit analyze` report (read once the steps are known), or unseeded.</summary>
+    public static StepCacheLoop Adaptive(double budget, string? reportPath) => reportPath is null ? Adaptive(budget)
+        : new(steps => new AdaptiveCacheExecutor(budget, steps, AdaptiveCacheSeed.FromReport(reportPath, steps)));
 
     public void Run(IOps ops, DenoiseJob job, IProgress<PipelineProgress>? progress)
     {

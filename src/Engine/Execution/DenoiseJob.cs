@@ -67,6 +67,9 @@ public sealed class StandardDenoiseLoop(IDenoiseExecutor executor) : IDenoiseLoo
             job.Combine(rows, noise, SpatialSize(job));
             job.ExtraGuidance?.Invoke(ops, i, job.Latents, rows, noise);
             job.Scheduler.Step(noise, i, job.Latents);
+            // One host pass over the latents (far below a step): a NaN stops the run at the step that made it.
+            Pipelines.FiniteCheck.Require(job.Latents, $"after denoising step {i + 1} of {timesteps.Length}, the latents",
+                "the transformer's output or the guidance produced it (a NaN or infinite weight, or an overflow)");
             progress?.Report(new Pipelines.PipelineProgress("denoise", i + 1, timesteps.Length, sw.Elapsed));
         }
     }

@@ -19,15 +19,18 @@ public static class ParallelGeneration
 
     /// <param name="makeOps">the backend of a rank (one CPU op set per rank by default)</param>
     /// <param name="onRankPipeline">called on each rank's thread with the loaded pipeline and the rank (rank 0 reports progress)</param>
+    /// <param name="limits">the bounds of the request (the library's defaults when null)</param>
+    /// <param name="cancel">looked at by every rank between steps; the first rank that sees it fired aborts the world</param>
     public static Outcome Run(string modelDir, ParallelConfig config, GenerationRequest request,
-        Func<int, IOps>? makeOps = null, Action<TextToImagePipeline, int>? onRankPipeline = null)
+        Func<int, IOps>? makeOps = null, Action<TextToImagePipeline, int>? onRankPipeline = null,
+        GenerationLimits? limits = null, CancellationToken cancel = default)
     {
-        request.Validate();
+        request.Validate(limits);
         var mesh = config.Mesh();
         PromptsPerReplica(mesh, request); // refuse before starting any rank
 
         var world = new InProcessWorld(config.WorldSize);
-        var results = world.Run(comm => RunRank(comm, modelDir, config, request, onRankPipeline), makeOps);
+        var results = world.Run(comm => RunRank(comm, modelDir, config, request, onRankPipeline, limits, cancel), makeOps);
 
         var replicas = results.Where(r => r.Leader).OrderBy(r => r.Replica).ToList();
         var first0 = replicas[0].Result;
@@ -45,7 +48,7 @@ public static class ParallelGeneration
     /// communicator's backend, installs the rank's parallel loop, and generates its replica's share of the prompts.
     /// </summary>
     public static RankOutcome RunRank(ICommunicator comm, string modelDir, ParallelConfig config, GenerationRequest request,
-        Action<TextToImagePipeline, int>? onRankPipeline = null)
+        Action<TextToImagePipeline, int>? onRankPipeline = null, GenerationLimits? limits = null, CancellationToken cancel = default)
     {
         var mesh = config.Mesh();
         int prompts = request.Prompts.Count, perReplica = PromptsPerReplica(mesh, request);
@@ -65,8 +68,11 @@ public static class ParallelGeneration
             Prompts = request.Prompts.Skip(first).Take(perReplica).ToArray(),
             FirstRow = request.FirstRow + first * request.NumImagesPerPrompt,
             Latents = SliceLatents(request, first, perReplica, prompts),
+            LatentsShape = request.LatentsShape is { Length: 4 } s ? [perReplica * request.NumImagesPerPrompt, s[1], s[2], s[3]] : request.LatentsShape,
         };
-        var result = pipeline.Generate(slice);
+        if (limits is not null) pipeline.Limits = limits;
+        // Every rank looks at the token between steps; the first that sees it fired aborts the world.
+        var result = pipeline.Generate(slice, cancel);
         result = result with { Timings = result.Timings.WithFirst("load", loadTime) };
         // Every rank of a replica ends with the same images; its first rank answers for it.
         bool leader = coord with { Data = 0 } == mesh.CoordOf(0);

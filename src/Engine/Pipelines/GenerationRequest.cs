@@ -19,6 +19,9 @@ public sealed record GenerationRequest
     public int? MaxSequenceLength { get; init; }
     /// <summary>Initial latents [B, C, h, w] (already scaled by the scheduler's init sigma) instead of seeded noise.</summary>
     public float[]? Latents { get; init; }
+    /// <summary>The shape of <see cref="Latents"/> as read from a file ([B, C, h, w]), checked against the run's;
+    /// null checks only the count.</summary>
+    public int[]? LatentsShape { get; init; }
 
     /// <summary>SD3: the prompts for CLIP-G (prompt_2) and T5 (prompt_3), one per prompt; null or an empty text
     /// takes the prompt itself, as diffusers' <c>prompt_2 or prompt</c>.</summary>
@@ -52,8 +55,9 @@ public sealed record GenerationRequest
 
     public static GenerationRequest For(string prompt) => new() { Prompts = new[] { prompt } };
 
-    /// <summary>Checks what can be checked without a model; the pipeline checks sizes against the model.</summary>
-    public void Validate()
+    /// <summary>Checks what can be checked without a model, and the bounds of <paramref name="limits"/> (the
+    /// library's defaults when null); the pipeline checks sizes against the model.</summary>
+    public void Validate(GenerationLimits? limits = null)
     {
         if (Prompts.Count == 0) throw new ArgumentException("at least one prompt is needed");
         for (int i = 0; i < Prompts.Count; i++)
@@ -77,5 +81,7 @@ public sealed record GenerationRequest
             if (!(SkipLayerGuidanceStart >= 0 && SkipLayerGuidanceStart <= SkipLayerGuidanceStop && SkipLayerGuidanceStop <= 1))
                 throw new ArgumentException($"skip-layer guidance needs 0 ≤ start ≤ stop ≤ 1, got start {SkipLayerGuidanceStart}, stop {SkipLayerGuidanceStop}");
         }
+        (limits ?? GenerationLimits.Default).Check(this);
+        if (Latents is { } given) FiniteCheck.Require(given, "the given latents");
     }
 }

@@ -40,18 +40,31 @@ public abstract class TextToImagePipeline : IDisposable
     /// <summary>Raised for things the user should know but that do not stop the run (a truncated prompt).</summary>
     public event EventHandler<string>? Warning;
 
+    /// <summary>The most work one request may ask for (steps, pixels, images, guidance), checked before any work.</summary>
+    public GenerationLimits Limits { get; set; } = GenerationLimits.Default;
+
+    int _running;
+
     /// <summary>Runs one request. <paramref name="cancellation"/> is looked at before the work and at the end of each
     /// stage and denoising step, so a cancelled generation stops within one step with an
-    /// <see cref="OperationCanceledException"/>.</summary>
+    /// <see cref="OperationCanceledException"/>. The request is checked against <see cref="Limits"/> first. A pipeline
+    /// holds one set of buffers and a scheduler's state, so it runs one request at a time: a second call while one runs
+    /// (another thread, or a Progress handler) is refused, not interleaved.</summary>
     public GenerationResult Generate(GenerationRequest request, CancellationToken cancellation = default)
     {
-        request.Validate();
+        request.Validate(Limits);
         cancellation.ThrowIfCancellationRequested();
-        return Run(request, new SyncProgress(p =>
+        if (Interlocked.Exchange(ref _running, 1) != 0)
+            throw new InvalidOperationException("this pipeline is already running a request: a pipeline runs one request at a time (use one pipeline per thread, or a queue)");
+        try
         {
-            Progress?.Invoke(this, p);
-            cancellation.ThrowIfCancellationRequested();
-        }));
+            return Run(request, new SyncProgress(p =>
+            {
+                Progress?.Invoke(this, p);
+                cancellation.ThrowIfCancellationRequested();
+            }));
+        }
+        finally { Volatile.Write(ref _running, 0); }
     }
 
     /// <summary>The timings of one run, each stage but denoise (which reports per step) reported to
@@ -66,16 +79,20 @@ public abstract class TextToImagePipeline : IDisposable
         int height = r.Height ?? DefaultSize, width = r.Width ?? DefaultSize;
         if (height % SizeMultiple != 0 || width % SizeMultiple != 0)
             throw new ArgumentException($"height and width must be multiples of {SizeMultiple} ({SizeMultipleMeaning}), got {height}x{width}");
+        Limits.CheckSize(height, width, (long)r.Prompts.Count * r.NumImagesPerPrompt);
         return (height, width);
     }
 
     /// <summary>Given latents, or seeded Gaussian noise (NoiseGenerator) times the scheduler's initial sigma.</summary>
     protected static float[] InitialLatents(GenerationRequest r, int batch, int c, int h, int w, float initSigma)
     {
-        int n = batch * c * h * w;
+        int n = checked(batch * c * h * w);
         if (r.Latents is { } given)
         {
-            if (given.Length != n) throw new ArgumentException($"the given latents hold {given.Length} values, expected {batch}x{c}x{h}x{w} = {n}");
+            string found = r.LatentsShape is { } s ? $" (shape [{string.Join(", ", s)}])" : "";
+            if (given.Length != n) throw new ArgumentException($"the given latents hold {given.Length} values, expected {batch}x{c}x{h}x{w} = {n}{found}");
+            if (r.LatentsShape is { } shape && !shape.SequenceEqual(new[] { batch, c, h, w }))
+                throw new ArgumentException($"the given latents have shape [{string.Join(", ", shape)}], expected [{batch}, {c}, {h}, {w}] (batch, channels, height / VAE factor, width / VAE factor)");
             return (float[])given.Clone();
         }
         // Data-parallel ranks draw the rows a single rank would give their images: the stream continues at FirstRow.
@@ -141,11 +158,14 @@ public abstract class TextToImagePipeline : IDisposable
     /// (PixArt's resolution binning), before the clamp to [0, 1], as diffusers does.</summary>
     protected List<GeneratedImage> Decode(AutoencoderKL vae, float[] latents, int batch, int c, int h, int w, (int Height, int Width)? resizeTo = null)
     {
+        FiniteCheck.Require(latents, "the denoised latents",
+            "a NaN or infinite weight, initial latent or guidance result reached them (the picture would be black or white)");
         float sf = (float)vae.Config.ScalingFactor, shift = (float)(vae.Config.ShiftFactor ?? 0.0);
         var z = latents.Select(v => v / sf + shift).ToArray();
         using var zt = Ops.FromHost(z, batch, c, h, w);
         using var img = DecodeOverride is { } decode ? decode(vae, zt) : vae.Decode(Ops, zt);
         var px = Ops.ToHost(img);
+        FiniteCheck.Require(px, "the decoded pixels", "the VAE's weights or config (scaling_factor, shift_factor) produced them");
         int H = img.Dim(2), W = img.Dim(3);
         if (resizeTo is { } size)
         {

@@ -25,15 +25,15 @@ public sealed record DDIMOptions
         return new DDIMOptions
         {
             Source = c.Path,
-            NumTrainTimesteps = c.GetInt("num_train_timesteps", 1000),
-            BetaStart = c.GetDouble("beta_start", 0.0001),
-            BetaEnd = c.GetDouble("beta_end", 0.02),
+            NumTrainTimesteps = c.GetInt("num_train_timesteps", 1000, 1, ConfigBounds.TrainTimesteps),
+            BetaStart = c.GetPositiveDouble("beta_start", 0.0001),
+            BetaEnd = c.GetPositiveDouble("beta_end", 0.02),
             BetaSchedule = c.GetString("beta_schedule", "linear")!,
             TrainedBetas = c.Has("trained_betas") ? c.GetDoubleArray("trained_betas") : null,
             ClipSample = c.GetBool("clip_sample", true),
             ClipSampleRange = c.GetDouble("clip_sample_range", 1.0),
             SetAlphaToOne = c.GetBool("set_alpha_to_one", true),
-            StepsOffset = c.GetInt("steps_offset", 0),
+            StepsOffset = c.GetInt("steps_offset", 0, 0, ConfigBounds.TrainTimesteps),
             PredictionType = c.GetString("prediction_type", "epsilon")!,
             TimestepSpacing = c.GetString("timestep_spacing", "leading")!,
         };

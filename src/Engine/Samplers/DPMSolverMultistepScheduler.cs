@@ -46,12 +46,12 @@ public sealed record DPMSolverMultistepOptions
         var o = new DPMSolverMultistepOptions
         {
             Source = c.Path,
-            NumTrainTimesteps = c.GetInt("num_train_timesteps", 1000),
-            BetaStart = c.GetDouble("beta_start", 0.0001),
-            BetaEnd = c.GetDouble("beta_end", 0.02),
+            NumTrainTimesteps = c.GetInt("num_train_timesteps", 1000, 1, ConfigBounds.TrainTimesteps),
+            BetaStart = c.GetPositiveDouble("beta_start", 0.0001),
+            BetaEnd = c.GetPositiveDouble("beta_end", 0.02),
             BetaSchedule = c.GetString("beta_schedule", "linear")!,
             TrainedBetas = c.Has("trained_betas") ? c.GetDoubleArray("trained_betas") : null,
-            SolverOrder = c.GetInt("solver_order", 2),
+            SolverOrder = c.GetInt("solver_order", 2, 1, 3),
             PredictionType = c.GetString("prediction_type", "epsilon")!,
             AlgorithmType = c.GetString("algorithm_type", "dpmsolver++")!,
             SolverType = c.GetString("solver_type", "midpoint")!,
@@ -59,11 +59,11 @@ public sealed record DPMSolverMultistepOptions
             EulerAtFinal = c.GetBool("euler_at_final", false),
             UseKarrasSigmas = c.GetBool("use_karras_sigmas", false),
             UseFlowSigmas = c.GetBool("use_flow_sigmas", false),
-            FlowShift = c.GetDouble("flow_shift", 1.0),
+            FlowShift = c.GetPositiveDouble("flow_shift", 1.0),
             FinalSigmasType = c.GetString("final_sigmas_type", "zero")!,
             LambdaMinClipped = c.GetDouble("lambda_min_clipped", double.NegativeInfinity),
             TimestepSpacing = c.GetString("timestep_spacing", "linspace")!,
-            StepsOffset = c.GetInt("steps_offset", 0),
+            StepsOffset = c.GetInt("steps_offset", 0, 0, ConfigBounds.TrainTimesteps),
         };
         return o;
     }

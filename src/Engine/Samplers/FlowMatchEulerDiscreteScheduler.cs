@@ -27,13 +27,13 @@ public sealed record FlowMatchEulerOptions
         return new FlowMatchEulerOptions
         {
             Source = c.Path,
-            NumTrainTimesteps = c.GetInt("num_train_timesteps", 1000),
-            Shift = c.GetDouble("shift", 1.0),
+            NumTrainTimesteps = c.GetInt("num_train_timesteps", 1000, 1, ConfigBounds.TrainTimesteps),
+            Shift = c.GetPositiveDouble("shift", 1.0),
             UseDynamicShifting = c.GetBool("use_dynamic_shifting", false),
-            BaseShift = c.GetDouble("base_shift", 0.5),
-            MaxShift = c.GetDouble("max_shift", 1.15),
-            BaseImageSeqLen = c.GetInt("base_image_seq_len", 256),
-            MaxImageSeqLen = c.GetInt("max_image_seq_len", 4096),
+            BaseShift = c.GetFiniteDouble("base_shift", 0.5),
+            MaxShift = c.GetFiniteDouble("max_shift", 1.15),
+            BaseImageSeqLen = c.GetInt("base_image_seq_len", 256, 1, ConfigBounds.Positions),
+            MaxImageSeqLen = c.GetInt("max_image_seq_len", 4096, 1, ConfigBounds.Positions),
             TimeShiftType = c.GetString("time_shift_type", "exponential")!,
             ShiftTerminal = terminal is 0.0 ? null : terminal, // diffusers tests truthiness: 0 means off
         };

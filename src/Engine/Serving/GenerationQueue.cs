@@ -7,8 +7,9 @@ namespace XDit.Engine.Serving;
 /// A bounded first-in first-out queue of generation requests served by one worker thread, in order, because a
 /// pipeline is not thread-safe. Capacity counts the requests waiting, not the one running: with capacity 1 one
 /// request runs, one waits, and a third is refused. TryEnqueue never blocks (the HTTP listener must stay free to
-/// answer 429 and /health). A request whose token fires while it waits leaves the queue; once running it finishes,
-/// since a generation cannot be interrupted. An exception in one request fails that request only.
+/// answer 429 and /health). A request whose token (its client's connection) fires while it waits leaves the queue;
+/// once running, the token, a stop of the queue and the per-request deadline end it between denoising steps. An
+/// exception in one request fails that request only.
 /// </summary>
 public sealed class GenerationQueue : IDisposable
 {
@@ -17,6 +18,7 @@ public sealed class GenerationQueue : IDisposable
     readonly LinkedList<QueueTicket> _waiting = new();
     readonly Thread _worker;
     readonly TaskCompletionSource _workerDone = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    readonly CancellationTokenSource _stopped = new();
     long _nextId, _served, _failed, _rejected, _cancelled;
     double _runMsTotal, _queueMsTotal;
     bool _stopping, _busy;
@@ -32,6 +34,9 @@ public sealed class GenerationQueue : IDisposable
 
     public int Capacity { get; }
     public IImageGenerator Generator => _generator;
+
+    /// <summary>The longest one request may run before it is cancelled (null: no deadline). Set before serving.</summary>
+    public TimeSpan? RequestDeadline { get; init; }
 
     /// <summary>Raised on the caller's thread when a request has been accepted into the queue.</summary>
     public event EventHandler<QueueTicket>? Enqueued;
@@ -70,7 +75,7 @@ public sealed class GenerationQueue : IDisposable
         {
             if (_stopping) { _rejected++; return EnqueueOutcome.Stopped; }
             if (_waiting.Count >= Capacity) { _rejected++; return EnqueueOutcome.Full; }
-            ticket = new QueueTicket(++_nextId, request, DateTime.UtcNow);
+            ticket = new QueueTicket(++_nextId, request, DateTime.UtcNow, cancel);
             ticket.Node = _waiting.AddLast(ticket);
             Monitor.Pulse(_lock);
         }
@@ -106,11 +111,13 @@ public sealed class GenerationQueue : IDisposable
     }
 
     /// <summary>
-    /// Stops taking requests, drops those still waiting (they end with QueueStoppedException) and returns when the
-    /// request in flight, if any, has finished.
+    /// Stops taking requests, drops those still waiting (they end with QueueStoppedException), cancels the request in
+    /// flight (it ends after its current step, with QueueStoppedException) and returns when it has ended.
     /// </summary>
     public Task StopAsync()
     {
+        try { _stopped.Cancel(); }
+        catch (ObjectDisposedException) { }
         List<QueueTicket> dropped;
         var registrations = new List<CancellationTokenRegistration>();
         lock (_lock)
@@ -163,28 +170,46 @@ public sealed class GenerationQueue : IDisposable
         var queueWait = ticket.Waiting.Elapsed;
         var sw = Stopwatch.StartNew();
         bool ok = false;
+        // The client's token, the queue's stop and the deadline: whichever fires first ends the run between steps.
+        using var deadline = new CancellationTokenSource();
+        using var linked = CancellationTokenSource.CreateLinkedTokenSource(ticket.Cancel, _stopped.Token, deadline.Token);
+        if (RequestDeadline is { } limit) deadline.CancelAfter(limit);
         try
         {
             Started?.Invoke(this, ticket);
-            var result = _generator.Generate(ticket.Request);
+            var result = _generator.Generate(ticket.Request, linked.Token);
             ok = true;
-            Account(ok, sw.Elapsed, queueWait);
+            Account(Outcome.Served, sw.Elapsed, queueWait);
             ticket.TrySetResult(new ServedGeneration(result, queueWait, sw.Elapsed));
+        }
+        catch (OperationCanceledException) when (linked.IsCancellationRequested && !ok)
+        {
+            Account(Outcome.Cancelled, sw.Elapsed, queueWait);
+            if (ticket.Cancel.IsCancellationRequested) ticket.TrySetCanceled(ticket.Cancel);
+            else if (_stopped.IsCancellationRequested) ticket.TrySetException(new QueueStoppedException(running: true));
+            else ticket.TrySetException(new RequestDeadlineException(RequestDeadline!.Value));
         }
         catch (Exception e)
         {
-            if (!ok) Account(false, sw.Elapsed, queueWait);
+            if (!ok) Account(Outcome.Failed, sw.Elapsed, queueWait);
             ticket.TrySetException(e);
         }
         try { Finished?.Invoke(this, ticket); }
         catch (Exception) { /* a faulty observer must not stop the worker */ }
     }
 
-    void Account(bool ok, TimeSpan run, TimeSpan wait)
+    enum Outcome { Served, Failed, Cancelled }
+
+    void Account(Outcome outcome, TimeSpan run, TimeSpan wait)
     {
         lock (_lock)
         {
-            if (ok) _served++; else _failed++;
+            switch (outcome)
+            {
+                case Outcome.Served: _served++; break;
+                case Outcome.Failed: _failed++; break;
+                default: _cancelled++; break;
+            }
             _runMsTotal += run.TotalMilliseconds;
             _queueMsTotal += wait.TotalMilliseconds;
             _busy = false;

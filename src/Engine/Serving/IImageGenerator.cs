@@ -14,5 +14,7 @@ public interface IImageGenerator : IDisposable
     /// <summary>Height and width must be multiples of this; checked before queueing so a bad size is a 400, not a 500.</summary>
     int SizeMultiple { get; }
 
-    GenerationResult Generate(GenerationRequest request);
+    /// <summary>Runs one request; <paramref name="cancel"/> (the client gone, the service stopping, the deadline) ends
+    /// it between steps with OperationCanceledException.</summary>
+    GenerationResult Generate(GenerationRequest request, CancellationToken cancel);
 }

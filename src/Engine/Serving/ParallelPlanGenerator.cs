@@ -14,9 +14,11 @@ public sealed class ParallelPlanGenerator : IImageGenerator
     readonly string _modelDir;
     readonly ParallelConfig _plan;
     readonly Func<int, IOps>? _makeOps;
+    readonly GenerationLimits? _limits;
 
-    public ParallelPlanGenerator(string modelDir, ParallelConfig plan, Func<int, IOps>? makeOps, int sizeMultiple)
+    public ParallelPlanGenerator(string modelDir, ParallelConfig plan, Func<int, IOps>? makeOps, int sizeMultiple, GenerationLimits? limits = null)
     {
+        _limits = limits;
         var mesh = plan.Mesh(); // refuses degrees whose product is not the world size, before serving anything
         _modelDir = modelDir;
         _plan = plan;
@@ -27,6 +29,7 @@ public sealed class ParallelPlanGenerator : IImageGenerator
 
     public string Model { get; }
     public int SizeMultiple { get; }
-    public GenerationResult Generate(GenerationRequest request) => ParallelGeneration.Run(_modelDir, _plan, request, _makeOps).Result;
+    public GenerationResult Generate(GenerationRequest request, CancellationToken cancel) =>
+        ParallelGeneration.Run(_modelDir, _plan, request, _makeOps, limits: _limits, cancel: cancel).Result;
     public void Dispose() { }
 }

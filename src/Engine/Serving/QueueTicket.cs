@@ -4,14 +4,15 @@ namespace XDit.Engine.Serving;
 
 /// <summary>
 /// A request taken by the queue. Completion ends with the result, with the generator's exception, as cancelled
-/// (its token fired while it waited), or with QueueStoppedException (shutdown while it waited).
+/// (its token fired), with QueueStoppedException (shutdown) or RequestDeadlineException (it ran too long).
 /// </summary>
 public sealed class QueueTicket
 {
     readonly TaskCompletionSource<ServedGeneration> _done = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
-    internal QueueTicket(long id, GenerationRequest request, DateTime enqueuedUtc)
+    internal QueueTicket(long id, GenerationRequest request, DateTime enqueuedUtc, CancellationToken cancel)
     {
+        Cancel = cancel;
         Id = id;
         Request = request;
         EnqueuedUtc = enqueuedUtc;
@@ -22,6 +23,8 @@ public sealed class QueueTicket
     public GenerationRequest Request { get; }
     public DateTime EnqueuedUtc { get; }
     public Task<ServedGeneration> Completion => _done.Task;
+    /// <summary>The client's token: it drops the request while it waits and cancels it while it runs.</summary>
+    public CancellationToken Cancel { get; }
 
     internal LinkedListNode<QueueTicket>? Node { get; set; }
     internal CancellationTokenRegistration Registration { get; set; }

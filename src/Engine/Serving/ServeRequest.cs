@@ -6,26 +6,54 @@ namespace XDit.Engine.Serving;
 /// <summary>
 /// The body of POST /generate, checked field by field. Names follow diffusers and xDiT's service (`cfg` is xDiT's
 /// name for guidance_scale; a save_disk_path alone means output_type "path", as xDiT writes to disk when given one).
-/// Unknown fields are refused rather than ignored, so a misspelt option is not silently dropped.
+/// Unknown fields are refused rather than ignored, so a misspelt option is not silently dropped. The service's
+/// limits (steps, pixels, images, guidance) are checked here, before the request is queued; save_disk_path is a
+/// folder inside the service's output folder (<see cref="OutputFolder"/>).
 /// </summary>
 public sealed record ServeRequest(GenerationRequest Generation, ServeOutput Output, string? SaveDiskPath)
 {
     static readonly string[] Known =
-        ["prompt", "negative_prompt", "num_inference_steps", "guidance_scale", "cfg", "seed", "height", "width", "num_images_per_prompt", "output_type", "save_disk_path"];
+        ["prompt", "negative_prompt", "num_inference_steps", "guidance_scale", "cfg", "seed", "height", "width", "num_images_per_prompt", "output_type", "save_disk_path",
+         // the pipeline options, as diffusers' pipelines name their call arguments
+         "max_sequence_length", "prompt_2", "prompt_3", "negative_prompt_2", "negative_prompt_3", "clip_skip",
+         "skip_guidance_layers", "skip_layer_guidance_scale", "skip_layer_guidance_start", "skip_layer_guidance_stop",
+         "true_cfg_scale", "use_resolution_binning"];
 
-    /// <summary>The most images one request may ask for: a bound on the memory one request holds.</summary>
-    public const int MaxImagesPerRequest = 16;
+    /// <summary>
+    /// The service's bounds unless `xdit serve` is told otherwise: 200 steps, 2048² pixels an image, 16 images and
+    /// 4 × 2048² pixels a request (sixteen 1024² images), |guidance| ≤ 1000. Tighter than the library's, because one
+    /// request holds the only worker.
+    /// </summary>
+    public static GenerationLimits DefaultLimits { get; } = new()
+    {
+        MaxSteps = 200,
+        MaxPixels = 2048L * 2048,
+        MaxImages = 16,
+        MaxTotalPixels = 4L * 2048 * 2048,
+    };
 
     /// <param name="sizeMultiple">height and width must be multiples of this (the model's)</param>
-    public static ServeRequest Parse(ReadOnlySpan<byte> body, int sizeMultiple = 1)
+    /// <param name="limits">the service's bounds (the library's defaults when null)</param>
+    /// <param name="outputDir">the folder save_disk_path is relative to; null refuses output_type "path"</param>
+    public static ServeRequest Parse(ReadOnlySpan<byte> body, int sizeMultiple = 1, GenerationLimits? limits = null, string? outputDir = null)
     {
         JsonDocument doc;
         try { doc = JsonDocument.Parse(body.ToArray()); }
         catch (JsonException e) { throw new ServeRequestException(null, $"malformed JSON: {e.Message}"); }
-        using (doc) return Parse(doc.RootElement, sizeMultiple);
+        using (doc) return Parse(doc.RootElement, sizeMultiple, limits, outputDir);
     }
 
-    public static ServeRequest Parse(JsonElement root, int sizeMultiple = 1)
+    public static ServeRequest Parse(JsonElement root, int sizeMultiple = 1, GenerationLimits? limits = null, string? outputDir = null)
+    {
+        // Invalid UTF-8 or a lone surrogate escape (\ud800) passes the JSON reader and fails when a string is read.
+        try { return ParseFields(root, sizeMultiple, limits, outputDir); }
+        catch (InvalidOperationException e) when (e is not ObjectDisposedException)
+        {
+            throw new ServeRequestException(null, $"the body holds a string that is not valid UTF-8 or Unicode (a lone surrogate): {e.Message}");
+        }
+    }
+
+    static ServeRequest ParseFields(JsonElement root, int sizeMultiple, GenerationLimits? limits, string? outputDir)
     {
         if (root.ValueKind != JsonValueKind.Object) throw new ServeRequestException(null, $"the body must be a JSON object, got {root.ValueKind.ToString().ToLowerInvariant()}");
         foreach (var p in root.EnumerateObject())
@@ -40,7 +68,6 @@ public sealed record ServeRequest(GenerationRequest Generation, ServeOutput Outp
         foreach (var (name, v) in new[] { ("height", height), ("width", width) })
             if (v is { } s && s % sizeMultiple != 0) throw new ServeRequestException(name, $"{name} must be a multiple of {sizeMultiple} for this model, got {s}");
         int perPrompt = Positive(root, "num_images_per_prompt") ?? 1;
-        if (perPrompt > MaxImagesPerRequest) throw new ServeRequestException("num_images_per_prompt", $"num_images_per_prompt must be at most {MaxImagesPerRequest}, got {perPrompt}");
         float? guidance = Number(root, "guidance_scale") ?? Number(root, "cfg");
         ulong seed = Seed(root) ?? 42;
 
@@ -51,25 +78,48 @@ public sealed record ServeRequest(GenerationRequest Generation, ServeOutput Outp
             "path" => ServeOutput.Path,
             var other => throw new ServeRequestException("output_type", $"output_type must be \"png_base64\" or \"path\", got \"{other}\""),
         };
-        if (output == ServeOutput.Path)
-        {
-            if (string.IsNullOrEmpty(saveDir)) throw new ServeRequestException("save_disk_path", "output_type \"path\" needs save_disk_path, the folder to write the images into");
-            if (!Directory.Exists(saveDir)) throw new ServeRequestException("save_disk_path", $"save_disk_path: the folder {saveDir} does not exist");
-        }
+        if (output == ServeOutput.PngBase64 && saveDir is not null)
+            throw new ServeRequestException("save_disk_path", "save_disk_path goes with output_type \"path\", not \"png_base64\"");
 
         var request = new GenerationRequest
         {
             Prompts = new[] { prompt },
-            NegativePrompt = String(root, "negative_prompt") ?? "",
+            // null when absent: Flux's true CFG runs only with a negative prompt given, as in diffusers
+            NegativePrompt = String(root, "negative_prompt"),
             NumInferenceSteps = steps,
             GuidanceScale = guidance,
             Height = height,
             Width = width,
             Seed = seed,
             NumImagesPerPrompt = perPrompt,
+            MaxSequenceLength = Positive(root, "max_sequence_length"),
+            Prompts2 = String(root, "prompt_2") is { } p2 ? [p2] : null,
+            Prompts3 = String(root, "prompt_3") is { } p3 ? [p3] : null,
+            NegativePrompt2 = String(root, "negative_prompt_2"),
+            NegativePrompt3 = String(root, "negative_prompt_3"),
+            ClipSkip = Positive(root, "clip_skip"),
+            SkipGuidanceLayers = Layers(root, "skip_guidance_layers"),
+            SkipLayerGuidanceScale = Number(root, "skip_layer_guidance_scale") ?? 2.8f,
+            SkipLayerGuidanceStart = Real(root, "skip_layer_guidance_start") ?? 0.01,
+            SkipLayerGuidanceStop = Real(root, "skip_layer_guidance_stop") ?? 0.2,
+            TrueCfgScale = Number(root, "true_cfg_scale"),
+            UseResolutionBinning = Bool(root, "use_resolution_binning"),
         };
-        return new ServeRequest(request, output, output == ServeOutput.Path ? saveDir : null);
+        try { request.Validate(limits ?? DefaultLimits); }
+        catch (RequestLimitException e) { throw new ServeRequestException(e.Field, e.Message + LimitFlag(e.Field)); }
+        catch (ArgumentException e) { throw new ServeRequestException(null, e.Message); }
+        // Last, so that a refused request creates no folder.
+        return new ServeRequest(request, output, output == ServeOutput.Path ? OutputFolder.Resolve(outputDir, saveDir) : null);
     }
+
+    /// <summary>The `xdit serve` flag that raises the limit a field ran into.</summary>
+    static string LimitFlag(string field) => field switch
+    {
+        "num_inference_steps" => " (xdit serve --max-steps)",
+        "height" or "width" => " (xdit serve --max-pixels)",
+        "num_images_per_prompt" => " (xdit serve --max-images, --max-pixels)",
+        _ => "",
+    };
 
     static bool Present(JsonElement root, string name, out JsonElement value) =>
         root.TryGetProperty(name, out value) && value.ValueKind != JsonValueKind.Null;
@@ -89,12 +139,37 @@ public sealed record ServeRequest(GenerationRequest Generation, ServeOutput Outp
         return n;
     }
 
-    static float? Number(JsonElement root, string name)
+    static float? Number(JsonElement root, string name) => (float?)Real(root, name);
+
+    /// <summary>A finite number that also fits a float, kept in double (the skip-layer window's fractions are).</summary>
+    static double? Real(JsonElement root, string name)
     {
         if (!Present(root, name, out var v)) return null;
         if (v.ValueKind != JsonValueKind.Number || !v.TryGetDouble(out double d) || !double.IsFinite(d) || Math.Abs(d) > float.MaxValue)
             throw new ServeRequestException(name, $"{name} must be a finite number, got {Kind(v)} {v.GetRawText()}");
-        return (float)d;
+        return d;
+    }
+
+    static bool? Bool(JsonElement root, string name)
+    {
+        if (!Present(root, name, out var v)) return null;
+        if (v.ValueKind is not (JsonValueKind.True or JsonValueKind.False)) throw new ServeRequestException(name, $"{name} must be true or false, got {Kind(v)} {v.GetRawText()}");
+        return v.GetBoolean();
+    }
+
+    /// <summary>A list of block indices (SD3.5's skip_guidance_layers, e.g. [7, 8, 9]).</summary>
+    static int[]? Layers(JsonElement root, string name)
+    {
+        if (!Present(root, name, out var v)) return null;
+        if (v.ValueKind != JsonValueKind.Array) throw new ServeRequestException(name, $"{name} must be an array of block indices, got {Kind(v)} {v.GetRawText()}");
+        var layers = new List<int>();
+        foreach (var e in v.EnumerateArray())
+        {
+            if (e.ValueKind != JsonValueKind.Number || !e.TryGetInt32(out int i) || i < 0)
+                throw new ServeRequestException(name, $"{name} must hold non-negative integers, got {Kind(e)} {e.GetRawText()}");
+            layers.Add(i);
+        }
+        return layers.ToArray();
     }
 
     static ulong? Seed(JsonElement root)

@@ -1,4 +1,3 @@
-using System.Globalization;
 using System.Text.Encodings.Web;
 using System.Text.Json;
 using StbImageWriteSharp;
@@ -7,8 +6,10 @@ using XDit.Engine.Pipelines;
 namespace XDit.Engine.Serving;
 
 /// <summary>
-/// The 200 body of POST /generate: xDiT's fields (message, elapsed_time as "x.xx sec", output = the first image,
-/// save_to_disk) plus every image, the per-stage timings in ms (queue wait included), seed and size. Encoding and
+/// The 200 body of POST /generate: message, elapsed_time (seconds the generation ran, a number), images (base64 PNGs
+/// or, for output_type "path", the files written), save_to_disk, the per-stage timings in ms (queue wait included),
+/// seed, size, steps and request_id. xDiT's service answers elapsed_time as the string "x.xx sec" and the first image
+/// again as output; here each number is a number and each image appears once (README, "The service"). Encoding and
 /// saving happen on the caller's thread, so the generation worker is already free for the next request.
 /// </summary>
 public static class ServeResponse
@@ -36,9 +37,8 @@ public static class ServeResponse
         return JsonSerializer.Serialize(new Dictionary<string, object?>
         {
             ["message"] = "Image generated successfully",
-            ["elapsed_time"] = string.Format(CultureInfo.InvariantCulture, "{0:F2} sec", served.RunTime.TotalSeconds),
+            ["elapsed_time"] = Math.Round(served.RunTime.TotalSeconds, 3),
             ["images"] = images,
-            ["output"] = images.Count > 0 ? images[0] : null,
             ["save_to_disk"] = request.Output == ServeOutput.Path,
             ["timings"] = timings,
             ["seed"] = r.Seed,

@@ -46,11 +46,11 @@ public sealed record ClipTextConfig
         if (c.Has("text_config") && c.Get("text_config").ValueKind == JsonValueKind.Object)
             t = JsonConfig.Parse(c.Get("text_config").GetRawText(), c.Path + " (text_config)");
 
-        int hidden = t.GetInt("hidden_size", 512), heads = t.GetInt("num_attention_heads", 8);
+        int hidden = t.GetInt("hidden_size", 512, 1, ConfigBounds.Width), heads = t.GetInt("num_attention_heads", 8, 1, ConfigBounds.Heads);
         if (hidden % heads != 0)
             throw new FormatException($"{t.Path}: hidden_size {hidden} is not divisible by num_attention_heads {heads}");
 
-        int layers = t.GetInt("num_hidden_layers", 12);
+        int layers = t.GetInt("num_hidden_layers", 12, 1, ConfigBounds.Layers);
         if (layers < 1) throw new FormatException($"{t.Path}: num_hidden_layers {layers} must be at least 1");
 
         return new ClipTextConfig
@@ -58,15 +58,15 @@ public sealed record ClipTextConfig
             Path = c.Path,
             Architecture = arch,
             HiddenSize = hidden,
-            IntermediateSize = t.GetInt("intermediate_size", 2048),
+            IntermediateSize = t.GetInt("intermediate_size", 2048, 1, ConfigBounds.Width),
             NumLayers = layers,
             NumHeads = heads,
-            MaxPositions = t.GetInt("max_position_embeddings", 77),
-            VocabSize = t.GetInt("vocab_size", 49408),
-            LayerNormEps = (float)t.GetDouble("layer_norm_eps", 1e-5),
+            MaxPositions = t.GetInt("max_position_embeddings", 77, 1, ConfigBounds.Positions),
+            VocabSize = t.GetInt("vocab_size", 49408, 1, ConfigBounds.Vocab),
+            LayerNormEps = (float)t.GetPositiveDouble("layer_norm_eps", 1e-5),
             HiddenAct = ParseAct(t),
             EosTokenId = t.GetInt("eos_token_id", 2),
-            ProjectionDim = t.Has("projection_dim") ? t.GetInt("projection_dim") : c.GetInt("projection_dim", 512),
+            ProjectionDim = t.Has("projection_dim") ? t.GetIntIn("projection_dim", 1, ConfigBounds.Width) : c.GetInt("projection_dim", 512, 1, ConfigBounds.Width),
         };
     }
 

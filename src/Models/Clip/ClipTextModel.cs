@@ -40,7 +40,7 @@ public sealed class ClipTextModel : IDisposable
         var config = ClipTextConfig.Load(Path.Combine(dir, "config.json"));
         using var source = Checkpoint.Open(dir);
         var weights = new ModelWeights(source, ops);
-        try { return new ClipTextModel(config, weights); }
+        try { return weights.Checked(new ClipTextModel(config, weights)); }
         catch { weights.Dispose(); throw; }
     }
 

@@ -10,13 +10,26 @@ namespace XDit.Models;
 public sealed class ModelWeights : IDisposable
 {
     readonly List<Tensor> _loaded = new();
+    readonly HashSet<string> _asked = new(StringComparer.Ordinal);
 
     public ModelWeights(ITensorSource source, IOps ops) { Source = source; Ops = ops; }
+
+    /// <summary>
+    /// Whether loads scan every float weight for NaN and infinity and refuse the first bad tensor by name
+    /// (`XDIT_CHECK_WEIGHTS=1`, `xdit serve --check-weights`). Off by default: it reads every weight once more on the
+    /// host (one integer test per value, memory-bound), while a bad weight is caught anyway by the pipelines' check of
+    /// the final latents, only without the tensor's name.
+    /// </summary>
+    public static bool CheckFinite { get; set; } = Environment.GetEnvironmentVariable("XDIT_CHECK_WEIGHTS") == "1";
 
     public ITensorSource Source { get; }
     public IOps Ops { get; }
 
-    public bool Has(string name) => Source.Contains(name);
+    public bool Has(string name)
+    {
+        _asked.Add(name);
+        return Source.Contains(name);
+    }
 
     /// <summary>The tensor named <paramref name="name"/>, on the backend, after checking its shape
     /// (pass no shape to skip the check).</summary>
@@ -33,10 +46,13 @@ public sealed class ModelWeights : IDisposable
 
     Tensor Load(string name, int[] expectedShape, DType? castTo)
     {
+        _asked.Add(name);
         // the source checks the shape (or, making its tensors up, answers in it)
         bool shaped = expectedShape.Length > 0;
         var info = shaped ? Source.Info(name, expectedShape) : Source.Info(name);
         using var host = shaped ? Source.Read(name, expectedShape) : Source.Read(name);
+        if (CheckFinite && FirstNonFinite(host) is var bad and >= 0)
+            throw new FormatException($"{info.File}: tensor '{name}' ({host.DType}, {Shape.Format(info.Shape)}) holds NaN or infinity at index {bad}");
         Tensor t;
         try
         {
@@ -121,6 +137,62 @@ public sealed class ModelWeights : IDisposable
         }
         _loaded.Add(t);
         return t;
+    }
+
+    /// <summary>
+    /// Returns <paramref name="model"/> once every numbered block of the checkpoint was read: a tensor under
+    /// <c>prefix.N.</c> where the model read <c>prefix.0.</c>… but never block N means a checkpoint with more layers
+    /// (or resnets, or heads' blocks) than its config.json gives, which would otherwise load silently and compute
+    /// something else. Tensors under prefixes the model never reads (a VAE's encoder) are not its business.
+    /// </summary>
+    public T Checked<T>(T model)
+    {
+        var read = new Dictionary<string, HashSet<int>>(StringComparer.Ordinal);
+        foreach (var name in _asked)
+            foreach (var (prefix, index) in Numbered(name))
+                (read.TryGetValue(prefix, out var set) ? set : read[prefix] = new()).Add(index);
+        var extra = Source.Names.Where(n => !_asked.Contains(n))
+            .SelectMany(n => Numbered(n).Where(p => read.TryGetValue(p.Prefix, out var set) && !set.Contains(p.Index)).Take(1))
+            .ToList();
+        if (extra.Count > 0)
+        {
+            var (prefix, _) = extra[0];
+            var indices = extra.Where(e => e.Prefix == prefix).Select(e => e.Index).Distinct().Order().ToList();
+            throw new FormatException($"{Source.Path}: holds {prefix}.{string.Join(", ", indices.Take(4))}{(indices.Count > 4 ? ", ..." : "")} " +
+                $"but the config gives {read[prefix].Count} of them ({prefix}.0 to {read[prefix].Max()}): the checkpoint and its config.json disagree (num_layers?)");
+        }
+        return model;
+    }
+
+    /// <summary>The first NaN or infinity of a contiguous host float tensor (exponent bits all ones), or -1.</summary>
+    static long FirstNonFinite(Tensor host)
+    {
+        if (host.Storage is not HostStorage || !host.IsContiguous) return -1; // a shape-only tensor has no values
+        switch (host.DType)
+        {
+            case DType.F32:
+                var f = host.Span<uint>();
+                for (int i = 0; i < f.Length; i++) if ((f[i] & 0x7F800000u) == 0x7F800000u) return i;
+                return -1;
+            case DType.F16:
+                var h = host.Span<ushort>();
+                for (int i = 0; i < h.Length; i++) if ((h[i] & 0x7C00) == 0x7C00) return i;
+                return -1;
+            case DType.BF16:
+                var b = host.Span<ushort>();
+                for (int i = 0; i < b.Length; i++) if ((b[i] & 0x7F80) == 0x7F80) return i;
+                return -1;
+            default: return -1;
+        }
+    }
+
+    /// <summary>Every (prefix, index) of a dotted name's numeric parts: a.3.b.1.c → (a, 3), (a.3.b, 1).</summary>
+    static IEnumerable<(string Prefix, int Index)> Numbered(string name)
+    {
+        var parts = name.Split('.');
+        for (int i = 1; i < parts.Length - 1; i++)
+            if (int.TryParse(parts[i], System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out int index))
+                yield return (string.Join('.', parts, 0, i), index);
     }
 
     /// <summary>All weights, unscoped: models load through <see cref="WeightScope.Pp(string)"/> from here.</summary>

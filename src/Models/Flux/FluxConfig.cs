@@ -33,32 +33,35 @@ public sealed record FluxConfig
     {
         if (c.ClassName is { } name && name != ClassName)
             throw new NotSupportedException($"{c.Path}: _class_name is '{name}', expected '{ClassName}'");
-        int inChannels = c.GetInt("in_channels", 64);
+        int inChannels = c.GetInt("in_channels", 64, 1, ConfigBounds.Width);
         var cfg = new FluxConfig
         {
-            PatchSize = c.GetInt("patch_size", 1),
+            PatchSize = c.GetInt("patch_size", 1, 1, ConfigBounds.PatchSize),
             InChannels = inChannels,
-            OutChannels = c.GetInt("out_channels", inChannels),
-            NumLayers = c.GetInt("num_layers", 19),
-            NumSingleLayers = c.GetInt("num_single_layers", 38),
-            AttentionHeadDim = c.GetInt("attention_head_dim", 128),
-            NumAttentionHeads = c.GetInt("num_attention_heads", 24),
-            JointAttentionDim = c.GetInt("joint_attention_dim", 4096),
-            PooledProjectionDim = c.GetInt("pooled_projection_dim", 768),
+            OutChannels = c.GetInt("out_channels", inChannels, 1, ConfigBounds.Width),
+            NumLayers = c.GetInt("num_layers", 19, 0, ConfigBounds.Layers),
+            NumSingleLayers = c.GetInt("num_single_layers", 38, 0, ConfigBounds.Layers),
+            AttentionHeadDim = c.GetInt("attention_head_dim", 128, 1, ConfigBounds.HeadDim),
+            NumAttentionHeads = c.GetInt("num_attention_heads", 24, 1, ConfigBounds.Heads),
+            JointAttentionDim = c.GetInt("joint_attention_dim", 4096, 1, ConfigBounds.Width),
+            PooledProjectionDim = c.GetInt("pooled_projection_dim", 768, 1, ConfigBounds.Width),
             GuidanceEmbeds = c.GetBool("guidance_embeds", false),
             AxesDimsRope = c.GetIntArrayOrNull("axes_dims_rope") ?? [16, 56, 56],
         };
-        cfg.Validate(c.Path);
+        cfg.Validate(c.Path, c.DefaultsNote("attention_head_dim"));
         return cfg;
     }
 
-    void Validate(string path)
+    /// <param name="defaults">whether attention_head_dim was missing (<see cref="JsonConfig.DefaultsNote"/>)</param>
+    void Validate(string path, string defaults)
     {
         if (NumLayers < 0 || NumSingleLayers < 0 || NumLayers + NumSingleLayers == 0 || PatchSize < 1 || NumAttentionHeads < 1 || AttentionHeadDim < 1)
             throw new FormatException($"{path}: the layer counts, patch_size, num_attention_heads and attention_head_dim must be positive");
+        if ((long)NumAttentionHeads * AttentionHeadDim > ConfigBounds.Width)
+            throw new FormatException($"{path}: num_attention_heads × attention_head_dim = {(long)NumAttentionHeads * AttentionHeadDim} is more than {ConfigBounds.Width}");
         if (AxesDimsRope.Length == 0 || AxesDimsRope.Any(a => a <= 0 || a % 2 != 0))
             throw new FormatException($"{path}: axes_dims_rope [{string.Join(", ", AxesDimsRope)}] must hold positive even widths");
         if (AxesDimsRope.Sum() != AttentionHeadDim)
-            throw new FormatException($"{path}: axes_dims_rope [{string.Join(", ", AxesDimsRope)}] sums to {AxesDimsRope.Sum()}, but attention_head_dim is {AttentionHeadDim}");
+            throw new FormatException($"{path}: axes_dims_rope [{string.Join(", ", AxesDimsRope)}] sums to {AxesDimsRope.Sum()}, but attention_head_dim is {AttentionHeadDim}{defaults}");
     }
 }

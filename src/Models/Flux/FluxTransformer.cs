@@ -52,7 +52,7 @@ public sealed class FluxTransformer : DiffusionTransformer
         if (source.Contains(guidanceProbe) && !config.GuidanceEmbeds)
             throw new FormatException($"{source.Path}: holds '{guidanceProbe}' but the config has guidance_embeds false (FLUX.1-dev weights with a schnell config?)");
         var w = new ModelWeights(source, ops);
-        try { return new FluxTransformer(config, w); }
+        try { return w.Checked(new FluxTransformer(config, w)); }
         catch { w.Dispose(); throw; }
     }
 

@@ -51,11 +51,11 @@ public sealed record PixArtConfig
         if (!c.Has("num_embeds_ada_norm") && c.Root.TryGetProperty("num_embeds_ada_norm", out _))
             throw new FormatException($"{c.Path}: key 'num_embeds_ada_norm' is null; ada_norm_single needs it set");
 
-        int sampleSize = c.GetInt("sample_size");          // diffusers has no default either
-        int patchSize = c.GetInt("patch_size");
-        int inChannels = c.GetInt("in_channels");
-        int heads = c.GetInt("num_attention_heads", 16);
-        int headDim = c.GetInt("attention_head_dim", 72);
+        int sampleSize = c.GetIntIn("sample_size", 1, ConfigBounds.SampleSize);          // diffusers has no default either
+        int patchSize = c.GetIntIn("patch_size", 1, ConfigBounds.PatchSize);
+        int inChannels = c.GetIntIn("in_channels", 1, ConfigBounds.Width);
+        int heads = c.GetInt("num_attention_heads", 16, 1, ConfigBounds.Heads);
+        int headDim = c.GetInt("attention_head_dim", 72, 1, ConfigBounds.HeadDim);
         var act = c.GetString("activation_fn", "gelu-approximate")!;
         if (act != "gelu-approximate")
             throw new NotSupportedException($"{c.Path}: activation_fn '{act}' is not supported (PixArt uses 'gelu-approximate')");
@@ -70,6 +70,8 @@ public sealed record PixArtConfig
             throw new FormatException($"{c.Path}: sample_size {sampleSize} is not a multiple of patch_size {patchSize}");
 
         bool useAdditional = c.Has("use_additional_conditions") ? c.GetBool("use_additional_conditions", false) : sampleSize == 128;
+        if ((long)heads * headDim > ConfigBounds.Width)
+            throw new FormatException($"{c.Path}: num_attention_heads × attention_head_dim = {(long)heads * headDim} is more than {ConfigBounds.Width}");
         int inner = heads * headDim;
         if (useAdditional && inner % 3 != 0)
             throw new FormatException($"{c.Path}: use_additional_conditions needs num_attention_heads × attention_head_dim ({inner}) divisible by 3");
@@ -80,20 +82,20 @@ public sealed record PixArtConfig
             AttentionHeadDim = headDim,
             InChannels = inChannels,
             // diffusers: missing → 8, explicit null → in_channels
-            OutChannels = c.Has("out_channels") ? c.GetInt("out_channels") : c.Root.TryGetProperty("out_channels", out _) ? inChannels : 8,
-            NumLayers = c.GetInt("num_layers", 28),
-            CrossAttentionDim = c.GetInt("cross_attention_dim", 1152),
+            OutChannels = c.Has("out_channels") ? c.GetIntIn("out_channels", 1, ConfigBounds.Width) : c.Root.TryGetProperty("out_channels", out _) ? inChannels : 8,
+            NumLayers = c.GetInt("num_layers", 28, 1, ConfigBounds.Layers),
+            CrossAttentionDim = c.GetInt("cross_attention_dim", 1152, 1, ConfigBounds.Width),
             AttentionBias = c.GetBool("attention_bias", true),
             SampleSize = sampleSize,
             PatchSize = patchSize,
             ActivationFn = act,
-            NormEps = c.GetDouble("norm_eps", 1e-6),
+            NormEps = c.GetPositiveDouble("norm_eps", 1e-6),
             InterpolationScale = c.GetDoubleOrNull("interpolation_scale") ?? Math.Max(sampleSize / 64, 1),
             UseAdditionalConditions = useAdditional,
-            CaptionChannels = c.Has("caption_channels") ? c.GetInt("caption_channels") : null,
+            CaptionChannels = c.Has("caption_channels") ? c.GetIntIn("caption_channels", 1, ConfigBounds.Width) : null,
         };
         if (cfg.CaptionChannels is not null && cfg.CrossAttentionDim != inner)
-            throw new FormatException($"{c.Path}: cross_attention_dim {cfg.CrossAttentionDim} must equal the inner dim {inner} when the caption is projected (caption_channels set)");
+            throw new FormatException($"{c.Path}: cross_attention_dim {cfg.CrossAttentionDim} must equal the inner dim {inner} = num_attention_heads {heads} × attention_head_dim {headDim} when the caption is projected (caption_channels set){c.DefaultsNote("num_attention_heads", "attention_head_dim", "cross_attention_dim")}");
         return cfg;
     }
 }

@@ -78,7 +78,7 @@ public sealed class PixArtTransformer : DiffusionTransformer
     public static PixArtTransformer Load(PixArtConfig config, ITensorSource source, IOps ops)
     {
         var w = new ModelWeights(source, ops);
-        try { return new PixArtTransformer(config, w); }
+        try { return w.Checked(new PixArtTransformer(config, w)); }
         catch { w.Dispose(); throw; }
     }
 

@@ -53,7 +53,7 @@ public sealed class SD3Transformer : DiffusionTransformer
     {
         CheckQkNormMatches(config, source);
         var w = new ModelWeights(source, ops);
-        try { return new SD3Transformer(config, w); }
+        try { return w.Checked(new SD3Transformer(config, w)); }
         catch { w.Dispose(); throw; }
     }
 

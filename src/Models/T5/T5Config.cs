@@ -47,15 +47,15 @@ public sealed record T5Config
 
         var cfg = new T5Config
         {
-            VocabSize = c.GetInt("vocab_size", 32128),
-            DModel = c.GetInt("d_model", 512),
-            DKv = c.GetInt("d_kv", 64),
-            DFf = c.GetInt("d_ff", 2048),
-            NumLayers = c.GetInt("num_layers", 6),
-            NumHeads = c.GetInt("num_heads", 8),
-            RelativeAttentionNumBuckets = c.GetInt("relative_attention_num_buckets", 32),
-            RelativeAttentionMaxDistance = c.GetInt("relative_attention_max_distance", 128),
-            LayerNormEpsilon = c.GetDouble("layer_norm_epsilon", 1e-6),
+            VocabSize = c.GetInt("vocab_size", 32128, 1, ConfigBounds.Vocab),
+            DModel = c.GetInt("d_model", 512, 1, ConfigBounds.Width),
+            DKv = c.GetInt("d_kv", 64, 1, ConfigBounds.HeadDim),
+            DFf = c.GetInt("d_ff", 2048, 1, ConfigBounds.Width),
+            NumLayers = c.GetInt("num_layers", 6, 1, ConfigBounds.Layers),
+            NumHeads = c.GetInt("num_heads", 8, 1, ConfigBounds.Heads),
+            RelativeAttentionNumBuckets = c.GetInt("relative_attention_num_buckets", 32, 1, ConfigBounds.Positions),
+            RelativeAttentionMaxDistance = c.GetInt("relative_attention_max_distance", 128, 1, ConfigBounds.Positions),
+            LayerNormEpsilon = c.GetPositiveDouble("layer_norm_epsilon", 1e-6),
             IsGatedAct = gated,
             DenseActivation = act,
         };

@@ -70,7 +70,7 @@ public sealed class T5Encoder : IDisposable
     public static T5Encoder Load(T5Config config, ITensorSource source, IOps ops)
     {
         var w = new ModelWeights(source, ops);
-        try { return new T5Encoder(config, w); }
+        try { return w.Checked(new T5Encoder(config, w)); }
         catch { w.Dispose(); throw; }
     }
 

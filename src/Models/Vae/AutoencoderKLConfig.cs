@@ -53,7 +53,7 @@ public sealed record AutoencoderKLConfig
                     throw new NotSupportedException($"{c.Path}: up block type '{t}' is not supported, expected 'UpDecoderBlock2D'");
         }
 
-        int groups = c.GetInt("norm_num_groups", 32);
+        int groups = c.GetInt("norm_num_groups", 32, 1, ConfigBounds.Width);
         foreach (var ch in blocks)
             if (ch % groups != 0)
                 throw new FormatException($"{c.Path}: block_out_channels entry {ch} is not divisible by norm_num_groups {groups}");
@@ -61,17 +61,17 @@ public sealed record AutoencoderKLConfig
         return new AutoencoderKLConfig
         {
             Path = c.Path,
-            LatentChannels = c.GetInt("latent_channels", 4),
-            OutChannels = c.GetInt("out_channels", 3),
+            LatentChannels = c.GetInt("latent_channels", 4, 1, ConfigBounds.Width),
+            OutChannels = c.GetInt("out_channels", 3, 1, ConfigBounds.Width),
             BlockOutChannels = blocks,
-            LayersPerBlock = c.GetInt("layers_per_block", 1),
+            LayersPerBlock = c.GetInt("layers_per_block", 1, 1, ConfigBounds.Layers),
             NormNumGroups = groups,
-            ScalingFactor = c.GetDouble("scaling_factor", 0.18215),
-            ShiftFactor = c.GetDoubleOrNull("shift_factor"),
+            ScalingFactor = c.GetPositiveDouble("scaling_factor", 0.18215),
+            ShiftFactor = c.Has("shift_factor") ? c.GetFiniteDouble("shift_factor", 0) : null,
             UseQuantConv = c.GetBool("use_quant_conv", true),
             UsePostQuantConv = c.GetBool("use_post_quant_conv", true),
             MidBlockAddAttention = c.GetBool("mid_block_add_attention", true),
-            SampleSize = c.GetInt("sample_size", 32),
+            SampleSize = c.GetInt("sample_size", 32, 1, ConfigBounds.SampleSize),
         };
     }
 }

@@ -6,7 +6,7 @@ namespace XDit.Tests.Serving;
 /// <summary>
 /// A fake generator that holds every generation until the test opens its gate (so a test can keep the worker busy
 /// and fill the queue without sleeping), records the prompts in the order it ran them, and throws for the prompt
-/// "boom". Its image is a flat colour derived from the seed, so a response can be checked against the request.
+/// "boom". A cancelled token ends the wait with OperationCanceledException, as a pipeline ends between steps. Its image is a flat colour derived from the seed, so a response can be checked against the request.
 /// </summary>
 sealed class GatedGenerator(bool open = false) : IImageGenerator
 {
@@ -23,11 +23,11 @@ sealed class GatedGenerator(bool open = false) : IImageGenerator
 
     public void Open() => _gate.Set();
 
-    public GenerationResult Generate(GenerationRequest request)
+    public GenerationResult Generate(GenerationRequest request, CancellationToken cancel)
     {
         var prompt = request.Prompts[0];
         lock (_ran) _ran.Add(prompt);
-        if (!_gate.Wait(Bound)) throw new TimeoutException("the test never opened the gate");
+        if (!_gate.Wait(Bound, cancel)) throw new TimeoutException("the test never opened the gate");
         if (prompt == "boom") throw new InvalidOperationException("the fake generator exploded");
         int h = request.Height ?? 16, w = request.Width ?? 16;
         var images = Enumerable.Range(0, request.NumImagesPerPrompt).Select(i => Flat(h, w, (request.Seed + (ulong)i) % 256 / 255f)).ToList();

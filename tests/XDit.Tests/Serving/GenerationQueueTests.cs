@@ -126,7 +126,7 @@ public class GenerationQueueTests
     }
 
     [Fact]
-    public async Task StopFinishesTheRequestInFlightAndRefusesTheRest()
+    public async Task StopCancelsTheRequestInFlightAndRefusesTheRest()
     {
         using var gen = new GatedGenerator();
         using var q = new GenerationQueue(gen, capacity: 2);
@@ -137,12 +137,13 @@ public class GenerationQueueTests
         var stopped = q.StopAsync();
         await Assert.ThrowsAsync<QueueStoppedException>(() => Within.Minute(waiting.Completion));
         Assert.Equal(EnqueueOutcome.Stopped, q.TryEnqueue(Req("late"), TestContext.Current.CancellationToken, out _));
-        Assert.False(stopped.IsCompleted); // the worker still runs the request in flight
         Assert.False(q.Accepting);
-        gen.Open();
+        // The gate stays shut: only the stop's cancellation can end the request in flight.
+        var e = await Assert.ThrowsAsync<QueueStoppedException>(() => Within.Minute(inflight.Completion));
+        Assert.True(e.WasRunning);
         await Within.Minute(stopped);
-        Assert.True(inflight.Completion.IsCompletedSuccessfully);
         Assert.Equal(new[] { "inflight" }, gen.Ran);
+        Assert.Equal((0L, 0L, 2L), (q.Metrics.Served, q.Metrics.Failed, q.Metrics.Cancelled));
     }
 
     [Fact]
@@ -150,5 +151,34 @@ public class GenerationQueueTests
     {
         using var gen = new GatedGenerator(open: true);
         Assert.Throws<ArgumentOutOfRangeException>(() => new GenerationQueue(gen, 0));
+    }
+
+    [Fact]
+    public async Task ACancelledRunningRequestEndsCancelledAndTheWorkerTakesTheNext()
+    {
+        using var gen = new GatedGenerator();
+        using var q = new GenerationQueue(gen, capacity: 2);
+        using var client = new CancellationTokenSource();
+        var started = StartedFor(q, "leaving");
+        var leaving = EnqueueCancellable(q, "leaving", client.Token);
+        await Within.Minute(started);
+        var next = Enqueue(q, "next");
+        client.Cancel(); // the client left while its request ran: the gate never opens for it
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => Within.Minute(leaving.Completion));
+        gen.Open();
+        await Within.Minute(next.Completion);
+        Assert.Equal(new[] { "leaving", "next" }, gen.Ran);
+        Assert.Equal((1L, 1L), (q.Metrics.Served, q.Metrics.Cancelled));
+    }
+
+    [Fact]
+    public async Task ARequestPastTheDeadlineIsCancelledWithTheDeadlineNamed()
+    {
+        using var gen = new GatedGenerator(); // never opened: only the deadline ends the run
+        using var q = new GenerationQueue(gen, capacity: 1) { RequestDeadline = TimeSpan.FromMilliseconds(1) };
+        var slow = Enqueue(q, "slow");
+        var e = await Assert.ThrowsAsync<RequestDeadlineException>(() => Within.Minute(slow.Completion));
+        Assert.Contains("--request-timeout", e.Message);
+        Assert.Equal(1L, q.Metrics.Cancelled);
     }
 }

@@ -6,7 +6,7 @@ namespace XDit.Tests.Serving;
 /// <summary>The POST /generate body: every field mapped, and each kind of bad body refused naming its field.</summary>
 public class ServeRequestTests
 {
-    static ServeRequest Parse(string json, int multiple = 8) => ServeRequest.Parse(Encoding.UTF8.GetBytes(json), multiple);
+    static ServeRequest Parse(string json, int multiple = 8, string? outputDir = null) => ServeRequest.Parse(Encoding.UTF8.GetBytes(json), multiple, outputDir: outputDir);
 
     [Fact]
     public void EveryFieldReachesTheGenerationRequest()
@@ -19,13 +19,46 @@ public class ServeRequestTests
     }
 
     [Fact]
+    public void ThePipelineOptionsReachTheGenerationRequest()
+    {
+        var g = Parse("""
+            {"prompt":"a cat","prompt_2":"a dog","prompt_3":"a bird","negative_prompt_2":"n2","negative_prompt_3":"n3",
+             "clip_skip":2,"skip_guidance_layers":[7,8,9],"skip_layer_guidance_scale":3.5,"skip_layer_guidance_start":0.2,
+             "skip_layer_guidance_stop":0.8,"true_cfg_scale":4,"max_sequence_length":512,"use_resolution_binning":false}
+            """).Generation;
+        Assert.Equal(new[] { "a dog" }, g.Prompts2);
+        Assert.Equal(new[] { "a bird" }, g.Prompts3);
+        Assert.Equal(("n2", "n3", 2), (g.NegativePrompt2, g.NegativePrompt3, g.ClipSkip!.Value));
+        Assert.Equal(new[] { 7, 8, 9 }, g.SkipGuidanceLayers);
+        Assert.Equal((3.5f, 0.2, 0.8), (g.SkipLayerGuidanceScale, g.SkipLayerGuidanceStart, g.SkipLayerGuidanceStop));
+        Assert.Equal((4f, 512, false), (g.TrueCfgScale!.Value, g.MaxSequenceLength!.Value, g.UseResolutionBinning!.Value));
+        // absent: the library's defaults, and no negative prompt (Flux's true CFG needs one given)
+        var d = Parse("""{"prompt":"x"}""").Generation;
+        Assert.Equal(((string?)null, (int[]?)null, (float?)null, (bool?)null), (d.NegativePrompt, d.SkipGuidanceLayers?.ToArray(), d.TrueCfgScale, d.UseResolutionBinning));
+    }
+
+    [Theory]
+    [InlineData("""{"prompt":"x","skip_guidance_layers":7}""", "skip_guidance_layers", "array")]
+    [InlineData("""{"prompt":"x","skip_guidance_layers":[7,-1]}""", "skip_guidance_layers", "non-negative")]
+    [InlineData("""{"prompt":"x","use_resolution_binning":"no"}""", "use_resolution_binning", "true or false")]
+    [InlineData("""{"prompt":"x","clip_skip":0}""", "clip_skip", "positive")]
+    public void ABadPipelineOptionIsRefusedNamingIt(string json, string field, string says)
+    {
+        var e = Assert.Throws<ServeRequestException>(() => Parse(json));
+        Assert.Equal(field, e.Field);
+        Assert.Contains(says, e.Message);
+    }
+
+    [Fact]
     public void XDitFieldsAreAcceptedCfgIsTheGuidanceAndASavePathMeansPathOutput()
     {
         var dir = TestPaths.TempDir();
-        var r = Parse($$"""{"prompt":"x","cfg":6.5,"save_disk_path":{{System.Text.Json.JsonSerializer.Serialize(dir)}}}""");
+        var r = Parse("""{"prompt":"x","cfg":6.5,"save_disk_path":"day1/run"}""", outputDir: dir);
         Assert.Equal(6.5f, r.Generation.GuidanceScale);
         Assert.Equal(ServeOutput.Path, r.Output);
-        Assert.Equal(dir, r.SaveDiskPath);
+        Assert.Equal(Path.Combine(dir, "day1", "run"), r.SaveDiskPath);
+        Assert.True(Directory.Exists(r.SaveDiskPath)); // created under the output folder
+        Assert.Equal(dir, Parse("""{"prompt":"x","output_type":"path"}""", outputDir: dir).SaveDiskPath);
         var d = Parse("""{"prompt":"x"}""").Generation;
         Assert.Equal((42UL, 1, (int?)null, (float?)null), (d.Seed, d.NumImagesPerPrompt, d.NumInferenceSteps, d.GuidanceScale));
     }
@@ -43,10 +76,11 @@ public class ServeRequestTests
     [InlineData("""{"prompt":"x","seed":-1}""", "seed", "non-negative")]
     [InlineData("""{"prompt":"x","guidance_scale":"high"}""", "guidance_scale", "number")]
     [InlineData("""{"prompt":"x","guidance_scale":1,"cfg":2}""", "cfg", "not both")]
-    [InlineData("""{"prompt":"x","num_images_per_prompt":1000}""", "num_images_per_prompt", "at most")]
+    [InlineData("""{"prompt":"x","num_images_per_prompt":1000}""", "num_images_per_prompt", "more than the limit 16")]
     [InlineData("""{"prompt":"x","output_type":"pil"}""", "output_type", "png_base64")]
-    [InlineData("""{"prompt":"x","output_type":"path"}""", "save_disk_path", "needs")]
-    [InlineData("""{"prompt":"x","save_disk_path":"/no/such/xdit/folder"}""", "save_disk_path", "does not exist")]
+    [InlineData("""{"prompt":"x","output_type":"path"}""", "save_disk_path", "--output-dir")]
+    [InlineData("""{"prompt":"x","save_disk_path":"/no/such/xdit/folder"}""", "save_disk_path", "--output-dir")]
+    [InlineData("""{"prompt":"x","output_type":"png_base64","save_disk_path":"a"}""", "save_disk_path", "goes with")]
     [InlineData("""{"prompt":"x","steps":4}""", "steps", "unknown field")]
     public void ABadFieldIsNamed(string json, string field, string says)
     {

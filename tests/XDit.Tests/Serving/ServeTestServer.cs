@@ -15,10 +15,10 @@ sealed class ServeTestServer : IAsyncDisposable
     public required HttpClient Client { get; init; }
     public required IImageGenerator Generator { get; init; }
 
-    public static async Task<ServeTestServer> StartAsync(IImageGenerator generator, int queueSize)
+    public static async Task<ServeTestServer> StartAsync(IImageGenerator generator, int queueSize, ServeHostOptions? options = null, TimeSpan? deadline = null)
     {
-        var queue = new GenerationQueue(generator, queueSize);
-        var host = await ServeHttpHost.StartAsync(queue, "127.0.0.1", 0);
+        var queue = new GenerationQueue(generator, queueSize) { RequestDeadline = deadline };
+        var host = await ServeHttpHost.StartAsync(queue, "127.0.0.1", 0, options);
         Assert.True(System.Net.IPAddress.IsLoopback(System.Net.IPAddress.Parse(host.Address.Host)), $"listening on {host.Address}");
         Assert.NotEqual(0, host.Address.Port);
         return new ServeTestServer { Queue = queue, Host = host, Generator = generator, Client = new HttpClient { BaseAddress = host.Address, Timeout = Within.Bound } };
@@ -44,6 +44,7 @@ sealed class ServeTestServer : IAsyncDisposable
             case "enqueued": Queue.Enqueued += h; break;
             case "started": Queue.Started += h; break;
             case "dropped": Queue.Dropped += h; break;
+            case "finished": Queue.Finished += h; break;
             default: throw new ArgumentException(what);
         }
         return Within.Minute(tcs.Task);
