@@ -97,6 +97,17 @@ __device__ __forceinline__ void st(void* p, int dt, i64 i, float v)
     }
 }
 
+// v rounded to dtype dt and back (what storing and reloading it gives)
+__device__ __forceinline__ float ld_round(float v, int dt)
+{
+    switch (dt)
+    {
+        case 1: return f16_to_f(f_to_f16(v));
+        case 2: return bf16_to_f(f_to_bf16(v));
+        default: return v;
+    }
+}
+
 // Copies element si of src to element di of dst bit for bit (both of dtype dt). Same-dtype copies go through this
 // rather than ld/st: a float round trip would round int64/int32 values above 2^24.
 __device__ __forceinline__ void copy_elem(void* dst, i64 di, const void* src, i64 si, int dt)
@@ -132,6 +143,82 @@ __device__ __forceinline__ i64 offset_of(const Layout& L, i64 linear)
         off += i * L.strides[d];
     }
     return off;
+}
+
+// element offset of `linear` in view L when the view has fewer than 2^31 elements (the host checks): 32-bit
+// divisions, several times cheaper than the 64-bit ones of offset_of.
+__device__ __forceinline__ i64 offset_of32(const Layout& L, unsigned linear)
+{
+    i64 off = L.offset;
+    for (int d = L.rank - 1; d >= 0; --d)
+    {
+        unsigned s = (unsigned)L.shape[d];
+        unsigned q = linear / s;
+        off += (i64)(linear - q * s) * L.strides[d];
+        linear = q;
+    }
+    return off;
+}
+
+// ---- 16-byte vector access ----
+// The bandwidth-bound kernels move 8 elements a step: one 16-byte load or store for F16/BF16, two for F32. A step at
+// element i needs the address of element i 16-byte aligned: the host checks the base pointers, and every step index
+// is a multiple of 8 in a row whose length and strides are multiples of 8 (KernelVector in C#). Float dtypes only.
+struct alignas(16) vec16 { unsigned w[4]; };
+
+#define VEC 8
+
+__device__ __forceinline__ void ld8(const void* p, int dt, i64 i, float (&v)[VEC])
+{
+    if (dt == 0)
+    {
+        const vec16* q = (const vec16*)((const float*)p + i);
+        vec16 a = q[0], b = q[1];
+        for (int k = 0; k < 4; k++) { v[k] = __uint_as_float(a.w[k]); v[k + 4] = __uint_as_float(b.w[k]); }
+        return;
+    }
+    vec16 a = *(const vec16*)((const u16*)p + i);
+    for (int k = 0; k < 8; k++)
+    {
+        u16 h = (u16)(a.w[k >> 1] >> ((k & 1) * 16));
+        v[k] = dt == 1 ? f16_to_f(h) : bf16_to_f(h);
+    }
+}
+
+__device__ __forceinline__ void st8(void* p, int dt, i64 i, const float (&v)[VEC])
+{
+    if (dt == 0)
+    {
+        vec16 a, b;
+        for (int k = 0; k < 4; k++) { a.w[k] = __float_as_uint(v[k]); b.w[k] = __float_as_uint(v[k + 4]); }
+        vec16* q = (vec16*)((float*)p + i);
+        q[0] = a; q[1] = b;
+        return;
+    }
+    vec16 a;
+    for (int k = 0; k < 4; k++)
+    {
+        unsigned lo = dt == 1 ? f_to_f16(v[2 * k]) : f_to_bf16(v[2 * k]);
+        unsigned hi = dt == 1 ? f_to_f16(v[2 * k + 1]) : f_to_bf16(v[2 * k + 1]);
+        a.w[k] = lo | (hi << 16);
+    }
+    *(vec16*)((u16*)p + i) = a;
+}
+
+// elements in a step with `rest` elements left: 8, or fewer at the end
+__device__ __forceinline__ int step_count(i64 rest) { return rest < VEC ? (int)rest : VEC; }
+
+// 8 elements from i, vectorised when `vec`, else one by one (a row tail, an unaligned or non-float tensor)
+__device__ __forceinline__ void ld8v(const void* p, int dt, i64 i, float (&v)[VEC], bool vec, int count = VEC)
+{
+    if (vec && count == VEC) { ld8(p, dt, i, v); return; }
+    for (int k = 0; k < VEC; k++) v[k] = k < count ? ld(p, dt, i + k) : 0.f;
+}
+
+__device__ __forceinline__ void st8v(void* p, int dt, i64 i, const float (&v)[VEC], bool vec, int count = VEC)
+{
+    if (vec && count == VEC) { st8(p, dt, i, v); return; }
+    for (int k = 0; k < count; k++) st(p, dt, i + k, v[k]);
 }
 
 __device__ __forceinline__ float warp_sum(float v)

@@ -2,19 +2,70 @@
 // this one kernel over views (a stride of 0 repeats an element, which is how Upsample2x broadcasts).
 #include "common.cuh"
 
+// The host merges the dimensions that are contiguous in both views first (CudaOps.Copy), so the layouts seen
+// here have as few axes as the views allow; a copy whose merged views are rows goes to copy_rows instead.
 extern "C" __global__ void copy_strided(void* dst, Layout dl, const void* src, Layout sl, i64 n)
 {
+    const bool small = n < 0x80000000LL;   // uniform: 32-bit index arithmetic whenever the indices fit
     GRID_STRIDE(i, n)
     {
-        if (dl.dtype == sl.dtype) copy_elem(dst, offset_of(dl, i), src, offset_of(sl, i), dl.dtype);
-        else st(dst, dl.dtype, offset_of(dl, i), ld(src, sl.dtype, offset_of(sl, i)));
+        i64 di = small ? offset_of32(dl, (unsigned)i) : offset_of(dl, i);
+        i64 si = small ? offset_of32(sl, (unsigned)i) : offset_of(sl, i);
+        if (dl.dtype == sl.dtype) copy_elem(dst, di, src, si, dl.dtype);
+        else st(dst, dl.dtype, di, ld(src, sl.dtype, si));
     }
 }
 
-// out = in (both contiguous), dtype converted
-extern "C" __global__ void convert(void* dst, int ddt, const void* src, int sdt, i64 n)
+// out = in (both contiguous), dtype converted; 8 elements a step, 16-byte accesses when `vec` (float dtypes,
+// both pointers 16-byte aligned)
+extern "C" __global__ void convert(void* dst, int ddt, const void* src, int sdt, i64 n, int vec)
 {
-    GRID_STRIDE(i, n) st(dst, ddt, i, ld(src, sdt, i));
+    GRID_STRIDE(s, (n + VEC - 1) / VEC)
+    {
+        i64 i = s * VEC;
+        int count = step_count(n - i);
+        float v[VEC];
+        ld8v(src, sdt, i, v, vec, count);
+        st8v(dst, ddt, i, v, vec, count);
+    }
+}
+
+// dst[r, c] = src[r, c] for rows r < R of length D at row strides dstRow and srcRow (elements), dtype converted.
+// Same dtype: bytes move in 16-byte units when `vec` (both pointers and row strides in bytes multiples of 16, row
+// bytes too), else element by element. Different float dtypes: 8 elements a step, vectorised when `vec` (the host
+// checks the alignment of both). Indices are 32-bit: the host checks R·steps < 2^31.
+extern "C" __global__ void copy_rows(void* dst, int ddt, i64 dstRow, const void* src, int sdt, i64 srcRow, i64 R, i64 D, int vec)
+{
+    if (ddt == sdt && vec)
+    {
+        const int size = ddt == 0 || ddt == 4 ? 4 : ddt == 3 ? 8 : ddt == 5 ? 1 : 2;
+        const unsigned units = (unsigned)(D * size / 16);
+        const i64 dRow = dstRow * size / 16, sRow = srcRow * size / 16;
+        GRID_STRIDE(i, (i64)R * units)
+        {
+            unsigned r = (unsigned)i / units, u = (unsigned)i - r * units;
+            ((vec16*)dst)[r * dRow + u] = ((const vec16*)src)[r * sRow + u];
+        }
+        return;
+    }
+    if (ddt == sdt)
+    {
+        GRID_STRIDE(i, R * D)
+        {
+            unsigned r = (unsigned)i / (unsigned)D, c = (unsigned)i - r * (unsigned)D;
+            copy_elem(dst, r * dstRow + c, src, r * srcRow + c, ddt);
+        }
+        return;
+    }
+    const unsigned steps = (unsigned)((D + VEC - 1) / VEC);
+    GRID_STRIDE(i, R * steps)
+    {
+        unsigned r = (unsigned)i / steps, c = ((unsigned)i - r * steps) * VEC;
+        int count = min(VEC, (int)(D - c));
+        float v[VEC];
+        ld8v(src, sdt, r * srcRow + c, v, vec, count);
+        st8v(dst, ddt, r * dstRow + c, v, vec, count);
+    }
 }
 
 // out[r, c] = table[ids[r], c]; ids are int64, checked on the host

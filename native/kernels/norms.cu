@@ -75,3 +75,135 @@ extern "C" __global__ void softmax_rows(void* y, int ydt, const void* x, int xdt
     float inv = 1.f / block_sum(s, sh);
     for (i64 c = threadIdx.x; c < D; c += blockDim.x) st(y, ydt, base + c, expf(ld(x, xdt, base + c) - m) * inv);
 }
+
+// ---- register-resident LayerNorm with the AdaLN modulation fused ----
+// One block per row; thread t holds the steps t, t + blockDim, ... (at most NORM_STEPS) of 8 values in registers,
+// so x is read once and y written once (the reductions above read x three times). The host picks blockDim so
+// that ceil(D/8) ≤ NORM_STEPS·blockDim. Statistics in float32, two passes over the registers for a stable
+// variance, as layer_norm.
+#define NORM_STEPS 4
+
+struct NormRow
+{
+    float v[NORM_STEPS][VEC];
+};
+
+__device__ __forceinline__ int norm_count(int s, i64 D)
+{
+    i64 c = ((i64)s * blockDim.x + threadIdx.x) * VEC;
+    return c >= D ? 0 : step_count(D - c);
+}
+
+__device__ __forceinline__ i64 norm_col(int s) { return ((i64)s * blockDim.x + threadIdx.x) * VEC; }
+
+// y = LN(v)·(1 + scale[b]) + shift[b] over the row held in r (LayerNorm without affine); b = row / N.
+// shift and scale are rows of D at b·stride (strided views of a packed modulation are read in place).
+__device__ __forceinline__ void norm_modulate_store(NormRow& r, void* y, int dt, i64 base, i64 D, float eps,
+    const void* shift, int shdt, i64 shStride, const void* scale, int scdt, i64 scStride, i64 b, bool vec, float* sh)
+{
+    float s = 0.f;
+    for (int k = 0; k < NORM_STEPS; k++)
+        for (int e = 0; e < VEC; e++) s += r.v[k][e];   // the padding holds zeros
+    const float mean = block_sum(s, sh) / (float)D;
+    float q = 0.f;
+    for (int k = 0; k < NORM_STEPS; k++)
+    {
+        int n = norm_count(k, D);
+        for (int e = 0; e < VEC; e++) if (e < n) { float t = r.v[k][e] - mean; q += t * t; }
+    }
+    const float rstd = rsqrtf(block_sum(q, sh) / (float)D + eps);
+    for (int k = 0; k < NORM_STEPS; k++)
+    {
+        int n = norm_count(k, D);
+        if (n == 0) continue;
+        i64 c = norm_col(k);
+        float t[VEC], u[VEC];
+        ld8v(shift, shdt, b * shStride + c, t, vec, n);
+        ld8v(scale, scdt, b * scStride + c, u, vec, n);
+        for (int e = 0; e < VEC; e++) r.v[k][e] = (r.v[k][e] - mean) * rstd * (1.f + u[e]) + t[e];
+        st8v(y, dt, base + c, r.v[k], vec, n);
+    }
+}
+
+// y = LN(x)·(1 + scale) + shift: x, y [R, D] contiguous, R = B·N; AdaLayerNormZero's norm and modulation.
+extern "C" __global__ void layer_norm_modulate(void* y, const void* x, int dt, const void* shift, int shdt, i64 shStride,
+    const void* scale, int scdt, i64 scStride, i64 N, i64 D, float eps, int vec)
+{
+    __shared__ float sh[32];
+    const i64 row = blockIdx.x, base = row * D;
+    NormRow r;
+    for (int k = 0; k < NORM_STEPS; k++) ld8v(x, dt, base + norm_col(k), r.v[k], vec, norm_count(k, D));
+    norm_modulate_store(r, y, dt, base, D, eps, shift, shdt, shStride, scale, scdt, scStride, row / N, vec, sh);
+}
+
+// sum = x + gate·y (gate null: x + y), then out = LN(sum)·(1 + scale) + shift: a block's gated residual and the
+// next norm in one pass. x, y, sum, out [R, D] contiguous; y's dtype may differ. The norm reads sum as stored (in
+// x's dtype), as the unfused ops would.
+extern "C" __global__ void residual_layer_norm_modulate(void* sum, void* out, const void* x, int dt, const void* y, int ydt,
+    const void* gate, int gdt, i64 gStride, const void* shift, int shdt, i64 shStride, const void* scale, int scdt, i64 scStride,
+    i64 N, i64 D, float eps, int vec)
+{
+    __shared__ float sh[32];
+    const i64 row = blockIdx.x, base = row * D, b = row / N;
+    NormRow r;
+    for (int k = 0; k < NORM_STEPS; k++)
+    {
+        int n = norm_count(k, D);
+        i64 c = norm_col(k);
+        float w[VEC], g[VEC];
+        ld8v(x, dt, base + c, r.v[k], vec, n);
+        ld8v(y, ydt, base + c, w, vec, n);
+        if (gate) ld8v(gate, gdt, b * gStride + c, g, vec, n);
+        for (int e = 0; e < VEC; e++) r.v[k][e] += (gate ? g[e] : 1.f) * w[e];
+        if (n == 0) continue;
+        st8v(sum, dt, base + c, r.v[k], vec, n);
+        // the stored (rounded) value is what the norm sees
+        if (dt != 0) for (int e = 0; e < VEC; e++) r.v[k][e] = ld_round(r.v[k][e], dt);
+    }
+    norm_modulate_store(r, out, dt, base, D, eps, shift, shdt, shStride, scale, scdt, scStride, b, vec, sh);
+}
+
+// ---- per-head RMSNorm and rotary embedding in one pass (Flux's q/k) ----
+// x, y [B, N, H, d] views with a dense d axis and strides (b, n, h) each; y may be x (in place: a warp reads its
+// whole row before writing it). One warp per (b, n, h) row; lane l holds the rotation pairs p = l, l + 32, ... of
+// the row, pair p being elements (2p, 2p + 1) when interleaved (Flux), else (p, p + d/2) (rotate-half), so each
+// lane rotates what it holds. y = rotate(x·rsqrt(mean(x²) + eps)·w) with cos, sin [N, d] of the token.
+#define ROPE_PAIRS 8   // d ≤ 2·32·ROPE_PAIRS = 512
+
+extern "C" __global__ void rms_norm_rope(void* y, i64 ysb, i64 ysn, i64 ysh, const void* x, i64 xsb, i64 xsn, i64 xsh, int dt,
+    const void* w, int wdt, const void* cosT, const void* sinT, int tdt, i64 R, i64 N, i64 H, i64 d, float eps, int interleaved)
+{
+    const unsigned lane = threadIdx.x & 31, warps = blockDim.x >> 5;
+    const i64 row = (i64)blockIdx.x * warps + (threadIdx.x >> 5);
+    if (row >= R) return;   // uniform across the warp: the shuffles below see all 32 lanes
+    // one 32-bit division chain per row (the host checks R < 2^31)
+    const unsigned h = (unsigned)row % (unsigned)H, bn = (unsigned)row / (unsigned)H, n = bn % (unsigned)N, b = bn / (unsigned)N;
+    const i64 half = d / 2;
+    const i64 xo = b * xsb + n * xsn + h * xsh, yo = b * ysb + n * ysn + h * ysh;
+    float a[ROPE_PAIRS], c[ROPE_PAIRS];
+    float s = 0.f;
+    for (int k = 0; k < ROPE_PAIRS; k++)
+    {
+        i64 p = lane + 32 * k;
+        a[k] = c[k] = 0.f;
+        if (p >= half) continue;
+        i64 ia = interleaved ? 2 * p : p, ib = interleaved ? 2 * p + 1 : p + half;
+        a[k] = ld(x, dt, xo + ia);
+        c[k] = ld(x, dt, xo + ib);
+        s += a[k] * a[k] + c[k] * c[k];
+    }
+    const float r = rsqrtf(warp_sum(s) / (float)d + eps);
+    for (int k = 0; k < ROPE_PAIRS; k++)
+    {
+        i64 p = lane + 32 * k;
+        if (p >= half) continue;
+        i64 ia = interleaved ? 2 * p : p, ib = interleaved ? 2 * p + 1 : p + half;
+        float u = a[k] * r * (w ? ld(w, wdt, ia) : 1.f), v = c[k] * r * (w ? ld(w, wdt, ib) : 1.f);
+        // the norm's output rounds to the activation dtype before the rotation, as the two ops would
+        u = ld_round(u, dt);
+        v = ld_round(v, dt);
+        const i64 t = (i64)n * d;
+        st(y, dt, yo + ia, u * ld(cosT, tdt, t + ia) - v * ld(sinT, tdt, t + ia));
+        st(y, dt, yo + ib, v * ld(cosT, tdt, t + ib) + u * ld(sinT, tdt, t + ib));
+    }
+}

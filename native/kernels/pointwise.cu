@@ -1,14 +1,34 @@
 // Elementwise ops. Outputs are contiguous; the main input is contiguous unless the kernel takes a Layout.
 #include "common.cuh"
 
-extern "C" __global__ void activate_kernel(void* y, const void* x, int dt, i64 n, int act)
+// Flat kernels over n contiguous elements walk steps of 8 (VEC): 16-byte accesses when `vec` (every pointer
+// 16-byte aligned and float dtypes, checked on the host), else element by element; the last step may be short.
+#define FLAT_STEPS(i, n) GRID_STRIDE(i, ((n) + VEC - 1) / VEC)
+
+extern "C" __global__ void activate_kernel(void* y, const void* x, int dt, i64 n, int act, int vec)
 {
-    GRID_STRIDE(i, n) st(y, dt, i, activate(ld(x, dt, i), act));
+    FLAT_STEPS(s, n)
+    {
+        i64 i = s * VEC;
+        int count = step_count(n - i);
+        float v[VEC];
+        ld8v(x, dt, i, v, vec, count);
+        for (int k = 0; k < VEC; k++) v[k] = activate(v[k], act);
+        st8v(y, dt, i, v, vec, count);
+    }
 }
 
-extern "C" __global__ void scale_shift(void* y, const void* x, int dt, i64 n, float scale, float shift)
+extern "C" __global__ void scale_shift(void* y, const void* x, int dt, i64 n, float scale, float shift, int vec)
 {
-    GRID_STRIDE(i, n) st(y, dt, i, ld(x, dt, i) * scale + shift);
+    FLAT_STEPS(s, n)
+    {
+        i64 i = s * VEC;
+        int count = step_count(n - i);
+        float v[VEC];
+        ld8v(x, dt, i, v, vec, count);
+        for (int k = 0; k < VEC; k++) v[k] = v[k] * scale + shift;
+        st8v(y, dt, i, v, vec, count);
+    }
 }
 
 // out = a (op) b, out contiguous with a's shape; al, bl have out's shape (bl with 0 strides where b broadcasts).
@@ -17,33 +37,73 @@ extern "C" __global__ void binary_bcast(void* out, int odt, const void* a, Layou
 {
     GRID_STRIDE(i, n)
     {
-        float x = ld(a, al.dtype, offset_of(al, i));
-        float y = ld(b, bl.dtype, offset_of(bl, i));
+        bool small = n < 0x80000000LL;   // uniform: 32-bit index arithmetic whenever the indices fit
+        float x = ld(a, al.dtype, small ? offset_of32(al, (unsigned)i) : offset_of(al, i));
+        float y = ld(b, bl.dtype, small ? offset_of32(bl, (unsigned)i) : offset_of(bl, i));
         st(out, odt, i, op == 0 ? x + y : x * y);
     }
 }
 
-// y = x·(1 + scale) + shift; x [B, N, D] contiguous; shift, scale rows of D at b·batchStride (0 when [D]).
-extern "C" __global__ void modulate(void* y, const void* x, int dt, const void* shift, int shdt, i64 shiftStride,
-    const void* scale, int scdt, i64 scaleStride, i64 B, i64 N, i64 D)
+// Row kernels over x [R, D] (R = B·N rows, contiguous) walk steps of 8 elements of one row; the per-batch vectors
+// (shift, scale, gate) are rows of D at b·stride, b = row / N, so a vector may be a strided view of a packed
+// modulation (its chunks read in place). Indices are 32-bit: the host checks R·ceil(D/8) < 2^31.
+struct RowStep
 {
-    GRID_STRIDE(i, B * N * D)
+    unsigned row, col, batch;
+    int count;   // elements of this step: 8, or fewer at a row's end
+};
+
+__device__ __forceinline__ RowStep row_step(unsigned s, unsigned steps, i64 N, i64 D)
+{
+    RowStep t;
+    t.row = s / steps;
+    t.col = (s - t.row * steps) * VEC;
+    t.batch = t.row / (unsigned)N;
+    t.count = min(VEC, (int)(D - t.col));
+    return t;
+}
+
+#define ROW_STEPS(s, R, D)                                                                                           \
+    const unsigned steps_ = (unsigned)(((D) + VEC - 1) / VEC), total_ = (unsigned)(R) * steps_;                      \
+    for (unsigned s = blockIdx.x * blockDim.x + threadIdx.x; s < total_; s += blockDim.x * gridDim.x)
+
+// y = x·(1 + scale) + shift
+extern "C" __global__ void modulate(void* y, const void* x, int dt, const void* shift, int shdt, i64 shiftStride,
+    const void* scale, int scdt, i64 scaleStride, i64 R, i64 N, i64 D, int vec)
+{
+    ROW_STEPS(s, R, D)
     {
-        i64 c = i % D, b = i / (N * D);
-        float s = ld(scale, scdt, b * scaleStride + c);
-        float t = ld(shift, shdt, b * shiftStride + c);
-        st(y, dt, i, ld(x, dt, i) * (1.f + s) + t);
+        const RowStep t = row_step(s, steps_, N, D);
+        const i64 at = (i64)t.row * D + t.col;
+        float v[VEC], sh[VEC], sc[VEC];
+        ld8v(x, dt, at, v, vec, t.count);
+        ld8v(shift, shdt, t.batch * shiftStride + t.col, sh, vec, t.count);
+        ld8v(scale, scdt, t.batch * scaleStride + t.col, sc, vec, t.count);
+        for (int k = 0; k < VEC; k++) v[k] = v[k] * (1.f + sc[k]) + sh[k];
+        st8v(y, dt, at, v, vec, t.count);
     }
 }
 
-// out = x + gate·y; x, y [B, N, D] contiguous (dtypes may differ), gate rows of D at b·gateStride.
-extern "C" __global__ void gated_residual(void* out, const void* x, int dt, const void* y, int ydt,
-    const void* gate, int gdt, i64 gateStride, i64 B, i64 N, i64 D)
+// out = x + gate·y, or x + gate·(y + y2) when y2 is given (a projection computed as two GEMMs over the parts of
+// a concatenated input); x, y, y2 [R, D] contiguous (dtypes may differ)
+extern "C" __global__ void gated_residual(void* out, const void* x, int dt, const void* y, int ydt, const void* y2, int y2dt,
+    const void* gate, int gdt, i64 gateStride, i64 R, i64 N, i64 D, int vec)
 {
-    GRID_STRIDE(i, B * N * D)
+    ROW_STEPS(s, R, D)
     {
-        i64 c = i % D, b = i / (N * D);
-        st(out, dt, i, ld(x, dt, i) + ld(gate, gdt, b * gateStride + c) * ld(y, ydt, i));
+        const RowStep t = row_step(s, steps_, N, D);
+        const i64 at = (i64)t.row * D + t.col;
+        float v[VEC], w[VEC], g[VEC], w2[VEC];
+        ld8v(x, dt, at, v, vec, t.count);
+        ld8v(y, ydt, at, w, vec, t.count);
+        if (y2)
+        {
+            ld8v(y2, y2dt, at, w2, vec, t.count);
+            for (int k = 0; k < VEC; k++) w[k] += w2[k];
+        }
+        ld8v(gate, gdt, t.batch * gateStride + t.col, g, vec, t.count);
+        for (int k = 0; k < VEC; k++) v[k] += g[k] * w[k];
+        st8v(out, dt, at, v, vec, t.count);
     }
 }
 

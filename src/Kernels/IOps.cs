@@ -56,6 +56,10 @@ public interface IOps : IDisposable
     // ---- GEMM ----
     /// <summary>y = act(x·Wᵀ + b). x [..., K], w [N, K] (PyTorch Linear layout), bias [N] → [..., N].</summary>
     Tensor Linear(Tensor x, Tensor w, Tensor? bias = null, Activation act = Activation.None);
+    /// <summary>y = x·Wᵀ + b written into <paramref name="y"/>, a view [..., N] with x's leading axes and dtype:
+    /// a GEMM that writes where its consumer reads (each stream's Q/K/V rows of one joint tensor), no copy after.
+    /// x and y may be strided views with dense rows (<see cref="OpContracts.LinearInto"/>).</summary>
+    void LinearInto(Tensor y, Tensor x, Tensor w, Tensor? bias = null);
     /// <summary>Batched matrix product alpha·A·B (or A·Bᵀ). a [..., M, K]; b [..., K, N] or, with transposeB,
     /// [..., N, K]. The leading dims of b equal those of a, or b is 2-D and shared by every batch.</summary>
     Tensor MatMul(Tensor a, Tensor b, bool transposeB = false, float alpha = 1f);
@@ -69,6 +73,15 @@ public interface IOps : IDisposable
     Tensor GroupNorm(Tensor x, int groups, Tensor? weight, Tensor? bias, float eps);
     /// <summary>Softmax over the last axis.</summary>
     Tensor Softmax(Tensor x);
+    /// <summary>LN(x)·(1 + scale) + shift in one pass: LayerNorm over the last axis without affine, then
+    /// <see cref="Modulate"/> (AdaLayerNormZero's norm). x [B, N, D]; shift and scale per batch as Modulate takes
+    /// them; a strided view with a dense last axis (a chunk of a packed modulation) is read in place
+    /// (<see cref="OpContracts.LayerNormModulate"/>).</summary>
+    Tensor LayerNormModulate(Tensor x, Tensor shift, Tensor scale, float eps);
+    /// <summary>A block's residual and the next norm in one pass: r = x + gate·y (x + y when gate is null), as
+    /// <see cref="GatedResidual"/>, and LayerNormModulate(r, shift, scale, eps). Returns both; the caller owns
+    /// them (<see cref="OpContracts.ResidualLayerNormModulate"/>).</summary>
+    (Tensor Residual, Tensor Normed) ResidualLayerNormModulate(Tensor x, Tensor? gate, Tensor y, Tensor shift, Tensor scale, float eps);
 
     // ---- pointwise ----
     Tensor Activate(Tensor x, Activation act);
@@ -80,8 +93,10 @@ public interface IOps : IDisposable
     Tensor Scale(Tensor x, float scale, float shift = 0f);
     /// <summary>x·(1 + scale) + shift. x [B, N, D]; shift and scale [B, D] (or [D]), broadcast over tokens.</summary>
     Tensor Modulate(Tensor x, Tensor shift, Tensor scale);
-    /// <summary>x + gate·y. x, y [B, N, D]; gate [B, D] (or [D]) broadcast over tokens.</summary>
-    Tensor GatedResidual(Tensor x, Tensor gate, Tensor y);
+    /// <summary>x + gate·y, or x + gate·(y + y2) when <paramref name="y2"/> is given (a projection of a
+    /// concatenated input computed as the sum of its parts' GEMMs: Flux's single-block proj_out). x, y, y2
+    /// [B, N, D]; gate [B, D] (or [D]) broadcast over tokens.</summary>
+    Tensor GatedResidual(Tensor x, Tensor gate, Tensor y, Tensor? y2 = null);
 
     // ---- attention ----
     /// <summary>
@@ -102,6 +117,11 @@ public interface IOps : IDisposable
     /// the table says). Interleaved (Flux): pairs (2i, 2i+1) rotate: out[2i] = x[2i]·cos[2i] − x[2i+1]·sin[2i],
     /// out[2i+1] = x[2i+1]·cos[2i+1] + x[2i]·sin[2i+1]. Not interleaved (rotate-half, GPT-NeoX): pairs (i, i+d/2).</summary>
     Tensor Rope(Tensor x, Tensor cos, Tensor sin, bool interleaved);
+    /// <summary>Per-head RMSNorm over d (weight [d], optional) then <see cref="Rope"/>, in one pass, written into
+    /// <paramref name="y"/> (Flux's q/k norm and rotation). x and y [B, N, H, d] views with a dense last axis
+    /// (strided q/k of a packed QKV tensor); y may be x (in place), of x's dtype. d ≤ 512
+    /// (<see cref="OpContracts.RmsNormRope"/>).</summary>
+    void RmsNormRope(Tensor y, Tensor x, Tensor? weight, Tensor cos, Tensor sin, float eps, bool interleaved);
 
     // ---- convolution and resampling ----
     /// <summary>2-D convolution. x [B, C, H, W], w [O, C, kh, kw], bias [O]; square stride and zero padding.</summary>

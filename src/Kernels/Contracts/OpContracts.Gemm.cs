@@ -14,6 +14,21 @@ public static partial class OpContracts
         Vector(w, "w", bias, w.Dim(0), "Linear", "bias");
     }
 
+    /// <summary>LinearInto: x [..., K], w [N, K], bias [N]; y [..., N] with x's leading axes and dtype.</summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
+    public static void LinearInto(Tensor y, Tensor x, Tensor w, Tensor? bias)
+    {
+        const string op = "LinearInto";
+        RankAtLeast(x, 1, "[..., K]", op, "x");
+        Rank(w, 2, "[N, K]", op, "w");
+        NotNull(y, op, "y");
+        if (x.Dim(-1) != w.Dim(1)) throw Mismatch(op, "x's last axis must equal w's second", x, "x", w, "w");
+        Vector(w, "w", bias, w.Dim(0), op, "bias");
+        if (y.Rank != x.Rank || y.Dim(-1) != w.Dim(0) || !y.ShapeSpan[..^1].SequenceEqual(x.ShapeSpan[..^1]))
+            throw Mismatch(op, "y must be x's leading axes by w's N", y, "y", x, "x");
+        if (y.DType != x.DType) throw new ArgumentException($"{op}: y is {y.DType}, x is {x.DType}: the product is written in x's dtype");
+    }
+
     /// <summary>MatMul: a [..., M, K]; b [..., K, N] or, transposed, [..., N, K]; b's leading axes equal a's, or b is 2-D.</summary>
     [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
     public static void MatMul(Tensor a, Tensor b, bool transposeB)

@@ -36,4 +36,26 @@ public static partial class OpContracts
     /// <summary>Softmax: x [..., D].</summary>
     [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
     public static void Softmax(Tensor x) => RankAtLeast(x, 1, "[..., D]", "Softmax", "x");
+
+    /// <summary>LayerNormModulate: x [B, N, D]; shift and scale per batch (as <see cref="Modulate"/>).</summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
+    public static void LayerNormModulate(Tensor x, Tensor shift, Tensor scale)
+    {
+        Rank(x, 3, "[B, N, D]", "LayerNormModulate", "x");
+        PerBatch(x, shift, "LayerNormModulate", "shift");
+        PerBatch(x, scale, "LayerNormModulate", "scale");
+    }
+
+    /// <summary>ResidualLayerNormModulate: x and y [B, N, D] of one shape; gate (optional), shift and scale per batch.</summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
+    public static void ResidualLayerNormModulate(Tensor x, Tensor? gate, Tensor y, Tensor shift, Tensor scale)
+    {
+        const string op = "ResidualLayerNormModulate";
+        Rank(x, 3, "[B, N, D]", op, "x");
+        NotNull(y, op, "y");
+        if (!XDit.Runtime.Shape.Equal(x.ShapeSpan, y.ShapeSpan)) throw Mismatch(op, "x and y differ", x, "x", y, "y");
+        if (gate is not null) PerBatch(x, gate, op, "gate");
+        PerBatch(x, shift, op, "shift");
+        PerBatch(x, scale, op, "scale");
+    }
 }

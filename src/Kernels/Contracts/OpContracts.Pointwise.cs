@@ -25,13 +25,14 @@ public static partial class OpContracts
         PerBatch(x, scale, "Modulate", "scale");
     }
 
-    /// <summary>GatedResidual: x and y [B, N, D]; gate per batch (see <see cref="BatchStride"/>).</summary>
+    /// <summary>GatedResidual: x, y (and y2) [B, N, D]; gate per batch (see <see cref="BatchStride"/>).</summary>
     [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
-    public static void GatedResidual(Tensor x, Tensor gate, Tensor y)
+    public static void GatedResidual(Tensor x, Tensor gate, Tensor y, Tensor? y2 = null)
     {
         Rank(x, 3, "[B, N, D]", "GatedResidual", "x");
         NotNull(y, "GatedResidual", "y");
         if (!XDit.Runtime.Shape.Equal(x.ShapeSpan, y.ShapeSpan)) throw Mismatch("GatedResidual", "x and y differ", x, "x", y, "y");
+        if (y2 is not null && !XDit.Runtime.Shape.Equal(x.ShapeSpan, y2.ShapeSpan)) throw Mismatch("GatedResidual", "x and y2 differ", x, "x", y2, "y2");
         PerBatch(x, gate, "GatedResidual", "gate");
     }
 
@@ -64,5 +65,25 @@ public static partial class OpContracts
         if (x.Dim(3) % 2 != 0) throw new ArgumentException($"Rope: head dim must be even, x is {Format(x.ShapeSpan)}");
         if (cos.Rank != 2 || cos.Dim(0) != x.Dim(1) || cos.Dim(1) != x.Dim(3)) throw Mismatch("Rope", "cos must be [N, d]", x, "x", cos, "cos");
         if (!XDit.Runtime.Shape.Equal(cos.ShapeSpan, sin.ShapeSpan)) throw Mismatch("Rope", "cos and sin differ", cos, "cos", sin, "sin");
+    }
+
+    /// <summary>RmsNormRope: x and y [B, N, H, d] of one shape and dtype, dense last axes, d even and ≤ 512; weight
+    /// [d]; cos and sin [N, d].</summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
+    public static void RmsNormRope(Tensor y, Tensor x, Tensor? weight, Tensor cos, Tensor sin)
+    {
+        const string op = "RmsNormRope";
+        Rank(x, 4, "[B, N, H, d]", op, "x");
+        NotNull(y, op, "y");
+        NotNull(cos, op, "cos");
+        NotNull(sin, op, "sin");
+        if (!XDit.Runtime.Shape.Equal(x.ShapeSpan, y.ShapeSpan)) throw Mismatch(op, "x and y differ", x, "x", y, "y");
+        if (y.DType != x.DType) throw new ArgumentException($"{op}: y is {y.DType}, x is {x.DType}");
+        int d = x.Dim(3);
+        if (d % 2 != 0 || d > 512) throw new ArgumentException($"{op}: head dim must be even and at most 512, x is {Format(x.ShapeSpan)}");
+        if ((x.Strides[3] != 1 && d > 1) || (y.Strides[3] != 1 && d > 1)) throw new ArgumentException($"{op}: the head dim of x and y must be dense");
+        Vector(x, "x", weight, d, op, "weight");
+        if (cos.Rank != 2 || cos.Dim(0) != x.Dim(1) || cos.Dim(1) != d) throw Mismatch(op, "cos must be [N, d]", x, "x", cos, "cos");
+        if (!XDit.Runtime.Shape.Equal(cos.ShapeSpan, sin.ShapeSpan)) throw Mismatch(op, "cos and sin differ", cos, "cos", sin, "sin");
     }
 }

@@ -21,6 +21,14 @@ public sealed partial class CpuOps
         return result;
     }
 
+    public void LinearInto(Tensor y, Tensor x, Tensor w, Tensor? bias = null)
+    {
+        OpContracts.LinearInto(y, x, w, bias);
+        RequireHost(y, nameof(y));
+        using var r = Linear(x, w, bias);
+        StridedCopy.Copy(y, r);
+    }
+
     public unsafe Tensor MatMul(Tensor a, Tensor b, bool transposeB = false, float alpha = 1f)
     {
         OpContracts.MatMul(a, b, transposeB);

@@ -88,6 +88,21 @@ public sealed partial class CpuOps
         return result;
     }
 
+    public Tensor LayerNormModulate(Tensor x, Tensor shift, Tensor scale, float eps)
+    {
+        OpContracts.LayerNormModulate(x, shift, scale);
+        using var n = LayerNorm(x, null, null, eps);
+        return Modulate(n, shift, scale);
+    }
+
+    public (Tensor Residual, Tensor Normed) ResidualLayerNormModulate(Tensor x, Tensor? gate, Tensor y, Tensor shift, Tensor scale, float eps)
+    {
+        OpContracts.ResidualLayerNormModulate(x, gate, y, shift, scale);
+        var r = gate is null ? Add(x, y) : GatedResidual(x, gate, y);
+        try { return (r, LayerNormModulate(r, shift, scale, eps)); }
+        catch { r.Dispose(); throw; }
+    }
+
     /// <summary>In-place softmax of one row; a row with no finite entry becomes zeros.
     /// Returns the natural log-sum-exp of the row (−∞ for such a row).</summary>
     internal static float SoftmaxRow(Span<float> row)

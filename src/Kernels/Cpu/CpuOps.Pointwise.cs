@@ -124,9 +124,14 @@ public sealed partial class CpuOps
         return result;
     }
 
-    public Tensor GatedResidual(Tensor x, Tensor gate, Tensor y)
+    public Tensor GatedResidual(Tensor x, Tensor gate, Tensor y, Tensor? y2 = null)
     {
-        OpContracts.GatedResidual(x, gate, y);
+        OpContracts.GatedResidual(x, gate, y, y2);
+        if (y2 is not null)
+        {
+            using var sum = Add(y, y2);
+            return GatedResidual(x, gate, sum);
+        }
         int B = x.Dim(0), N = x.Dim(1), D = x.Dim(2);
         int gStride = OpContracts.BatchStride(x, gate);
         var result = Contiguous32(x);
@@ -179,5 +184,14 @@ public sealed partial class CpuOps
                 }
             }
         return result;
+    }
+
+    public void RmsNormRope(Tensor y, Tensor x, Tensor? weight, Tensor cos, Tensor sin, float eps, bool interleaved)
+    {
+        OpContracts.RmsNormRope(y, x, weight, cos, sin);
+        RequireHost(y, nameof(y));
+        using var n = RmsNorm(x, weight, eps);
+        using var r = Rope(n, cos, sin, interleaved);
+        StridedCopy.Copy(y, r);
     }
 }

@@ -13,7 +13,8 @@ public static unsafe class CudaKernels
 
     // ---- copy.cu ----
     public static readonly KernelEntry CopyStrided = new("copy", "copy_strided", P, Layout, P, Layout, L);
-    public static readonly KernelEntry Convert = new("copy", "convert", P, I, P, I, L);
+    public static readonly KernelEntry Convert = new("copy", "convert", P, I, P, I, L, I);
+    public static readonly KernelEntry CopyRows = new("copy", "copy_rows", P, I, L, P, I, L, L, L, I);
     public static readonly KernelEntry EmbeddingGather = new("copy", "embedding_gather", P, I, P, I, P, L, L);
     public static readonly KernelEntry Im2Col = new("copy", "im2col", P, P, I, L, L, L, I, I, I, I, L, L, L);
 
@@ -22,13 +23,17 @@ public static unsafe class CudaKernels
     public static readonly KernelEntry RmsNorm = new("norms", "rms_norm", P, P, I, P, I, L, F);
     public static readonly KernelEntry GroupNorm = new("norms", "group_norm", P, P, I, P, I, P, I, L, L, I, F);
     public static readonly KernelEntry SoftmaxRows = new("norms", "softmax_rows", P, I, P, I, L);
+    public static readonly KernelEntry LayerNormModulate = new("norms", "layer_norm_modulate", P, P, I, P, I, L, P, I, L, L, L, F, I);
+    public static readonly KernelEntry ResidualLayerNormModulate = new("norms", "residual_layer_norm_modulate",
+        P, P, P, I, P, I, P, I, L, P, I, L, P, I, L, L, L, F, I);
+    public static readonly KernelEntry RmsNormRope = new("norms", "rms_norm_rope", P, L, L, L, P, L, L, L, I, P, I, P, P, I, L, L, L, L, F, I);
 
     // ---- pointwise.cu ----
-    public static readonly KernelEntry Activate = new("pointwise", "activate_kernel", P, P, I, L, I);
-    public static readonly KernelEntry ScaleShift = new("pointwise", "scale_shift", P, P, I, L, F, F);
+    public static readonly KernelEntry Activate = new("pointwise", "activate_kernel", P, P, I, L, I, I);
+    public static readonly KernelEntry ScaleShift = new("pointwise", "scale_shift", P, P, I, L, F, F, I);
     public static readonly KernelEntry BinaryBroadcast = new("pointwise", "binary_bcast", P, I, P, Layout, P, Layout, L, I);
-    public static readonly KernelEntry Modulate = new("pointwise", "modulate", P, P, I, P, I, L, P, I, L, L, L, L);
-    public static readonly KernelEntry GatedResidual = new("pointwise", "gated_residual", P, P, I, P, I, P, I, L, L, L, L);
+    public static readonly KernelEntry Modulate = new("pointwise", "modulate", P, P, I, P, I, L, P, I, L, L, L, L, I);
+    public static readonly KernelEntry GatedResidual = new("pointwise", "gated_residual", P, P, I, P, I, P, I, P, I, L, L, L, L, I);
     public static readonly KernelEntry AddChannelBias = new("pointwise", "add_channel_bias", P, I, P, I, L, L, L);
     public static readonly KernelEntry Rope = new("pointwise", "rope", P, P, I, P, P, I, L, L, L, L, I);
     public static readonly KernelEntry MergeAttention = new("pointwise", "merge_attention", P, P, P, I, P, I, L, L, L, L);
@@ -60,8 +65,8 @@ public static unsafe class CudaKernels
     /// <summary>Every entry above.</summary>
     public static IReadOnlyList<KernelEntry> All { get; } =
     [
-        CopyStrided, Convert, EmbeddingGather, Im2Col,
-        LayerNorm, RmsNorm, GroupNorm, SoftmaxRows,
+        CopyStrided, Convert, CopyRows, EmbeddingGather, Im2Col,
+        LayerNorm, RmsNorm, GroupNorm, SoftmaxRows, LayerNormModulate, ResidualLayerNormModulate, RmsNormRope,
         Activate, ScaleShift, BinaryBroadcast, Modulate, GatedResidual, AddChannelBias, Rope, MergeAttention, MergeLse,
         FlashAttention, .. FlashAttentionTensorCore,
     ];

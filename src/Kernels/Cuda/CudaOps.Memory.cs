@@ -130,21 +130,47 @@ public sealed unsafe partial class CudaOps
         long n = dst.NumElements;
         if (n == 0) return;
         ulong d = Ptr(dst, "Copy destination"), s = Ptr(src, "Copy source");
-        if (dst.DType == src.DType && dst.IsContiguous && src.IsContiguous)
+        var (shape, ds, ss) = StridedViews.Merge(dst.ShapeSpan, dst.Strides, src.Strides);
+        int rank = shape.Length;
+        if (rank == 1 && ds[0] == 1 && ss[0] == 1)
         {
-            Check.Cu(Driver.cuMemcpyDtoDAsync(d, s, (nuint)dst.ByteCount, _stream.Handle), "cuMemcpyDtoDAsync_v2");
-            Launches.Count(LaunchCounter.MemcpyDeviceToDevice);
+            if (dst.DType == src.DType)
+            {
+                Check.Cu(Driver.cuMemcpyDtoDAsync(d, s, (nuint)dst.ByteCount, _stream.Handle), "cuMemcpyDtoDAsync_v2");
+                Launches.Count(LaunchCounter.MemcpyDeviceToDevice);
+                return;
+            }
+            int ddt = (int)dst.DType, sdt = (int)src.DType, vec = KernelVector.Flag([], (d, dst.DType), (s, src.DType));
+            Launch(CudaKernels.Convert, Steps(n), [d, ddt, s, sdt, n, vec]);
             return;
         }
-        if (dst.IsContiguous && src.IsContiguous)
-        {
-            int ddt = (int)dst.DType, sdt = (int)src.DType;
-            Launch(CudaKernels.Convert, n, [d, ddt, s, sdt, n]);
+        if (rank <= 2 && ds[^1] == 1 && ss[^1] == 1 && CopyRows(dst, d, src, s, rank == 2 ? shape[0] : 1, shape[^1], rank == 2 ? ds[0] : 0, rank == 2 ? ss[0] : 0))
             return;
-        }
-        var dl = KernelLayout.Of(dst);
-        var sl = KernelLayout.Of(src);
+        var dl = KernelLayout.Of(dst, shape, ds);
+        var sl = KernelLayout.Of(src, shape, ss);
         Launch(CudaKernels.CopyStrided, n, [d, KernelArg.Struct(&dl), s, KernelArg.Struct(&sl), n]);
+    }
+
+    /// <summary>A copy whose views merged into rows (dense within a row, any row strides): copy_rows, 16 bytes a
+    /// thread where the addresses allow. False where its 32-bit index would overflow (copy_strided takes it).</summary>
+    bool CopyRows(Tensor dst, ulong d, Tensor src, ulong s, long rows, long rowLength, long dstRow, long srcRow)
+    {
+        int ddt = (int)dst.DType, sdt = (int)src.DType, vec;
+        long work;
+        if (dst.DType == src.DType)
+        {
+            int size = dst.DType.SizeOf();
+            vec = d % 16 == 0 && s % 16 == 0 && rowLength * size % 16 == 0 && dstRow * size % 16 == 0 && srcRow * size % 16 == 0 ? 1 : 0;
+            work = rows * (vec == 1 ? rowLength * size / 16 : rowLength);
+        }
+        else
+        {
+            vec = KernelVector.Flag([rowLength, dstRow, srcRow], (d, dst.DType), (s, src.DType));
+            work = rows * ((rowLength + KernelVector.Width - 1) / KernelVector.Width);
+        }
+        if (work >= int.MaxValue || rowLength >= int.MaxValue) return false;
+        Launch(CudaKernels.CopyRows, work, [d, ddt, dstRow, s, sdt, srcRow, rows, rowLength, vec]);
+        return true;
     }
 
     public Tensor Concat(int axis, params Tensor[] xs)

@@ -51,6 +51,76 @@ public sealed unsafe partial class CudaOps
         return y;
     }
 
+    /// <summary>Threads of a register-resident row kernel (norms.cu's NORM_STEPS steps of 8 a thread): enough for
+    /// the row in one step each where 1024 threads allow; 0 when the row is too long for the registers.</summary>
+    static uint NormThreads(long d)
+    {
+        long steps = (d + KernelVector.Width - 1) / KernelVector.Width;
+        long threads = Math.Clamp((steps + 31) / 32 * 32, 32, 1024);
+        return steps > threads * NormSteps ? 0 : (uint)threads;
+    }
+
+    const int NormSteps = 4;   // norms.cu's NORM_STEPS
+
+    public Tensor LayerNormModulate(Tensor x, Tensor shift, Tensor scale, float eps)
+    {
+        OpContracts.LayerNormModulate(x, shift, scale);
+        Enter();
+        long N = x.Dim(1), D = x.Dim(2), R = x.Dim(0) * N;
+        uint threads = NormThreads(D);
+        if (threads == 0)
+        {
+            using var n = LayerNorm(x, null, null, eps);
+            return Modulate(n, shift, scale);
+        }
+        using var xc = Dense(x);
+        var (shc, shStride) = BatchVector(x, shift);
+        var (scc, scStride) = BatchVector(x, scale);
+        using (shc)
+        using (scc)
+        {
+            var y = NewLike(x);
+            ulong py = Ptr(y), px = Ptr(xc.T), psh = Ptr(shc.T), psc = Ptr(scc.T);
+            int dt = (int)x.DType, shdt = (int)shift.DType, scdt = (int)scale.DType;
+            int vec = KernelVector.Flag([D, shStride, scStride], (py, y.DType), (px, x.DType), (psh, shift.DType), (psc, scale.DType));
+            LaunchRows(CudaKernels.LayerNormModulate, R, threads, [py, px, dt, psh, shdt, shStride, psc, scdt, scStride, N, D, eps, vec]);
+            return y;
+        }
+    }
+
+    public (Tensor Residual, Tensor Normed) ResidualLayerNormModulate(Tensor x, Tensor? gate, Tensor y, Tensor shift, Tensor scale, float eps)
+    {
+        OpContracts.ResidualLayerNormModulate(x, gate, y, shift, scale);
+        Enter();
+        long N = x.Dim(1), D = x.Dim(2), R = x.Dim(0) * N;
+        uint threads = NormThreads(D);
+        if (threads == 0)
+        {
+            var r0 = gate is null ? Add(x, y) : GatedResidual(x, gate, y);
+            try { return (r0, LayerNormModulate(r0, shift, scale, eps)); }
+            catch { r0.Dispose(); throw; }
+        }
+        using var xc = Dense(x);
+        using var yc = Dense(y);
+        var (gc, gStride) = gate is null ? (default(Temp), 0L) : BatchVector(x, gate);
+        var (shc, shStride) = BatchVector(x, shift);
+        var (scc, scStride) = BatchVector(x, scale);
+        using (gc)
+        using (shc)
+        using (scc)
+        {
+            var r = NewLike(x);
+            var o = NewLike(x);
+            ulong pr = Ptr(r), po = Ptr(o), px = Ptr(xc.T), py = Ptr(yc.T), pg = PtrOrZero(gc.TOrNull, "gate"), psh = Ptr(shc.T), psc = Ptr(scc.T);
+            int dt = (int)x.DType, ydt = (int)y.DType, gdt = (int)(gate?.DType ?? x.DType), shdt = (int)shift.DType, scdt = (int)scale.DType;
+            int vec = KernelVector.Flag([D, gStride, shStride, scStride], (pr, r.DType), (po, o.DType), (px, x.DType), (py, y.DType),
+                (pg == 0 ? pr : pg, gate?.DType ?? x.DType), (psh, shift.DType), (psc, scale.DType));
+            LaunchRows(CudaKernels.ResidualLayerNormModulate, R, threads,
+                [pr, po, px, dt, py, ydt, pg, gdt, gStride, psh, shdt, shStride, psc, scdt, scStride, N, D, eps, vec]);
+            return (r, o);
+        }
+    }
+
     public Tensor Softmax(Tensor x)
     {
         OpContracts.Softmax(x);

@@ -18,9 +18,9 @@ public sealed unsafe partial class CudaOps
     void ActivateInto(Tensor y, Tensor x, Activation act)
     {
         ulong py = Ptr(y), px = Ptr(x);
-        int dt = (int)x.DType, a = (int)act;
+        int dt = (int)x.DType, a = (int)act, vec = KernelVector.Flag([], (py, y.DType), (px, x.DType));
         long n = x.NumElements;
-        Launch(CudaKernels.Activate, n, [py, px, dt, n, a]);
+        Launch(CudaKernels.Activate, Steps(n), [py, px, dt, n, a, vec]);
     }
 
     public Tensor Add(Tensor a, Tensor b) => Binary(a, b, 0, "Add");
@@ -61,9 +61,9 @@ public sealed unsafe partial class CudaOps
         using var xc = Dense(x);
         var y = NewLike(x);
         ulong py = Ptr(y), px = Ptr(xc.T);
-        int dt = (int)x.DType;
+        int dt = (int)x.DType, vec = KernelVector.Flag([], (py, y.DType), (px, x.DType));
         long n = x.NumElements;
-        Launch(CudaKernels.ScaleShift, n, [py, px, dt, n, scale, shift]);
+        Launch(CudaKernels.ScaleShift, Steps(n), [py, px, dt, n, scale, shift, vec]);
         return y;
     }
 
@@ -71,32 +71,74 @@ public sealed unsafe partial class CudaOps
     {
         OpContracts.Modulate(x, shift, scale);
         Enter();
-        long shStride = OpContracts.BatchStride(x, shift), scStride = OpContracts.BatchStride(x, scale);
         using var xc = Dense(x);
-        using var shc = Dense(shift);
-        using var scc = Dense(scale);
-        var y = NewLike(x);
-        ulong py = Ptr(y), px = Ptr(xc.T), psh = Ptr(shc.T), psc = Ptr(scc.T);
-        int dt = (int)x.DType, shdt = (int)shift.DType, scdt = (int)scale.DType;
-        long B = x.Dim(0), N = x.Dim(1), D = x.Dim(2);
-        Launch(CudaKernels.Modulate, B * N * D, [py, px, dt, psh, shdt, shStride, psc, scdt, scStride, B, N, D]);
-        return y;
+        var (shc, shStride) = BatchVector(x, shift);
+        var (scc, scStride) = BatchVector(x, scale);
+        using (shc)
+        using (scc)
+        {
+            var y = NewLike(x);
+            ulong py = Ptr(y), px = Ptr(xc.T), psh = Ptr(shc.T), psc = Ptr(scc.T);
+            int dt = (int)x.DType, shdt = (int)shift.DType, scdt = (int)scale.DType;
+            long N = x.Dim(1), D = x.Dim(2), R = x.Dim(0) * N;
+            int vec = KernelVector.Flag([D, shStride, scStride], (py, y.DType), (px, x.DType), (psh, shift.DType), (psc, scale.DType));
+            Launch(CudaKernels.Modulate, KernelVector.RowSteps("Modulate", R, D), [py, px, dt, psh, shdt, shStride, psc, scdt, scStride, R, N, D, vec]);
+            return y;
+        }
     }
 
-    public Tensor GatedResidual(Tensor x, Tensor gate, Tensor y)
+    public Tensor GatedResidual(Tensor x, Tensor gate, Tensor y, Tensor? y2 = null)
     {
-        OpContracts.GatedResidual(x, gate, y);
+        OpContracts.GatedResidual(x, gate, y, y2);
         Enter();
-        long gStride = OpContracts.BatchStride(x, gate);
         using var xc = Dense(x);
         using var yc = Dense(y);
-        using var gc = Dense(gate);
-        var o = NewLike(x);
-        ulong po = Ptr(o), px = Ptr(xc.T), py = Ptr(yc.T), pg = Ptr(gc.T);
-        int dt = (int)x.DType, ydt = (int)y.DType, gdt = (int)gate.DType;
-        long B = x.Dim(0), N = x.Dim(1), D = x.Dim(2);
-        Launch(CudaKernels.GatedResidual, B * N * D, [po, px, dt, py, ydt, pg, gdt, gStride, B, N, D]);
-        return o;
+        using var y2c = DenseOpt(y2);
+        var (gc, gStride) = BatchVector(x, gate);
+        using (gc)
+        {
+            var o = NewLike(x);
+            ulong po = Ptr(o), px = Ptr(xc.T), py = Ptr(yc.T), py2 = PtrOrZero(y2c.TOrNull, "y2"), pg = Ptr(gc.T);
+            int dt = (int)x.DType, ydt = (int)y.DType, y2dt = (int)(y2?.DType ?? y.DType), gdt = (int)gate.DType;
+            long N = x.Dim(1), D = x.Dim(2), R = x.Dim(0) * N;
+            int vec = KernelVector.Flag([D, gStride], (po, o.DType), (px, x.DType), (py, y.DType), (py2 == 0 ? py : py2, y2?.DType ?? y.DType), (pg, gate.DType));
+            Launch(CudaKernels.GatedResidual, KernelVector.RowSteps("GatedResidual", R, D), [po, px, dt, py, ydt, py2, y2dt, pg, gdt, gStride, R, N, D, vec]);
+            return o;
+        }
+    }
+
+    /// <summary>A per-batch vector <paramref name="v"/> of x [B, N, D] (a shape <see cref="OpContracts"/> accepted)
+    /// as the row kernels read it: the tensor and its stride between batches in elements (0 when shared). A view
+    /// whose last axis is dense is read in place (the chunks of a packed modulation [B, k·D]); anything else
+    /// through a dense temporary.</summary>
+    (Temp T, long Stride) BatchVector(Tensor x, Tensor v)
+    {
+        bool shared = v.Rank == 1 || v.Dim(0) == 1;
+        if (v.Strides[^1] == 1 || v.Dim(-1) == 1)
+            return (new Temp(v, null), shared ? 0 : v.Strides[0]);
+        return (Temp.Own(Contiguous(v)), OpContracts.BatchStride(x, v));
+    }
+
+    static long Steps(long n) => (n + KernelVector.Width - 1) / KernelVector.Width;
+
+    public void RmsNormRope(Tensor y, Tensor x, Tensor? weight, Tensor cos, Tensor sin, float eps, bool interleaved)
+    {
+        OpContracts.RmsNormRope(y, x, weight, cos, sin);
+        Enter();
+        long B = x.Dim(0), N = x.Dim(1), H = x.Dim(2), d = x.Dim(3), R = B * N * H;
+        if (R == 0) return;
+        if (R >= int.MaxValue) throw new NotSupportedException($"RmsNormRope: {R} rows exceed the kernel's 32-bit row index");
+        var tdt = cos.DType;
+        using var wc = DenseOpt(weight);
+        using var cc = Dense(cos);
+        using var sc = Dense(sin, tdt);
+        ulong py = Ptr(y), px = Ptr(x), pw = PtrOrZero(wc.TOrNull, "weight"), pc = Ptr(cc.T), ps = Ptr(sc.T);
+        ReadOnlySpan<long> ys = y.Strides, xs = x.Strides;
+        long ysb = ys[0], ysn = ys[1], ysh = ys[2], xsb = xs[0], xsn = xs[1], xsh = xs[2];
+        int dt = (int)x.DType, wdt = (int)(weight?.DType ?? DType.F32), t = (int)tdt, il = interleaved ? 1 : 0;
+        const uint warps = 4;   // rows a block, one warp each
+        _kernels.Launch(new KernelLaunch(CudaKernels.RmsNormRope, (uint)((R + warps - 1) / warps), 1, 32 * warps, 0), _stream.Handle,
+            [py, ysb, ysn, ysh, px, xsb, xsn, xsh, dt, pw, wdt, pc, ps, t, R, N, H, d, eps, il]);
     }
 
     public Tensor Rope(Tensor x, Tensor cos, Tensor sin, bool interleaved)

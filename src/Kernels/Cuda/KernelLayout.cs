@@ -20,6 +20,15 @@ public unsafe struct KernelLayout
     /// passed beside it already points there).</summary>
     public static KernelLayout Of(Tensor t) => Of(t, t.ShapeSpan, t.Strides);
 
+    /// <summary>The view of <paramref name="t"/>'s elements under another shape (merged axes, say).</summary>
+    public static KernelLayout Of(Tensor t, ReadOnlySpan<long> shape, ReadOnlySpan<long> strides)
+    {
+        if (shape.Length > MaxRank) throw new NotSupportedException($"CUDA kernels take tensors of rank ≤ {MaxRank}, got rank {shape.Length}");
+        var l = new KernelLayout { Rank = shape.Length, DType = (int)t.DType, Offset = 0 };
+        for (int i = 0; i < shape.Length; i++) { l.Shape[i] = shape[i]; l.Strides[i] = strides[i]; }
+        return l;
+    }
+
     public static KernelLayout Of(Tensor t, ReadOnlySpan<int> shape, ReadOnlySpan<long> strides)
     {
         if (shape.Length > MaxRank) throw new NotSupportedException($"CUDA kernels take tensors of rank ≤ {MaxRank}, got {XDit.Runtime.Shape.Format(shape)}");

@@ -99,6 +99,14 @@ public sealed class LedgerOps : IOps
         return Op(kind, B(x) + B(w) + B(bias), () => _inner.Linear(x, w, bias, act), LedgerMath.Gemm(rows, n, k), x.DType);
     }
 
+    public void LinearInto(Tensor y, Tensor x, Tensor w, Tensor? bias = null)
+    {
+        long k = w.Dim(1), n = w.Dim(0), rows = k == 0 ? 0 : x.NumElements / k;
+        var m = Begin();
+        _inner.LinearInto(y, x, w, bias);
+        End(m, "linear", B(x) + B(w) + B(bias), B(y), LedgerMath.Gemm(rows, n, k), x.DType);
+    }
+
     public Tensor MatMul(Tensor a, Tensor b, bool transposeB = false, float alpha = 1f)
     {
         long m = a.Dim(-2), k = a.Dim(-1), n = transposeB ? b.Dim(-2) : b.Dim(-1);
@@ -121,7 +129,19 @@ public sealed class LedgerOps : IOps
     public Tensor Mul(Tensor a, Tensor b) => Op("mul", B(a) + B(b), () => _inner.Mul(a, b));
     public Tensor Scale(Tensor x, float scale, float shift = 0f) => Op("scale", B(x), () => _inner.Scale(x, scale, shift));
     public Tensor Modulate(Tensor x, Tensor shift, Tensor scale) => Op("modulate", B(x) + B(shift) + B(scale), () => _inner.Modulate(x, shift, scale));
-    public Tensor GatedResidual(Tensor x, Tensor gate, Tensor y) => Op("gated_residual", B(x) + B(gate) + B(y), () => _inner.GatedResidual(x, gate, y));
+    public Tensor GatedResidual(Tensor x, Tensor gate, Tensor y, Tensor? y2 = null) =>
+        Op("gated_residual", B(x) + B(gate) + B(y) + B(y2), () => _inner.GatedResidual(x, gate, y, y2));
+
+    public Tensor LayerNormModulate(Tensor x, Tensor shift, Tensor scale, float eps) =>
+        Op("layer_norm_modulate", B(x) + B(shift) + B(scale), () => _inner.LayerNormModulate(x, shift, scale, eps));
+
+    public (Tensor Residual, Tensor Normed) ResidualLayerNormModulate(Tensor x, Tensor? gate, Tensor y, Tensor shift, Tensor scale, float eps)
+    {
+        var m = Begin();
+        var r = _inner.ResidualLayerNormModulate(x, gate, y, shift, scale, eps);
+        End(m, "residual_layer_norm_modulate", B(x) + B(gate) + B(y) + B(shift) + B(scale), B(r.Residual) + B(r.Normed));
+        return r;
+    }
 
     public Tensor Attention(Tensor q, Tensor k, Tensor v, AttentionOptions? options = null, Tensor? lse = null)
     {
@@ -140,6 +160,13 @@ public sealed class LedgerOps : IOps
     }
 
     public Tensor Rope(Tensor x, Tensor cos, Tensor sin, bool interleaved) => Op("rope", B(x) + B(cos) + B(sin), () => _inner.Rope(x, cos, sin, interleaved));
+
+    public void RmsNormRope(Tensor y, Tensor x, Tensor? weight, Tensor cos, Tensor sin, float eps, bool interleaved)
+    {
+        var m = Begin();
+        _inner.RmsNormRope(y, x, weight, cos, sin, eps, interleaved);
+        End(m, "rms_norm_rope", B(x) + B(weight) + B(cos) + B(sin), B(y));
+    }
 
     public Tensor Conv2d(Tensor x, Tensor w, Tensor? bias, int stride = 1, int padding = 0)
     {

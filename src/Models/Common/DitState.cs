@@ -15,7 +15,9 @@ public sealed class DitState : IDisposable
     public Tensor? Text { get; set; }
     /// <summary>Additive key bias [B, T] for attention to the text (PixArt's padding mask), else null.</summary>
     public Tensor? TextKeyBias { get; set; }
-    /// <summary>Conditioning vector(s) from the timestep (and pooled text / guidance / micro-conditions).</summary>
+    /// <summary>Conditioning vector(s) from the timestep (and pooled text / guidance / micro-conditions). SD3 and Flux
+    /// keep SiLU of it here, computed once per forward, since each of its consumers (the blocks' adaptive norms, norm_out)
+    /// would take it.</summary>
     public required Tensor Conditioning { get; set; }
     /// <summary>PixArt's embedded timestep [B, D] (before adaln_single's 6·D linear), which its Finish modulates
     /// the output norm with; null for other models.</summary>

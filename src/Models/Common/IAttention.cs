@@ -30,7 +30,9 @@ public sealed record AttentionCall
 
 public enum AttentionKind { Self, Cross }
 
-/// <summary>Output of one attention call: the rows of the local tokens, and of the joint tokens when there were any.</summary>
+/// <summary>Output of one attention call: the rows of the local tokens, and of the joint tokens when there were any.
+/// Both may be views of one result: then JointOutput owns it, so dispose JointOutput after Output's last use
+/// (<see cref="LocalAttention"/> over adjacent image and text rows).</summary>
 public readonly record struct AttentionResult(Tensor Output, Tensor? JointOutput);
 
 /// <summary>
@@ -43,7 +45,10 @@ public interface IAttention
     AttentionResult Run(IOps ops, AttentionCall call);
 }
 
-/// <summary>Plain single-rank attention: concatenates joint tokens where the model says and calls the op.</summary>
+/// <summary>Plain single-rank attention: concatenates joint tokens where the model says and calls the op. Where the
+/// model wrote the joint tokens' q/k/v as the rows right after (or, JointFirst, right before) the image tokens' in
+/// one tensor, there is nothing to concatenate: the op runs over the joined view, and the image and text rows of
+/// its output are handed back as views of it (no split either).</summary>
 public sealed class LocalAttention : IAttention
 {
     public static readonly LocalAttention Instance = new();
@@ -54,6 +59,16 @@ public sealed class LocalAttention : IAttention
             return new AttentionResult(ops.Attention(call.Q, call.K, call.V, call.Options), null);
 
         int t = call.JointQ.Dim(1), n = call.Q.Dim(1);
+        if (Joined(call, call.Q, call.JointQ) is { } jq && Joined(call, call.K, call.JointK!) is { } jk && Joined(call, call.V, call.JointV!) is { } jv)
+        {
+            var all = ops.Attention(jq, jk, jv, call.Options);
+            // one result, two views: the text view takes over the storage (the result itself is dropped undisposed,
+            // as a Tensor has no finalizer), so the caller frees it by disposing JointOutput
+            int imgAt = call.JointFirst ? t : 0, txtAt = call.JointFirst ? 0 : n;
+            var txtView = all.Slice(1, txtAt, t);
+            var txtOwner = new Tensor(all.Storage, all.DType, txtView.Dims, txtView.Strides.ToArray(), txtView.Offset, owns: all.OwnsStorage);
+            return new AttentionResult(all.Slice(1, imgAt, n), txtOwner);
+        }
         using var q = call.JointFirst ? ops.Concat(1, call.JointQ, call.Q) : ops.Concat(1, call.Q, call.JointQ);
         using var k = call.JointFirst ? ops.Concat(1, call.JointK!, call.K) : ops.Concat(1, call.K, call.JointK!);
         using var v = call.JointFirst ? ops.Concat(1, call.JointV!, call.V) : ops.Concat(1, call.V, call.JointV!);
@@ -61,5 +76,20 @@ public sealed class LocalAttention : IAttention
         var img = ops.Contiguous(o.Slice(1, call.JointFirst ? t : 0, n));
         var txt = ops.Contiguous(o.Slice(1, call.JointFirst ? 0 : n, t));
         return new AttentionResult(img, txt);
+    }
+
+    /// <summary>The image and joint tensors as one view along the token axis, when they are adjacent rows of one
+    /// storage in the call's order with the same layout; else null.</summary>
+    static Tensor? Joined(AttentionCall call, Tensor image, Tensor joint)
+    {
+        var (first, second) = call.JointFirst ? (joint, image) : (image, joint);
+        if (!ReferenceEquals(first.Storage, second.Storage) || first.DType != second.DType || first.Rank != 4 || second.Rank != 4)
+            return null;
+        for (int i = 0; i < 4; i++)
+            if (first.Strides[i] != second.Strides[i] || (i != 1 && first.Dim(i) != second.Dim(i))) return null;
+        if (second.Offset != first.Offset + first.Dim(1) * first.Strides[1]) return null;
+        var dims = first.Dims;
+        dims[1] += second.Dim(1);
+        return new Tensor(first.Storage, first.DType, dims, first.Strides.ToArray(), first.Offset);
     }
 }

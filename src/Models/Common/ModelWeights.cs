@@ -73,6 +73,73 @@ public sealed class ModelWeights : IDisposable
     }
 
     /// <summary>
+    /// Stacks Linear layers of one input width into one layer [Σ out, in] (and their biases, all or none), so that
+    /// projections of the same input run as one GEMM (Q, K and V; the adaptive norms of two streams). The stacked
+    /// weight replaces the layers' own (they are freed, so no weight is held twice); each layer comes back as a
+    /// view of its rows, still usable on its own.
+    /// </summary>
+    public (Linear Stacked, Linear[] Parts) Stack(params Linear[] layers)
+    {
+        if (layers.Length == 0) throw new ArgumentException("Stack: no layers");
+        int k = layers[0].InFeatures;
+        bool bias = layers[0].Bias is not null;
+        foreach (var l in layers)
+            if (l.InFeatures != k || (l.Bias is not null) != bias)
+                throw new ArgumentException($"Stack: layers of input width {l.InFeatures} (bias: {l.Bias is not null}) and {k} (bias: {bias}) do not stack");
+        var w = StackRows(layers.Select(l => l.Weight).ToArray());
+        var b = bias ? StackRows(layers.Select(l => l.Bias!).ToArray()) : null;
+        var parts = new Linear[layers.Length];
+        int at = 0;
+        for (int i = 0; i < layers.Length; i++)
+        {
+            int n = layers[i].OutFeatures;
+            parts[i] = new Linear(w.Slice(0, at, n), b?.Slice(0, at, n));
+            at += n;
+        }
+        return (new Linear(w, b), parts);
+    }
+
+    /// <summary>
+    /// Cuts a Linear layer over a concatenated input [out, Σ in] into one layer per part of the input [out, in_i]
+    /// (the bias goes with the first), so the product over the concatenation is the sum of the parts' products and
+    /// the concatenation is never built (Flux's single-block proj_out over [attention, MLP]). The parts are dense
+    /// copies that replace the layer's weight (freed).
+    /// </summary>
+    public Linear[] SplitColumns(Linear layer, params int[] widths)
+    {
+        if (widths.Sum() != layer.InFeatures)
+            throw new ArgumentException($"SplitColumns: widths {string.Join(" + ", widths)} do not make the layer's input width {layer.InFeatures}");
+        if (!_loaded.Contains(layer.Weight)) throw new ArgumentException($"SplitColumns: {layer.Weight} was not loaded by these weights");
+        var parts = new Linear[widths.Length];
+        int at = 0;
+        for (int i = 0; i < widths.Length; i++)
+        {
+            var w = Ops.Contiguous(layer.Weight.Slice(1, at, widths[i]));
+            _loaded.Add(w);
+            parts[i] = new Linear(w, i == 0 ? layer.Bias : null);
+            at += widths[i];
+        }
+        _loaded.Remove(layer.Weight);
+        layer.Weight.Dispose();
+        return parts;
+    }
+
+    /// <summary>The tensors concatenated along axis 0, owned here in their place (they are disposed).</summary>
+    Tensor StackRows(Tensor[] parts)
+    {
+        foreach (var p in parts)
+            if (!_loaded.Contains(p)) throw new ArgumentException($"Stack: {p} was not loaded by these weights");
+        var t = Ops.Concat(0, parts);
+        foreach (var p in parts)
+        {
+            _loaded.Remove(p);
+            p.Dispose();
+        }
+        _loaded.Add(t);
+        return t;
+    }
+
+    /// <summary>
     /// Returns <paramref name="model"/> once every numbered block of the checkpoint was read: a tensor under
     /// <c>prefix.N.</c> where the model read <c>prefix.0.</c>… but never block N means a checkpoint with more layers
     /// (or resnets, or heads' blocks) than its config.json gives, which would otherwise load silently and compute

@@ -53,5 +53,11 @@ public readonly struct WeightScope
     public Linear Linear(int inFeatures, int outFeatures, bool bias = true)
         => new(GetOperand("weight", outFeatures, inFeatures), bias ? GetOperand("bias", outFeatures) : null);
 
+    /// <summary>Linear layers of one input width as one stacked layer, and each as a view of it (<see cref="ModelWeights.Stack"/>).</summary>
+    public (Linear Stacked, Linear[] Parts) Stack(params Linear[] layers) => _weights.Stack(layers);
+
+    /// <summary>A Linear layer over a concatenated input as one layer per part (<see cref="ModelWeights.SplitColumns"/>).</summary>
+    public Linear[] SplitColumns(Linear layer, params int[] widths) => _weights.SplitColumns(layer, widths);
+
     public override string ToString() => Prefix.Length == 0 ? "(root)" : Prefix;
 }

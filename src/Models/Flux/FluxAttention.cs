@@ -7,31 +7,33 @@ namespace XDit.Models.Flux;
 /// <summary>What Flux's double and single blocks share around the attention call.</summary>
 static class FluxAttention
 {
-    /// <summary>RoPE (interleaved pairs) on projected q or k, consuming <paramref name="projected"/>.</summary>
-    public static Tensor Rotate(IOps ops, Tensor projected, int heads, Tensor? cos, Tensor? sin, string layer)
-    {
-        using (projected)
-        {
-            if (cos is null || sin is null) throw new InvalidOperationException($"{layer}: the state has no RoPE tables");
-            return ops.Rope(HeadProjection.AsHeads(projected, heads), cos, sin, interleaved: true);
-        }
-    }
-
     /// <summary>
-    /// Projects the normalised image and text rows to q/k/v, rotates q and k with each stream's RoPE table, and runs
-    /// joint attention (text first). The double block passes separate text projections; the single block the same ones.
+    /// Joint attention (text first) from one QKV GEMM per stream: each writes its rows of one [B, T + L, 3·D]
+    /// tensor (text rows first), q and k get their per-head RMSNorm and RoPE in place in one op each, and the
+    /// attention reads the joined rows in place (<see cref="LocalAttention"/>: no concat, no split). The double
+    /// block passes the text stream's own projections and norms, the single block its one set twice.
     /// </summary>
-    public static AttentionResult Run(IOps ops, IAttention attention, DitState state, string block, int heads,
-        Tensor xHat, HeadProjection q, HeadProjection k, HeadProjection v,
-        Tensor cHat, HeadProjection qc, HeadProjection kc, HeadProjection vc)
+    public static AttentionResult RunPacked(IOps ops, IAttention attention, DitState state, string block, int heads,
+        Tensor xHat, Linear qkv, Tensor normQ, Tensor normK, Tensor cHat, Linear qkvText, Tensor normQText, Tensor normKText)
     {
-        using var qi = Rotate(ops, q.Apply(ops, xHat), heads, state.ImageRopeCos, state.ImageRopeSin, block);
-        using var ki = Rotate(ops, k.Apply(ops, xHat), heads, state.ImageRopeCos, state.ImageRopeSin, block);
-        using var vi = v.Apply(ops, xHat);
-        using var qt = Rotate(ops, qc.Apply(ops, cHat), heads, state.TextRopeCos, state.TextRopeSin, block);
-        using var kt = Rotate(ops, kc.Apply(ops, cHat), heads, state.TextRopeCos, state.TextRopeSin, block);
-        using var vt = vc.Apply(ops, cHat);
-        var r = attention.Run(ops, Call(block + ".attn", qi, ki, vi, qt, kt, vt, heads));
+        if (state.ImageRopeCos is null || state.ImageRopeSin is null || state.TextRopeCos is null || state.TextRopeSin is null)
+            throw new InvalidOperationException($"{block}: the state has no RoPE tables");
+        int b = xHat.Dim(0), n = xHat.Dim(1), t = cHat.Dim(1), d = xHat.Dim(2), hd = d / heads;
+        using var joint = ops.Empty(xHat.DType, b, t + n, 3 * d);
+        ops.LinearInto(joint.Slice(1, 0, t), cHat, qkvText.Weight, qkvText.Bias);
+        ops.LinearInto(joint.Slice(1, t, n), xHat, qkv.Weight, qkv.Bias);
+        var h = joint.Reshape(b, t + n, 3, heads, hd);
+        Tensor q = h.Select(2, 0), k = h.Select(2, 1), v = h.Select(2, 2);
+        Tensor qt = q.Slice(1, 0, t), kt = k.Slice(1, 0, t), qi = q.Slice(1, t, n), ki = k.Slice(1, t, n);
+        ops.RmsNormRope(qt, qt, normQText, state.TextRopeCos, state.TextRopeSin, HeadProjection.NormEps, interleaved: true);
+        ops.RmsNormRope(kt, kt, normKText, state.TextRopeCos, state.TextRopeSin, HeadProjection.NormEps, interleaved: true);
+        ops.RmsNormRope(qi, qi, normQ, state.ImageRopeCos, state.ImageRopeSin, HeadProjection.NormEps, interleaved: true);
+        ops.RmsNormRope(ki, ki, normK, state.ImageRopeCos, state.ImageRopeSin, HeadProjection.NormEps, interleaved: true);
+        var r = attention.Run(ops, new AttentionCall
+        {
+            Layer = block + ".attn", Kind = AttentionKind.Self, JointFirst = true,
+            Q = qi, K = ki, V = v.Slice(1, t, n), JointQ = qt, JointK = kt, JointV = v.Slice(1, 0, t),
+        });
         if (r.JointOutput is null)
         {
             r.Output.Dispose();
@@ -39,14 +41,4 @@ static class FluxAttention
         }
         return r;
     }
-
-    /// <summary>Joint attention with the text first, as Flux concatenates [text; image].</summary>
-    static AttentionCall Call(string layer, Tensor q, Tensor k, Tensor v, Tensor qc, Tensor kc, Tensor vc, int heads) => new()
-    {
-        Layer = layer,
-        Kind = AttentionKind.Self,
-        Q = q, K = k, V = HeadProjection.AsHeads(v, heads),
-        JointQ = qc, JointK = kc, JointV = HeadProjection.AsHeads(vc, heads),
-        JointFirst = true,
-    };
 }

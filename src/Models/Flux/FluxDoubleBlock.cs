@@ -12,9 +12,10 @@ namespace XDit.Models.Flux;
 sealed class FluxDoubleBlock
 {
     readonly string _name;
-    readonly int _heads;
-    readonly AdaLayerNormZero _norm1, _norm1Context;
-    readonly HeadProjection _q, _k, _v, _addQ, _addK, _addV;
+    readonly int _heads, _dim;
+    readonly Linear _ada, _adaImage;               // norm1.linear and norm1_context.linear stacked; norm1's rows alone
+    readonly Linear _qkv, _addQkv;                 // to_q/k/v and add_q/k/v_proj stacked per stream
+    readonly Tensor _normQ, _normK, _normAddQ, _normAddK;
     readonly Linear _toOut, _toAddOut;
     readonly FeedForward _ff, _ffContext;
 
@@ -24,50 +25,62 @@ sealed class FluxDoubleBlock
         _name = w.Prefix;
         int d = c.InnerDim, h = c.NumAttentionHeads, hd = c.AttentionHeadDim;
         _heads = h;
-        _norm1 = AdaLayerNormZero.Load(w.Pp("norm1"), d, 6);
-        _norm1Context = AdaLayerNormZero.Load(w.Pp("norm1_context"), d, 6);
+        _dim = d;
+        var (ada, adaParts) = w.Stack(w.Linear("norm1.linear", d, 6 * d), w.Linear("norm1_context.linear", d, 6 * d));
+        (_ada, _adaImage) = (ada, adaParts[0]);
         var attn = w.Pp("attn");
-        _q = HeadProjection.Load(attn, "to_q", "norm_q", d, h, hd);
-        _k = HeadProjection.Load(attn, "to_k", "norm_k", d, h, hd);
-        _v = HeadProjection.Load(attn, "to_v", null, d, h, hd);
-        _addQ = HeadProjection.Load(attn, "add_q_proj", "norm_added_q", d, h, hd);
-        _addK = HeadProjection.Load(attn, "add_k_proj", "norm_added_k", d, h, hd);
-        _addV = HeadProjection.Load(attn, "add_v_proj", null, d, h, hd);
+        _qkv = attn.Stack(attn.Linear("to_q", d, h * hd), attn.Linear("to_k", d, h * hd), attn.Linear("to_v", d, h * hd)).Stacked;
+        _addQkv = attn.Stack(attn.Linear("add_q_proj", d, h * hd), attn.Linear("add_k_proj", d, h * hd), attn.Linear("add_v_proj", d, h * hd)).Stacked;
+        _normQ = attn.Pp("norm_q").Get("weight", hd);
+        _normK = attn.Pp("norm_k").Get("weight", hd);
+        _normAddQ = attn.Pp("norm_added_q").Get("weight", hd);
+        _normAddK = attn.Pp("norm_added_k").Get("weight", hd);
         _toOut = attn.Linear("to_out.0", d, d);
         _toAddOut = attn.Linear("to_add_out", d, d);
         _ff = FeedForward.Load(w.Pp("ff"), d, c.MlpDim);
         _ffContext = FeedForward.Load(w.Pp("ff_context"), d, c.MlpDim);
     }
 
-    /// <summary>norm1(x, temb)[0]: LN(x)·(1 + scale_msa) + shift_msa of the image tokens.</summary>
-    public Tensor ModulatedImage(IOps ops, DitState state) => _norm1.FirstModulated(ops, state.Image, state.Conditioning);
+    /// <summary>norm1(x, temb)[0]: LN(x)·(1 + scale_msa) + shift_msa of the image tokens (state.Conditioning is
+    /// SiLU(temb)).</summary>
+    public Tensor ModulatedImage(IOps ops, DitState state)
+    {
+        using var m = Modulation.Split(_adaImage.Apply(ops, state.Conditioning), 6);
+        return AdaLayerNormZero.Modulated(ops, state.Image, m[0], m[1]);
+    }
 
     public void Run(IOps ops, DitState state, IAttention attention)
     {
         var x = state.Image;
         var c = state.Text ?? throw new InvalidOperationException($"{_name}: the state has no text tokens");
-        var temb = state.Conditioning;
 
-        using var mx = _norm1.ComputeZero(ops, temb);
-        using var mc = _norm1Context.ComputeZero(ops, temb);
+        // both streams' modulation in one GEMM of SiLU(temb), chunks read in place
+        using var ada = _ada.Apply(ops, state.Conditioning);
+        using var mx = new AdaLnZeroParts(Modulation.View(ada, 0, 6, _dim));
+        using var mc = new AdaLnZeroParts(Modulation.View(ada, 6, 6, _dim));
         using var xHat = AdaLayerNormZero.Modulated(ops, x, mx.ShiftMsa, mx.ScaleMsa);
         using var cHat = AdaLayerNormZero.Modulated(ops, c, mc.ShiftMsa, mc.ScaleMsa);
 
-        var r = FluxAttention.Run(ops, attention, state, _name, _heads, xHat, _q, _k, _v, cHat, _addQ, _addK, _addV);
+        var r = FluxAttention.RunPacked(ops, attention, state, _name, _heads, xHat, _qkv, _normQ, _normK, cHat, _addQkv, _normAddQ, _normAddK);
+        using var attnTxt = r.JointOutput!;   // disposed last: it may own the storage Output views
         using var attnImg = r.Output;
-        using var attnTxt = r.JointOutput!;
 
         state.ReplaceImage(Stream(ops, x, attnImg, _toOut, _ff, mx));
         state.ReplaceText(Stream(ops, c, attnTxt, _toAddOut, _ffContext, mc));
     }
 
-    /// <summary>h + gate_msa·out(attn), then + gate_mlp·FF(LN(·)·(1+scale_mlp)+shift_mlp).</summary>
+    /// <summary>h + gate_msa·out(attn), then + gate_mlp·FF(LN(·)·(1+scale_mlp)+shift_mlp); the first residual and
+    /// the norm in one op.</summary>
     static Tensor Stream(IOps ops, Tensor h, Tensor attn, Linear outProj, FeedForward ff, AdaLnZeroParts m)
     {
-        using var a = outProj.Apply(ops, HeadProjection.MergeHeads(attn));
-        using var h1 = ops.GatedResidual(h, m.GateMsa, a);
-        using var f = AdaLayerNormZero.Modulated(ops, h1, m.ShiftMlp, m.ScaleMlp);
-        using var y = ff.Apply(ops, f);
-        return ops.GatedResidual(h1, m.GateMlp, y);
+        Tensor h1, f;
+        using (var a = outProj.Apply(ops, HeadProjection.MergeHeads(attn)))
+            (h1, f) = ops.ResidualLayerNormModulate(h, m.GateMsa, a, m.ShiftMlp, m.ScaleMlp, AdaLayerNormZero.Eps);
+        using (h1)
+        {
+            using (f)
+            using (var y = ff.Apply(ops, f))
+                return ops.GatedResidual(h1, m.GateMlp, y);
+        }
     }
 }

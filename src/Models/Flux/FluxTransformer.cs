@@ -98,7 +98,9 @@ public sealed class FluxTransformer : DiffusionTransformer
         {
             var image = Add(made, _xEmbedder.Apply(ops, x));
             var text = Add(made, _contextEmbedder.Apply(ops, ctx));
-            var cond = Add(made, _timeText.Apply(ops, ts, gs, pooled));
+            // every consumer of the conditioning (the blocks' adaptive norms, norm_out) takes SiLU of it: once here
+            Tensor cond;
+            using (var temb = _timeText.Apply(ops, ts, gs, pooled)) cond = Add(made, ops.Activate(temb, Activation.Silu));
             var (ic, isn) = FluxRope.Tables(img, n, Config.AxesDimsRope);
             var (tc, tsn) = FluxRope.Tables(txt, t, Config.AxesDimsRope);
             int d = Config.AttentionHeadDim;
@@ -146,7 +148,7 @@ public sealed class FluxTransformer : DiffusionTransformer
 
     public override Tensor Finish(IOps ops, DitState state)
     {
-        using var n = _normOut.Apply(ops, state.Image, state.Conditioning);
+        using var n = _normOut.ApplyActivated(ops, state.Image, state.Conditioning);   // Conditioning is SiLU(temb)
         return _projOut.Apply(ops, n);
     }
 

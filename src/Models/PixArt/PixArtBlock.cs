@@ -37,44 +37,51 @@ sealed class PixArtBlock
     /// <summary>LN(x)·(1 + scale_msa) + shift_msa of the image tokens, as attn1 sees them (TeaCache's indicator).</summary>
     public Tensor ModulatedImage(IOps ops, DitState state)
     {
-        using var m = Modulation(ops, state.Conditioning);
-        using var norm = ops.LayerNorm(state.Image, null, null, _eps);
-        return ops.Modulate(norm, m.ShiftMsa, m.ScaleMsa);
+        using var mod6 = Modulation6(ops, state.Conditioning);
+        using var m = Parts(mod6);
+        return ops.LayerNormModulate(state.Image, m.ShiftMsa, m.ScaleMsa, _eps);
     }
 
     public void Run(IOps ops, DitState state, IAttention attention)
     {
         var text = state.Text ?? throw new InvalidOperationException($"{_name}: needs the projected caption in state.Text");
-        using var m = Modulation(ops, state.Conditioning);
+        using var mod6 = Modulation6(ops, state.Conditioning);
+        using var m = Parts(mod6);
 
         // self-attention on the modulated norm
         var x = state.Image;
-        using (var norm = ops.LayerNorm(x, null, null, _eps))
-        using (var a = ops.Modulate(norm, m.ShiftMsa, m.ScaleMsa))
+        using (var a = ops.LayerNormModulate(x, m.ShiftMsa, m.ScaleMsa, _eps))
         using (var o = SelfAttention(ops, attention, a))
             state.ReplaceImage(ops.GatedResidual(x, m.GateMsa, o));
 
-        // cross-attention on the un-normalised tokens, keys/values from the caption
+        // cross-attention on the un-normalised tokens, keys/values from the caption; its plain residual and the
+        // feed-forward's modulated norm in one op
         var x1 = state.Image;
         var options = state.TextKeyBias is null ? null : new AttentionOptions { KeyBias = state.TextKeyBias };
+        Tensor x2, f;
         using (var o = _attn2.Attend(ops, attention, _attn2Name, AttentionKind.Cross, x1, text, options))
-            state.ReplaceImage(ops.Add(x1, o));
+            (x2, f) = ops.ResidualLayerNormModulate(x1, null, o, m.ShiftMlp, m.ScaleMlp, _eps);
+        state.ReplaceImage(x2);
 
         // feed-forward on the modulated norm
-        var x2 = state.Image;
-        using (var norm = ops.LayerNorm(x2, null, null, _eps))
-        using (var f = ops.Modulate(norm, m.ShiftMlp, m.ScaleMlp))
+        using (f)
         using (var y = _ff.Apply(ops, f))
             state.ReplaceImage(ops.GatedResidual(x2, m.GateMlp, y));
     }
 
-    /// <summary>(shift_msa, scale_msa, gate_msa, shift_mlp, scale_mlp, gate_mlp): the table [6, D] plus temb6
-    /// [B, 6·D] viewed [B, 6, D], laid out [6, B, D] so each part is a contiguous [B, D] row.</summary>
-    AdaLnZeroParts Modulation(IOps ops, Tensor temb6)
+    /// <summary>The table [6, D] plus temb6 [B, 6·D] viewed [B, 6, D]: one add.</summary>
+    Tensor Modulation6(IOps ops, Tensor temb6)
     {
         int b = temb6.Dim(0), d = _scaleShiftTable.Dim(1);
-        using var mod6 = ops.Add(temb6.Reshape(b, 6, d), _scaleShiftTable);
-        return new AdaLnZeroParts(Layers.Modulation.FromRows(ops.Contiguous(mod6.Permute(1, 0, 2))));
+        return ops.Add(temb6.Reshape(b, 6, d), _scaleShiftTable);
+    }
+
+    /// <summary>(shift_msa, scale_msa, gate_msa, shift_mlp, scale_mlp, gate_mlp) as [B, D] views of
+    /// <paramref name="mod6"/> [B, 6, D], read in place (no copy).</summary>
+    static AdaLnZeroParts Parts(Tensor mod6)
+    {
+        int b = mod6.Dim(0), d = mod6.Dim(2);
+        return new AdaLnZeroParts(Layers.Modulation.View(mod6.Reshape(b, 6 * d), 0, 6, d));
     }
 
     /// <summary>attn1: as one module where the engine's attention runs modules (DiTFastAttn), else projected here

@@ -217,8 +217,7 @@ public sealed class PixArtTransformer : DiffusionTransformer
         // (shift, scale) = scale_shift_table [2, D] + embedded_timestep, shift first
         using var shift = ops.Add(emb, _finalScaleShift.Slice(0, 0, 1).Reshape(c.InnerDim));
         using var scale = ops.Add(emb, _finalScaleShift.Slice(0, 1, 1).Reshape(c.InnerDim));
-        using var norm = ops.LayerNorm(state.Image, null, null, 1e-6f);
-        using var m = ops.Modulate(norm, shift, scale);
+        using var m = ops.LayerNormModulate(state.Image, shift, scale, 1e-6f);
         return _projOut.Apply(ops, m);
     }
 

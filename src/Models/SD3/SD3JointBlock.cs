@@ -10,20 +10,24 @@ namespace XDit.Models.SD3;
 /// stream is only normalised (AdaLayerNormContinuous) to give keys/values, and stops there. SD3.5-medium's dual
 /// blocks add attn2, a plain self-attention over the image tokens fed by the extra modulation of
 /// SD35AdaLayerNormZeroX.
+/// Laid out for few launches: the adaptive norms of both streams are one GEMM of SiLU(temb) (computed once per
+/// forward by SD3Transformer.Embed), their chunks read in place; Q, K and V are one GEMM per stream, read by
+/// attention as strided views; each LayerNorm and its modulation is one op, and each attention residual is fused
+/// with the norm that follows it.
 /// </summary>
 sealed class SD3JointBlock
 {
     readonly string _name, _attnName, _attn2Name;   // the attention layers' keys are their weights' prefixes
-    readonly int _heads;
-    readonly AdaLayerNormZero _norm1;
-    readonly AdaLayerNormZero? _norm1Context;
-    readonly AdaLayerNormContinuous? _norm1ContextLast;
-    readonly HeadProjection _q, _k, _v, _addQ, _addK, _addV;
+    readonly int _heads, _dim, _xChunks;
+    readonly Linear _ada, _adaImage;                 // norm1.linear and norm1_context.linear stacked; norm1's rows alone
+    readonly Linear _qkv, _addQkv;                   // to_q/to_k/to_v and add_q/k/v_proj, stacked per stream
+    readonly Tensor? _normQ, _normK, _normAddQ, _normAddK;
     readonly Linear _toOut;
     readonly Linear? _toAddOut;
     readonly FeedForward _ff;
     readonly FeedForward? _ffContext;
-    readonly HeadProjection? _q2, _k2, _v2;
+    readonly Linear? _qkv2;
+    readonly Tensor? _normQ2, _normK2;
     readonly Linear? _toOut2;
 
     /// <summary>Loads block <paramref name="index"/> from its scope (transformer_blocks.{index}).</summary>
@@ -31,24 +35,31 @@ sealed class SD3JointBlock
     {
         _name = w.Prefix;
         int d = c.InnerDim, h = c.NumAttentionHeads, hd = c.AttentionHeadDim;
+        if (h * hd != d) throw new NotSupportedException($"{_name}: {h} heads of {hd} do not make the width {d}");
         _heads = h;
+        _dim = d;
         ContextPreOnly = index == c.NumLayers - 1;
         Dual = c.DualAttentionLayers.Contains(index);
         bool qk = c.HasQkNorm;
 
-        _norm1 = AdaLayerNormZero.Load(w.Pp("norm1"), d, Dual ? 9 : 6);
-        if (ContextPreOnly) _norm1ContextLast = AdaLayerNormContinuous.Load(w.Pp("norm1_context"), d, d);
-        else _norm1Context = AdaLayerNormZero.Load(w.Pp("norm1_context"), d, 6);
+        // AdaLayerNormZero (6 or SD3.5's 9 chunks) of the image; AdaLayerNormZero (6) or, in the last block,
+        // AdaLayerNormContinuous (2: scale, shift) of the text
+        _xChunks = Dual ? 9 : 6;
+        var (ada, adaParts) = w.Stack(w.Linear("norm1.linear", d, _xChunks * d), w.Linear("norm1_context.linear", d, (ContextPreOnly ? 2 : 6) * d));
+        (_ada, _adaImage) = (ada, adaParts[0]);
 
         var attn = w.Pp("attn");
         _attnName = attn.Prefix;
         _attn2Name = w.Pp("attn2").Prefix;
-        _q = HeadProjection.Load(attn, "to_q", qk ? "norm_q" : null, d, h, hd);
-        _k = HeadProjection.Load(attn, "to_k", qk ? "norm_k" : null, d, h, hd);
-        _v = HeadProjection.Load(attn, "to_v", null, d, h, hd);
-        _addQ = HeadProjection.Load(attn, "add_q_proj", qk ? "norm_added_q" : null, d, h, hd);
-        _addK = HeadProjection.Load(attn, "add_k_proj", qk ? "norm_added_k" : null, d, h, hd);
-        _addV = HeadProjection.Load(attn, "add_v_proj", null, d, h, hd);
+        _qkv = attn.Stack(attn.Linear("to_q", d, d), attn.Linear("to_k", d, d), attn.Linear("to_v", d, d)).Stacked;
+        _addQkv = attn.Stack(attn.Linear("add_q_proj", d, d), attn.Linear("add_k_proj", d, d), attn.Linear("add_v_proj", d, d)).Stacked;
+        if (qk)
+        {
+            _normQ = attn.Pp("norm_q").Get("weight", hd);
+            _normK = attn.Pp("norm_k").Get("weight", hd);
+            _normAddQ = attn.Pp("norm_added_q").Get("weight", hd);
+            _normAddK = attn.Pp("norm_added_k").Get("weight", hd);
+        }
         _toOut = attn.Linear("to_out.0", d, d);
         if (!ContextPreOnly) _toAddOut = attn.Linear("to_add_out", d, d);
 
@@ -58,9 +69,12 @@ sealed class SD3JointBlock
         if (Dual)
         {
             var attn2 = w.Pp("attn2");
-            _q2 = HeadProjection.Load(attn2, "to_q", qk ? "norm_q" : null, d, h, hd);
-            _k2 = HeadProjection.Load(attn2, "to_k", qk ? "norm_k" : null, d, h, hd);
-            _v2 = HeadProjection.Load(attn2, "to_v", null, d, h, hd);
+            _qkv2 = attn2.Stack(attn2.Linear("to_q", d, d), attn2.Linear("to_k", d, d), attn2.Linear("to_v", d, d)).Stacked;
+            if (qk)
+            {
+                _normQ2 = attn2.Pp("norm_q").Get("weight", hd);
+                _normK2 = attn2.Pp("norm_k").Get("weight", hd);
+            }
             _toOut2 = attn2.Linear("to_out.0", d, d);
         }
     }
@@ -69,71 +83,77 @@ sealed class SD3JointBlock
     public bool Dual { get; }
 
     /// <summary>norm1(x, temb)[0]: LN(x)·(1 + scale_msa) + shift_msa of the image tokens.</summary>
-    public Tensor ModulatedImage(IOps ops, DitState state) => _norm1.FirstModulated(ops, state.Image, state.Conditioning);
+    public Tensor ModulatedImage(IOps ops, DitState state)
+    {
+        using var m = Modulation.Split(_adaImage.Apply(ops, state.Conditioning), _xChunks);
+        return AdaLayerNormZero.Modulated(ops, state.Image, m[0], m[1]);
+    }
 
     public void Run(IOps ops, DitState state, IAttention attention)
     {
         var x = state.Image;
         var c = state.Text ?? throw new InvalidOperationException($"{_name}: the text stream is gone (a context_pre_only block already ran)");
-        var temb = state.Conditioning;
 
-        // Norms of both streams.
-        using var mx = _norm1.ComputeZero(ops, temb);
-        using var nx = ops.LayerNorm(x, null, null, AdaLayerNormZero.Eps);
-        using var xHat = ops.Modulate(nx, mx.ShiftMsa, mx.ScaleMsa);
-        using var mc = _norm1Context?.ComputeZero(ops, temb);
-        using var cHat = mc is null ? _norm1ContextLast!.Apply(ops, c, temb) : AdaLayerNormZero.Modulated(ops, c, mc.ShiftMsa, mc.ScaleMsa);
+        // Both streams' modulation in one GEMM of SiLU(temb) (state.Conditioning holds it), chunks read in place.
+        using var ada = _ada.Apply(ops, state.Conditioning);
+        using var mx = new AdaLnZeroParts(Modulation.View(ada, 0, _xChunks, _dim));
+        using var mc = ContextPreOnly ? null : new AdaLnZeroParts(Modulation.View(ada, _xChunks, 6, _dim));
+        using var xHat = AdaLayerNormZero.Modulated(ops, x, mx.ShiftMsa, mx.ScaleMsa);
+        using var cHat = NormText(ops, c, ada, mc);
 
-        // Joint attention, image first then text.
-        Tensor newX;
+        // Joint attention, image first then text: each stream's QKV GEMM writes its rows of one [B, N + T, 3·D]
+        // tensor, so attention reads the joined sequence in place and hands back its image and text rows as views.
+        Tensor ax;
         Tensor? attnTxt;
         {
-            using var q = _q.Apply(ops, xHat);
-            using var k = _k.Apply(ops, xHat);
-            using var v = _v.Apply(ops, xHat);
-            using var qc = _addQ.Apply(ops, cHat);
-            using var kc = _addK.Apply(ops, cHat);
-            using var vc = _addV.Apply(ops, cHat);
-            var r = attention.Run(ops, new AttentionCall
+            int b = x.Dim(0), n = x.Dim(1), t = c.Dim(1), hd = _dim / _heads;
+            using var joint = ops.Empty(xHat.DType, b, n + t, 3 * _dim);
+            ops.LinearInto(joint.Slice(1, 0, n), xHat, _qkv.Weight, _qkv.Bias);
+            ops.LinearInto(joint.Slice(1, n, t), cHat, _addQkv.Weight, _addQkv.Bias);
+            var heads = joint.Reshape(b, n + t, 3, _heads, hd);
+            Tensor q = heads.Select(2, 0), k = heads.Select(2, 1), v = heads.Select(2, 2);
+            if (_normQ is not null)
             {
-                Layer = _attnName,
-                Kind = AttentionKind.Self,
-                Q = HeadProjection.AsHeads(q, _heads), K = HeadProjection.AsHeads(k, _heads), V = HeadProjection.AsHeads(v, _heads),
-                JointQ = HeadProjection.AsHeads(qc, _heads), JointK = HeadProjection.AsHeads(kc, _heads), JointV = HeadProjection.AsHeads(vc, _heads),
-                JointFirst = false,
-            });
-            using (r.Output)
-            {
-                using var ax = _toOut.Apply(ops, HeadProjection.MergeHeads(r.Output));
-                newX = ops.GatedResidual(x, mx.GateMsa, ax);
+                // qk-norm (SD3.5): per stream and head, written back in place
+                NormRows(ops, q.Slice(1, 0, n), _normQ);
+                NormRows(ops, k.Slice(1, 0, n), _normK!);
+                NormRows(ops, q.Slice(1, n, t), _normAddQ!);
+                NormRows(ops, k.Slice(1, n, t), _normAddK!);
             }
-            attnTxt = r.JointOutput;
-        }
-
-        if (Dual)
-        {
-            using var xHat2 = ops.Modulate(nx, mx.ShiftMsa2, mx.ScaleMsa2);
-            using var q = _q2!.Apply(ops, xHat2);
-            using var k = _k2!.Apply(ops, xHat2);
-            using var v = _v2!.Apply(ops, xHat2);
             var r = attention.Run(ops, new AttentionCall
             {
-                Layer = _attn2Name,
-                Kind = AttentionKind.Self,
-                Q = HeadProjection.AsHeads(q, _heads), K = HeadProjection.AsHeads(k, _heads), V = HeadProjection.AsHeads(v, _heads),
+                Layer = _attnName, Kind = AttentionKind.Self,
+                Q = q.Slice(1, 0, n), K = k.Slice(1, 0, n), V = v.Slice(1, 0, n),
+                JointQ = q.Slice(1, n, t), JointK = k.Slice(1, n, t), JointV = v.Slice(1, n, t), JointFirst = false,
             });
-            r.JointOutput?.Dispose();
-            using (r.Output)
-            using (var a2 = _toOut2!.Value.Apply(ops, HeadProjection.MergeHeads(r.Output)))
-            using (var prev = newX)
-                newX = ops.GatedResidual(prev, mx.GateMsa2, a2);
+            attnTxt = r.JointOutput;
+            try { using (r.Output) ax = _toOut.Apply(ops, HeadProjection.MergeHeads(r.Output)); }
+            catch { attnTxt?.Dispose(); throw; }
         }
 
-        using (var x1 = newX)
+        Tensor x1, f;
+        using (ax)
         {
-            using var f = AdaLayerNormZero.Modulated(ops, x1, mx.ShiftMlp, mx.ScaleMlp);
-            using var ff = _ff.Apply(ops, f);
-            state.ReplaceImage(ops.GatedResidual(x1, mx.GateMlp, ff));
+            if (Dual)
+            {
+                using var xHat2 = AdaLayerNormZero.Modulated(ops, x, mx.ShiftMsa2, mx.ScaleMsa2);
+                using var xa = ops.GatedResidual(x, mx.GateMsa, ax);
+                var (q, k, v, owned) = Heads(ops, _qkv2!.Value, xHat2, _normQ2, _normK2);
+                AttentionResult r;
+                try { r = attention.Run(ops, new AttentionCall { Layer = _attn2Name, Kind = AttentionKind.Self, Q = q, K = k, V = v }); }
+                finally { DisposeAll(owned); }
+                r.JointOutput?.Dispose();
+                using (r.Output)
+                using (var a2 = _toOut2!.Value.Apply(ops, HeadProjection.MergeHeads(r.Output)))
+                    (x1, f) = ops.ResidualLayerNormModulate(xa, mx.GateMsa2, a2, mx.ShiftMlp, mx.ScaleMlp, AdaLayerNormZero.Eps);
+            }
+            else (x1, f) = ops.ResidualLayerNormModulate(x, mx.GateMsa, ax, mx.ShiftMlp, mx.ScaleMlp, AdaLayerNormZero.Eps);
+        }
+        using (x1)
+        {
+            using (f)
+            using (var ff = _ff.Apply(ops, f))
+                state.ReplaceImage(ops.GatedResidual(x1, mx.GateMlp, ff));
         }
 
         using (attnTxt)
@@ -146,10 +166,48 @@ sealed class SD3JointBlock
             }
             if (attnTxt is null) throw new InvalidOperationException($"{_name}: the attention returned no rows for the text tokens");
             using var ac = _toAddOut!.Value.Apply(ops, HeadProjection.MergeHeads(attnTxt));
-            using var c1 = ops.GatedResidual(c, mc!.GateMsa, ac);
-            using var f = AdaLayerNormZero.Modulated(ops, c1, mc.ShiftMlp, mc.ScaleMlp);
-            using var ff = _ffContext!.Apply(ops, f);
-            state.ReplaceText(ops.GatedResidual(c1, mc.GateMlp, ff));
+            var (c1, fc) = ops.ResidualLayerNormModulate(c, mc!.GateMsa, ac, mc.ShiftMlp, mc.ScaleMlp, AdaLayerNormZero.Eps);
+            using (c1)
+            using (fc)
+            using (var ff = _ffContext!.Apply(ops, fc))
+                state.ReplaceText(ops.GatedResidual(c1, mc.GateMlp, ff));
         }
     }
+
+    /// <summary>The text stream's norm1_context: AdaLayerNormZero's first shift/scale, or in the last block
+    /// AdaLayerNormContinuous (scale, then shift).</summary>
+    Tensor NormText(IOps ops, Tensor c, Tensor ada, AdaLnZeroParts? mc)
+    {
+        if (mc is not null) return AdaLayerNormZero.Modulated(ops, c, mc.ShiftMsa, mc.ScaleMsa);
+        using var m = new ContinuousNormParts(Modulation.View(ada, _xChunks, 2, _dim));
+        return AdaLayerNormZero.Modulated(ops, c, m.Shift, m.Scale);
+    }
+
+    /// <summary>Q, K and V [B, N, H, d] of one stream from one GEMM [B, N, 3·D]: strided views of its output, or
+    /// the RMS-normed copies where the block has qk-norm. Returns what the caller disposes after attention.</summary>
+    (Tensor Q, Tensor K, Tensor V, Tensor[] Owned) Heads(IOps ops, Linear qkv, Tensor input, Tensor? normQ, Tensor? normK)
+    {
+        var packed = qkv.Apply(ops, input);
+        int b = packed.Dim(0), n = packed.Dim(1);
+        var heads = packed.Reshape(b, n, 3, _heads, _dim / _heads);
+        Tensor q = heads.Select(2, 0), k = heads.Select(2, 1), v = heads.Select(2, 2);
+        if (normQ is null) return (q, k, v, [packed]);
+        Tensor? qn = null;
+        try
+        {
+            qn = ops.RmsNorm(q, normQ, HeadProjection.NormEps);
+            var kn = ops.RmsNorm(k, normK!, HeadProjection.NormEps);
+            return (qn, kn, v, [packed, qn, kn]);
+        }
+        catch { qn?.Dispose(); packed.Dispose(); throw; }
+    }
+
+    /// <summary>RMSNorm over d of the [B, N, H, d] view, written back into it.</summary>
+    static void NormRows(IOps ops, Tensor view, Tensor weight)
+    {
+        using var normed = ops.RmsNorm(view, weight, HeadProjection.NormEps);
+        ops.Copy(view, normed);
+    }
+
+    static void DisposeAll(Tensor[] ts) { foreach (var t in ts) t.Dispose(); }
 }

@@ -101,7 +101,9 @@ public sealed class SD3Transformer : DiffusionTransformer
             using (var tokens = ops.Linear(patches, _patchWeight, _patchBias))
             using (var pos = PositionCrop(ops, gh, gw))
                 image = ops.Add(tokens, pos.Reshape(gh * gw, Config.InnerDim));
-            cond = _timeText.Apply(ops, inputs.Timestep, default, pooled);
+            // every consumer of the conditioning (each block's adaptive norms, norm_out) takes SiLU of it: once here
+            using (var temb = _timeText.Apply(ops, inputs.Timestep, default, pooled))
+                cond = ops.Activate(temb, Activation.Silu);
             text = _contextEmbedder.Apply(ops, ctx);
         }
         catch
@@ -135,7 +137,7 @@ public sealed class SD3Transformer : DiffusionTransformer
 
     public override Tensor Finish(IOps ops, DitState state)
     {
-        using var n = _normOut.Apply(ops, state.Image, state.Conditioning);
+        using var n = _normOut.ApplyActivated(ops, state.Image, state.Conditioning);   // Conditioning is SiLU(temb)
         return _projOut.Apply(ops, n);
     }
 

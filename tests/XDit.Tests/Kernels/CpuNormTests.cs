@@ -1,3 +1,4 @@
+using XDit.Runtime;
 using XDit.Kernels.Cpu;
 using static XDit.Tests.Kernels.OpsTestKit;
 
@@ -30,6 +31,42 @@ public class CpuNormTests
         }
         if (D == 1) { Assert.All(ops.ToHost(y), v => Assert.Equal(b!.ToFloatArray()[0], v, 6)); return; }
         Close(e, ops.ToHost(y));
+    }
+
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public void ResidualLayerNormModulateMatchesNaive(bool gated)
+    {
+        // x, y [2, 3, 10]; gate, shift and scale are chunks 0..2 of a packed [2, 3·10] modulation (strided views)
+        const int B = 2, N = 3, D = 10;
+        using var ops = new CpuOps();
+        var x = Rand(11, B, N, D);
+        var y = Rand(12, B, N, D);
+        var packed = Rand(13, B, 3 * D);
+        Tensor? gate = gated ? packed.Slice(1, 0, D) : null;
+        var (res, normed) = ops.ResidualLayerNormModulate(x, gate, y, packed.Slice(1, D, D), packed.Slice(1, 2 * D, D), 1e-6f);
+        using var r = res;
+        using var n = normed;
+        var (xs, ys, ps) = (x.ToFloatArray(), y.ToFloatArray(), packed.ToFloatArray());
+        var er = new double[B * N * D];
+        var en = new double[B * N * D];
+        for (int b = 0; b < B; b++)
+            for (int t = 0; t < N; t++)
+            {
+                int at = (b * N + t) * D;
+                double mean = 0, var = 0;
+                for (int j = 0; j < D; j++) { er[at + j] = xs[at + j] + (gated ? ps[b * 3 * D + j] : 1) * ys[at + j]; mean += er[at + j]; }
+                mean /= D;
+                for (int j = 0; j < D; j++) var += Math.Pow(er[at + j] - mean, 2);
+                var /= D;
+                for (int j = 0; j < D; j++)
+                    en[at + j] = (er[at + j] - mean) / Math.Sqrt(var + 1e-6) * (1 + ps[b * 3 * D + 2 * D + j]) + ps[b * 3 * D + D + j];
+            }
+        Close(er, ops.ToHost(r));
+        Close(en, ops.ToHost(n));
+        using var direct = ops.LayerNormModulate(r, packed.Slice(1, D, D), packed.Slice(1, 2 * D, D), 1e-6f);
+        Close(en, ops.ToHost(direct));
     }
 
     [Theory]

@@ -27,4 +27,14 @@ public sealed class AdaLayerNormContinuous
         using var m = new ContinuousNormParts(_inner.Compute(ops, cond));
         return AdaLayerNormZero.Modulated(ops, x, m.Shift, m.Scale);
     }
+
+    /// <summary><see cref="Apply"/> from SiLU(cond) computed already.</summary>
+    public Tensor ApplyActivated(IOps ops, Tensor x, Tensor siluCond)
+    {
+        using var m = new ContinuousNormParts(_inner.ComputeActivated(ops, siluCond));
+        return AdaLayerNormZero.Modulated(ops, x, m.Shift, m.Scale);
+    }
+
+    /// <summary>The linear layer [2·D, D] (scale rows, then shift rows).</summary>
+    public Linear Linear => _inner.Linear;
 }

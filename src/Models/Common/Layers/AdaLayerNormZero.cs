@@ -29,13 +29,18 @@ public sealed class AdaLayerNormZero
 
     public int Chunks { get; }
 
+    /// <summary>The linear layer [chunks·D, D] (a model may stack several adaptive norms' into one GEMM).</summary>
+    public Linear Linear => _linear;
+
     /// <summary>The modulation vectors for conditioning <paramref name="temb"/> [B, D].</summary>
     public Modulation Compute(IOps ops, Tensor temb)
     {
         using var act = ops.Activate(temb, Activation.Silu);
-        using var packed = _linear.Apply(ops, act);
-        return Modulation.Split(ops, packed, Chunks);
+        return ComputeActivated(ops, act);
     }
+
+    /// <summary>The modulation vectors for SiLU(temb) [B, D] computed already (once per forward, not per block).</summary>
+    public Modulation ComputeActivated(IOps ops, Tensor siluTemb) => Modulation.Split(_linear.Apply(ops, siluTemb), Chunks);
 
     /// <summary><see cref="Compute"/> named as AdaLN-zero's 6 (or SD3.5's 9) parts.</summary>
     public AdaLnZeroParts ComputeZero(IOps ops, Tensor temb) => new(Compute(ops, temb));
@@ -51,10 +56,13 @@ public sealed class AdaLayerNormZero
         return Modulated(ops, x, m[0], m[1]);
     }
 
-    /// <summary>LN(x)·(1 + scale) + shift, LayerNorm without affine, eps 1e-6. x [B, N, D]; shift, scale [B, D].</summary>
-    public static Tensor Modulated(IOps ops, Tensor x, Tensor shift, Tensor scale)
+    /// <summary><see cref="FirstModulated"/> from SiLU(temb) computed already.</summary>
+    public Tensor FirstModulatedActivated(IOps ops, Tensor x, Tensor siluTemb)
     {
-        using var n = ops.LayerNorm(x, null, null, Eps);
-        return ops.Modulate(n, shift, scale);
+        using var m = ComputeActivated(ops, siluTemb);
+        return Modulated(ops, x, m[0], m[1]);
     }
+
+    /// <summary>LN(x)·(1 + scale) + shift, LayerNorm without affine, eps 1e-6, in one op. x [B, N, D]; shift, scale [B, D].</summary>
+    public static Tensor Modulated(IOps ops, Tensor x, Tensor shift, Tensor scale) => ops.LayerNormModulate(x, shift, scale, Eps);
 }

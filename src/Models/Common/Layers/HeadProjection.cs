@@ -45,7 +45,14 @@ public sealed class HeadProjection
     public static Tensor AsHeads(Tensor t, int heads)
         => t.Rank == 4 ? t : t.Reshape(t.Dim(0), t.Dim(1), heads, t.Dim(2) / heads);
 
-    /// <summary>View of a contiguous [B, N, H, d] tensor as [B, N, H·d].</summary>
+    /// <summary>View of a [B, N, H, d] tensor whose (H, d) are dense (contiguous, or a slice of tokens of an
+    /// attention result) as [B, N, H·d].</summary>
     public static Tensor MergeHeads(Tensor t)
-        => t.Rank == 3 ? t : t.Reshape(t.Dim(0), t.Dim(1), t.Dim(2) * t.Dim(3));
+    {
+        if (t.Rank == 3) return t;
+        if (t.IsContiguous) return t.Reshape(t.Dim(0), t.Dim(1), t.Dim(2) * t.Dim(3));
+        if (t.Rank != 4 || t.Strides[3] != 1 || t.Strides[2] != t.Dim(3))
+            throw new ArgumentException($"MergeHeads: heads of {t} are not dense (strides {string.Join(", ", t.Strides.ToArray())})");
+        return new Tensor(t.Storage, t.DType, [t.Dim(0), t.Dim(1), t.Dim(2) * t.Dim(3)], [t.Strides[0], t.Strides[1], 1], t.Offset);
+    }
 }

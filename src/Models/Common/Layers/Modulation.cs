@@ -5,35 +5,35 @@ namespace XDit.Models.Layers;
 
 /// <summary>
 /// The per-sample modulation vectors of an adaptive norm: the output [B, k·D] of its linear layer cut into k
-/// contiguous [B, D] parts, in the order the layer defines (e.g. shift, scale, gate, ...). Disposes the parts.
+/// [B, D] parts, in the order the layer defines (e.g. shift, scale, gate, ...). The parts are strided views of the
+/// packed output, read in place by the ops that take them (Modulate, GatedResidual, LayerNormModulate): cutting
+/// costs no copy. Disposes what it owns.
 /// </summary>
 public sealed class Modulation : IDisposable
 {
     readonly Tensor[] _parts;
-    readonly Tensor? _rows;
+    readonly Tensor? _packed;   // owned when made by Split
 
-    Modulation(Tensor[] parts, Tensor? rows = null) { _parts = parts; _rows = rows; }
+    Modulation(Tensor[] parts, Tensor? packed = null) { _parts = parts; _packed = packed; }
 
-    /// <summary>The k rows of <paramref name="rows"/> [k, B, D] (contiguous, e.g. PixArt's table + conditioning laid
-    /// out row-major) as views [B, D]; takes ownership of <paramref name="rows"/>.</summary>
-    public static Modulation FromRows(Tensor rows)
+    /// <summary>Cuts <paramref name="packed"/> [B, k·D] into k [B, D] views; takes ownership of it.</summary>
+    public static Modulation Split(Tensor packed, int chunks)
     {
-        if (rows.Rank != 3 || !rows.IsContiguous)
-            throw new ArgumentException($"modulation rows must be a contiguous [k, B, D], got {Shape.Format(rows.ShapeSpan)}");
-        int k = rows.Dim(0), b = rows.Dim(1), d = rows.Dim(2);
-        var parts = new Tensor[k];
-        for (int i = 0; i < k; i++) parts[i] = rows.Slice(0, i, 1).Reshape(b, d);
-        return new Modulation(parts, rows);
+        if (packed.Rank != 2 || chunks <= 0 || packed.Dim(1) % chunks != 0)
+            throw new ArgumentException($"modulation of shape {Shape.Format(packed.ShapeSpan)} cannot be cut into {chunks} chunks");
+        var m = View(packed, 0, chunks, packed.Dim(1) / chunks);
+        return new Modulation(m._parts, packed);
     }
 
-    /// <summary>Cuts <paramref name="packed"/> [B, k·D] into k contiguous [B, D] tensors.</summary>
-    public static Modulation Split(IOps ops, Tensor packed, int chunks)
+    /// <summary><paramref name="chunks"/> [B, d] views of <paramref name="packed"/> [B, ≥ (first + chunks)·d] from
+    /// chunk <paramref name="first"/> on (one stream's part of a modulation computed for several); owns nothing,
+    /// so <paramref name="packed"/> must outlive it.</summary>
+    public static Modulation View(Tensor packed, int first, int chunks, int d)
     {
-        if (packed.Rank != 2 || packed.Dim(1) % chunks != 0)
-            throw new ArgumentException($"modulation of shape {Shape.Format(packed.ShapeSpan)} cannot be cut into {chunks} chunks");
-        int d = packed.Dim(1) / chunks;
+        if (packed.Rank != 2 || d <= 0 || first < 0 || chunks <= 0 || (long)(first + chunks) * d > packed.Dim(1) || packed.Strides[1] != 1)
+            throw new ArgumentException($"modulation of shape {Shape.Format(packed.ShapeSpan)} holds no {chunks} chunks of {d} from chunk {first}");
         var parts = new Tensor[chunks];
-        for (int i = 0; i < chunks; i++) parts[i] = ops.Contiguous(packed.Slice(1, i * d, d));
+        for (int i = 0; i < chunks; i++) parts[i] = packed.Slice(1, (first + i) * d, d);
         return new Modulation(parts);
     }
 
@@ -43,6 +43,6 @@ public sealed class Modulation : IDisposable
     public void Dispose()
     {
         foreach (var p in _parts) p.Dispose();
-        _rows?.Dispose();
+        _packed?.Dispose();
     }
 }

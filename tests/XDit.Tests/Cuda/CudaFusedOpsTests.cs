@@ -1,0 +1,197 @@
+using XDit.Kernels;
+using XDit.Kernels.Cpu;
+using XDit.Runtime;
+
+namespace XDit.Tests.Cuda;
+
+/// <summary>
+/// The fused and bandwidth kernels against the unfused composition on CpuOps (the float32 reference): LayerNorm +
+/// modulate, the residual + next norm, modulation chunks read in place from a packed [B, k·D] tensor, and copies
+/// whose views merge into rows. Row lengths take both kernel paths: multiples of 8 (16-byte steps) and odd ones
+/// (element by element); 1536 is SD3-medium's width. Inputs are rounded to the activation dtype first.
+/// </summary>
+[NeedsCudaDevice]
+[Collection("cuda")]
+public class CudaFusedOpsTests
+{
+    static readonly CpuOps Cpu = new();
+
+    public static TheoryData<DType> DTypes => new(DType.F32, DType.F16, DType.BF16);
+
+    /// <summary><paramref name="fused"/> on the CUDA backend against <paramref name="unfused"/> on CpuOps, from the
+    /// same inputs; every output pair compared by relative error.</summary>
+    static void Compare(DType dt, Func<IOps, Tensor[], Tensor[]> fused, Func<IOps, Tensor[], Tensor[]> unfused, params (int Seed, float Scale, int[] Shape)[] inputs)
+    {
+        var gpu = CudaTestDevice.Get(dt);
+        var data = inputs.Select(i => CudaTestDevice.Quantize(Numerics.Random((int)Shape.Product(i.Shape), i.Seed, i.Scale), dt)).ToArray();
+        var cpuIn = inputs.Select((i, k) => Cpu.FromHost(data[k], i.Shape)).ToArray();
+        var gpuIn = inputs.Select((i, k) => gpu.FromHost(data[k], i.Shape)).ToArray();
+        try
+        {
+            var want = unfused(Cpu, cpuIn);
+            var got = fused(gpu, gpuIn);
+            try
+            {
+                Assert.Equal(want.Length, got.Length);
+                for (int o = 0; o < want.Length; o++)
+                {
+                    Assert.Equal(want[o].Dims, got[o].Dims);
+                    var g = gpu.ToHost(got[o]);
+                    double err = Numerics.RelativeError(g, Cpu.ToHost(want[o]));
+                    Assert.True(err <= CudaTestDevice.Tolerance(dt), $"{dt} output {o}: relative error {err:E3}");
+                    Assert.True(g.All(float.IsFinite), "non-finite output");
+                }
+            }
+            finally
+            {
+                foreach (var t in want.Concat(got)) t.Dispose();
+            }
+        }
+        finally
+        {
+            foreach (var t in cpuIn.Concat(gpuIn)) t.Dispose();
+        }
+    }
+
+    /// <summary>Chunk <paramref name="i"/> of a packed modulation [B, k·D]: a strided [B, D] view.</summary>
+    static Tensor Chunk(Tensor packed, int i, int d) => packed.Slice(1, i * d, d);
+
+    [Theory, MemberData(nameof(DTypes))]
+    public void LayerNormModulateEqualsLayerNormThenModulate(DType dt)
+    {
+        foreach (int d in new[] { 72, 77, 1536 })
+        {
+            // shift and scale read in place from a packed [B, 6·D] modulation
+            Compare(dt,
+                (o, t) => [o.LayerNormModulate(t[0], Chunk(t[1], 3, d), Chunk(t[1], 4, d), 1e-6f)],
+                (o, t) =>
+                {
+                    using var n = o.LayerNorm(t[0], null, null, 1e-6f);
+                    return [o.Modulate(n, o.Contiguous(Chunk(t[1], 3, d)), o.Contiguous(Chunk(t[1], 4, d)))];
+                },
+                (1, 2, [2, 13, d]), (2, 0.5f, [2, 6 * d]));
+            // one shift and scale for every batch
+            Compare(dt,
+                (o, t) => [o.LayerNormModulate(t[0], t[1], t[2], 1e-5f)],
+                (o, t) => { using var n = o.LayerNorm(t[0], null, null, 1e-5f); return [o.Modulate(n, t[1], t[2])]; },
+                (3, 1, [3, 5, d]), (4, 0.5f, [d]), (5, 0.5f, [d]));
+        }
+    }
+
+    [Theory, MemberData(nameof(DTypes))]
+    public void ResidualLayerNormModulateEqualsResidualThenNorm(DType dt)
+    {
+        foreach (int d in new[] { 72, 77, 1536 })
+        {
+            Compare(dt,
+                (o, t) => { var (r, n) = o.ResidualLayerNormModulate(t[0], Chunk(t[2], 2, d), t[1], Chunk(t[2], 3, d), Chunk(t[2], 4, d), 1e-6f); return [r, n]; },
+                (o, t) =>
+                {
+                    var r = o.GatedResidual(t[0], o.Contiguous(Chunk(t[2], 2, d)), t[1]);
+                    using var ln = o.LayerNorm(r, null, null, 1e-6f);
+                    return [r, o.Modulate(ln, o.Contiguous(Chunk(t[2], 3, d)), o.Contiguous(Chunk(t[2], 4, d)))];
+                },
+                (11, 1, [2, 9, d]), (12, 1, [2, 9, d]), (13, 0.5f, [2, 6 * d]));
+            // no gate: PixArt's cross-attention residual
+            Compare(dt,
+                (o, t) => { var (r, n) = o.ResidualLayerNormModulate(t[0], null, t[1], t[2], t[3], 1e-6f); return [r, n]; },
+                (o, t) =>
+                {
+                    var r = o.Add(t[0], t[1]);
+                    using var ln = o.LayerNorm(r, null, null, 1e-6f);
+                    return [r, o.Modulate(ln, t[2], t[3])];
+                },
+                (14, 1, [2, 7, d]), (15, 1, [2, 7, d]), (16, 0.5f, [2, d]), (17, 0.5f, [1, d]));
+        }
+    }
+
+    [Theory, MemberData(nameof(DTypes))]
+    public void ModulateAndGatedResidualReadPackedChunksInPlace(DType dt)
+    {
+        foreach (int d in new[] { 72, 77 })
+        {
+            Compare(dt,
+                (o, t) => [o.Modulate(t[0], Chunk(t[1], 0, d), Chunk(t[1], 1, d)), o.GatedResidual(t[0], Chunk(t[1], 2, d), t[2])],
+                (o, t) => [o.Modulate(t[0], o.Contiguous(Chunk(t[1], 0, d)), o.Contiguous(Chunk(t[1], 1, d))),
+                           o.GatedResidual(t[0], o.Contiguous(Chunk(t[1], 2, d)), t[2])],
+                (21, 1, [2, 11, d]), (22, 0.5f, [2, 3 * d]), (23, 1, [2, 11, d]));
+            // x + gate·(y + y2): a projection of a concatenation as the sum of its parts' products
+            Compare(dt,
+                (o, t) => [o.GatedResidual(t[0], Chunk(t[1], 2, d), t[2], t[3])],
+                (o, t) => { using var sum = o.Add(t[2], t[3]); return [o.GatedResidual(t[0], o.Contiguous(Chunk(t[1], 2, d)), sum)]; },
+                (27, 1, [2, 11, d]), (28, 0.5f, [2, 3 * d]), (29, 1, [2, 11, d]), (30, 1, [2, 11, d]));
+            // [B, 1, D] vectors, and activations/scales on the 8-element steps with a short tail
+            Compare(dt,
+                (o, t) => [o.Modulate(t[0], t[1].Unsqueeze(1), t[2].Unsqueeze(1)), o.Scale(t[0], 0.5f, 0.25f), o.Activate(t[0], Activation.Silu)],
+                (o, t) => [o.Modulate(t[0], t[1], t[2]), o.Scale(t[0], 0.5f, 0.25f), o.Activate(t[0], Activation.Silu)],
+                (24, 1, [2, 5, d]), (25, 0.5f, [2, d]), (26, 0.5f, [2, d]));
+        }
+    }
+
+    [Theory, MemberData(nameof(DTypes))]
+    public void CopiesOfMergeableViewsAreRowCopies(DType dt)
+    {
+        foreach (int d in new[] { 72, 77 })
+        {
+            // a slice of tokens (rows at a stride), a concat's parts, a chunk of a packed tensor, and a transposed view
+            Compare(dt,
+                (o, t) => [o.Contiguous(t[0].Slice(1, 2, 5)), o.Concat(1, t[0], t[1]), o.Contiguous(Chunk(t[2], 1, d)),
+                           o.Contiguous(t[0].Permute(1, 0, 2)), o.Cast(t[0].Slice(1, 1, 3), DType.F32)],
+                (o, t) => [o.Contiguous(t[0].Slice(1, 2, 5)), o.Concat(1, t[0], t[1]), o.Contiguous(Chunk(t[2], 1, d)),
+                           o.Contiguous(t[0].Permute(1, 0, 2)), o.Cast(t[0].Slice(1, 1, 3), DType.F32)],
+                (31, 1, [2, 9, d]), (32, 1, [2, 4, d]), (33, 1, [3, 3 * d]));
+        }
+    }
+
+    [Theory, MemberData(nameof(DTypes))]
+    public void LinearWritesAndReadsRowsOfAJointTensorInPlace(DType dt)
+    {
+        // two streams' projections written into their rows of one [B, N + T, 3·D] tensor, and a projection reading
+        // the image rows of it back (a strided batch: rows 3·D apart, batches (N + T)·3·D apart)
+        const int B = 2, N = 9, T = 4, D = 24;
+        Compare(dt,
+            (o, t) =>
+            {
+                var joint = o.Empty(o.ActivationType, B, N + T, 3 * D);
+                o.LinearInto(joint.Slice(1, 0, N), t[0], t[2], t[3]);
+                o.LinearInto(joint.Slice(1, N, T), t[1], t[4], t[5]);
+                return [joint, o.Linear(joint.Slice(1, 0, N).Slice(2, D, D), t[6], null, Activation.GeluTanh)];
+            },
+            (o, t) =>
+            {
+                using var a = o.Linear(t[0], t[2], t[3]);
+                using var c = o.Linear(t[1], t[4], t[5]);
+                var joint = o.Concat(1, a, c);
+                return [joint, o.Linear(o.Contiguous(joint.Slice(1, 0, N).Slice(2, D, D)), t[6], null, Activation.GeluTanh)];
+            },
+            (41, 1, [B, N, D]), (42, 1, [B, T, D]), (43, 0.3f, [3 * D, D]), (44, 1, [3 * D]), (45, 0.3f, [3 * D, D]), (46, 1, [3 * D]),
+            (47, 0.3f, [40, D]));
+    }
+
+    [Theory, MemberData(nameof(DTypes))]
+    public void RmsNormRopeInPlaceOnPackedQkvEqualsRmsNormThenRope(DType dt)
+    {
+        // q of a packed [B, N, 3, H, d] tensor, normed and rotated in place; Flux's 128, an odd pair count, a tiny head
+        const int B = 2, N = 5, H = 3;
+        foreach (int d in new[] { 128, 72, 6 })
+            foreach (bool interleaved in new[] { true, false })
+                Compare(dt,
+                    (o, t) =>
+                    {
+                        var packed = o.Contiguous(t[0]);
+                        var q = packed.Reshape(B, N, 3, H, d).Select(2, 0);
+                        o.RmsNormRope(q, q, t[1], t[2], t[3], 1e-6f, interleaved);
+                        return [packed];
+                    },
+                    (o, t) =>
+                    {
+                        var q = t[0].Reshape(B, N, 3, H, d).Select(2, 0);
+                        using var n = o.RmsNorm(q, t[1], 1e-6f);
+                        using var r = o.Rope(n, t[2], t[3], interleaved);
+                        var packed = o.Contiguous(t[0]);
+                        o.Copy(packed.Reshape(B, N, 3, H, d).Select(2, 0), r);
+                        return [packed];
+                    },
+                    (51, 1, [B, N, 3 * H * d]), (52, 1, [d]), (53, 1, [N, d]), (54, 1, [N, d]));
+    }
+}
