@@ -134,7 +134,7 @@ public sealed class ServeHttpHost : IAsyncDisposable
             {
                 head = await reader.ReadHeadAsync(_options.HeaderTimeout, _closing.Token);
                 if (head is null) return; // connected and left
-                body = await reader.ReadBodyAsync(head, head.Path == "/generate" ? _options.MaxBodyBytes : 0, _options.BodyTimeout,
+                body = await reader.ReadBodyAsync(head, head.Path is "/generate" or OpenAiPath ? _options.MaxBodyBytes : 0, _options.BodyTimeout,
                     () => stream.WriteAsync("HTTP/1.1 100 Continue\r\n\r\n"u8.ToArray(), _closing.Token).AsTask(), _closing.Token);
             }
             catch (HttpBadRequestException e)
@@ -180,26 +180,42 @@ public sealed class ServeHttpHost : IAsyncDisposable
         catch (Exception e) when (e is SocketException or ObjectDisposedException or OperationCanceledException) { }
     }
 
+    /// <summary>The OpenAI-compatible images endpoint (OpenAiImageRequest).</summary>
+    const string OpenAiPath = "/v1/images/generations";
+
     async Task Route(Socket socket, NetworkStream stream, HttpRequestHead head, byte[] body)
     {
         var (path, method) = (head.Path, head.Method);
+        int multiple = _queue.Generator.SizeMultiple;
         switch (path)
         {
-            case "/generate" when method == "POST": await Generate(socket, stream, body); break;
+            case "/generate" when method == "POST":
+                await Generate(socket, stream, () => ServeRequest.Parse(body, multiple, _options.Limits, _options.OutputDir),
+                    (request, served, id) => ServeResponse.Build(request, served, id), (message, field, _) => ServeResponse.Error(message, field));
+                break;
+            case OpenAiPath when method == "POST":
+                await Generate(socket, stream, () => OpenAiImageRequest.Parse(body, multiple, _options.Limits),
+                    (_, served, _) => OpenAiImageResponse.Build(served, DateTimeOffset.UtcNow), OpenAiImageResponse.Error);
+                break;
             case "/health" when method == "GET": await Answer(stream, 200, Health()); break;
             case "/metrics" when method == "GET": await Answer(stream, 200, Metrics()); break;
-            case "/generate" or "/health" or "/metrics":
-                await Answer(stream, 405, ServeResponse.Error($"{method} is not allowed on {path}"), [("Allow", path == "/generate" ? "POST" : "GET")]);
+            case "/openapi.json" when method == "GET": await Answer(stream, 200, OpenApiDocument.Json); break;
+            case "/generate" or OpenAiPath or "/health" or "/metrics" or "/openapi.json":
+                await Answer(stream, 405, ServeResponse.Error($"{method} is not allowed on {path}"), [("Allow", path is "/generate" or OpenAiPath ? "POST" : "GET")]);
                 break;
-            default: await Answer(stream, 404, ServeResponse.Error($"no endpoint {path} (POST /generate, GET /health, GET /metrics)")); break;
+            default: await Answer(stream, 404, ServeResponse.Error($"no endpoint {path} (POST /generate, POST {OpenAiPath}, GET /health, GET /metrics, GET /openapi.json)")); break;
         }
     }
 
-    async Task Generate(Socket socket, NetworkStream stream, byte[] body)
+    /// <summary>One generation request, whatever its endpoint: <paramref name="parse"/> reads the body (400 when it
+    /// refuses), <paramref name="build"/> writes the 200 answer, <paramref name="error"/> the endpoint's error body
+    /// (message, field, status).</summary>
+    async Task Generate(Socket socket, NetworkStream stream, Func<ServeRequest> parse, Func<ServeRequest, ServedGeneration, long, string> build,
+        Func<string, string?, int, string> error)
     {
         ServeRequest request;
-        try { request = ServeRequest.Parse(body, _queue.Generator.SizeMultiple, _options.Limits, _options.OutputDir); }
-        catch (ServeRequestException e) { await Answer(stream, 400, ServeResponse.Error(e.Message, e.Field)); return; }
+        try { request = parse(); }
+        catch (ServeRequestException e) { await Answer(stream, 400, error(e.Message, e.Field, 400)); return; }
 
         // The client's token: fires when it closes the connection (or the service closes), dropping or cancelling its job.
         using var gone = CancellationTokenSource.CreateLinkedTokenSource(_closing.Token);
@@ -209,11 +225,11 @@ public sealed class ServeHttpHost : IAsyncDisposable
             switch (_queue.TryEnqueue(request.Generation, gone.Token, out var ticket))
             {
                 case EnqueueOutcome.Full:
-                    await Answer(stream, 429, ServeResponse.Error($"the queue is full ({_queue.Capacity} waiting); retry later"),
+                    await Answer(stream, 429, error($"the queue is full ({_queue.Capacity} waiting); retry later", null, 429),
                         [("Retry-After", RetryAfterSeconds().ToString(CultureInfo.InvariantCulture))]);
                     return;
                 case EnqueueOutcome.Stopped:
-                    await Answer(stream, 503, ServeResponse.Error("the service is shutting down"));
+                    await Answer(stream, 503, error("the service is shutting down", null, 503));
                     return;
             }
 
@@ -221,12 +237,15 @@ public sealed class ServeHttpHost : IAsyncDisposable
             try
             {
                 var served = await ticket!.Completion;
-                response = ServeResponse.Build(request, served, ticket.Id);
+                response = build(request, served, ticket.Id);
             }
             catch (OperationCanceledException) { return; } // the client left (or the service closed): nobody to answer
-            catch (QueueStoppedException e) { await Answer(stream, 503, ServeResponse.Error(e.Message)); return; }
-            catch (RequestDeadlineException e) { await Answer(stream, 504, ServeResponse.Error(e.Message)); return; }
-            catch (Exception e) { await Answer(stream, 500, ServeResponse.Error($"generation failed: {e.Message}")); return; }
+            catch (QueueStoppedException e) { await Answer(stream, 503, error(e.Message, null, 503)); return; }
+            catch (RequestDeadlineException e) { await Answer(stream, 504, error(e.Message, null, 504)); return; }
+            // The pipeline refusing what the request asks (another model's option, a size it cannot bin) is the
+            // client's mistake, found only once the job runs: 400, never 500, for a malformed request.
+            catch (ArgumentException e) { await Answer(stream, 400, error($"the model refused the request: {e.Message}", null, 400)); return; }
+            catch (Exception e) { await Answer(stream, 500, error($"generation failed: {e.Message}", null, 500)); return; }
             await Answer(stream, 200, response);
         }
         finally

@@ -6,7 +6,7 @@ namespace XDit.Tests.Serving;
 /// <summary>
 /// A fake generator that holds every generation until the test opens its gate (so a test can keep the worker busy
 /// and fill the queue without sleeping), records the prompts in the order it ran them, and throws for the prompt
-/// "boom". A cancelled token ends the wait with OperationCanceledException, as a pipeline ends between steps. Its image is a flat colour derived from the seed, so a response can be checked against the request.
+/// "boom" (a failure) and "refuse" (the model refusing the request, as a pipeline refuses another model's option). A cancelled token ends the wait with OperationCanceledException, as a pipeline ends between steps. Its image is a flat colour derived from the seed, so a response can be checked against the request.
 /// </summary>
 sealed class GatedGenerator(bool open = false) : IImageGenerator
 {
@@ -29,6 +29,7 @@ sealed class GatedGenerator(bool open = false) : IImageGenerator
         lock (_ran) _ran.Add(prompt);
         if (!_gate.Wait(Bound, cancel)) throw new TimeoutException("the test never opened the gate");
         if (prompt == "boom") throw new InvalidOperationException("the fake generator exploded");
+        if (prompt == "refuse") throw new ArgumentException("prompt_2: SD3 options, which the fake does not take");
         int h = request.Height ?? 16, w = request.Width ?? 16;
         var images = Enumerable.Range(0, request.NumImagesPerPrompt).Select(i => Flat(h, w, (request.Seed + (ulong)i) % 256 / 255f)).ToList();
         var timings = new StageTimings();
