@@ -29,8 +29,10 @@ public sealed unsafe partial class CudaOps
     bool TryGatedGemm(Tensor x, Tensor y, Tensor w, Tensor? bias, Tensor gate, int B, int N, int dOut, int k, DType dt)
     {
         long gStride = OpContracts.BatchStride(x, gate);
-        // cuBLASLt wants the bias 16-byte aligned in every batch
+        // cuBLASLt wants the bias 16-byte aligned in every batch; the alpha vector (F32) is kept so too, since
+        // nothing tells the heuristic its alignment
         if (bias is not null && gStride * dt.SizeOf() % 16 != 0) return false;
+        if (gStride * sizeof(float) % 16 != 0) return false;
         if (gate.Strides[^1] != 1 && dOut > 1) return false;   // a gate with strided features: the contract allows it, no block passes it
         using var wc = Dense(w, dt);
         using var yc = Dense(y, dt);
