@@ -68,7 +68,12 @@ namespace
         uint64_t bias = 0;
         int64_t biasBatchStride = 0;
         int32_t biasType = -1;             // -1: unset, bias has D's type
+        int64_t alphaBatchStride = 0;      // ALPHA_VECTOR_BATCH_STRIDE, in elements, with pointer mode 4
     };
+
+    // cublasLtPointerMode_t: HOST 0, DEVICE 1, DEVICE_VECTOR 2, ALPHA_DEVICE_VECTOR_BETA_ZERO 3,
+    // ALPHA_DEVICE_VECTOR_BETA_HOST 4 (alpha a device vector of D's rows, in the scale type, beta a host scalar).
+    constexpr int32_t kPointerAlphaVectorBetaHost = 4;
 
     struct MatrixLayout
     {
@@ -267,7 +272,9 @@ namespace
         return 0.5f * x * (1.f + std::tanh(0.7978845608f * (x + 0.044715f * x * x * x)));
     }
 
-    void Run(const Problem& p, const MatmulDesc& desc, float alpha, float beta, uint64_t a, const MatrixLayout& la, uint64_t b,
+    // alpha per row of D when the descriptor's pointer mode is ALPHA_DEVICE_VECTOR_BETA_HOST: alphaVec (device
+    // memory, F32 as the scale type) at alphaVec[i·ALPHA_VECTOR_BATCH_STRIDE + r] for batch i; else the scalar alpha.
+    void Run(const Problem& p, const MatmulDesc& desc, float alpha, const float* alphaVec, float beta, uint64_t a, const MatrixLayout& la, uint64_t b,
              const MatrixLayout& lb, uint64_t c, const MatrixLayout& lc, uint64_t d, const MatrixLayout& ld)
     {
         const int64_t m = p.m, n = p.n, k = p.k;
@@ -296,7 +303,7 @@ namespace
                 }
                 for (int64_t r = 0; r < m; ++r)
                 {
-                    float v = alpha * s[r];
+                    float v = (alphaVec ? alphaVec[size_t(int64_t(i) * desc.alphaBatchStride + r)] : alpha) * s[r];
                     // beta == 0 must not read C: it is often D itself, uninitialised (possibly NaN) memory.
                     if (beta != 0.f) v += beta * Load(cm, r + col * lc.ld, int(lc.type));
                     if (bias) v += Load(bias, r, biasType);
@@ -442,7 +449,7 @@ XDIT_BLAS_EXPORT int cublasGemmStridedBatchedEx(void* handle, int transa, int tr
     if ((k > 0 && (!Aligned(a, la, p.batch, ElemSize(aType)) || !Aligned(b, lb, p.batch, ElemSize(bType)))) ||
         !Aligned(c, lc, p.batch, ElemSize(cType)))
         return kInvalidValue;
-    return Enqueue(h->stream, [=] { Run(p, desc, al, be, a, la, b, lb, c, lc, c, lc); });
+    return Enqueue(h->stream, [=] { Run(p, desc, al, nullptr, be, a, la, b, lb, c, lc, c, lc); });
 }
 
 // ---- cuBLASLt ---------------------------------------------------------------------------------------------------
@@ -485,7 +492,7 @@ XDIT_BLAS_EXPORT int cublasLtMatmulDescCreate(void** desc, int computeType, int 
 XDIT_BLAS_EXPORT int cublasLtMatmulDescDestroy(void* desc) { return Drop<MatmulDesc>(desc, Kind::Desc); }
 
 // cublasLtMatmulDescAttributes_t: COMPUTE_TYPE 0, SCALE_TYPE 1, POINTER_MODE 2, TRANSA 3, TRANSB 4, TRANSC 5,
-// FILL_MODE 6, EPILOGUE 7, BIAS_POINTER 8, BIAS_BATCH_STRIDE 10, BIAS_DATA_TYPE 26.
+// FILL_MODE 6, EPILOGUE 7, BIAS_POINTER 8, BIAS_BATCH_STRIDE 10, ALPHA_VECTOR_BATCH_STRIDE 14, BIAS_DATA_TYPE 26.
 XDIT_BLAS_EXPORT int cublasLtMatmulDescSetAttribute(void* descHandle, int attr, const void* buf, size_t bytes)
 {
     MatmulDesc* d = Find<MatmulDesc>(descHandle, Kind::Desc);
@@ -505,9 +512,10 @@ XDIT_BLAS_EXPORT int cublasLtMatmulDescSetAttribute(void* descHandle, int attr, 
             d->scaleType = i32;
             return kSuccess;
         case 2:
-            // HOST 0 and DEVICE 1 scalars are both plain host memory here; the vector modes are not implemented.
+            // HOST 0 and DEVICE 1 scalars are both plain host memory here; of the vector modes only
+            // ALPHA_DEVICE_VECTOR_BETA_HOST (4) is implemented, DEVICE_VECTOR (2) and BETA_ZERO (3) are refused.
             if ((st = Read(i32, buf, bytes)) != kSuccess) return st;
-            if (i32 != 0 && i32 != 1) return kNotSupported;
+            if (i32 != 0 && i32 != 1 && i32 != kPointerAlphaVectorBetaHost) return kNotSupported;
             d->pointerMode = i32;
             return kSuccess;
         case 3:
@@ -530,6 +538,10 @@ XDIT_BLAS_EXPORT int cublasLtMatmulDescSetAttribute(void* descHandle, int attr, 
         case 7: return Read(d->epilogue, buf, bytes);   // checked by the heuristic and matmul, as cuBLASLt does
         case 8: return Read(d->bias, buf, bytes);
         case 10: return Read(d->biasBatchStride, buf, bytes);
+        case 14:
+            if ((st = Read(d->alphaBatchStride, buf, bytes)) != kSuccess) return st;
+            if (d->alphaBatchStride < 0) return kInvalidValue;
+            return kSuccess;
         case 26:
             if ((st = Read(i32, buf, bytes)) != kSuccess) return st;
             if (!KnownType(i32)) return kInvalidValue;
@@ -693,8 +705,12 @@ XDIT_BLAS_EXPORT int cublasLtMatmul(void* handle, void* descHandle, const void* 
     int st = Derive(desc, la, lb, lc, ld, p);
     if (st != kSuccess) return st;
     if (!alpha || !beta) return kInvalidValue;
-    float al, be;
-    std::memcpy(&al, alpha, 4);
+    // In the alpha-vector mode alpha points at device memory (one float per row of D and batch), read when it runs.
+    const bool alphaVector = desc->pointerMode == kPointerAlphaVectorBetaHost;
+    float al = 0.f, be;
+    if (!alphaVector) std::memcpy(&al, alpha, 4);
+    else if (desc->scaleType != kR32F || reinterpret_cast<uintptr_t>(alpha) % 4 != 0) return kInvalidValue;
+    const float* alphaVec = alphaVector ? static_cast<const float*>(alpha) : nullptr;
     std::memcpy(&be, beta, 4);
     if (p.m == 0 || p.n == 0) return kSuccess;
 
@@ -726,5 +742,5 @@ XDIT_BLAS_EXPORT int cublasLtMatmul(void* handle, void* descHandle, const void* 
     }
 
     // the descriptors as they are now: a captured matmul keeps the attributes (the bias pointer) it was enqueued with
-    return Enqueue(stream, [=, desc = *desc, la = *la, lb = *lb, lc = *lc, ld = *ld] { Run(p, desc, al, be, a, la, b, lb, c, lc, d, ld); });
+    return Enqueue(stream, [=, desc = *desc, la = *la, lb = *lb, lc = *lc, ld = *ld] { Run(p, desc, al, alphaVec, be, a, la, b, lb, c, lc, d, ld); });
 }

@@ -107,6 +107,22 @@ extern "C" __global__ void gated_residual(void* out, const void* x, int dt, cons
     }
 }
 
+// The operands of a GEMM with the gated residual in its epilogue (CudaOps.LinearGatedResidualInto), one pass over
+// the gate: alpha[b, c] = gate[b, c] in float (cuBLASLt's alpha vector is of the scale type) and, when a bias is
+// given, gb[b, c] = gate[b, c]·bias[c] in dt (the bias is added after alpha, so it is pre-multiplied). The gate's
+// rows are gateStride apart (a chunk of a packed modulation, read in place); alpha and gb are dense [B, D].
+extern "C" __global__ void gate_alpha_bias(void* alpha, void* gb, int dt, const void* gate, int gdt, i64 gateStride,
+    const void* bias, int bdt, i64 B, i64 D)
+{
+    GRID_STRIDE(i, B * D)
+    {
+        i64 b = i / D, c = i % D;
+        float g = ld(gate, gdt, b * gateStride + c);
+        ((float*)alpha)[i] = g;
+        if (gb) st(gb, dt, i, g * ld(bias, bdt, c));
+    }
+}
+
 // in place: y[b, c, s] += bias[c]; y contiguous [B, C, S]
 extern "C" __global__ void add_channel_bias(void* y, int dt, const void* bias, int bdt, i64 B, i64 C, i64 S)
 {

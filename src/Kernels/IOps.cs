@@ -97,6 +97,12 @@ public interface IOps : IDisposable
     /// concatenated input computed as the sum of its parts' GEMMs: Flux's single-block proj_out). x, y, y2
     /// [B, N, D]; gate [B, D] (or [D]) broadcast over tokens.</summary>
     Tensor GatedResidual(Tensor x, Tensor gate, Tensor y, Tensor? y2 = null);
+    /// <summary>x ← x + gate·(y·Wᵀ + b) in place: a block's output projection with its gated residual in the GEMM's
+    /// epilogue, so the projection is never written out and read back. x [B, N, D]; y [B, N, K] of x's dtype;
+    /// w [D, K]; bias [D]; gate per batch as <see cref="GatedResidual"/> takes it
+    /// (<see cref="OpContracts.LinearGatedResidualInto"/>). Equal to GatedResidual(x, gate, Linear(y, w, bias))
+    /// copied into x.</summary>
+    void LinearGatedResidualInto(Tensor x, Tensor y, Tensor w, Tensor? bias, Tensor gate);
 
     // ---- attention ----
     /// <summary>

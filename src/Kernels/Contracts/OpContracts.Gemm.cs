@@ -29,6 +29,23 @@ public static partial class OpContracts
         if (y.DType != x.DType) throw new ArgumentException($"{op}: y is {y.DType}, x is {x.DType}: the product is written in x's dtype");
     }
 
+    /// <summary>LinearGatedResidualInto: x [B, N, D] (written in place), y [B, N, K] of x's dtype, w [D, K],
+    /// bias [D]; gate per batch of x as GatedResidual takes it.</summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
+    public static void LinearGatedResidualInto(Tensor x, Tensor y, Tensor w, Tensor? bias, Tensor gate)
+    {
+        const string op = "LinearGatedResidualInto";
+        Rank(x, 3, "[B, N, D]", op, "x");
+        Rank(y, 3, "[B, N, K]", op, "y");
+        Rank(w, 2, "[D, K]", op, "w");
+        if (y.Dim(0) != x.Dim(0) || y.Dim(1) != x.Dim(1)) throw Mismatch(op, "x and y must share [B, N]", x, "x", y, "y");
+        if (y.Dim(2) != w.Dim(1)) throw Mismatch(op, "y's last axis must equal w's second", y, "y", w, "w");
+        if (x.Dim(2) != w.Dim(0)) throw Mismatch(op, "x's last axis must equal w's first", x, "x", w, "w");
+        Vector(w, "w", bias, w.Dim(0), op, "bias");
+        if (y.DType != x.DType) throw new ArgumentException($"{op}: y is {y.DType}, x is {x.DType}: the product is accumulated in x's dtype");
+        PerBatch(x, gate, op, "gate");
+    }
+
     /// <summary>MatMul: a [..., M, K]; b [..., K, N] or, transposed, [..., N, K]; b's leading axes equal a's, or b is 2-D.</summary>
     [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
     public static void MatMul(Tensor a, Tensor b, bool transposeB)

@@ -29,6 +29,16 @@ public sealed partial class CpuOps
         StridedCopy.Copy(y, r);
     }
 
+    /// <summary>The unfused composition that CudaOps' epilogue must equal: Linear, GatedResidual, copy into x.</summary>
+    public void LinearGatedResidualInto(Tensor x, Tensor y, Tensor w, Tensor? bias, Tensor gate)
+    {
+        OpContracts.LinearGatedResidualInto(x, y, w, bias, gate);
+        RequireHost(x, nameof(x));
+        using var p = Linear(y, w, bias);
+        using var r = GatedResidual(x, gate, p);
+        StridedCopy.Copy(x, r);
+    }
+
     public unsafe Tensor MatMul(Tensor a, Tensor b, bool transposeB = false, float alpha = 1f)
     {
         OpContracts.MatMul(a, b, transposeB);

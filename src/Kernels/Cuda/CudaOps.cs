@@ -71,6 +71,8 @@ public sealed unsafe partial class CudaOps : IOps
     {
         var notes = new List<string>();
         if (GemmFallbacks > 0) notes.Add($"{GemmFallbacks} GEMM(s) had no cuBLASLt algorithm with their epilogue, or at all, and ran another way");
+        if (GatedEpilogueFallbacks > 0)
+            notes.Add($"{GatedEpilogueFallbacks} gated-residual GEMM(s) had no cuBLASLt algorithm with the gate as alpha vector and ran as GEMM + gated residual");
         if (GemmConvolutions > 0)
             notes.Add($"{GemmConvolutions} convolution(s) ran as im2col + GEMM" +
                       (CudaLibraries.Load(CudaLibraries.CudnnSpec).Found ? "" : " (cuDNN is not installed)"));

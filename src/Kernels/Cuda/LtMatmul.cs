@@ -36,7 +36,8 @@ public sealed unsafe class LtMatmul : IDisposable
     };
 
     readonly record struct PlanKey(int Type, int TypeD, bool TransA, bool TransB, long M, long N, long K, long Lda, long Ldb, long Ldd,
-        int Batch, long StrideA, long StrideB, long StrideD, uint Epilogue, int AlignA, int AlignB, int AlignD);
+        int Batch, long StrideA, long StrideB, long StrideD, uint Epilogue, int AlignA, int AlignB, int AlignD,
+        bool AlphaVector = false, long AlphaStride = 0, long BiasStride = 0);
 
     sealed class Plan
     {
@@ -64,24 +65,43 @@ public sealed unsafe class LtMatmul : IDisposable
     public bool TryRun(DType dtype, bool transA, bool transB, long m, long n, long k,
         ulong a, long lda, long strideA, ulong b, long ldb, long strideB, ulong d, long ldd, long strideD, int batch,
         float alpha, uint epilogue, ulong bias, nint stream, DType? dtypeD = null)
+        => TryRunCore(dtype, transA, transB, m, n, k, a, lda, strideA, b, ldb, strideB, d, ldd, strideD, batch,
+            alpha, 0, 0, 0f, epilogue, bias, 0, stream, dtypeD);
+
+    /// <summary>D = diag(alpha_i)·op(A)·op(B) + D [+ bias_i] in place (C = D, beta = 1): alpha a device vector of
+    /// F32, one value per row of D, batch i reading alphaVector + i·alphaStride (pointer mode
+    /// ALPHA_DEVICE_VECTOR_BETA_HOST with ALPHA_VECTOR_BATCH_STRIDE); the bias, when given, of D's dtype and
+    /// batch i at bias + i·biasStride (BIAS_BATCH_STRIDE). A gated residual in the GEMM's epilogue.</summary>
+    /// <returns>false, with nothing queued, when the heuristic has no algorithm for it.</returns>
+    public bool TryRunAccumulateScaled(DType dtype, bool transA, long m, long n, long k,
+        ulong a, long lda, long strideA, ulong b, long ldb, long strideB, ulong d, long ldd, long strideD, int batch,
+        ulong alphaVector, long alphaStride, ulong bias, long biasStride, nint stream)
+        => TryRunCore(dtype, transA, false, m, n, k, a, lda, strideA, b, ldb, strideB, d, ldd, strideD, batch,
+            0f, alphaVector, alphaStride, 1f, bias != 0 ? EpilogueBias : EpilogueDefault, bias, biasStride, stream, null);
+
+    bool TryRunCore(DType dtype, bool transA, bool transB, long m, long n, long k,
+        ulong a, long lda, long strideA, ulong b, long ldb, long strideB, ulong d, long ldd, long strideD, int batch,
+        float alpha, ulong alphaVector, long alphaStride, float beta, uint epilogue, ulong bias, long biasStride, nint stream, DType? dtypeD)
     {
         int type = DataType(dtype), typeD = DataType(dtypeD ?? dtype);
         int size = dtype.SizeOf(), sizeD = (dtypeD ?? dtype).SizeOf();
         var key = new PlanKey(type, typeD, transA, transB, m, n, k, lda, ldb, ldd, batch, strideA, strideB, strideD, epilogue,
-            Alignment(a, strideA * size, batch), Alignment(b, strideB * size, batch), Alignment(d, strideD * sizeD, batch));
+            Alignment(a, strideA * size, batch), Alignment(b, strideB * size, batch), Alignment(d, strideD * sizeD, batch),
+            alphaVector != 0, alphaVector != 0 ? alphaStride : 0, bias != 0 ? biasStride : 0);
         Plan plan;
         lock (_plans)
         {
             if (!_plans.TryGetValue(key, out plan!)) _plans[key] = plan = Build(key);
         }
         if (!plan.Supported) return false;
-        float beta = 0f;
         var algo = plan.Algo;
         lock (plan)   // the bias pointer lives in the shared descriptor: set and use it together
         {
             if (bias != 0)
                 Check.Cublas(CublasLt.cublasLtMatmulDescSetAttribute(plan.Desc, DescBiasPointer, &bias, (nuint)sizeof(ulong)), "cublasLtMatmulDescSetAttribute(BIAS_POINTER)");
-            Check.Cublas(CublasLt.cublasLtMatmul(_handle, plan.Desc, &alpha, a, plan.A, b, plan.B, &beta, d, plan.D, d, plan.D,
+            // in the alpha-vector mode the alpha argument is the device vector itself
+            void* alphaArg = alphaVector != 0 ? (void*)alphaVector : &alpha;
+            Check.Cublas(CublasLt.cublasLtMatmul(_handle, plan.Desc, alphaArg, a, plan.A, b, plan.B, &beta, d, plan.D, d, plan.D,
                 &algo, _workspace, (nuint)_workspaceBytes, stream), "cublasLtMatmul");
         }
         return true;
@@ -98,6 +118,18 @@ public sealed unsafe class LtMatmul : IDisposable
         Check.Cublas(CublasLt.cublasLtMatmulDescSetAttribute(desc, DescTransA, &ta, sizeof(int)), "cublasLtMatmulDescSetAttribute(TRANSA)");
         Check.Cublas(CublasLt.cublasLtMatmulDescSetAttribute(desc, DescTransB, &tb, sizeof(int)), "cublasLtMatmulDescSetAttribute(TRANSB)");
         Check.Cublas(CublasLt.cublasLtMatmulDescSetAttribute(desc, DescEpilogue, &epi, sizeof(uint)), "cublasLtMatmulDescSetAttribute(EPILOGUE)");
+        if (key.AlphaVector)
+        {
+            int mode = PointerModeAlphaDeviceVectorBetaHost;
+            long alphaStride = key.AlphaStride;
+            Check.Cublas(CublasLt.cublasLtMatmulDescSetAttribute(desc, DescPointerMode, &mode, sizeof(int)), "cublasLtMatmulDescSetAttribute(POINTER_MODE)");
+            Check.Cublas(CublasLt.cublasLtMatmulDescSetAttribute(desc, DescAlphaVectorBatchStride, &alphaStride, sizeof(long)), "cublasLtMatmulDescSetAttribute(ALPHA_VECTOR_BATCH_STRIDE)");
+        }
+        if (key.BiasStride != 0)
+        {
+            long biasStride = key.BiasStride;
+            Check.Cublas(CublasLt.cublasLtMatmulDescSetAttribute(desc, DescBiasBatchStride, &biasStride, sizeof(long)), "cublasLtMatmulDescSetAttribute(BIAS_BATCH_STRIDE)");
+        }
 
         long aRows = key.TransA ? key.K : key.M, aCols = key.TransA ? key.M : key.K;
         long bRows = key.TransB ? key.N : key.K, bCols = key.TransB ? key.K : key.N;

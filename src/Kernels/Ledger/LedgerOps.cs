@@ -107,6 +107,15 @@ public sealed class LedgerOps : IOps
         End(m, "linear", B(x) + B(w) + B(bias), B(y), LedgerMath.Gemm(rows, n, k), x.DType);
     }
 
+    /// <summary>One GEMM that reads y, w, the bias, the gate and x (beta = 1) and writes x.</summary>
+    public void LinearGatedResidualInto(Tensor x, Tensor y, Tensor w, Tensor? bias, Tensor gate)
+    {
+        long k = w.Dim(1), n = w.Dim(0), rows = k == 0 ? 0 : y.NumElements / k;
+        var m = Begin();
+        _inner.LinearGatedResidualInto(x, y, w, bias, gate);
+        End(m, "linear_gated_residual", B(x) + B(y) + B(w) + B(bias) + B(gate), B(x), LedgerMath.Gemm(rows, n, k), x.DType);
+    }
+
     public Tensor MatMul(Tensor a, Tensor b, bool transposeB = false, float alpha = 1f)
     {
         long m = a.Dim(-2), k = a.Dim(-1), n = transposeB ? b.Dim(-2) : b.Dim(-1);

@@ -214,4 +214,6 @@ public readonly record struct Linear(Tensor Weight, Tensor? Bias)
     public int InFeatures => Weight.Dim(1);
     public int OutFeatures => Weight.Dim(0);
     public Tensor Apply(IOps ops, Tensor x, Activation act = Activation.None) => ops.Linear(x, Weight, Bias, act);
+    /// <summary>residual ← residual + gate·Apply(x), the projection never written out (a GEMM epilogue).</summary>
+    public void ApplyGatedResidualInto(IOps ops, Tensor residual, Tensor x, Tensor gate) => ops.LinearGatedResidualInto(residual, x, Weight, Bias, gate);
 }

@@ -76,11 +76,9 @@ sealed class FluxDoubleBlock
         Tensor h1, f;
         using (var a = outProj.Apply(ops, HeadProjection.MergeHeads(attn)))
             (h1, f) = ops.ResidualLayerNormModulate(h, m.GateMsa, a, m.ShiftMlp, m.ScaleMlp, AdaLayerNormZero.Eps);
-        using (h1)
-        {
-            using (f)
-            using (var y = ff.Apply(ops, f))
-                return ops.GatedResidual(h1, m.GateMlp, y);
-        }
+        // h1 is this stream's own: the feed-forward's last GEMM adds its gated output into it in place
+        try { using (f) ff.ApplyGatedResidualInto(ops, h1, f, m.GateMlp); }
+        catch { h1.Dispose(); throw; }
+        return h1;
     }
 }

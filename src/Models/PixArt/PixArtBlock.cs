@@ -61,12 +61,11 @@ sealed class PixArtBlock
         Tensor x2, f;
         using (var o = _attn2.Attend(ops, attention, _attn2Name, AttentionKind.Cross, x1, text, options))
             (x2, f) = ops.ResidualLayerNormModulate(x1, null, o, m.ShiftMlp, m.ScaleMlp, _eps);
-        state.ReplaceImage(x2);
 
-        // feed-forward on the modulated norm
-        using (f)
-        using (var y = _ff.Apply(ops, f))
-            state.ReplaceImage(ops.GatedResidual(x2, m.GateMlp, y));
+        // feed-forward on the modulated norm, its gated output added into x2 (this block's own) by the last GEMM
+        try { using (f) _ff.ApplyGatedResidualInto(ops, x2, f, m.GateMlp); }
+        catch { x2.Dispose(); throw; }
+        state.ReplaceImage(x2);
     }
 
     /// <summary>The table [6, D] plus temb6 [B, 6·D] viewed [B, 6, D]: one add.</summary>

@@ -149,12 +149,10 @@ sealed class SD3JointBlock
             }
             else (x1, f) = ops.ResidualLayerNormModulate(x, mx.GateMsa, ax, mx.ShiftMlp, mx.ScaleMlp, AdaLayerNormZero.Eps);
         }
-        using (x1)
-        {
-            using (f)
-            using (var ff = _ff.Apply(ops, f))
-                state.ReplaceImage(ops.GatedResidual(x1, mx.GateMlp, ff));
-        }
+        // x1 is this block's own residual: the feed-forward's last GEMM adds its gated output into it in place
+        try { using (f) _ff.ApplyGatedResidualInto(ops, x1, f, mx.GateMlp); }
+        catch { x1.Dispose(); throw; }
+        state.ReplaceImage(x1);
 
         using (attnTxt)
         {
@@ -167,10 +165,9 @@ sealed class SD3JointBlock
             if (attnTxt is null) throw new InvalidOperationException($"{_name}: the attention returned no rows for the text tokens");
             using var ac = _toAddOut!.Value.Apply(ops, HeadProjection.MergeHeads(attnTxt));
             var (c1, fc) = ops.ResidualLayerNormModulate(c, mc!.GateMsa, ac, mc.ShiftMlp, mc.ScaleMlp, AdaLayerNormZero.Eps);
-            using (c1)
-            using (fc)
-            using (var ff = _ffContext!.Apply(ops, fc))
-                state.ReplaceText(ops.GatedResidual(c1, mc.GateMlp, ff));
+            try { using (fc) _ffContext!.ApplyGatedResidualInto(ops, c1, fc, mc.GateMlp); }
+            catch { c1.Dispose(); throw; }
+            state.ReplaceText(c1);
         }
     }
 

@@ -52,6 +52,35 @@ public class CpuGemmTests
         Close(NaiveLinear(x.ToFloatArray(), w.ToFloatArray(), null, 30, 6, 11, Activation.None), ops.ToHost(y));
     }
 
+    [Theory]
+    [InlineData(1, true, false)]
+    [InlineData(2, true, false)]
+    [InlineData(2, false, false)]
+    [InlineData(2, true, true)]
+    public void LinearGatedResidualIntoIsXPlusGateTimesTheProjection(int B, bool withBias, bool sharedGate)
+    {
+        const int N = 5, K = 11, D = 7;
+        using var ops = new CpuOps();
+        var x = Rand(1, B, N, D);
+        var y = Rand(2, B, N, K);
+        var w = Rand(3, D, K);
+        var b = withBias ? Rand(4, D) : null;
+        var gate = sharedGate ? Rand(5, D) : Rand(5, B, D);
+        var xs = x.ToFloatArray();
+        var p = NaiveLinear(y.ToFloatArray(), w.ToFloatArray(), b?.ToFloatArray(), B * N, D, K, Activation.None);
+        var g = gate.ToFloatArray();
+        var want = new double[xs.Length];
+        for (int i = 0; i < B; i++)
+            for (int t = 0; t < N; t++)
+                for (int d = 0; d < D; d++)
+                {
+                    int e = (i * N + t) * D + d;
+                    want[e] = xs[e] + g[(sharedGate ? 0 : i * D) + d] * p[e];
+                }
+        ops.LinearGatedResidualInto(x, y, w, b, gate);
+        Close(want, ops.ToHost(x));
+    }
+
     static double[] NaiveMatMul(float[] a, float[] b, int batches, int M, int N, int K, bool transB, bool sharedB, float alpha)
     {
         var c = new double[batches * M * N];

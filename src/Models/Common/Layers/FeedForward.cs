@@ -19,4 +19,12 @@ public sealed class FeedForward
         using var h = _proj.Apply(ops, x, Activation.GeluTanh);
         return _out.Apply(ops, h);
     }
+
+    /// <summary>residual ← residual + gate·Apply(x): the second GEMM adds its gated output into the residual in its
+    /// epilogue (<see cref="IOps.LinearGatedResidualInto"/>), so the block's output is not written and read back.</summary>
+    public void ApplyGatedResidualInto(IOps ops, Tensor residual, Tensor x, Tensor gate)
+    {
+        using var h = _proj.Apply(ops, x, Activation.GeluTanh);
+        _out.ApplyGatedResidualInto(ops, residual, h, gate);
+    }
 }

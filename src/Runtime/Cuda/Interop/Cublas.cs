@@ -77,6 +77,9 @@ public static class BlasEnums
     public const int GemmDefault = -1;
     // cublasLtMatmulDescAttributes_t
     public const int DescTransA = 3, DescTransB = 4, DescEpilogue = 7, DescBiasPointer = 8, DescBiasDataType = 26;
+    public const int DescPointerMode = 2, DescBiasBatchStride = 10, DescAlphaVectorBatchStride = 14;
+    // cublasLtPointerMode_t: alpha a device vector (one scale-type value per row of D), beta a host scalar
+    public const int PointerModeHost = 0, PointerModeAlphaDeviceVectorBetaHost = 4;
     // cublasLtEpilogue_t
     public const uint EpilogueDefault = 1, EpilogueRelu = 2, EpilogueBias = 4, EpilogueReluBias = 6, EpilogueGelu = 32, EpilogueGeluBias = 36;
     // cublasLtMatrixLayoutAttribute_t
