@@ -204,6 +204,7 @@ public sealed class PipeFusionLoop : IDenoiseLoop
             {
                 var x = _bands.Extract(_job.Latents, band);
                 schedulers[band.Index].Step(_bands.Extract(noise, band), i, x);
+                RequireFinite(x, i, band);
                 _bands.Insert(x, _job.Latents, band);
             }
             if (_pipe is not null && !_first && i < _steps - 1)
@@ -235,6 +236,7 @@ public sealed class PipeFusionLoop : IDenoiseLoop
             _job.Combine(output, noise, _bands.Spatial(band));
             var x = _bands.Extract(_job.Latents, band);
             schedulers[band.Index].Step(noise, i, x);
+            RequireFinite(x, i, band);
             _bands.Insert(x, _job.Latents, band);
             if (_pipe is not null && !_first && i < _steps - 1)
             {
@@ -242,6 +244,14 @@ public sealed class PipeFusionLoop : IDenoiseLoop
                 _pipe.Send(t, 0, LatentTag);
             }
         }
+
+        /// <summary>The per-step check of the standard loop, on the band the last stage just stepped (one host pass,
+        /// far below a step): a NaN stops the run at the step and patch that made it, before the band goes back to
+        /// stage 0. The other ranks, waiting on this one, end through the world's abort (in-process) or the closed
+        /// link (across processes), so none waits out a timeout.</summary>
+        void RequireFinite(float[] x, int i, PatchBand band)
+            => FiniteCheck.Require(x, $"after denoising step {i + 1} of {_steps}, patch {band.Index + 1} of {_geo.Count}, the latents",
+                "the transformer's output or the guidance produced it (a NaN or infinite weight, or an overflow)");
 
         /// <summary>Receives the previous stage's activations (unless stage 0), runs this stage's blocks, and sends
         /// them on (unless the last stage).</summary>
