@@ -2,8 +2,9 @@ namespace XDit.Engine.Pipelines;
 
 /// <summary>
 /// One pass over host values that stops a run holding NaN or infinity. The pipelines check the inputs they are
-/// given and, once, the final latents and the decoded pixels: a non-finite weight, bias, scaling factor or guidance
-/// scale shows up there, so every op need not check (one read of the latents and image per run, far below a step).
+/// given, the latents after every denoising step (the standard loop, and PipeFusion's last stage per patch), the final
+/// latents and the decoded pixels: a non-finite weight, bias, scaling factor or guidance scale shows up there, so every
+/// op need not check (one read of the latents per step, far below a step).
 /// </summary>
 public static class FiniteCheck
 {
