@@ -20,11 +20,13 @@ done
 has "$feed/XDit.DemoModel.$version.nupkg" contentFiles/any/any/models/demo/transformer/diffusion_pytorch_model.safetensors \
   || fail "XDit.DemoModel has no models/demo/transformer weights"
 
-# SourceLink (in the .NET SDK) maps the pdbs to the commit on the origin remote; a clone without one maps nothing
-if url=$(git -C "$repo" remote get-url origin 2>/dev/null); then
+# SourceLink (in the .NET SDK) maps the pdbs to the commit on the origin remote when it is a hosted one (GitHub,
+# GitLab, Azure Repos, Bitbucket); a clone without an origin, or cloned from a local folder, maps nothing
+url=$(git -C "$repo" remote get-url origin 2>/dev/null || true)
+if [[ "$url" =~ ^(https://|git@|ssh://) ]]; then
   unzip -p "$feed/XDit.Engine.$version.snupkg" lib/net10.0/XDit.Engine.pdb > "$work/engine.pdb"
   grep -aq '{"documents":' "$work/engine.pdb" || fail "XDit.Engine.pdb has no SourceLink map (origin is $url)"
-else echo "package check: warning: no origin remote, so the pdbs carry no SourceLink map" >&2; fi
+else echo "package check: warning: no hosted origin remote (${url:-none}), so the pdbs carry no SourceLink map" >&2; fi
 if [ -f "$repo/LICENSE" ]; then has "$feed/XDit.Engine.$version.nupkg" LICENSE || fail "XDit.Engine has no LICENSE"
 else echo "package check: warning: the repository has no LICENSE, so the packages carry none" >&2; fi
 
