@@ -123,6 +123,23 @@ extern "C" __global__ void gate_alpha_bias(void* alpha, void* gb, int dt, const 
     }
 }
 
+// gate_alpha_bias for up to four gated GEMMs of one block in one launch (CudaOps.PrepareGatedEpilogues): the gates
+// are chunks of one modulation (one dtype, row stride and width), each with its bias or none (a null pointer, its
+// gb rows left unwritten). alpha and gb are dense [n, B, D], group j at j·B·D.
+extern "C" __global__ void gate_alpha_bias_n(void* alpha, void* gb, int dt, int gdt, int bdt, i64 gateStride, i64 B, i64 D, int n,
+    const void* g0, const void* g1, const void* g2, const void* g3, const void* b0, const void* b1, const void* b2, const void* b3)
+{
+    GRID_STRIDE(i, n * B * D)
+    {
+        i64 j = i / (B * D), r = i % (B * D), b = r / D, c = r % D;
+        const void* gate = j == 0 ? g0 : j == 1 ? g1 : j == 2 ? g2 : g3;
+        const void* bias = j == 0 ? b0 : j == 1 ? b1 : j == 2 ? b2 : b3;
+        float g = ld(gate, gdt, b * gateStride + c);
+        ((float*)alpha)[i] = g;
+        if (bias) st(gb, dt, i, g * ld(bias, bdt, c));
+    }
+}
+
 // in place: y[b, c, s] += bias[c]; y contiguous [B, C, S]
 extern "C" __global__ void add_channel_bias(void* y, int dt, const void* bias, int bdt, i64 B, i64 C, i64 S)
 {

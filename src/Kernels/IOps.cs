@@ -101,8 +101,15 @@ public interface IOps : IDisposable
     /// epilogue, so the projection is never written out and read back. x [B, N, D]; y [B, N, K] of x's dtype;
     /// w [D, K]; bias [D]; gate per batch as <see cref="GatedResidual"/> takes it
     /// (<see cref="OpContracts.LinearGatedResidualInto"/>). Equal to GatedResidual(x, gate, Linear(y, w, bias))
-    /// copied into x.</summary>
-    void LinearGatedResidualInto(Tensor x, Tensor y, Tensor w, Tensor? bias, Tensor gate);
+    /// copied into x. With <paramref name="output"/> (x's shape and dtype, contiguous, not overlapping x) the sum is
+    /// written there and x is only read: a residual that a LayerNorm reads next, which must keep x for nothing.</summary>
+    void LinearGatedResidualInto(Tensor x, Tensor y, Tensor w, Tensor? bias, Tensor gate, Tensor? output = null);
+    /// <summary>Announces the (gate, bias) pairs of the <see cref="LinearGatedResidualInto"/> calls that follow (a
+    /// block's gated GEMMs, their gates chunks of one modulation): a backend may compute what their epilogues need
+    /// from the gates (CUDA: alpha in F32 and the bias times the gate) for all of them in one pass, and reuse it for
+    /// a call given the very same gate and bias tensors until the returned scope is disposed. The gates must not be
+    /// written inside the scope. Results are the same with or without it (<see cref="OpContracts.PrepareGatedEpilogues"/>).</summary>
+    IDisposable PrepareGatedEpilogues((Tensor Gate, Tensor? Bias)[] epilogues);
 
     // ---- attention ----
     /// <summary>

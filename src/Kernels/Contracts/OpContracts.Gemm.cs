@@ -30,9 +30,10 @@ public static partial class OpContracts
     }
 
     /// <summary>LinearGatedResidualInto: x [B, N, D] (written in place), y [B, N, K] of x's dtype, w [D, K],
-    /// bias [D]; gate per batch of x as GatedResidual takes it.</summary>
+    /// bias [D]; gate per batch of x as GatedResidual takes it; output (optional) x's shape and dtype, contiguous,
+    /// and not x itself.</summary>
     [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
-    public static void LinearGatedResidualInto(Tensor x, Tensor y, Tensor w, Tensor? bias, Tensor gate)
+    public static void LinearGatedResidualInto(Tensor x, Tensor y, Tensor w, Tensor? bias, Tensor gate, Tensor? output = null)
     {
         const string op = "LinearGatedResidualInto";
         Rank(x, 3, "[B, N, D]", op, "x");
@@ -44,6 +45,26 @@ public static partial class OpContracts
         Vector(w, "w", bias, w.Dim(0), op, "bias");
         if (y.DType != x.DType) throw new ArgumentException($"{op}: y is {y.DType}, x is {x.DType}: the product is accumulated in x's dtype");
         PerBatch(x, gate, op, "gate");
+        if (output is null) return;
+        if (!output.ShapeSpan.SequenceEqual(x.ShapeSpan)) throw Mismatch(op, "output must have x's shape", output, "output", x, "x");
+        if (output.DType != x.DType) throw new ArgumentException($"{op}: output is {output.DType}, x is {x.DType}: the sum is written in x's dtype");
+        if (!output.IsContiguous) throw new ArgumentException($"{op}: output [{string.Join(", ", output.ShapeSpan.ToArray())}] must be contiguous");
+        if (ReferenceEquals(output, x)) throw new ArgumentException($"{op}: output is x itself: leave output out to accumulate in place");
+    }
+
+    /// <summary>PrepareGatedEpilogues: each gate [D] or [B, D] as GatedResidual takes it, its bias (optional) [D].</summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
+    public static void PrepareGatedEpilogues((Tensor Gate, Tensor? Bias)[] epilogues)
+    {
+        const string op = "PrepareGatedEpilogues";
+        ArgumentNullException.ThrowIfNull(epilogues);
+        for (int i = 0; i < epilogues.Length; i++)
+        {
+            var (gate, bias) = epilogues[i];
+            if (gate.Rank is not (1 or 2)) throw new ArgumentException($"{op}: gate {i} must be [D] or [B, D], got [{string.Join(", ", gate.ShapeSpan.ToArray())}]");
+            if (bias is not null && (bias.Rank != 1 || bias.Dim(0) != gate.Dim(-1)))
+                throw new ArgumentException($"{op}: bias {i} must be [{gate.Dim(-1)}] (gate {i}'s width), got [{string.Join(", ", bias.ShapeSpan.ToArray())}]");
+        }
     }
 
     /// <summary>MatMul: a [..., M, K]; b [..., K, N] or, transposed, [..., N, K]; b's leading axes equal a's, or b is 2-D.</summary>

@@ -30,13 +30,27 @@ public sealed partial class CpuOps
     }
 
     /// <summary>The unfused composition that CudaOps' epilogue must equal: Linear, GatedResidual, copy into x.</summary>
-    public void LinearGatedResidualInto(Tensor x, Tensor y, Tensor w, Tensor? bias, Tensor gate)
+    public void LinearGatedResidualInto(Tensor x, Tensor y, Tensor w, Tensor? bias, Tensor gate, Tensor? output = null)
     {
-        OpContracts.LinearGatedResidualInto(x, y, w, bias, gate);
+        OpContracts.LinearGatedResidualInto(x, y, w, bias, gate, output);
         RequireHost(x, nameof(x));
+        if (output is not null) RequireHost(output, nameof(output));
         using var p = Linear(y, w, bias);
         using var r = GatedResidual(x, gate, p);
-        StridedCopy.Copy(x, r);
+        StridedCopy.Copy(output ?? x, r);
+    }
+
+    /// <summary>Nothing to prepare: the CPU's gated GEMM reads the gate as it is.</summary>
+    public IDisposable PrepareGatedEpilogues((Tensor Gate, Tensor? Bias)[] epilogues)
+    {
+        OpContracts.PrepareGatedEpilogues(epilogues);
+        return NoGatedEpilogueScope.Instance;
+    }
+
+    sealed class NoGatedEpilogueScope : IDisposable
+    {
+        public static readonly NoGatedEpilogueScope Instance = new();
+        public void Dispose() { }
     }
 
     public unsafe Tensor MatMul(Tensor a, Tensor b, bool transposeB = false, float alpha = 1f)

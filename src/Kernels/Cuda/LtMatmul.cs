@@ -75,18 +75,21 @@ public sealed unsafe class LtMatmul : IDisposable
     /// <returns>false, with nothing queued, when the heuristic has no algorithm for it.</returns>
     public bool TryRunAccumulateScaled(DType dtype, bool transA, long m, long n, long k,
         ulong a, long lda, long strideA, ulong b, long ldb, long strideB, ulong d, long ldd, long strideD, int batch,
-        ulong alphaVector, long alphaStride, ulong bias, long biasStride, nint stream)
+        ulong alphaVector, long alphaStride, ulong bias, long biasStride, nint stream, ulong c = 0)
         => TryRunCore(dtype, transA, false, m, n, k, a, lda, strideA, b, ldb, strideB, d, ldd, strideD, batch,
-            0f, alphaVector, alphaStride, 1f, bias != 0 ? EpilogueBias : EpilogueDefault, bias, biasStride, stream, null);
+            0f, alphaVector, alphaStride, 1f, bias != 0 ? EpilogueBias : EpilogueDefault, bias, biasStride, stream, null, c);
 
     bool TryRunCore(DType dtype, bool transA, bool transB, long m, long n, long k,
         ulong a, long lda, long strideA, ulong b, long ldb, long strideB, ulong d, long ldd, long strideD, int batch,
-        float alpha, ulong alphaVector, long alphaStride, float beta, uint epilogue, ulong bias, long biasStride, nint stream, DType? dtypeD)
+        float alpha, ulong alphaVector, long alphaStride, float beta, uint epilogue, ulong bias, long biasStride, nint stream, DType? dtypeD,
+        ulong c = 0)
     {
+        // C (read when beta ≠ 0) is D unless the caller gives another matrix of D's layout (an out-of-place accumulate)
+        if (c == 0) c = d;
         int type = DataType(dtype), typeD = DataType(dtypeD ?? dtype);
         int size = dtype.SizeOf(), sizeD = (dtypeD ?? dtype).SizeOf();
         var key = new PlanKey(type, typeD, transA, transB, m, n, k, lda, ldb, ldd, batch, strideA, strideB, strideD, epilogue,
-            Alignment(a, strideA * size, batch), Alignment(b, strideB * size, batch), Alignment(d, strideD * sizeD, batch),
+            Alignment(a, strideA * size, batch), Alignment(b, strideB * size, batch), Math.Min(Alignment(d, strideD * sizeD, batch), Alignment(c, strideD * sizeD, batch)),
             alphaVector != 0, alphaVector != 0 ? alphaStride : 0, bias != 0 ? biasStride : 0);
         Plan plan;
         lock (_plans)
@@ -101,7 +104,7 @@ public sealed unsafe class LtMatmul : IDisposable
                 Check.Cublas(CublasLt.cublasLtMatmulDescSetAttribute(plan.Desc, DescBiasPointer, &bias, (nuint)sizeof(ulong)), "cublasLtMatmulDescSetAttribute(BIAS_POINTER)");
             // in the alpha-vector mode the alpha argument is the device vector itself
             void* alphaArg = alphaVector != 0 ? (void*)alphaVector : &alpha;
-            Check.Cublas(CublasLt.cublasLtMatmul(_handle, plan.Desc, alphaArg, a, plan.A, b, plan.B, &beta, d, plan.D, d, plan.D,
+            Check.Cublas(CublasLt.cublasLtMatmul(_handle, plan.Desc, alphaArg, a, plan.A, b, plan.B, &beta, c, plan.D, d, plan.D,
                 &algo, _workspace, (nuint)_workspaceBytes, stream), "cublasLtMatmul");
         }
         return true;

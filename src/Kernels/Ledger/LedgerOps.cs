@@ -107,13 +107,24 @@ public sealed class LedgerOps : IOps
         End(m, "linear", B(x) + B(w) + B(bias), B(y), LedgerMath.Gemm(rows, n, k), x.DType);
     }
 
-    /// <summary>One GEMM that reads y, w, the bias, the gate and x (beta = 1) and writes x.</summary>
-    public void LinearGatedResidualInto(Tensor x, Tensor y, Tensor w, Tensor? bias, Tensor gate)
+    /// <summary>One GEMM that reads y, w, the bias, the gate and x (beta = 1) and writes x, or output.</summary>
+    public void LinearGatedResidualInto(Tensor x, Tensor y, Tensor w, Tensor? bias, Tensor gate, Tensor? output = null)
     {
         long k = w.Dim(1), n = w.Dim(0), rows = k == 0 ? 0 : y.NumElements / k;
         var m = Begin();
-        _inner.LinearGatedResidualInto(x, y, w, bias, gate);
+        _inner.LinearGatedResidualInto(x, y, w, bias, gate, output);
         End(m, "linear_gated_residual", B(x) + B(y) + B(w) + B(bias) + B(gate), B(x), LedgerMath.Gemm(rows, n, k), x.DType);
+    }
+
+    /// <summary>One pass that reads every gate and bias and writes alpha (F32) and gate·bias per gate.</summary>
+    public IDisposable PrepareGatedEpilogues((Tensor Gate, Tensor? Bias)[] epilogues)
+    {
+        var m = Begin();
+        var scope = _inner.PrepareGatedEpilogues(epilogues);
+        long read = epilogues.Sum(e => B(e.Gate) + B(e.Bias));
+        long written = epilogues.Sum(e => e.Gate.NumElements * (sizeof(float) + (e.Bias is null ? 0 : e.Gate.DType.SizeOf())));
+        End(m, "gate_alpha_bias", read, written);
+        return scope;
     }
 
     public Tensor MatMul(Tensor a, Tensor b, bool transposeB = false, float alpha = 1f)

@@ -100,10 +100,13 @@ sealed class SD3JointBlock
         using var mc = ContextPreOnly ? null : new AdaLnZeroParts(Modulation.View(ada, _xChunks, 6, _dim));
         using var xHat = AdaLayerNormZero.Modulated(ops, x, mx.ShiftMsa, mx.ScaleMsa);
         using var cHat = NormText(ops, c, ada, mc);
+        // every gated GEMM of the block (attention output and feed-forward, per stream) takes its gate from the one
+        // adaLN output: the backend turns them into epilogue constants in one pass
+        using var gated = ops.PrepareGatedEpilogues(GatedEpilogues(mx, mc));
 
         // Joint attention, image first then text: each stream's QKV GEMM writes its rows of one [B, N + T, 3·D]
         // tensor, so attention reads the joined sequence in place and hands back its image and text rows as views.
-        Tensor ax;
+        Tensor attnImg;
         Tensor? attnTxt;
         {
             int b = x.Dim(0), n = x.Dim(1), t = c.Dim(1), hd = _dim / _heads;
@@ -127,28 +130,32 @@ sealed class SD3JointBlock
                 JointQ = q.Slice(1, n, t), JointK = k.Slice(1, n, t), JointV = v.Slice(1, n, t), JointFirst = false,
             });
             attnTxt = r.JointOutput;
-            try { using (r.Output) ax = _toOut.Apply(ops, HeadProjection.MergeHeads(r.Output)); }
-            catch { attnTxt?.Dispose(); throw; }
+            attnImg = r.Output;
         }
 
         Tensor x1, f;
-        using (ax)
+        try
         {
-            if (Dual)
+            using (attnImg)
             {
-                using var xHat2 = AdaLayerNormZero.Modulated(ops, x, mx.ShiftMsa2, mx.ScaleMsa2);
-                using var xa = ops.GatedResidual(x, mx.GateMsa, ax);
-                var (q, k, v, owned) = Heads(ops, _qkv2!.Value, xHat2, _normQ2, _normK2);
-                AttentionResult r;
-                try { r = attention.Run(ops, new AttentionCall { Layer = _attn2Name, Kind = AttentionKind.Self, Q = q, K = k, V = v }); }
-                finally { DisposeAll(owned); }
-                r.JointOutput?.Dispose();
-                using (r.Output)
-                using (var a2 = _toOut2!.Value.Apply(ops, HeadProjection.MergeHeads(r.Output)))
-                    (x1, f) = ops.ResidualLayerNormModulate(xa, mx.GateMsa2, a2, mx.ShiftMlp, mx.ScaleMlp, AdaLayerNormZero.Eps);
+                if (Dual)
+                {
+                    using var ax = _toOut.Apply(ops, HeadProjection.MergeHeads(attnImg));
+                    using var xHat2 = AdaLayerNormZero.Modulated(ops, x, mx.ShiftMsa2, mx.ScaleMsa2);
+                    using var xa = ops.GatedResidual(x, mx.GateMsa, ax);
+                    var (q, k, v, owned) = Heads(ops, _qkv2!.Value, xHat2, _normQ2, _normK2);
+                    AttentionResult r;
+                    try { r = attention.Run(ops, new AttentionCall { Layer = _attn2Name, Kind = AttentionKind.Self, Q = q, K = k, V = v }); }
+                    finally { DisposeAll(owned); }
+                    r.JointOutput?.Dispose();
+                    using (r.Output)
+                    using (var a2 = _toOut2!.Value.Apply(ops, HeadProjection.MergeHeads(r.Output)))
+                        (x1, f) = ops.ResidualLayerNormModulate(xa, mx.GateMsa2, a2, mx.ShiftMlp, mx.ScaleMlp, AdaLayerNormZero.Eps);
+                }
+                else (x1, f) = GatedResidualNorm(ops, x, attnImg, _toOut, mx);
             }
-            else (x1, f) = ops.ResidualLayerNormModulate(x, mx.GateMsa, ax, mx.ShiftMlp, mx.ScaleMlp, AdaLayerNormZero.Eps);
         }
+        catch { attnTxt?.Dispose(); throw; }
         // x1 is this block's own residual: the feed-forward's last GEMM adds its gated output into it in place
         try { using (f) _ff.ApplyGatedResidualInto(ops, x1, f, mx.GateMlp); }
         catch { x1.Dispose(); throw; }
@@ -163,12 +170,39 @@ sealed class SD3JointBlock
                 return;
             }
             if (attnTxt is null) throw new InvalidOperationException($"{_name}: the attention returned no rows for the text tokens");
-            using var ac = _toAddOut!.Value.Apply(ops, HeadProjection.MergeHeads(attnTxt));
-            var (c1, fc) = ops.ResidualLayerNormModulate(c, mc!.GateMsa, ac, mc.ShiftMlp, mc.ScaleMlp, AdaLayerNormZero.Eps);
-            try { using (fc) _ffContext!.ApplyGatedResidualInto(ops, c1, fc, mc.GateMlp); }
+            var (c1, fc) = GatedResidualNorm(ops, c, attnTxt, _toAddOut!.Value, mc!);
+            try { using (fc) _ffContext!.ApplyGatedResidualInto(ops, c1, fc, mc!.GateMlp); }
             catch { c1.Dispose(); throw; }
             state.ReplaceText(c1);
         }
+    }
+
+    /// <summary>The (gate, bias) of each gated GEMM this block runs, in order.</summary>
+    (Tensor Gate, Tensor? Bias)[] GatedEpilogues(AdaLnZeroParts mx, AdaLnZeroParts? mc)
+    {
+        var list = new List<(Tensor, Tensor?)>(4);
+        if (!Dual) list.Add((mx.GateMsa, _toOut.Bias));
+        list.Add((mx.GateMlp, _ff.OutBias));
+        if (mc is not null)
+        {
+            list.Add((mc.GateMsa, _toAddOut!.Value.Bias));
+            list.Add((mc.GateMlp, _ffContext!.OutBias));
+        }
+        return list.ToArray();
+    }
+
+    /// <summary>One stream after attention: x' = x + gate·(attn·Woutᵀ + b) out of place in the GEMM's epilogue (x is
+    /// the block's input, still read by nothing else but kept intact), then the feed-forward's LayerNorm and modulate of
+    /// x'. Returns (x', its normed and modulated copy).</summary>
+    static (Tensor Residual, Tensor Normed) GatedResidualNorm(IOps ops, Tensor x, Tensor attn, Linear toOut, AdaLnZeroParts m)
+    {
+        var x1 = ops.Empty(x.DType, x.Dims);
+        try
+        {
+            ops.LinearGatedResidualInto(x, HeadProjection.MergeHeads(attn), toOut.Weight, toOut.Bias, m.GateMsa, x1);
+            return (x1, ops.LayerNormModulate(x1, m.ShiftMlp, m.ScaleMlp, AdaLayerNormZero.Eps));
+        }
+        catch { x1.Dispose(); throw; }
     }
 
     /// <summary>The text stream's norm1_context: AdaLayerNormZero's first shift/scale, or in the last block

@@ -129,6 +129,49 @@ public class CudaFusedOpsTests
     }
 
     [Theory, MemberData(nameof(DTypes))]
+    public void PreparedGatedEpiloguesEqualTheUnpreparedOnes(DType dt)
+    {
+        const int N = 9, K = 40, d = 72;
+        var gpu = CudaTestDevice.Get(dt);
+        foreach (int b in new[] { 1, 2 })
+        {
+            long launches = -1;
+            int fallbacks = gpu.GatedEpilogueFallbacks;
+            // a block's two gated GEMMs, gates chunks 2 and 5 of one [B, 6·D] modulation, one with a bias and one
+            // without: the second accumulates into the first's out-of-place output
+            Compare(dt,
+                (o, t) =>
+                {
+                    // the very gate tensors the scope was given: the prepared constants are found by reference
+                    Tensor g1 = Chunk(t[4], 2, d), g2 = Chunk(t[4], 5, d);
+                    long before = gpu.Launches.Total;
+                    var x1 = o.Empty(t[0].DType, b, N, d);
+                    using (o.PrepareGatedEpilogues([(g1, t[3]), (g2, null)]))
+                    {
+                        o.LinearGatedResidualInto(t[0], t[1], t[2], t[3], g1, x1);
+                        o.LinearGatedResidualInto(x1, t[1], t[2], null, g2);
+                    }
+                    launches = gpu.Launches.Total - before;
+                    return [x1];
+                },
+                (o, t) =>
+                {
+                    using var p = o.Linear(t[1], t[2], t[3]);
+                    using var x1 = o.GatedResidual(t[0], o.Contiguous(Chunk(t[4], 2, d)), p);
+                    using var p2 = o.Linear(t[1], t[2]);
+                    return [o.GatedResidual(x1, o.Contiguous(Chunk(t[4], 5, d)), p2)];
+                },
+                (61, 1, [b, N, d]), (62, 1, [b, N, K]), (63, 0.2f, [d, K]), (64, 0.5f, [d]), (65, 0.5f, [b, 6 * d]));
+            if (XDit.Tests.Cuda.Emulation.EmulatedCuda.Active)
+            {
+                Assert.Equal(fallbacks, gpu.GatedEpilogueFallbacks);
+                // one gate_alpha_bias_n and two matmuls
+                Assert.Equal(3, launches);
+            }
+        }
+    }
+
+    [Theory, MemberData(nameof(DTypes))]
     public void LinearGatedResidualIntoEqualsLinearThenGatedResidual(DType dt)
     {
         const int N = 9, K = 40;
@@ -157,6 +200,22 @@ public class CudaFusedOpsTests
                         (o, t) => { var x = o.Contiguous(t[0]); o.LinearGatedResidualInto(x, t[1], t[2], withBias ? t[3] : null, t[4]); return [x]; },
                         (o, t) => { using var p = o.Linear(t[1], t[2], withBias ? t[3] : null); return [o.GatedResidual(t[0], t[4], p)]; },
                         (46, 1, [b, N, d]), (47, 1, [b, N, K]), (48, 0.2f, [d, K]), (49, 0.5f, [d]), (50, 0.5f, [d]));
+                    // out of place (C = x, D = output): the sum lands in output and x is left as it was
+                    Compare(dt,
+                        (o, t) =>
+                        {
+                            var x = o.Contiguous(t[0]);
+                            var output = o.Empty(x.DType, b, N, d);
+                            // y: the first N rows of a [B, N + 3, K] tensor, as attention hands back a stream's rows
+                            o.LinearGatedResidualInto(x, t[1].Slice(1, 0, N), t[2], withBias ? t[3] : null, Chunk(t[4], 1, d), output);
+                            return [output, x];
+                        },
+                        (o, t) =>
+                        {
+                            using var p = o.Linear(o.Contiguous(t[1].Slice(1, 0, N)), t[2], withBias ? t[3] : null);
+                            return [o.GatedResidual(t[0], o.Contiguous(Chunk(t[4], 1, d)), p), o.Contiguous(t[0])];
+                        },
+                        (51, 1, [b, N, d]), (52, 1, [b, N + 3, K]), (53, 0.2f, [d, K]), (54, 0.5f, [d]), (55, 0.5f, [b, 6 * d]));
                     // the emulated cuBLASLt runs the gate as alpha vector; only a per-batch gate (or bias) whose
                     // batches are not 16-byte aligned (77 features) falls back to GEMM + gated residual
                     bool misaligned = b > 1 && d % 8 != 0;

@@ -53,11 +53,14 @@ public class CpuGemmTests
     }
 
     [Theory]
-    [InlineData(1, true, false)]
-    [InlineData(2, true, false)]
-    [InlineData(2, false, false)]
-    [InlineData(2, true, true)]
-    public void LinearGatedResidualIntoIsXPlusGateTimesTheProjection(int B, bool withBias, bool sharedGate)
+    [InlineData(1, true, false, false)]
+    [InlineData(2, true, false, false)]
+    [InlineData(2, false, false, false)]
+    [InlineData(2, true, true, false)]
+    [InlineData(1, true, false, true)]
+    [InlineData(2, false, false, true)]
+    [InlineData(2, true, false, true)]
+    public void LinearGatedResidualIntoIsXPlusGateTimesTheProjection(int B, bool withBias, bool sharedGate, bool outOfPlace)
     {
         const int N = 5, K = 11, D = 7;
         using var ops = new CpuOps();
@@ -77,8 +80,11 @@ public class CpuGemmTests
                     int e = (i * N + t) * D + d;
                     want[e] = xs[e] + g[(sharedGate ? 0 : i * D) + d] * p[e];
                 }
-        ops.LinearGatedResidualInto(x, y, w, b, gate);
-        Close(want, ops.ToHost(x));
+        using var output = outOfPlace ? ops.Empty(x.DType, B, N, D) : null;
+        ops.LinearGatedResidualInto(x, y, w, b, gate, output);
+        Close(want, ops.ToHost(output ?? x));
+        // out of place, x is only read
+        if (outOfPlace) Assert.Equal(xs, ops.ToHost(x));
     }
 
     static double[] NaiveMatMul(float[] a, float[] b, int batches, int M, int N, int K, bool transB, bool sharedB, float alpha)

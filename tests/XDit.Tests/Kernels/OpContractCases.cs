@@ -52,6 +52,7 @@ public static class OpContractCases
         ["LinearGatedResidualInto: x of rank 2"] = b => { b.Ops.LinearGatedResidualInto(b.T(2, 4), b.T(2, 3), b.T(4, 3), null, b.T(4)); return null; },
         ["LinearGatedResidualInto: y of other tokens"] = b => { b.Ops.LinearGatedResidualInto(b.T(2, 5, 4), b.T(2, 6, 3), b.T(4, 3), null, b.T(2, 4)); return null; },
         ["LinearGatedResidualInto: x's width differs from w's N"] = b => { b.Ops.LinearGatedResidualInto(b.T(2, 5, 6), b.T(2, 5, 3), b.T(4, 3), null, b.T(2, 6)); return null; },
+        ["LinearGatedResidualInto: output of another shape"] = b => { b.Ops.LinearGatedResidualInto(b.T(2, 5, 4), b.T(2, 5, 3), b.T(4, 3), null, b.T(2, 4), b.T(2, 5, 3)); return null; },
         ["LinearGatedResidualInto: gate of another width"] = b => { b.Ops.LinearGatedResidualInto(b.T(2, 5, 4), b.T(2, 5, 3), b.T(4, 3), b.T(4), b.T(2, 5)); return null; },
         ["MatMul: a of rank 1"] = b => b.Ops.MatMul(b.T(3), b.T(3, 4)),
         ["MatMul: inner dims differ"] = b => b.Ops.MatMul(b.T(2, 3), b.T(4, 5)),

@@ -14,6 +14,9 @@ public sealed class FeedForward
     public static FeedForward Load(WeightScope w, int dim, int hidden)
         => new(w.Linear("net.0.proj", dim, hidden), w.Linear("net.2", hidden, dim));
 
+    /// <summary>The second GEMM's bias: what a gated epilogue multiplies by the gate (<see cref="IOps.PrepareGatedEpilogues"/>).</summary>
+    public Tensor? OutBias => _out.Bias;
+
     public Tensor Apply(IOps ops, Tensor x)
     {
         using var h = _proj.Apply(ops, x, Activation.GeluTanh);
