@@ -10,6 +10,8 @@ repo="$(cd "$(dirname "$0")/.." && pwd)"
 work="$(mktemp -d)"; trap 'rm -rf "$work"' EXIT
 fail() { echo "publish check: $*" >&2; exit 1; }
 cp "$bin" "$work/xdit"
+# A user's home exists: the single file unpacks its native libraries (the plots' SkiaSharp) under ~/.net on first run.
+mkdir -p "$work/home"
 args=(generate -p "a red circle on a blue background" --steps 20 --seed 42 -q -o "$work/single.png")
 run=(env -i PATH=/usr/bin:/bin HOME="$work/home" XDG_CACHE_HOME="$work/cache" "$work/xdit" "${args[@]}")
 dotnet_root="$(dirname "$(readlink -f "$(command -v dotnet)")")"
