@@ -61,6 +61,10 @@ sealed class FluxDoubleBlock
         using var xHat = AdaLayerNormZero.Modulated(ops, x, mx.ShiftMsa, mx.ScaleMsa);
         using var cHat = AdaLayerNormZero.Modulated(ops, c, mc.ShiftMsa, mc.ScaleMsa);
 
+        // the four gated GEMMs (attention output and feed-forward, per stream) take their gates from the one adaLN
+        // output: the backend turns them into epilogue constants in one pass
+        using var gated = ops.PrepareGatedEpilogues([(mx.GateMsa, _toOut.Bias), (mx.GateMlp, _ff.OutBias), (mc.GateMsa, _toAddOut.Bias), (mc.GateMlp, _ffContext.OutBias)]);
+
         var r = FluxAttention.RunPacked(ops, attention, state, _name, _heads, xHat, _qkv, _normQ, _normK, cHat, _addQkv, _normAddQ, _normAddK);
         using var attnTxt = r.JointOutput!;   // disposed last: it may own the storage Output views
         using var attnImg = r.Output;
@@ -69,16 +73,18 @@ sealed class FluxDoubleBlock
         state.ReplaceText(Stream(ops, c, attnTxt, _toAddOut, _ffContext, mc));
     }
 
-    /// <summary>h + gate_msa·out(attn), then + gate_mlp·FF(LN(·)·(1+scale_mlp)+shift_mlp); the first residual and
-    /// the norm in one op.</summary>
+    /// <summary>h1 = h + gate_msa·out(attn) out of place in the output GEMM's epilogue (h, the block's input, stays
+    /// intact), then h1 + gate_mlp·FF(LN(h1)·(1+scale_mlp)+shift_mlp), the last GEMM adding into h1 in place.</summary>
     static Tensor Stream(IOps ops, Tensor h, Tensor attn, Linear outProj, FeedForward ff, AdaLnZeroParts m)
     {
-        Tensor h1, f;
-        using (var a = outProj.Apply(ops, HeadProjection.MergeHeads(attn)))
-            (h1, f) = ops.ResidualLayerNormModulate(h, m.GateMsa, a, m.ShiftMlp, m.ScaleMlp, AdaLayerNormZero.Eps);
-        // h1 is this stream's own: the feed-forward's last GEMM adds its gated output into it in place
-        try { using (f) ff.ApplyGatedResidualInto(ops, h1, f, m.GateMlp); }
+        var h1 = ops.Empty(h.DType, h.Dims);
+        try
+        {
+            ops.LinearGatedResidualInto(h, HeadProjection.MergeHeads(attn), outProj.Weight, outProj.Bias, m.GateMsa, h1);
+            using var f = ops.LayerNormModulate(h1, m.ShiftMlp, m.ScaleMlp, AdaLayerNormZero.Eps);
+            ff.ApplyGatedResidualInto(ops, h1, f, m.GateMlp);
+            return h1;
+        }
         catch { h1.Dispose(); throw; }
-        return h1;
     }
 }
