@@ -15,25 +15,6 @@ namespace XDit.Tests.Caches;
 /// </summary>
 public class AdaptiveCacheTests
 {
-    static FixtureInputs Scaled(FixtureInputs f, float hiddenScale, float timeScale)
-    {
-        var tensors = new Dictionary<string, (float[] Data, int[] Shape)>(f.Tensors);
-        var (data, shape) = tensors["hidden_states"];
-        tensors["hidden_states"] = (data.Select(v => v * hiddenScale).ToArray(), shape);
-        return new FixtureInputs { Name = f.Name, Tensors = tensors, Timestep = f.Timestep.Select(v => v * timeScale).ToArray(), Guidance = f.Guidance };
-    }
-
-    static float[] Run(CpuOps ops, DiffusionTransformer model, IDenoiseExecutor executor, FixtureInputs inputs, int step)
-    {
-        var owned = new List<Tensor>();
-        try
-        {
-            using var output = executor.Predict(ops, model, inputs.Upload(ops, owned), step);
-            return ops.ToHost(output);
-        }
-        finally { foreach (var t in owned) t.Dispose(); }
-    }
-
     [Theory]
     [InlineData("pixart_alpha")]
     [InlineData("flux")]
@@ -47,8 +28,8 @@ public class AdaptiveCacheTests
         using var cache = new AdaptiveCacheExecutor(1, steps);
         for (int t = 0; t < steps; t++)
         {
-            var inputs = Scaled(f, 1f - 0.2f * t, 1f - 0.1f * t);
-            Assert.Equal(Run(ops, model, SingleRankExecutor.Instance, inputs, t), Run(ops, model, cache, inputs, t));
+            var inputs = f.Scaled(1f - 0.2f * t, 1f - 0.1f * t);
+            Assert.Equal(inputs.Predict(ops, model, SingleRankExecutor.Instance, t), inputs.Predict(ops, model, cache, t));
         }
         Assert.Equal(steps * model.NumBlocks, cache.Stats.BlocksComputed);
         Assert.All(cache.Plans, p => Assert.All(p, Assert.True));
@@ -60,7 +41,7 @@ public class AdaptiveCacheTests
     public void RepeatedInputsReuseTheBlocksAndGiveThePlainOutput(string fixture)
     {
         var f = FixtureInputs.Load(fixture);
-        var b = Scaled(f, -1.3f, 0.4f);
+        var b = f.Scaled(-1.3f, 0.4f);
         FixtureInputs[] sequence = [f, f, b, b, b];
         using var ops = new CpuOps();
         using var model = f.LoadModel(ops);
@@ -71,8 +52,8 @@ public class AdaptiveCacheTests
         using var cache = new AdaptiveCacheExecutor(budget, sequence.Length, seed);
         for (int t = 0; t < sequence.Length; t++)
         {
-            var plain = Run(ops, model, SingleRankExecutor.Instance, sequence[t], t);
-            var got = Run(ops, model, cache, sequence[t], t);
+            var plain = sequence[t].Predict(ops, model, SingleRankExecutor.Instance, t);
+            var got = sequence[t].Predict(ops, model, cache, t);
             double err = Numerics.RelativeError(got, plain);
             Assert.True(err < 1e-5, $"{fixture} step {t}: relative error {err:E2} against the plain forward");
         }

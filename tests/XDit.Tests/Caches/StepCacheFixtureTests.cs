@@ -16,32 +16,7 @@ namespace XDit.Tests.Caches;
 public class StepCacheFixtureTests
 {
     /// <summary>Step t of a smooth trajectory: hidden states scaled by 1 − 0.2·t, timesteps by 1 − 0.1·t.</summary>
-    static FixtureInputs Trajectory(FixtureInputs f, int t) => Variant(f, 1f - 0.2f * t, 1f - 0.1f * t);
-
-    static FixtureInputs Variant(FixtureInputs f, float hiddenScale, float timeScale)
-    {
-        var tensors = new Dictionary<string, (float[] Data, int[] Shape)>(f.Tensors);
-        var (data, shape) = tensors["hidden_states"];
-        tensors["hidden_states"] = (data.Select(v => v * hiddenScale).ToArray(), shape);
-        return new FixtureInputs
-        {
-            Name = f.Name,
-            Tensors = tensors,
-            Timestep = f.Timestep.Select(v => v * timeScale).ToArray(),
-            Guidance = f.Guidance,
-        };
-    }
-
-    static float[] Run(CpuOps ops, DiffusionTransformer model, IDenoiseExecutor executor, FixtureInputs inputs, int step)
-    {
-        var owned = new List<Tensor>();
-        try
-        {
-            using var output = executor.Predict(ops, model, inputs.Upload(ops, owned), step);
-            return ops.ToHost(output);
-        }
-        finally { foreach (var t in owned) t.Dispose(); }
-    }
+    static FixtureInputs Trajectory(FixtureInputs f, int t) => f.Scaled(1f - 0.2f * t, 1f - 0.1f * t);
 
     [Theory]
     [InlineData("pixart_alpha")]
@@ -58,9 +33,9 @@ public class StepCacheFixtureTests
         for (int t = 0; t < steps; t++)
         {
             var inputs = Trajectory(f, t);
-            var plain = Run(ops, model, SingleRankExecutor.Instance, inputs, t);
-            Assert.Equal(plain, Run(ops, model, fb, inputs, t));
-            Assert.Equal(plain, Run(ops, model, tea, inputs, t));
+            var plain = inputs.Predict(ops, model, SingleRankExecutor.Instance, t);
+            Assert.Equal(plain, inputs.Predict(ops, model, fb, t));
+            Assert.Equal(plain, inputs.Predict(ops, model, tea, t));
         }
         Assert.Equal(steps, fb.Stats.Computed);
         Assert.Equal(0, fb.Stats.Skipped);
@@ -79,7 +54,7 @@ public class StepCacheFixtureTests
     {
         var f = FixtureInputs.Load(fixture);
         var a = f;
-        var b = Variant(f, -1.3f, 0.4f);
+        var b = f.Scaled(-1.3f, 0.4f);
         FixtureInputs[] sequence = [a, a, b, b, b];
         using var ops = new CpuOps();
         using var model = f.LoadModel(ops);
@@ -88,10 +63,10 @@ public class StepCacheFixtureTests
         using var tea = new TeaCacheExecutor(0.3, sequence.Length);
         for (int t = 0; t < sequence.Length; t++)
         {
-            var plain = Run(ops, model, SingleRankExecutor.Instance, sequence[t], t);
+            var plain = sequence[t].Predict(ops, model, SingleRankExecutor.Instance, t);
             foreach (var (name, executor) in new (string, IDenoiseExecutor)[] { ("fbcache", fb), ("teacache", tea) })
             {
-                var got = Run(ops, model, executor, sequence[t], t);
+                var got = sequence[t].Predict(ops, model, executor, t);
                 double err = Numerics.RelativeError(got, plain);
                 Assert.True(err < 1e-5, $"{fixture} {name} step {t}: relative error {err:E2} against the plain forward");
             }
@@ -112,8 +87,8 @@ public class StepCacheFixtureTests
         using var tea = new TeaCacheExecutor(1e-4, 4);
         for (int t = 0; t < 4; t++)
         {
-            Run(ops, model, fb, Trajectory(f, t), t);
-            Run(ops, model, tea, Trajectory(f, t), t);
+            Trajectory(f, t).Predict(ops, model, fb, t);
+            Trajectory(f, t).Predict(ops, model, tea, t);
         }
         Assert.Equal(0, fb.Stats.Skipped);
         Assert.Equal(0, tea.Stats.Skipped);
@@ -130,7 +105,7 @@ public class StepCacheFixtureTests
         using var ops = new CpuOps();
         using var model = f.LoadModel(ops);
         using var tea = new TeaCacheExecutor(0.1, 2);
-        var e = Assert.Throws<ArgumentOutOfRangeException>(() => Run(ops, model, tea, f, 2));
+        var e = Assert.Throws<ArgumentOutOfRangeException>(() => f.Predict(ops, model, tea, 2));
         Assert.Contains("2 steps", e.Message);
     }
 

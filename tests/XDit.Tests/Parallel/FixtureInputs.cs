@@ -1,3 +1,4 @@
+using XDit.Engine.Execution;
 using XDit.Engine.Verify;
 using XDit.Kernels;
 using XDit.Models;
@@ -58,6 +59,28 @@ sealed class FixtureInputs
         "flux" => FluxTransformer.Load(TestPaths.Fixture(Name), ops),
         _ => throw new ArgumentException($"no transformer loader for fixture {Name}"),
     };
+
+    /// <summary>These inputs with the hidden states scaled by <paramref name="hiddenScale"/> and the timesteps by
+    /// <paramref name="timeScale"/>: a step of a synthetic trajectory for the step caches.</summary>
+    public FixtureInputs Scaled(float hiddenScale, float timeScale)
+    {
+        var tensors = new Dictionary<string, (float[] Data, int[] Shape)>(Tensors);
+        var (data, shape) = tensors["hidden_states"];
+        tensors["hidden_states"] = (data.Select(v => v * hiddenScale).ToArray(), shape);
+        return new FixtureInputs { Name = Name, Tensors = tensors, Timestep = Timestep.Select(v => v * timeScale).ToArray(), Guidance = Guidance };
+    }
+
+    /// <summary>One forward of <paramref name="executor"/> at <paramref name="step"/> on these inputs, as host values.</summary>
+    public float[] Predict(IOps ops, DiffusionTransformer model, IDenoiseExecutor executor, int step)
+    {
+        var owned = new List<Tensor>();
+        try
+        {
+            using var output = executor.Predict(ops, model, Upload(ops, owned), step);
+            return ops.ToHost(output);
+        }
+        finally { foreach (var t in owned) t.Dispose(); }
+    }
 
     /// <summary>The inputs uploaded to <paramref name="ops"/>; the tensors go into <paramref name="owned"/>.</summary>
     public DitInputs Upload(IOps ops, List<Tensor> owned)
