@@ -82,8 +82,7 @@ public sealed class DDIMScheduler : IScheduler
         long[] ts = NoiseSchedules.DiscreteTimesteps(_o.TimestepSpacing, _o.NumTrainTimesteps, numInferenceSteps, _o.StepsOffset, _o.Source);
         _ts = ts;
         _timesteps = ts.Select(t => (float)t).ToArray();
-        _sigmas = new float[ts.Length + 1];
-        for (int k = 0; k < ts.Length; k++) _sigmas[k] = MathF.Sqrt((1f - _alphasCumprod[ts[k]]) / _alphasCumprod[ts[k]]);
+        _sigmas = NoiseSchedules.SigmasAt(ts, _alphasCumprod);
     }
 
     public void Reset() { }

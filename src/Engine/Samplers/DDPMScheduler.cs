@@ -26,9 +26,9 @@ public sealed record DDPMOptions
         return new DDPMOptions
         {
             Source = c.Path,
-            NumTrainTimesteps = c.GetInt("num_train_timesteps", 1000),
-            BetaStart = c.GetDouble("beta_start", 0.0001),
-            BetaEnd = c.GetDouble("beta_end", 0.02),
+            NumTrainTimesteps = c.GetInt("num_train_timesteps", 1000, 1, ConfigBounds.TrainTimesteps),
+            BetaStart = c.GetPositiveDouble("beta_start", 0.0001),
+            BetaEnd = c.GetPositiveDouble("beta_end", 0.02),
             BetaSchedule = c.GetString("beta_schedule", "linear")!,
             TrainedBetas = c.Has("trained_betas") ? c.GetDoubleArray("trained_betas") : null,
             VarianceType = c.GetString("variance_type", "fixed_small")!,
@@ -36,7 +36,7 @@ public sealed record DDPMOptions
             ClipSampleRange = c.GetDouble("clip_sample_range", 1.0),
             PredictionType = c.GetString("prediction_type", "epsilon")!,
             TimestepSpacing = c.GetString("timestep_spacing", "leading")!,
-            StepsOffset = c.GetInt("steps_offset", 0),
+            StepsOffset = c.GetInt("steps_offset", 0, 0, ConfigBounds.TrainTimesteps),
         };
     }
 }
@@ -87,8 +87,7 @@ public sealed class DDPMScheduler : IStochasticScheduler
         long[] ts = NoiseSchedules.DiscreteTimesteps(_o.TimestepSpacing, _o.NumTrainTimesteps, numInferenceSteps, _o.StepsOffset, _o.Source);
         _ts = ts;
         _timesteps = ts.Select(t => (float)t).ToArray();
-        _sigmas = new float[ts.Length + 1];
-        for (int k = 0; k < ts.Length; k++) _sigmas[k] = MathF.Sqrt((1f - _alphasCumprod[ts[k]]) / _alphasCumprod[ts[k]]);
+        _sigmas = NoiseSchedules.SigmasAt(ts, _alphasCumprod);
     }
 
     public void Reset() { }

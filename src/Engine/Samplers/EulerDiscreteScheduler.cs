@@ -35,14 +35,14 @@ public sealed record EulerDiscreteOptions
         return new EulerDiscreteOptions
         {
             Source = c.Path,
-            NumTrainTimesteps = c.GetInt("num_train_timesteps", 1000),
-            BetaStart = c.GetDouble("beta_start", 0.0001),
-            BetaEnd = c.GetDouble("beta_end", 0.02),
+            NumTrainTimesteps = c.GetInt("num_train_timesteps", 1000, 1, ConfigBounds.TrainTimesteps),
+            BetaStart = c.GetPositiveDouble("beta_start", 0.0001),
+            BetaEnd = c.GetPositiveDouble("beta_end", 0.02),
             BetaSchedule = c.GetString("beta_schedule", "linear")!,
             TrainedBetas = c.Has("trained_betas") ? c.GetDoubleArray("trained_betas") : null,
             PredictionType = c.GetString("prediction_type", "epsilon")!,
             TimestepSpacing = c.GetString("timestep_spacing", "linspace")!,
-            StepsOffset = c.GetInt("steps_offset", 0),
+            StepsOffset = c.GetInt("steps_offset", 0, 0, ConfigBounds.TrainTimesteps),
             FinalSigmasType = c.GetString("final_sigmas_type", "zero")!,
         };
     }

@@ -144,4 +144,13 @@ public static class NoiseSchedules
             if (t < 0 || t >= T) throw new ArgumentOutOfRangeException("numInferenceSteps", $"{source}: timestep {t} outside [0, {T}) (steps_offset {stepsOffset}, spacing {spacing})");
         return ts;
     }
+
+    /// <summary>√((1 − ᾱ)/ᾱ) at each timestep, then 0: the σ list DDPM and DDIM give for inspection (they have none of
+    /// their own).</summary>
+    public static float[] SigmasAt(long[] timesteps, float[] alphasCumprod)
+    {
+        var sigmas = new float[timesteps.Length + 1];
+        for (int k = 0; k < timesteps.Length; k++) sigmas[k] = MathF.Sqrt((1f - alphasCumprod[timesteps[k]]) / alphasCumprod[timesteps[k]]);
+        return sigmas;
+    }
 }

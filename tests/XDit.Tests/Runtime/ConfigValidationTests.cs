@@ -26,6 +26,8 @@ public class ConfigValidationTests
         ["dpm"] = ("\"_class_name\":\"DPMSolverMultistepScheduler\"", c => SchedulerFactory.FromConfig(c)),
         ["ddim"] = ("\"_class_name\":\"DDIMScheduler\"", c => SchedulerFactory.FromConfig(c)),
         ["flow"] = ("\"_class_name\":\"FlowMatchEulerDiscreteScheduler\"", c => SchedulerFactory.FromConfig(c)),
+        ["ddpm"] = ("\"_class_name\":\"DDPMScheduler\"", c => SchedulerFactory.FromConfig(c)),
+        ["euler"] = ("\"_class_name\":\"EulerDiscreteScheduler\"", c => SchedulerFactory.FromConfig(c)),
     };
 
     /// <summary>The kind's smallest valid config with <paramref name="extra"/> keys added (a later key wins).</summary>
@@ -58,6 +60,11 @@ public class ConfigValidationTests
     [InlineData("ddim", "\"num_train_timesteps\":-1000", "num_train_timesteps")]
     [InlineData("flow", "\"num_train_timesteps\":0", "num_train_timesteps")]
     [InlineData("flow", "\"shift\":0", "shift")]
+    [InlineData("ddpm", "\"num_train_timesteps\":0", "num_train_timesteps")]
+    [InlineData("ddpm", "\"beta_start\":-0.0001", "beta_start")]
+    [InlineData("ddpm", "\"steps_offset\":-1", "steps_offset")]
+    [InlineData("euler", "\"num_train_timesteps\":-1000", "num_train_timesteps")]
+    [InlineData("euler", "\"beta_end\":0", "beta_end")]
     public void ABadNumberNamesTheFileAndKey(string kind, string extra, string key)
     {
         var e = Assert.Throws<FormatException>(() => Read(kind, extra));
@@ -75,6 +82,8 @@ public class ConfigValidationTests
     [InlineData("dpm")]
     [InlineData("ddim")]
     [InlineData("flow")]
+    [InlineData("ddpm")]
+    [InlineData("euler")]
     public void TheDefaultsPass(string kind) => Read(kind, "");
 
     [Fact]
