@@ -107,8 +107,8 @@ public sealed class LedgerOps : IOps
         End(m, "linear", B(x) + B(w) + B(bias), B(y), LedgerMath.Gemm(rows, n, k), x.DType);
     }
 
-    /// <summary>One GEMM that reads y, w, the bias, the gate and x (beta = 1) and writes x, or output.</summary>
-    public void LinearGatedResidualInto(Tensor x, Tensor y, Tensor w, Tensor? bias, Tensor gate, Tensor? output = null)
+    /// <summary>One GEMM that reads y, w, the bias, the gate (if any) and x (beta = 1) and writes x, or output.</summary>
+    public void LinearGatedResidualInto(Tensor x, Tensor y, Tensor w, Tensor? bias, Tensor? gate, Tensor? output = null)
     {
         long k = w.Dim(1), n = w.Dim(0), rows = k == 0 ? 0 : y.NumElements / k;
         var m = Begin();

@@ -89,10 +89,15 @@ public sealed class AttentionProjections
         return _out.Apply(ops, t.Reshape(t.Dim(0), t.Dim(1), t.Dim(2) * t.Dim(3)));
     }
 
-    /// <summary>Projects, runs <paramref name="attention"/> on <paramref name="layer"/> and applies to_out →
-    /// [B, Nq, D].</summary>
-    public Tensor Attend(IOps ops, IAttention attention, string layer, AttentionKind kind, Tensor queries, Tensor context,
-        AttentionOptions? options = null)
+    /// <summary>to_out.0's bias: what a gated epilogue multiplies by its gate (<see cref="IOps.PrepareGatedEpilogues"/>).</summary>
+    public Tensor? OutBias => _out.Bias;
+
+    /// <summary>Projects, runs <paramref name="attention"/> on <paramref name="layer"/> and adds to_out of the result,
+    /// times <paramref name="gate"/> (null: 1), to <paramref name="residual"/> [B, Nq, D] in to_out's GEMM epilogue
+    /// (<see cref="IOps.LinearGatedResidualInto"/>): in place, or into <paramref name="output"/> leaving the residual
+    /// intact. The projected attention output is never written out on its own.</summary>
+    public void AttendResidualInto(IOps ops, IAttention attention, string layer, AttentionKind kind, Tensor queries, Tensor context,
+        Tensor residual, Tensor? gate, Tensor? output = null, AttentionOptions? options = null)
     {
         var (q, k, v) = Project(ops, queries, context);
         AttentionResult result;
@@ -100,6 +105,8 @@ public sealed class AttentionProjections
         finally { q.Dispose(); k.Dispose(); v.Dispose(); }
         result.JointOutput?.Dispose();
         using var o = result.Output;
-        return OutProject(ops, o);
+        using var merged = o.IsContiguous ? null : ops.Contiguous(o);
+        var t = merged ?? o;
+        ops.LinearGatedResidualInto(residual, t.Reshape(t.Dim(0), t.Dim(1), t.Dim(2) * t.Dim(3)), _out.Weight, _out.Bias, gate, output);
     }
 }
