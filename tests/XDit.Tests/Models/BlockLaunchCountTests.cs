@@ -67,8 +67,9 @@ public class BlockLaunchCountTests
             using var state = model.Embed(cpu, inputs);
             var perBlock = CountBlocks(cpu, model, state, "flux");
             int doubles = model.Config.NumLayers;
-            Assert.True(perBlock[0] <= 20, $"Flux double block: {perBlock[0]} launches > 20");
-            Assert.True(perBlock[doubles] <= 18, $"Flux single block: {perBlock[doubles]} launches > 18");
+            Assert.True(perBlock[0] <= 19, $"Flux double block: {perBlock[0]} launches > 19");
+            // proj_out's gated residual in its two GEMMs' epilogues per stream (18 with a gated_residual pass)
+            Assert.True(perBlock[doubles] <= 17, $"Flux single block: {perBlock[doubles]} launches > 17");
         }
         finally
         {
