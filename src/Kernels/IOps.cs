@@ -134,8 +134,9 @@ public interface IOps : IDisposable
     /// <summary>Per-head RMSNorm over d (weight [d], optional) then <see cref="Rope"/>, in one pass, written into
     /// <paramref name="y"/> (Flux's q/k norm and rotation). x and y [B, N, H, d] views with a dense last axis
     /// (strided q/k of a packed QKV tensor); y may be x (in place), of x's dtype. d ≤ 512
-    /// (<see cref="OpContracts.RmsNormRope"/>).</summary>
-    void RmsNormRope(Tensor y, Tensor x, Tensor? weight, Tensor cos, Tensor sin, float eps, bool interleaved);
+    /// (<see cref="OpContracts.RmsNormRope"/>). With neither table (cos and sin null) the RMSNorm alone, written into
+    /// y in that one pass (SD3.5's qk-norm in place: no dense copy, no copy back).</summary>
+    void RmsNormRope(Tensor y, Tensor x, Tensor? weight, Tensor? cos, Tensor? sin, float eps, bool interleaved);
 
     // ---- convolution and resampling ----
     /// <summary>2-D convolution. x [B, C, H, W], w [O, C, kh, kw], bias [O]; square stride and zero padding.</summary>

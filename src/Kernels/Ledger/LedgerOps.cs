@@ -181,11 +181,11 @@ public sealed class LedgerOps : IOps
 
     public Tensor Rope(Tensor x, Tensor cos, Tensor sin, bool interleaved) => Op("rope", B(x) + B(cos) + B(sin), () => _inner.Rope(x, cos, sin, interleaved));
 
-    public void RmsNormRope(Tensor y, Tensor x, Tensor? weight, Tensor cos, Tensor sin, float eps, bool interleaved)
+    public void RmsNormRope(Tensor y, Tensor x, Tensor? weight, Tensor? cos, Tensor? sin, float eps, bool interleaved)
     {
         var m = Begin();
         _inner.RmsNormRope(y, x, weight, cos, sin, eps, interleaved);
-        End(m, "rms_norm_rope", B(x) + B(weight) + B(cos) + B(sin), B(y));
+        End(m, cos is null ? "rms_norm" : "rms_norm_rope", B(x) + B(weight) + B(cos) + B(sin), B(y));
     }
 
     public Tensor Conv2d(Tensor x, Tensor w, Tensor? bias, int stride = 1, int padding = 0)

@@ -327,5 +327,23 @@ public class CudaFusedOpsTests
                         return [packed];
                     },
                     (51, 1, [B, N, 3 * H * d]), (52, 1, [d]), (53, 1, [N, d]), (54, 1, [N, d]));
+        // without tables the norm alone, in place (SD3.5's qk-norm): k and v of the packed tensor untouched
+        foreach (int d in new[] { 64, 6 })
+            Compare(dt,
+                (o, t) =>
+                {
+                    var packed = o.Contiguous(t[0]);
+                    var k = packed.Reshape(B, N, 3, H, d).Select(2, 1);
+                    o.RmsNormRope(k, k, t[1], null, null, 1e-6f, interleaved: false);
+                    return [packed];
+                },
+                (o, t) =>
+                {
+                    using var n = o.RmsNorm(t[0].Reshape(B, N, 3, H, d).Select(2, 1), t[1], 1e-6f);
+                    var packed = o.Contiguous(t[0]);
+                    o.Copy(packed.Reshape(B, N, 3, H, d).Select(2, 1), n);
+                    return [packed];
+                },
+                (55, 1, [B, N, 3 * H * d]), (56, 1, [d]));
     }
 }
