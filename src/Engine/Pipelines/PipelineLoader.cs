@@ -1,5 +1,6 @@
 using XDit.Engine.Backends;
 using XDit.Kernels;
+using XDit.Models;
 
 namespace XDit.Engine.Pipelines;
 
@@ -25,6 +26,7 @@ public static class PipelineLoader
         var dir = index.Dir;
         try
         {
+            using var notes = CheckpointNotes.Collect();
             TextToImagePipeline pipeline = index.PipelineClass switch
             {
                 "PixArtAlphaPipeline" or "PixArtSigmaPipeline" => new PixArtPipeline(index, ops),
@@ -33,6 +35,7 @@ public static class PipelineLoader
                 var other => throw new NotSupportedException($"{dir}: pipeline class '{other}' is not supported (supported: {string.Join(", ", Supported)})"),
             };
             pipeline.OwnsOps = ownsOps;
+            pipeline.AddLoadNotes(notes.Messages);
             return pipeline;
         }
         catch

@@ -37,8 +37,23 @@ public abstract class TextToImagePipeline : IDisposable
     /// <summary>Raised on the generating thread when a stage ends: encode and decode once (step 1 of 1, with the
     /// stage's time), denoise after each step (step i of the steps, with that step's time).</summary>
     public event EventHandler<PipelineProgress>? Progress;
-    /// <summary>Raised for things the user should know but that do not stop the run (a truncated prompt).</summary>
-    public event EventHandler<string>? Warning;
+    /// <summary>Raised for things the user should know but that do not stop the run (a truncated prompt). What
+    /// loading noticed (checkpoint tensors the models do not use) is raised to each handler as it subscribes, since
+    /// it happened before anyone could listen.</summary>
+    public event EventHandler<string>? Warning
+    {
+        add
+        {
+            _warning += value;
+            foreach (var note in _loadNotes) value?.Invoke(this, note);
+        }
+        remove => _warning -= value;
+    }
+    EventHandler<string>? _warning;
+    readonly List<string> _loadNotes = new();
+
+    /// <summary>Keeps what loading the components reported (<see cref="CheckpointNotes"/>) for <see cref="Warning"/>.</summary>
+    internal void AddLoadNotes(IEnumerable<string> notes) => _loadNotes.AddRange(notes);
 
     /// <summary>The most work one request may ask for (steps, pixels, images, guidance), checked before any work.</summary>
     public GenerationLimits Limits { get; set; } = GenerationLimits.Default;
@@ -112,11 +127,11 @@ public abstract class TextToImagePipeline : IDisposable
         var seen = new HashSet<string>();
         for (int i = 0; i < tokens.Batch; i++)
             if (tokens.Truncated[i] && seen.Add(texts[i]))
-                Warning?.Invoke(this, $"The following part of your input was truncated because {reason}: {RemovedText(tokenizer, texts[i], tokens.Length)}");
+                _warning?.Invoke(this, $"The following part of your input was truncated because {reason}: {RemovedText(tokenizer, texts[i], tokens.Length)}");
     }
 
     /// <summary>Raises <see cref="Warning"/>.</summary>
-    protected void RaiseWarning(string message) => Warning?.Invoke(this, message);
+    protected void RaiseWarning(string message) => _warning?.Invoke(this, message);
 
     /// <summary>Refuses SD3's own options (prompt_2/_3, their negatives, clip_skip, skip-layer guidance) in a pipeline
     /// that has no use for them, so that they are never silently ignored.</summary>
@@ -149,7 +164,7 @@ public abstract class TextToImagePipeline : IDisposable
         if (tokenizer is not PipelineTokenizer { Words: { } words } wordLevel) return;
         foreach (var text in texts.Distinct())
             if (wordLevel.UnknownWords(text) is { Count: > 0 } unknown)
-                Warning?.Invoke(this, $"{string.Join(", ", unknown.Select(w => $"'{w}'"))} of the prompt \"{text}\" "
+                _warning?.Invoke(this, $"{string.Join(", ", unknown.Select(w => $"'{w}'"))} of the prompt \"{text}\" "
                     + $"{(unknown.Count == 1 ? "is" : "are")} not in the model's vocabulary and read as unknown; its {words.Count} words: {string.Join(' ', words)}");
     }
 
