@@ -27,6 +27,7 @@ public static class PipelineLoader
         try
         {
             using var notes = CheckpointNotes.Collect();
+            long before = ops.Allocator.BytesInUse;
             TextToImagePipeline pipeline = index.PipelineClass switch
             {
                 "PixArtAlphaPipeline" or "PixArtSigmaPipeline" => new PixArtPipeline(index, ops),
@@ -36,6 +37,7 @@ public static class PipelineLoader
             };
             pipeline.OwnsOps = ownsOps;
             pipeline.AddLoadNotes(notes.Messages);
+            pipeline.WeightBytes = ops.Allocator.BytesInUse - before;
             return pipeline;
         }
         catch

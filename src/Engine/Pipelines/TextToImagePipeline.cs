@@ -68,6 +68,7 @@ public abstract class TextToImagePipeline : IDisposable
     public GenerationResult Generate(GenerationRequest request, CancellationToken cancellation = default)
     {
         request.Validate(Limits);
+        CheckMemory(request);
         cancellation.ThrowIfCancellationRequested();
         if (Interlocked.Exchange(ref _running, 1) != 0)
             throw new InvalidOperationException("this pipeline is already running a request: a pipeline runs one request at a time (use one pipeline per thread, or a queue)");
@@ -88,6 +89,66 @@ public abstract class TextToImagePipeline : IDisposable
         new((stage, time) => { if (stage != "denoise") progress?.Report(new PipelineProgress(stage, 1, 1, time)); });
 
     protected abstract GenerationResult Run(GenerationRequest request, IProgress<PipelineProgress>? progress);
+
+    /// <summary>Bytes of all the pipeline's weights on the backend (set when <see cref="PipelineLoader"/> loads it).</summary>
+    public long WeightBytes { get; internal set; }
+
+    /// <summary>The images of a request and the rows the transformer runs over for them (twice the images under
+    /// classifier-free guidance).</summary>
+    protected virtual (long Images, long Rows) ModelRows(GenerationRequest r)
+    {
+        long images = (long)r.Prompts.Count * r.NumImagesPerPrompt;
+        return (images, (r.GuidanceScale ?? DefaultGuidanceScale) > 1f ? 2 * images : images);
+    }
+
+    /// <summary>Text tokens the transformer attends to (an upper bound: the longest the pipeline pads to).</summary>
+    protected virtual int TextTokens(GenerationRequest r) => r.MaxSequenceLength ?? 512;
+
+    /// <summary>The widest channel count the decoder holds at full resolution: the input of its last up block,
+    /// upsampled from the stage before (an AutoencoderKL's block_out_channels[1]).</summary>
+    protected abstract int DecoderChannels { get; }
+
+    /// <summary>Memory and compute of <paramref name="request"/>, before any work (see <see cref="WorkEstimate"/>).</summary>
+    public WorkEstimate Estimate(GenerationRequest request)
+    {
+        int height = request.Height ?? DefaultSize, width = request.Width ?? DefaultSize;
+        var (images, rows) = ModelRows(request);
+        double pixels = (double)height * width;
+        double tokens = pixels / ((double)SizeMultiple * SizeMultiple), text = TextTokens(request);
+        var t = Denoiser;
+        double d = (double)t.NumHeads * t.HeadDim;
+        long bytes = Ops.ActivationType.SizeOf();
+        // one forward keeps the residual stream, Q/K/V, the attention output, the MLP's hidden (4·D) and the norms'
+        // outputs alive at once: about 16 values per token and feature
+        double denoise = rows * (tokens + text) * d * 16 * bytes;
+        // the decoder at full resolution holds, for every image of the batch, its input, the norm's and activation's
+        // outputs, the convolution's and the residual (about 3.3 values per pixel and channel measured on the CUDA
+        // backend, 6 allowed for cuDNN's workspace; 11.7 on the CPU, 14 allowed) and the float32 RGB picture; the
+        // CPU's convolution adds its im2col buffer, 9 values per input channel, for one image at a time (10 allowed)
+        bool cpu = Ops.Name == "cpu";
+        double decode = images * pixels * (DecoderChannels * (cpu ? 14 : 6) * bytes + 3 * 4)
+            + (cpu ? pixels * DecoderChannels * 10 * bytes : 0);
+        int steps = request.NumInferenceSteps ?? DefaultSteps;
+        double parameters = t.WeightBytes / (double)Math.Max(1, bytes);
+        double flops = steps * rows * (2 * parameters * (tokens + text) + 4.0 * t.NumBlocks * (tokens + text) * (tokens + text) * d);
+        return new WorkEstimate(WeightBytes, Saturate(denoise), Saturate(decode), flops / 1e12);
+    }
+
+    static long Saturate(double bytes) => bytes >= long.MaxValue ? long.MaxValue : (long)bytes;
+
+    /// <summary>Refuses a request whose estimate is more than <see cref="GenerationLimits.MaxMemoryBytes"/> (or, with
+    /// none set, the backend's memory), in one line with the estimate and the limit.</summary>
+    void CheckMemory(GenerationRequest request)
+    {
+        long limit = Limits.MaxMemoryBytes ?? Ops.Allocator.CapacityBytes;
+        if (limit <= 0) return;
+        var estimate = Estimate(request);
+        if (estimate.TotalBytes > limit)
+        {
+            string what = Limits.MaxMemoryBytes is null ? $"the {(Ops.Name == "cpu" ? "host" : Ops.Name)}'s {ByteSize.Format(limit)}" : $"the memory limit {ByteSize.Format(limit)} (--max-memory)";
+            throw new RequestLimitException("max_memory", $"this request needs {estimate}, more than {what}; ask for fewer or smaller images");
+        }
+    }
 
     protected (int Height, int Width) CheckSize(GenerationRequest r)
     {
