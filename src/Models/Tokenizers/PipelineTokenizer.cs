@@ -47,6 +47,9 @@ public sealed class PipelineTokenizer : IInspectableTokenizer
 
     public IReadOnlyList<long> EncodeUntruncated(string text) => [.. _prefix, .. TokenizeContent(text), .. _suffix];
 
+    /// <summary>The model that maps words to ids (WordPiece, Unigram, BPE, WordLevel).</summary>
+    public ITokenModel Model => _model;
+
     /// <summary>The template's ids before and after the content.</summary>
     public IReadOnlyList<long> Prefix => _prefix;
     public IReadOnlyList<long> Suffix => _suffix;

@@ -13,19 +13,22 @@ namespace XDit.Models.Tokenizers;
 public static class TokenizerLoader
 {
     /// <summary>
-    /// The tokenizer of a folder: CLIP's byte-level BPE (<see cref="ClipTextTokenizer"/>) for vocab.json + merges.txt
-    /// or a tokenizer.json whose model is BPE; otherwise the tokenizer.json parts (T5's Unigram, WordLevel); without a
-    /// tokenizer.json, a SentencePiece spiece.model (<see cref="SentencePieceLoader"/>).
+    /// The tokenizer of a folder: BERT's WordPiece for a vocab.txt (<see cref="BertTokenizerLoader"/>: the slow
+    /// BertTokenizer diffusers loads reads vocab.txt, even beside a tokenizer.json); CLIP's byte-level BPE
+    /// (<see cref="ClipTextTokenizer"/>) for vocab.json + merges.txt or a tokenizer.json whose model is BPE; otherwise
+    /// the tokenizer.json parts (T5's Unigram, WordLevel); without a tokenizer.json, a SentencePiece spiece.model
+    /// (<see cref="SentencePieceLoader"/>).
     /// </summary>
     public static ITextTokenizer Load(string tokenizerDir)
     {
         if (!Directory.Exists(tokenizerDir)) throw new DirectoryNotFoundException($"{tokenizerDir}: tokenizer folder not found");
+        if (File.Exists(Path.Combine(tokenizerDir, BertTokenizerLoader.VocabFile))) return BertTokenizerLoader.Load(tokenizerDir);
         var jsonPath = Path.Combine(tokenizerDir, "tokenizer.json");
         if (IsClipBpe(tokenizerDir, jsonPath)) return new ClipTextTokenizer(ClipTokenizer.Load(tokenizerDir));
         if (!File.Exists(jsonPath))
         {
             if (File.Exists(Path.Combine(tokenizerDir, SentencePieceLoader.FileName))) return SentencePieceLoader.Load(tokenizerDir);
-            throw new FileNotFoundException($"{tokenizerDir}: none of tokenizer.json, {SentencePieceLoader.FileName} or CLIP's vocab.json + merges.txt found", jsonPath);
+            throw new FileNotFoundException($"{tokenizerDir}: none of tokenizer.json, {SentencePieceLoader.FileName}, BERT's {BertTokenizerLoader.VocabFile} or CLIP's vocab.json + merges.txt found", jsonPath);
         }
         var configPath = Path.Combine(tokenizerDir, "tokenizer_config.json");
         var config = File.Exists(configPath) ? JsonConfig.Load(configPath) : null;
