@@ -4,13 +4,16 @@ using XDit.Runtime;
 namespace XDit.Models.Tokenizers;
 
 /// <summary>
-/// A tokenizer from a folder that holds only spiece.model (PixArt's tokenizer/, SD3.5's tokenizer_3/), built as
-/// transformers builds T5TokenizerFast from it, so that its ids equal those of the tokenizer.json the Hub ships
-/// beside other copies of the same model: the pieces and scores as a Unigram model, then the extra_ids
-/// &lt;extra_id_N&gt; (N from extra_ids − 1 down to 0, as T5's ids 32000… hold them); the control, unknown and
-/// user-defined pieces and the extra ids as added tokens matched in the raw text; the normaliser [precompiled
-/// character map, strip on the right, runs of two or more spaces to "▁"]; Metaspace with prepend scheme "first"
-/// ("always" where tokenizer_config.json says legacy: true, or "never" without add_dummy_prefix); EOS appended.
+/// A tokenizer from a folder that holds only spiece.model (PixArt's tokenizer/, HunyuanDiT's mT5 tokenizer_2/, SD3.5's
+/// tokenizer_3/), built as transformers builds T5Tokenizer / T5TokenizerFast from it: the pieces and scores as a
+/// Unigram model, then the extra_ids &lt;extra_id_N&gt; (N from extra_ids − 1 down to 0, as T5's ids 32000… hold them;
+/// mT5 says extra_ids 0); the control, unknown and user-defined pieces and the extra ids as added tokens matched in
+/// the raw text; the normaliser [precompiled character map, strip on the right, runs of two or more spaces to "▁"];
+/// Metaspace prepending "▁" to every piece, also after an added token (transformers' legacy behaviour, its default
+/// when tokenizer_config.json has no legacy key), only at the input's start where it says legacy: false, never
+/// without add_dummy_prefix; EOS appended. The slow T5Tokenizer, which diffusers loads for PixArt and HunyuanDiT,
+/// appends no second EOS to content that already ends with one ("… &lt;/s&gt;"); that holds here unless
+/// tokenizer_config.json names T5TokenizerFast, which always appends it.
 /// </summary>
 public static class SentencePieceLoader
 {
@@ -54,7 +57,8 @@ public static class SentencePieceLoader
         normalizers.Add(new ReplaceNormalizer(new Regex(" {2,}"), "\u2581"));
 
         var scheme = !spm.AddDummyPrefix ? PrependScheme.Never
-            : config is not null && config.GetBool("legacy", false) ? PrependScheme.Always : PrependScheme.First;
+            : config is null || config.GetBool("legacy", true) ? PrependScheme.Always : PrependScheme.First;
+        bool fast = config is not null && config.GetString("tokenizer_class", null) == "T5TokenizerFast";
         var preTokenizer = new MetaspacePreTokenizer('\u2581', scheme, split: true);
 
         long padId = spm.PadId >= 0 && spm.PadId < n ? spm.PadId : spm.EosId;
@@ -65,6 +69,6 @@ public static class SentencePieceLoader
             if (m >= 1 && m < int.MaxValue) maxLen = (int)m;   // transformers writes 1e30 for "no limit"
         }
         return new PipelineTokenizer(new SequenceNormalizer(normalizers), preTokenizer, model, added, [],
-            [spm.EosId], padId, maxLen, idToToken: model.IdToToken);
+            [spm.EosId], padId, maxLen, idToToken: model.IdToToken, suffixOmittedAfterItself: !fast);
     }
 }
