@@ -60,7 +60,7 @@ public static class TokenizeCommand
             string kind = tokenizer switch
             {
                 ClipTextTokenizer => "CLIP byte-level BPE",
-                PipelineTokenizer { Model: WordPieceModel } => "BERT WordPiece (vocab.txt)",
+                PipelineTokenizer { Model: WordPieceModel } when File.Exists(System.IO.Path.Combine(folder, BertTokenizerLoader.VocabFile)) => "BERT WordPiece (vocab.txt)",
                 PipelineTokenizer { Model: BpeModel } when !File.Exists(System.IO.Path.Combine(folder, "tokenizer.json")) => $"SentencePiece BPE ({SentencePieceLoader.BpeFileName})",
                 PipelineTokenizer when !File.Exists(System.IO.Path.Combine(folder, "tokenizer.json")) => "SentencePiece unigram (spiece.model)",
                 PipelineTokenizer => "tokenizer.json",

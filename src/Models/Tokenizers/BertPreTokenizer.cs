@@ -12,9 +12,12 @@ namespace XDit.Models.Tokenizers;
 /// whitespace; for each word not in never_split, strip accents (NFD, then drop category Mn) when asked, and cut each
 /// punctuation character (category P*, and all ASCII that is neither letter, digit nor space) into its own word.
 /// Character classes come from .NET's Unicode tables, not Python's (unicodedata 14.0 on Python 3.11): they differ only
-/// for characters assigned after Unicode 14, which Python's control rule drops as unassigned.
+/// for characters assigned after Unicode 14, which Python's control rule drops as unassigned. With
+/// <paramref name="composeNfc"/> false and nothing else asked it is tokenizer.json's "BertPreTokenizer" (the fast
+/// tokenizer, whose BertNormalizer has done the rest): whitespace and punctuation splits only.
 /// </summary>
-public sealed class BertPreTokenizer(bool lowerCase, bool stripAccents, bool splitChineseChars, IReadOnlySet<string> neverSplit) : IPreTokenizer
+public sealed class BertPreTokenizer(bool lowerCase, bool stripAccents, bool splitChineseChars, IReadOnlySet<string> neverSplit,
+    bool composeNfc = true) : IPreTokenizer
 {
     public IEnumerable<string> Split(string text, bool atStart)
     {
@@ -30,7 +33,8 @@ public sealed class BertPreTokenizer(bool lowerCase, bool stripAccents, bool spl
             else clean.Append(r.ToString());
         }
         var words = new List<string>();
-        foreach (var word in SplitOnWhitespace(UnicodeNormalization.Normalize(clean.ToString(), NormalizationForm.FormC)))
+        var cleaned = clean.ToString();
+        foreach (var word in SplitOnWhitespace(composeNfc ? UnicodeNormalization.Normalize(cleaned, NormalizationForm.FormC) : cleaned))
         {
             if (neverSplit.Contains(word)) { words.Add(word); continue; }
             var w = stripAccents ? StripAccents(word) : word;
@@ -52,7 +56,7 @@ public sealed class BertPreTokenizer(bool lowerCase, bool stripAccents, bool spl
         if (start >= 0) yield return text[start..];
     }
 
-    static string StripAccents(string word)
+    internal static string StripAccents(string word)
     {
         var sb = new StringBuilder(word.Length);
         foreach (var r in UnicodeNormalization.Normalize(word, NormalizationForm.FormD).EnumerateRunes())
@@ -79,10 +83,10 @@ public sealed class BertPreTokenizer(bool lowerCase, bool stripAccents, bool spl
         if (i > start) words.Add(word[start..i]);
     }
 
-    static bool IsWhitespace(Rune r)
+    internal static bool IsWhitespace(Rune r)
         => r.Value is ' ' or '\t' or '\n' or '\r' || Rune.GetUnicodeCategory(r) == UnicodeCategory.SpaceSeparator;
 
-    static bool IsControl(Rune r)
+    internal static bool IsControl(Rune r)
     {
         if (r.Value is '\t' or '\n' or '\r') return false;
         return Rune.GetUnicodeCategory(r) is UnicodeCategory.Control or UnicodeCategory.Format or UnicodeCategory.Surrogate

@@ -15,9 +15,10 @@ public static class TokenizerLoader
     /// <summary>
     /// The tokenizer of a folder: BERT's WordPiece for a vocab.txt (<see cref="BertTokenizerLoader"/>: the slow
     /// BertTokenizer diffusers loads reads vocab.txt, even beside a tokenizer.json); CLIP's byte-level BPE
-    /// (<see cref="ClipTextTokenizer"/>) for vocab.json + merges.txt or a tokenizer.json whose model is BPE; otherwise
-    /// the tokenizer.json parts (T5's Unigram, WordLevel); without a tokenizer.json, a SentencePiece spiece.model
-    /// or SentencePiece BPE tokenizer.model (<see cref="SentencePieceLoader"/>).
+    /// (<see cref="ClipTextTokenizer"/>) for vocab.json + merges.txt or a tokenizer.json whose BPE words end in
+    /// "&lt;/w&gt;"; otherwise the tokenizer.json parts (T5's Unigram, WordLevel, Gemma's BPE, BertTokenizerFast's
+    /// WordPiece); without a tokenizer.json, a SentencePiece unigram spiece.model or BPE tokenizer.model
+    /// (<see cref="SentencePieceLoader"/>).
     /// </summary>
     public static ITextTokenizer Load(string tokenizerDir)
     {
@@ -144,8 +145,10 @@ public static class TokenizerLoader
                 return UnigramModel.FromJson(m, path);
             case "BPE":
                 return BpeModel.FromJson(m, path);
+            case "WordPiece":
+                return WordPieceModel.FromJson(m, path);
             default:
-                throw new NotSupportedException($"{path}: tokenizer model type '{type}' is not supported (WordLevel, Unigram, BPE)");
+                throw new NotSupportedException($"{path}: tokenizer model type '{type}' is not supported (WordLevel, Unigram, BPE, WordPiece)");
         }
     }
 
@@ -163,6 +166,8 @@ public static class TokenizerLoader
             "Strip" => new StripNormalizer(Bool(e, "strip_left", true), Bool(e, "strip_right", true)),
             "Replace" => new ReplaceNormalizer(Pattern(Required(e, "pattern", path), path), Required(e, "content", path).GetString()!),
             "Precompiled" => PrecompiledNormalizer.FromJson(e, path),
+            "BertNormalizer" => new BertNormalizer(Bool(e, "clean_text", true), Bool(e, "handle_chinese_chars", true),
+                Bool(e, "strip_accents", Bool(e, "lowercase", true)), Bool(e, "lowercase", true)),
             "Sequence" => new SequenceNormalizer(Required(e, "normalizers", path).EnumerateArray().Select(x => ParseNormalizer(x, path)!).ToArray()),
             _ => throw new NotSupportedException($"{path}: normalizer type '{type}' is not supported"),
         };
@@ -178,6 +183,7 @@ public static class TokenizerLoader
             "Whitespace" => new WhitespacePreTokenizer(),
             "Metaspace" => MetaspacePreTokenizer.FromJson(e, path),
             "Split" => ParseSplit(e, path),
+            "BertPreTokenizer" => new BertPreTokenizer(false, false, false, new HashSet<string>(), composeNfc: false),
             "Sequence" => new SequencePreTokenizer(Required(e, "pretokenizers", path).EnumerateArray().Select(x => ParsePreTokenizer(x, path)!).ToArray()),
             _ => throw new NotSupportedException($"{path}: pre_tokenizer type '{type}' is not supported"),
         };
@@ -207,7 +213,15 @@ public static class TokenizerLoader
         var suffix = new List<SpecialRef>();
         if (n is not { } e) return (prefix, suffix);
         string type = TypeOf(e, path, "post_processor");
-        if (type != "TemplateProcessing") throw new NotSupportedException($"{path}: post_processor type '{type}' is not supported (TemplateProcessing)");
+        if (type == "BertProcessing")
+        {
+            // Older BertTokenizerFast files: "cls": ["[CLS]", 101], "sep": ["[SEP]", 102].
+            static SpecialRef Ref(JsonElement pair) => new(pair[0].GetString()!, [pair[1].GetInt64()]);
+            prefix.Add(Ref(Required(e, "cls", path)));
+            suffix.Add(Ref(Required(e, "sep", path)));
+            return (prefix, suffix);
+        }
+        if (type != "TemplateProcessing") throw new NotSupportedException($"{path}: post_processor type '{type}' is not supported (TemplateProcessing, BertProcessing)");
         var specials = Optional(e, "special_tokens");
         bool seenSequence = false;
         foreach (var item in Required(e, "single", path).EnumerateArray())

@@ -60,6 +60,39 @@ public class BertTokenizerTests
     [Fact] public void LowerCasedGivesBertTokenizersIds() => AssertAllEqual(Lower, c => c.Bert);
     [Fact] public void CasedGivesBertTokenizersIds() => AssertAllEqual(Cased, c => c.BertCased);
 
+    /// <summary>The same vocabulary as BertTokenizerFast saves it (bert_json: tokenizer.json alone, BertNormalizer,
+    /// BertPreTokenizer, WordPiece) against the Rust tokenizers (bert_rust_reference.json, tests/TokenizerOracle), which
+    /// agree with the slow tokenizer on every string here.</summary>
+    [Fact]
+    public void FastTokenizerJsonGivesRustTokenizersIds()
+    {
+        using var doc = JsonDocument.Parse(File.ReadAllText(Path.Combine(Dir, "bert_rust_reference.json")));
+        var rust = doc.RootElement.GetProperty("cases").EnumerateArray().Select(c => (Text: c.GetProperty("text").GetString()!, Ids: Longs(c.GetProperty("ids")))).ToList();
+        Assert.Equal(Reference.Value.Cases.Select(c => c.Text), rust.Select(c => c.Text));
+        Assert.Equal(Reference.Value.Cases.Select(c => c.Bert), rust.Select(c => c.Ids));
+        var tok = Assert.IsType<PipelineTokenizer>(TokenizerLoader.Load(Path.Combine(Dir, "bert_json")));
+        Assert.IsType<WordPieceModel>(tok.Model);
+        var failures = rust.Where(c => !tok.EncodeUntruncated(c.Text).SequenceEqual(c.Ids))
+            .Select(c => $"{JsonSerializer.Serialize(c.Text)}: expected [{string.Join(", ", c.Ids)}], got [{string.Join(", ", tok.EncodeUntruncated(c.Text))}]").ToList();
+        Assert.True(failures.Count == 0, $"{failures.Count} of {rust.Count} strings differ from the Rust tokenizers:\n" + string.Join("\n", failures));
+        Assert.Equal(Reference.Value.Padded[0].Ids, tok.Encode([Reference.Value.Padded[0].Text], 77).Row(0).ToArray());
+    }
+
+    [Fact]
+    public void OlderFastFilesWithBertProcessingAddClsAndSep()
+    {
+        var dir = TestPaths.TempDir();
+        var json = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(Path.Combine(Dir, "bert_json", "tokenizer.json")))!;
+        var tok0 = TokenizerLoader.Load(Path.Combine(Dir, "bert_json"));
+        var cls = ((PipelineTokenizer)tok0).Prefix.Single();
+        var sep = ((PipelineTokenizer)tok0).Suffix.Single();
+        json["post_processor"] = System.Text.Json.Nodes.JsonNode.Parse($$"""{"type": "BertProcessing", "sep": ["[SEP]", {{sep}}], "cls": ["[CLS]", {{cls}}]}""");
+        File.WriteAllText(Path.Combine(dir, "tokenizer.json"), json.ToJsonString());
+        File.Copy(Path.Combine(Dir, "bert_json", "tokenizer_config.json"), Path.Combine(dir, "tokenizer_config.json"));
+        var tok = Assert.IsAssignableFrom<IInspectableTokenizer>(TokenizerLoader.Load(dir));
+        Assert.Equal(Assert.IsAssignableFrom<IInspectableTokenizer>(tok0).EncodeUntruncated("一只猫, unaffable"), tok.EncodeUntruncated("一只猫, unaffable"));
+    }
+
     [Fact]
     public void PaddedToSeventySevenAsHunyuanDiTAsksItEqualsBertTokenizer()
     {
