@@ -73,6 +73,9 @@ public sealed class BpeModel : ITokenModel
             }
             else if (e.ValueKind == JsonValueKind.Array && e.GetArrayLength() == 2) pair = (e[0].GetString()!, e[1].GetString()!);
             else throw new FormatException($"{path}: merge {e.GetRawText()} is not a pair of symbols");
+            // As the Rust library refuses such a file: a merge must join two pieces into a third.
+            foreach (var piece in new[] { pair.Item1, pair.Item2, pair.Item1 + pair.Item2 })
+                if (!vocab.ContainsKey(piece)) throw new FormatException($"{path}: merge {e.GetRawText()} names '{piece}', which is not in the vocabulary");
             ranks.TryAdd(pair, rank++);
         }
         long? unk = null;

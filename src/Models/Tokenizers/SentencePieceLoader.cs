@@ -63,7 +63,8 @@ public static class SentencePieceLoader
             if (type == SentencePieceType.UserDefined) userDefined.Add(piece);
         }
         if (config is not null && config.Has("added_tokens_decoder"))
-            foreach (var p in config.Get("added_tokens_decoder").EnumerateObject())
+            foreach (var p in config.Get("added_tokens_decoder") is { ValueKind: System.Text.Json.JsonValueKind.Object } decoder ? decoder.EnumerateObject()
+                         : throw new FormatException($"{config.Path}: added_tokens_decoder is not an object of id → token"))
                 if (long.TryParse(p.Name, out var id) && p.Value.TryGetProperty("content", out var c) && c.ValueKind == System.Text.Json.JsonValueKind.String)
                     added.Add((c.GetString()!, id));
                 else throw new FormatException($"{config.Path}: added_tokens_decoder entry \"{p.Name}\" is not an id with a 'content' string");

@@ -105,6 +105,18 @@ public class GemmaTokenizerTests
     }
 
     [Fact]
+    public void AMergeOutsideTheVocabularyIsNamed()
+    {
+        var dir = TestPaths.TempDir();
+        var json = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(Path.Combine(Sana, "tokenizer.json")))!;
+        json["model"]!["merges"]!.AsArray().Add(new System.Text.Json.Nodes.JsonArray("a", "zz"));
+        File.WriteAllText(Path.Combine(dir, "tokenizer.json"), json.ToJsonString());
+        var e = Assert.Throws<FormatException>(() => TokenizerLoader.Load(dir));
+        Assert.Contains("tokenizer.json", e.Message);
+        Assert.Contains("'zz'", e.Message);
+    }
+
+    [Fact]
     public void ACorruptTokenizerModelIsNamed()
     {
         var dir = TestPaths.TempDir();
