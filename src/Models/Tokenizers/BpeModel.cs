@@ -21,6 +21,7 @@ public sealed class BpeModel : ITokenModel
     readonly bool _byteFallback, _fuseUnk;
     readonly long[]? _byteIds;
     readonly string[] _userDefined;   // longest first
+    readonly string _source;
 
     public BpeModel(IReadOnlyDictionary<string, long> vocab, Func<string, string, double?> priority, long? unkId, bool byteFallback, bool fuseUnk,
         IEnumerable<string>? userDefined = null, string source = "<bpe>")
@@ -28,6 +29,7 @@ public sealed class BpeModel : ITokenModel
         _vocab = new Dictionary<string, long>(vocab, StringComparer.Ordinal);
         foreach (var (t, id) in vocab) _byId.TryAdd(id, t);
         _priority = priority;
+        _source = source;
         _unkId = unkId;
         _byteFallback = byteFallback;
         _fuseUnk = fuseUnk;
@@ -131,7 +133,7 @@ public sealed class BpeModel : ITokenModel
                 lastUnk = false;
                 continue;
             }
-            if (_unkId is not { } unk) throw new FormatException($"'{symbols[i]}' is not in the BPE vocabulary, which names no unk_token and has no byte_fallback");
+            if (_unkId is not { } unk) throw new FormatException($"{_source}: '{symbols[i]}' is not in the BPE vocabulary, which names no unk_token and has no byte_fallback");
             if (!(_fuseUnk && lastUnk)) ids.Add(unk);
             lastUnk = true;
         }

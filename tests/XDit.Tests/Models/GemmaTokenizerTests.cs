@@ -116,6 +116,32 @@ public class GemmaTokenizerTests
         Assert.Contains("'zz'", e.Message);
     }
 
+    /// <summary>tokenizer.model with bytes flipped, cut or truncated (seeded): it loads and encodes, or is refused as a
+    /// FormatException or NotSupportedException naming the file, never an index or overflow exception.</summary>
+    [Fact]
+    public void ADamagedTokenizerModelLoadsOrIsRefusedNamingIt()
+    {
+        var rng = new Random(19);
+        var model = File.ReadAllBytes(Path.Combine(Sana, "tokenizer.model"));
+        var dir = ModelOnly();
+        for (int i = 0; i < 90; i++)
+        {
+            var bytes = model.ToList();
+            switch (i % 3)
+            {
+                case 0: for (int k = 0; k < 4; k++) bytes[rng.Next(bytes.Count)] = (byte)rng.Next(256); break;
+                case 1: { int start = rng.Next(bytes.Count); bytes.RemoveRange(start, Math.Min(1 + rng.Next(64), bytes.Count - start)); break; }
+                case 2: bytes = bytes.Take(rng.Next(bytes.Count)).ToList(); break;
+            }
+            File.WriteAllBytes(Path.Combine(dir, "tokenizer.model"), bytes.ToArray());
+            try { TokenizerLoader.Load(dir).Encode(["a cat Привет 🐱", "<start_of_turn>x"], 16); }
+            catch (Exception e) when (e is FormatException or NotSupportedException)
+            {
+                Assert.True(e.Message.Contains("tokenizer.model") || e.Message.Contains("tokenizer_config.json"), $"case {i}: {e.Message}");
+            }
+        }
+    }
+
     [Fact]
     public void ACorruptTokenizerModelIsNamed()
     {
