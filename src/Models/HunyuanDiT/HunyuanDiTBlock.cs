@@ -46,6 +46,9 @@ public sealed class HunyuanDiTBlock
     /// <summary>True for the blocks after the middle, which take a long skip from the first half.</summary>
     public bool TakesSkip { get; }
 
+    /// <summary>norm1(x, c) = LN(x) + linear(SiLU(c)): what attn1 sees (TeaCache's indicator on block 0).</summary>
+    public Tensor ModulatedImage(IOps ops, Tensor x, Tensor siluCond) => _norm1.ApplyActivated(ops, x, siluCond);
+
     /// <summary>x [B, N, D] (the image tokens held, with their rotary rows cos/sin [N, head_dim]); skip [B, N, D]
     /// exactly when <see cref="TakesSkip"/>; siluCond = SiLU(c) [B, D] → the new x (a fresh tensor; x and skip are not
     /// disposed).</summary>

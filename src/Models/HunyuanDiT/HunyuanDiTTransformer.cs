@@ -168,6 +168,9 @@ public sealed class HunyuanDiTTransformer : DiffusionTransformer
         if (KeepsOutput(index)) state.PushSkip(state.Image);
     }
 
+    /// <summary>Block 0's norm1 on the image tokens, LN(x) + shift (HunyuanDiT's adaptive norm shifts only).</summary>
+    public override Tensor FirstBlockModulatedInput(IOps ops, DitState state) => _blocks[0].ModulatedImage(ops, state.Image, state.Conditioning);
+
     public override Tensor Finish(IOps ops, DitState state)
     {
         using var n = _normOut.ApplyActivated(ops, state.Image, state.Conditioning);   // Conditioning is SiLU(c)
