@@ -51,13 +51,14 @@ public static class RealSizeModels
         JointAttentionDim = 24, PooledProjectionDim = 12, AxesDimsRope = [4, 6, 6],
     };
 
-    /// <summary>Tencent-Hunyuan/HunyuanDiT-v1.2-Diffusers' transformer: 40 blocks of 16 heads × 88 (hidden 1408) with
-    /// long skips, BERT states 77 × 1024 and mT5 states 256 × 2048, the size/style condition, learn_sigma.</summary>
+    /// <summary>Tencent-Hunyuan/HunyuanDiT-v1.2-Diffusers' transformer: 40 blocks of 16 heads × 88 (hidden 1408, FFN
+    /// int(1408 · 4.3637) = 6144) with long skips, BERT states 77 × 1024 and mT5 states 256 × 2048, learn_sigma; v1.2
+    /// drops v1.1's size/style condition (use_style_cond_and_image_meta_size false in its config.json).</summary>
     public static HunyuanDiTConfig HunyuanDiTV12 { get; } = new()
     {
         NumAttentionHeads = 16, AttentionHeadDim = 88, InChannels = 4, PatchSize = 2, LearnSigma = true, MlpRatio = 4.3637, NumLayers = 40,
         CrossAttentionDim = 1024, CrossAttentionDimT5 = 2048, PooledProjectionDim = 1024, TextLen = 77, TextLenT5 = 256,
-        UseStyleCondAndImageMetaSize = true,
+        UseStyleCondAndImageMetaSize = false,
     };
 
     /// <summary>HunyuanDiT's architecture at toy size.</summary>

@@ -9,7 +9,7 @@ namespace XDit.Tests.Bench;
 /// <summary>
 /// Launches per block of each model's forward on the CUDA backend in bf16 (the emulator's no-exec device in the
 /// emulator pass; the GPU itself on a GPU machine), on the toy configs: their blocks launch what the real sizes'
-/// do (`xdit bench --what forward --ledger --forward-model sd3|flux|pixart`). A change in these counts is a change in
+/// do (`xdit bench --what forward --ledger --forward-model sd3|flux|pixart|hunyuandit`). A change in these counts is a change in
 /// what every step costs: lowering them (fused kernels) updates the pins with the ledger's new output; raising them
 /// needs a reason.
 /// </summary>
@@ -50,6 +50,11 @@ public class LedgerLaunchTests
     public void PixArtBlocks() =>
         // fused blocks, issue 17: 21 launches before, finish 6
         Assert.Equal(["embed: 25", "block 0: 14", "block 1: 14", "finish: 5"], LaunchesPerBlock("pixart-tiny"));
+
+    [Fact]
+    public void HunyuanDiTBlocks() =>
+        // block 3 joins block 0's long skip: concat (2 copies), LayerNorm and skip_linear before the block proper
+        Assert.Equal(["embed: 34", "block 0: 27", "block 1: 27", "block 2: 27", "block 3: 31", "finish: 4"], LaunchesPerBlock("hunyuandit-tiny"));
 
     [Fact]
     public void ATimedLedgerGivesEveryOpAndTheForwardADeviceTime()
