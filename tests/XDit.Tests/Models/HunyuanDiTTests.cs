@@ -98,6 +98,36 @@ public class HunyuanDiTTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public void MissingRotaryTablesAreNamedWithTheirShape()
+    {
+        using var ops = new CpuOps();
+        using var fx = new FixtureCase(TestPaths.Fixture(Case));
+        using var model = HunyuanDiTTransformer.Load(fx.Dir, ops);
+        using var x = fx.UploadInput(ops, "hidden_states");
+        using var y = fx.UploadInput(ops, "encoder_hidden_states");
+        using var m = fx.UploadInput(ops, "text_embedding_mask");
+        using var y5 = fx.UploadInput(ops, "encoder_hidden_states_t5");
+        using var m5 = fx.UploadInput(ops, "text_embedding_mask_t5");
+        using var meta = fx.UploadInput(ops, "image_meta_size");
+        var e = Assert.Throws<ArgumentException>(() => model.Forward(ops, new DitInputs
+        {
+            HiddenStates = x, Timestep = [999f, 261f], EncoderHiddenStates = y, EncoderAttentionMask = m,
+            EncoderHiddenStatesT5 = y5, EncoderAttentionMaskT5 = m5, ImageMetaSize = meta, Style = [0, 0],
+        }).Dispose());
+        Assert.Contains("image_rotary_emb cos", e.Message);
+        Assert.Contains("[24, 8]", e.Message);
+    }
+
+    [Fact]
+    public void ItsLongSkipsPairBlockIWithTheMirrorBlock()
+    {
+        using var ops = new CpuOps();
+        using var model = HunyuanDiTTransformer.Load(TestPaths.Fixture(Case), ops);
+        Assert.Equal([(0, 3)], model.LongSkips);
+        Assert.True(model.BlocksOnlyReadText);
+    }
+
+    [Fact]
     public void ConfigRefusesAnOddLayerCount()
     {
         var c = JsonConfig.Parse("""{"_class_name": "HunyuanDiT2DModel", "num_layers": 5, "num_attention_heads": 2, "attention_head_dim": 8, "hidden_size": 16}""", "x/config.json");
