@@ -66,7 +66,7 @@ public sealed class PixArtTransformer : DiffusionTransformer
     /// <summary>The projected caption is a cross-attention context the blocks only read.</summary>
     public override bool BlocksOnlyReadText => true;
     /// <summary>Bytes of the weights on the backend.</summary>
-    public long WeightBytes => _weights.Bytes;
+    public override long WeightBytes => _weights.Bytes;
 
     /// <summary>Loads config.json and the weights (one file, an fp16 variant, or shards with their index) of a
     /// diffusers transformer folder.</summary>
