@@ -58,7 +58,7 @@ public sealed class HunyuanDiTTransformer : DiffusionTransformer
     /// <summary>The text is a cross-attention context the blocks only read.</summary>
     public override bool BlocksOnlyReadText => true;
     /// <summary>Bytes of the weights on the backend.</summary>
-    public long WeightBytes => _weights.Bytes;
+    public override long WeightBytes => _weights.Bytes;
 
     /// <summary>Loads config.json and the weights of a diffusers transformer folder.</summary>
     public static HunyuanDiTTransformer Load(string dir, IOps ops)
