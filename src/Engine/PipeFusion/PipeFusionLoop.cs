@@ -20,6 +20,8 @@ namespace XDit.Engine.PipeFusion;
 /// all-gathered over the cfg group at the last stage; sequence parallelism inside a stage (Ulysses × Ring, as
 /// xDiT) splits each patch into ulysses·ring strips of whole rows, sp rank = ulysses rank + U·ring rank; each ring
 /// rank buffers its share of every patch and the ring passes whole buffers (<see cref="StaleKvAttention"/>).
+/// Long skips (HunyuanDiT's block i → block L−1−i, <see cref="DiffusionTransformer.LongSkips"/>) go from the stage
+/// that kept them straight to the stage that joins them, per patch (xDiT's stage r ↔ N−1−r).
 /// Data parallelism is outside: every group this loop uses stays inside
 /// the rank's data-parallel replica, so each replica runs its own loop on its own prompts.
 /// One instance per rank (it holds this rank's buffers and counters); every rank ends with the final latents.
