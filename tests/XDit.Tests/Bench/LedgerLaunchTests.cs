@@ -9,7 +9,7 @@ namespace XDit.Tests.Bench;
 /// <summary>
 /// Launches per block of each model's forward on the CUDA backend in bf16 (the emulator's no-exec device in the
 /// emulator pass; the GPU itself on a GPU machine), on the toy configs: their blocks launch what the real sizes'
-/// do (`xdit bench --what forward --ledger --forward-model sd3|flux|pixart`). A change in these counts is a change in
+/// do (`xdit bench --what forward --ledger --forward-model sd3|flux|pixart|hunyuandit`). A change in these counts is a change in
 /// what every step costs: lowering them (fused kernels) updates the pins with the ledger's new output; raising them
 /// needs a reason.
 /// </summary>
@@ -69,6 +69,11 @@ public class LedgerLaunchTests
             $"{model}: {report.ElementwiseBytes / 1e9:F3} GB elementwise > {gigabytes} GB; by kind: " +
             string.Join(", ", report.ByKind.Where(r => !LedgerReport.IsMatrixMath(r.Name)).Select(r => $"{r.Name} {(r.BytesRead + r.BytesWritten) / 1e9:F3}")));
     }
+
+    [Fact]
+    public void HunyuanDiTBlocks() =>
+        // block 3 joins block 0's long skip: concat (2 copies), LayerNorm and skip_linear before the block proper
+        Assert.Equal(["embed: 34", "block 0: 27", "block 1: 27", "block 2: 27", "block 3: 31", "finish: 4"], LaunchesPerBlock("hunyuandit-tiny"));
 
     [Fact]
     public void ATimedLedgerGivesEveryOpAndTheForwardADeviceTime()
