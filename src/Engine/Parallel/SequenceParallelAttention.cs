@@ -104,6 +104,18 @@ static class SequenceParallelAttention
         }
     }
 
+    /// <summary>Every shard's rows of <paramref name="local"/> [B, n, C] in sequence order: all-gathered over the
+    /// Ulysses group (shards u = 0..U−1 of this ring rank, consecutive), then over the Ring group (ring ranks in
+    /// order), since shard = u + U·g.</summary>
+    internal static Tensor GatherTokens(Tensor local, ICommunicator? ulysses, ICommunicator? ring)
+    {
+        if (ulysses is null && ring is null) throw new InvalidOperationException("GatherTokens needs a Ulysses or a Ring group");
+        if (ulysses is null) return ring!.AllGather(local, 1);
+        var inRing = ulysses.AllGather(local, 1);
+        if (ring is null) return inRing;
+        using (inRing) return ring.AllGather(inRing, 1);
+    }
+
     /// <summary>ReLU linear attention: every rank sums its own tokens' keys and values ([B, H, D + 1, D] float32), the
     /// sums are all-reduced over the Ulysses and the Ring group (together every shard of the sequence), and each rank
     /// applies them to its own queries. No keys or values travel; the output rows are this rank's.</summary>

@@ -43,8 +43,10 @@ sealed class SanaBlock
     public void Run(IOps ops, DitState state, IAttention attention)
     {
         var text = state.Text ?? throw new InvalidOperationException($"{_attn2Name}: needs the projected caption in state.Text");
-        if (state.Image.Dim(1) != state.GridH * state.GridW)
-            throw new NotSupportedException($"SANA's Mix-FFN convolves the whole {state.GridH}×{state.GridW} token grid; this rank holds {state.Image.Dim(1)} of its tokens");
+        bool sharded = state.Image.Dim(1) != state.GridH * state.GridW;
+        var gather = attention as ITokenGather;
+        if (sharded && gather is null)
+            throw new NotSupportedException($"SANA's Mix-FFN convolves the {state.GridH}×{state.GridW} token grid; this rank holds {state.Image.Dim(1)} of its tokens and the attention ({attention.GetType().Name}) cannot gather the others");
         using var mod6 = Modulation6(ops, state.Conditioning);
         var m = Parts(mod6);
 
@@ -61,8 +63,20 @@ sealed class SanaBlock
         using (var o = _attn2.Attend(ops, attention, _attn2Name, AttentionKind.Cross, x1, text, options))
             (x2, f) = ops.ResidualLayerNormModulate(x1, null, o, m.ShiftMlp, m.ScaleMlp, _eps);
 
-        // Mix-FFN, its gated output added into x2 by the last GEMM
-        try { using (f) _ff.ApplyTokensGatedResidualInto(ops, x2, f, state.GridH, state.GridW, m.GateMlp); }
+        // Mix-FFN, its gated output added into x2 by the last GEMM. A sequence shard gathers the other ranks' rows
+        // first: the depth-wise 3×3 reaches one grid row beyond the shard on each side.
+        try
+        {
+            using (f)
+            {
+                if (!sharded) _ff.ApplyTokensGatedResidualInto(ops, x2, f, state.GridH, state.GridW, m.GateMlp);
+                else
+                {
+                    using var grid = gather!.GatherTokens(ops, f);
+                    _ff.ApplyTokenRangeGatedResidualInto(ops, x2, grid, state.GridH, state.GridW, state.TokenStart, f.Dim(1), m.GateMlp);
+                }
+            }
+        }
         catch { x2.Dispose(); throw; }
         state.ReplaceImage(x2);
     }
