@@ -62,7 +62,7 @@ public sealed class SanaTransformer : DiffusionTransformer
     public override int HeadDim => Config.AttentionHeadDim;
     public override int OutFeatures => Config.PatchSize * Config.PatchSize * Config.OutChannels;
     /// <summary>Bytes of the weights on the backend.</summary>
-    public long WeightBytes => _weights.Bytes;
+    public override long WeightBytes => _weights.Bytes;
 
     /// <summary>Loads config.json and the weights of a diffusers transformer folder.</summary>
     public static SanaTransformer Load(string dir, IOps ops)
