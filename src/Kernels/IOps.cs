@@ -138,9 +138,29 @@ public interface IOps : IDisposable
     /// y in that one pass (SD3.5's qk-norm in place: no dense copy, no copy back).</summary>
     void RmsNormRope(Tensor y, Tensor x, Tensor? weight, Tensor? cos, Tensor? sin, float eps, bool interleaved);
 
+    /// <summary>The key/value half of ReLU linear attention (SANA's SanaLinearAttnProcessor2_0, DC-AE's
+    /// SanaMultiscaleLinearAttention), split from <see cref="LinearAttentionApply"/> so that sequence parallelism
+    /// can all-reduce (sum) the result over the ranks' token slices. k and v [B, N, H, D] (any strides: a reshaped
+    /// [B, N, H·D] projection, or a permuted channels-first view); returns per (batch, head) the float32 sums
+    /// S [B, H, D + 1, D] with S[e, d] = Σ_j v'[j, e]·relu(k[j, d]), where v' is v with a ones column appended
+    /// (S[D, d] = Σ_j relu(k[j, d]), the normaliser). N may be 0 (all zeros) (<see cref="OpContracts.LinearAttentionSums"/>).</summary>
+    Tensor LinearAttentionSums(Tensor k, Tensor v);
+    /// <summary>The query half of ReLU linear attention: out[b, i, h, e] = (Σ_d S[e, d]·relu(q[b, i, h, d])) /
+    /// (Σ_d S[D, d]·relu(q[b, i, h, d]) + eps), computed in float32 (diffusers uses eps 1e-15) and stored in q's
+    /// dtype. q [B, N, H, D] (any strides); sums F32 [B, H, D + 1, D] from <see cref="LinearAttentionSums"/> (summed
+    /// over every token of the sequence); returns [B, N, H, D] (<see cref="OpContracts.LinearAttentionApply"/>).</summary>
+    Tensor LinearAttentionApply(Tensor q, Tensor sums, float eps);
+
     // ---- convolution and resampling ----
     /// <summary>2-D convolution. x [B, C, H, W], w [O, C, kh, kw], bias [O]; square stride and zero padding.</summary>
     Tensor Conv2d(Tensor x, Tensor w, Tensor? bias, int stride = 1, int padding = 0);
+    /// <summary>Grouped 2-D convolution, stride 1, zero padding (PyTorch Conv2d with groups): x [B, C, H, W], w
+    /// [O, C/groups, kh, kw], bias [O]; output channel o reads the input channels of its group
+    /// g = o / (O/groups), that is g·C/groups … (g+1)·C/groups − 1. Depth-wise is groups = C with w [C, 1, k, k]
+    /// (SANA's and DC-AE's GLUMBConv conv_depth, DC-AE's multiscale proj_in); DC-AE's proj_out is a 1×1 with
+    /// groups = 3·heads. Returns [B, O, H + 2p − kh + 1, W + 2p − kw + 1] in x's dtype, accumulated in float32
+    /// (<see cref="OpContracts.GroupedConv2d"/>).</summary>
+    Tensor GroupedConv2d(Tensor x, Tensor w, Tensor? bias, int groups, int padding);
     /// <summary>Nearest-neighbour 2× upsampling of [B, C, H, W].</summary>
     Tensor Upsample2x(Tensor x);
 

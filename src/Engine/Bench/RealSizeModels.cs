@@ -2,6 +2,7 @@ using XDit.Models.HunyuanDiT;
 using XDit.Models.PixArt;
 using XDit.Models.SD3;
 using XDit.Models.Flux;
+using XDit.Models.Sana;
 using XDit.Runtime;
 
 namespace XDit.Engine.Bench;
@@ -68,15 +69,33 @@ public static class RealSizeModels
         TextLen = 4, TextLenT5 = 6, MlpRatio = 4.0,
     };
 
-    public static IReadOnlyList<string> Names { get; } = ["pixart-xl-2-1024", "sd3-medium", "flux-dev", "hunyuandit-v1.2", "pixart-tiny", "sd3-tiny", "flux-tiny", "hunyuandit-tiny"];
+    /// <summary>Efficient-Large-Model/Sana_1600M_1024px_diffusers' transformer: 20 blocks of 70 heads × 32 (ReLU linear
+    /// attention), cross-attention 20 heads × 112, Mix-FFN 5600 wide, Gemma 2 captions (2304), DC-AE's 32-channel
+    /// latent at 32×32 for 1024 px (diffusers' defaults are this model's).</summary>
+    public static SanaConfig Sana1600M_1024 { get; } = new()
+    {
+        InChannels = 32, OutChannels = 32, NumAttentionHeads = 70, AttentionHeadDim = 32, NumLayers = 20, NumCrossAttentionHeads = 20,
+        CrossAttentionHeadDim = 112, CrossAttentionDim = 2240, CaptionChannels = 2304, MlpRatio = 2.5, AttentionBias = false,
+        SampleSize = 32, PatchSize = 1, NormEps = 1e-6,
+    };
 
-    /// <summary>Short names for the real sizes: pixart, sd3, flux, hunyuandit.</summary>
+    /// <summary>SANA's architecture at toy size.</summary>
+    public static SanaConfig SanaTiny { get; } = Sana1600M_1024 with
+    {
+        InChannels = 8, OutChannels = 8, NumAttentionHeads = 2, AttentionHeadDim = 8, NumLayers = 2, NumCrossAttentionHeads = 2,
+        CrossAttentionHeadDim = 8, CrossAttentionDim = 16, CaptionChannels = 24, SampleSize = 4,
+    };
+
+    public static IReadOnlyList<string> Names { get; } = ["pixart-xl-2-1024", "sd3-medium", "flux-dev", "hunyuandit-v1.2", "sana-1600m", "pixart-tiny", "sd3-tiny", "flux-tiny", "hunyuandit-tiny", "sana-tiny"];
+
+    /// <summary>Short names for the real sizes: pixart, sd3, flux, hunyuandit, sana.</summary>
     public static string Resolve(string name) => name.Trim().ToLowerInvariant() switch
     {
         "pixart" => "pixart-xl-2-1024",
         "sd3" => "sd3-medium",
         "flux" => "flux-dev",
         "hunyuandit" => "hunyuandit-v1.2",
+        "sana" => "sana-1600m",
         var n => n,
     };
 
@@ -119,6 +138,13 @@ public static class RealSizeModels
                     throw new ArgumentException($"{name}: the text is the config's text_len + text_len_t5 = {config.TextLen} + {config.TextLenT5} = {text} tokens (BERT and mT5 padded to their lengths), got {t}");
                 return new HunyuanDiTStepWorkload(config, source, ops => HunyuanDiTTransformer.Load(config, new RandomCheckpoint(name, weights, contains: config.Holds) { ShapeOnly = shapeOnlyWeights }, ops),
                     latentSize ?? (name == "hunyuandit-tiny" ? 8 : 128), rows ?? 2);
+            }
+            case "sana-1600m" or "sana-tiny":
+            {
+                var config = name == "sana-tiny" ? SanaTiny : Sana1600M_1024;
+                // 300 caption tokens: SanaPipeline's max_sequence_length (the last 299 Gemma states and the first)
+                return new SanaStepWorkload(config, source, ops => SanaTransformer.Load(config, new RandomCheckpoint(name, weights) { ShapeOnly = shapeOnlyWeights }, ops),
+                    latentSize ?? config.SampleSize, textTokens ?? 300, rows ?? 2);
             }
             default: throw new ArgumentException($"unknown real-size model '{name}' (known: {string.Join(", ", Names)})");
         }

@@ -48,4 +48,28 @@ public static partial class OpContracts
         if (!o1.IsContiguous || !lse1.IsContiguous)
             throw new ArgumentException($"{op}: o1 {Format(o1.ShapeSpan)} and lse1 {Format(lse1.ShapeSpan)} are written in place and must be contiguous");
     }
+
+    /// <summary>LinearAttentionSums: k and v [B, N, H, D], the same shape.</summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
+    public static void LinearAttentionSums(Tensor k, Tensor v)
+    {
+        const string op = "LinearAttentionSums";
+        Rank(k, 4, "[B, N, H, D]", op, "k");
+        Rank(v, 4, "[B, N, H, D]", op, "v");
+        if (!XDit.Runtime.Shape.Equal(k.ShapeSpan, v.ShapeSpan)) throw Mismatch(op, "v must be [B, N, H, D] like k", k, "k", v, "v");
+    }
+
+    /// <summary>LinearAttentionApply: q [B, N, H, D]; sums F32 [B, H, D + 1, D]; eps ≥ 0.</summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
+    public static void LinearAttentionApply(Tensor q, Tensor sums, float eps)
+    {
+        const string op = "LinearAttentionApply";
+        Rank(q, 4, "[B, N, H, D]", op, "q");
+        Rank(sums, 4, "[B, H, D + 1, D]", op, "sums");
+        int B = q.Dim(0), H = q.Dim(2), D = q.Dim(3);
+        if (sums.Dim(0) != B || sums.Dim(1) != H || sums.Dim(2) != D + 1 || sums.Dim(3) != D)
+            throw Mismatch(op, "sums must be [B, H, D + 1, D] of q's B, H and D", q, "q", sums, "sums");
+        if (sums.DType != DType.F32) throw new ArgumentException($"{op}: sums must be F32, got {sums.DType} {Format(sums.ShapeSpan)}");
+        if (!(eps >= 0) || float.IsInfinity(eps)) throw new ArgumentException($"{op}: eps {eps} must be finite and ≥ 0");
+    }
 }

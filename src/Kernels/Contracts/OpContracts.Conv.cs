@@ -18,6 +18,24 @@ public static partial class OpContracts
             throw Mismatch("Conv2d", $"kernel larger than padded input (padding {padding})", x, "x", w, "w");
     }
 
+    /// <summary>GroupedConv2d: x [B, C, H, W], w [O, C/groups, kh, kw], bias [O]; groups ≥ 1 dividing C and O,
+    /// padding ≥ 0, and the kernel fits the padded input.</summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
+    public static void GroupedConv2d(Tensor x, Tensor w, Tensor? bias, int groups, int padding)
+    {
+        const string op = "GroupedConv2d";
+        Rank(x, 4, "[B, C, H, W]", op, "x");
+        Rank(w, 4, "[O, C/groups, kh, kw]", op, "w");
+        int C = x.Dim(1), O = w.Dim(0);
+        if (groups <= 0 || C % groups != 0 || O % groups != 0)
+            throw Mismatch(op, $"groups {groups} must divide the input and output channels", x, "x", w, "w");
+        if (w.Dim(1) != C / groups) throw Mismatch(op, $"w must have C/groups = {C / groups} input channels", x, "x", w, "w");
+        Vector(w, "w", bias, O, op, "bias");
+        if (padding < 0) throw new ArgumentException($"{op}: bad padding {padding}");
+        if (x.Dim(2) + 2 * padding < w.Dim(2) || x.Dim(3) + 2 * padding < w.Dim(3))
+            throw Mismatch(op, $"kernel larger than padded input (padding {padding})", x, "x", w, "w");
+    }
+
     /// <summary>Upsample2x: x [B, C, H, W].</summary>
     [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
     public static void Upsample2x(Tensor x) => Rank(x, 4, "[B, C, H, W]", "Upsample2x", "x");

@@ -29,4 +29,9 @@ public static class LedgerMath
     /// <summary>A 2-D convolution: 2·B·O·outH·outW·C·kh·kw.</summary>
     public static double Conv2d(long batch, long outChannels, long outH, long outW, long inChannels, long kh, long kw)
         => 2.0 * batch * outChannels * outH * outW * inChannels * kh * kw;
+
+    /// <summary>One half of ReLU linear attention, the key/value sums or the query apply: each is a
+    /// [D + 1, D] by D product per token and head, 2·B·H·N·(D + 1)·D.</summary>
+    public static double LinearAttention(long batch, long heads, long tokens, long headDim)
+        => 2.0 * batch * heads * tokens * (headDim + 1) * headDim;
 }

@@ -179,6 +179,24 @@ public sealed class LedgerOps : IOps
         End(m, "merge_attention", B(o1) + B(lse1) + B(o2) + B(lse2), B(o1) + B(lse1));
     }
 
+    public Tensor LinearAttentionSums(Tensor k, Tensor v)
+    {
+        var m = Begin();
+        var s = _inner.LinearAttentionSums(k, v);
+        double flops = LedgerMath.LinearAttention(k.Dim(0), k.Dim(2), k.Dim(1), k.Dim(3));
+        End(m, "linear_attention_sums", B(k) + B(v), s.ByteCount, flops, DType.F32);
+        return s;
+    }
+
+    public Tensor LinearAttentionApply(Tensor q, Tensor sums, float eps)
+    {
+        var m = Begin();
+        var o = _inner.LinearAttentionApply(q, sums, eps);
+        double flops = LedgerMath.LinearAttention(q.Dim(0), q.Dim(2), q.Dim(1), q.Dim(3));
+        End(m, "linear_attention_apply", B(q) + B(sums), o.ByteCount, flops, DType.F32);
+        return o;
+    }
+
     public Tensor Rope(Tensor x, Tensor cos, Tensor sin, bool interleaved) => Op("rope", B(x) + B(cos) + B(sin), () => _inner.Rope(x, cos, sin, interleaved));
 
     public void RmsNormRope(Tensor y, Tensor x, Tensor? weight, Tensor? cos, Tensor? sin, float eps, bool interleaved)
@@ -194,6 +212,16 @@ public sealed class LedgerOps : IOps
         var y = _inner.Conv2d(x, w, bias, stride, padding);
         double flops = LedgerMath.Conv2d(y.Dim(0), y.Dim(1), y.Dim(2), y.Dim(3), w.Dim(1), w.Dim(2), w.Dim(3));
         End(m, "conv2d", B(x) + B(w) + B(bias), y.ByteCount, flops, x.DType);
+        return y;
+    }
+
+    public Tensor GroupedConv2d(Tensor x, Tensor w, Tensor? bias, int groups, int padding)
+    {
+        var m = Begin();
+        var y = _inner.GroupedConv2d(x, w, bias, groups, padding);
+        // w.Dim(1) is C/groups: each output reads only its group's channels
+        double flops = LedgerMath.Conv2d(y.Dim(0), y.Dim(1), y.Dim(2), y.Dim(3), w.Dim(1), w.Dim(2), w.Dim(3));
+        End(m, "grouped_conv2d", B(x) + B(w) + B(bias), y.ByteCount, flops, x.DType);
         return y;
     }
 

@@ -5,6 +5,7 @@ using XDit.Models;
 using XDit.Models.Flux;
 using XDit.Models.HunyuanDiT;
 using XDit.Models.PixArt;
+using XDit.Models.Sana;
 using XDit.Models.SD3;
 using XDit.Runtime;
 
@@ -71,6 +72,7 @@ sealed class FixtureInputs
         "flux" => FluxTransformer.Load(TestPaths.Fixture(Name), ops),
         "hunyuandit" => HunyuanDiTTransformer.Load(TestPaths.Fixture(Name), ops),
         TinyHunyuanDiT.Name => TinyHunyuanDiT.Load(ops),
+        "sana" => SanaTransformer.Load(TestPaths.Fixture(Name), ops),
         _ => throw new ArgumentException($"no transformer loader for fixture {Name}"),
     };
 

@@ -89,6 +89,20 @@ public sealed class AttentionProjections
         return _out.Apply(ops, t.Reshape(t.Dim(0), t.Dim(1), t.Dim(2) * t.Dim(3)));
     }
 
+    /// <summary>Projects, runs <paramref name="attention"/> on <paramref name="layer"/> and applies to_out →
+    /// [B, Nq, D] (where the result is not added to a residual straight away: SANA's linear attention).</summary>
+    public Tensor Attend(IOps ops, IAttention attention, string layer, AttentionKind kind, Tensor queries, Tensor context,
+        AttentionOptions? options = null)
+    {
+        var (q, k, v) = Project(ops, queries, context);
+        AttentionResult result;
+        try { result = attention.Run(ops, new AttentionCall { Layer = layer, Kind = kind, Q = q, K = k, V = v, Options = options }); }
+        finally { q.Dispose(); k.Dispose(); v.Dispose(); }
+        result.JointOutput?.Dispose();
+        using var o = result.Output;
+        return OutProject(ops, o);
+    }
+
     /// <summary>to_out.0's bias: what a gated epilogue multiplies by its gate (<see cref="IOps.PrepareGatedEpilogues"/>).</summary>
     public Tensor? OutBias => _out.Bias;
 

@@ -40,7 +40,12 @@ public class EmulatedCudaPipelineTests
         // ~35% against its float32 reference (6.5e-3 with the casts taken out, measured). f16 keeps t exact enough.
         Assert.SkipWhen(fixture == "flux" && dt == DType.BF16, "flux in bf16 rounds its timestep as diffusers does; the golden output is float32 (f16 is checked instead)");
         var ops = CudaTestDevice.Get(dt);
-        var results = FixtureVerifier.Verify(TestPaths.Fixture(fixture), ops);
+        // SANA's ReLU linear attention is discontinuous where a query's only positive components are near zero: the
+        // fixture (head dim 8) has a query in block 1 whose one positive component is 0.0019, bf16 rounding of the
+        // projection flips its sign, and that row jumps from a weighted mean of v to 0 (diffusers in bf16 does the
+        // same). Measured 2.2e-2 against the float32 reference, every other row within bf16 rounding; f16 is 5.7e-4.
+        double? tolerance = fixture == "sana" && dt == DType.BF16 ? 3e-2 : null;
+        var results = FixtureVerifier.Verify(TestPaths.Fixture(fixture), ops, tolerance);
         Assert.NotEmpty(results);
         foreach (var r in results)
             Assert.True(r.Passed, $"{fixture} {dt} {r.Name}: relative error {r.RelativeError:E3} (max abs {r.MaxAbsError:E3}) > {r.Tolerance:E1} {r.Problem}");
