@@ -60,6 +60,13 @@ public sealed class StandardDenoiseLoop(IDenoiseExecutor executor) : IDenoiseLoo
         {
             var sw = System.Diagnostics.Stopwatch.StartNew();
             var input = job.Cfg ? job.Latents.Concat(job.Latents).ToArray() : job.Latents;
+            // the model sees scale_model_input of the latents (Euler discrete: x/√(σ² + 1); the rest: x itself)
+            if (job.Scheduler.ModelInputScale(i) != 1f)
+            {
+                var scaled = new float[input.Length];
+                job.Scheduler.ScaleModelInput(input, i, scaled);
+                input = scaled;
+            }
             using var x = ops.FromHost(input, rowShape);
             var inputs = job.BuildInputs(ops, x, i);
             using var output = Executor.Predict(ops, job.Model, inputs, i);

@@ -12,7 +12,7 @@ public static class DitInputRows
 
     /// <summary>
     /// Rows [start, start + count) of every batched field (HiddenStates, EncoderHiddenStates, EncoderAttentionMask,
-    /// PooledProjections, Timestep, Guidance, Resolution, AspectRatio) as views, with no copy; ImgIds and TxtIds are
+    /// PooledProjections, Timestep, Guidance, Resolution, AspectRatio, TimeIds) as views, with no copy; ImgIds and TxtIds are
     /// per token, not per row, and are passed on as they are. Every batched field must have the rows HiddenStates has.
     /// The views share the caller's tensors: keep those alive while the slice is used, nothing to dispose.
     /// </summary>
@@ -31,7 +31,17 @@ public static class DitInputRows
             Guidance = inputs.Guidance is null ? null : Rows(inputs.Guidance, nameof(DitInputs.Guidance), rows, start, count),
             Resolution = RowsOrNull(inputs.Resolution, nameof(DitInputs.Resolution), rows, start, count),
             AspectRatio = RowsOrNull(inputs.AspectRatio, nameof(DitInputs.AspectRatio), rows, start, count),
+            TimeIds = inputs.TimeIds is null ? null : RowBlocks(inputs.TimeIds, nameof(DitInputs.TimeIds), rows, start, count),
         };
+    }
+
+    /// <summary>Rows [start, start + count) of values stored row-major with the same number per row.</summary>
+    static float[] RowBlocks(float[] values, string field, int rows, int start, int count)
+    {
+        if (values.Length % rows != 0)
+            throw new ArgumentException($"DitInputs.{field} holds {values.Length} values, not the same number for each of the {rows} rows");
+        int per = values.Length / rows;
+        return values[(start * per)..((start + count) * per)];
     }
 
     static Tensor? RowsOrNull(Tensor? t, string field, int rows, int start, int count) =>

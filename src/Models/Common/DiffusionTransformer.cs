@@ -12,7 +12,7 @@ public sealed record DitInputs
     public required Tensor EncoderHiddenStates { get; init; }
     /// <summary>PixArt: [B, T] with 1 for kept and 0 for padded text tokens.</summary>
     public Tensor? EncoderAttentionMask { get; init; }
-    /// <summary>SD3/Flux pooled text projection [B, D_pooled].</summary>
+    /// <summary>SD3/Flux pooled text projection [B, D_pooled] (SDXL: text_embeds).</summary>
     public Tensor? PooledProjections { get; init; }
     /// <summary>One timestep per batch row, as the pipeline passes it (PixArt/SD3: 0..1000; Flux: σ, scaled by 1000 inside).</summary>
     public required float[] Timestep { get; init; }
@@ -24,6 +24,9 @@ public sealed record DitInputs
     /// <summary>PixArt-α micro-conditions: resolution [B, 2] (h, w) and aspect ratio [B, 1].</summary>
     public Tensor? Resolution { get; init; }
     public Tensor? AspectRatio { get; init; }
+    /// <summary>SDXL's added_cond_kwargs time_ids, row-major [B, n] on the host (original size, crop top-left, target
+    /// size: n = 6); its text_embeds are <see cref="PooledProjections"/>.</summary>
+    public float[]? TimeIds { get; init; }
 }
 
 /// <summary>
@@ -61,7 +64,11 @@ public abstract class DiffusionTransformer : IDisposable
     /// (what DiTFastAttn needs; PixArt does).</summary>
     public virtual bool OffersSelfAttentionModules => false;
 
-    public Tensor Forward(IOps ops, DitInputs inputs, IAttention? attention = null)
+    /// <summary>The whole forward pass: <see cref="Embed"/>, every block, <see cref="Finish"/> and
+    /// <see cref="Unpatchify"/>. Virtual for a denoiser without token stages (SDXL's UNet), which overrides it and
+    /// refuses the stage methods, so that it runs where the engine calls Forward (one rank, CFG and data parallel)
+    /// and nowhere a method needs the stages (sequence parallel, PipeFusion, the caches).</summary>
+    public virtual Tensor Forward(IOps ops, DitInputs inputs, IAttention? attention = null)
     {
         using var state = Embed(ops, inputs);
         return ForwardFromState(ops, state, attention);

@@ -11,8 +11,11 @@ namespace XDit.Models.Sdxl;
 /// (addition_time_embed_dim each) follow text_embeds into add_embedding, whose output is added. conv_in, the down
 /// blocks (keeping conv_in's output and every resnet/attention/downsampler output as skip states), the mid block,
 /// the up blocks (consuming the skip states from the last), then GroupNorm, SiLU and conv_out.
+/// As the pipelines' denoiser it is a <see cref="DiffusionTransformer"/> with no token stages: it overrides
+/// <see cref="Forward(IOps, DitInputs, IAttention?)"/> (one rank, CFG and data parallel run it whole) and refuses the
+/// stage methods, which sequence parallelism, PipeFusion and the block caches would need.
 /// </summary>
-public sealed class SdxlUNet : IDisposable
+public sealed class SdxlUNet : DiffusionTransformer
 {
     readonly ModelWeights _weights;
     readonly TimestepEmbedding _timeEmbedding;
@@ -76,6 +79,18 @@ public sealed class SdxlUNet : IDisposable
         try { return w.Checked(new SdxlUNet(config, w)); }
         catch { w.Dispose(); throw; }
     }
+
+    /// <summary>The pipelines' call: HiddenStates is the sample, PooledProjections the text_embeds, TimeIds the
+    /// time_ids.</summary>
+    public override Tensor Forward(IOps ops, DitInputs inputs, IAttention? attention = null)
+        => Forward(ops, new SdxlUNetInputs
+        {
+            Sample = inputs.HiddenStates,
+            Timestep = inputs.Timestep,
+            EncoderHiddenStates = inputs.EncoderHiddenStates,
+            TextEmbeds = inputs.PooledProjections,
+            TimeIds = inputs.TimeIds,
+        }, attention);
 
     /// <summary>One forward → the prediction [B, out_channels, H, W]. <paramref name="attention"/> runs the
     /// transformers' attention (default: this rank alone).</summary>
@@ -159,5 +174,20 @@ public sealed class SdxlUNet : IDisposable
         using (s) return ops.Cast(s, ops.ActivationType);
     }
 
-    public void Dispose() => _weights.Dispose();
+    // ---- no token stages: a UNet's blocks work on feature maps of several sizes, not one token sequence ----
+
+    const string NoStages = "SDXL's UNet runs whole (one rank, CFG parallel, data parallel); it has no token stages for sequence parallelism (Ulysses, Ring), PipeFusion or the block caches";
+
+    /// <summary>The count of transformer blocks is no stage count here: 0, as nothing may be run block by block.</summary>
+    public override int NumBlocks => 0;
+    /// <summary>Heads of the widest block (the mid block's).</summary>
+    public override int NumHeads => Config.NumAttentionHeads[^1];
+    public override int HeadDim => Config.BlockOutChannels[^1] / Config.NumAttentionHeads[^1];
+    public override int OutFeatures => Config.OutChannels;
+    public override DitState Embed(IOps ops, DitInputs inputs) => throw new NotSupportedException(NoStages);
+    public override void RunBlock(IOps ops, int index, DitState state, IAttention attention) => throw new NotSupportedException(NoStages);
+    public override Tensor Finish(IOps ops, DitState state) => throw new NotSupportedException(NoStages);
+    public override Tensor Unpatchify(IOps ops, Tensor tokens, DitState state) => throw new NotSupportedException(NoStages);
+
+    public override void Dispose() => _weights.Dispose();
 }
