@@ -8,7 +8,7 @@ using XDit.Runtime;
 namespace XDit.Tests.Pipelines;
 
 /// <summary>StableDiffusionXLPipeline on the tiny synthetic folder (<see cref="SD3FluxTestFolders.Sdxl"/>).</summary>
-public class SdxlPipelineTests
+public class SdxlPipelineTests(ITestOutputHelper output)
 {
     static GenerationRequest Request(string? negative = null) => new()
     {
@@ -27,6 +27,24 @@ public class SdxlPipelineTests
         Assert.Equal((16, 24), (image.Height, image.Width));
         Assert.All(image.Pixels, p => Assert.InRange(p, 0f, 1f));
         Assert.True(image.Pixels.Max() - image.Pixels.Min() > 1e-3, "the image is flat");
+    }
+
+    /// <summary>diffusers' StableDiffusionXLPipeline (0.40.0.dev0 on cpuref, float32) on this very synthetic folder,
+    /// from tests/fixtures/sdxl_synthetic/reference.safetensors' in.latents: "red cat", 3 steps, guidance 5, 16x24,
+    /// without a negative prompt (zeros) and with negative_prompt "cat".</summary>
+    [Theory]
+    [InlineData("zeros", null)]
+    [InlineData("negative", "cat")]
+    public void MatchesDiffusersOnTheSyntheticFolder(string name, string? negative)
+    {
+        using var reference = new SafetensorsFile(Path.Combine(TestPaths.Fixture("sdxl_synthetic"), "reference.safetensors"));
+        using var latents = reference.ReadF32("in.latents");
+        using var expected = reference.ReadF32($"out.{name}.images");
+        using var pipeline = PipelineLoader.Load(SD3FluxTestFolders.Sdxl());
+        var result = pipeline.Generate(Request(negative) with { NumInferenceSteps = 3, GuidanceScale = 5f, Latents = latents.ToFloatArray() });
+        double err = Numerics.RelativeError(Pixels(result), expected.ToFloatArray());
+        output.WriteLine($"sdxl_synthetic {name}: images rel {err:E3}");
+        Assert.True(err < 1e-4, $"{name}: relative error {err:G3} against diffusers");
     }
 
     [Fact]
@@ -72,18 +90,19 @@ public class SdxlPipelineTests
     [Fact]
     public void TheUNetSeesTheEulerScaledLatentsAndTheSizeConditioning()
     {
-        // the first step's UNet input is x·1/√(σ₀² + 1) and its time_ids (H, W, 0, 0, H, W) for every row
+        // the first step's UNet input is x·init_noise_sigma/√(σ₀² + 1) and its time_ids (H, W, 0, 0, H, W) for every row
         using var pipeline = (SdxlPipeline)PipelineLoader.Load(SD3FluxTestFolders.Sdxl());
         var recorder = new FirstInputRecorder(pipeline.Ops);
         pipeline.Loop = new StandardDenoiseLoop(recorder);
         var latents = Enumerable.Range(0, 4 * 8 * 12).Select(i => MathF.Sin(i)).ToArray();
         pipeline.Generate(Request() with { Latents = latents });
-        var sigma0 = new EulerDiscreteScheduler(EulerDiscreteOptions.FromConfig(
+        var euler = new EulerDiscreteScheduler(EulerDiscreteOptions.FromConfig(
             JsonConfig.Load(Path.Combine(pipeline.Index.Dir, "scheduler", "scheduler_config.json"))));
-        sigma0.SetTimesteps(2);
-        float d = MathF.Sqrt(sigma0.Sigmas[0] * sigma0.Sigmas[0] + 1f);
-        Assert.True(d > 1.2f, $"σ₀ {sigma0.Sigmas[0]} should scale the input");
-        var expected = latents.Concat(latents).Select(v => v / d).ToArray();
+        euler.SetTimesteps(2);
+        float d = MathF.Sqrt(euler.Sigmas[0] * euler.Sigmas[0] + 1f), init = euler.InitNoiseSigma;
+        Assert.True(d > 1.2f && init > 1.2f, $"σ₀ {euler.Sigmas[0]} and init_noise_sigma {init} should scale the input");
+        // prepare_latents multiplies given latents by init_noise_sigma too, then each step divides by √(σ² + 1)
+        var expected = latents.Concat(latents).Select(v => v * init / d).ToArray();
         Assert.Equal(expected, recorder.Sample!);
         Assert.Equal(new float[] { 16, 24, 0, 0, 16, 24, 16, 24, 0, 0, 16, 24 }, recorder.TimeIds!);
     }
