@@ -67,16 +67,29 @@ public class SdxlPipelineTests(ITestOutputHelper output)
         Assert.True(Numerics.RelativeError(empty, zeros) > 1e-4, "an encoded empty negative prompt must differ from zeros");
     }
 
-    [Fact]
-    public void CfgParallelOnTwoRanksEqualsOneRank()
+    /// <summary>The methods xDiT gives SDXL: CFG parallel (the negative rows on one rank, the positive on the other),
+    /// data parallel (a prompt per replica) and both; each equals one rank.</summary>
+    [Theory]
+    [InlineData("cfg2")]
+    [InlineData("data2")]
+    [InlineData("data2-cfg2")]
+    public void ParallelMethodsEqualOneRank(string mesh)
     {
         var folder = SD3FluxTestFolders.Sdxl();
-        var request = Request(negative: "cat");
+        var request = Request(negative: "cat") with { Prompts = new[] { "red cat", "cat" } };
+        var config = mesh switch
+        {
+            "cfg2" => new ParallelConfig { WorldSize = 2, UseCfgParallel = true },
+            "data2" => new ParallelConfig { WorldSize = 2, DataParallelDegree = 2 },
+            _ => new ParallelConfig { WorldSize = 4, DataParallelDegree = 2, UseCfgParallel = true },
+        };
         float[] serial;
         using (var pipeline = PipelineLoader.Load(folder)) serial = Pixels(pipeline.Generate(request));
-        var parallel = Pixels(ParallelGeneration.Run(folder, new ParallelConfig { WorldSize = 2, UseCfgParallel = true }, request).Result);
+        var parallel = Pixels(ParallelGeneration.Run(folder, config, request).Result);
+        Assert.Equal(serial.Length, parallel.Length);
         double err = Numerics.RelativeError(parallel, serial);
-        Assert.True(err < 1e-5, $"cfg2: relative error {err:G3} against one rank");
+        output.WriteLine($"{mesh}: rel {err:E3} against one rank");
+        Assert.True(err < 1e-5, $"{mesh}: relative error {err:G3} against one rank");
     }
 
     [Fact]
