@@ -1,6 +1,7 @@
 using XDit.Models.PixArt;
 using XDit.Models.SD3;
 using XDit.Models.Flux;
+using XDit.Models.Sdxl;
 using XDit.Runtime;
 
 namespace XDit.Engine.Bench;
@@ -50,7 +51,26 @@ public static class RealSizeModels
         JointAttentionDim = 24, PooledProjectionDim = 12, AxesDimsRope = [4, 6, 6],
     };
 
-    public static IReadOnlyList<string> Names { get; } = ["pixart-xl-2-1024", "sd3-medium", "flux-dev", "pixart-tiny", "sd3-tiny", "flux-tiny"];
+    /// <summary>stabilityai/stable-diffusion-xl-base-1.0's unet: 320/640/1280 channels, transformer depths 1/2/10
+    /// (heads of 64: 5, 10, 20), CLIP-L + CLIP-G states 2048 wide, text_embeds 1280 and six time ids × 256.</summary>
+    public static SdxlUNetConfig SdxlBase { get; } = new()
+    {
+        Path = "<stable-diffusion-xl-base-1.0 unet>", InChannels = 4, OutChannels = 4, BlockOutChannels = [320, 640, 1280],
+        DownBlockTypes = [SdxlUNetConfig.DownBlock, SdxlUNetConfig.CrossAttnDownBlock, SdxlUNetConfig.CrossAttnDownBlock],
+        UpBlockTypes = [SdxlUNetConfig.CrossAttnUpBlock, SdxlUNetConfig.CrossAttnUpBlock, SdxlUNetConfig.UpBlock],
+        LayersPerBlock = 2, NormNumGroups = 32, NormEps = 1e-5f, CrossAttentionDim = 2048, NumAttentionHeads = [5, 10, 20],
+        TransformerLayersPerBlock = [1, 2, 10], FlipSinToCos = true, FreqShift = 0, AdditionEmbedType = "text_time",
+        AdditionTimeEmbedDim = 256, ProjectionClassEmbeddingsInputDim = 2816, ConvInKernel = 3, ConvOutKernel = 3, SampleSize = 128,
+    };
+
+    /// <summary>SDXL's UNet at toy size (the sdxl_unet fixture's shape).</summary>
+    public static SdxlUNetConfig SdxlTiny { get; } = SdxlBase with
+    {
+        BlockOutChannels = [16, 16, 32], NormNumGroups = 8, CrossAttentionDim = 32, NumAttentionHeads = [2, 2, 4],
+        TransformerLayersPerBlock = [1, 1, 2], AdditionTimeEmbedDim = 8, ProjectionClassEmbeddingsInputDim = 72, SampleSize = 8,
+    };
+
+    public static IReadOnlyList<string> Names { get; } = ["pixart-xl-2-1024", "sd3-medium", "flux-dev", "sdxl-base", "pixart-tiny", "sd3-tiny", "flux-tiny", "sdxl-tiny"];
 
     /// <summary>Short names for the real sizes: pixart, sd3, flux.</summary>
     public static string Resolve(string name) => name.Trim().ToLowerInvariant() switch
@@ -58,6 +78,7 @@ public static class RealSizeModels
         "pixart" => "pixart-xl-2-1024",
         "sd3" => "sd3-medium",
         "flux" => "flux-dev",
+        "sdxl" => "sdxl-base",
         var n => n,
     };
 
@@ -91,6 +112,12 @@ public static class RealSizeModels
                 var config = name == "flux-tiny" ? FluxTiny : FluxDev;
                 return new FluxStepWorkload(config, source, ops => FluxTransformer.Load(config, new RandomCheckpoint(name, weights) { ShapeOnly = shapeOnlyWeights }, ops),
                     latentSize ?? (name == "flux-tiny" ? 8 : 128), textTokens ?? 512, rows ?? 1);
+            }
+            case "sdxl-base" or "sdxl-tiny":
+            {
+                var config = name == "sdxl-tiny" ? SdxlTiny : SdxlBase;
+                return new SdxlStepWorkload(config, source, ops => SdxlUNet.Load(config, new RandomCheckpoint(name, weights) { ShapeOnly = shapeOnlyWeights }, ops),
+                    latentSize ?? config.SampleSize, textTokens ?? 77, rows ?? 2);
             }
             default: throw new ArgumentException($"unknown real-size model '{name}' (known: {string.Join(", ", Names)})");
         }

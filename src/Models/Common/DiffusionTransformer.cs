@@ -60,6 +60,11 @@ public abstract class DiffusionTransformer : IDisposable
     public virtual Tensor FirstBlockModulatedInput(IOps ops, DitState state)
         => throw new NotSupportedException($"{GetType().Name} does not expose block 0's modulated input (the TeaCache indicator); use the first-block cache instead");
 
+    /// <summary>Whether <see cref="Embed"/>, <see cref="RunBlock"/>, <see cref="Finish"/> and <see cref="Unpatchify"/>
+    /// exist: false for a denoiser that only runs whole (SDXL's UNet), which the engine then calls through
+    /// <see cref="Forward"/> alone (no CUDA graph of the blocks, a ledger of one "forward" scope).</summary>
+    public virtual bool HasTokenStages => true;
+
     /// <summary>Whether the blocks hand their self-attention to an <see cref="IModuleAttention"/> as whole modules
     /// (what DiTFastAttn needs; PixArt does).</summary>
     public virtual bool OffersSelfAttentionModules => false;

@@ -178,6 +178,7 @@ public sealed class SdxlUNet : DiffusionTransformer
 
     const string NoStages = "SDXL's UNet runs whole (one rank, CFG parallel, data parallel); it has no token stages for sequence parallelism (Ulysses, Ring), PipeFusion or the block caches";
 
+    public override bool HasTokenStages => false;
     /// <summary>The count of transformer blocks is no stage count here: 0, as nothing may be run block by block.</summary>
     public override int NumBlocks => 0;
     /// <summary>Heads of the widest block (the mid block's).</summary>

@@ -52,6 +52,11 @@ public class LedgerLaunchTests
         Assert.Equal(["embed: 25", "block 0: 14", "block 1: 14", "finish: 5"], LaunchesPerBlock("pixart-tiny"));
 
     [Fact]
+    public void SdxlUNetIsOneForwardScope() =>
+        // a UNet has no token stages: its ledger is one scope, the whole forward
+        Assert.Equal(["forward: 625"], LaunchesPerBlock("sdxl-tiny"));
+
+    [Fact]
     public void ATimedLedgerGivesEveryOpAndTheForwardADeviceTime()
     {
         CudaTestDevice.RequireDevice();
