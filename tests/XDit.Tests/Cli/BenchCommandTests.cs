@@ -86,6 +86,6 @@ public class BenchCommandTests
     {
         var (code, _, stderr) = CliRunner.Xdit("bench", "--what", "forward", "--forward-model", "pixart-huge");
         Assert.Equal(1, code);
-        Assert.Contains("unknown real-size model 'pixart-huge' (known: pixart-xl-2-1024, sd3-medium, flux-dev, pixart-tiny, sd3-tiny, flux-tiny)", stderr);
+        Assert.Contains("unknown real-size model 'pixart-huge' (known: pixart-xl-2-1024, sd3-medium, flux-dev, sdxl-base, pixart-tiny, sd3-tiny, flux-tiny, sdxl-tiny)", stderr);
     }
 }
