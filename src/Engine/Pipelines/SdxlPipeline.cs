@@ -86,6 +86,9 @@ public sealed class SdxlPipeline : TextToImagePipeline
     /// <summary>Both CLIP tokenizers pad to their model_max_length (77).</summary>
     int ClipLength1 => _tokenizer1.ModelMaxLength ?? 77;
     int ClipLength2 => _tokenizer2.ModelMaxLength ?? 77;
+    protected override int DecoderChannels => _vae.Config.FullResolutionChannels;
+    /// <summary>The CLIP tokens both encoders pad to.</summary>
+    protected override int TextTokens(GenerationRequest r) => ClipLength1;
 
     protected override GenerationResult Run(GenerationRequest request, IProgress<PipelineProgress>? progress)
     {

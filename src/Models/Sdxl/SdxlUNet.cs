@@ -63,7 +63,7 @@ public sealed class SdxlUNet : DiffusionTransformer
 
     public SdxlUNetConfig Config { get; }
     /// <summary>Bytes of the weights on the backend.</summary>
-    public long WeightBytes => _weights.Bytes;
+    public override long WeightBytes => _weights.Bytes;
 
     /// <summary>Loads config.json and the weights of a diffusers unet folder.</summary>
     public static SdxlUNet Load(string dir, IOps ops)
