@@ -50,6 +50,15 @@ public static class ForwardLedger
         using (var lops = new LedgerOps(ops, ledger, timer))
         {
             if (timeOn is not null) start!.Record(timeOn.Stream);
+            if (!model.HasTokenStages)
+            {
+                // a denoiser without token stages (SDXL's UNet) is one scope
+                using (ledger.Scope("forward")) model.Forward(lops, inputs, LocalAttention.Instance).Dispose();
+                if (timeOn is not null) stop!.Record(timeOn.Stream);
+                timer?.Resolve();
+                measuredMs = stop?.ElapsedSince(start!);
+                return ledger;
+            }
             DitState state;
             using (ledger.Scope("embed")) state = model.Embed(lops, inputs);
             using (state)

@@ -110,7 +110,7 @@ public static class OpBenchmarks
                 return new BenchResult("forward", ops.Name, size, ms);
             }
             results.Add(Time("eager", () => model.Forward(ops, inputs)));
-            if (ops is CudaOps)
+            if (ops is CudaOps && model.HasTokenStages)
             {
                 using var graphs = new CudaGraphExecutor();
                 int step = 0;

@@ -3,6 +3,7 @@ using XDit.Models.PixArt;
 using XDit.Models.SD3;
 using XDit.Models.Flux;
 using XDit.Models.Sana;
+using XDit.Models.Sdxl;
 using XDit.Runtime;
 
 namespace XDit.Engine.Bench;
@@ -62,6 +63,25 @@ public static class RealSizeModels
         UseStyleCondAndImageMetaSize = false,
     };
 
+    /// <summary>stabilityai/stable-diffusion-xl-base-1.0's unet: 320/640/1280 channels, transformer depths 1/2/10
+    /// (heads of 64: 5, 10, 20), CLIP-L + CLIP-G states 2048 wide, text_embeds 1280 and six time ids × 256.</summary>
+    public static SdxlUNetConfig SdxlBase { get; } = new()
+    {
+        Path = "<stable-diffusion-xl-base-1.0 unet>", InChannels = 4, OutChannels = 4, BlockOutChannels = [320, 640, 1280],
+        DownBlockTypes = [SdxlUNetConfig.DownBlock, SdxlUNetConfig.CrossAttnDownBlock, SdxlUNetConfig.CrossAttnDownBlock],
+        UpBlockTypes = [SdxlUNetConfig.CrossAttnUpBlock, SdxlUNetConfig.CrossAttnUpBlock, SdxlUNetConfig.UpBlock],
+        LayersPerBlock = 2, NormNumGroups = 32, NormEps = 1e-5f, CrossAttentionDim = 2048, NumAttentionHeads = [5, 10, 20],
+        TransformerLayersPerBlock = [1, 2, 10], FlipSinToCos = true, FreqShift = 0, AdditionEmbedType = "text_time",
+        AdditionTimeEmbedDim = 256, ProjectionClassEmbeddingsInputDim = 2816, ConvInKernel = 3, ConvOutKernel = 3, SampleSize = 128,
+    };
+
+    /// <summary>SDXL's UNet at toy size (the sdxl_unet fixture's shape).</summary>
+    public static SdxlUNetConfig SdxlTiny { get; } = SdxlBase with
+    {
+        BlockOutChannels = [16, 16, 32], NormNumGroups = 8, CrossAttentionDim = 32, NumAttentionHeads = [2, 2, 4],
+        TransformerLayersPerBlock = [1, 1, 2], AdditionTimeEmbedDim = 8, ProjectionClassEmbeddingsInputDim = 72, SampleSize = 8,
+    };
+
     /// <summary>HunyuanDiT's architecture at toy size.</summary>
     public static HunyuanDiTConfig HunyuanDiTTiny { get; } = HunyuanDiTV12 with
     {
@@ -86,9 +106,9 @@ public static class RealSizeModels
         CrossAttentionHeadDim = 8, CrossAttentionDim = 16, CaptionChannels = 24, SampleSize = 4,
     };
 
-    public static IReadOnlyList<string> Names { get; } = ["pixart-xl-2-1024", "sd3-medium", "flux-dev", "hunyuandit-v1.2", "sana-1600m", "pixart-tiny", "sd3-tiny", "flux-tiny", "hunyuandit-tiny", "sana-tiny"];
+    public static IReadOnlyList<string> Names { get; } = ["pixart-xl-2-1024", "sd3-medium", "flux-dev", "hunyuandit-v1.2", "sana-1600m", "sdxl-base", "pixart-tiny", "sd3-tiny", "flux-tiny", "hunyuandit-tiny", "sana-tiny", "sdxl-tiny"];
 
-    /// <summary>Short names for the real sizes: pixart, sd3, flux, hunyuandit, sana.</summary>
+    /// <summary>Short names for the real sizes: pixart, sd3, flux, hunyuandit, sana, sdxl.</summary>
     public static string Resolve(string name) => name.Trim().ToLowerInvariant() switch
     {
         "pixart" => "pixart-xl-2-1024",
@@ -96,6 +116,7 @@ public static class RealSizeModels
         "flux" => "flux-dev",
         "hunyuandit" => "hunyuandit-v1.2",
         "sana" => "sana-1600m",
+        "sdxl" => "sdxl-base",
         var n => n,
     };
 
@@ -145,6 +166,12 @@ public static class RealSizeModels
                 // 300 caption tokens: SanaPipeline's max_sequence_length (the last 299 Gemma states and the first)
                 return new SanaStepWorkload(config, source, ops => SanaTransformer.Load(config, new RandomCheckpoint(name, weights) { ShapeOnly = shapeOnlyWeights }, ops),
                     latentSize ?? config.SampleSize, textTokens ?? 300, rows ?? 2);
+            }
+            case "sdxl-base" or "sdxl-tiny":
+            {
+                var config = name == "sdxl-tiny" ? SdxlTiny : SdxlBase;
+                return new SdxlStepWorkload(config, source, ops => SdxlUNet.Load(config, new RandomCheckpoint(name, weights) { ShapeOnly = shapeOnlyWeights }, ops),
+                    latentSize ?? config.SampleSize, textTokens ?? 77, rows ?? 2);
             }
             default: throw new ArgumentException($"unknown real-size model '{name}' (known: {string.Join(", ", Names)})");
         }

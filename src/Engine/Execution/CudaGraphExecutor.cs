@@ -30,6 +30,7 @@ public sealed class CudaGraphExecutor : IDenoiseExecutor, IDisposable
 
     public Tensor Predict(IOps ops, DiffusionTransformer model, DitInputs inputs, int step)
     {
+        if (!model.HasTokenStages) FallbackReason ??= $"{model.GetType().Name} runs whole, without the stages a graph of the blocks records";
         if (ops is not CudaOps gpu || FallbackReason is not null) return model.Forward(ops, inputs);
         using var state = model.Embed(ops, inputs);
         var key = Graphed.KeyOf(model, state);

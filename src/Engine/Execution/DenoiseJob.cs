@@ -36,6 +36,18 @@ public sealed class DenoiseJob
     public Action<IOps, int, float[], float[], float[]>? ExtraGuidance { get; init; }
 
     public int Rows => Cfg ? 2 * Batch : Batch;
+
+    /// <summary>What the model reads at step i for <paramref name="latents"/> (the batch's rows, or a stand-in of
+    /// their size): the rows twice under guidance ([negative; positive]), through the scheduler's
+    /// scale_model_input (Euler discrete: x/√(σ² + 1); the others: x itself). May return the array given.</summary>
+    public float[] ModelInput(float[] latents, int i)
+    {
+        var input = Cfg ? latents.Concat(latents).ToArray() : latents;
+        if (Scheduler.ModelInputScale(i) == 1f) return input;
+        var scaled = new float[input.Length];
+        Scheduler.ScaleModelInput(input, i, scaled);
+        return scaled;
+    }
     public int LatentSize => (int)Shape.Product(LatentShape);
 }
 
@@ -59,8 +71,7 @@ public sealed class StandardDenoiseLoop(IDenoiseExecutor executor) : IDenoiseLoo
         for (int i = 0; i < timesteps.Length; i++)
         {
             var sw = System.Diagnostics.Stopwatch.StartNew();
-            var input = job.Cfg ? job.Latents.Concat(job.Latents).ToArray() : job.Latents;
-            using var x = ops.FromHost(input, rowShape);
+            using var x = ops.FromHost(job.ModelInput(job.Latents, i), rowShape);
             var inputs = job.BuildInputs(ops, x, i);
             using var output = Executor.Predict(ops, job.Model, inputs, i);
             var rows = ops.ToHost(output);

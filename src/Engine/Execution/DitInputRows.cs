@@ -13,7 +13,7 @@ public static class DitInputRows
     /// <summary>
     /// Rows [start, start + count) of every batched field (HiddenStates, EncoderHiddenStates, EncoderAttentionMask,
     /// PooledProjections, Timestep, Guidance, Resolution, AspectRatio, and HunyuanDiT's EncoderHiddenStatesT5,
-    /// EncoderAttentionMaskT5, ImageMetaSize, Style) as views, with no copy; ImgIds, TxtIds and the rotary tables
+    /// EncoderAttentionMaskT5, ImageMetaSize, Style; SDXL's TimeIds) as views, with no copy; ImgIds, TxtIds and the rotary tables
     /// ImageRotaryCos/Sin are per token, not per row, and are passed on as they are. Every batched field must have the rows HiddenStates has.
     /// The views share the caller's tensors: keep those alive while the slice is used, nothing to dispose.
     /// </summary>
@@ -36,7 +36,17 @@ public static class DitInputRows
             EncoderAttentionMaskT5 = RowsOrNull(inputs.EncoderAttentionMaskT5, nameof(DitInputs.EncoderAttentionMaskT5), rows, start, count),
             ImageMetaSize = RowsOrNull(inputs.ImageMetaSize, nameof(DitInputs.ImageMetaSize), rows, start, count),
             Style = inputs.Style is null ? null : Rows(inputs.Style, nameof(DitInputs.Style), rows, start, count),
+            TimeIds = inputs.TimeIds is null ? null : RowBlocks(inputs.TimeIds, nameof(DitInputs.TimeIds), rows, start, count),
         };
+    }
+
+    /// <summary>Rows [start, start + count) of values stored row-major with the same number per row.</summary>
+    static float[] RowBlocks(float[] values, string field, int rows, int start, int count)
+    {
+        if (values.Length % rows != 0)
+            throw new ArgumentException($"DitInputs.{field} holds {values.Length} values, not the same number for each of the {rows} rows");
+        int per = values.Length / rows;
+        return values[(start * per)..((start + count) * per)];
     }
 
     static Tensor? RowsOrNull(Tensor? t, string field, int rows, int start, int count) =>

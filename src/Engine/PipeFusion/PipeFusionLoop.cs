@@ -333,8 +333,7 @@ public sealed class PipeFusionLoop : IDenoiseLoop
         DitState Embed(int i, float[] latent)
         {
             var shape = new[] { _job.Rows }.Concat(_job.LatentShape).ToArray();
-            var input = _job.Cfg ? latent.Concat(latent).ToArray() : latent;
-            using var x = _ops.FromHost(input, shape);
+            using var x = _ops.FromHost(_job.ModelInput(latent, i), shape);
             var inputs = _job.BuildInputs(_ops, x, i);
             if (_rowCount != _job.Rows) inputs = DitInputRows.Slice(inputs, _rowStart, _rowCount);
             return _model.Embed(_ops, inputs);

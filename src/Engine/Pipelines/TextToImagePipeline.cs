@@ -159,7 +159,8 @@ public abstract class TextToImagePipeline : IDisposable
         return (height, width);
     }
 
-    /// <summary>Given latents, or seeded Gaussian noise (NoiseGenerator) times the scheduler's initial sigma.</summary>
+    /// <summary>Given latents, or seeded Gaussian noise (NoiseGenerator), times the scheduler's initial sigma (as
+    /// diffusers' prepare_latents scales both; 1 for every scheduler but Euler discrete).</summary>
     protected static float[] InitialLatents(GenerationRequest r, int batch, int c, int h, int w, float initSigma)
     {
         int n = checked(batch * c * h * w);
@@ -169,7 +170,9 @@ public abstract class TextToImagePipeline : IDisposable
             if (given.Length != n) throw new ArgumentException($"the given latents hold {given.Length} values, expected {batch}x{c}x{h}x{w} = {n}{found}");
             if (r.LatentsShape is { } shape && !shape.SequenceEqual(new[] { batch, c, h, w }))
                 throw new ArgumentException($"the given latents have shape [{string.Join(", ", shape)}], expected [{batch}, {c}, {h}, {w}] (batch, channels, height / VAE factor, width / VAE factor)");
-            return (float[])given.Clone();
+            var copy = (float[])given.Clone();
+            if (initSigma != 1f) for (int i = 0; i < n; i++) copy[i] *= initSigma;
+            return copy;
         }
         // Data-parallel ranks draw the rows a single rank would give their images: the stream continues at FirstRow.
         var noise = NoiseGenerator.Normal(n, r.Seed, (ulong)r.FirstRow * (ulong)(c * h * w));

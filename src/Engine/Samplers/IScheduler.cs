@@ -47,6 +47,15 @@ public interface IScheduler
     /// it (1 for every scheduler but Euler discrete, where it is 1/√(σ_k² + 1)).</summary>
     float ModelInputScale(int stepIndex) => 1f;
 
+    /// <summary>diffusers' <c>scale_model_input</c> of <paramref name="sample"/> at step k into
+    /// <paramref name="destination"/> (by default the sample times <see cref="ModelInputScale"/>; Euler discrete
+    /// divides, as diffusers rounds it).</summary>
+    void ScaleModelInput(ReadOnlySpan<float> sample, int stepIndex, Span<float> destination)
+    {
+        float s = ModelInputScale(stepIndex);
+        for (int i = 0; i < sample.Length; i++) destination[i] = sample[i] * s;
+    }
+
     /// <summary>Forgets the multistep history (keeps the schedule).</summary>
     void Reset();
 }

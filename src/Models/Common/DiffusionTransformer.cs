@@ -23,7 +23,7 @@ public sealed record DitInputs
     /// (2i, 2i+1), one row per token in the order of the patch grid (per token, not per batch row).</summary>
     public Tensor? ImageRotaryCos { get; init; }
     public Tensor? ImageRotarySin { get; init; }
-    /// <summary>SD3/Flux pooled text projection [B, D_pooled].</summary>
+    /// <summary>SD3/Flux pooled text projection [B, D_pooled] (SDXL: text_embeds).</summary>
     public Tensor? PooledProjections { get; init; }
     /// <summary>One timestep per batch row, as the pipeline passes it (PixArt/SD3: 0..1000; Flux: σ, scaled by 1000 inside).</summary>
     public required float[] Timestep { get; init; }
@@ -35,6 +35,9 @@ public sealed record DitInputs
     /// <summary>PixArt-α micro-conditions: resolution [B, 2] (h, w) and aspect ratio [B, 1].</summary>
     public Tensor? Resolution { get; init; }
     public Tensor? AspectRatio { get; init; }
+    /// <summary>SDXL's added_cond_kwargs time_ids, row-major [B, n] on the host (original size, crop top-left, target
+    /// size: n = 6); its text_embeds are <see cref="PooledProjections"/>.</summary>
+    public float[]? TimeIds { get; init; }
 }
 
 /// <summary>
@@ -87,11 +90,20 @@ public abstract class DiffusionTransformer : IDisposable
     /// keeps the approximate output where the block's output would have been kept; nothing for other models.</summary>
     public virtual void BlockStoodIn(IOps ops, int index, DitState state) { }
 
+    /// <summary>Whether <see cref="Embed"/>, <see cref="RunBlock"/>, <see cref="Finish"/> and <see cref="Unpatchify"/>
+    /// exist: false for a denoiser that only runs whole (SDXL's UNet), which the engine then calls through
+    /// <see cref="Forward"/> alone (no CUDA graph of the blocks, a ledger of one "forward" scope).</summary>
+    public virtual bool HasTokenStages => true;
+
     /// <summary>Whether the blocks hand their self-attention to an <see cref="IModuleAttention"/> as whole modules
     /// (what DiTFastAttn needs; PixArt does).</summary>
     public virtual bool OffersSelfAttentionModules => false;
 
-    public Tensor Forward(IOps ops, DitInputs inputs, IAttention? attention = null)
+    /// <summary>The whole forward pass: <see cref="Embed"/>, every block, <see cref="Finish"/> and
+    /// <see cref="Unpatchify"/>. Virtual for a denoiser without token stages (SDXL's UNet), which overrides it and
+    /// refuses the stage methods, so that it runs where the engine calls Forward (one rank, CFG and data parallel)
+    /// and nowhere a method needs the stages (sequence parallel, PipeFusion, the caches).</summary>
+    public virtual Tensor Forward(IOps ops, DitInputs inputs, IAttention? attention = null)
     {
         using var state = Embed(ops, inputs);
         return ForwardFromState(ops, state, attention);

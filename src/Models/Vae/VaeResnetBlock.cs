@@ -4,17 +4,21 @@ using XDit.Runtime;
 namespace XDit.Models.Vae;
 
 /// <summary>
-/// diffusers ResnetBlock2D without a time embedding: h = conv1(SiLU(GN1(x))); h = conv2(SiLU(GN2(h)));
-/// out = shortcut(x) + h, the shortcut a 1×1 conv when the channel count changes (output_scale_factor 1, no dropout
-/// at inference).
+/// diffusers ResnetBlock2D: h = conv1(SiLU(GN1(x))); h = conv2(SiLU(GN2(h))); out = shortcut(x) + h, the shortcut a
+/// 1×1 conv when the channel count changes (output_scale_factor 1, no dropout at inference). The VAE's have no time
+/// embedding; the SDXL UNet's (time_embedding_norm "default") add time_emb_proj(SiLU(temb)) per channel to
+/// conv1's output, before GN2.
 /// </summary>
 public sealed class VaeResnetBlock
 {
-    public VaeResnetBlock(WeightScope w, int inChannels, int outChannels, int groups)
+    /// <param name="tembChannels">width of the time embedding this block takes (time_emb_proj [out, temb]); null for
+    /// none (the VAE)</param>
+    public VaeResnetBlock(WeightScope w, int inChannels, int outChannels, int groups, float eps = VaeGroupNorm.DefaultEps, int? tembChannels = null)
     {
-        Norm1 = VaeGroupNorm.Load(w.Pp("norm1"), inChannels, groups);
+        Norm1 = VaeGroupNorm.Load(w.Pp("norm1"), inChannels, groups, eps);
         Conv1 = VaeConv.Load(w.Pp("conv1"), inChannels, outChannels, 3);
-        Norm2 = VaeGroupNorm.Load(w.Pp("norm2"), outChannels, groups);
+        if (tembChannels is { } t) TimeEmbProj = w.Linear("time_emb_proj", t, outChannels);
+        Norm2 = VaeGroupNorm.Load(w.Pp("norm2"), outChannels, groups, eps);
         Conv2 = VaeConv.Load(w.Pp("conv2"), outChannels, outChannels, 3);
         if (inChannels != outChannels) Shortcut = VaeConv.Load(w.Pp("conv_shortcut"), inChannels, outChannels, 1);
     }
@@ -24,11 +28,23 @@ public sealed class VaeResnetBlock
     public VaeGroupNorm Norm2 { get; }
     public VaeConv Conv2 { get; }
     public VaeConv? Shortcut { get; }
+    /// <summary>time_emb_proj [out, temb] + bias, when the block takes a time embedding.</summary>
+    public Linear? TimeEmbProj { get; }
 
-    public Tensor Forward(IOps ops, Tensor x, VaeSpatialOps spatial)
+    /// <param name="tembActivated">SiLU(temb) [B, temb] (the same for every block of a forward, so the caller
+    /// computes it once); required exactly when the block has <see cref="TimeEmbProj"/></param>
+    public Tensor Forward(IOps ops, Tensor x, VaeSpatialOps spatial, Tensor? tembActivated = null)
     {
+        if ((TimeEmbProj is null) != (tembActivated is null))
+            throw new ArgumentException(TimeEmbProj is null ? "this resnet block takes no time embedding" : "this resnet block needs the time embedding");
         Tensor h;
         using (var a = NormSilu(ops, x, Norm1, spatial)) h = spatial.Conv(ops, a, Conv1);
+        if (TimeEmbProj is { } proj)
+        {
+            using var t = proj.Apply(ops, tembActivated!);
+            using var old = h;
+            h = ops.Add(old, t.Reshape(t.Dim(0), t.Dim(1), 1, 1));
+        }
         using (var a = NormSilu(ops, h, Norm2, spatial)) { h.Dispose(); h = spatial.Conv(ops, a, Conv2); }
         using (h)
         {

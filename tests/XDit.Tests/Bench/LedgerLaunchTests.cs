@@ -82,6 +82,11 @@ public class LedgerLaunchTests
         Assert.Equal(["embed: 12", "block 0: 21", "block 1: 21", "finish: 5"], LaunchesPerBlock("sana-tiny"));
 
     [Fact]
+    public void SdxlUNetIsOneForwardScope() =>
+        // a UNet has no token stages: its ledger is one scope, the whole forward
+        Assert.Equal(["forward: 625"], LaunchesPerBlock("sdxl-tiny"));
+
+    [Fact]
     public void ATimedLedgerGivesEveryOpAndTheForwardADeviceTime()
     {
         CudaTestDevice.RequireDevice();

@@ -5,7 +5,9 @@ using XDit.Runtime;
 namespace XDit.Tests.Pipelines;
 
 /// <summary>
-/// Tiny SD3 and Flux pipeline folders for end-to-end tests (no real ones fit here). The transformers and the VAE are
+/// Tiny SD3, Flux and SDXL pipeline folders for end-to-end tests (no real ones fit here). SDXL: the sdxl_unet fixture
+/// (cross_attention_dim 32 = CLIP-L 12 + CLIP-G 20 features; text_embeds 24 = CLIP-G's projection, plus 6 time ids
+/// × 8), vae4 with SDXL's scaling factor and no shift, and SDXL's Euler discrete scheduler config. The transformers and the VAE are
 /// copies of the golden fixtures whose widths happen to agree (sd3: latent 4, joint 24, pooled 20; flux: packed 16 =
 /// 4 latent channels × 2×2, joint 24, pooled 20; vae4: 4 latent channels, factor 2, with the scaling/shift factors
 /// of the real VAEs written into its config). The text encoders are written here with random weights at widths that
@@ -75,6 +77,40 @@ static class SD3FluxTestFolders
         Scheduler(dir, dev
             ? new JsonObject { ["shift"] = 3.0, ["use_dynamic_shifting"] = true, ["base_shift"] = 0.5, ["max_shift"] = 1.15, ["base_image_seq_len"] = 256, ["max_image_seq_len"] = 4096 }
             : new JsonObject { ["shift"] = 1.0, ["use_dynamic_shifting"] = false });
+        return dir;
+    }
+
+    /// <summary>A fresh SDXL folder (StableDiffusionXLPipeline). <paramref name="forceZeros"/> is model_index.json's
+    /// force_zeros_for_empty_prompt.</summary>
+    public static string Sdxl(bool forceZeros = true)
+    {
+        var dir = TestPaths.TempDir();
+        var components = new Dictionary<string, (string, string)?>
+        {
+            ["unet"] = ("diffusers", "UNet2DConditionModel"),
+            ["vae"] = ("diffusers", "AutoencoderKL"),
+            ["text_encoder"] = ("transformers", "CLIPTextModel"),
+            ["text_encoder_2"] = ("transformers", "CLIPTextModelWithProjection"),
+            ["tokenizer"] = ("transformers", "CLIPTokenizer"),
+            ["tokenizer_2"] = ("transformers", "CLIPTokenizer"),
+            ["scheduler"] = ("diffusers", "EulerDiscreteScheduler"),
+        };
+        WriteIndex(dir, "StableDiffusionXLPipeline", components);
+        EditConfig(Path.Combine(dir, "model_index.json"), c => c["force_zeros_for_empty_prompt"] = forceZeros);
+        CopyFolder(TestPaths.Fixture("sdxl_unet"), Path.Combine(dir, "unet"));
+        File.Delete(Path.Combine(dir, "unet", "io.safetensors"));
+        File.Delete(Path.Combine(dir, "unet", "meta.json"));
+        Vae(Path.Combine(dir, "vae"), 0.13025, null);
+        ClipModel(Path.Combine(dir, "text_encoder"), hidden: 12, heads: 2, layers: 2, projection: null, act: "quick_gelu", seed: 6);
+        ClipModel(Path.Combine(dir, "text_encoder_2"), hidden: 20, heads: 2, layers: 2, projection: 24, act: "gelu", seed: 7);
+        ClipTokenizerFiles(Path.Combine(dir, "tokenizer"), pad: null);
+        ClipTokenizerFiles(Path.Combine(dir, "tokenizer_2"), pad: "!");
+        // stable-diffusion-xl-base-1.0's scheduler_config.json
+        Scheduler(dir, new JsonObject
+        {
+            ["beta_schedule"] = "scaled_linear", ["beta_start"] = 0.00085, ["beta_end"] = 0.012, ["prediction_type"] = "epsilon",
+            ["timestep_spacing"] = "leading", ["steps_offset"] = 1, ["interpolation_type"] = "linear", ["use_karras_sigmas"] = false,
+        }, "EulerDiscreteScheduler");
         return dir;
     }
 
@@ -167,7 +203,7 @@ static class SD3FluxTestFolders
     }
 
     /// <summary>The vae4 fixture (4 latent channels, factor 2) with the given scaling and shift factors.</summary>
-    static void Vae(string dir, double scaling, double shift)
+    static void Vae(string dir, double scaling, double? shift)
     {
         CopyFolder(TestPaths.Fixture("vae4"), dir);
         EditConfig(Path.Combine(dir, "config.json"), c => { c["scaling_factor"] = scaling; c["shift_factor"] = shift; });
@@ -196,11 +232,11 @@ static class SD3FluxTestFolders
         File.WriteAllText(Path.Combine(dir, "model_index.json"), index.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
     }
 
-    static void Scheduler(string dir, JsonObject settings)
+    static void Scheduler(string dir, JsonObject settings, string className = "FlowMatchEulerDiscreteScheduler")
     {
         var sched = Path.Combine(dir, "scheduler");
         Directory.CreateDirectory(sched);
-        settings["_class_name"] = "FlowMatchEulerDiscreteScheduler";
+        settings["_class_name"] = className;
         settings["num_train_timesteps"] = 1000;
         File.WriteAllText(Path.Combine(sched, "scheduler_config.json"), settings.ToJsonString());
     }

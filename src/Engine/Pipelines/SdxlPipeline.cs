@@ -1,0 +1,219 @@
+using System.Diagnostics;
+using XDit.Engine.Execution;
+using XDit.Engine.Samplers;
+using XDit.Kernels;
+using XDit.Models;
+using XDit.Models.Clip;
+using XDit.Models.Sdxl;
+using XDit.Models.Tokenizers;
+using XDit.Models.Vae;
+using XDit.Runtime;
+
+namespace XDit.Engine.Pipelines;
+
+/// <summary>
+/// StableDiffusionXLPipeline as diffusers runs it: CLIP-L (text_encoder) and CLIP-G (text_encoder_2, with
+/// projection) each give hidden_states[−(clip_skip + 2)], concatenated along the features as encoder_hidden_states;
+/// text_encoder_2's projected EOS embedding is text_embeds; time_ids are (original size, crop top-left, target size)
+/// = (H, W, 0, 0, H, W). Under guidance the negative rows come first: zeros when no negative prompt is given and
+/// model_index.json's force_zeros_for_empty_prompt is true (its default), else the negative prompt encoded the same
+/// way (clip_skip not applied, as diffusers). The scheduler of the folder (Euler discrete for SDXL) with
+/// scale_model_input applied by the loop; VAE decode of latents / scaling_factor (0.13025).
+/// </summary>
+public sealed class SdxlPipeline : TextToImagePipeline
+{
+    /// <summary>SDXL conditions on six numbers per row: original (h, w), crop top-left (y, x), target (h, w).</summary>
+    public const int TimeIdCount = 6;
+
+    readonly ITextTokenizer _tokenizer1, _tokenizer2;
+    readonly ClipTextModel _clipL, _clipG;
+    readonly SdxlUNet _unet;
+    readonly AutoencoderKL _vae;
+    readonly IScheduler _scheduler;
+    readonly bool _forceZerosForEmptyPrompt;
+
+    public SdxlPipeline(ModelIndex index, IOps ops) : base(index, ops)
+    {
+        try
+        {
+            _forceZerosForEmptyPrompt = JsonConfig.Load(Path.Combine(index.Dir, "model_index.json")).GetBool("force_zeros_for_empty_prompt", true);
+            _scheduler = SchedulerFactory.Load(index.Require("scheduler"));
+            _tokenizer1 = TokenizerLoader.Load(index.Require("tokenizer"));
+            _tokenizer2 = TokenizerLoader.Load(index.Require("tokenizer_2"));
+            _clipL = Own(ClipTextModel.Load(index.Require("text_encoder"), ops));
+            _clipG = Own(ClipTextModel.Load(index.Require("text_encoder_2"), ops));
+            _unet = Own(SdxlUNet.Load(index.Require("unet"), ops));
+            _vae = Own(AutoencoderKL.Load(index.Require("vae"), ops));
+            CheckComponentsAgree();
+        }
+        catch
+        {
+            DisposeModels();
+            throw;
+        }
+    }
+
+    /// <summary>The widths the glue relies on, checked once so that a mixed-up folder fails at load, naming files.</summary>
+    void CheckComponentsAgree()
+    {
+        var uc = _unet.Config;
+        if (!_clipG.Config.HasProjection)
+            throw new InvalidDataException($"{_clipG.Config.Path}: SDXL needs CLIPTextModelWithProjection as text_encoder_2 (its text_embeds are the pooled input), found {_clipG.Config.Architecture}");
+        int clipWidth = _clipL.Config.HiddenSize + _clipG.Config.HiddenSize;
+        if (clipWidth != uc.CrossAttentionDim)
+            throw new InvalidDataException($"{Index.Dir}: the CLIP features ({_clipL.Config.HiddenSize} + {_clipG.Config.HiddenSize} = {clipWidth}) differ from the unet's cross_attention_dim {uc.CrossAttentionDim}");
+        if (!uc.HasTextTimeEmbedding)
+            throw new InvalidDataException($"{uc.Path}: SDXL's unet needs addition_embed_type \"text_time\"");
+        int passed = uc.AdditionTimeEmbedDim * TimeIdCount + _clipG.Config.ProjectionDim;
+        if (passed != uc.ProjectionClassEmbeddingsInputDim)
+            throw new InvalidDataException($"{uc.Path}: projection_class_embeddings_input_dim {uc.ProjectionClassEmbeddingsInputDim} differs from {TimeIdCount} time ids × addition_time_embed_dim {uc.AdditionTimeEmbedDim} + text_encoder_2's projection_dim {_clipG.Config.ProjectionDim} = {passed}");
+        if (_vae.Config.LatentChannels != uc.InChannels)
+            throw new InvalidDataException($"{_vae.Config.Path}: latent_channels {_vae.Config.LatentChannels} differs from the unet's in_channels {uc.InChannels}");
+        if (uc.OutChannels != uc.InChannels)
+            throw new InvalidDataException($"{uc.Path}: out_channels {uc.OutChannels} differs from in_channels {uc.InChannels}; the noise prediction must have the latents' shape");
+    }
+
+    public SdxlUNet UNet => _unet;
+    public override DiffusionTransformer Denoiser => _unet;
+    public override int DefaultSteps => 50;
+    public override float DefaultGuidanceScale => 5.0f;
+    /// <summary>The VAE factor times the UNet's total downsampling, so every skip state has the size its up block
+    /// makes (diffusers interpolates to odd sizes instead; that path is not implemented).</summary>
+    public override int SizeMultiple => _vae.Config.SpatialFactor * (1 << _unet.Config.Downsamplings);
+    protected override string SizeMultipleMeaning => "VAE factor × the UNet's downsampling";
+    public override int DefaultSize => _unet.Config.SampleSize * _vae.Config.SpatialFactor;
+
+    /// <summary>Both CLIP tokenizers pad to their model_max_length (77).</summary>
+    int ClipLength1 => _tokenizer1.ModelMaxLength ?? 77;
+    int ClipLength2 => _tokenizer2.ModelMaxLength ?? 77;
+    protected override int DecoderChannels => _vae.Config.FullResolutionChannels;
+    /// <summary>The CLIP tokens both encoders pad to.</summary>
+    protected override int TextTokens(GenerationRequest r) => ClipLength1;
+
+    protected override GenerationResult Run(GenerationRequest request, IProgress<PipelineProgress>? progress)
+    {
+        var timings = TimingsReportedTo(progress);
+        int steps = request.NumInferenceSteps ?? DefaultSteps;
+        float guidance = request.GuidanceScale ?? DefaultGuidanceScale;
+        RefuseOtherPipelinesOptions(request);
+        var (height, width) = CheckSize(request);
+        int batch = request.Prompts.Count * request.NumImagesPerPrompt;
+        bool cfg = guidance > 1f;
+        int f = _vae.Config.SpatialFactor, c = _unet.Config.InChannels;
+        int h = height / f, w = width / f;
+
+        // ---- encode ----
+        var sw = Stopwatch.StartNew();
+        var positive = SD3PromptTexts.Positive(request);
+        var (context, pooled) = EncodeGuided(positive, cfg ? SD3PromptTexts.Negative(request, batch) : null, request);
+        using var contextT = context;
+        using var pooledT = pooled;
+        var timeIds = TimeIds(height, width, cfg ? 2 * batch : batch);
+        timings.Add("encode", sw.Elapsed);
+
+        // ---- denoise ----
+        sw.Restart();
+        _scheduler.SetTimesteps(steps);
+        var job = new DenoiseJob
+        {
+            Model = _unet,
+            Scheduler = _scheduler,
+            NewScheduler = () => { var s = SchedulerFactory.Load(Index.Require("scheduler")); s.SetTimesteps(steps); return s; },
+            Latents = InitialLatents(request, batch, c, h, w, _scheduler.InitNoiseSigma),
+            Batch = batch,
+            LatentShape = new[] { c, h, w },
+            Cfg = cfg,
+            BuildInputs = (ops, x, i) => new DitInputs
+            {
+                HiddenStates = x,
+                EncoderHiddenStates = contextT,
+                PooledProjections = pooledT,
+                Timestep = TimestepRows(_scheduler.Timesteps[i], x.Dim(0)),
+                TimeIds = timeIds,
+            },
+            Combine = GuidedCombine(batch, cfg, guidance, c, c),
+        };
+        Loop.Run(Ops, job, progress);
+        Trace?.Add("latents", job.Latents, batch, c, h, w);
+        timings.Add("denoise", sw.Elapsed);
+
+        // ---- decode ----
+        sw.Restart();
+        var images = Decode(_vae, job.Latents, batch, c, h, w);
+        timings.Add("decode", sw.Elapsed);
+        return new GenerationResult(images, timings, _scheduler.Timesteps.Length, height, width, request.Seed);
+    }
+
+    /// <summary>add_time_ids for every row: original_size = target_size = (height, width), crops_coords_top_left
+    /// (0, 0), the same for the negative rows (diffusers' negative_* sizes default to these).</summary>
+    public static float[] TimeIds(int height, int width, int rows)
+    {
+        float[] one = [height, width, 0, 0, height, width];
+        return Enumerable.Range(0, rows).SelectMany(_ => one).ToArray();
+    }
+
+    /// <summary>Context and pooled rows for the positive texts, preceded under guidance by the negative ones: zeros
+    /// of the same shape when force_zeros_for_empty_prompt holds and no negative prompt was given, else the
+    /// negative texts encoded without clip_skip.</summary>
+    (Tensor Context, Tensor Pooled) EncodeGuided(SD3PromptTexts positive, SD3PromptTexts? negative, GenerationRequest r)
+    {
+        var (pc, pp) = Encode(positive, r.ClipSkip ?? 0);
+        if (negative is null)
+        {
+            TraceRows(pc, pp, guided: false);
+            return (pc, pp);
+        }
+        using (pc) using (pp)
+        {
+            bool zeros = r.NegativePrompt is null && r.NegativePrompt2 is null && _forceZerosForEmptyPrompt;
+            var (nc, np) = zeros
+                ? (Ops.Zeros(pc.DType, pc.Dims), Ops.Zeros(pp.DType, pp.Dims))
+                : Encode(negative, 0);
+            using (nc) using (np)
+            {
+                var context = Ops.Concat(0, nc, pc);
+                var pooled = Ops.Concat(0, np, pp);
+                TraceRows(context, pooled, guided: true);
+                return (context, pooled);
+            }
+        }
+    }
+
+    void TraceRows(Tensor context, Tensor pooled, bool guided)
+    {
+        if (Trace is not { } trace) return;
+        trace.AddGuided(Ops, "prompt_embeds", context, guided);
+        trace.AddGuided(Ops, "pooled_prompt_embeds", pooled, guided);
+    }
+
+    /// <summary>encoder_hidden_states [R, 77, D_L + D_G] (both CLIPs' hidden_states[−(clipSkip + 2)] side by side) and
+    /// text_embeds [R, P_G] for the given rows, as diffusers' encode_prompt.</summary>
+    public (Tensor Context, Tensor Pooled) Encode(SD3PromptTexts texts, int clipSkip)
+    {
+        int rows = texts.Count;
+        var tokL = _tokenizer1.Encode(texts.ClipL, ClipLength1);
+        var tokG = _tokenizer2.Encode(texts.ClipG, ClipLength2);
+        ReportTruncation(tokL, texts.ClipL, _tokenizer1, ClipTruncationReason(ClipLength1));
+        if (!texts.ClipG.SequenceEqual(texts.ClipL)) ReportTruncation(tokG, texts.ClipG, _tokenizer2, ClipTruncationReason(ClipLength2));
+        if (tokL.Length != tokG.Length)
+            throw new InvalidDataException($"{Index.Dir}: the tokenizers pad to {tokL.Length} and {tokG.Length} tokens; SDXL concatenates the two encoders' states token by token, so their model_max_length must agree");
+        using var outL = _clipL.Encode(Ops, tokL.Ids, rows, tokL.Length, clipSkip);
+        using var outG = _clipG.Encode(Ops, tokG.Ids, rows, tokG.Length, clipSkip);
+        var context = Ops.Concat(2, outL.PenultimateHiddenState, outG.PenultimateHiddenState);
+        try { return (context, Ops.Contiguous(outG.TextEmbeds!)); }
+        catch { context.Dispose(); throw; }
+    }
+
+    /// <summary>Options of other pipelines have no meaning here: refused rather than silently ignored.</summary>
+    static void RefuseOtherPipelinesOptions(GenerationRequest r)
+    {
+        var given = new List<string>();
+        if (r.Prompts3 is not null) given.Add("prompt_3");
+        if (r.NegativePrompt3 is not null) given.Add("negative_prompt_3");
+        if (r.SkipGuidanceLayers is not null) given.Add("skip_guidance_layers");
+        if (r.TrueCfgScale is not null) given.Add("true_cfg_scale");
+        if (r.UseResolutionBinning == true) given.Add("resolution binning");
+        if (r.MaxSequenceLength is not null) given.Add("max_sequence_length");
+        if (given.Count > 0) throw new ArgumentException($"{string.Join(", ", given)}: options of other pipelines, which StableDiffusionXLPipeline does not take");
+    }
+}

@@ -1,0 +1,175 @@
+using XDit.Engine.Execution;
+using XDit.Engine.Pipelines;
+using XDit.Engine.Samplers;
+using XDit.Kernels;
+using XDit.Models;
+using XDit.Runtime;
+
+namespace XDit.Tests.Pipelines;
+
+/// <summary>StableDiffusionXLPipeline on the tiny synthetic folder (<see cref="SD3FluxTestFolders.Sdxl"/>).</summary>
+public class SdxlPipelineTests(ITestOutputHelper output)
+{
+    static GenerationRequest Request(string? negative = null) => new()
+    {
+        Prompts = new[] { "red cat" }, NegativePrompt = negative, NumInferenceSteps = 2, Seed = 5, Height = 16, Width = 24,
+    };
+
+    static float[] Pixels(GenerationResult r) => r.Images.SelectMany(i => i.Pixels).ToArray();
+
+    [Fact]
+    public void LoadsAsTheSdxlPipelineAndDrawsAnImageOfTheAskedSize()
+    {
+        using var pipeline = PipelineLoader.Load(SD3FluxTestFolders.Sdxl());
+        Assert.IsType<SdxlPipeline>(pipeline);
+        var result = pipeline.Generate(Request());
+        var image = Assert.Single(result.Images);
+        Assert.Equal((16, 24), (image.Height, image.Width));
+        Assert.All(image.Pixels, p => Assert.InRange(p, 0f, 1f));
+        Assert.True(image.Pixels.Max() - image.Pixels.Min() > 1e-3, "the image is flat");
+    }
+
+    /// <summary>diffusers' StableDiffusionXLPipeline (0.40.0.dev0 on cpuref, float32) on this very synthetic folder,
+    /// from tests/fixtures/sdxl_synthetic/reference.safetensors' in.latents: "red cat", 3 steps, guidance 5, 16x24,
+    /// without a negative prompt (zeros) and with negative_prompt "cat".</summary>
+    [Theory]
+    [InlineData("zeros", null)]
+    [InlineData("negative", "cat")]
+    public void MatchesDiffusersOnTheSyntheticFolder(string name, string? negative)
+    {
+        using var reference = new SafetensorsFile(Path.Combine(TestPaths.Fixture("sdxl_synthetic"), "reference.safetensors"));
+        using var latents = reference.ReadF32("in.latents");
+        using var expected = reference.ReadF32($"out.{name}.images");
+        using var pipeline = PipelineLoader.Load(SD3FluxTestFolders.Sdxl());
+        var result = pipeline.Generate(Request(negative) with { NumInferenceSteps = 3, GuidanceScale = 5f, Latents = latents.ToFloatArray() });
+        double err = Numerics.RelativeError(Pixels(result), expected.ToFloatArray());
+        output.WriteLine($"sdxl_synthetic {name}: images rel {err:E3}");
+        Assert.True(err < 1e-4, $"{name}: relative error {err:G3} against diffusers");
+    }
+
+    [Fact]
+    public void WithoutANegativePromptTheUnconditionalRowsAreZerosAndAnEmptyOneIsEncoded()
+    {
+        // force_zeros_for_empty_prompt: no negative prompt → zero embeddings; "" → the encoded empty prompt
+        using var pipeline = PipelineLoader.Load(SD3FluxTestFolders.Sdxl());
+        pipeline.Trace = new PipelineTrace();
+        var zeros = Pixels(pipeline.Generate(Request()));
+        var embeds = pipeline.Trace.Find("negative_prompt_embeds") ?? throw new InvalidOperationException("no negative_prompt_embeds traced");
+        var pooled = pipeline.Trace.Find("negative_pooled_prompt_embeds") ?? throw new InvalidOperationException("no negative_pooled_prompt_embeds traced");
+        Assert.Equal(new[] { 1, 77, 32 }, embeds.Shape);
+        Assert.Equal(new[] { 1, 24 }, pooled.Shape);
+        Assert.All(embeds.Values, v => Assert.Equal(0f, v));
+        Assert.All(pooled.Values, v => Assert.Equal(0f, v));
+
+        pipeline.Trace = new PipelineTrace();
+        var empty = Pixels(pipeline.Generate(Request(negative: "")));
+        Assert.Contains(pipeline.Trace.Find("negative_prompt_embeds")!.Values, v => v != 0f);
+        Assert.True(Numerics.RelativeError(empty, zeros) > 1e-4, "an encoded empty negative prompt must differ from zeros");
+    }
+
+    /// <summary>The methods xDiT gives SDXL: CFG parallel (the negative rows on one rank, the positive on the other),
+    /// data parallel (a prompt per replica) and both; each equals one rank.</summary>
+    [Theory]
+    [InlineData("cfg2")]
+    [InlineData("data2")]
+    [InlineData("data2-cfg2")]
+    public void ParallelMethodsEqualOneRank(string mesh)
+    {
+        var folder = SD3FluxTestFolders.Sdxl();
+        var request = Request(negative: "cat") with { Prompts = new[] { "red cat", "cat" } };
+        var config = mesh switch
+        {
+            "cfg2" => new ParallelConfig { WorldSize = 2, UseCfgParallel = true },
+            "data2" => new ParallelConfig { WorldSize = 2, DataParallelDegree = 2 },
+            _ => new ParallelConfig { WorldSize = 4, DataParallelDegree = 2, UseCfgParallel = true },
+        };
+        float[] serial;
+        using (var pipeline = PipelineLoader.Load(folder)) serial = Pixels(pipeline.Generate(request));
+        var parallel = Pixels(ParallelGeneration.Run(folder, config, request).Result);
+        Assert.Equal(serial.Length, parallel.Length);
+        double err = Numerics.RelativeError(parallel, serial);
+        output.WriteLine($"{mesh}: rel {err:E3} against one rank");
+        Assert.True(err < 1e-5, $"{mesh}: relative error {err:G3} against one rank");
+    }
+
+    [Fact]
+    public void SequenceParallelIsRefusedWithTheMethodsThatWorkNamed()
+    {
+        var e = Assert.ThrowsAny<Exception>(() => ParallelGeneration.Run(SD3FluxTestFolders.Sdxl(),
+            new ParallelConfig { WorldSize = 2, RingDegree = 2 }, Request()));
+        Assert.Contains("CFG parallel", Flatten(e));
+    }
+
+    [Fact]
+    public void TheUNetSeesTheEulerScaledLatentsAndTheSizeConditioning()
+    {
+        // the first step's UNet input is x·init_noise_sigma/√(σ₀² + 1) and its time_ids (H, W, 0, 0, H, W) for every row
+        using var pipeline = (SdxlPipeline)PipelineLoader.Load(SD3FluxTestFolders.Sdxl());
+        var recorder = new FirstInputRecorder(pipeline.Ops);
+        pipeline.Loop = new StandardDenoiseLoop(recorder);
+        var latents = Enumerable.Range(0, 4 * 8 * 12).Select(i => MathF.Sin(i)).ToArray();
+        pipeline.Generate(Request() with { Latents = latents });
+        var euler = new EulerDiscreteScheduler(EulerDiscreteOptions.FromConfig(
+            JsonConfig.Load(Path.Combine(pipeline.Index.Dir, "scheduler", "scheduler_config.json"))));
+        euler.SetTimesteps(2);
+        float d = MathF.Sqrt(euler.Sigmas[0] * euler.Sigmas[0] + 1f), init = euler.InitNoiseSigma;
+        Assert.True(d > 1.2f && init > 1.2f, $"σ₀ {euler.Sigmas[0]} and init_noise_sigma {init} should scale the input");
+        // prepare_latents multiplies given latents by init_noise_sigma too, then each step divides by √(σ² + 1)
+        var expected = latents.Concat(latents).Select(v => v * init / d).ToArray();
+        Assert.Equal(expected, recorder.Sample!);
+        Assert.Equal(new float[] { 16, 24, 0, 0, 16, 24, 16, 24, 0, 0, 16, 24 }, recorder.TimeIds!);
+    }
+
+    [Fact]
+    public void AMissingEncoderOrMismatchedWidthsFailWithOneLineNamingTheFolder()
+    {
+        var missing = SD3FluxTestFolders.Sdxl();
+        Directory.Delete(Path.Combine(missing, "text_encoder_2"), recursive: true);
+        var e1 = Assert.ThrowsAny<Exception>(() => PipelineLoader.Load(missing));
+        Assert.Contains("text_encoder_2", e1.Message);
+        Assert.DoesNotContain('\n', e1.Message);
+
+        var wide = SD3FluxTestFolders.Sdxl();
+        SD3FluxTestFolders.ClipModel(Path.Combine(wide, "text_encoder"), hidden: 16, heads: 2, layers: 2, projection: null, act: "quick_gelu", seed: 6);
+        var e2 = Assert.ThrowsAny<Exception>(() => PipelineLoader.Load(wide));
+        Assert.Contains("cross_attention_dim 32", e2.Message);
+        Assert.Contains("16 + 20", e2.Message);   // both CLIP widths
+        Assert.DoesNotContain('\n', e2.Message);
+    }
+
+    static string Flatten(Exception e) => e is AggregateException a ? string.Join(" | ", a.Flatten().InnerExceptions.Select(Flatten)) : e.Message + (e.InnerException is { } i ? " | " + Flatten(i) : "");
+
+    /// <summary>Runs the model on one rank and keeps a host copy of the first step's sample and time_ids.</summary>
+    sealed class FirstInputRecorder(IOps ops) : IDenoiseExecutor
+    {
+        public float[]? Sample { get; private set; }
+        public float[]? TimeIds { get; private set; }
+
+        public Tensor Predict(IOps o, DiffusionTransformer model, DitInputs inputs, int step)
+        {
+            if (step == 0)
+            {
+                Sample = ops.ToHost(inputs.HiddenStates);
+                TimeIds = inputs.TimeIds?.ToArray();
+            }
+            return model.Forward(o, inputs);
+        }
+    }
+}
+
+/// <summary>`xdit generate --model` on the synthetic SDXL folder, through PipelineLoader.</summary>
+[Collection("Console")]
+public class SdxlGenerateCommandTests
+{
+    [Fact]
+    public void GenerateDrawsThroughTheModelFolder()
+    {
+        var output = Path.Combine(TestPaths.TempDir(), "out.png");
+        var (code, stdout, stderr) = CliRunner.Xdit("generate", "--model", SD3FluxTestFolders.Sdxl(), "--prompt", "a red cat", "--steps", "2",
+            "--height", "16", "--width", "24", "--output", output, "--json");
+        Assert.True(code == 0, $"exit {code}: {stderr}");
+        Assert.True(File.Exists(output));
+        using var summary = System.Text.Json.JsonDocument.Parse(stdout);
+        Assert.Equal(2, summary.RootElement.GetProperty("steps").GetInt32());
+    }
+}
