@@ -23,6 +23,29 @@ public class AutoencoderDCTests
         }
     }
 
+    /// <summary>pixel_shuffle up blocks, no input shortcut, ReLU ResBlocks, SiLU before conv_out, per-stage key lists,
+    /// two heads and two multi-scale kernels (3 and 5) in one stage: dcae/pixel_shuffle, diffusers' decode of random
+    /// weights made with cpuref (decoder tensors only).</summary>
+    [Fact]
+    public void PixelShuffleVariantMatchesDiffusers()
+    {
+        var dir = Path.Combine(TestPaths.Fixture("dcae"), "pixel_shuffle");
+        using var ops = new CpuOps();
+        using var vae = AutoencoderDC.Load(dir, ops);
+        Assert.False(vae.Config.Interpolate);
+        Assert.Equal(0, vae.InShortcutRepeats);
+        Assert.Equal([[], [3, 5], [5]], vae.Config.QkvMultiscales);
+        using var io = new SafetensorsFile(Path.Combine(dir, "io.safetensors"));
+        using var zHost = io.ReadF32("in.z");
+        using var want = io.ReadF32("out.sample");
+        using var z = ops.Upload(zHost);
+        using var image = vae.Decode(ops, z);
+        Assert.Equal(want.Dims, image.Dims);
+        double err = Numerics.RelativeError(ops.ToHost(image), want.ToFloatArray());
+        _out.WriteLine($"pixel_shuffle variant: rel {err:E3}");
+        Assert.True(err < 1e-4, $"pixel_shuffle variant: relative error {err:E3} against diffusers");
+    }
+
     [Fact]
     public void ConfigReadsTheFixtureKeys()
     {
