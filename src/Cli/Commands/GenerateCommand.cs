@@ -25,6 +25,7 @@ public static partial class GenerateCommand
         var device = new Option<string>("--device") { Description = "cpu or cuda", DefaultValueFactory = _ => "cpu" };
         var dtype = new Option<string?>("--dtype") { Description = "Activation dtype: f32, bf16 or f16 [default: the backend's]" };
         var latents = new Option<string?>("--latents") { Description = "safetensors file with the initial latents [B, C, h, w] (the tensor named initial_latents, latents or a fixture's in.latents, else the first by name)" };
+        var maxMemory = new Option<string?>("--max-memory") { Description = "Refuse, before any work, a run whose estimate (weights + activations) is more, e.g. 24G [default: the device's memory]" };
         var quiet = new Option<bool>("--quiet", "-q") { Description = "Print nothing but errors" };
         var json = new Option<bool>("--json") { Description = "Print a machine-readable JSON summary instead of text" };
 
@@ -38,7 +39,7 @@ public static partial class GenerateCommand
         };
 
         var cmd = new Command("generate", "Draw images from text prompts and write PNG files");
-        foreach (var o in new Option[] { prompt, negative, steps, guidance, height, width, seed, perPrompt, maxLen, model, output, device, dtype, latents, quiet, json, cudaGraph }.Concat(call.All).Concat(parallel.All).Concat(caches.All).Concat(fastAttn.All))
+        foreach (var o in new Option[] { prompt, negative, steps, guidance, height, width, seed, perPrompt, maxLen, model, output, device, dtype, latents, maxMemory, quiet, json, cudaGraph }.Concat(call.All).Concat(parallel.All).Concat(caches.All).Concat(fastAttn.All))
             cmd.Options.Add(o);
 
         cmd.SetAction(parse => CliErrors.Run(() =>
@@ -64,6 +65,7 @@ public static partial class GenerateCommand
             CheckWritable(outPath);
             var options = new PipelineOptions { Device = parse.GetValue(device)!, DType = DTypeNames.Parse(parse.GetValue(dtype)) };
             var modelDir = parse.GetValue(model) ?? DemoModel.Find();
+            long? memoryLimit = parse.GetValue(maxMemory) is { } m ? XDit.Runtime.ByteSize.Parse(m, "--max-memory") : null;
             bool isQuiet = parse.GetValue(quiet), isJson = parse.GetValue(json);
             var reporter = new ProgressReporter(enabled: !isQuiet && !isJson);
 
@@ -85,6 +87,7 @@ public static partial class GenerateCommand
                 using var pipeline = reporter.Stage("load", () => PipelineLoader.Load(modelDir, options));
                 pipeline.Progress += (_, p) => reporter.Step(p);
                 pipeline.Warning += (_, w) => Console.Error.WriteLine($"xdit: warning: {w}");
+                pipeline.Limits = pipeline.Limits with { MaxMemoryBytes = memoryLimit };
                 cache?.Install(pipeline);
                 if (graphLoop is not null) pipeline.Loop = graphLoop;
                 fast?.Install(pipeline, request, modelDir, line => { if (!isQuiet && !isJson) Console.WriteLine(line); });
@@ -103,6 +106,7 @@ public static partial class GenerateCommand
                     onRankPipeline: (pipeline, rank) =>
                     {
                         cache?.Install(pipeline);
+                        pipeline.Limits = pipeline.Limits with { MaxMemoryBytes = memoryLimit };
                         if (rank != 0) return;
                         pipeline.Progress += (_, p) => reporter.Step(p);
                         pipeline.Warning += (_, w) => Console.Error.WriteLine($"xdit: warning: {w}");

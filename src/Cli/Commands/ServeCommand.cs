@@ -1,3 +1,4 @@
+using XDit.Runtime;
 using System.CommandLine;
 using System.Runtime.InteropServices;
 using XDit.Engine.Pipelines;
@@ -28,11 +29,12 @@ public static class ServeCommand
         var outputDir = new Option<string?>("--output-dir") { Description = "The only folder output_type \"path\" may write under (save_disk_path is relative to it); unset: no files" };
         var requestTimeout = new Option<double>("--request-timeout") { Description = "Seconds one request may run before it is cancelled (0: no deadline)", DefaultValueFactory = _ => 600 };
         var maxConnections = new Option<int>("--max-connections") { Description = "Connections open at once; more are answered 503", DefaultValueFactory = _ => 64 };
+        var maxMemory = new Option<string?>("--max-memory") { Description = "Most memory one request's estimate (weights + activations) may reach, e.g. 24G [default: the device's]" };
         var checkWeights = new Option<bool>("--check-weights") { Description = "Scan every weight for NaN and infinity at load (a bad one is refused by name)" };
         var parallel = new ParallelOptions();
 
         var cmd = new Command("serve", "Serve text-to-image generation over HTTP (POST /generate, GET /health, GET /metrics)");
-        foreach (var o in new Option[] { model, device, dtype, queueSize, host, port, maxSteps, maxPixels, maxImages, outputDir, requestTimeout, maxConnections, checkWeights }.Concat(parallel.All))
+        foreach (var o in new Option[] { model, device, dtype, queueSize, host, port, maxSteps, maxPixels, maxImages, outputDir, requestTimeout, maxConnections, maxMemory, checkWeights }.Concat(parallel.All))
             cmd.Options.Add(o);
 
         cmd.SetAction(parse => CliErrors.Run(() =>
@@ -45,7 +47,7 @@ public static class ServeCommand
             ServeHttpHost.CheckAddress(parse.GetValue(host)!, parse.GetValue(port));
             plan.Mesh(); // refuses degrees whose product is not the world size, before loading anything
             var hostOptions = HostOptions(parse.GetValue(maxSteps), parse.GetValue(maxPixels), parse.GetValue(maxImages),
-                parse.GetValue(outputDir), parse.GetValue(maxConnections));
+                parse.GetValue(outputDir), parse.GetValue(maxConnections), parse.GetValue(maxMemory));
             double timeout = parse.GetValue(requestTimeout);
             if (!double.IsFinite(timeout) || timeout < 0 || timeout > TimeSpan.MaxValue.TotalSeconds / 2)
                 throw new ArgumentException($"--request-timeout must be a number of seconds, 0 or more, got {timeout}");
@@ -64,7 +66,7 @@ public static class ServeCommand
     }
 
     /// <summary>The service's bounds from its flags, refused before the model loads when they make no sense.</summary>
-    public static ServeHostOptions HostOptions(int maxSteps, long maxPixels, int maxImages, string? outputDir, int maxConnections)
+    public static ServeHostOptions HostOptions(int maxSteps, long maxPixels, int maxImages, string? outputDir, int maxConnections, string? maxMemory = null)
     {
         if (maxSteps < 1) throw new ArgumentException($"--max-steps must be at least 1, got {maxSteps}");
         if (maxPixels < 1 || maxPixels > int.MaxValue / 4) throw new ArgumentException($"--max-pixels must be between 1 and {int.MaxValue / 4}, got {maxPixels}");
@@ -76,6 +78,7 @@ public static class ServeCommand
             MaxPixels = maxPixels,
             MaxImages = maxImages,
             MaxTotalPixels = Math.Min(int.MaxValue / 4, Math.Max(ServeRequest.DefaultLimits.MaxTotalPixels, 4 * maxPixels)),
+            MaxMemoryBytes = maxMemory is null ? null : ByteSize.Parse(maxMemory, "--max-memory"),
         };
         var options = new ServeHostOptions { Limits = limits, OutputDir = outputDir, MaxConnections = maxConnections };
         options.Validate();

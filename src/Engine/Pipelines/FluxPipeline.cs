@@ -86,6 +86,14 @@ public sealed class FluxPipeline : TextToImagePipeline
     public bool UsesGuidanceEmbedding => _transformer.Config.GuidanceEmbeds;
 
     int ClipLength => _clipTokenizer.ModelMaxLength ?? 77;
+    protected override int DecoderChannels => _vae.Config.FullResolutionChannels;
+
+    /// <summary>Flux's guidance is an input of the model, not a second row: only true CFG doubles the rows.</summary>
+    protected override (long Images, long Rows) ModelRows(GenerationRequest r)
+    {
+        long images = (long)r.Prompts.Count * r.NumImagesPerPrompt;
+        return (images, r.TrueCfgScale > 1f && r.NegativePrompt is not null ? 2 * images : images);
+    }
 
     protected override GenerationResult Run(GenerationRequest request, IProgress<PipelineProgress>? progress)
     {

@@ -18,6 +18,9 @@ public sealed record GenerationLimits
     /// <summary>Pixels of all the images of one request together: the decoded batch (3 floats a pixel) stays far
     /// below 2³¹ values.</summary>
     public long MaxTotalPixels { get; init; } = 4L * 4096 * 4096;
+    /// <summary>The most memory one request's estimate (<see cref="WorkEstimate"/>: weights and activations) may
+    /// reach; null: the backend's memory (the host's, or the device's total).</summary>
+    public long? MaxMemoryBytes { get; init; }
     /// <summary>The largest |guidance scale|: past it u + g·(c − u) overflows float32 to infinity on ordinary outputs.</summary>
     public float MaxGuidanceScale { get; init; } = 1000f;
 
@@ -31,6 +34,7 @@ public sealed record GenerationLimits
         if (MaxPixels < 1 || MaxPixels > int.MaxValue / 4) throw new ArgumentException($"the pixel limit must be between 1 and {int.MaxValue / 4}, got {MaxPixels}");
         if (MaxImages < 1) throw new ArgumentException($"the image limit must be at least 1, got {MaxImages}");
         if (MaxTotalPixels < 1 || MaxTotalPixels > int.MaxValue / 4) throw new ArgumentException($"the total pixel limit must be between 1 and {int.MaxValue / 4}, got {MaxTotalPixels}");
+        if (MaxMemoryBytes is < 1) throw new ArgumentException($"the memory limit must be positive, got {MaxMemoryBytes}");
         if (!(MaxGuidanceScale > 0) || !float.IsFinite(MaxGuidanceScale)) throw new ArgumentException($"the guidance limit must be a positive finite number, got {MaxGuidanceScale}");
     }
 

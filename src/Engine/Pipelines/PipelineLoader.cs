@@ -1,5 +1,6 @@
 using XDit.Engine.Backends;
 using XDit.Kernels;
+using XDit.Models;
 
 namespace XDit.Engine.Pipelines;
 
@@ -25,6 +26,8 @@ public static class PipelineLoader
         var dir = index.Dir;
         try
         {
+            using var notes = CheckpointNotes.Collect();
+            long before = ops.Allocator.BytesInUse;
             TextToImagePipeline pipeline = index.PipelineClass switch
             {
                 "PixArtAlphaPipeline" or "PixArtSigmaPipeline" => new PixArtPipeline(index, ops),
@@ -33,6 +36,8 @@ public static class PipelineLoader
                 var other => throw new NotSupportedException($"{dir}: pipeline class '{other}' is not supported (supported: {string.Join(", ", Supported)})"),
             };
             pipeline.OwnsOps = ownsOps;
+            pipeline.AddLoadNotes(notes.Messages);
+            pipeline.WeightBytes = ops.Allocator.BytesInUse - before;
             return pipeline;
         }
         catch

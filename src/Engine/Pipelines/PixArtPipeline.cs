@@ -53,6 +53,9 @@ public sealed class PixArtPipeline : TextToImagePipeline
     public override int SizeMultiple => _vae.Config.SpatialFactor * _transformer.Config.PatchSize;
     public override int DefaultSize => _transformer.Config.SampleSize * _vae.Config.SpatialFactor;
 
+    protected override int DecoderChannels => _vae.Config.FullResolutionChannels;
+    protected override int TextTokens(GenerationRequest r) => MaxLength(r);
+
     /// <summary>α truncates prompts at 120 tokens, Σ at 300, never past what the tokenizer allows.</summary>
     int MaxLength(GenerationRequest r) => r.MaxSequenceLength ?? Math.Min(_isSigma ? 300 : 120, _tokenizer.ModelMaxLength ?? int.MaxValue);
 

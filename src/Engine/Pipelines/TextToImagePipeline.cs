@@ -37,8 +37,23 @@ public abstract class TextToImagePipeline : IDisposable
     /// <summary>Raised on the generating thread when a stage ends: encode and decode once (step 1 of 1, with the
     /// stage's time), denoise after each step (step i of the steps, with that step's time).</summary>
     public event EventHandler<PipelineProgress>? Progress;
-    /// <summary>Raised for things the user should know but that do not stop the run (a truncated prompt).</summary>
-    public event EventHandler<string>? Warning;
+    /// <summary>Raised for things the user should know but that do not stop the run (a truncated prompt). What
+    /// loading noticed (checkpoint tensors the models do not use) is raised to each handler as it subscribes, since
+    /// it happened before anyone could listen.</summary>
+    public event EventHandler<string>? Warning
+    {
+        add
+        {
+            _warning += value;
+            foreach (var note in _loadNotes) value?.Invoke(this, note);
+        }
+        remove => _warning -= value;
+    }
+    EventHandler<string>? _warning;
+    readonly List<string> _loadNotes = new();
+
+    /// <summary>Keeps what loading the components reported (<see cref="CheckpointNotes"/>) for <see cref="Warning"/>.</summary>
+    internal void AddLoadNotes(IEnumerable<string> notes) => _loadNotes.AddRange(notes);
 
     /// <summary>The most work one request may ask for (steps, pixels, images, guidance), checked before any work.</summary>
     public GenerationLimits Limits { get; set; } = GenerationLimits.Default;
@@ -53,6 +68,7 @@ public abstract class TextToImagePipeline : IDisposable
     public GenerationResult Generate(GenerationRequest request, CancellationToken cancellation = default)
     {
         request.Validate(Limits);
+        CheckMemory(request);
         cancellation.ThrowIfCancellationRequested();
         if (Interlocked.Exchange(ref _running, 1) != 0)
             throw new InvalidOperationException("this pipeline is already running a request: a pipeline runs one request at a time (use one pipeline per thread, or a queue)");
@@ -73,6 +89,66 @@ public abstract class TextToImagePipeline : IDisposable
         new((stage, time) => { if (stage != "denoise") progress?.Report(new PipelineProgress(stage, 1, 1, time)); });
 
     protected abstract GenerationResult Run(GenerationRequest request, IProgress<PipelineProgress>? progress);
+
+    /// <summary>Bytes of all the pipeline's weights on the backend (set when <see cref="PipelineLoader"/> loads it).</summary>
+    public long WeightBytes { get; internal set; }
+
+    /// <summary>The images of a request and the rows the transformer runs over for them (twice the images under
+    /// classifier-free guidance).</summary>
+    protected virtual (long Images, long Rows) ModelRows(GenerationRequest r)
+    {
+        long images = (long)r.Prompts.Count * r.NumImagesPerPrompt;
+        return (images, (r.GuidanceScale ?? DefaultGuidanceScale) > 1f ? 2 * images : images);
+    }
+
+    /// <summary>Text tokens the transformer attends to (an upper bound: the longest the pipeline pads to).</summary>
+    protected virtual int TextTokens(GenerationRequest r) => r.MaxSequenceLength ?? 512;
+
+    /// <summary>The widest channel count the decoder holds at full resolution: the input of its last up block,
+    /// upsampled from the stage before (an AutoencoderKL's block_out_channels[1]).</summary>
+    protected abstract int DecoderChannels { get; }
+
+    /// <summary>Memory and compute of <paramref name="request"/>, before any work (see <see cref="WorkEstimate"/>).</summary>
+    public WorkEstimate Estimate(GenerationRequest request)
+    {
+        int height = request.Height ?? DefaultSize, width = request.Width ?? DefaultSize;
+        var (images, rows) = ModelRows(request);
+        double pixels = (double)height * width;
+        double tokens = pixels / ((double)SizeMultiple * SizeMultiple), text = TextTokens(request);
+        var t = Denoiser;
+        double d = (double)t.NumHeads * t.HeadDim;
+        long bytes = Ops.ActivationType.SizeOf();
+        // one forward keeps the residual stream, Q/K/V, the attention output, the MLP's hidden (4·D) and the norms'
+        // outputs alive at once: about 16 values per token and feature
+        double denoise = rows * (tokens + text) * d * 16 * bytes;
+        // the decoder at full resolution holds, for every image of the batch, its input, the norm's and activation's
+        // outputs, the convolution's and the residual (about 3.3 values per pixel and channel measured on the CUDA
+        // backend, 6 allowed for cuDNN's workspace; 11.7 on the CPU, 14 allowed) and the float32 RGB picture; the
+        // CPU's convolution adds its im2col buffer, 9 values per input channel, for one image at a time (10 allowed)
+        bool cpu = Ops.Name == "cpu";
+        double decode = images * pixels * (DecoderChannels * (cpu ? 14 : 6) * bytes + 3 * 4)
+            + (cpu ? pixels * DecoderChannels * 10 * bytes : 0);
+        int steps = request.NumInferenceSteps ?? DefaultSteps;
+        double parameters = t.WeightBytes / (double)Math.Max(1, bytes);
+        double flops = steps * rows * (2 * parameters * (tokens + text) + 4.0 * t.NumBlocks * (tokens + text) * (tokens + text) * d);
+        return new WorkEstimate(WeightBytes, Saturate(denoise), Saturate(decode), flops / 1e12);
+    }
+
+    static long Saturate(double bytes) => bytes >= long.MaxValue ? long.MaxValue : (long)bytes;
+
+    /// <summary>Refuses a request whose estimate is more than <see cref="GenerationLimits.MaxMemoryBytes"/> (or, with
+    /// none set, the backend's memory), in one line with the estimate and the limit.</summary>
+    void CheckMemory(GenerationRequest request)
+    {
+        long limit = Limits.MaxMemoryBytes ?? Ops.Allocator.CapacityBytes;
+        if (limit <= 0) return;
+        var estimate = Estimate(request);
+        if (estimate.TotalBytes > limit)
+        {
+            string what = Limits.MaxMemoryBytes is null ? $"the {(Ops.Name == "cpu" ? "host" : Ops.Name)}'s {ByteSize.Format(limit)}" : $"the memory limit {ByteSize.Format(limit)} (--max-memory)";
+            throw new RequestLimitException("max_memory", $"this request needs {estimate}, more than {what}; ask for fewer or smaller images");
+        }
+    }
 
     protected (int Height, int Width) CheckSize(GenerationRequest r)
     {
@@ -112,11 +188,11 @@ public abstract class TextToImagePipeline : IDisposable
         var seen = new HashSet<string>();
         for (int i = 0; i < tokens.Batch; i++)
             if (tokens.Truncated[i] && seen.Add(texts[i]))
-                Warning?.Invoke(this, $"The following part of your input was truncated because {reason}: {RemovedText(tokenizer, texts[i], tokens.Length)}");
+                _warning?.Invoke(this, $"The following part of your input was truncated because {reason}: {RemovedText(tokenizer, texts[i], tokens.Length)}");
     }
 
     /// <summary>Raises <see cref="Warning"/>.</summary>
-    protected void RaiseWarning(string message) => Warning?.Invoke(this, message);
+    protected void RaiseWarning(string message) => _warning?.Invoke(this, message);
 
     /// <summary>Refuses SD3's own options (prompt_2/_3, their negatives, clip_skip, skip-layer guidance) in a pipeline
     /// that has no use for them, so that they are never silently ignored.</summary>
@@ -149,7 +225,7 @@ public abstract class TextToImagePipeline : IDisposable
         if (tokenizer is not PipelineTokenizer { Words: { } words } wordLevel) return;
         foreach (var text in texts.Distinct())
             if (wordLevel.UnknownWords(text) is { Count: > 0 } unknown)
-                Warning?.Invoke(this, $"{string.Join(", ", unknown.Select(w => $"'{w}'"))} of the prompt \"{text}\" "
+                _warning?.Invoke(this, $"{string.Join(", ", unknown.Select(w => $"'{w}'"))} of the prompt \"{text}\" "
                     + $"{(unknown.Count == 1 ? "is" : "are")} not in the model's vocabulary and read as unknown; its {words.Count} words: {string.Join(' ', words)}");
     }
 

@@ -47,7 +47,7 @@ public sealed class BertModel : IDisposable
     public static BertModel Load(BertConfig config, ITensorSource source, IOps ops)
     {
         var weights = new ModelWeights(source, ops);
-        try { return new BertModel(config, weights); }
+        try { return weights.Checked(new BertModel(config, weights)); }
         catch { weights.Dispose(); throw; }
     }
 

@@ -36,6 +36,8 @@ public abstract class DiffusionTransformer : IDisposable
     public abstract int NumBlocks { get; }
     public abstract int NumHeads { get; }
     public abstract int HeadDim { get; }
+    /// <summary>Bytes of the weights on the backend (for estimates of the work a request takes).</summary>
+    public abstract long WeightBytes { get; }
     /// <summary>Width of the output token features (p·p·C_out, or Flux's packed 64).</summary>
     public abstract int OutFeatures { get; }
 

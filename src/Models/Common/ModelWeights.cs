@@ -31,6 +31,17 @@ public sealed class ModelWeights : IDisposable
         return Source.Contains(name);
     }
 
+    /// <summary>The tensor named <paramref name="name"/> as float32 values on the host, after checking its shape: for
+    /// the few weights a model keeps on the host (T5's relative position bias table, from which the bias is built)
+    /// or transforms before uploading (Gemma 2's 1 + weight).</summary>
+    public float[] HostF32(string name, params int[] expectedShape)
+    {
+        _asked.Add(name);
+        Source.Info(name, expectedShape);   // throws naming the file, tensor, expected and found shape
+        using var t = Source.ReadF32(name);
+        return t.ToFloatArray();
+    }
+
     /// <summary>The tensor named <paramref name="name"/>, on the backend, after checking its shape
     /// (pass no shape to skip the check).</summary>
     public Tensor Get(string name, params int[] expectedShape) => Load(name, expectedShape, castTo: null);
@@ -143,9 +154,11 @@ public sealed class ModelWeights : IDisposable
     /// Returns <paramref name="model"/> once every numbered block of the checkpoint was read: a tensor under
     /// <c>prefix.N.</c> where the model read <c>prefix.0.</c>… but never block N means a checkpoint with more layers
     /// (or resnets, or heads' blocks) than its config.json gives, which would otherwise load silently and compute
-    /// something else. Tensors under prefixes the model never reads (a VAE's encoder) are not its business.
+    /// something else; so does a tensor left unread inside a block the model runs. Other unread tensors are
+    /// reported to <see cref="CheckpointNotes"/> (diffusers warns of them too), except under
+    /// <paramref name="partsNotLoaded"/>: prefixes the model leaves out by design (a decode-only VAE's encoder).
     /// </summary>
-    public T Checked<T>(T model)
+    public T Checked<T>(T model, params string[] partsNotLoaded)
     {
         var read = new Dictionary<string, HashSet<int>>(StringComparer.Ordinal);
         foreach (var name in _asked)
@@ -161,8 +174,28 @@ public sealed class ModelWeights : IDisposable
             throw new FormatException($"{Source.Path}: holds {prefix}.{string.Join(", ", indices.Take(4))}{(indices.Count > 4 ? ", ..." : "")} " +
                 $"but the config gives {read[prefix].Count} of them ({prefix}.0 to {read[prefix].Max()}): the checkpoint and its config.json disagree (num_layers?)");
         }
+        // inside a block the model ran, every tensor takes part in diffusers' forward: one left unread means the
+        // block computed something else than the checkpoint was trained for (qk-norm weights where the config has no
+        // qk_norm, a second attention where dual_attention_layers omits the block)
+        var unreadInBlock = Source.Names.Where(n => !_asked.Contains(n))
+            .Where(n => Numbered(n).Any(p => read.TryGetValue(p.Prefix, out var set) && set.Contains(p.Index)))
+            .Order(StringComparer.Ordinal).ToList();
+        if (unreadInBlock.Count > 0)
+            throw new FormatException($"{Source.Path}: tensor '{unreadInBlock[0]}'{(unreadInBlock.Count > 1 ? $" (and {unreadInBlock.Count - 1} more in read blocks)" : "")} " +
+                "belongs to a block the model runs but its config.json gives the block no such weight: the checkpoint and its config disagree " +
+                "(qk_norm, dual_attention_layers, or another model's checkpoint?)");
+        var unread = Unread(partsNotLoaded);
+        if (unread.Count > 0)
+            CheckpointNotes.Report($"{Source.Path}: {unread.Count} tensor{(unread.Count > 1 ? "s" : "")} the model does not use " +
+                $"({string.Join(", ", unread.Take(3))}{(unread.Count > 3 ? ", ..." : "")}): a checkpoint of another variant, or a config.json that leaves a part out?");
         return model;
     }
+
+    /// <summary>The checkpoint's tensors the model has not asked for, outside the <paramref name="partsNotLoaded"/>
+    /// prefixes, in name order.</summary>
+    public IReadOnlyList<string> Unread(params string[] partsNotLoaded)
+        => Source.Names.Where(n => !_asked.Contains(n) && !partsNotLoaded.Any(p => n == p || n.StartsWith(p + ".", StringComparison.Ordinal)))
+            .Order(StringComparer.Ordinal).ToList();
 
     /// <summary>The first NaN or infinity of a contiguous host float tensor (exponent bits all ones), or -1.</summary>
     static long FirstNonFinite(Tensor host)

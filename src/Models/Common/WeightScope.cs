@@ -44,6 +44,9 @@ public readonly struct WeightScope
     public Tensor GetOperand(string leaf, params int[] expectedShape) => _weights.GetOperand(Name(leaf), expectedShape);
 
     /// <summary><see cref="Get"/> where the checkpoint has the tensor, else null.</summary>
+    /// <summary><see cref="ModelWeights.HostF32"/> of a leaf of this scope.</summary>
+    public float[] HostF32(string leaf, params int[] expectedShape) => _weights.HostF32(Name(leaf), expectedShape);
+
     public Tensor? Optional(string leaf, params int[] expectedShape) => Has(leaf) ? Get(leaf, expectedShape) : null;
 
     /// <summary>Linear layer <paramref name="name"/>: .weight [out, in] and, when <paramref name="bias"/>, .bias [out].</summary>

@@ -54,7 +54,7 @@ public sealed class Gemma2Model : IDisposable
     public static Gemma2Model Load(Gemma2Config config, ITensorSource source, IOps ops)
     {
         var weights = new ModelWeights(source, ops);
-        try { return new Gemma2Model(config, weights); }
+        try { return weights.Checked(new Gemma2Model(config, weights)); }
         catch { weights.Dispose(); throw; }
     }
 

@@ -64,7 +64,7 @@ public sealed class PixArtTransformer : DiffusionTransformer
     public override int OutFeatures => Config.PatchSize * Config.PatchSize * Config.OutChannels;
     public override bool OffersSelfAttentionModules => true;
     /// <summary>Bytes of the weights on the backend.</summary>
-    public long WeightBytes => _weights.Bytes;
+    public override long WeightBytes => _weights.Bytes;
 
     /// <summary>Loads config.json and the weights (one file, an fp16 variant, or shards with their index) of a
     /// diffusers transformer folder.</summary>

@@ -73,6 +73,7 @@ public sealed class SD3Transformer : DiffusionTransformer
     public override int NumHeads => Config.NumAttentionHeads;
     public override int HeadDim => Config.AttentionHeadDim;
     public override int OutFeatures => Config.PatchSize * Config.PatchSize * Config.OutChannels;
+    public override long WeightBytes => _weights.Bytes;
 
     public override DitState Embed(IOps ops, DitInputs inputs)
     {

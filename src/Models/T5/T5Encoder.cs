@@ -29,10 +29,8 @@ public sealed class T5Encoder : IDisposable
         int d = c.DModel, inner = c.InnerDim;
         _embedding = w.Has("shared.weight") ? w.Get("shared.weight", c.VocabSize, d) : encoder.Get("embed_tokens.weight", c.VocabSize, d);
 
-        const string biasName = "encoder.block.0.layer.0.SelfAttention.relative_attention_bias.weight";
         // kept on the host (the bias is built there), so read from the source rather than uploaded
-        w.Source.Info(biasName, [c.RelativeAttentionNumBuckets, c.NumHeads]);
-        using (var table = w.Source.ReadF32(biasName)) _relativeBiasTable = table.ToFloatArray();
+        _relativeBiasTable = encoder.HostF32("block.0.layer.0.SelfAttention.relative_attention_bias.weight", c.RelativeAttentionNumBuckets, c.NumHeads);
 
         _blocks = new Block[c.NumLayers];
         var blocks = encoder.Pp("block");

@@ -63,7 +63,7 @@ public sealed class AutoencoderKL : IDisposable
         var config = AutoencoderKLConfig.Load(Path.Combine(dir, "config.json"));
         using var source = Checkpoint.Open(dir);
         var weights = new ModelWeights(source, ops);
-        try { return weights.Checked(new AutoencoderKL(config, weights)); }
+        try { return weights.Checked(new AutoencoderKL(config, weights), "encoder", "quant_conv"); }
         catch { weights.Dispose(); throw; }
     }
 

@@ -27,6 +27,9 @@ public sealed record AutoencoderKLConfig
 
     /// <summary>Channels of the mid block (the widest, last entry of block_out_channels).</summary>
     public int MidChannels => BlockOutChannels[^1];
+    /// <summary>The widest channel count the decoder holds at the output's resolution: its last up block's input,
+    /// upsampled from the block before.</summary>
+    public int FullResolutionChannels => BlockOutChannels.Length > 1 ? Math.Max(BlockOutChannels[0], BlockOutChannels[1]) : BlockOutChannels[0];
 
     public static AutoencoderKLConfig Load(string path) => From(JsonConfig.Load(path));
 

@@ -42,6 +42,10 @@ public sealed unsafe class CudaArena : IAllocator, IDisposable
     public long FreshAllocations { get { lock (_lock) return _fresh; } }
     public long BytesInUse { get { lock (_lock) return _inUse; } }
     public long PeakBytesInUse { get { lock (_lock) return _peak; } }
+    /// <summary>The device's total memory.</summary>
+    public long CapacityBytes => _capacity ??= _ctx.MemoryInfo().Total;
+    long? _capacity;
+    public void ResetPeak() { lock (_lock) _peak = _inUse; }
     /// <summary>Bytes held from the driver (in use plus cached).</summary>
     public long BytesReserved { get { lock (_lock) return _reserved; } }
 

@@ -14,6 +14,9 @@ public sealed class HostArena : IAllocator
     public long FreshAllocations { get { lock (_lock) return _fresh; } }
     public long BytesInUse { get { lock (_lock) return _inUse; } }
     public long PeakBytesInUse { get { lock (_lock) return _peak; } }
+    /// <summary>The memory the runtime may use: physical memory, or a container's limit where one is set.</summary>
+    public long CapacityBytes => GC.GetGCMemoryInfo().TotalAvailableMemoryBytes;
+    public void ResetPeak() { lock (_lock) _peak = _inUse; }
 
     public Storage Allocate(long byteLength)
     {

@@ -40,4 +40,9 @@ public interface IAllocator
     long BytesInUse { get; }
     /// <summary>The most bytes ever handed out at once.</summary>
     long PeakBytesInUse { get; }
+    /// <summary>The memory this allocator draws from in all (the host's, or the device's total), for estimates
+    /// of whether a piece of work fits before it starts.</summary>
+    long CapacityBytes { get; }
+    /// <summary>Starts <see cref="PeakBytesInUse"/> again from the bytes in use now (to measure one stage of work).</summary>
+    void ResetPeak();
 }

@@ -21,6 +21,7 @@ public class CudaGraphExecutorTests
         public override int NumHeads => 1;
         public override int HeadDim => d;
         public override int OutFeatures => d;
+        public override long WeightBytes => _w.ByteCount;
 
         public override DitState Embed(IOps o, DitInputs inputs)
         {
