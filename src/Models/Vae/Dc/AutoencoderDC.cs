@@ -67,7 +67,7 @@ public sealed class AutoencoderDC : IDisposable
         var config = AutoencoderDCConfig.Load(Path.Combine(dir, "config.json"));
         using var source = Checkpoint.Open(dir);
         var weights = new ModelWeights(source, ops);
-        try { return weights.Checked(new AutoencoderDC(config, weights)); }
+        try { return weights.Checked(new AutoencoderDC(config, weights), "encoder"); }
         catch { weights.Dispose(); throw; }
     }
 
