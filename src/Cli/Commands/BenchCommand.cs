@@ -35,7 +35,7 @@ public static class BenchCommand
             DefaultValueFactory = _ => "pixart-xl-2-1024",
         };
         var latent = new Option<int?>("--latent") { Description = "latent side of the forward timing [default: the model's trained size, 128 = 1024 px]" };
-        var textTokens = new Option<int?>("--text-tokens") { Description = "text tokens of the forward timing [default: PixArt's 120, SD3's 333, Flux's 512]" };
+        var textTokens = new Option<int?>("--text-tokens") { Description = "text tokens of the forward timing [default: PixArt's 120, SD3's 333, Flux's 512, SANA's 300]" };
         var rows = new Option<int?>("--rows") { Description = "batch rows of the forward timing, [negative; positive] of one prompt [default: 2; Flux 1]" };
         var ledger = new Option<bool>("--ledger")
         {

@@ -35,13 +35,14 @@ public sealed class NcclCommunicator : ICommunicator, IDisposable
     public static bool IsAvailable(out string? reason) => NcclLibrary.IsAvailable(out reason);
 
     /// <summary>Makes the world communicator of this rank (collective: every rank calls it). Owns the rendezvous;
-    /// <paramref name="opTimeout"/> is the watchdog's limit for one operation.</summary>
-    public static NcclCommunicator Connect(Rendezvous rendezvous, CudaOps ops, TimeSpan opTimeout)
+    /// <paramref name="opTimeout"/> is the watchdog's limit for one operation; <paramref name="silence"/> how long a
+    /// peer may send no heartbeat while an operation waits (30 s by default).</summary>
+    public static NcclCommunicator Connect(Rendezvous rendezvous, CudaOps ops, TimeSpan opTimeout, TimeSpan? silence = null)
     {
         try
         {
             NcclLibrary.Require();
-            var world = new NcclWorld(rendezvous, ops, opTimeout);
+            var world = new NcclWorld(rendezvous, ops, opTimeout, silence ?? NcclWorld.DefaultSilence);
             var comm = new NcclCommunicator(world, world.Group(Enumerable.Range(0, rendezvous.WorldSize).ToArray()), rendezvous.Rank, ownsWorld: true);
             try { world.Handle(comm._group, comm.Rank, "world communicator"); }
             catch { world.Dispose(); throw; }
@@ -64,7 +65,7 @@ public sealed class NcclCommunicator : ICommunicator, IDisposable
     {
         var (what, comm) = Begin("AllReduce");
         using var c = Dense(t);
-        NcclCheck.Ok(NcclNative.ncclAllReduce(Ptr(c.T), Ptr(c.T), Count(c.T), DataType(t), NcclNative.Sum, comm, Stream), "ncclAllReduce", comm);
+        Check(NcclNative.ncclAllReduce(Ptr(c.T), Ptr(c.T), Count(c.T), DataType(t), NcclNative.Sum, comm, Stream), "ncclAllReduce", comm);
         CopyBack(t, c);
         _world.Enqueued(what);
         Stats.Record("AllReduce", 2 * (Size - 1) * Bytes(t) / Size);
@@ -84,7 +85,7 @@ public sealed class NcclCommunicator : ICommunicator, IDisposable
             var outDims = x.Dims;
             outDims[0] *= Size;
             using var gathered = _ops.Empty(input.DType, outDims);
-            NcclCheck.Ok(NcclNative.ncclAllGather(Ptr(x), Ptr(gathered), Count(x), DataType(input), comm, Stream), "ncclAllGather", comm);
+            Check(NcclNative.ncclAllGather(Ptr(x), Ptr(gathered), Count(x), DataType(input), comm, Stream), "ncclAllGather", comm);
             result = _ops.Contiguous(gathered.Permute(Inverse(perm)));
         }
         else
@@ -105,8 +106,8 @@ public sealed class NcclCommunicator : ICommunicator, IDisposable
                     for (int r = 0; r < Size; r++)
                     {
                         if (r == Rank) continue;
-                        NcclCheck.Ok(NcclNative.ncclSend(Ptr(mine), Count(mine), DataType(input), r, comm, Stream), "ncclSend", comm);
-                        NcclCheck.Ok(NcclNative.ncclRecv(Ptr(parts[r]), Count(parts[r]), DataType(input), r, comm, Stream), "ncclRecv", comm);
+                        Check(NcclNative.ncclSend(Ptr(mine), Count(mine), DataType(input), r, comm, Stream), "ncclSend", comm);
+                        Check(NcclNative.ncclRecv(Ptr(parts[r]), Count(parts[r]), DataType(input), r, comm, Stream), "ncclRecv", comm);
                     }
                 }, comm);
                 result = _ops.Concat(a, parts);
@@ -128,7 +129,7 @@ public sealed class NcclCommunicator : ICommunicator, IDisposable
         var outDims = x.Dims;
         outDims[0] /= Size;
         using var mine = _ops.Empty(input.DType, outDims);
-        NcclCheck.Ok(NcclNative.ncclReduceScatter(Ptr(x), Ptr(mine), Count(mine), DataType(input), NcclNative.Sum, comm, Stream), "ncclReduceScatter", comm);
+        Check(NcclNative.ncclReduceScatter(Ptr(x), Ptr(mine), Count(mine), DataType(input), NcclNative.Sum, comm, Stream), "ncclReduceScatter", comm);
         var result = _ops.Contiguous(mine.Permute(Inverse(perm)));
         _world.Enqueued(what);
         Stats.Record("ReduceScatter", (Size - 1) * Bytes(input) / Size);
@@ -152,8 +153,8 @@ public sealed class NcclCommunicator : ICommunicator, IDisposable
                 if (j == Rank) continue;
                 var send = x.Slice(0, j * c, c);
                 var into = recv.Slice(0, j * c, c);
-                NcclCheck.Ok(NcclNative.ncclSend(Ptr(send), Count(send), DataType(input), j, comm, Stream), "ncclSend", comm);
-                NcclCheck.Ok(NcclNative.ncclRecv(Ptr(into), Count(into), DataType(input), j, comm, Stream), "ncclRecv", comm);
+                Check(NcclNative.ncclSend(Ptr(send), Count(send), DataType(input), j, comm, Stream), "ncclSend", comm);
+                Check(NcclNative.ncclRecv(Ptr(into), Count(into), DataType(input), j, comm, Stream), "ncclRecv", comm);
             }
         }, comm);
         var inv = Inverse(perm);
@@ -169,7 +170,7 @@ public sealed class NcclCommunicator : ICommunicator, IDisposable
         CheckPeer(root, "Broadcast root");
         var (what, comm) = Begin("Broadcast");
         using var c = Dense(t);
-        NcclCheck.Ok(NcclNative.ncclBroadcast(Ptr(c.T), Ptr(c.T), Count(c.T), DataType(t), root, comm, Stream), "ncclBroadcast", comm);
+        Check(NcclNative.ncclBroadcast(Ptr(c.T), Ptr(c.T), Count(c.T), DataType(t), root, comm, Stream), "ncclBroadcast", comm);
         CopyBack(t, c);
         _world.Enqueued(what);
         if (Rank == root) Stats.Record("Broadcast", (Size - 1) * Bytes(t));
@@ -180,7 +181,7 @@ public sealed class NcclCommunicator : ICommunicator, IDisposable
     {
         var (what, comm) = Begin("Barrier");
         using var one = _ops.Zeros(DType.F32, 1);
-        NcclCheck.Ok(NcclNative.ncclAllReduce(Ptr(one), Ptr(one), 1, NcclNative.Float32, NcclNative.Sum, comm, Stream), "ncclAllReduce", comm);
+        Check(NcclNative.ncclAllReduce(Ptr(one), Ptr(one), 1, NcclNative.Float32, NcclNative.Sum, comm, Stream), "ncclAllReduce", comm);
         _world.Enqueued(what);
         _world.WaitStream(what);
     }
@@ -191,7 +192,7 @@ public sealed class NcclCommunicator : ICommunicator, IDisposable
         var what = $"Send from rank {Rank} to rank {dst} (tag {tag}) in group [{_group.Key}]";
         var comm = _world.Handle(_group, Rank, what);
         using var c = Dense(t);
-        NcclCheck.Ok(NcclNative.ncclSend(Ptr(c.T), Count(c.T), DataType(t), dst, comm, Stream), "ncclSend", comm);
+        Check(NcclNative.ncclSend(Ptr(c.T), Count(c.T), DataType(t), dst, comm, Stream), "ncclSend", comm);
         _world.Enqueued(what);
         Stats.Record("Send", dst == Rank ? 0 : Bytes(t));
     }
@@ -202,7 +203,7 @@ public sealed class NcclCommunicator : ICommunicator, IDisposable
         var what = $"Recv on rank {Rank} from rank {src} (tag {tag}) in group [{_group.Key}]";
         var comm = _world.Handle(_group, Rank, what);
         using var c = Dense(dst);
-        NcclCheck.Ok(NcclNative.ncclRecv(Ptr(c.T), Count(c.T), DataType(dst), src, comm, Stream), "ncclRecv", comm);
+        Check(NcclNative.ncclRecv(Ptr(c.T), Count(c.T), DataType(dst), src, comm, Stream), "ncclRecv", comm);
         CopyBack(dst, c);
         _world.Enqueued(what);
     }
@@ -221,8 +222,8 @@ public sealed class NcclCommunicator : ICommunicator, IDisposable
         {
             Group(() =>
             {
-                NcclCheck.Ok(NcclNative.ncclSend(Ptr(s.T), Count(s.T), DataType(send), dst, comm, Stream), "ncclSend", comm);
-                NcclCheck.Ok(NcclNative.ncclRecv(Ptr(r.T), Count(r.T), DataType(recv), src, comm, Stream), "ncclRecv", comm);
+                Check(NcclNative.ncclSend(Ptr(s.T), Count(s.T), DataType(send), dst, comm, Stream), "ncclSend", comm);
+                Check(NcclNative.ncclRecv(Ptr(r.T), Count(r.T), DataType(recv), src, comm, Stream), "ncclRecv", comm);
             }, comm);
         }
         catch { s.Dispose(); r.Dispose(); throw; }
@@ -251,6 +252,12 @@ public sealed class NcclCommunicator : ICommunicator, IDisposable
         return new NcclCommunicator(_world, _world.Group(ranks.Select(r => _group.WorldRanks[r]).ToArray()), me, ownsWorld: false);
     }
 
+    /// <summary>Stops this rank's heartbeats, as a stopped process's stop: for tests of the silence detection.</summary>
+    public bool HeartbeatsPaused { get => _world.HeartbeatsPaused; set => _world.HeartbeatsPaused = value; }
+
+    /// <summary>Heartbeats this rank has seen from <paramref name="worldRank"/>.</summary>
+    public long HeartbeatsFrom(int worldRank) => _world.HeartbeatsFrom(worldRank);
+
     public void Dispose()
     {
         if (_ownsWorld) _world.Dispose();
@@ -267,7 +274,18 @@ public sealed class NcclCommunicator : ICommunicator, IDisposable
         var what = $"{op} #{_group.NextSeq()} on rank {Rank} of group [{_group.Key}]";
         var comm = _world.Handle(_group, Rank, what);
         _ops.Context.MakeCurrent();
+        _world.Entering(what);
         return (what, comm);
+    }
+
+    /// <summary>NcclCheck.Ok, except that a call the watchdog's abort made fail reports the abort's reason (a silent
+    /// peer, a timeout) rather than NCCL's bare error.</summary>
+    void Check(int result, string call, nint comm = 0)
+    {
+        if (result == NcclNative.Success) return;
+        _world.CallFailed();
+        _world.ThrowIfAborted(call);
+        NcclCheck.Ok(result, call, comm);
     }
 
     /// <summary>Sizes of every member's tensor along the gathered axis (an all-gather of one float32 each: exact
@@ -279,16 +297,16 @@ public sealed class NcclCommunicator : ICommunicator, IDisposable
         using var host = Tensor.FromArray([mine], 1);
         using var one = _ops.Upload(host);
         using var all = _ops.Empty(DType.F32, Size);
-        NcclCheck.Ok(NcclNative.ncclAllGather(Ptr(one), Ptr(all), 1, NcclNative.Float32, comm, Stream), "ncclAllGather", comm);
+        Check(NcclNative.ncclAllGather(Ptr(one), Ptr(all), 1, NcclNative.Float32, comm, Stream), "ncclAllGather", comm);
         _world.Enqueued(what);
         return _ops.ToHost(all).Select(v => (int)v).ToArray();
     }
 
     void Group(Action calls, nint comm)
     {
-        NcclCheck.Ok(NcclNative.ncclGroupStart(), "ncclGroupStart", comm);
+        Check(NcclNative.ncclGroupStart(), "ncclGroupStart", comm);
         try { calls(); }
-        finally { NcclCheck.Ok(NcclNative.ncclGroupEnd(), "ncclGroupEnd", comm); }
+        finally { Check(NcclNative.ncclGroupEnd(), "ncclGroupEnd", comm); }
     }
 
     /// <summary>The tensor itself when contiguous, else a contiguous copy (written back by <see cref="CopyBack"/>).</summary>

@@ -1,6 +1,7 @@
 using XDit.Models.PixArt;
 using XDit.Models.SD3;
 using XDit.Models.Flux;
+using XDit.Models.Sana;
 using XDit.Runtime;
 
 namespace XDit.Engine.Bench;
@@ -50,14 +51,32 @@ public static class RealSizeModels
         JointAttentionDim = 24, PooledProjectionDim = 12, AxesDimsRope = [4, 6, 6],
     };
 
-    public static IReadOnlyList<string> Names { get; } = ["pixart-xl-2-1024", "sd3-medium", "flux-dev", "pixart-tiny", "sd3-tiny", "flux-tiny"];
+    /// <summary>Efficient-Large-Model/Sana_1600M_1024px_diffusers' transformer: 20 blocks of 70 heads × 32 (ReLU linear
+    /// attention), cross-attention 20 heads × 112, Mix-FFN 5600 wide, Gemma 2 captions (2304), DC-AE's 32-channel
+    /// latent at 32×32 for 1024 px (diffusers' defaults are this model's).</summary>
+    public static SanaConfig Sana1600M_1024 { get; } = new()
+    {
+        InChannels = 32, OutChannels = 32, NumAttentionHeads = 70, AttentionHeadDim = 32, NumLayers = 20, NumCrossAttentionHeads = 20,
+        CrossAttentionHeadDim = 112, CrossAttentionDim = 2240, CaptionChannels = 2304, MlpRatio = 2.5, AttentionBias = false,
+        SampleSize = 32, PatchSize = 1, NormEps = 1e-6,
+    };
 
-    /// <summary>Short names for the real sizes: pixart, sd3, flux.</summary>
+    /// <summary>SANA's architecture at toy size.</summary>
+    public static SanaConfig SanaTiny { get; } = Sana1600M_1024 with
+    {
+        InChannels = 8, OutChannels = 8, NumAttentionHeads = 2, AttentionHeadDim = 8, NumLayers = 2, NumCrossAttentionHeads = 2,
+        CrossAttentionHeadDim = 8, CrossAttentionDim = 16, CaptionChannels = 24, SampleSize = 4,
+    };
+
+    public static IReadOnlyList<string> Names { get; } = ["pixart-xl-2-1024", "sd3-medium", "flux-dev", "sana-1600m", "pixart-tiny", "sd3-tiny", "flux-tiny", "sana-tiny"];
+
+    /// <summary>Short names for the real sizes: pixart, sd3, flux, sana.</summary>
     public static string Resolve(string name) => name.Trim().ToLowerInvariant() switch
     {
         "pixart" => "pixart-xl-2-1024",
         "sd3" => "sd3-medium",
         "flux" => "flux-dev",
+        "sana" => "sana-1600m",
         var n => n,
     };
 
@@ -91,6 +110,13 @@ public static class RealSizeModels
                 var config = name == "flux-tiny" ? FluxTiny : FluxDev;
                 return new FluxStepWorkload(config, source, ops => FluxTransformer.Load(config, new RandomCheckpoint(name, weights) { ShapeOnly = shapeOnlyWeights }, ops),
                     latentSize ?? (name == "flux-tiny" ? 8 : 128), textTokens ?? 512, rows ?? 1);
+            }
+            case "sana-1600m" or "sana-tiny":
+            {
+                var config = name == "sana-tiny" ? SanaTiny : Sana1600M_1024;
+                // 300 caption tokens: SanaPipeline's max_sequence_length (the last 299 Gemma states and the first)
+                return new SanaStepWorkload(config, source, ops => SanaTransformer.Load(config, new RandomCheckpoint(name, weights) { ShapeOnly = shapeOnlyWeights }, ops),
+                    latentSize ?? config.SampleSize, textTokens ?? 300, rows ?? 2);
             }
             default: throw new ArgumentException($"unknown real-size model '{name}' (known: {string.Join(", ", Names)})");
         }

@@ -1,6 +1,7 @@
 using XDit.Comm;
 using XDit.Kernels;
 using XDit.Models;
+using XDit.Runtime;
 
 namespace XDit.Engine.Parallel;
 
@@ -9,10 +10,12 @@ namespace XDit.Engine.Parallel;
 /// outputs are merged by log-sum-exp (methods.md §4). Joint text keys/values are attended once, in the first
 /// step (text first, Flux) or the last (text last, SD3).
 /// </summary>
-public sealed class RingAttention(ICommunicator ringGroup) : IAttention
+public sealed class RingAttention(ICommunicator ringGroup) : IAttention, ITokenGather
 {
     public ICommunicator Group { get; } = ringGroup;
 
     public AttentionResult Run(IOps ops, AttentionCall call) =>
         SequenceParallelAttention.Run(ops, call, null, Group, nameof(RingAttention));
+
+    public Tensor GatherTokens(IOps ops, Tensor local) => SequenceParallelAttention.GatherTokens(local, null, Group);
 }

@@ -26,6 +26,8 @@ static class SequenceParallelAttention
     {
         if (call.Kind == AttentionKind.Cross)
             return LocalAttention.Instance.Run(ops, call); // text K/V are replicated: nothing to exchange
+        if (call.Kind == AttentionKind.Linear)
+            return RunLinear(ops, call, ulysses, ring, who);
         var opts = call.Options;
         if (opts?.Bias is not null)
             throw new NotSupportedException($"{who} at {call.Layer}: a per-(head, query, key) bias cannot be split over the sequence; only KeyBias is supported");
@@ -100,6 +102,35 @@ static class SequenceParallelAttention
         {
             foreach (var t in owned) t.Dispose();
         }
+    }
+
+    /// <summary>Every shard's rows of <paramref name="local"/> [B, n, C] in sequence order: all-gathered over the
+    /// Ulysses group (shards u = 0..U−1 of this ring rank, consecutive), then over the Ring group (ring ranks in
+    /// order), since shard = u + U·g.</summary>
+    internal static Tensor GatherTokens(Tensor local, ICommunicator? ulysses, ICommunicator? ring)
+    {
+        if (ulysses is null && ring is null) throw new InvalidOperationException("GatherTokens needs a Ulysses or a Ring group");
+        if (ulysses is null) return ring!.AllGather(local, 1);
+        var inRing = ulysses.AllGather(local, 1);
+        if (ring is null) return inRing;
+        using (inRing) return ring.AllGather(inRing, 1);
+    }
+
+    /// <summary>ReLU linear attention: every rank sums its own tokens' keys and values ([B, H, D + 1, D] float32), the
+    /// sums are all-reduced over the Ulysses and the Ring group (together every shard of the sequence), and each rank
+    /// applies them to its own queries. No keys or values travel; the output rows are this rank's.</summary>
+    static AttentionResult RunLinear(IOps ops, AttentionCall call, ICommunicator? ulysses, ICommunicator? ring, string who)
+    {
+        if (call.JointQ is not null || call.Options is not null)
+            throw new NotSupportedException($"{who} at {call.Layer}: linear attention takes no joint tokens and no options");
+        var sums = ops.LinearAttentionSums(call.K, call.V);
+        try
+        {
+            ulysses?.AllReduce(sums);
+            ring?.AllReduce(sums);
+            return new AttentionResult(ops.LinearAttentionApply(call.Q, sums, LocalAttention.LinearEps), null);
+        }
+        finally { sums.Dispose(); }
     }
 
     /// <summary>

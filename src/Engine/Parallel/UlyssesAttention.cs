@@ -1,6 +1,7 @@
 using XDit.Comm;
 using XDit.Kernels;
 using XDit.Models;
+using XDit.Runtime;
 
 namespace XDit.Engine.Parallel;
 
@@ -9,10 +10,12 @@ namespace XDit.Engine.Parallel;
 /// sequence for H/U heads, attention runs locally, and the inverse all-to-all gives the shard back with all heads.
 /// Joint text is handled as in xDiT (see <see cref="SequenceParallelAttention"/>). Needs heads % U == 0.
 /// </summary>
-public sealed class UlyssesAttention(ICommunicator ulyssesGroup) : IAttention
+public sealed class UlyssesAttention(ICommunicator ulyssesGroup) : IAttention, ITokenGather
 {
     public ICommunicator Group { get; } = ulyssesGroup;
 
     public AttentionResult Run(IOps ops, AttentionCall call) =>
         SequenceParallelAttention.Run(ops, call, Group, null, nameof(UlyssesAttention));
+
+    public Tensor GatherTokens(IOps ops, Tensor local) => SequenceParallelAttention.GatherTokens(local, Group, null);
 }

@@ -1,6 +1,7 @@
 using XDit.Comm;
 using XDit.Kernels;
 using XDit.Models;
+using XDit.Runtime;
 
 namespace XDit.Engine.Parallel;
 
@@ -9,7 +10,7 @@ namespace XDit.Engine.Parallel;
 /// <paramref name="ringGroup"/> (ranks strided by the Ulysses degree) on the head shard the all-to-all produced.
 /// The rank's image shard is number ulysses rank + U·ring rank of its sp group.
 /// </summary>
-public sealed class UspAttention(ICommunicator ulyssesGroup, ICommunicator ringGroup) : IAttention
+public sealed class UspAttention(ICommunicator ulyssesGroup, ICommunicator ringGroup) : IAttention, ITokenGather
 {
     public ICommunicator UlyssesGroup { get; } = ulyssesGroup;
     public ICommunicator RingGroup { get; } = ringGroup;
@@ -20,4 +21,6 @@ public sealed class UspAttention(ICommunicator ulyssesGroup, ICommunicator ringG
 
     public AttentionResult Run(IOps ops, AttentionCall call) =>
         SequenceParallelAttention.Run(ops, call, UlyssesGroup, RingGroup, nameof(UspAttention));
+
+    public Tensor GatherTokens(IOps ops, Tensor local) => SequenceParallelAttention.GatherTokens(local, UlyssesGroup, RingGroup);
 }

@@ -114,6 +114,8 @@ public sealed class StaleKvAttention : IAttention, IDisposable
     public AttentionResult Run(IOps ops, AttentionCall call)
     {
         if (call.Kind == AttentionKind.Cross) return LocalAttention.Instance.Run(ops, call);
+        if (call.Kind == AttentionKind.Linear)
+            throw new NotSupportedException($"StaleKvAttention at {call.Layer}: linear attention (SANA) has no stale K/V buffer yet; PipeFusion would keep stale key/value sums instead");
         if (_count < 0) throw new InvalidOperationException($"StaleKvAttention at {call.Layer}: SetFull or SetPatch must be called before the forward");
         var opts = call.Options;
         if (opts?.KeyBias is not null || opts?.Bias is not null || opts?.Causal == true)

@@ -42,11 +42,11 @@ public static unsafe class CudaKernels
     public static readonly KernelEntry MergeLse = new("pointwise", "merge_lse", P, P, L);
 
     // ---- conv.cu ----
-    public static readonly KernelEntry GroupedConv2d = new("conv", "grouped_conv2d", P, P, I, P, I, P, I, L, L, L, L, I, I, I, I, L, L, L);
+    public static readonly KernelEntry GroupedConv2d = new("conv", "grouped_conv2d", P, P, I, L, L, L, L, P, I, P, I, L, L, L, L, I, I, I, I, L, L, L);
 
     // ---- linear_attention.cu ----
-    public static readonly KernelEntry LinearAttentionSums = new("linear_attention", "linear_attention_sums", P, P, P, I, L, I, I, I);
-    public static readonly KernelEntry LinearAttentionApply = new("linear_attention", "linear_attention_apply", P, P, I, P, L, I, I, F, L);
+    public static readonly KernelEntry LinearAttentionSums = new("linear_attention", "linear_attention_sums", P, P, L, L, L, P, L, L, L, I, L, I, I, I);
+    public static readonly KernelEntry LinearAttentionApply = new("linear_attention", "linear_attention_apply", P, P, L, L, L, I, P, L, I, I, F, L);
 
     // ---- attention.cu ----
     public static readonly KernelEntry FlashAttention = new("attention", "flash_attention", Attn);

@@ -28,7 +28,12 @@ public sealed record AttentionCall
     public AttentionOptions? Options { get; init; }
 }
 
-public enum AttentionKind { Self, Cross }
+/// <summary>Self: softmax self-attention over the image tokens (sequence-parallel executors split these). Cross:
+/// keys/values (text) replicated on every rank. Linear: ReLU linear self-attention over the image tokens (SANA):
+/// out_i = Σ_j v_j·(relu(k_j)·relu(q_i)) / (Σ_j relu(k_j)·relu(q_i) + <see cref="LocalAttention.LinearEps"/>), no
+/// options; its key/value sums (<see cref="Kernels.IOps.LinearAttentionSums"/>) add over token slices, so a sequence-
+/// parallel executor all-reduces them instead of exchanging keys and values.</summary>
+public enum AttentionKind { Self, Cross, Linear }
 
 /// <summary>Output of one attention call: the rows of the local tokens, and of the joint tokens when there were any.
 /// Both may be views of one result: then JointOutput owns it, so dispose JointOutput after Output's last use
@@ -53,8 +58,18 @@ public sealed class LocalAttention : IAttention
 {
     public static readonly LocalAttention Instance = new();
 
+    /// <summary>The denominator's eps of ReLU linear attention (diffusers' SanaLinearAttnProcessor2_0: 1e-15).</summary>
+    public const float LinearEps = 1e-15f;
+
     public AttentionResult Run(IOps ops, AttentionCall call)
     {
+        if (call.Kind == AttentionKind.Linear)
+        {
+            if (call.JointQ is not null || call.Options is not null)
+                throw new NotSupportedException($"{call.Layer}: linear attention takes no joint tokens and no options");
+            using var sums = ops.LinearAttentionSums(call.K, call.V);
+            return new AttentionResult(ops.LinearAttentionApply(call.Q, sums, LinearEps), null);
+        }
         if (call.JointQ is null)
             return new AttentionResult(ops.Attention(call.Q, call.K, call.V, call.Options), null);
 

@@ -55,6 +55,61 @@ public class NcclCommunicatorTests
         Assert.True(NcclLibrary.Version() >= 21900, $"NCCL version code {NcclLibrary.Version()}");
     }
 
+    /// <summary>A stopped peer (no heartbeats, never joining) is named well before the operation timeout (issue 22,
+    /// item 5): the watchdog aborts the waiting collective once the peer's counter has been still for the silence limit.</summary>
+    [Fact, NeedsCudaDevice]
+    public void AStoppedPeerIsNamedByTheHeartbeatWatchdog()
+    {
+        NcclTestWorld.Require(2);
+        using var rank0Done = new ManualResetEventSlim();
+        var outcome = NcclTestWorld.Run<Exception?>(2, DType.F32, comm =>
+        {
+            if (comm.Rank == 1)
+            {
+                comm.HeartbeatsPaused = true;   // stopped: beats no more and never joins the all-reduce
+                rank0Done.Wait(TimeSpan.FromSeconds(120));
+                return null;
+            }
+            try
+            {
+                using var t = comm.Ops.FromHost([1f, 2f], 2);
+                comm.AllReduce(t);
+                comm.Barrier();
+                return null;
+            }
+            catch (Exception e) { return e; }
+            finally { rank0Done.Set(); }
+        }, silence: TimeSpan.FromMilliseconds(300));
+        var aborted = Assert.IsType<CommAbortedException>(outcome[0]);
+        Assert.Contains("rank 1 has sent no heartbeat for", aborted.Message);
+        Assert.Contains("AllReduce #", aborted.Message);
+    }
+
+    /// <summary>A peer in a long step keeps beating and is waited for: rank 1 joins the all-reduce only once rank 0
+    /// has seen 12 of its heartbeats (two silence limits) while waiting in it.</summary>
+    [Fact, NeedsCudaDevice]
+    public void ASlowPeerThatKeepsBeatingIsWaitedFor()
+    {
+        NcclTestWorld.Require(2);
+        NcclCommunicator? comm0 = null;
+        using var rank0Ready = new ManualResetEventSlim();
+        var sums = NcclTestWorld.Run(2, DType.F32, comm =>
+        {
+            using var t = comm.Ops.FromHost([comm.Rank + 1f], 1);
+            if (comm.Rank == 0) { comm0 = comm; rank0Ready.Set(); }
+            else
+            {
+                Assert.True(rank0Ready.Wait(TimeSpan.FromSeconds(60)));
+                long seen = comm0!.HeartbeatsFrom(1);
+                var spin = new SpinWait();
+                while (comm0.HeartbeatsFrom(1) < seen + 12) spin.SpinOnce(sleep1Threshold: -1);
+            }
+            comm.AllReduce(t);
+            return comm.Ops.ToHost(t)[0];
+        }, silence: TimeSpan.FromMilliseconds(300));
+        Assert.Equal([3f, 3f], sums);
+    }
+
     static void CompareWithInProcess(int size)
     {
         NcclTestWorld.Require(size);

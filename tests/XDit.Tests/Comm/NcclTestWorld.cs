@@ -24,7 +24,10 @@ public static class NcclTestWorld
 
     /// <summary>Runs <paramref name="body"/> on every rank and returns the results by rank; rethrows the first
     /// rank's exception (by rank order) when any failed.</summary>
-    public static T[] Run<T>(int size, DType activation, Func<ICommunicator, T> body)
+    public static T[] Run<T>(int size, DType activation, Func<ICommunicator, T> body) => Run(size, activation, c => body(c), null);
+
+    /// <summary><see cref="Run{T}(int, DType, Func{ICommunicator, T})"/> with the heartbeat silence limit given.</summary>
+    public static T[] Run<T>(int size, DType activation, Func<NcclCommunicator, T> body, TimeSpan? silence)
     {
         using var store = RendezvousStore.Start(IPAddress.Loopback, 0);
         var results = new T[size];
@@ -34,7 +37,7 @@ public static class NcclTestWorld
             try
             {
                 using var ops = new CudaOps(rank, activation);
-                using var comm = NcclCommunicator.Connect(Rendezvous.Join(TcpTestWorld.Options(rank, size, store.Port)), ops, TimeSpan.FromSeconds(60));
+                using var comm = NcclCommunicator.Connect(Rendezvous.Join(TcpTestWorld.Options(rank, size, store.Port)), ops, TimeSpan.FromSeconds(60), silence);
                 results[rank] = body(comm);
             }
             catch (Exception e) { errors[rank] = e; }

@@ -288,6 +288,8 @@ public class CudaOpsTests
         Compare(dt, (o, t) => o.GroupedConv2d(t[0], t[1], t[2], 10, 1), Rand(121, 1, 2, 10, 6, 9), Rand(122, 0.3f, 10, 1, 3, 3), Rand(123, 1, 10));
         Compare(dt, (o, t) => o.GroupedConv2d(t[0].Permute(0, 1, 3, 2), t[1], null, 4, 2), Rand(124, 1, 1, 4, 7, 5), Rand(125, 0.3f, 4, 1, 5, 5));
         Compare(dt, (o, t) => o.GroupedConv2d(t[0], t[1], null, 3, 0), Rand(126, 1, 2, 12, 4, 5), Rand(127, 0.3f, 6, 4, 1, 1));
+        // tokens [B, H·W, C] seen as [B, C, H, W] (SANA's Mix-FFN): a permuted view, read through its strides
+        Compare(dt, (o, t) => o.GroupedConv2d(t[0].Reshape(2, 3, 5, 6).Permute(0, 3, 1, 2), t[1], t[2], 6, 1), Rand(128, 1, 2, 15, 6), Rand(129, 0.3f, 6, 1, 3, 3), Rand(130, 1, 6));
     }
 
     [Theory, MemberData(nameof(DTypes))]
@@ -298,9 +300,10 @@ public class CudaOpsTests
         Compare(dt, (o, t) => o.LinearAttentionSums(t[0], t[1]), Rand(131, 1, 2, 13, 3, 8), Rand(132, 1, 2, 13, 3, 8));
         Compare(dt, (o, t) =>
         {
-            using var s = o.LinearAttentionSums(t[1], t[2]);
-            return o.LinearAttentionApply(t[0], s, 1e-15f);
-        }, Rand(133, 1, 2, 13, 3, 8), Rand(134, 1, 2, 13, 3, 8), Rand(135, 1, 2, 13, 3, 8));
+            // q, k and v as views of one stacked projection [B, N, 3, H, D], read in place through their strides
+            using var s = o.LinearAttentionSums(t[0].Select(2, 1), t[0].Select(2, 2));
+            return o.LinearAttentionApply(t[0].Select(2, 0), s, 1e-15f);
+        }, Rand(133, 1, 2, 13, 3, 3, 8));
         Compare(dt, (o, t) =>
         {
             using var s = o.LinearAttentionSums(t[1].Permute(0, 2, 1, 3), t[2]);

@@ -4,6 +4,7 @@ using XDit.Kernels;
 using XDit.Models;
 using XDit.Models.Flux;
 using XDit.Models.PixArt;
+using XDit.Models.Sana;
 using XDit.Models.SD3;
 using XDit.Runtime;
 
@@ -57,6 +58,7 @@ sealed class FixtureInputs
         "pixart_alpha" or "pixart_sigma" => PixArtTransformer.Load(TestPaths.Fixture(Name), ops),
         "sd3" or "sd35" => SD3Transformer.Load(TestPaths.Fixture(Name), ops),
         "flux" => FluxTransformer.Load(TestPaths.Fixture(Name), ops),
+        "sana" => SanaTransformer.Load(TestPaths.Fixture(Name), ops),
         _ => throw new ArgumentException($"no transformer loader for fixture {Name}"),
     };
 

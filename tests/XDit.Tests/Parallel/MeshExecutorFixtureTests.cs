@@ -10,11 +10,12 @@ namespace XDit.Tests.Parallel;
 /// <see cref="MeshExecutor"/> on in-process ranks against the single-rank Forward of the same fixture model on the
 /// same two-row inputs: every rank must return the whole output within 1e-5 relative error.
 /// Fixture sizes (all have 2 heads, so ulysses 4 is impossible for every one of them, see the bad cases):
-/// pixart_alpha 4×6 = 24 tokens, pixart_sigma 4×4 = 16, sd3/sd35 4×5 = 20, flux 20 (so sp 8 only for PixArt).
+/// pixart_alpha 4×6 = 24 tokens, pixart_sigma 4×4 = 16, sd3/sd35 4×5 = 20, flux 20 (so sp 8 only for PixArt),
+/// sana 6×8 = 48 (sp 8 too: shards of 6 tokens, under a grid row, so the Mix-FFN's band reaches into two other shards).
 /// </summary>
 public class MeshExecutorFixtureTests
 {
-    static readonly string[] Fixtures = ["pixart_alpha", "pixart_sigma", "sd3", "sd35", "flux"];
+    static readonly string[] Fixtures = ["pixart_alpha", "pixart_sigma", "sd3", "sd35", "flux", "sana"];
 
     /// <summary>(cfg, ulysses, ring) meshes run on every fixture; ulysses 2 × ring 4 (8 ranks) on PixArt only.</summary>
     static readonly (int Cfg, int Ulysses, int Ring)[] Meshes = [(2, 1, 1), (1, 2, 1), (1, 1, 2), (1, 1, 4), (1, 2, 2), (2, 2, 2)];
@@ -25,7 +26,7 @@ public class MeshExecutorFixtureTests
         foreach (var f in Fixtures)
         {
             foreach (var (c, u, r) in Meshes) data.Add(f, c, u, r);
-            if (f.StartsWith("pixart", StringComparison.Ordinal)) data.Add(f, 1, 2, 4);
+            if (f.StartsWith("pixart", StringComparison.Ordinal) || f == "sana") data.Add(f, 1, 2, 4);
         }
         return data;
     }
@@ -75,10 +76,15 @@ public class MeshExecutorFixtureTests
             worst = Math.Max(worst, err);
             Assert.True(err < 1e-5, $"{fixture} on {mesh}: rank {r} relative error {err:E2}");
             Assert.Equal(inputs.Rows, results[r].Shape[0]);
-            // The attention really communicated: all-to-alls under Ulysses, ring sends under Ring.
+            // The attention really communicated: all-to-alls under Ulysses, ring sends under Ring; SANA's linear
+            // attention all-reduces its key/value sums instead (and its Mix-FFN all-gathers tokens).
             var ops = results[r].BytesByOperation;
-            Assert.Equal(ulysses > 1, ops.GetValueOrDefault("AllToAll") > 0);
-            Assert.Equal(ring > 1, ops.GetValueOrDefault("Send") > 0);
+            if (fixture == "sana") Assert.Equal(ulysses * ring > 1, ops.GetValueOrDefault("AllReduce") > 0);
+            else
+            {
+                Assert.Equal(ulysses > 1, ops.GetValueOrDefault("AllToAll") > 0);
+                Assert.Equal(ring > 1, ops.GetValueOrDefault("Send") > 0);
+            }
             if (ulysses == 1 && ring == 1)
             {
                 // CFG alone: exactly one all-gather of this rank's half of the output.

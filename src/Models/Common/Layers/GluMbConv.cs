@@ -79,6 +79,30 @@ public sealed class GluMbConv
         _point.ApplyGatedResidualInto(ops, residual, m, gate);
     }
 
+    /// <summary>
+    /// residual ← residual + gate·ApplyTokens(grid)[start, start + count): the rows of one sequence shard, from
+    /// <paramref name="grid"/> [B, gridH·gridW, C] holding every token (gathered over the ranks). Only the band of
+    /// grid rows the shard touches, plus one row above and below for the depth-wise kernel's reach, is computed;
+    /// the band's edges are zero-padded as the image's are, which changes only rows outside the shard.
+    /// </summary>
+    public void ApplyTokenRangeGatedResidualInto(IOps ops, Tensor residual, Tensor grid, int gridH, int gridW, int start, int count, Tensor gate)
+    {
+        if (start < 0 || count < 0 || start + count > gridH * gridW || residual.Rank != 3 || residual.Dim(1) != count)
+            throw new ArgumentException($"GLUMBConv token range [{start}, {start + count}) of a {gridH}×{gridW} grid does not fit residual {Shape.Format(residual.ShapeSpan)}");
+        if (start == 0 && count == gridH * gridW)
+        {
+            ApplyTokensGatedResidualInto(ops, residual, grid, gridH, gridW, gate);
+            return;
+        }
+        if (_normWeight is not null || _residual)
+            throw new InvalidOperationException("GLUMBConv with an RMSNorm or a residual of its own has no gated-residual form");
+        int reach = _kernel / 2;
+        int r0 = Math.Max(0, start / gridW - reach), r1 = Math.Min(gridH, (start + count + gridW - 1) / gridW + reach);
+        var band = grid.Slice(1, r0 * gridW, (r1 - r0) * gridW);
+        using var m = GatedDepthwise(ops, band, r1 - r0, gridW);
+        _point.ApplyGatedResidualInto(ops, residual, m.Slice(1, start - r0 * gridW, count), gate);
+    }
+
     /// <summary>Image [B, C, H, W] → [B, C_out, H, W] (DC-AE's layout).</summary>
     public Tensor ApplyImage(IOps ops, Tensor x)
     {

@@ -1,0 +1,98 @@
+using XDit.Kernels;
+using XDit.Models.Layers;
+using XDit.Runtime;
+
+namespace XDit.Models.Sana;
+
+/// <summary>
+/// diffusers SanaTransformerBlock: the block's scale_shift_table [6, D] plus the shared timestep conditioning give
+/// AdaLN-single parts; ReLU linear self-attention (attn1, SanaLinearAttnProcessor2_0) on the modulated norm with a
+/// gated residual; softmax cross-attention (attn2) to the caption on the un-normalised tokens with a plain residual;
+/// then the Mix-FFN (GLUMBConv, a depth-wise 3×3 over the token grid) on norm2's modulated output, gated.
+/// </summary>
+sealed class SanaBlock
+{
+    readonly string _attn1Name, _attn2Name;
+    readonly float _eps;
+    readonly Tensor _scaleShiftTable;
+    readonly AttentionProjections _attn1, _attn2;
+    readonly GluMbConv _ff;
+
+    /// <summary>Loads block <paramref name="index"/> from its scope (transformer_blocks.{index}).</summary>
+    public SanaBlock(WeightScope w, SanaConfig c)
+    {
+        _attn1Name = w.Pp("attn1").Prefix;
+        _attn2Name = w.Pp("attn2").Prefix;
+        _eps = (float)c.NormEps;
+        int d = c.InnerDim;
+        _scaleShiftTable = w.Get("scale_shift_table", 6, d);
+        _attn1 = AttentionProjections.Load(w.Pp("attn1"), d, d, c.NumAttentionHeads, c.AttentionBias);
+        // attn2 always has q/k/v biases (diffusers builds it with bias=True)
+        _attn2 = AttentionProjections.Load(w.Pp("attn2"), d, c.CrossAttentionDim, c.NumCrossAttentionHeads, true);
+        _ff = GluMbConv.Load(w.Pp("ff"), d, d, c.MlpRatio);
+    }
+
+    /// <summary>LN(x)·(1 + scale_msa) + shift_msa of the image tokens, as attn1 sees them (TeaCache's indicator).</summary>
+    public Tensor ModulatedImage(IOps ops, DitState state)
+    {
+        using var mod6 = Modulation6(ops, state.Conditioning);
+        var m = Parts(mod6);
+        return ops.LayerNormModulate(state.Image, m.ShiftMsa, m.ScaleMsa, _eps);
+    }
+
+    public void Run(IOps ops, DitState state, IAttention attention)
+    {
+        var text = state.Text ?? throw new InvalidOperationException($"{_attn2Name}: needs the projected caption in state.Text");
+        bool sharded = state.Image.Dim(1) != state.GridH * state.GridW;
+        var gather = attention as ITokenGather;
+        if (sharded && gather is null)
+            throw new NotSupportedException($"SANA's Mix-FFN convolves the {state.GridH}×{state.GridW} token grid; this rank holds {state.Image.Dim(1)} of its tokens and the attention ({attention.GetType().Name}) cannot gather the others");
+        using var mod6 = Modulation6(ops, state.Conditioning);
+        var m = Parts(mod6);
+
+        // linear self-attention on the modulated norm
+        var x = state.Image;
+        using (var a = ops.LayerNormModulate(x, m.ShiftMsa, m.ScaleMsa, _eps))
+        using (var o = _attn1.Attend(ops, attention, _attn1Name, AttentionKind.Linear, a, a))
+            state.ReplaceImage(ops.GatedResidual(x, m.GateMsa, o));
+
+        // cross-attention on the un-normalised tokens, its plain residual and norm2's modulation in one op
+        var x1 = state.Image;
+        var options = state.TextKeyBias is null ? null : new AttentionOptions { KeyBias = state.TextKeyBias };
+        Tensor x2, f;
+        using (var o = _attn2.Attend(ops, attention, _attn2Name, AttentionKind.Cross, x1, text, options))
+            (x2, f) = ops.ResidualLayerNormModulate(x1, null, o, m.ShiftMlp, m.ScaleMlp, _eps);
+
+        // Mix-FFN, its gated output added into x2 by the last GEMM. A sequence shard gathers the other ranks' rows
+        // first: the depth-wise 3×3 reaches one grid row beyond the shard on each side.
+        try
+        {
+            using (f)
+            {
+                if (!sharded) _ff.ApplyTokensGatedResidualInto(ops, x2, f, state.GridH, state.GridW, m.GateMlp);
+                else
+                {
+                    using var grid = gather!.GatherTokens(ops, f);
+                    _ff.ApplyTokenRangeGatedResidualInto(ops, x2, grid, state.GridH, state.GridW, state.TokenStart, f.Dim(1), m.GateMlp);
+                }
+            }
+        }
+        catch { x2.Dispose(); throw; }
+        state.ReplaceImage(x2);
+    }
+
+    /// <summary>The table [6, D] plus temb6 [B, 6·D] viewed [B, 6, D]: one add.</summary>
+    Tensor Modulation6(IOps ops, Tensor temb6)
+    {
+        int b = temb6.Dim(0), d = _scaleShiftTable.Dim(1);
+        return ops.Add(temb6.Reshape(b, 6, d), _scaleShiftTable);
+    }
+
+    /// <summary>(shift_msa, scale_msa, gate_msa, shift_mlp, scale_mlp, gate_mlp) as [B, D] views of
+    /// <paramref name="mod6"/> [B, 6, D].</summary>
+    static AdaLnZeroParts Parts(Tensor mod6)
+    {
+        int b = mod6.Dim(0), d = mod6.Dim(2);
+        return new AdaLnZeroParts(Modulation.View(mod6.Reshape(b, 6 * d), 0, 6, d));
+    }
+}
