@@ -10,8 +10,10 @@ namespace XDit.Engine.ParallelVae;
 /// Patch-parallel VAE decoding over a group of ranks (xDiT's --use-parallel-vae, methods.md §9). Every rank passes
 /// the same full latent; rank r decodes latent rows <see cref="Band"/> (balanced bands: the first h mod N ranks get
 /// one row more; DistVAE's ceil(h/N) split can leave the last rank empty, so it is not used) through the unchanged
-/// decoder with <see cref="PatchParallelVaeOps"/>, and the image bands are all-gathered, so every rank returns the
-/// whole image, equal to a one-rank decode up to float rounding. Activation memory per rank falls to about 1/N.
+/// decoder with <see cref="PatchParallelVaeOps"/> (AutoencoderKL) or <see cref="PatchParallelDcOps"/> (SANA's
+/// DC-AE), and the image bands are all-gathered, so every rank returns the whole image, equal to a one-rank decode
+/// up to float rounding. Activation memory per rank falls to about 1/N. A band needs at least as many latent rows
+/// as its widest kernel's halo (2 for the DC-AE's 5×5 multi-scale kernels at the deepest stage).
 /// </summary>
 public sealed class ParallelVaeDecoder
 {
