@@ -167,7 +167,8 @@ extern "C" __global__ void residual_layer_norm_modulate(void* sum, void* out, co
 // x, y [B, N, H, d] views with a dense d axis and strides (b, n, h) each; y may be x (in place: a warp reads its
 // whole row before writing it). One warp per (b, n, h) row; lane l holds the rotation pairs p = l, l + 32, ... of
 // the row, pair p being elements (2p, 2p + 1) when interleaved (Flux), else (p, p + d/2) (rotate-half), so each
-// lane rotates what it holds. y = rotate(x·rsqrt(mean(x²) + eps)·w) with cos, sin [N, d] of the token.
+// lane rotates what it holds. y = rotate(x·rsqrt(mean(x²) + eps)·w) with cos, sin [N, d] of the token; with null
+// tables (cosT = 0) the norm alone, no rotation (SD3.5's qk-norm written back in place).
 #define ROPE_PAIRS 8   // d ≤ 2·32·ROPE_PAIRS = 512
 
 extern "C" __global__ void rms_norm_rope(void* y, i64 ysb, i64 ysn, i64 ysh, const void* x, i64 xsb, i64 xsn, i64 xsh, int dt,
@@ -202,6 +203,12 @@ extern "C" __global__ void rms_norm_rope(void* y, i64 ysb, i64 ysn, i64 ysh, con
         // the norm's output rounds to the activation dtype before the rotation, as the two ops would
         u = ld_round(u, dt);
         v = ld_round(v, dt);
+        if (!cosT)
+        {
+            st(y, dt, yo + ia, u);
+            st(y, dt, yo + ib, v);
+            continue;
+        }
         const i64 t = (i64)n * d;
         st(y, dt, yo + ia, u * ld(cosT, tdt, t + ia) - v * ld(sinT, tdt, t + ia));
         st(y, dt, yo + ib, v * ld(cosT, tdt, t + ib) + u * ld(sinT, tdt, t + ib));

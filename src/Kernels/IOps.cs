@@ -102,8 +102,9 @@ public interface IOps : IDisposable
     /// w [D, K]; bias [D]; gate per batch as <see cref="GatedResidual"/> takes it
     /// (<see cref="OpContracts.LinearGatedResidualInto"/>). Equal to GatedResidual(x, gate, Linear(y, w, bias))
     /// copied into x. With <paramref name="output"/> (x's shape and dtype, contiguous, not overlapping x) the sum is
-    /// written there and x is only read: a residual that a LayerNorm reads next, which must keep x for nothing.</summary>
-    void LinearGatedResidualInto(Tensor x, Tensor y, Tensor w, Tensor? bias, Tensor gate, Tensor? output = null);
+    /// written there and x is only read: a residual that a LayerNorm reads next, which must keep x for nothing.
+    /// A null <paramref name="gate"/> is a gate of 1, the plain residual x + (y·Wᵀ + b) (PixArt's cross-attention).</summary>
+    void LinearGatedResidualInto(Tensor x, Tensor y, Tensor w, Tensor? bias, Tensor? gate, Tensor? output = null);
     /// <summary>Announces the (gate, bias) pairs of the <see cref="LinearGatedResidualInto"/> calls that follow (a
     /// block's gated GEMMs, their gates chunks of one modulation): a backend may compute what their epilogues need
     /// from the gates (CUDA: alpha in F32 and the bias times the gate) for all of them in one pass, and reuse it for
@@ -133,8 +134,9 @@ public interface IOps : IDisposable
     /// <summary>Per-head RMSNorm over d (weight [d], optional) then <see cref="Rope"/>, in one pass, written into
     /// <paramref name="y"/> (Flux's q/k norm and rotation). x and y [B, N, H, d] views with a dense last axis
     /// (strided q/k of a packed QKV tensor); y may be x (in place), of x's dtype. d ≤ 512
-    /// (<see cref="OpContracts.RmsNormRope"/>).</summary>
-    void RmsNormRope(Tensor y, Tensor x, Tensor? weight, Tensor cos, Tensor sin, float eps, bool interleaved);
+    /// (<see cref="OpContracts.RmsNormRope"/>). With neither table (cos and sin null) the RMSNorm alone, written into
+    /// y in that one pass (SD3.5's qk-norm in place: no dense copy, no copy back).</summary>
+    void RmsNormRope(Tensor y, Tensor x, Tensor? weight, Tensor? cos, Tensor? sin, float eps, bool interleaved);
 
     /// <summary>The key/value half of ReLU linear attention (SANA's SanaLinearAttnProcessor2_0, DC-AE's
     /// SanaMultiscaleLinearAttention), split from <see cref="LinearAttentionApply"/> so that sequence parallelism

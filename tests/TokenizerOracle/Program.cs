@@ -2,6 +2,8 @@
 // tokenizers give with the special tokens added and without truncation or padding.
 //   clip: the Rust Hugging Face tokenizers (0.22, through Tokenizers.DotNet) on clip_json/tokenizer.json
 //   t5:   the same library on t5_json/tokenizer.json
+// and gemma_rust_reference.json / bert_rust_reference.json: the same library on sana/tokenizer/tokenizer.json and
+// bert_json/tokenizer.json for gemma_strings.json / bert_strings.json
 // No reference here reads t5_spm/spiece.model (Microsoft.ML.Tokenizers 3.0.0's SentencePieceTokenizer.Create throws
 // IndexOutOfRangeException on it: T5 has no BOS piece, bos_id -1); it holds the same pieces and scores as
 // t5_json/tokenizer.json, so the tests hold its tokenizer to the t5 column.
@@ -43,3 +45,26 @@ using (var w = new StreamWriter(Path.Combine(dir, "reference.json")))
     w.WriteLine(" ]}");
 }
 Console.WriteLine($"{cases.Count} strings written to {dir}/reference.json");
+
+// Gemma (SANA's tokenizer/, written by make_gemma_reference.py) and BERT (bert_json/, BertTokenizerFast's layout, written
+// by make_bert_reference.py): the same library on their tokenizer.json for each string of their strings file.
+foreach (var (name, json, stringsFile) in new[] { ("gemma", "sana/tokenizer/tokenizer.json", "gemma_strings.json"), ("bert", "bert_json/tokenizer.json", "bert_strings.json") })
+{
+    var jsonPath = Path.Combine(dir, json);
+    var stringsPath = Path.Combine(dir, stringsFile);
+    if (!File.Exists(jsonPath) || !File.Exists(stringsPath)) continue;
+    using var tok = new Tokenizers.DotNet.Tokenizer(jsonPath);
+    var texts = JsonSerializer.Deserialize<List<string>>(File.ReadAllText(stringsPath))
+        ?? throw new InvalidDataException($"{stringsPath}: not a JSON array of strings");
+    var outPath = Path.Combine(dir, $"{name}_rust_reference.json");
+    using var w = new StreamWriter(outPath);
+    w.WriteLine("{\"generator\": " + JsonSerializer.Serialize($"tests/TokenizerOracle: Tokenizers.DotNet {tok.GetVersion()} (Hugging Face tokenizers 0.22.2) on {json}", options) + ",");
+    w.WriteLine(" \"cases\": [");
+    for (int i = 0; i < texts.Count; i++)
+    {
+        var item = new Dictionary<string, object> { ["text"] = texts[i], ["ids"] = tok.Encode(texts[i]).Select(x => (int)x).ToArray() };
+        w.WriteLine("  " + JsonSerializer.Serialize(item, options) + (i + 1 < texts.Count ? "," : ""));
+    }
+    w.WriteLine(" ]}");
+    Console.WriteLine($"{texts.Count} {name} strings written to {outPath}");
+}

@@ -48,7 +48,7 @@ public static class TokenizeCommand
         var folders = IsTokenizerFolder(dir) ? [dir]
             : Directory.GetDirectories(dir, "tokenizer*").Where(IsTokenizerFolder).Order(StringComparer.Ordinal).ToList();
         if (folders.Count == 0)
-            throw new FileNotFoundException($"{dir}: no tokenizer here (tokenizer.json, vocab.json + merges.txt or {SentencePieceLoader.FileName}) nor in a tokenizer*/ subfolder");
+            throw new FileNotFoundException($"{dir}: no tokenizer here (tokenizer.json, vocab.json + merges.txt, BERT's {BertTokenizerLoader.VocabFile}, {SentencePieceLoader.FileName} or {SentencePieceLoader.BpeFileName}) nor in a tokenizer*/ subfolder");
         var results = new List<Result>();
         foreach (var folder in folders)
         {
@@ -60,6 +60,8 @@ public static class TokenizeCommand
             string kind = tokenizer switch
             {
                 ClipTextTokenizer => "CLIP byte-level BPE",
+                PipelineTokenizer { Model: WordPieceModel } when File.Exists(System.IO.Path.Combine(folder, BertTokenizerLoader.VocabFile)) => "BERT WordPiece (vocab.txt)",
+                PipelineTokenizer { Model: BpeModel } when !File.Exists(System.IO.Path.Combine(folder, "tokenizer.json")) => $"SentencePiece BPE ({SentencePieceLoader.BpeFileName})",
                 PipelineTokenizer when !File.Exists(System.IO.Path.Combine(folder, "tokenizer.json")) => "SentencePiece unigram (spiece.model)",
                 PipelineTokenizer => "tokenizer.json",
                 _ => tokenizer.GetType().Name,
@@ -71,7 +73,8 @@ public static class TokenizeCommand
     }
 
     static bool IsTokenizerFolder(string dir)
-        => File.Exists(System.IO.Path.Combine(dir, "tokenizer.json")) || File.Exists(System.IO.Path.Combine(dir, SentencePieceLoader.FileName))
+        => File.Exists(System.IO.Path.Combine(dir, "tokenizer.json")) || SentencePieceLoader.ModelPath(dir) is not null
+           || File.Exists(System.IO.Path.Combine(dir, BertTokenizerLoader.VocabFile))
            || (File.Exists(System.IO.Path.Combine(dir, "vocab.json")) && File.Exists(System.IO.Path.Combine(dir, "merges.txt")));
 
     // Tokens print as they are (CJK, emoji, the byte-table characters of CLIP), escaped only where JSON must.

@@ -1,3 +1,4 @@
+using XDit.Models.HunyuanDiT;
 using XDit.Models.PixArt;
 using XDit.Models.SD3;
 using XDit.Models.Flux;
@@ -51,6 +52,23 @@ public static class RealSizeModels
         JointAttentionDim = 24, PooledProjectionDim = 12, AxesDimsRope = [4, 6, 6],
     };
 
+    /// <summary>Tencent-Hunyuan/HunyuanDiT-v1.2-Diffusers' transformer: 40 blocks of 16 heads × 88 (hidden 1408, FFN
+    /// int(1408 · 4.3637) = 6144) with long skips, BERT states 77 × 1024 and mT5 states 256 × 2048, learn_sigma; v1.2
+    /// drops v1.1's size/style condition (use_style_cond_and_image_meta_size false in its config.json).</summary>
+    public static HunyuanDiTConfig HunyuanDiTV12 { get; } = new()
+    {
+        NumAttentionHeads = 16, AttentionHeadDim = 88, InChannels = 4, PatchSize = 2, LearnSigma = true, MlpRatio = 4.3637, NumLayers = 40,
+        CrossAttentionDim = 1024, CrossAttentionDimT5 = 2048, PooledProjectionDim = 1024, TextLen = 77, TextLenT5 = 256,
+        UseStyleCondAndImageMetaSize = false,
+    };
+
+    /// <summary>HunyuanDiT's architecture at toy size.</summary>
+    public static HunyuanDiTConfig HunyuanDiTTiny { get; } = HunyuanDiTV12 with
+    {
+        NumAttentionHeads = 2, AttentionHeadDim = 8, NumLayers = 4, CrossAttentionDim = 16, CrossAttentionDimT5 = 16, PooledProjectionDim = 8,
+        TextLen = 4, TextLenT5 = 6, MlpRatio = 4.0,
+    };
+
     /// <summary>Efficient-Large-Model/Sana_1600M_1024px_diffusers' transformer: 20 blocks of 70 heads × 32 (ReLU linear
     /// attention), cross-attention 20 heads × 112, Mix-FFN 5600 wide, Gemma 2 captions (2304), DC-AE's 32-channel
     /// latent at 32×32 for 1024 px (diffusers' defaults are this model's).</summary>
@@ -68,14 +86,15 @@ public static class RealSizeModels
         CrossAttentionHeadDim = 8, CrossAttentionDim = 16, CaptionChannels = 24, SampleSize = 4,
     };
 
-    public static IReadOnlyList<string> Names { get; } = ["pixart-xl-2-1024", "sd3-medium", "flux-dev", "sana-1600m", "pixart-tiny", "sd3-tiny", "flux-tiny", "sana-tiny"];
+    public static IReadOnlyList<string> Names { get; } = ["pixart-xl-2-1024", "sd3-medium", "flux-dev", "hunyuandit-v1.2", "sana-1600m", "pixart-tiny", "sd3-tiny", "flux-tiny", "hunyuandit-tiny", "sana-tiny"];
 
-    /// <summary>Short names for the real sizes: pixart, sd3, flux, sana.</summary>
+    /// <summary>Short names for the real sizes: pixart, sd3, flux, hunyuandit, sana.</summary>
     public static string Resolve(string name) => name.Trim().ToLowerInvariant() switch
     {
         "pixart" => "pixart-xl-2-1024",
         "sd3" => "sd3-medium",
         "flux" => "flux-dev",
+        "hunyuandit" => "hunyuandit-v1.2",
         "sana" => "sana-1600m",
         var n => n,
     };
@@ -110,6 +129,15 @@ public static class RealSizeModels
                 var config = name == "flux-tiny" ? FluxTiny : FluxDev;
                 return new FluxStepWorkload(config, source, ops => FluxTransformer.Load(config, new RandomCheckpoint(name, weights) { ShapeOnly = shapeOnlyWeights }, ops),
                     latentSize ?? (name == "flux-tiny" ? 8 : 128), textTokens ?? 512, rows ?? 1);
+            }
+            case "hunyuandit-v1.2" or "hunyuandit-tiny":
+            {
+                var config = name == "hunyuandit-tiny" ? HunyuanDiTTiny : HunyuanDiTV12;
+                int text = config.TextLen + config.TextLenT5;
+                if (textTokens is int t && t != text)
+                    throw new ArgumentException($"{name}: the text is the config's text_len + text_len_t5 = {config.TextLen} + {config.TextLenT5} = {text} tokens (BERT and mT5 padded to their lengths), got {t}");
+                return new HunyuanDiTStepWorkload(config, source, ops => HunyuanDiTTransformer.Load(config, new RandomCheckpoint(name, weights, contains: config.Holds) { ShapeOnly = shapeOnlyWeights }, ops),
+                    latentSize ?? (name == "hunyuandit-tiny" ? 8 : 128), rows ?? 2);
             }
             case "sana-1600m" or "sana-tiny":
             {

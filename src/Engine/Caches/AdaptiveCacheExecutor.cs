@@ -57,7 +57,12 @@ public sealed class AdaptiveCacheExecutor : IStepCache
 
         for (int i = 1; i < n; i++)
         {
-            if (!plan[i]) { _residuals[i].Apply(ops, state); continue; }
+            if (!plan[i])
+            {
+                _residuals[i].Apply(ops, state);
+                model.BlockStoodIn(ops, i, state);   // e.g. HunyuanDiT's long skips, as if the block had run
+                continue;
+            }
             using var before = StreamResidual.Take(ops, state);
             var r = RunMeasured(ops, model, i, state);
             _residuals[i].Capture(ops, before, state);

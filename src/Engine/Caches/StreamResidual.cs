@@ -40,10 +40,16 @@ public sealed class StreamResidual : IDisposable
     }
 
     /// <summary>Runs blocks [<paramref name="firstBlock"/>, NumBlocks) and stores the residual they made or, when
-    /// <paramref name="reuse"/>, adds the stored residual instead of running them.</summary>
+    /// <paramref name="reuse"/>, adds the stored residual instead of running them (then the model does the state
+    /// bookkeeping of each skipped block, e.g. HunyuanDiT's long skips).</summary>
     public void RunOrReuse(IOps ops, DiffusionTransformer model, DitState state, IAttention attention, int firstBlock, bool reuse)
     {
-        if (reuse) { Apply(ops, state); return; }
+        if (reuse)
+        {
+            Apply(ops, state);
+            for (int i = firstBlock; i < model.NumBlocks; i++) model.BlockStoodIn(ops, i, state);
+            return;
+        }
         using var before = Take(ops, state);
         for (int i = firstBlock; i < model.NumBlocks; i++) model.RunBlock(ops, i, state, attention);
         Capture(ops, before, state);

@@ -12,8 +12,9 @@ public static class DitInputRows
 
     /// <summary>
     /// Rows [start, start + count) of every batched field (HiddenStates, EncoderHiddenStates, EncoderAttentionMask,
-    /// PooledProjections, Timestep, Guidance, Resolution, AspectRatio) as views, with no copy; ImgIds and TxtIds are
-    /// per token, not per row, and are passed on as they are. Every batched field must have the rows HiddenStates has.
+    /// PooledProjections, Timestep, Guidance, Resolution, AspectRatio, and HunyuanDiT's EncoderHiddenStatesT5,
+    /// EncoderAttentionMaskT5, ImageMetaSize, Style) as views, with no copy; ImgIds, TxtIds and the rotary tables
+    /// ImageRotaryCos/Sin are per token, not per row, and are passed on as they are. Every batched field must have the rows HiddenStates has.
     /// The views share the caller's tensors: keep those alive while the slice is used, nothing to dispose.
     /// </summary>
     public static DitInputs Slice(DitInputs inputs, int start, int count)
@@ -31,6 +32,10 @@ public static class DitInputRows
             Guidance = inputs.Guidance is null ? null : Rows(inputs.Guidance, nameof(DitInputs.Guidance), rows, start, count),
             Resolution = RowsOrNull(inputs.Resolution, nameof(DitInputs.Resolution), rows, start, count),
             AspectRatio = RowsOrNull(inputs.AspectRatio, nameof(DitInputs.AspectRatio), rows, start, count),
+            EncoderHiddenStatesT5 = RowsOrNull(inputs.EncoderHiddenStatesT5, nameof(DitInputs.EncoderHiddenStatesT5), rows, start, count),
+            EncoderAttentionMaskT5 = RowsOrNull(inputs.EncoderAttentionMaskT5, nameof(DitInputs.EncoderAttentionMaskT5), rows, start, count),
+            ImageMetaSize = RowsOrNull(inputs.ImageMetaSize, nameof(DitInputs.ImageMetaSize), rows, start, count),
+            Style = inputs.Style is null ? null : Rows(inputs.Style, nameof(DitInputs.Style), rows, start, count),
         };
     }
 
@@ -44,7 +49,7 @@ public static class DitInputRows
         return t.Slice(0, start, count);
     }
 
-    static float[] Rows(float[] values, string field, int rows, int start, int count)
+    static T[] Rows<T>(T[] values, string field, int rows, int start, int count)
     {
         if (values.Length != rows)
             throw new ArgumentException($"DitInputs.{field} holds {values.Length} values but the inputs have {rows} rows; it needs one value per row");

@@ -5,7 +5,6 @@ using XDit.Engine.Pipelines;
 using XDit.Engine.Samplers;
 using XDit.Kernels;
 using XDit.Models;
-using XDit.Models.PixArt;
 using XDit.Runtime;
 
 namespace XDit.Engine.PipeFusion;
@@ -21,6 +20,8 @@ namespace XDit.Engine.PipeFusion;
 /// all-gathered over the cfg group at the last stage; sequence parallelism inside a stage (Ulysses × Ring, as
 /// xDiT) splits each patch into ulysses·ring strips of whole rows, sp rank = ulysses rank + U·ring rank; each ring
 /// rank buffers its share of every patch and the ring passes whole buffers (<see cref="StaleKvAttention"/>).
+/// Long skips (HunyuanDiT's block i → block L−1−i, <see cref="DiffusionTransformer.LongSkips"/>) go from the stage
+/// that kept them straight to the stage that joins them, per patch (xDiT's stage r ↔ N−1−r).
 /// Data parallelism is outside: every group this loop uses stays inside
 /// the rank's data-parallel replica, so each replica runs its own loop on its own prompts.
 /// One instance per rank (it holds this rank's buffers and counters); every rank ends with the final latents.
@@ -29,7 +30,7 @@ namespace XDit.Engine.PipeFusion;
 /// </summary>
 public sealed class PipeFusionLoop : IDenoiseLoop
 {
-    const int HiddenTag = 71, TextTag = 72, LatentTag = 73;
+    const int HiddenTag = 71, TextTag = 72, LatentTag = 73, SkipTag = 74;
 
     readonly DeviceMesh _mesh;
     readonly ICommunicator _world;
@@ -89,6 +90,7 @@ public sealed class PipeFusionLoop : IDenoiseLoop
         readonly LatentBands _bands;
         readonly ICommunicator? _pipe, _cfg, _ulysses, _ring, _spGroup;
         readonly float[] _zeros;
+        readonly (int From, int To)[] _skipsIn, _skipsOut;
 
         public RunState(PipeFusionLoop loop, IOps ops, DenoiseJob job)
         {
@@ -102,6 +104,11 @@ public sealed class PipeFusionLoop : IDenoiseLoop
             if (_warmup > _steps)
                 throw new ArgumentException($"PipeFusion: {_warmup} warmup steps is more than the {_steps} denoising steps");
             loop.Blocks = PatchGeometry.StageBlocks(_model.NumBlocks, _stages, _stage);
+            // long skips made before this stage and joined here; made here and joined by a later stage (both in
+            // ascending From, the state's stack order)
+            var (b0, nb) = loop.Blocks;
+            _skipsIn = _model.LongSkips.Where(p => p.From < b0 && p.To >= b0 && p.To < b0 + nb).OrderBy(p => p.From).ToArray();
+            _skipsOut = _model.LongSkips.Where(p => p.From >= b0 && p.From < b0 + nb && p.To >= b0 + nb).OrderBy(p => p.From).ToArray();
 
             if (mesh.Cfg == 2 && !job.Cfg)
                 throw new ArgumentException("PipeFusion: cfg parallel degree 2 needs classifier-free guidance (guidance scale > 1), which splits the rows into negative and positive halves");
@@ -121,9 +128,9 @@ public sealed class PipeFusionLoop : IDenoiseLoop
                 _hidden = probe.Image.Dim(2);
                 _textShape = probe.Text?.Dims;
             }
-            // PixArt's text is a cross-attention context the blocks never change; a joint text stream (SD3, Flux)
-            // changes in every block, so it travels with the image tokens between stages.
-            _carriesText = _model is not PixArtTransformer && _textShape is not null;
+            // PixArt's and HunyuanDiT's text is a cross-attention context the blocks never change; a joint text
+            // stream (SD3, Flux) changes in every block, so it travels with the image tokens between stages.
+            _carriesText = !_model.BlocksOnlyReadText && _textShape is not null;
 
             var ls = job.LatentShape;
             if (ls.Length == 3)
@@ -254,7 +261,9 @@ public sealed class PipeFusionLoop : IDenoiseLoop
                 "the transformer's output or the guidance produced it (a NaN or infinite weight, or an overflow)");
 
         /// <summary>Receives the previous stage's activations (unless stage 0), runs this stage's blocks, and sends
-        /// them on (unless the last stage).</summary>
+        /// them on (unless the last stage). Long skips (HunyuanDiT) go straight from the stage that made them to the
+        /// stage that joins them (xDiT's stage r ↔ N−1−r), once per patch, so each patch keeps its own: received
+        /// ones go under what this stage keeps itself, which its own blocks join first.</summary>
         void RunStage(int i, DitState state, StaleKvAttention attention)
         {
             if (!_first)
@@ -269,13 +278,33 @@ public sealed class PipeFusionLoop : IDenoiseLoop
                     _pipe.Recv(text, _stage - 1, TextTag);
                 }
             }
+            foreach (var (from, _) in _skipsIn)
+            {
+                var skip = _ops.Empty(state.Image.DType, state.Image.Dims);
+                state.PushSkip(skip, own: true);
+                _pipe!.Recv(skip, StageOf(from), SkipTag);
+            }
             var (b0, nb) = _loop.Blocks;
             for (int b = b0; b < b0 + nb; b++) _model.RunBlock(_ops, b, state, attention);
+            if (state.Skips.Count != _skipsOut.Length)
+                throw new InvalidOperationException($"PipeFusion stage {_stage}: the state holds {state.Skips.Count} long skips after blocks {b0}..{b0 + nb - 1}, the model's skip pairs say {_skipsOut.Length}");
+            for (int k = 0; k < _skipsOut.Length; k++) _pipe!.Send(state.Skips[k], StageOf(_skipsOut[k].To), SkipTag);
             if (!_last)
             {
                 _pipe!.Send(state.Image, _stage + 1, HiddenTag);
                 if (_carriesText) _pipe.Send(state.Text!, _stage + 1, TextTag);
             }
+        }
+
+        /// <summary>The stage that runs <paramref name="block"/>.</summary>
+        int StageOf(int block)
+        {
+            for (int s = 0; s < _stages; s++)
+            {
+                var (start, count) = PatchGeometry.StageBlocks(_model.NumBlocks, _stages, s);
+                if (block >= start && block < start + count) return s;
+            }
+            throw new ArgumentOutOfRangeException(nameof(block), $"block {block} is outside the transformer's {_model.NumBlocks} blocks");
         }
 
         /// <summary>The model output of the held rows for a band of <paramref name="gridRows"/> token rows (the

@@ -1,4 +1,5 @@
 using XDit.Kernels;
+using XDit.Models;
 using XDit.Models.HunyuanDiT;
 using XDit.Runtime;
 
@@ -31,17 +32,17 @@ public sealed class HunyuanDiTFixtureRunner : IFixtureRunner
         }
         try
         {
-            var inputs = new HunyuanDiTInputs
+            var inputs = new DitInputs
             {
                 HiddenStates = Up("hidden_states"),
                 Timestep = fixture.InputFloats("timestep"),
                 EncoderHiddenStates = Up("encoder_hidden_states"),
-                TextEmbeddingMask = Up("text_embedding_mask"),
+                EncoderAttentionMask = Up("text_embedding_mask"),
                 EncoderHiddenStatesT5 = Up("encoder_hidden_states_t5"),
-                TextEmbeddingMaskT5 = Up("text_embedding_mask_t5"),
-                RotaryCos = Up("image_rotary_emb_cos"),
-                RotarySin = Up("image_rotary_emb_sin"),
-                ImageMetaSize = fixture.HasInput("image_meta_size") ? fixture.InputFloats("image_meta_size") : null,
+                EncoderAttentionMaskT5 = Up("text_embedding_mask_t5"),
+                ImageRotaryCos = Up("image_rotary_emb_cos"),
+                ImageRotarySin = Up("image_rotary_emb_sin"),
+                ImageMetaSize = fixture.HasInput("image_meta_size") ? Up("image_meta_size") : null,
                 Style = style,
             };
             return new Dictionary<string, Tensor> { ["sample"] = model.Forward(ops, inputs) };

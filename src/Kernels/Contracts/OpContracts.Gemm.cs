@@ -30,10 +30,10 @@ public static partial class OpContracts
     }
 
     /// <summary>LinearGatedResidualInto: x [B, N, D] (written in place), y [B, N, K] of x's dtype, w [D, K],
-    /// bias [D]; gate per batch of x as GatedResidual takes it; output (optional) x's shape and dtype, contiguous,
-    /// and not x itself.</summary>
+    /// bias [D]; gate (optional: null is 1) per batch of x as GatedResidual takes it; output (optional) x's shape and
+    /// dtype, contiguous, and not x itself.</summary>
     [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
-    public static void LinearGatedResidualInto(Tensor x, Tensor y, Tensor w, Tensor? bias, Tensor gate, Tensor? output = null)
+    public static void LinearGatedResidualInto(Tensor x, Tensor y, Tensor w, Tensor? bias, Tensor? gate, Tensor? output = null)
     {
         const string op = "LinearGatedResidualInto";
         Rank(x, 3, "[B, N, D]", op, "x");
@@ -44,7 +44,7 @@ public static partial class OpContracts
         if (x.Dim(2) != w.Dim(0)) throw Mismatch(op, "x's last axis must equal w's first", x, "x", w, "w");
         Vector(w, "w", bias, w.Dim(0), op, "bias");
         if (y.DType != x.DType) throw new ArgumentException($"{op}: y is {y.DType}, x is {x.DType}: the product is accumulated in x's dtype");
-        PerBatch(x, gate, op, "gate");
+        if (gate is not null) PerBatch(x, gate, op, "gate");
         if (output is null) return;
         if (!output.ShapeSpan.SequenceEqual(x.ShapeSpan)) throw Mismatch(op, "output must have x's shape", output, "output", x, "x");
         if (output.DType != x.DType) throw new ArgumentException($"{op}: output is {output.DType}, x is {x.DType}: the sum is written in x's dtype");

@@ -68,21 +68,21 @@ public static partial class OpContracts
     }
 
     /// <summary>RmsNormRope: x and y [B, N, H, d] of one shape and dtype, dense last axes, d even and ≤ 512; weight
-    /// [d]; cos and sin [N, d].</summary>
+    /// [d]; cos and sin [N, d], or both null (no rotation).</summary>
     [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
-    public static void RmsNormRope(Tensor y, Tensor x, Tensor? weight, Tensor cos, Tensor sin)
+    public static void RmsNormRope(Tensor y, Tensor x, Tensor? weight, Tensor? cos, Tensor? sin)
     {
         const string op = "RmsNormRope";
         Rank(x, 4, "[B, N, H, d]", op, "x");
         NotNull(y, op, "y");
-        NotNull(cos, op, "cos");
-        NotNull(sin, op, "sin");
+        if ((cos is null) != (sin is null)) throw new ArgumentException($"{op}: cos is {(cos is null ? "null" : "given")}, sin is {(sin is null ? "null" : "given")}: give both tables or neither");
         if (!XDit.Runtime.Shape.Equal(x.ShapeSpan, y.ShapeSpan)) throw Mismatch(op, "x and y differ", x, "x", y, "y");
         if (y.DType != x.DType) throw new ArgumentException($"{op}: y is {y.DType}, x is {x.DType}");
         int d = x.Dim(3);
         if (d % 2 != 0 || d > 512) throw new ArgumentException($"{op}: head dim must be even and at most 512, x is {Format(x.ShapeSpan)}");
         if ((x.Strides[3] != 1 && d > 1) || (y.Strides[3] != 1 && d > 1)) throw new ArgumentException($"{op}: the head dim of x and y must be dense");
         Vector(x, "x", weight, d, op, "weight");
+        if (cos is null || sin is null) return;
         if (cos.Rank != 2 || cos.Dim(0) != x.Dim(1) || cos.Dim(1) != d) throw Mismatch(op, "cos must be [N, d]", x, "x", cos, "cos");
         if (!XDit.Runtime.Shape.Equal(cos.ShapeSpan, sin.ShapeSpan)) throw Mismatch(op, "cos and sin differ", cos, "cos", sin, "sin");
     }

@@ -29,14 +29,15 @@ public sealed partial class CpuOps
         StridedCopy.Copy(y, r);
     }
 
-    /// <summary>The unfused composition that CudaOps' epilogue must equal: Linear, GatedResidual, copy into x.</summary>
-    public void LinearGatedResidualInto(Tensor x, Tensor y, Tensor w, Tensor? bias, Tensor gate, Tensor? output = null)
+    /// <summary>The unfused composition that CudaOps' epilogue must equal: Linear, GatedResidual (Add without a
+    /// gate), copy into x.</summary>
+    public void LinearGatedResidualInto(Tensor x, Tensor y, Tensor w, Tensor? bias, Tensor? gate, Tensor? output = null)
     {
         OpContracts.LinearGatedResidualInto(x, y, w, bias, gate, output);
         RequireHost(x, nameof(x));
         if (output is not null) RequireHost(output, nameof(output));
         using var p = Linear(y, w, bias);
-        using var r = GatedResidual(x, gate, p);
+        using var r = gate is null ? Add(x, p) : GatedResidual(x, gate, p);
         StridedCopy.Copy(output ?? x, r);
     }
 

@@ -186,12 +186,12 @@ public sealed partial class CpuOps
         return result;
     }
 
-    public void RmsNormRope(Tensor y, Tensor x, Tensor? weight, Tensor cos, Tensor sin, float eps, bool interleaved)
+    public void RmsNormRope(Tensor y, Tensor x, Tensor? weight, Tensor? cos, Tensor? sin, float eps, bool interleaved)
     {
         OpContracts.RmsNormRope(y, x, weight, cos, sin);
         RequireHost(y, nameof(y));
         using var n = RmsNorm(x, weight, eps);
-        using var r = Rope(n, cos, sin, interleaved);
-        StridedCopy.Copy(y, r);
+        using var r = cos is null || sin is null ? null : Rope(n, cos, sin, interleaved);
+        StridedCopy.Copy(y, r ?? n);
     }
 }

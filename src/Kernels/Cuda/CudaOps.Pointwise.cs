@@ -121,18 +121,19 @@ public sealed unsafe partial class CudaOps
 
     static long Steps(long n) => (n + KernelVector.Width - 1) / KernelVector.Width;
 
-    public void RmsNormRope(Tensor y, Tensor x, Tensor? weight, Tensor cos, Tensor sin, float eps, bool interleaved)
+    public void RmsNormRope(Tensor y, Tensor x, Tensor? weight, Tensor? cos, Tensor? sin, float eps, bool interleaved)
     {
         OpContracts.RmsNormRope(y, x, weight, cos, sin);
         Enter();
         long B = x.Dim(0), N = x.Dim(1), H = x.Dim(2), d = x.Dim(3), R = B * N * H;
         if (R == 0) return;
         if (R >= int.MaxValue) throw new NotSupportedException($"RmsNormRope: {R} rows exceed the kernel's 32-bit row index");
-        var tdt = cos.DType;
+        // no tables: the kernel's null cos skips the rotation (its dtype argument is then unread)
+        var tdt = cos?.DType ?? x.DType;
         using var wc = DenseOpt(weight);
-        using var cc = Dense(cos);
-        using var sc = Dense(sin, tdt);
-        ulong py = Ptr(y), px = Ptr(x), pw = PtrOrZero(wc.TOrNull, "weight"), pc = Ptr(cc.T), ps = Ptr(sc.T);
+        using var cc = DenseOpt(cos);
+        using var sc = sin is null ? default : Dense(sin, tdt);
+        ulong py = Ptr(y), px = Ptr(x), pw = PtrOrZero(wc.TOrNull, "weight"), pc = PtrOrZero(cc.TOrNull, "cos"), ps = PtrOrZero(sc.TOrNull, "sin");
         ReadOnlySpan<long> ys = y.Strides, xs = x.Strides;
         long ysb = ys[0], ysn = ys[1], ysh = ys[2], xsb = xs[0], xsn = xs[1], xsh = xs[2];
         int dt = (int)x.DType, wdt = (int)(weight?.DType ?? DType.F32), t = (int)tdt, il = interleaved ? 1 : 0;

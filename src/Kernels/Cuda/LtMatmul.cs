@@ -79,6 +79,15 @@ public sealed unsafe class LtMatmul : IDisposable
         => TryRunCore(dtype, transA, false, m, n, k, a, lda, strideA, b, ldb, strideB, d, ldd, strideD, batch,
             0f, alphaVector, alphaStride, 1f, bias != 0 ? EpilogueBias : EpilogueDefault, bias, biasStride, stream, null, c);
 
+    /// <summary>D = op(A)·op(B) + C [+ bias] (alpha = beta = 1; C = D unless <paramref name="c"/> is given, of D's
+    /// layout): a plain residual in the GEMM's epilogue, the bias of D's dtype shared by every batch.</summary>
+    /// <returns>false, with nothing queued, when the heuristic has no algorithm for it.</returns>
+    public bool TryRunAccumulate(DType dtype, bool transA, long m, long n, long k,
+        ulong a, long lda, long strideA, ulong b, long ldb, long strideB, ulong d, long ldd, long strideD, int batch,
+        ulong bias, nint stream, ulong c = 0)
+        => TryRunCore(dtype, transA, false, m, n, k, a, lda, strideA, b, ldb, strideB, d, ldd, strideD, batch,
+            1f, 0, 0, 1f, bias != 0 ? EpilogueBias : EpilogueDefault, bias, 0, stream, null, c);
+
     bool TryRunCore(DType dtype, bool transA, bool transB, long m, long n, long k,
         ulong a, long lda, long strideA, ulong b, long ldb, long strideB, ulong d, long ldd, long strideD, int batch,
         float alpha, ulong alphaVector, long alphaStride, float beta, uint epilogue, ulong bias, long biasStride, nint stream, DType? dtypeD,

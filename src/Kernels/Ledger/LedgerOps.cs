@@ -107,8 +107,8 @@ public sealed class LedgerOps : IOps
         End(m, "linear", B(x) + B(w) + B(bias), B(y), LedgerMath.Gemm(rows, n, k), x.DType);
     }
 
-    /// <summary>One GEMM that reads y, w, the bias, the gate and x (beta = 1) and writes x, or output.</summary>
-    public void LinearGatedResidualInto(Tensor x, Tensor y, Tensor w, Tensor? bias, Tensor gate, Tensor? output = null)
+    /// <summary>One GEMM that reads y, w, the bias, the gate (if any) and x (beta = 1) and writes x, or output.</summary>
+    public void LinearGatedResidualInto(Tensor x, Tensor y, Tensor w, Tensor? bias, Tensor? gate, Tensor? output = null)
     {
         long k = w.Dim(1), n = w.Dim(0), rows = k == 0 ? 0 : y.NumElements / k;
         var m = Begin();
@@ -199,11 +199,11 @@ public sealed class LedgerOps : IOps
 
     public Tensor Rope(Tensor x, Tensor cos, Tensor sin, bool interleaved) => Op("rope", B(x) + B(cos) + B(sin), () => _inner.Rope(x, cos, sin, interleaved));
 
-    public void RmsNormRope(Tensor y, Tensor x, Tensor? weight, Tensor cos, Tensor sin, float eps, bool interleaved)
+    public void RmsNormRope(Tensor y, Tensor x, Tensor? weight, Tensor? cos, Tensor? sin, float eps, bool interleaved)
     {
         var m = Begin();
         _inner.RmsNormRope(y, x, weight, cos, sin, eps, interleaved);
-        End(m, "rms_norm_rope", B(x) + B(weight) + B(cos) + B(sin), B(y));
+        End(m, cos is null ? "rms_norm" : "rms_norm_rope", B(x) + B(weight) + B(cos) + B(sin), B(y));
     }
 
     public Tensor Conv2d(Tensor x, Tensor w, Tensor? bias, int stride = 1, int padding = 0)

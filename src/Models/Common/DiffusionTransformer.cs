@@ -8,10 +8,21 @@ public sealed record DitInputs
 {
     /// <summary>PixArt/SD3: latents [B, C, H, W]. Flux: packed latents [B, N, C·4].</summary>
     public required Tensor HiddenStates { get; init; }
-    /// <summary>Text encoder states [B, T, D_text].</summary>
+    /// <summary>Text encoder states [B, T, D_text] (HunyuanDiT: the BERT states).</summary>
     public required Tensor EncoderHiddenStates { get; init; }
-    /// <summary>PixArt: [B, T] with 1 for kept and 0 for padded text tokens.</summary>
+    /// <summary>PixArt, HunyuanDiT (text_embedding_mask): [B, T] with 1 for kept and 0 for padded text tokens.</summary>
     public Tensor? EncoderAttentionMask { get; init; }
+    /// <summary>HunyuanDiT: the mT5 states [B, text_len_t5, D_t5] and their mask [B, text_len_t5] (1 kept, 0 padded).</summary>
+    public Tensor? EncoderHiddenStatesT5 { get; init; }
+    public Tensor? EncoderAttentionMaskT5 { get; init; }
+    /// <summary>HunyuanDiT with use_style_cond_and_image_meta_size: image_meta_size [B, 6] (original size, target
+    /// size, crop top-left) and one style id per batch row.</summary>
+    public Tensor? ImageMetaSize { get; init; }
+    public long[]? Style { get; init; }
+    /// <summary>HunyuanDiT's 2-D rotary tables of the image tokens (image_rotary_emb) [N, head_dim], features paired
+    /// (2i, 2i+1), one row per token in the order of the patch grid (per token, not per batch row).</summary>
+    public Tensor? ImageRotaryCos { get; init; }
+    public Tensor? ImageRotarySin { get; init; }
     /// <summary>SD3/Flux pooled text projection [B, D_pooled].</summary>
     public Tensor? PooledProjections { get; init; }
     /// <summary>One timestep per batch row, as the pipeline passes it (PixArt/SD3: 0..1000; Flux: σ, scaled by 1000 inside).</summary>
@@ -58,6 +69,23 @@ public abstract class DiffusionTransformer : IDisposable
     /// </summary>
     public virtual Tensor FirstBlockModulatedInput(IOps ops, DitState state)
         => throw new NotSupportedException($"{GetType().Name} does not expose block 0's modulated input (the TeaCache indicator); use the first-block cache instead");
+
+    /// <summary>The long skip connections as (From, To) block pairs: block From's output is kept in
+    /// <see cref="DitState.Skips"/> (shaped as the image tokens) and joined by block To &gt; From. Nested as in a
+    /// U-Net (the latest kept is the first joined), in ascending From; empty for models without (all but HunyuanDiT).
+    /// PipeFusion sends each kept output from the stage of From straight to the stage of To.</summary>
+    public virtual IReadOnlyList<(int From, int To)> LongSkips => [];
+
+    /// <summary>True when the blocks only read <see cref="DitState.Text"/> (a cross-attention context, PixArt and
+    /// HunyuanDiT) and never replace it; false for joint streams the blocks rewrite (SD3, Flux), which must then travel
+    /// with the image tokens between PipeFusion stages.</summary>
+    public virtual bool BlocksOnlyReadText => false;
+
+    /// <summary>Called by a step cache that stood a stored residual in for block <paramref name="index"/> (the state's
+    /// image tokens now hold its approximate output): does the state bookkeeping the block would have done, so that
+    /// later blocks that run find what they expect. HunyuanDiT drops the long skip the block would have joined and
+    /// keeps the approximate output where the block's output would have been kept; nothing for other models.</summary>
+    public virtual void BlockStoodIn(IOps ops, int index, DitState state) { }
 
     /// <summary>Whether the blocks hand their self-attention to an <see cref="IModuleAttention"/> as whole modules
     /// (what DiTFastAttn needs; PixArt does).</summary>

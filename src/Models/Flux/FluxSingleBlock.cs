@@ -7,8 +7,9 @@ namespace XDit.Models.Flux;
 /// <summary>
 /// diffusers FluxSingleTransformerBlock over the sequence [text; image]: one AdaLN-zero-single norm feeds both an
 /// MLP (proj_mlp, GELU-tanh) and an attention without output projection; proj_out mixes their concatenation and a
-/// gated residual closes the block (here: proj_out's two column blocks, one GEMM each, summed in the residual). Everything but attention is per token, so the text and image rows are
-/// processed apart and meet only in the joint attention call.
+/// gated residual closes the block (here: proj_out's two column blocks, one GEMM each, both accumulating into the
+/// residual in their epilogues). Everything but attention is per token, so the text and image rows are processed
+/// apart and meet only in the joint attention call.
 /// </summary>
 sealed class FluxSingleBlock
 {
@@ -45,6 +46,9 @@ sealed class FluxSingleBlock
         using var cHat = AdaLayerNormZero.Modulated(ops, c, m.Shift, m.Scale);
         using var xMlp = _projMlp.Apply(ops, xHat, Activation.GeluTanh);
         using var cMlp = _projMlp.Apply(ops, cHat, Activation.GeluTanh);
+        // proj_out's two gated GEMMs per stream share the one gate (the bias goes with the attention columns): the
+        // backend turns it into epilogue constants once for all four
+        using var gated = ops.PrepareGatedEpilogues([(m.Gate, _projOutAttn.Bias), (m.Gate, _projOutMlp.Bias)]);
 
         var r = FluxAttention.RunPacked(ops, attention, state, _name, _heads, xHat, _qkv, _normQ, _normK, cHat, _qkv, _normQ, _normK);
         using var attnTxt = r.JointOutput!;   // disposed last: it may own the storage Output views
@@ -54,12 +58,18 @@ sealed class FluxSingleBlock
         state.ReplaceText(Rows(ops, c, attnTxt, cMlp, m.Gate));
     }
 
-    /// <summary>h + gate·proj_out([attn, mlp]), proj_out computed as its attention columns' product plus its MLP
-    /// columns' (no concatenation), the two summed in the gated residual.</summary>
+    /// <summary>h + gate·proj_out([attn, mlp]) as proj_out's attention columns' product plus its MLP columns' (no
+    /// concatenation), each added in its GEMM's epilogue: h1 = h + gate·(attn·Waᵀ + b) out of place (h, the block's
+    /// input, stays intact), then h1 += gate·(mlp·Wmᵀ) in place. The projections are never written out on their own.</summary>
     Tensor Rows(IOps ops, Tensor h, Tensor attn, Tensor mlp, Tensor gate)
     {
-        using var ya = _projOutAttn.Apply(ops, HeadProjection.MergeHeads(attn));
-        using var ym = _projOutMlp.Apply(ops, mlp);
-        return ops.GatedResidual(h, gate, ya, ym);
+        var h1 = ops.Empty(h.DType, h.Dims);
+        try
+        {
+            ops.LinearGatedResidualInto(h, HeadProjection.MergeHeads(attn), _projOutAttn.Weight, _projOutAttn.Bias, gate, h1);
+            ops.LinearGatedResidualInto(h1, mlp, _projOutMlp.Weight, _projOutMlp.Bias, gate);
+            return h1;
+        }
+        catch { h1.Dispose(); throw; }
     }
 }

@@ -20,11 +20,11 @@ public sealed class AdaLayerNormShift
     public static AdaLayerNormShift Load(WeightScope w, int dim, float eps)
         => new(w.Linear("linear", dim, dim), w.Get("norm.weight", dim), w.Get("norm.bias", dim), eps);
 
-    /// <summary>x [B, N, D], cond [B, D] → [B, N, D].</summary>
-    public Tensor Apply(IOps ops, Tensor x, Tensor cond)
+    /// <summary>x [B, N, D], siluCond = SiLU(c) [B, D] (computed once per forward: every block's norm1 and norm_out
+    /// take it) → [B, N, D].</summary>
+    public Tensor ApplyActivated(IOps ops, Tensor x, Tensor siluCond)
     {
-        using var act = ops.Activate(cond, Activation.Silu);
-        using var shift = _linear.Apply(ops, act);
+        using var shift = _linear.Apply(ops, siluCond);
         using var n = ops.LayerNorm(x, _weight, _bias, _eps);
         return ops.Add(n, shift.Reshape(shift.Dim(0), 1, shift.Dim(1)));
     }

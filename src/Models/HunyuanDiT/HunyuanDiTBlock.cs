@@ -46,8 +46,13 @@ public sealed class HunyuanDiTBlock
     /// <summary>True for the blocks after the middle, which take a long skip from the first half.</summary>
     public bool TakesSkip { get; }
 
-    /// <summary>x [B, N, D] → the new x (a fresh tensor; x is not disposed).</summary>
-    public Tensor Run(IOps ops, IAttention attention, Tensor x, Tensor? skip, Tensor text, Tensor cond, Tensor cos, Tensor sin)
+    /// <summary>norm1(x, c) = LN(x) + linear(SiLU(c)): what attn1 sees (TeaCache's indicator on block 0).</summary>
+    public Tensor ModulatedImage(IOps ops, Tensor x, Tensor siluCond) => _norm1.ApplyActivated(ops, x, siluCond);
+
+    /// <summary>x [B, N, D] (the image tokens held, with their rotary rows cos/sin [N, head_dim]); skip [B, N, D]
+    /// exactly when <see cref="TakesSkip"/>; siluCond = SiLU(c) [B, D] → the new x (a fresh tensor; x and skip are not
+    /// disposed).</summary>
+    public Tensor Run(IOps ops, IAttention attention, Tensor x, Tensor? skip, Tensor text, Tensor siluCond, Tensor cos, Tensor sin)
     {
         if (TakesSkip != skip is not null)
             throw new ArgumentException(TakesSkip ? "this HunyuanDiT block needs its long skip" : "this HunyuanDiT block takes no skip");
@@ -62,7 +67,7 @@ public sealed class HunyuanDiTBlock
                 x = joined;
             }
             Tensor x1;
-            using (var n1 = _norm1.Apply(ops, x, cond))
+            using (var n1 = _norm1.ApplyActivated(ops, x, siluCond))
             using (var a1 = _attn1.Apply(ops, attention, n1, null, cos, sin))
                 x1 = ops.Add(x, a1);
             Tensor x2;

@@ -42,6 +42,19 @@ public sealed record HunyuanDiTConfig
 
     public static HunyuanDiTConfig Load(string path) => From(JsonConfig.Load(path));
 
+    /// <summary>Whether a checkpoint of this config holds the tensor <paramref name="name"/>, as far as the loader
+    /// probes: blocks.i.skip_* only in the blocks after the middle (i &gt; num_layers/2), the style embedder only with
+    /// the size/style condition. What a made-up checkpoint (<see cref="RandomCheckpoint"/>) answers.</summary>
+    public bool Holds(string name)
+    {
+        if (name.Contains("style_embedder", StringComparison.Ordinal)) return UseStyleCondAndImageMetaSize;
+        var parts = name.Split('.');
+        if (parts.Length > 2 && parts[0] == "blocks" && parts[2].StartsWith("skip_", StringComparison.Ordinal)
+            && int.TryParse(parts[1], System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out int i))
+            return i > NumLayers / 2;
+        return true;
+    }
+
     public static HunyuanDiTConfig From(JsonConfig c)
     {
         var cls = c.ClassName;

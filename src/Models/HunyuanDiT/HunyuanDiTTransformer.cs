@@ -6,13 +6,16 @@ using XDit.Runtime;
 namespace XDit.Models.HunyuanDiT;
 
 /// <summary>
-/// HunYuanDiT2DModel (HunyuanDiT v1.x) written against <see cref="IOps"/>: patch embedding (no position table: the
-/// blocks use 2-D RoPE), the conditioning of <see cref="HunyuanDiTConditioning"/>, the text (BERT states and the
-/// projected mT5 states concatenated, padded tokens replaced by a learned table), the blocks with their long skips
-/// (the output of block i feeds block num_layers − 1 − i for i &lt; num_layers/2 − 1), AdaLayerNormContinuous,
+/// HunYuanDiT2DModel (HunyuanDiT v1.x) written against <see cref="IOps"/> as the stages of
+/// <see cref="DiffusionTransformer"/>: patch embedding (no position table: the blocks use 2-D RoPE, whose rows sit in
+/// <see cref="DitState.ImageRopeCos"/>/<see cref="DitState.ImageRopeSin"/> and follow the tokens a rank holds), the
+/// conditioning of <see cref="HunyuanDiTConditioning"/> (kept as SiLU of it: every block's norm1 and norm_out take
+/// that), the text (BERT states and the projected mT5 states concatenated, padded tokens replaced by a learned table)
+/// as a cross-attention context the blocks only read, the blocks with their long skips (the output of block i is kept
+/// in <see cref="DitState.Skips"/> for block num_layers − 1 − i, i &lt; num_layers/2 − 1), AdaLayerNormContinuous,
 /// proj_out and unpatchify ((p, q, c) feature order).
 /// </summary>
-public sealed class HunyuanDiTTransformer : IDisposable
+public sealed class HunyuanDiTTransformer : DiffusionTransformer
 {
     readonly ModelWeights _weights;
     readonly Linear _patchEmbed;          // conv weight [D, C, p, p] viewed as [D, C·p·p]
@@ -48,8 +51,14 @@ public sealed class HunyuanDiTTransformer : IDisposable
     }
 
     public HunyuanDiTConfig Config { get; }
+    public override int NumBlocks => Config.NumLayers;
+    public override int NumHeads => Config.NumAttentionHeads;
+    public override int HeadDim => Config.AttentionHeadDim;
+    public override int OutFeatures => Config.PatchSize * Config.PatchSize * Config.OutChannels;
+    /// <summary>The text is a cross-attention context the blocks only read.</summary>
+    public override bool BlocksOnlyReadText => true;
     /// <summary>Bytes of the weights on the backend.</summary>
-    public long WeightBytes => _weights.Bytes;
+    public override long WeightBytes => _weights.Bytes;
 
     /// <summary>Loads config.json and the weights of a diffusers transformer folder.</summary>
     public static HunyuanDiTTransformer Load(string dir, IOps ops)
@@ -66,11 +75,20 @@ public sealed class HunyuanDiTTransformer : IDisposable
         catch { w.Dispose(); throw; }
     }
 
-    /// <summary>One forward → [B, out_channels, H, W] (the noise prediction and, with learn_sigma, the variance
-    /// channels after it). <paramref name="attention"/> runs the blocks' softmax attention (default: this rank alone).</summary>
-    public Tensor Forward(IOps ops, HunyuanDiTInputs inputs, IAttention? attention = null)
+    // ---------------------------------------------------------------- long skips
+
+    int Half => Config.NumLayers / 2;
+    /// <summary>Whether block <paramref name="i"/>'s output is kept for a later block (diffusers: layer &lt; num_layers/2 − 1).</summary>
+    bool KeepsOutput(int i) => i < Half - 1;
+
+    /// <summary>(i, num_layers − 1 − i) for i &lt; num_layers/2 − 1.</summary>
+    public override IReadOnlyList<(int From, int To)> LongSkips => _longSkips ??= Enumerable.Range(0, Half - 1).Select(i => (i, NumBlocks - 1 - i)).ToArray();
+    (int From, int To)[]? _longSkips;
+
+    // ---------------------------------------------------------------- stages
+
+    public override DitState Embed(IOps ops, DitInputs inputs)
     {
-        attention ??= LocalAttention.Instance;
         var c = Config;
         var x = inputs.HiddenStates;
         if (x.Rank != 4 || x.Dim(1) != c.InChannels || x.Dim(2) % c.PatchSize != 0 || x.Dim(3) % c.PatchSize != 0)
@@ -78,59 +96,112 @@ public sealed class HunyuanDiTTransformer : IDisposable
         int b = x.Dim(0), gh = x.Dim(2) / c.PatchSize, gw = x.Dim(3) / c.PatchSize;
         if (inputs.Timestep.Length != b)
             throw new ArgumentException($"HunyuanDiT needs one timestep per batch row: {inputs.Timestep.Length} for batch {b}");
+        var mask = Require(inputs.EncoderAttentionMask, "text_embedding_mask (DitInputs.EncoderAttentionMask)", b, c.TextLen);
+        var t5 = Require(inputs.EncoderHiddenStatesT5, "encoder_hidden_states_t5", b, c.TextLenT5, c.CrossAttentionDimT5);
+        var maskT5 = Require(inputs.EncoderAttentionMaskT5, "text_embedding_mask_t5 (DitInputs.EncoderAttentionMaskT5)", b, c.TextLenT5);
         CheckShape("encoder_hidden_states", inputs.EncoderHiddenStates, b, c.TextLen, c.CrossAttentionDim);
-        CheckShape("text_embedding_mask", inputs.TextEmbeddingMask, b, c.TextLen);
-        CheckShape("encoder_hidden_states_t5", inputs.EncoderHiddenStatesT5, b, c.TextLenT5, c.CrossAttentionDimT5);
-        CheckShape("text_embedding_mask_t5", inputs.TextEmbeddingMaskT5, b, c.TextLenT5);
-        CheckShape("image_rotary_emb cos", inputs.RotaryCos, gh * gw, c.AttentionHeadDim);
-        CheckShape("image_rotary_emb sin", inputs.RotarySin, gh * gw, c.AttentionHeadDim);
+        var cos = Require(inputs.ImageRotaryCos, "image_rotary_emb cos (DitInputs.ImageRotaryCos)", gh * gw, c.AttentionHeadDim);
+        var sin = Require(inputs.ImageRotarySin, "image_rotary_emb sin (DitInputs.ImageRotarySin)", gh * gw, c.AttentionHeadDim);
+        float[]? meta = null;
+        if (inputs.ImageMetaSize is { } m)
+        {
+            CheckShape("image_meta_size", m, b, HunyuanDiTConfig.ImageMetaValues);
+            meta = ops.ToHost(m);
+        }
 
-        using var cond = _conditioning.Apply(ops, inputs.Timestep, inputs.EncoderHiddenStatesT5, inputs.ImageMetaSize, inputs.Style);
-        using var text = Text(ops, inputs, b);
-
-        Tensor h;
-        using (var patches = ops.Patchify(x, c.PatchSize, channelsFirst: true))
-            h = _patchEmbed.Apply(ops, patches);
-        // the outputs of the first half's blocks (but the last of them) are kept for the second half's skips;
-        // hKept says whether h is one of them (then the stack owns it)
-        var skips = new Stack<Tensor>();
-        bool hKept = false;
+        var made = new List<Tensor>();
         try
         {
-            int half = c.NumLayers / 2;
-            for (int i = 0; i < _blocks.Length; i++)
+            Tensor image;
+            using (var patches = ops.Patchify(x, c.PatchSize, channelsFirst: true))
+                image = Add(made, _patchEmbed.Apply(ops, patches));
+            Tensor cond;
+            using (var temb = _conditioning.Apply(ops, inputs.Timestep, t5, meta, inputs.Style))
+                cond = Add(made, ops.Activate(temb, Activation.Silu));
+            var text = Add(made, Text(ops, inputs.EncoderHiddenStates, mask, t5, maskT5, b));
+            var state = new DitState
             {
-                Tensor? skip = _blocks[i].TakesSkip ? skips.Pop() : null;
-                Tensor next;
-                try { next = _blocks[i].Run(ops, attention, h, skip, text, cond, inputs.RotaryCos, inputs.RotarySin); }
-                finally { skip?.Dispose(); }
-                if (!hKept) h.Dispose();
-                h = next;
-                hKept = i < half - 1;
-                if (hKept) skips.Push(h);
-            }
-            using var normed = _normOut.Apply(ops, h, cond);
-            using var proj = _projOut.Apply(ops, normed);
-            return ops.Unpatchify(proj, c.PatchSize, c.OutChannels, gh, gw, channelsFirst: false);
+                Image = image, Text = text, Conditioning = cond,
+                // the tables are the caller's; the state's own copies follow its tokens when it is sharded
+                ImageRopeCos = Add(made, ops.Contiguous(cos)), ImageRopeSin = Add(made, ops.Contiguous(sin)),
+                TotalTokens = gh * gw, GridH = gh, GridW = gw,
+            };
+            foreach (var t in made) state.Own(t);
+            return state;
+        }
+        catch
+        {
+            foreach (var t in made) t.Dispose();
+            throw;
+        }
+
+        static Tensor Add(List<Tensor> list, Tensor t) { list.Add(t); return t; }
+    }
+
+    /// <summary>Runs block <paramref name="index"/>: the second half's blocks first take the newest kept skip; the
+    /// first half's (but the last of them) keep their output.</summary>
+    public override void RunBlock(IOps ops, int index, DitState state, IAttention attention)
+    {
+        if ((uint)index >= (uint)_blocks.Length) throw new ArgumentOutOfRangeException(nameof(index), $"HunyuanDiT has {_blocks.Length} blocks, asked for {index}");
+        var text = state.Text ?? throw new InvalidOperationException("HunyuanDiT blocks need the text states in state.Text");
+        if (state.ImageRopeCos is not { } cos || state.ImageRopeSin is not { } sin)
+            throw new InvalidOperationException("HunyuanDiT blocks need the rotary tables of the held tokens in state.ImageRopeCos/Sin");
+        var block = _blocks[index];
+        Tensor? skip = block.TakesSkip ? state.PopSkip() : null;
+        try
+        {
+            state.ReplaceImage(block.Run(ops, attention, state.Image, skip, text, state.Conditioning, cos, sin));
         }
         finally
         {
-            if (!hKept) h.Dispose();
-            while (skips.Count > 0) skips.Pop().Dispose();
+            if (skip is not null) state.Drop(skip);
         }
+        if (KeepsOutput(index)) state.PushSkip(state.Image);
+    }
+
+    /// <summary>A cached residual stood in for the block: drop the skip it would have joined, keep the approximate
+    /// output where its own output would have been kept.</summary>
+    public override void BlockStoodIn(IOps ops, int index, DitState state)
+    {
+        if ((uint)index >= (uint)_blocks.Length) throw new ArgumentOutOfRangeException(nameof(index), $"HunyuanDiT has {_blocks.Length} blocks, asked for {index}");
+        if (_blocks[index].TakesSkip) state.Drop(state.PopSkip());
+        if (KeepsOutput(index)) state.PushSkip(state.Image);
+    }
+
+    /// <summary>Block 0's norm1 on the image tokens, LN(x) + shift (HunyuanDiT's adaptive norm shifts only).</summary>
+    public override Tensor FirstBlockModulatedInput(IOps ops, DitState state) => _blocks[0].ModulatedImage(ops, state.Image, state.Conditioning);
+
+    public override Tensor Finish(IOps ops, DitState state)
+    {
+        using var n = _normOut.ApplyActivated(ops, state.Image, state.Conditioning);   // Conditioning is SiLU(c)
+        return _projOut.Apply(ops, n);
+    }
+
+    public override Tensor Unpatchify(IOps ops, Tensor tokens, DitState state)
+    {
+        if (tokens.Rank != 3 || tokens.Dim(1) != state.GridH * state.GridW || tokens.Dim(2) != OutFeatures)
+            throw new ArgumentException($"HunyuanDiT unpatchify needs [B, {state.GridH * state.GridW}, {OutFeatures}] tokens; got {Shape.Format(tokens.ShapeSpan)}");
+        return ops.Unpatchify(tokens, Config.PatchSize, Config.OutChannels, state.GridH, state.GridW, channelsFirst: false);
     }
 
     /// <summary>cat[BERT, text_embedder(mT5)] with every padded token replaced by its row of
     /// text_embedding_padding: where(m, e, pad) = (e − pad)·m + pad for masks of 0 and 1.</summary>
-    Tensor Text(IOps ops, HunyuanDiTInputs inputs, int b)
+    Tensor Text(IOps ops, Tensor bert, Tensor bertMask, Tensor t5States, Tensor t5Mask, int b)
     {
-        using var t5 = _textEmbedder.Apply(ops, inputs.EncoderHiddenStatesT5);
-        using var all = ops.Concat(1, inputs.EncoderHiddenStates, t5);
-        using var mask = ops.Concat(1, inputs.TextEmbeddingMask, inputs.TextEmbeddingMaskT5);
+        using var t5 = _textEmbedder.Apply(ops, t5States);
+        using var all = ops.Concat(1, bert, t5);
+        using var mask = ops.Concat(1, bertMask, t5Mask);
         using var negPad = ops.Scale(_textPadding, -1f);
         using var diff = ops.Add(all, negPad);
         using var kept = ops.Mul(diff, mask.Reshape(b, mask.Dim(1), 1));
         return ops.Add(kept, _textPadding);
+    }
+
+    static Tensor Require(Tensor? t, string name, params int[] expected)
+    {
+        if (t is null) throw new ArgumentException($"HunyuanDiT needs {name} {Shape.Format(expected)}; got none");
+        CheckShape(name, t, expected);
+        return t;
     }
 
     static void CheckShape(string name, Tensor t, params int[] expected)
@@ -139,5 +210,5 @@ public sealed class HunyuanDiTTransformer : IDisposable
             throw new ArgumentException($"HunyuanDiT {name} must be {Shape.Format(expected)}; got {Shape.Format(t.ShapeSpan)}");
     }
 
-    public void Dispose() => _weights.Dispose();
+    public override void Dispose() => _weights.Dispose();
 }

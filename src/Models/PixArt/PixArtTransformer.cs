@@ -63,6 +63,8 @@ public sealed class PixArtTransformer : DiffusionTransformer
     public override int HeadDim => Config.AttentionHeadDim;
     public override int OutFeatures => Config.PatchSize * Config.PatchSize * Config.OutChannels;
     public override bool OffersSelfAttentionModules => true;
+    /// <summary>The projected caption is a cross-attention context the blocks only read.</summary>
+    public override bool BlocksOnlyReadText => true;
     /// <summary>Bytes of the weights on the backend.</summary>
     public override long WeightBytes => _weights.Bytes;
 

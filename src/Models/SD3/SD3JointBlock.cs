@@ -214,8 +214,8 @@ sealed class SD3JointBlock
         return AdaLayerNormZero.Modulated(ops, c, m.Shift, m.Scale);
     }
 
-    /// <summary>Q, K and V [B, N, H, d] of one stream from one GEMM [B, N, 3·D]: strided views of its output, or
-    /// the RMS-normed copies where the block has qk-norm. Returns what the caller disposes after attention.</summary>
+    /// <summary>Q, K and V [B, N, H, d] of one stream from one GEMM [B, N, 3·D]: strided views of its output, q and
+    /// k RMS-normed in place where the block has qk-norm. Returns what the caller disposes after attention.</summary>
     (Tensor Q, Tensor K, Tensor V, Tensor[] Owned) Heads(IOps ops, Linear qkv, Tensor input, Tensor? normQ, Tensor? normK)
     {
         var packed = qkv.Apply(ops, input);
@@ -223,22 +223,19 @@ sealed class SD3JointBlock
         var heads = packed.Reshape(b, n, 3, _heads, _dim / _heads);
         Tensor q = heads.Select(2, 0), k = heads.Select(2, 1), v = heads.Select(2, 2);
         if (normQ is null) return (q, k, v, [packed]);
-        Tensor? qn = null;
         try
         {
-            qn = ops.RmsNorm(q, normQ, HeadProjection.NormEps);
-            var kn = ops.RmsNorm(k, normK!, HeadProjection.NormEps);
-            return (qn, kn, v, [packed, qn, kn]);
+            NormRows(ops, q, normQ);
+            NormRows(ops, k, normK!);
+            return (q, k, v, [packed]);
         }
-        catch { qn?.Dispose(); packed.Dispose(); throw; }
+        catch { packed.Dispose(); throw; }
     }
 
-    /// <summary>RMSNorm over d of the [B, N, H, d] view, written back into it.</summary>
+    /// <summary>RMSNorm over d of the [B, N, H, d] view, written back into it in one pass (the norm of RmsNormRope
+    /// without tables: the strided view is neither copied dense nor copied back).</summary>
     static void NormRows(IOps ops, Tensor view, Tensor weight)
-    {
-        using var normed = ops.RmsNorm(view, weight, HeadProjection.NormEps);
-        ops.Copy(view, normed);
-    }
+        => ops.RmsNormRope(view, view, weight, null, null, HeadProjection.NormEps, interleaved: false);
 
     static void DisposeAll(Tensor[] ts) { foreach (var t in ts) t.Dispose(); }
 }

@@ -46,8 +46,11 @@ public sealed class ClipTokenizer
         UnkId = EosId;   // CLIP's unk_token is <|endoftext|>
         ModelMaxLength = modelMaxLength;
         // Without tokenizer.json's added_tokens, those of the Hub's CLIP tokenizer.json: the start token matched in
-        // the normalised text, the end token only as written.
-        addedTokens ??= [(bos, null, true), (eos, null, false)];
+        // the normalised text, the end token only as written; and a pad token of its own (SDXL's and SD3's CLIP-G
+        // name "!") as the slow CLIPTokenizer diffusers loads for vocab.json + merges.txt treats its special tokens:
+        // cut out of the raw text, so every "!" of a prompt is the pad id 0, not BPE's "!</w>" (256).
+        addedTokens ??= pad is null || pad == bos || pad == eos ? [(bos, null, true), (eos, null, false)]
+            : [(bos, null, true), (eos, null, false), (pad, null, false)];
         var raw = new List<(string, long)>();
         var normalized = new List<(string, long)>();
         // An added token's own id (tokenizer.json writes it) wins; it need not be in the vocabulary.

@@ -18,8 +18,12 @@ public sealed class PipelineTokenizer : IInspectableTokenizer
 
     public PipelineTokenizer(ITextNormalizer? normalizer, IPreTokenizer? preTokenizer, ITokenModel model,
         IEnumerable<(string Content, long Id)> addedTokens, long[] prefix, long[] suffix, long padId, int? modelMaxLength,
-        IEnumerable<(string Content, long Id)>? normalizedAddedTokens = null, Func<long, string?>? idToToken = null)
+        IEnumerable<(string Content, long Id)>? normalizedAddedTokens = null, Func<long, string?>? idToToken = null,
+        bool suffixOmittedAfterItself = false)
     {
+        if (suffixOmittedAfterItself && suffix.Length != 1)
+            throw new ArgumentException($"omitting the suffix after itself needs a suffix of one token, not {suffix.Length}", nameof(suffixOmittedAfterItself));
+        _suffixOmittedAfterItself = suffixOmittedAfterItself;
         _normalizer = normalizer;
         _preTokenizer = preTokenizer;
         _model = model;
@@ -37,6 +41,12 @@ public sealed class PipelineTokenizer : IInspectableTokenizer
 
     readonly Dictionary<long, string> _added;
     readonly Func<long, string?>? _idToToken;
+    readonly bool _suffixOmittedAfterItself;
+
+    /// <summary>The suffix of content whose first <paramref name="kept"/> ids are kept: none when the slow T5Tokenizer's
+    /// rule applies and the kept content already ends with the one suffix token.</summary>
+    ReadOnlySpan<long> SuffixFor(List<long> content, int kept)
+        => _suffixOmittedAfterItself && kept > 0 && content[kept - 1] == _suffix[0] ? [] : _suffix;
 
     public int? ModelMaxLength { get; }
 
@@ -45,7 +55,14 @@ public sealed class PipelineTokenizer : IInspectableTokenizer
 
     public string? TokenOf(long id) => IdToToken(id);
 
-    public IReadOnlyList<long> EncodeUntruncated(string text) => [.. _prefix, .. TokenizeContent(text), .. _suffix];
+    public IReadOnlyList<long> EncodeUntruncated(string text)
+    {
+        var content = TokenizeContent(text);
+        return [.. _prefix, .. content, .. SuffixFor(content, content.Count)];
+    }
+
+    /// <summary>The model that maps words to ids (WordPiece, Unigram, BPE, WordLevel).</summary>
+    public ITokenModel Model => _model;
 
     /// <summary>The template's ids before and after the content.</summary>
     public IReadOnlyList<long> Prefix => _prefix;
@@ -111,8 +128,9 @@ public sealed class PipelineTokenizer : IInspectableTokenizer
             var row = ids.AsSpan(b * maxLength, maxLength);
             int n = 0;
             foreach (var id in _prefix) row[n++] = id;
-            for (int i = 0; i < Math.Min(budget, content.Count); i++) row[n++] = content[i];
-            foreach (var id in _suffix) row[n++] = id;
+            int kept = Math.Min(budget, content.Count);
+            for (int i = 0; i < kept; i++) row[n++] = content[i];
+            foreach (var id in SuffixFor(content, kept)) row[n++] = id;
             mask.AsSpan(b * maxLength, n).Fill(1);
             row[n..].Fill(PadId);
         }

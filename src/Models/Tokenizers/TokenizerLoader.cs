@@ -13,27 +13,32 @@ namespace XDit.Models.Tokenizers;
 public static class TokenizerLoader
 {
     /// <summary>
-    /// The tokenizer of a folder: CLIP's byte-level BPE (<see cref="ClipTextTokenizer"/>) for vocab.json + merges.txt
-    /// or a tokenizer.json whose model is BPE; otherwise the tokenizer.json parts (T5's Unigram, WordLevel); without a
-    /// tokenizer.json, a SentencePiece spiece.model (<see cref="SentencePieceLoader"/>).
+    /// The tokenizer of a folder: BERT's WordPiece for a vocab.txt (<see cref="BertTokenizerLoader"/>: the slow
+    /// BertTokenizer diffusers loads reads vocab.txt, even beside a tokenizer.json); CLIP's byte-level BPE
+    /// (<see cref="ClipTextTokenizer"/>) for vocab.json + merges.txt or a tokenizer.json whose BPE words end in
+    /// "&lt;/w&gt;"; otherwise the tokenizer.json parts (T5's Unigram, WordLevel, Gemma's BPE, BertTokenizerFast's
+    /// WordPiece); without a tokenizer.json, a SentencePiece unigram spiece.model or BPE tokenizer.model
+    /// (<see cref="SentencePieceLoader"/>).
     /// </summary>
     public static ITextTokenizer Load(string tokenizerDir)
     {
         if (!Directory.Exists(tokenizerDir)) throw new DirectoryNotFoundException($"{tokenizerDir}: tokenizer folder not found");
+        if (File.Exists(Path.Combine(tokenizerDir, BertTokenizerLoader.VocabFile))) return BertTokenizerLoader.Load(tokenizerDir);
         var jsonPath = Path.Combine(tokenizerDir, "tokenizer.json");
         if (IsClipBpe(tokenizerDir, jsonPath)) return new ClipTextTokenizer(ClipTokenizer.Load(tokenizerDir));
         if (!File.Exists(jsonPath))
         {
-            if (File.Exists(Path.Combine(tokenizerDir, SentencePieceLoader.FileName))) return SentencePieceLoader.Load(tokenizerDir);
-            throw new FileNotFoundException($"{tokenizerDir}: none of tokenizer.json, {SentencePieceLoader.FileName} or CLIP's vocab.json + merges.txt found", jsonPath);
+            if (SentencePieceLoader.ModelPath(tokenizerDir) is not null) return SentencePieceLoader.Load(tokenizerDir);
+            throw new FileNotFoundException($"{tokenizerDir}: none of tokenizer.json, {SentencePieceLoader.FileName}, {SentencePieceLoader.BpeFileName}, BERT's {BertTokenizerLoader.VocabFile} or CLIP's vocab.json + merges.txt found", jsonPath);
         }
         var configPath = Path.Combine(tokenizerDir, "tokenizer_config.json");
         var config = File.Exists(configPath) ? JsonConfig.Load(configPath) : null;
         return FromJson(File.ReadAllText(jsonPath), jsonPath, config);
     }
 
-    /// <summary>True for CLIP's files: vocab.json + merges.txt, or a tokenizer.json with a BPE model. Only CLIP's
-    /// flavour of BPE (words ending in "&lt;/w&gt;") is implemented; other BPE tokenizers are refused by name.</summary>
+    /// <summary>True for CLIP's files: vocab.json + merges.txt, or a tokenizer.json with a BPE model whose words end in
+    /// "&lt;/w&gt;". A BPE model without a word-end suffix (Gemma's) is read by <see cref="FromJson"/>; other suffixes
+    /// are refused by name.</summary>
     static bool IsClipBpe(string dir, string jsonPath)
     {
         if (File.Exists(Path.Combine(dir, "vocab.json")) && File.Exists(Path.Combine(dir, "merges.txt"))) return true;
@@ -44,9 +49,11 @@ public static class TokenizerLoader
         using var _ = doc;
         if (!doc.RootElement.TryGetProperty("model", out var model) || !model.TryGetProperty("type", out var type) || type.GetString() != "BPE")
             return false;
+        // Without a word-end suffix it is SentencePiece-style BPE (Gemma's), built from the tokenizer.json parts.
         var suffix = model.TryGetProperty("end_of_word_suffix", out var s) && s.ValueKind == JsonValueKind.String ? s.GetString() : null;
+        if (string.IsNullOrEmpty(suffix)) return false;
         if (suffix != "</w>")
-            throw new NotSupportedException($"{jsonPath}: a BPE tokenizer with end_of_word_suffix '{suffix ?? "null"}' is not supported (only CLIP's byte-level BPE with '</w>')");
+            throw new NotSupportedException($"{jsonPath}: a BPE tokenizer with end_of_word_suffix '{suffix}' is not supported (CLIP's byte-level BPE with '</w>', or BPE without a suffix)");
         return true;
     }
 
@@ -136,8 +143,12 @@ public static class TokenizerLoader
             }
             case "Unigram":
                 return UnigramModel.FromJson(m, path);
+            case "BPE":
+                return BpeModel.FromJson(m, path);
+            case "WordPiece":
+                return WordPieceModel.FromJson(m, path);
             default:
-                throw new NotSupportedException($"{path}: tokenizer model type '{type}' is not supported (WordLevel, Unigram)");
+                throw new NotSupportedException($"{path}: tokenizer model type '{type}' is not supported (WordLevel, Unigram, BPE, WordPiece)");
         }
     }
 
@@ -155,6 +166,8 @@ public static class TokenizerLoader
             "Strip" => new StripNormalizer(Bool(e, "strip_left", true), Bool(e, "strip_right", true)),
             "Replace" => new ReplaceNormalizer(Pattern(Required(e, "pattern", path), path), Required(e, "content", path).GetString()!),
             "Precompiled" => PrecompiledNormalizer.FromJson(e, path),
+            "BertNormalizer" => new BertNormalizer(Bool(e, "clean_text", true), Bool(e, "handle_chinese_chars", true),
+                Bool(e, "strip_accents", Bool(e, "lowercase", true)), Bool(e, "lowercase", true)),
             "Sequence" => new SequenceNormalizer(Required(e, "normalizers", path).EnumerateArray().Select(x => ParseNormalizer(x, path)!).ToArray()),
             _ => throw new NotSupportedException($"{path}: normalizer type '{type}' is not supported"),
         };
@@ -169,9 +182,28 @@ public static class TokenizerLoader
             "WhitespaceSplit" => new WhitespaceSplitPreTokenizer(),
             "Whitespace" => new WhitespacePreTokenizer(),
             "Metaspace" => MetaspacePreTokenizer.FromJson(e, path),
+            "Split" => ParseSplit(e, path),
+            "BertPreTokenizer" => new BertPreTokenizer(false, false, false, new HashSet<string>(), composeNfc: false),
             "Sequence" => new SequencePreTokenizer(Required(e, "pretokenizers", path).EnumerateArray().Select(x => ParsePreTokenizer(x, path)!).ToArray()),
             _ => throw new NotSupportedException($"{path}: pre_tokenizer type '{type}' is not supported"),
         };
+    }
+
+    static SplitPreTokenizer ParseSplit(JsonElement e, string path)
+    {
+        if (e.TryGetProperty("invert", out var inv) && inv.ValueKind == JsonValueKind.True)
+            throw new NotSupportedException($"{path}: a Split pre_tokenizer with invert: true is not supported");
+        var behavior = e.TryGetProperty("behavior", out var b) && b.ValueKind == JsonValueKind.String ? b.GetString() : null;
+        var parsed = behavior switch
+        {
+            "Removed" => SplitBehavior.Removed,
+            "Isolated" => SplitBehavior.Isolated,
+            "MergedWithPrevious" => SplitBehavior.MergedWithPrevious,
+            "MergedWithNext" => SplitBehavior.MergedWithNext,
+            "Contiguous" => SplitBehavior.Contiguous,
+            _ => throw new FormatException($"{path}: Split behavior '{behavior ?? "null"}' is none of Removed, Isolated, MergedWithPrevious, MergedWithNext, Contiguous"),
+        };
+        return new SplitPreTokenizer(Pattern(Required(e, "pattern", path), path), parsed);
     }
 
     /// <summary>TemplateProcessing "single": special tokens before and after the one sequence "A".</summary>
@@ -181,7 +213,15 @@ public static class TokenizerLoader
         var suffix = new List<SpecialRef>();
         if (n is not { } e) return (prefix, suffix);
         string type = TypeOf(e, path, "post_processor");
-        if (type != "TemplateProcessing") throw new NotSupportedException($"{path}: post_processor type '{type}' is not supported (TemplateProcessing)");
+        if (type == "BertProcessing")
+        {
+            // Older BertTokenizerFast files: "cls": ["[CLS]", 101], "sep": ["[SEP]", 102].
+            static SpecialRef Ref(JsonElement pair) => new(pair[0].GetString()!, [pair[1].GetInt64()]);
+            prefix.Add(Ref(Required(e, "cls", path)));
+            suffix.Add(Ref(Required(e, "sep", path)));
+            return (prefix, suffix);
+        }
+        if (type != "TemplateProcessing") throw new NotSupportedException($"{path}: post_processor type '{type}' is not supported (TemplateProcessing, BertProcessing)");
         var specials = Optional(e, "special_tokens");
         bool seenSequence = false;
         foreach (var item in Required(e, "single", path).EnumerateArray())

@@ -68,6 +68,63 @@ public sealed class WhitespacePreTokenizer : IPreTokenizer
     public IEnumerable<string> Split(string text, bool atStart) => Pattern.Matches(text).Select(m => m.Value);
 }
 
+/// <summary>How "Split" keeps the matches of its pattern.</summary>
+public enum SplitBehavior { Removed, Isolated, MergedWithPrevious, MergedWithNext, Contiguous }
+
+/// <summary>"Split": cuts the text at each match of a literal or regex pattern (each occurrence one match), the match
+/// removed, a piece of its own (Isolated; Contiguous first joins adjacent matches), or glued to the piece before or
+/// after it unless that piece is a match too, as tokenizers' split behaviours do. Gemma's tokenizer.json splits on " "
+/// merged with the previous piece, which after its Replace normaliser never occurs.</summary>
+public sealed class SplitPreTokenizer(System.Text.RegularExpressions.Regex pattern, SplitBehavior behavior) : IPreTokenizer
+{
+    public IEnumerable<string> Split(string text, bool atStart)
+    {
+        var spans = new List<(int Start, int End, bool Match)>();
+        int pos = 0;
+        foreach (System.Text.RegularExpressions.Match m in pattern.Matches(text))
+        {
+            if (m.Length == 0) continue;
+            if (m.Index > pos) spans.Add((pos, m.Index, false));
+            if (behavior == SplitBehavior.Contiguous && spans.Count > 0 && spans[^1].Match && spans[^1].End == m.Index)
+                spans[^1] = (spans[^1].Start, m.Index + m.Length, true);
+            else spans.Add((m.Index, m.Index + m.Length, true));
+            pos = m.Index + m.Length;
+        }
+        if (pos < text.Length) spans.Add((pos, text.Length, false));
+
+        var merged = new List<(int Start, int End)>();
+        bool previousMatch = false;
+        switch (behavior)
+        {
+            case SplitBehavior.Removed:
+                merged.AddRange(spans.Where(x => !x.Match).Select(x => (x.Start, x.End)));
+                break;
+            case SplitBehavior.MergedWithPrevious:
+                foreach (var (start, end, match) in spans)
+                {
+                    if (match && !previousMatch && merged.Count > 0) merged[^1] = (merged[^1].Start, end);
+                    else merged.Add((start, end));
+                    previousMatch = match;
+                }
+                break;
+            case SplitBehavior.MergedWithNext:
+                for (int i = spans.Count - 1; i >= 0; i--)
+                {
+                    var (start, end, match) = spans[i];
+                    if (match && !previousMatch && merged.Count > 0) merged[^1] = (start, merged[^1].End);
+                    else merged.Add((start, end));
+                    previousMatch = match;
+                }
+                merged.Reverse();
+                break;
+            default:
+                merged.AddRange(spans.Select(x => (x.Start, x.End)));
+                break;
+        }
+        return merged.Select(x => text[x.Start..x.End]).ToList();
+    }
+}
+
 /// <summary>"Sequence" of pre-tokenizers: each splits every piece the previous one produced.</summary>
 public sealed class SequencePreTokenizer(IReadOnlyList<IPreTokenizer> parts) : IPreTokenizer
 {

@@ -9,7 +9,7 @@ namespace XDit.Tests.Bench;
 /// <summary>
 /// Launches per block of each model's forward on the CUDA backend in bf16 (the emulator's no-exec device in the
 /// emulator pass; the GPU itself on a GPU machine), on the toy configs: their blocks launch what the real sizes'
-/// do (`xdit bench --what forward --ledger --forward-model sd3|flux|pixart`). A change in these counts is a change in
+/// do (`xdit bench --what forward --ledger --forward-model sd3|flux|pixart|hunyuandit`). A change in these counts is a change in
 /// what every step costs: lowering them (fused kernels) updates the pins with the ledger's new output; raising them
 /// needs a reason.
 /// </summary>
@@ -17,16 +17,18 @@ namespace XDit.Tests.Bench;
 [Collection("cuda")]
 public class LedgerLaunchTests
 {
-    static string[] LaunchesPerBlock(string model)
+    static string[] LaunchesPerBlock(string model) => Ledger(model).ByBlock.Select(r => $"{r.Name}: {r.Launches}").ToArray();
+
+    /// <summary>The untimed ledger of one forward of <paramref name="model"/> in bf16 on weights of shape only.</summary>
+    static LedgerReport Ledger(string model)
     {
         CudaTestDevice.RequireDevice();
-        var was = EmulatorNoExec.Set(1);   // null on a GPU: there the toy model runs, on weights of shape only
+        var was = EmulatorNoExec.Set(1);   // null on a GPU: there the model runs, on weights of shape only
         try
         {
             using var ops = new CudaOps(0, DType.BF16);
             var workload = RealSizeModels.Workload(model, DType.BF16, shapeOnlyWeights: true);
-            var report = ForwardLedger.Run(ops, workload, GpuSpec.H100, time: false, "test");
-            return report.ByBlock.Select(r => $"{r.Name}: {r.Launches}").ToArray();
+            return ForwardLedger.Run(ops, workload, GpuSpec.H100, time: false, "test");
         }
         finally
         {
@@ -43,13 +45,35 @@ public class LedgerLaunchTests
 
     [Fact]
     public void FluxDoubleAndSingleBlocks() =>
-        // fused blocks, issue 17: 57 / 42 launches before, embed 15, finish 8
-        Assert.Equal(["embed: 16", "double 0: 19", "single 0: 18", "finish: 4"], LaunchesPerBlock("flux-tiny"));
+        // fused blocks, issue 17: 57 / 42 launches before, embed 15, finish 8; a single block 18 before proj_out's two
+        // GEMMs per stream accumulated the gated residual in their epilogues (one gate_alpha_bias_n for all four)
+        Assert.Equal(["embed: 16", "double 0: 19", "single 0: 17", "finish: 4"], LaunchesPerBlock("flux-tiny"));
 
     [Fact]
     public void PixArtBlocks() =>
-        // fused blocks, issue 17: 21 launches before, finish 6
-        Assert.Equal(["embed: 25", "block 0: 14", "block 1: 14", "finish: 5"], LaunchesPerBlock("pixart-tiny"));
+        // fused blocks, issue 17: 21 launches before, finish 6; 14 before attn1's gated residual and attn2's plain one
+        // went into their output projections' epilogues (both gates prepared in one gate_alpha_bias_n launch)
+        Assert.Equal(["embed: 25", "block 0: 13", "block 1: 13", "finish: 5"], LaunchesPerBlock("pixart-tiny"));
+
+    [Theory]
+    // PixArt-XL-2 (issue 17's bound 2.5 GB): 4.85 GB with its residuals as their own passes, 2.20 with them in the
+    // output projections' epilogues. SD3-medium: 2.755 GB, held there.
+    [InlineData("pixart", 2.5)]
+    [InlineData("sd3", 2.76)]
+    public void ElementwiseTrafficOfARealSizeForwardStaysWithinItsBound(string model, double gigabytes)
+    {
+        // at the published size (1024 px, batch 2): the traffic that is neither GEMM nor attention, what fusing cuts
+        var report = Ledger(model);
+        Assert.True(report.ElementwiseBytes > 0, $"{model}: no elementwise traffic counted");
+        Assert.True(report.ElementwiseBytes <= gigabytes * 1e9,
+            $"{model}: {report.ElementwiseBytes / 1e9:F3} GB elementwise > {gigabytes} GB; by kind: " +
+            string.Join(", ", report.ByKind.Where(r => !LedgerReport.IsMatrixMath(r.Name)).Select(r => $"{r.Name} {(r.BytesRead + r.BytesWritten) / 1e9:F3}")));
+    }
+
+    [Fact]
+    public void HunyuanDiTBlocks() =>
+        // block 3 joins block 0's long skip: concat (2 copies), LayerNorm and skip_linear before the block proper
+        Assert.Equal(["embed: 34", "block 0: 27", "block 1: 27", "block 2: 27", "block 3: 31", "finish: 4"], LaunchesPerBlock("hunyuandit-tiny"));
 
     [Fact]
     public void SanaBlocks() =>

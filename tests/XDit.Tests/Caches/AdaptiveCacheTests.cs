@@ -19,6 +19,8 @@ public class AdaptiveCacheTests
     [InlineData("pixart_alpha")]
     [InlineData("flux")]
     [InlineData("sd3")]
+    [InlineData("hunyuandit")]
+    [InlineData(TinyHunyuanDiT.Name)]
     public void AtBudgetOneEveryStepEqualsThePlainForwardExactly(string fixture)
     {
         var f = FixtureInputs.Load(fixture);
@@ -38,6 +40,8 @@ public class AdaptiveCacheTests
     [Theory]
     [InlineData("pixart_alpha")]
     [InlineData("sd3")]
+    [InlineData("hunyuandit")]
+    [InlineData(TinyHunyuanDiT.Name)]
     public void RepeatedInputsReuseTheBlocksAndGiveThePlainOutput(string fixture)
     {
         var f = FixtureInputs.Load(fixture);

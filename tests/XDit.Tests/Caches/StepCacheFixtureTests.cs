@@ -9,7 +9,8 @@ namespace XDit.Tests.Caches;
 
 /// <summary>
 /// The step caches on fixture models (PixArt: cross-attention, caption untouched by the blocks; Flux: joint text
-/// stream, double then single blocks; SD3: the last block drops the text) over a few synthetic steps whose inputs
+/// stream, double then single blocks; SD3: the last block drops the text; HunyuanDiT: long skips, which skipped
+/// blocks must still keep and join) over a few synthetic steps whose inputs
 /// change: at threshold 0 every output equals the plain forward bit for bit; with inputs that repeat exactly, the
 /// repeated steps (and only they) are skipped and still give the plain output (the residual is exact there).
 /// </summary>
@@ -22,6 +23,8 @@ public class StepCacheFixtureTests
     [InlineData("pixart_alpha")]
     [InlineData("flux")]
     [InlineData("sd3")]
+    [InlineData("hunyuandit")]
+    [InlineData(TinyHunyuanDiT.Name)]
     public void AtThresholdZeroEveryStepEqualsThePlainForwardExactly(string fixture)
     {
         var f = FixtureInputs.Load(fixture);
@@ -50,6 +53,7 @@ public class StepCacheFixtureTests
     [InlineData("pixart_alpha")]
     [InlineData("flux")]
     [InlineData("sd3")]
+    [InlineData("hunyuandit")]
     public void RepeatedInputsAreSkippedAndGiveThePlainOutput(string fixture)
     {
         var f = FixtureInputs.Load(fixture);

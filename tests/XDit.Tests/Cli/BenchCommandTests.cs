@@ -68,6 +68,7 @@ public class BenchCommandTests
     [InlineData("pixart-tiny", "7", 7, 2, "2 layers")]
     [InlineData("sd3-tiny", null, 333, 2, "2 layers")]     // SD3's pipeline joins 77 CLIP and 256 T5 tokens
     [InlineData("flux-tiny", null, 512, 1, "1 + 1 layers")] // diffusers' Flux timing is of one row
+    [InlineData("hunyuandit-tiny", null, 10, 2, "4 layers")] // the config's text_len 4 BERT + text_len_t5 6 mT5 tokens
     [InlineData("sana-tiny", null, 300, 2, "2 layers")]    // SanaPipeline's max_sequence_length
     public void AForwardPassOfARealSizeModelWithRandomWeightsIsTimed(string model, string? textTokens, int expectTextTokens, int expectRows, string layers)
     {
@@ -87,6 +88,6 @@ public class BenchCommandTests
     {
         var (code, _, stderr) = CliRunner.Xdit("bench", "--what", "forward", "--forward-model", "pixart-huge");
         Assert.Equal(1, code);
-        Assert.Contains("unknown real-size model 'pixart-huge' (known: pixart-xl-2-1024, sd3-medium, flux-dev, sana-1600m, pixart-tiny, sd3-tiny, flux-tiny, sana-tiny)", stderr);
+        Assert.Contains("unknown real-size model 'pixart-huge' (known: pixart-xl-2-1024, sd3-medium, flux-dev, hunyuandit-v1.2, sana-1600m, pixart-tiny, sd3-tiny, flux-tiny, hunyuandit-tiny, sana-tiny)", stderr);
     }
 }

@@ -39,9 +39,10 @@ public class TokenizeCommandTests
             Assert.Equal(77, clip.GetProperty("model_max_length").GetInt32());
             Assert.False(clip.GetProperty("truncated").GetBoolean());
         }
+        // spiece.model alone reads as transformers' T5Tokenizer (no legacy key: legacy, "▁world" after the </s>).
         var t5 = toks[2];
-        Assert.Equal([21820L, 1, 7276, 1], t5.GetProperty("ids").EnumerateArray().Select(x => x.GetInt64()));
-        Assert.Equal(["\u2581hello", "</s>", "world", "</s>"], t5.GetProperty("tokens").EnumerateArray().Select(x => x.GetString()));
+        Assert.Equal([21820L, 1, 296, 1], t5.GetProperty("ids").EnumerateArray().Select(x => x.GetInt64()));
+        Assert.Equal(["\u2581hello", "</s>", "\u2581world", "</s>"], t5.GetProperty("tokens").EnumerateArray().Select(x => x.GetString()));
         Assert.Equal("SentencePiece unigram (spiece.model)", t5.GetProperty("kind").GetString());
         Assert.Equal(512, t5.GetProperty("model_max_length").GetInt32());
     }

@@ -224,6 +224,45 @@ public class CudaFusedOpsTests
     }
 
     [Theory, MemberData(nameof(DTypes))]
+    public void LinearGatedResidualIntoWithoutAGateAddsTheProjection(DType dt)
+    {
+        const int N = 9, K = 40;
+        var gpu = CudaTestDevice.Get(dt);
+        foreach (int d in new[] { 72, 77 })
+            foreach (int b in new[] { 1, 2 })
+                foreach (bool withBias in new[] { true, false })
+                {
+                    int fallbacks = gpu.GatedEpilogueFallbacks;
+                    long launches = -1;
+                    // in place, then out of place (C = x, D = output) from y the first N rows of a [B, N + 3, K]
+                    // tensor, as attention hands back a stream's rows
+                    Compare(dt,
+                        (o, t) =>
+                        {
+                            var x = o.Contiguous(t[0]);
+                            long before = gpu.Launches.Total;
+                            o.LinearGatedResidualInto(x, t[1].Slice(1, 0, N), t[2], withBias ? t[3] : null, null);
+                            launches = gpu.Launches.Total - before;
+                            var output = o.Empty(x.DType, b, N, d);
+                            o.LinearGatedResidualInto(t[0], t[1].Slice(1, 0, N), t[2], withBias ? t[3] : null, null, output);
+                            return [x, output, o.Contiguous(t[0])];
+                        },
+                        (o, t) =>
+                        {
+                            using var p = o.Linear(o.Contiguous(t[1].Slice(1, 0, N)), t[2], withBias ? t[3] : null);
+                            return [o.Add(t[0], p), o.Add(t[0], p), o.Contiguous(t[0])];
+                        },
+                        (56, 1, [b, N, d]), (57, 1, [b, N + 3, K]), (58, 0.2f, [d, K]), (59, 0.5f, [d]));
+                    // the emulated cuBLASLt takes every one of them as one matmul with beta 1: nothing to prepare
+                    if (XDit.Tests.Cuda.Emulation.EmulatedCuda.Active)
+                    {
+                        Assert.Equal(fallbacks, gpu.GatedEpilogueFallbacks);
+                        Assert.Equal(1, launches);
+                    }
+                }
+    }
+
+    [Theory, MemberData(nameof(DTypes))]
     public void CopiesOfMergeableViewsAreRowCopies(DType dt)
     {
         foreach (int d in new[] { 72, 77 })
@@ -288,5 +327,23 @@ public class CudaFusedOpsTests
                         return [packed];
                     },
                     (51, 1, [B, N, 3 * H * d]), (52, 1, [d]), (53, 1, [N, d]), (54, 1, [N, d]));
+        // without tables the norm alone, in place (SD3.5's qk-norm): k and v of the packed tensor untouched
+        foreach (int d in new[] { 64, 6 })
+            Compare(dt,
+                (o, t) =>
+                {
+                    var packed = o.Contiguous(t[0]);
+                    var k = packed.Reshape(B, N, 3, H, d).Select(2, 1);
+                    o.RmsNormRope(k, k, t[1], null, null, 1e-6f, interleaved: false);
+                    return [packed];
+                },
+                (o, t) =>
+                {
+                    using var n = o.RmsNorm(t[0].Reshape(B, N, 3, H, d).Select(2, 1), t[1], 1e-6f);
+                    var packed = o.Contiguous(t[0]);
+                    o.Copy(packed.Reshape(B, N, 3, H, d).Select(2, 1), n);
+                    return [packed];
+                },
+                (55, 1, [B, N, 3 * H * d]), (56, 1, [d]));
     }
 }

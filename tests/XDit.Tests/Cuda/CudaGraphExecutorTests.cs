@@ -93,4 +93,25 @@ public class CudaGraphExecutorTests
             foreach (var t in owned) t.Dispose();
         }
     }
+
+    [Fact]
+    public void HunyuanDiTsLongSkipsLiveInsideTheGraph()
+    {
+        // the skips are made and joined by the blocks, so the graph holds them as its own temporaries; each step's
+        // replay must equal the eager forward on that step's inputs
+        var gpu = CudaTestDevice.Get(DType.F32);
+        var f = XDit.Tests.Parallel.FixtureInputs.Load("hunyuandit");
+        using var model = f.LoadModel(gpu);
+        using var executor = new CudaGraphExecutor();
+        for (int step = 0; step < 3; step++)
+        {
+            var inputs = f.Scaled(1f - 0.3f * step, 1f - 0.2f * step);
+            var want = inputs.Predict(gpu, model, SingleRankExecutor.Instance, step);
+            var got = inputs.Predict(gpu, model, executor, step);
+            Assert.Equal(want, got);
+        }
+        Assert.Null(executor.FallbackReason);
+        // step 0 warms up, step 1 records and replays, step 2 replays
+        Assert.Equal((1, 2), (executor.Captures, executor.Replays));
+    }
 }

@@ -64,7 +64,7 @@ public class CudaRuntimeTests
     public void EveryEmbeddedKernelSourceIsPresentAndDefinesTheKernelsCalled()
     {
         Assert.Equal(new[] { "attention", "attention_tc_d128", "attention_tc_d32", "attention_tc_d64", "attention_tc_d80", "attention_tc_d96",
-            "copy", "norms", "pointwise" }, KernelSources.Modules);
+            "conv", "copy", "linear_attention", "norms", "pointwise" }, KernelSources.Modules);
         Assert.True(KernelSources.Headers.TryGetValue("common.cuh", out var common) && common.Contains("struct Layout"));
         var calls = new Dictionary<string, string[]>
         {
@@ -72,6 +72,8 @@ public class CudaRuntimeTests
             ["pointwise"] = ["activate_kernel", "scale_shift", "binary_bcast", "modulate", "gated_residual", "add_channel_bias", "rope", "merge_attention", "merge_lse"],
             ["norms"] = ["layer_norm", "rms_norm", "group_norm", "softmax_rows"],
             ["attention"] = ["flash_attention"],
+            ["conv"] = ["grouped_conv2d"],
+            ["linear_attention"] = ["linear_attention_sums", "linear_attention_apply"],
         };
         foreach (var m in KernelSources.Modules.Where(calls.ContainsKey))
         {

@@ -53,14 +53,17 @@ public class CpuGemmTests
     }
 
     [Theory]
-    [InlineData(1, true, false, false)]
-    [InlineData(2, true, false, false)]
-    [InlineData(2, false, false, false)]
-    [InlineData(2, true, true, false)]
-    [InlineData(1, true, false, true)]
-    [InlineData(2, false, false, true)]
-    [InlineData(2, true, false, true)]
-    public void LinearGatedResidualIntoIsXPlusGateTimesTheProjection(int B, bool withBias, bool sharedGate, bool outOfPlace)
+    [InlineData(1, true, false, false, false)]
+    [InlineData(2, true, false, false, false)]
+    [InlineData(2, false, false, false, false)]
+    [InlineData(2, true, true, false, false)]
+    [InlineData(1, true, false, true, false)]
+    [InlineData(2, false, false, true, false)]
+    [InlineData(2, true, false, true, false)]
+    [InlineData(2, true, false, false, true)]
+    [InlineData(2, true, false, true, true)]
+    [InlineData(1, false, false, true, true)]
+    public void LinearGatedResidualIntoIsXPlusGateTimesTheProjection(int B, bool withBias, bool sharedGate, bool outOfPlace, bool noGate)
     {
         const int N = 5, K = 11, D = 7;
         using var ops = new CpuOps();
@@ -78,10 +81,11 @@ public class CpuGemmTests
                 for (int d = 0; d < D; d++)
                 {
                     int e = (i * N + t) * D + d;
-                    want[e] = xs[e] + g[(sharedGate ? 0 : i * D) + d] * p[e];
+                    // no gate: a gate of 1, the plain residual
+                    want[e] = xs[e] + (noGate ? 1f : g[(sharedGate ? 0 : i * D) + d]) * p[e];
                 }
         using var output = outOfPlace ? ops.Empty(x.DType, B, N, D) : null;
-        ops.LinearGatedResidualInto(x, y, w, b, gate, output);
+        ops.LinearGatedResidualInto(x, y, w, b, noGate ? null : gate, output);
         Close(want, ops.ToHost(output ?? x));
         // out of place, x is only read
         if (outOfPlace) Assert.Equal(xs, ops.ToHost(x));

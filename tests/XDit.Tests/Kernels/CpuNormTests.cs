@@ -90,6 +90,32 @@ public class CpuNormTests
         Close(e, ops.ToHost(y));
     }
 
+    [Fact]
+    public void RmsNormRopeWithoutTablesNormsAStridedViewInPlace()
+    {
+        // q of a packed [B, N, 3, H, d] tensor, as SD3.5's qk-norm writes it back; k and v must stay as they were
+        const int B = 2, N = 3, H = 2, d = 8;
+        using var ops = new CpuOps();
+        var packed = Rand(6, B, N, 3 * H * d);
+        var before = packed.ToFloatArray();
+        var w = Rand(7, d);
+        var q = packed.Reshape(B, N, 3, H, d).Select(2, 0);
+        ops.RmsNormRope(q, q, w, null, null, 1e-6f, interleaved: false);
+        var got = ops.ToHost(packed);
+        var ws = w.ToFloatArray();
+        var e = before.Select(v => (double)v).ToArray();
+        for (int row = 0; row < B * N; row++)
+            for (int h = 0; h < H; h++)
+            {
+                int at = row * 3 * H * d + h * d;   // q's head h of this token
+                double ms = 0;
+                for (int j = 0; j < d; j++) ms += (double)before[at + j] * before[at + j];
+                ms /= d;
+                for (int j = 0; j < d; j++) e[at + j] = before[at + j] / Math.Sqrt(ms + 1e-6) * ws[j];
+            }
+        Close(e, got);
+    }
+
     [Theory]
     [InlineData(2, 12, 3, 5, 7, true)]
     [InlineData(1, 8, 8, 3, 3, false)]

@@ -67,8 +67,9 @@ public class BlockLaunchCountTests
             using var state = model.Embed(cpu, inputs);
             var perBlock = CountBlocks(cpu, model, state, "flux");
             int doubles = model.Config.NumLayers;
-            Assert.True(perBlock[0] <= 20, $"Flux double block: {perBlock[0]} launches > 20");
-            Assert.True(perBlock[doubles] <= 18, $"Flux single block: {perBlock[doubles]} launches > 18");
+            Assert.True(perBlock[0] <= 19, $"Flux double block: {perBlock[0]} launches > 19");
+            // proj_out's gated residual in its two GEMMs' epilogues per stream (18 with a gated_residual pass)
+            Assert.True(perBlock[doubles] <= 17, $"Flux single block: {perBlock[doubles]} launches > 17");
         }
         finally
         {
@@ -79,8 +80,9 @@ public class BlockLaunchCountTests
     [Fact]
     public void PixArtBlockStaysWithinItsFusedLaunchCount()
     {
-        // LN + modulate fused, chunks read in place, the cross-attention residual fused with the MLP's norm, q/k/v
-        // (self) and k/v (cross) one GEMM each (21 before)
+        // LN + modulate fused, chunks read in place, q/k/v (self) and k/v (cross) one GEMM each, every residual in
+        // its output projection's GEMM epilogue with the gates prepared at once (21 before; 14 with the residuals
+        // as their own ops)
         using var cpu = new CpuOps();
         using var model = PixArtTransformer.Load(Path.Combine(TestPaths.DemoModel, "transformer"), cpu);
         var c = model.Config;
@@ -90,6 +92,6 @@ public class BlockLaunchCountTests
         using var mask = cpu.FromHost(Enumerable.Range(0, b * t).Select(i => i % t < 8 ? 1f : 0f).ToArray(), b, t);
         using var state = model.Embed(cpu, new DitInputs { HiddenStates = x, EncoderHiddenStates = y, EncoderAttentionMask = mask, Timestep = [999f, 500f] });
         var perBlock = CountBlocks(cpu, model, state, "pixart");
-        Assert.True(perBlock[0] <= 14, $"PixArt block: {perBlock[0]} launches > 14");
+        Assert.True(perBlock[0] <= 13, $"PixArt block: {perBlock[0]} launches > 13");
     }
 }

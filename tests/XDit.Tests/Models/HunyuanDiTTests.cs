@@ -1,6 +1,7 @@
 using XDit.Engine.Verify;
 using XDit.Kernels;
 using XDit.Kernels.Cpu;
+using XDit.Models;
 using XDit.Models.HunyuanDiT;
 using XDit.Runtime;
 
@@ -36,17 +37,18 @@ public class HunyuanDiTTests(ITestOutputHelper output)
         using var m5 = fx.UploadInput(ops, "text_embedding_mask_t5");
         using var cos = fx.UploadInput(ops, "image_rotary_emb_cos");
         using var sin = fx.UploadInput(ops, "image_rotary_emb_sin");
-        using var outT = model.Forward(ops, new HunyuanDiTInputs
+        using var meta = fx.UploadInput(ops, "image_meta_size");
+        using var outT = model.Forward(ops, new DitInputs
         {
             HiddenStates = x,
             Timestep = fx.InputFloats("timestep"),
             EncoderHiddenStates = y,
-            TextEmbeddingMask = m,
+            EncoderAttentionMask = m,
             EncoderHiddenStatesT5 = y5,
-            TextEmbeddingMaskT5 = m5,
-            RotaryCos = cos,
-            RotarySin = sin,
-            ImageMetaSize = withStyle ? fx.InputFloats("image_meta_size") : null,
+            EncoderAttentionMaskT5 = m5,
+            ImageRotaryCos = cos,
+            ImageRotarySin = sin,
+            ImageMetaSize = withStyle ? meta : null,
             Style = withStyle ? s.Span<long>().ToArray() : null,
         });
         return ops.ToHost(outT);
@@ -83,15 +85,46 @@ public class HunyuanDiTTests(ITestOutputHelper output)
         using var m5 = ops.Zeros(DType.F32, 2, 7);
         using var cos = fx.UploadInput(ops, "image_rotary_emb_cos");
         using var sin = fx.UploadInput(ops, "image_rotary_emb_sin");
-        var e = Assert.Throws<ArgumentException>(() => model.Forward(ops, new HunyuanDiTInputs
+        using var meta = fx.UploadInput(ops, "image_meta_size");
+        var e = Assert.Throws<ArgumentException>(() => model.Forward(ops, new DitInputs
         {
-            HiddenStates = x, Timestep = [999f, 261f], EncoderHiddenStates = y, TextEmbeddingMask = m,
-            EncoderHiddenStatesT5 = y5, TextEmbeddingMaskT5 = m5, RotaryCos = cos, RotarySin = sin,
-            ImageMetaSize = fx.InputFloats("image_meta_size"), Style = [0, 0],
+            HiddenStates = x, Timestep = [999f, 261f], EncoderHiddenStates = y, EncoderAttentionMask = m,
+            EncoderHiddenStatesT5 = y5, EncoderAttentionMaskT5 = m5, ImageRotaryCos = cos, ImageRotarySin = sin,
+            ImageMetaSize = meta, Style = [0, 0],
         }).Dispose());
         Assert.Contains("encoder_hidden_states_t5", e.Message);
         Assert.Contains("[2, 8, 32]", e.Message);
         Assert.Contains("[2, 7, 32]", e.Message);
+    }
+
+    [Fact]
+    public void MissingRotaryTablesAreNamedWithTheirShape()
+    {
+        using var ops = new CpuOps();
+        using var fx = new FixtureCase(TestPaths.Fixture(Case));
+        using var model = HunyuanDiTTransformer.Load(fx.Dir, ops);
+        using var x = fx.UploadInput(ops, "hidden_states");
+        using var y = fx.UploadInput(ops, "encoder_hidden_states");
+        using var m = fx.UploadInput(ops, "text_embedding_mask");
+        using var y5 = fx.UploadInput(ops, "encoder_hidden_states_t5");
+        using var m5 = fx.UploadInput(ops, "text_embedding_mask_t5");
+        using var meta = fx.UploadInput(ops, "image_meta_size");
+        var e = Assert.Throws<ArgumentException>(() => model.Forward(ops, new DitInputs
+        {
+            HiddenStates = x, Timestep = [999f, 261f], EncoderHiddenStates = y, EncoderAttentionMask = m,
+            EncoderHiddenStatesT5 = y5, EncoderAttentionMaskT5 = m5, ImageMetaSize = meta, Style = [0, 0],
+        }).Dispose());
+        Assert.Contains("image_rotary_emb cos", e.Message);
+        Assert.Contains("[24, 8]", e.Message);
+    }
+
+    [Fact]
+    public void ItsLongSkipsPairBlockIWithTheMirrorBlock()
+    {
+        using var ops = new CpuOps();
+        using var model = HunyuanDiTTransformer.Load(TestPaths.Fixture(Case), ops);
+        Assert.Equal([(0, 3)], model.LongSkips);
+        Assert.True(model.BlocksOnlyReadText);
     }
 
     [Fact]

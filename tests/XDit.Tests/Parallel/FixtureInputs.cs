@@ -3,6 +3,7 @@ using XDit.Engine.Verify;
 using XDit.Kernels;
 using XDit.Models;
 using XDit.Models.Flux;
+using XDit.Models.HunyuanDiT;
 using XDit.Models.PixArt;
 using XDit.Models.Sana;
 using XDit.Models.SD3;
@@ -22,13 +23,18 @@ sealed class FixtureInputs
     public required Dictionary<string, (float[] Data, int[] Shape)> Tensors { get; init; }
     public required float[] Timestep { get; init; }
     public float[]? Guidance { get; init; }
+    /// <summary>HunyuanDiT's style ids, one per row.</summary>
+    public long[]? Style { get; init; }
     public int Rows => Tensors["hidden_states"].Shape[0];
 
-    static readonly string[] Batched = ["hidden_states", "encoder_hidden_states", "encoder_attention_mask", "pooled_projections", "resolution", "aspect_ratio"];
-    static readonly string[] PerToken = ["img_ids", "txt_ids"];
+    static readonly string[] Batched = ["hidden_states", "encoder_hidden_states", "encoder_attention_mask", "pooled_projections", "resolution", "aspect_ratio",
+        "text_embedding_mask", "encoder_hidden_states_t5", "text_embedding_mask_t5", "image_meta_size"];
+    static readonly string[] PerToken = ["img_ids", "txt_ids", "image_rotary_emb_cos", "image_rotary_emb_sin"];
 
+    /// <summary>The fixture's inputs; <see cref="TinyHunyuanDiT.Name"/> gives that made-up model's.</summary>
     public static FixtureInputs Load(string name)
     {
+        if (name == TinyHunyuanDiT.Name) return TinyHunyuanDiT.Inputs();
         using var fixture = new FixtureCase(TestPaths.Fixture(name));
         var tensors = new Dictionary<string, (float[], int[])>();
         foreach (var field in Batched.Concat(PerToken))
@@ -39,6 +45,12 @@ sealed class FixtureInputs
             }
         var timestep = fixture.InputFloats("timestep");
         var guidance = fixture.HasInput("guidance") ? fixture.InputFloats("guidance") : null;
+        long[]? style = null;
+        if (fixture.HasInput("style"))
+        {
+            using var s = fixture.RawInput("style");
+            style = s.Span<long>().ToArray();
+        }
         if (timestep.Length == 1)
         {
             foreach (var field in Batched.Where(tensors.ContainsKey))
@@ -50,7 +62,7 @@ sealed class FixtureInputs
             timestep = [timestep[0], timestep[0] * 0.5f];
             if (guidance is not null) guidance = [guidance[0], guidance[0] * 0.5f];
         }
-        return new FixtureInputs { Name = name, Tensors = tensors, Timestep = timestep, Guidance = guidance };
+        return new FixtureInputs { Name = name, Tensors = tensors, Timestep = timestep, Guidance = guidance, Style = style };
     }
 
     public DiffusionTransformer LoadModel(IOps ops) => Name switch
@@ -58,6 +70,8 @@ sealed class FixtureInputs
         "pixart_alpha" or "pixart_sigma" => PixArtTransformer.Load(TestPaths.Fixture(Name), ops),
         "sd3" or "sd35" => SD3Transformer.Load(TestPaths.Fixture(Name), ops),
         "flux" => FluxTransformer.Load(TestPaths.Fixture(Name), ops),
+        "hunyuandit" => HunyuanDiTTransformer.Load(TestPaths.Fixture(Name), ops),
+        TinyHunyuanDiT.Name => TinyHunyuanDiT.Load(ops),
         "sana" => SanaTransformer.Load(TestPaths.Fixture(Name), ops),
         _ => throw new ArgumentException($"no transformer loader for fixture {Name}"),
     };
@@ -69,7 +83,7 @@ sealed class FixtureInputs
         var tensors = new Dictionary<string, (float[] Data, int[] Shape)>(Tensors);
         var (data, shape) = tensors["hidden_states"];
         tensors["hidden_states"] = (data.Select(v => v * hiddenScale).ToArray(), shape);
-        return new FixtureInputs { Name = Name, Tensors = tensors, Timestep = Timestep.Select(v => v * timeScale).ToArray(), Guidance = Guidance };
+        return new FixtureInputs { Name = Name, Tensors = tensors, Timestep = Timestep.Select(v => v * timeScale).ToArray(), Guidance = Guidance, Style = Style };
     }
 
     /// <summary>One forward of <paramref name="executor"/> at <paramref name="step"/> on these inputs, as host values.</summary>
@@ -98,7 +112,13 @@ sealed class FixtureInputs
         {
             HiddenStates = Up("hidden_states")!,
             EncoderHiddenStates = Up("encoder_hidden_states")!,
-            EncoderAttentionMask = Up("encoder_attention_mask"),
+            EncoderAttentionMask = Up("encoder_attention_mask") ?? Up("text_embedding_mask"),
+            EncoderHiddenStatesT5 = Up("encoder_hidden_states_t5"),
+            EncoderAttentionMaskT5 = Up("text_embedding_mask_t5"),
+            ImageMetaSize = Up("image_meta_size"),
+            Style = (long[]?)Style?.Clone(),
+            ImageRotaryCos = Up("image_rotary_emb_cos"),
+            ImageRotarySin = Up("image_rotary_emb_sin"),
             PooledProjections = Up("pooled_projections"),
             Resolution = Up("resolution"),
             AspectRatio = Up("aspect_ratio"),

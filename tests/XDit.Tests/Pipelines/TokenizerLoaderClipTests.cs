@@ -62,14 +62,25 @@ public class TokenizerLoaderClipTests
     }
 
     [Fact]
-    public void ABpeTokenizerWithoutClipsWordSuffixIsRefusedByName()
+    public void ABpeTokenizerWithAnotherWordSuffixIsRefusedByName()
     {
         var dir = TestPaths.TempDir();
-        var json = """{"model": {"type": "BPE", "vocab": {"a": 0}, "merges": [], "end_of_word_suffix": null}}""";
+        var json = """{"model": {"type": "BPE", "vocab": {"a": 0}, "merges": [], "end_of_word_suffix": "@@"}}""";
         File.WriteAllText(Path.Combine(dir, "tokenizer.json"), json);
         var e = Assert.Throws<NotSupportedException>(() => TokenizerLoader.Load(dir));
         Assert.Contains(Path.Combine(dir, "tokenizer.json"), e.Message);
-        Assert.Contains("end_of_word_suffix", e.Message);
+        Assert.Contains("end_of_word_suffix '@@'", e.Message);
+    }
+
+    [Fact]
+    public void ABpeTokenizerWithoutAWordSuffixLoadsAsSentencePieceStyleBpe()
+    {
+        var dir = TestPaths.TempDir();
+        var json = """{"added_tokens": [{"id": 0, "content": "<pad>", "normalized": false}], "model": {"type": "BPE", "vocab": {"<pad>": 0, "a": 1, "b": 2, "ab": 3}, "merges": [["a", "b"]], "end_of_word_suffix": null}}""";
+        File.WriteAllText(Path.Combine(dir, "tokenizer.json"), json);
+        var tok = Assert.IsType<PipelineTokenizer>(TokenizerLoader.Load(dir));
+        Assert.IsType<BpeModel>(tok.Model);
+        Assert.Equal([3L, 1, 3], tok.EncodeUntruncated("abaab"));
     }
 
     [Fact]

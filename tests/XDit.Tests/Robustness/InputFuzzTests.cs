@@ -11,8 +11,8 @@ using XDit.Runtime;
 namespace XDit.Tests.Robustness;
 
 /// <summary>
-/// Seeded mutation fuzzing of what users and clients hand in (issue 22): POST /generate bodies and the demo model's
-/// config.json, scheduler_config.json and model_index.json get numbers replaced by extreme or wrong-typed values,
+/// Seeded mutation fuzzing of what users and clients hand in (issue 22): POST /generate bodies, the demo model's
+/// config.json, scheduler_config.json, model_index.json and tokenizer files get numbers replaced by extreme or wrong-typed values,
 /// bytes flipped, cut or inserted. Each must be accepted or refused with the refusal each reader promises
 /// (ServeRequestException naming a field or the body; FormatException, NotSupportedException or
 /// KeyNotFoundException naming the file) — never an overflow, index, null or cast exception.
@@ -106,6 +106,46 @@ public partial class InputFuzzTests
             File.WriteAllText(Path.Combine(dir, "model_index.json"), text);
             Expect(() => ModelIndex.Load(dir), text, typeof(FormatException), typeof(NotSupportedException), typeof(KeyNotFoundException),
                 typeof(DirectoryNotFoundException), typeof(FileNotFoundException));
+        }
+    }
+
+    /// <summary>Tokenizer folders with damaged files: the demo's tokenizer.json and tokenizer_config.json mutated as
+    /// JSON, T5's spiece.model (a protobuf) with bytes flipped, cut or inserted. Each loads and encodes, or is refused
+    /// naming the file (FormatException, NotSupportedException, InvalidDataException).</summary>
+    [Fact]
+    public void TokenizerFilesAreReadOrRefusedNamingTheFile()
+    {
+        var rng = new Random(24);
+        var demo = Path.Combine(TestPaths.DemoModel, "tokenizer");
+        var dir = TestPaths.TempDir();
+        string[] files = ["tokenizer.json", "tokenizer_config.json"];
+        for (int i = 0; i < 400; i++)
+        {
+            foreach (var f in files) File.Copy(Path.Combine(demo, f), Path.Combine(dir, f), overwrite: true);
+            var file = files[i % files.Length];
+            var text = Mutate(File.ReadAllText(Path.Combine(demo, file)), rng);
+            File.WriteAllText(Path.Combine(dir, file), text);
+            Expect(() => XDit.Models.Tokenizers.TokenizerLoader.Load(dir).Encode(["a red circle", "碗 ▁ </s>"], 16), $"{file}: {text}",
+                typeof(FormatException), typeof(NotSupportedException), typeof(InvalidDataException));
+        }
+
+        var spm = TestPaths.Fixture("tokenizers/t5_spm");
+        var model = File.ReadAllBytes(Path.Combine(spm, "spiece.model"));
+        var spmDir = TestPaths.TempDir();
+        foreach (var f in Directory.GetFiles(spm)) File.Copy(f, Path.Combine(spmDir, Path.GetFileName(f)));
+        for (int i = 0; i < 60; i++)
+        {
+            var bytes = model.ToList();
+            int at = rng.Next(Math.Min(bytes.Count, 4096));   // the header and the first pieces: lengths and tags live there
+            switch (i % 3)
+            {
+                case 0: for (int k = 0; k < 4; k++) bytes[rng.Next(Math.Min(bytes.Count, 4096))] = (byte)rng.Next(256); break;
+                case 1: { int start = rng.Next(bytes.Count); bytes.RemoveRange(start, Math.Min(1 + rng.Next(64), bytes.Count - start)); break; }
+                case 2: bytes.RemoveRange(at, bytes.Count - at); break;
+            }
+            File.WriteAllBytes(Path.Combine(spmDir, "spiece.model"), bytes.ToArray());
+            Expect(() => XDit.Models.Tokenizers.TokenizerLoader.Load(spmDir).Encode(["a red circle", "Grüße"], 16), $"spiece.model case {i}",
+                typeof(FormatException), typeof(NotSupportedException), typeof(InvalidDataException));
         }
     }
 }

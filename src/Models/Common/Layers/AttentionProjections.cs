@@ -90,7 +90,7 @@ public sealed class AttentionProjections
     }
 
     /// <summary>Projects, runs <paramref name="attention"/> on <paramref name="layer"/> and applies to_out →
-    /// [B, Nq, D].</summary>
+    /// [B, Nq, D] (where the result is not added to a residual straight away: SANA's linear attention).</summary>
     public Tensor Attend(IOps ops, IAttention attention, string layer, AttentionKind kind, Tensor queries, Tensor context,
         AttentionOptions? options = null)
     {
@@ -101,5 +101,26 @@ public sealed class AttentionProjections
         result.JointOutput?.Dispose();
         using var o = result.Output;
         return OutProject(ops, o);
+    }
+
+    /// <summary>to_out.0's bias: what a gated epilogue multiplies by its gate (<see cref="IOps.PrepareGatedEpilogues"/>).</summary>
+    public Tensor? OutBias => _out.Bias;
+
+    /// <summary>Projects, runs <paramref name="attention"/> on <paramref name="layer"/> and adds to_out of the result,
+    /// times <paramref name="gate"/> (null: 1), to <paramref name="residual"/> [B, Nq, D] in to_out's GEMM epilogue
+    /// (<see cref="IOps.LinearGatedResidualInto"/>): in place, or into <paramref name="output"/> leaving the residual
+    /// intact. The projected attention output is never written out on its own.</summary>
+    public void AttendResidualInto(IOps ops, IAttention attention, string layer, AttentionKind kind, Tensor queries, Tensor context,
+        Tensor residual, Tensor? gate, Tensor? output = null, AttentionOptions? options = null)
+    {
+        var (q, k, v) = Project(ops, queries, context);
+        AttentionResult result;
+        try { result = attention.Run(ops, new AttentionCall { Layer = layer, Kind = kind, Q = q, K = k, V = v, Options = options }); }
+        finally { q.Dispose(); k.Dispose(); v.Dispose(); }
+        result.JointOutput?.Dispose();
+        using var o = result.Output;
+        using var merged = o.IsContiguous ? null : ops.Contiguous(o);
+        var t = merged ?? o;
+        ops.LinearGatedResidualInto(residual, t.Reshape(t.Dim(0), t.Dim(1), t.Dim(2) * t.Dim(3)), _out.Weight, _out.Bias, gate, output);
     }
 }
