@@ -7,53 +7,18 @@ namespace XDit.Engine.ParallelVae;
 
 /// <summary>
 /// The VAE decoder's spatially coupled operations when each rank of <see cref="Group"/> holds a band of rows
-/// (rank order = top to bottom), as in DistVAE (methods.md §9): a k×k convolution first trades k/2 halo rows with
-/// the neighbours (Send/Recv), convolves the widened band with the usual zero padding, and crops the halo rows; a
-/// GroupNorm pools exact statistics over the group (two passes: all-reduced sums give the mean, then all-reduced
-/// squared deviations from it give the biased variance, both accumulated in double per rank); the mid-block
-/// attention takes its queries from the local rows and its keys and values from the all-gathered sequence;
-/// upsampling is local.
+/// (rank order = top to bottom), as in DistVAE (methods.md §9): a k×k convolution trades k/2 halo rows with the
+/// neighbours (<see cref="HaloRows"/>); a GroupNorm pools exact statistics over the group (two passes: all-reduced
+/// sums give the mean, then all-reduced squared deviations from it give the biased variance, both accumulated in
+/// double per rank); the mid-block attention takes its queries from the local rows and its keys and values from
+/// the all-gathered sequence; upsampling is local.
 /// </summary>
 public sealed class PatchParallelVaeOps(ICommunicator group) : VaeSpatialOps
 {
-    const int DownTag = 91, UpTag = 92;
-
     public ICommunicator Group { get; } = group;
 
     public override Tensor Conv(IOps ops, Tensor x, VaeConv conv)
-    {
-        int halo = conv.Padding, r = Group.Rank, n = Group.Size, h = x.Dim(2);
-        if (halo == 0 || n == 1) return base.Conv(ops, x, conv);
-        if (h < halo)
-            throw new ArgumentException($"patch-parallel VAE at {conv.Name}: rank {r} holds {h} rows, fewer than the {halo} halo rows a {conv.KernelSize}x{conv.KernelSize} convolution needs from it");
-        // Buffered sends first (down to r+1 carries my last rows, up to r−1 my first rows), then the receives.
-        if (r < n - 1) Group.Send(x.Slice(2, h - halo, halo), r + 1, DownTag);
-        if (r > 0) Group.Send(x.Slice(2, 0, halo), r - 1, UpTag);
-        var parts = new List<Tensor>();
-        var owned = new List<Tensor>();
-        try
-        {
-            int[] haloShape = [x.Dim(0), x.Dim(1), halo, x.Dim(3)];
-            if (r > 0)
-            {
-                var top = Own(owned, ops.Empty(x.DType, haloShape));
-                Group.Recv(top, r - 1, DownTag);
-                parts.Add(top);
-            }
-            parts.Add(x);
-            if (r < n - 1)
-            {
-                var bottom = Own(owned, ops.Empty(x.DType, haloShape));
-                Group.Recv(bottom, r + 1, UpTag);
-                parts.Add(bottom);
-            }
-            var wide = Own(owned, ops.Concat(2, parts.ToArray()));
-            // Zero padding at the image borders is the conv's own; the halo rows' outputs are dropped.
-            var y = Own(owned, ops.Conv2d(wide, conv.Weight, conv.Bias, 1, conv.Padding));
-            return ops.Contiguous(y.Slice(2, r > 0 ? halo : 0, h));
-        }
-        finally { foreach (var t in owned) t.Dispose(); }
-    }
+        => HaloRows.Convolve(ops, Group, x, conv.Padding, conv.Name, wide => ops.Conv2d(wide, conv.Weight, conv.Bias, 1, conv.Padding));
 
     public override Tensor GroupNorm(IOps ops, Tensor x, VaeGroupNorm norm)
     {
@@ -125,6 +90,4 @@ public sealed class PatchParallelVaeOps(ICommunicator group) : VaeSpatialOps
         Group.AllReduce(t);
         return ops.ToHost(t);
     }
-
-    static Tensor Own(List<Tensor> owned, Tensor t) { owned.Add(t); return t; }
 }

@@ -44,7 +44,11 @@ public class EmulatedCudaPipelineTests
         // fixture (head dim 8) has a query in block 1 whose one positive component is 0.0019, bf16 rounding of the
         // projection flips its sign, and that row jumps from a weighted mean of v to 0 (diffusers in bf16 does the
         // same). Measured 2.2e-2 against the float32 reference, every other row within bf16 rounding; f16 is 5.7e-4.
-        double? tolerance = fixture == "sana" && dt == DType.BF16 ? 3e-2 : null;
+        // DC-AE's: the random-weight dcae fixture has a query of up_blocks.1.1 at −0.004 in float32 (all four
+        // components ≤ 0, output 0) that comes out +0.046 in bf16, so that pixel's output jumps to O(1): the attention
+        // moves by 2.3e-2 (7.8e-4 when only its own inputs are rounded to bf16, no flip) and the image by 3.1e-2
+        // (measured); f16 is 1.2e-3.
+        double? tolerance = dt != DType.BF16 ? null : fixture switch { "sana" => 3e-2, "dcae" => 5e-2, _ => null };
         var results = FixtureVerifier.Verify(TestPaths.Fixture(fixture), ops, tolerance);
         Assert.NotEmpty(results);
         foreach (var r in results)
