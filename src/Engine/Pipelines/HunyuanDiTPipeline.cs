@@ -21,7 +21,8 @@ namespace XDit.Engine.Pipelines;
 /// folder's scheduler (DDPM with v-prediction in the released model; its variance noise is seeded from the request's
 /// seed) with guidance and guidance_rescale (<see cref="GenerationRequest.GuidanceRescale"/>), the learned-sigma
 /// channels dropped; VAE decode of latents / scaling_factor. Resolution binning (<see cref="HunyuanDiTShapes"/>) is on
-/// by default for the 1024 px model (sample_size 128 with a factor-8 VAE) as diffusers' use_resolution_binning.
+/// by default for the 1024 px model (sample_size 128 with a factor-8 VAE) as diffusers' use_resolution_binning; the
+/// size is floored to multiples of 16 in any case, as diffusers does (with a warning when that changes it).
 /// The token lengths are taken from the transformer's text_len / text_len_t5 (which diffusers hard-codes as 77 and
 /// 256, the values of the released config), since the transformer's padding table has exactly that many rows.
 /// </summary>
@@ -89,7 +90,8 @@ public sealed class HunyuanDiTPipeline : TextToImagePipeline
     /// one (what <see cref="GenerationRequest.Latents"/> must match).</summary>
     public (int Height, int Width) GenerationSize(GenerationRequest r)
     {
-        int height = r.Height ?? DefaultSize, width = r.Width ?? DefaultSize;
+        // diffusers floors both sides to multiples of 16 first, binned or not
+        int height = (r.Height ?? DefaultSize) / 16 * 16, width = (r.Width ?? DefaultSize) / 16 * 16;
         return Binning(r) ? HunyuanDiTShapes.Map(height, width) : (height, width);
     }
 
@@ -103,11 +105,16 @@ public sealed class HunyuanDiTPipeline : TextToImagePipeline
         float guidance = request.GuidanceScale ?? DefaultGuidanceScale;
         RefuseSD3Options(request, "HunyuanDiT");
         if (request.TrueCfgScale is not null) throw new ArgumentException("true_cfg_scale is a Flux option; HunyuanDiT guides with guidance_scale");
-        if (request.MaxSequenceLength is { } asked && asked != _transformer.Config.TextLenT5)
-            throw new ArgumentException($"max sequence length {asked}: HunyuanDiT's mT5 tokens are fixed at text_len_t5 = {_transformer.Config.TextLenT5} (the transformer's padding table has that many rows)");
+        if (request.MaxSequenceLength is { } maxLength && maxLength != _transformer.Config.TextLenT5)
+            throw new ArgumentException($"max sequence length {maxLength}: HunyuanDiT's mT5 tokens are fixed at text_len_t5 = {_transformer.Config.TextLenT5} (the transformer's padding table has that many rows)");
         var binned = GenerationSize(request);
-        if (binned != (request.Height ?? DefaultSize, request.Width ?? DefaultSize))
-            RaiseWarning($"Reshaped to (height, width)=({binned.Height}, {binned.Width}), the closest of the supported shapes {string.Join(", ", HunyuanDiTShapes.Supported)}");
+        var asked = (Height: request.Height ?? DefaultSize, Width: request.Width ?? DefaultSize);
+        if (binned.Height < 16 || binned.Width < 16)
+            throw new ArgumentException($"height and width must be at least 16 (HunyuanDiT floors them to multiples of 16), got {asked.Height}x{asked.Width}");
+        if (binned != asked)
+            RaiseWarning(Binning(request)
+                ? $"Reshaped to (height, width)=({binned.Height}, {binned.Width}), the closest of the supported shapes {string.Join(", ", HunyuanDiTShapes.Supported)}"
+                : $"height and width floored to multiples of 16, as diffusers does: {asked.Height}x{asked.Width} → {binned.Height}x{binned.Width}");
         var (height, width) = CheckSize(request with { Height = binned.Height, Width = binned.Width });
         int batch = request.Prompts.Count * request.NumImagesPerPrompt;
         bool cfg = guidance > 1f;

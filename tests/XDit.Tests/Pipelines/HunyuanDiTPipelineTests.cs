@@ -12,7 +12,7 @@ public class HunyuanDiTPipelineTests(ITestOutputHelper output)
 {
     static GenerationRequest Request(string? negative = null) => new()
     {
-        Prompts = new[] { "a red cat" }, NegativePrompt = negative, NumInferenceSteps = 2, Seed = 5, Height = 16, Width = 24,
+        Prompts = new[] { "a red cat" }, NegativePrompt = negative, NumInferenceSteps = 2, Seed = 5, Height = 16, Width = 32,
     };
 
     static float[] Pixels(GenerationResult r) => r.Images.SelectMany(i => i.Pixels).ToArray();
@@ -27,7 +27,7 @@ public class HunyuanDiTPipelineTests(ITestOutputHelper output)
         Assert.Equal(32, pipeline.DefaultSize);   // sample_size 16 × VAE factor 2
         var result = pipeline.Generate(Request());
         var image = Assert.Single(result.Images);
-        Assert.Equal((16, 24), (image.Height, image.Width));
+        Assert.Equal((16, 32), (image.Height, image.Width));
         Assert.All(image.Pixels, p => Assert.InRange(p, 0f, 1f));
         Assert.True(image.Pixels.Max() - image.Pixels.Min() > 1e-3, "the image is flat");
     }
@@ -53,10 +53,10 @@ public class HunyuanDiTPipelineTests(ITestOutputHelper output)
         Assert.True(recorder.Mask.Values.Skip(6).Sum() > recorder.Mask.Values.Take(6).Sum(), "BERT masks are not per row");
         Assert.True(recorder.MaskT5.Values.Skip(8).Sum() > recorder.MaskT5.Values.Take(8).Sum(), "mT5 masks are not per row");
         // original size 1024², target size = the generated size, crop (0, 0), style 0, on both rows
-        Assert.Equal(new float[] { 1024, 1024, 16, 24, 0, 0, 1024, 1024, 16, 24, 0, 0 }, recorder.Meta!);
+        Assert.Equal(new float[] { 1024, 1024, 16, 32, 0, 0, 1024, 1024, 16, 32, 0, 0 }, recorder.Meta!);
         Assert.Equal(new long[] { 0, 0 }, recorder.Style!);
-        // 16x24 px → latent 8x12 → grid 4x6, over diffusers' base grid 512/8/2 = 32
-        var (cos, sin) = HunyuanDiTRotaryTable.Build(8, 4, 6, 32);
+        // 16x32 px → latent 8x16 → grid 4x8, over diffusers' base grid 512/8/2 = 32
+        var (cos, sin) = HunyuanDiTRotaryTable.Build(8, 4, 8, 32);
         Assert.Equal(cos, recorder.Cos!);
         Assert.Equal(sin, recorder.Sin!);
     }
@@ -94,7 +94,7 @@ public class HunyuanDiTPipelineTests(ITestOutputHelper output)
     public void TheVarianceNoiseIsSeededSoARunRepeatsAndAnotherSeedDiffers()
     {
         using var pipeline = PipelineLoader.Load(HunyuanDiTTestFolder.Create());
-        var latents = Enumerable.Range(0, 4 * 8 * 12).Select(i => MathF.Sin(i)).ToArray();
+        var latents = Enumerable.Range(0, 4 * 8 * 16).Select(i => MathF.Sin(i)).ToArray();
         var a = Pixels(pipeline.Generate(Request() with { Latents = latents }));
         var b = Pixels(pipeline.Generate(Request() with { Latents = latents }));
         var c = Pixels(pipeline.Generate(Request() with { Latents = latents, Seed = 6 }));
@@ -126,9 +126,10 @@ public class HunyuanDiTPipelineTests(ITestOutputHelper output)
         Assert.Equal((960, 1280), HunyuanDiTShapes.Map(960, 1280));   // supported: kept
         // the tiny model (32 px default) is not binned unless asked
         using var pipeline = (HunyuanDiTPipeline)PipelineLoader.Load(HunyuanDiTTestFolder.Create());
-        Assert.Equal((16, 24), pipeline.GenerationSize(Request()));
+        Assert.Equal((16, 32), pipeline.GenerationSize(Request()));
+        Assert.Equal((16, 32), pipeline.GenerationSize(Request() with { Height = 20, Width = 47 }));   // floored to 16 as diffusers
         // 16x32: floored to 16x32, ratio 2 → 16:9's only shape
-        Assert.Equal((768, 1280), pipeline.GenerationSize(Request() with { Width = 32, UseResolutionBinning = true }));
+        Assert.Equal((768, 1280), pipeline.GenerationSize(Request() with { UseResolutionBinning = true }));
     }
 
     [Fact]
@@ -207,10 +208,10 @@ public class HunyuanDiTGenerateCommandTests
     {
         var output = Path.Combine(TestPaths.TempDir(), "out.png");
         var (code, stdout, stderr) = CliRunner.Xdit("generate", "--model", HunyuanDiTTestFolder.Create(), "--prompt", "一只红色的猫 a red cat", "--steps", "2",
-            "--height", "16", "--width", "24", "--output", output, "--json");
+            "--height", "16", "--width", "32", "--output", output, "--json");
         Assert.True(code == 0, $"exit {code}: {stderr}");
         var b = File.ReadAllBytes(output);
-        Assert.Equal((24, 16), (System.Buffers.Binary.BinaryPrimitives.ReadInt32BigEndian(b.AsSpan(16)), System.Buffers.Binary.BinaryPrimitives.ReadInt32BigEndian(b.AsSpan(20))));
+        Assert.Equal((32, 16), (System.Buffers.Binary.BinaryPrimitives.ReadInt32BigEndian(b.AsSpan(16)), System.Buffers.Binary.BinaryPrimitives.ReadInt32BigEndian(b.AsSpan(20))));
         using var summary = System.Text.Json.JsonDocument.Parse(stdout);
         Assert.Equal(2, summary.RootElement.GetProperty("steps").GetInt32());
     }
