@@ -32,6 +32,45 @@ public class HunyuanDiTPipelineTests(ITestOutputHelper output)
         Assert.True(image.Pixels.Max() - image.Pixels.Min() > 1e-3, "the image is flat");
     }
 
+    /// <summary>diffusers' HunyuanDiTPipeline (0.40.0.dev0 on cpuref, float32) on this very folder, from
+    /// tests/fixtures/hunyuandit_synthetic/reference.safetensors' in.latents: "a red cat", guidance 5, 16x32; 3 DDIM
+    /// steps (the folder with its scheduler renamed DDIMScheduler) without and with negative_prompt "x", and 1 DDPM step
+    /// (at t = 1, whose variance noise is ~1e-10) with guidance_rescale 0.7.</summary>
+    [Theory]
+    [InlineData("ddim3", "DDIMScheduler", 3, null, 0f)]
+    [InlineData("ddim3_negative", "DDIMScheduler", 3, "x", 0f)]
+    [InlineData("ddpm1_rescale", "DDPMScheduler", 1, null, 0.7f)]
+    public void MatchesDiffusersOnTheSyntheticFolder(string name, string scheduler, int steps, string? negative, float rescale)
+    {
+        using var reference = new SafetensorsFile(Path.Combine(TestPaths.Fixture("hunyuandit_synthetic"), "reference.safetensors"));
+        using var latents = reference.ReadF32("in.latents");
+        using var expected = reference.ReadF32($"out.{name}.images");
+        using var pipeline = PipelineLoader.Load(HunyuanDiTTestFolder.Create(scheduler));
+        var result = pipeline.Generate(Request(negative) with
+        {
+            NumInferenceSteps = steps, GuidanceScale = 5f, GuidanceRescale = rescale, Latents = latents.ToFloatArray(),
+        });
+        double err = Numerics.RelativeError(Pixels(result), expected.ToFloatArray());
+        output.WriteLine($"hunyuandit_synthetic {name}: images rel {err:E3}");
+        Assert.True(err < 1e-4, $"{name}: relative error {err:G3} against diffusers");
+    }
+
+    [Fact]
+    public void BothTokenizersGiveDiffusersIdsAndMasks()
+    {
+        using var reference = new SafetensorsFile(Path.Combine(TestPaths.Fixture("hunyuandit_synthetic"), "reference.safetensors"));
+        var folder = HunyuanDiTTestFolder.Create();
+        var texts = new[] { "a red cat", "x", "" };
+        foreach (var (key, sub, length) in new[] { ("bert", "tokenizer", 6), ("mt5", "tokenizer_2", 8) })
+        {
+            var tokens = XDit.Models.Tokenizers.TokenizerLoader.Load(Path.Combine(folder, sub)).Encode(texts, length);
+            using var ids = reference.ReadF32($"out.{key}.input_ids");
+            using var mask = reference.ReadF32($"out.{key}.attention_mask");
+            Assert.Equal(ids.ToFloatArray(), tokens.Ids.Select(v => (float)v).ToArray());
+            Assert.Equal(mask.ToFloatArray(), tokens.Mask.Select(v => (float)v).ToArray());
+        }
+    }
+
     [Fact]
     public void TheTransformerGetsBothEncodingsTheirMasksTheRotaryTablesAndTheImageMetaSize()
     {

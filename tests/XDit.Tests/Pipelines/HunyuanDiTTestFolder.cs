@@ -18,7 +18,9 @@ static class HunyuanDiTTestFolder
 {
     public const int BertVocab = 254, Mt5Vocab = 32000;
 
-    public static string Create()
+    /// <summary>A fresh folder; <paramref name="scheduler"/> "DDIMScheduler" writes the same config under that class
+    /// (deterministic, for comparisons with diffusers, whose DDPM noise comes from torch's generator).</summary>
+    public static string Create(string scheduler = "DDPMScheduler")
     {
         var dir = TestPaths.TempDir();
         var index = new JsonObject
@@ -26,7 +28,7 @@ static class HunyuanDiTTestFolder
             ["_class_name"] = "HunyuanDiTPipeline", ["_diffusers_version"] = "0.30.0.dev0",
             ["feature_extractor"] = new JsonArray(null, null), ["safety_checker"] = new JsonArray(null, null),
             ["requires_safety_checker"] = false,
-            ["scheduler"] = new JsonArray("diffusers", "DDPMScheduler"),
+            ["scheduler"] = new JsonArray("diffusers", scheduler),
             ["text_encoder"] = new JsonArray("transformers", "BertModel"),
             ["text_encoder_2"] = new JsonArray("transformers", "T5EncoderModel"),
             ["tokenizer"] = new JsonArray("transformers", "BertTokenizer"),
@@ -45,16 +47,16 @@ static class HunyuanDiTTestFolder
         var tokenizers = Path.Combine(TestPaths.Fixture("tokenizers"), "hunyuandit");
         CopyFolder(Path.Combine(tokenizers, "tokenizer"), Path.Combine(dir, "tokenizer"));
         CopyFolder(Path.Combine(tokenizers, "tokenizer_2"), Path.Combine(dir, "tokenizer_2"));
-        var scheduler = Path.Combine(dir, "scheduler");
-        Directory.CreateDirectory(scheduler);
+        var schedulerDir = Path.Combine(dir, "scheduler");
+        Directory.CreateDirectory(schedulerDir);
         var sched = new JsonObject
         {
-            ["_class_name"] = "DDPMScheduler", ["_diffusers_version"] = "0.21.2",
+            ["_class_name"] = scheduler, ["_diffusers_version"] = "0.21.2",
             ["beta_end"] = 0.03, ["beta_schedule"] = "scaled_linear", ["beta_start"] = 0.00085, ["clip_sample"] = false,
             ["num_train_timesteps"] = 1000, ["prediction_type"] = "v_prediction", ["steps_offset"] = 1,
             ["timestep_spacing"] = "leading", ["trained_betas"] = null, ["variance_type"] = "fixed_small",
         };
-        File.WriteAllText(Path.Combine(scheduler, "scheduler_config.json"), sched.ToJsonString());
+        File.WriteAllText(Path.Combine(schedulerDir, "scheduler_config.json"), sched.ToJsonString());
         return dir;
     }
 
