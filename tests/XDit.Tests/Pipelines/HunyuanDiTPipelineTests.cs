@@ -247,12 +247,21 @@ public class HunyuanDiTGenerateCommandTests
     {
         var output = Path.Combine(TestPaths.TempDir(), "out.png");
         var (code, stdout, stderr) = CliRunner.Xdit("generate", "--model", HunyuanDiTTestFolder.Create(), "--prompt", "一只红色的猫 a red cat", "--steps", "2",
-            "--height", "16", "--width", "32", "--output", output, "--json");
+            "--height", "16", "--width", "32", "--guidance-rescale", "0.5", "--output", output, "--json");
         Assert.True(code == 0, $"exit {code}: {stderr}");
         var b = File.ReadAllBytes(output);
         Assert.Equal((32, 16), (System.Buffers.Binary.BinaryPrimitives.ReadInt32BigEndian(b.AsSpan(16)), System.Buffers.Binary.BinaryPrimitives.ReadInt32BigEndian(b.AsSpan(20))));
         using var summary = System.Text.Json.JsonDocument.Parse(stdout);
         Assert.Equal(2, summary.RootElement.GetProperty("steps").GetInt32());
+    }
+
+    [Fact]
+    public void GuidanceRescaleIsRefusedByAPipelineWithoutIt()
+    {
+        var (code, _, stderr) = CliRunner.Xdit("generate", "--model", SD3FluxTestFolders.SD3(), "--prompt", "a cat", "--steps", "1", "--height", "16", "--width", "16",
+            "--max-sequence-length", "8", "--guidance-rescale", "0.5", "--output", Path.Combine(TestPaths.TempDir(), "o.png"));
+        Assert.NotEqual(0, code);
+        Assert.Contains("guidance_rescale 0.5", stderr);
     }
 
     [Fact]
