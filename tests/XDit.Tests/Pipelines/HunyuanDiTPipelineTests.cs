@@ -141,19 +141,36 @@ public class HunyuanDiTPipelineTests(ITestOutputHelper output)
         Assert.True(Numerics.RelativeError(c, a) > 1e-5, "DDPM's variance noise does not follow the seed");
     }
 
-    /// <summary>CFG parallel: the negative rows on one rank, the positive on the other, equal to one rank.</summary>
-    [Fact]
-    public void CfgParallelOnTwoRanksEqualsOneRank()
+    /// <summary>The parallel methods on this pipeline, each equal to one rank: CFG parallel (the negative rows on one
+    /// rank, the positive on the other), Ring attention over the image tokens, PipeFusion with warm-up on every step
+    /// (the long skips cross the stages; each band's DDPM step takes its band of the whole sample's noise) and their
+    /// combinations. Ulysses needs the heads divisible by its degree (the
+    /// tiny transformer has 3), so it is left to the transformer's own tests.</summary>
+    [Theory]
+    [InlineData("cfg2")]
+    [InlineData("ring2")]
+    [InlineData("pipefusion2")]
+    [InlineData("cfg2-ring2")]
+    [InlineData("cfg2-pipefusion2")]
+    public void ParallelMethodsEqualOneRank(string mesh)
     {
         var folder = HunyuanDiTTestFolder.Create();
-        var request = Request(negative: "blurry") with { GuidanceRescale = 0.5f };
+        var request = Request(negative: "x") with { GuidanceRescale = 0.5f };
+        var config = mesh switch
+        {
+            "cfg2" => new ParallelConfig { WorldSize = 2, UseCfgParallel = true },
+            "ring2" => new ParallelConfig { WorldSize = 2, RingDegree = 2 },
+            "pipefusion2" => new ParallelConfig { WorldSize = 2, PipeFusionParallelDegree = 2, WarmupSteps = 2 },
+            "cfg2-ring2" => new ParallelConfig { WorldSize = 4, UseCfgParallel = true, RingDegree = 2 },
+            _ => new ParallelConfig { WorldSize = 4, UseCfgParallel = true, PipeFusionParallelDegree = 2, WarmupSteps = 2 },
+        };
         float[] serial;
         using (var pipeline = PipelineLoader.Load(folder)) serial = Pixels(pipeline.Generate(request));
-        var parallel = Pixels(ParallelGeneration.Run(folder, new ParallelConfig { WorldSize = 2, UseCfgParallel = true }, request).Result);
+        var parallel = Pixels(ParallelGeneration.Run(folder, config, request).Result);
         Assert.Equal(serial.Length, parallel.Length);
         double err = Numerics.RelativeError(parallel, serial);
-        output.WriteLine($"cfg2: rel {err:E3} against one rank");
-        Assert.True(err < 1e-5, $"cfg2: relative error {err:G3} against one rank");
+        output.WriteLine($"{mesh}: rel {err:E3} against one rank");
+        Assert.True(err < 1e-5, $"{mesh}: relative error {err:G3} against one rank");
     }
 
     [Fact]
