@@ -292,3 +292,25 @@ public class HunyuanDiTGenerateCommandTests
         Assert.Single(stderr.Trim().Split('\n'));
     }
 }
+
+/// <summary>The synthetic HunyuanDiT folder on emulated CUDA (float32) draws what the CPU draws.</summary>
+[XDit.Tests.Cuda.NeedsCudaDevice]
+[Collection("cuda")]
+public class HunyuanDiTEmulatedCudaTests(ITestOutputHelper output)
+{
+    [Fact]
+    public void DrawsWhatTheCpuDraws()
+    {
+        XDit.Tests.Cuda.Emulation.EmulatedCuda.Require();
+        var folder = HunyuanDiTTestFolder.Create();
+        var request = new GenerationRequest { Prompts = new[] { "a red cat" }, NegativePrompt = "x", NumInferenceSteps = 2, Seed = 5, Height = 16, Width = 32, GuidanceRescale = 0.5f };
+        using var cuda = PipelineLoader.Load(folder, new PipelineOptions { Device = "cuda", DType = DType.F32 });
+        Assert.IsType<XDit.Kernels.Cuda.CudaOps>(cuda.Ops);
+        var got = cuda.Generate(request).Images[0].Pixels;
+        using var cpu = PipelineLoader.Load(folder, new PipelineOptions { Device = "cpu" });
+        var want = cpu.Generate(request).Images[0].Pixels;
+        double err = Numerics.RelativeError(got, want);
+        output.WriteLine($"emulated CUDA f32 vs CPU: rel {err:E3}");
+        Assert.True(err <= 1e-4, $"emulated CUDA f32 vs CPU: relative error {err:E3}");
+    }
+}
