@@ -4,7 +4,8 @@ namespace XDit.Cli.Help;
 public static class Suggestions
 {
     /// <summary>The candidate closest to <paramref name="typed"/> by edit distance (a swap of two neighbours counts
-    /// once), if it is close enough to be what was meant; or the one candidate that starts with it.</summary>
+    /// once), if it is close enough to be what was meant; or the shortest candidate that starts with it, when only
+    /// one is that short.</summary>
     public static string? Nearest(string typed, IEnumerable<string> candidates)
     {
         var list = candidates.Distinct().ToList();
@@ -13,8 +14,10 @@ public static class Suggestions
         var best = list.Select(c => (Candidate: c, Distance: Distance(typed, c)))
             .Where(p => p.Distance <= limit).OrderBy(p => p.Distance).ThenBy(p => p.Candidate, StringComparer.Ordinal).FirstOrDefault();
         if (best.Candidate is not null) return best.Candidate;
-        var prefixed = list.Where(c => typed.Length >= 3 && c.StartsWith(typed, StringComparison.Ordinal)).ToList();
-        return prefixed.Count == 1 ? prefixed[0] : null;
+        // a prefix of one candidate, or of several of which one is the shortest ("--guidance" → --guidance-scale,
+        // not --guidance-rescale)
+        var prefixed = list.Where(c => typed.Length >= 3 && c.StartsWith(typed, StringComparison.Ordinal)).OrderBy(c => c.Length).ToList();
+        return prefixed.Count == 1 || (prefixed.Count > 1 && prefixed[0].Length < prefixed[1].Length) ? prefixed[0] : null;
     }
 
     /// <summary>Optimal string alignment distance: insertions, deletions, substitutions and adjacent swaps.</summary>

@@ -210,7 +210,7 @@ public sealed class PipeFusionLoop : IDenoiseLoop
             foreach (var band in _geo.Bands)
             {
                 var x = _bands.Extract(_job.Latents, band);
-                schedulers[band.Index].Step(_bands.Extract(noise, band), i, x);
+                StepBand(schedulers[band.Index], _bands.Extract(noise, band), i, x, band);
                 RequireFinite(x, i, band);
                 _bands.Insert(x, _job.Latents, band);
             }
@@ -220,6 +220,22 @@ public sealed class PipeFusionLoop : IDenoiseLoop
                 _pipe.Send(t, 0, LatentTag);
             }
         }
+
+        /// <summary>Steps one band's scheduler. A stochastic one (DDPM) is handed the band of the noise one rank would
+        /// draw for the whole sample at step i (its own draw would start the stream anew for each band's smaller size).</summary>
+        void StepBand(IScheduler scheduler, float[] modelOutput, int i, float[] x, PatchBand band)
+        {
+            if (scheduler is not IStochasticScheduler stochastic) { scheduler.Step(modelOutput, i, x); return; }
+            if (_stepNoise.Step != i || _stepNoise.Noise.Length != _job.Latents.Length)
+            {
+                var full = new float[_job.Latents.Length];
+                NoiseGenerator.Fill(full, stochastic.NoiseSeed, (ulong)i * (ulong)full.Length);
+                _stepNoise = (i, full);
+            }
+            stochastic.Step(modelOutput, i, x, _bands.Extract(_stepNoise.Noise, band));
+        }
+
+        (int Step, float[] Noise) _stepNoise = (-1, []);
 
         /// <summary>One patch of a streamed step: stage 0 embeds the patch from its latest latent band; other stages
         /// take the previous stage's hidden states; the last stage steps the patch's scheduler and sends the band back.</summary>
@@ -242,7 +258,7 @@ public sealed class PipeFusionLoop : IDenoiseLoop
             var noise = new float[_bands.BandSize(band)];
             _job.Combine(output, noise, _bands.Spatial(band));
             var x = _bands.Extract(_job.Latents, band);
-            schedulers[band.Index].Step(noise, i, x);
+            StepBand(schedulers[band.Index], noise, i, x, band);
             RequireFinite(x, i, band);
             _bands.Insert(x, _job.Latents, band);
             if (_pipe is not null && !_first && i < _steps - 1)

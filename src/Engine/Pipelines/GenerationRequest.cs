@@ -17,6 +17,10 @@ public sealed record GenerationRequest
     public ulong Seed { get; init; } = 42;
     public int NumImagesPerPrompt { get; init; } = 1;
     public int? MaxSequenceLength { get; init; }
+    /// <summary>HunyuanDiT's guidance_rescale (diffusers rescale_noise_cfg, 0 = off, the default): the guided
+    /// prediction is mixed with itself rescaled to the positive prediction's standard deviation. Pipelines that have
+    /// no such option refuse a non-zero value.</summary>
+    public float GuidanceRescale { get; init; }
     /// <summary>Initial latents [B, C, h, w] (already scaled by the scheduler's init sigma) instead of seeded noise.</summary>
     public float[]? Latents { get; init; }
     /// <summary>The shape of <see cref="Latents"/> as read from a file ([B, C, h, w]), checked against the run's;
@@ -72,6 +76,7 @@ public sealed record GenerationRequest
         if (Prompts2 is { } p2 && p2.Count != Prompts.Count) throw new ArgumentException($"prompt_2 gives {p2.Count} texts for {Prompts.Count} prompts: give one per prompt");
         if (Prompts3 is { } p3 && p3.Count != Prompts.Count) throw new ArgumentException($"prompt_3 gives {p3.Count} texts for {Prompts.Count} prompts: give one per prompt");
         if (ClipSkip is < 0) throw new ArgumentException($"clip_skip must be 0 or more, got {ClipSkip}");
+        if (!(GuidanceRescale >= 0 && float.IsFinite(GuidanceRescale))) throw new ArgumentException($"guidance_rescale must be a finite number ≥ 0, got {GuidanceRescale}");
         if (TrueCfgScale is { } t && !float.IsFinite(t)) throw new ArgumentException($"true_cfg_scale must be a finite number, got {t}");
         if (SkipGuidanceLayers is { } layers)
         {

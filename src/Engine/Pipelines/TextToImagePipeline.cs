@@ -68,6 +68,8 @@ public abstract class TextToImagePipeline : IDisposable
     public GenerationResult Generate(GenerationRequest request, CancellationToken cancellation = default)
     {
         request.Validate(Limits);
+        if (request.GuidanceRescale != 0 && !TakesGuidanceRescale)
+            throw new ArgumentException($"guidance_rescale {request.GuidanceRescale}: {GetType().Name} has no guidance rescale (HunyuanDiT's option)");
         CheckMemory(request);
         cancellation.ThrowIfCancellationRequested();
         if (Interlocked.Exchange(ref _running, 1) != 0)
@@ -87,6 +89,9 @@ public abstract class TextToImagePipeline : IDisposable
     /// <paramref name="progress"/> when it ends.</summary>
     protected static StageTimings TimingsReportedTo(IProgress<PipelineProgress>? progress) =>
         new((stage, time) => { if (stage != "denoise") progress?.Report(new PipelineProgress(stage, 1, 1, time)); });
+
+    /// <summary>Whether the pipeline applies <see cref="GenerationRequest.GuidanceRescale"/> (others refuse it).</summary>
+    protected virtual bool TakesGuidanceRescale => false;
 
     protected abstract GenerationResult Run(GenerationRequest request, IProgress<PipelineProgress>? progress);
 

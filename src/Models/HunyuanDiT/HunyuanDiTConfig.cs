@@ -31,6 +31,9 @@ public sealed record HunyuanDiTConfig
     public required bool UseStyleCondAndImageMetaSize { get; init; }
 
     /// <summary>D = heads × head_dim.</summary>
+    /// <summary>Latent side the model was trained at (sample_size; 128 in v1.x, diffusers' default 32): the
+    /// pipeline's default size is this times the VAE factor.</summary>
+    public int SampleSize { get; init; } = 32;
     public int InnerDim => NumAttentionHeads * AttentionHeadDim;
     public int OutChannels => LearnSigma ? 2 * InChannels : InChannels;
     /// <summary>FFN width: int(D · mlp_ratio), as diffusers truncates it.</summary>
@@ -81,6 +84,7 @@ public sealed record HunyuanDiTConfig
             TextLen = c.GetInt("text_len", 77),
             TextLenT5 = c.GetInt("text_len_t5", 256),
             UseStyleCondAndImageMetaSize = c.GetBool("use_style_cond_and_image_meta_size", true),
+            SampleSize = c.GetInt("sample_size", 32),
         };
         if (c.Has("hidden_size") && c.GetInt("hidden_size") != cfg.InnerDim)
             throw new NotSupportedException($"{c.Path}: hidden_size {c.GetInt("hidden_size")} ≠ num_attention_heads × attention_head_dim ({cfg.InnerDim}); diffusers builds the blocks {cfg.InnerDim} wide, so such a checkpoint cannot load");

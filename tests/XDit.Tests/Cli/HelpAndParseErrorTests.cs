@@ -22,7 +22,7 @@ public class HelpAndParseErrorTests
 
     [Theory]
     [InlineData("generate --use_cfg_paralel", "did you mean --use-cfg-parallel?")] // underscores read as dashes
-    [InlineData("generate --guidance 3", "did you mean --guidance-scale?")]        // a unique prefix
+    [InlineData("generate --guidance 3", "did you mean --guidance-scale?")]        // the shortest of two it prefixes (--guidance-rescale)
     [InlineData("bench --gemm-szie 64", "did you mean --gemm-size?")]
     [InlineData("genrate -p x", "unknown command 'genrate': did you mean generate?")]
     [InlineData("help genrte", "unknown command 'genrte': did you mean generate?")]
@@ -98,6 +98,9 @@ public class HelpAndParseErrorTests
         Assert.Equal(1, Suggestions.Distance("--stpes", "--steps"));
         Assert.Equal("--steps", Suggestions.Nearest("--stpes", ["--seed", "--steps", "--height"]));
         Assert.Null(Suggestions.Nearest("-x", ["-o", "-p"]));
+        // a prefix of several: the shortest when it is the only one that short, else nothing
+        Assert.Equal("--guidance-scale", Suggestions.Nearest("--guidance", ["--guidance-rescale", "--guidance-scale"]));
+        Assert.Null(Suggestions.Nearest("--skip", ["--skip-layer-a", "--skip-layer-b"]));
     }
 
     static string[] Lines(string s) => s.Split('\n', StringSplitOptions.RemoveEmptyEntries);
