@@ -94,19 +94,31 @@ public class SanaPipelineTests(ITestOutputHelper output)
         Assert.True(err < 1e-4, $"{name}: relative error {err:G3} against diffusers");
     }
 
-    /// <summary>CFG parallel: the negative rows on one rank, the positive on the other, equal to one rank.</summary>
-    [Fact]
-    public void CfgParallelOnTwoRanksEqualsOneRank()
+    /// <summary>CFG parallel (the negative rows on one rank, the positive on the other), Ulysses, Ring and their
+    /// combination through the whole pipeline, each equal to one rank in float32. The 16x24 picture is 4x6 = 24
+    /// latent tokens, which split over 2 ranks.</summary>
+    [Theory]
+    [InlineData("cfg2")]
+    [InlineData("ring2")]
+    [InlineData("cfg2-ulysses2")]
+    public void ParallelMethodsEqualOneRank(string mesh)
     {
         var folder = SanaTestFolder.Create();
         var request = Request(negative: "dog") with { Prompts = new[] { "red cat", "cat" } };
+        var config = mesh switch
+        {
+            "cfg2" => new ParallelConfig { WorldSize = 2, UseCfgParallel = true },
+            "ulysses2" => new ParallelConfig { WorldSize = 2, UlyssesDegree = 2 },
+            "ring2" => new ParallelConfig { WorldSize = 2, RingDegree = 2 },
+            _ => new ParallelConfig { WorldSize = 4, UseCfgParallel = true, UlyssesDegree = 2 },
+        };
         float[] serial;
         using (var pipeline = PipelineLoader.Load(folder)) serial = Pixels(pipeline.Generate(request));
-        var parallel = Pixels(ParallelGeneration.Run(folder, new ParallelConfig { WorldSize = 2, UseCfgParallel = true }, request).Result);
+        var parallel = Pixels(ParallelGeneration.Run(folder, config, request).Result);
         Assert.Equal(serial.Length, parallel.Length);
         double err = Numerics.RelativeError(parallel, serial);
-        output.WriteLine($"cfg2: rel {err:E3} against one rank");
-        Assert.True(err < 1e-5, $"cfg2: relative error {err:G3} against one rank");
+        output.WriteLine($"{mesh}: rel {err:E3} against one rank");
+        Assert.True(err < 1e-5, $"{mesh}: relative error {err:G3} against one rank");
     }
 
     [Fact]
