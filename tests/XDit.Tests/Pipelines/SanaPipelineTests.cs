@@ -94,22 +94,21 @@ public class SanaPipelineTests(ITestOutputHelper output)
         Assert.True(err < 1e-4, $"{name}: relative error {err:G3} against diffusers");
     }
 
-    /// <summary>CFG parallel (the negative rows on one rank, the positive on the other), Ulysses, Ring and their
-    /// combination through the whole pipeline, each equal to one rank in float32. The 16x24 picture is 4x6 = 24
+    /// <summary>CFG parallel (the negative rows on one rank, the positive on the other) and CFG × Ulysses through
+    /// the whole pipeline, each equal to one rank in float32. The 16x24 picture is 4x6 = 24
     /// latent tokens, which split over 2 ranks.</summary>
     [Theory]
     [InlineData("cfg2")]
-    [InlineData("ring2")]
     [InlineData("cfg2-ulysses2")]
     public void ParallelMethodsEqualOneRank(string mesh)
     {
         var folder = SanaTestFolder.Create();
-        var request = Request(negative: "dog") with { Prompts = new[] { "red cat", "cat" } };
+        // one prompt: every rank encodes the ~980-token instruction rows, which is most of the time here
+        var request = Request(negative: "dog");
         var config = mesh switch
         {
             "cfg2" => new ParallelConfig { WorldSize = 2, UseCfgParallel = true },
             "ulysses2" => new ParallelConfig { WorldSize = 2, UlyssesDegree = 2 },
-            "ring2" => new ParallelConfig { WorldSize = 2, RingDegree = 2 },
             _ => new ParallelConfig { WorldSize = 4, UseCfgParallel = true, UlyssesDegree = 2 },
         };
         float[] serial;
