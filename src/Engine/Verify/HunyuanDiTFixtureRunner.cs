@@ -15,13 +15,7 @@ public sealed class HunyuanDiTFixtureRunner : IFixtureRunner
     public IReadOnlyDictionary<string, Tensor> Run(FixtureCase fixture, IOps ops)
     {
         using var model = HunyuanDiTTransformer.Load(fixture.Dir, ops);
-        var uploaded = new List<Tensor>();
-        Tensor Up(string name)
-        {
-            var t = fixture.UploadInput(ops, name);
-            uploaded.Add(t);
-            return t;
-        }
+        using var up = new FixtureUploads(fixture, ops);
         long[]? style = null;
         if (fixture.HasInput("style"))
         {
@@ -30,26 +24,19 @@ public sealed class HunyuanDiTFixtureRunner : IFixtureRunner
                 throw new FormatException($"{fixture.Dir}: in.style must be I64 [B], got {s.DType} {Shape.Format(s.ShapeSpan)}");
             style = s.Span<long>().ToArray();
         }
-        try
+        var inputs = new DitInputs
         {
-            var inputs = new DitInputs
-            {
-                HiddenStates = Up("hidden_states"),
-                Timestep = fixture.InputFloats("timestep"),
-                EncoderHiddenStates = Up("encoder_hidden_states"),
-                EncoderAttentionMask = Up("text_embedding_mask"),
-                EncoderHiddenStatesT5 = Up("encoder_hidden_states_t5"),
-                EncoderAttentionMaskT5 = Up("text_embedding_mask_t5"),
-                ImageRotaryCos = Up("image_rotary_emb_cos"),
-                ImageRotarySin = Up("image_rotary_emb_sin"),
-                ImageMetaSize = fixture.HasInput("image_meta_size") ? Up("image_meta_size") : null,
-                Style = style,
-            };
-            return new Dictionary<string, Tensor> { ["sample"] = model.Forward(ops, inputs) };
-        }
-        finally
-        {
-            foreach (var t in uploaded) t.Dispose();
-        }
+            HiddenStates = up["hidden_states"],
+            Timestep = fixture.InputFloats("timestep"),
+            EncoderHiddenStates = up["encoder_hidden_states"],
+            EncoderAttentionMask = up["text_embedding_mask"],
+            EncoderHiddenStatesT5 = up["encoder_hidden_states_t5"],
+            EncoderAttentionMaskT5 = up["text_embedding_mask_t5"],
+            ImageRotaryCos = up["image_rotary_emb_cos"],
+            ImageRotarySin = up["image_rotary_emb_sin"],
+            ImageMetaSize = up.Optional("image_meta_size"),
+            Style = style,
+        };
+        return new Dictionary<string, Tensor> { ["sample"] = model.Forward(ops, inputs) };
     }
 }

@@ -14,27 +14,14 @@ public sealed class SanaFixtureRunner : IFixtureRunner
     public IReadOnlyDictionary<string, Tensor> Run(FixtureCase fixture, IOps ops)
     {
         using var model = SanaTransformer.Load(fixture.Dir, ops);
-        var uploaded = new List<Tensor>();
-        Tensor Up(string name)
+        using var up = new FixtureUploads(fixture, ops);
+        var inputs = new DitInputs
         {
-            var t = fixture.UploadInput(ops, name);
-            uploaded.Add(t);
-            return t;
-        }
-        try
-        {
-            var inputs = new DitInputs
-            {
-                HiddenStates = Up("hidden_states"),
-                EncoderHiddenStates = Up("encoder_hidden_states"),
-                EncoderAttentionMask = fixture.HasInput("encoder_attention_mask") ? Up("encoder_attention_mask") : null,
-                Timestep = fixture.InputFloats("timestep"),
-            };
-            return new Dictionary<string, Tensor> { ["sample"] = model.Forward(ops, inputs) };
-        }
-        finally
-        {
-            foreach (var t in uploaded) t.Dispose();
-        }
+            HiddenStates = up["hidden_states"],
+            EncoderHiddenStates = up["encoder_hidden_states"],
+            EncoderAttentionMask = up.Optional("encoder_attention_mask"),
+            Timestep = fixture.InputFloats("timestep"),
+        };
+        return new Dictionary<string, Tensor> { ["sample"] = model.Forward(ops, inputs) };
     }
 }

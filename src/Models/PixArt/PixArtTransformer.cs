@@ -14,7 +14,6 @@ namespace XDit.Models.PixArt;
 public sealed class PixArtTransformer : DiffusionTransformer
 {
     /// <summary>Bias added to the cross-attention scores of padded text keys (diffusers: (1 − mask)·−10000).</summary>
-    public const float PaddedKeyBias = -10000f;
 
     readonly ModelWeights _weights;
     readonly Linear _patchEmbed;          // conv weight [D, C, p, p] viewed as [D, C·p·p]
@@ -25,12 +24,13 @@ public sealed class PixArtTransformer : DiffusionTransformer
     readonly PixArtBlock[] _blocks;
     readonly Tensor _finalScaleShift;     // [2, D]: shift row, then scale row
     readonly Linear _projOut;
-    readonly Dictionary<(int, int), Tensor> _positionTables = new();
+    readonly PositionTableCache _positionTables;
 
     PixArtTransformer(PixArtConfig config, ModelWeights weights)
     {
         Config = config;
         _weights = weights;
+        _positionTables = new PositionTableCache(config.InnerDim, config.BaseSize, config.InterpolationScale);
         var w = weights.Root;
         var c = config;
         int d = c.InnerDim, p = c.PatchSize, ce = c.InChannels * p * p;
@@ -107,7 +107,7 @@ public sealed class PixArtTransformer : DiffusionTransformer
             Tensor image;
             using (var patches = ops.Patchify(x, c.PatchSize, channelsFirst: true))
             using (var tokens = _patchEmbed.Apply(ops, patches))
-                image = ops.Add(tokens, PositionTable(ops, gh, gw));
+                image = ops.Add(tokens, _positionTables.Get(ops, gh, gw));
             keep.Add(image);
 
             // 2-3. timestep (+ micro-conditions) → embedded_timestep [B, D] and the 6·D modulation
@@ -125,9 +125,7 @@ public sealed class PixArtTransformer : DiffusionTransformer
             Tensor? keyBias = null;
             if (inputs.EncoderAttentionMask is { } mask)
             {
-                if (mask.Rank != 2 || mask.Dim(0) != b || mask.Dim(1) != y.Dim(1))
-                    throw new ArgumentException($"PixArt encoder_attention_mask must be [{b}, {y.Dim(1)}]; got {Shape.Format(mask.ShapeSpan)}");
-                keyBias = MaskToKeyBias(ops, mask);
+                keyBias = TextKeyBias.FromMask(ops, mask, b, y.Dim(1), "PixArt");
                 keep.Add(keyBias);
             }
 
@@ -152,15 +150,6 @@ public sealed class PixArtTransformer : DiffusionTransformer
         }
     }
 
-    /// <summary>(1 − m)·(−10000) for a 0/1 mask: 0 on kept keys, −10000 on padded ones.</summary>
-    static Tensor MaskToKeyBias(IOps ops, Tensor mask)
-    {
-        var m = ops.ToHost(mask);
-        var bias = new float[m.Length];
-        for (int i = 0; i < m.Length; i++) bias[i] = (1f - m[i]) * PaddedKeyBias;
-        return ops.FromHost(bias, mask.Dims);
-    }
-
     /// <summary>embedded_timestep [B, D]: the timestep's embedding, plus (PixArt-α) the resolution and aspect-ratio
     /// micro-conditions' embeddings concatenated.</summary>
     Tensor EmbedTimestep(IOps ops, DitInputs inputs, int batch)
@@ -181,22 +170,6 @@ public sealed class PixArtTransformer : DiffusionTransformer
             return ops.Add(emb, cond);
         }
         finally { emb.Dispose(); }
-    }
-
-    /// <summary>The position table [gh·gw, D] for a grid, built once per grid size and kept with the model (which
-    /// lives on one backend, the one its weights were uploaded to).</summary>
-    Tensor PositionTable(IOps ops, int gh, int gw)
-    {
-        lock (_positionTables)
-        {
-            if (!_positionTables.TryGetValue((gh, gw), out var t))
-            {
-                var table = PixArtPositionTable.Build(Config.InnerDim, gh, gw, Config.BaseSize, Config.InterpolationScale);
-                t = ops.FromHost(table, gh * gw, Config.InnerDim);
-                _positionTables[(gh, gw)] = t;
-            }
-            return t;
-        }
     }
 
     public override void RunBlock(IOps ops, int index, DitState state, IAttention attention)
@@ -232,11 +205,7 @@ public sealed class PixArtTransformer : DiffusionTransformer
 
     public override void Dispose()
     {
-        lock (_positionTables)
-        {
-            foreach (var t in _positionTables.Values) t.Dispose();
-            _positionTables.Clear();
-        }
+        _positionTables.Dispose();
         _weights.Dispose();
     }
 }

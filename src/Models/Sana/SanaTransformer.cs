@@ -16,7 +16,6 @@ namespace XDit.Models.Sana;
 public sealed class SanaTransformer : DiffusionTransformer
 {
     /// <summary>Bias added to the cross-attention scores of padded text keys (diffusers: (1 − mask)·−10000).</summary>
-    public const float PaddedKeyBias = -10000f;
     /// <summary>caption_norm's eps (diffusers' RMSNorm(inner_dim, eps=1e-5)).</summary>
     public const float CaptionNormEps = 1e-5f;
     /// <summary>norm_out's eps (SanaModulatedNorm, 1e-6 whatever norm_eps says).</summary>
@@ -31,12 +30,13 @@ public sealed class SanaTransformer : DiffusionTransformer
     readonly SanaBlock[] _blocks;
     readonly Tensor _finalScaleShift;     // [2, D]: shift row, then scale row
     readonly Linear _projOut;
-    readonly Dictionary<(int, int), Tensor> _positionTables = new();
+    readonly PositionTableCache _positionTables;   // used when interpolation_scale is set
 
     SanaTransformer(SanaConfig config, ModelWeights weights)
     {
         Config = config;
         _weights = weights;
+        _positionTables = new PositionTableCache(config.InnerDim, config.BaseSize, config.InterpolationScale ?? 1.0);
         var w = weights.Root;
         var c = config;
         int d = c.InnerDim, p = c.PatchSize, ce = c.InChannels * p * p;
@@ -104,7 +104,7 @@ public sealed class SanaTransformer : DiffusionTransformer
                 var tokens = _patchEmbed.Apply(ops, patches);
                 if (c.InterpolationScale is null) image = tokens;
                 else
-                    using (tokens) image = ops.Add(tokens, PositionTable(ops, gh, gw, c.InterpolationScale.Value));
+                    using (tokens) image = ops.Add(tokens, _positionTables.Get(ops, gh, gw));
             }
             keep.Add(image);
 
@@ -124,9 +124,7 @@ public sealed class SanaTransformer : DiffusionTransformer
             Tensor? keyBias = null;
             if (inputs.EncoderAttentionMask is { } mask)
             {
-                if (mask.Rank != 2 || mask.Dim(0) != b || mask.Dim(1) != y.Dim(1))
-                    throw new ArgumentException($"SANA encoder_attention_mask must be [{b}, {y.Dim(1)}]; got {Shape.Format(mask.ShapeSpan)}");
-                keyBias = MaskToKeyBias(ops, mask);
+                keyBias = TextKeyBias.FromMask(ops, mask, b, y.Dim(1), "SANA");
                 keep.Add(keyBias);
             }
 
@@ -148,31 +146,6 @@ public sealed class SanaTransformer : DiffusionTransformer
         {
             foreach (var t in keep) t.Dispose();
             throw;
-        }
-    }
-
-    /// <summary>(1 − m)·(−10000) for a 0/1 mask: 0 on kept keys, −10000 on padded ones.</summary>
-    static Tensor MaskToKeyBias(IOps ops, Tensor mask)
-    {
-        var m = ops.ToHost(mask);
-        var bias = new float[m.Length];
-        for (int i = 0; i < m.Length; i++) bias[i] = (1f - m[i]) * PaddedKeyBias;
-        return ops.FromHost(bias, mask.Dims);
-    }
-
-    /// <summary>PatchEmbed's sin-cos table [gh·gw, D] for a grid (PixArt's construction, base_size = sample_size / p),
-    /// built once per grid size and kept with the model.</summary>
-    Tensor PositionTable(IOps ops, int gh, int gw, double interpolationScale)
-    {
-        lock (_positionTables)
-        {
-            if (!_positionTables.TryGetValue((gh, gw), out var t))
-            {
-                var table = PixArtPositionTable.Build(Config.InnerDim, gh, gw, Config.BaseSize, interpolationScale);
-                t = ops.FromHost(table, gh * gw, Config.InnerDim);
-                _positionTables[(gh, gw)] = t;
-            }
-            return t;
         }
     }
 
@@ -210,11 +183,7 @@ public sealed class SanaTransformer : DiffusionTransformer
 
     public override void Dispose()
     {
-        lock (_positionTables)
-        {
-            foreach (var t in _positionTables.Values) t.Dispose();
-            _positionTables.Clear();
-        }
+        _positionTables.Dispose();
         _weights.Dispose();
     }
 }

@@ -94,12 +94,7 @@ public sealed class AttentionProjections
     public Tensor Attend(IOps ops, IAttention attention, string layer, AttentionKind kind, Tensor queries, Tensor context,
         AttentionOptions? options = null)
     {
-        var (q, k, v) = Project(ops, queries, context);
-        AttentionResult result;
-        try { result = attention.Run(ops, new AttentionCall { Layer = layer, Kind = kind, Q = q, K = k, V = v, Options = options }); }
-        finally { q.Dispose(); k.Dispose(); v.Dispose(); }
-        result.JointOutput?.Dispose();
-        using var o = result.Output;
+        using var o = Run(ops, attention, layer, kind, queries, context, options);
         return OutProject(ops, o);
     }
 
@@ -113,14 +108,20 @@ public sealed class AttentionProjections
     public void AttendResidualInto(IOps ops, IAttention attention, string layer, AttentionKind kind, Tensor queries, Tensor context,
         Tensor residual, Tensor? gate, Tensor? output = null, AttentionOptions? options = null)
     {
+        using var o = Run(ops, attention, layer, kind, queries, context, options);
+        using var merged = o.IsContiguous ? null : ops.Contiguous(o);
+        var t = merged ?? o;
+        ops.LinearGatedResidualInto(residual, t.Reshape(t.Dim(0), t.Dim(1), t.Dim(2) * t.Dim(3)), _out.Weight, _out.Bias, gate, output);
+    }
+
+    /// <summary>Projects and runs <paramref name="attention"/> on <paramref name="layer"/> → its output [B, Nq, H, d].</summary>
+    Tensor Run(IOps ops, IAttention attention, string layer, AttentionKind kind, Tensor queries, Tensor context, AttentionOptions? options)
+    {
         var (q, k, v) = Project(ops, queries, context);
         AttentionResult result;
         try { result = attention.Run(ops, new AttentionCall { Layer = layer, Kind = kind, Q = q, K = k, V = v, Options = options }); }
         finally { q.Dispose(); k.Dispose(); v.Dispose(); }
         result.JointOutput?.Dispose();
-        using var o = result.Output;
-        using var merged = o.IsContiguous ? null : ops.Contiguous(o);
-        var t = merged ?? o;
-        ops.LinearGatedResidualInto(residual, t.Reshape(t.Dim(0), t.Dim(1), t.Dim(2) * t.Dim(3)), _out.Weight, _out.Bias, gate, output);
+        return result.Output;
     }
 }
