@@ -81,16 +81,11 @@ public class SanaPipelineTests(ITestOutputHelper output)
     {
         using var reference = new SafetensorsFile(Path.Combine(TestPaths.Fixture("sana_synthetic"), "reference.safetensors"));
         using var latents = reference.ReadF32("in.latents");
-        using var expectedEmbeds = reference.ReadF32($"out.{name}.prompt_embeds");
         using var expected = reference.ReadF32($"out.{name}.images");
         using var pipeline = PipelineLoader.Load(SanaTestFolder.Create());
-        pipeline.Trace = new PipelineTrace();
         var result = pipeline.Generate(Request(negative) with { NumInferenceSteps = 3, GuidanceScale = 4.5f, Latents = latents.ToFloatArray() });
-        var embeds = pipeline.Trace.Find("negative_prompt_embeds")!.Values.Concat(pipeline.Trace.Find("prompt_embeds")!.Values).ToArray();
-        double embedErr = Numerics.RelativeError(embeds, expectedEmbeds.ToFloatArray());
         double err = Numerics.RelativeError(Pixels(result), expected.ToFloatArray());
-        output.WriteLine($"sana_synthetic {name}: prompt_embeds rel {embedErr:E3}, images rel {err:E3}");
-        Assert.True(embedErr < 1e-4, $"{name}: prompt_embeds relative error {embedErr:G3} against diffusers");
+        output.WriteLine($"sana_synthetic {name}: images rel {err:E3}");
         Assert.True(err < 1e-4, $"{name}: relative error {err:G3} against diffusers");
     }
 
