@@ -40,10 +40,12 @@ case "$cmd" in
     }
     if [ "$emulate" = 1 ]; then
       rm -f "$logdir"/xdit-test-emu*.log
-      emu generations Cuda.Emulation.EmulatedCudaParallelTests Cuda.Emulation.EmulatedNcclGenerationTests
+      emu generations Cuda.Emulation.EmulatedCudaParallelTests Cuda.Emulation.EmulatedNcclGenerationTests Cuda.Emulation.EmulatedCudaSanaPipelineTests \
+        Pipelines.HunyuanDiTEmulatedCudaTests
       emu backend Cuda.CudaRuntimeTests Cuda.CudaOpsTests Cuda.CudaOpContractTests Cuda.Emulation.EmulatedLaunchTests Comm.NcclCommunicatorTests Cuda.Emulation.EmulatedCudaPipelineTests \
         Cuda.Emulation.EmulatedGemmFallbackTests Cuda.Emulation.EmulatedGuardPageTests Cuda.CudaModelWeightsTests \
-        Cuda.CudaGraphExecutorTests Cuda.Emulation.EmulatedNoExecTests Bench.LedgerLaunchTests Cuda.Emulation.EmulatedParallelDcAeTests
+        Cuda.CudaGraphExecutorTests Cuda.Emulation.EmulatedNoExecTests Bench.LedgerLaunchTests Cuda.Emulation.EmulatedParallelDcAeTests \
+        Cuda.CudaFusedOpsTests Cuda.Emulation.EmulatedCudaOptionTests
     fi
     dotnet "$tests" -noColor "${first[@]}" -result-xml "$logdir/xdit-test.xml" | tee "$logdir/xdit-test.log"
     status=${PIPESTATUS[0]}

@@ -241,13 +241,20 @@ public abstract class TextToImagePipeline : IDisposable
     /// With <paramref name="resizeTo"/> the decoded picture is first resized and centre-cropped to that size
     /// (PixArt's resolution binning), before the clamp to [0, 1], as diffusers does.</summary>
     protected List<GeneratedImage> Decode(AutoencoderKL vae, float[] latents, int batch, int c, int h, int w, (int Height, int Width)? resizeTo = null)
+        => Decode(zt => DecodeOverride is { } decode ? decode(vae, zt) : vae.Decode(Ops, zt),
+            vae.Config.ScalingFactor, vae.Config.ShiftFactor ?? 0.0, latents, batch, c, h, w, resizeTo);
+
+    /// <summary><see cref="Decode(AutoencoderKL, float[], int, int, int, int, (int, int)?)"/> for any decoder (SANA's
+    /// AutoencoderDC): <paramref name="decoder"/> maps the scaled latents [B, C, h, w] to the image [B, 3, H, W].</summary>
+    protected List<GeneratedImage> Decode(Func<Tensor, Tensor> decoder, double scalingFactor, double shiftFactor, float[] latents,
+        int batch, int c, int h, int w, (int Height, int Width)? resizeTo = null)
     {
         FiniteCheck.Require(latents, "the denoised latents",
             "a NaN or infinite weight, initial latent or guidance result reached them (the picture would be black or white)");
-        float sf = (float)vae.Config.ScalingFactor, shift = (float)(vae.Config.ShiftFactor ?? 0.0);
+        float sf = (float)scalingFactor, shift = (float)shiftFactor;
         var z = latents.Select(v => v / sf + shift).ToArray();
         using var zt = Ops.FromHost(z, batch, c, h, w);
-        using var img = DecodeOverride is { } decode ? decode(vae, zt) : vae.Decode(Ops, zt);
+        using var img = decoder(zt);
         var px = Ops.ToHost(img);
         FiniteCheck.Require(px, "the decoded pixels", "the VAE's weights or config (scaling_factor, shift_factor) produced them");
         int H = img.Dim(2), W = img.Dim(3);
