@@ -31,8 +31,6 @@ public class StepCacheDemoTests(ITestOutputHelper output)
         return pipeline.Generate(new GenerationRequest { Prompts = d.Prompts, NumInferenceSteps = d.Steps, GuidanceScale = d.Guidance, Latents = d.Latents });
     }
 
-    static float[] Pixels(GenerationResult r) => r.Images.SelectMany(i => i.Pixels).ToArray();
-
     /// <summary>PSNR in dB of images in [0, 1].</summary>
     public static double Psnr(float[] a, float[] b)
     {

@@ -29,8 +29,6 @@ public class FastAttnDemoTests(ITestOutputHelper output)
         };
     }
 
-    static float[] Pixels(GenerationResult r) => r.Images.SelectMany(i => i.Pixels).ToArray();
-
     static float[] Generate(TextToImagePipeline pipeline, IDenoiseLoop loop)
     {
         pipeline.Loop = loop;

@@ -31,8 +31,6 @@ public class MeshExecutorPipelineTests
         return (request, Pixels(pipeline.Generate(request)));
     });
 
-    static float[] Pixels(GenerationResult r) => r.Images.SelectMany(i => i.Pixels).ToArray();
-
     [Theory]
     [InlineData(2, 2, 1)]
     [InlineData(1, 1, 2)]

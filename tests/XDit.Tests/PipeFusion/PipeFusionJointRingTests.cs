@@ -32,5 +32,4 @@ public class PipeFusionJointRingTests(ITestOutputHelper output)
         Assert.True(err < 1e-5, $"{model} {config.Mesh()}: relative error {err:G3} against one rank");
     }
 
-    static float[] Pixels(GenerationResult r) => r.Images.SelectMany(i => i.Pixels).ToArray();
 }

@@ -24,17 +24,17 @@ public class PipeFusionLoopTests(ITestOutputHelper output)
         Assert.Equal(patches, runs[0].Geometry!.Count);
         // Ring merges partial softmaxes by log-sum-exp, which rounds differently from one softmax: the same ring
         // without PipeFusion is the bitwise reference for the image, serial the 1e-5 one for the latents.
-        var reference = ring == 1 ? PipeFusionTestKit.Pixels(serial.Result)
-            : PipeFusionTestKit.Pixels(ParallelGeneration.Run(TestPaths.DemoModel, new ParallelConfig { WorldSize = ulysses * ring, UlyssesDegree = ulysses, RingDegree = ring }, request).Result);
+        var reference = ring == 1 ? Pixels(serial.Result)
+            : Pixels(ParallelGeneration.Run(TestPaths.DemoModel, new ParallelConfig { WorldSize = ulysses * ring, UlyssesDegree = ulysses, RingDegree = ring }, request).Result);
         foreach (var run in runs)
         {
             double err = Numerics.RelativeError(run.Latents, serial.Latents);
             Assert.True(err < 1e-5, $"final latents relative error {err:G3} against the serial run");
-            double px = Numerics.MaxAbsError(PipeFusionTestKit.Pixels(run.Result), reference);
+            double px = Numerics.MaxAbsError(Pixels(run.Result), reference);
             Assert.True(px < 1e-5, $"image max abs error {px:G3} against the {(ring == 1 ? "serial run" : "same ring without PipeFusion")}");
         }
-        var pixels = PipeFusionTestKit.Pixels(runs[0].Result);
-        output.WriteLine($"world {world} cfg {cfg} ulysses {ulysses} ring {ring}: latents rel err {runs.Max(r => Numerics.RelativeError(r.Latents, serial.Latents)):G3} against serial; image rel err {Numerics.RelativeError(pixels, PipeFusionTestKit.Pixels(serial.Result)):G3} against serial, max abs {Numerics.MaxAbsError(pixels, reference):G3} against the reference");
+        var pixels = Pixels(runs[0].Result);
+        output.WriteLine($"world {world} cfg {cfg} ulysses {ulysses} ring {ring}: latents rel err {runs.Max(r => Numerics.RelativeError(r.Latents, serial.Latents)):G3} against serial; image rel err {Numerics.RelativeError(pixels, Pixels(serial.Result)):G3} against serial, max abs {Numerics.MaxAbsError(pixels, reference):G3} against the reference");
     }
 }
 
@@ -55,7 +55,7 @@ public class PipeFusionQualityTests(ITestOutputHelper output)
             var runs = PipeFusionTestKit.PipeFusion(mesh, 4, warmup, request);
             psnr[warmup] = PipeFusionTestKit.Psnr(runs[0].Result, serial.Result);
             output.WriteLine($"pp 2, 4 patches, warmup {warmup}: PSNR against serial {psnr[warmup]:F2} dB; stale KV {runs[0].StaleKvBytes} / {runs[1].StaleKvBytes} bytes per rank; bytes/step rank0 {string.Join(",", runs[0].BytesPerStep)}; rank1 {string.Join(",", runs[1].BytesPerStep)}; final {runs[1].FinalBytes}");
-            Assert.Equal(PipeFusionTestKit.Pixels(runs[0].Result), PipeFusionTestKit.Pixels(runs[1].Result));
+            Assert.Equal(Pixels(runs[0].Result), Pixels(runs[1].Result));
             if (warmup == 1) AssertDrawsTheShapes(runs[0].Result);
         }
         Assert.True(psnr[1] > 25, $"warmup 1 PSNR {psnr[1]:F2} dB against serial");
@@ -105,8 +105,8 @@ public class PipeFusionHybridTests(ITestOutputHelper output)
         var mesh = new DeviceMesh(8, cfg: 2, pipefusion: 2, ulysses: 2);
         var runs = PipeFusionTestKit.PipeFusion(mesh, 4, 1, request);
         var serial = PipeFusionTestKit.Serial(request);
-        var pixels = PipeFusionTestKit.Pixels(runs[0].Result);
-        foreach (var run in runs) Assert.Equal(pixels, PipeFusionTestKit.Pixels(run.Result));
+        var pixels = Pixels(runs[0].Result);
+        foreach (var run in runs) Assert.Equal(pixels, Pixels(run.Result));
         PipeFusionQualityTests.AssertDrawsTheShapes(runs[0].Result);
         double psnr = PipeFusionTestKit.Psnr(runs[0].Result, serial.Result);
         output.WriteLine($"{mesh}, 4 patches, warmup 1: PSNR against serial {psnr:F2} dB");
@@ -123,8 +123,8 @@ public class PipeFusionHybridTests(ITestOutputHelper output)
         var runs = PipeFusionTestKit.PipeFusion(mesh, 4, 1, request);
         Assert.Equal(4, runs[0].Geometry!.Count);
         var serial = PipeFusionTestKit.Serial(request);
-        var pixels = PipeFusionTestKit.Pixels(runs[0].Result);
-        foreach (var run in runs) Assert.Equal(pixels, PipeFusionTestKit.Pixels(run.Result));
+        var pixels = Pixels(runs[0].Result);
+        foreach (var run in runs) Assert.Equal(pixels, Pixels(run.Result));
         PipeFusionQualityTests.AssertDrawsTheShapes(runs[0].Result);
         double psnr = PipeFusionTestKit.Psnr(runs[0].Result, serial.Result);
         var pp = PipeFusionTestKit.PipeFusion(new DeviceMesh(2, pipefusion: 2), 4, 1, request);

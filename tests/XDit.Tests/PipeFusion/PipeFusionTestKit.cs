@@ -71,7 +71,6 @@ static class PipeFusionTestKit
         return mse == 0 ? double.PositiveInfinity : 10 * Math.Log10(1.0 / mse);
     }
 
-    public static float[] Pixels(GenerationResult r) => r.Images.SelectMany(i => i.Pixels).ToArray();
 
     /// <summary>Runs another loop and keeps a copy of the final latents.</summary>
     sealed class CaptureLoop(IDenoiseLoop inner) : IDenoiseLoop

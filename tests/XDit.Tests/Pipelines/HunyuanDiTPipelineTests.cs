@@ -15,8 +15,6 @@ public class HunyuanDiTPipelineTests(ITestOutputHelper output)
         Prompts = new[] { "a red cat" }, NegativePrompt = negative, NumInferenceSteps = 2, Seed = 5, Height = 16, Width = 32,
     };
 
-    static float[] Pixels(GenerationResult r) => r.Images.SelectMany(i => i.Pixels).ToArray();
-
     [Fact]
     public void LoadsAsTheHunyuanDiTPipelineAndDrawsAnImageOfTheAskedSize()
     {

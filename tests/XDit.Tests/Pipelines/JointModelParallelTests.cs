@@ -9,8 +9,6 @@ namespace XDit.Tests.Pipelines;
 /// </summary>
 public class JointModelParallelTests
 {
-    static float[] Pixels(GenerationResult r) => r.Images.SelectMany(i => i.Pixels).ToArray();
-
     static void AssertMatchesSingleRank(string folder, ParallelConfig config, int steps)
     {
         var request = new GenerationRequest { Prompts = new[] { "red cat" }, NumInferenceSteps = steps, Seed = 5, Height = 32, Width = 32 };

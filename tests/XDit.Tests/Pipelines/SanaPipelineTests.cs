@@ -16,8 +16,6 @@ public class SanaPipelineTests(ITestOutputHelper output)
         Prompts = new[] { "A red cat" }, NegativePrompt = negative, NumInferenceSteps = 2, Seed = 5, Height = 16, Width = 24,
     };
 
-    static float[] Pixels(GenerationResult r) => r.Images.SelectMany(i => i.Pixels).ToArray();
-
     [Fact]
     public void LoadsAsTheSanaPipelineAndDrawsAnImageOfTheAskedSize()
     {

@@ -15,8 +15,6 @@ public class SdxlPipelineTests(ITestOutputHelper output)
         Prompts = new[] { "red cat" }, NegativePrompt = negative, NumInferenceSteps = 2, Seed = 5, Height = 16, Width = 24,
     };
 
-    static float[] Pixels(GenerationResult r) => r.Images.SelectMany(i => i.Pixels).ToArray();
-
     [Fact]
     public void LoadsAsTheSdxlPipelineAndDrawsAnImageOfTheAskedSize()
     {
