@@ -158,7 +158,7 @@ public sealed class HunyuanDiTPipeline : TextToImagePipeline
         {
             Model = _transformer,
             Scheduler = _scheduler,
-            NewScheduler = () => { var s = SchedulerFactory.Load(Index.Require("scheduler")); s.SetTimesteps(steps); Seed(s, request); return s; },
+            NewScheduler = () => { var s = FolderScheduler(steps); Seed(s, request); return s; },
             Latents = InitialLatents(request, batch, c, h, w, _scheduler.InitNoiseSigma),
             Batch = batch,
             LatentShape = new[] { c, h, w },

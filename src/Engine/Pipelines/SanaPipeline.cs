@@ -136,7 +136,7 @@ public sealed class SanaPipeline : TextToImagePipeline
         {
             Model = _transformer,
             Scheduler = _scheduler,
-            NewScheduler = () => { var s = SchedulerFactory.Load(Index.Require("scheduler")); s.SetTimesteps(steps); return s; },
+            NewScheduler = () => FolderScheduler(steps),
             Latents = InitialLatents(request, batch, c, h, w, _scheduler.InitNoiseSigma),
             Batch = batch,
             LatentShape = new[] { c, h, w },

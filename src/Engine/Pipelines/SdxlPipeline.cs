@@ -118,7 +118,7 @@ public sealed class SdxlPipeline : TextToImagePipeline
         {
             Model = _unet,
             Scheduler = _scheduler,
-            NewScheduler = () => { var s = SchedulerFactory.Load(Index.Require("scheduler")); s.SetTimesteps(steps); return s; },
+            NewScheduler = () => FolderScheduler(steps),
             Latents = InitialLatents(request, batch, c, h, w, _scheduler.InitNoiseSigma),
             Batch = batch,
             LatentShape = new[] { c, h, w },

@@ -295,6 +295,15 @@ public abstract class TextToImagePipeline : IDisposable
     protected static Action<float[], float[], int> GuidedCombine(int batch, bool cfg, float scale, int outChannels, int channels)
         => (output, noise, spatial) => Guidance.Combine(output, noise, batch, cfg, scale, outChannels, channels, spatial);
 
+    /// <summary>A fresh scheduler from the folder's scheduler/ set to <paramref name="steps"/>: what a parallel rank
+    /// or a PipeFusion patch that keeps its own scheduler state starts from (DenoiseJob.NewScheduler).</summary>
+    protected IScheduler FolderScheduler(int steps)
+    {
+        var s = SchedulerFactory.Load(Index.Require("scheduler"));
+        s.SetTimesteps(steps);
+        return s;
+    }
+
     /// <summary>The step's timestep value for each of the model's rows.</summary>
     protected static float[] TimestepRows(float timestep, int rows) => Enumerable.Repeat(timestep, rows).ToArray();
 
