@@ -50,18 +50,22 @@ sealed class SanaBlock
         using var mod6 = Modulation6(ops, state.Conditioning);
         var m = Parts(mod6);
 
-        // linear self-attention on the modulated norm
+        // linear self-attention on the modulated norm: x2 = x + gate_msa·attn1(...) in to_out's GEMM epilogue, out of
+        // place (state.Image, the block's input, may be held by a step cache)
         var x = state.Image;
-        using (var a = ops.LayerNormModulate(x, m.ShiftMsa, m.ScaleMsa, _eps))
-        using (var o = _attn1.Attend(ops, attention, _attn1Name, AttentionKind.Linear, a, a))
-            state.ReplaceImage(ops.GatedResidual(x, m.GateMsa, o));
-
-        // cross-attention on the un-normalised tokens, its plain residual and norm2's modulation in one op
-        var x1 = state.Image;
-        var options = state.TextKeyBias is null ? null : new AttentionOptions { KeyBias = state.TextKeyBias };
-        Tensor x2, f;
-        using (var o = _attn2.Attend(ops, attention, _attn2Name, AttentionKind.Cross, x1, text, options))
-            (x2, f) = ops.ResidualLayerNormModulate(x1, null, o, m.ShiftMlp, m.ScaleMlp, _eps);
+        var x2 = ops.Empty(x.DType, x.Dims);
+        Tensor f;
+        try
+        {
+            using (var a = ops.LayerNormModulate(x, m.ShiftMsa, m.ScaleMsa, _eps))
+                _attn1.AttendResidualInto(ops, attention, _attn1Name, AttentionKind.Linear, a, a, x, m.GateMsa, x2);
+            // cross-attention on the un-normalised tokens, its plain residual added in place on x2 (this block's own)
+            // by to_out's epilogue, then norm2's modulation
+            var options = state.TextKeyBias is null ? null : new AttentionOptions { KeyBias = state.TextKeyBias };
+            _attn2.AttendResidualInto(ops, attention, _attn2Name, AttentionKind.Cross, x2, text, x2, gate: null, options: options);
+            f = ops.LayerNormModulate(x2, m.ShiftMlp, m.ScaleMlp, _eps);
+        }
+        catch { x2.Dispose(); throw; }
 
         // Mix-FFN, its gated output added into x2 by the last GEMM. A sequence shard gathers the other ranks' rows
         // first: the depth-wise 3×3 reaches one grid row beyond the shard on each side.

@@ -90,7 +90,7 @@ public sealed class AttentionProjections
     }
 
     /// <summary>Projects, runs <paramref name="attention"/> on <paramref name="layer"/> and applies to_out →
-    /// [B, Nq, D] (where the result is not added to a residual straight away: SANA's linear attention).</summary>
+    /// [B, Nq, D] (where the result is not added to a residual straight away: SDXL's transformer blocks).</summary>
     public Tensor Attend(IOps ops, IAttention attention, string layer, AttentionKind kind, Tensor queries, Tensor context,
         AttentionOptions? options = null)
     {
