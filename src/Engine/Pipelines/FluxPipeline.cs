@@ -87,6 +87,7 @@ public sealed class FluxPipeline : TextToImagePipeline
 
     int ClipLength => _clipTokenizer.ModelMaxLength ?? 77;
     protected override int DecoderChannels => _vae.Config.FullResolutionChannels;
+    protected override bool TakesTrueCfg => true;
 
     /// <summary>Flux's guidance is an input of the model, not a second row: only true CFG doubles the rows.</summary>
     protected override (long Images, long Rows) ModelRows(GenerationRequest r)

@@ -104,7 +104,6 @@ public sealed class HunyuanDiTPipeline : TextToImagePipeline
         int steps = request.NumInferenceSteps ?? DefaultSteps;
         float guidance = request.GuidanceScale ?? DefaultGuidanceScale;
         RefuseSD3Options(request, "HunyuanDiT");
-        if (request.TrueCfgScale is not null) throw new ArgumentException("true_cfg_scale is a Flux option; HunyuanDiT guides with guidance_scale");
         if (request.MaxSequenceLength is { } maxLength && maxLength != _transformer.Config.TextLenT5)
             throw new ArgumentException($"max sequence length {maxLength}: HunyuanDiT's mT5 tokens are fixed at text_len_t5 = {_transformer.Config.TextLenT5} (the transformer's padding table has that many rows)");
         var binned = GenerationSize(request);

@@ -65,7 +65,6 @@ public sealed class PixArtPipeline : TextToImagePipeline
         int steps = request.NumInferenceSteps ?? DefaultSteps;
         float guidance = request.GuidanceScale ?? DefaultGuidanceScale;
         RefuseSD3Options(request, "PixArt");
-        if (request.TrueCfgScale is not null) throw new ArgumentException("true_cfg_scale is a Flux option; PixArt guides with guidance_scale");
         var (askedHeight, askedWidth) = (request.Height ?? DefaultSize, request.Width ?? DefaultSize);
         var bins = BinsFor(request);
         var binned = GenerationSize(request);

@@ -196,10 +196,10 @@ public sealed class SD3Pipeline : TextToImagePipeline
         }
     }
 
-    /// <summary>Flux's and PixArt's options have no meaning here: refused rather than silently ignored.</summary>
+    /// <summary>PixArt's option has no meaning here: refused rather than silently ignored (Flux's true CFG is refused
+    /// by every pipeline but Flux's, in Generate).</summary>
     static void RefuseOtherPipelinesOptions(GenerationRequest r)
     {
-        if (r.TrueCfgScale is not null) throw new ArgumentException("true_cfg_scale is a Flux option; SD3 guides with guidance_scale");
         if (r.UseResolutionBinning == true) throw new ArgumentException("resolution binning is a PixArt option");
     }
 

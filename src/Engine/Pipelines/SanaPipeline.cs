@@ -97,7 +97,6 @@ public sealed class SanaPipeline : TextToImagePipeline
         int steps = request.NumInferenceSteps ?? DefaultSteps;
         float guidance = request.GuidanceScale ?? DefaultGuidanceScale;
         RefuseSD3Options(request, "SANA");
-        if (request.TrueCfgScale is not null) throw new ArgumentException("true_cfg_scale is a Flux option; SANA guides with guidance_scale");
         var (askedHeight, askedWidth) = (request.Height ?? DefaultSize, request.Width ?? DefaultSize);
         var bins = BinsFor(request);
         var binned = GenerationSize(request);

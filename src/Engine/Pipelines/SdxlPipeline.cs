@@ -211,7 +211,6 @@ public sealed class SdxlPipeline : TextToImagePipeline
         if (r.Prompts3 is not null) given.Add("prompt_3");
         if (r.NegativePrompt3 is not null) given.Add("negative_prompt_3");
         if (r.SkipGuidanceLayers is not null) given.Add("skip_guidance_layers");
-        if (r.TrueCfgScale is not null) given.Add("true_cfg_scale");
         if (r.UseResolutionBinning == true) given.Add("resolution binning");
         if (r.MaxSequenceLength is not null) given.Add("max_sequence_length");
         if (given.Count > 0) throw new ArgumentException($"{string.Join(", ", given)}: options of other pipelines, which StableDiffusionXLPipeline does not take");

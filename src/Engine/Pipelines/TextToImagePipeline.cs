@@ -70,6 +70,8 @@ public abstract class TextToImagePipeline : IDisposable
         request.Validate(Limits);
         if (request.GuidanceRescale != 0 && !TakesGuidanceRescale)
             throw new ArgumentException($"guidance_rescale {request.GuidanceRescale}: {GetType().Name} has no guidance rescale (HunyuanDiT's option)");
+        if (request.TrueCfgScale is not null && !TakesTrueCfg)
+            throw new ArgumentException($"true_cfg_scale is a Flux option; {GetType().Name} guides with guidance_scale");
         CheckMemory(request);
         cancellation.ThrowIfCancellationRequested();
         if (Interlocked.Exchange(ref _running, 1) != 0)
@@ -92,6 +94,9 @@ public abstract class TextToImagePipeline : IDisposable
 
     /// <summary>Whether the pipeline applies <see cref="GenerationRequest.GuidanceRescale"/> (others refuse it).</summary>
     protected virtual bool TakesGuidanceRescale => false;
+
+    /// <summary>Whether the pipeline runs <see cref="GenerationRequest.TrueCfgScale"/> (Flux's true CFG; others refuse it).</summary>
+    protected virtual bool TakesTrueCfg => false;
 
     protected abstract GenerationResult Run(GenerationRequest request, IProgress<PipelineProgress>? progress);
 
