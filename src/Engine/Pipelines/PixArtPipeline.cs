@@ -67,7 +67,7 @@ public sealed class PixArtPipeline : TextToImagePipeline
         RefuseSD3Options(request, "PixArt");
         var (askedHeight, askedWidth) = (request.Height ?? DefaultSize, request.Width ?? DefaultSize);
         var bins = BinsFor(request);
-        var binned = GenerationSize(request);
+        var binned = BinnedSize(request, bins);
         var (height, width) = CheckSize(request with { Height = binned.Height, Width = binned.Width });
         int batch = request.Prompts.Count * request.NumImagesPerPrompt;
         bool cfg = guidance > 1f;
@@ -76,7 +76,7 @@ public sealed class PixArtPipeline : TextToImagePipeline
 
         // ---- encode ----
         var sw = Stopwatch.StartNew();
-        var texts = PromptRows.WithNegative(request, cfg).Select(PrepareText).ToList();
+        var texts = PromptRows.WithNegative(request, cfg).Select(LowerStripped).ToList();
         var tokens = _tokenizer.Encode(texts, MaxLength(request));
         ReportTruncation(tokens, texts, _tokenizer);
         ReportUnknownWords(_tokenizer, texts);
@@ -128,26 +128,12 @@ public sealed class PixArtPipeline : TextToImagePipeline
 
     /// <summary>The aspect-ratio table the request is binned with, or null when binning is off: asked off, or left
     /// to the default on a model whose sample_size diffusers has no table for (the tiny test models).</summary>
-    IReadOnlyList<AspectRatioBins.Bin>? BinsFor(GenerationRequest r)
-    {
-        if (r.UseResolutionBinning == false) return null;
-        var bins = AspectRatioBins.ForSampleSize(_transformer.Config.SampleSize, _isSigma);
-        if (bins is null && r.UseResolutionBinning == true)
-            throw new ArgumentException($"{Index.Dir}: resolution binning has no aspect-ratio table for the transformer's sample_size {_transformer.Config.SampleSize} " +
-                $"(diffusers has them for 32, 64, 128{(_isSigma ? " and 256" : "")}); turn it off (--no-resolution-binning)");
-        return bins;
-    }
+    IReadOnlyList<AspectRatioBins.Bin>? BinsFor(GenerationRequest r) => ChosenBins(r, AspectRatioBins.ForSampleSize(_transformer.Config.SampleSize, _isSigma),
+        _transformer.Config.SampleSize, $"diffusers has them for 32, 64, 128{(_isSigma ? " and 256" : "")}");
 
     /// <summary>The size the transformer runs at for a request: the binned size when binning applies, else the asked
     /// one (what <see cref="GenerationRequest.Latents"/> must match).</summary>
-    public (int Height, int Width) GenerationSize(GenerationRequest r)
-    {
-        int height = r.Height ?? DefaultSize, width = r.Width ?? DefaultSize;
-        return BinsFor(r) is { } bins ? AspectRatioBins.Classify(height, width, bins) : (height, width);
-    }
-
-    /// <summary>diffusers without bs4/ftfy (clean_caption off): the prompt is lower-cased and stripped.</summary>
-    static string PrepareText(string s) => s.Trim().ToLowerInvariant();
+    public (int Height, int Width) GenerationSize(GenerationRequest r) => BinnedSize(r, BinsFor(r));
 
     static float[] Repeat(float[] row, int n) => Enumerable.Range(0, n).SelectMany(_ => row).ToArray();
 }

@@ -99,7 +99,7 @@ public sealed class SanaPipeline : TextToImagePipeline
         RefuseSD3Options(request, "SANA");
         var (askedHeight, askedWidth) = (request.Height ?? DefaultSize, request.Width ?? DefaultSize);
         var bins = BinsFor(request);
-        var binned = GenerationSize(request);
+        var binned = BinnedSize(request, bins);
         var (height, width) = CheckSize(request with { Height = binned.Height, Width = binned.Width });
         int batch = request.Prompts.Count * request.NumImagesPerPrompt;
         bool cfg = guidance > 1f;
@@ -116,7 +116,7 @@ public sealed class SanaPipeline : TextToImagePipeline
         if (cfg)
         {
             // the negative prompt goes without the instruction, padded to max_sequence_length, and is not re-indexed
-            var negTexts = Enumerable.Repeat(Prepare(request.NegativePrompt ?? ""), batch).ToList();
+            var negTexts = Enumerable.Repeat(LowerStripped(request.NegativePrompt ?? ""), batch).ToList();
             var (negStates, negMask) = EncodeRows(negTexts, maxLength, "negative_");
             states = negStates.Concat(posStates).ToArray();
             mask = negMask.Concat(posMask).ToArray();
@@ -168,7 +168,7 @@ public sealed class SanaPipeline : TextToImagePipeline
     /// §3.1), with their mask entries. Without an instruction the rows are encoded at max_sequence_length as they are.</summary>
     (float[] States, float[] Mask) EncodePositive(List<string> prompts, int maxLength)
     {
-        var texts = prompts.Select(Prepare).ToList();
+        var texts = prompts.Select(LowerStripped).ToList();
         int total = maxLength;
         if (ComplexHumanInstruction.Count > 0)
         {
@@ -210,22 +210,11 @@ public sealed class SanaPipeline : TextToImagePipeline
     /// 2048 pixels), or null when binning is off (asked off, or left to the default where there is no table).</summary>
     IReadOnlyList<AspectRatioBins.Bin>? BinsFor(GenerationRequest r)
     {
-        if (r.UseResolutionBinning == false) return null;
         int sample = _transformer.Config.SampleSize;
-        var bins = sample is 16 or 32 or 64 ? AspectRatioBins.ForResolution(sample * 32) : null;
-        if (bins is null && r.UseResolutionBinning == true)
-            throw new ArgumentException($"{Index.Dir}: resolution binning has no aspect-ratio table for the transformer's sample_size {sample} " +
-                "(here for 16, 32 and 64); turn it off (--no-resolution-binning)");
-        return bins;
+        return ChosenBins(r, sample is 16 or 32 or 64 ? AspectRatioBins.ForResolution(sample * 32) : null, sample, "here for 16, 32 and 64");
     }
 
     /// <summary>The size the transformer runs at: the binned size when binning applies, else the asked one.</summary>
-    public (int Height, int Width) GenerationSize(GenerationRequest r)
-    {
-        int height = r.Height ?? DefaultSize, width = r.Width ?? DefaultSize;
-        return BinsFor(r) is { } bins ? AspectRatioBins.Classify(height, width, bins) : (height, width);
-    }
+    public (int Height, int Width) GenerationSize(GenerationRequest r) => BinnedSize(r, BinsFor(r));
 
-    /// <summary>diffusers' _text_preprocessing without clean_caption: lower-cased and stripped.</summary>
-    static string Prepare(string s) => s.ToLowerInvariant().Trim();
 }

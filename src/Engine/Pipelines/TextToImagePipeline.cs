@@ -160,6 +160,29 @@ public abstract class TextToImagePipeline : IDisposable
         }
     }
 
+    /// <summary>The aspect-ratio table a request is binned with (diffusers' use_resolution_binning): null when asked
+    /// off, or left to the default where the model has no <paramref name="table"/> (the tiny test models); asking for
+    /// binning where there is none is refused, the message ending with <paramref name="whereTablesExist"/>.</summary>
+    protected IReadOnlyList<AspectRatioBins.Bin>? ChosenBins(GenerationRequest r, IReadOnlyList<AspectRatioBins.Bin>? table, int sampleSize, string whereTablesExist)
+    {
+        if (r.UseResolutionBinning == false) return null;
+        if (table is null && r.UseResolutionBinning == true)
+            throw new ArgumentException($"{Index.Dir}: resolution binning has no aspect-ratio table for the transformer's sample_size {sampleSize} " +
+                $"({whereTablesExist}); turn it off (--no-resolution-binning)");
+        return table;
+    }
+
+    /// <summary>The size the transformer runs at: the closest bin of <paramref name="bins"/> to the asked (or default)
+    /// size, or that size itself without bins (what <see cref="GenerationRequest.Latents"/> must match).</summary>
+    protected (int Height, int Width) BinnedSize(GenerationRequest r, IReadOnlyList<AspectRatioBins.Bin>? bins)
+    {
+        int height = r.Height ?? DefaultSize, width = r.Width ?? DefaultSize;
+        return bins is null ? (height, width) : AspectRatioBins.Classify(height, width, bins);
+    }
+
+    /// <summary>diffusers' _text_preprocessing without clean_caption (no bs4/ftfy): lower-cased and stripped.</summary>
+    protected static string LowerStripped(string s) => s.Trim().ToLowerInvariant();
+
     protected (int Height, int Width) CheckSize(GenerationRequest r)
     {
         int height = r.Height ?? DefaultSize, width = r.Width ?? DefaultSize;
