@@ -8,6 +8,7 @@
 // IndexOutOfRangeException on it: T5 has no BOS piece, bos_id -1); it holds the same pieces and scores as
 // t5_json/tokenizer.json, so the tests hold its tokenizer to the t5 column.
 // Usage: dotnet run --project tests/TokenizerOracle -- tests/fixtures/tokenizers
+// The large vocabularies are stored as NAME.gz (see that folder's README.md); they are restored to temporary files here.
 using System.Text.Encodings.Web;
 using System.Text.Json;
 using System.Text.Unicode;
@@ -16,8 +17,8 @@ string dir = args.Length > 0 ? args[0] : "tests/fixtures/tokenizers";
 var strings = JsonSerializer.Deserialize<List<string>>(File.ReadAllText(Path.Combine(dir, "strings.json")))
     ?? throw new InvalidDataException($"{dir}/strings.json: not a JSON array of strings");
 
-using var clip = new Tokenizers.DotNet.Tokenizer(Path.Combine(dir, "clip_json", "tokenizer.json"));
-using var t5 = new Tokenizers.DotNet.Tokenizer(Path.Combine(dir, "t5_json", "tokenizer.json"));
+using var clip = new Tokenizers.DotNet.Tokenizer(Restored(Path.Combine(dir, "clip_json", "tokenizer.json")));
+using var t5 = new Tokenizers.DotNet.Tokenizer(Restored(Path.Combine(dir, "t5_json", "tokenizer.json")));
 
 var cases = new List<Dictionary<string, object>>();
 foreach (var text in strings)
@@ -67,4 +68,15 @@ foreach (var (name, json, stringsFile) in new[] { ("gemma", "sana/tokenizer/toke
     }
     w.WriteLine(" ]}");
     Console.WriteLine($"{texts.Count} {name} strings written to {outPath}");
+}
+
+// The file itself, or where it is stored as FILE.gz, a temporary copy decompressed.
+static string Restored(string path)
+{
+    if (File.Exists(path) || !File.Exists(path + ".gz")) return path;
+    var copy = Path.Combine(Path.GetTempPath(), Guid.NewGuid().ToString("N") + "-" + Path.GetFileName(path));
+    using var input = new System.IO.Compression.GZipStream(File.OpenRead(path + ".gz"), System.IO.Compression.CompressionMode.Decompress);
+    using var output = File.Create(copy);
+    input.CopyTo(output);
+    return copy;
 }

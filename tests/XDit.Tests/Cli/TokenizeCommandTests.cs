@@ -6,7 +6,7 @@ namespace XDit.Tests.Cli;
 [Collection("Console")]
 public class TokenizeCommandTests
 {
-    static string Real(string folder) => Path.Combine(TestPaths.Fixtures, "tokenizers", folder);
+    static string Real(string folder) => TokenizerFixtures.Folder(folder);
 
     /// <summary>An SD3.5-like pipeline folder: CLIP twice (both layouts) and T5 as spiece.model only.</summary>
     static string PipelineFolder()

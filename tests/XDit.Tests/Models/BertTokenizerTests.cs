@@ -11,7 +11,7 @@ namespace XDit.Tests.Models;
 /// </summary>
 public class BertTokenizerTests
 {
-    static string Dir => Path.Combine(TestPaths.Fixtures, "tokenizers");
+    static string Dir => TokenizerFixtures.Dir;
     static string Lower => Path.Combine(Dir, "hunyuandit", "tokenizer");
     static string Cased => Path.Combine(Dir, "bert_cased");
 

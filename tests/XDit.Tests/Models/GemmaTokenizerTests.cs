@@ -12,7 +12,7 @@ namespace XDit.Tests.Models;
 /// </summary>
 public class GemmaTokenizerTests
 {
-    static string Dir => Path.Combine(TestPaths.Fixtures, "tokenizers");
+    static string Dir => TokenizerFixtures.Dir;
     static string Sana => Path.Combine(Dir, "sana", "tokenizer");
 
     static long[] Longs(JsonElement e) => e.EnumerateArray().Select(x => x.GetInt64()).ToArray();

@@ -10,7 +10,7 @@ namespace XDit.Tests.Models;
 /// </summary>
 public class HunyuanMt5AndSdxlClipTokenizerTests
 {
-    static string Dir => Path.Combine(TestPaths.Fixtures, "tokenizers");
+    static string Dir => TokenizerFixtures.Dir;
     static string Mt5 => Path.Combine(Dir, "hunyuandit", "tokenizer_2");
     static string SdxlClip2 => Path.Combine(Dir, "sdxl", "tokenizer_2");
 

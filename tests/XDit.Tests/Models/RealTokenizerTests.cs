@@ -11,7 +11,7 @@ namespace XDit.Tests.Models;
 /// </summary>
 public class RealTokenizerTests
 {
-    static string Dir => Path.Combine(TestPaths.Fixtures, "tokenizers");
+    static string Dir => TokenizerFixtures.Dir;
 
     sealed record Case(string Text, long[] Clip, long[] T5);
 

@@ -44,7 +44,7 @@ static class HunyuanDiTTestFolder
         TileEmbedding(Path.Combine(dir, "text_encoder"), "embeddings.word_embeddings.weight", BertVocab);
         CopyFolder(TestPaths.Fixture("mt5"), Path.Combine(dir, "text_encoder_2"), "config.json", "model.safetensors");
         TileEmbedding(Path.Combine(dir, "text_encoder_2"), "shared.weight", Mt5Vocab);
-        var tokenizers = Path.Combine(TestPaths.Fixture("tokenizers"), "hunyuandit");
+        var tokenizers = TokenizerFixtures.Folder("hunyuandit");
         CopyFolder(Path.Combine(tokenizers, "tokenizer"), Path.Combine(dir, "tokenizer"));
         CopyFolder(Path.Combine(tokenizers, "tokenizer_2"), Path.Combine(dir, "tokenizer_2"));
         var schedulerDir = Path.Combine(dir, "scheduler");

@@ -129,7 +129,7 @@ public partial class InputFuzzTests
                 typeof(FormatException), typeof(NotSupportedException), typeof(InvalidDataException));
         }
 
-        var spm = TestPaths.Fixture("tokenizers/t5_spm");
+        var spm = TokenizerFixtures.Folder("t5_spm");
         var model = File.ReadAllBytes(Path.Combine(spm, "spiece.model"));
         var spmDir = TestPaths.TempDir();
         foreach (var f in Directory.GetFiles(spm)) File.Copy(f, Path.Combine(spmDir, Path.GetFileName(f)));
