@@ -17,5 +17,5 @@ public sealed class RingAttention(ICommunicator ringGroup) : IAttention, ITokenG
     public AttentionResult Run(IOps ops, AttentionCall call) =>
         SequenceParallelAttention.Run(ops, call, null, Group, nameof(RingAttention));
 
-    public Tensor GatherTokens(IOps ops, Tensor local) => SequenceParallelAttention.GatherTokens(local, null, Group);
+    public Tensor GatherTokens(IOps ops, Tensor local, string layer) => SequenceParallelAttention.GatherTokens(local, null, Group);
 }

@@ -17,5 +17,5 @@ public sealed class UlyssesAttention(ICommunicator ulyssesGroup) : IAttention, I
     public AttentionResult Run(IOps ops, AttentionCall call) =>
         SequenceParallelAttention.Run(ops, call, Group, null, nameof(UlyssesAttention));
 
-    public Tensor GatherTokens(IOps ops, Tensor local) => SequenceParallelAttention.GatherTokens(local, Group, null);
+    public Tensor GatherTokens(IOps ops, Tensor local, string layer) => SequenceParallelAttention.GatherTokens(local, Group, null);
 }

@@ -22,5 +22,5 @@ public sealed class UspAttention(ICommunicator ulyssesGroup, ICommunicator ringG
     public AttentionResult Run(IOps ops, AttentionCall call) =>
         SequenceParallelAttention.Run(ops, call, UlyssesGroup, RingGroup, nameof(UspAttention));
 
-    public Tensor GatherTokens(IOps ops, Tensor local) => SequenceParallelAttention.GatherTokens(local, UlyssesGroup, RingGroup);
+    public Tensor GatherTokens(IOps ops, Tensor local, string layer) => SequenceParallelAttention.GatherTokens(local, UlyssesGroup, RingGroup);
 }

@@ -12,7 +12,8 @@ namespace XDit.Engine.PipeFusion;
 /// <summary>
 /// PipeFusion (methods.md §1, xdit.md §3): the transformer's blocks split into consecutive stages along the mesh's
 /// pipefusion axis, the image into row-band patches that stream through the stages with a stale K/V buffer per
-/// attention layer (<see cref="StaleKvAttention"/>). The first <see cref="WarmupSteps"/> steps send the whole
+/// attention layer (<see cref="StaleKvAttention"/>; for ReLU linear attention, each patch's key/value sums; for
+/// SANA's Mix-FFN, the conv input's rows of the other patches). The first <see cref="WarmupSteps"/> steps send the whole
 /// sequence through the stages one after another (fresh K/V everywhere); later steps stream patches: stage s
 /// works on patch p while stage s+1 works on p−1, and the last stage combines guidance and steps the scheduler of
 /// that patch, then returns the new latent band to stage 0, so consecutive diffusion steps overlap too.
@@ -58,7 +59,8 @@ public sealed class PipeFusionLoop : IDenoiseLoop
     public PatchGeometry? Geometry { get; private set; }
     /// <summary>Blocks [Start, Start + Count) this rank's stage ran.</summary>
     public (int Start, int Count) Blocks { get; private set; }
-    /// <summary>Bytes of this rank's stale K and V buffers (all its layers) in the last run.</summary>
+    /// <summary>Bytes of this rank's stale buffers (K and V, linear attention's sums, token grids; all its layers)
+    /// in the last run.</summary>
     public long StaleKvBytes { get; private set; }
     /// <summary>Bytes this rank sent during each diffusion step of the last run (its own step loop).</summary>
     public IReadOnlyList<long> BytesSentPerStep => _bytesPerStep;

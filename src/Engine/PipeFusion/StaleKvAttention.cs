@@ -22,8 +22,12 @@ namespace XDit.Engine.PipeFusion;
 /// fresh K/V and, as each block goes by, copies the part that falls in this rank's share into the buffer.
 /// Before the first full call (warmup 0) the buffer is empty and fills patch by patch: a patch then attends the
 /// prefix written so far (itself and the patches before it in this step; the same prefix on every ring rank).
+/// ReLU linear attention (SANA) keeps, by the same rule, each patch's key/value sums instead of K/V
+/// (<see cref="StaleLinearSums"/>), and a layer that mixes neighbouring grid rows (SANA's Mix-FFN) gets the whole
+/// grid through <see cref="ITokenGather"/>: the patch's rows over the latest rows of the others
+/// (<see cref="StaleTokenGrid"/>). Both need the patch ranges.
 /// </summary>
-public sealed class StaleKvAttention : IAttention, IDisposable
+public sealed class StaleKvAttention : IAttention, ITokenGather, IDisposable
 {
     sealed class Buffer(Tensor k, Tensor v)
     {
@@ -39,7 +43,12 @@ public sealed class StaleKvAttention : IAttention, IDisposable
     readonly ICommunicator? _ulysses, _ring;
     readonly Segment[] _segments;
     readonly (int Start, int Count)[]? _patches;
+    readonly StaleLinearSums? _linear;
+    readonly StaleTokenGrid _grid;
     int _slot, _count = -1;
+    // the announced range before the Ulysses all-to-all and the ring split: global tokens [_start, _start + _tokens)
+    // of patch _patch (−1: the full image, or a range of no announced patch)
+    int _start, _tokens, _patch = -1;
     bool _full;
 
     /// <param name="totalTokens">Image tokens of the whole image.</param>
@@ -81,6 +90,8 @@ public sealed class StaleKvAttention : IAttention, IDisposable
                 throw new ArgumentException($"StaleKvAttention: the patches cover {at} tokens, the image has {totalTokens}");
         }
         ShareTokens = _segments.Sum(s => s.Count);
+        _linear = _patches is null ? null : new StaleLinearSums(_patches);
+        _grid = new StaleTokenGrid(totalTokens);
         if (R > 1 && totalTokens % R != 0)
             throw new ArgumentException($"StaleKvAttention: {totalTokens} tokens do not split over ring degree {R}");
     }
@@ -89,13 +100,15 @@ public sealed class StaleKvAttention : IAttention, IDisposable
     /// <summary>Image tokens this rank buffers (its ring share of the whole sequence).</summary>
     public int ShareTokens { get; }
 
-    /// <summary>Bytes held by the K and V buffers of every layer seen so far on this rank.</summary>
-    public long BufferBytes => _buffers.Values.Sum(b => b.K.ByteCount + b.V.ByteCount);
+    /// <summary>Bytes held by the stale buffers of every layer seen so far on this rank: K and V, linear attention's
+    /// per-patch sums, the token grids of layers that mix neighbouring rows.</summary>
+    public long BufferBytes => _buffers.Values.Sum(b => b.K.ByteCount + b.V.ByteCount) + (_linear?.Bytes ?? 0) + _grid.Bytes;
+    /// <summary>Softmax self-attention layers with a K/V buffer.</summary>
     public int LayerCount => _buffers.Count;
 
     /// <summary>Next calls carry the whole image sequence (after the Ulysses all-to-all, this ring rank's contiguous
     /// 1/R of it): the buffer is replaced.</summary>
-    public void SetFull() { _full = true; _slot = 0; _count = TotalTokens / (_ring?.Size ?? 1); }
+    public void SetFull() { _full = true; _slot = 0; _count = TotalTokens / (_ring?.Size ?? 1); _start = 0; _tokens = TotalTokens; _patch = -1; }
 
     /// <summary>Next calls carry the patch of global tokens [start, start + count) (after the Ulysses all-to-all,
     /// this ring rank's chunk of it).</summary>
@@ -104,19 +117,19 @@ public sealed class StaleKvAttention : IAttention, IDisposable
         if (start < 0 || count < 1 || start + count > TotalTokens)
             throw new ArgumentOutOfRangeException(nameof(start), $"patch tokens [{start}, {start + count}) are outside the image's {TotalTokens} tokens");
         _full = false;
+        _start = start; _tokens = count; _patch = -1;
         if (_patches is null) { _slot = start; _count = count; return; }
         int i = Array.IndexOf(_patches, (start, count));
         if (i < 0)
             throw new ArgumentException($"StaleKvAttention: [{start}, {start + count}) is not one of the announced patches ({string.Join(", ", _patches.Select(p => $"[{p.Start}, {p.Start + p.Count})"))})");
-        _slot = _segments[i].Slot; _count = _segments[i].Count;
+        _slot = _segments[i].Slot; _count = _segments[i].Count; _patch = i;
     }
 
     public AttentionResult Run(IOps ops, AttentionCall call)
     {
         if (call.Kind == AttentionKind.Cross) return LocalAttention.Instance.Run(ops, call);
-        if (call.Kind == AttentionKind.Linear)
-            throw new NotSupportedException($"StaleKvAttention at {call.Layer}: linear attention (SANA) has no stale K/V buffer yet; PipeFusion would keep stale key/value sums instead");
         if (_count < 0) throw new InvalidOperationException($"StaleKvAttention at {call.Layer}: SetFull or SetPatch must be called before the forward");
+        if (call.Kind == AttentionKind.Linear) return RunLinear(ops, call);
         var opts = call.Options;
         if (opts?.KeyBias is not null || opts?.Bias is not null || opts?.Causal == true)
             throw new NotSupportedException($"StaleKvAttention at {call.Layer}: a key bias, an attention bias or a causal mask on image self-attention cannot be combined with a stale K/V buffer");
@@ -189,6 +202,39 @@ public sealed class StaleKvAttention : IAttention, IDisposable
         finally { foreach (var t in owned) t.Dispose(); }
     }
 
+    /// <summary>ReLU linear attention: no all-to-all and no ring (the sums are all-reduced instead, as plain sequence
+    /// parallelism does); this rank's tokens are its strip u + U·g of the announced range.</summary>
+    AttentionResult RunLinear(IOps ops, AttentionCall call)
+    {
+        if (call.JointQ is not null || call.Options is not null)
+            throw new NotSupportedException($"StaleKvAttention at {call.Layer}: linear attention takes no joint tokens and no options");
+        if (_linear is null)
+            throw new InvalidOperationException($"StaleKvAttention at {call.Layer}: linear attention keeps one key/value sum per patch, so the patch ranges must be given to the constructor");
+        if (!_full && _patch < 0)
+            throw new InvalidOperationException($"StaleKvAttention at {call.Layer}: linear attention needs the announced range to be one of the patches");
+        int sp = (_ulysses?.Size ?? 1) * (_ring?.Size ?? 1), spRank = (_ulysses?.Rank ?? 0) + (_ulysses?.Size ?? 1) * (_ring?.Rank ?? 0);
+        int n = call.K.Dim(1);
+        if (n * sp != _tokens)
+            throw new ArgumentException($"StaleKvAttention at {call.Layer}: the call carries {n} image tokens on each of {sp} sequence-parallel ranks but the loop announced {_tokens} ({(_full ? "full image" : $"patch {_patch}")})");
+        using var sums = _full
+            ? _linear.Full(ops, call.Layer, call.K, call.V, _start + spRank * n, _ulysses, _ring)
+            : _linear.Patch(ops, call.Layer, call.K, call.V, _patch, _ulysses, _ring);
+        return new AttentionResult(ops.LinearAttentionApply(call.Q, sums, LocalAttention.LinearEps), null);
+    }
+
+    /// <summary>The whole token grid for a layer that mixes neighbouring rows: this rank's rows gathered over the
+    /// stage's sequence-parallel group (the announced range, as plain sequence parallelism gathers), written into
+    /// the layer's stale grid, which is handed back (a view of it).</summary>
+    public Tensor GatherTokens(IOps ops, Tensor local, string layer)
+    {
+        if (_count < 0) throw new InvalidOperationException($"StaleKvAttention at {layer}: SetFull or SetPatch must be called before the forward");
+        using var gathered = _ulysses is null && _ring is null ? null : SequenceParallelAttention.GatherTokens(local, _ulysses, _ring);
+        var rows = gathered ?? local;
+        if (rows.Rank != 3 || rows.Dim(1) != _tokens)
+            throw new ArgumentException($"StaleKvAttention at {layer}: the gathered rows {Shape.Format(rows.ShapeSpan)} are not the {_tokens} tokens the loop announced ({(_full ? "full image" : $"patch at token {_start}")})");
+        return _grid.Write(ops, layer, rows, _start);
+    }
+
     /// <summary>The layer's buffer (allocated on first use: [B, share, heads, d]).</summary>
     Buffer BufferOf(IOps ops, string layer, Tensor k, Tensor v)
     {
@@ -222,6 +268,8 @@ public sealed class StaleKvAttention : IAttention, IDisposable
     {
         foreach (var b in _buffers.Values) { b.K.Dispose(); b.V.Dispose(); }
         _buffers.Clear();
+        _linear?.Dispose();
+        _grid.Dispose();
         _count = -1;
     }
 

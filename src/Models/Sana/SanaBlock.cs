@@ -12,7 +12,7 @@ namespace XDit.Models.Sana;
 /// </summary>
 sealed class SanaBlock
 {
-    readonly string _attn1Name, _attn2Name;
+    readonly string _attn1Name, _attn2Name, _ffName;
     readonly float _eps;
     readonly Tensor _scaleShiftTable;
     readonly AttentionProjections _attn1, _attn2;
@@ -24,6 +24,7 @@ sealed class SanaBlock
     {
         _attn1Name = w.Pp("attn1").Prefix;
         _attn2Name = w.Pp("attn2").Prefix;
+        _ffName = w.Pp("ff").Prefix;
         _eps = (float)c.NormEps;
         int d = c.InnerDim;
         _scaleShiftTable = w.Get("scale_shift_table", 6, d);
@@ -77,15 +78,16 @@ sealed class SanaBlock
         catch { x2.Dispose(); throw; }
 
         // Mix-FFN, its gated output added into x2 by the last GEMM. A sequence shard gathers the other ranks' rows
-        // first: the depth-wise 3×3 reaches one grid row beyond the shard on each side.
+        // first: the depth-wise 3×3 reaches one grid row beyond the shard on each side. An attention that offers the
+        // gather is asked even for the whole grid (PipeFusion's warm-up keeps it for the patches' edges).
         try
         {
             using (f)
             {
-                if (!sharded) _ff.ApplyTokensGatedResidualInto(ops, x2, f, state.GridH, state.GridW, m.GateMlp);
+                if (gather is null) _ff.ApplyTokensGatedResidualInto(ops, x2, f, state.GridH, state.GridW, m.GateMlp);
                 else
                 {
-                    using var grid = gather!.GatherTokens(ops, f);
+                    using var grid = gather.GatherTokens(ops, f, _ffName);
                     _ff.ApplyTokenRangeGatedResidualInto(ops, x2, grid, state.GridH, state.GridW, state.TokenStart, f.Dim(1), m.GateMlp);
                 }
             }
