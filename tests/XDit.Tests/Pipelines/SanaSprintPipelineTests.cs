@@ -95,18 +95,27 @@ public class SanaSprintPipelineTests(ITestOutputHelper output)
     }
 
     /// <summary>Ulysses over 2 ranks (each holding 12 of the 4x6 latent tokens; the q/k norms run on each rank's
-    /// rows before the all-to-all) equals one rank in float32, step noise included.</summary>
-    [Fact]
-    public void UlyssesEqualsOneRank()
+    /// rows before the all-to-all), and PipeFusion over 2 stages × 2 patches with warm-up on every step (each patch
+    /// band stepped by its own TrigFlow-wrapped SCM scheduler, handed its band of the step noise), equal one rank in
+    /// float32. A short instruction keeps the text encoder quick.</summary>
+    [Theory]
+    [InlineData("ulysses2")]
+    [InlineData("pipefusion2")]
+    public void ParallelMethodsEqualOneRank(string mesh)
     {
         var folder = SanaSprintTestFolder.Create();
-        float[] serial;
-        using (var pipeline = PipelineLoader.Load(folder)) serial = Pixels(pipeline.Generate(Request()));
-        var parallel = Pixels(ParallelGeneration.Run(folder, new ParallelConfig { WorldSize = 2, UlyssesDegree = 2 }, Request()).Result);
+        void Short(TextToImagePipeline p, int _) => ((SanaSprintPipeline)p).ComplexHumanInstruction = ["Describe the picture in detail:", "User Prompt: "];
+        var config = mesh == "ulysses2"
+            ? new ParallelConfig { WorldSize = 2, UlyssesDegree = 2 }
+            : new ParallelConfig { WorldSize = 2, PipeFusionParallelDegree = 2, NumPipelinePatch = 2, WarmupSteps = 2 };
+        var serial = Pixels(ParallelGeneration.Run(folder, new ParallelConfig { WorldSize = 1 }, Request(), onRankPipeline: Short).Result);
+        var run = ParallelGeneration.Run(folder, config, Request(), onRankPipeline: Short);
+        if (mesh == "pipefusion2") Assert.True(run.StaleKvBytesPerRank > 0, "the stages kept no stale sums or rows");
+        var parallel = Pixels(run.Result);
         Assert.Equal(serial.Length, parallel.Length);
         double err = Numerics.RelativeError(parallel, serial);
-        output.WriteLine($"ulysses2: rel {err:E3} against one rank");
-        Assert.True(err < 1e-5, $"ulysses2: relative error {err:G3} against one rank");
+        output.WriteLine($"{mesh}: rel {err:E3} against one rank");
+        Assert.True(err < 1e-5, $"{mesh}: relative error {err:G3} against one rank");
     }
 
     [Theory]
