@@ -8,7 +8,7 @@ namespace XDit.Engine.Pipelines;
 public static class PipelineLoader
 {
     /// <summary>The model_index.json _class_name values this engine runs.</summary>
-    public static IReadOnlyList<string> Supported { get; } = ["PixArtAlphaPipeline", "PixArtSigmaPipeline", "StableDiffusion3Pipeline", "FluxPipeline", "StableDiffusionXLPipeline", "HunyuanDiTPipeline", "SanaPipeline"];
+    public static IReadOnlyList<string> Supported { get; } = ["PixArtAlphaPipeline", "PixArtSigmaPipeline", "StableDiffusion3Pipeline", "FluxPipeline", "StableDiffusionXLPipeline", "HunyuanDiTPipeline", "SanaPipeline", "SanaSprintPipeline"];
 
     public static TextToImagePipeline Load(string dir, PipelineOptions? options = null)
     {
@@ -36,6 +36,7 @@ public static class PipelineLoader
                 "StableDiffusionXLPipeline" => new SdxlPipeline(index, ops),
                 "HunyuanDiTPipeline" => new HunyuanDiTPipeline(index, ops),
                 "SanaPipeline" => new SanaPipeline(index, ops),
+                "SanaSprintPipeline" => new SanaSprintPipeline(index, ops),
                 var other => throw new NotSupportedException($"{dir}: pipeline class '{other}' is not supported (supported: {string.Join(", ", Supported)})"),
             };
             pipeline.OwnsOps = ownsOps;

@@ -17,7 +17,7 @@ namespace XDit.Engine.Pipelines;
 /// DPM-Solver++ denoising with classifier-free guidance on [negative; positive], AutoencoderDC decoding of
 /// latents / scaling_factor. Resolution binning as diffusers where the transformer's sample_size has a table.
 /// </summary>
-public sealed class SanaPipeline : TextToImagePipeline
+public class SanaPipeline : TextToImagePipeline
 {
     /// <summary>diffusers' default complex_human_instruction (SanaPipeline.__call__), joined with newlines and put
     /// in front of each prompt.</summary>
@@ -65,6 +65,9 @@ public sealed class SanaPipeline : TextToImagePipeline
     public IReadOnlyList<string> ComplexHumanInstruction { get; set; } = DefaultComplexHumanInstruction;
 
     public SanaTransformer Transformer => _transformer;
+    /// <summary>The folder's DC-AE and scheduler, for <see cref="SanaSprintPipeline"/>, which shares the rest.</summary>
+    protected AutoencoderDC Vae => _vae;
+    protected IScheduler Scheduler => _scheduler;
     public override DiffusionTransformer Denoiser => _transformer;
     public override int DefaultSteps => 20;
     public override float DefaultGuidanceScale => 4.5f;
@@ -77,7 +80,11 @@ public sealed class SanaPipeline : TextToImagePipeline
     protected override int DecoderChannels => _vae.Config.BlockOutChannels.Take(2).Max();
     protected override int TextTokens(GenerationRequest r) => MaxLength(r);
 
-    int MaxLength(GenerationRequest r) => r.MaxSequenceLength ?? 300;
+    protected static int MaxLength(GenerationRequest r) => r.MaxSequenceLength ?? 300;
+
+    /// <summary>Whether the pipeline feeds the transformer a guidance embedding (SANA Sprint) instead of guiding
+    /// with classifier-free guidance: the transformer's guidance_embeds must say the same.</summary>
+    protected virtual bool EmbedsGuidance => false;
 
     /// <summary>The widths that must agree across the folder, refused at load in one line naming both files.</summary>
     void CheckShapes()
@@ -89,6 +96,10 @@ public sealed class SanaPipeline : TextToImagePipeline
             throw new ArgumentException($"{Index.Dir}: vae latent_channels {_vae.Config.LatentChannels} does not match the transformer's in_channels {t.InChannels} (transformer/config.json)");
         if (t.OutChannels != t.InChannels && t.OutChannels != 2 * t.InChannels)
             throw new ArgumentException($"{Index.Dir}: transformer out_channels {t.OutChannels} is neither in_channels {t.InChannels} nor twice it");
+        if (t.GuidanceEmbeds != EmbedsGuidance)
+            throw new NotSupportedException(EmbedsGuidance
+                ? $"{Index.Dir}: {GetType().Name} needs a transformer with a guidance embedder; transformer/config.json has guidance_embeds false"
+                : $"{Index.Dir}: transformer/config.json has guidance_embeds true (a SANA Sprint transformer), which {GetType().Name} cannot drive; its model_index.json should name SanaSprintPipeline");
     }
 
     protected override GenerationResult Run(GenerationRequest request, IProgress<PipelineProgress>? progress)
@@ -166,7 +177,7 @@ public sealed class SanaPipeline : TextToImagePipeline
     /// <summary>The prompts behind the instruction: tokenised to (instruction tokens + max_sequence_length − 2),
     /// encoded, then the first state and the last max_sequence_length − 1 kept (diffusers' select_index, SANA paper
     /// §3.1), with their mask entries. Without an instruction the rows are encoded at max_sequence_length as they are.</summary>
-    (float[] States, float[] Mask) EncodePositive(List<string> prompts, int maxLength)
+    protected (float[] States, float[] Mask) EncodePositive(List<string> prompts, int maxLength)
     {
         var texts = prompts.Select(LowerStripped).ToList();
         int total = maxLength;
@@ -208,7 +219,7 @@ public sealed class SanaPipeline : TextToImagePipeline
 
     /// <summary>The aspect-ratio table diffusers bins with for the transformer's sample_size (16, 32, 64: 512, 1024,
     /// 2048 pixels), or null when binning is off (asked off, or left to the default where there is no table).</summary>
-    IReadOnlyList<AspectRatioBins.Bin>? BinsFor(GenerationRequest r)
+    protected virtual IReadOnlyList<AspectRatioBins.Bin>? BinsFor(GenerationRequest r)
     {
         int sample = _transformer.Config.SampleSize;
         return ChosenBins(r, sample is 16 or 32 or 64 ? AspectRatioBins.ForResolution(sample * 32) : null, sample, "here for 16, 32 and 64");

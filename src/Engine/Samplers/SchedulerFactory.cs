@@ -6,7 +6,7 @@ namespace XDit.Engine.Samplers;
 public static class SchedulerFactory
 {
     /// <summary>The diffusers class names this engine can run.</summary>
-    public static IReadOnlyList<string> Supported { get; } = ["DPMSolverMultistepScheduler", "DDIMScheduler", "DDPMScheduler", "EulerDiscreteScheduler", "FlowMatchEulerDiscreteScheduler"];
+    public static IReadOnlyList<string> Supported { get; } = ["DPMSolverMultistepScheduler", "DDIMScheduler", "DDPMScheduler", "EulerDiscreteScheduler", "FlowMatchEulerDiscreteScheduler", "SCMScheduler"];
 
     /// <summary>Reads <c>scheduler_config.json</c> from a diffusers <c>scheduler/</c> folder (or the file itself).</summary>
     public static IScheduler Load(string schedulerDir)
@@ -30,6 +30,7 @@ public static class SchedulerFactory
             "DDPMScheduler" => new DDPMScheduler(DDPMOptions.FromConfig(config)),
             "EulerDiscreteScheduler" => new EulerDiscreteScheduler(EulerDiscreteOptions.FromConfig(config)),
             "FlowMatchEulerDiscreteScheduler" => new FlowMatchEulerDiscreteScheduler(FlowMatchEulerOptions.FromConfig(config)),
+            "SCMScheduler" => new SCMScheduler(SCMOptions.FromConfig(config)),
             _ => throw new NotSupportedException($"{config.Path}: scheduler class \"{name}\" is not supported (supported: {string.Join(", ", Supported)})"),
         };
     }

@@ -17,6 +17,7 @@ sealed class SanaBlock
     readonly Tensor _scaleShiftTable;
     readonly AttentionProjections _attn1, _attn2;
     readonly GluMbConv _ff;
+    readonly SanaQkNorm? _qkNorm1, _qkNorm2;   // qk_norm "rms_norm_across_heads" (SANA Sprint), else null
 
     /// <summary>Loads block <paramref name="index"/> from its scope (transformer_blocks.{index}).</summary>
     public SanaBlock(WeightScope w, SanaConfig c)
@@ -31,6 +32,12 @@ sealed class SanaBlock
         // attn2 always has q/k/v biases (diffusers builds it with bias=True)
         _attn2 = AttentionProjections.Load(w.Pp("attn2"), d, c.CrossAttentionDim, c.NumCrossAttentionHeads, true);
         _ff = GluMbConv.Load(w.Pp("ff"), d, d, c.MlpRatio);
+        if (c.QkNorm)
+        {
+            // attn1's and attn2's q and k are all inner-dim wide (cross heads × head dim = D, checked by the config)
+            _qkNorm1 = SanaQkNorm.Load(w.Pp("attn1"), d, d);
+            _qkNorm2 = SanaQkNorm.Load(w.Pp("attn2"), d, d);
+        }
     }
 
     /// <summary>LN(x)·(1 + scale_msa) + shift_msa of the image tokens, as attn1 sees them (TeaCache's indicator).</summary>
@@ -50,6 +57,8 @@ sealed class SanaBlock
             throw new NotSupportedException($"SANA's Mix-FFN convolves the {state.GridH}×{state.GridW} token grid; this rank holds {state.Image.Dim(1)} of its tokens and the attention ({attention.GetType().Name}) cannot gather the others");
         using var mod6 = Modulation6(ops, state.Conditioning);
         var m = Parts(mod6);
+        var attend1 = _qkNorm1?.Around(attention) ?? attention;
+        var attend2 = _qkNorm2?.Around(attention) ?? attention;
 
         // linear self-attention on the modulated norm: x2 = x + gate_msa·attn1(...) in to_out's GEMM epilogue, out of
         // place (state.Image, the block's input, may be held by a step cache)
@@ -59,11 +68,11 @@ sealed class SanaBlock
         try
         {
             using (var a = ops.LayerNormModulate(x, m.ShiftMsa, m.ScaleMsa, _eps))
-                _attn1.AttendResidualInto(ops, attention, _attn1Name, AttentionKind.Linear, a, a, x, m.GateMsa, x2);
+                _attn1.AttendResidualInto(ops, attend1, _attn1Name, AttentionKind.Linear, a, a, x, m.GateMsa, x2);
             // cross-attention on the un-normalised tokens, its plain residual added in place on x2 (this block's own)
             // by to_out's epilogue, then norm2's modulation
             var options = state.TextKeyBias is null ? null : new AttentionOptions { KeyBias = state.TextKeyBias };
-            _attn2.AttendResidualInto(ops, attention, _attn2Name, AttentionKind.Cross, x2, text, x2, gate: null, options: options);
+            _attn2.AttendResidualInto(ops, attend2, _attn2Name, AttentionKind.Cross, x2, text, x2, gate: null, options: options);
             f = ops.LayerNormModulate(x2, m.ShiftMlp, m.ScaleMlp, _eps);
         }
         catch { x2.Dispose(); throw; }

@@ -4,12 +4,16 @@ namespace XDit.Models.Sana;
 
 /// <summary>
 /// The keys of a SanaTransformer2DModel config.json that the forward pass depends on, with diffusers' constructor
-/// defaults (Sana 1600M's widths) for missing keys. Refuses what this implementation cannot run: SANA Sprint's
-/// guidance embedding and qk norms, affine block norms, a cross-attention of another width than the blocks'.
+/// defaults (Sana 1600M's widths) for missing keys. SANA Sprint's guidance embedding (guidance_embeds) and its
+/// q/k RMSNorms across heads (qk_norm "rms_norm_across_heads") are read; refused is what this implementation cannot
+/// run: other qk norms, affine block norms, a cross-attention of another width than the blocks'. timestep_scale is
+/// the pipeline's (SanaPipeline multiplies it in; the transformer never reads it).
 /// </summary>
 public sealed record SanaConfig
 {
     public const string ClassName = "SanaTransformer2DModel";
+    /// <summary>The qk_norm value this implementation runs: RMSNorm over all heads of q and of k (norm_q, norm_k).</summary>
+    public const string QkNormAcrossHeads = "rms_norm_across_heads";
 
     public required int InChannels { get; init; }
     public required int OutChannels { get; init; }
@@ -27,6 +31,14 @@ public sealed record SanaConfig
     public required double NormEps { get; init; }
     /// <summary>Null: no position embedding (Sana's configs); else PatchEmbed's sin-cos table at this scale.</summary>
     public double? InterpolationScale { get; init; }
+    /// <summary>SANA Sprint: time_embed is SanaCombinedTimestepGuidanceEmbeddings (timestep and guidance
+    /// embedders, summed) and the forward needs a guidance value per row.</summary>
+    public bool GuidanceEmbeds { get; init; }
+    /// <summary>What SanaSprintPipeline multiplies guidance_scale by before the transformer sees it (diffusers' 0.1).</summary>
+    public double GuidanceEmbedsScale { get; init; } = 0.1;
+    /// <summary>Whether attn1 and attn2 RMS-normalise q and k over the whole inner dim (qk_norm
+    /// "rms_norm_across_heads"; weights norm_q / norm_k).</summary>
+    public bool QkNorm { get; init; }
 
     /// <summary>D = heads × head_dim.</summary>
     public int InnerDim => NumAttentionHeads * AttentionHeadDim;
@@ -42,11 +54,9 @@ public sealed record SanaConfig
         var cls = c.ClassName;
         if (cls is not null && cls != ClassName)
             throw new NotSupportedException($"{c.Path}: _class_name '{cls}' is not a SANA transformer (expected {ClassName})");
-        if (c.GetBool("guidance_embeds", false))
-            throw new NotSupportedException($"{c.Path}: guidance_embeds true (SANA Sprint's guidance embedding) is not supported");
         var qkNorm = c.GetString("qk_norm", null);
-        if (qkNorm is not null)
-            throw new NotSupportedException($"{c.Path}: qk_norm '{qkNorm}' is not supported (only null)");
+        if (qkNorm is not null && qkNorm != QkNormAcrossHeads)
+            throw new NotSupportedException($"{c.Path}: qk_norm '{qkNorm}' is not supported (null or '{QkNormAcrossHeads}')");
         if (c.GetBool("norm_elementwise_affine", false))
             throw new NotSupportedException($"{c.Path}: norm_elementwise_affine true is not supported (SANA's block norms have no parameters)");
         if (!c.Has("cross_attention_dim") && c.Root.TryGetProperty("cross_attention_dim", out _))
@@ -70,6 +80,9 @@ public sealed record SanaConfig
             PatchSize = c.GetInt("patch_size", 1, 1, ConfigBounds.PatchSize),
             NormEps = c.GetPositiveDouble("norm_eps", 1e-6),
             InterpolationScale = c.GetDoubleOrNull("interpolation_scale"),
+            GuidanceEmbeds = c.GetBool("guidance_embeds", false),
+            GuidanceEmbedsScale = c.GetFiniteDouble("guidance_embeds_scale", 0.1),
+            QkNorm = qkNorm is not null,
         };
         cfg.Validate(c.Path, c.DefaultsNote("num_attention_heads", "attention_head_dim", "num_cross_attention_heads", "cross_attention_head_dim", "cross_attention_dim"));
         return cfg;

@@ -11,7 +11,9 @@ namespace XDit.Models.Sana;
 /// <see cref="DiffusionTransformer"/>. Like PixArt: a patch embedding (no position table unless
 /// interpolation_scale is set), AdaLayerNormSingle's timestep conditioning, the caption projected and RMS-normed
 /// (caption_norm), then blocks of ReLU linear self-attention, masked cross-attention and the GLUMBConv Mix-FFN, and
-/// the modulated output norm. The caption, its key bias and the conditioning are replicated.
+/// the modulated output norm. The caption, its key bias and the conditioning are replicated. SANA Sprint
+/// (guidance_embeds) adds a guidance embedder to the timestep's (SanaCombinedTimestepGuidanceEmbeddings) and
+/// RMS-normalises q and k across heads (qk_norm, <see cref="SanaQkNorm"/>).
 /// </summary>
 public sealed class SanaTransformer : DiffusionTransformer
 {
@@ -26,6 +28,7 @@ public sealed class SanaTransformer : DiffusionTransformer
     readonly TextProjection _captionProjection;
     readonly Tensor _captionNorm;
     readonly TimestepEmbedding _timestep;
+    readonly TimestepEmbedding? _guidance;  // guidance_embeds: time_embed.guidance_embedder
     readonly Linear _adaLinear;
     readonly SanaBlock[] _blocks;
     readonly Tensor _finalScaleShift;     // [2, D]: shift row, then scale row
@@ -46,9 +49,12 @@ public sealed class SanaTransformer : DiffusionTransformer
         _captionProjection = TextProjection.Load(w.Pp("caption_projection"), c.CaptionChannels, d, Activation.GeluTanh);
         _captionNorm = w.Get("caption_norm.weight", d);
 
-        // time_embed: AdaLayerNormSingle = PixArtAlphaCombinedTimestepSizeEmbeddings (timestep only), SiLU, 6·D linear
-        _timestep = TimestepEmbedding.Load(w.Pp("time_embed").Pp("emb").Pp("timestep_embedder"), d);
-        _adaLinear = w.Linear("time_embed.linear", d, 6 * d);
+        // time_embed: AdaLayerNormSingle = PixArtAlphaCombinedTimestepSizeEmbeddings (timestep only), SiLU, 6·D linear;
+        // with guidance_embeds SanaCombinedTimestepGuidanceEmbeddings: timestep_embedder + guidance_embedder, SiLU, linear
+        var te = w.Pp("time_embed");
+        _timestep = TimestepEmbedding.Load(c.GuidanceEmbeds ? te.Pp("timestep_embedder") : te.Pp("emb").Pp("timestep_embedder"), d);
+        _guidance = c.GuidanceEmbeds ? TimestepEmbedding.Load(te.Pp("guidance_embedder"), d) : null;
+        _adaLinear = te.Linear("linear", d, 6 * d);
 
         var blocks = w.Pp("transformer_blocks");
         _blocks = Enumerable.Range(0, c.NumLayers).Select(i => new SanaBlock(blocks.Pp(i), c)).ToArray();
@@ -90,6 +96,10 @@ public sealed class SanaTransformer : DiffusionTransformer
         int b = x.Dim(0), gh = x.Dim(2) / c.PatchSize, gw = x.Dim(3) / c.PatchSize;
         if (inputs.Timestep.Length != b)
             throw new ArgumentException($"SANA needs one timestep per batch row: {inputs.Timestep.Length} for batch {b}");
+        if (_guidance is not null && inputs.Guidance?.Length != b)
+            throw new ArgumentException($"this SANA model embeds guidance (guidance_embeds true, SANA Sprint) and needs one guidance value per batch row: {inputs.Guidance?.Length ?? 0} for batch {b}");
+        if (_guidance is null && inputs.Guidance is not null)
+            throw new ArgumentException("this SANA model has no guidance embedder (guidance_embeds false) but was given guidance values");
         var y = inputs.EncoderHiddenStates;
         if (y.Rank != 3 || y.Dim(0) != b || y.Dim(2) != c.CaptionChannels)
             throw new ArgumentException($"SANA encoder_hidden_states must be [{b}, T, {c.CaptionChannels}]; got {Shape.Format(y.ShapeSpan)}");
@@ -108,8 +118,15 @@ public sealed class SanaTransformer : DiffusionTransformer
             }
             keep.Add(image);
 
-            // 2. timestep → embedded_timestep [B, D] and the 6·D modulation
+            // 2. timestep (+ guidance) → embedded_timestep [B, D] and the 6·D modulation
             var embedded = _timestep.Embed(ops, inputs.Timestep);
+            if (_guidance is not null)
+            {
+                // diffusers adds the two embeddings: conditioning = timestep_emb + guidance_emb (both sinusoids in float32)
+                using var t = embedded;
+                using var g = _guidance.Embed(ops, inputs.Guidance!);
+                embedded = ops.Add(t, g);
+            }
             keep.Add(embedded);
             Tensor temb6;
             using (var act = ops.Activate(embedded, Activation.Silu)) temb6 = _adaLinear.Apply(ops, act);

@@ -34,9 +34,24 @@ public class SanaTransformerTests(ITestOutputHelper output)
         Assert.Equal(16, nullOut.OutChannels);
     }
 
+    /// <summary>SANA Sprint's keys are read (diffusers' defaults: no guidance embedder, scale 0.1, no qk norm).</summary>
+    [Fact]
+    public void ConfigReadsSanaSprintsGuidanceEmbeddingAndQkNorm()
+    {
+        var plain = SanaConfig.From(JsonConfig.Parse("{}", "sana/config.json"));
+        Assert.False(plain.GuidanceEmbeds);
+        Assert.False(plain.QkNorm);
+        Assert.Equal(0.1, plain.GuidanceEmbedsScale);
+        var sprint = SanaConfig.From(JsonConfig.Parse("""{"guidance_embeds": true, "guidance_embeds_scale": 0.2, "qk_norm": "rms_norm_across_heads"}""", "sana/config.json"));
+        Assert.True(sprint.GuidanceEmbeds);
+        Assert.True(sprint.QkNorm);
+        Assert.Equal(0.2, sprint.GuidanceEmbedsScale);
+    }
+
     [Theory]
-    [InlineData("""{"guidance_embeds": true}""", "guidance_embeds")]
-    [InlineData("""{"qk_norm": "rms_norm_across_heads"}""", "qk_norm")]
+    [InlineData("""{"guidance_embeds": 1}""", "guidance_embeds")]
+    [InlineData("""{"qk_norm": "layer_norm"}""", "qk_norm")]
+    [InlineData("""{"guidance_embeds_scale": "x"}""", "guidance_embeds_scale")]
     [InlineData("""{"norm_elementwise_affine": true}""", "norm_elementwise_affine")]
     [InlineData("""{"num_cross_attention_heads": 10}""", "num_cross_attention_heads")]
     [InlineData("""{"cross_attention_dim": 1152}""", "cross_attention_dim")]
