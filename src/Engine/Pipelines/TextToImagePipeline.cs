@@ -28,6 +28,9 @@ public abstract class TextToImagePipeline : IDisposable
     public abstract int SizeMultiple { get; }
     /// <summary>What makes up <see cref="SizeMultiple"/>, for the error message.</summary>
     protected virtual string SizeMultipleMeaning => "VAE factor × patch size";
+    /// <summary>Pixels along each side of one token of the denoiser, for <see cref="Estimate"/>: the size multiple
+    /// (VAE factor × patch size) unless a model takes finer sizes than its tokens (SDXL's UNet).</summary>
+    protected virtual int TokenPixels => SizeMultiple;
     public abstract int DefaultSize { get; }
 
     /// <summary>Where the next generations record their intermediate results (token ids, prompt embeddings, final
@@ -124,7 +127,7 @@ public abstract class TextToImagePipeline : IDisposable
         int height = request.Height ?? DefaultSize, width = request.Width ?? DefaultSize;
         var (images, rows) = ModelRows(request);
         double pixels = (double)height * width;
-        double tokens = pixels / ((double)SizeMultiple * SizeMultiple), text = TextTokens(request);
+        double tokens = pixels / ((double)TokenPixels * TokenPixels), text = TextTokens(request);
         var t = Denoiser;
         double d = (double)t.NumHeads * t.HeadDim;
         long bytes = Ops.ActivationType.SizeOf();
