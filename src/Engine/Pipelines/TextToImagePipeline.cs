@@ -216,6 +216,18 @@ public abstract class TextToImagePipeline : IDisposable
         return noise;
     }
 
+    /// <summary>Seeds a stochastic scheduler's step noise (DDPM) for <paramref name="request"/>'s
+    /// <paramref name="batch"/> rows of <paramref name="rowValues"/> latent values: a stream one past the request's
+    /// seed (so it differs from the initial latents' stream), at the rows' place in the whole batch
+    /// (<see cref="GenerationRequest.FirstRow"/> of <see cref="GenerationRequest.TotalRows"/>), so that every rank
+    /// of a replica, and every replica, adds the noise one rank would. Other schedulers are left as they are.</summary>
+    protected static void SeedStepNoise(IScheduler scheduler, GenerationRequest request, int batch, int rowValues)
+    {
+        if (scheduler is not IStochasticScheduler s) return;
+        s.NoiseSeed = unchecked(request.Seed + 1);
+        s.NoiseWindow = NoiseWindow.Rows(request.FirstRow, batch, request.TotalRows, rowValues);
+    }
+
     /// <summary>Warns once per distinct truncated text, as diffusers logs it: "The following part of your input was
     /// truncated because {reason}: [removed text]". <paramref name="reason"/> defaults to the T5 wording
     /// (max_sequence_length); CLIP's is <see cref="ClipTruncationReason"/>. The removed part is the tokens past the

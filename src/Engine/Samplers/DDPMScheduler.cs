@@ -80,6 +80,7 @@ public sealed class DDPMScheduler : IStochasticScheduler
     public float InitNoiseSigma => 1f;
     public float[] AlphasCumprod => _alphasCumprod;
     public ulong NoiseSeed { get; set; }
+    public NoiseWindow NoiseWindow { get; set; }
 
     public void SetTimesteps(int numInferenceSteps, double? mu = null, float[]? sigmas = null)
     {
@@ -95,9 +96,12 @@ public sealed class DDPMScheduler : IStochasticScheduler
     public void Step(ReadOnlySpan<float> modelOutput, int stepIndex, Span<float> sample)
     {
         if (_noise.Length != sample.Length) _noise = new float[sample.Length];
-        NoiseGenerator.Fill(_noise, NoiseSeed, (ulong)stepIndex * (ulong)sample.Length);
+        DrawNoise(stepIndex, _noise);
         Step(modelOutput, stepIndex, sample, _noise);
     }
+
+    public void DrawNoise(int stepIndex, Span<float> noise)
+        => NoiseGenerator.Fill(noise, NoiseSeed, NoiseWindow.Offset(stepIndex, noise.Length));
 
     public void Step(ReadOnlySpan<float> modelOutput, int stepIndex, Span<float> sample, ReadOnlySpan<float> noise)
     {
