@@ -116,11 +116,12 @@ public sealed class SdxlPipeline : TextToImagePipeline
         // ---- denoise ----
         sw.Restart();
         _scheduler.SetTimesteps(steps);
+        SeedStepNoise(_scheduler, request, batch, c * h * w);
         var job = new DenoiseJob
         {
             Model = _unet,
             Scheduler = _scheduler,
-            NewScheduler = () => FolderScheduler(steps),
+            NewScheduler = () => { var s = FolderScheduler(steps); SeedStepNoise(s, request, batch, c * h * w); return s; },
             Latents = InitialLatents(request, batch, c, h, w, _scheduler.InitNoiseSigma),
             Batch = batch,
             LatentShape = new[] { c, h, w },

@@ -124,6 +124,31 @@ public class SdxlPipelineTests(ITestOutputHelper output)
         Assert.True(err < 1e-5, $"{mesh}: relative error {err:G3} against one rank");
     }
 
+    /// <summary>With a DDPMScheduler in the folder (any diffusers scheduler fits SDXL), the step noise follows the
+    /// request's seed and data parallel still equals one rank: each replica draws its rows of the batch's noise.</summary>
+    [Fact]
+    public void UnderDdpmTheStepNoiseFollowsTheSeedAndDataParallelEqualsOneRank()
+    {
+        var folder = SD3FluxTestFolders.Sdxl();
+        File.WriteAllText(Path.Combine(folder, "scheduler", "scheduler_config.json"), """
+            {"_class_name": "DDPMScheduler", "beta_schedule": "scaled_linear", "beta_start": 0.00085, "beta_end": 0.012,
+             "clip_sample": false, "timestep_spacing": "leading", "steps_offset": 1}
+            """);
+        var request = Request(negative: "cat") with { Prompts = new[] { "red cat", "cat" }, NumInferenceSteps = 3 };
+        var latents = Enumerable.Range(0, 2 * 4 * 8 * 12).Select(i => MathF.Sin(i)).ToArray();
+        float[] serial, reseeded;
+        using (var pipeline = PipelineLoader.Load(folder))
+        {
+            serial = Pixels(pipeline.Generate(request with { Latents = latents }));
+            reseeded = Pixels(pipeline.Generate(request with { Latents = latents, Seed = 6 }));
+        }
+        Assert.True(Numerics.RelativeError(reseeded, serial) > 1e-4, "DDPM's step noise does not follow the seed");
+        var parallel = Pixels(ParallelGeneration.Run(folder, new ParallelConfig { WorldSize = 2, DataParallelDegree = 2 }, request with { Latents = latents }).Result);
+        double err = Numerics.RelativeError(parallel, serial);
+        output.WriteLine($"data2 under DDPM: rel {err:E3} against one rank");
+        Assert.True(err <= 1e-6, $"data2 under DDPM: relative error {err:G3} against one rank");
+    }
+
     [Fact]
     public void SequenceParallelIsRefusedWithTheMethodsThatWorkNamed()
     {
