@@ -94,3 +94,17 @@ extern "C" __global__ void im2col(void* cols, const void* x, int dt, i64 C, i64 
         else st(cols, dt, e, 0.f);
     }
 }
+
+// Nearest-neighbour resize (PyTorch's F.interpolate mode="nearest" with a size): y [B, C, OH, OW] contiguous; output
+// pixel (oy, ox) copies x's (min(floor(oy·sh), H − 1), min(floor(ox·sw), W − 1)), sh = H/OH and sw = W/OW computed in
+// float32 on the host as PyTorch does, the product in float32 too. x is read through its strides (xs_*); bit-exact.
+extern "C" __global__ void upsample_nearest(void* y, const void* x, int dt, i64 xs_b, i64 xs_c, i64 xs_h, i64 xs_w,
+    i64 C, i64 H, i64 W, i64 OH, i64 OW, float sh, float sw, i64 count)
+{
+    GRID_STRIDE(e, count)
+    {
+        const i64 ox = e % OW, oy = (e / OW) % OH, c = (e / (OW * OH)) % C, b = e / (OW * OH * C);
+        const i64 iy = min((i64)floorf((float)oy * sh), H - 1), ix = min((i64)floorf((float)ox * sw), W - 1);
+        copy_elem(y, e, x, b * xs_b + c * xs_c + iy * xs_h + ix * xs_w, dt);
+    }
+}

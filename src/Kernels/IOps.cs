@@ -163,6 +163,12 @@ public interface IOps : IDisposable
     Tensor GroupedConv2d(Tensor x, Tensor w, Tensor? bias, int groups, int padding);
     /// <summary>Nearest-neighbour 2× upsampling of [B, C, H, W].</summary>
     Tensor Upsample2x(Tensor x);
+    /// <summary>Nearest-neighbour resize of x [B, C, H, W] to [B, C, height, width], as PyTorch's
+    /// F.interpolate(mode="nearest", size=(height, width)): output row i reads input row min(⌊i·s⌋, H − 1) with
+    /// s = H/height in float32 (columns likewise). diffusers' Upsample2D takes this form when the UNet forwards the
+    /// skip state's size (a latent not a multiple of 2^upsamplers: the size is 2h or 2h − 1). Returns x's dtype
+    /// (<see cref="OpContracts.UpsampleNearest"/>).</summary>
+    Tensor UpsampleNearest(Tensor x, int height, int width);
 
     // ---- layout ----
     /// <summary>Fresh contiguous copy of a (possibly strided) view.</summary>

@@ -67,6 +67,8 @@ public static class ParallelGeneration
         {
             Prompts = request.Prompts.Skip(first).Take(perReplica).ToArray(),
             FirstRow = request.FirstRow + first * request.NumImagesPerPrompt,
+            // the replica's rows draw their part of the whole batch's step noise (DDPM)
+            TotalRows = request.TotalRows != 0 ? request.TotalRows : request.FirstRow + prompts * request.NumImagesPerPrompt,
             Latents = SliceLatents(request, first, perReplica, prompts),
             LatentsShape = request.LatentsShape is { Length: 4 } s ? [perReplica * request.NumImagesPerPrompt, s[1], s[2], s[3]] : request.LatentsShape,
         };

@@ -67,7 +67,7 @@ public static class FastAttnCalibration
         pipeline.Loop = loop;
         try
         {
-            pipeline.Generate(request with { Prompts = prompts, NegativePrompt = "", Seed = Seed, NumImagesPerPrompt = 1, Latents = null, FirstRow = 0 });
+            pipeline.Generate(request with { Prompts = prompts, NegativePrompt = "", Seed = Seed, NumImagesPerPrompt = 1, Latents = null, FirstRow = 0, TotalRows = 0 });
         }
         finally { pipeline.Loop = saved; }
         return loop.Plan!;

@@ -56,6 +56,10 @@ public sealed record GenerationRequest
     /// <summary>Index of this request's first image in a larger batch split across data-parallel ranks, so each
     /// rank draws the same initial noise a single rank would have drawn for those images.</summary>
     public int FirstRow { get; init; }
+    /// <summary>Images of that larger batch (0: this request is the whole batch), so that a stochastic scheduler
+    /// (DDPM) draws each step's noise for this request's rows at their place in the batch's stream, as one rank
+    /// would.</summary>
+    public int TotalRows { get; init; }
 
     public static GenerationRequest For(string prompt) => new() { Prompts = new[] { prompt } };
 
@@ -75,6 +79,9 @@ public sealed record GenerationRequest
         if (MaxSequenceLength is < 1) throw new ArgumentException($"max sequence length must be at least 1, got {MaxSequenceLength}");
         if (Prompts2 is { } p2 && p2.Count != Prompts.Count) throw new ArgumentException($"prompt_2 gives {p2.Count} texts for {Prompts.Count} prompts: give one per prompt");
         if (Prompts3 is { } p3 && p3.Count != Prompts.Count) throw new ArgumentException($"prompt_3 gives {p3.Count} texts for {Prompts.Count} prompts: give one per prompt");
+        if (FirstRow < 0) throw new ArgumentException($"first row must be 0 or more, got {FirstRow}");
+        if (TotalRows != 0 && TotalRows < FirstRow + (long)Prompts.Count * NumImagesPerPrompt)
+            throw new ArgumentException($"total rows {TotalRows} cannot hold this request's {Prompts.Count * NumImagesPerPrompt} images from row {FirstRow}: give 0 (the request is the whole batch) or at least {FirstRow + Prompts.Count * NumImagesPerPrompt}");
         if (ClipSkip is < 0) throw new ArgumentException($"clip_skip must be 0 or more, got {ClipSkip}");
         if (!(GuidanceRescale >= 0 && float.IsFinite(GuidanceRescale))) throw new ArgumentException($"guidance_rescale must be a finite number ≥ 0, got {GuidanceRescale}");
         if (TrueCfgScale is { } t && !float.IsFinite(t)) throw new ArgumentException($"true_cfg_scale must be a finite number, got {t}");

@@ -142,7 +142,7 @@ public sealed class HunyuanDiTPipeline : TextToImagePipeline
         // ---- denoise ----
         sw.Restart();
         _scheduler.SetTimesteps(steps);
-        Seed(_scheduler, request);
+        SeedStepNoise(_scheduler, request, batch, c * h * w);
         // The tables of the latent grid; the base grid is diffusers' 512 px / 8 / patch size whatever the VAE factor.
         var (cosData, sinData) = HunyuanDiTRotaryTable.Build(tc.AttentionHeadDim, h / p, w / p, 512 / 8 / p);
         using var cos = Ops.FromHost(cosData, (h / p) * (w / p), tc.AttentionHeadDim);
@@ -157,7 +157,7 @@ public sealed class HunyuanDiTPipeline : TextToImagePipeline
         {
             Model = _transformer,
             Scheduler = _scheduler,
-            NewScheduler = () => { var s = FolderScheduler(steps); Seed(s, request); return s; },
+            NewScheduler = () => { var s = FolderScheduler(steps); SeedStepNoise(s, request, batch, c * h * w); return s; },
             Latents = InitialLatents(request, batch, c, h, w, _scheduler.InitNoiseSigma),
             Batch = batch,
             LatentShape = new[] { c, h, w },
@@ -192,12 +192,5 @@ public sealed class HunyuanDiTPipeline : TextToImagePipeline
         var images = Decode(_vae, latents, batch, c, h, w);
         timings.Add("decode", sw.Elapsed);
         return new GenerationResult(images, timings, _scheduler.Timesteps.Length, images[0].Height, images[0].Width, request.Seed);
-    }
-
-    /// <summary>A stochastic scheduler (DDPM) draws its variance noise from a stream seeded one past the request's
-    /// seed, so that it differs from the initial latents' stream and every rank draws the same.</summary>
-    static void Seed(IScheduler scheduler, GenerationRequest request)
-    {
-        if (scheduler is IStochasticScheduler s) s.NoiseSeed = unchecked(request.Seed + 1);
     }
 }

@@ -77,10 +77,12 @@ public sealed class SdxlPipeline : TextToImagePipeline
     public override DiffusionTransformer Denoiser => _unet;
     public override int DefaultSteps => 50;
     public override float DefaultGuidanceScale => 5.0f;
-    /// <summary>The VAE factor times the UNet's total downsampling, so every skip state has the size its up block
-    /// makes (diffusers interpolates to odd sizes instead; that path is not implemented).</summary>
-    public override int SizeMultiple => _vae.Config.SpatialFactor * (1 << _unet.Config.Downsamplings);
-    protected override string SizeMultipleMeaning => "VAE factor × the UNet's downsampling";
+    /// <summary>The VAE factor (8 for SDXL, diffusers' multiple): the UNet takes any latent size, its up blocks
+    /// resizing to the skip states' sizes.</summary>
+    public override int SizeMultiple => _vae.Config.SpatialFactor;
+    protected override string SizeMultipleMeaning => "the VAE factor";
+    /// <summary>The estimate's token: a pixel of the UNet's deepest map (as when sizes were multiples of it).</summary>
+    protected override int TokenPixels => _vae.Config.SpatialFactor * (1 << _unet.Config.Downsamplings);
     public override int DefaultSize => _unet.Config.SampleSize * _vae.Config.SpatialFactor;
 
     /// <summary>Both CLIP tokenizers pad to their model_max_length (77).</summary>
@@ -114,11 +116,12 @@ public sealed class SdxlPipeline : TextToImagePipeline
         // ---- denoise ----
         sw.Restart();
         _scheduler.SetTimesteps(steps);
+        SeedStepNoise(_scheduler, request, batch, c * h * w);
         var job = new DenoiseJob
         {
             Model = _unet,
             Scheduler = _scheduler,
-            NewScheduler = () => FolderScheduler(steps),
+            NewScheduler = () => { var s = FolderScheduler(steps); SeedStepNoise(s, request, batch, c * h * w); return s; },
             Latents = InitialLatents(request, batch, c, h, w, _scheduler.InitNoiseSigma),
             Batch = batch,
             LatentShape = new[] { c, h, w },

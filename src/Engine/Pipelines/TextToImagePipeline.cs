@@ -28,6 +28,9 @@ public abstract class TextToImagePipeline : IDisposable
     public abstract int SizeMultiple { get; }
     /// <summary>What makes up <see cref="SizeMultiple"/>, for the error message.</summary>
     protected virtual string SizeMultipleMeaning => "VAE factor × patch size";
+    /// <summary>Pixels along each side of one token of the denoiser, for <see cref="Estimate"/>: the size multiple
+    /// (VAE factor × patch size) unless a model takes finer sizes than its tokens (SDXL's UNet).</summary>
+    protected virtual int TokenPixels => SizeMultiple;
     public abstract int DefaultSize { get; }
 
     /// <summary>Where the next generations record their intermediate results (token ids, prompt embeddings, final
@@ -124,7 +127,7 @@ public abstract class TextToImagePipeline : IDisposable
         int height = request.Height ?? DefaultSize, width = request.Width ?? DefaultSize;
         var (images, rows) = ModelRows(request);
         double pixels = (double)height * width;
-        double tokens = pixels / ((double)SizeMultiple * SizeMultiple), text = TextTokens(request);
+        double tokens = pixels / ((double)TokenPixels * TokenPixels), text = TextTokens(request);
         var t = Denoiser;
         double d = (double)t.NumHeads * t.HeadDim;
         long bytes = Ops.ActivationType.SizeOf();
@@ -211,6 +214,18 @@ public abstract class TextToImagePipeline : IDisposable
         var noise = NoiseGenerator.Normal(n, r.Seed, (ulong)r.FirstRow * (ulong)(c * h * w));
         if (initSigma != 1f) for (int i = 0; i < n; i++) noise[i] *= initSigma;
         return noise;
+    }
+
+    /// <summary>Seeds a stochastic scheduler's step noise (DDPM) for <paramref name="request"/>'s
+    /// <paramref name="batch"/> rows of <paramref name="rowValues"/> latent values: a stream one past the request's
+    /// seed (so it differs from the initial latents' stream), at the rows' place in the whole batch
+    /// (<see cref="GenerationRequest.FirstRow"/> of <see cref="GenerationRequest.TotalRows"/>), so that every rank
+    /// of a replica, and every replica, adds the noise one rank would. Other schedulers are left as they are.</summary>
+    protected static void SeedStepNoise(IScheduler scheduler, GenerationRequest request, int batch, int rowValues)
+    {
+        if (scheduler is not IStochasticScheduler s) return;
+        s.NoiseSeed = unchecked(request.Seed + 1);
+        s.NoiseWindow = NoiseWindow.Rows(request.FirstRow, batch, request.TotalRows, rowValues);
     }
 
     /// <summary>Warns once per distinct truncated text, as diffusers logs it: "The following part of your input was

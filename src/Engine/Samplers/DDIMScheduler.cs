@@ -5,11 +5,8 @@ namespace XDit.Engine.Samplers;
 /// <summary>Settings of <see cref="DDIMScheduler"/>, named and defaulted as diffusers' scheduler_config.json.</summary>
 public sealed record DDIMOptions
 {
-    public int NumTrainTimesteps { get; init; } = 1000;
-    public double BetaStart { get; init; } = 0.0001;
-    public double BetaEnd { get; init; } = 0.02;
-    public string BetaSchedule { get; init; } = "linear";
-    public double[]? TrainedBetas { get; init; }
+    /// <summary>num_train_timesteps and the β table's keys.</summary>
+    public TrainingSchedule Training { get; init; } = new();
     public bool ClipSample { get; init; } = true;
     public double ClipSampleRange { get; init; } = 1.0;
     public bool SetAlphaToOne { get; init; } = true;
@@ -25,11 +22,7 @@ public sealed record DDIMOptions
         return new DDIMOptions
         {
             Source = c.Path,
-            NumTrainTimesteps = c.GetInt("num_train_timesteps", 1000, 1, ConfigBounds.TrainTimesteps),
-            BetaStart = c.GetPositiveDouble("beta_start", 0.0001),
-            BetaEnd = c.GetPositiveDouble("beta_end", 0.02),
-            BetaSchedule = c.GetString("beta_schedule", "linear")!,
-            TrainedBetas = c.Has("trained_betas") ? c.GetDoubleArray("trained_betas") : null,
+            Training = TrainingSchedule.From(c),
             ClipSample = c.GetBool("clip_sample", true),
             ClipSampleRange = c.GetDouble("clip_sample_range", 1.0),
             SetAlphaToOne = c.GetBool("set_alpha_to_one", true),
@@ -62,8 +55,7 @@ public sealed class DDIMScheduler : IScheduler
             throw new NotSupportedException($"{options.Source}: prediction_type \"{options.PredictionType}\" is not supported (epsilon, v_prediction, sample)");
         if (options.TimestepSpacing is not ("linspace" or "leading" or "trailing"))
             throw new NotSupportedException($"{options.Source}: timestep_spacing \"{options.TimestepSpacing}\" is not supported (linspace, leading or trailing)");
-        var betas = NoiseSchedules.Betas(options.BetaSchedule, options.NumTrainTimesteps, options.BetaStart, options.BetaEnd, options.TrainedBetas, options.Source);
-        _alphasCumprod = NoiseSchedules.AlphasCumprod(betas);
+        _alphasCumprod = options.Training.AlphasCumprod();
         _finalAlphaCumprod = options.SetAlphaToOne ? 1f : _alphasCumprod[0];
     }
 
@@ -79,7 +71,7 @@ public sealed class DDIMScheduler : IScheduler
     public void SetTimesteps(int numInferenceSteps, double? mu = null, float[]? sigmas = null)
     {
         if (sigmas is not null) throw new NotSupportedException($"{_o.Source}: DDIMScheduler takes no custom sigmas");
-        long[] ts = NoiseSchedules.DiscreteTimesteps(_o.TimestepSpacing, _o.NumTrainTimesteps, numInferenceSteps, _o.StepsOffset, _o.Source);
+        long[] ts = NoiseSchedules.DiscreteTimesteps(_o.TimestepSpacing, _o.Training.NumTrainTimesteps, numInferenceSteps, _o.StepsOffset, _o.Source);
         _ts = ts;
         _timesteps = ts.Select(t => (float)t).ToArray();
         _sigmas = NoiseSchedules.SigmasAt(ts, _alphasCumprod);
@@ -95,7 +87,7 @@ public sealed class DDIMScheduler : IScheduler
         if (modelOutput.Length != sample.Length) throw new ArgumentException($"model output has {modelOutput.Length} values, the sample {sample.Length}");
 
         long t = _ts[stepIndex];
-        long prev = t - _o.NumTrainTimesteps / n;
+        long prev = t - _o.Training.NumTrainTimesteps / n;
         float aT = _alphasCumprod[t];
         float aPrev = prev >= 0 ? _alphasCumprod[prev] : _finalAlphaCumprod;
         float bT = 1f - aT;

@@ -5,11 +5,8 @@ namespace XDit.Engine.Samplers;
 /// <summary>Settings of <see cref="DDPMScheduler"/>, named and defaulted as diffusers' scheduler_config.json.</summary>
 public sealed record DDPMOptions
 {
-    public int NumTrainTimesteps { get; init; } = 1000;
-    public double BetaStart { get; init; } = 0.0001;
-    public double BetaEnd { get; init; } = 0.02;
-    public string BetaSchedule { get; init; } = "linear";
-    public double[]? TrainedBetas { get; init; }
+    /// <summary>num_train_timesteps and the β table's keys.</summary>
+    public TrainingSchedule Training { get; init; } = new();
     /// <summary>fixed_small (posterior variance β̃, HunyuanDiT) or fixed_large (β_t).</summary>
     public string VarianceType { get; init; } = "fixed_small";
     public bool ClipSample { get; init; } = true;
@@ -26,11 +23,7 @@ public sealed record DDPMOptions
         return new DDPMOptions
         {
             Source = c.Path,
-            NumTrainTimesteps = c.GetInt("num_train_timesteps", 1000, 1, ConfigBounds.TrainTimesteps),
-            BetaStart = c.GetPositiveDouble("beta_start", 0.0001),
-            BetaEnd = c.GetPositiveDouble("beta_end", 0.02),
-            BetaSchedule = c.GetString("beta_schedule", "linear")!,
-            TrainedBetas = c.Has("trained_betas") ? c.GetDoubleArray("trained_betas") : null,
+            Training = TrainingSchedule.From(c),
             VarianceType = c.GetString("variance_type", "fixed_small")!,
             ClipSample = c.GetBool("clip_sample", true),
             ClipSampleRange = c.GetDouble("clip_sample_range", 1.0),
@@ -67,8 +60,7 @@ public sealed class DDPMScheduler : IStochasticScheduler
             throw new NotSupportedException($"{options.Source}: variance_type \"{options.VarianceType}\" is not supported (fixed_small or fixed_large)");
         if (options.TimestepSpacing is not ("linspace" or "leading" or "trailing"))
             throw new NotSupportedException($"{options.Source}: timestep_spacing \"{options.TimestepSpacing}\" is not supported (linspace, leading or trailing)");
-        var betas = NoiseSchedules.Betas(options.BetaSchedule, options.NumTrainTimesteps, options.BetaStart, options.BetaEnd, options.TrainedBetas, options.Source);
-        _alphasCumprod = NoiseSchedules.AlphasCumprod(betas);
+        _alphasCumprod = options.Training.AlphasCumprod();
     }
 
     public DDPMOptions Options => _o;
@@ -80,11 +72,12 @@ public sealed class DDPMScheduler : IStochasticScheduler
     public float InitNoiseSigma => 1f;
     public float[] AlphasCumprod => _alphasCumprod;
     public ulong NoiseSeed { get; set; }
+    public NoiseWindow NoiseWindow { get; set; }
 
     public void SetTimesteps(int numInferenceSteps, double? mu = null, float[]? sigmas = null)
     {
         if (sigmas is not null) throw new NotSupportedException($"{_o.Source}: DDPMScheduler takes no custom sigmas");
-        long[] ts = NoiseSchedules.DiscreteTimesteps(_o.TimestepSpacing, _o.NumTrainTimesteps, numInferenceSteps, _o.StepsOffset, _o.Source);
+        long[] ts = NoiseSchedules.DiscreteTimesteps(_o.TimestepSpacing, _o.Training.NumTrainTimesteps, numInferenceSteps, _o.StepsOffset, _o.Source);
         _ts = ts;
         _timesteps = ts.Select(t => (float)t).ToArray();
         _sigmas = NoiseSchedules.SigmasAt(ts, _alphasCumprod);
@@ -95,9 +88,12 @@ public sealed class DDPMScheduler : IStochasticScheduler
     public void Step(ReadOnlySpan<float> modelOutput, int stepIndex, Span<float> sample)
     {
         if (_noise.Length != sample.Length) _noise = new float[sample.Length];
-        NoiseGenerator.Fill(_noise, NoiseSeed, (ulong)stepIndex * (ulong)sample.Length);
+        DrawNoise(stepIndex, _noise);
         Step(modelOutput, stepIndex, sample, _noise);
     }
+
+    public void DrawNoise(int stepIndex, Span<float> noise)
+        => NoiseGenerator.Fill(noise, NoiseSeed, NoiseWindow.Offset(stepIndex, noise.Length));
 
     public void Step(ReadOnlySpan<float> modelOutput, int stepIndex, Span<float> sample, ReadOnlySpan<float> noise)
     {
@@ -108,7 +104,7 @@ public sealed class DDPMScheduler : IStochasticScheduler
         if (noise.Length != sample.Length) throw new ArgumentException($"noise has {noise.Length} values, the sample {sample.Length}");
 
         long t = _ts[stepIndex];
-        long prev = t - _o.NumTrainTimesteps / n;
+        long prev = t - _o.Training.NumTrainTimesteps / n;
         float aT = _alphasCumprod[t];
         float aPrev = prev >= 0 ? _alphasCumprod[prev] : 1f;
         float bT = 1f - aT, bPrev = 1f - aPrev;

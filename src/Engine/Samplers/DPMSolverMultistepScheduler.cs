@@ -11,11 +11,8 @@ namespace XDit.Engine.Samplers;
 /// </summary>
 public sealed record DPMSolverMultistepOptions
 {
-    public int NumTrainTimesteps { get; init; } = 1000;
-    public double BetaStart { get; init; } = 0.0001;
-    public double BetaEnd { get; init; } = 0.02;
-    public string BetaSchedule { get; init; } = "linear";
-    public double[]? TrainedBetas { get; init; }
+    /// <summary>num_train_timesteps and the β table's keys.</summary>
+    public TrainingSchedule Training { get; init; } = new();
     public int SolverOrder { get; init; } = 2;
     public string PredictionType { get; init; } = "epsilon";
     public string AlgorithmType { get; init; } = "dpmsolver++";
@@ -46,11 +43,7 @@ public sealed record DPMSolverMultistepOptions
         var o = new DPMSolverMultistepOptions
         {
             Source = c.Path,
-            NumTrainTimesteps = c.GetInt("num_train_timesteps", 1000, 1, ConfigBounds.TrainTimesteps),
-            BetaStart = c.GetPositiveDouble("beta_start", 0.0001),
-            BetaEnd = c.GetPositiveDouble("beta_end", 0.02),
-            BetaSchedule = c.GetString("beta_schedule", "linear")!,
-            TrainedBetas = c.Has("trained_betas") ? c.GetDoubleArray("trained_betas") : null,
+            Training = TrainingSchedule.From(c),
             SolverOrder = c.GetInt("solver_order", 2, 1, 3),
             PredictionType = c.GetString("prediction_type", "epsilon")!,
             AlgorithmType = c.GetString("algorithm_type", "dpmsolver++")!,
@@ -115,8 +108,7 @@ public sealed class DPMSolverMultistepScheduler : IScheduler
             throw new NotSupportedException($"{src}: timestep_spacing \"{options.TimestepSpacing}\" is not supported (linspace, leading or trailing)");
         if (options.UseKarrasSigmas && options.UseFlowSigmas)
             throw new NotSupportedException($"{src}: use_karras_sigmas and use_flow_sigmas are exclusive");
-        var betas = NoiseSchedules.Betas(options.BetaSchedule, options.NumTrainTimesteps, options.BetaStart, options.BetaEnd, options.TrainedBetas, src);
-        _alphasCumprod = NoiseSchedules.AlphasCumprod(betas);
+        _alphasCumprod = options.Training.AlphasCumprod();
         _trainSigmas = NoiseSchedules.TrainSigmas(_alphasCumprod);
     }
 
@@ -132,7 +124,7 @@ public sealed class DPMSolverMultistepScheduler : IScheduler
         if (sigmas is not null) throw new NotSupportedException($"{_o.Source}: DPMSolverMultistepScheduler takes no custom sigmas");
         if (numInferenceSteps < 1) throw new ArgumentOutOfRangeException(nameof(numInferenceSteps), numInferenceSteps, "need at least one inference step");
         int n = numInferenceSteps;
-        int T = _o.NumTrainTimesteps;
+        int T = _o.Training.NumTrainTimesteps;
         int lastTimestep = T - ClippedIndex();
 
         long[] ts;

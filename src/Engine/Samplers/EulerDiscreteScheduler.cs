@@ -8,11 +8,8 @@ namespace XDit.Engine.Samplers;
 /// log-linear interpolation, continuous timesteps and zero-SNR rescaling are refused by name.</summary>
 public sealed record EulerDiscreteOptions
 {
-    public int NumTrainTimesteps { get; init; } = 1000;
-    public double BetaStart { get; init; } = 0.0001;
-    public double BetaEnd { get; init; } = 0.02;
-    public string BetaSchedule { get; init; } = "linear";
-    public double[]? TrainedBetas { get; init; }
+    /// <summary>num_train_timesteps and the β table's keys.</summary>
+    public TrainingSchedule Training { get; init; } = new();
     public string PredictionType { get; init; } = "epsilon";
     public string TimestepSpacing { get; init; } = "linspace";
     public int StepsOffset { get; init; }
@@ -35,11 +32,7 @@ public sealed record EulerDiscreteOptions
         return new EulerDiscreteOptions
         {
             Source = c.Path,
-            NumTrainTimesteps = c.GetInt("num_train_timesteps", 1000, 1, ConfigBounds.TrainTimesteps),
-            BetaStart = c.GetPositiveDouble("beta_start", 0.0001),
-            BetaEnd = c.GetPositiveDouble("beta_end", 0.02),
-            BetaSchedule = c.GetString("beta_schedule", "linear")!,
-            TrainedBetas = c.Has("trained_betas") ? c.GetDoubleArray("trained_betas") : null,
+            Training = TrainingSchedule.From(c),
             PredictionType = c.GetString("prediction_type", "epsilon")!,
             TimestepSpacing = c.GetString("timestep_spacing", "linspace")!,
             StepsOffset = c.GetInt("steps_offset", 0, 0, ConfigBounds.TrainTimesteps),
@@ -73,8 +66,7 @@ public sealed class EulerDiscreteScheduler : IScheduler
             throw new NotSupportedException($"{options.Source}: timestep_spacing \"{options.TimestepSpacing}\" is not supported (linspace, leading or trailing)");
         if (options.FinalSigmasType is not ("zero" or "sigma_min"))
             throw new NotSupportedException($"{options.Source}: final_sigmas_type \"{options.FinalSigmasType}\" is not supported (zero or sigma_min)");
-        var betas = NoiseSchedules.Betas(options.BetaSchedule, options.NumTrainTimesteps, options.BetaStart, options.BetaEnd, options.TrainedBetas, options.Source);
-        _trainSigmas = NoiseSchedules.TrainSigmas(NoiseSchedules.AlphasCumprod(betas));
+        _trainSigmas = NoiseSchedules.TrainSigmas(options.Training.AlphasCumprod());
     }
 
     public EulerDiscreteOptions Options => _o;
@@ -114,7 +106,7 @@ public sealed class EulerDiscreteScheduler : IScheduler
     public void SetTimesteps(int numInferenceSteps, double? mu = null, float[]? sigmas = null)
     {
         if (sigmas is not null) throw new NotSupportedException($"{_o.Source}: EulerDiscreteScheduler takes no custom sigmas");
-        int T = _o.NumTrainTimesteps, n = numInferenceSteps;
+        int T = _o.Training.NumTrainTimesteps, n = numInferenceSteps;
         if (n < 1 || n > T) throw new ArgumentOutOfRangeException(nameof(numInferenceSteps), n, $"must be between 1 and num_train_timesteps = {T}");
         double[] ts;
         switch (_o.TimestepSpacing)

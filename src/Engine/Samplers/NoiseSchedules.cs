@@ -3,9 +3,9 @@ using XDit.Runtime;
 namespace XDit.Engine.Samplers;
 
 /// <summary>
-/// The training noise tables of DDPM-style schedulers (β, ᾱ) and the two linspace flavours, rounded where torch and
-/// numpy round them: torch builds β in float32 with its two-sided linspace, ᾱ = cumprod(1 − β) in float32 (the CPU
-/// cumprod accumulates in double and stores float32), numpy's linspace works in float64.
+/// What the DDPM-style schedulers compute from the training table (<see cref="TrainingSchedule"/>: β, ᾱ): σ, their
+/// discrete timesteps, and the linspace/arange flavours of torch and numpy, rounded where they round them (torch's
+/// linspace in float32 with two sides, numpy's in float64).
 /// </summary>
 public static class NoiseSchedules
 {
@@ -45,70 +45,12 @@ public static class NoiseSchedules
         return r;
     }
 
-    /// <summary>β table as diffusers builds it (float32). <paramref name="configPath"/> names the config in errors.</summary>
-    public static float[] Betas(string schedule, int numTrainTimesteps, double betaStart, double betaEnd, double[]? trainedBetas, string configPath)
-    {
-        if (trainedBetas is not null)
-        {
-            if (trainedBetas.Length != numTrainTimesteps)
-                throw new FormatException($"{configPath}: 'trained_betas' has {trainedBetas.Length} values, expected num_train_timesteps = {numTrainTimesteps}");
-            return trainedBetas.Select(b => (float)b).ToArray();
-        }
-        switch (schedule)
-        {
-            case "linear":
-                return TorchLinspaceF32((float)betaStart, (float)betaEnd, numTrainTimesteps);
-            case "scaled_linear":
-            {
-                // linspace of the square roots (Python doubles rounded to float32), squared in float32.
-                var r = TorchLinspaceF32((float)Math.Sqrt(betaStart), (float)Math.Sqrt(betaEnd), numTrainTimesteps);
-                for (int i = 0; i < r.Length; i++) r[i] *= r[i];
-                return r;
-            }
-            case "squaredcos_cap_v2":
-            {
-                // Glide's cosine schedule: β_i = min(1 − ᾱ(t_{i+1})/ᾱ(t_i), 0.999) in double, then float32.
-                static double AlphaBar(double t) { double c = Math.Cos((t + 0.008) / 1.008 * Math.PI / 2); return c * c; }
-                var r = new float[numTrainTimesteps];
-                for (int i = 0; i < numTrainTimesteps; i++)
-                {
-                    double t1 = (double)i / numTrainTimesteps, t2 = (double)(i + 1) / numTrainTimesteps;
-                    r[i] = (float)Math.Min(1 - AlphaBar(t2) / AlphaBar(t1), 0.999);
-                }
-                return r;
-            }
-            default:
-                throw new NotSupportedException($"{configPath}: beta_schedule \"{schedule}\" is not supported (expected linear, scaled_linear or squaredcos_cap_v2)");
-        }
-    }
-
-    /// <summary>ᾱ = cumprod(1 − β): α in float32, the running product in double, each entry stored as float32.</summary>
-    public static float[] AlphasCumprod(float[] betas)
-    {
-        var r = new float[betas.Length];
-        double acc = 1.0;
-        for (int i = 0; i < betas.Length; i++)
-        {
-            float alpha = 1f - betas[i];
-            acc *= alpha;
-            r[i] = (float)acc;
-        }
-        return r;
-    }
-
     /// <summary>The DDPM noise-to-signal table σ_i = sqrt((1 − ᾱ_i)/ᾱ_i) in float32.</summary>
     public static float[] TrainSigmas(float[] alphasCumprod)
     {
         var r = new float[alphasCumprod.Length];
         for (int i = 0; i < r.Length; i++) r[i] = MathF.Sqrt((1f - alphasCumprod[i]) / alphasCumprod[i]);
         return r;
-    }
-
-    /// <summary>Reads the β-table keys shared by DDPM-style scheduler configs.</summary>
-    internal static float[] BetasFromConfig(JsonConfig c, int numTrainTimesteps)
-    {
-        double[]? trained = c.Has("trained_betas") ? c.GetDoubleArray("trained_betas") : null;
-        return Betas(c.GetString("beta_schedule", "linear")!, numTrainTimesteps, c.GetDouble("beta_start", 0.0001), c.GetDouble("beta_end", 0.02), trained, c.Path);
     }
 
     /// <summary>The discrete timesteps of DDPM and DDIM for <paramref name="n"/> steps out of

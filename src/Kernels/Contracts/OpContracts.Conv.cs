@@ -39,4 +39,13 @@ public static partial class OpContracts
     /// <summary>Upsample2x: x [B, C, H, W].</summary>
     [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
     public static void Upsample2x(Tensor x) => Rank(x, 4, "[B, C, H, W]", "Upsample2x", "x");
+
+    /// <summary>UpsampleNearest: x [B, C, H, W]; the output size positive.</summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
+    public static void UpsampleNearest(Tensor x, int height, int width)
+    {
+        Rank(x, 4, "[B, C, H, W]", "UpsampleNearest", "x");
+        if (height < 1 || width < 1)
+            throw new ArgumentException($"UpsampleNearest: output size must be positive, got {height}x{width} for x {Format(x.ShapeSpan)}");
+    }
 }

@@ -129,6 +129,36 @@ public sealed partial class CpuOps
         return result;
     }
 
+    public Tensor UpsampleNearest(Tensor x, int height, int width)
+    {
+        OpContracts.UpsampleNearest(x, height, width);
+        int B = x.Dim(0), C = x.Dim(1), H = x.Dim(2), W = x.Dim(3);
+        var rows = NearestSources(H, height);
+        var cols = NearestSources(W, width);
+        using var xd = Read(x);
+        var src = xd.Span;
+        var result = NewF32(B, C, height, width);
+        var dst = result.Span<float>();
+        for (int plane = 0; plane < B * C; plane++)
+            for (int i = 0; i < height; i++)
+            {
+                var srow = src.Slice((plane * H + rows[i]) * W, W);
+                var drow = dst.Slice((plane * height + i) * width, width);
+                for (int j = 0; j < width; j++) drow[j] = srow[cols[j]];
+            }
+        return result;
+    }
+
+    /// <summary>PyTorch's nearest source index of each of <paramref name="output"/> positions:
+    /// min(⌊i·(input/output)⌋, input − 1), the ratio and the product in float32 as its kernels compute them.</summary>
+    internal static int[] NearestSources(int input, int output)
+    {
+        float scale = (float)input / output;
+        var map = new int[output];
+        for (int i = 0; i < output; i++) map[i] = Math.Min((int)MathF.Floor((float)i * scale), input - 1);
+        return map;
+    }
+
     public Tensor Embedding(Tensor table, ReadOnlySpan<long> ids)
     {
         OpContracts.Embedding(table, ids);

@@ -17,6 +17,7 @@ public static unsafe class CudaKernels
     public static readonly KernelEntry CopyRows = new("copy", "copy_rows", P, I, L, P, I, L, L, L, I);
     public static readonly KernelEntry EmbeddingGather = new("copy", "embedding_gather", P, I, P, I, P, L, L);
     public static readonly KernelEntry Im2Col = new("copy", "im2col", P, P, I, L, L, L, I, I, I, I, L, L, L);
+    public static readonly KernelEntry UpsampleNearest = new("copy", "upsample_nearest", P, P, I, L, L, L, L, L, L, L, L, L, F, F, L);
 
     // ---- norms.cu ----
     public static readonly KernelEntry LayerNorm = new("norms", "layer_norm", P, P, I, P, I, P, I, L, F);
@@ -74,7 +75,7 @@ public static unsafe class CudaKernels
     /// <summary>Every entry above.</summary>
     public static IReadOnlyList<KernelEntry> All { get; } =
     [
-        CopyStrided, Convert, CopyRows, EmbeddingGather, Im2Col,
+        CopyStrided, Convert, CopyRows, EmbeddingGather, Im2Col, UpsampleNearest,
         LayerNorm, RmsNorm, GroupNorm, SoftmaxRows, LayerNormModulate, ResidualLayerNormModulate, RmsNormRope,
         Activate, ScaleShift, BinaryBroadcast, Modulate, GatedResidual, GateAlphaBias, GateAlphaBiasN, AddChannelBias, Rope, MergeAttention, MergeLse,
         GroupedConv2d, LinearAttentionSums, LinearAttentionApply,

@@ -92,6 +92,24 @@ public sealed unsafe partial class CudaOps
         return y;
     }
 
+    public Tensor UpsampleNearest(Tensor x, int height, int width)
+    {
+        OpContracts.UpsampleNearest(x, height, width);
+        int b = x.Dim(0), c = x.Dim(1), h = x.Dim(2), w = x.Dim(3);
+        // the exact doubling is Upsample2x's broadcast copy (the same pixels)
+        if (height == 2 * h && width == 2 * w) return Upsample2x(x);
+        Enter();
+        var y = Empty(x.DType, b, c, height, width);
+        long count = y.NumElements;
+        if (count == 0) return y;
+        var s = x.Strides;
+        // the ratios in float32, as PyTorch computes them on the host (CpuOps.NearestSources is the twin)
+        float sh = (float)h / height, sw = (float)w / width;
+        Launch(CudaKernels.UpsampleNearest, count, [Ptr(y), Ptr(x), (int)x.DType, (long)s[0], (long)s[1], (long)s[2], (long)s[3],
+            (long)c, (long)h, (long)w, (long)height, (long)width, sh, sw, count]);
+        return y;
+    }
+
     public Tensor Patchify(Tensor x, int p, bool channelsFirst = true)
     {
         OpContracts.Patchify(x, p);

@@ -226,6 +226,7 @@ public sealed class LedgerOps : IOps
     }
 
     public Tensor Upsample2x(Tensor x) => Op("upsample2x", B(x), () => _inner.Upsample2x(x));
+    public Tensor UpsampleNearest(Tensor x, int height, int width) => Op("upsample_nearest", B(x), () => _inner.UpsampleNearest(x, height, width));
 
     public Tensor Contiguous(Tensor x) => Op("contiguous", B(x), () => _inner.Contiguous(x));
 

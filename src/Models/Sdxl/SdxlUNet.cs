@@ -10,7 +10,8 @@ namespace XDit.Models.Sdxl;
 /// sinusoid (block_out_channels[0] wide) goes through time_embedding; with "text_time", the time ids' sinusoids
 /// (addition_time_embed_dim each) follow text_embeds into add_embedding, whose output is added. conv_in, the down
 /// blocks (keeping conv_in's output and every resnet/attention/downsampler output as skip states), the mid block,
-/// the up blocks (consuming the skip states from the last), then GroupNorm, SiLU and conv_out.
+/// the up blocks (consuming the skip states from the last, each upsampling to the size of the next skip state, so
+/// any latent size works as in diffusers), then GroupNorm, SiLU and conv_out.
 /// As the pipelines' denoiser it is a <see cref="DiffusionTransformer"/> with no token stages: it overrides
 /// <see cref="Forward(IOps, DitInputs, IAttention?)"/> (one rank, CFG and data parallel run it whole) and refuses the
 /// stage methods, which sequence parallelism, PipeFusion and the block caches would need.
@@ -99,9 +100,8 @@ public sealed class SdxlUNet : DiffusionTransformer
         attention ??= LocalAttention.Instance;
         var c = Config;
         var x = inputs.Sample;
-        int factor = 1 << c.Downsamplings;
-        if (x.Rank != 4 || x.Dim(1) != c.InChannels || x.Dim(2) % factor != 0 || x.Dim(3) % factor != 0)
-            throw new ArgumentException($"UNet sample must be [B, {c.InChannels}, H, W] with H and W multiples of {factor}; got {Shape.Format(x.ShapeSpan)}");
+        if (x.Rank != 4 || x.Dim(1) != c.InChannels)
+            throw new ArgumentException($"UNet sample must be [B, {c.InChannels}, H, W]; got {Shape.Format(x.ShapeSpan)}");
         int b = x.Dim(0);
         var text = inputs.EncoderHiddenStates;
         if (text.Rank != 3 || text.Dim(0) != b || text.Dim(2) != c.CrossAttentionDim)

@@ -7,8 +7,10 @@ namespace XDit.Models.Sdxl;
 /// <summary>
 /// diffusers UpBlock2D or CrossAttnUpBlock2D: layers_per_block + 1 resnets, each on cat[h, the latest unused skip
 /// state] along the channels (and, in CrossAttnUpBlock2D, followed by a Transformer2DModel), then, in every block
-/// but the last, Upsample2D (nearest-neighbour 2× and a 3×3 convolution). Up block i mirrors down block n − 1 − i:
-/// its channels, heads and transformer depth are the down path's lists reversed.
+/// but the last, Upsample2D (nearest-neighbour resize and a 3×3 convolution). Up block i mirrors down block n − 1 − i:
+/// its channels, heads and transformer depth are the down path's lists reversed. The resize goes to the size of the
+/// skip state the next block takes first, as diffusers forwards upsample_size: 2× where the stride-2 downsampler
+/// halved an even size, 2h − 1 where it rounded an odd one up (a latent not a multiple of 2^downsamplings).
 /// </summary>
 sealed class SdxlUpBlock
 {
@@ -42,7 +44,7 @@ sealed class SdxlUpBlock
     public int SkipCount => _resnets.Length;
 
     /// <summary>Runs the block on x (left as it is), taking (and disposing) its skip states from the end of
-    /// <paramref name="skips"/>; returns a new tensor.</summary>
+    /// <paramref name="skips"/>; returns a new tensor (upsampled to the size of the skip state then last).</summary>
     public Tensor Forward(IOps ops, Tensor x, Tensor tembActivated, Tensor text, IAttention attention, List<Tensor> skips)
     {
         Tensor? h = null;
@@ -66,7 +68,8 @@ sealed class SdxlUpBlock
                 }
             }
             if (_upsampler is not { } u) { var result = h!; h = null; return result; }
-            using var up = ops.Upsample2x(h!);
+            var target = skips[^1];
+            using var up = ops.UpsampleNearest(h!, target.Dim(2), target.Dim(3));
             return ops.Conv2d(up, u.Weight, u.Bias, 1, u.Padding);
         }
         finally { h?.Dispose(); }

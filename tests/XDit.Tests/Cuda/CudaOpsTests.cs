@@ -337,6 +337,10 @@ public class CudaOpsTests
     public void LayoutOpsMatchCpu(DType dt)
     {
         Compare(dt, (o, t) => o.Upsample2x(t[0]), Rand(111, 1, 2, 3, 5, 7));
+        // the kernel (sizes other than 2×, through a transposed view too) and the 2× form (Upsample2x's copy)
+        Compare(dt, (o, t) => o.UpsampleNearest(t[0], 9, 13), Rand(111, 1, 2, 3, 5, 7));
+        Compare(dt, (o, t) => o.UpsampleNearest(t[0].Permute(0, 1, 3, 2), 13, 4), Rand(111, 1, 2, 3, 5, 7));
+        Compare(dt, (o, t) => o.UpsampleNearest(t[0], 10, 14), Rand(111, 1, 2, 3, 5, 7));
         foreach (bool cf in new[] { true, false })
         {
             Compare(dt, (o, t) => o.Patchify(t[0], 2, cf), Rand(112, 1, 2, 4, 6, 10));

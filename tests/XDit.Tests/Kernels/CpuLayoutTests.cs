@@ -81,6 +81,38 @@ public class CpuLayoutTests
                     Assert.Equal(xs[(pl * 5 + i / 2) * 7 + j / 2], ys[(pl * 10 + i) * 14 + j]);
     }
 
+    /// <summary>PyTorch's F.interpolate(mode="nearest", size=...) source indices (torch 1.13 on cpuref): a size that
+    /// is not 2× (2h − 1, which SDXL's UNet asks at odd latent sizes, and others) and a shrink.</summary>
+    [Theory]
+    [InlineData(5, 9, new[] { 0, 0, 1, 1, 2, 2, 3, 3, 4 })]
+    [InlineData(3, 5, new[] { 0, 0, 1, 1, 2 })]
+    [InlineData(3, 7, new[] { 0, 0, 0, 1, 1, 2, 2 })]
+    [InlineData(7, 3, new[] { 0, 2, 4 })]
+    [InlineData(4, 8, new[] { 0, 0, 1, 1, 2, 2, 3, 3 })]
+    public void UpsampleNearestReadsPyTorchsSourcePixels(int input, int output, int[] sources)
+    {
+        using var ops = new CpuOps();
+        var x = RandStrided(6, 2, 3, input, 7);
+        using var y = ops.UpsampleNearest(x, output, 14);
+        Assert.Equal(new[] { 2, 3, output, 14 }, y.Dims);
+        var xs = x.ToFloatArray();
+        var ys = ops.ToHost(y);
+        for (int pl = 0; pl < 6; pl++)
+            for (int i = 0; i < output; i++)
+                for (int j = 0; j < 14; j++)
+                    Assert.Equal(xs[(pl * input + sources[i]) * 7 + j / 2], ys[(pl * output + i) * 14 + j]);
+    }
+
+    [Fact]
+    public void UpsampleNearestToTwiceTheSizeIsUpsample2x()
+    {
+        using var ops = new CpuOps();
+        var x = RandStrided(8, 2, 3, 5, 7);
+        using var a = ops.UpsampleNearest(x, 10, 14);
+        using var b = ops.Upsample2x(x);
+        Assert.Equal(ops.ToHost(b), ops.ToHost(a));
+    }
+
     [Fact]
     public void EmbeddingPicksRows()
     {

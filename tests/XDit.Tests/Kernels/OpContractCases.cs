@@ -152,6 +152,8 @@ public static class OpContractCases
         ["GroupedConv2d: kernel larger than the padded input"] = b => b.Ops.GroupedConv2d(b.T(1, 6, 2, 8), b.T(6, 1, 5, 5), null, 6, 1),
         ["Conv2d: kernel larger than the padded input"] = b => b.Ops.Conv2d(b.T(1, 3, 2, 8), b.T(4, 3, 5, 3), null, stride: 2, padding: 1),
         ["Upsample2x: x of rank 3"] = b => b.Ops.Upsample2x(b.T(3, 4, 4)),
+        ["UpsampleNearest: x of rank 3"] = b => b.Ops.UpsampleNearest(b.T(3, 4, 4), 8, 8),
+        ["UpsampleNearest: zero height"] = b => b.Ops.UpsampleNearest(b.T(1, 3, 4, 4), 0, 8),
 
         // layout
         ["Copy: shapes differ"] = b => { b.Ops.Copy(b.T(2, 3), b.T(3, 2)); return null; },

@@ -33,7 +33,7 @@ public class HunyuanDiTPipeFusionTests(ITestOutputHelper output)
         int latentSize = shape[1] * shape[2] * shape[3];
         IScheduler NewScheduler()
         {
-            var s = new DDIMScheduler(new DDIMOptions { PredictionType = "v_prediction", ClipSample = false, BetaSchedule = "scaled_linear", BetaStart = 0.00085, BetaEnd = 0.03 });
+            var s = new DDIMScheduler(new DDIMOptions { PredictionType = "v_prediction", ClipSample = false, Training = new() { BetaSchedule = "scaled_linear", BetaStart = 0.00085, BetaEnd = 0.03 } });
             s.SetTimesteps(steps);
             return s;
         }

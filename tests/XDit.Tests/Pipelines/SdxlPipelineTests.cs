@@ -45,6 +45,40 @@ public class SdxlPipelineTests(ITestOutputHelper output)
         Assert.True(err < 1e-4, $"{name}: relative error {err:G3} against diffusers");
     }
 
+    /// <summary>Latents the UNet's two downsamplings do not divide: 18x22 px, 9x11 latents (9 → 5 → 3 and 11 → 6 → 3,
+    /// so the up blocks resize 3 → 5 → 9 and 3 → 6 → 11, as diffusers forwards upsample_size). diffusers' pipeline
+    /// arithmetic on cpuref (float32; the same script reproduces reference.safetensors exactly) on this folder, from
+    /// odd_size.safetensors' in.latents, "red cat", negative "cat", 3 steps, guidance 5 (its check_inputs' multiple
+    /// of 8 left out: this VAE's factor is 2, SDXL's 8 makes the two rules one).</summary>
+    [Fact]
+    public void MatchesDiffusersAtLatentsTheDownsamplingDoesNotDivide()
+    {
+        double err = OddSizeError(SD3FluxTestFolders.Sdxl(), null);
+        output.WriteLine($"sdxl_synthetic 18x22: images rel {err:E3}");
+        Assert.True(err < 1e-4, $"18x22: relative error {err:G3} against diffusers");
+    }
+
+    /// <summary>The relative error of the 18x22 generation on <paramref name="ops"/> (the CPU when null) against
+    /// odd_size.safetensors.</summary>
+    public static double OddSizeError(string folder, IOps? ops)
+    {
+        using var reference = new SafetensorsFile(Path.Combine(TestPaths.Fixture("sdxl_synthetic"), "odd_size.safetensors"));
+        using var latents = reference.ReadF32("in.latents");
+        using var expected = reference.ReadF32("out.negative.images");
+        using var pipeline = ops is null ? PipelineLoader.Load(folder) : PipelineLoader.Load(folder, ops, ownsOps: false);
+        var result = pipeline.Generate(Request("cat") with { NumInferenceSteps = 3, GuidanceScale = 5f, Height = 18, Width = 22, Latents = latents.ToFloatArray() });
+        Assert.Equal((18, 22), (result.Images[0].Height, result.Images[0].Width));
+        return Numerics.RelativeError(Pixels(result), expected.ToFloatArray());
+    }
+
+    [Fact]
+    public void ASizeTheVaeFactorDoesNotDivideIsRefusedNamingIt()
+    {
+        using var pipeline = PipelineLoader.Load(SD3FluxTestFolders.Sdxl());
+        var e = Assert.Throws<ArgumentException>(() => pipeline.Generate(Request() with { Height = 17 }));
+        Assert.Contains("multiples of 2 (the VAE factor), got 17x24", e.Message);
+    }
+
     [Fact]
     public void WithoutANegativePromptTheUnconditionalRowsAreZerosAndAnEmptyOneIsEncoded()
     {
@@ -88,6 +122,31 @@ public class SdxlPipelineTests(ITestOutputHelper output)
         double err = Numerics.RelativeError(parallel, serial);
         output.WriteLine($"{mesh}: rel {err:E3} against one rank");
         Assert.True(err < 1e-5, $"{mesh}: relative error {err:G3} against one rank");
+    }
+
+    /// <summary>With a DDPMScheduler in the folder (any diffusers scheduler fits SDXL), the step noise follows the
+    /// request's seed and data parallel still equals one rank: each replica draws its rows of the batch's noise.</summary>
+    [Fact]
+    public void UnderDdpmTheStepNoiseFollowsTheSeedAndDataParallelEqualsOneRank()
+    {
+        var folder = SD3FluxTestFolders.Sdxl();
+        File.WriteAllText(Path.Combine(folder, "scheduler", "scheduler_config.json"), """
+            {"_class_name": "DDPMScheduler", "beta_schedule": "scaled_linear", "beta_start": 0.00085, "beta_end": 0.012,
+             "clip_sample": false, "timestep_spacing": "leading", "steps_offset": 1}
+            """);
+        var request = Request(negative: "cat") with { Prompts = new[] { "red cat", "cat" }, NumInferenceSteps = 3 };
+        var latents = Enumerable.Range(0, 2 * 4 * 8 * 12).Select(i => MathF.Sin(i)).ToArray();
+        float[] serial, reseeded;
+        using (var pipeline = PipelineLoader.Load(folder))
+        {
+            serial = Pixels(pipeline.Generate(request with { Latents = latents }));
+            reseeded = Pixels(pipeline.Generate(request with { Latents = latents, Seed = 6 }));
+        }
+        Assert.True(Numerics.RelativeError(reseeded, serial) > 1e-4, "DDPM's step noise does not follow the seed");
+        var parallel = Pixels(ParallelGeneration.Run(folder, new ParallelConfig { WorldSize = 2, DataParallelDegree = 2 }, request with { Latents = latents }).Result);
+        double err = Numerics.RelativeError(parallel, serial);
+        output.WriteLine($"data2 under DDPM: rel {err:E3} against one rank");
+        Assert.True(err <= 1e-6, $"data2 under DDPM: relative error {err:G3} against one rank");
     }
 
     [Fact]

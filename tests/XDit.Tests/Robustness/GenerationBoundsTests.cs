@@ -26,6 +26,18 @@ public class GenerationBoundsTests
     }
 
     [Fact]
+    public void RowsOfABatchMustLieInIt()
+    {
+        // 2 prompts × 2 images from row 3 need a batch of at least 7 rows (0: the request is the whole batch)
+        var r = Req(r => r with { Prompts = new[] { "a", "b" }, NumImagesPerPrompt = 2, FirstRow = 3 });
+        r.Validate();
+        (r with { TotalRows = 7 }).Validate();
+        var e = Assert.Throws<ArgumentException>(() => (r with { TotalRows = 6 }).Validate());
+        Assert.Contains("total rows 6", e.Message);
+        Assert.Throws<ArgumentException>(() => (r with { FirstRow = -1 }).Validate());
+    }
+
+    [Fact]
     public void ThePipelineRefusesBeforeAnyStepAndChecksItsDefaultSizeToo()
     {
         using var pipeline = PipelineLoader.Load(TestPaths.DemoModel);

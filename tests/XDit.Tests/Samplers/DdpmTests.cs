@@ -24,6 +24,49 @@ public class DdpmTests
     }
 
     [Fact]
+    public void RowsOfABatchStepAsTheWholeBatchDoes()
+    {
+        // two replicas of 3 rows (of 10 values) each: with their windows, their steps equal one scheduler on all 6 rows
+        DDPMScheduler Make(NoiseWindow window)
+        {
+            var s = new DDPMScheduler(new DDPMOptions { PredictionType = "v_prediction", ClipSample = false });
+            s.SetTimesteps(4);
+            s.NoiseSeed = 9;
+            s.NoiseWindow = window;
+            return s;
+        }
+        var m = Numerics.Random(60, 1, 1f);
+        var whole = Numerics.Random(60, 2, 1f);
+        var parts = new[] { whole[..30], whole[30..] };
+        var all = Make(NoiseWindow.Rows(0, 6, 6, 10));
+        Assert.Equal(NoiseWindow.Whole, all.NoiseWindow);
+        var replicas = new[] { Make(NoiseWindow.Rows(0, 3, 6, 10)), Make(NoiseWindow.Rows(3, 3, 6, 10)) };
+        for (int k = 0; k < 3; k++)
+        {
+            all.Step(m, k, whole);
+            for (int r = 0; r < 2; r++) replicas[r].Step(m.AsSpan(30 * r, 30), k, parts[r]);
+        }
+        Assert.Equal(whole, parts[0].Concat(parts[1]).ToArray());
+        // drawn over its own rows (the default window), the second replica's noise differs
+        var own = Make(NoiseWindow.Whole);
+        var a = new float[30];
+        var b = new float[30];
+        own.DrawNoise(1, a);
+        replicas[1].DrawNoise(1, b);
+        Assert.Equal(NoiseGenerator.Normal(30, 9, 60 + 30), b);
+        Assert.NotEqual(a, b);
+    }
+
+    [Fact]
+    public void ANoiseWindowRefusesRowsOutsideItsBatch()
+    {
+        Assert.Throws<ArgumentException>(() => NoiseWindow.Rows(4, 3, 6, 10));
+        var s = new DDPMScheduler(new DDPMOptions()) { NoiseWindow = NoiseWindow.Rows(3, 3, 6, 10) };
+        var e = Assert.Throws<ArgumentException>(() => s.DrawNoise(0, new float[40]));
+        Assert.Contains("does not fit", e.Message);
+    }
+
+    [Fact]
     public void LastStepToTimestepZeroAddsNoNoiseOnlyWhenTIsZero()
     {
         // linspace spacing ends at t = 0: there diffusers adds no noise and x_prev is the x0 prediction (ᾱ_prev = 1).

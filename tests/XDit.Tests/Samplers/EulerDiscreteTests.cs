@@ -6,7 +6,7 @@ public class EulerDiscreteTests
 {
     static EulerDiscreteScheduler Sdxl(string spacing = "leading") => new(new EulerDiscreteOptions
     {
-        BetaStart = 0.00085, BetaEnd = 0.012, BetaSchedule = "scaled_linear", TimestepSpacing = spacing, StepsOffset = 1,
+        Training = new() { BetaStart = 0.00085, BetaEnd = 0.012, BetaSchedule = "scaled_linear" }, TimestepSpacing = spacing, StepsOffset = 1,
     });
 
     [Fact]

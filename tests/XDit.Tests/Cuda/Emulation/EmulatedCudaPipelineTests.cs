@@ -55,6 +55,16 @@ public class EmulatedCudaPipelineTests
             Assert.True(r.Passed, $"{fixture} {dt} {r.Name}: relative error {r.RelativeError:E3} (max abs {r.MaxAbsError:E3}) > {r.Tolerance:E1} {r.Problem}");
     }
 
+    /// <summary>SDXL at latents its UNet's downsampling does not divide (the up blocks' UpsampleNearest to the skip
+    /// sizes, the kernel's non-2× path) against diffusers, in float32.</summary>
+    [Fact]
+    public void SdxlAtAnOddLatentSizeMatchesDiffusersOnEmulatedCuda()
+    {
+        EmulatedCuda.Require();
+        double err = Pipelines.SdxlPipelineTests.OddSizeError(Pipelines.SD3FluxTestFolders.Sdxl(), CudaTestDevice.Get(DType.F32));
+        Assert.True(err < 1e-4, $"sdxl 18x22 on emulated CUDA: relative error {err:G3} against diffusers");
+    }
+
     [Fact]
     public void DemoPipelineDrawsTheReferenceImagesOnEmulatedCuda()
     {
