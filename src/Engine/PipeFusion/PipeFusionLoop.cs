@@ -224,14 +224,15 @@ public sealed class PipeFusionLoop : IDenoiseLoop
         }
 
         /// <summary>Steps one band's scheduler. A stochastic one (DDPM) is handed the band of the noise one rank would
-        /// draw for the whole sample at step i (its own draw would start the stream anew for each band's smaller size).</summary>
+        /// draw for the whole sample at step i (its own draw would start the stream anew for each band's smaller size),
+        /// at the replica's rows of the whole batch (its noise window) under data parallel.</summary>
         void StepBand(IScheduler scheduler, float[] modelOutput, int i, float[] x, PatchBand band)
         {
             if (scheduler is not IStochasticScheduler stochastic) { scheduler.Step(modelOutput, i, x); return; }
             if (_stepNoise.Step != i || _stepNoise.Noise.Length != _job.Latents.Length)
             {
                 var full = new float[_job.Latents.Length];
-                NoiseGenerator.Fill(full, stochastic.NoiseSeed, (ulong)i * (ulong)full.Length);
+                stochastic.DrawNoise(i, full);
                 _stepNoise = (i, full);
             }
             stochastic.Step(modelOutput, i, x, _bands.Extract(_stepNoise.Noise, band));

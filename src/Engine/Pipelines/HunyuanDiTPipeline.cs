@@ -157,7 +157,7 @@ public sealed class HunyuanDiTPipeline : TextToImagePipeline
         {
             Model = _transformer,
             Scheduler = _scheduler,
-            NewScheduler = () => { var s = FolderScheduler(steps); SeedStepNoise(s, request, batch, c * h * w); return s; },
+            NewScheduler = () => FolderScheduler(steps, request, batch, c * h * w),
             Latents = InitialLatents(request, batch, c, h, w, _scheduler.InitNoiseSigma),
             Batch = batch,
             LatentShape = new[] { c, h, w },

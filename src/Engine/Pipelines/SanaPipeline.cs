@@ -141,12 +141,13 @@ public class SanaPipeline : TextToImagePipeline
         // ---- denoise ----
         sw.Restart();
         _scheduler.SetTimesteps(steps);
+        SeedStepNoise(_scheduler, request, batch, c * h * w);
         int outChannels = _transformer.Config.OutChannels;
         var job = new DenoiseJob
         {
             Model = _transformer,
             Scheduler = _scheduler,
-            NewScheduler = () => FolderScheduler(steps),
+            NewScheduler = () => FolderScheduler(steps, request, batch, c * h * w),
             Latents = InitialLatents(request, batch, c, h, w, _scheduler.InitNoiseSigma),
             Batch = batch,
             LatentShape = new[] { c, h, w },

@@ -59,14 +59,13 @@ public sealed class SanaSprintPipeline : SanaPipeline
         return ChosenBins(r, sample == 32 ? AspectRatioBins.ForResolution(1024) : null, sample, "SANA Sprint has one for 32");
     }
 
-    /// <summary>The scheduler of the folder set to <paramref name="steps"/> with this pipeline's angles and the
-    /// request's noise seed, wrapped in the TrigFlow scaling.</summary>
-    SanaSprintTrigFlow Sampler(SCMScheduler scm, int steps, ulong seed)
+    /// <summary>The scheduler of the folder set to <paramref name="steps"/> with this pipeline's angles, its step
+    /// noise seeded for the request's rows (<see cref="TextToImagePipeline.SeedStepNoise"/>), wrapped in the
+    /// TrigFlow scaling.</summary>
+    SanaSprintTrigFlow Sampler(SCMScheduler scm, int steps, GenerationRequest request, int batch, int rowValues)
     {
         scm.SetTimesteps(steps, MaxTimesteps, steps == 2 ? IntermediateTimesteps : null);
-        // the step noise comes from a stream seeded one past the request's, so that it differs from the initial
-        // latents' and every rank draws the same (as HunyuanDiT's DDPM)
-        scm.NoiseSeed = unchecked(seed + 1);
+        SeedStepNoise(scm, request, batch, rowValues);
         return new SanaSprintTrigFlow(scm);
     }
 
@@ -88,7 +87,7 @@ public sealed class SanaSprintPipeline : SanaPipeline
         int h = height / f, w = width / f;
         int maxLength = MaxLength(request);
         if (maxLength < 1) throw new ArgumentException($"max_sequence_length must be at least 1, got {maxLength}");
-        var sampler = Sampler((SCMScheduler)Scheduler, steps, request.Seed);
+        var sampler = Sampler((SCMScheduler)Scheduler, steps, request, batch, c * h * w);
 
         // ---- encode ----
         var sw = Stopwatch.StartNew();
@@ -108,7 +107,7 @@ public sealed class SanaSprintPipeline : SanaPipeline
         {
             Model = Transformer,
             Scheduler = sampler,
-            NewScheduler = () => Sampler((SCMScheduler)SchedulerFactory.Load(Index.Require("scheduler")), steps, request.Seed),
+            NewScheduler = () => Sampler((SCMScheduler)SchedulerFactory.Load(Index.Require("scheduler")), steps, request, batch, c * h * w),
             Latents = InitialLatents(request, batch, c, h, w, sampler.InitNoiseSigma),
             Batch = batch,
             LatentShape = new[] { c, h, w },

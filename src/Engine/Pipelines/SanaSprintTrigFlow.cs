@@ -35,6 +35,8 @@ public sealed class SanaSprintTrigFlow : IStochasticScheduler
     /// <summary>σ_d: diffusers multiplies the initial latents (drawn or given) by sigma_data.</summary>
     public float InitNoiseSigma => _scm.SigmaData;
     public ulong NoiseSeed { get => _scm.NoiseSeed; set => _scm.NoiseSeed = value; }
+    public NoiseWindow NoiseWindow { get => _scm.NoiseWindow; set => _scm.NoiseWindow = value; }
+    public void DrawNoise(int stepIndex, Span<float> noise) => _scm.DrawNoise(stepIndex, noise);
 
     public void SetTimesteps(int numInferenceSteps, double? mu = null, float[]? sigmas = null)
     {

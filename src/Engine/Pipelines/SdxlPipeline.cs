@@ -121,7 +121,7 @@ public sealed class SdxlPipeline : TextToImagePipeline
         {
             Model = _unet,
             Scheduler = _scheduler,
-            NewScheduler = () => { var s = FolderScheduler(steps); SeedStepNoise(s, request, batch, c * h * w); return s; },
+            NewScheduler = () => FolderScheduler(steps, request, batch, c * h * w),
             Latents = InitialLatents(request, batch, c, h, w, _scheduler.InitNoiseSigma),
             Batch = batch,
             LatentShape = new[] { c, h, w },

@@ -339,11 +339,13 @@ public abstract class TextToImagePipeline : IDisposable
         => (output, noise, spatial) => Guidance.Combine(output, noise, batch, cfg, scale, outChannels, channels, spatial);
 
     /// <summary>A fresh scheduler from the folder's scheduler/ set to <paramref name="steps"/>: what a parallel rank
-    /// or a PipeFusion patch that keeps its own scheduler state starts from (DenoiseJob.NewScheduler).</summary>
-    protected IScheduler FolderScheduler(int steps)
+    /// or a PipeFusion patch that keeps its own scheduler state starts from (DenoiseJob.NewScheduler), its step noise
+    /// (if any) seeded for the request's rows (<see cref="SeedStepNoise"/>).</summary>
+    protected IScheduler FolderScheduler(int steps, GenerationRequest request, int batch, int rowValues)
     {
         var s = SchedulerFactory.Load(Index.Require("scheduler"));
         s.SetTimesteps(steps);
+        SeedStepNoise(s, request, batch, rowValues);
         return s;
     }
 

@@ -57,6 +57,7 @@ public sealed class SCMScheduler : IStochasticScheduler
     public float InitNoiseSigma => 1f;
     public float SigmaData => (float)_o.SigmaData;
     public ulong NoiseSeed { get; set; }
+    public NoiseWindow NoiseWindow { get; set; }
 
     /// <summary>The default schedule of n steps: [π/2, 1.3, 0] for two steps, else linspace(π/2, 0, n + 1) (diffusers
     /// refuses its default intermediate angle at other step counts; this takes them as with intermediate_timesteps=None).</summary>
@@ -93,9 +94,12 @@ public sealed class SCMScheduler : IStochasticScheduler
     public void Step(ReadOnlySpan<float> modelOutput, int stepIndex, Span<float> sample)
     {
         if (_noise.Length != sample.Length) _noise = new float[sample.Length];
-        NoiseGenerator.Fill(_noise, NoiseSeed, (ulong)stepIndex * (ulong)sample.Length);
+        DrawNoise(stepIndex, _noise);
         Step(modelOutput, stepIndex, sample, _noise);
     }
+
+    public void DrawNoise(int stepIndex, Span<float> noise)
+        => NoiseGenerator.Fill(noise, NoiseSeed, NoiseWindow.Offset(stepIndex, noise.Length));
 
     public void Step(ReadOnlySpan<float> modelOutput, int stepIndex, Span<float> sample, ReadOnlySpan<float> noise)
     {

@@ -97,19 +97,26 @@ public class SanaSprintPipelineTests(ITestOutputHelper output)
     /// <summary>Ulysses over 2 ranks (each holding 12 of the 4x6 latent tokens; the q/k norms run on each rank's
     /// rows before the all-to-all), and PipeFusion over 2 stages × 2 patches with warm-up on every step (each patch
     /// band stepped by its own TrigFlow-wrapped SCM scheduler, handed its band of the step noise), equal one rank in
-    /// float32. A short instruction keeps the text encoder quick.</summary>
+    /// float32; so does data parallel over two prompts, each replica drawing the SCM step noise at its rows' place in
+    /// the whole batch (drawn over its own rows, the second image differed). A short instruction keeps the text
+    /// encoder quick.</summary>
     [Theory]
     [InlineData("ulysses2")]
     [InlineData("pipefusion2")]
+    [InlineData("data2")]
     public void ParallelMethodsEqualOneRank(string mesh)
     {
         var folder = SanaSprintTestFolder.Create();
         void Short(TextToImagePipeline p, int _) => ((SanaSprintPipeline)p).ComplexHumanInstruction = ["Describe the picture in detail:", "User Prompt: "];
-        var config = mesh == "ulysses2"
-            ? new ParallelConfig { WorldSize = 2, UlyssesDegree = 2 }
-            : new ParallelConfig { WorldSize = 2, PipeFusionParallelDegree = 2, NumPipelinePatch = 2, WarmupSteps = 2 };
-        var serial = Pixels(ParallelGeneration.Run(folder, new ParallelConfig { WorldSize = 1 }, Request(), onRankPipeline: Short).Result);
-        var run = ParallelGeneration.Run(folder, config, Request(), onRankPipeline: Short);
+        var config = mesh switch
+        {
+            "ulysses2" => new ParallelConfig { WorldSize = 2, UlyssesDegree = 2 },
+            "pipefusion2" => new ParallelConfig { WorldSize = 2, PipeFusionParallelDegree = 2, NumPipelinePatch = 2, WarmupSteps = 2 },
+            _ => new ParallelConfig { WorldSize = 2, DataParallelDegree = 2 },
+        };
+        var request = mesh == "data2" ? Request() with { Prompts = new[] { "A red cat", "a blue dog" } } : Request();
+        var serial = Pixels(ParallelGeneration.Run(folder, new ParallelConfig { WorldSize = 1 }, request, onRankPipeline: Short).Result);
+        var run = ParallelGeneration.Run(folder, config, request, onRankPipeline: Short);
         if (mesh == "pipefusion2") Assert.True(run.StaleKvBytesPerRank > 0, "the stages kept no stale sums or rows");
         var parallel = Pixels(run.Result);
         Assert.Equal(serial.Length, parallel.Length);
