@@ -41,22 +41,29 @@ public sealed unsafe class CudnnAttention : IDisposable
         Check.Cudnn(Cudnn.cudnnSetStream(h, stream), "cudnnSetStream");
     }
 
-    /// <summary>Whether cuDNN's graph API is here (libcudnn loads and cudnnGetVersion ≥ 90000); otherwise why not.</summary>
+    static readonly Lazy<string?> GraphApiMissing = new(FindGraphApi);
+
+    /// <summary>Whether cuDNN's graph API is here (libcudnn loads and cudnnGetVersion ≥ 90000); otherwise why not.
+    /// Asked once per process (the automatic choice asks on every attention).</summary>
     public static bool GraphApiAvailable(out string? why)
+    {
+        why = GraphApiMissing.Value;
+        return why is null;
+    }
+
+    static string? FindGraphApi()
     {
         try
         {
             CudaLibraries.EnsureResolver();
             var lib = CudaLibraries.Load(CudaLibraries.CudnnSpec);
-            if (!lib.Found) { why = lib.Problem; return false; }
+            if (!lib.Found) return lib.Problem;
             ulong v = Cudnn.cudnnGetVersion();
-            why = v >= 90000 ? null : $"cuDNN {v / 10000}.{v % 10000 / 100} predates the graph API's fused attention (9.0 or later)";
-            return why is null;
+            return v >= 90000 ? null : $"cuDNN {v / 10000}.{v % 10000 / 100} predates the graph API's fused attention (9.0 or later)";
         }
         catch (Exception e) when (e is DllNotFoundException or EntryPointNotFoundException)
         {
-            why = e.Message;
-            return false;
+            return e.Message;
         }
     }
 
@@ -107,7 +114,7 @@ public sealed unsafe class CudnnAttention : IDisposable
             Check.Cudnn(CudnnBackend.cudnnBackendExecute(_handle, plan.ExecutionPlan, pack), "cudnnBackendExecute");
             return null;
         }
-        catch (CudaException e)
+        catch (Exception e) when (e is CudaException or EntryPointNotFoundException)
         {
             return $"cuDNN attention not available for {key.Shape}: {e.Message}";
         }
@@ -155,7 +162,7 @@ public sealed unsafe class CudnnAttention : IDisposable
             }
             plan.Refusal = $"cuDNN attention not available for {k.Shape}: {last ?? "the heuristics offered no engine configuration"}";
         }
-        catch (CudaException e)
+        catch (Exception e) when (e is CudaException or EntryPointNotFoundException)   // a cuDNN without the graph API's entry points
         {
             plan.Refusal = $"cuDNN attention not available for {k.Shape}: {e.Message}";
         }
