@@ -307,10 +307,10 @@ extern "C"
 // pointwise output the shape of its input with the second operand broadcast, a reduction's output 1 where it
 // reduces), and the operation graph must be the SDPA forward pattern cudnn-frontend lowers to (Q·Kᵀ, × by-value
 // scale, max, −, exp, Σ, ÷, ·V, optionally log and + for the statistics) with consistent dims, dtypes (bf16 or
-// f16 in and out, float inside and for the statistics) and unit stride along d: anything else is refused with
-// BAD_PARAM or NOT_SUPPORTED and a last-error line, as cuDNN does. Executing runs the attention on the CPU with
-// float32 accumulation: P rounded to the input dtype before P·V (as the fused engine feeds the tensor cores), the
-// output rounded to its dtype, the statistics max + log(Σ exp) in float. The plan asks for a small workspace so
+// f16 in and out and for P, the second matmul's A; float for the scores and the statistics) and unit stride along
+// d: anything else is refused with BAD_PARAM or NOT_SUPPORTED and a last-error line, as cuDNN does. Executing runs
+// the attention on the CPU with float32 accumulation: P rounded to its (the input) dtype before P·V, the output
+// rounded to its dtype, the statistics max + log(Σ exp) in float. The plan asks for a small workspace so
 // the caller's workspace path is exercised. The work goes on the handle's stream (cudnnSetStream) through the
 // driver stand-in, so a captured CUDA graph runs it at each replay. xdit_emu_cudnn_refuse_attention(1) makes every
 // execution plan fail to finalize (NOT_SUPPORTED), for the tests of the caller's fallback.
@@ -573,9 +573,11 @@ namespace
         if (kt->dims[0] != b || kt->dims[1] != h || kt->dims[2] != d || v->dims[0] != b || v->dims[1] != h || v->dims[2] != skv ||
             o->dims[0] != b || o->dims[1] != h || o->dims[2] != sq || o->dims[3] != dv)
             return failf(ST_BAD_PARAM_SHAPE_MISMATCH, "fused attention: Q " + dimsText(q) + ", Kᵀ " + dimsText(kt) + ", V " + dimsText(v) + ", O " + dimsText(o) + " disagree");
-        for (Desc* t : { mm1->y, mul->y, sub->y, ex->y, div->y })
+        for (Desc* t : { mm1->y, mul->y, sub->y, ex->y })
             if (t->dims != std::vector<std::int64_t>{ b, h, sq, skv } || !t->isVirtual || t->dtype != Float)
                 return fail(CUDNN_STATUS_BAD_PARAM, "fused attention: the scores must be virtual float [b, h, s_q, s_kv]");
+        if (div->y->dims != std::vector<std::int64_t>{ b, h, sq, skv } || !div->y->isVirtual || div->y->dtype != q->dtype)
+            return fail(CUDNN_STATUS_BAD_PARAM, "fused attention: P must be virtual [b, h, s_q, s_kv] in the I/O data type (the second matmul's A)");
         for (Desc* t : { max->y, sum->y })
             if (t->dims != std::vector<std::int64_t>{ b, h, sq, 1 } || !t->isVirtual || t->dtype != Float)
                 return fail(CUDNN_STATUS_BAD_PARAM, "fused attention: the row max and sum must be virtual float [b, h, s_q, 1]");

@@ -9,7 +9,8 @@ namespace XDit.Kernels.Cuda;
 /// <summary>
 /// Fused attention through cuDNN 9's backend graph API: the graph cudnn-frontend's SDPA forward node lowers to
 /// (Q·Kᵀ matmul, a by-value scale multiply, softmax as max / subtract / exp / sum / divide with the statistics
-/// max + log(sum) written as the log-sum-exp, P·V matmul), bf16/f16 in and out, float32 inside. One execution plan
+/// max + log(sum) written as the log-sum-exp, P·V matmul), bf16/f16 in and out, float32 inside (P in the input
+/// dtype, as cuDNN wants the second matmul's A). One execution plan
 /// per <see cref="CudnnAttentionKey"/> (heuristics mode A, then the fallback list; the first configuration that
 /// finalizes wins), built on first use and kept. A shape cuDNN refuses is remembered with its reason
 /// ("cuDNN attention not available for …: status (last error)") and never tried again; nothing here throws for
@@ -232,7 +233,9 @@ public sealed unsafe class CudnnAttention : IDisposable
         nint centered = T(UidCentered, DataFloat, full, fullStrides, isVirtual: true);
         nint exp = T(UidExp, DataFloat, full, fullStrides, isVirtual: true);
         nint sum = T(UidSum, DataFloat, row, rowStrides, isVirtual: true);
-        nint p = T(UidP, DataFloat, full, fullStrides, isVirtual: true);
+        // P in the input dtype: cuDNN takes the second matmul's A in the I/O type (cudnn-frontend sets it so before
+        // bmm2, "requirement by cudnn backend"), which is also how the fused engine feeds the tensor cores
+        nint p = T(UidP, io, full, fullStrides, isVirtual: true);
 
         var ops = new List<nint>
         {
