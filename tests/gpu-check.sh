@@ -31,6 +31,13 @@ PATH=$PATH:/usr/local/cuda/bin LIMIT=120 step ptxas-attention_tc bash -c 'for d 
 LIMIT=${CUDA_TESTS_LIMIT:-300} step cuda-tests "${tests[@]}" -class XDit.Tests.Cuda.CudaRuntimeTests -class XDit.Tests.Cuda.CudaOpsTests \
   -class XDit.Tests.Comm.NcclCommunicatorTests -class XDit.Tests.Cuda.CudaModelWeightsTests -class XDit.Tests.Cuda.CudaGraphExecutorTests \
   -class XDit.Tests.Bench.LedgerLaunchTests
+# cuDNN's fused attention (backend graph API, issue 17 item 4), until now checked only against the emulator's
+# stand-in: first its speed beside our tensor-core kernel at Flux's and PixArt's shapes (bench prints a "cudnn" row,
+# or our kernel's with cuDNN's refusal as "fallback"), then the forced-cuDNN tests (outputs and LSE against our
+# kernel and the CPU, head dims 64/72/128, Ring over cuDNN's LSE). Plans are built on first use (heuristics and
+# finalize, a second or so each), hence its own limit.
+LIMIT=${CUDNN_ATTENTION_LIMIT:-60} step cudnn-attention bash -c "${xdit[*]} bench --device cuda --what attention \
+  --attention-shape 4608x24x128 --attention-shape 4096x16x72 --repeats 10 && ${tests[*]} -class XDit.Tests.Cuda.CudnnAttentionTests"
 for f in tests/fixtures/*/; do
   step "verify-$(basename "$f")" "${xdit[@]}" verify "$f" --device cuda --dtype bf16
 done
@@ -62,6 +69,8 @@ LIMIT=400 XDIT_CUDA_ARENA_EXACT=1 step memcheck-attention compute-sanitizer --to
 {
   echo "--- nvidia-smi"; head -12 "$logs/nvidia-smi.log"
   echo "--- cuda tests"; grep -E "\[FAIL\]|Total:" "$logs/cuda-tests.log"; grep -A10 "\[FAIL\]" "$logs/cuda-tests.log" | head -60
+  echo "--- cudnn attention (bench: cudnn vs tensor_cores rows; then the forced-cuDNN tests)"
+  grep -E "attention|fallback|\[FAIL\]|Total:" "$logs/cudnn-attention.log" | head -30
   echo "--- verify"
   for f in "$logs"/verify-*.log; do echo "$(basename "$f" .log): $(grep -E '^(PASS|FAIL)$' "$f" || echo 'no verdict')"; done
   echo "--- generate"; tail -8 "$logs/generate.log"

@@ -46,8 +46,9 @@ public static class BenchCommand
         };
         var gpu = new Option<string>("--gpu") { Description = "the roofline's GPU: h100 (SXM, 3.35 TB/s, 989 TFLOP/s bf16) or h200 (4.8 TB/s)", DefaultValueFactory = _ => "h100" };
         var json = new Option<bool>("--json") { Description = "Print one JSON object per timing (JSON lines) instead of a table; with --ledger, the ledger as one JSON object" };
+        var attentionBackend = new AttentionBackendOption();
         var cmd = new Command("bench", "Time GEMM, attention, a denoising step, a real-size forward pass and the parallel methods (a table, or --json)");
-        foreach (var o in new Option[] { device, what, size, tokens, heads, headDim, attentionShape, attentionWindow, repeats, model, forwardModel, latent, textTokens, rows, ledger, gpu, json })
+        foreach (var o in new Option[] { device, what, size, tokens, heads, headDim, attentionShape, attentionWindow, repeats, model, forwardModel, latent, textTokens, rows, ledger, gpu, json, attentionBackend.Option })
             cmd.Options.Add(o);
         cmd.SetAction(parse => CliErrors.Run(() =>
         {
@@ -56,7 +57,8 @@ public static class BenchCommand
             bool asJson = parse.GetValue(json);
             var table = new BenchTable(Console.Out);
             void Print(BenchResult r) { if (asJson) Console.WriteLine(JsonSerializer.Serialize(r, Json)); else table.Add(r); }
-            using var ops = BackendFactory.Create(parse.GetValue(device)!);
+            var attention = attentionBackend.Read(parse);
+            using var ops = BackendFactory.Create(parse.GetValue(device)!, attention: attention);
             if (selected.Contains("gemm")) { int n = parse.GetValue(size); Print(OpBenchmarks.Gemm(ops, n, n, n, reps)); }
             if (selected.Contains("attention"))
             {
@@ -68,7 +70,7 @@ public static class BenchCommand
             }
             if (selected.Contains("step"))
             {
-                using var pipeline = PipelineLoader.Load(parse.GetValue(model) ?? DemoModel.Find(), new PipelineOptions { Device = parse.GetValue(device)! });
+                using var pipeline = PipelineLoader.Load(parse.GetValue(model) ?? DemoModel.Find(), new PipelineOptions { Device = parse.GetValue(device)!, AttentionBackend = attention });
                 Print(OpBenchmarks.DenoiseStep(pipeline, Math.Max(3, reps)));
             }
             if (parse.GetValue(ledger))

@@ -25,7 +25,7 @@ public static partial class GenerateCommand
         bool talk = env.Rank == 0 && !quiet && !json;
 
         var device = options.Device.Trim().ToLowerInvariant() == "cuda" ? $"cuda:{env.LocalRank}" : options.Device;
-        using var ops = BackendFactory.Create(device, options.DType);
+        using var ops = BackendFactory.Create(device, options.DType, options.AttentionBackend);
         using var world = LaunchedWorld.Connect(env, ops);
         if (talk) Console.WriteLine($"mesh: {mesh} ({env.WorldSize} processes over {world.Transport})");
         var outcome = ParallelGeneration.RunRank(world.Communicator, modelDir, plan, request, (pipeline, rank) =>

@@ -38,8 +38,10 @@ public static partial class GenerateCommand
             Description = "Replay the transformer's blocks from a CUDA graph each step (--device cuda, one GPU, no step cache)",
         };
 
+        var attentionBackend = new AttentionBackendOption();
+
         var cmd = new Command("generate", "Draw images from text prompts and write PNG files");
-        foreach (var o in new Option[] { prompt, negative, steps, guidance, height, width, seed, perPrompt, maxLen, model, output, device, dtype, latents, maxMemory, quiet, json, cudaGraph }.Concat(call.All).Concat(parallel.All).Concat(caches.All).Concat(fastAttn.All))
+        foreach (var o in new Option[] { prompt, negative, steps, guidance, height, width, seed, perPrompt, maxLen, model, output, device, dtype, latents, maxMemory, quiet, json, cudaGraph, attentionBackend.Option }.Concat(call.All).Concat(parallel.All).Concat(caches.All).Concat(fastAttn.All))
             cmd.Options.Add(o);
 
         cmd.SetAction(parse => CliErrors.Run(() =>
@@ -63,7 +65,10 @@ public static partial class GenerateCommand
             request.Validate();
             var outPath = parse.GetValue(output)!;
             CheckWritable(outPath);
-            var options = new PipelineOptions { Device = parse.GetValue(device)!, DType = DTypeNames.Parse(parse.GetValue(dtype)) };
+            var options = new PipelineOptions
+            {
+                Device = parse.GetValue(device)!, DType = DTypeNames.Parse(parse.GetValue(dtype)), AttentionBackend = attentionBackend.Read(parse),
+            };
             var modelDir = parse.GetValue(model) ?? DemoModel.Find();
             long? memoryLimit = parse.GetValue(maxMemory) is { } m ? XDit.Runtime.ByteSize.Parse(m, "--max-memory") : null;
             bool isQuiet = parse.GetValue(quiet), isJson = parse.GetValue(json);
@@ -102,7 +107,7 @@ public static partial class GenerateCommand
             {
                 if (!isQuiet && !isJson) Console.WriteLine($"mesh: {mesh} ({plan.WorldSize} in-process ranks)");
                 var outcome = ParallelGeneration.Run(modelDir, plan, request,
-                    makeOps: _ => XDit.Engine.Backends.BackendFactory.Create(options.Device, options.DType),
+                    makeOps: _ => XDit.Engine.Backends.BackendFactory.Create(options.Device, options.DType, options.AttentionBackend),
                     onRankPipeline: (pipeline, rank) =>
                     {
                         cache?.Install(pipeline);

@@ -6,7 +6,8 @@ using XDit.Runtime.Cuda;
 
 namespace XDit.Cli.Commands;
 
-/// <summary><c>xdit info</c>: the CPU backend, the CUDA devices and the versions of the CUDA libraries found.
+/// <summary><c>xdit info</c>: the CPU backend, the CUDA devices, the versions of the CUDA libraries found and the
+/// attention backends.
 /// A missing library is one line saying so; the command still exits 0.</summary>
 public static class InfoCommand
 {
@@ -22,6 +23,7 @@ public static class InfoCommand
         o.WriteLine($"CPU backend: {Environment.ProcessorCount} cores, {SimdLine()}");
         foreach (var (label, _, text) in CudaInventory.Libraries())
             o.WriteLine($"{label}: {text}");
+        o.WriteLine(AttentionLine());
         if (!CudaDevice.TryGetCount(out int count, out var problem))
         {
             o.WriteLine($"CUDA devices: none ({problem})");
@@ -41,6 +43,16 @@ public static class InfoCommand
             }
         }
         return 0;
+    }
+
+    /// <summary>The attention backends --attention-backend takes on CUDA, and whether cuDNN's graph API (fused
+    /// attention, cudnnGetVersion ≥ 90000) is here.</summary>
+    static string AttentionLine()
+    {
+        string cudnn = XDit.Kernels.Cuda.CudnnAttention.GraphApiAvailable(out var why)
+            ? "cudnn (cuDNN's graph API is here: fused attention for bf16/f16 without masks)"
+            : $"cudnn (not available: {why})";
+        return $"attention backends (--attention-backend): auto (cuDNN where it can run, else native), {cudnn}, native (XDit's kernels: every mask, band window and dtype)";
     }
 
     static string Gib(long bytes) => (bytes / (1024.0 * 1024 * 1024)).ToString("0.0", System.Globalization.CultureInfo.InvariantCulture);

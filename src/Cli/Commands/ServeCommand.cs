@@ -32,16 +32,20 @@ public static class ServeCommand
         var maxMemory = new Option<string?>("--max-memory") { Description = "Most memory one request's estimate (weights + activations) may reach, e.g. 24G [default: the device's]" };
         var checkWeights = new Option<bool>("--check-weights") { Description = "Scan every weight for NaN and infinity at load (a bad one is refused by name)" };
         var parallel = new ParallelOptions();
+        var attentionBackend = new AttentionBackendOption();
 
         var cmd = new Command("serve", "Serve text-to-image generation over HTTP (POST /generate, GET /health, GET /metrics)");
-        foreach (var o in new Option[] { model, device, dtype, queueSize, host, port, maxSteps, maxPixels, maxImages, outputDir, requestTimeout, maxConnections, maxMemory, checkWeights }.Concat(parallel.All))
+        foreach (var o in new Option[] { model, device, dtype, queueSize, host, port, maxSteps, maxPixels, maxImages, outputDir, requestTimeout, maxConnections, maxMemory, checkWeights, attentionBackend.Option }.Concat(parallel.All))
             cmd.Options.Add(o);
 
         cmd.SetAction(parse => CliErrors.Run(() =>
         {
             int size = parse.GetValue(queueSize);
             if (size < 1) throw new ArgumentException($"--queue-size must be at least 1, got {size}");
-            var options = new PipelineOptions { Device = parse.GetValue(device)!, DType = DTypeNames.Parse(parse.GetValue(dtype)) };
+            var options = new PipelineOptions
+            {
+                Device = parse.GetValue(device)!, DType = DTypeNames.Parse(parse.GetValue(dtype)), AttentionBackend = attentionBackend.Read(parse),
+            };
             var modelDir = parse.GetValue(model) ?? DemoModel.Find();
             var plan = parallel.Read(parse);
             ServeHttpHost.CheckAddress(parse.GetValue(host)!, parse.GetValue(port));
@@ -96,7 +100,7 @@ public static class ServeCommand
         // The parallel path loads the ranks' pipelines per request; this load checks the model and reads its size rule.
         using (pipeline)
             return new ParallelPlanGenerator(modelDir, plan,
-                _ => XDit.Engine.Backends.BackendFactory.Create(options.Device, options.DType), pipeline.SizeMultiple, limits);
+                _ => XDit.Engine.Backends.BackendFactory.Create(options.Device, options.DType, options.AttentionBackend), pipeline.SizeMultiple, limits);
     }
 
     /// <summary>

@@ -16,12 +16,15 @@ public static class BackendFactory
         return d == "cuda" || d.StartsWith("cuda:", StringComparison.Ordinal);
     }
 
-    public static IOps Create(string device, DType? dtype = null)
+    /// <param name="attention">Which attention runs on CUDA; forcing cuDNN where its graph API is missing, or on the
+    /// CPU, is one clear error here rather than at the first attention.</param>
+    public static IOps Create(string device, DType? dtype = null, AttentionBackend attention = AttentionBackend.Auto)
     {
         var d = device.Trim().ToLowerInvariant();
         if (d == "cpu")
         {
             if (dtype is not null and not DType.F32) throw new NotSupportedException($"the CPU backend computes in float32 only, not {dtype}");
+            if (attention == AttentionBackend.Cudnn) throw new NotSupportedException("--attention-backend cudnn needs --device cuda (the CPU has one attention)");
             return new CpuOps();
         }
         if (IsCuda(d))
@@ -35,7 +38,9 @@ public static class BackendFactory
                 throw new NotSupportedException(Unavailable(device));
             if (dtype is not (null or DType.BF16 or DType.F16 or DType.F32))
                 throw new NotSupportedException($"the CUDA backend keeps activations in bf16, f16 or f32, not {dtype}");
-            return new CudaOps(ordinal, dtype ?? DType.BF16);
+            if (attention == AttentionBackend.Cudnn && !CudnnAttention.GraphApiAvailable(out var why))
+                throw new NotSupportedException($"--attention-backend cudnn: cuDNN's graph API is not here ({why}); use auto or native");
+            return new CudaOps(ordinal, dtype ?? DType.BF16) { AttentionBackend = attention };
         }
         throw new ArgumentException($"unknown device '{device}' (expected cpu, cuda or cuda:N)");
     }

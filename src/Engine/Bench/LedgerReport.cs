@@ -39,7 +39,8 @@ public sealed record LedgerReport(string Model, string Device, GpuSpec Gpu, IRea
     public static bool IsHostTransfer(string kind) => kind is "from_host" or "upload" or "to_host";
 
     /// <summary>Op kinds of matrix math; the rest is elementwise traffic.</summary>
-    public static bool IsMatrixMath(string kind) => kind.StartsWith("linear", StringComparison.Ordinal) || kind is "matmul" or "attention" or "conv2d";
+    public static bool IsMatrixMath(string kind) => kind.StartsWith("linear", StringComparison.Ordinal) || kind is "matmul" or "attention" or "conv2d"
+        || kind.StartsWith("attention (", StringComparison.Ordinal);   // CUDA's rows name the backend: "attention (cudnn)"
 
     public static LedgerReport From(LaunchLedger ledger, string model, string device, GpuSpec gpu, double? measuredForwardMs, long peakDeviceBytes)
     {

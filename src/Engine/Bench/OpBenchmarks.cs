@@ -28,9 +28,11 @@ public static class OpBenchmarks
         return new BenchResult("gemm", ops.Name, size, ms, Tflops: flops / ms / 1e9, Gflops: flops / ms / 1e6);
     }
 
-    /// <summary>Attention over [1, tokens, heads, headDim]. On CUDA two timings from the same inputs: the path that
-    /// CudaOps picks (the tensor-core kernel for bf16/f16 with head dims up to 128, GEMMs above that) and the general
-    /// kernel, so the ratio comes from one run; the size's "kernel" says which is which. With a
+    /// <summary>Attention over [1, tokens, heads, headDim]. On CUDA, timings from the same inputs: cuDNN's fused
+    /// attention first where the backend choice allows it and the shape is cuDNN's kind (kernel "cudnn"; where cuDNN
+    /// refuses, the row is our kernel's with the refusal as "fallback"), then our own kernels: the path CudaOps picks
+    /// among them (the tensor-core kernel for bf16/f16 with head dims up to 128, GEMMs above that) and the general
+    /// kernel, so the ratios come from one run; the size's "kernel" says which is which. With a
     /// <paramref name="window"/>, a last timing of the picked path with that band window (its FLOP/s count only the
     /// band's query-key pairs, and its size gives the window).</summary>
     public static IEnumerable<BenchResult> Attention(IOps ops, int tokens, int heads, int headDim, int repeats, int? window = null)
@@ -48,9 +50,23 @@ public static class OpBenchmarks
             && headDim <= AttentionLaunch.MaxHeadDim;
         string picked = cuda is null ? "cpu" : tensorCores ? "tensor_cores" : gemms ? "gemm" : "general";
         var (wasTensorCores, wasGemm) = (cuda?.TensorCoreAttention ?? false, cuda?.AttentionByGemm ?? false);
+        var wasBackend = cuda?.AttentionBackend ?? AttentionBackend.Auto;
         var results = new List<BenchResult>();
         try
         {
+            if (cuda is not null && wasBackend != AttentionBackend.Native
+                && CudaOps.CudnnAttentionSkipped(cuda.ActivationType, headDim, tokens, new AttentionOptions()) is null)
+            {
+                double ms = Median(repeats, () => { using var o = ops.Attention(q, k, v); ops.ToHost(o.Slice(1, 0, 1)); });
+                bool ran = cuda.LastAttentionBackend == "cudnn";
+                var size = new Dictionary<string, object>
+                {
+                    ["tokens"] = tokens, ["heads"] = heads, ["head_dim"] = headDim, ["dtype"] = DTypeName(q.DType), ["kernel"] = ran ? "cudnn" : picked,
+                };
+                if (!ran) size["fallback"] = string.Join("; ", cuda.FallbackNotes().Where(n => n.StartsWith("cuDNN attention", StringComparison.Ordinal)));
+                results.Add(new BenchResult("attention", ops.Name, size, ms, Tflops: flops / ms / 1e9, Gflops: flops / ms / 1e6));
+            }
+            if (cuda is not null) cuda.AttentionBackend = AttentionBackend.Native;   // the rows below time our kernels
             foreach (bool general in tensorCores || gemms ? new[] { false, true } : new[] { false })
             {
                 if (cuda is not null) (cuda.TensorCoreAttention, cuda.AttentionByGemm) = (!general, !general);
@@ -77,7 +93,7 @@ public static class OpBenchmarks
         }
         finally
         {
-            if (cuda is not null) (cuda.TensorCoreAttention, cuda.AttentionByGemm) = (wasTensorCores, wasGemm);   // as the caller had them
+            if (cuda is not null) (cuda.TensorCoreAttention, cuda.AttentionByGemm, cuda.AttentionBackend) = (wasTensorCores, wasGemm, wasBackend);   // as the caller had them
         }
         return results;
     }

@@ -14,7 +14,7 @@ public static class PipelineLoader
     {
         options ??= new PipelineOptions();
         var index = ModelIndex.Load(dir);
-        return Load(index, BackendFactory.Create(options.Device, options.DType));
+        return Load(index, BackendFactory.Create(options.Device, options.DType, options.AttentionBackend));
     }
 
     /// <summary>Loads onto a given backend. With <paramref name="ownsOps"/> the pipeline takes ownership of it (and a

@@ -3,7 +3,8 @@ using static XDit.Runtime.Cuda.Interop.BlasEnums;
 
 namespace XDit.Kernels.Cuda;
 
-// Attention (native/kernels/attention_tc.cuh and attention.cu, planned by AttentionLaunch) and the merge of partial
+// Attention (cuDNN's fused attention where AttentionBackend allows and cuDNN can, CudaOps.CudnnAttention.cs;
+// otherwise native/kernels/attention_tc.cuh and attention.cu, planned by AttentionLaunch) and the merge of partial
 // attentions.
 public sealed unsafe partial class CudaOps
 {
@@ -43,7 +44,9 @@ public sealed unsafe partial class CudaOps
         using var kc = k.DType == dt && k.Strides[3] == 1 ? new Temp(k, null) : Temp.Own(Cast(k, dt));
         using var vc = v.DType == dt && v.Strides[3] == 1 ? new Temp(v, null) : Temp.Own(Cast(v, dt));
         var o = Empty(dt, B, Nq, H, d);
+        LastAttentionBackend = "native";
         if (o.NumElements == 0) return o;
+        if (TryCudnnAttention(qc.T, kc.T, vc.T, o, options, lse)) return o;
         if (byGemm)
         {
             if (Nk == 0) ZeroFill(o);   // no keys: the kernels' all-masked rows give zeros too

@@ -66,13 +66,15 @@ public sealed unsafe partial class CudaOps : IOps
     /// GEMM with a bias epilogue and a separate exact GeluTanh kernel.</summary>
     public bool FuseGeluEpilogue { get; set; } = true;
 
-    /// <summary>None when all went through cuBLASLt and cuDNN; each note costs speed.</summary>
+    /// <summary>None when all went through cuBLASLt and cuDNN; each note costs speed (a shape cuDNN's fused
+    /// attention refused is one note, once).</summary>
     public IReadOnlyList<string> FallbackNotes()
     {
         var notes = new List<string>();
         if (GemmFallbacks > 0) notes.Add($"{GemmFallbacks} GEMM(s) had no cuBLASLt algorithm with their epilogue, or at all, and ran another way");
         if (GatedEpilogueFallbacks > 0)
             notes.Add($"{GatedEpilogueFallbacks} gated-residual GEMM(s) had no cuBLASLt algorithm with the gate as alpha vector and ran as GEMM + gated residual");
+        lock (_cudnnAttentionNotes) notes.AddRange(_cudnnAttentionNotes);
         if (GemmConvolutions > 0)
             notes.Add($"{GemmConvolutions} convolution(s) ran as im2col + GEMM" +
                       (CudaLibraries.Load(CudaLibraries.CudnnSpec).Found ? "" : " (cuDNN is not installed)"));
@@ -157,6 +159,7 @@ public sealed unsafe partial class CudaOps : IOps
         _stream.Synchronize();
         _disposed = true;
         _cudnn?.Dispose();
+        _cudnnAttention?.Dispose();
         _lt.Dispose();
         _blas.Dispose();
         _kernels.Dispose();

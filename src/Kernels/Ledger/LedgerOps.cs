@@ -168,7 +168,9 @@ public sealed class LedgerOps : IOps
         var m = Begin();
         var o = _inner.Attention(q, k, v, options, lse);
         double flops = LedgerMath.Attention(q.Dim(0), q.Dim(2), q.Dim(1), k.Dim(1), q.Dim(3), options?.Causal ?? false, options?.Window);
-        End(m, "attention", B(q) + B(k) + B(v) + B(options?.KeyBias) + B(options?.Bias), o.ByteCount + B(lse), flops, q.DType);
+        // on CUDA the row names what ran it (cuDNN's fused attention or our kernel), so the two time apart
+        string kind = _inner is CudaOps cuda ? $"attention ({cuda.LastAttentionBackend})" : "attention";
+        End(m, kind, B(q) + B(k) + B(v) + B(options?.KeyBias) + B(options?.Bias), o.ByteCount + B(lse), flops, q.DType);
         return o;
     }
 

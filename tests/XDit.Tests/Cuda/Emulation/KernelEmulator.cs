@@ -57,6 +57,12 @@ public sealed unsafe class KernelEmulator
     public void RefuseLtAlgorithms(int mode) =>
         ((delegate* unmanaged<int, void>)NativeLibrary.GetExport(_library, "xdit_emu_cublaslt_refuse"))(mode);
 
+    /// <summary>Makes the stand-in cuDNN refuse every execution plan of the backend graph API (fake_cudnn.cpp), so
+    /// no fused attention plan can be built: true on, false off. Process-wide like <see cref="RefuseLtAlgorithms"/>:
+    /// set it only in the "cuda" collection, and put it back.</summary>
+    public void RefuseCudnnAttention(bool on) =>
+        ((delegate* unmanaged<int, void>)NativeLibrary.GetExport(_library, "xdit_emu_cudnn_refuse_attention"))(on ? 1 : 0);
+
     /// <summary>Runs <paramref name="body"/>, which makes a launch through the driver stand-in fail on purpose, with the
     /// stand-in's line about it kept rather than printed (it would read like a failure in the test log); returns that
     /// line ("kernel: why"), empty when no launch failed.</summary>
