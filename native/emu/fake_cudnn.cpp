@@ -349,6 +349,9 @@ namespace
     constexpr std::int64_t PlanWorkspace = 256;
 
     std::atomic<int> refuseAttention{ 0 };
+    // xdit_emu_cudnn_skew_attention(1): every execution writes O doubled, a plan that runs but computes the wrong thing
+    // (what a misread attribute on a real cuDNN would look like), for the check of a plan's first run
+    std::atomic<int> skewAttention{ 0 };
 
     struct Attr
     {
@@ -722,6 +725,7 @@ namespace
 extern "C"
 {
     __attribute__((visibility("default"))) void xdit_emu_cudnn_refuse_attention(int on) { refuseAttention.store(on); }
+    __attribute__((visibility("default"))) void xdit_emu_cudnn_skew_attention(int on) { skewAttention.store(on); }
 
     int cudnnBackendCreateDescriptor(int type, void** out)
     {
@@ -830,8 +834,18 @@ extern "C"
         // the tensors' layouts and the by-value scale as they are now
         Desc Q = *g->q, K = *g->kt, V = *g->v, O = *g->o, S = g->stats ? *g->stats : Desc();
         float sc = *(const float*)scale;
+        bool skew = skewAttention.load() != 0;
         int r = xdit_emu::submit_host(handleOf(h)->stream, [=]() {
             runSdpa(Q, K, V, O, stats ? &S : nullptr, q, k, v, o, (float*)stats, sc);
+            if (skew)
+                for (std::int64_t b = 0; b < O.dims[0]; ++b)
+                    for (std::int64_t hh = 0; hh < O.dims[1]; ++hh)
+                        for (std::int64_t i = 0; i < O.dims[2]; ++i)
+                            for (std::int64_t d = 0; d < O.dims[3]; ++d)
+                            {
+                                std::int64_t at = b * O.strides[0] + hh * O.strides[1] + i * O.strides[2] + d * O.strides[3];
+                                store(o, O.dtype, at, 2.f * load(o, O.dtype, at));
+                            }
             return 0;
         });
         return r == 0 ? CUDNN_STATUS_SUCCESS : fail(5000, "cudnnBackendExecute: the stream refused the work");   // CUDNN_STATUS_EXECUTION_FAILED

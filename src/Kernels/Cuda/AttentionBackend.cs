@@ -4,7 +4,9 @@ namespace XDit.Kernels.Cuda;
 /// Which implementation runs <see cref="IOps.Attention"/> on CUDA (`--attention-backend`, xDiT's
 /// `--attention_backend`). Auto: cuDNN's fused attention where it can run (bf16/f16, no key bias, bias, causal mask
 /// or band window, a head dim cuDNN takes, a plan cuDNN builds), our kernels everywhere else and wherever cuDNN
-/// refuses. Cudnn: cuDNN or one clear error. Native: our kernels only (the portable path).
+/// refuses. Cudnn: every call of the kind cuDNN's fused attention takes runs on cuDNN or is one clear error (the
+/// others, such as the text encoders' masked attention and the VAE's 512-wide head, stay on our kernels). Native: our
+/// kernels only (the portable path).
 /// </summary>
 public enum AttentionBackend { Auto, Cudnn, Native }
 

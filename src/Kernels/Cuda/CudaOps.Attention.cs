@@ -46,20 +46,31 @@ public sealed unsafe partial class CudaOps
         var o = Empty(dt, B, Nq, H, d);
         LastAttentionBackend = "native";
         if (o.NumElements == 0) return o;
-        if (TryCudnnAttention(qc.T, kc.T, vc.T, o, options, lse)) return o;
+        if (TryCudnnAttention(qc.T, kc.T, vc.T, o, options, lse, out var firstRun))
+        {
+            if (firstRun is { } key) CheckCudnnAgainstNative(key, qc.T, kc.T, vc.T, o, options, lse, byGemm);
+            return o;
+        }
+        NativeAttention(qc.T, kc.T, vc.T, o, options, lse, byGemm);
+        return o;
+    }
+
+    /// <summary>Our kernels (tensor-core, general or by GEMMs) into o (and lse).</summary>
+    void NativeAttention(Tensor q, Tensor k, Tensor v, Tensor o, AttentionOptions options, Tensor? lse, bool byGemm)
+    {
+        int d = q.Dim(3), Nk = k.Dim(1);
         if (byGemm)
         {
             if (Nk == 0) ZeroFill(o);   // no keys: the kernels' all-masked rows give zeros too
-            else AttentionByGemms(qc.T, kc.T, vc.T, o, options.Scale ?? 1f / MathF.Sqrt(d));
-            return o;
+            else AttentionByGemms(q, k, v, o, options.Scale ?? 1f / MathF.Sqrt(d));
+            return;
         }
 
-        var a = AttentionLaunch.Args(qc.T, kc.T, vc.T, o, options, lse, Ptr);
+        var a = AttentionLaunch.Args(q, k, v, o, options, lse, Ptr);
         var plan = AttentionLaunch.Plan(a, TensorCoreAttention);
         if (plan.SharedBytes > Info.MaxSharedMemoryPerBlockOptin)
             throw new NotSupportedException($"Attention: head dim {d} needs {plan.SharedBytes} bytes of shared memory in {plan.Kernel}, the device allows {Info.MaxSharedMemoryPerBlockOptin}");
         _kernels.Launch(plan, _stream.Handle, [KernelArg.Struct(&a)]);
-        return o;
     }
 
     /// <summary>o = softmax(scale·q·kᵀ)·v per (b, h) and chunk of query rows, as column-major GEMMs on the views'

@@ -30,6 +30,7 @@ public sealed unsafe class CudnnAttention : IDisposable
         public nint ExecutionPlan;
         public long WorkspaceBytes;
         public string? Refusal;
+        public bool Checked;   // its first run agreed with our kernel (CudaOps.CheckCudnnAttention)
         public readonly List<nint> Descriptors = new();   // everything the plan was built from, destroyed with it
     }
 
@@ -89,6 +90,25 @@ public sealed unsafe class CudnnAttention : IDisposable
             workspaceBytes = plan.WorkspaceBytes;
             return plan.Refusal;
         }
+    }
+
+    /// <summary>Whether the plan for <paramref name="key"/> has run once and agreed with our kernel.</summary>
+    public bool IsChecked(in CudnnAttentionKey key)
+    {
+        lock (_plans) return _plans.TryGetValue(key, out var p) && p.Checked;
+    }
+
+    /// <summary>Records that the plan's first run agreed with our kernel.</summary>
+    public void MarkChecked(in CudnnAttentionKey key)
+    {
+        lock (_plans) if (_plans.TryGetValue(key, out var p)) p.Checked = true;
+    }
+
+    /// <summary>Refuses <paramref name="key"/> from now on, with <paramref name="why"/> as its line (a plan that ran
+    /// but disagreed with our kernel).</summary>
+    public void Refuse(in CudnnAttentionKey key, string why)
+    {
+        lock (_plans) if (_plans.TryGetValue(key, out var p)) p.Refusal = why;
     }
 
     /// <summary>Runs the prepared plan for <paramref name="key"/> on the stream: q, k, v, o device addresses of the

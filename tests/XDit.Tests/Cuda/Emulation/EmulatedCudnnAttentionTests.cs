@@ -168,4 +168,60 @@ public unsafe class EmulatedCudnnAttentionTests
             gpu.AttentionBackend = was;
         }
     }
+
+    /// <summary>In Auto the first run of each plan is checked against our kernel on the same inputs: a plan that runs
+    /// but computes the wrong thing (the stand-in doubling its output on request) gives way to our kernel on that very
+    /// call, with one note, and is not run again; a right plan runs from then on.</summary>
+    [Fact]
+    public void AutoChecksEachPlansFirstRunAgainstOurKernelAndDropsOneThatDisagrees()
+    {
+        EmulatedCuda.Require();
+        var emu = KernelEmulator.Get();
+        var gpu = CudaTestDevice.Get(DType.BF16);
+        var was = gpu.AttentionBackend;
+        (Tensor Q, Tensor K, Tensor V) Inputs(int n, int d, int seed)
+        {
+            var data = CudaTestDevice.Quantize(Numerics.Random(3 * n * 2 * d, seed), DType.BF16);
+            int size = n * 2 * d;
+            return (gpu.FromHost(data.AsSpan(0, size), 1, n, 2, d), gpu.FromHost(data.AsSpan(size, size), 1, n, 2, d),
+                gpu.FromHost(data.AsSpan(2 * size, size), 1, n, 2, d));
+        }
+        float[] Run(AttentionBackend backend, Tensor q, Tensor k, Tensor v, string expect)
+        {
+            gpu.AttentionBackend = backend;
+            using var o = gpu.Attention(q, k, v);
+            Assert.Equal(expect, gpu.LastAttentionBackend);
+            return gpu.ToHost(o);
+        }
+        // shapes no other test builds a plan for (head dims 48 and 56), so the plans are this test's own
+        var (q, k, v) = Inputs(19, 48, 711);
+        var (q2, k2, v2) = Inputs(17, 56, 712);
+        string[] Notes(string shape) => gpu.FallbackNotes().Where(n => n.StartsWith("cuDNN attention for " + shape, StringComparison.Ordinal)).ToArray();
+        try
+        {
+            var ours = Run(AttentionBackend.Native, q, k, v, "native");
+            emu.SkewCudnnAttention(true);
+            Assert.Equal(ours, Run(AttentionBackend.Auto, q, k, v, "native"));   // our kernel's result, bit for bit
+            var note = Assert.Single(Notes("bf16 [B 1, H 2, Nq 19, Nk 19, d 48]"));
+            Assert.Contains("differs from our kernel's on its first run", note);
+            emu.SkewCudnnAttention(false);
+            Run(AttentionBackend.Auto, q, k, v, "native");   // dropped for good, even once cuDNN would be right
+            Assert.Single(Notes("bf16 [B 1, H 2, Nq 19, Nk 19, d 48]"));
+
+            var ours2 = Run(AttentionBackend.Native, q2, k2, v2, "native");
+            var first = Run(AttentionBackend.Auto, q2, k2, v2, "cudnn");
+            Assert.True(Numerics.RelativeError(first, ours2) < 2e-2);
+            emu.SkewCudnnAttention(true);
+            // checked once: the second run is not compared, so the skew now shows (which is why the check is on the first)
+            var second = Run(AttentionBackend.Auto, q2, k2, v2, "cudnn");
+            Assert.True(Numerics.RelativeError(second, ours2) > 0.5);
+            Assert.Empty(Notes("bf16 [B 1, H 2, Nq 17, Nk 17, d 56]"));
+        }
+        finally
+        {
+            emu.SkewCudnnAttention(false);
+            gpu.AttentionBackend = was;
+            foreach (var t in new[] { q, k, v, q2, k2, v2 }) t.Dispose();
+        }
+    }
 }

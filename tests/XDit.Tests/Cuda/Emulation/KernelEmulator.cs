@@ -63,6 +63,11 @@ public sealed unsafe class KernelEmulator
     public void RefuseCudnnAttention(bool on) =>
         ((delegate* unmanaged<int, void>)NativeLibrary.GetExport(_library, "xdit_emu_cudnn_refuse_attention"))(on ? 1 : 0);
 
+    /// <summary>Makes the stand-in cuDNN's fused attention write its output doubled: a plan that builds and runs but
+    /// computes the wrong thing. Process-wide like <see cref="RefuseCudnnAttention"/>.</summary>
+    public void SkewCudnnAttention(bool on) =>
+        ((delegate* unmanaged<int, void>)NativeLibrary.GetExport(_library, "xdit_emu_cudnn_skew_attention"))(on ? 1 : 0);
+
     /// <summary>Runs <paramref name="body"/>, which makes a launch through the driver stand-in fail on purpose, with the
     /// stand-in's line about it kept rather than printed (it would read like a failure in the test log); returns that
     /// line ("kernel: why"), empty when no launch failed.</summary>
