@@ -38,9 +38,10 @@ extern "C" __global__ void rms_norm(void* y, const void* x, int dt, const void* 
     }
 }
 
-// x [B, C, S]; block (b, g) normalises channels [g·C/G, (g+1)·C/G) over all S positions.
+// x [B, C, S]; block (b, g) normalises channels [g·C/G, (g+1)·C/G) over all S positions, then applies act (an
+// Activation, 0 none) to what it writes: the ResNets' SiLU(GN(x)) without the norm's round trip through memory.
 extern "C" __global__ void group_norm(void* y, const void* x, int dt, const void* w, int wdt, const void* bias, int bdt,
-    i64 C, i64 S, int G, float eps)
+    i64 C, i64 S, int G, float eps, int act)
 {
     __shared__ float sh[32];
     i64 b = blockIdx.x / G, g = blockIdx.x % G;
@@ -58,7 +59,7 @@ extern "C" __global__ void group_norm(void* y, const void* x, int dt, const void
         float t = (ld(x, dt, base + i) - mean) * rstd;
         if (w) t *= ld(w, wdt, c);
         if (bias) t += ld(bias, bdt, c);
-        st(y, dt, base + i, t);
+        st(y, dt, base + i, act ? activate(t, act) : t);
     }
 }
 

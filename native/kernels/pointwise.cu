@@ -18,6 +18,35 @@ extern "C" __global__ void activate_kernel(void* y, const void* x, int dt, i64 n
     }
 }
 
+// GEGLU's gate product: y [R, F] = x[:, :F]·GELU(x[:, F:]) (erf) for x [R, 2F] contiguous, the feed-forward's
+// projection read once and the product written once. vec (16-byte accesses) only when F is a multiple of 8 (the host
+// checks), so that a step of 8 outputs never crosses a row; otherwise element by element.
+extern "C" __global__ void geglu(void* y, const void* x, int dt, i64 rows, i64 F, int vec)
+{
+    const i64 n = rows * F;
+    FLAT_STEPS(s, n)
+    {
+        i64 i = s * VEC;
+        int count = step_count(n - i);
+        float a[VEC], g[VEC];
+        if (vec && count == VEC)
+        {
+            i64 r = i / F, j = i - r * F;
+            ld8v(x, dt, r * 2 * F + j, a, true);
+            ld8v(x, dt, r * 2 * F + F + j, g, true);
+        }
+        else
+            for (int k = 0; k < VEC; k++)
+            {
+                i64 e = i + (k < count ? k : 0), r = e / F, j = e - r * F;
+                a[k] = ld(x, dt, r * 2 * F + j);
+                g[k] = ld(x, dt, r * 2 * F + F + j);
+            }
+        for (int k = 0; k < VEC; k++) a[k] *= activate(g[k], 1);
+        st8v(y, dt, i, a, vec, count);
+    }
+}
+
 extern "C" __global__ void scale_shift(void* y, const void* x, int dt, i64 n, float scale, float shift, int vec)
 {
     FLAT_STEPS(s, n)

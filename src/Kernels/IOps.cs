@@ -69,8 +69,10 @@ public interface IOps : IDisposable
     Tensor LayerNorm(Tensor x, Tensor? weight, Tensor? bias, float eps);
     /// <summary>x·rsqrt(mean(x²)+eps)·weight over the last axis; weight optional.</summary>
     Tensor RmsNorm(Tensor x, Tensor? weight, float eps);
-    /// <summary>GroupNorm of x [B, C, ...spatial] in <paramref name="groups"/> groups, per-channel affine optional.</summary>
-    Tensor GroupNorm(Tensor x, int groups, Tensor? weight, Tensor? bias, float eps);
+    /// <summary>GroupNorm of x [B, C, ...spatial] in <paramref name="groups"/> groups, per-channel affine optional,
+    /// then <paramref name="act"/> on the result in the same pass: act(GroupNorm(x)) equals Activate(GroupNorm(x), act)
+    /// without writing the norm out and reading it back (the ResNets' SiLU(GN(x))).</summary>
+    Tensor GroupNorm(Tensor x, int groups, Tensor? weight, Tensor? bias, float eps, Activation act = Activation.None);
     /// <summary>Softmax over the last axis.</summary>
     Tensor Softmax(Tensor x);
     /// <summary>LN(x)·(1 + scale) + shift in one pass: LayerNorm over the last axis without affine, then
@@ -97,6 +99,11 @@ public interface IOps : IDisposable
     /// concatenated input computed as the sum of its parts' GEMMs: Flux's single-block proj_out). x, y, y2
     /// [B, N, D]; gate [B, D] (or [D]) broadcast over tokens.</summary>
     Tensor GatedResidual(Tensor x, Tensor gate, Tensor y, Tensor? y2 = null);
+    /// <summary>GEGLU's gate product in one pass: x [..., 2F] (a feed-forward's projection, hidden then gate along
+    /// the last axis, any strides) → x[..., :F]·GELU(x[..., F:]) [..., F] (erf GELU), in x's dtype, computed in
+    /// float32. Equals Mul(hidden, Activate(gate, Gelu)) without writing either half or the GELU out on its own
+    /// (<see cref="OpContracts.Geglu"/>).</summary>
+    Tensor Geglu(Tensor x);
     /// <summary>x ← x + gate·(y·Wᵀ + b) in place: a block's output projection with its gated residual in the GEMM's
     /// epilogue, so the projection is never written out and read back. x [B, N, D]; y [B, N, K] of x's dtype;
     /// w [D, K]; bias [D]; gate per batch as <see cref="GatedResidual"/> takes it

@@ -20,9 +20,15 @@ public sealed class PatchParallelVaeOps(ICommunicator group) : VaeSpatialOps
     public override Tensor Conv(IOps ops, Tensor x, VaeConv conv)
         => HaloRows.Convolve(ops, Group, x, conv.Padding, conv.Name, wide => ops.Conv2d(wide, conv.Weight, conv.Bias, 1, conv.Padding));
 
-    public override Tensor GroupNorm(IOps ops, Tensor x, VaeGroupNorm norm)
+    /// <summary>The pooled norm, then <paramref name="act"/> as its own pass (the statistics come from the host).</summary>
+    public override Tensor GroupNorm(IOps ops, Tensor x, VaeGroupNorm norm, Activation act = Activation.None)
     {
-        if (Group.Size == 1) return base.GroupNorm(ops, x, norm);
+        if (Group.Size == 1) return base.GroupNorm(ops, x, norm, act);
+        if (act != Activation.None)
+        {
+            using var n = GroupNorm(ops, x, norm);
+            return ops.Activate(n, act);
+        }
         int b = x.Dim(0), c = x.Dim(1), g = norm.Groups, plane = x.Dim(2) * x.Dim(3);
         if (c % g != 0) throw new ArgumentException($"patch-parallel VAE at {norm.Name}: {c} channels do not split into {g} groups");
         int cpg = c / g;

@@ -46,7 +46,7 @@ public sealed partial class CpuOps
         return result;
     }
 
-    public Tensor GroupNorm(Tensor x, int groups, Tensor? weight, Tensor? bias, float eps)
+    public Tensor GroupNorm(Tensor x, int groups, Tensor? weight, Tensor? bias, float eps, Activation act = Activation.None)
     {
         OpContracts.GroupNorm(x, groups, weight, bias);
         int B = x.Dim(0), C = x.Dim(1);
@@ -74,6 +74,7 @@ public sealed partial class CpuOps
                     if (shift != 0f) TensorPrimitives.Add(plane, shift, plane);
                 }
             }
+        ActivationMath.Apply(o, act);
         return result;
     }
 

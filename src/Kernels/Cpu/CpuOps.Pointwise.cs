@@ -150,6 +150,27 @@ public sealed partial class CpuOps
         return result;
     }
 
+    public Tensor Geglu(Tensor x)
+    {
+        OpContracts.Geglu(x);
+        int twoF = x.Dim(-1), f = twoF / 2;
+        var dims = x.Dims.ToArray();
+        dims[^1] = f;
+        var result = NewF32(dims);
+        using var xd = Read(x);
+        var o = result.Span<float>();
+        long rows = f == 0 ? 0 : o.Length / f;
+        for (long r = 0; r < rows; r++)
+        {
+            var row = o.Slice((int)(r * f), f);
+            var both = xd.Span.Slice((int)(r * twoF), twoF);
+            both[f..].CopyTo(row);
+            ActivationMath.Apply(row, Activation.Gelu);
+            TensorPrimitives.Multiply(row, both[..f], row);
+        }
+        return result;
+    }
+
     public Tensor Rope(Tensor x, Tensor cos, Tensor sin, bool interleaved)
     {
         OpContracts.Rope(x, cos, sin);

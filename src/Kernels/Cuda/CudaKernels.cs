@@ -22,7 +22,7 @@ public static unsafe class CudaKernels
     // ---- norms.cu ----
     public static readonly KernelEntry LayerNorm = new("norms", "layer_norm", P, P, I, P, I, P, I, L, F);
     public static readonly KernelEntry RmsNorm = new("norms", "rms_norm", P, P, I, P, I, L, F);
-    public static readonly KernelEntry GroupNorm = new("norms", "group_norm", P, P, I, P, I, P, I, L, L, I, F);
+    public static readonly KernelEntry GroupNorm = new("norms", "group_norm", P, P, I, P, I, P, I, L, L, I, F, I);
     public static readonly KernelEntry SoftmaxRows = new("norms", "softmax_rows", P, I, P, I, L);
     public static readonly KernelEntry LayerNormModulate = new("norms", "layer_norm_modulate", P, P, I, P, I, L, P, I, L, L, L, F, I);
     public static readonly KernelEntry ResidualLayerNormModulate = new("norms", "residual_layer_norm_modulate",
@@ -31,6 +31,7 @@ public static unsafe class CudaKernels
 
     // ---- pointwise.cu ----
     public static readonly KernelEntry Activate = new("pointwise", "activate_kernel", P, P, I, L, I, I);
+    public static readonly KernelEntry Geglu = new("pointwise", "geglu", P, P, I, L, L, I);
     public static readonly KernelEntry ScaleShift = new("pointwise", "scale_shift", P, P, I, L, F, F, I);
     public static readonly KernelEntry BinaryBroadcast = new("pointwise", "binary_bcast", P, I, P, Layout, P, Layout, L, I);
     public static readonly KernelEntry Modulate = new("pointwise", "modulate", P, P, I, P, I, L, P, I, L, L, L, L, I);
@@ -79,6 +80,7 @@ public static unsafe class CudaKernels
         LayerNorm, RmsNorm, GroupNorm, SoftmaxRows, LayerNormModulate, ResidualLayerNormModulate, RmsNormRope,
         Activate, ScaleShift, BinaryBroadcast, Modulate, GatedResidual, GateAlphaBias, GateAlphaBiasN, AddChannelBias, Rope, MergeAttention, MergeLse,
         GroupedConv2d, LinearAttentionSums, LinearAttentionApply,
+        Geglu,
         FlashAttention, .. FlashAttentionTensorCore,
     ];
 }

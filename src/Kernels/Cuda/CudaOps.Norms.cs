@@ -36,7 +36,7 @@ public sealed unsafe partial class CudaOps
         return y;
     }
 
-    public Tensor GroupNorm(Tensor x, int groups, Tensor? weight, Tensor? bias, float eps)
+    public Tensor GroupNorm(Tensor x, int groups, Tensor? weight, Tensor? bias, float eps, Activation act = Activation.None)
     {
         OpContracts.GroupNorm(x, groups, weight, bias);
         Enter();
@@ -47,7 +47,7 @@ public sealed unsafe partial class CudaOps
         var y = NewLike(x);
         ulong py = Ptr(y), px = Ptr(xc.T), pw = PtrOrZero(wc.TOrNull, "weight"), pb = PtrOrZero(bc.TOrNull, "bias");
         int dt = (int)x.DType, wdt = (int)(weight?.DType ?? DType.F32), bdt = (int)(bias?.DType ?? DType.F32), g = groups;
-        LaunchRows(CudaKernels.GroupNorm, B * groups, 512, [py, px, dt, pw, wdt, pb, bdt, C, S, g, eps]);
+        LaunchRows(CudaKernels.GroupNorm, B * groups, 512, [py, px, dt, pw, wdt, pb, bdt, C, S, g, eps, (int)act]);
         return y;
     }
 

@@ -107,6 +107,27 @@ public sealed unsafe partial class CudaOps
         }
     }
 
+    public Tensor Geglu(Tensor x)
+    {
+        OpContracts.Geglu(x);
+        Enter();
+        long f = x.Dim(-1) / 2, rows = f == 0 ? 0 : x.NumElements / (2 * f);
+        var dims = x.Dims.ToArray();
+        dims[^1] = (int)f;
+        var y = Empty(x.DType, dims);
+        if (rows * f == 0) return y;
+        try
+        {
+            using var xc = Dense(x);
+            ulong py = Ptr(y), px = Ptr(xc.T);
+            // 16-byte steps only where a step of 8 outputs stays in one row and both halves' rows start aligned
+            int vec = KernelVector.Flag([f], (py, y.DType), (px, x.DType));
+            Launch(CudaKernels.Geglu, Steps(rows * f), [py, px, (int)x.DType, rows, f, vec]);
+        }
+        catch { y.Dispose(); throw; }
+        return y;
+    }
+
     /// <summary>A per-batch vector <paramref name="v"/> of x [B, N, D] (a shape <see cref="OpContracts"/> accepted)
     /// as the row kernels read it: the tensor and its stride between batches in elements (0 when shared). A view
     /// whose last axis is dense is read in place (the chunks of a packed modulation [B, k·D]); anything else

@@ -139,14 +139,17 @@ public sealed class LedgerOps : IOps
 
     public Tensor RmsNorm(Tensor x, Tensor? weight, float eps) => Op("rms_norm", B(x) + B(weight), () => _inner.RmsNorm(x, weight, eps));
 
-    public Tensor GroupNorm(Tensor x, int groups, Tensor? weight, Tensor? bias, float eps) =>
-        Op("group_norm", B(x) + B(weight) + B(bias), () => _inner.GroupNorm(x, groups, weight, bias, eps));
+    public Tensor GroupNorm(Tensor x, int groups, Tensor? weight, Tensor? bias, float eps, Activation act = Activation.None) =>
+        Op(act == Activation.None ? "group_norm" : $"group_norm_{Snake(act)}", B(x) + B(weight) + B(bias),
+            () => _inner.GroupNorm(x, groups, weight, bias, eps, act));
 
     public Tensor Softmax(Tensor x) => Op("softmax", B(x), () => _inner.Softmax(x));
 
     public Tensor Activate(Tensor x, Activation act) => Op($"activate_{Snake(act)}", B(x), () => _inner.Activate(x, act));
     public Tensor Add(Tensor a, Tensor b) => Op("add", B(a) + B(b), () => _inner.Add(a, b));
     public Tensor Mul(Tensor a, Tensor b) => Op("mul", B(a) + B(b), () => _inner.Mul(a, b));
+    /// <summary>Reads the projection [..., 2F] once, writes the product [..., F].</summary>
+    public Tensor Geglu(Tensor x) => Op("geglu", B(x), () => _inner.Geglu(x));
     public Tensor Scale(Tensor x, float scale, float shift = 0f) => Op("scale", B(x), () => _inner.Scale(x, scale, shift));
     public Tensor Modulate(Tensor x, Tensor shift, Tensor scale) => Op("modulate", B(x) + B(shift) + B(scale), () => _inner.Modulate(x, shift, scale));
     public Tensor GatedResidual(Tensor x, Tensor gate, Tensor y, Tensor? y2 = null) =>

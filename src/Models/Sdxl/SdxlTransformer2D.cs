@@ -35,16 +35,13 @@ sealed class SdxlTransformer2D
         using (var n = ops.GroupNorm(x, _norm.Groups, _norm.Weight, _norm.Bias, _norm.Eps))
         using (var flat = ops.Contiguous(n.Reshape(b, ch, h * wd).Permute(0, 2, 1)))   // [B, HW, C]
             tokens = _projIn.Apply(ops, flat);
-        foreach (var block in _blocks)
-        {
-            using var old = tokens;
-            tokens = block.Run(ops, old, text, attention);
-        }
         using (tokens)
         {
+            // proj_in's output is this layer's own: the blocks update it in place
+            foreach (var block in _blocks) block.RunInPlace(ops, tokens, text, attention);
             using var o = _projOut.Apply(ops, tokens);
-            using var image = ops.Contiguous(o.Permute(0, 2, 1));                         // [B, C, HW]
-            return ops.Add(x, image.Reshape(b, ch, h, wd));
+            // the residual reads proj_out's tokens [B, HW, C] through a channels-first view: no transposed copy first
+            return ops.Add(x.Reshape(b, ch, h * wd), o.Permute(0, 2, 1)).TakeReshaped(b, ch, h, wd);
         }
     }
 }

@@ -31,24 +31,16 @@ sealed class SdxlTransformerBlock
         _ff = GegluFeedForward.Load(w.Pp("ff"), dim, 4 * dim);
     }
 
-    /// <summary>x [B, N, D] → the block's output [B, N, D] (a new tensor; x is left as it is).</summary>
-    public Tensor Run(IOps ops, Tensor x, Tensor text, IAttention attention)
+    /// <summary>Runs the block on x [B, N, D] (contiguous, the caller's own) in place. Each residual is added by
+    /// its output projection's GEMM epilogue (to_out.0 of both attentions, the feed-forward's net.2): no projection
+    /// is written out and read back by an add of its own.</summary>
+    public void RunInPlace(IOps ops, Tensor x, Tensor text, IAttention attention)
     {
-        Tensor x1, x2;
         using (var n = ops.LayerNorm(x, _norm1W, _norm1B, Eps))
-        using (var o = _attn1.Attend(ops, attention, _attn1Name, AttentionKind.Self, n, n))
-            x1 = ops.Add(x, o);
-        using (x1)
-        {
-            using var n = ops.LayerNorm(x1, _norm2W, _norm2B, Eps);
-            using var o = _attn2.Attend(ops, attention, _attn2Name, AttentionKind.Cross, n, text);
-            x2 = ops.Add(x1, o);
-        }
-        using (x2)
-        {
-            using var n = ops.LayerNorm(x2, _norm3W, _norm3B, Eps);
-            using var f = _ff.Apply(ops, n);
-            return ops.Add(x2, f);
-        }
+            _attn1.AttendResidualInto(ops, attention, _attn1Name, AttentionKind.Self, n, n, x, gate: null);
+        using (var n = ops.LayerNorm(x, _norm2W, _norm2B, Eps))
+            _attn2.AttendResidualInto(ops, attention, _attn2Name, AttentionKind.Cross, n, text, x, gate: null);
+        using (var n = ops.LayerNorm(x, _norm3W, _norm3B, Eps))
+            _ff.ApplyResidualInto(ops, x, n);
     }
 }

@@ -126,8 +126,7 @@ public sealed class SdxlUNet : DiffusionTransformer
                 using var old = h;
                 h = block.Forward(ops, old, tembActivated, text, attention, skips);
             }
-            using var a = ops.GroupNorm(h, _normOut.Groups, _normOut.Weight, _normOut.Bias, _normOut.Eps);
-            using var act = ops.Activate(a, Activation.Silu);
+            using var act = ops.GroupNorm(h, _normOut.Groups, _normOut.Weight, _normOut.Bias, _normOut.Eps, Activation.Silu);
             return ops.Conv2d(act, _convOut.Weight, _convOut.Bias, 1, _convOut.Padding);
         }
         finally

@@ -54,10 +54,7 @@ public sealed class VaeResnetBlock
         }
     }
 
-    /// <summary>SiLU(GroupNorm(x)).</summary>
+    /// <summary>SiLU(GroupNorm(x)), one pass: the norm is never written out on its own.</summary>
     internal static Tensor NormSilu(IOps ops, Tensor x, VaeGroupNorm norm, VaeSpatialOps spatial)
-    {
-        using var n = spatial.GroupNorm(ops, x, norm);
-        return ops.Activate(n, Activation.Silu);
-    }
+        => spatial.GroupNorm(ops, x, norm, Activation.Silu);
 }

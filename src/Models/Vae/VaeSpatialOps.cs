@@ -18,9 +18,10 @@ public class VaeSpatialOps
     public virtual Tensor Conv(IOps ops, Tensor x, VaeConv conv)
         => ops.Conv2d(x, conv.Weight, conv.Bias, 1, conv.Padding);
 
-    /// <summary>GroupNorm of x [B, C, H, W] with the layer's affine parameters.</summary>
-    public virtual Tensor GroupNorm(IOps ops, Tensor x, VaeGroupNorm norm)
-        => ops.GroupNorm(x, norm.Groups, norm.Weight, norm.Bias, norm.Eps);
+    /// <summary>GroupNorm of x [B, C, H, W] with the layer's affine parameters, then <paramref name="act"/> (the
+    /// ResNets' SiLU), in the norm's one pass where the backend allows.</summary>
+    public virtual Tensor GroupNorm(IOps ops, Tensor x, VaeGroupNorm norm, Activation act = Activation.None)
+        => ops.GroupNorm(x, norm.Groups, norm.Weight, norm.Bias, norm.Eps, act);
 
     /// <summary>Nearest-neighbour 2× upsampling of x [B, C, H, W].</summary>
     public virtual Tensor Upsample(IOps ops, Tensor x) => ops.Upsample2x(x);

@@ -128,6 +128,19 @@ public class CudaOpsTests
     }
 
     [Theory, MemberData(nameof(DTypes))]
+    public void GegluMatchesCpu(DType dt)
+    {
+        // F a multiple of 8 (16-byte steps), F odd (element by element, steps across rows), a strided input
+        Compare(dt, (o, t) => o.Geglu(t[0]), Rand(71, 2, 2, 13, 2 * 40));
+        Compare(dt, (o, t) => o.Geglu(t[0]), Rand(72, 2, 3, 7, 2 * 37));
+        Compare(dt, (o, t) => o.Geglu(t[0].Permute(1, 0, 2)), Rand(73, 2, 5, 2, 2 * 24));
+    }
+
+    [Theory, MemberData(nameof(DTypes))]
+    public void GroupNormWithSiluMatchesCpu(DType dt) =>
+        Compare(dt, (o, t) => o.GroupNorm(t[0], 4, t[1], t[2], 1e-6f, Activation.Silu), Rand(74, 1, 2, 16, 7, 9), Rand(75, 1, 16), Rand(76, 1, 16));
+
+    [Theory, MemberData(nameof(DTypes))]
     public void RopeMatchesCpu(DType dt)
     {
         foreach (bool interleaved in new[] { true, false })

@@ -167,4 +167,17 @@ public class CpuNormTests
         Close(e, got);
         Assert.Equal(0f, got[3]);
     }
+
+    [Fact]
+    public void GroupNormWithAnActivationIsTheActivationOfTheNorm()
+    {
+        using var ops = new CpuOps();
+        var x = RandStrided(12, 2, 12, 5, 7);
+        var (w, b) = (Rand(13, 12), Rand(14, 12));
+        using var fused = ops.GroupNorm(x, 3, w, b, 1e-6f, XDit.Kernels.Activation.Silu);
+        using var n = ops.GroupNorm(x, 3, w, b, 1e-6f);
+        using var twoPasses = ops.Activate(n, XDit.Kernels.Activation.Silu);
+        Assert.Equal(ops.ToHost(twoPasses), ops.ToHost(fused));
+        Assert.NotEqual(ops.ToHost(n), ops.ToHost(fused));
+    }
 }

@@ -160,4 +160,21 @@ public class CpuPointwiseTests
         Assert.Equal(new[] { t.Length, dim }, y.Dims);
         Close(e, ops.ToHost(y), 1e-4); // float32 angles of up to ~1000 rad carry ~6e-5 absolute error
     }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void GegluIsTheHiddenHalfTimesGeluOfTheGate(bool strided)
+    {
+        using var ops = new CpuOps();
+        var x = Input(strided, 11, 3, 5, 2 * 7);   // [.., 2F]: hidden = the first F, gate = the last F
+        using var y = ops.Geglu(x);
+        Assert.Equal(new[] { 3, 5, 7 }, y.Dims);
+        var xs = x.ToFloatArray();
+        var e = new double[3 * 5 * 7];
+        for (int r = 0; r < 15; r++)
+            for (int j = 0; j < 7; j++)
+                e[r * 7 + j] = xs[r * 14 + j] * Act(xs[r * 14 + 7 + j], Activation.Gelu);
+        Close(e, ops.ToHost(y));
+    }
 }

@@ -160,7 +160,7 @@ public class VaeDecoderTests
     {
         public int Convs, Norms, Attentions, Upsamples;
         public override Tensor Conv(XDit.Kernels.IOps ops, Tensor x, VaeConv conv) { Convs++; return base.Conv(ops, x, conv); }
-        public override Tensor GroupNorm(XDit.Kernels.IOps ops, Tensor x, VaeGroupNorm norm) { Norms++; return base.GroupNorm(ops, x, norm); }
+        public override Tensor GroupNorm(XDit.Kernels.IOps ops, Tensor x, VaeGroupNorm norm, XDit.Kernels.Activation act = XDit.Kernels.Activation.None) { Norms++; return base.GroupNorm(ops, x, norm, act); }
         public override Tensor Upsample(XDit.Kernels.IOps ops, Tensor x) { Upsamples++; return base.Upsample(ops, x); }
         public override Tensor MidAttention(XDit.Kernels.IOps ops, Tensor tokens, VaeAttentionBlock block) { Attentions++; return base.MidAttention(ops, tokens, block); }
     }
