@@ -169,13 +169,17 @@ extern "C" __global__ void gate_alpha_bias_n(void* alpha, void* gb, int dt, int 
     }
 }
 
-// in place: y[b, c, s] += bias[c]; y contiguous [B, C, S]
-extern "C" __global__ void add_channel_bias(void* y, int dt, const void* bias, int bdt, i64 B, i64 C, i64 S)
+// in place: y[b, c, s] += bias[c] + r[b, c, s], or + r[b, c] when !r_plane (a term per batch and channel); bias and
+// r each optional (null); y and r contiguous [B, C, S] (r [B, C]): a convolution's bias and residual in one pass
+extern "C" __global__ void add_channel_bias(void* y, int dt, const void* bias, int bdt, i64 B, i64 C, i64 S,
+    const void* r, int rdt, int r_plane)
 {
     GRID_STRIDE(i, B * C * S)
     {
-        i64 c = (i / S) % C;
-        st(y, dt, i, ld(y, dt, i) + ld(bias, bdt, c));
+        float v = ld(y, dt, i);
+        if (bias) v += ld(bias, bdt, (i / S) % C);
+        if (r) v += ld(r, rdt, r_plane ? i : i / S);
+        st(y, dt, i, v);
     }
 }
 

@@ -159,8 +159,11 @@ public interface IOps : IDisposable
     Tensor LinearAttentionApply(Tensor q, Tensor sums, float eps);
 
     // ---- convolution and resampling ----
-    /// <summary>2-D convolution. x [B, C, H, W], w [O, C, kh, kw], bias [O]; square stride and zero padding.</summary>
-    Tensor Conv2d(Tensor x, Tensor w, Tensor? bias, int stride = 1, int padding = 0);
+    /// <summary>2-D convolution. x [B, C, H, W], w [O, C, kh, kw], bias [O]; square stride and zero padding. With
+    /// <paramref name="residual"/> (the output's shape [B, O, oh, ow], or [B, O, 1, 1]: a term per batch and channel
+    /// broadcast over the pixels) conv + bias + residual, added where the bias is, so no sum is a pass of its own
+    /// (the ResNets' shortcut and time embedding) (<see cref="OpContracts.Conv2d"/>).</summary>
+    Tensor Conv2d(Tensor x, Tensor w, Tensor? bias, int stride = 1, int padding = 0, Tensor? residual = null);
     /// <summary>Grouped 2-D convolution, stride 1, zero padding (PyTorch Conv2d with groups): x [B, C, H, W], w
     /// [O, C/groups, kh, kw], bias [O]; output channel o reads the input channels of its group
     /// g = o / (O/groups), that is g·C/groups … (g+1)·C/groups − 1. Depth-wise is groups = C with w [C, 1, k, k]

@@ -17,8 +17,14 @@ public sealed class PatchParallelVaeOps(ICommunicator group) : VaeSpatialOps
 {
     public ICommunicator Group { get; } = group;
 
-    public override Tensor Conv(IOps ops, Tensor x, VaeConv conv)
-        => HaloRows.Convolve(ops, Group, x, conv.Padding, conv.Name, wide => ops.Conv2d(wide, conv.Weight, conv.Bias, 1, conv.Padding));
+    /// <summary>The residual is added after the halo rows are cropped off (it has the band's rows only).</summary>
+    public override Tensor Conv(IOps ops, Tensor x, VaeConv conv, Tensor? residual = null)
+    {
+        if (Group.Size == 1) return base.Conv(ops, x, conv, residual);
+        var y = HaloRows.Convolve(ops, Group, x, conv.Padding, conv.Name, wide => ops.Conv2d(wide, conv.Weight, conv.Bias, 1, conv.Padding));
+        if (residual is null) return y;
+        using (y) return ops.Add(y, residual);
+    }
 
     /// <summary>The pooled norm, then <paramref name="act"/> as its own pass (the statistics come from the host).</summary>
     public override Tensor GroupNorm(IOps ops, Tensor x, VaeGroupNorm norm, Activation act = Activation.None)

@@ -5,9 +5,19 @@ namespace XDit.Kernels;
 public static partial class OpContracts
 {
     /// <summary>Conv2d: x [B, C, H, W], w [O, C, kh, kw], bias [O]; stride ≥ 1, padding ≥ 0, and the kernel fits
-    /// the padded input.</summary>
+    /// the padded input; residual [B, O, oh, ow] (the output's shape) or [B, O, 1, 1].</summary>
     [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
-    public static void Conv2d(Tensor x, Tensor w, Tensor? bias, int stride, int padding)
+    public static void Conv2d(Tensor x, Tensor w, Tensor? bias, int stride, int padding, Tensor? residual = null)
+    {
+        Conv2dShapes(x, w, bias, stride, padding);
+        if (residual is null) return;
+        int oh = (x.Dim(2) + 2 * padding - w.Dim(2)) / stride + 1, ow = (x.Dim(3) + 2 * padding - w.Dim(3)) / stride + 1;
+        bool plane = residual.Rank == 4 && residual.Dim(0) == x.Dim(0) && residual.Dim(1) == w.Dim(0);
+        if (!plane || !(residual.Dim(2) == oh && residual.Dim(3) == ow || residual.Dim(2) == 1 && residual.Dim(3) == 1))
+            throw new ArgumentException($"Conv2d: residual {Format(residual.ShapeSpan)} fits neither the output [{x.Dim(0)}, {w.Dim(0)}, {oh}, {ow}] nor [{x.Dim(0)}, {w.Dim(0)}, 1, 1]");
+    }
+
+    static void Conv2dShapes(Tensor x, Tensor w, Tensor? bias, int stride, int padding)
     {
         Rank(x, 4, "[B, C, H, W]", "Conv2d", "x");
         Rank(w, 4, "[O, C, kh, kw]", "Conv2d", "w");

@@ -5,9 +5,16 @@ namespace XDit.Kernels.Cpu;
 public sealed partial class CpuOps
 {
     /// <summary>im2col per image, then one GEMM: out[O, P] = W[O, C·kh·kw] · col[C·kh·kw, P].</summary>
-    public unsafe Tensor Conv2d(Tensor x, Tensor w, Tensor? bias, int stride = 1, int padding = 0)
+    public Tensor Conv2d(Tensor x, Tensor w, Tensor? bias, int stride = 1, int padding = 0, Tensor? residual = null)
     {
-        OpContracts.Conv2d(x, w, bias, stride, padding);
+        OpContracts.Conv2d(x, w, bias, stride, padding, residual);
+        if (residual is null) return Convolve(x, w, bias, stride, padding);
+        using var y = Convolve(x, w, bias, stride, padding);
+        return Add(y, residual);
+    }
+
+    unsafe Tensor Convolve(Tensor x, Tensor w, Tensor? bias, int stride, int padding)
+    {
         int B = x.Dim(0), C = x.Dim(1), H = x.Dim(2), W = x.Dim(3);
         int O = w.Dim(0), kh = w.Dim(2), kw = w.Dim(3);
         int Ho = (H + 2 * padding - kh) / stride + 1, Wo = (W + 2 * padding - kw) / stride + 1;

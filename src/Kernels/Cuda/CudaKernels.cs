@@ -36,7 +36,7 @@ public static unsafe class CudaKernels
     public static readonly KernelEntry BinaryBroadcast = new("pointwise", "binary_bcast", P, I, P, Layout, P, Layout, L, I);
     public static readonly KernelEntry Modulate = new("pointwise", "modulate", P, P, I, P, I, L, P, I, L, L, L, L, I);
     public static readonly KernelEntry GatedResidual = new("pointwise", "gated_residual", P, P, I, P, I, P, I, P, I, L, L, L, L, I);
-    public static readonly KernelEntry AddChannelBias = new("pointwise", "add_channel_bias", P, I, P, I, L, L, L);
+    public static readonly KernelEntry AddChannelBias = new("pointwise", "add_channel_bias", P, I, P, I, L, L, L, P, I, I);
     public static readonly KernelEntry GateAlphaBias = new("pointwise", "gate_alpha_bias", P, P, I, P, I, L, P, I, L, L);
     public static readonly KernelEntry GateAlphaBiasN = new("pointwise", "gate_alpha_bias_n", P, P, I, I, I, L, L, L, I, P, P, P, P, P, P, P, P);
     public static readonly KernelEntry Rope = new("pointwise", "rope", P, P, I, P, P, I, L, L, L, L, I);

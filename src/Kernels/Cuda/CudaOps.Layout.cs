@@ -7,9 +7,10 @@ namespace XDit.Kernels.Cuda;
 // Convolution, resampling, patchify and embeddings. Layout ops are strided views plus one copy kernel.
 public sealed unsafe partial class CudaOps
 {
-    public Tensor Conv2d(Tensor x, Tensor w, Tensor? bias, int stride = 1, int padding = 0)
+    /// <summary>The bias and the residual go in one pass after the convolution (add_channel_bias).</summary>
+    public Tensor Conv2d(Tensor x, Tensor w, Tensor? bias, int stride = 1, int padding = 0, Tensor? residual = null)
     {
-        OpContracts.Conv2d(x, w, bias, stride, padding);
+        OpContracts.Conv2d(x, w, bias, stride, padding, residual);
         Enter();
         int n = x.Dim(0), c = x.Dim(1), h = x.Dim(2), wd = x.Dim(3), o = w.Dim(0), kh = w.Dim(2), kw = w.Dim(3);
         int oh = (h + 2 * padding - kh) / stride + 1, ow = (wd + 2 * padding - kw) / stride + 1;
@@ -27,13 +28,15 @@ public sealed unsafe partial class CudaOps
             Cudnn.Forward(dt, n, c, h, wd, o, kh, kw, stride, padding, Ptr(xc.T), Ptr(wc.T), Ptr(y), ws, Math.Max(need, WorkspaceBytes));
             Launches.Count(LaunchCounter.CudnnConvolution);
         }
-        if (bias is not null)
+        if (bias is not null || residual is not null)
         {
-            using var bc = Dense(bias);
-            ulong py = Ptr(y), pb = Ptr(bc.T);
-            int ydt = (int)dt, bdt = (int)bias.DType;
+            using var bc = DenseOpt(bias);
+            using var rc = DenseOpt(residual);
+            ulong py = Ptr(y), pb = PtrOrZero(bc.TOrNull, "bias"), pr = PtrOrZero(rc.TOrNull, "residual");
+            int ydt = (int)dt, bdt = (int)(bias?.DType ?? dt), rdt = (int)(residual?.DType ?? dt);
+            int rPlane = residual is not null && residual.Dim(2) * residual.Dim(3) != 1 || oh * ow == 1 ? 1 : 0;
             long B = n, C = o, S = (long)oh * ow;
-            Launch(CudaKernels.AddChannelBias, B * C * S, [py, ydt, pb, bdt, B, C, S]);
+            Launch(CudaKernels.AddChannelBias, B * C * S, [py, ydt, pb, bdt, B, C, S, pr, rdt, rPlane]);
         }
         return y;
     }

@@ -211,12 +211,13 @@ public sealed class LedgerOps : IOps
         End(m, cos is null ? "rms_norm" : "rms_norm_rope", B(x) + B(weight) + B(cos) + B(sin), B(y));
     }
 
-    public Tensor Conv2d(Tensor x, Tensor w, Tensor? bias, int stride = 1, int padding = 0)
+    /// <summary>The residual is read where the bias is added: a convolution's own bytes.</summary>
+    public Tensor Conv2d(Tensor x, Tensor w, Tensor? bias, int stride = 1, int padding = 0, Tensor? residual = null)
     {
         var m = Begin();
-        var y = _inner.Conv2d(x, w, bias, stride, padding);
+        var y = _inner.Conv2d(x, w, bias, stride, padding, residual);
         double flops = LedgerMath.Conv2d(y.Dim(0), y.Dim(1), y.Dim(2), y.Dim(3), w.Dim(1), w.Dim(2), w.Dim(3));
-        End(m, "conv2d", B(x) + B(w) + B(bias), y.ByteCount, flops, x.DType);
+        End(m, "conv2d", B(x) + B(w) + B(bias) + B(residual), y.ByteCount, flops, x.DType);
         return y;
     }
 

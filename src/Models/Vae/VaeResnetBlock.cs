@@ -37,20 +37,24 @@ public sealed class VaeResnetBlock
     {
         if ((TimeEmbProj is null) != (tembActivated is null))
             throw new ArgumentException(TimeEmbProj is null ? "this resnet block takes no time embedding" : "this resnet block needs the time embedding");
+        // the time embedding (per batch and channel) and the shortcut are added in conv1's and conv2's bias passes:
+        // no sum is a pass over the feature map of its own
         Tensor h;
-        using (var a = NormSilu(ops, x, Norm1, spatial)) h = spatial.Conv(ops, a, Conv1);
-        if (TimeEmbProj is { } proj)
+        using (var a = NormSilu(ops, x, Norm1, spatial))
         {
-            using var t = proj.Apply(ops, tembActivated!);
-            using var old = h;
-            h = ops.Add(old, t.Reshape(t.Dim(0), t.Dim(1), 1, 1));
+            if (TimeEmbProj is { } proj)
+            {
+                using var t = proj.Apply(ops, tembActivated!);
+                h = spatial.Conv(ops, a, Conv1, t.Reshape(t.Dim(0), t.Dim(1), 1, 1));
+            }
+            else h = spatial.Conv(ops, a, Conv1);
         }
-        using (var a = NormSilu(ops, h, Norm2, spatial)) { h.Dispose(); h = spatial.Conv(ops, a, Conv2); }
-        using (h)
+        using (var a = NormSilu(ops, h, Norm2, spatial))
         {
-            if (Shortcut is null) return ops.Add(x, h);
+            h.Dispose();
+            if (Shortcut is null) return spatial.Conv(ops, a, Conv2, x);
             using var s = spatial.Conv(ops, x, Shortcut);
-            return ops.Add(s, h);
+            return spatial.Conv(ops, a, Conv2, s);
         }
     }
 

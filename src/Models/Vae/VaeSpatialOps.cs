@@ -14,9 +14,10 @@ public class VaeSpatialOps
 {
     public static readonly VaeSpatialOps Local = new();
 
-    /// <summary>Convolution of x [B, C, H, W] with "same" padding.</summary>
-    public virtual Tensor Conv(IOps ops, Tensor x, VaeConv conv)
-        => ops.Conv2d(x, conv.Weight, conv.Bias, 1, conv.Padding);
+    /// <summary>Convolution of x [B, C, H, W] with "same" padding, plus <paramref name="residual"/> (the output's
+    /// shape, or [B, O, 1, 1]) where given, added in the convolution's bias pass (<see cref="IOps.Conv2d"/>).</summary>
+    public virtual Tensor Conv(IOps ops, Tensor x, VaeConv conv, Tensor? residual = null)
+        => ops.Conv2d(x, conv.Weight, conv.Bias, 1, conv.Padding, residual);
 
     /// <summary>GroupNorm of x [B, C, H, W] with the layer's affine parameters, then <paramref name="act"/> (the
     /// ResNets' SiLU), in the norm's one pass where the backend allows.</summary>

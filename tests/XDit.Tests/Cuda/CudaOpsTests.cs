@@ -295,6 +295,16 @@ public class CudaOpsTests
     }
 
     [Theory, MemberData(nameof(DTypes))]
+    public void Conv2dWithAResidualMatchesCpu(DType dt)
+    {
+        // a residual of the output's shape (the ResNets' shortcut, here strided), one per batch and channel (their
+        // time embedding), and a residual without a bias
+        Compare(dt, (o, t) => o.Conv2d(t[0], t[1], t[2], 1, 1, t[3].Permute(0, 1, 3, 2)), Rand(141, 1, 2, 5, 9, 11), Rand(142, 0.3f, 7, 5, 3, 3), Rand(143, 1, 7), Rand(144, 1, 2, 7, 11, 9));
+        Compare(dt, (o, t) => o.Conv2d(t[0], t[1], t[2], 1, 1, t[3]), Rand(145, 1, 2, 5, 9, 11), Rand(146, 0.3f, 7, 5, 3, 3), Rand(147, 1, 7), Rand(148, 1, 2, 7, 1, 1));
+        Compare(dt, (o, t) => o.Conv2d(t[0], t[1], null, 1, 0, t[2]), Rand(149, 1, 1, 9, 5, 7), Rand(150, 0.3f, 3, 9, 1, 1), Rand(151, 1, 1, 3, 5, 7));
+    }
+
+    [Theory, MemberData(nameof(DTypes))]
     public void GroupedConv2dMatchesCpu(DType dt)
     {
         // depth-wise 3×3 with bias (GLUMBConv), depth-wise 5×5 on a strided input, grouped 1×1 (DC-AE's proj_out)

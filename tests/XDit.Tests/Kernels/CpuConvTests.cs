@@ -40,4 +40,17 @@ public class CpuConvTests
                     }
         Close(e, ops.ToHost(y));
     }
+
+    [Theory]
+    [InlineData(9, 11)]   // the output's shape: a shortcut
+    [InlineData(1, 1)]    // one value per batch and channel: a time embedding
+    public void Conv2dWithAResidualIsTheConvolutionPlusTheResidual(int rh, int rw)
+    {
+        using var ops = new CpuOps();
+        var (x, w, b, r) = (Rand(31, 2, 5, 9, 11), Rand(32, 7, 5, 3, 3), Rand(33, 7), Rand(34, 2, 7, rh, rw));
+        using var fused = ops.Conv2d(x, w, b, 1, 1, r);
+        using var conv = ops.Conv2d(x, w, b, 1, 1);
+        using var sum = ops.Add(conv, r);
+        Assert.Equal(ops.ToHost(sum), ops.ToHost(fused));
+    }
 }

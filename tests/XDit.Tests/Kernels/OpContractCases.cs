@@ -144,6 +144,8 @@ public static class OpContractCases
         ["Conv2d: bias of the wrong length"] = b => b.Ops.Conv2d(b.T(1, 3, 8, 8), b.T(4, 3, 3, 3), b.T(3)),
         ["Conv2d: stride 0"] = b => b.Ops.Conv2d(b.T(1, 3, 8, 8), b.T(4, 3, 3, 3), null, stride: 0),
         ["Conv2d: negative padding"] = b => b.Ops.Conv2d(b.T(1, 3, 8, 8), b.T(4, 3, 3, 3), null, padding: -1),
+        ["Conv2d: residual of another size"] = b => b.Ops.Conv2d(b.T(1, 3, 8, 8), b.T(4, 3, 3, 3), null, 1, 1, b.T(1, 4, 6, 6)),
+        ["Conv2d: residual per channel without its batch"] = b => b.Ops.Conv2d(b.T(2, 3, 8, 8), b.T(4, 3, 3, 3), null, 1, 1, b.T(1, 4, 1, 1)),
         ["GroupedConv2d: x of rank 3"] = b => b.Ops.GroupedConv2d(b.T(6, 8, 8), b.T(6, 1, 3, 3), null, 6, 1),
         ["GroupedConv2d: groups not dividing the input channels"] = b => b.Ops.GroupedConv2d(b.T(1, 6, 8, 8), b.T(4, 2, 1, 1), null, 4, 0),
         ["GroupedConv2d: groups 0"] = b => b.Ops.GroupedConv2d(b.T(1, 6, 8, 8), b.T(6, 1, 3, 3), null, 0, 1),

@@ -159,7 +159,7 @@ public class VaeDecoderTests
     sealed class CountingSpatialOps : VaeSpatialOps
     {
         public int Convs, Norms, Attentions, Upsamples;
-        public override Tensor Conv(XDit.Kernels.IOps ops, Tensor x, VaeConv conv) { Convs++; return base.Conv(ops, x, conv); }
+        public override Tensor Conv(XDit.Kernels.IOps ops, Tensor x, VaeConv conv, Tensor? residual = null) { Convs++; return base.Conv(ops, x, conv, residual); }
         public override Tensor GroupNorm(XDit.Kernels.IOps ops, Tensor x, VaeGroupNorm norm, XDit.Kernels.Activation act = XDit.Kernels.Activation.None) { Norms++; return base.GroupNorm(ops, x, norm, act); }
         public override Tensor Upsample(XDit.Kernels.IOps ops, Tensor x) { Upsamples++; return base.Upsample(ops, x); }
         public override Tensor MidAttention(XDit.Kernels.IOps ops, Tensor tokens, VaeAttentionBlock block) { Attentions++; return base.MidAttention(ops, tokens, block); }
