@@ -180,8 +180,8 @@ public class HubConfigConformanceTests
         var transformer = HunyuanDiTConfig.From(Config(dir, "transformer"));
         // RealSizeModels leaves sample_size at diffusers' default 32 (the bench passes its latent size); the
         // published 128 is what makes the pipeline's default size 1024 and turns resolution binning on
-        AssertSameValues(RealSizeModels.HunyuanDiTV12, transformer, nameof(HunyuanDiTConfig.SampleSize));
-        Assert.Equal(128, transformer.SampleSize);
+        AssertSameValues(RealSizeModels.HunyuanDiTV12, transformer);
+        Assert.Equal(128, transformer.SampleSize);   // 1024 px, the pipeline's default size
         Assert.Equal(1408, transformer.InnerDim);     // the published hidden_size, which From checks against heads × dim
         Assert.Equal(6144, transformer.FeedForwardDim);
 
