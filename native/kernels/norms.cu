@@ -163,16 +163,19 @@ extern "C" __global__ void residual_layer_norm_modulate(void* sum, void* out, co
     norm_modulate_store(r, out, dt, base, D, eps, shift, shdt, shStride, scale, scdt, scStride, b, vec, sh);
 }
 
-// ---- per-head RMSNorm and rotary embedding in one pass (Flux's q/k) ----
+// ---- per-head RMSNorm or LayerNorm and rotary embedding in one pass (Flux's and HunyuanDiT's q/k) ----
 // x, y [B, N, H, d] views with a dense d axis and strides (b, n, h) each; y may be x (in place: a warp reads its
 // whole row before writing it). One warp per (b, n, h) row; lane l holds the rotation pairs p = l, l + 32, ... of
-// the row, pair p being elements (2p, 2p + 1) when interleaved (Flux), else (p, p + d/2) (rotate-half), so each
-// lane rotates what it holds. y = rotate(x·rsqrt(mean(x²) + eps)·w) with cos, sin [N, d] of the token; with null
-// tables (cosT = 0) the norm alone, no rotation (SD3.5's qk-norm written back in place).
+// the row, pair p being elements (2p, 2p + 1) when interleaved (Flux, HunyuanDiT), else (p, p + d/2) (rotate-half),
+// so each lane rotates what it holds. y = rotate(norm(x)) with cos, sin [N, d] of the token, where norm is
+// x·rsqrt(mean(x²) + eps)·w (RMSNorm) or, with center, (x − mean)·rsqrt(var + eps)·w + bias (LayerNorm, biased
+// variance from the registers in a second pass); with null tables (cosT = 0) the norm alone, no rotation (SD3.5's
+// and HunyuanDiT's cross-attention keys' qk-norm written back in place).
 #define ROPE_PAIRS 8   // d ≤ 2·32·ROPE_PAIRS = 512
 
-extern "C" __global__ void rms_norm_rope(void* y, i64 ysb, i64 ysn, i64 ysh, const void* x, i64 xsb, i64 xsn, i64 xsh, int dt,
-    const void* w, int wdt, const void* cosT, const void* sinT, int tdt, i64 R, i64 N, i64 H, i64 d, float eps, int interleaved)
+__device__ __forceinline__ void head_norm_rope(void* y, i64 ysb, i64 ysn, i64 ysh, const void* x, i64 xsb, i64 xsn, i64 xsh,
+    int dt, const void* w, int wdt, const void* bias, int bdt, bool center, const void* cosT, const void* sinT, int tdt,
+    i64 R, i64 N, i64 H, i64 d, float eps, int interleaved)
 {
     const unsigned lane = threadIdx.x & 31, warps = blockDim.x >> 5;
     const i64 row = (i64)blockIdx.x * warps + (threadIdx.x >> 5);
@@ -191,15 +194,33 @@ extern "C" __global__ void rms_norm_rope(void* y, i64 ysb, i64 ysn, i64 ysh, con
         i64 ia = interleaved ? 2 * p : p, ib = interleaved ? 2 * p + 1 : p + half;
         a[k] = ld(x, dt, xo + ia);
         c[k] = ld(x, dt, xo + ib);
-        s += a[k] * a[k] + c[k] * c[k];
+        s += center ? a[k] + c[k] : a[k] * a[k] + c[k] * c[k];
     }
-    const float r = rsqrtf(warp_sum(s) / (float)d + eps);
+    float mean = 0.f, r;
+    if (center)
+    {
+        mean = warp_sum(s) / (float)d;
+        float q = 0.f;
+        for (int k = 0; k < ROPE_PAIRS; k++)
+        {
+            if (lane + 32 * k >= half) continue;
+            float u = a[k] - mean, v = c[k] - mean;
+            q += u * u + v * v;
+        }
+        r = rsqrtf(warp_sum(q) / (float)d + eps);
+    }
+    else r = rsqrtf(warp_sum(s) / (float)d + eps);
     for (int k = 0; k < ROPE_PAIRS; k++)
     {
         i64 p = lane + 32 * k;
         if (p >= half) continue;
         i64 ia = interleaved ? 2 * p : p, ib = interleaved ? 2 * p + 1 : p + half;
-        float u = a[k] * r * (w ? ld(w, wdt, ia) : 1.f), v = c[k] * r * (w ? ld(w, wdt, ib) : 1.f);
+        float u = (a[k] - mean) * r * (w ? ld(w, wdt, ia) : 1.f), v = (c[k] - mean) * r * (w ? ld(w, wdt, ib) : 1.f);
+        if (bias)
+        {
+            u += ld(bias, bdt, ia);
+            v += ld(bias, bdt, ib);
+        }
         // the norm's output rounds to the activation dtype before the rotation, as the two ops would
         u = ld_round(u, dt);
         v = ld_round(v, dt);
@@ -213,4 +234,18 @@ extern "C" __global__ void rms_norm_rope(void* y, i64 ysb, i64 ysn, i64 ysh, con
         st(y, dt, yo + ia, u * ld(cosT, tdt, t + ia) - v * ld(sinT, tdt, t + ia));
         st(y, dt, yo + ib, v * ld(cosT, tdt, t + ib) + u * ld(sinT, tdt, t + ib));
     }
+}
+
+extern "C" __global__ void rms_norm_rope(void* y, i64 ysb, i64 ysn, i64 ysh, const void* x, i64 xsb, i64 xsn, i64 xsh, int dt,
+    const void* w, int wdt, const void* cosT, const void* sinT, int tdt, i64 R, i64 N, i64 H, i64 d, float eps, int interleaved)
+{
+    head_norm_rope(y, ysb, ysn, ysh, x, xsb, xsn, xsh, dt, w, wdt, 0, 0, false, cosT, sinT, tdt, R, N, H, d, eps, interleaved);
+}
+
+// LayerNorm with affine (weight and bias optional) per head, then the rotation: HunyuanDiT's q/k norm and RoPE
+extern "C" __global__ void layer_norm_rope(void* y, i64 ysb, i64 ysn, i64 ysh, const void* x, i64 xsb, i64 xsn, i64 xsh, int dt,
+    const void* w, int wdt, const void* bias, int bdt, const void* cosT, const void* sinT, int tdt, i64 R, i64 N, i64 H, i64 d,
+    float eps, int interleaved)
+{
+    head_norm_rope(y, ysb, ysn, ysh, x, xsb, xsn, xsh, dt, w, wdt, bias, bdt, true, cosT, sinT, tdt, R, N, H, d, eps, interleaved);
 }

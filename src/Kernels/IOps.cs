@@ -137,6 +137,12 @@ public interface IOps : IDisposable
     /// (<see cref="OpContracts.RmsNormRope"/>). With neither table (cos and sin null) the RMSNorm alone, written into
     /// y in that one pass (SD3.5's qk-norm in place: no dense copy, no copy back).</summary>
     void RmsNormRope(Tensor y, Tensor x, Tensor? weight, Tensor? cos, Tensor? sin, float eps, bool interleaved);
+    /// <summary>Per-head LayerNorm over d (biased variance; weight and bias [d], each optional) then <see cref="Rope"/>,
+    /// in one pass, written into <paramref name="y"/> (HunyuanDiT's q/k norm with affine and its 2-D rotation). The
+    /// LayerNorm twin of <see cref="RmsNormRope"/>, with its shapes: x and y [B, N, H, d] views with a dense last axis
+    /// (q/k of a packed QKV tensor, read in place), y may be x, of x's dtype, d even and ≤ 512; with neither table
+    /// the LayerNorm alone (<see cref="OpContracts.LayerNormRope"/>).</summary>
+    void LayerNormRope(Tensor y, Tensor x, Tensor? weight, Tensor? bias, Tensor? cos, Tensor? sin, float eps, bool interleaved);
 
     /// <summary>The key/value half of ReLU linear attention (SANA's SanaLinearAttnProcessor2_0, DC-AE's
     /// SanaMultiscaleLinearAttention), split from <see cref="LinearAttentionApply"/> so that sequence parallelism

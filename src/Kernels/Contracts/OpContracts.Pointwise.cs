@@ -70,9 +70,18 @@ public static partial class OpContracts
     /// <summary>RmsNormRope: x and y [B, N, H, d] of one shape and dtype, dense last axes, d even and ≤ 512; weight
     /// [d]; cos and sin [N, d], or both null (no rotation).</summary>
     [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
-    public static void RmsNormRope(Tensor y, Tensor x, Tensor? weight, Tensor? cos, Tensor? sin)
+    public static void RmsNormRope(Tensor y, Tensor x, Tensor? weight, Tensor? cos, Tensor? sin) => HeadNormRope("RmsNormRope", y, x, weight, cos, sin);
+
+    /// <summary>LayerNormRope: as <see cref="RmsNormRope"/>, and bias [d] (optional) like the weight.</summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
+    public static void LayerNormRope(Tensor y, Tensor x, Tensor? weight, Tensor? bias, Tensor? cos, Tensor? sin)
     {
-        const string op = "RmsNormRope";
+        HeadNormRope("LayerNormRope", y, x, weight, cos, sin);
+        Vector(x, "x", bias, x.Dim(3), "LayerNormRope", "bias");
+    }
+
+    static void HeadNormRope(string op, Tensor y, Tensor x, Tensor? weight, Tensor? cos, Tensor? sin)
+    {
         Rank(x, 4, "[B, N, H, d]", op, "x");
         NotNull(y, op, "y");
         if ((cos is null) != (sin is null)) throw new ArgumentException($"{op}: cos is {(cos is null ? "null" : "given")}, sin is {(sin is null ? "null" : "given")}: give both tables or neither");

@@ -194,4 +194,13 @@ public sealed partial class CpuOps
         using var r = cos is null || sin is null ? null : Rope(n, cos, sin, interleaved);
         StridedCopy.Copy(y, r ?? n);
     }
+
+    public void LayerNormRope(Tensor y, Tensor x, Tensor? weight, Tensor? bias, Tensor? cos, Tensor? sin, float eps, bool interleaved)
+    {
+        OpContracts.LayerNormRope(y, x, weight, bias, cos, sin);
+        RequireHost(y, nameof(y));
+        using var n = LayerNorm(x, weight, bias, eps);
+        using var r = cos is null || sin is null ? null : Rope(n, cos, sin, interleaved);
+        StridedCopy.Copy(y, r ?? n);
+    }
 }

@@ -208,6 +208,13 @@ public sealed class LedgerOps : IOps
         End(m, cos is null ? "rms_norm" : "rms_norm_rope", B(x) + B(weight) + B(cos) + B(sin), B(y));
     }
 
+    public void LayerNormRope(Tensor y, Tensor x, Tensor? weight, Tensor? bias, Tensor? cos, Tensor? sin, float eps, bool interleaved)
+    {
+        var m = Begin();
+        _inner.LayerNormRope(y, x, weight, bias, cos, sin, eps, interleaved);
+        End(m, cos is null ? "layer_norm" : "layer_norm_rope", B(x) + B(weight) + B(bias) + B(cos) + B(sin), B(y));
+    }
+
     public Tensor Conv2d(Tensor x, Tensor w, Tensor? bias, int stride = 1, int padding = 0)
     {
         var m = Begin();
