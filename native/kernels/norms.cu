@@ -125,14 +125,23 @@ __device__ __forceinline__ void norm_modulate_store(NormRow& r, void* y, int dt,
     }
 }
 
-// y = LN(x)·(1 + scale) + shift: x, y [R, D] contiguous, R = B·N; AdaLayerNormZero's norm and modulation.
-extern "C" __global__ void layer_norm_modulate(void* y, const void* x, int dt, const void* shift, int shdt, i64 shStride,
-    const void* scale, int scdt, i64 scStride, i64 N, i64 D, float eps, int vec)
+// y = LN(x)·(1 + scale) + shift: x, y [R, D] contiguous, R = B·N; AdaLayerNormZero's norm and modulation. With x2
+// (non-null) the row is the concatenation of x [R, D1] and x2 [R, D − D1], both contiguous, read step by step from
+// the one that holds it (D1 a multiple of 8: no step straddles), HunyuanDiT's skip_norm(cat[x, skip]) without the cat.
+extern "C" __global__ void layer_norm_modulate(void* y, const void* x, const void* x2, i64 D1, int dt, const void* shift, int shdt,
+    i64 shStride, const void* scale, int scdt, i64 scStride, i64 N, i64 D, float eps, int vec)
 {
     __shared__ float sh[32];
     const i64 row = blockIdx.x, base = row * D;
     NormRow r;
-    for (int k = 0; k < NORM_STEPS; k++) ld8v(x, dt, base + norm_col(k), r.v[k], vec, norm_count(k, D));
+    for (int k = 0; k < NORM_STEPS; k++)
+    {
+        const i64 c = norm_col(k);
+        const int n = norm_count(k, D);
+        if (!x2) ld8v(x, dt, base + c, r.v[k], vec, n);
+        else if (c < D1) ld8v(x, dt, row * D1 + c, r.v[k], vec, n);
+        else ld8v(x2, dt, row * (D - D1) + (c - D1), r.v[k], vec, n);
+    }
     norm_modulate_store(r, y, dt, base, D, eps, shift, shdt, shStride, scale, scdt, scStride, row / N, vec, sh);
 }
 

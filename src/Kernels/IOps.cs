@@ -76,8 +76,10 @@ public interface IOps : IDisposable
     /// <summary>LN(x)·(1 + scale) + shift in one pass: LayerNorm over the last axis without affine, then
     /// <see cref="Modulate"/> (AdaLayerNormZero's norm). x [B, N, D]; shift and scale per batch as Modulate takes
     /// them; a strided view with a dense last axis (a chunk of a packed modulation) is read in place
-    /// (<see cref="OpContracts.LayerNormModulate"/>).</summary>
-    Tensor LayerNormModulate(Tensor x, Tensor shift, Tensor scale, float eps);
+    /// (<see cref="OpContracts.LayerNormModulate"/>). With <paramref name="x2"/> [B, N, D2] the row normed is the
+    /// concatenation [x, x2] along the last axis, read from both without building it (HunyuanDiT's long skip:
+    /// skip_norm(cat[x, skip])), the result [B, N, D + D2], shift and scale of that width.</summary>
+    Tensor LayerNormModulate(Tensor x, Tensor shift, Tensor scale, float eps, Tensor? x2 = null);
     /// <summary>A block's residual and the next norm in one pass: r = x + gate·y (x + y when gate is null), as
     /// <see cref="GatedResidual"/>, and LayerNormModulate(r, shift, scale, eps). Returns both; the caller owns
     /// them (<see cref="OpContracts.ResidualLayerNormModulate"/>).</summary>

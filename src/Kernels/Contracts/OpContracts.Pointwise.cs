@@ -40,10 +40,10 @@ public static partial class OpContracts
     /// [1, 1, D]. Returns its stride between batches once dense: D, or 0 when every batch shares it.</summary>
     public static int BatchStride(Tensor x, Tensor v) => v.Rank == 1 || v.Dim(0) == 1 ? 0 : x.Dim(2);
 
-    static void PerBatch(Tensor x, Tensor v, string op, string name)
+    static void PerBatch(Tensor x, Tensor v, string op, string name, int? width = null)
     {
         NotNull(v, op, name);
-        int B = x.Dim(0), D = x.Dim(2);
+        int B = x.Dim(0), D = width ?? x.Dim(2);
         var s = v.ShapeSpan;
         bool ok = v.Rank switch
         {

@@ -24,7 +24,7 @@ public static unsafe class CudaKernels
     public static readonly KernelEntry RmsNorm = new("norms", "rms_norm", P, P, I, P, I, L, F);
     public static readonly KernelEntry GroupNorm = new("norms", "group_norm", P, P, I, P, I, P, I, L, L, I, F);
     public static readonly KernelEntry SoftmaxRows = new("norms", "softmax_rows", P, I, P, I, L);
-    public static readonly KernelEntry LayerNormModulate = new("norms", "layer_norm_modulate", P, P, I, P, I, L, P, I, L, L, L, F, I);
+    public static readonly KernelEntry LayerNormModulate = new("norms", "layer_norm_modulate", P, P, P, L, I, P, I, L, P, I, L, L, L, F, I);
     public static readonly KernelEntry ResidualLayerNormModulate = new("norms", "residual_layer_norm_modulate",
         P, P, P, I, P, I, P, I, L, P, I, L, P, I, L, L, L, F, I);
     public static readonly KernelEntry RmsNormRope = new("norms", "rms_norm_rope", P, L, L, L, P, L, L, L, I, P, I, P, P, I, L, L, L, L, F, I);

@@ -152,8 +152,8 @@ public sealed class LedgerOps : IOps
     public Tensor GatedResidual(Tensor x, Tensor gate, Tensor y, Tensor? y2 = null) =>
         Op("gated_residual", B(x) + B(gate) + B(y) + B(y2), () => _inner.GatedResidual(x, gate, y, y2));
 
-    public Tensor LayerNormModulate(Tensor x, Tensor shift, Tensor scale, float eps) =>
-        Op("layer_norm_modulate", B(x) + B(shift) + B(scale), () => _inner.LayerNormModulate(x, shift, scale, eps));
+    public Tensor LayerNormModulate(Tensor x, Tensor shift, Tensor scale, float eps, Tensor? x2 = null) =>
+        Op("layer_norm_modulate", B(x) + B(x2) + B(shift) + B(scale), () => _inner.LayerNormModulate(x, shift, scale, eps, x2));
 
     public (Tensor Residual, Tensor Normed) ResidualLayerNormModulate(Tensor x, Tensor? gate, Tensor y, Tensor shift, Tensor scale, float eps)
     {

@@ -37,6 +37,11 @@ sealed class AffineLayerNorm : IDisposable
     public Tensor Apply(IOps ops, Tensor x)
         => ops.LayerNormModulate(x, _shift ?? throw new InvalidOperationException("this norm's bias is folded into a per-batch shift: call Apply(ops, x, shift)"), _scale, _eps);
 
+    /// <summary>LN(cat[x, x2])·w + b over the concatenation of x [B, N, D1] and x2 [B, N, D2] along the features,
+    /// read from both without building it (skip_norm).</summary>
+    public Tensor ApplyConcat(IOps ops, Tensor x, Tensor x2)
+        => ops.LayerNormModulate(x, _shift ?? throw new InvalidOperationException("this norm's bias is folded into a per-batch shift"), _scale, _eps, x2);
+
     /// <summary>LN(x)·w + shift, x [B, N, D], shift [B, D] already holding the norm's bias.</summary>
     public Tensor Apply(IOps ops, Tensor x, Tensor shift) => ops.LayerNormModulate(x, shift, _scale, _eps);
 

@@ -10,7 +10,8 @@ namespace XDit.Models.HunyuanDiT;
 /// BERT and projected mT5 states, already concatenated and padded), x += ff(LN3(x)). All norms have affine
 /// parameters and eps 1e-6. Fused (issue 17): the three residuals are added in the epilogues of to_out (attn1,
 /// attn2) and of the feed-forward's second GEMM, the norms are register-resident LayerNormModulate passes (norm1's
-/// shift folded in), q/k norm and RoPE run in place in the packed projections.
+/// shift folded in; skip_norm reads x and the skip in place of their concatenation), q/k norm and RoPE run in place
+/// in the packed projections.
 /// </summary>
 public sealed class HunyuanDiTBlock : IDisposable
 {
@@ -20,7 +21,7 @@ public sealed class HunyuanDiTBlock : IDisposable
     readonly HunyuanDiTAttention _attn1, _attn2;
     readonly AffineLayerNorm _norm2, _norm3;
     readonly Linear _ffIn, _ffOut;   // ff.net.0.proj (GELU-tanh), ff.net.2
-    readonly Tensor? _skipNormW, _skipNormB;
+    readonly AffineLayerNorm? _skipNorm;
     readonly Linear? _skipLinear;
 
     public HunyuanDiTBlock(WeightScope w, HunyuanDiTConfig c, bool takesSkip)
@@ -36,8 +37,7 @@ public sealed class HunyuanDiTBlock : IDisposable
         TakesSkip = takesSkip;
         if (takesSkip)
         {
-            _skipNormW = w.Get("skip_norm.weight", 2 * d);
-            _skipNormB = w.Get("skip_norm.bias", 2 * d);
+            _skipNorm = AffineLayerNorm.Load(w.Pp("skip_norm"), 2 * d, NormEps);
             _skipLinear = w.Linear("skip_linear", 2 * d, d);
         }
         else if (w.Has("skip_linear.weight"))
@@ -62,8 +62,8 @@ public sealed class HunyuanDiTBlock : IDisposable
         {
             if (skip is not null)
             {
-                using var cat = ops.Concat(2, x, skip);
-                using var n = ops.LayerNorm(cat, _skipNormW, _skipNormB, NormEps);
+                // skip_norm reads the concatenation from its two parts (no cat written and read back)
+                using var n = _skipNorm!.ApplyConcat(ops, x, skip);
                 joined = _skipLinear!.Value.Apply(ops, n);
                 x = joined;
             }
@@ -95,5 +95,6 @@ public sealed class HunyuanDiTBlock : IDisposable
         _norm1.Dispose();
         _norm2.Dispose();
         _norm3.Dispose();
+        _skipNorm?.Dispose();
     }
 }
