@@ -179,12 +179,13 @@ extern "C" __global__ void residual_layer_norm_modulate(void* sum, void* out, co
 // so each lane rotates what it holds. y = rotate(norm(x)) with cos, sin [N, d] of the token, where norm is
 // x·rsqrt(mean(x²) + eps)·w (RMSNorm) or, with center, (x − mean)·rsqrt(var + eps)·w + bias (LayerNorm, biased
 // variance from the registers in a second pass); with null tables (cosT = 0) the norm alone, no rotation (SD3.5's
-// and HunyuanDiT's cross-attention keys' qk-norm written back in place).
+// and HunyuanDiT's cross-attention keys' qk-norm written back in place). Weight and bias are rows of d, one for every
+// rowHeads heads (head h reads row h / rowHeads): HunyuanDiT's q and k, adjacent heads of a packed QKV, in one launch.
 #define ROPE_PAIRS 8   // d ≤ 2·32·ROPE_PAIRS = 512
 
 __device__ __forceinline__ void head_norm_rope(void* y, i64 ysb, i64 ysn, i64 ysh, const void* x, i64 xsb, i64 xsn, i64 xsh,
     int dt, const void* w, int wdt, const void* bias, int bdt, bool center, const void* cosT, const void* sinT, int tdt,
-    i64 R, i64 N, i64 H, i64 d, float eps, int interleaved)
+    i64 R, i64 N, i64 H, i64 d, float eps, int interleaved, i64 rowHeads)
 {
     const unsigned lane = threadIdx.x & 31, warps = blockDim.x >> 5;
     const i64 row = (i64)blockIdx.x * warps + (threadIdx.x >> 5);
@@ -192,7 +193,7 @@ __device__ __forceinline__ void head_norm_rope(void* y, i64 ysb, i64 ysn, i64 ys
     // one 32-bit division chain per row (the host checks R < 2^31)
     const unsigned h = (unsigned)row % (unsigned)H, bn = (unsigned)row / (unsigned)H, n = bn % (unsigned)N, b = bn / (unsigned)N;
     const i64 half = d / 2;
-    const i64 xo = b * xsb + n * xsn + h * xsh, yo = b * ysb + n * ysn + h * ysh;
+    const i64 xo = b * xsb + n * xsn + h * xsh, yo = b * ysb + n * ysn + h * ysh, wo = (i64)(h / (unsigned)rowHeads) * d;
     float a[ROPE_PAIRS], c[ROPE_PAIRS];
     float s = 0.f;
     for (int k = 0; k < ROPE_PAIRS; k++)
@@ -224,11 +225,11 @@ __device__ __forceinline__ void head_norm_rope(void* y, i64 ysb, i64 ysn, i64 ys
         i64 p = lane + 32 * k;
         if (p >= half) continue;
         i64 ia = interleaved ? 2 * p : p, ib = interleaved ? 2 * p + 1 : p + half;
-        float u = (a[k] - mean) * r * (w ? ld(w, wdt, ia) : 1.f), v = (c[k] - mean) * r * (w ? ld(w, wdt, ib) : 1.f);
+        float u = (a[k] - mean) * r * (w ? ld(w, wdt, wo + ia) : 1.f), v = (c[k] - mean) * r * (w ? ld(w, wdt, wo + ib) : 1.f);
         if (bias)
         {
-            u += ld(bias, bdt, ia);
-            v += ld(bias, bdt, ib);
+            u += ld(bias, bdt, wo + ia);
+            v += ld(bias, bdt, wo + ib);
         }
         // the norm's output rounds to the activation dtype before the rotation, as the two ops would
         u = ld_round(u, dt);
@@ -248,13 +249,14 @@ __device__ __forceinline__ void head_norm_rope(void* y, i64 ysb, i64 ysn, i64 ys
 extern "C" __global__ void rms_norm_rope(void* y, i64 ysb, i64 ysn, i64 ysh, const void* x, i64 xsb, i64 xsn, i64 xsh, int dt,
     const void* w, int wdt, const void* cosT, const void* sinT, int tdt, i64 R, i64 N, i64 H, i64 d, float eps, int interleaved)
 {
-    head_norm_rope(y, ysb, ysn, ysh, x, xsb, xsn, xsh, dt, w, wdt, 0, 0, false, cosT, sinT, tdt, R, N, H, d, eps, interleaved);
+    head_norm_rope(y, ysb, ysn, ysh, x, xsb, xsn, xsh, dt, w, wdt, 0, 0, false, cosT, sinT, tdt, R, N, H, d, eps, interleaved, H);
 }
 
-// LayerNorm with affine (weight and bias optional) per head, then the rotation: HunyuanDiT's q/k norm and RoPE
+// LayerNorm with affine (weight and bias optional, rows of d for groups of rowHeads heads) per head, then the
+// rotation: HunyuanDiT's q/k norm and RoPE
 extern "C" __global__ void layer_norm_rope(void* y, i64 ysb, i64 ysn, i64 ysh, const void* x, i64 xsb, i64 xsn, i64 xsh, int dt,
     const void* w, int wdt, const void* bias, int bdt, const void* cosT, const void* sinT, int tdt, i64 R, i64 N, i64 H, i64 d,
-    float eps, int interleaved)
+    float eps, int interleaved, i64 rowHeads)
 {
-    head_norm_rope(y, ysb, ysn, ysh, x, xsb, xsn, xsh, dt, w, wdt, bias, bdt, true, cosT, sinT, tdt, R, N, H, d, eps, interleaved);
+    head_norm_rope(y, ysb, ysn, ysh, x, xsb, xsn, xsh, dt, w, wdt, bias, bdt, true, cosT, sinT, tdt, R, N, H, d, eps, interleaved, rowHeads);
 }

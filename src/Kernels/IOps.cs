@@ -143,7 +143,9 @@ public interface IOps : IDisposable
     /// in one pass, written into <paramref name="y"/> (HunyuanDiT's q/k norm with affine and its 2-D rotation). The
     /// LayerNorm twin of <see cref="RmsNormRope"/>, with its shapes: x and y [B, N, H, d] views with a dense last axis
     /// (q/k of a packed QKV tensor, read in place), y may be x, of x's dtype, d even and ≤ 512; with neither table
-    /// the LayerNorm alone (<see cref="OpContracts.LayerNormRope"/>).</summary>
+    /// the LayerNorm alone. Weight and bias may also be [G, d], a row for each group of H/G heads: q and k of a packed
+    /// QKV viewed as one [B, N, 2H, d] tensor, each with its own norm, in one launch
+    /// (<see cref="OpContracts.LayerNormRope"/>).</summary>
     void LayerNormRope(Tensor y, Tensor x, Tensor? weight, Tensor? bias, Tensor? cos, Tensor? sin, float eps, bool interleaved);
 
     /// <summary>The key/value half of ReLU linear attention (SANA's SanaLinearAttnProcessor2_0, DC-AE's

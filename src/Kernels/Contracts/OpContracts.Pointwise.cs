@@ -72,12 +72,22 @@ public static partial class OpContracts
     [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
     public static void RmsNormRope(Tensor y, Tensor x, Tensor? weight, Tensor? cos, Tensor? sin) => HeadNormRope("RmsNormRope", y, x, weight, cos, sin);
 
-    /// <summary>LayerNormRope: as <see cref="RmsNormRope"/>, and bias [d] (optional) like the weight.</summary>
+    /// <summary>LayerNormRope: as <see cref="RmsNormRope"/>; weight and bias (each optional) [d], or [G, d] with G
+    /// dividing H (a row for each group of H/G heads), of one shape when both are given.</summary>
     [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
     public static void LayerNormRope(Tensor y, Tensor x, Tensor? weight, Tensor? bias, Tensor? cos, Tensor? sin)
     {
-        HeadNormRope("LayerNormRope", y, x, weight, cos, sin);
-        Vector(x, "x", bias, x.Dim(3), "LayerNormRope", "bias");
+        const string op = "LayerNormRope";
+        HeadNormRope(op, y, x, null, cos, sin);
+        int d = x.Dim(3), h = x.Dim(2);
+        foreach (var (v, name) in new[] { (weight, "weight"), (bias, "bias") })
+        {
+            if (v is null) continue;
+            bool ok = v.Rank == 1 ? v.Dim(0) == d : v.Rank == 2 && v.Dim(1) == d && v.Dim(0) > 0 && h % v.Dim(0) == 0;
+            if (!ok) throw Mismatch(op, $"{name} must be [{d}] or [G, {d}] with G dividing the {h} heads", x, "x", v, name);
+        }
+        if (weight is not null && bias is not null && !XDit.Runtime.Shape.Equal(weight.ShapeSpan, bias.ShapeSpan))
+            throw Mismatch(op, "weight and bias differ", weight, "weight", bias, "bias");
     }
 
     static void HeadNormRope(string op, Tensor y, Tensor x, Tensor? weight, Tensor? cos, Tensor? sin)

@@ -28,7 +28,7 @@ public static unsafe class CudaKernels
     public static readonly KernelEntry ResidualLayerNormModulate = new("norms", "residual_layer_norm_modulate",
         P, P, P, I, P, I, P, I, L, P, I, L, P, I, L, L, L, F, I);
     public static readonly KernelEntry RmsNormRope = new("norms", "rms_norm_rope", P, L, L, L, P, L, L, L, I, P, I, P, P, I, L, L, L, L, F, I);
-    public static readonly KernelEntry LayerNormRope = new("norms", "layer_norm_rope", P, L, L, L, P, L, L, L, I, P, I, P, I, P, P, I, L, L, L, L, F, I);
+    public static readonly KernelEntry LayerNormRope = new("norms", "layer_norm_rope", P, L, L, L, P, L, L, L, I, P, I, P, I, P, P, I, L, L, L, L, F, I, L);
 
     // ---- pointwise.cu ----
     public static readonly KernelEntry Activate = new("pointwise", "activate_kernel", P, P, I, L, I, I);

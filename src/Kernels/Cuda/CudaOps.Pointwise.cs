@@ -152,8 +152,10 @@ public sealed unsafe partial class CudaOps
         int dt = (int)x.DType, wdt = (int)(weight?.DType ?? DType.F32), bdt = (int)(bias?.DType ?? DType.F32), t = (int)tdt, il = interleaved ? 1 : 0;
         const uint warps = 4;   // rows a block, one warp each
         var launch = new KernelLaunch(kernel, (uint)((R + warps - 1) / warps), 1, 32 * warps, 0);
+        // weight and bias rows: one for every H / rows heads
+        long rowHeads = H / ((weight ?? bias) is { Rank: 2 } rows ? rows.Dim(0) : 1);
         if (ReferenceEquals(kernel, CudaKernels.LayerNormRope))
-            _kernels.Launch(launch, _stream.Handle, [py, ysb, ysn, ysh, px, xsb, xsn, xsh, dt, pw, wdt, pb, bdt, pc, ps, t, R, N, H, d, eps, il]);
+            _kernels.Launch(launch, _stream.Handle, [py, ysb, ysn, ysh, px, xsb, xsn, xsh, dt, pw, wdt, pb, bdt, pc, ps, t, R, N, H, d, eps, il, rowHeads]);
         else
             _kernels.Launch(launch, _stream.Handle, [py, ysb, ysn, ysh, px, xsb, xsn, xsh, dt, pw, wdt, pc, ps, t, R, N, H, d, eps, il]);
     }

@@ -9,22 +9,26 @@ namespace XDit.Models.HunyuanDiT;
 /// queries (always: the image tokens) and on the keys only for self-attention, unmasked softmax attention, to_out.0.
 /// The rotary tables pair features (2i, 2i+1) (diffusers apply_rotary_emb with use_real_unbind_dim −1). The
 /// softmax goes through the engine's <see cref="IAttention"/>, so sequence-parallel attention can stand behind it.
-/// Fused (issue 17): q, k and v come from one stacked GEMM (self-attention; k and v for cross-attention), each of
-/// q and k is normed and rotated in place in the packed result by one <see cref="IOps.LayerNormRope"/>, and to_out's
-/// GEMM adds the block's residual in its epilogue, so the projected output is never written on its own.
+/// Fused (issue 17): q, k and v come from one stacked GEMM (self-attention; k and v for cross-attention), q and k
+/// are normed and rotated in place in the packed result by <see cref="IOps.LayerNormRope"/> (self-attention: both in
+/// one launch, as the 2H heads they are there, with norm_q's and norm_k's parameters as two rows), and to_out's GEMM
+/// adds the block's residual in its epilogue, so the projected output is never written on its own.
 /// </summary>
-public sealed class HunyuanDiTAttention
+public sealed class HunyuanDiTAttention : IDisposable
 {
     public const float QkNormEps = 1e-6f;
 
     readonly Linear _q, _kv, _out;   // self-attention: _q is to_q/k/v stacked [3D, D] and _kv unused; cross: to_q, to_k/v stacked
     readonly Tensor _normQW, _normQB, _normKW, _normKB;
+    readonly Tensor? _normQKW, _normQKB;   // self-attention: [norm_q; norm_k] weight and bias as [2, head_dim] (owned)
     readonly int _heads, _headDim;
     readonly bool _cross;
     readonly string _name;
 
-    HunyuanDiTAttention(string name, Linear q, Linear kv, Linear @out, Tensor nqw, Tensor nqb, Tensor nkw, Tensor nkb, int heads, int headDim, bool cross)
+    HunyuanDiTAttention(string name, Linear q, Linear kv, Linear @out, Tensor nqw, Tensor nqb, Tensor nkw, Tensor nkb, int heads, int headDim, bool cross,
+        Tensor? nqkw = null, Tensor? nqkb = null)
     {
+        _normQKW = nqkw; _normQKB = nqkb;
         _name = name;
         _q = q; _kv = kv; _out = @out;
         _normQW = nqw; _normQB = nqb; _normKW = nkw; _normKB = nkb;
@@ -40,7 +44,10 @@ public sealed class HunyuanDiTAttention
         if (!cross)
         {
             var (qkv, _) = w.Stack(q, k, v);
-            return new(w.Prefix, qkv, default, output, nqw, nqb, nkw, nkb, heads, headDim, cross);
+            var ops = w.Ops;
+            var nqkw = ops.Concat(0, nqw.Reshape(1, headDim), nkw.Reshape(1, headDim));
+            try { return new(w.Prefix, qkv, default, output, nqw, nqb, nkw, nkb, heads, headDim, cross, nqkw, ops.Concat(0, nqb.Reshape(1, headDim), nkb.Reshape(1, headDim))); }
+            catch { nqkw.Dispose(); throw; }
         }
         var (kv, _) = w.Stack(k, v);
         return new(w.Prefix, q, kv, output, nqw, nqb, nkw, nkb, heads, headDim, cross);
@@ -60,10 +67,11 @@ public sealed class HunyuanDiTAttention
         {
             using var qkv = _q.Apply(ops, x);
             var heads = qkv.Reshape(b, n, 3, _heads, _headDim);
-            Tensor q = heads.Select(2, 0), k = heads.Select(2, 1);
-            ops.LayerNormRope(q, q, _normQW, _normQB, cos, sin, QkNormEps, interleaved: true);
-            ops.LayerNormRope(k, k, _normKW, _normKB, cos, sin, QkNormEps, interleaved: true);
-            r = Attend(ops, attention, q, k, heads.Select(2, 2));
+            // q and k are the first 2H heads of each token's row: one view, each half with its norm's row
+            var s = heads.Strides;
+            var qk = new Tensor(qkv.Storage, qkv.DType, [b, n, 2 * _heads, _headDim], [s[0], s[1], s[3], s[4]], heads.Offset);
+            ops.LayerNormRope(qk, qk, _normQKW, _normQKB, cos, sin, QkNormEps, interleaved: true);
+            r = Attend(ops, attention, heads.Select(2, 0), heads.Select(2, 1), heads.Select(2, 2));
         }
         else
         {
@@ -86,4 +94,10 @@ public sealed class HunyuanDiTAttention
 
     AttentionResult Attend(IOps ops, IAttention attention, Tensor q, Tensor k, Tensor v)
         => attention.Run(ops, new AttentionCall { Layer = _name, Kind = _cross ? AttentionKind.Cross : AttentionKind.Self, Q = q, K = k, V = v });
+
+    public void Dispose()
+    {
+        _normQKW?.Dispose();
+        _normQKB?.Dispose();
+    }
 }

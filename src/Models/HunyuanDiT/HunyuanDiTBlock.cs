@@ -96,5 +96,7 @@ public sealed class HunyuanDiTBlock : IDisposable
         _norm2.Dispose();
         _norm3.Dispose();
         _skipNorm?.Dispose();
+        _attn1.Dispose();
+        _attn2.Dispose();
     }
 }

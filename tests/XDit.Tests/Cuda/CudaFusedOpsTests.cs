@@ -376,6 +376,28 @@ public class CudaFusedOpsTests
                         return [packed];
                     },
                     (61, 1, [B, N, 3 * H * d]), (62, 1, [d]), (63, 1, [d]), (64, 1, [N, d]), (65, 1, [N, d]));
+        // q and k as the 2H heads of one view, a weight and bias row each (HunyuanDiT's self-attention, one launch)
+        foreach (int d in new[] { 88, 6 })
+            Compare(dt,
+                (o, t) =>
+                {
+                    var packed = o.Contiguous(t[0]);
+                    var qk = QkHeads(packed, B, N, H, d);
+                    o.LayerNormRope(qk, qk, t[1], t[2], t[3], t[4], 1e-6f, interleaved: true);
+                    return [packed];
+                },
+                (o, t) =>
+                {
+                    var packed = o.Contiguous(t[0]);
+                    foreach (int i in new[] { 0, 1 })
+                    {
+                        using var n = o.LayerNorm(t[0].Reshape(B, N, 3, H, d).Select(2, i), t[1].Select(0, i), t[2].Select(0, i), 1e-6f);
+                        using var r = o.Rope(n, t[3], t[4], interleaved: true);
+                        o.Copy(packed.Reshape(B, N, 3, H, d).Select(2, i), r);
+                    }
+                    return [packed];
+                },
+                (75, 1, [B, N, 3 * H * d]), (76, 1, [2, d]), (77, 1, [2, d]), (78, 1, [N, d]), (79, 1, [N, d]));
         // without tables the norm alone, in place (HunyuanDiT's cross-attention keys), without weight or bias too
         foreach (int d in new[] { 88, 6 })
             foreach (bool affine in new[] { true, false })
@@ -396,6 +418,10 @@ public class CudaFusedOpsTests
                     },
                     (66, 1, [B, N, 2 * H * d]), (67, 1, [d]), (68, 1, [d]));
     }
+
+    /// <summary>q and k of a packed [B, N, 3·H·d] tensor as one [B, N, 2H, d] view.</summary>
+    static Tensor QkHeads(Tensor packed, int b, int n, int h, int d)
+        => new(packed.Storage, packed.DType, [b, n, 2 * h, d], [(long)n * 3 * h * d, 3L * h * d, d, 1], packed.Offset);
 
     [Theory, MemberData(nameof(DTypes))]
     public void LayerNormModulateOfTwoPartsEqualsConcatThenNorm(DType dt)

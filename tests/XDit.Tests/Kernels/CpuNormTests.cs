@@ -152,6 +152,30 @@ public class CpuNormTests
     }
 
     [Fact]
+    public void LayerNormRopeWithRowsPerGroupOfHeadsNormsEachGroupWithItsRow()
+    {
+        // [B, N, 4, d] with weight and bias [2, d]: heads 0-1 take row 0, heads 2-3 row 1 (q and k of one view)
+        const int B = 1, N = 2, H = 4, d = 6;
+        using var ops = new CpuOps();
+        var x = Rand(19, B, N, H, d);
+        var (w, b, cos, sin) = (Rand(20, 2, d), Rand(21, 2, d), Rand(22, N, d), Rand(23, N, d));
+        using var y = ops.Zeros(DType.F32, B, N, H, d);
+        ops.LayerNormRope(y, x, w, b, cos, sin, 1e-6f, interleaved: true);
+        var want = new float[B * N * H * d];
+        for (int g = 0; g < 2; g++)
+        {
+            using var n = ops.LayerNorm(x.Slice(2, 2 * g, 2), w.Select(0, g), b.Select(0, g), 1e-6f);
+            using var r = ops.Rope(n, cos, sin, interleaved: true);
+            var rs = r.ToFloatArray();
+            for (int t = 0; t < N; t++)
+                Array.Copy(rs, t * 2 * d, want, t * H * d + 2 * g * d, 2 * d);
+        }
+        Close(want, ops.ToHost(y));
+        // the rows must divide the heads
+        Assert.Throws<ArgumentException>(() => ops.LayerNormRope(y, x, Rand(24, 3, d), null, cos, sin, 1e-6f, true));
+    }
+
+    [Fact]
     public void LayerNormModulateOfTwoPartsNormsTheirConcatenation()
     {
         // HunyuanDiT's skip_norm(cat[x, skip]): one row of D1 + D2 features, statistics over both parts

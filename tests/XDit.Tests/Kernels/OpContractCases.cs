@@ -86,6 +86,8 @@ public static class OpContractCases
         ["RmsNormRope: cos of other tokens"] = b => { b.Ops.RmsNormRope(b.T(1, 2, 1, 4), b.T(1, 2, 1, 4), null, b.T(3, 4), b.T(3, 4), 1e-6f, true); return null; },
         ["RmsNormRope: cos without sin"] = b => { b.Ops.RmsNormRope(b.T(1, 2, 1, 4), b.T(1, 2, 1, 4), null, b.T(2, 4), null, 1e-6f, true); return null; },
         ["LayerNormRope: a bias of another width"] = b => { b.Ops.LayerNormRope(b.T(1, 2, 1, 4), b.T(1, 2, 1, 4), b.T(4), b.T(6), b.T(2, 4), b.T(2, 4), 1e-6f, true); return null; },
+        ["LayerNormRope: weight rows that do not divide the heads"] = b => { b.Ops.LayerNormRope(b.T(1, 2, 4, 4), b.T(1, 2, 4, 4), b.T(3, 4), null, b.T(2, 4), b.T(2, 4), 1e-6f, true); return null; },
+        ["LayerNormRope: weight and bias differ"] = b => { b.Ops.LayerNormRope(b.T(1, 2, 4, 4), b.T(1, 2, 4, 4), b.T(2, 4), b.T(4), b.T(2, 4), b.T(2, 4), 1e-6f, true); return null; },
         ["LayerNormRope: cos without sin"] = b => { b.Ops.LayerNormRope(b.T(1, 2, 1, 4), b.T(1, 2, 1, 4), null, null, b.T(2, 4), null, 1e-6f, true); return null; },
         ["LayerNormModulate: x2 of other tokens"] = b => b.Ops.LayerNormModulate(b.T(1, 2, 4), b.T(8), b.T(8), 1e-6f, b.T(1, 3, 4)),
         ["LayerNormModulate: shift of x's width only, with x2"] = b => b.Ops.LayerNormModulate(b.T(1, 2, 4), b.T(4), b.T(8), 1e-6f, b.T(1, 2, 4)),
