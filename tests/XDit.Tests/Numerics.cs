@@ -14,6 +14,17 @@ public static class Numerics
 
     public static double MaxAbsError(ReadOnlySpan<float> a, ReadOnlySpan<float> b) => FixtureVerifier.MaxAbsError(a, b);
 
+    /// <summary>PSNR in dB of <paramref name="x"/> against <paramref name="reference"/>, the peak being the reference's
+    /// range (latents have no fixed one); infinite when they are equal.</summary>
+    public static double PsnrOverRange(float[] x, float[] reference)
+    {
+        double mse = 0;
+        for (int i = 0; i < x.Length; i++) mse += (double)(x[i] - reference[i]) * (x[i] - reference[i]);
+        mse /= x.Length;
+        double range = reference.Max() - reference.Min();
+        return mse == 0 ? double.PositiveInfinity : 10 * Math.Log10(range * range / mse);
+    }
+
     /// <summary>Random floats in [-scale, scale), never all zero.</summary>
     public static float[] Random(int n, int seed, float scale = 1f)
     {

@@ -98,16 +98,6 @@ public class HunyuanDiTPipeFusionTests(ITestOutputHelper output)
             finally { foreach (var t in owned) t.Dispose(); }
         });
 
-    /// <summary>PSNR of <paramref name="x"/> against <paramref name="reference"/>, the peak being the reference's range.</summary>
-    static double Psnr(float[] x, float[] reference)
-    {
-        double mse = 0;
-        for (int i = 0; i < x.Length; i++) mse += (double)(x[i] - reference[i]) * (x[i] - reference[i]);
-        mse /= x.Length;
-        double range = reference.Max() - reference.Min();
-        return mse == 0 ? double.PositiveInfinity : 10 * Math.Log10(range * range / mse);
-    }
-
     const string Fixture = "hunyuandit", Tiny = TinyHunyuanDiT.Name;
 
     [Theory]
@@ -149,7 +139,7 @@ public class HunyuanDiTPipeFusionTests(ITestOutputHelper output)
             var mesh = new DeviceMesh(world, pipefusion: pipe, ulysses: ulysses);
             var runs = PipeFusion(model, mesh, patches, 1, steps);
             foreach (var r in runs) Assert.Equal(runs[0], r);
-            double db = Psnr(runs[0], serial);
+            double db = Numerics.PsnrOverRange(runs[0], serial);
             psnr.Add($"{model} pp {pipe} × ulysses {ulysses}, {patches} patches: {db:F2} dB");
             Assert.True(db > 20, $"{model} {mesh}, {patches} patches, warmup 1: PSNR {db:F2} dB against one rank");
             Assert.True(Numerics.RelativeError(runs[0], serial) > 0, "streamed patches with stale K/V cannot equal one rank exactly");

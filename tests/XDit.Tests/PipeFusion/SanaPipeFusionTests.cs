@@ -98,16 +98,6 @@ public class SanaPipeFusionTests(ITestOutputHelper output)
             finally { foreach (var t in owned) t.Dispose(); }
         });
 
-    /// <summary>PSNR of <paramref name="x"/> against <paramref name="reference"/>, the peak being the reference's range.</summary>
-    static double Psnr(float[] x, float[] reference)
-    {
-        double mse = 0;
-        for (int i = 0; i < x.Length; i++) mse += (double)(x[i] - reference[i]) * (x[i] - reference[i]);
-        mse /= x.Length;
-        double range = reference.Max() - reference.Min();
-        return mse == 0 ? double.PositiveInfinity : 10 * Math.Log10(range * range / mse);
-    }
-
     /// <summary>Warm-up on every step: the whole sequence through the stages, every patch's sums written from each
     /// rank's shard and all-reduced over the stage's sequence-parallel ranks. Measured: 7.6e-7 relative at most; with
     /// that all-reduce left out, 0.06 to 0.44 on every mesh with ulysses or ring.</summary>
@@ -288,7 +278,7 @@ public class SanaPipeFusionTests(ITestOutputHelper output)
             var mesh = new DeviceMesh(world, pipefusion: pipe, ulysses: ulysses, ring: ring);
             var runs = PipeFusion(model, mesh, patches, 1, steps);
             foreach (var r in runs) Assert.Equal(runs[0], r);
-            psnr.Add(($"{model} pp {pipe} × ulysses {ulysses} × ring {ring}, {patches} patches", Psnr(runs[0], serial), Numerics.RelativeError(runs[0], serial)));
+            psnr.Add(($"{model} pp {pipe} × ulysses {ulysses} × ring {ring}, {patches} patches", Numerics.PsnrOverRange(runs[0], serial), Numerics.RelativeError(runs[0], serial)));
         }
         output.WriteLine($"SANA PipeFusion, warmup 1 of {steps} steps, final latents PSNR against one rank: {string.Join("; ", psnr.Select(p => $"{p.Mesh}: {p.Db:F2} dB"))}");
         foreach (var (mesh, db, rel) in psnr)

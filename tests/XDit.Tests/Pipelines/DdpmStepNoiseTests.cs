@@ -33,14 +33,20 @@ public class DdpmStepNoiseTests(ITestOutputHelper output)
             Prompts = new[] { "a red cat", "cat" }, NumInferenceSteps = 3, Seed = 5, Height = height, Width = width,
             Latents = Enumerable.Range(0, 2 * perImage).Select(i => MathF.Sin(i)).ToArray(),
         };
+        // a short instruction keeps SANA's text encoder quick (it is not what this test is about)
+        static void Short(TextToImagePipeline p, int _)
+        {
+            if (p is SanaPipeline sana) sana.ComplexHumanInstruction = ["Describe the picture:", "User Prompt: "];
+        }
         float[] serial, reseeded;
         using (var pipeline = PipelineLoader.Load(folder))
         {
+            Short((TextToImagePipeline)pipeline, 0);
             serial = Pixels(pipeline.Generate(request));
             reseeded = Pixels(pipeline.Generate(request with { Seed = 6 }));
         }
         Assert.True(Numerics.RelativeError(reseeded, serial) > 1e-4, $"{model}: DDPM's step noise does not follow the seed");
-        var parallel = Pixels(ParallelGeneration.Run(folder, new ParallelConfig { WorldSize = 2, DataParallelDegree = 2 }, request).Result);
+        var parallel = Pixels(ParallelGeneration.Run(folder, new ParallelConfig { WorldSize = 2, DataParallelDegree = 2 }, request, onRankPipeline: Short).Result);
         double err = Numerics.RelativeError(parallel, serial);
         output.WriteLine($"{model} data2 under DDPM: rel {err:E3} against one rank");
         Assert.True(err <= 1e-6, $"{model} data2 under DDPM: relative error {err:G3} against one rank");
