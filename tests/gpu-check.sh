@@ -38,7 +38,9 @@ LIMIT=${CUDA_TESTS_LIMIT:-300} step cuda-tests "${tests[@]}" -class XDit.Tests.C
 # finalize, a second or so each), hence its own limit.
 LIMIT=${CUDNN_ATTENTION_LIMIT:-60} step cudnn-attention bash -c "${xdit[*]} bench --device cuda --what attention \
   --attention-shape 4608x24x128 --attention-shape 4096x16x72 --repeats 10 && ${tests[*]} -class XDit.Tests.Cuda.CudnnAttentionTests"
-for f in tests/fixtures/*/; do
+# every golden case (a folder with a meta.json; the others hold tokenizer files, options or pipeline references)
+for m in tests/fixtures/*/meta.json; do
+  f=$(dirname "$m")
   step "verify-$(basename "$f")" "${xdit[@]}" verify "$f" --device cuda --dtype bf16
 done
 # flux rounds its timestep to bf16 as diffusers does, so its bf16 run misses the float32 golden output by design

@@ -126,14 +126,23 @@ __device__ __forceinline__ void norm_modulate_store(NormRow& r, void* y, int dt,
     }
 }
 
-// y = LN(x)·(1 + scale) + shift: x, y [R, D] contiguous, R = B·N; AdaLayerNormZero's norm and modulation.
-extern "C" __global__ void layer_norm_modulate(void* y, const void* x, int dt, const void* shift, int shdt, i64 shStride,
-    const void* scale, int scdt, i64 scStride, i64 N, i64 D, float eps, int vec)
+// y = LN(x)·(1 + scale) + shift: x, y [R, D] contiguous, R = B·N; AdaLayerNormZero's norm and modulation. With x2
+// (non-null) the row is the concatenation of x [R, D1] and x2 [R, D − D1], both contiguous, read step by step from
+// the one that holds it (D1 a multiple of 8: no step straddles), HunyuanDiT's skip_norm(cat[x, skip]) without the cat.
+extern "C" __global__ void layer_norm_modulate(void* y, const void* x, const void* x2, i64 D1, int dt, const void* shift, int shdt,
+    i64 shStride, const void* scale, int scdt, i64 scStride, i64 N, i64 D, float eps, int vec)
 {
     __shared__ float sh[32];
     const i64 row = blockIdx.x, base = row * D;
     NormRow r;
-    for (int k = 0; k < NORM_STEPS; k++) ld8v(x, dt, base + norm_col(k), r.v[k], vec, norm_count(k, D));
+    for (int k = 0; k < NORM_STEPS; k++)
+    {
+        const i64 c = norm_col(k);
+        const int n = norm_count(k, D);
+        if (!x2) ld8v(x, dt, base + c, r.v[k], vec, n);
+        else if (c < D1) ld8v(x, dt, row * D1 + c, r.v[k], vec, n);
+        else ld8v(x2, dt, row * (D - D1) + (c - D1), r.v[k], vec, n);
+    }
     norm_modulate_store(r, y, dt, base, D, eps, shift, shdt, shStride, scale, scdt, scStride, row / N, vec, sh);
 }
 
@@ -164,16 +173,20 @@ extern "C" __global__ void residual_layer_norm_modulate(void* sum, void* out, co
     norm_modulate_store(r, out, dt, base, D, eps, shift, shdt, shStride, scale, scdt, scStride, b, vec, sh);
 }
 
-// ---- per-head RMSNorm and rotary embedding in one pass (Flux's q/k) ----
+// ---- per-head RMSNorm or LayerNorm and rotary embedding in one pass (Flux's and HunyuanDiT's q/k) ----
 // x, y [B, N, H, d] views with a dense d axis and strides (b, n, h) each; y may be x (in place: a warp reads its
 // whole row before writing it). One warp per (b, n, h) row; lane l holds the rotation pairs p = l, l + 32, ... of
-// the row, pair p being elements (2p, 2p + 1) when interleaved (Flux), else (p, p + d/2) (rotate-half), so each
-// lane rotates what it holds. y = rotate(x·rsqrt(mean(x²) + eps)·w) with cos, sin [N, d] of the token; with null
-// tables (cosT = 0) the norm alone, no rotation (SD3.5's qk-norm written back in place).
+// the row, pair p being elements (2p, 2p + 1) when interleaved (Flux, HunyuanDiT), else (p, p + d/2) (rotate-half),
+// so each lane rotates what it holds. y = rotate(norm(x)) with cos, sin [N, d] of the token, where norm is
+// x·rsqrt(mean(x²) + eps)·w (RMSNorm) or, with center, (x − mean)·rsqrt(var + eps)·w + bias (LayerNorm, biased
+// variance from the registers in a second pass); with null tables (cosT = 0) the norm alone, no rotation (SD3.5's
+// and HunyuanDiT's cross-attention keys' qk-norm written back in place). Weight and bias are rows of d, one for every
+// rowHeads heads (head h reads row h / rowHeads): HunyuanDiT's q and k, adjacent heads of a packed QKV, in one launch.
 #define ROPE_PAIRS 8   // d ≤ 2·32·ROPE_PAIRS = 512
 
-extern "C" __global__ void rms_norm_rope(void* y, i64 ysb, i64 ysn, i64 ysh, const void* x, i64 xsb, i64 xsn, i64 xsh, int dt,
-    const void* w, int wdt, const void* cosT, const void* sinT, int tdt, i64 R, i64 N, i64 H, i64 d, float eps, int interleaved)
+__device__ __forceinline__ void head_norm_rope(void* y, i64 ysb, i64 ysn, i64 ysh, const void* x, i64 xsb, i64 xsn, i64 xsh,
+    int dt, const void* w, int wdt, const void* bias, int bdt, bool center, const void* cosT, const void* sinT, int tdt,
+    i64 R, i64 N, i64 H, i64 d, float eps, int interleaved, i64 rowHeads)
 {
     const unsigned lane = threadIdx.x & 31, warps = blockDim.x >> 5;
     const i64 row = (i64)blockIdx.x * warps + (threadIdx.x >> 5);
@@ -181,7 +194,7 @@ extern "C" __global__ void rms_norm_rope(void* y, i64 ysb, i64 ysn, i64 ysh, con
     // one 32-bit division chain per row (the host checks R < 2^31)
     const unsigned h = (unsigned)row % (unsigned)H, bn = (unsigned)row / (unsigned)H, n = bn % (unsigned)N, b = bn / (unsigned)N;
     const i64 half = d / 2;
-    const i64 xo = b * xsb + n * xsn + h * xsh, yo = b * ysb + n * ysn + h * ysh;
+    const i64 xo = b * xsb + n * xsn + h * xsh, yo = b * ysb + n * ysn + h * ysh, wo = (i64)(h / (unsigned)rowHeads) * d;
     float a[ROPE_PAIRS], c[ROPE_PAIRS];
     float s = 0.f;
     for (int k = 0; k < ROPE_PAIRS; k++)
@@ -192,15 +205,33 @@ extern "C" __global__ void rms_norm_rope(void* y, i64 ysb, i64 ysn, i64 ysh, con
         i64 ia = interleaved ? 2 * p : p, ib = interleaved ? 2 * p + 1 : p + half;
         a[k] = ld(x, dt, xo + ia);
         c[k] = ld(x, dt, xo + ib);
-        s += a[k] * a[k] + c[k] * c[k];
+        s += center ? a[k] + c[k] : a[k] * a[k] + c[k] * c[k];
     }
-    const float r = rsqrtf(warp_sum(s) / (float)d + eps);
+    float mean = 0.f, r;
+    if (center)
+    {
+        mean = warp_sum(s) / (float)d;
+        float q = 0.f;
+        for (int k = 0; k < ROPE_PAIRS; k++)
+        {
+            if (lane + 32 * k >= half) continue;
+            float u = a[k] - mean, v = c[k] - mean;
+            q += u * u + v * v;
+        }
+        r = rsqrtf(warp_sum(q) / (float)d + eps);
+    }
+    else r = rsqrtf(warp_sum(s) / (float)d + eps);
     for (int k = 0; k < ROPE_PAIRS; k++)
     {
         i64 p = lane + 32 * k;
         if (p >= half) continue;
         i64 ia = interleaved ? 2 * p : p, ib = interleaved ? 2 * p + 1 : p + half;
-        float u = a[k] * r * (w ? ld(w, wdt, ia) : 1.f), v = c[k] * r * (w ? ld(w, wdt, ib) : 1.f);
+        float u = (a[k] - mean) * r * (w ? ld(w, wdt, wo + ia) : 1.f), v = (c[k] - mean) * r * (w ? ld(w, wdt, wo + ib) : 1.f);
+        if (bias)
+        {
+            u += ld(bias, bdt, wo + ia);
+            v += ld(bias, bdt, wo + ib);
+        }
         // the norm's output rounds to the activation dtype before the rotation, as the two ops would
         u = ld_round(u, dt);
         v = ld_round(v, dt);
@@ -214,4 +245,19 @@ extern "C" __global__ void rms_norm_rope(void* y, i64 ysb, i64 ysn, i64 ysh, con
         st(y, dt, yo + ia, u * ld(cosT, tdt, t + ia) - v * ld(sinT, tdt, t + ia));
         st(y, dt, yo + ib, v * ld(cosT, tdt, t + ib) + u * ld(sinT, tdt, t + ib));
     }
+}
+
+extern "C" __global__ void rms_norm_rope(void* y, i64 ysb, i64 ysn, i64 ysh, const void* x, i64 xsb, i64 xsn, i64 xsh, int dt,
+    const void* w, int wdt, const void* cosT, const void* sinT, int tdt, i64 R, i64 N, i64 H, i64 d, float eps, int interleaved)
+{
+    head_norm_rope(y, ysb, ysn, ysh, x, xsb, xsn, xsh, dt, w, wdt, 0, 0, false, cosT, sinT, tdt, R, N, H, d, eps, interleaved, H);
+}
+
+// LayerNorm with affine (weight and bias optional, rows of d for groups of rowHeads heads) per head, then the
+// rotation: HunyuanDiT's q/k norm and RoPE
+extern "C" __global__ void layer_norm_rope(void* y, i64 ysb, i64 ysn, i64 ysh, const void* x, i64 xsb, i64 xsn, i64 xsh, int dt,
+    const void* w, int wdt, const void* bias, int bdt, const void* cosT, const void* sinT, int tdt, i64 R, i64 N, i64 H, i64 d,
+    float eps, int interleaved, i64 rowHeads)
+{
+    head_norm_rope(y, ysb, ysn, ysh, x, xsb, xsn, xsh, dt, w, wdt, bias, bdt, true, cosT, sinT, tdt, R, N, H, d, eps, interleaved, rowHeads);
 }

@@ -78,8 +78,10 @@ public interface IOps : IDisposable
     /// <summary>LN(x)·(1 + scale) + shift in one pass: LayerNorm over the last axis without affine, then
     /// <see cref="Modulate"/> (AdaLayerNormZero's norm). x [B, N, D]; shift and scale per batch as Modulate takes
     /// them; a strided view with a dense last axis (a chunk of a packed modulation) is read in place
-    /// (<see cref="OpContracts.LayerNormModulate"/>).</summary>
-    Tensor LayerNormModulate(Tensor x, Tensor shift, Tensor scale, float eps);
+    /// (<see cref="OpContracts.LayerNormModulate"/>). With <paramref name="x2"/> [B, N, D2] the row normed is the
+    /// concatenation [x, x2] along the last axis, read from both without building it (HunyuanDiT's long skip:
+    /// skip_norm(cat[x, skip])), the result [B, N, D + D2], shift and scale of that width.</summary>
+    Tensor LayerNormModulate(Tensor x, Tensor shift, Tensor scale, float eps, Tensor? x2 = null);
     /// <summary>A block's residual and the next norm in one pass: r = x + gate·y (x + y when gate is null), as
     /// <see cref="GatedResidual"/>, and LayerNormModulate(r, shift, scale, eps). Returns both; the caller owns
     /// them (<see cref="OpContracts.ResidualLayerNormModulate"/>).</summary>
@@ -144,6 +146,14 @@ public interface IOps : IDisposable
     /// (<see cref="OpContracts.RmsNormRope"/>). With neither table (cos and sin null) the RMSNorm alone, written into
     /// y in that one pass (SD3.5's qk-norm in place: no dense copy, no copy back).</summary>
     void RmsNormRope(Tensor y, Tensor x, Tensor? weight, Tensor? cos, Tensor? sin, float eps, bool interleaved);
+    /// <summary>Per-head LayerNorm over d (biased variance; weight and bias [d], each optional) then <see cref="Rope"/>,
+    /// in one pass, written into <paramref name="y"/> (HunyuanDiT's q/k norm with affine and its 2-D rotation). The
+    /// LayerNorm twin of <see cref="RmsNormRope"/>, with its shapes: x and y [B, N, H, d] views with a dense last axis
+    /// (q/k of a packed QKV tensor, read in place), y may be x, of x's dtype, d even and ≤ 512; with neither table
+    /// the LayerNorm alone. Weight and bias may also be [G, d], a row for each group of H/G heads: q and k of a packed
+    /// QKV viewed as one [B, N, 2H, d] tensor, each with its own norm, in one launch
+    /// (<see cref="OpContracts.LayerNormRope"/>).</summary>
+    void LayerNormRope(Tensor y, Tensor x, Tensor? weight, Tensor? bias, Tensor? cos, Tensor? sin, float eps, bool interleaved);
 
     /// <summary>The key/value half of ReLU linear attention (SANA's SanaLinearAttnProcessor2_0, DC-AE's
     /// SanaMultiscaleLinearAttention), split from <see cref="LinearAttentionApply"/> so that sequence parallelism

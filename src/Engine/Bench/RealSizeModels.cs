@@ -60,7 +60,7 @@ public static class RealSizeModels
     {
         NumAttentionHeads = 16, AttentionHeadDim = 88, InChannels = 4, PatchSize = 2, LearnSigma = true, MlpRatio = 4.3637, NumLayers = 40,
         CrossAttentionDim = 1024, CrossAttentionDimT5 = 2048, PooledProjectionDim = 1024, TextLen = 77, TextLenT5 = 256,
-        UseStyleCondAndImageMetaSize = false,
+        UseStyleCondAndImageMetaSize = false, SampleSize = 128,
     };
 
     /// <summary>stabilityai/stable-diffusion-xl-base-1.0's unet: 320/640/1280 channels, transformer depths 1/2/10
@@ -86,7 +86,7 @@ public static class RealSizeModels
     public static HunyuanDiTConfig HunyuanDiTTiny { get; } = HunyuanDiTV12 with
     {
         NumAttentionHeads = 2, AttentionHeadDim = 8, NumLayers = 4, CrossAttentionDim = 16, CrossAttentionDimT5 = 16, PooledProjectionDim = 8,
-        TextLen = 4, TextLenT5 = 6, MlpRatio = 4.0,
+        TextLen = 4, TextLenT5 = 6, MlpRatio = 4.0, SampleSize = 8,
     };
 
     /// <summary>Efficient-Large-Model/Sana_1600M_1024px_diffusers' transformer: 20 blocks of 70 heads × 32 (ReLU linear

@@ -37,13 +37,23 @@ public static partial class OpContracts
     [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
     public static void Softmax(Tensor x) => RankAtLeast(x, 1, "[..., D]", "Softmax", "x");
 
-    /// <summary>LayerNormModulate: x [B, N, D]; shift and scale per batch (as <see cref="Modulate"/>).</summary>
+    /// <summary>LayerNormModulate: x [B, N, D]; shift and scale per batch (as <see cref="Modulate"/>). With x2
+    /// [B, N, D2] of x's dtype, the row is their concatenation and shift and scale are per batch of width D + D2.</summary>
     [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
-    public static void LayerNormModulate(Tensor x, Tensor shift, Tensor scale)
+    public static void LayerNormModulate(Tensor x, Tensor shift, Tensor scale, Tensor? x2 = null)
     {
-        Rank(x, 3, "[B, N, D]", "LayerNormModulate", "x");
-        PerBatch(x, shift, "LayerNormModulate", "shift");
-        PerBatch(x, scale, "LayerNormModulate", "scale");
+        const string op = "LayerNormModulate";
+        Rank(x, 3, "[B, N, D]", op, "x");
+        int width = x.Dim(2);
+        if (x2 is not null)
+        {
+            Rank(x2, 3, "[B, N, D2]", op, "x2");
+            if (x2.Dim(0) != x.Dim(0) || x2.Dim(1) != x.Dim(1)) throw Mismatch(op, "x2 must have x's batch and tokens", x, "x", x2, "x2");
+            if (x2.DType != x.DType) throw new ArgumentException($"{op}: x2 is {x2.DType}, x is {x.DType}");
+            width += x2.Dim(2);
+        }
+        PerBatch(x, shift, op, "shift", width);
+        PerBatch(x, scale, op, "scale", width);
     }
 
     /// <summary>ResidualLayerNormModulate: x and y [B, N, D] of one shape; gate (optional), shift and scale per batch.</summary>

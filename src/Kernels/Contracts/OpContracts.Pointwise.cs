@@ -49,10 +49,10 @@ public static partial class OpContracts
     /// [1, 1, D]. Returns its stride between batches once dense: D, or 0 when every batch shares it.</summary>
     public static int BatchStride(Tensor x, Tensor v) => v.Rank == 1 || v.Dim(0) == 1 ? 0 : x.Dim(2);
 
-    static void PerBatch(Tensor x, Tensor v, string op, string name)
+    static void PerBatch(Tensor x, Tensor v, string op, string name, int? width = null)
     {
         NotNull(v, op, name);
-        int B = x.Dim(0), D = x.Dim(2);
+        int B = x.Dim(0), D = width ?? x.Dim(2);
         var s = v.ShapeSpan;
         bool ok = v.Rank switch
         {
@@ -79,9 +79,28 @@ public static partial class OpContracts
     /// <summary>RmsNormRope: x and y [B, N, H, d] of one shape and dtype, dense last axes, d even and ≤ 512; weight
     /// [d]; cos and sin [N, d], or both null (no rotation).</summary>
     [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
-    public static void RmsNormRope(Tensor y, Tensor x, Tensor? weight, Tensor? cos, Tensor? sin)
+    public static void RmsNormRope(Tensor y, Tensor x, Tensor? weight, Tensor? cos, Tensor? sin) => HeadNormRope("RmsNormRope", y, x, weight, cos, sin);
+
+    /// <summary>LayerNormRope: as <see cref="RmsNormRope"/>; weight and bias (each optional) [d], or [G, d] with G
+    /// dividing H (a row for each group of H/G heads), of one shape when both are given.</summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
+    public static void LayerNormRope(Tensor y, Tensor x, Tensor? weight, Tensor? bias, Tensor? cos, Tensor? sin)
     {
-        const string op = "RmsNormRope";
+        const string op = "LayerNormRope";
+        HeadNormRope(op, y, x, null, cos, sin);
+        int d = x.Dim(3), h = x.Dim(2);
+        foreach (var (v, name) in new[] { (weight, "weight"), (bias, "bias") })
+        {
+            if (v is null) continue;
+            bool ok = v.Rank == 1 ? v.Dim(0) == d : v.Rank == 2 && v.Dim(1) == d && v.Dim(0) > 0 && h % v.Dim(0) == 0;
+            if (!ok) throw Mismatch(op, $"{name} must be [{d}] or [G, {d}] with G dividing the {h} heads", x, "x", v, name);
+        }
+        if (weight is not null && bias is not null && !XDit.Runtime.Shape.Equal(weight.ShapeSpan, bias.ShapeSpan))
+            throw Mismatch(op, "weight and bias differ", weight, "weight", bias, "bias");
+    }
+
+    static void HeadNormRope(string op, Tensor y, Tensor x, Tensor? weight, Tensor? cos, Tensor? sin)
+    {
         Rank(x, 4, "[B, N, H, d]", op, "x");
         NotNull(y, op, "y");
         if ((cos is null) != (sin is null)) throw new ArgumentException($"{op}: cos is {(cos is null ? "null" : "given")}, sin is {(sin is null ? "null" : "given")}: give both tables or neither");

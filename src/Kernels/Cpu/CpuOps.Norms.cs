@@ -89,10 +89,11 @@ public sealed partial class CpuOps
         return result;
     }
 
-    public Tensor LayerNormModulate(Tensor x, Tensor shift, Tensor scale, float eps)
+    public Tensor LayerNormModulate(Tensor x, Tensor shift, Tensor scale, float eps, Tensor? x2 = null)
     {
-        OpContracts.LayerNormModulate(x, shift, scale);
-        using var n = LayerNorm(x, null, null, eps);
+        OpContracts.LayerNormModulate(x, shift, scale, x2);
+        using var cat = x2 is null ? null : Concat(2, x, x2);
+        using var n = LayerNorm(cat ?? x, null, null, eps);
         return Modulate(n, shift, scale);
     }
 

@@ -215,4 +215,21 @@ public sealed partial class CpuOps
         using var r = cos is null || sin is null ? null : Rope(n, cos, sin, interleaved);
         StridedCopy.Copy(y, r ?? n);
     }
+
+    public void LayerNormRope(Tensor y, Tensor x, Tensor? weight, Tensor? bias, Tensor? cos, Tensor? sin, float eps, bool interleaved)
+    {
+        OpContracts.LayerNormRope(y, x, weight, bias, cos, sin);
+        RequireHost(y, nameof(y));
+        if ((weight ?? bias) is { Rank: 2 } rows)
+        {
+            // a row of weight and bias for each group of heads: each group on its own
+            int g = rows.Dim(0), per = x.Dim(2) / g;
+            for (int i = 0; i < g; i++)
+                LayerNormRope(y.Slice(2, i * per, per), x.Slice(2, i * per, per), weight?.Select(0, i), bias?.Select(0, i), cos, sin, eps, interleaved);
+            return;
+        }
+        using var n = LayerNorm(x, weight, bias, eps);
+        using var r = cos is null || sin is null ? null : Rope(n, cos, sin, interleaved);
+        StridedCopy.Copy(y, r ?? n);
+    }
 }

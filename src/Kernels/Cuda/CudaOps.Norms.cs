@@ -62,30 +62,38 @@ public sealed unsafe partial class CudaOps
 
     const int NormSteps = 4;   // norms.cu's NORM_STEPS
 
-    public Tensor LayerNormModulate(Tensor x, Tensor shift, Tensor scale, float eps)
+    public Tensor LayerNormModulate(Tensor x, Tensor shift, Tensor scale, float eps, Tensor? x2 = null)
     {
-        OpContracts.LayerNormModulate(x, shift, scale);
+        OpContracts.LayerNormModulate(x, shift, scale, x2);
         Enter();
-        long N = x.Dim(1), D = x.Dim(2), R = x.Dim(0) * N;
+        long N = x.Dim(1), D1 = x.Dim(2), D = D1 + (x2?.Dim(2) ?? 0), R = x.Dim(0) * N;
         uint threads = NormThreads(D);
-        if (threads == 0)
+        // the kernel reads the two parts step by step (8 values): x's width must end on a step
+        if (threads == 0 || (x2 is not null && D1 % KernelVector.Width != 0))
         {
-            using var n = LayerNorm(x, null, null, eps);
+            using var cat = x2 is null ? null : Concat(2, x, x2);
+            using var n = LayerNorm(cat ?? x, null, null, eps);
             return Modulate(n, shift, scale);
         }
         using var xc = Dense(x);
-        var (shc, shStride) = BatchVector(x, shift);
-        var (scc, scStride) = BatchVector(x, scale);
-        using (shc)
-        using (scc)
+        using var x2c = DenseOpt(x2);
+        var y = x2 is null ? NewLike(x) : Empty(x.DType, x.Dim(0), x.Dim(1), (int)D);
+        try
         {
-            var y = NewLike(x);
-            ulong py = Ptr(y), px = Ptr(xc.T), psh = Ptr(shc.T), psc = Ptr(scc.T);
-            int dt = (int)x.DType, shdt = (int)shift.DType, scdt = (int)scale.DType;
-            int vec = KernelVector.Flag([D, shStride, scStride], (py, y.DType), (px, x.DType), (psh, shift.DType), (psc, scale.DType));
-            LaunchRows(CudaKernels.LayerNormModulate, R, threads, [py, px, dt, psh, shdt, shStride, psc, scdt, scStride, N, D, eps, vec]);
-            return y;
+            // y has the row's full width: the shift and scale are per batch of it
+            var (shc, shStride) = BatchVector(y, shift);
+            var (scc, scStride) = BatchVector(y, scale);
+            using (shc)
+            using (scc)
+            {
+                ulong py = Ptr(y), px = Ptr(xc.T), px2 = PtrOrZero(x2c.TOrNull, "x2"), psh = Ptr(shc.T), psc = Ptr(scc.T);
+                int dt = (int)x.DType, shdt = (int)shift.DType, scdt = (int)scale.DType;
+                int vec = KernelVector.Flag([D, D1, shStride, scStride], (py, y.DType), (px, x.DType), (px2 == 0 ? px : px2, x.DType), (psh, shift.DType), (psc, scale.DType));
+                LaunchRows(CudaKernels.LayerNormModulate, R, threads, [py, px, px2, D1, dt, psh, shdt, shStride, psc, scdt, scStride, N, D, eps, vec]);
+                return y;
+            }
         }
+        catch { y.Dispose(); throw; }
     }
 
     public (Tensor Residual, Tensor Normed) ResidualLayerNormModulate(Tensor x, Tensor? gate, Tensor y, Tensor shift, Tensor scale, float eps)

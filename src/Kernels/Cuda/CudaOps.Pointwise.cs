@@ -145,22 +145,40 @@ public sealed unsafe partial class CudaOps
     public void RmsNormRope(Tensor y, Tensor x, Tensor? weight, Tensor? cos, Tensor? sin, float eps, bool interleaved)
     {
         OpContracts.RmsNormRope(y, x, weight, cos, sin);
+        HeadNormRope(CudaKernels.RmsNormRope, "RmsNormRope", y, x, weight, null, cos, sin, eps, interleaved);
+    }
+
+    public void LayerNormRope(Tensor y, Tensor x, Tensor? weight, Tensor? bias, Tensor? cos, Tensor? sin, float eps, bool interleaved)
+    {
+        OpContracts.LayerNormRope(y, x, weight, bias, cos, sin);
+        HeadNormRope(CudaKernels.LayerNormRope, "LayerNormRope", y, x, weight, bias, cos, sin, eps, interleaved);
+    }
+
+    /// <summary>rms_norm_rope or layer_norm_rope (which also takes the bias) on checked arguments.</summary>
+    void HeadNormRope(KernelEntry kernel, string op, Tensor y, Tensor x, Tensor? weight, Tensor? bias, Tensor? cos, Tensor? sin, float eps, bool interleaved)
+    {
         Enter();
         long B = x.Dim(0), N = x.Dim(1), H = x.Dim(2), d = x.Dim(3), R = B * N * H;
         if (R == 0) return;
-        if (R >= int.MaxValue) throw new NotSupportedException($"RmsNormRope: {R} rows exceed the kernel's 32-bit row index");
+        if (R >= int.MaxValue) throw new NotSupportedException($"{op}: {R} rows exceed the kernel's 32-bit row index");
         // no tables: the kernel's null cos skips the rotation (its dtype argument is then unread)
         var tdt = cos?.DType ?? x.DType;
         using var wc = DenseOpt(weight);
+        using var bc = DenseOpt(bias);
         using var cc = DenseOpt(cos);
         using var sc = sin is null ? default : Dense(sin, tdt);
-        ulong py = Ptr(y), px = Ptr(x), pw = PtrOrZero(wc.TOrNull, "weight"), pc = PtrOrZero(cc.TOrNull, "cos"), ps = PtrOrZero(sc.TOrNull, "sin");
+        ulong py = Ptr(y), px = Ptr(x), pw = PtrOrZero(wc.TOrNull, "weight"), pb = PtrOrZero(bc.TOrNull, "bias"), pc = PtrOrZero(cc.TOrNull, "cos"), ps = PtrOrZero(sc.TOrNull, "sin");
         ReadOnlySpan<long> ys = y.Strides, xs = x.Strides;
         long ysb = ys[0], ysn = ys[1], ysh = ys[2], xsb = xs[0], xsn = xs[1], xsh = xs[2];
-        int dt = (int)x.DType, wdt = (int)(weight?.DType ?? DType.F32), t = (int)tdt, il = interleaved ? 1 : 0;
+        int dt = (int)x.DType, wdt = (int)(weight?.DType ?? DType.F32), bdt = (int)(bias?.DType ?? DType.F32), t = (int)tdt, il = interleaved ? 1 : 0;
         const uint warps = 4;   // rows a block, one warp each
-        _kernels.Launch(new KernelLaunch(CudaKernels.RmsNormRope, (uint)((R + warps - 1) / warps), 1, 32 * warps, 0), _stream.Handle,
-            [py, ysb, ysn, ysh, px, xsb, xsn, xsh, dt, pw, wdt, pc, ps, t, R, N, H, d, eps, il]);
+        var launch = new KernelLaunch(kernel, (uint)((R + warps - 1) / warps), 1, 32 * warps, 0);
+        // weight and bias rows: one for every H / rows heads
+        long rowHeads = H / ((weight ?? bias) is { Rank: 2 } rows ? rows.Dim(0) : 1);
+        if (ReferenceEquals(kernel, CudaKernels.LayerNormRope))
+            _kernels.Launch(launch, _stream.Handle, [py, ysb, ysn, ysh, px, xsb, xsn, xsh, dt, pw, wdt, pb, bdt, pc, ps, t, R, N, H, d, eps, il, rowHeads]);
+        else
+            _kernels.Launch(launch, _stream.Handle, [py, ysb, ysn, ysh, px, xsb, xsn, xsh, dt, pw, wdt, pc, ps, t, R, N, H, d, eps, il]);
     }
 
     public Tensor Rope(Tensor x, Tensor cos, Tensor sin, bool interleaved)

@@ -155,8 +155,8 @@ public sealed class LedgerOps : IOps
     public Tensor GatedResidual(Tensor x, Tensor gate, Tensor y, Tensor? y2 = null) =>
         Op("gated_residual", B(x) + B(gate) + B(y) + B(y2), () => _inner.GatedResidual(x, gate, y, y2));
 
-    public Tensor LayerNormModulate(Tensor x, Tensor shift, Tensor scale, float eps) =>
-        Op("layer_norm_modulate", B(x) + B(shift) + B(scale), () => _inner.LayerNormModulate(x, shift, scale, eps));
+    public Tensor LayerNormModulate(Tensor x, Tensor shift, Tensor scale, float eps, Tensor? x2 = null) =>
+        Op("layer_norm_modulate", B(x) + B(x2) + B(shift) + B(scale), () => _inner.LayerNormModulate(x, shift, scale, eps, x2));
 
     public (Tensor Residual, Tensor Normed) ResidualLayerNormModulate(Tensor x, Tensor? gate, Tensor y, Tensor shift, Tensor scale, float eps)
     {
@@ -209,6 +209,13 @@ public sealed class LedgerOps : IOps
         var m = Begin();
         _inner.RmsNormRope(y, x, weight, cos, sin, eps, interleaved);
         End(m, cos is null ? "rms_norm" : "rms_norm_rope", B(x) + B(weight) + B(cos) + B(sin), B(y));
+    }
+
+    public void LayerNormRope(Tensor y, Tensor x, Tensor? weight, Tensor? bias, Tensor? cos, Tensor? sin, float eps, bool interleaved)
+    {
+        var m = Begin();
+        _inner.LayerNormRope(y, x, weight, bias, cos, sin, eps, interleaved);
+        End(m, cos is null ? "layer_norm" : "layer_norm_rope", B(x) + B(weight) + B(bias) + B(cos) + B(sin), B(y));
     }
 
     /// <summary>The residual is read where the bias is added: a convolution's own bytes.</summary>

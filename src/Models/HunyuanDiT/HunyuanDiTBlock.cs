@@ -8,17 +8,20 @@ namespace XDit.Models.HunyuanDiT;
 /// diffusers HunyuanDiTBlock: for the blocks of the second half, first the long skip: x = skip_linear(
 /// LN(cat[x, skip])); then x += attn1(AdaLayerNormShift(x, c)) with RoPE, x += attn2(LN2(x), text) (the text is
 /// BERT and projected mT5 states, already concatenated and padded), x += ff(LN3(x)). All norms have affine
-/// parameters and eps 1e-6.
+/// parameters and eps 1e-6. Fused (issue 17): the three residuals are added in the epilogues of to_out (attn1,
+/// attn2) and of the feed-forward's second GEMM, the norms are register-resident LayerNormModulate passes (norm1's
+/// shift folded in; skip_norm reads x and the skip in place of their concatenation), q/k norm and RoPE run in place
+/// in the packed projections.
 /// </summary>
-public sealed class HunyuanDiTBlock
+public sealed class HunyuanDiTBlock : IDisposable
 {
     public const float NormEps = 1e-6f;
 
     readonly AdaLayerNormShift _norm1;
     readonly HunyuanDiTAttention _attn1, _attn2;
-    readonly Tensor _norm2W, _norm2B, _norm3W, _norm3B;
-    readonly FeedForward _ff;
-    readonly Tensor? _skipNormW, _skipNormB;
+    readonly AffineLayerNorm _norm2, _norm3;
+    readonly Linear _ffIn, _ffOut;   // ff.net.0.proj (GELU-tanh), ff.net.2
+    readonly AffineLayerNorm? _skipNorm;
     readonly Linear? _skipLinear;
 
     public HunyuanDiTBlock(WeightScope w, HunyuanDiTConfig c, bool takesSkip)
@@ -26,17 +29,15 @@ public sealed class HunyuanDiTBlock
         int d = c.InnerDim, h = c.NumAttentionHeads, hd = c.AttentionHeadDim;
         _norm1 = AdaLayerNormShift.Load(w.Pp("norm1"), d, NormEps);
         _attn1 = HunyuanDiTAttention.Load(w.Pp("attn1"), d, d, h, hd, cross: false);
-        _norm2W = w.Get("norm2.weight", d);
-        _norm2B = w.Get("norm2.bias", d);
+        _norm2 = AffineLayerNorm.Load(w.Pp("norm2"), d, NormEps);
         _attn2 = HunyuanDiTAttention.Load(w.Pp("attn2"), d, c.CrossAttentionDim, h, hd, cross: true);
-        _norm3W = w.Get("norm3.weight", d);
-        _norm3B = w.Get("norm3.bias", d);
-        _ff = FeedForward.Load(w.Pp("ff"), d, c.FeedForwardDim);
+        _norm3 = AffineLayerNorm.Load(w.Pp("norm3"), d, NormEps);
+        _ffIn = w.Linear("ff.net.0.proj", d, c.FeedForwardDim);
+        _ffOut = w.Linear("ff.net.2", c.FeedForwardDim, d);
         TakesSkip = takesSkip;
         if (takesSkip)
         {
-            _skipNormW = w.Get("skip_norm.weight", 2 * d);
-            _skipNormB = w.Get("skip_norm.bias", 2 * d);
+            _skipNorm = AffineLayerNorm.Load(w.Pp("skip_norm"), 2 * d, NormEps);
             _skipLinear = w.Linear("skip_linear", 2 * d, d);
         }
         else if (w.Has("skip_linear.weight"))
@@ -61,32 +62,41 @@ public sealed class HunyuanDiTBlock
         {
             if (skip is not null)
             {
-                using var cat = ops.Concat(2, x, skip);
-                using var n = ops.LayerNorm(cat, _skipNormW, _skipNormB, NormEps);
+                // skip_norm reads the concatenation from its two parts (no cat written and read back)
+                using var n = _skipNorm!.ApplyConcat(ops, x, skip);
                 joined = _skipLinear!.Value.Apply(ops, n);
                 x = joined;
             }
-            Tensor x1;
-            using (var n1 = _norm1.ApplyActivated(ops, x, siluCond))
-            using (var a1 = _attn1.Apply(ops, attention, n1, null, cos, sin))
-                x1 = ops.Add(x, a1);
-            Tensor x2;
-            using (x1)
+            // x1 = x + attn1(norm1(x)) into a fresh tensor by to_out's GEMM (x, the block's input, may be held by a
+            // step cache or be a kept long skip: it is only read)
+            var x1 = ops.Empty(x.DType, x.Dims);
+            try
             {
-                using var n2 = ops.LayerNorm(x1, _norm2W, _norm2B, NormEps);
-                using var a2 = _attn2.Apply(ops, attention, n2, text, cos, sin);
-                x2 = ops.Add(x1, a2);
+                using (var n1 = _norm1.ApplyActivated(ops, x, siluCond))
+                    _attn1.ResidualInto(ops, attention, n1, null, cos, sin, x, x1);
+                // the cross-attention's and the feed-forward's residuals in place on x1, the block's own
+                using (var n2 = _norm2.Apply(ops, x1))
+                    _attn2.ResidualInto(ops, attention, n2, text, cos, sin, x1, null);
+                using (var n3 = _norm3.Apply(ops, x1))
+                using (var f = _ffIn.Apply(ops, n3, Activation.GeluTanh))
+                    ops.LinearGatedResidualInto(x1, f, _ffOut.Weight, _ffOut.Bias, gate: null);
             }
-            using (x2)
-            {
-                using var n3 = ops.LayerNorm(x2, _norm3W, _norm3B, NormEps);
-                using var f = _ff.Apply(ops, n3);
-                return ops.Add(x2, f);
-            }
+            catch { x1.Dispose(); throw; }
+            return x1;
         }
         finally
         {
             joined?.Dispose();
         }
+    }
+
+    public void Dispose()
+    {
+        _norm1.Dispose();
+        _norm2.Dispose();
+        _norm3.Dispose();
+        _skipNorm?.Dispose();
+        _attn1.Dispose();
+        _attn2.Dispose();
     }
 }

@@ -210,5 +210,9 @@ public sealed class HunyuanDiTTransformer : DiffusionTransformer
             throw new ArgumentException($"HunyuanDiT {name} must be {Shape.Format(expected)}; got {Shape.Format(t.ShapeSpan)}");
     }
 
-    public override void Dispose() => _weights.Dispose();
+    public override void Dispose()
+    {
+        foreach (var b in _blocks) b.Dispose();   // the tensors they derived from the weights at load
+        _weights.Dispose();
+    }
 }

@@ -21,6 +21,9 @@ public sealed record AutoencoderKLConfig
     public required bool UsePostQuantConv { get; init; }
     public required bool MidBlockAddAttention { get; init; }
     public required int SampleSize { get; init; }
+    /// <summary>diffusers' force_upcast (its default true): a pipeline running in float16 decodes with this VAE in
+    /// float32, because it overflows in float16 (SDXL's own VAE says true; sdxl-vae-fp16-fix, HunyuanDiT's, false).</summary>
+    public bool ForceUpcast { get; init; } = true;
 
     /// <summary>How many image pixels one latent pixel becomes along each axis: 2^(number of blocks − 1).</summary>
     public int SpatialFactor => 1 << (BlockOutChannels.Length - 1);
@@ -75,6 +78,7 @@ public sealed record AutoencoderKLConfig
             UsePostQuantConv = c.GetBool("use_post_quant_conv", true),
             MidBlockAddAttention = c.GetBool("mid_block_add_attention", true),
             SampleSize = c.GetInt("sample_size", 32, 1, ConfigBounds.SampleSize),
+            ForceUpcast = c.GetBool("force_upcast", true),
         };
     }
 }

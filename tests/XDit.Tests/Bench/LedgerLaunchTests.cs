@@ -57,12 +57,17 @@ public class LedgerLaunchTests
 
     [Theory]
     // PixArt-XL-2 (issue 17's bound 2.5 GB): 4.85 GB with its residuals as their own passes, 2.20 with them in the
-    // output projections' epilogues. SD3-medium: 2.755 GB, held there. SDXL's UNet: 15.76 GB with GEGLU's product, the
-    // residuals, SiLU after GroupNorm and proj_out's transposed copy as passes of their own; 10.74 GB with the
-    // transformers' residuals in the GEMM epilogues, SiLU in the GroupNorm and proj_out read through a view; 9.77 GB
-    // with the ResNets' shortcut and time embedding added in their convolutions' bias pass.
+    // output projections' epilogues. SD3-medium: 2.755 GB, held there. HunyuanDiT v1.2: 30.66 GB unfused, 13.17 GB
+    // with its residuals in the GEMM epilogues, its norms register-resident (norm1's shift folded in), q/k LayerNorm
+    // and RoPE in place in the packed QKV and skip_norm reading x and the skip without their concatenation (what
+    // stays: the q/k norms, 5.7 GB, and the block norms, 7.3 GB, each one read and one write of the tokens).
+    // SDXL's UNet: 15.76 GB with GEGLU's product, the residuals, SiLU after GroupNorm and proj_out's transposed copy as
+    // passes of their own; 10.74 GB with the transformers' residuals in the GEMM epilogues, SiLU in the GroupNorm and
+    // proj_out read through a view; 9.77 GB with the ResNets' shortcut and time embedding added in their
+    // convolutions' bias pass.
     [InlineData("pixart", 2.5)]
     [InlineData("sd3", 2.76)]
+    [InlineData("hunyuandit", 13.25)]
     [InlineData("sdxl", 9.8)]
     public void ElementwiseTrafficOfARealSizeForwardStaysWithinItsBound(string model, double gigabytes)
     {
@@ -76,8 +81,12 @@ public class LedgerLaunchTests
 
     [Fact]
     public void HunyuanDiTBlocks() =>
-        // block 3 joins block 0's long skip: concat (2 copies), LayerNorm and skip_linear before the block proper
-        Assert.Equal(["embed: 34", "block 0: 27", "block 1: 27", "block 2: 27", "block 3: 31", "finish: 4"], LaunchesPerBlock("hunyuandit-tiny"));
+        // block 3 joins block 0's long skip: skip_norm over [x, skip] (read from both, no concatenation) and
+        // skip_linear before the block proper. Fused blocks, issue 17: 27 / 31 launches before; now norm1's shift
+        // linear and its LayerNormModulate; attn1's QKV GEMM, one LayerNormRope for q and k in place, the attention,
+        // to_out with the residual in its epilogue; norm2; attn2's q and kv GEMMs, a LayerNormRope each, the attention
+        // and to_out likewise; norm3 and the feed-forward's two GEMMs (the residual in the second's epilogue)
+        Assert.Equal(["embed: 34", "block 0: 16", "block 1: 16", "block 2: 16", "block 3: 18", "finish: 4"], LaunchesPerBlock("hunyuandit-tiny"));
 
     [Fact]
     public void SanaBlocks() =>

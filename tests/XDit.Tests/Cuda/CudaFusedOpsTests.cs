@@ -346,4 +346,98 @@ public class CudaFusedOpsTests
                 },
                 (55, 1, [B, N, 3 * H * d]), (56, 1, [d]));
     }
+
+    [Theory, MemberData(nameof(DTypes))]
+    public void LayerNormRopeInPlaceOnPackedQkvEqualsLayerNormThenRope(DType dt)
+    {
+        // q and k of a packed [B, N, 3, H, d] tensor, normed with affine and rotated in place; HunyuanDiT's 88, an odd
+        // pair count, a tiny head (a norm without the centring misses by far there)
+        const int B = 2, N = 5, H = 3;
+        foreach (int d in new[] { 88, 72, 6 })
+            foreach (bool interleaved in new[] { true, false })
+                Compare(dt,
+                    (o, t) =>
+                    {
+                        var packed = o.Contiguous(t[0]);
+                        var heads = packed.Reshape(B, N, 3, H, d);
+                        foreach (int i in new[] { 0, 1 })
+                            o.LayerNormRope(heads.Select(2, i), heads.Select(2, i), t[1], t[2], t[3], t[4], 1e-6f, interleaved);
+                        return [packed];
+                    },
+                    (o, t) =>
+                    {
+                        var packed = o.Contiguous(t[0]);
+                        foreach (int i in new[] { 0, 1 })
+                        {
+                            using var n = o.LayerNorm(t[0].Reshape(B, N, 3, H, d).Select(2, i), t[1], t[2], 1e-6f);
+                            using var r = o.Rope(n, t[3], t[4], interleaved);
+                            o.Copy(packed.Reshape(B, N, 3, H, d).Select(2, i), r);
+                        }
+                        return [packed];
+                    },
+                    (61, 1, [B, N, 3 * H * d]), (62, 1, [d]), (63, 1, [d]), (64, 1, [N, d]), (65, 1, [N, d]));
+        // q and k as the 2H heads of one view, a weight and bias row each (HunyuanDiT's self-attention, one launch)
+        foreach (int d in new[] { 88, 6 })
+            Compare(dt,
+                (o, t) =>
+                {
+                    var packed = o.Contiguous(t[0]);
+                    var qk = QkHeads(packed, B, N, H, d);
+                    o.LayerNormRope(qk, qk, t[1], t[2], t[3], t[4], 1e-6f, interleaved: true);
+                    return [packed];
+                },
+                (o, t) =>
+                {
+                    var packed = o.Contiguous(t[0]);
+                    foreach (int i in new[] { 0, 1 })
+                    {
+                        using var n = o.LayerNorm(t[0].Reshape(B, N, 3, H, d).Select(2, i), t[1].Select(0, i), t[2].Select(0, i), 1e-6f);
+                        using var r = o.Rope(n, t[3], t[4], interleaved: true);
+                        o.Copy(packed.Reshape(B, N, 3, H, d).Select(2, i), r);
+                    }
+                    return [packed];
+                },
+                (75, 1, [B, N, 3 * H * d]), (76, 1, [2, d]), (77, 1, [2, d]), (78, 1, [N, d]), (79, 1, [N, d]));
+        // without tables the norm alone, in place (HunyuanDiT's cross-attention keys), without weight or bias too
+        foreach (int d in new[] { 88, 6 })
+            foreach (bool affine in new[] { true, false })
+                Compare(dt,
+                    (o, t) =>
+                    {
+                        var packed = o.Contiguous(t[0]);
+                        var k = packed.Reshape(B, N, 2, H, d).Select(2, 0);
+                        o.LayerNormRope(k, k, affine ? t[1] : null, affine ? t[2] : null, null, null, 1e-6f, interleaved: true);
+                        return [packed];
+                    },
+                    (o, t) =>
+                    {
+                        using var n = o.LayerNorm(t[0].Reshape(B, N, 2, H, d).Select(2, 0), affine ? t[1] : null, affine ? t[2] : null, 1e-6f);
+                        var packed = o.Contiguous(t[0]);
+                        o.Copy(packed.Reshape(B, N, 2, H, d).Select(2, 0), n);
+                        return [packed];
+                    },
+                    (66, 1, [B, N, 2 * H * d]), (67, 1, [d]), (68, 1, [d]));
+    }
+
+    /// <summary>q and k of a packed [B, N, 3·H·d] tensor as one [B, N, 2H, d] view.</summary>
+    static Tensor QkHeads(Tensor packed, int b, int n, int h, int d)
+        => new(packed.Storage, packed.DType, [b, n, 2 * h, d], [(long)n * 3 * h * d, 3L * h * d, d, 1], packed.Offset);
+
+    [Theory, MemberData(nameof(DTypes))]
+    public void LayerNormModulateOfTwoPartsEqualsConcatThenNorm(DType dt)
+    {
+        // HunyuanDiT's skip_norm over cat[x, skip]: parts of 8-value steps (the kernel reads each from its part; 1408
+        // is HunyuanDiT's width), and a first part of 12 that is not (the concatenation is built)
+        foreach (var (d1, d2) in new[] { (64, 64), (1408, 1408), (24, 40), (12, 20) })
+        {
+            Compare(dt,
+                (o, t) => [o.LayerNormModulate(t[0], t[2], t[3], 1e-6f, t[1])],
+                (o, t) =>
+                {
+                    using var cat = o.Concat(2, t[0], t[1]);
+                    return [o.LayerNormModulate(cat, t[2], t[3], 1e-6f)];
+                },
+                (71, 1, [2, 5, d1]), (72, 2, [2, 5, d2]), (73, 0.5f, [d1 + d2]), (74, 0.5f, [2, d1 + d2]));
+        }
+    }
 }

@@ -116,6 +116,88 @@ public class CpuNormTests
         Close(e, got);
     }
 
+    [Fact]
+    public void LayerNormRopeNormsAndRotatesAStridedViewInPlace()
+    {
+        // k of a packed [B, N, 3, H, d] tensor (HunyuanDiT's self-attention keys): per head LayerNorm with affine,
+        // then the interleaved rotation of pairs (2i, 2i+1); q and v must stay as they were. Inputs off zero, so a
+        // norm that skipped the centring would miss by far
+        const int B = 2, N = 3, H = 2, d = 8;
+        using var ops = new CpuOps();
+        var packed = Tensor.FromArray(Rand(8, B, N, 3 * H * d).ToFloatArray().Select(v => v + 0.75f).ToArray(), B, N, 3 * H * d);
+        var before = packed.ToFloatArray();
+        var (w, b, cos, sin) = (Rand(9, d), Rand(10, d), Rand(11, N, d), Rand(12, N, d));
+        var k = packed.Reshape(B, N, 3, H, d).Select(2, 1);
+        ops.LayerNormRope(k, k, w, b, cos, sin, 1e-6f, interleaved: true);
+        var got = ops.ToHost(packed);
+        var (ws, bs, cs, ss) = (w.ToFloatArray(), b.ToFloatArray(), cos.ToFloatArray(), sin.ToFloatArray());
+        var e = before.Select(v => (double)v).ToArray();
+        for (int row = 0; row < B * N; row++)
+            for (int h = 0; h < H; h++)
+            {
+                int at = row * 3 * H * d + H * d + h * d, n = row % N;   // k's head h of this token
+                double mean = 0, v = 0;
+                for (int j = 0; j < d; j++) mean += before[at + j];
+                mean /= d;
+                for (int j = 0; j < d; j++) v += (before[at + j] - mean) * (before[at + j] - mean);
+                var y = new double[d];
+                for (int j = 0; j < d; j++) y[j] = (before[at + j] - mean) / Math.Sqrt(v / d + 1e-6) * ws[j] + bs[j];
+                for (int j = 0; j < d; j += 2)
+                {
+                    e[at + j] = y[j] * cs[n * d + j] - y[j + 1] * ss[n * d + j];
+                    e[at + j + 1] = y[j + 1] * cs[n * d + j + 1] + y[j] * ss[n * d + j + 1];
+                }
+            }
+        Close(e, got);
+    }
+
+    [Fact]
+    public void LayerNormRopeWithRowsPerGroupOfHeadsNormsEachGroupWithItsRow()
+    {
+        // [B, N, 4, d] with weight and bias [2, d]: heads 0-1 take row 0, heads 2-3 row 1 (q and k of one view)
+        const int B = 1, N = 2, H = 4, d = 6;
+        using var ops = new CpuOps();
+        var x = Rand(19, B, N, H, d);
+        var (w, b, cos, sin) = (Rand(20, 2, d), Rand(21, 2, d), Rand(22, N, d), Rand(23, N, d));
+        using var y = ops.Zeros(DType.F32, B, N, H, d);
+        ops.LayerNormRope(y, x, w, b, cos, sin, 1e-6f, interleaved: true);
+        var want = new float[B * N * H * d];
+        for (int g = 0; g < 2; g++)
+        {
+            using var n = ops.LayerNorm(x.Slice(2, 2 * g, 2), w.Select(0, g), b.Select(0, g), 1e-6f);
+            using var r = ops.Rope(n, cos, sin, interleaved: true);
+            var rs = r.ToFloatArray();
+            for (int t = 0; t < N; t++)
+                Array.Copy(rs, t * 2 * d, want, t * H * d + 2 * g * d, 2 * d);
+        }
+        Close(want, ops.ToHost(y));
+        // the rows must divide the heads
+        Assert.Throws<ArgumentException>(() => ops.LayerNormRope(y, x, Rand(24, 3, d), null, cos, sin, 1e-6f, true));
+    }
+
+    [Fact]
+    public void LayerNormModulateOfTwoPartsNormsTheirConcatenation()
+    {
+        // HunyuanDiT's skip_norm(cat[x, skip]): one row of D1 + D2 features, statistics over both parts
+        const int B = 2, N = 3, D1 = 5, D2 = 3;
+        using var ops = new CpuOps();
+        var (x, x2, shift, scale) = (Rand(13, B, N, D1), Rand(14, B, N, D2), Rand(15, D1 + D2), Rand(16, B, D1 + D2));
+        using var y = ops.LayerNormModulate(x, shift, scale, 1e-6f, x2);
+        Assert.Equal([B, N, D1 + D2], y.Dims);
+        var (xs, x2s, sh, sc) = (x.ToFloatArray(), x2.ToFloatArray(), shift.ToFloatArray(), scale.ToFloatArray());
+        var e = new double[B * N * (D1 + D2)];
+        for (int r = 0; r < B * N; r++)
+        {
+            var row = xs.Skip(r * D1).Take(D1).Concat(x2s.Skip(r * D2).Take(D2)).Select(v => (double)v).ToArray();
+            double mean = row.Average(), v = row.Sum(t => (t - mean) * (t - mean)) / row.Length;
+            for (int j = 0; j < row.Length; j++)
+                e[r * row.Length + j] = (row[j] - mean) / Math.Sqrt(v + 1e-6) * (1 + sc[r / N * row.Length + j]) + sh[j];
+        }
+        Close(e, ops.ToHost(y));
+        // a second part of another batch is refused by the contract
+        Assert.Throws<ArgumentException>(() => ops.LayerNormModulate(x, shift, Rand(17, D1 + D2), 1e-6f, Rand(18, 1, N, D2)));
+    }
+
     [Theory]
     [InlineData(2, 12, 3, 5, 7, true)]
     [InlineData(1, 8, 8, 3, 3, false)]
