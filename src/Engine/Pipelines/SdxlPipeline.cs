@@ -142,6 +142,10 @@ public sealed class SdxlPipeline : TextToImagePipeline
 
         // ---- decode ----
         sw.Restart();
+        // diffusers' SDXL pipeline decodes a force_upcast VAE (SDXL's own) in float32 when the model is float16,
+        // since its activations overflow float16; here the VAE runs in the activations' dtype, so say so
+        if (_vae.Config.ForceUpcast && Ops.ActivationType == DType.F16)
+            RaiseWarning($"{Path.Combine(Index.Dir, "vae", "config.json")}: force_upcast is true (this VAE overflows float16, diffusers decodes it in float32) but it runs in f16 here; use --dtype bf16 or an fp16-fix VAE if the decode fails");
         var images = Decode(_vae, job.Latents, batch, c, h, w);
         timings.Add("decode", sw.Elapsed);
         return new GenerationResult(images, timings, _scheduler.Timesteps.Length, height, width, request.Seed);

@@ -22,7 +22,8 @@ public sealed record AutoencoderKLConfig
     public required bool MidBlockAddAttention { get; init; }
     public required int SampleSize { get; init; }
     /// <summary>diffusers' force_upcast (its default true): a pipeline running in float16 decodes with this VAE in
-    /// float32, because it overflows in float16 (SDXL's own VAE says true; sdxl-vae-fp16-fix, HunyuanDiT's, false).</summary>
+    /// float32, because it overflows in float16 (SDXL's own VAE says true; sdxl-vae-fp16-fix, HunyuanDiT's, false).
+    /// Here the VAE runs in the activations' dtype; SdxlPipeline warns when this is true in f16.</summary>
     public bool ForceUpcast { get; init; } = true;
 
     /// <summary>How many image pixels one latent pixel becomes along each axis: 2^(number of blocks − 1).</summary>

@@ -65,6 +65,26 @@ public class EmulatedCudaPipelineTests
         Assert.True(err < 1e-4, $"sdxl 18x22 on emulated CUDA: relative error {err:G3} against diffusers");
     }
 
+    /// <summary>SDXL's VAE asks for force_upcast: in f16 the pipeline warns (diffusers would decode in float32), in
+    /// bf16 it does not (no overflow there); a VAE that says false is not warned about.</summary>
+    [Theory]
+    [InlineData("f16", true, true)]
+    [InlineData("bf16", true, false)]
+    [InlineData("f16", false, false)]
+    public void SdxlWarnsWhenAForceUpcastVaeRunsInF16(string dtype, bool forceUpcast, bool warns)
+    {
+        EmulatedCuda.Require();
+        var folder = Pipelines.SD3FluxTestFolders.Sdxl();
+        Pipelines.SD3FluxTestFolders.EditConfig(Path.Combine(folder, "vae", "config.json"), c => c["force_upcast"] = forceUpcast);
+        using var pipeline = PipelineLoader.Load(folder, new PipelineOptions { Device = "cuda", DType = dtype == "f16" ? DType.F16 : DType.BF16 });
+        var warnings = new List<string>();
+        pipeline.Warning += (_, m) => warnings.Add(m);
+        pipeline.Generate(new GenerationRequest { Prompts = new[] { "red cat" }, NumInferenceSteps = 1, Seed = 5, Height = 16, Width = 24 });
+        var found = warnings.Where(w => w.Contains("force_upcast")).ToList();
+        if (warns) Assert.Contains("vae", Assert.Single(found));
+        else Assert.Empty(found);
+    }
+
     [Fact]
     public void DemoPipelineDrawsTheReferenceImagesOnEmulatedCuda()
     {
