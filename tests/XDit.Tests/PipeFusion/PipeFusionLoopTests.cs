@@ -50,7 +50,8 @@ public class PipeFusionQualityTests(ITestOutputHelper output)
         var serial = PipeFusionTestKit.Serial(request);
         var mesh = new DeviceMesh(2, pipefusion: 2);
         var psnr = new Dictionary<int, double>();
-        foreach (int warmup in new[] { 0, 1, 2 })
+        // warm-up 0 was also run and printed here, never asserted: left out (a quarter of this test's time)
+        foreach (int warmup in new[] { 1, 2 })
         {
             var runs = PipeFusionTestKit.PipeFusion(mesh, 4, warmup, request);
             psnr[warmup] = PipeFusionTestKit.Psnr(runs[0].Result, serial.Result);
