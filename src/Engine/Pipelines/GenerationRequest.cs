@@ -48,6 +48,11 @@ public sealed record GenerationRequest
     /// <summary>Flux's true classifier-free guidance: above 1, with a <see cref="NegativePrompt"/>, the transformer
     /// also runs on the negative prompt and noise = neg + scale·(pos − neg). diffusers' default is 1 (off).</summary>
     public float? TrueCfgScale { get; init; }
+    /// <summary>SANA Sprint's TrigFlow angles: max_timesteps, where sampling starts (null: the pipeline's, π/2 rounded),
+    /// and intermediate_timesteps, the middle angle of a 2-step run (null: the pipeline's 1.3; given with another step
+    /// count it is refused, as diffusers). Other pipelines refuse them.</summary>
+    public double? MaxTimesteps { get; init; }
+    public double? IntermediateTimesteps { get; init; }
     /// <summary>PixArt's use_resolution_binning: generate at the closest size of the model's aspect-ratio table, then
     /// resize and centre-crop to the asked size. null: on where the model's sample_size has a table (diffusers'
     /// default, true); false: off; true: required (refused where there is no table, as diffusers).</summary>
@@ -85,6 +90,9 @@ public sealed record GenerationRequest
         if (ClipSkip is < 0) throw new ArgumentException($"clip_skip must be 0 or more, got {ClipSkip}");
         if (!(GuidanceRescale >= 0 && float.IsFinite(GuidanceRescale))) throw new ArgumentException($"guidance_rescale must be a finite number ≥ 0, got {GuidanceRescale}");
         if (TrueCfgScale is { } t && !float.IsFinite(t)) throw new ArgumentException($"true_cfg_scale must be a finite number, got {t}");
+        if (MaxTimesteps is { } mt && !(mt > 0 && double.IsFinite(mt))) throw new ArgumentException($"max_timesteps must be a finite angle above 0, got {mt}");
+        if (IntermediateTimesteps is { } it && !(it > 0 && double.IsFinite(it) && it < (MaxTimesteps ?? Math.PI / 2 + 1e-5)))
+            throw new ArgumentException($"intermediate_timesteps must lie between 0 and max_timesteps ({MaxTimesteps ?? Math.PI / 2:0.#####}), got {it}");
         if (SkipGuidanceLayers is { } layers)
         {
             if (layers.Count == 0) throw new ArgumentException("skip_guidance_layers is empty: name at least one transformer block, or leave it out");

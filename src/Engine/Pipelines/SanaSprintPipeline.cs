@@ -44,6 +44,7 @@ public sealed class SanaSprintPipeline : SanaPipeline
     public override int DefaultSteps => 2;
     public override float DefaultGuidanceScale => 4.5f;
     protected override bool EmbedsGuidance => true;
+    protected override bool TakesTrigFlowAngles => true;
 
     /// <summary>One transformer row per image: the guidance is embedded, never a second (negative) row.</summary>
     protected override (long Images, long Rows) ModelRows(GenerationRequest r)
@@ -64,7 +65,10 @@ public sealed class SanaSprintPipeline : SanaPipeline
     /// TrigFlow scaling.</summary>
     SanaSprintTrigFlow Sampler(SCMScheduler scm, int steps, GenerationRequest request, int batch, int rowValues)
     {
-        scm.SetTimesteps(steps, MaxTimesteps, steps == 2 ? IntermediateTimesteps : null);
+        // the request's angles over this pipeline's; an intermediate angle asked with another step count than 2 is
+        // passed on, for SCMScheduler to refuse as diffusers does
+        double? intermediate = request.IntermediateTimesteps ?? (steps == 2 ? IntermediateTimesteps : null);
+        scm.SetTimesteps(steps, request.MaxTimesteps ?? MaxTimesteps, intermediate);
         SeedStepNoise(scm, request, batch, rowValues);
         return new SanaSprintTrigFlow(scm);
     }

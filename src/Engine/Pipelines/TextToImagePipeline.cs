@@ -75,6 +75,8 @@ public abstract class TextToImagePipeline : IDisposable
             throw new ArgumentException($"guidance_rescale {request.GuidanceRescale}: {GetType().Name} has no guidance rescale (HunyuanDiT's option)");
         if (request.TrueCfgScale is not null && !TakesTrueCfg)
             throw new ArgumentException($"true_cfg_scale is a Flux option; {GetType().Name} guides with guidance_scale");
+        if ((request.MaxTimesteps ?? request.IntermediateTimesteps) is not null && !TakesTrigFlowAngles)
+            throw new ArgumentException($"max_timesteps and intermediate_timesteps are SANA Sprint's options; {GetType().Name} has no TrigFlow schedule");
         CheckMemory(request);
         cancellation.ThrowIfCancellationRequested();
         if (Interlocked.Exchange(ref _running, 1) != 0)
@@ -97,6 +99,10 @@ public abstract class TextToImagePipeline : IDisposable
 
     /// <summary>Whether the pipeline applies <see cref="GenerationRequest.GuidanceRescale"/> (others refuse it).</summary>
     protected virtual bool TakesGuidanceRescale => false;
+
+    /// <summary>Whether the pipeline takes <see cref="GenerationRequest.MaxTimesteps"/> and
+    /// <see cref="GenerationRequest.IntermediateTimesteps"/> (SANA Sprint; others refuse them).</summary>
+    protected virtual bool TakesTrigFlowAngles => false;
 
     /// <summary>Whether the pipeline runs <see cref="GenerationRequest.TrueCfgScale"/> (Flux's true CFG; others refuse it).</summary>
     protected virtual bool TakesTrueCfg => false;

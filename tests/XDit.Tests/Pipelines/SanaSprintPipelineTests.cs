@@ -173,6 +173,28 @@ public class SanaSprintPipelineTests(ITestOutputHelper output)
         Assert.DoesNotContain('\n', e.Message);
         Assert.Equal(0, progress);
     }
+
+    /// <summary>diffusers' max_timesteps and intermediate_timesteps as request options: the same picture as the
+    /// pipeline's properties set to them, another than the defaults'; an intermediate angle with 3 steps is refused
+    /// before any step, as diffusers refuses it.</summary>
+    [Fact]
+    public void TheRequestsAnglesDrawAsThePipelinesPropertiesDo()
+    {
+        using var pipeline = (SanaSprintPipeline)PipelineLoader.Load(SanaSprintTestFolder.Create());
+        var byDefault = Pixels(pipeline.Generate(Request()));
+        var asked = Pixels(pipeline.Generate(Request() with { MaxTimesteps = 1.5, IntermediateTimesteps = 1.1 }));
+        pipeline.MaxTimesteps = 1.5;
+        pipeline.IntermediateTimesteps = 1.1;
+        Assert.Equal(Pixels(pipeline.Generate(Request())), asked);
+        Assert.True(Numerics.RelativeError(asked, byDefault) > 1e-3, "the asked angles changed nothing");
+        int progress = 0;
+        pipeline.Progress += (_, _) => progress++;
+        var e = Assert.Throws<ArgumentException>(() => pipeline.Generate(Request() with { NumInferenceSteps = 3, IntermediateTimesteps = 1.1 }));
+        Assert.Contains("intermediate_timesteps 1.1 is only for 2 inference steps", e.Message);
+        Assert.Equal(0, progress);
+        Assert.Contains("intermediate_timesteps must lie between 0 and max_timesteps",
+            Assert.Throws<ArgumentException>(() => pipeline.Generate(Request() with { IntermediateTimesteps = 2.0 })).Message);
+    }
 }
 
 /// <summary>SCMScheduler's schedule and step, from diffusers' scheduling_scm.py.</summary>
@@ -227,7 +249,7 @@ public class SanaSprintGenerateCommandTests
     {
         var output = Path.Combine(TestPaths.TempDir(), "out.png");
         var (code, stdout, stderr) = CliRunner.Xdit("generate", "--model", SanaSprintTestFolder.Create(), "--prompt", "a red cat",
-            "--height", "16", "--width", "24", "--output", output, "--json");
+            "--height", "16", "--width", "24", "--output", output, "--json", "--max-timesteps", "1.5", "--intermediate-timesteps", "1.1");
         Assert.True(code == 0, $"exit {code}: {stderr}");
         Assert.True(File.Exists(output));
         using var summary = System.Text.Json.JsonDocument.Parse(stdout);
