@@ -47,6 +47,19 @@ public static class BenchCommand
         var gpu = new Option<string>("--gpu") { Description = "the roofline's GPU: h100 (SXM, 3.35 TB/s, 989 TFLOP/s bf16) or h200 (4.8 TB/s)", DefaultValueFactory = _ => "h100" };
         var json = new Option<bool>("--json") { Description = "Print one JSON object per timing (JSON lines) instead of a table; with --ledger, the ledger as one JSON object" };
         var attentionBackend = new AttentionBackendOption();
+        // both take several values per flag, so an unknown or misspelled flag after them would pass as one of their
+        // values and be ignored: each value is checked as the command line is parsed
+        what.Validators.Add(r =>
+        {
+            foreach (var t in r.Tokens.Where(t => !WhatKinds.Contains(t.Value.ToLowerInvariant())))
+                r.AddError($"--what: '{t.Value}' is not one of {string.Join(", ", WhatKinds)}{(t.Value.StartsWith('-') ? " (an unknown flag after --what is read as its value)" : "")}");
+        });
+        attentionShape.Validators.Add(r =>
+        {
+            foreach (var t in r.Tokens)
+                try { ParseAttentionShape(t.Value); }
+                catch (ArgumentException e) { r.AddError(e.Message); }
+        });
         var cmd = new Command("bench", "Time GEMM, attention, a denoising step, a real-size forward pass and the parallel methods (a table, or --json)");
         foreach (var o in new Option[] { device, what, size, tokens, heads, headDim, attentionShape, attentionWindow, repeats, model, forwardModel, latent, textTokens, rows, ledger, gpu, json, attentionBackend.Option })
             cmd.Options.Add(o);
@@ -124,6 +137,8 @@ public static class BenchCommand
     }
 
     static readonly JsonSerializerOptions Json = new() { PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower, DefaultIgnoreCondition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull, NumberHandling = System.Text.Json.Serialization.JsonNumberHandling.AllowNamedFloatingPointLiterals };
+
+    static readonly string[] WhatKinds = ["gemm", "attention", "step", "forward", "parallel"];
 
     static (int Tokens, int Heads, int HeadDim) ParseAttentionShape(string s)
     {

@@ -35,6 +35,20 @@ public class BenchCommandTests
         Assert.DoesNotContain("{", stdout);
     }
 
+    /// <summary>--what and --attention-shape take several values per flag, so a misspelled flag after them used to pass
+    /// as one of their values and be ignored (`--what gemm --gemm-sise 64` timed the default size): each value is
+    /// checked while parsing now, and nothing runs.</summary>
+    [Theory]
+    [InlineData("--what", "gemm", "--what: '--gemm-sise' is not one of gemm, attention, step, forward, parallel")]
+    [InlineData("--attention-shape", "64x2x72", "--attention-shape: '--gemm-sise' is not TOKENSxHEADSxHEAD_DIM")]
+    public void AMisspelledFlagAfterAManyValuedOneIsNotSwallowed(string flag, string value, string expected)
+    {
+        var (code, stdout, stderr) = CliRunner.Xdit("bench", flag, value, "--gemm-sise", "64", "--repeats", "1");
+        Assert.NotEqual(0, code);
+        Assert.Contains(expected, stderr);
+        Assert.Equal("", stdout.Trim());
+    }
+
     [Fact]
     public void AttentionShapesRepeatAndABadShapeIsNamed()
     {
