@@ -43,7 +43,8 @@ public sealed class SdxlPipeline : TextToImagePipeline
             _clipL = Own(ClipTextModel.Load(index.Require("text_encoder"), ops));
             _clipG = Own(ClipTextModel.Load(index.Require("text_encoder_2"), ops));
             _unet = Own(SdxlUNet.Load(index.Require("unet"), ops));
-            _vae = Own(AutoencoderKL.Load(index.Require("vae"), ops));
+            var vaeDir = index.Require("vae");
+            _vae = Own(AutoencoderKL.Load(vaeDir, ops, float32: UpcastsVae(vaeDir, ops)));
             CheckComponentsAgree();
         }
         catch
@@ -52,6 +53,12 @@ public sealed class SdxlPipeline : TextToImagePipeline
             throw;
         }
     }
+
+    /// <summary>Whether the VAE is loaded in float32: diffusers' needs_upcasting (vae.dtype float16 and
+    /// vae/config.json's force_upcast) upcasts SDXL's own VAE, whose activations overflow float16, and decodes the
+    /// latents cast to float32. bf16 has float32's range and keeps the activations' dtype, as diffusers does.</summary>
+    static bool UpcastsVae(string vaeDir, IOps ops)
+        => ops.ActivationType == DType.F16 && AutoencoderKLConfig.Load(Path.Combine(vaeDir, "config.json")).ForceUpcast;
 
     /// <summary>The widths the glue relies on, checked once so that a mixed-up folder fails at load, naming files.</summary>
     void CheckComponentsAgree()
@@ -88,7 +95,9 @@ public sealed class SdxlPipeline : TextToImagePipeline
     /// <summary>Both CLIP tokenizers pad to their model_max_length (77).</summary>
     int ClipLength1 => _tokenizer1.ModelMaxLength ?? 77;
     int ClipLength2 => _tokenizer2.ModelMaxLength ?? 77;
-    protected override int DecoderChannels => _vae.Config.FullResolutionChannels;
+    /// <summary>The estimate counts the decoder's values in the activations' dtype: a float32 VAE (UpcastsVae, in an
+    /// f16 pipeline) holds twice the bytes per value, counted as twice the channels.</summary>
+    protected override int DecoderChannels => _vae.Config.FullResolutionChannels * (_vae.Float32 ? DType.F32.SizeOf() / Ops.ActivationType.SizeOf() : 1);
     /// <summary>The CLIP tokens both encoders pad to.</summary>
     protected override int TextTokens(GenerationRequest r) => ClipLength1;
 
@@ -142,10 +151,7 @@ public sealed class SdxlPipeline : TextToImagePipeline
 
         // ---- decode ----
         sw.Restart();
-        // diffusers' SDXL pipeline decodes a force_upcast VAE (SDXL's own) in float32 when the model is float16,
-        // since its activations overflow float16; here the VAE runs in the activations' dtype, so say so
-        if (_vae.Config.ForceUpcast && Ops.ActivationType == DType.F16)
-            RaiseWarning($"{Path.Combine(Index.Dir, "vae", "config.json")}: force_upcast is true (this VAE overflows float16, diffusers decodes it in float32) but it runs in f16 here; use --dtype bf16 or an fp16-fix VAE if the decode fails");
+        // a float32 VAE (UpcastsVae) casts the f16 z to float32 itself and returns a float32 image
         var images = Decode(_vae, job.Latents, batch, c, h, w);
         timings.Add("decode", sw.Elapsed);
         return new GenerationResult(images, timings, _scheduler.Timesteps.Length, height, width, request.Seed);

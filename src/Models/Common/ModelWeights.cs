@@ -12,7 +12,16 @@ public sealed class ModelWeights : IDisposable
     readonly List<Tensor> _loaded = new();
     readonly HashSet<string> _asked = new(StringComparer.Ordinal);
 
-    public ModelWeights(ITensorSource source, IOps ops) { Source = source; Ops = ops; }
+    /// <param name="operandType">the dtype GEMM and convolution operands are stored in (<see cref="GetOperand"/>);
+    /// null: the backend's <see cref="IOps.ActivationType"/>. A model that must compute in another dtype than the
+    /// activations (SDXL's force_upcast VAE, float32 in an f16 pipeline) passes it, and the ops, which compute in
+    /// their inputs' dtype, follow once its input is cast.</param>
+    public ModelWeights(ITensorSource source, IOps ops, DType? operandType = null)
+    {
+        Source = source;
+        Ops = ops;
+        OperandType = operandType ?? ops.ActivationType;
+    }
 
     /// <summary>
     /// Whether loads scan every float weight for NaN and infinity and refuse the first bad tensor by name
@@ -24,6 +33,8 @@ public sealed class ModelWeights : IDisposable
 
     public ITensorSource Source { get; }
     public IOps Ops { get; }
+    /// <summary>The dtype <see cref="GetOperand"/> stores weights in.</summary>
+    public DType OperandType { get; }
 
     public bool Has(string name)
     {
@@ -47,13 +58,14 @@ public sealed class ModelWeights : IDisposable
     public Tensor Get(string name, params int[] expectedShape) => Load(name, expectedShape, castTo: null);
 
     /// <summary>
-    /// A weight or bias of a GEMM or convolution, in the backend's <see cref="IOps.ActivationType"/>. Those ops cast
+    /// A weight or bias of a GEMM or convolution, in <see cref="OperandType"/> (the backend's
+    /// <see cref="IOps.ActivationType"/> unless the model asked for another). Those ops cast
     /// an operand of another float dtype to the activations' on every call (CudaOps running bf16 over an f16 or f32
     /// checkpoint); casting once here gives the same numbers without the per-step cost, as diffusers' torch_dtype
     /// does at load. Norm weights and embedding tables keep the checkpoint's dtype (<see cref="Get"/>): their kernels
     /// read them in float32.
     /// </summary>
-    public Tensor GetOperand(string name, params int[] expectedShape) => Load(name, expectedShape, castTo: Ops.ActivationType);
+    public Tensor GetOperand(string name, params int[] expectedShape) => Load(name, expectedShape, castTo: OperandType);
 
     Tensor Load(string name, int[] expectedShape, DType? castTo)
     {

@@ -57,13 +57,24 @@ public sealed class AutoencoderKL : IDisposable
     public VaeGroupNorm NormOut { get; }
     public VaeConv ConvOut { get; }
 
+    /// <summary>Whether the decoder computes in float32 whatever the activations' dtype: its convolution and
+    /// attention weights are float32 and <see cref="Decode(IOps, Tensor, VaeSpatialOps)"/> casts z to float32, so
+    /// every op (each computes in its input's dtype) runs in float32 and the image comes back in float32
+    /// (diffusers' upcast_vae for a force_upcast VAE in a float16 pipeline). Patch-parallel, each rank's band computes
+    /// in float32 too, but the in-process and TCP communicators hand tensors over in the activations' dtype (they
+    /// upload with FromHost; NCCL keeps the dtype): there the halo rows and the gathered image are rounded to f16
+    /// (5.7e-4 relative on the vae4 fixture over two emulated f16 ranks, measured).</summary>
+    public bool Float32 { get; private init; }
+
     /// <summary>Loads config.json and the decoder weights of a diffusers AutoencoderKL folder.</summary>
-    public static AutoencoderKL Load(string dir, IOps ops)
+    /// <param name="float32">keep the weights in float32 and decode in float32 (<see cref="Float32"/>); false: the
+    /// backend's activation dtype, as every model</param>
+    public static AutoencoderKL Load(string dir, IOps ops, bool float32 = false)
     {
         var config = AutoencoderKLConfig.Load(Path.Combine(dir, "config.json"));
         using var source = Checkpoint.Open(dir);
-        var weights = new ModelWeights(source, ops);
-        try { return weights.Checked(new AutoencoderKL(config, weights), "encoder", "quant_conv"); }
+        var weights = new ModelWeights(source, ops, float32 ? DType.F32 : null);
+        try { return weights.Checked(new AutoencoderKL(config, weights) { Float32 = float32 }, "encoder", "quant_conv"); }
         catch { weights.Dispose(); throw; }
     }
 
@@ -77,6 +88,11 @@ public sealed class AutoencoderKL : IDisposable
     {
         if (z.Rank != 4 || z.Dim(1) != Config.LatentChannels)
             throw new ArgumentException($"{Config.Path}: decode expects z [B, {Config.LatentChannels}, h, w], got {Shape.Format(z.ShapeSpan)}");
+        if (Float32 && z.DType != DType.F32)
+        {
+            using var z32 = ops.Cast(z, DType.F32);
+            return Decode(ops, z32, spatial);
+        }
 
         Tensor h;
         if (PostQuantConv is not null)

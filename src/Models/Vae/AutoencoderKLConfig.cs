@@ -23,7 +23,8 @@ public sealed record AutoencoderKLConfig
     public required int SampleSize { get; init; }
     /// <summary>diffusers' force_upcast (its default true): a pipeline running in float16 decodes with this VAE in
     /// float32, because it overflows in float16 (SDXL's own VAE says true; sdxl-vae-fp16-fix, HunyuanDiT's, false).
-    /// Here the VAE runs in the activations' dtype; SdxlPipeline warns when this is true in f16.</summary>
+    /// SdxlPipeline then loads the VAE with float32 weights and decodes in float32 (AutoencoderKL.Float32); the other
+    /// pipelines, as diffusers', ignore it.</summary>
     public bool ForceUpcast { get; init; } = true;
 
     /// <summary>How many image pixels one latent pixel becomes along each axis: 2^(number of blocks − 1).</summary>

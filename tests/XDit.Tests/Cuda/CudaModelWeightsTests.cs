@@ -39,4 +39,25 @@ public class CudaModelWeightsTests
         Assert.Equal(gpu.ToHost(perCall), gpu.ToHost(once));
         Assert.Equal((24 * 40 + 24) * activation.SizeOf() + 40 * checkpoint.SizeOf(), w.Bytes);   // the originals are gone
     }
+
+    /// <summary>A model that asks for another operand dtype (SDXL's force_upcast VAE, float32 in an f16 pipeline)
+    /// gets its GEMM and convolution weights in it; norm weights still keep the checkpoint's.</summary>
+    [Theory]
+    [InlineData(DType.F16)]
+    [InlineData(DType.F32)]
+    public void AnOperandDTypeAskedForOverridesTheActivations(DType checkpoint)
+    {
+        var gpu = CudaTestDevice.Get(DType.F16);
+        var source = new RandomCheckpoint("test", checkpoint, scale: 0.3f);
+        using var w = new ModelWeights(source, gpu, DType.F32);
+        Assert.Equal(DType.F32, w.OperandType);
+        var linear = w.Root.Linear("proj", 40, 24);
+        Assert.Equal(DType.F32, linear.Weight.DType);
+        Assert.Equal(DType.F32, linear.Bias!.DType);
+        Assert.Equal(checkpoint, w.Get("norm.weight", 40).DType);
+        // the checkpoint's values exactly (an f32 checkpoint not rounded through the f16 activations)
+        using var hostW = source.Make("proj.weight", [24, 40]);
+        using var rawW = gpu.Upload(hostW);
+        Assert.Equal(gpu.ToHost(rawW), gpu.ToHost(linear.Weight));
+    }
 }

@@ -3,6 +3,7 @@ using XDit.Engine.FastAttn;
 using XDit.Engine.Pipelines;
 using XDit.Engine.Verify;
 using XDit.Kernels.Cuda;
+using XDit.Models.Vae;
 using XDit.Runtime;
 
 namespace XDit.Tests.Cuda.Emulation;
@@ -65,24 +66,58 @@ public class EmulatedCudaPipelineTests
         Assert.True(err < 1e-4, $"sdxl 18x22 on emulated CUDA: relative error {err:G3} against diffusers");
     }
 
-    /// <summary>SDXL's VAE asks for force_upcast: in f16 the pipeline warns (diffusers would decode in float32), in
-    /// bf16 it does not (no overflow there); a VAE that says false is not warned about.</summary>
+    /// <summary>SDXL's VAE asks for force_upcast: in f16 the pipeline decodes it in float32 (diffusers'
+    /// upcast_vae), so its image is the float32 decode of the same z, not the f16 one; a VAE that says false stays in
+    /// f16. The decode is captured through DecodeOverride (z as the pipeline hands it over, the image it returns) and
+    /// held against the same VAE folder decoded on emulated CUDA in float32 and in f16.</summary>
     [Theory]
-    [InlineData("f16", true, true)]
-    [InlineData("bf16", true, false)]
-    [InlineData("f16", false, false)]
-    public void SdxlWarnsWhenAForceUpcastVaeRunsInF16(string dtype, bool forceUpcast, bool warns)
+    [InlineData(true)]
+    [InlineData(false)]
+    public void SdxlDecodesAForceUpcastVaeInFloat32WhenRunInF16(bool forceUpcast)
     {
         EmulatedCuda.Require();
         var folder = Pipelines.SD3FluxTestFolders.Sdxl();
-        Pipelines.SD3FluxTestFolders.EditConfig(Path.Combine(folder, "vae", "config.json"), c => c["force_upcast"] = forceUpcast);
-        using var pipeline = PipelineLoader.Load(folder, new PipelineOptions { Device = "cuda", DType = dtype == "f16" ? DType.F16 : DType.BF16 });
+        var vaeDir = Path.Combine(folder, "vae");
+        Pipelines.SD3FluxTestFolders.EditConfig(Path.Combine(vaeDir, "config.json"), c => c["force_upcast"] = forceUpcast);
+        using var pipeline = PipelineLoader.Load(folder, new PipelineOptions { Device = "cuda", DType = DType.F16 });
         var warnings = new List<string>();
         pipeline.Warning += (_, m) => warnings.Add(m);
+        float[]? z = null, image = null;
+        int[] zShape = [];
+        DType imageType = DType.U8;
+        bool float32Vae = false;
+        pipeline.DecodeOverride = (vae, zt) =>
+        {
+            (z, zShape, float32Vae) = (pipeline.Ops.ToHost(zt), zt.Dims, vae.Float32);
+            var img = vae.Decode(pipeline.Ops, zt);
+            (image, imageType) = (pipeline.Ops.ToHost(img), img.DType);
+            return img;
+        };
         pipeline.Generate(new GenerationRequest { Prompts = new[] { "red cat" }, NumInferenceSteps = 1, Seed = 5, Height = 16, Width = 24 });
-        var found = warnings.Where(w => w.Contains("force_upcast")).ToList();
-        if (warns) Assert.Contains("vae", Assert.Single(found));
-        else Assert.Empty(found);
+        Assert.NotNull(z);
+        Assert.DoesNotContain(warnings, w => w.Contains("force_upcast"));
+
+        double ErrorAgainst(DType dt)
+        {
+            var ops = CudaTestDevice.Get(dt);
+            using var vae = AutoencoderKL.Load(vaeDir, ops);
+            using var zt = ops.FromHost(z!, zShape);
+            using var want = vae.Decode(ops, zt);
+            return Numerics.RelativeError(image!, ops.ToHost(want));
+        }
+        double to32 = ErrorAgainst(DType.F32), to16 = ErrorAgainst(DType.F16);
+        var gaps = $"relative error {to32:E2} against the float32 decode, {to16:E2} against the f16 one";
+        if (forceUpcast)
+        {
+            Assert.True(float32Vae && imageType == DType.F32, $"force_upcast in f16: VAE float32 {float32Vae}, image {imageType}");
+            Assert.True(to32 <= 1e-5, $"force_upcast in f16 decodes as float32 does: {gaps}");
+            Assert.True(to16 > 100 * to32 && to16 > 1e-4, $"force_upcast in f16 differs from an f16 decode: {gaps}");
+        }
+        else
+        {
+            Assert.True(!float32Vae && imageType == DType.F16, $"force_upcast false: VAE float32 {float32Vae}, image {imageType}");
+            Assert.True(to16 <= 1e-6 && to32 > 1e-4, $"force_upcast false decodes in f16: {gaps}");
+        }
     }
 
     [Fact]
