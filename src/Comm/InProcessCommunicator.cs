@@ -32,7 +32,7 @@ sealed class InProcessCommunicator : ICommunicator
         var items = _group.Exchange(Rank, "AllReduce", HostCopy(t));
         SameShapes("AllReduce", items, -1);
         Stats.Record("AllReduce", 2 * (Size - 1) * Bytes(t) / Size);
-        using var sum = Ops.FromHost(Sum(items), t.Dims);
+        using var sum = HostUpload.As(Ops, Sum(items), t.Dims, t.DType);
         Ops.Copy(t, sum);
     }
 
@@ -42,7 +42,7 @@ sealed class InProcessCommunicator : ICommunicator
         var items = _group.Exchange(Rank, "AllGather", HostCopy(input));
         SameShapes("AllGather", items, a);
         Stats.Record("AllGather", (Size - 1) * Bytes(input));
-        return ConcatUploads(a, items.Select(x => x!).ToArray());
+        return ConcatUploads(a, items.Select(x => x!).ToArray(), input.DType);
     }
 
     public Tensor ReduceScatter(Tensor input, int axis)
@@ -54,7 +54,7 @@ sealed class InProcessCommunicator : ICommunicator
         Stats.Record("ReduceScatter", (Size - 1) * Bytes(input) / Size);
         using var sum = Tensor.FromArray(Sum(items), input.Dims);
         int c = input.Dim(a) / Size;
-        return Upload(sum.Slice(a, Rank * c, c));
+        return HostUpload.As(Ops, sum.Slice(a, Rank * c, c), input.DType);
     }
 
     public Tensor AllToAll(Tensor input, int scatterAxis, int gatherAxis)
@@ -65,7 +65,7 @@ sealed class InProcessCommunicator : ICommunicator
         SameShapes("AllToAll", items, -1);
         Stats.Record("AllToAll", (Size - 1) * Bytes(input) / Size);
         int c = input.Dim(s) / Size;
-        return ConcatUploads(g, items.Select(x => x!.Slice(s, Rank * c, c)).ToArray());
+        return ConcatUploads(g, items.Select(x => x!.Slice(s, Rank * c, c)).ToArray(), input.DType);
     }
 
     public void Broadcast(Tensor t, int root)
@@ -76,7 +76,7 @@ sealed class InProcessCommunicator : ICommunicator
         if (!Shape.Equal(src.ShapeSpan, t.ShapeSpan))
             throw new ArgumentException($"Broadcast in group {_group.Name}: root {root} sent {Shape.Format(src.ShapeSpan)} but rank {Rank} expects {Shape.Format(t.ShapeSpan)}");
         if (Rank == root) { Stats.Record("Broadcast", (Size - 1) * Bytes(t)); return; }
-        using var tmp = Upload(src);
+        using var tmp = HostUpload.As(Ops, src, t.DType);
         Ops.Copy(t, tmp);
     }
 
@@ -95,7 +95,7 @@ sealed class InProcessCommunicator : ICommunicator
         var m = _group.Take(src, Rank, tag);
         if (!Shape.Equal(m.ShapeSpan, dst.ShapeSpan))
             throw new ArgumentException($"Recv on rank {Rank} from rank {src} (tag {tag}) in group {_group.Name}: received {Shape.Format(m.ShapeSpan)} into a buffer of {Shape.Format(dst.ShapeSpan)}");
-        using var tmp = Upload(m);
+        using var tmp = HostUpload.As(Ops, m, dst.DType);
         Ops.Copy(dst, tmp);
     }
 
@@ -137,14 +137,12 @@ sealed class InProcessCommunicator : ICommunicator
 
     Tensor HostCopy(Tensor t) => Tensor.FromArray(Ops.ToHost(t), t.Dims);
 
-    Tensor Upload(Tensor host) => Ops.FromHost(host.IsContiguous ? host.Span<float>() : host.ToFloatArray(), host.Dims);
-
-    Tensor ConcatUploads(int axis, Tensor[] hostParts)
+    Tensor ConcatUploads(int axis, Tensor[] hostParts, DType dtype)
     {
         var parts = new Tensor[hostParts.Length];
         try
         {
-            for (int i = 0; i < parts.Length; i++) parts[i] = Upload(hostParts[i]);
+            for (int i = 0; i < parts.Length; i++) parts[i] = HostUpload.As(Ops, hostParts[i], dtype);
             return parts.Length == 1 ? Ops.Contiguous(parts[0]) : Ops.Concat(axis, parts);
         }
         finally { foreach (var p in parts) p?.Dispose(); }

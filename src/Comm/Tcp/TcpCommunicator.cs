@@ -68,7 +68,7 @@ public sealed class TcpCommunicator : ICommunicator, IDisposable
             part.CopyTo(sum.AsSpan(a));
         }
         Stats.Record("AllReduce", 2 * (Size - 1) * Bytes(t) / Size);
-        using var result = Ops.FromHost(sum, dims);
+        using var result = HostUpload.As(Ops, sum, dims, t.DType);
         Ops.Copy(t, result);
     }
 
@@ -81,7 +81,7 @@ public sealed class TcpCommunicator : ICommunicator, IDisposable
         var parts = new TcpMessage[Size];
         for (int r = 0; r < Size; r++) parts[r] = r == Rank ? mine : Receive(r, key, "AllGather", what, mine.Dims, a);
         Stats.Record("AllGather", (Size - 1) * Bytes(input));
-        return Concat(a, parts.Select(p => (p.Dims, p.Data)).ToArray());
+        return Concat(a, parts.Select(p => (p.Dims, p.Data)).ToArray(), input.DType);
     }
 
     public Tensor ReduceScatter(Tensor input, int axis)
@@ -104,7 +104,7 @@ public sealed class TcpCommunicator : ICommunicator, IDisposable
         Stats.Record("ReduceScatter", (Size - 1) * Bytes(input) / Size);
         var outDims = (int[])dims.Clone();
         outDims[a] = c;
-        return Ops.FromHost(acc!, outDims);
+        return HostUpload.As(Ops, acc!, outDims, input.DType);
     }
 
     public Tensor AllToAll(Tensor input, int scatterAxis, int gatherAxis)
@@ -123,7 +123,7 @@ public sealed class TcpCommunicator : ICommunicator, IDisposable
         for (int r = 0; r < Size; r++)
             parts[r] = (chunkDims, r == Rank ? host.Slice(s, Rank * c, c).ToFloatArray() : Receive(r, key, "AllToAll", what, dims, -1).Data);
         Stats.Record("AllToAll", (Size - 1) * Bytes(input) / Size);
-        return Concat(g, parts);
+        return Concat(g, parts, input.DType);
     }
 
     public void Broadcast(Tensor t, int root)
@@ -140,7 +140,7 @@ public sealed class TcpCommunicator : ICommunicator, IDisposable
         var got = Receive(root, key, "Broadcast", what, null, -1);
         if (!Shape.Equal(got.Dims, t.ShapeSpan))
             throw new ArgumentException($"Broadcast in group {_group.Name}: root {root} sent {Shape.Format(got.Dims)} but rank {Rank} expects {Shape.Format(t.ShapeSpan)}");
-        using var tmp = Ops.FromHost(got.Data, got.Dims);
+        using var tmp = HostUpload.As(Ops, got.Data, got.Dims, t.DType);
         Ops.Copy(t, tmp);
     }
 
@@ -169,7 +169,7 @@ public sealed class TcpCommunicator : ICommunicator, IDisposable
         var m = Take(src, new MailKey(MailKey.PointToPoint, _group.Id, tag), what);
         if (!Shape.Equal(m.Dims, dst.ShapeSpan))
             throw new ArgumentException($"{what}: received {Shape.Format(m.Dims)} into a buffer of {Shape.Format(dst.ShapeSpan)}");
-        using var tmp = Ops.FromHost(m.Data, m.Dims);
+        using var tmp = HostUpload.As(Ops, m.Data, m.Dims, dst.DType);
         Ops.Copy(dst, tmp);
     }
 
@@ -254,12 +254,12 @@ public sealed class TcpCommunicator : ICommunicator, IDisposable
         return data.AsSpan(lo, hi - lo);
     }
 
-    Tensor Concat(int axis, (int[] Dims, float[] Data)[] parts)
+    Tensor Concat(int axis, (int[] Dims, float[] Data)[] parts, DType dtype)
     {
         var uploaded = new Tensor[parts.Length];
         try
         {
-            for (int i = 0; i < parts.Length; i++) uploaded[i] = Ops.FromHost(parts[i].Data, parts[i].Dims);
+            for (int i = 0; i < parts.Length; i++) uploaded[i] = HostUpload.As(Ops, parts[i].Data, parts[i].Dims, dtype);
             return uploaded.Length == 1 ? Ops.Contiguous(uploaded[0]) : Ops.Concat(axis, uploaded);
         }
         finally { foreach (var u in uploaded) u?.Dispose(); }

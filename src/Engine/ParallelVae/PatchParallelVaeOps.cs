@@ -77,8 +77,9 @@ public sealed class PatchParallelVaeOps(ICommunicator group) : VaeSpatialOps
                 scale[bi * c + ch] = (float)a;
                 shift[bi * c + ch] = (float)(beta[ch] - mean[bg] * a);
             }
-        using var ta = ops.FromHost(scale, b, c, 1, 1);
-        using var ts = ops.FromHost(shift, b, c, 1, 1);
+        // in x's dtype: float32 for a VAE decoded in float32 on a 16-bit device (FromHost would round them to 16 bits)
+        using var ta = HostUpload.As(ops, scale, [b, c, 1, 1], x.DType);
+        using var ts = HostUpload.As(ops, shift, [b, c, 1, 1], x.DType);
         using var scaled = ops.Mul(x, ta);
         return ops.Add(scaled, ts);
     }
@@ -98,7 +99,8 @@ public sealed class PatchParallelVaeOps(ICommunicator group) : VaeSpatialOps
 
     float[] AllReduce(IOps ops, float[] values)
     {
-        using var t = ops.FromHost(values, values.Length);
+        // float32 whatever the activations: sums over a group's elements overflow and lose digits in 16 bits
+        using var t = HostUpload.As(ops, values, [values.Length], DType.F32);
         Group.AllReduce(t);
         return ops.ToHost(t);
     }

@@ -60,10 +60,9 @@ public sealed class AutoencoderKL : IDisposable
     /// <summary>Whether the decoder computes in float32 whatever the activations' dtype: its convolution and
     /// attention weights are float32 and <see cref="Decode(IOps, Tensor, VaeSpatialOps)"/> casts z to float32, so
     /// every op (each computes in its input's dtype) runs in float32 and the image comes back in float32
-    /// (diffusers' upcast_vae for a force_upcast VAE in a float16 pipeline). Patch-parallel, each rank's band computes
-    /// in float32 too, but the in-process and TCP communicators hand tensors over in the activations' dtype (they
-    /// upload with FromHost; NCCL keeps the dtype): there the halo rows and the gathered image are rounded to f16
-    /// (5.7e-4 relative on the vae4 fixture over two emulated f16 ranks, measured).</summary>
+    /// (diffusers' upcast_vae for a force_upcast VAE in a float16 pipeline). Patch-parallel too: every communicator
+    /// hands tensors back in the dtype it was given (HostUpload for the in-process and TCP ones), so the halo rows and
+    /// the gathered image stay float32.</summary>
     public bool Float32 { get; private init; }
 
     /// <summary>Loads config.json and the decoder weights of a diffusers AutoencoderKL folder.</summary>
