@@ -141,8 +141,7 @@ public sealed class HunyuanDiTPipeline : TextToImagePipeline
 
         // ---- denoise ----
         sw.Restart();
-        _scheduler.SetTimesteps(steps);
-        SeedStepNoise(_scheduler, request, batch, c * h * w);
+        PrepareScheduler(_scheduler, steps, request, batch, c * h * w);
         // The tables of the latent grid; the base grid is diffusers' 512 px / 8 / patch size whatever the VAE factor.
         var (cosData, sinData) = HunyuanDiTRotaryTable.Build(tc.AttentionHeadDim, h / p, w / p, 512 / 8 / p);
         using var cos = Ops.FromHost(cosData, (h / p) * (w / p), tc.AttentionHeadDim);

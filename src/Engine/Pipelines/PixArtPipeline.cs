@@ -88,8 +88,7 @@ public sealed class PixArtPipeline : TextToImagePipeline
 
         // ---- denoise ----
         sw.Restart();
-        _scheduler.SetTimesteps(steps);
-        SeedStepNoise(_scheduler, request, batch, c * h * w);
+        PrepareScheduler(_scheduler, steps, request, batch, c * h * w);
         int rows = cfg ? 2 * batch : batch;
         using var resolution = _transformer.Config.UseAdditionalConditions ? Ops.FromHost(Repeat(new float[] { height, width }, rows), rows, 2) : null;
         using var aspect = _transformer.Config.UseAdditionalConditions ? Ops.FromHost(Repeat(new float[] { (float)height / width }, rows), rows, 1) : null;

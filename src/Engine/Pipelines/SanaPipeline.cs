@@ -140,8 +140,7 @@ public class SanaPipeline : TextToImagePipeline
 
         // ---- denoise ----
         sw.Restart();
-        _scheduler.SetTimesteps(steps);
-        SeedStepNoise(_scheduler, request, batch, c * h * w);
+        PrepareScheduler(_scheduler, steps, request, batch, c * h * w);
         int outChannels = _transformer.Config.OutChannels;
         var job = new DenoiseJob
         {

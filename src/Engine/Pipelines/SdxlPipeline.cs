@@ -124,8 +124,7 @@ public sealed class SdxlPipeline : TextToImagePipeline
 
         // ---- denoise ----
         sw.Restart();
-        _scheduler.SetTimesteps(steps);
-        SeedStepNoise(_scheduler, request, batch, c * h * w);
+        PrepareScheduler(_scheduler, steps, request, batch, c * h * w);
         var job = new DenoiseJob
         {
             Model = _unet,

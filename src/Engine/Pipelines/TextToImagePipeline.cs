@@ -350,9 +350,17 @@ public abstract class TextToImagePipeline : IDisposable
     protected IScheduler FolderScheduler(int steps, GenerationRequest request, int batch, int rowValues)
     {
         var s = SchedulerFactory.Load(Index.Require("scheduler"));
-        s.SetTimesteps(steps);
-        SeedStepNoise(s, request, batch, rowValues);
+        PrepareScheduler(s, steps, request, batch, rowValues);
         return s;
+    }
+
+    /// <summary>Sets <paramref name="scheduler"/> to <paramref name="steps"/> and seeds its step noise for the
+    /// request's rows (<see cref="SeedStepNoise"/>). The two go together: pipelines that set the steps alone left a
+    /// DDPM's noise on seed 0 whatever the request asked.</summary>
+    protected static void PrepareScheduler(IScheduler scheduler, int steps, GenerationRequest request, int batch, int rowValues)
+    {
+        scheduler.SetTimesteps(steps);
+        SeedStepNoise(scheduler, request, batch, rowValues);
     }
 
     /// <summary>The step's timestep value for each of the model's rows.</summary>

@@ -25,7 +25,7 @@ public class DdpmStepNoiseTests(ITestOutputHelper output)
     {
         // (folder, latent values per image at the asked size): PixArt 4 × (64/8)², SANA 8 × (16/4 · 24/4)
         var (folder, perImage, height, width) = model == "pixart"
-            ? (CopyOf(TestPaths.Fixture("pipe_pixart_sigma")), 4 * 8 * 8, 64, 64)
+            ? (CopyOfPixArt(), 4 * 8 * 8, 64, 64)
             : (SanaTestFolder.Create(), 8 * 4 * 6, 16, 24);
         File.WriteAllText(Path.Combine(folder, "scheduler", "scheduler_config.json"), Ddpm);
         var request = new GenerationRequest
@@ -52,15 +52,11 @@ public class DdpmStepNoiseTests(ITestOutputHelper output)
         Assert.True(err <= 1e-6, $"{model} data2 under DDPM: relative error {err:G3} against one rank");
     }
 
-    static string CopyOf(string source)
+    /// <summary>The pixart pipeline fixture copied (its links' targets as files), so its scheduler can be replaced.</summary>
+    static string CopyOfPixArt()
     {
         var dir = TestPaths.TempDir();
-        foreach (var f in Directory.GetFiles(source, "*", SearchOption.AllDirectories))
-        {
-            var dest = Path.Combine(dir, Path.GetRelativePath(source, f));
-            Directory.CreateDirectory(Path.GetDirectoryName(dest)!);
-            File.Copy(f, dest);   // a link's target, as a user's copy of the folder would hold
-        }
+        Cli.GenerateCommandTests.CopyDirectory(TestPaths.Fixture("pipe_pixart_sigma"), dir);
         return dir;
     }
 }
