@@ -6,7 +6,9 @@ using XDit.Runtime;
 namespace XDit.Engine.Verify;
 
 /// <summary>Fixtures of FluxTransformer2DModel: packed hidden_states, encoder_hidden_states, pooled_projections,
-/// timestep (σ), guidance, img_ids, txt_ids → packed sample.</summary>
+/// timestep (σ), guidance, img_ids, txt_ids → packed sample. A Flux Kontext case (meta "noisy_tokens") feeds the
+/// noisy and reference tokens together and compares the whole output (sample_full) and, as the pipeline keeps it,
+/// its first noisy_tokens rows (sample).</summary>
 public sealed class FluxFixtureRunner : IFixtureRunner
 {
     public bool Handles(JsonConfig meta) => meta.GetString("model", null) == FluxConfig.ClassName;
@@ -29,6 +31,21 @@ public sealed class FluxFixtureRunner : IFixtureRunner
             ImgIds = imgIds,
             TxtIds = txtIds,
         };
-        return new Dictionary<string, Tensor> { ["sample"] = model.Forward(ops, inputs) };
+        var output = model.Forward(ops, inputs);
+        int noisy = fixture.Meta.GetInt("noisy_tokens", 0);
+        if (noisy <= 0) return new Dictionary<string, Tensor> { ["sample"] = output };
+        try
+        {
+            return new Dictionary<string, Tensor>
+            {
+                ["sample_full"] = output,
+                ["sample"] = ops.Contiguous(output.Slice(1, 0, noisy)),
+            };
+        }
+        catch
+        {
+            output.Dispose();
+            throw;
+        }
     }
 }

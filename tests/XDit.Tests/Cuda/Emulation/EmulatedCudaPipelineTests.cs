@@ -39,7 +39,9 @@ public class EmulatedCudaPipelineTests
         // Flux casts timestep and guidance to the activation dtype and multiplies by 1000 there, as diffusers does;
         // in bf16 that moves t·1000 by whole units (8 bits of mantissa) and this fixture's random-weight output by
         // ~35% against its float32 reference (6.5e-3 with the casts taken out, measured). f16 keeps t exact enough.
-        Assert.SkipWhen(fixture == "flux" && dt == DType.BF16, "flux in bf16 rounds its timestep as diffusers does; the golden output is float32 (f16 is checked instead)");
+        // flux_kontext (the same transformer, t 0.6, guidance 2.5) fails the same way: 0.31 in bf16, and within bf16's
+        // tolerance when the two casts are taken out (measured).
+        Assert.SkipWhen(fixture is "flux" or "flux_kontext" && dt == DType.BF16, $"{fixture} in bf16 rounds its timestep as diffusers does; the golden output is float32 (f16 is checked instead)");
         var ops = CudaTestDevice.Get(dt);
         // SANA's ReLU linear attention is discontinuous where a query's only positive components are near zero: the
         // fixture (head dim 8) has a query in block 1 whose one positive component is 0.0019, bf16 rounding of the
