@@ -3,7 +3,7 @@ namespace XDit.Engine.Pipelines;
 /// <summary>
 /// The Flux pipeline's latent layout on host arrays: 2×2 latent patches packed into tokens
 /// ([B, C, h, w] → [B, (h/2)(w/2), 4C], token (i, j) row-major, feature c·4 + dy·2 + dx), its exact inverse, and the
-/// position ids the transformer's RoPE reads (image (0, row, col) on the packed grid, text all zeros).
+/// position ids the transformer's RoPE reads (image (0, row, col) on the packed grid, a Kontext reference image (1, row, col), text all zeros).
 /// </summary>
 public static class FluxLatents
 {
@@ -39,8 +39,9 @@ public static class FluxLatents
         return latents;
     }
 
-    /// <summary>img_ids [(h/2)(w/2), 3]: (0, row, col) of each packed token, row-major.</summary>
-    public static float[] ImageIds(int h, int w)
+    /// <summary>img_ids [(h/2)(w/2), 3]: (<paramref name="first"/>, row, col) of each packed token, row-major. The
+    /// first coordinate is 0 for the noisy image and 1 for Flux Kontext's reference image.</summary>
+    public static float[] ImageIds(int h, int w, float first = 0)
     {
         int gh = h / 2, gw = w / 2;
         var ids = new float[gh * gw * 3];
@@ -48,6 +49,7 @@ public static class FluxLatents
             for (int j = 0; j < gw; j++)
             {
                 int t = (i * gw + j) * 3;
+                ids[t] = first;
                 ids[t + 1] = i;
                 ids[t + 2] = j;
             }

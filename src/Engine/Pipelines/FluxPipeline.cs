@@ -23,7 +23,9 @@ namespace XDit.Engine.Pipelines;
 /// Given initial latents (<see cref="GenerationRequest.Latents"/>) are unpacked [B, C, h, w] like the other pipelines';
 /// they are packed here.
 /// </summary>
-public sealed class FluxPipeline : TextToImagePipeline
+/// <remarks>Not sealed: <see cref="FluxKontextPipeline"/> is this pipeline with reference-image tokens
+/// (<see cref="RunFlux"/>).</remarks>
+public class FluxPipeline : TextToImagePipeline
 {
     /// <summary>diffusers refuses longer T5 prompts.</summary>
     public const int MaxT5Length = 512;
@@ -75,6 +77,8 @@ public sealed class FluxPipeline : TextToImagePipeline
     }
 
     public FluxTransformer Transformer => _transformer;
+    /// <summary>The VAE (Flux Kontext encodes its reference image with it).</summary>
+    protected AutoencoderKL Vae => _vae;
     public override DiffusionTransformer Denoiser => _transformer;
     public override int DefaultSteps => 28;
     public override float DefaultGuidanceScale => 3.5f;
@@ -98,14 +102,37 @@ public sealed class FluxPipeline : TextToImagePipeline
 
     protected override GenerationResult Run(GenerationRequest request, IProgress<PipelineProgress>? progress)
     {
+        CheckFluxOptions(request);
+        var (height, width) = CheckSize(request);
+        return RunFlux(request, progress, height, width, null);
+    }
+
+    /// <summary>Refuses what Flux does not take, before the size is looked at.</summary>
+    protected static void CheckFluxOptions(GenerationRequest request)
+    {
+        if ((request.MaxSequenceLength ?? 512) is var maxT5 && maxT5 > MaxT5Length)
+            throw new ArgumentException($"max sequence length {maxT5} is above {MaxT5Length}, the most Flux accepts");
+        RefuseSD3Options(request, "Flux");
+        if (request.UseResolutionBinning == true) throw new ArgumentException("resolution binning is a PixArt option");
+    }
+
+    /// <summary>Tokens the transformer reads after the noisy ones and whose output is dropped (Flux Kontext's
+    /// reference image): <paramref name="Packed"/> [Count, features] of one image, the same for every row, and their
+    /// position ids <paramref name="Ids"/> [Count, 3].</summary>
+    protected sealed record ReferenceTokens(float[] Packed, float[] Ids, int Count);
+
+    /// <summary>The whole generation at <paramref name="height"/>×<paramref name="width"/> (already checked, as the
+    /// options by <see cref="CheckFluxOptions"/>). With
+    /// <paramref name="encodeReference"/> (called in the encode stage; null result: none), every step joins the
+    /// reference tokens after the noisy ones (their ids after the noisy ids), and keeps the first N output tokens,
+    /// as FluxKontextPipeline; the schedule's μ counts the noisy tokens only, as there.</summary>
+    protected GenerationResult RunFlux(GenerationRequest request, IProgress<PipelineProgress>? progress, int height, int width,
+        Func<ReferenceTokens?>? encodeReference)
+    {
         var timings = TimingsReportedTo(progress);
         int steps = request.NumInferenceSteps ?? DefaultSteps;
         float guidance = request.GuidanceScale ?? DefaultGuidanceScale;
         int maxT5 = request.MaxSequenceLength ?? 512;
-        if (maxT5 > MaxT5Length) throw new ArgumentException($"max sequence length {maxT5} is above {MaxT5Length}, the most Flux accepts");
-        RefuseSD3Options(request, "Flux");
-        if (request.UseResolutionBinning == true) throw new ArgumentException("resolution binning is a PixArt option");
-        var (height, width) = CheckSize(request);
         int batch = request.Prompts.Count * request.NumImagesPerPrompt;
         int f = _vae.Config.SpatialFactor, c = _vae.Config.LatentChannels;
         int h = height / f, w = width / f, tokens = (h / 2) * (w / 2), features = 4 * c;
@@ -113,6 +140,7 @@ public sealed class FluxPipeline : TextToImagePipeline
         bool trueCfg = trueCfgScale > 1f && request.NegativePrompt is not null;
         if (trueCfgScale > 1f && !trueCfg)
             RaiseWarning($"true_cfg_scale {trueCfgScale} needs a negative prompt; without one true CFG stays off, as in diffusers");
+        int rows = trueCfg ? 2 * batch : batch;
 
         // ---- encode ----
         var sw = Stopwatch.StartNew();
@@ -120,13 +148,23 @@ public sealed class FluxPipeline : TextToImagePipeline
         var (context, pooled) = trueCfg ? EncodeWithNegative(texts, request.NegativePrompt!, maxT5) : EncodePrompts(texts, maxT5);
         using var contextT = context;
         using var pooledT = pooled;
-        using var imgIds = UploadF32(FluxLatents.ImageIds(h, w), tokens, 3);
+        var reference = encodeReference?.Invoke();
+        if (reference is not null && reference.Packed.Length != (long)reference.Count * features)
+            throw new ArgumentException($"the reference tokens hold {reference.Packed.Length} values, expected {reference.Count}x{features}");
+        int allTokens = tokens + (reference?.Count ?? 0);
+        var ids = FluxLatents.ImageIds(h, w);
+        if (reference is not null) ids = [.. ids, .. reference.Ids];
+        using var imgIds = UploadF32(ids, allTokens, 3);
         using var txtIds = UploadF32(new float[contextT.Dim(1) * 3], contextT.Dim(1), 3);
+        // the reference tokens of every row the model runs on ([negative; positive] under true CFG): one image for all
+        using var referenceRows = reference is null ? null : Ops.FromHost(Repeat(reference.Packed, rows), rows, reference.Count, features);
+        using var joined = new JoinedTokens();
         if (Trace is { } trace)
         {
             trace.AddGuided(Ops, "prompt_embeds", contextT, trueCfg);
             trace.AddGuided(Ops, "pooled_prompt_embeds", pooledT, trueCfg);
             trace.Add("text_ids", new float[contextT.Dim(1) * 3], contextT.Dim(1), 3);
+            if (reference is not null) trace.Add("image_latents", Repeat(reference.Packed, batch), batch, reference.Count, features);
         }
         timings.Add("encode", sw.Elapsed);
 
@@ -135,6 +173,10 @@ public sealed class FluxPipeline : TextToImagePipeline
         var sigmas = NoiseSchedules.NumpyLinspace(1.0, 1.0 / steps, steps).Select(s => (float)s).ToArray();
         double mu = _scheduler.CalculateMu(tokens);   // used only when the scheduler shifts dynamically (dev)
         _scheduler.SetTimesteps(steps, mu, sigmas);
+        // Without true CFG the packed velocity is the noise prediction as it is; with it, neg + s·(pos − neg).
+        Action<float[], float[], int> combine = trueCfg ? GuidedCombine(batch, true, trueCfgScale, 1, 1)
+            : (output, noise, spatial) => Array.Copy(output, noise, (long)batch * spatial);
+        if (reference is not null) combine = NoisyTokensOnly(combine, tokens, allTokens, features);
         var job = new DenoiseJob
         {
             Model = _transformer,
@@ -146,7 +188,7 @@ public sealed class FluxPipeline : TextToImagePipeline
             Cfg = trueCfg,
             BuildInputs = (ops, x, i) => new DitInputs
             {
-                HiddenStates = x,
+                HiddenStates = referenceRows is null ? x : joined.Join(ops, x, referenceRows),
                 EncoderHiddenStates = contextT,
                 PooledProjections = pooledT,
                 // diffusers passes (σ·1000 in float32) / 1000; the model scales by 1000 again.
@@ -155,9 +197,7 @@ public sealed class FluxPipeline : TextToImagePipeline
                 ImgIds = imgIds,
                 TxtIds = txtIds,
             },
-            // Without true CFG the packed velocity is the noise prediction as it is; with it, neg + s·(pos − neg).
-            Combine = trueCfg ? GuidedCombine(batch, true, trueCfgScale, 1, 1)
-                : (output, noise, spatial) => Array.Copy(output, noise, (long)batch * spatial),
+            Combine = combine,
         };
         Loop.Run(Ops, job, progress);
         Trace?.Add("latents", job.Latents, batch, tokens, features);
@@ -168,6 +208,51 @@ public sealed class FluxPipeline : TextToImagePipeline
         var images = Decode(_vae, FluxLatents.Unpack(job.Latents, batch, c, h, w), batch, c, h, w);
         timings.Add("decode", sw.Elapsed);
         return new GenerationResult(images, timings, _scheduler.Timesteps.Length, height, width, request.Seed);
+    }
+
+    /// <summary><paramref name="values"/> <paramref name="times"/> times over.</summary>
+    static float[] Repeat(float[] values, int times)
+    {
+        var all = new float[(long)values.Length * times];
+        for (int r = 0; r < times; r++) values.CopyTo(all, (long)r * values.Length);
+        return all;
+    }
+
+    /// <summary>diffusers' noise_pred[:, :N]: <paramref name="combine"/> applied to the first
+    /// <paramref name="noisy"/> of each output row's <paramref name="all"/> tokens.</summary>
+    static Action<float[], float[], int> NoisyTokensOnly(Action<float[], float[], int> combine, int noisy, int all, int features)
+        => (output, noise, spatial) =>
+        {
+            long full = (long)all * features, kept = (long)noisy * features;
+            if (output.Length % full != 0)
+                throw new InvalidOperationException($"the transformer returned {output.Length} values, not rows of {all} tokens x {features} features");
+            long rows = output.Length / full;
+            var first = new float[rows * kept];
+            for (long r = 0; r < rows; r++) Array.Copy(output, r * full, first, r * kept, kept);
+            combine(first, noise, spatial);
+        };
+
+    /// <summary>The noisy tokens joined with the reference tokens for one step's model input; each step's joined
+    /// tensor is freed when the next step joins (the executor is done with it by then) or when the run ends.</summary>
+    sealed class JoinedTokens : IDisposable
+    {
+        Tensor? _last;
+
+        public Tensor Join(IOps ops, Tensor noisy, Tensor reference)
+        {
+            if (noisy.Dim(0) != reference.Dim(0))
+                throw new InvalidOperationException($"the step's model input has {noisy.Dim(0)} rows, the reference tokens {reference.Dim(0)}");
+            _last?.Dispose();
+            _last = null;
+            _last = ops.Concat(1, noisy, reference);
+            return _last;
+        }
+
+        public void Dispose()
+        {
+            _last?.Dispose();
+            _last = null;
+        }
     }
 
     /// <summary>[negative; positive] rows for true CFG: the negative prompt encoded first, so that a trace keeps

@@ -48,6 +48,16 @@ public sealed record GenerationRequest
     /// <summary>Flux's true classifier-free guidance: above 1, with a <see cref="NegativePrompt"/>, the transformer
     /// also runs on the negative prompt and noise = neg + scale·(pos − neg). diffusers' default is 1 (off).</summary>
     public float? TrueCfgScale { get; init; }
+    /// <summary>Flux Kontext's image to edit (diffusers' image): resized as diffusers does (see
+    /// <see cref="AutoResize"/>), encoded by the VAE and given to the transformer after the noisy tokens. Pipelines
+    /// that take no image refuse it.</summary>
+    public InputImage? Image { get; init; }
+    /// <summary>Flux Kontext's max_area (null: 1024²): the output keeps the asked (or default) size's aspect ratio
+    /// at about this many pixels.</summary>
+    public long? MaxArea { get; init; }
+    /// <summary>Flux Kontext's _auto_resize (diffusers' default true): the image is resized to the preferred Kontext
+    /// resolution of the closest aspect ratio; false keeps its own size (floored to the size multiple).</summary>
+    public bool AutoResize { get; init; } = true;
     /// <summary>SANA Sprint's TrigFlow angles: max_timesteps, where sampling starts (null: the pipeline's, π/2 rounded),
     /// and intermediate_timesteps, the middle angle of a 2-step run (null: the pipeline's 1.3; given with another step
     /// count it is refused, as diffusers). Other pipelines refuse them.</summary>
@@ -90,6 +100,7 @@ public sealed record GenerationRequest
         if (ClipSkip is < 0) throw new ArgumentException($"clip_skip must be 0 or more, got {ClipSkip}");
         if (!(GuidanceRescale >= 0 && float.IsFinite(GuidanceRescale))) throw new ArgumentException($"guidance_rescale must be a finite number ≥ 0, got {GuidanceRescale}");
         if (TrueCfgScale is { } t && !float.IsFinite(t)) throw new ArgumentException($"true_cfg_scale must be a finite number, got {t}");
+        if (MaxArea is < 1) throw new ArgumentException($"max_area must be positive, got {MaxArea}");
         if (MaxTimesteps is { } mt && !(mt > 0 && double.IsFinite(mt))) throw new ArgumentException($"max_timesteps must be a finite angle above 0, got {mt}");
         if (IntermediateTimesteps is { } it && !(it > 0 && double.IsFinite(it) && it < (MaxTimesteps ?? Math.PI / 2 + 1e-5)))
             throw new ArgumentException($"intermediate_timesteps must lie between 0 and max_timesteps ({MaxTimesteps ?? Math.PI / 2:0.#####}), got {it}");

@@ -8,7 +8,7 @@ namespace XDit.Engine.Pipelines;
 public static class PipelineLoader
 {
     /// <summary>The model_index.json _class_name values this engine runs.</summary>
-    public static IReadOnlyList<string> Supported { get; } = ["PixArtAlphaPipeline", "PixArtSigmaPipeline", "StableDiffusion3Pipeline", "FluxPipeline", "StableDiffusionXLPipeline", "HunyuanDiTPipeline", "SanaPipeline", "SanaSprintPipeline"];
+    public static IReadOnlyList<string> Supported { get; } = ["PixArtAlphaPipeline", "PixArtSigmaPipeline", "StableDiffusion3Pipeline", "FluxPipeline", "FluxKontextPipeline", "StableDiffusionXLPipeline", "HunyuanDiTPipeline", "SanaPipeline", "SanaSprintPipeline"];
 
     public static TextToImagePipeline Load(string dir, PipelineOptions? options = null)
     {
@@ -33,6 +33,7 @@ public static class PipelineLoader
                 "PixArtAlphaPipeline" or "PixArtSigmaPipeline" => new PixArtPipeline(index, ops),
                 "StableDiffusion3Pipeline" => new SD3Pipeline(index, ops),
                 "FluxPipeline" => new FluxPipeline(index, ops),
+                "FluxKontextPipeline" => new FluxKontextPipeline(index, ops),
                 "StableDiffusionXLPipeline" => new SdxlPipeline(index, ops),
                 "HunyuanDiTPipeline" => new HunyuanDiTPipeline(index, ops),
                 "SanaPipeline" => new SanaPipeline(index, ops),

@@ -77,6 +77,8 @@ public abstract class TextToImagePipeline : IDisposable
             throw new ArgumentException($"true_cfg_scale is a Flux option; {GetType().Name} guides with guidance_scale");
         if ((request.MaxTimesteps ?? request.IntermediateTimesteps) is not null && !TakesTrigFlowAngles)
             throw new ArgumentException($"max_timesteps and intermediate_timesteps are SANA Sprint's options; {GetType().Name} has no TrigFlow schedule");
+        if ((request.Image is not null || request.MaxArea is not null || !request.AutoResize) && !TakesImage)
+            throw new ArgumentException($"{GetType().Name} takes no input image (image, max_area and auto_resize are Flux Kontext's); give a FluxKontextPipeline model, or leave the image out");
         CheckMemory(request);
         cancellation.ThrowIfCancellationRequested();
         if (Interlocked.Exchange(ref _running, 1) != 0)
@@ -104,6 +106,9 @@ public abstract class TextToImagePipeline : IDisposable
     /// <see cref="GenerationRequest.IntermediateTimesteps"/> (SANA Sprint; others refuse them).</summary>
     protected virtual bool TakesTrigFlowAngles => false;
 
+    /// <summary>Whether the pipeline takes <see cref="GenerationRequest.Image"/> (Flux Kontext; others refuse it).</summary>
+    protected virtual bool TakesImage => false;
+
     /// <summary>Whether the pipeline runs <see cref="GenerationRequest.TrueCfgScale"/> (Flux's true CFG; others refuse it).</summary>
     protected virtual bool TakesTrueCfg => false;
 
@@ -120,6 +125,13 @@ public abstract class TextToImagePipeline : IDisposable
         return (images, (r.GuidanceScale ?? DefaultGuidanceScale) > 1f ? 2 * images : images);
     }
 
+    /// <summary>The size <see cref="Estimate"/> counts: the asked one, or the default (Flux Kontext: the size it will
+    /// generate at, and no error when that is not a size it takes: the run refuses it).</summary>
+    protected virtual (int Height, int Width) EstimatedSize(GenerationRequest r) => (r.Height ?? DefaultSize, r.Width ?? DefaultSize);
+
+    /// <summary>Tokens the transformer reads besides the generated image's (Flux Kontext's reference image).</summary>
+    protected virtual double ExtraTokens(GenerationRequest r) => 0;
+
     /// <summary>Text tokens the transformer attends to (an upper bound: the longest the pipeline pads to).</summary>
     protected virtual int TextTokens(GenerationRequest r) => r.MaxSequenceLength ?? 512;
 
@@ -130,10 +142,10 @@ public abstract class TextToImagePipeline : IDisposable
     /// <summary>Memory and compute of <paramref name="request"/>, before any work (see <see cref="WorkEstimate"/>).</summary>
     public WorkEstimate Estimate(GenerationRequest request)
     {
-        int height = request.Height ?? DefaultSize, width = request.Width ?? DefaultSize;
+        var (height, width) = EstimatedSize(request);
         var (images, rows) = ModelRows(request);
         double pixels = (double)height * width;
-        double tokens = pixels / ((double)TokenPixels * TokenPixels), text = TextTokens(request);
+        double tokens = pixels / ((double)TokenPixels * TokenPixels) + ExtraTokens(request), text = TextTokens(request);
         var t = Denoiser;
         double d = (double)t.NumHeads * t.HeadDim;
         long bytes = Ops.ActivationType.SizeOf();

@@ -51,6 +51,15 @@ static class SD3FluxTestFolders
         return dir;
     }
 
+    /// <summary>A fresh Flux Kontext folder: the dev-like Flux folder (the same transformer class, VAE with its
+    /// encoder, text encoders) named FluxKontextPipeline, as the Hub's FLUX.1-Kontext-dev is FLUX.1-dev's layout.</summary>
+    public static string FluxKontext()
+    {
+        var dir = Flux(dev: true);
+        EditConfig(Path.Combine(dir, "model_index.json"), c => c["_class_name"] = "FluxKontextPipeline");
+        return dir;
+    }
+
     /// <summary>A fresh Flux folder: dev-like (guidance embedder, dynamic shifting) or schnell-like (neither).</summary>
     public static string Flux(bool dev = true)
     {

@@ -1,0 +1,184 @@
+using XDit.Engine.Execution;
+using XDit.Engine.Pipelines;
+using XDit.Engine.Verify;
+using XDit.Kernels;
+using XDit.Kernels.Cpu;
+using XDit.Runtime;
+
+namespace XDit.Tests.Pipelines;
+
+/// <summary>
+/// Flux Kontext: the transformer fixture (noisy and reference tokens together), the position ids against diffusers',
+/// and the pipeline on a tiny folder (SD3FluxTestFolders.FluxKontext) with a stand-in image encoder: what it hands the
+/// transformer, that without an image it is FluxPipeline, and that the parallel methods equal one rank.
+/// </summary>
+public class FluxKontextPipelineTests
+{
+    [Fact]
+    public void TransformerFixtureMatchesDiffusers()
+    {
+        using var ops = new CpuOps();
+        var results = FixtureVerifier.Verify(TestPaths.Fixture("flux_kontext"), ops);
+        Assert.Equal(["sample", "sample_full"], results.Select(r => r.Name).Order());
+        foreach (var r in results)
+            TestContext.Current.TestOutputHelper?.WriteLine($"flux_kontext/{r.Name}: relative error {r.RelativeError:E3}, max abs {r.MaxAbsError:E3}");
+        foreach (var r in results)
+            Assert.True(r.Passed, $"flux_kontext/{r.Name}: relative error {r.RelativeError:E3} (max abs {r.MaxAbsError:E3}) {r.Problem}");
+    }
+
+    [Fact]
+    public void PositionIdsAreDiffusers()
+    {
+        // the fixture's 20 noisy tokens are a 4×5 grid (latent 8×10), its 12 reference tokens 3×4 (latent 6×8)
+        using var fx = new FixtureCase(TestPaths.Fixture("flux_kontext"));
+        using var expected = fx.Input("img_ids");
+        float[] ids = [.. FluxLatents.ImageIds(8, 10), .. FluxLatents.ImageIds(6, 8, first: 1)];
+        Assert.Equal(expected.ToFloatArray(), ids);
+    }
+
+    /// <summary>A stand-in for the VAE encoder: latent channel c at (y, x) is the mean of image channel c mod 3 over
+    /// the factor×factor block, times (1 + c/4), minus 0.1: deterministic and different for every image.</summary>
+    internal static Func<IOps, Tensor, Tensor> StandInEncoder(int channels, int factor) => (ops, image) =>
+    {
+        var px = ops.ToHost(image);
+        int h = image.Dim(2), w = image.Dim(3), lh = h / factor, lw = w / factor;
+        var z = new float[channels * lh * lw];
+        for (int c = 0; c < channels; c++)
+            for (int y = 0; y < lh; y++)
+                for (int x = 0; x < lw; x++)
+                {
+                    float sum = 0;
+                    for (int dy = 0; dy < factor; dy++)
+                        for (int dx = 0; dx < factor; dx++)
+                            sum += px[((c % 3) * h + y * factor + dy) * w + x * factor + dx];
+                    z[(c * lh + y) * lw + x] = sum / (factor * factor) * (1 + c / 4f) - 0.1f;
+                }
+        return ops.FromHost(z, 1, channels, lh, lw);
+    };
+
+    /// <summary>A 24×20 (W×H) picture with some structure in every channel.</summary>
+    internal static InputImage TestImage(int width = 24, int height = 20)
+    {
+        var rgb = new byte[width * height * 3];
+        for (int y = 0; y < height; y++)
+            for (int x = 0; x < width; x++)
+                for (int c = 0; c < 3; c++)
+                    rgb[(y * width + x) * 3 + c] = (byte)((x * 37 + y * 91 + c * 53 + x * y * 7) % 256);
+        return new InputImage(width, height, rgb);
+    }
+
+    static GenerationRequest Request(InputImage? image, int prompts = 1) => new()
+    {
+        Prompts = Enumerable.Range(0, prompts).Select(i => i == 0 ? "red cat" : "blue dog").ToArray(),
+        NumInferenceSteps = 2, Seed = 5, Height = 32, Width = 32, MaxArea = 32 * 32, AutoResize = false, Image = image,
+    };
+
+    static FluxKontextPipeline Load(string folder)
+    {
+        var p = (FluxKontextPipeline)PipelineLoader.Load(folder);
+        p.ImageEncoder = StandInEncoder(4, 2);
+        return p;
+    }
+
+    [Fact]
+    public void TheTransformerReadsTheNoisyThenTheReferenceTokens()
+    {
+        var folder = SD3FluxTestFolders.FluxKontext();
+        var image = TestImage();
+        using var pipeline = Load(folder);
+        var recorder = new SD3FluxStepRecorder();
+        pipeline.Loop = new StandardDenoiseLoop(recorder);
+        pipeline.Generate(Request(image));
+
+        // 32×32 → latent 16×16 → 64 noisy tokens; the 24×20 image (kept: a multiple of 4) → latent 12×10 → 30 tokens
+        int n = 64, m = 30, features = 16;
+        using var ops = new CpuOps();
+        using var planes = ops.FromHost(image.ToPlanes(), 1, 3, 20, 24);
+        using var encoded = StandInEncoder(4, 2)(ops, planes);
+        var reference = FluxLatents.Pack(ops.ToHost(encoded), 1, 4, 10, 12);
+        Assert.Equal(2, recorder.Steps.Count);
+        foreach (var step in recorder.Steps)
+        {
+            Assert.Equal([1, n + m, features], step.Hidden);
+            Assert.Equal(reference, step.HiddenValues[(n * features)..]);
+            Assert.Equal([.. FluxLatents.ImageIds(16, 16), .. FluxLatents.ImageIds(10, 12, first: 1)], step.ImgIds!);
+        }
+        // the noisy tokens move between steps, the reference tokens stay
+        Assert.NotEqual(recorder.Steps[0].HiddenValues[..(n * features)], recorder.Steps[1].HiddenValues[..(n * features)]);
+    }
+
+    [Fact]
+    public void WithoutAnImageItIsFluxAndTheImageChangesTheResult()
+    {
+        var kontext = SD3FluxTestFolders.FluxKontext();
+        var flux = SD3FluxTestFolders.Flux();
+        float[] plain, edited, noImage;
+        using (var p = PipelineLoader.Load(flux))
+            plain = ResultPixels.Pixels(p.Generate(Request(null) with { MaxArea = null, AutoResize = true }));
+        using (var p = Load(kontext))
+        {
+            noImage = ResultPixels.Pixels(p.Generate(Request(null)));
+            edited = ResultPixels.Pixels(p.Generate(Request(TestImage())));
+        }
+        Assert.Equal(plain, noImage);
+        Assert.True(Numerics.RelativeError(edited, plain) > 1e-3, "the reference image made no difference");
+    }
+
+    [Fact]
+    public void OutputSizeFollowsMaxAreaAndWarns()
+    {
+        using var p = Load(SD3FluxTestFolders.FluxKontext());
+        var warnings = new List<string>();
+        p.Warning += (_, w) => warnings.Add(w);
+        // 32×16 asked at max_area 32·32: aspect 2 → width round(√2048) = 45 → 44, height round(√512) = 23 → 20
+        var result = p.Generate(Request(TestImage()) with { Height = 16, Width = 32 });
+        Assert.Equal((20, 44), (result.Height, result.Width));
+        Assert.Contains(warnings, w => w.Contains("became 44x20", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void PipelinesWithoutAnImageInputRefuseOne()
+    {
+        using var p = PipelineLoader.Load(SD3FluxTestFolders.Flux());
+        var e = Assert.Throws<ArgumentException>(() => p.Generate(Request(TestImage()) with { MaxArea = null, AutoResize = true }));
+        Assert.Contains("takes no input image", e.Message);
+    }
+
+    public static TheoryData<string> Meshes => new() { "ulysses2", "ring2", "cfg2", "cfg2-ulysses2", "data2" };
+
+    [Theory]
+    [MemberData(nameof(Meshes))]
+    public void ParallelEqualsOneRank(string mesh)
+    {
+        var folder = SD3FluxTestFolders.FluxKontext();
+        var (config, request) = mesh switch
+        {
+            "ulysses2" => (new ParallelConfig { WorldSize = 2, UlyssesDegree = 2 }, Request(TestImage())),
+            "ring2" => (new ParallelConfig { WorldSize = 2, RingDegree = 2 }, Request(TestImage())),
+            // true CFG: [negative; positive] rows, one per cfg rank
+            "cfg2" => (new ParallelConfig { WorldSize = 2, UseCfgParallel = true }, Request(TestImage()) with { NegativePrompt = "blurry", TrueCfgScale = 2f }),
+            "cfg2-ulysses2" => (new ParallelConfig { WorldSize = 4, UseCfgParallel = true, UlyssesDegree = 2 }, Request(TestImage()) with { NegativePrompt = "blurry", TrueCfgScale = 2f }),
+            "data2" => (new ParallelConfig { WorldSize = 2, DataParallelDegree = 2 }, Request(TestImage(), prompts: 2)),
+            _ => throw new ArgumentException(mesh),
+        };
+        float[] serial;
+        using (var p = Load(folder)) serial = ResultPixels.Pixels(p.Generate(request));
+        var parallel = ParallelGeneration.Run(folder, config, request,
+            onRankPipeline: (p, _) => ((FluxKontextPipeline)p).ImageEncoder = StandInEncoder(4, 2)).Result;
+        double err = Numerics.RelativeError(ResultPixels.Pixels(parallel), serial);
+        Assert.True(err < 1e-5, $"{mesh}: relative error {err:G3} against one rank");
+    }
+
+    [Fact]
+    public void PipeFusionIsRefusedInOneLine()
+    {
+        var folder = SD3FluxTestFolders.FluxKontext();
+        var config = new ParallelConfig { WorldSize = 2, PipeFusionParallelDegree = 2, NumPipelinePatch = 2, WarmupSteps = 1 };
+        var e = Assert.ThrowsAny<Exception>(() => ParallelGeneration.Run(folder, config, Request(TestImage()),
+            onRankPipeline: (p, _) => ((FluxKontextPipeline)p).ImageEncoder = StandInEncoder(4, 2)));
+        var inner = e is AggregateException a ? a.Flatten().InnerExceptions[0] : e;
+        Assert.IsType<NotSupportedException>(inner);
+        Assert.Contains("PipeFusion", inner.Message);
+        Assert.DoesNotContain('\n', inner.Message);
+    }
+}
