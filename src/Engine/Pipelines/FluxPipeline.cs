@@ -164,7 +164,11 @@ public class FluxPipeline : TextToImagePipeline
             trace.AddGuided(Ops, "prompt_embeds", contextT, trueCfg);
             trace.AddGuided(Ops, "pooled_prompt_embeds", pooledT, trueCfg);
             trace.Add("text_ids", new float[contextT.Dim(1) * 3], contextT.Dim(1), 3);
-            if (reference is not null) trace.Add("image_latents", Repeat(reference.Packed, batch), batch, reference.Count, features);
+            if (reference is not null)
+            {
+                trace.Add("image_latents", Repeat(reference.Packed, batch), batch, reference.Count, features);
+                trace.Add("img_ids", ids, allTokens, 3);
+            }
         }
         timings.Add("encode", sw.Elapsed);
 

@@ -5,7 +5,7 @@ using XDit.Runtime;
 namespace XDit.Engine.Verify;
 
 /// <summary>
-/// Whole-pipeline fixtures (pipe_pixart_sigma, pipe_sd3, pipe_flux): the fixture folder is itself a diffusers
+/// Whole-pipeline fixtures (pipe_pixart_sigma, pipe_sd3, pipe_flux, pipe_flux_kontext): the fixture folder is itself a diffusers
 /// pipeline folder. It is loaded as `xdit generate --model` loads one, run on meta.json's prompts, negative prompt,
 /// steps, guidance, size and max_sequence_length from the stored initial latents, and its trace is compared in the
 /// order the pipeline makes it: token ids (the fixture's `in.*input_ids*` and masks, exactly), prompt embeddings,
@@ -29,20 +29,37 @@ public sealed class PipelineFixtureRunner : IFixtureRunner
     static int Stage(string output) => output switch
     {
         _ when output.Contains("attention_mask", StringComparison.Ordinal) => 0,
-        _ when output.Contains("embeds", StringComparison.Ordinal) || output == "text_ids" => 1,
+        _ when output.Contains("embeds", StringComparison.Ordinal) || output is "text_ids" or "image_latents" or "img_ids" => 1,
         "latents" => 2,
         _ => 3,
     };
 
     public IReadOnlyDictionary<string, Tensor> Run(FixtureCase fixture, IOps ops)
     {
-        var meta = fixture.Meta;
         using var pipeline = PipelineLoader.Load(fixture.Dir, ops, ownsOps: false);
         var trace = new PipelineTrace();
         pipeline.Trace = trace;
+        var request = Request(fixture);
+        var result = pipeline.Generate(request);
+
+        var outputs = new Dictionary<string, Tensor>();
+        foreach (var name in Compared(fixture))
+        {
+            string key = name.StartsWith("out.", StringComparison.Ordinal) ? name[4..] : name;
+            if (key == "images") { outputs[key] = Stack(result.Images); continue; }
+            var traced = trace.Find(TraceName(key));
+            if (traced is not null) outputs[key] = Tensor.FromArray(traced.Values, traced.Shape);
+        }
+        return outputs;
+    }
+
+    /// <summary>The request the case records: meta.json's call options, the stored initial latents (and image).</summary>
+    public static GenerationRequest Request(FixtureCase fixture)
+    {
+        var meta = fixture.Meta;
         // Flux stores its latents packed as passed to diffusers, and also unpacked: the request takes [B, C, h, w].
         using var latents = fixture.Input(fixture.HasInput("latents_unpacked") ? "latents_unpacked" : "latents");
-        var request = new GenerationRequest
+        return new GenerationRequest
         {
             Prompts = meta.GetStringArray("prompts"),
             NegativePrompt = meta.GetString("negative_prompt", null),
@@ -55,18 +72,24 @@ public sealed class PipelineFixtureRunner : IFixtureRunner
             Width = meta.GetInt("width"),
             MaxSequenceLength = meta.Has("max_sequence_length") ? meta.GetInt("max_sequence_length") : null,
             Latents = latents.ToFloatArray(),
+            // Flux Kontext: the picture to edit (in.image, 8-bit values stored as float32 [H, W, 3]) and its sizing
+            Image = fixture.HasInput("image") ? ReadImage(fixture) : null,
+            MaxArea = meta.Has("max_area") ? meta.GetInt("max_area") : null,
+            AutoResize = meta.GetBool("auto_resize", true),
         };
-        var result = pipeline.Generate(request);
+    }
 
-        var outputs = new Dictionary<string, Tensor>();
-        foreach (var name in Compared(fixture))
-        {
-            string key = name.StartsWith("out.", StringComparison.Ordinal) ? name[4..] : name;
-            if (key == "images") { outputs[key] = Stack(result.Images); continue; }
-            var traced = trace.Find(TraceName(key));
-            if (traced is not null) outputs[key] = Tensor.FromArray(traced.Values, traced.Shape);
-        }
-        return outputs;
+    static InputImage ReadImage(FixtureCase fixture)
+    {
+        using var t = fixture.Input("image");
+        if (t.Rank != 3 || t.Dim(2) != 3)
+            throw new InvalidDataException($"{fixture.Dir}: in.image must be [H, W, 3] (8-bit RGB values), got {Shape.Format(t.ShapeSpan)}");
+        var v = t.ToFloatArray();
+        var rgb = new byte[v.Length];
+        for (int i = 0; i < v.Length; i++)
+            rgb[i] = v[i] is >= 0 and <= 255 && v[i] == MathF.Round(v[i]) ? (byte)v[i]
+                : throw new InvalidDataException($"{fixture.Dir}: in.image[{i}] is {v[i]}, not an 8-bit value");
+        return new InputImage(t.Dim(1), t.Dim(0), rgb);
     }
 
     /// <summary>The trace's name for a fixture tensor: the inputs drop their `in.`; encode_prompt's masks are the

@@ -144,6 +144,35 @@ public class FluxKontextPipelineTests
         Assert.Contains("takes no input image", e.Message);
     }
 
+    /// <summary>The pipe_flux_kontext case with diffusers' own image latents standing in for the VAE encoder: every
+    /// stage after the encoder (ids, joined tokens, true CFG, schedule, decode) against diffusers, and the encoder
+    /// given the image at the size diffusers encoded (64×48).</summary>
+    [Fact]
+    public void GivenDiffusersImageLatentsTheRestMatchesDiffusers()
+    {
+        using var fx = new FixtureCase(TestPaths.Fixture("pipe_flux_kontext"));
+        using var ops = new CpuOps();
+        using var imageLatents = fx.Expected("image_latents");
+        var latent = FluxLatents.Unpack(imageLatents.ToFloatArray()[..(12 * 64)], 1, 16, 6, 8);
+        using var p = (FluxKontextPipeline)PipelineLoader.Load(fx.Dir, ops, ownsOps: false);
+        (int, int)? encodedSize = null;
+        p.ImageEncoder = (o, image) => { encodedSize = (image.Dim(2), image.Dim(3)); return o.FromHost(latent, 1, 16, 6, 8); };
+        var trace = new PipelineTrace();
+        p.Trace = trace;
+        var result = p.Generate(PipelineFixtureRunner.Request(fx));
+        Assert.Equal((48, 64), encodedSize);
+        foreach (var name in new[] { "img_ids", "image_latents", "prompt_embeds", "negative_prompt_embeds", "latents" })
+        {
+            using var e = fx.Expected(name);
+            double err = Numerics.RelativeError(trace.Find(name)!.Values, e.ToFloatArray());
+            Assert.True(err < 1e-4, $"{name}: relative error {err:E3}");
+        }
+        using var images = fx.Expected("images");
+        double imageErr = Numerics.RelativeError(ResultPixels.Pixels(result), images.ToFloatArray());
+        TestContext.Current.TestOutputHelper?.WriteLine($"pipe_flux_kontext with diffusers' image latents: images relative error {imageErr:E3}");
+        Assert.True(imageErr < 1e-4, $"images: relative error {imageErr:E3}");
+    }
+
     public static TheoryData<string> Meshes => new() { "ulysses2", "ring2", "cfg2", "cfg2-ulysses2", "data2" };
 
     [Theory]
@@ -180,5 +209,61 @@ public class FluxKontextPipelineTests
         Assert.IsType<NotSupportedException>(inner);
         Assert.Contains("PipeFusion", inner.Message);
         Assert.DoesNotContain('\n', inner.Message);
+    }
+}
+
+/// <summary>The size rules and the resize of FluxKontextPipeline's input against diffusers and Pillow.</summary>
+public class KontextSizesTests
+{
+    // (height, width) asked → generated, max_area 1024², multiple 16: evaluated with diffusers' arithmetic
+    [Theory]
+    [InlineData(1024, 1024, 1024, 1024)]
+    [InlineData(512, 768, 832, 1248)]
+    [InlineData(768, 512, 1248, 832)]
+    [InlineData(1080, 1920, 768, 1360)]
+    [InlineData(100, 3000, 176, 5600)]
+    [InlineData(333, 777, 656, 1552)]
+    public void OutputSizeIsDiffusers(int h, int w, int eh, int ew)
+        => Assert.Equal((eh, ew), KontextSizes.Output(h, w, KontextSizes.DefaultMaxArea, 16));
+
+    // (height, width) of the image → resized with and without _auto_resize, multiple 16
+    [Theory]
+    [InlineData(1080, 1920, 752, 1392, 1072, 1920)]
+    [InlineData(1024, 1024, 1024, 1024, 1024, 1024)]
+    [InlineData(600, 800, 880, 1184, 592, 800)]
+    [InlineData(480, 640, 880, 1184, 480, 640)]
+    [InlineData(1000, 1500, 832, 1248, 992, 1488)]
+    [InlineData(77, 1000, 672, 1568, 64, 992)]
+    [InlineData(3000, 100, 1568, 672, 2992, 96)]
+    [InlineData(17, 33, 720, 1456, 16, 32)]
+    public void ReferenceSizeIsDiffusers(int h, int w, int ah, int aw, int kh, int kw)
+    {
+        Assert.Equal((ah, aw), KontextSizes.Reference(h, w, autoResize: true, 16));
+        Assert.Equal((kh, kw), KontextSizes.Reference(h, w, autoResize: false, 16));
+    }
+
+    [Fact]
+    public void ImagesSmallerThanTheMultipleAreRefused()
+    {
+        var e = Assert.Throws<ArgumentException>(() => KontextSizes.Reference(15, 400, true, 16));
+        Assert.Contains("400x15", e.Message);
+    }
+
+    /// <summary>Pillow 9.4's Image.resize(LANCZOS) of the test pattern (FluxKontextPipelineTests.TestImage) at four
+    /// size pairs (down, up, mixed, vertical only), concatenated in tests/fixtures/image_resize/pillow_lanczos.bin.</summary>
+    [Fact]
+    public void LanczosEqualsPillowByteForByte()
+    {
+        var expected = File.ReadAllBytes(Path.Combine(TestPaths.Fixtures, "image_resize", "pillow_lanczos.bin"));
+        (int W, int H, int NW, int NH)[] cases = [(37, 23, 16, 12), (7, 5, 12, 9), (30, 6, 11, 14), (24, 20, 24, 13)];
+        int offset = 0;
+        foreach (var (w, h, nw, nh) in cases)
+        {
+            var image = FluxKontextPipelineTests.TestImage(w, h);
+            var resized = LanczosResize.Rgb(image.Rgb, w, h, nw, nh);
+            Assert.Equal(expected.AsSpan(offset, nw * nh * 3).ToArray(), resized);
+            offset += nw * nh * 3;
+        }
+        Assert.Equal(expected.Length, offset);
     }
 }

@@ -13,6 +13,7 @@ public class PipelineFixtureTests
     [Theory]
     [InlineData("pipe_sd3")]
     [InlineData("pipe_flux")]
+    [InlineData("pipe_flux_kontext")]
     [InlineData("pipe_pixart_sigma")]
     public void WholePipelineMatchesDiffusers(string name)
     {
