@@ -64,10 +64,10 @@ public sealed class FluxKontextPipeline : FluxPipeline
     /// <summary>The reference tokens of <paramref name="image"/> resized to <paramref name="height"/>×<paramref name="width"/>.</summary>
     ReferenceTokens EncodeReference(InputImage image, int height, int width)
     {
-        var resized = new InputImage(width, height, LanczosResize.Rgb(image.Rgb, image.Width, image.Height, width, height));
         int f = Vae.Config.SpatialFactor, c = Vae.Config.LatentChannels, lh = height / f, lw = width / f;
         float[] latents;
-        using (var pixels = Ops.FromHost(resized.ToPlanes(), 1, 3, height, width))
+        var planes = image.ToVaeInput(height, width);
+        using (var pixels = Ops.FromHost(planes, 1, 3, height, width))
         using (var encoded = (ImageEncoder ?? DefaultEncoder)(Ops, pixels))
         {
             if (!Shape.Equal(encoded.ShapeSpan, [1, c, lh, lw]))
@@ -75,7 +75,7 @@ public sealed class FluxKontextPipeline : FluxPipeline
             latents = Ops.ToHost(encoded);
         }
         FiniteCheck.Require(latents, "the reference image's latents", "the VAE encoder's weights produced them");
-        Trace?.Add("image", resized.ToPlanes(), 1, 3, height, width);
+        Trace?.Add("image", planes, 1, 3, height, width);
         return new ReferenceTokens(FluxLatents.Pack(latents, 1, c, lh, lw), FluxLatents.ImageIds(lh, lw, first: 1), (lh / 2) * (lw / 2));
     }
 

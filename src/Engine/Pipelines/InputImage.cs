@@ -1,35 +1,36 @@
 namespace XDit.Engine.Pipelines;
 
 /// <summary>
-/// An image given to a pipeline (Flux Kontext's image to edit): 8-bit RGB, interleaved, row-major from the top-left,
-/// as a PNG or JPEG reads. Pipelines resize it as diffusers' image processor does and map it to [−1, 1].
+/// An image given to a pipeline (Flux Kontext's image to edit): 8-bit RGB, interleaved, row-major [H, W, 3].
+/// <see cref="ToVaeInput"/> does what diffusers' VaeImageProcessor.preprocess does before the VAE encodes it.
 /// </summary>
-public sealed record InputImage
+public sealed class InputImage
 {
-    public InputImage(int width, int height, byte[] rgb)
+    public InputImage(byte[] rgb, int height, int width)
     {
-        if (width < 1 || height < 1) throw new ArgumentException($"an image needs a positive size, got {width}x{height}");
-        ArgumentNullException.ThrowIfNull(rgb);
-        if (rgb.Length != (long)width * height * 3)
-            throw new ArgumentException($"an RGB image of {width}x{height} holds {(long)width * height * 3} bytes, got {rgb.Length}");
-        Width = width;
-        Height = height;
-        Rgb = rgb;
+        if (height < 1 || width < 1 || rgb.Length != 3L * height * width)
+            throw new ArgumentException($"expected 3x{height}x{width} bytes of interleaved RGB, got {rgb.Length}");
+        Rgb = rgb; Height = height; Width = width;
     }
 
-    public int Width { get; }
-    public int Height { get; }
-    /// <summary>width·height·3 bytes: R, G, B of each pixel.</summary>
+    /// <summary>Interleaved 8-bit RGB, row-major [H, W, 3].</summary>
     public byte[] Rgb { get; }
+    public int Height { get; }
+    public int Width { get; }
 
-    /// <summary>The planes [3, H, W] as diffusers' preprocess makes them: v / 255 · 2 − 1 in float32.</summary>
-    public float[] ToPlanes()
+    /// <summary>Pillow's resize to (width, height) with LANCZOS; this picture itself when the size already matches.</summary>
+    public InputImage Resize(int height, int width)
+        => height == Height && width == Width ? this : new InputImage(LanczosResize.Rgb(Rgb, Width, Height, width, height), height, width);
+
+    /// <summary>diffusers' preprocess of a PIL picture: resized, value / 255, then 2x − 1, planar [3, height, width].</summary>
+    public float[] ToVaeInput(int height, int width)
     {
-        int plane = Width * Height;
+        var r = Resize(height, width);
+        int plane = height * width;
         var chw = new float[3 * plane];
         for (int i = 0; i < plane; i++)
             for (int c = 0; c < 3; c++)
-                chw[c * plane + i] = 2f * (Rgb[i * 3 + c] / 255f) - 1f;
+                chw[c * plane + i] = 2f * (r.Rgb[i * 3 + c] / 255f) - 1f;
         return chw;
     }
 }

@@ -89,7 +89,7 @@ public sealed class PipelineFixtureRunner : IFixtureRunner
         for (int i = 0; i < v.Length; i++)
             rgb[i] = v[i] is >= 0 and <= 255 && v[i] == MathF.Round(v[i]) ? (byte)v[i]
                 : throw new InvalidDataException($"{fixture.Dir}: in.image[{i}] is {v[i]}, not an 8-bit value");
-        return new InputImage(t.Dim(1), t.Dim(0), rgb);
+        return new InputImage(rgb, t.Dim(0), t.Dim(1));
     }
 
     /// <summary>The trace's name for a fixture tensor: the inputs drop their `in.`; encode_prompt's masks are the

@@ -64,7 +64,7 @@ public class FluxKontextPipelineTests
             for (int x = 0; x < width; x++)
                 for (int c = 0; c < 3; c++)
                     rgb[(y * width + x) * 3 + c] = (byte)((x * 37 + y * 91 + c * 53 + x * y * 7) % 256);
-        return new InputImage(width, height, rgb);
+        return new InputImage(rgb, height, width);
     }
 
     static GenerationRequest Request(InputImage? image, int prompts = 1) => new()
@@ -93,7 +93,7 @@ public class FluxKontextPipelineTests
         // 32×32 → latent 16×16 → 64 noisy tokens; the 24×20 image (kept: a multiple of 4) → latent 12×10 → 30 tokens
         int n = 64, m = 30, features = 16;
         using var ops = new CpuOps();
-        using var planes = ops.FromHost(image.ToPlanes(), 1, 3, 20, 24);
+        using var planes = ops.FromHost(image.ToVaeInput(20, 24), 1, 3, 20, 24);
         using var encoded = StandInEncoder(4, 2)(ops, planes);
         var reference = FluxLatents.Pack(ops.ToHost(encoded), 1, 4, 10, 12);
         Assert.Equal(2, recorder.Steps.Count);
@@ -260,7 +260,7 @@ public class KontextSizesTests
         foreach (var (w, h, nw, nh) in cases)
         {
             var image = FluxKontextPipelineTests.TestImage(w, h);
-            var resized = LanczosResize.Rgb(image.Rgb, w, h, nw, nh);
+            var resized = image.Resize(nh, nw).Rgb;
             Assert.Equal(expected.AsSpan(offset, nw * nh * 3).ToArray(), resized);
             offset += nw * nh * 3;
         }
