@@ -8,8 +8,8 @@ namespace XDit.Cli.Commands;
 /// The per-pipeline arguments of diffusers' __call__ for `xdit generate`, named as diffusers names them (dashes for
 /// underscores): SD3's --prompt-2/--prompt-3, --negative-prompt-2/--negative-prompt-3, --clip-skip and SD3.5's
 /// skip-layer guidance (--skip-guidance-layers 7,8,9 with --skip-layer-guidance-scale/-start/-stop), Flux's
-/// --true-cfg-scale, HunyuanDiT's --guidance-rescale, SANA Sprint's --max-timesteps and --intermediate-timesteps, and PixArt's (and HunyuanDiT's) --no-resolution-binning (binning is on by default, as diffusers'
-/// use_resolution_binning=True). A pipeline given another pipeline's option refuses it.
+/// --true-cfg-scale, HunyuanDiT's --guidance-rescale, SANA Sprint's --max-timesteps and --intermediate-timesteps, PixArt's (and HunyuanDiT's) --no-resolution-binning (binning is on by default, as diffusers'
+/// use_resolution_binning=True), and Flux Kontext's --image, --max-area and --no-auto-resize. A pipeline given another pipeline's option refuses it.
 /// </summary>
 public sealed class PipelineCallOptions
 {
@@ -26,9 +26,12 @@ public sealed class PipelineCallOptions
     readonly Option<float?> _guidanceRescale = NumberOptions.Float("--guidance-rescale", "HunyuanDiT: mix the guided prediction with itself rescaled to the prompt's standard deviation (diffusers' guidance_rescale) [default: 0, off]");
     readonly Option<float?> _maxTimesteps = NumberOptions.Float("--max-timesteps", "SANA Sprint: the TrigFlow angle sampling starts from (diffusers' max_timesteps) [default: 1.5708]");
     readonly Option<float?> _intermediateTimesteps = NumberOptions.Float("--intermediate-timesteps", "SANA Sprint: the middle angle of a 2-step run (diffusers' intermediate_timesteps) [default: 1.3]");
+    readonly Option<string?> _image = new("--image") { Description = "Flux Kontext: the image to edit (PNG or JPEG); other pipelines refuse it" };
+    readonly Option<int?> _maxArea = NumberOptions.Int("--max-area", "Flux Kontext: pixels of the output, which keeps the asked size's aspect ratio (diffusers' max_area) [default: 1048576]");
+    readonly Option<bool> _noAutoResize = new("--no-auto-resize") { Description = "Flux Kontext: encode the image at its own size (floored to a multiple of 16) instead of the closest trained resolution" };
     readonly Option<bool> _noBinning = new("--no-resolution-binning") { Description = "PixArt, HunyuanDiT: generate at the asked size instead of the closest trained aspect ratio or shape" };
 
-    public IEnumerable<Option> All => new Option[] { _prompt2, _prompt3, _negative2, _negative3, _clipSkip, _slgLayers, _slgScale, _slgStart, _slgStop, _trueCfg, _guidanceRescale, _maxTimesteps, _intermediateTimesteps, _noBinning };
+    public IEnumerable<Option> All => new Option[] { _prompt2, _prompt3, _negative2, _negative3, _clipSkip, _slgLayers, _slgScale, _slgStart, _slgStop, _trueCfg, _guidanceRescale, _maxTimesteps, _intermediateTimesteps, _noBinning, _image, _maxArea, _noAutoResize };
 
     /// <summary>The request with these options applied; throws on a malformed value, naming the flag.</summary>
     public GenerationRequest Apply(ParseResult parse, GenerationRequest request)
@@ -57,6 +60,9 @@ public sealed class PipelineCallOptions
             MaxTimesteps = parse.GetValue(_maxTimesteps) is { } mt ? (double)(decimal)mt : null,
             IntermediateTimesteps = parse.GetValue(_intermediateTimesteps) is { } it ? (double)(decimal)it : null,
             UseResolutionBinning = parse.GetValue(_noBinning) ? false : null,
+            Image = parse.GetValue(_image) is { } image ? InputImage.Load(image) : null,
+            MaxArea = parse.GetValue(_maxArea),
+            AutoResize = !parse.GetValue(_noAutoResize),
         };
     }
 

@@ -18,6 +18,17 @@ public sealed class InputImage
     public int Height { get; }
     public int Width { get; }
 
+    /// <summary>Reads an image file (the reader comes with the VAE encoder's branch, hk-vaeenc).</summary>
+    public static InputImage Load(string path)
+    {
+        if (!File.Exists(path)) throw new FileNotFoundException($"{path}: image file not found", path);
+        return Decode(File.ReadAllBytes(path), path);
+    }
+
+    /// <summary>Decodes an image held in memory; <paramref name="name"/> names it in errors.</summary>
+    public static InputImage Decode(byte[] bytes, string name)
+        => throw new NotSupportedException($"{name}: this build reads no image files yet (the reader comes with the VAE encoder)");
+
     /// <summary>Pillow's resize to (width, height) with LANCZOS; this picture itself when the size already matches.</summary>
     public InputImage Resize(int height, int width)
         => height == Height && width == Width ? this : new InputImage(LanczosResize.Rgb(Rgb, Width, Height, width, height), height, width);

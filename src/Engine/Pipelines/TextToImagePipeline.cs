@@ -78,7 +78,7 @@ public abstract class TextToImagePipeline : IDisposable
         if ((request.MaxTimesteps ?? request.IntermediateTimesteps) is not null && !TakesTrigFlowAngles)
             throw new ArgumentException($"max_timesteps and intermediate_timesteps are SANA Sprint's options; {GetType().Name} has no TrigFlow schedule");
         if ((request.Image is not null || request.MaxArea is not null || !request.AutoResize) && !TakesImage)
-            throw new ArgumentException($"{GetType().Name} takes no input image (image, max_area and auto_resize are Flux Kontext's); give a FluxKontextPipeline model, or leave the image out");
+            throw new ArgumentException($"{GetType().Name} takes no input image: image, max_area and auto_resize (--image, --max-area, --no-auto-resize) are Flux Kontext's; leave them out or give a FluxKontextPipeline model");
         CheckMemory(request);
         cancellation.ThrowIfCancellationRequested();
         if (Interlocked.Exchange(ref _running, 1) != 0)

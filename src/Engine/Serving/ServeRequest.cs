@@ -17,7 +17,7 @@ public sealed record ServeRequest(GenerationRequest Generation, ServeOutput Outp
          // the pipeline options, as diffusers' pipelines name their call arguments
          "max_sequence_length", "prompt_2", "prompt_3", "negative_prompt_2", "negative_prompt_3", "clip_skip",
          "skip_guidance_layers", "skip_layer_guidance_scale", "skip_layer_guidance_start", "skip_layer_guidance_stop",
-         "true_cfg_scale", "use_resolution_binning"];
+         "true_cfg_scale", "use_resolution_binning", "image", "max_area", "auto_resize"];
 
     /// <summary>
     /// The service's bounds unless `xdit serve` is told otherwise: 200 steps, 2048² pixels an image, 16 images and
@@ -104,6 +104,9 @@ public sealed record ServeRequest(GenerationRequest Generation, ServeOutput Outp
             SkipLayerGuidanceStop = Real(root, "skip_layer_guidance_stop") ?? 0.2,
             TrueCfgScale = Number(root, "true_cfg_scale"),
             UseResolutionBinning = Bool(root, "use_resolution_binning"),
+            Image = Image(root, "image"),
+            MaxArea = Positive(root, "max_area"),
+            AutoResize = Bool(root, "auto_resize") ?? true,
         };
         try { request.Validate(limits ?? DefaultLimits); }
         catch (RequestLimitException e) { throw new ServeRequestException(e.Field, e.Message + LimitFlag(e.Field)); }
@@ -129,6 +132,24 @@ public sealed record ServeRequest(GenerationRequest Generation, ServeOutput Outp
         if (!Present(root, name, out var v)) return null;
         if (v.ValueKind != JsonValueKind.String) throw new ServeRequestException(name, $"{name} must be a string, got {Kind(v)}");
         return v.GetString();
+    }
+
+    /// <summary>Flux Kontext's image: a PNG or JPEG file's bytes in base64, optionally as a data URL
+    /// ("data:image/png;base64,...").</summary>
+    static InputImage? Image(JsonElement root, string name)
+    {
+        if (String(root, name) is not { } text) return null;
+        int comma = text.StartsWith("data:", StringComparison.Ordinal) ? text.IndexOf(',') : -1;
+        if (text.StartsWith("data:", StringComparison.Ordinal) && (comma < 0 || !text[..comma].EndsWith(";base64", StringComparison.Ordinal)))
+            throw new ServeRequestException(name, $"{name}: a data URL must be base64 (data:image/png;base64,...)");
+        byte[] bytes;
+        try { bytes = Convert.FromBase64String(text[(comma + 1)..]); }
+        catch (FormatException) { throw new ServeRequestException(name, $"{name} must be a PNG or JPEG file in base64"); }
+        try { return InputImage.Decode(bytes, name); }
+        catch (Exception e) when (e is InvalidDataException or NotSupportedException or ArgumentException)
+        {
+            throw new ServeRequestException(name, e.Message);
+        }
     }
 
     static int? Positive(JsonElement root, string name)

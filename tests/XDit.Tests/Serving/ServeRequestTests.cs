@@ -37,6 +37,31 @@ public class ServeRequestTests
         Assert.Equal(((string?)null, (int[]?)null, (float?)null, (bool?)null), (d.NegativePrompt, d.SkipGuidanceLayers?.ToArray(), d.TrueCfgScale, d.UseResolutionBinning));
     }
 
+    [Fact]
+    public void FluxKontextsImageAndSizingReachTheGenerationRequest()
+    {
+        var image = XDit.Tests.Pipelines.FluxKontextPipelineTests.TestImage();
+        int plane = image.Height * image.Width;
+        var chw = new float[3 * plane];
+        for (int i = 0; i < plane; i++)
+            for (int c = 0; c < 3; c++)
+                chw[c * plane + i] = image.Rgb[i * 3 + c] / 255f;
+        var png = Path.Combine(TestPaths.TempDir(), "ref.png");
+        new XDit.Engine.Pipelines.GeneratedImage(chw, image.Height, image.Width).SavePng(png);
+        string b64 = Convert.ToBase64String(File.ReadAllBytes(png));
+        foreach (var field in new[] { b64, "data:image/png;base64," + b64 })
+        {
+            var g = Parse($$"""{"prompt":"x","image":"{{field}}","max_area":4096,"auto_resize":false}""").Generation;
+            Assert.Equal((image.Height, image.Width), (g.Image!.Height, g.Image.Width));
+            Assert.Equal(image.Rgb, g.Image.Rgb);
+            Assert.Equal((4096L, false), (g.MaxArea!.Value, g.AutoResize));
+        }
+        var d = Parse("""{"prompt":"x"}""").Generation;
+        Assert.Equal((null, (long?)null, true), (d.Image, d.MaxArea, d.AutoResize));
+        var e = Assert.Throws<ServeRequestException>(() => Parse("""{"prompt":"x","image":"not base64!"}"""));
+        Assert.Equal("image", e.Field);
+    }
+
     [Theory]
     [InlineData("""{"prompt":"x","skip_guidance_layers":7}""", "skip_guidance_layers", "array")]
     [InlineData("""{"prompt":"x","skip_guidance_layers":[7,-1]}""", "skip_guidance_layers", "non-negative")]

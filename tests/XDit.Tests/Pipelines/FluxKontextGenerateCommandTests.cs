@@ -1,0 +1,48 @@
+using System.Buffers.Binary;
+using XDit.Engine.Pipelines;
+
+namespace XDit.Tests.Pipelines;
+
+/// <summary>`xdit generate --image` on the tiny Flux Kontext folder, and its refusal by a pipeline that takes no image.</summary>
+[Collection("Console")]
+public class FluxKontextGenerateCommandTests
+{
+    /// <summary>A 24×20 PNG of the test pattern.</summary>
+    static string ReferencePng()
+    {
+        var image = FluxKontextPipelineTests.TestImage();
+        int plane = image.Height * image.Width;
+        var chw = new float[3 * plane];
+        for (int i = 0; i < plane; i++)
+            for (int c = 0; c < 3; c++)
+                chw[c * plane + i] = image.Rgb[i * 3 + c] / 255f;
+        var path = Path.Combine(TestPaths.TempDir(), "ref.png");
+        new GeneratedImage(chw, image.Height, image.Width).SavePng(path);
+        return path;
+    }
+
+    [Fact]
+    public void GenerateEditsTheImageAtTheSizeMaxAreaGives()
+    {
+        var output = Path.Combine(TestPaths.TempDir(), "out.png");
+        // 32×16 asked at max_area 32·32 → 44×20 (as diffusers: aspect 2 kept, multiples of 4)
+        var (code, _, stderr) = CliRunner.Xdit("generate", "--model", SD3FluxTestFolders.FluxKontext(), "--image", ReferencePng(),
+            "--prompt", "make it red", "--steps", "2", "--height", "16", "--width", "32", "--max-area", "1024", "--no-auto-resize",
+            "--max-sequence-length", "8", "--output", output, "--quiet");
+        Assert.True(code == 0, $"exit {code}: {stderr}");
+        var b = File.ReadAllBytes(output);
+        Assert.Equal((44, 20), (BinaryPrimitives.ReadInt32BigEndian(b.AsSpan(16)), BinaryPrimitives.ReadInt32BigEndian(b.AsSpan(20))));
+    }
+
+    [Fact]
+    public void APipelineWithoutImageInputRefusesTheImageInOneLine()
+    {
+        var output = Path.Combine(TestPaths.TempDir(), "out.png");
+        var (code, _, stderr) = CliRunner.Xdit("generate", "--model", SD3FluxTestFolders.Flux(), "--image", ReferencePng(),
+            "--prompt", "a cat", "--steps", "1", "--height", "16", "--width", "16", "--output", output);
+        Assert.NotEqual(0, code);
+        Assert.Contains("FluxPipeline takes no input image", stderr);
+        Assert.Single(stderr.Trim().Split('\n'));
+        Assert.False(File.Exists(output));
+    }
+}
