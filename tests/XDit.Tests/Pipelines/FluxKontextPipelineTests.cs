@@ -137,6 +137,19 @@ public class FluxKontextPipelineTests
     }
 
     [Fact]
+    public void TheEstimateCountsTheSizeGeneratedAndTheReferenceTokens()
+    {
+        using var p = Load(SD3FluxTestFolders.FluxKontext());
+        // 16×32 asked at max_area 32·32 runs at 20×44: 55 noisy tokens, and the 24×20 image adds 30
+        var asked = Request(null) with { Height = 16, Width = 32 };
+        var withImage = asked with { Image = TestImage() };
+        var generated = Request(null) with { Height = 20, Width = 44, MaxArea = 20 * 44 };
+        Assert.Equal(p.Estimate(generated).DenoiseBytes, p.Estimate(asked).DenoiseBytes);
+        Assert.True(p.Estimate(withImage).DenoiseBytes > p.Estimate(asked).DenoiseBytes);
+        Assert.True(p.Estimate(withImage).Teraflops > p.Estimate(asked).Teraflops);
+    }
+
+    [Fact]
     public void PipelinesWithoutAnImageInputRefuseOne()
     {
         using var p = PipelineLoader.Load(SD3FluxTestFolders.Flux());
