@@ -45,7 +45,8 @@ case "$cmd" in
       emu backend Cuda.CudaRuntimeTests Cuda.CudaOpsTests Cuda.CudaOpContractTests Cuda.Emulation.EmulatedLaunchTests Comm.NcclCommunicatorTests Cuda.Emulation.EmulatedCudaPipelineTests \
         Cuda.Emulation.EmulatedGemmFallbackTests Cuda.Emulation.EmulatedGuardPageTests Cuda.CudaModelWeightsTests \
         Cuda.CudaGraphExecutorTests Cuda.Emulation.EmulatedNoExecTests Bench.LedgerLaunchTests Cuda.Emulation.EmulatedParallelDcAeTests \
-        Cuda.CudaFusedOpsTests Cuda.Emulation.EmulatedCudaOptionTests Cuda.CudnnAttentionTests Cuda.Emulation.EmulatedCudnnAttentionTests Cuda.Emulation.EmulatedCommDTypeTests
+        Cuda.CudaFusedOpsTests Cuda.Emulation.EmulatedCudaOptionTests Cuda.CudnnAttentionTests Cuda.Emulation.EmulatedCudnnAttentionTests Cuda.Emulation.EmulatedCommDTypeTests \
+        Cuda.Emulation.EmulatedVaeEncoderTests
     fi
     dotnet "$tests" -noColor "${first[@]}" -result-xml "$logdir/xdit-test.xml" | tee "$logdir/xdit-test.log"
     status=${PIPESTATUS[0]}

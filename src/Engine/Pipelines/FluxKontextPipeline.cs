@@ -21,7 +21,8 @@ public sealed class FluxKontextPipeline : FluxPipeline
     public FluxKontextPipeline(ModelIndex index, IOps ops) : base(index, ops) { }
 
     /// <summary>Encodes the resized image [1, 3, H, W] in [−1, 1] to its scaled latents [1, C, H/f, W/f]
-    /// ((mean − shift_factor)·scaling_factor). Replaceable (tests; the default needs the VAE's encoder).</summary>
+    /// ((mean − shift_factor)·scaling_factor); null (the default): the VAE's encoder
+    /// (<see cref="Models.Vae.AutoencoderKL.EncodeLatents"/>, loaded on the first image). Tests put a stand-in here.</summary>
     public Func<IOps, Tensor, Tensor>? ImageEncoder { get; set; }
 
     protected override bool TakesImage => true;
@@ -68,7 +69,7 @@ public sealed class FluxKontextPipeline : FluxPipeline
         float[] latents;
         var planes = image.ToVaeInput(height, width);
         using (var pixels = Ops.FromHost(planes, 1, 3, height, width))
-        using (var encoded = (ImageEncoder ?? DefaultEncoder)(Ops, pixels))
+        using (var encoded = ImageEncoder is { } encode ? encode(Ops, pixels) : Vae.EncodeLatents(Ops, pixels))
         {
             if (!Shape.Equal(encoded.ShapeSpan, [1, c, lh, lw]))
                 throw new InvalidOperationException($"the image encoder returned {Shape.Format(encoded.ShapeSpan)} for a {width}x{height} image, expected [1, {c}, {lh}, {lw}]");
@@ -78,7 +79,4 @@ public sealed class FluxKontextPipeline : FluxPipeline
         Trace?.Add("image", planes, 1, 3, height, width);
         return new ReferenceTokens(FluxLatents.Pack(latents, 1, c, lh, lw), FluxLatents.ImageIds(lh, lw, first: 1), (lh / 2) * (lw / 2));
     }
-
-    static Tensor DefaultEncoder(IOps ops, Tensor image)
-        => throw new NotSupportedException("this build has no VAE encoder yet: set FluxKontextPipeline.ImageEncoder");
 }

@@ -4,18 +4,24 @@ using XDit.Runtime;
 namespace XDit.Models.Vae;
 
 /// <summary>
-/// The decoder half of diffusers' AutoencoderKL: <see cref="Decode"/> equals <c>vae.decode(z).sample</c>.
-/// The pipeline turns latents into z (latents / scaling_factor + shift_factor) before calling it; the result is
-/// the image [B, out_channels, H·f, W·f] in about [−1, 1]. The encoder's tensors are not loaded.
+/// diffusers' AutoencoderKL: <see cref="Decode"/> equals <c>vae.decode(z).sample</c>. The pipeline turns latents into
+/// z (latents / scaling_factor + shift_factor) before calling it; the result is the image [B, out_channels, H·f, W·f]
+/// in about [−1, 1]. The encoder (<see cref="Encoder"/>, <see cref="Encode"/>, <see cref="EncodeLatents"/>) is
+/// loaded from the same folder the first time a pipeline encodes an image, so a text-to-image pipeline never holds
+/// its weights and a decode-only checkpoint loads as before (encoding it fails naming the file and the tensor).
 /// </summary>
 public sealed class AutoencoderKL : IDisposable
 {
     readonly ModelWeights _weights;
+    readonly string _dir;
+    readonly Lock _encoderLock = new();
+    VaeEncoder? _encoder;
 
-    AutoencoderKL(AutoencoderKLConfig config, ModelWeights weights)
+    AutoencoderKL(AutoencoderKLConfig config, ModelWeights weights, string dir)
     {
         Config = config;
         _weights = weights;
+        _dir = dir;
         var w = weights.Root;
         var decoder = w.Pp("decoder");
         int c = config.LatentChannels, mid = config.MidChannels, g = config.NormNumGroups;
@@ -46,7 +52,8 @@ public sealed class AutoencoderKL : IDisposable
     public AutoencoderKLConfig Config { get; }
     /// <summary>Pixels per latent pixel along each axis.</summary>
     public int SpatialFactor => Config.SpatialFactor;
-    public long WeightBytes => _weights.Bytes;
+    /// <summary>Bytes of the decoder's weights, plus the encoder's once it was loaded.</summary>
+    public long WeightBytes => _weights.Bytes + (_encoder?.WeightBytes ?? 0);
 
     public VaeConv? PostQuantConv { get; }
     public VaeConv ConvIn { get; }
@@ -73,7 +80,7 @@ public sealed class AutoencoderKL : IDisposable
         var config = AutoencoderKLConfig.Load(Path.Combine(dir, "config.json"));
         using var source = Checkpoint.Open(dir);
         var weights = new ModelWeights(source, ops, float32 ? DType.F32 : null);
-        try { return weights.Checked(new AutoencoderKL(config, weights) { Float32 = float32 }, "encoder", "quant_conv"); }
+        try { return weights.Checked(new AutoencoderKL(config, weights, dir) { Float32 = float32 }, "encoder", "quant_conv"); }
         catch { weights.Dispose(); throw; }
     }
 
@@ -113,6 +120,30 @@ public sealed class AutoencoderKL : IDisposable
         }
     }
 
+    /// <summary>The encoder, loaded from the folder this VAE came from on first use (on the backend the decoder's
+    /// weights went to, float32 when <see cref="Float32"/>) and kept until <see cref="Dispose"/>. Throws naming the
+    /// file and tensor when the checkpoint holds no encoder.</summary>
+    public VaeEncoder Encoder
+    {
+        get
+        {
+            lock (_encoderLock)
+                return _encoder ??= VaeEncoder.Load(Config, _dir, _weights.Ops, Float32);
+        }
+    }
+
+    /// <summary>Whether <see cref="Encoder"/> has been loaded.</summary>
+    public bool EncoderLoaded => _encoder is not null;
+
+    /// <summary><c>vae.encode(image).latent_dist</c>: mean and clamped log-variance of images [B, in_channels, H, W]
+    /// in [−1, 1] (<see cref="VaeEncoder.Encode"/>).</summary>
+    public VaeLatentDistribution Encode(IOps ops, Tensor image) => Encoder.Encode(ops, image);
+
+    /// <summary>The latents of images [B, in_channels, H, W] in [−1, 1], as Flux Kontext and the img2img pipelines
+    /// make them: the mean (retrieve_latents "argmax"), then (mean − shift_factor) · scaling_factor, in the
+    /// activations' dtype, [B, latent_channels, H/f, W/f] (<see cref="VaeEncoder.EncodeLatents"/>).</summary>
+    public Tensor EncodeLatents(IOps ops, Tensor image) => Encoder.EncodeLatents(ops, image);
+
     /// <summary>Disposes the previous activation and returns the next.</summary>
     static Tensor Step(Tensor previous, Tensor next)
     {
@@ -120,5 +151,13 @@ public sealed class AutoencoderKL : IDisposable
         return next;
     }
 
-    public void Dispose() => _weights.Dispose();
+    public void Dispose()
+    {
+        lock (_encoderLock)
+        {
+            _encoder?.Dispose();
+            _encoder = null;
+        }
+        _weights.Dispose();
+    }
 }

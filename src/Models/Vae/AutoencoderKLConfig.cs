@@ -3,13 +3,20 @@ using XDit.Runtime;
 namespace XDit.Models.Vae;
 
 /// <summary>
-/// The keys of a diffusers AutoencoderKL config.json that the decoder needs. Anything the decoder cannot run
-/// (another autoencoder class, other block types, another activation) is refused here with the file and key named.
+/// The keys of a diffusers AutoencoderKL config.json that the decoder and the encoder need. Anything the decoder cannot
+/// run (another autoencoder class, other block types, another activation) is refused here with the file and key named;
+/// what only the encoder needs (down_block_types) is checked when the encoder is loaded
+/// (<see cref="ValidateEncoder"/>), so a config the decoder runs keeps loading for decoding.
 /// </summary>
 public sealed record AutoencoderKLConfig
 {
     public required string Path { get; init; }
     public required int LatentChannels { get; init; }
+    /// <summary>Image channels the encoder reads (in_channels, 3).</summary>
+    public int InChannels { get; init; } = 3;
+    /// <summary>down_block_types as written, or null when the config leaves the key out (diffusers' default is one
+    /// DownEncoderBlock2D).</summary>
+    public string?[]? DownBlockTypes { get; init; }
     public required int OutChannels { get; init; }
     public required int[] BlockOutChannels { get; init; }
     public required int LayersPerBlock { get; init; }
@@ -70,6 +77,8 @@ public sealed record AutoencoderKLConfig
         {
             Path = c.Path,
             LatentChannels = c.GetInt("latent_channels", 4, 1, ConfigBounds.Width),
+            InChannels = c.GetInt("in_channels", 3, 1, ConfigBounds.Width),
+            DownBlockTypes = c.Has("down_block_types") ? c.Get("down_block_types").EnumerateArray().Select(e => e.ValueKind == System.Text.Json.JsonValueKind.String ? e.GetString() : e.ToString()).ToArray() : null,
             OutChannels = c.GetInt("out_channels", 3, 1, ConfigBounds.Width),
             BlockOutChannels = blocks,
             LayersPerBlock = c.GetInt("layers_per_block", 1, 1, ConfigBounds.Layers),
@@ -82,5 +91,17 @@ public sealed record AutoencoderKLConfig
             SampleSize = c.GetInt("sample_size", 32, 1, ConfigBounds.SampleSize),
             ForceUpcast = c.GetBool("force_upcast", true),
         };
+    }
+
+    /// <summary>Refuses what the encoder cannot run (<see cref="VaeEncoder"/>): a down block other than
+    /// DownEncoderBlock2D, or a count that disagrees with block_out_channels. The decoder never calls it.</summary>
+    public void ValidateEncoder()
+    {
+        if (DownBlockTypes is not { } types) return;
+        if (types.Length != BlockOutChannels.Length)
+            throw new FormatException($"{Path}: 'down_block_types' has {types.Length} entries but 'block_out_channels' has {BlockOutChannels.Length}");
+        foreach (var t in types)
+            if (t != "DownEncoderBlock2D")
+                throw new NotSupportedException($"{Path}: down block type '{t}' is not supported, expected 'DownEncoderBlock2D'");
     }
 }
