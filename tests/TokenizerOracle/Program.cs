@@ -8,7 +8,7 @@
 // IndexOutOfRangeException on it: T5 has no BOS piece, bos_id -1); it holds the same pieces and scores as
 // t5_json/tokenizer.json, so the tests hold its tokenizer to the t5 column.
 // Usage: dotnet run --project tests/TokenizerOracle -- tests/fixtures/tokenizers
-// CLIP's tokenizer.json is stored as tokenizer.json.gz (see that folder's README.md); it is restored to a temporary file here.
+// The large tokenizer files are stored as NAME.gz (see that folder's README.md); they are restored to temporary files here.
 using System.Text.Encodings.Web;
 using System.Text.Json;
 using System.Text.Unicode;

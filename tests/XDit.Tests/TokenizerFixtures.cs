@@ -4,10 +4,12 @@ using System.Security.Cryptography;
 namespace XDit.Tests;
 
 /// <summary>
-/// tests/fixtures/tokenizers with a large file no pipeline fixture links to stored gzip-compressed (`NAME.gz`: CLIP's
-/// tokenizer.json, 2.2 MB → 0.56 MB), because what travels to a lent GPU machine is capped at 64 MiB.
+/// tests/fixtures/tokenizers with its large files stored gzip-compressed (`NAME.gz`: CLIP's vocab.json, merges.txt and
+/// tokenizer.json, T5's tokenizer.json and spiece.model, 7.0 MB → 2.1 MB), because what travels to a lent GPU machine
+/// is capped at 64 MiB. The pipeline fixtures' and the Hub-shaped folders' links point at the `.gz` files under the
+/// plain names, which the engine reads through <see cref="XDit.Models.Tokenizers.TokenizerFile"/>.
 /// <see cref="Dir"/> is a copy of that folder in which every `NAME.gz` is `NAME` again, byte for byte the file the Hub
-/// ships, so the tokenizers are tested on the real formats. The copy sits under the temporary folder, named by a hash of the stored files: made once,
+/// ships (and every link points at it), so the tokenizers are tested on the real formats. The copy sits under the temporary folder, named by a hash of the stored files: made once,
 /// shared by the test processes and the `xdit` processes they start, never written into the repository.
 /// </summary>
 public static class TokenizerFixtures
@@ -44,7 +46,7 @@ public static class TokenizerFixtures
             Directory.CreateDirectory(Path.GetDirectoryName(dest)!);
             // the Hub-shaped folders (hunyuandit/, sdxl/) link to the large files: linked again, to the restored ones
             var link = new FileInfo(f).LinkTarget;
-            if (link is not null) { File.CreateSymbolicLink(dest, link); continue; }
+            if (link is not null) { File.CreateSymbolicLink(dest, link.EndsWith(".gz", StringComparison.Ordinal) ? link[..^3] : link); continue; }
             if (!gz) { File.Copy(f, dest); continue; }
             using var input = new GZipStream(File.OpenRead(f), CompressionMode.Decompress);
             using var output = File.Create(dest);

@@ -96,7 +96,7 @@ public static class BertTokenizerLoader
     {
         if (!File.Exists(path)) throw new FileNotFoundException($"{path}: BERT vocabulary not found", path);
         string text;
-        try { text = new UTF8Encoding(false, true).GetString(File.ReadAllBytes(path)); }
+        try { text = new UTF8Encoding(false, true).GetString(TokenizerFile.ReadAllBytes(path)); }
         catch (DecoderFallbackException e) { throw new FormatException($"{path}: not UTF-8 text: {e.Message}", e); }
         var vocab = new Dictionary<string, long>(StringComparer.Ordinal);
         long index = 0;

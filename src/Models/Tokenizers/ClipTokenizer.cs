@@ -210,7 +210,7 @@ public sealed class ClipTokenizer
 
     static Dictionary<string, int> ReadVocab(string path)
     {
-        try { return JsonSerializer.Deserialize<Dictionary<string, int>>(File.ReadAllText(path)) ?? throw new FormatException($"{path}: empty vocabulary"); }
+        try { return JsonSerializer.Deserialize<Dictionary<string, int>>(TokenizerFile.ReadAllText(path)) ?? throw new FormatException($"{path}: empty vocabulary"); }
         catch (JsonException e) { throw new FormatException($"{path}: not a JSON object of token → id: {e.Message}", e); }
     }
 
@@ -219,7 +219,8 @@ public sealed class ClipTokenizer
     {
         var merges = new List<(string, string)>();
         int lineNo = 0;
-        foreach (var raw in File.ReadLines(path))
+        using var lines = new StringReader(TokenizerFile.ReadAllText(path));
+        for (var raw = lines.ReadLine(); raw is not null; raw = lines.ReadLine())
         {
             lineNo++;
             var line = raw.TrimEnd('\r');
@@ -233,7 +234,7 @@ public sealed class ClipTokenizer
 
     static (Dictionary<string, int>, List<(string, string)>) ReadTokenizerJson(string path)
     {
-        using var doc = JsonDocument.Parse(File.ReadAllText(path));
+        using var doc = JsonDocument.Parse(TokenizerFile.ReadAllText(path));
         if (!doc.RootElement.TryGetProperty("model", out var model) || !model.TryGetProperty("vocab", out var v) || !model.TryGetProperty("merges", out var m))
             throw new FormatException($"{path}: expected a BPE model with 'model.vocab' and 'model.merges'");
         var vocab = v.EnumerateObject().ToDictionary(p => p.Name, p => p.Value.GetInt32(), StringComparer.Ordinal);
@@ -255,7 +256,7 @@ public sealed class ClipTokenizer
     /// <summary>tokenizer.json's added_tokens: each content and whether it is matched in the normalised text.</summary>
     static List<(string, int?, bool)> ReadAddedTokens(string path)
     {
-        using var doc = JsonDocument.Parse(File.ReadAllText(path));
+        using var doc = JsonDocument.Parse(TokenizerFile.ReadAllText(path));
         var result = new List<(string, int?, bool)>();
         if (!doc.RootElement.TryGetProperty("added_tokens", out var at) || at.ValueKind != JsonValueKind.Array) return result;
         foreach (var t in at.EnumerateArray())

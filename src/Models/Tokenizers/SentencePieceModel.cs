@@ -35,7 +35,7 @@ public sealed class SentencePieceModel
     public static SentencePieceModel Load(string path)
     {
         if (!File.Exists(path)) throw new FileNotFoundException($"{path}: SentencePiece model not found", path);
-        return Parse(File.ReadAllBytes(path), path);
+        return Parse(TokenizerFile.ReadAllBytes(path), path);
     }
 
     public static SentencePieceModel Parse(byte[] bytes, string source = "<spiece.model>")

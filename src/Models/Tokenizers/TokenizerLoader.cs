@@ -33,7 +33,7 @@ public static class TokenizerLoader
         }
         var configPath = Path.Combine(tokenizerDir, "tokenizer_config.json");
         var config = File.Exists(configPath) ? JsonConfig.Load(configPath) : null;
-        return FromJson(File.ReadAllText(jsonPath), jsonPath, config);
+        return FromJson(TokenizerFile.ReadAllText(jsonPath), jsonPath, config);
     }
 
     /// <summary>True for CLIP's files: vocab.json + merges.txt, or a tokenizer.json with a BPE model whose words end in
@@ -44,7 +44,7 @@ public static class TokenizerLoader
         if (File.Exists(Path.Combine(dir, "vocab.json")) && File.Exists(Path.Combine(dir, "merges.txt"))) return true;
         if (!File.Exists(jsonPath)) return false;
         JsonDocument doc;
-        try { doc = JsonDocument.Parse(File.ReadAllText(jsonPath)); }
+        try { doc = JsonDocument.Parse(TokenizerFile.ReadAllText(jsonPath)); }
         catch (JsonException e) { throw new FormatException($"{jsonPath}: not a tokenizer.json: {e.Message}", e); }
         using var _ = doc;
         if (!doc.RootElement.TryGetProperty("model", out var model) || !model.TryGetProperty("type", out var type) || type.GetString() != "BPE")
