@@ -96,7 +96,7 @@ public static class BenchCommand
             if (selected.Contains("forward"))
             {
                 var workload = RealSizeModels.Workload(parse.GetValue(forwardModel)!, ops.ActivationType, parse.GetValue(latent),
-                    parse.GetValue(textTokens), parse.GetValue(rows));
+                    parse.GetValue(textTokens), parse.GetValue(rows), shapeOnlyWeights: OnNoExecEmulator(ops));
                 foreach (var r in OpBenchmarks.Forward(ops, workload, reps)) Print(r);
             }
             if (selected.Contains("parallel"))
@@ -121,7 +121,7 @@ public static class BenchCommand
         var ledgerOps = onGpu ? ops : NoExecDevice.Open(DType.BF16);
         try
         {
-            var workload = RealSizeModels.Workload(model, ledgerOps.ActivationType, latent, textTokens, rows, shapeOnlyWeights: !onGpu);
+            var workload = RealSizeModels.Workload(model, ledgerOps.ActivationType, latent, textTokens, rows, shapeOnlyWeights: !onGpu || OnNoExecEmulator(ops));
             string where = onGpu ? $"{ops.Name} ({(ops as CudaOps)?.Info.Name}), timed with CUDA events" : NoExecDevice.Description;
             var report = ForwardLedger.Run(ledgerOps, workload, gpu, time: onGpu, where);
             Console.WriteLine(asJson ? JsonSerializer.Serialize(report, Json) : report.Format());
@@ -135,6 +135,12 @@ public static class BenchCommand
             }
         }
     }
+
+    /// <summary>Whether <paramref name="ops"/> is the CPU emulator's CUDA device in no-exec mode (XDIT_EMU_NO_EXEC=1, as
+    /// tests/gpu-rehearse.sh runs the GPU check's benches): there weight values are never read, and random ones for a
+    /// real-size model (24 GB for Flux in bf16) would not fit this machine's memory, so they come as shapes only.
+    /// False on a GPU, where the driver has no such mode.</summary>
+    static bool OnNoExecEmulator(IOps ops) => ops is CudaOps && XDit.Runtime.Cuda.EmulatorNoExec.IsOn();
 
     static readonly JsonSerializerOptions Json = new() { PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower, DefaultIgnoreCondition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull, NumberHandling = System.Text.Json.Serialization.JsonNumberHandling.AllowNamedFloatingPointLiterals };
 

@@ -17,4 +17,13 @@ public static unsafe class EmulatorNoExec
         if (!driver.Found || !NativeLibrary.TryGetExport(driver.Handle, "xdit_emu_no_exec", out var f)) return null;
         return ((delegate* unmanaged<int, int>)f)(mode) != 0;
     }
+
+    /// <summary>Whether the calling thread's work is only checked and queued (XDIT_EMU_NO_EXEC=1, or <see cref="Set"/>),
+    /// leaving the mode as it was; false where the loaded CUDA driver is not the emulator.</summary>
+    public static bool IsOn()
+    {
+        if (Set(1) is not bool was) return false;
+        Set(was ? 1 : 0);   // as it was: the process's setting is read once, so an explicit copy of it acts the same
+        return was;
+    }
 }
