@@ -18,9 +18,9 @@ shapes=(--attention-shape 4096x16x72 --attention-shape 4608x24x128)
 IFS=';' read -ra variants <<<"${VARIANTS:-}"
 step ptxas bash -c 'for d in 80 128; do echo "d$d"
   nvcc -arch=sm_90 -Xptxas -v --cubin -o /tmp/a.cubin native/kernels/attention_tc_d$d.cu 2>&1 | grep -E "registers|spill"; done'
-step bench-default "${xdit[@]}" bench --device cuda --what attention "${shapes[@]}" --repeats 20
+step bench-default "${xdit[@]}" bench --device cuda --what attention "${shapes[@]}" --repeats 20 --json
 for i in "${!variants[@]}"; do
-  XDIT_NVRTC_OPTIONS="${variants[$i]}" step "bench-variant$i" "${xdit[@]}" bench --device cuda --what attention "${shapes[@]}" --repeats 20
+  XDIT_NVRTC_OPTIONS="${variants[$i]}" step "bench-variant$i" "${xdit[@]}" bench --device cuda --what attention "${shapes[@]}" --repeats 20 --json
   XDIT_NVRTC_OPTIONS="${variants[$i]}" step "tests-variant$i" "${tests[@]}" -class XDit.Tests.Cuda.CudaOpsTests
 done
 step sass bash -c 'mkdir -p /tmp/sass && for d in 80 128; do nvcc -arch=sm_90 -lineinfo --cubin -o /tmp/sass/d$d.cubin native/kernels/attention_tc_d$d.cu &&

@@ -38,13 +38,22 @@ LIMIT=${CUDA_TESTS_LIMIT:-300} step cuda-tests "${tests[@]}" -class XDit.Tests.C
 # finalize, a second or so each), hence its own limit.
 LIMIT=${CUDNN_ATTENTION_LIMIT:-60} step cudnn-attention bash -c "${xdit[*]} bench --device cuda --what attention \
   --attention-shape 4608x24x128 --attention-shape 4096x16x72 --repeats 10 && ${tests[*]} -class XDit.Tests.Cuda.CudnnAttentionTests"
-# every golden case (a folder with a meta.json; the others hold tokenizer files, options or pipeline references)
+# every golden case (a folder with a meta.json; the others hold tokenizer files, options or pipeline references),
+# each in the dtype and bound that EmulatedCudaPipelineTests holds it to (the reasons are there): the whole
+# pipelines (pipe_*) against diffusers in float32; flux and flux_kontext in f16 (they round the timestep to bf16 as
+# diffusers does, so in bf16 they miss the float32 golden output by design); sana and dcae in bf16 within 3e-2 and
+# 5e-2 (bf16 rounding flips the sign of one query of their random weights); the others in bf16
 for m in tests/fixtures/*/meta.json; do
   f=$(dirname "$m")
-  step "verify-$(basename "$f")" "${xdit[@]}" verify "$f" --device cuda --dtype bf16
+  case $(basename "$f") in
+    pipe_*) dt=(--dtype f32) ;;
+    flux | flux_kontext) dt=(--dtype f16) ;;
+    sana) dt=(--dtype bf16 --tolerance 3e-2) ;;
+    dcae) dt=(--dtype bf16 --tolerance 5e-2) ;;
+    *) dt=(--dtype bf16) ;;
+  esac
+  step "verify-$(basename "$f")" "${xdit[@]}" verify "$f" --device cuda "${dt[@]}"
 done
-# flux rounds its timestep to bf16 as diffusers does, so its bf16 run misses the float32 golden output by design
-step verify-flux-f16 "${xdit[@]}" verify tests/fixtures/flux --device cuda --dtype f16
 step generate "${xdit[@]}" generate --device cuda -p "a red circle on a blue background" -o "$out/circle.png"
 # the same with the blocks replayed from a CUDA graph: the picture must be the same file
 step generate-graph "${xdit[@]}" generate --device cuda --use-cuda-graph -p "a red circle on a blue background" -o "$out/circle-graph.png"
@@ -65,7 +74,7 @@ LIMIT=200 step forward-ledger bash -c "${xdit[*]} bench --device cuda --what for
   ${xdit[*]} bench --device cuda --what forward --ledger --gpu $GPU_KIND --forward-model flux-dev"
 # out-of-bounds accesses of the attention kernels, if the run has time left (it must end well within timeout_s);
 # XDIT_CUDA_ARENA_EXACT=1: each tensor its own allocation of its own size, so a read past its end leaves the allocation
-LIMIT=400 XDIT_CUDA_ARENA_EXACT=1 step memcheck-attention compute-sanitizer --tool memcheck --print-limit 20 "${tests[@]}" \
+LIMIT=400 XDIT_CUDA_ARENA_EXACT=1 step memcheck-attention compute-sanitizer --tool memcheck --print-limit 20 --error-exitcode 1 "${tests[@]}" \
   -method XDit.Tests.Cuda.CudaOpsTests.AttentionMatchesCpu -method XDit.Tests.Cuda.CudaOpsTests.AttentionWithBiasesCausalAndLseMatchesCpu
 
 {
@@ -81,5 +90,6 @@ LIMIT=400 XDIT_CUDA_ARENA_EXACT=1 step memcheck-attention compute-sanitizer --to
   echo "--- ptxas"; grep -E "registers|spill" "$logs/ptxas-attention_tc.log" | sort | uniq -c | head -20
   echo "--- bench"; cat "$logs/bench.log" "$logs/forward.log"
   echo "--- ledger (roofline and measured per op kind)"; cat "$logs/forward-ledger.log"
+  echo "--- memcheck"; grep -E "ERROR SUMMARY|Invalid|\[FAIL\]|Total:" "$logs/memcheck-attention.log" | head -20
 } >>"$out/summary.txt" 2>/dev/null
 cat "$out/summary.txt"
