@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole device check of the CUDA backend in one call, for a lent GPU machine (../shared/gpu/README.md).
-# Here, from the project root:
+# Rehearse here first: bash tests/gpu-rehearse.sh (every step on the packed build with the CPU emulator as the CUDA
+# libraries, about 2-3 minutes; it fails on a failed step or an empty summary section). Then, from the project root:
 #   bash tests/gpu-pack.sh --check
 # then the device tool's run, with carry [".gpu"], timeout_s about 540, and the command
 #   bash tests/gpu-check.sh

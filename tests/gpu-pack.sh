@@ -58,7 +58,8 @@ _gpu_unpack() {   # archive folder
   if command -v xz >/dev/null; then tar xJf "$1" -C "$2"
   else python3 -c 'import sys, tarfile; tarfile.open(sys.argv[1]).extractall(sys.argv[2])' "$1" "$2"; fi
 }
-export DOTNET_ROOT=/tmp/dotnet
+# tests/gpu-rehearse.sh unpacks into its own folder (XDIT_REHEARSE), so this machine's /tmp/dotnet is never stale there
+export DOTNET_ROOT=${XDIT_REHEARSE:-/tmp}/dotnet
 [ -x "$DOTNET_ROOT/dotnet" ] || _gpu_unpack "$_gpu_dir/dotnet.txz" "$DOTNET_ROOT"
 # the build into .gpu/bin/XDit.Tests (inside the project: the tests find their data above it), again whenever the
 # carried one is newer than what was unpacked

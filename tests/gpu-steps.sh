@@ -11,6 +11,9 @@ logs=$(mktemp -d)
 mkdir -p "$out"
 # shellcheck disable=SC1091
 source .gpu/env.sh
+# the rehearsal without a GPU (tests/gpu-rehearse.sh): its stand-ins for nvidia-smi, nvcc, compute-sanitizer and dotnet
+# come first; unset on the GPU machine
+[ -n "${XDIT_REHEARSE:-}" ] && export PATH="$XDIT_REHEARSE/bin:$PATH"
 xdit=(dotnet .gpu/bin/XDit.Tests/xdit.dll)
 tests=(dotnet .gpu/bin/XDit.Tests/XDit.Tests.dll -noColor)
 deadline=${DEADLINE:-520}
