@@ -7,6 +7,7 @@
 # sd3-medium, whose gap to diffusers is widest) and PixArt's forward; the SASS of the bf16 kernels goes to
 # sass.tgz, to read without a device. Same packing and call as gpu-check.sh (carry [".gpu"]); summary.txt,
 # logs-probe.tgz and sass.tgz go to $OUT.
+# Rehearse here first: bash tests/gpu-rehearse.sh tests/gpu-attention-probe.sh (VARIANTS as for the real call).
 set -uo pipefail
 logs_archive=logs-probe.tgz
 # shellcheck source=tests/gpu-steps.sh
@@ -40,7 +41,7 @@ step forward-pixart "${xdit[@]}" bench --device cuda --what forward --repeats 10
   echo "--- bench (default, then the variants: ${VARIANTS:-none})"
   for f in "$logs"/bench-*.log; do echo "$(basename "$f" .log): $(grep -h tensor_cores "$f" | grep -oE '"head_dim":[0-9]+|"median_ms":[0-9.]+|"tflops":[0-9.]{5}' | paste -sd' ')"; done
   for s in 4096x16x72 4608x24x128; do echo "--- ncu $s"; sed -n '/flash_attention_tc/,$p' "$logs/ncu-$s.log" | grep -vE '^==PROF==|^\s*$|^ *-+( -+)*$' | cut -c1-220; done
-  for f in "$logs"/tests-*.log; do echo "$(basename "$f" .log): $(grep -E "Total:" "$f")"; grep -E "\[FAIL\]" "$f" | head -5; done
+  for f in "$logs"/tests-*.log; do [ -f "$f" ] || continue; echo "$(basename "$f" .log): $(grep -E "Total:" "$f")"; grep -E "\[FAIL\]" "$f" | head -5; done
   echo "--- forward kernels (${PROFILE_MODEL:-sd3-medium}, first ${PROFILE_LAUNCHES:-600} launches)"
   grep -vE "^==PROF==" "$logs/profile-forward.log" | grep -E "^  [a-zA-Z_]|gpu__time_duration" | cut -c1-160 | head -120
   echo "--- forward"; cat "$logs/forward-pixart.log"
