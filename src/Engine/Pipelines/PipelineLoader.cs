@@ -8,7 +8,7 @@ namespace XDit.Engine.Pipelines;
 public static class PipelineLoader
 {
     /// <summary>The model_index.json _class_name values this engine runs.</summary>
-    public static IReadOnlyList<string> Supported { get; } = ["PixArtAlphaPipeline", "PixArtSigmaPipeline", "StableDiffusion3Pipeline", "FluxPipeline", "FluxKontextPipeline", "StableDiffusionXLPipeline", "HunyuanDiTPipeline", "SanaPipeline", "SanaSprintPipeline"];
+    public static IReadOnlyList<string> Supported { get; } = ["PixArtAlphaPipeline", "PixArtSigmaPipeline", "StableDiffusion3Pipeline", "StableDiffusion3Img2ImgPipeline", "FluxPipeline", "FluxImg2ImgPipeline", "FluxKontextPipeline", "StableDiffusionXLPipeline", "HunyuanDiTPipeline", "SanaPipeline", "SanaSprintPipeline"];
 
     public static TextToImagePipeline Load(string dir, PipelineOptions? options = null)
     {
@@ -31,8 +31,9 @@ public static class PipelineLoader
             TextToImagePipeline pipeline = index.PipelineClass switch
             {
                 "PixArtAlphaPipeline" or "PixArtSigmaPipeline" => new PixArtPipeline(index, ops),
-                "StableDiffusion3Pipeline" => new SD3Pipeline(index, ops),
-                "FluxPipeline" => new FluxPipeline(index, ops),
+                // the image-to-image classes are the same pipelines (their weights are the same folders), held to an image
+                "StableDiffusion3Pipeline" or "StableDiffusion3Img2ImgPipeline" => new SD3Pipeline(index, ops),
+                "FluxPipeline" or "FluxImg2ImgPipeline" => new FluxPipeline(index, ops),
                 "FluxKontextPipeline" => new FluxKontextPipeline(index, ops),
                 "StableDiffusionXLPipeline" => new SdxlPipeline(index, ops),
                 "HunyuanDiTPipeline" => new HunyuanDiTPipeline(index, ops),
@@ -41,6 +42,7 @@ public static class PipelineLoader
                 var other => throw new NotSupportedException($"{dir}: pipeline class '{other}' is not supported (supported: {string.Join(", ", Supported)})"),
             };
             pipeline.OwnsOps = ownsOps;
+            pipeline.ImageRequired = index.PipelineClass.EndsWith("Img2ImgPipeline", StringComparison.Ordinal);
             pipeline.AddLoadNotes(notes.Messages);
             pipeline.WeightBytes = ops.Allocator.BytesInUse - before;
             return pipeline;
