@@ -22,7 +22,7 @@ public sealed record GenerationRequest
     /// no such option refuse a non-zero value.</summary>
     public float GuidanceRescale { get; init; }
     /// <summary>Initial latents [B, C, h, w] (already scaled by the scheduler's init sigma) instead of seeded noise. In
-    /// image-to-image (SD3, Flux with <see cref="Image"/>) they are the noise that is mixed into the image's latents
+    /// image-to-image (SD3, Flux, SDXL with <see cref="Image"/>) they are the noise that is mixed into the image's latents
     /// (what diffusers' prepare_latents draws), not the start latents (diffusers' latents= argument, which skips the
     /// image).</summary>
     public float[]? Latents { get; init; }
@@ -54,11 +54,13 @@ public sealed record GenerationRequest
     /// <summary>The input picture (diffusers' image): Flux Kontext's image to edit, resized as diffusers does (see
     /// <see cref="AutoResize"/>), encoded by the VAE and given to the transformer after the noisy tokens; SD3's and
     /// Flux's image-to-image start image, resized to the generated size, encoded and renoised by
-    /// <see cref="Strength"/>. Pipelines that take no image refuse it.</summary>
+    /// <see cref="Strength"/>; SDXL's, generated at its own size. Pipelines that take no image refuse it.</summary>
     public InputImage? Image { get; init; }
-    /// <summary>Image-to-image's strength (SD3 and Flux with <see cref="Image"/>; null: diffusers' 0.6): how far into
+    /// <summary>Image-to-image's strength (SD3, Flux and SDXL with <see cref="Image"/>; null: diffusers' default, 0.6
+    /// for SD3 and Flux, 0.3 for SDXL): how far into
     /// the schedule the image is renoised. The steps run are the last min(steps·strength, steps) of the schedule
-    /// (diffusers' get_timesteps); 1 starts from pure noise, 0 would leave nothing to run and is refused. A double, as
+    /// (diffusers' get_timesteps; SDXL's truncates n·strength first); 1 starts from pure noise, 0 would leave nothing
+    /// to run and is refused. A double, as
     /// diffusers' Python float: steps·strength is truncated, so 0.6f's rounding would move the cut.</summary>
     public double? Strength { get; init; }
     /// <summary>Image-to-image: the standard normal draw [1, C, h, w] of the VAE's latent sample

@@ -12,6 +12,9 @@ namespace XDit.Engine.Pipelines;
 /// (retrieve_latents with a generator: sample_mode "sample", mean + exp(logvar / 2)·ε), shifted and scaled
 /// ((z − shift_factor)·scaling_factor); the schedule keeps its last min(n·strength, n) steps (get_timesteps), and the
 /// start latents are the flow-match scheduler's scale_noise: σ·noise + (1 − σ)·image latents at the first kept σ.
+/// StableDiffusionXLImg2ImgPipeline (SDXL with an image) differs where diffusers does: the picture keeps its own size
+/// (floored to the VAE's factor), the kept steps are int(n·strength) (<see cref="SkippedStepsSdxl"/>), the latents are
+/// scaling_factor·z, and the Euler scheduler's add_noise starts from image + σ·noise (<see cref="AddNoise"/>).
 /// <para>The two normal draws follow diffusers' order on one generator: the request's seed stream (the one text-to-image
 /// draws its noise from) gives ε first, one image's worth (the image is encoded once for every row, as diffusers
 /// encodes its single image), then each row's noise after it, a data-parallel rank's rows at their place in the
@@ -19,8 +22,10 @@ namespace XDit.Engine.Pipelines;
 /// </summary>
 public static class ImageToImage
 {
-    /// <summary>diffusers' default strength for both pipelines.</summary>
+    /// <summary>diffusers' default strength for SD3's and Flux's image-to-image.</summary>
     public const double DefaultStrength = 0.6;
+    /// <summary>StableDiffusionXLImg2ImgPipeline's default strength.</summary>
+    public const double SdxlDefaultStrength = 0.3;
 
     /// <summary>t_start of diffusers' get_timesteps: the schedule's steps skipped, int(max(n − min(n·strength, n), 0)),
     /// in float64 as Python computes it. Throws when no step would be left (FluxImg2ImgPipeline refuses that; SD3's
@@ -32,6 +37,17 @@ public static class ImageToImage
         if (steps - start < 1)
             throw new ArgumentException($"strength {strength} with {steps} steps leaves no denoising step (steps x strength must reach 1, as diffusers); raise --strength or --steps");
         return start;
+    }
+
+    /// <summary>t_start of StableDiffusionXLImg2ImgPipeline.get_timesteps (without denoising_start), which truncates
+    /// the kept steps first: n − min(int(n·strength), n). Throws when no step would be left (diffusers would fail on
+    /// an empty schedule).</summary>
+    public static int SkippedStepsSdxl(int steps, double strength)
+    {
+        int kept = (int)Math.Min(Math.Truncate(steps * strength), steps);
+        if (kept < 1)
+            throw new ArgumentException($"strength {strength} with {steps} steps leaves no denoising step (SDXL keeps int(steps x strength) of them, as diffusers); raise --strength or --steps");
+        return steps - kept;
     }
 
     /// <summary>The scaled latents [C·h·w] of <paramref name="image"/> resized to <paramref name="height"/>×<paramref name="width"/>:
@@ -78,6 +94,17 @@ public static class ImageToImage
         if (request.Latents is not null) return TextToImagePipeline.InitialLatents(request, batch, c, h, w, 1f);
         ulong row = (ulong)c * (ulong)h * (ulong)w;
         return NoiseGenerator.Normal(checked(batch * c * h * w), request.Seed, row * (1 + (ulong)request.FirstRow));
+    }
+
+    /// <summary>The Euler scheduler's add_noise (SDXL): image + noise·σ for every row (the one image's latents
+    /// repeated), in float32.</summary>
+    public static float[] AddNoise(float[] imageLatents, float[] noise, float sigma)
+    {
+        int n = imageLatents.Length;
+        if (noise.Length % n != 0) throw new ArgumentException($"the noise holds {noise.Length} values, not rows of the image's {n}");
+        var start = new float[noise.Length];
+        for (int i = 0; i < start.Length; i++) start[i] = imageLatents[i % n] + noise[i] * sigma;
+        return start;
     }
 
     /// <summary>scale_noise: σ·noise + (1 − σ)·image for every row (the one image's latents repeated, as diffusers

@@ -8,7 +8,7 @@ namespace XDit.Engine.Pipelines;
 public static class PipelineLoader
 {
     /// <summary>The model_index.json _class_name values this engine runs.</summary>
-    public static IReadOnlyList<string> Supported { get; } = ["PixArtAlphaPipeline", "PixArtSigmaPipeline", "StableDiffusion3Pipeline", "StableDiffusion3Img2ImgPipeline", "FluxPipeline", "FluxImg2ImgPipeline", "FluxKontextPipeline", "StableDiffusionXLPipeline", "HunyuanDiTPipeline", "SanaPipeline", "SanaSprintPipeline"];
+    public static IReadOnlyList<string> Supported { get; } = ["PixArtAlphaPipeline", "PixArtSigmaPipeline", "StableDiffusion3Pipeline", "StableDiffusion3Img2ImgPipeline", "FluxPipeline", "FluxImg2ImgPipeline", "FluxKontextPipeline", "StableDiffusionXLPipeline", "StableDiffusionXLImg2ImgPipeline", "HunyuanDiTPipeline", "SanaPipeline", "SanaSprintPipeline"];
 
     public static TextToImagePipeline Load(string dir, PipelineOptions? options = null)
     {
@@ -35,7 +35,7 @@ public static class PipelineLoader
                 "StableDiffusion3Pipeline" or "StableDiffusion3Img2ImgPipeline" => new SD3Pipeline(index, ops),
                 "FluxPipeline" or "FluxImg2ImgPipeline" => new FluxPipeline(index, ops),
                 "FluxKontextPipeline" => new FluxKontextPipeline(index, ops),
-                "StableDiffusionXLPipeline" => new SdxlPipeline(index, ops),
+                "StableDiffusionXLPipeline" or "StableDiffusionXLImg2ImgPipeline" => new SdxlPipeline(index, ops),
                 "HunyuanDiTPipeline" => new HunyuanDiTPipeline(index, ops),
                 "SanaPipeline" => new SanaPipeline(index, ops),
                 "SanaSprintPipeline" => new SanaSprintPipeline(index, ops),

@@ -58,11 +58,11 @@ public class FluxKontextGenerateCommandTests
     public void APipelineWithoutImageInputRefusesTheImageInOneLine()
     {
         var output = Path.Combine(TestPaths.TempDir(), "out.png");
-        // SDXL: Flux and SD3 take an image now (image-to-image)
-        var (code, _, stderr) = CliRunner.Xdit("generate", "--model", SD3FluxTestFolders.Sdxl(), "--image", ReferencePng(),
+        // PixArt: SD3, Flux and SDXL take an image now (image-to-image)
+        var (code, _, stderr) = CliRunner.Xdit("generate", "--model", TestPaths.DemoModel, "--image", ReferencePng(),
             "--prompt", "a cat", "--steps", "1", "--height", "16", "--width", "16", "--output", output);
         Assert.NotEqual(0, code);
-        Assert.Contains("SdxlPipeline takes no input image", stderr);
+        Assert.Contains("PixArtPipeline takes no input image", stderr);
         Assert.Single(stderr.Trim().Split('\n'));
         Assert.False(File.Exists(output));
     }
