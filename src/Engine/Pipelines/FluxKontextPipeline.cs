@@ -26,6 +26,9 @@ public sealed class FluxKontextPipeline : FluxPipeline
     public Func<IOps, Tensor, Tensor>? ImageEncoder { get; set; }
 
     protected override bool TakesImage => true;
+    protected override bool TakesKontextSizing => true;
+    /// <summary>Kontext edits by attending to the image, it does not renoise it: no strength.</summary>
+    protected override bool TakesStrength => false;
 
     /// <summary>The image's size after the resize, and the size generated, for a request.</summary>
     public (int ImageHeight, int ImageWidth, int Height, int Width) Sizes(GenerationRequest request)

@@ -22,6 +22,9 @@ namespace XDit.Engine.Pipelines;
 /// split) and noise = neg + true_cfg_scale·(pos − neg).
 /// Given initial latents (<see cref="GenerationRequest.Latents"/>) are unpacked [B, C, h, w] like the other pipelines';
 /// they are packed here.
+/// With an input image (a folder naming FluxPipeline or FluxImg2ImgPipeline) it runs FluxImg2ImgPipeline
+/// (<see cref="ImageToImage"/>): the image, resized to the generated size, encoded and renoised by the strength,
+/// starts the last steps of the schedule (μ still from the whole image's tokens, as there).
 /// </summary>
 /// <remarks>Not sealed: <see cref="FluxKontextPipeline"/> is this pipeline with reference-image tokens
 /// (<see cref="RunFlux"/>).</remarks>
@@ -92,6 +95,8 @@ public class FluxPipeline : TextToImagePipeline
     int ClipLength => _clipTokenizer.ModelMaxLength ?? 77;
     protected override int DecoderChannels => _vae.Config.FullResolutionChannels;
     protected override bool TakesTrueCfg => true;
+    protected override bool TakesImage => true;
+    protected override bool TakesStrength => true;
 
     /// <summary>Flux's guidance is an input of the model, not a second row: only true CFG doubles the rows.</summary>
     protected override (long Images, long Rows) ModelRows(GenerationRequest r)
@@ -104,7 +109,7 @@ public class FluxPipeline : TextToImagePipeline
     {
         CheckFluxOptions(request);
         var (height, width) = CheckSize(request);
-        return RunFlux(request, progress, height, width, null);
+        return RunFlux(request, progress, height, width, null, request.Image);
     }
 
     /// <summary>Refuses what Flux does not take, before the size is looked at.</summary>
@@ -125,9 +130,10 @@ public class FluxPipeline : TextToImagePipeline
     /// options by <see cref="CheckFluxOptions"/>). With
     /// <paramref name="encodeReference"/> (called in the encode stage; null result: none), every step joins the
     /// reference tokens after the noisy ones (their ids after the noisy ids), and keeps the first N output tokens,
-    /// as FluxKontextPipeline; the schedule's μ counts the noisy tokens only, as there.</summary>
+    /// as FluxKontextPipeline; the schedule's μ counts the noisy tokens only, as there. With
+    /// <paramref name="startImage"/> it runs image-to-image (<see cref="ImageToImage"/>).</summary>
     protected GenerationResult RunFlux(GenerationRequest request, IProgress<PipelineProgress>? progress, int height, int width,
-        Func<ReferenceTokens?>? encodeReference)
+        Func<ReferenceTokens?>? encodeReference, InputImage? startImage = null)
     {
         var timings = TimingsReportedTo(progress);
         int steps = request.NumInferenceSteps ?? DefaultSteps;
@@ -141,6 +147,8 @@ public class FluxPipeline : TextToImagePipeline
         if (trueCfgScale > 1f && !trueCfg)
             RaiseWarning($"true_cfg_scale {trueCfgScale} needs a negative prompt; without one true CFG stays off, as in diffusers");
         int rows = trueCfg ? 2 * batch : batch;
+        // image-to-image: the steps of the schedule that are skipped, checked before any work
+        int skipped = startImage is null ? 0 : ImageToImage.SkippedSteps(steps, request.Strength ?? ImageToImage.DefaultStrength);
 
         // ---- encode ----
         var sw = Stopwatch.StartNew();
@@ -149,6 +157,7 @@ public class FluxPipeline : TextToImagePipeline
         using var contextT = context;
         using var pooledT = pooled;
         var reference = encodeReference?.Invoke();
+        var imageLatents = startImage is null ? null : ImageToImage.EncodeSample(Ops, _vae, startImage, height, width, request, Trace);
         if (reference is not null && reference.Packed.Length != (long)reference.Count * features)
             throw new ArgumentException($"the reference tokens hold {reference.Packed.Length} values, expected {reference.Count}x{features}");
         int allTokens = tokens + (reference?.Count ?? 0);
@@ -177,6 +186,11 @@ public class FluxPipeline : TextToImagePipeline
         var sigmas = NoiseSchedules.NumpyLinspace(1.0, 1.0 / steps, steps).Select(s => (float)s).ToArray();
         double mu = _scheduler.CalculateMu(tokens);   // used only when the scheduler shifts dynamically (dev)
         _scheduler.SetTimesteps(steps, mu, sigmas);
+        if (skipped > 0) _scheduler.SkipSteps(skipped);
+        var latents = imageLatents is null ? InitialLatents(request, batch, c, h, w, _scheduler.InitNoiseSigma)
+            : ImageToImage.StartLatents(imageLatents, ImageToImage.Noise(request, batch, c, h, w), _scheduler.Sigmas[0]);
+        var packed = FluxLatents.Pack(latents, batch, c, h, w);
+        if (imageLatents is not null) Trace?.Add("start_latents", (float[])packed.Clone(), batch, tokens, features);
         // Without true CFG the packed velocity is the noise prediction as it is; with it, neg + s·(pos − neg).
         Action<float[], float[], int> combine = trueCfg ? GuidedCombine(batch, true, trueCfgScale, 1, 1)
             : (output, noise, spatial) => Array.Copy(output, noise, (long)batch * spatial);
@@ -185,8 +199,14 @@ public class FluxPipeline : TextToImagePipeline
         {
             Model = _transformer,
             Scheduler = _scheduler,
-            NewScheduler = () => { var s = FlowMatchScheduler.Load(Index); s.SetTimesteps(steps, mu, sigmas); return s; },
-            Latents = FluxLatents.Pack(InitialLatents(request, batch, c, h, w, _scheduler.InitNoiseSigma), batch, c, h, w),
+            NewScheduler = () =>
+            {
+                var s = FlowMatchScheduler.Load(Index);
+                s.SetTimesteps(steps, mu, sigmas);
+                if (skipped > 0) s.SkipSteps(skipped);
+                return s;
+            },
+            Latents = packed,
             Batch = batch,
             LatentShape = new[] { tokens, features },
             Cfg = trueCfg,

@@ -21,7 +21,10 @@ public sealed record GenerationRequest
     /// prediction is mixed with itself rescaled to the positive prediction's standard deviation. Pipelines that have
     /// no such option refuse a non-zero value.</summary>
     public float GuidanceRescale { get; init; }
-    /// <summary>Initial latents [B, C, h, w] (already scaled by the scheduler's init sigma) instead of seeded noise.</summary>
+    /// <summary>Initial latents [B, C, h, w] (already scaled by the scheduler's init sigma) instead of seeded noise. In
+    /// image-to-image (SD3, Flux, SDXL with <see cref="Image"/>) they are the noise that is mixed into the image's latents
+    /// (what diffusers' prepare_latents draws), not the start latents (diffusers' latents= argument, which skips the
+    /// image).</summary>
     public float[]? Latents { get; init; }
     /// <summary>The shape of <see cref="Latents"/> as read from a file ([B, C, h, w]), checked against the run's;
     /// null checks only the count.</summary>
@@ -48,10 +51,22 @@ public sealed record GenerationRequest
     /// <summary>Flux's true classifier-free guidance: above 1, with a <see cref="NegativePrompt"/>, the transformer
     /// also runs on the negative prompt and noise = neg + scale·(pos − neg). diffusers' default is 1 (off).</summary>
     public float? TrueCfgScale { get; init; }
-    /// <summary>Flux Kontext's image to edit (diffusers' image): resized as diffusers does (see
-    /// <see cref="AutoResize"/>), encoded by the VAE and given to the transformer after the noisy tokens. Pipelines
-    /// that take no image refuse it.</summary>
+    /// <summary>The input picture (diffusers' image): Flux Kontext's image to edit, resized as diffusers does (see
+    /// <see cref="AutoResize"/>), encoded by the VAE and given to the transformer after the noisy tokens; SD3's and
+    /// Flux's image-to-image start image, resized to the generated size, encoded and renoised by
+    /// <see cref="Strength"/>; SDXL's, generated at its own size. Pipelines that take no image refuse it.</summary>
     public InputImage? Image { get; init; }
+    /// <summary>Image-to-image's strength (SD3, Flux and SDXL with <see cref="Image"/>; null: diffusers' default, 0.6
+    /// for SD3 and Flux, 0.3 for SDXL): how far into
+    /// the schedule the image is renoised. The steps run are the last min(steps·strength, steps) of the schedule
+    /// (diffusers' get_timesteps; SDXL's truncates n·strength first); 1 starts from pure noise, 0 would leave nothing
+    /// to run and is refused. A double, as
+    /// diffusers' Python float: steps·strength is truncated, so 0.6f's rounding would move the cut.</summary>
+    public double? Strength { get; init; }
+    /// <summary>Image-to-image: the standard normal draw [1, C, h, w] of the VAE's latent sample
+    /// (latent_dist.sample) instead of the seeded one (a fixture feeds diffusers' draw); null: drawn from
+    /// <see cref="Seed"/> (see <see cref="ImageToImage"/>).</summary>
+    public float[]? ImageNoise { get; init; }
     /// <summary>Flux Kontext's max_area (null: 1024²): the output keeps the asked (or default) size's aspect ratio
     /// at about this many pixels.</summary>
     public long? MaxArea { get; init; }
@@ -100,6 +115,7 @@ public sealed record GenerationRequest
         if (ClipSkip is < 0) throw new ArgumentException($"clip_skip must be 0 or more, got {ClipSkip}");
         if (!(GuidanceRescale >= 0 && float.IsFinite(GuidanceRescale))) throw new ArgumentException($"guidance_rescale must be a finite number ≥ 0, got {GuidanceRescale}");
         if (TrueCfgScale is { } t && !float.IsFinite(t)) throw new ArgumentException($"true_cfg_scale must be a finite number, got {t}");
+        if (Strength is { } st && !(st >= 0 && st <= 1)) throw new ArgumentException($"strength must lie in [0, 1], got {st}");
         if (MaxArea is < 1) throw new ArgumentException($"max_area must be positive, got {MaxArea}");
         if (MaxTimesteps is { } mt && !(mt > 0 && double.IsFinite(mt))) throw new ArgumentException($"max_timesteps must be a finite angle above 0, got {mt}");
         if (IntermediateTimesteps is { } it && !(it > 0 && double.IsFinite(it) && it < (MaxTimesteps ?? Math.PI / 2 + 1e-5)))
@@ -114,5 +130,6 @@ public sealed record GenerationRequest
         }
         (limits ?? GenerationLimits.Default).Check(this);
         if (Latents is { } given) FiniteCheck.Require(given, "the given latents");
+        if (ImageNoise is { } imageNoise) FiniteCheck.Require(imageNoise, "the given image noise");
     }
 }

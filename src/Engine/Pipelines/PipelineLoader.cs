@@ -8,7 +8,7 @@ namespace XDit.Engine.Pipelines;
 public static class PipelineLoader
 {
     /// <summary>The model_index.json _class_name values this engine runs.</summary>
-    public static IReadOnlyList<string> Supported { get; } = ["PixArtAlphaPipeline", "PixArtSigmaPipeline", "StableDiffusion3Pipeline", "FluxPipeline", "FluxKontextPipeline", "StableDiffusionXLPipeline", "HunyuanDiTPipeline", "SanaPipeline", "SanaSprintPipeline"];
+    public static IReadOnlyList<string> Supported { get; } = ["PixArtAlphaPipeline", "PixArtSigmaPipeline", "StableDiffusion3Pipeline", "StableDiffusion3Img2ImgPipeline", "FluxPipeline", "FluxImg2ImgPipeline", "FluxKontextPipeline", "StableDiffusionXLPipeline", "StableDiffusionXLImg2ImgPipeline", "HunyuanDiTPipeline", "SanaPipeline", "SanaSprintPipeline"];
 
     public static TextToImagePipeline Load(string dir, PipelineOptions? options = null)
     {
@@ -31,16 +31,18 @@ public static class PipelineLoader
             TextToImagePipeline pipeline = index.PipelineClass switch
             {
                 "PixArtAlphaPipeline" or "PixArtSigmaPipeline" => new PixArtPipeline(index, ops),
-                "StableDiffusion3Pipeline" => new SD3Pipeline(index, ops),
-                "FluxPipeline" => new FluxPipeline(index, ops),
+                // the image-to-image classes are the same pipelines (their weights are the same folders), held to an image
+                "StableDiffusion3Pipeline" or "StableDiffusion3Img2ImgPipeline" => new SD3Pipeline(index, ops),
+                "FluxPipeline" or "FluxImg2ImgPipeline" => new FluxPipeline(index, ops),
                 "FluxKontextPipeline" => new FluxKontextPipeline(index, ops),
-                "StableDiffusionXLPipeline" => new SdxlPipeline(index, ops),
+                "StableDiffusionXLPipeline" or "StableDiffusionXLImg2ImgPipeline" => new SdxlPipeline(index, ops),
                 "HunyuanDiTPipeline" => new HunyuanDiTPipeline(index, ops),
                 "SanaPipeline" => new SanaPipeline(index, ops),
                 "SanaSprintPipeline" => new SanaSprintPipeline(index, ops),
                 var other => throw new NotSupportedException($"{dir}: pipeline class '{other}' is not supported (supported: {string.Join(", ", Supported)})"),
             };
             pipeline.OwnsOps = ownsOps;
+            pipeline.ImageRequired = index.PipelineClass.EndsWith("Img2ImgPipeline", StringComparison.Ordinal);
             pipeline.AddLoadNotes(notes.Messages);
             pipeline.WeightBytes = ops.Allocator.BytesInUse - before;
             return pipeline;

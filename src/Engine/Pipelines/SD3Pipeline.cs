@@ -19,6 +19,9 @@ namespace XDit.Engine.Pipelines;
 /// latents / scaling_factor + shift_factor. text_encoder_3 may be absent (model_index.json [null, null]): its tokens
 /// are then zeros, max_sequence_length of them, as diffusers does. prompt_2/prompt_3 and their negatives, clip_skip
 /// and SD3.5's skip-layer guidance (<see cref="SkipLayerGuidance"/>) as diffusers; IP adapters are not implemented.
+/// With an input image it runs StableDiffusion3Img2ImgPipeline (<see cref="ImageToImage"/>): the image, resized to the
+/// generated size, encoded and renoised by the strength, starts the last steps of the schedule; skip-layer guidance,
+/// which that pipeline has not, is refused there.
 /// </summary>
 public sealed class SD3Pipeline : TextToImagePipeline
 {
@@ -93,6 +96,8 @@ public sealed class SD3Pipeline : TextToImagePipeline
     protected override int DecoderChannels => _vae.Config.FullResolutionChannels;
     /// <summary>The joint stream: CLIP's tokens then T5's.</summary>
     protected override int TextTokens(GenerationRequest r) => ClipLength + (r.MaxSequenceLength ?? 256);
+    protected override bool TakesImage => true;
+    protected override bool TakesStrength => true;
 
     protected override GenerationResult Run(GenerationRequest request, IProgress<PipelineProgress>? progress)
     {
@@ -110,6 +115,10 @@ public sealed class SD3Pipeline : TextToImagePipeline
         var slg = request.SkipGuidanceLayers is { } layers
             ? new SkipLayerGuidance(layers, request.SkipLayerGuidanceScale, request.SkipLayerGuidanceStart, request.SkipLayerGuidanceStop, _transformer.NumBlocks)
             : null;
+        if (slg is not null && request.Image is not null)
+            throw new ArgumentException("skip-layer guidance is text-to-image's: diffusers' StableDiffusion3Img2ImgPipeline has no skip_guidance_layers; leave them out with an input image");
+        // image-to-image: the steps of the schedule that are skipped, checked before any work
+        int skipped = request.Image is null ? 0 : ImageToImage.SkippedSteps(steps, request.Strength ?? ImageToImage.DefaultStrength);
         if (slg is not null && !cfg)
             RaiseWarning($"skip-layer guidance needs classifier-free guidance (a guidance scale above 1, got {guidance}); it is not applied, as in diffusers");
 
@@ -119,6 +128,7 @@ public sealed class SD3Pipeline : TextToImagePipeline
         var (context, pooled) = EncodeGuided(positive, cfg ? SD3PromptTexts.Negative(request, batch) : null, maxT5, request.ClipSkip ?? 0);
         using var contextT = context;
         using var pooledT = pooled;
+        var imageLatents = request.Image is { } image ? ImageToImage.EncodeSample(Ops, _vae, image, height, width, request, Trace) : null;
         timings.Add("encode", sw.Elapsed);
 
         // ---- denoise ----
@@ -126,14 +136,24 @@ public sealed class SD3Pipeline : TextToImagePipeline
         // Dynamic shifting (off in the released SD3 configs) takes μ from the number of image tokens.
         double? mu = _scheduler.Options.UseDynamicShifting ? _scheduler.CalculateMu((h / p) * (w / p)) : null;
         _scheduler.SetTimesteps(steps, mu);
+        if (skipped > 0) _scheduler.SkipSteps(skipped);
+        var latents = imageLatents is null ? InitialLatents(request, batch, c, h, w, _scheduler.InitNoiseSigma)
+            : ImageToImage.StartLatents(imageLatents, ImageToImage.Noise(request, batch, c, h, w), _scheduler.Sigmas[0]);
+        if (imageLatents is not null) Trace?.Add("start_latents", (float[])latents.Clone(), batch, c, h, w);
         int outChannels = _transformer.Config.OutChannels;
         int n = _scheduler.Timesteps.Length;
         var job = new DenoiseJob
         {
             Model = _transformer,
             Scheduler = _scheduler,
-            NewScheduler = () => { var s = FlowMatchScheduler.Load(Index); s.SetTimesteps(steps, mu); return s; },
-            Latents = InitialLatents(request, batch, c, h, w, _scheduler.InitNoiseSigma),
+            NewScheduler = () =>
+            {
+                var s = FlowMatchScheduler.Load(Index);
+                s.SetTimesteps(steps, mu);
+                if (skipped > 0) s.SkipSteps(skipped);
+                return s;
+            },
+            Latents = latents,
             Batch = batch,
             LatentShape = new[] { c, h, w },
             Cfg = cfg,

@@ -19,6 +19,9 @@ namespace XDit.Engine.Pipelines;
 /// model_index.json's force_zeros_for_empty_prompt is true (its default), else the negative prompt encoded the same
 /// way (clip_skip not applied, as diffusers). The scheduler of the folder (Euler discrete for SDXL) with
 /// scale_model_input applied by the loop; VAE decode of latents / scaling_factor (0.13025).
+/// With an input image it runs StableDiffusionXLImg2ImgPipeline (<see cref="ImageToImage"/>): at the image's own size,
+/// strength 0.3 by default, Euler's add_noise; the refiner's aesthetic-score conditioning (requires_aesthetics_score)
+/// is refused at load.
 /// </summary>
 public sealed class SdxlPipeline : TextToImagePipeline
 {
@@ -36,7 +39,11 @@ public sealed class SdxlPipeline : TextToImagePipeline
     {
         try
         {
-            _forceZerosForEmptyPrompt = JsonConfig.Load(Path.Combine(index.Dir, "model_index.json")).GetBool("force_zeros_for_empty_prompt", true);
+            var indexConfig = JsonConfig.Load(Path.Combine(index.Dir, "model_index.json"));
+            _forceZerosForEmptyPrompt = indexConfig.GetBool("force_zeros_for_empty_prompt", true);
+            // the refiner's img2img folders condition on an aesthetic score in add_time_ids (7 values, not 6)
+            if (indexConfig.GetBool("requires_aesthetics_score", false))
+                throw new NotSupportedException($"{indexConfig.Path}: requires_aesthetics_score = true (the SDXL refiner's aesthetic-score conditioning) is not supported");
             _scheduler = SchedulerFactory.Load(index.Require("scheduler"));
             _tokenizer1 = TokenizerLoader.Load(index.Require("tokenizer"));
             _tokenizer2 = TokenizerLoader.Load(index.Require("tokenizer_2"));
@@ -100,6 +107,11 @@ public sealed class SdxlPipeline : TextToImagePipeline
     protected override int DecoderChannels => _vae.Config.FullResolutionChannels * (_vae.Float32 ? DType.F32.SizeOf() / Ops.ActivationType.SizeOf() : 1);
     /// <summary>The CLIP tokens both encoders pad to.</summary>
     protected override int TextTokens(GenerationRequest r) => ClipLength1;
+    protected override bool TakesImage => true;
+    protected override bool TakesStrength => true;
+    /// <summary>With an image the size is the image's (<see cref="Run"/>).</summary>
+    protected override (int Height, int Width) EstimatedSize(GenerationRequest r)
+        => r.Image is { } image && r.Height is null && r.Width is null ? image.DefaultSize(_vae.Config.SpatialFactor) : base.EstimatedSize(r);
 
     protected override GenerationResult Run(GenerationRequest request, IProgress<PipelineProgress>? progress)
     {
@@ -107,10 +119,23 @@ public sealed class SdxlPipeline : TextToImagePipeline
         int steps = request.NumInferenceSteps ?? DefaultSteps;
         float guidance = request.GuidanceScale ?? DefaultGuidanceScale;
         RefuseOtherPipelinesOptions(request);
+        var image = request.Image;
+        int f = _vae.Config.SpatialFactor, c = _unet.Config.InChannels;
+        int skipped = 0;
+        if (image is not null)
+        {
+            // StableDiffusionXLImg2ImgPipeline has no height or width: it generates at the picture's own size
+            if (request.Height is not null || request.Width is not null)
+                throw new ArgumentException($"SDXL image-to-image generates at the image's own size ({image.Width}x{image.Height} floored to a multiple of {f}), as diffusers' StableDiffusionXLImg2ImgPipeline: leave height and width out");
+            if (_scheduler is not EulerDiscreteScheduler)
+                throw new NotSupportedException($"{Path.Combine(Index.Dir, "scheduler", "scheduler_config.json")}: SDXL image-to-image runs with EulerDiscreteScheduler (its add_noise), found {_scheduler.ClassName}");
+            var (ih, iw) = image.DefaultSize(f);
+            request = request with { Height = ih, Width = iw };
+            skipped = ImageToImage.SkippedStepsSdxl(steps, request.Strength ?? ImageToImage.SdxlDefaultStrength);
+        }
         var (height, width) = CheckSize(request);
         int batch = request.Prompts.Count * request.NumImagesPerPrompt;
         bool cfg = guidance > 1f;
-        int f = _vae.Config.SpatialFactor, c = _unet.Config.InChannels;
         int h = height / f, w = width / f;
 
         // ---- encode ----
@@ -120,17 +145,27 @@ public sealed class SdxlPipeline : TextToImagePipeline
         using var contextT = context;
         using var pooledT = pooled;
         var timeIds = TimeIds(height, width, cfg ? 2 * batch : batch);
+        var imageLatents = image is null ? null : ImageToImage.EncodeSample(Ops, _vae, image, height, width, request, Trace);
         timings.Add("encode", sw.Elapsed);
 
         // ---- denoise ----
         sw.Restart();
         PrepareScheduler(_scheduler, steps, request, batch, c * h * w);
+        if (skipped > 0) ((EulerDiscreteScheduler)_scheduler).SkipSteps(skipped);
+        var latents = imageLatents is null ? InitialLatents(request, batch, c, h, w, _scheduler.InitNoiseSigma)
+            : ImageToImage.AddNoise(imageLatents, ImageToImage.Noise(request, batch, c, h, w), _scheduler.Sigmas[0]);
+        if (imageLatents is not null) Trace?.Add("start_latents", (float[])latents.Clone(), batch, c, h, w);
         var job = new DenoiseJob
         {
             Model = _unet,
             Scheduler = _scheduler,
-            NewScheduler = () => FolderScheduler(steps, request, batch, c * h * w),
-            Latents = InitialLatents(request, batch, c, h, w, _scheduler.InitNoiseSigma),
+            NewScheduler = () =>
+            {
+                var s = FolderScheduler(steps, request, batch, c * h * w);
+                if (skipped > 0) ((EulerDiscreteScheduler)s).SkipSteps(skipped);
+                return s;
+            },
+            Latents = latents,
             Batch = batch,
             LatentShape = new[] { c, h, w },
             Cfg = cfg,

@@ -77,8 +77,21 @@ public abstract class TextToImagePipeline : IDisposable
             throw new ArgumentException($"true_cfg_scale is a Flux option; {GetType().Name} guides with guidance_scale");
         if ((request.MaxTimesteps ?? request.IntermediateTimesteps) is not null && !TakesTrigFlowAngles)
             throw new ArgumentException($"max_timesteps and intermediate_timesteps are SANA Sprint's options; {GetType().Name} has no TrigFlow schedule");
-        if ((request.Image is not null || request.MaxArea is not null || !request.AutoResize) && !TakesImage)
-            throw new ArgumentException($"{GetType().Name} takes no input image: image, max_area and auto_resize (--image, --max-area, --no-auto-resize) are Flux Kontext's; leave them out or give a FluxKontextPipeline model");
+        if (ImageRequired && request.Image is null)
+            throw new ArgumentException($"{Index.Dir}: model_index.json names {Index.PipelineClass}, which needs an input image (--image)");
+        if (request.Image is not null && !TakesImage)
+            throw new ArgumentException($"{GetType().Name} takes no input image: image (--image) is for Flux Kontext and the image-to-image of SD3, Flux and SDXL; leave it out or give such a model");
+        if ((request.MaxArea is not null || !request.AutoResize) && !TakesKontextSizing)
+            throw new ArgumentException($"max_area and auto_resize (--max-area, --no-auto-resize) are Flux Kontext's; {GetType().Name} does not take them");
+        if (request.Strength is { } strength)
+        {
+            if (!TakesStrength)
+                throw new ArgumentException($"strength (--strength) is the image-to-image option of SD3, Flux and SDXL; {GetType().Name} does not take it");
+            if (request.Image is null)
+                throw new ArgumentException($"strength {strength} needs an input image (--image) to renoise; leave it out for text-to-image");
+        }
+        if (request.ImageNoise is not null && (request.Image is null || !TakesStrength))
+            throw new ArgumentException("image noise is the draw of image-to-image's latent sample: it needs an input image and an SD3, Flux or SDXL model");
         CheckMemory(request);
         cancellation.ThrowIfCancellationRequested();
         if (Interlocked.Exchange(ref _running, 1) != 0)
@@ -106,8 +119,21 @@ public abstract class TextToImagePipeline : IDisposable
     /// <see cref="GenerationRequest.IntermediateTimesteps"/> (SANA Sprint; others refuse them).</summary>
     protected virtual bool TakesTrigFlowAngles => false;
 
-    /// <summary>Whether the pipeline takes <see cref="GenerationRequest.Image"/> (Flux Kontext; others refuse it).</summary>
+    /// <summary>Whether the pipeline takes <see cref="GenerationRequest.Image"/> (Flux Kontext, and SD3, Flux and
+    /// SDXL for image-to-image; others refuse it).</summary>
     protected virtual bool TakesImage => false;
+
+    /// <summary>Whether the pipeline takes <see cref="GenerationRequest.MaxArea"/> and
+    /// <see cref="GenerationRequest.AutoResize"/> (Flux Kontext's sizing; others refuse them).</summary>
+    protected virtual bool TakesKontextSizing => false;
+
+    /// <summary>Whether an <see cref="GenerationRequest.Image"/> runs image-to-image, renoised by
+    /// <see cref="GenerationRequest.Strength"/> (SD3, Flux, SDXL; others refuse the strength).</summary>
+    protected virtual bool TakesStrength => false;
+
+    /// <summary>Whether every request must give an image: the folder's model_index.json names the image-to-image
+    /// class (StableDiffusion3Img2ImgPipeline, FluxImg2ImgPipeline, StableDiffusionXLImg2ImgPipeline), which diffusers cannot call without one.</summary>
+    public bool ImageRequired { get; internal set; }
 
     /// <summary>Whether the pipeline runs <see cref="GenerationRequest.TrueCfgScale"/> (Flux's true CFG; others refuse it).</summary>
     protected virtual bool TakesTrueCfg => false;
@@ -215,7 +241,7 @@ public abstract class TextToImagePipeline : IDisposable
 
     /// <summary>Given latents, or seeded Gaussian noise (NoiseGenerator), times the scheduler's initial sigma (as
     /// diffusers' prepare_latents scales both; 1 for every scheduler but Euler discrete).</summary>
-    protected static float[] InitialLatents(GenerationRequest r, int batch, int c, int h, int w, float initSigma)
+    protected internal static float[] InitialLatents(GenerationRequest r, int batch, int c, int h, int w, float initSigma)
     {
         int n = checked(batch * c * h * w);
         if (r.Latents is { } given)

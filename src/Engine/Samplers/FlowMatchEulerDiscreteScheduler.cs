@@ -155,6 +155,18 @@ public sealed class FlowMatchEulerDiscreteScheduler : IScheduler
         }
     }
 
+    /// <summary>diffusers' set_begin_index for image-to-image: the schedule starts <paramref name="count"/> steps in.
+    /// The steps before are dropped (timesteps and σ alike), so that step 0 is the first one run and every loop,
+    /// which counts steps from 0, runs the rest as they are; <see cref="Sigmas"/>[0] is then the σ scale_noise mixes
+    /// the image with.</summary>
+    public void SkipSteps(int count)
+    {
+        if (count < 0 || count >= _timesteps.Length)
+            throw new ArgumentOutOfRangeException(nameof(count), count, $"the schedule has {_timesteps.Length} steps; at least one must remain");
+        _timesteps = _timesteps[count..];
+        _sigmas = _sigmas[count..];
+    }
+
     public void Reset() { }
 
     public void Step(ReadOnlySpan<float> modelOutput, int stepIndex, Span<float> sample)

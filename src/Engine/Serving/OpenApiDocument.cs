@@ -46,8 +46,9 @@ public static class OpenApiDocument
                 "skip_guidance_layers": {"type": "array", "items": {"type": "integer", "minimum": 0}},
                 "skip_layer_guidance_scale": {"type": "number", "default": 2.8}, "skip_layer_guidance_start": {"type": "number", "default": 0.01}, "skip_layer_guidance_stop": {"type": "number", "default": 0.2},
                 "true_cfg_scale": {"type": "number"}, "use_resolution_binning": {"type": "boolean"},
-                "image": {"type": "string", "description": "Flux Kontext: the image to edit, a PNG or JPEG file in base64 (or a data: URL)"},
-                "max_area": {"type": "integer", "minimum": 1}, "auto_resize": {"type": "boolean"}}},
+                "image": {"type": "string", "description": "Flux Kontext: the image to edit; SD3, Flux, SDXL: the start image of image-to-image; a PNG or JPEG file in base64 (or a data: URL)"},
+                "max_area": {"type": "integer", "minimum": 1}, "auto_resize": {"type": "boolean"},
+                "strength": {"type": "number", "minimum": 0, "maximum": 1, "description": "SD3, Flux, SDXL with an image: how far the image is renoised (diffusers' strength; 0.6, SDXL 0.3)"}}},
               "GenerateResponse": {"type": "object", "properties": {
                 "message": {"type": "string"}, "elapsed_time": {"type": "number", "description": "seconds"},
                 "images": {"type": "array", "items": {"type": "string"}, "description": "base64 PNGs, or the files written for output_type path"},

@@ -17,7 +17,7 @@ public sealed record ServeRequest(GenerationRequest Generation, ServeOutput Outp
          // the pipeline options, as diffusers' pipelines name their call arguments
          "max_sequence_length", "prompt_2", "prompt_3", "negative_prompt_2", "negative_prompt_3", "clip_skip",
          "skip_guidance_layers", "skip_layer_guidance_scale", "skip_layer_guidance_start", "skip_layer_guidance_stop",
-         "true_cfg_scale", "use_resolution_binning", "image", "max_area", "auto_resize"];
+         "true_cfg_scale", "use_resolution_binning", "image", "max_area", "auto_resize", "strength"];
 
     /// <summary>
     /// The service's bounds unless `xdit serve` is told otherwise: 200 steps, 2048² pixels an image, 16 images and
@@ -107,6 +107,7 @@ public sealed record ServeRequest(GenerationRequest Generation, ServeOutput Outp
             Image = Image(root, "image"),
             MaxArea = Positive(root, "max_area"),
             AutoResize = Bool(root, "auto_resize") ?? true,
+            Strength = Real(root, "strength"),
         };
         try { request.Validate(limits ?? DefaultLimits); }
         catch (RequestLimitException e) { throw new ServeRequestException(e.Field, e.Message + LimitFlag(e.Field)); }

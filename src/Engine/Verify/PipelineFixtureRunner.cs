@@ -5,7 +5,7 @@ using XDit.Runtime;
 namespace XDit.Engine.Verify;
 
 /// <summary>
-/// Whole-pipeline fixtures (pipe_pixart_sigma, pipe_sd3, pipe_flux, pipe_flux_kontext): the fixture folder is itself a diffusers
+/// Whole-pipeline fixtures (pipe_pixart_sigma, pipe_sd3, pipe_flux, pipe_flux_kontext, pipe_sd3_img2img, pipe_flux_img2img): the fixture folder is itself a diffusers
 /// pipeline folder. It is loaded as `xdit generate --model` loads one, run on meta.json's prompts, negative prompt,
 /// steps, guidance, size and max_sequence_length from the stored initial latents, and its trace is compared in the
 /// order the pipeline makes it: token ids (the fixture's `in.*input_ids*` and masks, exactly), prompt embeddings,
@@ -30,8 +30,9 @@ public sealed class PipelineFixtureRunner : IFixtureRunner
     {
         _ when output.Contains("attention_mask", StringComparison.Ordinal) => 0,
         _ when output.Contains("embeds", StringComparison.Ordinal) || output is "text_ids" or "image_latents" or "img_ids" => 1,
-        "latents" => 2,
-        _ => 3,
+        "start_latents" => 2,
+        "latents" => 3,
+        _ => 4,
     };
 
     public IReadOnlyDictionary<string, Tensor> Run(FixtureCase fixture, IOps ops)
@@ -72,11 +73,20 @@ public sealed class PipelineFixtureRunner : IFixtureRunner
             Width = meta.GetInt("width"),
             MaxSequenceLength = meta.Has("max_sequence_length") ? meta.GetInt("max_sequence_length") : null,
             Latents = latents.ToFloatArray(),
-            // Flux Kontext: the picture to edit (in.image, 8-bit values stored as float32 [H, W, 3]) and its sizing
+            // the input picture (in.image, 8-bit values stored as float32 [H, W, 3]) and Flux Kontext's sizing
             Image = fixture.HasInput("image") ? ReadImage(fixture) : null,
             MaxArea = meta.Has("max_area") ? meta.GetInt("max_area") : null,
             AutoResize = meta.GetBool("auto_resize", true),
+            // image-to-image: the strength, and diffusers' draw of the VAE's latent sample (in.latents is the noise)
+            Strength = meta.GetDoubleOrNull("strength"),
+            ImageNoise = fixture.HasInput("image_noise") ? ReadFloats(fixture, "image_noise") : null,
         };
+    }
+
+    static float[] ReadFloats(FixtureCase fixture, string name)
+    {
+        using var t = fixture.Input(name);
+        return t.ToFloatArray();
     }
 
     static InputImage ReadImage(FixtureCase fixture)

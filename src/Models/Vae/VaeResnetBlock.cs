@@ -59,6 +59,20 @@ public sealed class VaeResnetBlock
     }
 
     /// <summary>SiLU(GroupNorm(x)), one pass: the norm is never written out on its own.</summary>
+    /// <summary>The resnets of an up or down block one after another, from <paramref name="x"/> (kept) to the
+    /// last one's output (each intermediate freed as soon as the next is made).</summary>
+    internal static Tensor Chain(IReadOnlyList<VaeResnetBlock> resnets, IOps ops, Tensor x, VaeSpatialOps spatial)
+    {
+        var h = resnets[0].Forward(ops, x, spatial);
+        for (int i = 1; i < resnets.Count; i++)
+        {
+            var next = resnets[i].Forward(ops, h, spatial);
+            h.Dispose();
+            h = next;
+        }
+        return h;
+    }
+
     internal static Tensor NormSilu(IOps ops, Tensor x, VaeGroupNorm norm, VaeSpatialOps spatial)
         => spatial.GroupNorm(ops, x, norm, Activation.Silu);
 }

@@ -21,13 +21,7 @@ public sealed class VaeUpBlock
 
     public Tensor Forward(IOps ops, Tensor x, VaeSpatialOps spatial)
     {
-        var h = Resnets[0].Forward(ops, x, spatial);
-        for (int i = 1; i < Resnets.Count; i++)
-        {
-            var next = Resnets[i].Forward(ops, h, spatial);
-            h.Dispose();
-            h = next;
-        }
+        var h = VaeResnetBlock.Chain(Resnets, ops, x, spatial);
         if (Upsampler is null) return h;
         using (h)
         {

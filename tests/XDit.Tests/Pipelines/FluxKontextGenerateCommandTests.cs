@@ -3,7 +3,8 @@ using XDit.Engine.Pipelines;
 
 namespace XDit.Tests.Pipelines;
 
-/// <summary>`xdit generate --image` on the tiny Flux Kontext folder, and its refusal by a pipeline that takes no image.</summary>
+/// <summary>`xdit generate --image` on the tiny Flux Kontext folder, SD3 image-to-image with --strength, and the
+/// refusal of an image by a pipeline that takes none.</summary>
 [Collection("Console")]
 public class FluxKontextGenerateCommandTests
 {
@@ -35,13 +36,33 @@ public class FluxKontextGenerateCommandTests
     }
 
     [Fact]
+    public void GenerateRunsSD3ImageToImageWithTheStrengthAndRefusesOneOutOfRange()
+    {
+        var model = SD3FluxTestFolders.SD3();
+        var output = Path.Combine(TestPaths.TempDir(), "out.png");
+        var (code, _, stderr) = CliRunner.Xdit("generate", "--model", model, "--image", ReferencePng(), "--strength", "0.5",
+            "--prompt", "a cat", "--steps", "4", "--height", "16", "--width", "24", "--max-sequence-length", "8", "--output", output, "--quiet");
+        Assert.True(code == 0, $"exit {code}: {stderr}");
+        var b = File.ReadAllBytes(output);
+        Assert.Equal((24, 16), (BinaryPrimitives.ReadInt32BigEndian(b.AsSpan(16)), BinaryPrimitives.ReadInt32BigEndian(b.AsSpan(20))));
+        var refused = Path.Combine(TestPaths.TempDir(), "refused.png");
+        (code, _, stderr) = CliRunner.Xdit("generate", "--model", model, "--image", ReferencePng(), "--strength", "1.5",
+            "--prompt", "a cat", "--steps", "2", "--height", "16", "--width", "16", "--output", refused);
+        Assert.NotEqual(0, code);
+        Assert.Contains("strength must lie in [0, 1], got 1.5", stderr);
+        Assert.Single(stderr.Trim().Split('\n'));
+        Assert.False(File.Exists(refused));
+    }
+
+    [Fact]
     public void APipelineWithoutImageInputRefusesTheImageInOneLine()
     {
         var output = Path.Combine(TestPaths.TempDir(), "out.png");
-        var (code, _, stderr) = CliRunner.Xdit("generate", "--model", SD3FluxTestFolders.Flux(), "--image", ReferencePng(),
+        // PixArt: SD3, Flux and SDXL take an image now (image-to-image)
+        var (code, _, stderr) = CliRunner.Xdit("generate", "--model", TestPaths.DemoModel, "--image", ReferencePng(),
             "--prompt", "a cat", "--steps", "1", "--height", "16", "--width", "16", "--output", output);
         Assert.NotEqual(0, code);
-        Assert.Contains("FluxPipeline takes no input image", stderr);
+        Assert.Contains("PixArtPipeline takes no input image", stderr);
         Assert.Single(stderr.Trim().Split('\n'));
         Assert.False(File.Exists(output));
     }

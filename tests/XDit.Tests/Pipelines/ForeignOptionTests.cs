@@ -11,6 +11,8 @@ public class ForeignOptionTests
     [InlineData("true_cfg", "true_cfg_scale is a Flux option; PixArtPipeline guides with guidance_scale")]
     [InlineData("rescale", "guidance_rescale 0.7: PixArtPipeline has no guidance rescale")]
     [InlineData("angles", "max_timesteps and intermediate_timesteps are SANA Sprint's options; PixArtPipeline has no TrigFlow schedule")]
+    [InlineData("strength", "strength (--strength) is the image-to-image option of SD3, Flux and SDXL; PixArtPipeline does not take it")]
+    [InlineData("max_area", "max_area and auto_resize (--max-area, --no-auto-resize) are Flux Kontext's; PixArtPipeline does not take them")]
     public void AnotherPipelinesOptionIsRefusedBeforeAnyStep(string option, string message)
     {
         using var pipeline = PipelineLoader.Load(TestPaths.DemoModel);
@@ -21,6 +23,8 @@ public class ForeignOptionTests
         {
             "true_cfg" => request with { TrueCfgScale = 4f, NegativePrompt = "x" },
             "rescale" => request with { GuidanceRescale = 0.7f },
+            "strength" => request with { Strength = 0.5 },
+            "max_area" => request with { MaxArea = 4096 },
             _ => request with { IntermediateTimesteps = 1.1 },
         };
         var e = Assert.Throws<ArgumentException>(() => pipeline.Generate(request));

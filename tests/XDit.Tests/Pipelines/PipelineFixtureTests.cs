@@ -14,6 +14,8 @@ public class PipelineFixtureTests
     [InlineData("pipe_sd3")]
     [InlineData("pipe_flux")]
     [InlineData("pipe_flux_kontext")]
+    [InlineData("pipe_sd3_img2img")]
+    [InlineData("pipe_flux_img2img")]
     [InlineData("pipe_pixart_sigma")]
     public void WholePipelineMatchesDiffusers(string name)
     {

@@ -38,6 +38,16 @@ public class ServeRequestTests
     }
 
     [Fact]
+    public void TheStrengthReachesTheGenerationRequestAndIsCheckedThere()
+    {
+        Assert.Equal(0.35, Parse("""{"prompt":"x","strength":0.35}""").Generation.Strength);
+        Assert.Null(Parse("""{"prompt":"x"}""").Generation.Strength);
+        var e = Assert.Throws<ServeRequestException>(() => Parse("""{"prompt":"x","strength":1.2}"""));
+        Assert.Contains("strength must lie in [0, 1], got 1.2", e.Message);
+        Assert.Throws<ServeRequestException>(() => Parse("""{"prompt":"x","strength":"high"}"""));
+    }
+
+    [Fact]
     public void FluxKontextsImageAndSizingReachTheGenerationRequest()
     {
         var image = XDit.Tests.Pipelines.FluxKontextPipelineTests.TestImage();
