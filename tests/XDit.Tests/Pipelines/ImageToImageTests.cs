@@ -171,12 +171,16 @@ public class ImageToImageTests
     public static TheoryData<string, string> Meshes => new()
     {
         { "sd3", "cfg2" }, { "sd3", "ulysses2" }, { "sd3", "data2" }, { "sd3", "cfg2-ulysses2" },
-        { "flux", "ulysses2" }, { "flux", "data2" }, { "flux", "cfg2" },
+        { "sd3", "ring2" }, { "sd3", "pipefusion2" }, { "sd3", "cfg2-ring2" },
+        { "flux", "ulysses2" }, { "flux", "data2" }, { "flux", "cfg2" }, { "flux", "ring2" },
         { "sdxl", "cfg2" }, { "sdxl", "data2" },
     };
 
+    static int KeptSteps(GenerationRequest r) => r.NumInferenceSteps!.Value - ImageToImage.SkippedSteps(r.NumInferenceSteps.Value, r.Strength!.Value);
+
     /// <summary>Every rank encodes the image and draws the same ε; data-parallel replicas draw their rows' noise at
-    /// their place in the seed stream (after the one image's ε), so each mesh equals one rank.</summary>
+    /// their place in the seed stream (after the one image's ε), so each mesh equals one rank. PipeFusion warms up on
+    /// every step (as the other PipeFusion pipeline tests), so each patch attends to fresh K/V and it is exact too.</summary>
     [Theory]
     [MemberData(nameof(Meshes))]
     public void ParallelEqualsOneRank(string kind, string mesh)
@@ -185,6 +189,10 @@ public class ImageToImageTests
         var request = Request(Image(), prompts: mesh == "data2" ? 2 : 1) with { Strength = 0.7 };
         // Flux guides through its embedder; CFG parallelism needs its true CFG's [negative; positive] rows
         if (kind == "flux" && mesh.StartsWith("cfg", StringComparison.Ordinal)) request = request with { NegativePrompt = "blurry", TrueCfgScale = 2f };
+        // PipeFusion steps each band with a scheduler of its own (DenoiseJob.NewScheduler): a strength that cuts the
+        // schedule (3 steps at 0.6 run the last 2) checks that those skip the same steps; the warm-up covers the steps
+        // run (PipeFusionLoop refuses more warm-up steps than the schedule has left)
+        if (mesh == "pipefusion2") request = request with { Strength = 0.6 };
         // SDXL generates at the image's size
         if (kind == "sdxl") request = request with { Height = null, Width = null, GuidanceScale = 5f, MaxSequenceLength = null };
         var config = mesh switch
@@ -193,6 +201,9 @@ public class ImageToImageTests
             "ulysses2" => new ParallelConfig { WorldSize = 2, UlyssesDegree = 2 },
             "data2" => new ParallelConfig { WorldSize = 2, DataParallelDegree = 2 },
             "cfg2-ulysses2" => new ParallelConfig { WorldSize = 4, UseCfgParallel = true, UlyssesDegree = 2 },
+            "ring2" => new ParallelConfig { WorldSize = 2, RingDegree = 2 },
+            "cfg2-ring2" => new ParallelConfig { WorldSize = 4, UseCfgParallel = true, RingDegree = 2 },
+            "pipefusion2" => new ParallelConfig { WorldSize = 2, PipeFusionParallelDegree = 2, NumPipelinePatch = 2, WarmupSteps = KeptSteps(request) },
             _ => throw new ArgumentException(mesh),
         };
         float[] serial;
