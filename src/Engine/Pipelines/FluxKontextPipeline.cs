@@ -46,6 +46,14 @@ public sealed class FluxKontextPipeline : FluxPipeline
         catch (ArgumentException) { return base.EstimatedSize(r); }
     }
 
+    /// <summary>The reference image is encoded at its resized size (not the generated one).</summary>
+    protected override (int Height, int Width)? EncodedImageSize(GenerationRequest r)
+    {
+        if (r.Image is null) return null;
+        try { var s = Sizes(r); return (s.ImageHeight, s.ImageWidth); }
+        catch (ArgumentException) { return null; }
+    }
+
     protected override double ExtraTokens(GenerationRequest r)
     {
         try { var s = Sizes(r); return (double)s.ImageHeight * s.ImageWidth / ((double)SizeMultiple * SizeMultiple); }

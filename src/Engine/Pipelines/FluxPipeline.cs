@@ -94,6 +94,7 @@ public class FluxPipeline : TextToImagePipeline
 
     int ClipLength => _clipTokenizer.ModelMaxLength ?? 77;
     protected override int DecoderChannels => _vae.Config.FullResolutionChannels;
+    protected override int EncoderChannels => _vae.Config.EncoderFullResolutionChannels;
     protected override bool TakesTrueCfg => true;
     protected override bool TakesImage => true;
     protected override bool TakesStrength => true;

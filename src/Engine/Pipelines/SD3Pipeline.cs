@@ -94,6 +94,7 @@ public sealed class SD3Pipeline : TextToImagePipeline
     /// <summary>Both CLIP tokenizers pad to the first one's model_max_length (77), as diffusers' tokenizer_max_length.</summary>
     int ClipLength => _tokenizer1.ModelMaxLength ?? 77;
     protected override int DecoderChannels => _vae.Config.FullResolutionChannels;
+    protected override int EncoderChannels => _vae.Config.EncoderFullResolutionChannels;
     /// <summary>The joint stream: CLIP's tokens then T5's.</summary>
     protected override int TextTokens(GenerationRequest r) => ClipLength + (r.MaxSequenceLength ?? 256);
     protected override bool TakesImage => true;

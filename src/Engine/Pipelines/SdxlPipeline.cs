@@ -104,7 +104,10 @@ public sealed class SdxlPipeline : TextToImagePipeline
     int ClipLength2 => _tokenizer2.ModelMaxLength ?? 77;
     /// <summary>The estimate counts the decoder's values in the activations' dtype: a float32 VAE (UpcastsVae, in an
     /// f16 pipeline) holds twice the bytes per value, counted as twice the channels.</summary>
-    protected override int DecoderChannels => _vae.Config.FullResolutionChannels * (_vae.Float32 ? DType.F32.SizeOf() / Ops.ActivationType.SizeOf() : 1);
+    protected override int DecoderChannels => _vae.Config.FullResolutionChannels * VaeValueWidth;
+    /// <summary>The encoder computes in float32 too (<see cref="AutoencoderKL.Float32"/>): counted as the decoder.</summary>
+    protected override int EncoderChannels => _vae.Config.EncoderFullResolutionChannels * VaeValueWidth;
+    int VaeValueWidth => _vae.Float32 ? DType.F32.SizeOf() / Ops.ActivationType.SizeOf() : 1;
     /// <summary>The CLIP tokens both encoders pad to.</summary>
     protected override int TextTokens(GenerationRequest r) => ClipLength1;
     protected override bool TakesImage => true;

@@ -165,6 +165,16 @@ public abstract class TextToImagePipeline : IDisposable
     /// upsampled from the stage before (an AutoencoderKL's block_out_channels[1]).</summary>
     protected abstract int DecoderChannels { get; }
 
+    /// <summary>The widest channel count the VAE's encoder holds at full resolution (an AutoencoderKL's
+    /// block_out_channels[0]), counted as <see cref="DecoderChannels"/>; 0 where the pipeline encodes no image.</summary>
+    protected virtual int EncoderChannels => 0;
+
+    /// <summary>The size the VAE's encoder runs at for the request's image, once for all the rows, or null when it
+    /// encodes none: image-to-image encodes the picture at the size it generates (<see cref="EstimatedSize"/>;
+    /// SDXL's is the picture's own); Flux Kontext at its reference size.</summary>
+    protected virtual (int Height, int Width)? EncodedImageSize(GenerationRequest r)
+        => r.Image is not null && TakesStrength && EncoderChannels > 0 ? EstimatedSize(r) : null;
+
     /// <summary>Memory and compute of <paramref name="request"/>, before any work (see <see cref="WorkEstimate"/>).</summary>
     public WorkEstimate Estimate(GenerationRequest request)
     {
@@ -178,18 +188,24 @@ public abstract class TextToImagePipeline : IDisposable
         // one forward keeps the residual stream, Q/K/V, the attention output, the MLP's hidden (4·D) and the norms'
         // outputs alive at once: about 16 values per token and feature
         double denoise = rows * (tokens + text) * d * 16 * bytes;
-        // the decoder at full resolution holds, for every image of the batch, its input, the norm's and activation's
-        // outputs, the convolution's and the residual (about 3.3 values per pixel and channel measured on the CUDA
-        // backend, 6 allowed for cuDNN's workspace; 11.7 on the CPU, 14 allowed) and the float32 RGB picture; the
-        // CPU's convolution adds its im2col buffer, 9 values per input channel, for one image at a time (10 allowed)
         bool cpu = Ops.Name == "cpu";
-        double decode = images * pixels * (DecoderChannels * (cpu ? 14 : 6) * bytes + 3 * 4)
-            + (cpu ? pixels * DecoderChannels * 10 * bytes : 0);
+        double decode = VaeBytes(images, pixels, DecoderChannels, bytes, cpu);
+        // the encoder (image-to-image, Flux Kontext) runs once, on the one picture, before the denoising, through the
+        // same kind of full-resolution convolutions and norms as the decoder: counted the same way
+        double encode = EncodedImageSize(request) is { } encoded ? VaeBytes(1, (double)encoded.Height * encoded.Width, EncoderChannels, bytes, cpu) : 0;
         int steps = request.NumInferenceSteps ?? DefaultSteps;
         double parameters = t.WeightBytes / (double)Math.Max(1, bytes);
         double flops = steps * rows * (2 * parameters * (tokens + text) + 4.0 * t.NumBlocks * (tokens + text) * (tokens + text) * d);
-        return new WorkEstimate(WeightBytes, Saturate(denoise), Saturate(decode), flops / 1e12);
+        return new WorkEstimate(WeightBytes, Saturate(encode), Saturate(denoise), Saturate(decode), flops / 1e12);
     }
+
+    /// <summary>Activations of a VAE half over <paramref name="images"/> pictures of <paramref name="pixels"/> whose
+    /// widest full-resolution map has <paramref name="channels"/>: its input, the norm's and activation's outputs, the
+    /// convolution's and the residual (about 3.3 values per pixel and channel measured for the decoder on the CUDA
+    /// backend, 6 allowed for cuDNN's workspace; 11.7 on the CPU, 14 allowed) and the float32 RGB picture; the CPU's
+    /// convolution adds its im2col buffer, 9 values per input channel, for one image at a time (10 allowed).</summary>
+    static double VaeBytes(double images, double pixels, int channels, long bytes, bool cpu)
+        => images * pixels * (channels * (cpu ? 14 : 6) * bytes + 3 * 4) + (cpu ? pixels * channels * 10 * bytes : 0);
 
     static long Saturate(double bytes) => bytes >= long.MaxValue ? long.MaxValue : (long)bytes;
 

@@ -42,6 +42,9 @@ public sealed record AutoencoderKLConfig
     /// <summary>The widest channel count the decoder holds at the output's resolution: its last up block's input,
     /// upsampled from the block before.</summary>
     public int FullResolutionChannels => BlockOutChannels.Length > 1 ? Math.Max(BlockOutChannels[0], BlockOutChannels[1]) : BlockOutChannels[0];
+    /// <summary>The widest channel count the encoder holds at the input's resolution: conv_in's output and the first
+    /// down block's (its downsampler halves the size before the channels grow).</summary>
+    public int EncoderFullResolutionChannels => BlockOutChannels[0];
 
     public static AutoencoderKLConfig Load(string path) => From(JsonConfig.Load(path));
 
