@@ -5,9 +5,10 @@ namespace XDit.Engine.Pipelines;
 /// <summary>
 /// What one request will take, estimated from its sizes before any work: the weights already loaded, the largest
 /// set of activations alive at once (the VAE encode of an input image, a denoising forward over every model row, or
-/// the VAE decode of every image, whichever is largest), and the transformer's arithmetic over all steps. The activation figure is an upper-bound
-/// style estimate (a few times the measured peak on the test models, never below it), meant to refuse what cannot
-/// fit with a clear line instead of failing mid-run; <see cref="TextToImagePipeline.Estimate"/> computes it.
+/// the VAE decode of every image, whichever is largest), and the transformer's arithmetic over all steps. The
+/// activation figure is an upper-bound style estimate (a few times the measured peak on the test models, never below
+/// it), meant to refuse what cannot fit with a clear line instead of failing mid-run;
+/// <see cref="TextToImagePipeline.Estimate"/> computes it.
 /// </summary>
 /// <param name="WeightBytes">the pipeline's weights on the backend (all components)</param>
 /// <param name="EncodeBytes">activations of the VAE encode of the input image (image-to-image, Flux Kontext; 0 without
