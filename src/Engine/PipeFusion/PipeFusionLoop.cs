@@ -104,7 +104,8 @@ public sealed class PipeFusionLoop : IDenoiseLoop
             _steps = job.Scheduler.Timesteps.Length;
             _warmup = loop.WarmupSteps;
             if (_warmup > _steps)
-                throw new ArgumentException($"PipeFusion: {_warmup} warmup steps is more than the {_steps} denoising steps");
+                throw new ArgumentException($"PipeFusion: {_warmup} warmup steps is more than the {_steps} denoising steps this run takes " +
+                    "(image-to-image runs only the last strength x steps of the schedule); lower --warmup-steps");
             loop.Blocks = PatchGeometry.StageBlocks(_model.NumBlocks, _stages, _stage);
             // long skips made before this stage and joined here; made here and joined by a later stage (both in
             // ascending From, the state's stack order)
