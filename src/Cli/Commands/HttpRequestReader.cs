@@ -82,7 +82,7 @@ public sealed class HttpRequestReader(Stream stream)
         if (head.Header("content-length") is not { } cl) return head.Method == "POST" ? throw new HttpBadRequestException(411, "a POST needs a Content-Length") : [];
         if (!long.TryParse(cl, NumberStyles.None, CultureInfo.InvariantCulture, out long length))
             throw new HttpBadRequestException(400, $"Content-Length must be a non-negative integer, got \"{cl}\"");
-        if (length > maxBytes) throw new HttpBadRequestException(413, $"the request body is larger than {maxBytes} bytes ({length})");
+        if (length > maxBytes) throw new HttpBadRequestException(413, $"the request body is larger than {maxBytes} bytes ({length}); the service's limit is `xdit serve --max-body`");
         if (string.Equals(head.Header("expect"), "100-continue", StringComparison.OrdinalIgnoreCase)) await sendContinue();
 
         var body = new byte[length];

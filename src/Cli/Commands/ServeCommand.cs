@@ -30,12 +30,13 @@ public static class ServeCommand
         var requestTimeout = new Option<double>("--request-timeout") { Description = "Seconds one request may run before it is cancelled (0: no deadline)", DefaultValueFactory = _ => 600 };
         var maxConnections = new Option<int>("--max-connections") { Description = "Connections open at once; more are answered 503", DefaultValueFactory = _ => 64 };
         var maxMemory = new Option<string?>("--max-memory") { Description = "Most memory one request's estimate (weights + activations) may reach, e.g. 24G [default: the device's]" };
+        var maxBody = new Option<string>("--max-body") { Description = "Largest request body, e.g. 16M: an image to edit travels base64 in it (4/3 of the file)", DefaultValueFactory = _ => "1M" };
         var checkWeights = new Option<bool>("--check-weights") { Description = "Scan every weight for NaN and infinity at load (a bad one is refused by name)" };
         var parallel = new ParallelOptions();
         var attentionBackend = new AttentionBackendOption();
 
         var cmd = new Command("serve", "Serve text-to-image generation over HTTP (POST /generate, GET /health, GET /metrics)");
-        foreach (var o in new Option[] { model, device, dtype, queueSize, host, port, maxSteps, maxPixels, maxImages, outputDir, requestTimeout, maxConnections, maxMemory, checkWeights, attentionBackend.Option }.Concat(parallel.All))
+        foreach (var o in new Option[] { model, device, dtype, queueSize, host, port, maxSteps, maxPixels, maxImages, outputDir, requestTimeout, maxConnections, maxMemory, maxBody, checkWeights, attentionBackend.Option }.Concat(parallel.All))
             cmd.Options.Add(o);
 
         cmd.SetAction(parse => CliErrors.Run(() =>
@@ -51,7 +52,7 @@ public static class ServeCommand
             ServeHttpHost.CheckAddress(parse.GetValue(host)!, parse.GetValue(port));
             plan.Mesh(); // refuses degrees whose product is not the world size, before loading anything
             var hostOptions = HostOptions(parse.GetValue(maxSteps), parse.GetValue(maxPixels), parse.GetValue(maxImages),
-                parse.GetValue(outputDir), parse.GetValue(maxConnections), parse.GetValue(maxMemory));
+                parse.GetValue(outputDir), parse.GetValue(maxConnections), parse.GetValue(maxMemory), parse.GetValue(maxBody));
             double timeout = parse.GetValue(requestTimeout);
             if (!double.IsFinite(timeout) || timeout < 0 || timeout > TimeSpan.MaxValue.TotalSeconds / 2)
                 throw new ArgumentException($"--request-timeout must be a number of seconds, 0 or more, got {timeout}");
@@ -70,7 +71,8 @@ public static class ServeCommand
     }
 
     /// <summary>The service's bounds from its flags, refused before the model loads when they make no sense.</summary>
-    public static ServeHostOptions HostOptions(int maxSteps, long maxPixels, int maxImages, string? outputDir, int maxConnections, string? maxMemory = null)
+    public static ServeHostOptions HostOptions(int maxSteps, long maxPixels, int maxImages, string? outputDir, int maxConnections, string? maxMemory = null,
+        string? maxBody = null)
     {
         if (maxSteps < 1) throw new ArgumentException($"--max-steps must be at least 1, got {maxSteps}");
         if (maxPixels < 1 || maxPixels > int.MaxValue / 4) throw new ArgumentException($"--max-pixels must be between 1 and {int.MaxValue / 4}, got {maxPixels}");
@@ -85,6 +87,7 @@ public static class ServeCommand
             MaxMemoryBytes = maxMemory is null ? null : ByteSize.Parse(maxMemory, "--max-memory"),
         };
         var options = new ServeHostOptions { Limits = limits, OutputDir = outputDir, MaxConnections = maxConnections };
+        if (maxBody is not null) options = options with { MaxBodyBytes = ByteSize.Parse(maxBody, "--max-body") };
         options.Validate();
         return options;
     }

@@ -13,7 +13,8 @@ public sealed record ServeHostOptions
     public TimeSpan BodyTimeout { get; init; } = TimeSpan.FromSeconds(30);
     /// <summary>Connections open at once; one more is answered 503 and closed at once.</summary>
     public int MaxConnections { get; init; } = 64;
-    /// <summary>A /generate body larger than this is refused (413): the JSON holds a prompt and a few numbers.</summary>
+    /// <summary>A /generate body larger than this is refused (413): the JSON holds a prompt and a few numbers, or an
+    /// image to edit in base64 (`xdit serve --max-body`).</summary>
     public long MaxBodyBytes { get; init; } = 1 << 20;
     /// <summary>Bounds of one request, checked before it is queued (400 naming the field).</summary>
     public GenerationLimits Limits { get; init; } = ServeRequest.DefaultLimits;
@@ -24,7 +25,7 @@ public sealed record ServeHostOptions
     {
         if (HeaderTimeout <= TimeSpan.Zero || BodyTimeout <= TimeSpan.Zero) throw new ArgumentException("the header and body timeouts must be positive");
         if (MaxConnections < 1) throw new ArgumentException($"--max-connections must be at least 1, got {MaxConnections}");
-        if (MaxBodyBytes < 1) throw new ArgumentException($"the body limit must be at least 1 byte, got {MaxBodyBytes}");
+        if (MaxBodyBytes < 1) throw new ArgumentException($"--max-body must be at least 1 byte, got {MaxBodyBytes}");
         Limits.Validate();
         if (OutputDir is { } dir && !Directory.Exists(dir)) throw new ArgumentException($"--output-dir: the folder {dir} does not exist");
     }

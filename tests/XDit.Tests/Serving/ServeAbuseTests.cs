@@ -47,6 +47,31 @@ public class ServeAbuseTests
     }
 
     [Fact]
+    public async Task ABodyOverTheLimitIs413NamingTheFlagThatRaisesIt()
+    {
+        // an image to edit travels base64 in the body: 1.2 MB of it is over the default 1 MiB, under --max-body 2M
+        string json = $$"""{"prompt":"x","height":8,"width":8,"image":"{{new string('A', 1_200_000)}}"}""";
+        var gen = new GatedGenerator(open: true);
+        await using (var server = await ServeTestServer.StartAsync(gen, queueSize: 1))
+        {
+            var refused = await server.Post(json);
+            Assert.Equal(HttpStatusCode.RequestEntityTooLarge, refused.StatusCode);
+            Assert.Contains("--max-body", (await server.Json(refused)).GetProperty("error").GetString());
+        }
+        var raised = ServeCommand.HostOptions(10, 1024, 1, null, 4, maxBody: "2M");
+        Assert.Equal(2L << 20, raised.MaxBodyBytes);
+        await using (var server = await ServeTestServer.StartAsync(gen, queueSize: 1, raised))
+        {
+            var read = await server.Post(json);
+            // read whole and parsed: the field itself is refused now (not a picture), no longer the size
+            Assert.NotEqual(HttpStatusCode.RequestEntityTooLarge, read.StatusCode);
+            Assert.Equal("image", (await server.Json(read)).GetProperty("field").GetString());
+        }
+        Assert.Empty(gen.Ran);
+        Assert.Throws<ArgumentException>(() => ServeCommand.HostOptions(10, 1024, 1, null, 4, maxBody: "lots"));
+    }
+
+    [Fact]
     public async Task AClientThatDisconnectsWhileItsRequestRunsCancelsIt()
     {
         var gen = new GatedGenerator(); // shut: only the cancellation can end the run
