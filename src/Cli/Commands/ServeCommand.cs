@@ -30,12 +30,12 @@ public static class ServeCommand
         var requestTimeout = new Option<double>("--request-timeout") { Description = "Seconds one request may run before it is cancelled (0: no deadline)", DefaultValueFactory = _ => 600 };
         var maxConnections = new Option<int>("--max-connections") { Description = "Connections open at once; more are answered 503", DefaultValueFactory = _ => 64 };
         var maxMemory = new Option<string?>("--max-memory") { Description = "Most memory one request's estimate (weights + activations) may reach, e.g. 24G [default: the device's]" };
-        var maxBody = new Option<string>("--max-body") { Description = "Largest request body, e.g. 16M: an image to edit travels base64 in it (4/3 of the file)", DefaultValueFactory = _ => "1M" };
+        var maxBody = new Option<string>("--max-body") { Description = "Largest request body, e.g. 16M: an image to edit travels base64 in /generate's (4/3 of the file), as is in /v1/images/edits's multipart body", DefaultValueFactory = _ => "1M" };
         var checkWeights = new Option<bool>("--check-weights") { Description = "Scan every weight for NaN and infinity at load (a bad one is refused by name)" };
         var parallel = new ParallelOptions();
         var attentionBackend = new AttentionBackendOption();
 
-        var cmd = new Command("serve", "Serve text-to-image generation over HTTP (POST /generate, GET /health, GET /metrics)");
+        var cmd = new Command("serve", "Serve text-to-image generation over HTTP (POST /generate, POST /v1/images/generations and /v1/images/edits, GET /health, GET /metrics)");
         foreach (var o in new Option[] { model, device, dtype, queueSize, host, port, maxSteps, maxPixels, maxImages, outputDir, requestTimeout, maxConnections, maxMemory, maxBody, checkWeights, attentionBackend.Option }.Concat(parallel.All))
             cmd.Options.Add(o);
 

@@ -8,7 +8,8 @@ using XDit.Engine.Serving;
 namespace XDit.Cli.Commands;
 
 /// <summary>
-/// The HTTP face of `xdit serve`: POST /generate, GET /health, GET /metrics, all JSON, one request per connection
+/// The HTTP face of `xdit serve`: POST /generate, the OpenAI-compatible POST /v1/images/generations and /v1/images/edits,
+/// GET /health, GET /metrics, GET /openapi.json, all answered in JSON, one request per connection
 /// (every answer closes it). It speaks HTTP/1.1 over a TcpListener itself rather than through HttpListener, which on
 /// Linux has no header or body timeouts and never tells that a client left: here a connection is bounded in time
 /// (<see cref="ServeHostOptions.HeaderTimeout"/>, <see cref="ServeHostOptions.BodyTimeout"/>) and in number, and a
@@ -134,7 +135,7 @@ public sealed class ServeHttpHost : IAsyncDisposable
             {
                 head = await reader.ReadHeadAsync(_options.HeaderTimeout, _closing.Token);
                 if (head is null) return; // connected and left
-                body = await reader.ReadBodyAsync(head, head.Path is "/generate" or OpenAiPath ? _options.MaxBodyBytes : 0, _options.BodyTimeout,
+                body = await reader.ReadBodyAsync(head, head.Path is "/generate" or OpenAiPath or OpenAiEditsPath ? _options.MaxBodyBytes : 0, _options.BodyTimeout,
                     () => stream.WriteAsync("HTTP/1.1 100 Continue\r\n\r\n"u8.ToArray(), _closing.Token).AsTask(), _closing.Token);
             }
             catch (HttpBadRequestException e)
@@ -180,8 +181,8 @@ public sealed class ServeHttpHost : IAsyncDisposable
         catch (Exception e) when (e is SocketException or ObjectDisposedException or OperationCanceledException) { }
     }
 
-    /// <summary>The OpenAI-compatible images endpoint (OpenAiImageRequest).</summary>
-    const string OpenAiPath = "/v1/images/generations";
+    /// <summary>The OpenAI-compatible images endpoints (OpenAiImageRequest, OpenAiImageEditRequest).</summary>
+    const string OpenAiPath = "/v1/images/generations", OpenAiEditsPath = "/v1/images/edits";
 
     async Task Route(Socket socket, NetworkStream stream, HttpRequestHead head, byte[] body)
     {
@@ -197,21 +198,32 @@ public sealed class ServeHttpHost : IAsyncDisposable
                 await Generate(socket, stream, () => OpenAiImageRequest.Parse(body, multiple, _options.Limits),
                     (_, served, _) => OpenAiImageResponse.Build(served, DateTimeOffset.UtcNow), OpenAiImageResponse.Error);
                 break;
+            case OpenAiEditsPath when method == "POST":
+                await Generate(socket, stream, () => OpenAiImageEditRequest.Parse(body, head.Header("content-type"), _options.MaxBodyBytes, multiple, _options.Limits),
+                    (_, served, _) => OpenAiImageResponse.Build(served, DateTimeOffset.UtcNow), OpenAiImageResponse.Error, EditRefusal);
+                break;
             case "/health" when method == "GET": await Answer(stream, 200, Health()); break;
             case "/metrics" when method == "GET": await Answer(stream, 200, Metrics()); break;
             case "/openapi.json" when method == "GET": await Answer(stream, 200, OpenApiDocument.Json); break;
-            case "/generate" or OpenAiPath or "/health" or "/metrics" or "/openapi.json":
-                await Answer(stream, 405, ServeResponse.Error($"{method} is not allowed on {path}"), [("Allow", path is "/generate" or OpenAiPath ? "POST" : "GET")]);
+            case "/generate" or OpenAiPath or OpenAiEditsPath or "/health" or "/metrics" or "/openapi.json":
+                await Answer(stream, 405, ServeResponse.Error($"{method} is not allowed on {path}"), [("Allow", path is "/generate" or OpenAiPath or OpenAiEditsPath ? "POST" : "GET")]);
                 break;
-            default: await Answer(stream, 404, ServeResponse.Error($"no endpoint {path} (POST /generate, POST {OpenAiPath}, GET /health, GET /metrics, GET /openapi.json)")); break;
+            default: await Answer(stream, 404, ServeResponse.Error($"no endpoint {path} (POST /generate, POST {OpenAiPath}, POST {OpenAiEditsPath}, GET /health, GET /metrics, GET /openapi.json)")); break;
         }
     }
 
+    /// <summary>The field an edit's refusal at run time is about: the pipelines' refusals of an image, or of
+    /// strength, say so in their first words (TextToImagePipeline.Generate), and OpenAI's error names a param.</summary>
+    static string? EditRefusal(string message) =>
+        message.Contains("takes no input image", StringComparison.Ordinal) ? "image"
+        : message.StartsWith("strength", StringComparison.Ordinal) ? "strength"
+        : null;
+
     /// <summary>One generation request, whatever its endpoint: <paramref name="parse"/> reads the body (400 when it
     /// refuses), <paramref name="build"/> writes the 200 answer, <paramref name="error"/> the endpoint's error body
-    /// (message, field, status).</summary>
+    /// (message, field, status), <paramref name="refusedField"/> the field a refusal by the model is about, if known.</summary>
     async Task Generate(Socket socket, NetworkStream stream, Func<ServeRequest> parse, Func<ServeRequest, ServedGeneration, long, string> build,
-        Func<string, string?, int, string> error)
+        Func<string, string?, int, string> error, Func<string, string?>? refusedField = null)
     {
         ServeRequest request;
         try { request = parse(); }
@@ -244,7 +256,7 @@ public sealed class ServeHttpHost : IAsyncDisposable
             catch (RequestDeadlineException e) { await Answer(stream, 504, error(e.Message, null, 504)); return; }
             // The pipeline refusing what the request asks (another model's option, a size it cannot bin) is the
             // client's mistake, found only once the job runs: 400, never 500, for a malformed request.
-            catch (ArgumentException e) { await Answer(stream, 400, error($"the model refused the request: {e.Message}", null, 400)); return; }
+            catch (ArgumentException e) { await Answer(stream, 400, error($"the model refused the request: {e.Message}", refusedField?.Invoke(e.Message), 400)); return; }
             catch (Exception e) { await Answer(stream, 500, error($"generation failed: {e.Message}", null, 500)); return; }
             await Answer(stream, 200, response);
         }

@@ -68,7 +68,7 @@ public static class OpenAiImageRequest
     }
 
     /// <summary>OpenAI's size: "WIDTHxHEIGHT".</summary>
-    static (int Width, int Height) Size(string size)
+    internal static (int Width, int Height) Size(string size)
     {
         var parts = size.Split('x');
         if (parts.Length == 2 && int.TryParse(parts[0], out int w) && int.TryParse(parts[1], out int h) && w > 0 && h > 0) return (w, h);

@@ -21,12 +21,16 @@ sealed class GatedGenerator(bool open = false) : IImageGenerator
 
     public IReadOnlyList<string> Ran { get { lock (_ran) return _ran.ToList(); } }
 
+    /// <summary>The input image of the last request run (null when it had none): what an edit request delivered.</summary>
+    public InputImage? LastImage { get; private set; }
+
     public void Open() => _gate.Set();
 
     public GenerationResult Generate(GenerationRequest request, CancellationToken cancel)
     {
         var prompt = request.Prompts[0];
         lock (_ran) _ran.Add(prompt);
+        LastImage = request.Image;
         if (!_gate.Wait(Bound, cancel)) throw new TimeoutException("the test never opened the gate");
         if (prompt == "boom") throw new InvalidOperationException("the fake generator exploded");
         if (prompt == "refuse") throw new ArgumentException("prompt_2: SD3 options, which the fake does not take");
