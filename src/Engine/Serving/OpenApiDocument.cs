@@ -1,7 +1,7 @@
 namespace XDit.Engine.Serving;
 
 /// <summary>The service's OpenAPI 3.0 description, served at GET /openapi.json: the two generation endpoints with
-/// their request fields (README, "The service", says the same in prose), /health and /metrics.</summary>
+/// their request fields (README, "The service", says the same in prose; the edits endpoint's multipart fields), /health and /metrics.</summary>
 public static class OpenApiDocument
 {
     public const string Json = """
@@ -24,6 +24,16 @@ public static class OpenApiDocument
               "responses": {
                 "200": {"description": "the images", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/OpenAiImageResponse"}}}},
                 "400": {"description": "refused, OpenAI's error shape {error: {message, type, param}}"},
+                "429": {"description": "the queue is full (Retry-After)"}, "500": {"description": "the generation failed"},
+                "503": {"description": "shutting down"}, "504": {"description": "past the request deadline"}}}},
+            "/v1/images/edits": {"post": {
+              "summary": "OpenAI-compatible image edit: Flux Kontext edits the image, SD3, Flux and SDXL start from it (image-to-image); b64_json answers only",
+              "requestBody": {"required": true, "content": {"multipart/form-data": {"schema": {"$ref": "#/components/schemas/OpenAiImageEditRequest"},
+                "encoding": {"image": {"contentType": "image/png, image/jpeg"}}}}},
+              "responses": {
+                "200": {"description": "the images", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/OpenAiImageResponse"}}}},
+                "400": {"description": "refused (a malformed multipart body, no image, two images, a mask, a model that takes no image), OpenAI's error shape {error: {message, type, param}}"},
+                "413": {"description": "the body is over --max-body"},
                 "429": {"description": "the queue is full (Retry-After)"}, "500": {"description": "the generation failed"},
                 "503": {"description": "shutting down"}, "504": {"description": "past the request deadline"}}}},
             "/health": {"get": {"summary": "liveness and the model served", "responses": {"200": {"description": "JSON"}}}},
@@ -59,6 +69,13 @@ public static class OpenApiDocument
                 "size": {"type": "string", "example": "1024x1024", "description": "WIDTHxHEIGHT or auto"},
                 "response_format": {"type": "string", "enum": ["b64_json"]}, "user": {"type": "string"},
                 "negative_prompt": {"type": "string"}, "num_inference_steps": {"type": "integer", "minimum": 1}, "guidance_scale": {"type": "number"}, "seed": {"type": "integer", "minimum": 0}}},
+              "OpenAiImageEditRequest": {"type": "object", "required": ["image", "prompt"], "additionalProperties": false, "properties": {
+                "image": {"type": "string", "format": "binary", "description": "the PNG or JPEG file to edit (one; image[] with one file is taken too)"},
+                "prompt": {"type": "string"}, "model": {"type": "string", "description": "taken, not used"}, "n": {"type": "integer", "minimum": 1, "default": 1},
+                "size": {"type": "string", "example": "1024x1024", "description": "WIDTHxHEIGHT or auto"},
+                "response_format": {"type": "string", "enum": ["b64_json"]}, "user": {"type": "string"},
+                "negative_prompt": {"type": "string"}, "num_inference_steps": {"type": "integer", "minimum": 1}, "guidance_scale": {"type": "number"}, "seed": {"type": "integer", "minimum": 0},
+                "strength": {"type": "number", "minimum": 0, "maximum": 1, "description": "SD3, Flux, SDXL: how far the image is renoised (diffusers' strength)"}}},
               "OpenAiImageResponse": {"type": "object", "properties": {
                 "created": {"type": "integer"}, "data": {"type": "array", "items": {"type": "object", "properties": {"b64_json": {"type": "string"}}}}}}
             }
