@@ -6,12 +6,13 @@ using XDit.Runtime;
 namespace XDit.Engine.ParallelVae;
 
 /// <summary>
-/// The VAE decoder's spatially coupled operations when each rank of <see cref="Group"/> holds a band of rows
+/// The VAE decoder's and encoder's spatially coupled operations when each rank of <see cref="Group"/> holds a band of rows
 /// (rank order = top to bottom), as in DistVAE (methods.md §9): a k×k convolution trades k/2 halo rows with the
 /// neighbours (<see cref="HaloRows"/>); a GroupNorm pools exact statistics over the group (two passes: all-reduced
 /// sums give the mean, then all-reduced squared deviations from it give the biased variance, both accumulated in
 /// double per rank); the mid-block attention takes its queries from the local rows and its keys and values from
-/// the all-gathered sequence; upsampling is local; the encoder's stride-2 downsampler takes one row from the band below (<see cref="Downsample"/>).
+/// the all-gathered sequence; upsampling is local; the encoder's stride-2 downsampler takes one row from the band
+/// below (<see cref="Downsample"/>).
 /// </summary>
 public sealed class PatchParallelVaeOps(ICommunicator group) : VaeSpatialOps
 {

@@ -4,11 +4,12 @@ using XDit.Runtime;
 namespace XDit.Models.Vae;
 
 /// <summary>
-/// The decoder's operations that couple pixels across the image: convolutions (a 3×3 kernel reads the neighbouring
-/// rows), GroupNorm (statistics over the whole image), the mid-block attention (every token sees every token) and
-/// the up/downsampling. Everything else in the decoder (and the encoder) is pointwise. This default computes them on the whole image; a
-/// patch-parallel decoder, where each rank holds a band of rows, overrides them (halo rows for the convolutions,
-/// summed statistics for GroupNorm, a gathered sequence for the attention) and reuses the decoder unchanged.
+/// The decoder's and the encoder's operations that couple pixels across the image: convolutions (a 3×3 kernel reads
+/// the neighbouring rows), GroupNorm (statistics over the whole image), the mid-block attention (every token sees
+/// every token), the decoder's upsampling and the encoder's stride-2 downsampling. Everything else is pointwise. This
+/// default computes them on the whole image; a patch-parallel decoder or encoder, where each rank holds a band of
+/// rows, overrides them (halo rows for the convolutions, summed statistics for GroupNorm, a gathered sequence for the
+/// attention, the row below the band for the downsampler) and reuses the decoder and encoder unchanged.
 /// </summary>
 public class VaeSpatialOps
 {
