@@ -14,7 +14,7 @@ public sealed class ParallelOptions
     readonly Option<int> _pp = Degree("--pipefusion-parallel-degree", "PipeFusion stages (consecutive blocks per stage)");
     readonly Option<int?> _patches = Int("--num-pipeline-patch", "PipeFusion patches per image [default: one per stage]");
     readonly Option<int> _warmup = new("--warmup-steps", "--warmup_steps") { Description = "PipeFusion steps on the full sequence before patches stream", DefaultValueFactory = _ => 1 };
-    readonly Option<bool> _vae = new("--use-parallel-vae", "--use_parallel_vae") { Description = "Decode with the VAE split in row bands across ranks" };
+    readonly Option<bool> _vae = new("--use-parallel-vae", "--use_parallel_vae") { Description = "Decode (and encode an input image) with the VAE split in row bands across ranks" };
 
     public IEnumerable<Option> All => new Option[] { _world, _dp, _cfg, _ulysses, _ring, _pp, _patches, _warmup, _vae };
 

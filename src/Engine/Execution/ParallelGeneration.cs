@@ -81,7 +81,7 @@ public static class ParallelGeneration
         return new RankOutcome(leader, coord.Data, result, staleKv(), comm.Ops.Allocator.PeakBytesInUse - weightBytes);
     }
 
-    /// <summary>Puts the rank's parallel loop (and decoder) into its pipeline; returns how to read the stale K/V
+    /// <summary>Puts the rank's parallel loop (and VAE decoder and encoder) into its pipeline; returns how to read the stale K/V
     /// bytes the rank held (known once the run is over).</summary>
     static Func<long> Configure(TextToImagePipeline pipeline, DeviceMesh mesh, ICommunicator world, ParallelConfig config)
     {
@@ -102,6 +102,9 @@ public static class ParallelGeneration
             var ranks = Enumerable.Range(0, mesh.WorldSize).Where(r => mesh.CoordOf(r).Data == replica).ToArray();
             var decoder = new ParallelVaeDecoder(world.Split(ranks));
             pipeline.DecodeOverride = (vae, z) => decoder.Decode(pipeline.Ops, vae, z);
+            // the input image of img2img / Kontext is the same on every rank too: it encodes in the same bands
+            var encoder = new ParallelVaeEncoder(decoder.Group);
+            pipeline.EncodeMomentsOverride = (vae, image) => encoder.Moments(pipeline.Ops, vae.Encoder, image);
         }
         return staleKv;
     }

@@ -13,7 +13,7 @@ namespace XDit.Engine.ParallelVae;
 /// </summary>
 public static class HaloRows
 {
-    const int DownTag = 91, UpTag = 92;
+    const int DownTag = 91, UpTag = 92, BelowTag = 93;
 
     /// <summary>conv(x widened by <paramref name="halo"/> rows from each neighbour), cropped to x's rows.
     /// <paramref name="conv"/> must keep the row count of its input (stride 1, padding = halo) and read no row farther
@@ -50,6 +50,22 @@ public static class HaloRows
             return ops.Contiguous(y.Slice(2, r > 0 ? halo : 0, h));
         }
         finally { foreach (var t in owned) t.Dispose(); }
+    }
+
+    /// <summary>The first <paramref name="rows"/> rows of the band below this rank's (sent up by rank r+1 as this
+    /// rank receives them from it); null on the last rank, whose band ends at the image's true bottom edge. Every rank
+    /// of the group must call it (each sends its own first rows up). The encoder's stride-2 downsampler needs one.</summary>
+    public static Tensor? FromBelow(IOps ops, ICommunicator group, Tensor x, int rows, string layer)
+    {
+        int r = group.Rank, n = group.Size, h = x.Dim(2);
+        if (h < rows)
+            throw new ArgumentException($"patch-parallel VAE at {layer}: rank {r} holds {h} rows, fewer than the {rows} its upper neighbour needs");
+        if (r > 0) group.Send(x.Slice(2, 0, rows), r - 1, BelowTag);
+        if (r == n - 1) return null;
+        var below = ops.Empty(x.DType, [x.Dim(0), x.Dim(1), rows, x.Dim(3)]);
+        try { group.Recv(below, r + 1, BelowTag); }
+        catch { below.Dispose(); throw; }
+        return below;
     }
 
     static Tensor Own(List<Tensor> owned, Tensor t) { owned.Add(t); return t; }

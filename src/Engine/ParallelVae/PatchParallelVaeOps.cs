@@ -6,12 +6,13 @@ using XDit.Runtime;
 namespace XDit.Engine.ParallelVae;
 
 /// <summary>
-/// The VAE decoder's spatially coupled operations when each rank of <see cref="Group"/> holds a band of rows
+/// The VAE decoder's and encoder's spatially coupled operations when each rank of <see cref="Group"/> holds a band of rows
 /// (rank order = top to bottom), as in DistVAE (methods.md §9): a k×k convolution trades k/2 halo rows with the
 /// neighbours (<see cref="HaloRows"/>); a GroupNorm pools exact statistics over the group (two passes: all-reduced
 /// sums give the mean, then all-reduced squared deviations from it give the biased variance, both accumulated in
 /// double per rank); the mid-block attention takes its queries from the local rows and its keys and values from
-/// the all-gathered sequence; upsampling is local.
+/// the all-gathered sequence; upsampling is local; the encoder's stride-2 downsampler takes one row from the band
+/// below (<see cref="Downsample"/>).
 /// </summary>
 public sealed class PatchParallelVaeOps(ICommunicator group) : VaeSpatialOps
 {
@@ -24,6 +25,19 @@ public sealed class PatchParallelVaeOps(ICommunicator group) : VaeSpatialOps
         var y = HaloRows.Convolve(ops, Group, x, conv.Padding, conv.Name, wide => ops.Conv2d(wide, conv.Weight, conv.Bias, 1, conv.Padding));
         if (residual is null) return y;
         using (y) return ops.Add(y, residual);
+    }
+
+    /// <summary>The band's rows are even in number and start at an even image row (bands are cut on latent rows), so
+    /// its output rows are exactly the band's share of the whole map's; the last one reads the first row of the band
+    /// below, and only the last rank pads a zero row (the image's true bottom edge).</summary>
+    public override Tensor Downsample(IOps ops, Tensor x, VaeConv conv)
+    {
+        if (Group.Size == 1) return base.Downsample(ops, x, conv);
+        if (x.Dim(2) % 2 != 0)
+            throw new ArgumentException($"patch-parallel VAE at {conv.Name}: rank {Group.Rank} holds {x.Dim(2)} rows, an odd count the stride-2 downsampler cannot split at");
+        using var below = HaloRows.FromBelow(ops, Group, x, 1, conv.Name);
+        using var padded = PadRightBottom(ops, x, below);
+        return ops.Conv2d(padded, conv.Weight, conv.Bias, stride: 2, padding: 0);
     }
 
     /// <summary>The pooled norm, then <paramref name="act"/> as its own pass (the statistics come from the host).</summary>

@@ -80,7 +80,7 @@ public sealed class FluxKontextPipeline : FluxPipeline
         float[] latents;
         var planes = image.ToVaeInput(height, width);
         using (var pixels = Ops.FromHost(planes, 1, 3, height, width))
-        using (var encoded = ImageEncoder is { } encode ? encode(Ops, pixels) : Vae.EncodeLatents(Ops, pixels))
+        using (var encoded = ImageEncoder is { } encode ? encode(Ops, pixels) : EncodeLatents(Vae, pixels))
         {
             if (!Shape.Equal(encoded.ShapeSpan, [1, c, lh, lw]))
                 throw new InvalidOperationException($"the image encoder returned {Shape.Format(encoded.ShapeSpan)} for a {width}x{height} image, expected [1, {c}, {lh}, {lw}]");

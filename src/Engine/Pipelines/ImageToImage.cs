@@ -52,16 +52,17 @@ public static class ImageToImage
 
     /// <summary>The scaled latents [C·h·w] of <paramref name="image"/> resized to <paramref name="height"/>×<paramref name="width"/>:
     /// a sample of the VAE's latent distribution, ((mean + exp(logvar/2)·ε) − shift)·scale in float32 as diffusers
-    /// computes it, ε being <see cref="GenerationRequest.ImageNoise"/> or the seeded draw.</summary>
+    /// computes it, ε being <see cref="GenerationRequest.ImageNoise"/> or the seeded draw. <paramref name="moments"/>
+    /// (a pipeline's <see cref="TextToImagePipeline.EncodeMomentsOverride"/>, patch-parallel) replaces the plain encode.</summary>
     public static float[] EncodeSample(IOps ops, AutoencoderKL vae, InputImage image, int height, int width, GenerationRequest request,
-        PipelineTrace? trace)
+        PipelineTrace? trace, Func<AutoencoderKL, Tensor, Tensor>? moments = null)
     {
         int f = vae.Config.SpatialFactor, c = vae.Config.LatentChannels, h = height / f, w = width / f, n = c * h * w;
         var planes = image.ToVaeInput(height, width);
         trace?.Add("image", planes, 1, 3, height, width);
         float[] mean, logVar;
         using (var pixels = ops.FromHost(planes, 1, 3, height, width))
-        using (var dist = vae.Encode(ops, pixels))
+        using (var dist = Encode(ops, vae, pixels, moments))
         {
             if (!Shape.Equal(dist.Mean.ShapeSpan, [1, c, h, w]))
                 throw new InvalidOperationException($"{vae.Config.Path}: the encoder returned {Shape.Format(dist.Mean.ShapeSpan)} for a {width}x{height} image, expected [1, {c}, {h}, {w}]");
@@ -85,6 +86,13 @@ public static class ImageToImage
         FiniteCheck.Require(latents, "the input image's latents", "the VAE encoder's weights produced them");
         trace?.Add("image_latents", latents, 1, c, h, w);
         return latents;
+    }
+
+    static VaeLatentDistribution Encode(IOps ops, AutoencoderKL vae, Tensor pixels, Func<AutoencoderKL, Tensor, Tensor>? moments)
+    {
+        if (moments is null) return vae.Encode(ops, pixels);
+        using var m = moments(vae, pixels);
+        return vae.Encoder.Distribution(ops, m);
     }
 
     /// <summary>The noise [B, C, h, w] mixed into the image latents: the given <see cref="GenerationRequest.Latents"/>,

@@ -380,6 +380,20 @@ public abstract class TextToImagePipeline : IDisposable
     /// <summary>Replaces the plain VAE decode (patch-parallel decoding plugs in here): (vae, scaled latents) → image.</summary>
     public Func<AutoencoderKL, Tensor, Tensor>? DecodeOverride { get; set; }
 
+    /// <summary>Replaces the plain VAE encode of an input image (patch-parallel encoding plugs in here, under the same
+    /// switch as <see cref="DecodeOverride"/>): (vae, image in [−1, 1]) → the encoder's whole moments
+    /// (<see cref="VaeEncoder.Moments(IOps, Tensor)"/>).</summary>
+    public Func<AutoencoderKL, Tensor, Tensor>? EncodeMomentsOverride { get; set; }
+
+    /// <summary>The scaled latents of an image in [−1, 1] (<see cref="AutoencoderKL.EncodeLatents"/>), through
+    /// <see cref="EncodeMomentsOverride"/> where set.</summary>
+    protected Tensor EncodeLatents(AutoencoderKL vae, Tensor pixels)
+    {
+        if (EncodeMomentsOverride is not { } moments) return vae.EncodeLatents(Ops, pixels);
+        using var m = moments(vae, pixels);
+        return vae.Encoder.Latents(Ops, m);
+    }
+
     readonly List<IDisposable> _owned = new();
 
     /// <summary>Registers a loaded component (encoder, transformer, VAE) so that <see cref="Dispose"/> frees it, in

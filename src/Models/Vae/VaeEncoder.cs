@@ -89,6 +89,13 @@ public sealed class VaeEncoder : IDisposable
     public VaeLatentDistribution Encode(IOps ops, Tensor image)
     {
         using var moments = Moments(ops, image);
+        return Distribution(ops, moments);
+    }
+
+    /// <summary>The latent distribution of the encoder's <paramref name="moments"/> (<see cref="Moments(IOps, Tensor)"/>,
+    /// or a patch-parallel encode's gathered ones): the mean, and the log-variance clamped to [−30, 20].</summary>
+    public VaeLatentDistribution Distribution(IOps ops, Tensor moments)
+    {
         int b = moments.Dim(0), c = Config.LatentChannels, h = moments.Dim(2), w = moments.Dim(3);
         var mean = ops.Contiguous(moments.Slice(1, 0, c));
         try
@@ -117,10 +124,17 @@ public sealed class VaeEncoder : IDisposable
     /// </summary>
     public Tensor EncodeLatents(IOps ops, Tensor image)
     {
+        using var moments = Moments(ops, image);
+        return Latents(ops, moments);
+    }
+
+    /// <summary>The scaled latents (<see cref="EncodeLatents"/>) of the encoder's <paramref name="moments"/>
+    /// (<see cref="Moments(IOps, Tensor)"/>, or a patch-parallel encode's gathered ones).</summary>
+    public Tensor Latents(IOps ops, Tensor moments)
+    {
         Tensor latents;
-        using (var moments = Moments(ops, image))
+        using (var mean = moments.Slice(1, 0, Config.LatentChannels))
         {
-            using var mean = moments.Slice(1, 0, Config.LatentChannels);
             float scale = (float)Config.ScalingFactor, shift = (float)(Config.ShiftFactor ?? 0);
             // (mean − shift)·scale = mean·scale − shift·scale, one pass that also makes the view contiguous
             latents = ops.Scale(mean, scale, -shift * scale);
@@ -131,7 +145,11 @@ public sealed class VaeEncoder : IDisposable
 
     /// <summary>The encoder's raw output [B, 2·latent_channels, H/f, W/f] after quant_conv: mean, then log-variance
     /// (unclamped).</summary>
-    public Tensor Moments(IOps ops, Tensor image)
+    public Tensor Moments(IOps ops, Tensor image) => Moments(ops, image, VaeSpatialOps.Local);
+
+    /// <summary><see cref="Moments(IOps, Tensor)"/> with the spatially coupled operations supplied by
+    /// <paramref name="spatial"/> (a patch-parallel encoder passes its own and a band of the image's rows).</summary>
+    public Tensor Moments(IOps ops, Tensor image, VaeSpatialOps spatial)
     {
         int f = Config.SpatialFactor;
         if (image.Rank != 4 || image.Dim(1) != Config.InChannels)
@@ -142,10 +160,9 @@ public sealed class VaeEncoder : IDisposable
         if (Float32 && image.DType != DType.F32)
         {
             using var x32 = ops.Cast(image, DType.F32);
-            return Moments(ops, x32);
+            return Moments(ops, x32, spatial);
         }
 
-        var spatial = VaeSpatialOps.Local;
         var h = spatial.Conv(ops, image, ConvIn);
         foreach (var down in DownBlocks) h = Step(h, down.Forward(ops, h, spatial));
         h = Step(h, MidResnet0.Forward(ops, h, spatial));

@@ -188,7 +188,7 @@ public class FluxKontextPipelineTests
         Assert.True(imageErr < 1e-4, $"images: relative error {imageErr:E3}");
     }
 
-    public static TheoryData<string> Meshes => new() { "ulysses2", "ring2", "cfg2", "cfg2-ulysses2", "data2", "ring2-vae" };
+    public static TheoryData<string> Meshes => new() { "ulysses2", "ring2", "cfg2", "cfg2-ulysses2", "data2", "ring2-vae", "ring2-pvae" };
 
     [Theory]
     [MemberData(nameof(Meshes))]
@@ -205,9 +205,11 @@ public class FluxKontextPipelineTests
             "data2" => (new ParallelConfig { WorldSize = 2, DataParallelDegree = 2 }, Request(TestImage(), prompts: 2)),
             // the VAE's own encoder on every rank (each encodes the image itself)
             "ring2-vae" => (new ParallelConfig { WorldSize = 2, RingDegree = 2 }, Request(TestImage())),
+            // the VAE's own encoder split in row bands over the ranks (--use-parallel-vae), as the decode
+            "ring2-pvae" => (new ParallelConfig { WorldSize = 2, RingDegree = 2, UseParallelVae = true }, Request(TestImage())),
             _ => throw new ArgumentException(mesh),
         };
-        bool standIn = !mesh.EndsWith("-vae", StringComparison.Ordinal);
+        bool standIn = !mesh.EndsWith("vae", StringComparison.Ordinal);
         float[] serial;
         using (var p = (FluxKontextPipeline)PipelineLoader.Load(folder))
         {

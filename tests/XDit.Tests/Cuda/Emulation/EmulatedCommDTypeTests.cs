@@ -76,4 +76,36 @@ public class EmulatedCommDTypeTests
             Assert.True(err < 1e-5, $"2 emulated f16 ranks, float32 VAE: relative error {err:E3} against one float32 CPU rank");
         }
     }
+
+    /// <summary>The upcast encoder (float32 on f16 devices) run patch-parallel on two emulated ranks, at 7 latent
+    /// rows (bands of 4 and 3), equals one float32 CPU rank: the halo rows, the downsampler's row from the band below
+    /// and the gathered moments travel in float32 too.</summary>
+    [Fact]
+    public void AnUpcastVaeEncodedPatchParallelOnF16RanksEqualsOneFloat32Rank()
+    {
+        EmulatedCuda.Require();
+        var dir = TestPaths.Fixture("vae16_encode");
+        var image = Numerics.Random(1 * 3 * 14 * 16, seed: 31);
+        int[] shape = [1, 3, 14, 16];
+        float[] want;
+        using (var cpu = new CpuOps())
+        using (var encoder = VaeEncoder.Load(dir, cpu))
+        using (var x = cpu.FromHost(image, shape))
+        using (var moments = encoder.Moments(cpu, x))
+            want = cpu.ToHost(moments);
+        var got = InProcessWorld.Run(2, rank => new CudaOps(rank, DType.F16), comm =>
+        {
+            using var encoder = VaeEncoder.Load(dir, comm.Ops, float32: true);
+            using var host = Tensor.FromArray(image, shape);
+            using var x = comm.Ops.Upload(host);
+            using var moments = new ParallelVaeEncoder(comm).Moments(comm.Ops, encoder, x);
+            Assert.Equal(DType.F32, moments.DType);
+            return comm.Ops.ToHost(moments);
+        });
+        foreach (var moments in got)
+        {
+            double err = Numerics.RelativeError(moments, want);
+            Assert.True(err < 1e-5, $"2 emulated f16 ranks, float32 encoder: relative error {err:E3} against one float32 CPU rank");
+        }
+    }
 }
