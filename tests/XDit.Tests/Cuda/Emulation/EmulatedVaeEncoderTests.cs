@@ -31,8 +31,10 @@ public class EmulatedVaeEncoderTests
         {
             using var encoder = VaeEncoder.Load(dir, ops, float32);
             using var image = ops.FromHost(hostImage.ToFloatArray(), hostImage.Dims);   // in the activations' f16
-            using (var moments = encoder.Moments(ops, image)) momentsType = moments.DType;
-            using var latents = encoder.EncodeLatents(ops, image);
+            // one encode: its moments' dtype, then the latents made from them as EncodeLatents makes them
+            using var moments = encoder.Moments(ops, image);
+            momentsType = moments.DType;
+            using var latents = encoder.Latents(ops, moments);
             Assert.Equal(DType.F16, latents.DType);
             Assert.Equal([1, 16, 16, 24], latents.Dims);
             return Numerics.RelativeError(ops.ToHost(latents), want);
