@@ -83,7 +83,7 @@ public sealed class SanaSprintTrigFlow : IStochasticScheduler
     ReadOnlySpan<float> Velocity(ReadOnlySpan<float> modelOutput, int stepIndex, ReadOnlySpan<float> sample)
     {
         Check(stepIndex);
-        if (modelOutput.Length != sample.Length) throw new ArgumentException($"model output has {modelOutput.Length} values, the sample {sample.Length}");
+        StepChecks.Lengths(modelOutput.Length, sample.Length);
         if (_velocity.Length != sample.Length) _velocity = new float[sample.Length];
         float tau = _tau[stepIndex], c = _scale[stepIndex], sd = _scm.SigmaData;
         float a = 1f - 2f * tau;

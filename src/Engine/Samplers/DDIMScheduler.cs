@@ -82,9 +82,8 @@ public sealed class DDIMScheduler : IScheduler
     public void Step(ReadOnlySpan<float> modelOutput, int stepIndex, Span<float> sample)
     {
         int n = _ts.Length;
-        if (n == 0) throw new InvalidOperationException("DDIMScheduler: call SetTimesteps before Step");
-        if (stepIndex < 0 || stepIndex >= n) throw new ArgumentOutOfRangeException(nameof(stepIndex), stepIndex, $"the schedule has {n} steps");
-        if (modelOutput.Length != sample.Length) throw new ArgumentException($"model output has {modelOutput.Length} values, the sample {sample.Length}");
+        StepChecks.Index("DDIMScheduler", n, stepIndex);
+        StepChecks.Lengths(modelOutput.Length, sample.Length);
 
         long t = _ts[stepIndex];
         long prev = t - _o.Training.NumTrainTimesteps / n;

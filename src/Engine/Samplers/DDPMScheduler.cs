@@ -98,10 +98,8 @@ public sealed class DDPMScheduler : IStochasticScheduler
     public void Step(ReadOnlySpan<float> modelOutput, int stepIndex, Span<float> sample, ReadOnlySpan<float> noise)
     {
         int n = _ts.Length;
-        if (n == 0) throw new InvalidOperationException("DDPMScheduler: call SetTimesteps before Step");
-        if (stepIndex < 0 || stepIndex >= n) throw new ArgumentOutOfRangeException(nameof(stepIndex), stepIndex, $"the schedule has {n} steps");
-        if (modelOutput.Length != sample.Length) throw new ArgumentException($"model output has {modelOutput.Length} values, the sample {sample.Length}");
-        if (noise.Length != sample.Length) throw new ArgumentException($"noise has {noise.Length} values, the sample {sample.Length}");
+        StepChecks.Index("DDPMScheduler", n, stepIndex);
+        StepChecks.Lengths(modelOutput.Length, sample.Length, noise.Length);
 
         long t = _ts[stepIndex];
         long prev = t - _o.Training.NumTrainTimesteps / n;

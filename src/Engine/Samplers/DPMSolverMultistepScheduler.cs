@@ -247,12 +247,10 @@ public sealed class DPMSolverMultistepScheduler : IScheduler
     public void Step(ReadOnlySpan<float> modelOutput, int stepIndex, Span<float> sample)
     {
         int n = _timesteps.Length;
-        if (n == 0) throw new InvalidOperationException("DPMSolverMultistepScheduler: call SetTimesteps before Step");
-        if (stepIndex < 0 || stepIndex >= n) throw new ArgumentOutOfRangeException(nameof(stepIndex), stepIndex, $"the schedule has {n} steps");
+        StepChecks.Index("DPMSolverMultistepScheduler", n, stepIndex);
         if (_nextStep >= 0 && stepIndex != _nextStep)
             throw new InvalidOperationException($"DPMSolverMultistepScheduler: step {stepIndex} called, expected {_nextStep} (multistep history is kept in order; Reset to restart)");
-        if (modelOutput.Length != sample.Length)
-            throw new ArgumentException($"model output has {modelOutput.Length} values, the sample {sample.Length}");
+        StepChecks.Lengths(modelOutput.Length, sample.Length);
 
         bool lowerOrderFinal = stepIndex == n - 1 && (_o.EulerAtFinal || (_o.LowerOrderFinal && n < 15) || _o.FinalSigmasType == "zero");
         bool lowerOrderSecond = stepIndex == n - 2 && _o.LowerOrderFinal && n < 15;

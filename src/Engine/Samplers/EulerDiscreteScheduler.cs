@@ -167,9 +167,8 @@ public sealed class EulerDiscreteScheduler : IScheduler
     public void Step(ReadOnlySpan<float> modelOutput, int stepIndex, Span<float> sample)
     {
         int n = _timesteps.Length;
-        if (n == 0) throw new InvalidOperationException("EulerDiscreteScheduler: call SetTimesteps before Step");
-        if (stepIndex < 0 || stepIndex >= n) throw new ArgumentOutOfRangeException(nameof(stepIndex), stepIndex, $"the schedule has {n} steps");
-        if (modelOutput.Length != sample.Length) throw new ArgumentException($"model output has {modelOutput.Length} values, the sample {sample.Length}");
+        StepChecks.Index("EulerDiscreteScheduler", n, stepIndex);
+        StepChecks.Lengths(modelOutput.Length, sample.Length);
         float sigma = _sigmas[stepIndex];
         float dt = _sigmas[stepIndex + 1] - sigma;
         float s2p1 = sigma * sigma + 1f;

@@ -172,9 +172,8 @@ public sealed class FlowMatchEulerDiscreteScheduler : IScheduler
     public void Step(ReadOnlySpan<float> modelOutput, int stepIndex, Span<float> sample)
     {
         int n = _timesteps.Length;
-        if (n == 0) throw new InvalidOperationException("FlowMatchEulerDiscreteScheduler: call SetTimesteps before Step");
-        if (stepIndex < 0 || stepIndex >= n) throw new ArgumentOutOfRangeException(nameof(stepIndex), stepIndex, $"the schedule has {n} steps");
-        if (modelOutput.Length != sample.Length) throw new ArgumentException($"model output has {modelOutput.Length} values, the sample {sample.Length}");
+        StepChecks.Index("FlowMatchEulerDiscreteScheduler", n, stepIndex);
+        StepChecks.Lengths(modelOutput.Length, sample.Length);
         float dt = _sigmas[stepIndex + 1] - _sigmas[stepIndex];
         for (int i = 0; i < sample.Length; i++) sample[i] = sample[i] + dt * modelOutput[i];
     }

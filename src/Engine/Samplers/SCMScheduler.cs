@@ -104,10 +104,8 @@ public sealed class SCMScheduler : IStochasticScheduler
     public void Step(ReadOnlySpan<float> modelOutput, int stepIndex, Span<float> sample, ReadOnlySpan<float> noise)
     {
         int n = _timesteps.Length;
-        if (n == 0) throw new InvalidOperationException("SCMScheduler: call SetTimesteps before Step");
-        if (stepIndex < 0 || stepIndex >= n) throw new ArgumentOutOfRangeException(nameof(stepIndex), stepIndex, $"the schedule has {n} steps");
-        if (modelOutput.Length != sample.Length) throw new ArgumentException($"model output has {modelOutput.Length} values, the sample {sample.Length}");
-        if (noise.Length != sample.Length) throw new ArgumentException($"noise has {noise.Length} values, the sample {sample.Length}");
+        StepChecks.Index("SCMScheduler", n, stepIndex);
+        StepChecks.Lengths(modelOutput.Length, sample.Length, noise.Length);
         float s = _angles[stepIndex], t = _angles[stepIndex + 1];
         float cosS = (float)Math.Cos(s), sinS = (float)Math.Sin(s), cosT = (float)Math.Cos(t), sinT = (float)Math.Sin(t);
         float sd = SigmaData;
