@@ -55,26 +55,18 @@ public class EmulatedCommDTypeTests
         var dir = TestPaths.Fixture("vae4");
         var z = Numerics.Random(1 * 4 * 8 * 6, seed: 29, scale: 2f);
         int[] shape = [1, 4, 8, 6];
-        float[] want;
-        using (var cpu = new CpuOps())
-        using (var vae = AutoencoderKL.Load(dir, cpu))
-        using (var zt = cpu.FromHost(z, shape))
-        using (var img = vae.Decode(cpu, zt))
-            want = cpu.ToHost(img);
-        var got = InProcessWorld.Run(2, rank => new CudaOps(rank, DType.F16), comm =>
-        {
-            using var vae = AutoencoderKL.Load(dir, comm.Ops, float32: true);
-            using var host = Tensor.FromArray(z, shape);
-            using var zt = comm.Ops.Upload(host);
-            using var img = new ParallelVaeDecoder(comm).Decode(comm.Ops, vae, zt);
-            Assert.Equal(DType.F32, img.DType);
-            return comm.Ops.ToHost(img);
-        });
-        foreach (var image in got)
-        {
-            double err = Numerics.RelativeError(image, want);
-            Assert.True(err < 1e-5, $"2 emulated f16 ranks, float32 VAE: relative error {err:E3} against one float32 CPU rank");
-        }
+        TwoF16RanksEqualOneFloat32CpuRank("float32 VAE", z, shape,
+            (cpu, zt) =>
+            {
+                using var vae = AutoencoderKL.Load(dir, cpu);
+                using var img = vae.Decode(cpu, zt);
+                return cpu.ToHost(img);
+            },
+            (comm, zt) =>
+            {
+                using var vae = AutoencoderKL.Load(dir, comm.Ops, float32: true);
+                return new ParallelVaeDecoder(comm).Decode(comm.Ops, vae, zt);
+            });
     }
 
     /// <summary>The upcast encoder (float32 on f16 devices) run patch-parallel on two emulated ranks, at 7 latent
@@ -87,25 +79,42 @@ public class EmulatedCommDTypeTests
         var dir = TestPaths.Fixture("vae16_encode");
         var image = Numerics.Random(1 * 3 * 14 * 16, seed: 31);
         int[] shape = [1, 3, 14, 16];
+        TwoF16RanksEqualOneFloat32CpuRank("float32 encoder", image, shape,
+            (cpu, x) =>
+            {
+                using var encoder = VaeEncoder.Load(dir, cpu);
+                using var moments = encoder.Moments(cpu, x);
+                return cpu.ToHost(moments);
+            },
+            (comm, x) =>
+            {
+                using var encoder = VaeEncoder.Load(dir, comm.Ops, float32: true);
+                return new ParallelVaeEncoder(comm).Moments(comm.Ops, encoder, x);
+            });
+    }
+
+    /// <summary>Runs <paramref name="onCpu"/> on one float32 CPU rank and <paramref name="onRank"/> on two emulated
+    /// f16 ranks (the input uploaded in float32, as an upcast model takes it) and asserts each rank's output is float32
+    /// and within 1e-5 of the CPU's.</summary>
+    static void TwoF16RanksEqualOneFloat32CpuRank(string what, float[] input, int[] shape,
+        Func<CpuOps, Tensor, float[]> onCpu, Func<ICommunicator, Tensor, Tensor> onRank)
+    {
         float[] want;
         using (var cpu = new CpuOps())
-        using (var encoder = VaeEncoder.Load(dir, cpu))
-        using (var x = cpu.FromHost(image, shape))
-        using (var moments = encoder.Moments(cpu, x))
-            want = cpu.ToHost(moments);
+        using (var x = cpu.FromHost(input, shape))
+            want = onCpu(cpu, x);
         var got = InProcessWorld.Run(2, rank => new CudaOps(rank, DType.F16), comm =>
         {
-            using var encoder = VaeEncoder.Load(dir, comm.Ops, float32: true);
-            using var host = Tensor.FromArray(image, shape);
+            using var host = Tensor.FromArray(input, shape);
             using var x = comm.Ops.Upload(host);
-            using var moments = new ParallelVaeEncoder(comm).Moments(comm.Ops, encoder, x);
-            Assert.Equal(DType.F32, moments.DType);
-            return comm.Ops.ToHost(moments);
+            using var output = onRank(comm, x);
+            Assert.Equal(DType.F32, output.DType);
+            return comm.Ops.ToHost(output);
         });
-        foreach (var moments in got)
+        foreach (var output in got)
         {
-            double err = Numerics.RelativeError(moments, want);
-            Assert.True(err < 1e-5, $"2 emulated f16 ranks, float32 encoder: relative error {err:E3} against one float32 CPU rank");
+            double err = Numerics.RelativeError(output, want);
+            Assert.True(err < 1e-5, $"2 emulated f16 ranks, {what}: relative error {err:E3} against one float32 CPU rank");
         }
     }
 }
