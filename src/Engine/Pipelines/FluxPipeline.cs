@@ -158,7 +158,7 @@ public class FluxPipeline : TextToImagePipeline
         using var contextT = context;
         using var pooledT = pooled;
         var reference = encodeReference?.Invoke();
-        var imageLatents = startImage is null ? null : ImageToImage.EncodeSample(Ops, _vae, startImage, height, width, request, Trace, EncodeMomentsOverride);
+        var imageLatents = startImage is null ? null : ImageToImage.EncodeSample(Ops, _vae, startImage, height, width, request, Trace, EncodeMoments);
         if (reference is not null && reference.Packed.Length != (long)reference.Count * features)
             throw new ArgumentException($"the reference tokens hold {reference.Packed.Length} values, expected {reference.Count}x{features}");
         int allTokens = tokens + (reference?.Count ?? 0);

@@ -53,16 +53,17 @@ public static class ImageToImage
     /// <summary>The scaled latents [C·h·w] of <paramref name="image"/> resized to <paramref name="height"/>×<paramref name="width"/>:
     /// a sample of the VAE's latent distribution, ((mean + exp(logvar/2)·ε) − shift)·scale in float32 as diffusers
     /// computes it, ε being <see cref="GenerationRequest.ImageNoise"/> or the seeded draw. <paramref name="moments"/>
-    /// (a pipeline's <see cref="TextToImagePipeline.EncodeMomentsOverride"/>, patch-parallel) replaces the plain encode.</summary>
+    /// is the encode (a pipeline's TextToImagePipeline.EncodeMoments: local, or patch-parallel under its switch).</summary>
     public static float[] EncodeSample(IOps ops, AutoencoderKL vae, InputImage image, int height, int width, GenerationRequest request,
-        PipelineTrace? trace, Func<AutoencoderKL, Tensor, Tensor>? moments = null)
+        PipelineTrace? trace, Func<AutoencoderKL, Tensor, Tensor> moments)
     {
         int f = vae.Config.SpatialFactor, c = vae.Config.LatentChannels, h = height / f, w = width / f, n = c * h * w;
         var planes = image.ToVaeInput(height, width);
         trace?.Add("image", planes, 1, 3, height, width);
         float[] mean, logVar;
         using (var pixels = ops.FromHost(planes, 1, 3, height, width))
-        using (var dist = Encode(ops, vae, pixels, moments))
+        using (var m = moments(vae, pixels))
+        using (var dist = vae.Encoder.Distribution(ops, m))
         {
             if (!Shape.Equal(dist.Mean.ShapeSpan, [1, c, h, w]))
                 throw new InvalidOperationException($"{vae.Config.Path}: the encoder returned {Shape.Format(dist.Mean.ShapeSpan)} for a {width}x{height} image, expected [1, {c}, {h}, {w}]");
@@ -88,13 +89,6 @@ public static class ImageToImage
         return latents;
     }
 
-    static VaeLatentDistribution Encode(IOps ops, AutoencoderKL vae, Tensor pixels, Func<AutoencoderKL, Tensor, Tensor>? moments)
-    {
-        if (moments is null) return vae.Encode(ops, pixels);
-        using var m = moments(vae, pixels);
-        return vae.Encoder.Distribution(ops, m);
-    }
-
     /// <summary>The noise [B, C, h, w] mixed into the image latents: the given <see cref="GenerationRequest.Latents"/>,
     /// or the seed's stream after the one image's ε, at the request's first row.</summary>
     public static float[] Noise(GenerationRequest request, int batch, int c, int h, int w)
@@ -106,24 +100,20 @@ public static class ImageToImage
 
     /// <summary>The Euler scheduler's add_noise (SDXL): image + noise·σ for every row (the one image's latents
     /// repeated), in float32.</summary>
-    public static float[] AddNoise(float[] imageLatents, float[] noise, float sigma)
-    {
-        int n = imageLatents.Length;
-        if (noise.Length % n != 0) throw new ArgumentException($"the noise holds {noise.Length} values, not rows of the image's {n}");
-        var start = new float[noise.Length];
-        for (int i = 0; i < start.Length; i++) start[i] = imageLatents[i % n] + noise[i] * sigma;
-        return start;
-    }
+    public static float[] AddNoise(float[] imageLatents, float[] noise, float sigma) => Mix(imageLatents, 1f, noise, sigma);
 
     /// <summary>scale_noise: σ·noise + (1 − σ)·image for every row (the one image's latents repeated, as diffusers
     /// repeats them for the batch), in float32.</summary>
-    public static float[] StartLatents(float[] imageLatents, float[] noise, float sigma)
+    public static float[] StartLatents(float[] imageLatents, float[] noise, float sigma) => Mix(imageLatents, 1f - sigma, noise, sigma);
+
+    /// <summary>imageWeight·image + noiseWeight·noise for every row of <paramref name="noise"/>, the one image's
+    /// latents repeated (a weight of 1 multiplies exactly, so add_noise's image + σ·noise comes out bit for bit).</summary>
+    static float[] Mix(float[] imageLatents, float imageWeight, float[] noise, float noiseWeight)
     {
         int n = imageLatents.Length;
         if (noise.Length % n != 0) throw new ArgumentException($"the noise holds {noise.Length} values, not rows of the image's {n}");
         var start = new float[noise.Length];
-        float keep = 1f - sigma;
-        for (int i = 0; i < start.Length; i++) start[i] = sigma * noise[i] + keep * imageLatents[i % n];
+        for (int i = 0; i < start.Length; i++) start[i] = imageWeight * imageLatents[i % n] + noiseWeight * noise[i];
         return start;
     }
 }

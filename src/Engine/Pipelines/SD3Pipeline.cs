@@ -129,7 +129,7 @@ public sealed class SD3Pipeline : TextToImagePipeline
         var (context, pooled) = EncodeGuided(positive, cfg ? SD3PromptTexts.Negative(request, batch) : null, maxT5, request.ClipSkip ?? 0);
         using var contextT = context;
         using var pooledT = pooled;
-        var imageLatents = request.Image is { } image ? ImageToImage.EncodeSample(Ops, _vae, image, height, width, request, Trace, EncodeMomentsOverride) : null;
+        var imageLatents = request.Image is { } image ? ImageToImage.EncodeSample(Ops, _vae, image, height, width, request, Trace, EncodeMoments) : null;
         timings.Add("encode", sw.Elapsed);
 
         // ---- denoise ----

@@ -148,7 +148,7 @@ public sealed class SdxlPipeline : TextToImagePipeline
         using var contextT = context;
         using var pooledT = pooled;
         var timeIds = TimeIds(height, width, cfg ? 2 * batch : batch);
-        var imageLatents = image is null ? null : ImageToImage.EncodeSample(Ops, _vae, image, height, width, request, Trace, EncodeMomentsOverride);
+        var imageLatents = image is null ? null : ImageToImage.EncodeSample(Ops, _vae, image, height, width, request, Trace, EncodeMoments);
         timings.Add("encode", sw.Elapsed);
 
         // ---- denoise ----

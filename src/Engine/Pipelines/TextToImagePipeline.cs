@@ -385,12 +385,17 @@ public abstract class TextToImagePipeline : IDisposable
     /// (<see cref="VaeEncoder.Moments(IOps, Tensor)"/>).</summary>
     public Func<AutoencoderKL, Tensor, Tensor>? EncodeMomentsOverride { get; set; }
 
-    /// <summary>The scaled latents of an image in [−1, 1] (<see cref="AutoencoderKL.EncodeLatents"/>), through
-    /// <see cref="EncodeMomentsOverride"/> where set.</summary>
+    /// <summary>The encoder's whole moments of an image in [−1, 1] (<see cref="VaeEncoder.Moments(IOps, Tensor)"/>),
+    /// through <see cref="EncodeMomentsOverride"/> where set: the one place a pipeline's encode goes local or
+    /// patch-parallel.</summary>
+    protected Tensor EncodeMoments(AutoencoderKL vae, Tensor pixels)
+        => EncodeMomentsOverride is { } moments ? moments(vae, pixels) : vae.Encoder.Moments(Ops, pixels);
+
+    /// <summary>The scaled latents of an image in [−1, 1] (<see cref="AutoencoderKL.EncodeLatents"/>) from
+    /// <see cref="EncodeMoments"/>.</summary>
     protected Tensor EncodeLatents(AutoencoderKL vae, Tensor pixels)
     {
-        if (EncodeMomentsOverride is not { } moments) return vae.EncodeLatents(Ops, pixels);
-        using var m = moments(vae, pixels);
+        using var m = EncodeMoments(vae, pixels);
         return vae.Encoder.Latents(Ops, m);
     }
 
