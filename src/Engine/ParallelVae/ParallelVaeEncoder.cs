@@ -23,7 +23,8 @@ public sealed class ParallelVaeEncoder(ICommunicator group)
     public PatchParallelVaeOps Ops { get; } = new(group);
 
     /// <summary>The encoder's raw moments [B, 2·latent_channels, H/f, W/f] (<see cref="VaeEncoder.Moments(IOps, Tensor)"/>)
-    /// of image [B, C, H, W] (the same on every rank), whole on every rank.</summary>
+    /// of image [B, C, H, W] (the same on every rank), whole on every rank; <see cref="VaeEncoder.Distribution"/> and
+    /// <see cref="VaeEncoder.Latents"/> make the distribution or the scaled latents of them.</summary>
     public Tensor Moments(IOps ops, VaeEncoder encoder, Tensor image)
     {
         int f = encoder.Config.SpatialFactor;
@@ -33,19 +34,5 @@ public sealed class ParallelVaeEncoder(ICommunicator group)
         using var band = ops.Contiguous(image.Slice(2, start * f, count * f));
         using var moments = encoder.Moments(ops, band, Ops);
         return Group.AllGather(moments, 2);
-    }
-
-    /// <summary>The latent distribution of image [B, C, H, W] (<see cref="VaeEncoder.Encode"/>), whole on every rank.</summary>
-    public VaeLatentDistribution Encode(IOps ops, AutoencoderKL vae, Tensor image)
-    {
-        using var moments = Moments(ops, vae.Encoder, image);
-        return vae.Encoder.Distribution(ops, moments);
-    }
-
-    /// <summary>The scaled latents of image [B, C, H, W] (<see cref="VaeEncoder.EncodeLatents"/>), whole on every rank.</summary>
-    public Tensor EncodeLatents(IOps ops, AutoencoderKL vae, Tensor image)
-    {
-        using var moments = Moments(ops, vae.Encoder, image);
-        return vae.Encoder.Latents(ops, moments);
     }
 }
