@@ -10,7 +10,8 @@ namespace XDit.Models.CogVideoX;
 /// a LayerNorm with affine over each head of q and k (eps 1e-6), RoPE on the video tokens only, to_out.0 for both,
 /// gated residuals; then norm2 (same shape) and one GELU-tanh feed-forward for both streams, gated per stream.
 /// Laid out for few launches: norm1's and norm2's linears are one GEMM of SiLU(temb) (computed once per forward),
-/// their chunks read in place; each stream's Q, K and V come from one GEMM writing its rows of one [B, T + N, 3·D]
+/// their chunks read in place, with the LayerNorms' affine folded into their rows at load (each norm and its
+/// modulation is then one <see cref="IOps.LayerNormModulate"/>); each stream's Q, K and V come from one GEMM writing its rows of one [B, T + N, 3·D]
 /// tensor (text first), so attention reads the joined sequence in place; q and k of a stream are normed (and rotated)
 /// in place in one launch; the attention output projection and the feed-forward add their gated outputs in the GEMMs'
 /// epilogues.
@@ -39,6 +40,12 @@ sealed class CogVideoXBlock
         (_ada, _adaFirst) = (ada, parts[0]);
         _norm1 = CogVideoXLayerNorm.Load(w.Pp("norm1.norm"), d, c.NormElementwiseAffine, c.NormEps);
         _norm2 = CogVideoXLayerNorm.Load(w.Pp("norm2.norm"), d, c.NormElementwiseAffine, c.NormEps);
+        // the norms' affine goes into the shift and scale rows of both streams (chunks: shift, scale, gate, then the
+        // text's; norm2's six after norm1's)
+        _norm1.FoldInto(w.Ops, _ada, 0, 1);
+        _norm1.FoldInto(w.Ops, _ada, 3, 4);
+        _norm2.FoldInto(w.Ops, _ada, 6, 7);
+        _norm2.FoldInto(w.Ops, _ada, 9, 10);
         var attn = w.Pp("attn1");
         _attnName = attn.Prefix;
         bool bias = c.AttentionBias;

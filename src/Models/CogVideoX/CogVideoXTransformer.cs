@@ -72,6 +72,7 @@ public sealed class CogVideoXTransformer : DiffusionTransformer
         _normFinal = CogVideoXLayerNorm.Load(w.Pp("norm_final"), d, c.NormElementwiseAffine, c.NormEps);
         _normOut = CogVideoXLayerNorm.Load(w.Pp("norm_out.norm"), d, c.NormElementwiseAffine, c.NormEps);
         _normOutLinear = w.Linear("norm_out.linear", c.TimeEmbedDim, 2 * d);
+        _normOut.FoldInto(w.Ops, _normOutLinear, 0, 1);   // AdaLayerNorm with chunk_dim 1: shift, then scale
         _projOut = w.Linear("proj_out", d, c.OutFeatures);
     }
 
