@@ -147,4 +147,54 @@ public class CogVideoXTransformerTests(ITestOutputHelper output)
         float want = (1 * 12 + 8) * 32 + 30;
         Assert.Equal(want, v[(((1 * 4 + 3) * 4 + 3) * 4 + 1) * 6 + 4]);
     }
+
+    /// <summary>The five released transformers' configs, as diffusers' conversion script makes them (1.0: sample 60×90
+    /// latents of 49 frames, patch bias; 1.5: patch_size_t 2, no patch bias, sample 300×300 and 81 frames; I2V: 32 input
+    /// channels, 5b-I2V the learned table, 1.5-I2V ofs 512).</summary>
+    public static TheoryData<string, string> ReleasedConfigs() => new()
+    {
+        { "CogVideoX-2b", """{"num_attention_heads": 30, "num_layers": 30, "in_channels": 16, "use_rotary_positional_embeddings": false, "patch_size": 2, "patch_bias": true, "sample_height": 60, "sample_width": 90, "sample_frames": 49}""" },
+        { "CogVideoX-5b", """{"num_attention_heads": 48, "num_layers": 42, "in_channels": 16, "use_rotary_positional_embeddings": true, "patch_size": 2, "patch_bias": true, "sample_height": 60, "sample_width": 90, "sample_frames": 49}""" },
+        { "CogVideoX-5b-I2V", """{"num_attention_heads": 48, "num_layers": 42, "in_channels": 32, "use_rotary_positional_embeddings": true, "use_learned_positional_embeddings": true, "patch_size": 2, "patch_bias": true, "sample_height": 60, "sample_width": 90, "sample_frames": 49}""" },
+        { "CogVideoX1.5-5B", """{"num_attention_heads": 48, "num_layers": 42, "in_channels": 16, "use_rotary_positional_embeddings": true, "patch_size": 2, "patch_size_t": 2, "patch_bias": false, "sample_height": 300, "sample_width": 300, "sample_frames": 81, "ofs_embed_dim": null}""" },
+        { "CogVideoX1.5-5B-I2V", """{"num_attention_heads": 48, "num_layers": 42, "in_channels": 32, "use_rotary_positional_embeddings": true, "patch_size": 2, "patch_size_t": 2, "patch_bias": false, "sample_height": 300, "sample_width": 300, "sample_frames": 81, "ofs_embed_dim": 512}""" },
+    };
+
+    [Theory, MemberData(nameof(ReleasedConfigs))]
+    public void EveryReleasedConfigLoadsAndItsPipelineTablesHaveOneRowPerToken(string name, string json)
+    {
+        var c = CogVideoXConfig.From(JsonConfig.Parse(json, $"{name}/transformer/config.json"));
+        bool v15 = name.StartsWith("CogVideoX1.5", StringComparison.Ordinal);
+        Assert.Equal(v15 ? 2 * 2 * 2 * c.InChannels : 2 * 2 * c.InChannels, c.PatchFeatures);
+        Assert.Equal(v15 ? 128 : 64, c.OutFeatures);
+        Assert.Equal(name.EndsWith("I2V", StringComparison.Ordinal) && v15 ? 512 : null, c.OfsEmbedDim);
+        if (!c.UseRotaryPositionalEmbeddings)
+        {
+            Assert.Throws<ArgumentException>(() => CogVideoXRotaryTable.Build(c, 13, 480, 720));
+            return;
+        }
+        // the default videos: 1.0 49 frames of 480×720 (13 latent frames), 1.5 81 frames of 768×1360 (21, padded to 22)
+        var (frames, h, w, tokens) = v15 ? (22, 768, 1360, 11 * 48 * 85) : (13, 480, 720, 13 * 30 * 45);
+        var (cos, sin) = CogVideoXRotaryTable.Build(c, frames, h, w);
+        Assert.Equal(tokens * c.AttentionHeadDim, cos.Length);
+        Assert.Equal(cos.Length, sin.Length);
+        Assert.All(cos, v => Assert.InRange(v, -1f, 1f));
+    }
+
+    /// <summary>1.0's crop region at its trained size is the whole base grid: the tables are those of plain indices,
+    /// and the first token (frame 0, row 0, column 0) has angle 0 everywhere.</summary>
+    [Fact]
+    public void CropRegionTablesAtTheTrainedSizeAreThoseOfPlainIndices()
+    {
+        var c = CogVideoXConfig.From(JsonConfig.Parse("""{"use_rotary_positional_embeddings": true}""", "x/config.json"));
+        var (cos, sin) = CogVideoXRotaryTable.Build(c, 13, 480, 720);
+        Assert.All(cos.AsSpan(0, 64).ToArray(), v => Assert.Equal(1f, v));
+        Assert.All(sin.AsSpan(0, 64).ToArray(), v => Assert.Equal(0f, v));
+        // token (frame 2, row 3, column 5): t features 0..15 at position 2, h 16..39 at 3, w 40..63 at 5; pair 0 of each
+        // axis rotates at frequency 1
+        int token = (2 * 30 + 3) * 45 + 5, o = token * 64;
+        Assert.Equal(MathF.Cos(2f), cos[o], 5);
+        Assert.Equal(MathF.Sin(3f), sin[o + 16], 5);
+        Assert.Equal(MathF.Sin(5f), sin[o + 41], 5);
+    }
 }
