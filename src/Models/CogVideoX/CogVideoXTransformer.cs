@@ -154,6 +154,9 @@ public sealed class CogVideoXTransformer : DiffusionTransformer
             cos = RequireTable(inputs.ImageRotaryCos, "cos", n, gh, gw, ft);
             sin = RequireTable(inputs.ImageRotarySin, "sin", n, gh, gw, ft);
         }
+        else if (inputs.ImageRotaryCos is not null || inputs.ImageRotarySin is not null)
+            // diffusers would rotate with tables it is given; its pipeline gives none to a model without RoPE
+            throw new ArgumentException("CogVideoX with use_rotary_positional_embeddings false (2b: a sin-cos position table) takes no image_rotary_emb; pass ImageRotaryCos/Sin null");
         float[]? ofs = null;
         if (_ofs is not null)
         {

@@ -118,6 +118,54 @@ public class CogVideoXTransformerTests(ITestOutputHelper output)
         Assert.Contains("one value or one per batch row", Assert.Throws<ArgumentException>(() => model.Embed(ops, With(good, ofs: [1f, 2f, 3f]))).Message);
         var noOfs = With(good) with { Ofs = null };
         Assert.Contains("needs ofs", Assert.Throws<ArgumentException>(() => model.Embed(ops, noOfs)).Message);
+        var noRope = With(good) with { ImageRotaryCos = null };
+        Assert.Contains("needs image_rotary_emb cos [12, 16]", Assert.Throws<ArgumentException>(() => model.Embed(ops, noRope)).Message);
+    }
+
+    [Fact]
+    public void AModelWithoutRopeRefusesTablesAndALearnedTableOtherSizes()
+    {
+        using var ops = new CpuOps();
+        using var fx2b = new FixtureCase(TestPaths.Fixture("cogvideox_2b"));
+        using var model2b = CogVideoXTransformer.Load(fx2b.Dir, ops);
+        using var up = new FixtureUploads(fx2b, ops);
+        using var table = ops.Zeros(DType.F32, 12, 8);
+        var e = Assert.Throws<ArgumentException>(() => model2b.Embed(ops, new DitInputs
+        {
+            HiddenStates = up["hidden_states"], EncoderHiddenStates = up["encoder_hidden_states"], Timestep = [1, 2], ImageRotaryCos = table, ImageRotarySin = table,
+        }));
+        Assert.Contains("takes no image_rotary_emb", e.Message);
+
+        // 5b-I2V's learned table holds rows for its sample size (4×6 latents here) and max_text_seq_length (4) only
+        using var fxI2v = new FixtureCase(TestPaths.Fixture("cogvideox_i2v"));
+        using var i2v = CogVideoXTransformer.Load(fxI2v.Dir, ops);
+        using var upI = new FixtureUploads(fxI2v, ops);
+        using var wide = ops.Zeros(DType.F32, 2, 2, 8, 4, 8);
+        using var cos = ops.Zeros(DType.F32, 16, 16);
+        var inputs = new DitInputs
+        {
+            HiddenStates = wide, EncoderHiddenStates = upI["encoder_hidden_states"], Timestep = [1, 2], ImageRotaryCos = cos, ImageRotarySin = cos,
+        };
+        Assert.Contains("runs at its sample size 4×6 latents only, got 4×8", Assert.Throws<ArgumentException>(() => i2v.Embed(ops, inputs)).Message);
+        using var shortText = ops.Zeros(DType.F32, 2, 3, 12);
+        var x = upI["hidden_states"];
+        using var cos12 = ops.Zeros(DType.F32, 12, 16);
+        Assert.Contains("max_text_seq_length = 4 tokens, got 3", Assert.Throws<ArgumentException>(() => i2v.Embed(ops, new DitInputs
+        {
+            HiddenStates = x, EncoderHiddenStates = shortText, Timestep = [1, 2], ImageRotaryCos = cos12, ImageRotarySin = cos12,
+        })).Message);
+    }
+
+    /// <summary>A learned table where the config has none (or the reverse) is refused at load, naming the tensor.</summary>
+    [Fact]
+    public void ALearnedTableMustMatchTheConfig()
+    {
+        using var ops = new CpuOps();
+        var config = CogVideoXConfig.Load(Path.Combine(TestPaths.Fixture("cogvideox_i2v"), "config.json")) with { UseLearnedPositionalEmbeddings = false };
+        using var source = Checkpoint.Open(TestPaths.Fixture("cogvideox_i2v"));
+        var e = Assert.Throws<FormatException>(() => CogVideoXTransformer.Load(config, source, ops));
+        Assert.Contains("patch_embed.pos_embedding", e.Message);
+        Assert.Contains("use_learned_positional_embeddings false", e.Message);
     }
 
     /// <summary>The video grid: 1.5's 4 latent frames are 2 frame groups of 2×3 patches, their rows stacked.</summary>
