@@ -1,3 +1,6 @@
+using XDit.Kernels;
+using XDit.Runtime;
+
 namespace XDit.Models.CogVideoX;
 
 /// <summary>
@@ -53,6 +56,18 @@ public static class CogVideoXRotaryTable
                 throw new ArgumentException($"CogVideoX 1.5 RoPE tables: the {gh}×{gw} patch grid of {height}×{width} px exceeds the trained grid {baseH}×{baseW} (sample_height/width over patch_size) that the \"slice\" tables are cut from");
             return Combine(dim, Arange(ft), Arange(gh), Arange(gw));
         }
+    }
+
+    /// <summary><see cref="Build"/>'s tables on the backend of <paramref name="ops"/> (float32 [tokens, head_dim] each),
+    /// for <see cref="DitInputs.ImageRotaryCos"/>/<see cref="DitInputs.ImageRotarySin"/>; the caller owns both. Build them
+    /// once per video, not per step.</summary>
+    public static (Tensor Cos, Tensor Sin) Upload(IOps ops, CogVideoXConfig config, int latentFrames, int height, int width, int vaeScaleFactor = DefaultVaeScaleFactor)
+    {
+        var (cos, sin) = Build(config, latentFrames, height, width, vaeScaleFactor);
+        int rows = cos.Length / config.AttentionHeadDim;
+        var c = ops.FromHost(cos, rows, config.AttentionHeadDim);
+        try { return (c, ops.FromHost(sin, rows, config.AttentionHeadDim)); }
+        catch { c.Dispose(); throw; }
     }
 
     /// <summary>diffusers' get_resize_crop_region_for_grid((gh, gw), baseW, baseH): the grid scaled to fit the

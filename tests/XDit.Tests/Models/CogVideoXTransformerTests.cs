@@ -41,6 +41,9 @@ public class CogVideoXTransformerTests(ITestOutputHelper output)
         var wantCos = fx.InputFloats("image_rotary_emb_cos");
         var wantSin = fx.InputFloats("image_rotary_emb_sin");
         using var x = fx.Input("hidden_states");
+        using var ops = new CpuOps();
+        var (tc, ts) = CogVideoXRotaryTable.Upload(ops, config, x.Dim(1), 8 * x.Dim(3), 8 * x.Dim(4));
+        using (tc) using (ts) Assert.Equal([wantCos.Length / config.AttentionHeadDim, config.AttentionHeadDim], tc.Dims);
         var (cos, sin) = CogVideoXRotaryTable.Build(config, x.Dim(1), 8 * x.Dim(3), 8 * x.Dim(4));
         Assert.Equal(wantCos.Length, cos.Length);
         double maxErr = 0;
