@@ -117,11 +117,11 @@ public static class RealSizeModels
         UseRotaryPositionalEmbeddings = true,
     };
 
-    /// <summary>CogVideoX-5b's architecture at toy size (2 latent frames of 4×6).</summary>
+    /// <summary>CogVideoX-5b's architecture at toy size (2 latent frames of 4×8: 16 tokens).</summary>
     public static CogVideoXConfig CogVideoXTiny { get; } = CogVideoX5b with
     {
         NumAttentionHeads = 2, AttentionHeadDim = 16, InChannels = 4, OutChannels = 4, TimeEmbedDim = 8, TextEmbedDim = 16, NumLayers = 2,
-        SampleWidth = 6, SampleHeight = 4, SampleFrames = 5, MaxTextSeqLength = 8,
+        SampleWidth = 8, SampleHeight = 4, SampleFrames = 5, MaxTextSeqLength = 8,
     };
 
     public static IReadOnlyList<string> Names { get; } = ["pixart-xl-2-1024", "sd3-medium", "flux-dev", "hunyuandit-v1.2", "sana-1600m", "sdxl-base", "cogvideox-5b", "pixart-tiny", "sd3-tiny", "flux-tiny", "hunyuandit-tiny", "sana-tiny", "sdxl-tiny", "cogvideox-tiny"];
