@@ -55,6 +55,10 @@ public sealed class AutoencoderKLCogVideoX : IDisposable
     /// <summary>Latent frames decoded together (diffusers' num_latent_frames_batch_size, 2: the VAE was trained on
     /// such batches, so other values give other videos).</summary>
     public int FrameBatchSize { get; init; } = 2;
+    /// <summary>Elements of gathered input one convolution call reads at most
+    /// (<see cref="CogVideoXCausalConv3d.DefaultGatherElements"/>): the convolutions and upsamplers gather their
+    /// frames for Conv2d a chunk of frames at a time within it. Results do not depend on it.</summary>
+    public long ConvGatherElements { get; set; } = CogVideoXCausalConv3d.DefaultGatherElements;
     /// <summary>Pixels per latent pixel along each axis (8).</summary>
     public int SpatialFactor => Config.SpatialFactor;
     /// <summary>Whether the decoder computes in float32 whatever the activations' dtype (the weights are kept in
@@ -96,7 +100,7 @@ public sealed class AutoencoderKLCogVideoX : IDisposable
         var video = ops.Empty(dtype, b, Config.OutChannels, OutputFrames(f), h * s, w * s);
         try
         {
-            using var cache = new CogVideoXConvCache();
+            using var cache = new CogVideoXConvCache { GatherElements = ConvGatherElements };
             int at = 0;
             foreach (var (start, count) in batches)
             {
@@ -130,26 +134,35 @@ public sealed class AutoencoderKLCogVideoX : IDisposable
         using (a) return ConvOut.Forward(ops, a, cache);
     }
 
-    /// <summary>Device bytes a decode holds at its peak besides the weights, for the pipeline's memory plan:
-    /// the output video plus the largest batch's working set. That is measured on the widest full-resolution stage
-    /// (the last upsampler's output, max(block_out_channels[0], block_out_channels[1]) channels): about six maps
-    /// of that width over the batch's frames (the block's input kept for its shortcut, the normed and activated
-    /// maps, a convolution's gathered frames, its output and the channel-major copy), plus the convolutions' cached
-    /// frames. It grows linearly with the frames of the largest batch (9 for CogVideoX's 13 latent frames, whatever
-    /// the video's length) and with the pixels, and the output linearly with the video's frames.</summary>
-    public long EstimateDecodeBytes(int batch, int latentFrames, int height, int width)
+    /// <summary>Bytes a decode allocates at its peak besides the weights, for the pipeline's memory plan. Counted on
+    /// the widest full-resolution map, M = batch · C · T · P (C = max(block_out_channels[0], [1]): the last
+    /// upsampler's output, the last up block's first input; T the frames of the largest latent-frame batch, 9 for
+    /// CogVideoX's 13 latent frames whatever the video's length; P the output pixels): a resnet's input (kept for
+    /// its residual), its normed and activated input and its convolution's output, 3M, plus what one convolution
+    /// call holds for a chunk of frames (the frames gathered, kt = 3 per frame, the call's output, its sum with
+    /// the residual and one more for the convolution's own scratch: 6 maps of the chunk's frames, all T below
+    /// <see cref="ConvGatherElements"/>), the causal
+    /// convolutions' cached frames (two per full-resolution convolution), and the video itself; on the CPU its
+    /// convolution's im2col and GEMM packing of one frame (2 · 27 values per channel and pixel). At or above the
+    /// measured peak and within 2× of it on both backends (CogVideoXVaeTests, EmulatedCogVideoXVaeTests); cuDNN's
+    /// workspace beyond the backend's shared one is not counted. Linear in the batch and the pixels; in the frames, through T (the
+    /// largest batch) and the video's frames.</summary>
+    public long EstimateDecodeBytes(int batch, int latentFrames, int height, int width, bool cpu = false)
     {
         int s = SpatialFactor, bytes = (Float32 ? DType.F32 : _weights.OperandType).SizeOf();
-        long pixels = (long)height * s * width * s;
-        var batches = CogVideoXFrames.Batches(latentFrames, FrameBatchSize);
-        int widestBatch = batches.Max(b => Config.FramesOfBatch(b.Count));
+        double pixels = (double)height * s * width * s;
         var blocks = Config.BlockOutChannels;
-        int fullResolution = blocks.Length > 1 ? Math.Max(blocks[0], blocks[1]) : blocks[0];
-        long working = 6L * fullResolution * widestBatch * pixels;
-        long output = (long)Config.OutChannels * OutputFrames(latentFrames) * pixels;
-        // every causal conv keeps two frames of its input; the full-resolution ones dominate
-        long cached = 2L * 2 * (Config.LayersPerBlock + 1) * fullResolution * pixels;
-        return (long)batch * bytes * (working + output + cached);
+        int channels = blocks.Length > 1 ? Math.Max(blocks[0], blocks[1]) : blocks[0];
+        int frames = CogVideoXFrames.Batches(latentFrames, FrameBatchSize).Max(b => Config.FramesOfBatch(b.Count));
+        double frameMap = (double)batch * channels * pixels;          // one frame of the widest map
+        double perGathered = 3 * frameMap;                              // one frame's time window, gathered
+        int chunk = (int)Math.Clamp(ConvGatherElements / Math.Max(perGathered, 1), 1, frames);
+        double working = 3 * frames * frameMap + 6 * chunk * frameMap;
+        double cached = 2 * (2 * (Config.LayersPerBlock + 1) + 1) * frameMap;
+        double im2col = cpu ? 2 * 27 * channels * pixels : 0;
+        double video = (double)batch * Config.OutChannels * OutputFrames(latentFrames) * pixels;
+        double total = (working + cached + im2col + video) * bytes;
+        return total >= long.MaxValue ? long.MaxValue : (long)total;
     }
 
     static Tensor Step(Tensor previous, Tensor next)

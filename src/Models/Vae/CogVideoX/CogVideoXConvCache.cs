@@ -12,6 +12,10 @@ public sealed class CogVideoXConvCache : IDisposable
 {
     readonly Dictionary<CogVideoXCausalConv3d, Tensor> _frames = new(ReferenceEqualityComparer.Instance);
 
+    /// <summary>Elements of gathered input a convolution builds for one Conv2d call at most
+    /// (<see cref="CogVideoXCausalConv3d.DefaultGatherElements"/>; smaller in tests, to make several chunks).</summary>
+    public long GatherElements { get; init; } = CogVideoXCausalConv3d.DefaultGatherElements;
+
     /// <summary>The frames <paramref name="conv"/> cached in the previous batch, or null in the first.</summary>
     public Tensor? Get(CogVideoXCausalConv3d conv) => _frames.GetValueOrDefault(conv);
 

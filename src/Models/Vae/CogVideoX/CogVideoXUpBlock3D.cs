@@ -32,6 +32,6 @@ public sealed class CogVideoXUpBlock3D
             h = next;
         }
         if (Upsampler is null) return h;
-        using (h) return Upsampler.Forward(ops, h);
+        using (h) return Upsampler.Forward(ops, h, cache?.GatherElements ?? CogVideoXCausalConv3d.DefaultGatherElements);
     }
 }
