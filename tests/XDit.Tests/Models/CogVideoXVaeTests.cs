@@ -67,6 +67,25 @@ public class CogVideoXVaeTests
         Assert.True(golden < 1e-4, $"frame-chunked decode: relative error {golden:E3} against diffusers");
     }
 
+    /// <summary>Two videos in one call decode each as if alone (the frame-major gathers interleave the batch;
+    /// GroupNorm's statistics stay per video), over two frame batches with the cache.</summary>
+    [Fact]
+    public void BatchOfTwoDecodesEachVideoAsAlone()
+    {
+        var dir = TestPaths.Fixture("cogvideox_vae_batches");
+        using var ops = new CpuOps();
+        using var vae = AutoencoderKLCogVideoX.Load(dir, ops);
+        using var z = ops.FromHost(Numerics.Random(2 * 4 * 5 * 2 * 3, seed: 5), 2, 4, 5, 2, 3);
+        using var both = vae.Decode(ops, z);
+        Assert.Equal([2, 3, 17, 16, 24], both.Dims);
+        for (int i = 0; i < 2; i++)
+        {
+            using var alone = vae.Decode(ops, z.Slice(0, i, 1));
+            double err = Numerics.RelativeError(ops.ToHost(both.Slice(0, i, 1)), ops.ToHost(alone));
+            Assert.True(err < 1e-6, $"video {i} of the batch differs from its decode alone by {err:E3}");
+        }
+    }
+
     /// <summary>The pipeline holds latents [B, F, C, h, w]; a permuted view of them decodes in place, as z itself.</summary>
     [Fact]
     public void FrameMajorLatentsDecodeThroughAPermutedView()
