@@ -74,9 +74,16 @@ public sealed class AutoencoderKLCogVideoX : IDisposable
     /// <param name="frameBatchSize">latent frames per decoder pass (<see cref="FrameBatchSize"/>)</param>
     public static AutoencoderKLCogVideoX Load(string dir, IOps ops, bool float32 = false, int frameBatchSize = 2)
     {
-        if (frameBatchSize < 1) throw new ArgumentOutOfRangeException(nameof(frameBatchSize), $"frame batch size must be at least 1, got {frameBatchSize}");
         var config = CogVideoXVaeConfig.Load(Path.Combine(dir, "config.json"));
         using var source = Checkpoint.Open(dir);
+        return Load(config, source, ops, float32, frameBatchSize);
+    }
+
+    /// <summary>The decoder of <paramref name="config"/> with its weights from <paramref name="source"/> (a
+    /// checkpoint, or random weights at the real size for a benchmark or the launch ledger).</summary>
+    public static AutoencoderKLCogVideoX Load(CogVideoXVaeConfig config, ITensorSource source, IOps ops, bool float32 = false, int frameBatchSize = 2)
+    {
+        if (frameBatchSize < 1) throw new ArgumentOutOfRangeException(nameof(frameBatchSize), $"frame batch size must be at least 1, got {frameBatchSize}");
         var weights = new ModelWeights(source, ops, float32 ? DType.F32 : null);
         try { return weights.Checked(new AutoencoderKLCogVideoX(config, weights) { Float32 = float32, FrameBatchSize = frameBatchSize }, "encoder", "quant_conv"); }
         catch { weights.Dispose(); throw; }

@@ -1,5 +1,7 @@
+using XDit.Kernels.Cuda;
 using XDit.Models.Vae.CogVideoX;
 using XDit.Runtime;
+using XDit.Runtime.Cuda;
 using XDit.Tests.Models;
 
 namespace XDit.Tests.Cuda.Emulation;
@@ -64,5 +66,31 @@ public class EmulatedCogVideoXVaeTests
         _out.WriteLine($"{fixture} {frames}x{h}x{w}: device peak {peak} bytes, estimate {estimate} ({(double)estimate / peak:F2}x)");
         Assert.True(estimate >= peak, $"estimate {estimate} bytes is below the measured peak {peak}");
         Assert.True(estimate <= 2 * peak, $"estimate {estimate} bytes is more than 2x the measured peak {peak}");
+    }
+
+    /// <summary>CogVideoX-2b's VAE (diffusers' defaults) at its real size on the emulator's no-exec device (nothing
+    /// runs, device memory is only reserved): the float32 decode of 13 latent frames of 60×90, 49 frames of 480×720,
+    /// as a bf16 pipeline runs it (force_upcast). The estimate bounds the allocator's peak and is within 1.5× of it.</summary>
+    [Fact]
+    public void RealSizeDecodePeakIsWithinTheEstimate()
+    {
+        EmulatedCuda.Require();
+        var config = CogVideoXVaeConfig.From(JsonConfig.Parse("{}", "CogVideoX-2b vae/config.json (diffusers' defaults)"));
+        using var gpu = new CudaOps(0, DType.BF16);
+        Assert.Equal(false, EmulatorNoExec.Set(1));
+        try
+        {
+            using var source = new RandomCheckpoint("CogVideoX-2b VAE", DType.BF16) { ShapeOnly = true };
+            using var vae = AutoencoderKLCogVideoX.Load(config, source, gpu, float32: true);
+            using var z = gpu.Empty(DType.BF16, 1, 16, 13, 60, 90);
+            gpu.Allocator.ResetPeak();
+            long before = gpu.Allocator.BytesInUse;
+            using (var video = vae.Decode(gpu, z)) Assert.Equal([1, 3, 49, 480, 720], video.Dims);
+            long peak = gpu.Allocator.PeakBytesInUse - before, estimate = vae.EstimateDecodeBytes(1, 13, 60, 90);
+            _out.WriteLine($"CogVideoX-2b VAE, 13x60x90 in float32: weights {vae.WeightBytes / 1e9:F2} GB, decode peak {peak / 1e9:F2} GB, estimate {estimate / 1e9:F2} GB ({(double)estimate / peak:F2}x)");
+            Assert.True(estimate >= peak, $"estimate {estimate} bytes is below the measured peak {peak}");
+            Assert.True(estimate <= 1.5 * peak, $"estimate {estimate} bytes is more than 1.5x the measured peak {peak}");
+        }
+        finally { EmulatorNoExec.Set(-1); }
     }
 }
