@@ -129,8 +129,9 @@ public sealed class AutoencoderKLCogVideoX : IDisposable
         return ops.Contiguous(slice);
     }
 
-    /// <summary>One pass of diffusers' CogVideoXDecoder3D over a batch of latent frames z [B, C_lat, T, h, w]:
-    /// conv_in, the mid block, the up blocks, norm_out + SiLU, conv_out → [B, out_channels, T', 8h, 8w].</summary>
+    /// <summary>One pass of diffusers' CogVideoXDecoder3D over a batch of latent frames z [B, C_lat, T, h, w]
+    /// (contiguous, in the decoder's dtype: float32 when <see cref="Float32"/>): conv_in, the mid block, the up blocks,
+    /// norm_out + SiLU, conv_out → [B, out_channels, T', 8h, 8w]. <see cref="Decode"/> runs it per frame batch.</summary>
     public Tensor DecodeBatch(IOps ops, Tensor z, CogVideoXConvCache? cache)
     {
         var x = ConvIn.Forward(ops, z, cache);
