@@ -104,10 +104,11 @@ public class EmulatedCogVideoXVaeTests
             using var vae = AutoencoderKLCogVideoX.Load(config, source, gpu, float32: true);
             using var z = gpu.Empty(DType.BF16, 1, 16, 13, 60, 90);
             gpu.Allocator.ResetPeak();
-            long before = gpu.Allocator.BytesInUse;
+            long before = gpu.Allocator.BytesInUse, launches = gpu.Launches.Total;
             using (var video = vae.Decode(gpu, z)) Assert.Equal([1, 3, 49, 480, 720], video.Dims);
             long peak = gpu.Allocator.PeakBytesInUse - before, estimate = vae.EstimateDecodeBytes(1, 13, 60, 90);
-            _out.WriteLine($"CogVideoX-2b VAE, 13x60x90 in float32: weights {vae.WeightBytes / 1e9:F2} GB, decode peak {peak / 1e9:F2} GB, estimate {estimate / 1e9:F2} GB ({(double)estimate / peak:F2}x)");
+            _out.WriteLine($"CogVideoX-2b VAE, 13x60x90 in float32: weights {vae.WeightBytes / 1e9:F2} GB, decode peak {peak / 1e9:F2} GB, " +
+                           $"estimate {estimate / 1e9:F2} GB ({(double)estimate / peak:F2}x), {gpu.Launches.Total - launches} kernel launches, {string.Join("; ", gpu.FallbackNotes())}");
             Assert.True(estimate >= peak, $"estimate {estimate} bytes is below the measured peak {peak}");
             Assert.True(estimate <= 1.5 * peak, $"estimate {estimate} bytes is more than 1.5x the measured peak {peak}");
         }
