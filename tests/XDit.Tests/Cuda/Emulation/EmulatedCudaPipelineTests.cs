@@ -152,19 +152,19 @@ public class EmulatedCudaPipelineTests
     {
         EmulatedCuda.Require();
         // one of each method after the full step 0: output share, window + residual (with and without CFG share),
-        // full with CFG share; window 8 of the 64 tokens. Each later step holds all four (block b, step st gets
-        // method (b + st) mod 4), so 3 steps run every method twice, each after a step of another method, as 4 did.
+        // full with CFG share. Each later step holds all four (block b, step st gets method (b + st) mod 4), so 3
+        // steps run every method twice, each after a step of another method, as 4 did. At 16×16 (16 tokens) a window
+        // of half-width 2 keeps at most 5 of them, about the share half-width 8 keeps of the 64 tokens at 32×32.
         var plan = new FastAttnPlan(8, 3);
         var later = new[] { FastAttnMethod.ResidualWindowAttn, FastAttnMethod.OutputShare, FastAttnMethod.ResidualWindowAttnCfgShare, FastAttnMethod.FullAttnCfgShare };
         for (int b = 0; b < 8; b++)
             for (int st = 1; st < 3; st++) plan[b, st] = later[(b + st) % later.Length];
-        // 32×32 (64 tokens): the window of 8 is then an eighth of the sequence
-        var request = DemoRequest with { Height = null, Width = null };
+        var request = DemoRequest;
         using var pipeline = PipelineLoader.Load(TestPaths.DemoModel, new PipelineOptions { Device = "cuda", DType = DType.F32 });
-        pipeline.Loop = new FastAttnLoop(plan, window: 8);
+        pipeline.Loop = new FastAttnLoop(plan, window: 2);
         var result = pipeline.Generate(request);
         using var cpu = PipelineLoader.Load(TestPaths.DemoModel, new PipelineOptions { Device = "cpu" });
-        cpu.Loop = new FastAttnLoop(plan, window: 8);
+        cpu.Loop = new FastAttnLoop(plan, window: 2);
         var want = cpu.Generate(request);
         double err = Numerics.RelativeError(result.Images[0].Pixels, want.Images[0].Pixels);
         Assert.True(err <= 1e-3, $"DiTFastAttn, emulated CUDA f32 vs CPU: relative error {err:E3}");
