@@ -10,6 +10,13 @@ public static class PipelineLoader
     /// <summary>The model_index.json _class_name values this engine runs.</summary>
     public static IReadOnlyList<string> Supported { get; } = ["PixArtAlphaPipeline", "PixArtSigmaPipeline", "StableDiffusion3Pipeline", "StableDiffusion3Img2ImgPipeline", "FluxPipeline", "FluxImg2ImgPipeline", "FluxKontextPipeline", "StableDiffusionXLPipeline", "StableDiffusionXLImg2ImgPipeline", "HunyuanDiTPipeline", "SanaPipeline", "SanaSprintPipeline"];
 
+    /// <summary>The model_index.json _class_name values of video pipelines (<see cref="TextToVideoPipeline"/>).</summary>
+    public static IReadOnlyList<string> VideoClasses { get; } = ["CogVideoXPipeline"];
+
+    /// <summary>Whether the folder's model_index.json names a video pipeline (read before anything is loaded, so that
+    /// video options and outputs can be checked first).</summary>
+    public static bool IsVideo(string dir) => VideoClasses.Contains(ModelIndex.Load(dir).PipelineClass);
+
     public static TextToImagePipeline Load(string dir, PipelineOptions? options = null)
     {
         options ??= new PipelineOptions();
