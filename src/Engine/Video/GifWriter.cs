@@ -68,16 +68,19 @@ public static class GifWriter
         {
             var p = new Palette();
             var distinct = new Dictionary<int, byte>();
+            bool tooMany = false;
             foreach (var rgb in frames)
             {
-                for (int i = 0; i < rgb.Length && distinct.Count <= 256; i += 3)
+                for (int i = 0; i < rgb.Length && !tooMany; i += 3)
                 {
                     int key = (rgb[i] << 16) | (rgb[i + 1] << 8) | rgb[i + 2];
-                    if (!distinct.ContainsKey(key) && distinct.Count < 257) distinct[key] = (byte)Math.Min(distinct.Count, 255);
+                    if (distinct.ContainsKey(key)) continue;
+                    if (distinct.Count == 256) tooMany = true;
+                    else distinct[key] = (byte)distinct.Count;
                 }
-                if (distinct.Count > 256) break;
+                if (tooMany) break;
             }
-            if (distinct.Count <= 256)
+            if (!tooMany)
             {
                 foreach (var (key, index) in distinct)
                 {
