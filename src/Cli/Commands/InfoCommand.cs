@@ -8,13 +8,20 @@ namespace XDit.Cli.Commands;
 
 /// <summary><c>xdit info</c>: the CPU backend, the CUDA devices, the versions of the CUDA libraries found and the
 /// attention backends.
-/// A missing library is one line saying so; the command still exits 0.</summary>
+/// A missing library is one line saying so; the command still exits 0. <c>--compile-kernels sm_XX</c> compiles every
+/// kernel for that architecture instead (<see cref="KernelCompileCheck"/>: no GPU needed).</summary>
 public static class InfoCommand
 {
     public static Command Create()
     {
         var command = new Command("info", "Show the CPU backend, CUDA devices and the CUDA library versions found");
-        command.SetAction(_ => Run(Console.Out));
+        var compile = new Option<string?>("--compile-kernels")
+        {
+            Description = "Compile every CUDA kernel for this architecture (sm_90, sm_80, ...) with the NVRTC found, " +
+                          "without a GPU, and say what failed (exit 1 if any)",
+        };
+        command.Options.Add(compile);
+        command.SetAction(r => r.GetValue(compile) is { } arch ? KernelCompileCheck.Run(Console.Out, arch) : Run(Console.Out));
         return command;
     }
 

@@ -38,15 +38,19 @@ public static class AspectRatioBins
         new(3.62, 3712, 1024), new(3.75, 3840, 1024), new(3.88, 3968, 1024), new(4.0, 4096, 1024),
     ];
 
-    /// <summary>The table of a resolution (256, 512, 1024 or 2048 px), or null for any other.</summary>
+    /// <summary>The table of a resolution (256, 512, 1024, 2048 or 4096 px), or null for any other. SANA's 4096-px
+    /// table (sample_size 128) is the 2048-px one with every size doubled, ratios unchanged.</summary>
     public static IReadOnlyList<Bin>? ForResolution(int pixels) => pixels switch
     {
         256 => Table256,
         512 => Scaled(2),
         1024 => Scaled(4),
         2048 => Table2048,
+        4096 => Table4096,
         _ => null,
     };
+
+    static readonly Bin[] Table4096 = Table2048.Select(b => b with { Height = b.Height * 2, Width = b.Width * 2 }).ToArray();
 
     static Bin[] Scaled(int k) => Table256.Select(b => b with { Height = b.Height * k, Width = b.Width * k }).ToArray();
 

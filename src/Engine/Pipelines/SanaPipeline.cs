@@ -217,12 +217,12 @@ public class SanaPipeline : TextToImagePipeline
         return (Ops.ToHost(encoded), tokens.Mask.Select(m => (float)m).ToArray());
     }
 
-    /// <summary>The aspect-ratio table diffusers bins with for the transformer's sample_size (16, 32, 64: 512, 1024,
-    /// 2048 pixels), or null when binning is off (asked off, or left to the default where there is no table).</summary>
+    /// <summary>The aspect-ratio table diffusers bins with for the transformer's sample_size (16, 32, 64, 128: 512,
+    /// 1024, 2048, 4096 pixels), or null when binning is off (asked off, or left to the default where there is no table).</summary>
     protected virtual IReadOnlyList<AspectRatioBins.Bin>? BinsFor(GenerationRequest r)
     {
         int sample = _transformer.Config.SampleSize;
-        return ChosenBins(r, sample is 16 or 32 or 64 ? AspectRatioBins.ForResolution(sample * 32) : null, sample, "here for 16, 32 and 64");
+        return ChosenBins(r, sample is 16 or 32 or 64 or 128 ? AspectRatioBins.ForResolution(sample * 32) : null, sample, "here for 16, 32, 64 and 128");
     }
 
     /// <summary>The size the transformer runs at: the binned size when binning applies, else the asked one.</summary>

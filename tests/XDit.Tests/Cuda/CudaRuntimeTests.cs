@@ -115,4 +115,37 @@ public class CudaRuntimeTests
             Assert.Contains(lines, l => l.StartsWith("CUDA devices: none"));
         }
     }
+
+    /// <summary>Without NVRTC the check says so and fails; with the emulator's stand-in every embedded module is
+    /// compiled and named. A real NVRTC takes about a minute for all modules (and the GPU check compiles them all
+    /// through the CUDA tests anyway), so there this test leaves it to <c>xdit info --compile-kernels</c>.</summary>
+    [Fact]
+    public void CompileKernelsNamesEveryModule()
+    {
+        bool found = CudaLibraries.Load(CudaLibraries.NvrtcSpec).Found;
+        Assert.SkipWhen(found && !Emulation.EmulatedCuda.Active, "a real NVRTC: run `xdit info --compile-kernels sm_90` instead (about a minute)");
+        var w = new StringWriter();
+        int rc = KernelCompileCheck.Run(w, "sm_90");
+        var text = w.ToString();
+        if (!found)
+        {
+            Assert.Equal(1, rc);
+            Assert.StartsWith("cannot compile the kernels: NVRTC not found", text);
+            return;
+        }
+        Assert.True(rc == 0, text);
+        foreach (var module in KernelSources.Modules)
+            Assert.Contains($"  {module}: ok, ", text);
+        Assert.Contains($"all {KernelSources.Modules.Count} modules compiled", text);
+    }
+
+    [Fact]
+    public void CompileKernelsRefusesAMalformedArchitecture()
+    {
+        // The NVRTC-missing line is tested above; a real NVRTC answers as the stand-in does (NvrtcCompiler.PickArch).
+        if (!CudaLibraries.Load(CudaLibraries.NvrtcSpec).Found) return;
+        var w = new StringWriter();
+        Assert.Equal(1, KernelCompileCheck.Run(w, "hopper"));
+        Assert.Contains("'hopper' is not of the form sm_XX", w.ToString());
+    }
 }

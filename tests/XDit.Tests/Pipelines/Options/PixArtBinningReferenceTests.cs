@@ -86,6 +86,7 @@ public sealed class PixArtBinningReferenceTests(ITestOutputHelper output)
     [InlineData("512")]
     [InlineData("1024")]
     [InlineData("2048")]
+    [InlineData("4096")]   // SANA 4K (sample_size 128)
     public void TablesAndChoicesAreDiffusers(string resolution)
     {
         var bins = JsonDocument.Parse(File.ReadAllText(Path.Combine(OptionCases.Dir, "bins.json"))).RootElement.GetProperty(resolution);
