@@ -14,8 +14,10 @@ public static class PipelineLoader
     public static IReadOnlyList<string> VideoClasses { get; } = ["CogVideoXPipeline"];
 
     /// <summary>Whether the folder's model_index.json names a video pipeline (read before anything is loaded, so that
-    /// video options and outputs can be checked first).</summary>
-    public static bool IsVideo(string dir) => VideoClasses.Contains(ModelIndex.Load(dir).PipelineClass);
+    /// video options and outputs can be checked first). A folder without one is not (the load then says what is
+    /// missing, in its turn).</summary>
+    public static bool IsVideo(string dir)
+        => File.Exists(Path.Combine(dir, "model_index.json")) && VideoClasses.Contains(ModelIndex.Load(dir).PipelineClass);
 
     public static TextToImagePipeline Load(string dir, PipelineOptions? options = null)
     {
