@@ -1,3 +1,4 @@
+using XDit.Models.CogVideoX;
 using XDit.Models.HunyuanDiT;
 using XDit.Models.PixArt;
 using XDit.Models.SD3;
@@ -106,9 +107,26 @@ public static class RealSizeModels
         CrossAttentionHeadDim = 8, CrossAttentionDim = 16, CaptionChannels = 24, SampleSize = 4,
     };
 
-    public static IReadOnlyList<string> Names { get; } = ["pixart-xl-2-1024", "sd3-medium", "flux-dev", "hunyuandit-v1.2", "sana-1600m", "sdxl-base", "pixart-tiny", "sd3-tiny", "flux-tiny", "hunyuandit-tiny", "sana-tiny", "sdxl-tiny"];
+    /// <summary>THUDM/CogVideoX-5b's transformer: 42 blocks of 48 heads × 64, RoPE (no position table), T5-XXL states
+    /// 226 × 4096, time embedding 512; 49 frames of 480×720 are 13×60×90 latents of 16 channels (13·30·45 = 17550 video
+    /// tokens).</summary>
+    public static CogVideoXConfig CogVideoX5b { get; } = new()
+    {
+        NumAttentionHeads = 48, AttentionHeadDim = 64, InChannels = 16, OutChannels = 16, TimeEmbedDim = 512, TextEmbedDim = 4096,
+        NumLayers = 42, SampleWidth = 90, SampleHeight = 60, SampleFrames = 49, PatchSize = 2, MaxTextSeqLength = 226,
+        UseRotaryPositionalEmbeddings = true,
+    };
 
-    /// <summary>Short names for the real sizes: pixart, sd3, flux, hunyuandit, sana, sdxl.</summary>
+    /// <summary>CogVideoX-5b's architecture at toy size (2 latent frames of 4×8: 16 tokens).</summary>
+    public static CogVideoXConfig CogVideoXTiny { get; } = CogVideoX5b with
+    {
+        NumAttentionHeads = 2, AttentionHeadDim = 16, InChannels = 4, OutChannels = 4, TimeEmbedDim = 8, TextEmbedDim = 16, NumLayers = 2,
+        SampleWidth = 8, SampleHeight = 4, SampleFrames = 5, MaxTextSeqLength = 8,
+    };
+
+    public static IReadOnlyList<string> Names { get; } = ["pixart-xl-2-1024", "sd3-medium", "flux-dev", "hunyuandit-v1.2", "sana-1600m", "sdxl-base", "cogvideox-5b", "pixart-tiny", "sd3-tiny", "flux-tiny", "hunyuandit-tiny", "sana-tiny", "sdxl-tiny", "cogvideox-tiny"];
+
+    /// <summary>Short names for the real sizes: pixart, sd3, flux, hunyuandit, sana, sdxl, cogvideox.</summary>
     public static string Resolve(string name) => name.Trim().ToLowerInvariant() switch
     {
         "pixart" => "pixart-xl-2-1024",
@@ -117,6 +135,7 @@ public static class RealSizeModels
         "hunyuandit" => "hunyuandit-v1.2",
         "sana" => "sana-1600m",
         "sdxl" => "sdxl-base",
+        "cogvideox" => "cogvideox-5b",
         var n => n,
     };
 
@@ -172,6 +191,16 @@ public static class RealSizeModels
                 var config = name == "sdxl-tiny" ? SdxlTiny : SdxlBase;
                 return new SdxlStepWorkload(config, source, ops => SdxlUNet.Load(config, new RandomCheckpoint(name, weights) { ShapeOnly = shapeOnlyWeights }, ops),
                     latentSize ?? config.SampleSize, textTokens ?? 77, rows ?? 2);
+            }
+            case "cogvideox-5b" or "cogvideox-tiny":
+            {
+                var config = name == "cogvideox-tiny" ? CogVideoXTiny : CogVideoX5b;
+                if (latentSize is not null)
+                    throw new ArgumentException($"{name}: the latent is the video's, {config.SampleLatentFrames}×{config.SampleHeight}×{config.SampleWidth} (frames × height × width); a square latent size does not apply");
+                // no learned position table, as in CogVideoX-5b's checkpoint (the loader probes for it)
+                var checkpoint = new RandomCheckpoint(name, weights, contains: n => n != "patch_embed.pos_embedding") { ShapeOnly = shapeOnlyWeights };
+                return new CogVideoXStepWorkload(config, source, ops => CogVideoXTransformer.Load(config, checkpoint, ops), config.SampleLatentFrames,
+                    config.SampleHeight, config.SampleWidth, textTokens ?? config.MaxTextSeqLength, rows ?? 2);
             }
             default: throw new ArgumentException($"unknown real-size model '{name}' (known: {string.Join(", ", Names)})");
         }

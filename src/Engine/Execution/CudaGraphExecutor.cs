@@ -98,7 +98,7 @@ public sealed class CudaGraphExecutor : IDenoiseExecutor, IDisposable
         /// <summary>What a graph was recorded for: the model, every input's dtype and shape (or its absence), and the
         /// token layout.</summary>
         public static string KeyOf(DiffusionTransformer model, DitState s) =>
-            $"{System.Runtime.CompilerServices.RuntimeHelpers.GetHashCode(model)} {s.TokenStart} {s.TotalTokens} {s.GridH}x{s.GridW} " +
+            $"{System.Runtime.CompilerServices.RuntimeHelpers.GetHashCode(model)} {s.TokenStart} {s.TotalTokens} {s.GridT}x{s.GridH}x{s.GridW} " +
             string.Join(" ", s.Tensors.Select(t => t is null ? "-" : $"{t.DType}{Shape.Format(t.ShapeSpan)}"));
 
         public void Load(DitState state)

@@ -13,8 +13,9 @@ public static class DitInputRows
     /// <summary>
     /// Rows [start, start + count) of every batched field (HiddenStates, EncoderHiddenStates, EncoderAttentionMask,
     /// PooledProjections, Timestep, Guidance, Resolution, AspectRatio, and HunyuanDiT's EncoderHiddenStatesT5,
-    /// EncoderAttentionMaskT5, ImageMetaSize, Style; SDXL's TimeIds) as views, with no copy; ImgIds, TxtIds and the rotary tables
-    /// ImageRotaryCos/Sin are per token, not per row, and are passed on as they are. Every batched field must have the rows HiddenStates has.
+    /// EncoderAttentionMaskT5, ImageMetaSize, Style; SDXL's TimeIds; CogVideoX's Ofs when it has one value per row) as
+    /// views, with no copy; ImgIds, TxtIds and the rotary tables ImageRotaryCos/Sin are per token, not per row, and a
+    /// single Ofs value is for every row: those are passed on as they are. Every batched field must have the rows HiddenStates has.
     /// The views share the caller's tensors: keep those alive while the slice is used, nothing to dispose.
     /// </summary>
     public static DitInputs Slice(DitInputs inputs, int start, int count)
@@ -37,6 +38,7 @@ public static class DitInputRows
             ImageMetaSize = RowsOrNull(inputs.ImageMetaSize, nameof(DitInputs.ImageMetaSize), rows, start, count),
             Style = inputs.Style is null ? null : Rows(inputs.Style, nameof(DitInputs.Style), rows, start, count),
             TimeIds = inputs.TimeIds is null ? null : RowBlocks(inputs.TimeIds, nameof(DitInputs.TimeIds), rows, start, count),
+            Ofs = inputs.Ofs is null || inputs.Ofs.Length == 1 ? inputs.Ofs : Rows(inputs.Ofs, nameof(DitInputs.Ofs), rows, start, count),
         };
     }
 

@@ -6,7 +6,8 @@ namespace XDit.Models;
 /// <summary>Inputs of one DiT forward pass, named as the diffusers forward() names them. A model uses the ones it needs.</summary>
 public sealed record DitInputs
 {
-    /// <summary>PixArt/SD3: latents [B, C, H, W]. Flux: packed latents [B, N, C·4].</summary>
+    /// <summary>PixArt/SD3: latents [B, C, H, W]. Flux: packed latents [B, N, C·4]. CogVideoX: video latents
+    /// [B, F, C, H, W] (frames before channels, as its pipeline passes them).</summary>
     public required Tensor HiddenStates { get; init; }
     /// <summary>Text encoder states [B, T, D_text] (HunyuanDiT: the BERT states).</summary>
     public required Tensor EncoderHiddenStates { get; init; }
@@ -19,14 +20,16 @@ public sealed record DitInputs
     /// size, crop top-left) and one style id per batch row.</summary>
     public Tensor? ImageMetaSize { get; init; }
     public long[]? Style { get; init; }
-    /// <summary>HunyuanDiT's 2-D rotary tables of the image tokens (image_rotary_emb) [N, head_dim], features paired
-    /// (2i, 2i+1), one row per token in the order of the patch grid (per token, not per batch row).</summary>
+    /// <summary>HunyuanDiT's 2-D (CogVideoX's 3-D) rotary tables of the image tokens (image_rotary_emb) [N, head_dim],
+    /// features paired (2i, 2i+1), one row per token in the order of the patch grid (per token, not per batch row).</summary>
     public Tensor? ImageRotaryCos { get; init; }
     public Tensor? ImageRotarySin { get; init; }
     /// <summary>SD3/Flux pooled text projection [B, D_pooled] (SDXL: text_embeds).</summary>
     public Tensor? PooledProjections { get; init; }
     /// <summary>One timestep per batch row, as the pipeline passes it (PixArt/SD3: 0..1000; Flux: σ, scaled by 1000 inside).</summary>
     public required float[] Timestep { get; init; }
+    /// <summary>CogVideoX 1.5-I2V's ofs: one value for every batch row (the pipeline's 2.0), or one per row.</summary>
+    public float[]? Ofs { get; init; }
     /// <summary>Flux-dev guidance per batch row (scaled by 1000 inside).</summary>
     public float[]? Guidance { get; init; }
     /// <summary>Flux position ids: image [N, 3], text [T, 3] (float32).</summary>

@@ -31,9 +31,13 @@ public sealed class DitState : IDisposable
     public int TokenStart { get; set; }
     public int TokenCount => Image.Dim(1);
     public required int TotalTokens { get; init; }
-    /// <summary>Patch grid of the image tokens (gh·gw = TotalTokens).</summary>
+    /// <summary>Patch grid of the image tokens (gh·gw = TotalTokens). A video model stacks the rows of its
+    /// <see cref="GridT"/> frames: GridH = frames · rows per frame.</summary>
     public required int GridH { get; init; }
     public required int GridW { get; init; }
+    /// <summary>Frames of the patch grid (video models, CogVideoX: latent frame groups); 1 for images. Each frame is
+    /// GridH / GridT rows of GridW tokens.</summary>
+    public int GridT { get; init; } = 1;
 
     readonly List<Tensor> _skips = new();
 
@@ -72,7 +76,7 @@ public sealed class DitState : IDisposable
             Conditioning = tensors[3] ?? throw new ArgumentException("a DitState needs its Conditioning tensor"),
             EmbeddedTimestep = tensors[4],
             ImageRopeCos = tensors[5], ImageRopeSin = tensors[6], TextRopeCos = tensors[7], TextRopeSin = tensors[8],
-            TokenStart = TokenStart, TotalTokens = TotalTokens, GridH = GridH, GridW = GridW,
+            TokenStart = TokenStart, TotalTokens = TotalTokens, GridH = GridH, GridW = GridW, GridT = GridT,
         };
         for (int k = TensorNames.Count; k < tensors.Count; k++)
             s._skips.Add(tensors[k] ?? throw new ArgumentException($"a DitState's {SkipsName}[{k - TensorNames.Count}] cannot be null"));

@@ -55,6 +55,14 @@ public class LedgerLaunchTests
         // went into their output projections' epilogues (both gates prepared in one gate_alpha_bias_n launch)
         Assert.Equal(["embed: 25", "block 0: 13", "block 1: 13", "finish: 5"], LaunchesPerBlock("pixart-tiny"));
 
+    [Fact]
+    public void CogVideoXBlocks() =>
+        // norm1 and norm2 of both streams from one GEMM, the LayerNorms' affine folded into its rows at load (21 launches
+        // before: an affine LayerNorm and a modulation each); per stream one QKV GEMM into the joint rows and one
+        // in-place q/k LayerNorm (+ RoPE on the video rows), one attention, the output projection and feed-forward with
+        // their gated residuals in the GEMMs' epilogues (gates prepared in one gate_alpha_bias_n launch)
+        Assert.Equal(["embed: 10", "block 0: 17", "block 1: 17", "finish: 5"], LaunchesPerBlock("cogvideox-tiny"));
+
     [Theory]
     // PixArt-XL-2 (issue 17's bound 2.5 GB): 4.85 GB with its residuals as their own passes, 2.20 with them in the
     // output projections' epilogues. SD3-medium: 2.755 GB, held there. HunyuanDiT v1.2: 30.66 GB unfused, 13.17 GB
@@ -64,11 +72,14 @@ public class LedgerLaunchTests
     // SDXL's UNet: 15.76 GB with GEGLU's product, the residuals, SiLU after GroupNorm and proj_out's transposed copy as
     // passes of their own; 10.74 GB with the transformers' residuals in the GEMM epilogues, SiLU in the GroupNorm and
     // proj_out read through a view; 9.77 GB with the ResNets' shortcut and time embedding added in their
-    // convolutions' bias pass.
+    // convolutions' bias pass. CogVideoX-5b (13×60×90 latents, 2 rows): 111.6 GB with its affine LayerNorms and
+    // modulations as passes of their own, 74.5 GB with the affine folded into the adaptive linears (what stays: the q/k
+    // LayerNorm + RoPE, 36 GB, and the block norms, each one read and one write of the tokens).
     [InlineData("pixart", 2.5)]
     [InlineData("sd3", 2.76)]
     [InlineData("hunyuandit", 13.25)]
     [InlineData("sdxl", 9.8)]
+    [InlineData("cogvideox", 74.5)]
     public void ElementwiseTrafficOfARealSizeForwardStaysWithinItsBound(string model, double gigabytes)
     {
         // at the published size (1024 px, batch 2): the traffic that is neither GEMM nor attention, what fusing cuts

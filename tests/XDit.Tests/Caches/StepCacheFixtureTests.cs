@@ -10,7 +10,7 @@ namespace XDit.Tests.Caches;
 /// <summary>
 /// The step caches on fixture models (PixArt: cross-attention, caption untouched by the blocks; Flux: joint text
 /// stream, double then single blocks; SD3: the last block drops the text; HunyuanDiT: long skips, which skipped
-/// blocks must still keep and join) over a few synthetic steps whose inputs
+/// blocks must still keep and join; CogVideoX: video latents [B, F, C, H, W], a joint text stream) over a few synthetic steps whose inputs
 /// change: at threshold 0 every output equals the plain forward bit for bit; with inputs that repeat exactly, the
 /// repeated steps (and only they) are skipped and still give the plain output (the residual is exact there).
 /// </summary>
@@ -25,6 +25,8 @@ public class StepCacheFixtureTests
     [InlineData("sd3")]
     [InlineData("hunyuandit")]
     [InlineData(TinyHunyuanDiT.Name)]
+    [InlineData("cogvideox_2b")]
+    [InlineData("cogvideox15")]
     public void AtThresholdZeroEveryStepEqualsThePlainForwardExactly(string fixture)
     {
         var f = FixtureInputs.Load(fixture);
@@ -54,6 +56,7 @@ public class StepCacheFixtureTests
     [InlineData("flux")]
     [InlineData("sd3")]
     [InlineData("hunyuandit")]
+    [InlineData("cogvideox_2b")]
     public void RepeatedInputsAreSkippedAndGiveThePlainOutput(string fixture)
     {
         var f = FixtureInputs.Load(fixture);

@@ -114,4 +114,24 @@ public class CudaGraphExecutorTests
         // step 0 warms up, step 1 records and replays, step 2 replays
         Assert.Equal((1, 2), (executor.Captures, executor.Replays));
     }
+
+    [Fact]
+    public void CogVideoXsVideoLayoutReplaysInTheGraph()
+    {
+        // 1.5: video latents [B, F, C, H, W], the text stream rewritten by every block, RoPE tables and the ofs
+        // embedding; Unpatchify, inside the graph, reads the state's frame count (GridT)
+        var gpu = CudaTestDevice.Get(DType.F32);
+        var f = XDit.Tests.Parallel.FixtureInputs.Load("cogvideox15");
+        using var model = f.LoadModel(gpu);
+        using var executor = new CudaGraphExecutor();
+        for (int step = 0; step < 3; step++)
+        {
+            var inputs = f.Scaled(1f - 0.3f * step, 1f - 0.2f * step);
+            var want = inputs.Predict(gpu, model, SingleRankExecutor.Instance, step);
+            var got = inputs.Predict(gpu, model, executor, step);
+            Assert.Equal(want, got);
+        }
+        Assert.Null(executor.FallbackReason);
+        Assert.Equal((1, 2), (executor.Captures, executor.Replays));
+    }
 }

@@ -2,6 +2,7 @@ using XDit.Engine.Execution;
 using XDit.Engine.Verify;
 using XDit.Kernels;
 using XDit.Models;
+using XDit.Models.CogVideoX;
 using XDit.Models.Flux;
 using XDit.Models.HunyuanDiT;
 using XDit.Models.PixArt;
@@ -25,6 +26,8 @@ sealed class FixtureInputs
     public float[]? Guidance { get; init; }
     /// <summary>HunyuanDiT's style ids, one per row.</summary>
     public long[]? Style { get; init; }
+    /// <summary>CogVideoX 1.5-I2V's ofs (one value for every row).</summary>
+    public float[]? Ofs { get; init; }
     public int Rows => Tensors["hidden_states"].Shape[0];
 
     static readonly string[] Batched = ["hidden_states", "encoder_hidden_states", "encoder_attention_mask", "pooled_projections", "resolution", "aspect_ratio",
@@ -45,6 +48,7 @@ sealed class FixtureInputs
             }
         var timestep = fixture.InputFloats("timestep");
         var guidance = fixture.HasInput("guidance") ? fixture.InputFloats("guidance") : null;
+        var ofs = fixture.HasInput("ofs") ? fixture.InputFloats("ofs") : null;
         long[]? style = null;
         if (fixture.HasInput("style"))
         {
@@ -62,7 +66,7 @@ sealed class FixtureInputs
             timestep = [timestep[0], timestep[0] * 0.5f];
             if (guidance is not null) guidance = [guidance[0], guidance[0] * 0.5f];
         }
-        return new FixtureInputs { Name = name, Tensors = tensors, Timestep = timestep, Guidance = guidance, Style = style };
+        return new FixtureInputs { Name = name, Tensors = tensors, Timestep = timestep, Guidance = guidance, Style = style, Ofs = ofs };
     }
 
     public DiffusionTransformer LoadModel(IOps ops) => Name switch
@@ -73,6 +77,7 @@ sealed class FixtureInputs
         "hunyuandit" => HunyuanDiTTransformer.Load(TestPaths.Fixture(Name), ops),
         TinyHunyuanDiT.Name => TinyHunyuanDiT.Load(ops),
         "sana" => SanaTransformer.Load(TestPaths.Fixture(Name), ops),
+        "cogvideox" or "cogvideox15" or "cogvideox_2b" or "cogvideox_i2v" => CogVideoXTransformer.Load(TestPaths.Fixture(Name), ops),
         _ => throw new ArgumentException($"no transformer loader for fixture {Name}"),
     };
 
@@ -83,7 +88,7 @@ sealed class FixtureInputs
         var tensors = new Dictionary<string, (float[] Data, int[] Shape)>(Tensors);
         var (data, shape) = tensors["hidden_states"];
         tensors["hidden_states"] = (data.Select(v => v * hiddenScale).ToArray(), shape);
-        return new FixtureInputs { Name = Name, Tensors = tensors, Timestep = Timestep.Select(v => v * timeScale).ToArray(), Guidance = Guidance, Style = Style };
+        return new FixtureInputs { Name = Name, Tensors = tensors, Timestep = Timestep.Select(v => v * timeScale).ToArray(), Guidance = Guidance, Style = Style, Ofs = Ofs };
     }
 
     /// <summary>One forward of <paramref name="executor"/> at <paramref name="step"/> on these inputs, as host values.</summary>
@@ -126,6 +131,7 @@ sealed class FixtureInputs
             TxtIds = Up("txt_ids"),
             Timestep = (float[])Timestep.Clone(),
             Guidance = (float[]?)Guidance?.Clone(),
+            Ofs = (float[]?)Ofs?.Clone(),
         };
     }
 }

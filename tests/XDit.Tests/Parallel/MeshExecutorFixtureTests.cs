@@ -14,11 +14,13 @@ namespace XDit.Tests.Parallel;
 /// sana 6×8 = 48 (sp 8 too: shards of 6 tokens, under a grid row, so the Mix-FFN's band reaches into two other shards).
 /// hunyuandit has 3 heads and 4×6 = 24 tokens: ulysses 3 instead of 2, and sp 8 by ring alone; its long skips
 /// (block 0 → block 3) stay with each rank's token shard. hunyuandit_tiny (<see cref="TinyHunyuanDiT"/>, 4 heads,
-/// 32 tokens, skips 0 → 5 and 1 → 4) adds ulysses 4 and ulysses 2 × ring 4.
+/// 32 tokens, skips 0 → 5 and 1 → 4) adds ulysses 4 and ulysses 2 × ring 4. The video models' joint text
+/// stream and per-token RoPE tables: cogvideox 3 frames × 2×3 = 18 tokens (sequence-parallel degrees 2, 3 and 6),
+/// cogvideox15 2 frame groups × 2×3 = 12 tokens (with its ofs, one value for both rows).
 /// </summary>
 public class MeshExecutorFixtureTests
 {
-    static readonly string[] Fixtures = ["pixart_alpha", "pixart_sigma", "sd3", "sd35", "flux", "hunyuandit", TinyHunyuanDiT.Name, "sana"];
+    static readonly string[] Fixtures = ["pixart_alpha", "pixart_sigma", "sd3", "sd35", "flux", "hunyuandit", TinyHunyuanDiT.Name, "sana", "cogvideox", "cogvideox15"];
 
     /// <summary>(cfg, ulysses, ring) meshes run on every fixture; ulysses 2 × ring 4 (8 ranks) on PixArt only.</summary>
     static readonly (int Cfg, int Ulysses, int Ring)[] Meshes = [(2, 1, 1), (1, 2, 1), (1, 1, 2), (1, 1, 4), (1, 2, 2), (2, 2, 2)];
@@ -26,12 +28,15 @@ public class MeshExecutorFixtureTests
     /// <summary>HunyuanDiT's 3 heads: cfg, ulysses 3, ring, and their hybrids up to 8 ranks.</summary>
     static readonly (int Cfg, int Ulysses, int Ring)[] HunyuanMeshes = [(2, 1, 1), (1, 3, 1), (1, 1, 2), (1, 1, 4), (1, 3, 2), (2, 3, 1), (2, 1, 4), (1, 1, 8)];
 
+    /// <summary>cogvideox's 18 tokens: degrees that divide them (ring 3, ulysses 2 × ring 3).</summary>
+    static readonly (int Cfg, int Ulysses, int Ring)[] CogVideoXMeshes = [(2, 1, 1), (1, 2, 1), (1, 1, 2), (1, 1, 3), (1, 2, 3), (2, 2, 1)];
+
     public static TheoryData<string, int, int, int> Cases()
     {
         var data = new TheoryData<string, int, int, int>();
         foreach (var f in Fixtures)
         {
-            foreach (var (c, u, r) in f == "hunyuandit" ? HunyuanMeshes : Meshes) data.Add(f, c, u, r);
+            foreach (var (c, u, r) in f switch { "hunyuandit" => HunyuanMeshes, "cogvideox" => CogVideoXMeshes, _ => Meshes }) data.Add(f, c, u, r);
             if (f.StartsWith("pixart", StringComparison.Ordinal) || f == TinyHunyuanDiT.Name || f == "sana") data.Add(f, 1, 2, 4);
             if (f == TinyHunyuanDiT.Name) { data.Add(f, 1, 4, 1); data.Add(f, 2, 4, 1); }
         }
