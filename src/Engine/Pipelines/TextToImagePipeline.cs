@@ -202,7 +202,7 @@ public abstract class TextToImagePipeline : IDisposable
         // outputs alive at once: about 16 values per token and feature
         double denoise = rows * (tokens + text) * d * 16 * bytes;
         bool cpu = Ops.Name == "cpu";
-        double decode = VaeBytes(images, pixels, DecoderChannels, bytes, cpu);
+        double decode = DecodeBytes(request, images, pixels, bytes, cpu);
         // the encoder (image-to-image, Flux Kontext) runs once, on the one picture, before the denoising, through the
         // same kind of full-resolution convolutions and norms as the decoder: counted the same way
         double encode = EncodedImageSize(request) is { } encoded ? VaeBytes(1, (double)encoded.Height * encoded.Width, EncoderChannels, bytes, cpu) : 0;
@@ -219,6 +219,11 @@ public abstract class TextToImagePipeline : IDisposable
     /// convolution adds its im2col buffer, 9 values per input channel, for one image at a time (10 allowed).</summary>
     static double VaeBytes(double images, double pixels, int channels, long bytes, bool cpu)
         => images * pixels * (channels * (cpu ? 14 : 6) * bytes + 3 * 4) + (cpu ? pixels * channels * 10 * bytes : 0);
+
+    /// <summary>Activations of the VAE's decode of <paramref name="images"/> pictures of <paramref name="pixels"/>
+    /// (<see cref="VaeBytes"/> over <see cref="DecoderChannels"/>); a video VAE counts its frames its own way.</summary>
+    protected virtual double DecodeBytes(GenerationRequest r, long images, double pixels, long bytes, bool cpu)
+        => VaeBytes(images, pixels, DecoderChannels, bytes, cpu);
 
     static long Saturate(double bytes) => bytes >= long.MaxValue ? long.MaxValue : (long)bytes;
 
