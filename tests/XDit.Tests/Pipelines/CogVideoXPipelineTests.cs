@@ -1,4 +1,5 @@
 using XDit.Engine.Pipelines;
+using XDit.Engine.Samplers;
 
 namespace XDit.Tests.Pipelines;
 
@@ -34,5 +35,44 @@ public class CogVideoXPipelineTests
         Assert.True(large.DecodeBytes > small.DecodeBytes, $"decode {small.DecodeBytes} → {large.DecodeBytes}");
         var e = Assert.Throws<NotSupportedException>(() => pipeline.Generate(request));
         Assert.Contains("makes videos", e.Message);
+    }
+
+    /// <summary>The folder with CogVideoX-5b's other sampler, CogVideoXDPMScheduler (the same config keys): links to
+    /// every component of pipe_cogvideox but the scheduler.</summary>
+    static string DpmFolder()
+    {
+        var src = TestPaths.Fixture("pipe_cogvideox");
+        var dir = Path.Combine(TestPaths.TempDir(), "cogvideox_dpm");
+        Directory.CreateDirectory(Path.Combine(dir, "scheduler"));
+        foreach (var name in new[] { "model_index.json", "text_encoder", "tokenizer", "transformer", "vae" })
+        {
+            var target = Path.GetFullPath(Path.Combine(src, name));
+            if (Directory.Exists(target)) Directory.CreateSymbolicLink(Path.Combine(dir, name), target);
+            else File.CreateSymbolicLink(Path.Combine(dir, name), target);
+        }
+        var config = File.ReadAllText(Path.Combine(src, "scheduler", "scheduler_config.json")).Replace("CogVideoXDDIMScheduler", "CogVideoXDPMScheduler");
+        File.WriteAllText(Path.Combine(dir, "scheduler", "scheduler_config.json"), config);
+        return dir;
+    }
+
+    [Fact]
+    public void WithTheDpmSamplerTheStepNoiseFollowsTheSeed()
+    {
+        using var pipeline = Assert.IsType<CogVideoXPipeline>(PipelineLoader.Load(DpmFolder()));
+        var request = GenerationRequest.For("a panda") with { NumFrames = 5, Height = 32, Width = 32, NumInferenceSteps = 3, MaxSequenceLength = 16 };
+        float[] Latents(GenerationRequest r)
+        {
+            var trace = new PipelineTrace();
+            pipeline.Trace = trace;
+            pipeline.GenerateVideo(r);
+            return trace.Find("latents")!.Values;
+        }
+        var a = Latents(request);
+        Assert.Equal(a, Latents(request)); // the sampler's noise is drawn from the request's seed: the same run again
+        var start = NoiseGenerator.Normal(a.Length, request.Seed);
+        // another seed for the step noise only: the same start latents, another result
+        Assert.NotEqual(a, Latents(request with { Seed = 43, Latents = start }));
+        Assert.Equal(a, Latents(request with { Seed = 42, Latents = start }));
+        Assert.All(a, v => Assert.True(float.IsFinite(v)));
     }
 }
