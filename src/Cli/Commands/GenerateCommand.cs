@@ -21,7 +21,7 @@ public static partial class GenerateCommand
         var perPrompt = new Option<int>("--num-images-per-prompt") { Description = "Images per prompt", DefaultValueFactory = _ => 1 };
         var maxLen = NumberOptions.Int("--max-sequence-length", "Text tokens kept per prompt [default: the model's]");
         var model = new Option<string?>("--model", "-m") { Description = "Diffusers pipeline folder [default: the demo model]" };
-        var output = new Option<string>("--output", "-o") { Description = "PNG file to write (several images get _0, _1, ... before .png); video pipelines: .mp4, .gif or a folder of PNG frames [default: xdit-output.mp4 where ffmpeg is on PATH, else xdit-output.gif]", DefaultValueFactory = _ => "xdit-output.png" };
+        var output = new Option<string>("--output", "-o") { Description = "PNG file to write (several images get _0, _1, ... before .png); video pipelines: .mp4, .gif or a folder of PNG frames (xdit-output.mp4 when not given and ffmpeg is on PATH, else xdit-output.gif)", DefaultValueFactory = _ => "xdit-output.png" };
         var numFrames = NumberOptions.Int("--num-frames", "Video pipelines (CogVideoX): frames per video [default: the model's]", "--num_frames");
         var fps = NumberOptions.Int("--fps", $"Video pipelines: frames per second of the written .mp4 or .gif [default: {XDit.Engine.Video.VideoOutput.DefaultFps}]");
         var dynamicCfg = new Option<bool>("--use-dynamic-cfg", "--use_dynamic_cfg") { Description = "Video pipelines (CogVideoX): a guidance scale that grows over the steps (diffusers' use_dynamic_cfg)" };
