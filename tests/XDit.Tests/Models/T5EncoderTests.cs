@@ -38,10 +38,13 @@ public class T5EncoderTests(ITestOutputHelper output)
     // mt5: MT5EncoderModel (HunyuanDiT's second text encoder) is the T5 v1.1 encoder (gated-gelu, untied head)
     // under model_type "mt5"; its fixture has right padding in one row and an unpadded one.
     // umt5: UMT5EncoderModel (Wan 2.1's text encoder), a position table in every block; padding as mt5's.
+    // umt5_long (cpuref, umt5_cases.py): 36 tokens past max_distance 12, so each block's table is read at exact,
+    // logarithmic and clamped buckets (sharing block 0's table moves its output by 26%).
     [Theory]
     [InlineData("t5")]
     [InlineData("mt5")]
     [InlineData("umt5")]
+    [InlineData("umt5_long")]
     public void FixtureT5MatchesTransformers(string name)
     {
         using var ops = new CpuOps();
