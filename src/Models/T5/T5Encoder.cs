@@ -12,9 +12,9 @@ namespace XDit.Models.T5;
 /// </summary>
 public sealed class T5Encoder : IDisposable
 {
-    /// <param name="BiasTable">relative_attention_bias [numBuckets, heads] on the host (the bias is built there): the
-    /// block's own (UMT5), or block 0's for every block (T5, mT5).</param>
-    sealed record Block(Tensor AttnNorm, Linear Q, Linear K, Linear V, Linear O, Tensor FfNorm, Linear Wi0, Linear? Wi1, Linear Wo, float[] BiasTable);
+    /// <param name="BiasTable">relative_attention_bias [numBuckets, heads] in the activation dtype: the block's own
+    /// (UMT5), or block 0's for every block (T5, mT5).</param>
+    sealed record Block(Tensor AttnNorm, Linear Q, Linear K, Linear V, Linear O, Tensor FfNorm, Linear Wi0, Linear? Wi1, Linear Wo, Tensor BiasTable);
 
     readonly ModelWeights _weights;
     readonly Tensor _embedding;
@@ -33,9 +33,9 @@ public sealed class T5Encoder : IDisposable
 
         _blocks = new Block[c.NumLayers];
         var blocks = encoder.Pp("block");
-        // kept on the host (the bias is built there), so read from the source rather than uploaded
-        float[] BiasTable(int block) => blocks.Pp(block).Pp("layer.0.SelfAttention")
-            .HostF32("relative_attention_bias.weight", c.RelativeAttentionNumBuckets, c.NumHeads);
+        // in the activation dtype, as the bias built from it enters the attention scores
+        Tensor BiasTable(int block) => blocks.Pp(block).Pp("layer.0.SelfAttention")
+            .GetOperand("relative_attention_bias.weight", c.RelativeAttentionNumBuckets, c.NumHeads);
         var shared = c.PositionBiasPerLayer ? null : BiasTable(0);
         for (int i = 0; i < c.NumLayers; i++)
         {
@@ -100,10 +100,11 @@ public sealed class T5Encoder : IDisposable
         float eps = (float)c.LayerNormEpsilon;
 
         using var keyBias = MaskBias(ops, attentionMask, batch, seqLen);
-        // one bias per distinct table: T5 builds it once, UMT5 once per block (each freed after its block, as a
-        // real-size one is heads·T² floats)
+        // the buckets once; the bias [1, heads, T, T] gathered from the table on the device, once per distinct table:
+        // T5 once, UMT5 once per block (each freed after its block: a real-size one is heads·T² values)
+        var buckets = T5RelativePosition.Buckets(c.RelativeAttentionNumBuckets, c.RelativeAttentionMaxDistance, seqLen);
         Tensor? posBias = null;
-        float[]? posBiasTable = null;
+        Tensor? posBiasTable = null;
 
         Tensor h;
         using (var emb = ops.Embedding(_embedding, inputIds)) h = ops.Contiguous(emb.Reshape(batch, seqLen, d));
@@ -114,7 +115,8 @@ public sealed class T5Encoder : IDisposable
                 if (!ReferenceEquals(blk.BiasTable, posBiasTable))
                 {
                     posBias?.Dispose();
-                    posBias = ops.FromHost(T5RelativePosition.Bias(blk.BiasTable, c.RelativeAttentionNumBuckets, heads, c.RelativeAttentionMaxDistance, seqLen), 1, heads, seqLen, seqLen);
+                    using (var rows = ops.Embedding(blk.BiasTable, buckets))   // [T·T, heads]
+                        posBias = ops.Contiguous(rows.Reshape(seqLen, seqLen, heads).Permute(2, 0, 1)).TakeReshaped(1, heads, seqLen, seqLen);
                     posBiasTable = blk.BiasTable;
                 }
                 var options = new AttentionOptions { Scale = 1f, Bias = posBias, KeyBias = keyBias };
