@@ -92,9 +92,10 @@ public static partial class GenerateCommand
             var graphLoop = parse.GetValue(cudaGraph) ? CudaGraphLoopFor(options.Device, plan, cache) : null;
             if (video)
             {
-                if (!plan.IsSingleRank || cache is not null || fast is not null || graphLoop is not null || XDit.Comm.Launch.DistributedEnvironment.FromEnvironment() is not null)
-                    throw new ArgumentException("video pipelines run on one device for now: leave out the parallel degrees, step caches, DiTFastAttn and --use-cuda-graph");
-                return RunVideo(modelDir, options, request, outPath, fpsValue ?? XDit.Engine.Video.VideoOutput.DefaultFps, memoryLimit, reporter, isQuiet, isJson);
+                if (fast is not null)
+                    throw new ArgumentException("DiTFastAttn (--use-fast-attn) calibrates on image pipelines only: leave it out for a video pipeline (the step caches --use-teacache, --use-fbcache work)");
+                var run = new VideoRun(modelDir, options, plan, request, outPath, fpsValue ?? XDit.Engine.Video.VideoOutput.DefaultFps, memoryLimit, cache, graphLoop);
+                return RunVideo(run, reporter, isQuiet, isJson);
             }
             // Started by `xdit launch` (or torchrun-style variables): this process is one rank of a distributed world.
             if (XDit.Comm.Launch.DistributedEnvironment.FromEnvironment() is { } launched)
