@@ -117,8 +117,7 @@ public sealed class LatteTransformer : DiffusionTransformer
             using (var framesFirst = ops.Contiguous(x.Permute(0, 2, 1, 3, 4)))
             using (var patches = ops.Patchify(framesFirst.Reshape(b * frames, c.InChannels, x.Dim(3), x.Dim(4)), p, channelsFirst: true))
             using (var tokens = _patchEmbed.Apply(ops, patches))
-            using (var placed = ops.Add(tokens, _positionTables.Get(ops, gh, gw)))
-                image = ops.Contiguous(placed.Reshape(b, frames * n, d));
+                image = ops.Add(tokens, _positionTables.Get(ops, gh, gw)).TakeReshaped(b, frames * n, d);
             keep.Add(image);
 
             // 2. timestep → embedded_timestep [B, D] and the 6·D modulation (adaln_single, no micro-conditions)
@@ -178,7 +177,7 @@ public sealed class LatteTransformer : DiffusionTransformer
         try
         {
             using var temporal = _temporal[index].Run(ops, attention, byPosition.Reshape(b, n * frames, d), n, state.Conditioning, null);
-            state.ReplaceImage(ops.Contiguous(temporal.Reshape(b, n, frames, d).Permute(0, 2, 1, 3)).Reshape(b, frames * n, d));
+            state.ReplaceImage(ops.Contiguous(temporal.Reshape(b, n, frames, d).Permute(0, 2, 1, 3)).TakeReshaped(b, frames * n, d));
         }
         finally { byPosition.Dispose(); }
     }
