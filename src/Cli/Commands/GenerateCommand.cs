@@ -21,7 +21,10 @@ public static partial class GenerateCommand
         var perPrompt = new Option<int>("--num-images-per-prompt") { Description = "Images per prompt", DefaultValueFactory = _ => 1 };
         var maxLen = NumberOptions.Int("--max-sequence-length", "Text tokens kept per prompt [default: the model's]");
         var model = new Option<string?>("--model", "-m") { Description = "Diffusers pipeline folder [default: the demo model]" };
-        var output = new Option<string>("--output", "-o") { Description = "PNG file to write (several images get _0, _1, ... before .png)", DefaultValueFactory = _ => "xdit-output.png" };
+        var output = new Option<string>("--output", "-o") { Description = "PNG file to write (several images get _0, _1, ... before .png); video pipelines: .mp4, .gif or a folder of PNG frames (xdit-output.mp4 when not given and ffmpeg is on PATH, else xdit-output.gif)", DefaultValueFactory = _ => "xdit-output.png" };
+        var numFrames = NumberOptions.Int("--num-frames", "Video pipelines (CogVideoX): frames per video [default: the model's]", "--num_frames");
+        var fps = NumberOptions.Int("--fps", $"Video pipelines: frames per second of the written .mp4 or .gif [default: {XDit.Engine.Video.VideoOutput.DefaultFps}]");
+        var dynamicCfg = new Option<bool>("--use-dynamic-cfg", "--use_dynamic_cfg") { Description = "Video pipelines (CogVideoX): a guidance scale that grows over the steps (diffusers' use_dynamic_cfg)" };
         var device = new Option<string>("--device") { Description = "cpu or cuda", DefaultValueFactory = _ => "cpu" };
         var dtype = new Option<string?>("--dtype") { Description = "Activation dtype: f32, bf16 or f16 [default: the backend's]" };
         var latents = new Option<string?>("--latents") { Description = "safetensors file with the initial latents [B, C, h, w] (the tensor named initial_latents, latents or a fixture's in.latents, else the first by name)" };
@@ -41,7 +44,7 @@ public static partial class GenerateCommand
         var attentionBackend = new AttentionBackendOption();
 
         var cmd = new Command("generate", "Draw images from text prompts and write PNG files");
-        foreach (var o in new Option[] { prompt, negative, steps, guidance, height, width, seed, perPrompt, maxLen, model, output, device, dtype, latents, maxMemory, quiet, json, cudaGraph, attentionBackend.Option }.Concat(call.All).Concat(parallel.All).Concat(caches.All).Concat(fastAttn.All))
+        foreach (var o in new Option[] { prompt, negative, steps, guidance, height, width, seed, perPrompt, maxLen, model, output, numFrames, fps, dynamicCfg, device, dtype, latents, maxMemory, quiet, json, cudaGraph, attentionBackend.Option }.Concat(call.All).Concat(parallel.All).Concat(caches.All).Concat(fastAttn.All))
             cmd.Options.Add(o);
 
         cmd.SetAction(parse => CliErrors.Run(() =>
@@ -60,16 +63,25 @@ public static partial class GenerateCommand
                 MaxSequenceLength = parse.GetValue(maxLen),
                 Latents = latentsFile?.Values,
                 LatentsShape = latentsFile?.Shape,
+                NumFrames = parse.GetValue(numFrames),
+                UseDynamicCfg = parse.GetValue(dynamicCfg),
             };
             request = call.Apply(parse, request);
             request.Validate();
             var outPath = parse.GetValue(output)!;
-            CheckWritable(outPath);
+            var modelDir = parse.GetValue(model) ?? DemoModel.Find();
+            // A video pipeline takes frames and writes .mp4/.gif/frames; an image pipeline refuses the video options.
+            bool video = PipelineLoader.IsVideo(modelDir);
+            int? fpsValue = parse.GetValue(fps);
+            if (!video && (request.NumFrames is not null || fpsValue is not null || request.UseDynamicCfg))
+                throw new ArgumentException($"--num-frames, --fps and --use-dynamic-cfg are for video pipelines (CogVideoX); {modelDir} holds {ModelIndex.Load(modelDir).PipelineClass}, which makes images");
+            if (video)
+                outPath = VideoOutputPath(parse.GetResult(output) is { Implicit: false } ? outPath : null);
+            else CheckWritable(outPath);
             var options = new PipelineOptions
             {
                 Device = parse.GetValue(device)!, DType = DTypeNames.Parse(parse.GetValue(dtype)), AttentionBackend = attentionBackend.Read(parse),
             };
-            var modelDir = parse.GetValue(model) ?? DemoModel.Find();
             long? memoryLimit = parse.GetValue(maxMemory) is { } m ? XDit.Runtime.ByteSize.Parse(m, "--max-memory") : null;
             bool isQuiet = parse.GetValue(quiet), isJson = parse.GetValue(json);
             var reporter = new ProgressReporter(enabled: !isQuiet && !isJson);
@@ -78,6 +90,12 @@ public static partial class GenerateCommand
             var cache = caches.Read(parse, plan); // step caches: single device or data parallel only
             var fast = fastAttn.Read(parse, plan, cache, parse.GetValue(cudaGraph)); // DiTFastAttn: single device only
             var graphLoop = parse.GetValue(cudaGraph) ? CudaGraphLoopFor(options.Device, plan, cache) : null;
+            if (video)
+            {
+                if (!plan.IsSingleRank || cache is not null || fast is not null || graphLoop is not null || XDit.Comm.Launch.DistributedEnvironment.FromEnvironment() is not null)
+                    throw new ArgumentException("video pipelines run on one device for now: leave out the parallel degrees, step caches, DiTFastAttn and --use-cuda-graph");
+                return RunVideo(modelDir, options, request, outPath, fpsValue ?? XDit.Engine.Video.VideoOutput.DefaultFps, memoryLimit, reporter, isQuiet, isJson);
+            }
             // Started by `xdit launch` (or torchrun-style variables): this process is one rank of a distributed world.
             if (XDit.Comm.Launch.DistributedEnvironment.FromEnvironment() is { } launched)
                 return graphLoop is not null ? throw new ArgumentException("--use-cuda-graph runs on one GPU, not in a launched world")

@@ -63,6 +63,8 @@ public static class ServeCommand
             using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, c => { c.Cancel = true; stop.Cancel(); });
 
             if (parse.GetValue(checkWeights)) XDit.Models.ModelWeights.CheckFinite = true;
+            if (PipelineLoader.IsVideo(modelDir))
+                throw new ArgumentException($"{modelDir} holds a video pipeline ({ModelIndex.Load(modelDir).PipelineClass}); xdit serve answers with images: write videos with xdit generate -o out.mp4|out.gif|folder");
             Console.WriteLine($"loading {modelDir} ...");
             using var generator = Load(modelDir, options, plan, hostOptions.Limits);
             return Serve(generator, size, parse.GetValue(host)!, parse.GetValue(port), stop.Token, Console.Out, hostOptions, deadline);

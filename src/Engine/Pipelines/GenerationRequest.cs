@@ -83,6 +83,13 @@ public sealed record GenerationRequest
     /// default, true); false: off; true: required (refused where there is no table, as diffusers).</summary>
     public bool? UseResolutionBinning { get; init; }
 
+    /// <summary>Video pipelines (CogVideoX): frames of each video (diffusers' num_frames; null: the model's, e.g.
+    /// CogVideoX's 49). Image pipelines refuse it.</summary>
+    public int? NumFrames { get; init; }
+    /// <summary>Video pipelines (CogVideoX): diffusers' use_dynamic_cfg, a guidance scale that grows over the steps
+    /// (1 + s·(1 − cos(π·((n − t)/n)^5))/2 at timestep t of n steps) instead of a constant one. Image pipelines refuse it.</summary>
+    public bool UseDynamicCfg { get; init; }
+
     /// <summary>Index of this request's first image in a larger batch split across data-parallel ranks, so each
     /// rank draws the same initial noise a single rank would have drawn for those images.</summary>
     public int FirstRow { get; init; }
@@ -106,6 +113,7 @@ public sealed record GenerationRequest
         if (GuidanceScale is { } g && !float.IsFinite(g)) throw new ArgumentException($"guidance scale must be a finite number, got {g}");
         if (NumImagesPerPrompt < 1) throw new ArgumentException($"images per prompt must be at least 1, got {NumImagesPerPrompt}");
         if (Height is < 1 || Width is < 1) throw new ArgumentException($"height and width must be positive, got {Height}x{Width}");
+        if (NumFrames is < 1) throw new ArgumentException($"num_frames must be at least 1, got {NumFrames}");
         if (MaxSequenceLength is < 1) throw new ArgumentException($"max sequence length must be at least 1, got {MaxSequenceLength}");
         if (Prompts2 is { } p2 && p2.Count != Prompts.Count) throw new ArgumentException($"prompt_2 gives {p2.Count} texts for {Prompts.Count} prompts: give one per prompt");
         if (Prompts3 is { } p3 && p3.Count != Prompts.Count) throw new ArgumentException($"prompt_3 gives {p3.Count} texts for {Prompts.Count} prompts: give one per prompt");

@@ -8,7 +8,16 @@ namespace XDit.Engine.Pipelines;
 public static class PipelineLoader
 {
     /// <summary>The model_index.json _class_name values this engine runs.</summary>
-    public static IReadOnlyList<string> Supported { get; } = ["PixArtAlphaPipeline", "PixArtSigmaPipeline", "StableDiffusion3Pipeline", "StableDiffusion3Img2ImgPipeline", "FluxPipeline", "FluxImg2ImgPipeline", "FluxKontextPipeline", "StableDiffusionXLPipeline", "StableDiffusionXLImg2ImgPipeline", "HunyuanDiTPipeline", "SanaPipeline", "SanaSprintPipeline"];
+    public static IReadOnlyList<string> Supported { get; } = ["PixArtAlphaPipeline", "PixArtSigmaPipeline", "StableDiffusion3Pipeline", "StableDiffusion3Img2ImgPipeline", "FluxPipeline", "FluxImg2ImgPipeline", "FluxKontextPipeline", "StableDiffusionXLPipeline", "StableDiffusionXLImg2ImgPipeline", "HunyuanDiTPipeline", "SanaPipeline", "SanaSprintPipeline", "CogVideoXPipeline"];
+
+    /// <summary>The model_index.json _class_name values of video pipelines (<see cref="TextToVideoPipeline"/>).</summary>
+    public static IReadOnlyList<string> VideoClasses { get; } = ["CogVideoXPipeline"];
+
+    /// <summary>Whether the folder's model_index.json names a video pipeline (read before anything is loaded, so that
+    /// video options and outputs can be checked first). A folder without one is not (the load then says what is
+    /// missing, in its turn).</summary>
+    public static bool IsVideo(string dir)
+        => File.Exists(Path.Combine(dir, "model_index.json")) && VideoClasses.Contains(ModelIndex.Load(dir).PipelineClass);
 
     public static TextToImagePipeline Load(string dir, PipelineOptions? options = null)
     {
@@ -39,6 +48,7 @@ public static class PipelineLoader
                 "HunyuanDiTPipeline" => new HunyuanDiTPipeline(index, ops),
                 "SanaPipeline" => new SanaPipeline(index, ops),
                 "SanaSprintPipeline" => new SanaSprintPipeline(index, ops),
+                "CogVideoXPipeline" => new CogVideoXPipeline(index, ops),
                 var other => throw new NotSupportedException($"{dir}: pipeline class '{other}' is not supported (supported: {string.Join(", ", Supported)})"),
             };
             pipeline.OwnsOps = ownsOps;

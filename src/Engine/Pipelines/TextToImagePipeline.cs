@@ -69,8 +69,16 @@ public abstract class TextToImagePipeline : IDisposable
     /// holds one set of buffers and a scheduler's state, so it runs one request at a time: a second call while one runs
     /// (another thread, or a Progress handler) is refused, not interleaved.</summary>
     public GenerationResult Generate(GenerationRequest request, CancellationToken cancellation = default)
+        => RunChecked(request, cancellation, progress => Run(request, progress));
+
+    /// <summary>What <see cref="Generate"/> does around a run, for every kind of output (a video pipeline's
+    /// GenerateVideo too): the request's checks against this pipeline and <see cref="Limits"/>, the memory estimate,
+    /// one request at a time, progress and cancellation.</summary>
+    protected T RunChecked<T>(GenerationRequest request, CancellationToken cancellation, Func<IProgress<PipelineProgress>, T> run)
     {
         request.Validate(Limits);
+        if ((request.NumFrames is not null || request.UseDynamicCfg) && !MakesVideo)
+            throw new ArgumentException($"num_frames and use_dynamic_cfg are for video pipelines (CogVideoX); {GetType().Name} makes images");
         if (request.GuidanceRescale != 0 && !TakesGuidanceRescale)
             throw new ArgumentException($"guidance_rescale {request.GuidanceRescale}: {GetType().Name} has no guidance rescale (HunyuanDiT's option)");
         if (request.TrueCfgScale is not null && !TakesTrueCfg)
@@ -98,7 +106,7 @@ public abstract class TextToImagePipeline : IDisposable
             throw new InvalidOperationException("this pipeline is already running a request: a pipeline runs one request at a time (use one pipeline per thread, or a queue)");
         try
         {
-            return Run(request, new SyncProgress(p =>
+            return run(new SyncProgress(p =>
             {
                 Progress?.Invoke(this, p);
                 cancellation.ThrowIfCancellationRequested();
@@ -111,6 +119,11 @@ public abstract class TextToImagePipeline : IDisposable
     /// <paramref name="progress"/> when it ends.</summary>
     protected static StageTimings TimingsReportedTo(IProgress<PipelineProgress>? progress) =>
         new((stage, time) => { if (stage != "denoise") progress?.Report(new PipelineProgress(stage, 1, 1, time)); });
+
+    /// <summary>Whether the pipeline makes videos (<see cref="TextToVideoPipeline"/>: it takes
+    /// <see cref="GenerationRequest.NumFrames"/> and <see cref="GenerationRequest.UseDynamicCfg"/>, which the image
+    /// pipelines refuse).</summary>
+    protected virtual bool MakesVideo => false;
 
     /// <summary>Whether the pipeline applies <see cref="GenerationRequest.GuidanceRescale"/> (others refuse it).</summary>
     protected virtual bool TakesGuidanceRescale => false;
@@ -189,7 +202,7 @@ public abstract class TextToImagePipeline : IDisposable
         // outputs alive at once: about 16 values per token and feature
         double denoise = rows * (tokens + text) * d * 16 * bytes;
         bool cpu = Ops.Name == "cpu";
-        double decode = VaeBytes(images, pixels, DecoderChannels, bytes, cpu);
+        double decode = DecodeBytes(request, images, pixels, bytes, cpu);
         // the encoder (image-to-image, Flux Kontext) runs once, on the one picture, before the denoising, through the
         // same kind of full-resolution convolutions and norms as the decoder: counted the same way
         double encode = EncodedImageSize(request) is { } encoded ? VaeBytes(1, (double)encoded.Height * encoded.Width, EncoderChannels, bytes, cpu) : 0;
@@ -206,6 +219,11 @@ public abstract class TextToImagePipeline : IDisposable
     /// convolution adds its im2col buffer, 9 values per input channel, for one image at a time (10 allowed).</summary>
     static double VaeBytes(double images, double pixels, int channels, long bytes, bool cpu)
         => images * pixels * (channels * (cpu ? 14 : 6) * bytes + 3 * 4) + (cpu ? pixels * channels * 10 * bytes : 0);
+
+    /// <summary>Activations of the VAE's decode of <paramref name="images"/> pictures of <paramref name="pixels"/>
+    /// (<see cref="VaeBytes"/> over <see cref="DecoderChannels"/>); a video VAE counts its frames its own way.</summary>
+    protected virtual double DecodeBytes(GenerationRequest r, long images, double pixels, long bytes, bool cpu)
+        => VaeBytes(images, pixels, DecoderChannels, bytes, cpu);
 
     static long Saturate(double bytes) => bytes >= long.MaxValue ? long.MaxValue : (long)bytes;
 

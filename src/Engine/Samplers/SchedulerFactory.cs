@@ -6,7 +6,7 @@ namespace XDit.Engine.Samplers;
 public static class SchedulerFactory
 {
     /// <summary>The diffusers class names this engine can run.</summary>
-    public static IReadOnlyList<string> Supported { get; } = ["DPMSolverMultistepScheduler", "DDIMScheduler", "DDPMScheduler", "EulerDiscreteScheduler", "FlowMatchEulerDiscreteScheduler", "SCMScheduler"];
+    public static IReadOnlyList<string> Supported { get; } = ["DPMSolverMultistepScheduler", "DDIMScheduler", "DDPMScheduler", "EulerDiscreteScheduler", "FlowMatchEulerDiscreteScheduler", "SCMScheduler", "CogVideoXDDIMScheduler", "CogVideoXDPMScheduler"];
 
     /// <summary>Reads <c>scheduler_config.json</c> from a diffusers <c>scheduler/</c> folder (or the file itself).</summary>
     public static IScheduler Load(string schedulerDir)
@@ -31,6 +31,8 @@ public static class SchedulerFactory
             "EulerDiscreteScheduler" => new EulerDiscreteScheduler(EulerDiscreteOptions.FromConfig(config)),
             "FlowMatchEulerDiscreteScheduler" => new FlowMatchEulerDiscreteScheduler(FlowMatchEulerOptions.FromConfig(config)),
             "SCMScheduler" => new SCMScheduler(SCMOptions.FromConfig(config)),
+            "CogVideoXDDIMScheduler" => new CogVideoXDDIMScheduler(CogVideoXScheduleOptions.FromConfig(config)),
+            "CogVideoXDPMScheduler" => new CogVideoXDPMScheduler(CogVideoXScheduleOptions.FromConfig(config)),
             _ => throw new NotSupportedException($"{config.Path}: scheduler class \"{name}\" is not supported (supported: {string.Join(", ", Supported)})"),
         };
     }

@@ -5,7 +5,8 @@ using XDit.Runtime;
 namespace XDit.Engine.Verify;
 
 /// <summary>
-/// Whole-pipeline fixtures (pipe_pixart_sigma, pipe_sd3, pipe_flux, pipe_flux_kontext, pipe_sd3_img2img, pipe_flux_img2img): the fixture folder is itself a diffusers
+/// Whole-pipeline fixtures (pipe_pixart_sigma, pipe_sd3, pipe_flux, pipe_flux_kontext, pipe_sd3_img2img, pipe_flux_img2img,
+/// and the video case pipe_cogvideox, whose frames and num_frames / use_dynamic_cfg are compared and passed too): the fixture folder is itself a diffusers
 /// pipeline folder. It is loaded as `xdit generate --model` loads one, run on meta.json's prompts, negative prompt,
 /// steps, guidance, size and max_sequence_length from the stored initial latents, and its trace is compared in the
 /// order the pipeline makes it: token ids (the fixture's `in.*input_ids*` and masks, exactly), prompt embeddings,
@@ -31,7 +32,7 @@ public sealed class PipelineFixtureRunner : IFixtureRunner
         _ when output.Contains("attention_mask", StringComparison.Ordinal) => 0,
         _ when output.Contains("embeds", StringComparison.Ordinal) || output is "text_ids" or "image_latents" or "img_ids" => 1,
         "start_latents" => 2,
-        "latents" => 3,
+        "latents" or "latents_dynamic_cfg" => 3,
         _ => 4,
     };
 
@@ -41,18 +42,35 @@ public sealed class PipelineFixtureRunner : IFixtureRunner
         var trace = new PipelineTrace();
         pipeline.Trace = trace;
         var request = Request(fixture);
-        var result = pipeline.Generate(request);
+        // a video pipeline returns frames (out.frames [B, F, 3, H, W]), an image pipeline images
+        var video = pipeline as TextToVideoPipeline;
+        var images = video is null ? pipeline.Generate(request).Images : null;
+        var videos = video?.GenerateVideo(request).Videos;
 
         var outputs = new Dictionary<string, Tensor>();
         foreach (var name in Compared(fixture))
         {
             string key = name.StartsWith("out.", StringComparison.Ordinal) ? name[4..] : name;
-            if (key == "images") { outputs[key] = Stack(result.Images); continue; }
+            if (key == "images" && images is not null) { outputs[key] = Stack(images); continue; }
+            if (key == "frames" && videos is not null) { outputs[key] = Stack(videos); continue; }
+            if (key.EndsWith(DynamicCfgSuffix, StringComparison.Ordinal)) continue;
             var traced = trace.Find(TraceName(key));
             if (traced is not null) outputs[key] = Tensor.FromArray(traced.Values, traced.Shape);
         }
+        // X_dynamic_cfg: X of the same call with use_dynamic_cfg on (CogVideoX's growing guidance scale)
+        var dynamic = Compared(fixture).Select(n => n[4..]).Where(k => k.EndsWith(DynamicCfgSuffix, StringComparison.Ordinal)).ToList();
+        if (dynamic.Count > 0 && video is not null)
+        {
+            var again = new PipelineTrace();
+            pipeline.Trace = again;
+            video.GenerateVideo(request with { UseDynamicCfg = true });
+            foreach (var key in dynamic)
+                if (again.Find(TraceName(key[..^DynamicCfgSuffix.Length])) is { } traced) outputs[key] = Tensor.FromArray(traced.Values, traced.Shape);
+        }
         return outputs;
     }
+
+    const string DynamicCfgSuffix = "_dynamic_cfg";
 
     /// <summary>The request the case records: meta.json's call options, the stored initial latents (and image).</summary>
     public static GenerationRequest Request(FixtureCase fixture)
@@ -80,6 +98,9 @@ public sealed class PipelineFixtureRunner : IFixtureRunner
             // image-to-image: the strength, and diffusers' draw of the VAE's latent sample (in.latents is the noise)
             Strength = meta.GetDoubleOrNull("strength"),
             ImageNoise = fixture.HasInput("image_noise") ? ReadFloats(fixture, "image_noise") : null,
+            // video pipelines: frames per video and the growing guidance scale
+            NumFrames = meta.Has("num_frames") ? meta.GetInt("num_frames") : null,
+            UseDynamicCfg = meta.GetBool("use_dynamic_cfg", false),
         };
     }
 
@@ -111,6 +132,13 @@ public sealed class PipelineFixtureRunner : IFixtureRunner
         "negative_prompt_attention_mask" => "negative_attention_mask",
         _ => key,
     };
+
+    /// <summary>The videos as one [B, F, 3, H, W] tensor, as diffusers' postprocess_video returns them (output_type pt).</summary>
+    static Tensor Stack(IReadOnlyList<GeneratedVideo> videos)
+    {
+        var first = videos[0];
+        return Tensor.FromArray(videos.SelectMany(v => v.Pixels).ToArray(), videos.Count, first.FrameCount, 3, first.Height, first.Width);
+    }
 
     /// <summary>The images as one [N, 3, H, W] tensor, as the reference pipeline returns them.</summary>
     static Tensor Stack(IReadOnlyList<GeneratedImage> images)

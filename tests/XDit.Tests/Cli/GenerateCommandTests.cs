@@ -32,6 +32,11 @@ public class GenerateCommandTests
     [InlineData("--use-cuda-graph", "--use-cuda-graph needs --device cuda (got cpu)")]
     [InlineData("--use-cuda-graph --device cuda --ulysses-degree 2", "--use-cuda-graph runs on one GPU")]
     [InlineData("--use_cuda_graph --device cuda --use-teacache", "--use-cuda-graph and --use-teacache are alternatives")]
+    // the video options, given to an image pipeline (the demo model is a PixArt folder)
+    [InlineData("--num-frames 9", "are for video pipelines (CogVideoX)")]
+    [InlineData("--fps 8", "which makes images")]
+    [InlineData("--use-dynamic-cfg", "--num-frames, --fps and --use-dynamic-cfg are for video pipelines")]
+    [InlineData("--num-frames 0", "num_frames must be at least 1")]
     public void BadInputGivesOneLineAndExitCode1(string extra, string expected)
     {
         var dir = TestPaths.TempDir();
@@ -41,6 +46,42 @@ public class GenerateCommandTests
         var lines = stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries);
         Assert.Single(lines);
         Assert.StartsWith("xdit: ", lines[0]);
+        Assert.Contains(expected, lines[0]);
+        Assert.Empty(Directory.GetFiles(dir));
+    }
+
+    /// <summary>A video pipeline folder (the pipe_cogvideox fixture): the video as an animated GIF, with its frame
+    /// count in the JSON summary.</summary>
+    [Fact]
+    public void AVideoPipelineWritesAnAnimatedGif()
+    {
+        var dir = TestPaths.TempDir();
+        var gif = Path.Combine(dir, "out.gif");
+        var (code, stdout, stderr) = CliRunner.Xdit("generate", "-m", TestPaths.Fixture("pipe_cogvideox"), "-p", "a panda playing a guitar",
+            "--num-frames", "9", "--height", "32", "--width", "48", "--steps", "2", "--fps", "4", "-o", gif, "--json");
+        Assert.True(code == 0, stderr);
+        var bytes = File.ReadAllBytes(gif);
+        Assert.Equal("GIF89a"u8.ToArray(), bytes[..6]);
+        Assert.Equal((48, 32), (bytes[6] | bytes[7] << 8, bytes[8] | bytes[9] << 8));
+        using var summary = JsonDocument.Parse(stdout);
+        Assert.Equal(9, summary.RootElement.GetProperty("num_frames").GetInt32());
+        Assert.Equal(4, summary.RootElement.GetProperty("fps").GetInt32());
+        Assert.Equal(new[] { "out.gif" }, Directory.GetFiles(dir).Select(Path.GetFileName));
+    }
+
+    [Theory]
+    [InlineData("-o {dir}/x.png", "a video is written as .mp4, .gif or a folder of PNG frames")]
+    [InlineData("-o {dir}/x.gif --num-images-per-prompt 2", "one video per prompt")]
+    [InlineData("-o {dir}/x.gif --ulysses-degree 2", "video pipelines run on one device")]
+    public void AVideoPipelineRefusesWhatItCannotDoInOneLine(string extra, string expected)
+    {
+        var dir = TestPaths.TempDir();
+        var args = new[] { "generate", "-m", TestPaths.Fixture("pipe_cogvideox"), "-p", "a panda", "--steps", "1", "--height", "32", "--width", "32", "--num-frames", "5" }
+            .Concat(extra.Replace("{dir}", dir).Split(' ')).ToArray();
+        var (code, _, stderr) = CliRunner.Xdit(args);
+        Assert.Equal(1, code);
+        var lines = stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.Single(lines);
         Assert.Contains(expected, lines[0]);
         Assert.Empty(Directory.GetFiles(dir));
     }

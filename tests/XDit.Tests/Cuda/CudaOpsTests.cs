@@ -162,9 +162,13 @@ public class CudaOpsTests
     [InlineData(DType.F32, 512)]
     public void AttentionMatchesCpu(DType dt, int d)
     {
+        // the general kernel's 8 queries × 32 keys per block: 10 query blocks and 2 key tiles, the last of each partial
         Compare(dt, (o, t) => o.Attention(t[0], t[1], t[2]), Rand(71, 1, 2, 77, 3, d), Rand(72, 1, 2, 45, 3, d), Rand(73, 1, 2, 45, 3, d));
-        // several query blocks and key tiles of the tensor-core kernel (64 x 64)
-        Compare(dt, (o, t) => o.Attention(t[0], t[1], t[2]), Rand(74, 1, 1, 300, 2, d), Rand(75, 1, 1, 333, 2, d), Rand(76, 1, 1, 333, 2, d));
+        // several query blocks and key tiles of the tensor-core kernel (64 x 64), where this dtype and head dim take it;
+        // the general kernel's blocks and tiles are walked by the case above (this one is 10 times its work, most of
+        // this test's time on the emulator)
+        if (AttentionLaunch.UsesTensorCores(dt, d))
+            Compare(dt, (o, t) => o.Attention(t[0], t[1], t[2]), Rand(74, 1, 1, 300, 2, d), Rand(75, 1, 1, 333, 2, d), Rand(76, 1, 1, 333, 2, d));
     }
 
     [Theory]

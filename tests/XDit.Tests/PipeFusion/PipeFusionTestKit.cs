@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using XDit.Comm;
 using XDit.Engine.Execution;
 using XDit.Engine.Parallel;
@@ -36,6 +37,19 @@ static class PipeFusionTestKit
         var result = pipeline.Generate(request);
         return new Run(capture.Latents!, result, 0, [], 0, null);
     }
+
+    static readonly ConcurrentDictionary<int, Lazy<Run>> SerialBySteps = new();
+    static readonly ConcurrentDictionary<(string Mesh, int Patches, int Warmup, int Steps), Lazy<Run[]>> PipeFusionBySetup = new();
+
+    /// <summary>The serial run of <see cref="Request"/>(<paramref name="steps"/>), computed once per test process:
+    /// several tests hold their parallel runs to the same serial baseline, and a fresh copy of it would be the same
+    /// numbers again (the CPU run is deterministic). Callers only read the run.</summary>
+    public static Run Serial(int steps) => SerialBySteps.GetOrAdd(steps, s => new Lazy<Run>(() => Serial(Request(s)))).Value;
+
+    /// <summary><see cref="PipeFusion"/> on <see cref="Request"/>(<paramref name="steps"/>), computed once per test
+    /// process for tests that look at the same run from different sides. Callers only read the runs.</summary>
+    public static Run[] PipeFusion(DeviceMesh mesh, int patches, int warmup, int steps)
+        => PipeFusionBySetup.GetOrAdd((mesh.ToString(), patches, warmup, steps), k => new Lazy<Run[]>(() => PipeFusion(mesh, patches, warmup, Request(steps)))).Value;
 
     /// <summary>Every rank's run of PipeFusion on <paramref name="mesh"/>.</summary>
     public static Run[] PipeFusion(DeviceMesh mesh, int patches, int warmup, GenerationRequest request)

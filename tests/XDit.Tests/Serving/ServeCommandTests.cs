@@ -20,4 +20,14 @@ public class ServeCommandTests
         Assert.Contains(says, stderr);
         Assert.DoesNotContain("loading", stdout);
     }
+
+    [Fact]
+    public void AVideoPipelineIsRefusedBeforeItLoads()
+    {
+        var (code, stdout, stderr) = CliRunner.Xdit("serve", "--model", TestPaths.Fixture("pipe_cogvideox"), "--port", "0");
+        Assert.Equal(1, code);
+        Assert.Contains("holds a video pipeline (CogVideoXPipeline)", stderr);
+        Assert.Single(stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries));
+        Assert.DoesNotContain("loading", stdout);
+    }
 }

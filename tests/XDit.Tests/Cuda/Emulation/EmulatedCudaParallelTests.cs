@@ -5,13 +5,15 @@ namespace XDit.Tests.Cuda.Emulation;
 /// <see cref="EmulatedCuda"/>): `xdit generate --device cuda` on N ranks draws what one rank draws. Exact methods
 /// and PipeFusion with warmup on every step agree to within a step of the 8-bit output; Ring merges partial
 /// attentions by log-sum-exp, so its float rounding differs a little. Two steps run every parallel op of a step and
-/// the hand-over to the next one; each emulated step costs seconds, so more would only slow the emulator pass.
+/// the hand-over to the next one; each emulated step costs seconds, so more would only slow the emulator pass. At
+/// 16×16 pixels (a 4×4 latent, 16 tokens), which every mesh here still splits (8 tokens a rank, 2 PipeFusion bands,
+/// 2 latent rows a rank for the parallel VAE): a step costs a fifth of one at the default 32×32.
 /// </summary>
 [NeedsCudaDevice]
 [Collection("Console")]
 public class EmulatedCudaParallelTests
 {
-    static readonly string[] Common = ["generate", "--device", "cuda", "--dtype", "f32", "-p", "a red circle on a blue background", "--steps", "2", "-q"];
+    static readonly string[] Common = ["generate", "--device", "cuda", "--dtype", "f32", "-p", "a red circle on a blue background", "--steps", "2", "--height", "16", "--width", "16", "-q"];
     static readonly Lazy<byte[]> OneRank = new(() => Draw(TestPaths.TempDir(), "one"));
 
     static byte[] Draw(string dir, string name, params string[] mesh)
