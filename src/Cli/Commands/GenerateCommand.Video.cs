@@ -4,7 +4,7 @@ using XDit.Engine.Video;
 
 namespace XDit.Cli.Commands;
 
-/// <summary>`xdit generate` with a video pipeline (CogVideoX): one device, videos written by the output's extension.</summary>
+/// <summary>`xdit generate` with a video pipeline (CogVideoX, Latte): one device, videos written by the output's extension.</summary>
 public static partial class GenerateCommand
 {
     /// <summary>The output of a video run, checked before any work: the given path's format (.mp4 needs ffmpeg on
