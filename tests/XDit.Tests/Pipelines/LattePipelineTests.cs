@@ -70,6 +70,16 @@ public class LattePipelineTests(ITestOutputHelper output)
         Assert.NotEqual(video.Frame(0).Pixels, video.Frame(4).Pixels);
         Assert.Throws<ArgumentOutOfRangeException>(() => pipeline.DecodeChunkSize = 0);
 
+        // two videos of one prompt are two rows, mask_feature's zeroing branch as in diffusers: all 120 tokens kept
+        var trace = new PipelineTrace();
+        pipeline.Trace = trace;
+        Assert.Equal(2, pipeline.GenerateVideo(request with { NumImagesPerPrompt = 2 }).Videos.Count);
+        var embeds = trace.Find("prompt_embeds")!;
+        Assert.Equal(new[] { 2, 120, 16 }, embeds.Shape);
+        Assert.All(embeds.Values.AsSpan(14 * 16, 106 * 16).ToArray(), v => Assert.Equal(0f, v)); // past the prompt's 14 tokens
+        Assert.Contains(embeds.Values.Take(14 * 16), v => v != 0f);
+        pipeline.Trace = null;
+
         var e1 = pipeline.Estimate(request with { NumFrames = 1 });
         var e5 = pipeline.Estimate(request);
         // 120 text tokens and 4 tokens (2x2 patches) per frame
