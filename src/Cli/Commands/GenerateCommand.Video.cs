@@ -7,8 +7,8 @@ using XDit.Engine.Video;
 
 namespace XDit.Cli.Commands;
 
-/// <summary>`xdit generate` with a video pipeline (CogVideoX): on one device or N ranks (CFG, data, Ulysses, Ring
-/// parallel), videos written by the output's extension.</summary>
+/// <summary>`xdit generate` with a video pipeline (CogVideoX, Latte): on one device or N ranks (CFG, data, Ulysses,
+/// Ring parallel), videos written by the output's extension.</summary>
 public static partial class GenerateCommand
 {
     /// <summary>The output of a video run, checked before any work: the given path's format (.mp4 needs ffmpeg on
