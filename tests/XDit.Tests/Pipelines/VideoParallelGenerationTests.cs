@@ -4,7 +4,7 @@ using XDit.Engine.Pipelines;
 namespace XDit.Tests.Pipelines;
 
 /// <summary>
-/// <see cref="ParallelGeneration.RunVideo"/> on pipe_cogvideox: CFG parallel, Ulysses, Ring and data parallel must
+/// <see cref="ParallelGeneration.RunVideo"/> on pipe_cogvideox (and pipe_latte): CFG parallel, Ulysses, Ring and data parallel must
 /// draw the single-rank videos (9 frames 32×32: 3 latent frames of 2×2 tokens, 16 text tokens, 2 steps), and what a
 /// video pipeline does not take is refused before any rank loads.
 /// </summary>
@@ -44,6 +44,21 @@ public class VideoParallelGenerationTests
         Assert.Equal(data == 1, outcome.BytesSentPerRank.All(b => b > 0));
         Assert.True(err < 1e-5, $"{outcome.Mesh}: the videos differ from the single-rank ones by relative error {err:E2}");
         TestContext.Current.SendDiagnosticMessage($"pipe_cogvideox on {outcome.Mesh}: relative error {err:E2}");
+    }
+
+    /// <summary>Latte (pipe_latte: 5 frames 32×32) under CFG parallel; its transformer refuses the token splits.</summary>
+    [Fact]
+    public void LatteUnderCfgParallelDrawsTheSingleRankVideo()
+    {
+        var request = new GenerationRequest { Prompts = ["a panda playing a guitar"], NumInferenceSteps = 2, GuidanceScale = 5f };
+        using var pipeline = Assert.IsType<LattePipeline>(PipelineLoader.Load(TestPaths.Fixture("pipe_latte")));
+        var want = Pixels(pipeline.GenerateVideo(request));
+        var outcome = ParallelGeneration.RunVideo(TestPaths.Fixture("pipe_latte"), new ParallelConfig { WorldSize = 2, UseCfgParallel = true }, request);
+        double err = Numerics.RelativeError(Pixels(outcome.Result), want);
+        Assert.All(outcome.BytesSentPerRank, b => Assert.True(b > 0));
+        Assert.True(err < 1e-5, $"pipe_latte on {outcome.Mesh}: relative error {err:E2}");
+        var e = Assert.ThrowsAny<Exception>(() => ParallelGeneration.RunVideo(TestPaths.Fixture("pipe_latte"), new ParallelConfig { WorldSize = 2, UlyssesDegree = 2 }, request));
+        Assert.Contains("Latte runs on whole videos only", e.ToString());
     }
 
     [Theory]
