@@ -223,7 +223,9 @@ public static class RealSizeModels
                 var config = name == "qwenimage-tiny" ? QwenImageTiny : QwenImage;
                 // 1024 px: 128×128 latents → 64×64 = 4096 tokens; ~256 prompt tokens (Qwen2.5-VL states after the
                 // template's first 34 are dropped)
-                return new QwenImageStepWorkload(config, source, ops => QwenImageTransformer.Load(config, new RandomCheckpoint(name, weights) { ShapeOnly = shapeOnlyWeights }, ops),
+                // no Layered addition_t_embedding, as in Qwen-Image's checkpoint (the loader probes for it)
+                var checkpoint = new RandomCheckpoint(name, weights, contains: n => !n.Contains("addition_t_embedding")) { ShapeOnly = shapeOnlyWeights };
+                return new QwenImageStepWorkload(config, source, ops => QwenImageTransformer.Load(config, checkpoint, ops),
                     latentSize ?? (name == "qwenimage-tiny" ? 8 : 128), textTokens ?? 256, rows ?? 1);
             }
             default: throw new ArgumentException($"unknown real-size model '{name}' (known: {string.Join(", ", Names)})");
