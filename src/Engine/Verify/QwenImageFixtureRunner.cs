@@ -28,7 +28,7 @@ public sealed class QwenImageFixtureRunner : IFixtureRunner
     }
 
     /// <summary>The one (F, h, w) of in.img_shapes [B, 3]; rows that differ are refused (the model has one grid).</summary>
-    internal static (int, int, int) ImgShape(FixtureCase fixture)
+    public static (int Frames, int Height, int Width) ImgShape(FixtureCase fixture)
     {
         var s = fixture.InputFloats("img_shapes");
         if (s.Length == 0 || s.Length % 3 != 0)
