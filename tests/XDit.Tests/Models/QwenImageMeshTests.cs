@@ -1,11 +1,6 @@
 using XDit.Comm;
 using XDit.Engine.Execution;
-using XDit.Engine.Verify;
-using XDit.Kernels;
 using XDit.Kernels.Cpu;
-using XDit.Models;
-using XDit.Models.QwenImage;
-using XDit.Runtime;
 
 namespace XDit.Tests.Models;
 
@@ -24,56 +19,22 @@ public class QwenImageMeshTests
         { "qwenimage_shapes", 1, 3, 1 }, { "qwenimage_shapes", 1, 1, 5 }, { "qwenimage_shapes", 2, 3, 1 }, { "qwenimage_shapes", 1, 3, 2 },
     };
 
-    sealed record Host(Dictionary<string, (float[] Data, int[] Shape)> Tensors, float[] Timestep, (int, int, int) Shape);
-
-    static Host Load(string fixture)
-    {
-        using var fx = new FixtureCase(TestPaths.Fixture(fixture));
-        var tensors = new Dictionary<string, (float[], int[])>();
-        foreach (var name in new[] { "hidden_states", "encoder_hidden_states", "encoder_hidden_states_mask" })
-        {
-            using var t = fx.Input(name);
-            tensors[name] = (t.ToFloatArray(), t.Dims);
-        }
-        return new Host(tensors, fx.InputFloats("timestep"), QwenImageFixtureRunner.ImgShape(fx));
-    }
-
-    static DitInputs Upload(IOps ops, Host h, List<Tensor> owned)
-    {
-        Tensor Up(string name) { var (d, s) = h.Tensors[name]; var t = ops.FromHost(d, s); owned.Add(t); return t; }
-        return new DitInputs
-        {
-            HiddenStates = Up("hidden_states"), EncoderHiddenStates = Up("encoder_hidden_states"),
-            EncoderAttentionMask = Up("encoder_hidden_states_mask"), Timestep = (float[])h.Timestep.Clone(), ImgShape = h.Shape,
-        };
-    }
-
     [Theory, MemberData(nameof(Cases))]
     public void EveryRankReturnsTheSingleRankOutput(string fixture, int cfg, int ulysses, int ring)
     {
-        var host = Load(fixture);
+        var inputs = QwenImageTestInputs.Load(fixture);
         float[] reference;
         using (var ops = new CpuOps())
-        using (var model = QwenImageTransformer.Load(TestPaths.Fixture(fixture), ops))
-        {
-            var owned = new List<Tensor>();
-            try { using var o = model.Forward(ops, Upload(ops, host, owned)); reference = ops.ToHost(o); }
-            finally { foreach (var t in owned) t.Dispose(); }
-        }
+        using (var model = inputs.LoadModel(ops))
+            reference = inputs.Predict(ops, model, SingleRankExecutor.Instance, 0);
 
         int world = cfg * ulysses * ring;
         var mesh = new DeviceMesh(world, cfg: cfg, ulysses: ulysses, ring: ring);
         var results = InProcessWorld.Run(world, comm =>
         {
             var ops = comm.Ops;
-            using var model = QwenImageTransformer.Load(TestPaths.Fixture(fixture), ops);
-            var owned = new List<Tensor>();
-            try
-            {
-                using var o = new MeshExecutor(mesh, comm).Predict(ops, model, Upload(ops, host, owned), 0);
-                return (Output: ops.ToHost(o), Bytes: comm.Stats.BytesByOperation);
-            }
-            finally { foreach (var t in owned) t.Dispose(); }
+            using var model = inputs.LoadModel(ops);
+            return (Output: inputs.Predict(ops, model, new MeshExecutor(mesh, comm), 0), Bytes: comm.Stats.BytesByOperation);
         });
         for (int r = 0; r < world; r++)
         {
