@@ -76,6 +76,21 @@ public class QwenImageTransformerTests(ITestOutputHelper output)
         Assert.True(QwenImageConfig.From(JsonConfig.Parse("""{"guidance_embeds": true}""", "x/config.json")).GuidanceEmbeds);
     }
 
+    /// <summary>Qwen-Image's config as its keys give it, with a key diffusers' signature lacks (pooled_projection_dim,
+    /// which ConfigMixin ignores): it loads, ignoring that key, as the real-size entry the bench runs.</summary>
+    [Fact]
+    public void TheReleasedConfigLoadsAsTheRealSizeEntry()
+    {
+        var c = QwenImageConfig.From(JsonConfig.Parse("""
+            {"_class_name": "QwenImageTransformer2DModel", "_diffusers_version": "0.35.0.dev0", "attention_head_dim": 128,
+             "axes_dims_rope": [16, 56, 56], "guidance_embeds": false, "in_channels": 64, "joint_attention_dim": 3584,
+             "num_attention_heads": 24, "num_layers": 60, "out_channels": 16, "patch_size": 2, "pooled_projection_dim": 768}
+            """, "Qwen-Image/transformer/config.json"));
+        var r = XDit.Engine.Bench.RealSizeModels.QwenImage;
+        Assert.Equal(r with { AxesDimsRope = c.AxesDimsRope }, c);
+        Assert.Equal(r.AxesDimsRope, c.AxesDimsRope);
+    }
+
     [Theory]
     [InlineData("""{"zero_cond_t": true}""", "zero_cond_t true")]
     [InlineData("""{"use_additional_t_cond": true}""", "use_additional_t_cond true")]
