@@ -1,4 +1,5 @@
 using XDit.Engine.Bench;
+using XDit.Engine.Execution;
 using XDit.Kernels.Cuda;
 using XDit.Runtime;
 using XDit.Runtime.Cuda;
@@ -7,13 +8,14 @@ using XDit.Tests.Cuda;
 namespace XDit.Tests.Models;
 
 /// <summary>
-/// Qwen-Image's launch ledger on the CUDA backend in bf16 (the emulator's no-exec device in the emulator pass, the GPU
-/// on a GPU machine), as `xdit bench --what forward --ledger --forward-model qwenimage` counts it: the launches per
-/// block of the toy config (what the real size's blocks launch) and the real size's elementwise traffic.
+/// Qwen-Image on the CUDA backend (the emulator in the emulator pass, the GPU on a GPU machine): its launch ledger in
+/// bf16 as `xdit bench --what forward --ledger --forward-model qwenimage` counts it (the launches per block of the toy
+/// config, what the real size's blocks launch, and the real size's elementwise traffic), and its forward replayed
+/// in a CUDA graph.
 /// </summary>
 [NeedsCudaDevice]
 [Collection("cuda")]
-public class QwenImageLedgerTests
+public class QwenImageCudaTests
 {
     static LedgerReport Ledger(string model)
     {
@@ -49,5 +51,23 @@ public class QwenImageLedgerTests
         Assert.Equal(60 * 19 + 8 + 4, report.Total.Launches);
         Assert.True(report.ElementwiseBytes > 0, "no elementwise traffic counted");
         Assert.True(report.ElementwiseBytes <= 13.2e9, $"{report.ElementwiseBytes / 1e9:F3} GB elementwise > 13.2 GB");
+    }
+
+    [Fact]
+    public void TheForwardReplaysInACudaGraph()
+    {
+        // the text key bias of a padded mask, the RoPE tables and the text stream the blocks rewrite are state the
+        // graph's fixed buffers hold; qwenimage_shapes has a hole inside a mask
+        var gpu = CudaTestDevice.Get(DType.F32);
+        var f = QwenImageTestInputs.Load("qwenimage_shapes");
+        using var model = f.LoadModel(gpu);
+        using var executor = new CudaGraphExecutor();
+        for (int step = 0; step < 3; step++)
+        {
+            var inputs = f.Scaled(1f - 0.3f * step, 1f - 0.2f * step);
+            Assert.Equal(inputs.Predict(gpu, model, SingleRankExecutor.Instance, step), inputs.Predict(gpu, model, executor, step));
+        }
+        Assert.Null(executor.FallbackReason);
+        Assert.Equal((1, 2), (executor.Captures, executor.Replays));
     }
 }
