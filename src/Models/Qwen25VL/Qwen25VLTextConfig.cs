@@ -60,13 +60,23 @@ public sealed record Qwen25VLTextConfig
                     throw new NotSupportedException($"{c.Path}: layer_types entry '{t}' is not supported (expected 'full_attention')");
 
         int headDim = hidden / heads;
-        int[] section = [headDim / 2, 0, 0];   // no rope_scaling: plain RoPE, which is every frequency on one axis
-        if (c.Has("rope_scaling"))
+        if (c.Has("head_dim") && c.GetInt("head_dim") != headDim)
+            throw new NotSupportedException($"{c.Path}: head_dim {c.GetInt("head_dim")} is not supported (expected hidden_size / num_attention_heads = {headDim})");
+        int[] section = [headDim / 2, 0, 0];   // no mrope_section: plain RoPE, which is every frequency on one axis
+        double theta = c.GetDouble("rope_theta", 1000000.0);
+        // transformers 4.x writes rope_scaling (theta beside it); 5.x writes rope_parameters with rope_theta inside
+        string ropeKey = c.Has("rope_parameters") ? "rope_parameters" : "rope_scaling";
+        if (c.Has(ropeKey))
         {
-            var rs = JsonConfig.Parse(c.Get("rope_scaling").GetRawText(), $"{c.Path} (rope_scaling)");
+            var rs = JsonConfig.Parse(c.Get(ropeKey).GetRawText(), $"{c.Path} ({ropeKey})");
             string type = rs.GetString("rope_type", null) ?? rs.GetString("type", "default")!;
             if (type is not ("default" or "mrope"))
                 throw new NotSupportedException($"{rs.Path}: rope_type '{type}' is not supported (expected 'default' or 'mrope')");
+            if (rs.GetBool("mrope_interleaved", false))
+                throw new NotSupportedException($"{rs.Path}: mrope_interleaved true is not supported (expected false: Qwen2.5-VL's contiguous sections)");
+            if (rs.GetDouble("partial_rotary_factor", 1.0) != 1.0)
+                throw new NotSupportedException($"{rs.Path}: partial_rotary_factor {rs.GetDouble("partial_rotary_factor")} is not supported (expected 1)");
+            theta = rs.GetDouble("rope_theta", theta);
             if (rs.Has("mrope_section"))
             {
                 section = rs.GetIntArray("mrope_section");
@@ -74,6 +84,7 @@ public sealed record Qwen25VLTextConfig
                     throw new FormatException($"{rs.Path}: mrope_section [{string.Join(", ", section)}] must be 3 non-negative entries summing to head_dim/2 = {headDim / 2}");
             }
         }
+        if (!(theta > 0) || double.IsInfinity(theta)) throw new FormatException($"{c.Path}: rope_theta {theta} must be a positive number");
 
         return new Qwen25VLTextConfig
         {
@@ -86,7 +97,7 @@ public sealed record Qwen25VLTextConfig
             NumKeyValueHeads = kvHeads,
             MaxPositions = c.GetInt("max_position_embeddings", 128000),
             RmsNormEps = (float)c.GetDouble("rms_norm_eps", 1e-6),
-            RopeTheta = c.GetDouble("rope_theta", 1000000.0),
+            RopeTheta = theta,
             MropeSection = section,
         };
     }

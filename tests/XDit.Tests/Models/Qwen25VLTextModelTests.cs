@@ -111,6 +111,11 @@ public class Qwen25VLTextModelTests(ITestOutputHelper output)
         // Qwen-Image's text_encoder/config.json keeps the text keys at the top level
         var flat = Qwen25VLTextConfig.From(JsonConfig.Parse("""{"model_type": "qwen2_5_vl", "hidden_size": 3584, "num_attention_heads": 28, "num_key_value_heads": 4, "rope_scaling": {"type": "default", "mrope_section": [16, 24, 24]}}""", "q/config.json"));
         Assert.Equal((128, 7), (flat.HeadDim, flat.KeyValueGroups));
+        Assert.Equal(new[] { 16, 24, 24 }, flat.MropeSection);
+        // transformers 5 moves the RoPE keys, theta included, into rope_parameters
+        var v5 = Qwen25VLTextConfig.From(JsonConfig.Parse("""{"model_type": "qwen2_5_vl", "text_config": {"hidden_size": 16, "num_attention_heads": 2, "num_key_value_heads": 1, "rope_parameters": {"rope_type": "default", "rope_theta": 5000.0, "mrope_section": [2, 1, 1]}}}""", "q/config.json"));
+        Assert.Equal((5000.0, 2), (v5.RopeTheta, v5.KeyValueGroups));
+        Assert.Equal(new[] { 2, 1, 1 }, v5.MropeSection);
 
         void Refused(string json, string expected)
         {
@@ -124,5 +129,7 @@ public class Qwen25VLTextModelTests(ITestOutputHelper output)
         Refused("""{"model_type": "qwen2_5_vl", "hidden_size": 16, "num_attention_heads": 2, "num_key_value_heads": 2, "rope_scaling": {"mrope_section": [1, 1, 1]}}""", "summing to head_dim/2 = 4");
         Refused("""{"model_type": "qwen2_5_vl", "rope_scaling": {"rope_type": "yarn"}}""", "rope_type 'yarn'");
         Refused("""{"model_type": "qwen2_5_vl", "hidden_act": "gelu"}""", "hidden_act 'gelu'");
+        Refused("""{"model_type": "qwen2_5_vl", "rope_scaling": {"mrope_section": [16, 24, 24], "mrope_interleaved": true}}""", "mrope_interleaved");
+        Refused("""{"model_type": "qwen2_5_vl", "hidden_size": 16, "num_attention_heads": 2, "num_key_value_heads": 2, "head_dim": 16}""", "head_dim 16");
     }
 }
