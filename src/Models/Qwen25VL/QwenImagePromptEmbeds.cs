@@ -21,8 +21,10 @@ public static class QwenImagePromptEmbeds
 
     /// <summary>prompt_embeds [B, L, D] (the activation dtype, on the backend) and prompt_embeds_mask [B·L] (row-major
     /// 0/1) from <paramref name="hidden"/> [B, S, D] and the tokenizer's attention mask [B·S]; L is the longest kept
-    /// length. Throws when a prompt has no more than <paramref name="dropIdx"/> real tokens (nothing would be left).</summary>
-    public static (Tensor Embeds, long[] Mask) From(IOps ops, Tensor hidden, long[] attentionMask, int dropIdx = DropIdx)
+    /// length, or <paramref name="maxSequenceLength"/> where that is shorter (encode_prompt's
+    /// <c>prompt_embeds[:, :max_sequence_length]</c>, the mask cut alike). Throws when a prompt has no more than
+    /// <paramref name="dropIdx"/> real tokens (nothing would be left).</summary>
+    public static (Tensor Embeds, long[] Mask) From(IOps ops, Tensor hidden, long[] attentionMask, int dropIdx = DropIdx, int? maxSequenceLength = null)
     {
         if (hidden.Rank != 3)
             throw new ArgumentException($"QwenImage prompt embeds: hidden states must be [B, S, D], got {Shape.Format(hidden.ShapeSpan)}", nameof(hidden));
@@ -30,6 +32,7 @@ public static class QwenImagePromptEmbeds
         if (attentionMask.Length != b * s)
             throw new ArgumentException($"QwenImage prompt embeds: attention mask has {attentionMask.Length} entries, expected B·S = {b}·{s}", nameof(attentionMask));
         if (dropIdx < 0) throw new ArgumentOutOfRangeException(nameof(dropIdx), dropIdx, "must not be negative");
+        if (maxSequenceLength is < 1) throw new ArgumentOutOfRangeException(nameof(maxSequenceLength), maxSequenceLength, "must be at least 1");
 
         // per prompt, the positions of its real tokens after the dropped ones
         var kept = new List<int>[b];
@@ -38,7 +41,7 @@ public static class QwenImagePromptEmbeds
             var real = Enumerable.Range(0, s).Where(j => attentionMask[i * s + j] != 0).ToList();
             if (real.Count <= dropIdx)
                 throw new ArgumentException($"QwenImage prompt embeds: prompt {i} has {real.Count} real tokens, expected more than the {dropIdx} template tokens dropped", nameof(attentionMask));
-            kept[i] = real.Skip(dropIdx).ToList();
+            kept[i] = real.Skip(dropIdx).Take(maxSequenceLength ?? int.MaxValue).ToList();
         }
         int len = kept.Max(k => k.Count);
         var mask = new long[b * len];

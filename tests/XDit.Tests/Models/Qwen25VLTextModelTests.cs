@@ -97,6 +97,11 @@ public class Qwen25VLTextModelTests(ITestOutputHelper output)
         using (gapped) Assert.Equal(new float[] { 11, 12, 31, 32, 41, 42, 0, 0, 111, 112, 121, 122, 131, 132, 141, 142 }, ops.ToHost(gapped));
         Assert.Equal(new long[] { 1, 1, 1, 0, 1, 1, 1, 1 }, gMask);
 
+        // encode_prompt's max_sequence_length cuts both after the padding
+        var (cut, cutMask) = QwenImagePromptEmbeds.From(ops, hidden, [1, 1, 1, 1, 1, 1, 1, 1, 0, 0], dropIdx: 2, maxSequenceLength: 2);
+        using (cut) Assert.Equal(new float[] { 21, 22, 31, 32, 121, 122, 0, 0 }, ops.ToHost(cut));
+        Assert.Equal(new long[] { 1, 1, 1, 0 }, cutMask);
+
         var e = Assert.Throws<ArgumentException>(() => QwenImagePromptEmbeds.From(ops, hidden, [1, 1, 1, 1, 1, 1, 1, 0, 0, 0], dropIdx: 2));
         Assert.Contains("prompt 1 has 2 real tokens", e.Message);
     }
