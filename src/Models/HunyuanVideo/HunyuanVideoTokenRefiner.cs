@@ -5,8 +5,8 @@ using XDit.Runtime;
 namespace XDit.Models.HunyuanVideo;
 
 /// <summary>
-/// diffusers HunyuanVideoTokenRefiner (the context_embedder): the mean of the kept text states (masked mean over
-/// encoder_attention_mask) is the pooled input of a CombinedTimestepTextProjEmbeddings with the timestep; the states
+/// diffusers HunyuanVideoTokenRefiner (the context_embedder): the mean of the kept text states (each row's kept
+/// prefix) is the pooled input of a CombinedTimestepTextProjEmbeddings with the timestep; the states
 /// go through proj_in and the refiner blocks, whose self-attention hides the padded keys (diffusers' query-and-key
 /// mask with key 0 always visible: for the kept queries, the only rows that reach the output, that is a key mask
 /// keeping key 0 and the kept keys).
@@ -30,17 +30,16 @@ sealed class HunyuanVideoTokenRefiner
     }
 
     /// <summary>Refined text tokens [B, T, D] from <paramref name="ctx"/> [B, T, text_embed_dim];
-    /// <paramref name="kept"/> is the host mask [B·T] (1 kept, 0 padded), or null when every token is kept.</summary>
-    public Tensor Apply(IOps ops, Tensor ctx, ReadOnlySpan<float> timesteps, float[]? kept)
+    /// <paramref name="kept"/> is each row's count of kept tokens (a prefix), or null when every token is kept.</summary>
+    public Tensor Apply(IOps ops, Tensor ctx, ReadOnlySpan<float> timesteps, int[]? kept)
     {
         int b = ctx.Dim(0), t = ctx.Dim(1);
         // pooled = Σ_j m_j·x_j / Σ_j m_j per row: one batched GEMM of the weights m_j / Σ m [B, 1, T] with the states
         var weights = new float[b * t];
         for (int r = 0; r < b; r++)
         {
-            float count = 0;
-            for (int j = 0; j < t; j++) count += kept is null ? 1f : kept[r * t + j];
-            for (int j = 0; j < t; j++) weights[r * t + j] = (kept is null ? 1f : kept[r * t + j]) / count;
+            int count = kept is null ? t : kept[r];
+            for (int j = 0; j < count; j++) weights[r * t + j] = 1f / count;
         }
         Tensor pooled;
         using (var wts = ops.FromHost(weights, b, 1, t))
@@ -64,12 +63,11 @@ sealed class HunyuanVideoTokenRefiner
     }
 
     /// <summary>[B, T]: 0 for key 0 and the kept keys, −10000 for the other padded ones.</summary>
-    static Tensor KeyBias(IOps ops, float[] kept, int b, int t)
+    static Tensor KeyBias(IOps ops, int[] kept, int b, int t)
     {
         var bias = new float[b * t];
         for (int r = 0; r < b; r++)
-            for (int j = 0; j < t; j++)
-                bias[r * t + j] = j == 0 || kept[r * t + j] != 0 ? 0f : TextKeyBias.PaddedKeyBias;
+            for (int j = Math.Max(1, kept[r]); j < t; j++) bias[r * t + j] = TextKeyBias.PaddedKeyBias;
         return ops.FromHost(bias, b, t);
     }
 }

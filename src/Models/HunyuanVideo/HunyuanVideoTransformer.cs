@@ -11,7 +11,9 @@ namespace XDit.Models.HunyuanVideo;
 /// order; the text states through the token refiner (<see cref="HunyuanVideoTokenRefiner"/>); the conditioning
 /// temb = timestep + guidance + pooled-text embeddings, SiLU of it computed once for every adaptive norm; dual-stream
 /// blocks then single-stream blocks (numbered in that order) over [video; text] with 3-D RoPE on the video tokens
-/// and the padded text keys hidden (diffusers keeps the first Σ mask text tokens of each row); AdaLN-continuous
+/// and the padded text keys hidden (diffusers keeps the first Σ mask text tokens of each row). The text past the
+/// longest kept prefix is dropped in Embed (the same output, fewer tokens); a key bias hides the rest only where
+/// rows keep different counts (<see cref="DitState.TextKeyBias"/>, [B, N + T]). AdaLN-continuous
 /// norm_out, proj_out, and the inverse patching back to [B, C_out, F, H, W].
 /// As a <see cref="DiffusionTransformer"/>: the state's image tokens are the video tokens (sequence parallelism
 /// splits them; the text stream and its key bias are replicated); its grid is <see cref="DitState.GridT"/> = F'
@@ -108,20 +110,28 @@ public sealed class HunyuanVideoTransformer : DiffusionTransformer
             if (guidance.Length != b)
                 throw new ArgumentException($"HunyuanVideo needs one guidance value per batch row ({b}), got {guidance.Length}");
         }
-        var kept = KeptTokens(ops, inputs.EncoderAttentionMask, b, t);
+        var counts = KeptCounts(ops, inputs.EncoderAttentionMask, b, t);
+        // the padded text tokens past the longest kept prefix are dropped: diffusers hides them as keys everywhere, and
+        // what they compute as queries reaches no kept token and no video token, so the output is the same without
+        // them (and the attention needs no key bias at all where every row keeps as many: one prompt, or CFG split)
+        int kept = counts?.Max() ?? t;
+        bool ragged = counts is not null && counts.Any(k => k != kept);
 
         var made = new List<Tensor>();
         try
         {
             var image = Add(made, PatchEmbed(ops, x, b, ft, gh, gw));
-            var text = Add(made, _refiner.Apply(ops, ctx, inputs.Timestep, kept.Mask));
+            var prefix = ctx.Slice(1, 0, kept);
+            Tensor text;
+            using (var dense = prefix.IsContiguous ? null : ops.Contiguous(prefix))
+                text = Add(made, _refiner.Apply(ops, dense ?? prefix, inputs.Timestep, ragged ? counts : null));
             Tensor cond;
             using (var temb = _timeText.Apply(ops, inputs.Timestep, guidance, pooled)) cond = Add(made, ops.Activate(temb, Activation.Silu));
             var (rc, rs) = HunyuanVideoRope.Tables(ft, gh, gw, c.RopeAxesDim, c.RopeTheta);
             var state = new DitState
             {
                 Image = image, Text = text, Conditioning = cond,
-                TextKeyBias = kept.AllKept ? null : Add(made, JointKeyBias(ops, kept.Counts, b, n, t)),
+                TextKeyBias = ragged ? Add(made, JointKeyBias(ops, counts!, b, n, kept)) : null,
                 ImageRopeCos = Add(made, ops.FromHost(rc, n, c.AttentionHeadDim)),
                 ImageRopeSin = Add(made, ops.FromHost(rs, n, c.AttentionHeadDim)),
                 TotalTokens = n, GridT = ft, GridH = ft * gh, GridW = gw,
@@ -138,12 +148,12 @@ public sealed class HunyuanVideoTransformer : DiffusionTransformer
         static Tensor Add(List<Tensor> list, Tensor v) { list.Add(v); return v; }
     }
 
-    /// <summary>The mask on the host, each row's kept count, and whether nothing is padded. A row must keep a prefix
+    /// <summary>Each row's kept count from the mask (null: no mask, every token kept). A row must keep a prefix
     /// (1…1 0…0) of at least one token: diffusers hides the text keys from index Σ mask on in the joint attention, and
     /// divides by Σ mask in the pooled mean.</summary>
-    static (float[]? Mask, int[] Counts, bool AllKept) KeptTokens(IOps ops, Tensor? mask, int b, int t)
+    static int[]? KeptCounts(IOps ops, Tensor? mask, int b, int t)
     {
-        if (mask is null) return (null, Enumerable.Repeat(t, b).ToArray(), true);
+        if (mask is null) return null;
         if (mask.Rank != 2 || mask.Dim(0) != b || mask.Dim(1) != t)
             throw new ArgumentException($"HunyuanVideo encoder_attention_mask must be [{b}, {t}], got {Shape.Format(mask.ShapeSpan)}");
         var m = ops.ToHost(mask);
@@ -159,11 +169,11 @@ public sealed class HunyuanVideoTransformer : DiffusionTransformer
                 throw new ArgumentException($"HunyuanVideo encoder_attention_mask row {r} keeps no token: expected at least one (diffusers divides by the kept count)");
             counts[r] = k;
         }
-        return (m, counts, counts.All(k => k == t));
+        return counts;
     }
 
     /// <summary>[B, N + T]: zeros for the N video keys, then per row 0 for the first count text keys and −10000 for
-    /// the rest (diffusers' joint mask hides keys from latent_len + Σ mask on).</summary>
+    /// the rest (diffusers' joint mask hides keys from latent_len + Σ mask on); T is the longest row's count.</summary>
     static Tensor JointKeyBias(IOps ops, int[] counts, int b, int n, int t)
     {
         var bias = new float[(long)b * (n + t)];

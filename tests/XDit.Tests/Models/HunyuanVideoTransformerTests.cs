@@ -139,4 +139,56 @@ public class HunyuanVideoTransformerTests(ITestOutputHelper output)
         Assert.Equal(MathF.Sin(4f), sin[o + 10]);
         Assert.Equal(MathF.Sin(4f * MathF.Pow(256f, -4f / 6f)), sin[o + 14], 6);
     }
+
+    /// <summary>One row alone (the CFG split's case) keeps 5 of its 8 text tokens: the text is cut to those 5 and the
+    /// attention runs without a key bias; the output is still diffusers' for that row (computed over all 8 with its
+    /// mask).</summary>
+    [Fact]
+    public void ARowAloneDropsItsPaddedTextAndStillMatchesDiffusers()
+    {
+        using var ops = new CpuOps();
+        using var fx = new FixtureCase(TestPaths.Fixture("hunyuanvideo"));
+        using var model = HunyuanVideoTransformer.Load(fx.Dir, ops);
+        using var up = new FixtureUploads(fx, ops);
+        Tensor Row1(string name) => up[name].Slice(0, 1, 1);
+        var inputs = new DitInputs
+        {
+            HiddenStates = Row1("hidden_states"), EncoderHiddenStates = Row1("encoder_hidden_states"), EncoderAttentionMask = Row1("encoder_attention_mask"),
+            PooledProjections = Row1("pooled_projections"), Timestep = [fx.InputFloats("timestep")[1]], Guidance = [fx.InputFloats("guidance")[1]],
+        };
+        using (var state = model.Embed(ops, inputs))
+        {
+            Assert.Equal([1, 5, 20], state.Text!.Dims);
+            Assert.Null(state.TextKeyBias);
+        }
+        using var y = model.Forward(ops, inputs);
+        using var want = fx.Expected("sample");
+        var all = want.ToFloatArray();
+        var row = all.AsSpan(all.Length / 2).ToArray();
+        double err = Numerics.RelativeError(ops.ToHost(y), row);
+        output.WriteLine($"row 1 alone: rel {err:E3}");
+        Assert.True(err < 1e-4, $"row 1 alone: relative error {err:E3}");
+    }
+
+    /// <summary>The real-size entry's toy twin runs a forward on the CPU with its random weights; the real one takes
+    /// its video latent (9×68×120: 33 frames at 544×960) and refuses a square latent size.</summary>
+    [Fact]
+    public void RealSizeEntriesRunAndKeepTheirVideoLatent()
+    {
+        var tiny = XDit.Engine.Bench.RealSizeModels.Workload("hunyuanvideo-tiny", DType.F32);
+        Assert.Equal((12, 8, 1), (tiny.ImageTokens, tiny.TextTokens, tiny.Rows));
+        using var ops = new CpuOps();
+        using var model = tiny.Load(ops);
+        var owned = new List<Tensor>();
+        try
+        {
+            using var y = model.Forward(ops, tiny.Inputs(ops, owned));
+            Assert.Equal([1, 4, 2, 4, 6], y.Dims);
+            Assert.All(ops.ToHost(y), v => Assert.True(float.IsFinite(v)));
+        }
+        finally { foreach (var t in owned) t.Dispose(); }
+        var real = XDit.Engine.Bench.RealSizeModels.Workload("hunyuanvideo", DType.BF16, shapeOnlyWeights: true);
+        Assert.Equal((9 * 34 * 60, 256, 1, 24), (real.ImageTokens, real.TextTokens, real.Rows, real.Heads));
+        Assert.Contains("9×68×120", Assert.Throws<ArgumentException>(() => XDit.Engine.Bench.RealSizeModels.Workload("hunyuanvideo", DType.BF16, latentSize: 64)).Message);
+    }
 }
