@@ -85,7 +85,7 @@ public sealed class HunyuanVideoTransformer : DiffusionTransformer
     {
         var c = Config;
         var x = inputs.HiddenStates;
-        int p = c.PatchSize, pt = c.PatchSizeT, d = c.InnerDim;
+        int p = c.PatchSize, pt = c.PatchSizeT;
         if (x.Rank != 5 || x.Dim(1) != c.InChannels)
             throw new ArgumentException($"HunyuanVideo hidden_states must be [B, {c.InChannels}, F, H, W], got {Shape.Format(x.ShapeSpan)}");
         int b = x.Dim(0), frames = x.Dim(2), hh = x.Dim(3), ww = x.Dim(4);
