@@ -1,20 +1,28 @@
 using XDit.Models;
 using XDit.Models.Flux;
+using XDit.Models.HunyuanVideo;
 
 namespace XDit.Engine.Caches;
 
 /// <summary>
 /// TeaCache's rescaling polynomial est = c0·rel⁴ + c1·rel³ + c2·rel² + c3·rel + c4 (highest power first, numpy
 /// poly1d), fitted offline per model family on (input change, output change) pairs (methods.md §5).
-/// Only FLUX has published coefficients among the models this engine runs; PixArt and SD3 use the identity
-/// (est = rel), so their threshold is in plain relative-L1 units of the modulated input.
+/// FLUX and HunyuanVideo have published coefficients fitted on the first block's modulated input, the indicator this
+/// engine uses; the other models use the identity (est = rel), so their threshold is in plain relative-L1 units of
+/// the modulated input (CogVideoX's and Wan's published fits use the timestep embedding as the indicator instead).
 /// </summary>
 public sealed record TeaCacheCoefficients(string Family, double[] Coefficients)
 {
     public static readonly TeaCacheCoefficients Flux = new("flux", [4.98651651e+02, -2.83781631e+02, 5.58554382e+01, -3.82021401e+00, 2.64230861e-01]);
+    public static readonly TeaCacheCoefficients HunyuanVideo = new("hunyuanvideo", [7.33226126e+02, -4.01131952e+02, 6.75869174e+01, -3.14987800e+00, 9.61237896e-02]);
     public static readonly TeaCacheCoefficients Identity = new("identity", [1.0, 0.0]);
 
-    public static TeaCacheCoefficients For(DiffusionTransformer model) => model is FluxTransformer ? Flux : Identity;
+    public static TeaCacheCoefficients For(DiffusionTransformer model) => model switch
+    {
+        FluxTransformer => Flux,
+        HunyuanVideoTransformer => HunyuanVideo,
+        _ => Identity,
+    };
 
     public double Rescale(double rel)
     {

@@ -117,10 +117,17 @@ public class StepCacheFixtureTests
     }
 
     [Fact]
-    public void FluxUsesItsPublishedPolynomialAndOthersTheIdentity()
+    public void FluxAndHunyuanVideoUseTheirPublishedPolynomialsAndOthersTheIdentity()
     {
         Assert.Equal(0.264230861, TeaCacheCoefficients.Flux.Rescale(0), 9);
         Assert.Equal(4.98651651e+02 * 1e-4 - 2.83781631e+02 * 1e-3 + 5.58554382e+01 * 1e-2 - 3.82021401e+00 * 0.1 + 2.64230861e-01, TeaCacheCoefficients.Flux.Rescale(0.1), 9);
         Assert.Equal(0.37, TeaCacheCoefficients.Identity.Rescale(0.37), 12);
+        // HunyuanVideo's published fit (methods.md §5) at rel 0.1
+        Assert.Equal(7.33226126e+02 * 1e-4 - 4.01131952e+02 * 1e-3 + 6.75869174e+01 * 1e-2 - 3.14987800 * 0.1 + 9.61237896e-02, TeaCacheCoefficients.HunyuanVideo.Rescale(0.1), 9);
+        using var ops = new CpuOps();
+        using var hunyuan = XDit.Models.HunyuanVideo.HunyuanVideoTransformer.Load(TestPaths.Fixture("hunyuanvideo"), ops);
+        Assert.Same(TeaCacheCoefficients.HunyuanVideo, TeaCacheCoefficients.For(hunyuan));
+        using var pixart = FixtureInputs.Load("pixart_alpha").LoadModel(ops);
+        Assert.Same(TeaCacheCoefficients.Identity, TeaCacheCoefficients.For(pixart));
     }
 }
