@@ -63,6 +63,15 @@ public class LedgerLaunchTests
         // their gated residuals in the GEMMs' epilogues (gates prepared in one gate_alpha_bias_n launch)
         Assert.Equal(["embed: 10", "block 0: 17", "block 1: 17", "finish: 5"], LaunchesPerBlock("cogvideox-tiny"));
 
+    [Fact]
+    public void WanBlocks() =>
+        // the block's table + timestep projection (one add) and its two gates prepared in one gate_alpha_bias_n; attn1:
+        // the modulated norm, q, k and v GEMMs, q and k each an RMSNorm over all heads and a RoPE pass (no fused op
+        // normalises across heads), the attention, to_out with the gated residual in its epilogue; attn2: norm2, its
+        // q, k and v GEMMs, q and k RMSNorms, the attention, to_out with the plain residual; the feed-forward's
+        // modulated norm and two GEMMs (the gated residual in the second's epilogue)
+        Assert.Equal(["embed: 10", "block 0: 23", "block 1: 23", "finish: 5"], LaunchesPerBlock("wan-tiny"));
+
     [Theory]
     // PixArt-XL-2 (issue 17's bound 2.5 GB): 4.85 GB with its residuals as their own passes, 2.20 with them in the
     // output projections' epilogues. SD3-medium: 2.755 GB, held there. HunyuanDiT v1.2: 30.66 GB unfused, 13.17 GB
@@ -80,6 +89,10 @@ public class LedgerLaunchTests
     [InlineData("hunyuandit", 13.25)]
     [InlineData("sdxl", 9.8)]
     [InlineData("cogvideox", 74.5)]
+    // Wan2.1-T2V-14B (21×60×104 latents, 512 text tokens, 2 rows): 433.0 GB, of which q and k's RMSNorms over all
+    // heads are 161.9, their RoPE 108.7, the modulated norms 108.7 and norm2 53.7 (each one read and one write of the
+    // tokens; an RMSNorm-across-heads + RoPE op would save the 108.7 of RoPE)
+    [InlineData("wan", 433.1)]
     public void ElementwiseTrafficOfARealSizeForwardStaysWithinItsBound(string model, double gigabytes)
     {
         // at the published size (1024 px, batch 2): the traffic that is neither GEMM nor attention, what fusing cuts
