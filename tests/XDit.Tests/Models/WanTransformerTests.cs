@@ -9,9 +9,11 @@ namespace XDit.Tests.Models;
 public class WanTransformerTests(ITestOutputHelper output)
 {
     /// <summary>wan: Wan 2.1's architecture at toy size (2 heads × 12, 2 layers, cross_attn_norm), 3 latent frames of
-    /// 4×6, UMT5 states zeroed past each prompt.</summary>
+    /// 4×6, UMT5 states zeroed past each prompt; wan_shapes (tests/fixtures/wan_cases.py): no norm2, patch (2, 2, 2),
+    /// 8 channels in and 4 out, freq_dim 32, eps 1e-5, one row of a 3×2×5 patch grid.</summary>
     [Theory]
     [InlineData("wan")]
+    [InlineData("wan_shapes")]
     public void FixtureMatchesDiffusers(string fixture)
     {
         using var ops = new CpuOps();
