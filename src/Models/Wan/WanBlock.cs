@@ -11,8 +11,9 @@ namespace XDit.Models.Wan;
 /// norm_k [D]) and rotated by the 3-D RoPE, with a gated residual; cross-attention (attn2) to the text on norm2(x) (a
 /// LayerNorm with affine, or x itself without cross_attn_norm), q and k RMS-normalised the same way, no RoPE, a plain
 /// residual; then a GELU-tanh feed-forward on the modulated norm with a gated residual. Every eps is the config's.
-/// Each residual is added in its output projection's GEMM epilogue (<see cref="IOps.LinearGatedResidualInto"/>); the
-/// projections of q, k and v are separate GEMMs so that each result is dense for the RMSNorm over its whole row.
+/// Each residual is added in its output projection's GEMM epilogue (<see cref="IOps.LinearGatedResidualInto"/>); q and
+/// k are normed over their whole rows and rotated in place in their projections' outputs in one pass each
+/// (<see cref="IOps.RmsNormAcrossHeadsRope"/>).
 /// </summary>
 sealed class WanBlock
 {
@@ -99,14 +100,15 @@ sealed class WanBlock
         using (o) return ops.Contiguous(o);
     }
 
-    /// <summary>RMSNorm over D of x·Wᵀ + b, then (with tables) the interleaved rotation of each head → [B, N, H, d].</summary>
+    /// <summary>RMSNorm over D of x·Wᵀ + b, then (with tables) the interleaved rotation of each head, in place in the
+    /// projection's output (one pass) → [B, N, H, d].</summary>
     Tensor NormedHeads(IOps ops, Linear proj, Tensor norm, Tensor x, Tensor? cos, Tensor? sin)
     {
-        Tensor n;
-        using (var y = proj.Apply(ops, x)) n = ops.RmsNorm(y, norm, _eps);
-        var heads = HeadProjection.AsHeads(n, _heads);
-        if (cos is null) return n.TakeReshaped(heads.Dims);
-        using (n) return ops.Rope(heads, cos, sin!, interleaved: true);
+        var y = proj.Apply(ops, x);
+        var heads = y.TakeReshaped(y.Dim(0), y.Dim(1), _heads, _dim / _heads);
+        try { ops.RmsNormAcrossHeadsRope(heads, heads, norm, cos, sin, _eps, interleaved: true); }
+        catch { heads.Dispose(); throw; }
+        return heads;
     }
 
     /// <summary>An attention output [B, N, H, d] with dense heads (as <see cref="Attend"/> returns it) viewed [B, N, D].</summary>
