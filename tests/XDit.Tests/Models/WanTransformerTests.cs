@@ -138,4 +138,35 @@ public class WanTransformerTests(ITestOutputHelper output)
         float want = (1 * 18 + 17) * 64 + 37;
         Assert.Equal(want, v[(((1 * 16 + 5) * 3 + 2) * 4 + 3) * 6 + 4]);
     }
+
+    /// <summary>The released transformers' configs as diffusers' conversion script writes them: the text-to-video ones
+    /// load (Wan2.2-TI2V-5B's too: its per-token timesteps are the pipeline's, refused at Embed), the image-to-video
+    /// one is refused naming its image embedder.</summary>
+    public static TheoryData<string, string, int, int> ReleasedConfigs() => new()
+    {
+        { "Wan2.1-T2V-1.3B", """{"added_kv_proj_dim": null, "attention_head_dim": 128, "cross_attn_norm": true, "eps": 1e-06, "ffn_dim": 8960, "freq_dim": 256, "in_channels": 16, "num_attention_heads": 12, "num_layers": 30, "out_channels": 16, "patch_size": [1, 2, 2], "qk_norm": "rms_norm_across_heads", "text_dim": 4096}""", 1536, 64 },
+        { "Wan2.1-T2V-14B", """{"added_kv_proj_dim": null, "attention_head_dim": 128, "cross_attn_norm": true, "eps": 1e-06, "ffn_dim": 13824, "freq_dim": 256, "in_channels": 16, "num_attention_heads": 40, "num_layers": 40, "out_channels": 16, "patch_size": [1, 2, 2], "qk_norm": "rms_norm_across_heads", "text_dim": 4096}""", 5120, 64 },
+        { "Wan2.2-T2V-A14B", """{"added_kv_proj_dim": null, "attention_head_dim": 128, "cross_attn_norm": true, "eps": 1e-06, "ffn_dim": 13824, "freq_dim": 256, "in_channels": 16, "num_attention_heads": 40, "num_layers": 40, "out_channels": 16, "patch_size": [1, 2, 2], "qk_norm": "rms_norm_across_heads", "text_dim": 4096}""", 5120, 64 },
+        { "Wan2.2-TI2V-5B", """{"added_kv_proj_dim": null, "attention_head_dim": 128, "cross_attn_norm": true, "eps": 1e-06, "ffn_dim": 14336, "freq_dim": 256, "in_channels": 48, "num_attention_heads": 24, "num_layers": 30, "out_channels": 48, "patch_size": [1, 2, 2], "qk_norm": "rms_norm_across_heads", "text_dim": 4096}""", 3072, 192 },
+        { "Wan2.1-I2V-14B-480P", """{"image_dim": 1280, "added_kv_proj_dim": 5120, "attention_head_dim": 128, "cross_attn_norm": true, "eps": 1e-06, "ffn_dim": 13824, "freq_dim": 256, "in_channels": 36, "num_attention_heads": 40, "num_layers": 40, "out_channels": 16, "patch_size": [1, 2, 2], "qk_norm": "rms_norm_across_heads", "text_dim": 4096}""", 0, 0 },
+    };
+
+    [Theory, MemberData(nameof(ReleasedConfigs))]
+    public void EveryReleasedTextToVideoConfigLoadsAndImageToVideoIsRefused(string name, string json, int dim, int outFeatures)
+    {
+        string path = $"{name}/transformer/config.json";
+        if (dim == 0)
+        {
+            var e = Assert.Throws<NotSupportedException>(() => WanConfig.From(JsonConfig.Parse(json, path)));
+            Assert.Contains($"{path}: image_dim 1280 is not supported", e.Message);
+            return;
+        }
+        var c = WanConfig.From(JsonConfig.Parse(json, path));
+        Assert.Equal((dim, outFeatures, 1024), (c.InnerDim, c.OutFeatures, c.RopeMaxSeqLen));
+        // the default video of each: 81 frames of 480×832 (Wan 2.2 TI2V: 121 of 704×1280, a 16× VAE) in latents
+        var (f, h, w) = name == "Wan2.2-TI2V-5B" ? (31, 44, 80) : (21, 60, 104);
+        var (cos, sin) = WanRotaryTable.Build(c, f, h / 2, w / 2);
+        Assert.Equal(f * (h / 2) * (w / 2) * 128, cos.Length);
+        Assert.Equal(cos.Length, sin.Length);
+    }
 }
