@@ -6,8 +6,9 @@ namespace XDit.Models.Wan;
 /// config.json of diffusers' WanTransformer3DModel, with diffusers' constructor defaults for missing keys (those of
 /// Wan2.1-T2V-14B). The text-to-video checkpoints differ in size only (Wan2.1-T2V-1.3B: 12 heads, ffn 8960, 30 layers;
 /// 14B and the two Wan2.2-T2V-A14B experts: 40 heads, ffn 13824, 40 layers); the image-to-video ones add an image
-/// embedder and added key/value projections (image_dim, added_kv_proj_dim), refused here, as is Wan2.2-TI2V-5B's
-/// per-token timestep (its pipeline's expand_timesteps), which this model's inputs cannot express.
+/// embedder and added key/value projections (image_dim, added_kv_proj_dim), refused here. Wan2.2-TI2V-5B (48 channels,
+/// 24 heads, ffn 14336, 30 layers) loads; of its per-token timesteps (the pipeline's expand_timesteps) the model takes
+/// those of text to video, one value a row (<see cref="WanTransformer.TimestepPerRow"/>).
 /// </summary>
 public sealed record WanConfig
 {

@@ -6,7 +6,7 @@ namespace XDit.Models.Wan;
 
 /// <summary>
 /// diffusers WanTransformer3DModel (Wan 2.1 text-to-video 1.3B and 14B, and the Wan 2.2 A14B experts, which share its
-/// architecture). Latents come as diffusers takes them, hidden_states [B, C, F, H, W], and the output has that layout.
+/// architecture, and Wan2.2-TI2V-5B's text-to-video calls, whose per-token timesteps are one value a row). Latents come as diffusers takes them, hidden_states [B, C, F, H, W], and the output has that layout.
 /// The patch embedding is a Conv3d with stride equal to its kernel (p_t, p_h, p_w): a Linear over each patch's
 /// features in (C, p_t, p_h, p_w) order, tokens in (frame, row, column) order. The condition embedder turns the
 /// timestep's sinusoid (freq_dim wide, cos first) into temb (time_embedder: Linear, SiLU, Linear) and the blocks'
@@ -94,8 +94,8 @@ public sealed class WanTransformer : DiffusionTransformer
     public override bool BlocksOnlyReadText => true;
 
     /// <summary>Inputs: HiddenStates [B, C, F, H, W] (F, H, W multiples of the patch size), EncoderHiddenStates
-    /// [B, T, text_dim] (UMT5's states, zeroed past each prompt as the pipeline does), Timestep one per batch row
-    /// (Wan 2.2 TI2V's per-token timesteps [B, seq] are not supported).</summary>
+    /// [B, T, text_dim] (UMT5's states, zeroed past each prompt as the pipeline does), Timestep one per batch row, or
+    /// one per token [B, F'·gh·gw] that is the same for every token of a row (<see cref="TimestepPerRow"/>).</summary>
     public override DitState Embed(IOps ops, DitInputs inputs)
     {
         var c = Config;
@@ -109,8 +109,7 @@ public sealed class WanTransformer : DiffusionTransformer
         var ctx = inputs.EncoderHiddenStates;
         if (ctx.Rank != 3 || ctx.Dim(0) != b || ctx.Dim(2) != c.TextDim)
             throw new ArgumentException($"Wan encoder_hidden_states must be [{b}, T, {c.TextDim}], got {Shape.Format(ctx.ShapeSpan)}");
-        if (inputs.Timestep.Length != b)
-            throw new ArgumentException($"Wan needs one timestep per batch row ({b}), got {inputs.Timestep.Length} (per-token timesteps, Wan 2.2 TI2V's expand_timesteps, are not supported)");
+        var timestep = TimestepPerRow(inputs.Timestep, b, n);
         var (hostCos, hostSin) = RopeTables(ft, gh, gw);
 
         var made = new List<Tensor>();
@@ -118,7 +117,7 @@ public sealed class WanTransformer : DiffusionTransformer
         {
             var image = Add(made, PatchEmbed(ops, x, b, ft, gh, gw));
             var text = Add(made, _textEmbedder.Apply(ops, ctx));
-            var temb = Add(made, TimeEmbedding(ops, inputs.Timestep));
+            var temb = Add(made, TimeEmbedding(ops, timestep));
             Tensor tproj;
             using (var act = ops.Activate(temb, Activation.Silu)) tproj = Add(made, _timeProj.Apply(ops, act));
             var cos = Add(made, ops.FromHost(hostCos, n, c.AttentionHeadDim));
@@ -139,6 +138,26 @@ public sealed class WanTransformer : DiffusionTransformer
         }
 
         static Tensor Add(List<Tensor> list, Tensor v) { list.Add(v); return v; }
+    }
+
+    /// <summary>One timestep per batch row: <paramref name="timestep"/> as given, or Wan 2.2 TI2V's per-token timesteps
+    /// (its pipeline's expand_timesteps: [B, tokens], row-major) where every token of a row has the same value, as in
+    /// text-to-video, where diffusers' per-token path computes exactly the per-row one. Rows whose tokens differ (the
+    /// image-conditioned first frame at timestep 0) are refused.</summary>
+    public static float[] TimestepPerRow(float[] timestep, int rows, int tokens)
+    {
+        if (timestep.Length == rows) return timestep;
+        if (timestep.Length != (long)rows * tokens)
+            throw new ArgumentException($"Wan needs one timestep per batch row ({rows}) or per token ({rows} × {tokens}), got {timestep.Length}");
+        var perRow = new float[rows];
+        for (int r = 0; r < rows; r++)
+        {
+            perRow[r] = timestep[r * tokens];
+            for (int i = 1; i < tokens; i++)
+                if (timestep[r * tokens + i] != perRow[r])
+                    throw new NotSupportedException($"Wan per-token timesteps that differ within a row are not supported (row {r}: token 0 at {perRow[r]}, token {i} at {timestep[r * tokens + i]}; Wan 2.2 TI2V's image-conditioned first frame)");
+        }
+        return perRow;
     }
 
     /// <summary>The RoPE tables of a grid, kept on the host for the next step's grid (the same in a whole video).</summary>

@@ -10,10 +10,12 @@ public class WanTransformerTests(ITestOutputHelper output)
 {
     /// <summary>wan: Wan 2.1's architecture at toy size (2 heads × 12, 2 layers, cross_attn_norm), 3 latent frames of
     /// 4×6, UMT5 states zeroed past each prompt; wan_shapes (tests/fixtures/wan_cases.py): no norm2, patch (2, 2, 2),
-    /// 8 channels in and 4 out, freq_dim 32, eps 1e-5, one row of a 3×2×5 patch grid.</summary>
+    /// 8 channels in and 4 out, freq_dim 32, eps 1e-5, one row of a 3×2×5 patch grid; wan22_ti2v: Wan2.2-TI2V-5B's
+    /// switches (in = out channels) with its pipeline's per-token timesteps, one value a row.</summary>
     [Theory]
     [InlineData("wan")]
     [InlineData("wan_shapes")]
+    [InlineData("wan22_ti2v")]
     public void FixtureMatchesDiffusers(string fixture)
     {
         using var ops = new CpuOps();
@@ -95,7 +97,10 @@ public class WanTransformerTests(ITestOutputHelper output)
         Assert.Contains("[B, 16, F, H, W] (channels before frames)", Assert.Throws<ArgumentException>(() => model.Embed(ops, With(framesFirst))).Message);
         Assert.Contains("3×5×6 (frames × height × width) is not a multiple of patch_size (1, 2, 2)", Assert.Throws<ArgumentException>(() => model.Embed(ops, With(odd))).Message);
         Assert.Contains("must be [2, T, 32], got [2, 12, 33]", Assert.Throws<ArgumentException>(() => model.Embed(ops, With(up["hidden_states"], wideText))).Message);
-        Assert.Contains("one timestep per batch row (2), got 3", Assert.Throws<ArgumentException>(() => model.Embed(ops, With(up["hidden_states"], t: [1, 2, 3]))).Message);
+        Assert.Contains("one timestep per batch row (2) or per token (2 × 18), got 3", Assert.Throws<ArgumentException>(() => model.Embed(ops, With(up["hidden_states"], t: [1, 2, 3]))).Message);
+        var perToken = Enumerable.Repeat(5f, 36).ToArray();
+        perToken[20] = 0f;   // row 1, token 2: an image-conditioned frame
+        Assert.Contains("differ within a row are not supported (row 1: token 0 at 5, token 2 at 0", Assert.Throws<NotSupportedException>(() => model.Embed(ops, With(up["hidden_states"], t: perToken))).Message);
     }
 
     /// <summary>A checkpoint whose norm2 does not match cross_attn_norm is refused at load, naming the tensor.</summary>
@@ -168,5 +173,22 @@ public class WanTransformerTests(ITestOutputHelper output)
         var (cos, sin) = WanRotaryTable.Build(c, f, h / 2, w / 2);
         Assert.Equal(f * (h / 2) * (w / 2) * 128, cos.Length);
         Assert.Equal(cos.Length, sin.Length);
+    }
+
+    /// <summary>Wan 2.2 TI2V's text-to-video call passes a timestep per token, the row's value everywhere: diffusers'
+    /// per-token path then computes exactly the per-row one, and so does this model.</summary>
+    [Fact]
+    public void PerTokenTimestepsOfOneValueARowEqualThePerRowCall()
+    {
+        using var ops = new CpuOps();
+        using var model = WanTransformer.Load(TestPaths.Fixture("wan"), ops);
+        using var fx = new FixtureCase(TestPaths.Fixture("wan"));
+        using var up = new FixtureUploads(fx, ops);
+        DitInputs With(float[] t) => new() { HiddenStates = up["hidden_states"], EncoderHiddenStates = up["encoder_hidden_states"], Timestep = t };
+        using var perRow = model.Forward(ops, With([700f, 250f]));
+        using var perToken = model.Forward(ops, With([.. Enumerable.Repeat(700f, 18), .. Enumerable.Repeat(250f, 18)]));
+        using var other = model.Forward(ops, With([250f, 700f]));
+        Assert.Equal(ops.ToHost(perRow), ops.ToHost(perToken));
+        Assert.NotEqual(ops.ToHost(perRow), ops.ToHost(other));
     }
 }
