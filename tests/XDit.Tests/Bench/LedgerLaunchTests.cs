@@ -66,12 +66,12 @@ public class LedgerLaunchTests
     [Fact]
     public void WanBlocks() =>
         // the block's table + timestep projection (one add) and its two gates prepared in one gate_alpha_bias_n; attn1:
-        // the modulated norm, q, k and v GEMMs, q and k each normed over all heads and rotated in place in one pass
-        // (23 launches a block with the RMSNorm and the RoPE as passes of their own), the attention, to_out with the
-        // gated residual in its epilogue; attn2: norm2, its q, k and v GEMMs, q and k normed in place, the attention,
-        // to_out with the plain residual; the feed-forward's modulated norm and two GEMMs (the gated residual in the
-        // second's epilogue)
-        Assert.Equal(["embed: 10", "block 0: 21", "block 1: 21", "finish: 5"], LaunchesPerBlock("wan-tiny"));
+        // the modulated norm, one QKV GEMM, q and k each normed over all heads and rotated in place in one pass, the
+        // attention on the packed views, to_out with the gated residual in its epilogue; attn2: norm2, the q GEMM and
+        // the text's KV GEMM, q and k normed in place, the attention, to_out with the plain residual; the
+        // feed-forward's modulated norm and two GEMMs (the gated residual in the second's epilogue). 23 launches a
+        // block with q, k and v as GEMMs of their own and the RMSNorm and the RoPE as passes of their own
+        Assert.Equal(["embed: 10", "block 0: 18", "block 1: 18", "finish: 5"], LaunchesPerBlock("wan-tiny"));
 
     [Theory]
     // PixArt-XL-2 (issue 17's bound 2.5 GB): 4.85 GB with its residuals as their own passes, 2.20 with them in the
