@@ -1,5 +1,6 @@
 using XDit.Models.CogVideoX;
 using XDit.Models.HunyuanDiT;
+using XDit.Models.HunyuanVideo;
 using XDit.Models.PixArt;
 using XDit.Models.QwenImage;
 using XDit.Models.SD3;
@@ -140,6 +141,22 @@ public static class RealSizeModels
         InChannels = 16, OutChannels = 4, NumLayers = 2, AttentionHeadDim = 16, NumAttentionHeads = 4, JointAttentionDim = 16, AxesDimsRope = [8, 4, 4],
     };
 
+    /// <summary>hunyuanvideo-community/HunyuanVideo's transformer (T2V, guidance-distilled): 20 dual-stream and 40
+    /// single-stream blocks of 24 heads × 128, 2 refiner blocks, Llama states 4096 wide, CLIP pooled 768, 3-D RoPE
+    /// 16/56/56. Its 129 frames of 720×1280 do not fit one forward here; the bench runs 33 frames of 544×960: 9×68×120
+    /// latents of 16 channels (9·34·60 = 18360 video tokens).</summary>
+    public static HunyuanVideoConfig HunyuanVideo { get; } = new();
+
+    /// <summary>The video latent of the bench: (frames, height, width) of 33 frames at 544×960.</summary>
+    public static (int Frames, int Height, int Width) HunyuanVideoLatent { get; } = (9, 68, 120);
+
+    /// <summary>HunyuanVideo's architecture at toy size (2 latent frames of 4×6: 12 tokens).</summary>
+    public static HunyuanVideoConfig HunyuanVideoTiny { get; } = new()
+    {
+        InChannels = 4, OutChannels = 4, NumAttentionHeads = 2, AttentionHeadDim = 16, NumLayers = 2, NumSingleLayers = 2, NumRefinerLayers = 1,
+        TextEmbedDim = 16, PooledProjectionDim = 8, RopeAxesDim = [4, 6, 6],
+    };
+
     /// <summary>Wan-AI/Wan2.1-T2V-14B's transformer: 40 blocks of 40 heads × 128, ffn 13824, UMT5-XXL states 512 × 4096;
     /// 81 frames of 480×832 are 21×60×104 latents of 16 channels (21·30·52 = 32760 video tokens).</summary>
     public static WanConfig Wan21_14B { get; } = new()
@@ -157,9 +174,10 @@ public static class RealSizeModels
         NumAttentionHeads = 2, AttentionHeadDim = 12, TextDim = 16, FfnDim = 32, NumLayers = 2, InChannels = 4, OutChannels = 4,
     };
 
-    public static IReadOnlyList<string> Names { get; } = ["pixart-xl-2-1024", "sd3-medium", "flux-dev", "hunyuandit-v1.2", "sana-1600m", "sdxl-base", "cogvideox-5b", "qwen-image", "wan2.1-14b", "pixart-tiny", "sd3-tiny", "flux-tiny", "hunyuandit-tiny", "sana-tiny", "sdxl-tiny", "cogvideox-tiny", "qwenimage-tiny", "wan-tiny"];
+    public static IReadOnlyList<string> Names { get; } = ["pixart-xl-2-1024", "sd3-medium", "flux-dev", "hunyuandit-v1.2", "sana-1600m", "sdxl-base", "cogvideox-5b", "qwen-image", "hunyuanvideo", "wan2.1-14b", "pixart-tiny", "sd3-tiny", "flux-tiny", "hunyuandit-tiny", "sana-tiny", "sdxl-tiny", "cogvideox-tiny", "qwenimage-tiny", "hunyuanvideo-tiny", "wan-tiny"];
 
-    /// <summary>Short names for the real sizes: pixart, sd3, flux, hunyuandit, sana, sdxl, cogvideox, qwenimage, wan.</summary>
+    /// <summary>Short names for the real sizes: pixart, sd3, flux, hunyuandit, sana, sdxl, cogvideox, qwenimage, wan
+    /// (hunyuanvideo is its own).</summary>
     public static string Resolve(string name) => name.Trim().ToLowerInvariant() switch
     {
         "pixart" => "pixart-xl-2-1024",
@@ -246,6 +264,17 @@ public static class RealSizeModels
                 var checkpoint = new RandomCheckpoint(name, weights, contains: n => !n.Contains("addition_t_embedding")) { ShapeOnly = shapeOnlyWeights };
                 return new QwenImageStepWorkload(config, source, ops => QwenImageTransformer.Load(config, checkpoint, ops),
                     latentSize ?? (name == "qwenimage-tiny" ? 8 : 128), textTokens ?? 256, rows ?? 1);
+            }
+            case "hunyuanvideo" or "hunyuanvideo-tiny":
+            {
+                var config = name == "hunyuanvideo-tiny" ? HunyuanVideoTiny : HunyuanVideo;
+                var (f, h, w) = name == "hunyuanvideo-tiny" ? (2, 4, 6) : HunyuanVideoLatent;
+                if (latentSize is not null)
+                    throw new ArgumentException($"{name}: the latent is the video's, {f}×{h}×{w} (frames × height × width); a square latent size does not apply");
+                int text = textTokens ?? (name == "hunyuanvideo-tiny" ? 8 : 256);
+                // the pipeline's max_sequence_length, all kept (the model drops a prompt's padding before its blocks)
+                return new HunyuanVideoStepWorkload(config, source, ops => HunyuanVideoTransformer.Load(config, new RandomCheckpoint(name, weights) { ShapeOnly = shapeOnlyWeights }, ops),
+                    f, h, w, text, rows ?? 1);
             }
             case "wan2.1-14b" or "wan-tiny":
             {

@@ -1,0 +1,87 @@
+using XDit.Kernels;
+using XDit.Models.Layers;
+using XDit.Runtime;
+
+namespace XDit.Models.HunyuanVideo;
+
+/// <summary>
+/// diffusers HunyuanVideoTransformerBlock (dual stream): AdaLN-zero on video and text apart (norm1, norm1_context),
+/// q/k RMSNorm per head, RoPE on the video queries and keys, one joint attention over [video; text] with the padded
+/// text keys hidden, separate output projections (to_out.0, to_add_out), gated residuals and GELU-tanh MLPs per
+/// stream.
+/// </summary>
+sealed class HunyuanVideoDoubleBlock
+{
+    readonly string _name;
+    readonly int _heads, _dim;
+    readonly Linear _ada, _adaVideo;               // norm1.linear and norm1_context.linear stacked; norm1's rows alone
+    readonly Linear _qkv, _addQkv;                 // to_q/k/v and add_q/k/v_proj stacked per stream
+    readonly Tensor _normQ, _normK, _normAddQ, _normAddK;
+    readonly Linear _toOut, _toAddOut;
+    readonly FeedForward _ff, _ffContext;
+
+    /// <summary>Loads the block from its scope (transformer_blocks.{i}).</summary>
+    public HunyuanVideoDoubleBlock(WeightScope w, HunyuanVideoConfig c)
+    {
+        _name = w.Prefix;
+        int d = c.InnerDim, h = c.NumAttentionHeads, hd = c.AttentionHeadDim;
+        _heads = h;
+        _dim = d;
+        var (ada, adaParts) = w.Stack(w.Linear("norm1.linear", d, 6 * d), w.Linear("norm1_context.linear", d, 6 * d));
+        (_ada, _adaVideo) = (ada, adaParts[0]);
+        var attn = w.Pp("attn");
+        _qkv = attn.Stack(attn.Linear("to_q", d, h * hd), attn.Linear("to_k", d, h * hd), attn.Linear("to_v", d, h * hd)).Stacked;
+        _addQkv = attn.Stack(attn.Linear("add_q_proj", d, h * hd), attn.Linear("add_k_proj", d, h * hd), attn.Linear("add_v_proj", d, h * hd)).Stacked;
+        _normQ = attn.Pp("norm_q").Get("weight", hd);
+        _normK = attn.Pp("norm_k").Get("weight", hd);
+        _normAddQ = attn.Pp("norm_added_q").Get("weight", hd);
+        _normAddK = attn.Pp("norm_added_k").Get("weight", hd);
+        _toOut = attn.Linear("to_out.0", d, d);
+        _toAddOut = attn.Linear("to_add_out", d, d);
+        _ff = FeedForward.Load(w.Pp("ff"), d, c.MlpDim);
+        _ffContext = FeedForward.Load(w.Pp("ff_context"), d, c.MlpDim);
+    }
+
+    /// <summary>norm1(x, temb)[0] of the video tokens (state.Conditioning is SiLU(temb)): TeaCache's indicator.</summary>
+    public Tensor ModulatedImage(IOps ops, DitState state)
+    {
+        using var m = Modulation.Split(_adaVideo.Apply(ops, state.Conditioning), 6);
+        return AdaLayerNormZero.Modulated(ops, state.Image, m[0], m[1]);
+    }
+
+    public void Run(IOps ops, DitState state, IAttention attention)
+    {
+        var x = state.Image;
+        var c = state.Text ?? throw new InvalidOperationException($"{_name}: the state has no text tokens");
+
+        // both streams' modulation in one GEMM of SiLU(temb), chunks read in place
+        using var ada = _ada.Apply(ops, state.Conditioning);
+        using var mx = new AdaLnZeroParts(Modulation.View(ada, 0, 6, _dim));
+        using var mc = new AdaLnZeroParts(Modulation.View(ada, 6, 6, _dim));
+        using var xHat = AdaLayerNormZero.Modulated(ops, x, mx.ShiftMsa, mx.ScaleMsa);
+        using var cHat = AdaLayerNormZero.Modulated(ops, c, mc.ShiftMsa, mc.ScaleMsa);
+        using var gated = ops.PrepareGatedEpilogues([(mx.GateMsa, _toOut.Bias), (mx.GateMlp, _ff.OutBias), (mc.GateMsa, _toAddOut.Bias), (mc.GateMlp, _ffContext.OutBias)]);
+
+        var r = HunyuanVideoAttention.RunPacked(ops, attention, state, _name, _heads, xHat, _qkv, _normQ, _normK, cHat, _addQkv, _normAddQ, _normAddK);
+        using var attnTxt = r.JointOutput!;   // disposed last: it may own the storage Output views
+        using var attnImg = r.Output;
+
+        state.ReplaceImage(Stream(ops, x, attnImg, _toOut, _ff, mx));
+        state.ReplaceText(Stream(ops, c, attnTxt, _toAddOut, _ffContext, mc));
+    }
+
+    /// <summary>h1 = h + gate_msa·out(attn) in the output GEMM's epilogue (h stays intact), then
+    /// h1 += gate_mlp·FF(LN(h1)·(1 + scale_mlp) + shift_mlp), the last GEMM adding into h1 in place.</summary>
+    static Tensor Stream(IOps ops, Tensor h, Tensor attn, Linear outProj, FeedForward ff, AdaLnZeroParts m)
+    {
+        var h1 = ops.Empty(h.DType, h.Dims);
+        try
+        {
+            ops.LinearGatedResidualInto(h, HeadProjection.MergeHeads(attn), outProj.Weight, outProj.Bias, m.GateMsa, h1);
+            using var f = ops.LayerNormModulate(h1, m.ShiftMlp, m.ScaleMlp, AdaLayerNormZero.Eps);
+            ff.ApplyGatedResidualInto(ops, h1, f, m.GateMlp);
+            return h1;
+        }
+        catch { h1.Dispose(); throw; }
+    }
+}

@@ -1,0 +1,52 @@
+using XDit.Engine.Bench;
+using XDit.Kernels.Cuda;
+using XDit.Runtime;
+using XDit.Runtime.Cuda;
+using XDit.Tests.Cuda;
+
+namespace XDit.Tests.Models;
+
+/// <summary>
+/// HunyuanVideo's launches per block and elementwise traffic on the CUDA backend in bf16 (the emulator's no-exec
+/// device in the emulator pass), as `xdit bench --what forward --ledger --forward-model hunyuanvideo[-tiny]` reports
+/// them. Lowering them updates the pins; raising them needs a reason.
+/// </summary>
+[NeedsCudaDevice]
+[Collection("cuda")]
+public class HunyuanVideoLedgerTests
+{
+    static LedgerReport Ledger(string model)
+    {
+        CudaTestDevice.RequireDevice();
+        var was = EmulatorNoExec.Set(1);   // null on a GPU: there the model runs, on weights of shape only
+        try
+        {
+            using var ops = new CudaOps(0, DType.BF16);
+            return ForwardLedger.Run(ops, RealSizeModels.Workload(model, DType.BF16, shapeOnlyWeights: true), GpuSpec.H100, time: false, "test");
+        }
+        finally
+        {
+            if (was is not null) EmulatorNoExec.Set(-1);
+        }
+    }
+
+    [Fact]
+    public void DualAndSingleBlocks() =>
+        // dual: norm1 and norm1_context from one GEMM; per stream a LayerNormModulate, one QKV GEMM into the joint rows
+        // and an in-place q and k RMSNorm (+ RoPE on the video rows) each; one attention (cuDNN: no key bias when the
+        // rows keep as many text tokens); per stream to_out with its gated residual in the epilogue, LayerNormModulate
+        // and the feed-forward's two GEMMs (the gated residual in the second's), the four gates prepared in one launch.
+        // single: as Flux's (proj_mlp per stream, proj_out's two column blocks accumulating into the residual)
+        Assert.Equal(["embed: 38", "block 0: 19", "block 1: 19", "block 2: 17", "block 3: 17", "finish: 4"],
+            Ledger("hunyuanvideo-tiny").ByBlock.Select(r => $"{r.Name}: {r.Launches}").ToArray());
+
+    [Fact]
+    public void ElementwiseTrafficOfTheRealSizeForwardStaysWithinItsBound()
+    {
+        // 33 frames at 544×960 (18360 video tokens), 256 text tokens, 1 row: 47.13 GB, of which the in-place q/k
+        // RMSNorm + RoPE are 28.2 GB and the LayerNormModulates 18.5 GB (each one read and one write of the tokens)
+        var report = Ledger("hunyuanvideo");
+        Assert.True(report.ElementwiseBytes > 0, "hunyuanvideo: no elementwise traffic counted");
+        Assert.True(report.ElementwiseBytes <= 47.2e9, $"hunyuanvideo: {report.ElementwiseBytes / 1e9:F3} GB elementwise > 47.2 GB");
+    }
+}
