@@ -253,6 +253,46 @@ extern "C" __global__ void rms_norm_rope(void* y, i64 ysb, i64 ysn, i64 ysh, con
     head_norm_rope(y, ysb, ysn, ysh, x, xsb, xsn, xsh, dt, w, wdt, 0, 0, false, cosT, sinT, tdt, R, N, H, d, eps, interleaved, H);
 }
 
+// RMSNorm over a token's whole row of H heads × d (qk_norm "rms_norm_across_heads": Wan, LTX-Video), weight [H·d]
+// optional, then each head's rotation by the token's table row (cos, sin [N, d]; null cos: no rotation). x and y
+// [B, N, H, d] with dense heads (a row is H·d contiguous values at b·sb + n·sn), y may be x: every read of the row
+// is done before block_sum's barrier, and in the second pass each thread writes only the pair it read. One block a
+// token row.
+extern "C" __global__ void row_rms_norm_rope(void* y, i64 ysb, i64 ysn, const void* x, i64 xsb, i64 xsn, int dt,
+    const void* w, int wdt, const void* cosT, const void* sinT, int tdt, i64 N, i64 H, i64 d, float eps, int interleaved)
+{
+    __shared__ float sh[32];
+    const i64 row = blockIdx.x, n = row % N, b = row / N;
+    const i64 xo = b * xsb + n * xsn, yo = b * ysb + n * ysn, D = H * d, half = d / 2, pairs = D / 2;
+    float s = 0.f;
+    for (i64 c = threadIdx.x; c < D; c += blockDim.x) { float t = ld(x, dt, xo + c); s += t * t; }
+    const float r = rsqrtf(block_sum(s, sh) / (float)D + eps);
+    for (i64 p = threadIdx.x; p < pairs; p += blockDim.x)
+    {
+        const i64 h = p / half, q = p % half;
+        const i64 ta = interleaved ? 2 * q : q, tb = interleaved ? 2 * q + 1 : q + half;   // within the head
+        const i64 ia = h * d + ta, ib = h * d + tb;                                         // within the row
+        float u = ld(x, dt, xo + ia) * r, v = ld(x, dt, xo + ib) * r;
+        if (w)
+        {
+            u *= ld(w, wdt, ia);
+            v *= ld(w, wdt, ib);
+        }
+        // the norm's output rounds to the activation dtype before the rotation, as the two ops would
+        u = ld_round(u, dt);
+        v = ld_round(v, dt);
+        if (!cosT)
+        {
+            st(y, dt, yo + ia, u);
+            st(y, dt, yo + ib, v);
+            continue;
+        }
+        const i64 t = n * d;
+        st(y, dt, yo + ia, u * ld(cosT, tdt, t + ta) - v * ld(sinT, tdt, t + ta));
+        st(y, dt, yo + ib, v * ld(cosT, tdt, t + tb) + u * ld(sinT, tdt, t + tb));
+    }
+}
+
 // LayerNorm with affine (weight and bias optional, rows of d for groups of rowHeads heads) per head, then the
 // rotation: HunyuanDiT's q/k norm and RoPE
 extern "C" __global__ void layer_norm_rope(void* y, i64 ysb, i64 ysn, i64 ysh, const void* x, i64 xsb, i64 xsn, i64 xsh, int dt,

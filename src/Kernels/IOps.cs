@@ -154,6 +154,13 @@ public interface IOps : IDisposable
     /// QKV viewed as one [B, N, 2H, d] tensor, each with its own norm, in one launch
     /// (<see cref="OpContracts.LayerNormRope"/>).</summary>
     void LayerNormRope(Tensor y, Tensor x, Tensor? weight, Tensor? bias, Tensor? cos, Tensor? sin, float eps, bool interleaved);
+    /// <summary>RMSNorm over each token's whole row of H·d features (all heads at once: qk_norm
+    /// "rms_norm_across_heads", Wan's and LTX-Video's q and k; weight [H·d], optional), then each head's
+    /// <see cref="Rope"/> with the token's table row, in one pass, written into <paramref name="y"/>. x and y
+    /// [B, N, H, d] views with dense heads (the last two axes contiguous: a projection's output, or q/k of a packed
+    /// QKV tensor), y may be x (in place), of x's dtype, d even; cos and sin [N, d], or both null (the RMSNorm alone).
+    /// Equals RmsNorm of x viewed [B, N, H·d], then Rope (<see cref="OpContracts.RmsNormAcrossHeadsRope"/>).</summary>
+    void RmsNormAcrossHeadsRope(Tensor y, Tensor x, Tensor? weight, Tensor? cos, Tensor? sin, float eps, bool interleaved);
 
     /// <summary>The key/value half of ReLU linear attention (SANA's SanaLinearAttnProcessor2_0, DC-AE's
     /// SanaMultiscaleLinearAttention), split from <see cref="LinearAttentionApply"/> so that sequence parallelism

@@ -7,6 +7,7 @@ using XDit.Models.SD3;
 using XDit.Models.Flux;
 using XDit.Models.Sana;
 using XDit.Models.Sdxl;
+using XDit.Models.Wan;
 using XDit.Runtime;
 
 namespace XDit.Engine.Bench;
@@ -156,9 +157,26 @@ public static class RealSizeModels
         TextEmbedDim = 16, PooledProjectionDim = 8, RopeAxesDim = [4, 6, 6],
     };
 
-    public static IReadOnlyList<string> Names { get; } = ["pixart-xl-2-1024", "sd3-medium", "flux-dev", "hunyuandit-v1.2", "sana-1600m", "sdxl-base", "cogvideox-5b", "qwen-image", "hunyuanvideo", "pixart-tiny", "sd3-tiny", "flux-tiny", "hunyuandit-tiny", "sana-tiny", "sdxl-tiny", "cogvideox-tiny", "qwenimage-tiny", "hunyuanvideo-tiny"];
+    /// <summary>Wan-AI/Wan2.1-T2V-14B's transformer: 40 blocks of 40 heads × 128, ffn 13824, UMT5-XXL states 512 × 4096;
+    /// 81 frames of 480×832 are 21×60×104 latents of 16 channels (21·30·52 = 32760 video tokens).</summary>
+    public static WanConfig Wan21_14B { get; } = new()
+    {
+        NumAttentionHeads = 40, AttentionHeadDim = 128, InChannels = 16, OutChannels = 16, TextDim = 4096, FreqDim = 256,
+        FfnDim = 13824, NumLayers = 40, CrossAttnNorm = true, Eps = 1e-6, RopeMaxSeqLen = 1024,
+    };
 
-    /// <summary>Short names for the real sizes: pixart, sd3, flux, hunyuandit, sana, sdxl, cogvideox, qwenimage
+    /// <summary>The latent of Wan2.1-T2V-14B's default video (81 frames of 480×832): frames, height, width.</summary>
+    public static (int Frames, int Height, int Width) Wan21Latent => (21, 60, 104);
+
+    /// <summary>Wan 2.1's architecture at toy size (2 latent frames of 4×8: 16 tokens).</summary>
+    public static WanConfig WanTiny { get; } = Wan21_14B with
+    {
+        NumAttentionHeads = 2, AttentionHeadDim = 12, TextDim = 16, FfnDim = 32, NumLayers = 2, InChannels = 4, OutChannels = 4,
+    };
+
+    public static IReadOnlyList<string> Names { get; } = ["pixart-xl-2-1024", "sd3-medium", "flux-dev", "hunyuandit-v1.2", "sana-1600m", "sdxl-base", "cogvideox-5b", "qwen-image", "hunyuanvideo", "wan2.1-14b", "pixart-tiny", "sd3-tiny", "flux-tiny", "hunyuandit-tiny", "sana-tiny", "sdxl-tiny", "cogvideox-tiny", "qwenimage-tiny", "hunyuanvideo-tiny", "wan-tiny"];
+
+    /// <summary>Short names for the real sizes: pixart, sd3, flux, hunyuandit, sana, sdxl, cogvideox, qwenimage, wan
     /// (hunyuanvideo is its own).</summary>
     public static string Resolve(string name) => name.Trim().ToLowerInvariant() switch
     {
@@ -170,6 +188,7 @@ public static class RealSizeModels
         "sdxl" => "sdxl-base",
         "cogvideox" => "cogvideox-5b",
         "qwenimage" => "qwen-image",
+        "wan" => "wan2.1-14b",
         var n => n,
     };
 
@@ -256,6 +275,17 @@ public static class RealSizeModels
                 // the pipeline's max_sequence_length, all kept (the model drops a prompt's padding before its blocks)
                 return new HunyuanVideoStepWorkload(config, source, ops => HunyuanVideoTransformer.Load(config, new RandomCheckpoint(name, weights) { ShapeOnly = shapeOnlyWeights }, ops),
                     f, h, w, text, rows ?? 1);
+            }
+            case "wan2.1-14b" or "wan-tiny":
+            {
+                var config = name == "wan-tiny" ? WanTiny : Wan21_14B;
+                if (latentSize is not null)
+                    throw new ArgumentException($"{name}: the latent is the video's, frames × height × width; a square latent size does not apply");
+                var (f, h, w) = name == "wan-tiny" ? (2, 4, 8) : Wan21Latent;
+                // no image-to-video projections, as in the text-to-video checkpoint (the loader probes for them)
+                var checkpoint = new RandomCheckpoint(name, weights, contains: n => !n.Contains(".add_k_proj.")) { ShapeOnly = shapeOnlyWeights };
+                return new WanStepWorkload(config, source, ops => WanTransformer.Load(config, checkpoint, ops),
+                    f, h, w, textTokens ?? (name == "wan-tiny" ? 8 : 512), rows ?? 2);
             }
             default: throw new ArgumentException($"unknown real-size model '{name}' (known: {string.Join(", ", Names)})");
         }

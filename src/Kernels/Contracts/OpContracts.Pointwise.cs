@@ -99,6 +99,28 @@ public static partial class OpContracts
             throw Mismatch(op, "weight and bias differ", weight, "weight", bias, "bias");
     }
 
+    /// <summary>RmsNormAcrossHeadsRope: x and y [B, N, H, d] of one shape and dtype with dense heads (strides d and 1
+    /// on the last two axes), d even; weight [H·d]; cos and sin [N, d], or both null.</summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
+    public static void RmsNormAcrossHeadsRope(Tensor y, Tensor x, Tensor? weight, Tensor? cos, Tensor? sin)
+    {
+        const string op = "RmsNormAcrossHeadsRope";
+        Rank(x, 4, "[B, N, H, d]", op, "x");
+        NotNull(y, op, "y");
+        if ((cos is null) != (sin is null)) throw new ArgumentException($"{op}: cos is {(cos is null ? "null" : "given")}, sin is {(sin is null ? "null" : "given")}: give both tables or neither");
+        if (!XDit.Runtime.Shape.Equal(x.ShapeSpan, y.ShapeSpan)) throw Mismatch(op, "x and y differ", x, "x", y, "y");
+        if (y.DType != x.DType) throw new ArgumentException($"{op}: y is {y.DType}, x is {x.DType}");
+        int h = x.Dim(2), d = x.Dim(3);
+        if (d % 2 != 0) throw new ArgumentException($"{op}: head dim must be even, x is {Format(x.ShapeSpan)}");
+        foreach (var (t, name) in new[] { (x, "x"), (y, "y") })
+            if ((t.Strides[3] != 1 && d > 1) || (t.Strides[2] != d && h > 1))
+                throw new ArgumentException($"{op}: the heads of {name} {Format(t.ShapeSpan)} must be dense (strides [.., .., {d}, 1]), got strides [{string.Join(", ", t.Strides.ToArray())}]");
+        Vector(x, "x", weight, h * d, op, "weight");
+        if (cos is null || sin is null) return;
+        if (cos.Rank != 2 || cos.Dim(0) != x.Dim(1) || cos.Dim(1) != d) throw Mismatch(op, "cos must be [N, d]", x, "x", cos, "cos");
+        if (!XDit.Runtime.Shape.Equal(cos.ShapeSpan, sin.ShapeSpan)) throw Mismatch(op, "cos and sin differ", cos, "cos", sin, "sin");
+    }
+
     static void HeadNormRope(string op, Tensor y, Tensor x, Tensor? weight, Tensor? cos, Tensor? sin)
     {
         Rank(x, 4, "[B, N, H, d]", op, "x");

@@ -216,6 +216,19 @@ public sealed partial class CpuOps
         StridedCopy.Copy(y, r ?? n);
     }
 
+    public void RmsNormAcrossHeadsRope(Tensor y, Tensor x, Tensor? weight, Tensor? cos, Tensor? sin, float eps, bool interleaved)
+    {
+        OpContracts.RmsNormAcrossHeadsRope(y, x, weight, cos, sin);
+        RequireHost(y, nameof(y));
+        int b = x.Dim(0), n = x.Dim(1), h = x.Dim(2), d = x.Dim(3);
+        // dense heads: each token's row of H·d is one view row
+        var rows = new Tensor(x.Storage, x.DType, [b, n, h * d], [x.Strides[0], x.Strides[1], 1], x.Offset);
+        using var normed = RmsNorm(rows, weight, eps);
+        var heads = normed.Reshape(b, n, h, d);
+        using var r = cos is null || sin is null ? null : Rope(heads, cos, sin, interleaved);
+        StridedCopy.Copy(y, r ?? heads);
+    }
+
     public void LayerNormRope(Tensor y, Tensor x, Tensor? weight, Tensor? bias, Tensor? cos, Tensor? sin, float eps, bool interleaved)
     {
         OpContracts.LayerNormRope(y, x, weight, bias, cos, sin);

@@ -29,6 +29,7 @@ public static unsafe class CudaKernels
         P, P, P, I, P, I, P, I, L, P, I, L, P, I, L, L, L, F, I);
     public static readonly KernelEntry RmsNormRope = new("norms", "rms_norm_rope", P, L, L, L, P, L, L, L, I, P, I, P, P, I, L, L, L, L, F, I);
     public static readonly KernelEntry LayerNormRope = new("norms", "layer_norm_rope", P, L, L, L, P, L, L, L, I, P, I, P, I, P, P, I, L, L, L, L, F, I, L);
+    public static readonly KernelEntry RowRmsNormRope = new("norms", "row_rms_norm_rope", P, L, L, P, L, L, I, P, I, P, P, I, L, L, L, F, I);
 
     // ---- pointwise.cu ----
     public static readonly KernelEntry Activate = new("pointwise", "activate_kernel", P, P, I, L, I, I);
@@ -78,7 +79,7 @@ public static unsafe class CudaKernels
     public static IReadOnlyList<KernelEntry> All { get; } =
     [
         CopyStrided, Convert, CopyRows, EmbeddingGather, Im2Col, UpsampleNearest,
-        LayerNorm, RmsNorm, GroupNorm, SoftmaxRows, LayerNormModulate, ResidualLayerNormModulate, RmsNormRope, LayerNormRope,
+        LayerNorm, RmsNorm, GroupNorm, SoftmaxRows, LayerNormModulate, ResidualLayerNormModulate, RmsNormRope, LayerNormRope, RowRmsNormRope,
         Activate, ScaleShift, BinaryBroadcast, Modulate, GatedResidual, GateAlphaBias, GateAlphaBiasN, AddChannelBias, Rope, MergeAttention, MergeLse,
         GroupedConv2d, LinearAttentionSums, LinearAttentionApply,
         Geglu,

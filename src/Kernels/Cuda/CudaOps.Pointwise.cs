@@ -154,6 +154,23 @@ public sealed unsafe partial class CudaOps
         HeadNormRope(CudaKernels.LayerNormRope, "LayerNormRope", y, x, weight, bias, cos, sin, eps, interleaved);
     }
 
+    public void RmsNormAcrossHeadsRope(Tensor y, Tensor x, Tensor? weight, Tensor? cos, Tensor? sin, float eps, bool interleaved)
+    {
+        OpContracts.RmsNormAcrossHeadsRope(y, x, weight, cos, sin);
+        Enter();
+        long B = x.Dim(0), N = x.Dim(1), H = x.Dim(2), d = x.Dim(3);
+        // no tables: the kernel's null cos skips the rotation (its dtype argument is then unread)
+        var tdt = cos?.DType ?? x.DType;
+        using var wc = DenseOpt(weight);
+        using var cc = DenseOpt(cos);
+        using var sc = sin is null ? default : Dense(sin, tdt);
+        ulong py = Ptr(y), px = Ptr(x), pw = PtrOrZero(wc.TOrNull, "weight"), pc = PtrOrZero(cc.TOrNull, "cos"), ps = PtrOrZero(sc.TOrNull, "sin");
+        int dt = (int)x.DType, wdt = (int)(weight?.DType ?? DType.F32), t = (int)tdt, il = interleaved ? 1 : 0;
+        // one block a token row of H·d
+        LaunchRows(CudaKernels.RowRmsNormRope, B * N, RowThreads(H * d),
+            [py, y.Strides[0], y.Strides[1], px, x.Strides[0], x.Strides[1], dt, pw, wdt, pc, ps, t, N, H, d, eps, il]);
+    }
+
     /// <summary>rms_norm_rope or layer_norm_rope (which also takes the bias) on checked arguments.</summary>
     void HeadNormRope(KernelEntry kernel, string op, Tensor y, Tensor x, Tensor? weight, Tensor? bias, Tensor? cos, Tensor? sin, float eps, bool interleaved)
     {

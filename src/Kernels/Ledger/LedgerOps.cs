@@ -211,6 +211,13 @@ public sealed class LedgerOps : IOps
         End(m, cos is null ? "rms_norm" : "rms_norm_rope", B(x) + B(weight) + B(cos) + B(sin), B(y));
     }
 
+    public void RmsNormAcrossHeadsRope(Tensor y, Tensor x, Tensor? weight, Tensor? cos, Tensor? sin, float eps, bool interleaved)
+    {
+        var m = Begin();
+        _inner.RmsNormAcrossHeadsRope(y, x, weight, cos, sin, eps, interleaved);
+        End(m, cos is null ? "rms_norm_across_heads" : "rms_norm_across_heads_rope", B(x) + B(weight) + B(cos) + B(sin), B(y));
+    }
+
     public void LayerNormRope(Tensor y, Tensor x, Tensor? weight, Tensor? bias, Tensor? cos, Tensor? sin, float eps, bool interleaved)
     {
         var m = Begin();

@@ -63,6 +63,16 @@ public class LedgerLaunchTests
         // their gated residuals in the GEMMs' epilogues (gates prepared in one gate_alpha_bias_n launch)
         Assert.Equal(["embed: 10", "block 0: 17", "block 1: 17", "finish: 5"], LaunchesPerBlock("cogvideox-tiny"));
 
+    [Fact]
+    public void WanBlocks() =>
+        // the block's table + timestep projection (one add) and its two gates prepared in one gate_alpha_bias_n; attn1:
+        // the modulated norm, one QKV GEMM, q and k each normed over all heads and rotated in place in one pass, the
+        // attention on the packed views, to_out with the gated residual in its epilogue; attn2: norm2, the q GEMM and
+        // the text's KV GEMM, q and k normed in place, the attention, to_out with the plain residual; the
+        // feed-forward's modulated norm and two GEMMs (the gated residual in the second's epilogue). 23 launches a
+        // block with q, k and v as GEMMs of their own and the RMSNorm and the RoPE as passes of their own
+        Assert.Equal(["embed: 10", "block 0: 18", "block 1: 18", "finish: 5"], LaunchesPerBlock("wan-tiny"));
+
     [Theory]
     // PixArt-XL-2 (issue 17's bound 2.5 GB): 4.85 GB with its residuals as their own passes, 2.20 with them in the
     // output projections' epilogues. SD3-medium: 2.755 GB, held there. HunyuanDiT v1.2: 30.66 GB unfused, 13.17 GB
@@ -80,6 +90,11 @@ public class LedgerLaunchTests
     [InlineData("hunyuandit", 13.25)]
     [InlineData("sdxl", 9.8)]
     [InlineData("cogvideox", 74.5)]
+    // Wan2.1-T2V-14B (21×60×104 latents, 512 text tokens, 2 rows): 433.0 GB with q and k's RMSNorm over all heads
+    // (161.9) and their RoPE (108.7) as passes of their own, 325.6 GB with both in one pass in place (163.2 GB: the
+    // video queries and keys of attn1, the video queries of attn2); what stays beside them: the modulated norms 108.7
+    // and norm2 53.7, each one read and one write of the tokens.
+    [InlineData("wan", 325.7)]
     public void ElementwiseTrafficOfARealSizeForwardStaysWithinItsBound(string model, double gigabytes)
     {
         // at the published size (1024 px, batch 2): the traffic that is neither GEMM nor attention, what fusing cuts

@@ -27,6 +27,7 @@ public class StepCacheFixtureTests
     [InlineData(TinyHunyuanDiT.Name)]
     [InlineData("cogvideox_2b")]
     [InlineData("cogvideox15")]
+    [InlineData("wan")]
     public void AtThresholdZeroEveryStepEqualsThePlainForwardExactly(string fixture)
     {
         var f = FixtureInputs.Load(fixture);
@@ -57,6 +58,7 @@ public class StepCacheFixtureTests
     [InlineData("sd3")]
     [InlineData("hunyuandit")]
     [InlineData("cogvideox_2b")]
+    [InlineData("wan")]
     public void RepeatedInputsAreSkippedAndGiveThePlainOutput(string fixture)
     {
         var f = FixtureInputs.Load(fixture);

@@ -440,4 +440,33 @@ public class CudaFusedOpsTests
                 (71, 1, [2, 5, d1]), (72, 2, [2, 5, d2]), (73, 0.5f, [d1 + d2]), (74, 0.5f, [2, d1 + d2]));
         }
     }
+
+    [Theory, MemberData(nameof(DTypes))]
+    public void RmsNormAcrossHeadsRopeInPlaceEqualsRmsNormOfTheRowThenRope(DType dt)
+    {
+        // q of a packed [B, N, 3, H, d] tensor normed over its whole H·d row and rotated per head, in place: Wan-14B's
+        // 40 × 128 (a row of 5120, more than a block's threads), an odd pair count, a tiny head; and the norm alone
+        const int B = 2, N = 3;
+        foreach (var (h, d) in new[] { (40, 128), (3, 10), (2, 2) })
+            foreach (bool interleaved in new[] { true, false })
+                foreach (bool tables in new[] { true, false })
+                    Compare(dt,
+                        (o, t) =>
+                        {
+                            var packed = o.Contiguous(t[0]);
+                            var q = packed.Reshape(B, N, 3, h, d).Select(2, 0);
+                            o.RmsNormAcrossHeadsRope(q, q, t[1], tables ? t[2] : null, tables ? t[3] : null, 1e-6f, interleaved);
+                            return [packed];
+                        },
+                        (o, t) =>
+                        {
+                            using var q = o.Contiguous(t[0].Reshape(B, N, 3, h * d).Select(2, 0));
+                            using var n = o.RmsNorm(q, t[1], 1e-6f);
+                            using var r = tables ? o.Rope(n.Reshape(B, N, h, d), t[2], t[3], interleaved) : null;
+                            var packed = o.Contiguous(t[0]);
+                            o.Copy(packed.Reshape(B, N, 3, h, d).Select(2, 0), r ?? n.Reshape(B, N, h, d));
+                            return [packed];
+                        },
+                        (61, 1, [B, N, 3 * h * d]), (62, 1, [h * d]), (63, 1, [N, d]), (64, 1, [N, d]));
+    }
 }

@@ -134,4 +134,24 @@ public class CudaGraphExecutorTests
         Assert.Null(executor.FallbackReason);
         Assert.Equal((1, 2), (executor.Captures, executor.Replays));
     }
+
+    [Fact]
+    public void WansVideoLayoutReplaysInTheGraph()
+    {
+        // Wan: latents [B, C, F, H, W]; the blocks read the text, the timestep projection and the RoPE tables from the
+        // state, Finish temb (EmbeddedTimestep), and Unpatchify, inside the graph, the frame count (GridT)
+        var gpu = CudaTestDevice.Get(DType.F32);
+        var f = XDit.Tests.Parallel.FixtureInputs.Load("wan");
+        using var model = f.LoadModel(gpu);
+        using var executor = new CudaGraphExecutor();
+        for (int step = 0; step < 3; step++)
+        {
+            var inputs = f.Scaled(1f - 0.3f * step, 1f - 0.2f * step);
+            var want = inputs.Predict(gpu, model, SingleRankExecutor.Instance, step);
+            var got = inputs.Predict(gpu, model, executor, step);
+            Assert.Equal(want, got);
+        }
+        Assert.Null(executor.FallbackReason);
+        Assert.Equal((1, 2), (executor.Captures, executor.Replays));
+    }
 }

@@ -262,4 +262,41 @@ public class CpuNormTests
         Assert.Equal(ops.ToHost(twoPasses), ops.ToHost(fused));
         Assert.NotEqual(ops.ToHost(n), ops.ToHost(fused));
     }
+
+    [Fact]
+    public void RmsNormAcrossHeadsRopeNormsEachTokensWholeRowAndRotatesEachHeadInPlace()
+    {
+        // q of a packed [B, N, 3, H, d] tensor (dense heads, token stride 3·H·d): one mean square over all H·d features
+        // of a token, weight [H·d], then each head's interleaved rotation by the token's table row; k and v untouched
+        const int B = 2, N = 3, H = 2, d = 6;
+        using var ops = new CpuOps();
+        var packed = Rand(21, B, N, 3 * H * d);
+        var before = packed.ToFloatArray();
+        var w = Rand(22, H * d);
+        var cos = Rand(23, N, d);
+        var sin = Rand(24, N, d);
+        var q = packed.Reshape(B, N, 3, H, d).Select(2, 0);
+        ops.RmsNormAcrossHeadsRope(q, q, w, cos, sin, 1e-6f, interleaved: true);
+        var got = ops.ToHost(packed);
+        var (ws, cs, ss) = (w.ToFloatArray(), cos.ToFloatArray(), sin.ToFloatArray());
+        var e = before.Select(v => (double)v).ToArray();
+        for (int row = 0; row < B * N; row++)
+        {
+            int at = row * 3 * H * d, n = row % N;
+            double ms = 0;
+            for (int j = 0; j < H * d; j++) ms += (double)before[at + j] * before[at + j];
+            double r = 1 / Math.Sqrt(ms / (H * d) + 1e-6);
+            for (int h = 0; h < H; h++)
+                for (int i = 0; i < d; i += 2)
+                {
+                    int a = at + h * d + i;
+                    double u = before[a] * r * ws[h * d + i], v = before[a + 1] * r * ws[h * d + i + 1];
+                    e[a] = u * cs[n * d + i] - v * ss[n * d + i];
+                    e[a + 1] = v * cs[n * d + i + 1] + u * ss[n * d + i + 1];
+                }
+        }
+        Close(e, got);
+        var bad = Rand(25, B, N, H, d).Permute(0, 1, 3, 2);   // heads not dense
+        Assert.Contains("must be dense", Assert.Throws<ArgumentException>(() => ops.RmsNormAcrossHeadsRope(bad, bad, null, null, null, 1e-6f, true)).Message);
+    }
 }

@@ -8,6 +8,7 @@ using XDit.Models.HunyuanDiT;
 using XDit.Models.PixArt;
 using XDit.Models.Sana;
 using XDit.Models.SD3;
+using XDit.Models.Wan;
 using XDit.Runtime;
 
 namespace XDit.Tests.Parallel;
@@ -78,6 +79,7 @@ sealed class FixtureInputs
         TinyHunyuanDiT.Name => TinyHunyuanDiT.Load(ops),
         "sana" => SanaTransformer.Load(TestPaths.Fixture(Name), ops),
         "cogvideox" or "cogvideox15" or "cogvideox_2b" or "cogvideox_i2v" => CogVideoXTransformer.Load(TestPaths.Fixture(Name), ops),
+        "wan" => WanTransformer.Load(TestPaths.Fixture(Name), ops),
         _ => throw new ArgumentException($"no transformer loader for fixture {Name}"),
     };
 

@@ -16,11 +16,12 @@ namespace XDit.Tests.Parallel;
 /// (block 0 → block 3) stay with each rank's token shard. hunyuandit_tiny (<see cref="TinyHunyuanDiT"/>, 4 heads,
 /// 32 tokens, skips 0 → 5 and 1 → 4) adds ulysses 4 and ulysses 2 × ring 4. The video models' joint text
 /// stream and per-token RoPE tables: cogvideox 3 frames × 2×3 = 18 tokens (sequence-parallel degrees 2, 3 and 6),
-/// cogvideox15 2 frame groups × 2×3 = 12 tokens (with its ofs, one value for both rows).
+/// cogvideox15 2 frame groups × 2×3 = 12 tokens (with its ofs, one value for both rows); wan 3 frames × 2×3 = 18
+/// tokens with per-token RoPE and cross-attention to the text (cogvideox's meshes).
 /// </summary>
 public class MeshExecutorFixtureTests
 {
-    static readonly string[] Fixtures = ["pixart_alpha", "pixart_sigma", "sd3", "sd35", "flux", "hunyuandit", TinyHunyuanDiT.Name, "sana", "cogvideox", "cogvideox15"];
+    static readonly string[] Fixtures = ["pixart_alpha", "pixart_sigma", "sd3", "sd35", "flux", "hunyuandit", TinyHunyuanDiT.Name, "sana", "cogvideox", "cogvideox15", "wan"];
 
     /// <summary>(cfg, ulysses, ring) meshes run on every fixture; ulysses 2 × ring 4 (8 ranks) on PixArt only.</summary>
     static readonly (int Cfg, int Ulysses, int Ring)[] Meshes = [(2, 1, 1), (1, 2, 1), (1, 1, 2), (1, 1, 4), (1, 2, 2), (2, 2, 2)];
@@ -28,7 +29,7 @@ public class MeshExecutorFixtureTests
     /// <summary>HunyuanDiT's 3 heads: cfg, ulysses 3, ring, and their hybrids up to 8 ranks.</summary>
     static readonly (int Cfg, int Ulysses, int Ring)[] HunyuanMeshes = [(2, 1, 1), (1, 3, 1), (1, 1, 2), (1, 1, 4), (1, 3, 2), (2, 3, 1), (2, 1, 4), (1, 1, 8)];
 
-    /// <summary>cogvideox's 18 tokens: degrees that divide them (ring 3, ulysses 2 × ring 3).</summary>
+    /// <summary>cogvideox's (and wan's) 18 tokens: degrees that divide them (ring 3, ulysses 2 × ring 3).</summary>
     static readonly (int Cfg, int Ulysses, int Ring)[] CogVideoXMeshes = [(2, 1, 1), (1, 2, 1), (1, 1, 2), (1, 1, 3), (1, 2, 3), (2, 2, 1)];
 
     public static TheoryData<string, int, int, int> Cases()
@@ -36,7 +37,7 @@ public class MeshExecutorFixtureTests
         var data = new TheoryData<string, int, int, int>();
         foreach (var f in Fixtures)
         {
-            foreach (var (c, u, r) in f switch { "hunyuandit" => HunyuanMeshes, "cogvideox" => CogVideoXMeshes, _ => Meshes }) data.Add(f, c, u, r);
+            foreach (var (c, u, r) in f switch { "hunyuandit" => HunyuanMeshes, "cogvideox" or "wan" => CogVideoXMeshes, _ => Meshes }) data.Add(f, c, u, r);
             if (f.StartsWith("pixart", StringComparison.Ordinal) || f == TinyHunyuanDiT.Name || f == "sana") data.Add(f, 1, 2, 4);
             if (f == TinyHunyuanDiT.Name) { data.Add(f, 1, 4, 1); data.Add(f, 2, 4, 1); }
         }
