@@ -169,7 +169,7 @@ public sealed class AutoencoderKLWan : IDisposable
     /// per frame, the call's output and its sum with the residual, 5 frame maps, within
     /// <see cref="ConvGatherElements"/>), the causal convolutions' cached frames (two frames of every 3-tap
     /// convolution's input, summed over the layers), z after post_quant_conv and the video itself; on the CPU one
-    /// convolution's im2col and GEMM packing of the chunk (2 · 27 values per input channel and pixel). cuDNN's
+    /// convolution's im2col and GEMM packing of one frame (2 · 27 values per input channel and pixel). cuDNN's
     /// workspace beyond the backend's shared one is not counted; the mid block's attention is per frame at the
     /// latent size. Linear in the batch and the pixels; in the frames only through z and the video.</summary>
     public long EstimateDecodeBytes(int batch, int latentFrames, int height, int width, bool cpu = false)
@@ -207,7 +207,7 @@ public sealed class AutoencoderKLWan : IDisposable
         double perGathered = 3.0 * batch * widestFrame;
         int chunk = (int)Math.Clamp(ConvGatherElements / Math.Max(perGathered, 1), 1, t);
         double working = 4 * m + 5 * chunk * batch * widestFrame;
-        double im2col = cpu ? 2 * 27 * chunk * batch * widestFrame : 0;
+        double im2col = cpu ? 2 * 27 * widestFrame : 0;   // one image of the Conv2d batch at a time
         double latents = (double)batch * Config.ZDim * latentFrames * px;
         double video = (double)batch * Config.OutChannels * OutputFrames(latentFrames) * p;
         double total = (working + batch * cached + im2col + latents + video) * bytes;
