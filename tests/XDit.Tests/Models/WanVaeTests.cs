@@ -17,7 +17,7 @@ public class WanVaeTests
     /// upsamplers as one frame (their time_conv skipped), the second as four from the causal convolutions' cache →
     /// 5 frames. wan_vae_frames (cpuref, its make_case.py): 3 latent frames (the third from caches the second
     /// filled), upsample3d / upsample2d / upsample3d, conv_shortcut, z_dim 4, decoder_base_dim, a 2×3 latent → 9
-    /// frames, a third of the values clamped.</summary>
+    /// frames, two fifths of the values clamped.</summary>
     [Theory]
     [InlineData("wan_vae")]
     [InlineData("wan_vae_frames")]
@@ -139,13 +139,13 @@ public class WanVaeTests
     public void ConfigReadsTheFixtureKeys()
     {
         var c = WanVaeConfig.Load(Path.Combine(FramesDir, "config.json"));
-        Assert.Equal(3, c.BaseDim);
-        Assert.Equal(2, c.DecoderBaseDim);
+        Assert.Equal(2, c.BaseDim);
+        Assert.Equal(3, c.DecoderBaseDim);
         Assert.Equal(4, c.ZDim);
         Assert.Equal([1, 2, 2, 2], c.DimMult);
-        Assert.Equal(4, c.MidChannels);
-        Assert.Equal([4, 2, 2, 2], Enumerable.Range(0, 4).Select(c.UpInChannels));
-        Assert.Equal([4, 4, 4, 2], Enumerable.Range(0, 4).Select(c.UpOutChannels));
+        Assert.Equal(6, c.MidChannels);
+        Assert.Equal([6, 3, 3, 3], Enumerable.Range(0, 4).Select(c.UpInChannels));
+        Assert.Equal([6, 6, 6, 3], Enumerable.Range(0, 4).Select(c.UpOutChannels));
         Assert.Equal([true, false, true, false], Enumerable.Range(0, 4).Select(c.UpsamplesTime));
         Assert.Equal(8, c.SpatialFactor);
         Assert.Equal(4, c.TemporalFactor);
