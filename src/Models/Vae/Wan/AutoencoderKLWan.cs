@@ -140,10 +140,10 @@ public sealed class AutoencoderKLWan : IDisposable
     {
         var h = ConvIn.Forward(ops, x, cache);
         h = Step(h, MidBlock.Forward(ops, h, cache));
-        foreach (var up in UpBlocks) h = Step(h, up.Forward(ops, h, cache, firstChunk));
+        foreach (var up in UpBlocks) h = up.Forward(ops, h, cache, firstChunk);   // each takes its input
         Tensor a;
-        using (h) a = NormOut.ChannelsLast(ops, h, Activation.Silu);
-        using (a) return ConvOut.Forward(ops, a.Permute(0, 4, 1, 2, 3), cache);
+        using (h) a = NormOut.ChannelsFirst(ops, h, Activation.Silu);
+        using (a) return ConvOut.Forward(ops, a, cache);
     }
 
     /// <summary>clamp(x, −1, 1) from existing pointwise ops: x − relu(x − 1) + relu(−x − 1). Both relu terms are
@@ -160,57 +160,73 @@ public sealed class AutoencoderKLWan : IDisposable
         using (correction) return ops.Add(x, correction);
     }
 
-    /// <summary>Bytes a decode allocates at its peak besides the weights, for the pipeline's memory plan. Counted on
-    /// the widest map of one chunk, M = batch · max over the decoder's stages of channels · frames · pixels (for Wan
-    /// 2.1 the last up block's 96 channels × 4 frames at full resolution, tied with up block 1's 384 channels × 2
-    /// frames at a quarter of the pixels): a residual block's input (kept for its sum), its normed and activated
-    /// input (the norm's channels-last result and the activation's, and on the GPU the norm's dense copy of its
-    /// permuted input), 4M, plus what one convolution call holds for a chunk of frames (the frames gathered, kt = 3
-    /// per frame, the call's output and its sum with the residual, 5 frame maps, within
-    /// <see cref="ConvGatherElements"/>), the causal convolutions' cached frames (two frames of every 3-tap
-    /// convolution's input, summed over the layers), z after post_quant_conv and the video itself; on the CPU one
-    /// convolution's im2col and GEMM packing of one frame (2 · 27 values per input channel and pixel). cuDNN's
-    /// workspace beyond the backend's shared one is not counted; the mid block's attention is per frame at the
-    /// latent size. Linear in the batch and the pixels; in the frames only through z and the video.</summary>
+    /// <summary>Bytes a decode allocates at its peak besides the weights, for the pipeline's memory plan: the causal
+    /// convolutions' cache (two frames of every 3-tap convolution's input, summed over the layers: 3.5 GB of the
+    /// 6.6 GB peak for Wan 2.1 at 480×832 in float32), z after post_quant_conv, the video, and the largest working
+    /// set of one layer of a non-first chunk (4 frames at full resolution), taken over the layers: a residual
+    /// convolution holds its block's input (kept for the sum), its normed input, its output and, for a chunk of
+    /// frames within <see cref="ConvGatherElements"/>, the frames gathered (kt = 3 per frame of its input), the
+    /// call's output and its sum with the residual, plus the cache's replacement frames; an upsampler holds its
+    /// input, time_conv's doubled output, its own output and, for a chunk, the repeated frames gathered (its input
+    /// channels at the doubled size) and the call's output; the clamp holds the chunk's video and four passes. On the CPU one convolution's im2col and GEMM packing of
+    /// one frame (2 · 27 values per input channel and pixel). cuDNN's workspace beyond the backend's shared one is
+    /// not counted; the mid block's attention is per frame at the latent size. Linear in the batch and the pixels;
+    /// in the frames only through z and the video.</summary>
     public long EstimateDecodeBytes(int batch, int latentFrames, int height, int width, bool cpu = false)
     {
         int bytes = (Float32 ? DType.F32 : _weights.OperandType).SizeOf();
-        double px = (double)height * width;   // latent pixels
-        double widest = 0, cached = 0, widestFrame = 0;
-        void Stage(int channels, int frames, double pixels)
+        double b = batch, px = (double)height * width;   // latent pixels
+        double cached = 0, working = 0, im2colFrame = 0;
+        int Chunk(double perFrame, int frames) => (int)Math.Clamp(ConvGatherElements / Math.Max(perFrame, 1), 1, frames);
+        // a 3×3×3 convolution from cin to cout channels over t frames of p pixels, with its residual sum
+        void Conv(int cin, int cout, int t, double p)
         {
-            widest = Math.Max(widest, (double)channels * frames * pixels);
-            widestFrame = Math.Max(widestFrame, (double)channels * pixels);
+            cached += 2.0 * b * cin * p;
+            int chunk = Chunk(3 * b * cin * p, t);
+            double held = b * t * p * (2.0 * cin + cout) + b * chunk * p * (3.0 * cin + 2 * cout) + 2 * b * cin * p;
+            working = Math.Max(working, held);
+            im2colFrame = Math.Max(im2colFrame, 27.0 * cin * p);
         }
-        void Cache(int channels, double pixels) => cached += 2.0 * channels * pixels;
 
-        int mid = Config.MidChannels, t = 1;
-        double p = px;
-        Cache(Config.ZDim, p);                       // conv_in
-        Stage(mid, t, p);
-        Cache(mid, p); Cache(mid, p); Cache(mid, p); Cache(mid, p);   // the mid block's two residual blocks
+        int mid = Config.MidChannels, frames = 1;
+        double pixels = px;
+        Conv(Config.ZDim, mid, frames, pixels);                                 // conv_in
+        for (int r = 0; r < 4; r++) Conv(mid, mid, frames, pixels);              // the mid block's two residual blocks
         for (int i = 0; i < UpBlocks.Count; i++)
         {
             int cin = Config.UpInChannels(i), cout = Config.UpOutChannels(i);
-            Stage(cin, t, p);
-            Stage(cout, t, p);
-            for (int r = 0; r < UpBlocks[i].Resnets.Count; r++) { Cache(r == 0 ? cin : cout, p); Cache(cout, p); }
+            for (int r = 0; r < UpBlocks[i].Resnets.Count; r++)
+            {
+                Conv(r == 0 ? cin : cout, cout, frames, pixels);
+                Conv(cout, cout, frames, pixels);
+            }
             if (UpBlocks[i].Upsampler is { } up)
             {
-                if (up.TimeConv is not null) { Cache(cout, p); Stage(2 * cout, t, p); t *= 2; }
-                p *= 4;
-                Stage(cout / 2, t, p);
+                int t2 = frames;
+                double doubled = 0;
+                if (up.TimeConv is not null)
+                {
+                    // time_conv itself: its input, its output, a chunk's gathered frames and output, the new cache
+                    cached += 2.0 * b * cout * pixels;
+                    doubled = 2.0 * b * cout * frames * pixels;
+                    int tc = Chunk(3 * b * cout * pixels, frames);
+                    working = Math.Max(working, b * cout * frames * pixels + doubled + b * tc * pixels * 5.0 * cout + 2 * b * cout * pixels);
+                    t2 = 2 * frames;
+                }
+                int chunk = Chunk(4 * b * cout * pixels, t2);
+                double held = b * cout * frames * pixels + doubled + b * (cout / 2) * t2 * 4 * pixels
+                    + b * chunk * 4 * pixels * (cout + cout / 2.0);
+                working = Math.Max(working, held);
+                frames = t2;
+                pixels *= 4;
             }
         }
-        Cache(Config.UpOutChannels(UpBlocks.Count - 1), p);   // conv_out
-        double m = batch * widest;
-        double perGathered = 3.0 * batch * widestFrame;
-        int chunk = (int)Math.Clamp(ConvGatherElements / Math.Max(perGathered, 1), 1, t);
-        double working = 4 * m + 5 * chunk * batch * widestFrame;
-        double im2col = cpu ? 2 * 27 * widestFrame : 0;   // one image of the Conv2d batch at a time
-        double latents = (double)batch * Config.ZDim * latentFrames * px;
-        double video = (double)batch * Config.OutChannels * OutputFrames(latentFrames) * p;
-        double total = (working + batch * cached + im2col + latents + video) * bytes;
+        Conv(Config.UpOutChannels(UpBlocks.Count - 1), Config.OutChannels, frames, pixels);   // conv_out
+        working = Math.Max(working, 5.0 * b * Config.OutChannels * frames * pixels);           // the clamp's passes
+        double im2col = cpu ? 2 * im2colFrame : 0;   // one image of the Conv2d batch at a time
+        double latents = b * Config.ZDim * latentFrames * px;
+        double video = b * Config.OutChannels * OutputFrames(latentFrames) * pixels;
+        double total = (working + cached + im2col + latents + video) * bytes;
         return total >= long.MaxValue ? long.MaxValue : (long)total;
     }
 

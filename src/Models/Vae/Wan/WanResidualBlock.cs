@@ -38,12 +38,11 @@ public sealed class WanResidualBlock
     public Tensor Forward(IOps ops, Tensor x, CogVideoXConvCache cache)
     {
         Tensor h;
-        using (var a = Norm1.ChannelsLast(ops, x, Activation.Silu)) h = Conv1.Forward(ops, a.Permute(0, 4, 1, 2, 3), cache);
+        using (var a = Norm1.ChannelsFirst(ops, x, Activation.Silu)) h = Conv1.Forward(ops, a, cache);
         Tensor normed;
-        using (h) normed = Norm2.ChannelsLast(ops, h, Activation.Silu);
-        using (normed)
+        using (h) normed = Norm2.ChannelsFirst(ops, h, Activation.Silu);
+        using (var a = normed)
         {
-            var a = normed.Permute(0, 4, 1, 2, 3);
             if (Shortcut is null) return Conv2.Forward(ops, a, cache, x);
             int b = x.Dim(0), c = x.Dim(1), t = x.Dim(2), hh = x.Dim(3), w = x.Dim(4), o = Shortcut.Dim(0);
             // a pointwise conv over [B, C, T·H, W] is the 1×1×1 conv over [B, C, T, H, W]

@@ -7,9 +7,9 @@ namespace XDit.Models.Vae.Wan;
 /// diffusers' WanRMS_norm as the decoder builds it (channel_first, bias false): at every pixel of every frame,
 /// x / max(‖x‖₂, 1e-12) over the channels, times √C · gamma. Since ‖x‖₂ / √C is the root mean square, that is
 /// the RmsNorm op over the channel axis, x·rsqrt(mean_c(x²) + eps)·gamma, with eps = 1e-24 / C standing for the
-/// norm's floor (equal wherever ‖x‖ is above 1e-12; both give 0 at 0). The channels go last for the op, so the result is channels-last
-/// [B, T, H, W, C]; the causal convolutions gather their frames from a permuted view of it, which costs no copy
-/// of its own.
+/// norm's floor (equal wherever ‖x‖ is above 1e-12; both give 0 at 0). <see cref="ChannelsFirst"/> runs it in
+/// place of the channels (the ChannelRmsNorm op, SiLU in its pass: the residual blocks, norm_out);
+/// <see cref="ChannelsLast"/> moves them last (the RmsNorm op), which the attention's GEMMs want.
 /// </summary>
 public sealed class WanRmsNorm
 {
@@ -32,6 +32,14 @@ public sealed class WanRmsNorm
     {
         var gamma = images ? w.Get("gamma", channels, 1, 1) : w.Get("gamma", channels, 1, 1, 1);
         return new WanRmsNorm(w.Prefix, gamma.Reshape(channels), 1e-24f / channels);
+    }
+
+    /// <summary>x [B, C, T, H, W] (any strides) → act(norm(x)) [B, C, T, H, W], contiguous.</summary>
+    public Tensor ChannelsFirst(IOps ops, Tensor x, Activation act)
+    {
+        if (x.Rank != 5 || x.Dim(1) != Channels)
+            throw new ArgumentException($"{Name}: expects x [B, {Channels}, T, H, W], got {Shape.Format(x.ShapeSpan)}");
+        return ops.ChannelRmsNorm(x, Weight, Eps, act);
     }
 
     /// <summary>x [B, C, T, H, W] (any strides) → act(norm(x)) channels-last [B, T, H, W, C]; the caller owns it

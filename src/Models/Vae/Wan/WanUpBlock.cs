@@ -21,10 +21,13 @@ public sealed class WanUpBlock
     public IReadOnlyList<WanResidualBlock> Resnets { get; }
     public WanResample? Upsampler { get; }
 
-    /// <summary>x [B, C, T, H, W] (kept) → the block's output (every intermediate freed as soon as the next is made).</summary>
+    /// <summary>x [B, C, T, H, W] → the block's output. Takes x: it is freed as soon as the first residual block
+    /// has made its output (at full resolution the block's input is one of the largest maps), as is every
+    /// intermediate once the next is made.</summary>
     public Tensor Forward(XDit.Kernels.IOps ops, Tensor x, CogVideoXConvCache cache, bool firstChunk)
     {
-        var h = Resnets[0].Forward(ops, x, cache);
+        Tensor h;
+        using (x) h = Resnets[0].Forward(ops, x, cache);
         for (int i = 1; i < Resnets.Count; i++)
         {
             var next = Resnets[i].Forward(ops, h, cache);
