@@ -16,7 +16,8 @@ namespace XDit.Models.Vae.Wan;
 /// next (CACHE_T = 2, the shared <see cref="CogVideoXConvCache"/>); the time-doubling upsamplers skip their
 /// time_conv on the first latent frame, so it decodes to one frame and every later one to four. Norms and attention
 /// are per frame, so nothing else couples the frames. Tensors are [B, C, T, H, W] between layers, as diffusers'; the
-/// encoder's tensors are not loaded.
+/// encoder's tensors are not loaded. One device decodes: it is not a DiffusionTransformer, so the sequence-parallel
+/// executors do not apply, and the patch-parallel VAE (VaeSpatialOps) covers 2-D decoders, not causal 3-D ones.
 /// </summary>
 public sealed class AutoencoderKLWan : IDisposable
 {
