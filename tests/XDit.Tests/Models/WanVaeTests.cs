@@ -36,6 +36,44 @@ public class WanVaeTests
         Assert.Empty(notes.Messages);
     }
 
+    /// <summary>wan_vae_encode (cpuref, its make_case.py): vae.encode(x).latent_dist of a 9-frame video, its first
+    /// frame alone then two chunks of 4 frames through downsample3d / downsample2d / downsample3d → 3 latent frames;
+    /// the decoder's tensors are not in the file and not read.</summary>
+    [Fact]
+    public void EncodeMatchesDiffusers()
+    {
+        using var ops = new CpuOps();
+        using var notes = XDit.Models.CheckpointNotes.Collect();
+        var results = FixtureVerifier.Verify(TestPaths.Fixture("wan_vae_encode"), ops);
+        Assert.Equal(2, results.Count);
+        foreach (var r in results)
+        {
+            _out.WriteLine($"wan_vae_encode {r.Name}: rel {r.RelativeError:E3}, max abs {r.MaxAbsError:E3}");
+            Assert.True(r.Passed, $"wan_vae_encode {r.Name}: relative error {r.RelativeError:E3} > {r.Tolerance:E1} {r.Problem}");
+        }
+        Assert.Empty(notes.Messages);
+    }
+
+    /// <summary>The encoder is causal too: the first chunk's latent frame of a 9-frame video is that of its first
+    /// frame alone, and frames past the last whole chunk of 4 are left out, as diffusers leaves them.</summary>
+    [Fact]
+    public void EncoderIsCausalAndDropsAPartialChunk()
+    {
+        var dir = TestPaths.Fixture("wan_vae_encode");
+        using var ops = new CpuOps();
+        using var encoder = WanVaeEncoder.Load(dir, ops);
+        using var io = new SafetensorsFile(Path.Combine(dir, "io.safetensors"));
+        using var x = io.ReadF32("in.sample");
+        using var all = encoder.Encode(ops, x);
+        using var first = encoder.Encode(ops, x.Slice(2, 0, 1));
+        Assert.Equal([1, 4, 1, 2, 3], first.Mean.Dims);
+        Assert.Equal(ops.ToHost(first.Mean), ops.ToHost(all.Mean.Slice(2, 0, 1)));
+        using var partial = encoder.Encode(ops, x.Slice(2, 0, 7));   // 1 + 4 + 2 frames: the last 2 are left out
+        Assert.Equal([1, 4, 2, 2, 3], partial.Mean.Dims);
+        Assert.Equal(ops.ToHost(all.Mean.Slice(2, 0, 2)), ops.ToHost(partial.Mean));
+        Assert.Equal(3, encoder.LatentFrames(9));
+    }
+
     /// <summary>With a gather budget of one element every convolution and upsampler runs one frame per Conv2d call
     /// (the chunked path real sizes take at full resolution): the same video.</summary>
     [Fact]
