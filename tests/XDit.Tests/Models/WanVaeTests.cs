@@ -225,6 +225,19 @@ public class WanVaeTests
         Assert.Contains(key, e.Message);
     }
 
+    /// <summary>attn_scales shapes only the encoder: the decoder loads with it, the encoder refuses it in one line.</summary>
+    [Fact]
+    public void EncoderAttentionIsRefusedAndTheDecoderIgnoresIt()
+    {
+        var config = WanVaeConfig.From(JsonConfig.Parse("""{"base_dim": 4, "dim_mult": [1, 1], "temperal_downsample": [true], "scale_factor_temporal": 2, "scale_factor_spatial": 2, "attn_scales": [0.5]}""", "vae/config.json"));
+        using var ops = new CpuOps();
+        using var source = new RandomCheckpoint("tiny Wan VAE", DType.F32);
+        using (AutoencoderKLWan.Load(config, source, ops)) { }
+        var e = Assert.Throws<NotSupportedException>(() => WanVaeEncoder.Load(config, source, ops));
+        Assert.Contains("vae/config.json", e.Message);
+        Assert.Contains("attn_scales", e.Message);
+    }
+
     [Fact]
     public void ZOfTheWrongShapeIsRefused()
     {
