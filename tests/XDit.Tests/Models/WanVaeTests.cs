@@ -132,6 +132,24 @@ public class WanVaeTests
         Assert.True(diff > 1e-3, $"the last latent frame's video ignores the frame before it (relative difference {diff:E3}): no cache");
     }
 
+    /// <summary>The pipeline's map of its latents to z: latents · latents_std + latents_mean, channel by channel.</summary>
+    [Fact]
+    public void LatentsToZScalesAndShiftsEachChannel()
+    {
+        using var ops = new CpuOps();
+        using var vae = AutoencoderKLWan.Load(FramesDir, ops);
+        var values = Numerics.Random(2 * 4 * 2 * 2 * 3, seed: 9);
+        using var latents = ops.FromHost(values, 2, 4, 2, 2, 3);
+        using var z = vae.LatentsToZ(ops, latents);
+        var got = ops.ToHost(z);
+        double[] mean = [0.1, -0.2, 0.3, 0.0], std = [1.5, 0.5, 2.0, 1.0];
+        for (int i = 0; i < values.Length; i++)
+        {
+            int c = i / 12 % 4;
+            Assert.Equal(values[i] * std[c] + mean[c], got[i], 5);
+        }
+    }
+
     [Theory]
     [InlineData(1, 1)]
     [InlineData(2, 5)]

@@ -125,6 +125,22 @@ public sealed class AutoencoderKLWan : IDisposable
         return video;
     }
 
+    /// <summary>What WanPipeline does to its latents [B, z_dim, F, h, w] before <see cref="Decode"/>:
+    /// z = latents · latents_std + latents_mean per channel (diffusers divides by 1/latents_std), in the latents'
+    /// dtype. The encoder's inverse for image-to-video conditioning is (mean − latents_mean) / latents_std.</summary>
+    public Tensor LatentsToZ(IOps ops, Tensor latents)
+    {
+        int c = Config.ZDim;
+        if (latents.Rank != 5 || latents.Dim(1) != c)
+            throw new ArgumentException($"{Config.Path}: latents must be [B, {c}, F, h, w], got {Shape.Format(latents.ShapeSpan)}");
+        using var std = ops.FromHost(Config.LatentsStd.Select(v => (float)v).ToArray(), 1, c, 1, 1, 1);
+        using var mean = ops.FromHost(Config.LatentsMean.Select(v => (float)v).ToArray(), 1, c, 1, 1, 1);
+        using var stdT = std.DType != latents.DType ? ops.Cast(std, latents.DType) : null;
+        using var meanT = mean.DType != latents.DType ? ops.Cast(mean, latents.DType) : null;
+        using var scaled = ops.Mul(latents, stdT ?? std);
+        return ops.Add(scaled, meanT ?? mean);
+    }
+
     /// <summary>post_quant_conv (a 1×1×1 convolution, so a 1×1 Conv2d over [B, Z, F·h, w]) of z in the decoder's
     /// dtype → [B, Z, F, h, w], contiguous.</summary>
     Tensor PostQuant(IOps ops, Tensor z, DType dtype)
