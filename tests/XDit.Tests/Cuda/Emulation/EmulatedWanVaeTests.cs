@@ -87,10 +87,12 @@ public class EmulatedWanVaeTests
 
     /// <summary>Wan 2.1's VAE (diffusers' defaults: base_dim 96, dim_mult [1, 2, 4, 4]) at its real size on the
     /// emulator's no-exec device (nothing runs, device memory is only reserved): the float32 decode of 21 latent
-    /// frames of 60×104, 81 frames of 480×832, as the Wan pipelines run it. The estimate bounds the allocator's
-    /// peak and is within 1.5× of it; the launch ledger of the decode (roofline on an H100) is printed.</summary>
-    [Fact]
-    public void RealSizeDecodePeakIsWithinTheEstimate()
+    /// frames of 60×104, 81 frames of 480×832, as the Wan pipelines run it, and in bf16. The estimate bounds the
+    /// allocator's peak and is within 1.5× of it; the launch ledger of the decode (roofline on an H100) is printed.</summary>
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public void RealSizeDecodePeakIsWithinTheEstimate(bool float32)
     {
         EmulatedCuda.Require();
         var config = WanVaeConfig.From(JsonConfig.Parse("{}", "Wan2.1 vae/config.json (diffusers' defaults)"));
@@ -99,8 +101,8 @@ public class EmulatedWanVaeTests
         try
         {
             using var source = new RandomCheckpoint("Wan2.1 VAE", DType.BF16) { ShapeOnly = true };
-            using var vae = AutoencoderKLWan.Load(config, source, gpu, float32: true);
-            using var z = gpu.Empty(DType.F32, 1, 16, 21, 60, 104);
+            using var vae = AutoencoderKLWan.Load(config, source, gpu, float32);
+            using var z = gpu.Empty(float32 ? DType.F32 : DType.BF16, 1, 16, 21, 60, 104);
             var ledger = new LaunchLedger();
             gpu.Allocator.ResetPeak();
             long before = gpu.Allocator.BytesInUse;
@@ -109,7 +111,7 @@ public class EmulatedWanVaeTests
             using (var video = vae.Decode(lops, z))
                 Assert.Equal([1, 3, 81, 480, 832], video.Dims);
             long peak = gpu.Allocator.PeakBytesInUse - before, estimate = vae.EstimateDecodeBytes(1, 21, 60, 104);
-            var report = LedgerReport.From(ledger, "Wan2.1 VAE decode, 21x60x104 latents in float32", "no-exec emulator", GpuSpec.H100, null, peak);
+            var report = LedgerReport.From(ledger, $"Wan2.1 VAE decode, 21x60x104 latents in {(float32 ? "float32" : "bf16")}", "no-exec emulator", GpuSpec.H100, null, peak);
             _out.WriteLine(report.Format());
             _out.WriteLine($"weights {vae.WeightBytes / 1e9:F2} GB, decode peak {peak / 1e9:F2} GB, estimate {estimate / 1e9:F2} GB ({(double)estimate / peak:F2}x)");
             Assert.True(estimate >= peak, $"estimate {estimate} bytes is below the measured peak {peak}");
