@@ -7,9 +7,10 @@ namespace XDit.Models.Vae.Wan;
 /// The keys of a diffusers AutoencoderKLWan config.json, with diffusers' constructor defaults (Wan 2.1's VAE). The
 /// decoder reads base_dim / decoder_base_dim, z_dim, dim_mult, num_res_blocks, temperal_downsample (reversed: which
 /// up blocks also double the frames) and out_channels; latents_mean / latents_std are the pipeline's (it maps its
-/// latents to z = latents·std + mean before <see cref="AutoencoderKLWan.Decode"/>); in_channels and attn_scales
-/// shape only the encoder (the decoder has no attention outside its mid block); dropout is off at inference. Wan
-/// 2.2's VAE (is_residual true, patch_size 2, z_dim 48) is refused in one line naming the file and key.
+/// latents to z = latents·std + mean before <see cref="AutoencoderKLWan.Decode"/>, <see cref="AutoencoderKLWan.LatentsToZ"/>);
+/// in_channels and attn_scales shape only the encoder (the decoder has no attention outside its mid block;
+/// <see cref="WanVaeEncoder"/> refuses a non-empty attn_scales); dropout is off at inference. Wan 2.2's VAE
+/// (is_residual true, patch_size 2; its z_dim 48 alone would run) is refused in one line naming the file and key.
 /// </summary>
 public sealed record WanVaeConfig
 {
