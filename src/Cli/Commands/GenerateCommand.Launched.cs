@@ -17,15 +17,11 @@ public static partial class GenerateCommand
     static int RunLaunchedRank(DistributedEnvironment env, string modelDir, PipelineOptions options, ParallelConfig plan,
         GenerationRequest request, string outPath, ProgressReporter reporter, bool quiet, bool json, StepCacheOptions.Choice? cache)
     {
-        int degrees = plan.DataParallelDegree * plan.CfgDegree * plan.UlyssesDegree * plan.RingDegree * plan.PipeFusionParallelDegree;
-        if (degrees != env.WorldSize)
-            throw new ArgumentException($"launched as {env.WorldSize} ranks (WORLD_SIZE) but the parallel degrees multiply to {degrees}: set them (e.g. --data-parallel-degree {env.WorldSize}) so that they multiply to the number of processes");
-        plan = plan with { WorldSize = env.WorldSize };
+        plan = LaunchedPlan(env, plan);
         var mesh = plan.Mesh();
         bool talk = env.Rank == 0 && !quiet && !json;
 
-        var device = options.Device.Trim().ToLowerInvariant() == "cuda" ? $"cuda:{env.LocalRank}" : options.Device;
-        using var ops = BackendFactory.Create(device, options.DType, options.AttentionBackend);
+        using var ops = LaunchedOps(env, options);
         using var world = LaunchedWorld.Connect(env, ops);
         if (talk) Console.WriteLine($"mesh: {mesh} ({env.WorldSize} processes over {world.Transport})");
         var outcome = ParallelGeneration.RunRank(world.Communicator, modelDir, plan, request, (pipeline, rank) =>
@@ -61,5 +57,21 @@ public static partial class GenerateCommand
         }
         if (!quiet && !json) foreach (var f in written) Console.WriteLine($"wrote {f}");
         return 0;
+    }
+
+    /// <summary>The plan of a launched rank: its degrees must multiply to WORLD_SIZE.</summary>
+    static ParallelConfig LaunchedPlan(DistributedEnvironment env, ParallelConfig plan)
+    {
+        int degrees = plan.DataParallelDegree * plan.CfgDegree * plan.UlyssesDegree * plan.RingDegree * plan.PipeFusionParallelDegree;
+        if (degrees != env.WorldSize)
+            throw new ArgumentException($"launched as {env.WorldSize} ranks (WORLD_SIZE) but the parallel degrees multiply to {degrees}: set them (e.g. --data-parallel-degree {env.WorldSize}) so that they multiply to the number of processes");
+        return plan with { WorldSize = env.WorldSize };
+    }
+
+    /// <summary>A launched rank's backend: cuda becomes cuda:LOCAL_RANK.</summary>
+    static XDit.Kernels.IOps LaunchedOps(DistributedEnvironment env, PipelineOptions options)
+    {
+        var device = options.Device.Trim().ToLowerInvariant() == "cuda" ? $"cuda:{env.LocalRank}" : options.Device;
+        return BackendFactory.Create(device, options.DType, options.AttentionBackend);
     }
 }

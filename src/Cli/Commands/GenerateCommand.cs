@@ -22,7 +22,7 @@ public static partial class GenerateCommand
         var maxLen = NumberOptions.Int("--max-sequence-length", "Text tokens kept per prompt [default: the model's]");
         var model = new Option<string?>("--model", "-m") { Description = "Diffusers pipeline folder [default: the demo model]" };
         var output = new Option<string>("--output", "-o") { Description = "PNG file to write (several images get _0, _1, ... before .png); video pipelines: .mp4, .gif or a folder of PNG frames (xdit-output.mp4 when not given and ffmpeg is on PATH, else xdit-output.gif)", DefaultValueFactory = _ => "xdit-output.png" };
-        var numFrames = NumberOptions.Int("--num-frames", "Video pipelines (CogVideoX): frames per video [default: the model's]", "--num_frames");
+        var numFrames = NumberOptions.Int("--num-frames", "Video pipelines (CogVideoX, Latte): frames per video [default: the model's]", "--num_frames");
         var fps = NumberOptions.Int("--fps", $"Video pipelines: frames per second of the written .mp4 or .gif [default: {XDit.Engine.Video.VideoOutput.DefaultFps}]");
         var dynamicCfg = new Option<bool>("--use-dynamic-cfg", "--use_dynamic_cfg") { Description = "Video pipelines (CogVideoX): a guidance scale that grows over the steps (diffusers' use_dynamic_cfg)" };
         var device = new Option<string>("--device") { Description = "cpu or cuda", DefaultValueFactory = _ => "cpu" };
@@ -74,7 +74,7 @@ public static partial class GenerateCommand
             bool video = PipelineLoader.IsVideo(modelDir);
             int? fpsValue = parse.GetValue(fps);
             if (!video && (request.NumFrames is not null || fpsValue is not null || request.UseDynamicCfg))
-                throw new ArgumentException($"--num-frames, --fps and --use-dynamic-cfg are for video pipelines (CogVideoX); {modelDir} holds {ModelIndex.Load(modelDir).PipelineClass}, which makes images");
+                throw new ArgumentException($"--num-frames, --fps and --use-dynamic-cfg are for video pipelines (CogVideoX, Latte); {modelDir} holds {ModelIndex.Load(modelDir).PipelineClass}, which makes images");
             if (video)
                 outPath = VideoOutputPath(parse.GetResult(output) is { Implicit: false } ? outPath : null);
             else CheckWritable(outPath);
@@ -92,9 +92,10 @@ public static partial class GenerateCommand
             var graphLoop = parse.GetValue(cudaGraph) ? CudaGraphLoopFor(options.Device, plan, cache) : null;
             if (video)
             {
-                if (!plan.IsSingleRank || cache is not null || fast is not null || graphLoop is not null || XDit.Comm.Launch.DistributedEnvironment.FromEnvironment() is not null)
-                    throw new ArgumentException("video pipelines run on one device for now: leave out the parallel degrees, step caches, DiTFastAttn and --use-cuda-graph");
-                return RunVideo(modelDir, options, request, outPath, fpsValue ?? XDit.Engine.Video.VideoOutput.DefaultFps, memoryLimit, reporter, isQuiet, isJson);
+                if (fast is not null)
+                    throw new ArgumentException("DiTFastAttn (--use-fast-attn) calibrates on image pipelines only: leave it out for a video pipeline (the step caches --use-teacache, --use-fbcache work)");
+                var run = new VideoRun(modelDir, options, plan, request, outPath, fpsValue ?? XDit.Engine.Video.VideoOutput.DefaultFps, memoryLimit, cache, graphLoop);
+                return RunVideo(run, reporter, isQuiet, isJson);
             }
             // Started by `xdit launch` (or torchrun-style variables): this process is one rank of a distributed world.
             if (XDit.Comm.Launch.DistributedEnvironment.FromEnvironment() is { } launched)

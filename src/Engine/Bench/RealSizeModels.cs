@@ -1,6 +1,7 @@
 using XDit.Models.CogVideoX;
 using XDit.Models.HunyuanDiT;
 using XDit.Models.PixArt;
+using XDit.Models.QwenImage;
 using XDit.Models.SD3;
 using XDit.Models.Flux;
 using XDit.Models.Sana;
@@ -124,9 +125,23 @@ public static class RealSizeModels
         SampleWidth = 8, SampleHeight = 4, SampleFrames = 5, MaxTextSeqLength = 8,
     };
 
-    public static IReadOnlyList<string> Names { get; } = ["pixart-xl-2-1024", "sd3-medium", "flux-dev", "hunyuandit-v1.2", "sana-1600m", "sdxl-base", "cogvideox-5b", "pixart-tiny", "sd3-tiny", "flux-tiny", "hunyuandit-tiny", "sana-tiny", "sdxl-tiny", "cogvideox-tiny"];
+    /// <summary>Qwen/Qwen-Image's transformer: 60 dual-stream blocks of 24 heads × 128 (D 3072), Qwen2.5-VL-7B states
+    /// 3584 wide, packed 2×2 latent tokens of 16 channels (64 in, 64 out); RoPE axes 16 + 56 + 56.</summary>
+    public static QwenImageConfig QwenImage { get; } = new()
+    {
+        PatchSize = 2, InChannels = 64, OutChannels = 16, NumLayers = 60, AttentionHeadDim = 128, NumAttentionHeads = 24,
+        JointAttentionDim = 3584, AxesDimsRope = [16, 56, 56],
+    };
 
-    /// <summary>Short names for the real sizes: pixart, sd3, flux, hunyuandit, sana, sdxl, cogvideox.</summary>
+    /// <summary>Qwen-Image's architecture at toy size (the qwenimage fixture's shape).</summary>
+    public static QwenImageConfig QwenImageTiny { get; } = QwenImage with
+    {
+        InChannels = 16, OutChannels = 4, NumLayers = 2, AttentionHeadDim = 16, NumAttentionHeads = 4, JointAttentionDim = 16, AxesDimsRope = [8, 4, 4],
+    };
+
+    public static IReadOnlyList<string> Names { get; } = ["pixart-xl-2-1024", "sd3-medium", "flux-dev", "hunyuandit-v1.2", "sana-1600m", "sdxl-base", "cogvideox-5b", "qwen-image", "pixart-tiny", "sd3-tiny", "flux-tiny", "hunyuandit-tiny", "sana-tiny", "sdxl-tiny", "cogvideox-tiny", "qwenimage-tiny"];
+
+    /// <summary>Short names for the real sizes: pixart, sd3, flux, hunyuandit, sana, sdxl, cogvideox, qwenimage.</summary>
     public static string Resolve(string name) => name.Trim().ToLowerInvariant() switch
     {
         "pixart" => "pixart-xl-2-1024",
@@ -136,6 +151,7 @@ public static class RealSizeModels
         "sana" => "sana-1600m",
         "sdxl" => "sdxl-base",
         "cogvideox" => "cogvideox-5b",
+        "qwenimage" => "qwen-image",
         var n => n,
     };
 
@@ -201,6 +217,16 @@ public static class RealSizeModels
                 var checkpoint = new RandomCheckpoint(name, weights, contains: n => n != "patch_embed.pos_embedding") { ShapeOnly = shapeOnlyWeights };
                 return new CogVideoXStepWorkload(config, source, ops => CogVideoXTransformer.Load(config, checkpoint, ops), config.SampleLatentFrames,
                     config.SampleHeight, config.SampleWidth, textTokens ?? config.MaxTextSeqLength, rows ?? 2);
+            }
+            case "qwen-image" or "qwenimage-tiny":
+            {
+                var config = name == "qwenimage-tiny" ? QwenImageTiny : QwenImage;
+                // 1024 px: 128×128 latents → 64×64 = 4096 tokens; ~256 prompt tokens (Qwen2.5-VL states after the
+                // template's first 34 are dropped)
+                // no Layered addition_t_embedding, as in Qwen-Image's checkpoint (the loader probes for it)
+                var checkpoint = new RandomCheckpoint(name, weights, contains: n => !n.Contains("addition_t_embedding")) { ShapeOnly = shapeOnlyWeights };
+                return new QwenImageStepWorkload(config, source, ops => QwenImageTransformer.Load(config, checkpoint, ops),
+                    latentSize ?? (name == "qwenimage-tiny" ? 8 : 128), textTokens ?? 256, rows ?? 1);
             }
             default: throw new ArgumentException($"unknown real-size model '{name}' (known: {string.Join(", ", Names)})");
         }

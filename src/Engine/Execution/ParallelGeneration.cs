@@ -43,12 +43,72 @@ public static class ParallelGeneration
     /// result and the stale K/V bytes it held.</summary>
     public sealed record RankOutcome(bool Leader, int Replica, GenerationResult Result, long StaleKvBytes, long PeakBytes);
 
+    /// <summary>What one rank of a video generation produced (see <see cref="RankOutcome"/>).</summary>
+    public sealed record VideoRankOutcome(bool Leader, int Replica, VideoGenerationResult Result, long PeakBytes);
+
     /// <summary>
     /// The work of one rank, on its world communicator (in-process or across processes): loads the pipeline on the
     /// communicator's backend, installs the rank's parallel loop, and generates its replica's share of the prompts.
     /// </summary>
     public static RankOutcome RunRank(ICommunicator comm, string modelDir, ParallelConfig config, GenerationRequest request,
         Action<TextToImagePipeline, int>? onRankPipeline = null, GenerationLimits? limits = null, CancellationToken cancel = default)
+    {
+        var r = RunRankWith(comm, modelDir, config, request, onRankPipeline, limits,
+            (pipeline, slice, load) => { var g = pipeline.Generate(slice, cancel); return g with { Timings = g.Timings.WithFirst("load", load) }; });
+        return new RankOutcome(r.Leader, r.Replica, r.Result, r.StaleKv, r.PeakBytes);
+    }
+
+    /// <summary>
+    /// Runs one video generation (a <see cref="TextToVideoPipeline"/>: CogVideoX, Latte) on N in-process ranks:
+    /// CFG parallel, Ulysses and Ring split the transformer's rows and tokens as for images, data parallel the prompts;
+    /// the video VAE decodes whole on every rank (patch-parallel VAE is for the image VAEs).
+    /// </summary>
+    public static VideoOutcome RunVideo(string modelDir, ParallelConfig config, GenerationRequest request,
+        Func<int, IOps>? makeOps = null, Action<TextToVideoPipeline, int>? onRankPipeline = null,
+        GenerationLimits? limits = null, CancellationToken cancel = default)
+    {
+        request.Validate(limits);
+        var mesh = config.Mesh();
+        PromptsPerReplica(mesh, request);
+        RefuseForVideo(config);
+        var world = new InProcessWorld(config.WorldSize);
+        var results = world.Run(comm => RunVideoRank(comm, modelDir, config, request, onRankPipeline, limits, cancel), makeOps);
+        var replicas = results.Where(r => r.Leader).OrderBy(r => r.Replica).ToList();
+        var merged = replicas[0].Result with { Videos = replicas.SelectMany(r => r.Result.Videos).ToList() };
+        return new VideoOutcome(merged, mesh, world.BytesSentPerRank(), results.Select(r => r.PeakBytes).ToArray());
+    }
+
+    /// <summary>What <see cref="RunVideo"/> returns: the videos in prompt order and the traffic and activation peak of every rank.</summary>
+    public sealed record VideoOutcome(VideoGenerationResult Result, DeviceMesh Mesh, long[] BytesSentPerRank, long[] PeakBytesPerRank);
+
+    /// <summary>One rank of a video generation (in-process or launched); see <see cref="RunRank"/>.</summary>
+    public static VideoRankOutcome RunVideoRank(ICommunicator comm, string modelDir, ParallelConfig config, GenerationRequest request,
+        Action<TextToVideoPipeline, int>? onRankPipeline = null, GenerationLimits? limits = null, CancellationToken cancel = default)
+    {
+        RefuseForVideo(config);
+        var r = RunRankWith(comm, modelDir, config, request,
+            (pipeline, rank) => onRankPipeline?.Invoke(AsVideo(pipeline, modelDir), rank), limits,
+            (pipeline, slice, load) => { var v = AsVideo(pipeline, modelDir).GenerateVideo(slice, cancel); return v with { Timings = v.Timings.WithFirst("load", load) }; });
+        return new VideoRankOutcome(r.Leader, r.Replica, r.Result, r.PeakBytes);
+    }
+
+    /// <summary>The parallel methods a video pipeline does not take, refused before any rank loads.</summary>
+    public static void RefuseForVideo(ParallelConfig config)
+    {
+        if (config.UseParallelVae)
+            throw new ArgumentException("--use-parallel-vae splits the image VAEs' decode into row bands; a video pipeline's VAE decodes whole on each rank: leave it out");
+        if (config.PipeFusionParallelDegree > 1)
+            throw new ArgumentException("PipeFusion (--pipefusion-parallel-degree) is not available for video pipelines: use --ulysses-degree, --ring-degree, --use-cfg-parallel or --data-parallel-degree");
+    }
+
+    static TextToVideoPipeline AsVideo(TextToImagePipeline pipeline, string modelDir) => pipeline as TextToVideoPipeline
+        ?? throw new InvalidOperationException($"{modelDir}: {pipeline.Index.PipelineClass} makes images, not videos");
+
+    /// <summary>What every rank does whatever it makes: loads the pipeline, installs the parallel loop, slices the
+    /// replica's prompts and latents, and runs <paramref name="generate"/> (given the pipeline, the slice and the load time).</summary>
+    static (bool Leader, int Replica, T Result, long StaleKv, long PeakBytes) RunRankWith<T>(ICommunicator comm, string modelDir,
+        ParallelConfig config, GenerationRequest request, Action<TextToImagePipeline, int>? onRankPipeline, GenerationLimits? limits,
+        Func<TextToImagePipeline, GenerationRequest, TimeSpan, T> generate)
     {
         var mesh = config.Mesh();
         int prompts = request.Prompts.Count, perReplica = PromptsPerReplica(mesh, request);
@@ -70,15 +130,15 @@ public static class ParallelGeneration
             // the replica's rows draw their part of the whole batch's step noise (DDPM)
             TotalRows = request.TotalRows != 0 ? request.TotalRows : request.FirstRow + prompts * request.NumImagesPerPrompt,
             Latents = SliceLatents(request, first, perReplica, prompts),
-            LatentsShape = request.LatentsShape is { Length: 4 } s ? [perReplica * request.NumImagesPerPrompt, s[1], s[2], s[3]] : request.LatentsShape,
+            // [B, ...]: images [B, C, h, w], videos [B, F, C, h, w] or [B, C, F, h, w]
+            LatentsShape = request.LatentsShape is { Length: >= 4 } s ? [perReplica * request.NumImagesPerPrompt, .. s[1..]] : request.LatentsShape,
         };
         if (limits is not null) pipeline.Limits = limits;
         // Every rank looks at the token between steps; the first that sees it fired aborts the world.
-        var result = pipeline.Generate(slice, cancel);
-        result = result with { Timings = result.Timings.WithFirst("load", loadTime) };
+        var result = generate(pipeline, slice, loadTime);
         // Every rank of a replica ends with the same images; its first rank answers for it.
         bool leader = coord with { Data = 0 } == mesh.CoordOf(0);
-        return new RankOutcome(leader, coord.Data, result, staleKv(), comm.Ops.Allocator.PeakBytesInUse - weightBytes);
+        return (leader, coord.Data, result, staleKv(), comm.Ops.Allocator.PeakBytesInUse - weightBytes);
     }
 
     /// <summary>Puts the rank's parallel loop (and VAE decoder and encoder) into its pipeline; returns how to read the stale K/V

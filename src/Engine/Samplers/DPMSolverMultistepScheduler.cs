@@ -127,30 +127,7 @@ public sealed class DPMSolverMultistepScheduler : IScheduler
         int T = _o.Training.NumTrainTimesteps;
         int lastTimestep = T - ClippedIndex();
 
-        long[] ts;
-        switch (_o.TimestepSpacing)
-        {
-            case "linspace":
-            {
-                var l = NoiseSchedules.NumpyLinspace(0, lastTimestep - 1, n + 1);
-                ts = new long[n];
-                for (int k = 0; k < n; k++) ts[k] = (long)Math.Round(l[n - k], MidpointRounding.ToEven);
-                break;
-            }
-            case "leading":
-            {
-                int ratio = lastTimestep / (n + 1);
-                ts = new long[n];
-                for (int k = 0; k < n; k++) ts[k] = (long)(n - k) * ratio + _o.StepsOffset;
-                break;
-            }
-            default: // trailing
-            {
-                var a = NoiseSchedules.NumpyArange(lastTimestep, 0, -(double)T / n);
-                ts = a.Select(v => (long)Math.Round(v, MidpointRounding.ToEven) - 1).ToArray();
-                break;
-            }
-        }
+        long[] ts = NoiseSchedules.MultistepTimesteps(_o.TimestepSpacing, lastTimestep, T, n, _o.StepsOffset);
 
         double[] sig;
         if (_o.UseKarrasSigmas)

@@ -7,7 +7,7 @@ namespace XDit.Engine.Samplers;
 /// sample and pass its output to <see cref="Step"/>(output, k, sample), which overwrites the sample with the next one.
 /// The initial noise is N(0, 1) times <see cref="InitNoiseSigma"/>.
 /// Most schedulers here feed the sample to the model as it is (diffusers' <c>scale_model_input</c> is the identity
-/// for DPM-Solver++, DDIM, DDPM and flow-match Euler); those that do not (Euler discrete) say so through
+/// for DPM-Solver++, UniPC, DDIM, DDPM and flow-match Euler); those that do not (Euler discrete) say so through
 /// <see cref="ModelInputScale"/>, which a pipeline multiplies into the model input at each step.
 /// </summary>
 public interface IScheduler

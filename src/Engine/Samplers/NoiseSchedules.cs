@@ -87,6 +87,33 @@ public static class NoiseSchedules
         return ts;
     }
 
+    /// <summary>The integer timesteps of the multistep solvers (DPM-Solver++, UniPC) for <paramref name="n"/> steps,
+    /// descending, as diffusers spaces them up to <paramref name="lastTimestep"/> (num_train_timesteps <paramref name="T"/>,
+    /// or fewer where DPM-Solver++ clips λ): "linspace" (n + 1 points from 0 to last − 1, rounded half to even, the
+    /// first dropped), "leading" (multiples of last // (n + 1) plus steps_offset) or "trailing" (from last down by
+    /// T / n, rounded, minus one).</summary>
+    public static long[] MultistepTimesteps(string spacing, int lastTimestep, int T, int n, int stepsOffset)
+    {
+        var ts = new long[n];
+        switch (spacing)
+        {
+            case "linspace":
+            {
+                var l = NumpyLinspace(0, lastTimestep - 1, n + 1);
+                for (int k = 0; k < n; k++) ts[k] = (long)Math.Round(l[n - k], MidpointRounding.ToEven);
+                return ts;
+            }
+            case "leading":
+            {
+                int ratio = lastTimestep / (n + 1);
+                for (int k = 0; k < n; k++) ts[k] = (long)(n - k) * ratio + stepsOffset;
+                return ts;
+            }
+            default: // trailing
+                return NumpyArange(lastTimestep, 0, -(double)T / n).Select(v => (long)Math.Round(v, MidpointRounding.ToEven) - 1).ToArray();
+        }
+    }
+
     /// <summary>√((1 − ᾱ)/ᾱ) at each timestep, then 0: the σ list DDPM and DDIM give for inspection (they have none of
     /// their own).</summary>
     public static float[] SigmasAt(long[] timesteps, float[] alphasCumprod)

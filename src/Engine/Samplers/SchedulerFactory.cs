@@ -6,7 +6,7 @@ namespace XDit.Engine.Samplers;
 public static class SchedulerFactory
 {
     /// <summary>The diffusers class names this engine can run.</summary>
-    public static IReadOnlyList<string> Supported { get; } = ["DPMSolverMultistepScheduler", "DDIMScheduler", "DDPMScheduler", "EulerDiscreteScheduler", "FlowMatchEulerDiscreteScheduler", "SCMScheduler", "CogVideoXDDIMScheduler", "CogVideoXDPMScheduler"];
+    public static IReadOnlyList<string> Supported { get; } = ["DPMSolverMultistepScheduler", "DDIMScheduler", "DDPMScheduler", "EulerDiscreteScheduler", "FlowMatchEulerDiscreteScheduler", "SCMScheduler", "CogVideoXDDIMScheduler", "CogVideoXDPMScheduler", "UniPCMultistepScheduler"];
 
     /// <summary>Reads <c>scheduler_config.json</c> from a diffusers <c>scheduler/</c> folder (or the file itself).</summary>
     public static IScheduler Load(string schedulerDir)
@@ -33,6 +33,7 @@ public static class SchedulerFactory
             "SCMScheduler" => new SCMScheduler(SCMOptions.FromConfig(config)),
             "CogVideoXDDIMScheduler" => new CogVideoXDDIMScheduler(CogVideoXScheduleOptions.FromConfig(config)),
             "CogVideoXDPMScheduler" => new CogVideoXDPMScheduler(CogVideoXScheduleOptions.FromConfig(config)),
+            "UniPCMultistepScheduler" => new UniPCMultistepScheduler(UniPCMultistepOptions.FromConfig(config)),
             _ => throw new NotSupportedException($"{config.Path}: scheduler class \"{name}\" is not supported (supported: {string.Join(", ", Supported)})"),
         };
     }

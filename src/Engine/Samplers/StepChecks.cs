@@ -1,6 +1,6 @@
 namespace XDit.Engine.Samplers;
 
-/// <summary>The argument checks every scheduler's Step makes, in one place so that the six schedulers refuse a bad
+/// <summary>The argument checks every scheduler's Step makes, in one place so that the schedulers refuse a bad
 /// call with the same words.</summary>
 internal static class StepChecks
 {

@@ -4,11 +4,12 @@ using XDit.Runtime;
 
 namespace XDit.Engine.Verify;
 
-/// <summary>Fixtures of T5EncoderModel and MT5EncoderModel (the same encoder; mT5 differs only in its vocabulary and
-/// config values): input_ids and attention_mask (I64) → out.last_hidden_state.</summary>
+/// <summary>Fixtures of T5EncoderModel, MT5EncoderModel and UMT5EncoderModel (one encoder: mT5 differs only in its
+/// vocabulary and config values, UMT5 in a position table per block, which the folder's config.json selects):
+/// input_ids and attention_mask (I64) → out.last_hidden_state.</summary>
 public sealed class T5FixtureRunner : IFixtureRunner
 {
-    public bool Handles(JsonConfig meta) => meta.GetString("model", null) is "T5EncoderModel" or "MT5EncoderModel";
+    public bool Handles(JsonConfig meta) => meta.GetString("model", null) is "T5EncoderModel" or "MT5EncoderModel" or "UMT5EncoderModel";
 
     public IReadOnlyDictionary<string, Tensor> Run(FixtureCase fixture, IOps ops)
     {

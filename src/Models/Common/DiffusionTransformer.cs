@@ -35,6 +35,9 @@ public sealed record DitInputs
     /// <summary>Flux position ids: image [N, 3], text [T, 3] (float32).</summary>
     public Tensor? ImgIds { get; init; }
     public Tensor? TxtIds { get; init; }
+    /// <summary>Qwen-Image's img_shapes: the (frames, height, width) grid of the packed image tokens, the same for
+    /// every batch row (diffusers' QwenEmbedRope takes the first row's).</summary>
+    public (int Frames, int Height, int Width)? ImgShape { get; init; }
     /// <summary>PixArt-α micro-conditions: resolution [B, 2] (h, w) and aspect ratio [B, 1].</summary>
     public Tensor? Resolution { get; init; }
     public Tensor? AspectRatio { get; init; }

@@ -7,15 +7,17 @@ namespace XDit.Models.T5;
 /// The encoder stack of transformers' T5EncoderModel (models.md §7.1): token embedding (no scaling), pre-norm
 /// blocks of self-attention with a relative position bias computed from block 0's table and shared by all
 /// blocks, unscaled scores, T5LayerNorm (RMS, no mean), gated-GELU or ReLU feed-forward, final norm.
-/// Returns last_hidden_state.
+/// Returns last_hidden_state. MT5EncoderModel is the same; UMT5EncoderModel (Wan's text encoder) differs only in
+/// that every block reads its own relative_attention_bias table (<see cref="T5Config.PositionBiasPerLayer"/>).
 /// </summary>
 public sealed class T5Encoder : IDisposable
 {
-    sealed record Block(Tensor AttnNorm, Linear Q, Linear K, Linear V, Linear O, Tensor FfNorm, Linear Wi0, Linear? Wi1, Linear Wo);
+    /// <param name="BiasTable">relative_attention_bias [numBuckets, heads] in the activation dtype: the block's own
+    /// (UMT5), or block 0's for every block (T5, mT5).</param>
+    sealed record Block(Tensor AttnNorm, Linear Q, Linear K, Linear V, Linear O, Tensor FfNorm, Linear Wi0, Linear? Wi1, Linear Wo, Tensor BiasTable);
 
     readonly ModelWeights _weights;
     readonly Tensor _embedding;
-    readonly float[] _relativeBiasTable;   // [numBuckets, heads], host copy: the bias is built on the host
     readonly Block[] _blocks;
     readonly Tensor _finalNorm;
 
@@ -29,11 +31,12 @@ public sealed class T5Encoder : IDisposable
         int d = c.DModel, inner = c.InnerDim;
         _embedding = w.Has("shared.weight") ? w.Get("shared.weight", c.VocabSize, d) : encoder.Get("embed_tokens.weight", c.VocabSize, d);
 
-        // kept on the host (the bias is built there), so read from the source rather than uploaded
-        _relativeBiasTable = encoder.HostF32("block.0.layer.0.SelfAttention.relative_attention_bias.weight", c.RelativeAttentionNumBuckets, c.NumHeads);
-
         _blocks = new Block[c.NumLayers];
         var blocks = encoder.Pp("block");
+        // in the activation dtype, as the bias built from it enters the attention scores
+        Tensor BiasTable(int block) => blocks.Pp(block).Pp("layer.0.SelfAttention")
+            .GetOperand("relative_attention_bias.weight", c.RelativeAttentionNumBuckets, c.NumHeads);
+        var shared = c.PositionBiasPerLayer ? null : BiasTable(0);
         for (int i = 0; i < c.NumLayers; i++)
         {
             WeightScope a = blocks.Pp(i).Pp("layer.0"), f = blocks.Pp(i).Pp("layer.1");
@@ -49,7 +52,8 @@ public sealed class T5Encoder : IDisposable
                 f.Get("layer_norm.weight", d),
                 ff.Linear(gated ? "wi_0" : "wi", d, c.DFf, bias: false),
                 gated ? ff.Linear("wi_1", d, c.DFf, bias: false) : null,
-                ff.Linear("wo", c.DFf, d, bias: false));
+                ff.Linear("wo", c.DFf, d, bias: false),
+                shared ?? BiasTable(i));
         }
         _finalNorm = encoder.Get("final_layer_norm.weight", d);
     }
@@ -95,9 +99,12 @@ public sealed class T5Encoder : IDisposable
         int d = c.DModel, heads = c.NumHeads, dkv = c.DKv;
         float eps = (float)c.LayerNormEpsilon;
 
-        using var posBias = ops.FromHost(T5RelativePosition.Bias(_relativeBiasTable, c.RelativeAttentionNumBuckets, heads, c.RelativeAttentionMaxDistance, seqLen), 1, heads, seqLen, seqLen);
         using var keyBias = MaskBias(ops, attentionMask, batch, seqLen);
-        var options = new AttentionOptions { Scale = 1f, Bias = posBias, KeyBias = keyBias };
+        // the buckets once; the bias [1, heads, T, T] gathered from the table on the device, once per distinct table:
+        // T5 once, UMT5 once per block (each freed after its block: a real-size one is heads·T² values)
+        var buckets = T5RelativePosition.Buckets(c.RelativeAttentionNumBuckets, c.RelativeAttentionMaxDistance, seqLen);
+        Tensor? posBias = null;
+        Tensor? posBiasTable = null;
 
         Tensor h;
         using (var emb = ops.Embedding(_embedding, inputIds)) h = ops.Contiguous(emb.Reshape(batch, seqLen, d));
@@ -105,6 +112,14 @@ public sealed class T5Encoder : IDisposable
         {
             foreach (var blk in _blocks)
             {
+                if (!ReferenceEquals(blk.BiasTable, posBiasTable))
+                {
+                    posBias?.Dispose();
+                    using (var rows = ops.Embedding(blk.BiasTable, buckets))   // [T·T, heads]
+                        posBias = ops.Contiguous(rows.Reshape(seqLen, seqLen, heads).Permute(2, 0, 1)).TakeReshaped(1, heads, seqLen, seqLen);
+                    posBiasTable = blk.BiasTable;
+                }
+                var options = new AttentionOptions { Scale = 1f, Bias = posBias, KeyBias = keyBias };
                 Tensor next;
                 using (var a = ops.RmsNorm(h, blk.AttnNorm, eps))
                 using (var q = blk.Q.Apply(ops, a))
@@ -125,7 +140,11 @@ public sealed class T5Encoder : IDisposable
             }
             return ops.RmsNorm(h, _finalNorm, eps);
         }
-        finally { h.Dispose(); }
+        finally
+        {
+            h.Dispose();
+            posBias?.Dispose();
+        }
     }
 
     Tensor FeedForward(IOps ops, Block blk, Tensor f)

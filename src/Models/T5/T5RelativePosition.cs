@@ -21,19 +21,13 @@ public static class T5RelativePosition
         return bucket + Math.Min(large, half - 1);
     }
 
-    /// <summary>The position bias [heads, T, T] (row-major, as float) from the embedding table
-    /// relative_attention_bias [numBuckets, heads].</summary>
-    public static float[] Bias(ReadOnlySpan<float> table, int numBuckets, int heads, int maxDistance, int length)
+    /// <summary>The bucket of every (query i, key j) pair, row-major [T, T]: the rows of relative_attention_bias that
+    /// make the bias.</summary>
+    public static long[] Buckets(int numBuckets, int maxDistance, int length)
     {
-        if (table.Length != numBuckets * heads)
-            throw new ArgumentException($"relative_attention_bias has {table.Length} values, expected {numBuckets}×{heads}");
-        var bias = new float[(long)heads * length * length];
+        var b = new long[(long)length * length];
         for (int i = 0; i < length; i++)
-            for (int j = 0; j < length; j++)
-            {
-                int b = Bucket(j - i, numBuckets, maxDistance);
-                for (int h = 0; h < heads; h++) bias[((long)h * length + i) * length + j] = table[b * heads + h];
-            }
-        return bias;
+            for (int j = 0; j < length; j++) b[(long)i * length + j] = Bucket(j - i, numBuckets, maxDistance);
+        return b;
     }
 }

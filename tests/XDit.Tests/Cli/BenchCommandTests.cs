@@ -85,6 +85,7 @@ public class BenchCommandTests
     [InlineData("hunyuandit-tiny", null, 10, 2, "4 layers")] // the config's text_len 4 BERT + text_len_t5 6 mT5 tokens
     [InlineData("sana-tiny", null, 300, 2, "2 layers")]    // SanaPipeline's max_sequence_length
     [InlineData("cogvideox-tiny", null, 8, 2, "2 layers")] // max_text_seq_length; 2 latent frames of 2×4 patches
+    [InlineData("qwenimage-tiny", null, 256, 1, "2 layers")] // ~256 prompt tokens; the pipeline's true CFG calls once per branch
     public void AForwardPassOfARealSizeModelWithRandomWeightsIsTimed(string model, string? textTokens, int expectTextTokens, int expectRows, string layers)
     {
         string[] args = ["bench", "--what", "forward", "--forward-model", model, "--repeats", "1", "--json"];
@@ -103,6 +104,6 @@ public class BenchCommandTests
     {
         var (code, _, stderr) = CliRunner.Xdit("bench", "--what", "forward", "--forward-model", "pixart-huge");
         Assert.Equal(1, code);
-        Assert.Contains("unknown real-size model 'pixart-huge' (known: pixart-xl-2-1024, sd3-medium, flux-dev, hunyuandit-v1.2, sana-1600m, sdxl-base, cogvideox-5b, pixart-tiny, sd3-tiny, flux-tiny, hunyuandit-tiny, sana-tiny, sdxl-tiny, cogvideox-tiny)", stderr);
+        Assert.Contains("unknown real-size model 'pixart-huge' (known: pixart-xl-2-1024, sd3-medium, flux-dev, hunyuandit-v1.2, sana-1600m, sdxl-base, cogvideox-5b, qwen-image, pixart-tiny, sd3-tiny, flux-tiny, hunyuandit-tiny, sana-tiny, sdxl-tiny, cogvideox-tiny, qwenimage-tiny)", stderr);
     }
 }

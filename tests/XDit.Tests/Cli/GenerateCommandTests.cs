@@ -33,7 +33,7 @@ public class GenerateCommandTests
     [InlineData("--use-cuda-graph --device cuda --ulysses-degree 2", "--use-cuda-graph runs on one GPU")]
     [InlineData("--use_cuda_graph --device cuda --use-teacache", "--use-cuda-graph and --use-teacache are alternatives")]
     // the video options, given to an image pipeline (the demo model is a PixArt folder)
-    [InlineData("--num-frames 9", "are for video pipelines (CogVideoX)")]
+    [InlineData("--num-frames 9", "are for video pipelines (CogVideoX, Latte)")]
     [InlineData("--fps 8", "which makes images")]
     [InlineData("--use-dynamic-cfg", "--num-frames, --fps and --use-dynamic-cfg are for video pipelines")]
     [InlineData("--num-frames 0", "num_frames must be at least 1")]
@@ -69,10 +69,27 @@ public class GenerateCommandTests
         Assert.Equal(new[] { "out.gif" }, Directory.GetFiles(dir).Select(Path.GetFileName));
     }
 
+    /// <summary>A video on two in-process ranks (CFG parallel): the same GIF as the one-device run.</summary>
+    [Fact]
+    public void AVideoPipelineRunsOnTwoRanks()
+    {
+        var dir = TestPaths.TempDir();
+        string[] common = ["generate", "-m", TestPaths.Fixture("pipe_cogvideox"), "-p", "a panda", "--steps", "1", "--height", "32", "--width", "32", "--num-frames", "9", "--json"];
+        var (code, stdout, stderr) = CliRunner.Xdit([.. common, "-o", Path.Combine(dir, "two.gif"), "--world-size", "2", "--use-cfg-parallel"]);
+        Assert.True(code == 0, stderr);
+        using var summary = JsonDocument.Parse(stdout);
+        Assert.Equal(2, summary.RootElement.GetProperty("world_size").GetInt32());
+        (code, _, stderr) = CliRunner.Xdit([.. common, "-o", Path.Combine(dir, "one.gif")]);
+        Assert.True(code == 0, stderr);
+        Assert.Equal(File.ReadAllBytes(Path.Combine(dir, "one.gif")), File.ReadAllBytes(Path.Combine(dir, "two.gif")));
+    }
+
     [Theory]
     [InlineData("-o {dir}/x.png", "a video is written as .mp4, .gif or a folder of PNG frames")]
     [InlineData("-o {dir}/x.gif --num-images-per-prompt 2", "one video per prompt")]
-    [InlineData("-o {dir}/x.gif --ulysses-degree 2", "video pipelines run on one device")]
+    [InlineData("-o {dir}/x.gif --world-size 2 --pipefusion-parallel-degree 2", "PipeFusion (--pipefusion-parallel-degree) is not available for video pipelines")]
+    [InlineData("-o {dir}/x.gif --world-size 2 --ulysses-degree 2 --use-parallel-vae", "a video pipeline's VAE decodes whole on each rank")]
+    [InlineData("-o {dir}/x.gif --use-fast-attn", "DiTFastAttn (--use-fast-attn) calibrates on image pipelines only")]
     public void AVideoPipelineRefusesWhatItCannotDoInOneLine(string extra, string expected)
     {
         var dir = TestPaths.TempDir();

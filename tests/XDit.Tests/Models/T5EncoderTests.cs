@@ -37,9 +37,14 @@ public class T5EncoderTests(ITestOutputHelper output)
 
     // mt5: MT5EncoderModel (HunyuanDiT's second text encoder) is the T5 v1.1 encoder (gated-gelu, untied head)
     // under model_type "mt5"; its fixture has right padding in one row and an unpadded one.
+    // umt5: UMT5EncoderModel (Wan 2.1's text encoder), a position table in every block; padding as mt5's.
+    // umt5_long (cpuref, umt5_cases.py): 36 tokens past max_distance 12, so each block's table is read at exact,
+    // logarithmic and clamped buckets (sharing block 0's table moves its output by 26%).
     [Theory]
     [InlineData("t5")]
     [InlineData("mt5")]
+    [InlineData("umt5")]
+    [InlineData("umt5_long")]
     public void FixtureT5MatchesTransformers(string name)
     {
         using var ops = new CpuOps();
@@ -94,5 +99,47 @@ public class T5EncoderTests(ITestOutputHelper output)
         var r = T5Config.From(XDit.Runtime.JsonConfig.Parse("{}", "c.json"));
         Assert.False(r.IsGatedAct);
         Assert.Equal(XDit.Kernels.Activation.Relu, r.DenseActivation);
+    }
+
+    static string Umt5ConfigWith(string replace, string with)
+    {
+        var json = File.ReadAllText(Path.Combine(TestPaths.Fixture("umt5"), "config.json"));
+        Assert.Contains(replace, json);
+        return json.Replace(replace, with);
+    }
+
+    [Fact]
+    public void Umt5ConfigSelectsAPositionTablePerBlock()
+    {
+        var c = T5Config.Load(Path.Combine(TestPaths.Fixture("umt5"), "config.json"));
+        Assert.Equal("umt5", c.ModelType);
+        Assert.True(c.PositionBiasPerLayer);
+        Assert.False(T5Config.Load(Path.Combine(TestPaths.Fixture("mt5"), "config.json")).PositionBiasPerLayer);
+    }
+
+    [Fact]
+    public void Umt5CheckpointUnderAT5ConfigIsRefusedNamingTheUnreadTable()
+    {
+        // the same weights read as T5 would share block 0's table and leave block 1's unread: refused, not run
+        var config = T5Config.From(XDit.Runtime.JsonConfig.Parse(Umt5ConfigWith("\"UMT5EncoderModel\"", "\"T5EncoderModel\"")
+            .Replace("\"umt5\"", "\"t5\""), "c.json"));
+        using var ops = new CpuOps();
+        using var source = XDit.Runtime.Checkpoint.Open(TestPaths.Fixture("umt5"));
+        var e = Assert.Throws<FormatException>(() => T5Encoder.Load(config, source, ops));
+        Assert.Contains("encoder.block.1.layer.0.SelfAttention.relative_attention_bias.weight", e.Message);
+    }
+
+    [Theory]
+    [InlineData("\"UMT5EncoderModel\"", "\"T5EncoderModel\"", "does not go with model_type 'umt5'")]
+    [InlineData("\"UMT5EncoderModel\"", "\"UMT5ForTokenClassification\"", "is not a T5 encoder")]
+    [InlineData("\"umt5\"", "\"t5\"", "does not go with model_type 't5'")]
+    [InlineData("\"dense_act_fn\": \"gelu_new\"", "\"dense_act_fn\": \"relu\"", "dense_act_fn 'relu' disagrees")]
+    [InlineData("\"is_gated_act\": true", "\"is_gated_act\": false", "is_gated_act false disagrees")]
+    public void ConfigRefusesAMismatchedArchitectureOrActivationInOneLine(string replace, string with, string message)
+    {
+        var e = Assert.ThrowsAny<Exception>(() => T5Config.From(XDit.Runtime.JsonConfig.Parse(Umt5ConfigWith(replace, with), "c.json")));
+        Assert.Contains("c.json", e.Message);
+        Assert.Contains(message, e.Message);
+        Assert.DoesNotContain('\n', e.Message);
     }
 }

@@ -40,4 +40,32 @@ public class PipelineFixtureGenerateTests
             Assert.True(worst <= 1, $"{name} image {i}: a pixel differs from the fixture by {worst} levels");
         }
     }
+
+    /// <summary>A video fixture the same way: pipe_latte's call, its 5-D initial latents [B, C, F, h, w] from the
+    /// file, written as a folder of PNG frames that hold the fixture's frames.</summary>
+    [Fact]
+    public void GenerateDrawsTheLatteFixtureFrames()
+    {
+        var dir = TestPaths.Fixture("pipe_latte");
+        var io = Path.Combine(dir, "io.safetensors");
+        var output = Path.Combine(TestPaths.TempDir(), "frames");
+        var (code, stdout, stderr) = CliRunner.Xdit("generate", "--model", dir, "-p", "a panda playing a guitar by a lake", "--negative-prompt", "blurry",
+            "--steps", "3", "--guidance-scale", "5", "--height", "32", "--width", "32", "--num-frames", "5", "--latents", io, "-o", output, "--quiet");
+        Assert.True(code == 0, stderr + stdout);
+
+        using var src = new SafetensorsFile(io);
+        using var frames = src.ReadF32("out.frames");
+        var want = frames.ToFloatArray();
+        int plane = 32 * 32;
+        for (int f = 0; f < 5; f++)
+        {
+            var png = PngPixels.ReadRgb(Path.Combine(output, $"frame_{f:D4}.png"), out int w, out int h);
+            Assert.Equal((32, 32), (w, h));
+            int worst = 0;
+            for (int p = 0; p < plane; p++)
+                for (int c = 0; c < 3; c++)
+                    worst = Math.Max(worst, Math.Abs(png[p * 3 + c] - (int)MathF.Round(want[(f * 3 + c) * plane + p] * 255f)));
+            Assert.True(worst <= 1, $"pipe_latte frame {f}: a pixel differs from the fixture by {worst} levels");
+        }
+    }
 }

@@ -25,5 +25,6 @@ public class VideoRequestTests
         Assert.False(PipelineLoader.IsVideo(TestPaths.DemoModel));
         Assert.False(PipelineLoader.IsVideo(TestPaths.Fixture("pipe_sd3")));
         Assert.True(PipelineLoader.IsVideo(TestPaths.Fixture("pipe_cogvideox")));
+        Assert.True(PipelineLoader.IsVideo(TestPaths.Fixture("pipe_latte")));
     }
 }

@@ -3,7 +3,7 @@ using XDit.Tests.Runtime;
 
 namespace XDit.Tests.Robustness;
 
-/// <summary>`--latents FILE`: the tensor is found by name, must be a float [B, C, h, w], and its shape (not only its
+/// <summary>`--latents FILE`: the tensor is found by name, must be a float [B, C, h, w] (a video's: 5-D), and its shape (not only its
 /// count) must be the run's (issue 22, item 6).</summary>
 public class LatentsFileTests
 {
@@ -13,6 +13,7 @@ public class LatentsFileTests
     [InlineData("{}", 0, "holds no tensors")]
     [InlineData("""{"latents":{"dtype":"I32","shape":[1,1,2,2],"data_offsets":[0,16]}}""", 16, "is I32; latents must be a float tensor")]
     [InlineData("""{"latents":{"dtype":"F32","shape":[4,4],"data_offsets":[0,64]}}""", 64, "expected 4 dimensions")]
+    [InlineData("""{"latents":{"dtype":"F32","shape":[1,1,1,1,2,2],"data_offsets":[0,16]}}""", 16, "a video pipeline's: 5")]
     [InlineData("""{"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"b":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}}""", 8, "none of its 2 tensors")]
     public void AFileThatHoldsNoUsableLatentsIsOneLine(string header, int bytes, string says)
     {
@@ -30,6 +31,8 @@ public class LatentsFileTests
         Assert.Equal(new[] { 1, 1, 1, 2 }, only.Shape);
         var known = LatentsFile.Read(File("""{"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"latents":{"dtype":"F16","shape":[1,1,1,1],"data_offsets":[4,6]}}""", 6));
         Assert.Equal("latents", known.TensorName);
+        // a video pipeline's latents have the frames too (the pipeline checks the layout)
+        Assert.Equal(new[] { 1, 4, 5, 2, 2 }, LatentsFile.Read(File("""{"latents":{"dtype":"F32","shape":[1,4,5,2,2],"data_offsets":[0,320]}}""", 320)).Shape);
     }
 
     [Fact]

@@ -28,6 +28,7 @@ public class ConfigValidationTests
         ["flow"] = ("\"_class_name\":\"FlowMatchEulerDiscreteScheduler\"", c => SchedulerFactory.FromConfig(c)),
         ["ddpm"] = ("\"_class_name\":\"DDPMScheduler\"", c => SchedulerFactory.FromConfig(c)),
         ["euler"] = ("\"_class_name\":\"EulerDiscreteScheduler\"", c => SchedulerFactory.FromConfig(c)),
+        ["unipc"] = ("\"_class_name\":\"UniPCMultistepScheduler\"", c => SchedulerFactory.FromConfig(c)),
     };
 
     /// <summary>The kind's smallest valid config with <paramref name="extra"/> keys added (a later key wins).</summary>
@@ -58,6 +59,9 @@ public class ConfigValidationTests
     [InlineData("dpm", "\"solver_order\":9", "solver_order")]
     [InlineData("dpm", "\"beta_end\":-0.02", "beta_end")]
     [InlineData("ddim", "\"num_train_timesteps\":-1000", "num_train_timesteps")]
+    [InlineData("unipc", "\"solver_order\":4", "solver_order")]
+    [InlineData("unipc", "\"flow_shift\":0", "flow_shift")]
+    [InlineData("unipc", "\"flow_shift\":NaN", "flow_shift")]
     [InlineData("flow", "\"num_train_timesteps\":0", "num_train_timesteps")]
     [InlineData("flow", "\"shift\":0", "shift")]
     [InlineData("ddpm", "\"num_train_timesteps\":0", "num_train_timesteps")]
@@ -84,6 +88,7 @@ public class ConfigValidationTests
     [InlineData("flow")]
     [InlineData("ddpm")]
     [InlineData("euler")]
+    [InlineData("unipc")]
     public void TheDefaultsPass(string kind) => Read(kind, "");
 
     [Fact]

@@ -8,7 +8,7 @@ namespace XDit.Tests.Samplers;
 /// Euler discrete, the scaled model input).</summary>
 public class SchedulerFixtureTests(ITestOutputHelper output)
 {
-    public static TheoryData<string> Cases => new() { "sched_dpmpp_pixart", "sched_ddim", "sched_flow_sd3", "sched_flow_flux", "sched_ddpm_hunyuan", "sched_euler_sdxl", "sched_dpm_flow_sana", "sched_cogvideox", "sched_cogvideox_dpm" };
+    public static TheoryData<string> Cases => new() { "sched_dpmpp_pixart", "sched_ddim", "sched_flow_sd3", "sched_flow_flux", "sched_ddpm_hunyuan", "sched_euler_sdxl", "sched_dpm_flow_sana", "sched_cogvideox", "sched_cogvideox_dpm", "sched_unipc_wan", "sched_unipc_wan720", "sched_unipc_flow3", "sched_unipc_vp", "sched_unipc_vpred" };
 
     [Theory]
     [MemberData(nameof(Cases))]

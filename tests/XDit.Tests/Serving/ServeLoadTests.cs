@@ -11,6 +11,7 @@ namespace XDit.Tests.Serving;
 /// at once, over a fixed number of requests. Every answer is well formed JSON with a status the client could expect,
 /// no accepted request is lost (each one served or cancelled), and every connection is closed at the end.
 /// </summary>
+[Collection("ProcessMemory")] // its managed-memory check reads the whole process
 public class ServeLoadTests(ITestOutputHelper output)
 {
     [Fact]

@@ -42,6 +42,11 @@ public class EmulatedCudaPipelineTests
         // flux_kontext (the same transformer, t 0.6, guidance 2.5) fails the same way: 0.31 in bf16, and within bf16's
         // tolerance when the two casts are taken out (measured).
         Assert.SkipWhen(fixture is "flux" or "flux_kontext" && dt == DType.BF16, $"{fixture} in bf16 rounds its timestep as diffusers does; the golden output is float32 (f16 is checked instead)");
+        // Qwen-Image casts the timestep (t/1000) to the activation dtype as diffusers does: the public case's 0.87 becomes
+        // 0.8711 in bf16 and 0.8701 in f16, which moves its float32 reference by 9.2e-2 and 8.9e-3 on the CPU in
+        // float32 with only that rounding (measured; the emulator gives 9.15e-2 and 8.89e-3). qwenimage_shapes (t 0.875
+        // and 0.25, exact in both) checks the model in bf16 and f16.
+        Assert.SkipWhen(fixture == "qwenimage" && dt != DType.F32, $"{fixture} in {dt} rounds its timestep 0.87 as diffusers does; the golden output is float32 (qwenimage_shapes, exact timesteps, is checked instead)");
         var ops = CudaTestDevice.Get(dt);
         // SANA's ReLU linear attention is discontinuous where a query's only positive components are near zero: the
         // fixture (head dim 8) has a query in block 1 whose one positive component is 0.0019, bf16 rounding of the

@@ -1,0 +1,73 @@
+using XDit.Engine.Bench;
+using XDit.Engine.Execution;
+using XDit.Kernels.Cuda;
+using XDit.Runtime;
+using XDit.Runtime.Cuda;
+using XDit.Tests.Cuda;
+
+namespace XDit.Tests.Models;
+
+/// <summary>
+/// Qwen-Image on the CUDA backend (the emulator in the emulator pass, the GPU on a GPU machine): its launch ledger in
+/// bf16 as `xdit bench --what forward --ledger --forward-model qwenimage` counts it (the launches per block of the toy
+/// config, what the real size's blocks launch, and the real size's elementwise traffic), and its forward replayed
+/// in a CUDA graph.
+/// </summary>
+[NeedsCudaDevice]
+[Collection("cuda")]
+public class QwenImageCudaTests
+{
+    static LedgerReport Ledger(string model)
+    {
+        CudaTestDevice.RequireDevice();
+        var was = EmulatorNoExec.Set(1);   // null on a GPU: there the model runs, on weights of shape only
+        try
+        {
+            using var ops = new CudaOps(0, DType.BF16);
+            var workload = RealSizeModels.Workload(model, DType.BF16, shapeOnlyWeights: true);
+            return ForwardLedger.Run(ops, workload, GpuSpec.H100, time: false, "test");
+        }
+        finally
+        {
+            if (was is not null) EmulatorNoExec.Set(-1);
+        }
+    }
+
+    [Fact]
+    public void BlocksLaunchWhatFluxsDoubleBlockDoes() =>
+        // per block: img_mod and txt_mod in one GEMM, a LayerNormModulate per stream, one QKV GEMM per stream into the
+        // joint rows, four in-place RMSNorm + RoPE (q and k of each stream), one attention, per stream the output
+        // projection and the MLP's second GEMM with their gated residuals in the epilogues (gates prepared in one
+        // gate_alpha_bias_n), the second LayerNormModulate and the GELU-tanh GEMM: 19, as Flux's double block
+        Assert.Equal(["embed: 8", "block 0: 19", "block 1: 19", "finish: 4"],
+            Ledger("qwenimage-tiny").ByBlock.Select(r => $"{r.Name}: {r.Launches}").ToArray());
+
+    [Fact]
+    public void ElementwiseTrafficOfTheRealSizeForwardStaysWithinItsBound()
+    {
+        // Qwen-Image at 1024 px (4096 tokens, 256 text tokens, one row): 13.17 GB, the q/k RMSNorm + RoPE (6.7 GB) and
+        // the block norms (6.5 GB), each one read and one write of the tokens
+        var report = Ledger("qwen-image");
+        Assert.Equal(60 * 19 + 8 + 4, report.Total.Launches);
+        Assert.True(report.ElementwiseBytes > 0, "no elementwise traffic counted");
+        Assert.True(report.ElementwiseBytes <= 13.2e9, $"{report.ElementwiseBytes / 1e9:F3} GB elementwise > 13.2 GB");
+    }
+
+    [Fact]
+    public void TheForwardReplaysInACudaGraph()
+    {
+        // the text key bias of a padded mask, the RoPE tables and the text stream the blocks rewrite are state the
+        // graph's fixed buffers hold; qwenimage_shapes has a hole inside a mask
+        var gpu = CudaTestDevice.Get(DType.F32);
+        var f = QwenImageTestInputs.Load("qwenimage_shapes");
+        using var model = f.LoadModel(gpu);
+        using var executor = new CudaGraphExecutor();
+        for (int step = 0; step < 3; step++)
+        {
+            var inputs = f.Scaled(1f - 0.3f * step, 1f - 0.2f * step);
+            Assert.Equal(inputs.Predict(gpu, model, SingleRankExecutor.Instance, step), inputs.Predict(gpu, model, executor, step));
+        }
+        Assert.Null(executor.FallbackReason);
+        Assert.Equal((1, 2), (executor.Captures, executor.Replays));
+    }
+}
