@@ -47,7 +47,7 @@ case "$cmd" in
         Cuda.CudaGraphExecutorTests Cuda.Emulation.EmulatedNoExecTests Bench.LedgerLaunchTests Cuda.Emulation.EmulatedParallelDcAeTests \
         Cuda.CudaFusedOpsTests Cuda.Emulation.EmulatedCudaOptionTests Cuda.CudnnAttentionTests Cuda.Emulation.EmulatedCudnnAttentionTests Cuda.Emulation.EmulatedCommDTypeTests \
         Cuda.Emulation.EmulatedVaeEncoderTests Pipelines.FluxKontextEmulatedCudaTests \
-        Cuda.Emulation.EmulatedCogVideoXVaeTests Models.QwenImageCudaTests \
+        Cuda.Emulation.EmulatedCogVideoXVaeTests Models.QwenImageCudaTests Cuda.Emulation.EmulatedWanVaeTests \
         Models.HunyuanVideoCudaGraphTests Models.HunyuanVideoLedgerTests
     fi
     dotnet "$tests" -noColor "${first[@]}" -result-xml "$logdir/xdit-test.xml" | tee "$logdir/xdit-test.log"

@@ -5,6 +5,7 @@
 XDIT_EMU_KERNEL(layer_norm)
 XDIT_EMU_KERNEL(rms_norm)
 XDIT_EMU_KERNEL(group_norm)
+XDIT_EMU_KERNEL(channel_rms_norm)
 XDIT_EMU_KERNEL(softmax_rows)
 XDIT_EMU_KERNEL(layer_norm_modulate)
 XDIT_EMU_KERNEL(residual_layer_norm_modulate)

@@ -38,6 +38,27 @@ extern "C" __global__ void rms_norm(void* y, const void* x, int dt, const void* 
     }
 }
 
+// x [B, C, S]; the thread of position (b, s) normalises x[b, ·, s] over the C channels (RMS, float32), times the
+// weight, then act (an Activation, 0 none): Wan's VAE norms over channels-first maps, no transpose either way.
+// Consecutive threads take consecutive s, so every channel plane is read coalesced.
+extern "C" __global__ void channel_rms_norm(void* y, const void* x, int dt, const void* w, int wdt, i64 C, i64 S, i64 n,
+    float eps, int act)
+{
+    GRID_STRIDE(i, n)
+    {
+        const i64 base = (i / S) * C * S + i % S;
+        float s = 0.f;
+        for (i64 c = 0; c < C; c++) { float t = ld(x, dt, base + c * S); s += t * t; }
+        float r = rsqrtf(s / (float)C + eps);
+        for (i64 c = 0; c < C; c++)
+        {
+            float t = ld(x, dt, base + c * S) * r;
+            if (w) t *= ld(w, wdt, c);
+            st(y, dt, base + c * S, act ? activate(t, act) : t);
+        }
+    }
+}
+
 // x [B, C, S]; block (b, g) normalises channels [g·C/G, (g+1)·C/G) over all S positions, then applies act (an
 // Activation, 0 none) to what it writes: the ResNets' SiLU(GN(x)) without the norm's round trip through memory.
 extern "C" __global__ void group_norm(void* y, const void* x, int dt, const void* w, int wdt, const void* bias, int bdt,

@@ -73,6 +73,11 @@ public interface IOps : IDisposable
     /// then <paramref name="act"/> on the result in the same pass: act(GroupNorm(x)) equals Activate(GroupNorm(x), act)
     /// without writing the norm out and reading it back (the ResNets' SiLU(GN(x))).</summary>
     Tensor GroupNorm(Tensor x, int groups, Tensor? weight, Tensor? bias, float eps, Activation act = Activation.None);
+    /// <summary>RMSNorm over the channel axis of x [B, C, ...spatial] at every spatial position, channels-first in
+    /// and out: y[b, c, s] = act(x[b, c, s]·rsqrt(mean_c(x[b, ·, s]²) + eps)·weight[c]), statistics in float32,
+    /// weight [C] optional, then <paramref name="act"/> in the same pass (Wan's VAE: WanRMS_norm then SiLU). Equals
+    /// RmsNorm over x with C moved last, moved back, without either move (<see cref="OpContracts.ChannelRmsNorm"/>).</summary>
+    Tensor ChannelRmsNorm(Tensor x, Tensor? weight, float eps, Activation act = Activation.None);
     /// <summary>Softmax over the last axis.</summary>
     Tensor Softmax(Tensor x);
     /// <summary>LN(x)·(1 + scale) + shift in one pass: LayerNorm over the last axis without affine, then

@@ -33,6 +33,14 @@ public static partial class OpContracts
         Vector(x, "x", bias, C, "GroupNorm", "bias");
     }
 
+    /// <summary>ChannelRmsNorm: x [B, C, ...]; weight [C].</summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
+    public static void ChannelRmsNorm(Tensor x, Tensor? weight)
+    {
+        RankAtLeast(x, 2, "[B, C, ...]", "ChannelRmsNorm", "x");
+        Vector(x, "x", weight, x.Dim(1), "ChannelRmsNorm", "weight");
+    }
+
     /// <summary>Softmax: x [..., D].</summary>
     [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
     public static void Softmax(Tensor x) => RankAtLeast(x, 1, "[..., D]", "Softmax", "x");

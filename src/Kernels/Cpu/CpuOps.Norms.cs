@@ -78,6 +78,37 @@ public sealed partial class CpuOps
         return result;
     }
 
+    public Tensor ChannelRmsNorm(Tensor x, Tensor? weight, float eps, Activation act = Activation.None)
+    {
+        OpContracts.ChannelRmsNorm(x, weight);
+        int B = x.Dim(0), C = x.Dim(1);
+        int spatial = checked((int)(x.NumElements / Math.Max(1, (long)B * C)));
+        var result = Contiguous32(x);
+        using var w = weight is null ? default : Read(weight);
+        var o = result.Span<float>();
+        var scale = new float[spatial];
+        for (int b = 0; b < B; b++)
+        {
+            var image = o.Slice(b * C * spatial, C * spatial);
+            // the sum of squares over the channels, a plane at a time, then 1/rms per position
+            Array.Clear(scale);
+            for (int c = 0; c < C; c++)
+            {
+                var plane = image.Slice(c * spatial, spatial);
+                TensorPrimitives.MultiplyAdd(plane, plane, scale, scale);
+            }
+            for (int s = 0; s < spatial; s++) scale[s] = 1f / MathF.Sqrt(scale[s] / C + eps);
+            for (int c = 0; c < C; c++)
+            {
+                var plane = image.Slice(c * spatial, spatial);
+                TensorPrimitives.Multiply(plane, scale, plane);
+                if (weight is not null) TensorPrimitives.Multiply(plane, w.Span[c], plane);
+            }
+        }
+        ActivationMath.Apply(o, act);
+        return result;
+    }
+
     public Tensor Softmax(Tensor x)
     {
         OpContracts.Softmax(x);

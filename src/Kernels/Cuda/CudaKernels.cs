@@ -23,6 +23,7 @@ public static unsafe class CudaKernels
     public static readonly KernelEntry LayerNorm = new("norms", "layer_norm", P, P, I, P, I, P, I, L, F);
     public static readonly KernelEntry RmsNorm = new("norms", "rms_norm", P, P, I, P, I, L, F);
     public static readonly KernelEntry GroupNorm = new("norms", "group_norm", P, P, I, P, I, P, I, L, L, I, F, I);
+    public static readonly KernelEntry ChannelRmsNorm = new("norms", "channel_rms_norm", P, P, I, P, I, L, L, L, F, I);
     public static readonly KernelEntry SoftmaxRows = new("norms", "softmax_rows", P, I, P, I, L);
     public static readonly KernelEntry LayerNormModulate = new("norms", "layer_norm_modulate", P, P, P, L, I, P, I, L, P, I, L, L, L, F, I);
     public static readonly KernelEntry ResidualLayerNormModulate = new("norms", "residual_layer_norm_modulate",
@@ -79,7 +80,7 @@ public static unsafe class CudaKernels
     public static IReadOnlyList<KernelEntry> All { get; } =
     [
         CopyStrided, Convert, CopyRows, EmbeddingGather, Im2Col, UpsampleNearest,
-        LayerNorm, RmsNorm, GroupNorm, SoftmaxRows, LayerNormModulate, ResidualLayerNormModulate, RmsNormRope, LayerNormRope, RowRmsNormRope,
+        LayerNorm, RmsNorm, GroupNorm, ChannelRmsNorm, SoftmaxRows, LayerNormModulate, ResidualLayerNormModulate, RmsNormRope, LayerNormRope, RowRmsNormRope,
         Activate, ScaleShift, BinaryBroadcast, Modulate, GatedResidual, GateAlphaBias, GateAlphaBiasN, AddChannelBias, Rope, MergeAttention, MergeLse,
         GroupedConv2d, LinearAttentionSums, LinearAttentionApply,
         Geglu,

@@ -36,6 +36,21 @@ public sealed unsafe partial class CudaOps
         return y;
     }
 
+    public Tensor ChannelRmsNorm(Tensor x, Tensor? weight, float eps, Activation act = Activation.None)
+    {
+        OpContracts.ChannelRmsNorm(x, weight);
+        Enter();
+        long B = x.Dim(0), C = x.Dim(1), S = x.NumElements / Math.Max(B * C, 1);
+        using var xc = Dense(x);
+        using var wc = DenseOpt(weight);
+        var y = NewLike(x);
+        ulong py = Ptr(y), px = Ptr(xc.T), pw = PtrOrZero(wc.TOrNull, "weight");
+        int dt = (int)x.DType, wdt = (int)(weight?.DType ?? DType.F32);
+        // one thread per position: neighbouring threads read neighbouring positions of each channel plane
+        Launch(CudaKernels.ChannelRmsNorm, B * S, [py, px, dt, pw, wdt, C, S, B * S, eps, (int)act]);
+        return y;
+    }
+
     public Tensor GroupNorm(Tensor x, int groups, Tensor? weight, Tensor? bias, float eps, Activation act = Activation.None)
     {
         OpContracts.GroupNorm(x, groups, weight, bias);

@@ -143,6 +143,10 @@ public sealed class LedgerOps : IOps
         Op(act == Activation.None ? "group_norm" : $"group_norm_{Snake(act)}", B(x) + B(weight) + B(bias),
             () => _inner.GroupNorm(x, groups, weight, bias, eps, act));
 
+    public Tensor ChannelRmsNorm(Tensor x, Tensor? weight, float eps, Activation act = Activation.None) =>
+        Op(act == Activation.None ? "channel_rms_norm" : $"channel_rms_norm_{Snake(act)}", B(x) + B(weight),
+            () => _inner.ChannelRmsNorm(x, weight, eps, act));
+
     public Tensor Softmax(Tensor x) => Op("softmax", B(x), () => _inner.Softmax(x));
 
     public Tensor Activate(Tensor x, Activation act) => Op($"activate_{Snake(act)}", B(x), () => _inner.Activate(x, act));

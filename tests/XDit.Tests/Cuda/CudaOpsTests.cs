@@ -136,6 +136,14 @@ public class CudaOpsTests
         Compare(dt, (o, t) => o.Geglu(t[0].Permute(1, 0, 2)), Rand(73, 2, 5, 2, 2 * 24));
     }
 
+    /// <summary>Wan's VAE norm over the channels of [B, C, T, H, W] (with its SiLU, and bare over a strided view).</summary>
+    [Theory, MemberData(nameof(DTypes))]
+    public void ChannelRmsNormMatchesCpu(DType dt)
+    {
+        Compare(dt, (o, t) => o.ChannelRmsNorm(t[0], t[1], 1e-6f, Activation.Silu), Rand(77, 1, 2, 96, 3, 5, 7), Rand(78, 1, 96));
+        Compare(dt, (o, t) => o.ChannelRmsNorm(t[0].Permute(1, 0, 2, 3), null, 1e-24f), Rand(79, 1, 3, 2, 6, 5));
+    }
+
     [Theory, MemberData(nameof(DTypes))]
     public void GroupNormWithSiluMatchesCpu(DType dt) =>
         Compare(dt, (o, t) => o.GroupNorm(t[0], 4, t[1], t[2], 1e-6f, Activation.Silu), Rand(74, 1, 2, 16, 7, 9), Rand(75, 1, 16), Rand(76, 1, 16));

@@ -299,4 +299,36 @@ public class CpuNormTests
         var bad = Rand(25, B, N, H, d).Permute(0, 1, 3, 2);   // heads not dense
         Assert.Contains("must be dense", Assert.Throws<ArgumentException>(() => ops.RmsNormAcrossHeadsRope(bad, bad, null, null, null, 1e-6f, true)).Message);
     }
+
+    /// <summary>ChannelRmsNorm of [B, C, T, H, W] against a naive float64 loop over the channels of each position
+    /// (weight or none, SiLU or none, a strided input).</summary>
+    [Theory]
+    [InlineData(true, true)]
+    [InlineData(false, false)]
+    public void ChannelRmsNormMatchesNaive(bool weighted, bool silu)
+    {
+        using var ops = new CpuOps();
+        int B = 2, C = 5, S = 3 * 4 * 6;
+        var x = RandStrided(15, B, C, 3, 4, 6);
+        var w = weighted ? Rand(16, C) : null;
+        var act = silu ? XDit.Kernels.Activation.Silu : XDit.Kernels.Activation.None;
+        using var y = ops.ChannelRmsNorm(x, w, 1e-6f, act);
+        Assert.Equal(x.Dims, y.Dims);
+        var xs = ops.ToHost(x);
+        var ws = w is null ? null : ops.ToHost(w);
+        var e = new double[xs.Length];
+        for (int b = 0; b < B; b++)
+            for (int s = 0; s < S; s++)
+            {
+                double sum = 0;
+                for (int c = 0; c < C; c++) sum += (double)xs[(b * C + c) * S + s] * xs[(b * C + c) * S + s];
+                double r = 1 / Math.Sqrt(sum / C + 1e-6);
+                for (int c = 0; c < C; c++)
+                {
+                    double v = xs[(b * C + c) * S + s] * r * (ws?[c] ?? 1f);
+                    e[(b * C + c) * S + s] = silu ? v / (1 + Math.Exp(-v)) : v;
+                }
+            }
+        Close(e, ops.ToHost(y));
+    }
 }

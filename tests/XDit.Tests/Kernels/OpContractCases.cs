@@ -69,6 +69,8 @@ public static class OpContractCases
         ["GroupNorm: channels do not split into the groups"] = b => b.Ops.GroupNorm(b.T(1, 6, 4), 4, null, null, 1e-5f),
         ["GroupNorm: zero groups"] = b => b.Ops.GroupNorm(b.T(1, 6, 4), 0, null, null, 1e-5f),
         ["GroupNorm: weight of the wrong length"] = b => b.Ops.GroupNorm(b.T(1, 6, 4), 2, b.T(4), null, 1e-5f),
+        ["ChannelRmsNorm: x of rank 1"] = b => b.Ops.ChannelRmsNorm(b.T(6), null, 1e-6f),
+        ["ChannelRmsNorm: weight of the wrong length"] = b => b.Ops.ChannelRmsNorm(b.T(1, 6, 4), b.T(4), 1e-6f),
         ["Softmax: x of rank 0"] = b => b.Ops.Softmax(b.T()),
 
         // pointwise

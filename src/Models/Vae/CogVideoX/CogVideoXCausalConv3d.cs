@@ -15,12 +15,18 @@ namespace XDit.Models.Vae.CogVideoX;
 /// [T, B, C, kt, H, W] (one strided copy per tap, from the padded frames) and convolved as T·B images in one
 /// Conv2d call, which then also runs the whole reduction (C·kt·k·k) in one GEMM. The gathered copy is kt times the
 /// frames it holds, so it is made for a chunk of frames at a time (<see cref="Forward"/>).
+///
+/// Wan's WanCausalConv3d (<see cref="LoadZeroPadded"/>) is the same convolution with zeros in front of the first
+/// batch instead of copies of its first frame, a time kernel of its own (its upsamplers' 3×1×1 time_conv) and the
+/// Conv3d's weight at the module's own scope; its cache of the last kt − 1 = 2 input frames (CACHE_T) is the
+/// padded sequence's last frames as here.
 /// </summary>
 public sealed class CogVideoXCausalConv3d
 {
-    CogVideoXCausalConv3d(string name, Tensor weight, Tensor? bias, int timeKernel, int kernel)
+    CogVideoXCausalConv3d(string name, Tensor weight, Tensor? bias, int timeKernel, int kernel, bool zeroPadded = false)
     {
         Name = name;
+        ZeroPadded = zeroPadded;
         Weight = weight;
         Bias = bias;
         TimeKernel = timeKernel;
@@ -33,6 +39,8 @@ public sealed class CogVideoXCausalConv3d
     public Tensor? Bias { get; }
     public int TimeKernel { get; }
     public int Kernel { get; }
+    /// <summary>Zeros in front of the first batch (Wan) instead of copies of its first frame (CogVideoX).</summary>
+    public bool ZeroPadded { get; }
     public int OutChannels => Weight.Dim(0);
     public int InChannels => Weight.Dim(1) / TimeKernel;
 
@@ -43,6 +51,15 @@ public sealed class CogVideoXCausalConv3d
         var conv = w.Pp("conv");
         var weight = conv.GetOperand("weight", outChannels, inChannels, kernel, kernel, kernel);
         return new(w.Prefix, weight.Reshape(outChannels, inChannels * kernel, kernel, kernel), conv.GetOperand("bias", outChannels), kernel, kernel);
+    }
+
+    /// <summary>Loads Wan's WanCausalConv3d <c>{w}.weight</c> [O, C, kt, k, k] and <c>.bias</c> [O] (the module is
+    /// the Conv3d itself): zero padding in front of the first frame (kt − 1 frames) and k/2 around each frame.</summary>
+    public static CogVideoXCausalConv3d LoadZeroPadded(WeightScope w, int inChannels, int outChannels, int timeKernel, int kernel)
+    {
+        var weight = w.GetOperand("weight", outChannels, inChannels, timeKernel, kernel, kernel);
+        return new(w.Prefix, weight.Reshape(outChannels, inChannels * timeKernel, kernel, kernel), w.GetOperand("bias", outChannels),
+            timeKernel, kernel, zeroPadded: true);
     }
 
     /// <summary>Elements of gathered input one Conv2d call reads at most (64 Mi: 128 MiB in bf16) unless
@@ -64,6 +81,9 @@ public sealed class CogVideoXCausalConv3d
         if (previous is not null && (previous.Dim(0) != pad || previous.Dim(1) != b || previous.Dim(2) != c || previous.Dim(3) != h || previous.Dim(4) != w))
             throw new ArgumentException($"{Name}: cached frames {Shape.Format(previous.ShapeSpan)} do not fit x {Shape.Format(x.ShapeSpan)}");
         var frames = x.Permute(2, 0, 1, 3, 4);   // [T, B, C, H, W] view
+        // zero padding reads as a cache of zero frames (the first batch of a zero-padded convolution)
+        using var zeros = previous is null && ZeroPadded && pad > 0 ? ops.Zeros(x.DType, pad, b, c, h, w) : null;
+        previous ??= zeros;
         long perFrame = (long)b * c * kt * h * w;
         int chunk = (int)Math.Clamp((cache?.GatherElements ?? DefaultGatherElements) / Math.Max(perFrame, 1), 1, t);
 
@@ -109,7 +129,8 @@ public sealed class CogVideoXCausalConv3d
         return ops.Conv2d(stacked.Reshape(tc * b, c * kt, h, w), Weight, Bias, 1, Kernel / 2);
     }
 
-    /// <summary>Padded frame <paramref name="p"/> (&lt; pad) as [B, C, H, W]: the cached one, or x's first frame.</summary>
+    /// <summary>Padded frame <paramref name="p"/> (&lt; pad) as [B, C, H, W]: the cached one (zeros for a zero-padded
+    /// first batch), or x's first frame.</summary>
     static Tensor PaddingFrame(Tensor frames, Tensor? previous, int p) => previous is null ? frames.Select(0, 0) : previous.Select(0, p);
 
     /// <summary>The last <paramref name="pad"/> frames of padding + x, frame-major [pad, B, C, H, W] (diffusers keeps

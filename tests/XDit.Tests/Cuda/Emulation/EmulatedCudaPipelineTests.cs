@@ -56,7 +56,17 @@ public class EmulatedCudaPipelineTests
         // components ≤ 0, output 0) that comes out +0.046 in bf16, so that pixel's output jumps to O(1): the attention
         // moves by 2.3e-2 (7.8e-4 when only its own inputs are rounded to bf16, no flip) and the image by 3.1e-2
         // (measured); f16 is 1.2e-3.
-        double? tolerance = dt != DType.BF16 ? null : fixture switch { "sana" => 3e-2, "dcae" => 5e-2, _ => null };
+        // wan_vae (the public case, base_dim 3): its upsamplers halve 3 channels to 1, and the RMS norm over one channel
+        // is sign(x)·gamma, so a rounding that flips a small value's sign moves that pixel by 2·gamma: the CPU's float32
+        // decode of z merely rounded to bf16 is 1.0e-1 off the reference (f16 4.9e-2); the emulated decode is 1.2e-1 in
+        // bf16 and 1.0e-1 in f16 (measured). wan_vae_frames (3+ channels everywhere) holds the usual tolerances.
+        double? tolerance = (fixture, dt) switch
+        {
+            ("sana", DType.BF16) => 3e-2,
+            ("dcae", DType.BF16) => 5e-2,
+            ("wan_vae", DType.BF16 or DType.F16) => 0.25,
+            _ => null,
+        };
         var results = FixtureVerifier.Verify(TestPaths.Fixture(fixture), ops, tolerance);
         Assert.NotEmpty(results);
         foreach (var r in results)
