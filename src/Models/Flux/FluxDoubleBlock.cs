@@ -7,7 +7,8 @@ namespace XDit.Models.Flux;
 /// <summary>
 /// diffusers FluxTransformerBlock (double stream): AdaLN-zero on image and text, q/k RMSNorm per head, RoPE, one
 /// joint attention over [text; image] (text first), separate output projections, gated residuals and GELU-tanh
-/// MLPs per stream.
+/// MLPs per stream. HunyuanVideo's dual-stream block is this block with its own joint attention (video first, padded
+/// text keys hidden): the attention comes in as a <see cref="JointAttentionRunner"/>.
 /// </summary>
 sealed class FluxDoubleBlock
 {
@@ -18,12 +19,15 @@ sealed class FluxDoubleBlock
     readonly Tensor _normQ, _normK, _normAddQ, _normAddK;
     readonly Linear _toOut, _toAddOut;
     readonly FeedForward _ff, _ffContext;
+    readonly JointAttentionRunner _attention;
 
-    /// <summary>Loads the block from its scope (transformer_blocks.{i}).</summary>
-    public FluxDoubleBlock(WeightScope w, FluxConfig c)
+    /// <summary>Loads the block from its scope (transformer_blocks.{i}) of a model of this <paramref name="shape"/>,
+    /// attending as <paramref name="attention"/> does.</summary>
+    public FluxDoubleBlock(WeightScope w, FluxBlockShape shape, JointAttentionRunner attention)
     {
         _name = w.Prefix;
-        int d = c.InnerDim, h = c.NumAttentionHeads, hd = c.AttentionHeadDim;
+        _attention = attention;
+        int d = shape.Dim, h = shape.Heads, hd = shape.HeadDim;
         _heads = h;
         _dim = d;
         var (ada, adaParts) = w.Stack(w.Linear("norm1.linear", d, 6 * d), w.Linear("norm1_context.linear", d, 6 * d));
@@ -37,12 +41,12 @@ sealed class FluxDoubleBlock
         _normAddK = attn.Pp("norm_added_k").Get("weight", hd);
         _toOut = attn.Linear("to_out.0", d, d);
         _toAddOut = attn.Linear("to_add_out", d, d);
-        _ff = FeedForward.Load(w.Pp("ff"), d, c.MlpDim);
-        _ffContext = FeedForward.Load(w.Pp("ff_context"), d, c.MlpDim);
+        _ff = FeedForward.Load(w.Pp("ff"), d, shape.MlpDim);
+        _ffContext = FeedForward.Load(w.Pp("ff_context"), d, shape.MlpDim);
     }
 
     /// <summary>norm1(x, temb)[0]: LN(x)·(1 + scale_msa) + shift_msa of the image tokens (state.Conditioning is
-    /// SiLU(temb)).</summary>
+    /// SiLU(temb)): TeaCache's indicator.</summary>
     public Tensor ModulatedImage(IOps ops, DitState state)
     {
         using var m = Modulation.Split(_adaImage.Apply(ops, state.Conditioning), 6);
@@ -65,7 +69,7 @@ sealed class FluxDoubleBlock
         // output: the backend turns them into epilogue constants in one pass
         using var gated = ops.PrepareGatedEpilogues([(mx.GateMsa, _toOut.Bias), (mx.GateMlp, _ff.OutBias), (mc.GateMsa, _toAddOut.Bias), (mc.GateMlp, _ffContext.OutBias)]);
 
-        var r = FluxAttention.RunPacked(ops, attention, state, _name, _heads, xHat, _qkv, _normQ, _normK, cHat, _addQkv, _normAddQ, _normAddK);
+        var r = _attention(ops, attention, state, _name, _heads, xHat, _qkv, _normQ, _normK, cHat, _addQkv, _normAddQ, _normAddK);
         using var attnTxt = r.JointOutput!;   // disposed last: it may own the storage Output views
         using var attnImg = r.Output;
 

@@ -9,7 +9,8 @@ namespace XDit.Models.Flux;
 /// MLP (proj_mlp, GELU-tanh) and an attention without output projection; proj_out mixes their concatenation and a
 /// gated residual closes the block (here: proj_out's two column blocks, one GEMM each, both accumulating into the
 /// residual in their epilogues). Everything but attention is per token, so the text and image rows are processed
-/// apart and meet only in the joint attention call.
+/// apart and meet only in the joint attention call. HunyuanVideo's single-stream block is this block with its own
+/// joint attention (<see cref="JointAttentionRunner"/>).
 /// </summary>
 sealed class FluxSingleBlock
 {
@@ -19,22 +20,28 @@ sealed class FluxSingleBlock
     readonly Linear _projMlp, _projOutAttn, _projOutMlp;   // proj_out's columns over the attention and over the MLP
     readonly Linear _qkv;                // to_q/k/v stacked: one GEMM per stream
     readonly Tensor _normQ, _normK;
+    readonly JointAttentionRunner _attention;
 
-    /// <summary>Loads the block from its scope (single_transformer_blocks.{i}).</summary>
-    public FluxSingleBlock(WeightScope w, FluxConfig c)
+    /// <summary>Loads the block from its scope (single_transformer_blocks.{i}) of a model of this
+    /// <paramref name="shape"/>, attending as <paramref name="attention"/> does.</summary>
+    public FluxSingleBlock(WeightScope w, FluxBlockShape shape, JointAttentionRunner attention)
     {
         _name = w.Prefix;
-        int d = c.InnerDim, h = c.NumAttentionHeads, hd = c.AttentionHeadDim;
+        _attention = attention;
+        int d = shape.Dim, h = shape.Heads, hd = shape.HeadDim, mlp = shape.MlpDim;
         _heads = h;
         _norm = AdaLayerNormZero.Load(w.Pp("norm"), d, 3);
-        _projMlp = w.Linear("proj_mlp", d, c.MlpDim);
-        var projOut = w.SplitColumns(w.Linear("proj_out", d + c.MlpDim, d), d, c.MlpDim);
+        _projMlp = w.Linear("proj_mlp", d, mlp);
+        var projOut = w.SplitColumns(w.Linear("proj_out", d + mlp, d), d, mlp);
         (_projOutAttn, _projOutMlp) = (projOut[0], projOut[1]);
         var attn = w.Pp("attn");
         _qkv = attn.Stack(attn.Linear("to_q", d, h * hd), attn.Linear("to_k", d, h * hd), attn.Linear("to_v", d, h * hd)).Stacked;
         _normQ = attn.Pp("norm_q").Get("weight", hd);
         _normK = attn.Pp("norm_k").Get("weight", hd);
     }
+
+    /// <summary>norm(x, temb)[0] of the image tokens: TeaCache's indicator when a model has no double blocks.</summary>
+    public Tensor ModulatedImage(IOps ops, DitState state) => _norm.FirstModulatedActivated(ops, state.Image, state.Conditioning);
 
     public void Run(IOps ops, DitState state, IAttention attention)
     {
@@ -50,7 +57,7 @@ sealed class FluxSingleBlock
         // backend turns it into epilogue constants once for all four
         using var gated = ops.PrepareGatedEpilogues([(m.Gate, _projOutAttn.Bias), (m.Gate, _projOutMlp.Bias)]);
 
-        var r = FluxAttention.RunPacked(ops, attention, state, _name, _heads, xHat, _qkv, _normQ, _normK, cHat, _qkv, _normQ, _normK);
+        var r = _attention(ops, attention, state, _name, _heads, xHat, _qkv, _normQ, _normK, cHat, _qkv, _normQ, _normK);
         using var attnTxt = r.JointOutput!;   // disposed last: it may own the storage Output views
         using var attnImg = r.Output;
 

@@ -28,10 +28,11 @@ public sealed class FluxTransformer : DiffusionTransformer
         _xEmbedder = w.Linear("x_embedder", config.InChannels, d);
         _contextEmbedder = w.Linear("context_embedder", config.JointAttentionDim, d);
         _timeText = TimeTextEmbedding.Load(w.Pp("time_text_embed"), d, config.PooledProjectionDim, config.GuidanceEmbeds);
+        var shape = new FluxBlockShape(config.NumAttentionHeads, config.AttentionHeadDim, config.MlpDim);
         var doubles = w.Pp("transformer_blocks");
-        _double = Enumerable.Range(0, config.NumLayers).Select(i => new FluxDoubleBlock(doubles.Pp(i), config)).ToArray();
+        _double = Enumerable.Range(0, config.NumLayers).Select(i => new FluxDoubleBlock(doubles.Pp(i), shape, FluxAttention.RunPacked)).ToArray();
         var singles = w.Pp("single_transformer_blocks");
-        _single = Enumerable.Range(0, config.NumSingleLayers).Select(i => new FluxSingleBlock(singles.Pp(i), config)).ToArray();
+        _single = Enumerable.Range(0, config.NumSingleLayers).Select(i => new FluxSingleBlock(singles.Pp(i), shape, FluxAttention.RunPacked)).ToArray();
         _normOut = AdaLayerNormContinuous.Load(w.Pp("norm_out"), d, d);
         _projOut = w.Linear("proj_out", d, config.PatchSize * config.PatchSize * config.OutChannels);
     }

@@ -3,6 +3,8 @@ using XDit.Models.Embeddings;
 using XDit.Models.Layers;
 using XDit.Runtime;
 
+using XDit.Models.Flux;
+
 namespace XDit.Models.HunyuanVideo;
 
 /// <summary>
@@ -26,8 +28,8 @@ public sealed class HunyuanVideoTransformer : DiffusionTransformer
     readonly Linear _patch;                 // x_embedder.proj: Conv3d weight [D, C, p_t, p, p] as [D, C·p_t·p·p]
     readonly HunyuanVideoTokenRefiner _refiner;
     readonly TimeTextEmbedding _timeText;
-    readonly HunyuanVideoDoubleBlock[] _double;
-    readonly HunyuanVideoSingleBlock[] _single;
+    readonly FluxDoubleBlock[] _double;   // Flux's blocks around HunyuanVideo's own joint attention
+    readonly FluxSingleBlock[] _single;
     readonly AdaLayerNormContinuous _normOut;
     readonly Linear _projOut;
 
@@ -42,10 +44,11 @@ public sealed class HunyuanVideoTransformer : DiffusionTransformer
         _patch = new Linear(proj.GetOperand("weight", d, c.InChannels, c.PatchSizeT, p, p).Reshape(d, c.PatchFeatures), proj.GetOperand("bias", d));
         _refiner = new HunyuanVideoTokenRefiner(w.Pp("context_embedder"), c);
         _timeText = TimeTextEmbedding.Load(w.Pp("time_text_embed"), d, c.PooledProjectionDim, c.GuidanceEmbeds);
+        var shape = new FluxBlockShape(c.NumAttentionHeads, c.AttentionHeadDim, c.MlpDim);
         var doubles = w.Pp("transformer_blocks");
-        _double = Enumerable.Range(0, c.NumLayers).Select(i => new HunyuanVideoDoubleBlock(doubles.Pp(i), c)).ToArray();
+        _double = Enumerable.Range(0, c.NumLayers).Select(i => new FluxDoubleBlock(doubles.Pp(i), shape, HunyuanVideoAttention.RunPacked)).ToArray();
         var singles = w.Pp("single_transformer_blocks");
-        _single = Enumerable.Range(0, c.NumSingleLayers).Select(i => new HunyuanVideoSingleBlock(singles.Pp(i), c)).ToArray();
+        _single = Enumerable.Range(0, c.NumSingleLayers).Select(i => new FluxSingleBlock(singles.Pp(i), shape, HunyuanVideoAttention.RunPacked)).ToArray();
         _normOut = AdaLayerNormContinuous.Load(w.Pp("norm_out"), d, d);
         _projOut = w.Linear("proj_out", d, c.OutFeatures);
     }
