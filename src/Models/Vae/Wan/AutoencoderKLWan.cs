@@ -133,6 +133,7 @@ public sealed class AutoencoderKLWan : IDisposable
         int c = Config.ZDim;
         if (latents.Rank != 5 || latents.Dim(1) != c)
             throw new ArgumentException($"{Config.Path}: latents must be [B, {c}, F, h, w], got {Shape.Format(latents.ShapeSpan)}");
+        Config.RequireLatentStats();
         using var std = ops.FromHost(Config.LatentsStd.Select(v => (float)v).ToArray(), 1, c, 1, 1, 1);
         using var mean = ops.FromHost(Config.LatentsMean.Select(v => (float)v).ToArray(), 1, c, 1, 1, 1);
         using var stdT = std.DType != latents.DType ? ops.Cast(std, latents.DType) : null;
