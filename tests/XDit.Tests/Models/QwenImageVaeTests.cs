@@ -58,8 +58,9 @@ public class QwenImageVaeTests
         Assert.Equal((WanVaeConfig.QwenImageClassName, 3, 3, 4), (fixture.Model, fixture.InChannels, fixture.OutChannels, fixture.SpatialFactor));
     }
 
-    /// <summary>Qwen-Image's released VAE config (Qwen/Qwen-Image vae/config.json: only these keys) is Wan 2.1's
-    /// shape: z_dim 16, 8× spatial, 4× temporal, and Wan 2.1's latent statistics.</summary>
+    /// <summary>Qwen-Image's VAE at its real size (diffusers' AutoencoderKLQwenImage defaults, the released
+    /// checkpoint's; latents_mean / latents_std left to them) is Wan 2.1's shape: z_dim 16, 8× spatial, 4× temporal,
+    /// Wan 2.1's channel widths and latent statistics.</summary>
     [Fact]
     public void ReleasedConfigIsWan21sShape()
     {
