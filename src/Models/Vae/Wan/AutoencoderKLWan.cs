@@ -18,6 +18,8 @@ namespace XDit.Models.Vae.Wan;
 /// are per frame, so nothing else couples the frames. Tensors are [B, C, T, H, W] between layers, as diffusers'; the
 /// encoder's tensors are not loaded. One device decodes: it is not a DiffusionTransformer, so the sequence-parallel
 /// executors do not apply, and the patch-parallel VAE (VaeSpatialOps) covers 2-D decoders, not causal 3-D ones.
+/// Qwen-Image's VAE (AutoencoderKLQwenImage) is this model under other config keys and decodes here too, one latent
+/// frame to one image frame (<see cref="WanVaeConfig.QwenImageClassName"/>, QwenImageVaeLatents for its pipeline).
 /// </summary>
 public sealed class AutoencoderKLWan : IDisposable
 {
@@ -133,6 +135,7 @@ public sealed class AutoencoderKLWan : IDisposable
         int c = Config.ZDim;
         if (latents.Rank != 5 || latents.Dim(1) != c)
             throw new ArgumentException($"{Config.Path}: latents must be [B, {c}, F, h, w], got {Shape.Format(latents.ShapeSpan)}");
+        Config.RequireLatentStats();
         using var std = ops.FromHost(Config.LatentsStd.Select(v => (float)v).ToArray(), 1, c, 1, 1, 1);
         using var mean = ops.FromHost(Config.LatentsMean.Select(v => (float)v).ToArray(), 1, c, 1, 1, 1);
         using var stdT = std.DType != latents.DType ? ops.Cast(std, latents.DType) : null;

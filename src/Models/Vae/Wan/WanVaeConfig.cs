@@ -11,12 +11,22 @@ namespace XDit.Models.Vae.Wan;
 /// in_channels and attn_scales shape only the encoder (the decoder has no attention outside its mid block;
 /// <see cref="WanVaeEncoder"/> refuses a non-empty attn_scales); dropout is off at inference. Wan 2.2's VAE
 /// (is_residual true, patch_size 2; its z_dim 48 alone would run) is refused in one line naming the file and key.
+///
+/// Qwen-Image's VAE (diffusers' AutoencoderKLQwenImage, _class_name <see cref="QwenImageClassName"/>) is Wan 2.1's
+/// model with other config keys, so it loads into this record and runs on the same classes: one input_channels for
+/// the video in and out (no in_channels / out_channels), no decoder_base_dim (base_dim), its scale factors follow from
+/// the blocks (spatial 2^len(temperal_downsample)), and none of Wan 2.2's keys; Wan's keys in such a file are
+/// ignored, as diffusers ignores them.
 /// </summary>
 public sealed record WanVaeConfig
 {
     public const string ClassName = "AutoencoderKLWan";
+    /// <summary>Qwen-Image's VAE: the same model (see the remarks above).</summary>
+    public const string QwenImageClassName = "AutoencoderKLQwenImage";
 
     public required string Path { get; init; }
+    /// <summary>The file's _class_name: <see cref="ClassName"/> (also when absent) or <see cref="QwenImageClassName"/>.</summary>
+    public string Model { get; init; } = ClassName;
     public int BaseDim { get; init; } = 96;
     /// <summary>decoder_base_dim, or base_dim when the file has null (every Wan 2.1 checkpoint).</summary>
     public int DecoderBaseDim { get; init; } = 96;
@@ -32,7 +42,8 @@ public sealed record WanVaeConfig
     public int InChannels { get; init; } = 3;
     public int OutChannels { get; init; } = 3;
     /// <summary>Per latent channel: the pipeline's z = latents · latents_std + latents_mean (diffusers' WanPipeline
-    /// divides by 1/std); the decoder never reads them.</summary>
+    /// divides by 1/std); the decoder never reads them. z_dim entries each, except in a Qwen-Image file (checked
+    /// where the scaling reads them, <see cref="RequireLatentStats"/>).</summary>
     public required double[] LatentsMean { get; init; }
     public required double[] LatentsStd { get; init; }
     public int ScaleFactorTemporal { get; init; } = 4;
@@ -56,15 +67,16 @@ public sealed record WanVaeConfig
 
     public static WanVaeConfig From(JsonConfig c)
     {
-        if (c.ClassName is { } name && name != ClassName)
-            throw new NotSupportedException($"{c.Path}: _class_name is '{name}', expected '{ClassName}'");
-        if (c.GetBool("is_residual", false))
+        if (c.ClassName is { } name && name is not (ClassName or QwenImageClassName))
+            throw new NotSupportedException($"{c.Path}: _class_name is '{name}', expected '{ClassName}' or '{QwenImageClassName}'");
+        bool qwen = c.ClassName == QwenImageClassName;
+        if (!qwen && c.GetBool("is_residual", false))
             throw new NotSupportedException($"{c.Path}: is_residual true (Wan 2.2's VAE) is not supported, expected false");
-        if (c.Has("patch_size") && c.GetInt("patch_size") != 1)
+        if (!qwen && c.Has("patch_size") && c.GetInt("patch_size") != 1)
             throw new NotSupportedException($"{c.Path}: patch_size {c.GetInt("patch_size")} (Wan 2.2's VAE) is not supported, expected null");
 
         int baseDim = c.GetInt("base_dim", 96, 1, ConfigBounds.Width);
-        int decoderBase = c.Has("decoder_base_dim") ? c.GetIntIn("decoder_base_dim", 1, ConfigBounds.Width) : baseDim;
+        int decoderBase = !qwen && c.Has("decoder_base_dim") ? c.GetIntIn("decoder_base_dim", 1, ConfigBounds.Width) : baseDim;
         int zDim = c.GetInt("z_dim", 16, 1, ConfigBounds.Width);
         var mult = c.GetIntArrayOrNull("dim_mult") ?? [1, 2, 4, 4];
         if (mult.Length < 1 || mult.Length > 8 || mult.Any(m => m < 1 || (long)m * decoderBase > ConfigBounds.Width))
@@ -74,17 +86,22 @@ public sealed record WanVaeConfig
             throw new FormatException($"{c.Path}: key 'temperal_downsample' must have len(dim_mult) − 1 = {mult.Length - 1} entries, found {down.Length}");
         var mean = c.Has("latents_mean") ? c.GetDoubleArray("latents_mean") : DefaultMean;
         var std = c.Has("latents_std") ? c.GetDoubleArray("latents_std") : DefaultStd;
-        if (mean.Length != zDim || std.Length != zDim)
-            throw new FormatException($"{c.Path}: keys 'latents_mean' and 'latents_std' must have z_dim = {zDim} entries, found {mean.Length} and {std.Length}");
+        // AutoencoderKLQwenImage never reads them (only its pipelines do), and diffusers loads a file whose lengths
+        // differ from z_dim: such a VAE runs, and the scaling refuses it (LatentsToZ, QwenImageVaeLatents)
+        if (!qwen) CheckLatentStats(c.Path, zDim, mean, std);
         if (std.Any(s => !(s > 0) || double.IsInfinity(s)))
             throw new FormatException($"{c.Path}: key 'latents_std' must hold positive finite numbers");
         double dropout = c.GetDouble("dropout", 0.0);
         if (!(dropout >= 0 && dropout < 1))
             throw new FormatException($"{c.Path}: key 'dropout' must be in [0, 1), found {dropout}");
 
+        // Qwen-Image's one key for the video's channels, in and out
+        int videoChannels = qwen ? c.GetInt("input_channels", 3, 1, ConfigBounds.Width) : 0;
+
         var config = new WanVaeConfig
         {
             Path = c.Path,
+            Model = qwen ? QwenImageClassName : ClassName,
             BaseDim = baseDim,
             DecoderBaseDim = decoderBase,
             ZDim = zDim,
@@ -93,16 +110,16 @@ public sealed record WanVaeConfig
             AttnScales = c.Has("attn_scales") ? c.GetDoubleArray("attn_scales") : [],
             TemperalDownsample = down,
             Dropout = dropout,
-            InChannels = c.GetInt("in_channels", 3, 1, ConfigBounds.Width),
-            OutChannels = c.GetInt("out_channels", 3, 1, ConfigBounds.Width),
+            InChannels = qwen ? videoChannels : c.GetInt("in_channels", 3, 1, ConfigBounds.Width),
+            OutChannels = qwen ? videoChannels : c.GetInt("out_channels", 3, 1, ConfigBounds.Width),
             LatentsMean = mean,
             LatentsStd = std,
         };
-        // null in the file: what the blocks make
+        // null in the file (and always for Qwen-Image, whose diffusers class derives them): what the blocks make
         config = config with
         {
-            ScaleFactorTemporal = c.Has("scale_factor_temporal") ? c.GetIntIn("scale_factor_temporal", 1, 1 << 10) : config.TemporalFactor,
-            ScaleFactorSpatial = c.Has("scale_factor_spatial") ? c.GetIntIn("scale_factor_spatial", 1, 1 << 10) : config.SpatialFactor,
+            ScaleFactorTemporal = !qwen && c.Has("scale_factor_temporal") ? c.GetIntIn("scale_factor_temporal", 1, 1 << 10) : config.TemporalFactor,
+            ScaleFactorSpatial = !qwen && c.Has("scale_factor_spatial") ? c.GetIntIn("scale_factor_spatial", 1, 1 << 10) : config.SpatialFactor,
         };
         for (int i = 1; i < mult.Length; i++)
             if (config.UpOutChannels(i - 1) / 2 < 1)
@@ -113,6 +130,16 @@ public sealed record WanVaeConfig
         if (config.ScaleFactorTemporal != config.TemporalFactor)
             throw new FormatException($"{c.Path}: key 'scale_factor_temporal' is {config.ScaleFactorTemporal}, but temperal_downsample doubles the frames by {config.TemporalFactor}");
         return config;
+    }
+
+    /// <summary>Refuses latents_mean / latents_std unless both hold z_dim entries: the pipeline's latent scaling
+    /// reads one per channel.</summary>
+    public void RequireLatentStats() => CheckLatentStats(Path, ZDim, LatentsMean, LatentsStd);
+
+    static void CheckLatentStats(string path, int zDim, double[] mean, double[] std)
+    {
+        if (mean.Length != zDim || std.Length != zDim)
+            throw new FormatException($"{path}: keys 'latents_mean' and 'latents_std' must have z_dim = {zDim} entries, found {mean.Length} and {std.Length}");
     }
 
     static bool[] ReadBools(JsonConfig c, string key)

@@ -13,7 +13,8 @@ namespace XDit.Models.Vae.Wan;
 /// downsample3d in the levels temperal_downsample names, except after the last level), the mid block, norm_out +
 /// SiLU, conv_out to 2·z_dim channels; then quant_conv on all latent frames. The causal convolutions carry their last
 /// two input frames from chunk to chunk (<see cref="CogVideoXConvCache"/>), the downsample3d layers their last frame
-/// (<see cref="WanDownsampleCache"/>). The decoder's tensors are not loaded.
+/// (<see cref="WanDownsampleCache"/>). The decoder's tensors are not loaded. Qwen-Image's AutoencoderKLQwenImage
+/// encodes here too (its images as one-frame videos [B, 3, 1, H, W]; see <see cref="WanVaeConfig"/>).
 /// </summary>
 public sealed class WanVaeEncoder : IDisposable
 {
