@@ -184,6 +184,7 @@ public static class TokenizerLoader
             "Metaspace" => MetaspacePreTokenizer.FromJson(e, path),
             "Split" => ParseSplit(e, path),
             "BertPreTokenizer" => new BertPreTokenizer(false, false, false, new HashSet<string>(), composeNfc: false),
+            "ByteLevel" => ByteLevelPreTokenizer.FromJson(e, path),
             "Sequence" => new SequencePreTokenizer(Required(e, "pretokenizers", path).EnumerateArray().Select(x => ParsePreTokenizer(x, path)!).ToArray()),
             _ => throw new NotSupportedException($"{path}: pre_tokenizer type '{type}' is not supported"),
         };
@@ -221,7 +222,9 @@ public static class TokenizerLoader
             suffix.Add(Ref(Required(e, "sep", path)));
             return (prefix, suffix);
         }
-        if (type != "TemplateProcessing") throw new NotSupportedException($"{path}: post_processor type '{type}' is not supported (TemplateProcessing, BertProcessing)");
+        // Qwen2's: ByteLevel only trims offsets, which ids do not carry; it adds no tokens.
+        if (type == "ByteLevel") return (prefix, suffix);
+        if (type != "TemplateProcessing") throw new NotSupportedException($"{path}: post_processor type '{type}' is not supported (TemplateProcessing, BertProcessing, ByteLevel)");
         var specials = Optional(e, "special_tokens");
         bool seenSequence = false;
         foreach (var item in Required(e, "single", path).EnumerateArray())
