@@ -25,14 +25,23 @@ public static class TokenizerLoader
         if (!Directory.Exists(tokenizerDir)) throw new DirectoryNotFoundException($"{tokenizerDir}: tokenizer folder not found");
         if (File.Exists(Path.Combine(tokenizerDir, BertTokenizerLoader.VocabFile))) return BertTokenizerLoader.Load(tokenizerDir);
         var jsonPath = Path.Combine(tokenizerDir, "tokenizer.json");
+        var configPath = Path.Combine(tokenizerDir, "tokenizer_config.json");
+        var config = File.Exists(configPath) ? JsonConfig.Load(configPath) : null;
+        // Qwen2's folders hold vocab.json + merges.txt too, which alone would read as CLIP's; without tokenizer.json
+        // they are Qwen2's own byte-level BPE.
+        if (Qwen2TokenizerFiles.IsQwen2(config))
+        {
+            if (File.Exists(jsonPath)) return FromJson(TokenizerFile.ReadAllText(jsonPath), jsonPath, config);
+            if (File.Exists(Path.Combine(tokenizerDir, "vocab.json")) && File.Exists(Path.Combine(tokenizerDir, "merges.txt")))
+                return Qwen2TokenizerFiles.Load(tokenizerDir, config!);
+            throw new FileNotFoundException($"{tokenizerDir}: tokenizer_config.json names {config!.GetString("tokenizer_class")}: expected tokenizer.json or vocab.json + merges.txt, found neither", jsonPath);
+        }
         if (IsClipBpe(tokenizerDir, jsonPath)) return new ClipTextTokenizer(ClipTokenizer.Load(tokenizerDir));
         if (!File.Exists(jsonPath))
         {
             if (SentencePieceLoader.ModelPath(tokenizerDir) is not null) return SentencePieceLoader.Load(tokenizerDir);
             throw new FileNotFoundException($"{tokenizerDir}: none of tokenizer.json, {SentencePieceLoader.FileName}, {SentencePieceLoader.BpeFileName}, BERT's {BertTokenizerLoader.VocabFile} or CLIP's vocab.json + merges.txt found", jsonPath);
         }
-        var configPath = Path.Combine(tokenizerDir, "tokenizer_config.json");
-        var config = File.Exists(configPath) ? JsonConfig.Load(configPath) : null;
         return FromJson(TokenizerFile.ReadAllText(jsonPath), jsonPath, config);
     }
 
@@ -91,12 +100,7 @@ public static class TokenizerLoader
         else if (Optional(root, "padding") is { } padding && padding.TryGetProperty("pad_id", out var pid)) padId = pid.GetInt64();
         else padId = IdOf("<pad>", "pad token");
 
-        int? maxLen = null;
-        if (tokenizerConfig is not null && tokenizerConfig.Has("model_max_length"))
-        {
-            double m = tokenizerConfig.GetDouble("model_max_length");
-            if (m >= 1 && m < int.MaxValue) maxLen = (int)m;    // transformers writes 1e30 for "no limit"
-        }
+        int? maxLen = ModelMaxLength(tokenizerConfig);
 
         return new PipelineTokenizer(normalizer, preTokenizer, model, added, prefix.Select(t => ResolveSpecial(t, IdOf)).SelectMany(x => x).ToArray(),
             suffix.Select(t => ResolveSpecial(t, IdOf)).SelectMany(x => x).ToArray(), padId, maxLen, normalizedAdded, model.IdToToken);
@@ -106,7 +110,15 @@ public static class TokenizerLoader
 
     sealed record SpecialRef(string Name, long[]? Ids);
 
-    static string? TokenName(JsonConfig? cfg, string key)
+    /// <summary>tokenizer_config.json's model_max_length, or null when absent or "no limit" (transformers writes 1e30).</summary>
+    internal static int? ModelMaxLength(JsonConfig? config)
+    {
+        if (config is null || !config.Has("model_max_length")) return null;
+        double m = config.GetDouble("model_max_length");
+        return m >= 1 && m < int.MaxValue ? (int)m : null;
+    }
+
+    internal static string? TokenName(JsonConfig? cfg, string key)
     {
         if (cfg is null || !cfg.Has(key)) return null;
         var v = cfg.Get(key);

@@ -50,6 +50,34 @@ public class Qwen2TokenizerTests
     }
 
     [Fact]
+    public void VocabAndMergesFilesGiveTheSameIds()
+    {
+        // a Qwen2 folder without tokenizer.json: vocab.json + merges.txt + tokenizer_config.json (not CLIP's, whose
+        // files have the same names)
+        var tok = Assert.IsType<PipelineTokenizer>(TokenizerLoader.Load(TokenizerFixtures.Folder("qwen2_json_files")));
+        Assert.Equal(EndOfText, tok.PadId);
+        Assert.Equal(131072, tok.ModelMaxLength);
+        var cases = Cases();
+        var failures = cases.Where(c => !tok.EncodeUntruncated(c.Text).SequenceEqual(c.Ids)).Select(c => JsonSerializer.Serialize(c.Text)).ToList();
+        Assert.True(failures.Count == 0, $"{failures.Count} of {cases.Count} strings differ: {string.Join(", ", failures)}");
+
+        // all of them together (as Qwen2.5-VL's repository ships): tokenizer.json, still not CLIP's reading
+        var both = Directory.CreateTempSubdirectory("xdit-qwen2-");
+        try
+        {
+            foreach (var f in Directory.GetFiles(TokenizerFixtures.Folder("qwen2_json_files")).Concat([Path.Combine(Dir, "tokenizer.json")]))
+                File.Copy(f, Path.Combine(both.FullName, Path.GetFileName(f)));
+            var fromJson = Assert.IsType<PipelineTokenizer>(TokenizerLoader.Load(both.FullName));
+            Assert.Equal(cases[^1].Ids, fromJson.EncodeUntruncated(cases[^1].Text));
+            File.Delete(Path.Combine(both.FullName, "merges.txt"));
+            File.Delete(Path.Combine(both.FullName, "tokenizer.json"));
+            var e = Assert.Throws<FileNotFoundException>(() => TokenizerLoader.Load(both.FullName));
+            Assert.Contains("Qwen2Tokenizer: expected tokenizer.json or vocab.json + merges.txt, found neither", e.Message);
+        }
+        finally { both.Delete(recursive: true); }
+    }
+
+    [Fact]
     public void HubFolderGivesPadTokenMaxLengthAndNoSpecialTokens()
     {
         var tok = Load();
