@@ -17,8 +17,9 @@ public static class TokenizerLoader
     /// BertTokenizer diffusers loads reads vocab.txt, even beside a tokenizer.json); CLIP's byte-level BPE
     /// (<see cref="ClipTextTokenizer"/>) for vocab.json + merges.txt or a tokenizer.json whose BPE words end in
     /// "&lt;/w&gt;"; otherwise the tokenizer.json parts (T5's Unigram, WordLevel, Gemma's BPE, BertTokenizerFast's
-    /// WordPiece); without a tokenizer.json, a SentencePiece unigram spiece.model or BPE tokenizer.model
-    /// (<see cref="SentencePieceLoader"/>).
+    /// WordPiece, Qwen2's byte-level BPE); without a tokenizer.json, a SentencePiece unigram spiece.model or BPE
+    /// tokenizer.model (<see cref="SentencePieceLoader"/>). A folder whose tokenizer_config.json names Qwen2Tokenizer
+    /// reads its tokenizer.json, or its vocab.json + merges.txt as Qwen2's (<see cref="Qwen2TokenizerFiles"/>).
     /// </summary>
     public static ITextTokenizer Load(string tokenizerDir)
     {
