@@ -36,9 +36,11 @@ public class Qwen2TokenizerTests
         var cases = Cases();
         Assert.True(cases.Count >= 30, $"expected at least 30 strings, found {cases.Count}");
         // the references exercise what they claim: added tokens inside text, merged tokens (ids past the 256 bytes),
-        // and byte tokens of multi-byte characters (ids 188 … 255 stand for bytes 0x80 … 0xA0 and 0xAD, and control bytes)
+        // and the byte tokens of bytes that do not print (ids 188 … 255: 0x00 … 0x20, 0x7F … 0xA0, 0xAD), besides the
+        // space (Ġ, 220) and the newline (Ċ, 198)
         Assert.Contains(cases, c => c.Ids.Contains(ImStart) && c.Ids.Length > 3);
         Assert.Contains(cases, c => c.Ids.Any(id => id is >= 256 and < EndOfText));
+        Assert.Contains(cases, c => c.Ids.Any(id => id is >= 188 and <= 255 and not (198 or 220)));
         Assert.Contains(cases, c => c.Text.Contains('\u4e00') && c.Ids.Length > 1);
         var failures = new List<string>();
         foreach (var (text, ids) in cases)
