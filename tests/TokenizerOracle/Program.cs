@@ -2,9 +2,9 @@
 // tokenizers give with the special tokens added and without truncation or padding.
 //   clip: the Rust Hugging Face tokenizers (0.22, through Tokenizers.DotNet) on clip_json/tokenizer.json
 //   t5:   the same library on t5_json/tokenizer.json
-// and gemma_rust_reference.json / bert_rust_reference.json / umt5_rust_reference.json: the same library on
-// sana/tokenizer/tokenizer.json, bert_json/tokenizer.json and umt5_json/tokenizer.json for gemma_strings.json /
-// bert_strings.json / umt5_strings.json
+// and gemma_rust_reference.json / bert_rust_reference.json / umt5_rust_reference.json / qwen2_json_rust_reference.json:
+// the same library on sana/tokenizer/tokenizer.json, bert_json/tokenizer.json, umt5_json/tokenizer.json and
+// qwen2_json/tokenizer.json for gemma_strings.json / bert_strings.json / umt5_strings.json / qwen2_json_strings.json
 // No reference here reads t5_spm/spiece.model (Microsoft.ML.Tokenizers 3.0.0's SentencePieceTokenizer.Create throws
 // IndexOutOfRangeException on it: T5 has no BOS piece, bos_id -1); it holds the same pieces and scores as
 // t5_json/tokenizer.json, so the tests hold its tokenizer to the t5 column.
@@ -50,7 +50,7 @@ Console.WriteLine($"{cases.Count} strings written to {dir}/reference.json");
 
 // Gemma (SANA's tokenizer/, written by make_gemma_reference.py) and BERT (bert_json/, BertTokenizerFast's layout, written
 // by make_bert_reference.py): the same library on their tokenizer.json for each string of their strings file.
-foreach (var (name, json, stringsFile) in new[] { ("gemma", "sana/tokenizer/tokenizer.json", "gemma_strings.json"), ("bert", "bert_json/tokenizer.json", "bert_strings.json"), ("umt5", "umt5_json/tokenizer.json", "umt5_strings.json") })
+foreach (var (name, json, stringsFile) in new[] { ("gemma", "sana/tokenizer/tokenizer.json", "gemma_strings.json"), ("bert", "bert_json/tokenizer.json", "bert_strings.json"), ("umt5", "umt5_json/tokenizer.json", "umt5_strings.json"), ("qwen2_json", "qwen2_json/tokenizer.json", "qwen2_json_strings.json") })
 {
     var jsonPath = Path.Combine(dir, json);
     var stringsPath = Path.Combine(dir, stringsFile);

@@ -17,22 +17,32 @@ public static class TokenizerLoader
     /// BertTokenizer diffusers loads reads vocab.txt, even beside a tokenizer.json); CLIP's byte-level BPE
     /// (<see cref="ClipTextTokenizer"/>) for vocab.json + merges.txt or a tokenizer.json whose BPE words end in
     /// "&lt;/w&gt;"; otherwise the tokenizer.json parts (T5's Unigram, WordLevel, Gemma's BPE, BertTokenizerFast's
-    /// WordPiece); without a tokenizer.json, a SentencePiece unigram spiece.model or BPE tokenizer.model
-    /// (<see cref="SentencePieceLoader"/>).
+    /// WordPiece, Qwen2's byte-level BPE); without a tokenizer.json, a SentencePiece unigram spiece.model or BPE
+    /// tokenizer.model (<see cref="SentencePieceLoader"/>). A folder whose tokenizer_config.json names Qwen2Tokenizer
+    /// reads its tokenizer.json, or its vocab.json + merges.txt as Qwen2's (<see cref="Qwen2TokenizerFiles"/>).
     /// </summary>
     public static ITextTokenizer Load(string tokenizerDir)
     {
         if (!Directory.Exists(tokenizerDir)) throw new DirectoryNotFoundException($"{tokenizerDir}: tokenizer folder not found");
         if (File.Exists(Path.Combine(tokenizerDir, BertTokenizerLoader.VocabFile))) return BertTokenizerLoader.Load(tokenizerDir);
         var jsonPath = Path.Combine(tokenizerDir, "tokenizer.json");
+        var configPath = Path.Combine(tokenizerDir, "tokenizer_config.json");
+        var config = File.Exists(configPath) ? JsonConfig.Load(configPath) : null;
+        // Qwen2's folders hold vocab.json + merges.txt too, which alone would read as CLIP's; without tokenizer.json
+        // they are Qwen2's own byte-level BPE.
+        if (Qwen2TokenizerFiles.IsQwen2(config))
+        {
+            if (File.Exists(jsonPath)) return FromJson(TokenizerFile.ReadAllText(jsonPath), jsonPath, config);
+            if (File.Exists(Path.Combine(tokenizerDir, "vocab.json")) && File.Exists(Path.Combine(tokenizerDir, "merges.txt")))
+                return Qwen2TokenizerFiles.Load(tokenizerDir, config!);
+            throw new FileNotFoundException($"{tokenizerDir}: tokenizer_config.json names {config!.GetString("tokenizer_class")}: expected tokenizer.json or vocab.json + merges.txt, found neither", jsonPath);
+        }
         if (IsClipBpe(tokenizerDir, jsonPath)) return new ClipTextTokenizer(ClipTokenizer.Load(tokenizerDir));
         if (!File.Exists(jsonPath))
         {
             if (SentencePieceLoader.ModelPath(tokenizerDir) is not null) return SentencePieceLoader.Load(tokenizerDir);
             throw new FileNotFoundException($"{tokenizerDir}: none of tokenizer.json, {SentencePieceLoader.FileName}, {SentencePieceLoader.BpeFileName}, BERT's {BertTokenizerLoader.VocabFile} or CLIP's vocab.json + merges.txt found", jsonPath);
         }
-        var configPath = Path.Combine(tokenizerDir, "tokenizer_config.json");
-        var config = File.Exists(configPath) ? JsonConfig.Load(configPath) : null;
         return FromJson(TokenizerFile.ReadAllText(jsonPath), jsonPath, config);
     }
 
@@ -91,12 +101,7 @@ public static class TokenizerLoader
         else if (Optional(root, "padding") is { } padding && padding.TryGetProperty("pad_id", out var pid)) padId = pid.GetInt64();
         else padId = IdOf("<pad>", "pad token");
 
-        int? maxLen = null;
-        if (tokenizerConfig is not null && tokenizerConfig.Has("model_max_length"))
-        {
-            double m = tokenizerConfig.GetDouble("model_max_length");
-            if (m >= 1 && m < int.MaxValue) maxLen = (int)m;    // transformers writes 1e30 for "no limit"
-        }
+        int? maxLen = ModelMaxLength(tokenizerConfig);
 
         return new PipelineTokenizer(normalizer, preTokenizer, model, added, prefix.Select(t => ResolveSpecial(t, IdOf)).SelectMany(x => x).ToArray(),
             suffix.Select(t => ResolveSpecial(t, IdOf)).SelectMany(x => x).ToArray(), padId, maxLen, normalizedAdded, model.IdToToken);
@@ -106,7 +111,15 @@ public static class TokenizerLoader
 
     sealed record SpecialRef(string Name, long[]? Ids);
 
-    static string? TokenName(JsonConfig? cfg, string key)
+    /// <summary>tokenizer_config.json's model_max_length, or null when absent or "no limit" (transformers writes 1e30).</summary>
+    internal static int? ModelMaxLength(JsonConfig? config)
+    {
+        if (config is null || !config.Has("model_max_length")) return null;
+        double m = config.GetDouble("model_max_length");
+        return m >= 1 && m < int.MaxValue ? (int)m : null;
+    }
+
+    internal static string? TokenName(JsonConfig? cfg, string key)
     {
         if (cfg is null || !cfg.Has(key)) return null;
         var v = cfg.Get(key);
@@ -184,6 +197,7 @@ public static class TokenizerLoader
             "Metaspace" => MetaspacePreTokenizer.FromJson(e, path),
             "Split" => ParseSplit(e, path),
             "BertPreTokenizer" => new BertPreTokenizer(false, false, false, new HashSet<string>(), composeNfc: false),
+            "ByteLevel" => ByteLevelPreTokenizer.FromJson(e, path),
             "Sequence" => new SequencePreTokenizer(Required(e, "pretokenizers", path).EnumerateArray().Select(x => ParsePreTokenizer(x, path)!).ToArray()),
             _ => throw new NotSupportedException($"{path}: pre_tokenizer type '{type}' is not supported"),
         };
@@ -221,7 +235,9 @@ public static class TokenizerLoader
             suffix.Add(Ref(Required(e, "sep", path)));
             return (prefix, suffix);
         }
-        if (type != "TemplateProcessing") throw new NotSupportedException($"{path}: post_processor type '{type}' is not supported (TemplateProcessing, BertProcessing)");
+        // Qwen2's: ByteLevel only trims offsets, which ids do not carry; it adds no tokens.
+        if (type == "ByteLevel") return (prefix, suffix);
+        if (type != "TemplateProcessing") throw new NotSupportedException($"{path}: post_processor type '{type}' is not supported (TemplateProcessing, BertProcessing, ByteLevel)");
         var specials = Optional(e, "special_tokens");
         bool seenSequence = false;
         foreach (var item in Required(e, "single", path).EnumerateArray())

@@ -73,7 +73,8 @@ public enum SplitBehavior { Removed, Isolated, MergedWithPrevious, MergedWithNex
 
 /// <summary>"Split": cuts the text at each match of a literal or regex pattern (each occurrence one match), the match
 /// removed, a piece of its own (Isolated; Contiguous first joins adjacent matches), or glued to the piece before or
-/// after it unless that piece is a match too, as tokenizers' split behaviours do. Gemma's tokenizer.json splits on " "
+/// after it unless that piece is a match too, as tokenizers' split behaviours do; matched by code point
+/// (<see cref="CodePointRegex"/>). Gemma's tokenizer.json splits on " "
 /// merged with the previous piece, which after its Replace normaliser never occurs.</summary>
 public sealed class SplitPreTokenizer(System.Text.RegularExpressions.Regex pattern, SplitBehavior behavior) : IPreTokenizer
 {
@@ -81,14 +82,14 @@ public sealed class SplitPreTokenizer(System.Text.RegularExpressions.Regex patte
     {
         var spans = new List<(int Start, int End, bool Match)>();
         int pos = 0;
-        foreach (System.Text.RegularExpressions.Match m in pattern.Matches(text))
+        foreach (var (index, length) in CodePointRegex.Matches(pattern, text))
         {
-            if (m.Length == 0) continue;
-            if (m.Index > pos) spans.Add((pos, m.Index, false));
-            if (behavior == SplitBehavior.Contiguous && spans.Count > 0 && spans[^1].Match && spans[^1].End == m.Index)
-                spans[^1] = (spans[^1].Start, m.Index + m.Length, true);
-            else spans.Add((m.Index, m.Index + m.Length, true));
-            pos = m.Index + m.Length;
+            if (length == 0) continue;
+            if (index > pos) spans.Add((pos, index, false));
+            if (behavior == SplitBehavior.Contiguous && spans.Count > 0 && spans[^1].Match && spans[^1].End == index)
+                spans[^1] = (spans[^1].Start, index + length, true);
+            else spans.Add((index, index + length, true));
+            pos = index + length;
         }
         if (pos < text.Length) spans.Add((pos, text.Length, false));
 
