@@ -8,7 +8,7 @@ namespace XDit.Engine.Pipelines;
 public static class PipelineLoader
 {
     /// <summary>The model_index.json _class_name values this engine runs.</summary>
-    public static IReadOnlyList<string> Supported { get; } = ["PixArtAlphaPipeline", "PixArtSigmaPipeline", "StableDiffusion3Pipeline", "StableDiffusion3Img2ImgPipeline", "FluxPipeline", "FluxImg2ImgPipeline", "FluxKontextPipeline", "StableDiffusionXLPipeline", "StableDiffusionXLImg2ImgPipeline", "HunyuanDiTPipeline", "SanaPipeline", "SanaSprintPipeline", "CogVideoXPipeline", "LattePipeline"];
+    public static IReadOnlyList<string> Supported { get; } = ["PixArtAlphaPipeline", "PixArtSigmaPipeline", "StableDiffusion3Pipeline", "StableDiffusion3Img2ImgPipeline", "FluxPipeline", "FluxImg2ImgPipeline", "FluxKontextPipeline", "StableDiffusionXLPipeline", "StableDiffusionXLImg2ImgPipeline", "HunyuanDiTPipeline", "SanaPipeline", "SanaSprintPipeline", "CogVideoXPipeline", "LattePipeline", "QwenImagePipeline"];
 
     /// <summary>The model_index.json _class_name values of video pipelines (<see cref="TextToVideoPipeline"/>).</summary>
     public static IReadOnlyList<string> VideoClasses { get; } = ["CogVideoXPipeline", "LattePipeline"];
@@ -50,6 +50,7 @@ public static class PipelineLoader
                 "SanaSprintPipeline" => new SanaSprintPipeline(index, ops),
                 "CogVideoXPipeline" => new CogVideoXPipeline(index, ops),
                 "LattePipeline" => new LattePipeline(index, ops),
+                "QwenImagePipeline" => new QwenImagePipeline(index, ops),
                 var other => throw new NotSupportedException($"{dir}: pipeline class '{other}' is not supported (supported: {string.Join(", ", Supported)})"),
             };
             pipeline.OwnsOps = ownsOps;
