@@ -124,6 +124,13 @@ public sealed class QwenImagePipeline : TextToImagePipeline
         if (trueCfgScale <= 1f && request.NegativePrompt is not null)
             RaiseWarning($"the negative prompt is not used: true CFG is off with true_cfg_scale {trueCfgScale} (at most 1), as in diffusers");
 
+        // the schedule first: a step count it cannot run is refused before any work
+        var (sigmas, mu) = FlowMatchPipelineSchedule.For(_scheduler, steps, tokens);
+        _scheduler.SetTimesteps(steps, mu, sigmas);
+        // shift_terminal (0.02 in Qwen-Image's config) stretches by 1 − σ_last, which is 0 for one step: 0/0
+        if (_scheduler.Sigmas.Any(s => !float.IsFinite(s)))
+            throw new ArgumentException($"{Index.Require("scheduler")}: {steps} step(s) give non-finite sigmas (shift_terminal stretches by 1 − the last sigma, 0 for a single step; diffusers would denoise into NaN): ask for at least 2 steps");
+
         // ---- encode ----
         var sw = Stopwatch.StartNew();
         var texts = PromptRows.Positive(request);
@@ -140,8 +147,6 @@ public sealed class QwenImagePipeline : TextToImagePipeline
 
         // ---- denoise ----
         sw.Restart();
-        var (sigmas, mu) = FlowMatchPipelineSchedule.For(_scheduler, steps, tokens);
-        _scheduler.SetTimesteps(steps, mu, sigmas);
         var latents = InitialLatents(request, batch, c, h, w, _scheduler.InitNoiseSigma);
         var packed = FluxLatents.Pack(latents, batch, c, h, w);
         Action<float[], float[], int> combine = trueCfg
