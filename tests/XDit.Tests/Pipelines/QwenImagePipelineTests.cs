@@ -1,3 +1,4 @@
+using XDit.Engine.Execution;
 using XDit.Engine.Pipelines;
 using XDit.Engine.Verify;
 using XDit.Kernels.Cpu;
@@ -82,6 +83,27 @@ public class QwenImagePipelineTests(ITestOutputHelper output)
         // the estimate counts the true-CFG rows only with a negative prompt
         Assert.True(pipeline.Estimate(request).DenoiseBytes > pipeline.Estimate(request with { NegativePrompt = null }).DenoiseBytes);
         Assert.True(pipeline.Estimate(request).DecodeBytes > 0);
+    }
+
+    /// <summary>CFG parallel (the [negative; positive] rows and their text masks split between ranks), Ulysses and
+    /// Ring (the image tokens split, the padded text keys still masked) draw the single-rank images.</summary>
+    [Theory]
+    [InlineData(true, 1, 1)]
+    [InlineData(false, 2, 1)]
+    [InlineData(false, 1, 2)]
+    public void ParallelMethodsDrawTheSingleRankImages(bool cfg, int ulysses, int ring)
+    {
+        var dir = TestPaths.Fixture("pipe_qwenimage");
+        var request = FixtureRequest() with { Prompts = new[] { "a red fox running through fresh snow", "waves" }, NumInferenceSteps = 2 };
+        float[] want;
+        using (var pipeline = PipelineLoader.Load(dir))
+            want = pipeline.Generate(request).Images.SelectMany(i => i.Pixels).ToArray();
+        var config = new ParallelConfig { WorldSize = (cfg ? 2 : 1) * ulysses * ring, UseCfgParallel = cfg, UlyssesDegree = ulysses, RingDegree = ring };
+        var outcome = ParallelGeneration.Run(dir, config, request);
+        Assert.All(outcome.BytesSentPerRank, b => Assert.True(b > 0));
+        double err = Numerics.RelativeError(outcome.Result.Images.SelectMany(i => i.Pixels).ToArray(), want);
+        output.WriteLine($"pipe_qwenimage on {outcome.Mesh}: relative error {err:E2}");
+        Assert.True(err < 1e-5, $"pipe_qwenimage on {outcome.Mesh}: relative error {err:E2}");
     }
 
     /// <summary>neg + s·(pos − neg) per token, rescaled to ‖pos‖: worked by hand on two tokens of two features.</summary>
