@@ -121,6 +121,8 @@ public sealed class QwenImagePipeline : TextToImagePipeline
         bool trueCfg = TrueCfg(request);
         if (request.TrueCfgScale > 1f && !trueCfg)
             RaiseWarning($"true_cfg_scale {trueCfgScale} needs a negative prompt; without one true CFG stays off, as in diffusers");
+        if (request.GuidanceScale is { } g && g != DefaultGuidanceScale)
+            RaiseWarning($"guidance_scale {g} is ignored: Qwen-Image is not guidance-distilled; its guidance is true_cfg_scale (default {DefaultTrueCfgScale}) with a negative prompt");
         if (trueCfgScale <= 1f && request.NegativePrompt is not null)
             RaiseWarning($"the negative prompt is not used: true CFG is off with true_cfg_scale {trueCfgScale} (at most 1), as in diffusers");
 
