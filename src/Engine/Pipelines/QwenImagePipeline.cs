@@ -139,12 +139,20 @@ public sealed class QwenImagePipeline : TextToImagePipeline
         var (context, mask) = EncodePrompts(texts, maxSeq, "");
         if (trueCfg)
         {
-            var (negContext, negMask) = EncodePrompts(Enumerable.Repeat(request.NegativePrompt!, batch).ToList(), maxSeq, "negative_");
-            (context, mask) = JoinRows(negContext, negMask, context, mask);
+            try
+            {
+                var (negContext, negMask) = EncodePrompts(Enumerable.Repeat(request.NegativePrompt!, batch).ToList(), maxSeq, "negative_");
+                (context, mask) = JoinRows(negContext, negMask, context, mask);
+            }
+            catch
+            {
+                context.Dispose();
+                throw;
+            }
         }
         using var contextT = context;
-        int textLen = contextT.Dim(1);
-        using var maskT = Ops.FromHost(mask.Select(m => (float)m).ToArray(), contextT.Dim(0), textLen);
+        // no padded text token: no mask (the transformer would read it back every step to find none)
+        using var maskT = mask.All(m => m != 0) ? null : Ops.FromHost(mask.Select(m => (float)m).ToArray(), contextT.Dim(0), contextT.Dim(1));
         timings.Add("encode", sw.Elapsed);
 
         // ---- denoise ----
