@@ -5,7 +5,7 @@ namespace XDit.Tests.Pipelines;
 
 /// <summary>WanPipeline beyond its golden fixture (pipe_wan in <see cref="PipelineFixtureTests"/>, one prompt against
 /// diffusers): prompt_clean, the num_frames rounding, the text states zeroed past each prompt, the refused Wan 2.2
-/// two-expert folders, and CFG parallel and Ulysses on two ranks drawing the single-rank video.</summary>
+/// two-expert folders, and CFG parallel, Ulysses and Ring on two ranks drawing the single-rank video.</summary>
 public class WanPipelineTests(ITestOutputHelper output)
 {
     static string Dir => TestPaths.Fixture("pipe_wan");
@@ -92,17 +92,18 @@ public class WanPipelineTests(ITestOutputHelper output)
         finally { Directory.Delete(dir, recursive: true); }
     }
 
-    /// <summary>CFG parallel (the negative and positive rows on two ranks) and Ulysses 2 (the 12 video tokens of 9
-    /// frames 32×32 split in two, the 2 heads one per rank) draw the single-rank video.</summary>
+    /// <summary>CFG parallel (the negative and positive rows on two ranks), Ulysses 2 (the 12 video tokens of 9
+    /// frames 32×32 split in two, the 2 heads one per rank) and Ring 2 draw the single-rank video.</summary>
     [Theory]
-    [InlineData(true, 1)]
-    [InlineData(false, 2)]
-    public void CfgParallelAndUlyssesDrawTheSingleRankVideo(bool cfg, int ulysses)
+    [InlineData(true, 1, 1)]
+    [InlineData(false, 2, 1)]
+    [InlineData(false, 1, 2)]
+    public void CfgParallelUlyssesAndRingDrawTheSingleRankVideo(bool cfg, int ulysses, int ring)
     {
         var request = Small();
         using var pipeline = Assert.IsType<WanPipeline>(PipelineLoader.Load(Dir));
         var want = pipeline.GenerateVideo(request).Videos.SelectMany(v => v.Pixels).ToArray();
-        var outcome = ParallelGeneration.RunVideo(Dir, new ParallelConfig { WorldSize = 2, UseCfgParallel = cfg, UlyssesDegree = ulysses }, request);
+        var outcome = ParallelGeneration.RunVideo(Dir, new ParallelConfig { WorldSize = 2, UseCfgParallel = cfg, UlyssesDegree = ulysses, RingDegree = ring }, request);
         var got = outcome.Result.Videos.SelectMany(v => v.Pixels).ToArray();
         Assert.Equal(9, outcome.Result.NumFrames);
         Assert.All(outcome.BytesSentPerRank, b => Assert.True(b > 0));
