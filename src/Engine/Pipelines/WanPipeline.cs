@@ -226,7 +226,9 @@ public sealed class WanPipeline : TextToVideoPipeline
             "a NaN or infinite weight, initial latent or guidance result reached them (the video would be black or white)");
         float[] px;
         int channels, T, H, W;
-        using (var lt = Ops.FromHost(latents, batch, c, frames, h, w))
+        // in float32 whatever the activations (diffusers casts the latents to the float32 VAE's dtype before mapping)
+        using (var host = Tensor.FromArray(latents, batch, c, frames, h, w))
+        using (var lt = Ops.Upload(host))
         using (var z = _vae.LatentsToZ(Ops, lt))
         using (var video = _vae.Decode(Ops, z))
         {
