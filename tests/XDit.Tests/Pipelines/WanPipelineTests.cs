@@ -5,7 +5,7 @@ namespace XDit.Tests.Pipelines;
 
 /// <summary>WanPipeline beyond its golden fixture (pipe_wan in <see cref="PipelineFixtureTests"/>, one prompt against
 /// diffusers): prompt_clean, the num_frames rounding, the text states zeroed past each prompt, the refused Wan 2.2
-/// two-expert folders, and CFG parallel, Ulysses and Ring on two ranks drawing the single-rank video.</summary>
+/// two-expert folders, and CFG, Ulysses, Ring and data parallel on two ranks drawing the single-rank video.</summary>
 public class WanPipelineTests(ITestOutputHelper output)
 {
     static string Dir => TestPaths.Fixture("pipe_wan");
@@ -110,5 +110,20 @@ public class WanPipelineTests(ITestOutputHelper output)
         double err = Numerics.RelativeError(got, want);
         output.WriteLine($"pipe_wan on {outcome.Mesh}: relative error {err:E2}");
         Assert.True(err < 1e-5, $"pipe_wan on {outcome.Mesh}: the video differs from the single-rank one by relative error {err:E2}");
+    }
+
+    /// <summary>Data parallel: two prompts on two replicas, seeded noise drawn where one rank draws it (no given
+    /// latents), make the single-rank pair of videos.</summary>
+    [Fact]
+    public void DataParallelDrawsTheSingleRankVideos()
+    {
+        var request = Small() with { Prompts = ["a cat", "a dog"], NumInferenceSteps = 1 };
+        using var pipeline = Assert.IsType<WanPipeline>(PipelineLoader.Load(Dir));
+        var want = pipeline.GenerateVideo(request).Videos.SelectMany(v => v.Pixels).ToArray();
+        var outcome = ParallelGeneration.RunVideo(Dir, new ParallelConfig { WorldSize = 2, DataParallelDegree = 2 }, request);
+        Assert.Equal(2, outcome.Result.Videos.Count);
+        double err = Numerics.RelativeError(outcome.Result.Videos.SelectMany(v => v.Pixels).ToArray(), want);
+        Assert.True(err < 1e-5, $"pipe_wan on {outcome.Mesh}: the videos differ from the single-rank ones by relative error {err:E2}");
+        Assert.NotEqual(outcome.Result.Videos[0].Pixels, outcome.Result.Videos[1].Pixels);
     }
 }
