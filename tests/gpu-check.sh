@@ -43,12 +43,15 @@ LIMIT=${CUDNN_ATTENTION_LIMIT:-60} step cudnn-attention bash -c "${xdit[*]} benc
 # each in the dtype and bound that EmulatedCudaPipelineTests holds it to (the reasons are there): the whole
 # pipelines (pipe_*) against diffusers in float32; flux and flux_kontext in f16 (they round the timestep to bf16 as
 # diffusers does, so in bf16 they miss the float32 golden output by design); sana and dcae in bf16 within 3e-2 and
-# 5e-2 (bf16 rounding flips the sign of one query of their random weights); the others in bf16
+# 5e-2 (bf16 rounding flips the sign of one query of their random weights); qwenimage in f32 and wan_vae in bf16
+# within 0.25 (EmulatedCudaPipelineTests says why); the others in bf16
 for m in tests/fixtures/*/meta.json; do
   f=$(dirname "$m")
   case $(basename "$f") in
     pipe_*) dt=(--dtype f32) ;;
     flux | flux_kontext) dt=(--dtype f16) ;;
+    qwenimage) dt=(--dtype f32) ;;   # t 0.87 rounds in bf16 and f16 as diffusers rounds it (qwenimage_shapes: bf16)
+    wan_vae) dt=(--dtype bf16 --tolerance 0.25) ;;   # base_dim 3: an RMS norm over one channel flips sign on rounding
     sana) dt=(--dtype bf16 --tolerance 3e-2) ;;
     dcae) dt=(--dtype bf16 --tolerance 5e-2) ;;
     *) dt=(--dtype bf16) ;;

@@ -78,7 +78,7 @@ public abstract class TextToImagePipeline : IDisposable
     {
         request.Validate(Limits);
         if ((request.NumFrames is not null || request.UseDynamicCfg) && !MakesVideo)
-            throw new ArgumentException($"num_frames and use_dynamic_cfg are for video pipelines (CogVideoX, Latte); {GetType().Name} makes images");
+            throw new ArgumentException($"num_frames and use_dynamic_cfg are for video pipelines (CogVideoX, Latte, Wan); {GetType().Name} makes images");
         if (request.GuidanceRescale != 0 && !TakesGuidanceRescale)
             throw new ArgumentException($"guidance_rescale {request.GuidanceRescale}: {GetType().Name} has no guidance rescale (HunyuanDiT's option)");
         if (request.TrueCfgScale is not null && !TakesTrueCfg)

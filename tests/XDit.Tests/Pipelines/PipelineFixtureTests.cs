@@ -19,6 +19,7 @@ public class PipelineFixtureTests
     [InlineData("pipe_pixart_sigma")]
     [InlineData("pipe_cogvideox")]
     [InlineData("pipe_latte")]
+    [InlineData("pipe_wan")]
     public void WholePipelineMatchesDiffusers(string name)
     {
         using var ops = new CpuOps();
