@@ -12,7 +12,7 @@ public static partial class GenerateCommand
     public static Command Create()
     {
         var prompt = new Option<string[]>("--prompt", "-p") { Description = "Text prompt (repeat for several images)", Required = true, AllowMultipleArgumentsPerToken = false };
-        var negative = new Option<string?>("--negative-prompt") { Description = "Negative prompt for classifier-free guidance (Flux: for --true-cfg-scale)" };
+        var negative = new Option<string?>("--negative-prompt") { Description = "Negative prompt for classifier-free guidance (Flux, Qwen-Image: for --true-cfg-scale)" };
         var steps = NumberOptions.Int("--num-inference-steps", "Denoising steps [default: the model's]", "--steps");
         var guidance = NumberOptions.Float("--guidance-scale", "Classifier-free guidance scale [default: the model's]");
         var height = NumberOptions.Int("--height", "Image height in pixels [default: the model's]");

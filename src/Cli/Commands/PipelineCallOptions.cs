@@ -22,7 +22,7 @@ public sealed class PipelineCallOptions
     readonly Option<float?> _slgScale = NumberOptions.Float("--skip-layer-guidance-scale", "Skip-layer guidance scale [default: 2.8]");
     readonly Option<float?> _slgStart = NumberOptions.Float("--skip-layer-guidance-start", "Fraction of the steps where skip-layer guidance starts [default: 0.01]");
     readonly Option<float?> _slgStop = NumberOptions.Float("--skip-layer-guidance-stop", "Fraction of the steps where skip-layer guidance stops [default: 0.2]");
-    readonly Option<float?> _trueCfg = NumberOptions.Float("--true-cfg-scale", "Flux: true classifier-free guidance with --negative-prompt when above 1 [default: 1, off]");
+    readonly Option<float?> _trueCfg = NumberOptions.Float("--true-cfg-scale", "Flux, Qwen-Image: true classifier-free guidance with --negative-prompt when above 1 [default: Flux 1, off; Qwen-Image 4]");
     readonly Option<float?> _guidanceRescale = NumberOptions.Float("--guidance-rescale", "HunyuanDiT: mix the guided prediction with itself rescaled to the prompt's standard deviation (diffusers' guidance_rescale) [default: 0, off]");
     readonly Option<float?> _maxTimesteps = NumberOptions.Float("--max-timesteps", "SANA Sprint: the TrigFlow angle sampling starts from (diffusers' max_timesteps) [default: 1.5708]");
     readonly Option<float?> _intermediateTimesteps = NumberOptions.Float("--intermediate-timesteps", "SANA Sprint: the middle angle of a 2-step run (diffusers' intermediate_timesteps) [default: 1.3]");

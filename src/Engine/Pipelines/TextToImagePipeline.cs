@@ -82,7 +82,7 @@ public abstract class TextToImagePipeline : IDisposable
         if (request.GuidanceRescale != 0 && !TakesGuidanceRescale)
             throw new ArgumentException($"guidance_rescale {request.GuidanceRescale}: {GetType().Name} has no guidance rescale (HunyuanDiT's option)");
         if (request.TrueCfgScale is not null && !TakesTrueCfg)
-            throw new ArgumentException($"true_cfg_scale is a Flux option; {GetType().Name} guides with guidance_scale");
+            throw new ArgumentException($"true_cfg_scale is a Flux and Qwen-Image option; {GetType().Name} guides with guidance_scale");
         if ((request.MaxTimesteps ?? request.IntermediateTimesteps) is not null && !TakesTrigFlowAngles)
             throw new ArgumentException($"max_timesteps and intermediate_timesteps are SANA Sprint's options; {GetType().Name} has no TrigFlow schedule");
         if (ImageRequired && request.Image is null)

@@ -8,7 +8,7 @@ namespace XDit.Tests.Pipelines;
 public class ForeignOptionTests
 {
     [Theory]
-    [InlineData("true_cfg", "true_cfg_scale is a Flux option; PixArtPipeline guides with guidance_scale")]
+    [InlineData("true_cfg", "true_cfg_scale is a Flux and Qwen-Image option; PixArtPipeline guides with guidance_scale")]
     [InlineData("rescale", "guidance_rescale 0.7: PixArtPipeline has no guidance rescale")]
     [InlineData("angles", "max_timesteps and intermediate_timesteps are SANA Sprint's options; PixArtPipeline has no TrigFlow schedule")]
     [InlineData("strength", "strength (--strength) is the image-to-image option of SD3, Flux and SDXL; PixArtPipeline does not take it")]

@@ -161,7 +161,7 @@ public class SanaSprintPipelineTests(ITestOutputHelper output)
     /// <summary>No classifier-free guidance: a negative prompt (and Flux's true CFG) is refused before any step.</summary>
     [Theory]
     [InlineData("negative", "negative_prompt: SanaSprintPipeline has no negative prompt")]
-    [InlineData("true_cfg", "true_cfg_scale is a Flux option; SanaSprintPipeline guides with guidance_scale")]
+    [InlineData("true_cfg", "true_cfg_scale is a Flux and Qwen-Image option; SanaSprintPipeline guides with guidance_scale")]
     public void CfgOptionsAreRefusedBeforeAnyStep(string option, string message)
     {
         using var pipeline = PipelineLoader.Load(SanaSprintTestFolder.Create());
