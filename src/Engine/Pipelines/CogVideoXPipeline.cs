@@ -145,7 +145,7 @@ public sealed class CogVideoXPipeline : TextToVideoPipeline
                 Model = _transformer,
                 Scheduler = _scheduler,
                 NewScheduler = () => FolderScheduler(steps, request, batch, rowValues),
-                Latents = StartLatents(request, batch, frames, c, h, w),
+                Latents = StartVideoLatents(request, [batch, frames, c, h, w], "batch, latent frames, channels, height / 8, width / 8", _scheduler.InitNoiseSigma),
                 Batch = batch,
                 LatentShape = new[] { frames, c, h, w },
                 Cfg = cfg,
@@ -182,28 +182,6 @@ public sealed class CogVideoXPipeline : TextToVideoPipeline
         }
     }
 
-    /// <summary>The given latents [B, F_lat, C, h, w] (checked against the run's shape), or seeded N(0, 1) noise of
-    /// that shape (the stream continues at the request's first row for data-parallel ranks), times the scheduler's
-    /// init_noise_sigma (1 for both CogVideoX samplers).</summary>
-    float[] StartLatents(GenerationRequest r, int batch, int frames, int c, int h, int w)
-    {
-        int row = checked(frames * c * h * w), n = checked(batch * row);
-        var shape = new[] { batch, frames, c, h, w };
-        float[] x;
-        if (r.Latents is { } given)
-        {
-            string expected = $"[{string.Join(", ", shape)}] (batch, latent frames, channels, height / 8, width / 8)";
-            if (given.Length != n) throw new ArgumentException($"the given latents hold {given.Length} values, expected {expected} = {n}");
-            if (r.LatentsShape is { } s && !s.SequenceEqual(shape))
-                throw new ArgumentException($"the given latents have shape [{string.Join(", ", s)}], expected {expected}");
-            x = (float[])given.Clone();
-        }
-        else x = NoiseGenerator.Normal(n, r.Seed, (ulong)r.FirstRow * (ulong)row);
-        float sigma = _scheduler.InitNoiseSigma;
-        if (sigma != 1f) for (int i = 0; i < n; i++) x[i] *= sigma;
-        return x;
-    }
-
     /// <summary>decode_latents and postprocess_video: the padding frames dropped, z = (1/scaling_factor)·latents as
     /// [B, C, F, h, w], the VAE's video [B, 3, T, H, W] mapped by x/2 + 0.5 into [0, 1], one [T, 3, H, W] per video.</summary>
     List<GeneratedVideo> DecodeVideo(float[] latents, int batch, int frames, int padding, int c, int h, int w)
@@ -221,19 +199,6 @@ public sealed class CogVideoXPipeline : TextToVideoPipeline
         using var video = _vae.Decode(Ops, zt.Permute(0, 2, 1, 3, 4));
         var px = Ops.ToHost(video);
         FiniteCheck.Require(px, "the decoded frames", "the VAE's weights or config (scaling_factor) produced them");
-        int channels = video.Dim(1), T = video.Dim(2), H = video.Dim(3), W = video.Dim(4), hw = H * W;
-        var videos = new List<GeneratedVideo>();
-        for (int b = 0; b < batch; b++)
-        {
-            var fchw = new float[T * 3 * hw];
-            for (int t = 0; t < T; t++)
-                for (int ch = 0; ch < 3; ch++)
-                {
-                    int src = ((b * channels + ch) * T + t) * hw, dst = (t * 3 + ch) * hw;
-                    for (int i = 0; i < hw; i++) fchw[dst + i] = Math.Clamp(px[src + i] / 2f + 0.5f, 0f, 1f);
-                }
-            videos.Add(new GeneratedVideo(fchw, T, H, W));
-        }
-        return videos;
+        return GeneratedVideo.FromVaeOutput(px, batch, video.Dim(1), video.Dim(2), video.Dim(3), video.Dim(4));
     }
 }

@@ -14,6 +14,28 @@ public sealed class GeneratedVideo
         Pixels = fchw; FrameCount = frames; Height = height; Width = width;
     }
 
+    /// <summary>The videos of a video VAE's output [B, C, T, H, W] in [−1, 1] (host values; the first 3 channels),
+    /// mapped by x/2 + 0.5 and clamped into [0, 1] as diffusers' postprocess_video does: one [T, 3, H, W] per row.</summary>
+    public static List<GeneratedVideo> FromVaeOutput(float[] px, int batch, int channels, int frames, int height, int width)
+    {
+        if (channels < 3 || px.Length != (long)batch * channels * frames * height * width)
+            throw new ArgumentException($"a video VAE output [{batch}, {channels}, {frames}, {height}, {width}] needs 3 or more channels and as many values, got {channels} channels and {px.Length} values");
+        int hw = height * width;
+        var videos = new List<GeneratedVideo>(batch);
+        for (int b = 0; b < batch; b++)
+        {
+            var fchw = new float[frames * 3 * hw];
+            for (int t = 0; t < frames; t++)
+                for (int ch = 0; ch < 3; ch++)
+                {
+                    int src = ((b * channels + ch) * frames + t) * hw, dst = (t * 3 + ch) * hw;
+                    for (int i = 0; i < hw; i++) fchw[dst + i] = Math.Clamp(px[src + i] / 2f + 0.5f, 0f, 1f);
+                }
+            videos.Add(new GeneratedVideo(fchw, frames, height, width));
+        }
+        return videos;
+    }
+
     public float[] Pixels { get; }
     public int FrameCount { get; }
     public int Height { get; }

@@ -130,7 +130,7 @@ public sealed class LattePipeline : TextToVideoPipeline
             Model = _transformer,
             Scheduler = _scheduler,
             NewScheduler = () => FolderScheduler(steps, request, batch, rowValues),
-            Latents = StartLatents(request, batch, c, frames, h, w),
+            Latents = StartVideoLatents(request, [batch, c, frames, h, w], $"batch, channels, frames, height / {_vae.Config.SpatialFactor}, width / {_vae.Config.SpatialFactor}", _scheduler.InitNoiseSigma),
             Batch = batch,
             LatentShape = new[] { c, frames, h, w },
             Cfg = cfg,
@@ -178,28 +178,6 @@ public sealed class LattePipeline : TextToVideoPipeline
             for (int t = 0; t < length; t++)
                 if (tokens.Mask[r * length + t] == 0) Array.Clear(all, (r * length + t) * d, d);
         return Ops.FromHost(all, rows, length, d);
-    }
-
-    /// <summary>The given latents [B, C, F, h, w] (checked against the run's shape), or seeded N(0, 1) noise of that
-    /// shape (the stream continues at the request's first row for data-parallel ranks), times the scheduler's
-    /// init_noise_sigma.</summary>
-    float[] StartLatents(GenerationRequest r, int batch, int c, int frames, int h, int w)
-    {
-        int row = checked(c * frames * h * w), n = checked(batch * row);
-        var shape = new[] { batch, c, frames, h, w };
-        float[] x;
-        if (r.Latents is { } given)
-        {
-            string expected = $"[{string.Join(", ", shape)}] (batch, channels, frames, height / {_vae.Config.SpatialFactor}, width / {_vae.Config.SpatialFactor})";
-            if (given.Length != n) throw new ArgumentException($"the given latents hold {given.Length} values, expected {expected} = {n}");
-            if (r.LatentsShape is { } s && !s.SequenceEqual(shape))
-                throw new ArgumentException($"the given latents have shape [{string.Join(", ", s)}], expected {expected}");
-            x = (float[])given.Clone();
-        }
-        else x = NoiseGenerator.Normal(n, r.Seed, (ulong)r.FirstRow * (ulong)row);
-        float sigma = _scheduler.InitNoiseSigma;
-        if (sigma != 1f) for (int i = 0; i < n; i++) x[i] *= sigma;
-        return x;
     }
 
     /// <summary>decode_latents and postprocess_video: latents [B, C, F, h, w] → frames [B·F, C, h, w] times

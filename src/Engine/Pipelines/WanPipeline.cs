@@ -154,7 +154,7 @@ public sealed class WanPipeline : TextToVideoPipeline
             Model = _transformer,
             Scheduler = _scheduler,
             NewScheduler = () => FolderScheduler(steps, request, batch, rowValues),
-            Latents = StartLatents(request, batch, c, latentFrames, h, w),
+            Latents = StartVideoLatents(request, [batch, c, latentFrames, h, w], $"batch, channels, (num_frames - 1) / {_vae.Config.TemporalFactor} + 1, height / {_vae.Config.SpatialFactor}, width / {_vae.Config.SpatialFactor}", _scheduler.InitNoiseSigma),
             Batch = batch,
             LatentShape = new[] { c, latentFrames, h, w },
             Cfg = cfg,
@@ -195,28 +195,6 @@ public sealed class WanPipeline : TextToVideoPipeline
         return Ops.FromHost(all, rows, length, d);
     }
 
-    /// <summary>The given latents [B, C, F_lat, h, w] (checked against the run's shape), or seeded N(0, 1) noise of
-    /// that shape (the stream continues at the request's first row for data-parallel ranks), times the scheduler's
-    /// init_noise_sigma (1 for UniPC).</summary>
-    float[] StartLatents(GenerationRequest r, int batch, int c, int frames, int h, int w)
-    {
-        int row = checked(c * frames * h * w), n = checked(batch * row);
-        var shape = new[] { batch, c, frames, h, w };
-        float[] x;
-        if (r.Latents is { } given)
-        {
-            string expected = $"[{string.Join(", ", shape)}] (batch, channels, (num_frames - 1) / {_vae.Config.TemporalFactor} + 1, height / {_vae.Config.SpatialFactor}, width / {_vae.Config.SpatialFactor})";
-            if (given.Length != n) throw new ArgumentException($"the given latents hold {given.Length} values, expected {expected} = {n}");
-            if (r.LatentsShape is { } s && !s.SequenceEqual(shape))
-                throw new ArgumentException($"the given latents have shape [{string.Join(", ", s)}], expected {expected}");
-            x = (float[])given.Clone();
-        }
-        else x = NoiseGenerator.Normal(n, r.Seed, (ulong)r.FirstRow * (ulong)row);
-        float sigma = _scheduler.InitNoiseSigma;
-        if (sigma != 1f) for (int i = 0; i < n; i++) x[i] *= sigma;
-        return x;
-    }
-
     /// <summary>diffusers' decode and postprocess_video: z = latents · latents_std + latents_mean
     /// (<see cref="AutoencoderKLWan.LatentsToZ"/>), the VAE's video [B, 3, T, H, W] mapped by x/2 + 0.5 into [0, 1],
     /// one [T, 3, H, W] per video.</summary>
@@ -236,19 +214,6 @@ public sealed class WanPipeline : TextToVideoPipeline
             (channels, T, H, W) = (video.Dim(1), video.Dim(2), video.Dim(3), video.Dim(4));
         }
         FiniteCheck.Require(px, "the decoded frames", "the VAE's weights or config (latents_mean, latents_std) produced them");
-        int hw = H * W;
-        var videos = new List<GeneratedVideo>();
-        for (int b = 0; b < batch; b++)
-        {
-            var fchw = new float[T * 3 * hw];
-            for (int t = 0; t < T; t++)
-                for (int ch = 0; ch < 3; ch++)
-                {
-                    int src = ((b * channels + ch) * T + t) * hw, dst = (t * 3 + ch) * hw;
-                    for (int i = 0; i < hw; i++) fchw[dst + i] = Math.Clamp(px[src + i] / 2f + 0.5f, 0f, 1f);
-                }
-            videos.Add(new GeneratedVideo(fchw, T, H, W));
-        }
-        return videos;
+        return GeneratedVideo.FromVaeOutput(px, batch, channels, T, H, W);
     }
 }
