@@ -27,4 +27,24 @@ public class VideoRequestTests
         Assert.True(PipelineLoader.IsVideo(TestPaths.Fixture("pipe_cogvideox")));
         Assert.True(PipelineLoader.IsVideo(TestPaths.Fixture("pipe_latte")));
     }
+
+    /// <summary>Given latents of the wrong size or shape are refused naming the expected shape and its axes (the
+    /// video pipelines' shared check), before the denoising loop.</summary>
+    [Theory]
+    [InlineData("pipe_cogvideox", new[] { 1, 3, 4, 4, 4 }, "expected [1, 3, 4, 4, 4] (batch, latent frames, channels")]
+    [InlineData("pipe_latte", new[] { 1, 4, 5, 4, 4 }, "expected [1, 4, 5, 4, 4] (batch, channels, frames")]
+    [InlineData("pipe_wan", new[] { 1, 16, 3, 4, 4 }, "expected [1, 16, 3, 4, 4] (batch, channels, (num_frames - 1) / 4 + 1")]
+    public void GivenLatentsOfAnotherShapeAreRefusedNamingTheExpectedOne(string folder, int[] expected, string message)
+    {
+        using var pipeline = Assert.IsType<TextToVideoPipeline>(PipelineLoader.Load(TestPaths.Fixture(folder)), exactMatch: false);
+        int n = expected.Aggregate(1, (a, d) => a * d);
+        var request = GenerationRequest.For("a panda") with { Height = 32, Width = 32, NumFrames = folder == "pipe_latte" ? 5 : 9, NumInferenceSteps = 1, MaxSequenceLength = 16 };
+        var wrongSize = Assert.Throws<ArgumentException>(() => pipeline.GenerateVideo(request with { Latents = new float[n + 1] }));
+        Assert.Contains(message, wrongSize.Message);
+        var shape = (int[])expected.Clone();
+        (shape[1], shape[2]) = (shape[2], shape[1]);   // the same count, two axes swapped
+        var wrongShape = Assert.Throws<ArgumentException>(() => pipeline.GenerateVideo(request with { Latents = new float[n], LatentsShape = shape }));
+        Assert.Contains($"have shape [{string.Join(", ", shape)}]", wrongShape.Message);
+        Assert.Contains(message, wrongShape.Message);
+    }
 }
