@@ -32,26 +32,40 @@ public sealed class CogVideoXUpsample3D
     /// chunk's convolution is written channel-major into the output: the doubled map is never made whole.</summary>
     public Tensor Forward(IOps ops, Tensor x, long gatherElements = CogVideoXCausalConv3d.DefaultGatherElements)
     {
-        int b = x.Dim(0), c = x.Dim(1), t = x.Dim(2), h = x.Dim(3), w = x.Dim(4), t2 = FramesOut(t), o = Weight.Dim(0);
+        int t = x.Dim(2), t2 = FramesOut(t);
+        return DoubledFramesConv(ops, i => x.Select(2, t2 == t ? i : Source(i, t)), x.Dim(0), x.Dim(1), t2, x.Dim(3), x.Dim(4), Weight, Bias, gatherElements);
+    }
+
+    /// <summary>
+    /// The 3×3 convolution (<paramref name="weight"/> [O, C, 3, 3]) of <paramref name="frames"/> frames upsampled 2×
+    /// by nearest neighbour, output frame i made from <paramref name="frame"/>(i) ([B, C, H, W]) → [B, O, T', 2H, 2W]:
+    /// a chunk of frames (as many as fit <paramref name="gatherElements"/>) is gathered frame-major, each frame one
+    /// copy from a view that repeats every pixel twice along both axes, convolved in one call and written
+    /// channel-major into the output, so the doubled map is never made whole. Wan's resample shares it.
+    /// </summary>
+    public static Tensor DoubledFramesConv(IOps ops, Func<int, Tensor> frame, int b, int c, int frames, int h, int w,
+        Tensor weight, Tensor bias, long gatherElements)
+    {
+        int o = weight.Dim(0);
         long perFrame = 4L * b * c * h * w;
-        int chunk = (int)Math.Clamp(gatherElements / Math.Max(perFrame, 1), 1, t2);
-        var output = ops.Empty(x.DType, b, o, t2, 2 * h, 2 * w);
+        int chunk = (int)Math.Clamp(gatherElements / Math.Max(perFrame, 1), 1, frames);
+        var output = ops.Empty(frame(0).DType, b, o, frames, 2 * h, 2 * w);   // the frames' (activation) dtype
         try
         {
-            for (int t0 = 0; t0 < t2; t0 += chunk)
+            for (int t0 = 0; t0 < frames; t0 += chunk)
             {
-                int tc = Math.Min(chunk, t2 - t0);
+                int tc = Math.Min(chunk, frames - t0);
                 Tensor y;
-                using (var frames = ops.Empty(x.DType, tc, b, c, 2 * h, 2 * w))
+                using (var gathered = ops.Empty(output.DType, tc, b, c, 2 * h, 2 * w))
                 {
                     for (int i = 0; i < tc; i++)
                     {
-                        var src = x.Select(2, t2 == t ? t0 + i : Source(t0 + i, t));   // [B, C, H, W]
+                        var src = frame(t0 + i);   // [B, C, H, W]
                         var s = src.Strides;
                         var repeated = new Tensor(src.Storage, src.DType, [b, c, h, 2, w, 2], [s[0], s[1], s[2], 0, s[3], 0], src.Offset);
-                        ops.Copy(frames.Select(0, i).Reshape(b, c, h, 2, w, 2), repeated);
+                        ops.Copy(gathered.Select(0, i).Reshape(b, c, h, 2, w, 2), repeated);
                     }
-                    y = ops.Conv2d(frames.Reshape(tc * b, c, 2 * h, 2 * w), Weight, Bias, 1, 1);
+                    y = ops.Conv2d(gathered.Reshape(tc * b, c, 2 * h, 2 * w), weight, bias, 1, 1);
                 }
                 using (y) ops.Copy(output.Slice(2, t0, tc), y.Reshape(tc, b, o, 2 * h, 2 * w).Permute(1, 2, 0, 3, 4));
             }

@@ -36,34 +36,10 @@ public sealed class WanResample
     /// <summary>x [B, C, T, H, W] → [B, C/2, T', 2H, 2W], T' = <see cref="FramesOut"/>.</summary>
     public Tensor Forward(IOps ops, Tensor x, CogVideoXConvCache cache, bool firstChunk)
     {
-        int b = x.Dim(0), c = x.Dim(1), t = x.Dim(2), h = x.Dim(3), w = x.Dim(4), o = OutChannels, t2 = FramesOut(t, firstChunk);
+        int b = x.Dim(0), c = x.Dim(1), t = x.Dim(2), h = x.Dim(3), w = x.Dim(4), t2 = FramesOut(t, firstChunk);
         using var doubled = t2 == t ? null : TimeConv!.Forward(ops, x, cache);   // [B, 2C, T, H, W]
         Tensor Frame(int i) => doubled is null ? x.Select(2, i) : doubled.Slice(1, (i & 1) * c, c).Select(2, i >> 1);
 
-        long perFrame = 4L * b * c * h * w;
-        int chunk = (int)Math.Clamp(cache.GatherElements / Math.Max(perFrame, 1), 1, t2);
-        var output = ops.Empty(x.DType, b, o, t2, 2 * h, 2 * w);
-        try
-        {
-            for (int t0 = 0; t0 < t2; t0 += chunk)
-            {
-                int tc = Math.Min(chunk, t2 - t0);
-                Tensor y;
-                using (var frames = ops.Empty(x.DType, tc, b, c, 2 * h, 2 * w))
-                {
-                    for (int i = 0; i < tc; i++)
-                    {
-                        var src = Frame(t0 + i);   // [B, C, H, W]
-                        var s = src.Strides;
-                        var repeated = new Tensor(src.Storage, src.DType, [b, c, h, 2, w, 2], [s[0], s[1], s[2], 0, s[3], 0], src.Offset);
-                        ops.Copy(frames.Select(0, i).Reshape(b, c, h, 2, w, 2), repeated);
-                    }
-                    y = ops.Conv2d(frames.Reshape(tc * b, c, 2 * h, 2 * w), Weight, Bias, 1, 1);
-                }
-                using (y) ops.Copy(output.Slice(2, t0, tc), y.Reshape(tc, b, o, 2 * h, 2 * w).Permute(1, 2, 0, 3, 4));
-            }
-        }
-        catch { output.Dispose(); throw; }
-        return output;
+        return CogVideoXUpsample3D.DoubledFramesConv(ops, Frame, b, c, t2, h, w, Weight, Bias, cache.GatherElements);
     }
 }
