@@ -205,6 +205,24 @@ extern "C" __global__ void residual_layer_norm_modulate(void* sum, void* out, co
 // rowHeads heads (head h reads row h / rowHeads): HunyuanDiT's q and k, adjacent heads of a packed QKV, in one launch.
 #define ROPE_PAIRS 8   // d ≤ 2·32·ROPE_PAIRS = 512
 
+// One normalised pair (u, v) of a head: rounded to the activation dtype first (as the norm's output would be before
+// a separate rotation op), then rotated by the table entries at ta and tb (null cos: stored as is), stored at yo + ia
+// and yo + ib. The per-head and the across-heads norms end alike.
+__device__ __forceinline__ void store_rotated_pair(void* y, int dt, i64 yo, i64 ia, i64 ib, float u, float v,
+    const void* cosT, const void* sinT, int tdt, i64 ta, i64 tb)
+{
+    u = ld_round(u, dt);
+    v = ld_round(v, dt);
+    if (!cosT)
+    {
+        st(y, dt, yo + ia, u);
+        st(y, dt, yo + ib, v);
+        return;
+    }
+    st(y, dt, yo + ia, u * ld(cosT, tdt, ta) - v * ld(sinT, tdt, ta));
+    st(y, dt, yo + ib, v * ld(cosT, tdt, tb) + u * ld(sinT, tdt, tb));
+}
+
 __device__ __forceinline__ void head_norm_rope(void* y, i64 ysb, i64 ysn, i64 ysh, const void* x, i64 xsb, i64 xsn, i64 xsh,
     int dt, const void* w, int wdt, const void* bias, int bdt, bool center, const void* cosT, const void* sinT, int tdt,
     i64 R, i64 N, i64 H, i64 d, float eps, int interleaved, i64 rowHeads)
@@ -253,18 +271,7 @@ __device__ __forceinline__ void head_norm_rope(void* y, i64 ysb, i64 ysn, i64 ys
             u += ld(bias, bdt, wo + ia);
             v += ld(bias, bdt, wo + ib);
         }
-        // the norm's output rounds to the activation dtype before the rotation, as the two ops would
-        u = ld_round(u, dt);
-        v = ld_round(v, dt);
-        if (!cosT)
-        {
-            st(y, dt, yo + ia, u);
-            st(y, dt, yo + ib, v);
-            continue;
-        }
-        const i64 t = (i64)n * d;
-        st(y, dt, yo + ia, u * ld(cosT, tdt, t + ia) - v * ld(sinT, tdt, t + ia));
-        st(y, dt, yo + ib, v * ld(cosT, tdt, t + ib) + u * ld(sinT, tdt, t + ib));
+        store_rotated_pair(y, dt, yo, ia, ib, u, v, cosT, sinT, tdt, (i64)n * d + ia, (i64)n * d + ib);
     }
 }
 
@@ -299,18 +306,7 @@ extern "C" __global__ void row_rms_norm_rope(void* y, i64 ysb, i64 ysn, const vo
             u *= ld(w, wdt, ia);
             v *= ld(w, wdt, ib);
         }
-        // the norm's output rounds to the activation dtype before the rotation, as the two ops would
-        u = ld_round(u, dt);
-        v = ld_round(v, dt);
-        if (!cosT)
-        {
-            st(y, dt, yo + ia, u);
-            st(y, dt, yo + ib, v);
-            continue;
-        }
-        const i64 t = n * d;
-        st(y, dt, yo + ia, u * ld(cosT, tdt, t + ta) - v * ld(sinT, tdt, t + ta));
-        st(y, dt, yo + ib, v * ld(cosT, tdt, t + tb) + u * ld(sinT, tdt, t + tb));
+        store_rotated_pair(y, dt, yo, ia, ib, u, v, cosT, sinT, tdt, n * d + ta, n * d + tb);
     }
 }
 
