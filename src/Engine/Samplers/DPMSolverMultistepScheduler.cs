@@ -214,12 +214,7 @@ public sealed class DPMSolverMultistepScheduler : IScheduler
         _nextStep = -1;
     }
 
-    (float Alpha, float Sigma) AlphaSigma(float sigma)
-    {
-        if (_o.UseFlowSigmas) return (1f - sigma, sigma);
-        float alpha = 1f / MathF.Sqrt(sigma * sigma + 1f);
-        return (alpha, sigma * alpha);
-    }
+    (float Alpha, float Sigma) AlphaSigma(float sigma) => DataPrediction.AlphaSigma(sigma, _o.UseFlowSigmas);
 
     public void Step(ReadOnlySpan<float> modelOutput, int stepIndex, Span<float> sample)
     {
@@ -236,21 +231,7 @@ public sealed class DPMSolverMultistepScheduler : IScheduler
         var (alphaS0, sigmaS0) = AlphaSigma(_sigmas[stepIndex]);
         var x0 = _history.Count == _o.SolverOrder ? RecycleOldest() : new float[sample.Length];
         if (x0.Length != sample.Length) x0 = new float[sample.Length];
-        switch (_o.PredictionType)
-        {
-            case "epsilon":
-                for (int i = 0; i < x0.Length; i++) x0[i] = (sample[i] - sigmaS0 * modelOutput[i]) / alphaS0;
-                break;
-            case "v_prediction":
-                for (int i = 0; i < x0.Length; i++) x0[i] = alphaS0 * sample[i] - sigmaS0 * modelOutput[i];
-                break;
-            case "sample":
-                modelOutput.CopyTo(x0);
-                break;
-            default: // flow_prediction
-                for (int i = 0; i < x0.Length; i++) x0[i] = sample[i] - sigmaS0 * modelOutput[i];
-                break;
-        }
+        DataPrediction.Into(x0, modelOutput, sample, _o.PredictionType, alphaS0, sigmaS0);
         _history.Add(x0);
 
         // 2. Update with the order the warm-up and the final-step rules allow.

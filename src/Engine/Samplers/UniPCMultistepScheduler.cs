@@ -84,12 +84,7 @@ public sealed class UniPCMultistepScheduler : IScheduler
         _nextStep = -1;
     }
 
-    (float Alpha, float Sigma) AlphaSigma(float sigma)
-    {
-        if (_o.UseFlowSigmas) return (1f - sigma, sigma);
-        float alpha = 1f / MathF.Sqrt(sigma * sigma + 1f);
-        return (alpha, sigma * alpha);
-    }
+    (float Alpha, float Sigma) AlphaSigma(float sigma) => DataPrediction.AlphaSigma(sigma, _o.UseFlowSigmas);
 
     float Lambda(int index)
     {
@@ -126,22 +121,7 @@ public sealed class UniPCMultistepScheduler : IScheduler
     {
         var (alpha, sigma) = AlphaSigma(_sigmas[k]);
         var x0 = new float[x.Length];
-        switch (_o.PredictionType)
-        {
-            case "epsilon":
-                for (int i = 0; i < x0.Length; i++) x0[i] = (x[i] - sigma * m[i]) / alpha;
-                break;
-            case "v_prediction":
-                for (int i = 0; i < x0.Length; i++) x0[i] = alpha * x[i] - sigma * m[i];
-                break;
-            case "sample":
-                m.CopyTo(x0);
-                break;
-            default: // flow_prediction: σ_t is σ itself
-                float s = _sigmas[k];
-                for (int i = 0; i < x0.Length; i++) x0[i] = x[i] - s * m[i];
-                break;
-        }
+        DataPrediction.Into(x0, m, x, _o.PredictionType, alpha, sigma);
         return x0;
     }
 
