@@ -118,10 +118,7 @@ public sealed class CogVideoXPipeline : TextToVideoPipeline
         var sw = Stopwatch.StartNew();
         int maxLength = TextTokens(request);
         var texts = PromptRows.WithNegative(request, cfg);
-        var tokens = _tokenizer.Encode(texts, maxLength);
-        ReportTruncation(tokens, texts, _tokenizer);
-        ReportUnknownWords(_tokenizer, texts);
-        Trace?.AddTokens("input_ids", null, tokens, cfg);
+        var tokens = TokenizeRows(_tokenizer, texts, maxLength, cfg);
         // diffusers calls the T5 encoder without the attention mask: the padding tokens are attended to
         using var textStates = _textEncoder.Encode(Ops, tokens.Ids, null, tokens.Batch, tokens.Length);
         Trace?.AddGuided(Ops, "prompt_embeds", textStates, cfg);

@@ -114,10 +114,7 @@ public sealed class LattePipeline : TextToVideoPipeline
         // ---- encode ----
         var sw = Stopwatch.StartNew();
         var texts = PromptRows.WithNegative(request, cfg).Select(LowerStripped).ToList();
-        var tokens = _tokenizer.Encode(texts, MaxLength(request));
-        ReportTruncation(tokens, texts, _tokenizer);
-        ReportUnknownWords(_tokenizer, texts);
-        Trace?.AddTokens("input_ids", null, tokens, cfg);
+        var tokens = TokenizeRows(_tokenizer, texts, MaxLength(request), cfg);
         using var textStates = MaskedText(tokens, batch, cfg);
         Trace?.AddGuided(Ops, "prompt_embeds", textStates, cfg);
         timings.Add("encode", sw.Elapsed);

@@ -77,10 +77,7 @@ public sealed class PixArtPipeline : TextToImagePipeline
         // ---- encode ----
         var sw = Stopwatch.StartNew();
         var texts = PromptRows.WithNegative(request, cfg).Select(LowerStripped).ToList();
-        var tokens = _tokenizer.Encode(texts, MaxLength(request));
-        ReportTruncation(tokens, texts, _tokenizer);
-        ReportUnknownWords(_tokenizer, texts);
-        Trace?.AddTokens("input_ids", "attention_mask", tokens, cfg);
+        var tokens = TokenizeRows(_tokenizer, texts, MaxLength(request), cfg, "attention_mask");
         using var textStates = _textEncoder.Encode(Ops, tokens.Ids, tokens.Mask, tokens.Batch, tokens.Length);
         Trace?.AddGuided(Ops, "prompt_embeds", textStates, cfg);
         using var textMask = Ops.FromHost(tokens.Mask.Select(m => (float)m).ToArray(), tokens.Batch, tokens.Length);

@@ -306,6 +306,18 @@ public abstract class TextToImagePipeline : IDisposable
         s.NoiseWindow = NoiseWindow.Rows(request.FirstRow, batch, request.TotalRows, rowValues);
     }
 
+    /// <summary>The rows' tokens at <paramref name="maxLength"/> with the truncation and unknown-word warnings, the
+    /// ids (and the mask, when <paramref name="maskTraceName"/> names it) traced as the reference's encode_prompt
+    /// made them.</summary>
+    protected TokenizedText TokenizeRows(ITextTokenizer tokenizer, IReadOnlyList<string> texts, int maxLength, bool cfg, string? maskTraceName = null)
+    {
+        var tokens = tokenizer.Encode(texts, maxLength);
+        ReportTruncation(tokens, texts, tokenizer);
+        ReportUnknownWords(tokenizer, texts);
+        Trace?.AddTokens("input_ids", maskTraceName, tokens, cfg);
+        return tokens;
+    }
+
     /// <summary>Warns once per distinct truncated text, as diffusers logs it: "The following part of your input was
     /// truncated because {reason}: [removed text]". <paramref name="reason"/> defaults to the T5 wording
     /// (max_sequence_length); CLIP's is <see cref="ClipTruncationReason"/>. The removed part is the tokens past the
