@@ -59,7 +59,7 @@ public static class ParallelGeneration
     }
 
     /// <summary>
-    /// Runs one video generation (a <see cref="TextToVideoPipeline"/>: CogVideoX, Latte) on N in-process ranks:
+    /// Runs one video generation (a <see cref="TextToVideoPipeline"/>: CogVideoX, Latte, Wan) on N in-process ranks:
     /// CFG parallel, Ulysses and Ring split the transformer's rows and tokens as for images, data parallel the prompts;
     /// the video VAE decodes whole on every rank (patch-parallel VAE is for the image VAEs).
     /// </summary>
