@@ -54,6 +54,7 @@ for m in tests/fixtures/*/meta.json; do
     wan_vae) dt=(--dtype bf16 --tolerance 0.25) ;;   # base_dim 3: an RMS norm over one channel flips sign on rounding
     sana) dt=(--dtype bf16 --tolerance 3e-2) ;;
     dcae) dt=(--dtype bf16 --tolerance 5e-2) ;;
+    flux2_text) dt=(--dtype bf16 --tolerance 3e-2) ;;   # transformers in bf16 is itself 2.3e-2 off its float32 output
     *) dt=(--dtype bf16) ;;
   esac
   step "verify-$(basename "$f")" "${xdit[@]}" verify "$f" --device cuda "${dt[@]}"

@@ -1,3 +1,4 @@
+using XDit.Models.Common.Layers;
 using XDit.Runtime;
 
 namespace XDit.Models.Qwen25VL;
@@ -30,6 +31,13 @@ public sealed record Qwen25VLTextConfig
 
     public int HeadDim => HiddenSize / NumHeads;
     public int KeyValueGroups => NumHeads / NumKeyValueHeads;
+
+    /// <summary>The decoder layers' sizes: Qwen2's biases on q/k/v, none on o_proj or the MLP.</summary>
+    public LlamaDecoderDims Decoder => new()
+    {
+        HiddenSize = HiddenSize, IntermediateSize = IntermediateSize, NumHeads = NumHeads, NumKeyValueHeads = NumKeyValueHeads,
+        HeadDim = HeadDim, RmsNormEps = RmsNormEps, QkvBias = true,
+    };
 
     public static Qwen25VLTextConfig Load(string path) => From(JsonConfig.Load(path));
 

@@ -1,4 +1,5 @@
 using XDit.Kernels;
+using XDit.Models.Common.Layers;
 using XDit.Runtime;
 
 namespace XDit.Models.Qwen25VL;
@@ -16,7 +17,7 @@ public sealed class Qwen25VLTextModel : IDisposable
     readonly ModelWeights _weights;
     readonly Tensor _embedding;
     readonly Tensor _finalNorm;
-    readonly Qwen25VLDecoderLayer[] _layers;
+    readonly LlamaDecoderLayer[] _layers;
 
     Qwen25VLTextModel(Qwen25VLTextConfig config, ModelWeights weights)
     {
@@ -27,7 +28,7 @@ public sealed class Qwen25VLTextModel : IDisposable
         else if (w.Has("model.language_model.embed_tokens.weight")) w = w.Pp("model").Pp("language_model");
         _embedding = w.Get("embed_tokens.weight", config.VocabSize, config.HiddenSize);
         var layers = w.Pp("layers");
-        _layers = Enumerable.Range(0, config.NumLayers).Select(i => new Qwen25VLDecoderLayer(layers.Pp(i), config)).ToArray();
+        _layers = Enumerable.Range(0, config.NumLayers).Select(i => new LlamaDecoderLayer(layers.Pp(i), config.Decoder)).ToArray();
         _finalNorm = w.Get("norm.weight", config.HiddenSize);
     }
 
@@ -68,7 +69,7 @@ public sealed class Qwen25VLTextModel : IDisposable
         var (cosTable, sinTable) = Qwen25VLRotary.Tables(c.HeadDim, c.RopeTheta, c.MropeSection, [pos, pos, pos]);
         using var cos = UploadF32(ops, cosTable, batch * seqLen, c.HeadDim);
         using var sin = UploadF32(ops, sinTable, batch * seqLen, c.HeadDim);
-        using var keyBias = PaddingBias(ops, attentionMask, batch, seqLen);
+        using var keyBias = PaddedKeyBias.From(ops, attentionMask, batch, seqLen);
         var attention = new AttentionOptions { Causal = true, KeyBias = keyBias };
 
         var h = ops.Embedding(_embedding, inputIds).TakeReshaped(batch, seqLen, c.HiddenSize);
@@ -83,17 +84,6 @@ public sealed class Qwen25VLTextModel : IDisposable
             return ops.RmsNorm(h, _finalNorm, c.RmsNormEps);
         }
         finally { h.Dispose(); }
-    }
-
-    /// <summary>The padded keys' additive bias [B, S] (the activation dtype's most negative value), or null when no
-    /// key is padded.</summary>
-    static Tensor? PaddingBias(IOps ops, long[]? mask, int batch, int seqLen)
-    {
-        if (mask is null || Array.TrueForAll(mask, m => m != 0)) return null;
-        float neg = ops.ActivationType switch { DType.F16 => -65504f, DType.BF16 => -3.3895314e38f, _ => float.MinValue };
-        var bias = new float[mask.Length];
-        for (int i = 0; i < mask.Length; i++) bias[i] = mask[i] != 0 ? 0f : neg;
-        return ops.FromHost(bias, batch, seqLen);
     }
 
     static Tensor UploadF32(IOps ops, float[] values, params int[] shape)

@@ -60,11 +60,15 @@ public class EmulatedCudaPipelineTests
         // is sign(x)·gamma, so a rounding that flips a small value's sign moves that pixel by 2·gamma: the CPU's float32
         // decode of z merely rounded to bf16 is 1.0e-1 off the reference (f16 4.9e-2); the emulated decode is 1.2e-1 in
         // bf16 and 1.0e-1 in f16 (measured). wan_vae_frames (3+ channels everywhere) holds the usual tolerances.
+        // flux2_text (Mistral 3's text model, 4 random layers): transformers itself run in bf16 (eager, CPU) is 2.3e-2
+        // off its float32 output on last_hidden_state (1.6e-2 on prompt_embeds); this backend's bf16 is 2.0e-2 and
+        // 1.3e-2 (measured on the emulator), so bf16's 2e-2 is the reference's own rounding, not a defect here.
         double? tolerance = (fixture, dt) switch
         {
             ("sana", DType.BF16) => 3e-2,
             ("dcae", DType.BF16) => 5e-2,
             ("wan_vae", DType.BF16 or DType.F16) => 0.25,
+            ("flux2_text", DType.BF16) => 3e-2,
             _ => null,
         };
         var results = FixtureVerifier.Verify(TestPaths.Fixture(fixture), ops, tolerance);

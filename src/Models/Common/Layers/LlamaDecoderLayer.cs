@@ -1,40 +1,42 @@
 using XDit.Kernels;
 using XDit.Runtime;
 
-namespace XDit.Models.Qwen25VL;
+namespace XDit.Models.Common.Layers;
 
 /// <summary>
-/// One Qwen2 decoder layer of Qwen2.5-VL's language model (layers.{i}), pre-normed:
-/// h += o_proj(attn(RMSNorm(h))); h += down(silu(gate(n))·up(n)) with n = RMSNorm(h). q/k/v carry biases, o_proj
-/// none; K/V heads are shared by groups of query heads (repeated to the query heads for the fused attention op,
-/// which wants equal head counts); scores are scaled by 1/√head_dim, causal, padded keys hidden by a key bias.
+/// One pre-normed decoder layer of the Llama family (transformers' LlamaDecoderLayer, MistralDecoderLayer,
+/// Qwen2DecoderLayer; layers.{i}): h += o_proj(attn(RMSNorm(h))); h += down(silu(gate(n))·up(n)) with n = RMSNorm(h).
+/// Which projections carry biases is the family member's (<see cref="LlamaDecoderDims"/>). K/V heads are shared by
+/// groups of query heads and repeated to the query heads for the fused attention op (which wants equal head counts);
+/// q and k turn by rotate-half RoPE; scores are scaled by 1/√head_dim; the caller's <see cref="AttentionOptions"/>
+/// say causal and carry the padding key bias (and a window, for Mistral's sliding window).
 /// </summary>
-public sealed class Qwen25VLDecoderLayer
+public sealed class LlamaDecoderLayer
 {
-    readonly Qwen25VLTextConfig _c;
+    readonly LlamaDecoderDims _c;
     readonly Linear _q, _k, _v, _o, _gate, _up, _down;
     readonly Tensor _inputNorm, _postAttnNorm;
 
-    public Qwen25VLDecoderLayer(WeightScope w, Qwen25VLTextConfig c)
+    public LlamaDecoderLayer(WeightScope w, LlamaDecoderDims c)
     {
         _c = c;
         int d = c.HiddenSize, qDim = c.NumHeads * c.HeadDim, kvDim = c.NumKeyValueHeads * c.HeadDim;
         var attn = w.Pp("self_attn");
-        _q = attn.Linear("q_proj", d, qDim, bias: true);
-        _k = attn.Linear("k_proj", d, kvDim, bias: true);
-        _v = attn.Linear("v_proj", d, kvDim, bias: true);
-        _o = attn.Linear("o_proj", qDim, d, bias: false);
+        _q = attn.Linear("q_proj", d, qDim, c.QkvBias);
+        _k = attn.Linear("k_proj", d, kvDim, c.QkvBias);
+        _v = attn.Linear("v_proj", d, kvDim, c.QkvBias);
+        _o = attn.Linear("o_proj", qDim, d, c.OutputBias);
         var mlp = w.Pp("mlp");
-        _gate = mlp.Linear("gate_proj", d, c.IntermediateSize, bias: false);
-        _up = mlp.Linear("up_proj", d, c.IntermediateSize, bias: false);
-        _down = mlp.Linear("down_proj", c.IntermediateSize, d, bias: false);
+        _gate = mlp.Linear("gate_proj", d, c.IntermediateSize, c.MlpBias);
+        _up = mlp.Linear("up_proj", d, c.IntermediateSize, c.MlpBias);
+        _down = mlp.Linear("down_proj", c.IntermediateSize, d, c.MlpBias);
         _inputNorm = w.Get("input_layernorm.weight", d);
         _postAttnNorm = w.Get("post_attention_layernorm.weight", d);
     }
 
-    /// <summary>h [B, S, D] → [B, S, D]. <paramref name="cos"/>, <paramref name="sin"/> [B·S, head_dim] are the
-    /// rotary tables of every token (positions differ per sample); <paramref name="attention"/> says causal and
-    /// carries the padding key bias.</summary>
+    /// <summary>h [B, S, D] → [B, S, D]. <paramref name="cos"/>, <paramref name="sin"/> are the rotary tables
+    /// [S, head_dim] when every sample has the positions 0 … S − 1, or [B·S, head_dim] when positions differ per
+    /// sample (Qwen2.5-VL's padding at position 1).</summary>
     public Tensor Forward(IOps ops, Tensor h, Tensor cos, Tensor sin, AttentionOptions attention)
     {
         Tensor h1;
@@ -53,13 +55,17 @@ public sealed class Qwen25VLDecoderLayer
     Tensor Attention(IOps ops, Tensor x, Tensor cos, Tensor sin, AttentionOptions attention)
     {
         int b = x.Dim(0), s = x.Dim(1), heads = _c.NumHeads, kvHeads = _c.NumKeyValueHeads, hd = _c.HeadDim;
-        // The rotary op takes one table row per token of axis 1: the batch is folded into the tokens so that each
-        // sample turns by its own positions.
+        // The rotary op takes one table row per token of axis 1: with a row per token of the batch, the batch is
+        // folded into the tokens so that each sample turns by its own positions.
+        bool perSample = cos.Dim(0) != s;
+        if (perSample && cos.Dim(0) != b * s)
+            throw new ArgumentException($"rotary tables have {cos.Dim(0)} rows, expected S = {s} or B·S = {b * s}", nameof(cos));
+        int rb = perSample ? 1 : b, rs = perSample ? b * s : s;
         using var q = _q.Apply(ops, x);
         using var k = _k.Apply(ops, x);
         using var v = _v.Apply(ops, x);
-        using var qr = ops.Rope(q.Reshape(1, b * s, heads, hd), cos, sin, interleaved: false);
-        using var kr = ops.Rope(k.Reshape(1, b * s, kvHeads, hd), cos, sin, interleaved: false);
+        using var qr = ops.Rope(q.Reshape(rb, rs, heads, hd), cos, sin, interleaved: false);
+        using var kr = ops.Rope(k.Reshape(rb, rs, kvHeads, hd), cos, sin, interleaved: false);
         using var kAll = RepeatHeads(ops, kr.Reshape(b, s, kvHeads, hd));
         using var vAll = RepeatHeads(ops, v.Reshape(b, s, kvHeads, hd));
         using var o = ops.Attention(qr.Reshape(b, s, heads, hd), kAll, vAll, attention);
