@@ -4,12 +4,12 @@ using XDit.Runtime;
 
 namespace XDit.Engine.Verify;
 
-/// <summary>Fixtures of Mistral3ForConditionalGeneration run on text (Flux 2's text encoder): input_ids and
-/// attention_mask (I64, right padding) → out.last_hidden_state, and out.prompt_embeds as Flux2Pipeline makes them
-/// from the hidden states of meta "hidden_states_layers" (else the pipeline's 10, 20, 30).</summary>
+/// <summary>Fixtures of Mistral3ForConditionalGeneration run on text (Flux 2's text encoder), MistralModel or
+/// LlamaModel: input_ids and attention_mask (I64, right padding) → out.last_hidden_state, and out.prompt_embeds as
+/// Flux2Pipeline makes them from the hidden states of meta "hidden_states_layers" (else the pipeline's 10, 20, 30).</summary>
 public sealed class MistralTextFixtureRunner : IFixtureRunner
 {
-    public bool Handles(JsonConfig meta) => meta.GetString("model", null) == MistralTextConfig.ClassName;
+    public bool Handles(JsonConfig meta) => MistralTextConfig.ClassNames.Contains(meta.GetString("model", null));
 
     public IReadOnlyDictionary<string, Tensor> Run(FixtureCase fixture, IOps ops)
     {

@@ -13,6 +13,8 @@ namespace XDit.Models.Mistral;
 public sealed record MistralTextConfig
 {
     public const string ClassName = "Mistral3ForConditionalGeneration";
+    /// <summary>The transformers classes whose text decoder this reads: Flux 2's wrapper and the bare decoders.</summary>
+    public static readonly string[] ClassNames = [ClassName, "MistralModel", "LlamaModel"];
     /// <summary>The model_type values read: the multimodal wrapper and the two text decoders.</summary>
     public static readonly string[] ModelTypes = ["mistral3", "mistral", "llama"];
 

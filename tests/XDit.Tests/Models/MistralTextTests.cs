@@ -9,19 +9,27 @@ public class MistralTextTests(ITestOutputHelper output)
 {
     static string Dir => TestPaths.Fixture("flux2_text");
 
-    // Mistral3ForConditionalGeneration's text model, 4 layers, 4 query heads over 2 K/V heads, rope_theta 1e9, two
-    // prompts of 16 and 9 real tokens right-padded to 16: last_hidden_state (padded rows included) and Flux 2's
+    // flux2_text: Mistral3ForConditionalGeneration's text model, 4 layers, 4 query heads over 2 K/V heads, rope_theta
+    // 1e9, two prompts of 16 and 9 real tokens right-padded to 16: last_hidden_state (padded rows included) and Flux 2's
     // prompt embeddings from hidden_states[1], [2], [3].
-    [Fact]
-    public void FixtureMatchesTransformers()
+    // mistral_window (mistral_cases.py): a bare MistralModel, weights at the root, sliding_window 5 over 14 tokens,
+    // head_dim 8 over hidden 16, 4 query heads on 1 K/V head. Measured: without the window 4.6e-1 off, rope_theta ×4
+    // 3.3e-2 off.
+    // llama_text (mistral_cases.py): a bare LlamaModel with q/k/v/o and MLP biases, HunyuanVideo's hidden_states[-3].
+    // Measured: rope_theta ×4 8.0e-2 off.
+    [Theory]
+    [InlineData("flux2_text")]
+    [InlineData("mistral_window")]
+    [InlineData("llama_text")]
+    public void FixtureMatchesTransformers(string fixture)
     {
         using var ops = new CpuOps();
-        var results = FixtureVerifier.Verify(Dir, ops);
+        var results = FixtureVerifier.Verify(TestPaths.Fixture(fixture), ops);
         Assert.Equal(new[] { "last_hidden_state", "prompt_embeds" }, results.Select(r => r.Name).Order(StringComparer.Ordinal));
         foreach (var r in results)
         {
-            output.WriteLine($"flux2_text {r.Name}: rel {r.RelativeError:E3} max abs {r.MaxAbsError:E3}");
-            Assert.True(r.Passed && r.RelativeError < 1e-4, $"flux2_text {r.Name}: relative error {r.RelativeError:E3} {r.Problem}");
+            output.WriteLine($"{fixture} {r.Name}: rel {r.RelativeError:E3} max abs {r.MaxAbsError:E3}");
+            Assert.True(r.Passed && r.RelativeError < 1e-4, $"{fixture} {r.Name}: relative error {r.RelativeError:E3} {r.Problem}");
         }
     }
 
