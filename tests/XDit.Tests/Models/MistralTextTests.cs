@@ -90,6 +90,13 @@ public class MistralTextTests(ITestOutputHelper output)
             Assert.NotSame(states[3], states[4]);
             // hidden_states[2] is not normed: its rows' RMS is not the final norm's
             Assert.True(Numerics.RelativeError(ops.ToHost(states[3]), ops.ToHost(last)) > 0.1);
+
+            // the pipeline's embeddings of layers [2, 0]: each token's row is its hidden_states[2] row, then its embedding
+            using var pe = Flux2PromptEmbeds.Encode(ops, model, ids, null, 1, 5, [2, 0]);
+            Assert.Equal(new[] { 1, 5, 32 }, pe.Dims);
+            var h2 = ops.ToHost(states[3]);
+            var want = Enumerable.Range(0, 5).SelectMany(t => h2.AsSpan(t * 16, 16).ToArray().Concat(rows.AsSpan(t * 16, 16).ToArray())).ToArray();
+            Assert.Equal(want, ops.ToHost(pe));
         }
         finally { foreach (var t in states) t.Dispose(); }
 
@@ -97,6 +104,9 @@ public class MistralTextTests(ITestOutputHelper output)
         Assert.Contains("hidden state 5 is outside the 5", e.Message);
         Assert.Throws<ArgumentOutOfRangeException>(() => model.HiddenStates(ops, ids, null, 1, 5, [-6]));
         Assert.Throws<ArgumentOutOfRangeException>(() => model.Encode(ops, [200], null, 1, 1));
+        // the pipeline's default layers 10, 20, 30 need a deeper model than this 4-layer one
+        e = Assert.Throws<ArgumentOutOfRangeException>(() => Flux2PromptEmbeds.Encode(ops, model, ids, null, 1, 5));
+        Assert.Contains("hidden state 10", e.Message);
     }
 
     // stack(dim=1) → permute(0, 2, 1, 3) → reshape(B, L, n·D): each token's row holds its layers' states in order
