@@ -186,6 +186,26 @@ public class LtxVaeTests
         Assert.Equal(32, c.SpatialFactor);
     }
 
+    /// <summary>0.9.5's layout at a small width (upsample_factor 2 with the residual in every up block, timestep
+    /// conditioning, patch_size 4) loads from a random checkpoint, which answers every weight in the shape asked, so
+    /// the shapes the blocks ask for chain; its decode has the video's shape: 2 latent frames → 9, ×32 in space.</summary>
+    [Fact]
+    public void Ltx095LayoutDecodesToTheVideosShapeFromRandomWeights()
+    {
+        var config = LtxVaeConfig.From(JsonConfig.Parse("""
+            {"latent_channels": 8, "decoder_block_out_channels": [16, 32, 64], "decoder_layers_per_block": [1, 1, 1, 1],
+             "decoder_spatio_temporal_scaling": [true, true, true], "decoder_inject_noise": [false, false, false, false],
+             "upsample_residual": [true, true, true], "upsample_factor": [2, 2, 2], "timestep_conditioning": true}
+            """, "vae/config.json"));
+        using var ops = new CpuOps();
+        using var source = new RandomCheckpoint("tiny LTX 0.9.5 VAE", DType.F32, scale: 0.1f);
+        using var vae = AutoencoderKLLTXVideo.Load(config, source, ops);
+        using var z = ops.FromHost(Numerics.Random(8 * 2, seed: 4), 1, 8, 2, 1, 1);
+        using var video = vae.Decode(ops, z, [0.05f]);
+        Assert.Equal([1, 3, 9, 32, 32], video.Dims);
+        Assert.All(ops.ToHost(video), v => Assert.True(float.IsFinite(v)));
+    }
+
     [Theory]
     [InlineData("""{"_class_name": "AutoencoderKLWan"}""", "_class_name")]
     [InlineData("""{"decoder_inject_noise": [true, false, false, false, false]}""", "decoder_inject_noise")]

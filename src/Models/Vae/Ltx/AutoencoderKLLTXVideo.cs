@@ -37,18 +37,15 @@ public sealed class AutoencoderKLLTXVideo : IDisposable
         ConvOut = LtxCausalConv3d.Load(decoder.Pp("conv_out"), last, config.ConvOutChannels, 3, causal);
         if (config.TimestepConditioning)
         {
-            var multiplier = decoder.HostF32("timestep_scale_multiplier");
-            if (multiplier.Length != 1)
-                throw new FormatException($"{config.Path}: decoder.timestep_scale_multiplier must hold one value, found {multiplier.Length}");
-            TimestepScaleMultiplier = multiplier[0];
+            TimestepScaleMultiplier = decoder.HostScalar("timestep_scale_multiplier");
             TimeEmbedder = LtxTimeEmbedder.Load(decoder, 2 * last);
             ScaleShiftTable = decoder.GetOperand("scale_shift_table", 2, last);
         }
         // the pipeline's statistics (buffers of the model, not of the decoder): read so that they are not reported
         // as unused, kept on the host
         int z = config.LatentChannels;
-        LatentsMean = root.Has("latents_mean") ? root.HostF32("latents_mean", z) : new float[z];
-        LatentsStd = root.Has("latents_std") ? root.HostF32("latents_std", z) : Enumerable.Repeat(1f, z).ToArray();
+        LatentsMean = root.Has("latents_mean") ? weights.Ops.ToHost(root.Get("latents_mean", z)) : new float[z];
+        LatentsStd = root.Has("latents_std") ? weights.Ops.ToHost(root.Get("latents_std", z)) : Enumerable.Repeat(1f, z).ToArray();
     }
 
     public LtxVaeConfig Config { get; }

@@ -53,8 +53,8 @@ public sealed record LtxVaeConfig
 
     /// <summary>Number of up blocks (decoder_block_out_channels' length).</summary>
     public int UpBlockCount => DecoderBlockOutChannels.Length;
-    /// <summary>decoder_block_out_channels reversed: the width up block i ends at before its upsample factor.</summary>
-    int Reversed(int[] list, int i) => list[list.Length - 1 - i];
+    /// <summary>Entry i of a per-block list in the decoder's order (the lists run from the image side).</summary>
+    static int Reversed(int[] list, int i) => list[list.Length - 1 - i];
     /// <summary>Channels of conv_in and the mid block: the last decoder_block_out_channels entry.</summary>
     public int MidChannels => DecoderBlockOutChannels[^1];
     public int MidLayers => DecoderLayersPerBlock[^1];
