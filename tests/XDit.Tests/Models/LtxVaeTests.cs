@@ -37,10 +37,10 @@ public class LtxVaeTests
         Assert.Empty(notes.Messages);
     }
 
-    /// <summary>A causal decoder pads with copies of the first frame only: the video of the first two latent frames
-    /// is the first 5 frames of the video of three, and moving the last latent frame leaves the first video frame
-    /// alone. The non-causal one also pads behind with the last frame, so there moving latent frame 1 moves video
-    /// frame 0 (its convolutions read one frame ahead).</summary>
+    /// <summary>A causal decoder pads with copies of the first frame only, so no output frame reads a later input
+    /// frame: the video of the first two latent frames is the first 5 frames of the video of three. The non-causal
+    /// one pads one frame on each side, so its convolutions read one frame ahead: moving latent frame 1 moves video
+    /// frame 0.</summary>
     [Fact]
     public void CausalPaddingReadsNoLaterFramesAndNonCausalDoes()
     {

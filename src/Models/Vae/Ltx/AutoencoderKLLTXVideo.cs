@@ -14,9 +14,10 @@ namespace XDit.Models.Vae.Ltx;
 /// its frames by repeating the edge ones, causal or not per decoder_causal): conv_in, the mid block, the up blocks
 /// (each optionally a width change, a depth-to-space upsampler, resnets), norm_out (a pixel RMS norm) with the
 /// decoder's timestep modulation, SiLU, conv_out and the unpatchify of patch_size / patch_size_t. With
-/// timestep_conditioning the decode timestep (LTXPipeline's decode_timestep, 0.05 by default) is multiplied by the
-/// checkpoint's timestep_scale_multiplier (1000) in float32 and embedded by the mid block, each up block and the
-/// decoder, each with its own MLP. Tensors are [B, C, T, H, W] between layers, as diffusers'; the encoder's tensors are
+/// timestep_conditioning the decode timestep (LTXPipeline's decode_timestep, 0 by default, 0.05 in the fixture; the
+/// pipeline also mixes that much noise into the latents first) is multiplied by the checkpoint's
+/// timestep_scale_multiplier (1000) in float32 and embedded by the mid block, each up block and the decoder, each with
+/// its own MLP. Tensors are [B, C, T, H, W] between layers, as diffusers'; the encoder's tensors are
 /// not loaded. One device decodes: it is not a DiffusionTransformer, so the sequence-parallel executors do not apply.
 /// </summary>
 public sealed class AutoencoderKLLTXVideo : IDisposable
