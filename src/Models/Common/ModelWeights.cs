@@ -53,6 +53,17 @@ public sealed class ModelWeights : IDisposable
         return t.ToFloatArray();
     }
 
+    /// <summary>The 0-d tensor <paramref name="name"/> (a scalar parameter, such as LTX-Video's
+    /// timestep_scale_multiplier) as a float on the host, checked to be 0-d. <see cref="Get"/> and
+    /// <see cref="HostF32"/> read an empty shape as "no check", which a source that makes its tensors up cannot
+    /// answer; this asks for the shape [] itself.</summary>
+    public float HostScalar(string name)
+    {
+        _asked.Add(name);
+        using var t = Source.Read(name, []);
+        return DTypeConvert.ToF32(t).ToFloatArray()[0];
+    }
+
     /// <summary>The tensor named <paramref name="name"/>, on the backend, after checking its shape
     /// (pass no shape to skip the check).</summary>
     public Tensor Get(string name, params int[] expectedShape) => Load(name, expectedShape, castTo: null);

@@ -46,6 +46,8 @@ public readonly struct WeightScope
     /// <summary><see cref="Get"/> where the checkpoint has the tensor, else null.</summary>
     /// <summary><see cref="ModelWeights.HostF32"/> of a leaf of this scope.</summary>
     public float[] HostF32(string leaf, params int[] expectedShape) => _weights.HostF32(Name(leaf), expectedShape);
+    /// <summary><see cref="ModelWeights.HostScalar"/> of a leaf of this scope.</summary>
+    public float HostScalar(string leaf) => _weights.HostScalar(Name(leaf));
 
     public Tensor? Optional(string leaf, params int[] expectedShape) => Has(leaf) ? Get(leaf, expectedShape) : null;
 
