@@ -38,7 +38,8 @@ public sealed class MochiTransformer : DiffusionTransformer
         var proj = w.Pp("patch_embed").Pp("proj");
         _patch = new Linear(proj.GetOperand("weight", d, c.InChannels, p, p).Reshape(d, c.PatchFeatures), proj.GetOperand("bias", d));
         _timeCaption = new MochiTimeCaptionEmbedding(w.Pp("time_embed"), c);
-        _posFrequencies = w.HostF32("pos_frequencies", 3, c.NumAttentionHeads, c.AttentionHeadDim / 2);
+        // read through the backend (not HostF32) so that the random checkpoints of the benchmarks make it too
+        _posFrequencies = w.Ops.ToHost(w.Get("pos_frequencies", 3, c.NumAttentionHeads, c.AttentionHeadDim / 2));
         var blocks = w.Pp("transformer_blocks");
         _blocks = Enumerable.Range(0, c.NumLayers).Select(i => new MochiBlock(blocks.Pp(i), c, last: i == c.NumLayers - 1)).ToArray();
         _normOut = AdaLayerNormContinuous.Load(w.Pp("norm_out"), d, d);
@@ -69,7 +70,8 @@ public sealed class MochiTransformer : DiffusionTransformer
     public override long WeightBytes => _weights.Bytes;
 
     /// <summary>Inputs: HiddenStates [B, C, F, H, W] (H and W multiples of patch_size), EncoderHiddenStates
-    /// [B, T, text_embed_dim], EncoderAttentionMask [B, T] (nonzero kept, 0 padded, any pattern; null keeps all),
+    /// [B, T, text_embed_dim], EncoderAttentionMask [B, T] (nonzero kept, 0 padded: kept tokens first, as right-padded
+    /// prompts are; a row may keep none; null keeps all),
     /// Timestep one per row.</summary>
     public override DitState Embed(IOps ops, DitInputs inputs)
     {
@@ -91,9 +93,9 @@ public sealed class MochiTransformer : DiffusionTransformer
         if (inputs.Timestep.Length != b)
             throw new ArgumentException($"Mochi needs one timestep per batch row ({b}), got {inputs.Timestep.Length}");
         var mask = HostMask(ops, inputs.EncoderAttentionMask, b, t);
-        // the text past the last token any row keeps is dropped: diffusers leaves a row's padded tokens out of the
-        // attention, and what they compute reaches neither a kept token nor a video token (nor the pool, which masks
-        // them), so the output is the same without them; one token stays when no row keeps any (then hidden)
+        // the text past the longest kept prefix is dropped: diffusers leaves a row's padded tokens out of the attention,
+        // and what they compute reaches neither a kept token nor a video token (nor the pool, which masks them), so
+        // the output is the same without them; one token stays when no row keeps any (then hidden)
         int kept = 1;
         for (int r = 0; r < b; r++)
             for (int j = t - 1; j >= kept; j--)
@@ -140,13 +142,25 @@ public sealed class MochiTransformer : DiffusionTransformer
         static Tensor Add(List<Tensor> list, Tensor v) { list.Add(v); return v; }
     }
 
-    /// <summary>The mask's values on the host (all ones when there is none).</summary>
+    /// <summary>The mask's values on the host (all ones when there is none). Each row must keep a prefix (1…1 0…0,
+    /// possibly empty): diffusers runs a row's attention over its kept text tokens only and writes their outputs back
+    /// into the first slots of the row, so with a padded token before a kept one the outputs land on other tokens
+    /// than their own, which no key mask reproduces.</summary>
     static float[] HostMask(IOps ops, Tensor? mask, int b, int t)
     {
         if (mask is null) return Enumerable.Repeat(1f, b * t).ToArray();
         if (mask.Rank != 2 || mask.Dim(0) != b || mask.Dim(1) != t)
             throw new ArgumentException($"Mochi encoder_attention_mask must be [{b}, {t}], got {Shape.Format(mask.ShapeSpan)}");
-        return ops.ToHost(mask);
+        var m = ops.ToHost(mask);
+        for (int r = 0; r < b; r++)
+        {
+            int k = 0;
+            while (k < t && m[r * t + k] != 0) k++;
+            for (int j = k; j < t; j++)
+                if (m[r * t + j] != 0)
+                    throw new ArgumentException($"Mochi encoder_attention_mask row {r} keeps token {j} after padded token {k}: expected kept tokens first (1…1 0…0), as the pipeline pads prompts on the right (diffusers writes a row's kept outputs back to its first slots, so other layouts move them onto other tokens)");
+        }
+        return m;
     }
 
     /// <summary>[B, N + T]: zeros for the N video keys, then per row 0 for its kept text keys and −10000 for its padded
