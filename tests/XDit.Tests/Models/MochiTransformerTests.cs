@@ -1,4 +1,7 @@
+using XDit.Engine.Caches;
+using XDit.Engine.Execution;
 using XDit.Engine.Verify;
+using XDit.Kernels;
 using XDit.Kernels.Cpu;
 using XDit.Models;
 using XDit.Models.Mochi;
@@ -164,6 +167,40 @@ public class MochiTransformerTests(ITestOutputHelper output)
         Assert.Equal(MathF.Cos(y), cos[o + 2], 3);
         Assert.Equal(MathF.Sin(x), sin[o + 4], 3);
         Assert.Equal(MathF.Sin(0.1f * (1 + y + x)), sin[o + 6], 3);
+    }
+
+    /// <summary>The step caches take Mochi (block 0's RMSNorm-zero input is TeaCache's indicator): at threshold 0 every
+    /// step is the plain forward exactly; a repeated input is skipped and still gives the plain output.</summary>
+    [Fact]
+    public void StepCachesRunAndSkipARepeatedStep()
+    {
+        using var ops = new CpuOps();
+        using var fx = new FixtureCase(TestPaths.Fixture("mochi"));
+        using var model = MochiTransformer.Load(fx.Dir, ops);
+        using var up = new FixtureUploads(fx, ops);
+        float[] Predict(IDenoiseExecutor executor, int step, float scale)
+        {
+            using var x = ops.Scale(up["hidden_states"], scale);
+            var inputs = new DitInputs
+            {
+                HiddenStates = x, EncoderHiddenStates = up["encoder_hidden_states"], EncoderAttentionMask = up["encoder_attention_mask"],
+                Timestep = fx.InputFloats("timestep").Select(t => t * scale).ToArray(),
+            };
+            using var y = executor.Predict(ops, model, inputs, step);
+            return ops.ToHost(y);
+        }
+        using var exact = new TeaCacheExecutor(0, 2);
+        using var fb = new FirstBlockCacheExecutor(0.05);
+        float[] scales = [1f, 1f, 0.5f];
+        for (int t = 0; t < scales.Length; t++)
+        {
+            var plain = Predict(SingleRankExecutor.Instance, t, scales[t]);
+            if (t < 2) Assert.Equal(plain, Predict(exact, t, scales[t]));
+            double err = Numerics.RelativeError(Predict(fb, t, scales[t]), plain);
+            Assert.True(err < 1e-5, $"fbcache step {t}: relative error {err:E2}");
+        }
+        Assert.Equal((2, 0), (exact.Stats.Computed, exact.Stats.Skipped));
+        Assert.Equal([1], fb.Stats.SkippedSteps);
     }
 
     /// <summary>The real-size entry's toy twin runs a forward on the CPU with its random weights; the real one takes
