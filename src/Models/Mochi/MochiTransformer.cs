@@ -24,6 +24,8 @@ public sealed class MochiTransformer : DiffusionTransformer
     readonly Linear _patch;                 // patch_embed.proj: Conv2d weight [D, C, p, p] as [D, C·p·p]
     readonly MochiTimeCaptionEmbedding _timeCaption;
     readonly float[] _posFrequencies;       // [3, H, d/2], learned
+    readonly object _ropeLock = new();
+    ((int, int, int) Grid, float[] Cos, float[] Sin)? _rope;
     readonly MochiBlock[] _blocks;
     readonly AdaLayerNormContinuous _normOut;
     readonly Linear _projOut;
@@ -121,7 +123,7 @@ public sealed class MochiTransformer : DiffusionTransformer
                 using var temb = _timeCaption.Conditioning(ops, inputs.Timestep, dense ?? prefix, keptMask);
                 cond = Add(made, ops.Activate(temb, Activation.Silu));
             }
-            var (rc, rs) = MochiRope.Tables(frames, gh, gw, _posFrequencies, c.NumAttentionHeads, c.AttentionHeadDim);
+            var (rc, rs) = RopeTables(frames, gh, gw);
             var state = new DitState
             {
                 Image = image, Text = text, Conditioning = cond,
@@ -140,6 +142,19 @@ public sealed class MochiTransformer : DiffusionTransformer
         }
 
         static Tensor Add(List<Tensor> list, Tensor v) { list.Add(v); return v; }
+    }
+
+    /// <summary>The RoPE tables of a grid, kept for the next call: every step of a video asks for the same ones, and
+    /// Mochi 1's (23850 tokens × 3072 angles) take a while to compute on the host.</summary>
+    (float[] Cos, float[] Sin) RopeTables(int frames, int rows, int cols)
+    {
+        lock (_ropeLock)
+        {
+            if (_rope is { } r && r.Grid == (frames, rows, cols)) return (r.Cos, r.Sin);
+            var (cos, sin) = MochiRope.Tables(frames, rows, cols, _posFrequencies, Config.NumAttentionHeads, Config.AttentionHeadDim);
+            _rope = ((frames, rows, cols), cos, sin);
+            return (cos, sin);
+        }
     }
 
     /// <summary>The mask's values on the host (all ones when there is none). Each row must keep a prefix (1…1 0…0,
