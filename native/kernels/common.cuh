@@ -262,7 +262,7 @@ __device__ __forceinline__ float block_max(float v, float* sh)
     return sh[0];
 }
 
-// Activation codes equal XDit.Kernels.Activation: None 0, Gelu (erf) 1, GeluTanh 2, Silu 3, QuickGelu 4, Relu 5.
+// Activation codes equal XDit.Kernels.Activation: None 0, Gelu (erf) 1, GeluTanh 2, Silu 3, QuickGelu 4, Relu 5, Tanh 6.
 __device__ __forceinline__ float activate(float x, int act)
 {
     switch (act)
@@ -272,6 +272,7 @@ __device__ __forceinline__ float activate(float x, int act)
         case 3: return x / (1.f + expf(-x));
         case 4: return x / (1.f + expf(-1.702f * x));
         case 5: return fmaxf(x, 0.f);
+        case 6: return tanhf(x);
         default: return x;
     }
 }

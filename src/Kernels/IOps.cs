@@ -2,8 +2,8 @@ using XDit.Runtime;
 
 namespace XDit.Kernels;
 
-/// <summary>Pointwise activations, also used as GEMM epilogues.</summary>
-public enum Activation { None, Gelu, GeluTanh, Silu, QuickGelu, Relu }
+/// <summary>Pointwise activations, also used as GEMM epilogues. Tanh is Mochi's gate squashing (tanh(gate_msa)).</summary>
+public enum Activation { None, Gelu, GeluTanh, Silu, QuickGelu, Relu, Tanh }
 
 /// <summary>Options of <see cref="IOps.Attention"/>.</summary>
 public sealed record AttentionOptions

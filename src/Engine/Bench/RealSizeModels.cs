@@ -1,6 +1,7 @@
 using XDit.Models.CogVideoX;
 using XDit.Models.HunyuanDiT;
 using XDit.Models.HunyuanVideo;
+using XDit.Models.Mochi;
 using XDit.Models.PixArt;
 using XDit.Models.QwenImage;
 using XDit.Models.SD3;
@@ -174,9 +175,25 @@ public static class RealSizeModels
         NumAttentionHeads = 2, AttentionHeadDim = 12, TextDim = 16, FfnDim = 32, NumLayers = 2, InChannels = 4, OutChannels = 4,
     };
 
-    public static IReadOnlyList<string> Names { get; } = ["pixart-xl-2-1024", "sd3-medium", "flux-dev", "hunyuandit-v1.2", "sana-1600m", "sdxl-base", "cogvideox-5b", "qwen-image", "hunyuanvideo", "wan2.1-14b", "pixart-tiny", "sd3-tiny", "flux-tiny", "hunyuandit-tiny", "sana-tiny", "sdxl-tiny", "cogvideox-tiny", "qwenimage-tiny", "hunyuanvideo-tiny", "wan-tiny"];
+    /// <summary>genmo/mochi-1-preview's transformer (Mochi 1): 48 blocks of 24 heads × 128 (D 3072), a text stream of
+    /// 1536, T5-XXL states 4096 wide, patch 2 over 12 latent channels; 85 frames of 480×848 are 15×60×106 latents
+    /// (15·30·53 = 23850 video tokens).</summary>
+    public static MochiConfig Mochi1 { get; } = new();
 
-    /// <summary>Short names for the real sizes: pixart, sd3, flux, hunyuandit, sana, sdxl, cogvideox, qwenimage, wan
+    /// <summary>The latent of Mochi 1's default video (85 frames of 480×848): frames, height, width.</summary>
+    public static (int Frames, int Height, int Width) Mochi1Latent => (15, 60, 106);
+
+    /// <summary>Mochi's architecture at toy size (2 latent frames of 4×6: 12 tokens), its text stream wider than the
+    /// video's as in Mochi 1.</summary>
+    public static MochiConfig MochiTiny { get; } = new()
+    {
+        NumAttentionHeads = 2, AttentionHeadDim = 8, NumLayers = 2, PooledProjectionDim = 24, InChannels = 4, OutChannels = 4,
+        TextEmbedDim = 16, TimeEmbedDim = 8,
+    };
+
+    public static IReadOnlyList<string> Names { get; } = ["pixart-xl-2-1024", "sd3-medium", "flux-dev", "hunyuandit-v1.2", "sana-1600m", "sdxl-base", "cogvideox-5b", "qwen-image", "hunyuanvideo", "wan2.1-14b", "pixart-tiny", "sd3-tiny", "flux-tiny", "hunyuandit-tiny", "sana-tiny", "sdxl-tiny", "cogvideox-tiny", "qwenimage-tiny", "hunyuanvideo-tiny", "wan-tiny", "mochi-1", "mochi-tiny"];
+
+    /// <summary>Short names for the real sizes: pixart, sd3, flux, hunyuandit, sana, sdxl, cogvideox, qwenimage, wan, mochi
     /// (hunyuanvideo is its own).</summary>
     public static string Resolve(string name) => name.Trim().ToLowerInvariant() switch
     {
@@ -189,6 +206,7 @@ public static class RealSizeModels
         "cogvideox" => "cogvideox-5b",
         "qwenimage" => "qwen-image",
         "wan" => "wan2.1-14b",
+        "mochi" => "mochi-1",
         var n => n,
     };
 
@@ -286,6 +304,15 @@ public static class RealSizeModels
                 var checkpoint = new RandomCheckpoint(name, weights, contains: n => !n.Contains(".add_k_proj.")) { ShapeOnly = shapeOnlyWeights };
                 return new WanStepWorkload(config, source, ops => WanTransformer.Load(config, checkpoint, ops),
                     f, h, w, textTokens ?? (name == "wan-tiny" ? 8 : 512), rows ?? 2);
+            }
+            case "mochi-1" or "mochi-tiny":
+            {
+                var config = name == "mochi-tiny" ? MochiTiny : Mochi1;
+                if (latentSize is not null)
+                    throw new ArgumentException($"{name}: the latent is the video's, frames × height × width; a square latent size does not apply");
+                var (f, h, w) = name == "mochi-tiny" ? (2, 4, 6) : Mochi1Latent;
+                return new MochiStepWorkload(config, source, ops => MochiTransformer.Load(config, new RandomCheckpoint(name, weights) { ShapeOnly = shapeOnlyWeights }, ops),
+                    f, h, w, textTokens ?? (name == "mochi-tiny" ? 8 : 256), rows ?? 2);
             }
             default: throw new ArgumentException($"unknown real-size model '{name}' (known: {string.Join(", ", Names)})");
         }

@@ -14,6 +14,7 @@ internal static class ActivationMath
         {
             case Activation.None: return;
             case Activation.Relu: TensorPrimitives.Max(x, 0f, x); return;
+            case Activation.Tanh: TensorPrimitives.Tanh(x, x); return;
             case Activation.Gelu:
                 for (int i = 0; i < x.Length; i++) x[i] = Gelu(x[i]);
                 return;

@@ -105,6 +105,6 @@ public class BenchCommandTests
     {
         var (code, _, stderr) = CliRunner.Xdit("bench", "--what", "forward", "--forward-model", "pixart-huge");
         Assert.Equal(1, code);
-        Assert.Contains("unknown real-size model 'pixart-huge' (known: pixart-xl-2-1024, sd3-medium, flux-dev, hunyuandit-v1.2, sana-1600m, sdxl-base, cogvideox-5b, qwen-image, hunyuanvideo, wan2.1-14b, pixart-tiny, sd3-tiny, flux-tiny, hunyuandit-tiny, sana-tiny, sdxl-tiny, cogvideox-tiny, qwenimage-tiny, hunyuanvideo-tiny, wan-tiny)", stderr);
+        Assert.Contains("unknown real-size model 'pixart-huge' (known: pixart-xl-2-1024, sd3-medium, flux-dev, hunyuandit-v1.2, sana-1600m, sdxl-base, cogvideox-5b, qwen-image, hunyuanvideo, wan2.1-14b, pixart-tiny, sd3-tiny, flux-tiny, hunyuandit-tiny, sana-tiny, sdxl-tiny, cogvideox-tiny, qwenimage-tiny, hunyuanvideo-tiny, wan-tiny, mochi-1, mochi-tiny)", stderr);
     }
 }

@@ -13,6 +13,7 @@ public class CpuPointwiseTests
     [InlineData(Activation.Silu)]
     [InlineData(Activation.QuickGelu)]
     [InlineData(Activation.Relu)]
+    [InlineData(Activation.Tanh)]
     [InlineData(Activation.None)]
     public void ActivationsMatchTheirFormulas(Activation act)
     {

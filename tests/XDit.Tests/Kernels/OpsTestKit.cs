@@ -61,6 +61,7 @@ internal static class OpsTestKit
     {
         XDit.Kernels.Activation.None => x,
         XDit.Kernels.Activation.Relu => Math.Max(0, x),
+        XDit.Kernels.Activation.Tanh => Math.Tanh(x),
         XDit.Kernels.Activation.Silu => x / (1 + Math.Exp(-x)),
         XDit.Kernels.Activation.QuickGelu => x / (1 + Math.Exp(-1.702 * x)),
         XDit.Kernels.Activation.Gelu => 0.5 * x * (1 + Erf(x / Math.Sqrt(2))),

@@ -1,0 +1,83 @@
+using XDit.Runtime;
+
+namespace XDit.Models.Mochi;
+
+/// <summary>
+/// diffusers MochiRoPE with the model's learned pos_frequencies [3, H, d/2]: token (f, y, x) sits at
+/// (f, centre of row y, centre of column x), the rows and columns spread over ±(count·s)/2 with
+/// s = √(192² / (rows·cols)) (so every resolution covers the same area), each centre the mean of two neighbouring
+/// edges of torch.linspace; the angle of head h's pair k is Σ_axis position·pos_frequencies[axis, h, k]. Unlike the
+/// other models' tables, every head has its own angles: a token's row holds all heads, [H·d], cos and sin each
+/// written twice (features 2k and 2k+1 of a head: the interleaved pairs Mochi's apply_rotary_emb turns). Computed
+/// in float32, as diffusers does; the text tokens get no rotation.
+/// </summary>
+public static class MochiRope
+{
+    /// <summary>diffusers' base_height × base_width: the area every resolution's positions are scaled to.</summary>
+    public const int BaseSize = 192;
+
+    /// <summary>Host tables cos, sin [frames·rows·cols, H·d] from pos_frequencies [3, H, d/2] (row-major).</summary>
+    public static (float[] Cos, float[] Sin) Tables(int frames, int rows, int cols, ReadOnlySpan<float> posFrequencies, int heads, int headDim)
+    {
+        int half = headDim / 2;
+        if (headDim % 2 != 0 || posFrequencies.Length != 3 * heads * half)
+            throw new ArgumentException($"Mochi RoPE needs pos_frequencies [3, {heads}, {half}] for {heads} heads of {headDim}, got {posFrequencies.Length} values");
+        double scale = Math.Sqrt((double)BaseSize * BaseSize / ((double)rows * cols));
+        var ys = Centers(rows, scale);
+        var xs = Centers(cols, scale);
+        int width = heads * headDim;
+        long n = (long)frames * rows * cols;
+        var cos = new float[n * width];
+        var sin = new float[n * width];
+        long at = 0;
+        for (int f = 0; f < frames; f++)
+            for (int y = 0; y < rows; y++)
+                for (int x = 0; x < cols; x++)
+                    for (int h = 0; h < heads; h++)
+                        for (int k = 0; k < half; k++)
+                        {
+                            int j = h * half + k, stride = heads * half;
+                            float angle = f * posFrequencies[j] + ys[y] * posFrequencies[stride + j] + xs[x] * posFrequencies[2 * stride + j];
+                            float c = MathF.Cos(angle), s = MathF.Sin(angle);
+                            cos[at] = c; cos[at + 1] = c;
+                            sin[at] = s; sin[at + 1] = s;
+                            at += 2;
+                        }
+        return (cos, sin);
+    }
+
+    /// <summary>The centres of <paramref name="count"/> cells between ±count·scale/2: torch.linspace(start, stop, count + 1)
+    /// in float32 (the first half from the start, the second back from the stop, as PyTorch computes it), then
+    /// the means of neighbouring edges.</summary>
+    public static float[] Centers(int count, double scale)
+    {
+        float start = (float)(-count * scale / 2), stop = (float)(count * scale / 2);
+        int steps = count + 1, halfway = steps / 2;
+        float step = (stop - start) / (steps - 1);
+        var edges = new float[steps];
+        for (int i = 0; i < steps; i++) edges[i] = i < halfway ? start + step * i : stop - step * (steps - i - 1);
+        var centres = new float[count];
+        for (int i = 0; i < count; i++) centres[i] = (edges[i] + edges[i + 1]) / 2;
+        return centres;
+    }
+
+    /// <summary>A [n, H·d] table (or a view of its rows with dense rows) as [n·H, d]: one row per (token, head), the
+    /// shape the rotation ops take when the heads of q or k are viewed as tokens of their own.</summary>
+    public static Tensor PerHeadRows(Tensor table, int heads)
+    {
+        int n = table.Dim(0), width = table.Dim(1), d = width / heads;
+        if (table.Rank != 2 || width % heads != 0 || table.Strides[1] != 1 || (n > 1 && table.Strides[0] != width))
+            throw new ArgumentException($"Mochi RoPE table {Shape.Format(table.ShapeSpan)} is not [tokens, {heads}·d] with dense rows");
+        return new Tensor(table.Storage, table.DType, [n * heads, d], [d, 1], table.Offset);
+    }
+
+    /// <summary>A [B, n, H, d] view whose (n, H) are evenly strided (H·stride(H) = stride(n): a projection's rows) as
+    /// [B, n·H, 1, d]: each head of each token a token of its own, so a per-(token, head) table can rotate it.</summary>
+    public static Tensor HeadsAsTokens(Tensor x)
+    {
+        int b = x.Dim(0), n = x.Dim(1), h = x.Dim(2), d = x.Dim(3);
+        if (x.Rank != 4 || x.Strides[3] != 1 || x.Strides[2] != d || (n > 1 && x.Strides[1] != (long)h * d))
+            throw new ArgumentException($"Mochi: the heads of {x} (strides {string.Join(", ", x.Strides.ToArray())}) are not dense rows of its tokens");
+        return new Tensor(x.Storage, x.DType, [b, n * h, 1, d], [x.Strides[0], d, d, 1], x.Offset);
+    }
+}
