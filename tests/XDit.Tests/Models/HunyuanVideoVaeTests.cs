@@ -140,6 +140,29 @@ public class HunyuanVideoVaeTests
         Assert.All(ops.ToHost(video), v => Assert.True(float.IsFinite(v)));
     }
 
+    /// <summary>The estimate covers what a decode allocates at its peak beyond the weights, and is within 2× of it:
+    /// both cases, the whole frames in one convolution call and one frame per call.</summary>
+    [Theory]
+    [InlineData("hunyuanvideo_vae", 2, 4, 4, false)]
+    [InlineData("hunyuanvideo_vae", 3, 4, 6, false)]
+    [InlineData("hunyuanvideo_vae_shortcut", 3, 2, 3, false)]
+    [InlineData("hunyuanvideo_vae_shortcut", 3, 2, 3, true)]
+    public void MemoryEstimateBoundsTheMeasuredPeak(string fixture, int frames, int h, int w, bool framePerCall)
+    {
+        using var ops = new CpuOps();
+        using var vae = AutoencoderKLHunyuanVideo.Load(TestPaths.Fixture(fixture), ops);
+        if (framePerCall) vae.ConvGatherElements = 1;
+        int c = vae.Config.LatentChannels;
+        using var z = ops.FromHost(Numerics.Random(c * frames * h * w, seed: 3), 1, c, frames, h, w);
+        ops.Allocator.ResetPeak();
+        long before = ops.Allocator.BytesInUse;
+        using (vae.Decode(ops, z)) { }
+        long peak = ops.Allocator.PeakBytesInUse - before, estimate = vae.EstimateDecodeBytes(1, frames, h, w, cpu: true);
+        _out.WriteLine($"{fixture} {frames}x{h}x{w}: decode peak {peak} bytes, estimate {estimate} ({(double)estimate / peak:F2}x)");
+        Assert.True(estimate >= peak, $"estimate {estimate} bytes is below the measured peak {peak}");
+        Assert.True(estimate <= 2 * peak, $"estimate {estimate} bytes is more than 2x the measured peak {peak}");
+    }
+
     [Theory]
     [InlineData(1, 1)]
     [InlineData(2, 5)]

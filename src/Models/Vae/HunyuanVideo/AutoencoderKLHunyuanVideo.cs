@@ -127,6 +127,74 @@ public sealed class AutoencoderKLHunyuanVideo : IDisposable
         return ops.Conv2d(dense.Reshape(b, c, f * h, w), PostQuantWeight, PostQuantBias).TakeReshaped(b, c, f, h, w);
     }
 
+    /// <summary>Bytes a decode of z [batch, latent_channels, latentFrames, height, width] allocates at its peak besides
+    /// the weights, for a pipeline's memory plan. The decode is walked stage by stage as <see cref="Decode"/> holds
+    /// its tensors: a block's input while the block runs, a resnet's input, its normed and activated input and its
+    /// convolution's output (plus the shortcut's), and within each convolution what one call holds for a chunk of
+    /// frames (the padded windows gathered, k = 3 per frame, the Conv2d's output and its sum with the residual: all
+    /// frames below <see cref="ConvGatherElements"/>); the mid block's attention as seven maps of its tokens; on the CPU
+    /// a convolution's im2col and GEMM packing of one frame (2 · 27 values per channel and pixel). The largest stage
+    /// is at full resolution: the last up block's first resnet reads the last upsampler's output, so with the usual
+    /// blocks (256 then 128 channels there) that is about 5 maps of 128 channels over all frames and pixels. At or
+    /// above the measured peak and within 2× of it on the CPU (HunyuanVideoVaeTests); cuDNN's workspace beyond the
+    /// backend's shared one is not counted. Linear in the batch, the frames and the pixels: all frames are decoded
+    /// at once (framewise decoding, which diffusers turns on above 4 latent frames, is not implemented).</summary>
+    public long EstimateDecodeBytes(int batch, int latentFrames, int height, int width, bool cpu = false)
+    {
+        int bytes = (Float32 ? DType.F32 : _weights.OperandType).SizeOf();
+        double b = batch, peak = 0;
+        int h = height, w = width, t = latentFrames, z = Config.LatentChannels;
+        double Map(int c, int frames, int hh, int ww) => b * c * frames * hh * ww;
+        // one convolution call over frames × hh × ww, with `held` bytes alive beside it
+        void Conv(double held, int cin, int cout, int frames, int hh, int ww, bool residual)
+        {
+            double window = b * cin * 3.0 * (hh + 2) * (ww + 2);
+            int chunk = (int)Math.Clamp(ConvGatherElements / Math.Max(window, 1), 1, frames);
+            double pass = chunk * window + chunk * b * cout * hh * ww * (residual ? 2 : 1);
+            double im2col = cpu ? 2 * 27.0 * cin * hh * ww : 0;
+            peak = Math.Max(peak, held + Map(cout, frames, hh, ww) + pass + im2col);
+        }
+        // a resnet from cin to cout channels, with `held` alive beside its input
+        void Resnet(double held, int cin, int cout)
+        {
+            double x = Map(cin, t, h, w), m = Map(cout, t, h, w), shortcut = cin != cout ? m : 0;
+            Conv(held + 2 * x, cin, cout, t, h, w, residual: false);            // x and its normed input
+            peak = Math.Max(peak, held + x + 2 * m);                            // conv1's output and its normed copy
+            Conv(held + x + m + shortcut, cout, cout, t, h, w, residual: true); // x, the normed input, the shortcut
+        }
+
+        double zBytes = Map(z, t, h, w);
+        peak = 3 * zBytes;                                                      // z cast, post_quant_conv
+        int mid = Config.MidChannels;
+        Conv(zBytes, z, mid, t, h, w, residual: false);                         // conv_in
+        double midMap = Map(mid, t, h, w);
+        Resnet(0, mid, mid);                                                    // its input is the block's
+        if (MidBlock.Attention is not null) peak = Math.Max(peak, 2 * midMap + 5 * midMap);
+        Resnet(midMap, mid, mid);
+        for (int i = 0; i < UpBlocks.Count; i++)
+        {
+            int cin = Config.UpInChannels(i), cout = Config.UpOutChannels(i);
+            double input = Map(cin, t, h, w);
+            for (int r = 0; r < UpBlocks[i].Resnets.Count; r++)
+                Resnet(r == 0 ? 0 : input, r == 0 ? cin : cout, cout);          // the first one's input is the block's
+            if (UpBlocks[i].Upsampler is { } up)
+            {
+                double before = input + Map(cout, t, h, w);
+                int r = up.Space ? 2 : 1;
+                t = up.FramesOut(t);
+                h *= r;
+                w *= r;
+                Conv(before, cout, cout, t, h, w, residual: false);
+            }
+        }
+        int last = Config.BlockOutChannels[0];
+        double final = Map(last, t, h, w);
+        peak = Math.Max(peak, 2 * final);                                       // conv_norm_out's input and output
+        Conv(final, last, Config.OutChannels, t, h, w, residual: false);
+        double total = peak * bytes;
+        return total >= long.MaxValue ? long.MaxValue : (long)total;
+    }
+
     static Tensor Step(Tensor previous, Tensor next)
     {
         previous.Dispose();
