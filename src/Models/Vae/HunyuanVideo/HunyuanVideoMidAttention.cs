@@ -11,7 +11,8 @@ namespace XDit.Models.Vae.HunyuanVideo;
 /// The mask is not built: since the tokens are frame-major, the keys a query of frame f sees are exactly the first
 /// (f + 1)·H·W tokens, so each frame's queries attend to that prefix of the keys in one unmasked call (the softmax
 /// over the visible keys alone is the masked softmax). That is T calls over key prefixes instead of one over an
-/// N×N mask (N = T·H·W, 475k tokens for a 129-frame 720p video), and half the work of the full attention. The
+/// N×N mask (N = T·H·W, 475k tokens for a 129-frame 720p video), half the work of the full attention, and, with
+/// no bias, CUDA's GEMM path for heads wider than its kernels' (512 here), which takes no mask, stays open. The
 /// weights are group_norm, to_q, to_k, to_v and to_out.0 (Linear [C, C] each, as every HunyuanVideo checkpoint
 /// stores them), each asked for with its shape, so random weights at the real size load too (the 2-D decoder's
 /// <see cref="VaeAttentionBlock"/> also takes the old 1×1-convolution names and probes the file for them).
