@@ -8,6 +8,7 @@ using XDit.Models.Flux;
 using XDit.Models.Sana;
 using XDit.Models.Sdxl;
 using XDit.Models.Wan;
+using XDit.Models.Ltx;
 using XDit.Runtime;
 
 namespace XDit.Engine.Bench;
@@ -174,10 +175,23 @@ public static class RealSizeModels
         NumAttentionHeads = 2, AttentionHeadDim = 12, TextDim = 16, FfnDim = 32, NumLayers = 2, InChannels = 4, OutChannels = 4,
     };
 
-    public static IReadOnlyList<string> Names { get; } = ["pixart-xl-2-1024", "sd3-medium", "flux-dev", "hunyuandit-v1.2", "sana-1600m", "sdxl-base", "cogvideox-5b", "qwen-image", "hunyuanvideo", "wan2.1-14b", "pixart-tiny", "sd3-tiny", "flux-tiny", "hunyuandit-tiny", "sana-tiny", "sdxl-tiny", "cogvideox-tiny", "qwenimage-tiny", "hunyuanvideo-tiny", "wan-tiny"];
+    /// <summary>Lightricks/LTX-Video 0.9's transformer: 28 blocks of 32 heads × 64, T5-XXL captions 128 × 4096, 128 latent
+    /// channels, patch 1; 121 frames of 512×768 are 16×16×24 latents (6144 video tokens).</summary>
+    public static LtxConfig LtxVideo { get; } = new();
 
-    /// <summary>Short names for the real sizes: pixart, sd3, flux, hunyuandit, sana, sdxl, cogvideox, qwenimage, wan
-    /// (hunyuanvideo is its own).</summary>
+    /// <summary>The latent of LTX-Video's default video (121 frames of 512×768): frames, height, width.</summary>
+    public static (int Frames, int Height, int Width) LtxLatent => (16, 16, 24);
+
+    /// <summary>LTX-Video's architecture at toy size (2 latent frames of 2×4: 16 tokens).</summary>
+    public static LtxConfig LtxTiny { get; } = new()
+    {
+        NumAttentionHeads = 2, AttentionHeadDim = 8, CrossAttentionDim = 16, CaptionChannels = 16, NumLayers = 2, InChannels = 8, OutChannels = 8,
+    };
+
+    public static IReadOnlyList<string> Names { get; } = ["pixart-xl-2-1024", "sd3-medium", "flux-dev", "hunyuandit-v1.2", "sana-1600m", "sdxl-base", "cogvideox-5b", "qwen-image", "hunyuanvideo", "wan2.1-14b", "pixart-tiny", "sd3-tiny", "flux-tiny", "hunyuandit-tiny", "sana-tiny", "sdxl-tiny", "cogvideox-tiny", "qwenimage-tiny", "hunyuanvideo-tiny", "wan-tiny", "ltx-video", "ltx-tiny"];
+
+    /// <summary>Short names for the real sizes: pixart, sd3, flux, hunyuandit, sana, sdxl, cogvideox, qwenimage, wan,
+    /// ltx (hunyuanvideo is its own).</summary>
     public static string Resolve(string name) => name.Trim().ToLowerInvariant() switch
     {
         "pixart" => "pixart-xl-2-1024",
@@ -189,6 +203,7 @@ public static class RealSizeModels
         "cogvideox" => "cogvideox-5b",
         "qwenimage" => "qwen-image",
         "wan" => "wan2.1-14b",
+        "ltx" => "ltx-video",
         var n => n,
     };
 
@@ -286,6 +301,16 @@ public static class RealSizeModels
                 var checkpoint = new RandomCheckpoint(name, weights, contains: n => !n.Contains(".add_k_proj.")) { ShapeOnly = shapeOnlyWeights };
                 return new WanStepWorkload(config, source, ops => WanTransformer.Load(config, checkpoint, ops),
                     f, h, w, textTokens ?? (name == "wan-tiny" ? 8 : 512), rows ?? 2);
+            }
+            case "ltx-video" or "ltx-tiny":
+            {
+                var config = name == "ltx-tiny" ? LtxTiny : LtxVideo;
+                if (latentSize is not null)
+                    throw new ArgumentException($"{name}: the latent is the video's, frames × height × width; a square latent size does not apply");
+                var (f, h, w) = name == "ltx-tiny" ? (2, 2, 4) : LtxLatent;
+                // 128 caption tokens: the pipeline's max_sequence_length
+                return new LtxStepWorkload(config, source, ops => LtxTransformer.Load(config, new RandomCheckpoint(name, weights, contains: n => !n.EndsWith(".norm1.weight", StringComparison.Ordinal)) { ShapeOnly = shapeOnlyWeights }, ops),
+                    f, h, w, textTokens ?? (name == "ltx-tiny" ? 8 : 128), rows ?? 2);
             }
             default: throw new ArgumentException($"unknown real-size model '{name}' (known: {string.Join(", ", Names)})");
         }
