@@ -11,17 +11,21 @@ public class LtxTransformerTests(ITestOutputHelper output)
     const string Fixture = "ltx";
 
     /// <summary>ltx: LTX-Video's architecture at toy size (4 heads × 8, 2 layers, caption 32), 3 latent frames of 4×6
-    /// packed, caption rows keeping 10 and 6 of 10 tokens, rope_interpolation_scale (8/25, 32, 32).</summary>
-    [Fact]
-    public void FixtureMatchesDiffusers()
+    /// packed, caption rows keeping 10 and 6 of 10 tokens, rope_interpolation_scale (8/25, 32, 32); ltx_shapes
+    /// (tests/fixtures/ltx_cases.py): norm1/norm2 weights, no attention biases, D mod 6 = 4, patch sizes 2 scaling the
+    /// RoPE grid, out_channels ≠ in_channels, a 3×2×5 grid.</summary>
+    [Theory]
+    [InlineData("ltx")]
+    [InlineData("ltx_shapes")]
+    public void FixtureMatchesDiffusers(string fixture)
     {
         using var ops = new CpuOps();
-        var results = FixtureVerifier.Verify(TestPaths.Fixture(Fixture), ops);
+        var results = FixtureVerifier.Verify(TestPaths.Fixture(fixture), ops);
         Assert.NotEmpty(results);
         foreach (var r in results)
         {
-            output.WriteLine($"{Fixture} {r.Name}: rel {r.RelativeError:E3} max abs {r.MaxAbsError:E3}");
-            Assert.True(r.Passed, $"{Fixture} {r.Name}: {r.Problem} rel {r.RelativeError:E3}");
+            output.WriteLine($"{fixture} {r.Name}: rel {r.RelativeError:E3} max abs {r.MaxAbsError:E3}");
+            Assert.True(r.Passed, $"{fixture} {r.Name}: {r.Problem} rel {r.RelativeError:E3}");
         }
     }
 
