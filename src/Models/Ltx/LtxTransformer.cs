@@ -32,12 +32,13 @@ public sealed class LtxTransformer : DiffusionTransformer
     readonly LtxBlock[] _blocks;
     readonly Tensor _outTable;      // scale_shift_table [2, D]: shift, scale
     readonly Linear _projOut;
-    (int F, int H, int W, (float, float, float) S, float[] Cos, float[] Sin)? _rope;   // the last grid's tables (the same every step)
+    readonly LtxRopeCache _rope;
 
     LtxTransformer(LtxConfig config, ModelWeights weights)
     {
         Config = config;
         _weights = weights;
+        _rope = new LtxRopeCache(config);
         var w = weights.Root;
         var c = config;
         int d = c.InnerDim;
@@ -112,8 +113,6 @@ public sealed class LtxTransformer : DiffusionTransformer
         var y = inputs.EncoderHiddenStates;
         if (y.Rank != 3 || y.Dim(0) != b || y.Dim(2) != c.CaptionChannels)
             throw new ArgumentException($"LTX encoder_hidden_states must be [{b}, T, {c.CaptionChannels}], got {Shape.Format(y.ShapeSpan)}");
-        var (hostCos, hostSin) = RopeTables(frames, rows, cols, scale);
-
         var made = new List<Tensor>();
         try
         {
@@ -123,8 +122,8 @@ public sealed class LtxTransformer : DiffusionTransformer
             using (var act = ops.Activate(embedded, Activation.Silu)) temb6 = Add(made, _timeLinear.Apply(ops, act));
             var text = Add(made, _captionProjection.Apply(ops, y));
             var keyBias = inputs.EncoderAttentionMask is { } mask ? Add(made, TextKeyBias.FromMask(ops, mask, b, y.Dim(1), "LTX")) : null;
-            var cos = Add(made, ops.FromHost(hostCos, n, c.InnerDim));
-            var sin = Add(made, ops.FromHost(hostSin, n, c.InnerDim));
+            // the model's cached tables: the state reads them, not owns them
+            var (cos, sin) = _rope.Get(ops, frames, rows, cols, scale);
             var state = new DitState
             {
                 Image = image, Text = text, TextKeyBias = keyBias, Conditioning = temb6, EmbeddedTimestep = embedded,
@@ -141,15 +140,6 @@ public sealed class LtxTransformer : DiffusionTransformer
         }
 
         static Tensor Add(List<Tensor> list, Tensor v) { list.Add(v); return v; }
-    }
-
-    /// <summary>The RoPE tables of a grid, kept on the host for the next step's (the same in a whole video).</summary>
-    (float[] Cos, float[] Sin) RopeTables(int frames, int rows, int cols, (float, float, float) scale)
-    {
-        if (_rope is { } r && r.F == frames && r.H == rows && r.W == cols && r.S == scale) return (r.Cos, r.Sin);
-        var (cos, sin) = LtxRotaryTable.Build(Config, frames, rows, cols, scale);
-        _rope = (frames, rows, cols, scale, cos, sin);
-        return (cos, sin);
     }
 
     public override void RunBlock(IOps ops, int index, DitState state, IAttention attention)
@@ -184,5 +174,9 @@ public sealed class LtxTransformer : DiffusionTransformer
         return ops.Contiguous(tokens);
     }
 
-    public override void Dispose() => _weights.Dispose();
+    public override void Dispose()
+    {
+        _rope.Dispose();
+        _weights.Dispose();
+    }
 }
