@@ -113,6 +113,7 @@ public sealed class LtxTransformer : DiffusionTransformer
         var y = inputs.EncoderHiddenStates;
         if (y.Rank != 3 || y.Dim(0) != b || y.Dim(2) != c.CaptionChannels)
             throw new ArgumentException($"LTX encoder_hidden_states must be [{b}, T, {c.CaptionChannels}], got {Shape.Format(y.ShapeSpan)}");
+
         var made = new List<Tensor>();
         try
         {
