@@ -9,6 +9,7 @@ using XDit.Models.Flux;
 using XDit.Models.Sana;
 using XDit.Models.Sdxl;
 using XDit.Models.Wan;
+using XDit.Models.Ltx;
 using XDit.Runtime;
 
 namespace XDit.Engine.Bench;
@@ -191,10 +192,23 @@ public static class RealSizeModels
         TextEmbedDim = 16, TimeEmbedDim = 8,
     };
 
-    public static IReadOnlyList<string> Names { get; } = ["pixart-xl-2-1024", "sd3-medium", "flux-dev", "hunyuandit-v1.2", "sana-1600m", "sdxl-base", "cogvideox-5b", "qwen-image", "hunyuanvideo", "wan2.1-14b", "pixart-tiny", "sd3-tiny", "flux-tiny", "hunyuandit-tiny", "sana-tiny", "sdxl-tiny", "cogvideox-tiny", "qwenimage-tiny", "hunyuanvideo-tiny", "wan-tiny", "mochi-1", "mochi-tiny"];
+    /// <summary>Lightricks/LTX-Video 0.9's transformer: 28 blocks of 32 heads × 64, T5-XXL captions 128 × 4096, 128 latent
+    /// channels, patch 1; 121 frames of 512×768 are 16×16×24 latents (6144 video tokens).</summary>
+    public static LtxConfig LtxVideo { get; } = new();
 
-    /// <summary>Short names for the real sizes: pixart, sd3, flux, hunyuandit, sana, sdxl, cogvideox, qwenimage, wan, mochi
-    /// (hunyuanvideo is its own).</summary>
+    /// <summary>The latent of LTX-Video's default video (121 frames of 512×768): frames, height, width.</summary>
+    public static (int Frames, int Height, int Width) LtxLatent => (16, 16, 24);
+
+    /// <summary>LTX-Video's architecture at toy size (2 latent frames of 2×4: 16 tokens).</summary>
+    public static LtxConfig LtxTiny { get; } = new()
+    {
+        NumAttentionHeads = 2, AttentionHeadDim = 8, CrossAttentionDim = 16, CaptionChannels = 16, NumLayers = 2, InChannels = 8, OutChannels = 8,
+    };
+
+    public static IReadOnlyList<string> Names { get; } = ["pixart-xl-2-1024", "sd3-medium", "flux-dev", "hunyuandit-v1.2", "sana-1600m", "sdxl-base", "cogvideox-5b", "qwen-image", "hunyuanvideo", "wan2.1-14b", "pixart-tiny", "sd3-tiny", "flux-tiny", "hunyuandit-tiny", "sana-tiny", "sdxl-tiny", "cogvideox-tiny", "qwenimage-tiny", "hunyuanvideo-tiny", "wan-tiny", "mochi-1", "mochi-tiny", "ltx-video", "ltx-tiny"];
+
+    /// <summary>Short names for the real sizes: pixart, sd3, flux, hunyuandit, sana, sdxl, cogvideox, qwenimage, wan,
+    /// mochi, ltx (hunyuanvideo is its own).</summary>
     public static string Resolve(string name) => name.Trim().ToLowerInvariant() switch
     {
         "pixart" => "pixart-xl-2-1024",
@@ -207,6 +221,7 @@ public static class RealSizeModels
         "qwenimage" => "qwen-image",
         "wan" => "wan2.1-14b",
         "mochi" => "mochi-1",
+        "ltx" => "ltx-video",
         var n => n,
     };
 
@@ -313,6 +328,16 @@ public static class RealSizeModels
                 var (f, h, w) = name == "mochi-tiny" ? (2, 4, 6) : Mochi1Latent;
                 return new MochiStepWorkload(config, source, ops => MochiTransformer.Load(config, new RandomCheckpoint(name, weights) { ShapeOnly = shapeOnlyWeights }, ops),
                     f, h, w, textTokens ?? (name == "mochi-tiny" ? 8 : 256), rows ?? 2);
+            }
+            case "ltx-video" or "ltx-tiny":
+            {
+                var config = name == "ltx-tiny" ? LtxTiny : LtxVideo;
+                if (latentSize is not null)
+                    throw new ArgumentException($"{name}: the latent is the video's, frames × height × width; a square latent size does not apply");
+                var (f, h, w) = name == "ltx-tiny" ? (2, 2, 4) : LtxLatent;
+                // 128 caption tokens: the pipeline's max_sequence_length
+                return new LtxStepWorkload(config, source, ops => LtxTransformer.Load(config, new RandomCheckpoint(name, weights, contains: n => !n.EndsWith(".norm1.weight", StringComparison.Ordinal)) { ShapeOnly = shapeOnlyWeights }, ops),
+                    f, h, w, textTokens ?? (name == "ltx-tiny" ? 8 : 128), rows ?? 2);
             }
             default: throw new ArgumentException($"unknown real-size model '{name}' (known: {string.Join(", ", Names)})");
         }

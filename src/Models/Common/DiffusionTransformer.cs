@@ -36,8 +36,12 @@ public sealed record DitInputs
     public Tensor? ImgIds { get; init; }
     public Tensor? TxtIds { get; init; }
     /// <summary>Qwen-Image's img_shapes: the (frames, height, width) grid of the packed image tokens, the same for
-    /// every batch row (diffusers' QwenEmbedRope takes the first row's).</summary>
+    /// every batch row (diffusers' QwenEmbedRope takes the first row's). LTX-Video: num_frames, height, width.</summary>
     public (int Frames, int Height, int Width)? ImgShape { get; init; }
+    /// <summary>LTX-Video's rope_interpolation_scale (t, h, w): the latent's size in pixels and seconds per latent step
+    /// (the pipeline's vae temporal ratio / frame_rate, then the spatial ratio twice), which scales its RoPE grid;
+    /// its (num_frames, height, width) token grid is <see cref="ImgShape"/>.</summary>
+    public (float T, float H, float W)? RopeInterpolationScale { get; init; }
     /// <summary>PixArt-α micro-conditions: resolution [B, 2] (h, w) and aspect ratio [B, 1].</summary>
     public Tensor? Resolution { get; init; }
     public Tensor? AspectRatio { get; init; }

@@ -73,6 +73,14 @@ public class LedgerLaunchTests
         // block with q, k and v as GEMMs of their own and the RMSNorm and the RoPE as passes of their own
         Assert.Equal(["embed: 10", "block 0: 18", "block 1: 18", "finish: 5"], LaunchesPerBlock("wan-tiny"));
 
+    [Fact]
+    public void LtxBlocks() =>
+        // as Wan's block with one launch more: norm1 and norm2 are an RMSNorm and a modulation each (4 launches; there
+        // is no fused RMSNorm-modulate op), where Wan's two LayerNorm-modulates and its norm2 take 3; q and k of attn1
+        // are normed over all heads and rotated in place in one pass each, the table row D wide (LTX's RoPE spans the
+        // heads)
+        Assert.Equal(["embed: 10", "block 0: 19", "block 1: 19", "finish: 5"], LaunchesPerBlock("ltx-tiny"));
+
     [Theory]
     // PixArt-XL-2 (issue 17's bound 2.5 GB): 4.85 GB with its residuals as their own passes, 2.20 with them in the
     // output projections' epilogues. SD3-medium: 2.755 GB, held there. HunyuanDiT v1.2: 30.66 GB unfused, 13.17 GB
@@ -95,6 +103,10 @@ public class LedgerLaunchTests
     // video queries and keys of attn1, the video queries of attn2); what stays beside them: the modulated norms 108.7
     // and norm2 53.7, each one read and one write of the tokens.
     [InlineData("wan", 325.7)]
+    // LTX-Video 0.9 (16×16×24 latents, 128 text tokens, 2 rows): 22.72 GB, of which q and k's RMSNorm over all heads
+    // with the RoPE in one pass 8.5 and attn2's q/k norms 2.9; norm1 and norm2 as an RMSNorm and a modulation each 11.3
+    // (a fused RMSNorm-modulate pass would save the modulation's 5.6).
+    [InlineData("ltx", 22.75)]
     public void ElementwiseTrafficOfARealSizeForwardStaysWithinItsBound(string model, double gigabytes)
     {
         // at the published size (1024 px, batch 2): the traffic that is neither GEMM nor attention, what fusing cuts

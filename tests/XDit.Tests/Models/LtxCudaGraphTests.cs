@@ -1,0 +1,42 @@
+using XDit.Engine.Execution;
+using XDit.Engine.Verify;
+using XDit.Kernels;
+using XDit.Models;
+using XDit.Models.Ltx;
+using XDit.Runtime;
+using XDit.Tests.Cuda;
+
+namespace XDit.Tests.Models;
+
+/// <summary>LTX-Video under <see cref="CudaGraphExecutor"/>: the packed tokens, the caption's key bias (rows keeping
+/// different counts) and the all-heads RoPE tables (state slots the graph copies) replay in the graph, each step equal
+/// to the eager forward of that step's inputs.</summary>
+[NeedsCudaDevice]
+[Collection("cuda")]
+public class LtxCudaGraphTests
+{
+    [Fact]
+    public void ThePackedTokensTheKeyBiasAndTheRopeReplayInTheGraph()
+    {
+        var gpu = CudaTestDevice.Get(DType.F32);
+        using var fx = new FixtureCase(TestPaths.Fixture("ltx"));
+        using var model = LtxTransformer.Load(fx.Dir, gpu);
+        using var up = new FixtureUploads(fx, gpu);
+        using var executor = new CudaGraphExecutor();
+        for (int step = 0; step < 3; step++)
+        {
+            using var x = gpu.Scale(up["hidden_states"], 1f - 0.3f * step);
+            var inputs = new DitInputs
+            {
+                HiddenStates = x, EncoderHiddenStates = up["encoder_hidden_states"], EncoderAttentionMask = up["encoder_attention_mask"],
+                Timestep = fx.InputFloats("timestep").Select(t => t * (1f - 0.2f * step)).ToArray(),
+                ImgShape = (3, 4, 6), RopeInterpolationScale = LtxFixtureRunner.RopeInterpolationScale(fx),
+            };
+            using var want = SingleRankExecutor.Instance.Predict(gpu, model, inputs, step);
+            using var got = executor.Predict(gpu, model, inputs, step);
+            Assert.Equal(gpu.ToHost(want), gpu.ToHost(got));
+        }
+        Assert.Null(executor.FallbackReason);
+        Assert.Equal((1, 2), (executor.Captures, executor.Replays));
+    }
+}
