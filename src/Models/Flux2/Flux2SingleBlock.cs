@@ -9,8 +9,8 @@ namespace XDit.Models.Flux2;
 /// diffusers Flux2SingleTransformerBlock (a parallel block over [text; image]): LN(·)·(1 + scale) + shift from the
 /// model's shared single-stream modulation, then one fused bias-free projection to_qkv_mlp_proj [3·D + 2·F, D] whose
 /// rows are q, k, v, the SwiGLU gate and its value; attention (per-head q/k RMSNorm, RoPE) and SwiGLU side by side;
-/// to_out [D, D + F] over [attention, MLP] and a gated residual. Here the fused weight is read as row views (q/k/v
-/// in one GEMM, gate and value in one each) and to_out as its two column blocks, each accumulating into the residual
+/// to_out [D, D + F] over [attention, MLP] and a gated residual. Here the fused weight is read as two row views (q/k/v
+/// in one GEMM, gate and value in the other) and to_out as its two column blocks, each accumulating into the residual
 /// in its epilogue, so neither the fused product nor the concatenation is written. Everything but attention is per
 /// token: text and image rows are processed apart and meet only in the joint attention call.
 /// </summary>
@@ -18,7 +18,7 @@ sealed class Flux2SingleBlock
 {
     readonly string _name;
     readonly int _heads, _dim;
-    readonly Linear _qkv, _mlpGate, _mlpValue;          // row views of to_qkv_mlp_proj
+    readonly Linear _qkv, _mlpIn;                       // row views of to_qkv_mlp_proj: q/k/v, then gate and value
     readonly Linear _outAttn, _outMlp;                  // to_out's columns over the attention and over the MLP
     readonly Tensor _normQ, _normK;
 
@@ -32,8 +32,7 @@ sealed class Flux2SingleBlock
         var attn = w.Pp("attn");
         var fused = attn.Linear("to_qkv_mlp_proj", d, 3 * d + 2 * mlp, bias: false);
         _qkv = Flux2FeedForward.Rows(fused, 0, 3 * d);
-        _mlpGate = Flux2FeedForward.Rows(fused, 3 * d, mlp);
-        _mlpValue = Flux2FeedForward.Rows(fused, 3 * d + mlp, mlp);
+        _mlpIn = Flux2FeedForward.Rows(fused, 3 * d, 2 * mlp);
         var toOut = attn.SplitColumns(attn.Linear("to_out", d + mlp, d, bias: false), d, mlp);
         (_outAttn, _outMlp) = (toOut[0], toOut[1]);
         _normQ = attn.Pp("norm_q").Get("weight", hd);
@@ -55,8 +54,8 @@ sealed class Flux2SingleBlock
 
         using var xHat = AdaLayerNormZero.Modulated(ops, x, m.Shift, m.Scale);
         using var cHat = AdaLayerNormZero.Modulated(ops, c, m.Shift, m.Scale);
-        using var xMlp = Flux2FeedForward.Swiglu(ops, xHat, _mlpGate, _mlpValue);
-        using var cMlp = Flux2FeedForward.Swiglu(ops, cHat, _mlpGate, _mlpValue);
+        using var xMlp = Flux2FeedForward.Swiglu(ops, xHat, _mlpIn);
+        using var cMlp = Flux2FeedForward.Swiglu(ops, cHat, _mlpIn);
         using var gated = ops.PrepareGatedEpilogues([(m.Gate, null)]);
 
         var r = FluxAttention.RunPacked(ops, attention, state, _name, _heads, xHat, _qkv, _normQ, _normK, cHat, _qkv, _normQ, _normK);
