@@ -22,12 +22,10 @@ sealed class Flux2Conditioning
     readonly TimestepEmbedding _timestep;
     readonly TimestepEmbedding? _guidance;
     readonly Linear _modulations;
-    readonly int _dim;
 
     public Flux2Conditioning(WeightScope root, Flux2Config c)
     {
         int d = c.InnerDim, ch = c.TimestepGuidanceChannels;
-        _dim = d;
         var te = root.Pp("time_guidance_embed");
         _timestep = Embedder(te.Pp("timestep_embedder"), ch, d);
         _guidance = c.GuidanceEmbeds ? Embedder(te.Pp("guidance_embedder"), ch, d) : null;
@@ -67,6 +65,4 @@ sealed class Flux2Conditioning
     public static AdaLnSingleParts SingleParts(Tensor cond, int d) => new(Modulation.View(cond, Single, 3, d));
     /// <summary>norm_out's scale and shift (AdaLayerNormContinuous' order).</summary>
     public static ContinuousNormParts NormOutParts(Tensor cond, int d) => new(Modulation.View(cond, NormOut, 2, d));
-
-    public int Dim => _dim;
 }

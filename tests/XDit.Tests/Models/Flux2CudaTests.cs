@@ -1,4 +1,5 @@
 using XDit.Engine.Bench;
+using XDit.Engine.Execution;
 using XDit.Kernels.Cpu;
 using XDit.Kernels.Cuda;
 using XDit.Runtime;
@@ -75,5 +76,23 @@ public class Flux2CudaTests
         Assert.Equal(8 * 20 + 48 * 18 + 13 + 3, report.Total.Launches);
         Assert.True(report.ElementwiseBytes > 0, "no elementwise traffic counted");
         Assert.True(report.ElementwiseBytes <= 48.9e9, $"{report.ElementwiseBytes / 1e9:F3} GB elementwise > 48.9 GB");
+    }
+
+    [Fact]
+    public void TheForwardReplaysInACudaGraph()
+    {
+        // the conditioning row (every block's modulation, new each step with the timestep), the RoPE tables and the
+        // text stream the blocks rewrite are state the graph's fixed buffers hold
+        var gpu = CudaTestDevice.Get(DType.F32);
+        var f = Flux2TestInputs.Load();
+        using var model = Flux2TestInputs.LoadModel(gpu);
+        using var executor = new CudaGraphExecutor();
+        for (int step = 0; step < 3; step++)
+        {
+            var inputs = f with { Timestep = [0.9f - 0.3f * step] };
+            Assert.Equal(inputs.Predict(gpu, model, null, step), inputs.Predict(gpu, model, executor, step));
+        }
+        Assert.Null(executor.FallbackReason);
+        Assert.Equal((1, 2), (executor.Captures, executor.Replays));
     }
 }

@@ -65,12 +65,12 @@ sealed record Flux2TestInputs(Dictionary<string, (float[] Data, int[] Shape)> Te
     }
 
     /// <summary>One forward through <paramref name="executor"/> (the plain one when null), as host values.</summary>
-    public float[] Predict(IOps ops, DiffusionTransformer model, IDenoiseExecutor? executor = null)
+    public float[] Predict(IOps ops, DiffusionTransformer model, IDenoiseExecutor? executor = null, int step = 0)
     {
         var owned = new List<Tensor>();
         try
         {
-            using var o = (executor ?? SingleRankExecutor.Instance).Predict(ops, model, Upload(ops, owned), 0);
+            using var o = (executor ?? SingleRankExecutor.Instance).Predict(ops, model, Upload(ops, owned), step);
             return ops.ToHost(o);
         }
         finally { foreach (var t in owned) t.Dispose(); }
