@@ -4,6 +4,7 @@
 
 XDIT_EMU_KERNEL(activate_kernel)
 XDIT_EMU_KERNEL(geglu)
+XDIT_EMU_KERNEL(swiglu)
 XDIT_EMU_KERNEL(scale_shift)
 XDIT_EMU_KERNEL(binary_bcast)
 XDIT_EMU_KERNEL(modulate)

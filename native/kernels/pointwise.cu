@@ -18,12 +18,14 @@ extern "C" __global__ void activate_kernel(void* y, const void* x, int dt, i64 n
     }
 }
 
-// GEGLU's gate product: y [R, F] = x[:, :F]·GELU(x[:, F:]) (erf) for x [R, 2F] contiguous, the feed-forward's
-// projection read once and the product written once. vec (16-byte accesses) only when F is a multiple of 8 (the host
-// checks), so that a step of 8 outputs never crosses a row; otherwise element by element.
-extern "C" __global__ void geglu(void* y, const void* x, int dt, i64 rows, i64 F, int vec)
+// A gated product of a feed-forward's projection x [R, 2F] (contiguous): y [R, F] = value·act(gate), the halves
+// read once and the product written once. GEGLU: x[:, :F]·GELU(x[:, F:]) (erf); SwiGLU (Flux 2): SiLU(x[:, :F])·x[:, F:].
+// vec (16-byte accesses) only when F is a multiple of 8 (the host checks), so that a step of 8 outputs never crosses
+// a row; otherwise element by element.
+__device__ __forceinline__ void gated_product(void* y, const void* x, int dt, i64 rows, i64 F, int vec, int act, bool gate_first)
 {
     const i64 n = rows * F;
+    const i64 value_at = gate_first ? F : 0, gate_at = gate_first ? 0 : F;
     FLAT_STEPS(s, n)
     {
         i64 i = s * VEC;
@@ -32,19 +34,29 @@ extern "C" __global__ void geglu(void* y, const void* x, int dt, i64 rows, i64 F
         if (vec && count == VEC)
         {
             i64 r = i / F, j = i - r * F;
-            ld8v(x, dt, r * 2 * F + j, a, true);
-            ld8v(x, dt, r * 2 * F + F + j, g, true);
+            ld8v(x, dt, r * 2 * F + value_at + j, a, true);
+            ld8v(x, dt, r * 2 * F + gate_at + j, g, true);
         }
         else
             for (int k = 0; k < VEC; k++)
             {
                 i64 e = i + (k < count ? k : 0), r = e / F, j = e - r * F;
-                a[k] = ld(x, dt, r * 2 * F + j);
-                g[k] = ld(x, dt, r * 2 * F + F + j);
+                a[k] = ld(x, dt, r * 2 * F + value_at + j);
+                g[k] = ld(x, dt, r * 2 * F + gate_at + j);
             }
-        for (int k = 0; k < VEC; k++) a[k] *= activate(g[k], 1);
+        for (int k = 0; k < VEC; k++) a[k] *= activate(g[k], act);
         st8v(y, dt, i, a, vec, count);
     }
+}
+
+extern "C" __global__ void geglu(void* y, const void* x, int dt, i64 rows, i64 F, int vec)
+{
+    gated_product(y, x, dt, rows, F, vec, 1, false);
+}
+
+extern "C" __global__ void swiglu(void* y, const void* x, int dt, i64 rows, i64 F, int vec)
+{
+    gated_product(y, x, dt, rows, F, vec, 3, true);
 }
 
 extern "C" __global__ void scale_shift(void* y, const void* x, int dt, i64 n, float scale, float shift, int vec)

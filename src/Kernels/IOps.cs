@@ -111,6 +111,10 @@ public interface IOps : IDisposable
     /// float32. Equals Mul(hidden, Activate(gate, Gelu)) without writing either half or the GELU out on its own
     /// (<see cref="OpContracts.Geglu"/>).</summary>
     Tensor Geglu(Tensor x);
+    /// <summary>SwiGLU's gate product in one pass (Flux 2's feed-forwards): x [..., 2F] (gate then value along the last
+    /// axis, any strides) → SiLU(x[..., :F])·x[..., F:] [..., F], in x's dtype, computed in float32
+    /// (<see cref="OpContracts.Swiglu"/>).</summary>
+    Tensor Swiglu(Tensor x);
     /// <summary>x ← x + gate·(y·Wᵀ + b) in place: a block's output projection with its gated residual in the GEMM's
     /// epilogue, so the projection is never written out and read back. x [B, N, D]; y [B, N, K] of x's dtype;
     /// w [D, K]; bias [D]; gate per batch as <see cref="GatedResidual"/> takes it

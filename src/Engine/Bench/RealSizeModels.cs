@@ -6,6 +6,7 @@ using XDit.Models.PixArt;
 using XDit.Models.QwenImage;
 using XDit.Models.SD3;
 using XDit.Models.Flux;
+using XDit.Models.Flux2;
 using XDit.Models.Sana;
 using XDit.Models.Sdxl;
 using XDit.Models.Wan;
@@ -57,6 +58,18 @@ public static class RealSizeModels
     {
         InChannels = 16, OutChannels = 16, NumLayers = 1, NumSingleLayers = 1, AttentionHeadDim = 16, NumAttentionHeads = 2,
         JointAttentionDim = 24, PooledProjectionDim = 12, AxesDimsRope = [4, 6, 6],
+    };
+
+    /// <summary>black-forest-labs/FLUX.2-dev's transformer: 8 double and 48 single blocks of 48 heads × 128 (D 6144),
+    /// Mistral-3 states 15360 wide, 128-channel tokens (32 latent channels packed 2×2), RoPE axes 4 × 32, theta 2000,
+    /// the guidance embedder; diffusers' defaults are this config.</summary>
+    public static Flux2Config Flux2Dev { get; } = new();
+
+    /// <summary>Flux 2's architecture at toy size (the flux2 fixture's shape).</summary>
+    public static Flux2Config Flux2Tiny { get; } = Flux2Dev with
+    {
+        InChannels = 4, OutChannels = 4, NumLayers = 1, NumSingleLayers = 2, AttentionHeadDim = 16, NumAttentionHeads = 2,
+        JointAttentionDim = 48, AxesDimsRope = [4, 4, 4, 4],
     };
 
     /// <summary>Tencent-Hunyuan/HunyuanDiT-v1.2-Diffusers' transformer: 40 blocks of 16 heads × 88 (hidden 1408, FFN
@@ -205,10 +218,10 @@ public static class RealSizeModels
         NumAttentionHeads = 2, AttentionHeadDim = 8, CrossAttentionDim = 16, CaptionChannels = 16, NumLayers = 2, InChannels = 8, OutChannels = 8,
     };
 
-    public static IReadOnlyList<string> Names { get; } = ["pixart-xl-2-1024", "sd3-medium", "flux-dev", "hunyuandit-v1.2", "sana-1600m", "sdxl-base", "cogvideox-5b", "qwen-image", "hunyuanvideo", "wan2.1-14b", "pixart-tiny", "sd3-tiny", "flux-tiny", "hunyuandit-tiny", "sana-tiny", "sdxl-tiny", "cogvideox-tiny", "qwenimage-tiny", "hunyuanvideo-tiny", "wan-tiny", "mochi-1", "mochi-tiny", "ltx-video", "ltx-tiny"];
+    public static IReadOnlyList<string> Names { get; } = ["pixart-xl-2-1024", "sd3-medium", "flux-dev", "hunyuandit-v1.2", "sana-1600m", "sdxl-base", "cogvideox-5b", "qwen-image", "hunyuanvideo", "wan2.1-14b", "pixart-tiny", "sd3-tiny", "flux-tiny", "hunyuandit-tiny", "sana-tiny", "sdxl-tiny", "cogvideox-tiny", "qwenimage-tiny", "hunyuanvideo-tiny", "wan-tiny", "mochi-1", "mochi-tiny", "ltx-video", "ltx-tiny", "flux2-dev", "flux2-tiny"];
 
     /// <summary>Short names for the real sizes: pixart, sd3, flux, hunyuandit, sana, sdxl, cogvideox, qwenimage, wan,
-    /// mochi, ltx (hunyuanvideo is its own).</summary>
+    /// mochi, ltx, flux2 (hunyuanvideo is its own).</summary>
     public static string Resolve(string name) => name.Trim().ToLowerInvariant() switch
     {
         "pixart" => "pixart-xl-2-1024",
@@ -222,6 +235,7 @@ public static class RealSizeModels
         "wan" => "wan2.1-14b",
         "mochi" => "mochi-1",
         "ltx" => "ltx-video",
+        "flux2" => "flux2-dev",
         var n => n,
     };
 
@@ -338,6 +352,14 @@ public static class RealSizeModels
                 // 128 caption tokens: the pipeline's max_sequence_length
                 return new LtxStepWorkload(config, source, ops => LtxTransformer.Load(config, new RandomCheckpoint(name, weights, contains: n => !n.EndsWith(".norm1.weight", StringComparison.Ordinal)) { ShapeOnly = shapeOnlyWeights }, ops),
                     f, h, w, textTokens ?? (name == "ltx-tiny" ? 8 : 128), rows ?? 2);
+            }
+            case "flux2-dev" or "flux2-tiny":
+            {
+                var config = name == "flux2-tiny" ? Flux2Tiny : Flux2Dev;
+                // 1024 px: 128×128 latents of 32 channels → 64×64 = 4096 tokens of 128; 512 text tokens (the
+                // pipeline's max_sequence_length)
+                return new Flux2StepWorkload(config, source, ops => Flux2Transformer.Load(config, new RandomCheckpoint(name, weights) { ShapeOnly = shapeOnlyWeights }, ops),
+                    latentSize ?? (name == "flux2-tiny" ? 8 : 128), textTokens ?? 512, rows ?? 1);
             }
             default: throw new ArgumentException($"unknown real-size model '{name}' (known: {string.Join(", ", Names)})");
         }

@@ -45,6 +45,15 @@ public static partial class OpContracts
             throw new ArgumentException($"Geglu: x {Format(x.ShapeSpan)} has an odd last axis; expected [..., 2F] (hidden and gate halves)");
     }
 
+    /// <summary>Swiglu: x [..., 2F], the last axis even (gate and value halves of one width).</summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
+    public static void Swiglu(Tensor x)
+    {
+        RankAtLeast(x, 1, "[..., 2F]", "Swiglu", "x");
+        if (x.Dim(-1) % 2 != 0)
+            throw new ArgumentException($"Swiglu: x {Format(x.ShapeSpan)} has an odd last axis; expected [..., 2F] (gate and value halves)");
+    }
+
     /// <summary>A per-batch vector of x [B, N, D] that the contract accepted: [B, D], [1, D], [D], [B, 1, D] or
     /// [1, 1, D]. Returns its stride between batches once dense: D, or 0 when every batch shares it.</summary>
     public static int BatchStride(Tensor x, Tensor v) => v.Rank == 1 || v.Dim(0) == 1 ? 0 : x.Dim(2);

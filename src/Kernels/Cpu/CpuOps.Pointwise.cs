@@ -153,6 +153,18 @@ public sealed partial class CpuOps
     public Tensor Geglu(Tensor x)
     {
         OpContracts.Geglu(x);
+        return GatedProduct(x, Activation.Gelu, gateFirst: false);
+    }
+
+    public Tensor Swiglu(Tensor x)
+    {
+        OpContracts.Swiglu(x);
+        return GatedProduct(x, Activation.Silu, gateFirst: true);
+    }
+
+    /// <summary>value·act(gate) per row of x [..., 2F], the gate the first or the second half.</summary>
+    Tensor GatedProduct(Tensor x, Activation act, bool gateFirst)
+    {
         int twoF = x.Dim(-1), f = twoF / 2;
         var dims = x.Dims.ToArray();
         dims[^1] = f;
@@ -164,9 +176,9 @@ public sealed partial class CpuOps
         {
             var row = o.Slice((int)(r * f), f);
             var both = xd.Span.Slice((int)(r * twoF), twoF);
-            both[f..].CopyTo(row);
-            ActivationMath.Apply(row, Activation.Gelu);
-            TensorPrimitives.Multiply(row, both[..f], row);
+            (gateFirst ? both[..f] : both[f..]).CopyTo(row);
+            ActivationMath.Apply(row, act);
+            TensorPrimitives.Multiply(row, gateFirst ? both[f..] : both[..f], row);
         }
         return result;
     }

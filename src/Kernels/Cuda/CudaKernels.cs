@@ -35,6 +35,7 @@ public static unsafe class CudaKernels
     // ---- pointwise.cu ----
     public static readonly KernelEntry Activate = new("pointwise", "activate_kernel", P, P, I, L, I, I);
     public static readonly KernelEntry Geglu = new("pointwise", "geglu", P, P, I, L, L, I);
+    public static readonly KernelEntry Swiglu = new("pointwise", "swiglu", P, P, I, L, L, I);
     public static readonly KernelEntry ScaleShift = new("pointwise", "scale_shift", P, P, I, L, F, F, I);
     public static readonly KernelEntry BinaryBroadcast = new("pointwise", "binary_bcast", P, I, P, Layout, P, Layout, L, I);
     public static readonly KernelEntry Modulate = new("pointwise", "modulate", P, P, I, P, I, L, P, I, L, L, L, L, I);
@@ -83,7 +84,7 @@ public static unsafe class CudaKernels
         LayerNorm, RmsNorm, GroupNorm, ChannelRmsNorm, SoftmaxRows, LayerNormModulate, ResidualLayerNormModulate, RmsNormRope, LayerNormRope, RowRmsNormRope,
         Activate, ScaleShift, BinaryBroadcast, Modulate, GatedResidual, GateAlphaBias, GateAlphaBiasN, AddChannelBias, Rope, MergeAttention, MergeLse,
         GroupedConv2d, LinearAttentionSums, LinearAttentionApply,
-        Geglu,
+        Geglu, Swiglu,
         FlashAttention, .. FlashAttentionTensorCore,
     ];
 }

@@ -110,6 +110,18 @@ public sealed unsafe partial class CudaOps
     public Tensor Geglu(Tensor x)
     {
         OpContracts.Geglu(x);
+        return GatedProduct(x, CudaKernels.Geglu);
+    }
+
+    public Tensor Swiglu(Tensor x)
+    {
+        OpContracts.Swiglu(x);
+        return GatedProduct(x, CudaKernels.Swiglu);
+    }
+
+    /// <summary>x [..., 2F] → [..., F] through one of the gated-product kernels (geglu, swiglu).</summary>
+    Tensor GatedProduct(Tensor x, KernelEntry kernel)
+    {
         Enter();
         long f = x.Dim(-1) / 2, rows = f == 0 ? 0 : x.NumElements / (2 * f);
         var dims = x.Dims.ToArray();
@@ -122,7 +134,7 @@ public sealed unsafe partial class CudaOps
             ulong py = Ptr(y), px = Ptr(xc.T);
             // 16-byte steps only where a step of 8 outputs stays in one row and both halves' rows start aligned
             int vec = KernelVector.Flag([f], (py, y.DType), (px, x.DType));
-            Launch(CudaKernels.Geglu, Steps(rows * f), [py, px, (int)x.DType, rows, f, vec]);
+            Launch(kernel, Steps(rows * f), [py, px, (int)x.DType, rows, f, vec]);
         }
         catch { y.Dispose(); throw; }
         return y;

@@ -154,6 +154,7 @@ public sealed class LedgerOps : IOps
     public Tensor Mul(Tensor a, Tensor b) => Op("mul", B(a) + B(b), () => _inner.Mul(a, b));
     /// <summary>Reads the projection [..., 2F] once, writes the product [..., F].</summary>
     public Tensor Geglu(Tensor x) => Op("geglu", B(x), () => _inner.Geglu(x));
+    public Tensor Swiglu(Tensor x) => Op("swiglu", B(x), () => _inner.Swiglu(x));
     public Tensor Scale(Tensor x, float scale, float shift = 0f) => Op("scale", B(x), () => _inner.Scale(x, scale, shift));
     public Tensor Modulate(Tensor x, Tensor shift, Tensor scale) => Op("modulate", B(x) + B(shift) + B(scale), () => _inner.Modulate(x, shift, scale));
     public Tensor GatedResidual(Tensor x, Tensor gate, Tensor y, Tensor? y2 = null) =>

@@ -51,4 +51,16 @@ public static class FluxRope
             throw new ArgumentException($"Flux {what} must be [N, {axes}] (or [B, N, {axes}]), got {Shape.Format(ids.ShapeSpan)}");
         return ops.ToHost(t);
     }
+
+    /// <summary>The patch grid the image ids describe ((·, row, col, …) row-major, as FluxPipeline and Flux2Pipeline
+    /// build them), or a single row when they do not form one (reference tokens appended: Kontext, FLUX.2).</summary>
+    public static (int H, int W) Grid(float[] ids, int n, int axes)
+    {
+        if (axes < 3 || n == 0) return (1, n);
+        int h = (int)ids[(n - 1) * axes + 1] + 1, w = (int)ids[(n - 1) * axes + 2] + 1;
+        if (h <= 0 || w <= 0 || h * w != n) return (1, n);
+        for (int i = 0; i < n; i++)
+            if (ids[i * axes + 1] != i / w || ids[i * axes + 2] != i % w) return (1, n);
+        return (h, w);
+    }
 }

@@ -88,7 +88,7 @@ public sealed class FluxTransformer : DiffusionTransformer
         var txt = FluxRope.ReadIds(ops, txtIds, axes, "txt_ids");
         if (img.Length != n * axes) throw new ArgumentException($"Flux img_ids hold {img.Length / axes} positions but hidden_states has {n} tokens");
         if (txt.Length != t * axes) throw new ArgumentException($"Flux txt_ids hold {txt.Length / axes} positions but encoder_hidden_states has {t} tokens");
-        var (gh, gw) = Grid(img, n, axes);
+        var (gh, gw) = FluxRope.Grid(img, n, axes);
 
         // diffusers casts timestep and guidance to the activation dtype and multiplies by 1000 there.
         var act = ops.ActivationType;
@@ -124,19 +124,8 @@ public sealed class FluxTransformer : DiffusionTransformer
         static Tensor Add(List<Tensor> list, Tensor t) { list.Add(t); return t; }
     }
 
-    static float Scale1000(DType act, float v) => TimestepEmbedding.RoundTo(act, TimestepEmbedding.RoundTo(act, v) * 1000f);
-
-    /// <summary>The patch grid the image ids describe ((0, row, col) row-major, as FluxPipeline builds them), or a
-    /// single row when they do not form one.</summary>
-    static (int H, int W) Grid(float[] ids, int n, int axes)
-    {
-        if (axes < 3 || n == 0) return (1, n);
-        int h = (int)ids[(n - 1) * axes + 1] + 1, w = (int)ids[(n - 1) * axes + 2] + 1;
-        if (h <= 0 || w <= 0 || h * w != n) return (1, n);
-        for (int i = 0; i < n; i++)
-            if (ids[i * axes + 1] != i / w || ids[i * axes + 2] != i % w) return (1, n);
-        return (h, w);
-    }
+    /// <summary>v·1000 as diffusers computes it: v cast to the activation dtype, the product rounded there.</summary>
+    internal static float Scale1000(DType act, float v) => TimestepEmbedding.RoundTo(act, TimestepEmbedding.RoundTo(act, v) * 1000f);
 
     public override void RunBlock(IOps ops, int index, DitState state, IAttention attention)
     {

@@ -136,6 +136,15 @@ public class CudaOpsTests
         Compare(dt, (o, t) => o.Geglu(t[0].Permute(1, 0, 2)), Rand(73, 2, 5, 2, 2 * 24));
     }
 
+    [Theory, MemberData(nameof(DTypes))]
+    public void SwigluMatchesCpu(DType dt)
+    {
+        // as Geglu's cases: F a multiple of 8, F odd, a strided input
+        Compare(dt, (o, t) => o.Swiglu(t[0]), Rand(74, 2, 2, 13, 2 * 40));
+        Compare(dt, (o, t) => o.Swiglu(t[0]), Rand(75, 2, 3, 7, 2 * 37));
+        Compare(dt, (o, t) => o.Swiglu(t[0].Permute(1, 0, 2)), Rand(76, 2, 5, 2, 2 * 24));
+    }
+
     /// <summary>Wan's VAE norm over the channels of [B, C, T, H, W] (with its SiLU, and bare over a strided view).</summary>
     [Theory, MemberData(nameof(DTypes))]
     public void ChannelRmsNormMatchesCpu(DType dt)

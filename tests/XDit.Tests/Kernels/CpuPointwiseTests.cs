@@ -178,4 +178,21 @@ public class CpuPointwiseTests
                 e[r * 7 + j] = xs[r * 14 + j] * Act(xs[r * 14 + 7 + j], Activation.Gelu);
         Close(e, ops.ToHost(y));
     }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void SwigluIsSiluOfTheGateHalfTimesTheValue(bool strided)
+    {
+        using var ops = new CpuOps();
+        var x = Input(strided, 12, 3, 5, 2 * 7);   // [.., 2F]: gate = the first F, value = the last F (Flux 2's order)
+        using var y = ops.Swiglu(x);
+        Assert.Equal(new[] { 3, 5, 7 }, y.Dims);
+        var xs = x.ToFloatArray();
+        var e = new double[3 * 5 * 7];
+        for (int r = 0; r < 15; r++)
+            for (int j = 0; j < 7; j++)
+                e[r * 7 + j] = Act(xs[r * 14 + j], Activation.Silu) * xs[r * 14 + 7 + j];
+        Close(e, ops.ToHost(y));
+    }
 }

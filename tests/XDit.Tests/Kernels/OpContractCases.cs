@@ -87,6 +87,7 @@ public static class OpContractCases
         ["RmsNormRope: an odd head dim"] = b => { b.Ops.RmsNormRope(b.T(1, 2, 1, 5), b.T(1, 2, 1, 5), null, b.T(2, 5), b.T(2, 5), 1e-6f, true); return null; },
         ["RmsNormRope: cos of other tokens"] = b => { b.Ops.RmsNormRope(b.T(1, 2, 1, 4), b.T(1, 2, 1, 4), null, b.T(3, 4), b.T(3, 4), 1e-6f, true); return null; },
         ["Geglu: an odd last axis"] = b => b.Ops.Geglu(b.T(2, 3, 7)),
+        ["Swiglu: an odd last axis"] = b => b.Ops.Swiglu(b.T(2, 3, 7)),
         ["RmsNormRope: cos without sin"] = b => { b.Ops.RmsNormRope(b.T(1, 2, 1, 4), b.T(1, 2, 1, 4), null, b.T(2, 4), null, 1e-6f, true); return null; },
         ["LayerNormRope: a bias of another width"] = b => { b.Ops.LayerNormRope(b.T(1, 2, 1, 4), b.T(1, 2, 1, 4), b.T(4), b.T(6), b.T(2, 4), b.T(2, 4), 1e-6f, true); return null; },
         ["LayerNormRope: weight rows that do not divide the heads"] = b => { b.Ops.LayerNormRope(b.T(1, 2, 4, 4), b.T(1, 2, 4, 4), b.T(3, 4), null, b.T(2, 4), b.T(2, 4), 1e-6f, true); return null; },

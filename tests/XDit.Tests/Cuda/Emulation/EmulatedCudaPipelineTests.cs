@@ -41,7 +41,10 @@ public class EmulatedCudaPipelineTests
         // ~35% against its float32 reference (6.5e-3 with the casts taken out, measured). f16 keeps t exact enough.
         // flux_kontext (the same transformer, t 0.6, guidance 2.5) fails the same way: 0.31 in bf16, and within bf16's
         // tolerance when the two casts are taken out (measured).
-        Assert.SkipWhen(fixture is "flux" or "flux_kontext" && dt == DType.BF16, $"{fixture} in bf16 rounds its timestep as diffusers does; the golden output is float32 (f16 is checked instead)");
+        // flux2 (Flux 2 scales its timestep the same way): t 0.73 becomes 732/1000, which moves diffusers' own float32
+        // output by 0.165 (cpuref, measured) and the emulated bf16 one by 0.165; Flux2CudaTests checks bf16 at t 0.5,
+        // exact in bf16 (7.2e-3 against the CPU's float32, measured).
+        Assert.SkipWhen(fixture is "flux" or "flux_kontext" or "flux2" && dt == DType.BF16, $"{fixture} in bf16 rounds its timestep as diffusers does; the golden output is float32 (f16 is checked instead)");
         // Qwen-Image casts the timestep (t/1000) to the activation dtype as diffusers does: the public case's 0.87 becomes
         // 0.8711 in bf16 and 0.8701 in f16, which moves its float32 reference by 9.2e-2 and 8.9e-3 on the CPU in
         // float32 with only that rounding (measured; the emulator gives 9.15e-2 and 8.89e-3). qwenimage_shapes (t 0.875
