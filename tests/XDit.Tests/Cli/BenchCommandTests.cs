@@ -87,6 +87,7 @@ public class BenchCommandTests
     [InlineData("cogvideox-tiny", null, 8, 2, "2 layers")] // max_text_seq_length; 2 latent frames of 2×4 patches
     [InlineData("qwenimage-tiny", null, 256, 1, "2 layers")] // ~256 prompt tokens; the pipeline's true CFG calls once per branch
     [InlineData("wan-tiny", null, 8, 2, "2 layers")]       // 2 latent frames of 2×4 patches
+    [InlineData("zimage-tiny", null, 12, 1, "1 + 2 layers")] // Z-Image-Turbo runs without CFG: one row
     public void AForwardPassOfARealSizeModelWithRandomWeightsIsTimed(string model, string? textTokens, int expectTextTokens, int expectRows, string layers)
     {
         string[] args = ["bench", "--what", "forward", "--forward-model", model, "--repeats", "1", "--json"];
@@ -105,6 +106,6 @@ public class BenchCommandTests
     {
         var (code, _, stderr) = CliRunner.Xdit("bench", "--what", "forward", "--forward-model", "pixart-huge");
         Assert.Equal(1, code);
-        Assert.Contains("unknown real-size model 'pixart-huge' (known: pixart-xl-2-1024, sd3-medium, flux-dev, hunyuandit-v1.2, sana-1600m, sdxl-base, cogvideox-5b, qwen-image, hunyuanvideo, wan2.1-14b, pixart-tiny, sd3-tiny, flux-tiny, hunyuandit-tiny, sana-tiny, sdxl-tiny, cogvideox-tiny, qwenimage-tiny, hunyuanvideo-tiny, wan-tiny)", stderr);
+        Assert.Contains("unknown real-size model 'pixart-huge' (known: pixart-xl-2-1024, sd3-medium, flux-dev, hunyuandit-v1.2, sana-1600m, sdxl-base, cogvideox-5b, qwen-image, hunyuanvideo, wan2.1-14b, pixart-tiny, sd3-tiny, flux-tiny, hunyuandit-tiny, sana-tiny, sdxl-tiny, cogvideox-tiny, qwenimage-tiny, hunyuanvideo-tiny, wan-tiny, z-image-turbo, zimage-tiny)", stderr);
     }
 }
