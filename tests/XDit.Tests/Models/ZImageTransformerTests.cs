@@ -13,10 +13,12 @@ public class ZImageTransformerTests(ITestOutputHelper output)
 {
     /// <summary>zimage: the public case (8×8 latents: 16 image tokens and 16 x_pad rows, captions of 7 and 12 tokens,
     /// both padded to 32); zimage_batch: three captions padding to 32, 64, 64 (the batch mask, each row's own image
-    /// frame position) and a 3×5 token grid (tests/fixtures/zimage_cases.py).</summary>
+    /// frame position) and a 3×5 token grid; zimage_grid32: an 8×8 grid and a 32-token caption, nothing padded
+    /// (tests/fixtures/zimage_cases.py).</summary>
     [Theory]
     [InlineData("zimage")]
     [InlineData("zimage_batch")]
+    [InlineData("zimage_grid32")]
     public void FixtureMatchesDiffusers(string fixture)
     {
         using var ops = new CpuOps();
