@@ -41,7 +41,7 @@ case "$cmd" in
     if [ "$emulate" = 1 ]; then
       rm -f "$logdir"/xdit-test-emu*.log
       emu generations Cuda.Emulation.EmulatedCudaParallelTests Cuda.Emulation.EmulatedNcclGenerationTests Cuda.Emulation.EmulatedCudaSanaPipelineTests \
-        Pipelines.HunyuanDiTEmulatedCudaTests PipeFusion.SanaPipeFusionEmulatedCudaTests Models.MochiCudaGraphTests Cuda.Emulation.EmulatedHunyuanVideoVaeTests Models.LtxCudaGraphTests Models.Flux2CudaTests
+        Pipelines.HunyuanDiTEmulatedCudaTests PipeFusion.SanaPipeFusionEmulatedCudaTests Models.MochiCudaGraphTests Cuda.Emulation.EmulatedHunyuanVideoVaeTests Models.LtxCudaGraphTests Models.Flux2CudaTests Models.ZImageCudaTests
       emu backend Cuda.CudaRuntimeTests Cuda.CudaOpsTests Cuda.CudaOpContractTests Cuda.Emulation.EmulatedLaunchTests Comm.NcclCommunicatorTests Cuda.Emulation.EmulatedCudaPipelineTests \
         Cuda.Emulation.EmulatedGemmFallbackTests Cuda.Emulation.EmulatedGuardPageTests Cuda.CudaModelWeightsTests \
         Cuda.CudaGraphExecutorTests Cuda.Emulation.EmulatedNoExecTests Bench.LedgerLaunchTests Cuda.Emulation.EmulatedParallelDcAeTests \

@@ -4,6 +4,7 @@ using XDit.Models.HunyuanVideo;
 using XDit.Models.Mochi;
 using XDit.Models.PixArt;
 using XDit.Models.QwenImage;
+using XDit.Models.ZImage;
 using XDit.Models.SD3;
 using XDit.Models.Flux;
 using XDit.Models.Flux2;
@@ -218,7 +219,18 @@ public static class RealSizeModels
         NumAttentionHeads = 2, AttentionHeadDim = 8, CrossAttentionDim = 16, CaptionChannels = 16, NumLayers = 2, InChannels = 8, OutChannels = 8,
     };
 
-    public static IReadOnlyList<string> Names { get; } = ["pixart-xl-2-1024", "sd3-medium", "flux-dev", "hunyuandit-v1.2", "sana-1600m", "sdxl-base", "cogvideox-5b", "qwen-image", "hunyuanvideo", "wan2.1-14b", "pixart-tiny", "sd3-tiny", "flux-tiny", "hunyuandit-tiny", "sana-tiny", "sdxl-tiny", "cogvideox-tiny", "qwenimage-tiny", "hunyuanvideo-tiny", "wan-tiny", "mochi-1", "mochi-tiny", "ltx-video", "ltx-tiny", "flux2-dev", "flux2-tiny"];
+    /// <summary>Tongyi-MAI/Z-Image-Turbo's transformer (6B): 2 noise- and 2 context-refiner blocks and 30 single-stream
+    /// layers of 30 heads × 128 (dim 3840), Qwen3-4B caption states 2560 wide, 2×2 patches of 16 latent channels, RoPE
+    /// axes 32 + 48 + 48 (diffusers' defaults).</summary>
+    public static ZImageConfig ZImageTurbo { get; } = new();
+
+    /// <summary>Z-Image's architecture at toy size (the zimage fixture's shape).</summary>
+    public static ZImageConfig ZImageTiny { get; } = ZImageTurbo with
+    {
+        Dim = 32, NLayers = 2, NRefinerLayers = 1, NHeads = 2, NKvHeads = 2, CapFeatDim = 16, AxesDims = [8, 4, 4], AxesLens = [256, 32, 32],
+    };
+
+    public static IReadOnlyList<string> Names { get; } = ["pixart-xl-2-1024", "sd3-medium", "flux-dev", "hunyuandit-v1.2", "sana-1600m", "sdxl-base", "cogvideox-5b", "qwen-image", "hunyuanvideo", "wan2.1-14b", "pixart-tiny", "sd3-tiny", "flux-tiny", "hunyuandit-tiny", "sana-tiny", "sdxl-tiny", "cogvideox-tiny", "qwenimage-tiny", "hunyuanvideo-tiny", "wan-tiny", "mochi-1", "mochi-tiny", "ltx-video", "ltx-tiny", "flux2-dev", "flux2-tiny", "z-image-turbo", "zimage-tiny"];
 
     /// <summary>Short names for the real sizes: pixart, sd3, flux, hunyuandit, sana, sdxl, cogvideox, qwenimage, wan,
     /// mochi, ltx, flux2 (hunyuanvideo is its own).</summary>
@@ -360,6 +372,14 @@ public static class RealSizeModels
                 // pipeline's max_sequence_length)
                 return new Flux2StepWorkload(config, source, ops => Flux2Transformer.Load(config, new RandomCheckpoint(name, weights) { ShapeOnly = shapeOnlyWeights }, ops),
                     latentSize ?? (name == "flux2-tiny" ? 8 : 128), textTokens ?? 512, rows ?? 1);
+            }
+            case "z-image-turbo" or "zimage-tiny":
+            {
+                var config = name == "zimage-tiny" ? ZImageTiny : ZImageTurbo;
+                // 1024 px: 128×128 latents → 64×64 = 4096 tokens; the pipeline's max_sequence_length 512 caption tokens
+                var checkpoint = new RandomCheckpoint(name, weights) { ShapeOnly = shapeOnlyWeights };
+                return new ZImageStepWorkload(config, source, ops => ZImageTransformer.Load(config, checkpoint, ops),
+                    latentSize ?? (name == "zimage-tiny" ? 8 : 128), textTokens ?? (name == "zimage-tiny" ? 12 : 512), rows ?? 1);
             }
             default: throw new ArgumentException($"unknown real-size model '{name}' (known: {string.Join(", ", Names)})");
         }

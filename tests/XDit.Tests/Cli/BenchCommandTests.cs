@@ -89,6 +89,7 @@ public class BenchCommandTests
     [InlineData("wan-tiny", null, 8, 2, "2 layers")]       // 2 latent frames of 2×4 patches
     [InlineData("ltx-tiny", null, 8, 2, "2 layers")]       // 2 latent frames of 2×4 tokens (patch 1), packed
     [InlineData("flux2-tiny", null, 512, 1, "1 + 2 layers")] // Flux2Pipeline's max_sequence_length, one row
+    [InlineData("zimage-tiny", null, 12, 1, "1 + 2 layers")] // Z-Image-Turbo runs without CFG: one row
     public void AForwardPassOfARealSizeModelWithRandomWeightsIsTimed(string model, string? textTokens, int expectTextTokens, int expectRows, string layers)
     {
         string[] args = ["bench", "--what", "forward", "--forward-model", model, "--repeats", "1", "--json"];
@@ -107,6 +108,6 @@ public class BenchCommandTests
     {
         var (code, _, stderr) = CliRunner.Xdit("bench", "--what", "forward", "--forward-model", "pixart-huge");
         Assert.Equal(1, code);
-        Assert.Contains("unknown real-size model 'pixart-huge' (known: pixart-xl-2-1024, sd3-medium, flux-dev, hunyuandit-v1.2, sana-1600m, sdxl-base, cogvideox-5b, qwen-image, hunyuanvideo, wan2.1-14b, pixart-tiny, sd3-tiny, flux-tiny, hunyuandit-tiny, sana-tiny, sdxl-tiny, cogvideox-tiny, qwenimage-tiny, hunyuanvideo-tiny, wan-tiny, mochi-1, mochi-tiny, ltx-video, ltx-tiny, flux2-dev, flux2-tiny)", stderr);
+        Assert.Contains("unknown real-size model 'pixart-huge' (known: pixart-xl-2-1024, sd3-medium, flux-dev, hunyuandit-v1.2, sana-1600m, sdxl-base, cogvideox-5b, qwen-image, hunyuanvideo, wan2.1-14b, pixart-tiny, sd3-tiny, flux-tiny, hunyuandit-tiny, sana-tiny, sdxl-tiny, cogvideox-tiny, qwenimage-tiny, hunyuanvideo-tiny, wan-tiny, mochi-1, mochi-tiny, ltx-video, ltx-tiny, flux2-dev, flux2-tiny, z-image-turbo, zimage-tiny)", stderr);
     }
 }

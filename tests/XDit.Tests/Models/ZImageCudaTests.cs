@@ -1,0 +1,63 @@
+using XDit.Engine.Bench;
+using XDit.Engine.Execution;
+using XDit.Kernels.Cuda;
+using XDit.Runtime;
+using XDit.Runtime.Cuda;
+using XDit.Tests.Cuda;
+
+namespace XDit.Tests.Models;
+
+/// <summary>Z-Image on the CUDA backend (the emulator in the emulator pass, the GPU on a GPU machine): its launch ledger
+/// in bf16 as `xdit bench --what forward --ledger --forward-model z-image-turbo` counts it, and its forward replayed in
+/// a CUDA graph (the eager forward's output).</summary>
+[NeedsCudaDevice]
+[Collection("cuda")]
+public class ZImageCudaTests
+{
+    static LedgerReport Ledger(string model)
+    {
+        CudaTestDevice.RequireDevice();
+        var was = EmulatorNoExec.Set(1);   // null on a GPU: there the model runs, on weights of shape only
+        try
+        {
+            using var ops = new CudaOps(0, DType.BF16);
+            var workload = RealSizeModels.Workload(model, DType.BF16, shapeOnlyWeights: true);
+            return ForwardLedger.Run(ops, workload, GpuSpec.H100, time: false, "test");
+        }
+        finally
+        {
+            if (was is not null) EmulatorNoExec.Set(-1);
+        }
+    }
+
+    [Fact]
+    public void TheRealSizeForwardLaunchesAndMovesWhatItsBlocksAsk()
+    {
+        // Z-Image-Turbo at 1024 px (4096 tokens, no x_pad rows; 512 caption tokens, one row). A main layer: per stream
+        // (image, caption) RMSNorm + modulate, the QKV GEMM into the joint rows, q/k RMSNorm + RoPE, one attention, the
+        // output GEMM, RMSNorm and gated residual, RMSNorm + modulate, w1 (SiLU in a second launch: no bias to fuse it
+        // with), w3, the product, w2, RMSNorm and gated residual: 35; a noise-refiner block runs the image alone (18)
+        var report = Ledger("z-image-turbo");
+        Assert.Equal(2 * 18 + 30 * 35 + 48 + 3, report.Total.Launches);
+        Assert.True(report.ElementwiseBytes > 0, "no elementwise traffic counted");
+        Assert.True(report.ElementwiseBytes <= 34.2e9, $"{report.ElementwiseBytes / 1e9:F3} GB elementwise > 34.2 GB");
+    }
+
+    [Fact]
+    public void TheForwardReplaysInACudaGraph()
+    {
+        // zimage_batch: the caption key bias, a rotary table per batch row for the joint rows, the modulations of every
+        // block in the conditioning, and joint rows the blocks rewrite are state the graph's fixed buffers hold
+        var gpu = CudaTestDevice.Get(DType.F32);
+        var f = ZImageTestInputs.Load("zimage_batch");
+        using var model = f.LoadModel(gpu);
+        using var executor = new CudaGraphExecutor();
+        for (int step = 0; step < 3; step++)
+        {
+            var inputs = f with { X = f.X.Select(v => v * (1f - 0.3f * step)).ToArray(), Timestep = f.Timestep.Select(v => v * (1f - 0.2f * step)).ToArray() };
+            Assert.Equal(inputs.Predict(gpu, model, SingleRankExecutor.Instance, step), inputs.Predict(gpu, model, executor, step));
+        }
+        Assert.Null(executor.FallbackReason);
+        Assert.Equal((1, 2), (executor.Captures, executor.Replays));
+    }
+}
