@@ -100,9 +100,9 @@ public static class AnalyzeCommand
                 if (!parse.GetValue(noPlots))
                 {
                     try { written.AddRange(RedundancyPlots.WriteAll(report, dir)); }
-                    catch (Exception e) when (RedundancyPlots.IsMissingNativeLibrary(e))
+                    catch (Exception e) when (RedundancyPlots.IsMissingPlotLibrary(e))
                     {
-                        Console.Error.WriteLine($"xdit: warning: no PNG plots: SkiaSharp's native library is not in this build ({e.GetBaseException().Message.Split('\n')[0].Trim()}); report.json and raw.csv are written");
+                        Console.Error.WriteLine($"xdit: warning: no PNG plots: the plotting libraries are not in this build ({e.GetBaseException().Message.Split('\n')[0].Trim()}); report.json and raw.csv are written");
                     }
                 }
             }

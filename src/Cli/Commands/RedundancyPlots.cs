@@ -18,14 +18,18 @@ public static class RedundancyPlots
     /// <summary>A written figure: its file and, for a grid, how many panels in how many rows and columns.</summary>
     public sealed record Figure(string Path, int Panels, int Rows, int Columns);
 
-    /// <summary>Whether <paramref name="e"/> says SkiaSharp's native library is missing (a build made with
-    /// XDitPlotNatives=none, see src/Cli/PlotNatives.targets).</summary>
-    public static bool IsMissingNativeLibrary(Exception e)
+    /// <summary>Whether <paramref name="e"/> says the plotting libraries are missing: SkiaSharp's native library (a
+    /// build made with XDitPlotNatives=none, see src/Cli/PlotNatives.targets) or the managed ScottPlot, SkiaSharp and
+    /// HarfBuzzSharp assemblies (the GPU machine's build, tests/gpu-pack.sh, leaves them out).</summary>
+    public static bool IsMissingPlotLibrary(Exception e)
     {
         for (Exception? x = e; x is not null; x = x.InnerException)
-            if (x is DllNotFoundException) return true;
+            if (x is DllNotFoundException || x is FileNotFoundException { FileName: { } f } && PlotAssemblies.Any(a => f.StartsWith(a, StringComparison.Ordinal)))
+                return true;
         return false;
     }
+
+    static readonly string[] PlotAssemblies = ["ScottPlot", "SkiaSharp", "HarfBuzzSharp"];
 
     /// <summary>Writes every figure into <paramref name="dir"/>; returns their paths.</summary>
     public static IReadOnlyList<string> WriteAll(RedundancyReport report, string dir) => Figures(report, dir).Select(f => f.Path).ToList();
