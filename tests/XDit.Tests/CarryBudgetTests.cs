@@ -11,9 +11,10 @@ namespace XDit.Tests;
 /// </summary>
 public class CarryBudgetTests
 {
-    /// <summary>62.5 MiB less 12.5 for .gpu/: 11.1 MiB on 2026-12-07 (runtime 8.4, build 2.7, printed by
-    /// `bash tests/gpu-pack.sh`). The tracked files were 36.8 MiB then. Raise it only with what gpu-pack prints.</summary>
-    const double TrackedBudgetMiB = 50.0;
+    /// <summary>62.5 MiB less 11 for .gpu/: 10.6 MiB on 2026-12-07 (runtime 8.0, build 2.6, printed by
+    /// `bash tests/gpu-pack.sh`, after it left out the plotting assemblies and six more unused framework assemblies;
+    /// 11.1 before). The tracked files were 50.7 MiB then. Raise it only with what gpu-pack prints.</summary>
+    const double TrackedBudgetMiB = 51.5;
 
     /// <summary>The tracked files that exist in the working tree, relative to the root.</summary>
     static List<string> TrackedFiles()
