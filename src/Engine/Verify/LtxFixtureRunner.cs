@@ -22,11 +22,15 @@ public sealed class LtxFixtureRunner : IFixtureRunner
             EncoderHiddenStates = up["encoder_hidden_states"],
             EncoderAttentionMask = up.Optional("encoder_attention_mask"),
             Timestep = fixture.InputFloats("timestep"),
-            ImgShape = (Scalar(fixture, "num_frames"), Scalar(fixture, "height"), Scalar(fixture, "width")),
+            ImgShape = ImgShape(fixture),
             RopeInterpolationScale = RopeInterpolationScale(fixture),
         };
         return new Dictionary<string, Tensor> { ["sample"] = model.Forward(ops, inputs) };
     }
+
+    /// <summary>(in.num_frames, in.height, in.width): the latent grid of the packed tokens.</summary>
+    public static (int Frames, int Height, int Width) ImgShape(FixtureCase fixture) =>
+        (Scalar(fixture, "num_frames"), Scalar(fixture, "height"), Scalar(fixture, "width"));
 
     /// <summary>The one integer of in.NAME (diffusers takes num_frames, height and width as ints).</summary>
     static int Scalar(FixtureCase fixture, string name)

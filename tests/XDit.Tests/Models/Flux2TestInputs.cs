@@ -40,19 +40,6 @@ sealed record Flux2TestInputs(Dictionary<string, (float[] Data, int[] Shape)> Te
         return this with { Tensors = tensors };
     }
 
-    /// <summary>Two batch rows: these inputs and a second row whose text states are scaled by 0.5 (what CFG splits).</summary>
-    public Flux2TestInputs TwoRows()
-    {
-        var tensors = new Dictionary<string, (float[] Data, int[] Shape)>(Tensors);
-        foreach (var name in new[] { "hidden_states", "encoder_hidden_states" })
-        {
-            var (d, s) = tensors[name];
-            var second = name == "encoder_hidden_states" ? d.Select(v => 0.5f * v).ToArray() : d;
-            tensors[name] = ([.. d, .. second], [2, .. s[1..]]);
-        }
-        return this with { Tensors = tensors, Timestep = [Timestep[0], Timestep[0]], Guidance = Guidance is null ? null : [Guidance[0], Guidance[0]] };
-    }
-
     public DitInputs Upload(IOps ops, List<Tensor> owned)
     {
         Tensor Up(string name) { var (d, s) = Tensors[name]; var t = ops.FromHost(d, s); owned.Add(t); return t; }

@@ -1,5 +1,3 @@
-using XDit.Comm;
-using XDit.Engine.Execution;
 using XDit.Engine.Verify;
 using XDit.Kernels.Cpu;
 using XDit.Models;
@@ -147,35 +145,5 @@ public class Flux2TransformerTests
         Assert.Equal(31 * 4, full.Length);
         Assert.Equal(16 * 4, alone.Length);
         Assert.True(Numerics.RelativeError(full[..(16 * 4)], alone) > 1e-3, "the reference tokens did not reach the noisy rows");
-    }
-
-    public static TheoryData<int, int, int> MeshCases() => new() { { 2, 1, 1 }, { 1, 2, 1 }, { 1, 1, 2 }, { 1, 1, 3 }, { 2, 2, 1 }, { 1, 2, 3 } };
-
-    /// <summary>Under the mesh executor on in-process ranks every rank returns the single-rank output: CFG (each rank
-    /// its batch row), Ulysses (2 heads) and Ring (each rank a shard of the 30 noisy + reference tokens).</summary>
-    [Theory, MemberData(nameof(MeshCases))]
-    public void EveryMeshRankReturnsTheSingleRankOutput(int cfg, int ulysses, int ring)
-    {
-        var inputs = Flux2TestInputs.Load().FirstTokens(30);
-        if (cfg > 1) inputs = inputs.TwoRows();
-        float[] reference;
-        using (var ops = new CpuOps())
-        using (var model = Flux2TestInputs.LoadModel(ops))
-            reference = inputs.Predict(ops, model);
-
-        int world = cfg * ulysses * ring;
-        var mesh = new DeviceMesh(world, cfg: cfg, ulysses: ulysses, ring: ring);
-        var results = InProcessWorld.Run(world, comm =>
-        {
-            using var model = Flux2TestInputs.LoadModel(comm.Ops);
-            return (Output: inputs.Predict(comm.Ops, model, new MeshExecutor(mesh, comm)), Bytes: comm.Stats.BytesByOperation);
-        });
-        for (int r = 0; r < world; r++)
-        {
-            double err = Numerics.RelativeError(results[r].Output, reference);
-            Assert.True(err < 1e-5, $"flux2 on {mesh}: rank {r} relative error {err:E2}");
-            Assert.Equal(ulysses > 1, results[r].Bytes.GetValueOrDefault("AllToAll") > 0);
-            Assert.Equal(ring > 1, results[r].Bytes.GetValueOrDefault("Send") > 0);
-        }
     }
 }

@@ -18,12 +18,21 @@ namespace XDit.Tests.Parallel;
 /// stream and per-token RoPE tables: cogvideox 3 frames × 2×3 = 18 tokens (sequence-parallel degrees 2, 3 and 6),
 /// cogvideox15 2 frame groups × 2×3 = 12 tokens (with its ofs, one value for both rows); wan 3 frames × 2×3 = 18
 /// tokens with per-token RoPE and cross-attention to the text (cogvideox's meshes).
+/// The newer models, whose rows' text masks must follow their rows under the CFG split and whose padded text keys
+/// must stay hidden whatever token shard a rank holds: hunyuanvideo (2 heads, 2 frames × 2×3 = 12 video tokens, text
+/// rows keeping 8 and 5 of 8); ltx (4 heads, 3 frames × 4×6 = 72 tokens, RoPE rows all heads wide following the
+/// tokens, q/k norm over all heads per token before Ulysses splits them; captions keeping 10 and 6); mochi (2 heads,
+/// 12 video tokens, each head's own RoPE rows; text keeping 16 and 6); qwenimage (4 heads, 24 tokens, masks of 5 and
+/// 8) and qwenimage_shapes (3 heads, 2 frames × 3×5 = 30 tokens, a hole inside a mask); zimage (x_pad rows and
+/// captions replicated as joint rows) and zimage_batch (3 rows of padded captions, a rotary table per row, ring only);
+/// flux2 (2 heads, its first 30 noisy + reference tokens, see <see cref="FixtureInputs"/>).
 /// </summary>
 public class MeshExecutorFixtureTests
 {
-    static readonly string[] Fixtures = ["pixart_alpha", "pixart_sigma", "sd3", "sd35", "flux", "hunyuandit", TinyHunyuanDiT.Name, "sana", "cogvideox", "cogvideox15", "wan"];
+    static readonly string[] Fixtures = ["pixart_alpha", "pixart_sigma", "sd3", "sd35", "flux", "hunyuandit", TinyHunyuanDiT.Name, "sana", "cogvideox", "cogvideox15", "wan",
+        "hunyuanvideo", "ltx", "mochi", "qwenimage", "qwenimage_shapes", "zimage", "zimage_batch", "flux2"];
 
-    /// <summary>(cfg, ulysses, ring) meshes run on every fixture; ulysses 2 × ring 4 (8 ranks) on PixArt only.</summary>
+    /// <summary>(cfg, ulysses, ring) meshes run on every fixture without its own in <see cref="MeshesOf"/>; ulysses 2 × ring 4 (8 ranks) on PixArt only.</summary>
     static readonly (int Cfg, int Ulysses, int Ring)[] Meshes = [(2, 1, 1), (1, 2, 1), (1, 1, 2), (1, 1, 4), (1, 2, 2), (2, 2, 2)];
 
     /// <summary>HunyuanDiT's 3 heads: cfg, ulysses 3, ring, and their hybrids up to 8 ranks.</summary>
@@ -32,12 +41,28 @@ public class MeshExecutorFixtureTests
     /// <summary>cogvideox's (and wan's) 18 tokens: degrees that divide them (ring 3, ulysses 2 × ring 3).</summary>
     static readonly (int Cfg, int Ulysses, int Ring)[] CogVideoXMeshes = [(2, 1, 1), (1, 2, 1), (1, 1, 2), (1, 1, 3), (1, 2, 3), (2, 2, 1)];
 
+    /// <summary>Each fixture's meshes; the newer models keep the ones their own mesh tests ran, each fitting its heads
+    /// and tokens (see the summary).</summary>
+    static (int Cfg, int Ulysses, int Ring)[] MeshesOf(string fixture) => fixture switch
+    {
+        "hunyuandit" => HunyuanMeshes,
+        "cogvideox" or "wan" or "flux2" => CogVideoXMeshes,
+        "hunyuanvideo" => [.. CogVideoXMeshes, (2, 1, 3)],
+        "ltx" => [(2, 1, 1), (1, 2, 1), (1, 4, 1), (1, 1, 3), (1, 2, 3), (2, 2, 1), (2, 1, 3)],
+        "mochi" => [(2, 1, 1), (1, 2, 1), (1, 1, 3), (1, 2, 3), (2, 1, 2)],
+        "qwenimage" => [(2, 1, 1), (1, 2, 1), (1, 4, 1), (1, 1, 2), (1, 1, 3), (1, 2, 2), (2, 2, 2)],
+        "qwenimage_shapes" => [(1, 3, 1), (1, 1, 5), (2, 3, 1), (1, 3, 2)],
+        "zimage" => [(2, 1, 1), (1, 2, 1), (1, 1, 2), (1, 1, 4), (2, 2, 2)],
+        "zimage_batch" => [(1, 1, 3), (1, 1, 5)],
+        _ => Meshes,
+    };
+
     public static TheoryData<string, int, int, int> Cases()
     {
         var data = new TheoryData<string, int, int, int>();
         foreach (var f in Fixtures)
         {
-            foreach (var (c, u, r) in f switch { "hunyuandit" => HunyuanMeshes, "cogvideox" or "wan" => CogVideoXMeshes, _ => Meshes }) data.Add(f, c, u, r);
+            foreach (var (c, u, r) in MeshesOf(f)) data.Add(f, c, u, r);
             if (f.StartsWith("pixart", StringComparison.Ordinal) || f == TinyHunyuanDiT.Name || f == "sana") data.Add(f, 1, 2, 4);
             if (f == TinyHunyuanDiT.Name) { data.Add(f, 1, 4, 1); data.Add(f, 2, 4, 1); }
         }
