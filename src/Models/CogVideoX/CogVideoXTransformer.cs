@@ -175,49 +175,37 @@ public sealed class CogVideoXTransformer : DiffusionTransformer
                 throw new ArgumentException($"CogVideoX with a learned position table needs encoder_hidden_states of max_text_seq_length = {c.MaxTextSeqLength} tokens, got {t}");
         }
 
-        var made = new List<Tensor>();
+        using var made = new EmbedScope();
+        Tensor image = PatchEmbed(ops, x, b, ft, gh, gw);
+        Tensor? text = null;
         try
         {
-            Tensor image = PatchEmbed(ops, x, b, ft, gh, gw);
-            Tensor? text = null;
-            try
+            text = _textProj.Apply(ops, ctx);
+            if (learned)
             {
-                text = _textProj.Apply(ops, ctx);
-                if (learned)
-                {
-                    text = Plus(ops, text, _learnedPositions!.Slice(0, 0, t));
-                    image = Plus(ops, image, _learnedPositions.Slice(0, t, n));
-                }
-                else if (_sinCos is not null)
-                    image = Plus(ops, image, _sinCos.Get(ops, ft, gh, gw));   // the text rows of the sin-cos table are zero
-                else if (_learnedPositions is not null)
-                {
-                    using var other = new CogVideoXPositionTable(d, c.SpatialInterpolationScale, c.TemporalInterpolationScale);
-                    image = Plus(ops, image, other.Get(ops, ft, gh, gw));
-                }
+                text = Plus(ops, text, _learnedPositions!.Slice(0, 0, t));
+                image = Plus(ops, image, _learnedPositions.Slice(0, t, n));
             }
-            catch { image.Dispose(); text?.Dispose(); throw; }
-            Add(made, image);
-            Add(made, text);
-            var cond = Add(made, Conditioning(ops, inputs.Timestep, ofs));
-            var state = new DitState
+            else if (_sinCos is not null)
+                image = Plus(ops, image, _sinCos.Get(ops, ft, gh, gw));   // the text rows of the sin-cos table are zero
+            else if (_learnedPositions is not null)
             {
-                Image = image, Text = text, Conditioning = cond,
-                // the tables are the caller's; the state's own copies follow its tokens when it is sharded
-                ImageRopeCos = cos is null ? null : Add(made, ops.Contiguous(cos)),
-                ImageRopeSin = sin is null ? null : Add(made, ops.Contiguous(sin)),
-                TotalTokens = n, GridT = ft, GridH = ft * gh, GridW = gw,
-            };
-            foreach (var m in made) state.Own(m);
-            return state;
+                using var other = new CogVideoXPositionTable(d, c.SpatialInterpolationScale, c.TemporalInterpolationScale);
+                image = Plus(ops, image, other.Get(ops, ft, gh, gw));
+            }
         }
-        catch
+        catch { image.Dispose(); text?.Dispose(); throw; }
+        made.Add(image);
+        made.Add(text);
+        var cond = made.Add(Conditioning(ops, inputs.Timestep, ofs));
+        return made.HandTo(new DitState
         {
-            foreach (var m in made) m.Dispose();
-            throw;
-        }
-
-        static Tensor Add(List<Tensor> list, Tensor v) { list.Add(v); return v; }
+            Image = image, Text = text, Conditioning = cond,
+            // the tables are the caller's; the state's own copies follow its tokens when it is sharded
+            ImageRopeCos = cos is null ? null : made.Add(ops.Contiguous(cos)),
+            ImageRopeSin = sin is null ? null : made.Add(ops.Contiguous(sin)),
+            TotalTokens = n, GridT = ft, GridH = ft * gh, GridW = gw,
+        });
         Tensor RequireTable(Tensor? table, string which, int tokens, int gh, int gw, int ft)
         {
             if (table is null)

@@ -95,33 +95,21 @@ public sealed class FluxTransformer : DiffusionTransformer
         var ts = inputs.Timestep.Select(v => Scale1000(act, v)).ToArray();
         var gs = Config.GuidanceEmbeds ? inputs.Guidance!.Select(v => Scale1000(act, v)).ToArray() : [];
 
-        var made = new List<Tensor>();
-        try
+        using var made = new EmbedScope();
+        var image = made.Add(_xEmbedder.Apply(ops, x));
+        var text = made.Add(_contextEmbedder.Apply(ops, ctx));
+        // every consumer of the conditioning (the blocks' adaptive norms, norm_out) takes SiLU of it: once here
+        Tensor cond;
+        using (var temb = _timeText.Apply(ops, ts, gs, pooled)) cond = made.Add(ops.Activate(temb, Activation.Silu));
+        var (ic, isn) = FluxRope.Tables(img, n, Config.AxesDimsRope);
+        var (tc, tsn) = FluxRope.Tables(txt, t, Config.AxesDimsRope);
+        int d = Config.AttentionHeadDim;
+        return made.HandTo(new DitState
         {
-            var image = Add(made, _xEmbedder.Apply(ops, x));
-            var text = Add(made, _contextEmbedder.Apply(ops, ctx));
-            // every consumer of the conditioning (the blocks' adaptive norms, norm_out) takes SiLU of it: once here
-            Tensor cond;
-            using (var temb = _timeText.Apply(ops, ts, gs, pooled)) cond = Add(made, ops.Activate(temb, Activation.Silu));
-            var (ic, isn) = FluxRope.Tables(img, n, Config.AxesDimsRope);
-            var (tc, tsn) = FluxRope.Tables(txt, t, Config.AxesDimsRope);
-            int d = Config.AttentionHeadDim;
-            var state = new DitState
-            {
-                Image = image, Text = text, Conditioning = cond, TotalTokens = n, GridH = gh, GridW = gw,
-                ImageRopeCos = Add(made, ops.FromHost(ic, n, d)), ImageRopeSin = Add(made, ops.FromHost(isn, n, d)),
-                TextRopeCos = Add(made, ops.FromHost(tc, t, d)), TextRopeSin = Add(made, ops.FromHost(tsn, t, d)),
-            };
-            foreach (var m in made) state.Own(m);
-            return state;
-        }
-        catch
-        {
-            foreach (var m in made) m.Dispose();
-            throw;
-        }
-
-        static Tensor Add(List<Tensor> list, Tensor t) { list.Add(t); return t; }
+            Image = image, Text = text, Conditioning = cond, TotalTokens = n, GridH = gh, GridW = gw,
+            ImageRopeCos = made.Add(ops.FromHost(ic, n, d)), ImageRopeSin = made.Add(ops.FromHost(isn, n, d)),
+            TextRopeCos = made.Add(ops.FromHost(tc, t, d)), TextRopeSin = made.Add(ops.FromHost(tsn, t, d)),
+        });
     }
 
     /// <summary>v·1000 as diffusers computes it: v cast to the activation dtype, the product rounded there.</summary>

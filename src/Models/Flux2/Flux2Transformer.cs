@@ -97,31 +97,19 @@ public sealed class Flux2Transformer : DiffusionTransformer
         var ts = inputs.Timestep.Select(v => FluxTransformer.Scale1000(act, v)).ToArray();
         var gs = inputs.Guidance?.Select(v => FluxTransformer.Scale1000(act, v)).ToArray() ?? [];
 
-        var made = new List<Tensor>();
-        try
+        using var made = new EmbedScope();
+        var image = made.Add(_xEmbedder.Apply(ops, x));
+        var text = made.Add(_contextEmbedder.Apply(ops, ctx));
+        var cond = made.Add(_conditioning.Compute(ops, ts, gs));
+        var (ic, isn) = FluxRope.Tables(img, n, Config.AxesDimsRope, Config.RopeTheta);
+        var (tc, tsn) = FluxRope.Tables(txt, t, Config.AxesDimsRope, Config.RopeTheta);
+        int d = Config.AttentionHeadDim;
+        return made.HandTo(new DitState
         {
-            var image = Add(made, _xEmbedder.Apply(ops, x));
-            var text = Add(made, _contextEmbedder.Apply(ops, ctx));
-            var cond = Add(made, _conditioning.Compute(ops, ts, gs));
-            var (ic, isn) = FluxRope.Tables(img, n, Config.AxesDimsRope, Config.RopeTheta);
-            var (tc, tsn) = FluxRope.Tables(txt, t, Config.AxesDimsRope, Config.RopeTheta);
-            int d = Config.AttentionHeadDim;
-            var state = new DitState
-            {
-                Image = image, Text = text, Conditioning = cond, TotalTokens = n, GridH = gh, GridW = gw,
-                ImageRopeCos = Add(made, ops.FromHost(ic, n, d)), ImageRopeSin = Add(made, ops.FromHost(isn, n, d)),
-                TextRopeCos = Add(made, ops.FromHost(tc, t, d)), TextRopeSin = Add(made, ops.FromHost(tsn, t, d)),
-            };
-            foreach (var m in made) state.Own(m);
-            return state;
-        }
-        catch
-        {
-            foreach (var m in made) m.Dispose();
-            throw;
-        }
-
-        static Tensor Add(List<Tensor> list, Tensor t) { list.Add(t); return t; }
+            Image = image, Text = text, Conditioning = cond, TotalTokens = n, GridH = gh, GridW = gw,
+            ImageRopeCos = made.Add(ops.FromHost(ic, n, d)), ImageRopeSin = made.Add(ops.FromHost(isn, n, d)),
+            TextRopeCos = made.Add(ops.FromHost(tc, t, d)), TextRopeSin = made.Add(ops.FromHost(tsn, t, d)),
+        });
     }
 
     public override void RunBlock(IOps ops, int index, DitState state, IAttention attention)

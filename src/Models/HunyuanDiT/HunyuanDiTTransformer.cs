@@ -109,33 +109,21 @@ public sealed class HunyuanDiTTransformer : DiffusionTransformer
             meta = ops.ToHost(m);
         }
 
-        var made = new List<Tensor>();
-        try
+        using var made = new EmbedScope();
+        Tensor image;
+        using (var patches = ops.Patchify(x, c.PatchSize, channelsFirst: true))
+            image = made.Add(_patchEmbed.Apply(ops, patches));
+        Tensor cond;
+        using (var temb = _conditioning.Apply(ops, inputs.Timestep, t5, meta, inputs.Style))
+            cond = made.Add(ops.Activate(temb, Activation.Silu));
+        var text = made.Add(Text(ops, inputs.EncoderHiddenStates, mask, t5, maskT5, b));
+        return made.HandTo(new DitState
         {
-            Tensor image;
-            using (var patches = ops.Patchify(x, c.PatchSize, channelsFirst: true))
-                image = Add(made, _patchEmbed.Apply(ops, patches));
-            Tensor cond;
-            using (var temb = _conditioning.Apply(ops, inputs.Timestep, t5, meta, inputs.Style))
-                cond = Add(made, ops.Activate(temb, Activation.Silu));
-            var text = Add(made, Text(ops, inputs.EncoderHiddenStates, mask, t5, maskT5, b));
-            var state = new DitState
-            {
-                Image = image, Text = text, Conditioning = cond,
-                // the tables are the caller's; the state's own copies follow its tokens when it is sharded
-                ImageRopeCos = Add(made, ops.Contiguous(cos)), ImageRopeSin = Add(made, ops.Contiguous(sin)),
-                TotalTokens = gh * gw, GridH = gh, GridW = gw,
-            };
-            foreach (var t in made) state.Own(t);
-            return state;
-        }
-        catch
-        {
-            foreach (var t in made) t.Dispose();
-            throw;
-        }
-
-        static Tensor Add(List<Tensor> list, Tensor t) { list.Add(t); return t; }
+            Image = image, Text = text, Conditioning = cond,
+            // the tables are the caller's; the state's own copies follow its tokens when it is sharded
+            ImageRopeCos = made.Add(ops.Contiguous(cos)), ImageRopeSin = made.Add(ops.Contiguous(sin)),
+            TotalTokens = gh * gw, GridH = gh, GridW = gw,
+        });
     }
 
     /// <summary>Runs block <paramref name="index"/>: the second half's blocks first take the newest kept skip; the

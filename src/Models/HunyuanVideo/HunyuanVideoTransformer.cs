@@ -120,35 +120,23 @@ public sealed class HunyuanVideoTransformer : DiffusionTransformer
         int kept = counts?.Max() ?? t;
         bool ragged = counts is not null && counts.Any(k => k != kept);
 
-        var made = new List<Tensor>();
-        try
+        using var made = new EmbedScope();
+        var image = made.Add(PatchEmbed(ops, x, b, ft, gh, gw));
+        var prefix = ctx.Slice(1, 0, kept);
+        Tensor text;
+        using (var dense = prefix.IsContiguous ? null : ops.Contiguous(prefix))
+            text = made.Add(_refiner.Apply(ops, dense ?? prefix, inputs.Timestep, ragged ? counts : null));
+        Tensor cond;
+        using (var temb = _timeText.Apply(ops, inputs.Timestep, guidance, pooled)) cond = made.Add(ops.Activate(temb, Activation.Silu));
+        var (rc, rs) = HunyuanVideoRope.Tables(ft, gh, gw, c.RopeAxesDim, c.RopeTheta);
+        return made.HandTo(new DitState
         {
-            var image = Add(made, PatchEmbed(ops, x, b, ft, gh, gw));
-            var prefix = ctx.Slice(1, 0, kept);
-            Tensor text;
-            using (var dense = prefix.IsContiguous ? null : ops.Contiguous(prefix))
-                text = Add(made, _refiner.Apply(ops, dense ?? prefix, inputs.Timestep, ragged ? counts : null));
-            Tensor cond;
-            using (var temb = _timeText.Apply(ops, inputs.Timestep, guidance, pooled)) cond = Add(made, ops.Activate(temb, Activation.Silu));
-            var (rc, rs) = HunyuanVideoRope.Tables(ft, gh, gw, c.RopeAxesDim, c.RopeTheta);
-            var state = new DitState
-            {
-                Image = image, Text = text, Conditioning = cond,
-                TextKeyBias = ragged ? Add(made, JointKeyBias(ops, counts!, b, n, kept)) : null,
-                ImageRopeCos = Add(made, ops.FromHost(rc, n, c.AttentionHeadDim)),
-                ImageRopeSin = Add(made, ops.FromHost(rs, n, c.AttentionHeadDim)),
-                TotalTokens = n, GridT = ft, GridH = ft * gh, GridW = gw,
-            };
-            foreach (var m in made) state.Own(m);
-            return state;
-        }
-        catch
-        {
-            foreach (var m in made) m.Dispose();
-            throw;
-        }
-
-        static Tensor Add(List<Tensor> list, Tensor v) { list.Add(v); return v; }
+            Image = image, Text = text, Conditioning = cond,
+            TextKeyBias = ragged ? made.Add(JointKeyBias(ops, counts!, b, n, kept)) : null,
+            ImageRopeCos = made.Add(ops.FromHost(rc, n, c.AttentionHeadDim)),
+            ImageRopeSin = made.Add(ops.FromHost(rs, n, c.AttentionHeadDim)),
+            TotalTokens = n, GridT = ft, GridH = ft * gh, GridW = gw,
+        });
     }
 
     /// <summary>Each row's kept count from the mask (null: no mask, every token kept). A row must keep a prefix

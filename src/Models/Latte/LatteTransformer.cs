@@ -109,47 +109,37 @@ public sealed class LatteTransformer : DiffusionTransformer
         if (inputs.EncoderAttentionMask is not null)
             throw new ArgumentException("Latte takes no encoder_attention_mask (its pipeline passes none); pass EncoderAttentionMask null");
 
-        var keep = new List<Tensor>();
-        try
+        using var made = new EmbedScope();
+        // 1. every frame's patch tokens + the 2-D table: [B·F, N, D], which is [B, F·N, D] frame-major
+        Tensor image;
+        using (var framesFirst = ops.Contiguous(x.Permute(0, 2, 1, 3, 4)))
+        using (var patches = ops.Patchify(framesFirst.Reshape(b * frames, c.InChannels, x.Dim(3), x.Dim(4)), p, channelsFirst: true))
+        using (var tokens = _patchEmbed.Apply(ops, patches))
+            image = ops.Add(tokens, _positionTables.Get(ops, gh, gw)).TakeReshaped(b, frames * n, d);
+        made.Add(image);
+
+        // 2. timestep → embedded_timestep [B, D] and the 6·D modulation (adaln_single, no micro-conditions)
+        var embedded = _timestep.Embed(ops, inputs.Timestep);
+        made.Add(embedded);
+        Tensor temb6;
+        using (var act = ops.Activate(embedded, Activation.Silu)) temb6 = _adaLinear.Apply(ops, act);
+        made.Add(temb6);
+
+        // 3. caption projection (diffusers repeats it per frame; cross-attention per query needs it once per row)
+        var text = _captionProjection.Apply(ops, y);
+        made.Add(text);
+
+        return made.HandTo(new DitState
         {
-            // 1. every frame's patch tokens + the 2-D table: [B·F, N, D], which is [B, F·N, D] frame-major
-            Tensor image;
-            using (var framesFirst = ops.Contiguous(x.Permute(0, 2, 1, 3, 4)))
-            using (var patches = ops.Patchify(framesFirst.Reshape(b * frames, c.InChannels, x.Dim(3), x.Dim(4)), p, channelsFirst: true))
-            using (var tokens = _patchEmbed.Apply(ops, patches))
-                image = ops.Add(tokens, _positionTables.Get(ops, gh, gw)).TakeReshaped(b, frames * n, d);
-            keep.Add(image);
-
-            // 2. timestep → embedded_timestep [B, D] and the 6·D modulation (adaln_single, no micro-conditions)
-            var embedded = _timestep.Embed(ops, inputs.Timestep);
-            keep.Add(embedded);
-            Tensor temb6;
-            using (var act = ops.Activate(embedded, Activation.Silu)) temb6 = _adaLinear.Apply(ops, act);
-            keep.Add(temb6);
-
-            // 3. caption projection (diffusers repeats it per frame; cross-attention per query needs it once per row)
-            var text = _captionProjection.Apply(ops, y);
-            keep.Add(text);
-
-            var state = new DitState
-            {
-                Image = image,
-                Text = text,
-                Conditioning = temb6,
-                EmbeddedTimestep = embedded,
-                TotalTokens = frames * n,
-                GridT = frames,
-                GridH = frames * gh,
-                GridW = gw,
-            };
-            state.Owned.AddRange(keep);
-            return state;
-        }
-        catch
-        {
-            foreach (var t in keep) t.Dispose();
-            throw;
-        }
+            Image = image,
+            Text = text,
+            Conditioning = temb6,
+            EmbeddedTimestep = embedded,
+            TotalTokens = frames * n,
+            GridT = frames,
+            GridH = frames * gh,
+            GridW = gw,
+        });
     }
 
     public override void RunBlock(IOps ops, int index, DitState state, IAttention attention)

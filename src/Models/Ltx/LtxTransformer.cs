@@ -114,33 +114,21 @@ public sealed class LtxTransformer : DiffusionTransformer
         if (y.Rank != 3 || y.Dim(0) != b || y.Dim(2) != c.CaptionChannels)
             throw new ArgumentException($"LTX encoder_hidden_states must be [{b}, T, {c.CaptionChannels}], got {Shape.Format(y.ShapeSpan)}");
 
-        var made = new List<Tensor>();
-        try
+        using var made = new EmbedScope();
+        var image = made.Add(_projIn.Apply(ops, x));
+        var embedded = made.Add(_timestep.Embed(ops, inputs.Timestep));
+        Tensor temb6;
+        using (var act = ops.Activate(embedded, Activation.Silu)) temb6 = made.Add(_timeLinear.Apply(ops, act));
+        var text = made.Add(_captionProjection.Apply(ops, y));
+        var keyBias = inputs.EncoderAttentionMask is { } mask ? made.Add(TextKeyBias.FromMask(ops, mask, b, y.Dim(1), "LTX")) : null;
+        // the model's cached tables: the state reads them, not owns them
+        var (cos, sin) = _rope.Get(ops, frames, rows, cols, scale);
+        return made.HandTo(new DitState
         {
-            var image = Add(made, _projIn.Apply(ops, x));
-            var embedded = Add(made, _timestep.Embed(ops, inputs.Timestep));
-            Tensor temb6;
-            using (var act = ops.Activate(embedded, Activation.Silu)) temb6 = Add(made, _timeLinear.Apply(ops, act));
-            var text = Add(made, _captionProjection.Apply(ops, y));
-            var keyBias = inputs.EncoderAttentionMask is { } mask ? Add(made, TextKeyBias.FromMask(ops, mask, b, y.Dim(1), "LTX")) : null;
-            // the model's cached tables: the state reads them, not owns them
-            var (cos, sin) = _rope.Get(ops, frames, rows, cols, scale);
-            var state = new DitState
-            {
-                Image = image, Text = text, TextKeyBias = keyBias, Conditioning = temb6, EmbeddedTimestep = embedded,
-                ImageRopeCos = cos, ImageRopeSin = sin,
-                TotalTokens = n, GridT = frames, GridH = frames * rows, GridW = cols,
-            };
-            foreach (var m in made) state.Own(m);
-            return state;
-        }
-        catch
-        {
-            foreach (var m in made) m.Dispose();
-            throw;
-        }
-
-        static Tensor Add(List<Tensor> list, Tensor v) { list.Add(v); return v; }
+            Image = image, Text = text, TextKeyBias = keyBias, Conditioning = temb6, EmbeddedTimestep = embedded,
+            ImageRopeCos = cos, ImageRopeSin = sin,
+            TotalTokens = n, GridT = frames, GridH = frames * rows, GridW = cols,
+        });
     }
 
     public override void RunBlock(IOps ops, int index, DitState state, IAttention attention)

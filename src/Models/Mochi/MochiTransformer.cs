@@ -111,37 +111,25 @@ public sealed class MochiTransformer : DiffusionTransformer
                 ragged |= mask[r * t + j] == 0;
             }
 
-        var made = new List<Tensor>();
-        try
+        using var made = new EmbedScope();
+        var image = made.Add(PatchEmbed(ops, x, b, frames, gh, gw));
+        var prefix = ctx.Slice(1, 0, kept);
+        Tensor text, cond;
+        using (var dense = prefix.IsContiguous ? null : ops.Contiguous(prefix))
         {
-            var image = Add(made, PatchEmbed(ops, x, b, frames, gh, gw));
-            var prefix = ctx.Slice(1, 0, kept);
-            Tensor text, cond;
-            using (var dense = prefix.IsContiguous ? null : ops.Contiguous(prefix))
-            {
-                text = Add(made, _timeCaption.Caption(ops, dense ?? prefix));
-                using var temb = _timeCaption.Conditioning(ops, inputs.Timestep, dense ?? prefix, keptMask);
-                cond = Add(made, ops.Activate(temb, Activation.Silu));
-            }
-            var (rc, rs) = RopeTables(frames, gh, gw);
-            var state = new DitState
-            {
-                Image = image, Text = text, Conditioning = cond,
-                TextKeyBias = ragged ? Add(made, JointKeyBias(ops, keptMask, b, n, kept)) : null,
-                ImageRopeCos = Add(made, ops.FromHost(rc, n, c.InnerDim)),
-                ImageRopeSin = Add(made, ops.FromHost(rs, n, c.InnerDim)),
-                TotalTokens = n, GridT = frames, GridH = frames * gh, GridW = gw,
-            };
-            foreach (var m in made) state.Own(m);
-            return state;
+            text = made.Add(_timeCaption.Caption(ops, dense ?? prefix));
+            using var temb = _timeCaption.Conditioning(ops, inputs.Timestep, dense ?? prefix, keptMask);
+            cond = made.Add(ops.Activate(temb, Activation.Silu));
         }
-        catch
+        var (rc, rs) = RopeTables(frames, gh, gw);
+        return made.HandTo(new DitState
         {
-            foreach (var m in made) m.Dispose();
-            throw;
-        }
-
-        static Tensor Add(List<Tensor> list, Tensor v) { list.Add(v); return v; }
+            Image = image, Text = text, Conditioning = cond,
+            TextKeyBias = ragged ? made.Add(JointKeyBias(ops, keptMask, b, n, kept)) : null,
+            ImageRopeCos = made.Add(ops.FromHost(rc, n, c.InnerDim)),
+            ImageRopeSin = made.Add(ops.FromHost(rs, n, c.InnerDim)),
+            TotalTokens = n, GridT = frames, GridH = frames * gh, GridW = gw,
+        });
     }
 
     /// <summary>The RoPE tables of a grid, kept for the next call: every step of a video asks for the same ones, and

@@ -100,54 +100,44 @@ public sealed class PixArtTransformer : DiffusionTransformer
         if (y.Rank != 3 || y.Dim(0) != b || y.Dim(2) != captionWidth)
             throw new ArgumentException($"PixArt encoder_hidden_states must be [{b}, T, {captionWidth}]; got {Shape.Format(y.ShapeSpan)}");
 
-        var keep = new List<Tensor>();
-        try
+        using var made = new EmbedScope();
+        // 1. patch tokens + position table
+        Tensor image;
+        using (var patches = ops.Patchify(x, c.PatchSize, channelsFirst: true))
+        using (var tokens = _patchEmbed.Apply(ops, patches))
+            image = ops.Add(tokens, _positionTables.Get(ops, gh, gw));
+        made.Add(image);
+
+        // 2-3. timestep (+ micro-conditions) → embedded_timestep [B, D] and the 6·D modulation
+        var embedded = EmbedTimestep(ops, inputs, b);
+        made.Add(embedded);
+        Tensor temb6;
+        using (var act = ops.Activate(embedded, Activation.Silu)) temb6 = _adaLinear.Apply(ops, act);
+        made.Add(temb6);
+
+        // 4. caption projection
+        var text = _captionProjection?.Apply(ops, y) ?? ops.Contiguous(y);
+        made.Add(text);
+
+        // 5. padded text keys → additive bias
+        Tensor? keyBias = null;
+        if (inputs.EncoderAttentionMask is { } mask)
         {
-            // 1. patch tokens + position table
-            Tensor image;
-            using (var patches = ops.Patchify(x, c.PatchSize, channelsFirst: true))
-            using (var tokens = _patchEmbed.Apply(ops, patches))
-                image = ops.Add(tokens, _positionTables.Get(ops, gh, gw));
-            keep.Add(image);
-
-            // 2-3. timestep (+ micro-conditions) → embedded_timestep [B, D] and the 6·D modulation
-            var embedded = EmbedTimestep(ops, inputs, b);
-            keep.Add(embedded);
-            Tensor temb6;
-            using (var act = ops.Activate(embedded, Activation.Silu)) temb6 = _adaLinear.Apply(ops, act);
-            keep.Add(temb6);
-
-            // 4. caption projection
-            var text = _captionProjection?.Apply(ops, y) ?? ops.Contiguous(y);
-            keep.Add(text);
-
-            // 5. padded text keys → additive bias
-            Tensor? keyBias = null;
-            if (inputs.EncoderAttentionMask is { } mask)
-            {
-                keyBias = TextKeyBias.FromMask(ops, mask, b, y.Dim(1), "PixArt");
-                keep.Add(keyBias);
-            }
-
-            var state = new DitState
-            {
-                Image = image,
-                Text = text,
-                TextKeyBias = keyBias,
-                Conditioning = temb6,
-                EmbeddedTimestep = embedded,
-                TotalTokens = gh * gw,
-                GridH = gh,
-                GridW = gw,
-            };
-            state.Owned.AddRange(keep);
-            return state;
+            keyBias = TextKeyBias.FromMask(ops, mask, b, y.Dim(1), "PixArt");
+            made.Add(keyBias);
         }
-        catch
+
+        return made.HandTo(new DitState
         {
-            foreach (var t in keep) t.Dispose();
-            throw;
-        }
+            Image = image,
+            Text = text,
+            TextKeyBias = keyBias,
+            Conditioning = temb6,
+            EmbeddedTimestep = embedded,
+            TotalTokens = gh * gw,
+            GridH = gh,
+            GridW = gw,
+        });
     }
 
     /// <summary>embedded_timestep [B, D]: the timestep's embedding, plus (PixArt-α) the resolution and aspect-ratio

@@ -86,40 +86,28 @@ public sealed class QwenImageTransformer : DiffusionTransformer
         var act = ops.ActivationType;
         var ts = inputs.Timestep.Select(v => TimestepEmbedding.RoundTo(act, v)).ToArray();
 
-        var made = new List<Tensor>();
-        try
+        using var made = new EmbedScope();
+        var image = made.Add(_imgIn.Apply(ops, x));
+        Tensor text;
+        using (var normed = ops.RmsNorm(ctx, _txtNorm, TextNormEps)) text = made.Add(_txtIn.Apply(ops, normed));
+        // every consumer of the conditioning (img_mod, txt_mod, norm_out) takes SiLU of it: once here
+        Tensor cond;
+        using (var sinusoid = ops.TimestepEmbedding(ts, TimestepEmbedding.SinusoidChannels, flipSinToCos: true, downscaleFreqShift: 0f, scale: 1000f))
+        using (var s = sinusoid.DType == act ? null : ops.Cast(sinusoid, act))
+        using (var temb = _timestep.Apply(ops, s ?? sinusoid))
+            cond = made.Add(ops.Activate(temb, Activation.Silu));
+        var (ic, isn) = QwenImageRope.Image(frames, gh, gw, Config.AxesDimsRope);
+        var (tc, tsn) = QwenImageRope.Text(t, gh, gw, Config.AxesDimsRope);
+        int hd = Config.AttentionHeadDim;
+        var keyBias = inputs.EncoderAttentionMask is { } mask ? JointKeyBias(ops, mask, b, t, n) : null;
+        if (keyBias is not null) made.Add(keyBias);
+        return made.HandTo(new DitState
         {
-            var image = Add(made, _imgIn.Apply(ops, x));
-            Tensor text;
-            using (var normed = ops.RmsNorm(ctx, _txtNorm, TextNormEps)) text = Add(made, _txtIn.Apply(ops, normed));
-            // every consumer of the conditioning (img_mod, txt_mod, norm_out) takes SiLU of it: once here
-            Tensor cond;
-            using (var sinusoid = ops.TimestepEmbedding(ts, TimestepEmbedding.SinusoidChannels, flipSinToCos: true, downscaleFreqShift: 0f, scale: 1000f))
-            using (var s = sinusoid.DType == act ? null : ops.Cast(sinusoid, act))
-            using (var temb = _timestep.Apply(ops, s ?? sinusoid))
-                cond = Add(made, ops.Activate(temb, Activation.Silu));
-            var (ic, isn) = QwenImageRope.Image(frames, gh, gw, Config.AxesDimsRope);
-            var (tc, tsn) = QwenImageRope.Text(t, gh, gw, Config.AxesDimsRope);
-            int hd = Config.AttentionHeadDim;
-            var keyBias = inputs.EncoderAttentionMask is { } mask ? JointKeyBias(ops, mask, b, t, n) : null;
-            if (keyBias is not null) made.Add(keyBias);
-            var state = new DitState
-            {
-                Image = image, Text = text, Conditioning = cond, TextKeyBias = keyBias,
-                TotalTokens = n, GridT = frames, GridH = frames * gh, GridW = gw,
-                ImageRopeCos = Add(made, ops.FromHost(ic, n, hd)), ImageRopeSin = Add(made, ops.FromHost(isn, n, hd)),
-                TextRopeCos = Add(made, ops.FromHost(tc, t, hd)), TextRopeSin = Add(made, ops.FromHost(tsn, t, hd)),
-            };
-            foreach (var m in made) state.Own(m);
-            return state;
-        }
-        catch
-        {
-            foreach (var m in made) m.Dispose();
-            throw;
-        }
-
-        static Tensor Add(List<Tensor> list, Tensor t) { list.Add(t); return t; }
+            Image = image, Text = text, Conditioning = cond, TextKeyBias = keyBias,
+            TotalTokens = n, GridT = frames, GridH = frames * gh, GridW = gw,
+            ImageRopeCos = made.Add(ops.FromHost(ic, n, hd)), ImageRopeSin = made.Add(ops.FromHost(isn, n, hd)),
+            TextRopeCos = made.Add(ops.FromHost(tc, t, hd)), TextRopeSin = made.Add(ops.FromHost(tsn, t, hd)),
+        });
     }
 
     /// <summary>

@@ -104,66 +104,56 @@ public sealed class SanaTransformer : DiffusionTransformer
         if (y.Rank != 3 || y.Dim(0) != b || y.Dim(2) != c.CaptionChannels)
             throw new ArgumentException($"SANA encoder_hidden_states must be [{b}, T, {c.CaptionChannels}]; got {Shape.Format(y.ShapeSpan)}");
 
-        var keep = new List<Tensor>();
-        try
+        using var made = new EmbedScope();
+        // 1. patch tokens (+ the sin-cos table when interpolation_scale is set)
+        Tensor image;
+        using (var patches = ops.Patchify(x, c.PatchSize, channelsFirst: true))
         {
-            // 1. patch tokens (+ the sin-cos table when interpolation_scale is set)
-            Tensor image;
-            using (var patches = ops.Patchify(x, c.PatchSize, channelsFirst: true))
-            {
-                var tokens = _patchEmbed.Apply(ops, patches);
-                if (c.InterpolationScale is null) image = tokens;
-                else
-                    using (tokens) image = ops.Add(tokens, _positionTables.Get(ops, gh, gw));
-            }
-            keep.Add(image);
-
-            // 2. timestep (+ guidance) → embedded_timestep [B, D] and the 6·D modulation
-            var embedded = _timestep.Embed(ops, inputs.Timestep);
-            if (_guidance is not null)
-            {
-                // diffusers adds the two embeddings: conditioning = timestep_emb + guidance_emb (both sinusoids in float32)
-                using var t = embedded;
-                using var g = _guidance.Embed(ops, inputs.Guidance!);
-                embedded = ops.Add(t, g);
-            }
-            keep.Add(embedded);
-            Tensor temb6;
-            using (var act = ops.Activate(embedded, Activation.Silu)) temb6 = _adaLinear.Apply(ops, act);
-            keep.Add(temb6);
-
-            // 3. caption projection, then caption_norm
-            Tensor text;
-            using (var projected = _captionProjection.Apply(ops, y)) text = ops.RmsNorm(projected, _captionNorm, CaptionNormEps);
-            keep.Add(text);
-
-            // 4. padded text keys → additive bias
-            Tensor? keyBias = null;
-            if (inputs.EncoderAttentionMask is { } mask)
-            {
-                keyBias = TextKeyBias.FromMask(ops, mask, b, y.Dim(1), "SANA");
-                keep.Add(keyBias);
-            }
-
-            var state = new DitState
-            {
-                Image = image,
-                Text = text,
-                TextKeyBias = keyBias,
-                Conditioning = temb6,
-                EmbeddedTimestep = embedded,
-                TotalTokens = gh * gw,
-                GridH = gh,
-                GridW = gw,
-            };
-            state.Owned.AddRange(keep);
-            return state;
+            var tokens = _patchEmbed.Apply(ops, patches);
+            if (c.InterpolationScale is null) image = tokens;
+            else
+                using (tokens) image = ops.Add(tokens, _positionTables.Get(ops, gh, gw));
         }
-        catch
+        made.Add(image);
+
+        // 2. timestep (+ guidance) → embedded_timestep [B, D] and the 6·D modulation
+        var embedded = _timestep.Embed(ops, inputs.Timestep);
+        if (_guidance is not null)
         {
-            foreach (var t in keep) t.Dispose();
-            throw;
+            // diffusers adds the two embeddings: conditioning = timestep_emb + guidance_emb (both sinusoids in float32)
+            using var t = embedded;
+            using var g = _guidance.Embed(ops, inputs.Guidance!);
+            embedded = ops.Add(t, g);
         }
+        made.Add(embedded);
+        Tensor temb6;
+        using (var act = ops.Activate(embedded, Activation.Silu)) temb6 = _adaLinear.Apply(ops, act);
+        made.Add(temb6);
+
+        // 3. caption projection, then caption_norm
+        Tensor text;
+        using (var projected = _captionProjection.Apply(ops, y)) text = ops.RmsNorm(projected, _captionNorm, CaptionNormEps);
+        made.Add(text);
+
+        // 4. padded text keys → additive bias
+        Tensor? keyBias = null;
+        if (inputs.EncoderAttentionMask is { } mask)
+        {
+            keyBias = TextKeyBias.FromMask(ops, mask, b, y.Dim(1), "SANA");
+            made.Add(keyBias);
+        }
+
+        return made.HandTo(new DitState
+        {
+            Image = image,
+            Text = text,
+            TextKeyBias = keyBias,
+            Conditioning = temb6,
+            EmbeddedTimestep = embedded,
+            TotalTokens = gh * gw,
+            GridH = gh,
+            GridW = gw,
+        });
     }
 
     public override void RunBlock(IOps ops, int index, DitState state, IAttention attention)

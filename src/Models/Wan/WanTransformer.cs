@@ -112,32 +112,20 @@ public sealed class WanTransformer : DiffusionTransformer
         var timestep = TimestepPerRow(inputs.Timestep, b, n);
         var (hostCos, hostSin) = RopeTables(ft, gh, gw);
 
-        var made = new List<Tensor>();
-        try
+        using var made = new EmbedScope();
+        var image = made.Add(PatchEmbed(ops, x, b, ft, gh, gw));
+        var text = made.Add(_textEmbedder.Apply(ops, ctx));
+        var temb = made.Add(TimeEmbedding(ops, timestep));
+        Tensor tproj;
+        using (var act = ops.Activate(temb, Activation.Silu)) tproj = made.Add(_timeProj.Apply(ops, act));
+        var cos = made.Add(ops.FromHost(hostCos, n, c.AttentionHeadDim));
+        var sin = made.Add(ops.FromHost(hostSin, n, c.AttentionHeadDim));
+        return made.HandTo(new DitState
         {
-            var image = Add(made, PatchEmbed(ops, x, b, ft, gh, gw));
-            var text = Add(made, _textEmbedder.Apply(ops, ctx));
-            var temb = Add(made, TimeEmbedding(ops, timestep));
-            Tensor tproj;
-            using (var act = ops.Activate(temb, Activation.Silu)) tproj = Add(made, _timeProj.Apply(ops, act));
-            var cos = Add(made, ops.FromHost(hostCos, n, c.AttentionHeadDim));
-            var sin = Add(made, ops.FromHost(hostSin, n, c.AttentionHeadDim));
-            var state = new DitState
-            {
-                Image = image, Text = text, Conditioning = tproj, EmbeddedTimestep = temb,
-                ImageRopeCos = cos, ImageRopeSin = sin,
-                TotalTokens = n, GridT = ft, GridH = ft * gh, GridW = gw,
-            };
-            foreach (var m in made) state.Own(m);
-            return state;
-        }
-        catch
-        {
-            foreach (var m in made) m.Dispose();
-            throw;
-        }
-
-        static Tensor Add(List<Tensor> list, Tensor v) { list.Add(v); return v; }
+            Image = image, Text = text, Conditioning = tproj, EmbeddedTimestep = temb,
+            ImageRopeCos = cos, ImageRopeSin = sin,
+            TotalTokens = n, GridT = ft, GridH = ft * gh, GridW = gw,
+        });
     }
 
     /// <summary>One timestep per batch row: <paramref name="timestep"/> as given, or Wan 2.2 TI2V's per-token timesteps

@@ -120,94 +120,80 @@ public sealed class ZImageTransformer : DiffusionTransformer
         if (frame >= c.AxesLens[0] || gh > c.AxesLens[1] || gw > c.AxesLens[2])
             throw new ArgumentException($"Z-Image RoPE positions out of axes_lens [{string.Join(", ", c.AxesLens)}]: the image's frame position {frame} (caption padded to {pMax}) and its {gh}×{gw} token grid must stay below them");
 
-        var made = new List<Tensor>();
-        try
+        using var made = new EmbedScope();
+        // inputs in another dtype than the activations' (float32 fixtures on a bf16 backend) are cast once here
+        var act = ops.ActivationType;
+        using var xCast = x.DType != act ? ops.Cast(x, act) : x.IsContiguous ? null : ops.Contiguous(x);
+        using var capCast = cap.DType == act ? null : ops.Cast(cap, act);
+        Tensor image;
+        using (var patches = ops.Patchify((xCast ?? x).Reshape(b, c.InChannels, hgt, wid), p, channelsFirst: false))
+            image = made.Add(_xEmbedder.Apply(ops, patches));
+
+        // the caption table [B·P_max, D]: kept tokens, then cap_pad_token up to P_i and past it (masked)
+        int[] shift = padded.Select(pi => pMax - pi).ToArray();
+        bool perRow = shift.Any(s => s != 0);
+        Tensor captions;
+        using (var normed = ops.RmsNorm(capCast ?? cap, _capNorm, (float)c.NormEps))
+        using (var embedded = _capEmbedder.Apply(ops, normed))
+        using (var table = ops.Concat(0, embedded.Reshape(b * l, d), _capPadToken))
         {
-            // inputs in another dtype than the activations' (float32 fixtures on a bf16 backend) are cast once here
-            var act = ops.ActivationType;
-            using var xCast = x.DType != act ? ops.Cast(x, act) : x.IsContiguous ? null : ops.Contiguous(x);
-            using var capCast = cap.DType == act ? null : ops.Cast(cap, act);
-            Tensor image;
-            using (var patches = ops.Patchify((xCast ?? x).Reshape(b, c.InChannels, hgt, wid), p, channelsFirst: false))
-                image = Add(made, _xEmbedder.Apply(ops, patches));
-
-            // the caption table [B·P_max, D]: kept tokens, then cap_pad_token up to P_i and past it (masked)
-            int[] shift = padded.Select(pi => pMax - pi).ToArray();
-            bool perRow = shift.Any(s => s != 0);
-            Tensor captions;
-            using (var normed = ops.RmsNorm(capCast ?? cap, _capNorm, (float)c.NormEps))
-            using (var embedded = _capEmbedder.Apply(ops, normed))
-            using (var table = ops.Concat(0, embedded.Reshape(b * l, d), _capPadToken))
-            {
-                var ids = new long[b * pMax];
-                for (int r = 0; r < b; r++)
-                    for (int j = 0; j < pMax; j++)
-                        ids[r * pMax + j] = j < kept[r].Length ? (long)r * l + kept[r][j] : (long)b * l;
-                captions = ops.Embedding(table, ids).TakeReshaped(b, pMax, d);
-            }
-            made.Add(captions);
-
-            // RoPE: the image at frame P_max + 1; row r's padding tokens at P_max − P_r and caption j at 1 + j + P_max − P_r
-            var (ic, isn) = ZImageRope.Image(frame, gh, gw, c);
-            int tableRows = perRow ? b * t : t;
-            var tc = new float[tableRows * hd];
-            var tsn = new float[tableRows * hd];
-            for (int r = 0; r < (perRow ? b : 1); r++)
-            {
-                ZImageRope.Fill(tc, tsn, r * t, xPad, shift[r], 0, 0, 0, c);
-                ZImageRope.Fill(tc, tsn, r * t + xPad, pMax, 1 + shift[r], 1, 0, 0, c);
-            }
-            var imageRope = new ZImageRopeRows(Add(made, ops.FromHost(ic, n, hd)), Add(made, ops.FromHost(isn, n, hd)));
-            var textRope = new ZImageRopeRows(Add(made, ops.FromHost(tc, tableRows, hd)), Add(made, ops.FromHost(tsn, tableRows, hd)), perRow ? t : 0);
-
-            // the rows past P_i are hidden from every query: [B, n + t] over (image, padding, caption) keys
-            Tensor? keyBias = null;
-            if (perRow)
-            {
-                var bias = new float[b * (n + t)];
-                for (int r = 0; r < b; r++)
-                    for (int j = padded[r]; j < pMax; j++) bias[r * (n + t) + n + xPad + j] = TextKeyBias.PaddedKeyBias;
-                keyBias = Add(made, ops.FromHost(bias, b, n + t));
-            }
-
-            // context refiner over the captions alone (their rows of the joint table)
-            var capOptions = keyBias is null ? null : new AttentionOptions { KeyBias = keyBias.Slice(1, n + xPad, pMax) };
-            var capRope = textRope.From(xPad);
-            foreach (var block in _contextRefiner)
-            {
-                var next = block.RunLocal(ops, captions, capRope, capOptions);
-                made.Remove(captions);
-                captions.Dispose();
-                captions = Add(made, next);
-            }
-
-            Tensor text;
-            if (xPad == 0) text = captions;
-            else
-            {
-                using var pads = ops.Embedding(_xPadToken, new long[b * xPad]);
-                text = Add(made, ops.Concat(1, pads.Reshape(b, xPad, d), captions));
-                made.Remove(captions);
-                captions.Dispose();
-            }
-
-            var cond = Add(made, Conditioning(ops, inputs.Timestep));
-            var state = new DitState
-            {
-                Image = image, Text = text, TextKeyBias = keyBias, Conditioning = cond,
-                ImageRopeCos = imageRope.Cos, ImageRopeSin = imageRope.Sin, TextRopeCos = textRope.Cos, TextRopeSin = textRope.Sin,
-                TotalTokens = n, GridH = gh, GridW = gw,
-            };
-            foreach (var k in made) state.Own(k);
-            return state;
+            var ids = new long[b * pMax];
+            for (int r = 0; r < b; r++)
+                for (int j = 0; j < pMax; j++)
+                    ids[r * pMax + j] = j < kept[r].Length ? (long)r * l + kept[r][j] : (long)b * l;
+            captions = ops.Embedding(table, ids).TakeReshaped(b, pMax, d);
         }
-        catch
+        made.Add(captions);
+
+        // RoPE: the image at frame P_max + 1; row r's padding tokens at P_max − P_r and caption j at 1 + j + P_max − P_r
+        var (ic, isn) = ZImageRope.Image(frame, gh, gw, c);
+        int tableRows = perRow ? b * t : t;
+        var tc = new float[tableRows * hd];
+        var tsn = new float[tableRows * hd];
+        for (int r = 0; r < (perRow ? b : 1); r++)
         {
-            foreach (var k in made) k.Dispose();
-            throw;
+            ZImageRope.Fill(tc, tsn, r * t, xPad, shift[r], 0, 0, 0, c);
+            ZImageRope.Fill(tc, tsn, r * t + xPad, pMax, 1 + shift[r], 1, 0, 0, c);
+        }
+        var imageRope = new ZImageRopeRows(made.Add(ops.FromHost(ic, n, hd)), made.Add(ops.FromHost(isn, n, hd)));
+        var textRope = new ZImageRopeRows(made.Add(ops.FromHost(tc, tableRows, hd)), made.Add(ops.FromHost(tsn, tableRows, hd)), perRow ? t : 0);
+
+        // the rows past P_i are hidden from every query: [B, n + t] over (image, padding, caption) keys
+        Tensor? keyBias = null;
+        if (perRow)
+        {
+            var bias = new float[b * (n + t)];
+            for (int r = 0; r < b; r++)
+                for (int j = padded[r]; j < pMax; j++) bias[r * (n + t) + n + xPad + j] = TextKeyBias.PaddedKeyBias;
+            keyBias = made.Add(ops.FromHost(bias, b, n + t));
         }
 
-        static Tensor Add(List<Tensor> list, Tensor t) { list.Add(t); return t; }
+        // context refiner over the captions alone (their rows of the joint table)
+        var capOptions = keyBias is null ? null : new AttentionOptions { KeyBias = keyBias.Slice(1, n + xPad, pMax) };
+        var capRope = textRope.From(xPad);
+        foreach (var block in _contextRefiner)
+        {
+            var next = block.RunLocal(ops, captions, capRope, capOptions);
+            made.Drop(captions);
+            captions = made.Add(next);
+        }
+
+        Tensor text;
+        if (xPad == 0) text = captions;
+        else
+        {
+            using var pads = ops.Embedding(_xPadToken, new long[b * xPad]);
+            text = made.Add(ops.Concat(1, pads.Reshape(b, xPad, d), captions));
+            made.Drop(captions);
+        }
+
+        var cond = made.Add(Conditioning(ops, inputs.Timestep));
+        return made.HandTo(new DitState
+        {
+            Image = image, Text = text, TextKeyBias = keyBias, Conditioning = cond,
+            ImageRopeCos = imageRope.Cos, ImageRopeSin = imageRope.Sin, TextRopeCos = textRope.Cos, TextRopeSin = textRope.Sin,
+            TotalTokens = n, GridH = gh, GridW = gw,
+        });
     }
 
     static int RoundUp(int v, int m) => (v + m - 1) / m * m;
