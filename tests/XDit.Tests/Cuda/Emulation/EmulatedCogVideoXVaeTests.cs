@@ -82,10 +82,7 @@ public class EmulatedCogVideoXVaeTests
         var ops = CudaTestDevice.Get(DType.F32);
         using var vae = AutoencoderKLCogVideoX.Load(TestPaths.Fixture(fixture), ops);
         if (framePerCall) vae.ConvGatherElements = 1;
-        var (peak, estimate) = CogVideoXVaeTests.MeasurePeak(ops, vae, frames, h, w, cpu: false);
-        _out.WriteLine($"{fixture} {frames}x{h}x{w}: device peak {peak} bytes, estimate {estimate} ({(double)estimate / peak:F2}x)");
-        Assert.True(estimate >= peak, $"estimate {estimate} bytes is below the measured peak {peak}");
-        Assert.True(estimate <= 2 * peak, $"estimate {estimate} bytes is more than 2x the measured peak {peak}");
+        VideoVaeChecks.MemoryEstimateBoundsThePeak(VideoVae.Of(vae), ops, fixture, frames, h, w, cpu: false, _out);
     }
 
     /// <summary>CogVideoX-2b's VAE (diffusers' defaults) at its real size on the emulator's no-exec device (nothing

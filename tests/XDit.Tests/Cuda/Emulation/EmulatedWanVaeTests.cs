@@ -79,10 +79,7 @@ public class EmulatedWanVaeTests
         var ops = CudaTestDevice.Get(DType.F32);
         using var vae = AutoencoderKLWan.Load(TestPaths.Fixture(fixture), ops);
         if (framePerCall) vae.ConvGatherElements = 1;
-        var (peak, estimate) = WanVaeTests.MeasurePeak(ops, vae, frames, h, w, cpu: false);
-        _out.WriteLine($"{fixture} {frames}x{h}x{w}: device peak {peak} bytes, estimate {estimate} ({(double)estimate / peak:F2}x)");
-        Assert.True(estimate >= peak, $"estimate {estimate} bytes is below the measured peak {peak}");
-        Assert.True(estimate <= 2 * peak, $"estimate {estimate} bytes is more than 2x the measured peak {peak}");
+        VideoVaeChecks.MemoryEstimateBoundsThePeak(VideoVae.Of(vae), ops, fixture, frames, h, w, cpu: false, _out);
     }
 
     /// <summary>Wan 2.1's VAE (diffusers' defaults: base_dim 96, dim_mult [1, 2, 4, 4]) at its real size on the
