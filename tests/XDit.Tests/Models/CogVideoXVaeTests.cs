@@ -1,4 +1,3 @@
-using XDit.Engine.Verify;
 using XDit.Kernels.Cpu;
 using XDit.Models.Vae.CogVideoX;
 using XDit.Runtime;
@@ -15,38 +14,13 @@ public class CogVideoXVaeTests
     /// <summary>diffusers' decode of 3 latent frames: one batch (the odd remainder joins the first), the first frame
     /// kept apart through both time-doubling up blocks and in every spatial norm → 9 frames.</summary>
     [Fact]
-    public void DecodeMatchesDiffusers()
-    {
-        using var ops = new CpuOps();
-        using var notes = XDit.Models.CheckpointNotes.Collect();
-        var results = FixtureVerifier.Verify(Dir, ops);
-        Assert.NotEmpty(results);
-        foreach (var r in results)
-        {
-            _out.WriteLine($"cogvideox_vae {r.Name}: rel {r.RelativeError:E3}, max abs {r.MaxAbsError:E3}");
-            Assert.True(r.Passed, $"cogvideox_vae {r.Name}: relative error {r.RelativeError:E3} > {r.Tolerance:E1} {r.Problem}");
-        }
-        // the encoder's tensors are left out by design; every decoder tensor was read
-        Assert.Empty(notes.Messages);
-    }
+    public void DecodeMatchesDiffusers() => VideoVaeChecks.FixtureMatchesDiffusers("cogvideox_vae", _out);
 
     /// <summary>What the first case leaves out (cogvideox_vae_batches, made with cpuref by its make_case.py): 5 latent
     /// frames in two batches, 0–2 then 3–4, the second an even batch that starts from the causal convolutions' cache;
     /// a resnet that narrows the channels (conv_shortcut, up_blocks.3); a non-square latent (2×3) → 17 frames.</summary>
     [Fact]
-    public void BatchedDecodeWithCacheAndShortcutMatchesDiffusers()
-    {
-        using var ops = new CpuOps();
-        using var notes = XDit.Models.CheckpointNotes.Collect();
-        var results = FixtureVerifier.Verify(TestPaths.Fixture("cogvideox_vae_batches"), ops);
-        Assert.NotEmpty(results);
-        foreach (var r in results)
-        {
-            _out.WriteLine($"cogvideox_vae_batches {r.Name}: rel {r.RelativeError:E3}, max abs {r.MaxAbsError:E3}");
-            Assert.True(r.Passed, $"cogvideox_vae_batches {r.Name}: relative error {r.RelativeError:E3} > {r.Tolerance:E1} {r.Problem}");
-        }
-        Assert.Empty(notes.Messages);
-    }
+    public void BatchedDecodeWithCacheAndShortcutMatchesDiffusers() => VideoVaeChecks.FixtureMatchesDiffusers("cogvideox_vae_batches", _out);
 
     /// <summary>With a gather budget of one element every convolution and upsampler runs one frame per Conv2d call
     /// (the chunked path real sizes take at full resolution): the same video.</summary>
@@ -58,12 +32,9 @@ public class CogVideoXVaeTests
         using var vae = AutoencoderKLCogVideoX.Load(dir, ops);
         using var io = new SafetensorsFile(Path.Combine(dir, "io.safetensors"));
         using var z = io.ReadF32("in.z");
-        using var whole = vae.Decode(ops, z);
-        vae.ConvGatherElements = 1;
-        using var chunked = vae.Decode(ops, z);
-        double err = Numerics.RelativeError(ops.ToHost(chunked), ops.ToHost(whole));
-        Assert.True(err < 1e-6, $"frame-chunked decode differs by {err:E3}");
-        double golden = Numerics.RelativeError(ops.ToHost(chunked), io.ReadF32("out.sample").ToFloatArray());
+        using var want = io.ReadF32("out.sample");
+        var chunked = VideoVaeChecks.FrameChunkedDecodesTheSameVideo(VideoVae.Of(vae), ops, z);
+        double golden = Numerics.RelativeError(chunked, want.ToFloatArray());
         Assert.True(golden < 1e-4, $"frame-chunked decode: relative error {golden:E3} against diffusers");
     }
 
@@ -76,14 +47,7 @@ public class CogVideoXVaeTests
         using var ops = new CpuOps();
         using var vae = AutoencoderKLCogVideoX.Load(dir, ops);
         using var z = ops.FromHost(Numerics.Random(2 * 4 * 5 * 2 * 3, seed: 5), 2, 4, 5, 2, 3);
-        using var both = vae.Decode(ops, z);
-        Assert.Equal([2, 3, 17, 16, 24], both.Dims);
-        for (int i = 0; i < 2; i++)
-        {
-            using var alone = vae.Decode(ops, z.Slice(0, i, 1));
-            double err = Numerics.RelativeError(ops.ToHost(both.Slice(0, i, 1)), ops.ToHost(alone));
-            Assert.True(err < 1e-6, $"video {i} of the batch differs from its decode alone by {err:E3}");
-        }
+        VideoVaeChecks.BatchOfTwoDecodesEachVideoAsAlone(VideoVae.Of(vae), ops, z, [2, 3, 17, 16, 24]);
     }
 
     /// <summary>The pipeline holds latents [B, F, C, h, w]; a permuted view of them decodes in place, as z itself.</summary>
@@ -92,14 +56,7 @@ public class CogVideoXVaeTests
     {
         using var ops = new CpuOps();
         using var vae = AutoencoderKLCogVideoX.Load(Dir, ops);
-        using var io = new SafetensorsFile(Path.Combine(Dir, "io.safetensors"));
-        using var z = io.ReadF32("in.z");
-        using var want = io.ReadF32("out.sample");
-        using var frameMajor = ops.Contiguous(z.Permute(0, 2, 1, 3, 4));   // [B, F, C, h, w]
-        using var video = vae.Decode(ops, frameMajor.Permute(0, 2, 1, 3, 4));
-        Assert.Equal(want.Dims, video.Dims);
-        double err = Numerics.RelativeError(ops.ToHost(video), want.ToFloatArray());
-        Assert.True(err < 1e-4, $"relative error {err:E3} through a permuted view");
+        VideoVaeChecks.FrameMajorLatentsDecodeThroughAPermutedView(VideoVae.Of(vae), ops, Dir);
     }
 
     [Theory]
@@ -174,22 +131,7 @@ public class CogVideoXVaeTests
         using var ops = new CpuOps();
         using var vae = AutoencoderKLCogVideoX.Load(TestPaths.Fixture(fixture), ops);
         if (framePerCall) vae.ConvGatherElements = 1;
-        var (peak, estimate) = MeasurePeak(ops, vae, frames, h, w, cpu: true);
-        _out.WriteLine($"{fixture} {frames}x{h}x{w}: decode peak {peak} bytes, estimate {estimate} ({(double)estimate / peak:F2}x)");
-        Assert.True(estimate >= peak, $"estimate {estimate} bytes is below the measured peak {peak}");
-        Assert.True(estimate <= 2 * peak, $"estimate {estimate} bytes is more than 2x the measured peak {peak}");
-    }
-
-    /// <summary>Peak bytes allocated by a decode of random z [1, C, frames, h, w] beyond what was in use before, and
-    /// the estimate for it.</summary>
-    internal static (long Peak, long Estimate) MeasurePeak(XDit.Kernels.IOps ops, AutoencoderKLCogVideoX vae, int frames, int h, int w, bool cpu)
-    {
-        int c = vae.Config.LatentChannels;
-        using var z = ops.FromHost(Numerics.Random(c * frames * h * w, seed: 3), 1, c, frames, h, w);
-        ops.Allocator.ResetPeak();
-        long before = ops.Allocator.BytesInUse;
-        using (vae.Decode(ops, z)) { }
-        return (ops.Allocator.PeakBytesInUse - before, vae.EstimateDecodeBytes(1, frames, h, w, cpu));
+        VideoVaeChecks.MemoryEstimateBoundsThePeak(VideoVae.Of(vae), ops, fixture, frames, h, w, cpu: true, _out);
     }
 
     [Fact]
@@ -218,21 +160,13 @@ public class CogVideoXVaeTests
     [InlineData("""{"block_out_channels": [8, 8], "norm_num_groups": 2, "temporal_compression_ratio": 4}""", "temporal_compression_ratio")]
     [InlineData("""{"temporal_compression_ratio": 3}""", "temporal_compression_ratio")]
     public void UnsupportedConfigIsRefusedWithFileAndKeyNamed(string json, string key)
-    {
-        var e = Assert.ThrowsAny<Exception>(() => CogVideoXVaeConfig.From(JsonConfig.Parse(json, "vae/config.json")));
-        Assert.True(e is NotSupportedException or FormatException, e.ToString());
-        Assert.Contains("vae/config.json", e.Message);
-        Assert.Contains(key, e.Message);
-    }
+        => VideoVaeChecks.UnsupportedConfigIsRefused(CogVideoXVaeConfig.From, json, key);
 
     [Fact]
     public void ZOfTheWrongShapeIsRefused()
     {
         using var ops = new CpuOps();
         using var vae = AutoencoderKLCogVideoX.Load(Dir, ops);
-        using var z4 = ops.Zeros(DType.F32, 1, 4, 4, 4);
-        var e = Assert.Throws<ArgumentException>(() => vae.Decode(ops, z4));
-        Assert.Contains("config.json", e.Message);
-        Assert.Contains("[1, 4, 4, 4]", e.Message);
+        VideoVaeChecks.LatentsAreRefused(VideoVae.Of(vae), ops, 1, 4, 4, 4);
     }
 }

@@ -22,20 +22,7 @@ public class HunyuanVideoVaeTests
     [Theory]
     [InlineData("hunyuanvideo_vae")]
     [InlineData("hunyuanvideo_vae_shortcut")]
-    public void DecodeMatchesDiffusers(string fixture)
-    {
-        using var ops = new CpuOps();
-        using var notes = CheckpointNotes.Collect();
-        var results = FixtureVerifier.Verify(TestPaths.Fixture(fixture), ops);
-        Assert.NotEmpty(results);
-        foreach (var r in results)
-        {
-            _out.WriteLine($"{fixture} {r.Name}: rel {r.RelativeError:E3}, max abs {r.MaxAbsError:E3}");
-            Assert.True(r.Passed, $"{fixture} {r.Name}: relative error {r.RelativeError:E3} > {r.Tolerance:E1} {r.Problem}");
-        }
-        // the encoder's tensors are left out by design; every decoder tensor was read
-        Assert.Empty(notes.Messages);
-    }
+    public void DecodeMatchesDiffusers(string fixture) => VideoVaeChecks.FixtureMatchesDiffusers(fixture, _out);
 
     /// <summary>The mid block's attention, per frame over a prefix of the keys, equals one attention under the mask
     /// diffusers builds (prepare_causal_attention_mask: key j hidden from query i when j's frame is later than i's), and
@@ -87,11 +74,7 @@ public class HunyuanVideoVaeTests
         using var vae = AutoencoderKLHunyuanVideo.Load(ShortcutDir, ops);
         using var io = new SafetensorsFile(Path.Combine(ShortcutDir, "io.safetensors"));
         using var z = io.ReadF32("in.z");
-        using var whole = vae.Decode(ops, z);
-        vae.ConvGatherElements = 1;
-        using var chunked = vae.Decode(ops, z);
-        double err = Numerics.RelativeError(ops.ToHost(chunked), ops.ToHost(whole));
-        Assert.True(err < 1e-6, $"frame-chunked decode differs by {err:E3}");
+        VideoVaeChecks.FrameChunkedDecodesTheSameVideo(VideoVae.Of(vae), ops, z);
     }
 
     /// <summary>Two videos in one call decode each as if alone (the frame-major gathers interleave the batch;
@@ -102,14 +85,7 @@ public class HunyuanVideoVaeTests
         using var ops = new CpuOps();
         using var vae = AutoencoderKLHunyuanVideo.Load(ShortcutDir, ops);
         using var z = ops.FromHost(Numerics.Random(2 * 4 * 2 * 2 * 3, seed: 5), 2, 4, 2, 2, 3);
-        using var both = vae.Decode(ops, z);
-        Assert.Equal([2, 3, 5, 16, 24], both.Dims);
-        for (int i = 0; i < 2; i++)
-        {
-            using var alone = vae.Decode(ops, z.Slice(0, i, 1));
-            double err = Numerics.RelativeError(ops.ToHost(both.Slice(0, i, 1)), ops.ToHost(alone));
-            Assert.True(err < 1e-6, $"video {i} of the batch differs from its decode alone by {err:E3}");
-        }
+        VideoVaeChecks.BatchOfTwoDecodesEachVideoAsAlone(VideoVae.Of(vae), ops, z, [2, 3, 5, 16, 24]);
     }
 
     /// <summary>The pipeline holds latents [B, F, C, h, w]; a permuted view of them decodes as z itself.</summary>
@@ -118,14 +94,7 @@ public class HunyuanVideoVaeTests
     {
         using var ops = new CpuOps();
         using var vae = AutoencoderKLHunyuanVideo.Load(Dir, ops);
-        using var io = new SafetensorsFile(Path.Combine(Dir, "io.safetensors"));
-        using var z = io.ReadF32("in.z");
-        using var want = io.ReadF32("out.sample");
-        using var frameMajor = ops.Contiguous(z.Permute(0, 2, 1, 3, 4));
-        using var video = vae.Decode(ops, frameMajor.Permute(0, 2, 1, 3, 4));
-        Assert.Equal(want.Dims, video.Dims);
-        double err = Numerics.RelativeError(ops.ToHost(video), want.ToFloatArray());
-        Assert.True(err < 1e-4, $"relative error {err:E3} through a permuted view");
+        VideoVaeChecks.FrameMajorLatentsDecodeThroughAPermutedView(VideoVae.Of(vae), ops, Dir);
     }
 
     /// <summary>One latent frame decodes to one frame (the upsamplers' first frame alone, no time doubling left).</summary>
@@ -152,15 +121,7 @@ public class HunyuanVideoVaeTests
         using var ops = new CpuOps();
         using var vae = AutoencoderKLHunyuanVideo.Load(TestPaths.Fixture(fixture), ops);
         if (framePerCall) vae.ConvGatherElements = 1;
-        int c = vae.Config.LatentChannels;
-        using var z = ops.FromHost(Numerics.Random(c * frames * h * w, seed: 3), 1, c, frames, h, w);
-        ops.Allocator.ResetPeak();
-        long before = ops.Allocator.BytesInUse;
-        using (vae.Decode(ops, z)) { }
-        long peak = ops.Allocator.PeakBytesInUse - before, estimate = vae.EstimateDecodeBytes(1, frames, h, w, cpu: true);
-        _out.WriteLine($"{fixture} {frames}x{h}x{w}: decode peak {peak} bytes, estimate {estimate} ({(double)estimate / peak:F2}x)");
-        Assert.True(estimate >= peak, $"estimate {estimate} bytes is below the measured peak {peak}");
-        Assert.True(estimate <= 2 * peak, $"estimate {estimate} bytes is more than 2x the measured peak {peak}");
+        VideoVaeChecks.MemoryEstimateBoundsThePeak(VideoVae.Of(vae), ops, fixture, frames, h, w, cpu: true, _out);
     }
 
     [Theory]
@@ -202,12 +163,7 @@ public class HunyuanVideoVaeTests
     [InlineData("""{"block_out_channels": [8, 12], "norm_num_groups": 8}""", "norm_num_groups")]
     [InlineData("""{"block_out_channels": []}""", "block_out_channels")]
     public void UnsupportedConfigIsRefusedWithFileAndKeyNamed(string json, string key)
-    {
-        var e = Assert.ThrowsAny<Exception>(() => HunyuanVideoVaeConfig.From(JsonConfig.Parse(json, "vae/config.json")));
-        Assert.True(e is NotSupportedException or FormatException, e.ToString());
-        Assert.Contains("vae/config.json", e.Message);
-        Assert.Contains(key, e.Message);
-    }
+        => VideoVaeChecks.UnsupportedConfigIsRefused(HunyuanVideoVaeConfig.From, json, key);
 
     /// <summary>Without the mid block's attention its weights are not asked for (a tiny config on random weights:
     /// every other tensor is asked for with its shape, so random weights at any size load).</summary>
@@ -259,9 +215,6 @@ public class HunyuanVideoVaeTests
     {
         using var ops = new CpuOps();
         using var vae = AutoencoderKLHunyuanVideo.Load(Dir, ops);
-        using var z = ops.Zeros(DType.F32, shape);
-        var e = Assert.Throws<ArgumentException>(() => vae.Decode(ops, z));
-        Assert.Contains("config.json", e.Message);
-        Assert.Contains(Shape.Format(shape), e.Message);
+        VideoVaeChecks.LatentsAreRefused(VideoVae.Of(vae), ops, shape);
     }
 }

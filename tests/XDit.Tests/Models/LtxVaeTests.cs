@@ -22,20 +22,7 @@ public class LtxVaeTests
     [Theory]
     [InlineData("ltx_vae")]
     [InlineData("ltx_vae_causal")]
-    public void DecodeMatchesDiffusers(string fixture)
-    {
-        using var ops = new CpuOps();
-        using var notes = XDit.Models.CheckpointNotes.Collect();
-        var results = FixtureVerifier.Verify(TestPaths.Fixture(fixture), ops);
-        Assert.NotEmpty(results);
-        foreach (var r in results)
-        {
-            _out.WriteLine($"{fixture} {r.Name}: rel {r.RelativeError:E3}, max abs {r.MaxAbsError:E3}");
-            Assert.True(r.Passed, $"{fixture} {r.Name}: relative error {r.RelativeError:E3} > {r.Tolerance:E1} {r.Problem}");
-        }
-        // the encoder's tensors are left out by design; every decoder tensor was read
-        Assert.Empty(notes.Messages);
-    }
+    public void DecodeMatchesDiffusers(string fixture) => VideoVaeChecks.FixtureMatchesDiffusers(fixture, _out);
 
     /// <summary>A causal decoder pads with copies of the first frame only, so no output frame reads a later input
     /// frame: the video of the first two latent frames is the first 5 frames of the video of three. The non-causal
@@ -79,11 +66,7 @@ public class LtxVaeTests
         using var vae = AutoencoderKLLTXVideo.Load(CausalDir, ops);
         using var io = new SafetensorsFile(Path.Combine(CausalDir, "io.safetensors"));
         using var z = io.ReadF32("in.z");
-        using var whole = vae.Decode(ops, z);
-        vae.ConvGatherElements = 1;
-        using var chunked = vae.Decode(ops, z);
-        double err = Numerics.RelativeError(ops.ToHost(chunked), ops.ToHost(whole));
-        Assert.True(err < 1e-6, $"frame-chunked decode differs by {err:E3}");
+        VideoVaeChecks.FrameChunkedDecodesTheSameVideo(VideoVae.Of(vae), ops, z);
     }
 
     /// <summary>Two rows in one call, each with its own decode timestep, decode each as if alone; the timestep moves
@@ -220,12 +203,7 @@ public class LtxVaeTests
     [InlineData("""{"decoder_block_out_channels": [0, 8]}""", "decoder_block_out_channels")]
     [InlineData("""{"resnet_norm_eps": 0}""", "resnet_norm_eps")]
     public void UnsupportedConfigIsRefusedWithFileAndKeyNamed(string json, string key)
-    {
-        var e = Assert.ThrowsAny<Exception>(() => LtxVaeConfig.From(JsonConfig.Parse(json, "vae/config.json")));
-        Assert.True(e is NotSupportedException or FormatException, e.ToString());
-        Assert.Contains("vae/config.json", e.Message);
-        Assert.Contains(key, e.Message);
-    }
+        => VideoVaeChecks.UnsupportedConfigIsRefused(LtxVaeConfig.From, json, key);
 
     [Fact]
     public void LatentsOfTheWrongShapeOrAMissingTimestepAreRefused()

@@ -1,4 +1,3 @@
-using XDit.Engine.Verify;
 using XDit.Kernels.Cpu;
 using XDit.Models.Vae.Wan;
 using XDit.Runtime;
@@ -21,38 +20,13 @@ public class WanVaeTests
     [Theory]
     [InlineData("wan_vae")]
     [InlineData("wan_vae_frames")]
-    public void DecodeMatchesDiffusers(string fixture)
-    {
-        using var ops = new CpuOps();
-        using var notes = XDit.Models.CheckpointNotes.Collect();
-        var results = FixtureVerifier.Verify(TestPaths.Fixture(fixture), ops);
-        Assert.NotEmpty(results);
-        foreach (var r in results)
-        {
-            _out.WriteLine($"{fixture} {r.Name}: rel {r.RelativeError:E3}, max abs {r.MaxAbsError:E3}");
-            Assert.True(r.Passed, $"{fixture} {r.Name}: relative error {r.RelativeError:E3} > {r.Tolerance:E1} {r.Problem}");
-        }
-        // the encoder's tensors are left out by design; every decoder tensor was read
-        Assert.Empty(notes.Messages);
-    }
+    public void DecodeMatchesDiffusers(string fixture) => VideoVaeChecks.FixtureMatchesDiffusers(fixture, _out);
 
     /// <summary>wan_vae_encode (cpuref, its make_case.py): vae.encode(x).latent_dist of a 9-frame video, its first
     /// frame alone then two chunks of 4 frames through downsample3d / downsample2d / downsample3d → 3 latent frames;
     /// the decoder's tensors are not in the file and not read.</summary>
     [Fact]
-    public void EncodeMatchesDiffusers()
-    {
-        using var ops = new CpuOps();
-        using var notes = XDit.Models.CheckpointNotes.Collect();
-        var results = FixtureVerifier.Verify(TestPaths.Fixture("wan_vae_encode"), ops);
-        Assert.Equal(2, results.Count);
-        foreach (var r in results)
-        {
-            _out.WriteLine($"wan_vae_encode {r.Name}: rel {r.RelativeError:E3}, max abs {r.MaxAbsError:E3}");
-            Assert.True(r.Passed, $"wan_vae_encode {r.Name}: relative error {r.RelativeError:E3} > {r.Tolerance:E1} {r.Problem}");
-        }
-        Assert.Empty(notes.Messages);
-    }
+    public void EncodeMatchesDiffusers() => VideoVaeChecks.FixtureMatchesDiffusers("wan_vae_encode", _out, tensors: 2);
 
     /// <summary>The encoder is causal too: the first chunk's latent frame of a 9-frame video is that of its first
     /// frame alone, and frames past the last whole chunk of 4 are left out, as diffusers leaves them.</summary>
@@ -83,11 +57,7 @@ public class WanVaeTests
         using var vae = AutoencoderKLWan.Load(FramesDir, ops);
         using var io = new SafetensorsFile(Path.Combine(FramesDir, "io.safetensors"));
         using var z = io.ReadF32("in.z");
-        using var whole = vae.Decode(ops, z);
-        vae.ConvGatherElements = 1;
-        using var chunked = vae.Decode(ops, z);
-        double err = Numerics.RelativeError(ops.ToHost(chunked), ops.ToHost(whole));
-        Assert.True(err < 1e-6, $"frame-chunked decode differs by {err:E3}");
+        VideoVaeChecks.FrameChunkedDecodesTheSameVideo(VideoVae.Of(vae), ops, z);
     }
 
     /// <summary>Two videos in one call decode each as if alone (the frame-major gathers interleave the batch; the
@@ -98,14 +68,7 @@ public class WanVaeTests
         using var ops = new CpuOps();
         using var vae = AutoencoderKLWan.Load(FramesDir, ops);
         using var z = ops.FromHost(Numerics.Random(2 * 4 * 3 * 2 * 3, seed: 5), 2, 4, 3, 2, 3);
-        using var both = vae.Decode(ops, z);
-        Assert.Equal([2, 3, 9, 16, 24], both.Dims);
-        for (int i = 0; i < 2; i++)
-        {
-            using var alone = vae.Decode(ops, z.Slice(0, i, 1));
-            double err = Numerics.RelativeError(ops.ToHost(both.Slice(0, i, 1)), ops.ToHost(alone));
-            Assert.True(err < 1e-6, $"video {i} of the batch differs from its decode alone by {err:E3}");
-        }
+        VideoVaeChecks.BatchOfTwoDecodesEachVideoAsAlone(VideoVae.Of(vae), ops, z, [2, 3, 9, 16, 24]);
     }
 
     /// <summary>A causal decoder: the video of the first two latent frames is the first 1 + 4 frames of the video
@@ -173,22 +136,7 @@ public class WanVaeTests
         using var ops = new CpuOps();
         using var vae = AutoencoderKLWan.Load(TestPaths.Fixture(fixture), ops);
         if (framePerCall) vae.ConvGatherElements = 1;
-        var (peak, estimate) = MeasurePeak(ops, vae, frames, h, w, cpu: true);
-        _out.WriteLine($"{fixture} {frames}x{h}x{w}: decode peak {peak} bytes, estimate {estimate} ({(double)estimate / peak:F2}x)");
-        Assert.True(estimate >= peak, $"estimate {estimate} bytes is below the measured peak {peak}");
-        Assert.True(estimate <= 2 * peak, $"estimate {estimate} bytes is more than 2x the measured peak {peak}");
-    }
-
-    /// <summary>Peak bytes allocated by a decode of random z [1, z_dim, frames, h, w] beyond what was in use before,
-    /// and the estimate for it.</summary>
-    internal static (long Peak, long Estimate) MeasurePeak(XDit.Kernels.IOps ops, AutoencoderKLWan vae, int frames, int h, int w, bool cpu)
-    {
-        int c = vae.Config.ZDim;
-        using var z = ops.FromHost(Numerics.Random(c * frames * h * w, seed: 3), 1, c, frames, h, w);
-        ops.Allocator.ResetPeak();
-        long before = ops.Allocator.BytesInUse;
-        using (vae.Decode(ops, z)) { }
-        return (ops.Allocator.PeakBytesInUse - before, vae.EstimateDecodeBytes(1, frames, h, w, cpu));
+        VideoVaeChecks.MemoryEstimateBoundsThePeak(VideoVae.Of(vae), ops, fixture, frames, h, w, cpu: true, _out);
     }
 
     [Fact]
@@ -236,12 +184,7 @@ public class WanVaeTests
     [InlineData("""{"dropout": 1.5}""", "dropout")]
     [InlineData("""{"base_dim": 1, "dim_mult": [1, 1, 1, 1]}""", "0 channels")]
     public void UnsupportedConfigIsRefusedWithFileAndKeyNamed(string json, string key)
-    {
-        var e = Assert.ThrowsAny<Exception>(() => WanVaeConfig.From(JsonConfig.Parse(json, "vae/config.json")));
-        Assert.True(e is NotSupportedException or FormatException, e.ToString());
-        Assert.Contains("vae/config.json", e.Message);
-        Assert.Contains(key, e.Message);
-    }
+        => VideoVaeChecks.UnsupportedConfigIsRefused(WanVaeConfig.From, json, key);
 
     /// <summary>attn_scales shapes only the encoder: the decoder loads with it, the encoder refuses it in one line.</summary>
     [Fact]
@@ -261,9 +204,6 @@ public class WanVaeTests
     {
         using var ops = new CpuOps();
         using var vae = AutoencoderKLWan.Load(Dir, ops);
-        using var z4 = ops.Zeros(DType.F32, 1, 4, 2, 4, 4);
-        var e = Assert.Throws<ArgumentException>(() => vae.Decode(ops, z4));
-        Assert.Contains("config.json", e.Message);
-        Assert.Contains("[1, 4, 2, 4, 4]", e.Message);
+        VideoVaeChecks.LatentsAreRefused(VideoVae.Of(vae), ops, 1, 4, 2, 4, 4);
     }
 }

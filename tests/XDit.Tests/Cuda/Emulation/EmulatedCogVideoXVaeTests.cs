@@ -24,32 +24,12 @@ public class EmulatedCogVideoXVaeTests
         EmulatedCuda.Require();
         var dir = TestPaths.Fixture("cogvideox_vae_batches");
         var ops = CudaTestDevice.Get(DType.BF16);
-        using var io = new SafetensorsFile(Path.Combine(dir, "io.safetensors"));
-        using var hostZ = io.ReadF32("in.z");
-        using var want = io.ReadF32("out.sample");
         using var vae = AutoencoderKLCogVideoX.Load(dir, ops, float32: true);
         Assert.True(vae.Float32);
-        // z in the pipeline's bf16, as its latents would be; the decoder casts it up
-        using var zBf16 = ops.Upload(hostZ);
-        using var z = ops.Cast(zBf16, DType.BF16);
-        using var video = vae.Decode(ops, z);
-        Assert.Equal(DType.F32, video.DType);
-        Assert.Equal(want.Dims, video.Dims);
-        // only z's rounding to bf16 separates it from the float32 reference: the CPU's float32 decode of that z
         using var cpu = new XDit.Kernels.Cpu.CpuOps();
         using var cpuVae = AutoencoderKLCogVideoX.Load(dir, cpu);
-        using var zRounded = cpu.FromHost(ops.ToHost(z), z.Dims);
-        using var cpuVideo = cpuVae.Decode(cpu, zRounded);
-        double err = Numerics.RelativeError(ops.ToHost(video), cpu.ToHost(cpuVideo));
-        double errRef = Numerics.RelativeError(ops.ToHost(video), want.ToFloatArray());
-        _out.WriteLine($"float32 decode on bf16: rel {err:E3} against the CPU's float32 decode of the rounded z, {errRef:E3} against diffusers");
-        Assert.True(err < 1e-4, $"float32 decoder on a bf16 device: relative error {err:E3} against float32 on the CPU");
         using var plain = AutoencoderKLCogVideoX.Load(dir, ops);
-        using var videoBf16 = plain.Decode(ops, z);
-        Assert.Equal(DType.BF16, videoBf16.DType);
-        double errBf16 = Numerics.RelativeError(ops.ToHost(videoBf16), want.ToFloatArray());
-        _out.WriteLine($"bf16 decode: rel {errBf16:E3}");
-        Assert.True(errRef < errBf16, $"float32 decode {errRef:E3} is not nearer the reference than the bf16 one {errBf16:E3}");
+        EmulatedVideoVaeChecks.Float32DecoderMatchesTheFloat32Reference(ops, dir, VideoVae.Of(vae), cpu, VideoVae.Of(cpuVae), VideoVae.Of(plain), _out);
     }
 
     /// <summary>One frame per Conv2d call (the path real sizes take at full resolution) through CudaOps' strided
@@ -60,16 +40,8 @@ public class EmulatedCogVideoXVaeTests
         EmulatedCuda.Require();
         var dir = TestPaths.Fixture("cogvideox_vae_batches");
         var ops = CudaTestDevice.Get(DType.F32);
-        using var io = new SafetensorsFile(Path.Combine(dir, "io.safetensors"));
-        using var hostZ = io.ReadF32("in.z");
-        using var want = io.ReadF32("out.sample");
         using var vae = AutoencoderKLCogVideoX.Load(dir, ops);
-        vae.ConvGatherElements = 1;
-        using var z = ops.Upload(hostZ);
-        using var video = vae.Decode(ops, z);
-        double err = Numerics.RelativeError(ops.ToHost(video), want.ToFloatArray());
-        _out.WriteLine($"frame-chunked decode on CUDA: rel {err:E3}");
-        Assert.True(err < 1e-4, $"frame-chunked decode: relative error {err:E3} against diffusers");
+        EmulatedVideoVaeChecks.FrameChunkedDecodeMatchesDiffusers(ops, VideoVae.Of(vae), dir, _out);
     }
 
     [Theory]
@@ -82,10 +54,7 @@ public class EmulatedCogVideoXVaeTests
         var ops = CudaTestDevice.Get(DType.F32);
         using var vae = AutoencoderKLCogVideoX.Load(TestPaths.Fixture(fixture), ops);
         if (framePerCall) vae.ConvGatherElements = 1;
-        var (peak, estimate) = CogVideoXVaeTests.MeasurePeak(ops, vae, frames, h, w, cpu: false);
-        _out.WriteLine($"{fixture} {frames}x{h}x{w}: device peak {peak} bytes, estimate {estimate} ({(double)estimate / peak:F2}x)");
-        Assert.True(estimate >= peak, $"estimate {estimate} bytes is below the measured peak {peak}");
-        Assert.True(estimate <= 2 * peak, $"estimate {estimate} bytes is more than 2x the measured peak {peak}");
+        VideoVaeChecks.MemoryEstimateBoundsThePeak(VideoVae.Of(vae), ops, fixture, frames, h, w, cpu: false, _out);
     }
 
     /// <summary>CogVideoX-2b's VAE (diffusers' defaults) at its real size on the emulator's no-exec device (nothing
@@ -109,8 +78,7 @@ public class EmulatedCogVideoXVaeTests
             long peak = gpu.Allocator.PeakBytesInUse - before, estimate = vae.EstimateDecodeBytes(1, 13, 60, 90);
             _out.WriteLine($"CogVideoX-2b VAE, 13x60x90 in float32: weights {vae.WeightBytes / 1e9:F2} GB, decode peak {peak / 1e9:F2} GB, " +
                            $"estimate {estimate / 1e9:F2} GB ({(double)estimate / peak:F2}x), {gpu.Launches.Total - launches} kernel launches, {string.Join("; ", gpu.FallbackNotes())}");
-            Assert.True(estimate >= peak, $"estimate {estimate} bytes is below the measured peak {peak}");
-            Assert.True(estimate <= 1.5 * peak, $"estimate {estimate} bytes is more than 1.5x the measured peak {peak}");
+            VideoVaeChecks.EstimateIsWithin(peak, estimate, 1.5);
         }
         finally { EmulatorNoExec.Set(-1); }
     }

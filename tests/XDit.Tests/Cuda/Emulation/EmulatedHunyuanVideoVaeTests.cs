@@ -2,6 +2,7 @@ using XDit.Kernels.Cuda;
 using XDit.Models.Vae.HunyuanVideo;
 using XDit.Runtime;
 using XDit.Runtime.Cuda;
+using XDit.Tests.Models;
 
 namespace XDit.Tests.Cuda.Emulation;
 
@@ -27,28 +28,11 @@ public class EmulatedHunyuanVideoVaeTests
     {
         EmulatedCuda.Require();
         var ops = CudaTestDevice.Get(DType.BF16);
-        using var io = new SafetensorsFile(Path.Combine(ShortcutDir, "io.safetensors"));
-        using var hostZ = io.ReadF32("in.z");
-        using var want = io.ReadF32("out.sample");
         using var vae = AutoencoderKLHunyuanVideo.Load(ShortcutDir, ops, float32: true);
-        using var zUp = ops.Upload(hostZ);
-        using var z = ops.Cast(zUp, DType.BF16);
-        using var video = vae.Decode(ops, z);
-        Assert.Equal(DType.F32, video.DType);
-        Assert.Equal(want.Dims, video.Dims);
         using var cpu = new XDit.Kernels.Cpu.CpuOps();
         using var cpuVae = AutoencoderKLHunyuanVideo.Load(ShortcutDir, cpu);
-        using var zRounded = cpu.FromHost(ops.ToHost(z), z.Dims);
-        using var cpuVideo = cpuVae.Decode(cpu, zRounded);
-        double err = Numerics.RelativeError(ops.ToHost(video), cpu.ToHost(cpuVideo));
-        double errRef = Numerics.RelativeError(ops.ToHost(video), want.ToFloatArray());
         using var plain = AutoencoderKLHunyuanVideo.Load(ShortcutDir, ops);
-        using var videoBf16 = plain.Decode(ops, z);
-        Assert.Equal(DType.BF16, videoBf16.DType);
-        double errBf16 = Numerics.RelativeError(ops.ToHost(videoBf16), want.ToFloatArray());
-        _out.WriteLine($"float32 decode on bf16: rel {err:E3} against the CPU, {errRef:E3} against diffusers; bf16 decode {errBf16:E3}");
-        Assert.True(err < 1e-4, $"float32 decoder on a bf16 device: relative error {err:E3} against float32 on the CPU");
-        Assert.True(errRef < errBf16, $"float32 decode {errRef:E3} is not nearer the reference than the bf16 one {errBf16:E3}");
+        EmulatedVideoVaeChecks.Float32DecoderMatchesTheFloat32Reference(ops, ShortcutDir, VideoVae.Of(vae), cpu, VideoVae.Of(cpuVae), VideoVae.Of(plain), _out);
     }
 
     /// <summary>Two videos in one batch, one frame per Conv2d call: each the CPU's decode of it alone.</summary>
@@ -85,15 +69,7 @@ public class EmulatedHunyuanVideoVaeTests
         var ops = CudaTestDevice.Get(DType.F32);
         using var vae = AutoencoderKLHunyuanVideo.Load(TestPaths.Fixture(fixture), ops);
         if (framePerCall) vae.ConvGatherElements = 1;
-        int c = vae.Config.LatentChannels;
-        using var z = ops.FromHost(Numerics.Random(c * frames * h * w, seed: 3), 1, c, frames, h, w);
-        ops.Allocator.ResetPeak();
-        long before = ops.Allocator.BytesInUse;
-        using (vae.Decode(ops, z)) { }
-        long peak = ops.Allocator.PeakBytesInUse - before, estimate = vae.EstimateDecodeBytes(1, frames, h, w);
-        _out.WriteLine($"{fixture} {frames}x{h}x{w}: device peak {peak} bytes, estimate {estimate} ({(double)estimate / peak:F2}x)");
-        Assert.True(estimate >= peak, $"estimate {estimate} bytes is below the measured peak {peak}");
-        Assert.True(estimate <= 2 * peak, $"estimate {estimate} bytes is more than 2x the measured peak {peak}");
+        VideoVaeChecks.MemoryEstimateBoundsThePeak(VideoVae.Of(vae), ops, fixture, frames, h, w, cpu: false, _out);
     }
 
     /// <summary>HunyuanVideo's VAE (diffusers' defaults) at a real size on the emulator's no-exec device (nothing runs,
@@ -117,8 +93,7 @@ public class EmulatedHunyuanVideoVaeTests
             long peak = gpu.Allocator.PeakBytesInUse - before, estimate = vae.EstimateDecodeBytes(1, 9, 68, 120);
             _out.WriteLine($"HunyuanVideo VAE, 9x68x120 in bf16: weights {vae.WeightBytes / 1e9:F2} GB, decode peak {peak / 1e9:F2} GB ({peak} bytes), " +
                            $"estimate {estimate / 1e9:F2} GB ({estimate} bytes, {(double)estimate / peak:F4}x)");
-            Assert.True(estimate >= peak, $"estimate {estimate} bytes is below the measured peak {peak}");
-            Assert.True(estimate <= 1.5 * peak, $"estimate {estimate} bytes is more than 1.5x the measured peak {peak}");
+            VideoVaeChecks.EstimateIsWithin(peak, estimate, 1.5);
         }
         finally { EmulatorNoExec.Set(-1); }
     }

@@ -29,25 +29,11 @@ public class EmulatedWanVaeTests
     {
         EmulatedCuda.Require();
         var ops = CudaTestDevice.Get(DType.BF16);
-        using var io = new SafetensorsFile(Path.Combine(FramesDir, "io.safetensors"));
-        using var hostZ = io.ReadF32("in.z");
-        using var want = io.ReadF32("out.sample");
         using var vae = AutoencoderKLWan.Load(FramesDir, ops, float32: true);
         Assert.True(vae.Float32);
-        // z in the pipeline's bf16, as its latents would be; the decoder casts it up
-        using var zF32 = ops.Upload(hostZ);
-        using var z = ops.Cast(zF32, DType.BF16);
-        using var video = vae.Decode(ops, z);
-        Assert.Equal(DType.F32, video.DType);
-        Assert.Equal(want.Dims, video.Dims);
-        // only z's rounding to bf16 separates it from the float32 reference: the CPU's float32 decode of that z
         using var cpu = new XDit.Kernels.Cpu.CpuOps();
         using var cpuVae = AutoencoderKLWan.Load(FramesDir, cpu);
-        using var zRounded = cpu.FromHost(ops.ToHost(z), z.Dims);
-        using var cpuVideo = cpuVae.Decode(cpu, zRounded);
-        double err = Numerics.RelativeError(ops.ToHost(video), cpu.ToHost(cpuVideo));
-        _out.WriteLine($"float32 decode on bf16: rel {err:E3} against the CPU's float32 decode of the rounded z");
-        Assert.True(err < 1e-4, $"float32 decoder on a bf16 device: relative error {err:E3} against float32 on the CPU");
+        EmulatedVideoVaeChecks.Float32DecoderMatchesTheFloat32Reference(ops, FramesDir, VideoVae.Of(vae), cpu, VideoVae.Of(cpuVae), bf16: null, _out);
     }
 
     /// <summary>One frame per Conv2d call (the path real sizes take at full resolution) through CudaOps' strided
@@ -57,16 +43,8 @@ public class EmulatedWanVaeTests
     {
         EmulatedCuda.Require();
         var ops = CudaTestDevice.Get(DType.F32);
-        using var io = new SafetensorsFile(Path.Combine(FramesDir, "io.safetensors"));
-        using var hostZ = io.ReadF32("in.z");
-        using var want = io.ReadF32("out.sample");
         using var vae = AutoencoderKLWan.Load(FramesDir, ops);
-        vae.ConvGatherElements = 1;
-        using var z = ops.Upload(hostZ);
-        using var video = vae.Decode(ops, z);
-        double err = Numerics.RelativeError(ops.ToHost(video), want.ToFloatArray());
-        _out.WriteLine($"frame-chunked decode on CUDA: rel {err:E3}");
-        Assert.True(err < 1e-4, $"frame-chunked decode: relative error {err:E3} against diffusers");
+        EmulatedVideoVaeChecks.FrameChunkedDecodeMatchesDiffusers(ops, VideoVae.Of(vae), FramesDir, _out);
     }
 
     [Theory]
@@ -79,10 +57,7 @@ public class EmulatedWanVaeTests
         var ops = CudaTestDevice.Get(DType.F32);
         using var vae = AutoencoderKLWan.Load(TestPaths.Fixture(fixture), ops);
         if (framePerCall) vae.ConvGatherElements = 1;
-        var (peak, estimate) = WanVaeTests.MeasurePeak(ops, vae, frames, h, w, cpu: false);
-        _out.WriteLine($"{fixture} {frames}x{h}x{w}: device peak {peak} bytes, estimate {estimate} ({(double)estimate / peak:F2}x)");
-        Assert.True(estimate >= peak, $"estimate {estimate} bytes is below the measured peak {peak}");
-        Assert.True(estimate <= 2 * peak, $"estimate {estimate} bytes is more than 2x the measured peak {peak}");
+        VideoVaeChecks.MemoryEstimateBoundsThePeak(VideoVae.Of(vae), ops, fixture, frames, h, w, cpu: false, _out);
     }
 
     /// <summary>Wan 2.1's VAE (diffusers' defaults: base_dim 96, dim_mult [1, 2, 4, 4]) at its real size on the
@@ -114,8 +89,7 @@ public class EmulatedWanVaeTests
             var report = LedgerReport.From(ledger, $"Wan2.1 VAE decode, 21x60x104 latents in {(float32 ? "float32" : "bf16")}", "no-exec emulator", GpuSpec.H100, null, peak);
             _out.WriteLine(report.Format());
             _out.WriteLine($"weights {vae.WeightBytes / 1e9:F2} GB, decode peak {peak / 1e9:F2} GB, estimate {estimate / 1e9:F2} GB ({(double)estimate / peak:F2}x)");
-            Assert.True(estimate >= peak, $"estimate {estimate} bytes is below the measured peak {peak}");
-            Assert.True(estimate <= 1.5 * peak, $"estimate {estimate} bytes is more than 1.5x the measured peak {peak}");
+            VideoVaeChecks.EstimateIsWithin(peak, estimate, 1.5);
         }
         finally { EmulatorNoExec.Set(-1); }
     }
