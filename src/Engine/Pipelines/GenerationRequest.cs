@@ -83,7 +83,7 @@ public sealed record GenerationRequest
     /// default, true); false: off; true: required (refused where there is no table, as diffusers).</summary>
     public bool? UseResolutionBinning { get; init; }
 
-    /// <summary>Video pipelines (CogVideoX, Latte, Wan): frames of each video (diffusers' num_frames; null: the model's, e.g.
+    /// <summary>Video pipelines (CogVideoX, Latte, Wan, LTX-Video): frames of each video (diffusers' num_frames; null: the model's, e.g.
     /// CogVideoX's 49). Image pipelines refuse it.</summary>
     public int? NumFrames { get; init; }
     /// <summary>Video pipelines (CogVideoX): diffusers' use_dynamic_cfg, a guidance scale that grows over the steps

@@ -158,6 +158,10 @@ public sealed class LtxPipeline : TextToVideoPipeline
         sw.Restart();
         var (sigmas, mu) = FlowMatchPipelineSchedule.For(_scheduler, steps, tokens);
         _scheduler.SetTimesteps(steps, mu, sigmas);
+        // diffusers' stretch to shift_terminal divides by 1 − (the last sigma), which is 0 for one step: NaN sigmas
+        // there (and a black video); say so instead
+        if (_scheduler.Sigmas.Any(s => !float.IsFinite(s)))
+            throw new ArgumentException($"num_inference_steps {steps}: the scheduler's sigmas are not finite (shift_terminal {_scheduler.Options.ShiftTerminal?.ToString(CultureInfo.InvariantCulture) ?? "null"} stretches the one sigma 1.0 by 0/0, as in diffusers); use at least 2 steps");
         var start = StartVideoLatents(request, [batch, c, latentFrames, h, w],
             $"batch, channels, (num_frames - 1) / {TemporalRatio} + 1, height / {ratio}, width / {ratio}", _scheduler.InitNoiseSigma);
         var job = new DenoiseJob

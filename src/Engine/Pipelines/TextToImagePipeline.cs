@@ -78,7 +78,7 @@ public abstract class TextToImagePipeline : IDisposable
     {
         request.Validate(Limits);
         if ((request.NumFrames is not null || request.UseDynamicCfg) && !MakesVideo)
-            throw new ArgumentException($"num_frames and use_dynamic_cfg are for video pipelines (CogVideoX, Latte, Wan); {GetType().Name} makes images");
+            throw new ArgumentException($"num_frames and use_dynamic_cfg are for video pipelines (CogVideoX, Latte, Wan, LTX-Video); {GetType().Name} makes images");
         if ((request.FrameRate ?? request.DecodeTimestep ?? request.DecodeNoiseScale) is not null && !TakesLtxOptions)
             throw new ArgumentException($"frame_rate, decode_timestep and decode_noise_scale are LTX-Video's options; {GetType().Name} does not take them");
         if (request.GuidanceRescale != 0 && !TakesGuidanceRescale)
