@@ -32,7 +32,7 @@ public sealed class PipelineCallOptions
     readonly Option<bool> _noAutoResize = new("--no-auto-resize") { Description = "Flux Kontext: encode the image at its own size (floored to a multiple of 16) instead of the closest trained resolution" };
     readonly Option<float?> _frameRate = NumberOptions.Float("--frame-rate", "LTX-Video: the frame rate the RoPE's time axis is scaled for (diffusers' frame_rate; --fps sets the written file's) [default: 25]");
     readonly Option<float?> _decodeTimestep = NumberOptions.Float("--decode-timestep", "LTX-Video: the timestep the timestep-conditioned VAE decodes at (diffusers' decode_timestep) [default: 0]");
-    readonly Option<float?> _decodeNoiseScale = NumberOptions.Float("--decode-noise-scale", "LTX-Video: the share of fresh noise mixed into the latents before decoding (diffusers' decode_noise_scale; only 0 is implemented) [default: --decode-timestep]");
+    readonly Option<float?> _decodeNoiseScale = NumberOptions.Float("--decode-noise-scale", "LTX-Video: the share of fresh noise mixed into the latents before decoding (diffusers' decode_noise_scale; the noise is drawn from --seed) [default: --decode-timestep]");
     readonly Option<bool> _noBinning = new("--no-resolution-binning") { Description = "PixArt, HunyuanDiT: generate at the asked size instead of the closest trained aspect ratio or shape" };
 
     public IEnumerable<Option> All => new Option[] { _prompt2, _prompt3, _negative2, _negative3, _clipSkip, _slgLayers, _slgScale, _slgStart, _slgStop, _trueCfg, _guidanceRescale, _maxTimesteps, _intermediateTimesteps, _noBinning, _image, _strength, _maxArea, _noAutoResize, _frameRate, _decodeTimestep, _decodeNoiseScale };

@@ -23,9 +23,8 @@ namespace XDit.Engine.Pipelines;
 /// μ = calculate_shift(F_lat·h·w) from the scheduler config's base/max sequence lengths and shifts when it shifts
 /// dynamically (LTX-Video's does, and stretches to shift_terminal). Decoding unpacks the latents, denormalizes them
 /// (latents · latents_std / scaling_factor + latents_mean) and runs the VAE at decode_timestep when it is
-/// timestep-conditioned; frames are mapped to [0, 1].
-/// diffusers mixes decode_noise_scale (by default decode_timestep) of fresh noise into the latents before that decode:
-/// that mix is not implemented, so a non-zero noise scale is refused (give decode_noise_scale 0). With several prompts
+/// timestep-conditioned, after mixing decode_noise_scale (by default decode_timestep) of fresh noise into the latents
+/// (drawn from the seed's stream, see <see cref="DecodeNoise"/>); frames are mapped to [0, 1]. With several prompts
 /// and several videos per prompt every row keeps its own prompt's attention mask (diffusers repeats the masks in
 /// another order than the embeddings there).
 /// </summary>
@@ -121,10 +120,6 @@ public sealed class LtxPipeline : TextToVideoPipeline
             throw new ArgumentException("use_dynamic_cfg is CogVideoX's growing guidance scale; LTX-Video guides with a constant guidance_scale");
         float decodeTimestep = (float)(request.DecodeTimestep ?? 0);
         float noiseScale = (float)(request.DecodeNoiseScale ?? request.DecodeTimestep ?? 0);
-        if (_vae.Config.TimestepConditioning && noiseScale != 0)
-            throw new NotSupportedException($"decode_noise_scale {noiseScale.ToString(CultureInfo.InvariantCulture)}" +
-                (request.DecodeNoiseScale is null ? " (diffusers' default: decode_timestep)" : "") +
-                ": mixing fresh noise into the latents before the decode is not implemented; give decode_noise_scale 0 (decode_timestep still conditions the VAE)");
         if (!_vae.Config.TimestepConditioning && (request.DecodeTimestep ?? request.DecodeNoiseScale) is not null)
             RaiseWarning($"{Index.Require("vae")}/config.json: timestep_conditioning is false: decode_timestep and decode_noise_scale are unused (diffusers ignores them too)");
         var (height, width) = CheckSize(request with { Height = request.Height ?? DefaultSize, Width = request.Width ?? DefaultWidth });
@@ -201,15 +196,29 @@ public sealed class LtxPipeline : TextToVideoPipeline
 
         // ---- decode ----
         sw.Restart();
-        var videos = DecodeVideo(LtxLatents.Unpack(latents, batch, c, latentFrames, h, w), batch, c, latentFrames, h, w, decodeTimestep);
+        var unpacked = LtxLatents.Unpack(latents, batch, c, latentFrames, h, w);
+        var decodeNoise = _vae.Config.TimestepConditioning && noiseScale != 0 ? DecodeNoise(request, batch, rowValues) : null;
+        var videos = DecodeVideo(unpacked, batch, c, latentFrames, h, w, decodeTimestep, noiseScale, decodeNoise);
         timings.Add("decode", sw.Elapsed);
         return new VideoGenerationResult(videos, timings, _scheduler.Timesteps.Length, videos[0].Height, videos[0].Width, videos[0].FrameCount, request.Seed);
     }
 
+    /// <summary>The decode's fresh noise [B, C, F_lat, h, w] (diffusers draws it from the pipeline's generator after
+    /// the initial latents): the seed's stream past the whole batch's initial latents, at this request's first row, so
+    /// that data-parallel ranks draw what one rank draws. It cannot equal torch's draw, as the seeded initial latents
+    /// cannot.</summary>
+    static float[] DecodeNoise(GenerationRequest request, int batch, int rowValues)
+    {
+        long rows = request.TotalRows > 0 ? request.TotalRows : request.FirstRow + batch;
+        ulong offset = (ulong)(rows + request.FirstRow) * (ulong)rowValues;
+        return NoiseGenerator.Normal(checked(batch * rowValues), request.Seed, offset);
+    }
+
     /// <summary>diffusers' _denormalize_latents (latents · latents_std / scaling_factor + latents_mean per channel, in
-    /// that order, in float32), the VAE's decode at <paramref name="decodeTimestep"/> (when timestep-conditioned), and
-    /// postprocess_video: x/2 + 0.5 into [0, 1], one [T, 3, H, W] per video.</summary>
-    List<GeneratedVideo> DecodeVideo(float[] latents, int batch, int c, int frames, int h, int w, float decodeTimestep)
+    /// that order, in float32), the mix (1 − s)·z + s·noise with <paramref name="noiseScale"/> s when the VAE is
+    /// timestep-conditioned, the VAE's decode at <paramref name="decodeTimestep"/>, and postprocess_video: x/2 + 0.5
+    /// into [0, 1], one [T, 3, H, W] per video.</summary>
+    List<GeneratedVideo> DecodeVideo(float[] latents, int batch, int c, int frames, int h, int w, float decodeTimestep, float noiseScale, float[]? noise)
     {
         FiniteCheck.Require(latents, "the denoised latents",
             "a NaN or infinite weight, initial latent or guidance result reached them (the video would be black or white)");
@@ -223,6 +232,8 @@ public sealed class LtxPipeline : TextToVideoPipeline
                 int o = (b * c + ch) * plane;
                 for (int i = 0; i < plane; i++) z[o + i] = latents[o + i] * std / scaling + mean;
             }
+        if (noise is not null)
+            for (int i = 0; i < z.Length; i++) z[i] = (1 - noiseScale) * z[i] + noiseScale * noise[i];
         float[] px;
         int channels, T, H, W;
         using (var zt = Ops.FromHost(z, batch, c, frames, h, w))

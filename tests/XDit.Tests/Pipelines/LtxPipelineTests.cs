@@ -7,7 +7,7 @@ namespace XDit.Tests.Pipelines;
 
 /// <summary>LtxPipeline against diffusers' LTXPipeline (pipe_ltx: one prompt with CFG, frame_rate 24, decode_timestep
 /// 0.05 with decode_noise_scale 0, the VAE's latents_mean / latents_std drawn away from 0 / 1), its defaults and
-/// ratios, the options it refuses (a decode noise scale, another pipeline's options, and LTX's on other pipelines), and
+/// ratios, the seeded decode noise, the options it refuses (another pipeline's, and LTX's on other pipelines), and
 /// CFG and Ulysses on two ranks drawing the single-rank video.</summary>
 public class LtxPipelineTests(ITestOutputHelper output)
 {
@@ -64,16 +64,24 @@ public class LtxPipelineTests(ITestOutputHelper output)
         Assert.True(Numerics.RelativeError(other.Pixels, video.Pixels) > 1e-4, "frame_rate 8 drew the video of frame_rate 24");
     }
 
+    /// <summary>decode_noise_scale (by default decode_timestep) mixes seeded noise into the latents before the decode:
+    /// (1 − s)·z + s·noise, the same for the same seed, another for another seed; s = 0 is the plain decode.</summary>
     [Fact]
-    public void DecodeNoiseIsRefusedNamingTheWayOut()
+    public void DecodeNoiseIsMixedFromTheSeed()
     {
         using var pipeline = Assert.IsType<LtxPipeline>(PipelineLoader.Load(Dir));
-        var given = Assert.Throws<NotSupportedException>(() => pipeline.GenerateVideo(Small() with { DecodeNoiseScale = 0.025 }));
-        Assert.Contains("decode_noise_scale 0.025: mixing fresh noise", given.Message);
-        Assert.Contains("give decode_noise_scale 0", given.Message);
-        // diffusers' default noise scale is decode_timestep
-        var byDefault = Assert.Throws<NotSupportedException>(() => pipeline.GenerateVideo(Small() with { DecodeNoiseScale = null }));
-        Assert.Contains("decode_noise_scale 0.05 (diffusers' default: decode_timestep)", byDefault.Message);
+        float[] Pixels(GenerationRequest r) => Assert.Single(pipeline.GenerateVideo(r).Videos).Pixels;
+        var plain = Pixels(Small());
+        var noisy = Pixels(Small() with { DecodeNoiseScale = 0.3 });
+        Assert.Equal(noisy, Pixels(Small() with { DecodeNoiseScale = 0.3 }));
+        Assert.True(Numerics.RelativeError(noisy, plain) > 1e-3, "decode_noise_scale 0.3 decoded the plain latents");
+        // diffusers' default noise scale is decode_timestep (0.05 here)
+        Assert.Equal(Pixels(Small() with { DecodeNoiseScale = 0.05 }), Pixels(Small() with { DecodeNoiseScale = null }));
+        // the initial latents given, only the decode noise depends on the seed
+        var latents = Enumerable.Range(0, 8 * 2 * 8 * 8).Select(i => MathF.Sin(i * 0.37f)).ToArray();
+        var given = Small() with { Latents = latents, DecodeNoiseScale = 0.3 };
+        Assert.NotEqual(Pixels(given), Pixels(given with { Seed = 4 }));
+        Assert.Equal(Pixels(given with { DecodeNoiseScale = 0 }), Pixels(given with { DecodeNoiseScale = 0, Seed = 4 }));
     }
 
     [Fact]
@@ -132,12 +140,13 @@ public class LtxPipelineTests(ITestOutputHelper output)
         Assert.True(err < 1e-5, $"pipe_ltx on {outcome.Mesh}: the video differs from the single-rank one by relative error {err:E2}");
     }
 
-    /// <summary>Data parallel: two prompts on two replicas, seeded noise drawn where one rank draws it, make the
-    /// single-rank pair of videos.</summary>
+    /// <summary>Data parallel: two prompts on two replicas, the seeded initial and decode noise drawn where one rank
+    /// draws them, make the single-rank pair of videos.</summary>
     [Fact]
     public void DataParallelDrawsTheSingleRankVideos()
     {
-        var request = Small() with { Prompts = ["a cat", "a dog"] };
+        // with decode noise, drawn per row where one rank draws it
+        var request = Small() with { Prompts = ["a cat", "a dog"], DecodeNoiseScale = 0.3 };
         using var pipeline = Assert.IsType<LtxPipeline>(PipelineLoader.Load(Dir));
         var want = pipeline.GenerateVideo(request).Videos.SelectMany(v => v.Pixels).ToArray();
         var outcome = ParallelGeneration.RunVideo(Dir, new ParallelConfig { WorldSize = 2, DataParallelDegree = 2 }, request);
