@@ -7,7 +7,7 @@ using XDit.Engine.Video;
 
 namespace XDit.Cli.Commands;
 
-/// <summary>`xdit generate` with a video pipeline (CogVideoX, Latte, Wan): on one device or N ranks (CFG, data, Ulysses,
+/// <summary>`xdit generate` with a video pipeline (CogVideoX, Latte, Wan, LTX-Video): on one device or N ranks (CFG, data, Ulysses,
 /// Ring parallel), videos written by the output's extension.</summary>
 public static partial class GenerateCommand
 {

@@ -22,7 +22,7 @@ public static partial class GenerateCommand
         var maxLen = NumberOptions.Int("--max-sequence-length", "Text tokens kept per prompt [default: the model's]");
         var model = new Option<string?>("--model", "-m") { Description = "Diffusers pipeline folder [default: the demo model]" };
         var output = new Option<string>("--output", "-o") { Description = "PNG file to write (several images get _0, _1, ... before .png); video pipelines: .mp4, .gif or a folder of PNG frames (xdit-output.mp4 when not given and ffmpeg is on PATH, else xdit-output.gif)", DefaultValueFactory = _ => "xdit-output.png" };
-        var numFrames = NumberOptions.Int("--num-frames", "Video pipelines (CogVideoX, Latte, Wan): frames per video [default: the model's]", "--num_frames");
+        var numFrames = NumberOptions.Int("--num-frames", "Video pipelines (CogVideoX, Latte, Wan, LTX-Video): frames per video [default: the model's]", "--num_frames");
         var fps = NumberOptions.Int("--fps", $"Video pipelines: frames per second of the written .mp4 or .gif [default: {XDit.Engine.Video.VideoOutput.DefaultFps}]");
         var dynamicCfg = new Option<bool>("--use-dynamic-cfg", "--use_dynamic_cfg") { Description = "Video pipelines (CogVideoX): a guidance scale that grows over the steps (diffusers' use_dynamic_cfg)" };
         var device = new Option<string>("--device") { Description = "cpu or cuda", DefaultValueFactory = _ => "cpu" };
@@ -74,7 +74,7 @@ public static partial class GenerateCommand
             bool video = PipelineLoader.IsVideo(modelDir);
             int? fpsValue = parse.GetValue(fps);
             if (!video && (request.NumFrames is not null || fpsValue is not null || request.UseDynamicCfg))
-                throw new ArgumentException($"--num-frames, --fps and --use-dynamic-cfg are for video pipelines (CogVideoX, Latte, Wan); {modelDir} holds {ModelIndex.Load(modelDir).PipelineClass}, which makes images");
+                throw new ArgumentException($"--num-frames, --fps and --use-dynamic-cfg are for video pipelines (CogVideoX, Latte, Wan, LTX-Video); {modelDir} holds {ModelIndex.Load(modelDir).PipelineClass}, which makes images");
             if (video)
                 outPath = VideoOutputPath(parse.GetResult(output) is { Implicit: false } ? outPath : null);
             else CheckWritable(outPath);

@@ -9,7 +9,7 @@ namespace XDit.Cli.Commands;
 /// underscores): SD3's --prompt-2/--prompt-3, --negative-prompt-2/--negative-prompt-3, --clip-skip and SD3.5's
 /// skip-layer guidance (--skip-guidance-layers 7,8,9 with --skip-layer-guidance-scale/-start/-stop), Flux's
 /// --true-cfg-scale, HunyuanDiT's --guidance-rescale, SANA Sprint's --max-timesteps and --intermediate-timesteps, PixArt's (and HunyuanDiT's) --no-resolution-binning (binning is on by default, as diffusers'
-/// use_resolution_binning=True), --image (Flux Kontext's image to edit, SD3's and Flux's image-to-image start image), Flux Kontext's --max-area and --no-auto-resize, and image-to-image's --strength. A pipeline given another pipeline's option refuses it.
+/// use_resolution_binning=True), --image (Flux Kontext's image to edit, SD3's and Flux's image-to-image start image), Flux Kontext's --max-area and --no-auto-resize, image-to-image's --strength, and LTX-Video's --frame-rate, --decode-timestep and --decode-noise-scale. A pipeline given another pipeline's option refuses it.
 /// </summary>
 public sealed class PipelineCallOptions
 {
@@ -23,16 +23,19 @@ public sealed class PipelineCallOptions
     readonly Option<float?> _slgStart = NumberOptions.Float("--skip-layer-guidance-start", "Fraction of the steps where skip-layer guidance starts [default: 0.01]");
     readonly Option<float?> _slgStop = NumberOptions.Float("--skip-layer-guidance-stop", "Fraction of the steps where skip-layer guidance stops [default: 0.2]");
     readonly Option<float?> _trueCfg = NumberOptions.Float("--true-cfg-scale", "Flux, Qwen-Image: true classifier-free guidance with --negative-prompt when above 1 [default: Flux 1, off; Qwen-Image 4]");
-    readonly Option<float?> _guidanceRescale = NumberOptions.Float("--guidance-rescale", "HunyuanDiT: mix the guided prediction with itself rescaled to the prompt's standard deviation (diffusers' guidance_rescale) [default: 0, off]");
+    readonly Option<float?> _guidanceRescale = NumberOptions.Float("--guidance-rescale", "HunyuanDiT, LTX-Video: mix the guided prediction with itself rescaled to the prompt's standard deviation (diffusers' guidance_rescale) [default: 0, off]");
     readonly Option<float?> _maxTimesteps = NumberOptions.Float("--max-timesteps", "SANA Sprint: the TrigFlow angle sampling starts from (diffusers' max_timesteps) [default: 1.5708]");
     readonly Option<float?> _intermediateTimesteps = NumberOptions.Float("--intermediate-timesteps", "SANA Sprint: the middle angle of a 2-step run (diffusers' intermediate_timesteps) [default: 1.3]");
     readonly Option<string?> _image = new("--image") { Description = "Flux Kontext: the image to edit; SD3, Flux, SDXL: the start image of image-to-image, resized to the output size (SDXL: generated at its own size) (PNG or JPEG); other pipelines refuse it" };
     readonly Option<float?> _strength = NumberOptions.Float("--strength", "SD3, Flux, SDXL with --image: how far the image is renoised, 0 to 1; the last steps x strength steps run (diffusers' strength) [default: 0.6; SDXL 0.3]");
     readonly Option<int?> _maxArea = NumberOptions.Int("--max-area", "Flux Kontext: pixels of the output, which keeps the asked size's aspect ratio (diffusers' max_area) [default: 1048576]");
     readonly Option<bool> _noAutoResize = new("--no-auto-resize") { Description = "Flux Kontext: encode the image at its own size (floored to a multiple of 16) instead of the closest trained resolution" };
+    readonly Option<float?> _frameRate = NumberOptions.Float("--frame-rate", "LTX-Video: the frame rate the RoPE's time axis is scaled for (diffusers' frame_rate; --fps sets the written file's) [default: 25]");
+    readonly Option<float?> _decodeTimestep = NumberOptions.Float("--decode-timestep", "LTX-Video: the timestep the timestep-conditioned VAE decodes at (diffusers' decode_timestep) [default: 0]");
+    readonly Option<float?> _decodeNoiseScale = NumberOptions.Float("--decode-noise-scale", "LTX-Video: the share of fresh noise mixed into the latents before decoding (diffusers' decode_noise_scale; the noise is drawn from --seed) [default: --decode-timestep]");
     readonly Option<bool> _noBinning = new("--no-resolution-binning") { Description = "PixArt, HunyuanDiT: generate at the asked size instead of the closest trained aspect ratio or shape" };
 
-    public IEnumerable<Option> All => new Option[] { _prompt2, _prompt3, _negative2, _negative3, _clipSkip, _slgLayers, _slgScale, _slgStart, _slgStop, _trueCfg, _guidanceRescale, _maxTimesteps, _intermediateTimesteps, _noBinning, _image, _strength, _maxArea, _noAutoResize };
+    public IEnumerable<Option> All => new Option[] { _prompt2, _prompt3, _negative2, _negative3, _clipSkip, _slgLayers, _slgScale, _slgStart, _slgStop, _trueCfg, _guidanceRescale, _maxTimesteps, _intermediateTimesteps, _noBinning, _image, _strength, _maxArea, _noAutoResize, _frameRate, _decodeTimestep, _decodeNoiseScale };
 
     /// <summary>The request with these options applied; throws on a malformed value, naming the flag.</summary>
     public GenerationRequest Apply(ParseResult parse, GenerationRequest request)
@@ -66,6 +69,10 @@ public sealed class PipelineCallOptions
             // through decimal, so that 0.6 stays 0.6 in double: steps x strength is truncated, as in Python
             Strength = parse.GetValue(_strength) is { } strength ? (double)(decimal)strength : null,
             AutoResize = !parse.GetValue(_noAutoResize),
+            // through decimal, so that 0.05 stays 0.05 in double (as the typed decimal is in Python)
+            FrameRate = parse.GetValue(_frameRate) is { } fr ? (double)(decimal)fr : null,
+            DecodeTimestep = parse.GetValue(_decodeTimestep) is { } dt ? (double)(decimal)dt : null,
+            DecodeNoiseScale = parse.GetValue(_decodeNoiseScale) is { } dn ? (double)(decimal)dn : null,
         };
     }
 

@@ -83,12 +83,20 @@ public sealed record GenerationRequest
     /// default, true); false: off; true: required (refused where there is no table, as diffusers).</summary>
     public bool? UseResolutionBinning { get; init; }
 
-    /// <summary>Video pipelines (CogVideoX, Latte, Wan): frames of each video (diffusers' num_frames; null: the model's, e.g.
+    /// <summary>Video pipelines (CogVideoX, Latte, Wan, LTX-Video): frames of each video (diffusers' num_frames; null: the model's, e.g.
     /// CogVideoX's 49). Image pipelines refuse it.</summary>
     public int? NumFrames { get; init; }
     /// <summary>Video pipelines (CogVideoX): diffusers' use_dynamic_cfg, a guidance scale that grows over the steps
     /// (1 + s·(1 − cos(π·((n − t)/n)^5))/2 at timestep t of n steps) instead of a constant one. Image pipelines refuse it.</summary>
     public bool UseDynamicCfg { get; init; }
+    /// <summary>LTX-Video: diffusers' frame_rate (null: 25), which scales the RoPE's time axis
+    /// (rope_interpolation_scale's first entry is the VAE's temporal ratio / frame_rate). Other pipelines refuse it.</summary>
+    public double? FrameRate { get; init; }
+    /// <summary>LTX-Video: the timestep the timestep-conditioned VAE decodes at (diffusers' decode_timestep; null: 0)
+    /// and the share of fresh noise mixed into the latents before (decode_noise_scale; null: decode_timestep, as
+    /// diffusers). Other pipelines refuse them.</summary>
+    public double? DecodeTimestep { get; init; }
+    public double? DecodeNoiseScale { get; init; }
 
     /// <summary>Index of this request's first image in a larger batch split across data-parallel ranks, so each
     /// rank draws the same initial noise a single rank would have drawn for those images.</summary>
@@ -113,6 +121,9 @@ public sealed record GenerationRequest
         if (GuidanceScale is { } g && !float.IsFinite(g)) throw new ArgumentException($"guidance scale must be a finite number, got {g}");
         if (NumImagesPerPrompt < 1) throw new ArgumentException($"images per prompt must be at least 1, got {NumImagesPerPrompt}");
         if (Height is < 1 || Width is < 1) throw new ArgumentException($"height and width must be positive, got {Height}x{Width}");
+        if (FrameRate is { } fr && !(fr > 0 && double.IsFinite(fr))) throw new ArgumentException($"frame_rate must be a finite number above 0, got {fr}");
+        if (DecodeTimestep is { } dt && !double.IsFinite(dt)) throw new ArgumentException($"decode_timestep must be a finite number, got {dt}");
+        if (DecodeNoiseScale is { } dn && !double.IsFinite(dn)) throw new ArgumentException($"decode_noise_scale must be a finite number, got {dn}");
         if (NumFrames is < 1) throw new ArgumentException($"num_frames must be at least 1, got {NumFrames}");
         if (MaxSequenceLength is < 1) throw new ArgumentException($"max sequence length must be at least 1, got {MaxSequenceLength}");
         if (Prompts2 is { } p2 && p2.Count != Prompts.Count) throw new ArgumentException($"prompt_2 gives {p2.Count} texts for {Prompts.Count} prompts: give one per prompt");

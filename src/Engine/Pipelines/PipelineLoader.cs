@@ -8,10 +8,10 @@ namespace XDit.Engine.Pipelines;
 public static class PipelineLoader
 {
     /// <summary>The model_index.json _class_name values this engine runs.</summary>
-    public static IReadOnlyList<string> Supported { get; } = ["PixArtAlphaPipeline", "PixArtSigmaPipeline", "StableDiffusion3Pipeline", "StableDiffusion3Img2ImgPipeline", "FluxPipeline", "FluxImg2ImgPipeline", "FluxKontextPipeline", "StableDiffusionXLPipeline", "StableDiffusionXLImg2ImgPipeline", "HunyuanDiTPipeline", "SanaPipeline", "SanaSprintPipeline", "CogVideoXPipeline", "LattePipeline", "WanPipeline", "QwenImagePipeline"];
+    public static IReadOnlyList<string> Supported { get; } = ["PixArtAlphaPipeline", "PixArtSigmaPipeline", "StableDiffusion3Pipeline", "StableDiffusion3Img2ImgPipeline", "FluxPipeline", "FluxImg2ImgPipeline", "FluxKontextPipeline", "StableDiffusionXLPipeline", "StableDiffusionXLImg2ImgPipeline", "HunyuanDiTPipeline", "SanaPipeline", "SanaSprintPipeline", "CogVideoXPipeline", "LattePipeline", "WanPipeline", "QwenImagePipeline", "LTXPipeline"];
 
     /// <summary>The model_index.json _class_name values of video pipelines (<see cref="TextToVideoPipeline"/>).</summary>
-    public static IReadOnlyList<string> VideoClasses { get; } = ["CogVideoXPipeline", "LattePipeline", "WanPipeline"];
+    public static IReadOnlyList<string> VideoClasses { get; } = ["CogVideoXPipeline", "LattePipeline", "WanPipeline", "LTXPipeline"];
 
     /// <summary>Whether the folder's model_index.json names a video pipeline (read before anything is loaded, so that
     /// video options and outputs can be checked first). A folder without one is not (the load then says what is
@@ -52,6 +52,7 @@ public static class PipelineLoader
                 "LattePipeline" => new LattePipeline(index, ops),
                 "WanPipeline" => new WanPipeline(index, ops),
                 "QwenImagePipeline" => new QwenImagePipeline(index, ops),
+                "LTXPipeline" => new LtxPipeline(index, ops),
                 var other => throw new NotSupportedException($"{dir}: pipeline class '{other}' is not supported (supported: {string.Join(", ", Supported)})"),
             };
             pipeline.OwnsOps = ownsOps;

@@ -78,9 +78,11 @@ public abstract class TextToImagePipeline : IDisposable
     {
         request.Validate(Limits);
         if ((request.NumFrames is not null || request.UseDynamicCfg) && !MakesVideo)
-            throw new ArgumentException($"num_frames and use_dynamic_cfg are for video pipelines (CogVideoX, Latte, Wan); {GetType().Name} makes images");
+            throw new ArgumentException($"num_frames and use_dynamic_cfg are for video pipelines (CogVideoX, Latte, Wan, LTX-Video); {GetType().Name} makes images");
+        if ((request.FrameRate ?? request.DecodeTimestep ?? request.DecodeNoiseScale) is not null && !TakesLtxOptions)
+            throw new ArgumentException($"frame_rate, decode_timestep and decode_noise_scale are LTX-Video's options; {GetType().Name} does not take them");
         if (request.GuidanceRescale != 0 && !TakesGuidanceRescale)
-            throw new ArgumentException($"guidance_rescale {request.GuidanceRescale}: {GetType().Name} has no guidance rescale (HunyuanDiT's option)");
+            throw new ArgumentException($"guidance_rescale {request.GuidanceRescale}: {GetType().Name} has no guidance rescale (HunyuanDiT's and LTX-Video's option)");
         if (request.TrueCfgScale is not null && !TakesTrueCfg)
             throw new ArgumentException($"true_cfg_scale is a Flux and Qwen-Image option; {GetType().Name} guides with guidance_scale");
         if ((request.MaxTimesteps ?? request.IntermediateTimesteps) is not null && !TakesTrigFlowAngles)
@@ -124,6 +126,10 @@ public abstract class TextToImagePipeline : IDisposable
     /// <see cref="GenerationRequest.NumFrames"/> and <see cref="GenerationRequest.UseDynamicCfg"/>, which the image
     /// pipelines refuse).</summary>
     protected virtual bool MakesVideo => false;
+
+    /// <summary>Whether the pipeline takes <see cref="GenerationRequest.FrameRate"/>, <see cref="GenerationRequest.DecodeTimestep"/>
+    /// and <see cref="GenerationRequest.DecodeNoiseScale"/> (LTX-Video; others refuse them).</summary>
+    protected virtual bool TakesLtxOptions => false;
 
     /// <summary>Whether the pipeline applies <see cref="GenerationRequest.GuidanceRescale"/> (others refuse it).</summary>
     protected virtual bool TakesGuidanceRescale => false;

@@ -1,7 +1,7 @@
 namespace XDit.Engine.Pipelines;
 
 /// <summary>
-/// A text-to-video pipeline (CogVideoX, Latte, Wan): loaded, checked, estimated and reported as the image pipelines are, but its
+/// A text-to-video pipeline (CogVideoX, Latte, Wan, LTX-Video): loaded, checked, estimated and reported as the image pipelines are, but its
 /// call is <see cref="GenerateVideo"/>, which returns <see cref="GeneratedVideo"/>s; <see cref="TextToImagePipeline.Generate"/>
 /// refuses. It takes the request's <see cref="GenerationRequest.NumFrames"/> and
 /// <see cref="GenerationRequest.UseDynamicCfg"/>, which image pipelines refuse.

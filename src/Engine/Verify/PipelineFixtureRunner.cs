@@ -101,6 +101,10 @@ public sealed class PipelineFixtureRunner : IFixtureRunner
             // video pipelines: frames per video and the growing guidance scale
             NumFrames = meta.Has("num_frames") ? meta.GetInt("num_frames") : null,
             UseDynamicCfg = meta.GetBool("use_dynamic_cfg", false),
+            // LTX-Video: the RoPE's frame rate and the timestep-conditioned decode
+            FrameRate = meta.GetDoubleOrNull("frame_rate"),
+            DecodeTimestep = meta.GetDoubleOrNull("decode_timestep"),
+            DecodeNoiseScale = meta.GetDoubleOrNull("decode_noise_scale"),
         };
     }
 

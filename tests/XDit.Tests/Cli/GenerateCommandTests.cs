@@ -33,7 +33,7 @@ public class GenerateCommandTests
     [InlineData("--use-cuda-graph --device cuda --ulysses-degree 2", "--use-cuda-graph runs on one GPU")]
     [InlineData("--use_cuda_graph --device cuda --use-teacache", "--use-cuda-graph and --use-teacache are alternatives")]
     // the video options, given to an image pipeline (the demo model is a PixArt folder)
-    [InlineData("--num-frames 9", "are for video pipelines (CogVideoX, Latte, Wan)")]
+    [InlineData("--num-frames 9", "are for video pipelines (CogVideoX, Latte, Wan, LTX-Video)")]
     [InlineData("--fps 8", "which makes images")]
     [InlineData("--use-dynamic-cfg", "--num-frames, --fps and --use-dynamic-cfg are for video pipelines")]
     [InlineData("--num-frames 0", "num_frames must be at least 1")]
