@@ -41,14 +41,14 @@ case "$cmd" in
     if [ "$emulate" = 1 ]; then
       rm -f "$logdir"/xdit-test-emu*.log
       emu generations Cuda.Emulation.EmulatedCudaParallelTests Cuda.Emulation.EmulatedNcclGenerationTests Cuda.Emulation.EmulatedCudaSanaPipelineTests \
-        Pipelines.HunyuanDiTEmulatedCudaTests PipeFusion.SanaPipeFusionEmulatedCudaTests Models.MochiCudaGraphTests Models.LtxCudaGraphTests \
-        Models.Flux2CudaTests Models.ZImageCudaTests Cuda.Emulation.EmulatedHunyuanVideoVaeTests Cuda.Emulation.EmulatedCogVideoXVaeTests \
-        Cuda.Emulation.EmulatedWanVaeTests Cuda.Emulation.EmulatedVaeEncoderTests Pipelines.FluxKontextEmulatedCudaTests
+        Pipelines.HunyuanDiTEmulatedCudaTests PipeFusion.SanaPipeFusionEmulatedCudaTests Models.MochiCudaGraphTests Cuda.Emulation.EmulatedHunyuanVideoVaeTests Models.LtxCudaGraphTests Models.Flux2CudaTests Models.ZImageCudaTests
       emu backend Cuda.CudaRuntimeTests Cuda.CudaOpsTests Cuda.CudaOpContractTests Cuda.Emulation.EmulatedLaunchTests Comm.NcclCommunicatorTests Cuda.Emulation.EmulatedCudaPipelineTests \
         Cuda.Emulation.EmulatedGemmFallbackTests Cuda.Emulation.EmulatedGuardPageTests Cuda.CudaModelWeightsTests \
         Cuda.CudaGraphExecutorTests Cuda.Emulation.EmulatedNoExecTests Bench.LedgerLaunchTests Cuda.Emulation.EmulatedParallelDcAeTests \
         Cuda.CudaFusedOpsTests Cuda.Emulation.EmulatedCudaOptionTests Cuda.CudnnAttentionTests Cuda.Emulation.EmulatedCudnnAttentionTests Cuda.Emulation.EmulatedCommDTypeTests \
-        Models.QwenImageCudaTests Models.HunyuanVideoCudaGraphTests Models.HunyuanVideoLedgerTests
+        Cuda.Emulation.EmulatedVaeEncoderTests Pipelines.FluxKontextEmulatedCudaTests \
+        Cuda.Emulation.EmulatedCogVideoXVaeTests Models.QwenImageCudaTests Cuda.Emulation.EmulatedWanVaeTests \
+        Models.HunyuanVideoCudaGraphTests Models.HunyuanVideoLedgerTests
     fi
     dotnet "$tests" -noColor "${first[@]}" -result-xml "$logdir/xdit-test.xml" | tee "$logdir/xdit-test.log"
     status=${PIPESTATUS[0]}
