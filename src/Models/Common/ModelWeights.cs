@@ -134,6 +134,29 @@ public sealed class ModelWeights : IDisposable
     }
 
     /// <summary>
+    /// A Linear layer whose output rows [2F, in] (and bias) come back with their halves swapped, replacing the layer's
+    /// own (freed): a checkpoint that keeps a SwiGLU projection value-first becomes the gate-first operand
+    /// <see cref="IOps.Swiglu"/> reads, once at load rather than a copy per forward.
+    /// </summary>
+    public Linear SwapRowHalves(Linear layer)
+    {
+        int n = layer.OutFeatures;
+        if (n % 2 != 0) throw new ArgumentException($"SwapRowHalves: {layer.Weight} has {n} rows, not an even count");
+        return new Linear(Swapped(layer.Weight), layer.Bias is null ? null : Swapped(layer.Bias));
+
+        Tensor Swapped(Tensor t)
+        {
+            if (!_loaded.Contains(t)) throw new ArgumentException($"SwapRowHalves: {t} was not loaded by these weights");
+            int h = n / 2;
+            var s = Ops.Concat(0, [t.Slice(0, h, h), t.Slice(0, 0, h)]);
+            _loaded.Remove(t);
+            t.Dispose();
+            _loaded.Add(s);
+            return s;
+        }
+    }
+
+    /// <summary>
     /// Cuts a Linear layer over a concatenated input [out, Σ in] into one layer per part of the input [out, in_i]
     /// (the bias goes with the first), so the product over the concatenation is the sum of the parts' products and
     /// the concatenation is never built (Flux's single-block proj_out over [attention, MLP]). The parts are dense

@@ -61,6 +61,9 @@ public readonly struct WeightScope
     /// <summary>Linear layers of one input width as one stacked layer, and each as a view of it (<see cref="ModelWeights.Stack"/>).</summary>
     public (Linear Stacked, Linear[] Parts) Stack(params Linear[] layers) => _weights.Stack(layers);
 
+    /// <summary>A Linear layer with its output rows' halves swapped (<see cref="ModelWeights.SwapRowHalves"/>).</summary>
+    public Linear SwapRowHalves(Linear layer) => _weights.SwapRowHalves(layer);
+
     /// <summary>A Linear layer over a concatenated input as one layer per part (<see cref="ModelWeights.SplitColumns"/>).</summary>
     public Linear[] SplitColumns(Linear layer, params int[] widths) => _weights.SplitColumns(layer, widths);
 

@@ -37,7 +37,7 @@ sealed class ZImageBlock
     readonly string _name;
     readonly int _heads, _hd, _dim;
     readonly float _eps;
-    readonly Linear _qkv, _toOut, _w1, _w2, _w3;
+    readonly Linear _qkv, _toOut, _w13, _w2;
     readonly Tensor? _normQ, _normK;
     readonly Tensor _attnNorm1, _attnNorm2, _ffnNorm1, _ffnNorm2;
 
@@ -60,9 +60,9 @@ sealed class ZImageBlock
         _ffnNorm1 = w.Pp("ffn_norm1").Get("weight", d);
         _ffnNorm2 = w.Pp("ffn_norm2").Get("weight", d);
         var ff = w.Pp("feed_forward");
-        _w1 = ff.Linear("w1", d, f, bias: false);
+        // w1 (the SiLU gate) then w3 (the value): the gate-first [2F, D] operand of one GEMM that Swiglu reads
+        _w13 = ff.Stack(ff.Linear("w1", d, f, bias: false), ff.Linear("w3", d, f, bias: false)).Stacked;
         _w2 = ff.Linear("w2", f, d, bias: false);
-        _w3 = ff.Linear("w3", d, f, bias: false);
         if (modulated) AdaLn = w.Pp("adaLN_modulation").Linear("0", c.AdaLnDim, 4 * d);
     }
 
@@ -156,9 +156,8 @@ sealed class ZImageBlock
         using (x1)
         {
             using var f = Normed(ops, x1, _ffnNorm1, mod?.ScaleMlp, mod?.ZeroShift);
-            using var a = _w1.Apply(ops, f, Activation.Silu);
-            using var g = _w3.Apply(ops, f);
-            using var ag = ops.Mul(a, g);
+            using var h = _w13.Apply(ops, f);
+            using var ag = ops.Swiglu(h);
             using var y = _w2.Apply(ops, ag);
             using var yn = ops.RmsNorm(y, _ffnNorm2, _eps);
             return mod is { } m2 ? ops.GatedResidual(x1, m2.GateMlp, yn) : ops.Add(x1, yn);
