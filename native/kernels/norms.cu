@@ -167,6 +167,38 @@ extern "C" __global__ void layer_norm_modulate(void* y, const void* x, const voi
     norm_modulate_store(r, y, dt, base, D, eps, shift, shdt, shStride, scale, scdt, scStride, row / N, vec, sh);
 }
 
+// y = RMSNorm(x)·w·(1 + scale) + shift: x, y [R, D] contiguous, R = B·N, the row held in registers as
+// layer_norm_modulate holds it; w [D] (null: none), shift (null: zero) and scale rows of D at b·stride, b = row / N.
+// LTX-Video's norm1/norm2 with their AdaLN modulation, Mochi's and Z-Image's scale-only modulated RMSNorms.
+extern "C" __global__ void rms_norm_modulate(void* y, const void* x, int dt, const void* w, int wdt, const void* shift, int shdt,
+    i64 shStride, const void* scale, int scdt, i64 scStride, i64 N, i64 D, float eps, int vec)
+{
+    __shared__ float sh[32];
+    const i64 row = blockIdx.x, base = row * D, b = row / N;
+    NormRow r;
+    float s = 0.f;
+    for (int k = 0; k < NORM_STEPS; k++)
+    {
+        ld8v(x, dt, base + norm_col(k), r.v[k], vec, norm_count(k, D));
+        for (int e = 0; e < VEC; e++) s += r.v[k][e] * r.v[k][e];   // the padding holds zeros
+    }
+    const float rs = rsqrtf(block_sum(s, sh) / (float)D + eps);
+    for (int k = 0; k < NORM_STEPS; k++)
+    {
+        int n = norm_count(k, D);
+        if (n == 0) continue;
+        i64 c = norm_col(k);
+        float t[VEC], u[VEC], g[VEC];
+        if (shift) ld8v(shift, shdt, b * shStride + c, t, vec, n);
+        else for (int e = 0; e < VEC; e++) t[e] = 0.f;
+        ld8v(scale, scdt, b * scStride + c, u, vec, n);
+        if (w) ld8v(w, wdt, c, g, vec, n);
+        else for (int e = 0; e < VEC; e++) g[e] = 1.f;
+        for (int e = 0; e < VEC; e++) r.v[k][e] = r.v[k][e] * rs * g[e] * (1.f + u[e]) + t[e];
+        st8v(y, dt, base + c, r.v[k], vec, n);
+    }
+}
+
 // sum = x + gate·y (gate null: x + y), then out = LN(sum)·(1 + scale) + shift: a block's gated residual and the
 // next norm in one pass. x, y, sum, out [R, D] contiguous; y's dtype may differ. The norm reads sum as stored (in
 // x's dtype), as the unfused ops would.

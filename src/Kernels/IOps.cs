@@ -87,6 +87,12 @@ public interface IOps : IDisposable
     /// concatenation [x, x2] along the last axis, read from both without building it (HunyuanDiT's long skip:
     /// skip_norm(cat[x, skip])), the result [B, N, D + D2], shift and scale of that width.</summary>
     Tensor LayerNormModulate(Tensor x, Tensor shift, Tensor scale, float eps, Tensor? x2 = null);
+    /// <summary>The RMS twin of <see cref="LayerNormModulate"/>: RMSNorm(x)·weight·(1 + scale) + shift in one pass,
+    /// RMSNorm over the last axis with its optional weight [D], then <see cref="Modulate"/> (LTX-Video's norm1/norm2,
+    /// Mochi's and Z-Image's modulated norms). x [B, N, D]; shift and scale per batch as Modulate takes them, a strided
+    /// view with a dense last axis read in place; a null shift is a zero one (a scale-only modulation). Statistics in
+    /// float32; the norm is not rounded to x's dtype before the modulation (<see cref="OpContracts.RmsNormModulate"/>).</summary>
+    Tensor RmsNormModulate(Tensor x, Tensor? weight, Tensor? shift, Tensor scale, float eps);
     /// <summary>A block's residual and the next norm in one pass: r = x + gate·y (x + y when gate is null), as
     /// <see cref="GatedResidual"/>, and LayerNormModulate(r, shift, scale, eps). Returns both; the caller owns
     /// them (<see cref="OpContracts.ResidualLayerNormModulate"/>).</summary>

@@ -64,6 +64,18 @@ public static partial class OpContracts
         PerBatch(x, scale, op, "scale", width);
     }
 
+    /// <summary>RmsNormModulate: x [B, N, D]; weight [D] (optional); shift (optional) and scale per batch (as
+    /// <see cref="Modulate"/>).</summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
+    public static void RmsNormModulate(Tensor x, Tensor? weight, Tensor? shift, Tensor scale)
+    {
+        const string op = "RmsNormModulate";
+        Rank(x, 3, "[B, N, D]", op, "x");
+        Vector(x, "x", weight, x.Dim(2), op, "weight");
+        if (shift is not null) PerBatch(x, shift, op, "shift");
+        PerBatch(x, scale, op, "scale");
+    }
+
     /// <summary>ResidualLayerNormModulate: x and y [B, N, D] of one shape; gate (optional), shift and scale per batch.</summary>
     [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
     public static void ResidualLayerNormModulate(Tensor x, Tensor? gate, Tensor y, Tensor shift, Tensor scale)

@@ -128,6 +128,35 @@ public sealed partial class CpuOps
         return Modulate(n, shift, scale);
     }
 
+    public Tensor RmsNormModulate(Tensor x, Tensor? weight, Tensor? shift, Tensor scale, float eps)
+    {
+        OpContracts.RmsNormModulate(x, weight, shift, scale);
+        int B = x.Dim(0), N = x.Dim(1), D = x.Dim(2);
+        int shStride = shift is null ? 0 : OpContracts.BatchStride(x, shift), scStride = OpContracts.BatchStride(x, scale);
+        var result = Contiguous32(x);
+        using var w = weight is null ? default : Read(weight);
+        using var sh = shift is null ? default : Read(shift);
+        using var sc = Read(scale);
+        using var onePlus = NewF32(D);
+        var factor = onePlus.Span<float>();
+        var o = result.Span<float>();
+        for (int b = 0; b < B; b++)
+        {
+            // weight·(1 + scale): one factor per column of the batch's rows
+            TensorPrimitives.Add(sc.Span.Slice(b * scStride, D), 1f, factor);
+            if (weight is not null) TensorPrimitives.Multiply(factor, w.Span, factor);
+            for (int n = 0; n < N; n++)
+            {
+                var row = o.Slice((b * N + n) * D, D);
+                float meanSq = TensorPrimitives.SumOfSquares<float>(row) / D;
+                TensorPrimitives.Multiply(row, 1f / MathF.Sqrt(meanSq + eps), row);
+                if (shift is null) TensorPrimitives.Multiply(row, factor, row);
+                else TensorPrimitives.FusedMultiplyAdd(row, factor, sh.Span.Slice(b * shStride, D), row);
+            }
+        }
+        return result;
+    }
+
     public (Tensor Residual, Tensor Normed) ResidualLayerNormModulate(Tensor x, Tensor? gate, Tensor y, Tensor shift, Tensor scale, float eps)
     {
         OpContracts.ResidualLayerNormModulate(x, gate, y, shift, scale);

@@ -163,6 +163,9 @@ public sealed class LedgerOps : IOps
     public Tensor LayerNormModulate(Tensor x, Tensor shift, Tensor scale, float eps, Tensor? x2 = null) =>
         Op("layer_norm_modulate", B(x) + B(x2) + B(shift) + B(scale), () => _inner.LayerNormModulate(x, shift, scale, eps, x2));
 
+    public Tensor RmsNormModulate(Tensor x, Tensor? weight, Tensor? shift, Tensor scale, float eps) =>
+        Op("rms_norm_modulate", B(x) + B(weight) + B(shift) + B(scale), () => _inner.RmsNormModulate(x, weight, shift, scale, eps));
+
     public (Tensor Residual, Tensor Normed) ResidualLayerNormModulate(Tensor x, Tensor? gate, Tensor y, Tensor shift, Tensor scale, float eps)
     {
         var m = Begin();

@@ -92,12 +92,9 @@ sealed class LtxBlock
         state.ReplaceImage(x1);
     }
 
-    /// <summary>RMSNorm(x)·(1 + scale) + shift (norm1/norm2 then the AdaLN modulation).</summary>
+    /// <summary>RMSNorm(x)·(1 + scale) + shift (norm1/norm2 then the AdaLN modulation) in one pass.</summary>
     Tensor NormModulate(IOps ops, Tensor x, Tensor? weight, Tensor shift, Tensor scale)
-    {
-        using var n = ops.RmsNorm(x, weight, _eps);
-        return ops.Modulate(n, shift, scale);
-    }
+        => ops.RmsNormModulate(x, weight, shift, scale, _eps);
 
     /// <summary>attn1: q, k and v of the modulated tokens from one GEMM, q and k normed over their whole rows and
     /// rotated in place in it, then the engine's attention → [B, N, H, d] with dense heads.</summary>

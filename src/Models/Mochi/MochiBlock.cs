@@ -62,8 +62,7 @@ sealed class MochiBlock
     public Tensor ModulatedImage(IOps ops, DitState state)
     {
         using var ada = _ada.Apply(ops, state.Conditioning);
-        using var onePlus = OnePlus(ops, ada.Slice(1, 0, _dim));
-        return ScaledRms(ops, state.Image, onePlus);
+        return ScaledRms(ops, state.Image, ada.Slice(1, 0, _dim));
     }
 
     public void Run(IOps ops, DitState state, IAttention attention)
@@ -78,10 +77,8 @@ sealed class MochiBlock
         using var ada = _ada.Apply(ops, state.Conditioning);
         using var mx = Modulation.View(ada, 0, 4, _dim);
         using var mc = _last ? null : Modulation.View(ada.Slice(1, 4 * _dim, 4 * _textDim), 0, 4, _textDim);
-        using var sx = OnePlus(ops, mx[0]);
-        using var xHat = ScaledRms(ops, x, sx);
-        using var sc = OnePlus(ops, _last ? ada.Slice(1, 4 * _dim, _textDim) : mc![0]);
-        using var cHat = ScaledRms(ops, c, sc);
+        using var xHat = ScaledRms(ops, x, mx[0]);
+        using var cHat = ScaledRms(ops, c, _last ? ada.Slice(1, 4 * _dim, _textDim) : mc![0]);
 
         var r = Attend(ops, attention, state, xHat, cHat);
         using var attnTxt = r.JointOutput!;   // disposed last: it may own the storage Output views
@@ -156,8 +153,7 @@ sealed class MochiBlock
         try
         {
             Tensor f;
-            using (var s = OnePlus(ops, m[2]))
-            using (var n3 = ScaledRms(ops, h1, s))
+            using (var n3 = ScaledRms(ops, h1, m[2]))
                 f = ff.Apply(ops, n3);
             using (f)
             using (var nf = ops.RmsNorm(f, null, Eps))
@@ -167,14 +163,7 @@ sealed class MochiBlock
         finally { h1.Dispose(); }
     }
 
-    /// <summary>1 + scale as [B, 1, W], to broadcast over the tokens.</summary>
-    static Tensor OnePlus(IOps ops, Tensor scale)
-        => ops.Scale(scale, 1f, 1f).TakeReshaped(scale.Dim(0), 1, scale.Dim(1));
-
-    /// <summary>MochiModulatedRMSNorm: RMSNorm(x) without weight, times <paramref name="onePlusScale"/> [B, 1, W].</summary>
-    static Tensor ScaledRms(IOps ops, Tensor x, Tensor onePlusScale)
-    {
-        using var n = ops.RmsNorm(x, null, Eps);
-        return ops.Mul(n, onePlusScale);
-    }
+    /// <summary>MochiModulatedRMSNorm: RMSNorm(x) without weight, times 1 + <paramref name="scale"/> [B, W] (a chunk of
+    /// the packed modulation, read in place), in one pass with no shift.</summary>
+    static Tensor ScaledRms(IOps ops, Tensor x, Tensor scale) => ops.RmsNormModulate(x, null, null, scale, Eps);
 }

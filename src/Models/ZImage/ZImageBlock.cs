@@ -70,8 +70,8 @@ sealed class ZImageBlock
     public Linear? AdaLn { get; }
 
     /// <summary>The modulation of a block as the state keeps it: [B, D] views (scale_msa, tanh gate_msa, scale_mlp,
-    /// tanh gate_mlp) and the zero shift <see cref="IOps.Modulate"/> takes with them.</summary>
-    public readonly record struct Mod(Tensor ScaleMsa, Tensor GateMsa, Tensor ScaleMlp, Tensor GateMlp, Tensor ZeroShift);
+    /// tanh gate_mlp); the scales are read without a shift (<see cref="IOps.RmsNormModulate"/>).</summary>
+    public readonly record struct Mod(Tensor ScaleMsa, Tensor GateMsa, Tensor ScaleMlp, Tensor GateMlp);
 
     /// <summary>Runs the block on image rows <paramref name="x"/> [B, N, D] and joint rows <paramref name="j"/>
     /// [B, J, D] (null: none) in one attention, returning both streams' new rows (the caller owns them).</summary>
@@ -80,9 +80,9 @@ sealed class ZImageBlock
     {
         int b = x.Dim(0), n = x.Dim(1), nj = j?.Dim(1) ?? 0, d = _dim;
         using var qkv = ops.Empty(x.DType, b, n + nj, 3 * d);
-        using (var hx = Normed(ops, x, _attnNorm1, mod?.ScaleMsa, mod?.ZeroShift)) ops.LinearInto(qkv.Slice(1, 0, n), hx, _qkv.Weight);
+        using (var hx = Normed(ops, x, _attnNorm1, mod?.ScaleMsa)) ops.LinearInto(qkv.Slice(1, 0, n), hx, _qkv.Weight);
         if (j is not null)
-            using (var hj = Normed(ops, j, _attnNorm1, mod?.ScaleMsa, mod?.ZeroShift)) ops.LinearInto(qkv.Slice(1, n, nj), hj, _qkv.Weight);
+            using (var hj = Normed(ops, j, _attnNorm1, mod?.ScaleMsa)) ops.LinearInto(qkv.Slice(1, n, nj), hj, _qkv.Weight);
         var h = qkv.Reshape(b, n + nj, 3, _heads, _hd);
         Tensor q = h.Select(2, 0), k = h.Select(2, 1), v = h.Select(2, 2);
         NormRope(ops, q.Slice(1, 0, n), _normQ, xRope);
@@ -113,13 +113,9 @@ sealed class ZImageBlock
     public Tensor RunLocal(IOps ops, Tensor x, ZImageRopeRows rope, AttentionOptions? options)
         => Run(ops, x, null, null, rope, null, LocalAttention.Instance, options).X;
 
-    /// <summary>RMSNorm(x)·weight, then ·(1 + scale) when modulated.</summary>
-    Tensor Normed(IOps ops, Tensor x, Tensor weight, Tensor? scale, Tensor? zeroShift)
-    {
-        var n = ops.RmsNorm(x, weight, _eps);
-        if (scale is null) return n;
-        using (n) return ops.Modulate(n, zeroShift!, scale);
-    }
+    /// <summary>RMSNorm(x)·weight, then ·(1 + scale) in the same pass when modulated.</summary>
+    Tensor Normed(IOps ops, Tensor x, Tensor weight, Tensor? scale)
+        => scale is null ? ops.RmsNorm(x, weight, _eps) : ops.RmsNormModulate(x, weight, null, scale, _eps);
 
     /// <summary>Per-head RMSNorm and RoPE of q or k in place (the rotation alone without qk_norm); per batch row when
     /// the rows' tables differ.</summary>
@@ -155,7 +151,7 @@ sealed class ZImageBlock
             x1 = mod is { } m ? ops.GatedResidual(x, m.GateMsa, on) : ops.Add(x, on);
         using (x1)
         {
-            using var f = Normed(ops, x1, _ffnNorm1, mod?.ScaleMlp, mod?.ZeroShift);
+            using var f = Normed(ops, x1, _ffnNorm1, mod?.ScaleMlp);
             using var h = _w13.Apply(ops, f);
             using var ag = ops.Swiglu(h);
             using var y = _w2.Apply(ops, ag);

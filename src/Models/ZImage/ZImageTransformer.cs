@@ -88,7 +88,7 @@ public sealed class ZImageTransformer : DiffusionTransformer
     public override long WeightBytes => _weights.Bytes;
 
     /// <summary>Chunks of the state's conditioning per modulated block (scale_msa, gate_msa, scale_mlp, gate_mlp),
-    /// after which come the final layer's scale and a zero chunk (the shift of the unshifted modulations).</summary>
+    /// after which come the final layer's scale and a zero chunk (the shift of its unshifted LayerNormModulate).</summary>
     const int ChunksPerBlock = 4;
 
     int ConditioningChunks => ChunksPerBlock * NumBlocks + 2;
@@ -256,7 +256,7 @@ public sealed class ZImageTransformer : DiffusionTransformer
         var cond = state.Conditioning;
         int d = Config.Dim, at = index * ChunksPerBlock;
         return new ZImageBlock.Mod(cond.Slice(1, at * d, d), cond.Slice(1, (at + 1) * d, d), cond.Slice(1, (at + 2) * d, d),
-            cond.Slice(1, (at + 3) * d, d), cond.Slice(1, (ConditioningChunks - 1) * d, d));
+            cond.Slice(1, (at + 3) * d, d));
     }
 
     public override void RunBlock(IOps ops, int index, DitState state, IAttention attention)

@@ -79,6 +79,33 @@ public class CudaFusedOpsTests
     }
 
     [Theory, MemberData(nameof(DTypes))]
+    public void RmsNormModulateEqualsRmsNormThenModulate(DType dt)
+    {
+        foreach (int d in new[] { 72, 77, 1536 })
+        {
+            // LTX's form: a weight, shift and scale read in place from a packed [B, 6·D] modulation
+            Compare(dt,
+                (o, t) => [o.RmsNormModulate(t[0], t[2], Chunk(t[1], 0, d), Chunk(t[1], 1, d), 1e-6f)],
+                (o, t) =>
+                {
+                    using var n = o.RmsNorm(t[0], t[2], 1e-6f);
+                    return [o.Modulate(n, o.Contiguous(Chunk(t[1], 0, d)), o.Contiguous(Chunk(t[1], 1, d)))];
+                },
+                (1, 2, [2, 13, d]), (2, 0.5f, [2, 6 * d]), (3, 1, [d]));
+            // Mochi's and Z-Image's: no shift, no weight, one scale [B, 1, D] per batch
+            Compare(dt,
+                (o, t) => [o.RmsNormModulate(t[0], null, null, t[1], 1e-5f)],
+                (o, t) =>
+                {
+                    using var n = o.RmsNorm(t[0], null, 1e-5f);
+                    using var zero = o.Zeros(DType.F32, 3, 1, d);
+                    return [o.Modulate(n, zero, t[1])];
+                },
+                (4, 1, [3, 5, d]), (5, 0.5f, [3, 1, d]));
+        }
+    }
+
+    [Theory, MemberData(nameof(DTypes))]
     public void ResidualLayerNormModulateEqualsResidualThenNorm(DType dt)
     {
         foreach (int d in new[] { 72, 77, 1536 })

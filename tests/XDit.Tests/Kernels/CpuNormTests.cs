@@ -90,6 +90,35 @@ public class CpuNormTests
         Close(e, ops.ToHost(y));
     }
 
+    [Theory]
+    [InlineData(true, true)]
+    [InlineData(false, false)]
+    public void RmsNormModulateMatchesNaive(bool weighted, bool shifted)
+    {
+        // x [2, 3, 10] (strided rows); shift and scale chunks of a packed [2, 2·10] modulation (strided views), the
+        // shift absent for a scale-only modulation (Mochi, Z-Image)
+        const int B = 2, N = 3, D = 10;
+        using var ops = new CpuOps();
+        var x = Input(true, 31, B, N, D);
+        var w = weighted ? Rand(32, D) : null;
+        var packed = Rand(33, B, 2 * D);
+        using var y = ops.RmsNormModulate(x, w, shifted ? packed.Slice(1, 0, D) : null, packed.Slice(1, D, D), 1e-6f);
+        var (xs, ps) = (x.ToFloatArray(), packed.ToFloatArray());
+        var e = new double[B * N * D];
+        for (int b = 0; b < B; b++)
+            for (int t = 0; t < N; t++)
+            {
+                int at = (b * N + t) * D;
+                double ms = 0;
+                for (int j = 0; j < D; j++) ms += (double)xs[at + j] * xs[at + j];
+                ms /= D;
+                for (int j = 0; j < D; j++)
+                    e[at + j] = xs[at + j] / Math.Sqrt(ms + 1e-6) * (w?.ToFloatArray()[j] ?? 1) * (1 + ps[b * 2 * D + D + j])
+                        + (shifted ? ps[b * 2 * D + j] : 0);
+            }
+        Close(e, ops.ToHost(y));
+    }
+
     [Fact]
     public void RmsNormRopeWithoutTablesNormsAStridedViewInPlace()
     {

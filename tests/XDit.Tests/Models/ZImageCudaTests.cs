@@ -34,14 +34,15 @@ public class ZImageCudaTests
     public void TheRealSizeForwardLaunchesAndMovesWhatItsBlocksAsk()
     {
         // Z-Image-Turbo at 1024 px (4096 tokens, no x_pad rows; 512 caption tokens, one row). A main layer: per stream
-        // (image, caption) RMSNorm + modulate, the QKV GEMM into the joint rows, q/k RMSNorm + RoPE, one attention, the
-        // output GEMM, RMSNorm and gated residual, RMSNorm + modulate, w1 and w3 stacked in one GEMM, its SwiGLU, w2,
-        // RMSNorm and gated residual: 31 (35 with w1, its SiLU, w3 and the product as launches of their own); a
-        // noise-refiner block runs the image alone (16)
+        // (image, caption) one RMSNorm-modulate pass, the QKV GEMM into the joint rows, q/k RMSNorm + RoPE, one
+        // attention, the output GEMM, RMSNorm and gated residual, one RMSNorm-modulate pass, w1 and w3 stacked in one
+        // GEMM, its SwiGLU, w2, RMSNorm and gated residual: 27 (35 with w1, its SiLU, w3 and the product as launches of
+        // their own and each modulated norm an RMSNorm and a modulation); a noise-refiner block runs the image alone (14)
         var report = Ledger("z-image-turbo");
-        Assert.Equal(2 * 16 + 30 * 31 + 44 + 3, report.Total.Launches);
+        Assert.Equal(2 * 14 + 30 * 27 + 44 + 3, report.Total.Launches);
+        // 34.18 GB with the modulated norms as two passes each, 29.68 with one
         Assert.True(report.ElementwiseBytes > 0, "no elementwise traffic counted");
-        Assert.True(report.ElementwiseBytes <= 34.2e9, $"{report.ElementwiseBytes / 1e9:F3} GB elementwise > 34.2 GB");
+        Assert.True(report.ElementwiseBytes <= 29.7e9, $"{report.ElementwiseBytes / 1e9:F3} GB elementwise > 29.7 GB");
     }
 
     [Fact]

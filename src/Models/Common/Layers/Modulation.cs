@@ -6,8 +6,8 @@ namespace XDit.Models.Layers;
 /// <summary>
 /// The per-sample modulation vectors of an adaptive norm: the output [B, k·D] of its linear layer cut into k
 /// [B, D] parts, in the order the layer defines (e.g. shift, scale, gate, ...). The parts are strided views of the
-/// packed output, read in place by the ops that take them (Modulate, GatedResidual, LayerNormModulate): cutting
-/// costs no copy. Disposes what it owns.
+/// packed output, read in place by the ops that take them (Modulate, GatedResidual, LayerNormModulate,
+/// RmsNormModulate): cutting costs no copy. Disposes what it owns.
 /// </summary>
 public sealed class Modulation : IDisposable
 {
