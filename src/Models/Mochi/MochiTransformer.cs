@@ -24,8 +24,8 @@ public sealed class MochiTransformer : DiffusionTransformer
     readonly Linear _patch;                 // patch_embed.proj: Conv2d weight [D, C, p, p] as [D, C·p·p]
     readonly MochiTimeCaptionEmbedding _timeCaption;
     readonly float[] _posFrequencies;       // [3, H, d/2], learned
-    readonly object _ropeLock = new();
-    ((int, int, int) Grid, float[] Cos, float[] Sin)? _rope;
+    // the RoPE tables on the backend per grid, kept until the model is disposed (states read them, never own them)
+    readonly Dictionary<(int, int, int), (Tensor Cos, Tensor Sin)> _rope = new();
     readonly MochiBlock[] _blocks;
     readonly AdaLayerNormContinuous _normOut;
     readonly Linear _projOut;
@@ -121,27 +121,32 @@ public sealed class MochiTransformer : DiffusionTransformer
             using var temb = _timeCaption.Conditioning(ops, inputs.Timestep, dense ?? prefix, keptMask);
             cond = made.Add(ops.Activate(temb, Activation.Silu));
         }
-        var (rc, rs) = RopeTables(frames, gh, gw);
+        var (rc, rs) = RopeTables(ops, frames, gh, gw);
         return made.HandTo(new DitState
         {
             Image = image, Text = text, Conditioning = cond,
             TextKeyBias = ragged ? made.Add(JointKeyBias(ops, keptMask, b, n, kept)) : null,
-            ImageRopeCos = made.Add(ops.FromHost(rc, n, c.InnerDim)),
-            ImageRopeSin = made.Add(ops.FromHost(rs, n, c.InnerDim)),
+            ImageRopeCos = rc,
+            ImageRopeSin = rs,
             TotalTokens = n, GridT = frames, GridH = frames * gh, GridW = gw,
         });
     }
 
-    /// <summary>The RoPE tables of a grid, kept for the next call: every step of a video asks for the same ones, and
-    /// Mochi 1's (23850 tokens × 3072 angles) take a while to compute on the host.</summary>
-    (float[] Cos, float[] Sin) RopeTables(int frames, int rows, int cols)
+    /// <summary>The RoPE tables [tokens, H·d] of a grid on the backend, built on first use and kept: every step of a
+    /// video asks for the same ones, and Mochi 1's (23850 tokens × 3072 angles, 2 × 293 MB in bf16) take a while to
+    /// compute on the host and to upload.</summary>
+    (Tensor Cos, Tensor Sin) RopeTables(IOps ops, int frames, int rows, int cols)
     {
-        lock (_ropeLock)
+        lock (_rope)
         {
-            if (_rope is { } r && r.Grid == (frames, rows, cols)) return (r.Cos, r.Sin);
+            if (_rope.TryGetValue((frames, rows, cols), out var t)) return t;
             var (cos, sin) = MochiRope.Tables(frames, rows, cols, _posFrequencies, Config.NumAttentionHeads, Config.AttentionHeadDim);
-            _rope = ((frames, rows, cols), cos, sin);
-            return (cos, sin);
+            int n = frames * rows * cols;
+            var c = ops.FromHost(cos, n, Config.InnerDim);
+            try { t = (c, ops.FromHost(sin, n, Config.InnerDim)); }
+            catch { c.Dispose(); throw; }
+            _rope[(frames, rows, cols)] = t;
+            return t;
         }
     }
 
@@ -220,5 +225,13 @@ public sealed class MochiTransformer : DiffusionTransformer
         return y.TakeReshaped(b, c.OutChannels, frames, gh * p, gw * p);
     }
 
-    public override void Dispose() => _weights.Dispose();
+    public override void Dispose()
+    {
+        lock (_rope)
+        {
+            foreach (var (cos, sin) in _rope.Values) { cos.Dispose(); sin.Dispose(); }
+            _rope.Clear();
+        }
+        _weights.Dispose();
+    }
 }
