@@ -80,6 +80,14 @@ public class LedgerLaunchTests
         // all heads and rotated in place in one pass each, the table row D wide (LTX's RoPE spans the heads)
         Assert.Equal(["embed: 10", "block 0: 17", "block 1: 17", "finish: 5"], LaunchesPerBlock("ltx-tiny"));
 
+    [Fact]
+    public void MochiBlocks() =>
+        // Mochi 1 at its real size (48 blocks, 23850 video tokens) is 1974 launches and 396.74 GB elementwise (453.31
+        // with its modulated norms as an RMSNorm, a 1 + scale and a product each; `xdit bench --what forward --ledger
+        // --forward-model mochi`), too slow for CI (its host RoPE tables alone take seconds): the toy twin pins the
+        // launches of a block instead, the last one text-less
+        Assert.Equal(["embed: 16", "block 0: 40", "block 1: 27", "finish: 4"], LaunchesPerBlock("mochi-tiny"));
+
     [Theory]
     // PixArt-XL-2 (issue 17's bound 2.5 GB): 4.85 GB with its residuals as their own passes, 2.20 with them in the
     // output projections' epilogues. SD3-medium: 2.755 GB, held there. HunyuanDiT v1.2: 30.66 GB unfused, 13.17 GB
@@ -106,9 +114,6 @@ public class LedgerLaunchTests
     // modulation each (11.3), 17.08 GB with one RMSNorm-modulate pass each (5.6); q and k's RMSNorm over all heads
     // with the RoPE in one pass 8.5 and attn2's q/k norms 2.9.
     [InlineData("ltx", 17.1)]
-    // Mochi 1 preview: 453.31 GB with its modulated norms as an RMSNorm, a 1 + scale and a product each, 396.74 GB
-    // with one RMSNorm-modulate pass each.
-    [InlineData("mochi", 396.8)]
     public void ElementwiseTrafficOfARealSizeForwardStaysWithinItsBound(string model, double gigabytes)
     {
         // at the published size (1024 px, batch 2): the traffic that is neither GEMM nor attention, what fusing cuts
