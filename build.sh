@@ -45,7 +45,7 @@ case "$cmd" in
       emu backend Cuda.CudaRuntimeTests Cuda.CudaOpsTests Cuda.CudaOpContractTests Cuda.Emulation.EmulatedLaunchTests Comm.NcclCommunicatorTests Cuda.Emulation.EmulatedCudaPipelineTests \
         Cuda.Emulation.EmulatedGemmFallbackTests Cuda.Emulation.EmulatedGuardPageTests Cuda.CudaModelWeightsTests \
         Cuda.CudaGraphExecutorTests Cuda.Emulation.EmulatedNoExecTests Bench.LedgerLaunchTests Cuda.Emulation.EmulatedParallelDcAeTests \
-        Cuda.CudaFusedOpsTests Cuda.Emulation.EmulatedCudaOptionTests Cuda.CudnnAttentionTests Cuda.Emulation.EmulatedCudnnAttentionTests Cuda.Emulation.EmulatedCommDTypeTests \
+        Cuda.CudaFusedOpsTests Cuda.CudaLinearNormRopeTests Cuda.Emulation.EmulatedCudaOptionTests Cuda.CudnnAttentionTests Cuda.Emulation.EmulatedCudnnAttentionTests Cuda.Emulation.EmulatedCommDTypeTests \
         Cuda.Emulation.EmulatedVaeEncoderTests Pipelines.FluxKontextEmulatedCudaTests \
         Cuda.Emulation.EmulatedCogVideoXVaeTests Models.QwenImageCudaTests Cuda.Emulation.EmulatedWanVaeTests \
         Models.HunyuanVideoCudaGraphTests Models.HunyuanVideoLedgerTests

@@ -121,6 +121,14 @@ public interface IOps : IDisposable
     /// axis, any strides) → SiLU(x[..., :F])·x[..., F:] [..., F], in x's dtype, computed in float32
     /// (<see cref="OpContracts.Swiglu"/>).</summary>
     Tensor Swiglu(Tensor x);
+    /// <summary>y = per-head RMSNorm (weight [d], or [G, d]: a row for each group of H/G heads) then the rotation of
+    /// x·Wᵀ + b, written into <paramref name="y"/>: a projection to heads with its q/k norm and RoPE in the GEMM's
+    /// epilogue (Flux's q and k of a stream in one call, norm weights stacked [2, d]), so the projection is never
+    /// written out and read back. x [B, N, K]; w [H·d, K]; bias [H·d]; y [B, N, H, d], a view with dense heads (the
+    /// q/k columns of a packed QKV tensor); cos and sin [N, d] or both null (the norm alone); interleaved as
+    /// <see cref="Rope"/> (<see cref="OpContracts.LinearRmsNormRopeInto"/>). Equal to LinearInto then
+    /// <see cref="RmsNormRope"/> per group of heads.</summary>
+    void LinearRmsNormRopeInto(Tensor y, Tensor x, Tensor w, Tensor? bias, Tensor? weight, Tensor? cos, Tensor? sin, float eps, bool interleaved);
     /// <summary>x ← x + gate·(y·Wᵀ + b) in place: a block's output projection with its gated residual in the GEMM's
     /// epilogue, so the projection is never written out and read back. x [B, N, D]; y [B, N, K] of x's dtype;
     /// w [D, K]; bias [D]; gate per batch as <see cref="GatedResidual"/> takes it

@@ -29,6 +29,33 @@ public static partial class OpContracts
         if (y.DType != x.DType) throw new ArgumentException($"{op}: y is {y.DType}, x is {x.DType}: the product is written in x's dtype");
     }
 
+    /// <summary>LinearRmsNormRopeInto: x [B, N, K]; w [H·d, K]; bias [H·d]; y [B, N, H, d] of x's dtype with dense
+    /// heads (strides d and 1 on its last two axes); d even and at most 512; weight [d], or [G, d] with G dividing H;
+    /// cos and sin [N, d], or both null.</summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
+    public static void LinearRmsNormRopeInto(Tensor y, Tensor x, Tensor w, Tensor? bias, Tensor? weight, Tensor? cos, Tensor? sin)
+    {
+        const string op = "LinearRmsNormRopeInto";
+        Rank(x, 3, "[B, N, K]", op, "x");
+        Rank(w, 2, "[H·d, K]", op, "w");
+        Rank(y, 4, "[B, N, H, d]", op, "y");
+        if (x.Dim(2) != w.Dim(1)) throw Mismatch(op, "x's last axis must equal w's second", x, "x", w, "w");
+        Vector(w, "w", bias, w.Dim(0), op, "bias");
+        int h = y.Dim(2), d = y.Dim(3);
+        if (y.Dim(0) != x.Dim(0) || y.Dim(1) != x.Dim(1) || (long)h * d != w.Dim(0))
+            throw Mismatch(op, "y must be [B, N] of x by H·d = w's N", y, "y", w, "w");
+        if (y.DType != x.DType) throw new ArgumentException($"{op}: y is {y.DType}, x is {x.DType}: the product is written in x's dtype");
+        if (d % 2 != 0 || d > 512) throw new ArgumentException($"{op}: head dim must be even and at most 512, y is {Format(y.ShapeSpan)}");
+        if ((y.Strides[3] != 1 && d > 1) || (y.Strides[2] != d && h > 1))
+            throw new ArgumentException($"{op}: y's heads must be dense (strides {d} and 1 on its last two axes), y has strides [{string.Join(", ", y.Strides.ToArray())}]");
+        if (weight is not null && !(weight.Rank == 1 ? weight.Dim(0) == d : weight.Rank == 2 && weight.Dim(1) == d && weight.Dim(0) > 0 && h % weight.Dim(0) == 0))
+            throw Mismatch(op, $"weight must be [{d}] or [G, {d}] with G dividing the {h} heads", y, "y", weight, "weight");
+        if ((cos is null) != (sin is null)) throw new ArgumentException($"{op}: cos is {(cos is null ? "null" : "given")}, sin is {(sin is null ? "null" : "given")}: give both tables or neither");
+        if (cos is null || sin is null) return;
+        if (cos.Rank != 2 || cos.Dim(0) != y.Dim(1) || cos.Dim(1) != d) throw Mismatch(op, "cos must be [N, d]", y, "y", cos, "cos");
+        if (!XDit.Runtime.Shape.Equal(cos.ShapeSpan, sin.ShapeSpan)) throw Mismatch(op, "cos and sin differ", cos, "cos", sin, "sin");
+    }
+
     /// <summary>LinearGatedResidualInto: x [B, N, D] (written in place), y [B, N, K] of x's dtype, w [D, K],
     /// bias [D]; gate (optional: null is 1) per batch of x as GatedResidual takes it; output (optional) x's shape and
     /// dtype, contiguous, and not x itself.</summary>

@@ -78,6 +78,24 @@ public static unsafe class CudaKernels
         return FlashAttentionTensorCore[2 * i + (bf16 ? 0 : 1)];
     }
 
+    // ---- linear_norm_rope.cu (LNR_KERNELS(D)) ----
+    /// <summary>The head dims the GEMM with a per-head RMSNorm and rotation in its epilogue is built for.</summary>
+    public static readonly IReadOnlyList<int> LinearNormRopeHeadDims = [64, 128];
+
+    /// <summary>linear_rms_norm_rope_{bf16,f16}_dD for every D of <see cref="LinearNormRopeHeadDims"/>, bf16 first.</summary>
+    public static readonly IReadOnlyList<KernelEntry> LinearRmsNormRope = LinearNormRopeHeadDims
+        .SelectMany(d => new[] { "bf16", "f16" }.Select(t => new KernelEntry("linear_norm_rope", $"linear_rms_norm_rope_{t}_d{d}",
+            P, L, L, P, L, L, P, P, P, I, L, P, P, I, I, I, I, F)))
+        .ToArray();
+
+    /// <summary>The fused kernel for head dim <paramref name="d"/>, or null when none is built for it.</summary>
+    public static KernelEntry? LinearRmsNormRopeFor(bool bf16, int d)
+    {
+        int i = 0;
+        while (i < LinearNormRopeHeadDims.Count && LinearNormRopeHeadDims[i] != d) i++;
+        return i == LinearNormRopeHeadDims.Count ? null : LinearRmsNormRope[2 * i + (bf16 ? 0 : 1)];
+    }
+
     /// <summary>Every entry above.</summary>
     public static IReadOnlyList<KernelEntry> All { get; } =
     [
@@ -86,6 +104,6 @@ public static unsafe class CudaKernels
         Activate, ScaleShift, BinaryBroadcast, Modulate, GatedResidual, GateAlphaBias, GateAlphaBiasN, AddChannelBias, Rope, MergeAttention, MergeLse,
         GroupedConv2d, LinearAttentionSums, LinearAttentionApply,
         Geglu, Swiglu,
-        FlashAttention, .. FlashAttentionTensorCore,
+        FlashAttention, .. FlashAttentionTensorCore, .. LinearRmsNormRope,
     ];
 }

@@ -74,6 +74,8 @@ public sealed unsafe partial class CudaOps : IOps
         if (GemmFallbacks > 0) notes.Add($"{GemmFallbacks} GEMM(s) had no cuBLASLt algorithm with their epilogue, or at all, and ran another way");
         if (GatedEpilogueFallbacks > 0)
             notes.Add($"{GatedEpilogueFallbacks} gated-residual GEMM(s) had no cuBLASLt algorithm with the gate as alpha vector and ran as GEMM + gated residual");
+        if (NormRopeEpilogueFallbacks > 0)
+            notes.Add($"{NormRopeEpilogueFallbacks} q/k projection(s) had a layout the fused norm-and-rotation GEMM does not take and ran as GEMM + rms_norm_rope");
         lock (_cudnnAttentionNotes) notes.AddRange(_cudnnAttentionNotes);
         if (GemmConvolutions > 0)
             notes.Add($"{GemmConvolutions} convolution(s) ran as im2col + GEMM" +

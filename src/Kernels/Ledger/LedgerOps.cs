@@ -107,6 +107,16 @@ public sealed class LedgerOps : IOps
         End(m, "linear", B(x) + B(w) + B(bias), B(y), LedgerMath.Gemm(rows, n, k), x.DType);
     }
 
+    /// <summary>One GEMM whose epilogue normalises and rotates each head: it reads x, w, the bias, the norm weight
+    /// and the tables, and writes y once.</summary>
+    public void LinearRmsNormRopeInto(Tensor y, Tensor x, Tensor w, Tensor? bias, Tensor? weight, Tensor? cos, Tensor? sin, float eps, bool interleaved)
+    {
+        long k = w.Dim(1), n = w.Dim(0), rows = k == 0 ? 0 : x.NumElements / k;
+        var m = Begin();
+        _inner.LinearRmsNormRopeInto(y, x, w, bias, weight, cos, sin, eps, interleaved);
+        End(m, cos is null ? "linear_rms_norm" : "linear_rms_norm_rope", B(x) + B(w) + B(bias) + B(weight) + B(cos) + B(sin), B(y), LedgerMath.Gemm(rows, n, k), x.DType);
+    }
+
     /// <summary>One GEMM that reads y, w, the bias, the gate (if any) and x (beta = 1) and writes x, or output.</summary>
     public void LinearGatedResidualInto(Tensor x, Tensor y, Tensor w, Tensor? bias, Tensor? gate, Tensor? output = null)
     {

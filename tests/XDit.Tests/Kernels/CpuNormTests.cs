@@ -146,6 +146,43 @@ public class CpuNormTests
     }
 
     [Fact]
+    public void LinearRmsNormRopeIntoProjectsThenNormsEachHeadWithItsGroupsRowAndRotates()
+    {
+        // Flux's q and k of one stream: x·Wᵀ + b to 2H heads written into the q/k columns of packed [B, N, 3·H·d]
+        // rows, q heads normed with weight row 0 and k heads with row 1, each pair (2i, 2i+1) rotated; v's columns
+        // stay as they were
+        const int B = 2, N = 3, K = 5, H = 2, d = 4;
+        using var ops = new CpuOps();
+        var packed = Rand(13, B, N, 3 * H * d);
+        var before = packed.ToFloatArray();
+        var (x, w, bias, norm, cos, sin) = (Rand(14, B, N, K), Rand(15, 2 * H * d, K), Rand(16, 2 * H * d), Rand(17, 2, d), Rand(18, N, d), Rand(19, N, d));
+        var qk = new Tensor(packed.Storage, packed.DType, [B, N, 2 * H, d], [N * 3 * H * d, 3 * H * d, d, 1]);
+        ops.LinearRmsNormRopeInto(qk, x, w, bias, norm, cos, sin, 1e-6f, interleaved: true);
+        var got = ops.ToHost(packed);
+        var (xs, ws, bs, ns, cs, ss) = (x.ToFloatArray(), w.ToFloatArray(), bias.ToFloatArray(), norm.ToFloatArray(), cos.ToFloatArray(), sin.ToFloatArray());
+        var e = before.Select(v => (double)v).ToArray();
+        for (int row = 0; row < B * N; row++)
+            for (int h = 0; h < 2 * H; h++)
+            {
+                int n = row % N, at = row * 3 * H * d + h * d;
+                var p = new double[d];
+                for (int j = 0; j < d; j++)
+                {
+                    p[j] = bs[h * d + j];
+                    for (int k = 0; k < K; k++) p[j] += (double)xs[row * K + k] * ws[(h * d + j) * K + k];
+                }
+                double ms = p.Sum(v => v * v) / d;
+                var y = p.Select((v, j) => v / Math.Sqrt(ms + 1e-6) * ns[h / H * d + j]).ToArray();
+                for (int j = 0; j < d; j += 2)
+                {
+                    e[at + j] = y[j] * cs[n * d + j] - y[j + 1] * ss[n * d + j];
+                    e[at + j + 1] = y[j + 1] * cs[n * d + j + 1] + y[j] * ss[n * d + j + 1];
+                }
+            }
+        Close(e, got);
+    }
+
+    [Fact]
     public void LayerNormRopeNormsAndRotatesAStridedViewInPlace()
     {
         // k of a packed [B, N, 3, H, d] tensor (HunyuanDiT's self-attention keys): per head LayerNorm with affine,
