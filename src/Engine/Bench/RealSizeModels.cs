@@ -54,11 +54,11 @@ public static class RealSizeModels
     /// guidance embedder.</summary>
     public static FluxConfig FluxDev { get; } = new() { GuidanceEmbeds = true };
 
-    /// <summary>Flux's architecture at toy size (RoPE axes 4 + 6 + 6 = the head dim).</summary>
+    /// <summary>Flux's architecture at toy size, with the real head dims' kernels: 2 heads × 64 (RoPE axes 16 + 24 + 24).</summary>
     public static FluxConfig FluxTiny { get; } = FluxDev with
     {
-        InChannels = 16, OutChannels = 16, NumLayers = 1, NumSingleLayers = 1, AttentionHeadDim = 16, NumAttentionHeads = 2,
-        JointAttentionDim = 24, PooledProjectionDim = 12, AxesDimsRope = [4, 6, 6],
+        InChannels = 16, OutChannels = 16, NumLayers = 1, NumSingleLayers = 1, AttentionHeadDim = 64, NumAttentionHeads = 2,
+        JointAttentionDim = 24, PooledProjectionDim = 12, AxesDimsRope = [16, 24, 24],
     };
 
     /// <summary>black-forest-labs/FLUX.2-dev's transformer: 8 double and 48 single blocks of 48 heads × 128 (D 6144),
@@ -66,11 +66,12 @@ public static class RealSizeModels
     /// the guidance embedder; diffusers' defaults are this config.</summary>
     public static Flux2Config Flux2Dev { get; } = new();
 
-    /// <summary>Flux 2's architecture at toy size (the flux2 fixture's shape).</summary>
+    /// <summary>Flux 2's architecture at toy size (the flux2 fixture's shape but 2 heads × 64, a head dim the fused q/k
+    /// projection is built for, as the real 128 is).</summary>
     public static Flux2Config Flux2Tiny { get; } = Flux2Dev with
     {
-        InChannels = 4, OutChannels = 4, NumLayers = 1, NumSingleLayers = 2, AttentionHeadDim = 16, NumAttentionHeads = 2,
-        JointAttentionDim = 48, AxesDimsRope = [4, 4, 4, 4],
+        InChannels = 4, OutChannels = 4, NumLayers = 1, NumSingleLayers = 2, AttentionHeadDim = 64, NumAttentionHeads = 2,
+        JointAttentionDim = 48, AxesDimsRope = [16, 16, 16, 16],
     };
 
     /// <summary>Tencent-Hunyuan/HunyuanDiT-v1.2-Diffusers' transformer: 40 blocks of 16 heads × 88 (hidden 1408, FFN
@@ -169,8 +170,8 @@ public static class RealSizeModels
     /// <summary>HunyuanVideo's architecture at toy size (2 latent frames of 4×6: 12 tokens).</summary>
     public static HunyuanVideoConfig HunyuanVideoTiny { get; } = new()
     {
-        InChannels = 4, OutChannels = 4, NumAttentionHeads = 2, AttentionHeadDim = 16, NumLayers = 2, NumSingleLayers = 2, NumRefinerLayers = 1,
-        TextEmbedDim = 16, PooledProjectionDim = 8, RopeAxesDim = [4, 6, 6],
+        InChannels = 4, OutChannels = 4, NumAttentionHeads = 2, AttentionHeadDim = 64, NumLayers = 2, NumSingleLayers = 2, NumRefinerLayers = 1,
+        TextEmbedDim = 16, PooledProjectionDim = 8, RopeAxesDim = [16, 24, 24],
     };
 
     /// <summary>Wan-AI/Wan2.1-T2V-14B's transformer: 40 blocks of 40 heads × 128, ffn 13824, UMT5-XXL states 512 × 4096;

@@ -134,6 +134,17 @@ public sealed class ModelWeights : IDisposable
     }
 
     /// <summary>
+    /// Vectors of one length [d] as the rows of one tensor [G, d], replacing them (freed): per-head norm weights that
+    /// one fused op takes together (q's and k's of a stream, <see cref="IOps.LinearRmsNormRopeInto"/>).
+    /// </summary>
+    public Tensor StackVectors(params Tensor[] vectors)
+    {
+        if (vectors.Length == 0 || vectors.Any(v => v.Rank != 1 || v.Dim(0) != vectors[0].Dim(0)))
+            throw new ArgumentException($"StackVectors: {string.Join(", ", vectors.Select(v => v.ToString()))} are not vectors of one length");
+        return StackRows(vectors).Reshape(vectors.Length, vectors[0].Dim(0));
+    }
+
+    /// <summary>
     /// A Linear layer whose output rows [2F, in] (and bias) come back with their halves swapped, replacing the layer's
     /// own (freed): a checkpoint that keeps a SwiGLU projection value-first becomes the gate-first operand
     /// <see cref="IOps.Swiglu"/> reads, once at load rather than a copy per forward.

@@ -61,6 +61,9 @@ public readonly struct WeightScope
     /// <summary>Linear layers of one input width as one stacked layer, and each as a view of it (<see cref="ModelWeights.Stack"/>).</summary>
     public (Linear Stacked, Linear[] Parts) Stack(params Linear[] layers) => _weights.Stack(layers);
 
+    /// <summary>Vectors of one length as the rows of one [G, d] tensor (<see cref="ModelWeights.StackVectors"/>).</summary>
+    public Tensor StackVectors(params Tensor[] vectors) => _weights.StackVectors(vectors);
+
     /// <summary>A Linear layer with its output rows' halves swapped (<see cref="ModelWeights.SwapRowHalves"/>).</summary>
     public Linear SwapRowHalves(Linear layer) => _weights.SwapRowHalves(layer);
 

@@ -8,27 +8,23 @@ namespace XDit.Models.Flux;
 static class FluxAttention
 {
     /// <summary>
-    /// Joint attention (text first) from one QKV GEMM per stream: each writes its rows of one [B, T + L, 3·D]
-    /// tensor (text rows first), q and k get their per-head RMSNorm and RoPE in place in one op each, and the
-    /// attention reads the joined rows in place (<see cref="LocalAttention"/>: no concat, no split). The double
-    /// block passes the text stream's own projections and norms, the single block its one set twice.
+    /// Joint attention (text first) from each stream's q, k and v written into its rows of one [B, T + N, 3·D] tensor
+    /// (text rows first), q and k normed and rotated in their projection's epilogue (<see cref="PackedQkv"/>); the
+    /// attention reads the joined rows in place (<see cref="LocalAttention"/>: no concat, no split). The double block
+    /// passes the text stream's own projections and norms, the single block its one set twice.
     /// </summary>
     public static AttentionResult RunPacked(IOps ops, IAttention attention, DitState state, string block, int heads,
-        Tensor xHat, Linear qkv, Tensor normQ, Tensor normK, Tensor cHat, Linear qkvText, Tensor normQText, Tensor normKText)
+        Tensor xHat, Linear qkv, Tensor qkNorm, Tensor cHat, Linear qkvText, Tensor qkNormText)
     {
         if (state.ImageRopeCos is null || state.ImageRopeSin is null || state.TextRopeCos is null || state.TextRopeSin is null)
             throw new InvalidOperationException($"{block}: the state has no RoPE tables");
         int b = xHat.Dim(0), n = xHat.Dim(1), t = cHat.Dim(1), d = xHat.Dim(2), hd = d / heads;
         using var joint = ops.Empty(xHat.DType, b, t + n, 3 * d);
-        ops.LinearInto(joint.Slice(1, 0, t), cHat, qkvText.Weight, qkvText.Bias);
-        ops.LinearInto(joint.Slice(1, t, n), xHat, qkv.Weight, qkv.Bias);
+        PackedQkv.ProjectInto(ops, joint.Slice(1, 0, t), cHat, qkvText, qkNormText, heads, state.TextRopeCos, state.TextRopeSin);
+        PackedQkv.ProjectInto(ops, joint.Slice(1, t, n), xHat, qkv, qkNorm, heads, state.ImageRopeCos, state.ImageRopeSin);
         var h = joint.Reshape(b, t + n, 3, heads, hd);
         Tensor q = h.Select(2, 0), k = h.Select(2, 1), v = h.Select(2, 2);
         Tensor qt = q.Slice(1, 0, t), kt = k.Slice(1, 0, t), qi = q.Slice(1, t, n), ki = k.Slice(1, t, n);
-        ops.RmsNormRope(qt, qt, normQText, state.TextRopeCos, state.TextRopeSin, HeadProjection.NormEps, interleaved: true);
-        ops.RmsNormRope(kt, kt, normKText, state.TextRopeCos, state.TextRopeSin, HeadProjection.NormEps, interleaved: true);
-        ops.RmsNormRope(qi, qi, normQ, state.ImageRopeCos, state.ImageRopeSin, HeadProjection.NormEps, interleaved: true);
-        ops.RmsNormRope(ki, ki, normK, state.ImageRopeCos, state.ImageRopeSin, HeadProjection.NormEps, interleaved: true);
         var r = attention.Run(ops, new AttentionCall
         {
             Layer = block + ".attn", Kind = AttentionKind.Self, JointFirst = true,

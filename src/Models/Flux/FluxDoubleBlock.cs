@@ -16,7 +16,7 @@ sealed class FluxDoubleBlock
     readonly int _heads, _dim;
     readonly Linear _ada, _adaImage;               // norm1.linear and norm1_context.linear stacked; norm1's rows alone
     readonly Linear _qkv, _addQkv;                 // to_q/k/v and add_q/k/v_proj stacked per stream
-    readonly Tensor _normQ, _normK, _normAddQ, _normAddK;
+    readonly Tensor _qkNorm, _addQkNorm;          // norm_q and norm_k, norm_added_q and norm_added_k: [2, d] each
     readonly Linear _toOut, _toAddOut;
     readonly FeedForward _ff, _ffContext;
     readonly JointAttentionRunner _attention;
@@ -35,10 +35,8 @@ sealed class FluxDoubleBlock
         var attn = w.Pp("attn");
         _qkv = attn.Stack(attn.Linear("to_q", d, h * hd), attn.Linear("to_k", d, h * hd), attn.Linear("to_v", d, h * hd)).Stacked;
         _addQkv = attn.Stack(attn.Linear("add_q_proj", d, h * hd), attn.Linear("add_k_proj", d, h * hd), attn.Linear("add_v_proj", d, h * hd)).Stacked;
-        _normQ = attn.Pp("norm_q").Get("weight", hd);
-        _normK = attn.Pp("norm_k").Get("weight", hd);
-        _normAddQ = attn.Pp("norm_added_q").Get("weight", hd);
-        _normAddK = attn.Pp("norm_added_k").Get("weight", hd);
+        _qkNorm = attn.StackVectors(attn.Pp("norm_q").Get("weight", hd), attn.Pp("norm_k").Get("weight", hd));
+        _addQkNorm = attn.StackVectors(attn.Pp("norm_added_q").Get("weight", hd), attn.Pp("norm_added_k").Get("weight", hd));
         _toOut = attn.Linear("to_out.0", d, d);
         _toAddOut = attn.Linear("to_add_out", d, d);
         _ff = FeedForward.Load(w.Pp("ff"), d, shape.MlpDim);
@@ -69,7 +67,7 @@ sealed class FluxDoubleBlock
         // output: the backend turns them into epilogue constants in one pass
         using var gated = ops.PrepareGatedEpilogues([(mx.GateMsa, _toOut.Bias), (mx.GateMlp, _ff.OutBias), (mc.GateMsa, _toAddOut.Bias), (mc.GateMlp, _ffContext.OutBias)]);
 
-        var r = _attention(ops, attention, state, _name, _heads, xHat, _qkv, _normQ, _normK, cHat, _addQkv, _normAddQ, _normAddK);
+        var r = _attention(ops, attention, state, _name, _heads, xHat, _qkv, _qkNorm, cHat, _addQkv, _addQkNorm);
         using var attnTxt = r.JointOutput!;   // disposed last: it may own the storage Output views
         using var attnImg = r.Output;
 

@@ -19,7 +19,7 @@ sealed class FluxSingleBlock
     readonly AdaLayerNormZero _norm;
     readonly Linear _projMlp, _projOutAttn, _projOutMlp;   // proj_out's columns over the attention and over the MLP
     readonly Linear _qkv;                // to_q/k/v stacked: one GEMM per stream
-    readonly Tensor _normQ, _normK;
+    readonly Tensor _qkNorm;             // norm_q and norm_k: [2, d]
     readonly JointAttentionRunner _attention;
 
     /// <summary>Loads the block from its scope (single_transformer_blocks.{i}) of a model of this
@@ -36,8 +36,7 @@ sealed class FluxSingleBlock
         (_projOutAttn, _projOutMlp) = (projOut[0], projOut[1]);
         var attn = w.Pp("attn");
         _qkv = attn.Stack(attn.Linear("to_q", d, h * hd), attn.Linear("to_k", d, h * hd), attn.Linear("to_v", d, h * hd)).Stacked;
-        _normQ = attn.Pp("norm_q").Get("weight", hd);
-        _normK = attn.Pp("norm_k").Get("weight", hd);
+        _qkNorm = attn.StackVectors(attn.Pp("norm_q").Get("weight", hd), attn.Pp("norm_k").Get("weight", hd));
     }
 
     /// <summary>norm(x, temb)[0] of the image tokens: TeaCache's indicator when a model has no double blocks.</summary>
@@ -57,7 +56,7 @@ sealed class FluxSingleBlock
         // backend turns it into epilogue constants once for all four
         using var gated = ops.PrepareGatedEpilogues([(m.Gate, _projOutAttn.Bias), (m.Gate, _projOutMlp.Bias)]);
 
-        var r = _attention(ops, attention, state, _name, _heads, xHat, _qkv, _normQ, _normK, cHat, _qkv, _normQ, _normK);
+        var r = _attention(ops, attention, state, _name, _heads, xHat, _qkv, _qkNorm, cHat, _qkv, _qkNorm);
         using var attnTxt = r.JointOutput!;   // disposed last: it may own the storage Output views
         using var attnImg = r.Output;
 

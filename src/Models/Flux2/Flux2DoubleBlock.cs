@@ -16,7 +16,7 @@ sealed class Flux2DoubleBlock
     readonly string _name;
     readonly int _heads, _dim;
     readonly Linear _qkv, _addQkv;                 // to_q/k/v and add_q/k/v_proj stacked per stream
-    readonly Tensor _normQ, _normK, _normAddQ, _normAddK;
+    readonly Tensor _qkNorm, _addQkNorm;          // norm_q and norm_k, norm_added_q and norm_added_k: [2, d] each
     readonly Linear _toOut, _toAddOut;
     readonly Flux2FeedForward _ff, _ffContext;
 
@@ -30,10 +30,8 @@ sealed class Flux2DoubleBlock
         var attn = w.Pp("attn");
         _qkv = attn.Stack(attn.Linear("to_q", d, d, bias: false), attn.Linear("to_k", d, d, bias: false), attn.Linear("to_v", d, d, bias: false)).Stacked;
         _addQkv = attn.Stack(attn.Linear("add_q_proj", d, d, bias: false), attn.Linear("add_k_proj", d, d, bias: false), attn.Linear("add_v_proj", d, d, bias: false)).Stacked;
-        _normQ = attn.Pp("norm_q").Get("weight", hd);
-        _normK = attn.Pp("norm_k").Get("weight", hd);
-        _normAddQ = attn.Pp("norm_added_q").Get("weight", hd);
-        _normAddK = attn.Pp("norm_added_k").Get("weight", hd);
+        _qkNorm = attn.StackVectors(attn.Pp("norm_q").Get("weight", hd), attn.Pp("norm_k").Get("weight", hd));
+        _addQkNorm = attn.StackVectors(attn.Pp("norm_added_q").Get("weight", hd), attn.Pp("norm_added_k").Get("weight", hd));
         _toOut = attn.Linear("to_out.0", d, d, bias: false);
         _toAddOut = attn.Linear("to_add_out", d, d, bias: false);
         _ff = Flux2FeedForward.Load(w.Pp("ff"), d, c.MlpDim);
@@ -60,7 +58,7 @@ sealed class Flux2DoubleBlock
         // the four gated GEMMs read their gates from the one conditioning row: epilogue constants in one pass
         using var gated = ops.PrepareGatedEpilogues([(mx.GateMsa, null), (mx.GateMlp, null), (mc.GateMsa, null), (mc.GateMlp, null)]);
 
-        var r = FluxAttention.RunPacked(ops, attention, state, _name, _heads, xHat, _qkv, _normQ, _normK, cHat, _addQkv, _normAddQ, _normAddK);
+        var r = FluxAttention.RunPacked(ops, attention, state, _name, _heads, xHat, _qkv, _qkNorm, cHat, _addQkv, _addQkNorm);
         using var attnTxt = r.JointOutput!;   // disposed last: it may own the storage Output views
         using var attnImg = r.Output;
 

@@ -20,7 +20,7 @@ sealed class Flux2SingleBlock
     readonly int _heads, _dim;
     readonly Linear _qkv, _mlpIn;                       // row views of to_qkv_mlp_proj: q/k/v, then gate and value
     readonly Linear _outAttn, _outMlp;                  // to_out's columns over the attention and over the MLP
-    readonly Tensor _normQ, _normK;
+    readonly Tensor _qkNorm;             // norm_q and norm_k: [2, d]
 
     /// <summary>Loads the block from its scope (single_transformer_blocks.{i}).</summary>
     public Flux2SingleBlock(WeightScope w, Flux2Config c)
@@ -35,8 +35,7 @@ sealed class Flux2SingleBlock
         _mlpIn = Flux2FeedForward.Rows(fused, 3 * d, 2 * mlp);
         var toOut = attn.SplitColumns(attn.Linear("to_out", d + mlp, d, bias: false), d, mlp);
         (_outAttn, _outMlp) = (toOut[0], toOut[1]);
-        _normQ = attn.Pp("norm_q").Get("weight", hd);
-        _normK = attn.Pp("norm_k").Get("weight", hd);
+        _qkNorm = attn.StackVectors(attn.Pp("norm_q").Get("weight", hd), attn.Pp("norm_k").Get("weight", hd));
     }
 
     /// <summary>The modulated image tokens: TeaCache's indicator when a model has no double blocks.</summary>
@@ -58,7 +57,7 @@ sealed class Flux2SingleBlock
         using var cMlp = Flux2FeedForward.Swiglu(ops, cHat, _mlpIn);
         using var gated = ops.PrepareGatedEpilogues([(m.Gate, null)]);
 
-        var r = FluxAttention.RunPacked(ops, attention, state, _name, _heads, xHat, _qkv, _normQ, _normK, cHat, _qkv, _normQ, _normK);
+        var r = FluxAttention.RunPacked(ops, attention, state, _name, _heads, xHat, _qkv, _qkNorm, cHat, _qkv, _qkNorm);
         using var attnTxt = r.JointOutput!;   // disposed last: it may own the storage Output views
         using var attnImg = r.Output;
 

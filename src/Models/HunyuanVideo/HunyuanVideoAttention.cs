@@ -8,28 +8,24 @@ namespace XDit.Models.HunyuanVideo;
 static class HunyuanVideoAttention
 {
     /// <summary>
-    /// Joint attention over [video; text] (video first, as HunyuanVideoAttnProcessor2_0 concatenates) from one QKV GEMM
-    /// per stream, each writing its rows of one [B, n + T, 3·D] tensor; q and k get their per-head RMSNorm in place in
-    /// one op each, with RoPE on the video rows only; the attention reads the joined rows in place. The padded text
-    /// keys are hidden by the state's key bias (<see cref="PaddedTextKeys"/>). The dual block passes the text
-    /// stream's own projections and norms, the single block its one set twice.
+    /// Joint attention over [video; text] (video first, as HunyuanVideoAttnProcessor2_0 concatenates) from each
+    /// stream's q, k and v written into its rows of one [B, n + T, 3·D] tensor, q and k normed in their projection's
+    /// epilogue (<see cref="PackedQkv"/>), rotated on the video rows only; the attention reads the joined rows in
+    /// place. The padded text keys are hidden by the state's key bias (<see cref="PaddedTextKeys"/>). The dual block
+    /// passes the text stream's own projections and norms, the single block its one set twice.
     /// </summary>
     public static AttentionResult RunPacked(IOps ops, IAttention attention, DitState state, string block, int heads,
-        Tensor xHat, Linear qkv, Tensor normQ, Tensor normK, Tensor cHat, Linear qkvText, Tensor normQText, Tensor normKText)
+        Tensor xHat, Linear qkv, Tensor qkNorm, Tensor cHat, Linear qkvText, Tensor qkNormText)
     {
         if (state.ImageRopeCos is null || state.ImageRopeSin is null)
             throw new InvalidOperationException($"{block}: the state has no RoPE tables of the video tokens");
         int b = xHat.Dim(0), n = xHat.Dim(1), t = cHat.Dim(1), d = xHat.Dim(2), hd = d / heads;
         using var joint = ops.Empty(xHat.DType, b, n + t, 3 * d);
-        ops.LinearInto(joint.Slice(1, 0, n), xHat, qkv.Weight, qkv.Bias);
-        ops.LinearInto(joint.Slice(1, n, t), cHat, qkvText.Weight, qkvText.Bias);
+        PackedQkv.ProjectInto(ops, joint.Slice(1, 0, n), xHat, qkv, qkNorm, heads, state.ImageRopeCos, state.ImageRopeSin);
+        PackedQkv.ProjectInto(ops, joint.Slice(1, n, t), cHat, qkvText, qkNormText, heads, null, null);
         var h = joint.Reshape(b, n + t, 3, heads, hd);
         Tensor q = h.Select(2, 0), k = h.Select(2, 1), v = h.Select(2, 2);
         Tensor qi = q.Slice(1, 0, n), ki = k.Slice(1, 0, n), qt = q.Slice(1, n, t), kt = k.Slice(1, n, t);
-        ops.RmsNormRope(qi, qi, normQ, state.ImageRopeCos, state.ImageRopeSin, HeadProjection.NormEps, interleaved: true);
-        ops.RmsNormRope(ki, ki, normK, state.ImageRopeCos, state.ImageRopeSin, HeadProjection.NormEps, interleaved: true);
-        ops.RmsNormRope(qt, qt, normQText, null, null, HeadProjection.NormEps, interleaved: true);
-        ops.RmsNormRope(kt, kt, normKText, null, null, HeadProjection.NormEps, interleaved: true);
         var r = attention.Run(ops, new AttentionCall
         {
             Layer = block + ".attn", Kind = AttentionKind.Self, JointFirst = false,
