@@ -23,15 +23,17 @@ nvidia-smi >"$logs/nvidia-smi.log" 2>&1
 # the roofline of the card at hand (the ledger's --gpu)
 GPU_KIND=h100; grep -q "H200" "$logs/nvidia-smi.log" && GPU_KIND=h200; export GPU_KIND
 step info "${xdit[@]}" info
-# registers and spills of the tensor-core attention kernels at PixArt's and Flux's head dims (nvcc is there;
-# NVRTC compiles the same source)
+# registers and spills of the tensor-core attention kernels at PixArt's and Flux's head dims, and of the q/k
+# projections with the norm in their epilogue (nvcc is there; NVRTC compiles the same source; NVRTC 12.4 for sm_90
+# gave the latter 144 registers at d128, 104 at d64, no spills)
 PATH=$PATH:/usr/local/cuda/bin LIMIT=120 step ptxas-attention_tc bash -c 'for d in 80 128; do
-  nvcc -arch=sm_90 -Xptxas -v --cubin -o /tmp/attention_tc_d$d.cubin native/kernels/attention_tc_d$d.cu || exit 1; done'
+  nvcc -arch=sm_90 -Xptxas -v --cubin -o /tmp/attention_tc_d$d.cubin native/kernels/attention_tc_d$d.cu || exit 1; done &&
+  nvcc -arch=sm_90 -Xptxas -v --cubin -o /tmp/linear_norm_rope.cubin native/kernels/linear_norm_rope.cu'
 # the first use of each module compiles it with NVRTC, and one test compiles every module again into a fresh
 # cache: allow for both
 LIMIT=${CUDA_TESTS_LIMIT:-300} step cuda-tests "${tests[@]}" -class XDit.Tests.Cuda.CudaRuntimeTests -class XDit.Tests.Cuda.CudaOpsTests \
   -class XDit.Tests.Comm.NcclCommunicatorTests -class XDit.Tests.Cuda.CudaModelWeightsTests -class XDit.Tests.Cuda.CudaGraphExecutorTests \
-  -class XDit.Tests.Bench.LedgerLaunchTests
+  -class XDit.Tests.Bench.LedgerLaunchTests -class XDit.Tests.Cuda.CudaLinearNormRopeTests
 # cuDNN's fused attention (backend graph API, issue 17 item 4), until now checked only against the emulator's
 # stand-in: first its speed beside our tensor-core kernel at Flux's and PixArt's shapes (bench prints a "cudnn" row,
 # or our kernel's with cuDNN's refusal as "fallback"), then the forced-cuDNN tests (outputs and LSE against our
@@ -78,6 +80,10 @@ LIMIT=240 step forward bash -c "${xdit[*]} bench --device cuda --what forward --
 LIMIT=200 step forward-ledger bash -c "${xdit[*]} bench --device cuda --what forward --ledger --gpu $GPU_KIND &&
   ${xdit[*]} bench --device cuda --what forward --ledger --gpu $GPU_KIND --forward-model sd3-medium &&
   ${xdit[*]} bench --device cuda --what forward --ledger --gpu $GPU_KIND --forward-model flux-dev"
+# q and k normed and rotated in their projection's epilogue (linear_norm_rope.cu, mma.sync) against cuBLASLt's GEMM
+# and a separate rms_norm_rope pass, in FLUX.1-dev's forward (19 + 38 blocks: 114 such projections, 9.9 TFLOP, 6.7 GB
+# of passes saved): the faster should be the default of CudaOps.FuseNormRopeEpilogue
+LIMIT=120 step qk-epilogue bash -c "XDIT_FUSED_QK_NORM=0 ${xdit[*]} bench --device cuda --what forward --forward-model flux-dev --repeats 10"
 # out-of-bounds accesses of the attention kernels, if the run has time left (it must end well within timeout_s);
 # XDIT_CUDA_ARENA_EXACT=1: each tensor its own allocation of its own size, so a read past its end leaves the allocation
 LIMIT=400 XDIT_CUDA_ARENA_EXACT=1 step memcheck-attention compute-sanitizer --tool memcheck --print-limit 20 --error-exitcode 1 "${tests[@]}" \
@@ -96,6 +102,7 @@ LIMIT=400 XDIT_CUDA_ARENA_EXACT=1 step memcheck-attention compute-sanitizer --to
   echo "--- ptxas"; grep -E "registers|spill" "$logs/ptxas-attention_tc.log" | sort | uniq -c | head -20
   echo "--- bench"; cat "$logs/bench.log" "$logs/forward.log"
   echo "--- ledger (roofline and measured per op kind)"; cat "$logs/forward-ledger.log"
+  echo "--- flux-dev with q/k's norm as a pass of its own (XDIT_FUSED_QK_NORM=0; fused: the bench above)"; cat "$logs/qk-epilogue.log"
   echo "--- memcheck"; grep -E "ERROR SUMMARY|Invalid|\[FAIL\]|Total:" "$logs/memcheck-attention.log" | head -20
 } >>"$out/summary.txt" 2>/dev/null
 cat "$out/summary.txt"

@@ -152,10 +152,11 @@ public static class RealSizeModels
         JointAttentionDim = 3584, AxesDimsRope = [16, 56, 56],
     };
 
-    /// <summary>Qwen-Image's architecture at toy size (the qwenimage fixture's shape).</summary>
+    /// <summary>Qwen-Image's architecture at toy size (the qwenimage fixture's shape but 2 heads × 64, a head dim the
+    /// fused q/k projection is built for, as the real 128 is).</summary>
     public static QwenImageConfig QwenImageTiny { get; } = QwenImage with
     {
-        InChannels = 16, OutChannels = 4, NumLayers = 2, AttentionHeadDim = 16, NumAttentionHeads = 4, JointAttentionDim = 16, AxesDimsRope = [8, 4, 4],
+        InChannels = 16, OutChannels = 4, NumLayers = 2, AttentionHeadDim = 64, NumAttentionHeads = 2, JointAttentionDim = 16, AxesDimsRope = [32, 16, 16],
     };
 
     /// <summary>hunyuanvideo-community/HunyuanVideo's transformer (T2V, guidance-distilled): 20 dual-stream and 40

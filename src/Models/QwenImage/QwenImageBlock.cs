@@ -18,7 +18,7 @@ sealed class QwenImageBlock
     readonly int _heads, _dim;
     readonly Linear _mod, _modImage;               // img_mod.1 and txt_mod.1 stacked; img_mod.1's rows alone
     readonly Linear _qkv, _addQkv;                 // to_q/k/v and add_q/k/v_proj stacked per stream
-    readonly Tensor _normQ, _normK, _normAddQ, _normAddK;
+    readonly Tensor _qkNorm, _addQkNorm;          // norm_q and norm_k, norm_added_q and norm_added_k: [2, d] each
     readonly Linear _toOut, _toAddOut;
     readonly FeedForward _imgMlp, _txtMlp;
 
@@ -34,10 +34,8 @@ sealed class QwenImageBlock
         var attn = w.Pp("attn");
         _qkv = attn.Stack(attn.Linear("to_q", d, d), attn.Linear("to_k", d, d), attn.Linear("to_v", d, d)).Stacked;
         _addQkv = attn.Stack(attn.Linear("add_q_proj", d, d), attn.Linear("add_k_proj", d, d), attn.Linear("add_v_proj", d, d)).Stacked;
-        _normQ = attn.Pp("norm_q").Get("weight", hd);
-        _normK = attn.Pp("norm_k").Get("weight", hd);
-        _normAddQ = attn.Pp("norm_added_q").Get("weight", hd);
-        _normAddK = attn.Pp("norm_added_k").Get("weight", hd);
+        _qkNorm = attn.StackVectors(attn.Pp("norm_q").Get("weight", hd), attn.Pp("norm_k").Get("weight", hd));
+        _addQkNorm = attn.StackVectors(attn.Pp("norm_added_q").Get("weight", hd), attn.Pp("norm_added_k").Get("weight", hd));
         _toOut = attn.Linear("to_out.0", d, d);
         _toAddOut = attn.Linear("to_add_out", d, d);
         _imgMlp = FeedForward.Load(w.Pp("img_mlp"), d, c.MlpDim);
@@ -77,22 +75,18 @@ sealed class QwenImageBlock
         state.ReplaceText(Stream(ops, c, attnTxt, _toAddOut, _txtMlp, mc));
     }
 
-    /// <summary>One QKV GEMM per stream into the rows of one [B, T + N, 3·D] tensor (text first), RMSNorm and RoPE
-    /// of q and k in place, and the attention over the joined rows (<see cref="LocalAttention"/> reads them without
+    /// <summary>Each stream's q, k and v into its rows of one [B, T + N, 3·D] tensor (text first), q and k normed and
+    /// rotated in their projection's epilogue (<see cref="PackedQkv"/>), and the attention over the joined rows (<see cref="LocalAttention"/> reads them without
     /// a concat). Padded text keys are hidden by the state's key bias (<see cref="QwenImageTransformer"/>).</summary>
     AttentionResult JointAttention(IOps ops, IAttention attention, DitState state, Tensor xHat, Tensor cHat)
     {
         int b = xHat.Dim(0), n = xHat.Dim(1), t = cHat.Dim(1), d = _dim, hd = d / _heads;
         using var joint = ops.Empty(xHat.DType, b, t + n, 3 * d);
-        ops.LinearInto(joint.Slice(1, 0, t), cHat, _addQkv.Weight, _addQkv.Bias);
-        ops.LinearInto(joint.Slice(1, t, n), xHat, _qkv.Weight, _qkv.Bias);
+        PackedQkv.ProjectInto(ops, joint.Slice(1, 0, t), cHat, _addQkv, _addQkNorm, _heads, state.TextRopeCos, state.TextRopeSin);
+        PackedQkv.ProjectInto(ops, joint.Slice(1, t, n), xHat, _qkv, _qkNorm, _heads, state.ImageRopeCos, state.ImageRopeSin);
         var h = joint.Reshape(b, t + n, 3, _heads, hd);
         Tensor q = h.Select(2, 0), k = h.Select(2, 1), v = h.Select(2, 2);
         Tensor qt = q.Slice(1, 0, t), kt = k.Slice(1, 0, t), qi = q.Slice(1, t, n), ki = k.Slice(1, t, n);
-        ops.RmsNormRope(qt, qt, _normAddQ, state.TextRopeCos, state.TextRopeSin, HeadProjection.NormEps, interleaved: true);
-        ops.RmsNormRope(kt, kt, _normAddK, state.TextRopeCos, state.TextRopeSin, HeadProjection.NormEps, interleaved: true);
-        ops.RmsNormRope(qi, qi, _normQ, state.ImageRopeCos, state.ImageRopeSin, HeadProjection.NormEps, interleaved: true);
-        ops.RmsNormRope(ki, ki, _normK, state.ImageRopeCos, state.ImageRopeSin, HeadProjection.NormEps, interleaved: true);
         var r = attention.Run(ops, new AttentionCall
         {
             Layer = _name + ".attn", Kind = AttentionKind.Self, JointFirst = true,

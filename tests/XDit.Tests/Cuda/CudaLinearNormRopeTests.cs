@@ -1,6 +1,8 @@
 using XDit.Kernels;
 using XDit.Kernels.Cpu;
 using XDit.Kernels.Cuda;
+using XDit.Models;
+using XDit.Models.Layers;
 using XDit.Runtime;
 
 namespace XDit.Tests.Cuda;
@@ -74,6 +76,87 @@ public class CudaLinearNormRopeTests
 
         foreach (var x in c.Append(want)) x.Dispose();
         foreach (var x in t) x.Dispose();
+    }
+
+    /// <summary>Flux at toy size with a head dim the kernel is built for (flux-tiny: 2 heads × 64), two rows, random
+    /// weights in ±0.5 (the benchmark's ±0.02 leave q·k so small that bf16 attention does not see them): its forward with q and k normed and rotated in their projection's epilogue (the model's wiring of
+    /// the op: the packed rows' views, the stacked [2, d] norms, text and image tables) equals its forward with the
+    /// GEMM and a norm pass, and ran the kernel.</summary>
+    [Fact]
+    public void FluxsForwardIsTheSameWithTheNormInTheEpilogueOrAsAPass()
+    {
+        var gpu = CudaTestDevice.Get(DType.BF16);
+        var workload = XDit.Engine.Bench.RealSizeModels.Workload("flux-tiny", DType.BF16, rows: 2);
+        using var model = XDit.Models.Flux.FluxTransformer.Load(XDit.Engine.Bench.RealSizeModels.FluxTiny, new RandomCheckpoint("flux-tiny", DType.BF16, scale: 0.5f), gpu);
+        var launches = new List<string>();
+        float[] Forward(bool fused)
+        {
+            var owned = new List<Tensor>();
+            gpu.FuseNormRopeEpilogue = fused;
+            gpu.Launches.Observer = launches.Add;
+            try
+            {
+                using var y = model.Forward(gpu, workload.Inputs(gpu, owned));
+                return gpu.ToHost(y);
+            }
+            finally
+            {
+                gpu.FuseNormRopeEpilogue = true;
+                gpu.Launches.Observer = null;
+                foreach (var t in owned) t.Dispose();
+            }
+        }
+        var pass = Forward(fused: false);
+        Assert.DoesNotContain("linear_rms_norm_rope_bf16_d64", launches);
+        var fused = Forward(fused: true);
+        Assert.Equal(4, launches.Count(l => l == "linear_rms_norm_rope_bf16_d64"));   // q/k of both streams, one double and one single block
+        double err = Numerics.RelativeError(fused, pass);
+        Assert.True(err <= CudaTestDevice.Tolerance(DType.BF16), $"relative error {err:E3}");
+        Assert.True(fused.All(float.IsFinite), "non-finite output");
+    }
+
+    /// <summary>
+    /// What Flux's joint attention reads, from <see cref="PackedQkv.ProjectInto"/> on the device (bf16, d 128: the
+    /// kernel) against the unfused ops on CpuOps: per stream the QKV GEMM into its rows of the joint [B, T + N, 3·D]
+    /// tensor (text first), then q's RMSNorm with norm_q and k's with norm_k (rows 0 and 1 of the stacked [2, d]) and
+    /// the stream's own rotation table; v as projected. Every element of the joint tensor is compared.
+    /// </summary>
+    [Fact]
+    public void PackedQkvWritesWhatTheUnfusedOpsWrite()
+    {
+        const int b = 2, t = 7, n = 130, k = 64, heads = 2, d = 128, D = heads * d;
+        var dt = DType.BF16;
+        var gpu = CudaTestDevice.Get(dt);
+        float[] Input(int count, int seed, float scale) => CudaTestDevice.Quantize(Numerics.Random(count, seed, scale), dt);
+        int[][] shapes = [[b, t, k], [b, n, k], [3 * D, k], [3 * D], [3 * D, k], [3 * D], [2, d], [2, d], [t, d], [t, d], [n, d], [n, d]];
+        var data = shapes.Select((s, i) => Input((int)Shape.Product(s), 71 + i, i is 2 or 4 ? 0.2f : 1f)).ToArray();
+        var c = data.Select((v, i) => Cpu.FromHost(v, shapes[i])).ToArray();
+        var g = data.Select((v, i) => gpu.FromHost(v, shapes[i])).ToArray();
+
+        using var want = Cpu.Zeros(DType.F32, b, t + n, 3 * D);
+        foreach (var (rows, x, w, bias, norms, cos, sin) in new[] { (want.Slice(1, 0, t), c[0], c[4], c[5], c[7], c[8], c[9]), (want.Slice(1, t, n), c[1], c[2], c[3], c[6], c[10], c[11]) })
+        {
+            Cpu.LinearInto(rows, x, w, bias);
+            var h = rows.Dims[1];
+            for (int part = 0; part < 2; part++)
+            {
+                var qk = new Tensor(rows.Storage, rows.DType, [b, h, heads, d], [rows.Strides[0], rows.Strides[1], d, 1], rows.Offset + part * D);
+                Cpu.RmsNormRope(qk, qk, norms.Select(0, part), cos, sin, HeadProjection.NormEps, interleaved: true);
+            }
+        }
+        using var got = gpu.Zeros(dt, b, t + n, 3 * D);
+        var launches = new List<string>();
+        gpu.Launches.Observer = launches.Add;
+        try
+        {
+            PackedQkv.ProjectInto(gpu, got.Slice(1, 0, t), g[0], new Linear(g[4], g[5]), g[7], heads, g[8], g[9]);
+            PackedQkv.ProjectInto(gpu, got.Slice(1, t, n), g[1], new Linear(g[2], g[3]), g[6], heads, g[10], g[11]);
+        }
+        finally { gpu.Launches.Observer = null; }
+        Assert.Equal(2, launches.Count(l => l == "linear_rms_norm_rope_bf16_d128"));
+        double err = Numerics.RelativeError(gpu.ToHost(got), Cpu.ToHost(want));
+        Assert.True(err <= CudaTestDevice.Tolerance(dt), $"relative error {err:E3}");
+        foreach (var x in c.Concat(g)) x.Dispose();
     }
 
     /// <summary>The q and k heads [B, N, 2H, d] of packed [B, N, 3·H·d] rows: the first 2·H·d columns.</summary>

@@ -64,7 +64,7 @@ public class CudaRuntimeTests
     public void EveryEmbeddedKernelSourceIsPresentAndDefinesTheKernelsCalled()
     {
         Assert.Equal(new[] { "attention", "attention_tc_d128", "attention_tc_d32", "attention_tc_d64", "attention_tc_d80", "attention_tc_d96",
-            "conv", "copy", "linear_attention", "norms", "pointwise" }, KernelSources.Modules);
+            "conv", "copy", "linear_attention", "linear_norm_rope", "norms", "pointwise" }, KernelSources.Modules);
         Assert.True(KernelSources.Headers.TryGetValue("common.cuh", out var common) && common.Contains("struct Layout"));
         var calls = new Dictionary<string, string[]>
         {
