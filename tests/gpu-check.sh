@@ -69,6 +69,11 @@ step generate-graph "${xdit[@]}" generate --device cuda --use-cuda-graph -p "a r
 # beside the general kernel, and each again with DiTFastAttn's default band window of 64
 step bench "${xdit[@]}" bench --device cuda --what gemm --gemm-size 8192 --what attention \
   --attention-shape 4096x16x72 --attention-shape 4608x24x128 --attention-shape 16384x1x512 --attention-window 64 --repeats 10
+# q and k of one stream normed and rotated in their projection's epilogue (linear_norm_rope.cu, mma.sync) beside
+# cuBLASLt's GEMM + the rms_norm_rope pass and the GEMM alone, at FLUX.1-dev's image and text streams (4096 and 512
+# tokens, 24 heads × 128; 114 such projections a forward: 9.9 TFLOP, 6.7 GB of passes saved): the faster of the
+# first two should be CudaOps.FuseNormRopeEpilogue's default (XDIT_FUSED_QK_NORM=0 turns the kernel off)
+step qk-projection "${xdit[@]}" bench --device cuda --what qk-projection --attention-shape 4096x24x128 --attention-shape 512x24x128 --repeats 20
 # one transformer forward at 1024 px with random bf16 weights, as diffusers was timed on the H100
 # (../shared/gpu/README.md, eager / compiled): PixArt-XL-2, 2 rows, 120 text tokens (60.2 / 33.9 ms); SD3-medium,
 # 2 rows, 333 tokens (56.4 / 43.3 ms); FLUX.1-dev, 1 row, 512 tokens (185.7 / 135.9 ms; 12 B parameters to make)
@@ -80,10 +85,6 @@ LIMIT=240 step forward bash -c "${xdit[*]} bench --device cuda --what forward --
 LIMIT=200 step forward-ledger bash -c "${xdit[*]} bench --device cuda --what forward --ledger --gpu $GPU_KIND &&
   ${xdit[*]} bench --device cuda --what forward --ledger --gpu $GPU_KIND --forward-model sd3-medium &&
   ${xdit[*]} bench --device cuda --what forward --ledger --gpu $GPU_KIND --forward-model flux-dev"
-# q and k normed and rotated in their projection's epilogue (linear_norm_rope.cu, mma.sync) against cuBLASLt's GEMM
-# and a separate rms_norm_rope pass, in FLUX.1-dev's forward (19 + 38 blocks: 114 such projections, 9.9 TFLOP, 6.7 GB
-# of passes saved): the faster should be the default of CudaOps.FuseNormRopeEpilogue
-LIMIT=120 step qk-epilogue bash -c "XDIT_FUSED_QK_NORM=0 ${xdit[*]} bench --device cuda --what forward --forward-model flux-dev --repeats 10"
 # out-of-bounds accesses of the attention kernels, if the run has time left (it must end well within timeout_s);
 # XDIT_CUDA_ARENA_EXACT=1: each tensor its own allocation of its own size, so a read past its end leaves the allocation
 LIMIT=400 XDIT_CUDA_ARENA_EXACT=1 step memcheck-attention compute-sanitizer --tool memcheck --print-limit 20 --error-exitcode 1 "${tests[@]}" \
@@ -102,7 +103,7 @@ LIMIT=400 XDIT_CUDA_ARENA_EXACT=1 step memcheck-attention compute-sanitizer --to
   echo "--- ptxas"; grep -E "registers|spill" "$logs/ptxas-attention_tc.log" | sort | uniq -c | head -20
   echo "--- bench"; cat "$logs/bench.log" "$logs/forward.log"
   echo "--- ledger (roofline and measured per op kind)"; cat "$logs/forward-ledger.log"
-  echo "--- flux-dev with q/k's norm as a pass of its own (XDIT_FUSED_QK_NORM=0; fused: the bench above)"; cat "$logs/qk-epilogue.log"
+  echo "--- q/k projection: fused kernel vs cuBLASLt + pass vs cuBLASLt alone"; cat "$logs/qk-projection.log"
   echo "--- memcheck"; grep -E "ERROR SUMMARY|Invalid|\[FAIL\]|Total:" "$logs/memcheck-attention.log" | head -20
 } >>"$out/summary.txt" 2>/dev/null
 cat "$out/summary.txt"

@@ -16,14 +16,14 @@ public static class BenchCommand
     public static Command Create()
     {
         var device = new Option<string>("--device") { Description = "cpu or cuda", DefaultValueFactory = _ => "cpu" };
-        var what = new Option<string[]>("--what") { Description = "gemm, attention, step, forward, parallel (repeatable) [default: gemm, attention, step]", AllowMultipleArgumentsPerToken = true };
+        var what = new Option<string[]>("--what") { Description = "gemm, attention, qk-projection, step, forward, parallel (repeatable) [default: gemm, attention, step]", AllowMultipleArgumentsPerToken = true };
         var size = new Option<int>("--gemm-size") { Description = "M = N = K of the GEMM", DefaultValueFactory = _ => 1024 };
         var tokens = new Option<int>("--tokens") { Description = "attention sequence length", DefaultValueFactory = _ => 1024 };
         var heads = new Option<int>("--heads") { Description = "attention heads", DefaultValueFactory = _ => 16 };
         var headDim = new Option<int>("--head-dim") { Description = "attention head dimension", DefaultValueFactory = _ => 72 };
         var attentionShape = new Option<string[]>("--attention-shape")
         {
-            Description = "TOKENSxHEADSxHEAD_DIM, repeatable (instead of --tokens/--heads/--head-dim), e.g. 4096x16x72",
+            Description = "TOKENSxHEADSxHEAD_DIM, repeatable (instead of --tokens/--heads/--head-dim), e.g. 4096x16x72; also the shapes of --what qk-projection",
             AllowMultipleArgumentsPerToken = true,
         };
         var attentionWindow = NumberOptions.Int("--attention-window", "also time each attention shape with a band window of this half-width (DiTFastAttn's window attention)");
@@ -73,14 +73,16 @@ public static class BenchCommand
             var attention = attentionBackend.Read(parse);
             using var ops = BackendFactory.Create(parse.GetValue(device)!, attention: attention);
             if (selected.Contains("gemm")) { int n = parse.GetValue(size); Print(OpBenchmarks.Gemm(ops, n, n, n, reps)); }
+            var shapes = parse.GetValue(attentionShape) is { Length: > 0 } list
+                ? list.Select(ParseAttentionShape).ToArray()
+                : [(parse.GetValue(tokens), parse.GetValue(heads), parse.GetValue(headDim))];
             if (selected.Contains("attention"))
-            {
-                var shapes = parse.GetValue(attentionShape) is { Length: > 0 } list
-                    ? list.Select(ParseAttentionShape).ToArray()
-                    : [(parse.GetValue(tokens), parse.GetValue(heads), parse.GetValue(headDim))];
                 foreach (var (t, h, d) in shapes)
                     foreach (var r in OpBenchmarks.Attention(ops, t, h, d, reps, parse.GetValue(attentionWindow))) Print(r);
-            }
+            // q and k of one stream projected from its tokens × heads·head_dim, normed and rotated (Flux: 4096x24x128)
+            if (selected.Contains("qk-projection"))
+                foreach (var (t, h, d) in shapes)
+                    foreach (var r in OpBenchmarks.QkProjection(ops, t, h, d, reps)) Print(r);
             if (selected.Contains("step"))
             {
                 using var pipeline = PipelineLoader.Load(parse.GetValue(model) ?? DemoModel.Find(), new PipelineOptions { Device = parse.GetValue(device)!, AttentionBackend = attention });
@@ -144,7 +146,7 @@ public static class BenchCommand
 
     static readonly JsonSerializerOptions Json = new() { PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower, DefaultIgnoreCondition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull, NumberHandling = System.Text.Json.Serialization.JsonNumberHandling.AllowNamedFloatingPointLiterals };
 
-    static readonly string[] WhatKinds = ["gemm", "attention", "step", "forward", "parallel"];
+    static readonly string[] WhatKinds = ["gemm", "attention", "qk-projection", "step", "forward", "parallel"];
 
     static (int Tokens, int Heads, int HeadDim) ParseAttentionShape(string s)
     {

@@ -98,6 +98,59 @@ public static class OpBenchmarks
         return results;
     }
 
+    /// <summary>One stream's q/k projection with each head's RMSNorm and rotation (<see cref="IOps.LinearRmsNormRopeInto"/>)
+    /// from x [1, tokens, heads·headDim] into the q/k columns of packed [1, tokens, 3·heads·headDim] rows, as Flux's
+    /// joint attention reads them (Flux: 4096 × 24 × 128). On CUDA three timings from the same inputs, so the ratios
+    /// come from one run: the op as CudaOps runs it by default (kernel "fused": the norm and rotation in the GEMM's
+    /// epilogue; "gemm+pass" where the fused kernel does not take the shape), the cuBLASLt GEMM then the
+    /// rms_norm_rope pass ("gemm+pass", the fused kernel turned off), and that GEMM alone ("gemm", the floor of the
+    /// unfused pair). FLOP/s count the projection's 2·tokens·(2·D)·D.</summary>
+    public static IEnumerable<BenchResult> QkProjection(IOps ops, int tokens, int heads, int headDim, int repeats)
+    {
+        int d = heads * headDim;
+        var r = new Random(3);
+        float k = 1 / MathF.Sqrt(d);   // projections of unit size
+        using var x = ops.FromHost(RandomData(r, tokens * d), 1, tokens, d);
+        using var w = ops.FromHost(RandomData(r, 2 * d * d).Select(v => v * k).ToArray(), 2 * d, d);
+        using var bias = ops.FromHost(RandomData(r, 2 * d), 2 * d);
+        using var norm = ops.FromHost(RandomData(r, 2 * headDim), 2, headDim);
+        using var cos = ops.FromHost(RandomData(r, tokens * headDim), tokens, headDim);
+        using var sin = ops.FromHost(RandomData(r, tokens * headDim), tokens, headDim);
+        using var packed = ops.Empty(x.DType, 1, tokens, 3 * d);
+        var qk = new Tensor(packed.Storage, packed.DType, [1, tokens, 2 * heads, headDim], [(long)tokens * 3 * d, 3 * d, headDim, 1], packed.Offset);
+        var rows = packed.Slice(2, 0, 2 * d);
+        double flops = 2.0 * tokens * 2 * d * d;
+        var cuda = ops as CudaOps;
+        bool was = cuda?.FuseNormRopeEpilogue ?? false;
+        var results = new List<BenchResult>();
+        try
+        {
+            foreach (var mode in cuda is null ? ["cpu"] : new[] { "fused", "gemm+pass", "gemm" })
+            {
+                if (cuda is not null) cuda.FuseNormRopeEpilogue = mode == "fused";
+                int fallbacks = cuda?.NormRopeEpilogueFallbacks ?? 0;
+                double ms = Median(repeats, () =>
+                {
+                    if (mode == "gemm") ops.LinearInto(rows, x, w, bias);
+                    else ops.LinearRmsNormRopeInto(qk, x, w, bias, norm, cos, sin, 1e-6f, interleaved: true);
+                    using var first = ops.Contiguous(packed.Slice(1, 0, 1));
+                    ops.ToHost(first);
+                });
+                string kernel = mode == "fused" && cuda is not null && cuda.NormRopeEpilogueFallbacks != fallbacks ? "gemm+pass" : mode;
+                var size = new Dictionary<string, object>
+                {
+                    ["tokens"] = tokens, ["heads"] = heads, ["head_dim"] = headDim, ["dtype"] = DTypeName(x.DType), ["kernel"] = kernel,
+                };
+                results.Add(new BenchResult("qk_projection", ops.Name, size, ms, Tflops: flops / ms / 1e9, Gflops: flops / ms / 1e6));
+            }
+        }
+        finally
+        {
+            if (cuda is not null) cuda.FuseNormRopeEpilogue = was;
+        }
+        return results;
+    }
+
     /// <summary>One forward pass of a workload's transformer (loaded once), the median of the repeats after a
     /// warm-up; the size names the model, batch rows, image and text tokens, the activation dtype and the mode. On
     /// CUDA a second timing from the same inputs replays the blocks from a CUDA graph (<see cref="CudaGraphExecutor"/>,

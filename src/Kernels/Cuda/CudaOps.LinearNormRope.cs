@@ -13,7 +13,7 @@ public sealed unsafe partial class CudaOps
     /// <summary>Run <see cref="LinearRmsNormRopeInto"/> as one kernel where its layout allows (16-bit activations,
     /// head dim 64 or 128, interleaved pairs or no rotation, 16-byte aligned rows). Off, it is always the GEMM and
     /// then the norm pass: the baseline a benchmark compares the kernel with. XDIT_FUSED_QK_NORM=0 turns it off for a
-    /// whole process (tests/gpu-check.sh times FLUX.1-dev's forward both ways).</summary>
+    /// whole process (a forward timed both ways); `xdit bench --what qk-projection` times both in one run.</summary>
     public bool FuseNormRopeEpilogue { get; set; } = Environment.GetEnvironmentVariable("XDIT_FUSED_QK_NORM") != "0";
 
     /// <summary>Calls with 16-bit activations that ran as a GEMM and a separate norm pass although the fused kernel

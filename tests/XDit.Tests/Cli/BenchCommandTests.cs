@@ -35,11 +35,26 @@ public class BenchCommandTests
         Assert.DoesNotContain("{", stdout);
     }
 
+    [Fact]
+    public void TheQkProjectionIsTimedPerShape()
+    {
+        // one row per shape on the CPU (CUDA adds the unfused pair and the GEMM alone: CudaLinearNormRopeTests)
+        var (code, stdout, stderr) = CliRunner.Xdit("bench", "--what", "qk-projection", "--attention-shape", "12x2x8", "--attention-shape", "5x1x16", "--repeats", "1", "--json");
+        Assert.True(code == 0, stderr);
+        var lines = stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.Equal(2, lines.Length);
+        using var second = JsonDocument.Parse(lines[1]);
+        Assert.Equal("qk_projection", second.RootElement.GetProperty("bench").GetString());
+        Assert.Equal(16, second.RootElement.GetProperty("size").GetProperty("head_dim").GetInt32());
+        Assert.Equal("cpu", second.RootElement.GetProperty("size").GetProperty("kernel").GetString());
+        Assert.True(second.RootElement.GetProperty("gflops").GetDouble() > 0);
+    }
+
     /// <summary>--what and --attention-shape take several values per flag, so a misspelled flag after them used to pass
     /// as one of their values and be ignored (`--what gemm --gemm-sise 64` timed the default size): each value is
     /// checked while parsing now, and nothing runs.</summary>
     [Theory]
-    [InlineData("--what", "gemm", "--what: '--gemm-sise' is not one of gemm, attention, step, forward, parallel")]
+    [InlineData("--what", "gemm", "--what: '--gemm-sise' is not one of gemm, attention, qk-projection, step, forward, parallel")]
     [InlineData("--attention-shape", "64x2x72", "--attention-shape: '--gemm-sise' is not TOKENSxHEADSxHEAD_DIM")]
     public void AMisspelledFlagAfterAManyValuedOneIsNotSwallowed(string flag, string value, string expected)
     {

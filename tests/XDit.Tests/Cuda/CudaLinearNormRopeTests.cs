@@ -159,6 +159,21 @@ public class CudaLinearNormRopeTests
         foreach (var x in c.Concat(g)) x.Dispose();
     }
 
+    /// <summary>`xdit bench --what qk-projection` times the op as CudaOps runs it, then the unfused pair and the GEMM
+    /// alone, and says which ran: the fused kernel where it is built for the head dim, the pair elsewhere; the
+    /// backend's setting is left as it was.</summary>
+    [Theory]
+    [InlineData(64, "fused")]
+    [InlineData(72, "gemm+pass")]
+    public void TheBenchmarkNamesWhatRan(int headDim, string first)
+    {
+        var gpu = CudaTestDevice.Get(DType.BF16);
+        var rows = XDit.Engine.Bench.OpBenchmarks.QkProjection(gpu, 40, 2, headDim, repeats: 1).ToList();
+        Assert.Equal([first, "gemm+pass", "gemm"], rows.Select(r => (string)r.Size["kernel"]));
+        Assert.All(rows, r => Assert.True(r.Tflops > 0));
+        Assert.True(gpu.FuseNormRopeEpilogue);
+    }
+
     /// <summary>The q and k heads [B, N, 2H, d] of packed [B, N, 3·H·d] rows: the first 2·H·d columns.</summary>
     static Tensor QkHeads(Tensor packed, int d)
         => new(packed.Storage, packed.DType, [B, N, 2 * H, d], [packed.Strides[0], packed.Strides[1], d, 1], packed.Offset);
