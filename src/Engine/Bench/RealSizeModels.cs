@@ -226,10 +226,11 @@ public static class RealSizeModels
     /// axes 32 + 48 + 48 (diffusers' defaults).</summary>
     public static ZImageConfig ZImageTurbo { get; } = new();
 
-    /// <summary>Z-Image's architecture at toy size (the zimage fixture's shape).</summary>
+    /// <summary>Z-Image's architecture at toy size (the zimage fixture's shape but 2 heads × 64, a head dim the fused
+    /// q/k projection is built for, as the real 128 is).</summary>
     public static ZImageConfig ZImageTiny { get; } = ZImageTurbo with
     {
-        Dim = 32, NLayers = 2, NRefinerLayers = 1, NHeads = 2, NKvHeads = 2, CapFeatDim = 16, AxesDims = [8, 4, 4], AxesLens = [256, 32, 32],
+        Dim = 128, NLayers = 2, NRefinerLayers = 1, NHeads = 2, NKvHeads = 2, CapFeatDim = 16, AxesDims = [32, 16, 16], AxesLens = [256, 32, 32],
     };
 
     public static IReadOnlyList<string> Names { get; } = ["pixart-xl-2-1024", "sd3-medium", "flux-dev", "hunyuandit-v1.2", "sana-1600m", "sdxl-base", "cogvideox-5b", "qwen-image", "hunyuanvideo", "wan2.1-14b", "pixart-tiny", "sd3-tiny", "flux-tiny", "hunyuandit-tiny", "sana-tiny", "sdxl-tiny", "cogvideox-tiny", "qwenimage-tiny", "hunyuanvideo-tiny", "wan-tiny", "mochi-1", "mochi-tiny", "ltx-video", "ltx-tiny", "flux2-dev", "flux2-tiny", "z-image-turbo", "zimage-tiny"];

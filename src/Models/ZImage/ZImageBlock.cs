@@ -38,7 +38,7 @@ sealed class ZImageBlock
     readonly int _heads, _hd, _dim;
     readonly float _eps;
     readonly Linear _qkv, _toOut, _w13, _w2;
-    readonly Tensor? _normQ, _normK;
+    readonly Tensor? _qkNorm;   // norm_q and norm_k stacked [2, d] (qk_norm)
     readonly Tensor _attnNorm1, _attnNorm2, _ffnNorm1, _ffnNorm2;
 
     /// <summary>Loads the block from its scope (layers.{i}, noise_refiner.{i}, context_refiner.{i}).</summary>
@@ -51,8 +51,7 @@ sealed class ZImageBlock
         _qkv = attn.Stack(attn.Linear("to_q", d, d, bias: false), attn.Linear("to_k", d, d, bias: false), attn.Linear("to_v", d, d, bias: false)).Stacked;
         if (c.QkNorm)
         {
-            _normQ = attn.Pp("norm_q").Get("weight", hd);
-            _normK = attn.Pp("norm_k").Get("weight", hd);
+            _qkNorm = attn.StackVectors(attn.Pp("norm_q").Get("weight", hd), attn.Pp("norm_k").Get("weight", hd));
         }
         _toOut = attn.Linear("to_out.0", d, d, bias: false);
         _attnNorm1 = w.Pp("attention_norm1").Get("weight", d);
@@ -80,18 +79,11 @@ sealed class ZImageBlock
     {
         int b = x.Dim(0), n = x.Dim(1), nj = j?.Dim(1) ?? 0, d = _dim;
         using var qkv = ops.Empty(x.DType, b, n + nj, 3 * d);
-        using (var hx = Normed(ops, x, _attnNorm1, mod?.ScaleMsa)) ops.LinearInto(qkv.Slice(1, 0, n), hx, _qkv.Weight);
+        using (var hx = Normed(ops, x, _attnNorm1, mod?.ScaleMsa)) Project(ops, qkv.Slice(1, 0, n), hx, xRope);
         if (j is not null)
-            using (var hj = Normed(ops, j, _attnNorm1, mod?.ScaleMsa)) ops.LinearInto(qkv.Slice(1, n, nj), hj, _qkv.Weight);
+            using (var hj = Normed(ops, j, _attnNorm1, mod?.ScaleMsa)) Project(ops, qkv.Slice(1, n, nj), hj, jRope!.Value);
         var h = qkv.Reshape(b, n + nj, 3, _heads, _hd);
         Tensor q = h.Select(2, 0), k = h.Select(2, 1), v = h.Select(2, 2);
-        NormRope(ops, q.Slice(1, 0, n), _normQ, xRope);
-        NormRope(ops, k.Slice(1, 0, n), _normK, xRope);
-        if (j is not null)
-        {
-            NormRope(ops, q.Slice(1, n, nj), _normQ, jRope!.Value);
-            NormRope(ops, k.Slice(1, n, nj), _normK, jRope.Value);
-        }
         var r = attention.Run(ops, new AttentionCall
         {
             Layer = _name + ".attention", Kind = AttentionKind.Self, JointFirst = false,
@@ -116,6 +108,25 @@ sealed class ZImageBlock
     /// <summary>RMSNorm(x)·weight, then ·(1 + scale) in the same pass when modulated.</summary>
     Tensor Normed(IOps ops, Tensor x, Tensor weight, Tensor? scale)
         => scale is null ? ops.RmsNorm(x, weight, _eps) : ops.RmsNormModulate(x, weight, null, scale, _eps);
+
+    /// <summary>One stream's q, k and v into its rows [B, n, 3·D] of the joint tensor, q and k normed and rotated:
+    /// in the projection's epilogue (<see cref="PackedQkv"/>) where every batch row has the same table and qk_norm is
+    /// on, else the QKV GEMM then the norm and rotation of q and k in place.</summary>
+    void Project(IOps ops, Tensor rows, Tensor normed, ZImageRopeRows rope)
+    {
+        int n = rows.Dim(1);
+        if (_qkNorm is not null && !rope.PerBatchRow)
+        {
+            var (cos, sin) = rope.Row(0, n);
+            PackedQkv.ProjectInto(ops, rows, normed, _qkv, _qkNorm, _heads, cos, sin, ZImageConfig.QkNormEps);
+            return;
+        }
+        ops.LinearInto(rows, normed, _qkv.Weight);
+        // [B, n, 3, H, d] over the rows (a slice of the joint tensor's tokens: strided between batch rows)
+        var h = new Tensor(rows.Storage, rows.DType, [rows.Dim(0), n, 3, _heads, _hd], [rows.Strides[0], rows.Strides[1], _dim, _hd, 1], rows.Offset);
+        NormRope(ops, h.Select(2, 0), _qkNorm?.Select(0, 0), rope);
+        NormRope(ops, h.Select(2, 1), _qkNorm?.Select(0, 1), rope);
+    }
 
     /// <summary>Per-head RMSNorm and RoPE of q or k in place (the rotation alone without qk_norm); per batch row when
     /// the rows' tables differ.</summary>

@@ -42,11 +42,15 @@ public class ZImageTransformerTests(ITestOutputHelper output)
         Assert.Equal((256.0, 1000.0, 1e-5, true), (c.RopeTheta, c.TScale, c.NormEps, c.QkNorm));
         var r = RealSizeModels.ZImageTurbo;
         Assert.Equal(r with { AllPatchSize = c.AllPatchSize, AllFPatchSize = c.AllFPatchSize, AxesDims = c.AxesDims, AxesLens = c.AxesLens }, c);
-        // the public fixture's config is the toy real-size entry's shape; its FFN is int(32 / 3 · 8) = 85 wide
+        // the public fixture's config is the toy real-size entry's shape but for the width: the entry's two heads are
+        // 64 wide (a head dim the fused q/k projection is built for, as the real 128 is), the fixture's 16, whose FFN
+        // is int(32 / 3 · 8) = 85 wide
         var tiny = ZImageConfig.Load(Path.Combine(TestPaths.Fixture("zimage"), "config.json"));
         var t = RealSizeModels.ZImageTiny;
-        Assert.Equal(t with { AllPatchSize = tiny.AllPatchSize, AllFPatchSize = tiny.AllFPatchSize, AxesDims = tiny.AxesDims, AxesLens = tiny.AxesLens }, tiny);
-        Assert.Equal(t.AxesDims, tiny.AxesDims);
+        Assert.Equal(t with { Dim = tiny.Dim, AllPatchSize = tiny.AllPatchSize, AllFPatchSize = tiny.AllFPatchSize, AxesDims = tiny.AxesDims, AxesLens = tiny.AxesLens }, tiny);
+        Assert.Equal((64, 16), (t.HeadDim, tiny.HeadDim));
+        Assert.Equal([32, 16, 16], t.AxesDims);
+        Assert.Equal([8, 4, 4], tiny.AxesDims);
         Assert.Equal(t.AxesLens, tiny.AxesLens);
         Assert.Equal(85, tiny.FfnDim);
     }

@@ -13,14 +13,15 @@ public static class PackedQkv
 {
     /// <summary>x [B, n, in]; <paramref name="qkv"/> to_q/k/v stacked [3·D, in]; <paramref name="qkNorm"/> [2, D/heads];
     /// cos and sin [n, D/heads] or both null (the norm alone); <paramref name="rows"/> [B, n, 3·D], a view with dense
-    /// rows (the stream's rows of the joint tensor).</summary>
-    public static void ProjectInto(IOps ops, Tensor rows, Tensor x, Linear qkv, Tensor qkNorm, int heads, Tensor? cos, Tensor? sin)
+    /// rows (the stream's rows of the joint tensor); the norm's eps diffusers' RMSNorm default unless given.</summary>
+    public static void ProjectInto(IOps ops, Tensor rows, Tensor x, Linear qkv, Tensor qkNorm, int heads, Tensor? cos, Tensor? sin,
+        float eps = HeadProjection.NormEps)
     {
         int b = rows.Dim(0), n = rows.Dim(1), d = rows.Dim(2) / 3, hd = d / heads;
         if (rows.Strides[2] != 1) throw new ArgumentException($"PackedQkv: rows {rows} must have dense rows");
         // the first 2·D columns of each row as 2·heads dense heads
         var qk = new Tensor(rows.Storage, rows.DType, [b, n, 2 * heads, hd], [rows.Strides[0], rows.Strides[1], hd, 1], rows.Offset);
-        ops.LinearRmsNormRopeInto(qk, x, qkv.Weight.Slice(0, 0, 2 * d), qkv.Bias?.Slice(0, 0, 2 * d), qkNorm, cos, sin, HeadProjection.NormEps, interleaved: true);
+        ops.LinearRmsNormRopeInto(qk, x, qkv.Weight.Slice(0, 0, 2 * d), qkv.Bias?.Slice(0, 0, 2 * d), qkNorm, cos, sin, eps, interleaved: true);
         ops.LinearInto(rows.Slice(2, 2 * d, d), x, qkv.Weight.Slice(0, 2 * d, d), qkv.Bias?.Slice(0, 2 * d, d));
     }
 }
