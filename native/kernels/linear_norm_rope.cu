@@ -18,8 +18,10 @@
 // Arguments: y [B, N, H, D] at b·ysb + n·ysn + h·D + c (dense heads, even strides, 4-byte aligned); x [B, N, K] at
 // b·xsb + n·xsn + k and W [H·D, K] dense, both 16-byte aligned with K and the strides multiples of 8; bias [H·D] in
 // the activation dtype or null; nw the norm weight [G, D] (dtype nwdt), head h reading row h / rowHeads, or null
-// (a weight of 1); cos and sin [N, D] (dtype tdt), or both null (no rotation). Grid (ceil(N / LN_BM), B·H), LN_THREADS
-// threads, LN_STAGES · (LN_BM + D) · LN_KS · 2 bytes of dynamic shared memory (CudaOps.LinearNormRope computes it).
+// (a weight of 1); cos and sin (dtype tdt) with token n's angles for head h at n·tsn + (h % rowHeads)·tsh (tsn D and
+// tsh 0: [N, D] for every head; tsn (H/G)·D and tsh D: a row per head of a group, Mochi's), or both null (no
+// rotation). Grid (ceil(N / LN_BM), B·H), LN_THREADS threads, LN_STAGES · (LN_BM + D) · LN_KS · 2 bytes of dynamic
+// shared memory (CudaOps.LinearNormRope computes it).
 #include "common.cuh"
 #include "cp_async.cuh"
 #include "mma.cuh"
@@ -59,7 +61,7 @@ __device__ __forceinline__ void lnr_stage(smem_addr sA, smem_addr sW, const u16*
 template <int D, bool BF16>
 __device__ __forceinline__ void linear_rms_norm_rope(void* y, i64 ysb, i64 ysn, const void* x, i64 xsb, i64 xsn,
     const void* w, const void* bias, const void* nw, int nwdt, i64 rowHeads, const void* cosT, const void* sinT, int tdt,
-    int N, int K, int H, float eps)
+    i64 tsn, i64 tsh, int N, int K, int H, float eps)
 {
     constexpr int WN = D / 64, WM = (LN_THREADS / 32) / WN;   // warps across the head and down the rows
     constexpr int MT = LN_BM / WM / 16, NT = 8;               // m16 and n8 tiles of a warp (64 columns)
@@ -180,7 +182,7 @@ __device__ __forceinline__ void linear_rms_norm_rope(void* y, i64 ysb, i64 ysn, 
                 v = ld_round(v, dt);
                 if (cosT)
                 {
-                    const i64 ta = (i64)n * D + c;
+                    const i64 ta = (i64)n * tsn + (i64)(h % rowHeads) * tsh + c;
                     const float ru = u * ld(cosT, tdt, ta) - v * ld(sinT, tdt, ta);
                     const float rv = v * ld(cosT, tdt, ta + 1) + u * ld(sinT, tdt, ta + 1);
                     u = ru;
@@ -195,15 +197,15 @@ __device__ __forceinline__ void linear_rms_norm_rope(void* y, i64 ysb, i64 ysn, 
 #define LNR_KERNELS(D)                                                                                                \
     extern "C" __global__ void __launch_bounds__(LN_THREADS, LN_MIN_BLOCKS) linear_rms_norm_rope_bf16_d##D(void* y,  \
         i64 ysb, i64 ysn, const void* x, i64 xsb, i64 xsn, const void* w, const void* bias, const void* nw, int nwdt,\
-        i64 rowHeads, const void* cosT, const void* sinT, int tdt, int N, int K, int H, float eps)                    \
+        i64 rowHeads, const void* cosT, const void* sinT, int tdt, i64 tsn, i64 tsh, int N, int K, int H, float eps) \
     {                                                                                                                 \
-        linear_rms_norm_rope<D, true>(y, ysb, ysn, x, xsb, xsn, w, bias, nw, nwdt, rowHeads, cosT, sinT, tdt, N, K, H, eps); \
+        linear_rms_norm_rope<D, true>(y, ysb, ysn, x, xsb, xsn, w, bias, nw, nwdt, rowHeads, cosT, sinT, tdt, tsn, tsh, N, K, H, eps); \
     }                                                                                                                 \
     extern "C" __global__ void __launch_bounds__(LN_THREADS, LN_MIN_BLOCKS) linear_rms_norm_rope_f16_d##D(void* y,   \
         i64 ysb, i64 ysn, const void* x, i64 xsb, i64 xsn, const void* w, const void* bias, const void* nw, int nwdt,\
-        i64 rowHeads, const void* cosT, const void* sinT, int tdt, int N, int K, int H, float eps)                    \
+        i64 rowHeads, const void* cosT, const void* sinT, int tdt, i64 tsn, i64 tsh, int N, int K, int H, float eps) \
     {                                                                                                                 \
-        linear_rms_norm_rope<D, false>(y, ysb, ysn, x, xsb, xsn, w, bias, nw, nwdt, rowHeads, cosT, sinT, tdt, N, K, H, eps); \
+        linear_rms_norm_rope<D, false>(y, ysb, ysn, x, xsb, xsn, w, bias, nw, nwdt, rowHeads, cosT, sinT, tdt, tsn, tsh, N, K, H, eps); \
     }
 
 LNR_KERNELS(64)

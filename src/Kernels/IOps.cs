@@ -125,7 +125,8 @@ public interface IOps : IDisposable
     /// x·Wᵀ + b, written into <paramref name="y"/>: a projection to heads with its q/k norm and RoPE in the GEMM's
     /// epilogue (Flux's q and k of a stream in one call, norm weights stacked [2, d]), so the projection is never
     /// written out and read back. x [B, N, K]; w [H·d, K]; bias [H·d]; y [B, N, H, d], a view with dense heads (the
-    /// q/k columns of a packed QKV tensor); cos and sin [N, d] or both null (the norm alone); interleaved as
+    /// q/k columns of a packed QKV tensor); cos and sin [N, d], or [N, (H/G)·d] with angles of each head of a group
+    /// (Mochi's), or both null (the norm alone); interleaved as
     /// <see cref="Rope"/> (<see cref="OpContracts.LinearRmsNormRopeInto"/>). Equal to LinearInto then
     /// <see cref="RmsNormRope"/> per group of heads.</summary>
     void LinearRmsNormRopeInto(Tensor y, Tensor x, Tensor w, Tensor? bias, Tensor? weight, Tensor? cos, Tensor? sin, float eps, bool interleaved);

@@ -200,11 +200,11 @@ public static class RealSizeModels
     /// <summary>The latent of Mochi 1's default video (85 frames of 480×848): frames, height, width.</summary>
     public static (int Frames, int Height, int Width) Mochi1Latent => (15, 60, 106);
 
-    /// <summary>Mochi's architecture at toy size (2 latent frames of 4×6: 12 tokens), its text stream wider than the
-    /// video's as in Mochi 1.</summary>
+    /// <summary>Mochi's architecture at toy size (2 latent frames of 4×6: 12 tokens), 2 heads × 64: a head dim the fused
+    /// q/k projection is built for, as the real 128 is.</summary>
     public static MochiConfig MochiTiny { get; } = new()
     {
-        NumAttentionHeads = 2, AttentionHeadDim = 8, NumLayers = 2, PooledProjectionDim = 24, InChannels = 4, OutChannels = 4,
+        NumAttentionHeads = 2, AttentionHeadDim = 64, NumLayers = 2, PooledProjectionDim = 24, InChannels = 4, OutChannels = 4,
         TextEmbedDim = 16, TimeEmbedDim = 8,
     };
 

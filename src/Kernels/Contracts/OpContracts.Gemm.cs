@@ -31,7 +31,7 @@ public static partial class OpContracts
 
     /// <summary>LinearRmsNormRopeInto: x [B, N, K]; w [H·d, K]; bias [H·d]; y [B, N, H, d] of x's dtype with dense
     /// heads (strides d and 1 on its last two axes); d even and at most 512; weight [d], or [G, d] with G dividing H;
-    /// cos and sin [N, d], or both null.</summary>
+    /// cos and sin [N, d] (every head's angles) or [N, (H/G)·d] (each head of a group its own: Mochi), or both null.</summary>
     [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
     public static void LinearRmsNormRopeInto(Tensor y, Tensor x, Tensor w, Tensor? bias, Tensor? weight, Tensor? cos, Tensor? sin)
     {
@@ -52,7 +52,9 @@ public static partial class OpContracts
             throw Mismatch(op, $"weight must be [{d}] or [G, {d}] with G dividing the {h} heads", y, "y", weight, "weight");
         if ((cos is null) != (sin is null)) throw new ArgumentException($"{op}: cos is {(cos is null ? "null" : "given")}, sin is {(sin is null ? "null" : "given")}: give both tables or neither");
         if (cos is null || sin is null) return;
-        if (cos.Rank != 2 || cos.Dim(0) != y.Dim(1) || cos.Dim(1) != d) throw Mismatch(op, "cos must be [N, d]", y, "y", cos, "cos");
+        int groupHeads = h / (weight is { Rank: 2 } ? weight.Dim(0) : 1);
+        if (cos.Rank != 2 || cos.Dim(0) != y.Dim(1) || (cos.Dim(1) != d && cos.Dim(1) != (long)groupHeads * d))
+            throw Mismatch(op, $"cos must be [N, {d}] or [N, {groupHeads}·{d}] (a row per head of a norm group)", y, "y", cos, "cos");
         if (!XDit.Runtime.Shape.Equal(cos.ShapeSpan, sin.ShapeSpan)) throw Mismatch(op, "cos and sin differ", cos, "cos", sin, "sin");
     }
 

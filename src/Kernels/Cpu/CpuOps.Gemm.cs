@@ -30,16 +30,14 @@ public sealed partial class CpuOps
     }
 
     /// <summary>The unfused composition that CudaOps' kernel must equal: the projection, then
-    /// <see cref="RmsNormRope"/> on each group of heads with its row of the norm weight.</summary>
+    /// <see cref="RmsNormRope"/> on each group of heads with its row of the norm weight (<see cref="HeadNormGroups"/>).</summary>
     public void LinearRmsNormRopeInto(Tensor y, Tensor x, Tensor w, Tensor? bias, Tensor? weight, Tensor? cos, Tensor? sin, float eps, bool interleaved)
     {
         OpContracts.LinearRmsNormRopeInto(y, x, w, bias, weight, cos, sin);
         RequireHost(y, nameof(y));
-        int h = y.Dim(2), d = y.Dim(3), groups = weight is { Rank: 2 } ? weight.Dim(0) : 1, per = h / groups;
         using var p = Linear(x, w, bias);
-        var heads = p.Reshape(x.Dim(0), x.Dim(1), h, d);
-        for (int i = 0; i < groups; i++)
-            RmsNormRope(y.Slice(2, i * per, per), heads.Slice(2, i * per, per), weight is { Rank: 2 } ? weight.Select(0, i) : weight, cos, sin, eps, interleaved);
+        StridedCopy.Copy(y, p.Reshape(y.Dims));
+        HeadNormGroups.RmsNormRopeInPlace(this, y, weight, cos, sin, eps, interleaved);
     }
 
     /// <summary>The unfused composition that CudaOps' epilogue must equal: Linear, GatedResidual (Add without a

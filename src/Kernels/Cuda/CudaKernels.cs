@@ -85,7 +85,7 @@ public static unsafe class CudaKernels
     /// <summary>linear_rms_norm_rope_{bf16,f16}_dD for every D of <see cref="LinearNormRopeHeadDims"/>, bf16 first.</summary>
     public static readonly IReadOnlyList<KernelEntry> LinearRmsNormRope = LinearNormRopeHeadDims
         .SelectMany(d => new[] { "bf16", "f16" }.Select(t => new KernelEntry("linear_norm_rope", $"linear_rms_norm_rope_{t}_d{d}",
-            P, L, L, P, L, L, P, P, P, I, L, P, P, I, I, I, I, F)))
+            P, L, L, P, L, L, P, P, P, I, L, P, P, I, L, L, I, I, I, F)))
         .ToArray();
 
     /// <summary>The fused kernel for head dim <paramref name="d"/>, or null when none is built for it.</summary>

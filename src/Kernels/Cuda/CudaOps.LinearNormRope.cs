@@ -33,12 +33,7 @@ public sealed unsafe partial class CudaOps
         int b = y.Dim(0), n = y.Dim(1), h = y.Dim(2), d = y.Dim(3);
         // the heads are dense, so each token's H·d values are one row the GEMM writes in place
         LinearInto(new Tensor(y.Storage, y.DType, [b, n, h * d], [y.Strides[0], y.Strides[1], 1], y.Offset), x, w, bias);
-        int groups = weight is { Rank: 2 } ? weight.Dim(0) : 1, per = h / groups;
-        for (int i = 0; i < groups; i++)
-        {
-            var part = y.Slice(2, i * per, per);
-            RmsNormRope(part, part, weight is { Rank: 2 } ? weight.Select(0, i) : weight, cos, sin, eps, interleaved);
-        }
+        HeadNormGroups.RmsNormRopeInPlace(this, y, weight, cos, sin, eps, interleaved);
     }
 
     bool TryNormRopeKernel(Tensor y, Tensor x, Tensor w, Tensor? bias, Tensor? weight, Tensor? cos, Tensor? sin, float eps, bool interleaved)
@@ -63,12 +58,14 @@ public sealed unsafe partial class CudaOps
         using var cc = DenseOpt(cos);
         using var sc = sin is null ? default : Dense(sin, tdt);
         long rowHeads = H / (weight is { Rank: 2 } ? weight.Dim(0) : 1);
+        // table rows per token: one for every head, or one per head of a group (Mochi)
+        long tableRow = cos?.Dim(1) ?? d, tableHead = tableRow == d ? 0 : d;
         uint smem = (uint)(NormRopeStages * (NormRopeRows + d) * (NormRopeK + 8) * 2);
         var launch = new KernelLaunch(kernel, (uint)((N + NormRopeRows - 1) / NormRopeRows), (uint)(B * H), NormRopeThreads, smem);
         _kernels.Launch(launch, _stream.Handle,
             [py, B > 1 ? ys[0] : 0L, ys[1], px, B > 1 ? xs[0] : 0L, xs[1], pw, PtrOrZero(bc.TOrNull, "bias"),
              PtrOrZero(nc.TOrNull, "weight"), (int)(weight?.DType ?? dt), rowHeads, PtrOrZero(cc.TOrNull, "cos"), PtrOrZero(sc.TOrNull, "sin"),
-             (int)tdt, N, K, H, eps]);
+             (int)tdt, tableRow, tableHead, N, K, H, eps]);
         return true;
     }
 }

@@ -89,8 +89,8 @@ sealed class MochiBlock
     }
 
     /// <summary>The joint attention: each stream's q, k, v GEMMs write their rows of one [3, B, n + T, D] tensor (video
-    /// rows first, as the reference concatenates), q and k get their per-head RMSNorm in place, the video's with
-    /// its RoPE in the same pass (heads viewed as tokens, since every head has its own angles), and the attention
+    /// rows first, as the reference concatenates), q and k normed per head in their projection's epilogue, the
+    /// video's rotated there too by its tables of a row per head (every head has its own angles), and the attention
     /// reads the joined rows in place.</summary>
     AttentionResult Attend(IOps ops, IAttention attention, DitState state, Tensor xHat, Tensor cHat)
     {
@@ -98,24 +98,14 @@ sealed class MochiBlock
             throw new InvalidOperationException($"{_name}: the state has no RoPE tables of the video tokens");
         int b = xHat.Dim(0), n = xHat.Dim(1), t = cHat.Dim(1), d = _dim, hd = d / _heads;
         using var qkv = ops.Empty(xHat.DType, 3, b, n + t, d);
-        var proj = new[] { (_toQ, _addQ), (_toK, _addK), (_toV, _addV) };
-        var heads = new Tensor[3];
-        for (int i = 0; i < 3; i++)
-        {
-            var rows = qkv.Select(0, i);
-            ops.LinearInto(rows.Slice(1, 0, n), xHat, proj[i].Item1.Weight);
-            ops.LinearInto(rows.Slice(1, n, t), cHat, proj[i].Item2.Weight);
-            heads[i] = rows.Reshape(b, n + t, _heads, hd);
-        }
+        var heads = Enumerable.Range(0, 3).Select(i => qkv.Select(0, i).Reshape(b, n + t, _heads, hd)).ToArray();
         Tensor qi = heads[0].Slice(1, 0, n), ki = heads[1].Slice(1, 0, n), qt = heads[0].Slice(1, n, t), kt = heads[1].Slice(1, n, t);
-        var cos = MochiRope.PerHeadRows(state.ImageRopeCos, _heads);
-        var sin = MochiRope.PerHeadRows(state.ImageRopeSin, _heads);
-        var qiRows = MochiRope.HeadsAsTokens(qi);
-        var kiRows = MochiRope.HeadsAsTokens(ki);
-        ops.RmsNormRope(qiRows, qiRows, _normQ, cos, sin, QkEps, interleaved: true);
-        ops.RmsNormRope(kiRows, kiRows, _normK, cos, sin, QkEps, interleaved: true);
-        ops.RmsNormRope(qt, qt, _normAddedQ, null, null, QkEps, interleaved: true);
-        ops.RmsNormRope(kt, kt, _normAddedK, null, null, QkEps, interleaved: true);
+        ops.LinearRmsNormRopeInto(qi, xHat, _toQ.Weight, null, _normQ, state.ImageRopeCos, state.ImageRopeSin, QkEps, interleaved: true);
+        ops.LinearRmsNormRopeInto(ki, xHat, _toK.Weight, null, _normK, state.ImageRopeCos, state.ImageRopeSin, QkEps, interleaved: true);
+        ops.LinearInto(qkv.Select(0, 2).Slice(1, 0, n), xHat, _toV.Weight);
+        ops.LinearRmsNormRopeInto(qt, cHat, _addQ.Weight, null, _normAddedQ, null, null, QkEps, interleaved: true);
+        ops.LinearRmsNormRopeInto(kt, cHat, _addK.Weight, null, _normAddedK, null, null, QkEps, interleaved: true);
+        ops.LinearInto(qkv.Select(0, 2).Slice(1, n, t), cHat, _addV.Weight);
         var r = attention.Run(ops, new AttentionCall
         {
             Layer = _name + ".attn1", Kind = AttentionKind.Self, JointFirst = false,

@@ -60,24 +60,4 @@ public static class MochiRope
         for (int i = 0; i < count; i++) centres[i] = (edges[i] + edges[i + 1]) / 2;
         return centres;
     }
-
-    /// <summary>A [n, H·d] table (or a view of its rows with dense rows) as [n·H, d]: one row per (token, head), the
-    /// shape the rotation ops take when the heads of q or k are viewed as tokens of their own.</summary>
-    public static Tensor PerHeadRows(Tensor table, int heads)
-    {
-        int n = table.Dim(0), width = table.Dim(1), d = width / heads;
-        if (table.Rank != 2 || width % heads != 0 || table.Strides[1] != 1 || (n > 1 && table.Strides[0] != width))
-            throw new ArgumentException($"Mochi RoPE table {Shape.Format(table.ShapeSpan)} is not [tokens, {heads}·d] with dense rows");
-        return new Tensor(table.Storage, table.DType, [n * heads, d], [d, 1], table.Offset);
-    }
-
-    /// <summary>A [B, n, H, d] view whose (n, H) are evenly strided (H·stride(H) = stride(n): a projection's rows) as
-    /// [B, n·H, 1, d]: each head of each token a token of its own, so a per-(token, head) table can rotate it.</summary>
-    public static Tensor HeadsAsTokens(Tensor x)
-    {
-        int b = x.Dim(0), n = x.Dim(1), h = x.Dim(2), d = x.Dim(3);
-        if (x.Rank != 4 || x.Strides[3] != 1 || x.Strides[2] != d || (n > 1 && x.Strides[1] != (long)h * d))
-            throw new ArgumentException($"Mochi: the heads of {x} (strides {string.Join(", ", x.Strides.ToArray())}) are not dense rows of its tokens");
-        return new Tensor(x.Storage, x.DType, [b, n * h, 1, d], [x.Strides[0], d, d, 1], x.Offset);
-    }
 }

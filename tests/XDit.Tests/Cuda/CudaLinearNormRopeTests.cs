@@ -78,6 +78,43 @@ public class CudaLinearNormRopeTests
         foreach (var x in t) x.Dispose();
     }
 
+    /// <summary>Mochi's rotation: every head its own angles, tables [N, H·d] (a row per head of the norm group). The
+    /// kernel (bf16, d 64) and the unfused ops head by head (float32) against CpuOps' per-head RmsNormRope, each head
+    /// with its columns of the tables; y a view with strided batches.</summary>
+    [Theory]
+    [InlineData(DType.BF16)]
+    [InlineData(DType.F32)]
+    public void PerHeadTablesRotateEachHeadByItsOwnColumns(DType dt)
+    {
+        const int b = 2, n = 131, k = 40, heads = 3, d = 64;
+        var gpu = CudaTestDevice.Get(dt);
+        float[] Input(int count, int seed, float scale) => CudaTestDevice.Quantize(Numerics.Random(count, seed, scale), dt);
+        int[][] shapes = [[b, n, k], [heads * d, k], [d], [n, heads * d], [n, heads * d]];
+        var data = shapes.Select((s, i) => Input((int)Shape.Product(s), 91 + i, i == 1 ? 0.3f : 1f)).ToArray();
+        var c = data.Select((v, i) => Cpu.FromHost(v, shapes[i])).ToArray();
+        var g = data.Select((v, i) => gpu.FromHost(v, shapes[i])).ToArray();
+
+        using var proj = Cpu.Linear(c[0], c[1]);
+        var want = proj.Reshape(b, n, heads, d);
+        for (int h = 0; h < heads; h++)
+        {
+            var head = want.Slice(2, h, 1);
+            Cpu.RmsNormRope(head, head, c[2], c[3].Slice(1, h * d, d), c[4].Slice(1, h * d, d), 1e-5f, interleaved: true);
+        }
+        // y: the first n rows of a [b, n + 5, heads, d] tensor
+        using var rows = gpu.Zeros(dt, b, n + 5, heads, d);
+        var y = rows.Slice(1, 0, n);
+        var launches = new List<string>();
+        gpu.Launches.Observer = launches.Add;
+        try { gpu.LinearRmsNormRopeInto(y, g[0], g[1], null, g[2], g[3], g[4], 1e-5f, interleaved: true); }
+        finally { gpu.Launches.Observer = null; }
+        using var got = gpu.Contiguous(y);
+        double err = Numerics.RelativeError(gpu.ToHost(got), Cpu.ToHost(want));
+        Assert.True(err <= CudaTestDevice.Tolerance(dt), $"{dt}: relative error {err:E3}");
+        Assert.Equal(dt == DType.BF16 ? 1 : 0, launches.Count(l => l == "linear_rms_norm_rope_bf16_d64"));
+        foreach (var x in c.Concat(g)) x.Dispose();
+    }
+
     /// <summary>Flux at toy size with a head dim the kernel is built for (flux-tiny: 2 heads × 64), two rows, random
     /// weights in ±0.5 (the benchmark's ±0.02 leave q·k so small that bf16 attention does not see them): its forward with q and k normed and rotated in their projection's epilogue (the model's wiring of
     /// the op: the packed rows' views, the stacked [2, d] norms, text and image tables) equals its forward with the

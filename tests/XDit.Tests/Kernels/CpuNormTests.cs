@@ -183,6 +183,36 @@ public class CpuNormTests
     }
 
     [Fact]
+    public void LinearRmsNormRopeIntoRotatesEachHeadByItsOwnColumnsOfPerHeadTables()
+    {
+        // Mochi's video q: tables [N, H·d], head h rotated by columns h·d .. h·d + d of its token's row
+        const int B = 1, N = 3, K = 4, H = 2, d = 4;
+        using var ops = new CpuOps();
+        var (x, w, norm, cos, sin) = (Rand(20, B, N, K), Rand(21, H * d, K), Rand(22, d), Rand(23, N, H * d), Rand(24, N, H * d));
+        using var y = ops.Zeros(DType.F32, B, N, H, d);
+        ops.LinearRmsNormRopeInto(y, x, w, null, norm, cos, sin, 1e-6f, interleaved: true);
+        var got = ops.ToHost(y);
+        var (xs, ws, ns, cs, ss) = (x.ToFloatArray(), w.ToFloatArray(), norm.ToFloatArray(), cos.ToFloatArray(), sin.ToFloatArray());
+        var e = new double[got.Length];
+        for (int n = 0; n < N; n++)
+            for (int h = 0; h < H; h++)
+            {
+                var p = new double[d];
+                for (int j = 0; j < d; j++)
+                    for (int k = 0; k < K; k++) p[j] += (double)xs[n * K + k] * ws[(h * d + j) * K + k];
+                double ms = p.Sum(v => v * v) / d;
+                var u = p.Select((v, j) => v / Math.Sqrt(ms + 1e-6) * ns[j]).ToArray();
+                int at = (n * H + h) * d, t = n * H * d + h * d;   // y's head, the table row's columns of this head
+                for (int j = 0; j < d; j += 2)
+                {
+                    e[at + j] = u[j] * cs[t + j] - u[j + 1] * ss[t + j];
+                    e[at + j + 1] = u[j + 1] * cs[t + j + 1] + u[j] * ss[t + j + 1];
+                }
+            }
+        Close(e, got);
+    }
+
+    [Fact]
     public void LayerNormRopeNormsAndRotatesAStridedViewInPlace()
     {
         // k of a packed [B, N, 3, H, d] tensor (HunyuanDiT's self-attention keys): per head LayerNorm with affine,
