@@ -226,6 +226,37 @@ extern "C" __global__ void residual_layer_norm_modulate(void* sum, void* out, co
     norm_modulate_store(r, out, dt, base, D, eps, shift, shdt, shStride, scale, scdt, scStride, b, vec, sh);
 }
 
+// out = x + gate·(RMSNorm(y)·w) (gate null: x + RMSNorm(y)·w): a block's output projection normed, then its gated
+// residual, in one pass (Mochi's and Z-Image's norm after the projection). y is held in registers as
+// rms_norm_modulate holds x; x, y, out [R, D] contiguous, w [D] (null: none), gate rows of D at b·gStride. The normed
+// value is rounded to y's dtype before the sum, as the RMSNorm's output would be.
+extern "C" __global__ void rms_norm_gated_residual(void* out, const void* x, int dt, const void* y, int ydt, const void* w, int wdt,
+    const void* gate, int gdt, i64 gStride, i64 N, i64 D, float eps, int vec)
+{
+    __shared__ float sh[32];
+    const i64 row = blockIdx.x, base = row * D, b = row / N;
+    NormRow r;
+    float s = 0.f;
+    for (int k = 0; k < NORM_STEPS; k++)
+    {
+        ld8v(y, ydt, base + norm_col(k), r.v[k], vec, norm_count(k, D));
+        for (int e = 0; e < VEC; e++) s += r.v[k][e] * r.v[k][e];   // the padding holds zeros
+    }
+    const float rs = rsqrtf(block_sum(s, sh) / (float)D + eps);
+    for (int k = 0; k < NORM_STEPS; k++)
+    {
+        int n = norm_count(k, D);
+        if (n == 0) continue;
+        i64 c = norm_col(k);
+        float v[VEC], g[VEC], u[VEC];
+        ld8v(x, dt, base + c, v, vec, n);
+        if (gate) ld8v(gate, gdt, b * gStride + c, g, vec, n);
+        if (w) ld8v(w, wdt, c, u, vec, n);
+        for (int e = 0; e < VEC; e++) v[e] += (gate ? g[e] : 1.f) * ld_round(r.v[k][e] * rs * (w ? u[e] : 1.f), ydt);
+        st8v(out, dt, base + c, v, vec, n);
+    }
+}
+
 // ---- per-head RMSNorm or LayerNorm and rotary embedding in one pass (Flux's and HunyuanDiT's q/k) ----
 // x, y [B, N, H, d] views with a dense d axis and strides (b, n, h) each; y may be x (in place: a warp reads its
 // whole row before writing it). One warp per (b, n, h) row; lane l holds the rotation pairs p = l, l + 32, ... of

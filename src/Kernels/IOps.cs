@@ -112,6 +112,12 @@ public interface IOps : IDisposable
     /// concatenated input computed as the sum of its parts' GEMMs: Flux's single-block proj_out). x, y, y2
     /// [B, N, D]; gate [B, D] (or [D]) broadcast over tokens.</summary>
     Tensor GatedResidual(Tensor x, Tensor gate, Tensor y, Tensor? y2 = null);
+    /// <summary>x + gate·(RMSNorm(y)·weight) over the last axis, in one pass: a block's output projection normed and
+    /// added through its gate (Mochi's and Z-Image's norm after the projection), so the normed projection is never
+    /// written out and read back. x and y [B, N, D]; gate as <see cref="GatedResidual"/> takes it, or null (a gate of
+    /// 1); weight [D] or null (<see cref="OpContracts.RmsNormGatedResidual"/>). Equal to
+    /// GatedResidual(x, gate, RmsNorm(y, weight, eps)), or Add without a gate.</summary>
+    Tensor RmsNormGatedResidual(Tensor x, Tensor? gate, Tensor y, Tensor? weight, float eps);
     /// <summary>GEGLU's gate product in one pass: x [..., 2F] (a feed-forward's projection, hidden then gate along
     /// the last axis, any strides) → x[..., :F]·GELU(x[..., F:]) [..., F] (erf GELU), in x's dtype, computed in
     /// float32. Equals Mul(hidden, Activate(gate, Gelu)) without writing either half or the GELU out on its own

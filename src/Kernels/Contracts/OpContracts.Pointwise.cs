@@ -36,6 +36,19 @@ public static partial class OpContracts
         PerBatch(x, gate, "GatedResidual", "gate");
     }
 
+    /// <summary>RmsNormGatedResidual: x and y [B, N, D] of one shape; gate (optional: null is 1) per batch of x as
+    /// GatedResidual takes it; weight [D].</summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
+    public static void RmsNormGatedResidual(Tensor x, Tensor? gate, Tensor y, Tensor? weight)
+    {
+        const string op = "RmsNormGatedResidual";
+        Rank(x, 3, "[B, N, D]", op, "x");
+        NotNull(y, op, "y");
+        if (!XDit.Runtime.Shape.Equal(x.ShapeSpan, y.ShapeSpan)) throw Mismatch(op, "x and y differ", x, "x", y, "y");
+        if (gate is not null) PerBatch(x, gate, op, "gate");
+        Vector(x, "x", weight, x.Dim(2), op, "weight");
+    }
+
     /// <summary>Geglu: x [..., 2F], the last axis even (hidden and gate halves of one width).</summary>
     [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
     public static void Geglu(Tensor x)

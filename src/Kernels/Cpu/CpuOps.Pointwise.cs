@@ -124,6 +124,15 @@ public sealed partial class CpuOps
         return result;
     }
 
+    /// <summary>The unfused composition that CudaOps' kernel must equal: RmsNorm, then GatedResidual (Add without a
+    /// gate).</summary>
+    public Tensor RmsNormGatedResidual(Tensor x, Tensor? gate, Tensor y, Tensor? weight, float eps)
+    {
+        OpContracts.RmsNormGatedResidual(x, gate, y, weight);
+        using var n = RmsNorm(y, weight, eps);
+        return gate is null ? Add(x, n) : GatedResidual(x, gate, n);
+    }
+
     public Tensor GatedResidual(Tensor x, Tensor gate, Tensor y, Tensor? y2 = null)
     {
         OpContracts.GatedResidual(x, gate, y, y2);

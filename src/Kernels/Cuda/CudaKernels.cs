@@ -29,6 +29,7 @@ public static unsafe class CudaKernels
     public static readonly KernelEntry RmsNormModulate = new("norms", "rms_norm_modulate", P, P, I, P, I, P, I, L, P, I, L, L, L, F, I);
     public static readonly KernelEntry ResidualLayerNormModulate = new("norms", "residual_layer_norm_modulate",
         P, P, P, I, P, I, P, I, L, P, I, L, P, I, L, L, L, F, I);
+    public static readonly KernelEntry RmsNormGatedResidual = new("norms", "rms_norm_gated_residual", P, P, I, P, I, P, I, P, I, L, L, L, F, I);
     public static readonly KernelEntry RmsNormRope = new("norms", "rms_norm_rope", P, L, L, L, P, L, L, L, I, P, I, P, P, I, L, L, L, L, F, I);
     public static readonly KernelEntry LayerNormRope = new("norms", "layer_norm_rope", P, L, L, L, P, L, L, L, I, P, I, P, I, P, P, I, L, L, L, L, F, I, L);
     public static readonly KernelEntry RowRmsNormRope = new("norms", "row_rms_norm_rope", P, L, L, P, L, L, I, P, I, P, P, I, L, L, L, F, I);
@@ -100,7 +101,7 @@ public static unsafe class CudaKernels
     public static IReadOnlyList<KernelEntry> All { get; } =
     [
         CopyStrided, Convert, CopyRows, EmbeddingGather, Im2Col, UpsampleNearest,
-        LayerNorm, RmsNorm, GroupNorm, ChannelRmsNorm, SoftmaxRows, LayerNormModulate, RmsNormModulate, ResidualLayerNormModulate, RmsNormRope, LayerNormRope, RowRmsNormRope,
+        LayerNorm, RmsNorm, GroupNorm, ChannelRmsNorm, SoftmaxRows, LayerNormModulate, RmsNormModulate, ResidualLayerNormModulate, RmsNormGatedResidual, RmsNormRope, LayerNormRope, RowRmsNormRope,
         Activate, ScaleShift, BinaryBroadcast, Modulate, GatedResidual, GateAlphaBias, GateAlphaBiasN, AddChannelBias, Rope, MergeAttention, MergeLse,
         GroupedConv2d, LinearAttentionSums, LinearAttentionApply,
         Geglu, Swiglu,

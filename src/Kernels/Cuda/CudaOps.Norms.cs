@@ -179,6 +179,35 @@ public sealed unsafe partial class CudaOps
         }
     }
 
+    public Tensor RmsNormGatedResidual(Tensor x, Tensor? gate, Tensor y, Tensor? weight, float eps)
+    {
+        OpContracts.RmsNormGatedResidual(x, gate, y, weight);
+        Enter();
+        long N = x.Dim(1), D = x.Dim(2), R = x.Dim(0) * N;
+        uint threads = NormThreads(D);
+        if (threads == 0)
+        {
+            // a row wider than the registers hold: the norm, then the residual
+            using var n = RmsNorm(y, weight, eps);
+            return gate is null ? Add(x, n) : GatedResidual(x, gate, n);
+        }
+        using var xc = Dense(x);
+        using var yc = Dense(y);
+        using var wc = DenseOpt(weight);
+        var (gc, gStride) = gate is null ? (default(Temp), 0L) : BatchVector(x, gate);
+        using (gc)
+        {
+            var o = NewLike(x);
+            ulong po = Ptr(o), px = Ptr(xc.T), py = Ptr(yc.T), pw = PtrOrZero(wc.TOrNull, "weight"), pg = PtrOrZero(gc.TOrNull, "gate");
+            int dt = (int)x.DType, ydt = (int)y.DType, wdt = (int)(weight?.DType ?? DType.F32), gdt = (int)(gate?.DType ?? x.DType);
+            // an absent operand is not read: it stands in as x for the alignment check
+            int vec = KernelVector.Flag([D, gStride], (po, o.DType), (px, x.DType), (py, y.DType), (pw == 0 ? px : pw, weight?.DType ?? x.DType),
+                (pg == 0 ? px : pg, gate?.DType ?? x.DType));
+            LaunchRows(CudaKernels.RmsNormGatedResidual, R, threads, [po, px, dt, py, ydt, pw, wdt, pg, gdt, gStride, N, D, eps, vec]);
+            return o;
+        }
+    }
+
     public Tensor Softmax(Tensor x)
     {
         OpContracts.Softmax(x);

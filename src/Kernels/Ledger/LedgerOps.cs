@@ -170,6 +170,9 @@ public sealed class LedgerOps : IOps
     public Tensor GatedResidual(Tensor x, Tensor gate, Tensor y, Tensor? y2 = null) =>
         Op("gated_residual", B(x) + B(gate) + B(y) + B(y2), () => _inner.GatedResidual(x, gate, y, y2));
 
+    public Tensor RmsNormGatedResidual(Tensor x, Tensor? gate, Tensor y, Tensor? weight, float eps) =>
+        Op("rms_norm_gated_residual", B(x) + B(gate) + B(y) + B(weight), () => _inner.RmsNormGatedResidual(x, gate, y, weight, eps));
+
     public Tensor LayerNormModulate(Tensor x, Tensor shift, Tensor scale, float eps, Tensor? x2 = null) =>
         Op("layer_norm_modulate", B(x) + B(x2) + B(shift) + B(scale), () => _inner.LayerNormModulate(x, shift, scale, eps, x2));
 

@@ -137,18 +137,16 @@ sealed class MochiBlock
     {
         Tensor h1;
         using (var a = outProj.Apply(ops, HeadProjection.MergeHeads(attn)))
-        using (var na = ops.RmsNorm(a, null, Eps))
         using (var g = ops.Activate(m[1], Activation.Tanh))
-            h1 = ops.GatedResidual(h, g, na);
+            h1 = ops.RmsNormGatedResidual(h, g, a, null, Eps);
         try
         {
             Tensor f;
             using (var n3 = ScaledRms(ops, h1, m[2]))
                 f = ff.Apply(ops, n3);
             using (f)
-            using (var nf = ops.RmsNorm(f, null, Eps))
             using (var g = ops.Activate(m[3], Activation.Tanh))
-                return ops.GatedResidual(h1, g, nf);
+                return ops.RmsNormGatedResidual(h1, g, f, null, Eps);
         }
         finally { h1.Dispose(); }
     }

@@ -153,21 +153,20 @@ sealed class ZImageBlock
     }
 
     /// <summary>x + gate_msa·RMSNorm(to_out(attn)), then + gate_mlp·RMSNorm(w2(SiLU(w1 f)·w3 f)) with
-    /// f = RMSNorm(·)·(1 + scale_mlp); ungated (gate 1, no scale) without modulation.</summary>
+    /// f = RMSNorm(·)·(1 + scale_mlp); ungated (gate 1, no scale) without modulation. Each norm and its residual is one
+    /// pass (IOps.RmsNormGatedResidual).</summary>
     Tensor Tail(IOps ops, Tensor x, Tensor attn, Mod? mod)
     {
         Tensor x1;
         using (var o = _toOut.Apply(ops, HeadProjection.MergeHeads(attn)))
-        using (var on = ops.RmsNorm(o, _attnNorm2, _eps))
-            x1 = mod is { } m ? ops.GatedResidual(x, m.GateMsa, on) : ops.Add(x, on);
+            x1 = ops.RmsNormGatedResidual(x, mod?.GateMsa, o, _attnNorm2, _eps);
         using (x1)
         {
             using var f = Normed(ops, x1, _ffnNorm1, mod?.ScaleMlp);
             using var h = _w13.Apply(ops, f);
             using var ag = ops.Swiglu(h);
             using var y = _w2.Apply(ops, ag);
-            using var yn = ops.RmsNorm(y, _ffnNorm2, _eps);
-            return mod is { } m2 ? ops.GatedResidual(x1, m2.GateMlp, yn) : ops.Add(x1, yn);
+            return ops.RmsNormGatedResidual(x1, mod?.GateMlp, y, _ffnNorm2, _eps);
         }
     }
 }

@@ -330,6 +330,28 @@ public class CudaFusedOpsTests
     }
 
     [Theory, MemberData(nameof(DTypes))]
+    public void RmsNormGatedResidualEqualsRmsNormThenGatedResidual(DType dt)
+    {
+        // Mochi's (no weight) and Z-Image's (weight) norm after the output projection; the gate a chunk of a packed
+        // [B, k·D] modulation read in place, one for every batch, or none; rows of 8-value steps and odd ones
+        foreach (int d in new[] { 72, 77, 1536 })
+        {
+            Compare(dt,
+                (o, t) => [o.RmsNormGatedResidual(t[0], Chunk(t[2], 1, d), t[1], null, 1e-6f)],
+                (o, t) => { using var n = o.RmsNorm(t[1], null, 1e-6f); return [o.GatedResidual(t[0], o.Contiguous(Chunk(t[2], 1, d)), n)]; },
+                (61, 1, [2, 9, d]), (62, 3, [2, 9, d]), (63, 0.5f, [2, 4 * d]));
+            Compare(dt,
+                (o, t) => [o.RmsNormGatedResidual(t[0], t[2], t[1], t[3], 1e-5f)],
+                (o, t) => { using var n = o.RmsNorm(t[1], t[3], 1e-5f); return [o.GatedResidual(t[0], t[2], n)]; },
+                (64, 1, [3, 5, d]), (65, 2, [3, 5, d]), (66, 0.5f, [d]), (67, 1, [d]));
+            Compare(dt,
+                (o, t) => [o.RmsNormGatedResidual(t[0], null, t[1], t[2], 1e-5f)],
+                (o, t) => { using var n = o.RmsNorm(t[1], t[2], 1e-5f); return [o.Add(t[0], n)]; },
+                (68, 1, [1, 7, d]), (69, 2, [1, 7, d]), (70, 1, [d]));
+        }
+    }
+
+    [Theory, MemberData(nameof(DTypes))]
     public void RmsNormRopeInPlaceOnPackedQkvEqualsRmsNormThenRope(DType dt)
     {
         // q of a packed [B, N, 3, H, d] tensor, normed and rotated in place; Flux's 128, an odd pair count, a tiny head

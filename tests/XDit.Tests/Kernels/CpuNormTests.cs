@@ -213,6 +213,30 @@ public class CpuNormTests
     }
 
     [Fact]
+    public void RmsNormGatedResidualAddsTheGatedNormOfY()
+    {
+        // x + gate[b]·y·rsqrt(mean(y²) + eps)·w per row; without a gate, x + the norm
+        const int B = 2, N = 3, D = 4;
+        using var ops = new CpuOps();
+        var (x, y, gate, w) = (Rand(30, B, N, D), Rand(31, B, N, D), Rand(32, B, D), Rand(33, D));
+        var (xs, ys, gs, ws) = (x.ToFloatArray(), y.ToFloatArray(), gate.ToFloatArray(), w.ToFloatArray());
+        foreach (bool gated in new[] { true, false })
+        {
+            using var got = ops.RmsNormGatedResidual(x, gated ? gate : null, y, w, 1e-6f);
+            var e = new double[B * N * D];
+            for (int row = 0; row < B * N; row++)
+            {
+                double ms = 0;
+                for (int c = 0; c < D; c++) ms += (double)ys[row * D + c] * ys[row * D + c];
+                double r = 1 / Math.Sqrt(ms / D + 1e-6);
+                for (int c = 0; c < D; c++)
+                    e[row * D + c] = xs[row * D + c] + (gated ? gs[row / N * D + c] : 1) * ys[row * D + c] * r * ws[c];
+            }
+            Close(e, ops.ToHost(got));
+        }
+    }
+
+    [Fact]
     public void LayerNormRopeNormsAndRotatesAStridedViewInPlace()
     {
         // k of a packed [B, N, 3, H, d] tensor (HunyuanDiT's self-attention keys): per head LayerNorm with affine,
