@@ -167,6 +167,18 @@ extern "C" __global__ void layer_norm_modulate(void* y, const void* x, const voi
     norm_modulate_store(r, y, dt, base, D, eps, shift, shdt, shStride, scale, scdt, scStride, row / N, vec, sh);
 }
 
+// Loads the row of x at base into r and returns its rsqrt(mean(x²) + eps), reduced over the block.
+__device__ __forceinline__ float rms_row(NormRow& r, const void* x, int dt, i64 base, i64 D, float eps, int vec, float* sh)
+{
+    float s = 0.f;
+    for (int k = 0; k < NORM_STEPS; k++)
+    {
+        ld8v(x, dt, base + norm_col(k), r.v[k], vec, norm_count(k, D));
+        for (int e = 0; e < VEC; e++) s += r.v[k][e] * r.v[k][e];   // the padding holds zeros
+    }
+    return rsqrtf(block_sum(s, sh) / (float)D + eps);
+}
+
 // y = RMSNorm(x)·w·(1 + scale) + shift: x, y [R, D] contiguous, R = B·N, the row held in registers as
 // layer_norm_modulate holds it; w [D] (null: none), shift (null: zero) and scale rows of D at b·stride, b = row / N.
 // LTX-Video's norm1/norm2 with their AdaLN modulation, Mochi's and Z-Image's scale-only modulated RMSNorms.
@@ -176,13 +188,7 @@ extern "C" __global__ void rms_norm_modulate(void* y, const void* x, int dt, con
     __shared__ float sh[32];
     const i64 row = blockIdx.x, base = row * D, b = row / N;
     NormRow r;
-    float s = 0.f;
-    for (int k = 0; k < NORM_STEPS; k++)
-    {
-        ld8v(x, dt, base + norm_col(k), r.v[k], vec, norm_count(k, D));
-        for (int e = 0; e < VEC; e++) s += r.v[k][e] * r.v[k][e];   // the padding holds zeros
-    }
-    const float rs = rsqrtf(block_sum(s, sh) / (float)D + eps);
+    const float rs = rms_row(r, x, dt, base, D, eps, vec, sh);
     for (int k = 0; k < NORM_STEPS; k++)
     {
         int n = norm_count(k, D);
@@ -236,13 +242,7 @@ extern "C" __global__ void rms_norm_gated_residual(void* out, const void* x, int
     __shared__ float sh[32];
     const i64 row = blockIdx.x, base = row * D, b = row / N;
     NormRow r;
-    float s = 0.f;
-    for (int k = 0; k < NORM_STEPS; k++)
-    {
-        ld8v(y, ydt, base + norm_col(k), r.v[k], vec, norm_count(k, D));
-        for (int e = 0; e < VEC; e++) s += r.v[k][e] * r.v[k][e];   // the padding holds zeros
-    }
-    const float rs = rsqrtf(block_sum(s, sh) / (float)D + eps);
+    const float rs = rms_row(r, y, ydt, base, D, eps, vec, sh);
     for (int k = 0; k < NORM_STEPS; k++)
     {
         int n = norm_count(k, D);
