@@ -4,5 +4,9 @@
 
 XDIT_EMU_KERNEL(linear_rms_norm_rope_bf16_d64)
 XDIT_EMU_KERNEL(linear_rms_norm_rope_f16_d64)
+XDIT_EMU_KERNEL(linear_layer_norm_rope_bf16_d64)
+XDIT_EMU_KERNEL(linear_layer_norm_rope_f16_d64)
 XDIT_EMU_KERNEL(linear_rms_norm_rope_bf16_d128)
 XDIT_EMU_KERNEL(linear_rms_norm_rope_f16_d128)
+XDIT_EMU_KERNEL(linear_layer_norm_rope_bf16_d128)
+XDIT_EMU_KERNEL(linear_layer_norm_rope_f16_d128)

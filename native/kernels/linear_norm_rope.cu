@@ -1,24 +1,25 @@
-// A projection to heads with each head's RMSNorm and rotation in the GEMM's epilogue: y = rope(rmsnorm(x·Wᵀ + b)),
-// Flux's q and k (and Flux 2's), so the projection is never written out and read back by a separate norm pass: the
-// 2·(read + write) of q and k per block that no cuBLASLt epilogue can take.
+// A projection to heads with each head's RMSNorm (or LayerNorm) and rotation in the GEMM's epilogue:
+// y = rope(norm(x·Wᵀ + b)), Flux's q and k (CogVideoX's with LayerNorm), so the projection is never written out and
+// read back by a separate norm pass: the 2·(read + write) of q and k per block that no cuBLASLt epilogue can take.
 //
-// One block computes one head (D = 64 or 128 output features, the whole head, so its RMS is reduced inside the
-// block) for LN_BM rows of one batch: a tensor-core GEMM (mma.sync m16n8k16, mma.cuh) over K in tiles of LN_BK,
+// One block computes one head (D = 64 or 128 output features, the whole head, so its statistics are reduced inside
+// the block) for LN_BM rows of one batch: a tensor-core GEMM (mma.sync m16n8k16, mma.cuh) over K in tiles of LN_BK,
 // x's and W's tiles staged row-major in shared memory by 16-byte asynchronous copies, LN_STAGES deep (the copies of
 // tile k + 2 run while tile k is computed on), read into operands by ldmatrix. Both operands are K-contiguous
 // (x [rows, K], W [features, K]: PyTorch's Linear), which is exactly mma's row.col. Eight warps split the tile as
 // WM rows × WN column groups of 64 features.
 //
 // The epilogue does what the unfused ops would, rounding where they round: the bias, the projection rounded to the
-// activation dtype (cuBLASLt's output), the head's sum of squares (a quad's shuffles, then the WN column groups
-// through shared memory), the normalised value times the norm weight rounded again (rms_norm_rope's output before
-// its rotation, norms.cu's store_rotated_pair), then the interleaved pair (2i, 2i + 1) rotated by the token's table
+// activation dtype (cuBLASLt's output), the head's mean (LayerNorm) and sum of squares about it (a quad's shuffles,
+// then the WN column groups through shared memory), the normalised value times the norm weight plus the norm bias
+// (LayerNorm) rounded again (rms_norm_rope's and layer_norm_rope's output before the rotation, norms.cu's
+// store_rotated_pair), then the interleaved pair (2i, 2i + 1) rotated by the token's table
 // row, a pair each thread holds as accumulators 2t and 2t + 1 of one row, and stored as one 32-bit word.
 //
 // Arguments: y [B, N, H, D] at b·ysb + n·ysn + h·D + c (dense heads, even strides, 4-byte aligned); x [B, N, K] at
 // b·xsb + n·xsn + k and W [H·D, K] dense, both 16-byte aligned with K and the strides multiples of 8; bias [H·D] in
 // the activation dtype or null; nw the norm weight [G, D] (dtype nwdt), head h reading row h / rowHeads, or null
-// (a weight of 1); cos and sin (dtype tdt) with token n's angles for head h at n·tsn + (h % rowHeads)·tsh (tsn D and
+// (a weight of 1), nb the LayerNorm's bias of the same rows (dtype nbdt) or null; cos and sin (dtype tdt) with token n's angles for head h at n·tsn + (h % rowHeads)·tsh (tsn D and
 // tsh 0: [N, D] for every head; tsn (H/G)·D and tsh D: a row per head of a group, Mochi's), or both null (no
 // rotation). Grid (ceil(N / LN_BM), B·H), LN_THREADS threads, LN_STAGES · (LN_BM + D) · LN_KS · 2 bytes of dynamic
 // shared memory (CudaOps.LinearNormRope computes it).
@@ -58,17 +59,56 @@ __device__ __forceinline__ void lnr_stage(smem_addr sA, smem_addr sW, const u16*
     }
 }
 
-template <int D, bool BF16>
-__device__ __forceinline__ void linear_rms_norm_rope(void* y, i64 ysb, i64 ysn, const void* x, i64 xsb, i64 xsn,
-    const void* w, const void* bias, const void* nw, int nwdt, i64 rowHeads, const void* cosT, const void* sinT, int tdt,
-    i64 tsn, i64 tsh, int N, int K, int H, float eps)
+// Sums each row's values of v over the head (SQUARES: their squares about the row's mean m; m is not read otherwise),
+// a quad's shuffles, then the WN column groups through red. Each call has a red of its own, so none waits for the
+// reads of another before writing.
+template <bool SQUARES, int MT, int NT, int WN>
+__device__ __forceinline__ void lnr_row_sums(const float (&v)[MT][NT][4], const float (&m)[MT][2], float (&red)[WN][LN_BM],
+    float (&sums)[MT][2], int wm, int wn, int g, int t)
+{
+#pragma unroll
+    for (int mt = 0; mt < MT; ++mt)
+#pragma unroll
+        for (int half = 0; half < 2; ++half)
+        {
+            float s = 0.f;
+#pragma unroll
+            for (int nt = 0; nt < NT; ++nt)
+#pragma unroll
+                for (int i = 0; i < 2; ++i)
+                {
+                    const float e = v[mt][nt][2 * half + i] - (SQUARES ? m[mt][half] : 0.f);
+                    s += SQUARES ? e * e : e;
+                }
+            s += __shfl_xor_sync(0xffffffffu, s, 1);
+            s += __shfl_xor_sync(0xffffffffu, s, 2);
+            if (t == 0) red[wn][wm * MT * 16 + mt * 16 + half * 8 + g] = s;
+        }
+    __syncthreads();
+#pragma unroll
+    for (int mt = 0; mt < MT; ++mt)
+#pragma unroll
+        for (int half = 0; half < 2; ++half)
+        {
+            float total = 0.f;
+#pragma unroll
+            for (int j = 0; j < WN; ++j) total += red[j][wm * MT * 16 + mt * 16 + half * 8 + g];
+            sums[mt][half] = total;
+        }
+}
+
+// CENTER: LayerNorm over the head (mean and biased variance, weight and bias: CogVideoX's q/k norm), else RMSNorm.
+template <int D, bool BF16, bool CENTER>
+__device__ __forceinline__ void linear_norm_rope(void* y, i64 ysb, i64 ysn, const void* x, i64 xsb, i64 xsn,
+    const void* w, const void* bias, const void* nw, int nwdt, const void* nb, int nbdt, i64 rowHeads, const void* cosT,
+    const void* sinT, int tdt, i64 tsn, i64 tsh, int N, int K, int H, float eps)
 {
     constexpr int WN = D / 64, WM = (LN_THREADS / 32) / WN;   // warps across the head and down the rows
     constexpr int MT = LN_BM / WM / 16, NT = 8;               // m16 and n8 tiles of a warp (64 columns)
     constexpr int dt = BF16 ? 2 : 1;
     constexpr int stageBytes = 2 * (LN_BM + D) * LN_KS;
     XDIT_DYNAMIC_SMEM(u16, lnr_smem);
-    __shared__ float red[WN][LN_BM];
+    __shared__ float red[WN][LN_BM], red2[WN][LN_BM];
 
     const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
     const int wm = warp / WN, wn = warp % WN;
@@ -128,32 +168,30 @@ __device__ __forceinline__ void linear_rms_norm_rope(void* y, i64 ysb, i64 ysn, 
         }
     }
 
-    // the projection as cuBLASLt would store it (bias added, rounded), and each row's part of the sum of squares
-    float ss[MT][2];
+    // the projection as cuBLASLt would store it (bias added, rounded)
 #pragma unroll
     for (int mt = 0; mt < MT; ++mt)
-    {
-        ss[mt][0] = ss[mt][1] = 0.f;
 #pragma unroll
         for (int nt = 0; nt < NT; ++nt)
 #pragma unroll
             for (int i = 0; i < 4; ++i)
             {
                 const int col = wn * 64 + nt * 8 + 2 * t + (i & 1);
-                const float v = ld_round(acc[mt][nt][i] + (bias ? ld(bias, dt, (i64)h * D + col) : 0.f), dt);
-                acc[mt][nt][i] = v;
-                ss[mt][i >> 1] += v * v;
+                acc[mt][nt][i] = ld_round(acc[mt][nt][i] + (bias ? ld(bias, dt, (i64)h * D + col) : 0.f), dt);
             }
+    // each row's mean (LayerNorm), then its mean square about it (0 for RMSNorm): the second pass reads registers
+    float mean[MT][2], r[MT][2];
 #pragma unroll
-        for (int half = 0; half < 2; ++half)
-        {
-            float s = ss[mt][half];
-            s += __shfl_xor_sync(0xffffffffu, s, 1);
-            s += __shfl_xor_sync(0xffffffffu, s, 2);
-            if (t == 0) red[wn][wm * MT * 16 + mt * 16 + half * 8 + g] = s;
-        }
+    for (int mt = 0; mt < MT; ++mt) mean[mt][0] = mean[mt][1] = 0.f;
+    if (CENTER)
+    {
+        lnr_row_sums<false, MT, NT, WN>(acc, mean, red, mean, wm, wn, g, t);
+#pragma unroll
+        for (int mt = 0; mt < MT; ++mt) mean[mt][0] /= (float)D, mean[mt][1] /= (float)D;
     }
-    __syncthreads();
+    lnr_row_sums<true, MT, NT, WN>(acc, mean, red2, r, wm, wn, g, t);
+#pragma unroll
+    for (int mt = 0; mt < MT; ++mt) r[mt][0] = rsqrtf(r[mt][0] / (float)D + eps), r[mt][1] = rsqrtf(r[mt][1] / (float)D + eps);
 
     const i64 wRow = (i64)(h / rowHeads) * D;
 #pragma unroll
@@ -162,21 +200,22 @@ __device__ __forceinline__ void linear_rms_norm_rope(void* y, i64 ysb, i64 ysn, 
         for (int half = 0; half < 2; ++half)
         {
             const int row = wm * MT * 16 + mt * 16 + half * 8 + g, n = m0 + row;
-            float total = 0.f;
-#pragma unroll
-            for (int j = 0; j < WN; ++j) total += red[j][row];
-            const float r = rsqrtf(total / (float)D + eps);
             if (n >= N) continue;
             u16* Y = (u16*)y + b * ysb + (i64)n * ysn + (i64)h * D;
 #pragma unroll
             for (int nt = 0; nt < NT; ++nt)
             {
                 const int c = wn * 64 + nt * 8 + 2 * t;   // the pair (c, c + 1)
-                float u = acc[mt][nt][2 * half] * r, v = acc[mt][nt][2 * half + 1] * r;
+                float u = (acc[mt][nt][2 * half] - mean[mt][half]) * r[mt][half], v = (acc[mt][nt][2 * half + 1] - mean[mt][half]) * r[mt][half];
                 if (nw)
                 {
                     u *= ld(nw, nwdt, wRow + c);
                     v *= ld(nw, nwdt, wRow + c + 1);
+                }
+                if (CENTER && nb)
+                {
+                    u += ld(nb, nbdt, wRow + c);
+                    v += ld(nb, nbdt, wRow + c + 1);
                 }
                 u = ld_round(u, dt);
                 v = ld_round(v, dt);
@@ -193,19 +232,31 @@ __device__ __forceinline__ void linear_rms_norm_rope(void* y, i64 ysb, i64 ysn, 
         }
 }
 
-// The two entry points of one head dim D: linear_rms_norm_rope_bf16_dD and linear_rms_norm_rope_f16_dD.
-#define LNR_KERNELS(D)                                                                                                \
-    extern "C" __global__ void __launch_bounds__(LN_THREADS, LN_MIN_BLOCKS) linear_rms_norm_rope_bf16_d##D(void* y,  \
-        i64 ysb, i64 ysn, const void* x, i64 xsb, i64 xsn, const void* w, const void* bias, const void* nw, int nwdt,\
-        i64 rowHeads, const void* cosT, const void* sinT, int tdt, i64 tsn, i64 tsh, int N, int K, int H, float eps) \
-    {                                                                                                                 \
-        linear_rms_norm_rope<D, true>(y, ysb, ysn, x, xsb, xsn, w, bias, nw, nwdt, rowHeads, cosT, sinT, tdt, tsn, tsh, N, K, H, eps); \
-    }                                                                                                                 \
-    extern "C" __global__ void __launch_bounds__(LN_THREADS, LN_MIN_BLOCKS) linear_rms_norm_rope_f16_d##D(void* y,   \
-        i64 ysb, i64 ysn, const void* x, i64 xsb, i64 xsn, const void* w, const void* bias, const void* nw, int nwdt,\
-        i64 rowHeads, const void* cosT, const void* sinT, int tdt, i64 tsn, i64 tsh, int N, int K, int H, float eps) \
-    {                                                                                                                 \
-        linear_rms_norm_rope<D, false>(y, ysb, ysn, x, xsb, xsn, w, bias, nw, nwdt, rowHeads, cosT, sinT, tdt, tsn, tsh, N, K, H, eps); \
+// The four entry points of one head dim D: linear_{rms,layer}_norm_rope_{bf16,f16}_dD.
+#define LNR_KERNELS(D) \
+    extern "C" __global__ void __launch_bounds__(LN_THREADS, LN_MIN_BLOCKS) linear_rms_norm_rope_bf16_d##D(void* y, i64 ysb, i64 ysn, const void* x, i64 xsb, \
+        i64 xsn, const void* w, const void* bias, const void* nw, int nwdt, const void* nb, int nbdt, i64 rowHeads, \
+        const void* cosT, const void* sinT, int tdt, i64 tsn, i64 tsh, int N, int K, int H, float eps) \
+    { \
+        linear_norm_rope<D, true, false>(y, ysb, ysn, x, xsb, xsn, w, bias, nw, nwdt, nb, nbdt, rowHeads, cosT, sinT, tdt, tsn, tsh, N, K, H, eps); \
+    } \
+    extern "C" __global__ void __launch_bounds__(LN_THREADS, LN_MIN_BLOCKS) linear_rms_norm_rope_f16_d##D(void* y, i64 ysb, i64 ysn, const void* x, i64 xsb, \
+        i64 xsn, const void* w, const void* bias, const void* nw, int nwdt, const void* nb, int nbdt, i64 rowHeads, \
+        const void* cosT, const void* sinT, int tdt, i64 tsn, i64 tsh, int N, int K, int H, float eps) \
+    { \
+        linear_norm_rope<D, false, false>(y, ysb, ysn, x, xsb, xsn, w, bias, nw, nwdt, nb, nbdt, rowHeads, cosT, sinT, tdt, tsn, tsh, N, K, H, eps); \
+    } \
+    extern "C" __global__ void __launch_bounds__(LN_THREADS, LN_MIN_BLOCKS) linear_layer_norm_rope_bf16_d##D(void* y, i64 ysb, i64 ysn, const void* x, i64 xsb, \
+        i64 xsn, const void* w, const void* bias, const void* nw, int nwdt, const void* nb, int nbdt, i64 rowHeads, \
+        const void* cosT, const void* sinT, int tdt, i64 tsn, i64 tsh, int N, int K, int H, float eps) \
+    { \
+        linear_norm_rope<D, true, true>(y, ysb, ysn, x, xsb, xsn, w, bias, nw, nwdt, nb, nbdt, rowHeads, cosT, sinT, tdt, tsn, tsh, N, K, H, eps); \
+    } \
+    extern "C" __global__ void __launch_bounds__(LN_THREADS, LN_MIN_BLOCKS) linear_layer_norm_rope_f16_d##D(void* y, i64 ysb, i64 ysn, const void* x, i64 xsb, \
+        i64 xsn, const void* w, const void* bias, const void* nw, int nwdt, const void* nb, int nbdt, i64 rowHeads, \
+        const void* cosT, const void* sinT, int tdt, i64 tsn, i64 tsh, int N, int K, int H, float eps) \
+    { \
+        linear_norm_rope<D, false, true>(y, ysb, ysn, x, xsb, xsn, w, bias, nw, nwdt, nb, nbdt, rowHeads, cosT, sinT, tdt, tsn, tsh, N, K, H, eps); \
     }
 
 LNR_KERNELS(64)

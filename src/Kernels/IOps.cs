@@ -136,6 +136,10 @@ public interface IOps : IDisposable
     /// <see cref="Rope"/> (<see cref="OpContracts.LinearRmsNormRopeInto"/>). Equal to LinearInto then
     /// <see cref="RmsNormRope"/> per group of heads.</summary>
     void LinearRmsNormRopeInto(Tensor y, Tensor x, Tensor w, Tensor? bias, Tensor? weight, Tensor? cos, Tensor? sin, float eps, bool interleaved);
+    /// <summary>The LayerNorm twin of <see cref="LinearRmsNormRopeInto"/> (biased variance; the norm's weight and
+    /// bias [d] or [G, d], each optional; tables [N, d]): CogVideoX's q and k of a stream, each with its own norm
+    /// (<see cref="OpContracts.LinearLayerNormRopeInto"/>). Equal to LinearInto then <see cref="LayerNormRope"/>.</summary>
+    void LinearLayerNormRopeInto(Tensor y, Tensor x, Tensor w, Tensor? bias, Tensor? weight, Tensor? normBias, Tensor? cos, Tensor? sin, float eps, bool interleaved);
     /// <summary>x ← x + gate·(y·Wᵀ + b) in place: a block's output projection with its gated residual in the GEMM's
     /// epilogue, so the projection is never written out and read back. x [B, N, D]; y [B, N, K] of x's dtype;
     /// w [D, K]; bias [D]; gate per batch as <see cref="GatedResidual"/> takes it

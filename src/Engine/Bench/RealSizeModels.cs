@@ -137,10 +137,11 @@ public static class RealSizeModels
         UseRotaryPositionalEmbeddings = true,
     };
 
-    /// <summary>CogVideoX-5b's architecture at toy size (2 latent frames of 4×8: 16 tokens).</summary>
+    /// <summary>CogVideoX-5b's architecture at toy size (2 latent frames of 4×8: 16 tokens), 2 heads × 64: the real head
+    /// dim, which the fused q/k projection is built for.</summary>
     public static CogVideoXConfig CogVideoXTiny { get; } = CogVideoX5b with
     {
-        NumAttentionHeads = 2, AttentionHeadDim = 16, InChannels = 4, OutChannels = 4, TimeEmbedDim = 8, TextEmbedDim = 16, NumLayers = 2,
+        NumAttentionHeads = 2, AttentionHeadDim = 64, InChannels = 4, OutChannels = 4, TimeEmbedDim = 8, TextEmbedDim = 16, NumLayers = 2,
         SampleWidth = 8, SampleHeight = 4, SampleFrames = 5, MaxTextSeqLength = 8,
     };
 

@@ -34,8 +34,16 @@ public static partial class OpContracts
     /// cos and sin [N, d] (every head's angles) or [N, (H/G)·d] (each head of a group its own: Mochi), or both null.</summary>
     [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
     public static void LinearRmsNormRopeInto(Tensor y, Tensor x, Tensor w, Tensor? bias, Tensor? weight, Tensor? cos, Tensor? sin)
+        => LinearHeadNormRope("LinearRmsNormRopeInto", y, x, w, bias, weight, null, cos, sin, perHeadTables: true);
+
+    /// <summary>LinearLayerNormRopeInto: as <see cref="LinearRmsNormRopeInto"/>, with the norm's bias beside its
+    /// weight (each [d] or [G, d], of one shape when both are given) and tables [N, d] only.</summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
+    public static void LinearLayerNormRopeInto(Tensor y, Tensor x, Tensor w, Tensor? bias, Tensor? weight, Tensor? normBias, Tensor? cos, Tensor? sin)
+        => LinearHeadNormRope("LinearLayerNormRopeInto", y, x, w, bias, weight, normBias, cos, sin, perHeadTables: false);
+
+    static void LinearHeadNormRope(string op, Tensor y, Tensor x, Tensor w, Tensor? bias, Tensor? weight, Tensor? normBias, Tensor? cos, Tensor? sin, bool perHeadTables)
     {
-        const string op = "LinearRmsNormRopeInto";
         Rank(x, 3, "[B, N, K]", op, "x");
         Rank(w, 2, "[H·d, K]", op, "w");
         Rank(y, 4, "[B, N, H, d]", op, "y");
@@ -48,13 +56,17 @@ public static partial class OpContracts
         if (d % 2 != 0 || d > 512) throw new ArgumentException($"{op}: head dim must be even and at most 512, y is {Format(y.ShapeSpan)}");
         if ((y.Strides[3] != 1 && d > 1) || (y.Strides[2] != d && h > 1))
             throw new ArgumentException($"{op}: y's heads must be dense (strides {d} and 1 on its last two axes), y has strides [{string.Join(", ", y.Strides.ToArray())}]");
-        if (weight is not null && !(weight.Rank == 1 ? weight.Dim(0) == d : weight.Rank == 2 && weight.Dim(1) == d && weight.Dim(0) > 0 && h % weight.Dim(0) == 0))
-            throw Mismatch(op, $"weight must be [{d}] or [G, {d}] with G dividing the {h} heads", y, "y", weight, "weight");
+        foreach (var (v, name) in new[] { (weight, "weight"), (normBias, "norm bias") })
+            if (v is not null && !(v.Rank == 1 ? v.Dim(0) == d : v.Rank == 2 && v.Dim(1) == d && v.Dim(0) > 0 && h % v.Dim(0) == 0))
+                throw Mismatch(op, $"{name} must be [{d}] or [G, {d}] with G dividing the {h} heads", y, "y", v, name);
+        if (weight is not null && normBias is not null && !XDit.Runtime.Shape.Equal(weight.ShapeSpan, normBias.ShapeSpan))
+            throw Mismatch(op, "weight and norm bias differ", weight, "weight", normBias, "norm bias");
         if ((cos is null) != (sin is null)) throw new ArgumentException($"{op}: cos is {(cos is null ? "null" : "given")}, sin is {(sin is null ? "null" : "given")}: give both tables or neither");
         if (cos is null || sin is null) return;
-        int groupHeads = h / (weight is { Rank: 2 } ? weight.Dim(0) : 1);
-        if (cos.Rank != 2 || cos.Dim(0) != y.Dim(1) || (cos.Dim(1) != d && cos.Dim(1) != (long)groupHeads * d))
-            throw Mismatch(op, $"cos must be [N, {d}] or [N, {groupHeads}·{d}] (a row per head of a norm group)", y, "y", cos, "cos");
+        int groupHeads = h / ((weight ?? normBias) is { Rank: 2 } rows ? rows.Dim(0) : 1);
+        bool widthOk = cos.Dim(1) == d || (perHeadTables && cos.Dim(1) == (long)groupHeads * d);
+        if (cos.Rank != 2 || cos.Dim(0) != y.Dim(1) || !widthOk)
+            throw Mismatch(op, perHeadTables ? $"cos must be [N, {d}] or [N, {groupHeads}·{d}] (a row per head of a norm group)" : $"cos must be [N, {d}]", y, "y", cos, "cos");
         if (!XDit.Runtime.Shape.Equal(cos.ShapeSpan, sin.ShapeSpan)) throw Mismatch(op, "cos and sin differ", cos, "cos", sin, "sin");
     }
 

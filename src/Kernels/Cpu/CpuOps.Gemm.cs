@@ -40,6 +40,17 @@ public sealed partial class CpuOps
         HeadNormGroups.RmsNormRopeInPlace(this, y, weight, cos, sin, eps, interleaved);
     }
 
+    /// <summary>The unfused composition that CudaOps' kernel must equal: the projection, then <see cref="LayerNormRope"/>
+    /// (whose weight and bias rows serve the groups of heads).</summary>
+    public void LinearLayerNormRopeInto(Tensor y, Tensor x, Tensor w, Tensor? bias, Tensor? weight, Tensor? normBias, Tensor? cos, Tensor? sin, float eps, bool interleaved)
+    {
+        OpContracts.LinearLayerNormRopeInto(y, x, w, bias, weight, normBias, cos, sin);
+        RequireHost(y, nameof(y));
+        using var p = Linear(x, w, bias);
+        StridedCopy.Copy(y, p.Reshape(y.Dims));
+        LayerNormRope(y, y, weight, normBias, cos, sin, eps, interleaved);
+    }
+
     /// <summary>The unfused composition that CudaOps' epilogue must equal: Linear, GatedResidual (Add without a
     /// gate), copy into x.</summary>
     public void LinearGatedResidualInto(Tensor x, Tensor y, Tensor w, Tensor? bias, Tensor? gate, Tensor? output = null)

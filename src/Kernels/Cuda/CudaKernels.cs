@@ -80,21 +80,22 @@ public static unsafe class CudaKernels
     }
 
     // ---- linear_norm_rope.cu (LNR_KERNELS(D)) ----
-    /// <summary>The head dims the GEMM with a per-head RMSNorm and rotation in its epilogue is built for.</summary>
+    /// <summary>The head dims the GEMM with a per-head norm and rotation in its epilogue is built for.</summary>
     public static readonly IReadOnlyList<int> LinearNormRopeHeadDims = [64, 128];
 
-    /// <summary>linear_rms_norm_rope_{bf16,f16}_dD for every D of <see cref="LinearNormRopeHeadDims"/>, bf16 first.</summary>
-    public static readonly IReadOnlyList<KernelEntry> LinearRmsNormRope = LinearNormRopeHeadDims
-        .SelectMany(d => new[] { "bf16", "f16" }.Select(t => new KernelEntry("linear_norm_rope", $"linear_rms_norm_rope_{t}_d{d}",
-            P, L, L, P, L, L, P, P, P, I, L, P, P, I, L, L, I, I, I, F)))
+    /// <summary>linear_{rms,layer}_norm_rope_{bf16,f16}_dD for every D of <see cref="LinearNormRopeHeadDims"/>, in that order.</summary>
+    public static readonly IReadOnlyList<KernelEntry> LinearNormRope = LinearNormRopeHeadDims
+        .SelectMany(d => new[] { "rms", "layer" }.SelectMany(norm => new[] { "bf16", "f16" }.Select(t => new KernelEntry("linear_norm_rope",
+            $"linear_{norm}_norm_rope_{t}_d{d}", P, L, L, P, L, L, P, P, P, I, P, I, L, P, P, I, L, L, I, I, I, F))))
         .ToArray();
 
-    /// <summary>The fused kernel for head dim <paramref name="d"/>, or null when none is built for it.</summary>
-    public static KernelEntry? LinearRmsNormRopeFor(bool bf16, int d)
+    /// <summary>The fused kernel for head dim <paramref name="d"/> with a LayerNorm (else RMSNorm), or null when none is
+    /// built for it.</summary>
+    public static KernelEntry? LinearNormRopeFor(bool layerNorm, bool bf16, int d)
     {
         int i = 0;
         while (i < LinearNormRopeHeadDims.Count && LinearNormRopeHeadDims[i] != d) i++;
-        return i == LinearNormRopeHeadDims.Count ? null : LinearRmsNormRope[2 * i + (bf16 ? 0 : 1)];
+        return i == LinearNormRopeHeadDims.Count ? null : LinearNormRope[4 * i + (layerNorm ? 2 : 0) + (bf16 ? 0 : 1)];
     }
 
     /// <summary>Every entry above.</summary>
@@ -105,6 +106,6 @@ public static unsafe class CudaKernels
         Activate, ScaleShift, BinaryBroadcast, Modulate, GatedResidual, GateAlphaBias, GateAlphaBiasN, AddChannelBias, Rope, MergeAttention, MergeLse,
         GroupedConv2d, LinearAttentionSums, LinearAttentionApply,
         Geglu, Swiglu,
-        FlashAttention, .. FlashAttentionTensorCore, .. LinearRmsNormRope,
+        FlashAttention, .. FlashAttentionTensorCore, .. LinearNormRope,
     ];
 }

@@ -117,6 +117,15 @@ public sealed class LedgerOps : IOps
         End(m, cos is null ? "linear_rms_norm" : "linear_rms_norm_rope", B(x) + B(w) + B(bias) + B(weight) + B(cos) + B(sin), B(y), LedgerMath.Gemm(rows, n, k), x.DType);
     }
 
+    /// <summary>As <see cref="LinearRmsNormRopeInto"/>, with the LayerNorm's bias read too.</summary>
+    public void LinearLayerNormRopeInto(Tensor y, Tensor x, Tensor w, Tensor? bias, Tensor? weight, Tensor? normBias, Tensor? cos, Tensor? sin, float eps, bool interleaved)
+    {
+        long k = w.Dim(1), n = w.Dim(0), rows = k == 0 ? 0 : x.NumElements / k;
+        var m = Begin();
+        _inner.LinearLayerNormRopeInto(y, x, w, bias, weight, normBias, cos, sin, eps, interleaved);
+        End(m, cos is null ? "linear_layer_norm" : "linear_layer_norm_rope", B(x) + B(w) + B(bias) + B(weight) + B(normBias) + B(cos) + B(sin), B(y), LedgerMath.Gemm(rows, n, k), x.DType);
+    }
+
     /// <summary>One GEMM that reads y, w, the bias, the gate (if any) and x (beta = 1) and writes x, or output.</summary>
     public void LinearGatedResidualInto(Tensor x, Tensor y, Tensor w, Tensor? bias, Tensor? gate, Tensor? output = null)
     {

@@ -86,21 +86,12 @@ sealed class CogVideoXBlock
             using var xHat = _norm1.Modulated(ops, x, m1[0], m1[1]);
             using var cHat = _norm1.Modulated(ops, c, m1[3], m1[4]);
             using var joint = ops.Empty(xHat.DType, b, t + n, 3 * _dim);
-            ops.LinearInto(joint.Slice(1, 0, t), cHat, _qkv.Weight, _qkv.Bias);
-            ops.LinearInto(joint.Slice(1, t, n), xHat, _qkv.Weight, _qkv.Bias);
+            // per stream q, k and v into its rows, q and k LayerNormed (norm_q's row, norm_k's) in their projection's
+            // epilogue; the video tokens also rotated there
+            PackedQkv.ProjectLayerNormInto(ops, joint.Slice(1, 0, t), cHat, _qkv, _normQK, _normQKBias, _heads, null, null, QkNormEps);
+            PackedQkv.ProjectLayerNormInto(ops, joint.Slice(1, t, n), xHat, _qkv, _normQK, _normQKBias, _heads,
+                rotary ? state.ImageRopeCos : null, rotary ? state.ImageRopeSin : null, QkNormEps);
             var heads = joint.Reshape(b, t + n, 3, _heads, _headDim);
-            // q and k are the first 2H heads of each token's row: one view, q's heads with norm_q's row, k's with norm_k's
-            var s = heads.Strides;
-            var qk = new Tensor(joint.Storage, joint.DType, [b, t + n, 2 * _heads, _headDim], [s[0], s[1], s[3], s[4]], heads.Offset);
-            if (rotary)
-            {
-                // the text tokens are normed, the video tokens normed and rotated
-                var qkText = qk.Slice(1, 0, t);
-                var qkVideo = qk.Slice(1, t, n);
-                ops.LayerNormRope(qkText, qkText, _normQK, _normQKBias, null, null, QkNormEps, interleaved: true);
-                ops.LayerNormRope(qkVideo, qkVideo, _normQK, _normQKBias, state.ImageRopeCos, state.ImageRopeSin, QkNormEps, interleaved: true);
-            }
-            else ops.LayerNormRope(qk, qk, _normQK, _normQKBias, null, null, QkNormEps, interleaved: true);
             Tensor q = heads.Select(2, 0), k = heads.Select(2, 1), v = heads.Select(2, 2);
             r = attention.Run(ops, new AttentionCall
             {

@@ -22,14 +22,17 @@ public class CudaLinearNormRopeTests
     static readonly CpuOps Cpu = new();
     const int B = 2, N = 150, K = 72, H = 2;   // H heads each of q and k
 
-    public static TheoryData<DType, int, bool> Cases => new()
+    public static TheoryData<DType, int, bool, bool> Cases => new()
     {
-        { DType.BF16, 128, true }, { DType.F16, 128, true }, { DType.BF16, 64, false }, { DType.F16, 64, true },
-        { DType.F32, 128, true }, { DType.BF16, 72, true },
+        { DType.BF16, 128, true, false }, { DType.F16, 128, true, false }, { DType.BF16, 64, false, false }, { DType.F16, 64, true, false },
+        { DType.F32, 128, true, false }, { DType.BF16, 72, true, false },
+        { DType.BF16, 64, true, true }, { DType.F16, 128, true, true }, { DType.BF16, 128, false, true }, { DType.F32, 64, true, true },
     };
 
+    /// <summary>RMSNorm (Flux) or, with <paramref name="layerNorm"/>, LayerNorm with the norm's bias (CogVideoX): the
+    /// kernel against Linear then RmsNormRope per group of heads, or LayerNormRope with its rows of weight and bias.</summary>
     [Theory, MemberData(nameof(Cases))]
-    public void EqualsLinearThenRmsNormRopePerGroup(DType dt, int d, bool rotate)
+    public void EqualsLinearThenTheNormAndRotationPerGroup(DType dt, int d, bool rotate, bool layerNorm)
     {
         var gpu = CudaTestDevice.Get(dt);
         int qk = 2 * H * d, width = 3 * H * d;
@@ -37,9 +40,9 @@ public class CudaLinearNormRopeTests
         var data = new[]
         {
             Input(B * N * width, 61, 1), Input(B * N * K, 62, 1), Input(qk * K, 63, 0.3f), Input(qk, 64, 1),
-            Input(2 * d, 65, 1), Input(N * d, 66, 1), Input(N * d, 67, 1),
+            Input(2 * d, 65, 1), Input(N * d, 66, 1), Input(N * d, 67, 1), Input(2 * d, 68, 1),
         };
-        int[][] shapes = [[B, N, width], [B, N, K], [qk, K], [qk], [2, d], [N, d], [N, d]];
+        int[][] shapes = [[B, N, width], [B, N, K], [qk, K], [qk], [2, d], [N, d], [N, d], [2, d]];
 
         // CpuOps: the unfused ops, written into the q/k columns of the packed rows
         var c = data.Select((v, i) => Cpu.FromHost(v, shapes[i])).ToArray();
@@ -47,8 +50,10 @@ public class CudaLinearNormRopeTests
         var heads = proj.Reshape(B, N, 2 * H, d);
         var want = Cpu.Contiguous(c[0]);
         var wantQk = QkHeads(want, d);
-        for (int g = 0; g < 2; g++)
-            Cpu.RmsNormRope(wantQk.Slice(2, g * H, H), heads.Slice(2, g * H, H), c[4].Select(0, g), rotate ? c[5] : null, rotate ? c[6] : null, 1e-6f, interleaved: true);
+        if (layerNorm) Cpu.LayerNormRope(wantQk, heads, c[4], c[7], rotate ? c[5] : null, rotate ? c[6] : null, 1e-6f, interleaved: true);
+        else
+            for (int g = 0; g < 2; g++)
+                Cpu.RmsNormRope(wantQk.Slice(2, g * H, H), heads.Slice(2, g * H, H), c[4].Select(0, g), rotate ? c[5] : null, rotate ? c[6] : null, 1e-6f, interleaved: true);
 
         var t = data.Select((v, i) => gpu.FromHost(v, shapes[i])).ToArray();
         var launches = new List<string>();
@@ -56,7 +61,8 @@ public class CudaLinearNormRopeTests
         gpu.Launches.Observer = launches.Add;
         try
         {
-            gpu.LinearRmsNormRopeInto(QkHeads(t[0], d), t[1], t[2], t[3], t[4], rotate ? t[5] : null, rotate ? t[6] : null, 1e-6f, interleaved: true);
+            if (layerNorm) gpu.LinearLayerNormRopeInto(QkHeads(t[0], d), t[1], t[2], t[3], t[4], t[7], rotate ? t[5] : null, rotate ? t[6] : null, 1e-6f, interleaved: true);
+            else gpu.LinearRmsNormRopeInto(QkHeads(t[0], d), t[1], t[2], t[3], t[4], rotate ? t[5] : null, rotate ? t[6] : null, 1e-6f, interleaved: true);
         }
         finally { gpu.Launches.Observer = null; }
 
@@ -69,8 +75,8 @@ public class CudaLinearNormRopeTests
         using var gotV = gpu.Contiguous(t[0].Slice(2, qk, width - qk));
         Assert.Equal(v, gpu.ToHost(gotV));
 
-        bool fused = dt != DType.F32 && CudaKernels.LinearRmsNormRopeFor(dt == DType.BF16, d) is not null;
-        string kernel = $"linear_rms_norm_rope_{(dt == DType.BF16 ? "bf16" : "f16")}_d{d}";
+        bool fused = dt != DType.F32 && CudaKernels.LinearNormRopeFor(layerNorm, dt == DType.BF16, d) is not null;
+        string kernel = $"linear_{(layerNorm ? "layer" : "rms")}_norm_rope_{(dt == DType.BF16 ? "bf16" : "f16")}_d{d}";
         Assert.Equal(fused ? [kernel] : launches.Where(l => l != kernel).ToList(), launches);
         Assert.Equal(dt != DType.F32 && !fused ? 1 : 0, gpu.NormRopeEpilogueFallbacks - fallbacks);
 

@@ -145,11 +145,12 @@ public partial class KernelEntryTests
         foreach (var dt in new[] { DType.F32, DType.BF16, DType.F16 })
             foreach (var d in new[] { 8, 32, 64, 72, 80, 96, 128, 256 })
                 launched.Add(AttentionLaunch.Plan(new AttentionArgs { B = 1, H = 1, Nq = 1, Nk = 1, D = d, DType = (int)dt }).Entry);
-        // the fused q/k projections are picked by CudaOps from the dtype and head dim, through LinearRmsNormRopeFor
-        if (Referenced(nameof(CudaKernels.LinearRmsNormRopeFor)))
+        // the fused q/k projections are picked by CudaOps from the norm, dtype and head dim, through LinearNormRopeFor
+        if (Referenced(nameof(CudaKernels.LinearNormRopeFor)))
             foreach (var d in CudaKernels.LinearNormRopeHeadDims)
-                foreach (bool bf16 in new[] { true, false })
-                    launched.Add(CudaKernels.LinearRmsNormRopeFor(bf16, d)!);
+                foreach (bool layerNorm in new[] { false, true })
+                    foreach (bool bf16 in new[] { true, false })
+                        launched.Add(CudaKernels.LinearNormRopeFor(layerNorm, bf16, d)!);
         var unlaunched = CudaKernels.All.Where(e => !launched.Contains(e)).Select(e => $"entry {e} is launched nowhere in src/Kernels/Cuda").ToList();
         Assert.True(unlaunched.Count == 0, string.Join("\n", unlaunched));
     }

@@ -55,6 +55,8 @@ public static class OpContractCases
         ["LinearRmsNormRopeInto: weight groups not dividing the heads"] = b => { b.Ops.LinearRmsNormRopeInto(b.T(1, 2, 3, 4), b.T(1, 2, 5), b.T(12, 5), null, b.T(2, 4), null, null, 1e-6f, true); return null; },
         ["LinearRmsNormRopeInto: cos without sin"] = b => { b.Ops.LinearRmsNormRopeInto(b.T(1, 2, 2, 4), b.T(1, 2, 5), b.T(8, 5), null, null, b.T(2, 4), null, 1e-6f, true); return null; },
         ["LinearRmsNormRopeInto: cos of other tokens"] = b => { b.Ops.LinearRmsNormRopeInto(b.T(1, 2, 2, 4), b.T(1, 2, 5), b.T(8, 5), null, null, b.T(3, 4), b.T(3, 4), 1e-6f, true); return null; },
+        ["LinearLayerNormRopeInto: norm bias of another shape than the weight"] = b => { b.Ops.LinearLayerNormRopeInto(b.T(1, 2, 2, 4), b.T(1, 2, 5), b.T(8, 5), null, b.T(2, 4), b.T(4), null, null, 1e-6f, true); return null; },
+        ["LinearLayerNormRopeInto: tables with a row per head"] = b => { b.Ops.LinearLayerNormRopeInto(b.T(1, 2, 2, 4), b.T(1, 2, 5), b.T(8, 5), null, null, null, b.T(2, 8), b.T(2, 8), 1e-6f, true); return null; },
         ["LinearGatedResidualInto: x of rank 2"] = b => { b.Ops.LinearGatedResidualInto(b.T(2, 4), b.T(2, 3), b.T(4, 3), null, b.T(4)); return null; },
         ["LinearGatedResidualInto: y of other tokens"] = b => { b.Ops.LinearGatedResidualInto(b.T(2, 5, 4), b.T(2, 6, 3), b.T(4, 3), null, b.T(2, 4)); return null; },
         ["LinearGatedResidualInto: x's width differs from w's N"] = b => { b.Ops.LinearGatedResidualInto(b.T(2, 5, 6), b.T(2, 5, 3), b.T(4, 3), null, b.T(2, 6)); return null; },
