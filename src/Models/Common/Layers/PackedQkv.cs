@@ -7,7 +7,7 @@ namespace XDit.Models.Layers;
 /// One stream's q, k and v written into its rows of a packed [B, n, 3·D] tensor that joint attention reads in place:
 /// q and k from one GEMM whose epilogue norms and rotates each head (<see cref="IOps.LinearRmsNormRopeInto"/>, q's
 /// and k's norm weights stacked [2, d]), v from a plain GEMM beside them. So q and k are written once, normed and
-/// rotated, instead of written by the projection and read and written again by a norm pass (Flux: 6.5 GB a forward).
+/// rotated, instead of written by the projection and read and written again by a norm pass (Flux: 6.7 GB a forward).
 /// </summary>
 public static class PackedQkv
 {
