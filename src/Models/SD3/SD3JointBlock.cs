@@ -21,7 +21,7 @@ sealed class SD3JointBlock
     readonly int _heads, _dim, _xChunks;
     readonly Linear _ada, _adaImage;                 // norm1.linear and norm1_context.linear stacked; norm1's rows alone
     readonly Linear _qkv, _addQkv;                   // to_q/to_k/to_v and add_q/k/v_proj, stacked per stream
-    readonly Tensor? _normQ, _normK, _normAddQ, _normAddK;
+    readonly Tensor? _qkNorm, _addQkNorm;            // SD3.5's norm_q and norm_k, norm_added_q and norm_added_k: [2, d] each
     readonly Linear _toOut;
     readonly Linear? _toAddOut;
     readonly FeedForward _ff;
@@ -55,10 +55,8 @@ sealed class SD3JointBlock
         _addQkv = attn.Stack(attn.Linear("add_q_proj", d, d), attn.Linear("add_k_proj", d, d), attn.Linear("add_v_proj", d, d)).Stacked;
         if (qk)
         {
-            _normQ = attn.Pp("norm_q").Get("weight", hd);
-            _normK = attn.Pp("norm_k").Get("weight", hd);
-            _normAddQ = attn.Pp("norm_added_q").Get("weight", hd);
-            _normAddK = attn.Pp("norm_added_k").Get("weight", hd);
+            _qkNorm = attn.StackVectors(attn.Pp("norm_q").Get("weight", hd), attn.Pp("norm_k").Get("weight", hd));
+            _addQkNorm = attn.StackVectors(attn.Pp("norm_added_q").Get("weight", hd), attn.Pp("norm_added_k").Get("weight", hd));
         }
         _toOut = attn.Linear("to_out.0", d, d);
         if (!ContextPreOnly) _toAddOut = attn.Linear("to_add_out", d, d);
@@ -106,23 +104,24 @@ sealed class SD3JointBlock
 
         // Joint attention, image first then text: each stream's QKV GEMM writes its rows of one [B, N + T, 3·D]
         // tensor, so attention reads the joined sequence in place and hands back its image and text rows as views.
+        // With qk-norm (SD3.5) q and k are normed per head in their projection's epilogue (PackedQkv).
         Tensor attnImg;
         Tensor? attnTxt;
         {
             int b = x.Dim(0), n = x.Dim(1), t = c.Dim(1), hd = _dim / _heads;
             using var joint = ops.Empty(xHat.DType, b, n + t, 3 * _dim);
-            ops.LinearInto(joint.Slice(1, 0, n), xHat, _qkv.Weight, _qkv.Bias);
-            ops.LinearInto(joint.Slice(1, n, t), cHat, _addQkv.Weight, _addQkv.Bias);
+            if (_qkNorm is not null)
+            {
+                PackedQkv.ProjectInto(ops, joint.Slice(1, 0, n), xHat, _qkv, _qkNorm, _heads, null, null);
+                PackedQkv.ProjectInto(ops, joint.Slice(1, n, t), cHat, _addQkv, _addQkNorm!, _heads, null, null);
+            }
+            else
+            {
+                ops.LinearInto(joint.Slice(1, 0, n), xHat, _qkv.Weight, _qkv.Bias);
+                ops.LinearInto(joint.Slice(1, n, t), cHat, _addQkv.Weight, _addQkv.Bias);
+            }
             var heads = joint.Reshape(b, n + t, 3, _heads, hd);
             Tensor q = heads.Select(2, 0), k = heads.Select(2, 1), v = heads.Select(2, 2);
-            if (_normQ is not null)
-            {
-                // qk-norm (SD3.5): per stream and head, written back in place
-                NormRows(ops, q.Slice(1, 0, n), _normQ);
-                NormRows(ops, k.Slice(1, 0, n), _normK!);
-                NormRows(ops, q.Slice(1, n, t), _normAddQ!);
-                NormRows(ops, k.Slice(1, n, t), _normAddK!);
-            }
             var r = attention.Run(ops, new AttentionCall
             {
                 Layer = _attnName, Kind = AttentionKind.Self,
