@@ -26,7 +26,7 @@ sealed class CogVideoXBlock
     readonly Linear _adaFirst;   // norm1.linear's rows alone (TeaCache's indicator)
     readonly CogVideoXLayerNorm _norm1, _norm2;
     readonly Linear _qkv, _toOut;
-    readonly Tensor _normQK, _normQKBias;   // [norm_q; norm_k] weight and bias as [2, head_dim] (owned)
+    readonly Tensor _normQK, _normQKBias;   // [norm_q; norm_k] weight and bias as [2, head_dim]
     readonly FeedForward _ff;
 
     /// <summary>Loads block transformer_blocks.{index} from its scope.</summary>
@@ -51,11 +51,8 @@ sealed class CogVideoXBlock
         bool bias = c.AttentionBias;
         _qkv = attn.Stack(attn.Linear("to_q", d, d, bias), attn.Linear("to_k", d, d, bias), attn.Linear("to_v", d, d, bias)).Stacked;
         _toOut = attn.Linear("to_out.0", d, d);
-        var ops = w.Ops;
-        var (nqw, nqb, nkw, nkb) = (attn.Get("norm_q.weight", hd), attn.Get("norm_q.bias", hd), attn.Get("norm_k.weight", hd), attn.Get("norm_k.bias", hd));
-        _normQK = ops.Concat(0, nqw.Reshape(1, hd), nkw.Reshape(1, hd));
-        try { _normQKBias = ops.Concat(0, nqb.Reshape(1, hd), nkb.Reshape(1, hd)); }
-        catch { _normQK.Dispose(); throw; }
+        _normQK = attn.StackVectors(attn.Get("norm_q.weight", hd), attn.Get("norm_k.weight", hd));
+        _normQKBias = attn.StackVectors(attn.Get("norm_q.bias", hd), attn.Get("norm_k.bias", hd));
         _ff = FeedForward.Load(w.Pp("ff"), d, 4 * d);
     }
 
@@ -137,12 +134,5 @@ sealed class CogVideoXBlock
             return y;
         }
         catch { y.Dispose(); throw; }
-    }
-
-    /// <summary>Frees the stacked qk-norm parameters this block made (the checkpoint's own belong to the weights).</summary>
-    public void Dispose()
-    {
-        _normQK.Dispose();
-        _normQKBias.Dispose();
     }
 }

@@ -68,7 +68,7 @@ public sealed class CogVideoXTransformer : DiffusionTransformer
         {
             for (int i = 0; i < _blocks.Length; i++) _blocks[i] = new CogVideoXBlock(blocks.Pp(i), c);
         }
-        catch { DisposeBlocks(); _sinCos?.Dispose(); throw; }
+        catch { _sinCos?.Dispose(); throw; }
         _normFinal = CogVideoXLayerNorm.Load(w.Pp("norm_final"), d, c.NormElementwiseAffine, c.NormEps);
         _normOut = CogVideoXLayerNorm.Load(w.Pp("norm_out.norm"), d, c.NormElementwiseAffine, c.NormEps);
         _normOutLinear = w.Linear("norm_out.linear", c.TimeEmbedDim, 2 * d);
@@ -290,14 +290,8 @@ public sealed class CogVideoXTransformer : DiffusionTransformer
         return y.TakeReshaped(b, ft * pt, c.OutChannels, gh * p, gw * p);
     }
 
-    void DisposeBlocks()
-    {
-        foreach (var blk in _blocks) blk?.Dispose();
-    }
-
     public override void Dispose()
     {
-        DisposeBlocks();
         _sinCos?.Dispose();
         _weights.Dispose();
     }
