@@ -13,16 +13,16 @@
 // activation dtype (cuBLASLt's output), the head's mean (LayerNorm) and sum of squares about it (a quad's shuffles,
 // then the WN column groups through shared memory), the normalised value times the norm weight plus the norm bias
 // (LayerNorm) rounded again (rms_norm_rope's and layer_norm_rope's output before the rotation, norms.cu's
-// store_rotated_pair), then the interleaved pair (2i, 2i + 1) rotated by the token's table
-// row, a pair each thread holds as accumulators 2t and 2t + 1 of one row, and stored as one 32-bit word.
+// store_rotated_pair), then the interleaved pair (2i, 2i + 1) rotated by the token's table row, a pair each thread
+// holds as accumulators 2t and 2t + 1 of one row, and stored as one 32-bit word.
 //
 // Arguments: y [B, N, H, D] at b·ysb + n·ysn + h·D + c (dense heads, even strides, 4-byte aligned); x [B, N, K] at
 // b·xsb + n·xsn + k and W [H·D, K] dense, both 16-byte aligned with K and the strides multiples of 8; bias [H·D] in
 // the activation dtype or null; nw the norm weight [G, D] (dtype nwdt), head h reading row h / rowHeads, or null
-// (a weight of 1), nb the LayerNorm's bias of the same rows (dtype nbdt) or null; cos and sin (dtype tdt) with token n's angles for head h at n·tsn + (h % rowHeads)·tsh (tsn D and
-// tsh 0: [N, D] for every head; tsn (H/G)·D and tsh D: a row per head of a group, Mochi's), or both null (no
-// rotation). Grid (ceil(N / LN_BM), B·H), LN_THREADS threads, LN_STAGES · (LN_BM + D) · LN_KS · 2 bytes of dynamic
-// shared memory (CudaOps.LinearNormRope computes it).
+// (a weight of 1), nb the LayerNorm's bias of the same rows (dtype nbdt) or null; cos and sin (dtype tdt) with token
+// n's angles for head h at n·tsn + (h % rowHeads)·tsh (tsn D and tsh 0: [N, D] for every head; tsn (H/G)·D and tsh
+// D: a row per head of a group, Mochi's), or both null (no rotation). Grid (ceil(N / LN_BM), B·H), LN_THREADS
+// threads, LN_STAGES · (LN_BM + D) · LN_KS · 2 bytes of dynamic shared memory (CudaOps.TryNormRopeKernel computes it).
 #include "common.cuh"
 #include "cp_async.cuh"
 #include "mma.cuh"
