@@ -60,20 +60,21 @@ sealed class FluxSingleBlock
         using var attnTxt = r.JointOutput!;   // disposed last: it may own the storage Output views
         using var attnImg = r.Output;
 
-        state.ReplaceImage(Rows(ops, x, attnImg, xMlp, m.Gate));
-        state.ReplaceText(Rows(ops, c, attnTxt, cMlp, m.Gate));
+        state.ReplaceImage(Rows(ops, x, attnImg, xMlp, _projOutAttn, _projOutMlp, m.Gate));
+        state.ReplaceText(Rows(ops, c, attnTxt, cMlp, _projOutAttn, _projOutMlp, m.Gate));
     }
 
     /// <summary>h + gate·proj_out([attn, mlp]) as proj_out's attention columns' product plus its MLP columns' (no
     /// concatenation), each added in its GEMM's epilogue: h1 = h + gate·(attn·Waᵀ + b) out of place (h, the block's
-    /// input, stays intact), then h1 += gate·(mlp·Wmᵀ) in place. The projections are never written out on their own.</summary>
-    Tensor Rows(IOps ops, Tensor h, Tensor attn, Tensor mlp, Tensor gate)
+    /// input, stays intact), then h1 += gate·(mlp·Wmᵀ) in place. The projections are never written out on their own.
+    /// Flux 2's single block ends the same way (its to_out without a bias).</summary>
+    internal static Tensor Rows(IOps ops, Tensor h, Tensor attn, Tensor mlp, Linear outAttn, Linear outMlp, Tensor gate)
     {
         var h1 = ops.Empty(h.DType, h.Dims);
         try
         {
-            ops.LinearGatedResidualInto(h, HeadProjection.MergeHeads(attn), _projOutAttn.Weight, _projOutAttn.Bias, gate, h1);
-            ops.LinearGatedResidualInto(h1, mlp, _projOutMlp.Weight, _projOutMlp.Bias, gate);
+            ops.LinearGatedResidualInto(h, HeadProjection.MergeHeads(attn), outAttn.Weight, outAttn.Bias, gate, h1);
+            ops.LinearGatedResidualInto(h1, mlp, outMlp.Weight, outMlp.Bias, gate);
             return h1;
         }
         catch { h1.Dispose(); throw; }

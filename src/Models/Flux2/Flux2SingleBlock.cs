@@ -61,21 +61,8 @@ sealed class Flux2SingleBlock
         using var attnTxt = r.JointOutput!;   // disposed last: it may own the storage Output views
         using var attnImg = r.Output;
 
-        state.ReplaceImage(Rows(ops, x, attnImg, xMlp, m.Gate));
-        state.ReplaceText(Rows(ops, c, attnTxt, cMlp, m.Gate));
-    }
-
-    /// <summary>h + gate·to_out([attn, mlp]) as the sum of its two column blocks' products: h1 = h + gate·(attn·Waᵀ)
-    /// out of place (h stays intact), then h1 += gate·(mlp·Wmᵀ) in place.</summary>
-    Tensor Rows(IOps ops, Tensor h, Tensor attn, Tensor mlp, Tensor gate)
-    {
-        var h1 = ops.Empty(h.DType, h.Dims);
-        try
-        {
-            ops.LinearGatedResidualInto(h, HeadProjection.MergeHeads(attn), _outAttn.Weight, null, gate, h1);
-            ops.LinearGatedResidualInto(h1, mlp, _outMlp.Weight, null, gate);
-            return h1;
-        }
-        catch { h1.Dispose(); throw; }
+        // to_out([attn, mlp]) as the sum of its two column blocks' products, each in its GEMM's gated epilogue
+        state.ReplaceImage(FluxSingleBlock.Rows(ops, x, attnImg, xMlp, _outAttn, _outMlp, m.Gate));
+        state.ReplaceText(FluxSingleBlock.Rows(ops, c, attnTxt, cMlp, _outAttn, _outMlp, m.Gate));
     }
 }
