@@ -1,4 +1,5 @@
 using XDit.Kernels;
+using XDit.Models;
 using XDit.Runtime;
 
 namespace XDit.Engine.Verify;
@@ -22,6 +23,16 @@ public sealed class FixtureUploads(FixtureCase fixture, IOps ops) : IDisposable
 
     /// <summary>Input `in.NAME` on the backend, or null when the fixture has none.</summary>
     public Tensor? Optional(string name) => fixture.HasInput(name) ? this[name] : null;
+
+    /// <summary>The inputs every text-conditioned transformer fixture has: hidden_states, encoder_hidden_states, the
+    /// optional encoder_attention_mask (1 kept, 0 padded) and timestep; a runner adds its model's own with `with`.</summary>
+    public DitInputs TextConditioned() => new()
+    {
+        HiddenStates = this["hidden_states"],
+        EncoderHiddenStates = this["encoder_hidden_states"],
+        EncoderAttentionMask = Optional("encoder_attention_mask"),
+        Timestep = fixture.InputFloats("timestep"),
+    };
 
     public void Dispose()
     {

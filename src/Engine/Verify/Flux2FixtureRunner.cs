@@ -29,26 +29,6 @@ public sealed class Flux2FixtureRunner : IFixtureRunner
             ImgIds = imgIds,
             TxtIds = txtIds,
         };
-        var output = model.Forward(ops, inputs);
-        int noisy = fixture.Meta.GetInt("noisy_tokens", 0);
-        if (noisy <= 0) return new Dictionary<string, Tensor> { ["sample"] = output };
-        if (noisy > output.Dim(1))
-        {
-            output.Dispose();
-            throw new FormatException($"{fixture.Dir}/meta.json: noisy_tokens {noisy} is more than the {x.Dim(1)} tokens of in.hidden_states");
-        }
-        try
-        {
-            return new Dictionary<string, Tensor>
-            {
-                ["sample_full"] = output,
-                ["sample"] = ops.Contiguous(output.Slice(1, 0, noisy)),
-            };
-        }
-        catch
-        {
-            output.Dispose();
-            throw;
-        }
+        return fixture.NoisyTokenOutputs(ops, model.Forward(ops, inputs));
     }
 }

@@ -31,21 +31,6 @@ public sealed class FluxFixtureRunner : IFixtureRunner
             ImgIds = imgIds,
             TxtIds = txtIds,
         };
-        var output = model.Forward(ops, inputs);
-        int noisy = fixture.Meta.GetInt("noisy_tokens", 0);
-        if (noisy <= 0) return new Dictionary<string, Tensor> { ["sample"] = output };
-        try
-        {
-            return new Dictionary<string, Tensor>
-            {
-                ["sample_full"] = output,
-                ["sample"] = ops.Contiguous(output.Slice(1, 0, noisy)),
-            };
-        }
-        catch
-        {
-            output.Dispose();
-            throw;
-        }
+        return fixture.NoisyTokenOutputs(ops, model.Forward(ops, inputs));
     }
 }

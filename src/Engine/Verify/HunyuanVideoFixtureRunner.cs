@@ -16,13 +16,9 @@ public sealed class HunyuanVideoFixtureRunner : IFixtureRunner
     {
         using var model = HunyuanVideoTransformer.Load(fixture.Dir, ops);
         using var up = new FixtureUploads(fixture, ops);
-        var inputs = new DitInputs
+        var inputs = up.TextConditioned() with
         {
-            HiddenStates = up["hidden_states"],
-            EncoderHiddenStates = up["encoder_hidden_states"],
-            EncoderAttentionMask = up.Optional("encoder_attention_mask"),
             PooledProjections = up["pooled_projections"],
-            Timestep = fixture.InputFloats("timestep"),
             Guidance = fixture.HasInput("guidance") ? fixture.InputFloats("guidance") : null,
         };
         return new Dictionary<string, Tensor> { ["sample"] = model.Forward(ops, inputs) };

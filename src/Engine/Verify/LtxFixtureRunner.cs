@@ -16,12 +16,8 @@ public sealed class LtxFixtureRunner : IFixtureRunner
     {
         using var model = LtxTransformer.Load(fixture.Dir, ops);
         using var up = new FixtureUploads(fixture, ops);
-        var inputs = new DitInputs
+        var inputs = up.TextConditioned() with
         {
-            HiddenStates = up["hidden_states"],
-            EncoderHiddenStates = up["encoder_hidden_states"],
-            EncoderAttentionMask = up.Optional("encoder_attention_mask"),
-            Timestep = fixture.InputFloats("timestep"),
             ImgShape = ImgShape(fixture),
             RopeInterpolationScale = RopeInterpolationScale(fixture),
         };

@@ -15,13 +15,6 @@ public sealed class MochiFixtureRunner : IFixtureRunner
     {
         using var model = MochiTransformer.Load(fixture.Dir, ops);
         using var up = new FixtureUploads(fixture, ops);
-        var inputs = new DitInputs
-        {
-            HiddenStates = up["hidden_states"],
-            EncoderHiddenStates = up["encoder_hidden_states"],
-            EncoderAttentionMask = up.Optional("encoder_attention_mask"),
-            Timestep = fixture.InputFloats("timestep"),
-        };
-        return new Dictionary<string, Tensor> { ["sample"] = model.Forward(ops, inputs) };
+        return new Dictionary<string, Tensor> { ["sample"] = model.Forward(ops, up.TextConditioned()) };
     }
 }

@@ -15,12 +15,8 @@ public sealed class PixArtFixtureRunner : IFixtureRunner
     {
         using var model = PixArtTransformer.Load(fixture.Dir, ops);
         using var up = new FixtureUploads(fixture, ops);
-        var inputs = new DitInputs
+        var inputs = up.TextConditioned() with
         {
-            HiddenStates = up["hidden_states"],
-            EncoderHiddenStates = up["encoder_hidden_states"],
-            EncoderAttentionMask = up.Optional("encoder_attention_mask"),
-            Timestep = fixture.InputFloats("timestep"),
             Resolution = up.Optional("resolution"),
             AspectRatio = up.Optional("aspect_ratio"),
         };
