@@ -84,25 +84,10 @@ public sealed class CogVideoXCausalConv3d
         // zero padding reads as a cache of zero frames (the first batch of a zero-padded convolution)
         using var zeros = previous is null && ZeroPadded && pad > 0 ? ops.Zeros(x.DType, pad, b, c, h, w) : null;
         previous ??= zeros;
-        long perFrame = (long)b * c * kt * h * w;
-        int chunk = (int)Math.Clamp((cache?.GatherElements ?? DefaultGatherElements) / Math.Max(perFrame, 1), 1, t);
-
-        var output = ops.Empty(x.DType, b, OutChannels, t, h, w);
+        int chunk = FrameChunks.Size(cache?.GatherElements ?? DefaultGatherElements, (long)b * c * kt * h * w, t);
+        var output = FrameChunks.Convolve(ops, x.DType, b, OutChannels, t, h, w, chunk, residual, (t0, tc) => ConvolveFrames(ops, frames, previous, t0, tc));
         try
         {
-            for (int t0 = 0; t0 < t; t0 += chunk)
-            {
-                int tc = Math.Min(chunk, t - t0);
-                using var y = ConvolveFrames(ops, frames, previous, t0, tc);
-                var channelsFirst = y.Reshape(tc, b, OutChannels, h, w).Permute(1, 2, 0, 3, 4);
-                var target = output.Slice(2, t0, tc);
-                if (residual is null) ops.Copy(target, channelsFirst);
-                else
-                {
-                    using var sum = ops.Add(channelsFirst, residual.Slice(2, t0, tc));
-                    ops.Copy(target, sum);
-                }
-            }
             // after the chunks: the previous batch's frames are read until the last one is gathered
             if (cache is not null && pad > 0) cache.Set(this, LastPaddedFrames(ops, frames, previous, pad));
         }

@@ -70,27 +70,9 @@ public sealed class HunyuanVideoCausalConv3d
         if (residual is not null && !residual.ShapeSpan.SequenceEqual([b, OutChannels, frames, height, width]))
             throw new ArgumentException($"{Name}: residual must be [{b}, {OutChannels}, {frames}, {height}, {width}], got {Shape.Format(residual.ShapeSpan)}");
         int c = InChannels, k = Kernel, p = k / 2;
-        long perFrame = (long)b * c * k * (height + 2 * p) * (width + 2 * p);
-        int chunk = (int)Math.Clamp(gatherElements / Math.Max(perFrame, 1), 1, frames);
-        var output = ops.Empty(Weight.DType, b, OutChannels, frames, height, width);
-        try
-        {
-            for (int t0 = 0; t0 < frames; t0 += chunk)
-            {
-                int tc = Math.Min(chunk, frames - t0);
-                using var y = ConvolveFrames(ops, b, height, width, copyFrames, t0, tc);
-                var channelsFirst = y.Reshape(tc, b, OutChannels, height, width).Permute(1, 2, 0, 3, 4);
-                var target = output.Slice(2, t0, tc);
-                if (residual is null) ops.Copy(target, channelsFirst);
-                else
-                {
-                    using var sum = ops.Add(channelsFirst, residual.Slice(2, t0, tc));
-                    ops.Copy(target, sum);
-                }
-            }
-        }
-        catch { output.Dispose(); throw; }
-        return output;
+        int chunk = FrameChunks.Size(gatherElements, (long)b * c * k * (height + 2 * p) * (width + 2 * p), frames);
+        return FrameChunks.Convolve(ops, Weight.DType, b, OutChannels, frames, height, width, chunk, residual,
+            (t0, tc) => ConvolveFrames(ops, b, height, width, copyFrames, t0, tc));
     }
 
     /// <summary>Output frames t0 … t0 + tc − 1, frame-major [tc·B, O, H, W]: their padded time windows gathered into

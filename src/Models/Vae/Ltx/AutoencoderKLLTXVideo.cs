@@ -1,4 +1,5 @@
 using XDit.Kernels;
+using XDit.Models.Vae.CogVideoX;
 using XDit.Runtime;
 
 namespace XDit.Models.Vae.Ltx;
@@ -65,8 +66,8 @@ public sealed class AutoencoderKLLTXVideo : IDisposable
     public float[] LatentsStd { get; }
 
     /// <summary>Elements of gathered input one convolution call reads at most
-    /// (<see cref="LtxCausalConv3d.DefaultGatherElements"/>); results do not depend on it.</summary>
-    public long ConvGatherElements { get; set; } = LtxCausalConv3d.DefaultGatherElements;
+    /// (<see cref="CogVideoXCausalConv3d.DefaultGatherElements"/>); results do not depend on it.</summary>
+    public long ConvGatherElements { get; set; } = CogVideoXCausalConv3d.DefaultGatherElements;
     /// <summary>Pixels per latent pixel along each axis.</summary>
     public int SpatialFactor => Config.SpatialFactor;
     /// <summary>Bytes of the decoder's weights.</summary>

@@ -1,4 +1,5 @@
 using XDit.Kernels;
+using XDit.Models.Vae.CogVideoX;
 using XDit.Runtime;
 
 namespace XDit.Models.Vae.Ltx;
@@ -41,10 +42,6 @@ public sealed class LtxCausalConv3d
     /// <summary>Repeated last frames behind the input.</summary>
     public int Back => Causal ? 0 : (Kernel - 1) / 2;
 
-    /// <summary>Elements of gathered input one Conv2d call reads at most (64 Mi) unless the caller says otherwise; an
-    /// output frame's window is never split.</summary>
-    public const long DefaultGatherElements = 1L << 26;
-
     /// <summary>Loads <c>{w}.conv.weight</c> [O, C, k, k, k] and <c>.bias</c> [O] (the layer wraps a Conv3d named
     /// conv).</summary>
     public static LtxCausalConv3d Load(WeightScope w, int inChannels, int outChannels, int kernel, bool causal)
@@ -61,7 +58,7 @@ public sealed class LtxCausalConv3d
     /// <paramref name="residual"/> ([B, O, T', H, W], any strides) where given. The output frames are made a chunk
     /// at a time, as many as fit <paramref name="gatherElements"/> gathered, each written channel-major into the
     /// output with the residual's frames added.</summary>
-    public Tensor Forward(IOps ops, Tensor x, Tensor? residual = null, long gatherElements = DefaultGatherElements)
+    public Tensor Forward(IOps ops, Tensor x, Tensor? residual = null, long gatherElements = CogVideoXCausalConv3d.DefaultGatherElements)
     {
         if (x.Rank != 5 || x.Dim(1) != InChannels || x.Dim(2) < 1)
             throw new ArgumentException($"{Name}: expects x [B, {InChannels}, T ≥ 1, H, W], got {Shape.Format(x.ShapeSpan)}");
@@ -71,28 +68,8 @@ public sealed class LtxCausalConv3d
         if (residual is not null && (residual.Rank != 5 || residual.Dim(0) != b || residual.Dim(1) != OutChannels || residual.Dim(2) != tOut || residual.Dim(3) != h || residual.Dim(4) != w))
             throw new ArgumentException($"{Name}: residual {Shape.Format(residual.ShapeSpan)} is not the output's [{b}, {OutChannels}, {tOut}, {h}, {w}]");
         var frames = x.Permute(2, 0, 1, 3, 4);   // [T, B, C, H, W] view
-        long perFrame = (long)b * c * kt * h * w;
-        int chunk = (int)Math.Clamp(gatherElements / Math.Max(perFrame, 1), 1, tOut);
-
-        var output = ops.Empty(x.DType, b, OutChannels, tOut, h, w);
-        try
-        {
-            for (int t0 = 0; t0 < tOut; t0 += chunk)
-            {
-                int tc = Math.Min(chunk, tOut - t0);
-                using var y = ConvolveFrames(ops, frames, t0, tc);
-                var channelsFirst = y.Reshape(tc, b, OutChannels, h, w).Permute(1, 2, 0, 3, 4);
-                var target = output.Slice(2, t0, tc);
-                if (residual is null) ops.Copy(target, channelsFirst);
-                else
-                {
-                    using var sum = ops.Add(channelsFirst, residual.Slice(2, t0, tc));
-                    ops.Copy(target, sum);
-                }
-            }
-        }
-        catch { output.Dispose(); throw; }
-        return output;
+        int chunk = FrameChunks.Size(gatherElements, (long)b * c * kt * h * w, tOut);
+        return FrameChunks.Convolve(ops, x.DType, b, OutChannels, tOut, h, w, chunk, residual, (t0, tc) => ConvolveFrames(ops, frames, t0, tc));
     }
 
     /// <summary>The convolution of output frames t0 … t0 + tc − 1, frame-major [tc·B, O, H, W]: their windows
