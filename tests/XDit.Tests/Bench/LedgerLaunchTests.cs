@@ -1,7 +1,6 @@
 using XDit.Engine.Bench;
 using XDit.Kernels.Cuda;
 using XDit.Runtime;
-using XDit.Runtime.Cuda;
 using XDit.Tests.Cuda;
 
 namespace XDit.Tests.Bench;
@@ -17,31 +16,12 @@ namespace XDit.Tests.Bench;
 [Collection("cuda")]
 public class LedgerLaunchTests
 {
-    static string[] LaunchesPerBlock(string model) => Ledger(model).ByBlock.Select(r => $"{r.Name}: {r.Launches}").ToArray();
-
-    /// <summary>The untimed ledger of one forward of <paramref name="model"/> in bf16 on weights of shape only.</summary>
-    static LedgerReport Ledger(string model)
-    {
-        CudaTestDevice.RequireDevice();
-        var was = EmulatorNoExec.Set(1);   // null on a GPU: there the model runs, on weights of shape only
-        try
-        {
-            using var ops = new CudaOps(0, DType.BF16);
-            var workload = RealSizeModels.Workload(model, DType.BF16, shapeOnlyWeights: true);
-            return ForwardLedger.Run(ops, workload, GpuSpec.H100, time: false, "test");
-        }
-        finally
-        {
-            if (was is not null) EmulatorNoExec.Set(-1);
-        }
-    }
-
     [Fact]
     public void SD3JointBlocks() =>
         // the last joint block drops its text stream's output (context_pre_only); SiLU(temb) runs once, in embed
         // (fused blocks, issue 17: 49 / 38 launches before, finish 8; 16 before the attention projections' gated
         // epilogues, whose gates are prepared with the feed-forwards' in one gate_alpha_bias_n launch)
-        Assert.Equal(["embed: 14", "block 0: 15", "block 1: 11", "finish: 4"], LaunchesPerBlock("sd3-tiny"));
+        Assert.Equal(["embed: 14", "block 0: 15", "block 1: 11", "finish: 4"], NoExecLedger.LaunchesPerBlock("sd3-tiny"));
 
     [Fact]
     public void FluxDoubleAndSingleBlocks() =>
@@ -49,13 +29,13 @@ public class LedgerLaunchTests
         // GEMMs per stream accumulated the gated residual in their epilogues (one gate_alpha_bias_n for all four), and
         // 19 / 17 before q and k were normed and rotated in their projection's epilogue (per stream one QKV GEMM and
         // two rms_norm_rope passes then, the q/k GEMM and the v GEMM now)
-        Assert.Equal(["embed: 16", "double 0: 17", "single 0: 15", "finish: 4"], LaunchesPerBlock("flux-tiny"));
+        Assert.Equal(["embed: 16", "double 0: 17", "single 0: 15", "finish: 4"], NoExecLedger.LaunchesPerBlock("flux-tiny"));
 
     [Fact]
     public void PixArtBlocks() =>
         // fused blocks, issue 17: 21 launches before, finish 6; 14 before attn1's gated residual and attn2's plain one
         // went into their output projections' epilogues (both gates prepared in one gate_alpha_bias_n launch)
-        Assert.Equal(["embed: 25", "block 0: 13", "block 1: 13", "finish: 5"], LaunchesPerBlock("pixart-tiny"));
+        Assert.Equal(["embed: 25", "block 0: 13", "block 1: 13", "finish: 5"], NoExecLedger.LaunchesPerBlock("pixart-tiny"));
 
     [Fact]
     public void CogVideoXBlocks() =>
@@ -63,7 +43,7 @@ public class LedgerLaunchTests
         // before: an affine LayerNorm and a modulation each); per stream the q/k GEMM with their LayerNorm (+ RoPE on
         // the video rows) in its epilogue and the v GEMM, into the joint rows, one attention, the output projection and feed-forward with
         // their gated residuals in the GEMMs' epilogues (gates prepared in one gate_alpha_bias_n launch)
-        Assert.Equal(["embed: 10", "block 0: 17", "block 1: 17", "finish: 5"], LaunchesPerBlock("cogvideox-tiny"));
+        Assert.Equal(["embed: 10", "block 0: 17", "block 1: 17", "finish: 5"], NoExecLedger.LaunchesPerBlock("cogvideox-tiny"));
 
     [Fact]
     public void WanBlocks() =>
@@ -73,14 +53,14 @@ public class LedgerLaunchTests
         // the text's KV GEMM, q and k normed in place, the attention, to_out with the plain residual; the
         // feed-forward's modulated norm and two GEMMs (the gated residual in the second's epilogue). 23 launches a
         // block with q, k and v as GEMMs of their own and the RMSNorm and the RoPE as passes of their own
-        Assert.Equal(["embed: 10", "block 0: 18", "block 1: 18", "finish: 5"], LaunchesPerBlock("wan-tiny"));
+        Assert.Equal(["embed: 10", "block 0: 18", "block 1: 18", "finish: 5"], NoExecLedger.LaunchesPerBlock("wan-tiny"));
 
     [Fact]
     public void LtxBlocks() =>
         // as Wan's block with one launch less: norm1 and norm2 are one RMSNorm-modulate pass each (19 launches a block
         // as an RMSNorm and a modulation each), and there is no norm2 before attn2; q and k of attn1 are normed over
         // all heads and rotated in place in one pass each, the table row D wide (LTX's RoPE spans the heads)
-        Assert.Equal(["embed: 10", "block 0: 17", "block 1: 17", "finish: 5"], LaunchesPerBlock("ltx-tiny"));
+        Assert.Equal(["embed: 10", "block 0: 17", "block 1: 17", "finish: 5"], NoExecLedger.LaunchesPerBlock("ltx-tiny"));
 
     [Fact]
     public void MochiBlocks() =>
@@ -89,7 +69,7 @@ public class LedgerLaunchTests
         // as passes of their own too, 453.31 with its modulated norms as an RMSNorm, a 1 + scale and a product each;
         // `xdit bench --what forward --ledger --forward-model mochi`), too slow for CI: the toy twin pins the launches of
         // a block instead, the last one text-less (40 and 27 with all those passes)
-        Assert.Equal(["embed: 16", "block 0: 32", "block 1: 21", "finish: 4"], LaunchesPerBlock("mochi-tiny"));
+        Assert.Equal(["embed: 16", "block 0: 32", "block 1: 21", "finish: 4"], NoExecLedger.LaunchesPerBlock("mochi-tiny"));
 
     [Theory]
     // PixArt-XL-2 (issue 17's bound 2.5 GB): 4.85 GB with its residuals as their own passes, 2.20 with them in the
@@ -126,7 +106,7 @@ public class LedgerLaunchTests
     public void ElementwiseTrafficOfARealSizeForwardStaysWithinItsBound(string model, double gigabytes)
     {
         // at the published size (1024 px, batch 2): the traffic that is neither GEMM nor attention, what fusing cuts
-        var report = Ledger(model);
+        var report = NoExecLedger.Of(model);
         Assert.True(report.ElementwiseBytes > 0, $"{model}: no elementwise traffic counted");
         Assert.True(report.ElementwiseBytes <= gigabytes * 1e9,
             $"{model}: {report.ElementwiseBytes / 1e9:F3} GB elementwise > {gigabytes} GB; by kind: " +
@@ -140,13 +120,13 @@ public class LedgerLaunchTests
         // linear and its LayerNormModulate; attn1's QKV GEMM, one LayerNormRope for q and k in place, the attention,
         // to_out with the residual in its epilogue; norm2; attn2's q and kv GEMMs, a LayerNormRope each, the attention
         // and to_out likewise; norm3 and the feed-forward's two GEMMs (the residual in the second's epilogue)
-        Assert.Equal(["embed: 34", "block 0: 16", "block 1: 16", "block 2: 16", "block 3: 18", "finish: 4"], LaunchesPerBlock("hunyuandit-tiny"));
+        Assert.Equal(["embed: 34", "block 0: 16", "block 1: 16", "block 2: 16", "block 3: 18", "finish: 4"], NoExecLedger.LaunchesPerBlock("hunyuandit-tiny"));
 
     [Fact]
     public void SanaBlocks() =>
         // the linear attention and the depth-wise convolution read their strided views in place (25 launches a
         // block with dense copies first); SiLU after conv_inverted and hidden·SiLU(gate) are still launches of their own
-        Assert.Equal(["embed: 12", "block 0: 21", "block 1: 21", "finish: 5"], LaunchesPerBlock("sana-tiny"));
+        Assert.Equal(["embed: 12", "block 0: 21", "block 1: 21", "finish: 5"], NoExecLedger.LaunchesPerBlock("sana-tiny"));
 
     [Fact]
     public void SdxlUNetIsOneForwardScope() =>
@@ -154,7 +134,7 @@ public class LedgerLaunchTests
         // the transformer blocks' residuals went into their GEMM epilogues, GEGLU became one GEMM and one geglu pass,
         // the ResNets' SiLU went into their GroupNorms and proj_out's residual read its tokens through a view; 494
         // before the ResNets' shortcut and time embedding went into their convolutions' bias pass)
-        Assert.Equal(["forward: 460"], LaunchesPerBlock("sdxl-tiny"));
+        Assert.Equal(["forward: 460"], NoExecLedger.LaunchesPerBlock("sdxl-tiny"));
 
     [Fact]
     public void ATimedLedgerGivesEveryOpAndTheForwardADeviceTime()

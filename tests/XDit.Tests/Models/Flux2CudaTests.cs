@@ -1,9 +1,7 @@
-using XDit.Engine.Bench;
 using XDit.Engine.Execution;
 using XDit.Kernels.Cpu;
-using XDit.Kernels.Cuda;
 using XDit.Runtime;
-using XDit.Runtime.Cuda;
+using XDit.Tests.Bench;
 using XDit.Tests.Cuda;
 using XDit.Tests.Cuda.Emulation;
 
@@ -36,22 +34,6 @@ public class Flux2CudaTests
         Assert.True(err < tolerance, $"flux2 {dt} at σ 0.5: relative error {err:E3} > {tolerance:E1}");
     }
 
-    static LedgerReport Ledger(string model)
-    {
-        CudaTestDevice.RequireDevice();
-        var was = EmulatorNoExec.Set(1);   // null on a GPU: there the model runs, on weights of shape only
-        try
-        {
-            using var ops = new CudaOps(0, DType.BF16);
-            var workload = RealSizeModels.Workload(model, DType.BF16, shapeOnlyWeights: true);
-            return ForwardLedger.Run(ops, workload, GpuSpec.H100, time: false, "test");
-        }
-        finally
-        {
-            if (was is not null) EmulatorNoExec.Set(-1);
-        }
-    }
-
     [Fact]
     public void BlocksLaunchWhatTheirStagesNeed() =>
         // double block: a LayerNormModulate per stream (the modulation is the model's shared one: no adaLN GEMM of its
@@ -61,7 +43,7 @@ public class Flux2CudaTests
         // block: the same attention part over its fused projection's q/k/v rows, per stream the SwiGLU over its gate and
         // value rows (a GEMM and a swiglu pass) and to_out's two gated column blocks: 16
         Assert.Equal(["embed: 13", "block 0: 18", "block 1: 16", "block 2: 16", "finish: 3"],
-            Ledger("flux2-tiny").ByBlock.Select(r => $"{r.Name}: {r.Launches}").ToArray());
+            NoExecLedger.LaunchesPerBlock("flux2-tiny"));
 
     [Fact]
     public void ElementwiseTrafficOfTheRealSizeForwardStaysWithinItsBound()
@@ -71,7 +53,7 @@ public class Flux2CudaTests
         // product, 18432 wide, for every token per block), 7.35 the LayerNormModulates. It also checks that the
         // real-size config loads (every weight asked for in its real shape) and runs.
         Assert.SkipWhen(!EmulatedCuda.Active, "FLUX.2-dev's 32B weights (64 GB in bf16) are for the emulator's no-exec device, not a real GPU's memory");
-        var report = Ledger("flux2-dev");
+        var report = NoExecLedger.Of("flux2-dev");
         TestContext.Current.TestOutputHelper?.WriteLine($"flux2-dev: {report.Total.Launches} launches, {report.ElementwiseBytes / 1e9:F3} GB elementwise");
         Assert.Equal(8 * 18 + 48 * 16 + 13 + 3, report.Total.Launches);
         Assert.True(report.ElementwiseBytes > 0, "no elementwise traffic counted");

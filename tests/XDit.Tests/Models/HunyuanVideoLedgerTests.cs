@@ -1,7 +1,4 @@
-using XDit.Engine.Bench;
-using XDit.Kernels.Cuda;
-using XDit.Runtime;
-using XDit.Runtime.Cuda;
+using XDit.Tests.Bench;
 using XDit.Tests.Cuda;
 
 namespace XDit.Tests.Models;
@@ -15,21 +12,6 @@ namespace XDit.Tests.Models;
 [Collection("cuda")]
 public class HunyuanVideoLedgerTests
 {
-    static LedgerReport Ledger(string model)
-    {
-        CudaTestDevice.RequireDevice();
-        var was = EmulatorNoExec.Set(1);   // null on a GPU: there the model runs, on weights of shape only
-        try
-        {
-            using var ops = new CudaOps(0, DType.BF16);
-            return ForwardLedger.Run(ops, RealSizeModels.Workload(model, DType.BF16, shapeOnlyWeights: true), GpuSpec.H100, time: false, "test");
-        }
-        finally
-        {
-            if (was is not null) EmulatorNoExec.Set(-1);
-        }
-    }
-
     [Fact]
     public void DualAndSingleBlocks() =>
         // dual: norm1 and norm1_context from one GEMM; per stream a LayerNormModulate, the q/k GEMM that norms each head
@@ -38,7 +20,7 @@ public class HunyuanVideoLedgerTests
         // and the feed-forward's two GEMMs (the gated residual in the second's), the four gates prepared in one launch.
         // single: as Flux's (proj_mlp per stream, proj_out's two column blocks accumulating into the residual)
         Assert.Equal(["embed: 38", "block 0: 17", "block 1: 17", "block 2: 15", "block 3: 15", "finish: 4"],
-            Ledger("hunyuanvideo-tiny").ByBlock.Select(r => $"{r.Name}: {r.Launches}").ToArray());
+            NoExecLedger.LaunchesPerBlock("hunyuanvideo-tiny"));
 
     [Fact]
     public void ElementwiseTrafficOfTheRealSizeForwardStaysWithinItsBound()
@@ -46,7 +28,7 @@ public class HunyuanVideoLedgerTests
         // 33 frames at 544×960 (18360 video tokens), 256 text tokens, 1 row: 18.55 GB, of which the LayerNormModulates
         // are 18.5 GB (each one read and one write of the tokens); 47.13 GB when q and k had their RMSNorm + RoPE in
         // place as passes of their own (28.6 GB), not in their projection's epilogue
-        var report = Ledger("hunyuanvideo");
+        var report = NoExecLedger.Of("hunyuanvideo");
         Assert.True(report.ElementwiseBytes > 0, "hunyuanvideo: no elementwise traffic counted");
         Assert.True(report.ElementwiseBytes <= 18.6e9, $"hunyuanvideo: {report.ElementwiseBytes / 1e9:F3} GB elementwise > 18.6 GB");
     }

@@ -1,8 +1,6 @@
-using XDit.Engine.Bench;
 using XDit.Engine.Execution;
-using XDit.Kernels.Cuda;
 using XDit.Runtime;
-using XDit.Runtime.Cuda;
+using XDit.Tests.Bench;
 using XDit.Tests.Cuda;
 
 namespace XDit.Tests.Models;
@@ -17,22 +15,6 @@ namespace XDit.Tests.Models;
 [Collection("cuda")]
 public class QwenImageCudaTests
 {
-    static LedgerReport Ledger(string model)
-    {
-        CudaTestDevice.RequireDevice();
-        var was = EmulatorNoExec.Set(1);   // null on a GPU: there the model runs, on weights of shape only
-        try
-        {
-            using var ops = new CudaOps(0, DType.BF16);
-            var workload = RealSizeModels.Workload(model, DType.BF16, shapeOnlyWeights: true);
-            return ForwardLedger.Run(ops, workload, GpuSpec.H100, time: false, "test");
-        }
-        finally
-        {
-            if (was is not null) EmulatorNoExec.Set(-1);
-        }
-    }
-
     [Fact]
     public void BlocksLaunchWhatFluxsDoubleBlockDoes() =>
         // per block: img_mod and txt_mod in one GEMM, a LayerNormModulate per stream, per stream the q/k GEMM that norms
@@ -40,14 +22,14 @@ public class QwenImageCudaTests
         // output projection and the MLP's second GEMM with their gated residuals in the epilogues (gates prepared in
         // one gate_alpha_bias_n), the second LayerNormModulate and the GELU-tanh GEMM: 17, as Flux's double block
         Assert.Equal(["embed: 8", "block 0: 17", "block 1: 17", "finish: 4"],
-            Ledger("qwenimage-tiny").ByBlock.Select(r => $"{r.Name}: {r.Launches}").ToArray());
+            NoExecLedger.LaunchesPerBlock("qwenimage-tiny"));
 
     [Fact]
     public void ElementwiseTrafficOfTheRealSizeForwardStaysWithinItsBound()
     {
         // Qwen-Image at 1024 px (4096 tokens, 256 text tokens, one row): 6.48 GB, the block norms, each one read and
         // one write of the tokens; 13.17 GB when q and k had their RMSNorm + RoPE (6.7 GB) as passes of their own
-        var report = Ledger("qwen-image");
+        var report = NoExecLedger.Of("qwen-image");
         Assert.Equal(60 * 17 + 8 + 4, report.Total.Launches);
         Assert.True(report.ElementwiseBytes > 0, "no elementwise traffic counted");
         Assert.True(report.ElementwiseBytes <= 6.5e9, $"{report.ElementwiseBytes / 1e9:F3} GB elementwise > 6.5 GB");

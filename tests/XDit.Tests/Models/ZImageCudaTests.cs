@@ -1,8 +1,6 @@
-using XDit.Engine.Bench;
 using XDit.Engine.Execution;
-using XDit.Kernels.Cuda;
 using XDit.Runtime;
-using XDit.Runtime.Cuda;
+using XDit.Tests.Bench;
 using XDit.Tests.Cuda;
 
 namespace XDit.Tests.Models;
@@ -14,22 +12,6 @@ namespace XDit.Tests.Models;
 [Collection("cuda")]
 public class ZImageCudaTests
 {
-    static LedgerReport Ledger(string model)
-    {
-        CudaTestDevice.RequireDevice();
-        var was = EmulatorNoExec.Set(1);   // null on a GPU: there the model runs, on weights of shape only
-        try
-        {
-            using var ops = new CudaOps(0, DType.BF16);
-            var workload = RealSizeModels.Workload(model, DType.BF16, shapeOnlyWeights: true);
-            return ForwardLedger.Run(ops, workload, GpuSpec.H100, time: false, "test");
-        }
-        finally
-        {
-            if (was is not null) EmulatorNoExec.Set(-1);
-        }
-    }
-
     [Fact]
     public void TheRealSizeForwardLaunchesAndMovesWhatItsBlocksAsk()
     {
@@ -40,7 +22,7 @@ public class ZImageCudaTests
         // residual: 21 (25 with each RMSNorm and gated residual as two passes, 27 with one QKV GEMM and q/k's RMSNorm +
         // RoPE as passes; 35 with w1, its SiLU, w3 and the product as launches of their own and each modulated norm an
         // RMSNorm and a modulation); a refiner block runs one stream alone (11)
-        var report = Ledger("z-image-turbo");
+        var report = NoExecLedger.Of("z-image-turbo");
         Assert.Equal(2 * 11 + 30 * 21 + 38 + 3, report.Total.Launches);
         // 34.18 GB with the modulated norms as two passes each, 29.68 with one, 25.00 with q and k normed and rotated
         // in their projection's epilogue, 20.47 with the norms after the projections in their residuals' pass
