@@ -16,17 +16,7 @@ public class CogVideoXTransformerTests(ITestOutputHelper output)
     [InlineData("cogvideox15")]
     [InlineData("cogvideox_2b")]
     [InlineData("cogvideox_i2v")]
-    public void FixtureMatchesDiffusers(string fixture)
-    {
-        using var ops = new CpuOps();
-        var results = FixtureVerifier.Verify(TestPaths.Fixture(fixture), ops);
-        Assert.NotEmpty(results);
-        foreach (var r in results)
-        {
-            output.WriteLine($"{fixture} {r.Name}: rel {r.RelativeError:E3} max abs {r.MaxAbsError:E3}");
-            Assert.True(r.Passed, $"{fixture} {r.Name}: {r.Problem} rel {r.RelativeError:E3}");
-        }
-    }
+    public void FixtureMatchesDiffusers(string fixture) => FixtureChecks.MatchOnCpu(fixture, output);
 
     /// <summary>The tables each fixture stores were made as the pipeline makes them, for latents of the stored size
     /// (pixels = latents × 8).</summary>

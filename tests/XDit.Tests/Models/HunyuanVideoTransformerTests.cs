@@ -14,17 +14,7 @@ public class HunyuanVideoTransformerTests(ITestOutputHelper output)
     [Theory]
     [InlineData("hunyuanvideo")]
     [InlineData("hunyuanvideo_i2v")]
-    public void FixtureMatchesDiffusers(string fixture)
-    {
-        using var ops = new CpuOps();
-        var results = FixtureVerifier.Verify(TestPaths.Fixture(fixture), ops);
-        Assert.NotEmpty(results);
-        foreach (var r in results)
-        {
-            output.WriteLine($"{fixture} {r.Name}: rel {r.RelativeError:E3} max abs {r.MaxAbsError:E3}");
-            Assert.True(r.Passed, $"{fixture} {r.Name}: {r.Problem} rel {r.RelativeError:E3}");
-        }
-    }
+    public void FixtureMatchesDiffusers(string fixture) => FixtureChecks.MatchOnCpu(fixture, output);
 
     [Theory]
     [InlineData("""{"qk_norm": "layer_norm"}""", "qk_norm 'layer_norm'")]

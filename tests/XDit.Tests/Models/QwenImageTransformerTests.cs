@@ -14,17 +14,7 @@ public class QwenImageTransformerTests(ITestOutputHelper output)
     [Theory]
     [InlineData("qwenimage")]
     [InlineData("qwenimage_shapes")]
-    public void FixtureMatchesDiffusers(string fixture)
-    {
-        using var ops = new CpuOps();
-        var results = FixtureVerifier.Verify(TestPaths.Fixture(fixture), ops);
-        Assert.NotEmpty(results);
-        foreach (var r in results)
-        {
-            output.WriteLine($"{fixture} {r.Name}: rel {r.RelativeError:E3} max abs {r.MaxAbsError:E3}");
-            Assert.True(r.Passed, $"{fixture} {r.Name}: {r.Problem} rel {r.RelativeError:E3}");
-        }
-    }
+    public void FixtureMatchesDiffusers(string fixture) => FixtureChecks.MatchOnCpu(fixture, output);
 
     /// <summary>Image token (f, y, x) of an F×h×w grid turns at frame f, row y − (h − ⌊h/2⌋) and column x − (w − ⌊w/2⌋);
     /// text token i at max(⌊h/2⌋, ⌊w/2⌋) + i on every axis; axis a's pair k at θ^(−2k/d_a).</summary>

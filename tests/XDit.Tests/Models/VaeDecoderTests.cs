@@ -13,17 +13,7 @@ public class VaeDecoderTests
     [Theory]
     [InlineData("vae4")]
     [InlineData("vae16")]
-    public void DecodeMatchesDiffusers(string fixture)
-    {
-        using var ops = new CpuOps();
-        var results = FixtureVerifier.Verify(TestPaths.Fixture(fixture), ops);
-        Assert.NotEmpty(results);
-        foreach (var r in results)
-        {
-            _out.WriteLine($"{fixture} {r.Name}: rel {r.RelativeError:E3}, max abs {r.MaxAbsError:E3}");
-            Assert.True(r.Passed, $"{fixture} {r.Name}: relative error {r.RelativeError:E3} > {r.Tolerance:E1} {r.Problem}");
-        }
-    }
+    public void DecodeMatchesDiffusers(string fixture) => FixtureChecks.MatchOnCpu(fixture, _out);
 
     [Fact]
     public void ConfigReadsTheFixtureKeys()

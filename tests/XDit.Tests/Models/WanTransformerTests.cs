@@ -16,17 +16,7 @@ public class WanTransformerTests(ITestOutputHelper output)
     [InlineData("wan")]
     [InlineData("wan_shapes")]
     [InlineData("wan22_ti2v")]
-    public void FixtureMatchesDiffusers(string fixture)
-    {
-        using var ops = new CpuOps();
-        var results = FixtureVerifier.Verify(TestPaths.Fixture(fixture), ops);
-        Assert.NotEmpty(results);
-        foreach (var r in results)
-        {
-            output.WriteLine($"{fixture} {r.Name}: rel {r.RelativeError:E3} max abs {r.MaxAbsError:E3}");
-            Assert.True(r.Passed, $"{fixture} {r.Name}: {r.Problem} rel {r.RelativeError:E3}");
-        }
-    }
+    public void FixtureMatchesDiffusers(string fixture) => FixtureChecks.MatchOnCpu(fixture, output);
 
     [Theory]
     [InlineData("""{"image_dim": 1280}""", "image_dim 1280 is not supported")]

@@ -19,17 +19,7 @@ public class ZImageTransformerTests(ITestOutputHelper output)
     [InlineData("zimage")]
     [InlineData("zimage_batch")]
     [InlineData("zimage_grid32")]
-    public void FixtureMatchesDiffusers(string fixture)
-    {
-        using var ops = new CpuOps();
-        var results = FixtureVerifier.Verify(TestPaths.Fixture(fixture), ops);
-        Assert.NotEmpty(results);
-        foreach (var r in results)
-        {
-            output.WriteLine($"{fixture} {r.Name}: rel {r.RelativeError:E3} max abs {r.MaxAbsError:E3}");
-            Assert.True(r.Passed, $"{fixture} {r.Name}: {r.Problem} rel {r.RelativeError:E3}");
-        }
-    }
+    public void FixtureMatchesDiffusers(string fixture) => FixtureChecks.MatchOnCpu(fixture, output);
 
     [Fact]
     public void ConfigTakesDiffusersDefaultsWhichAreZImageTurbos()
