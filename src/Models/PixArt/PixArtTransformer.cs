@@ -120,12 +120,7 @@ public sealed class PixArtTransformer : DiffusionTransformer
         made.Add(text);
 
         // 5. padded text keys → additive bias
-        Tensor? keyBias = null;
-        if (inputs.EncoderAttentionMask is { } mask)
-        {
-            keyBias = TextKeyBias.FromMask(ops, mask, b, y.Dim(1), "PixArt");
-            made.Add(keyBias);
-        }
+        var keyBias = inputs.EncoderAttentionMask is { } mask ? made.Add(TextKeyBias.FromMask(ops, mask, b, y.Dim(1), "PixArt")) : null;
 
         return made.HandTo(new DitState
         {

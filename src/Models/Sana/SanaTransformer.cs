@@ -136,12 +136,7 @@ public sealed class SanaTransformer : DiffusionTransformer
         made.Add(text);
 
         // 4. padded text keys → additive bias
-        Tensor? keyBias = null;
-        if (inputs.EncoderAttentionMask is { } mask)
-        {
-            keyBias = TextKeyBias.FromMask(ops, mask, b, y.Dim(1), "SANA");
-            made.Add(keyBias);
-        }
+        var keyBias = inputs.EncoderAttentionMask is { } mask ? made.Add(TextKeyBias.FromMask(ops, mask, b, y.Dim(1), "SANA")) : null;
 
         return made.HandTo(new DitState
         {
