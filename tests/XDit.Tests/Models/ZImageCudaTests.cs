@@ -38,13 +38,8 @@ public class ZImageCudaTests
         var gpu = CudaTestDevice.Get(DType.F32);
         var f = ZImageTestInputs.Load("zimage_batch");
         using var model = f.LoadModel(gpu);
-        using var executor = new CudaGraphExecutor();
-        for (int step = 0; step < 3; step++)
-        {
-            var inputs = f with { X = f.X.Select(v => v * (1f - 0.3f * step)).ToArray(), Timestep = f.Timestep.Select(v => v * (1f - 0.2f * step)).ToArray() };
-            Assert.Equal(inputs.Predict(gpu, model, SingleRankExecutor.Instance, step), inputs.Predict(gpu, model, executor, step));
-        }
-        Assert.Null(executor.FallbackReason);
-        Assert.Equal((1, 2), (executor.Captures, executor.Replays));
+        CudaGraphChecks.StepsReplayAsTheyRunEagerly((executor, step) =>
+            (f with { X = f.X.Select(v => v * (1f - 0.3f * step)).ToArray(), Timestep = f.Timestep.Select(v => v * (1f - 0.2f * step)).ToArray() })
+                .Predict(gpu, model, executor, step));
     }
 }
