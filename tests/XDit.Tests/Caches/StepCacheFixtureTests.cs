@@ -10,8 +10,9 @@ namespace XDit.Tests.Caches;
 /// <summary>
 /// The step caches on fixture models (PixArt: cross-attention, caption untouched by the blocks; Flux: joint text
 /// stream, double then single blocks; SD3: the last block drops the text; HunyuanDiT: long skips, which skipped
-/// blocks must still keep and join; CogVideoX: video latents [B, F, C, H, W], a joint text stream) over a few synthetic steps whose inputs
-/// change: at threshold 0 every output equals the plain forward bit for bit; with inputs that repeat exactly, the
+/// blocks must still keep and join; CogVideoX: video latents [B, F, C, H, W], a joint text stream; HunyuanVideo:
+/// video latents [B, C, F, H, W], a joint text stream cut to its kept tokens; LTX-Video: packed video tokens, its
+/// RMSNorm-modulated indicator and TeaCache4LTX-Video's coefficients) over a few synthetic steps whose inputs change: at threshold 0 every output equals the plain forward bit for bit; with inputs that repeat exactly, the
 /// repeated steps (and only they) are skipped and still give the plain output (the residual is exact there).
 /// </summary>
 public class StepCacheFixtureTests
@@ -28,6 +29,8 @@ public class StepCacheFixtureTests
     [InlineData("cogvideox_2b")]
     [InlineData("cogvideox15")]
     [InlineData("wan")]
+    [InlineData("hunyuanvideo_i2v")]
+    [InlineData("ltx_shapes")]
     public void AtThresholdZeroEveryStepEqualsThePlainForwardExactly(string fixture)
     {
         var f = FixtureInputs.Load(fixture);
@@ -53,13 +56,17 @@ public class StepCacheFixtureTests
     /// is unchanged there); TeaCache skips 1 and 3 (step 4 is the last, always computed). Skipped steps return the
     /// plain output up to rounding (h1 + (h − h1)).</summary>
     [Theory]
-    [InlineData("pixart_alpha")]
-    [InlineData("flux")]
-    [InlineData("sd3")]
-    [InlineData("hunyuandit")]
-    [InlineData("cogvideox_2b")]
-    [InlineData("wan")]
-    public void RepeatedInputsAreSkippedAndGiveThePlainOutput(string fixture)
+    [InlineData("pixart_alpha", 0.3)]
+    [InlineData("flux", 0.3)]
+    [InlineData("sd3", 0.3)]
+    [InlineData("hunyuandit", 0.3)]
+    [InlineData("cogvideox_2b", 0.3)]
+    [InlineData("wan", 0.3)]
+    [InlineData("hunyuanvideo_i2v", 0.3)]
+    // TeaCache4LTX-Video's polynomial is 0.0097 at no change (its constant term): 0.015 skips one unchanged step after
+    // a computed one, and the change from A to B computes
+    [InlineData("ltx_shapes", 0.015)]
+    public void RepeatedInputsAreSkippedAndGiveThePlainOutput(string fixture, double teaThreshold)
     {
         var f = FixtureInputs.Load(fixture);
         var a = f;
@@ -67,9 +74,9 @@ public class StepCacheFixtureTests
         FixtureInputs[] sequence = [a, a, b, b, b];
         using var ops = new CpuOps();
         using var model = f.LoadModel(ops);
-        // Above the Flux polynomial's value at rel = 0 (0.264): one repeat accumulates 0.264, two 0.528.
+        // 0.3: above the Flux polynomial's value at rel = 0 (0.264): one repeat accumulates 0.264, two 0.528.
         using var fb = new FirstBlockCacheExecutor(0.05);
-        using var tea = new TeaCacheExecutor(0.3, sequence.Length);
+        using var tea = new TeaCacheExecutor(teaThreshold, sequence.Length);
         for (int t = 0; t < sequence.Length; t++)
         {
             var plain = sequence[t].Predict(ops, model, SingleRankExecutor.Instance, t);
