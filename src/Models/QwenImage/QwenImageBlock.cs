@@ -75,31 +75,11 @@ sealed class QwenImageBlock
         state.ReplaceText(Stream(ops, c, attnTxt, _toAddOut, _txtMlp, mc));
     }
 
-    /// <summary>Each stream's q, k and v into its rows of one [B, T + N, 3·D] tensor (text first), q and k normed and
-    /// rotated in their projection's epilogue (<see cref="PackedQkv"/>), and the attention over the joined rows (<see cref="LocalAttention"/> reads them without
-    /// a concat). Padded text keys are hidden by the state's key bias (<see cref="QwenImageTransformer"/>).</summary>
+    /// <summary>Joint attention, text first, each stream rotated by its own tables (<see cref="PackedQkv.JointAttention"/>);
+    /// padded text keys are hidden by the state's key bias (<see cref="QwenImageTransformer"/>).</summary>
     AttentionResult JointAttention(IOps ops, IAttention attention, DitState state, Tensor xHat, Tensor cHat)
-    {
-        int b = xHat.Dim(0), n = xHat.Dim(1), t = cHat.Dim(1), d = _dim, hd = d / _heads;
-        using var joint = ops.Empty(xHat.DType, b, t + n, 3 * d);
-        PackedQkv.ProjectInto(ops, joint.Slice(1, 0, t), cHat, _addQkv, _addQkNorm, _heads, state.TextRopeCos, state.TextRopeSin);
-        PackedQkv.ProjectInto(ops, joint.Slice(1, t, n), xHat, _qkv, _qkNorm, _heads, state.ImageRopeCos, state.ImageRopeSin);
-        var h = joint.Reshape(b, t + n, 3, _heads, hd);
-        Tensor q = h.Select(2, 0), k = h.Select(2, 1), v = h.Select(2, 2);
-        Tensor qt = q.Slice(1, 0, t), kt = k.Slice(1, 0, t), qi = q.Slice(1, t, n), ki = k.Slice(1, t, n);
-        var r = attention.Run(ops, new AttentionCall
-        {
-            Layer = _name + ".attn", Kind = AttentionKind.Self, JointFirst = true,
-            Q = qi, K = ki, V = v.Slice(1, t, n), JointQ = qt, JointK = kt, JointV = v.Slice(1, 0, t),
-            Options = QwenImageTransformer.KeyBiasOptions(state, t),
-        });
-        if (r.JointOutput is null)
-        {
-            r.Output.Dispose();
-            throw new InvalidOperationException($"{_name}: the attention returned no rows for the text tokens");
-        }
-        return r;
-    }
+        => PackedQkv.JointAttention(ops, attention, _name, _heads, new(xHat, _qkv, _qkNorm, state.ImageRopeCos, state.ImageRopeSin),
+            new(cHat, _addQkv, _addQkNorm, state.TextRopeCos, state.TextRopeSin), textFirst: true, QwenImageTransformer.KeyBiasOptions(state, cHat.Dim(1)));
 
     /// <summary>h1 = h + gate_msa·out(attn) out of place in the output GEMM's epilogue (h, the block's input, stays
     /// intact), then h1 + gate_mlp·MLP(LN(h1)·(1+scale_mlp)+shift_mlp), the last GEMM adding into h1 in place.</summary>
