@@ -12,7 +12,8 @@ namespace XDit.Tests.Caches;
 /// stream, double then single blocks; SD3: the last block drops the text; HunyuanDiT: long skips, which skipped
 /// blocks must still keep and join; CogVideoX: video latents [B, F, C, H, W], a joint text stream; HunyuanVideo:
 /// video latents [B, C, F, H, W], a joint text stream cut to its kept tokens; LTX-Video: packed video tokens, its
-/// RMSNorm-modulated indicator and TeaCache4LTX-Video's coefficients) over a few synthetic steps whose inputs change: at threshold 0 every output equals the plain forward bit for bit; with inputs that repeat exactly, the
+/// RMSNorm-modulated indicator and TeaCache4LTX-Video's coefficients; Qwen-Image: a joint text stream the blocks
+/// rewrite, the text key bias in the state) over a few synthetic steps whose inputs change: at threshold 0 every output equals the plain forward bit for bit; with inputs that repeat exactly, the
 /// repeated steps (and only they) are skipped and still give the plain output (the residual is exact there).
 /// </summary>
 public class StepCacheFixtureTests
@@ -31,6 +32,7 @@ public class StepCacheFixtureTests
     [InlineData("wan")]
     [InlineData("hunyuanvideo_i2v")]
     [InlineData("ltx_shapes")]
+    [InlineData("qwenimage_shapes")]
     public void AtThresholdZeroEveryStepEqualsThePlainForwardExactly(string fixture)
     {
         var f = FixtureInputs.Load(fixture);
@@ -66,6 +68,7 @@ public class StepCacheFixtureTests
     // TeaCache4LTX-Video's polynomial is 0.0097 at no change (its constant term): 0.015 skips one unchanged step after
     // a computed one, and the change from A to B computes
     [InlineData("ltx_shapes", 0.015)]
+    [InlineData("qwenimage", 0.3)]
     public void RepeatedInputsAreSkippedAndGiveThePlainOutput(string fixture, double teaThreshold)
     {
         var f = FixtureInputs.Load(fixture);
